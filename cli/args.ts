@@ -1,0 +1,156 @@
+/** Command-line parsing for cocalc-plus. Bad input is a UsageError: a clear message and exit code 2. */
+import { isIP } from "node:net";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+
+export class UsageError extends Error {
+  readonly code = "ERR_CLI_USAGE";
+}
+
+export const HELP = `cocalc-plus — a workspace in your browser: files, editor, terminals and coding agents.
+
+Usage:
+  cocalc-plus [options]                 start the workspace and open it in the browser
+  cocalc-plus stop [--data-dir DIR]     stop a running cocalc-plus (e.g. one started with --daemon)
+  cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
+                                        print events as they happen (SUBJECT may use * and >)
+
+Options:
+  --port N                      HTTP port; 0 picks a free port (default 0)
+  --bind ADDR                   address to listen on (default 127.0.0.1)
+  --allow-host NAME             also answer to this Host name (repeatable), e.g. when bound to 0.0.0.0
+  --data-dir DIR                where state lives (default $XDG_DATA_HOME/cocalc-plus,
+                                i.e. ~/.local/share/cocalc-plus)
+  --no-open                     do not open a browser
+  --write-connection-info FILE  write url, port, pid, version, dataDir as JSON to FILE, and the
+                                token to a 0600 file next to it (FILE with .token for .json)
+  --token-file FILE             read the access token from FILE instead of the data dir
+  --daemon                      run in the background; logs in DATA_DIR/logs, pid in DATA_DIR/plus.pid
+  --nats-server PATH            the nats-server binary (default $COCALC_NATS_SERVER, then PATH)
+  --log-level LEVEL             trace, debug, info, warn, error (default info)
+  --version                     print the version
+  --help                        print this help
+
+Open the printed URL (it carries a one-time token) to sign in. Ctrl-C stops everything.`;
+
+export interface StartOptions {
+  command: "start";
+  port: number;
+  bind: string;
+  allowHosts: string[];
+  dataDir: string;
+  open: boolean;
+  connectionInfo?: string;
+  tokenFile?: string;
+  daemon: boolean;
+  natsServer?: string;
+  logLevel: string;
+}
+
+export type CliCommand =
+  | StartOptions
+  | { command: "help" }
+  | { command: "version" }
+  | { command: "stop"; dataDir: string }
+  | { command: "events-tail"; dataDir: string; subject?: string; since?: string };
+
+const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
+
+/** The default data directory: $XDG_DATA_HOME/cocalc-plus. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
+  return join(base, "cocalc-plus");
+}
+
+function port(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+function bindAddress(value: string): string {
+  if (value !== "localhost" && isIP(value) === 0) {
+    throw new UsageError(`--bind must be an IP address (like 127.0.0.1 or 0.0.0.0) or localhost, not ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function nonEmpty(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (value.trim() === "") throw new UsageError(`${flag} needs a value`);
+  return value;
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>, positionals: boolean) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
+  } catch (err) {
+    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    throw new UsageError(message);
+  }
+}
+
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
+  const [first, second] = argv;
+  if (first === "stop") {
+    const { values } = parse(argv.slice(1), { "data-dir": { type: "string" } }, false);
+    return { command: "stop", dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)) };
+  }
+  if (first === "events") {
+    if (second !== "tail") throw new UsageError(`unknown command "events ${second ?? ""}"; did you mean "events tail"?`);
+    const { values, positionals } = parse(argv.slice(2), { "data-dir": { type: "string" }, since: { type: "string" } }, true);
+    if (positionals.length > 1) throw new UsageError(`events tail takes one subject, got ${positionals.length}`);
+    const since = nonEmpty("--since", values.since as string | undefined);
+    return {
+      command: "events-tail",
+      dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)),
+      ...(positionals[0] !== undefined && { subject: positionals[0] }),
+      ...(since !== undefined && { since }),
+    };
+  }
+  if (first !== undefined && !first.startsWith("-")) throw new UsageError(`unknown command ${JSON.stringify(first)}; see --help`);
+  const { values } = parse(
+    argv,
+    {
+      port: { type: "string" },
+      bind: { type: "string" },
+      "allow-host": { type: "string", multiple: true },
+      "data-dir": { type: "string" },
+      "no-open": { type: "boolean" },
+      "write-connection-info": { type: "string" },
+      "token-file": { type: "string" },
+      daemon: { type: "boolean" },
+      "nats-server": { type: "string" },
+      "log-level": { type: "string" },
+      version: { type: "boolean" },
+      help: { type: "boolean" },
+    },
+    false,
+  );
+  if (values.help) return { command: "help" };
+  if (values.version) return { command: "version" };
+  const logLevel = (values["log-level"] as string | undefined) ?? env.COCALC_LOG_LEVEL ?? "info";
+  if (!LOG_LEVELS.has(logLevel)) throw new UsageError(`--log-level must be one of ${[...LOG_LEVELS].join(", ")}`);
+  const allowHosts = ((values["allow-host"] as string[] | undefined) ?? []).map((h) => {
+    if (!/^[A-Za-z0-9.-]+$/.test(h)) throw new UsageError(`--allow-host takes a host name, not ${JSON.stringify(h)}`);
+    return h.toLowerCase();
+  });
+  const connectionInfo = nonEmpty("--write-connection-info", values["write-connection-info"] as string | undefined);
+  const tokenFile = nonEmpty("--token-file", values["token-file"] as string | undefined);
+  const natsServer = nonEmpty("--nats-server", values["nats-server"] as string | undefined);
+  return {
+    command: "start",
+    port: values.port === undefined ? 0 : port(values.port as string),
+    bind: values.bind === undefined ? "127.0.0.1" : bindAddress(values.bind as string),
+    allowHosts,
+    dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)),
+    open: !values["no-open"],
+    daemon: Boolean(values.daemon),
+    logLevel,
+    ...(connectionInfo !== undefined && { connectionInfo: resolve(connectionInfo) }),
+    ...(tokenFile !== undefined && { tokenFile: resolve(tokenFile) }),
+    ...(natsServer !== undefined && { natsServer }),
+  };
+}

@@ -1,0 +1,179 @@
+/**
+ * Starts plus: lock, secrets, nats-server child, streams, services, gateway. Returns a
+ * handle whose stop() undoes it all in reverse order.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { fromSeed } from "@nats-io/nkeys";
+import { browserPermissions } from "../shared/subjects.js";
+import { type HealthInfo, buildApp } from "../services/gateway/app.js";
+import { allowedHostnames } from "../services/gateway/security.js";
+import { connectServices } from "../services/runtime/connect.js";
+import type { Logger } from "../services/runtime/logger.js";
+import { NatsServer, locateNatsServer, natsServerVersion, supportsSyncAlways } from "../services/runtime/nats-server.js";
+import { freePort } from "../services/runtime/ports.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import type { ServiceDefinition } from "../services/runtime/service.js";
+import { workspaceService } from "../services/workspace/index.js";
+import { ensureStreams } from "../streams/ensure.js";
+import type { StartOptions } from "./args.js";
+import { writeFileAtomic } from "./files.js";
+import { acquireLock } from "./lock.js";
+import { writeNatsContext } from "./nats-context.js";
+import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
+import { VERSION } from "./version.js";
+
+/** Where a running plus can be reached by local tools (events tail): 0600, removed on stop. */
+export interface RunInfo {
+  pid: number;
+  natsUrl: string;
+  wsid: string;
+  url: string;
+}
+
+export function runInfoFile(dataDir: string): string {
+  return join(dataDir, "run.json");
+}
+
+export interface PlusHandle {
+  /** The URL without the token. */
+  url: string;
+  /** The URL with the token: what a person opens. */
+  signInUrl: string;
+  port: number;
+  wsid: string;
+  nats: NatsServer;
+  nc: NatsConnection;
+  supervisor: Supervisor;
+  stop(): Promise<void>;
+}
+
+const WEB_ROOT = fileURLToPath(new URL("../web/", import.meta.url));
+const BROWSER_USER = "browser";
+/** nats-server accepts websocket connections only with this Origin: the gateway's. */
+const GATEWAY_ORIGIN = "http://gateway.cocalc-plus.invalid";
+
+export function plusServices(): ServiceDefinition[] {
+  return [workspaceService()];
+}
+
+export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHandle> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const undo = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err: String(err) }, "cleanup step failed");
+      }
+    }
+  };
+  try {
+    const binary = locateNatsServer(opts.natsServer);
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    cleanups.push(await acquireLock(opts.dataDir));
+
+    const secrets = await loadSecrets(opts.dataDir);
+    const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
+    const wsid = await loadWorkspaceId(opts.dataDir);
+    const services = plusServices();
+
+    const version = await natsServerVersion(binary);
+    const servicesNkey = fromSeed(new TextEncoder().encode(secrets.servicesSeed)).getPublicKey();
+    const nats = new NatsServer(
+      {
+        binary,
+        dir: join(opts.dataDir, "nats"),
+        port: await freePort(),
+        wsPort: await freePort(),
+        servicesNkey,
+        browser: {
+          user: BROWSER_USER,
+          password: secrets.browserPassword,
+          permissions: browserPermissions(wsid, services.flatMap((s) => s.durables)),
+        },
+        wsOrigin: GATEWAY_ORIGIN,
+        syncAlways: supportsSyncAlways(version),
+      },
+      log.child({ component: "nats-server" }),
+    );
+    await nats.start();
+    cleanups.push(() => nats.stop());
+
+    const nc = await connectServices({ url: nats.url, seed: secrets.servicesSeed }, "cocalc-plus services");
+    cleanups.push(async () => {
+      await nc.drain().catch(() => nc.close());
+    });
+    let natsConnected = true;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") natsConnected = false;
+        if (s.type === "reconnect") natsConnected = true;
+      }
+    })();
+
+    await ensureStreams(await jetstreamManager(nc));
+
+    const supervisor = new Supervisor({ nc, wsid, log });
+    await supervisor.start(services);
+    cleanups.push(() => supervisor.stop());
+
+    const app = await buildApp({
+      token,
+      allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
+      webRoot: WEB_ROOT,
+      natsWsPort: () => nats.config.wsPort,
+      natsWsOrigin: GATEWAY_ORIGIN,
+      session: () => ({ wsid, version: VERSION, natsPath: "/nats", nats: { user: BROWSER_USER, pass: secrets.browserPassword } }),
+      health: (): HealthInfo => {
+        const services = supervisor.health().map((h) => ({ name: h.service, status: h.status }));
+        const ok = natsConnected && services.every((s) => s.status === "running");
+        return { status: ok ? "ok" : "degraded", version: VERSION, nats: natsConnected ? "connected" : "disconnected", services };
+      },
+      log: log.child({ component: "gateway" }),
+    });
+    await app.listen({ port: opts.port, host: opts.bind });
+    cleanups.push(() => app.close());
+    const address = app.server.address();
+    const port = typeof address === "object" && address ? address.port : opts.port;
+    const shownHost = opts.bind === "0.0.0.0" || opts.bind === "::" ? "127.0.0.1" : opts.bind.includes(":") ? `[${opts.bind}]` : opts.bind;
+    const url = `http://${shownHost}:${port}/`;
+    const signInUrl = `${url}?token=${token}`;
+
+    const runInfo: RunInfo = { pid: process.pid, natsUrl: nats.url, wsid, url };
+    await writeFileAtomic(runInfoFile(opts.dataDir), `${JSON.stringify(runInfo, null, 2)}\n`);
+    cleanups.push(() => rm(runInfoFile(opts.dataDir), { force: true }));
+    await writeNatsContext(nats.url, seedFile(opts.dataDir)).catch((err) =>
+      log.warn({ err: String(err) }, "nats CLI context not written"),
+    );
+
+    if (opts.connectionInfo) {
+      const tokenPath = opts.connectionInfo.endsWith(".json") ? `${opts.connectionInfo.slice(0, -5)}.token` : `${opts.connectionInfo}.token`;
+      await writeFileAtomic(tokenPath, `${token}\n`, 0o600);
+      const info = { url, port, pid: process.pid, version: VERSION, dataDir: opts.dataDir, tokenFile: tokenPath };
+      await writeFileAtomic(opts.connectionInfo, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+    }
+
+    let stopped: Promise<void> | undefined;
+    return {
+      url,
+      signInUrl,
+      port,
+      wsid,
+      nats,
+      nc,
+      supervisor,
+      stop: () => {
+        stopped ??= undo();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+

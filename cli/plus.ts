@@ -1,0 +1,194 @@
+#!/usr/bin/env node
+/** The `cocalc-plus` command. */
+import { spawn } from "node:child_process";
+import { mkdirSync, openSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import { CocalcError } from "../shared/errors.js";
+import { type Logger, setRootLogger } from "../services/runtime/logger.js";
+import { HELP, type StartOptions, UsageError, parseCli } from "./args.js";
+import { eventsTail } from "./events-tail.js";
+import { runningPid } from "./lock.js";
+import { openBrowser } from "./open-browser.js";
+import { type PlusHandle, startPlus } from "./plus-server.js";
+import { VERSION } from "./version.js";
+
+const DAEMON_CHILD = "COCALC_PLUS_DAEMON_CHILD";
+
+function logFile(dataDir: string): string {
+  const dir = join(dataDir, "logs");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return join(dir, "plus.log");
+}
+
+function makeLogger(opts: StartOptions): Logger {
+  const streams: pino.StreamEntry[] = [{ level: opts.logLevel as pino.Level, stream: pino.destination({ dest: logFile(opts.dataDir), mkdir: true, sync: false }) }];
+  if (!process.env[DAEMON_CHILD]) streams.push({ level: "warn", stream: process.stderr });
+  const log = pino(
+    { level: opts.logLevel, base: { pid: process.pid }, redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" } },
+    pino.multistream(streams),
+  );
+  setRootLogger(log);
+  return log;
+}
+
+function sleep(ms: number) {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Starts a detached copy of ourselves and waits until it is ready (or failed). */
+async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
+  const existing = await runningPid(opts.dataDir);
+  if (existing !== undefined) {
+    console.error(`cocalc-plus is already running on ${opts.dataDir} (pid ${existing}).`);
+    return 1;
+  }
+  const log = logFile(opts.dataDir);
+  const fd = openSync(log, "a", 0o600);
+  const child = spawn(process.execPath, [process.argv[1]!, ...argv.filter((a) => a !== "--daemon"), "--no-open"], {
+    detached: true,
+    stdio: ["ignore", fd, fd, "ipc"],
+    env: { ...process.env, [DAEMON_CHILD]: "1" },
+  });
+  const result = await new Promise<{ ok: true; url: string } | { ok: false; message: string }>((resolve) => {
+    child.once("message", (m: { ready?: string; error?: string }) => {
+      if (m.ready) resolve({ ok: true, url: m.ready });
+      else resolve({ ok: false, message: m.error ?? "failed" });
+    });
+    child.once("exit", (code) => resolve({ ok: false, message: `exited with code ${code}; see ${log}` }));
+  });
+  child.unref();
+  child.disconnect?.();
+  if (!result.ok) {
+    console.error(`cocalc-plus: ${result.message}`);
+    return 1;
+  }
+  console.log(`cocalc-plus ready: ${result.url}`);
+  console.log(`running in the background (pid ${child.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`);
+  if (opts.open) await openBrowser(result.url);
+  return 0;
+}
+
+async function stopRunning(dataDir: string): Promise<number> {
+  const pid = await runningPid(dataDir);
+  if (pid === undefined) {
+    console.log(`no cocalc-plus is running on ${dataDir}`);
+    return 0;
+  }
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 150; i++) {
+    if ((await runningPid(dataDir)) === undefined) {
+      console.log(`stopped cocalc-plus (pid ${pid})`);
+      return 0;
+    }
+    await sleep(100);
+  }
+  process.kill(pid, "SIGKILL");
+  console.log(`cocalc-plus (pid ${pid}) did not stop in 15 s and was killed`);
+  return 0;
+}
+
+async function runForeground(opts: StartOptions): Promise<number> {
+  const log = makeLogger(opts);
+  let handle: PlusHandle;
+  try {
+    handle = await startPlus(opts, log);
+  } catch (err) {
+    const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
+    log.error({ err: String(err) }, "start failed");
+    if (process.send) process.send({ error: message });
+    console.error(`cocalc-plus: ${message}`);
+    return 1;
+  }
+  log.info({ url: handle.url, dataDir: opts.dataDir }, "ready");
+  if (process.send) {
+    process.send({ ready: handle.signInUrl });
+    process.disconnect?.();
+  } else {
+    console.log(`cocalc-plus ready: ${handle.signInUrl}`);
+    if (opts.open && !(await openBrowser(handle.signInUrl))) console.log("(open that URL in your browser)");
+  }
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) {
+        console.error("cocalc-plus: stopping now");
+        handle.nats.stop(0).finally(() => resolve(130));
+        return;
+      }
+      stopping = true;
+      if (!process.env[DAEMON_CHILD]) console.error(`\ncocalc-plus: ${signal}, stopping…`);
+      const force = setTimeout(() => {
+        console.error("cocalc-plus: did not stop in 20 s; exiting");
+        resolve(1);
+      }, 20_000);
+      force.unref();
+      handle.stop().then(
+        () => {
+          clearTimeout(force);
+          log.info("stopped");
+          resolve(0);
+        },
+        (err) => {
+          console.error(`cocalc-plus: error while stopping: ${err}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.on("SIGHUP", () => stop("SIGHUP"));
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: ReturnType<typeof parseCli>;
+  try {
+    cmd = parseCli(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`cocalc-plus: ${err.message}\nRun \`cocalc-plus --help\` for usage.`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (cmd.command) {
+    case "help":
+      console.log(HELP);
+      return 0;
+    case "version":
+      console.log(VERSION);
+      return 0;
+    case "stop":
+      return stopRunning(cmd.dataDir);
+    case "events-tail":
+      try {
+        await eventsTail(cmd.dataDir, cmd.subject, cmd.since);
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-plus: ${(err as Error).message}`);
+        return err instanceof UsageError ? 2 : 1;
+      }
+    case "start":
+      if (cmd.daemon && !process.env[DAEMON_CHILD]) return daemonize(cmd, argv);
+      return runForeground(cmd);
+    default: {
+      const never: never = cmd;
+      return never;
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Let pino flush its file stream, then leave even if a stray handle lingers.
+    setTimeout(() => process.exit(code), 50).unref();
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
+
+

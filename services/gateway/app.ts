@@ -1,0 +1,101 @@
+/**
+ * The gateway: static web app, token → cookie exchange, /api/session, /healthz and the /nats
+ * WebSocket pipe. `buildApp` returns an app that is not listening; only main listens.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import fastifyStatic from "@fastify/static";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { CocalcError, ErrorCodes, toErrorPayload } from "../../shared/errors.js";
+import type { Logger } from "../runtime/logger.js";
+import { authPlugin } from "./auth.js";
+import { attachNatsProxy } from "./nats-proxy.js";
+import { securityPlugin } from "./security.js";
+
+/** What the browser learns from /api/session. */
+export interface SessionInfo {
+  wsid: string;
+  version: string;
+  natsPath: string;
+  nats: { user: string; pass: string };
+}
+
+export interface HealthInfo {
+  status: "ok" | "degraded";
+  version: string;
+  nats: "connected" | "disconnected";
+  services: { name: string; status: string }[];
+}
+
+export interface GatewayDeps {
+  token: string;
+  allowedHosts: ReadonlySet<string>;
+  /** Directory of the built web app (index.html + assets). */
+  webRoot: string;
+  natsWsPort: () => number;
+  natsWsOrigin: string;
+  session: () => SessionInfo;
+  health: () => HealthInfo;
+  log: Logger;
+}
+
+export const NATS_PATH = "/nats";
+
+export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: { disableRequestLogging: true },
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+  });
+
+  app.setErrorHandler((err, request, reply) => {
+    const payload = toErrorPayload(err);
+    if (err instanceof CocalcError) return reply.code(err.status).send(payload);
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status < 500) return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
+    request.log.error({ err }, "request failed");
+    return reply.code(500).send(payload);
+  });
+
+  await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
+  await app.register(authPlugin, { token: deps.token, publicPaths: new Set(["/healthz"]) });
+
+  app.get("/healthz", async (_req, reply) => {
+    const h = deps.health();
+    return reply.code(h.status === "ok" ? 200 : 503).header("Cache-Control", "no-store").send(h);
+  });
+
+  app.get("/api/session", async (_req, reply) => {
+    return reply.header("Cache-Control", "no-store").send({ ...deps.session(), natsPath: NATS_PATH });
+  });
+
+  const index = join(deps.webRoot, "index.html");
+  if (existsSync(index)) {
+    await app.register(fastifyStatic, { root: deps.webRoot, wildcard: false, index: ["index.html"] });
+  }
+
+  app.setNotFoundHandler((request, reply) => {
+    const wantsPage = request.method === "GET" && !request.url.startsWith("/api/");
+    if (wantsPage && existsSync(index)) {
+      // Client-side routes (deep links) all load the app.
+      return reply.header("Cache-Control", "no-cache").sendFile("index.html", deps.webRoot);
+    }
+    if (wantsPage) {
+      return reply.code(503).type("text/plain").send("The web app is not built: run `npm run build`.");
+    }
+    const err = new CocalcError("ERR_GATEWAY_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`);
+    return reply.code(ErrorCodes.ERR_GATEWAY_NOT_FOUND.status).send(toErrorPayload(err));
+  });
+
+  const detach = attachNatsProxy(app.server, {
+    path: NATS_PATH,
+    token: deps.token,
+    allowedHosts: deps.allowedHosts,
+    upstreamPort: deps.natsWsPort,
+    upstreamOrigin: deps.natsWsOrigin,
+    log: deps.log,
+  });
+  app.addHook("onClose", async () => detach());
+  return app;
+}

@@ -1,0 +1,301 @@
+/**
+ * nats-server as a child process: found on disk, configured by a generated 0600 file,
+ * awaited until ready, and restarted with backoff when it dies.
+ */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { constants, accessSync, readFileSync } from "node:fs";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
+import { delimiter, join } from "node:path";
+import { promisify } from "node:util";
+import { CocalcError } from "../../shared/errors.js";
+import type { Logger } from "./logger.js";
+
+const execFileP = promisify(execFile);
+
+export const NATS_INSTALL_HELP = `cocalc-plus runs its own nats-server (version 2.9 or newer), and none was found.
+Install it:
+  Debian/Ubuntu:  sudo apt-get install nats-server
+  macOS:          brew install nats-server
+  Anywhere else:  download a release from https://nats.io/download/ and put nats-server on your PATH
+or tell cocalc-plus where it is with --nats-server PATH or COCALC_NATS_SERVER=PATH.`;
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Finds the nats-server binary: an explicit path, then $COCALC_NATS_SERVER, then PATH. */
+export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
+  for (const [source, candidate] of [
+    ["--nats-server", explicit],
+    ["COCALC_NATS_SERVER", env.COCALC_NATS_SERVER],
+  ] as const) {
+    if (!candidate) continue;
+    if (executable(candidate)) return candidate;
+    throw new CocalcError("ERR_NATS_SERVER_MISSING", `${source} points to ${candidate}, which is not an executable file.\n${NATS_INSTALL_HELP}`);
+  }
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
+    if (!dir) continue;
+    const candidate = join(dir, "nats-server");
+    if (executable(candidate)) return candidate;
+  }
+  throw new CocalcError("ERR_NATS_SERVER_MISSING", NATS_INSTALL_HELP);
+}
+
+export type Version = readonly [number, number, number];
+
+/** The version nats-server reports, e.g. [2, 9, 10]. */
+export async function natsServerVersion(binary: string): Promise<Version> {
+  const { stdout } = await execFileP(binary, ["--version"], { timeout: 10_000 });
+  const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(stdout);
+  if (!m) throw new CocalcError("ERR_NATS_SERVER_START", `cannot read the version of ${binary}: ${stdout.trim()}`);
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
+/** `sync_interval: always` exists from 2.10.23 on; older servers reject the setting. */
+export function supportsSyncAlways(v: Version): boolean {
+  const [a, b, c] = v;
+  return a > 2 || (a === 2 && (b > 10 || (b === 10 && c >= 23)));
+}
+
+/** Permissions of one NATS user, as nats-server's config wants them. */
+export interface NatsPermissions {
+  publish: { allow: string[]; deny?: string[] };
+  subscribe: { allow: string[]; deny?: string[] };
+}
+
+export interface NatsServerConfig {
+  binary: string;
+  /** Directory for the config file, pid file and the JetStream store. */
+  dir: string;
+  port: number;
+  wsPort: number;
+  /** The public nkey of the services' user (full rights). */
+  servicesNkey: string;
+  /** The browser's user: password login, restricted. */
+  browser: { user: string; password: string; permissions: NatsPermissions };
+  /** The only Origin accepted on the websocket listener (the gateway's own). */
+  wsOrigin: string;
+  syncAlways: boolean;
+}
+
+export function configPath(dir: string): string {
+  return join(dir, "nats-server.conf");
+}
+
+/** The config file's text. JSON is valid nats-server config syntax and needs no escaping rules of its own. */
+export function renderNatsConfig(c: NatsServerConfig): string {
+  const conf = {
+    server_name: "cocalc_plus",
+    host: "127.0.0.1",
+    port: c.port,
+    pid_file: join(c.dir, "nats-server.pid"),
+    max_payload: 1024 * 1024,
+    jetstream: {
+      store_dir: join(c.dir, "jetstream"),
+      max_memory_store: 64 * 1024 * 1024,
+      ...(c.syncAlways && { sync_interval: "always" }),
+    },
+    websocket: {
+      host: "127.0.0.1",
+      port: c.wsPort,
+      no_tls: true,
+      compression: false,
+      allowed_origins: [c.wsOrigin],
+    },
+    authorization: {
+      users: [
+        { nkey: c.servicesNkey },
+        { user: c.browser.user, password: c.browser.password, permissions: c.browser.permissions },
+      ],
+    },
+  };
+  return `${JSON.stringify(conf, null, 2)}\n`;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function tcpReady(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Kills a nats-server left running on this config by a cocalc-plus that was killed -9:
+ * it still holds the JetStream store and the ports.
+ */
+async function killOrphan(dir: string, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(join(dir, "nats-server.pid"), "utf8")).trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1 || !processAlive(pid)) return;
+  let cmdline = "";
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return;
+  }
+  if (!cmdline.includes(configPath(dir))) return;
+  log.warn({ pid }, "stopping a nats-server left behind by an earlier run");
+  process.kill(pid, "SIGTERM");
+  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+  if (processAlive(pid)) process.kill(pid, "SIGKILL");
+  for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+}
+
+/** Warnings that do not apply here: both listeners are on loopback only. */
+const EXPECTED_WARNINGS = /Plaintext passwords detected|Websocket not configured with TLS/;
+
+const READY_TIMEOUT_MS = 30_000;
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000] as const;
+
+/** A supervised nats-server child. Emits "exit" (code, signal) and "restarted" (pid). */
+export class NatsServer extends EventEmitter {
+  private child: ChildProcess | undefined;
+  private stopping = false;
+  private failures = 0;
+  private readonly recent: string[] = [];
+  private restartTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly config: NatsServerConfig,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.config.port}`;
+  }
+
+  get wsUrl(): string {
+    return `ws://127.0.0.1:${this.config.wsPort}`;
+  }
+
+  /** Writes the config (0600) and starts the server; resolves when it accepts connections. */
+  async start(): Promise<void> {
+    await mkdir(this.config.dir, { recursive: true, mode: 0o700 });
+    await killOrphan(this.config.dir, this.log);
+    const file = configPath(this.config.dir);
+    await rm(file, { force: true });
+    await writeFile(file, renderNatsConfig(this.config), { mode: 0o600 });
+    await chmod(file, 0o600);
+    await this.spawnAndWait();
+  }
+
+  private async spawnAndWait(): Promise<void> {
+    const child = spawn(this.config.binary, ["-c", configPath(this.config.dir)], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    let ready = false;
+    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    const onLine = (line: string) => {
+      if (!line) return;
+      this.recent.push(line);
+      if (this.recent.length > 40) this.recent.shift();
+      if (line.includes("Server is ready")) ready = true;
+      if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line)) this.log.warn({ nats: line }, "nats-server");
+      else this.log.debug({ nats: line }, "nats-server");
+    };
+    for (const stream of [child.stdout, child.stderr]) {
+      let buf = "";
+      stream?.setEncoding("utf8");
+      stream?.on("data", (chunk: string) => {
+        buf += chunk;
+        const lines = buf.split("\n");
+        buf = lines.pop() ?? "";
+        for (const l of lines) onLine(l);
+      });
+    }
+    child.once("error", (err) => {
+      this.recent.push(String(err));
+      exited = { code: null, signal: null };
+    });
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+      this.onExit(child, code, signal);
+    });
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (exited) break;
+      if (ready && (await tcpReady(this.config.port))) {
+        this.log.info({ pid: child.pid, port: this.config.port }, "nats-server ready");
+        return;
+      }
+      await sleep(50);
+    }
+    if (!exited) child.kill("SIGKILL");
+    throw new CocalcError(
+      "ERR_NATS_SERVER_START",
+      `nats-server ${exited ? `exited (code ${exited.code}, signal ${exited.signal})` : "did not become ready"}:\n${this.recent.slice(-15).join("\n")}`,
+    );
+  }
+
+  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
+    if (child !== this.child) return;
+    this.emit("exit", code, signal);
+    if (this.stopping) return;
+    const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)]!;
+    this.failures++;
+    this.log.error({ code, signal, restartInMs: delay }, "nats-server died; restarting");
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopping) return;
+      this.spawnAndWait().then(
+        () => {
+          this.emit("restarted", this.child?.pid);
+          // A server that stays up for a minute resets the backoff.
+          setTimeout(() => {
+            if (this.child === child) return;
+            this.failures = 0;
+          }, 60_000).unref();
+        },
+        (err) => this.log.error({ err: String(err) }, "nats-server restart failed"),
+      );
+    }, delay);
+  }
+
+  /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const done = new Promise<void>((r) => child.once("exit", () => r()));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await done;
+    clearTimeout(timer);
+  }
+}

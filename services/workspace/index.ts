@@ -1,0 +1,71 @@
+/**
+ * The workspace service: workspace settings as events (stream WORKSPACES) projected into the
+ * `settings` view. On start it creates the workspace if it does not exist yet.
+ */
+import { hostname } from "node:os";
+import { EventRegistry } from "../../shared/envelope.js";
+import { StreamSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
+import { serveCommands } from "../runtime/commands.js";
+import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { projectionHandler } from "../runtime/projection.js";
+import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { type WorkspaceCommand, type WorkspaceDecided, type WorkspaceState, workspaceDecider } from "./decider.js";
+import { settingsProjection } from "./projections.js";
+
+export const WORKSPACE_SERVICE = "workspace";
+export const workspaceRegistry = new EventRegistry(WorkspaceEvents);
+
+export interface WorkspaceServiceOptions {
+  /** Title of a workspace created on first start. */
+  defaultTitle?: string;
+}
+
+export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDefinition {
+  return {
+    name: WORKSPACE_SERVICE,
+    durables: [WORKSPACE_SERVICE],
+    async start(ctx): Promise<RunningService> {
+      const subjects = workspaceSubjects(ctx.wsid);
+      await ensureDurable(ctx.jsm, Streams.WORKSPACES, WORKSPACE_SERVICE, StreamSubjects.WORKSPACES[0]!);
+      const projector = await consumeEvents({
+        js: ctx.js,
+        stream: Streams.WORKSPACES,
+        durable: WORKSPACE_SERVICE,
+        registry: workspaceRegistry,
+        log: ctx.log,
+        handle: await projectionHandler(ctx.kvm, [settingsProjection]),
+      });
+      const commands = serveCommands<WorkspaceCommand, WorkspaceDecided, WorkspaceState>({
+        nc: ctx.nc,
+        js: ctx.js,
+        jsm: ctx.jsm,
+        log: ctx.log,
+        subject: subjects.command(WORKSPACE_SERVICE),
+        commands: WorkspaceCommands,
+        events: WorkspaceEvents,
+        registry: workspaceRegistry,
+        decider: workspaceDecider,
+        stream: Streams.WORKSPACES,
+        aggregateSubject: () => subjects.life,
+        now: ctx.now,
+      });
+      // Idempotent: once created, CreateWorkspace decides nothing.
+      const created = await ctx.nc.request(
+        subjects.command(WORKSPACE_SERVICE),
+        JSON.stringify({ type: "CreateWorkspace", data: { title: (opts.defaultTitle ?? hostname()).slice(0, 100) } }),
+        { timeout: 10_000 },
+      );
+      const reply = created.json<{ ok: boolean; error?: { message: string } }>();
+      if (!reply.ok) ctx.log.warn({ reason: reply.error?.message }, "workspace not created");
+      const done = Promise.race([projector.done, commands.done]);
+      return {
+        done,
+        async stop() {
+          await commands.stop();
+          await projector.stop();
+        },
+      };
+    },
+  };
+}

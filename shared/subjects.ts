@@ -1,0 +1,167 @@
+/**
+ * The one place that builds subjects, stream names, KV buckets and keys. Every
+ * workspace-scoped subject starts with `ws.<wsid>.` and every workspace-scoped key with
+ * `<wsid>.` (or is the wsid itself), so that per-workspace permissions are possible.
+ */
+import { base64urlToBytes, bytesToBase64url } from "./base64url.js";
+import { CocalcError } from "./errors.js";
+
+const MAX_TOKEN = 200;
+const BAD_TOKEN = /[.*>\s]/u;
+const KV_KEY_TOKEN = /^[-_=A-Za-z0-9]+$/;
+
+/** Throws ERR_SUBJECT_TOKEN unless `token` can stand alone as one subject token. */
+export function validateToken(token: string, what = "token"): string {
+  if (typeof token !== "string" || token.length === 0) {
+    throw new CocalcError("ERR_SUBJECT_TOKEN", `${what} is empty`);
+  }
+  if (token.length > MAX_TOKEN) {
+    throw new CocalcError("ERR_SUBJECT_TOKEN", `${what} is longer than ${MAX_TOKEN} characters`);
+  }
+  if (BAD_TOKEN.test(token)) {
+    throw new CocalcError(
+      "ERR_SUBJECT_TOKEN",
+      `${what} ${JSON.stringify(token)} contains '.', '*', '>' or whitespace`,
+    );
+  }
+  return token;
+}
+
+/** Like validateToken, but also restricted to the characters a KV key may hold. */
+export function validateKeyToken(token: string, what = "key token"): string {
+  validateToken(token, what);
+  if (!KV_KEY_TOKEN.test(token)) {
+    throw new CocalcError("ERR_SUBJECT_TOKEN", `${what} ${JSON.stringify(token)} has characters a key may not hold`);
+  }
+  return token;
+}
+
+/** Encodes a path (any string, e.g. `/home/a/b c.txt`) as one subject token, reversibly. */
+export function pathToken(path: string): string {
+  if (path.length === 0) throw new CocalcError("ERR_SUBJECT_PATH", "path is empty");
+  if (path.includes("\0")) throw new CocalcError("ERR_SUBJECT_PATH", "path contains a NUL byte");
+  return bytesToBase64url(new TextEncoder().encode(path));
+}
+
+/** The inverse of pathToken. */
+export function pathFromToken(token: string): string {
+  validateToken(token, "path token");
+  const bytes = base64urlToBytes(token);
+  if (bytes === undefined || bytes.length === 0) {
+    throw new CocalcError("ERR_SUBJECT_PATH", `${JSON.stringify(token)} is not a path token`);
+  }
+  let path: string;
+  try {
+    path = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new CocalcError("ERR_SUBJECT_PATH", `${JSON.stringify(token)} is not valid UTF-8`);
+  }
+  if (path.includes("\0")) throw new CocalcError("ERR_SUBJECT_PATH", "path contains a NUL byte");
+  return path;
+}
+
+/** Stream names. */
+export const Streams = {
+  WS_FS: "WS_FS",
+  WS_DOCS: "WS_DOCS",
+  WS_TERM: "WS_TERM",
+  WS_CHAT: "WS_CHAT",
+  WS_AGENT_LOG: "WS_AGENT_LOG",
+  WORKSPACES: "WORKSPACES",
+  HOSTS: "HOSTS",
+  MOUNTS: "MOUNTS",
+  REMOTE: "REMOTE",
+} as const;
+export type Streams = (typeof Streams)[keyof typeof Streams];
+
+/** The subject patterns each stream captures. */
+export const StreamSubjects: Record<Streams, readonly string[]> = {
+  WS_FS: ["ws.*.fs.>"],
+  WS_DOCS: ["ws.*.doc.*.>"],
+  WS_TERM: ["ws.*.term.*.out", "ws.*.term.*.life"],
+  WS_CHAT: ["ws.*.chat.>"],
+  WS_AGENT_LOG: ["ws.*.agent.*.*.log"],
+  WORKSPACES: ["ws.*.life.>"],
+  HOSTS: ["host.>"],
+  MOUNTS: ["mount.>"],
+  REMOTE: ["remote.>"],
+};
+
+/** KV buckets ("views"). */
+export const Buckets = {
+  services: "services",
+  settings: "settings",
+} as const;
+export type Buckets = (typeof Buckets)[keyof typeof Buckets];
+
+/** Subjects of workspace `wsid`. */
+export function workspaceSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  const base = `ws.${wsid}`;
+  return {
+    /** Everything of the workspace. */
+    all: `${base}.>`,
+    /** Settings and lifecycle events of the workspace (stream WORKSPACES). */
+    life: `${base}.life.settings`,
+    /** Request/reply commands to one service of the workspace (core NATS, not stored). */
+    command: (service: string) => `${base}.cmd.${validateToken(service, "service name")}`,
+    /** All command subjects of the workspace. */
+    commands: `${base}.cmd.>`,
+  } as const;
+}
+
+/** The workspace id in a workspace subject, or undefined. */
+export function wsidOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts[0] === "ws" && parts.length > 2 ? parts[1] : undefined;
+}
+
+/** Keys of the KV views. */
+export const Keys = {
+  /** Health record of one running instance of a service. */
+  service: (service: string, instance: string) =>
+    `${validateKeyToken(service, "service name")}.${validateKeyToken(instance, "instance id")}`,
+  /** Settings of a workspace. */
+  settings: (wsid: string) => validateKeyToken(wsid, "workspace id"),
+} as const;
+
+/** The JetStream stream that backs a KV bucket (as nats.js names it). */
+export function bucketStream(bucket: string): string {
+  return `KV_${validateToken(bucket, "bucket")}`;
+}
+
+/**
+ * What the browser's NATS user may do: read views and streams, send commands to its own
+ * workspace's services, and nothing that changes stored state directly. `durables` are the
+ * services' durable consumer names, which the browser must not touch.
+ */
+export function browserPermissions(wsid: string, durables: readonly string[]) {
+  const ws = workspaceSubjects(wsid);
+  const deny = durables.flatMap((d) => {
+    validateToken(d, "durable name");
+    return [
+      `$JS.API.CONSUMER.CREATE.*.${d}`,
+      `$JS.API.CONSUMER.CREATE.*.${d}.>`,
+      `$JS.API.CONSUMER.DELETE.*.${d}`,
+      `$JS.API.CONSUMER.MSG.NEXT.*.${d}`,
+    ];
+  });
+  return {
+    publish: {
+      allow: [
+        ws.commands,
+        "$JS.API.INFO",
+        "$JS.API.STREAM.INFO.>",
+        "$JS.API.STREAM.MSG.GET.>",
+        "$JS.API.DIRECT.GET.>",
+        "$JS.API.CONSUMER.CREATE.>",
+        "$JS.API.CONSUMER.INFO.>",
+        "$JS.API.CONSUMER.DELETE.>",
+        "$JS.API.CONSUMER.MSG.NEXT.>",
+        "$JS.FC.>",
+      ],
+      deny: ["$JS.API.CONSUMER.DURABLE.CREATE.>", ...deny],
+    },
+    subscribe: { allow: ["_INBOX.>"] },
+  };
+}

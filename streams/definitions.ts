@@ -1,0 +1,99 @@
+/**
+ * Every stream and KV bucket of the product, as data. ensureStreams() makes the server match.
+ * Names and subjects come only from shared/subjects.ts.
+ */
+import { Buckets, StreamSubjects, Streams, bucketStream } from "../shared/subjects.js";
+
+const SECOND = 1000;
+const DAY = 24 * 3600 * SECOND;
+
+/** What we decide about a stream; everything else is the server's default. */
+export interface StreamDefinition {
+  name: string;
+  subjects: readonly string[];
+  description: string;
+  /** 0 = keep forever. */
+  maxAgeMs: number;
+  /** -1 = unlimited. */
+  maxMsgsPerSubject: number;
+  maxMsgSize: number;
+  duplicateWindowMs: number;
+  discard: "old" | "new";
+  allowRollup: boolean;
+  denyDelete: boolean;
+  allowDirect: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+function stream(name: Streams, description: string, opts: Partial<StreamDefinition> = {}): StreamDefinition {
+  return {
+    name,
+    subjects: StreamSubjects[name],
+    description,
+    maxAgeMs: 0,
+    maxMsgsPerSubject: -1,
+    maxMsgSize: MiB,
+    duplicateWindowMs: 2 * 60 * SECOND,
+    discard: "old",
+    allowRollup: false,
+    denyDelete: true,
+    allowDirect: false,
+    ...opts,
+  };
+}
+
+/** Terminal output chunks kept per terminal: the replayable scrollback. */
+export const TERM_CHUNKS_PER_TERMINAL = 2000;
+
+export const StreamDefinitions: readonly StreamDefinition[] = [
+  stream(Streams.WS_FS, "file changes: created, renamed, deleted, uploaded, changed on disk", { maxAgeMs: 30 * DAY }),
+  stream(Streams.WS_DOCS, "document patches and snapshot markers"),
+  stream(Streams.WS_TERM, "terminal output chunks and lifecycle", {
+    maxAgeMs: DAY,
+    maxMsgsPerSubject: TERM_CHUNKS_PER_TERMINAL,
+  }),
+  stream(Streams.WS_CHAT, "chat threads, messages and turns"),
+  stream(Streams.WS_AGENT_LOG, "per-turn agent updates", { maxAgeMs: 14 * DAY }),
+  stream(Streams.WORKSPACES, "workspace lifecycle and settings"),
+  stream(Streams.HOSTS, "host lifecycle"),
+  stream(Streams.MOUNTS, "mount references"),
+  stream(Streams.REMOTE, "remote sessions, port forwards and sync"),
+];
+
+/** What we decide about a KV bucket. */
+export interface BucketDefinition {
+  name: string;
+  description: string;
+  history: number;
+  /** 0 = no expiry. */
+  ttlMs: number;
+  maxValueSize: number;
+}
+
+export const BucketDefinitions: readonly BucketDefinition[] = [
+  { name: Buckets.services, description: "health of every service instance", history: 1, ttlMs: 0, maxValueSize: 64 * 1024 },
+  { name: Buckets.settings, description: "workspace settings", history: 5, ttlMs: 0, maxValueSize: 64 * 1024 },
+];
+
+/** A KV bucket is a stream with the shape nats.js expects when it binds to it. */
+export function bucketAsStream(b: BucketDefinition): StreamDefinition {
+  return {
+    name: bucketStream(b.name),
+    subjects: [`$KV.${b.name}.>`],
+    description: b.description,
+    maxAgeMs: b.ttlMs,
+    maxMsgsPerSubject: b.history,
+    maxMsgSize: b.maxValueSize,
+    duplicateWindowMs: 2 * 60 * SECOND,
+    discard: "new",
+    allowRollup: true,
+    denyDelete: true,
+    allowDirect: true,
+  };
+}
+
+/** Every stream the server must have, KV buckets included. */
+export function allStreams(): StreamDefinition[] {
+  return [...StreamDefinitions, ...BucketDefinitions.map(bucketAsStream)];
+}

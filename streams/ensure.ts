@@ -1,0 +1,92 @@
+import {
+  DiscardPolicy,
+  type JetStreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/nats-core";
+import { type StreamDefinition, allStreams } from "./definitions.js";
+
+/** What ensureStreams did to one stream. */
+export interface EnsureResult {
+  name: string;
+  action: "created" | "updated" | "unchanged";
+  changed: string[];
+}
+
+function toConfig(d: StreamDefinition): Partial<StreamConfig> & { name: string } {
+  return {
+    name: d.name,
+    subjects: [...d.subjects],
+    description: d.description,
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: 1,
+    max_age: nanos(d.maxAgeMs),
+    max_msgs_per_subject: d.maxMsgsPerSubject,
+    max_msg_size: d.maxMsgSize,
+    duplicate_window: nanos(d.duplicateWindowMs),
+    discard: d.discard === "new" ? DiscardPolicy.New : DiscardPolicy.Old,
+    allow_rollup_hdrs: d.allowRollup,
+    deny_delete: d.denyDelete,
+    allow_direct: d.allowDirect,
+  };
+}
+
+const COMPARED = [
+  "subjects",
+  "description",
+  "max_age",
+  "max_msgs_per_subject",
+  "max_msg_size",
+  "duplicate_window",
+  "discard",
+  "allow_rollup_hdrs",
+  "deny_delete",
+  "allow_direct",
+] as const;
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+}
+
+/**
+ * Creates every stream and KV bucket that is missing and updates those whose configuration
+ * differs from streams/definitions.ts. Idempotent: a second call changes nothing.
+ */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  definitions: readonly StreamDefinition[] = allStreams(),
+): Promise<EnsureResult[]> {
+  const results: EnsureResult[] = [];
+  for (const d of definitions) {
+    const want = toConfig(d);
+    let have: StreamConfig | undefined;
+    try {
+      have = (await jsm.streams.info(d.name)).config;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+    }
+    if (!have) {
+      await jsm.streams.add(want);
+      results.push({ name: d.name, action: "created", changed: [] });
+      continue;
+    }
+    if (have.storage !== want.storage || have.retention !== want.retention) {
+      throw new Error(
+        `stream ${d.name} has storage ${have.storage}/${have.retention}; the definition wants ${want.storage}/${want.retention}, which cannot be changed in place`,
+      );
+    }
+    const changed = COMPARED.filter((k) => !same(have[k], want[k]));
+    if (changed.length === 0) {
+      results.push({ name: d.name, action: "unchanged", changed });
+      continue;
+    }
+    await jsm.streams.update(d.name, { ...have, ...want });
+    results.push({ name: d.name, action: "updated", changed: [...changed] });
+  }
+  return results;
+}

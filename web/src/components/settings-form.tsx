@@ -1,0 +1,250 @@
+/** The Settings tab: edits the workspace's settings through ChangeSettings commands. */
+import { createSignal, For, type JSX, onCleanup, Show } from "solid-js";
+import type { CommandReply } from "../../../shared/commands.js";
+import type { ErrorPayload } from "../../../shared/errors.js";
+import { type AgentMode, AgentModes, type SettingsChange } from "../../../shared/workspace.js";
+import { type SettingsRecord, useSettings } from "../stores/settings-store.js";
+
+type Field = "title" | "color" | "defaultShell" | "agent" | "model" | "mode";
+
+const MODE_LABELS: Record<AgentMode, string> = {
+  "full-access": "Full access",
+  "workspace-write": "Write inside the workspace",
+  "read-only": "Read only",
+};
+
+/** Save state of one field: what the last command did. */
+function createFieldSaver(send: (change: SettingsChange) => Promise<CommandReply>) {
+  const [status, setStatus] = createSignal<"idle" | "saving" | "saved" | "error">("idle");
+  const [error, setError] = createSignal<ErrorPayload>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  onCleanup(() => clearTimeout(timer));
+  async function save(change: SettingsChange): Promise<boolean> {
+    clearTimeout(timer);
+    setStatus("saving");
+    const reply = await send(change);
+    if (reply.ok) {
+      setError(undefined);
+      setStatus("saved");
+      timer = setTimeout(() => setStatus("idle"), 1500);
+      return true;
+    }
+    setError(reply.error);
+    setStatus("error");
+    return false;
+  }
+  return { status, error, save };
+}
+
+type FieldSaver = ReturnType<typeof createFieldSaver>;
+
+export function SettingsForm() {
+  const settings = useSettings();
+  return (
+    <div class="settings-page">
+      <Show when={settings.state.problem}>
+        <p class="banner banner-warn" role="status">
+          Settings are not updating: {settings.state.problem} (retrying)
+        </p>
+      </Show>
+      <Show
+        when={settings.state.view}
+        fallback={
+          <div class="loading" data-testid="settings-loading">
+            loading…
+          </div>
+        }
+      >
+        {(view) => <SettingsFields view={view()} />}
+      </Show>
+    </div>
+  );
+}
+
+function SettingsFields(props: { view: SettingsRecord }) {
+  const settings = useSettings();
+  const send = (change: SettingsChange) => settings.change(change);
+  const savers = {
+    title: createFieldSaver(send),
+    color: createFieldSaver(send),
+    defaultShell: createFieldSaver(send),
+    agent: createFieldSaver(send),
+    model: createFieldSaver(send),
+    mode: createFieldSaver(send),
+  } satisfies Record<Field, FieldSaver>;
+  const s = () => props.view.settings;
+
+  // Dragging in a colour picker fires many input events: keep at most one command in
+  // flight and always finish with the last colour picked.
+  let colorInFlight = false;
+  let colorPending: string | undefined;
+  async function sendColor(color: string) {
+    colorPending = color;
+    if (colorInFlight) return;
+    colorInFlight = true;
+    while (colorPending !== undefined) {
+      const next = colorPending;
+      colorPending = undefined;
+      if (next.toLowerCase() !== s().color.toLowerCase()) await savers.color.save({ color: next });
+    }
+    colorInFlight = false;
+  }
+
+  return (
+    <form class="settings-form" data-testid="settings-form" onSubmit={(e) => e.preventDefault()}>
+      <section class="settings-section">
+        <h2>Workspace</h2>
+        <Row label="Title" for="settings-title" saver={savers.title} field="title">
+          <TextInput
+            id="settings-title"
+            testid="settings-title"
+            value={s().title}
+            maxLength={100}
+            onCommit={(title) => savers.title.save({ title })}
+          />
+        </Row>
+        <Row label="Colour" for="settings-color" saver={savers.color} field="color">
+          <div class="color-field">
+            <input
+              id="settings-color"
+              type="color"
+              data-testid="settings-color"
+              value={s().color}
+              onInput={(e) => void sendColor(e.currentTarget.value)}
+            />
+            <code class="color-value">{s().color}</code>
+          </div>
+        </Row>
+        <Row label="Default shell" for="settings-shell" saver={savers.defaultShell} field="defaultShell">
+          <TextInput
+            id="settings-shell"
+            testid="settings-shell"
+            value={s().defaultShell}
+            placeholder="$SHELL"
+            maxLength={300}
+            mono
+            onCommit={(defaultShell) => savers.defaultShell.save({ defaultShell })}
+          />
+        </Row>
+      </section>
+
+      <section class="settings-section">
+        <h2>Agent defaults</h2>
+        <Row label="Agent" for="settings-agent" saver={savers.agent} field="agent">
+          <TextInput
+            id="settings-agent"
+            testid="settings-agent"
+            value={s().agentDefaults.agent}
+            placeholder="codex, claude-code, …"
+            maxLength={200}
+            onCommit={(agent) => savers.agent.save({ agentDefaults: { agent } })}
+          />
+        </Row>
+        <Row label="Model" for="settings-model" saver={savers.model} field="model">
+          <TextInput
+            id="settings-model"
+            testid="settings-model"
+            value={s().agentDefaults.model}
+            placeholder="the agent's default"
+            maxLength={200}
+            onCommit={(model) => savers.model.save({ agentDefaults: { model } })}
+          />
+        </Row>
+        <Row label="Mode" for="settings-mode" saver={savers.mode} field="mode">
+          <select
+            id="settings-mode"
+            data-testid="settings-mode"
+            value={s().agentDefaults.mode}
+            onChange={(e) => {
+              const select = e.currentTarget;
+              const mode = select.value as AgentMode;
+              void savers.mode.save({ agentDefaults: { mode } }).then((ok) => {
+                if (!ok) select.value = s().agentDefaults.mode;
+              });
+            }}
+          >
+            <For each={AgentModes}>{(mode) => <option value={mode}>{MODE_LABELS[mode]}</option>}</For>
+          </select>
+        </Row>
+      </section>
+
+      <p class="settings-footnote">
+        Last changed {formatTime(props.view.updatedAt)} by {props.view.updatedBy}
+      </p>
+    </form>
+  );
+}
+
+function Row(props: {
+  label: string;
+  for: string;
+  field: Field;
+  saver: FieldSaver;
+  children: JSX.Element;
+}) {
+  return (
+    <div class="settings-row" data-field={props.field}>
+      <label for={props.for}>{props.label}</label>
+      <div class="settings-control">
+        {props.children}
+        <span class="save-status" data-status={props.saver.status()} aria-live="polite">
+          {props.saver.status() === "saving" ? "saving…" : props.saver.status() === "saved" ? "saved" : ""}
+        </span>
+      </div>
+      <Show when={props.saver.error()}>
+        {(error) => (
+          <p class="field-error" role="alert" data-testid="settings-error" data-field={props.field}>
+            {error().message} <code>{error().code}</code>
+          </p>
+        )}
+      </Show>
+    </div>
+  );
+}
+
+/** A text field that sends on blur or Enter and goes back to the stored value on Escape. */
+function TextInput(props: {
+  id: string;
+  testid: string;
+  value: string;
+  placeholder?: string;
+  maxLength?: number;
+  mono?: boolean;
+  onCommit: (value: string) => Promise<boolean>;
+}) {
+  const commit = (input: HTMLInputElement) => {
+    const value = input.value.trim();
+    if (value === props.value) {
+      input.value = props.value;
+      return;
+    }
+    void props.onCommit(value);
+  };
+  return (
+    <input
+      id={props.id}
+      type="text"
+      class={props.mono ? "mono" : undefined}
+      data-testid={props.testid}
+      value={props.value}
+      placeholder={props.placeholder}
+      maxLength={props.maxLength}
+      autocomplete="off"
+      spellcheck={false}
+      onBlur={(e) => commit(e.currentTarget)}
+      onKeyDown={(e) => {
+        if (e.key === "Enter") {
+          e.preventDefault();
+          commit(e.currentTarget);
+        } else if (e.key === "Escape") {
+          e.currentTarget.value = props.value;
+        }
+      }}
+    />
+  );
+}
+
+function formatTime(iso: string): string {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? iso : new Date(t).toLocaleString();
+}

@@ -1,0 +1,199 @@
+/**
+ * The page's one NATS connection. It owns the socket for the life of the workspace page:
+ * nats.js reconnects a dropped socket by itself; when the client gives up (closed, e.g.
+ * because cocalc-plus restarted with new credentials) a fresh session is fetched and a new
+ * client is dialled, so views resume without a reload.
+ */
+import {
+  type Msg,
+  type NatsConnection,
+  type Status,
+  wsconnect,
+} from "@nats-io/nats-core";
+import { type Accessor, createSignal } from "solid-js";
+import { backoffMs, delay, messageOf } from "./delay.js";
+import { natsUrl, type Session, type SessionResult } from "./session.js";
+
+export const ConnectionStates = ["connecting", "connected", "reconnecting", "disconnected"] as const;
+export type ConnectionState = (typeof ConnectionStates)[number];
+
+export interface WorkspaceConnection {
+  readonly wsid: string;
+  readonly version: string;
+  /** "connecting" until the first connect, then one of the other three. */
+  readonly state: Accessor<ConnectionState>;
+  /** Why the connection is not (or was not) healthy, for a tooltip. */
+  readonly problem: Accessor<string | undefined>;
+  /** A connected client, once there is one; undefined if `signal` aborts or the page closes. */
+  ready(signal?: AbortSignal): Promise<NatsConnection | undefined>;
+  /** Runs `listener` after every reconnect (same client or a new one); returns the unsubscribe. */
+  onReconnect(listener: () => void): () => void;
+  /** Request/reply on the current client; rejects when there is none. */
+  request(subject: string, payload: string, timeoutMs: number): Promise<Msg>;
+  close(): Promise<void>;
+}
+
+export interface ConnectionOptions {
+  session: Session;
+  /** Fetches the session again, for fresh credentials after the client was closed. */
+  refreshSession(): Promise<SessionResult>;
+  /** The cookie is no longer valid: the page must ask the user to sign in again. */
+  onSignedOut(): void;
+}
+
+export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
+  const [state, setState] = createSignal<ConnectionState>("connecting");
+  const [problem, setProblem] = createSignal<string>();
+  const closing = new AbortController();
+  const listeners = new Set<() => void>();
+  const waiters = new Set<(nc: NatsConnection | undefined) => void>();
+  let session = opts.session;
+  let current: NatsConnection | undefined;
+
+  function markConnected(nc: NatsConnection) {
+    current = nc;
+    setState("connected");
+    setProblem(undefined);
+    for (const resolve of [...waiters]) resolve(nc);
+    waiters.clear();
+  }
+
+  function announceReconnect() {
+    for (const listener of [...listeners]) listener();
+  }
+
+  async function followStatus(nc: NatsConnection) {
+    for await (const s of nc.status()) onStatus(nc, s);
+  }
+
+  function onStatus(nc: NatsConnection, s: Status) {
+    if (nc !== current) return;
+    switch (s.type) {
+      case "disconnect":
+      case "reconnecting":
+      case "staleConnection":
+      case "forceReconnect":
+        if (state() !== "reconnecting") setState("reconnecting");
+        break;
+      case "reconnect":
+        markConnected(nc);
+        announceReconnect();
+        break;
+      case "error":
+        setProblem(messageOf(s.error));
+        break;
+      case "close":
+        setState("disconnected");
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** False when the page must stop dialling (signed out, or another workspace). */
+  async function renewSession(): Promise<boolean> {
+    const result = await opts.refreshSession();
+    if (closing.signal.aborted) return false;
+    if (result.ok) {
+      if (result.session.wsid !== session.wsid) {
+        // A different workspace answers on this origin now: start over.
+        location.reload();
+        return false;
+      }
+      session = result.session;
+      return true;
+    }
+    if (result.reason === "signed-out") {
+      opts.onSignedOut();
+      return false;
+    }
+    return true; // the gateway is unreachable: keep trying with what we have
+  }
+
+  async function run() {
+    let failures = 0;
+    let connectedBefore = false;
+    while (!closing.signal.aborted) {
+      if (failures > 0) setState("reconnecting");
+      let nc: NatsConnection;
+      try {
+        nc = await wsconnect({
+          servers: natsUrl(session.natsPath),
+          user: session.nats.user,
+          pass: session.nats.pass,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          name: "cocalc-plus web",
+        });
+      } catch (err) {
+        if (closing.signal.aborted) return;
+        failures++;
+        setState("disconnected");
+        setProblem(messageOf(err));
+        if (!(await renewSession())) return;
+        await delay(backoffMs(failures), closing.signal);
+        continue;
+      }
+      if (closing.signal.aborted) {
+        await nc.close();
+        return;
+      }
+      failures = 0;
+      current = nc;
+      void followStatus(nc);
+      markConnected(nc);
+      if (connectedBefore) announceReconnect();
+      connectedBefore = true;
+
+      const err = await nc.closed();
+      current = undefined;
+      if (closing.signal.aborted) return;
+      failures++;
+      setState("disconnected");
+      setProblem(err ? messageOf(err) : "the connection was closed");
+      if (!(await renewSession())) return;
+      await delay(backoffMs(failures), closing.signal);
+    }
+  }
+
+  void run();
+
+  return {
+    wsid: opts.session.wsid,
+    version: opts.session.version,
+    state,
+    problem,
+    ready(signal) {
+      if (current && state() === "connected") return Promise.resolve(current);
+      if (closing.signal.aborted || signal?.aborted) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const done = (nc: NatsConnection | undefined) => {
+          waiters.delete(done);
+          signal?.removeEventListener("abort", onAbort);
+          resolve(nc);
+        };
+        const onAbort = () => done(undefined);
+        waiters.add(done);
+        signal?.addEventListener("abort", onAbort, { once: true });
+      });
+    },
+    onReconnect(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    request(subject, payload, timeoutMs) {
+      if (!current) return Promise.reject(new Error("not connected to the workspace"));
+      return current.request(subject, payload, { timeout: timeoutMs });
+    },
+    async close() {
+      closing.abort();
+      for (const resolve of [...waiters]) resolve(undefined);
+      waiters.clear();
+      listeners.clear();
+      const nc = current;
+      current = undefined;
+      setState("disconnected");
+      await nc?.close();
+    },
+  };
+}

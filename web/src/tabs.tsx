@@ -1,0 +1,67 @@
+/**
+ * The workspace's tabs: one registry that says what each tab is called and what it shows.
+ * A pane is mounted on first visit and kept (hidden) afterwards, so what lives in it
+ * (an editor, a terminal) survives switching tabs.
+ */
+import { type Accessor, type Component, createSignal, onCleanup } from "solid-js";
+import { EmptyState } from "./components/empty-state.js";
+import { AgentIcon, EditorIcon, FilesIcon, SettingsIcon, TerminalIcon } from "./components/icons.js";
+import { SettingsForm } from "./components/settings-form.js";
+
+export const TabIds = ["files", "editor", "terminals", "agents", "settings"] as const;
+export type TabId = (typeof TabIds)[number];
+
+export interface WorkspaceTab {
+  id: TabId;
+  label: string;
+  icon: Component<{ size?: number }>;
+  pane: Component;
+}
+
+export const workspaceTabs: readonly WorkspaceTab[] = [
+  {
+    id: "files",
+    label: "Files",
+    icon: FilesIcon,
+    pane: () => <EmptyState icon={<FilesIcon size={28} />} title="No files open" />,
+  },
+  {
+    id: "editor",
+    label: "Editor",
+    icon: EditorIcon,
+    pane: () => <EmptyState icon={<EditorIcon size={28} />} title="No document open" />,
+  },
+  {
+    id: "terminals",
+    label: "Terminals",
+    icon: TerminalIcon,
+    pane: () => <EmptyState icon={<TerminalIcon size={28} />} title="No terminals running" />,
+  },
+  {
+    id: "agents",
+    label: "Agents",
+    icon: AgentIcon,
+    pane: () => <EmptyState icon={<AgentIcon size={28} />} title="No agent threads" />,
+  },
+  { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
+];
+
+const DEFAULT_TAB: TabId = "files";
+
+function tabOfHash(hash: string): TabId {
+  const id = hash.replace(/^#\/?/, "");
+  return (TabIds as readonly string[]).includes(id) ? (id as TabId) : DEFAULT_TAB;
+}
+
+/** The selected tab, kept in the URL hash so a reload or a shared link opens the same tab. */
+export function createTabRoute(): [Accessor<TabId>, (id: TabId) => void] {
+  const [tab, setTab] = createSignal<TabId>(tabOfHash(location.hash));
+  const onHash = () => setTab(tabOfHash(location.hash));
+  window.addEventListener("hashchange", onHash);
+  onCleanup(() => window.removeEventListener("hashchange", onHash));
+  const select = (id: TabId) => {
+    setTab(id);
+    if (tabOfHash(location.hash) !== id) history.replaceState(null, "", `#${id}`);
+  };
+  return [tab, select];
+}

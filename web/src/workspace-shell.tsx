@@ -1,0 +1,56 @@
+/** The workspace page: top bar, tabs, and the workspace's colour and title applied to the page. */
+import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
+import { Dynamic } from "solid-js/web";
+import { TopBar } from "./components/top-bar.js";
+import { useSettings } from "./stores/settings-store.js";
+import { createTabRoute, type TabId, workspaceTabs } from "./tabs.js";
+
+const DEFAULT_TITLE = "cocalc-plus";
+
+export function WorkspaceShell() {
+  const settings = useSettings();
+  const [tab, selectTab] = createTabRoute();
+  const [visited, setVisited] = createSignal<ReadonlySet<TabId>>(new Set([tab()]));
+  createEffect(() => {
+    const id = tab();
+    if (!visited().has(id)) setVisited(new Set([...visited(), id]));
+  });
+
+  createEffect(() => {
+    document.title = settings.state.view?.settings.title ?? DEFAULT_TITLE;
+  });
+  createEffect(() => {
+    const color = settings.state.view?.settings.color;
+    const root = document.documentElement.style;
+    if (color) root.setProperty("--workspace-color", color);
+    else root.removeProperty("--workspace-color");
+  });
+  onCleanup(() => {
+    document.title = DEFAULT_TITLE;
+    document.documentElement.style.removeProperty("--workspace-color");
+  });
+
+  return (
+    <div class="shell" data-testid="workspace-shell">
+      <TopBar tab={tab} onSelect={selectTab} />
+      <main class="panes">
+        <For each={workspaceTabs}>
+          {(t) => (
+            <Show when={visited().has(t.id)}>
+              <section
+                class="pane"
+                role="tabpanel"
+                id={`pane-${t.id}`}
+                data-testid={`pane-${t.id}`}
+                aria-labelledby={`tab-${t.id}`}
+                hidden={tab() !== t.id}
+              >
+                <Dynamic component={t.pane} />
+              </section>
+            </Show>
+          )}
+        </For>
+      </main>
+    </div>
+  );
+}
