@@ -65,14 +65,18 @@ export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
 
 function port(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
-    throw new UsageError(`--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--port must be a whole number from 0 to 65535, not ${JSON.stringify(value)}`,
+    );
   }
   return Number(value);
 }
 
 function bindAddress(value: string): string {
   if (value !== "localhost" && isIP(value) === 0) {
-    throw new UsageError(`--bind must be an IP address (like 127.0.0.1 or 0.0.0.0) or localhost, not ${JSON.stringify(value)}`);
+    throw new UsageError(
+      `--bind must be an IP address (like 127.0.0.1 or 0.0.0.0) or localhost, not ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -83,7 +87,11 @@ function nonEmpty(flag: string, value: string | undefined): string | undefined {
   return value;
 }
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>, positionals: boolean) {
+function parse(
+  args: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+  positionals: boolean,
+) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: positionals });
   } catch (err) {
@@ -96,21 +104,35 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const [first, second] = argv;
   if (first === "stop") {
     const { values } = parse(argv.slice(1), { "data-dir": { type: "string" } }, false);
-    return { command: "stop", dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)) };
+    return {
+      command: "stop",
+      dataDir: resolve(
+        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+      ),
+    };
   }
   if (first === "events") {
-    if (second !== "tail") throw new UsageError(`unknown command "events ${second ?? ""}"; did you mean "events tail"?`);
-    const { values, positionals } = parse(argv.slice(2), { "data-dir": { type: "string" }, since: { type: "string" } }, true);
-    if (positionals.length > 1) throw new UsageError(`events tail takes one subject, got ${positionals.length}`);
+    if (second !== "tail")
+      throw new UsageError(`unknown command "events ${second ?? ""}"; did you mean "events tail"?`);
+    const { values, positionals } = parse(
+      argv.slice(2),
+      { "data-dir": { type: "string" }, since: { type: "string" } },
+      true,
+    );
+    if (positionals.length > 1)
+      throw new UsageError(`events tail takes one subject, got ${positionals.length}`);
     const since = nonEmpty("--since", values.since as string | undefined);
     return {
       command: "events-tail",
-      dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)),
+      dataDir: resolve(
+        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+      ),
       ...(positionals[0] !== undefined && { subject: positionals[0] }),
       ...(since !== undefined && { since }),
     };
   }
-  if (first !== undefined && !first.startsWith("-")) throw new UsageError(`unknown command ${JSON.stringify(first)}; see --help`);
+  if (first !== undefined && !first.startsWith("-"))
+    throw new UsageError(`unknown command ${JSON.stringify(first)}; see --help`);
   const { values } = parse(
     argv,
     {
@@ -132,12 +154,17 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const logLevel = (values["log-level"] as string | undefined) ?? env.COCALC_LOG_LEVEL ?? "info";
-  if (!LOG_LEVELS.has(logLevel)) throw new UsageError(`--log-level must be one of ${[...LOG_LEVELS].join(", ")}`);
+  if (!LOG_LEVELS.has(logLevel))
+    throw new UsageError(`--log-level must be one of ${[...LOG_LEVELS].join(", ")}`);
   const allowHosts = ((values["allow-host"] as string[] | undefined) ?? []).map((h) => {
-    if (!/^[A-Za-z0-9.-]+$/.test(h)) throw new UsageError(`--allow-host takes a host name, not ${JSON.stringify(h)}`);
+    if (!/^[A-Za-z0-9.-]+$/.test(h))
+      throw new UsageError(`--allow-host takes a host name, not ${JSON.stringify(h)}`);
     return h.toLowerCase();
   });
-  const connectionInfo = nonEmpty("--write-connection-info", values["write-connection-info"] as string | undefined);
+  const connectionInfo = nonEmpty(
+    "--write-connection-info",
+    values["write-connection-info"] as string | undefined,
+  );
   const tokenFile = nonEmpty("--token-file", values["token-file"] as string | undefined);
   const natsServer = nonEmpty("--nats-server", values["nats-server"] as string | undefined);
   return {
@@ -145,7 +172,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     port: values.port === undefined ? 0 : port(values.port as string),
     bind: values.bind === undefined ? "127.0.0.1" : bindAddress(values.bind as string),
     allowHosts,
-    dataDir: resolve(nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env)),
+    dataDir: resolve(
+      nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+    ),
     open: !values["no-open"],
     daemon: Boolean(values.daemon),
     logLevel,

@@ -1,6 +1,12 @@
 /** `cocalc-plus events tail`: prints events as they arrive, for people without the nats CLI. */
 import { readFile } from "node:fs/promises";
-import { DeliverPolicy, type JetStreamManager, type OrderedConsumerOptions, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  type OrderedConsumerOptions,
+} from "@nats-io/jetstream";
 import { connectServices } from "../services/runtime/connect.js";
 import { UsageError } from "./args.js";
 import { type RunInfo, runInfoFile } from "./plus-server.js";
@@ -11,11 +17,16 @@ export function parseSince(since: string, now = Date.now()): { seq: number } | {
   if (/^\d+$/.test(since)) return { seq: Number(since) };
   const rel = /^(\d+)(s|m|h|d)$/.exec(since);
   if (rel) {
-    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[rel[2] as "s" | "m" | "h" | "d"];
+    const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[
+      rel[2] as "s" | "m" | "h" | "d"
+    ];
     return { time: new Date(now - Number(rel[1]) * unit) };
   }
   const t = Date.parse(since);
-  if (Number.isNaN(t)) throw new UsageError(`--since takes a sequence number, a time (2026-01-02T03:04:05Z) or a duration (10m), not ${JSON.stringify(since)}`);
+  if (Number.isNaN(t))
+    throw new UsageError(
+      `--since takes a sequence number, a time (2026-01-02T03:04:05Z) or a duration (10m), not ${JSON.stringify(since)}`,
+    );
   return { time: new Date(t) };
 }
 
@@ -26,13 +37,19 @@ async function streamsFor(jsm: JetStreamManager, subject: string | undefined): P
   return names.sort();
 }
 
-export async function eventsTail(dataDir: string, subject: string | undefined, since: string | undefined, out = process.stdout): Promise<void> {
+export async function eventsTail(
+  dataDir: string,
+  subject: string | undefined,
+  since: string | undefined,
+  out = process.stdout,
+): Promise<void> {
   const start = since === undefined ? undefined : parseSince(since);
   let run: RunInfo;
   let seed: string;
   try {
     run = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as RunInfo;
-    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string }).servicesSeed;
+    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string })
+      .servicesSeed;
   } catch {
     throw new Error(`no cocalc-plus is running on ${dataDir} (start it first, or pass --data-dir)`);
   }
@@ -57,7 +74,10 @@ export async function eventsTail(dataDir: string, subject: string | undefined, s
           ? { deliver_policy: DeliverPolicy.New }
           : "seq" in start
             ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.seq }
-            : { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.time.toISOString() }),
+            : {
+                deliver_policy: DeliverPolicy.StartTime,
+                opt_start_time: start.time.toISOString(),
+              }),
       };
       const consumer = await js.consumers.get(stream, opts);
       const messages = await consumer.consume();

@@ -46,7 +46,8 @@ export async function acquireLock(dataDir: string): Promise<() => Promise<void>>
       await fh.close();
       return async () => {
         try {
-          if ((await readFile(file, "utf8")).trim() === String(process.pid)) await rm(file, { force: true });
+          if ((await readFile(file, "utf8")).trim() === String(process.pid))
+            await rm(file, { force: true });
         } catch {
           // already gone
         }

@@ -9,7 +9,11 @@ export function natsContextFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(base, "nats", "context", "cocalc-plus.json");
 }
 
-export async function writeNatsContext(url: string, seedPath: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function writeNatsContext(
+  url: string,
+  seedPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const file = natsContextFile(env);
   await mkdir(join(file, ".."), { recursive: true, mode: 0o700 });
   const context = { description: "cocalc-plus (services user)", url, nkey: seedPath };

@@ -8,16 +8,21 @@ import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
-import { browserPermissions } from "../shared/subjects.js";
-import { type HealthInfo, buildApp } from "../services/gateway/app.js";
+import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
-import { NatsServer, locateNatsServer, natsServerVersion, supportsSyncAlways } from "../services/runtime/nats-server.js";
+import {
+  locateNatsServer,
+  NatsServer,
+  natsServerVersion,
+  supportsSyncAlways,
+} from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
-import { Supervisor } from "../services/runtime/supervisor.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
 import { workspaceService } from "../services/workspace/index.js";
+import { browserPermissions } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import type { StartOptions } from "./args.js";
 import { writeFileAtomic } from "./files.js";
@@ -93,7 +98,10 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         browser: {
           user: BROWSER_USER,
           password: secrets.browserPassword,
-          permissions: browserPermissions(wsid, services.flatMap((s) => s.durables)),
+          permissions: browserPermissions(
+            wsid,
+            services.flatMap((s) => s.durables),
+          ),
         },
         wsOrigin: GATEWAY_ORIGIN,
         syncAlways: supportsSyncAlways(version),
@@ -103,7 +111,10 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await nats.start();
     cleanups.push(() => nats.stop());
 
-    const nc = await connectServices({ url: nats.url, seed: secrets.servicesSeed }, "cocalc-plus services");
+    const nc = await connectServices(
+      { url: nats.url, seed: secrets.servicesSeed },
+      "cocalc-plus services",
+    );
     cleanups.push(async () => {
       await nc.drain().catch(() => nc.close());
     });
@@ -127,11 +138,21 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       webRoot: WEB_ROOT,
       natsWsPort: () => nats.config.wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
-      session: () => ({ wsid, version: VERSION, natsPath: "/nats", nats: { user: BROWSER_USER, pass: secrets.browserPassword } }),
+      session: () => ({
+        wsid,
+        version: VERSION,
+        natsPath: "/nats",
+        nats: { user: BROWSER_USER, pass: secrets.browserPassword },
+      }),
       health: (): HealthInfo => {
         const services = supervisor.health().map((h) => ({ name: h.service, status: h.status }));
         const ok = natsConnected && services.every((s) => s.status === "running");
-        return { status: ok ? "ok" : "degraded", version: VERSION, nats: natsConnected ? "connected" : "disconnected", services };
+        return {
+          status: ok ? "ok" : "degraded",
+          version: VERSION,
+          nats: natsConnected ? "connected" : "disconnected",
+          services,
+        };
       },
       log: log.child({ component: "gateway" }),
     });
@@ -139,7 +160,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(() => app.close());
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : opts.port;
-    const shownHost = opts.bind === "0.0.0.0" || opts.bind === "::" ? "127.0.0.1" : opts.bind.includes(":") ? `[${opts.bind}]` : opts.bind;
+    const shownHost =
+      opts.bind === "0.0.0.0" || opts.bind === "::"
+        ? "127.0.0.1"
+        : opts.bind.includes(":")
+          ? `[${opts.bind}]`
+          : opts.bind;
     const url = `http://${shownHost}:${port}/`;
     const signInUrl = `${url}?token=${token}`;
 
@@ -151,9 +177,18 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     );
 
     if (opts.connectionInfo) {
-      const tokenPath = opts.connectionInfo.endsWith(".json") ? `${opts.connectionInfo.slice(0, -5)}.token` : `${opts.connectionInfo}.token`;
+      const tokenPath = opts.connectionInfo.endsWith(".json")
+        ? `${opts.connectionInfo.slice(0, -5)}.token`
+        : `${opts.connectionInfo}.token`;
       await writeFileAtomic(tokenPath, `${token}\n`, 0o600);
-      const info = { url, port, pid: process.pid, version: VERSION, dataDir: opts.dataDir, tokenFile: tokenPath };
+      const info = {
+        url,
+        port,
+        pid: process.pid,
+        version: VERSION,
+        dataDir: opts.dataDir,
+        tokenFile: tokenPath,
+      };
       await writeFileAtomic(opts.connectionInfo, `${JSON.stringify(info, null, 2)}\n`, 0o600);
     }
 
@@ -176,4 +211,3 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     throw err;
   }
 }
-

@@ -4,9 +4,9 @@ import { spawn } from "node:child_process";
 import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { CocalcError } from "../shared/errors.js";
 import { type Logger, setRootLogger } from "../services/runtime/logger.js";
-import { HELP, type StartOptions, UsageError, parseCli } from "./args.js";
+import { CocalcError } from "../shared/errors.js";
+import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
 import { eventsTail } from "./events-tail.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
@@ -22,10 +22,19 @@ function logFile(dataDir: string): string {
 }
 
 function makeLogger(opts: StartOptions): Logger {
-  const streams: pino.StreamEntry[] = [{ level: opts.logLevel as pino.Level, stream: pino.destination({ dest: logFile(opts.dataDir), mkdir: true, sync: false }) }];
+  const streams: pino.StreamEntry[] = [
+    {
+      level: opts.logLevel as pino.Level,
+      stream: pino.destination({ dest: logFile(opts.dataDir), mkdir: true, sync: false }),
+    },
+  ];
   if (!process.env[DAEMON_CHILD]) streams.push({ level: "warn", stream: process.stderr });
   const log = pino(
-    { level: opts.logLevel, base: { pid: process.pid }, redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" } },
+    {
+      level: opts.logLevel,
+      base: { pid: process.pid },
+      redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" },
+    },
     pino.multistream(streams),
   );
   setRootLogger(log);
@@ -45,18 +54,26 @@ async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
   }
   const log = logFile(opts.dataDir);
   const fd = openSync(log, "a", 0o600);
-  const child = spawn(process.execPath, [process.argv[1]!, ...argv.filter((a) => a !== "--daemon"), "--no-open"], {
-    detached: true,
-    stdio: ["ignore", fd, fd, "ipc"],
-    env: { ...process.env, [DAEMON_CHILD]: "1" },
-  });
-  const result = await new Promise<{ ok: true; url: string } | { ok: false; message: string }>((resolve) => {
-    child.once("message", (m: { ready?: string; error?: string }) => {
-      if (m.ready) resolve({ ok: true, url: m.ready });
-      else resolve({ ok: false, message: m.error ?? "failed" });
-    });
-    child.once("exit", (code) => resolve({ ok: false, message: `exited with code ${code}; see ${log}` }));
-  });
+  const child = spawn(
+    process.execPath,
+    [process.argv[1]!, ...argv.filter((a) => a !== "--daemon"), "--no-open"],
+    {
+      detached: true,
+      stdio: ["ignore", fd, fd, "ipc"],
+      env: { ...process.env, [DAEMON_CHILD]: "1" },
+    },
+  );
+  const result = await new Promise<{ ok: true; url: string } | { ok: false; message: string }>(
+    (resolve) => {
+      child.once("message", (m: { ready?: string; error?: string }) => {
+        if (m.ready) resolve({ ok: true, url: m.ready });
+        else resolve({ ok: false, message: m.error ?? "failed" });
+      });
+      child.once("exit", (code) =>
+        resolve({ ok: false, message: `exited with code ${code}; see ${log}` }),
+      );
+    },
+  );
   child.unref();
   child.disconnect?.();
   if (!result.ok) {
@@ -64,7 +81,9 @@ async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
     return 1;
   }
   console.log(`cocalc-plus ready: ${result.url}`);
-  console.log(`running in the background (pid ${child.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`);
+  console.log(
+    `running in the background (pid ${child.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`,
+  );
   if (opts.open) await openBrowser(result.url);
   return 0;
 }
@@ -106,7 +125,8 @@ async function runForeground(opts: StartOptions): Promise<number> {
     process.disconnect?.();
   } else {
     console.log(`cocalc-plus ready: ${handle.signInUrl}`);
-    if (opts.open && !(await openBrowser(handle.signInUrl))) console.log("(open that URL in your browser)");
+    if (opts.open && !(await openBrowser(handle.signInUrl)))
+      console.log("(open that URL in your browser)");
   }
   return new Promise((resolve) => {
     let stopping = false;
@@ -190,5 +210,3 @@ main(process.argv.slice(2)).then(
     process.exit(1);
   },
 );
-
-

@@ -34,7 +34,8 @@ export async function loadSecrets(dataDir: string): Promise<Secrets> {
     const parsed = JSON.parse(await readFile(file, "utf8")) as Partial<Secrets>;
     if (parsed.token && parsed.servicesSeed && parsed.browserPassword) secrets = parsed as Secrets;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError)) throw err;
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError))
+      throw err;
   }
   if (!secrets) {
     secrets = {
@@ -52,7 +53,9 @@ export async function loadSecrets(dataDir: string): Promise<Secrets> {
 export async function readTokenFile(path: string): Promise<string> {
   const info = await stat(path);
   if ((info.mode & 0o077) !== 0) {
-    throw new Error(`${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`);
+    throw new Error(
+      `${path} can be read by other users (mode ${(info.mode & 0o777).toString(8)}); chmod 600 it`,
+    );
   }
   const token = (await readFile(path, "utf8")).trim();
   if (token.length < 16 || !/^[A-Za-z0-9_-]+$/.test(token)) {

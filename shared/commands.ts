@@ -22,7 +22,10 @@ export interface CommandDefinition<T extends string = string, S extends TSchema 
 }
 
 /** Declares a command type. */
-export function defineCommand<T extends string, S extends TSchema>(type: T, schema: S): CommandDefinition<T, S> {
+export function defineCommand<T extends string, S extends TSchema>(
+  type: T,
+  schema: S,
+): CommandDefinition<T, S> {
   return { type, schema };
 }
 
@@ -35,7 +38,8 @@ export interface Command<T extends string = string, D = unknown> {
 }
 
 /** The command type of a definition. */
-export type CommandOf<D> = D extends CommandDefinition<infer T, infer S> ? Command<T, Static<S>> : never;
+export type CommandOf<D> =
+  D extends CommandDefinition<infer T, infer S> ? Command<T, Static<S>> : never;
 
 /** The reply to a command. */
 export type CommandReply = { ok: true; seqs: number[] } | { ok: false; error: ErrorPayload };
@@ -50,7 +54,10 @@ export function parseCommand<C extends Command>(
   meta: { actor: string; at: string },
 ): C {
   if (raw.length > MAX_COMMAND_BYTES) {
-    throw new CocalcError("ERR_COMMAND_INVALID", `command is larger than ${MAX_COMMAND_BYTES} bytes`);
+    throw new CocalcError(
+      "ERR_COMMAND_INVALID",
+      `command is larger than ${MAX_COMMAND_BYTES} bytes`,
+    );
   }
   let value: unknown;
   try {
@@ -60,14 +67,20 @@ export function parseCommand<C extends Command>(
   }
   if (!Value.Check(CommandSchema, value)) {
     const err = Value.Errors(CommandSchema, value).First();
-    throw new CocalcError("ERR_COMMAND_INVALID", `bad command at ${err?.path || "/"}: ${err?.message ?? "invalid"}`);
+    throw new CocalcError(
+      "ERR_COMMAND_INVALID",
+      `bad command at ${err?.path || "/"}: ${err?.message ?? "invalid"}`,
+    );
   }
   const { type, data } = value as { type: string; data: unknown };
   const def = defs.find((d) => d.type === type);
   if (!def) throw new CocalcError("ERR_COMMAND_UNKNOWN", `unknown command ${type}`);
   if (!Value.Check(def.schema, data)) {
     const err = Value.Errors(def.schema, data).First();
-    throw new CocalcError("ERR_COMMAND_INVALID", `${type} data ${err?.path || "/"}: ${err?.message ?? "invalid"}`);
+    throw new CocalcError(
+      "ERR_COMMAND_INVALID",
+      `${type} data ${err?.path || "/"}: ${err?.message ?? "invalid"}`,
+    );
   }
   return { type, data, ...meta } as C;
 }

@@ -18,12 +18,18 @@ export interface Decider<C extends Command, E extends DecidedEvent, S> {
 }
 
 /** Folds events into state. */
-export function fold<C extends Command, E extends DecidedEvent, S>(decider: Decider<C, E, S>, events: readonly E[]): S {
+export function fold<C extends Command, E extends DecidedEvent, S>(
+  decider: Decider<C, E, S>,
+  events: readonly E[],
+): S {
   return events.reduce((s, e) => decider.evolve(s, e), decider.initialState());
 }
 
 /** Test helper: `given(decider, events).when(command)` returns the decided events, or the error thrown. */
-export function given<C extends Command, E extends DecidedEvent, S>(decider: Decider<C, E, S>, events: readonly E[]) {
+export function given<C extends Command, E extends DecidedEvent, S>(
+  decider: Decider<C, E, S>,
+  events: readonly E[],
+) {
   return {
     when(command: C): { events: E[]; error?: undefined } | { events?: undefined; error: unknown } {
       const state = fold(decider, events);

@@ -61,10 +61,12 @@ export function defineEvent<T extends string, S extends TSchema>(
 }
 
 /** The envelope type of a definition. */
-export type EventOf<D> = D extends EventDefinition<infer T, infer S> ? Envelope<T, Static<S>> : never;
+export type EventOf<D> =
+  D extends EventDefinition<infer T, infer S> ? Envelope<T, Static<S>> : never;
 
 /** An event type with its data, before it gets an id, time and actor. */
-export type Uncommitted<E extends Envelope> = E extends Envelope<infer T, infer D> ? { type: T; data: D } : never;
+export type Uncommitted<E extends Envelope> =
+  E extends Envelope<infer T, infer D> ? { type: T; data: D } : never;
 
 /** Wraps event data into an envelope. `at` comes from the caller so deciders stay pure. */
 export function envelope<T extends string, D>(
@@ -115,21 +117,33 @@ export class EventRegistry<E extends Envelope = Envelope> {
       }
     }
     if (!Value.Check(EnvelopeSchema, value)) {
-      throw new CocalcError("ERR_EVENT_INVALID", `bad envelope at ${firstError(EnvelopeSchema, value)}`);
+      throw new CocalcError(
+        "ERR_EVENT_INVALID",
+        `bad envelope at ${firstError(EnvelopeSchema, value)}`,
+      );
     }
     const env = value as Envelope;
     if (Number.isNaN(Date.parse(env.at))) {
-      throw new CocalcError("ERR_EVENT_INVALID", `bad envelope at /at: ${JSON.stringify(env.at)} is not a time`);
+      throw new CocalcError(
+        "ERR_EVENT_INVALID",
+        `bad envelope at /at: ${JSON.stringify(env.at)} is not a time`,
+      );
     }
     const def = this.defs.get(env.type);
     if (!def) throw new CocalcError("ERR_EVENT_UNKNOWN_TYPE", `unknown event type ${env.type}`);
     if (env.v > def.v) {
-      throw new CocalcError("ERR_EVENT_UNKNOWN_TYPE", `${env.type} v${env.v} is newer than this build (v${def.v})`);
+      throw new CocalcError(
+        "ERR_EVENT_UNKNOWN_TYPE",
+        `${env.type} v${env.v} is newer than this build (v${def.v})`,
+      );
     }
     let data = env.data;
     for (let from = env.v; from < def.v; from++) data = def.upgrades[from]!(data);
     if (!Value.Check(def.schema, data)) {
-      throw new CocalcError("ERR_EVENT_INVALID", `${env.type} data ${firstError(def.schema, data)}`);
+      throw new CocalcError(
+        "ERR_EVENT_INVALID",
+        `${env.type} data ${firstError(def.schema, data)}`,
+      );
     }
     return { ...env, v: def.v, data } as E;
   }

@@ -31,7 +31,10 @@ export function validateToken(token: string, what = "token"): string {
 export function validateKeyToken(token: string, what = "key token"): string {
   validateToken(token, what);
   if (!KV_KEY_TOKEN.test(token)) {
-    throw new CocalcError("ERR_SUBJECT_TOKEN", `${what} ${JSON.stringify(token)} has characters a key may not hold`);
+    throw new CocalcError(
+      "ERR_SUBJECT_TOKEN",
+      `${what} ${JSON.stringify(token)} has characters a key may not hold`,
+    );
   }
   return token;
 }

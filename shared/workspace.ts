@@ -35,7 +35,9 @@ export const SettingsChangeSchema = Type.Object(
     title: Type.Optional(SettingsSchema.properties.title),
     color: Type.Optional(SettingsSchema.properties.color),
     defaultShell: Type.Optional(SettingsSchema.properties.defaultShell),
-    agentDefaults: Type.Optional(Type.Partial(AgentDefaultsSchema, { additionalProperties: false })),
+    agentDefaults: Type.Optional(
+      Type.Partial(AgentDefaultsSchema, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -54,12 +56,23 @@ export function defaultSettings(title: string): Settings {
   };
 }
 
-export const WorkspaceCreated = defineEvent("WorkspaceCreated", 1, Type.Object({ settings: SettingsSchema }, { additionalProperties: false }));
-export const SettingsChanged = defineEvent("SettingsChanged", 1, Type.Object({ change: SettingsChangeSchema }, { additionalProperties: false }));
+export const WorkspaceCreated = defineEvent(
+  "WorkspaceCreated",
+  1,
+  Type.Object({ settings: SettingsSchema }, { additionalProperties: false }),
+);
+export const SettingsChanged = defineEvent(
+  "SettingsChanged",
+  1,
+  Type.Object({ change: SettingsChangeSchema }, { additionalProperties: false }),
+);
 export const WorkspaceEvents = [WorkspaceCreated, SettingsChanged] as const;
 export type WorkspaceEvent = EventOf<typeof WorkspaceCreated> | EventOf<typeof SettingsChanged>;
 
-export const CreateWorkspace = defineCommand("CreateWorkspace", Type.Object({ title: SettingsSchema.properties.title }, { additionalProperties: false }));
+export const CreateWorkspace = defineCommand(
+  "CreateWorkspace",
+  Type.Object({ title: SettingsSchema.properties.title }, { additionalProperties: false }),
+);
 export const ChangeSettings = defineCommand("ChangeSettings", SettingsChangeSchema);
 export const WorkspaceCommands = [CreateWorkspace, ChangeSettings] as const;
 
@@ -78,6 +91,8 @@ export function applySettingsChange(settings: Settings, change: SettingsChange):
     ...(change.title !== undefined && { title: change.title }),
     ...(change.color !== undefined && { color: change.color.toLowerCase() }),
     ...(change.defaultShell !== undefined && { defaultShell: change.defaultShell }),
-    ...(change.agentDefaults !== undefined && { agentDefaults: { ...settings.agentDefaults, ...change.agentDefaults } }),
+    ...(change.agentDefaults !== undefined && {
+      agentDefaults: { ...settings.agentDefaults, ...change.agentDefaults },
+    }),
   };
 }

@@ -2,7 +2,7 @@
  * Every stream and KV bucket of the product, as data. ensureStreams() makes the server match.
  * Names and subjects come only from shared/subjects.ts.
  */
-import { Buckets, StreamSubjects, Streams, bucketStream } from "../shared/subjects.js";
+import { Buckets, bucketStream, StreamSubjects, Streams } from "../shared/subjects.js";
 
 const SECOND = 1000;
 const DAY = 24 * 3600 * SECOND;
@@ -26,7 +26,11 @@ export interface StreamDefinition {
 
 const MiB = 1024 * 1024;
 
-function stream(name: Streams, description: string, opts: Partial<StreamDefinition> = {}): StreamDefinition {
+function stream(
+  name: Streams,
+  description: string,
+  opts: Partial<StreamDefinition> = {},
+): StreamDefinition {
   return {
     name,
     subjects: StreamSubjects[name],
@@ -47,7 +51,9 @@ function stream(name: Streams, description: string, opts: Partial<StreamDefiniti
 export const TERM_CHUNKS_PER_TERMINAL = 2000;
 
 export const StreamDefinitions: readonly StreamDefinition[] = [
-  stream(Streams.WS_FS, "file changes: created, renamed, deleted, uploaded, changed on disk", { maxAgeMs: 30 * DAY }),
+  stream(Streams.WS_FS, "file changes: created, renamed, deleted, uploaded, changed on disk", {
+    maxAgeMs: 30 * DAY,
+  }),
   stream(Streams.WS_DOCS, "document patches and snapshot markers"),
   stream(Streams.WS_TERM, "terminal output chunks and lifecycle", {
     maxAgeMs: DAY,
@@ -72,8 +78,20 @@ export interface BucketDefinition {
 }
 
 export const BucketDefinitions: readonly BucketDefinition[] = [
-  { name: Buckets.services, description: "health of every service instance", history: 1, ttlMs: 0, maxValueSize: 64 * 1024 },
-  { name: Buckets.settings, description: "workspace settings", history: 5, ttlMs: 0, maxValueSize: 64 * 1024 },
+  {
+    name: Buckets.services,
+    description: "health of every service instance",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.settings,
+    description: "workspace settings",
+    history: 5,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -1,14 +1,14 @@
 import {
   DiscardPolicy,
-  type JetStreamManager,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamManager,
   RetentionPolicy,
   StorageType,
   type StreamConfig,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/nats-core";
-import { type StreamDefinition, allStreams } from "./definitions.js";
+import { allStreams, type StreamDefinition } from "./definitions.js";
 
 /** What ensureStreams did to one stream. */
 export interface EnsureResult {
@@ -68,7 +68,8 @@ export async function ensureStreams(
     try {
       have = (await jsm.streams.info(d.name)).config;
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw err;
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
+        throw err;
     }
     if (!have) {
       await jsm.streams.add(want);

@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import fastifyStatic from "@fastify/static";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import { CocalcError, ErrorCodes, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
@@ -44,7 +44,7 @@ export const NATS_PATH = "/nats";
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
-    logController: { disableRequestLogging: true },
+    logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
     bodyLimit: 1024 * 1024,
   });
@@ -53,7 +53,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     const payload = toErrorPayload(err);
     if (err instanceof CocalcError) return reply.code(err.status).send(payload);
     const status = (err as { statusCode?: number }).statusCode;
-    if (status && status < 500) return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
+    if (status && status < 500)
+      return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
     request.log.error({ err }, "request failed");
     return reply.code(500).send(payload);
   });
@@ -63,16 +64,25 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();
-    return reply.code(h.status === "ok" ? 200 : 503).header("Cache-Control", "no-store").send(h);
+    return reply
+      .code(h.status === "ok" ? 200 : 503)
+      .header("Cache-Control", "no-store")
+      .send(h);
   });
 
   app.get("/api/session", async (_req, reply) => {
-    return reply.header("Cache-Control", "no-store").send({ ...deps.session(), natsPath: NATS_PATH });
+    return reply
+      .header("Cache-Control", "no-store")
+      .send({ ...deps.session(), natsPath: NATS_PATH });
   });
 
   const index = join(deps.webRoot, "index.html");
   if (existsSync(index)) {
-    await app.register(fastifyStatic, { root: deps.webRoot, wildcard: false, index: ["index.html"] });
+    await app.register(fastifyStatic, {
+      root: deps.webRoot,
+      wildcard: false,
+      index: ["index.html"],
+    });
   }
 
   app.setNotFoundHandler((request, reply) => {
@@ -82,9 +92,15 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       return reply.header("Cache-Control", "no-cache").sendFile("index.html", deps.webRoot);
     }
     if (wantsPage) {
-      return reply.code(503).type("text/plain").send("The web app is not built: run `npm run build`.");
+      return reply
+        .code(503)
+        .type("text/plain")
+        .send("The web app is not built: run `npm run build`.");
     }
-    const err = new CocalcError("ERR_GATEWAY_NOT_FOUND", `no route ${request.method} ${request.url.split("?")[0]}`);
+    const err = new CocalcError(
+      "ERR_GATEWAY_NOT_FOUND",
+      `no route ${request.method} ${request.url.split("?")[0]}`,
+    );
     return reply.code(ErrorCodes.ERR_GATEWAY_NOT_FOUND.status).send(toErrorPayload(err));
   });
 

@@ -58,24 +58,41 @@ function refuse(request: FastifyRequest, reply: FastifyReply, err: CocalcError) 
   return reply.code(err.status).send({ code: err.code, message: err.message });
 }
 
-export const authPlugin = fp<AuthOptions>(async (app: FastifyInstance, opts) => {
-  app.addHook("onRequest", async (request, reply) => {
-    const url = new URL(request.url, "http://x");
-    if (opts.publicPaths.has(url.pathname)) return;
-    const given = url.searchParams.get("token");
-    if (given !== null) {
-      if (!equal(given, opts.token)) {
-        return refuse(request, reply, new CocalcError("ERR_GATEWAY_TOKEN", "The token in this URL is wrong. Open the URL that cocalc-plus printed."));
+export const authPlugin = fp<AuthOptions>(
+  async (app: FastifyInstance, opts) => {
+    app.addHook("onRequest", async (request, reply) => {
+      const url = new URL(request.url, "http://x");
+      if (opts.publicPaths.has(url.pathname)) return;
+      const given = url.searchParams.get("token");
+      if (given !== null) {
+        if (!equal(given, opts.token)) {
+          return refuse(
+            request,
+            reply,
+            new CocalcError(
+              "ERR_GATEWAY_TOKEN",
+              "The token in this URL is wrong. Open the URL that cocalc-plus printed.",
+            ),
+          );
+        }
+        url.searchParams.delete("token");
+        const cookie = `${cookieName(request.raw)}=${sessionValue(opts.token)}; Path=/; HttpOnly; SameSite=Strict`;
+        return reply
+          .header("Set-Cookie", cookie)
+          .header("Cache-Control", "no-store")
+          .redirect(`${url.pathname}${url.search}${url.hash}`, 302);
       }
-      url.searchParams.delete("token");
-      const cookie = `${cookieName(request.raw)}=${sessionValue(opts.token)}; Path=/; HttpOnly; SameSite=Strict`;
-      return reply
-        .header("Set-Cookie", cookie)
-        .header("Cache-Control", "no-store")
-        .redirect(`${url.pathname}${url.search}${url.hash}`, 302);
-    }
-    if (!hasSession(request.raw, opts.token)) {
-      return refuse(request, reply, new CocalcError("ERR_GATEWAY_AUTH", "Open the URL with ?token=… that cocalc-plus printed when it started."));
-    }
-  });
-}, { name: "auth" });
+      if (!hasSession(request.raw, opts.token)) {
+        return refuse(
+          request,
+          reply,
+          new CocalcError(
+            "ERR_GATEWAY_AUTH",
+            "Open the URL with ?token=… that cocalc-plus printed when it started.",
+          ),
+        );
+      }
+    });
+  },
+  { name: "auth" },
+);

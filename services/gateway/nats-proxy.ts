@@ -23,9 +23,19 @@ export interface NatsProxyOptions {
 
 const HOP_HEADERS = new Set(["host", "origin", "cookie", "referer"]);
 
-function refuse(socket: Duplex, err: CocalcError | { status: number; code: string; message: string }): void {
+function refuse(
+  socket: Duplex,
+  err: CocalcError | { status: number; code: string; message: string },
+): void {
   const body = JSON.stringify({ code: err.code, message: err.message });
-  const reason = err.status === 401 ? "Unauthorized" : err.status === 403 ? "Forbidden" : err.status === 404 ? "Not Found" : "Bad Gateway";
+  const reason =
+    err.status === 401
+      ? "Unauthorized"
+      : err.status === 403
+        ? "Forbidden"
+        : err.status === 404
+          ? "Not Found"
+          : "Bad Gateway";
   socket.end(
     `HTTP/1.1 ${err.status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
@@ -38,13 +48,18 @@ export function attachNatsProxy(server: Server, o: NatsProxyOptions): () => void
     socket.on("error", () => socket.destroy());
     try {
       const path = new URL(req.url ?? "/", "http://x").pathname;
-      if (path !== o.path) throw new CocalcError("ERR_GATEWAY_NOT_FOUND", `no WebSocket at ${path}`);
+      if (path !== o.path)
+        throw new CocalcError("ERR_GATEWAY_NOT_FOUND", `no WebSocket at ${path}`);
       checkHost(req, o.allowedHosts);
       checkOrigin(req, true);
       if (!hasSession(req, o.token)) throw new CocalcError("ERR_GATEWAY_AUTH", "no session");
     } catch (err) {
       const p = toErrorPayload(err);
-      refuse(socket, { status: err instanceof CocalcError ? err.status : 500, code: p.code, message: p.message });
+      refuse(socket, {
+        status: err instanceof CocalcError ? err.status : 500,
+        code: p.code,
+        message: p.message,
+      });
       return;
     }
     const port = o.upstreamPort();
@@ -66,7 +81,11 @@ export function attachNatsProxy(server: Server, o: NatsProxyOptions): () => void
     upstream.on("error", (err) => {
       if (!connected) {
         o.log.warn({ err: String(err) }, "nats websocket upstream unreachable");
-        refuse(socket, { status: 502, code: "ERR_GATEWAY_UPSTREAM", message: "nats-server is not reachable" });
+        refuse(socket, {
+          status: 502,
+          code: "ERR_GATEWAY_UPSTREAM",
+          message: "nats-server is not reachable",
+        });
       } else socket.destroy();
     });
     upstream.on("close", () => socket.destroy());

@@ -53,12 +53,15 @@ export interface SecurityOptions {
   allowedHosts: ReadonlySet<string>;
 }
 
-export const securityPlugin = fp<SecurityOptions>(async (app: FastifyInstance, opts) => {
-  app.addHook("onRequest", async (request, reply) => {
-    reply.header("Referrer-Policy", "no-referrer");
-    reply.header("X-Content-Type-Options", "nosniff");
-    reply.header("X-Frame-Options", "SAMEORIGIN");
-    checkHost(request.raw, opts.allowedHosts);
-    if (!SAFE_METHODS.has(request.method)) checkOrigin(request.raw, false);
-  });
-}, { name: "security" });
+export const securityPlugin = fp<SecurityOptions>(
+  async (app: FastifyInstance, opts) => {
+    app.addHook("onRequest", async (request, reply) => {
+      reply.header("Referrer-Policy", "no-referrer");
+      reply.header("X-Content-Type-Options", "nosniff");
+      reply.header("X-Frame-Options", "SAMEORIGIN");
+      checkHost(request.raw, opts.allowedHosts);
+      if (!SAFE_METHODS.has(request.method)) checkOrigin(request.raw, false);
+    });
+  },
+  { name: "security" },
+);

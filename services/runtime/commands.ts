@@ -3,18 +3,37 @@
  * publish the events with the expected last subject sequence, reply. A concurrent writer
  * makes the publish fail; the command is then decided again on the new state.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { type Command, type CommandDefinition, type CommandReply, parseCommand } from "../../shared/commands.js";
+import {
+  type Command,
+  type CommandDefinition,
+  type CommandReply,
+  parseCommand,
+} from "../../shared/commands.js";
 import type { DecidedEvent, Decider } from "../../shared/decider.js";
-import { type Envelope, type EventDefinition, type EventRegistry, envelope } from "../../shared/envelope.js";
+import {
+  type Envelope,
+  type EventDefinition,
+  type EventRegistry,
+  envelope,
+} from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "./logger.js";
 import { isWrongLastSequence, publishEvent } from "./publish.js";
 import type { RunningService } from "./service.js";
 
 /** The last sequence stored on `subject` in `stream`, 0 if none. */
-export async function lastSubjectSeq(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+export async function lastSubjectSeq(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+): Promise<number> {
   try {
     const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
     return m?.seq ?? 0;
@@ -73,7 +92,9 @@ export interface CommandServerOptions<C extends Command, E extends DecidedEvent,
 const MAX_ATTEMPTS = 10;
 
 /** Serves commands until stopped. Each command is handled to the end before the next. */
-export function serveCommands<C extends Command, E extends DecidedEvent, S>(o: CommandServerOptions<C, E, S>): RunningService {
+export function serveCommands<C extends Command, E extends DecidedEvent, S>(
+  o: CommandServerOptions<C, E, S>,
+): RunningService {
   const cache = new Map<string, { state: S; seq: number }>();
   const versions = new Map(o.events.map((d) => [d.type, d.v]));
 
@@ -105,8 +126,12 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(o: C
       try {
         for (const d of decided) {
           const v = versions.get(d.type);
-          if (v === undefined) throw new Error(`decider emitted ${d.type}, which is not an event of this service`);
-          const ev = envelope({ type: d.type, v }, d.data, { actor: command.actor, at: command.at });
+          if (v === undefined)
+            throw new Error(`decider emitted ${d.type}, which is not an event of this service`);
+          const ev = envelope({ type: d.type, v }, d.data, {
+            actor: command.actor,
+            at: command.at,
+          });
           o.registry.check(ev);
           const ack = await publishEvent(o.js, subject, ev, { expectLastSubjectSeq: expected });
           expected = ack.seq;
@@ -117,7 +142,10 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(o: C
         if (!isWrongLastSequence(err) || seqs.length > 0) throw err;
       }
     }
-    throw new CocalcError("ERR_COMMAND_CONFLICT", `${command.type}: the state kept changing; try again`);
+    throw new CocalcError(
+      "ERR_COMMAND_CONFLICT",
+      `${command.type}: the state kept changing; try again`,
+    );
   }
 
   const sub: Subscription = o.nc.subscribe(o.subject, { queue: o.subject });

@@ -9,7 +9,10 @@ export function rootLogger(): Logger {
   root ??= pino({
     level: process.env.COCALC_LOG_LEVEL ?? "info",
     base: { pid: process.pid },
-    redact: { paths: ["token", "password", "pass", "seed", "*.token", "*.password", "*.pass", "*.seed"], censor: "[secret]" },
+    redact: {
+      paths: ["token", "password", "pass", "seed", "*.token", "*.password", "*.pass", "*.seed"],
+      censor: "[secret]",
+    },
   });
   return root;
 }

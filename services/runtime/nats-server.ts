@@ -4,7 +4,7 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
-import { constants, accessSync, readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { delimiter, join } from "node:path";
@@ -38,7 +38,10 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
   ] as const) {
     if (!candidate) continue;
     if (executable(candidate)) return candidate;
-    throw new CocalcError("ERR_NATS_SERVER_MISSING", `${source} points to ${candidate}, which is not an executable file.\n${NATS_INSTALL_HELP}`);
+    throw new CocalcError(
+      "ERR_NATS_SERVER_MISSING",
+      `${source} points to ${candidate}, which is not an executable file.\n${NATS_INSTALL_HELP}`,
+    );
   }
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (!dir) continue;
@@ -54,7 +57,11 @@ export type Version = readonly [number, number, number];
 export async function natsServerVersion(binary: string): Promise<Version> {
   const { stdout } = await execFileP(binary, ["--version"], { timeout: 10_000 });
   const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(stdout);
-  if (!m) throw new CocalcError("ERR_NATS_SERVER_START", `cannot read the version of ${binary}: ${stdout.trim()}`);
+  if (!m)
+    throw new CocalcError(
+      "ERR_NATS_SERVER_START",
+      `cannot read the version of ${binary}: ${stdout.trim()}`,
+    );
   return [Number(m[1]), Number(m[2]), Number(m[3])];
 }
 
@@ -225,7 +232,8 @@ export class NatsServer extends EventEmitter {
       this.recent.push(line);
       if (this.recent.length > 40) this.recent.shift();
       if (line.includes("Server is ready")) ready = true;
-      if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line)) this.log.warn({ nats: line }, "nats-server");
+      if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line))
+        this.log.warn({ nats: line }, "nats-server");
       else this.log.debug({ nats: line }, "nats-server");
     };
     for (const stream of [child.stdout, child.stderr]) {

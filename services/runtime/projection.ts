@@ -53,7 +53,11 @@ export async function applyToView<V, E extends Envelope>(
       return "applied";
     } catch (err) {
       // Another instance wrote the key since we read it: read again and re-decide.
-      if (isWrongLastSequence(err) || (err instanceof Error && /wrong last sequence|key exists/i.test(err.message))) continue;
+      if (
+        isWrongLastSequence(err) ||
+        (err instanceof Error && /wrong last sequence|key exists/i.test(err.message))
+      )
+        continue;
       throw err;
     }
   }

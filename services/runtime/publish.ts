@@ -1,4 +1,4 @@
-import { type JetStreamClient, JetStreamApiError, type PubAck } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { type Envelope, encodeEvent } from "../../shared/envelope.js";
 
 /** JetStream's error code for a failed `expect.lastSubjectSequence`. */
@@ -14,11 +14,18 @@ export interface PublishOptions {
  * Publishes one event. Its id is the Nats-Msg-Id, so a retried publish is stored once.
  * With `expectLastSubjectSeq` the publish fails with WRONG_LAST_SEQUENCE if someone else wrote first.
  */
-export function publishEvent(js: JetStreamClient, subject: string, event: Envelope, opts: PublishOptions = {}): Promise<PubAck> {
+export function publishEvent(
+  js: JetStreamClient,
+  subject: string,
+  event: Envelope,
+  opts: PublishOptions = {},
+): Promise<PubAck> {
   return js.publish(subject, encodeEvent(event), {
     msgID: event.id,
     timeout: opts.timeoutMs ?? 10_000,
-    ...(opts.expectLastSubjectSeq !== undefined && { expect: { lastSubjectSequence: opts.expectLastSubjectSeq } }),
+    ...(opts.expectLastSubjectSeq !== undefined && {
+      expect: { lastSubjectSequence: opts.expectLastSubjectSeq },
+    }),
   });
 }
 

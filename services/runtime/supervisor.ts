@@ -71,7 +71,9 @@ export class Supervisor {
   private timer: NodeJS.Timeout | undefined;
   private readonly heartbeatMs: number;
   private readonly now: () => Date;
-  readonly instance = randomId().replace(/[^A-Za-z0-9]/g, "").slice(0, 12);
+  readonly instance = randomId()
+    .replace(/[^A-Za-z0-9]/g, "")
+    .slice(0, 12);
 
   constructor(private readonly o: SupervisorOptions) {
     this.heartbeatMs = o.heartbeatMs ?? 5000;
@@ -135,6 +137,8 @@ export class Supervisor {
       try {
         await this.beat(s, "starting");
         s.running = await s.def.start(await this.context(s.def));
+        // It may end before we get to await it below; that is handled there, not unhandled.
+        s.running.done.catch(() => undefined);
         await this.beat(s, "running");
         started();
         await s.running.done;
@@ -150,7 +154,10 @@ export class Supervisor {
         failures++;
         s.health.restarts++;
         const message = err instanceof Error ? err.message : String(err);
-        this.o.log.error({ service: s.def.name, err: message, restartInMs: delay }, "service crashed; restarting");
+        this.o.log.error(
+          { service: s.def.name, err: message, restartInMs: delay },
+          "service crashed; restarting",
+        );
         await this.beat(s, "restarting", message);
         await s.sleep(delay);
       }

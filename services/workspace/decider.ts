@@ -3,12 +3,12 @@ import type { CommandOf } from "../../shared/commands.js";
 import type { Decider } from "../../shared/decider.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
+  applySettingsChange,
   type ChangeSettings,
   type CreateWorkspace,
+  defaultSettings,
   type Settings,
   type SettingsChange,
-  applySettingsChange,
-  defaultSettings,
 } from "../../shared/workspace.js";
 
 export type WorkspaceCommand = CommandOf<typeof CreateWorkspace> | CommandOf<typeof ChangeSettings>;
@@ -23,8 +23,10 @@ export type WorkspaceState = { status: "none" } | { status: "created"; settings:
 function effectiveChange(settings: Settings, change: SettingsChange): SettingsChange {
   const out: SettingsChange = {};
   if (change.title !== undefined && change.title !== settings.title) out.title = change.title;
-  if (change.color !== undefined && change.color.toLowerCase() !== settings.color) out.color = change.color.toLowerCase();
-  if (change.defaultShell !== undefined && change.defaultShell !== settings.defaultShell) out.defaultShell = change.defaultShell;
+  if (change.color !== undefined && change.color.toLowerCase() !== settings.color)
+    out.color = change.color.toLowerCase();
+  if (change.defaultShell !== undefined && change.defaultShell !== settings.defaultShell)
+    out.defaultShell = change.defaultShell;
   if (change.agentDefaults !== undefined) {
     const a: NonNullable<SettingsChange["agentDefaults"]> = {};
     for (const k of ["agent", "model", "mode"] as const) {
@@ -40,8 +42,15 @@ function validate(change: SettingsChange): void {
   if (change.title !== undefined && change.title.trim() === "") {
     throw new CocalcError("ERR_SETTINGS_INVALID", "the title cannot be blank");
   }
-  if (change.defaultShell !== undefined && change.defaultShell !== "" && !change.defaultShell.startsWith("/")) {
-    throw new CocalcError("ERR_SETTINGS_INVALID", "the default shell must be an absolute path (or empty for the login shell)");
+  if (
+    change.defaultShell !== undefined &&
+    change.defaultShell !== "" &&
+    !change.defaultShell.startsWith("/")
+  ) {
+    throw new CocalcError(
+      "ERR_SETTINGS_INVALID",
+      "the default shell must be an absolute path (or empty for the login shell)",
+    );
   }
 }
 
@@ -62,7 +71,9 @@ export const workspaceDecider: Decider<WorkspaceCommand, WorkspaceDecided, Works
         }
         validate(command.data);
         const change = effectiveChange(state.settings, command.data);
-        return Object.keys(change).length === 0 ? [] : [{ type: "SettingsChanged", data: { change } }];
+        return Object.keys(change).length === 0
+          ? []
+          : [{ type: "SettingsChanged", data: { change } }];
       }
       default: {
         const never: never = command;
@@ -76,7 +87,9 @@ export const workspaceDecider: Decider<WorkspaceCommand, WorkspaceDecided, Works
       case "WorkspaceCreated":
         return { status: "created", settings: event.data.settings };
       case "SettingsChanged":
-        return state.status === "created" ? { status: "created", settings: applySettingsChange(state.settings, event.data.change) } : state;
+        return state.status === "created"
+          ? { status: "created", settings: applySettingsChange(state.settings, event.data.change) }
+          : state;
       default: {
         const never: never = event;
         throw new Error(`unhandled event ${(never as { type: string }).type}`);

@@ -10,7 +10,12 @@ import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
-import { type WorkspaceCommand, type WorkspaceDecided, type WorkspaceState, workspaceDecider } from "./decider.js";
+import {
+  type WorkspaceCommand,
+  type WorkspaceDecided,
+  type WorkspaceState,
+  workspaceDecider,
+} from "./decider.js";
 import { settingsProjection } from "./projections.js";
 
 export const WORKSPACE_SERVICE = "workspace";
@@ -27,7 +32,12 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
     durables: [WORKSPACE_SERVICE],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
-      await ensureDurable(ctx.jsm, Streams.WORKSPACES, WORKSPACE_SERVICE, StreamSubjects.WORKSPACES[0]!);
+      await ensureDurable(
+        ctx.jsm,
+        Streams.WORKSPACES,
+        WORKSPACE_SERVICE,
+        StreamSubjects.WORKSPACES[0]!,
+      );
       const projector = await consumeEvents({
         js: ctx.js,
         stream: Streams.WORKSPACES,
@@ -53,7 +63,10 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
       // Idempotent: once created, CreateWorkspace decides nothing.
       const created = await ctx.nc.request(
         subjects.command(WORKSPACE_SERVICE),
-        JSON.stringify({ type: "CreateWorkspace", data: { title: (opts.defaultTitle ?? hostname()).slice(0, 100) } }),
+        JSON.stringify({
+          type: "CreateWorkspace",
+          data: { title: (opts.defaultTitle ?? hostname()).slice(0, 100) },
+        }),
         { timeout: 10_000 },
       );
       const reply = created.json<{ ok: boolean; error?: { message: string } }>();

@@ -1,6 +1,11 @@
 import type { StoredEvent } from "../../shared/envelope.js";
 import { Buckets, Keys, wsidOfSubject } from "../../shared/subjects.js";
-import { type SettingsView, type WorkspaceEvent, WorkspaceEvents, applySettingsChange } from "../../shared/workspace.js";
+import {
+  applySettingsChange,
+  type SettingsView,
+  type WorkspaceEvent,
+  WorkspaceEvents,
+} from "../../shared/workspace.js";
 import type { Projection } from "../runtime/projection.js";
 
 const types = new Set<string>(WorkspaceEvents.map((e) => e.type));
@@ -14,10 +19,20 @@ export const settingsProjection: Projection<SettingsView, WorkspaceEvent> = {
   evolve(view, { event, subject }: StoredEvent<WorkspaceEvent>) {
     switch (event.type) {
       case "WorkspaceCreated":
-        return { wsid: wsidOfSubject(subject)!, settings: event.data.settings, updatedAt: event.at, updatedBy: event.actor };
+        return {
+          wsid: wsidOfSubject(subject)!,
+          settings: event.data.settings,
+          updatedAt: event.at,
+          updatedBy: event.actor,
+        };
       case "SettingsChanged":
         if (!view) return null;
-        return { ...view, settings: applySettingsChange(view.settings, event.data.change), updatedAt: event.at, updatedBy: event.actor };
+        return {
+          ...view,
+          settings: applySettingsChange(view.settings, event.data.change),
+          updatedAt: event.at,
+          updatedBy: event.actor,
+        };
       default: {
         const never: never = event;
         return never;

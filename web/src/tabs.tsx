@@ -5,7 +5,13 @@
  */
 import { type Accessor, type Component, createSignal, onCleanup } from "solid-js";
 import { EmptyState } from "./components/empty-state.js";
-import { AgentIcon, EditorIcon, FilesIcon, SettingsIcon, TerminalIcon } from "./components/icons.js";
+import {
+  AgentIcon,
+  EditorIcon,
+  FilesIcon,
+  SettingsIcon,
+  TerminalIcon,
+} from "./components/icons.js";
 import { SettingsForm } from "./components/settings-form.js";
 
 export const TabIds = ["files", "editor", "terminals", "agents", "settings"] as const;

@@ -27,6 +27,7 @@ export function FullscreenButton() {
       class="icon-button"
       data-testid="fullscreen"
       data-error={error() ? "" : undefined}
+      aria-label={label()}
       aria-pressed={isFullscreen()}
       disabled={!document.fullscreenEnabled}
       title={error() ?? (document.fullscreenEnabled ? label() : "Fullscreen is not available here")}

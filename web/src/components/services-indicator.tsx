@@ -40,35 +40,42 @@ export function ServicesIndicator() {
     return `${n} ${LIVENESS_LABELS[worst]}`;
   };
 
+  const tooltip = () =>
+    services
+      .rows()
+      .map((r) => `${r.health.service}: ${r.liveness}`)
+      .join("\n") || "Services";
+
   return (
     <div class="services" ref={root}>
-      <button
-        type="button"
-        class="badge services-button"
-        data-testid="services-indicator"
-        data-worst={services.worst() ?? "none"}
-        aria-expanded={open()}
-        aria-controls="services-panel"
-        title="Services"
-        onClick={() => setOpen(!open())}
-      >
-        <span class="service-dots" role="list" aria-label="Service health">
+      {/* The button is stretched over the whole badge (CSS), so the dots are clickable too. */}
+      <div class="badge services-badge" data-worst={services.worst() ?? "none"}>
+        <ul class="service-dots" data-testid="service-health-list" aria-label="Service health">
           <For each={services.rows()}>
             {(row) => (
-              <span
-                role="listitem"
+              <li
                 class="service-dot"
                 data-testid="service-health"
                 data-service={row.health.service}
                 data-instance={row.health.instance}
                 data-liveness={row.liveness}
-                title={`${row.health.service}: ${row.liveness}`}
               />
             )}
           </For>
-        </span>
-        <span class="services-summary">{summary()}</span>
-      </button>
+        </ul>
+        <button
+          type="button"
+          class="services-button"
+          data-testid="services-indicator"
+          aria-expanded={open()}
+          aria-controls="services-panel"
+          aria-label={`Services: ${summary()}`}
+          title={tooltip()}
+          onClick={() => setOpen(!open())}
+        >
+          {summary()}
+        </button>
+      </div>
       <Show when={open()}>
         <div id="services-panel" class="popover services-panel" data-testid="services-panel">
           <div class="popover-header">

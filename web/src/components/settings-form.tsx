@@ -33,7 +33,12 @@ function createFieldSaver(send: (change: SettingsChange) => Promise<CommandReply
     setStatus("error");
     return false;
   }
-  return { status, error, save };
+  /** Forgets the last failure, e.g. when the user goes back to the stored value. */
+  function clear() {
+    setError(undefined);
+    if (status() === "error") setStatus("idle");
+  }
+  return { status, error, save, clear };
 }
 
 type FieldSaver = ReturnType<typeof createFieldSaver>;
@@ -78,14 +83,17 @@ function SettingsFields(props: { view: SettingsRecord }) {
   // flight and always finish with the last colour picked.
   let colorInFlight = false;
   let colorPending: string | undefined;
-  async function sendColor(color: string) {
-    colorPending = color;
+  async function sendColor(input: HTMLInputElement) {
+    colorPending = input.value;
     if (colorInFlight) return;
     colorInFlight = true;
     while (colorPending !== undefined) {
       const next = colorPending;
       colorPending = undefined;
-      if (next.toLowerCase() !== s().color.toLowerCase()) await savers.color.save({ color: next });
+      if (next.toLowerCase() === s().color.toLowerCase()) continue;
+      const ok = await savers.color.save({ color: next });
+      // The swatch must not show a colour the workspace does not have.
+      if (!ok && colorPending === undefined) input.value = s().color;
     }
     colorInFlight = false;
   }
@@ -101,6 +109,7 @@ function SettingsFields(props: { view: SettingsRecord }) {
             value={s().title}
             maxLength={100}
             onCommit={(title) => savers.title.save({ title })}
+            onRevert={savers.title.clear}
           />
         </Row>
         <Row label="Colour" for="settings-color" saver={savers.color} field="color">
@@ -110,12 +119,17 @@ function SettingsFields(props: { view: SettingsRecord }) {
               type="color"
               data-testid="settings-color"
               value={s().color}
-              onInput={(e) => void sendColor(e.currentTarget.value)}
+              onInput={(e) => void sendColor(e.currentTarget)}
             />
             <code class="color-value">{s().color}</code>
           </div>
         </Row>
-        <Row label="Default shell" for="settings-shell" saver={savers.defaultShell} field="defaultShell">
+        <Row
+          label="Default shell"
+          for="settings-shell"
+          saver={savers.defaultShell}
+          field="defaultShell"
+        >
           <TextInput
             id="settings-shell"
             testid="settings-shell"
@@ -124,6 +138,7 @@ function SettingsFields(props: { view: SettingsRecord }) {
             maxLength={300}
             mono
             onCommit={(defaultShell) => savers.defaultShell.save({ defaultShell })}
+            onRevert={savers.defaultShell.clear}
           />
         </Row>
       </section>
@@ -138,6 +153,7 @@ function SettingsFields(props: { view: SettingsRecord }) {
             placeholder="codex, claude-code, …"
             maxLength={200}
             onCommit={(agent) => savers.agent.save({ agentDefaults: { agent } })}
+            onRevert={savers.agent.clear}
           />
         </Row>
         <Row label="Model" for="settings-model" saver={savers.model} field="model">
@@ -148,6 +164,7 @@ function SettingsFields(props: { view: SettingsRecord }) {
             placeholder="the agent's default"
             maxLength={200}
             onCommit={(model) => savers.model.save({ agentDefaults: { model } })}
+            onRevert={savers.model.clear}
           />
         </Row>
         <Row label="Mode" for="settings-mode" saver={savers.mode} field="mode">
@@ -163,7 +180,9 @@ function SettingsFields(props: { view: SettingsRecord }) {
               });
             }}
           >
-            <For each={AgentModes}>{(mode) => <option value={mode}>{MODE_LABELS[mode]}</option>}</For>
+            <For each={AgentModes}>
+              {(mode) => <option value={mode}>{MODE_LABELS[mode]}</option>}
+            </For>
           </select>
         </Row>
       </section>
@@ -188,7 +207,11 @@ function Row(props: {
       <div class="settings-control">
         {props.children}
         <span class="save-status" data-status={props.saver.status()} aria-live="polite">
-          {props.saver.status() === "saving" ? "saving…" : props.saver.status() === "saved" ? "saved" : ""}
+          {props.saver.status() === "saving"
+            ? "saving…"
+            : props.saver.status() === "saved"
+              ? "saved"
+              : ""}
         </span>
       </div>
       <Show when={props.saver.error()}>
@@ -211,11 +234,13 @@ function TextInput(props: {
   maxLength?: number;
   mono?: boolean;
   onCommit: (value: string) => Promise<boolean>;
+  onRevert: () => void;
 }) {
   const commit = (input: HTMLInputElement) => {
     const value = input.value.trim();
     if (value === props.value) {
       input.value = props.value;
+      props.onRevert();
       return;
     }
     void props.onCommit(value);
@@ -238,6 +263,7 @@ function TextInput(props: {
           commit(e.currentTarget);
         } else if (e.key === "Escape") {
           e.currentTarget.value = props.value;
+          props.onRevert();
         }
       }}
     />

@@ -20,13 +20,17 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
           }
         >
           {(view) => (
-            <span class="workspace-title" data-testid="workspace-title" title={view().settings.title}>
+            <span
+              class="workspace-title"
+              data-testid="workspace-title"
+              title={view().settings.title}
+            >
               {view().settings.title}
             </span>
           )}
         </Show>
       </div>
-      <nav class="tabs" role="tablist" aria-label="Workspace">
+      <div class="tabs" role="tablist" aria-label="Workspace">
         <For each={workspaceTabs}>
           {(tab) => (
             <button
@@ -37,6 +41,7 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
               data-testid={`tab-${tab.id}`}
               aria-selected={props.tab() === tab.id}
               aria-controls={`pane-${tab.id}`}
+              title={tab.label}
               onClick={() => props.onSelect(tab.id)}
             >
               <tab.icon />
@@ -44,7 +49,7 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
             </button>
           )}
         </For>
-      </nav>
+      </div>
       <div class="top-bar-status">
         <ServicesIndicator />
         <ConnectionBadge />

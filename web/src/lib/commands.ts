@@ -30,10 +30,16 @@ export async function sendCommand(
         error: { code: "ERR_COMMAND_TIMEOUT", message: `the ${service} service is not running` },
       };
     }
-    if (err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError)) {
+    if (
+      err instanceof TimeoutError ||
+      (err instanceof RequestError && err.cause instanceof TimeoutError)
+    ) {
       return {
         ok: false,
-        error: { code: "ERR_COMMAND_TIMEOUT", message: `the ${service} service did not answer in time` },
+        error: {
+          code: "ERR_COMMAND_TIMEOUT",
+          message: `the ${service} service did not answer in time`,
+        },
       };
     }
     return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
@@ -52,5 +58,8 @@ function parseReply(text: string): CommandReply {
     if (reply.ok === true && Array.isArray(reply.seqs)) return reply;
     if (reply.ok === false && typeof reply.error?.message === "string") return reply;
   }
-  return { ok: false, error: { code: "ERR_INTERNAL", message: "the reply has an unexpected shape" } };
+  return {
+    ok: false,
+    error: { code: "ERR_INTERNAL", message: "the reply has an unexpected shape" },
+  };
 }

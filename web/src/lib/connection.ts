@@ -4,17 +4,17 @@
  * because cocalc-plus restarted with new credentials) a fresh session is fetched and a new
  * client is dialled, so views resume without a reload.
  */
-import {
-  type Msg,
-  type NatsConnection,
-  type Status,
-  wsconnect,
-} from "@nats-io/nats-core";
+import { type Msg, type NatsConnection, type Status, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsUrl, type Session, type SessionResult } from "./session.js";
 
-export const ConnectionStates = ["connecting", "connected", "reconnecting", "disconnected"] as const;
+export const ConnectionStates = [
+  "connecting",
+  "connected",
+  "reconnecting",
+  "disconnected",
+] as const;
 export type ConnectionState = (typeof ConnectionStates)[number];
 
 export interface WorkspaceConnection {

@@ -75,7 +75,12 @@ export function watchKv(
       } catch (err) {
         if (stopping.signal.aborted) break;
         failures++;
-        handlers.problem(`${bucket}: ${messageOf(err)}`);
+        const message = messageOf(err);
+        handlers.problem(
+          /stream not found/i.test(message)
+            ? `the ${bucket} view does not exist yet`
+            : `${bucket}: ${message}`,
+        );
       } finally {
         iter = undefined;
       }

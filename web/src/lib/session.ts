@@ -37,7 +37,11 @@ export async function fetchSession(): Promise<SessionResult> {
     return { ok: false, reason: "unavailable", message: "/api/session did not answer JSON" };
   }
   if (!isSession(body)) {
-    return { ok: false, reason: "unavailable", message: "/api/session answered an unexpected shape" };
+    return {
+      ok: false,
+      reason: "unavailable",
+      message: "/api/session answered an unexpected shape",
+    };
   }
   return { ok: true, session: body };
 }

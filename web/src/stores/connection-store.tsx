@@ -4,9 +4,14 @@ import type { ConnectionState, WorkspaceConnection } from "../lib/connection.js"
 
 const ConnectionContext = createContext<WorkspaceConnection>();
 
-export function ConnectionProvider(props: { connection: WorkspaceConnection; children: JSX.Element }) {
+export function ConnectionProvider(props: {
+  connection: WorkspaceConnection;
+  children: JSX.Element;
+}) {
   return (
-    <ConnectionContext.Provider value={props.connection}>{props.children}</ConnectionContext.Provider>
+    <ConnectionContext.Provider value={props.connection}>
+      {props.children}
+    </ConnectionContext.Provider>
   );
 }
 

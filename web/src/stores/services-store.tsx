@@ -26,7 +26,13 @@ export interface ServiceRow {
 }
 
 /** Worst first: what the compact indicator shows. */
-const SEVERITY: Record<Liveness, number> = { down: 0, stale: 1, starting: 2, stopped: 3, healthy: 4 };
+const SEVERITY: Record<Liveness, number> = {
+  down: 0,
+  stale: 1,
+  starting: 2,
+  stopped: 3,
+  healthy: 4,
+};
 
 export interface ServicesStore {
   /** Records by KV key. */

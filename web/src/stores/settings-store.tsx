@@ -3,7 +3,11 @@ import { createContext, type JSX, onCleanup, useContext } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
 import type { CommandReply } from "../../../shared/commands.js";
 import { Buckets, Keys } from "../../../shared/subjects.js";
-import { ChangeSettings, type SettingsChange, type SettingsView } from "../../../shared/workspace.js";
+import {
+  ChangeSettings,
+  type SettingsChange,
+  type SettingsView,
+} from "../../../shared/workspace.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";

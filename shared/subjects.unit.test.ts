@@ -1,0 +1,80 @@
+import { describe, expect, it } from "vitest";
+import { CocalcError } from "./errors.js";
+import {
+  browserPermissions,
+  Keys,
+  pathFromToken,
+  pathToken,
+  StreamSubjects,
+  validateToken,
+  workspaceSubjects,
+  wsidOfSubject,
+} from "./subjects.js";
+
+describe("subjects", () => {
+  it("round-trips paths through one token", () => {
+    const paths = [
+      "/",
+      "/home/user/a b/c.txt",
+      "~/x",
+      "relative/ünïcødé/😀.md",
+      "/a.b.c*>",
+      "/tmp/\t\n",
+      "x".repeat(150),
+    ];
+    for (const p of paths) {
+      const t = pathToken(p);
+      expect(() => validateToken(t)).not.toThrow();
+      expect(t).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(pathFromToken(t)).toBe(p);
+    }
+  });
+
+  it("gives different paths different tokens", () => {
+    const seen = new Set<string>();
+    for (let i = 0; i < 500; i++) seen.add(pathToken(`/f${i}`));
+    expect(seen.size).toBe(500);
+  });
+
+  it("rejects bad tokens with ERR_SUBJECT_TOKEN", () => {
+    for (const bad of ["", "a.b", "a*", ">", "a b", "tab\t", "x".repeat(201)]) {
+      try {
+        validateToken(bad);
+        expect.unreachable(`accepted ${JSON.stringify(bad)}`);
+      } catch (err) {
+        expect(err).toBeInstanceOf(CocalcError);
+        expect((err as CocalcError).code).toBe("ERR_SUBJECT_TOKEN");
+      }
+    }
+  });
+
+  it("rejects tokens that are not path tokens", () => {
+    for (const bad of ["!!", "A", "Lx", "a.b"])
+      expect(() => pathFromToken(bad)).toThrow(CocalcError);
+    expect(() => pathToken("")).toThrow(/empty/);
+    expect(() => pathToken("a\0b")).toThrow(/NUL/);
+  });
+
+  it("scopes workspace subjects and keys by wsid", () => {
+    const s = workspaceSubjects("w1");
+    expect(s.command("workspace")).toBe("ws.w1.cmd.workspace");
+    expect(wsidOfSubject(s.life)).toBe("w1");
+    expect(Keys.settings("w1")).toBe("w1");
+    expect(() => workspaceSubjects("w.1")).toThrow(CocalcError);
+    expect(() => s.command("a>b")).toThrow(CocalcError);
+    expect(() => Keys.service("svc", "in/stance")).toThrow(CocalcError);
+  });
+
+  it("keeps every stream's subjects workspace- or area-scoped", () => {
+    for (const subjects of Object.values(StreamSubjects)) {
+      for (const s of subjects) expect(s).toMatch(/^(ws\.\*\.|host\.|mount\.|remote\.)/);
+    }
+  });
+
+  it("lets the browser send commands only to its own workspace", () => {
+    const p = browserPermissions("w1", ["workspace"]);
+    expect(p.publish.allow).toContain("ws.w1.cmd.>");
+    expect(p.publish.allow.some((s) => s.startsWith("$KV") || s.startsWith("ws.*"))).toBe(false);
+    expect(p.publish.deny).toContain("$JS.API.CONSUMER.DELETE.*.workspace");
+  });
+});

@@ -1,0 +1,20 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: [
+      "shared/**/*.test.ts",
+      "streams/**/*.test.ts",
+      "services/**/*.test.ts",
+      "cli/**/*.test.ts",
+      "test/**/*.test.ts",
+      "web/**/*.unit.test.ts",
+    ],
+    exclude: ["node_modules/**", "dist/**"],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+    maxWorkers: 2,
+    reporters: ["default"],
+  },
+});
