@@ -138,10 +138,11 @@ export async function stopServer(server: Spawned, ms = 25_000): Promise<void> {
   }
 }
 
+/** Alive and not a zombie waiting to be reaped. */
 function isAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

@@ -1,0 +1,35 @@
+/**
+ * Benchmarks: `npm run bench -- [name…]`, all of them without a name. Each prints a few lines
+ * and last `<name>: ratio=<x> key=value…`. They only measure and print; nothing here fails on
+ * a slow number.
+ */
+import { eventsBench } from "./events.js";
+import { startupBench } from "./startup.js";
+
+const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
+  startup: startupBench,
+  events: eventsBench,
+};
+
+async function main(names: string[]): Promise<number> {
+  const unknown = names.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) {
+    console.error(
+      `unknown benchmark ${unknown.join(", ")}; choose from: ${Object.keys(BENCHMARKS).join(", ")}`,
+    );
+    return 2;
+  }
+  for (const name of names.length > 0 ? names : Object.keys(BENCHMARKS)) {
+    const last = await BENCHMARKS[name]!();
+    console.log(last);
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,87 @@
+/** Runs the built `cocalc-plus` CLI as a real process, the way a user does. */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const PLUS_BIN = new URL("../../dist/cli/plus.js", import.meta.url).pathname;
+export const WEB_BUILT = existsSync(new URL("../../dist/web/index.html", import.meta.url));
+
+export interface RunningPlus {
+  child: ChildProcess;
+  dataDir: string;
+  home: string;
+  url: string;
+  signInUrl: string;
+  token: string;
+  port: number;
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** A fresh HOME-like temp dir; XDG dirs inside it so nothing touches the real home. */
+export async function tempHome(): Promise<string> {
+  return mkdtemp(join(tmpdir(), "cocalc-plus-test-"));
+}
+
+export function plusEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), XDG_DATA_HOME: join(home, ".local/share"), ...extra };
+}
+
+/** Runs the CLI to completion (for --help, bad flags, stop…). */
+export function runPlus(args: string[], env: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [PLUS_BIN, ...args], { env, encoding: "utf8", timeout: 60_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Starts plus and waits for its ready line. */
+export async function startPlus(opts: { home?: string; dataDir?: string; args?: string[] } = {}): Promise<RunningPlus> {
+  const home = opts.home ?? (await tempHome());
+  const dataDir = opts.dataDir ?? join(home, "data");
+  const child = spawn(process.execPath, [PLUS_BIN, "--no-open", "--port", "0", "--data-dir", dataDir, ...(opts.args ?? [])], {
+    env: plusEnv(home),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  const signInUrl = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`plus did not start:\n${out}`)), 60_000);
+    const check = () => {
+      const m = /cocalc-plus ready: (\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on("data", check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`plus exited with ${code}:\n${out}`));
+    });
+  });
+  const u = new URL(signInUrl);
+  const token = u.searchParams.get("token")!;
+  u.search = "";
+  return {
+    child,
+    dataDir,
+    home,
+    url: u.toString(),
+    signInUrl,
+    token,
+    port: Number(u.port),
+    output: () => out,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export async function removeHome(home: string): Promise<void> {
+  await rm(home, { recursive: true, force: true });
+}
