@@ -1,0 +1,86 @@
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, WEB_BUILT, removeHome, startPlus } from "../helpers/plus.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    plus = await startPlus();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await plus?.stop();
+    if (plus) await removeHome(plus.home);
+  });
+
+  async function borderColor(page: Page): Promise<string> {
+    return page.evaluate(() => getComputedStyle(document.body).borderLeftColor);
+  }
+
+  it("opens the printed URL: connected, every service healthy, token gone from the URL", async () => {
+    const page = await context.newPage();
+    await page.goto(plus.signInUrl);
+    await expect.poll(() => page.url()).toBe(plus.url);
+    await expect.poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 }).toBe("connected");
+    const health = page.getByTestId("service-health");
+    await expect.poll(() => health.count(), { timeout: 30_000 }).toBeGreaterThan(0);
+    await expect
+      .poll(async () => (await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-liveness")))).every((l) => l === "healthy"), {
+        timeout: 30_000,
+      })
+      .toBe(true);
+    expect(await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-service")))).toContain("workspace");
+    for (const tab of ["files", "editor", "terminals", "agents", "settings"]) {
+      expect(await page.getByTestId(`tab-${tab}`).count(), tab).toBe(1);
+    }
+    await expect.poll(() => page.title()).not.toBe("");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/shell.png` });
+    await page.close();
+  });
+
+  it("a colour changed in one tab shows in the second without reload", async () => {
+    const a = await context.newPage();
+    const b = await context.newPage();
+    await a.goto(`${plus.url}#settings`);
+    await b.goto(plus.url);
+    for (const p of [a, b]) await expect.poll(() => p.getByTestId("connection-state").textContent(), { timeout: 30_000 }).toBe("connected");
+    const input = a.getByTestId("settings-color");
+    await input.waitFor({ timeout: 30_000 });
+    const before = await borderColor(b);
+    const next = before === "rgb(170, 51, 102)" ? "#33aa66" : "#aa3366";
+    const expected = next === "#aa3366" ? "rgb(170, 51, 102)" : "rgb(51, 170, 102)";
+    await input.fill(next);
+    await expect.poll(() => borderColor(a), { timeout: 30_000 }).toBe(expected);
+    await expect.poll(() => borderColor(b), { timeout: 30_000 }).toBe(expected);
+    if (SHOTS) {
+      await a.screenshot({ path: `${SHOTS}/settings.png` });
+      await b.screenshot({ path: `${SHOTS}/second-tab.png` });
+    }
+
+    // The title follows the workspace title in every tab.
+    const title = a.getByTestId("settings-title");
+    await title.fill("e2e workspace");
+    await title.press("Enter");
+    await expect.poll(() => b.title(), { timeout: 30_000 }).toContain("e2e workspace");
+    await a.close();
+    await b.close();
+  });
+
+  it("without the token the page says how to sign in", async () => {
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    const res = await page.goto(plus.url);
+    expect(res?.status()).toBe(401);
+    expect(await page.textContent("body")).toContain("?token=");
+    await fresh.close();
+  });
+});
