@@ -63,6 +63,12 @@ export function pathFromToken(token: string): string {
   return path;
 }
 
+/** Service names: each service's command subject, durable consumer and health key use it. */
+export const ServiceNames = {
+  workspace: "workspace",
+} as const;
+export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
+
 /** Stream names. */
 export const Streams = {
   WS_FS: "WS_FS",

@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import { EventRegistry } from "../../shared/envelope.js";
-import { StreamSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import { ServiceNames, StreamSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
@@ -18,7 +18,7 @@ import {
 } from "./decider.js";
 import { settingsProjection } from "./projections.js";
 
-export const WORKSPACE_SERVICE = "workspace";
+export const WORKSPACE_SERVICE = ServiceNames.workspace;
 export const workspaceRegistry = new EventRegistry(WorkspaceEvents);
 
 export interface WorkspaceServiceOptions {

@@ -2,7 +2,7 @@
 import { createContext, type JSX, onCleanup, useContext } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
 import type { CommandReply } from "../../../shared/commands.js";
-import { Buckets, Keys } from "../../../shared/subjects.js";
+import { Buckets, Keys, ServiceNames } from "../../../shared/subjects.js";
 import {
   ChangeSettings,
   type SettingsChange,
@@ -14,7 +14,6 @@ import { watchKv } from "../lib/kv-watch.js";
 import { useConnection } from "./connection-store.js";
 
 /** The service that owns settings; its commands go to `workspaceSubjects(wsid).command(...)`. */
-const WORKSPACE_SERVICE = "workspace";
 
 /** The view as stored: the projection also records the last applied stream sequence. */
 export type SettingsRecord = SettingsView & { _seq: number };
@@ -52,7 +51,7 @@ export function createSettingsStore(conn: WorkspaceConnection): SettingsStore {
   onCleanup(stop);
   return {
     state,
-    change: (change) => sendCommand(conn, WORKSPACE_SERVICE, ChangeSettings.type, change),
+    change: (change) => sendCommand(conn, ServiceNames.workspace, ChangeSettings.type, change),
   };
 }
 
