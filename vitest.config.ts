@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: [
       "shared/**/*.test.ts",
+      "scripts/**/*.test.ts",
       "streams/**/*.test.ts",
       "services/**/*.test.ts",
       "cli/**/*.test.ts",

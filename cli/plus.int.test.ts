@@ -9,7 +9,15 @@ import WebSocket from "ws";
 import { Buckets, Keys, workspaceSubjects } from "../shared/subjects.js";
 import type { SettingsView } from "../shared/workspace.js";
 import { until } from "../test/helpers/nats.js";
-import { PLUS_BIN, type RunningPlus, plusEnv, removeHome, runPlus, startPlus, tempHome } from "../test/helpers/plus.js";
+import {
+  PLUS_BIN,
+  plusEnv,
+  type RunningPlus,
+  removeHome,
+  runPlus,
+  startPlus,
+  tempHome,
+} from "../test/helpers/plus.js";
 
 interface Reply {
   status: number;
@@ -17,13 +25,21 @@ interface Reply {
   body: string;
 }
 
-function http(port: number, path: string, headers: Record<string, string> = {}, method = "GET"): Promise<Reply> {
+function http(
+  port: number,
+  path: string,
+  headers: Record<string, string> = {},
+  method = "GET",
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method, headers: { host: `127.0.0.1:${port}`, ...headers } }, (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path, method, headers: { host: `127.0.0.1:${port}`, ...headers } },
+      (res) => {
+        let body = "";
+        res.on("data", (d) => (body += d));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -49,7 +65,10 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
   it("flags - --help, --version, and a clear message with exit code 2 for bad input", async () => {
     const home = await tempHome();
     const env = plusEnv(home);
-    expect(runPlus(["--help"], env)).toMatchObject({ code: 0, stdout: expect.stringContaining("--write-connection-info") });
+    expect(runPlus(["--help"], env)).toMatchObject({
+      code: 0,
+      stdout: expect.stringContaining("--write-connection-info"),
+    });
     expect(runPlus(["--version"], env).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     for (const [args, text] of [
       [["--bogus"], "Unknown option '--bogus'"],
@@ -72,11 +91,17 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
 
   it("nats-server missing - says how to install it", async () => {
     const home = await tempHome();
-    const r = runPlus(["--no-open", "--data-dir", join(home, "d")], plusEnv(home, { PATH: "/nonexistent", COCALC_NATS_SERVER: "" }));
+    const r = runPlus(
+      ["--no-open", "--data-dir", join(home, "d")],
+      plusEnv(home, { PATH: "/nonexistent", COCALC_NATS_SERVER: "" }),
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("apt-get install nats-server");
     expect(r.stderr).toContain("brew install nats-server");
-    const r2 = runPlus(["--no-open", "--data-dir", join(home, "d"), "--nats-server", "/no/such/nats-server"], plusEnv(home));
+    const r2 = runPlus(
+      ["--no-open", "--data-dir", join(home, "d"), "--nats-server", "/no/such/nats-server"],
+      plusEnv(home),
+    );
     expect(r2.code).toBe(1);
     expect(r2.stderr).toContain("/no/such/nats-server");
     await removeHome(home);
@@ -98,13 +123,26 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
 
     it("writes connection info, and keeps secrets in 0600 files", () => {
       const info = JSON.parse(readFileSync(connInfo(), "utf8"));
-      expect(info).toMatchObject({ url: plus.url, port: plus.port, pid: plus.child.pid, dataDir: plus.dataDir });
+      expect(info).toMatchObject({
+        url: plus.url,
+        port: plus.port,
+        pid: plus.child.pid,
+        dataDir: plus.dataDir,
+      });
       expect(info.url).not.toContain(plus.token);
       expect(readFileSync(info.tokenFile, "utf8").trim()).toBe(plus.token);
-      for (const f of [info.tokenFile, connInfo(), join(plus.dataDir, "secrets.json"), join(plus.dataDir, "services.nk"), join(plus.dataDir, "nats/nats-server.conf")]) {
+      for (const f of [
+        info.tokenFile,
+        connInfo(),
+        join(plus.dataDir, "secrets.json"),
+        join(plus.dataDir, "services.nk"),
+        join(plus.dataDir, "nats/nats-server.conf"),
+      ]) {
         expect(mode(f), f).toBe("600");
       }
-      const context = JSON.parse(readFileSync(join(plus.home, ".config/nats/context/cocalc-plus.json"), "utf8"));
+      const context = JSON.parse(
+        readFileSync(join(plus.home, ".config/nats/context/cocalc-plus.json"), "utf8"),
+      );
       expect(context.nkey).toBe(join(plus.dataDir, "services.nk"));
       expect(context.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     });
@@ -126,14 +164,23 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
       expect(cookie).not.toContain(plus.token);
       const session = await http(plus.port, "/api/session", { cookie });
       expect(session.status).toBe(200);
-      expect(JSON.parse(session.body)).toMatchObject({ natsPath: "/nats", nats: { user: "browser" } });
+      expect(JSON.parse(session.body)).toMatchObject({
+        natsPath: "/nats",
+        nats: { user: "browser" },
+      });
       expect((await http(plus.port, "/healthz")).status).toBe(200);
     });
 
     it("security - foreign Host, foreign Origin and missing cookie are refused", async () => {
       expect((await http(plus.port, "/healthz", { host: "evil.example:80" })).status).toBe(403);
-      expect((await http(plus.port, "/api/session", { cookie, host: `attacker.test:${plus.port}` })).status).toBe(403);
-      expect((await http(plus.port, "/api/session", { cookie, origin: "http://evil.example" }, "POST")).status).toBe(403);
+      expect(
+        (await http(plus.port, "/api/session", { cookie, host: `attacker.test:${plus.port}` }))
+          .status,
+      ).toBe(403);
+      expect(
+        (await http(plus.port, "/api/session", { cookie, origin: "http://evil.example" }, "POST"))
+          .status,
+      ).toBe(403);
       const origin = `http://127.0.0.1:${plus.port}`;
       expect(await upgrade(plus.port, { origin: "http://evil.example", cookie })).toBe(403);
       expect(await upgrade(plus.port, { cookie })).toBe(403);
@@ -145,7 +192,8 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
       const secrets = JSON.parse(readFileSync(join(plus.dataDir, "secrets.json"), "utf8"));
       const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
       expect(ps).toContain("nats-server -c");
-      for (const s of [plus.token, secrets.browserPassword, secrets.servicesSeed]) expect(ps).not.toContain(s);
+      for (const s of [plus.token, secrets.browserPassword, secrets.servicesSeed])
+        expect(ps).not.toContain(s);
     });
 
     it("lock - a second plus on the same data dir refuses to start", () => {
@@ -157,7 +205,10 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
     it("events tail - prints the events, from a sequence", async () => {
       const r = await new Promise<string>((resolve) => {
         let out = "";
-        const p = spawnPlus(["events", "tail", "ws.*.life.>", "--since", "1", "--data-dir", plus.dataDir], plusEnv(plus.home));
+        const p = spawnPlus(
+          ["events", "tail", "ws.*.life.>", "--since", "1", "--data-dir", plus.dataDir],
+          plusEnv(plus.home),
+        );
         p.stdout!.on("data", (d) => {
           out += d;
           if (out.includes("WorkspaceCreated")) {
@@ -176,26 +227,42 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
     it("supervision - a killed nats-server is restarted and the services resume", async () => {
       const pid = Number(readFileSync(join(plus.dataDir, "nats/nats-server.pid"), "utf8"));
       process.kill(pid, "SIGKILL");
-      await until("nats-server restarted", async () => {
-        try {
-          const p = Number(readFileSync(join(plus.dataDir, "nats/nats-server.pid"), "utf8"));
-          return p !== pid && (await http(plus.port, "/healthz")).status === 200;
-        } catch {
-          return false;
-        }
-      }, 60_000);
+      await until(
+        "nats-server restarted",
+        async () => {
+          try {
+            const p = Number(readFileSync(join(plus.dataDir, "nats/nats-server.pid"), "utf8"));
+            return p !== pid && (await http(plus.port, "/healthz")).status === 200;
+          } catch {
+            return false;
+          }
+        },
+        60_000,
+      );
       // The browser's NATS user sends a command; the workspace service handles it.
       const session = JSON.parse((await http(plus.port, "/api/session", { cookie })).body);
       const run = JSON.parse(readFileSync(join(plus.dataDir, "run.json"), "utf8"));
-      const nc = await connect({ servers: run.natsUrl, user: session.nats.user, pass: session.nats.pass });
-      const reply = await until("command served", async () => {
-        try {
-          const m = await nc.request(workspaceSubjects(session.wsid).command("workspace"), JSON.stringify({ type: "ChangeSettings", data: { color: "#123456" } }), { timeout: 5000 });
-          return m.json<{ ok: boolean }>();
-        } catch {
-          return undefined;
-        }
-      }, 60_000);
+      const nc = await connect({
+        servers: run.natsUrl,
+        user: session.nats.user,
+        pass: session.nats.pass,
+      });
+      const reply = await until(
+        "command served",
+        async () => {
+          try {
+            const m = await nc.request(
+              workspaceSubjects(session.wsid).command("workspace"),
+              JSON.stringify({ type: "ChangeSettings", data: { color: "#123456" } }),
+              { timeout: 5000 },
+            );
+            return m.json<{ ok: boolean }>();
+          } catch {
+            return undefined;
+          }
+        },
+        60_000,
+      );
       expect(reply.ok).toBe(true);
       const kv = await new Kvm(nc).open(Buckets.settings);
       const view = await until("projected", async () => {

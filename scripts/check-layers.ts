@@ -5,12 +5,19 @@
  * - a service imports shared/, streams/ and services/runtime/, never another service;
  * - web/ imports only web/, shared/ and packages; streams/ only shared/ and packages.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+/** The checkout: the nearest folder above this file that has a package.json (from dist/ or not). */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+
+const ROOT = findRoot();
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const SHARED_PACKAGES = new Set(["@sinclair/typebox", "@sinclair/typebox/value"]);
 const IMPORT =
@@ -27,8 +34,8 @@ function files(dir: string): string[] {
   return out;
 }
 
-function area(file: string): string[] {
-  return relative(ROOT, file).split(sep);
+function area(root: string, file: string): string[] {
+  return relative(root, file).split(sep);
 }
 
 export function violations(root = ROOT): string[] {
@@ -46,9 +53,9 @@ export function violations(root = ROOT): string[] {
       const text = readFileSync(file, "utf8");
       for (const m of text.matchAll(IMPORT)) {
         const spec = m[1] ?? m[2] ?? m[3]!;
-        const from = area(file);
+        const from = area(root, file);
         if (spec.startsWith(".")) {
-          const target = area(resolve(dirname(file), spec));
+          const target = area(root, resolve(dirname(file), spec));
           const [tTop, tSub] = target;
           if (isTest && tTop === "test") continue;
           if (from[0] === "shared" && tTop !== "shared")

@@ -15,7 +15,12 @@ describe("errors", () => {
     const err = new CocalcError("ERR_COMMAND_REJECTED", "no", { why: 1 });
     const back = fromErrorPayload(toErrorPayload(err)) as CocalcError;
     expect(back).toBeInstanceOf(CocalcError);
-    expect([back.code, back.status, back.message, back.details]).toEqual(["ERR_COMMAND_REJECTED", 409, "no", { why: 1 }]);
+    expect([back.code, back.status, back.message, back.details]).toEqual([
+      "ERR_COMMAND_REJECTED",
+      409,
+      "no",
+      { why: 1 },
+    ]);
     expect(toErrorPayload(new TypeError("bug"))).toEqual({ code: "ERR_INTERNAL", message: "bug" });
   });
 });

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { envelope } from "../../shared/envelope.js";
 import { Streams } from "../../shared/subjects.js";
-import { WorkspaceCreated, defaultSettings } from "../../shared/workspace.js";
-import { type TestNats, setup, until } from "../../test/helpers/nats.js";
+import { defaultSettings, WorkspaceCreated } from "../../shared/workspace.js";
+import { setup, type TestNats, until } from "../../test/helpers/nats.js";
 import { renderNatsConfig, supportsSyncAlways } from "./nats-server.js";
 import { publishEvent } from "./publish.js";
 
@@ -28,7 +28,10 @@ describe("nats-server child", () => {
     expect(conf.no_auth_user).toBeUndefined();
     expect(conf.accounts).toBeUndefined();
     expect(conf.jetstream.sync_interval).toBeUndefined();
-    expect(JSON.parse(renderNatsConfig({ ...t.server.config, syncAlways: true })).jetstream.sync_interval).toBe("always");
+    expect(
+      JSON.parse(renderNatsConfig({ ...t.server.config, syncAlways: true })).jetstream
+        .sync_interval,
+    ).toBe("always");
     expect(supportsSyncAlways([2, 9, 10])).toBe(false);
     expect(supportsSyncAlways([2, 10, 22])).toBe(false);
     expect(supportsSyncAlways([2, 10, 23])).toBe(true);
@@ -36,8 +39,12 @@ describe("nats-server child", () => {
   });
 
   it("security - connections without credentials are refused, over TCP and WebSocket", async () => {
-    await expect(connect({ servers: t.url, reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
-    await expect(connect({ servers: t.url, user: "browser", pass: "wrong", reconnect: false, timeout: 3000 })).rejects.toThrow(/Authorization/i);
+    await expect(connect({ servers: t.url, reconnect: false, timeout: 3000 })).rejects.toThrow(
+      /Authorization/i,
+    );
+    await expect(
+      connect({ servers: t.url, user: "browser", pass: "wrong", reconnect: false, timeout: 3000 }),
+    ).rejects.toThrow(/Authorization/i);
     const ws = `ws://127.0.0.1:${t.server.config.wsPort}`;
     // Node 20 has no global WebSocket; nats.js uses whatever is there.
     (globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
@@ -54,7 +61,13 @@ describe("nats-server child", () => {
       sock.on("error", () => resolve(-1));
     });
     expect(status).toBe(403);
-    const browser = await wsconnect({ servers: ws, user: t.browser.user, pass: t.browser.password, reconnect: false, timeout: 3000 });
+    const browser = await wsconnect({
+      servers: ws,
+      user: t.browser.user,
+      pass: t.browser.password,
+      reconnect: false,
+      timeout: 3000,
+    });
     await browser.close();
     // A raw TCP client that does not log in is dropped.
     const banner = await new Promise<string>((resolve) => {
@@ -71,7 +84,12 @@ describe("nats-server child", () => {
   });
 
   it("security - the browser user cannot publish events or write views", async () => {
-    const nc = await connect({ servers: t.url, user: t.browser.user, pass: t.browser.password, reconnect: false });
+    const nc = await connect({
+      servers: t.url,
+      user: t.browser.user,
+      pass: t.browser.password,
+      reconnect: false,
+    });
     const errors: string[] = [];
     void (async () => {
       for await (const s of nc.status()) if (s.type === "error") errors.push(String(s.error));
@@ -87,7 +105,9 @@ describe("nats-server child", () => {
     const nc: NatsConnection = await t.connect("publisher");
     const js = jetstream(nc, { timeout: 3000 });
     const at = new Date().toISOString();
-    const events = Array.from({ length: N }, (_, i) => envelope(WorkspaceCreated, { settings: defaultSettings(`w${i}`) }, { actor: "t", at }));
+    const events = Array.from({ length: N }, (_, i) =>
+      envelope(WorkspaceCreated, { settings: defaultSettings(`w${i}`) }, { actor: "t", at }),
+    );
     const acked = new Set<string>();
     let next = 0;
     let killed = false;
@@ -118,7 +138,9 @@ describe("nats-server child", () => {
     expect(acked.size).toBe(N);
 
     const seen = new Map<string, number>();
-    const consumer = await js.consumers.get(Streams.WORKSPACES, { filter_subjects: "ws.*.life.settings" });
+    const consumer = await js.consumers.get(Streams.WORKSPACES, {
+      filter_subjects: "ws.*.life.settings",
+    });
     const messages = await consumer.consume();
     for await (const m of messages) {
       const id = m.json<{ id: string }>().id;

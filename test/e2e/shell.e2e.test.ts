@@ -1,7 +1,9 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { type RunningPlus, WEB_BUILT, removeHome, startPlus } from "../helpers/plus.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 
@@ -30,15 +32,25 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     const page = await context.newPage();
     await page.goto(plus.signInUrl);
     await expect.poll(() => page.url()).toBe(plus.url);
-    await expect.poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 }).toBe("connected");
+    await expect
+      .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+      .toBe("connected");
     const health = page.getByTestId("service-health");
     await expect.poll(() => health.count(), { timeout: 30_000 }).toBeGreaterThan(0);
     await expect
-      .poll(async () => (await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-liveness")))).every((l) => l === "healthy"), {
-        timeout: 30_000,
-      })
+      .poll(
+        async () =>
+          (
+            await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-liveness")))
+          ).every((l) => l === "healthy"),
+        {
+          timeout: 30_000,
+        },
+      )
       .toBe(true);
-    expect(await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-service")))).toContain("workspace");
+    expect(
+      await health.evaluateAll((els) => els.map((e) => e.getAttribute("data-service"))),
+    ).toContain("workspace");
     for (const tab of ["files", "editor", "terminals", "agents", "settings"]) {
       expect(await page.getByTestId(`tab-${tab}`).count(), tab).toBe(1);
     }
@@ -52,7 +64,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     const b = await context.newPage();
     await a.goto(`${plus.url}#settings`);
     await b.goto(plus.url);
-    for (const p of [a, b]) await expect.poll(() => p.getByTestId("connection-state").textContent(), { timeout: 30_000 }).toBe("connected");
+    for (const p of [a, b])
+      await expect
+        .poll(() => p.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+        .toBe("connected");
     const input = a.getByTestId("settings-color");
     await input.waitFor({ timeout: 30_000 });
     const before = await borderColor(b);
@@ -73,6 +88,37 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     await expect.poll(() => b.title(), { timeout: 30_000 }).toContain("e2e workspace");
     await a.close();
     await b.close();
+  });
+
+  it("shows reconnecting while nats-server restarts, then works again", async () => {
+    const page = await context.newPage();
+    await page.goto(`${plus.url}#settings`);
+    await expect
+      .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+      .toBe("connected");
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { seenStates: string[] }).seenStates = seen;
+      const el = document.querySelector('[data-testid="connection-state"]')!;
+      new MutationObserver(() => seen.push(el.textContent ?? "")).observe(el, {
+        childList: true,
+        characterData: true,
+        subtree: true,
+      });
+    });
+    const pid = Number(readFileSync(join(plus.dataDir, "nats/nats-server.pid"), "utf8"));
+    process.kill(pid, "SIGKILL");
+    await expect
+      .poll(() => page.evaluate(() => (window as unknown as { seenStates: string[] }).seenStates), {
+        timeout: 60_000,
+      })
+      .toContain("reconnecting");
+    await expect
+      .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 60_000 })
+      .toBe("connected");
+    await page.getByTestId("settings-color").fill("#2255aa");
+    await expect.poll(() => borderColor(page), { timeout: 30_000 }).toBe("rgb(34, 85, 170)");
+    await page.close();
   });
 
   it("without the token the page says how to sign in", async () => {

@@ -4,7 +4,8 @@ import { type Browser, chromium } from "playwright-core";
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const HAVE_CHROMIUM = existsSync(CHROMIUM);
-if (!HAVE_CHROMIUM) console.warn(`skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+if (!HAVE_CHROMIUM)
+  console.warn(`skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({

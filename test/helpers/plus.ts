@@ -26,23 +26,39 @@ export async function tempHome(): Promise<string> {
 }
 
 export function plusEnv(home: string, extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  return { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, ".config"), XDG_DATA_HOME: join(home, ".local/share"), ...extra };
+  return {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, ".config"),
+    XDG_DATA_HOME: join(home, ".local/share"),
+    ...extra,
+  };
 }
 
 /** Runs the CLI to completion (for --help, bad flags, stop…). */
 export function runPlus(args: string[], env: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [PLUS_BIN, ...args], { env, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync(process.execPath, [PLUS_BIN, ...args], {
+    env,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Starts plus and waits for its ready line. */
-export async function startPlus(opts: { home?: string; dataDir?: string; args?: string[] } = {}): Promise<RunningPlus> {
+export async function startPlus(
+  opts: { home?: string; dataDir?: string; args?: string[] } = {},
+): Promise<RunningPlus> {
   const home = opts.home ?? (await tempHome());
   const dataDir = opts.dataDir ?? join(home, "data");
-  const child = spawn(process.execPath, [PLUS_BIN, "--no-open", "--port", "0", "--data-dir", dataDir, ...(opts.args ?? [])], {
-    env: plusEnv(home),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    [PLUS_BIN, "--no-open", "--port", "0", "--data-dir", dataDir, ...(opts.args ?? [])],
+    {
+      env: plusEnv(home),
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

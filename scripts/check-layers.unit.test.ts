@@ -1,0 +1,57 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { violations } from "./check-layers.js";
+
+function tree(files: Record<string, string>): string {
+  const root = mkdtempSync(join(tmpdir(), "layers-"));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true });
+    writeFileSync(join(root, path), text);
+  }
+  return root;
+}
+
+describe("layering check", () => {
+  it("passes a tree that keeps the layers", () => {
+    const root = tree({
+      "shared/a.ts": 'import { Type } from "@sinclair/typebox";\nimport { b } from "./b.js";',
+      "shared/b.ts": "export const b = 1;",
+      "services/runtime/r.ts": 'import { b } from "../../shared/b.js";',
+      "services/x/x.ts":
+        'import { r } from "../runtime/r.js";\nimport { s } from "../../streams/s.js";\nimport { readFile } from "node:fs";',
+      "web/src/w.tsx":
+        'import { b } from "../../shared/b.js";\nimport { createStore } from "solid-js/store";',
+      "web/vite.config.ts": 'import { fileURLToPath } from "node:url";',
+    });
+    expect(violations(root)).toEqual([]);
+    rmSync(root, { recursive: true });
+  });
+
+  it("fails on Node in shared/, a service importing another, and web importing services", () => {
+    const root = tree({
+      "shared/a.ts":
+        'import { readFile } from "node:fs";\nimport path from "path";\nimport x from "left-pad";',
+      "shared/b.ts": 'export { x } from "../services/x/x.js";',
+      "services/x/x.ts": 'import { y } from "../y/y.js";',
+      "services/y/y.ts": 'const m = await import("../x/x.js");',
+      "web/src/w.tsx": 'import { x } from "../../services/x/x.js";\nimport fs from "node:fs";',
+    });
+    const v = violations(root);
+    expect(v).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining("shared/a.ts: shared/ imports Node module node:fs"),
+        expect.stringContaining("shared/a.ts: shared/ imports Node module path"),
+        expect.stringContaining("shared/a.ts: shared/ imports package left-pad"),
+        expect.stringContaining("shared/b.ts: shared/ imports ../services/x/x.js"),
+        expect.stringContaining("services/x/x.ts: service x imports ../y/y.js"),
+        expect.stringContaining("services/y/y.ts: service y imports ../x/x.js"),
+        expect.stringContaining("web/src/w.tsx: web/ imports ../../services/x/x.js"),
+        expect.stringContaining("web/src/w.tsx: web/ imports Node module node:fs"),
+      ]),
+    );
+    expect(v).toHaveLength(8);
+    rmSync(root, { recursive: true });
+  });
+});
