@@ -1,5 +1,5 @@
 /** A context for the standard `nats` CLI, so `nats --context cocalc-plus stream ls` works. */
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "./files.js";
@@ -19,4 +19,18 @@ export async function writeNatsContext(
   const context = { description: "cocalc-plus (services user)", url, nkey: seedPath };
   await writeFileAtomic(file, `${JSON.stringify(context, null, 2)}\n`);
   return file;
+}
+
+/** Removes the context if it still belongs to this instance (another plus may have replaced it since). */
+export async function removeNatsContext(
+  seedPath: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  const file = natsContextFile(env);
+  try {
+    const context = JSON.parse(await readFile(file, "utf8")) as { nkey?: string };
+    if (context.nkey === seedPath) await rm(file, { force: true });
+  } catch {
+    // gone or not ours to judge
+  }
 }

@@ -27,7 +27,7 @@ import { ensureStreams } from "../streams/ensure.js";
 import type { StartOptions } from "./args.js";
 import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
-import { writeNatsContext } from "./nats-context.js";
+import { removeNatsContext, writeNatsContext } from "./nats-context.js";
 import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
 import { VERSION } from "./version.js";
 
@@ -172,8 +172,9 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const runInfo: RunInfo = { pid: process.pid, natsUrl: nats.url, wsid, url };
     await writeFileAtomic(runInfoFile(opts.dataDir), `${JSON.stringify(runInfo, null, 2)}\n`);
     cleanups.push(() => rm(runInfoFile(opts.dataDir), { force: true }));
-    await writeNatsContext(nats.url, seedFile(opts.dataDir)).catch((err) =>
-      log.warn({ err: String(err) }, "nats CLI context not written"),
+    await writeNatsContext(nats.url, seedFile(opts.dataDir)).then(
+      () => cleanups.push(() => removeNatsContext(seedFile(opts.dataDir))),
+      (err) => log.warn({ err: String(err) }, "nats CLI context not written"),
     );
 
     if (opts.connectionInfo) {
@@ -190,6 +191,11 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         tokenFile: tokenPath,
       };
       await writeFileAtomic(opts.connectionInfo, `${JSON.stringify(info, null, 2)}\n`, 0o600);
+      const infoFile = opts.connectionInfo;
+      cleanups.push(async () => {
+        await rm(infoFile, { force: true });
+        await rm(tokenPath, { force: true });
+      });
     }
 
     let stopped: Promise<void> | undefined;

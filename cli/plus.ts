@@ -109,6 +109,13 @@ async function stopRunning(dataDir: string): Promise<number> {
 
 async function runForeground(opts: StartOptions): Promise<number> {
   const log = makeLogger(opts);
+  // Signals are handled from the first moment: one that arrives during start-up stops plus
+  // as soon as it is up, instead of killing it half-started.
+  let signalled: string | undefined;
+  let onSignal: (signal: string) => void = (signal) => {
+    signalled ??= signal;
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
   let handle: PlusHandle;
   try {
     handle = await startPlus(opts, log);
@@ -155,9 +162,8 @@ async function runForeground(opts: StartOptions): Promise<number> {
         },
       );
     };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    process.on("SIGHUP", () => stop("SIGHUP"));
+    onSignal = stop;
+    if (signalled) stop(signalled);
   });
 }
 

@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -19,7 +19,9 @@ describe.skipIf(!existsSync(WORKER))("a service killed mid-stream", () => {
     await new Kvm(t.nc).create("testcount");
     await ensureDurable(t.jsm, "TESTEV", "counter", "testev.>");
   });
+  const workers: ChildProcess[] = [];
   afterAll(async () => {
+    for (const w of workers) w.kill("SIGKILL");
     await t.cleanup();
   });
 
@@ -29,6 +31,7 @@ describe.skipIf(!existsSync(WORKER))("a service killed mid-stream", () => {
       stdio: ["pipe", "pipe", "inherit"],
     });
     child.stdin.end(t.seed);
+    workers.push(child);
     return child;
   }
 

@@ -261,7 +261,7 @@ export class NatsServer extends EventEmitter {
         this.log.info({ pid: child.pid, port: this.config.port }, "nats-server ready");
         return;
       }
-      await sleep(50);
+      await sleep(ready ? 20 : 5);
     }
     if (!exited) child.kill("SIGKILL");
     throw new CocalcError(

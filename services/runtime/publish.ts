@@ -36,7 +36,8 @@ export function isWrongLastSequence(err: unknown): boolean {
 
 /**
  * Publishes many events with at most `window` unacknowledged at a time: the throughput of
- * async publishing without unbounded memory. Resolves with the acks in order.
+ * async publishing with a bounded number of publishes in flight. Resolves with the acks in
+ * order (one small object per event: for unbounded streams of events, call it in batches).
  */
 export async function publishEvents(
   js: JetStreamClient,

@@ -19,7 +19,7 @@ const execFileP = promisify(execFile);
 const RUNS = 3;
 const START_TARGET = 0.5;
 const RSS_TARGET_MB = 150;
-const PLUS_CLI = fileURLToPath(new URL("../../cli/plus.js", import.meta.url));
+const PLUS_CLI = fileURLToPath(new URL("../../bundle/plus.js", import.meta.url));
 
 export const JUPYTER_INSTALL_HELP = `Jupyter is not installed, so there is nothing to compare against.
 Install Debian's notebook server (package jupyter-notebook, which pulls in python3-notebook):

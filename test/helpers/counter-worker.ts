@@ -45,6 +45,11 @@ async function main() {
     },
   });
   process.stdout.write("consuming\n");
+  // Never outlive the test that started us.
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.exit(0);
+  }, 500);
 }
 
 void main();

@@ -5,7 +5,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export const PLUS_BIN = new URL("../../dist/cli/plus.js", import.meta.url).pathname;
+/** What users run: the bundled command (`npm run build` makes it). */
+export const PLUS_BIN = new URL("../../dist/bundle/plus.js", import.meta.url).pathname;
 export const WEB_BUILT = existsSync(new URL("../../dist/web/index.html", import.meta.url));
 
 export interface RunningPlus {
