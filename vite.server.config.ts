@@ -11,7 +11,9 @@ export default defineConfig({
     minify: false,
     sourcemap: false,
     reportCompressedSize: false,
-    rollupOptions: { output: { format: "es", entryFileNames: "plus.js" } },
+    rollupOptions: {
+      output: { format: "es", entryFileNames: "plus.js", chunkFileNames: "[name]-[hash].js" },
+    },
   },
   ssr: { noExternal: true, target: "node" },
   logLevel: "warn",

@@ -4,7 +4,6 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
@@ -29,7 +28,7 @@ import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
 import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
-import { VERSION } from "./version.js";
+import { VERSION, WEB_ROOT } from "./version.js";
 
 /** Where a running plus can be reached by local tools (events tail): 0600, removed on stop. */
 export interface RunInfo {
@@ -56,7 +55,6 @@ export interface PlusHandle {
   stop(): Promise<void>;
 }
 
-const WEB_ROOT = fileURLToPath(new URL("../web/", import.meta.url));
 const BROWSER_USER = "browser";
 /** nats-server accepts websocket connections only with this Origin: the gateway's. */
 const GATEWAY_ORIGIN = "http://gateway.cocalc-plus.invalid";
@@ -76,7 +74,11 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       }
     }
   };
+  // Start-up phases at debug level, in ms since the process started.
+  const phase = (name: string) =>
+    log.debug({ ms: Math.round(performance.now()) }, `start: ${name}`);
   try {
+    phase("begin");
     const binary = locateNatsServer(opts.natsServer);
     await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
     cleanups.push(await acquireLock(opts.dataDir));
@@ -86,7 +88,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const wsid = await loadWorkspaceId(opts.dataDir);
     const services = plusServices();
 
-    const version = await natsServerVersion(binary);
+    const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = fromSeed(new TextEncoder().encode(secrets.servicesSeed)).getPublicKey();
     const nats = new NatsServer(
       {
@@ -108,7 +110,9 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       },
       log.child({ component: "nats-server" }),
     );
+    phase("nats-server spawning");
     await nats.start();
+    phase("nats-server ready");
     cleanups.push(() => nats.stop());
 
     const nc = await connectServices(
@@ -126,10 +130,13 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       }
     })();
 
+    phase("connected");
     await ensureStreams(await jetstreamManager(nc));
+    phase("streams ensured");
 
     const supervisor = new Supervisor({ nc, wsid, log });
     await supervisor.start(services);
+    phase("services started");
     cleanups.push(() => supervisor.stop());
 
     const app = await buildApp({
@@ -157,6 +164,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       log: log.child({ component: "gateway" }),
     });
     await app.listen({ port: opts.port, host: opts.bind });
+    phase("gateway listening");
     cleanups.push(() => app.close());
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : opts.port;

@@ -7,10 +7,9 @@ import pino from "pino";
 import { type Logger, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
-import { eventsTail } from "./events-tail.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
-import { type PlusHandle, startPlus } from "./plus-server.js";
+import type { PlusHandle } from "./plus-server.js";
 import { VERSION } from "./version.js";
 
 const DAEMON_CHILD = "COCALC_PLUS_DAEMON_CHILD";
@@ -118,6 +117,7 @@ async function runForeground(opts: StartOptions): Promise<number> {
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
   let handle: PlusHandle;
   try {
+    const { startPlus } = await import("./plus-server.js");
     handle = await startPlus(opts, log);
   } catch (err) {
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
@@ -189,6 +189,7 @@ async function main(argv: string[]): Promise<number> {
       return stopRunning(cmd.dataDir);
     case "events-tail":
       try {
+        const { eventsTail } = await import("./events-tail.js");
         await eventsTail(cmd.dataDir, cmd.subject, cmd.since);
         return 0;
       } catch (err) {

@@ -61,33 +61,30 @@ export async function ensureStreams(
   jsm: JetStreamManager,
   definitions: readonly StreamDefinition[] = allStreams(),
 ): Promise<EnsureResult[]> {
-  const results: EnsureResult[] = [];
-  for (const d of definitions) {
-    const want = toConfig(d);
-    let have: StreamConfig | undefined;
-    try {
-      have = (await jsm.streams.info(d.name)).config;
-    } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
-        throw err;
-    }
-    if (!have) {
-      await jsm.streams.add(want);
-      results.push({ name: d.name, action: "created", changed: [] });
-      continue;
-    }
-    if (have.storage !== want.storage || have.retention !== want.retention) {
-      throw new Error(
-        `stream ${d.name} has storage ${have.storage}/${have.retention}; the definition wants ${want.storage}/${want.retention}, which cannot be changed in place`,
-      );
-    }
-    const changed = COMPARED.filter((k) => !same(have[k], want[k]));
-    if (changed.length === 0) {
-      results.push({ name: d.name, action: "unchanged", changed });
-      continue;
-    }
-    await jsm.streams.update(d.name, { ...have, ...want });
-    results.push({ name: d.name, action: "updated", changed: [...changed] });
+  // Independent streams: ask about all of them at once.
+  return Promise.all(definitions.map((d) => ensureStream(jsm, d)));
+}
+
+async function ensureStream(jsm: JetStreamManager, d: StreamDefinition): Promise<EnsureResult> {
+  const want = toConfig(d);
+  let have: StreamConfig | undefined;
+  try {
+    have = (await jsm.streams.info(d.name)).config;
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
+      throw err;
   }
-  return results;
+  if (!have) {
+    await jsm.streams.add(want);
+    return { name: d.name, action: "created", changed: [] };
+  }
+  if (have.storage !== want.storage || have.retention !== want.retention) {
+    throw new Error(
+      `stream ${d.name} has storage ${have.storage}/${have.retention}; the definition wants ${want.storage}/${want.retention}, which cannot be changed in place`,
+    );
+  }
+  const changed = COMPARED.filter((k) => !same(have[k], want[k]));
+  if (changed.length === 0) return { name: d.name, action: "unchanged", changed };
+  await jsm.streams.update(d.name, { ...have, ...want });
+  return { name: d.name, action: "updated", changed: [...changed] };
 }

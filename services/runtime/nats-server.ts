@@ -5,7 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -53,8 +53,25 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
 
 export type Version = readonly [number, number, number];
 
-/** The version nats-server reports, e.g. [2, 9, 10]. */
-export async function natsServerVersion(binary: string): Promise<Version> {
+/**
+ * The version nats-server reports, e.g. [2, 9, 10]. With `cacheFile`, the answer is kept
+ * there for as long as the binary (path, size, mtime) stays the same: one process less per start.
+ */
+export async function natsServerVersion(binary: string, cacheFile?: string): Promise<Version> {
+  const info = await stat(binary);
+  const stamp = `${binary}:${info.size}:${info.mtimeMs}`;
+  if (cacheFile) {
+    try {
+      const cached = JSON.parse(await readFile(cacheFile, "utf8")) as {
+        stamp: string;
+        version: Version;
+      };
+      if (cached.stamp === stamp && Array.isArray(cached.version) && cached.version.length === 3)
+        return cached.version;
+    } catch {
+      // no cache yet
+    }
+  }
   const { stdout } = await execFileP(binary, ["--version"], { timeout: 10_000 });
   const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(stdout);
   if (!m)
@@ -62,7 +79,10 @@ export async function natsServerVersion(binary: string): Promise<Version> {
       "ERR_NATS_SERVER_START",
       `cannot read the version of ${binary}: ${stdout.trim()}`,
     );
-  return [Number(m[1]), Number(m[2]), Number(m[3])];
+  const version: Version = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (cacheFile)
+    await writeFile(cacheFile, JSON.stringify({ stamp, version })).catch(() => undefined);
+  return version;
 }
 
 /** `sync_interval: always` exists from 2.10.23 on; older servers reject the setting. */
