@@ -6,7 +6,6 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { fromSeed } from "@nats-io/nkeys";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { connectServices } from "../services/runtime/connect.js";
@@ -89,7 +88,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const services = plusServices();
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
-    const servicesNkey = fromSeed(new TextEncoder().encode(secrets.servicesSeed)).getPublicKey();
+    const servicesNkey = secrets.servicesPublicKey;
     const nats = new NatsServer(
       {
         binary,
@@ -116,7 +115,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(() => nats.stop());
 
     const nc = await connectServices(
-      { url: nats.url, seed: secrets.servicesSeed },
+      { url: nats.url, seed: secrets.servicesSeed, publicKey: secrets.servicesPublicKey },
       "cocalc-plus services",
     );
     cleanups.push(async () => {

@@ -5,12 +5,14 @@
 import { randomBytes } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createUser } from "@nats-io/nkeys";
+import { createUser, fromSeed } from "@nats-io/nkeys";
 import { writeFileAtomic } from "./files.js";
 
 export interface Secrets {
   token: string;
   servicesSeed: string;
+  /** The public key of servicesSeed, kept so that no start has to derive it. */
+  servicesPublicKey: string;
   browserPassword: string;
 }
 
@@ -32,15 +34,25 @@ export async function loadSecrets(dataDir: string): Promise<Secrets> {
   let secrets: Secrets | undefined;
   try {
     const parsed = JSON.parse(await readFile(file, "utf8")) as Partial<Secrets>;
-    if (parsed.token && parsed.servicesSeed && parsed.browserPassword) secrets = parsed as Secrets;
+    if (parsed.token && parsed.servicesSeed && parsed.browserPassword) {
+      if (!parsed.servicesPublicKey) {
+        parsed.servicesPublicKey = fromSeed(
+          new TextEncoder().encode(parsed.servicesSeed),
+        ).getPublicKey();
+        await writeFileAtomic(file, `${JSON.stringify(parsed, null, 2)}\n`);
+      }
+      secrets = parsed as Secrets;
+    }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError))
       throw err;
   }
   if (!secrets) {
+    const user = createUser();
     secrets = {
       token: random(),
-      servicesSeed: new TextDecoder().decode(createUser().getSeed()),
+      servicesSeed: new TextDecoder().decode(user.getSeed()),
+      servicesPublicKey: user.getPublicKey(),
       browserPassword: random(),
     };
     await writeFileAtomic(file, `${JSON.stringify(secrets, null, 2)}\n`);

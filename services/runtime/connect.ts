@@ -1,18 +1,23 @@
-import { type NatsConnection, nkeyAuthenticator } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
+import { nativeNkeyAuthenticator } from "./nkey.js";
 
-/** How services reach nats-server: its URL and the services user's nkey seed. */
+/** How services reach nats-server: its URL and the services user's nkey seed (and public key, if known). */
 export interface NatsAccess {
   url: string;
   seed: string;
+  publicKey?: string;
 }
 
 /** Connects as the services user. Reconnects forever: a restarted nats-server is waited for. */
 export function connectServices(access: NatsAccess, name: string): Promise<NatsConnection> {
+  const publicKey =
+    access.publicKey ?? fromSeed(new TextEncoder().encode(access.seed)).getPublicKey();
   return connect({
     servers: access.url,
     name,
-    authenticator: nkeyAuthenticator(new TextEncoder().encode(access.seed)),
+    authenticator: nativeNkeyAuthenticator(access.seed, publicKey),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,

@@ -62,7 +62,10 @@ export async function setup(
   await server.start();
   const conns: NatsConnection[] = [];
   const connect = async (name = "test") => {
-    const nc = await connectServices({ url: server.url, seed }, name);
+    const nc = await connectServices(
+      { url: server.url, seed, publicKey: user.getPublicKey() },
+      name,
+    );
     conns.push(nc);
     return nc;
   };
