@@ -4,7 +4,7 @@ import { defineConfig } from "vite";
 
 export default defineConfig({
   build: {
-    ssr: "cli/plus.ts",
+    ssr: true,
     outDir: "dist/bundle",
     emptyOutDir: true,
     target: "node20",
@@ -12,7 +12,16 @@ export default defineConfig({
     sourcemap: false,
     reportCompressedSize: false,
     rollupOptions: {
-      output: { format: "es", entryFileNames: "plus.js", chunkFileNames: "[name]-[hash].js" },
+      // cocalc-launchpad (dist/bundle/launchpad.js) is bundled the same way.
+      input: {
+        plus: "cli/plus.ts",
+        launchpad: "cli/launchpad.ts",
+        // The terminals' pty host runs as its own process (found next to plus.js).
+        "pty-host": "services/terminals/pty-host.ts",
+      },
+      // A native addon: loaded from node_modules at run time, never bundled.
+      external: ["node-pty"],
+      output: { format: "es", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js" },
     },
   },
   ssr: { noExternal: true, target: "node" },

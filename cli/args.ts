@@ -13,6 +13,7 @@ export const HELP = `cocalc-plus — a workspace in your browser: files, editor,
 Usage:
   cocalc-plus [options]                 start the workspace and open it in the browser
   cocalc-plus stop [--data-dir DIR]     stop a running cocalc-plus (e.g. one started with --daemon)
+      [--terminals]                     also end the terminals a --daemon plus keeps across restarts
   cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
                                         print events as they happen (SUBJECT may use * and >)
 
@@ -52,7 +53,7 @@ export type CliCommand =
   | StartOptions
   | { command: "help" }
   | { command: "version" }
-  | { command: "stop"; dataDir: string }
+  | { command: "stop"; dataDir: string; terminals?: boolean }
   | { command: "events-tail"; dataDir: string; subject?: string; since?: string };
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
@@ -103,9 +104,14 @@ function parse(
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
   const [first, second] = argv;
   if (first === "stop") {
-    const { values } = parse(argv.slice(1), { "data-dir": { type: "string" } }, false);
+    const { values } = parse(
+      argv.slice(1),
+      { "data-dir": { type: "string" }, terminals: { type: "boolean" } },
+      false,
+    );
     return {
       command: "stop",
+      ...(values.terminals === true && { terminals: true }),
       dataDir: resolve(
         nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
       ),

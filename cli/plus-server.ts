@@ -3,10 +3,13 @@
  * handle whose stop() undoes it all in reverse order.
  */
 import { mkdir, rm } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
+import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
@@ -16,9 +19,11 @@ import {
   natsServerVersion,
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
+import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
+import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
@@ -27,7 +32,7 @@ import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
 import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
-import { VERSION, WEB_ROOT } from "./version.js";
+import { PACKAGE_ROOT, VERSION, WEB_ROOT } from "./version.js";
 
 /** Where a running plus can be reached by local tools (events tail): 0600, removed on stop. */
 export interface RunInfo {
@@ -58,8 +63,25 @@ const BROWSER_USER = "browser";
 /** nats-server accepts websocket connections only with this Origin: the gateway's. */
 const GATEWAY_ORIGIN = "http://gateway.cocalc-plus.invalid";
 
-export function plusServices(): ServiceDefinition[] {
-  return [workspaceService()];
+/** Where the terminals' pty host keeps its socket, pid file and log. */
+export function terminalsDir(dataDir: string): string {
+  return join(dataDir, "terminals");
+}
+
+export function plusServices(
+  opts: { dataDir: string; daemon: boolean } = { dataDir: ".", daemon: false },
+): ServiceDefinition[] {
+  return [
+    workspaceService(),
+    fsService(),
+    terminalsService({
+      dir: terminalsDir(opts.dataDir),
+      hostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
+      // In daemon mode shells outlive plus (a restart reattaches); in the foreground, plus's
+      // stop ends them, and a plus killed -9 leaves them a minute to be picked up again.
+      orphanExitMs: opts.daemon ? 0 : 60_000,
+    }),
+  ];
 }
 
 export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHandle> {
@@ -85,7 +107,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const secrets = await loadSecrets(opts.dataDir);
     const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
     const wsid = await loadWorkspaceId(opts.dataDir);
-    const services = plusServices();
+    const services = plusServices({ dataDir: opts.dataDir, daemon: opts.daemon });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = secrets.servicesPublicKey;
@@ -133,9 +155,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await ensureStreams(await jetstreamManager(nc));
     phase("streams ensured");
 
-    const supervisor = new Supervisor({ nc, wsid, log });
+    // One plus per data dir: its services keep one health record each across restarts.
+    const supervisor = new Supervisor({ nc, wsid, log, instance: "plus" });
     await supervisor.start(services);
     phase("services started");
+    // Runs after the services stopped: in the foreground, stopping plus ends its terminals.
+    if (!opts.daemon) cleanups.push(() => stopPtyHost(terminalsDir(opts.dataDir)));
     cleanups.push(() => supervisor.stop());
 
     const app = await buildApp({
@@ -161,6 +186,11 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         };
       },
       log: log.child({ component: "gateway" }),
+      files: {
+        resolver: await PathResolver.create({ home: homedir() }),
+        publish: fileEventPublisher(jetstream(nc), wsid, log.child({ component: "files" })),
+        log: log.child({ component: "files" }),
+      },
     });
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");

@@ -87,22 +87,41 @@ async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
   return 0;
 }
 
-async function stopRunning(dataDir: string): Promise<number> {
+/** After plus stopped: end the terminals' pty host too, or say that it keeps running. */
+async function stopTerminals(dataDir: string, terminals: boolean): Promise<void> {
+  const { ptyHostPid, stopPtyHost } = await import("../services/terminals/host-client.js");
+  const dir = join(dataDir, "terminals");
+  const pid = ptyHostPid(dir);
+  if (pid === undefined) return;
+  if (terminals) {
+    await stopPtyHost(dir);
+    console.log(`ended the terminals (pty host pid ${pid})`);
+  } else {
+    console.log(
+      `terminals keep running (pty host pid ${pid}); the next start reattaches them. End them with: cocalc-plus stop --terminals --data-dir ${dataDir}`,
+    );
+  }
+}
+
+async function stopRunning(dataDir: string, terminals = false): Promise<number> {
   const pid = await runningPid(dataDir);
   if (pid === undefined) {
     console.log(`no cocalc-plus is running on ${dataDir}`);
+    await stopTerminals(dataDir, terminals);
     return 0;
   }
   process.kill(pid, "SIGTERM");
   for (let i = 0; i < 150; i++) {
     if ((await runningPid(dataDir)) === undefined) {
       console.log(`stopped cocalc-plus (pid ${pid})`);
+      await stopTerminals(dataDir, terminals);
       return 0;
     }
     await sleep(100);
   }
   process.kill(pid, "SIGKILL");
   console.log(`cocalc-plus (pid ${pid}) did not stop in 15 s and was killed`);
+  await stopTerminals(dataDir, terminals);
   return 0;
 }
 
@@ -118,7 +137,8 @@ async function runForeground(opts: StartOptions): Promise<number> {
   let handle: PlusHandle;
   try {
     const { startPlus } = await import("./plus-server.js");
-    handle = await startPlus(opts, log);
+    // A daemon's child was started without --daemon; it still runs as the daemon.
+    handle = await startPlus(process.env[DAEMON_CHILD] ? { ...opts, daemon: true } : opts, log);
   } catch (err) {
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
     log.error({ err: String(err) }, "start failed");
@@ -186,7 +206,7 @@ async function main(argv: string[]): Promise<number> {
       console.log(VERSION);
       return 0;
     case "stop":
-      return stopRunning(cmd.dataDir);
+      return stopRunning(cmd.dataDir, cmd.terminals);
     case "events-tail":
       try {
         const { eventsTail } = await import("./events-tail.js");

@@ -65,6 +65,109 @@ export const ErrorCodes = {
     status: 500,
     summary: "nats-server did not start or did not become ready.",
   },
+  ERR_WORKSPACE_NOT_FOUND: {
+    status: 404,
+    summary: "No such workspace on this host (never created, or deleted).",
+  },
+  ERR_WORKSPACE_EXISTS: { status: 409, summary: "A workspace with this id already exists." },
+  ERR_WORKSPACE_STATE: {
+    status: 409,
+    summary: "Not allowed in the workspace's current state (e.g. delete while running).",
+  },
+  ERR_WORKSPACE_SNAPSHOT: {
+    status: 409,
+    summary: "No snapshot of that name, or one already exists.",
+  },
+  ERR_WORKSPACE_INVALID: {
+    status: 400,
+    summary: "A bad workspace, snapshot or image name, or a bad quota.",
+  },
+  ERR_HOST_UNSUPPORTED: {
+    status: 501,
+    summary: "This machine cannot run launchpad workspaces (no btrfs, loop device or podman).",
+  },
+  ERR_HOST_BTRFS: {
+    status: 500,
+    summary: "A btrfs operation (subvolume, quota, snapshot) failed.",
+  },
+  ERR_HOST_MOUNT: { status: 500, summary: "Mounting or unmounting a rootfs overlay failed." },
+  ERR_HOST_CONTAINER: {
+    status: 500,
+    summary: "podman could not start, check or stop a workspace container.",
+  },
+  ERR_HOST_IMAGE: { status: 404, summary: "No such rootfs image, or it could not be imported." },
+  ERR_HOST_EXEC: { status: 500, summary: "A command could not be run in the workspace." },
+  ERR_FS_REQUEST: {
+    status: 400,
+    summary: "An fs request is not valid JSON, names an unknown op or does not match its schema.",
+  },
+  ERR_FS_PATH: {
+    status: 400,
+    summary: "A path is empty, contains a NUL byte, is longer than 4096 bytes or is not absolute.",
+  },
+  ERR_FS_NAME: {
+    status: 400,
+    summary: "A file name is empty, '.', '..', contains '/' or NUL, or is longer than 255 bytes.",
+  },
+  ERR_FS_OUTSIDE_SANDBOX: {
+    status: 403,
+    summary:
+      "The path leads outside the sandbox ('..', an encoded '..', or a symlink that escapes).",
+  },
+  ERR_FS_NOT_FOUND: { status: 404, summary: "No such file or directory." },
+  ERR_FS_PERMISSION: {
+    status: 403,
+    summary: "The operating system refused access (EACCES, EPERM): check the file's permissions.",
+  },
+  ERR_FS_EXISTS: { status: 409, summary: "Something with that name already exists." },
+  ERR_FS_NOT_DIR: { status: 409, summary: "A directory was expected, but this is a file." },
+  ERR_FS_IS_DIR: { status: 409, summary: "A file was expected, but this is a directory." },
+  ERR_FS_NOT_EMPTY: { status: 409, summary: "The directory is not empty." },
+  ERR_FS_INVALID_MOVE: {
+    status: 400,
+    summary: "A directory cannot be moved or copied into itself.",
+  },
+  ERR_FS_SYMLINK_LOOP: { status: 400, summary: "Too many levels of symbolic links (a loop)." },
+  ERR_FS_NO_SPACE: {
+    status: 507,
+    summary: "The disk (or the quota) is full: nothing was written; free some space.",
+  },
+  ERR_FS_READ_ONLY: { status: 403, summary: "The file system is mounted read-only." },
+  ERR_FS_TOO_LARGE: {
+    status: 413,
+    summary: "Too big for this request: download or upload the file over HTTP instead.",
+  },
+  ERR_FS_CURSOR: {
+    status: 410,
+    summary: "The listing this page belonged to has expired; list the directory again.",
+  },
+  ERR_FS_WATCH: {
+    status: 503,
+    summary:
+      "A directory could not be watched (too many watches); it is listed without live updates.",
+  },
+  ERR_FS_RANGE: { status: 416, summary: "The requested byte range is not inside the file." },
+  ERR_FS_UPLOAD_INCOMPLETE: {
+    status: 400,
+    summary: "The upload ended before all its bytes arrived (cancelled or cut); nothing was kept.",
+  },
+  ERR_FS_NOT_FILE: {
+    status: 409,
+    summary: "Not a regular file (a pipe, socket or device): it cannot be read or downloaded.",
+  },
+  ERR_FS_IO: { status: 500, summary: "The file system reported an error (EIO and the like)." },
+  ERR_TERM_NOT_FOUND: {
+    status: 404,
+    summary: "No such terminal (never opened, or closed).",
+  },
+  ERR_TERM_INVALID: {
+    status: 400,
+    summary: "A bad terminal request: id, path, directory, size or input.",
+  },
+  ERR_TERM_HOST: {
+    status: 503,
+    summary: "The terminals' pty host could not be started or reached.",
+  },
 } as const;
 
 /** Every error code the product can report. */

@@ -4,5 +4,7 @@ export * from "./decider.js";
 export * from "./envelope.js";
 export * from "./errors.js";
 export * from "./health.js";
+export * from "./sha256.js";
 export * from "./subjects.js";
+export * from "./terminals.js";
 export * from "./workspace.js";

@@ -66,6 +66,9 @@ export function pathFromToken(token: string): string {
 /** Service names: each service's command subject, durable consumer and health key use it. */
 export const ServiceNames = {
   workspace: "workspace",
+  host: "host",
+  fs: "fs",
+  terminals: "terminals",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -100,6 +103,12 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
 export const Buckets = {
   services: "services",
   settings: "settings",
+  workspaces: "workspaces",
+  hosts: "hosts",
+  mounts: "mounts",
+  images: "images",
+  terms: "terms",
+  termSnapshots: "term-snapshots",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -112,11 +121,105 @@ export function workspaceSubjects(wsid: string) {
     all: `${base}.>`,
     /** Settings and lifecycle events of the workspace (stream WORKSPACES). */
     life: `${base}.life.settings`,
+    /** Lifecycle of the workspace on its launchpad host: create, start, stop, snapshots (stream WORKSPACES). */
+    hostLife: `${base}.life.host`,
     /** Request/reply commands to one service of the workspace (core NATS, not stored). */
     command: (service: string) => `${base}.cmd.${validateToken(service, "service name")}`,
     /** All command subjects of the workspace. */
     commands: `${base}.cmd.>`,
+    /** Request/reply API of a service that is not event-sourced, e.g. fs (core NATS, not stored). */
+    request: (service: string) => `${base}.req.${validateToken(service, "service name")}`,
+    /** All request subjects of the workspace. */
+    requests: `${base}.req.>`,
+    /** Live notifications of a service, e.g. fs changes of watched directories (core NATS, not stored). */
+    feed: (service: string) => `${base}.feed.${validateToken(service, "service name")}`,
+    /** All feed subjects of the workspace. */
+    feeds: `${base}.feed.>`,
+    /** File events of one kind: created, written, renamed, copied, deleted, uploaded (stream WS_FS). */
+    fsEvent: (kind: string) => `${base}.fs.${validateToken(kind, "fs event kind")}`,
+    /** All file events of the workspace. */
+    fsEvents: `${base}.fs.>`,
   } as const;
+}
+
+/** Subject filters that span every workspace (for a host serving many). */
+export const AllWorkspaces = {
+  /** Settings events of every workspace. */
+  settings: "ws.*.life.settings",
+  /** Host lifecycle events of every workspace. */
+  hostLife: "ws.*.life.host",
+  /** Commands to `service` of any workspace. */
+  command: (service: string) => `ws.*.cmd.${validateToken(service, "service name")}`,
+} as const;
+
+/** Subjects of launchpad host `hostId` (stream HOSTS). */
+export function hostSubjects(hostId: string) {
+  validateKeyToken(hostId, "host id");
+  return {
+    /** Host started / stopped. */
+    life: `host.${hostId}.life`,
+    /** Events of one rootfs image on the host. */
+    image: (name: string) => `host.${hostId}.image.${validateKeyToken(name, "image name")}`,
+    /** Host-level commands (images); outside `host.>` so the HOSTS stream does not store them. */
+    command: `hostcmd.${hostId}`,
+  } as const;
+}
+
+/** Subject filters that span every host. */
+export const AllHosts = {
+  /** Image events of every host. */
+  images: "host.*.image.*",
+  /** Every mount of every host. */
+  mounts: "mount.>",
+} as const;
+
+/** The subject of one reference-counted mount on a host (stream MOUNTS). */
+export function mountSubject(hostId: string, mountId: string): string {
+  return `mount.${validateKeyToken(hostId, "host id")}.${validateKeyToken(mountId, "mount id")}`;
+}
+
+/** Every mount subject of a host. */
+export function hostMountsSubject(hostId: string): string {
+  return `mount.${validateKeyToken(hostId, "host id")}.*`;
+}
+
+/** Subjects of terminal `tid` of workspace `wsid`. */
+export function terminalSubjects(wsid: string, tid: string) {
+  validateToken(wsid, "workspace id");
+  const base = `ws.${wsid}.term.${validateKeyToken(tid, "terminal id")}`;
+  return {
+    /**
+     * The terminal's recording, what a viewer replays: output chunks (raw bytes) and size
+     * markers, in order; capped per subject (stream WS_TERM).
+     */
+    out: `${base}.out`,
+    /** Lifecycle events: opened, resized, exited, restarted, closed (stream WS_TERM). */
+    life: `${base}.life`,
+    /** Keystrokes to the terminal (core NATS, never stored). */
+    input: `${base}.input`,
+    /** A viewer asks for a new size (core NATS, never stored). */
+    resize: `${base}.resize`,
+    /** A viewer's presence heartbeat (core NATS, never stored). */
+    viewer: `${base}.viewer`,
+  } as const;
+}
+
+/** The same subjects for every terminal of workspace `wsid`, as subscription filters. */
+export function workspaceTerminalSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  const base = `ws.${wsid}.term.*`;
+  return {
+    life: `${base}.life`,
+    input: `${base}.input`,
+    resize: `${base}.resize`,
+    viewer: `${base}.viewer`,
+  } as const;
+}
+
+/** The terminal id in a terminal subject (`ws.<wsid>.term.<tid>.<kind>`), or undefined. */
+export function terminalIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "term" ? parts[3] : undefined;
 }
 
 /** The workspace id in a workspace subject, or undefined. */
@@ -132,6 +235,21 @@ export const Keys = {
     `${validateKeyToken(service, "service name")}.${validateKeyToken(instance, "instance id")}`,
   /** Settings of a workspace. */
   settings: (wsid: string) => validateKeyToken(wsid, "workspace id"),
+  /** Runtime state of a workspace on its launchpad host. */
+  workspace: (wsid: string) => validateKeyToken(wsid, "workspace id"),
+  /** A launchpad host. */
+  host: (hostId: string) => validateKeyToken(hostId, "host id"),
+  /** A reference-counted mount of a host. */
+  mount: (hostId: string, mountId: string) =>
+    `${validateKeyToken(hostId, "host id")}.${validateKeyToken(mountId, "mount id")}`,
+  /** A rootfs image of a host. */
+  image: (hostId: string, name: string) =>
+    `${validateKeyToken(hostId, "host id")}.${validateKeyToken(name, "image name")}`,
+  /** A terminal of a workspace (views `terms` and `term-snapshots`). */
+  terminal: (wsid: string, tid: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(tid, "terminal id")}`,
+  /** Every terminal of a workspace, as a watch filter. */
+  terminals: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */
@@ -146,6 +264,7 @@ export function bucketStream(bucket: string): string {
  */
 export function browserPermissions(wsid: string, durables: readonly string[]) {
   const ws = workspaceSubjects(wsid);
+  const terms = workspaceTerminalSubjects(wsid);
   const deny = durables.flatMap((d) => {
     validateToken(d, "durable name");
     return [
@@ -159,6 +278,11 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
     publish: {
       allow: [
         ws.commands,
+        ws.requests,
+        // Keystrokes, resizes and presence of its terminals: core NATS, never stored.
+        terms.input,
+        terms.resize,
+        terms.viewer,
         "$JS.API.INFO",
         "$JS.API.STREAM.INFO.>",
         "$JS.API.STREAM.MSG.GET.>",
@@ -171,6 +295,6 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
       ],
       deny: ["$JS.API.CONSUMER.DURABLE.CREATE.>", ...deny],
     },
-    subscribe: { allow: ["_INBOX.>"] },
+    subscribe: { allow: ["_INBOX.>", ws.feeds] },
   };
 }

@@ -92,6 +92,49 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: 64 * 1024,
   },
+  {
+    name: Buckets.workspaces,
+    description: "launchpad workspaces: status, image, quota, last error, snapshots, disk use",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.hosts,
+    description: "launchpad hosts: readiness, running workspaces, disk use",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.mounts,
+    description: "reference-counted mounts of launchpad hosts and their holders",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.images,
+    description: "rootfs images of launchpad hosts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.terms,
+    description: "terminals: status, size, exit code, viewers",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    // One compressed screen + scrollback per terminal: attaching is this plus the tail of WS_TERM.
+    name: Buckets.termSnapshots,
+    description: "terminal screen snapshots (headless xterm, serialized and compressed)",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: MiB,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -9,6 +9,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { CocalcError, ErrorCodes, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
+import { type FilesOptions, filesPlugin } from "./files.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
 
@@ -37,6 +38,8 @@ export interface GatewayDeps {
   session: () => SessionInfo;
   health: () => HealthInfo;
   log: Logger;
+  /** Uploads and downloads (services/gateway/files.ts); without it those routes do not exist. */
+  files?: FilesOptions;
 }
 
 export const NATS_PATH = "/nats";
@@ -61,6 +64,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
 
   await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
   await app.register(authPlugin, { token: deps.token, publicPaths: new Set(["/healthz"]) });
+  if (deps.files) await app.register(filesPlugin, deps.files);
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();

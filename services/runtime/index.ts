@@ -3,6 +3,7 @@ export * from "./connect.js";
 export * from "./consumer.js";
 export * from "./logger.js";
 export * from "./nats-server.js";
+export * from "./paths.js";
 export * from "./ports.js";
 export * from "./projection.js";
 export * from "./publish.js";

@@ -1,4 +1,4 @@
-import { type NkeyAuth, nkeyAuthenticator } from "@nats-io/nats-core";
+import { type NKeyAuth, nkeyAuthenticator } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
 import { describe, expect, it } from "vitest";
 import { nativeNkeyAuthenticator, privateKeyOfSeed } from "./nkey.js";
@@ -9,8 +9,8 @@ describe("nkey signing", () => {
       const user = createUser();
       const seed = new TextDecoder().decode(user.getSeed());
       const nonce = `nonce-${i}-${Math.random()}`;
-      const theirs = nkeyAuthenticator(user.getSeed())(nonce) as NkeyAuth;
-      const ours = nativeNkeyAuthenticator(seed, user.getPublicKey())(nonce) as NkeyAuth;
+      const theirs = nkeyAuthenticator(user.getSeed())(nonce) as NKeyAuth;
+      const ours = nativeNkeyAuthenticator(seed, user.getPublicKey())(nonce) as NKeyAuth;
       expect(ours).toEqual(theirs);
     }
   });

@@ -22,6 +22,11 @@ export interface SupervisorOptions {
   log: Logger;
   heartbeatMs?: number;
   now?: () => Date;
+  /**
+   * The instance id in health keys. A process that restarts in the same place (plus on its
+   * data dir) passes a stable one, so its records are overwritten instead of piling up.
+   */
+  instance?: string;
 }
 
 class Supervised {
@@ -71,11 +76,14 @@ export class Supervisor {
   private timer: NodeJS.Timeout | undefined;
   private readonly heartbeatMs: number;
   private readonly now: () => Date;
-  readonly instance = randomId()
-    .replace(/[^A-Za-z0-9]/g, "")
-    .slice(0, 12);
+  readonly instance: string;
 
   constructor(private readonly o: SupervisorOptions) {
+    this.instance =
+      o.instance ??
+      randomId()
+        .replace(/[^A-Za-z0-9]/g, "")
+        .slice(0, 12);
     this.heartbeatMs = o.heartbeatMs ?? 5000;
     this.now = o.now ?? (() => new Date());
   }

@@ -4,7 +4,7 @@
  */
 import { hostname } from "node:os";
 import { EventRegistry } from "../../shared/envelope.js";
-import { ServiceNames, StreamSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import { AllWorkspaces, ServiceNames, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
@@ -36,7 +36,8 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
         ctx.jsm,
         Streams.WORKSPACES,
         WORKSPACE_SERVICE,
-        StreamSubjects.WORKSPACES[0]!,
+        // Only settings: the stream also holds the host lifecycle of launchpad workspaces.
+        AllWorkspaces.settings,
       );
       const projector = await consumeEvents({
         js: ctx.js,

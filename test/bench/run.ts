@@ -4,11 +4,19 @@
  * a slow number.
  */
 import { eventsBench } from "./events.js";
+import { listBench } from "./list.js";
 import { startupBench } from "./startup.js";
+import { termBench } from "./term.js";
+import { uploadBench } from "./upload.js";
+import { wsStartBench } from "./ws-start.js";
 
 const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   startup: startupBench,
   events: eventsBench,
+  term: termBench,
+  "ws-start": wsStartBench,
+  list: listBench,
+  upload: uploadBench,
 };
 
 async function main(names: string[]): Promise<number> {

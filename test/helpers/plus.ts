@@ -48,7 +48,13 @@ export function runPlus(args: string[], env: NodeJS.ProcessEnv) {
 
 /** Starts plus and waits for its ready line. */
 export async function startPlus(
-  opts: { home?: string; dataDir?: string; args?: string[] } = {},
+  opts: {
+    home?: string;
+    dataDir?: string;
+    args?: string[];
+    /** Run as another user (tests of permissions run by root); home must belong to it. */
+    user?: { uid: number; gid: number };
+  } = {},
 ): Promise<RunningPlus> {
   const home = opts.home ?? (await tempHome());
   const dataDir = opts.dataDir ?? join(home, "data");
@@ -58,6 +64,7 @@ export async function startPlus(
     {
       env: plusEnv(home),
       stdio: ["ignore", "pipe", "pipe"],
+      ...opts.user,
     },
   );
   let out = "";

@@ -4,12 +4,14 @@
  */
 import { createSignal, Match, onCleanup, Switch } from "solid-js";
 import { NoticePage } from "./components/notice-page.js";
+import { FilesProvider } from "./files/files-store.js";
 import { openConnection } from "./lib/connection.js";
 import { backoffMs } from "./lib/delay.js";
 import { fetchSession, type Session, type SessionResult } from "./lib/session.js";
 import { ConnectionProvider } from "./stores/connection-store.js";
 import { ServicesProvider } from "./stores/services-store.js";
 import { SettingsProvider } from "./stores/settings-store.js";
+import { TerminalsProvider } from "./terminals/terminals-store.js";
 import { WorkspaceShell } from "./workspace-shell.js";
 
 export function Root() {
@@ -75,7 +77,11 @@ function Workspace(props: { session: Session; onSignedOut: () => void }) {
     <ConnectionProvider connection={connection}>
       <SettingsProvider>
         <ServicesProvider>
-          <WorkspaceShell />
+          <TerminalsProvider>
+            <FilesProvider>
+              <WorkspaceShell />
+            </FilesProvider>
+          </TerminalsProvider>
         </ServicesProvider>
       </SettingsProvider>
     </ConnectionProvider>

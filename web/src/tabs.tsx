@@ -13,6 +13,9 @@ import {
   TerminalIcon,
 } from "./components/icons.js";
 import { SettingsForm } from "./components/settings-form.js";
+import { EditorPane } from "./files/editor-pane.js";
+import { FilesPane } from "./files/explorer.js";
+import { TerminalsPane } from "./terminals/terminals-pane.js";
 
 export const TabIds = ["files", "editor", "terminals", "agents", "settings"] as const;
 export type TabId = (typeof TabIds)[number];
@@ -29,19 +32,19 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     id: "files",
     label: "Files",
     icon: FilesIcon,
-    pane: () => <EmptyState icon={<FilesIcon size={28} />} title="No files open" />,
+    pane: FilesPane,
   },
   {
     id: "editor",
     label: "Editor",
     icon: EditorIcon,
-    pane: () => <EmptyState icon={<EditorIcon size={28} />} title="No document open" />,
+    pane: EditorPane,
   },
   {
     id: "terminals",
     label: "Terminals",
     icon: TerminalIcon,
-    pane: () => <EmptyState icon={<TerminalIcon size={28} />} title="No terminals running" />,
+    pane: TerminalsPane,
   },
   {
     id: "agents",

@@ -1,0 +1,233 @@
+/** Command-line parsing for cocalc-launchpad. Bad input is a UsageError (exit code 2). */
+import { homedir, hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { UsageError } from "./args.js";
+
+export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one machine, in containers on btrfs.
+
+Usage:
+  cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
+      start a host: its own nats-server (or --nats URL), the host service and the views
+  cocalc-launchpad workspace create WSID --image NAME [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace start|stop|delete WSID
+  cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
+  cocalc-launchpad workspace snapshot-delete WSID NAME
+  cocalc-launchpad workspace restore WSID NAME         (the workspace must be stopped)
+  cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
+  cocalc-launchpad workspace exec WSID [--root] -- COMMAND [ARG…]
+  cocalc-launchpad workspace list
+  cocalc-launchpad image import NAME DIR [--description TEXT]   a rootfs directory (see deploy/images)
+  cocalc-launchpad image list
+
+Host options:
+  --btrfs DIR            a mounted btrfs file system for images and workspaces
+  --btrfs-image FILE     a file holding a btrfs (created with --size if missing), loop-mounted
+                         under the data dir while the host runs
+  --size SIZE            size of a new --btrfs-image, e.g. 20G (default 20G)
+  --nats URL             use this nats-server instead of starting one
+  --nats-seed-file FILE  the services user's nkey seed for --nats (a 0600 file)
+  --host-id ID           the host's id (default: from the host name)
+  --network NAME         podman network of workspaces (default none)
+  --snapshot-every MIN   scheduled snapshots every MIN minutes, 0 = off (default 60)
+  --log-level LEVEL      trace, debug, info, warn, error (default info)
+
+Common options:
+  --data-dir DIR         state (default $XDG_DATA_HOME/cocalc-launchpad)
+  --help`;
+
+export interface HostOptions {
+  command: "host";
+  btrfs?: string;
+  btrfsImage?: string;
+  sizeBytes: number;
+  nats?: string;
+  natsSeedFile?: string;
+  hostId: string;
+  network: string;
+  snapshotEveryMs: number;
+  dataDir: string;
+  logLevel: string;
+}
+
+export interface ClientOptions {
+  command: "workspace" | "image";
+  action: string;
+  args: string[];
+  flags: Record<string, string | boolean | undefined>;
+  dataDir: string;
+}
+
+export type LaunchpadCommand = HostOptions | ClientOptions | { command: "help" };
+
+export function defaultLaunchpadDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
+  return join(base, "cocalc-launchpad");
+}
+
+/** `20G`, `512M`, `1T` or bytes. */
+export function parseSize(value: string): number {
+  const m = /^(\d+)([KMGT]?)$/i.exec(value.trim());
+  if (!m)
+    throw new UsageError(`--size takes a size like 20G or 512M, not ${JSON.stringify(value)}`);
+  const unit = { "": 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 }[
+    m[2]!.toUpperCase() as "" | "K" | "M" | "G" | "T"
+  ];
+  const bytes = Number(m[1]) * unit;
+  if (bytes < 256 * 2 ** 20)
+    throw new UsageError("--size must be at least 256M (btrfs needs room)");
+  return bytes;
+}
+
+const ID = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+
+function id(what: string, value: string | undefined): string {
+  if (value === undefined) throw new UsageError(`missing ${what}`);
+  if (!ID.test(value))
+    throw new UsageError(
+      `${what} ${JSON.stringify(value)} must be letters, digits, - and _ (at most 63)`,
+    );
+  return value;
+}
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ""));
+  }
+}
+
+function number(flag: string, v: unknown, integer: boolean): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0 || (integer && !Number.isInteger(n)))
+    throw new UsageError(`${flag} takes a positive ${integer ? "whole " : ""}number`);
+  return n;
+}
+
+export function parseLaunchpadCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): LaunchpadCommand {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h" || first === "help")
+    return { command: "help" };
+  const common = { "data-dir": { type: "string" as const }, help: { type: "boolean" as const } };
+  if (first === "host") {
+    const { values, positionals } = parse(rest, {
+      ...common,
+      btrfs: { type: "string" },
+      "btrfs-image": { type: "string" },
+      size: { type: "string" },
+      nats: { type: "string" },
+      "nats-seed-file": { type: "string" },
+      "host-id": { type: "string" },
+      network: { type: "string" },
+      "snapshot-every": { type: "string" },
+      "log-level": { type: "string" },
+    });
+    if (values.help) return { command: "help" };
+    if (positionals.length > 0)
+      throw new UsageError(`host takes no arguments, got ${positionals.join(" ")}`);
+    const btrfs = values.btrfs as string | undefined;
+    const image = values["btrfs-image"] as string | undefined;
+    if ((btrfs === undefined) === (image === undefined))
+      throw new UsageError("host needs exactly one of --btrfs DIR or --btrfs-image FILE");
+    if (values.size !== undefined && image === undefined)
+      throw new UsageError("--size goes with --btrfs-image");
+    if ((values.nats === undefined) !== (values["nats-seed-file"] === undefined))
+      throw new UsageError("--nats and --nats-seed-file go together");
+    const every = values["snapshot-every"] as string | undefined;
+    if (every !== undefined && !/^\d+$/.test(every))
+      throw new UsageError("--snapshot-every takes whole minutes (0 = off)");
+    const logLevel = (values["log-level"] as string | undefined) ?? "info";
+    if (!["trace", "debug", "info", "warn", "error", "silent"].includes(logLevel))
+      throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
+    const defaultId = hostname()
+      .replace(/[^-_A-Za-z0-9]/g, "-")
+      .replace(/^[^A-Za-z0-9]+/, "")
+      .slice(0, 63);
+    return {
+      command: "host",
+      ...(btrfs !== undefined && { btrfs: resolve(btrfs) }),
+      ...(image !== undefined && { btrfsImage: resolve(image) }),
+      sizeBytes: parseSize((values.size as string | undefined) ?? "20G"),
+      ...(values.nats !== undefined && { nats: values.nats as string }),
+      ...(values["nats-seed-file"] !== undefined && {
+        natsSeedFile: resolve(values["nats-seed-file"] as string),
+      }),
+      hostId: id("--host-id", (values["host-id"] as string | undefined) ?? (defaultId || "host")),
+      network: (values.network as string | undefined) ?? "none",
+      snapshotEveryMs: Number(every ?? "60") * 60_000,
+      dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
+      logLevel,
+    };
+  }
+  if (first === "workspace" || first === "image") {
+    const [action, ...more] = rest;
+    const dash = more.indexOf("--");
+    const flagsPart = dash === -1 ? more : more.slice(0, dash);
+    const tail = dash === -1 ? [] : more.slice(dash + 1);
+    const { values, positionals } = parse(flagsPart, {
+      ...common,
+      image: { type: "string" },
+      "disk-mb": { type: "string" },
+      "memory-mb": { type: "string" },
+      cpus: { type: "string" },
+      pids: { type: "string" },
+      root: { type: "boolean" },
+      description: { type: "string" },
+    });
+    if (values.help) return { command: "help" };
+    const actions =
+      first === "workspace"
+        ? [
+            "create",
+            "start",
+            "stop",
+            "delete",
+            "snapshot",
+            "snapshot-delete",
+            "restore",
+            "image",
+            "exec",
+            "list",
+          ]
+        : ["import", "list"];
+    if (action === undefined || !actions.includes(action))
+      throw new UsageError(`${first} needs one of: ${actions.join(", ")}`);
+    const need = (n: number, what: string) => {
+      if (positionals.length !== n) throw new UsageError(`${first} ${action} takes ${what}`);
+    };
+    if (first === "workspace") {
+      if (action === "list") need(0, "no arguments");
+      else if (["snapshot", "snapshot-delete", "restore", "image"].includes(action))
+        need(2, "WSID NAME");
+      else need(1, "WSID");
+      if (positionals[0] !== undefined) id("workspace id", positionals[0]);
+      if (positionals[1] !== undefined) id("name", positionals[1]);
+      if (action === "create" && values.image === undefined)
+        throw new UsageError("workspace create needs --image NAME");
+      if (action === "exec" && tail.length === 0)
+        throw new UsageError("workspace exec needs -- COMMAND [ARG…]");
+      number("--disk-mb", values["disk-mb"], true);
+      number("--memory-mb", values["memory-mb"], true);
+      number("--cpus", values.cpus, false);
+      number("--pids", values.pids, true);
+    } else {
+      if (action === "import") {
+        need(2, "NAME DIR");
+        id("image name", positionals[0]);
+      } else need(0, "no arguments");
+    }
+    return {
+      command: first,
+      action,
+      args: action === "exec" ? [positionals[0]!, ...tail] : positionals,
+      flags: values as Record<string, string | boolean | undefined>,
+      dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
+    };
+  }
+  throw new UsageError(`unknown command ${JSON.stringify(first)}; see --help`);
+}

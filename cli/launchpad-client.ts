@@ -1,0 +1,178 @@
+/** `cocalc-launchpad workspace …` and `image …`: drive a running host through NATS. */
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connectServices } from "../services/runtime/connect.js";
+import type { ErrorPayload } from "../shared/errors.js";
+import type { ExecResult, ImageView, WorkspaceView } from "../shared/launchpad.js";
+import { Buckets, hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import type { ClientOptions } from "./launchpad-args.js";
+import { type LaunchpadRunInfo, launchpadRunFile } from "./launchpad-host.js";
+
+type Reply = { ok: true; seqs: number[]; result?: ExecResult } | { ok: false; error: ErrorPayload };
+
+export class CommandFailed extends Error {}
+
+async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: LaunchpadRunInfo }> {
+  let run: LaunchpadRunInfo;
+  let seed: string;
+  try {
+    run = JSON.parse(await readFile(launchpadRunFile(dataDir), "utf8")) as LaunchpadRunInfo;
+    seed = (await readFile(run.seedFile, "utf8")).trim();
+  } catch {
+    throw new CommandFailed(
+      `no cocalc-launchpad host is running on ${dataDir} (start one with \`cocalc-launchpad host\`, or pass --data-dir)`,
+    );
+  }
+  return { nc: await connectServices({ url: run.natsUrl, seed }, "cocalc-launchpad"), run };
+}
+
+async function values<T>(nc: NatsConnection, bucket: string): Promise<T[]> {
+  const kv = await new Kvm(nc).open(bucket);
+  const out: T[] = [];
+  for await (const key of await kv.keys()) {
+    const e = await kv.get(key);
+    if (e && e.operation === "PUT" && e.length > 0) out.push(e.json<T>());
+  }
+  return out;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+}
+
+/** Runs one client command; returns the exit code. */
+export async function runClient(o: ClientOptions, out = process.stdout): Promise<number> {
+  const { nc, run } = await connect(o.dataDir);
+  try {
+    const print = (s: string) => out.write(`${s}\n`);
+    if (o.action === "list") {
+      if (o.command === "image") {
+        const images = await values<ImageView>(nc, Buckets.images);
+        print(
+          table([
+            ["HOST", "IMAGE", "SIZE", "ADDED", "DESCRIPTION"],
+            ...images.map((i) => [i.hostId, i.name, `${i.sizeMb} MB`, i.addedAt, i.description]),
+          ]),
+        );
+        return 0;
+      }
+      const all = await values<WorkspaceView>(nc, Buckets.workspaces);
+      print(
+        table([
+          ["WORKSPACE", "HOST", "STATUS", "IMAGE", "DISK", "SNAPSHOTS", "LAST ERROR"],
+          ...all.map((w) => [
+            w.wsid,
+            w.hostId,
+            w.status,
+            w.image,
+            `${w.usage ? `${w.usage.homeMb}` : "?"}/${w.quota.diskMb} MB`,
+            String(w.snapshots.length),
+            w.lastError ? `${w.lastError.action}: ${w.lastError.message}` : "",
+          ]),
+        ]),
+      );
+      return 0;
+    }
+    if (o.command === "image") {
+      const [name, dir] = o.args as [string, string];
+      print(`importing ${resolve(dir)} as image ${name}…`);
+      const r = await nc.request(
+        hostSubjects(run.hostId).command,
+        JSON.stringify({
+          type: "ImportImage",
+          data: {
+            name,
+            source: resolve(dir),
+            ...(o.flags.description !== undefined && { description: o.flags.description }),
+          },
+        }),
+        { timeout: 30 * 60_000 },
+      );
+      return finish(r.json<Reply>(), `image ${name} imported`);
+    }
+    const wsid = o.args[0]!;
+    const subjects = workspaceSubjects(wsid);
+    const num = (k: string) => (o.flags[k] === undefined ? undefined : Number(o.flags[k]));
+    const command: { type: string; data: unknown } = (() => {
+      switch (o.action) {
+        case "create": {
+          const quota = Object.fromEntries(
+            Object.entries({
+              diskMb: num("disk-mb"),
+              memoryMb: num("memory-mb"),
+              cpus: num("cpus"),
+              pids: num("pids"),
+            }).filter(([, v]) => v !== undefined),
+          );
+          return { type: "CreateWorkspaceOnHost", data: { image: o.flags.image, quota } };
+        }
+        case "start":
+          return { type: "StartWorkspace", data: {} };
+        case "stop":
+          return { type: "StopWorkspace", data: {} };
+        case "delete":
+          return { type: "DeleteWorkspace", data: {} };
+        case "snapshot":
+          return { type: "CreateSnapshot", data: { name: o.args[1] } };
+        case "snapshot-delete":
+          return { type: "DeleteSnapshot", data: { name: o.args[1] } };
+        case "restore":
+          return { type: "RestoreSnapshot", data: { name: o.args[1] } };
+        case "image":
+          return { type: "SetWorkspaceImage", data: { image: o.args[1] } };
+        case "exec":
+          return {
+            type: "ExecInWorkspace",
+            data: { argv: o.args.slice(1), ...(o.flags.root === true && { root: true }) },
+          };
+        default:
+          throw new CommandFailed(`unknown action ${o.action}`);
+      }
+    })();
+    // Progress: every lifecycle event of the workspace, as it is published.
+    const sub = nc.subscribe(subjects.hostLife);
+    void (async () => {
+      for await (const m of sub) {
+        try {
+          const ev = m.json<{ type: string; data: { step?: string; detail?: string } }>();
+          const detail = ev.data.step
+            ? `: ${ev.data.step}${ev.data.detail ? ` (${ev.data.detail})` : ""}`
+            : "";
+          process.stderr.write(`  ${wsid} ${ev.type}${detail}\n`);
+        } catch {}
+      }
+    })();
+    const r = (
+      await nc.request(subjects.command("host"), JSON.stringify(command), { timeout: 10 * 60_000 })
+    ).json<Reply>();
+    sub.unsubscribe();
+    if (o.action === "exec" && r.ok && r.result) {
+      process.stdout.write(r.result.stdout);
+      process.stderr.write(r.result.stderr);
+      if (r.result.truncated) process.stderr.write("(output truncated)\n");
+      return r.result.exitCode;
+    }
+    return finish(r, `${wsid}: ${o.action} done`);
+  } finally {
+    await nc.close();
+  }
+}
+
+function finish(r: Reply, done: string): number {
+  if (r.ok) {
+    console.log(done);
+    return 0;
+  }
+  console.error(`cocalc-launchpad: ${r.error.message} (${r.error.code})`);
+  return 1;
+}

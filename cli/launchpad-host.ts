@@ -1,0 +1,233 @@
+/**
+ * `cocalc-launchpad host`: the btrfs (given, or a loop-mounted image file), nats-server (own
+ * or given), streams, and the host service under a supervisor. stop() undoes it in reverse.
+ */
+import { execFile } from "node:child_process";
+import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { fromSeed } from "@nats-io/nkeys";
+import { hostService } from "../services/host/index.js";
+import { connectServices } from "../services/runtime/connect.js";
+import type { Logger } from "../services/runtime/logger.js";
+import {
+  locateNatsServer,
+  NatsServer,
+  natsServerVersion,
+  supportsSyncAlways,
+} from "../services/runtime/nats-server.js";
+import { freePort } from "../services/runtime/ports.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import { CocalcError } from "../shared/errors.js";
+import { browserPermissions } from "../shared/subjects.js";
+import { ensureStreams } from "../streams/ensure.js";
+import { writeFileAtomic } from "./files.js";
+import type { HostOptions } from "./launchpad-args.js";
+import { acquireLock } from "./lock.js";
+import { loadSecrets } from "./secrets.js";
+
+const execFileP = promisify(execFile);
+
+/** Where the workspace commands find a running host: 0600, removed on stop. */
+export interface LaunchpadRunInfo {
+  pid: number;
+  natsUrl: string;
+  hostId: string;
+  /** The file with the services seed. */
+  seedFile: string;
+}
+
+export function launchpadRunFile(dataDir: string): string {
+  return join(dataDir, "run.json");
+}
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await execFileP(cmd, args, { timeout: 120_000 })).stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new CocalcError(
+      "ERR_HOST_BTRFS",
+      `${cmd} ${args.join(" ")}: ${(e.stderr || e.message).trim()}`,
+    );
+  }
+}
+
+async function isMountPoint(dir: string): Promise<boolean> {
+  const mounts = await readFile("/proc/self/mounts", "utf8");
+  return mounts.split("\n").some((l) => l.split(" ")[1] === dir);
+}
+
+export interface LaunchpadHost {
+  hostId: string;
+  root: string;
+  natsUrl: string;
+  nc: NatsConnection;
+  stop(): Promise<void>;
+}
+
+export async function startLaunchpadHost(
+  opts: HostOptions,
+  log: Logger,
+  progress: (line: string) => void,
+): Promise<LaunchpadHost> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const undo = async () => {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (err) {
+        log.warn({ err: String(err) }, "cleanup step failed");
+      }
+    }
+  };
+  try {
+    await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
+    cleanups.push(await acquireLock(opts.dataDir));
+
+    let root = opts.btrfs;
+    if (opts.btrfsImage) {
+      const image = opts.btrfsImage;
+      const exists = await stat(image).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) {
+        progress(`creating ${image} (${Math.round(opts.sizeBytes / 2 ** 30)} GiB btrfs)`);
+        await sh("truncate", ["-s", String(opts.sizeBytes), image]);
+        await sh("mkfs.btrfs", ["-q", image]);
+      }
+      // Containers run as mapped uids and must pass through the data dir to reach their
+      // rootfs: o+x only (no listing); the secrets in it are 0600 files.
+      await chmod(opts.dataDir, 0o711);
+      root = join(opts.dataDir, "btrfs");
+      await mkdir(root, { recursive: true, mode: 0o711 });
+      if (!(await isMountPoint(root))) {
+        await sh("mount", ["-o", "loop", image, root]);
+        progress(`mounted ${image} on ${root}`);
+        // The loop device goes with the mount (autoclear), so unmounting releases both.
+        cleanups.push(async () => {
+          await sh("umount", [root!]);
+        });
+      }
+    }
+    if (!root) throw new Error("no btrfs root");
+
+    let natsUrl: string;
+    let seed: string;
+    let seedFile: string;
+    if (opts.nats) {
+      natsUrl = opts.nats;
+      seedFile = opts.natsSeedFile!;
+      seed = (await readFile(seedFile, "utf8")).trim();
+    } else {
+      const secrets = await loadSecrets(opts.dataDir);
+      seed = secrets.servicesSeed;
+      seedFile = join(opts.dataDir, "services.nk");
+      const binary = locateNatsServer();
+      const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
+      const nats = new NatsServer(
+        {
+          binary,
+          dir: join(opts.dataDir, "nats"),
+          port: await freePort(),
+          wsPort: await freePort(),
+          servicesNkey: fromSeed(new TextEncoder().encode(seed)).getPublicKey(),
+          // No browser talks to a host directly (the control plane does); a user without a
+          // workspace of its own keeps the config shape of plus.
+          browser: {
+            user: "browser",
+            password: secrets.browserPassword,
+            permissions: browserPermissions("none", ["host"]),
+          },
+          wsOrigin: "http://gateway.cocalc-launchpad.invalid",
+          syncAlways: supportsSyncAlways(version),
+        },
+        log.child({ component: "nats-server" }),
+      );
+      await nats.start();
+      cleanups.push(() => nats.stop());
+      natsUrl = nats.url;
+      progress(`nats-server on ${natsUrl}`);
+    }
+    const nc = await connectServices(
+      { url: natsUrl, seed },
+      `cocalc-launchpad host ${opts.hostId}`,
+    );
+    cleanups.push(async () => {
+      await nc.drain().catch(() => nc.close());
+    });
+    await ensureStreams(await jetstreamManager(nc));
+
+    const supervisor = new Supervisor({ nc, wsid: opts.hostId, log });
+    let failed: string | undefined;
+    await supervisor.start([
+      hostService({
+        hostId: opts.hostId,
+        root,
+        network: opts.network,
+        snapshotEveryMs: opts.snapshotEveryMs,
+        onReconciled: (r) => {
+          for (const f of r.fixed) progress(`reconciled: ${f}`);
+        },
+      }),
+    ]);
+    const health = supervisor.health()[0];
+    if (health?.status !== "running")
+      failed = health?.lastError ?? "the host service did not start";
+    if (failed) {
+      await supervisor.stop();
+      throw new CocalcError("ERR_HOST_UNSUPPORTED", failed);
+    }
+    cleanups.push(async () => {
+      if (opts.btrfsImage) await stopAllWorkspaces(nc, opts.hostId, progress);
+      await supervisor.stop();
+    });
+
+    const run: LaunchpadRunInfo = { pid: process.pid, natsUrl, hostId: opts.hostId, seedFile };
+    await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
+    cleanups.push(() => rm(launchpadRunFile(opts.dataDir), { force: true }));
+
+    let stopped: Promise<void> | undefined;
+    return {
+      hostId: opts.hostId,
+      root,
+      natsUrl,
+      nc,
+      stop: () => {
+        stopped ??= undo();
+        return stopped;
+      },
+    };
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+/** Stops the running workspaces of a host (before its loop-mounted btrfs goes away). */
+async function stopAllWorkspaces(
+  nc: NatsConnection,
+  hostId: string,
+  progress: (line: string) => void,
+): Promise<void> {
+  const { Kvm } = await import("@nats-io/kv");
+  const { Buckets, workspaceSubjects } = await import("../shared/subjects.js");
+  const kv = await new Kvm(nc).open(Buckets.workspaces);
+  for await (const key of await kv.keys()) {
+    const e = await kv.get(key);
+    if (e?.operation !== "PUT" || e.length === 0) continue;
+    const v = e.json<{ hostId: string; status: string; wsid: string }>();
+    if (v.hostId !== hostId || v.status !== "running") continue;
+    progress(`stopping workspace ${v.wsid}`);
+    await nc
+      .request(
+        workspaceSubjects(v.wsid).command("host"),
+        JSON.stringify({ type: "StopWorkspace", data: {} }),
+        { timeout: 60_000 },
+      )
+      .catch(() => undefined);
+  }
+}

@@ -1,0 +1,155 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { containerName } from "../shared/launchpad.js";
+import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import {
+  type HostMachine,
+  hostUnsupported,
+  overlaysUnder,
+  setupHostMachine,
+} from "../test/helpers/launchpad.js";
+import { setup, type TestNats } from "../test/helpers/nats.js";
+
+const BIN = new URL("../dist/bundle/launchpad.js", import.meta.url).pathname;
+const HOST = "hostcli1";
+const unsupported = await hostUnsupported();
+if (unsupported) console.warn(`launchpad CLI host tests skipped: ${unsupported}`);
+
+describe("cocalc-launchpad flags", () => {
+  it("bad flags exit with code 2 and say why", () => {
+    for (const args of [
+      ["host"],
+      ["host", "--btrfs", "/x", "--btrfs-image", "/y"],
+      ["host", "--btrfs-image", "/y", "--size", "1Q"],
+      ["workspace", "create", "w1"],
+      ["workspace", "explode", "w1"],
+      ["workspace", "start", "bad.id"],
+      ["workspace", "exec", "w1"],
+      ["frobnicate"],
+    ]) {
+      const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
+      expect(r.status, args.join(" ")).toBe(2);
+      expect(r.stderr).toMatch(/cocalc-launchpad: .+/);
+    }
+  });
+});
+
+describe.skipIf(unsupported !== undefined)("cocalc-launchpad host (real btrfs, podman)", () => {
+  let t: TestNats;
+  let m: HostMachine;
+  let host: ChildProcess | undefined;
+  let seedFile: string;
+
+  const startHost = async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "host",
+        "--btrfs",
+        m.root,
+        "--nats",
+        t.url,
+        "--nats-seed-file",
+        seedFile,
+        "--host-id",
+        HOST,
+        "--data-dir",
+        join(m.dir, "data"),
+        "--snapshot-every",
+        "0",
+        "--log-level",
+        "warn",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (b: Buffer) => {
+        out += b.toString();
+        if (out.includes("ready")) resolve();
+      });
+      child.stderr!.on("data", (b: Buffer) => {
+        out += b.toString();
+      });
+      child.once("exit", (code) => reject(new Error(`host exited with ${code}: ${out}`)));
+    });
+    host = child;
+    return () => out;
+  };
+  const send = async (wsid: string, type: string, data: unknown = {}) =>
+    (
+      await t.nc.request(workspaceSubjects(wsid).command("host"), JSON.stringify({ type, data }), {
+        timeout: 60_000,
+      })
+    ).json<{ ok: boolean; error?: { code: string; message: string } }>();
+  const podmanNames = () =>
+    spawnSync("podman", ["ps", "-a", "--format", "{{.Names}}"], { encoding: "utf8" }).stdout;
+
+  beforeAll(async () => {
+    t = await setup({ streams: true });
+    m = await setupHostMachine(HOST, 1024);
+    seedFile = join(m.dir, "seed.nk");
+    await writeFile(seedFile, `${t.seed}\n`, { mode: 0o600 });
+  });
+
+  afterAll(async () => {
+    if (host && host.exitCode === null) {
+      host.kill("SIGTERM");
+      await new Promise((r) => host!.once("exit", r));
+    }
+    await m?.cleanup();
+    await t?.cleanup();
+  });
+
+  it("kill -9 of the host mid-start: the restarted host reconciles, nothing leaks", async () => {
+    await startHost();
+    const imported = await t.nc.request(
+      hostSubjects(HOST).command,
+      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("bb") } }),
+      { timeout: 120_000 },
+    );
+    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
+    const ws = "wskill";
+    expect((await send(ws, "CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    const before = await overlaysUnder(m.root);
+
+    // Kill the host the moment the rootfs is mounted, in the middle of the start.
+    const sub = t.nc.subscribe(workspaceSubjects(ws).hostLife);
+    const killed = (async () => {
+      for await (const msg of sub) {
+        const ev = msg.json<{ type: string; data: { step?: string } }>();
+        if (ev.type === "WorkspaceStepDone" && ev.data.step === "rootfs mounted") {
+          host!.kill("SIGKILL");
+          sub.unsubscribe();
+        }
+      }
+    })();
+    void t.nc
+      .request(
+        workspaceSubjects(ws).command("host"),
+        JSON.stringify({ type: "StartWorkspace", data: {} }),
+        {
+          timeout: 60_000,
+        },
+      )
+      .catch(() => undefined);
+    await killed;
+    await new Promise((r) => (host!.exitCode !== null ? r(undefined) : host!.once("exit", r)));
+    expect((await overlaysUnder(m.root)).length).toBeGreaterThan(before.length); // it did leak, for now
+
+    const output = await startHost();
+    expect(output()).toMatch(/reconciled: wskill: start interrupted/);
+    expect(await overlaysUnder(m.root)).toEqual(before);
+    expect(podmanNames()).not.toContain(containerName(ws));
+
+    // And the workspace works again.
+    expect((await send(ws, "StartWorkspace")).ok).toBe(true);
+    expect(podmanNames()).toContain(containerName(ws));
+    expect((await send(ws, "StopWorkspace")).ok).toBe(true);
+    expect((await send(ws, "DeleteWorkspace")).ok).toBe(true);
+    expect(await overlaysUnder(m.root)).toEqual(before);
+  });
+});

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/** The `cocalc-launchpad` command. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import { type Logger, setRootLogger } from "../services/runtime/logger.js";
+import { CocalcError } from "../shared/errors.js";
+import { UsageError } from "./args.js";
+import { type HostOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./launchpad-args.js";
+
+function makeLogger(opts: HostOptions): Logger {
+  const dir = join(opts.dataDir, "logs");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const log = pino(
+    {
+      level: opts.logLevel,
+      base: { pid: process.pid },
+      redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" },
+    },
+    pino.multistream([
+      {
+        level: opts.logLevel as pino.Level,
+        stream: pino.destination({ dest: join(dir, "launchpad.log"), sync: false }),
+      },
+      { level: "warn", stream: process.stderr },
+    ]),
+  );
+  setRootLogger(log);
+  return log;
+}
+
+async function runHost(opts: HostOptions): Promise<number> {
+  const log = makeLogger(opts);
+  let signalled: string | undefined;
+  let onSignal: (s: string) => void = (s) => {
+    signalled ??= s;
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
+  const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
+  const { startLaunchpadHost } = await import("./launchpad-host.js");
+  let host: Awaited<ReturnType<typeof startLaunchpadHost>>;
+  try {
+    host = await startLaunchpadHost(opts, log, progress);
+  } catch (err) {
+    const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
+    console.error(`cocalc-launchpad: ${message}`);
+    return 1;
+  }
+  console.log(
+    `cocalc-launchpad host ${host.hostId} ready: btrfs ${host.root}, nats ${host.natsUrl}`,
+  );
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      progress(`${signal}, stopping…`);
+      host.stop().then(
+        () => resolve(0),
+        (err) => {
+          console.error(`cocalc-launchpad: error while stopping: ${err}`);
+          resolve(1);
+        },
+      );
+    };
+    onSignal = stop;
+    if (signalled) stop(signalled);
+  });
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: ReturnType<typeof parseLaunchpadCli>;
+  try {
+    cmd = parseLaunchpadCli(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`cocalc-launchpad: ${err.message}\nRun \`cocalc-launchpad --help\` for usage.`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (cmd.command) {
+    case "help":
+      console.log(LAUNCHPAD_HELP);
+      return 0;
+    case "host":
+      return runHost(cmd);
+    case "workspace":
+    case "image": {
+      const { runClient } = await import("./launchpad-client.js");
+      try {
+        return await runClient(cmd);
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    default: {
+      const never: never = cmd;
+      return never;
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    setTimeout(() => process.exit(code), 50).unref();
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

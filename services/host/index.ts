@@ -1,0 +1,314 @@
+/**
+ * The host service of a launchpad host: runs many workspaces, each in a podman container with
+ * its home and /scratch on btrfs subvolumes and `/` an overlay of a rootfs image. Serves the
+ * workspaces' `host` commands, projects the `workspaces`, `mounts` and `images` views, writes
+ * the `hosts` view, takes scheduled snapshots, and reconciles the machine on start.
+ */
+import type { Msg, Subscription } from "@nats-io/nats-core";
+import { type Command, parseCommand } from "../../shared/commands.js";
+import { envelope } from "../../shared/envelope.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import {
+  autoSnapshotName,
+  DEFAULT_RETENTION,
+  ExecInWorkspace,
+  HostCommands,
+  type HostView,
+  type RetentionRule,
+  snapshotsToPrune,
+  WorkspaceHostCommands,
+  type WorkspaceView,
+} from "../../shared/launchpad.js";
+import {
+  AllHosts,
+  AllWorkspaces,
+  Buckets,
+  hostSubjects,
+  Keys,
+  ServiceNames,
+  Streams,
+  wsidOfSubject,
+} from "../../shared/subjects.js";
+import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { projectionHandler } from "../runtime/projection.js";
+import { publishEvent } from "../runtime/publish.js";
+import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import type { LifecycleCommand } from "./decider.js";
+import { mountRegistry } from "./mounts.js";
+import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
+import {
+  HostRuntime,
+  hostRegistry,
+  imagePath,
+  workspaceHostRegistry,
+  workspacePaths,
+} from "./runtime.js";
+import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
+
+export { lifecycleDecider } from "./decider.js";
+export { mountDecider } from "./mounts.js";
+export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
+export { detectPodman, type PodmanConfig, readMounts } from "./system.js";
+
+export const HOST_SERVICE = ServiceNames.host;
+
+export interface HostServiceOptions {
+  hostId: string;
+  /** A mounted btrfs file system. */
+  root: string;
+  /** Detected when not given. */
+  podman?: PodmanConfig;
+  /** podman network of workspaces (default: none). */
+  network?: string;
+  heartbeatMs?: number;
+  usageEveryMs?: number;
+  /** 0 disables scheduled snapshots (default: hourly). */
+  snapshotEveryMs?: number;
+  retention?: readonly RetentionRule[];
+  /** Called with what reconciliation fixed (tests, the CLI). */
+  onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
+}
+
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace];
+
+export function hostService(opts: HostServiceOptions): ServiceDefinition {
+  return {
+    name: HOST_SERVICE,
+    durables: [HOST_SERVICE],
+    async start(ctx): Promise<RunningService> {
+      const log = ctx.log.child({ host: opts.hostId });
+      if (!(await btrfs.isBtrfs(opts.root)))
+        throw new CocalcError("ERR_HOST_UNSUPPORTED", `${opts.root} is not a btrfs file system`);
+      await requireTraversable(opts.root);
+      await btrfs.enableQuota(opts.root);
+      const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "none"));
+      const runtime = new HostRuntime({
+        js: ctx.js,
+        jsm: ctx.jsm,
+        log,
+        hostId: opts.hostId,
+        root: opts.root,
+        podman: podmanConfig,
+        now: ctx.now,
+      });
+      const hostsKv = await ctx.kvm.open(Buckets.hosts);
+      const workspacesKv = await ctx.kvm.open(Buckets.workspaces);
+      let lastError: string | undefined;
+      let status: HostView["status"] = "starting";
+
+      const beat = async () => {
+        const known = [...runtime.known.values()].filter(
+          (s) => s.hostId === opts.hostId && s.status !== "deleted" && s.status !== "none",
+        );
+        const running = known.filter((s) => s.status === "running");
+        const coresByAccount: Record<string, number> = {};
+        for (const s of running) {
+          const a = s.account ?? "";
+          coresByAccount[a] = (coresByAccount[a] ?? 0) + s.quota.cpus;
+        }
+        const view: HostView = {
+          hostId: opts.hostId,
+          status,
+          root: opts.root,
+          runtime: podmanConfig.runtime || "default",
+          cgroup: podmanConfig.cgroup,
+          running: running.length,
+          workspaces: known.length,
+          disk: await btrfs.fsUsage(opts.root).catch(() => ({ totalMb: 0, usedMb: 0 })),
+          coresByAccount,
+          ...(lastError !== undefined && { lastError }),
+          beatAt: ctx.now().toISOString(),
+        };
+        await hostsKv.put(Keys.host(opts.hostId), JSON.stringify(view)).catch(() => undefined);
+      };
+
+      const sampleUsage = async () => {
+        for (const [wsid, s] of runtime.known) {
+          if (s.hostId !== opts.hostId || s.status === "deleted" || s.status === "none") continue;
+          try {
+            const usage = await runtime.usage(wsid);
+            const entry = await workspacesKv.get(Keys.workspace(wsid));
+            if (entry?.operation !== "PUT" || entry.length === 0) continue;
+            const v = entry.json<WorkspaceView & { _seq: number }>();
+            await workspacesKv.update(
+              Keys.workspace(wsid),
+              JSON.stringify({ ...v, usage: { ...usage, sampledAt: ctx.now().toISOString() } }),
+              entry.revision,
+            );
+          } catch (err) {
+            // A projection wrote first, or the workspace went away: the next sample will do.
+            log.debug({ wsid, err: String(err) }, "usage not sampled");
+          }
+        }
+      };
+
+      const snapshotAll = async () => {
+        const at = ctx.now();
+        for (const [wsid, s] of runtime.known) {
+          if (s.hostId !== opts.hostId || (s.status !== "running" && s.status !== "stopped"))
+            continue;
+          const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
+          try {
+            await runtime.handle(wsid, {
+              type: "CreateSnapshot",
+              data: { name: autoSnapshotName(at) },
+              ...meta,
+            });
+            const view = (await workspacesKv.get(Keys.workspace(wsid)))?.json<WorkspaceView>();
+            const taken = view?.snapshots ?? [];
+            for (const name of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION)) {
+              await runtime.handle(wsid, { type: "DeleteSnapshot", data: { name }, ...meta });
+            }
+          } catch (err) {
+            log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
+          }
+        }
+      };
+
+      // Views first, so everything the reconciler records is projected.
+      await Promise.all([
+        ensureDurable(ctx.jsm, Streams.WORKSPACES, HOST_SERVICE, AllWorkspaces.hostLife),
+        ensureDurable(ctx.jsm, Streams.MOUNTS, HOST_SERVICE, AllHosts.mounts),
+        ensureDurable(ctx.jsm, Streams.HOSTS, HOST_SERVICE, AllHosts.images),
+      ]);
+      const consumers = await Promise.all([
+        consumeEvents({
+          js: ctx.js,
+          stream: Streams.WORKSPACES,
+          durable: HOST_SERVICE,
+          registry: workspaceHostRegistry,
+          log,
+          handle: await projectionHandler(ctx.kvm, [workspacesProjection]),
+        }),
+        consumeEvents({
+          js: ctx.js,
+          stream: Streams.MOUNTS,
+          durable: HOST_SERVICE,
+          registry: mountRegistry,
+          log,
+          handle: await projectionHandler(ctx.kvm, [mountsProjection]),
+        }),
+        consumeEvents({
+          js: ctx.js,
+          stream: Streams.HOSTS,
+          durable: HOST_SERVICE,
+          registry: hostRegistry,
+          log,
+          handle: await projectionHandler(ctx.kvm, [imagesProjection]),
+        }),
+      ]);
+      await beat();
+      const started = envelope(
+        { type: "HostStarted", v: 1 },
+        {
+          root: opts.root,
+          runtime: podmanConfig.runtime || "default",
+          cgroup: podmanConfig.cgroup,
+          ulimits: podmanConfig.ulimits,
+        },
+        { actor: `host:${opts.hostId}`, at: ctx.now() },
+      );
+      await publishEvent(ctx.js, hostSubjects(opts.hostId).life, started);
+
+      const reconciled = await runtime.reconcile();
+      if (reconciled.fixed.length > 0) log.info({ fixed: reconciled.fixed }, "reconciled");
+      opts.onReconciled?.(reconciled);
+      status = "ready";
+      await beat();
+
+      const inflight = new Set<Promise<void>>();
+      const reply = (m: Msg, r: unknown) => {
+        if (m.reply) m.respond(JSON.stringify(r));
+      };
+      const serve = (sub: Subscription, handle: (m: Msg) => Promise<unknown>) =>
+        (async () => {
+          for await (const m of sub) {
+            const p = handle(m).then(
+              (r) => reply(m, { ok: true, seqs: [], ...(r as object) }),
+              (err: unknown) => {
+                const error = toErrorPayload(err);
+                if (error.code === "ERR_INTERNAL") log.error({ err }, "command failed");
+                else log.info({ code: error.code, reason: error.message }, "command refused");
+                reply(m, { ok: false, error });
+              },
+            );
+            const tracked = p.finally(() => inflight.delete(tracked));
+            inflight.add(tracked);
+          }
+        })();
+
+      const wsSub = ctx.nc.subscribe(AllWorkspaces.command(HOST_SERVICE), {
+        queue: HOST_SERVICE,
+      });
+      const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
+        queue: HOST_SERVICE,
+      });
+      const loops = Promise.all([
+        serve(wsSub, async (m) => {
+          const wsid = wsidOfSubject(m.subject);
+          if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
+          const at = ctx.now().toISOString();
+          const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
+          if (command.type === ExecInWorkspace.type) {
+            return { result: await runtime.execIn(wsid, command.data as never) };
+          }
+          const c =
+            command.type === "CreateWorkspaceOnHost"
+              ? { ...command, hostId: opts.hostId }
+              : command;
+          return { seqs: await runtime.handle(wsid, c as LifecycleCommand) };
+        }),
+        serve(hostSub, async (m) => {
+          const at = ctx.now().toISOString();
+          const command = parseCommand<Command>(HostCommands, m.data, { actor: "user", at });
+          if (command.type === "ImportImage") {
+            const d = command.data as { name: string; source: string; description?: string };
+            return { seqs: await runtime.importImage(d.name, d.source, d.description ?? "") };
+          }
+          return { seqs: await runtime.removeImage((command.data as { name: string }).name) };
+        }),
+      ]).then(() => undefined);
+
+      const timers = [
+        setInterval(() => void beat(), opts.heartbeatMs ?? 5000),
+        setInterval(() => void sampleUsage(), opts.usageEveryMs ?? 30_000),
+        ...((opts.snapshotEveryMs ?? 3_600_000) > 0
+          ? [setInterval(() => void snapshotAll(), opts.snapshotEveryMs ?? 3_600_000)]
+          : []),
+      ];
+      for (const t of timers) t.unref();
+      void sampleUsage();
+
+      const done = Promise.race([loops, ...consumers.map((c) => c.done)]);
+      return {
+        done,
+        async stop() {
+          for (const t of timers) clearInterval(t);
+          await wsSub.drain();
+          await hostSub.drain();
+          await Promise.allSettled([...inflight]);
+          await loops;
+          for (const c of consumers) await c.stop();
+          status = "stopped";
+          await beat();
+          const stopped = envelope(
+            { type: "HostStopped", v: 1 },
+            {},
+            { actor: `host:${opts.hostId}`, at: ctx.now() },
+          );
+          await publishEvent(ctx.js, hostSubjects(opts.hostId).life, stopped).catch(
+            () => undefined,
+          );
+        },
+      };
+    },
+  };
+}
+
+/** Paths of a workspace under a host root (for tools and tests). */
+export function hostPaths(root: string) {
+  return {
+    workspace: (wsid: string) => workspacePaths(root, wsid),
+    image: (n: string) => imagePath(root, n),
+  };
+}

@@ -1,0 +1,709 @@
+/**
+ * What a host does to its machine for each lifecycle step of a workspace, recording every
+ * step as an event. Actions on one workspace run one at a time. A failed action is cleaned up
+ * and recorded with its reason, so the workspace is always in a consistent state; a host that
+ * restarts reconciles the recorded state with /proc/mounts and the running containers.
+ */
+import { spawn } from "node:child_process";
+import {
+  chmod,
+  chown,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  rename,
+  rm,
+  writeFile,
+} from "node:fs/promises";
+import { join } from "node:path";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { randomId } from "../../shared/base64url.js";
+import { EventRegistry, envelope } from "../../shared/envelope.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import {
+  containerName,
+  EXEC_OUTPUT_LIMIT,
+  type ExecResult,
+  HostEvents,
+  type Quota,
+  WORKSPACE_HOME,
+  WORKSPACE_UID,
+  type WorkspaceAction,
+  WorkspaceHostEvents,
+  workspaceExecArgv,
+} from "../../shared/launchpad.js";
+import { hostSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import type { Logger } from "../runtime/logger.js";
+import { publishEvent } from "../runtime/publish.js";
+import { AggregateStore, KeyedMutex } from "./aggregate.js";
+import {
+  type LifecycleCommand,
+  type LifecycleDecided,
+  type LifecycleState,
+  lifecycleDecider,
+} from "./decider.js";
+import { MountManager } from "./mounts.js";
+import {
+  btrfs,
+  isDirectory,
+  listContainers,
+  type PodmanConfig,
+  pathExists,
+  podman,
+  podmanGlobal,
+  readMounts,
+  run,
+} from "./system.js";
+
+export const workspaceHostRegistry = new EventRegistry(WorkspaceHostEvents);
+export const hostRegistry = new EventRegistry(HostEvents);
+
+/** Host uids/gids 0…65535 of every container map to UID_BASE…UID_BASE+65535. */
+export const UID_BASE = 200_000;
+
+const DEFAULT_BASHRC = `# ~/.bashrc of a CoCalc workspace
+case $- in *i*) ;; *) return ;; esac
+HISTCONTROL=ignoreboth
+HISTSIZE=10000
+shopt -s histappend checkwinsize 2>/dev/null
+PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]\\$ '
+alias ls='ls --color=auto' ll='ls -alF' la='ls -A'
+export PATH="$HOME/.local/bin:$PATH"
+`;
+const DEFAULT_PROFILE = `# ~/.profile of a CoCalc workspace
+[ -n "$BASH_VERSION" ] && [ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+`;
+
+export interface HostRuntimeOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  log: Logger;
+  hostId: string;
+  /** The btrfs file system (mounted) that holds images and workspaces. */
+  root: string;
+  podman: PodmanConfig;
+  now(): Date;
+}
+
+/** Where a workspace's parts live on the host. */
+export function workspacePaths(root: string, wsid: string) {
+  const dir = join(root, "workspaces", wsid);
+  return {
+    dir,
+    home: join(dir, "home"),
+    scratch: join(dir, "scratch"),
+    layer: join(dir, "layer"),
+    upper: join(dir, "layer", "upper"),
+    work: join(dir, "layer", "work"),
+    rootfs: join(dir, "rootfs"),
+    snapshots: join(dir, "snapshots"),
+  };
+}
+
+export function imagePath(root: string, name: string): string {
+  return join(root, "images", name);
+}
+
+const rootfsMount = (wsid: string) => `rootfs-${wsid}`;
+const containerHolder = (wsid: string) => `container:${wsid}` as const;
+
+export class HostRuntime {
+  readonly store: AggregateStore<LifecycleCommand, LifecycleDecided, LifecycleState>;
+  readonly mounts: MountManager;
+  private readonly lock = new KeyedMutex();
+  /** The last known state of every workspace this host has touched. */
+  readonly known = new Map<string, LifecycleState>();
+
+  constructor(private readonly o: HostRuntimeOptions) {
+    this.store = new AggregateStore({
+      js: o.js,
+      jsm: o.jsm,
+      stream: Streams.WORKSPACES,
+      registry: workspaceHostRegistry,
+      events: WorkspaceHostEvents,
+      decider: lifecycleDecider,
+    });
+    this.mounts = new MountManager({ js: o.js, jsm: o.jsm, hostId: o.hostId, now: o.now });
+  }
+
+  private meta(actor = `host:${this.o.hostId}`) {
+    return { actor, at: this.o.now().toISOString() };
+  }
+
+  private async exec(wsid: string, command: LifecycleCommand): Promise<LifecycleState> {
+    const { state } = await this.store.execute(workspaceSubjects(wsid).hostLife, command);
+    this.known.set(wsid, state);
+    return state;
+  }
+
+  async stateOf(wsid: string): Promise<LifecycleState> {
+    const { state } = await this.store.state(workspaceSubjects(wsid).hostLife);
+    this.known.set(wsid, state);
+    return state;
+  }
+
+  private step(wsid: string, action: WorkspaceAction, step: string, detail?: string) {
+    this.o.log.debug({ wsid, action, step }, "step done");
+    return this.exec(wsid, {
+      type: "RecordStep",
+      data: { action, step, ...(detail !== undefined && { detail }) },
+      ...this.meta(),
+    });
+  }
+
+  /** Runs a workspace command from the wire (or the scheduler), side effects included. */
+  handle(wsid: string, command: LifecycleCommand): Promise<number[]> {
+    return this.lock.run(wsid, () => this.handleLocked(wsid, command));
+  }
+
+  private async handleLocked(wsid: string, command: LifecycleCommand): Promise<number[]> {
+    const subject = workspaceSubjects(wsid).hostLife;
+    const paths = workspacePaths(this.o.root, wsid);
+    switch (command.type) {
+      case "CreateWorkspaceOnHost": {
+        await this.store.check(subject, command);
+        await this.requireImage(command.data.image);
+        const r = await this.store.execute(subject, command);
+        this.known.set(wsid, r.state);
+        await this.act(wsid, "provision", () => this.provision(wsid, r.state.quota));
+        return r.seqs;
+      }
+      case "StartWorkspace":
+        return this.transition(wsid, command, "start", () => this.start(wsid));
+      case "StopWorkspace":
+        return this.transition(wsid, command, "stop", () => this.stop(wsid));
+      case "DeleteWorkspace":
+        return this.transition(wsid, command, "delete", () => this.remove(wsid));
+      case "SetWorkspaceImage": {
+        if ((await this.store.check(subject, command)).length === 0) return [];
+        await this.requireImage(command.data.image);
+        // The writable layer belongs to the old image: changing the image starts it afresh.
+        await btrfs.remove(paths.layer);
+        await this.makeLayer(wsid, (await this.stateOf(wsid)).quota);
+        return (await this.store.execute(subject, command)).seqs;
+      }
+      case "SetWorkspaceQuota": {
+        const decided = await this.store.check(subject, command);
+        const change = decided[0];
+        if (change?.type === "WorkspaceQuotaChanged")
+          await this.applyDiskQuota(wsid, change.data.quota);
+        return (await this.store.execute(subject, command)).seqs;
+      }
+      case "CreateSnapshot":
+        await this.store.check(subject, command);
+        await mkdir(paths.snapshots, { recursive: true });
+        await btrfs.snapshot(paths.home, join(paths.snapshots, command.data.name), true);
+        return (await this.store.execute(subject, command)).seqs;
+      case "DeleteSnapshot":
+        await this.store.check(subject, command);
+        await btrfs.remove(join(paths.snapshots, command.data.name));
+        return (await this.store.execute(subject, command)).seqs;
+      case "RestoreSnapshot": {
+        await this.store.check(subject, command);
+        const restored = join(paths.dir, "home.restoring");
+        await btrfs.remove(restored);
+        await btrfs.snapshot(join(paths.snapshots, command.data.name), restored, false);
+        await btrfs.remove(paths.home);
+        await rename(restored, paths.home);
+        await btrfs.limit(paths.home, (await this.stateOf(wsid)).quota.diskMb);
+        return (await this.store.execute(subject, command)).seqs;
+      }
+      case "RecordStep":
+      case "FinishAction":
+      case "FailAction":
+        throw new CocalcError("ERR_COMMAND_UNKNOWN", `${command.type} is internal to the host`);
+      default: {
+        const never: never = command;
+        throw new Error(`unhandled command ${(never as { type: string }).type}`);
+      }
+    }
+  }
+
+  private async transition(
+    wsid: string,
+    command: LifecycleCommand,
+    action: WorkspaceAction,
+    work: () => Promise<string | undefined>,
+  ): Promise<number[]> {
+    const r = await this.store.execute(workspaceSubjects(wsid).hostLife, command);
+    this.known.set(wsid, r.state);
+    if (r.seqs.length === 0) return [];
+    await this.act(wsid, action, work);
+    return r.seqs;
+  }
+
+  /** Runs an action's side effects; records it finished, or cleans up and records the failure. */
+  private async act(
+    wsid: string,
+    action: WorkspaceAction,
+    work: () => Promise<string | undefined>,
+  ): Promise<void> {
+    try {
+      const container = await work();
+      await this.exec(wsid, {
+        type: "FinishAction",
+        data: { action, ...(container !== undefined && { container }) },
+        ...this.meta(),
+      });
+    } catch (err) {
+      const e = toErrorPayload(err);
+      this.o.log.warn({ wsid, action, code: e.code, reason: e.message }, "action failed");
+      await this.cleanup(wsid, action).catch((c) =>
+        this.o.log.error({ wsid, action, err: String(c) }, "cleanup after failure failed"),
+      );
+      await this.exec(wsid, {
+        type: "FailAction",
+        data: { action, code: e.code, message: e.message },
+        ...this.meta(),
+      });
+      throw err;
+    }
+  }
+
+  /** Brings the machine to the state a failed action leaves the workspace in. */
+  private async cleanup(wsid: string, action: WorkspaceAction): Promise<void> {
+    await this.removeContainer(wsid);
+    await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    if (action === "provision") await this.removeStorage(wsid);
+  }
+
+  private async requireImage(name: string): Promise<string> {
+    const path = imagePath(this.o.root, name);
+    if (!(await isDirectory(path)))
+      throw new CocalcError("ERR_HOST_IMAGE", `no image ${name} on host ${this.o.hostId}`);
+    return path;
+  }
+
+  private async applyDiskQuota(wsid: string, quota: Quota): Promise<void> {
+    const p = workspacePaths(this.o.root, wsid);
+    for (const sub of [p.home, p.scratch, p.layer]) await btrfs.limit(sub, quota.diskMb);
+  }
+
+  private async makeLayer(wsid: string, quota: Quota): Promise<void> {
+    const p = workspacePaths(this.o.root, wsid);
+    await btrfs.create(p.layer);
+    await btrfs.limit(p.layer, quota.diskMb);
+    await mkdir(p.upper, { recursive: true });
+    await mkdir(p.work, { recursive: true });
+    // The overlay's root directory takes its owner from the upper dir: the container's root.
+    await chown(p.upper, UID_BASE, UID_BASE);
+  }
+
+  private async provision(wsid: string, quota: Quota): Promise<undefined> {
+    const p = workspacePaths(this.o.root, wsid);
+    await mkdir(p.dir, { recursive: true, mode: 0o711 });
+    await mkdir(p.snapshots, { recursive: true, mode: 0o700 });
+    await mkdir(p.rootfs, { recursive: true });
+    const owner = UID_BASE + WORKSPACE_UID;
+    for (const sub of [p.home, p.scratch]) {
+      await btrfs.create(sub);
+      await btrfs.limit(sub, quota.diskMb);
+      await chown(sub, owner, owner);
+    }
+    await this.step(wsid, "provision", "home and /scratch subvolumes", `${quota.diskMb} MB each`);
+    for (const [name, text] of [
+      [".bashrc", DEFAULT_BASHRC],
+      [".profile", DEFAULT_PROFILE],
+    ] as const) {
+      const file = join(p.home, name);
+      if (!(await pathExists(file))) {
+        await writeFile(file, text, { mode: 0o644 });
+        await chown(file, owner, owner);
+      }
+    }
+    await this.makeLayer(wsid, quota);
+    await this.step(wsid, "provision", "rootfs layer");
+    return undefined;
+  }
+
+  private async start(wsid: string): Promise<string> {
+    const state = await this.stateOf(wsid);
+    const p = workspacePaths(this.o.root, wsid);
+    const lower = await this.requireImage(state.image);
+    await this.mounts.reference(rootfsMount(wsid), containerHolder(wsid), {
+      lower,
+      upper: p.upper,
+      work: p.work,
+      target: p.rootfs,
+    });
+    await this.step(wsid, "start", "rootfs mounted", state.image);
+    await this.removeContainer(wsid);
+    const name = containerName(wsid);
+    const c = this.o.podman;
+    const map = `0:${UID_BASE}:65536`;
+    await podman(c, [
+      "run",
+      "-d",
+      "--name",
+      name,
+      "--label",
+      `cocalc.host=${this.o.hostId}`,
+      "--label",
+      `cocalc.wsid=${wsid}`,
+      "--hostname",
+      `ws-${wsid}`.slice(0, 63),
+      "--network",
+      c.network,
+      "--uidmap",
+      map,
+      "--gidmap",
+      map,
+      "--cap-drop",
+      "all",
+      "--security-opt",
+      "no-new-privileges",
+      "--memory",
+      `${state.quota.memoryMb}m`,
+      "--cpus",
+      String(state.quota.cpus),
+      "--pids-limit",
+      String(state.quota.pids),
+      ...c.ulimits.flatMap((u) => ["--ulimit", u]),
+      "--user",
+      `${WORKSPACE_UID}:${WORKSPACE_UID}`,
+      "--workdir",
+      WORKSPACE_HOME,
+      "--env",
+      `HOME=${WORKSPACE_HOME}`,
+      "--volume",
+      `${p.home}:${WORKSPACE_HOME}`,
+      "--volume",
+      `${p.scratch}:/scratch`,
+      // --rootfs takes the path as the first positional: every flag must come before it.
+      "--rootfs",
+      p.rootfs,
+      "/bin/sh",
+      "-c",
+      'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
+    ]);
+    await this.step(wsid, "start", "container started", name);
+    await this.healthCheck(wsid);
+    await this.step(wsid, "start", "health checked");
+    return name;
+  }
+
+  private async healthCheck(wsid: string): Promise<void> {
+    let last: unknown;
+    for (let i = 0; i < 50; i++) {
+      try {
+        await podman(this.o.podman, workspaceExecArgv(wsid, ["/bin/sh", "-c", "exit 0"]), 10_000);
+        return;
+      } catch (err) {
+        last = err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new CocalcError(
+      "ERR_HOST_CONTAINER",
+      `the container did not become healthy: ${(last as Error).message}`,
+    );
+  }
+
+  private async removeContainer(wsid: string): Promise<void> {
+    const name = containerName(wsid);
+    const found = await listContainers(this.o.podman, `cocalc.wsid=${wsid}`);
+    if (found.some((x) => x.running)) await podman(this.o.podman, ["stop", "-t", "5", name]);
+    if (found.length > 0) await podman(this.o.podman, ["rm", "-f", name]);
+  }
+
+  private async stop(wsid: string): Promise<undefined> {
+    await this.removeContainer(wsid);
+    await this.step(wsid, "stop", "container stopped");
+    await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.step(wsid, "stop", "rootfs released");
+    return undefined;
+  }
+
+  private async removeStorage(wsid: string): Promise<void> {
+    const p = workspacePaths(this.o.root, wsid);
+    if (await isDirectory(p.snapshots)) {
+      for (const s of await readdir(p.snapshots)) await btrfs.remove(join(p.snapshots, s));
+    }
+    for (const sub of [p.home, p.scratch, p.layer, join(p.dir, "home.restoring")])
+      await btrfs.remove(sub);
+    await rm(p.dir, { recursive: true, force: true });
+  }
+
+  private async remove(wsid: string): Promise<undefined> {
+    await this.removeContainer(wsid);
+    await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.removeStorage(wsid);
+    await this.step(wsid, "delete", "storage removed");
+    return undefined;
+  }
+
+  /** Runs a command in a running workspace, holding its rootfs while it runs. */
+  async execIn(
+    wsid: string,
+    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean },
+  ): Promise<ExecResult> {
+    const state = await this.stateOf(wsid);
+    if (state.status !== "running")
+      throw new CocalcError(
+        "ERR_WORKSPACE_STATE",
+        state.status === "none" || state.status === "deleted"
+          ? "no such workspace"
+          : `the workspace is ${state.status}; start it first`,
+      );
+    const holder = `exec:${randomId()
+      .replace(/[^A-Za-z0-9]/g, "")
+      .slice(0, 16)}` as const;
+    const p = workspacePaths(this.o.root, wsid);
+    await this.mounts.reference(rootfsMount(wsid), holder, {
+      lower: imagePath(this.o.root, state.image),
+      upper: p.upper,
+      work: p.work,
+      target: p.rootfs,
+    });
+    try {
+      return await runCapture(
+        this.o.podman.podman,
+        [
+          ...podmanGlobal(this.o.podman),
+          ...workspaceExecArgv(wsid, data.argv, { root: data.root ?? false }),
+        ],
+        data.stdin,
+        data.timeoutMs ?? 60_000,
+      );
+    } finally {
+      await this.mounts.release(rootfsMount(wsid), holder);
+    }
+  }
+
+  // Images
+
+  async importImage(name: string, source: string, description: string): Promise<number[]> {
+    return this.lock.run(`image:${name}`, async () => {
+      const dest = imagePath(this.o.root, name);
+      if (await pathExists(dest))
+        throw new CocalcError("ERR_HOST_IMAGE", `image ${name} already exists; remove it first`);
+      if (!(await isDirectory(source)) || !(await isDirectory(join(source, "bin"))))
+        throw new CocalcError("ERR_HOST_IMAGE", `${source} is not a root file system (no bin/)`);
+      await mkdir(join(this.o.root, "images"), { recursive: true });
+      const tmp = join(this.o.root, "images", `.import-${name}`);
+      await btrfs.remove(tmp);
+      await btrfs.create(tmp);
+      try {
+        await run("ERR_HOST_IMAGE", "cp", ["-a", "--reflink=auto", `${source}/.`, `${tmp}/`], {
+          timeoutMs: 30 * 60_000,
+        });
+        await shiftOwnership(tmp, UID_BASE);
+        await btrfs.setReadOnly(tmp);
+        await rename(tmp, dest);
+      } catch (err) {
+        await btrfs.remove(tmp).catch(() => undefined);
+        throw err;
+      }
+      const du = await run("ERR_HOST_IMAGE", "du", ["-sm", dest]);
+      const ev = envelope(
+        { type: "ImageAdded", v: 1 },
+        { name, description, sizeMb: Number(du.split(/\s/)[0]) || 0 },
+        this.meta(),
+      );
+      hostRegistry.check(ev);
+      const ack = await publishEvent(this.o.js, hostSubjects(this.o.hostId).image(name), ev);
+      return [ack.seq];
+    });
+  }
+
+  async removeImage(name: string): Promise<number[]> {
+    return this.lock.run(`image:${name}`, async () => {
+      const path = imagePath(this.o.root, name);
+      if (!(await pathExists(path))) throw new CocalcError("ERR_HOST_IMAGE", `no image ${name}`);
+      const users = [...this.known].filter(([, s]) => s.image === name && s.status !== "deleted");
+      if (users.length > 0)
+        throw new CocalcError(
+          "ERR_HOST_IMAGE",
+          `image ${name} is used by ${users.map(([w]) => w).join(", ")}`,
+        );
+      await btrfs.remove(path);
+      const ev = envelope({ type: "ImageRemoved", v: 1 }, { name }, this.meta());
+      const ack = await publishEvent(this.o.js, hostSubjects(this.o.hostId).image(name), ev);
+      return [ack.seq];
+    });
+  }
+
+  // Reconciliation
+
+  /**
+   * Makes the machine match the recorded state after a restart: containers of workspaces
+   * that are not running are removed, actions that were cut short are finished or failed,
+   * holders that are gone are released, and overlays nobody holds are unmounted.
+   */
+  async reconcile(): Promise<{ removedContainers: number; unmounted: number; fixed: string[] }> {
+    const fixed: string[] = [];
+    let removedContainers = 0;
+    let unmounted = 0;
+    const wsDir = join(this.o.root, "workspaces");
+    const wsids = new Set<string>(
+      (await isDirectory(wsDir)) ? (await readdir(wsDir)).filter((n) => !n.startsWith(".")) : [],
+    );
+    const containers = await listContainers(this.o.podman, `cocalc.host=${this.o.hostId}`);
+    for (const c of containers) {
+      if (c.name.startsWith("cocalc-ws-")) wsids.add(c.name.slice("cocalc-ws-".length));
+    }
+    for (const wsid of wsids) {
+      await this.lock.run(wsid, async () => {
+        const state = await this.stateOf(wsid);
+        const container = containers.find((c) => c.name === containerName(wsid));
+        const interrupted = (action: WorkspaceAction) =>
+          this.exec(wsid, {
+            type: "FailAction",
+            data: {
+              action,
+              code: "ERR_HOST_CONTAINER",
+              message: `the host restarted during ${action}`,
+            },
+            ...this.meta(),
+          });
+        switch (state.status) {
+          case "running":
+            if (container?.running) {
+              // Make sure the container's hold on its rootfs is on record.
+              const holders = await this.mounts.holders(rootfsMount(wsid));
+              if (!holders.includes(containerHolder(wsid))) {
+                const p = workspacePaths(this.o.root, wsid);
+                await this.mounts.reference(rootfsMount(wsid), containerHolder(wsid), {
+                  lower: imagePath(this.o.root, state.image),
+                  upper: p.upper,
+                  work: p.work,
+                  target: p.rootfs,
+                });
+              }
+              return;
+            }
+            await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
+            await this.act(wsid, "stop", () => this.stop(wsid));
+            fixed.push(`${wsid}: container gone, stopped`);
+            return;
+          case "starting":
+            await this.cleanup(wsid, "start");
+            if (container) removedContainers++;
+            await interrupted("start");
+            fixed.push(`${wsid}: start interrupted, cleaned up`);
+            return;
+          case "stopping":
+            await this.act(wsid, "stop", () => this.stop(wsid));
+            if (container) removedContainers++;
+            fixed.push(`${wsid}: stop finished`);
+            return;
+          case "provisioning":
+            await this.cleanup(wsid, "provision");
+            await interrupted("provision");
+            fixed.push(`${wsid}: provisioning interrupted, removed`);
+            return;
+          case "deleting":
+            await this.act(wsid, "delete", () => this.remove(wsid));
+            if (container) removedContainers++;
+            fixed.push(`${wsid}: delete finished`);
+            return;
+          case "stopped":
+          case "none":
+          case "deleted":
+            if (container) {
+              await this.removeContainer(wsid);
+              removedContainers++;
+              fixed.push(`${wsid}: stray container removed`);
+            }
+            await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+            return;
+          default: {
+            const never: never = state.status;
+            throw new Error(`unhandled status ${String(never)}`);
+          }
+        }
+      });
+    }
+    // Execs and agents do not survive a restart of the host service: release their holds.
+    for (const wsid of wsids) {
+      for (const h of await this.mounts.holders(rootfsMount(wsid))) {
+        if (!h.startsWith("container:")) {
+          await this.mounts.release(rootfsMount(wsid), h as `exec:${string}`);
+          fixed.push(`${wsid}: released ${h}`);
+        }
+      }
+    }
+    const prefix = `${wsDir}/`;
+    for (const m of await readMounts()) {
+      if (m.fstype !== "overlay" || !m.target.startsWith(prefix) || !m.target.endsWith("/rootfs"))
+        continue;
+      const wsid = m.target.slice(prefix.length, -"/rootfs".length);
+      if (await this.mounts.unmountIfUnheld(rootfsMount(wsid), m.target)) {
+        unmounted++;
+        fixed.push(`${wsid}: unheld rootfs unmounted`);
+      }
+    }
+    return { removedContainers, unmounted, fixed };
+  }
+
+  /** Sampled disk use of a workspace's home and /scratch, in MB. */
+  async usage(wsid: string): Promise<{ homeMb: number; scratchMb: number }> {
+    const p = workspacePaths(this.o.root, wsid);
+    const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+    return {
+      homeMb: mb(await btrfs.usedBytes(p.home)),
+      scratchMb: mb(await btrfs.usedBytes(p.scratch)),
+    };
+  }
+}
+
+/**
+ * Moves every file's owner into the containers' uid range (uid → base + uid), so that root in
+ * a container owns what root owned in the image. Symlinks are changed, not followed.
+ */
+export async function shiftOwnership(dir: string, base: number): Promise<void> {
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path);
+    if (st.uid < base) await lchown(path, st.uid + base, st.gid + base);
+    // chown clears set-uid/set-gid bits; put them back.
+    if (!st.isSymbolicLink() && (st.mode & 0o6000) !== 0) await chmod(path, st.mode & 0o7777);
+    if (st.isDirectory()) {
+      for (const name of await readdir(path)) await walk(join(path, name));
+    }
+  };
+  await walk(dir);
+}
+
+/** Runs a process with optional stdin, capturing bounded stdout and stderr. */
+export function runCapture(
+  cmd: string,
+  args: string[],
+  stdin: string | undefined,
+  timeoutMs: number,
+): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outLen = 0;
+    let errLen = 0;
+    let truncated = false;
+    child.stdout.on("data", (b: Buffer) => {
+      if (outLen < EXEC_OUTPUT_LIMIT) out.push(b);
+      else truncated = true;
+      outLen += b.length;
+    });
+    child.stderr.on("data", (b: Buffer) => {
+      if (errLen < EXEC_OUTPUT_LIMIT) err.push(b);
+      else truncated = true;
+      errLen += b.length;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      reject(new CocalcError("ERR_HOST_EXEC", e.message));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        exitCode: code ?? (signal === "SIGKILL" ? 137 : 128),
+        stdout: Buffer.concat(out).toString("utf8").slice(0, EXEC_OUTPUT_LIMIT),
+        stderr: Buffer.concat(err).toString("utf8").slice(0, EXEC_OUTPUT_LIMIT),
+        truncated,
+      });
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(stdin ?? "");
+  });
+}

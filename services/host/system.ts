@@ -1,0 +1,276 @@
+/**
+ * The machine underneath a host: btrfs subvolumes, quotas and snapshots, overlay mounts,
+ * and podman. Thin wrappers over the real tools; every failure is a CocalcError with the
+ * tool's own message.
+ */
+import { execFile } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { access, readFile, stat } from "node:fs/promises";
+import { dirname } from "node:path";
+import { promisify } from "node:util";
+import { CocalcError, type ErrorCode } from "../../shared/errors.js";
+
+const execFileP = promisify(execFile);
+
+/** Runs a tool; a failure becomes `code` with the tool's stderr. */
+export async function run(
+  code: ErrorCode,
+  cmd: string,
+  args: readonly string[],
+  opts: { timeoutMs?: number; input?: string } = {},
+): Promise<string> {
+  try {
+    const { stdout } = await execFileP(cmd, [...args], {
+      timeout: opts.timeoutMs ?? 60_000,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    const why = (e.stderr || e.message).trim().split("\n").slice(-3).join(" ");
+    const what = args
+      .filter((a) => !a.startsWith("-"))
+      .slice(0, 2)
+      .join(" ");
+    throw new CocalcError(code, `${cmd.split("/").pop()} ${what}: ${why}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Throws unless every folder above `path` may be traversed by others: containers run as
+ * mapped uids, which must reach their rootfs.
+ */
+export async function requireTraversable(path: string): Promise<void> {
+  let dir = path;
+  for (;;) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0)
+      throw new CocalcError(
+        "ERR_HOST_UNSUPPORTED",
+        `${dir} is not searchable by other users (mode ${(mode & 0o777).toString(8)}); containers run as mapped uids and must reach ${path}: chmod o+x ${dir}`,
+      );
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
+export const btrfs = {
+  async isBtrfs(path: string): Promise<boolean> {
+    try {
+      return (await run("ERR_HOST_BTRFS", "stat", ["-f", "-c", "%T", path])).trim() === "btrfs";
+    } catch {
+      return false;
+    }
+  },
+  async enableQuota(root: string): Promise<void> {
+    await run("ERR_HOST_BTRFS", "btrfs", ["quota", "enable", root]);
+  },
+  async create(path: string): Promise<void> {
+    if (await exists(path)) return;
+    await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "create", path]);
+  },
+  async remove(path: string): Promise<void> {
+    if (!(await exists(path))) return;
+    // A read-only subvolume cannot be deleted while ro is set on some kernels' tools.
+    await run("ERR_HOST_BTRFS", "btrfs", ["property", "set", "-ts", path, "ro", "false"]).catch(
+      () => undefined,
+    );
+    await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "delete", "--commit-after", path]);
+  },
+  async snapshot(from: string, to: string, readOnly: boolean): Promise<void> {
+    await run("ERR_HOST_BTRFS", "btrfs", [
+      "subvolume",
+      "snapshot",
+      ...(readOnly ? ["-r"] : []),
+      from,
+      to,
+    ]);
+  },
+  async setReadOnly(path: string): Promise<void> {
+    await run("ERR_HOST_BTRFS", "btrfs", ["property", "set", "-ts", path, "ro", "true"]);
+  },
+  /** Limits what the subvolume may reference (its own data plus shared extents). */
+  async limit(path: string, mb: number): Promise<void> {
+    await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "limit", `${mb}M`, path]);
+  },
+  /** Referenced bytes of a subvolume, from its qgroup. */
+  async usedBytes(path: string): Promise<number> {
+    const id = (await run("ERR_HOST_BTRFS", "btrfs", ["inspect-internal", "rootid", path])).trim();
+    const out = await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "show", "--raw", "-f", path]);
+    for (const line of out.split("\n")) {
+      const [qg, rfer] = line.trim().split(/\s+/);
+      if (qg === `0/${id}`) return Number(rfer);
+    }
+    return 0;
+  },
+  async fsUsage(root: string): Promise<{ totalMb: number; usedMb: number }> {
+    const out = await run("ERR_HOST_BTRFS", "df", ["-B1", "--output=size,used", root]);
+    const [size, used] = out.trim().split("\n").pop()!.trim().split(/\s+/).map(Number);
+    return {
+      totalMb: Math.round((size ?? 0) / 2 ** 20),
+      usedMb: Math.round((used ?? 0) / 2 ** 20),
+    };
+  },
+};
+
+/** One line of /proc/self/mounts. */
+export interface MountEntry {
+  source: string;
+  target: string;
+  fstype: string;
+  options: string;
+}
+
+function unescapeMount(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+}
+
+export async function readMounts(): Promise<MountEntry[]> {
+  const text = await readFile("/proc/self/mounts", "utf8");
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [source = "", target = "", fstype = "", options = ""] = line.split(" ");
+      return { source, target: unescapeMount(target), fstype, options };
+    });
+}
+
+export async function isMounted(target: string): Promise<boolean> {
+  return (await readMounts()).some((m) => m.target === target);
+}
+
+export const overlay = {
+  async mount(o: { lower: string; upper: string; work: string; target: string }): Promise<void> {
+    for (const p of [o.lower, o.upper, o.work, o.target]) {
+      if (/[,:\s]/.test(p))
+        throw new CocalcError(
+          "ERR_HOST_MOUNT",
+          `${p}: overlay paths may not contain , : or spaces`,
+        );
+    }
+    await run("ERR_HOST_MOUNT", "mount", [
+      "-t",
+      "overlay",
+      "overlay",
+      "-o",
+      `lowerdir=${o.lower},upperdir=${o.upper},workdir=${o.work}`,
+      o.target,
+    ]);
+  },
+  /**
+   * Unmounts every layer mounted on `target`. Never lazy: a busy mount is an error to see,
+   * not a leak to hide.
+   */
+  async unmount(target: string): Promise<void> {
+    while (await isMounted(target)) await run("ERR_HOST_MOUNT", "umount", [target]);
+  },
+};
+
+/** How podman must be run on this machine: detected, not hard-wired. */
+export interface PodmanConfig {
+  podman: string;
+  /** The OCI runtime, e.g. runc; empty = podman's default. */
+  runtime: string;
+  cgroup: "v1" | "v2";
+  /** Needed where we lack CAP_SYS_RESOURCE: runc cannot raise rlimits to podman's defaults. */
+  ulimits: string[];
+  network: string;
+}
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The path of `name` on PATH, or undefined. */
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    if (dir && executable(`${dir}/${name}`)) return `${dir}/${name}`;
+  }
+  return undefined;
+}
+
+const CAP_SYS_RESOURCE = 24n;
+
+/** Detects podman, the OCI runtime, the cgroup version and whether rlimits must be lowered. */
+export async function detectPodman(network = "none"): Promise<PodmanConfig> {
+  const podman = onPath("podman");
+  if (!podman)
+    throw new CocalcError(
+      "ERR_HOST_UNSUPPORTED",
+      "podman is not installed (apt-get install podman runc uidmap)",
+    );
+  const runtime = onPath("runc") ? "runc" : "";
+  const fsType = (
+    await run("ERR_HOST_UNSUPPORTED", "stat", ["-f", "-c", "%T", "/sys/fs/cgroup"])
+  ).trim();
+  const cgroup = fsType === "cgroup2fs" ? "v2" : "v1";
+  const status = await readFile("/proc/self/status", "utf8");
+  const capEff = BigInt(`0x${/^CapEff:\s+([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+  const hasSysResource = ((capEff >> CAP_SYS_RESOURCE) & 1n) === 1n;
+  return {
+    podman,
+    runtime,
+    cgroup,
+    ulimits: hasSysResource ? [] : ["nofile=1024:1024", "nproc=1000:1000"],
+    network,
+  };
+}
+
+/** Global podman flags (before the subcommand). */
+export function podmanGlobal(c: PodmanConfig): string[] {
+  return c.runtime ? ["--runtime", c.runtime] : [];
+}
+
+export async function podman(c: PodmanConfig, args: readonly string[], timeoutMs = 60_000) {
+  return run("ERR_HOST_CONTAINER", c.podman, [...podmanGlobal(c), ...args], { timeoutMs });
+}
+
+/** Names of the containers with `label` (running or not), with their state. */
+export async function listContainers(
+  c: PodmanConfig,
+  label: string,
+): Promise<{ name: string; running: boolean }[]> {
+  const out = await podman(c, [
+    "ps",
+    "-a",
+    "--filter",
+    `label=${label}`,
+    "--format",
+    "{{.Names}} {{.State}}",
+  ]);
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [name = "", state = ""] = l.split(" ");
+      return { name, running: state === "running" };
+    });
+}
+
+export async function pathExists(p: string): Promise<boolean> {
+  return exists(p);
+}
+
+export async function isDirectory(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}

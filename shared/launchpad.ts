@@ -1,0 +1,468 @@
+/**
+ * Launchpad hosts: the events, commands and views of workspaces that run in containers on a
+ * host's btrfs, of the host's reference-counted mounts and of its rootfs images. Shared by the
+ * host service, the `cocalc-launchpad` CLI and (later) the web app.
+ */
+import { type Static, Type } from "@sinclair/typebox";
+import { defineCommand } from "./commands.js";
+import { defineEvent, type EventOf } from "./envelope.js";
+
+const Name = (what: string) =>
+  Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$", description: what });
+
+/** Resource limits of one workspace. Disk applies to home, /scratch and the rootfs layer each. */
+export const QuotaSchema = Type.Object(
+  {
+    diskMb: Type.Integer({ minimum: 16, maximum: 16 * 1024 * 1024 }),
+    memoryMb: Type.Integer({ minimum: 16, maximum: 1024 * 1024 }),
+    cpus: Type.Number({ minimum: 0.05, maximum: 1024 }),
+    pids: Type.Integer({ minimum: 16, maximum: 1_000_000 }),
+  },
+  { additionalProperties: false },
+);
+export type Quota = Static<typeof QuotaSchema>;
+
+/** What a workspace gets when create does not say. */
+export const DEFAULT_QUOTA: Quota = { diskMb: 2048, memoryMb: 2048, cpus: 1, pids: 1000 };
+
+/** The actions that take time and have a transitional status. */
+export const WorkspaceActions = ["provision", "start", "stop", "delete"] as const;
+export type WorkspaceAction = (typeof WorkspaceActions)[number];
+
+/** Where a workspace is in its life. Transitional: provisioning, starting, stopping, deleting. */
+export const WorkspaceStatuses = [
+  "none",
+  "provisioning",
+  "stopped",
+  "starting",
+  "running",
+  "stopping",
+  "deleting",
+  "deleted",
+] as const;
+export type WorkspaceStatus = (typeof WorkspaceStatuses)[number];
+
+/** The transitional status of each action. */
+export const ActionStatus: Readonly<Record<WorkspaceAction, WorkspaceStatus>> = {
+  provision: "provisioning",
+  start: "starting",
+  stop: "stopping",
+  delete: "deleting",
+};
+
+const ActionSchema = Type.Union(WorkspaceActions.map((a) => Type.Literal(a)));
+const StatusSchema = Type.Union(WorkspaceStatuses.map((s) => Type.Literal(s)));
+const ErrorSchema = Type.Object(
+  { code: Type.String({ maxLength: 100 }), message: Type.String({ maxLength: 4000 }) },
+  { additionalProperties: false },
+);
+
+// Events on ws.<wsid>.life.host
+export const WorkspaceProvisioning = defineEvent(
+  "WorkspaceProvisioning",
+  1,
+  Type.Object(
+    {
+      hostId: Name("host id"),
+      image: Name("image"),
+      quota: QuotaSchema,
+      account: Type.Optional(Type.String({ maxLength: 100 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const WorkspaceStepDone = defineEvent(
+  "WorkspaceStepDone",
+  1,
+  Type.Object(
+    {
+      action: ActionSchema,
+      step: Type.String({ maxLength: 100 }),
+      detail: Type.Optional(Type.String({ maxLength: 1000 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const WorkspaceProvisioned = defineEvent(
+  "WorkspaceProvisioned",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const WorkspaceStarting = defineEvent(
+  "WorkspaceStarting",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const WorkspaceRunning = defineEvent(
+  "WorkspaceRunning",
+  1,
+  Type.Object({ container: Type.String({ maxLength: 200 }) }, { additionalProperties: false }),
+);
+export const WorkspaceStopping = defineEvent(
+  "WorkspaceStopping",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const WorkspaceStopped = defineEvent(
+  "WorkspaceStopped",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const WorkspaceDeleting = defineEvent(
+  "WorkspaceDeleting",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const WorkspaceDeleted = defineEvent(
+  "WorkspaceDeleted",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+/** An action failed; the host cleaned up and the workspace is now in `status`. */
+export const WorkspaceActionFailed = defineEvent(
+  "WorkspaceActionFailed",
+  1,
+  Type.Object(
+    { action: ActionSchema, error: ErrorSchema, status: StatusSchema },
+    { additionalProperties: false },
+  ),
+);
+export const WorkspaceImageChanged = defineEvent(
+  "WorkspaceImageChanged",
+  1,
+  Type.Object({ image: Name("image") }, { additionalProperties: false }),
+);
+export const WorkspaceQuotaChanged = defineEvent(
+  "WorkspaceQuotaChanged",
+  1,
+  Type.Object({ quota: QuotaSchema }, { additionalProperties: false }),
+);
+export const SnapshotCreated = defineEvent(
+  "SnapshotCreated",
+  1,
+  Type.Object({ name: Name("snapshot") }, { additionalProperties: false }),
+);
+export const SnapshotDeleted = defineEvent(
+  "SnapshotDeleted",
+  1,
+  Type.Object({ name: Name("snapshot") }, { additionalProperties: false }),
+);
+export const WorkspaceRestored = defineEvent(
+  "WorkspaceRestored",
+  1,
+  Type.Object({ snapshot: Name("snapshot") }, { additionalProperties: false }),
+);
+
+export const WorkspaceHostEvents = [
+  WorkspaceProvisioning,
+  WorkspaceStepDone,
+  WorkspaceProvisioned,
+  WorkspaceStarting,
+  WorkspaceRunning,
+  WorkspaceStopping,
+  WorkspaceStopped,
+  WorkspaceDeleting,
+  WorkspaceDeleted,
+  WorkspaceActionFailed,
+  WorkspaceImageChanged,
+  WorkspaceQuotaChanged,
+  SnapshotCreated,
+  SnapshotDeleted,
+  WorkspaceRestored,
+] as const;
+export type WorkspaceHostEvent = EventOf<(typeof WorkspaceHostEvents)[number]>;
+
+// Events on mount.<hostId>.<mountId>
+const HolderSchema = Type.String({ pattern: "^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$" });
+/** Who holds a mount: the workspace container, a sandboxed exec, an agent. */
+export type MountHolder = `${"container" | "exec" | "agent"}:${string}`;
+
+export const MountReferenced = defineEvent(
+  "MountReferenced",
+  1,
+  Type.Object(
+    {
+      holder: HolderSchema,
+      /** Where it is mounted and what: enough for a restarted host to reconcile. */
+      target: Type.String({ maxLength: 4096 }),
+      lower: Type.String({ maxLength: 4096 }),
+      upper: Type.String({ maxLength: 4096 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const MountReleased = defineEvent(
+  "MountReleased",
+  1,
+  Type.Object({ holder: HolderSchema }, { additionalProperties: false }),
+);
+export const MountEvents = [MountReferenced, MountReleased] as const;
+export type MountEvent = EventOf<(typeof MountEvents)[number]>;
+
+// Events on host.<hostId>.life and host.<hostId>.image.<name>
+export const HostStarted = defineEvent(
+  "HostStarted",
+  1,
+  Type.Object(
+    {
+      root: Type.String({ maxLength: 4096 }),
+      runtime: Type.String({ maxLength: 100 }),
+      cgroup: Type.String({ maxLength: 10 }),
+      ulimits: Type.Array(Type.String({ maxLength: 100 }), { maxItems: 10 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const HostStopped = defineEvent(
+  "HostStopped",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const ImageAdded = defineEvent(
+  "ImageAdded",
+  1,
+  Type.Object(
+    {
+      name: Name("image"),
+      description: Type.String({ maxLength: 1000 }),
+      sizeMb: Type.Number({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const ImageRemoved = defineEvent(
+  "ImageRemoved",
+  1,
+  Type.Object({ name: Name("image") }, { additionalProperties: false }),
+);
+export const HostEvents = [HostStarted, HostStopped, ImageAdded, ImageRemoved] as const;
+export type HostEvent = EventOf<(typeof HostEvents)[number]>;
+
+// Commands to ws.<wsid>.cmd.host
+export const CreateWorkspaceOnHost = defineCommand(
+  "CreateWorkspaceOnHost",
+  Type.Object(
+    {
+      image: Name("image"),
+      quota: Type.Optional(Type.Partial(QuotaSchema, { additionalProperties: false })),
+      account: Type.Optional(Type.String({ maxLength: 100 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+const Empty = Type.Object({}, { additionalProperties: false });
+export const StartWorkspace = defineCommand("StartWorkspace", Empty);
+export const StopWorkspace = defineCommand("StopWorkspace", Empty);
+export const DeleteWorkspace = defineCommand("DeleteWorkspace", Empty);
+export const SetWorkspaceImage = defineCommand(
+  "SetWorkspaceImage",
+  Type.Object({ image: Name("image") }, { additionalProperties: false }),
+);
+export const SetWorkspaceQuota = defineCommand(
+  "SetWorkspaceQuota",
+  Type.Partial(QuotaSchema, { additionalProperties: false, minProperties: 1 }),
+);
+export const CreateSnapshot = defineCommand(
+  "CreateSnapshot",
+  Type.Object({ name: Name("snapshot") }, { additionalProperties: false }),
+);
+export const DeleteSnapshot = defineCommand(
+  "DeleteSnapshot",
+  Type.Object({ name: Name("snapshot") }, { additionalProperties: false }),
+);
+export const RestoreSnapshot = defineCommand(
+  "RestoreSnapshot",
+  Type.Object({ name: Name("snapshot") }, { additionalProperties: false }),
+);
+/** Runs a command in a running workspace; the reply carries its output (not stored). */
+export const ExecInWorkspace = defineCommand(
+  "ExecInWorkspace",
+  Type.Object(
+    {
+      argv: Type.Array(Type.String({ maxLength: 100_000 }), { minItems: 1, maxItems: 1000 }),
+      stdin: Type.Optional(Type.String({ maxLength: 128 * 1024 })),
+      timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
+      root: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const WorkspaceHostCommands = [
+  CreateWorkspaceOnHost,
+  StartWorkspace,
+  StopWorkspace,
+  DeleteWorkspace,
+  SetWorkspaceImage,
+  SetWorkspaceQuota,
+  CreateSnapshot,
+  DeleteSnapshot,
+  RestoreSnapshot,
+] as const;
+
+// Commands to host.<hostId>.cmd
+export const ImportImage = defineCommand(
+  "ImportImage",
+  Type.Object(
+    {
+      name: Name("image"),
+      /** A directory on the host holding the root file system (e.g. made by debootstrap). */
+      source: Type.String({ minLength: 1, maxLength: 4096 }),
+      description: Type.Optional(Type.String({ maxLength: 1000 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const RemoveImage = defineCommand(
+  "RemoveImage",
+  Type.Object({ name: Name("image") }, { additionalProperties: false }),
+);
+export const HostCommands = [ImportImage, RemoveImage] as const;
+
+/** The reply to ExecInWorkspace. Output is cut at EXEC_OUTPUT_LIMIT bytes each. */
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  truncated: boolean;
+}
+export const EXEC_OUTPUT_LIMIT = 512 * 1024;
+
+/** The `workspaces` view of one workspace. */
+export interface WorkspaceView {
+  wsid: string;
+  hostId: string;
+  status: WorkspaceStatus;
+  image: string;
+  quota: Quota;
+  account?: string;
+  container?: string;
+  /** The last step done of the action in progress (progress for people). */
+  step?: string;
+  lastError?: { action: WorkspaceAction; code: string; message: string; at: string };
+  snapshots: { name: string; at: string }[];
+  /** Sampled by the host: disk used by home and /scratch, in MB. */
+  usage?: { homeMb: number; scratchMb: number; sampledAt: string };
+  updatedAt: string;
+}
+
+/** The `hosts` view of one host: written by the host itself every few seconds. */
+export interface HostView {
+  hostId: string;
+  status: "starting" | "ready" | "stopped";
+  root: string;
+  runtime: string;
+  cgroup: string;
+  running: number;
+  workspaces: number;
+  disk: { totalMb: number; usedMb: number };
+  /** Cores (sum of cpus quotas) of running workspaces per account, for the control plane. */
+  coresByAccount: Record<string, number>;
+  lastError?: string;
+  beatAt: string;
+}
+
+/** The `mounts` view of one mount: who holds it. */
+export interface MountView {
+  hostId: string;
+  mountId: string;
+  target: string;
+  lower: string;
+  upper: string;
+  holders: string[];
+  updatedAt: string;
+}
+
+/** The `images` view of one rootfs image. */
+export interface ImageView {
+  hostId: string;
+  name: string;
+  description: string;
+  sizeMb: number;
+  addedAt: string;
+}
+
+/** The podman container name of a workspace. */
+export function containerName(wsid: string): string {
+  return `cocalc-ws-${wsid}`;
+}
+
+/** The uid and gid of the workspace user inside its container. */
+export const WORKSPACE_UID = 1000;
+/** The workspace user's home inside its container. */
+export const WORKSPACE_HOME = "/home/user";
+
+/**
+ * The podman argv (without `podman`) that runs `argv` in a running workspace as its user:
+ * how terminals, files and agents reach a container workspace (spawn it, or with a pty).
+ */
+export function workspaceExecArgv(
+  wsid: string,
+  argv: readonly string[],
+  opts: { tty?: boolean; cwd?: string; env?: Record<string, string>; root?: boolean } = {},
+): string[] {
+  const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["--env", `${k}=${v}`]);
+  return [
+    "exec",
+    "-i",
+    ...(opts.tty ? ["-t"] : []),
+    "--user",
+    opts.root ? "0:0" : `${WORKSPACE_UID}:${WORKSPACE_UID}`,
+    "--workdir",
+    opts.cwd ?? WORKSPACE_HOME,
+    "--env",
+    `HOME=${WORKSPACE_HOME}`,
+    ...env,
+    containerName(wsid),
+    ...argv,
+  ];
+}
+
+/** One snapshot retention rule: keep the newest snapshot of each of the last `keep` periods. */
+export interface RetentionRule {
+  everyMs: number;
+  keep: number;
+}
+
+/** hourly ×24, daily ×7. */
+export const DEFAULT_RETENTION: readonly RetentionRule[] = [
+  { everyMs: 3_600_000, keep: 24 },
+  { everyMs: 86_400_000, keep: 7 },
+];
+
+/** Prefix of snapshots the schedule makes; others (made by people) are never pruned. */
+export const AUTO_SNAPSHOT_PREFIX = "auto-";
+
+/**
+ * Which scheduled snapshots to delete: a snapshot survives when it is the newest of its
+ * period for one of the last `keep` periods of some rule. Pure; `now` comes in.
+ */
+export function snapshotsToPrune(
+  snapshots: readonly { name: string; at: string }[],
+  now: Date,
+  rules: readonly RetentionRule[] = DEFAULT_RETENTION,
+): string[] {
+  const auto = snapshots
+    .filter((s) => s.name.startsWith(AUTO_SNAPSHOT_PREFIX))
+    .map((s) => ({ name: s.name, t: Date.parse(s.at) }))
+    .sort((a, b) => b.t - a.t);
+  const keep = new Set<string>();
+  for (const rule of rules) {
+    const seen = new Set<number>();
+    const oldest = Math.floor(now.getTime() / rule.everyMs) - rule.keep + 1;
+    for (const s of auto) {
+      const period = Math.floor(s.t / rule.everyMs);
+      if (period < oldest || seen.has(period)) continue;
+      seen.add(period);
+      keep.add(s.name);
+    }
+  }
+  return auto.filter((s) => !keep.has(s.name)).map((s) => s.name);
+}
+
+/** The name of a scheduled snapshot taken at `at`. */
+export function autoSnapshotName(at: Date): string {
+  return `${AUTO_SNAPSHOT_PREFIX}${at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}`;
+}

@@ -1,0 +1,358 @@
+import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
+/** Files as the drop builds them: a path with '/' is a file inside a dropped folder. */
+interface DropFile {
+  path: string;
+  size: number;
+}
+
+/**
+ * A drop as the browser delivers it, synthesised with a DataTransfer. Files inside a dropped
+ * folder carry their path in webkitRelativePath, as the file list of a real folder drop does.
+ */
+async function dropFiles(page: Page, selector: string, files: DropFile[]): Promise<void> {
+  const dt = await page.evaluateHandle((list: DropFile[]) => {
+    const transfer = new DataTransfer();
+    for (const f of list) {
+      const file = new File([new Uint8Array(f.size).fill(97)], f.path.split("/").pop()!);
+      if (f.path.includes("/")) {
+        Object.defineProperty(file, "webkitRelativePath", { value: f.path });
+      }
+      transfer.items.add(file);
+    }
+    return transfer;
+  }, files);
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    await page.dispatchEvent(selector, type, { dataTransfer: dt });
+  }
+  await dt.dispose();
+}
+
+const rowNames = (page: Page) =>
+  page
+    .locator("[data-testid=file-row]")
+    .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    plus = await startPlus();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // Sign in once; the cookie is shared by every page of the context.
+    const page = await context.newPage();
+    await page.goto(plus.signInUrl);
+    await page.waitForURL(plus.url);
+    await page.close();
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await plus?.stop();
+    if (plus) await removeHome(plus.home);
+  });
+
+  async function open(path: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(new URL(path, plus.url).toString());
+    return page;
+  }
+
+  async function waitDir(page: Page, dir: string): Promise<void> {
+    await expect
+      .poll(
+        () =>
+          page
+            .getByTestId("explorer")
+            .evaluate((e) => [e.getAttribute("data-dir"), e.getAttribute("data-phase")]),
+        { timeout: 30_000 },
+      )
+      .toEqual([dir, "ready"]);
+  }
+
+  it("drag and drop of a file and a folder: progress, then the entries in a second tab, live", async () => {
+    const target = join(plus.home, "drop");
+    await mkdir(join(target, "inbox"), { recursive: true });
+    const a = await open("/files/drop");
+    const b = await open("/files/drop");
+    await a.bringToFront();
+    await waitDir(a, target);
+    await waitDir(b, target);
+    // Watch the progress bars while they run.
+    await a.evaluate(() => {
+      const w = window as unknown as { progress: string[] };
+      w.progress = [];
+      new MutationObserver(() => {
+        for (const bar of Array.from(
+          document.querySelectorAll('[data-testid="upload-progress"]'),
+        )) {
+          w.progress.push(bar.getAttribute("aria-valuenow") ?? "");
+        }
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    await dropFiles(a, "[data-testid=explorer]", [
+      { path: "big.bin", size: 48 * 1024 * 1024 },
+      { path: "album/one.txt", size: 10 },
+      { path: "album/nested/deeper/two.txt", size: 20 },
+    ]);
+    await expect.poll(() => a.getByTestId("upload-item").count(), { timeout: 30_000 }).toBe(3);
+    await expect
+      .poll(
+        () =>
+          a
+            .getByTestId("upload-item")
+            .evaluateAll((items) => items.every((i) => i.getAttribute("data-status") === "done")),
+        { timeout: 60_000 },
+      )
+      .toBe(true);
+    const seen = await a.evaluate(() => (window as unknown as { progress: string[] }).progress);
+    expect(seen).toContain("100");
+    if (SHOTS) await a.screenshot({ path: `${SHOTS}/files-uploaded.png` });
+    // The second tab never reloaded: the change feed brought the entries.
+    await expect
+      .poll(() => rowNames(b), { timeout: 10_000 })
+      .toEqual(expect.arrayContaining(["album", "big.bin", "inbox"]));
+    expect((await stat(join(target, "big.bin"))).size).toBe(48 * 1024 * 1024);
+    expect(await readFile(join(target, "album/nested/deeper/two.txt"), "utf8")).toBe(
+      "a".repeat(20),
+    );
+    expect((await readdir(target)).filter((n) => n.startsWith(".cocalc-upload-"))).toEqual([]);
+
+    // Dropped onto a folder row, files go into that folder.
+    await dropFiles(a, '[data-testid=file-row][data-name="inbox"]', [
+      { path: "letter.txt", size: 5 },
+    ]);
+    await expect
+      .poll(async () => readdir(join(target, "inbox")).catch(() => []), { timeout: 30_000 })
+      .toEqual(["letter.txt"]);
+
+    // Dropping an existing name asks; "keep both" keeps both.
+    await dropFiles(a, "[data-testid=explorer]", [{ path: "album/one.txt", size: 3 }]);
+    await a.getByTestId("upload-conflict").waitFor({ timeout: 30_000 });
+    if (SHOTS) await a.screenshot({ path: `${SHOTS}/files-conflict.png` });
+    await a.getByTestId("conflict-keep").click();
+    await expect.poll(() => rowNames(b), { timeout: 30_000 }).toContain("album (1)");
+    await a.close();
+    await b.close();
+  });
+
+  it("a real folder dragged from the desktop keeps its tree, empty folders included", async () => {
+    // Chromium's own drag and drop (DevTools Input.dispatchDragEvent) with files on disk: the
+    // page gets file system entries, as from a desktop, not a synthesised list of files.
+    const desktop = join(plus.home, "desktop");
+    await mkdir(join(desktop, "project/src"), { recursive: true });
+    await mkdir(join(desktop, "project/empty"));
+    await writeFile(join(desktop, "project/README.md"), "# project");
+    await writeFile(join(desktop, "project/src/main.py"), "print(1)");
+    await writeFile(join(desktop, "single.txt"), "single");
+    const target = join(plus.home, "real-drop");
+    await mkdir(target);
+    const page = await open("/files/real-drop");
+    await page.bringToFront();
+    await waitDir(page, target);
+    const box = (await page.getByTestId("explorer").boundingBox())!;
+    const cdp = await context.newCDPSession(page);
+    const data = {
+      items: [],
+      files: [join(desktop, "project"), join(desktop, "single.txt")],
+      dragOperationsMask: 1,
+    };
+    for (const type of ["dragEnter", "dragOver", "drop"] as const) {
+      await cdp.send("Input.dispatchDragEvent", {
+        type,
+        x: box.x + box.width / 2,
+        y: box.y + box.height / 2,
+        data,
+      });
+    }
+    await cdp.detach();
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["project", "single.txt"]);
+    await expect
+      .poll(() => readFile(join(target, "project/src/main.py"), "utf8").catch(() => ""), {
+        timeout: 30_000,
+      })
+      .toBe("print(1)");
+    expect(await readFile(join(target, "project/README.md"), "utf8")).toBe("# project");
+    expect((await stat(join(target, "project/empty"))).isDirectory()).toBe(true);
+    expect(await readFile(join(target, "single.txt"), "utf8")).toBe("single");
+    await page.close();
+  });
+
+  it("an upload can be cancelled and leaves nothing", async () => {
+    const target = join(plus.home, "cancel");
+    await mkdir(target);
+    const page = await open("/files/cancel");
+    await waitDir(page, target);
+    // Slow the upload down so there is time to press cancel.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("Network.enable");
+    await cdp.send("Network.emulateNetworkConditions", {
+      offline: false,
+      latency: 0,
+      downloadThroughput: -1,
+      uploadThroughput: 2 * 1024 * 1024,
+    });
+    await dropFiles(page, "[data-testid=explorer]", [{ path: "slow.bin", size: 64 * 1024 * 1024 }]);
+    await page
+      .locator('[data-testid=upload-item][data-status="uploading"]')
+      .waitFor({ timeout: 30_000 });
+    await page.getByTestId("upload-cancel").click();
+    await page
+      .locator('[data-testid=upload-item][data-status="cancelled"]')
+      .waitFor({ timeout: 30_000 });
+    await expect.poll(() => readdir(target), { timeout: 30_000 }).toEqual([]);
+    await cdp.detach();
+    await page.close();
+  });
+
+  it("deep links: /etc/hosts opens, survives a reload, and back/forward walk the history", async () => {
+    const page = await open("/fs/etc/hosts");
+    await expect
+      .poll(() => page.getByTestId("doc-text").textContent(), { timeout: 30_000 })
+      .toContain("localhost");
+    expect(page.url()).toMatch(/\/fs\/etc\/hosts#editor$/);
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId("doc-text").textContent(), { timeout: 30_000 })
+      .toContain("localhost");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/files-hosts.png` });
+
+    await page.goto(new URL("/fs/etc", plus.url).toString());
+    await waitDir(page, "/etc");
+    await page.getByTestId("filter").fill("host");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toContain("hosts");
+    await page.getByTestId("filter").fill("");
+    await page.getByTestId("go-up").click();
+    await waitDir(page, "/");
+    expect(new URL(page.url()).pathname).toBe("/fs/");
+    await page.goBack();
+    await waitDir(page, "/etc");
+    expect(new URL(page.url()).pathname).toBe("/fs/etc");
+    await page.goForward();
+    await waitDir(page, "/");
+    // A path inside home has one canonical URL: /fs/<home>/x becomes /files/x.
+    await mkdir(join(plus.home, "canon"));
+    await page.goto(new URL(`/fs${plus.home}/canon`, plus.url).toString());
+    await waitDir(page, join(plus.home, "canon"));
+    expect(new URL(page.url()).pathname).toBe("/files/canon");
+    await page.close();
+  });
+
+  it("ln -s / ~/.root: opening .root shows the root directory; error tabs can be closed", async () => {
+    await symlink("/", join(plus.home, ".root"));
+    const page = await open("/files/");
+    await waitDir(page, plus.home);
+    if (!(await page.getByTestId("show-hidden").isChecked()))
+      await page.getByTestId("show-hidden").click();
+    await page
+      .locator('[data-testid=file-row][data-name=".root"] [data-testid=entry-name]')
+      .click();
+    await waitDir(page, "/");
+    expect(new URL(page.url()).pathname).toBe("/fs/");
+    await expect.poll(() => rowNames(page)).toEqual(expect.arrayContaining(["etc", "tmp"]));
+    expect(await page.getByTestId("breadcrumb").getAttribute("data-path")).toBe("/");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/files-root.png` });
+    await page.locator('[data-testid=file-row][data-name="tmp"] [data-testid=entry-name]').click();
+    await waitDir(page, "/tmp");
+
+    // A file that cannot be read: a clear error in place, and its tab closes.
+    const unreadable = process.getuid?.() === 0 ? "/proc/self/mem" : join(plus.home, "secret.txt");
+    if (process.getuid?.() !== 0) await writeFile(unreadable, "x", { mode: 0o000 });
+    await page.goto(new URL(`/fs${unreadable}`, plus.url).toString());
+    const tab = page.locator("[data-testid=doc-tab]");
+    await expect.poll(() => tab.getAttribute("data-status"), { timeout: 30_000 }).toBe("error");
+    await expect.poll(() => page.getByTestId("doc-error").textContent()).toMatch(/cannot open/i);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/files-unreadable.png` });
+    await page.getByTestId("doc-tab-close").click();
+    await expect.poll(() => tab.count()).toBe(0);
+    await page.close();
+  });
+
+  it("new folder, rename in place and delete round trip to the disk", async () => {
+    const dir = join(plus.home, "ops");
+    await mkdir(dir);
+    const page = await open("/files/ops");
+    const other = await open("/files/ops");
+    // Chromium throttles timers of the tab in the background; act in the front one.
+    await page.bringToFront();
+    await waitDir(page, dir);
+    await page.getByTestId("new-folder").click();
+    await page.getByTestId("new-folder-dialog-input").fill("made here");
+    await page.getByTestId("new-folder-dialog-submit").click();
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["made here"]);
+    expect((await stat(join(dir, "made here"))).isDirectory()).toBe(true);
+
+    await page
+      .locator('[data-testid=file-row][data-name="made here"] input[type=checkbox]')
+      .check();
+    await page.getByTestId("action-rename").click();
+    const input = page.getByTestId("rename-input");
+    await input.fill("renamed");
+    await input.press("Enter");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["renamed"]);
+    await expect.poll(() => readdir(dir)).toEqual(["renamed"]);
+    await expect.poll(() => rowNames(other), { timeout: 10_000 }).toEqual(["renamed"]);
+
+    await page.locator('[data-testid=file-row][data-name="renamed"] input[type=checkbox]').check();
+    await page.getByTestId("action-delete").click();
+    await page.getByTestId("delete-dialog-confirm").click();
+    await expect.poll(() => readdir(dir), { timeout: 30_000 }).toEqual([]);
+    await page.getByTestId("empty-dir").waitFor({ timeout: 30_000 });
+    await other.getByTestId("empty-dir").waitFor({ timeout: 10_000 });
+
+    // Copy and move through their dialogs; downloads of a file and of a folder (as tar).
+    await mkdir(join(dir, "box"));
+    await writeFile(join(dir, "note.txt"), "note");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["box", "note.txt"]);
+    await page.locator('[data-testid=file-row][data-name="note.txt"] input[type=checkbox]').check();
+    const fileDownload = page.waitForEvent("download");
+    await page.getByTestId("action-download").click();
+    const got = await fileDownload;
+    expect(got.suggestedFilename()).toBe("note.txt");
+    expect(await readFile((await got.path())!, "utf8")).toBe("note");
+    // A copy into the same folder gets a new name; then that copy moves into box.
+    await page.getByTestId("action-copy").click();
+    await page.getByTestId("copy-dialog-submit").click();
+    await expect
+      .poll(() => rowNames(page), { timeout: 30_000 })
+      .toEqual(["box", "note (copy).txt", "note.txt"]);
+    await page
+      .locator('[data-testid=file-row][data-name="note.txt"] input[type=checkbox]')
+      .uncheck();
+    await page
+      .locator('[data-testid=file-row][data-name="note (copy).txt"] input[type=checkbox]')
+      .check();
+    await page.getByTestId("action-move").click();
+    await page.getByTestId("move-dialog-input").fill("box");
+    await page.getByTestId("move-dialog-submit").click();
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["box", "note.txt"]);
+    expect(await readdir(join(dir, "box"))).toEqual(["note (copy).txt"]);
+    await page
+      .locator('[data-testid=file-row][data-name="note.txt"] input[type=checkbox]')
+      .uncheck();
+    await page.locator('[data-testid=file-row][data-name="box"] input[type=checkbox]').check();
+    const folderDownload = page.waitForEvent("download");
+    await page.getByTestId("action-download").click();
+    expect((await folderDownload).suggestedFilename()).toBe("box.tar");
+    await page.locator('[data-testid=file-row][data-name="note.txt"] input[type=checkbox]').check();
+    await page.getByTestId("action-delete").click();
+    await page.getByTestId("delete-dialog-confirm").click();
+    await expect.poll(() => readdir(dir), { timeout: 30_000 }).toEqual([]);
+
+    // A change made outside the browser (a terminal, an agent) shows up too.
+    await writeFile(join(dir, "from-outside.txt"), "hello");
+    await expect.poll(() => rowNames(page), { timeout: 10_000 }).toEqual(["from-outside.txt"]);
+    await page.close();
+    await other.close();
+  });
+});

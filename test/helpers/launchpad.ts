@@ -1,0 +1,117 @@
+/**
+ * A real btrfs on a loop device and a tiny rootfs (the host's static busybox) for host tests.
+ * `setupHostMachine()` says why it cannot run (no root, no loop device, no podman…) instead of
+ * pretending; `cleanup()` removes every container, overlay, loop mount and file it made.
+ */
+import { execFile } from "node:child_process";
+import { accessSync, constants } from "node:fs";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const execFileP = promisify(execFile);
+
+const sh = async (cmd: string, args: string[]) =>
+  (await execFileP(cmd, args, { timeout: 120_000 })).stdout;
+
+function which(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    try {
+      accessSync(join(dir, name), constants.X_OK);
+      return join(dir, name);
+    } catch {}
+  }
+  return undefined;
+}
+
+export interface HostMachine {
+  dir: string;
+  /** The mounted btrfs. */
+  root: string;
+  /** A minimal root file system directory (busybox) to import as an image. */
+  rootfs: (marker: string) => Promise<string>;
+  cleanup(): Promise<void>;
+}
+
+/** Why this machine cannot run host tests, or undefined when it can. */
+export async function hostUnsupported(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return "host tests need root (btrfs, loop devices, podman)";
+  for (const tool of ["btrfs", "mkfs.btrfs", "podman", "losetup", "busybox"]) {
+    if (!which(tool))
+      return `${tool} is not installed (apt-get install btrfs-progs podman runc uidmap busybox-static)`;
+  }
+  const fs = await readFile("/proc/filesystems", "utf8");
+  if (!/\bbtrfs\b/.test(fs)) return "the kernel has no btrfs";
+  if (!/\boverlay\b/.test(fs)) return "the kernel has no overlayfs";
+  try {
+    accessSync("/dev/loop-control");
+  } catch {
+    return "no loop devices (/dev/loop-control)";
+  }
+  return undefined;
+}
+
+/** Overlay mount targets under `root`, from /proc/self/mounts. */
+export async function overlaysUnder(root: string): Promise<string[]> {
+  const text = await readFile("/proc/self/mounts", "utf8");
+  return text
+    .split("\n")
+    .map((l) => l.split(" "))
+    .filter((f) => f[2] === "overlay" && (f[1] ?? "").startsWith(`${root}/`))
+    .map((f) => f[1]!);
+}
+
+/** A loop btrfs for host `hostId`; cleanup removes that host's containers only. */
+export async function setupHostMachine(hostId: string, sizeMb = 3072): Promise<HostMachine> {
+  const dir = await mkdtemp(join(tmpdir(), "cocalc-host-test-"));
+  // Containers run as mapped uids, which must be able to reach their rootfs.
+  await chmod(dir, 0o711);
+  const image = join(dir, "btrfs.img");
+  const root = join(dir, "btrfs");
+  await mkdir(root);
+  await sh("truncate", ["-s", `${sizeMb}M`, image]);
+  await sh("mkfs.btrfs", ["-q", image]);
+  await sh("mount", ["-o", "loop", image, root]);
+  const busybox = which("busybox")!;
+  let n = 0;
+  return {
+    dir,
+    root,
+    async rootfs(marker: string) {
+      const r = join(dir, `rootfs-${n++}`);
+      for (const d of ["bin", "etc", "proc", "sys", "dev", "tmp", "home/user", "scratch", "root"])
+        await mkdir(join(r, d), { recursive: true });
+      await sh("cp", [busybox, join(r, "bin", "busybox")]);
+      const applets = (await sh(busybox, ["--list"])).split("\n").filter(Boolean);
+      for (const a of applets) if (a !== "busybox") await symlink("busybox", join(r, "bin", a));
+      await writeFile(
+        join(r, "etc", "passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/home/user:/bin/sh\n",
+      );
+      await writeFile(join(r, "etc", "group"), "root:x:0:\nuser:x:1000:\n");
+      await writeFile(join(r, "etc", "image-name"), `${marker}\n`);
+      await sh("chmod", ["1777", join(r, "tmp")]);
+      return r;
+    },
+    async cleanup() {
+      const containers = (
+        await sh("podman", [
+          "ps",
+          "-a",
+          "--filter",
+          `label=cocalc.host=${hostId}`,
+          "--format",
+          "{{.Names}}",
+        ])
+      )
+        .split("\n")
+        .filter(Boolean);
+      for (const c of containers) await sh("podman", ["rm", "-f", "-t", "0", c]).catch(() => "");
+      for (const t of (await overlaysUnder(root)).reverse())
+        await sh("umount", [t]).catch(() => "");
+      await sh("umount", [root]).catch(() => sh("umount", ["-l", root]));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

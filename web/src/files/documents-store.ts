@@ -1,0 +1,77 @@
+/**
+ * Open files, shown in the Editor tab. For now a file opens as a read-only preview (the
+ * start of it, as text); the collaborative editor (issue 4) takes this store over: `open`
+ * is the one entry point every "open file" action goes through, and each open file is a
+ * tab that can always be closed, whatever state it is in (loading, unreadable, binary).
+ */
+import { type Accessor, createSignal } from "solid-js";
+import { createStore, produce } from "solid-js/store";
+import type { ErrorPayload } from "../../../shared/errors.js";
+import type { ReadResult } from "../../../shared/files.js";
+import { nameOf } from "../../../shared/paths.js";
+import { errorPayloadOf, type FsClient } from "./fs-client.js";
+
+/** How much of a file the preview shows. */
+export const PREVIEW_BYTES = 256 * 1024;
+
+export interface OpenDocument {
+  /** Canonical path: the document's identity. */
+  path: string;
+  name: string;
+  status: "loading" | "ready" | "error";
+  content?: ReadResult;
+  error?: ErrorPayload;
+}
+
+export interface DocumentsStore {
+  readonly docs: readonly OpenDocument[];
+  readonly active: Accessor<string | undefined>;
+  /** Opens (or shows again) the file at canonical `path` and makes it active. */
+  open(path: string): void;
+  activate(path: string): void;
+  /** Closes a document; returns the one now active. */
+  close(path: string): string | undefined;
+  reload(path: string): void;
+}
+
+export function createDocumentsStore(fs: FsClient): DocumentsStore {
+  const [docs, setDocs] = createStore<OpenDocument[]>([]);
+  const [active, setActive] = createSignal<string>();
+
+  const patch = (path: string, change: Partial<OpenDocument>) =>
+    setDocs(
+      (d) => d.path === path,
+      produce((d) => Object.assign(d, change)),
+    );
+
+  async function load(path: string) {
+    patch(path, { status: "loading", error: undefined });
+    try {
+      const content = await fs.call({ op: "read", path, maxBytes: PREVIEW_BYTES });
+      patch(path, { status: "ready", content });
+    } catch (err) {
+      patch(path, { status: "error", error: errorPayloadOf(err) });
+    }
+  }
+
+  return {
+    docs,
+    active,
+    open(path) {
+      if (!docs.some((d) => d.path === path)) {
+        setDocs((list) => [...list, { path, name: nameOf(path) || "/", status: "loading" }]);
+        void load(path);
+      }
+      setActive(path);
+    },
+    activate: (path) => setActive(path),
+    close(path) {
+      const i = docs.findIndex((d) => d.path === path);
+      if (i === -1) return active();
+      setDocs((list) => list.filter((d) => d.path !== path));
+      if (active() === path) setActive(docs[Math.min(i, docs.length - 1)]?.path);
+      return active();
+    },
+    reload: (path) => void load(path),
+  };
+}

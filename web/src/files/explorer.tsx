@@ -1,0 +1,536 @@
+/**
+ * The Files tab: breadcrumb, toolbar, the (virtualised) entries of a directory, actions on
+ * the selection, drag-and-drop and button uploads with progress, and the error of a
+ * directory that cannot be shown, in place.
+ */
+import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
+import type { FileEntry } from "../../../shared/files.js";
+import { checkName, displayPath, joinPath, parentOf } from "../../../shared/paths.js";
+import { Breadcrumb } from "./breadcrumb.js";
+import { ConfirmDialog, ConflictDialog, TextDialog } from "./dialogs.js";
+import { dragHasFiles, pickedFromDataTransfer, pickedFromFiles } from "./drop.js";
+import { FileList } from "./file-list.js";
+import { type FilesSession, useFiles } from "./files-store.js";
+import { reasonOf } from "./format.js";
+import {
+  CloseIcon,
+  DownloadIcon,
+  NewFileIcon,
+  NewFolderIcon,
+  RefreshIcon,
+  UpIcon,
+  UploadFolderIcon,
+  UploadIcon,
+  WarnIcon,
+} from "./icons.js";
+import { UploadsPanel } from "./uploads-panel.js";
+import "./files.css";
+
+export function FilesPane() {
+  const files = useFiles();
+  return (
+    <Show
+      when={files.session()}
+      fallback={
+        <div class="files-waiting" data-testid="files-waiting">
+          <Show when={files.problem()} fallback={<p class="loading">Loading files…</p>}>
+            {(p) => (
+              <p class="banner banner-warn" role="status">
+                Files are not available yet: {p().message} (retrying)
+              </p>
+            )}
+          </Show>
+        </div>
+      }
+    >
+      {(s) => <Explorer session={s()} />}
+    </Show>
+  );
+}
+
+type Dialog =
+  | { kind: "new-file" }
+  | { kind: "new-folder" }
+  | { kind: "move"; names: string[] }
+  | { kind: "copy"; names: string[] }
+  | { kind: "delete"; names: string[] };
+
+function nameProblem(name: string): string | undefined {
+  try {
+    checkName(name);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function Explorer(props: { session: FilesSession }) {
+  const s = props.session;
+  const ex = s.explorer;
+  const [dialog, setDialog] = createSignal<Dialog>();
+  const [renaming, setRenaming] = createSignal<string>();
+  const [dragging, setDragging] = createSignal(false);
+  const [dropTarget, setDropTarget] = createSignal<string>();
+  let fileInput!: HTMLInputElement;
+  let folderInput!: HTMLInputElement;
+
+  const dir = () => ex.dir() ?? s.home;
+  const show = (p: string) => displayPath(p, s.home);
+  const selected = () => [...ex.selection()];
+  const go = (path: string) => void s.openPath(path);
+
+  const download = (names: readonly string[]) => {
+    for (const name of names) {
+      const a = document.createElement("a");
+      a.href = s.downloadUrl(joinPath(dir(), name));
+      a.download = "";
+      a.rel = "noopener";
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+  };
+
+  function onKey(e: KeyboardEvent) {
+    const names = selected();
+    if (e.key === "Delete" && names.length > 0) setDialog({ kind: "delete", names });
+    else if (e.key === "F2" && names.length === 1) setRenaming(names[0]);
+    else if (e.key === "Enter" && names.length === 1) {
+      const entry = findEntry(names[0]!);
+      if (entry) void s.openEntry(entry);
+    } else if ((e.ctrlKey || e.metaKey) && e.key === "a") {
+      e.preventDefault();
+      ex.selectAll();
+    } else if (e.key === "Escape") ex.clearSelection();
+    else if (e.key === "Backspace" || (e.altKey && e.key === "ArrowUp")) {
+      if (dir() !== "/") go(parentOf(dir()));
+    } else return;
+    e.preventDefault();
+  }
+
+  function findEntry(name: string): FileEntry | undefined {
+    for (let i = 0; i < ex.total(); i++) {
+      const r = ex.rowAt(i);
+      if (r?.name === name) return r;
+    }
+    return undefined;
+  }
+
+  // Drag and drop: onto the explorer uploads here, onto a folder row uploads into it.
+  let depth = 0;
+  const rowUnder = (e: DragEvent) =>
+    (e.target as HTMLElement | null)?.closest<HTMLElement>('.file-row[data-dir="true"]')?.dataset
+      .name;
+  const onDragEnter = (e: DragEvent) => {
+    if (!dragHasFiles(e.dataTransfer)) return;
+    e.preventDefault();
+    depth++;
+    setDragging(true);
+  };
+  const onDragOver = (e: DragEvent) => {
+    if (!dragHasFiles(e.dataTransfer)) return;
+    e.preventDefault();
+    if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
+    setDropTarget(rowUnder(e));
+  };
+  const onDragLeave = () => {
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) {
+      setDragging(false);
+      setDropTarget(undefined);
+    }
+  };
+  const onDrop = (e: DragEvent) => {
+    if (!e.dataTransfer || !dragHasFiles(e.dataTransfer)) return;
+    e.preventDefault();
+    const into = rowUnder(e);
+    const target = into ? joinPath(dir(), into) : dir();
+    depth = 0;
+    setDragging(false);
+    setDropTarget(undefined);
+    // The items must be taken now, during the event.
+    void pickedFromDataTransfer(e.dataTransfer).then((picked) => s.uploads.upload(target, picked));
+  };
+  // A file dropped next to the explorer must not make the browser navigate away from the page.
+  const guard = (e: DragEvent) => {
+    if (dragHasFiles(e.dataTransfer)) e.preventDefault();
+  };
+  window.addEventListener("dragover", guard);
+  window.addEventListener("drop", guard);
+  onCleanup(() => {
+    window.removeEventListener("dragover", guard);
+    window.removeEventListener("drop", guard);
+  });
+
+  const uploadFromInput = (input: HTMLInputElement) => {
+    const list = Array.from(input.files ?? []);
+    input.value = "";
+    if (list.length > 0) void s.uploads.upload(dir(), pickedFromFiles(list));
+  };
+
+  return (
+    // biome-ignore lint/a11y/noStaticElementInteractions: the drop zone; keyboards have the Upload buttons
+    <div
+      class="files-pane"
+      data-testid="explorer"
+      data-dir={ex.dir()}
+      data-phase={ex.phase()}
+      onDragEnter={onDragEnter}
+      onDragOver={onDragOver}
+      onDragLeave={onDragLeave}
+      onDrop={onDrop}
+    >
+      <div class="files-toolbar">
+        <button
+          type="button"
+          class="icon-button"
+          title="Up to the parent folder"
+          aria-label="Up"
+          data-testid="go-up"
+          disabled={dir() === "/"}
+          onClick={() => go(parentOf(dir()))}
+        >
+          <UpIcon />
+        </button>
+        <Breadcrumb dir={dir()} home={s.home} onNavigate={go} />
+        <div class="files-actions">
+          <input
+            class="files-filter"
+            type="search"
+            placeholder="Filter"
+            aria-label="Filter by name"
+            data-testid="filter"
+            value={ex.filter()}
+            onInput={(e) => ex.setFilter(e.currentTarget.value)}
+          />
+          <label class="files-hidden" title="Show hidden files (names starting with a dot)">
+            <input
+              type="checkbox"
+              data-testid="show-hidden"
+              checked={ex.prefs().hidden}
+              onChange={(e) => ex.setHidden(e.currentTarget.checked)}
+            />
+            <span>Hidden</span>
+          </label>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="new-file"
+            title="New file"
+            onClick={() => setDialog({ kind: "new-file" })}
+          >
+            <NewFileIcon />
+            <span class="icon-button-label">New file</span>
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="new-folder"
+            title="New folder"
+            onClick={() => setDialog({ kind: "new-folder" })}
+          >
+            <NewFolderIcon />
+            <span class="icon-button-label">New folder</span>
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="upload-files"
+            title="Upload files (or drop them here)"
+            onClick={() => fileInput.click()}
+          >
+            <UploadIcon />
+            <span class="icon-button-label">Upload</span>
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="upload-folder"
+            title="Upload a folder"
+            onClick={() => folderInput.click()}
+          >
+            <UploadFolderIcon />
+            <span class="icon-button-label">Upload folder</span>
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="refresh"
+            title="Refresh"
+            aria-label="Refresh"
+            onClick={() => void ex.refresh()}
+          >
+            <RefreshIcon />
+          </button>
+          <input
+            ref={fileInput}
+            type="file"
+            multiple
+            hidden
+            data-testid="upload-input"
+            onChange={(e) => uploadFromInput(e.currentTarget)}
+          />
+          <input
+            ref={(el) => {
+              folderInput = el;
+              el.setAttribute("webkitdirectory", "");
+            }}
+            type="file"
+            multiple
+            hidden
+            data-testid="upload-folder-input"
+            onChange={(e) => uploadFromInput(e.currentTarget)}
+          />
+        </div>
+      </div>
+
+      <Show when={ex.selection().size > 0}>
+        <div class="selection-bar" data-testid="selection-bar">
+          <span class="selection-count">{ex.selection().size} selected</span>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="action-download"
+            onClick={() => download(selected())}
+          >
+            <DownloadIcon />
+            Download
+          </button>
+          <Show when={ex.selection().size === 1}>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="action-rename"
+              onClick={() => setRenaming(selected()[0])}
+            >
+              Rename
+            </button>
+          </Show>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="action-move"
+            onClick={() => setDialog({ kind: "move", names: selected() })}
+          >
+            Move…
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            data-testid="action-copy"
+            onClick={() => setDialog({ kind: "copy", names: selected() })}
+          >
+            Copy…
+          </button>
+          <button
+            type="button"
+            class="icon-button danger"
+            data-testid="action-delete"
+            onClick={() => setDialog({ kind: "delete", names: selected() })}
+          >
+            Delete
+          </button>
+          <button
+            type="button"
+            class="icon-button"
+            title="Clear the selection"
+            aria-label="Clear the selection"
+            onClick={() => ex.clearSelection()}
+          >
+            <CloseIcon />
+          </button>
+        </div>
+      </Show>
+
+      <Show when={ex.actionError()}>
+        {(err) => (
+          <div
+            class="files-notice files-notice-error"
+            role="alert"
+            data-testid="action-error"
+            data-code={err().code}
+          >
+            <WarnIcon />
+            <span>{err().message}</span>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label="Dismiss"
+              onClick={() => ex.clearActionError()}
+            >
+              <CloseIcon />
+            </button>
+          </div>
+        )}
+      </Show>
+      <Show when={ex.busy()}>
+        <div class="files-notice" role="status">
+          {ex.busy()}
+        </div>
+      </Show>
+      <Show when={ex.watchProblem()}>
+        <div class="files-notice muted" role="status" data-testid="watch-problem">
+          Live updates are off here: {ex.watchProblem()}
+        </div>
+      </Show>
+
+      <div class="files-body">
+        <Switch>
+          <Match when={ex.phase() === "error"}>
+            <div
+              class="files-error"
+              role="alert"
+              data-testid="dir-error"
+              data-code={ex.error()?.code}
+            >
+              <WarnIcon size={28} />
+              <h2>Cannot open {show(dir())}</h2>
+              <p>{reasonOf(ex.error()?.message ?? "")}</p>
+              <div class="files-error-actions">
+                <button type="button" class="button" onClick={() => void ex.refresh()}>
+                  Try again
+                </button>
+                <Show when={dir() !== "/"}>
+                  <button type="button" class="button" onClick={() => go(parentOf(dir()))}>
+                    Open the parent folder
+                  </button>
+                </Show>
+                <button type="button" class="button" onClick={() => go(s.home)}>
+                  Go home
+                </button>
+              </div>
+            </div>
+          </Match>
+          <Match when={ex.phase() === "loading" && ex.total() === 0}>
+            <p class="loading" data-testid="dir-loading">
+              Loading {show(dir())}…
+            </p>
+          </Match>
+          <Match when={true}>
+            <FileList
+              explorer={ex}
+              renaming={renaming()}
+              dropTarget={dropTarget()}
+              onOpen={(entry) => void s.openEntry(entry)}
+              onKey={onKey}
+              onRenameDone={(from, to) => {
+                setRenaming(undefined);
+                // The fs service checks the name and says what is wrong with it.
+                if (to !== undefined && to !== from) void ex.rename(from, to);
+              }}
+            />
+          </Match>
+        </Switch>
+        <Show when={dragging()}>
+          <div class="drop-overlay" data-testid="drop-overlay">
+            <UploadIcon size={28} />
+            <p>
+              Drop to upload into{" "}
+              <strong>{show(dropTarget() ? joinPath(dir(), dropTarget()!) : dir())}</strong>
+            </p>
+          </div>
+        </Show>
+      </div>
+
+      <UploadsPanel uploads={s.uploads} display={show} />
+
+      <Show when={s.uploads.question()}>
+        {(q) => (
+          <ConflictDialog
+            name={q().name}
+            folder={q().folder}
+            where={show(q().dir)}
+            remaining={q().remaining}
+            answer={(c, all) => q().answer(c, all)}
+          />
+        )}
+      </Show>
+      <Show when={dialog()} keyed>
+        {(d) => <ExplorerDialog dialog={d} session={s} close={() => setDialog(undefined)} />}
+      </Show>
+    </div>
+  );
+}
+
+function ExplorerDialog(props: { dialog: Dialog; session: FilesSession; close: () => void }) {
+  const s = props.session;
+  const ex = s.explorer;
+  const here = () => displayPath(ex.dir() ?? s.home, s.home);
+  const d = props.dialog;
+  const failed = () => ex.actionError()?.message ?? "it did not work";
+  switch (d.kind) {
+    case "new-file":
+      return (
+        <TextDialog
+          title="New file"
+          label={`Name of the new file in ${here()}`}
+          initial=""
+          action="Create"
+          testid="new-file-dialog"
+          onClose={props.close}
+          submit={async (name) => {
+            const problem = nameProblem(name);
+            if (problem) return problem;
+            const path = await ex.createFile(name);
+            if (!path) return failed();
+            ex.clearActionError();
+            ex.select(name);
+            return undefined;
+          }}
+        />
+      );
+    case "new-folder":
+      return (
+        <TextDialog
+          title="New folder"
+          label={`Name of the new folder in ${here()}`}
+          initial=""
+          action="Create"
+          testid="new-folder-dialog"
+          onClose={props.close}
+          submit={async (name) => {
+            const problem = nameProblem(name);
+            if (problem) return problem;
+            if (!(await ex.createFolder(name))) return failed();
+            ex.clearActionError();
+            return undefined;
+          }}
+        />
+      );
+    case "move":
+    case "copy":
+      return (
+        <TextDialog
+          title={`${d.kind === "move" ? "Move" : "Copy"} ${d.names.length === 1 ? `“${d.names[0]}”` : `${d.names.length} items`}`}
+          label="To the folder (~/… or an absolute path)"
+          initial={here()}
+          action={d.kind === "move" ? "Move" : "Copy"}
+          testid={`${d.kind}-dialog`}
+          onClose={props.close}
+          submit={async (dest) => {
+            const ok =
+              d.kind === "move" ? await ex.move(d.names, dest) : await ex.copy(d.names, dest);
+            if (!ok) return failed();
+            ex.clearActionError();
+            return undefined;
+          }}
+        />
+      );
+    case "delete":
+      return (
+        <ConfirmDialog
+          title={`Delete ${d.names.length === 1 ? `“${d.names[0]}”` : `${d.names.length} items`}? This cannot be undone.`}
+          items={d.names}
+          action="Delete"
+          danger
+          testid="delete-dialog"
+          onClose={props.close}
+          confirm={() => void ex.remove(d.names)}
+        />
+      );
+    default: {
+      const never: never = d;
+      return never;
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/** Every upload with its own progress bar and cancel button. */
+import { createMemo, For, Show } from "solid-js";
+import { formatSize } from "./format.js";
+import { CloseIcon } from "./icons.js";
+import type { UploadItem, UploadsStore } from "./uploads-store.js";
+
+const STATUS: Record<UploadItem["status"], string> = {
+  queued: "waiting",
+  uploading: "",
+  done: "done",
+  error: "failed",
+  cancelled: "cancelled",
+};
+
+export function UploadsPanel(props: { uploads: UploadsStore; display: (path: string) => string }) {
+  const items = () => props.uploads.items;
+  const active = createMemo(() =>
+    items().filter((u) => u.status === "queued" || u.status === "uploading"),
+  );
+  const finished = () => items().length - active().length;
+  return (
+    <Show when={items().length > 0}>
+      <section class="uploads" aria-label="Uploads" data-testid="uploads">
+        <header class="uploads-header">
+          <span>
+            {active().length > 0
+              ? `Uploading ${active().length} of ${items().length}`
+              : `${items().length} uploaded`}
+          </span>
+          <Show when={finished() > 0}>
+            <button type="button" class="icon-button" onClick={() => props.uploads.clearFinished()}>
+              Clear finished
+            </button>
+          </Show>
+        </header>
+        <ul class="uploads-list">
+          <For each={items()}>
+            {(u) => {
+              const pct = () =>
+                u.size === 0
+                  ? u.status === "done"
+                    ? 100
+                    : 0
+                  : Math.round((100 * u.loaded) / u.size);
+              return (
+                <li
+                  class="upload"
+                  data-testid="upload-item"
+                  data-status={u.status}
+                  data-name={u.path}
+                >
+                  <div class="upload-line">
+                    <span class="upload-name" title={`${props.display(u.dir)}/${u.path}`}>
+                      {u.path}
+                    </span>
+                    <span class="upload-size muted">
+                      {u.status === "uploading"
+                        ? `${formatSize(u.loaded)} of ${formatSize(u.size)}`
+                        : STATUS[u.status] || formatSize(u.size)}
+                    </span>
+                    <Show when={u.status === "queued" || u.status === "uploading"}>
+                      <button
+                        type="button"
+                        class="icon-button upload-cancel"
+                        title="Cancel this upload"
+                        aria-label={`Cancel upload of ${u.path}`}
+                        data-testid="upload-cancel"
+                        onClick={() => props.uploads.cancel(u.id)}
+                      >
+                        <CloseIcon size={12} />
+                      </button>
+                    </Show>
+                  </div>
+                  <div
+                    class="progress"
+                    role="progressbar"
+                    aria-valuemin={0}
+                    aria-valuemax={100}
+                    aria-valuenow={pct()}
+                    data-testid="upload-progress"
+                  >
+                    <div class="progress-bar" style={{ width: `${pct()}%` }} />
+                  </div>
+                  <Show when={u.error}>
+                    <p class="upload-error" role="alert">
+                      {u.error}
+                    </p>
+                  </Show>
+                </li>
+              );
+            }}
+          </For>
+        </ul>
+      </section>
+    </Show>
+  );
+}

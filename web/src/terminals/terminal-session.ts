@@ -1,0 +1,284 @@
+/**
+ * One attached terminal in the page: the NATS side of a terminal tab. It replays the newest
+ * snapshot and the recording after it into a terminal emulator (the sink), follows live
+ * output with bounded buffering, jumps ahead to a newer snapshot when it falls far behind
+ * (a flood must not freeze the page), sends keystrokes and size requests over core NATS,
+ * and says it is there (presence) while attached. It re-attaches after reconnects.
+ */
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { randomId } from "../../../shared/base64url.js";
+import { Buckets, Keys, Streams, terminalSubjects } from "../../../shared/subjects.js";
+import {
+  decodeSnapshot,
+  replayStep,
+  TERM_MAX_INPUT,
+  TERM_OFFSET_HEADER,
+  TERM_SIZE_HEADER,
+  VIEWER_HEARTBEAT_MS,
+} from "../../../shared/terminals.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
+import { backoffMs, delay, messageOf } from "../lib/delay.js";
+
+/** What the session writes into: the xterm wrapper implements it. */
+export interface TerminalSink {
+  reset(): void;
+  resize(cols: number, rows: number): void;
+  write(data: Uint8Array | string, done?: () => void): void;
+}
+
+export type SessionStatus = "attaching" | "live" | "error";
+
+export interface SessionHooks {
+  status(status: SessionStatus, problem?: string): void;
+}
+
+export interface TerminalSession {
+  readonly viewerId: string;
+  /** Keystrokes (a paste is cut into pieces the service accepts). */
+  input(data: string | Uint8Array): void;
+  /** Asks for a new pty size; the screen follows when the recording says so. */
+  resize(cols: number, rows: number): void;
+  stop(): void;
+}
+
+/** Unparsed output the page may hold before it stops pulling more. */
+const MAX_PENDING_BYTES = 1024 * 1024;
+/** Messages behind at which the page looks for a newer snapshot to jump to. */
+const JUMP_BEHIND = 300;
+
+/** "Chrome on Linux": who is viewing, for the viewer list. */
+export function viewerLabel(ua = navigator.userAgent): string {
+  const browser = /Edg\//.test(ua)
+    ? "Edge"
+    : /Firefox\//.test(ua)
+      ? "Firefox"
+      : /Chrom(e|ium)\//.test(ua)
+        ? "Chrome"
+        : /Safari\//.test(ua)
+          ? "Safari"
+          : "Browser";
+  const os = /Windows/.test(ua)
+    ? "Windows"
+    : /Mac OS X|Macintosh/.test(ua)
+      ? "macOS"
+      : /Android/.test(ua)
+        ? "Android"
+        : /Linux/.test(ua)
+          ? "Linux"
+          : "";
+  return os ? `${browser} on ${os}` : browser;
+}
+
+async function lastSeq(jsm: JetStreamManager, subject: string): Promise<number> {
+  try {
+    return (await jsm.streams.getMessage(Streams.WS_TERM, { last_by_subj: subject }))?.seq ?? 0;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 10037) return 0; // no message
+    throw err;
+  }
+}
+
+async function inflate(data: Uint8Array): Promise<string> {
+  const stream = new Blob([data as BlobPart])
+    .stream()
+    .pipeThrough(new DecompressionStream("deflate"));
+  return new Response(stream).text();
+}
+
+async function snapshotOf(kv: KV, key: string) {
+  const e = await kv.get(key);
+  return e && e.operation === "PUT" && e.length > 0 ? decodeSnapshot(e.value) : undefined;
+}
+
+/**
+ * This browser tab's viewer id for a terminal: kept across reloads of the tab (sessionStorage),
+ * so a reload is the same viewer, not one more until the old one times out.
+ */
+function viewerIdFor(tid: string): string {
+  const key = `cocalc-terminal-viewer:${tid}`;
+  try {
+    const known = sessionStorage.getItem(key);
+    if (known && /^[A-Za-z0-9_-]{8,64}$/.test(known)) return known;
+    const id = `v${randomId()}`;
+    sessionStorage.setItem(key, id);
+    return id;
+  } catch {
+    return `v${randomId()}`;
+  }
+}
+
+/** Attaches `sink` to terminal `tid` until stop(). */
+export function attachTerminal(
+  conn: WorkspaceConnection,
+  tid: string,
+  sink: TerminalSink,
+  hooks: SessionHooks,
+): TerminalSession {
+  const subjects = terminalSubjects(conn.wsid, tid);
+  const key = Keys.terminal(conn.wsid, tid);
+  const viewerId = viewerIdFor(tid);
+  const label = viewerLabel();
+  const stopping = new AbortController();
+  let current: { stop(): void } | undefined;
+  let nc: NatsConnection | undefined;
+  const encoder = new TextEncoder();
+  // Status changes only (a per-message "live" would make the view ask for its size again
+  // and again, and two viewers of different sizes would take turns forever).
+  let lastStatus: string | undefined;
+  const status = (s: SessionStatus, problem?: string) => {
+    const key = `${s}:${problem ?? ""}`;
+    if (key === lastStatus) return;
+    lastStatus = key;
+    hooks.status(s, problem);
+  };
+
+  // Output written to the sink whose parsing has not finished.
+  let pending = 0;
+  let drained: (() => void) | undefined;
+  const write = (data: Uint8Array | string) => {
+    const n = data.length;
+    pending += n;
+    sink.write(data, () => {
+      pending -= n;
+      if (pending <= MAX_PENDING_BYTES / 2) drained?.();
+    });
+  };
+  const idle = () => new Promise<void>((resolve) => sink.write("", resolve));
+
+  const presence = (state: "open" | "closed") => {
+    try {
+      nc?.publish(subjects.viewer, JSON.stringify({ viewer: viewerId, label, state }));
+    } catch {
+      // not connected: the next beat says it again
+    }
+  };
+
+  /** One attach: snapshot + tail + live. Returns when it should attach again. */
+  async function attachOnce(): Promise<void> {
+    nc = await conn.ready(stopping.signal);
+    if (!nc || stopping.signal.aborted) return;
+    status("attaching");
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const kv = await new Kvm(nc).open(Buckets.termSnapshots);
+    const [snapshot, target] = await Promise.all([snapshotOf(kv, key), lastSeq(jsm, subjects.out)]);
+    if (stopping.signal.aborted) return;
+    presence("open");
+    sink.reset();
+    let seq = 0;
+    let offset = 0;
+    if (snapshot) {
+      sink.resize(snapshot.header.cols, snapshot.header.rows);
+      const text =
+        snapshot.header.encoding === "deflate"
+          ? await inflate(snapshot.data)
+          : new TextDecoder().decode(snapshot.data);
+      write(text);
+      seq = snapshot.header.seq;
+      offset = snapshot.header.offset;
+    }
+    if (seq >= target) status("live");
+    const consumer = await js.consumers.get(Streams.WS_TERM, {
+      filter_subjects: subjects.out,
+      ...(seq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    const messages = await consumer.consume({ max_bytes: MAX_PENDING_BYTES });
+    current = messages;
+    if (stopping.signal.aborted) messages.stop();
+    let lastJumpCheck = 0;
+    for await (const m of messages) {
+      const step = replayStep(
+        m.data,
+        m.headers?.get(TERM_OFFSET_HEADER),
+        m.headers?.get(TERM_SIZE_HEADER),
+      );
+      if (step.kind === "resize") {
+        await idle();
+        sink.resize(step.cols, step.rows);
+      } else if (step.offset + step.data.length > offset) {
+        const data = step.offset < offset ? step.data.subarray(offset - step.offset) : step.data;
+        write(data);
+        offset = Math.max(offset, step.offset) + data.length;
+      }
+      seq = m.seq;
+      if (seq >= target) status("live");
+      if (pending > MAX_PENDING_BYTES) {
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+        });
+        drained = undefined;
+      }
+      // Far behind a flood: showing every byte would take longer than the flood lasts. A newer
+      // snapshot (the service keeps one at most a second behind) lets us skip to the present.
+      if (m.info.pending > JUMP_BEHIND && Date.now() - lastJumpCheck > 1000) {
+        lastJumpCheck = Date.now();
+        const newer = await snapshotOf(kv, key).catch(() => undefined);
+        if (newer && newer.header.seq > seq + JUMP_BEHIND / 2) {
+          messages.stop();
+          return;
+        }
+      }
+    }
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        await attachOnce();
+        failures = 0;
+      } catch (err) {
+        if (stopping.signal.aborted) break;
+        failures++;
+        status("error", messageOf(err));
+      } finally {
+        current = undefined;
+      }
+      await delay(Math.max(100, backoffMs(failures)), stopping.signal);
+    }
+  }
+
+  // After a reconnect the ordered consumer may be gone: start over from the newest snapshot.
+  const offReconnect = conn.onReconnect(() => current?.stop());
+  const beat = setInterval(() => presence("open"), VIEWER_HEARTBEAT_MS);
+  // Closing the tab runs no cleanup; say goodbye on the way out (best effort: else it times out).
+  const onHide = (e: PageTransitionEvent) => {
+    if (!e.persisted) presence("closed");
+  };
+  addEventListener("pagehide", onHide);
+  void run();
+
+  return {
+    viewerId,
+    input(data) {
+      const bytes = typeof data === "string" ? encoder.encode(data) : data;
+      for (let i = 0; i < bytes.length; i += TERM_MAX_INPUT) {
+        // A cut inside a UTF-8 sequence is fine: the pty gets the same bytes in order.
+        nc?.publish(subjects.input, bytes.subarray(i, i + TERM_MAX_INPUT));
+      }
+    },
+    resize(cols, rows) {
+      nc?.publish(subjects.resize, JSON.stringify({ cols, rows, viewer: viewerId }));
+    },
+    stop() {
+      if (stopping.signal.aborted) return;
+      presence("closed");
+      stopping.abort();
+      clearInterval(beat);
+      removeEventListener("pagehide", onHide);
+      offReconnect();
+      current?.stop();
+      drained?.();
+    },
+  };
+}
