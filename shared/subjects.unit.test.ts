@@ -77,4 +77,17 @@ describe("subjects", () => {
     expect(p.publish.allow.some((s) => s.startsWith("$KV") || s.startsWith("ws.*"))).toBe(false);
     expect(p.publish.deny).toContain("$JS.API.CONSUMER.DELETE.*.workspace");
   });
+
+  it("lets the browser call request APIs and hear feeds of its own workspace only", () => {
+    const s = workspaceSubjects("w1");
+    expect(s.request("fs")).toBe("ws.w1.req.fs");
+    expect(s.feed("fs")).toBe("ws.w1.feed.fs");
+    expect(s.fsEvent("uploaded")).toBe("ws.w1.fs.uploaded");
+    // File events are stored by WS_FS; the feed and requests must not be.
+    expect(StreamSubjects.WS_FS).toEqual(["ws.*.fs.>"]);
+    const p = browserPermissions("w1", []);
+    expect(p.publish.allow).toContain("ws.w1.req.>");
+    expect(p.subscribe.allow).toContain("ws.w1.feed.>");
+    expect(p.publish.allow.some((x) => x.includes(".fs."))).toBe(false);
+  });
 });
