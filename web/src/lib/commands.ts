@@ -5,7 +5,9 @@ import { workspaceSubjects } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "./connection.js";
 import { messageOf } from "./delay.js";
 
-const COMMAND_TIMEOUT_MS = 5000;
+// Generous: a busy machine may need seconds to start a pty host or a shell, and a command
+// that is still running should not be reported as failed.
+const COMMAND_TIMEOUT_MS = 30_000;
 
 /** Sends `{ type, data }` to `service`; never throws, failures come back as `{ ok: false }`. */
 export async function sendCommand(
