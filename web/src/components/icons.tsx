@@ -1,9 +1,11 @@
 /** Small inline line icons (24×24 grid, currentColor), so the page needs no icon font. */
 import type { JSX } from "solid-js";
 
-function Icon(props: { children: JSX.Element; size?: number }) {
+/** The shared frame of every line icon. */
+export function Icon(props: { children: JSX.Element; size?: number; class?: string }) {
   return (
     <svg
+      class={props.class}
       width={props.size ?? 16}
       height={props.size ?? 16}
       viewBox="0 0 24 24"

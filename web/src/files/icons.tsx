@@ -1,120 +1,101 @@
 /** Icons of the explorer (24×24 line icons, currentColor), by what an entry is. */
-import type { JSX } from "solid-js";
 import type { FileEntry } from "../../../shared/files.js";
 import { extensionOf } from "../../../shared/files.js";
-
-function Svg(props: { children: JSX.Element; size?: number; class?: string }) {
-  return (
-    <svg
-      class={props.class}
-      width={props.size ?? 16}
-      height={props.size ?? 16}
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      stroke-width="1.6"
-      stroke-linecap="round"
-      stroke-linejoin="round"
-      aria-hidden="true"
-    >
-      {props.children}
-    </svg>
-  );
-}
+import { Icon } from "../components/icons.js";
 
 export const FolderIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" />
-  </Svg>
+  </Icon>
 );
 export const FileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
     <path d="M14 3v5h5" />
-  </Svg>
+  </Icon>
 );
 export const TextFileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
     <path d="M14 3v5h5M9 13h6M9 17h4" />
-  </Svg>
+  </Icon>
 );
 export const CodeFileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
     <path d="M14 3v5h5M10 12l-2 2 2 2M14 12l2 2-2 2" />
-  </Svg>
+  </Icon>
 );
 export const ImageFileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <rect x="4" y="4" width="16" height="16" rx="2" />
     <circle cx="9" cy="9" r="1.5" />
     <path d="m20 15-4-4-8 8" />
-  </Svg>
+  </Icon>
 );
 export const ArchiveFileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
     <path d="M11 4v2M11 8v2M11 12v2M10 16h2v3h-2z" />
-  </Svg>
+  </Icon>
 );
 export const LinkBadge = () => (
-  <Svg size={10} class="link-badge">
+  <Icon size={10} class="link-badge">
     <path d="M7 17 17 7M9 7h8v8" />
-  </Svg>
+  </Icon>
 );
 export const HomeIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="m3 11 9-7 9 7M5 10v10h5v-6h4v6h5V10" />
-  </Svg>
+  </Icon>
 );
 export const UploadIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M12 16V4M7 9l5-5 5 5M5 20h14" />
-  </Svg>
+  </Icon>
 );
 export const UploadFolderIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" />
     <path d="M12 16v-6M9.5 12.5 12 10l2.5 2.5" />
-  </Svg>
+  </Icon>
 );
 export const DownloadIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M12 4v12M7 11l5 5 5-5M5 20h14" />
-  </Svg>
+  </Icon>
 );
 export const NewFolderIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M3 7a2 2 0 0 1 2-2h4l2 2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2z" />
     <path d="M12 10v6M9 13h6" />
-  </Svg>
+  </Icon>
 );
 export const NewFileIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z" />
     <path d="M14 3v5h5M12 11v6M9 14h6" />
-  </Svg>
+  </Icon>
 );
 export const RefreshIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M20 11a8 8 0 1 0-2.3 5.7M20 4v7h-7" />
-  </Svg>
+  </Icon>
 );
 export const UpIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M12 19V5M5 12l7-7 7 7" />
-  </Svg>
+  </Icon>
 );
 export const CloseIcon = (p: { size?: number }) => (
-  <Svg size={p.size ?? 14}>
+  <Icon size={p.size ?? 14}>
     <path d="M6 6l12 12M18 6 6 18" />
-  </Svg>
+  </Icon>
 );
 export const WarnIcon = (p: { size?: number }) => (
-  <Svg size={p.size}>
+  <Icon size={p.size}>
     <path d="M12 3 2 20h20zM12 10v4M12 17h.01" />
-  </Svg>
+  </Icon>
 );
 
 const CODE = new Set([
