@@ -23,6 +23,7 @@ import { Supervisor } from "../services/runtime/supervisor.js";
 import { CocalcError } from "../shared/errors.js";
 import { browserPermissions } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
+import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
 import { acquireLock } from "./lock.js";
@@ -73,16 +74,8 @@ export async function startLaunchpadHost(
   log: Logger,
   progress: (line: string) => void,
 ): Promise<LaunchpadHost> {
-  const cleanups: (() => Promise<void>)[] = [];
-  const undo = async () => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log.warn({ err: String(err) }, "cleanup step failed");
-      }
-    }
-  };
+  const cleanups = cleanupStack(log);
+  const undo = cleanups.undo;
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
@@ -190,16 +183,12 @@ export async function startLaunchpadHost(
     await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
     cleanups.push(() => rm(launchpadRunFile(opts.dataDir), { force: true }));
 
-    let stopped: Promise<void> | undefined;
     return {
       hostId: opts.hostId,
       root,
       natsUrl,
       nc,
-      stop: () => {
-        stopped ??= undo();
-        return stopped;
-      },
+      stop: undo,
     };
   } catch (err) {
     await undo();

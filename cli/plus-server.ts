@@ -28,6 +28,7 @@ import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import type { StartOptions } from "./args.js";
+import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
@@ -85,16 +86,8 @@ export function plusServices(
 }
 
 export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHandle> {
-  const cleanups: (() => Promise<void>)[] = [];
-  const undo = async () => {
-    for (const c of cleanups.reverse()) {
-      try {
-        await c();
-      } catch (err) {
-        log.warn({ err: String(err) }, "cleanup step failed");
-      }
-    }
-  };
+  const cleanups = cleanupStack(log);
+  const undo = cleanups.undo;
   // Start-up phases at debug level, in ms since the process started.
   const phase = (name: string) =>
     log.debug({ ms: Math.round(performance.now()) }, `start: ${name}`);
@@ -235,7 +228,6 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       });
     }
 
-    let stopped: Promise<void> | undefined;
     return {
       url,
       signInUrl,
@@ -244,10 +236,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       nats,
       nc,
       supervisor,
-      stop: () => {
-        stopped ??= undo();
-        return stopped;
-      },
+      stop: undo,
     };
   } catch (err) {
     await undo();

@@ -2,7 +2,12 @@
 import type { JSX } from "solid-js";
 
 /** The shared frame of every line icon. */
-export function Icon(props: { children: JSX.Element; size?: number; class?: string }) {
+export function Icon(props: {
+  children: JSX.Element;
+  size?: number;
+  class?: string;
+  strokeWidth?: number;
+}) {
   return (
     <svg
       class={props.class}
@@ -11,7 +16,7 @@ export function Icon(props: { children: JSX.Element; size?: number; class?: stri
       viewBox="0 0 24 24"
       fill="none"
       stroke="currentColor"
-      stroke-width="1.6"
+      stroke-width={props.strokeWidth ?? 1.6}
       stroke-linecap="round"
       stroke-linejoin="round"
       aria-hidden="true"

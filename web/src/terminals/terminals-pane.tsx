@@ -6,7 +6,7 @@
 import { createSignal, For, type JSX, lazy, Show } from "solid-js";
 import { exitSummary, type TerminalView } from "../../../shared/terminals.js";
 import { EmptyState } from "../components/empty-state.js";
-import { TerminalIcon } from "../components/icons.js";
+import { Icon, TerminalIcon } from "../components/icons.js";
 import type { SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
 import type { XtermApi } from "./xterm-view.js";
@@ -15,21 +15,12 @@ import "./terminals.css";
 // xterm.js is most of the page's weight: load it when a terminal is first shown.
 const XtermView = lazy(() => import("./xterm-view.js").then((m) => ({ default: m.XtermView })));
 
-function Glyph(props: { children: JSX.Element; title?: string }) {
+/** The toolbar's icons: the shared frame, a little smaller and bolder. */
+function Glyph(props: { children: JSX.Element }) {
   return (
-    <svg
-      width="15"
-      height="15"
-      viewBox="0 0 24 24"
-      fill="none"
-      stroke="currentColor"
-      stroke-width="1.8"
-      stroke-linecap="round"
-      stroke-linejoin="round"
-      aria-hidden="true"
-    >
+    <Icon size={15} strokeWidth={1.8}>
       {props.children}
-    </svg>
+    </Icon>
   );
 }
 
