@@ -19,8 +19,8 @@ export default defineConfig({
         // The terminals' pty host runs as its own process (found next to plus.js).
         "pty-host": "services/terminals/pty-host.ts",
       },
-      // A native addon: loaded from node_modules at run time, never bundled.
-      external: ["node-pty"],
+      // Native addons: loaded from node_modules at run time, never bundled.
+      external: ["node-pty", "better-sqlite3"],
       output: { format: "es", entryFileNames: "[name].js", chunkFileNames: "[name]-[hash].js" },
     },
   },
