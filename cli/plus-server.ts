@@ -11,6 +11,7 @@ import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
+import { UploadJournal } from "../services/gateway/upload-journal.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -181,6 +182,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       log: log.child({ component: "gateway" }),
       files: {
         resolver: await PathResolver.create({ home: homedir() }),
+        journal: await openUploadJournal(join(opts.dataDir, "uploads"), log),
         publish: fileEventPublisher(jetstream(nc), wsid, log.child({ component: "files" })),
         log: log.child({ component: "files" }),
       },
@@ -242,4 +244,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await undo();
     throw err;
   }
+}
+
+/** The upload journal, with what a previous run left half-uploaded removed. */
+async function openUploadJournal(dir: string, log: Logger): Promise<UploadJournal> {
+  const journal = await UploadJournal.open(dir);
+  const removed = await journal.sweep();
+  if (removed > 0) log.info({ removed }, "removed temp files of interrupted uploads");
+  return journal;
 }

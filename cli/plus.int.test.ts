@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from "node:child_process";
 import { existsSync, readFileSync, statSync } from "node:fs";
+import { readdir } from "node:fs/promises";
 import { request } from "node:http";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
@@ -297,6 +298,40 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
     });
     expect((await http(third.port, "/healthz")).status).toBe(200);
     expect(await third.stop()).toBe(0);
+    await removeHome(first.home);
+  });
+
+  it("uploads - the temp file of an upload cut off by kill -9 is removed at the next start", async () => {
+    const first = await startPlus();
+    const login = await http(first.port, `/?token=${first.token}`);
+    const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
+    const origin = `http://127.0.0.1:${first.port}`;
+    // An upload that sends part of its body and then stalls, as when the browser is mid-way.
+    const req = request({
+      host: "127.0.0.1",
+      port: first.port,
+      method: "PUT",
+      path: "/api/files/upload?dir=~&name=big.bin",
+      headers: {
+        host: `127.0.0.1:${first.port}`,
+        origin,
+        cookie,
+        "content-length": String(10 * 1024 * 1024),
+      },
+    });
+    req.on("error", () => undefined);
+    req.write(Buffer.alloc(256 * 1024));
+    const temps = async () =>
+      (await readdir(first.home)).filter((n) => n.startsWith(".cocalc-upload-"));
+    await until("temp file written", async () => (await temps()).length === 1);
+    await first.stop("SIGKILL");
+    req.destroy();
+    expect(await temps()).toHaveLength(1);
+
+    const second = await startPlus({ home: first.home, dataDir: first.dataDir });
+    expect(await temps()).toEqual([]);
+    expect(existsSync(join(first.home, "big.bin"))).toBe(false);
+    expect(await second.stop()).toBe(0);
     await removeHome(first.home);
   });
 

@@ -36,6 +36,7 @@ import { workspaceSubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { fsError, type PathResolver, type PinnedDir, pinChild } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
+import type { UploadJournal } from "./upload-journal.js";
 
 export const UPLOAD_PATH = "/api/files/upload";
 export const DOWNLOAD_PATH = "/api/files/download";
@@ -48,6 +49,8 @@ export interface FilesOptions {
   /** Publishes a file event (FileUploaded, FileCreated for folders an upload made). */
   publish(event: Uncommitted<FsEvent>): Promise<void>;
   log: Logger;
+  /** Where uploads in progress are recorded, so a restart can remove their temp files. */
+  journal?: UploadJournal;
 }
 
 /** A publish function for file events of workspace `wsid` on WS_FS. */
@@ -329,7 +332,9 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
       const name = parts.at(-1)!;
       target = resolver.display(joinPath(dir.path, name));
       const temp = `${UPLOAD_TEMP_PREFIX}${randomId()}`;
+      let marker: string | undefined;
       try {
+        marker = await opts.journal?.begin(joinPath(dir.path, temp));
         if (conflict === "fail" && (await lstatOrNull(dir.at(name))) !== null) {
           throw new CocalcError("ERR_FS_EXISTS", `${target} already exists`);
         }
@@ -385,6 +390,7 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
           throw err;
         }
       } finally {
+        if (marker) await opts.journal?.end(marker);
         for (const d of dirs) await d.close();
       }
     } catch (err) {
