@@ -168,6 +168,34 @@ export const ErrorCodes = {
     status: 503,
     summary: "The terminals' pty host could not be started or reached.",
   },
+  ERR_SYNC_IGNORE: {
+    status: 400,
+    summary: "An ignore pattern does not parse (the message names the pattern and line).",
+  },
+  ERR_SYNC_PATH: {
+    status: 400,
+    summary:
+      "A sync root is empty, has '..', is the home itself, or is outside home without opt-in.",
+  },
+  ERR_SYNC_NESTED: {
+    status: 409,
+    summary: "A sync pair would contain, or be inside, another pair (or the same folder twice).",
+  },
+  ERR_SYNC_NOT_FOUND: { status: 404, summary: "No such sync pair." },
+  ERR_SYNC_RSYNC_MISSING: {
+    status: 500,
+    summary:
+      "rsync is not installed on this machine or on the remote; install it (apt-get install rsync).",
+  },
+  ERR_SYNC_REMOTE: {
+    status: 502,
+    summary:
+      "The remote could not be reached over ssh, or the remote side of sync failed (no Node, no bundle).",
+  },
+  ERR_SYNC_TRANSFER: {
+    status: 500,
+    summary: "rsync failed while moving files; the next cycle retries.",
+  },
 } as const;
 
 /** Every error code the product can report. */

@@ -69,6 +69,7 @@ export const ServiceNames = {
   host: "host",
   fs: "fs",
   terminals: "terminals",
+  sync: "sync",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -109,6 +110,7 @@ export const Buckets = {
   images: "images",
   terms: "terms",
   termSnapshots: "term-snapshots",
+  syncPairs: "sync-pairs",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -228,6 +230,26 @@ export function wsidOfSubject(subject: string): string | undefined {
   return parts[0] === "ws" && parts.length > 2 ? parts[1] : undefined;
 }
 
+/** Subjects of sync pair `pair` (stream REMOTE). */
+export function syncSubjects(pair: string) {
+  const base = `remote.sync.${validateKeyToken(pair, "sync pair id")}`;
+  return {
+    /** The pair's settings: added, changed, paused, resumed, removed, check requested. */
+    config: `${base}.cfg`,
+    /** The work: cycles, decisions, transfers, deletes, conflicts. */
+    run: `${base}.run`,
+  } as const;
+}
+
+/** Every sync subject, as a consumer filter. */
+export const AllSync = { all: "remote.sync.>" } as const;
+
+/** The pair id in a sync subject (`remote.sync.<pair>.<kind>`), or undefined. */
+export function syncPairOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 4 && parts[0] === "remote" && parts[1] === "sync" ? parts[2] : undefined;
+}
+
 /** Keys of the KV views. */
 export const Keys = {
   /** Health record of one running instance of a service. */
@@ -248,6 +270,8 @@ export const Keys = {
   /** A terminal of a workspace (views `terms` and `term-snapshots`). */
   terminal: (wsid: string, tid: string) =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(tid, "terminal id")}`,
+  /** A sync pair (view `sync-pairs`). */
+  syncPair: (pair: string) => validateKeyToken(pair, "sync pair id"),
   /** Every terminal of a workspace, as a watch filter. */
   terminals: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
 } as const;

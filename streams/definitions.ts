@@ -135,6 +135,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: MiB,
   },
+  {
+    name: Buckets.syncPairs,
+    description: "file sync pairs of remote sessions: settings, status, progress, conflicts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -1,0 +1,847 @@
+/**
+ * File sync between this machine and a remote target: ignore patterns (.gitignore syntax),
+ * the per-path decision against the last synced state, the rules for pair roots, and the
+ * events, commands and view shared by the sync service, the CLI and the web app. Pure.
+ */
+import { type Static, Type } from "@sinclair/typebox";
+import { bytesToBase64url } from "./base64url.js";
+import { defineCommand } from "./commands.js";
+import { defineEvent, type EventOf } from "./envelope.js";
+import { CocalcError } from "./errors.js";
+import { sha256 } from "./sha256.js";
+
+// ---------------------------------------------------------------------------------------------
+// Ignore patterns
+
+/** Where in-flight transfers are written before they are renamed into place; never synced. */
+export const SYNC_TEMP_DIR = ".cocalc-sync.tmp";
+
+/** One compiled ignore rule. */
+export interface IgnoreRule {
+  /** The pattern as written (for messages). */
+  source: string;
+  negate: boolean;
+  dirOnly: boolean;
+  /** The directory (relative to the root, "" for the root) whose .gitignore holds the rule. */
+  base: string;
+  re: RegExp;
+}
+
+/** The short explanation of the pattern syntax shown next to the ignore field. */
+export const IGNORE_HELP = [
+  "One pattern per line; # starts a comment; .gitignore files in the tree count too.",
+  "name          ignores every file or folder called name, at any depth",
+  "/name         only at the top of the synced folder",
+  "dir/          folders only (and everything in them)",
+  "*.log         * is any run of characters except /, ? is one character",
+  "a/**/b        ** spans any number of folders",
+  "!keep.log     a later ! pattern brings back what an earlier one ignored",
+].join("\n");
+
+function ignoreError(source: string, line: number, why: string): CocalcError {
+  return new CocalcError(
+    "ERR_SYNC_IGNORE",
+    `ignore pattern ${JSON.stringify(source)}${line > 0 ? ` (line ${line})` : ""}: ${why}`,
+    { pattern: source, line },
+  );
+}
+
+const SPECIAL = /[.+^${}()|\\/\]]/;
+
+/** Translates a pattern body (no leading or trailing `/`) to a regular expression source. */
+function translate(body: string, source: string, line: number): string {
+  let out = "";
+  let i = 0;
+  while (i < body.length) {
+    const c = body[i]!;
+    if (c === "*") {
+      if (body[i + 1] === "*") {
+        const atStart = i === 0 || body[i - 1] === "/";
+        let j = i;
+        while (body[j] === "*") j++;
+        const atEnd = j === body.length || body[j] === "/";
+        if (atStart && atEnd) {
+          if (j === body.length) {
+            out += ".*";
+            i = j;
+          } else {
+            out += "(?:.*/)?";
+            i = j + 1;
+          }
+          continue;
+        }
+        out += "[^/]*";
+        i = j;
+        continue;
+      }
+      out += "[^/]*";
+      i++;
+    } else if (c === "?") {
+      out += "[^/]";
+      i++;
+    } else if (c === "[") {
+      let j = i + 1;
+      let cls = "";
+      if (body[j] === "!" || body[j] === "^") {
+        cls += "^";
+        j++;
+      }
+      if (body[j] === "]") {
+        cls += "\\]";
+        j++;
+      }
+      while (j < body.length && body[j] !== "]") {
+        const d = body[j]!;
+        if (d === "\\") {
+          if (j + 1 >= body.length) throw ignoreError(source, line, "ends with a lone backslash");
+          const e = body[j + 1]!;
+          cls += /[\]\\^-]/.test(e) ? `\\${e}` : e;
+          j += 2;
+          continue;
+        }
+        cls += d === "/" ? "" : /[\]\\^]/.test(d) ? `\\${d}` : d;
+        j++;
+      }
+      if (j >= body.length) throw ignoreError(source, line, "'[' has no closing ']'");
+      try {
+        new RegExp(`[${cls}]`, "u");
+      } catch {
+        throw ignoreError(source, line, `bad character class [${body.slice(i + 1, j)}]`);
+      }
+      out += `[${cls}]`;
+      i = j + 1;
+    } else if (c === "\\") {
+      if (i + 1 >= body.length) throw ignoreError(source, line, "ends with a lone backslash");
+      const d = body[i + 1]!;
+      out += SPECIAL.test(d) || /[*?[\]]/.test(d) ? `\\${d}` : d;
+      i += 2;
+    } else {
+      out += SPECIAL.test(c) ? `\\${c}` : c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/**
+ * Parses ignore patterns with .gitignore semantics; `base` is the directory (relative to the
+ * sync root) the patterns apply under. Throws ERR_SYNC_IGNORE naming the line that does not parse.
+ */
+export function parseIgnore(text: string, base = ""): IgnoreRule[] {
+  const rules: IgnoreRule[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let n = 0; n < lines.length; n++) {
+    let raw = lines[n]!;
+    if (raw.includes("\0")) throw ignoreError(raw, n + 1, "contains a NUL byte");
+    // Trailing spaces do not count unless escaped with a backslash.
+    raw = raw.replace(/(?<!\\)\s+$/u, "");
+    if (raw === "" || raw.startsWith("#")) continue;
+    let p = raw;
+    let negate = false;
+    if (p.startsWith("!")) {
+      negate = true;
+      p = p.slice(1);
+      if (p === "") throw ignoreError(raw, n + 1, "'!' needs a pattern after it");
+    } else if (p.startsWith("\\!") || p.startsWith("\\#")) {
+      p = p.slice(1);
+    }
+    let dirOnly = false;
+    if (p.endsWith("/") && !p.endsWith("\\/")) {
+      dirOnly = true;
+      p = p.replace(/\/+$/, "");
+      if (p === "") throw ignoreError(raw, n + 1, "'/' alone matches nothing");
+    }
+    const anchored = p.includes("/");
+    if (p.startsWith("/")) p = p.slice(1);
+    if (p === "") throw ignoreError(raw, n + 1, "the pattern is empty");
+    const body = translate(p, raw, n + 1);
+    const re = new RegExp(`^${anchored ? "" : "(?:.*/)?"}${body}$`, "u");
+    rules.push({ source: raw, negate, dirOnly, base, re });
+  }
+  return rules;
+}
+
+/** Tells whether a path (relative to the sync root, `/`-separated) is ignored. */
+export class IgnoreMatcher {
+  private readonly dirCache = new Map<string, boolean>();
+
+  constructor(readonly rules: readonly IgnoreRule[]) {}
+
+  /** The rules of this matcher followed by more (later rules win). */
+  with(more: readonly IgnoreRule[]): IgnoreMatcher {
+    return more.length === 0 ? this : new IgnoreMatcher([...this.rules, ...more]);
+  }
+
+  /** True when the path itself matches (last matching rule wins), ignoring its parents. */
+  matchesSelf(path: string, isDir: boolean): boolean {
+    let ignored = false;
+    for (const r of this.rules) {
+      if (r.dirOnly && !isDir) continue;
+      let rel = path;
+      if (r.base !== "") {
+        if (!path.startsWith(`${r.base}/`)) continue;
+        rel = path.slice(r.base.length + 1);
+      }
+      if (r.re.test(rel)) ignored = !r.negate;
+    }
+    return ignored;
+  }
+
+  /** True when the path or a folder above it is ignored (git cannot bring back a file of an ignored folder). */
+  ignored(path: string, isDir: boolean): boolean {
+    if (path === SYNC_TEMP_DIR || path.startsWith(`${SYNC_TEMP_DIR}/`)) return true;
+    const slash = path.lastIndexOf("/");
+    if (slash > 0 && this.dirIgnored(path.slice(0, slash))) return true;
+    return this.matchesSelf(path, isDir);
+  }
+
+  private dirIgnored(dir: string): boolean {
+    const cached = this.dirCache.get(dir);
+    if (cached !== undefined) return cached;
+    const slash = dir.lastIndexOf("/");
+    const result =
+      (slash > 0 && this.dirIgnored(dir.slice(0, slash))) ||
+      dir === SYNC_TEMP_DIR ||
+      this.matchesSelf(dir, true);
+    this.dirCache.set(dir, result);
+    return result;
+  }
+}
+
+/** The matcher for a pair: every .gitignore (shallow ones first), then the pair's own patterns. */
+export function pairMatcher(
+  patterns: string,
+  gitignores: ReadonlyMap<string, string> | Iterable<[string, string]>,
+): IgnoreMatcher {
+  const files = [...gitignores].sort(
+    (a, b) => a[0].split("/").length - b[0].split("/").length || a[0].localeCompare(b[0]),
+  );
+  const rules: IgnoreRule[] = [];
+  for (const [path, text] of files) {
+    const slash = path.lastIndexOf("/");
+    try {
+      rules.push(...parseIgnore(text, slash < 0 ? "" : path.slice(0, slash)));
+    } catch {
+      // A broken .gitignore in the tree must not stop sync; git skips what it cannot read too.
+    }
+  }
+  rules.push(...parseIgnore(patterns));
+  return new IgnoreMatcher(rules);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths of pair roots
+
+/** Which machine. */
+export const SyncSides = ["local", "remote"] as const;
+export type SyncSide = (typeof SyncSides)[number];
+
+export function otherSide(side: SyncSide): SyncSide {
+  return side === "local" ? "remote" : "local";
+}
+
+/**
+ * Normalises a pair root as typed by a person. Relative paths and `~/…` are relative to the
+ * home directory of the side they are on (the result has no `~`); absolute paths are kept
+ * only with `outsideHome`. `home` turns an absolute path inside it back into a relative one.
+ * Throws ERR_SYNC_PATH with the reason.
+ */
+export function normalizeRoot(
+  input: string,
+  opts: { outsideHome?: boolean; home?: string; side?: SyncSide } = {},
+): string {
+  const side = opts.side ?? "local";
+  const bad = (why: string) =>
+    new CocalcError("ERR_SYNC_PATH", `${side} path ${JSON.stringify(input)}: ${why}`);
+  if (typeof input !== "string" || input.trim() === "") throw bad("is empty");
+  if (input.includes("\0")) throw bad("contains a NUL byte");
+  if (input.length > 4096) throw bad("is longer than 4096 characters");
+  let p = input.trim();
+  let absolute = false;
+  if (p === "~") p = "";
+  else if (p.startsWith("~/")) p = p.slice(2);
+  else if (p.startsWith("~")) throw bad("~user paths are not supported; use ~/ or a relative path");
+  else if (p.startsWith("/")) {
+    const home = opts.home?.replace(/\/+$/, "");
+    if (home && (p === home || p.startsWith(`${home}/`))) p = p.slice(home.length);
+    else absolute = true;
+  }
+  const parts: string[] = [];
+  for (const seg of p.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") throw bad("'..' is not allowed");
+    parts.push(seg);
+  }
+  if (absolute) {
+    if (!opts.outsideHome) {
+      throw bad("is outside the home directory; allow paths outside home explicitly to use it");
+    }
+    if (parts.length === 0) throw bad("the whole file system cannot be synced");
+    return `/${parts.join("/")}`;
+  }
+  if (parts.length === 0) throw bad("the home directory itself cannot be synced; pick a folder");
+  return parts.join("/");
+}
+
+/** How a root reads to a person: `~/a/b` or `/abs`. */
+export function displayRoot(root: string): string {
+  return root.startsWith("/") ? root : `~/${root}`;
+}
+
+/** True when `a` is `b` or one contains the other (both normalised roots of the same side). */
+export function rootsOverlap(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}
+
+/** A pair's roots, as another pair is checked against. */
+export interface PairRoots {
+  pair: string;
+  session: string;
+  local: string;
+  remote: string;
+}
+
+/**
+ * Throws ERR_SYNC_NESTED when a new pair's local root overlaps another pair's local root, or
+ * (on the same session) its remote root overlaps another's remote root.
+ */
+export function checkNotNested(candidate: Omit<PairRoots, "pair">, others: readonly PairRoots[]) {
+  for (const o of others) {
+    for (const side of ["local", "remote"] as const) {
+      if (side === "remote" && o.session !== candidate.session) continue;
+      const a = candidate[side];
+      const b = o[side];
+      if (!rootsOverlap(a, b)) continue;
+      const how =
+        a === b
+          ? `is already synced by pair ${o.pair}`
+          : a.startsWith(`${b}/`)
+            ? `is inside ${displayRoot(b)}, synced by pair ${o.pair}`
+            : `contains ${displayRoot(b)}, synced by pair ${o.pair}`;
+      throw new CocalcError(
+        "ERR_SYNC_NESTED",
+        `${side} path ${displayRoot(a)} ${how}; pairs may not nest`,
+        { pair: o.pair, side },
+      );
+    }
+  }
+}
+
+/** The id of the pair of a session and local root: one local folder, one pair. */
+export function pairIdFor(session: string, local: string): string {
+  return `s${bytesToBase64url(sha256(`${session}\0${local}`)).slice(0, 22)}`;
+}
+
+/** The name a losing version is kept under: `name.conflict-<side>-<time>.ext`. */
+export function conflictName(path: string, loser: SyncSide, at: Date): string {
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash + 1);
+  const name = path.slice(slash + 1);
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const ext = dot > 0 ? name.slice(dot) : "";
+  const time = at
+    .toISOString()
+    .replace(/\.\d+Z$/, "Z")
+    .replace(/[-:]/g, "");
+  return `${dir}${stem}.conflict-${loser}-${time}${ext}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-path decisions
+
+export const EntryKinds = ["file", "dir", "link"] as const;
+export type EntryKind = (typeof EntryKinds)[number];
+
+/** What a scan saw at a path. `mtime` in whole milliseconds. */
+export interface SyncEntry {
+  kind: EntryKind;
+  size: number;
+  mtime: number;
+  /** sha256 (base64url) of a file's bytes, when it was computed. */
+  hash?: string;
+  /** A symlink's target. */
+  target?: string;
+}
+
+/** What both sides held after the last sync of a path: one content, each side's own mtime. */
+export interface BaseEntry {
+  kind: EntryKind;
+  size: number;
+  hash?: string;
+  target?: string;
+  localMtime: number;
+  remoteMtime: number;
+}
+
+export type DecisionReason =
+  | "new"
+  | "changed"
+  | "deleted"
+  | "restored"
+  | "both-new"
+  | "both-changed"
+  | "kind-differs";
+
+export type PathDecision =
+  /** Nothing to do. */
+  | { action: "none" }
+  /** Both sides agree; remember it as synced. */
+  | { action: "record" }
+  /** Both sides are gone; forget the path. */
+  | { action: "forget" }
+  | { action: "copy"; from: SyncSide; reason: "new" | "changed" | "restored" }
+  /** Deleted on the other side, unchanged here since the last sync. */
+  | { action: "delete"; on: SyncSide; reason: "deleted" }
+  /** Both changed: the winner's version goes to both sides, the loser's is kept beside it. */
+  | {
+      action: "conflict";
+      winner: SyncSide;
+      reason: "both-new" | "both-changed" | "kind-differs";
+    };
+
+/** True when two entries hold the same content (mtimes decide only when a hash is missing). */
+export function sameContent(a: SyncEntry, b: SyncEntry): boolean {
+  if (a.kind !== b.kind) return false;
+  switch (a.kind) {
+    case "dir":
+      return true;
+    case "link":
+      return a.target === b.target;
+    case "file":
+      if (a.size !== b.size) return false;
+      if (a.hash !== undefined && b.hash !== undefined) return a.hash === b.hash;
+      return a.mtime === b.mtime;
+    default: {
+      const never: never = a.kind;
+      return never;
+    }
+  }
+}
+
+/** True when a side's entry differs from what was synced last (a touch alone is no change when hashes tell). */
+export function changedSinceBase(e: SyncEntry, base: BaseEntry, side: SyncSide): boolean {
+  if (e.kind !== base.kind) return true;
+  switch (e.kind) {
+    case "dir":
+      return false;
+    case "link":
+      return e.target !== base.target;
+    case "file": {
+      if (e.size !== base.size) return true;
+      const mtime = side === "local" ? base.localMtime : base.remoteMtime;
+      if (e.mtime === mtime) return false;
+      return !(e.hash !== undefined && base.hash !== undefined && e.hash === base.hash);
+    }
+    default: {
+      const never: never = e.kind;
+      return never;
+    }
+  }
+}
+
+/** True when an entry is exactly what the base recorded for its side (nothing to write down). */
+function matchesBase(e: SyncEntry, base: BaseEntry, side: SyncSide): boolean {
+  if (e.kind !== base.kind) return false;
+  if (e.kind === "link") return e.target === base.target;
+  if (e.kind === "dir") return true;
+  return (
+    e.size === base.size && e.mtime === (side === "local" ? base.localMtime : base.remoteMtime)
+  );
+}
+
+/**
+ * Decides what to do with one path from both sides' entries and the last synced state.
+ * A delete is decided only when the base proves the file was synced and the other side did
+ * not change it since; a delete against a change restores the changed version.
+ */
+export function decidePath(
+  local: SyncEntry | undefined,
+  remote: SyncEntry | undefined,
+  base: BaseEntry | undefined,
+  prefer: SyncSide,
+): PathDecision {
+  if (!local && !remote) return base ? { action: "forget" } : { action: "none" };
+  if (local && remote) {
+    if (sameContent(local, remote)) {
+      const unchanged =
+        base !== undefined &&
+        matchesBase(local, base, "local") &&
+        matchesBase(remote, base, "remote");
+      return unchanged ? { action: "none" } : { action: "record" };
+    }
+    if (local.kind !== remote.kind) {
+      if (base && !changedSinceBase(local, base, "local")) {
+        return { action: "copy", from: "remote", reason: "changed" };
+      }
+      if (base && !changedSinceBase(remote, base, "remote")) {
+        return { action: "copy", from: "local", reason: "changed" };
+      }
+      return { action: "conflict", winner: prefer, reason: "kind-differs" };
+    }
+    if (!base) return { action: "conflict", winner: prefer, reason: "both-new" };
+    const lc = changedSinceBase(local, base, "local");
+    const rc = changedSinceBase(remote, base, "remote");
+    if (lc && !rc) return { action: "copy", from: "local", reason: "changed" };
+    if (rc && !lc) return { action: "copy", from: "remote", reason: "changed" };
+    if (lc && rc) return { action: "conflict", winner: prefer, reason: "both-changed" };
+    // Neither changed since the last sync (a touch with the same bytes): both hold the base.
+    return { action: "record" };
+  }
+  const present: SyncSide = local ? "local" : "remote";
+  const entry = (local ?? remote)!;
+  if (!base) return { action: "copy", from: present, reason: "new" };
+  if (changedSinceBase(entry, base, present)) {
+    return { action: "copy", from: present, reason: "restored" };
+  }
+  return { action: "delete", on: present, reason: "deleted" };
+}
+
+/** The base entry after both sides agree on `local`/`remote`. */
+export function baseFrom(local: SyncEntry, remote: SyncEntry): BaseEntry {
+  const hash = local.hash ?? remote.hash;
+  return {
+    kind: local.kind,
+    size: local.size,
+    ...(hash !== undefined && { hash }),
+    ...(local.target !== undefined && { target: local.target }),
+    localMtime: local.mtime,
+    remoteMtime: remote.mtime,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events (stream REMOTE): pair configuration on `remote.sync.<pair>.cfg`, the work on `.run`
+
+const PairId = Type.String({ pattern: "^s[A-Za-z0-9_-]{22}$" });
+const Root = Type.String({ minLength: 1, maxLength: 4096 });
+const Session = Type.String({ minLength: 1, maxLength: 300, pattern: "^[^\\s\\u0000]+$" });
+const Side = Type.Union(SyncSides.map((s) => Type.Literal(s)));
+const Patterns = Type.String({ maxLength: 64 * 1024 });
+const Count = Type.Integer({ minimum: 0 });
+const Cycle = Type.Integer({ minimum: 1 });
+const Reason = Type.String({ maxLength: 2000 });
+
+/** A pair's settings as stored. */
+export const PairConfigSchema = Type.Object(
+  {
+    session: Session,
+    /** Normalised roots: relative to each side's home, or absolute (with outsideHome). */
+    local: Root,
+    remote: Root,
+    ignore: Patterns,
+    prefer: Side,
+    outsideHome: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+export type PairConfig = Static<typeof PairConfigSchema>;
+
+export const SyncPairAdded = defineEvent("SyncPairAdded", 1, PairConfigSchema);
+export const SyncPairChanged = defineEvent(
+  "SyncPairChanged",
+  1,
+  Type.Object(
+    { ignore: Type.Optional(Patterns), prefer: Type.Optional(Side) },
+    { additionalProperties: false },
+  ),
+);
+export const SyncPairPaused = defineEvent(
+  "SyncPairPaused",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const SyncPairResumed = defineEvent(
+  "SyncPairResumed",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+/** The pair is gone; its files stay where they are on both sides. */
+export const SyncPairRemoved = defineEvent(
+  "SyncPairRemoved",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+/** Someone asked for a deep comparison (every file hashed on both sides). */
+export const SyncCheckRequested = defineEvent(
+  "SyncCheckRequested",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+
+export const CycleKinds = ["full", "watch", "check"] as const;
+export type CycleKind = (typeof CycleKinds)[number];
+
+/** A sync cycle began: what each side's scan found. */
+export const SyncCycleStarted = defineEvent(
+  "SyncCycleStarted",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      kind: Type.Union(CycleKinds.map((k) => Type.Literal(k))),
+      localEntries: Count,
+      remoteEntries: Count,
+      /** Paths that differ and will be worked on, and the bytes to move. */
+      pendingFiles: Count,
+      pendingBytes: Count,
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const ActionName = Type.Union(
+  ["copy", "delete", "conflict", "record", "forget"].map((a) => Type.Literal(a)),
+);
+/** One decided path, as the log keeps it. */
+export const DecidedItemSchema = Type.Object(
+  {
+    path: Type.String({ maxLength: 4096 }),
+    action: ActionName,
+    reason: Type.Optional(Type.String({ maxLength: 40 })),
+    /** copy: the side the content comes from; conflict: the winner; delete: the side deleted on. */
+    side: Type.Optional(Side),
+    size: Type.Optional(Count),
+    localHash: Type.Optional(Type.String({ maxLength: 64 })),
+    remoteHash: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+export type DecidedItem = Static<typeof DecidedItemSchema>;
+/** Most items one SyncDecided event holds; a large cycle publishes several. */
+export const MAX_DECIDED_ITEMS = 500;
+
+/** What was decided for a batch of paths (copies, deletes, conflicts; records are counted only). */
+export const SyncDecided = defineEvent(
+  "SyncDecided",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      items: Type.Array(DecidedItemSchema, { maxItems: MAX_DECIDED_ITEMS }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** A batch of files went across with rsync. */
+export const SyncTransferred = defineEvent(
+  "SyncTransferred",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      from: Side,
+      files: Count,
+      bytes: Count,
+      ms: Count,
+      /** Progress of the cycle after this batch. */
+      doneFiles: Count,
+      doneBytes: Count,
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** Files deleted on one side because they were deleted on the other. */
+export const SyncDeleted = defineEvent(
+  "SyncDeleted",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      on: Side,
+      paths: Type.Array(Type.String({ maxLength: 4096 }), { maxItems: MAX_DECIDED_ITEMS }),
+      /** Paths left alone because they changed since the scan, or a folder that was not empty. */
+      kept: Type.Array(Type.String({ maxLength: 4096 }), { maxItems: MAX_DECIDED_ITEMS }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** Both sides changed a path: the winner's version is at the path, the loser's kept beside it. */
+export const SyncConflictKept = defineEvent(
+  "SyncConflictKept",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      path: Type.String({ maxLength: 4096 }),
+      winner: Side,
+      keptAs: Type.String({ maxLength: 4096 }),
+      reason: Type.String({ maxLength: 40 }),
+      localSize: Type.Optional(Count),
+      remoteSize: Type.Optional(Count),
+      localHash: Type.Optional(Type.String({ maxLength: 64 })),
+      remoteHash: Type.Optional(Type.String({ maxLength: 64 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const SyncCycleFinished = defineEvent(
+  "SyncCycleFinished",
+  1,
+  Type.Object(
+    {
+      cycle: Cycle,
+      copied: Count,
+      deleted: Count,
+      conflicts: Count,
+      bytes: Count,
+      ms: Count,
+      /** Files both sides agree on after the cycle. */
+      synced: Count,
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const SyncCycleFailed = defineEvent(
+  "SyncCycleFailed",
+  1,
+  Type.Object(
+    { cycle: Cycle, code: Type.String({ maxLength: 60 }), message: Reason },
+    { additionalProperties: false },
+  ),
+);
+
+export const SyncPairEvents = [
+  SyncPairAdded,
+  SyncPairChanged,
+  SyncPairPaused,
+  SyncPairResumed,
+  SyncPairRemoved,
+  SyncCheckRequested,
+] as const;
+export const SyncRunEvents = [
+  SyncCycleStarted,
+  SyncDecided,
+  SyncTransferred,
+  SyncDeleted,
+  SyncConflictKept,
+  SyncCycleFinished,
+  SyncCycleFailed,
+] as const;
+export const SyncEvents = [...SyncPairEvents, ...SyncRunEvents] as const;
+
+export type SyncPairEvent =
+  | EventOf<typeof SyncPairAdded>
+  | EventOf<typeof SyncPairChanged>
+  | EventOf<typeof SyncPairPaused>
+  | EventOf<typeof SyncPairResumed>
+  | EventOf<typeof SyncPairRemoved>
+  | EventOf<typeof SyncCheckRequested>;
+export type SyncRunEvent =
+  | EventOf<typeof SyncCycleStarted>
+  | EventOf<typeof SyncDecided>
+  | EventOf<typeof SyncTransferred>
+  | EventOf<typeof SyncDeleted>
+  | EventOf<typeof SyncConflictKept>
+  | EventOf<typeof SyncCycleFinished>
+  | EventOf<typeof SyncCycleFailed>;
+export type SyncEvent = SyncPairEvent | SyncRunEvent;
+
+// ---------------------------------------------------------------------------------------------
+// Commands (to `ws.<wsid>.cmd.sync`)
+
+export const AddSyncPair = defineCommand(
+  "AddSyncPair",
+  Type.Object(
+    {
+      session: Session,
+      local: Root,
+      /** Default: the same path as local (on the remote, relative to its home). */
+      remote: Type.Optional(Root),
+      ignore: Type.Optional(Patterns),
+      prefer: Type.Optional(Side),
+      outsideHome: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const ChangeSyncPair = defineCommand(
+  "ChangeSyncPair",
+  Type.Object(
+    { pair: PairId, ignore: Type.Optional(Patterns), prefer: Type.Optional(Side) },
+    { additionalProperties: false },
+  ),
+);
+const PairOnly = Type.Object({ pair: PairId }, { additionalProperties: false });
+export const PauseSyncPair = defineCommand("PauseSyncPair", PairOnly);
+export const ResumeSyncPair = defineCommand("ResumeSyncPair", PairOnly);
+export const RemoveSyncPair = defineCommand("RemoveSyncPair", PairOnly);
+export const CheckSyncPair = defineCommand("CheckSyncPair", PairOnly);
+export const SyncCommands = [
+  AddSyncPair,
+  ChangeSyncPair,
+  PauseSyncPair,
+  ResumeSyncPair,
+  RemoveSyncPair,
+  CheckSyncPair,
+] as const;
+export type AddSyncPairData = Static<typeof AddSyncPair.schema>;
+
+// ---------------------------------------------------------------------------------------------
+// The `sync-pairs` view (key `<pair>`)
+
+export const SyncStatuses = ["starting", "syncing", "synced", "paused", "error"] as const;
+export type SyncStatus = (typeof SyncStatuses)[number];
+
+/** A conflict as the view lists it (newest first, at most MAX_VIEW_CONFLICTS). */
+export interface SyncConflictInfo {
+  path: string;
+  keptAs: string;
+  winner: SyncSide;
+  at: string;
+}
+export const MAX_VIEW_CONFLICTS = 50;
+
+export interface SyncPairView extends PairConfig {
+  pair: string;
+  paused: boolean;
+  status: SyncStatus;
+  /** The running or last cycle. */
+  cycle?: {
+    n: number;
+    kind: CycleKind;
+    startedAt: string;
+    pendingFiles: number;
+    pendingBytes: number;
+    doneFiles: number;
+    doneBytes: number;
+    /** Bytes per second of the cycle so far. */
+    rate: number;
+  };
+  /** Files both sides agreed on at the end of the last cycle. */
+  synced?: number;
+  lastSyncAt?: string;
+  error?: { code: string; message: string; at: string };
+  conflicts: SyncConflictInfo[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One line for a pair's state: "all files synced", "12 files (3.4 MB) pending", … */
+export function syncSummary(v: SyncPairView): string {
+  if (v.paused) return "paused";
+  if (v.status === "error") return `error: ${v.error?.message ?? "unknown"}`;
+  if (v.status === "synced") return "all files synced";
+  if (v.status === "starting" || !v.cycle) return "starting";
+  const left = Math.max(0, v.cycle.pendingFiles - v.cycle.doneFiles);
+  const bytes = Math.max(0, v.cycle.pendingBytes - v.cycle.doneBytes);
+  return `${left} file${left === 1 ? "" : "s"} (${formatBytes(bytes)}) pending`;
+}
+
+/** Bytes for people: 0 B, 12 KB, 3.4 MB. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
