@@ -54,7 +54,11 @@ export type CliCommand =
   | { command: "help" }
   | { command: "version" }
   | { command: "stop"; dataDir: string; terminals?: boolean }
-  | { command: "events-tail"; dataDir: string; subject?: string; since?: string };
+  | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
+  | { command: "sync-remote"; sub: string; args: string[] };
+
+/** The remote half of sync (run over ssh by a local plus; not for people, so not in --help). */
+const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch"]);
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
 
@@ -103,6 +107,10 @@ function parse(
 
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
   const [first, second] = argv;
+  if (first !== undefined && SYNC_REMOTE_COMMANDS.has(first)) {
+    if (argv.length !== 2 || !second) throw new UsageError(`${first} takes one ROOT`);
+    return { command: "sync-remote", sub: first, args: [second] };
+  }
   if (first === "stop") {
     const { values } = parse(
       argv.slice(1),

@@ -216,6 +216,10 @@ async function main(argv: string[]): Promise<number> {
         console.error(`cocalc-plus: ${(err as Error).message}`);
         return err instanceof UsageError ? 2 : 1;
       }
+    case "sync-remote": {
+      const { runRemoteCommand } = await import("../services/sync/remote-cli.js");
+      return runRemoteCommand(cmd.sub, cmd.args);
+    }
     case "start":
       if (cmd.daemon && !process.env[DAEMON_CHILD]) return daemonize(cmd, argv);
       return runForeground(cmd);

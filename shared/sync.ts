@@ -485,6 +485,13 @@ export function decidePath(
     if (lc && !rc) return { action: "copy", from: "local", reason: "changed" };
     if (rc && !lc) return { action: "copy", from: "remote", reason: "changed" };
     if (lc && rc) return { action: "conflict", winner: prefer, reason: "both-changed" };
+    // Neither changed by size and mtime, yet the bytes differ (a deep check found it): the
+    // side that still has the synced bytes takes the other's.
+    if (local.hash !== undefined && remote.hash !== undefined && local.hash !== remote.hash) {
+      if (base.hash === local.hash) return { action: "copy", from: "remote", reason: "changed" };
+      if (base.hash === remote.hash) return { action: "copy", from: "local", reason: "changed" };
+      return { action: "conflict", winner: prefer, reason: "both-changed" };
+    }
     // Neither changed since the last sync (a touch with the same bytes): both hold the base.
     return { action: "record" };
   }

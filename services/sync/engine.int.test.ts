@@ -1,0 +1,318 @@
+/**
+ * The sync engine against a real sshd on loopback, a second local user as the remote, the
+ * plus bundle installed in that user's home, rsync on both sides.
+ */
+import { spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Uncommitted } from "../../shared/envelope.js";
+import { type PairConfig, pairIdFor, SYNC_TEMP_DIR, type SyncRunEvent } from "../../shared/sync.js";
+import {
+  installBundle,
+  nodeMissingReason,
+  skipReason,
+  startSshd,
+  type TestSshd,
+} from "../../test/helpers/sshd.js";
+import { PairEngine } from "./engine.js";
+import type { RemoteTarget } from "./sides.js";
+import { SyncState } from "./state.js";
+
+const WORKER = new URL("../../dist/test/helpers/sync-worker.js", import.meta.url).pathname;
+const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
+
+let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+if (why) console.log(`sync engine tests skipped: ${why}`);
+
+/** Every file under dir (temp dir excluded) with its content. */
+function tree(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(dir, rel), { withFileTypes: true })) {
+      const p = rel ? `${rel}/${e.name}` : e.name;
+      if (p === SYNC_TEMP_DIR) continue;
+      if (e.isDirectory()) walk(p);
+      else out.set(p, readFileSync(join(dir, p), "utf8"));
+    }
+  };
+  if (existsSync(dir)) walk("");
+  return out;
+}
+
+function makeTree(dir: string, files: number, prefix: string): void {
+  for (let i = 0; i < files; i++) {
+    const d = join(dir, `${prefix}${Math.floor(i / 100)}`);
+    if (i % 100 === 0) mkdirSync(d, { recursive: true });
+    writeFileSync(join(d, `f${i}.txt`), `${prefix} file ${i}\n`);
+  }
+}
+
+async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (ok()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe.skipIf(why !== undefined)("sync engine over ssh", () => {
+  let sshd: TestSshd;
+  let bundle: string;
+  let localHome: string;
+  let stateFile: string;
+  let state: SyncState;
+  let n = 0;
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    const missing = nodeMissingReason(sshd);
+    if (missing) {
+      why = missing;
+      console.log(`sync engine tests skipped: ${missing}`);
+      return;
+    }
+    await sshd.master();
+    bundle = await installBundle(sshd);
+    localHome = await mkdtemp(join(tmpdir(), "cocalc-sync-local-"));
+    stateFile = join(localHome, "state", "sync.sqlite");
+    state = new SyncState(stateFile);
+  });
+
+  afterAll(async () => {
+    state?.close();
+    await sshd?.stop();
+    if (localHome) rmSync(localHome, { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.user.home, "synctest"), { recursive: true, force: true });
+  });
+
+  function target(): RemoteTarget {
+    return { ssh: sshd.ssh, destination: sshd.destination, bundle };
+  }
+
+  /** A new pair with its own roots; `remote` is relative to the remote home. */
+  function pair(opts: Partial<PairConfig> = {}) {
+    n++;
+    const config: PairConfig = {
+      session: sshd.destination,
+      local: `p${n}`,
+      remote: `synctest/p${n}`,
+      ignore: "",
+      prefer: "local",
+      outsideHome: false,
+      ...opts,
+    };
+    const events: Uncommitted<SyncRunEvent>[] = [];
+    const id = pairIdFor(config.session, config.local);
+    const engine = new PairEngine({
+      pair: id,
+      config,
+      target: target(),
+      state,
+      home: localHome,
+      log,
+      rescanMs: 60_000,
+      emit: async (e) => {
+        events.push(e);
+      },
+    });
+    return {
+      id,
+      config,
+      engine,
+      events,
+      local: join(localHome, config.local),
+      remote: join(sshd.user.home, config.remote),
+    };
+  }
+
+  it("syncs a 10k-file tree both ways, creating the missing remote root", async () => {
+    if (why) return;
+    const p = pair();
+    makeTree(p.local, 10_000, "L");
+    expect(existsSync(p.remote)).toBe(false);
+    const first = await p.engine.cycle("full");
+    expect(first.copied).toBeGreaterThanOrEqual(10_000);
+    expect(tree(p.remote)).toEqual(tree(p.local));
+
+    makeTree(p.remote, 10_000, "R");
+    await sshd.chownRemote(p.config.remote);
+    const second = await p.engine.cycle("full");
+    expect(second.copied).toBeGreaterThanOrEqual(10_000);
+    const both = tree(p.local);
+    expect(both.size).toBe(20_000);
+    expect(tree(p.remote)).toEqual(both);
+
+    // Nothing left to do: a cycle that changes nothing.
+    const third = await p.engine.cycle("full");
+    expect([third.copied, third.deleted, third.conflicts]).toEqual([0, 0, 0]);
+    // Every transfer is in the log with its files and bytes.
+    const transferred = p.events.filter((e) => e.type === "SyncTransferred");
+    expect(transferred.length).toBeGreaterThan(0);
+    const decided = p.events.flatMap((e) => (e.type === "SyncDecided" ? e.data.items : []));
+    expect(decided.filter((i) => i.action === "copy" && i.side === "remote").length).toBe(
+      10_000 + 100,
+    );
+  });
+
+  it("propagates edits and deletes from each side, and keeps both versions of a conflict", async () => {
+    if (why) return;
+    const p = pair({ prefer: "remote" });
+    mkdirSync(join(p.local, "d"), { recursive: true });
+    for (const f of ["a.txt", "b.txt", "c.txt", "d/e.txt"]) writeFileSync(join(p.local, f), f);
+    await p.engine.cycle("full");
+    expect(tree(p.remote).size).toBe(4);
+
+    writeFileSync(join(p.local, "a.txt"), "local edit");
+    writeFileSync(join(p.remote, "b.txt"), "remote edit");
+    rmSync(join(p.local, "c.txt"));
+    rmSync(join(p.remote, "d"), { recursive: true });
+    await p.engine.cycle("full");
+    expect(readFileSync(join(p.remote, "a.txt"), "utf8")).toBe("local edit");
+    expect(readFileSync(join(p.local, "b.txt"), "utf8")).toBe("remote edit");
+    expect(existsSync(join(p.remote, "c.txt"))).toBe(false);
+    expect(existsSync(join(p.local, "d"))).toBe(false);
+    const deletes = p.events.filter((e) => e.type === "SyncDeleted");
+    expect(deletes.flatMap((e) => (e.type === "SyncDeleted" ? e.data.paths : []))).toEqual(
+      expect.arrayContaining(["c.txt", "d/e.txt", "d"]),
+    );
+
+    // Both sides edit the same file before the next cycle.
+    writeFileSync(join(p.local, "a.txt"), "local version");
+    writeFileSync(join(p.remote, "a.txt"), "remote version!");
+    await p.engine.cycle("full");
+    await p.engine.cycle("full");
+    const local = tree(p.local);
+    expect(tree(p.remote)).toEqual(local);
+    expect(local.get("a.txt")).toBe("remote version!");
+    const kept = [...local.keys()].filter((k) => k.startsWith("a.conflict-local-"));
+    expect(kept).toHaveLength(1);
+    expect(local.get(kept[0]!)).toBe("local version");
+    const conflict = p.events.find((e) => e.type === "SyncConflictKept");
+    expect(conflict?.data).toMatchObject({ path: "a.txt", winner: "remote", keptAs: kept[0] });
+  });
+
+  it("never deletes a file the state does not know as synced", async () => {
+    if (why) return;
+    const p = pair();
+    mkdirSync(p.local, { recursive: true });
+    mkdirSync(p.remote, { recursive: true });
+    writeFileSync(join(p.local, "only-local.txt"), "x");
+    writeFileSync(join(p.remote, "only-remote.txt"), "y");
+    await sshd.chownRemote(p.config.remote);
+    await p.engine.cycle("full");
+    expect(new Set(tree(p.local).keys())).toEqual(new Set(["only-local.txt", "only-remote.txt"]));
+    expect(p.events.some((e) => e.type === "SyncDeleted")).toBe(false);
+  });
+
+  it("respects ignore patterns and .gitignore files on either side", async () => {
+    if (why) return;
+    const p = pair({ ignore: "*.log\nbuild/\n!keep.log" });
+    mkdirSync(join(p.local, "build"), { recursive: true });
+    mkdirSync(join(p.local, "src"), { recursive: true });
+    writeFileSync(join(p.local, "a.log"), "x");
+    writeFileSync(join(p.local, "keep.log"), "x");
+    writeFileSync(join(p.local, "build", "out.o"), "x");
+    writeFileSync(join(p.local, "src", "main.c"), "x");
+    writeFileSync(join(p.local, "src", "gen.tmp"), "x");
+    writeFileSync(join(p.local, "src", ".gitignore"), "*.tmp\n");
+    await p.engine.cycle("full");
+    expect(new Set(tree(p.remote).keys())).toEqual(
+      new Set(["keep.log", "src/main.c", "src/.gitignore"]),
+    );
+  });
+
+  it("watches both sides: a change on either propagates without a full rescan; stop pauses it", async () => {
+    if (why) return;
+    const p = pair();
+    mkdirSync(p.local, { recursive: true });
+    await p.engine.start();
+    await p.engine.idle();
+    writeFileSync(join(p.local, "from-local.txt"), "hello");
+    await until("the local file on the remote", () => existsSync(join(p.remote, "from-local.txt")));
+    writeFileSync(join(p.remote, "from-remote.txt"), "hi");
+    await sshd.chownRemote(p.config.remote);
+    await until("the remote file locally", () => existsSync(join(p.local, "from-remote.txt")));
+    expect(p.events.some((e) => e.type === "SyncCycleStarted" && e.data.kind === "watch")).toBe(
+      true,
+    );
+
+    await p.engine.stop();
+    writeFileSync(join(p.local, "while-paused.txt"), "x");
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(existsSync(join(p.remote, "while-paused.txt"))).toBe(false);
+    await p.engine.start();
+    await until("the paused change after resume", () =>
+      existsSync(join(p.remote, "while-paused.txt")),
+    );
+    await p.engine.stop();
+  });
+
+  it("a sync process killed mid-transfer leaves no partial file; a restart completes", async () => {
+    if (why) return;
+    const p = pair();
+    mkdirSync(p.local, { recursive: true });
+    const big = Buffer.alloc(64 * 1024 * 1024, 7);
+    for (let i = 0; i < 4; i++) writeFileSync(join(p.local, `big${i}.bin`), big);
+    makeTree(p.local, 500, "s");
+    const run = () =>
+      spawn(
+        process.execPath,
+        [
+          WORKER,
+          JSON.stringify({
+            pair: p.id,
+            config: p.config,
+            target: target(),
+            stateFile: join(localHome, "state", "worker.sqlite"),
+            home: localHome,
+            batchFiles: 100,
+          }),
+        ],
+        { detached: true, stdio: ["ignore", "pipe", "pipe"] },
+      );
+    const first = run();
+    let firstOut = "";
+    first.stderr!.on("data", (d) => {
+      firstOut += d.toString();
+    });
+    const tmp = join(p.remote, SYNC_TEMP_DIR);
+    await until("a transfer in flight", () => existsSync(tmp) && readdirSync(tmp).length > 0).catch(
+      (err) => {
+        throw new Error(`${err.message}; the sync process said: ${firstOut}`);
+      },
+    );
+    process.kill(-first.pid!, "SIGKILL");
+    await new Promise((r) => first.on("close", r));
+    // Whatever made it is whole; the rest is absent, never cut short.
+    for (const [path, text] of tree(p.remote)) {
+      expect(statSync(join(p.remote, path)).size, path).toBe(statSync(join(p.local, path)).size);
+      if (!path.endsWith(".bin")) expect(text).toBe(readFileSync(join(p.local, path), "utf8"));
+    }
+    const second = run();
+    let out = "";
+    second.stdout!.on("data", (d) => {
+      out += d.toString();
+    });
+    const code = await new Promise((r) => second.on("close", r));
+    expect(code, out).toBe(0);
+    expect(tree(p.remote).size).toBe(tree(p.local).size);
+    for (const path of tree(p.local).keys()) {
+      expect(statSync(join(p.remote, path)).size).toBe(statSync(join(p.local, path)).size);
+    }
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
