@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { SyncCliOptions } from "./sync-client.js";
 
 export class UsageError extends Error {
   readonly code = "ERR_CLI_USAGE";
@@ -16,6 +17,8 @@ Usage:
       [--terminals]                     also end the terminals a --daemon plus keeps across restarts
   cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
                                         print events as they happen (SUBJECT may use * and >)
+  cocalc-plus sync add|list|pause|resume|check|rm …
+                                        sync folders with a remote session (sync --help)
 
 Options:
   --port N                      HTTP port; 0 picks a free port (default 0)
@@ -55,7 +58,9 @@ export type CliCommand =
   | { command: "version" }
   | { command: "stop"; dataDir: string; terminals?: boolean }
   | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
-  | { command: "sync-remote"; sub: string; args: string[] };
+  | { command: "sync-remote"; sub: string; args: string[] }
+  | ({ command: "sync" } & SyncCliOptions)
+  | { command: "sync-help" };
 
 /** The remote half of sync (run over ssh by a local plus; not for people, so not in --help). */
 const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch"]);
@@ -123,6 +128,49 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       dataDir: resolve(
         nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
       ),
+    };
+  }
+  if (first === "sync") {
+    const actions = ["add", "list", "pause", "resume", "rm", "check"] as const;
+    if (second === undefined || second === "--help" || second === "help")
+      return { command: "sync-help" };
+    const action = actions.find((a) => a === second);
+    if (!action)
+      throw new UsageError(`unknown command "sync ${second}"; choose from ${actions.join(", ")}`);
+    const { values, positionals } = parse(
+      argv.slice(2),
+      {
+        "data-dir": { type: "string" },
+        session: { type: "string" },
+        ignore: { type: "string", multiple: true },
+        "ignore-file": { type: "string" },
+        prefer: { type: "string" },
+        "outside-home": { type: "boolean" },
+        json: { type: "boolean" },
+      },
+      true,
+    );
+    const prefer = values.prefer as string | undefined;
+    if (prefer !== undefined && prefer !== "local" && prefer !== "remote")
+      throw new UsageError(`--prefer takes local or remote, not ${JSON.stringify(prefer)}`);
+    const max = action === "add" ? 2 : action === "list" ? 0 : 1;
+    if (positionals.length > max)
+      throw new UsageError(`sync ${action} takes at most ${max} argument${max === 1 ? "" : "s"}`);
+    const session = nonEmpty("--session", values.session as string | undefined);
+    const ignoreFile = nonEmpty("--ignore-file", values["ignore-file"] as string | undefined);
+    return {
+      command: "sync",
+      action,
+      args: positionals,
+      dataDir: resolve(
+        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+      ),
+      ignore: (values.ignore as string[] | undefined) ?? [],
+      outsideHome: values["outside-home"] === true,
+      json: values.json === true,
+      ...(session !== undefined && { session }),
+      ...(ignoreFile !== undefined && { ignoreFile: resolve(ignoreFile) }),
+      ...(prefer !== undefined && { prefer }),
     };
   }
   if (first === "events") {

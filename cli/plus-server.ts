@@ -24,6 +24,7 @@ import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
+import { sshTargetResolver, syncService, syncStateFile } from "../services/sync/index.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/subjects.js";
@@ -82,6 +83,10 @@ export function plusServices(
       // In daemon mode shells outlive plus (a restart reattaches); in the foreground, plus's
       // stop ends them, and a plus killed -9 leaves them a minute to be picked up again.
       orphanExitMs: opts.daemon ? 0 : 60_000,
+    }),
+    syncService({
+      stateFile: syncStateFile(opts.dataDir),
+      resolveTarget: sshTargetResolver(opts.dataDir, VERSION),
     }),
   ];
 }

@@ -216,6 +216,20 @@ async function main(argv: string[]): Promise<number> {
         console.error(`cocalc-plus: ${(err as Error).message}`);
         return err instanceof UsageError ? 2 : 1;
       }
+    case "sync-help": {
+      const { SYNC_HELP } = await import("./sync-client.js");
+      console.log(SYNC_HELP);
+      return 0;
+    }
+    case "sync":
+      try {
+        const { syncCli } = await import("./sync-client.js");
+        await syncCli(cmd);
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-plus: ${(err as Error).message}`);
+        return err instanceof UsageError ? 2 : 1;
+      }
     case "sync-remote": {
       const { runRemoteCommand } = await import("../services/sync/remote-cli.js");
       return runRemoteCommand(cmd.sub, cmd.args);

@@ -1,0 +1,241 @@
+/**
+ * The sync service: pair commands on `ws.<wsid>.cmd.sync`, decided into events on
+ * `remote.sync.<pair>.cfg` (stream REMOTE); one engine per live pair, whose decisions and
+ * transfers go to `remote.sync.<pair>.run`; both projected into the `sync-pairs` view.
+ */
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { KV } from "@nats-io/kv";
+import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
+import {
+  AllSync,
+  Buckets,
+  ServiceNames,
+  Streams,
+  syncPairOfSubject,
+  syncSubjects,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
+import {
+  type PairConfig,
+  type PairRoots,
+  SyncCommands,
+  type SyncEvent,
+  SyncEvents,
+  type SyncPairView,
+  SyncRunEvents,
+} from "../../shared/sync.js";
+import { serveCommands } from "../runtime/commands.js";
+import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { projectionHandler } from "../runtime/projection.js";
+import { publishEvent } from "../runtime/publish.js";
+import type { RunningService, ServiceContext } from "../runtime/service.js";
+import {
+  type PairState,
+  pairDecider,
+  pairOf,
+  type SyncCommand,
+  type SyncDecided,
+} from "./decider.js";
+import { PairEngine } from "./engine.js";
+import { syncPairsProjection } from "./projections.js";
+import type { RemoteTarget } from "./sides.js";
+import { SyncState } from "./state.js";
+
+export const SYNC_SERVICE = ServiceNames.sync;
+export const syncRegistry = new EventRegistry<SyncEvent>(SyncEvents);
+const runVersions = new Map<string, number>(SyncRunEvents.map((d) => [d.type, d.v]));
+
+export interface SyncServiceOptions {
+  /** The SQLite file with the last synced state of every pair. */
+  stateFile: string;
+  /** The local home (default: the user's). */
+  home?: string;
+  /** How to reach a session's remote: the seam to remote sessions. */
+  resolveTarget(session: string): RemoteTarget | Promise<RemoteTarget>;
+  /** Full rescan interval while watching (default 5 minutes). */
+  rescanMs?: number;
+}
+
+export async function startSync(
+  ctx: ServiceContext,
+  opts: SyncServiceOptions,
+): Promise<RunningService> {
+  const home = opts.home ?? homedir();
+  const log = ctx.log;
+  const state = new SyncState(opts.stateFile);
+  const engines = new Map<string, PairEngine>();
+  /** Live pairs as the view has them, for the nesting check and restarts. */
+  const pairs = new Map<string, { config: PairConfig; paused: boolean }>();
+  const view: KV = await ctx.kvm.open(Buckets.syncPairs);
+
+  const emitter = (pair: string) => async (e: { type: string; data: unknown }) => {
+    const ev = envelope({ type: e.type, v: runVersions.get(e.type)! }, e.data, {
+      actor: SYNC_SERVICE,
+      at: ctx.now(),
+    });
+    syncRegistry.check(ev);
+    await publishEvent(ctx.js, syncSubjects(pair).run, ev);
+  };
+
+  const startEngine = async (pair: string, config: PairConfig): Promise<void> => {
+    if (engines.has(pair)) return;
+    let target: RemoteTarget;
+    try {
+      target = await opts.resolveTarget(config.session);
+    } catch (err) {
+      log.warn({ pair, session: config.session, err: String(err) }, "no target for the session");
+      await emitter(pair)({
+        type: "SyncCycleFailed",
+        data: {
+          cycle: state.nextCycle(pair),
+          code: "ERR_SYNC_REMOTE",
+          message: `cannot reach session ${config.session}: ${String((err as Error).message ?? err)}`,
+        },
+      });
+      return;
+    }
+    const engine = new PairEngine({
+      pair,
+      config,
+      target,
+      state,
+      home,
+      log: log.child({ pair }),
+      emit: emitter(pair),
+      now: ctx.now,
+      ...(opts.rescanMs !== undefined && { rescanMs: opts.rescanMs }),
+    });
+    engines.set(pair, engine);
+    await engine.start();
+  };
+
+  const stopEngine = async (pair: string): Promise<void> => {
+    const e = engines.get(pair);
+    engines.delete(pair);
+    await e?.stop();
+  };
+
+  await ensureDurable(ctx.jsm, Streams.REMOTE, SYNC_SERVICE, AllSync.all);
+  // Pairs that were live before a restart start again (the consumer only has new events).
+  for await (const key of await view.keys()) {
+    const e = await view.get(key);
+    if (e?.operation !== "PUT" || e.length === 0) continue;
+    const v = e.json<SyncPairView>();
+    const config: PairConfig = {
+      session: v.session,
+      local: v.local,
+      remote: v.remote,
+      ignore: v.ignore,
+      prefer: v.prefer,
+      outsideHome: v.outsideHome,
+    };
+    pairs.set(v.pair, { config, paused: v.paused });
+    if (!v.paused) await startEngine(v.pair, config);
+  }
+
+  const project = await projectionHandler(ctx.kvm, [syncPairsProjection]);
+  const handle = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
+    const pair = syncPairOfSubject(stored.subject);
+    if (!pair) return;
+    const { event } = stored;
+    switch (event.type) {
+      case "SyncPairAdded":
+        pairs.set(pair, { config: event.data, paused: false });
+        await project(stored);
+        await startEngine(pair, event.data);
+        return;
+      case "SyncPairChanged": {
+        const p = pairs.get(pair);
+        if (p) {
+          p.config = { ...p.config, ...event.data };
+          engines.get(pair)?.reconfigure(p.config);
+        }
+        break;
+      }
+      case "SyncPairPaused": {
+        const p = pairs.get(pair);
+        if (p) p.paused = true;
+        await stopEngine(pair);
+        break;
+      }
+      case "SyncPairResumed": {
+        const p = pairs.get(pair);
+        if (p) {
+          p.paused = false;
+          await project(stored);
+          await startEngine(pair, p.config);
+          return;
+        }
+        break;
+      }
+      case "SyncPairRemoved":
+        pairs.delete(pair);
+        await stopEngine(pair);
+        // The files stay on both sides; only what sync remembered about them goes.
+        state.drop(pair);
+        break;
+      case "SyncCheckRequested":
+        engines.get(pair)?.check();
+        break;
+      default:
+        break;
+    }
+    await project(stored);
+  };
+  const consumer = await consumeEvents({
+    js: ctx.js,
+    stream: Streams.REMOTE,
+    durable: SYNC_SERVICE,
+    registry: syncRegistry,
+    log,
+    handle,
+  });
+
+  const others = (): PairRoots[] =>
+    [...pairs].map(([pair, p]) => ({
+      pair,
+      session: p.config.session,
+      local: p.config.local,
+      remote: p.config.remote,
+    }));
+  const decider = pairDecider({ home, others });
+  const commands = serveCommands<SyncCommand, SyncDecided, PairState>({
+    nc: ctx.nc,
+    js: ctx.js,
+    jsm: ctx.jsm,
+    log,
+    subject: workspaceSubjects(ctx.wsid).command(SYNC_SERVICE),
+    commands: SyncCommands,
+    events: SyncEvents,
+    registry: syncRegistry,
+    decider,
+    stream: Streams.REMOTE,
+    aggregateSubject: (c) => syncSubjects(pairOf(c, home)).config,
+    now: ctx.now,
+  });
+
+  const stopAll = async () => {
+    await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
+    state.close();
+  };
+  const done = Promise.race([consumer.done, commands.done]).catch(async (err) => {
+    await commands.stop().catch(() => undefined);
+    await consumer.stop().catch(() => undefined);
+    await stopAll();
+    throw err;
+  });
+  return {
+    done,
+    async stop() {
+      await commands.stop();
+      await consumer.stop();
+      await stopAll();
+    },
+  };
+}
+
+/** Where plus keeps the sync state. */
+export function syncStateFile(dataDir: string): string {
+  return join(dataDir, "sync", "state.sqlite");
+}

@@ -1,0 +1,209 @@
+/**
+ * The sync service on a real nats-server, with a real sshd on loopback and a second local
+ * user as the remote: commands, events, the `sync-pairs` view, pause/resume, check, remove,
+ * and bad input refused with nothing stored or started.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
+import { type DecidedItem, pairIdFor, type SyncPairView } from "../../shared/sync.js";
+import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
+import {
+  installBundle,
+  nodeMissingReason,
+  skipReason,
+  startSshd,
+  type TestSshd,
+} from "../../test/helpers/sshd.js";
+import { Supervisor } from "../runtime/supervisor.js";
+import { syncRegistry, syncService } from "./index.js";
+
+const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
+let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+if (why) console.log(`sync service tests skipped: ${why}`);
+
+describe.skipIf(why !== undefined)("sync service", () => {
+  let t: TestNats;
+  let sshd: TestSshd;
+  let home: string;
+  let supervisor: Supervisor;
+  let bundle: string;
+
+  beforeAll(async () => {
+    t = await setup({ streams: true, durables: ["sync"] });
+    sshd = await startSshd();
+    why = nodeMissingReason(sshd);
+    if (why) return;
+    await sshd.master();
+    bundle = await installBundle(sshd);
+    home = await mkdtemp(join(tmpdir(), "cocalc-sync-svc-"));
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
+    await supervisor.start([
+      syncService({
+        stateFile: join(home, ".state", "sync.sqlite"),
+        home,
+        resolveTarget: () => ({ ssh: sshd.ssh, destination: sshd.destination, bundle }),
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await supervisor?.stop();
+    await sshd?.stop();
+    await t?.cleanup();
+    if (home) rmSync(home, { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.user.home, "svc"), { recursive: true, force: true });
+  });
+
+  const send = async (type: string, data: unknown) =>
+    (
+      await t.nc.request(
+        workspaceSubjects(TEST_WSID).command("sync"),
+        JSON.stringify({ type, data }),
+        { timeout: 30_000 },
+      )
+    ).json<{ ok: boolean; error?: { code: string; message: string } }>();
+
+  const view = async (pair: string) => {
+    const kv = await new Kvm(t.nc).open(Buckets.syncPairs);
+    const e = await kv.get(Keys.syncPair(pair));
+    return e?.operation === "PUT" && e.length > 0 ? e.json<SyncPairView>() : undefined;
+  };
+
+  const remoteMessages = async () => (await t.jsm.streams.info(Streams.REMOTE)).state.messages;
+
+  it("refuses bad input with a clear error and starts nothing", async () => {
+    if (why) return;
+    const before = await remoteMessages();
+    const outside = await send("AddSyncPair", { session: sshd.destination, local: "/etc" });
+    expect(outside.error?.code).toBe("ERR_SYNC_PATH");
+    expect(outside.error?.message).toMatch(/outside the home directory/);
+    const up = await send("AddSyncPair", { session: sshd.destination, local: "a/../../b" });
+    expect(up.error?.code).toBe("ERR_SYNC_PATH");
+    const badIgnore = await send("AddSyncPair", {
+      session: sshd.destination,
+      local: "svc/never",
+      ignore: "ok\n*.[ch",
+    });
+    expect(badIgnore.error?.code).toBe("ERR_SYNC_IGNORE");
+    expect(badIgnore.error?.message).toMatch(/line 2/);
+    expect(await remoteMessages()).toBe(before);
+    expect(existsSync(join(sshd.user.home, "svc/never"))).toBe(false);
+    expect(existsSync(join(home, "svc/never"))).toBe(false);
+
+    expect((await send("AddSyncPair", { session: sshd.destination, local: "svc/outer" })).ok).toBe(
+      true,
+    );
+    const nested = await send("AddSyncPair", {
+      session: sshd.destination,
+      local: "svc/outer/inner",
+    });
+    expect(nested.error?.code).toBe("ERR_SYNC_NESTED");
+    expect(nested.error?.message).toMatch(/inside ~\/svc\/outer/);
+    const around = await send("AddSyncPair", { session: sshd.destination, local: "svc" });
+    expect(around.error?.code).toBe("ERR_SYNC_NESTED");
+    const outer = pairIdFor(sshd.destination, "svc/outer");
+    expect((await send("RemoveSyncPair", { pair: outer })).ok).toBe(true);
+    await until("outer removed", async () => ((await view(outer)) ? undefined : true));
+    expect((await send("PauseSyncPair", { pair: outer })).error?.code).toBe("ERR_SYNC_NOT_FOUND");
+  });
+
+  it("syncs a pair: status view, log of decisions, pause, resume, check, remove", async () => {
+    if (why) return;
+    const local = join(home, "svc/proj");
+    const remote = join(sshd.user.home, "svc/proj");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "a.txt"), "first");
+    writeFileSync(join(local, "skip.log"), "no");
+    expect(
+      (
+        await send("AddSyncPair", {
+          session: sshd.destination,
+          local: "~/svc/proj",
+          ignore: "*.log",
+          prefer: "local",
+        })
+      ).ok,
+    ).toBe(true);
+    const pair = pairIdFor(sshd.destination, "svc/proj");
+    const synced = await until("all files synced", async () => {
+      const v = await view(pair);
+      return v?.status === "synced" && existsSync(join(remote, "a.txt")) ? v : undefined;
+    });
+    expect(synced).toMatchObject({ local: "svc/proj", remote: "svc/proj", paused: false });
+    expect(existsSync(join(remote, "skip.log"))).toBe(false);
+
+    // A change on the remote propagates through the watch.
+    writeFileSync(join(remote, "b.txt"), "from remote");
+    await sshd.chownRemote("svc/proj");
+    await until("remote file here", async () => existsSync(join(local, "b.txt")) || undefined);
+
+    // Why is b.txt here? The log says.
+    const items: DecidedItem[] = [];
+    const consumer = await t.js.consumers.get(Streams.REMOTE, {
+      filter_subjects: syncSubjects(pair).run,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const msgs = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+    for await (const m of msgs) {
+      const e = syncRegistry.parse(m.data);
+      if (e.type === "SyncDecided") items.push(...e.data.items);
+      if (m.info.pending === 0) break;
+    }
+    expect(items).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: "a.txt", action: "copy", side: "local", size: 5 }),
+        expect.objectContaining({ path: "b.txt", action: "copy", side: "remote", reason: "new" }),
+      ]),
+    );
+
+    // Paused: nothing propagates; resumed: it does.
+    expect((await send("PauseSyncPair", { pair })).ok).toBe(true);
+    await until("paused", async () => ((await view(pair))?.status === "paused" ? true : undefined));
+    writeFileSync(join(local, "while-paused.txt"), "x");
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(existsSync(join(remote, "while-paused.txt"))).toBe(false);
+    expect((await send("CheckSyncPair", { pair })).error?.code).toBe("ERR_COMMAND_REJECTED");
+    expect((await send("ResumeSyncPair", { pair })).ok).toBe(true);
+    await until("propagated after resume", async () =>
+      existsSync(join(remote, "while-paused.txt")) ? true : undefined,
+    );
+
+    // A deep check finds a change that size and mtime hide.
+    const v0 = await view(pair);
+    writeFileSync(join(remote, "a.txt"), "FIRST");
+    const { utimesSync, statSync } = await import("node:fs");
+    const st = statSync(join(local, "a.txt"));
+    utimesSync(join(remote, "a.txt"), st.atime, st.mtime);
+    expect((await send("CheckSyncPair", { pair })).ok).toBe(true);
+    await until("check finished", async () => {
+      const v = await view(pair);
+      return v?.cycle?.kind === "check" && v.status === "synced" && v.cycle.n > (v0?.cycle?.n ?? 0)
+        ? v
+        : undefined;
+    });
+    expect(readFileSync(join(local, "a.txt"), "utf8")).toBe(
+      readFileSync(join(remote, "a.txt"), "utf8"),
+    );
+
+    // Ignore patterns can change; the next cycle honours them.
+    expect((await send("ChangeSyncPair", { pair, ignore: "" })).ok).toBe(true);
+    await until("skip.log now synced", async () =>
+      existsSync(join(remote, "skip.log")) ? true : undefined,
+    );
+
+    expect((await send("RemoveSyncPair", { pair })).ok).toBe(true);
+    await until("removed from the view", async () => ((await view(pair)) ? undefined : true));
+    writeFileSync(join(local, "after-remove.txt"), "x");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(existsSync(join(remote, "after-remove.txt"))).toBe(false);
+    // Removing a pair never deletes files.
+    expect(existsSync(join(remote, "a.txt"))).toBe(true);
+    expect(existsSync(join(local, "a.txt"))).toBe(true);
+  });
+});
