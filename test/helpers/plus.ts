@@ -54,6 +54,8 @@ export async function startPlus(
     args?: string[];
     /** Run as another user (tests of permissions run by root); home must belong to it. */
     user?: { uid: number; gid: number };
+    /** More environment for plus. */
+    env?: NodeJS.ProcessEnv;
   } = {},
 ): Promise<RunningPlus> {
   const home = opts.home ?? (await tempHome());
@@ -62,7 +64,7 @@ export async function startPlus(
     process.execPath,
     [PLUS_BIN, "--no-open", "--port", "0", "--data-dir", dataDir, ...(opts.args ?? [])],
     {
-      env: plusEnv(home),
+      env: plusEnv(home, opts.env),
       stdio: ["ignore", "pipe", "pipe"],
       ...opts.user,
     },

@@ -1,0 +1,106 @@
+/**
+ * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
+ * loopback where a second local user is the remote.
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  plusEnv,
+  type RunningPlus,
+  removeHome,
+  runPlus,
+  startPlus,
+  tempHome,
+} from "../test/helpers/plus.js";
+import {
+  installBundle,
+  nodeMissingReason,
+  skipReason,
+  startSshd,
+  type TestSshd,
+} from "../test/helpers/sshd.js";
+
+const BUNDLE_BUILT = existsSync(new URL("../dist/bundle/plus.js", import.meta.url));
+let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+if (why) console.log(`sync CLI tests skipped: ${why}`);
+
+async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
+  let sshd: TestSshd;
+  let plus: RunningPlus;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let session: string;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    why = nodeMissingReason(sshd);
+    if (why) return;
+    const bundle = await installBundle(sshd);
+    home = await tempHome();
+    const extra = {
+      COCALC_SYNC_SSH_OPTIONS: `-i ${sshd.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=${join(sshd.dir, "plus_known_hosts")}`,
+      COCALC_SYNC_REMOTE_BUNDLE: bundle,
+    };
+    plus = await startPlus({ home, env: extra });
+    env = plusEnv(home, extra);
+    session = `${sshd.user.name}@127.0.0.1:${sshd.port}`;
+  });
+
+  afterAll(async () => {
+    await plus?.stop();
+    await sshd?.stop();
+    if (home) await removeHome(home);
+    if (sshd) rmSync(join(sshd.user.home, "cli"), { recursive: true, force: true });
+  });
+
+  const sync = (...args: string[]) => runPlus(["sync", ...args, "--data-dir", plus.dataDir], env);
+
+  it("adds, lists, pauses, resumes, checks and removes a pair; refuses bad input", async () => {
+    if (why) return;
+    mkdirSync(join(home, "cli/proj"), { recursive: true });
+    writeFileSync(join(home, "cli/proj/hello.txt"), "hello");
+    const added = sync("add", "cli/proj", "--session", session, "--ignore", "*.tmp");
+    expect(added.stderr).toBe("");
+    expect(added.code).toBe(0);
+    expect(added.stdout).toMatch(/added sync pair s\S+: ~\/cli\/proj/);
+    const remote = join(sshd.user.home, "cli/proj");
+    await until("the file on the remote", () => existsSync(join(remote, "hello.txt")));
+    await until("all files synced in the list", () =>
+      sync("list").stdout.includes("all files synced"),
+    );
+
+    const nested = sync("add", "cli/proj/sub", "--session", session);
+    expect(nested.code).toBe(1);
+    expect(nested.stderr).toMatch(/ERR_SYNC_NESTED/);
+    const outside = sync("add", "/srv/x", "--session", session);
+    expect(outside.stderr).toMatch(/outside the home directory.*ERR_SYNC_PATH/);
+    const badIgnore = sync("add", "cli/other", "--session", session, "--ignore", "[oops");
+    expect(badIgnore.stderr).toMatch(/ERR_SYNC_IGNORE/);
+    expect(sync("add", "cli/x", "--session", session, "--prefer", "both").code).toBe(2);
+    expect(sync("frobnicate").code).toBe(2);
+    expect(existsSync(join(sshd.user.home, "cli/other"))).toBe(false);
+
+    expect(sync("pause", "cli/proj").stdout).toMatch(/paused/);
+    expect(sync("list").stdout).toMatch(/paused/);
+    writeFileSync(join(home, "cli/proj/later.txt"), "x");
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(existsSync(join(remote, "later.txt"))).toBe(false);
+    expect(sync("resume", "~/cli/proj").code).toBe(0);
+    await until("the change after resume", () => existsSync(join(remote, "later.txt")));
+    expect(sync("check", "cli/proj").stdout).toMatch(/deep check started/);
+    const list = JSON.parse(sync("list", "--json").stdout) as { pair: string }[];
+    expect(list).toHaveLength(1);
+    expect(sync("rm", list[0]!.pair).stdout).toMatch(/no files were deleted/);
+    expect(sync("list").stdout).toMatch(/no sync pairs/);
+    expect(existsSync(join(remote, "hello.txt"))).toBe(true);
+  });
+});
