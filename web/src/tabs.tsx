@@ -15,9 +15,10 @@ import {
 import { SettingsForm } from "./components/settings-form.js";
 import { EditorPane } from "./files/editor-pane.js";
 import { FilesPane } from "./files/explorer.js";
+import { SyncIcon, SyncPane } from "./sync/sync-pairs.js";
 import { TerminalsPane } from "./terminals/terminals-pane.js";
 
-export const TabIds = ["files", "editor", "terminals", "agents", "settings"] as const;
+export const TabIds = ["files", "editor", "terminals", "agents", "settings", "sync"] as const;
 export type TabId = (typeof TabIds)[number];
 
 export interface WorkspaceTab {
@@ -53,6 +54,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     pane: () => <EmptyState icon={<AgentIcon size={28} />} title="No agent threads" />,
   },
   { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
+  { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane },
 ];
 
 const DEFAULT_TAB: TabId = "files";

@@ -1,0 +1,111 @@
+/**
+ * The Sync tab in Chromium against a running plus that syncs with a real sshd on loopback
+ * (a second local user as the remote): add a folder, see "all files synced", see a conflict
+ * listed with both versions kept, and a bad pattern refused in words.
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import {
+  installBundle,
+  nodeMissingReason,
+  skipReason,
+  startSshd,
+  type TestSshd,
+} from "../helpers/sshd.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+let why =
+  skipReason() ??
+  (HAVE_CHROMIUM ? undefined : "no Chromium") ??
+  (WEB_BUILT ? undefined : "the web app is not built");
+if (why) console.log(`sync e2e skipped: ${why}`);
+
+describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
+  let sshd: TestSshd;
+  let plus: RunningPlus;
+  let browser: Browser;
+  let session: string;
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    why = nodeMissingReason(sshd);
+    if (why) return;
+    const bundle = await installBundle(sshd);
+    const home = await tempHome();
+    plus = await startPlus({
+      home,
+      env: {
+        COCALC_SYNC_SSH_OPTIONS: `-i ${sshd.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=${join(sshd.dir, "e2e_known_hosts")}`,
+        COCALC_SYNC_REMOTE_BUNDLE: bundle,
+      },
+    });
+    session = `${sshd.user.name}@127.0.0.1:${sshd.port}`;
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await plus?.stop();
+    await sshd?.stop();
+    if (plus) await removeHome(plus.home);
+    if (sshd) rmSync(join(sshd.user.home, "e2e"), { recursive: true, force: true });
+  });
+
+  async function open(): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    await page.goto(plus.signInUrl);
+    await expect.poll(() => page.url()).toBe(plus.url);
+    await page.goto(`${plus.url}#sync`);
+    await page.getByTestId("sync-pairs").waitFor({ timeout: 30_000 });
+    return page;
+  }
+
+  it("adds a folder, shows it synced with a check mark, lists a conflict, refuses bad input", async () => {
+    if (why) return;
+    const local = join(plus.home, "e2e/notes");
+    const remote = join(sshd.user.home, "e2e/notes");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "todo.md"), "- write tests\n");
+    const page = await open();
+    await page.getByTestId("sync-empty").waitFor();
+
+    // A pattern that does not parse: refused, nothing added.
+    await page.getByTestId("sync-add").click();
+    await page.getByPlaceholder("user@host:port").fill(session);
+    await page.getByTestId("sync-local").fill("~/e2e/notes");
+    await page.getByTestId("sync-ignore").fill("*.log\n[oops");
+    await page.getByTestId("sync-submit").click();
+    await expect
+      .poll(() => page.getByTestId("sync-error").textContent(), { timeout: 30_000 })
+      .toMatch(/\[oops.*line 2/);
+    expect(await page.getByTestId("sync-pair").count()).toBe(0);
+
+    await page.getByTestId("sync-ignore").fill("*.log");
+    await page.getByText("syntax", { exact: true }).click();
+    await page.getByTestId("sync-ignore-help").waitFor();
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync-form.png` });
+    await page.getByTestId("sync-submit").click();
+    const row = page.getByTestId("sync-pair");
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("synced");
+    expect(await page.getByTestId("sync-status").textContent()).toContain("all files synced");
+    expect(existsSync(join(remote, "todo.md"))).toBe(true);
+
+    // A conflict: the same file changed on both sides while paused.
+    await page.getByRole("button", { name: "Pause" }).click();
+    await expect.poll(() => row.getAttribute("data-status")).toBe("paused");
+    writeFileSync(join(local, "todo.md"), "- write tests\n- local line\n");
+    writeFileSync(join(remote, "todo.md"), "- write tests\n- remote line!\n");
+    await page.getByRole("button", { name: "Resume" }).click();
+    await page.getByText(/1 conflict/).click({ timeout: 60_000 });
+    await expect
+      .poll(() => page.getByTestId("sync-conflicts").textContent())
+      .toMatch(/todo\.md.*todo\.conflict-remote-/);
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("synced");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync.png` });
+    await page.close();
+  });
+});

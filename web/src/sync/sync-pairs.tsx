@@ -1,0 +1,437 @@
+/**
+ * The sync pairs of a remote session (or of every session): status with a check mark or a
+ * progress bar and rate, conflicts, add / edit / pause / resume / check now / delete, and a
+ * short explanation of the ignore syntax. Self-contained: it brings its own store.
+ */
+import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
+import type { CommandReply } from "../../../shared/commands.js";
+import {
+  displayRoot,
+  formatBytes,
+  IGNORE_HELP,
+  type SyncPairView,
+  type SyncSide,
+  syncSummary,
+} from "../../../shared/sync.js";
+import { Icon } from "../components/icons.js";
+import { useConnection } from "../stores/connection-store.js";
+import { createSyncStore, type SyncStore } from "./sync-store.js";
+import "./sync.css";
+
+export const SyncIcon = (p: { size?: number }) => (
+  <Icon size={p.size}>
+    <path d="M20 11a8 8 0 0 0-14.3-4.9L4 8M4 4v4h4M4 13a8 8 0 0 0 14.3 4.9L20 16M20 20v-4h-4" />
+  </Icon>
+);
+
+const CheckIcon = () => (
+  <Icon size={16} strokeWidth={2.2}>
+    <path d="m5 12 5 5 9-10" />
+  </Icon>
+);
+
+export interface SyncPairsProps {
+  /** Only this session's pairs (and new pairs go to it); absent: every pair, grouped. */
+  session?: string;
+  /** Where the remote workspace shows a remote path, if the session has one. */
+  remoteHref?: (pair: SyncPairView) => string | undefined;
+}
+
+/** The link that opens a local root in the explorer. */
+export function localHref(root: string): string {
+  const segs = root.split("/").filter(Boolean).map(encodeURIComponent).join("/");
+  return root.startsWith("/") ? `/fs/${segs}#files` : `/files/${segs}#files`;
+}
+
+export function SyncPairs(props: SyncPairsProps) {
+  const store = createSyncStore(useConnection());
+  const pairs = createMemo(() =>
+    Object.values(store.state.pairs)
+      .filter((p) => p && (props.session === undefined || p.session === props.session))
+      .sort((a, b) => a.session.localeCompare(b.session) || a.local.localeCompare(b.local)),
+  );
+  const [adding, setAdding] = createSignal(false);
+  return (
+    <div class="sync" data-testid="sync-pairs">
+      <div class="sync-head">
+        <h2>
+          <SyncIcon size={18} /> Synced folders
+        </h2>
+        <button
+          type="button"
+          class="button"
+          data-testid="sync-add"
+          onClick={() => setAdding(!adding())}
+        >
+          {adding() ? "Cancel" : "Add folder"}
+        </button>
+      </div>
+      <Show when={store.state.problem}>
+        <p class="banner banner-warn" role="status">
+          Sync status is not updating: {store.state.problem} (retrying)
+        </p>
+      </Show>
+      <Show when={adding()}>
+        <PairForm
+          store={store}
+          {...(props.session !== undefined && { session: props.session })}
+          onDone={() => setAdding(false)}
+        />
+      </Show>
+      <Show
+        when={pairs().length > 0}
+        fallback={
+          <p class="sync-empty" data-testid="sync-empty">
+            No synced folders yet. Add one to keep a folder identical here and on the remote.
+          </p>
+        }
+      >
+        <ul class="sync-list">
+          <For each={pairs()}>
+            {(p) => (
+              <PairRow
+                pair={p}
+                store={store}
+                showSession={props.session === undefined}
+                {...(props.remoteHref && { remoteHref: props.remoteHref })}
+              />
+            )}
+          </For>
+        </ul>
+      </Show>
+    </div>
+  );
+}
+
+function Failure(props: { reply: CommandReply | undefined }) {
+  return (
+    <Show when={props.reply && !props.reply.ok ? props.reply : undefined}>
+      {(r) => (
+        <p class="sync-error" role="alert" data-testid="sync-error">
+          {(r() as Extract<CommandReply, { ok: false }>).error.message}
+        </p>
+      )}
+    </Show>
+  );
+}
+
+function PairRow(props: {
+  pair: SyncPairView;
+  store: SyncStore;
+  showSession: boolean;
+  remoteHref?: (pair: SyncPairView) => string | undefined;
+}) {
+  const [reply, setReply] = createSignal<CommandReply>();
+  const [editing, setEditing] = createSignal(false);
+  const [confirming, setConfirming] = createSignal(false);
+  const [showConflicts, setShowConflicts] = createSignal(false);
+  const p = () => props.pair;
+  const act = async (f: () => Promise<CommandReply>) => setReply(await f());
+  const progress = () => {
+    const c = p().cycle;
+    if (!c || p().status !== "syncing" || c.pendingFiles === 0) return undefined;
+    const frac = c.pendingBytes > 0 ? c.doneBytes / c.pendingBytes : c.doneFiles / c.pendingFiles;
+    return { frac: Math.max(0, Math.min(1, frac)), rate: c.rate };
+  };
+  const remote = () => props.remoteHref?.(p());
+  return (
+    <li class="sync-pair" data-testid="sync-pair" data-status={p().status}>
+      <div class="sync-paths">
+        <a class="sync-path" href={localHref(p().local)} title="Open in the explorer">
+          {displayRoot(p().local)}
+        </a>
+        <span class="sync-arrow" title="synced with">
+          ⇄
+        </span>
+        <Show
+          when={remote()}
+          fallback={
+            <span class="sync-path sync-path-remote" title={`on ${p().session}`}>
+              {displayRoot(p().remote)}
+            </span>
+          }
+        >
+          {(href) => (
+            <a class="sync-path sync-path-remote" href={href()} target="_blank" rel="noopener">
+              {displayRoot(p().remote)}
+            </a>
+          )}
+        </Show>
+        <Show when={props.showSession}>
+          <span class="sync-session">on {p().session}</span>
+        </Show>
+      </div>
+      <div class="sync-status" data-testid="sync-status">
+        <Show when={p().status === "synced" && !p().paused}>
+          <span class="sync-ok">
+            <CheckIcon />
+          </span>
+        </Show>
+        <span class={`sync-summary sync-${p().status}`}>{syncSummary(p())}</span>
+        <Show when={progress()}>
+          {(g) => (
+            <>
+              <span
+                class="sync-bar"
+                role="progressbar"
+                aria-valuemin={0}
+                aria-valuemax={100}
+                aria-valuenow={Math.round(g().frac * 100)}
+              >
+                <span style={{ width: `${Math.round(g().frac * 100)}%` }} />
+              </span>
+              <span class="sync-rate">{formatBytes(g().rate)}/s</span>
+            </>
+          )}
+        </Show>
+        <Show when={p().status === "synced" && p().synced !== undefined}>
+          <span class="sync-meta">
+            {p().synced} entries
+            {p().lastSyncAt ? ` · ${new Date(p().lastSyncAt!).toLocaleTimeString()}` : ""}
+          </span>
+        </Show>
+      </div>
+      <div class="sync-actions">
+        <button
+          type="button"
+          class="button"
+          disabled={p().paused}
+          onClick={() => act(() => props.store.check(p().pair))}
+        >
+          Check now
+        </button>
+        <Show
+          when={p().paused}
+          fallback={
+            <button
+              type="button"
+              class="button"
+              onClick={() => act(() => props.store.pause(p().pair))}
+            >
+              Pause
+            </button>
+          }
+        >
+          <button
+            type="button"
+            class="button"
+            onClick={() => act(() => props.store.resume(p().pair))}
+          >
+            Resume
+          </button>
+        </Show>
+        <button type="button" class="button" onClick={() => setEditing(!editing())}>
+          Edit
+        </button>
+        <button type="button" class="button" onClick={() => setConfirming(true)}>
+          Delete
+        </button>
+      </div>
+      <Show when={confirming()}>
+        <div class="sync-confirm" role="alertdialog">
+          Stop syncing {displayRoot(p().local)}? No files are deleted on either side.
+          <button
+            type="button"
+            class="button sync-danger"
+            onClick={() => act(() => props.store.remove(p().pair))}
+          >
+            Stop syncing
+          </button>
+          <button type="button" class="button" onClick={() => setConfirming(false)}>
+            Keep
+          </button>
+        </div>
+      </Show>
+      <Failure reply={reply()} />
+      <Show when={editing()}>
+        <EditForm pair={p()} store={props.store} onDone={() => setEditing(false)} />
+      </Show>
+      <Show when={p().conflicts.length > 0}>
+        <div class="sync-conflicts">
+          <button
+            type="button"
+            class="sync-link"
+            onClick={() => setShowConflicts(!showConflicts())}
+          >
+            {p().conflicts.length} conflict{p().conflicts.length === 1 ? "" : "s"}: both versions
+            kept {showConflicts() ? "▾" : "▸"}
+          </button>
+          <Show when={showConflicts()}>
+            <ul data-testid="sync-conflicts">
+              <For each={p().conflicts}>
+                {(c) => (
+                  <li>
+                    <code>{c.path}</code>:{" "}
+                    {c.winner === "local" ? "this machine's" : "the remote's"} version;{" "}
+                    {c.winner === "local" ? "the remote's" : "this machine's"} is kept as{" "}
+                    <code>{c.keptAs}</code>
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Show>
+        </div>
+      </Show>
+      <Show when={p().status === "error" && p().error}>
+        {(e) => <p class="sync-error">{e().message}</p>}
+      </Show>
+    </li>
+  );
+}
+
+function IgnoreField(props: { value: string; onInput: (v: string) => void }): JSX.Element {
+  const [help, setHelp] = createSignal(false);
+  return (
+    <label class="sync-field sync-field-wide">
+      <span>
+        Ignore patterns{" "}
+        <button type="button" class="sync-link" onClick={() => setHelp(!help())}>
+          {help() ? "hide syntax" : "syntax"}
+        </button>
+      </span>
+      <textarea
+        rows={3}
+        spellcheck={false}
+        placeholder={"node_modules/\n*.log"}
+        value={props.value}
+        onInput={(e) => props.onInput(e.currentTarget.value)}
+        data-testid="sync-ignore"
+      />
+      <Show when={help()}>
+        <pre class="sync-help" data-testid="sync-ignore-help">
+          {IGNORE_HELP}
+        </pre>
+      </Show>
+    </label>
+  );
+}
+
+function PreferField(props: { value: SyncSide; onChange: (v: SyncSide) => void }) {
+  return (
+    <label class="sync-field">
+      <span>A conflict is won by</span>
+      <select
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value as SyncSide)}
+      >
+        <option value="local">this machine</option>
+        <option value="remote">the remote</option>
+      </select>
+    </label>
+  );
+}
+
+function PairForm(props: { store: SyncStore; session?: string; onDone: () => void }) {
+  const [session, setSession] = createSignal(props.session ?? "");
+  const [local, setLocal] = createSignal("");
+  const [remote, setRemote] = createSignal("");
+  const [ignore, setIgnore] = createSignal("");
+  const [prefer, setPrefer] = createSignal<SyncSide>("local");
+  const [outside, setOutside] = createSignal(false);
+  const [reply, setReply] = createSignal<CommandReply>();
+  const [busy, setBusy] = createSignal(false);
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    const r = await props.store.add({
+      session: session().trim(),
+      local: local(),
+      ...(remote().trim() !== "" && { remote: remote() }),
+      ...(ignore().trim() !== "" && { ignore: ignore() }),
+      prefer: prefer(),
+      ...(outside() && { outsideHome: true }),
+    });
+    setBusy(false);
+    setReply(r);
+    if (r.ok) props.onDone();
+  };
+  return (
+    <form class="sync-form" onSubmit={submit} data-testid="sync-form">
+      <Show when={props.session === undefined}>
+        <label class="sync-field">
+          <span>Remote session</span>
+          <input
+            required
+            placeholder="user@host:port"
+            value={session()}
+            onInput={(e) => setSession(e.currentTarget.value)}
+          />
+        </label>
+      </Show>
+      <label class="sync-field">
+        <span>Folder here</span>
+        <input
+          required
+          placeholder="~/project"
+          value={local()}
+          onInput={(e) => setLocal(e.currentTarget.value)}
+          data-testid="sync-local"
+        />
+      </label>
+      <label class="sync-field">
+        <span>Folder on the remote</span>
+        <input
+          placeholder="same as here"
+          value={remote()}
+          onInput={(e) => setRemote(e.currentTarget.value)}
+        />
+      </label>
+      <PreferField value={prefer()} onChange={setPrefer} />
+      <IgnoreField value={ignore()} onInput={setIgnore} />
+      <p class="sync-note">
+        Paths are relative to each machine's home; <code>~/</code> means that machine's home. A
+        missing folder is created.
+      </p>
+      <label class="sync-check">
+        <input
+          type="checkbox"
+          checked={outside()}
+          onChange={(e) => setOutside(e.currentTarget.checked)}
+        />
+        allow folders outside the home directory
+      </label>
+      <div class="sync-form-actions">
+        <button type="submit" class="button" disabled={busy()} data-testid="sync-submit">
+          Start syncing
+        </button>
+      </div>
+      <Failure reply={reply()} />
+    </form>
+  );
+}
+
+function EditForm(props: { pair: SyncPairView; store: SyncStore; onDone: () => void }) {
+  const [ignore, setIgnore] = createSignal(props.pair.ignore);
+  const [prefer, setPrefer] = createSignal<SyncSide>(props.pair.prefer);
+  const [reply, setReply] = createSignal<CommandReply>();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const r = await props.store.change(props.pair.pair, { ignore: ignore(), prefer: prefer() });
+    setReply(r);
+    if (r.ok) props.onDone();
+  };
+  return (
+    <form class="sync-form" onSubmit={submit}>
+      <PreferField value={prefer()} onChange={setPrefer} />
+      <IgnoreField value={ignore()} onInput={setIgnore} />
+      <div class="sync-form-actions">
+        <button type="submit" class="button">
+          Save
+        </button>
+        <button type="button" class="button" onClick={() => props.onDone()}>
+          Cancel
+        </button>
+      </div>
+      <Failure reply={reply()} />
+    </form>
+  );
+}
+
+/** The Sync tab: every pair of every session (the Remote sessions page shows one session's). */
+export function SyncPane() {
+  return (
+    <div class="sync-page">
+      <SyncPairs />
+    </div>
+  );
+}
