@@ -6,6 +6,7 @@
 import { eventsBench } from "./events.js";
 import { listBench } from "./list.js";
 import { startupBench } from "./startup.js";
+import { syncBench } from "./sync.js";
 import { termBench } from "./term.js";
 import { uploadBench } from "./upload.js";
 import { wsStartBench } from "./ws-start.js";
@@ -17,6 +18,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ws-start": wsStartBench,
   list: listBench,
   upload: uploadBench,
+  sync: syncBench,
 };
 
 async function main(names: string[]): Promise<number> {

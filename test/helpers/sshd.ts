@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PACKAGE_ROOT } from "../../cli/version.js";
 import { freePort } from "../../services/runtime/ports.js";
 
 export const SSHD = "/usr/sbin/sshd";
@@ -199,7 +200,7 @@ export function nodeMissingReason(t: TestSshd): string | undefined {
  * would, and returns its plus.js relative to that home.
  */
 export async function installBundle(t: TestSshd, version = "test"): Promise<string> {
-  const root = new URL("../../", import.meta.url).pathname;
+  const root = PACKAGE_ROOT;
   const rel = `.cache/cocalc/cocalc-plus/${version}`;
   const dest = join(t.user.home, rel);
   mkdirSync(join(dest, "dist", "bundle"), { recursive: true });
