@@ -63,7 +63,7 @@ export type CliCommand =
   | { command: "sync-help" };
 
 /** The remote half of sync (run over ssh by a local plus; not for people, so not in --help). */
-const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch"]);
+const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch", "sync-agent"]);
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
 

@@ -57,31 +57,6 @@ export interface CycleSummary {
 
 type Planned = { path: string; d: PathDecision; l?: SyncEntry; r?: SyncEntry; b?: BaseEntry };
 
-function entriesOf(lines: readonly ScanLine[]): {
-  entries: Map<string, SyncEntry>;
-  gone: Set<string>;
-  gitignores: Map<string, string | undefined>;
-} {
-  const entries = new Map<string, SyncEntry>();
-  const gone = new Set<string>();
-  const gitignores = new Map<string, string | undefined>();
-  for (const l of lines) {
-    if (l.k === "-") {
-      gone.add(l.p);
-      if (l.p === ".gitignore" || l.p.endsWith("/.gitignore")) gitignores.set(l.p, undefined);
-      continue;
-    }
-    entries.set(l.p, {
-      kind: CODE_KIND[l.k],
-      size: l.s ?? 0,
-      mtime: l.m ?? 0,
-      ...(l.t !== undefined && { target: l.t }),
-    });
-    if (l.g !== undefined) gitignores.set(l.p, l.g);
-  }
-  return { entries, gone, gitignores };
-}
-
 function depth(p: string): number {
   let n = 0;
   for (const c of p) if (c === "/") n++;
@@ -98,7 +73,25 @@ export class PairEngine {
   readonly local: LocalSide;
   readonly remote: RemoteSide;
   private config: PairConfig;
-  private gitignores = new Map<string, string>();
+  /** Each side's tree as of its last scan, and its .gitignore files. */
+  private readonly trees = {
+    local: new Map<string, SyncEntry>(),
+    remote: new Map<string, SyncEntry>(),
+  };
+  private readonly gitignores = {
+    local: new Map<string, string>(),
+    remote: new Map<string, string>(),
+  };
+  /** The trees above are complete and every path in them was decided: rescans may be diffs. */
+  private trusted = false;
+  /** Something was left undone (a kept delete, a file rsync skipped): decide everything next time. */
+  private leftover = false;
+  private fullCycles = 0;
+  /**
+   * Paths this engine wrote in the last cycle: the next diff may not mention them (a scan
+   * before our write saw nothing there), so they are decided again explicitly.
+   */
+  private dirty = new Set<string>();
   private readonly pendingPaths = new Set<string>();
   private fullWanted = false;
   private checkWanted = false;
@@ -130,6 +123,7 @@ export class PairEngine {
   /** New ignore patterns or preferred side: the next cycle is a full one. */
   reconfigure(config: PairConfig): void {
     this.config = config;
+    this.trusted = false;
     this.fullWanted = true;
     if (!this.stopped) this.kick();
   }
@@ -159,6 +153,7 @@ export class PairEngine {
     this.closers = [];
     this.abort.abort();
     await this.running?.catch(() => undefined);
+    this.remote.close();
   }
 
   /** Asks for a deep comparison: every file hashed on both sides. */
@@ -269,8 +264,13 @@ export class PairEngine {
     const { pair, state } = this.o;
     const n = state.nextCycle(pair);
     try {
-      return await this.runCycle(n, kind, paths);
+      this.leftover = false;
+      const summary = await this.runCycle(n, kind, paths);
+      // Every tenth rescan takes whole listings anyway: a safety net under the safety net.
+      this.trusted = !this.leftover && (kind !== "full" || ++this.fullCycles % 10 !== 0);
+      return summary;
     } catch (err) {
+      this.trusted = false;
       const e = toErrorPayload(err);
       await this.o
         .emit({
@@ -293,9 +293,12 @@ export class PairEngine {
       ]);
       this.tempCleaned = true;
     }
+    // Rescans ask only for what changed since the previous one (a quiet tree sends nothing);
+    // a check, a first cycle or one after a failure takes whole listings.
+    const diff = kind === "full" && this.trusted;
     const req = {
       patterns: this.config.ignore,
-      ...(paths && { paths, gitignores: [...this.gitignores] }),
+      ...(paths ? { paths, gitignores: [...this.gitignoreUnion()] } : { diff }),
     };
     const [ls, rs] = await Promise.all([this.local.scan(req), this.remote.scan(req)]);
     if (!ls.rsync) {
@@ -310,25 +313,69 @@ export class PairEngine {
         `rsync is not installed on ${this.o.target.destination}; install it there (apt-get install rsync)`,
       );
     }
-    const L = entriesOf(ls.lines);
-    const R = entriesOf(rs.lines);
-    if (!paths) this.gitignores = new Map();
-    for (const m of [L.gitignores, R.gitignores]) {
-      for (const [p, text] of m) {
-        if (text === undefined) this.gitignores.delete(p);
-        else this.gitignores.set(p, text);
+    // Which paths to decide: all of them after a whole listing, else what changed.
+    let everything = !this.trusted || kind === "check";
+    const changed = new Set<string>([...(paths ?? []), ...this.dirty]);
+    this.dirty = new Set();
+    for (const [side, res] of [
+      ["local", ls],
+      ["remote", rs],
+    ] as const) {
+      const tree = this.trees[side];
+      const gi = this.gitignores[side];
+      if (res.full) {
+        tree.clear();
+        gi.clear();
+        everything = true;
+      }
+      for (const l of res.lines) {
+        changed.add(l.p);
+        if (l.k === "-") {
+          tree.delete(l.p);
+          gi.delete(l.p);
+          // A folder that is gone takes its subtree along.
+          const prefix = `${l.p}/`;
+          for (const k of tree.keys()) {
+            if (k.startsWith(prefix)) {
+              tree.delete(k);
+              changed.add(k);
+            }
+          }
+          continue;
+        }
+        tree.set(l.p, {
+          kind: CODE_KIND[l.k],
+          size: l.s ?? 0,
+          mtime: l.m ?? 0,
+          ...(l.t !== undefined && { target: l.t }),
+        });
+        if (l.g !== undefined) gi.set(l.p, l.g);
       }
     }
-    const matcher = pairMatcher(this.config.ignore, this.gitignores);
-    const base = paths ? state.loadUnder(pair, paths) : state.load(pair);
-    const all = new Set<string>([...L.entries.keys(), ...R.entries.keys(), ...base.keys()]);
-
+    const Lt = this.trees.local;
+    const Rt = this.trees.remote;
+    const matcher = pairMatcher(this.config.ignore, this.gitignoreUnion());
+    const big = changed.size > 5000;
+    const base = everything || big ? state.load(pair) : state.loadUnder(pair, [...changed]);
+    const all = everything
+      ? new Set<string>([...Lt.keys(), ...Rt.keys(), ...base.keys()])
+      : new Set<string>([...changed, ...[...base.keys()].filter((k) => !big || changed.has(k))]);
+    if (!everything && paths) {
+      for (const p of paths) {
+        const prefix = `${p}/`;
+        for (const k of base.keys()) if (k.startsWith(prefix)) all.add(k);
+        for (const t of [Lt, Rt]) {
+          if (t.get(p)?.kind === "dir")
+            for (const k of t.keys()) if (k.startsWith(prefix)) all.add(k);
+        }
+      }
+    }
     const planned: Planned[] = [];
     const hashLocal: string[] = [];
     const hashRemote: string[] = [];
     for (const path of all) {
-      const l = L.entries.get(path);
-      const r = R.entries.get(path);
+      const l = Lt.get(path);
+      const r = Rt.get(path);
       const b = base.get(path);
       const isDir = (l ?? r ?? b)?.kind === "dir";
       if (matcher.ignored(path, isDir)) continue;
@@ -356,8 +403,8 @@ export class PairEngine {
       });
     }
     await Promise.all([
-      this.hashInto(this.local, hashLocal, L.entries),
-      this.hashInto(this.remote, hashRemote, R.entries),
+      this.hashInto(this.local, hashLocal, Lt),
+      this.hashInto(this.remote, hashRemote, Rt),
     ]);
     for (const p of planned) {
       p.d = decidePath(p.l, p.r, p.b, this.config.prefer);
@@ -411,8 +458,8 @@ export class PairEngine {
       data: {
         cycle: n,
         kind,
-        localEntries: L.entries.size,
-        remoteEntries: R.entries.size,
+        localEntries: Lt.size,
+        remoteEntries: Rt.size,
         pendingFiles,
         pendingBytes,
       },
@@ -445,6 +492,8 @@ export class PairEngine {
           continue;
         }
         conflictCount++;
+        this.dirty.add(p.path);
+        this.dirty.add(renames[i]!.to);
         const winner = side === "local" ? "remote" : "local";
         copies[winner].push(p);
         await this.o.emit({
@@ -493,6 +542,8 @@ export class PairEngine {
         (r?.ok ? gone : kept).push(p);
       });
       deleted += gone.length;
+      for (const g of gone) this.dirty.add(g);
+      if (kept.length > 0) this.leftover = true;
       state.write(pair, [], gone);
       for (let i = 0; i < Math.max(gone.length, kept.length); i += MAX_DECIDED_ITEMS) {
         await this.o.emit({
@@ -584,6 +635,8 @@ export class PairEngine {
           }),
         );
         copied += landed.length;
+        for (const p of landed) this.dirty.add(p.path);
+        if (landed.length < batch.length) this.leftover = true;
       }
     }
     const summary: CycleSummary = {
@@ -625,6 +678,10 @@ export class PairEngine {
       ...(p.l?.hash && { localHash: p.l.hash }),
       ...(p.r?.hash && { remoteHash: p.r.hash }),
     };
+  }
+
+  private gitignoreUnion(): Map<string, string> {
+    return new Map([...this.gitignores.local, ...this.gitignores.remote]);
   }
 
   private sideOf(side: SyncSide): TreeSide {

@@ -10,6 +10,7 @@ import { createInterface } from "node:readline";
 import {
   absoluteRoot,
   applyOp,
+  DiffScanner,
   ensureRoot,
   type ScanLine,
   type ScanRequest,
@@ -28,7 +29,13 @@ export interface RemoteHeader {
   rsync: boolean;
 }
 
-export const REMOTE_COMMANDS = ["sync-scan", "sync-apply", "sync-watch"] as const;
+export const REMOTE_COMMANDS = ["sync-scan", "sync-apply", "sync-watch", "sync-agent"] as const;
+
+/** A request to `sync-agent`; each is answered with a line carrying the same id. */
+export type AgentRequest =
+  | { id: number; op: "scan"; req: ScanRequest & { diff?: boolean } }
+  | { id: number; op: "apply"; ops: TreeOp[] }
+  | { id: number; op: "watch" };
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   let text = "";
@@ -36,9 +43,12 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
-/** True when rsync runs on this machine. */
+let rsyncFound: boolean | undefined;
+
+/** True when rsync runs on this machine (looked up once per process). */
 export function hasRsync(): boolean {
-  return spawnSync("rsync", ["--version"], { stdio: "ignore" }).status === 0;
+  rsyncFound ??= spawnSync("rsync", ["--version"], { stdio: "ignore" }).status === 0;
+  return rsyncFound;
 }
 
 class Out {
@@ -108,6 +118,45 @@ export async function runRemoteCommand(command: string, args: string[]): Promise
       out.flush();
       await readAll(process.stdin);
       close();
+      await out.end();
+      return 0;
+    }
+    case "sync-agent": {
+      // One long-lived process per pair: scans, operations and the watch without paying for
+      // an ssh session and a Node start-up each time.
+      out.flush();
+      const scanner = new DiffScanner();
+      let closeWatch: (() => void) | undefined;
+      const rl = createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+      for await (const line of rl) {
+        if (!line.trim()) continue;
+        const m = JSON.parse(line) as AgentRequest;
+        try {
+          switch (m.op) {
+            case "scan": {
+              const r = await scanner.scan(abs, m.req);
+              out.write({ id: m.id, lines: r.lines, full: r.full });
+              break;
+            }
+            case "apply":
+              out.write({ id: m.id, results: m.ops.map((op) => applyOp(abs, op)) });
+              break;
+            case "watch":
+              closeWatch ??= watchTree(abs, (paths) => {
+                out.write({ paths });
+                out.flush();
+              });
+              out.write({ id: m.id, ok: true });
+              break;
+            default:
+              out.write({ id: (m as { id: number }).id, error: "unknown op" });
+          }
+        } catch (err) {
+          out.write({ id: m.id, error: String((err as Error).message ?? err) });
+        }
+        out.flush();
+      }
+      closeWatch?.();
       await out.end();
       return 0;
     }

@@ -38,6 +38,9 @@ export async function transfer(opts: {
   const args = [
     // -a without owner, group and devices: permissions, times, symlinks.
     "-lptd",
+    // Every listed file was decided to go across; rsync's size+mtime check must not skip one
+    // whose bytes differ behind an equal size and time (what a deep check finds).
+    "--ignore-times",
     "--from0",
     "--files-from=-",
     `--temp-dir=${SYNC_TEMP_DIR}`,

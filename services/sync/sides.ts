@@ -10,10 +10,10 @@ import { hasRsync, type RemoteHeader, SYNC_PROTOCOL } from "./remote-cli.js";
 import {
   absoluteRoot,
   applyOp,
+  DiffScanner,
   ensureRoot,
   type ScanLine,
   type ScanRequest,
-  scanTree,
   type TreeOp,
   type TreeOpResult,
   watchTree,
@@ -49,6 +49,8 @@ export interface ScanResult {
   root: string;
   rsync: boolean;
   lines: ScanLine[];
+  /** The lines are the whole tree (else: what changed since the previous full scan). */
+  full: boolean;
 }
 
 /** One side of a pair. */
@@ -56,10 +58,12 @@ export interface TreeSide {
   readonly side: SyncSide;
   /** Where the root is, as rsync names it (`/abs/` locally, `user@host:path/` remotely). */
   readonly rsyncRoot: string;
-  scan(req: ScanRequest): Promise<ScanResult>;
+  scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult>;
   apply(ops: readonly TreeOp[]): Promise<TreeOpResult[]>;
   /** Starts watching; resolves once the watch is in place. */
   watch(onPaths: (paths: string[]) => void, onEnd: (err?: Error) => void): Promise<() => void>;
+  /** Ends what the side keeps open. */
+  close(): void;
 }
 
 export class LocalSide implements TreeSide {
@@ -74,12 +78,15 @@ export class LocalSide implements TreeSide {
     return `${this.abs}/`;
   }
 
-  async scan(req: ScanRequest): Promise<ScanResult> {
+  private readonly scanner = new DiffScanner();
+
+  async scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult> {
     ensureRoot(this.abs);
-    const lines: ScanLine[] = [];
-    await scanTree(this.abs, req, (l) => lines.push(l));
-    return { root: this.abs, rsync: hasRsync(), lines };
+    const r = await this.scanner.scan(this.abs, req);
+    return { root: this.abs, rsync: hasRsync(), lines: r.lines, full: r.full };
   }
+
+  close(): void {}
 
   async apply(ops: readonly TreeOp[]): Promise<TreeOpResult[]> {
     return ops.map((op) => applyOp(this.abs, op));
@@ -109,8 +116,30 @@ function remoteFailure(t: RemoteTarget, code: number | null, stderr: string): Co
   });
 }
 
+interface Agent {
+  child: ChildProcess;
+  header: Promise<RemoteHeader>;
+  pending: Map<number, { resolve: (v: AgentReply) => void; reject: (e: Error) => void }>;
+}
+
+type AgentReply = {
+  id: number;
+  error?: string;
+  lines?: ScanLine[];
+  full?: boolean;
+  results?: TreeOpResult[];
+};
+
+/**
+ * The remote side: one long-lived `cocalc-plus sync-agent ROOT` over ssh answers scans and
+ * operations and streams the watch; it is started on first use and again after it died.
+ */
 export class RemoteSide implements TreeSide {
   readonly side = "remote" as const;
+  private agent: Agent | undefined;
+  private nextId = 1;
+  private onPaths: ((paths: string[]) => void) | undefined;
+  private onEnd: ((err?: Error) => void) | undefined;
 
   constructor(
     readonly target: RemoteTarget,
@@ -121,108 +150,125 @@ export class RemoteSide implements TreeSide {
     return `${this.target.destination}:${this.root}/`;
   }
 
-  private spawn(command: string): ChildProcess {
+  private start(): Agent {
     const t = this.target;
-    const remote = [t.node ?? "node", t.bundle, command, this.root].map(shellQuote).join(" ");
-    return spawn(t.ssh[0]!, [...t.ssh.slice(1), t.destination, remote], {
+    const remote = [t.node ?? "node", t.bundle, "sync-agent", this.root].map(shellQuote).join(" ");
+    const child = spawn(t.ssh[0]!, [...t.ssh.slice(1), t.destination, remote], {
       stdio: ["pipe", "pipe", "pipe"],
     });
-  }
-
-  /** Runs a command to the end: writes `input`, reads every NDJSON line after the header. */
-  private async run<T>(
-    command: string,
-    input: string,
-  ): Promise<{ header: RemoteHeader; lines: T[] }> {
-    const child = this.spawn(command);
     let stderr = "";
     child.stderr!.on("data", (d) => {
       if (stderr.length < 20_000) stderr += d.toString();
     });
     child.stdin!.on("error", () => undefined);
-    child.stdin!.end(input);
-    const lines: T[] = [];
-    let header: RemoteHeader | undefined;
-    let ended = false;
+    const pending: Agent["pending"] = new Map();
+    let headerSeen: ((h: RemoteHeader) => void) | undefined;
+    let headerFailed: ((e: Error) => void) | undefined;
+    const header = new Promise<RemoteHeader>((resolve, reject) => {
+      headerSeen = resolve;
+      headerFailed = reject;
+    });
+    header.catch(() => undefined);
+    let gotHeader = false;
     const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
-    child.on("error", () => undefined);
-    for await (const line of rl) {
-      if (!line) continue;
-      let value: unknown;
+    rl.on("line", (line) => {
+      let value: AgentReply & Partial<RemoteHeader> & { paths?: string[] };
       try {
         value = JSON.parse(line);
       } catch {
-        continue; // a login banner or similar noise
+        return; // a login banner or similar noise
       }
-      if (!header) {
-        header = value as RemoteHeader;
-        continue;
+      if (!gotHeader) {
+        gotHeader = true;
+        if (value.v !== SYNC_PROTOCOL) {
+          headerFailed!(
+            new CocalcError(
+              "ERR_SYNC_REMOTE",
+              `the plus on ${t.destination} speaks sync protocol ${value.v}, this one ${SYNC_PROTOCOL}: upgrade it`,
+            ),
+          );
+          child.kill();
+          return;
+        }
+        headerSeen!(value as RemoteHeader);
+        return;
       }
-      if ((value as { end?: boolean }).end) {
-        ended = true;
-        continue;
+      if (value.paths) {
+        this.onPaths?.(value.paths);
+        return;
       }
-      lines.push(value as T);
-    }
-    const code = await exited;
-    if (code !== 0 || !header || !ended) throw remoteFailure(this.target, code, stderr);
-    if (header.v !== SYNC_PROTOCOL) {
-      throw new CocalcError(
-        "ERR_SYNC_REMOTE",
-        `the plus on ${this.target.destination} speaks sync protocol ${header.v}, this one ${SYNC_PROTOCOL}: upgrade it`,
-      );
-    }
-    return { header, lines };
+      const p = pending.get(value.id);
+      if (!p) return;
+      pending.delete(value.id);
+      if (value.error) p.reject(new CocalcError("ERR_SYNC_REMOTE", value.error));
+      else p.resolve(value);
+    });
+    child.on("error", () => undefined);
+    const agent: Agent = { child, header, pending };
+    child.on("close", (code) => {
+      if (this.agent === agent) this.agent = undefined;
+      const err = remoteFailure(t, code, stderr);
+      headerFailed?.(err);
+      for (const p of pending.values()) p.reject(err);
+      pending.clear();
+      const end = this.onEnd;
+      this.onPaths = undefined;
+      this.onEnd = undefined;
+      end?.(err);
+    });
+    return agent;
   }
 
-  async scan(req: ScanRequest): Promise<ScanResult> {
-    const { header, lines } = await this.run<ScanLine>("sync-scan", JSON.stringify(req));
-    return { root: header.root, rsync: header.rsync, lines };
+  private async request(
+    body: Record<string, unknown>,
+  ): Promise<{ reply: AgentReply; header: RemoteHeader }> {
+    this.agent ??= this.start();
+    const agent = this.agent;
+    const header = await agent.header;
+    const id = this.nextId++;
+    const reply = await new Promise<AgentReply>((resolve, reject) => {
+      agent.pending.set(id, { resolve, reject });
+      agent.child.stdin!.write(`${JSON.stringify({ id, ...body })}\n`);
+    });
+    return { reply, header };
+  }
+
+  async scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult> {
+    const { reply, header } = await this.request({ op: "scan", req });
+    return {
+      root: header.root,
+      rsync: header.rsync,
+      lines: reply.lines ?? [],
+      full: reply.full === true,
+    };
   }
 
   async apply(ops: readonly TreeOp[]): Promise<TreeOpResult[]> {
     if (ops.length === 0) return [];
-    const input = ops.map((o) => JSON.stringify(o)).join("\n");
-    const { lines } = await this.run<TreeOpResult>("sync-apply", `${input}\n`);
-    return lines;
+    const { reply } = await this.request({ op: "apply", ops });
+    return reply.results ?? [];
   }
 
-  watch(onPaths: (paths: string[]) => void, onEnd: (err?: Error) => void): Promise<() => void> {
-    const child = this.spawn("sync-watch");
-    let stderr = "";
-    child.stderr!.on("data", (d) => {
-      if (stderr.length < 20_000) stderr += d.toString();
-    });
-    child.on("error", () => undefined);
-    let ready = false;
-    let closed = false;
-    return new Promise((resolve, reject) => {
-      const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
-      rl.on("line", (line) => {
-        let value: { paths?: string[]; v?: number };
-        try {
-          value = JSON.parse(line);
-        } catch {
-          return;
-        }
-        if (!ready) {
-          ready = true;
-          resolve(() => {
-            closed = true;
-            child.stdin!.end();
-            // ssh may keep the remote watcher alive a moment; it ends when its stdin closes.
-            setTimeout(() => child.kill(), 2000).unref();
-          });
-          return;
-        }
-        if (value.paths) onPaths(value.paths);
-      });
-      child.on("close", (code) => {
-        const err = closed ? undefined : remoteFailure(this.target, code, stderr);
-        if (!ready) reject(err ?? new Error("watch ended"));
-        else onEnd(err);
-      });
-    });
+  async watch(
+    onPaths: (paths: string[]) => void,
+    onEnd: (err?: Error) => void,
+  ): Promise<() => void> {
+    this.onPaths = onPaths;
+    this.onEnd = onEnd;
+    await this.request({ op: "watch" });
+    return () => {
+      this.onPaths = undefined;
+      this.onEnd = undefined;
+    };
+  }
+
+  /** Ends the agent (it exits when its stdin closes; killed if it lingers). */
+  close(): void {
+    const agent = this.agent;
+    this.agent = undefined;
+    if (!agent) return;
+    this.onEnd = undefined;
+    agent.child.stdin!.end();
+    setTimeout(() => agent.child.kill(), 2000).unref();
   }
 }

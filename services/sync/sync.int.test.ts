@@ -181,16 +181,19 @@ describe.skipIf(why !== undefined)("sync service", () => {
     const st = statSync(join(local, "a.txt"));
     utimesSync(join(remote, "a.txt"), st.atime, st.mtime);
     expect((await send("CheckSyncPair", { pair })).ok).toBe(true);
-    await until("check finished", async () => {
+    let lastSeen: SyncPairView | undefined;
+    await until("check found and fixed it", async () => {
       const v = await view(pair);
-      return v?.cycle?.kind === "check" && v.status === "synced" && v.cycle.n > (v0?.cycle?.n ?? 0)
+      lastSeen = v;
+      return v?.status === "synced" &&
+        v.cycle !== undefined &&
+        v.cycle.n > (v0?.cycle?.n ?? 0) &&
+        readFileSync(join(local, "a.txt"), "utf8") === readFileSync(join(remote, "a.txt"), "utf8")
         ? v
         : undefined;
+    }).catch((err) => {
+      throw new Error(`${err.message}: ${JSON.stringify(lastSeen)}`);
     });
-    expect(readFileSync(join(local, "a.txt"), "utf8")).toBe(
-      readFileSync(join(remote, "a.txt"), "utf8"),
-    );
-
     // Ignore patterns can change; the next cycle honours them.
     expect((await send("ChangeSyncPair", { pair, ignore: "" })).ok).toBe(true);
     await until("skip.log now synced", async () =>

@@ -178,6 +178,39 @@ export async function scanTree(
   }
 }
 
+function signature(l: ScanLine): string {
+  return `${l.k}|${l.s ?? 0}|${l.m ?? 0}|${l.t ?? ""}`;
+}
+
+/**
+ * Scans and, when asked for a diff, returns only what changed since its previous full scan
+ * (changed or new entries, and `-` lines for what is gone): a rescan that finds nothing
+ * sends nothing. `full` says the answer is a whole listing (first scan, other patterns).
+ */
+export class DiffScanner {
+  private last: Map<string, string> | undefined;
+  private lastPatterns: string | undefined;
+
+  async scan(
+    abs: string,
+    req: ScanRequest & { diff?: boolean },
+  ): Promise<{ lines: ScanLine[]; full: boolean }> {
+    const lines: ScanLine[] = [];
+    await scanTree(abs, req, (l) => lines.push(l));
+    if (req.paths) return { lines, full: false };
+    const sigs = new Map<string, string>();
+    for (const l of lines) sigs.set(l.p, signature(l));
+    const before = this.last;
+    const samePatterns = this.lastPatterns === req.patterns;
+    this.last = sigs;
+    this.lastPatterns = req.patterns;
+    if (!req.diff || !before || !samePatterns) return { lines, full: true };
+    const out = lines.filter((l) => before.get(l.p) !== sigs.get(l.p));
+    for (const p of before.keys()) if (!sigs.has(p)) out.push({ p, k: "-" });
+    return { lines: out, full: false };
+  }
+}
+
 function safeParse(text: string, base: string) {
   try {
     return parseIgnore(text, base);
