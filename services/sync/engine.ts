@@ -26,7 +26,7 @@ import type { Logger } from "../runtime/logger.js";
 import { transfer } from "./rsync.js";
 import { LocalSide, RemoteSide, type RemoteTarget, type TreeSide } from "./sides.js";
 import type { SyncState } from "./state.js";
-import { CODE_KIND, type ScanLine, type TreeOp } from "./tree.js";
+import { CODE_KIND, type TreeOp } from "./tree.js";
 
 export interface EngineOptions {
   pair: string;
