@@ -2,14 +2,16 @@
  * The sync engine against a real sshd on loopback, a second local user as the remote, the
  * plus bundle installed in that user's home, rsync on both sides.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -259,6 +261,64 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
       existsSync(join(p.remote, "while-paused.txt")),
     );
     await p.engine.stop();
+  });
+
+  it("says clearly when rsync is missing on either side, and moves nothing", async () => {
+    if (why) return;
+    // A Node whose PATH has no rsync: on the remote through the target's node, here through
+    // a worker's PATH.
+    const bin = await mkdtemp(join(tmpdir(), "cocalc-norsync-"));
+    for (const tool of ["node", "ssh"]) {
+      const where = execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim();
+      symlinkSync(where, join(bin, tool));
+    }
+    const wrapper = join(bin, "node-without-rsync");
+    writeFileSync(wrapper, `#!/bin/sh\nPATH=${bin} exec ${join(bin, "node")} "$@"\n`, {
+      mode: 0o755,
+    });
+    chmodSync(bin, 0o755);
+    const p = pair();
+    mkdirSync(p.local, { recursive: true });
+    writeFileSync(join(p.local, "x.txt"), "x");
+    const engine = new PairEngine({
+      pair: p.id,
+      config: p.config,
+      target: { ...target(), node: wrapper },
+      state,
+      home: localHome,
+      log,
+      emit: async (e) => {
+        p.events.push(e);
+      },
+    });
+    await expect(engine.cycle("full")).rejects.toMatchObject({
+      code: "ERR_SYNC_RSYNC_MISSING",
+      message: expect.stringMatching(/rsync is not installed on cocalc-remote@127\.0\.0\.1/),
+    });
+    expect(p.events.at(-1)).toMatchObject({
+      type: "SyncCycleFailed",
+      data: { code: "ERR_SYNC_RSYNC_MISSING" },
+    });
+    await engine.stop();
+
+    const local = spawnSync(
+      process.execPath,
+      [
+        WORKER,
+        JSON.stringify({
+          pair: p.id,
+          config: p.config,
+          target: target(),
+          stateFile: join(localHome, "state", "norsync.sqlite"),
+          home: localHome,
+        }),
+      ],
+      { env: { ...process.env, PATH: bin }, encoding: "utf8", timeout: 60_000 },
+    );
+    expect(local.status).toBe(1);
+    expect(local.stderr).toMatch(/rsync is not installed on this machine/);
+    expect(existsSync(join(p.remote, "x.txt"))).toBe(false);
+    rmSync(bin, { recursive: true, force: true });
   });
 
   it("a sync process killed mid-transfer leaves no partial file; a restart completes", async () => {

@@ -317,8 +317,10 @@ export function applyOp(abs: string, op: TreeOp): TreeOpResult {
 }
 
 /**
- * Watches a tree (recursively) and reports changed paths relative to the root, batched:
- * `onPaths` gets each batch after `quietMs` without new changes. Returns the closer.
+ * Watches a tree and reports changed paths relative to the root, batched: `onPaths` gets each
+ * batch after `quietMs` without new changes. One inotify watch per folder (Node's own
+ * recursive watch on Linux takes one per file and reports every existing file at start),
+ * set up before this returns, so nothing written afterwards is missed. Returns the closer.
  */
 export function watchTree(
   abs: string,
@@ -326,29 +328,70 @@ export function watchTree(
   quietMs = 50,
 ): () => void {
   const pending = new Set<string>();
+  const watchers = new Map<string, FSWatcher>();
   let timer: NodeJS.Timeout | undefined;
-  let watcher: FSWatcher | undefined;
+  let closed = false;
   const flush = () => {
     timer = undefined;
     const paths = [...pending];
     pending.clear();
-    if (paths.length > 0) onPaths(paths);
+    if (paths.length > 0 && !closed) onPaths(paths);
   };
-  try {
-    watcher = watch(abs, { recursive: true }, (_event, name) => {
-      if (!name) return;
-      const p = name.toString();
-      if (p === SYNC_TEMP_DIR || p.startsWith(`${SYNC_TEMP_DIR}/`)) return;
-      pending.add(p);
-      clearTimeout(timer);
-      timer = setTimeout(flush, quietMs);
+  const drop = (rel: string) => {
+    for (const [dir, w] of watchers) {
+      if (dir === rel || dir.startsWith(`${rel}/`)) {
+        w.close();
+        watchers.delete(dir);
+      }
+    }
+  };
+  const add = (rel: string) => {
+    if (closed || watchers.has(rel) || rel === SYNC_TEMP_DIR) return;
+    const full = rel === "" ? abs : join(abs, rel);
+    let w: FSWatcher;
+    try {
+      w = watch(full, (event, name) => {
+        if (!name) return;
+        const p = rel === "" ? name.toString() : `${rel}/${name.toString()}`;
+        if (p === SYNC_TEMP_DIR || p.startsWith(`${SYNC_TEMP_DIR}/`)) return;
+        pending.add(p);
+        if (event === "rename") {
+          // A folder that appeared is watched too (with what it already holds); one that
+          // went away takes its watches along.
+          let isDir = false;
+          try {
+            isDir = lstatSync(join(abs, p)).isDirectory();
+          } catch {
+            drop(p);
+          }
+          if (isDir) add(p);
+        }
+        clearTimeout(timer);
+        timer = setTimeout(flush, quietMs);
+      });
+    } catch {
+      return; // gone already, or out of inotify watches: rescans still find its changes
+    }
+    w.on("error", () => {
+      w.close();
+      watchers.delete(rel);
     });
-    watcher.on("error", () => undefined);
-  } catch {
-    watcher = undefined;
-  }
+    watchers.set(rel, w);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(full, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) add(rel === "" ? e.name : `${rel}/${e.name}`);
+    }
+  };
+  add("");
   return () => {
+    closed = true;
     clearTimeout(timer);
-    watcher?.close();
+    for (const w of watchers.values()) w.close();
+    watchers.clear();
   };
 }
