@@ -97,7 +97,7 @@ describe("sync pair decider", () => {
 
 describe("sync-pairs projection", () => {
   let seq = 0;
-  const stored = (type: string, data: unknown, subject = syncSubjects(pair).config) =>
+  const stored = (type: string, data: unknown, subject: string = syncSubjects(pair).config) =>
     ({
       event: {
         type,
