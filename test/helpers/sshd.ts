@@ -5,7 +5,14 @@
  * key and config; the client key pair lives in a temp dir; /root/.ssh is never touched.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { chown, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,13 +39,33 @@ export interface RemoteUser {
   home: string;
 }
 
-function ensureUser(name: string): RemoteUser {
-  if (spawnSync("id", ["-u", name], { stdio: "ignore" }).status !== 0) {
-    execFileSync("useradd", ["-m", "-s", "/bin/bash", name], { stdio: "ignore" });
+/** Runs a user-database command, retrying while another test file holds the lock. */
+function userCommand(cmd: string, args: string[], ok: () => boolean): void {
+  for (let attempt = 0; ; attempt++) {
+    if (ok()) return;
+    const r = spawnSync(cmd, args, { encoding: "utf8" });
+    if (r.status === 0 || ok()) return;
+    if (attempt >= 50) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
+    spawnSync("sleep", ["0.1"]);
   }
+}
+
+function shadowOf(name: string): string | undefined {
+  return readFileSync("/etc/shadow", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${name}:`))
+    ?.split(":")[1];
+}
+
+function ensureUser(name: string): RemoteUser {
+  userCommand(
+    "useradd",
+    ["-m", "-s", "/bin/bash", name],
+    () => spawnSync("id", ["-u", name], { stdio: "ignore" }).status === 0,
+  );
   // A new account is locked ("!" password); without PAM sshd refuses locked accounts even
   // for keys. "*" is "no password" without the lock.
-  execFileSync("usermod", ["-p", "*", name], { stdio: "ignore" });
+  userCommand("usermod", ["-p", "*", name], () => shadowOf(name) === "*");
   const entry = readFileSync("/etc/passwd", "utf8")
     .split("\n")
     .find((l) => l.startsWith(`${name}:`));
@@ -60,6 +87,8 @@ export interface TestSshd {
   master(): Promise<void>;
   /** Runs a shell command as the remote user over ssh. */
   run(command: string): { code: number | null; stdout: string; stderr: string };
+  /** Paths removed by stop(). */
+  cleanup: string[];
   /** Makes everything under `path` (in the remote home) belong to the remote user. */
   chownRemote(path: string): Promise<void>;
   stop(): Promise<void>;
@@ -76,8 +105,9 @@ export async function startSshd(): Promise<TestSshd> {
   const sshDir = join(user.home, ".ssh");
   mkdirSync(sshDir, { recursive: true, mode: 0o700 });
   const auth = join(sshDir, "authorized_keys");
+  // Appended (O_APPEND), never rewritten: test files running at once each add their key.
   const existing = existsSync(auth) ? readFileSync(auth, "utf8") : "";
-  writeFileSync(auth, `${existing}${existing && !existing.endsWith("\n") ? "\n" : ""}${pub}\n`, {
+  appendFileSync(auth, `${existing && !existing.endsWith("\n") ? "\n" : ""}${pub}\n`, {
     mode: 0o600,
   });
   await chown(sshDir, user.uid, user.gid);
@@ -136,6 +166,7 @@ export async function startSshd(): Promise<TestSshd> {
     key,
     destination,
     ssh: base,
+    cleanup: [],
     async master() {
       const r = spawnSync(
         base[0]!,
@@ -174,6 +205,7 @@ export async function startSshd(): Promise<TestSshd> {
         });
       }
       sshd.kill("SIGTERM");
+      for (const p of t.cleanup) rmSync(p, { recursive: true, force: true });
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -199,10 +231,12 @@ export function nodeMissingReason(t: TestSshd): string | undefined {
  * (`package.json` + `dist/bundle/`), under `~/.cache/cocalc/cocalc-plus/<version>/` as a session
  * would, and returns its plus.js relative to that home.
  */
-export async function installBundle(t: TestSshd, version = "test"): Promise<string> {
+export async function installBundle(t: TestSshd, version = `test-${process.pid}`): Promise<string> {
   const root = PACKAGE_ROOT;
   const rel = `.cache/cocalc/cocalc-plus/${version}`;
   const dest = join(t.user.home, rel);
+  // One copy per test process: another one may be running from its own copy right now.
+  t.cleanup.push(dest);
   mkdirSync(join(dest, "dist", "bundle"), { recursive: true });
   execFileSync("cp", ["-a", `${join(root, "dist", "bundle")}/.`, join(dest, "dist", "bundle")]);
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
