@@ -124,7 +124,7 @@ export async function scanTree(
       if (dir === "" && e.name === SYNC_TEMP_DIR) continue;
       const isDir = e.isDirectory();
       if (m.matchesSelf(p, isDir)) continue;
-      const full = join(absDir, e.name);
+      const full = `${absDir}/${e.name}`;
       let st: Stats;
       try {
         st = lstatSync(full);
@@ -196,18 +196,24 @@ export class DiffScanner {
     req: ScanRequest & { diff?: boolean },
   ): Promise<{ lines: ScanLine[]; full: boolean }> {
     const lines: ScanLine[] = [];
-    await scanTree(abs, req, (l) => lines.push(l));
-    if (req.paths) return { lines, full: false };
-    const sigs = new Map<string, string>();
-    for (const l of lines) sigs.set(l.p, signature(l));
+    if (req.paths) {
+      await scanTree(abs, req, (l) => lines.push(l));
+      return { lines, full: false };
+    }
     const before = this.last;
-    const samePatterns = this.lastPatterns === req.patterns;
+    const diff = req.diff === true && before !== undefined && this.lastPatterns === req.patterns;
+    const sigs = new Map<string, string>();
+    // Compared as they come: a quiet tree allocates no list of its entries.
+    await scanTree(abs, req, (l) => {
+      const sig = signature(l);
+      sigs.set(l.p, sig);
+      if (!diff || before.get(l.p) !== sig) lines.push(l);
+    });
     this.last = sigs;
     this.lastPatterns = req.patterns;
-    if (!req.diff || !before || !samePatterns) return { lines, full: true };
-    const out = lines.filter((l) => before.get(l.p) !== sigs.get(l.p));
-    for (const p of before.keys()) if (!sigs.has(p)) out.push({ p, k: "-" });
-    return { lines: out, full: false };
+    if (!diff) return { lines, full: true };
+    for (const p of before.keys()) if (!sigs.has(p)) lines.push({ p, k: "-" });
+    return { lines, full: false };
   }
 }
 
