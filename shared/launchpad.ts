@@ -417,6 +417,24 @@ export function workspaceExecArgv(
   ];
 }
 
+/**
+ * The podman argv (without `podman`) of a login shell on a tty in a running workspace,
+ * starting in `cwd` (its home directory, with a notice, when `cwd` does not exist there):
+ * what a terminal of a container workspace runs.
+ */
+export function workspaceShellArgv(
+  wsid: string,
+  o: { cwd: string; env?: Record<string, string> },
+): string[] {
+  const script =
+    'cd -- "$1" 2>/dev/null || { printf "cocalc: %s does not exist; starting in %s\\r\\n" "$1" "$HOME"; cd; }; ' +
+    'for s in /bin/bash /bin/sh; do [ -x "$s" ] && exec "$s" -l; done';
+  return workspaceExecArgv(wsid, ["/bin/sh", "-c", script, "sh", o.cwd], {
+    tty: true,
+    ...(o.env !== undefined && { env: o.env }),
+  });
+}
+
 /** One snapshot retention rule: keep the newest snapshot of each of the last `keep` periods. */
 export interface RetentionRule {
   everyMs: number;

@@ -48,7 +48,7 @@ import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./sy
 export { lifecycleDecider } from "./decider.js";
 export { mountDecider } from "./mounts.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
-export { detectPodman, type PodmanConfig, readMounts } from "./system.js";
+export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 
 export const HOST_SERVICE = ServiceNames.host;
 
