@@ -484,3 +484,11 @@ export function autoSnapshotName(at: Date): string {
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z")}`;
 }
+
+/** When a scheduled snapshot was taken, from its name; undefined for other names. */
+export function autoSnapshotTime(name: string): Date | undefined {
+  const m = /^auto-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(name);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(t) ? undefined : new Date(t);
+}

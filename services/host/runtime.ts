@@ -195,8 +195,24 @@ export class HostRuntime {
       case "SetWorkspaceQuota": {
         const decided = await this.store.check(subject, command);
         const change = decided[0];
-        if (change?.type === "WorkspaceQuotaChanged")
+        if (change?.type === "WorkspaceQuotaChanged") {
           await this.applyDiskQuota(wsid, change.data.quota);
+          const state = await this.stateOf(wsid);
+          // A running container's cgroup follows at once (pids: podman cannot change them
+          // on a live container; they follow at the next start).
+          if (state.status === "running")
+            await podman(this.o.podman, [
+              "update",
+              "--memory",
+              `${change.data.quota.memoryMb}m`,
+              // As podman run sets it: swap as much again as memory.
+              "--memory-swap",
+              `${2 * change.data.quota.memoryMb}m`,
+              "--cpus",
+              String(change.data.quota.cpus),
+              containerName(wsid),
+            ]);
+        }
         return (await this.store.execute(subject, command)).seqs;
       }
       case "CreateSnapshot":
