@@ -417,6 +417,24 @@ export function workspaceExecArgv(
   ];
 }
 
+/**
+ * The podman argv (without `podman`) of a login shell on a tty in a running workspace,
+ * starting in `cwd` (its home directory, with a notice, when `cwd` does not exist there):
+ * what a terminal of a container workspace runs.
+ */
+export function workspaceShellArgv(
+  wsid: string,
+  o: { cwd: string; env?: Record<string, string> },
+): string[] {
+  const script =
+    'cd -- "$1" 2>/dev/null || { printf "cocalc: %s does not exist; starting in %s\\r\\n" "$1" "$HOME"; cd; }; ' +
+    'for s in /bin/bash /bin/sh; do [ -x "$s" ] && exec "$s" -l; done';
+  return workspaceExecArgv(wsid, ["/bin/sh", "-c", script, "sh", o.cwd], {
+    tty: true,
+    ...(o.env !== undefined && { env: o.env }),
+  });
+}
+
 /** One snapshot retention rule: keep the newest snapshot of each of the last `keep` periods. */
 export interface RetentionRule {
   everyMs: number;
@@ -465,4 +483,12 @@ export function autoSnapshotName(at: Date): string {
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z")}`;
+}
+
+/** When a scheduled snapshot was taken, from its name; undefined for other names. */
+export function autoSnapshotTime(name: string): Date | undefined {
+  const m = /^auto-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(name);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(t) ? undefined : new Date(t);
 }

@@ -23,6 +23,7 @@ import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { type ContainerFiles, ContainerPaths } from "./container.js";
 import { FileOperations } from "./operations.js";
 import { DirectoryWatches } from "./watches.js";
 
@@ -36,7 +37,14 @@ export interface FsServiceOptions {
   sandbox?: string;
   /** Who the events name as their actor. */
   actor?: string;
+  /**
+   * A container workspace: requests and replies use the paths inside the container, mapped
+   * onto these host directories (`sandbox` should hold them all; `home` is ignored).
+   */
+  container?: ContainerFiles;
 }
+
+export type { ContainerFiles, ContainerMount } from "./container.js";
 
 async function answer(ops: FileOperations, r: FsRequest): Promise<unknown> {
   switch (r.op) {
@@ -73,6 +81,27 @@ async function answer(ops: FileOperations, r: FsRequest): Promise<unknown> {
   }
 }
 
+async function answerInContainer(
+  ops: FileOperations,
+  container: ContainerPaths,
+  r: FsRequest,
+): Promise<unknown> {
+  if (r.op === "info") return { home: container.c.home, sandbox: null };
+  const result = (await answer(ops, await container.request(r))) as Record<string, unknown>;
+  switch (r.op) {
+    case "write":
+    case "mkdir":
+      await container.claim(result.path as string, false);
+      break;
+    case "copy":
+      for (const c of result.copied as { to: string }[]) await container.claim(c.to, true);
+      break;
+    default:
+      break;
+  }
+  return container.reply(result);
+}
+
 function logFailure(log: Logger, op: string | undefined, err: unknown): void {
   const error = toErrorPayload(err);
   if (error.code === "ERR_INTERNAL") log.error({ op, err }, "fs request failed");
@@ -85,19 +114,22 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
     durables: [],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
+      const container = opts.container ? new ContainerPaths(opts.container) : undefined;
       const resolver = await PathResolver.create({
-        home: opts.home ?? homedir(),
+        home: container?.hostHome ?? opts.home ?? homedir(),
         ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
       });
       const actor = opts.actor ?? "user";
       const feed = subjects.feed(FS_SERVICE);
       const watches = new DirectoryWatches({
         log: ctx.log,
-        publish: (change: FsChange) => ctx.nc.publish(feed, JSON.stringify(change)),
+        publish: (change: FsChange) =>
+          ctx.nc.publish(feed, JSON.stringify(container ? container.reply(change) : change)),
       });
       const emit = async (e: Uncommitted<FsEvent>) => {
         const def = FsEvents.find((d) => d.type === e.type)!;
-        const ev = envelope(def, e.data, { actor, at: ctx.now() });
+        const data = container ? container.reply(e.data) : e.data;
+        const ev = envelope(def, data, { actor, at: ctx.now() });
         fsRegistry.check(ev);
         try {
           await publishEvent(ctx.js, subjects.fsEvent(FsEventKinds[e.type]), ev);
@@ -115,7 +147,10 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         try {
           const r = parseFsRequest(m.data);
           op = r.op;
-          reply = { ok: true, result: (await answer(ops, r)) as never };
+          const result = container
+            ? await answerInContainer(ops, container, r)
+            : await answer(ops, r);
+          reply = { ok: true, result: result as never };
         } catch (err) {
           logFailure(ctx.log, op, err);
           reply = { ok: false, error: toErrorPayload(err) };

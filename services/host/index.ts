@@ -10,6 +10,7 @@ import { envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   autoSnapshotName,
+  autoSnapshotTime,
   DEFAULT_RETENTION,
   ExecInWorkspace,
   HostCommands,
@@ -48,7 +49,7 @@ import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./sy
 export { lifecycleDecider } from "./decider.js";
 export { mountDecider } from "./mounts.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
-export { detectPodman, type PodmanConfig, readMounts } from "./system.js";
+export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 
 export const HOST_SERVICE = ServiceNames.host;
 
@@ -65,6 +66,8 @@ export interface HostServiceOptions {
   /** 0 disables scheduled snapshots (default: hourly). */
   snapshotEveryMs?: number;
   retention?: readonly RetentionRule[];
+  /** How often to look for due snapshots (default: a minute, or `snapshotEveryMs` if less). */
+  snapshotCheckMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
@@ -142,26 +145,44 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         }
       };
 
-      const snapshotAll = async () => {
-        const at = ctx.now();
-        for (const [wsid, s] of runtime.known) {
-          if (s.hostId !== opts.hostId || (s.status !== "running" && s.status !== "stopped"))
-            continue;
-          const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
-          try {
-            await runtime.handle(wsid, {
-              type: "CreateSnapshot",
-              data: { name: autoSnapshotName(at) },
-              ...meta,
-            });
-            const view = (await workspacesKv.get(Keys.workspace(wsid)))?.json<WorkspaceView>();
-            const taken = view?.snapshots ?? [];
-            for (const name of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION)) {
-              await runtime.handle(wsid, { type: "DeleteSnapshot", data: { name }, ...meta });
+      const everyMs = opts.snapshotEveryMs ?? 3_600_000;
+      let snapshotting = false;
+      /**
+       * Takes the scheduled snapshots that are due (none taken in the last `everyMs` by the
+       * host's clock) and prunes by retention. Runs often; does something only when due.
+       */
+      const snapshotDue = async () => {
+        if (snapshotting) return;
+        snapshotting = true;
+        try {
+          const at = ctx.now();
+          for (const [wsid, known] of runtime.known) {
+            if (known.hostId !== opts.hostId) continue;
+            const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
+            try {
+              const s = await runtime.stateOf(wsid);
+              if (s.status !== "running" && s.status !== "stopped") continue;
+              const taken = s.snapshots.flatMap((name) => {
+                const t = autoSnapshotTime(name);
+                return t ? [{ name, at: t.toISOString() }] : [];
+              });
+              const last = Math.max(0, ...taken.map((x) => Date.parse(x.at)));
+              if (at.getTime() - last < everyMs) continue;
+              const name = autoSnapshotName(at);
+              await runtime.handle(wsid, { type: "CreateSnapshot", data: { name }, ...meta });
+              taken.push({ name, at: at.toISOString() });
+              for (const old of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION))
+                await runtime.handle(wsid, {
+                  type: "DeleteSnapshot",
+                  data: { name: old },
+                  ...meta,
+                });
+            } catch (err) {
+              log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
             }
-          } catch (err) {
-            log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
           }
+        } finally {
+          snapshotting = false;
         }
       };
 
@@ -272,8 +293,13 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const timers = [
         setInterval(() => void beat(), opts.heartbeatMs ?? 5000),
         setInterval(() => void sampleUsage(), opts.usageEveryMs ?? 30_000),
-        ...((opts.snapshotEveryMs ?? 3_600_000) > 0
-          ? [setInterval(() => void snapshotAll(), opts.snapshotEveryMs ?? 3_600_000)]
+        ...(everyMs > 0
+          ? [
+              setInterval(
+                () => void snapshotDue(),
+                opts.snapshotCheckMs ?? Math.min(everyMs, 60_000),
+              ),
+            ]
           : []),
       ];
       for (const t of timers) t.unref();

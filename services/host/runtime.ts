@@ -12,6 +12,7 @@ import {
   lstat,
   mkdir,
   readdir,
+  readFile,
   rename,
   rm,
   writeFile,
@@ -105,6 +106,14 @@ export function imagePath(root: string, name: string): string {
   return join(root, "images", name);
 }
 
+/** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
+const KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+
+/** podman flags of a workspace's cgroup limits (for `run` and `update`). */
+function limitFlags(q: Quota): string[] {
+  return ["--memory", `${q.memoryMb}m`, "--cpus", String(q.cpus), "--pids-limit", String(q.pids)];
+}
+
 const rootfsMount = (wsid: string) => `rootfs-${wsid}`;
 const containerHolder = (wsid: string) => `container:${wsid}` as const;
 
@@ -186,8 +195,24 @@ export class HostRuntime {
       case "SetWorkspaceQuota": {
         const decided = await this.store.check(subject, command);
         const change = decided[0];
-        if (change?.type === "WorkspaceQuotaChanged")
+        if (change?.type === "WorkspaceQuotaChanged") {
           await this.applyDiskQuota(wsid, change.data.quota);
+          const state = await this.stateOf(wsid);
+          // A running container's cgroup follows at once (pids: podman cannot change them
+          // on a live container; they follow at the next start).
+          if (state.status === "running")
+            await podman(this.o.podman, [
+              "update",
+              "--memory",
+              `${change.data.quota.memoryMb}m`,
+              // As podman run sets it: swap as much again as memory.
+              "--memory-swap",
+              `${2 * change.data.quota.memoryMb}m`,
+              "--cpus",
+              String(change.data.quota.cpus),
+              containerName(wsid),
+            ]);
+        }
         return (await this.store.execute(subject, command)).seqs;
       }
       case "CreateSnapshot":
@@ -328,15 +353,20 @@ export class HostRuntime {
       target: p.rootfs,
     });
     await this.step(wsid, "start", "rootfs mounted", state.image);
-    await this.removeContainer(wsid);
     const name = containerName(wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
+    const pidfile = join(p.dir, "container.pid");
+    await rm(pidfile, { force: true });
     await podman(c, [
       "run",
       "-d",
+      // A container left by a crash is replaced in the same call: no listing before each start.
+      "--replace",
       "--name",
       name,
+      "--pidfile",
+      pidfile,
       "--label",
       `cocalc.host=${this.o.hostId}`,
       "--label",
@@ -353,12 +383,7 @@ export class HostRuntime {
       "all",
       "--security-opt",
       "no-new-privileges",
-      "--memory",
-      `${state.quota.memoryMb}m`,
-      "--cpus",
-      String(state.quota.cpus),
-      "--pids-limit",
-      String(state.quota.pids),
+      ...limitFlags(state.quota),
       ...c.ulimits.flatMap((u) => ["--ulimit", u]),
       "--user",
       `${WORKSPACE_UID}:${WORKSPACE_UID}`,
@@ -375,36 +400,45 @@ export class HostRuntime {
       p.rootfs,
       "/bin/sh",
       "-c",
-      'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
+      KEEPALIVE,
     ]);
     await this.step(wsid, "start", "container started", name);
-    await this.healthCheck(wsid);
+    await this.healthCheck(pidfile);
     await this.step(wsid, "start", "health checked");
     return name;
   }
 
-  private async healthCheck(wsid: string): Promise<void> {
-    let last: unknown;
-    for (let i = 0; i < 50; i++) {
+  /**
+   * The container is healthy once its own init, running as the workspace user in its rootfs,
+   * has started its first `sleep`: that proves the rootfs, the user and the limits let a
+   * process run, without a second podman process (an exec costs as much as the start).
+   */
+  private async healthCheck(pidfile: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    let why = "no pid file";
+    for (;;) {
       try {
-        await podman(this.o.podman, workspaceExecArgv(wsid, ["/bin/sh", "-c", "exit 0"]), 10_000);
-        return;
-      } catch (err) {
-        last = err;
-        await new Promise((r) => setTimeout(r, 100));
+        const pid = Number((await readFile(pidfile, "utf8")).trim());
+        why = `process ${pid} is gone`;
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+        // State is the field after the parenthesised command name.
+        const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+        if (state === "Z" || state === "X") throw new Error("exited");
+        why = `process ${pid} has not started its loop`;
+        const children = (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim();
+        if (children !== "") return;
+      } catch {
+        // Not there yet, or gone: decided by the deadline.
       }
+      if (Date.now() > deadline)
+        throw new CocalcError("ERR_HOST_CONTAINER", `the container did not become healthy: ${why}`);
+      await new Promise((r) => setTimeout(r, 5));
     }
-    throw new CocalcError(
-      "ERR_HOST_CONTAINER",
-      `the container did not become healthy: ${(last as Error).message}`,
-    );
   }
 
+  /** Stops (TERM, then KILL after 5 s) and removes the container, if there is one. */
   private async removeContainer(wsid: string): Promise<void> {
-    const name = containerName(wsid);
-    const found = await listContainers(this.o.podman, `cocalc.wsid=${wsid}`);
-    if (found.some((x) => x.running)) await podman(this.o.podman, ["stop", "-t", "5", name]);
-    if (found.length > 0) await podman(this.o.podman, ["rm", "-f", name]);
+    await podman(this.o.podman, ["rm", "--force", "--ignore", "--time", "5", containerName(wsid)]);
   }
 
   private async stop(wsid: string): Promise<undefined> {

@@ -66,6 +66,17 @@ export interface TerminalsServiceOptions {
   shell?: string;
   /** Where a terminal without a directory starts (default: the home directory). */
   home?: string;
+  /**
+   * The durable consumer's name (default: the service's). Where one NATS serves many
+   * workspaces (a launchpad host), each workspace's service needs its own.
+   */
+  durable?: string;
+  /**
+   * Shells that run elsewhere (a container workspace): the command that starts a login shell
+   * in `cwd` there (falling back to the home directory itself). `home` is then the home
+   * directory over there.
+   */
+  shellCommand?(o: { cwd: string; env: Record<string, string> }): { file: string; args: string[] };
 }
 
 const VIEWER_TIMEOUT_MS = 3 * VIEWER_HEARTBEAT_MS;
@@ -128,6 +139,8 @@ class Terminals {
     };
     this.home = opts.home ?? homedir();
     this.shellDefault = opts.shell;
+    this.shellCommand = opts.shellCommand;
+    this.durable = opts.durable ?? TERMINALS_SERVICE;
     this.failed = new Promise<never>((_, reject) => {
       this.failure = reject;
     });
@@ -135,6 +148,8 @@ class Terminals {
   }
 
   private readonly shellDefault: string | undefined;
+  private readonly shellCommand: TerminalsServiceOptions["shellCommand"];
+  private readonly durable: string;
 
   private get log() {
     return this.ctx.log;
@@ -155,7 +170,7 @@ class Terminals {
   async start(): Promise<RunningService> {
     const { ctx } = this;
     const filter = workspaceTerminalSubjects(ctx.wsid).life;
-    await ensureDurable(ctx.jsm, Streams.WS_TERM, TERMINALS_SERVICE, filter);
+    await ensureDurable(ctx.jsm, Streams.WS_TERM, this.durable, filter);
     [this.terms, this.snapshots, this.settings] = await Promise.all([
       ctx.kvm.open(Buckets.terms),
       ctx.kvm.open(Buckets.termSnapshots),
@@ -175,7 +190,7 @@ class Terminals {
     const consumer = await consumeEvents({
       js: ctx.js,
       stream: Streams.WS_TERM,
-      durable: TERMINALS_SERVICE,
+      durable: this.durable,
       registry: terminalRegistry,
       log: this.log,
       handle: (e) => this.handle(e, project),
@@ -476,21 +491,25 @@ class Terminals {
     pipe.generation = generation;
     const host = await this.ensureHost();
     const opened = event.type === "TerminalOpened" ? event.data : undefined;
+    const cwd = opened?.cwd ?? view?.cwd ?? this.home;
+    const env = {
+      TERM: "xterm-256color",
+      COLORTERM: "truecolor",
+      TERM_PROGRAM: "cocalc-plus",
+      COCALC_TERMINAL_ID: tid,
+    };
+    // Elsewhere, the command (podman exec) runs here from / and finds the directory there.
+    const elsewhere = this.shellCommand?.({ cwd, env });
     const spec: SpawnSpec = {
       tid,
       generation,
       restart: event.type === "TerminalRestarted",
-      shell: await this.shell(),
+      shell: elsewhere?.file ?? (await this.shell()),
       // A login shell: the PATH and environment a login gives (/etc/profile, ~/.profile).
-      args: ["-l"],
-      cwd: opened?.cwd ?? view?.cwd ?? this.home,
-      home: this.home,
-      env: {
-        TERM: "xterm-256color",
-        COLORTERM: "truecolor",
-        TERM_PROGRAM: "cocalc-plus",
-        COCALC_TERMINAL_ID: tid,
-      },
+      args: elsewhere?.args ?? ["-l"],
+      cwd: elsewhere ? "/" : cwd,
+      home: elsewhere ? "/" : this.home,
+      env,
       cols: opened?.cols ?? pipe.cols,
       rows: opened?.rows ?? pipe.rows,
       startOffset: pipe.offset,

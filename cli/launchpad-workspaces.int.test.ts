@@ -1,0 +1,161 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { detectPodman, hostService } from "../services/host/index.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import { NodeViewer, terminalCommand, typeInto } from "../services/terminals/test-kit.js";
+import type { ExecResult } from "../shared/launchpad.js";
+import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import { newTerminalId } from "../shared/terminals.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import { setup, TEST_WSID, type TestNats, testLog, until } from "../test/helpers/nats.js";
+import { startWorkspaceServices, type WorkspaceServices } from "./launchpad-workspaces.js";
+
+const HOST = "wshost1";
+const PTY_HOST = new URL("../dist/services/terminals/pty-host.js", import.meta.url).pathname;
+const unsupported =
+  (await hostUnsupported()) ??
+  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+if (unsupported) console.warn(`launchpad workspace services tests skipped: ${unsupported}`);
+
+type Reply<T = unknown> = {
+  ok: boolean;
+  error?: { code: string; message: string };
+  result?: T;
+};
+
+describe.skipIf(unsupported !== undefined)(
+  "container workspace: terminals and files inside",
+  () => {
+    let t: TestNats;
+    let m: HostMachine;
+    let supervisor: Supervisor;
+    let services: WorkspaceServices;
+    const viewers: NodeViewer[] = [];
+    const ws = "wsinside";
+
+    const host = async (type: string, data: unknown = {}): Promise<Reply<ExecResult>> =>
+      (
+        await t.nc.request(workspaceSubjects(ws).command("host"), JSON.stringify({ type, data }), {
+          timeout: 60_000,
+        })
+      ).json<Reply<ExecResult>>();
+    const sh = async (script: string) => {
+      const r = await host("ExecInWorkspace", { argv: ["/bin/sh", "-c", script] });
+      if (!r.ok) throw new Error(`exec: ${r.error?.message}`);
+      return r.result!;
+    };
+    const fs = async <T>(req: Record<string, unknown>): Promise<Reply<T>> =>
+      (
+        await t.nc.request(workspaceSubjects(ws).request("fs"), JSON.stringify(req), {
+          timeout: 20_000,
+        })
+      ).json<Reply<T>>();
+
+    beforeAll(async () => {
+      t = await setup({ streams: true });
+      m = await setupHostMachine(HOST);
+      supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog });
+      const podman = await detectPodman();
+      await supervisor.start([
+        hostService({ hostId: HOST, root: m.root, podman, snapshotEveryMs: 0 }),
+      ]);
+      const imported = await t.nc.request(
+        hostSubjects(HOST).command,
+        JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("x") } }),
+        { timeout: 120_000 },
+      );
+      expect(imported.json<Reply>().ok).toBe(true);
+      services = await startWorkspaceServices({
+        nc: t.nc,
+        hostId: HOST,
+        root: m.root,
+        dataDir: join(m.dir, "data"),
+        podman,
+        ptyHostScript: PTY_HOST,
+        log: testLog,
+        orphanExitMs: 5000,
+      });
+      expect((await host("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+      expect((await host("StartWorkspace")).ok).toBe(true);
+      await until("workspace services", async () => services.running().includes(ws));
+    });
+
+    afterAll(async () => {
+      for (const v of viewers) await v.stop();
+      await services?.stop();
+      await supervisor?.stop();
+      await m?.cleanup();
+      await t?.cleanup();
+    });
+
+    it("a terminal runs its shell inside the container, as the workspace user", async () => {
+      const tid = newTerminalId();
+      const opened = await terminalCommand(t.nc, ws, "OpenTerminal", { tid, cols: 100, rows: 30 });
+      expect(opened).toMatchObject({ ok: true });
+      const v = new NodeViewer(t.nc, ws, tid);
+      viewers.push(v);
+      await v.attach();
+      // podman exec forwards keystrokes once it has the terminal: wait for the prompt.
+      await v.waitFor(/\$ ?$/m);
+      typeInto(t.nc, ws, tid, "echo host=$(hostname); echo uid=$(id -u); echo pwd=$(pwd)\r");
+      expect((await v.waitFor(/^host=(\S+)$/m))[1]).toBe(`ws-${ws}`);
+      expect((await v.waitFor(/^uid=(\d+)$/m))[1]).toBe("1000");
+      expect((await v.waitFor(/^pwd=(\S+)$/m))[1]).toBe("/home/user");
+      typeInto(t.nc, ws, tid, "cat /etc/image-name\r");
+      await v.waitFor(/^x$/m);
+    });
+
+    it("files use the container's paths: writes appear inside, owned by the workspace user", async () => {
+      const info = await fs<{ home: string; sandbox: string | null }>({ op: "info" });
+      expect(info.result).toEqual({ home: "/home/user", sandbox: null });
+
+      const w = await fs<{ path: string }>({
+        op: "write",
+        path: "~/from-fs.txt",
+        content: "written by the fs service\n",
+        encoding: "utf8",
+        exclusive: false,
+      });
+      expect(w.result?.path).toBe("/home/user/from-fs.txt");
+      let r = await sh("cat ~/from-fs.txt; stat -c 'owner=%u' ~/from-fs.txt");
+      expect(r.stdout).toContain("written by the fs service");
+      expect(r.stdout).toContain("owner=1000");
+
+      const made = await fs<{ path: string }>({ op: "mkdir", path: "/tmp/a/b", parents: true });
+      expect(made.result?.path).toBe("/tmp/a/b");
+      await fs({
+        op: "write",
+        path: "/tmp/a/b/abs.txt",
+        content: "absolute",
+        encoding: "utf8",
+        exclusive: true,
+      });
+      r = await sh("cat /tmp/a/b/abs.txt; echo; stat -c 'owner=%u' /tmp/a /tmp/a/b/abs.txt");
+      expect(r.stdout).toContain("absolute");
+      expect(r.stdout.match(/owner=1000/g)).toHaveLength(2);
+      await sh("echo from-inside > /scratch/in.txt");
+      const read = await fs<{ content: string }>({ op: "read", path: "/scratch/in.txt" });
+      expect(read.result?.content).toBe("from-inside\n");
+
+      const stat = await fs<{ path: string; display: string }>({ op: "stat", path: "/etc/passwd" });
+      expect(stat.result).toMatchObject({ path: "/etc/passwd", display: "/etc/passwd" });
+      const home = await fs<{ display: string }>({ op: "stat", path: "/home/user/from-fs.txt" });
+      expect(home.result?.display).toBe("~/from-fs.txt");
+      const above = await fs({ op: "read", path: "/../../../../etc/shadow" });
+      // `..` above the container's root stays at its root: the image has no /etc/shadow.
+      expect(above.error?.code).toBe("ERR_FS_NOT_FOUND");
+    });
+
+    it("a stopped workspace: home still reachable, the root file system says to start it", async () => {
+      expect((await host("StopWorkspace")).ok).toBe(true);
+      const etc = await fs({ op: "read", path: "/etc/passwd" });
+      expect(etc.error?.code).toBe("ERR_WORKSPACE_STATE");
+      expect(etc.error?.message).toMatch(/start the workspace/);
+      const home = await fs<{ content: string }>({ op: "read", path: "~/from-fs.txt" });
+      expect(home.result?.content).toBe("written by the fs service\n");
+      expect((await host("StartWorkspace")).ok).toBe(true);
+      expect((await fs({ op: "read", path: "/etc/passwd" })).ok).toBe(true);
+    });
+  },
+);
