@@ -189,6 +189,7 @@ export async function startLaunchpadHost(
       dataDir: opts.dataDir,
       podman,
       ptyHostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
+      fsWorkerScript: join(PACKAGE_ROOT, "dist", "bundle", "fs-worker.js"),
       log: log.child({ component: "workspace-services" }),
     });
     cleanups.push(() => workspaces.stop());

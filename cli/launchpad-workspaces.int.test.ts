@@ -13,9 +13,12 @@ import { startWorkspaceServices, type WorkspaceServices } from "./launchpad-work
 
 const HOST = "wshost1";
 const PTY_HOST = new URL("../dist/services/terminals/pty-host.js", import.meta.url).pathname;
+const FS_WORKER = new URL("../dist/services/fs/worker.js", import.meta.url).pathname;
 const unsupported =
   (await hostUnsupported()) ??
-  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+  [PTY_HOST, FS_WORKER]
+    .filter((f) => !existsSync(f))
+    .map((f) => `${f} is missing: run npm run build first`)[0];
 if (unsupported) console.warn(`launchpad workspace services tests skipped: ${unsupported}`);
 
 type Reply<T = unknown> = {
@@ -73,6 +76,7 @@ describe.skipIf(unsupported !== undefined)(
         dataDir: join(m.dir, "data"),
         podman,
         ptyHostScript: PTY_HOST,
+        fsWorkerScript: FS_WORKER,
         log: testLog,
         orphanExitMs: 5000,
       });
@@ -145,6 +149,46 @@ describe.skipIf(unsupported !== undefined)(
       const above = await fs({ op: "read", path: "/../../../../etc/shadow" });
       // `..` above the container's root stays at its root: the image has no /etc/shadow.
       expect(above.error?.code).toBe("ERR_FS_NOT_FOUND");
+    });
+
+    it("files have exactly the workspace user's rights: root's files of the rootfs are out of reach", async () => {
+      const before = await sh("cat /etc/passwd; ls -ln /etc");
+      const refused = [
+        await fs({ op: "write", path: "/etc/x", content: "x", encoding: "utf8", exclusive: true }),
+        await fs({
+          op: "write",
+          path: "/etc/passwd",
+          content: "root::0:0::/root:/bin/sh\n",
+          encoding: "utf8",
+          exclusive: false,
+        }),
+        await fs({ op: "mkdir", path: "/etc/sudoers.d", parents: false }),
+        await fs({ op: "delete", paths: ["/etc/image-name"] }),
+        await fs({ op: "rename", from: "/etc/image-name", to: "/etc/other" }),
+        await fs({ op: "copy", paths: ["~/from-fs.txt"], dir: "/etc" }),
+        await fs({ op: "write", path: "/root/x", content: "x", encoding: "utf8", exclusive: true }),
+      ];
+      for (const r of refused) expect(r.error?.code, JSON.stringify(r)).toBe("ERR_FS_PERMISSION");
+      // Nothing changed inside, as root sees it.
+      expect((await sh("cat /etc/passwd; ls -ln /etc")).stdout).toBe(before.stdout);
+
+      // What the user may do works, and belongs to the user inside.
+      const tmp = await fs<{ path: string }>({
+        op: "write",
+        path: "/tmp/mine.txt",
+        content: "mine",
+        encoding: "utf8",
+        exclusive: true,
+      });
+      expect(tmp.ok).toBe(true);
+      await fs({ op: "mkdir", path: "~/deep/er", parents: true });
+      await fs({ op: "copy", paths: ["~/from-fs.txt"], dir: "~/deep/er" });
+      const r = await sh(
+        "stat -c '%u:%g %n' /tmp/mine.txt ~/deep ~/deep/er ~/deep/er/from-fs.txt /scratch/in.txt",
+      );
+      const owners = r.stdout.trim().split("\n");
+      expect(owners).toHaveLength(5);
+      for (const line of owners) expect(line).toMatch(/^1000:1000 /);
     });
 
     it("a stopped workspace: home still reachable, the root file system says to start it", async () => {

@@ -38,6 +38,8 @@ export interface WorkspaceServicesOptions {
   podman: PodmanConfig;
   /** The pty host script. */
   ptyHostScript: string;
+  /** The fs worker script (file operations as the workspace user). */
+  fsWorkerScript: string;
   log: Logger;
   /** Terminals' shells end this long after their service is gone (default 60 s). */
   orphanExitMs?: number;
@@ -49,10 +51,12 @@ export function containerWorkspaceServices(
   wsid: string,
 ): ServiceDefinition[] {
   const p = workspacePaths(o.root, wsid);
-  const owner = UID_BASE + WORKSPACE_UID;
+  // The workspace user as the host sees it: the container's uid map shifts every id by UID_BASE.
+  const user = UID_BASE + WORKSPACE_UID;
   return [
     fsService({
       sandbox: p.dir,
+      runAs: { uid: user, gid: user, script: o.fsWorkerScript },
       container: {
         home: WORKSPACE_HOME,
         mounts: [
@@ -61,7 +65,6 @@ export function containerWorkspaceServices(
           { at: "/scratch", dir: p.scratch },
         ],
         running: async () => (await readMounts()).some((m) => m.target === p.rootfs),
-        owner: { uid: owner, gid: owner },
       },
     }),
     terminalsService({

@@ -168,6 +168,22 @@ export const ErrorCodes = {
     status: 503,
     summary: "The terminals' pty host could not be started or reached.",
   },
+  ERR_FS_WORKER: {
+    status: 503,
+    summary:
+      "The process that does a container workspace's file operations (as its user) could not start.",
+  },
+  ERR_ACCOUNT_CORES_QUOTA: {
+    status: 409,
+    summary:
+      "Starting the workspace (or raising its cpus) would take the account's running cores above its quota.",
+  },
+  ERR_ACCOUNT_INVALID: { status: 400, summary: "A bad account id or cores quota." },
+  ERR_HOST_JOIN: {
+    status: 403,
+    summary:
+      "A host registration token is wrong, expired or already used, or the control plane refused the host.",
+  },
 } as const;
 
 /** Every error code the product can report. */

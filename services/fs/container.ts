@@ -4,13 +4,13 @@
  * container's file system lives on the host (its home and /scratch subvolumes, the rootfs
  * overlay for everything else) before the usual resolver checks it, and every path in a reply,
  * event or change feed is mapped back. The rootfs exists only while the workspace runs:
- * reaching it otherwise is an error that says to start the workspace. What the service
- * creates is given to the workspace user, so it can change it from inside.
+ * reaching it otherwise is an error that says to start the workspace. The file operations
+ * themselves run as the workspace user (the fs service's `runAs`), so they can do exactly
+ * what that user can do inside, and what they create belongs to that user.
  */
-import { lchown, lstat, readdir } from "node:fs/promises";
 import { CocalcError } from "../../shared/errors.js";
 import type { FsRequest } from "../../shared/files.js";
-import { expandPath, isInside, joinPath, parentOf } from "../../shared/paths.js";
+import { expandPath, isInside, joinPath } from "../../shared/paths.js";
 
 /** One part of the container's file system and where it lives on the host. */
 export interface ContainerMount {
@@ -28,8 +28,6 @@ export interface ContainerFiles {
   mounts: readonly ContainerMount[];
   /** Whether the workspace's rootfs is there now (mounted). */
   running(): Promise<boolean>;
-  /** The host uid and gid of the workspace user. */
-  owner: { uid: number; gid: number };
 }
 
 /** Replies carry file contents here; they are never rewritten. */
@@ -100,27 +98,5 @@ export class ContainerPaths {
       return v;
     };
     return walk(value, undefined) as T;
-  }
-
-  /**
-   * Gives what the service just made (host uid 0) to the workspace user: `path` and its new
-   * parents up to the mount, and with `deep` everything below it. Files of the image and of
-   * the user are never owned by host uid 0 (they live in the containers' uid range).
-   */
-  async claim(path: string, deep: boolean): Promise<void> {
-    const { uid, gid } = this.c.owner;
-    const mount = this.byDir.find((m) => isInside(path, m.dir));
-    if (!mount) return;
-    const give = async (p: string, recurse: boolean): Promise<void> => {
-      const st = await lstat(p).catch(() => undefined);
-      if (st?.uid !== 0) return;
-      await lchown(p, uid, gid);
-      if (recurse && st.isDirectory()) {
-        for (const name of await readdir(p)) await give(joinPath(p, name), true);
-      }
-    };
-    await give(path, deep);
-    for (let p = parentOf(path); isInside(p, mount.dir) && p !== mount.dir; p = parentOf(p))
-      await give(p, false);
   }
 }
