@@ -110,6 +110,20 @@ describe.skipIf(unsupported !== undefined)(
       await v.waitFor(/^x$/m);
     });
 
+    it("keystrokes typed right after opening reach the shell in the container", async () => {
+      for (let i = 0; i < 3; i++) {
+        const tid = newTerminalId();
+        const opened = await terminalCommand(t.nc, ws, "OpenTerminal", { tid, cols: 80, rows: 24 });
+        expect(opened).toMatchObject({ ok: true });
+        // No wait for a prompt: typed while podman exec is still starting.
+        typeInto(t.nc, ws, tid, `echo early-$((${i}*7+1000))\r`);
+        const v = new NodeViewer(t.nc, ws, tid);
+        viewers.push(v);
+        await v.attach();
+        expect((await v.waitFor(/^early-(\d+)\r?$/m, 20_000))[1]).toBe(String(i * 7 + 1000));
+      }
+    });
+
     it("files use the container's paths: writes appear inside, owned by the workspace user", async () => {
       const info = await fs<{ home: string; sandbox: string | null }>({ op: "info" });
       expect(info.result).toEqual({ home: "/home/user", sandbox: null });

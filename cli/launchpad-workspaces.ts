@@ -76,6 +76,8 @@ export function containerWorkspaceServices(
       shellCommand: ({ cwd, env }) => ({
         file: o.podman.podman,
         args: [...podmanGlobal(o.podman), ...workspaceShellArgv(wsid, { cwd, env })],
+        // podman exec drops what is typed before it has connected the terminal.
+        holdInput: true,
       }),
     }),
   ];

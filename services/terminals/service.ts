@@ -76,11 +76,18 @@ export interface TerminalsServiceOptions {
    * in `cwd` there (falling back to the home directory itself). `home` is then the home
    * directory over there.
    */
-  shellCommand?(o: { cwd: string; env: Record<string, string> }): { file: string; args: string[] };
+  shellCommand?(o: { cwd: string; env: Record<string, string> }): {
+    file: string;
+    args: string[];
+    /** Keystrokes wait for the shell's first output (see SpawnSpec.holdInput). */
+    holdInput?: boolean;
+  };
 }
 
 const VIEWER_TIMEOUT_MS = 3 * VIEWER_HEARTBEAT_MS;
 const STOP_SETTLE_MS = 3000;
+/** How long keystrokes for a terminal whose open was just decided wait for it to start. */
+const EARLY_INPUT_MS = 30_000;
 
 type Live = Pick<TerminalView, "pid" | "viewers">;
 
@@ -197,11 +204,16 @@ class Terminals {
     });
     const decider: typeof terminalDecider = {
       ...terminalDecider,
-      decide: (command, state) =>
-        terminalDecider.decide(
+      decide: (command, state) => {
+        const decided = terminalDecider.decide(
           command,
           state.status === "none" ? (this.known.get(command.data.tid) ?? state) : state,
-        ),
+        );
+        // Keystrokes sent right after the reply must not be lost while the shell starts.
+        if (decided.some((e) => e.type === "TerminalOpened" || e.type === "TerminalRestarted"))
+          this.holdEarly(command.data.tid);
+        return decided;
+      },
     };
     const commands = serveCommands<TerminalCommand, TerminalDecided, TerminalState>({
       nc: ctx.nc,
@@ -513,6 +525,7 @@ class Terminals {
       cols: opened?.cols ?? pipe.cols,
       rows: opened?.rows ?? pipe.rows,
       startOffset: pipe.offset,
+      ...(elsewhere?.holdInput && { holdInput: true }),
     };
     // The recording starts with the terminal's size, so a replay from scratch has it.
     if (opened && (!pipe.recorded || pipe.cols !== opened.cols || pipe.rows !== opened.rows)) {
@@ -529,6 +542,15 @@ class Terminals {
     host.attach(tid, pipe.offset);
     this.log.info({ tid, generation, shellPid: r.pid, adopted: r.adopted }, "terminal started");
     return r.pid;
+  }
+
+  /** Holds keystrokes for a terminal about to start (given up if it never does). */
+  private holdEarly(tid: string): void {
+    if (this.early.has(tid) || this.pipes.has(tid)) return;
+    this.early.set(tid, []);
+    setTimeout(() => {
+      if (!this.pipes.has(tid)) this.early.delete(tid);
+    }, EARLY_INPUT_MS).unref();
   }
 
   private async close(tid: string): Promise<void> {
