@@ -9,7 +9,7 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
   cocalc-launchpad workspace snapshot-delete WSID NAME
@@ -19,6 +19,9 @@ Usage:
   cocalc-launchpad workspace list
   cocalc-launchpad image import NAME DIR [--description TEXT]   a rootfs directory (see deploy/images)
   cocalc-launchpad image list
+  cocalc-launchpad account cores ACCOUNT N|none      the account's cores quota: its running
+                                                     workspaces' cpus together (none = no limit)
+  cocalc-launchpad account list
 
 Host options:
   --btrfs DIR            a mounted btrfs file system for images and workspaces
@@ -51,7 +54,7 @@ export interface HostOptions {
 }
 
 export interface ClientOptions {
-  command: "workspace" | "image";
+  command: "workspace" | "image" | "account";
   action: string;
   args: string[];
   flags: Record<string, string | boolean | undefined>;
@@ -164,7 +167,7 @@ export function parseLaunchpadCli(
       logLevel,
     };
   }
-  if (first === "workspace" || first === "image") {
+  if (first === "workspace" || first === "image" || first === "account") {
     const [action, ...more] = rest;
     const dash = more.indexOf("--");
     const flagsPart = dash === -1 ? more : more.slice(0, dash);
@@ -178,6 +181,7 @@ export function parseLaunchpadCli(
       pids: { type: "string" },
       root: { type: "boolean" },
       description: { type: "string" },
+      account: { type: "string" },
     });
     if (values.help) return { command: "help" };
     const actions =
@@ -194,7 +198,9 @@ export function parseLaunchpadCli(
             "exec",
             "list",
           ]
-        : ["import", "list"];
+        : first === "image"
+          ? ["import", "list"]
+          : ["cores", "list"];
     if (action === undefined || !actions.includes(action))
       throw new UsageError(`${first} needs one of: ${actions.join(", ")}`);
     const need = (n: number, what: string) => {
@@ -215,6 +221,15 @@ export function parseLaunchpadCli(
       number("--memory-mb", values["memory-mb"], true);
       number("--cpus", values.cpus, false);
       number("--pids", values.pids, true);
+      if (values.account !== undefined) id("--account", values.account as string);
+    } else if (first === "account") {
+      if (action === "cores") {
+        need(2, "ACCOUNT N|none");
+        id("account", positionals[0]);
+        const v = positionals[1]!;
+        if (v !== "none" && !(Number.isFinite(Number(v)) && Number(v) >= 0))
+          throw new UsageError("account cores takes a number of cores (0 or more) or none");
+      } else need(0, "no arguments");
     } else {
       if (action === "import") {
         need(2, "NAME DIR");

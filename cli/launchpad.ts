@@ -83,7 +83,8 @@ async function main(argv: string[]): Promise<number> {
     case "host":
       return runHost(cmd);
     case "workspace":
-    case "image": {
+    case "image":
+    case "account": {
       const { runClient } = await import("./launchpad-client.js");
       try {
         return await runClient(cmd);

@@ -245,7 +245,8 @@ export const CreateWorkspaceOnHost = defineCommand(
     {
       image: Name("image"),
       quota: Type.Optional(Type.Partial(QuotaSchema, { additionalProperties: false })),
-      account: Type.Optional(Type.String({ maxLength: 100 })),
+      /** The account whose cores quota the workspace counts against (an id: it names subjects). */
+      account: Type.Optional(Name("account")),
     },
     { additionalProperties: false },
   ),
@@ -317,6 +318,49 @@ export const RemoveImage = defineCommand(
   Type.Object({ name: Name("image") }, { additionalProperties: false }),
 );
 export const HostCommands = [ImportImage, RemoveImage] as const;
+
+// Accounts: events on account.<account>.cores, commands to accountcmd.<account>
+/** An account's cores quota: `null` is no limit. */
+const CoresSchema = Type.Union([Type.Number({ minimum: 0, maximum: 1_000_000 }), Type.Null()]);
+export const AccountCoresQuotaChanged = defineEvent(
+  "AccountCoresQuotaChanged",
+  1,
+  Type.Object({ cores: CoresSchema }, { additionalProperties: false }),
+);
+/** A workspace of the account now holds `cores` (replacing what it held): it runs, with that many cpus. */
+export const CoresReserved = defineEvent(
+  "CoresReserved",
+  1,
+  Type.Object(
+    { wsid: Name("workspace id"), hostId: Name("host id"), cores: Type.Number({ minimum: 0 }) },
+    { additionalProperties: false },
+  ),
+);
+/** The workspace holds no cores of the account any more (stopped, failed to start, deleted). */
+export const CoresReleased = defineEvent(
+  "CoresReleased",
+  1,
+  Type.Object({ wsid: Name("workspace id") }, { additionalProperties: false }),
+);
+export const AccountEvents = [AccountCoresQuotaChanged, CoresReserved, CoresReleased] as const;
+export type AccountEvent = EventOf<(typeof AccountEvents)[number]>;
+
+export const SetAccountCoresQuota = defineCommand(
+  "SetAccountCoresQuota",
+  Type.Object({ cores: CoresSchema }, { additionalProperties: false }),
+);
+export const AccountCommands = [SetAccountCoresQuota] as const;
+
+/** The `accounts` view of one account. */
+export interface AccountView {
+  account: string;
+  /** null: no limit. */
+  coresQuota: number | null;
+  /** Cores held by the account's running workspaces (their cpus), across hosts. */
+  coresRunning: number;
+  workspaces: Record<string, { hostId: string; cores: number }>;
+  updatedAt: string;
+}
 
 /** The reply to ExecInWorkspace. Output is cut at EXEC_OUTPUT_LIMIT bytes each. */
 export interface ExecResult {

@@ -83,6 +83,7 @@ export const Streams = {
   HOSTS: "HOSTS",
   MOUNTS: "MOUNTS",
   REMOTE: "REMOTE",
+  ACCOUNTS: "ACCOUNTS",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -97,6 +98,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   HOSTS: ["host.>"],
   MOUNTS: ["mount.>"],
   REMOTE: ["remote.>"],
+  ACCOUNTS: ["account.>"],
 };
 
 /** KV buckets ("views"). */
@@ -109,6 +111,7 @@ export const Buckets = {
   images: "images",
   terms: "terms",
   termSnapshots: "term-snapshots",
+  accounts: "accounts",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -172,6 +175,32 @@ export const AllHosts = {
   /** Every mount of every host. */
   mounts: "mount.>",
 } as const;
+
+/** Subjects of a launchpad account (stream ACCOUNTS). */
+export function accountSubjects(account: string) {
+  validateKeyToken(account, "account id");
+  return {
+    /** The account's cores: its quota and what its running workspaces hold. */
+    cores: `account.${account}.cores`,
+    /** Account commands; outside `account.>` so the ACCOUNTS stream does not store them. */
+    command: `accountcmd.${account}`,
+  } as const;
+}
+
+/** Subject filters that span every account. */
+export const AllAccounts = {
+  cores: "account.*.cores",
+  commands: "accountcmd.*",
+} as const;
+
+/** The account id in an account subject (`account.<id>.…` or `accountcmd.<id>`), or undefined. */
+export function accountOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return (parts[0] === "account" && parts.length > 2) ||
+    (parts[0] === "accountcmd" && parts.length === 2)
+    ? parts[1]
+    : undefined;
+}
 
 /** The subject of one reference-counted mount on a host (stream MOUNTS). */
 export function mountSubject(hostId: string, mountId: string): string {
@@ -239,6 +268,8 @@ export const Keys = {
   workspace: (wsid: string) => validateKeyToken(wsid, "workspace id"),
   /** A launchpad host. */
   host: (hostId: string) => validateKeyToken(hostId, "host id"),
+  /** A launchpad account (view `accounts`). */
+  account: (account: string) => validateKeyToken(account, "account id"),
   /** A reference-counted mount of a host. */
   mount: (hostId: string, mountId: string) =>
     `${validateKeyToken(hostId, "host id")}.${validateKeyToken(mountId, "mount id")}`,

@@ -65,6 +65,7 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.HOSTS, "host lifecycle"),
   stream(Streams.MOUNTS, "mount references"),
   stream(Streams.REMOTE, "remote sessions, port forwards and sync"),
+  stream(Streams.ACCOUNTS, "launchpad accounts: cores quota and cores held by running workspaces"),
 ];
 
 /** What we decide about a KV bucket. */
@@ -134,6 +135,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     history: 1,
     ttlMs: 0,
     maxValueSize: MiB,
+  },
+  {
+    name: Buckets.accounts,
+    description: "launchpad accounts: cores quota and the cores of running workspaces",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
   },
 ];
 

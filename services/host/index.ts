@@ -9,6 +9,7 @@ import { type Command, parseCommand } from "../../shared/commands.js";
 import { envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  AccountCommands,
   autoSnapshotName,
   autoSnapshotTime,
   DEFAULT_RETENTION,
@@ -21,8 +22,10 @@ import {
   type WorkspaceView,
 } from "../../shared/launchpad.js";
 import {
+  AllAccounts,
   AllHosts,
   AllWorkspaces,
+  accountOfSubject,
   Buckets,
   hostSubjects,
   Keys,
@@ -34,6 +37,7 @@ import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { accountRegistry, accountsProjection } from "./accounts.js";
 import type { LifecycleCommand } from "./decider.js";
 import { mountRegistry } from "./mounts.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
@@ -46,6 +50,7 @@ import {
 } from "./runtime.js";
 import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
 
+export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { mountDecider } from "./mounts.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
@@ -191,6 +196,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         ensureDurable(ctx.jsm, Streams.WORKSPACES, HOST_SERVICE, AllWorkspaces.hostLife),
         ensureDurable(ctx.jsm, Streams.MOUNTS, HOST_SERVICE, AllHosts.mounts),
         ensureDurable(ctx.jsm, Streams.HOSTS, HOST_SERVICE, AllHosts.images),
+        ensureDurable(ctx.jsm, Streams.ACCOUNTS, HOST_SERVICE, AllAccounts.cores),
       ]);
       const consumers = await Promise.all([
         consumeEvents({
@@ -216,6 +222,14 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           registry: hostRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [imagesProjection]),
+        }),
+        consumeEvents({
+          js: ctx.js,
+          stream: Streams.ACCOUNTS,
+          durable: HOST_SERVICE,
+          registry: accountRegistry,
+          log,
+          handle: await projectionHandler(ctx.kvm, [accountsProjection]),
         }),
       ]);
       await beat();
@@ -264,7 +278,16 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
         queue: HOST_SERVICE,
       });
+      const accountSub = ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE });
       const loops = Promise.all([
+        serve(accountSub, async (m) => {
+          const account = accountOfSubject(m.subject);
+          if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+          const at = ctx.now().toISOString();
+          const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
+          const { cores } = command.data as { cores: number | null };
+          return { seqs: await runtime.setAccountCores(account, cores, command.actor) };
+        }),
         serve(wsSub, async (m) => {
           const wsid = wsidOfSubject(m.subject);
           if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
@@ -312,6 +335,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           for (const t of timers) clearInterval(t);
           await wsSub.drain();
           await hostSub.drain();
+          await accountSub.drain();
           await Promise.allSettled([...inflight]);
           await loops;
           for (const c of consumers) await c.stop();

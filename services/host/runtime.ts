@@ -23,6 +23,7 @@ import { randomId } from "../../shared/base64url.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  AccountEvents,
   containerName,
   EXEC_OUTPUT_LIMIT,
   type ExecResult,
@@ -34,9 +35,21 @@ import {
   WorkspaceHostEvents,
   workspaceExecArgv,
 } from "../../shared/launchpad.js";
-import { hostSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import {
+  accountSubjects,
+  hostSubjects,
+  Streams,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { publishEvent } from "../runtime/publish.js";
+import {
+  type AccountCommand,
+  type AccountDecided,
+  type AccountState,
+  accountDecider,
+  accountRegistry,
+} from "./accounts.js";
 import { AggregateStore, KeyedMutex } from "./aggregate.js";
 import {
   type LifecycleCommand,
@@ -120,6 +133,8 @@ const containerHolder = (wsid: string) => `container:${wsid}` as const;
 export class HostRuntime {
   readonly store: AggregateStore<LifecycleCommand, LifecycleDecided, LifecycleState>;
   readonly mounts: MountManager;
+  /** Accounts' cores: a workspace's cpus are reserved there before it starts. */
+  readonly accounts: AggregateStore<AccountCommand, AccountDecided, AccountState>;
   private readonly lock = new KeyedMutex();
   /** The last known state of every workspace this host has touched. */
   readonly known = new Map<string, LifecycleState>();
@@ -134,6 +149,53 @@ export class HostRuntime {
       decider: lifecycleDecider,
     });
     this.mounts = new MountManager({ js: o.js, jsm: o.jsm, hostId: o.hostId, now: o.now });
+    this.accounts = new AggregateStore({
+      js: o.js,
+      jsm: o.jsm,
+      stream: Streams.ACCOUNTS,
+      registry: accountRegistry,
+      events: AccountEvents,
+      decider: accountDecider,
+    });
+  }
+
+  /**
+   * Holds `cores` of the workspace's account for it (none without an account); refused with
+   * ERR_ACCOUNT_CORES_QUOTA, changing nothing, when that takes the account above its quota.
+   */
+  private async reserveCores(
+    wsid: string,
+    account: string | undefined,
+    cores: number,
+    force = false,
+  ): Promise<void> {
+    if (account === undefined) return;
+    await this.accounts.execute(accountSubjects(account).cores, {
+      type: "ReserveCores",
+      data: { wsid, hostId: this.o.hostId, cores, ...(force && { force }) },
+      ...this.meta(),
+    });
+  }
+
+  private async releaseCores(wsid: string, account: string | undefined): Promise<void> {
+    if (account === undefined) return;
+    await this.accounts.execute(accountSubjects(account).cores, {
+      type: "ReleaseCores",
+      data: { wsid },
+      ...this.meta(),
+    });
+  }
+
+  /** Sets an account's cores quota (from the wire). */
+  async setAccountCores(account: string, cores: number | null, actor: string): Promise<number[]> {
+    return (
+      await this.accounts.execute(accountSubjects(account).cores, {
+        type: "SetAccountCoresQuota",
+        data: { cores },
+        actor,
+        at: this.o.now().toISOString(),
+      })
+    ).seqs;
   }
 
   private meta(actor = `host:${this.o.hostId}`) {
@@ -178,8 +240,20 @@ export class HostRuntime {
         await this.act(wsid, "provision", () => this.provision(wsid, r.state.quota));
         return r.seqs;
       }
-      case "StartWorkspace":
-        return this.transition(wsid, command, "start", () => this.start(wsid));
+      case "StartWorkspace": {
+        const state = await this.stateOf(wsid);
+        // The account's cores first: a refused start changes nothing.
+        if ((await this.store.check(subject, command)).length > 0)
+          await this.reserveCores(wsid, state.account, state.quota.cpus);
+        try {
+          return await this.transition(wsid, command, "start", () => this.start(wsid));
+        } catch (err) {
+          // Not started after all: the cores go back (a no-op when the cleanup did it).
+          if ((await this.stateOf(wsid)).status === "stopped")
+            await this.releaseCores(wsid, state.account).catch(() => undefined);
+          throw err;
+        }
+      }
       case "StopWorkspace":
         return this.transition(wsid, command, "stop", () => this.stop(wsid));
       case "DeleteWorkspace":
@@ -196,22 +270,22 @@ export class HostRuntime {
         const decided = await this.store.check(subject, command);
         const change = decided[0];
         if (change?.type === "WorkspaceQuotaChanged") {
-          await this.applyDiskQuota(wsid, change.data.quota);
           const state = await this.stateOf(wsid);
-          // A running container's cgroup follows at once (pids: podman cannot change them
-          // on a live container; they follow at the next start).
-          if (state.status === "running")
-            await podman(this.o.podman, [
-              "update",
-              "--memory",
-              `${change.data.quota.memoryMb}m`,
-              // As podman run sets it: swap as much again as memory.
-              "--memory-swap",
-              `${2 * change.data.quota.memoryMb}m`,
-              "--cpus",
-              String(change.data.quota.cpus),
-              containerName(wsid),
-            ]);
+          const running = state.status === "running";
+          const cpus = change.data.quota.cpus;
+          // More cpus for a running workspace are more of its account's cores: asked first.
+          if (running && cpus !== state.quota.cpus)
+            await this.reserveCores(wsid, state.account, cpus);
+          try {
+            await this.applyDiskQuota(wsid, change.data.quota);
+            // A running container's cgroup follows at once (pids: podman cannot change them
+            // on a live container; they follow at the next start).
+            if (running) await this.updateLimits(wsid, change.data.quota);
+          } catch (err) {
+            if (running && cpus !== state.quota.cpus)
+              await this.reserveCores(wsid, state.account, state.quota.cpus, true);
+            throw err;
+          }
         }
         return (await this.store.execute(subject, command)).seqs;
       }
@@ -290,7 +364,23 @@ export class HostRuntime {
   private async cleanup(wsid: string, action: WorkspaceAction): Promise<void> {
     await this.removeContainer(wsid);
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     if (action === "provision") await this.removeStorage(wsid);
+  }
+
+  /** memory and cpus of a running container, at once. */
+  private async updateLimits(wsid: string, quota: Quota): Promise<void> {
+    await podman(this.o.podman, [
+      "update",
+      "--memory",
+      `${quota.memoryMb}m`,
+      // As podman run sets it: swap as much again as memory.
+      "--memory-swap",
+      `${2 * quota.memoryMb}m`,
+      "--cpus",
+      String(quota.cpus),
+      containerName(wsid),
+    ]);
   }
 
   private async requireImage(name: string): Promise<string> {
@@ -446,6 +536,7 @@ export class HostRuntime {
     await this.step(wsid, "stop", "container stopped");
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
     await this.step(wsid, "stop", "rootfs released");
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     return undefined;
   }
 
@@ -462,6 +553,7 @@ export class HostRuntime {
   private async remove(wsid: string): Promise<undefined> {
     await this.removeContainer(wsid);
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     await this.removeStorage(wsid);
     await this.step(wsid, "delete", "storage removed");
     return undefined;
@@ -605,6 +697,8 @@ export class HostRuntime {
                   target: p.rootfs,
                 });
               }
+              // What runs holds its cores, whatever the quota says now.
+              await this.reserveCores(wsid, state.account, state.quota.cpus, true);
               return;
             }
             await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
@@ -641,6 +735,8 @@ export class HostRuntime {
               fixed.push(`${wsid}: stray container removed`);
             }
             await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+            // A host that died between reserving and starting leaves a hold behind.
+            await this.releaseCores(wsid, state.account);
             return;
           default: {
             const never: never = state.status;
