@@ -26,6 +26,7 @@ import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
+import { joinControlPlane, leafRemoteUrl } from "./launchpad-control-plane.js";
 import { startWorkspaceServices } from "./launchpad-workspaces.js";
 import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
@@ -81,6 +82,9 @@ export async function startLaunchpadHost(
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
+    // A host that joins a control plane is the host its token names.
+    const leaf = opts.join ? await joinControlPlane(opts.join, opts.dataDir, progress) : undefined;
+    if (leaf) opts = { ...opts, hostId: leaf.hostId };
 
     let root = opts.btrfs;
     if (opts.btrfsImage) {
@@ -139,13 +143,20 @@ export async function startLaunchpadHost(
           },
           wsOrigin: "http://gateway.cocalc-launchpad.invalid",
           syncAlways: supportsSyncAlways(version),
+          ...(leaf && {
+            serverName: `cocalc-host-${leaf.hostId}`,
+            jetstreamDomain: leaf.hostDomain,
+            leafRemote: leafRemoteUrl(leaf),
+          }),
         },
         log.child({ component: "nats-server" }),
       );
       await nats.start();
       cleanups.push(() => nats.stop());
       natsUrl = nats.url;
-      progress(`nats-server on ${natsUrl}`);
+      progress(
+        `nats-server on ${natsUrl}${leaf ? `, a leaf node of the control plane at ${leaf.leafUrl}` : ""}`,
+      );
     }
     const nc = await connectServices(
       { url: natsUrl, seed },

@@ -31,6 +31,10 @@ describe("cocalc-launchpad flags", () => {
       ["account", "cores", "acme", "many"],
       ["account", "cores", "a.b", "1"],
       ["account", "cores", "acme"],
+      ["host", "--btrfs", "/x", "--join", "/t", "--nats", "nats://x", "--nats-seed-file", "/s"],
+      ["control-plane", "token", "h1"],
+      ["control-plane", "token", "h1", "--out", "/t", "--ttl", "forever"],
+      ["control-plane", "--port", "70000"],
       ["frobnicate"],
     ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });

@@ -362,6 +362,62 @@ export interface AccountView {
   updatedAt: string;
 }
 
+// The control plane's registry: events on registry.token.<tokenId>
+export const HostTokenIssued = defineEvent(
+  "HostTokenIssued",
+  1,
+  Type.Object(
+    { hostId: Name("host id"), expiresAt: Type.String({ minLength: 20, maxLength: 40 }) },
+    { additionalProperties: false },
+  ),
+);
+export const HostJoined = defineEvent(
+  "HostJoined",
+  1,
+  Type.Object(
+    { hostId: Name("host id"), leafUser: Type.String({ maxLength: 100 }) },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryEvents = [HostTokenIssued, HostJoined] as const;
+export type RegistryEvent = EventOf<(typeof RegistryEvents)[number]>;
+
+/** Issues a one-time registration token for a host (the reply carries its secret, once). */
+export const IssueHostToken = defineCommand(
+  "IssueHostToken",
+  Type.Object(
+    {
+      hostId: Name("host id"),
+      ttlSeconds: Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryCommands = [IssueHostToken] as const;
+
+/** What a host keeps (0600) to join the control plane: written by `control-plane token`. */
+export interface HostTokenFile {
+  v: 1;
+  /** The control plane's client address, where the token is exchanged. */
+  natsUrl: string;
+  tokenId: string;
+  secret: string;
+  hostId: string;
+  expiresAt: string;
+}
+
+/** The control plane's answer to a join: the host's leaf credentials (kept 0600 by the host). */
+export interface LeafCredentials {
+  hostId: string;
+  /** `nats-leaf://host:port` of the control plane's leaf node listener. */
+  leafUrl: string;
+  user: string;
+  password: string;
+  /** JetStream domains: the control plane's and the host's own. */
+  hubDomain: string;
+  hostDomain: string;
+}
+
 /** The reply to ExecInWorkspace. Output is cut at EXEC_OUTPUT_LIMIT bytes each. */
 export interface ExecResult {
   exitCode: number;

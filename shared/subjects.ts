@@ -84,6 +84,7 @@ export const Streams = {
   MOUNTS: "MOUNTS",
   REMOTE: "REMOTE",
   ACCOUNTS: "ACCOUNTS",
+  REGISTRY: "REGISTRY",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -99,6 +100,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   MOUNTS: ["mount.>"],
   REMOTE: ["remote.>"],
   ACCOUNTS: ["account.>"],
+  REGISTRY: ["registry.>"],
 };
 
 /** KV buckets ("views"). */
@@ -200,6 +202,33 @@ export function accountOfSubject(subject: string): string | undefined {
     (parts[0] === "accountcmd" && parts.length === 2)
     ? parts[1]
     : undefined;
+}
+
+/** The control plane's registry of hosts (stream REGISTRY on the control plane). */
+export const RegistrySubjects = {
+  /** Events of one registration token: issued, used. */
+  token: (tokenId: string) => `registry.token.${validateKeyToken(tokenId, "token id")}`,
+  /** Commands of the control plane's operators (issue a token); not stored. */
+  command: "registrycmd",
+  /** A host exchanges token `tokenId` for leaf credentials here (core NATS request). */
+  join: (tokenId: string) => `hostjoin.${validateKeyToken(tokenId, "token id")}`,
+  joins: "hostjoin.*",
+  /** The inbox prefix of a joining host: all that its login may receive. */
+  joinInbox: (tokenId: string) => `_JOIN.${validateKeyToken(tokenId, "token id")}`,
+  /** Every joining host's inbox (no leaf node may listen there). */
+  joinInboxes: "_JOIN.>",
+  /** The inbox prefix of the control plane's own clients (no leaf node may listen there). */
+  operatorInbox: "_CP_INBOX",
+} as const;
+
+/** The JetStream domain of a joined host's own nats-server. */
+export function hostDomain(hostId: string): string {
+  return `host-${validateKeyToken(hostId, "host id")}`;
+}
+
+/** The control plane's stream that sources the events of joined host `hostId`. */
+export function hostEventsStream(hostId: string): string {
+  return `HOST_EVENTS_${validateKeyToken(hostId, "host id")}`;
 }
 
 /** The subject of one reference-counted mount on a host (stream MOUNTS). */

@@ -68,6 +68,14 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.ACCOUNTS, "launchpad accounts: cores quota and cores held by running workspaces"),
 ];
 
+/**
+ * The control plane's own streams. Only these: a stream there on the subjects of hosts (or a
+ * KV bucket of theirs) would also store what joined hosts publish through the leaf node.
+ */
+export const ControlPlaneStreams: readonly StreamDefinition[] = [
+  stream(Streams.REGISTRY, "registration tokens of hosts, and hosts that joined"),
+];
+
 /** What we decide about a KV bucket. */
 export interface BucketDefinition {
   name: string;
