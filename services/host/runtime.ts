@@ -448,7 +448,7 @@ export class HostRuntime {
     const map = `0:${UID_BASE}:65536`;
     const pidfile = join(p.dir, "container.pid");
     await rm(pidfile, { force: true });
-    await podman(c, [
+    const runArgs = [
       "run",
       "-d",
       // A container left by a crash is replaced in the same call: no listing before each start.
@@ -491,7 +491,17 @@ export class HostRuntime {
       "/bin/sh",
       "-c",
       KEEPALIVE,
-    ]);
+    ];
+    try {
+      await podman(c, runArgs);
+    } catch (err) {
+      // podman's --replace can lose a race with other podman processes on a busy machine
+      // ("name … is in use"): remove the old container explicitly and try once more.
+      if (!/is in use|already exists/.test(String((err as Error).message))) throw err;
+      this.o.log.warn({ wsid, err: String(err) }, "container name in use; replacing it");
+      await this.removeContainer(wsid);
+      await podman(c, runArgs);
+    }
     await this.step(wsid, "start", "container started", name);
     await this.healthCheck(pidfile);
     await this.step(wsid, "start", "health checked");

@@ -222,11 +222,11 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     const { state, last } = await tokenState(tokenId);
     const { hostId } = decideJoin(state, o.now());
     const leaf = { user: `leaf-${hostId}`, password: secret() };
+    await sourceHost(hostId);
     await record(tokenId, "HostJoined", { hostId, leafUser: leaf.user }, last);
     // A host that joins again (new token) gets new credentials; the old ones stop working.
     users.leaf[hostId] = leaf;
     await save();
-    await sourceHost(hostId);
     o.log.info({ tokenId, hostId }, "host joined");
     return {
       hostId,
