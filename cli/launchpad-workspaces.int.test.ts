@@ -205,6 +205,48 @@ describe.skipIf(unsupported !== undefined)(
       for (const line of owners) expect(line).toMatch(/^1000:1000 /);
     });
 
+    it("changes made inside reach the live feed with the container's paths, and events name them", async () => {
+      const changes: { dir: string; names: string[] | null }[] = [];
+      const feed = t.nc.subscribe(workspaceSubjects(ws).feed("fs"), {
+        callback: (_e, msg) => {
+          changes.push(msg.json());
+        },
+      });
+      const events: { type: string; data: { path?: string } }[] = [];
+      const fsEvents = t.nc.subscribe(workspaceSubjects(ws).fsEvents, {
+        callback: (_e, msg) => {
+          events.push(msg.json());
+        },
+      });
+      try {
+        const listed = await fs<{ entries: { name: string }[] }>({
+          op: "list",
+          path: "~",
+          offset: 0,
+          limit: 100,
+          sort: "name",
+          desc: false,
+          hidden: false,
+          filter: "",
+          watch: "feedclient1",
+        });
+        expect(listed.ok).toBe(true);
+        await sh("echo hi > ~/made-inside.txt");
+        await until("the change on the feed", async () =>
+          changes.some(
+            (c) => c.dir === "/home/user" && (c.names ?? []).includes("made-inside.txt"),
+          ),
+        );
+        await fs({ op: "mkdir", path: "~/evented", parents: false });
+        await until("the event", async () =>
+          events.some((e) => e.type === "FileCreated" && e.data.path === "/home/user/evented"),
+        );
+      } finally {
+        feed.unsubscribe();
+        fsEvents.unsubscribe();
+      }
+    });
+
     it("a stopped workspace: home still reachable, the root file system says to start it", async () => {
       expect((await host("StopWorkspace")).ok).toBe(true);
       const etc = await fs({ op: "read", path: "/etc/passwd" });
