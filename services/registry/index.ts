@@ -257,13 +257,23 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   const cmdSub = o.nc.subscribe(RegistrySubjects.command);
   const joinSub = o.nc.subscribe(RegistrySubjects.joins);
   let chain = Promise.resolve<unknown>(undefined);
-  const serially = (fn: (m: Msg) => Promise<unknown>) => (m: Msg) => {
-    const next = chain.then(() => fn(m));
+  const queued = <T>(task: () => Promise<T>): Promise<T> => {
+    const next = chain.then(task);
     chain = next.catch(() => undefined);
     return next;
   };
+  const serially =
+    <T>(fn: (m: Msg) => Promise<T>) =>
+    (m: Msg) =>
+      queued(() => fn(m));
   const loops = Promise.all([serve(cmdSub, serially(issue)), serve(joinSub, serially(join))]);
-  const timer = setInterval(() => void serially(sweep)({} as Msg).catch(() => undefined), 60_000);
+  const timer = setInterval(
+    () =>
+      void queued(sweep).catch((err) =>
+        o.log.warn({ err: String(err) }, "expired token logins not removed"),
+      ),
+    60_000,
+  );
   timer.unref();
   return {
     async stop() {
