@@ -282,7 +282,9 @@ export class DocClient {
   /** The text the editor shows. */
   local: string;
   /** The edits in flight, relative to `confirmed`. */
-  private inflight: { pid: string; edits: Edit[] } | undefined;
+  private inflight:
+    | { pid: string; edits: Edit[]; wire: { pid: string; base: number; patch: string } }
+    | undefined;
   /** `confirmed` with the in-flight edits applied: what `local` was when they were sent. */
   private sent: string;
   private counter = 0;
@@ -317,9 +319,15 @@ export class DocClient {
     if (this.inflight || this.local === this.sent) return undefined;
     const edits = diffEdits(this.confirmed, this.local);
     const pid = `${this.client}-${++this.counter}`;
-    this.inflight = { pid, edits };
+    const wire = { pid, base: this.seq, patch: makePatch(this.confirmed, edits) };
+    this.inflight = { pid, edits, wire };
     this.sent = this.local;
-    return { pid, base: this.seq, patch: makePatch(this.confirmed, edits) };
+    return wire;
+  }
+
+  /** The patch in flight again, exactly as first sent (the service stores it at most once). */
+  again(): { pid: string; base: number; patch: string } | undefined {
+    return this.inflight?.wire;
   }
 
   /** The in-flight patch was refused: its edits stay local and go again with the next take(). */
@@ -572,5 +580,83 @@ export class DocHead {
   /** Records a stored event that does not change the text (nothing is rebased across it). */
   skip(seq: number): void {
     this.apply(seq, []);
+  }
+}
+
+/** What sending a patch to the docs service came to. */
+export type SendResult = { ok: true } | { ok: false; code: string; message: string };
+
+/**
+ * Keeps one document in sync: local edits go out as patches (one in flight at a time),
+ * stored patches come in in stream order. Transport-free: the caller sends and feeds the
+ * stream. `changed` is told the new local text after a remote patch.
+ */
+export class DocSync {
+  private sending = false;
+  /** The patch in flight got no answer: flush() sends it again. */
+  private stalled = false;
+  /** The last refusal of a patch (cleared by the next success). */
+  problem: { code: string; message: string } | undefined;
+
+  constructor(
+    readonly client: DocClient,
+    private readonly path: string,
+    private readonly send: (p: {
+      path: string;
+      base: number;
+      patch: string;
+      client: string;
+      pid: string;
+    }) => Promise<SendResult>,
+    private readonly changed: (text: string) => void = () => undefined,
+  ) {}
+
+  /** The local text changed (a keystroke, a paste). Call flush() when it should go out. */
+  edit(text: string): void {
+    this.client.edit(text);
+  }
+
+  /** Sends what is unsent, unless a patch is in flight (it goes when that one is stored). */
+  async flush(): Promise<void> {
+    if (this.sending) return;
+    // A patch whose reply was lost goes again, unchanged: stored at most once.
+    const p = this.stalled ? this.client.again() : this.client.take();
+    this.stalled = false;
+    if (!p) return;
+    this.sending = true;
+    let result: SendResult;
+    try {
+      result = await this.send({ path: this.path, client: this.client.client, ...p });
+    } catch (err) {
+      result = { ok: false, code: "ERR_INTERNAL", message: String(err) };
+    } finally {
+      this.sending = false;
+    }
+    if (result.ok) {
+      this.problem = undefined;
+    } else {
+      this.problem = { code: result.code, message: result.message };
+      // The patch may have been stored with its reply lost: it is sent again as it was
+      // (flush()), never rewritten, so it cannot be stored twice.
+      if (result.code === "ERR_COMMAND_TIMEOUT" || result.code === "ERR_INTERNAL") {
+        this.stalled = true;
+      } else {
+        this.client.refused();
+      }
+    }
+  }
+
+  /** The next stored patch of the stream. */
+  receive(p: StreamPatch): void {
+    const before = this.client.local;
+    const after = this.client.receive(p);
+    if (!this.client.pending) this.stalled = false;
+    if (after !== before) this.changed(after);
+    if (!this.client.pending && !this.client.idle && !this.sending) void this.flush();
+  }
+
+  /** Everything typed is stored. */
+  get synced(): boolean {
+    return this.client.idle;
   }
 }
