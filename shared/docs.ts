@@ -660,3 +660,10 @@ export class DocSync {
     return this.client.idle;
   }
 }
+
+/** A readable diff of `a` to `b`: runs of equal (0), deleted (-1) and inserted (1) text. */
+export function readableDiff(a: string, b: string): [-1 | 0 | 1, string][] {
+  const diffs = dmp.diff_main(a, b);
+  dmp.diff_cleanupSemantic(diffs);
+  return diffs as [-1 | 0 | 1, string][];
+}

@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { randomId } from "../../shared/base64url.js";
 import { DOC_MAX_BYTES } from "../../shared/docs.js";
 import { CocalcError } from "../../shared/errors.js";
+import { fsError } from "../runtime/paths.js";
 
 export type DiskRead =
   | { status: "text"; text: string; mode: number }
@@ -23,7 +24,7 @@ export async function readText(path: string): Promise<DiskRead> {
     st = await stat(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing" };
-    throw err;
+    throw fsError(err, path, "read");
   }
   if (!st.isFile()) {
     throw new CocalcError("ERR_DOC_NOT_TEXT", `${path} is not a regular file`);
@@ -34,7 +35,7 @@ export async function readText(path: string): Promise<DiskRead> {
     bytes = await readFile(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing" };
-    throw err;
+    throw fsError(err, path, "read");
   }
   if (bytes.length > DOC_MAX_BYTES) return { status: "too-large", size: bytes.length };
   if (bytes.includes(0)) return { status: "binary", size: bytes.length };
