@@ -19,6 +19,13 @@ import { messageOf } from "../lib/delay.js";
 import { useConnection } from "../stores/connection-store.js";
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
+const SOURCE_LABEL: Record<string, string> = {
+  user: "edit",
+  disk: "changed on disk",
+  revert: "revert",
+  opened: "opened",
+  "history start": "oldest kept",
+};
 const PAGE = 100;
 /** Texts kept every this many versions, so showing a version applies at most this many patches. */
 const CHECKPOINT = 50;
@@ -171,7 +178,7 @@ export function HistoryPanel(props: {
                 >
                   <span class="mono">#{i + 1}</span>
                   <span>{new Date(v.at).toLocaleString()}</span>
-                  <span class="muted">{v.source}</span>
+                  <span class="muted">{SOURCE_LABEL[v.source] ?? v.source}</span>
                 </button>
               </li>
             )}
