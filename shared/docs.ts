@@ -270,6 +270,21 @@ export interface StreamPatch {
   pid?: string;
 }
 
+/** Edits a client had not got stored (see DocClient.unstored). */
+export interface Unstored {
+  seq: number;
+  /** The text the unsent edits were made on (the confirmed text plus the patch in flight). */
+  sent: string;
+  local: string;
+  inflight?: { client: string; pid: string; base: number; patch: string };
+}
+
+/** The text `u.local` becomes on `text`, the document as it is now (in flight included). */
+export function restoreUnstored(u: Unstored, text: string): string {
+  const unsent = diffEdits(u.sent, u.local);
+  return applyEdits(text, mapEdits(unsent, diffEdits(u.sent, text)));
+}
+
 /**
  * A client's view of one document: the confirmed text (what the stream says up to `seq`),
  * the patch in flight (at most one), and local edits made since. The editor's text is
@@ -323,6 +338,20 @@ export class DocClient {
     this.inflight = { pid, edits, wire };
     this.sent = this.local;
     return wire;
+  }
+
+  /**
+   * What is not stored yet, to be kept across a page reload: the texts it is relative to and
+   * the patch in flight. Undefined when everything is stored.
+   */
+  unstored(): Unstored | undefined {
+    if (this.idle) return undefined;
+    return {
+      seq: this.seq,
+      sent: this.sent,
+      local: this.local,
+      ...(this.inflight && { inflight: { client: this.client, ...this.inflight.wire } }),
+    };
   }
 
   /** The patch in flight again, exactly as first sent (the service stores it at most once). */

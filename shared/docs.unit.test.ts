@@ -12,6 +12,7 @@ import {
   makePatch,
   mapEdits,
   parsePatch,
+  restoreUnstored,
   type StreamPatch,
 } from "./docs.js";
 import { CocalcError } from "./errors.js";
@@ -189,6 +190,29 @@ describe("convergence", () => {
         );
       }),
     );
+  });
+});
+
+describe("reload", () => {
+  it("docs - edits not stored when a page reloads come back once, in flight included", () => {
+    const service = new Service("one two three");
+    const a = new DocClient("aaaa", "one two three", 0);
+    a.edit("ONE two three");
+    const p = a.take()!;
+    a.edit("ONE two three four");
+    const other = new DocClient("bbbb", "one two three", 0);
+    other.edit("zero one two three");
+    const q = other.take()!;
+    service.submit("bbbb", q.pid, q.base, q.patch);
+    const u = a.unstored()!;
+    // The page is gone; its patch in flight arrives anyway (or is sent again: stored once).
+    service.submit("aaaa", p.pid, p.base, p.patch);
+    const reloaded = new DocClient("cccc", "one two three", 0);
+    for (const e of service.stream) reloaded.receive(e);
+    reloaded.edit(restoreUnstored(u, reloaded.local));
+    const r = reloaded.take()!;
+    service.submit("cccc", r.pid, r.base, r.patch);
+    expect(service.head.text).toBe("zero ONE two three four");
   });
 });
 

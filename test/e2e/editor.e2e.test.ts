@@ -33,10 +33,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
   /** The editor's text: its lines, without others' cursor labels. */
   const textOf = (page: Page) =>
     content(page).evaluate((el) =>
-      [...el.querySelectorAll(".cm-line")]
+      Array.from(el.querySelectorAll(".cm-line"))
         .map((line) => {
           const copy = line.cloneNode(true) as Element;
-          for (const c of copy.querySelectorAll(".cm-remote-cursor")) c.remove();
+          for (const c of Array.from(copy.querySelectorAll(".cm-remote-cursor"))) c.remove();
           return copy.textContent ?? "";
         })
         .join("\n"),

@@ -21,6 +21,8 @@ import {
   DocumentEvents,
   type DocView,
   type OpenDocumentResult,
+  restoreUnstored,
+  type Unstored,
 } from "../../../shared/docs.js";
 import { EventRegistry } from "../../../shared/envelope.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
@@ -88,6 +90,17 @@ function viewerName(): string {
   return `${browser} ${randomId().slice(0, 3)}`;
 }
 
+function readRescue(key: string): Unstored | undefined {
+  try {
+    const raw = sessionStorage.getItem(key);
+    if (!raw) return undefined;
+    const u = JSON.parse(raw) as Unstored;
+    return typeof u.sent === "string" && typeof u.local === "string" ? u : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function attachDocument(
   conn: WorkspaceConnection,
   path: string,
@@ -107,6 +120,10 @@ export function attachDocument(
   let selection = { anchor: 0, head: 0 };
   const others = new Map<string, DocPresence & { seen: number }>();
   let lastSynced = true;
+  // Edits typed just before this tab reloaded that were not stored yet.
+  const rescueKey = `cocalc-doc-unstored:${conn.wsid}:${doc}`;
+  const rescued = readRescue(rescueKey);
+  let rescuedInflightSeen = false;
 
   const reportSynced = () => {
     const now = sync?.synced ?? true;
@@ -221,11 +238,47 @@ export function attachDocument(
           ...(event.data.pid !== undefined && { pid: event.data.pid }),
         });
       }
+      if (
+        rescued?.inflight &&
+        event.type === "DocumentPatched" &&
+        event.data.pid === rescued.inflight.pid &&
+        event.data.client === rescued.inflight.client
+      ) {
+        rescuedInflightSeen = true;
+      }
       if (!ready && m.info.pending === 0) {
         ready = true;
         hooks.status("ready");
       }
+      if (ready && rescued && !restoring) {
+        restoring = true;
+        void restore(rescued);
+      }
       reportSynced();
+    }
+  }
+
+  let restoring = false;
+  /** Puts edits rescued from before a reload back: the patch in flight (once), then the rest. */
+  async function restore(u: Unstored): Promise<void> {
+    try {
+      if (u.inflight && !rescuedInflightSeen) {
+        // The same patch id: if it was stored after all, the service keeps it once.
+        await sendCommand(conn, ServiceNames.docs, "PatchDocument", { path, ...u.inflight });
+        for (let i = 0; i < 200 && !rescuedInflightSeen && !stopping.signal.aborted; i++) {
+          await delay(25, stopping.signal);
+        }
+      }
+      if (stopping.signal.aborted || !client) return;
+      const text = restoreUnstored(u, client.local);
+      if (text !== client.local) {
+        sync.edit(text);
+        hooks.remote(text);
+        schedule();
+      }
+      sessionStorage.removeItem(rescueKey);
+    } catch (err) {
+      hooks.status("error", messageOf(err));
     }
   }
 
@@ -257,6 +310,12 @@ export function attachDocument(
     showOthers();
   }, DOC_PRESENCE_MS);
   const onHide = () => {
+    const u = client?.unstored();
+    try {
+      if (u) sessionStorage.setItem(rescueKey, JSON.stringify(u));
+    } catch {
+      // storage full or disabled: what is in flight may still arrive
+    }
     publishPresence(true);
     if (sync && !sync.synced) void sync.flush();
   };
