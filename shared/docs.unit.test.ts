@@ -16,7 +16,13 @@ import {
   type StreamPatch,
 } from "./docs.js";
 import { CocalcError } from "./errors.js";
-import { validateKeyToken } from "./subjects.js";
+import {
+  browserPermissions,
+  docIdOfSubject,
+  docSubjects,
+  Keys,
+  validateKeyToken,
+} from "./subjects.js";
 
 /** The docs service in miniature: validate, rebase, store in order. */
 class Service {
@@ -56,6 +62,20 @@ describe("patches", () => {
     expect(validateKeyToken(a)).toBe(a);
     expect(docIdForPath("/home/a/b c.txt")).toBe(a);
     expect(docIdForPath("/home/a/b d.txt")).not.toBe(a);
+  });
+
+  it("docs - subjects: patches are stored, presence is not, and the browser may not publish patches", () => {
+    const doc = docIdForPath("/home/u/x.py");
+    const s = docSubjects("ws1", doc);
+    expect(s.patches).toBe(`ws.ws1.doc.${doc}.patch`);
+    expect(docIdOfSubject(s.patches)).toBe(doc);
+    expect(s.presence.startsWith("ws.ws1.doc.")).toBe(false);
+    expect(Keys.docSnapshot("ws1", doc, "head")).toBe(`ws1.${doc}.head`);
+    const perms = browserPermissions("ws1", []);
+    expect(perms.publish.allow).toContain("ws.ws1.presence.doc.*");
+    expect(perms.subscribe.allow).toContain("ws.ws1.presence.doc.*");
+    expect(perms.publish.allow.some((p) => p.startsWith("ws.ws1.doc."))).toBe(false);
+    expect(() => docSubjects("ws1", "a.b")).toThrow();
   });
 
   it("docs - a patch round-trips and applies exactly", () => {
