@@ -559,8 +559,18 @@ export class DocHead {
     return this.start.seq;
   }
 
-  /** Adds an older patch (loaded from the stream) in front, so older bases become known. */
+  /** The length of the text at oldestBase. */
+  get oldestLength(): number {
+    return this.start.length;
+  }
+
+  /**
+   * Adds the patch at `seq` (= oldestBase, loaded from the stream) in front, so that its
+   * predecessor `previousSeq` becomes a known base.
+   */
   prepend(seq: number, edits: Edit[], lengthBefore: number, previousSeq: number): void {
+    if (seq !== this.start.seq)
+      throw new Error(`prepend: ${seq} is not the oldest base ${this.start.seq}`);
     this.recent.unshift({ seq, edits, length: this.start.length });
     this.start = { seq: previousSeq, length: lengthBefore };
   }

@@ -100,6 +100,25 @@ describe("patches", () => {
     expect(codeOf(() => new DocHead("abcdef", 3).rebase(7, patch))).toBe("ERR_DOC_BASE_UNKNOWN");
   });
 
+  it("docs - a head started from a snapshot learns older bases from the stream", () => {
+    const full = new Service("abc");
+    const c = new DocClient("cccc", "abc", 0);
+    c.edit("abcX");
+    const old = c.take()!; // made against base 0
+    full.outside("abcd");
+    full.outside("abcde");
+    // Restarted from a snapshot at seq 2: base 0 is unknown until seqs 1 and 2 are added back.
+    const head = new DocHead("abcde", 2);
+    head.apply(3, []);
+    expect(codeOf(() => head.rebase(0, old.patch))).toBe("ERR_DOC_BASE_UNKNOWN");
+    for (const seq of [2, 1]) {
+      const edits = parsePatch(full.stream[seq - 1]!.patch);
+      const delta = edits.reduce((n, e) => n + e.insert.length - (e.to - e.from), 0);
+      head.prepend(seq, edits, head.oldestLength - delta, seq - 1);
+    }
+    expect(applyEdits(head.text, head.rebase(0, old.patch))).toBe("abcdeX");
+  });
+
   it("docs - concurrent edits are rebased, inserts at one place both kept", () => {
     const base = "0123456789";
     const a: Edit[] = [{ from: 5, to: 5, insert: "A" }];

@@ -399,8 +399,34 @@ export class DocsService {
     actor: string,
   ): Promise<number> {
     await this.applyPendingOutside(d);
+    if (p.base < d.head.oldestBase) await this.reachBack(d, p.base);
     const edits = d.head.rebase(p.base, p.patch);
     return this.store(d, edits, source, actor, p.client, p.pid);
+  }
+
+  /**
+   * A base older than the patches in memory (e.g. after a restart from a snapshot): the
+   * patches from it on are read back from the stream, as far as history keeps them.
+   */
+  private async reachBack(d: OpenDoc, base: number): Promise<void> {
+    if (base < d.floor || base < 1) return;
+    const start = d.head.oldestBase;
+    const events = await readSubject(
+      this.ctx.js,
+      docsRegistry,
+      Streams.WS_DOCS,
+      d.subject,
+      base - 1,
+      start,
+    );
+    if (events[0]?.seq !== base || events[events.length - 1]?.seq !== start) return;
+    for (let i = events.length - 1; i >= 1; i--) {
+      const { event, seq } = events[i]!;
+      if (event.type !== "DocumentPatched") return;
+      const edits = parsePatch(event.data.patch);
+      const delta = edits.reduce((n, e) => n + e.insert.length - (e.to - e.from), 0);
+      d.head.prepend(seq, edits, d.head.oldestLength - delta, events[i - 1]!.seq);
+    }
   }
 
   private async store(
