@@ -77,7 +77,14 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
       .toBe("# from b\ndef f():\n    return 1\nx = 'from a'\n");
     // Each page shows the other's cursor with its name.
     await expect.poll(() => a.locator(".cm-remote-cursor").count(), { timeout: 30_000 }).toBe(1);
-    if (SHOTS) await a.screenshot({ path: `${SHOTS}/editor-two-pages.png` });
+    if (SHOTS) {
+      await a.screenshot({ path: `${SHOTS}/editor-two-pages.png` });
+      await content(a).click();
+      await a.keyboard.press("Control+f");
+      await a.locator(".cm-search").waitFor({ timeout: 30_000 });
+      await a.screenshot({ path: `${SHOTS}/editor-search.png` });
+      await a.keyboard.press("Escape");
+    }
     // Undo in b undoes b's typing only.
     await content(b).click();
     for (let i = 0; i < 20; i++) await b.keyboard.press("Control+z");

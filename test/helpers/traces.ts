@@ -1,9 +1,19 @@
 /** Reads the editing traces in ../shared/data/editing-traces (github.com/josephg/editing-traces). */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { gunzipSync } from "node:zlib";
 
-export const TRACES_DIR = process.env.COCALC_TRACES_DIR ?? "/work/shared/data/editing-traces";
+/** The repository's root: the nearest directory up from here with a package.json. */
+function repoRoot(): string {
+  let dir = fileURLToPath(new URL(".", import.meta.url));
+  while (!existsSync(join(dir, "package.json")) && join(dir, "..") !== dir) dir = join(dir, "..");
+  return dir;
+}
+
+/** Next to the checkout (`../shared/data/editing-traces`), or COCALC_TRACES_DIR. */
+export const TRACES_DIR =
+  process.env.COCALC_TRACES_DIR ?? join(repoRoot(), "..", "shared", "data", "editing-traces");
 
 /** One transaction: patches `[pos, deleted, inserted]` on code points, applied in order. */
 export interface TraceTxn {
@@ -22,7 +32,10 @@ export interface Trace {
 /** The trace `name` (without .json.gz), or undefined when the data is not on this machine. */
 export function loadTrace(name: string): Trace | undefined {
   const file = join(TRACES_DIR, `${name}.json.gz`);
-  if (!existsSync(file)) return undefined;
+  if (!existsSync(file)) {
+    console.warn(`skipping the ${name} trace: no ${file} (set COCALC_TRACES_DIR)`);
+    return undefined;
+  }
   return JSON.parse(gunzipSync(readFileSync(file)).toString("utf8")) as Trace;
 }
 
