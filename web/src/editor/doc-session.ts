@@ -25,7 +25,7 @@ import {
   type Unstored,
 } from "../../../shared/docs.js";
 import { EventRegistry } from "../../../shared/envelope.js";
-import type { ErrorPayload } from "../../../shared/errors.js";
+import { CocalcError, type ErrorPayload } from "../../../shared/errors.js";
 import { Buckets, docSubjects, Keys, ServiceNames, Streams } from "../../../shared/subjects.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
@@ -117,9 +117,11 @@ export function attachDocument(
   let current: { stop(): void } | undefined;
   let nc: NatsConnection | undefined;
   let presenceSub: Subscription | undefined;
+  let presenceNc: NatsConnection | undefined;
   let selection = { anchor: 0, head: 0 };
   const others = new Map<string, DocPresence & { seen: number }>();
   let lastSynced = true;
+  let resync = false;
   // Edits typed just before this tab reloaded that were not stored yet.
   const rescueKey = `cocalc-doc-unstored:${conn.wsid}:${doc}`;
   const rescued = readRescue(rescueKey);
@@ -139,6 +141,10 @@ export function attachDocument(
       path,
       async (p) => {
         const r = await sendCommand(conn, ServiceNames.docs, "PatchDocument", p);
+        if (!r.ok && r.error.code === "ERR_DOC_BASE_UNKNOWN") {
+          resync = true;
+          current?.stop();
+        }
         return r.ok ? { ok: true } : { ok: false, code: r.error.code, message: r.error.message };
       },
       (text) => hooks.remote(text),
@@ -187,7 +193,10 @@ export function attachDocument(
   async function followOnce(): Promise<void> {
     nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return;
-    if (!presenceSub) {
+    if (presenceNc !== nc) {
+      // A new client after the old one gave up: subscribe on it.
+      presenceSub?.unsubscribe();
+      presenceNc = nc;
       presenceSub = nc.subscribe(subjects.presence, {
         callback: (_err, m) => {
           try {
@@ -212,6 +221,20 @@ export function attachDocument(
       sync = makeSync(client);
       from = snap ? snap.seq + 1 : 1;
       if (snap) hooks.status("ready");
+    } else if (resync) {
+      // Behind what the stream still has (compacted), or the service did not know our base:
+      // start again from the newest snapshot, keeping what was typed.
+      resync = false;
+      const kv = await new Kvm(nc).open(Buckets.docSnapshots);
+      const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
+      const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
+      if (snap && snap.seq >= client.seq) {
+        client.reset(snap.text, snap.seq);
+        hooks.remote(client.local);
+        from = snap.seq + 1;
+      } else {
+        from = client.seq + 1;
+      }
     } else {
       from = client.seq + 1;
     }
@@ -231,12 +254,19 @@ export function attachDocument(
         client.reset(event.data.text, m.seq);
         hooks.remote(client.local);
       } else {
-        sync.receive({
-          seq: m.seq,
-          patch: event.data.patch,
-          ...(event.data.client !== undefined && { client: event.data.client }),
-          ...(event.data.pid !== undefined && { pid: event.data.pid }),
-        });
+        try {
+          sync.receive({
+            seq: m.seq,
+            patch: event.data.patch,
+            ...(event.data.client !== undefined && { client: event.data.client }),
+            ...(event.data.pid !== undefined && { pid: event.data.pid }),
+          });
+        } catch (err) {
+          if (!(err instanceof CocalcError && err.code === "ERR_DOC_PATCH_INVALID")) throw err;
+          resync = true;
+          messages.stop();
+          return;
+        }
       }
       if (
         rescued?.inflight &&
