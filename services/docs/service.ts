@@ -21,13 +21,8 @@ import {
   DocumentOpened,
   DocumentPatched,
   type DocView,
-  diffEdits,
   docIdForPath,
-  type Edit,
-  makePatch,
-  mapEdits,
   type OpenDocumentResult,
-  type PatchSource,
   parsePatch,
 } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
@@ -45,7 +40,9 @@ import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { PathResolver } from "../runtime/paths.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
 import { readText, watchFile, writeTextAtomic } from "./disk.js";
+import { docView } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
@@ -82,10 +79,6 @@ interface OpenDoc {
 /** The event id of a client's patch: the same for the same patch sent again. */
 function patchEventId(client: string, pid: string): string {
   return bytesToBase64url(sha256(`${client}\n${pid}`).subarray(0, 18));
-}
-
-function hashOf(text: string): string {
-  return bytesToBase64url(sha256(text));
 }
 
 type Reply = CommandReply & { result?: OpenDocumentResult };
@@ -180,9 +173,7 @@ export class DocsService {
           break;
         case "PatchDocument": {
           const d = await this.load(command.data.path);
-          const seq = await this.serial(d, () =>
-            this.patch(d, command.data, command.data.source ?? "user", command.actor),
-          );
+          const seq = await this.serial(d, () => this.patch(d, command.data, command.actor));
           reply = { ok: true, seqs: [seq] };
           break;
         }
@@ -336,7 +327,7 @@ export class DocsService {
     if (head && head.seq <= last && head.seq <= d.saved) start = head;
     else if (base && base.seq <= last && base.seq <= d.saved) start = base;
     else if (head && head.seq <= last) start = head;
-    let text = start?.text ?? "";
+    const text = start?.text ?? "";
     let seq = start?.seq ?? 0;
     let savedText = seq === d.saved ? text : undefined;
     const events = await readSubject(
@@ -349,13 +340,7 @@ export class DocsService {
     );
     d.head = new DocHead(text, seq);
     for (const { event, seq: s } of events) {
-      if (event.type === "DocumentOpened") {
-        text = event.data.text;
-        d.head = new DocHead(text, s);
-      } else {
-        const edits = parsePatch(event.data.patch, d.head.text);
-        d.head.apply(s, edits);
-      }
+      d.head = evolveHead(d.head, event, s);
       seq = s;
       if (seq === d.saved) savedText = d.head.text;
     }
@@ -394,14 +379,12 @@ export class DocsService {
   /** A client's patch: rebased onto the head, stored, then written to disk in a moment. */
   private async patch(
     d: OpenDoc,
-    p: { base: number; patch: string; client?: string; pid?: string },
-    source: PatchSource,
+    p: { base: number; patch: string; client: string; pid: string; source?: "revert" },
     actor: string,
   ): Promise<number> {
     await this.applyPendingOutside(d);
     if (p.base < d.head.oldestBase) await this.reachBack(d, p.base);
-    const edits = d.head.rebase(p.base, p.patch);
-    return this.store(d, edits, source, actor, p.client, p.pid);
+    return this.store(d, decidePatch(d.head, p), actor);
   }
 
   /**
@@ -429,23 +412,12 @@ export class DocsService {
     }
   }
 
-  private async store(
-    d: OpenDoc,
-    edits: Edit[],
-    source: PatchSource,
-    actor: string,
-    client?: string,
-    pid?: string,
-  ): Promise<number> {
-    const patch = makePatch(d.head.text, edits);
+  private async store(d: OpenDoc, decided: DecidedPatch, actor: string): Promise<number> {
+    const { edits, data } = decided;
+    const { client, pid } = data;
     const ev = envelope(
       DocumentPatched,
-      {
-        patch,
-        source,
-        ...(client !== undefined && { client }),
-        ...(pid !== undefined && { pid }),
-      },
+      data,
       // A patch sent again after a lost reply has the same id: the stream keeps it once.
       {
         actor,
@@ -525,16 +497,9 @@ export class DocsService {
       await this.writeView(d);
       return;
     }
-    let edits: Edit[];
-    if (was === undefined) {
-      // The file came back: its content wins over what the document had.
-      edits = diffEdits(d.head.text, text);
-    } else {
-      // Unsaved edits (disk → head) stay; the outside change (disk → new file) is mapped over them.
-      edits = mapEdits(diffEdits(was, text), diffEdits(was, d.head.text));
-    }
-    if (edits.length === 0) return;
-    const seq = await this.store(d, edits, "disk", this.actor);
+    const decided = decideOutsideChange(d.head, was, text);
+    if (!decided) return;
+    const seq = await this.store(d, decided, this.actor);
     this.log.info({ path: d.path, seq }, "outside change merged");
     if (d.head.text === text) {
       d.saved = seq;
@@ -576,17 +541,18 @@ export class DocsService {
   }
 
   private async writeView(d: OpenDoc): Promise<void> {
-    const view: DocView & { savedHash?: string } = {
-      path: d.path,
-      doc: d.doc,
-      head: d.head.head,
-      length: d.head.text.length,
-      saved: d.saved,
-      disk: d.disk === undefined ? "deleted" : "present",
-      floor: d.floor,
-      updatedAt: this.ctx.now().toISOString(),
-      ...(d.disk !== undefined && { savedHash: hashOf(d.disk) }),
-    };
+    const view = docView(
+      {
+        path: d.path,
+        doc: d.doc,
+        head: d.head.head,
+        length: d.head.text.length,
+        saved: d.saved,
+        disk: d.disk,
+        floor: d.floor,
+      },
+      this.ctx.now(),
+    );
     await this.view.put(Keys.doc(this.ctx.wsid, d.doc), JSON.stringify(view));
   }
 
