@@ -155,6 +155,36 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await page.close();
   });
 
+  it("switching between open documents keeps each one's state and undo history", async () => {
+    await writeFile(join(plus.home, "one.txt"), "one\n");
+    await writeFile(join(plus.home, "two.txt"), "two\n");
+    const page = await context.newPage();
+    await page.goto(new URL("/files/#files", plus.url).toString());
+    const openEntry = async (name: string) => {
+      await page.getByTestId("tab-files").click();
+      await page
+        .locator(`[data-testid=file-row][data-name="${name}"] [data-testid=entry-name]`)
+        .click();
+    };
+    const active = (p: Page) =>
+      p.locator(".doc-slot[data-active=true] [data-testid=code-editor] .cm-content");
+    await openEntry("one.txt");
+    await expect.poll(() => active(page).innerText(), { timeout: 30_000 }).toContain("one");
+    await active(page).click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("typed in one");
+    await openEntry("two.txt");
+    await expect.poll(() => active(page).innerText(), { timeout: 30_000 }).toContain("two");
+    await page.locator('[data-testid=doc-tab][data-path$="/one.txt"] [role=tab]').click();
+    await expect
+      .poll(() => active(page).innerText(), { timeout: 30_000 })
+      .toContain("typed in one");
+    await active(page).click();
+    for (let i = 0; i < 5; i++) await page.keyboard.press("Control+z");
+    await expect.poll(() => disk("one.txt"), { timeout: 30_000 }).toBe("one\n");
+    await page.close();
+  });
+
   it("a binary file offers download instead", async () => {
     await writeFile(join(plus.home, "blob.bin"), Buffer.from([0, 1, 2, 3, 0, 255]));
     const page = await context.newPage();

@@ -27,7 +27,6 @@ export function EditorPane() {
 function Documents(props: { session: FilesSession }) {
   const s = props.session;
   const docs = s.documents;
-  const activeDoc = () => docs.docs.find((d) => d.path === docs.active());
   createEffect(() => {
     if (location.hash === "#editor") s.showDocument(docs.active());
   });
@@ -80,9 +79,19 @@ function Documents(props: { session: FilesSession }) {
             )}
           </For>
         </div>
-        <Show when={activeDoc()} keyed>
-          {(d) => <DocumentBody doc={d} session={s} />}
-        </Show>
+        {/* Every open document stays mounted (its session, undo history and scroll position
+            survive switching between them); only the active one is shown. */}
+        <For each={docs.docs}>
+          {(d) => (
+            <div
+              class="doc-slot"
+              style={{ display: docs.active() === d.path ? "flex" : "none" }}
+              data-active={docs.active() === d.path ? "true" : undefined}
+            >
+              <DocumentBody doc={d} session={s} />
+            </div>
+          )}
+        </For>
       </div>
     </Show>
   );
