@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { docsService } from "../services/docs/index.js";
 import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
@@ -76,6 +77,7 @@ export function plusServices(
   return [
     workspaceService(),
     fsService(),
+    docsService(),
     terminalsService({
       dir: terminalsDir(opts.dataDir),
       hostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),

@@ -184,6 +184,22 @@ export const ErrorCodes = {
     summary:
       "A host registration token is wrong, expired or already used, or the control plane refused the host.",
   },
+  ERR_DOC_PATCH_INVALID: {
+    status: 400,
+    summary: "A document patch is malformed, out of range, or does not match its base text.",
+  },
+  ERR_DOC_BASE_UNKNOWN: {
+    status: 409,
+    summary: "A document patch names a base version the docs service does not know.",
+  },
+  ERR_DOC_NOT_TEXT: {
+    status: 415,
+    summary: "The file is binary or larger than the editor's limit: download it instead.",
+  },
+  ERR_DOC_NOT_OPEN: {
+    status: 404,
+    summary: "The document is not open: send OpenDocument first.",
+  },
 } as const;
 
 /** Every error code the product can report. */

@@ -69,6 +69,7 @@ export const ServiceNames = {
   host: "host",
   fs: "fs",
   terminals: "terminals",
+  docs: "docs",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -114,6 +115,8 @@ export const Buckets = {
   terms: "terms",
   termSnapshots: "term-snapshots",
   accounts: "accounts",
+  docs: "docs",
+  docSnapshots: "doc-snapshots",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -274,6 +277,33 @@ export function workspaceTerminalSubjects(wsid: string) {
   } as const;
 }
 
+/** Subjects of document `doc` (see docIdForPath in shared/docs.ts) of workspace `wsid`. */
+export function docSubjects(wsid: string, doc: string) {
+  validateToken(wsid, "workspace id");
+  validateKeyToken(doc, "document id");
+  return {
+    /** The document's events: opened, patched, in their one order (stream WS_DOCS). */
+    patches: `ws.${wsid}.doc.${doc}.patch`,
+    /** Cursors and selections of the document's viewers (core NATS, never stored). */
+    presence: `ws.${wsid}.presence.doc.${doc}`,
+  } as const;
+}
+
+/** The same subjects for every document of workspace `wsid`, as subscription filters. */
+export function workspaceDocSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  return {
+    patches: `ws.${wsid}.doc.*.patch`,
+    presence: `ws.${wsid}.presence.doc.*`,
+  } as const;
+}
+
+/** The document id in a document subject (`ws.<wsid>.doc.<doc>.patch`), or undefined. */
+export function docIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "doc" ? parts[3] : undefined;
+}
+
 /** The terminal id in a terminal subject (`ws.<wsid>.term.<tid>.<kind>`), or undefined. */
 export function terminalIdOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
@@ -310,6 +340,12 @@ export const Keys = {
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(tid, "terminal id")}`,
   /** Every terminal of a workspace, as a watch filter. */
   terminals: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
+  /** A document of a workspace (view `docs`). */
+  doc: (wsid: string, doc: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}`,
+  /** A stored text of a document (view `doc-snapshots`): the newest or history's oldest. */
+  docSnapshot: (wsid: string, doc: string, which: "head" | "base") =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}.${which}`,
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */
@@ -325,6 +361,7 @@ export function bucketStream(bucket: string): string {
 export function browserPermissions(wsid: string, durables: readonly string[]) {
   const ws = workspaceSubjects(wsid);
   const terms = workspaceTerminalSubjects(wsid);
+  const docs = workspaceDocSubjects(wsid);
   const deny = durables.flatMap((d) => {
     validateToken(d, "durable name");
     return [
@@ -343,6 +380,8 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
         terms.input,
         terms.resize,
         terms.viewer,
+        // Cursors and selections in documents: core NATS, never stored.
+        docs.presence,
         "$JS.API.INFO",
         "$JS.API.STREAM.INFO.>",
         "$JS.API.STREAM.MSG.GET.>",
@@ -355,6 +394,6 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
       ],
       deny: ["$JS.API.CONSUMER.DURABLE.CREATE.>", ...deny],
     },
-    subscribe: { allow: ["_INBOX.>", ws.feeds] },
+    subscribe: { allow: ["_INBOX.>", ws.feeds, docs.presence] },
   };
 }

@@ -151,6 +151,21 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: 256 * 1024,
   },
+  {
+    name: Buckets.docs,
+    description: "documents: path, head sequence, saved sequence, file present or deleted",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    // Opening a document is its newest stored text plus the patches after it.
+    name: Buckets.docSnapshots,
+    description: "document texts at a sequence: the newest, and the oldest history keeps",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: MiB,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -4,9 +4,11 @@
  * a slow number.
  */
 import { eventsBench } from "./events.js";
+import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
 import { startupBench } from "./startup.js";
 import { termBench } from "./term.js";
+import { traceBench } from "./trace.js";
 import { uploadBench } from "./upload.js";
 import { wsStartBench } from "./ws-start.js";
 
@@ -17,6 +19,8 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ws-start": wsStartBench,
   list: listBench,
   upload: uploadBench,
+  keystroke: keystrokeBench,
+  trace: traceBench,
 };
 
 async function main(names: string[]): Promise<number> {
