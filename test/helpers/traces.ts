@@ -1,4 +1,4 @@
-/** Reads the editing traces in ../shared/data/editing-traces (github.com/josephg/editing-traces). */
+/** Reads the editing traces in test/fixtures/editing-traces (github.com/josephg/editing-traces). */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,9 +11,9 @@ function repoRoot(): string {
   return dir;
 }
 
-/** Next to the checkout (`../shared/data/editing-traces`), or COCALC_TRACES_DIR. */
+/** The traces shipped with the tests, or COCALC_TRACES_DIR. */
 export const TRACES_DIR =
-  process.env.COCALC_TRACES_DIR ?? join(repoRoot(), "..", "shared", "data", "editing-traces");
+  process.env.COCALC_TRACES_DIR ?? join(repoRoot(), "test", "fixtures", "editing-traces");
 
 /** One transaction: patches `[pos, deleted, inserted]` on code points, applied in order. */
 export interface TraceTxn {
