@@ -90,6 +90,42 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     await b.close();
   });
 
+  it("theme and font sizes are workspace settings: a second tab follows without reload", async () => {
+    const a = await context.newPage();
+    const b = await context.newPage();
+    await a.goto(`${plus.url}#settings`);
+    await b.goto(plus.url);
+    for (const p of [a, b])
+      await expect
+        .poll(() => p.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+        .toBe("connected");
+    const theme = (p: Page) => p.evaluate(() => document.documentElement.dataset.theme);
+    const background = (p: Page) =>
+      p.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--bg").trim());
+    // Headless Chromium prefers light: "system" is light.
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("light");
+    await a.getByTestId("settings-theme").selectOption("dark");
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("dark");
+    expect(await background(b)).toBe("#111317");
+
+    const size = a.getByTestId("settings-terminal-font");
+    await size.fill("99");
+    await size.dispatchEvent("change");
+    await expect.poll(() => a.getByTestId("settings-error").count()).toBeGreaterThan(0);
+    await expect.poll(() => size.inputValue()).toBe("14");
+    await size.fill("18");
+    await size.dispatchEvent("change");
+    await b.goto(`${plus.url}#settings`);
+    await expect
+      .poll(() => b.getByTestId("settings-terminal-font").inputValue(), { timeout: 30_000 })
+      .toBe("18");
+    if (SHOTS) await b.screenshot({ path: `${SHOTS}/settings-dark.png` });
+    await a.getByTestId("settings-theme").selectOption("system");
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("light");
+    await a.close();
+    await b.close();
+  });
+
   it("shows reconnecting while nats-server restarts, then works again", async () => {
     const page = await context.newPage();
     await page.goto(`${plus.url}#settings`);

@@ -106,8 +106,6 @@ const othersField = StateField.define<DecorationSet>({
   provide: (f) => EditorView.decorations.from(f),
 });
 
-const dark = () => matchMedia("(prefers-color-scheme: dark)").matches;
-
 function fontTheme(size: number): Extension {
   return EditorView.theme({
     "&": { fontSize: `${size}px`, height: "100%" },
@@ -131,6 +129,8 @@ export function CodeEditor(props: {
   session: DocSession;
   initial: string;
   fontSize: number;
+  /** The page is dark: the editor uses a dark theme too. */
+  dark: boolean;
   wrap: boolean;
   others: readonly DocPresence[];
   onSave(): void;
@@ -186,7 +186,7 @@ export function CodeEditor(props: {
         othersField,
         language.of([]),
         wrapping.of(props.wrap ? EditorView.lineWrapping : []),
-        theme.of(dark() ? oneDark : []),
+        theme.of(props.dark ? oneDark : []),
         font.of(fontTheme(props.fontSize)),
         EditorView.updateListener.of((u) => {
           const remote = u.transactions.some((t) => t.annotation(remoteChange));
@@ -213,16 +213,19 @@ export function CodeEditor(props: {
       openSearch: () => view && openSearchPanel(view),
       text: () => view?.state.doc.toString() ?? "",
     });
-    const mq = matchMedia("(prefers-color-scheme: dark)");
-    const onTheme = () => view?.dispatch({ effects: theme.reconfigure(dark() ? oneDark : []) });
-    mq.addEventListener("change", onTheme);
-    onCleanup(() => mq.removeEventListener("change", onTheme));
   });
 
   createEffect(
     on(
       () => props.wrap,
       (w) => view?.dispatch({ effects: wrapping.reconfigure(w ? EditorView.lineWrapping : []) }),
+      { defer: true },
+    ),
+  );
+  createEffect(
+    on(
+      () => props.dark,
+      (d) => view?.dispatch({ effects: theme.reconfigure(d ? oneDark : []) }),
       { defer: true },
     ),
   );

@@ -4,24 +4,18 @@
  * an error). Owns its document store and stops it in onCleanup.
  */
 import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
+import { FONT_SIZES } from "../../../shared/workspace.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection } from "../stores/connection-store.js";
+import { useSettings } from "../stores/settings-store.js";
 import { CodeEditor, type CodeEditorApi } from "./code-editor.js";
 import { createDocumentStore, type SaveState } from "./document-store.js";
 import { HistoryPanel } from "./history-panel.js";
 import "./editor.css";
 
-const FONT_KEY = "cocalc-editor-font-size";
 const WRAP_KEY = "cocalc-editor-wrap";
-const [fontSize, setFontSize] = createSignal(Number(localStorage.getItem(FONT_KEY)) || 13);
 const [wrap, setWrap] = createSignal(localStorage.getItem(WRAP_KEY) === "1");
-
-function changeFont(delta: number) {
-  const next = Math.min(32, Math.max(8, fontSize() + delta));
-  setFontSize(next);
-  localStorage.setItem(FONT_KEY, String(next));
-}
 
 function toggleWrap() {
   setWrap(!wrap());
@@ -38,6 +32,13 @@ const SAVE_LABEL: Record<SaveState, string> = {
 export function DocumentEditor(props: { path: string; shown: string; downloadUrl: string }) {
   const store = createDocumentStore(useConnection(), props.path);
   onCleanup(() => store.stop());
+  const settings = useSettings();
+  const fontSize = () => settings.appearance().editorFontSize;
+  /** The font size is a workspace setting: every tab and device follows it. */
+  const changeFont = (delta: number) => {
+    const next = Math.min(FONT_SIZES.max, Math.max(FONT_SIZES.min, fontSize() + delta));
+    if (next !== fontSize()) void settings.change({ appearance: { editorFontSize: next } });
+  };
   const [showHistory, setShowHistory] = createSignal(false);
   let api: CodeEditorApi | undefined;
 
@@ -182,6 +183,7 @@ export function DocumentEditor(props: { path: string; shown: string; downloadUrl
                   session={p().session}
                   initial={p().session.sync.client.local}
                   fontSize={fontSize()}
+                  dark={settings.dark()}
                   wrap={wrap()}
                   others={store.others()}
                   onSave={() => void store.save()}
