@@ -188,6 +188,27 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await page.close();
   });
 
+  it("a folder of 400 files uploads with only the rows in view rendered", async () => {
+    const target = join(plus.home, "many");
+    await mkdir(target, { recursive: true });
+    const a = await open("/files/many");
+    await waitDir(a, target);
+    const n = 400;
+    await dropFiles(
+      a,
+      "[data-testid=explorer]",
+      Array.from({ length: n }, (_, i) => ({ path: `lots/f${i}.txt`, size: 1 })),
+    );
+    await expect
+      .poll(() => a.getByTestId("uploads").locator(".uploads-header > span").textContent(), {
+        timeout: 120_000,
+      })
+      .toBe(`${n} uploaded`);
+    expect(await a.getByTestId("upload-item").count()).toBeLessThan(100);
+    expect((await readdir(join(target, "lots"))).length).toBe(n);
+    await a.close();
+  });
+
   it("an upload can be cancelled and leaves nothing", async () => {
     const target = join(plus.home, "cancel");
     await mkdir(target);
