@@ -85,9 +85,14 @@ export function roomIdentifiers(wsid: string, room: string) {
   } as const;
 }
 
-/** Every thread subject of a workspace (the agents service's durable consumer filter). */
-export function workspaceThreadsFilter(wsid: string): string {
-  return agentSubjects(wsid).threads;
+/** Every thread of a workspace: its subjects (the durable consumer's filter) and view keys. */
+export function workspaceThreadIdentifiers(wsid: string) {
+  return {
+    stream: Streams.WS_CHAT,
+    subjects: agentSubjects(wsid).threads,
+    bucket: Buckets.threads,
+    keys: Keys.workspaceThreads(wsid),
+  } as const;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -338,12 +343,14 @@ export const SubmitTurn = defineCommand(
 );
 export const InterruptTurn = defineCommand(
   "InterruptTurn",
-  Type.Object(
-    { room: RoomRef, thread: ThreadRef, turn: TurnRef },
-    { additionalProperties: false },
-  ),
+  Type.Object({ room: RoomRef, thread: ThreadRef, turn: TurnRef }, { additionalProperties: false }),
 );
-export const ThreadCommands = [CreateThread, ChangeThreadSettings, SubmitTurn, InterruptTurn] as const;
+export const ThreadCommands = [
+  CreateThread,
+  ChangeThreadSettings,
+  SubmitTurn,
+  InterruptTurn,
+] as const;
 
 // ---------------------------------------------------------------------------------------------
 // Views

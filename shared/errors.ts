@@ -179,11 +179,13 @@ export const ErrorCodes = {
   },
   ERR_AGENT_SETTINGS: {
     status: 400,
-    summary: "Bad thread settings: unknown agent, empty custom command, relative directory, bad env name.",
+    summary:
+      "Bad thread settings: unknown agent, empty custom command, relative directory, bad env name.",
   },
   ERR_AGENT_REQUEST: {
     status: 400,
-    summary: "An agents request is not valid JSON, names an unknown op or does not match its schema.",
+    summary:
+      "An agents request is not valid JSON, names an unknown op or does not match its schema.",
   },
   ERR_AGENT_START: {
     status: 502,
@@ -191,7 +193,8 @@ export const ErrorCodes = {
   },
   ERR_AGENT_PROTOCOL: {
     status: 502,
-    summary: "The agent does not speak ACP: it wrote something that is not JSON-RPC, or answered wrongly.",
+    summary:
+      "The agent does not speak ACP: it wrote something that is not JSON-RPC, or answered wrongly.",
   },
   ERR_AGENT_TIMEOUT: {
     status: 504,
@@ -199,7 +202,8 @@ export const ErrorCodes = {
   },
   ERR_AGENT_AUTH: {
     status: 401,
-    summary: "The agent needs credentials: set its API key in the agent settings, or log in with its CLI.",
+    summary:
+      "The agent needs credentials: set its API key in the agent settings, or log in with its CLI.",
   },
   ERR_AGENT_SESSION: {
     status: 502,
@@ -207,7 +211,8 @@ export const ErrorCodes = {
   },
   ERR_AGENT_CRASHED: {
     status: 502,
-    summary: "The agent process ended during the turn (its stderr is in the reason); it is restarted.",
+    summary:
+      "The agent process ended during the turn (its stderr is in the reason); it is restarted.",
   },
   ERR_AGENT_RESTARTED: {
     status: 503,

@@ -278,6 +278,8 @@ export const Keys = {
   /** Every thread of a chat room, as a watch filter. */
   roomThreads: (wsid: string, room: string) =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(room, "room id")}.*`,
+  /** Every thread of a workspace, as a watch filter. */
+  workspaceThreads: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*.*`,
   /** A turn of an agent thread (view `turns`). */
   turn: (wsid: string, thread: string, turn: string) =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}`,

@@ -4,9 +4,7 @@
  * starts turns, assigns the agent session and records how each turn ended; those are
  * commands too, so every change to a thread is decided against its current state.
  */
-import type { CommandOf } from "../../shared/commands.js";
-import type { Decider } from "../../shared/decider.js";
-import { CocalcError } from "../../shared/errors.js";
+
 import {
   type ChangeThreadSettings,
   type CreateThread,
@@ -17,6 +15,9 @@ import {
   type ThreadEvent,
   type ThreadSettings,
 } from "../../shared/agents.js";
+import type { CommandOf } from "../../shared/commands.js";
+import type { Decider } from "../../shared/decider.js";
+import { CocalcError } from "../../shared/errors.js";
 
 /** Commands only the service sends (never accepted from the command subject). */
 export type ServiceCommand =
@@ -27,7 +28,12 @@ export type ServiceCommand =
       actor: string;
       at: string;
     }
-  | { type: "FinishTurn"; data: { turn: string; stopReason: StopReason }; actor: string; at: string }
+  | {
+      type: "FinishTurn";
+      data: { turn: string; stopReason: StopReason };
+      actor: string;
+      at: string;
+    }
   | {
       type: "FailTurn";
       data: { turn: string; code: string; reason: string };
@@ -78,7 +84,9 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       case "CreateThread": {
         if (state.status === "active") return [];
         const { title, settings } = command.data;
-        return [{ type: "ThreadCreated", data: { title, settings: checkThreadSettings(settings) } }];
+        return [
+          { type: "ThreadCreated", data: { title, settings: checkThreadSettings(settings) } },
+        ];
       }
       case "ChangeThreadSettings": {
         const s = active(state, command.data.thread);

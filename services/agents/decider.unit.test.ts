@@ -3,8 +3,8 @@ import {
   defaultThreadSettings,
   roomIdForPath,
   splitCommand,
-  turnIdentifiers,
   threadIdentifiers,
+  turnIdentifiers,
 } from "../../shared/agents.js";
 import { given } from "../../shared/decider.js";
 import { CocalcError } from "../../shared/errors.js";
@@ -47,12 +47,13 @@ describe("thread decider", () => {
 
   it("queues a turn submitted while another runs or waits, in order", () => {
     const first = cmd("SubmitTurn", { turn: "uturn00001", prompt: "hi" });
-    expect(given(threadDecider, [created]).when(first).events).toEqual([submitted("uturn00001", 1)]);
-    const second = cmd("SubmitTurn", { turn: "uturn00002", prompt: "hi" });
-    expect(given(threadDecider, [created, submitted("uturn00001", 1)]).when(second).events).toEqual([
-      submitted("uturn00002", 2),
-      { type: "TurnQueued", data: { turn: "uturn00002", ahead: 1 } },
+    expect(given(threadDecider, [created]).when(first).events).toEqual([
+      submitted("uturn00001", 1),
     ]);
+    const second = cmd("SubmitTurn", { turn: "uturn00002", prompt: "hi" });
+    expect(given(threadDecider, [created, submitted("uturn00001", 1)]).when(second).events).toEqual(
+      [submitted("uturn00002", 2), { type: "TurnQueued", data: { turn: "uturn00002", ahead: 1 } }],
+    );
     // The same turn id again is the same turn (a retried submit).
     expect(given(threadDecider, [created, submitted("uturn00001", 1)]).when(first).events).toEqual(
       [],
@@ -61,7 +62,12 @@ describe("thread decider", () => {
 
   it("starts only the head of the queue, one at a time", () => {
     const history = [created, submitted("uturn00001", 1), submitted("uturn00002", 2)];
-    const start2 = { type: "StartTurn", data: { turn: "uturn00002" }, actor: "agents", at } as const;
+    const start2 = {
+      type: "StartTurn",
+      data: { turn: "uturn00002" },
+      actor: "agents",
+      at,
+    } as const;
     expect(codeOf(given(threadDecider, history).when(start2).error)).toBe("ERR_COMMAND_REJECTED");
     const start1 = { ...start2, data: { turn: "uturn00001" } };
     expect(given(threadDecider, history).when(start1).events).toEqual([
@@ -84,7 +90,10 @@ describe("thread decider", () => {
         actor: "agents",
         at,
       }) as const;
-    const one: ThreadDecided = { type: "SessionAssigned", data: { sessionId: "s1", agent: "codex" } };
+    const one: ThreadDecided = {
+      type: "SessionAssigned",
+      data: { sessionId: "s1", agent: "codex" },
+    };
     expect(given(threadDecider, [created]).when(assign("s1")).events).toEqual([one]);
     expect(given(threadDecider, [created, one]).when(assign("s1")).events).toEqual([]);
     expect(codeOf(given(threadDecider, [created, one]).when(assign("s2")).error)).toBe(
@@ -104,7 +113,10 @@ describe("thread decider", () => {
     expect(given(threadDecider, history).when(stop("uturn00002")).events).toEqual([
       { type: "TurnInterrupted", data: { turn: "uturn00002" } },
     ]);
-    const stopped = [...history, { type: "TurnInterrupted", data: { turn: "uturn00001" } } as const];
+    const stopped = [
+      ...history,
+      { type: "TurnInterrupted", data: { turn: "uturn00001" } } as const,
+    ];
     expect(given(threadDecider, stopped).when(stop("uturn00001")).events).toEqual([]);
     expect(codeOf(given(threadDecider, history).when(stop("unosuchturn")).error)).toBe(
       "ERR_AGENT_TURN_NOT_FOUND",

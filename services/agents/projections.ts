@@ -1,4 +1,3 @@
-import type { StoredEvent } from "../../shared/envelope.js";
 import {
   type ThreadEvent,
   ThreadEvents,
@@ -7,6 +6,7 @@ import {
   threadIdentifiers,
   turnIdentifiers,
 } from "../../shared/agents.js";
+import type { StoredEvent } from "../../shared/envelope.js";
 import { Buckets } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
