@@ -1,0 +1,49 @@
+/**
+ * Markdown as agents and people write it: marked (GitHub flavour) and DOMPurify, so what an
+ * agent writes cannot run script in the page. Code blocks get a copy button.
+ */
+import DOMPurify from "dompurify";
+import { Marked } from "marked";
+import { createEffect } from "solid-js";
+
+const marked = new Marked({ gfm: true, breaks: false, async: false });
+
+/** Safe HTML for a piece of markdown. */
+export function renderMarkdown(text: string): string {
+  const html = marked.parse(text) as string;
+  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+}
+
+function addCopyButtons(root: HTMLElement): void {
+  for (const pre of root.querySelectorAll("pre")) {
+    if (pre.querySelector(".copy-code")) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-code";
+    button.textContent = "Copy";
+    button.title = "Copy the code";
+    button.addEventListener("click", () => {
+      const code = pre.querySelector("code")?.textContent ?? pre.textContent ?? "";
+      void navigator.clipboard?.writeText(code).then(
+        () => {
+          button.textContent = "Copied";
+          setTimeout(() => (button.textContent = "Copy"), 1200);
+        },
+        () => {
+          button.textContent = "Copy failed";
+        },
+      );
+    });
+    pre.append(button);
+  }
+}
+
+/** Rendered markdown; re-renders when the text grows (streaming). */
+export function Markdown(props: { text: string; class?: string }) {
+  let el!: HTMLDivElement;
+  createEffect(() => {
+    el.innerHTML = renderMarkdown(props.text);
+    addCopyButtons(el);
+  });
+  return <div ref={el} class={`markdown ${props.class ?? ""}`} />;
+}
