@@ -270,7 +270,7 @@ function TurnCard(props: { turn: TurnView }) {
   return (
     <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
       <div class="turn-prompt">
-        <Markdown text={t().prompt} />
+        <Markdown text={t().prompt} breaks />
         <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
       </div>
       <div class="turn-meta">

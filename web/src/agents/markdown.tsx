@@ -7,10 +7,12 @@ import { Marked } from "marked";
 import { createEffect } from "solid-js";
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
+/** What people type: every newline is a line break. */
+const typed = new Marked({ gfm: true, breaks: true, async: false });
 
 /** Safe HTML for a piece of markdown. */
-export function renderMarkdown(text: string): string {
-  const html = marked.parse(text) as string;
+export function renderMarkdown(text: string, breaks = false): string {
+  const html = (breaks ? typed : marked).parse(text) as string;
   return DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
 }
 
@@ -39,10 +41,10 @@ function addCopyButtons(root: HTMLElement): void {
 }
 
 /** Rendered markdown; re-renders when the text grows (streaming). */
-export function Markdown(props: { text: string; class?: string }) {
+export function Markdown(props: { text: string; class?: string; breaks?: boolean }) {
   let el!: HTMLDivElement;
   createEffect(() => {
-    el.innerHTML = renderMarkdown(props.text);
+    el.innerHTML = renderMarkdown(props.text, props.breaks);
     addCopyButtons(el);
   });
   return <div ref={el} class={`markdown ${props.class ?? ""}`} />;
