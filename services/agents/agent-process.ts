@@ -35,6 +35,8 @@ export class AgentProcess {
   sessionId: string | undefined;
   lastUsed = Date.now();
   busy = false;
+  /** Its start was told in a turn's log. */
+  announced = false;
 
   constructor(
     spec: AgentSpawn,

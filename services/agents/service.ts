@@ -391,6 +391,14 @@ class Agents {
         }),
       );
       a.proc = proc;
+      if (!proc.announced) {
+        proc.announced = true;
+        const info = proc.init?.agentInfo;
+        log.append("AgentNotice", {
+          level: "info",
+          text: `${info?.name ?? "the agent"}${info?.version ? ` ${info.version}` : ""} started (ACP protocol ${proc.init?.protocolVersion ?? "?"})`,
+        });
+      }
       if (a.cancelled) throw new Stopped();
       const sessionId = await this.session(a, proc, settings, known);
       a.sessionId = sessionId;

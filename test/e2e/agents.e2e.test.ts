@@ -68,7 +68,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await expect
       .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
       .toBe("running");
-    await expect.poll(() => turn.getByTestId("turn-log").textContent(), { timeout: 30_000 }).toContain("chunk 3");
+    await expect
+      .poll(() => turn.getByTestId("turn-log").textContent(), { timeout: 30_000 })
+      .toContain("chunk 3");
     await expect(turn.getByTestId("turn-streaming").isVisible()).resolves.toBe(true);
     expect(await turn.locator(".markdown h1").textContent()).toBe("Heading");
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-streaming.png` });
@@ -79,7 +81,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await again.waitFor({ timeout: 30_000 });
     // Every event from the first: the thought, the plan, the heading, the first chunks.
     await expect
-      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), { timeout: 30_000 })
+      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), {
+        timeout: 30_000,
+      })
       .toBeGreaterThanOrEqual(before);
     const text = (await again.getByTestId("turn-log").textContent()) ?? "";
     expect(text).toContain("checking the project");
@@ -89,7 +93,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(await again.getByTestId("turn-status").getAttribute("data-status")).toBe("running");
     const afterReload = Number(await again.getByTestId("turn-log").getAttribute("data-events"));
     await expect
-      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), { timeout: 30_000 })
+      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), {
+        timeout: 30_000,
+      })
       .toBeGreaterThan(afterReload);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-after-reload.png` });
 
@@ -104,27 +110,41 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
   it("a turn submitted while another runs shows queued, then runs", async () => {
     await send("slow 20 100");
     await expect
-      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
       .toBe("running");
     await send("say the queued one ran");
     await expect
-      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
       .toBe("queued");
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-queued.png` });
     await expect
-      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
       .toBe("finished");
-    expect(await lastTurn(page).getByTestId("turn-log").textContent()).toContain("the queued one ran");
+    expect(await lastTurn(page).getByTestId("turn-log").textContent()).toContain(
+      "the queued one ran",
+    );
   });
 
   it("tool calls, commands, file edits as diffs and permission requests render; approve works", async () => {
     const file = join(plus.home, "project", "notes.txt");
     await writeFile(file, "first line\nsecond line\n");
-    await send(`read ${file}\nwrite ${file} rewritten by the agent\nrun echo hello-from-command\nask\nusage 12000 200000\nsay \\n\`\`\`js\\nconsole.log(1)\\n\`\`\`\\n`);
+    await send(
+      `read ${file}\nwrite ${file} rewritten by the agent\nrun echo hello-from-command\nask\nusage 12000 200000\nsay \\n\`\`\`js\\nconsole.log(1)\\n\`\`\`\\n`,
+    );
     const turn = lastTurn(page);
     await turn.getByTestId("permission").waitFor({ timeout: 30_000 });
-    await expect.poll(() => turn.getByTestId("command-output").first().textContent(), { timeout: 30_000 }).toContain("hello-from-command");
-    expect(await turn.locator(".diff-add").first().textContent()).toContain("rewritten by the agent");
+    await expect
+      .poll(() => turn.getByTestId("command-output").first().textContent(), { timeout: 30_000 })
+      .toContain("hello-from-command");
+    expect(await turn.locator(".diff-add").first().textContent()).toContain(
+      "rewritten by the agent",
+    );
     expect(await turn.locator(".diff-del").first().textContent()).toContain("first line");
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-tools.png` });
     await turn.getByTestId("permission").getByRole("button", { name: "Allow" }).click();
