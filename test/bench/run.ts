@@ -3,6 +3,7 @@
  * and last `<name>: ratio=<x> key=value…`. They only measure and print; nothing here fails on
  * a slow number.
  */
+import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
 import { listBench } from "./list.js";
 import { startupBench } from "./startup.js";
@@ -17,6 +18,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ws-start": wsStartBench,
   list: listBench,
   upload: uploadBench,
+  "agent-log": agentLogBench,
 };
 
 async function main(names: string[]): Promise<number> {
