@@ -105,14 +105,12 @@ async function liveProbe(page: Page): Promise<void> {
       const count = Number(log.getAttribute("data-events"));
       if (count === w.__live.count) return;
       w.__live.count = count;
-      const messages = log.querySelectorAll(".turn-message");
-      const text = messages[messages.length - 1]?.textContent ?? "";
-      const tail = text.slice(-60);
+      const tail = log.getAttribute("data-tail") ?? "";
       const stamps = [...tail.matchAll(/@(\d{13})/g)];
       const last = stamps[stamps.length - 1];
       if (!last) return;
       const now = Date.now();
-      w.__live.first ??= Number(/@(\d{13})/.exec(text)?.[1] ?? now);
+      w.__live.first ??= Number(stamps[0]?.[1] ?? now);
       w.__live.samples.push(now - Number(last[1]));
     };
     new MutationObserver(check).observe(document, {

@@ -312,7 +312,12 @@ function TurnCard(props: { turn: TurnView }) {
           </button>
         </Show>
       </div>
-      <div class="turn-log" data-testid="turn-log" data-events={log.model.count}>
+      <div
+        class="turn-log"
+        data-testid="turn-log"
+        data-events={log.model.count}
+        data-tail={tailOf(log.model.items)}
+      >
         <For each={log.model.items}>{(item) => <LogEntry item={item} turn={t()} />}</For>
         <Show when={live() && t().status === "running"}>
           <div class="turn-streaming" data-testid="turn-streaming">
@@ -332,6 +337,15 @@ function TurnCard(props: { turn: TurnView }) {
       </Show>
     </article>
   );
+}
+
+/** The end of the newest message, as the store has it (before markdown renders it). */
+function tailOf(items: readonly LogItem[]): string {
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    if (item.kind === "message") return item.text.slice(-60);
+  }
+  return "";
 }
 
 function LogEntry(props: { item: LogItem; turn: TurnView }) {

@@ -4,7 +4,7 @@
  */
 import DOMPurify from "dompurify";
 import { Marked } from "marked";
-import { createEffect } from "solid-js";
+import { createEffect, onCleanup } from "solid-js";
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
 /** What people type: every newline is a line break. */
@@ -40,12 +40,29 @@ function addCopyButtons(root: HTMLElement): void {
   }
 }
 
-/** Rendered markdown; re-renders when the text grows (streaming). */
+/**
+ * Rendered markdown; re-renders when the text grows (streaming), at most once a frame: a
+ * message that grows by thousands of chunks is parsed a few times, not thousands.
+ */
 export function Markdown(props: { text: string; class?: string; breaks?: boolean }) {
   let el!: HTMLDivElement;
-  createEffect(() => {
-    el.innerHTML = renderMarkdown(props.text, props.breaks);
+  let frame: number | undefined;
+  let rendered: string | undefined;
+  const render = () => {
+    frame = undefined;
+    const text = props.text;
+    if (text === rendered) return;
+    rendered = text;
+    el.innerHTML = renderMarkdown(text, props.breaks);
     addCopyButtons(el);
+  };
+  createEffect(() => {
+    void props.text;
+    if (rendered === undefined) render();
+    else frame ??= requestAnimationFrame(render);
+  });
+  onCleanup(() => {
+    if (frame !== undefined) cancelAnimationFrame(frame);
   });
   return <div ref={el} class={`markdown ${props.class ?? ""}`} />;
 }

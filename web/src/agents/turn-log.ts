@@ -87,8 +87,9 @@ export function openTurnLog(
       if (m.info.pending === 0) {
         flush();
         setCaughtUp(true);
-      } else if (pending.length >= 500) flush();
-      else timer ??= setTimeout(flush, 50);
+      } else if (pending.length >= 5000) flush();
+      // A backlog is applied in a few large steps; live updates within a frame or two.
+      else timer ??= setTimeout(flush, 32);
       if (event.type === "LogClosed") {
         flush();
         setCaughtUp(true);
