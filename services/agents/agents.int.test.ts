@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
@@ -276,6 +276,30 @@ describe("agents service", () => {
       const written = log.find((e) => e.event.type === "FileWritten");
       expect(written?.event.data).toMatchObject({ path: inside, before: null, after: "inside\n" });
 
+      // Each write records before and after: the turn's edit can be reverted.
+      await writeFile(join(work, "edit.txt"), "old text\n");
+      const edit = await submit(thread, `write ${join(work, "edit.txt")} new text`);
+      await ended(thread, edit);
+      expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("new text\n");
+      expect(
+        await agentRequest(t.nc, W, {
+          op: "revert",
+          thread,
+          turn: edit,
+          path: join(work, "edit.txt"),
+        }),
+      ).toMatchObject({ ok: true });
+      expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("old text\n");
+      // Changed since: not reverted again.
+      expect(
+        await agentRequest(t.nc, W, {
+          op: "revert",
+          thread,
+          turn: edit,
+          path: join(work, "edit.txt"),
+        }),
+      ).toMatchObject({ ok: false, error: { code: "ERR_COMMAND_REJECTED" } });
+
       if (!bubblewrapAvailable()) {
         console.warn("skipping the command confinement check: bwrap cannot create namespaces here");
         return;
@@ -411,7 +435,16 @@ describe("agents service", () => {
     const running = await submit(thread, "slow 400 50");
     const a = await submit(thread, "say A");
     const b = await submit(thread, "say B");
-    await status(thread, running, "running");
+    const started = await status(thread, running, "running");
+    // A heartbeat while it runs.
+    await until(
+      "a heartbeat after the start",
+      async () => {
+        const v = await turnView(t.nc, W, thread, running);
+        return v?.heartbeatAt && v.heartbeatAt > started.startedAt! ? v : undefined;
+      },
+      15_000,
+    );
     await supervisor.stop();
     // Another process of the service, as after a crash: nothing in memory.
     await startService();
