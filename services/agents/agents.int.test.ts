@@ -249,7 +249,10 @@ describe("agents service", () => {
       expect((await ended(threads[i]!, turns[i]!)).status).toBe("finished");
   });
 
-  it("read-only mode refuses writes", async () => {
+  const BWRAP = bubblewrapAvailable();
+  if (!BWRAP) console.warn("skipping the sandbox mode tests: bwrap cannot create namespaces here");
+
+  it.skipIf(!BWRAP)("read-only mode refuses writes", async () => {
     const thread = await newThread({ mode: "read-only" });
     const target = join(work, "ro.txt");
     const turn = await submit(thread, `write ${target} hello`);
@@ -259,64 +262,78 @@ describe("agents service", () => {
     expect(existsSync(target)).toBe(false);
   });
 
-  it("workspace-write: writes only under the working directory; commands cannot write outside", async () => {
-    const outside = await mkdtemp(join(tmpdir(), "cocalc-agents-outside-"));
-    try {
-      const thread = await newThread({ mode: "workspace-write" });
-      const inside = join(work, "inside.txt");
-      const turn = await submit(
-        thread,
-        `write ${inside} inside\nwrite ${join(outside, "x.txt")} nope`,
-      );
-      expect((await ended(thread, turn)).status).toBe("finished");
-      const log = await followLog(t.nc, W, thread, turn);
-      expect(messagesOf(log)).toContain("write refused: ERR_AGENT_OUTSIDE_WORKDIR");
-      expect(await readFile(inside, "utf8")).toBe("inside\n");
-      expect(existsSync(join(outside, "x.txt"))).toBe(false);
-      const written = log.find((e) => e.event.type === "FileWritten");
-      expect(written?.event.data).toMatchObject({ path: inside, before: null, after: "inside\n" });
-
-      // Each write records before and after: the turn's edit can be reverted.
-      await writeFile(join(work, "edit.txt"), "old text\n");
-      const edit = await submit(thread, `write ${join(work, "edit.txt")} new text`);
-      await ended(thread, edit);
-      expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("new text\n");
-      expect(
-        await agentRequest(t.nc, W, {
-          op: "revert",
+  it.skipIf(!BWRAP)(
+    "workspace-write: writes only under the working directory; commands cannot write outside",
+    async () => {
+      const outside = await mkdtemp(join(tmpdir(), "cocalc-agents-outside-"));
+      try {
+        const thread = await newThread({ mode: "workspace-write" });
+        const inside = join(work, "inside.txt");
+        const turn = await submit(
           thread,
-          turn: edit,
-          path: join(work, "edit.txt"),
-        }),
-      ).toMatchObject({ ok: true });
-      expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("old text\n");
-      // Changed since: not reverted again.
-      expect(
-        await agentRequest(t.nc, W, {
-          op: "revert",
-          thread,
-          turn: edit,
-          path: join(work, "edit.txt"),
-        }),
-      ).toMatchObject({ ok: false, error: { code: "ERR_COMMAND_REJECTED" } });
+          `write ${inside} inside\nwrite ${join(outside, "x.txt")} nope`,
+        );
+        expect((await ended(thread, turn)).status).toBe("finished");
+        const log = await followLog(t.nc, W, thread, turn);
+        expect(messagesOf(log)).toContain("write refused: ERR_AGENT_OUTSIDE_WORKDIR");
+        expect(await readFile(inside, "utf8")).toBe("inside\n");
+        expect(existsSync(join(outside, "x.txt"))).toBe(false);
+        const written = log.find((e) => e.event.type === "FileWritten");
+        expect(written?.event.data).toMatchObject({
+          path: inside,
+          before: null,
+          after: "inside\n",
+        });
 
-      if (!bubblewrapAvailable()) {
-        console.warn("skipping the command confinement check: bwrap cannot create namespaces here");
-        return;
+        // Each write records before and after: the turn's edit can be reverted.
+        await writeFile(join(work, "edit.txt"), "old text\n");
+        const edit = await submit(thread, `write ${join(work, "edit.txt")} new text`);
+        await ended(thread, edit);
+        expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("new text\n");
+        expect(
+          await agentRequest(t.nc, W, {
+            op: "revert",
+            thread,
+            turn: edit,
+            path: join(work, "edit.txt"),
+          }),
+        ).toMatchObject({ ok: true });
+        expect(await readFile(join(work, "edit.txt"), "utf8")).toBe("old text\n");
+        // Changed since: not reverted again.
+        expect(
+          await agentRequest(t.nc, W, {
+            op: "revert",
+            thread,
+            turn: edit,
+            path: join(work, "edit.txt"),
+          }),
+        ).toMatchObject({ ok: false, error: { code: "ERR_COMMAND_REJECTED" } });
+
+        const run = await submit(
+          thread,
+          `run echo in > ${join(work, "cmd.txt")}\nrun echo out > ${join(outside, "cmd.txt")}`,
+        );
+        expect((await ended(thread, run)).status).toBe("finished");
+        const text = messagesOf(await followLog(t.nc, W, thread, run));
+        expect(await readFile(join(work, "cmd.txt"), "utf8")).toBe("in\n");
+        expect(existsSync(join(outside, "cmd.txt"))).toBe(false);
+        expect(text).toMatch(/exit 0 .*exit [1-9]/s);
+
+        // The agent process itself is confined too: writing on its own outside fails.
+        const self = await submit(
+          thread,
+          `selfwrite ${join(work, "self.txt")}\nselfwrite ${join(outside, "self.txt")}`,
+        );
+        expect((await ended(thread, self)).status).toBe("finished");
+        const said = messagesOf(await followLog(t.nc, W, thread, self));
+        expect(said).toContain(`selfwrite ok ${join(work, "self.txt")}`);
+        expect(said).toContain(`selfwrite failed ${join(outside, "self.txt")}`);
+        expect(existsSync(join(outside, "self.txt"))).toBe(false);
+      } finally {
+        await rm(outside, { recursive: true, force: true });
       }
-      const run = await submit(
-        thread,
-        `run echo in > ${join(work, "cmd.txt")}\nrun echo out > ${join(outside, "cmd.txt")}`,
-      );
-      expect((await ended(thread, run)).status).toBe("finished");
-      const text = messagesOf(await followLog(t.nc, W, thread, run));
-      expect(await readFile(join(work, "cmd.txt"), "utf8")).toBe("in\n");
-      expect(existsSync(join(outside, "cmd.txt"))).toBe(false);
-      expect(text).toMatch(/exit 0 .*exit [1-9]/s);
-    } finally {
-      await rm(outside, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();

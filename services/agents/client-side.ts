@@ -34,6 +34,8 @@ export interface TurnScope {
   home: string;
   log: TurnLogSink;
   permissionTimeoutMs: number;
+  /** What commands may write beyond the working directory, and must not see. */
+  confinement: Confinement;
   usage(used: number, size: number): void;
   /** Terminals and permission requests of the turn, ended with it. */
   terminals: Map<string, AgentTerminal>;
@@ -65,12 +67,21 @@ export function bubblewrapAvailable(): boolean {
   return bwrapWorks;
 }
 
+/** What else a confined process may write, and what it must not see at all. */
+export interface Confinement {
+  /** Writable in both modes if they exist (an agent's own state, e.g. ~/.codex). */
+  writable?: readonly string[];
+  /** Replaced by an empty directory (the product's data: secrets, the event store). */
+  hidden?: readonly string[];
+}
+
 /** The argv that runs `command args` confined for `mode` (no confinement in full access). */
 export function sandboxed(
   mode: AgentMode,
   cwd: string,
   command: string,
   args: string[],
+  confinement: Confinement = {},
 ): { argv: string[]; sandbox: "none" | "bwrap" | "bwrap-read-only" } {
   if (mode === "full-access") return { argv: [command, ...args], sandbox: "none" };
   if (!bubblewrapAvailable()) {
@@ -93,8 +104,21 @@ export function sandboxed(
     "--new-session",
   ];
   const writable = mode === "workspace-write" ? ["--bind", cwd, cwd] : ["--ro-bind", cwd, cwd];
+  const extra = (confinement.writable ?? []).flatMap((p) => ["--bind-try", p, p]);
+  const hidden = (confinement.hidden ?? []).flatMap((p) => ["--tmpfs", p]);
   return {
-    argv: ["bwrap", ...base, ...writable, "--chdir", cwd, "--", command, ...args],
+    argv: [
+      "bwrap",
+      ...base,
+      ...writable,
+      ...extra,
+      ...hidden,
+      "--chdir",
+      cwd,
+      "--",
+      command,
+      ...args,
+    ],
     sandbox: mode === "workspace-write" ? "bwrap" : "bwrap-read-only",
   };
 }
@@ -116,7 +140,9 @@ export class AgentTerminal {
     private readonly limit: number,
   ) {
     const cwd = p.cwd ?? scope.cwd;
-    const { argv, sandbox } = sandboxed(scope.mode, cwd, p.command, p.args ?? []);
+    const { argv, sandbox } = sandboxed(scope.mode, cwd, p.command, p.args ?? [], {
+      hidden: scope.confinement.hidden ?? [],
+    });
     const env: NodeJS.ProcessEnv = { ...process.env };
     for (const v of p.env ?? []) env[v.name] = v.value;
     scope.log.append("CommandStarted", {

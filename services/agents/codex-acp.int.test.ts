@@ -43,6 +43,7 @@ describe.skipIf(!HAVE_CODEX)("codex-acp (the real @zed-industries/codex-acp)", (
     const settings = {
       ...defaultThreadSettings(home),
       agent: "codex" as const,
+      mode: "full-access" as const,
       env: { HOME: home, OPENAI_API_KEY: "" },
     };
     expect(

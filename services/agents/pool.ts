@@ -17,6 +17,7 @@ import { randomId } from "../../shared/base64url.js";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { AgentProcess, type ClientHandlers } from "./agent-process.js";
+import { sandboxed } from "./client-side.js";
 
 /** The commands each known agent installs, in order of preference. */
 const KNOWN: Record<Exclude<AgentKind, "custom">, { name: string; bins: string[] }> = {
@@ -80,6 +81,14 @@ export class AgentKeys {
   }
 }
 
+/**
+ * Where agents keep their own state (sessions, logs, caches): writable for a confined agent
+ * process, so it works in workspace-write and read-only modes.
+ */
+export function agentStateDirs(home: string): string[] {
+  return [".codex", ".claude", ".claude.json", ".cache", ".npm"].map((d) => join(home, d));
+}
+
 export interface PoolOptions {
   max: number;
   idleMs: number;
@@ -88,6 +97,9 @@ export interface PoolOptions {
   keys: AgentKeys;
   log: Logger;
   handlers: ClientHandlers;
+  home: string;
+  /** Hidden from confined agents (the product's data directory). */
+  hidden: readonly string[];
 }
 
 interface Entry {
@@ -129,7 +141,13 @@ export class AgentPool {
     settings: ThreadSettings,
     waiting: () => void,
   ): Promise<AgentProcess> {
-    const argv = this.argvOf(settings);
+    const command = this.argvOf(settings);
+    // Outside full access the agent process itself is confined like its commands: what it
+    // does on its own (some agents run commands themselves) cannot write outside either.
+    const { argv } = sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
+      writable: agentStateDirs(this.o.home),
+      hidden: this.o.hidden,
+    });
     const keys = await this.o.keys.all();
     const env: NodeJS.ProcessEnv = { ...process.env, ...keys, ...settings.env };
     const fingerprint = JSON.stringify([argv, keys, settings.env]);

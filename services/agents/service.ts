@@ -185,6 +185,8 @@ class Agents {
       binDirs: o.binDirs ?? [],
       keys: this.keys,
       log: ctx.log,
+      home: this.home,
+      hidden: [o.dataDir],
       handlers: clientSide(
         (sessionId) => this.bySession.get(sessionId)?.scope,
         (n) => this.onUpdate(n),
@@ -343,6 +345,7 @@ class Agents {
         home: this.home,
         log: new TurnLog(this.ctx, turnIdentifiers(this.ctx.wsid, thread, head).logSubject),
         permissionTimeoutMs: this.o.permissionTimeoutMs ?? PERMISSION_TIMEOUT_MS,
+        confinement: { hidden: [this.o.dataDir] },
         usage: (used, size) => {
           a.usage = { used, size };
         },

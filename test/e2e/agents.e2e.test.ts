@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bubblewrapAvailable } from "../../services/agents/client-side.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -42,6 +43,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const form = page.getByTestId("thread-settings");
     await form.locator("select").first().selectOption("custom");
     await page.getByTestId("agent-command").fill(`${process.execPath} ${AGENT}`);
+    // Without bubblewrap only full access can run anything.
+    if (!bubblewrapAvailable()) await form.locator("select").nth(1).selectOption("full-access");
     await page.getByTestId("save-settings").click();
     await expect.poll(() => page.locator(".agents-summary").textContent()).toContain("custom");
   }
