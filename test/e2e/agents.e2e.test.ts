@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -159,6 +160,30 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(await turn.locator(".turn-message pre code").textContent()).toContain("console.log(1)");
     expect(await turn.locator(".turn-message .copy-code").count()).toBe(1);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-finished.png`, fullPage: true });
+  });
+
+  it("a dropped image is saved next to the chat file and reaches the agent", async () => {
+    const png =
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const dt = await page.evaluateHandle((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], "dot.png", { type: "image/png" }));
+      return transfer;
+    }, png);
+    await page.getByTestId("composer").dispatchEvent("drop", { dataTransfer: dt });
+    await page.locator(".composer-images .badge").waitFor({ timeout: 30_000 });
+    await send("images");
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    const said = (await turn.getByTestId("turn-log").textContent()) ?? "";
+    const m = /images 1 file:\/\/(\S+) image\/png (\d+)/.exec(said);
+    expect(m).not.toBeNull();
+    expect(m![1]).toContain(join(plus.home, "project", ".e2e-images"));
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(existsSync(m![1]!)).toBe(true);
   });
 
   it("codex-acp without credentials: the turn fails with a clear message", async () => {
