@@ -5,8 +5,8 @@
  * - live: the time from the agent's write of an update to the page's store having it,
  *   sampled whenever the turn's store grows (p50, p95, max), and from the first write to all
  *   10,000 in the store;
- * - replay: a tab opened after the turn: from the turn card's mount (its log opened) until
- *   its store holds every event, against the anchor: a raw ordered-consumer replay of the
+ * - replay: a tab opened after the turn, showing the thread: from the turn card's mount (its
+ *   log opened) until its store holds every event, against the anchor: a raw ordered-consumer replay of the
  *   same subject in Node (as the browser user), without parsing. ratio = replay / anchor;
  * - heap: 50 threads with such a turn opened one after another (selecting each thread shows
  *   its turn, the previous one's log is let go); the page's JS heap after a GC.
@@ -221,6 +221,8 @@ export async function agentLogBench(): Promise<string> {
     });
 
     // Replay: a tab that opens after the turn, three times; the anchor alternates with it.
+    // The tab first shows another (empty) thread, so the replay is measured on a loaded page.
+    await newThread("idle");
     const replay: number[] = [];
     const anchor: number[] = [];
     await rawReplay(nc, wsid, liveThread, liveTurn);
@@ -228,6 +230,10 @@ export async function agentLogBench(): Promise<string> {
       const tab = await context.newPage();
       await tab.addInitScript(replayProbe, total);
       await tab.goto(`http://127.0.0.1:${port}/files/bench.chat`);
+      await tab.getByTestId("thread").filter({ hasText: "idle" }).waitFor({ timeout: 30_000 });
+      await tab.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+      await sleep(500);
+      await tab.getByTestId("thread").filter({ hasText: "live" }).click();
       await tab.waitForFunction(
         () => (window as unknown as { __replay: { full?: number } }).__replay.full !== undefined,
         undefined,

@@ -318,7 +318,13 @@ function TurnCard(props: { turn: TurnView }) {
         data-events={log.model.count}
         data-tail={tailOf(log.model.items)}
       >
-        <For each={log.model.items}>{(item) => <LogEntry item={item} turn={t()} />}</For>
+        {/* A stored log is shown once it is all here: rendered once, not once per batch. */}
+        <Show
+          when={log.caughtUp()}
+          fallback={<div class="turn-streaming">loading {log.model.count} events…</div>}
+        >
+          <For each={log.model.items}>{(item) => <LogEntry item={item} turn={t()} />}</For>
+        </Show>
         <Show when={live() && t().status === "running"}>
           <div class="turn-streaming" data-testid="turn-streaming">
             generating…

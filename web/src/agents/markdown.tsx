@@ -47,22 +47,36 @@ function addCopyButtons(root: HTMLElement): void {
 export function Markdown(props: { text: string; class?: string; breaks?: boolean }) {
   let el!: HTMLDivElement;
   let frame: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   let rendered: string | undefined;
+  /** When the next render may run: a render that took long waits a few times as long. */
+  let notBefore = 0;
   const render = () => {
     frame = undefined;
+    timer = undefined;
     const text = props.text;
     if (text === rendered) return;
     rendered = text;
+    const start = performance.now();
     el.innerHTML = renderMarkdown(text, props.breaks);
     addCopyButtons(el);
+    const took = performance.now() - start;
+    notBefore = performance.now() + 4 * took;
+  };
+  const schedule = () => {
+    if (frame !== undefined || timer !== undefined) return;
+    const wait = notBefore - performance.now();
+    if (wait > 16) timer = setTimeout(() => (frame = requestAnimationFrame(render)), wait);
+    else frame = requestAnimationFrame(render);
   };
   createEffect(() => {
     void props.text;
     if (rendered === undefined) render();
-    else frame ??= requestAnimationFrame(render);
+    else schedule();
   });
   onCleanup(() => {
     if (frame !== undefined) cancelAnimationFrame(frame);
+    clearTimeout(timer);
   });
   return <div ref={el} class={`markdown ${props.class ?? ""}`} />;
 }

@@ -67,7 +67,7 @@ export function openTurnLog(
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    const messages = await consumer.consume({ max_messages: 2000 });
+    const messages = await consumer.consume({ max_messages: 4000, threshold_messages: 3000 });
     current = messages;
     if (stopping.signal.aborted) messages.stop();
     setProblem(undefined);
