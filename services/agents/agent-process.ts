@@ -105,11 +105,26 @@ export class AgentProcess {
   /** The stdio pair as an ACP stream, checking that every line the agent writes is JSON-RPC. */
   private stream(): acp.Stream {
     const child = this.child;
+    let closed = false;
     const readable = new ReadableStream<acp.AnyMessage>({
+      cancel: () => {
+        closed = true;
+      },
       start: (controller) => {
+        // The connection may close (or cancel the stream) while the agent still writes.
+        const close = () => {
+          if (closed) return;
+          closed = true;
+          try {
+            controller.close();
+          } catch {
+            // already closed
+          }
+        };
         let buffer = "";
         child.stdout!.setEncoding("utf8");
         child.stdout!.on("data", (chunk: string) => {
+          if (closed) return;
           buffer += chunk;
           if (buffer.length > MAX_LINE) {
             this.protocolViolation("a line longer than 64 MiB");
@@ -128,26 +143,26 @@ export class AgentProcess {
               this.protocolViolation(
                 `a line that is not JSON: ${JSON.stringify(line.slice(0, 200))}`,
               );
-              controller.close();
+              close();
               return;
             }
             if (!isJsonRpc(message)) {
               this.protocolViolation(
                 `JSON that is not a JSON-RPC 2.0 message: ${line.slice(0, 200)}`,
               );
-              controller.close();
+              close();
               return;
             }
-            controller.enqueue(message);
+            if (closed) return;
+            try {
+              controller.enqueue(message);
+            } catch {
+              closed = true;
+              return;
+            }
           }
         });
-        child.stdout!.on("end", () => {
-          try {
-            controller.close();
-          } catch {
-            // already closed
-          }
-        });
+        child.stdout!.on("end", close);
       },
     });
     const writable = new WritableStream<acp.AnyMessage>({

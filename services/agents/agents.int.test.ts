@@ -218,6 +218,17 @@ describe("agents service", () => {
     expect((await turnView(t.nc, W, thread, queued))?.status).toBe("cancelled");
     const log = await followLog(t.nc, W, thread, turn);
     expect(log.at(-1)?.event).toMatchObject({ type: "LogClosed", data: { status: "cancelled" } });
+
+    // An agent that hangs before the turn even starts does not hold up a stop either.
+    const hung = await newThread({ command: `${process.execPath} ${AGENT} --no-init` });
+    const waiting = await submit(hung, "say hi");
+    await status(hung, waiting, "running");
+    const at = Date.now();
+    expect(
+      await agentCommand(t.nc, W, "InterruptTurn", { room, thread: hung, turn: waiting }),
+    ).toMatchObject({ ok: true });
+    expect((await ended(hung, waiting)).status).toBe("cancelled");
+    expect(Date.now() - at).toBeLessThan(2000);
   });
 
   it("three turns submitted at once run one after another, in order", async () => {

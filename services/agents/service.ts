@@ -145,6 +145,9 @@ interface ActiveTurn {
   proc?: AgentProcess;
   sessionId?: string;
   cancelled: boolean;
+  /** Settles when the turn is stopped: a start that hangs is not waited for. */
+  stopped: Promise<never>;
+  stop: () => void;
   cancelTimer?: NodeJS.Timeout;
   usage?: { used: number; size: number };
 }
@@ -332,11 +335,18 @@ class Agents {
       throw err;
     }
     if (state.status !== "active") return;
+    let stop!: () => void;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = () => reject(new Stopped());
+    });
+    stopped.catch(() => undefined);
     const a: ActiveTurn = {
       room,
       thread,
       turn: head,
       cancelled: false,
+      stopped,
+      stop,
       scope: {
         thread,
         turn: head,
@@ -387,12 +397,14 @@ class Agents {
           `the working directory ${settings.cwd} does not exist; change it in the thread settings`,
         );
       }
-      proc = await this.pool.acquire(thread, settings, () =>
+      const acquiring = this.pool.acquire(thread, settings, () =>
         log.append("AgentNotice", {
           level: "info",
           text: "every agent process is busy: this turn starts when one is free",
         }),
       );
+      acquiring.then((p) => a.cancelled && this.pool.release(p)).catch(() => undefined);
+      proc = await Promise.race([acquiring, a.stopped]);
       a.proc = proc;
       if (!proc.announced) {
         proc.announced = true;
@@ -403,7 +415,7 @@ class Agents {
         });
       }
       if (a.cancelled) throw new Stopped();
-      const sessionId = await this.session(a, proc, settings, known);
+      const sessionId = await Promise.race([this.session(a, proc, settings, known), a.stopped]);
       a.sessionId = sessionId;
       this.bySession.set(sessionId, a);
       if (a.cancelled) throw new Stopped();
@@ -635,6 +647,7 @@ class Agents {
   private cancel(a: ActiveTurn, why: string): void {
     if (a.cancelled) return;
     a.cancelled = true;
+    a.stop();
     this.log.info({ thread: a.thread, turn: a.turn, why }, "stopping a turn");
     for (const answer of [...a.scope.permissions.values()]) answer(undefined, "turn-ended");
     for (const t of a.scope.terminals.values()) t.kill();
