@@ -11,9 +11,19 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 const AGENT = new URL("../fixtures/scripted-agent.mjs", import.meta.url).pathname;
 const CODEX = new URL("../../node_modules/.bin/codex-acp", import.meta.url).pathname;
 
-/** The last turn card's log text. */
+/** The last turn card. */
 function lastTurn(page: Page) {
   return page.getByTestId("turn").last();
+}
+
+/** A turn's log text once it has all arrived (a stored log shows after its replay). */
+async function logText(turn: ReturnType<typeof lastTurn>, containing: string): Promise<string> {
+  await expect
+    .poll(async () => (await turn.getByTestId("turn-log").textContent()) ?? "", {
+      timeout: 30_000,
+    })
+    .toContain(containing);
+  return (await turn.getByTestId("turn-log").textContent()) ?? "";
 }
 
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
@@ -89,7 +99,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
         timeout: 30_000,
       })
       .toBeGreaterThanOrEqual(before);
-    const text = (await again.getByTestId("turn-log").textContent()) ?? "";
+    const text = await logText(again, "chunk 1 chunk 2 chunk 3");
     expect(text).toContain("checking the project");
     expect(text).toContain("read");
     expect(text).toContain("chunk 1 chunk 2 chunk 3");
@@ -108,7 +118,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
       .poll(() => again.getByTestId("turn-status").getAttribute("data-status"), { timeout: 10_000 })
       .toBe("cancelled");
     expect(await again.getByTestId("turn-streaming").count()).toBe(0);
-    expect(await again.getByTestId("turn-log").textContent()).not.toContain("never reached");
+    expect(await logText(again, "chunk 1")).not.toContain("never reached");
   });
 
   it("a turn submitted while another runs shows queued, then runs", async () => {
@@ -130,9 +140,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
         timeout: 30_000,
       })
       .toBe("finished");
-    expect(await lastTurn(page).getByTestId("turn-log").textContent()).toContain(
-      "the queued one ran",
-    );
+    await logText(lastTurn(page), "the queued one ran");
   });
 
   it("tool calls, commands, file edits as diffs and permission requests render; approve works", async () => {
@@ -155,7 +163,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await expect
       .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
       .toBe("finished");
-    expect(await turn.getByTestId("turn-log").textContent()).toContain("permission: allow");
+    await logText(turn, "permission: allow");
     expect(await turn.getByTestId("turn-usage").textContent()).toContain("94% context left");
     expect(await turn.locator(".turn-message pre code").textContent()).toContain("console.log(1)");
     expect(await turn.locator(".turn-message .copy-code").count()).toBe(1);
@@ -178,7 +186,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await expect
       .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
       .toBe("finished");
-    const said = (await turn.getByTestId("turn-log").textContent()) ?? "";
+    const said = await logText(turn, "images 1");
     const m = /images 1 file:\/\/(\S+) image\/png (\d+)/.exec(said);
     expect(m).not.toBeNull();
     expect(m![1]).toContain(join(plus.home, "project", ".e2e-images"));
