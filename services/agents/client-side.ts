@@ -232,6 +232,33 @@ async function readIfExists(resolver: PathResolver, path: string): Promise<strin
   }
 }
 
+/**
+ * Writes a whole text file through `resolver`: a temp file in the same directory, then a
+ * rename, so a reader never sees half a file. Returns what the file held before (null: none).
+ */
+export async function replaceText(
+  resolver: PathResolver,
+  path: string,
+  content: string,
+): Promise<string | null> {
+  const real = await resolver.real(path);
+  const before = await readIfExists(resolver, real);
+  const tmpName = `${real.slice(parentOf(real).length + 1)}.${randomId().slice(0, 8)}.tmp`;
+  const tmp = `${parentOf(real) === "/" ? "" : parentOf(real)}/${tmpName}`;
+  const { handle, path: tmpReal } = await resolver.openFile(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    0o644,
+  );
+  try {
+    await handle.writeFile(content, "utf8");
+  } finally {
+    await handle.close();
+  }
+  await rename(tmpReal, real);
+  return before;
+}
+
 /** A file write: refused by mode, confined to the working directory in workspace-write. */
 export async function writeFile(scope: TurnScope, path: string, content: string): Promise<void> {
   if (scope.mode === "read-only") {
@@ -264,21 +291,7 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
     }
     throw err;
   }
-  const before = await readIfExists(resolver, real);
-  // A temp file in the same directory, then rename: a reader never sees half a file.
-  const tmpName = `${real.slice(parentOf(real).length + 1)}.${randomId().slice(0, 8)}.tmp`;
-  const tmp = `${parentOf(real) === "/" ? "" : parentOf(real)}/${tmpName}`;
-  const { handle, path: tmpReal } = await resolver.openFile(
-    tmp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
-    0o644,
-  );
-  try {
-    await handle.writeFile(content, "utf8");
-  } finally {
-    await handle.close();
-  }
-  await rename(tmpReal, real);
+  const before = await replaceText(resolver, real, content);
   const cut = (s: string) => (s.length > MAX_RECORDED_FILE ? s.slice(0, MAX_RECORDED_FILE) : s);
   const truncated =
     content.length > MAX_RECORDED_FILE || (before !== null && before.length > MAX_RECORDED_FILE);

@@ -9,7 +9,7 @@
  * turn the view still shows as running did not finish and is marked failed, and the queue
  * goes on.
  */
-import { readFile, stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import * as acp from "@agentclientprotocol/sdk";
@@ -52,9 +52,9 @@ import { AggregateStore, KeyedMutex } from "./aggregate.js";
 import {
   clientSide,
   type LogData,
+  replaceText,
   type TurnLogSink,
   type TurnScope,
-  writeFile,
 } from "./client-side.js";
 import {
   type ServiceCommand,
@@ -768,7 +768,6 @@ class Agents {
     if (first.data.truncated || final.data.truncated) {
       throw new CocalcError("ERR_AGENT_REQUEST", `${path} is too large to revert from the log`);
     }
-    const resolver = await PathResolver.create({ home: this.home });
     const now = await readFile(path, "utf8").catch(() => null);
     if (now !== final.data.after) {
       throw new CocalcError(
@@ -776,18 +775,8 @@ class Agents {
         `${path} changed after the turn wrote it; not reverted`,
       );
     }
-    const scope = {
-      mode: "full-access",
-      cwd: this.home,
-      home: resolver.home,
-      log: { append: () => undefined },
-    } as unknown as TurnScope;
-    if (first.data.before === null) {
-      const { rm } = await import("node:fs/promises");
-      await rm(path, { force: true });
-    } else {
-      await writeFile(scope, path, first.data.before);
-    }
+    if (first.data.before === null) await rm(path, { force: true });
+    else await replaceText(await PathResolver.create({ home: this.home }), path, first.data.before);
   }
 }
 

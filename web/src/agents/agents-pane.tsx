@@ -125,9 +125,13 @@ function NewRoom() {
   );
 }
 
+/** Threads listed at first; "more" lists this many more. */
+const THREADS_PAGE = 50;
+
 function ThreadList() {
   const agents = useAgents();
   const files = useFiles();
+  const [listed, setListed] = createSignal(THREADS_PAGE);
   const create = () =>
     void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
   return (
@@ -144,7 +148,7 @@ function ThreadList() {
         New thread
       </button>
       <ul>
-        <For each={agents.threads()}>
+        <For each={agents.threads().slice(0, listed())}>
           {(t) => (
             <li>
               <button
@@ -164,6 +168,15 @@ function ThreadList() {
           )}
         </For>
       </ul>
+      <Show when={agents.threads().length > listed()}>
+        <button
+          type="button"
+          class="link-button"
+          onClick={() => setListed(listed() + THREADS_PAGE)}
+        >
+          {agents.threads().length - listed()} older threads…
+        </button>
+      </Show>
     </aside>
   );
 }
