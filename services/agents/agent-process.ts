@@ -5,6 +5,7 @@
  * silently). stderr is kept (its tail) for the reason a turn failed.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import * as acp from "@agentclientprotocol/sdk";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
@@ -248,26 +249,76 @@ export class AgentProcess {
     }
   }
 
-  /** Ends the process (and its children: it leads its own process group). */
+  /**
+   * Ends the process and everything it started: its process group, and every descendant
+   * found before (a launcher script may exit first and leave its real agent behind).
+   */
   kill(): void {
     const pid = this.child.pid;
-    if (pid === undefined || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      this.child.kill("SIGKILL");
+    if (pid === undefined) return;
+    const tree = descendants(pid);
+    for (const target of [-pid, ...tree]) {
+      try {
+        process.kill(target, "SIGKILL");
+      } catch {
+        // already gone
+      }
     }
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
   }
 
   /** Stops the process: closes stdin, then kills what is left after a moment. */
   async stop(): Promise<void> {
-    if (!this.alive) return;
-    this.connection.close();
-    this.child.stdin?.end();
-    const timer = setTimeout(() => this.kill(), 500);
-    await this.ended;
-    clearTimeout(timer);
+    const pid = this.child.pid;
+    const tree = pid === undefined ? [] : descendants(pid);
+    if (this.alive) {
+      this.connection.close();
+      this.child.stdin?.end();
+      const timer = setTimeout(() => this.kill(), 500);
+      await this.ended;
+      clearTimeout(timer);
+    }
+    // What it started and left behind goes with it.
+    for (const p of tree) {
+      try {
+        process.kill(p, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   }
+}
+
+/** Every process below `root` now (Linux: from /proc), deepest last. */
+export function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let names: string[];
+  try {
+    names = readdirSync("/proc");
+  } catch {
+    return [];
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(name));
+      children.set(ppid, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number) => {
+    for (const c of children.get(pid) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(root);
+  return out;
 }
 
 function isJsonRpc(m: unknown): m is acp.AnyMessage {
