@@ -7,6 +7,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { agentsService } from "../services/agents/index.js";
 import { docsService } from "../services/docs/index.js";
 import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
@@ -84,6 +85,11 @@ export function plusServices(
       // In daemon mode shells outlive plus (a restart reattaches); in the foreground, plus's
       // stop ends them, and a plus killed -9 leaves them a minute to be picked up again.
       orphanExitMs: opts.daemon ? 0 : 60_000,
+    }),
+    agentsService({
+      dataDir: opts.dataDir,
+      // Agents installed with the package (codex-acp is a dependency) are found there too.
+      binDirs: [join(PACKAGE_ROOT, "node_modules", ".bin")],
     }),
   ];
 }

@@ -200,6 +200,68 @@ export const ErrorCodes = {
     status: 404,
     summary: "The document is not open: send OpenDocument first.",
   },
+  ERR_AGENT_THREAD_NOT_FOUND: {
+    status: 404,
+    summary: "No such agent thread in this chat room (never created).",
+  },
+  ERR_AGENT_TURN_NOT_FOUND: { status: 404, summary: "No such turn in this agent thread." },
+  ERR_AGENT_PROMPT: {
+    status: 400,
+    summary: "A prompt is empty, too long, or names an image that is not an absolute path.",
+  },
+  ERR_AGENT_SETTINGS: {
+    status: 400,
+    summary:
+      "Bad thread settings: unknown agent, empty custom command, relative directory, bad env name.",
+  },
+  ERR_AGENT_REQUEST: {
+    status: 400,
+    summary:
+      "An agents request is not valid JSON, names an unknown op or does not match its schema.",
+  },
+  ERR_AGENT_START: {
+    status: 502,
+    summary: "The agent could not be started: command not found, or it exited before it answered.",
+  },
+  ERR_AGENT_PROTOCOL: {
+    status: 502,
+    summary:
+      "The agent does not speak ACP: it wrote something that is not JSON-RPC, or answered wrongly.",
+  },
+  ERR_AGENT_TIMEOUT: {
+    status: 504,
+    summary: "The agent did not answer initialize or session/new in time.",
+  },
+  ERR_AGENT_AUTH: {
+    status: 401,
+    summary:
+      "The agent needs credentials: set its API key in the agent settings, or log in with its CLI.",
+  },
+  ERR_AGENT_SESSION: {
+    status: 502,
+    summary: "The agent refused to create or load the thread's session.",
+  },
+  ERR_AGENT_CRASHED: {
+    status: 502,
+    summary:
+      "The agent process ended during the turn (its stderr is in the reason); it is restarted.",
+  },
+  ERR_AGENT_RESTARTED: {
+    status: 503,
+    summary: "The agents service restarted while the turn ran; the turn did not finish.",
+  },
+  ERR_AGENT_READ_ONLY: {
+    status: 403,
+    summary: "The thread is in read-only mode: the agent may not write files.",
+  },
+  ERR_AGENT_OUTSIDE_WORKDIR: {
+    status: 403,
+    summary: "Workspace-write mode: the agent may write only under the thread's working directory.",
+  },
+  ERR_AGENT_NOT_WAITING: {
+    status: 409,
+    summary: "The turn is not waiting for that permission answer (answered, timed out or ended).",
+  },
 } as const;
 
 /** Every error code the product can report. */

@@ -70,6 +70,7 @@ export const ServiceNames = {
   fs: "fs",
   terminals: "terminals",
   docs: "docs",
+  agents: "agents",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -117,6 +118,8 @@ export const Buckets = {
   accounts: "accounts",
   docs: "docs",
   docSnapshots: "doc-snapshots",
+  threads: "threads",
+  turns: "turns",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -147,6 +150,27 @@ export function workspaceSubjects(wsid: string) {
     fsEvent: (kind: string) => `${base}.fs.${validateToken(kind, "fs event kind")}`,
     /** All file events of the workspace. */
     fsEvents: `${base}.fs.>`,
+  } as const;
+}
+
+/**
+ * Subjects of agent threads and turns of workspace `wsid`. Only shared/agents.ts calls this:
+ * every per-thread and per-turn identifier comes from its threadIdentifiers/turnIdentifiers.
+ */
+export function agentSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  return {
+    /** Events of one thread of chat room `room`: settings, turns, session (stream WS_CHAT). */
+    thread: (room: string, thread: string) =>
+      `ws.${wsid}.chat.${validateKeyToken(room, "room id")}.${validateKeyToken(thread, "thread id")}`,
+    /** Every thread of the workspace, as a filter. */
+    threads: `ws.${wsid}.chat.*.*`,
+    /** The log of one turn: every agent update, in order (stream WS_AGENT_LOG). */
+    turnLog: (thread: string, turn: string) =>
+      `ws.${wsid}.agent.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}.log`,
+    /** Every turn log of a thread, as a filter. */
+    threadLogs: (thread: string) =>
+      `ws.${wsid}.agent.${validateKeyToken(thread, "thread id")}.*.log`,
   } as const;
 }
 
@@ -338,6 +362,20 @@ export const Keys = {
   /** A terminal of a workspace (views `terms` and `term-snapshots`). */
   terminal: (wsid: string, tid: string) =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(tid, "terminal id")}`,
+  /** An agent thread (view `threads`). */
+  thread: (wsid: string, room: string, thread: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(room, "room id")}.${validateKeyToken(thread, "thread id")}`,
+  /** Every thread of a chat room, as a watch filter. */
+  roomThreads: (wsid: string, room: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(room, "room id")}.*`,
+  /** Every thread of a workspace, as a watch filter. */
+  workspaceThreads: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*.*`,
+  /** A turn of an agent thread (view `turns`). */
+  turn: (wsid: string, thread: string, turn: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}`,
+  /** Every turn of a thread, as a watch filter. */
+  threadTurns: (wsid: string, thread: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.*`,
   /** Every terminal of a workspace, as a watch filter. */
   terminals: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
   /** A document of a workspace (view `docs`). */

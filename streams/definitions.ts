@@ -166,6 +166,20 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: MiB,
   },
+  {
+    name: Buckets.threads,
+    description: "agent threads: settings, session, running turn and queue",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.turns,
+    description: "agent turns: prompt, status, stop reason or failure, heartbeat, usage",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -3,6 +3,7 @@
  * and last `<name>: ratio=<x> key=value…`. They only measure and print; nothing here fails on
  * a slow number.
  */
+import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
@@ -21,6 +22,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   upload: uploadBench,
   keystroke: keystrokeBench,
   trace: traceBench,
+  "agent-log": agentLogBench,
 };
 
 async function main(names: string[]): Promise<number> {

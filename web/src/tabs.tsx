@@ -4,7 +4,7 @@
  * (an editor, a terminal) survives switching tabs.
  */
 import { type Accessor, type Component, createSignal, onCleanup } from "solid-js";
-import { EmptyState } from "./components/empty-state.js";
+import { AgentsPane } from "./agents/agents-pane.js";
 import {
   AgentIcon,
   EditorIcon,
@@ -50,7 +50,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     id: "agents",
     label: "Agents",
     icon: AgentIcon,
-    pane: () => <EmptyState icon={<AgentIcon size={28} />} title="No agent threads" />,
+    pane: AgentsPane,
   },
   { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
 ];
