@@ -19,6 +19,7 @@ import {
   natsServerVersion,
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
+import { remoteService } from "../services/remote/index.js";
 import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
@@ -70,7 +71,10 @@ export function terminalsDir(dataDir: string): string {
 }
 
 export function plusServices(
-  opts: { dataDir: string; daemon: boolean } = { dataDir: ".", daemon: false },
+  opts: { dataDir: string; daemon: boolean; natsServer?: string } = {
+    dataDir: ".",
+    daemon: false,
+  },
 ): ServiceDefinition[] {
   return [
     workspaceService(),
@@ -81,6 +85,14 @@ export function plusServices(
       // In daemon mode shells outlive plus (a restart reattaches); in the foreground, plus's
       // stop ends them, and a plus killed -9 leaves them a minute to be picked up again.
       orphanExitMs: opts.daemon ? 0 : 60_000,
+    }),
+    remoteService({
+      dataDir: opts.dataDir,
+      bundle: {
+        version: VERSION,
+        root: PACKAGE_ROOT,
+        ...(opts.natsServer !== undefined && { natsServer: opts.natsServer }),
+      },
     }),
   ];
 }
@@ -100,7 +112,11 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const secrets = await loadSecrets(opts.dataDir);
     const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
     const wsid = await loadWorkspaceId(opts.dataDir);
-    const services = plusServices({ dataDir: opts.dataDir, daemon: opts.daemon });
+    const services = plusServices({
+      dataDir: opts.dataDir,
+      daemon: opts.daemon,
+      natsServer: binary,
+    });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = secrets.servicesPublicKey;
@@ -165,6 +181,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       session: () => ({
         wsid,
         version: VERSION,
+        ...(opts.title !== undefined && { title: opts.title }),
         natsPath: "/nats",
         nats: { user: BROWSER_USER, pass: secrets.browserPassword },
       }),
@@ -217,6 +234,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         port,
         pid: process.pid,
         version: VERSION,
+        started: new Date().toISOString(),
         dataDir: opts.dataDir,
         tokenFile: tokenPath,
       };

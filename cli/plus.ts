@@ -216,6 +216,16 @@ async function main(argv: string[]): Promise<number> {
         console.error(`cocalc-plus: ${(err as Error).message}`);
         return err instanceof UsageError ? 2 : 1;
       }
+    case "ssh-help":
+    case "ssh-connect":
+    case "ssh-list":
+    case "ssh-status":
+    case "ssh-stop":
+    case "ssh-rm":
+    case "uninstall": {
+      const { runSsh } = await import("./ssh.js");
+      return runSsh(cmd);
+    }
     case "start":
       if (cmd.daemon && !process.env[DAEMON_CHILD]) return daemonize(cmd, argv);
       return runForeground(cmd);

@@ -135,6 +135,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: MiB,
   },
+  {
+    name: Buckets.remoteSessions,
+    description: "remote sessions: target, status, ports, versions, tunnel restarts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -1,0 +1,280 @@
+/**
+ * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RemoteSessionView } from "../shared/remote.js";
+import { until } from "../test/helpers/nats.js";
+import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../test/helpers/plus.js";
+import { type Sshd, sshdSkipReason, startSshd } from "../test/helpers/sshd.js";
+
+const skip = sshdSkipReason();
+if (skip) console.log(`skipping cocalc-plus ssh tests: ${skip}`);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function plus(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Every process's argv, as one string each. */
+function allArgv(): { pid: number; argv: string }[] {
+  const out: { pid: number; argv: string }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      out.push({ pid: Number(name), argv: readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " ") });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function userProcesses(user: string, pattern: RegExp): string[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-u", user, "-o", "pid=,args="], { encoding: "utf8" });
+  } catch {
+    return [];
+  }
+  return out.split("\n").filter((l) => pattern.test(l));
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
+  let sshd: Sshd;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let dataDir: string;
+  let args: string[];
+
+  const view = async (): Promise<RemoteSessionView | undefined> => {
+    const r = await plus(["ssh", "list", "--json", "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as RemoteSessionView[]).find((v) => v.target === sshd.target);
+  };
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    // A clean remote: no plus installed, no daemon, but an old version to be cleaned up.
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // nothing ran
+    }
+  }, 60_000);
+
+  beforeAll(async () => {
+    sshd.asUser(
+      'rm -rf "$HOME/.cache/cocalc" "$HOME/.local/share/cocalc-plus"; mkdir -p "$HOME/.cache/cocalc/cocalc-plus/0.0.1-old/dist"',
+    );
+    home = await tempHome();
+    dataDir = join(home, "data");
+    env = plusEnv(home);
+    args = ["--no-open", "--data-dir", dataDir, ...sshd.sshArgs];
+  });
+
+  afterAll(async () => {
+    if (!sshd) return;
+    await plus(["stop", "--terminals", "--data-dir", dataDir], env);
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // none left
+    }
+    await sshd.stop();
+    await removeHome(home);
+  }, 60_000);
+
+  it("--no-install on a host without plus fails with a clear message", async () => {
+    const r = await plus(["ssh", sshd.target, "--no-install", ...args], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not installed on .*--no-install/);
+    expect(r.stderr).toContain("ERR_REMOTE_NOT_INSTALLED");
+    expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+  }, 60_000);
+
+  it("a wrong key is a clear authentication error with the ssh output", async () => {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(sshd.dir, "bad_key")]);
+    const bad = join(sshd.dir, "bad_config");
+    writeFileSync(
+      bad,
+      readFileSync(sshd.config, "utf8").replace(/IdentityFile .*/, `IdentityFile ${join(sshd.dir, "bad_key")}`),
+    );
+    const r = await plus(["ssh", sshd.target, "--no-open", "--data-dir", dataDir, `--ssh-arg=-F${bad}`], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/authentication failed/);
+    expect(r.stderr).toContain("ERR_REMOTE_AUTH");
+    expect(r.stderr).toMatch(/ssh said:[\s\S]*Permission denied/);
+  }, 60_000);
+
+  it("an unreachable host says so", async () => {
+    const r = await plus(
+      ["ssh", `nobody@127.0.0.1:1`, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/host unreachable/);
+    expect(r.stderr).toContain("ERR_REMOTE_UNREACHABLE");
+    await plus(["ssh", "rm", "nobody@127.0.0.1:1", "--data-dir", dataDir], env);
+  }, 60_000);
+
+  it("bad targets and flags are usage errors", async () => {
+    for (const bad of [["-oProxyCommand=x"], ["a@b@"], ["host:99999"], ["host", "--local-port", "0"]]) {
+      const r = await plus(["ssh", ...bad, "--data-dir", dataDir], env);
+      expect(r.code, bad.join(" ")).toBe(2);
+    }
+  });
+
+  let remotePid: number;
+  let localPort: number;
+  let token: string;
+
+  it("the first connect installs, starts and forwards; the URL answers", async () => {
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/installing cocalc-plus/);
+    const m = /ready: http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]+)/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    localPort = Number(m![1]);
+    token = m![2]!;
+    const res = await fetch(`http://127.0.0.1:${localPort}/?token=${token}`, { redirect: "manual" });
+    expect([200, 302, 303]).toContain(res.status);
+    expect(await healthy(localPort)).toBe(true);
+
+    const v = (await view())!;
+    expect(v.status).toBe("running");
+    expect(v.localPort).toBe(localPort);
+    remotePid = v.remotePid!;
+    // Installed into the versioned cache; the old version is gone.
+    const installed = sshd.asUser('ls -A "$HOME/.cache/cocalc/cocalc-plus"').trim().split("\n");
+    expect(installed).toEqual([v.localVersion]);
+    // The daemon runs as the remote user, bound to 127.0.0.1 only, and its files are 0600.
+    expect(userProcesses(sshd.user, new RegExp(`^\\s*${remotePid}\\s.*plus\\.js`))).toHaveLength(1);
+    const listen = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
+    const lines = listen.split("\n").filter((l) => l.includes(`:${v.remotePort} `));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toContain(`127.0.0.1:${v.remotePort}`);
+    for (const f of ["token", "connection.json"]) {
+      const path = join(sshd.home, ".local/share/cocalc-plus/ssh", f);
+      expect((statSync(path).mode & 0o777).toString(8), f).toBe("600");
+    }
+    const info = JSON.parse(
+      readFileSync(join(sshd.home, ".local/share/cocalc-plus/ssh/connection.json"), "utf8"),
+    ) as Record<string, unknown>;
+    expect(info).toMatchObject({ port: v.remotePort, pid: remotePid, version: v.localVersion });
+    expect(typeof info.started).toBe("string");
+  }, 180_000);
+
+  it("the token is in no process's argv, local or remote", () => {
+    const hits = allArgv().filter((p) => p.argv.includes(token));
+    expect(hits).toEqual([]);
+  });
+
+  it("the same command again reuses the daemon and the port", async () => {
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    expect(r.stdout).toContain(`http://127.0.0.1:${localPort}/?token=${token}`);
+    const v = (await view())!;
+    expect(v.remotePid).toBe(remotePid);
+    expect(v.localPort).toBe(localPort);
+  }, 60_000);
+
+  it("a killed tunnel is restarted and the URL works again", async () => {
+    const before = (await view())!;
+    process.kill(before.tunnelPid!, "SIGKILL");
+    await until(async () => {
+      const v = await view();
+      return v?.status === "running" && v.tunnelRestarts >= 1 && v.tunnelPid !== before.tunnelPid;
+    }, 60_000);
+    await until(() => healthy(localPort), 30_000);
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 90_000);
+
+  it("ssh list and ssh status show the session", async () => {
+    const l = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toMatch(/TARGET\s+STATUS\s+LOCAL PORT\s+REMOTE VERSION\s+LAST USED/);
+    expect(l.stdout).toContain(sshd.target);
+    expect(l.stdout).toMatch(new RegExp(`running\\s+${localPort}`));
+    const s = await plus(["ssh", "status", sshd.target, "--data-dir", dataDir], env);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/answers\s+yes/);
+    expect(s.stdout).toContain(`remote pid      ${remotePid}`);
+    const missing = await plus(["ssh", "status", "nope@example.invalid", "--data-dir", dataDir], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("ERR_REMOTE_NOT_FOUND");
+  }, 60_000);
+
+  it("ssh stop leaves no remote process", async () => {
+    const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/stopped cocalc-plus \(pid \d+\)/);
+    expect(userProcesses(sshd.user, /plus\.js|nats-server|pty-host/)).toEqual([]);
+    expect((await view())!.status).toBe("stopped");
+    expect(await healthy(localPort)).toBe(false);
+  }, 90_000);
+
+  it("ssh rm leaves no local ssh process and forgets the session", async () => {
+    const up = await plus(["ssh", sshd.target, ...args], env);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/started cocalc-plus/);
+    const v = (await view())!;
+    expect(allArgv().some((p) => p.pid === v.tunnelPid)).toBe(true);
+    const r = await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/its files were not touched/);
+    expect(await view()).toBeUndefined();
+    const ssh = allArgv().filter((p) => /^ssh /.test(p.argv) && p.argv.includes(String(sshd.port)));
+    expect(ssh).toEqual([]);
+    expect(userProcesses(sshd.user, /plus\.js|nats-server|pty-host/)).toEqual([]);
+    // The remote user's files are still there.
+    expect(sshd.asUser('ls -d "$HOME/.cache/cocalc/cocalc-plus"').trim()).not.toBe("");
+  }, 120_000);
+
+  it("--dry-run shows the ssh commands and runs nothing", async () => {
+    const r = await plus(["ssh", sshd.target, "--dry-run", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/nothing runs with --dry-run/);
+    expect(r.stdout).toMatch(/ssh .*-O forward -L 127\.0\.0\.1:LOCAL_PORT:127\.0\.0\.1:REMOTE_PORT/);
+    expect(await view()).toBeUndefined();
+  }, 60_000);
+
+  it("uninstall removes the cache and keeps the data unless --purge", async () => {
+    const out = sshd.asUser(
+      `cd "$HOME" && node "$HOME/.cache/cocalc/cocalc-plus/"*/dist/bundle/plus.js uninstall 2>&1; ls -A "$HOME/.cache/cocalc" ; ls -d "$HOME/.local/share/cocalc-plus"`,
+    );
+    expect(out).toMatch(/removed the installed bundles and cache/);
+    expect(out).toMatch(/kept the data/);
+    expect(out).toMatch(/\.local\/share\/cocalc-plus/);
+    const purge = sshd.asUser(
+      'mkdir -p "$HOME/.cache/cocalc/cocalc-plus/x"; cd / && node ' +
+        `${PLUS_BIN} uninstall --purge 2>&1; ls -A "$HOME/.local/share" 2>&1`,
+    );
+    expect(purge).toMatch(/removed the data \(--purge\)/);
+    expect(purge).not.toMatch(/cocalc-plus$/m);
+  }, 60_000);
+});
