@@ -11,6 +11,7 @@ import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
+import { remoteService } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -19,7 +20,6 @@ import {
   natsServerVersion,
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
-import { remoteService } from "../services/remote/index.js";
 import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";

@@ -168,5 +168,9 @@ export function parseUninstall(argv: string[], env: NodeJS.ProcessEnv = process.
     "data-dir": { type: "string" },
   });
   if (positionals.length > 0) throw new UsageError("uninstall takes no arguments");
-  return { command: "uninstall", dataDir: dataDir(values["data-dir"], env), purge: values.purge === true };
+  return {
+    command: "uninstall",
+    dataDir: dataDir(values["data-dir"], env),
+    purge: values.purge === true,
+  };
 }

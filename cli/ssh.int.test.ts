@@ -36,7 +36,10 @@ function allArgv(): { pid: number; argv: string }[] {
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      out.push({ pid: Number(name), argv: readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " ") });
+      out.push({
+        pid: Number(name),
+        argv: readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " "),
+      });
     } catch {
       // gone meanwhile
     }
@@ -121,9 +124,15 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     const bad = join(sshd.dir, "bad_config");
     writeFileSync(
       bad,
-      readFileSync(sshd.config, "utf8").replace(/IdentityFile .*/, `IdentityFile ${join(sshd.dir, "bad_key")}`),
+      readFileSync(sshd.config, "utf8").replace(
+        /IdentityFile .*/,
+        `IdentityFile ${join(sshd.dir, "bad_key")}`,
+      ),
     );
-    const r = await plus(["ssh", sshd.target, "--no-open", "--data-dir", dataDir, `--ssh-arg=-F${bad}`], env);
+    const r = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, `--ssh-arg=-F${bad}`],
+      env,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/authentication failed/);
     expect(r.stderr).toContain("ERR_REMOTE_AUTH");
@@ -142,7 +151,12 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
   }, 60_000);
 
   it("bad targets and flags are usage errors", async () => {
-    for (const bad of [["-oProxyCommand=x"], ["a@b@"], ["host:99999"], ["host", "--local-port", "0"]]) {
+    for (const bad of [
+      ["-oProxyCommand=x"],
+      ["a@b@"],
+      ["host:99999"],
+      ["host", "--local-port", "0"],
+    ]) {
       const r = await plus(["ssh", ...bad, "--data-dir", dataDir], env);
       expect(r.code, bad.join(" ")).toBe(2);
     }
@@ -160,7 +174,9 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(m, r.stdout).not.toBeNull();
     localPort = Number(m![1]);
     token = m![2]!;
-    const res = await fetch(`http://127.0.0.1:${localPort}/?token=${token}`, { redirect: "manual" });
+    const res = await fetch(`http://127.0.0.1:${localPort}/?token=${token}`, {
+      redirect: "manual",
+    });
     expect([200, 302, 303]).toContain(res.status);
     expect(await healthy(localPort)).toBe(true);
 
@@ -206,11 +222,15 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
   it("a killed tunnel is restarted and the URL works again", async () => {
     const before = (await view())!;
     process.kill(before.tunnelPid!, "SIGKILL");
-    await until(async () => {
-      const v = await view();
-      return v?.status === "running" && v.tunnelRestarts >= 1 && v.tunnelPid !== before.tunnelPid;
-    }, 60_000);
-    await until(() => healthy(localPort), 30_000);
+    await until(
+      "the tunnel restarted",
+      async () => {
+        const v = await view();
+        return v?.status === "running" && v.tunnelRestarts >= 1 && v.tunnelPid !== before.tunnelPid;
+      },
+      60_000,
+    );
+    await until("the URL answers again", () => healthy(localPort), 30_000);
     expect((await view())!.remotePid).toBe(remotePid);
   }, 90_000);
 
@@ -224,7 +244,10 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(s.code, s.stderr).toBe(0);
     expect(s.stdout).toMatch(/answers\s+yes/);
     expect(s.stdout).toContain(`remote pid      ${remotePid}`);
-    const missing = await plus(["ssh", "status", "nope@example.invalid", "--data-dir", dataDir], env);
+    const missing = await plus(
+      ["ssh", "status", "nope@example.invalid", "--data-dir", dataDir],
+      env,
+    );
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("ERR_REMOTE_NOT_FOUND");
   }, 60_000);
@@ -259,7 +282,9 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     const r = await plus(["ssh", sshd.target, "--dry-run", ...args], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/nothing runs with --dry-run/);
-    expect(r.stdout).toMatch(/ssh .*-O forward -L 127\.0\.0\.1:LOCAL_PORT:127\.0\.0\.1:REMOTE_PORT/);
+    expect(r.stdout).toMatch(
+      /ssh .*-O forward -L 127\.0\.0\.1:LOCAL_PORT:127\.0\.0\.1:REMOTE_PORT/,
+    );
     expect(await view()).toBeUndefined();
   }, 60_000);
 
@@ -272,9 +297,9 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(out).toMatch(/\.local\/share\/cocalc-plus/);
     const purge = sshd.asUser(
       'mkdir -p "$HOME/.cache/cocalc/cocalc-plus/x"; cd / && node ' +
-        `${PLUS_BIN} uninstall --purge 2>&1; ls -A "$HOME/.local/share" 2>&1`,
+        `${PLUS_BIN} uninstall --purge 2>&1; test -e "$HOME/.local/share/cocalc-plus" && echo "data: kept" || echo "data: gone"`,
     );
     expect(purge).toMatch(/removed the data \(--purge\)/);
-    expect(purge).not.toMatch(/cocalc-plus$/m);
+    expect(purge).toContain("data: gone");
   }, 60_000);
 });

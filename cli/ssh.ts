@@ -8,12 +8,7 @@ import { spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import {
-  DeliverPolicy,
-  type JetStreamClient,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { DeliverPolicy, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { remoteRegistry, remoteTokenFile, SshClient } from "../services/remote/index.js";
@@ -190,7 +185,9 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
           return true;
         case "SessionStopped":
         case "SessionRemoved":
-          console.error(`cocalc-plus ssh: the session was ${e.type === "SessionStopped" ? "stopped" : "removed"} meanwhile`);
+          console.error(
+            `cocalc-plus ssh: the session was ${e.type === "SessionStopped" ? "stopped" : "removed"} meanwhile`,
+          );
           outcome = { ok: false };
           return true;
         default:
@@ -250,7 +247,14 @@ function ago(iso: string | undefined, now = Date.now()): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
 }
 
 async function list(dataDir: string, json: boolean): Promise<number> {
@@ -321,7 +325,10 @@ async function status(dataDir: string, target: string): Promise<number> {
           : "-",
       ],
       ["remote", v.os !== undefined ? `${v.os} ${v.arch}, home ${v.remoteHome}` : "-"],
-      ["tunnel", v.tunnelPid !== undefined ? `ssh pid ${v.tunnelPid}, ${v.tunnelRestarts} restarts` : "-"],
+      [
+        "tunnel",
+        v.tunnelPid !== undefined ? `ssh pid ${v.tunnelPid}, ${v.tunnelRestarts} restarts` : "-",
+      ],
       ["last used", `${v.lastUsed} (${ago(v.lastUsed)})`],
     ];
     if (v.error) rows.push(["last error", `${v.error.message} [${v.error.code}]`]);

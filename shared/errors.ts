@@ -174,7 +174,8 @@ export const ErrorCodes = {
   },
   ERR_REMOTE_UNREACHABLE: {
     status: 502,
-    summary: "The remote host could not be reached over SSH (name, network, port or timeout); the ssh output says which.",
+    summary:
+      "The remote host could not be reached over SSH (name, network, port or timeout); the ssh output says which.",
   },
   ERR_REMOTE_AUTH: {
     status: 401,
@@ -190,7 +191,8 @@ export const ErrorCodes = {
   },
   ERR_REMOTE_NOT_INSTALLED: {
     status: 424,
-    summary: "cocalc-plus is not installed on the remote and --no-install (or --forward-only) forbids installing it.",
+    summary:
+      "cocalc-plus is not installed on the remote and --no-install (or --forward-only) forbids installing it.",
   },
   ERR_REMOTE_INSTALL: {
     status: 502,

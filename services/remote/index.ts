@@ -2,8 +2,13 @@
 import type { ServiceDefinition } from "../runtime/service.js";
 import { REMOTE_SERVICE, type RemoteServiceOptions, startRemote } from "./service.js";
 
-export { type LocalBundle } from "./remote-host.js";
-export { REMOTE_SERVICE, type RemoteServiceOptions, remoteRegistry, remoteTokenFile } from "./service.js";
+export type { LocalBundle } from "./remote-host.js";
+export {
+  REMOTE_SERVICE,
+  type RemoteServiceOptions,
+  remoteRegistry,
+  remoteTokenFile,
+} from "./service.js";
 export { SshClient } from "./ssh.js";
 
 export function remoteService(opts: RemoteServiceOptions): ServiceDefinition {

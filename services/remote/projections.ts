@@ -1,9 +1,5 @@
 import type { StoredEvent } from "../../shared/envelope.js";
-import {
-  type RemoteEvent,
-  RemoteEvents,
-  type RemoteSessionView,
-} from "../../shared/remote.js";
+import { type RemoteEvent, RemoteEvents, type RemoteSessionView } from "../../shared/remote.js";
 import { Buckets, Keys, sessionIdOfSubject } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
@@ -77,14 +73,18 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
         return {
           ...rest,
           status:
-            v.desired === "running" && event.data.retryInMs !== undefined ? "reconnecting" : v.status,
+            v.desired === "running" && event.data.retryInMs !== undefined
+              ? "reconnecting"
+              : v.status,
         };
       }
       case "SessionFailed":
         return {
           ...v,
           status:
-            v.desired === "running" && event.data.retryInMs !== undefined ? "reconnecting" : "failed",
+            v.desired === "running" && event.data.retryInMs !== undefined
+              ? "reconnecting"
+              : "failed",
           error: {
             code: event.data.code,
             message: event.data.message,

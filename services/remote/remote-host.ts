@@ -123,7 +123,11 @@ export function parseProbe(stdout: string): Probe {
     else if (key === "conn" && value) {
       try {
         const c = JSON.parse(value) as Partial<RemoteConnectionInfo>;
-        if (typeof c.port === "number" && typeof c.pid === "number" && typeof c.version === "string")
+        if (
+          typeof c.port === "number" &&
+          typeof c.pid === "number" &&
+          typeof c.version === "string"
+        )
           probe.daemon = {
             port: c.port,
             pid: c.pid,
@@ -150,7 +154,10 @@ export async function probe(ssh: SshClient): Promise<Probe> {
 }
 
 /** Throws ERR_REMOTE_PLATFORM / ERR_REMOTE_NO_NODE when plus cannot run there. */
-export function checkRunnable(p: Probe, local = { platform: process.platform, arch: process.arch }) {
+export function checkRunnable(
+  p: Probe,
+  local = { platform: process.platform, arch: process.arch },
+) {
   const remote = nodePlatform(p.os, p.arch);
   const key = `${remote.platform}-${remote.arch}`;
   if (!SUPPORTED.has(key)) {

@@ -7,14 +7,14 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
-import { envelope, EventRegistry, type StoredEvent } from "../../shared/envelope.js";
+import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type ConnectMode,
   formatTarget,
   parseTarget,
-  type RemoteEvent,
   RemoteCommands,
+  type RemoteEvent,
   RemoteEvents,
   type RemoteSessionView,
   type SessionOptions,
@@ -37,7 +37,12 @@ import { freePort } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
-import { type RemoteCommand, type RemoteDecided, remoteDecider, type SessionState } from "./decider.js";
+import {
+  type RemoteCommand,
+  type RemoteDecided,
+  remoteDecider,
+  type SessionState,
+} from "./decider.js";
 import { remoteSessionsProjection } from "./projections.js";
 import {
   checkRunnable,
@@ -47,8 +52,8 @@ import {
   startDaemon,
   stopDaemon,
 } from "./remote-host.js";
-import { SshClient, sshOutputOf } from "./ssh.js";
 import { writeSecretFile } from "./secret-file.js";
+import { SshClient, sshOutputOf } from "./ssh.js";
 
 export const REMOTE_SERVICE = ServiceNames.remote;
 
@@ -408,7 +413,10 @@ class SessionActor {
         await ssh.forward(local, daemon.port);
         this.forwarded = { local, remote: daemon.port, master };
       }
-      await this.progress("tunnel", `waiting for the remote to answer on 127.0.0.1:${this.forwarded.local}`);
+      await this.progress(
+        "tunnel",
+        `waiting for the remote to answer on 127.0.0.1:${this.forwarded.local}`,
+      );
       await waitHttp(`http://127.0.0.1:${this.forwarded.local}/healthz`, HTTP_WAIT_MS);
       this.watch(ssh, master);
       this.connectedOnce = true;

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -15,6 +15,8 @@ import type { SessionOptions, SshTarget } from "../../shared/remote.js";
 /** Unix socket paths are limited to about 104 bytes. */
 const MAX_SOCKET_PATH = 100;
 const MAX_OUTPUT = 32 * 1024;
+/** ConnectTimeout is 15 s; authentication and a jump host get as long again. */
+const MASTER_WAIT_MS = 45_000;
 
 export interface SshResult {
   code: number | null;
@@ -41,12 +43,36 @@ function tail(text: string): string {
 export function sshFailure(what: string, r: Pick<SshResult, "code" | "stderr" | "stdout">) {
   const out = redact(tail(`${r.stderr}${r.stdout ? `\n${r.stdout}` : ""}`.trim()));
   const rules: [RegExp, ErrorCode, string][] = [
-    [/Permission denied|Too many authentication failures/i, "ERR_REMOTE_AUTH", "authentication failed: the remote refused the key or user"],
-    [/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i, "ERR_REMOTE_AUTH", "the remote's host key could not be verified"],
-    [/Could not resolve hostname|Name or service not known/i, "ERR_REMOTE_UNREACHABLE", "host unreachable: the host name does not resolve"],
-    [/Connection refused/i, "ERR_REMOTE_UNREACHABLE", "host unreachable: nothing accepts SSH connections on that port"],
-    [/timed out|No route to host|Network is unreachable/i, "ERR_REMOTE_UNREACHABLE", "host unreachable: the connection timed out"],
-    [/Connection closed|Connection reset|kex_exchange_identification/i, "ERR_REMOTE_UNREACHABLE", "host unreachable: the connection was closed during the handshake"],
+    [
+      /Permission denied|Too many authentication failures/i,
+      "ERR_REMOTE_AUTH",
+      "authentication failed: the remote refused the key or user",
+    ],
+    [
+      /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i,
+      "ERR_REMOTE_AUTH",
+      "the remote's host key could not be verified",
+    ],
+    [
+      /Could not resolve hostname|Name or service not known/i,
+      "ERR_REMOTE_UNREACHABLE",
+      "host unreachable: the host name does not resolve",
+    ],
+    [
+      /Connection refused/i,
+      "ERR_REMOTE_UNREACHABLE",
+      "host unreachable: nothing accepts SSH connections on that port",
+    ],
+    [
+      /timed out|No route to host|Network is unreachable/i,
+      "ERR_REMOTE_UNREACHABLE",
+      "host unreachable: the connection timed out",
+    ],
+    [
+      /Connection closed|Connection reset|kex_exchange_identification/i,
+      "ERR_REMOTE_UNREACHABLE",
+      "host unreachable: the connection was closed during the handshake",
+    ],
   ];
   for (const [re, code, words] of rules) {
     if (re.test(out)) return new CocalcError(code, `${what}: ${words}`, { sshOutput: out });
@@ -168,6 +194,8 @@ export class SshClient {
     if (this.masterPid !== undefined && (await this.check())) return;
     // A master left behind by a plus that was killed: end it, so that the one we run is ours.
     if (await this.check()) await this.exec(this.argv(["-O", "exit"]), { quiet: true });
+    // A socket left by a master that was killed makes a new master run without one.
+    rmSync(this.socket, { force: true });
     const args = [
       ...this.common(),
       "-o",
@@ -192,12 +220,22 @@ export class SshClient {
       child.once("error", (err) =>
         resolve({ code: 127, signal: null, stdout: "", stderr: `${stderr}${String(err)}` }),
       );
-      child.once("exit", (code, signal) =>
-        resolve({ code, signal, stdout: "", stderr }),
-      );
+      child.once("exit", (code, signal) => resolve({ code, signal, stdout: "", stderr }));
     });
     const exitedEarly = this.masterExit.then((r) => ({ exited: r }));
+    const deadline = Date.now() + MASTER_WAIT_MS;
     for (let i = 0; ; i++) {
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        throw sshFailure(
+          `cannot connect to ${this.o.label}: no control connection after ${MASTER_WAIT_MS / 1000} s`,
+          {
+            code: null,
+            stderr,
+            stdout: "",
+          },
+        );
+      }
       const state = await Promise.race([
         exitedEarly,
         new Promise<{ exited?: undefined }>((r) => setTimeout(() => r({}), i < 20 ? 50 : 200)),

@@ -14,7 +14,8 @@ const SSHD = "/usr/sbin/sshd";
 
 /** Why remote tests cannot run here, or undefined when they can. */
 export function sshdSkipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "remote tests need root (to create a second user and run sshd)";
+  if (process.getuid?.() !== 0)
+    return "remote tests need root (to create a second user and run sshd)";
   if (!existsSync(SSHD)) return `${SSHD} is missing (apt-get install openssh-server)`;
   try {
     execFileSync("ssh", ["-V"], { stdio: "ignore" });
