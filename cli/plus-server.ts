@@ -11,7 +11,7 @@ import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
-import { remoteService } from "../services/remote/index.js";
+import { openRemoteRoute, remoteService } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -202,6 +202,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         log: log.child({ component: "files" }),
       },
     });
+    openRemoteRoute(app, nc, opts.dataDir);
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     cleanups.push(() => app.close());

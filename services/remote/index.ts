@@ -18,3 +18,4 @@ export function remoteService(opts: RemoteServiceOptions): ServiceDefinition {
     start: (ctx) => startRemote(ctx, opts),
   };
 }
+export { openRemoteRoute } from "./open-route.js";
