@@ -5,6 +5,7 @@
  */
 import { eventsBench } from "./events.js";
 import { listBench } from "./list.js";
+import { sshConnectBench } from "./ssh-connect.js";
 import { startupBench } from "./startup.js";
 import { termBench } from "./term.js";
 import { uploadBench } from "./upload.js";
@@ -17,6 +18,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ws-start": wsStartBench,
   list: listBench,
   upload: uploadBench,
+  "ssh-connect": sshConnectBench,
 };
 
 async function main(names: string[]): Promise<number> {
