@@ -5,6 +5,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../services/runtime/ports.js";
 import type { RemoteSessionView } from "../shared/remote.js";
 import { until } from "../test/helpers/nats.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../test/helpers/plus.js";
@@ -54,7 +55,8 @@ function userProcesses(user: string, pattern: RegExp): string[] {
   } catch {
     return [];
   }
-  return out.split("\n").filter((l) => pattern.test(l));
+  // A zombie is an exited process its (container) init has not reaped yet: not running.
+  return out.split("\n").filter((l) => pattern.test(l) && !l.includes("<defunct>"));
 }
 
 async function healthy(port: number): Promise<boolean> {
@@ -252,6 +254,70 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(missing.stderr).toContain("ERR_REMOTE_NOT_FOUND");
   }, 60_000);
 
+  it("--verbose-ssh shows every ssh command", async () => {
+    const r = await plus(["ssh", sshd.target, "--verbose-ssh", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\$ ssh .*-S \S+ -o ControlMaster=no -- 127\.0\.0\.1 /);
+    expect(r.stderr).not.toContain(token);
+  }, 60_000);
+
+  it("a restarted local plus brings the session back on the same port", async () => {
+    expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
+    expect(await healthy(localPort)).toBe(false);
+    const up = await plus(["--daemon", "--no-open", "--data-dir", dataDir], env);
+    expect(up.code, up.stderr).toBe(0);
+    await until(
+      "the session runs again",
+      async () => (await view())?.status === "running" && (await healthy(localPort)),
+      60_000,
+    );
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 120_000);
+
+  it("another version on the remote: a clear warning, then --upgrade replaces it", async () => {
+    const version = (await view())!.localVersion!;
+    expect((await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env)).code).toBe(0);
+    // An older plus, as if installed by an earlier cocalc-plus, runs on the remote.
+    sshd.asUser(
+      [
+        'c="$HOME/.cache/cocalc/cocalc-plus"',
+        `cp -a "$c/${version}" "$c/0.0.9"`,
+        `sed -i 's/"version": "${version}"/"version": "0.0.9"/' "$c/0.0.9/package.json"`,
+        's="$HOME/.local/share/cocalc-plus/ssh"',
+        'cd "$HOME" && node "$c/0.0.9/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --data-dir "$HOME/.local/share/cocalc-plus" --token-file "$s/token" --write-connection-info "$s/connection.json" --nats-server "$c/0.0.9/bin/nats-server" > /dev/null',
+      ].join("; "),
+    );
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/version mismatch: the remote runs cocalc-plus 0\.0\.9, this is/);
+    expect(r.stderr).toMatch(/--upgrade/);
+    const old = (await view())!;
+    expect(old).toMatchObject({ remoteVersion: "0.0.9", versionMismatch: true });
+    const l = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(l.stdout).toContain(`0.0.9 (this is ${version})`);
+
+    const u = await plus(["ssh", sshd.target, "--upgrade", ...args], env);
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stderr).toMatch(/stopping cocalc-plus 0\.0\.9 on the remote to upgrade it/);
+    const v = (await view())!;
+    expect(v).toMatchObject({ remoteVersion: version, versionMismatch: false, status: "running" });
+    expect(v.remotePid).not.toBe(old.remotePid);
+    remotePid = v.remotePid!;
+    expect(userProcesses(sshd.user, new RegExp(`^\\s*${old.remotePid}\\s`))).toEqual([]);
+    expect(sshd.asUser('ls -A "$HOME/.cache/cocalc/cocalc-plus"').trim().split("\n")).toEqual([
+      version,
+    ]);
+    expect(await healthy(v.localPort!)).toBe(true);
+    localPort = v.localPort!;
+  }, 180_000);
+
+  it("--forward-only forwards to the running daemon and installs nothing", async () => {
+    const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 60_000);
+
   it("ssh stop leaves no remote process", async () => {
     const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
     expect(r.code, r.stderr).toBe(0);
@@ -261,11 +327,25 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(await healthy(localPort)).toBe(false);
   }, 90_000);
 
+  it("--forward-only with no daemon on the remote says so", async () => {
+    const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--forward-only: no cocalc-plus daemon runs on the remote/);
+    expect(r.stderr).toContain("ERR_REMOTE_DAEMON");
+    expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+  }, 60_000);
+
   it("ssh rm leaves no local ssh process and forgets the session", async () => {
-    const up = await plus(["ssh", sshd.target, ...args], env);
+    const [lp, rp] = [await freePort(), await freePort()];
+    const up = await plus(
+      ["ssh", sshd.target, "--local-port", String(lp), "--remote-port", String(rp), ...args],
+      env,
+    );
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toMatch(/started cocalc-plus/);
+    expect(up.stdout).toContain(`http://127.0.0.1:${lp}/?token=`);
     const v = (await view())!;
+    expect([v.localPort, v.remotePort]).toEqual([lp, rp]);
     expect(allArgv().some((p) => p.pid === v.tunnelPid)).toBe(true);
     const r = await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
     expect(r.code, r.stderr).toBe(0);

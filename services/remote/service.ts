@@ -410,6 +410,9 @@ class SessionActor {
         (this.options.localPort !== undefined && this.options.localPort !== this.forwarded.local)
       ) {
         const local = this.options.localPort ?? view?.localPort ?? (await freePort());
+        // The same master still forwards to where the daemon was: free the local port first.
+        if (this.forwarded && this.forwarded.master === master)
+          await ssh.cancelForward(this.forwarded.local, this.forwarded.remote);
         await ssh.forward(local, daemon.port);
         this.forwarded = { local, remote: daemon.port, master };
       }

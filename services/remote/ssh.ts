@@ -274,6 +274,12 @@ export class SshClient {
     }
   }
 
+  /** Removes a forward that `forward` added (the daemon moved to another port). */
+  async cancelForward(localPort: number, remotePort: number): Promise<void> {
+    const spec = `127.0.0.1:${localPort}:127.0.0.1:${remotePort}`;
+    await this.exec(this.argv(["-O", "cancel", "-L", spec]));
+  }
+
   /** Ends the master (and with it every forward), ours or one left behind. */
   async close(): Promise<void> {
     const child = this.master;
