@@ -2,7 +2,15 @@
  * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../services/runtime/ports.js";
@@ -333,6 +341,42 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(r.stderr).toMatch(/--forward-only: no cocalc-plus daemon runs on the remote/);
     expect(r.stderr).toContain("ERR_REMOTE_DAEMON");
     expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+  }, 60_000);
+
+  it("no Node on the remote is a clear error", async () => {
+    // A PATH with the usual tools but no node (sshd takes it from ~/.ssh/environment).
+    const bin = join(sshd.dir, "nonode-bin");
+    mkdirSync(bin, { mode: 0o755 });
+    for (const tool of [
+      "uname",
+      "sed",
+      "tr",
+      "grep",
+      "cat",
+      "ls",
+      "basename",
+      "mkdir",
+      "head",
+      "od",
+      "sleep",
+      "rm",
+    ])
+      symlinkSync(
+        execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(),
+        join(bin, tool),
+      );
+    const envFile = join(sshd.home, ".ssh/environment");
+    writeFileSync(envFile, `PATH=${bin}\n`, { mode: 0o600 });
+    execFileSync("chown", [`${sshd.user}:`, envFile]);
+    try {
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no Node on the remote: `node` is not on the PATH/);
+      expect(r.stderr).toContain("ERR_REMOTE_NO_NODE");
+      expect((await view())!.status).toBe("failed");
+    } finally {
+      rmSync(envFile, { force: true });
+    }
   }, 60_000);
 
   it("ssh rm leaves no local ssh process and forgets the session", async () => {

@@ -82,6 +82,8 @@ export async function startSshd(user = REMOTE_USER): Promise<Sshd> {
       "MaxSessions 100",
       "MaxStartups 100",
       "AllowTcpForwarding yes",
+      // Lets a test give the remote user another PATH (~/.ssh/environment), e.g. one without node.
+      "PermitUserEnvironment yes",
       "LogLevel ERROR",
       "",
     ].join("\n"),
