@@ -156,7 +156,7 @@ export async function probe(ssh: SshClient): Promise<Probe> {
 /** Throws ERR_REMOTE_PLATFORM / ERR_REMOTE_NO_NODE when plus cannot run there. */
 export function checkRunnable(
   p: Probe,
-  local = { platform: process.platform, arch: process.arch },
+  local: { platform: string; arch: string } = { platform: process.platform, arch: process.arch },
 ) {
   const remote = nodePlatform(p.os, p.arch);
   const key = `${remote.platform}-${remote.arch}`;
