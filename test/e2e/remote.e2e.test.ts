@@ -104,7 +104,22 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     await page.fill("[data-testid=remote-add-input]", "-oProxyCommand=x");
     await page.click("button:has-text('Connect')");
     await page.waitForSelector(".remote-invalid");
+    // Star it, filter, and open it by its target: the remote workspace opens in a new tab.
+    await row.locator(".remote-star").click();
+    await expect.poll(() => row.locator(".remote-star").getAttribute("aria-pressed")).toBe("true");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions.png") });
+    await page.fill(".remote-filter", "no-such-target");
+    await page.waitForSelector("text=No session matches the filter.");
+    await page.fill(".remote-filter", sshd.user);
+    await row.waitFor();
+    const [remote] = await Promise.all([
+      context.waitForEvent("page"),
+      row.locator(".remote-target .link").click(),
+    ]);
+    const tunnel = new URL(url).origin;
+    await remote.waitForURL((u) => u.origin === tunnel && !u.search.includes("token"));
+    await expect.poll(() => remote.title(), { timeout: 20_000 }).toBe(sshd.target);
+    await remote.close();
     // Stop from the page: the row turns stopped, live.
     await row.locator("button:has-text('Stop')").click();
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("stopped");
