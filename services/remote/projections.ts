@@ -70,13 +70,8 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
       }
       case "TunnelExited": {
         const { tunnelPid: _t, ...rest } = v;
-        return {
-          ...rest,
-          status:
-            v.desired === "running" && event.data.retryInMs !== undefined
-              ? "reconnecting"
-              : v.status,
-        };
+        // Without retryInMs plus itself stopped: its next start reconnects.
+        return { ...rest, status: v.desired === "running" ? "reconnecting" : v.status };
       }
       case "SessionFailed":
         return {

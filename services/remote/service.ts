@@ -138,6 +138,12 @@ export async function startRemote(
     now: ctx.now,
   });
   const done = Promise.race([consumer.done, commands.done]);
+  // A crashed service is started afresh by the supervisor: its ssh processes must go with it.
+  done.catch(async () => {
+    await commands.stop().catch(() => undefined);
+    await consumer.stop().catch(() => undefined);
+    await sessions.stop();
+  });
   return {
     done,
     async stop() {
@@ -540,9 +546,16 @@ class SessionActor {
 
   /** Plus stops: end our ssh processes; the remote daemon keeps running (like tmux). */
   async shutdown(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
     if (this.stable) clearTimeout(this.stable);
+    const pid = this.watchedMaster;
     await this.closeSsh();
+    // The view says so until the next start reconnects.
+    if (pid !== undefined && this.desired === "running")
+      await this.s
+        .publish(this.sid, "TunnelExited", { pid, code: null, signal: "SIGTERM" })
+        .catch(() => undefined);
   }
 }
