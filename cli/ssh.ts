@@ -68,7 +68,9 @@ async function ensureLocalPlus(dataDir: string): Promise<void> {
     err += d;
   });
   const code = await new Promise<number | null>((r) => child.once("close", r));
-  if (code !== 0) throw new Error(`the local cocalc-plus did not start: ${err.trim()}`);
+  // Another cocalc-plus ssh may have started it at the same moment: that one is as good.
+  if (code !== 0 && (await runningPid(dataDir)) === undefined)
+    throw new Error(`the local cocalc-plus did not start: ${err.trim()}`);
 }
 
 async function connectLocal(dataDir: string): Promise<Local> {

@@ -276,7 +276,7 @@ export async function startDaemon(
     'if [ ! -s "$s/token" ]; then head -c 64 /dev/urandom | od -An -tx1 | tr -d " \\n" | head -c 48 > "$s/token"; fi',
     'cd "$HOME"',
     'set --; if [ -x "$d/bin/nats-server" ]; then set -- --nats-server "$d/bin/nats-server"; fi',
-    `${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} "$@" > "$s/start.out" 2>&1 || { cat "$s/start.out" >&2; exit 4; }`,
+    `${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} "$@" > /dev/null 2> "$s/start.out" || { cat "$s/start.out" >&2; exit 4; }`,
     'echo "conn=$(tr -d "\\n" < "$s/connection.json")"',
     'echo "token=$(cat "$s/token")"',
   ].join("\n");

@@ -43,7 +43,8 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     } catch {
       // nothing ran
     }
-    sshd.asUser('touch "$HOME/remote-marker.txt"');
+    // A clean remote: no state of an earlier run (its terminals, its sessions).
+    sshd.asUser('rm -rf "$HOME/.local/share/cocalc-plus"; touch "$HOME/remote-marker.txt"');
     home = await tempHome();
     dataDir = join(home, "data");
     env = plusEnv(home);
@@ -120,6 +121,20 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     await remote.waitForURL((u) => u.origin === tunnel && !u.search.includes("token"));
     await expect.poll(() => remote.title(), { timeout: 20_000 }).toBe(sshd.target);
     await remote.close();
+    // A target added in the page that cannot be reached: its row says why, with ssh's words.
+    await page.fill(".remote-filter", "");
+    await page.fill("[data-testid=remote-add-input]", "nobody@127.0.0.1:1");
+    await page.click("button:has-text('Connect')");
+    const bad = page.locator("[data-testid=remote-row]").filter({ hasText: "nobody@127.0.0.1:1" });
+    await expect.poll(() => bad.getAttribute("data-status"), { timeout: 30_000 }).toBe("failed");
+    await expect
+      .poll(() => bad.locator("[data-testid=remote-row-error]").innerText())
+      .toMatch(/host unreachable/);
+    await bad.locator("summary").click();
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions-failed.png") });
+    page.once("dialog", (d) => void d.accept());
+    await bad.locator("button:has-text('Remove')").click();
+    await bad.waitFor({ state: "detached", timeout: 30_000 });
     // Stop from the page: the row turns stopped, live.
     await row.locator("button:has-text('Stop')").click();
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("stopped");

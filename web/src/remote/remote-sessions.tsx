@@ -224,13 +224,19 @@ function SessionRow(props: {
           <span class="status-dot" />
           {s().status}
         </span>
-        <Show when={s().status !== "running" && s().progress}>
+        <Show when={s().status !== "running" && s().status !== "failed" && s().progress}>
           <div class="remote-note">{s().progress}</div>
         </Show>
         <Show when={s().error && s().status !== "running"}>
-          <div class="remote-note remote-note-bad" title={s().error?.sshOutput}>
+          <div class="remote-note remote-note-bad" data-testid="remote-row-error">
             {s().error?.message}
           </div>
+          <Show when={s().error?.sshOutput}>
+            <details class="remote-ssh-output">
+              <summary>ssh output</summary>
+              <pre>{s().error?.sshOutput}</pre>
+            </details>
+          </Show>
         </Show>
         <Show when={s().tunnelRestarts > 0}>
           <div class="remote-note">tunnel restarted {s().tunnelRestarts}×</div>
@@ -243,13 +249,15 @@ function SessionRow(props: {
           <div class="remote-note remote-note-warn">this is {s().localVersion}</div>
         </Show>
       </td>
-      <td title={s().lastUsed}>{ago(s().lastUsed, Date.now())}</td>
+      <td class="remote-nowrap" title={s().lastUsed}>
+        {ago(s().lastUsed, Date.now())}
+      </td>
       <td>
         <div class="remote-actions">
           <button type="button" class="button" onClick={open}>
             {running() ? "Open" : "Connect"}
           </button>
-          <Show when={s().status !== "stopped" && s().status !== "removing"}>
+          <Show when={!["stopped", "failed", "removing"].includes(s().status)}>
             <button
               type="button"
               class="button"
