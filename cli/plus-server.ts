@@ -71,13 +71,13 @@ export function terminalsDir(dataDir: string): string {
 }
 
 export function plusServices(
-  opts: { dataDir: string; daemon: boolean; natsServer?: string } = {
+  opts: { dataDir: string; daemon: boolean; natsServer?: string; title?: string } = {
     dataDir: ".",
     daemon: false,
   },
 ): ServiceDefinition[] {
   return [
-    workspaceService(),
+    workspaceService(opts.title !== undefined ? { defaultTitle: opts.title } : {}),
     fsService(),
     terminalsService({
       dir: terminalsDir(opts.dataDir),
@@ -116,6 +116,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       dataDir: opts.dataDir,
       daemon: opts.daemon,
       natsServer: binary,
+      ...(opts.title !== undefined && { title: opts.title }),
     });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));

@@ -5,7 +5,8 @@
  * the remote and travels only over ssh's stdout.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CocalcError } from "../../shared/errors.js";
 import { REMOTE_INSTALL_ROOT } from "../../shared/remote.js";
@@ -31,6 +32,33 @@ const NATIVE_FILES = [
   "node_modules/bindings",
   "node_modules/file-uri-to-path",
 ];
+
+const builds = new Map<string, string>();
+
+/**
+ * What tells two builds of one version apart (a development checkout rebuilds without a new
+ * version): a hash of the server bundle and the web app's entry page.
+ */
+export function bundleBuild(bundle: LocalBundle): string {
+  const known = builds.get(bundle.root);
+  if (known) return known;
+  const h = createHash("sha256");
+  const dir = join(bundle.root, "dist", "bundle");
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isFile()) h.update(name).update(readFileSync(path));
+  }
+  const index = join(bundle.root, "dist", "web", "index.html");
+  if (existsSync(index)) h.update(readFileSync(index));
+  const id = h.digest("hex").slice(0, 16);
+  builds.set(bundle.root, id);
+  return id;
+}
+
+/** True when the remote has exactly this build of plus. */
+export function hasBuild(p: Probe, bundle: LocalBundle): boolean {
+  return p.versions.includes(bundle.version) && p.builds[bundle.version] === bundleBuild(bundle);
+}
 
 /** The files of the bundle, relative to its root, that exist here. */
 export function bundleFiles(bundle: LocalBundle): string[] {
@@ -73,6 +101,8 @@ export interface Probe {
   nodeVersion?: string;
   /** Versions installed under ~/.cache/cocalc/cocalc-plus (complete installs only). */
   versions: string[];
+  /** The build id of each installed version (what its .complete marker holds). */
+  builds: Record<string, string>;
   /** The daemon that runs, if one does. */
   daemon?: RemoteConnectionInfo;
   token?: string;
@@ -92,7 +122,7 @@ const PROBE = [
   'echo "home=$HOME"',
   'n=$(command -v node 2>/dev/null || true); echo "node=$n"',
   'if [ -n "$n" ]; then echo "nodev=$("$n" -v 2>/dev/null)"; fi',
-  `for d in ${INSTALL}/*/; do [ -f "$d.complete" ] && echo "installed=$(basename "$d")"; done 2>/dev/null`,
+  `for d in ${INSTALL}/*/; do [ -f "$d.complete" ] && echo "installed=$(basename "$d") $(head -c 64 "$d.complete")"; done 2>/dev/null`,
   `c=${SSH_DIR}/connection.json`,
   'if [ -f "$c" ]; then',
   '  pid=$(sed -n \'s/.*"pid": *\\([0-9][0-9]*\\).*/\\1/p\' "$c")',
@@ -107,7 +137,7 @@ const PROBE = [
 ].join("\n");
 
 export function parseProbe(stdout: string): Probe {
-  const probe: Probe = { os: "", arch: "", home: "", versions: [] };
+  const probe: Probe = { os: "", arch: "", home: "", versions: [], builds: {} };
   for (const line of stdout.split("\n")) {
     const eq = line.indexOf("=");
     if (eq < 0) continue;
@@ -118,8 +148,11 @@ export function parseProbe(stdout: string): Probe {
     else if (key === "home") probe.home = value;
     else if (key === "node" && value) probe.node = value;
     else if (key === "nodev" && value) probe.nodeVersion = value;
-    else if (key === "installed" && value) probe.versions.push(value);
-    else if (key === "token" && value) probe.token = value;
+    else if (key === "installed" && value) {
+      const [version, build] = value.split(" ");
+      probe.versions.push(version!);
+      if (build) probe.builds[version!] = build;
+    } else if (key === "token" && value) probe.token = value;
     else if (key === "conn" && value) {
       try {
         const c = JSON.parse(value) as Partial<RemoteConnectionInfo>;
@@ -207,7 +240,7 @@ export async function install(
     'tar -xzf - -C "$t"',
     '[ -f "$t/dist/bundle/plus.js" ] || { echo "the copied bundle is incomplete" >&2; exit 3; }',
     'if [ -f "$t/bin/nats-server" ]; then chmod 755 "$t/bin/nats-server"; fi',
-    'touch "$t/.complete"',
+    `echo ${shq(bundleBuild(bundle))} > "$t/.complete"`,
     `rm -rf "$d/"${v}`,
     `mv "$t" "$d/"${v}`,
     // Old versions are only a cache: keep the one just installed.

@@ -19,7 +19,7 @@ describe("remote probe", () => {
     "home=/home/a",
     "node=/usr/bin/node",
     "nodev=v22.1.0",
-    "installed=0.1.0",
+    "installed=0.1.0 abc123",
     'conn={  "port": 4000,  "pid": 77,  "version": "0.1.0",  "started": "2026-01-01T00:00:00Z"}',
     "token=abc",
   ].join("\n");
@@ -32,6 +32,7 @@ describe("remote probe", () => {
       node: "/usr/bin/node",
       nodeVersion: "v22.1.0",
       versions: ["0.1.0"],
+      builds: { "0.1.0": "abc123" },
       daemon: { port: 4000, pid: 77, version: "0.1.0", started: "2026-01-01T00:00:00Z" },
       token: "abc",
     });

@@ -46,6 +46,7 @@ import {
 import { remoteSessionsProjection } from "./projections.js";
 import {
   checkRunnable,
+  hasBuild,
   install,
   type LocalBundle,
   probe,
@@ -337,7 +338,8 @@ class SessionActor {
       let daemon = p.daemon;
       let token = p.token;
       let installed = false;
-      if (daemon && daemon.version !== bundle.version && mode.upgrade) {
+      // --upgrade replaces what runs there, even the same version of another build.
+      if (daemon && mode.upgrade) {
         await this.progress(
           "upgrade",
           `stopping cocalc-plus ${daemon.version} on the remote to upgrade it to ${bundle.version}`,
@@ -354,11 +356,11 @@ class SessionActor {
           );
         }
         checkRunnable(p);
-        if (!p.versions.includes(bundle.version) || mode.upgrade) {
+        if (!hasBuild(p, bundle) || mode.upgrade) {
           if (!mode.install) {
             throw new CocalcError(
               "ERR_REMOTE_NOT_INSTALLED",
-              `cocalc-plus ${bundle.version} is not installed on ${this.target} (${p.versions.length > 0 ? `it has ${p.versions.join(", ")}` : "it has none"}) and --no-install forbids installing it; run without --no-install to copy it there`,
+              `cocalc-plus ${bundle.version} ${p.versions.includes(bundle.version) ? "of this build " : ""}is not installed on ${this.target} (${p.versions.length > 0 ? `it has ${p.versions.join(", ")}` : "it has none"}) and --no-install forbids installing it; run without --no-install to copy it there`,
             );
           }
           await this.progress(

@@ -47,7 +47,7 @@ export async function sshConnectBench(): Promise<string> {
     console.log(`ssh-connect: skipped (${skip})`);
     return "ssh-connect: skipped";
   }
-  const sshd = await startSshd();
+  const sshd = await startSshd("cocalcbench");
   const home = await mkdtemp(join(tmpdir(), "cocalc-bench-ssh-"));
   const env = { ...process.env, HOME: home, XDG_DATA_HOME: join(home, ".local/share") };
   const first: number[] = [];

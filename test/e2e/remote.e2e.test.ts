@@ -37,7 +37,7 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
   let url: string;
 
   beforeAll(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd("cocalcweb");
     try {
       execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
     } catch {
@@ -71,10 +71,12 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     const page = await context.newPage();
     await page.goto(url);
     await page.waitForURL((u) => !u.search.includes("token"));
-    await expect.poll(() => page.title(), { timeout: 20_000 }).toBe(sshd.target);
     await page.waitForSelector('[data-testid=file-row][data-name="remote-marker.txt"]', {
       timeout: 30_000,
     });
+    // Still the target once the workspace's settings (with their own title) have loaded.
+    await page.locator(".top-bar").getByText(sshd.target).waitFor({ timeout: 20_000 });
+    expect(await page.title()).toBe(sshd.target);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-files.png") });
 
     await page.goto(`${new URL(url).origin}/#terminals`);

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../services/runtime/ports.js";
 
+/** The remote user of the CLI tests; each test file uses its own user, so files can run at once. */
 export const REMOTE_USER = "cocalcremote";
 const SSHD = "/usr/sbin/sshd";
 

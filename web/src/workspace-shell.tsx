@@ -19,7 +19,8 @@ export function WorkspaceShell() {
   });
 
   createEffect(() => {
-    document.title = settings.state.view?.settings.title ?? serverTitle ?? DEFAULT_TITLE;
+    // A remote session's window is named after its target, so several are told apart.
+    document.title = serverTitle ?? settings.state.view?.settings.title ?? DEFAULT_TITLE;
   });
   createEffect(() => {
     const color = settings.state.view?.settings.color;
