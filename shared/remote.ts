@@ -330,14 +330,3 @@ export interface RemoteSessionView {
   tunnelRestarts: number;
   error?: { code: string; message: string; sshOutput?: string; at: string };
 }
-
-/** The human words of a status. */
-export const SessionStatusLabels: Record<SessionStatus, string> = {
-  connecting: "connecting",
-  running: "running",
-  reconnecting: "reconnecting",
-  failed: "failed",
-  stopping: "stopping",
-  stopped: "stopped",
-  removing: "removing",
-};

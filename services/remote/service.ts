@@ -302,6 +302,9 @@ class SessionActor {
     const key = JSON.stringify(this.options);
     if (!this.ssh || key !== this.sshKey) {
       const old = this.ssh;
+      // Its master's exit is ours, not a dead tunnel to restart.
+      this.watchedMaster = undefined;
+      this.forwarded = undefined;
       if (old) void old.close();
       this.sshKey = key;
       this.ssh = new SshClient({
