@@ -30,6 +30,7 @@ import {
   Streams,
   workspaceSubjects,
 } from "../shared/subjects.js";
+import { startDaemonChild } from "./daemon.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
 import { type RunInfo, runInfoFile } from "./plus-server.js";
@@ -56,21 +57,10 @@ function fail(message: string): number {
 async function ensureLocalPlus(dataDir: string): Promise<void> {
   if ((await runningPid(dataDir)) !== undefined) return;
   console.error(`starting the local cocalc-plus in the background (data in ${dataDir})…`);
-  const child = spawn(
-    process.execPath,
-    [process.argv[1]!, "--daemon", "--no-open", "--data-dir", dataDir],
-    // Its output names the local sign-in URL: not ours to print here.
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let err = "";
-  child.stderr.setEncoding("utf8");
-  child.stderr.on("data", (d: string) => {
-    err += d;
-  });
-  const code = await new Promise<number | null>((r) => child.once("close", r));
+  const r = await startDaemonChild(process.argv[1]!, ["--no-open", "--data-dir", dataDir], dataDir);
   // Another cocalc-plus ssh may have started it at the same moment: that one is as good.
-  if (code !== 0 && (await runningPid(dataDir)) === undefined)
-    throw new Error(`the local cocalc-plus did not start: ${err.trim()}`);
+  if (!r.ok && (await runningPid(dataDir)) === undefined)
+    throw new Error(`the local cocalc-plus did not start: ${r.message}`);
 }
 
 async function connectLocal(dataDir: string): Promise<Local> {
