@@ -379,6 +379,29 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     }
   }, 60_000);
 
+  it("an unsupported OS/arch is a clear error", async () => {
+    // The remote's uname reports another CPU (first on its PATH via ~/.ssh/environment).
+    const bin = join(sshd.dir, "arm-bin");
+    mkdirSync(bin, { mode: 0o755 });
+    writeFileSync(
+      join(bin, "uname"),
+      '#!/bin/sh\nif [ "$1" = "-m" ]; then echo aarch64; else /usr/bin/uname "$@"; fi\n',
+      { mode: 0o755 },
+    );
+    const envFile = join(sshd.home, ".ssh/environment");
+    writeFileSync(envFile, `PATH=${bin}:/usr/local/bin:/usr/bin:/bin\n`, { mode: 0o600 });
+    execFileSync("chown", [`${sshd.user}:`, envFile]);
+    try {
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/unsupported OS\/arch: the remote is Linux aarch64/);
+      expect(r.stderr).toContain("ERR_REMOTE_PLATFORM");
+      expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+    } finally {
+      rmSync(envFile, { force: true });
+    }
+  }, 60_000);
+
   it("ssh rm leaves no local ssh process and forgets the session", async () => {
     const [lp, rp] = [await freePort(), await freePort()];
     const up = await plus(
