@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CocalcError } from "../../shared/errors.js";
 import { REMOTE_INSTALL_ROOT } from "../../shared/remote.js";
 import { type SshClient, shq, sshFailure } from "./ssh.js";
@@ -21,17 +21,68 @@ export interface LocalBundle {
   natsServer?: string;
 }
 
-/** Native modules (and what they load) the bundle needs from node_modules at run time. */
-const NATIVE_FILES = [
-  "node_modules/node-pty/package.json",
-  "node_modules/node-pty/lib",
-  "node_modules/node-pty/build/Release",
-  "node_modules/better-sqlite3/package.json",
-  "node_modules/better-sqlite3/lib",
-  "node_modules/better-sqlite3/build/Release/better_sqlite3.node",
-  "node_modules/bindings",
-  "node_modules/file-uri-to-path",
+/**
+ * Native modules (and what they load) the bundle needs from node_modules at run time, with
+ * the parts of each that it uses. node-pty runs the terminals; better-sqlite3 is for sync.
+ */
+const NATIVE: readonly { name: string; paths: readonly string[]; required: boolean }[] = [
+  { name: "node-pty", paths: ["package.json", "lib", "build/Release"], required: true },
+  {
+    name: "better-sqlite3",
+    paths: ["package.json", "lib", "build/Release/better_sqlite3.node"],
+    required: false,
+  },
+  { name: "bindings", paths: ["."], required: false },
+  { name: "file-uri-to-path", paths: ["."], required: false },
 ];
+
+/**
+ * Where `name` is installed as Node would find it from the package root: in its own
+ * node_modules or one of its parents' (npx and npm put dependencies beside the package).
+ */
+export function packageDir(root: string, name: string): string | undefined {
+  for (let dir = root; ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", name);
+    if (existsSync(join(candidate, "package.json"))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** tar arguments that pack the bundle, its native modules and nats-server as the install tree. */
+export function bundleTarArgs(bundle: LocalBundle): string[] {
+  const missing = ["dist/bundle/plus.js", "dist/web"].filter(
+    (f) => !existsSync(join(bundle.root, f)),
+  );
+  if (missing.length > 0) {
+    throw new CocalcError(
+      "ERR_REMOTE_INSTALL",
+      `this cocalc-plus has no built bundle to copy (missing ${missing.join(", ")} in ${bundle.root}); run npm run build`,
+    );
+  }
+  const transforms: string[] = [];
+  const members: string[] = ["-C", bundle.root, "package.json", "dist/bundle", "dist/web"];
+  for (const m of NATIVE) {
+    const dir = packageDir(bundle.root, m.name);
+    if (!dir) {
+      if (m.required)
+        throw new CocalcError(
+          "ERR_REMOTE_INSTALL",
+          `the native module ${m.name} is not installed here, so it cannot be copied to the remote`,
+        );
+      continue;
+    }
+    const parts = m.paths.filter((p) => existsSync(join(dir, p)));
+    // Packed as <name>/… from beside it, renamed into node_modules/<name>/… of the install.
+    members.push("-C", dirname(dir), ...parts.map((p) => (p === "." ? m.name : `${m.name}/${p}`)));
+    transforms.push("--transform", `s|^${m.name}\\(/\\|$\\)|node_modules/${m.name}\\1|`);
+  }
+  if (bundle.natsServer) {
+    const rel = bundle.natsServer.replace(/^\/+/, "");
+    transforms.push("--transform", `s|^${rel.replace(/[|]/g, "")}$|bin/nats-server|`);
+    members.push("-C", "/", rel);
+  }
+  return [...transforms, "-chzf", "-", ...members];
+}
 
 const builds = new Map<string, string>();
 
@@ -58,21 +109,6 @@ export function bundleBuild(bundle: LocalBundle): string {
 /** True when the remote has exactly this build of plus. */
 export function hasBuild(p: Probe, bundle: LocalBundle): boolean {
   return p.versions.includes(bundle.version) && p.builds[bundle.version] === bundleBuild(bundle);
-}
-
-/** The files of the bundle, relative to its root, that exist here. */
-export function bundleFiles(bundle: LocalBundle): string[] {
-  const files = ["package.json", "dist/bundle", "dist/web", ...NATIVE_FILES];
-  const missing = ["dist/bundle/plus.js", "dist/web"].filter(
-    (f) => !existsSync(join(bundle.root, f)),
-  );
-  if (missing.length > 0) {
-    throw new CocalcError(
-      "ERR_REMOTE_INSTALL",
-      `this cocalc-plus has no built bundle to copy (missing ${missing.join(", ")} in ${bundle.root}); run npm run build`,
-    );
-  }
-  return files.filter((f) => existsSync(join(bundle.root, f)));
 }
 
 /** Node's names for the platform of `uname -s` / `uname -m`. */
@@ -229,7 +265,7 @@ export async function install(
   bundle: LocalBundle,
   onProgress: (bytes: number) => void,
 ): Promise<void> {
-  const files = bundleFiles(bundle);
+  const tarArgs = bundleTarArgs(bundle);
   const v = shq(bundle.version);
   const script = [
     "set -e",
@@ -246,14 +282,7 @@ export async function install(
     // Old versions are only a cache: keep the one just installed.
     `for x in "$d"/* "$d"/.tmp.*; do [ -e "$x" ] || continue; [ "$x" = "$d/"${v} ] || rm -rf "$x"; done`,
   ].join("\n");
-  const args = ["-C", bundle.root, "-chzf", "-", ...files];
-  if (bundle.natsServer) {
-    // nats-server goes in as bin/nats-server: tar's --transform renames it on the way.
-    const rel = bundle.natsServer.replace(/^\/+/, "");
-    args.unshift("--transform", `s|^${rel.replace(/[|]/g, "")}$|bin/nats-server|`);
-    args.push("-C", "/", rel);
-  }
-  const tar = spawn("tar", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const tar = spawn("tar", tarArgs, { stdio: ["ignore", "pipe", "pipe"] });
   let tarErr = "";
   tar.stderr.setEncoding("utf8");
   tar.stderr.on("data", (d: string) => {

@@ -1,6 +1,9 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
-import { checkRunnable, nodePlatform, parseProbe } from "./remote-host.js";
+import { checkRunnable, nodePlatform, packageDir, parseProbe } from "./remote-host.js";
 import { redact, sshFailure } from "./ssh.js";
 
 const code = (f: () => void) => {
@@ -77,5 +80,27 @@ describe("ssh failures", () => {
     expect(redact("ready: http://127.0.0.1:1/?token=abcDEF_-1")).toBe(
       "ready: http://127.0.0.1:1/?token=[secret]",
     );
+  });
+});
+
+describe("native modules to copy", () => {
+  it("are found where Node finds them: inside the package or beside it (npx, npm -g)", () => {
+    const top = mkdtempSync(join(tmpdir(), "cocalc-pkgdir-"));
+    try {
+      const root = join(top, "node_modules", "cocalc-ai");
+      for (const dir of [
+        root,
+        join(top, "node_modules", "node-pty"),
+        join(root, "node_modules", "bindings"),
+      ]) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "package.json"), "{}");
+      }
+      expect(packageDir(root, "node-pty")).toBe(join(top, "node_modules", "node-pty"));
+      expect(packageDir(root, "bindings")).toBe(join(root, "node_modules", "bindings"));
+      expect(packageDir(root, "no-such-module")).toBeUndefined();
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
   });
 });
