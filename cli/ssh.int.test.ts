@@ -326,6 +326,25 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect((await view())!.remotePid).toBe(remotePid);
   }, 60_000);
 
+  it("--identity and --proxy-jump reach the same daemon", async () => {
+    // A config without the key: only --identity provides it.
+    const noKey = join(sshd.dir, "nokey_config");
+    writeFileSync(noKey, readFileSync(sshd.config, "utf8").replace(/ {2}IdentityFile .*\n/, ""));
+    const id = join(sshd.dir, "client_key");
+    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${noKey}`, "--identity", id];
+    const r = await plus(["ssh", sshd.target, ...base], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    // The same sshd as the jump host, under another name (ssh refuses a jump to itself).
+    const jump = `${sshd.user}@localhost:${sshd.port}`;
+    const j = await plus(["ssh", sshd.target, ...args, "--proxy-jump", jump, "--verbose-ssh"], env);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.stderr).toContain(`-J ${jump} `);
+    expect((await view())!.remotePid).toBe(remotePid);
+    // Back to the plain options for what follows.
+    expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
+  }, 90_000);
+
   it("ssh stop leaves no remote process", async () => {
     const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
     expect(r.code, r.stderr).toBe(0);
