@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -193,7 +193,8 @@ export class SshClient {
   async connect(): Promise<void> {
     if (this.masterPid !== undefined && (await this.check())) return;
     // A master left behind by a plus that was killed: end it, so that the one we run is ours.
-    if (await this.check()) await this.exec(this.argv(["-O", "exit"]), { quiet: true });
+    if (existsSync(this.socket) && (await this.check()))
+      await this.exec(this.argv(["-O", "exit"]), { quiet: true });
     // A socket left by a master that was killed makes a new master run without one.
     rmSync(this.socket, { force: true });
     const args = [
@@ -238,9 +239,11 @@ export class SshClient {
       }
       const state = await Promise.race([
         exitedEarly,
-        new Promise<{ exited?: undefined }>((r) => setTimeout(() => r({}), i < 20 ? 50 : 200)),
+        new Promise<{ exited?: undefined }>((r) => setTimeout(() => r({}), i < 200 ? 15 : 200)),
       ]);
       if (state.exited) throw sshFailure(`cannot connect to ${this.o.label}`, state.exited);
+      // The master makes its socket once it is logged in: watch for it without spawning ssh.
+      if (!existsSync(this.socket)) continue;
       if (await this.check()) return;
     }
   }
