@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
 
 export class UsageError extends Error {
   readonly code = "ERR_CLI_USAGE";
@@ -16,6 +17,9 @@ Usage:
       [--terminals]                     also end the terminals a --daemon plus keeps across restarts
   cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
                                         print events as they happen (SUBJECT may use * and >)
+  cocalc-plus ssh [user@]host[:port]    run the workspace on another machine (see ssh --help)
+  cocalc-plus ssh list|status|stop|rm   the remote sessions
+  cocalc-plus uninstall [--purge]       remove the installed bundle and cache (--purge: the data too)
 
 Options:
   --port N                      HTTP port; 0 picks a free port (default 0)
@@ -30,6 +34,7 @@ Options:
   --daemon                      run in the background; logs in DATA_DIR/logs, pid in DATA_DIR/plus.pid
   --nats-server PATH            the nats-server binary (default $COCALC_NATS_SERVER, then PATH)
   --log-level LEVEL             trace, debug, info, warn, error (default info)
+  --title TEXT                  the browser window title (a remote session: its target)
   --version                     print the version
   --help                        print this help
 
@@ -47,6 +52,7 @@ export interface StartOptions {
   daemon: boolean;
   natsServer?: string;
   logLevel: string;
+  title?: string;
 }
 
 export type CliCommand =
@@ -54,7 +60,8 @@ export type CliCommand =
   | { command: "help" }
   | { command: "version" }
   | { command: "stop"; dataDir: string; terminals?: boolean }
-  | { command: "events-tail"; dataDir: string; subject?: string; since?: string };
+  | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
+  | SshCommand;
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
 
@@ -117,6 +124,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ),
     };
   }
+  if (first === "ssh") return parseSshCli(argv.slice(1), env);
+  if (first === "uninstall") return parseUninstall(argv.slice(1), env);
   if (first === "events") {
     if (second !== "tail")
       throw new UsageError(`unknown command "events ${second ?? ""}"; did you mean "events tail"?`);
@@ -152,6 +161,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       daemon: { type: "boolean" },
       "nats-server": { type: "string" },
       "log-level": { type: "string" },
+      title: { type: "string" },
       version: { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -173,6 +183,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   );
   const tokenFile = nonEmpty("--token-file", values["token-file"] as string | undefined);
   const natsServer = nonEmpty("--nats-server", values["nats-server"] as string | undefined);
+  const title = nonEmpty("--title", values.title as string | undefined);
+  if (title !== undefined && title.length > 200)
+    throw new UsageError("--title is longer than 200 characters");
   return {
     command: "start",
     port: values.port === undefined ? 0 : port(values.port as string),
@@ -187,5 +200,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     ...(connectionInfo !== undefined && { connectionInfo: resolve(connectionInfo) }),
     ...(tokenFile !== undefined && { tokenFile: resolve(tokenFile) }),
     ...(natsServer !== undefined && { natsServer }),
+    ...(title !== undefined && { title }),
   };
 }

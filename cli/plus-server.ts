@@ -14,6 +14,7 @@ import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { UploadJournal } from "../services/gateway/upload-journal.js";
+import { openRemoteRoute, remoteService } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -73,10 +74,13 @@ export function terminalsDir(dataDir: string): string {
 }
 
 export function plusServices(
-  opts: { dataDir: string; daemon: boolean } = { dataDir: ".", daemon: false },
+  opts: { dataDir: string; daemon: boolean; natsServer?: string; title?: string } = {
+    dataDir: ".",
+    daemon: false,
+  },
 ): ServiceDefinition[] {
   return [
-    workspaceService(),
+    workspaceService(opts.title !== undefined ? { defaultTitle: opts.title } : {}),
     fsService(),
     docsService(),
     terminalsService({
@@ -90,6 +94,14 @@ export function plusServices(
       dataDir: opts.dataDir,
       // Agents installed with the package (codex-acp is a dependency) are found there too.
       binDirs: [join(PACKAGE_ROOT, "node_modules", ".bin")],
+    }),
+    remoteService({
+      dataDir: opts.dataDir,
+      bundle: {
+        version: VERSION,
+        root: PACKAGE_ROOT,
+        ...(opts.natsServer !== undefined && { natsServer: opts.natsServer }),
+      },
     }),
   ];
 }
@@ -109,7 +121,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const secrets = await loadSecrets(opts.dataDir);
     const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
     const wsid = await loadWorkspaceId(opts.dataDir);
-    const services = plusServices({ dataDir: opts.dataDir, daemon: opts.daemon });
+    const services = plusServices({
+      dataDir: opts.dataDir,
+      daemon: opts.daemon,
+      natsServer: binary,
+      ...(opts.title !== undefined && { title: opts.title }),
+    });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = secrets.servicesPublicKey;
@@ -174,6 +191,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       session: () => ({
         wsid,
         version: VERSION,
+        ...(opts.title !== undefined && { title: opts.title }),
         natsPath: "/nats",
         nats: { user: BROWSER_USER, pass: secrets.browserPassword },
       }),
@@ -195,6 +213,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         log: log.child({ component: "files" }),
       },
     });
+    openRemoteRoute(app, nc, opts.dataDir);
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     cleanups.push(() => app.close());
@@ -227,6 +246,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         port,
         pid: process.pid,
         version: VERSION,
+        started: new Date().toISOString(),
         dataDir: opts.dataDir,
         tokenFile: tokenPath,
       };

@@ -262,6 +262,52 @@ export const ErrorCodes = {
     status: 409,
     summary: "The turn is not waiting for that permission answer (answered, timed out or ended).",
   },
+  ERR_REMOTE_TARGET: {
+    status: 400,
+    summary: "A remote target is not of the form [user@]host[:port].",
+  },
+  ERR_REMOTE_UNREACHABLE: {
+    status: 502,
+    summary:
+      "The remote host could not be reached over SSH (name, network, port or timeout); the ssh output says which.",
+  },
+  ERR_REMOTE_AUTH: {
+    status: 401,
+    summary: "SSH refused the login (wrong key, password or user); the ssh output says why.",
+  },
+  ERR_REMOTE_NO_NODE: {
+    status: 424,
+    summary: "The remote has no Node.js 20 or newer on the PATH of a non-interactive ssh shell.",
+  },
+  ERR_REMOTE_PLATFORM: {
+    status: 424,
+    summary: "The remote OS or CPU is not supported, or differs from this machine's bundle.",
+  },
+  ERR_REMOTE_NOT_INSTALLED: {
+    status: 424,
+    summary:
+      "cocalc-plus is not installed on the remote and --no-install (or --forward-only) forbids installing it.",
+  },
+  ERR_REMOTE_INSTALL: {
+    status: 502,
+    summary: "Copying cocalc-plus to the remote failed; the output says why.",
+  },
+  ERR_REMOTE_DAEMON: {
+    status: 502,
+    summary: "The remote cocalc-plus did not start or does not answer through the tunnel.",
+  },
+  ERR_REMOTE_SSH: {
+    status: 502,
+    summary: "An ssh command failed for another reason; the ssh output says why.",
+  },
+  ERR_REMOTE_NOT_FOUND: {
+    status: 404,
+    summary: "No remote session with that target or id.",
+  },
+  ERR_REMOTE_PORT: {
+    status: 409,
+    summary: "The local port for the tunnel is in use or cannot be forwarded.",
+  },
 } as const;
 
 /** Every error code the product can report. */

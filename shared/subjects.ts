@@ -71,6 +71,7 @@ export const ServiceNames = {
   terminals: "terminals",
   docs: "docs",
   agents: "agents",
+  remote: "remote",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -120,6 +121,7 @@ export const Buckets = {
   docSnapshots: "doc-snapshots",
   threads: "threads",
   turns: "turns",
+  remoteSessions: "remote-sessions",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -340,6 +342,33 @@ export function wsidOfSubject(subject: string): string | undefined {
   return parts[0] === "ws" && parts.length > 2 ? parts[1] : undefined;
 }
 
+/**
+ * Subjects of remote session `sid` (stream REMOTE). Sync pairs and port forwards of the
+ * session live under the same prefix, so removing a session finds all of them.
+ */
+export function remoteSubjects(sid: string) {
+  const base = `remote.${validateKeyToken(sid, "session id")}`;
+  return {
+    /** Everything of the session, as a filter. */
+    all: `${base}.>`,
+    /** The session's lifecycle: added, connected, tunnel up and down, stopped, removed. */
+    session: `${base}.session`,
+    /** Events of one sync pair of the session. */
+    sync: (pair: string) => `${base}.sync.${validateKeyToken(pair, "sync pair id")}`,
+    /** Events of one port forward of the session. */
+    forward: (fid: string) => `${base}.forward.${validateKeyToken(fid, "forward id")}`,
+  } as const;
+}
+
+/** Every remote session's lifecycle subject, as a filter. */
+export const AllRemoteSessions = "remote.*.session";
+
+/** The session id in a remote subject (`remote.<sid>.…`), or undefined. */
+export function sessionIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts[0] === "remote" && parts.length > 2 ? parts[1] : undefined;
+}
+
 /** Keys of the KV views. */
 export const Keys = {
   /** Health record of one running instance of a service. */
@@ -384,6 +413,8 @@ export const Keys = {
   /** A stored text of a document (view `doc-snapshots`): the newest or history's oldest. */
   docSnapshot: (wsid: string, doc: string, which: "head" | "base") =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}.${which}`,
+  /** A remote session (view `remote-sessions`). */
+  remoteSession: (sid: string) => validateKeyToken(sid, "session id"),
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */

@@ -180,6 +180,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: 256 * 1024,
   },
+  {
+    name: Buckets.remoteSessions,
+    description: "remote sessions: target, status, ports, versions, tunnel restarts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -7,6 +7,7 @@ import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
+import { sshConnectBench } from "./ssh-connect.js";
 import { startupBench } from "./startup.js";
 import { termBench } from "./term.js";
 import { traceBench } from "./trace.js";
@@ -23,6 +24,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   keystroke: keystrokeBench,
   trace: traceBench,
   "agent-log": agentLogBench,
+  "ssh-connect": sshConnectBench,
 };
 
 async function main(names: string[]): Promise<number> {

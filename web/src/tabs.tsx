@@ -9,15 +9,17 @@ import {
   AgentIcon,
   EditorIcon,
   FilesIcon,
+  RemoteIcon,
   SettingsIcon,
   TerminalIcon,
 } from "./components/icons.js";
 import { SettingsForm } from "./components/settings-form.js";
 import { EditorPane } from "./files/editor-pane.js";
 import { FilesPane } from "./files/explorer.js";
+import { RemoteSessionsPane } from "./remote/remote-sessions.js";
 import { TerminalsPane } from "./terminals/terminals-pane.js";
 
-export const TabIds = ["files", "editor", "terminals", "agents", "settings"] as const;
+export const TabIds = ["files", "editor", "terminals", "agents", "settings", "remote"] as const;
 export type TabId = (typeof TabIds)[number];
 
 export interface WorkspaceTab {
@@ -53,6 +55,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     pane: AgentsPane,
   },
   { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
+  { id: "remote", label: "Remote sessions", icon: RemoteIcon, pane: RemoteSessionsPane },
 ];
 
 const DEFAULT_TAB: TabId = "files";
