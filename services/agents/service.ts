@@ -40,6 +40,7 @@ import {
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
+import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
@@ -48,7 +49,6 @@ import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
 import type { AgentProcess } from "./agent-process.js";
-import { AggregateStore, KeyedMutex } from "./aggregate.js";
 import {
   clientSide,
   type LogData,

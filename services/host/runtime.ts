@@ -41,6 +41,7 @@ import {
   Streams,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import type { Logger } from "../runtime/logger.js";
 import { publishEvent } from "../runtime/publish.js";
 import {
@@ -50,7 +51,6 @@ import {
   accountDecider,
   accountRegistry,
 } from "./accounts.js";
-import { AggregateStore, KeyedMutex } from "./aggregate.js";
 import {
   type LifecycleCommand,
   type LifecycleDecided,
