@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { constants } from "node:fs";
 import { rename } from "node:fs/promises";
+import { isAbsolute } from "node:path";
 import * as acp from "@agentclientprotocol/sdk";
 import { type AgentMode, MAX_RECORDED_FILE, type TurnLogEvent } from "../../shared/agents.js";
 import { randomId } from "../../shared/base64url.js";
@@ -103,6 +104,12 @@ export function sandboxed(
     "--die-with-parent",
     "--new-session",
   ];
+  // The fresh /tmp would hide a program that lives under /tmp (a checkout or an unpacked
+  // package there): its folder stays visible, read-only.
+  const program = [command, ...args]
+    .filter((a) => isAbsolute(a) && a.startsWith("/tmp/"))
+    .map((a) => `/tmp/${a.split("/")[2]}`);
+  const readable = [...new Set(program)].flatMap((p) => ["--ro-bind-try", p, p]);
   const writable = mode === "workspace-write" ? ["--bind", cwd, cwd] : ["--ro-bind", cwd, cwd];
   const extra = (confinement.writable ?? []).flatMap((p) => ["--bind-try", p, p]);
   const hidden = (confinement.hidden ?? []).flatMap((p) => ["--tmpfs", p]);
@@ -110,6 +117,7 @@ export function sandboxed(
     argv: [
       "bwrap",
       ...base,
+      ...readable,
       ...writable,
       ...extra,
       ...hidden,
