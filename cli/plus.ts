@@ -56,7 +56,7 @@ async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
   console.log(
     `running in the background (pid ${result.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`,
   );
-  if (opts.open) await openBrowser(result.url);
+  if (opts.open) await openBrowser(result.url, opts.dataDir);
   return 0;
 }
 
@@ -125,7 +125,7 @@ async function runForeground(opts: StartOptions): Promise<number> {
     process.disconnect?.();
   } else {
     console.log(`cocalc-plus ready: ${handle.signInUrl}`);
-    if (opts.open && !(await openBrowser(handle.signInUrl)))
+    if (opts.open && !(await openBrowser(handle.signInUrl, opts.dataDir)))
       console.log("(open that URL in your browser)");
   }
   return new Promise((resolve) => {

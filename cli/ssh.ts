@@ -194,7 +194,8 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
     console.error(
       `it keeps running there when this tunnel closes; stop it with: cocalc-plus ssh stop ${cmd.target}`,
     );
-    if (cmd.open && !(await openBrowser(url))) console.error("(open that URL in your browser)");
+    if (cmd.open && !(await openBrowser(url, cmd.dataDir)))
+      console.error("(open that URL in your browser)");
     return 0;
   } catch (err) {
     if (err instanceof ReplyError) return fail(`${err.message} [${err.payload.code}]`);

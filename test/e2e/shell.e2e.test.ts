@@ -1,7 +1,10 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeRedirectPage } from "../../cli/open-browser.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -155,6 +158,25 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     await page.getByTestId("settings-color").fill("#2255aa");
     await expect.poll(() => borderColor(page), { timeout: 30_000 }).toBe("rgb(34, 85, 170)");
     await page.close();
+  });
+
+  it("the page plus opens the browser with (its path is all the opener's argv holds) signs in", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cocalc-open-"));
+    const file = await writeRedirectPage(plus.signInUrl, dir);
+    expect(file).not.toContain(plus.token);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await page.goto(`file://${file}`);
+    await expect.poll(() => page.url(), { timeout: 30_000 }).toBe(plus.url);
+    await expect
+      .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+      .toBe("connected");
+    // A second open replaces the first page instead of piling them up.
+    await writeRedirectPage(plus.signInUrl, dir);
+    expect(readdirSync(dir)).toHaveLength(1);
+    await fresh.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("without the token the page says how to sign in", async () => {
