@@ -67,13 +67,18 @@ export function openTurnLog(
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    const messages = await consumer.consume({ max_messages: 4000, threshold_messages: 3000 });
+    const messages = await consumer.consume({ max_messages: 10000, threshold_messages: 5000 });
     current = messages;
     if (stopping.signal.aborted) messages.stop();
     setProblem(undefined);
-    // An empty log (a turn that has not started) is caught up at once.
-    const info = await consumer.info(true).catch(() => undefined);
-    if (info && info.num_pending === 0) setCaughtUp(true);
+    // An empty log (a turn that has not started) is caught up at once; asked alongside the
+    // first messages, not before them.
+    void consumer
+      .info(true)
+      .then((info) => {
+        if (info.num_pending === 0 && lastSeq === 0) setCaughtUp(true);
+      })
+      .catch(() => undefined);
     for await (const m of messages) {
       lastSeq = m.seq;
       let event: TurnLogEvent;
@@ -88,8 +93,9 @@ export function openTurnLog(
         flush();
         setCaughtUp(true);
       } else if (pending.length >= 5000) flush();
-      // A backlog is applied in a few large steps; live updates within a frame or two.
-      else timer ??= setTimeout(flush, 32);
+      // A backlog is applied in a few large steps (each step renders the turn again); live
+      // updates within a frame or two.
+      else timer ??= setTimeout(flush, m.info.pending > 200 ? 250 : 32);
       if (event.type === "LogClosed") {
         flush();
         setCaughtUp(true);
