@@ -18,6 +18,8 @@ export default defineConfig({
         launchpad: "cli/launchpad.ts",
         // The terminals' pty host runs as its own process (found next to plus.js).
         "pty-host": "services/terminals/pty-host.ts",
+        // A container workspace's file operations run in their own process, as its user.
+        "fs-worker": "services/fs/worker.ts",
       },
       // Native addons: loaded from node_modules at run time, never bundled.
       external: ["node-pty", "better-sqlite3"],

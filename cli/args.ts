@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
 import type { SyncCliOptions } from "./sync-client.js";
 
 export class UsageError extends Error {
@@ -17,6 +18,9 @@ Usage:
       [--terminals]                     also end the terminals a --daemon plus keeps across restarts
   cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
                                         print events as they happen (SUBJECT may use * and >)
+  cocalc-plus ssh [user@]host[:port]    run the workspace on another machine (see ssh --help)
+  cocalc-plus ssh list|status|stop|rm   the remote sessions
+  cocalc-plus uninstall [--purge]       remove the installed bundle and cache (--purge: the data too)
   cocalc-plus sync add|list|pause|resume|check|rm …
                                         sync folders with a remote session (sync --help)
 
@@ -33,6 +37,7 @@ Options:
   --daemon                      run in the background; logs in DATA_DIR/logs, pid in DATA_DIR/plus.pid
   --nats-server PATH            the nats-server binary (default $COCALC_NATS_SERVER, then PATH)
   --log-level LEVEL             trace, debug, info, warn, error (default info)
+  --title TEXT                  the browser window title (a remote session: its target)
   --version                     print the version
   --help                        print this help
 
@@ -50,6 +55,7 @@ export interface StartOptions {
   daemon: boolean;
   natsServer?: string;
   logLevel: string;
+  title?: string;
 }
 
 export type CliCommand =
@@ -60,7 +66,8 @@ export type CliCommand =
   | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
   | { command: "sync-remote"; sub: string; args: string[] }
   | ({ command: "sync" } & SyncCliOptions)
-  | { command: "sync-help" };
+  | { command: "sync-help" }
+  | SshCommand;
 
 /** The remote half of sync (run over ssh by a local plus; not for people, so not in --help). */
 const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch", "sync-agent"]);
@@ -173,6 +180,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ...(prefer !== undefined && { prefer }),
     };
   }
+  if (first === "ssh") return parseSshCli(argv.slice(1), env);
+  if (first === "uninstall") return parseUninstall(argv.slice(1), env);
   if (first === "events") {
     if (second !== "tail")
       throw new UsageError(`unknown command "events ${second ?? ""}"; did you mean "events tail"?`);
@@ -208,6 +217,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       daemon: { type: "boolean" },
       "nats-server": { type: "string" },
       "log-level": { type: "string" },
+      title: { type: "string" },
       version: { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -229,6 +239,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   );
   const tokenFile = nonEmpty("--token-file", values["token-file"] as string | undefined);
   const natsServer = nonEmpty("--nats-server", values["nats-server"] as string | undefined);
+  const title = nonEmpty("--title", values.title as string | undefined);
+  if (title !== undefined && title.length > 200)
+    throw new UsageError("--title is longer than 200 characters");
   return {
     command: "start",
     port: values.port === undefined ? 0 : port(values.port as string),
@@ -243,5 +256,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     ...(connectionInfo !== undefined && { connectionInfo: resolve(connectionInfo) }),
     ...(tokenFile !== undefined && { tokenFile: resolve(tokenFile) }),
     ...(natsServer !== undefined && { natsServer }),
+    ...(title !== undefined && { title }),
   };
 }

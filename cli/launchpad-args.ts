@@ -9,7 +9,7 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
   cocalc-launchpad workspace snapshot-delete WSID NAME
@@ -19,6 +19,14 @@ Usage:
   cocalc-launchpad workspace list
   cocalc-launchpad image import NAME DIR [--description TEXT]   a rootfs directory (see deploy/images)
   cocalc-launchpad image list
+  cocalc-launchpad account cores ACCOUNT N|none      the account's cores quota: its running
+                                                     workspaces' cpus together (none = no limit)
+  cocalc-launchpad account list
+  cocalc-launchpad control-plane [--listen ADDR] [--port N] [--leaf-port N]
+      run a control plane: the nats-server hosts join as leaf nodes, and their registry
+  cocalc-launchpad control-plane token HOSTID --out FILE [--ttl 1h]
+      a one-time registration token for a host, written to FILE (0600); the host joins
+      with \`cocalc-launchpad host --join FILE …\`
 
 Host options:
   --btrfs DIR            a mounted btrfs file system for images and workspaces
@@ -27,6 +35,8 @@ Host options:
   --size SIZE            size of a new --btrfs-image, e.g. 20G (default 20G)
   --nats URL             use this nats-server instead of starting one
   --nats-seed-file FILE  the services user's nkey seed for --nats (a 0600 file)
+  --join FILE            join a control plane with the registration token in FILE (once;
+                         the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
   --network NAME         podman network of workspaces (default none)
   --snapshot-every MIN   scheduled snapshots every MIN minutes, 0 = off (default 60)
@@ -48,17 +58,60 @@ export interface HostOptions {
   snapshotEveryMs: number;
   dataDir: string;
   logLevel: string;
+  join?: string;
+}
+
+export interface ControlPlaneOptions {
+  command: "control-plane";
+  listen: string;
+  port?: number;
+  leafPort?: number;
+  dataDir: string;
+  logLevel: string;
+}
+
+export interface ControlPlaneTokenOptions {
+  command: "control-plane-token";
+  hostId: string;
+  out: string;
+  ttlSeconds: number;
+  dataDir: string;
 }
 
 export interface ClientOptions {
-  command: "workspace" | "image";
+  command: "workspace" | "image" | "account";
   action: string;
   args: string[];
   flags: Record<string, string | boolean | undefined>;
   dataDir: string;
 }
 
-export type LaunchpadCommand = HostOptions | ClientOptions | { command: "help" };
+export type LaunchpadCommand =
+  | HostOptions
+  | ClientOptions
+  | ControlPlaneOptions
+  | ControlPlaneTokenOptions
+  | { command: "help" };
+
+/** `30s`, `10m`, `1h`, `7d`. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+)([smhd])$/.exec(value.trim());
+  if (!m)
+    throw new UsageError(
+      `--ttl takes a duration like 30s, 10m, 1h or 7d, not ${JSON.stringify(value)}`,
+    );
+  const s = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "s" | "m" | "h" | "d"];
+  if (s < 1 || s > 30 * 86_400) throw new UsageError("--ttl must be between 1s and 30d");
+  return s;
+}
+
+function port(flag: string, v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new UsageError(`${flag} takes a port number`);
+  return n;
+}
 
 export function defaultLaunchpadDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
@@ -126,6 +179,7 @@ export function parseLaunchpadCli(
       network: { type: "string" },
       "snapshot-every": { type: "string" },
       "log-level": { type: "string" },
+      join: { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -138,6 +192,10 @@ export function parseLaunchpadCli(
       throw new UsageError("--size goes with --btrfs-image");
     if ((values.nats === undefined) !== (values["nats-seed-file"] === undefined))
       throw new UsageError("--nats and --nats-seed-file go together");
+    if (values.join !== undefined && values.nats !== undefined)
+      throw new UsageError(
+        "--join runs the host's own nats-server as a leaf node: not with --nats",
+      );
     const every = values["snapshot-every"] as string | undefined;
     if (every !== undefined && !/^\d+$/.test(every))
       throw new UsageError("--snapshot-every takes whole minutes (0 = off)");
@@ -162,9 +220,54 @@ export function parseLaunchpadCli(
       snapshotEveryMs: Number(every ?? "60") * 60_000,
       dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
       logLevel,
+      ...(values.join !== undefined && { join: resolve(values.join as string) }),
     };
   }
-  if (first === "workspace" || first === "image") {
+  if (first === "control-plane") {
+    const { values, positionals } = parse(rest, {
+      ...common,
+      listen: { type: "string" },
+      port: { type: "string" },
+      "leaf-port": { type: "string" },
+      out: { type: "string" },
+      ttl: { type: "string" },
+      "log-level": { type: "string" },
+    });
+    if (values.help) return { command: "help" };
+    const dataDir = resolve(
+      (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "control-plane"),
+    );
+    if (positionals[0] === "token") {
+      if (positionals.length !== 2) throw new UsageError("control-plane token takes HOSTID");
+      if (values.out === undefined) throw new UsageError("control-plane token needs --out FILE");
+      return {
+        command: "control-plane-token",
+        hostId: id("host id", positionals[1]),
+        out: resolve(values.out as string),
+        ttlSeconds: parseDuration((values.ttl as string | undefined) ?? "1h"),
+        dataDir,
+      };
+    }
+    if (positionals.length > 0)
+      throw new UsageError(
+        `control-plane takes no arguments but token, got ${positionals.join(" ")}`,
+      );
+    const logLevel = (values["log-level"] as string | undefined) ?? "info";
+    if (!["trace", "debug", "info", "warn", "error", "silent"].includes(logLevel))
+      throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
+    const listen = (values.listen as string | undefined) ?? "127.0.0.1";
+    const p = port("--port", values.port);
+    const lp = port("--leaf-port", values["leaf-port"]);
+    return {
+      command: "control-plane",
+      listen,
+      ...(p !== undefined && { port: p }),
+      ...(lp !== undefined && { leafPort: lp }),
+      dataDir,
+      logLevel,
+    };
+  }
+  if (first === "workspace" || first === "image" || first === "account") {
     const [action, ...more] = rest;
     const dash = more.indexOf("--");
     const flagsPart = dash === -1 ? more : more.slice(0, dash);
@@ -178,6 +281,7 @@ export function parseLaunchpadCli(
       pids: { type: "string" },
       root: { type: "boolean" },
       description: { type: "string" },
+      account: { type: "string" },
     });
     if (values.help) return { command: "help" };
     const actions =
@@ -194,7 +298,9 @@ export function parseLaunchpadCli(
             "exec",
             "list",
           ]
-        : ["import", "list"];
+        : first === "image"
+          ? ["import", "list"]
+          : ["cores", "list"];
     if (action === undefined || !actions.includes(action))
       throw new UsageError(`${first} needs one of: ${actions.join(", ")}`);
     const need = (n: number, what: string) => {
@@ -215,6 +321,15 @@ export function parseLaunchpadCli(
       number("--memory-mb", values["memory-mb"], true);
       number("--cpus", values.cpus, false);
       number("--pids", values.pids, true);
+      if (values.account !== undefined) id("--account", values.account as string);
+    } else if (first === "account") {
+      if (action === "cores") {
+        need(2, "ACCOUNT N|none");
+        id("account", positionals[0]);
+        const v = positionals[1]!;
+        if (v !== "none" && !(Number.isFinite(Number(v)) && Number(v) >= 0))
+          throw new UsageError("account cores takes a number of cores (0 or more) or none");
+      } else need(0, "no arguments");
     } else {
       if (action === "import") {
         need(2, "NAME DIR");

@@ -5,8 +5,8 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectServices } from "../services/runtime/connect.js";
 import type { ErrorPayload } from "../shared/errors.js";
-import type { ExecResult, ImageView, WorkspaceView } from "../shared/launchpad.js";
-import { Buckets, hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import type { AccountView, ExecResult, ImageView, WorkspaceView } from "../shared/launchpad.js";
+import { accountSubjects, Buckets, hostSubjects, workspaceSubjects } from "../shared/subjects.js";
 import type { ClientOptions } from "./launchpad-args.js";
 import { type LaunchpadRunInfo, launchpadRunFile } from "./launchpad-host.js";
 
@@ -55,6 +55,34 @@ export async function runClient(o: ClientOptions, out = process.stdout): Promise
   const { nc, run } = await connect(o.dataDir);
   try {
     const print = (s: string) => out.write(`${s}\n`);
+    if (o.command === "account") {
+      if (o.action === "list") {
+        const accounts = await values<AccountView>(nc, Buckets.accounts);
+        print(
+          table([
+            ["ACCOUNT", "CORES RUNNING", "CORES QUOTA", "WORKSPACES"],
+            ...accounts.map((a) => [
+              a.account,
+              String(a.coresRunning),
+              a.coresQuota === null ? "no limit" : String(a.coresQuota),
+              Object.keys(a.workspaces).join(" "),
+            ]),
+          ]),
+        );
+        return 0;
+      }
+      const [account, value] = o.args as [string, string];
+      const cores = value === "none" ? null : Number(value);
+      const r = await nc.request(
+        accountSubjects(account).command,
+        JSON.stringify({ type: "SetAccountCoresQuota", data: { cores } }),
+        { timeout: 60_000 },
+      );
+      return finish(
+        r.json<Reply>(),
+        `account ${account}: cores quota ${cores === null ? "removed" : cores}`,
+      );
+    }
     if (o.action === "list") {
       if (o.command === "image") {
         const images = await values<ImageView>(nc, Buckets.images);
@@ -114,7 +142,14 @@ export async function runClient(o: ClientOptions, out = process.stdout): Promise
               pids: num("pids"),
             }).filter(([, v]) => v !== undefined),
           );
-          return { type: "CreateWorkspaceOnHost", data: { image: o.flags.image, quota } };
+          return {
+            type: "CreateWorkspaceOnHost",
+            data: {
+              image: o.flags.image,
+              quota,
+              ...(o.flags.account !== undefined && { account: o.flags.account }),
+            },
+          };
         }
         case "start":
           return { type: "StartWorkspace", data: {} };

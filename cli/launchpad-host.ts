@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
-import { hostService } from "../services/host/index.js";
+import { detectPodman, hostService } from "../services/host/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -26,8 +26,11 @@ import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
+import { joinControlPlane, leafRemoteUrl } from "./launchpad-control-plane.js";
+import { startWorkspaceServices } from "./launchpad-workspaces.js";
 import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
+import { PACKAGE_ROOT } from "./version.js";
 
 const execFileP = promisify(execFile);
 
@@ -79,6 +82,9 @@ export async function startLaunchpadHost(
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
+    // A host that joins a control plane is the host its token names.
+    const leaf = opts.join ? await joinControlPlane(opts.join, opts.dataDir, progress) : undefined;
+    if (leaf) opts = { ...opts, hostId: leaf.hostId };
 
     let root = opts.btrfs;
     if (opts.btrfsImage) {
@@ -137,13 +143,20 @@ export async function startLaunchpadHost(
           },
           wsOrigin: "http://gateway.cocalc-launchpad.invalid",
           syncAlways: supportsSyncAlways(version),
+          ...(leaf && {
+            serverName: `cocalc-host-${leaf.hostId}`,
+            jetstreamDomain: leaf.hostDomain,
+            leafRemote: leafRemoteUrl(leaf),
+          }),
         },
         log.child({ component: "nats-server" }),
       );
       await nats.start();
       cleanups.push(() => nats.stop());
       natsUrl = nats.url;
-      progress(`nats-server on ${natsUrl}`);
+      progress(
+        `nats-server on ${natsUrl}${leaf ? `, a leaf node of the control plane at ${leaf.leafUrl}` : ""}`,
+      );
     }
     const nc = await connectServices(
       { url: natsUrl, seed },
@@ -156,11 +169,12 @@ export async function startLaunchpadHost(
 
     const supervisor = new Supervisor({ nc, wsid: opts.hostId, log });
     let failed: string | undefined;
+    const podman = await detectPodman(opts.network);
     await supervisor.start([
       hostService({
         hostId: opts.hostId,
         root,
-        network: opts.network,
+        podman,
         snapshotEveryMs: opts.snapshotEveryMs,
         onReconciled: (r) => {
           for (const f of r.fixed) progress(`reconciled: ${f}`);
@@ -178,6 +192,18 @@ export async function startLaunchpadHost(
       if (opts.btrfsImage) await stopAllWorkspaces(nc, opts.hostId, progress);
       await supervisor.stop();
     });
+    // Files and terminals of each workspace, inside its container.
+    const workspaces = await startWorkspaceServices({
+      nc,
+      hostId: opts.hostId,
+      root,
+      dataDir: opts.dataDir,
+      podman,
+      ptyHostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
+      fsWorkerScript: join(PACKAGE_ROOT, "dist", "bundle", "fs-worker.js"),
+      log: log.child({ component: "workspace-services" }),
+    });
+    cleanups.push(() => workspaces.stop());
 
     const run: LaunchpadRunInfo = { pid: process.pid, natsUrl, hostId: opts.hostId, seedFile };
     await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);

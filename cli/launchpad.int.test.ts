@@ -27,6 +27,14 @@ describe("cocalc-launchpad flags", () => {
       ["workspace", "explode", "w1"],
       ["workspace", "start", "bad.id"],
       ["workspace", "exec", "w1"],
+      ["workspace", "create", "w1", "--image", "bb", "--account", "a.b"],
+      ["account", "cores", "acme", "many"],
+      ["account", "cores", "a.b", "1"],
+      ["account", "cores", "acme"],
+      ["host", "--btrfs", "/x", "--join", "/t", "--nats", "nats://x", "--nats-seed-file", "/s"],
+      ["control-plane", "token", "h1"],
+      ["control-plane", "token", "h1", "--out", "/t", "--ttl", "forever"],
+      ["control-plane", "--port", "70000"],
       ["frobnicate"],
     ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });
@@ -148,6 +156,36 @@ describe.skipIf(unsupported !== undefined)("cocalc-launchpad host (real btrfs, p
     // And the workspace works again.
     expect((await send(ws, "StartWorkspace")).ok).toBe(true);
     expect(podmanNames()).toContain(containerName(ws));
+    // Its files, through the bundled fs worker, with the workspace user's rights.
+    const fsReq = async (req: object) =>
+      (
+        await t.nc.request(workspaceSubjects(ws).request("fs"), JSON.stringify(req), {
+          timeout: 30_000,
+        })
+      ).json<{ ok: boolean; error?: { code: string } }>();
+    let wrote: { ok: boolean; error?: { code: string } } = { ok: false };
+    for (let i = 0; i < 100 && !wrote.ok; i++) {
+      wrote = await fsReq({
+        op: "write",
+        path: "~/cli.txt",
+        content: "x",
+        encoding: "utf8",
+        exclusive: false,
+      }).catch(() => ({ ok: false }));
+      if (!wrote.ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(wrote.ok).toBe(true);
+    expect(
+      (
+        await fsReq({
+          op: "write",
+          path: "/etc/x",
+          content: "x",
+          encoding: "utf8",
+          exclusive: true,
+        })
+      ).error?.code,
+    ).toBe("ERR_FS_PERMISSION");
     expect((await send(ws, "StopWorkspace")).ok).toBe(true);
     expect((await send(ws, "DeleteWorkspace")).ok).toBe(true);
     expect(await overlaysUnder(m.root)).toEqual(before);

@@ -6,9 +6,14 @@ import pino from "pino";
 import { type Logger, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { UsageError } from "./args.js";
-import { type HostOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./launchpad-args.js";
+import {
+  type ControlPlaneOptions,
+  type HostOptions,
+  LAUNCHPAD_HELP,
+  parseLaunchpadCli,
+} from "./launchpad-args.js";
 
-function makeLogger(opts: HostOptions): Logger {
+function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
   const dir = join(opts.dataDir, "logs");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const log = pino(
@@ -65,6 +70,40 @@ async function runHost(opts: HostOptions): Promise<number> {
   });
 }
 
+async function runControlPlane(opts: ControlPlaneOptions): Promise<number> {
+  const log = makeLogger(opts);
+  let signalled: string | undefined;
+  let onSignal: (s: string) => void = (s) => {
+    signalled ??= s;
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
+  const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
+  const { startControlPlane } = await import("./launchpad-control-plane.js");
+  let cp: Awaited<ReturnType<typeof startControlPlane>>;
+  try {
+    cp = await startControlPlane(opts, log, progress);
+  } catch (err) {
+    const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
+    console.error(`cocalc-launchpad: ${message}`);
+    return 1;
+  }
+  console.log(`cocalc-launchpad control plane ready: nats ${cp.natsUrl}, leaf nodes ${cp.leafUrl}`);
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      progress(`${signal}, stopping…`);
+      cp.stop().then(
+        () => resolve(0),
+        (err) => {
+          console.error(`cocalc-launchpad: error while stopping: ${err}`);
+          resolve(1);
+        },
+      );
+    };
+    onSignal = stop;
+    if (signalled) stop(signalled);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   let cmd: ReturnType<typeof parseLaunchpadCli>;
   try {
@@ -82,8 +121,24 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "host":
       return runHost(cmd);
+    case "control-plane":
+      return runControlPlane(cmd);
+    case "control-plane-token": {
+      const { issueHostToken } = await import("./launchpad-control-plane.js");
+      try {
+        const t = await issueHostToken(cmd);
+        console.log(
+          `registration token for host ${t.hostId} written to ${cmd.out} (expires ${t.expiresAt}); join with: cocalc-launchpad host --join ${cmd.out} …`,
+        );
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
     case "workspace":
-    case "image": {
+    case "image":
+    case "account": {
       const { runClient } = await import("./launchpad-client.js");
       try {
         return await runClient(cmd);

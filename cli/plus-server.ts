@@ -7,11 +7,14 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { agentsService } from "../services/agents/index.js";
+import { docsService } from "../services/docs/index.js";
 import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { UploadJournal } from "../services/gateway/upload-journal.js";
+import { openRemoteRoute, remoteService } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -72,11 +75,15 @@ export function terminalsDir(dataDir: string): string {
 }
 
 export function plusServices(
-  opts: { dataDir: string; daemon: boolean } = { dataDir: ".", daemon: false },
+  opts: { dataDir: string; daemon: boolean; natsServer?: string; title?: string } = {
+    dataDir: ".",
+    daemon: false,
+  },
 ): ServiceDefinition[] {
   return [
-    workspaceService(),
+    workspaceService(opts.title !== undefined ? { defaultTitle: opts.title } : {}),
     fsService(),
+    docsService(),
     terminalsService({
       dir: terminalsDir(opts.dataDir),
       hostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
@@ -87,6 +94,19 @@ export function plusServices(
     syncService({
       stateFile: syncStateFile(opts.dataDir),
       resolveTarget: sshTargetResolver(opts.dataDir, VERSION),
+    }),
+    agentsService({
+      dataDir: opts.dataDir,
+      // Agents installed with the package (codex-acp is a dependency) are found there too.
+      binDirs: [join(PACKAGE_ROOT, "node_modules", ".bin")],
+    }),
+    remoteService({
+      dataDir: opts.dataDir,
+      bundle: {
+        version: VERSION,
+        root: PACKAGE_ROOT,
+        ...(opts.natsServer !== undefined && { natsServer: opts.natsServer }),
+      },
     }),
   ];
 }
@@ -106,7 +126,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const secrets = await loadSecrets(opts.dataDir);
     const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
     const wsid = await loadWorkspaceId(opts.dataDir);
-    const services = plusServices({ dataDir: opts.dataDir, daemon: opts.daemon });
+    const services = plusServices({
+      dataDir: opts.dataDir,
+      daemon: opts.daemon,
+      natsServer: binary,
+      ...(opts.title !== undefined && { title: opts.title }),
+    });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = secrets.servicesPublicKey;
@@ -171,6 +196,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       session: () => ({
         wsid,
         version: VERSION,
+        ...(opts.title !== undefined && { title: opts.title }),
         natsPath: "/nats",
         nats: { user: BROWSER_USER, pass: secrets.browserPassword },
       }),
@@ -192,6 +218,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         log: log.child({ component: "files" }),
       },
     });
+    openRemoteRoute(app, nc, opts.dataDir);
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     cleanups.push(() => app.close());
@@ -224,6 +251,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         port,
         pid: process.pid,
         version: VERSION,
+        started: new Date().toISOString(),
         dataDir: opts.dataDir,
         tokenFile: tokenPath,
       };

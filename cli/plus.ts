@@ -1,24 +1,15 @@
 #!/usr/bin/env node
 /** The `cocalc-plus` command. */
-import { spawn } from "node:child_process";
-import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { type Logger, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
+import { DAEMON_CHILD, logFile, startDaemonChild } from "./daemon.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
 import type { PlusHandle } from "./plus-server.js";
 import { VERSION } from "./version.js";
-
-const DAEMON_CHILD = "COCALC_PLUS_DAEMON_CHILD";
-
-function logFile(dataDir: string): string {
-  const dir = join(dataDir, "logs");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return join(dir, "plus.log");
-}
 
 function makeLogger(opts: StartOptions): Logger {
   const streams: pino.StreamEntry[] = [
@@ -52,38 +43,20 @@ async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
     return 1;
   }
   const log = logFile(opts.dataDir);
-  const fd = openSync(log, "a", 0o600);
-  const child = spawn(
-    process.execPath,
-    [process.argv[1]!, ...argv.filter((a) => a !== "--daemon"), "--no-open"],
-    {
-      detached: true,
-      stdio: ["ignore", fd, fd, "ipc"],
-      env: { ...process.env, [DAEMON_CHILD]: "1" },
-    },
+  const result = await startDaemonChild(
+    process.argv[1]!,
+    [...argv.filter((a) => a !== "--daemon"), "--no-open"],
+    opts.dataDir,
   );
-  const result = await new Promise<{ ok: true; url: string } | { ok: false; message: string }>(
-    (resolve) => {
-      child.once("message", (m: { ready?: string; error?: string }) => {
-        if (m.ready) resolve({ ok: true, url: m.ready });
-        else resolve({ ok: false, message: m.error ?? "failed" });
-      });
-      child.once("exit", (code) =>
-        resolve({ ok: false, message: `exited with code ${code}; see ${log}` }),
-      );
-    },
-  );
-  child.unref();
-  child.disconnect?.();
   if (!result.ok) {
     console.error(`cocalc-plus: ${result.message}`);
     return 1;
   }
   console.log(`cocalc-plus ready: ${result.url}`);
   console.log(
-    `running in the background (pid ${child.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`,
+    `running in the background (pid ${result.pid}); logs: ${log}; stop: cocalc-plus stop --data-dir ${opts.dataDir}`,
   );
-  if (opts.open) await openBrowser(result.url);
+  if (opts.open) await openBrowser(result.url, opts.dataDir);
   return 0;
 }
 
@@ -152,7 +125,7 @@ async function runForeground(opts: StartOptions): Promise<number> {
     process.disconnect?.();
   } else {
     console.log(`cocalc-plus ready: ${handle.signInUrl}`);
-    if (opts.open && !(await openBrowser(handle.signInUrl)))
+    if (opts.open && !(await openBrowser(handle.signInUrl, opts.dataDir)))
       console.log("(open that URL in your browser)");
   }
   return new Promise((resolve) => {
@@ -233,6 +206,16 @@ async function main(argv: string[]): Promise<number> {
     case "sync-remote": {
       const { runRemoteCommand } = await import("../services/sync/remote-cli.js");
       return runRemoteCommand(cmd.sub, cmd.args);
+    }
+    case "ssh-help":
+    case "ssh-connect":
+    case "ssh-list":
+    case "ssh-status":
+    case "ssh-stop":
+    case "ssh-rm":
+    case "uninstall": {
+      const { runSsh } = await import("./ssh.js");
+      return runSsh(cmd);
     }
     case "start":
       if (cmd.daemon && !process.env[DAEMON_CHILD]) return daemonize(cmd, argv);

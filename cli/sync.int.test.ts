@@ -16,13 +16,15 @@ import {
 import {
   installBundle,
   nodeMissingReason,
-  skipReason,
+  type Sshd,
+  SYNC_REMOTE_USER,
+  sshdSkipReason,
   startSshd,
-  type TestSshd,
 } from "../test/helpers/sshd.js";
 
 const BUNDLE_BUILT = existsSync(new URL("../dist/bundle/plus.js", import.meta.url));
-let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+let why =
+  sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
 if (why) console.log(`sync CLI tests skipped: ${why}`);
 
 async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
@@ -34,14 +36,14 @@ async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void
 }
 
 describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
-  let sshd: TestSshd;
+  let sshd: Sshd;
   let plus: RunningPlus;
   let home: string;
   let env: NodeJS.ProcessEnv;
   let session: string;
 
   beforeAll(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) return;
     const bundle = await installBundle(sshd);
@@ -52,14 +54,14 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     };
     plus = await startPlus({ home, env: extra });
     env = plusEnv(home, extra);
-    session = `${sshd.user.name}@127.0.0.1:${sshd.port}`;
+    session = `${sshd.user}@127.0.0.1:${sshd.port}`;
   });
 
   afterAll(async () => {
     await plus?.stop();
     await sshd?.stop();
     if (home) await removeHome(home);
-    if (sshd) rmSync(join(sshd.user.home, "cli"), { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.home, "cli"), { recursive: true, force: true });
   });
 
   const sync = (...args: string[]) => runPlus(["sync", ...args, "--data-dir", plus.dataDir], env);
@@ -71,8 +73,8 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     const added = sync("add", "cli/proj", "--session", session, "--ignore", "*.tmp");
     expect(added.stderr).toBe("");
     expect(added.code).toBe(0);
-    expect(added.stdout).toMatch(/added sync pair s\S+: ~\/cli\/proj/);
-    const remote = join(sshd.user.home, "cli/proj");
+    expect(added.stdout).toMatch(/added sync pair p\S+: ~\/cli\/proj/);
+    const remote = join(sshd.home, "cli/proj");
     await until("the file on the remote", () => existsSync(join(remote, "hello.txt")));
     await until("all files synced in the list", () =>
       sync("list").stdout.includes("all files synced"),
@@ -87,7 +89,7 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(badIgnore.stderr).toMatch(/ERR_SYNC_IGNORE/);
     expect(sync("add", "cli/x", "--session", session, "--prefer", "both").code).toBe(2);
     expect(sync("frobnicate").code).toBe(2);
-    expect(existsSync(join(sshd.user.home, "cli/other"))).toBe(false);
+    expect(existsSync(join(sshd.home, "cli/other"))).toBe(false);
 
     expect(sync("pause", "cli/proj").stdout).toMatch(/paused/);
     expect(sync("list").stdout).toMatch(/paused/);

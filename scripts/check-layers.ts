@@ -19,7 +19,11 @@ function findRoot(): string {
 
 const ROOT = findRoot();
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
-const SHARED_PACKAGES = new Set(["@sinclair/typebox", "@sinclair/typebox/value"]);
+const SHARED_PACKAGES = new Set([
+  "@sinclair/typebox",
+  "@sinclair/typebox/value",
+  "diff-match-patch",
+]);
 const IMPORT =
   /(?:^|\s|;)(?:import|export)\s[^'"`]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s+["']([^"']+)["']/gm;
 

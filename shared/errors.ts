@@ -196,6 +196,146 @@ export const ErrorCodes = {
     status: 500,
     summary: "rsync failed while moving files; the next cycle retries.",
   },
+  ERR_FS_WORKER: {
+    status: 503,
+    summary:
+      "The process that does a container workspace's file operations (as its user) could not start.",
+  },
+  ERR_ACCOUNT_CORES_QUOTA: {
+    status: 409,
+    summary:
+      "Starting the workspace (or raising its cpus) would take the account's running cores above its quota.",
+  },
+  ERR_ACCOUNT_INVALID: { status: 400, summary: "A bad account id or cores quota." },
+  ERR_HOST_JOIN: {
+    status: 403,
+    summary:
+      "A host registration token is wrong, expired or already used, or the control plane refused the host.",
+  },
+  ERR_DOC_PATCH_INVALID: {
+    status: 400,
+    summary: "A document patch is malformed, out of range, or does not match its base text.",
+  },
+  ERR_DOC_BASE_UNKNOWN: {
+    status: 409,
+    summary: "A document patch names a base version the docs service does not know.",
+  },
+  ERR_DOC_NOT_TEXT: {
+    status: 415,
+    summary: "The file is binary or larger than the editor's limit: download it instead.",
+  },
+  ERR_DOC_NOT_OPEN: {
+    status: 404,
+    summary: "The document is not open: send OpenDocument first.",
+  },
+  ERR_AGENT_THREAD_NOT_FOUND: {
+    status: 404,
+    summary: "No such agent thread in this chat room (never created).",
+  },
+  ERR_AGENT_TURN_NOT_FOUND: { status: 404, summary: "No such turn in this agent thread." },
+  ERR_AGENT_PROMPT: {
+    status: 400,
+    summary: "A prompt is empty, too long, or names an image that is not an absolute path.",
+  },
+  ERR_AGENT_SETTINGS: {
+    status: 400,
+    summary:
+      "Bad thread settings: unknown agent, empty custom command, relative directory, bad env name.",
+  },
+  ERR_AGENT_REQUEST: {
+    status: 400,
+    summary:
+      "An agents request is not valid JSON, names an unknown op or does not match its schema.",
+  },
+  ERR_AGENT_START: {
+    status: 502,
+    summary: "The agent could not be started: command not found, or it exited before it answered.",
+  },
+  ERR_AGENT_PROTOCOL: {
+    status: 502,
+    summary:
+      "The agent does not speak ACP: it wrote something that is not JSON-RPC, or answered wrongly.",
+  },
+  ERR_AGENT_TIMEOUT: {
+    status: 504,
+    summary: "The agent did not answer initialize or session/new in time.",
+  },
+  ERR_AGENT_AUTH: {
+    status: 401,
+    summary:
+      "The agent needs credentials: set its API key in the agent settings, or log in with its CLI.",
+  },
+  ERR_AGENT_SESSION: {
+    status: 502,
+    summary: "The agent refused to create or load the thread's session.",
+  },
+  ERR_AGENT_CRASHED: {
+    status: 502,
+    summary:
+      "The agent process ended during the turn (its stderr is in the reason); it is restarted.",
+  },
+  ERR_AGENT_RESTARTED: {
+    status: 503,
+    summary: "The agents service restarted while the turn ran; the turn did not finish.",
+  },
+  ERR_AGENT_READ_ONLY: {
+    status: 403,
+    summary: "The thread is in read-only mode: the agent may not write files.",
+  },
+  ERR_AGENT_OUTSIDE_WORKDIR: {
+    status: 403,
+    summary: "Workspace-write mode: the agent may write only under the thread's working directory.",
+  },
+  ERR_AGENT_NOT_WAITING: {
+    status: 409,
+    summary: "The turn is not waiting for that permission answer (answered, timed out or ended).",
+  },
+  ERR_REMOTE_TARGET: {
+    status: 400,
+    summary: "A remote target is not of the form [user@]host[:port].",
+  },
+  ERR_REMOTE_UNREACHABLE: {
+    status: 502,
+    summary:
+      "The remote host could not be reached over SSH (name, network, port or timeout); the ssh output says which.",
+  },
+  ERR_REMOTE_AUTH: {
+    status: 401,
+    summary: "SSH refused the login (wrong key, password or user); the ssh output says why.",
+  },
+  ERR_REMOTE_NO_NODE: {
+    status: 424,
+    summary: "The remote has no Node.js 20 or newer on the PATH of a non-interactive ssh shell.",
+  },
+  ERR_REMOTE_PLATFORM: {
+    status: 424,
+    summary: "The remote OS or CPU is not supported, or differs from this machine's bundle.",
+  },
+  ERR_REMOTE_NOT_INSTALLED: {
+    status: 424,
+    summary:
+      "cocalc-plus is not installed on the remote and --no-install (or --forward-only) forbids installing it.",
+  },
+  ERR_REMOTE_INSTALL: {
+    status: 502,
+    summary: "Copying cocalc-plus to the remote failed; the output says why.",
+  },
+  ERR_REMOTE_DAEMON: {
+    status: 502,
+    summary: "The remote cocalc-plus did not start or does not answer through the tunnel.",
+  },
+  ERR_REMOTE_SSH: {
+    status: 502,
+    summary: "An ssh command failed for another reason; the ssh output says why.",
+  },
+  ERR_REMOTE_NOT_FOUND: {
+    status: 404,
+    summary: "No remote session with that target or id.",
+  },
+  ERR_REMOTE_PORT: {
+    status: 409,
+    summary: "The local port for the tunnel is in use or cannot be forwarded.",
+  },
 } as const;
 
 /** Every error code the product can report. */

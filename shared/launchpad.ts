@@ -245,7 +245,8 @@ export const CreateWorkspaceOnHost = defineCommand(
     {
       image: Name("image"),
       quota: Type.Optional(Type.Partial(QuotaSchema, { additionalProperties: false })),
-      account: Type.Optional(Type.String({ maxLength: 100 })),
+      /** The account whose cores quota the workspace counts against (an id: it names subjects). */
+      account: Type.Optional(Name("account")),
     },
     { additionalProperties: false },
   ),
@@ -317,6 +318,105 @@ export const RemoveImage = defineCommand(
   Type.Object({ name: Name("image") }, { additionalProperties: false }),
 );
 export const HostCommands = [ImportImage, RemoveImage] as const;
+
+// Accounts: events on account.<account>.cores, commands to accountcmd.<account>
+/** An account's cores quota: `null` is no limit. */
+const CoresSchema = Type.Union([Type.Number({ minimum: 0, maximum: 1_000_000 }), Type.Null()]);
+export const AccountCoresQuotaChanged = defineEvent(
+  "AccountCoresQuotaChanged",
+  1,
+  Type.Object({ cores: CoresSchema }, { additionalProperties: false }),
+);
+/** A workspace of the account now holds `cores` (replacing what it held): it runs, with that many cpus. */
+export const CoresReserved = defineEvent(
+  "CoresReserved",
+  1,
+  Type.Object(
+    { wsid: Name("workspace id"), hostId: Name("host id"), cores: Type.Number({ minimum: 0 }) },
+    { additionalProperties: false },
+  ),
+);
+/** The workspace holds no cores of the account any more (stopped, failed to start, deleted). */
+export const CoresReleased = defineEvent(
+  "CoresReleased",
+  1,
+  Type.Object({ wsid: Name("workspace id") }, { additionalProperties: false }),
+);
+export const AccountEvents = [AccountCoresQuotaChanged, CoresReserved, CoresReleased] as const;
+export type AccountEvent = EventOf<(typeof AccountEvents)[number]>;
+
+export const SetAccountCoresQuota = defineCommand(
+  "SetAccountCoresQuota",
+  Type.Object({ cores: CoresSchema }, { additionalProperties: false }),
+);
+export const AccountCommands = [SetAccountCoresQuota] as const;
+
+/** The `accounts` view of one account. */
+export interface AccountView {
+  account: string;
+  /** null: no limit. */
+  coresQuota: number | null;
+  /** Cores held by the account's running workspaces (their cpus), across hosts. */
+  coresRunning: number;
+  workspaces: Record<string, { hostId: string; cores: number }>;
+  updatedAt: string;
+}
+
+// The control plane's registry: events on registry.token.<tokenId>
+export const HostTokenIssued = defineEvent(
+  "HostTokenIssued",
+  1,
+  Type.Object(
+    { hostId: Name("host id"), expiresAt: Type.String({ minLength: 20, maxLength: 40 }) },
+    { additionalProperties: false },
+  ),
+);
+export const HostJoined = defineEvent(
+  "HostJoined",
+  1,
+  Type.Object(
+    { hostId: Name("host id"), leafUser: Type.String({ maxLength: 100 }) },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryEvents = [HostTokenIssued, HostJoined] as const;
+export type RegistryEvent = EventOf<(typeof RegistryEvents)[number]>;
+
+/** Issues a one-time registration token for a host (the reply carries its secret, once). */
+export const IssueHostToken = defineCommand(
+  "IssueHostToken",
+  Type.Object(
+    {
+      hostId: Name("host id"),
+      ttlSeconds: Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryCommands = [IssueHostToken] as const;
+
+/** What a host keeps (0600) to join the control plane: written by `control-plane token`. */
+export interface HostTokenFile {
+  v: 1;
+  /** The control plane's client address, where the token is exchanged. */
+  natsUrl: string;
+  tokenId: string;
+  secret: string;
+  hostId: string;
+  expiresAt: string;
+}
+
+/** The control plane's answer to a join: the host's leaf credentials (kept 0600 by the host). */
+export interface LeafCredentials {
+  hostId: string;
+  /** `nats-leaf://host:port` of the control plane's leaf node listener. */
+  leafUrl: string;
+  user: string;
+  password: string;
+  /** JetStream domains: the control plane's and the host's own. */
+  hubDomain: string;
+  hostDomain: string;
+}
 
 /** The reply to ExecInWorkspace. Output is cut at EXEC_OUTPUT_LIMIT bytes each. */
 export interface ExecResult {
@@ -417,6 +517,24 @@ export function workspaceExecArgv(
   ];
 }
 
+/**
+ * The podman argv (without `podman`) of a login shell on a tty in a running workspace,
+ * starting in `cwd` (its home directory, with a notice, when `cwd` does not exist there):
+ * what a terminal of a container workspace runs.
+ */
+export function workspaceShellArgv(
+  wsid: string,
+  o: { cwd: string; env?: Record<string, string> },
+): string[] {
+  const script =
+    'cd -- "$1" 2>/dev/null || { printf "cocalc: %s does not exist; starting in %s\\r\\n" "$1" "$HOME"; cd; }; ' +
+    'for s in /bin/bash /bin/sh; do [ -x "$s" ] && exec "$s" -l; done';
+  return workspaceExecArgv(wsid, ["/bin/sh", "-c", script, "sh", o.cwd], {
+    tty: true,
+    ...(o.env !== undefined && { env: o.env }),
+  });
+}
+
 /** One snapshot retention rule: keep the newest snapshot of each of the last `keep` periods. */
 export interface RetentionRule {
   everyMs: number;
@@ -465,4 +583,12 @@ export function autoSnapshotName(at: Date): string {
     .toISOString()
     .replace(/[-:]/g, "")
     .replace(/\.\d+Z$/, "Z")}`;
+}
+
+/** When a scheduled snapshot was taken, from its name; undefined for other names. */
+export function autoSnapshotTime(name: string): Date | undefined {
+  const m = /^auto-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(name);
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`);
+  return Number.isNaN(t) ? undefined : new Date(t);
 }

@@ -70,6 +70,9 @@ export const ServiceNames = {
   fs: "fs",
   terminals: "terminals",
   sync: "sync",
+  docs: "docs",
+  agents: "agents",
+  remote: "remote",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -84,6 +87,8 @@ export const Streams = {
   HOSTS: "HOSTS",
   MOUNTS: "MOUNTS",
   REMOTE: "REMOTE",
+  ACCOUNTS: "ACCOUNTS",
+  REGISTRY: "REGISTRY",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -98,6 +103,8 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   HOSTS: ["host.>"],
   MOUNTS: ["mount.>"],
   REMOTE: ["remote.>"],
+  ACCOUNTS: ["account.>"],
+  REGISTRY: ["registry.>"],
 };
 
 /** KV buckets ("views"). */
@@ -111,6 +118,12 @@ export const Buckets = {
   terms: "terms",
   termSnapshots: "term-snapshots",
   syncPairs: "sync-pairs",
+  accounts: "accounts",
+  docs: "docs",
+  docSnapshots: "doc-snapshots",
+  threads: "threads",
+  turns: "turns",
+  remoteSessions: "remote-sessions",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -144,6 +157,27 @@ export function workspaceSubjects(wsid: string) {
   } as const;
 }
 
+/**
+ * Subjects of agent threads and turns of workspace `wsid`. Only shared/agents.ts calls this:
+ * every per-thread and per-turn identifier comes from its threadIdentifiers/turnIdentifiers.
+ */
+export function agentSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  return {
+    /** Events of one thread of chat room `room`: settings, turns, session (stream WS_CHAT). */
+    thread: (room: string, thread: string) =>
+      `ws.${wsid}.chat.${validateKeyToken(room, "room id")}.${validateKeyToken(thread, "thread id")}`,
+    /** Every thread of the workspace, as a filter. */
+    threads: `ws.${wsid}.chat.*.*`,
+    /** The log of one turn: every agent update, in order (stream WS_AGENT_LOG). */
+    turnLog: (thread: string, turn: string) =>
+      `ws.${wsid}.agent.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}.log`,
+    /** Every turn log of a thread, as a filter. */
+    threadLogs: (thread: string) =>
+      `ws.${wsid}.agent.${validateKeyToken(thread, "thread id")}.*.log`,
+  } as const;
+}
+
 /** Subject filters that span every workspace (for a host serving many). */
 export const AllWorkspaces = {
   /** Settings events of every workspace. */
@@ -174,6 +208,59 @@ export const AllHosts = {
   /** Every mount of every host. */
   mounts: "mount.>",
 } as const;
+
+/** Subjects of a launchpad account (stream ACCOUNTS). */
+export function accountSubjects(account: string) {
+  validateKeyToken(account, "account id");
+  return {
+    /** The account's cores: its quota and what its running workspaces hold. */
+    cores: `account.${account}.cores`,
+    /** Account commands; outside `account.>` so the ACCOUNTS stream does not store them. */
+    command: `accountcmd.${account}`,
+  } as const;
+}
+
+/** Subject filters that span every account. */
+export const AllAccounts = {
+  cores: "account.*.cores",
+  commands: "accountcmd.*",
+} as const;
+
+/** The account id in an account subject (`account.<id>.…` or `accountcmd.<id>`), or undefined. */
+export function accountOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return (parts[0] === "account" && parts.length > 2) ||
+    (parts[0] === "accountcmd" && parts.length === 2)
+    ? parts[1]
+    : undefined;
+}
+
+/** The control plane's registry of hosts (stream REGISTRY on the control plane). */
+export const RegistrySubjects = {
+  /** Events of one registration token: issued, used. */
+  token: (tokenId: string) => `registry.token.${validateKeyToken(tokenId, "token id")}`,
+  /** Commands of the control plane's operators (issue a token); not stored. */
+  command: "registrycmd",
+  /** A host exchanges token `tokenId` for leaf credentials here (core NATS request). */
+  join: (tokenId: string) => `hostjoin.${validateKeyToken(tokenId, "token id")}`,
+  joins: "hostjoin.*",
+  /** The inbox prefix of a joining host: all that its login may receive. */
+  joinInbox: (tokenId: string) => `_JOIN.${validateKeyToken(tokenId, "token id")}`,
+  /** Every joining host's inbox (no leaf node may listen there). */
+  joinInboxes: "_JOIN.>",
+  /** The inbox prefix of the control plane's own clients (no leaf node may listen there). */
+  operatorInbox: "_CP_INBOX",
+} as const;
+
+/** The JetStream domain of a joined host's own nats-server. */
+export function hostDomain(hostId: string): string {
+  return `host-${validateKeyToken(hostId, "host id")}`;
+}
+
+/** The control plane's stream that sources the events of joined host `hostId`. */
+export function hostEventsStream(hostId: string): string {
+  return `HOST_EVENTS_${validateKeyToken(hostId, "host id")}`;
+}
 
 /** The subject of one reference-counted mount on a host (stream MOUNTS). */
 export function mountSubject(hostId: string, mountId: string): string {
@@ -218,6 +305,33 @@ export function workspaceTerminalSubjects(wsid: string) {
   } as const;
 }
 
+/** Subjects of document `doc` (see docIdForPath in shared/docs.ts) of workspace `wsid`. */
+export function docSubjects(wsid: string, doc: string) {
+  validateToken(wsid, "workspace id");
+  validateKeyToken(doc, "document id");
+  return {
+    /** The document's events: opened, patched, in their one order (stream WS_DOCS). */
+    patches: `ws.${wsid}.doc.${doc}.patch`,
+    /** Cursors and selections of the document's viewers (core NATS, never stored). */
+    presence: `ws.${wsid}.presence.doc.${doc}`,
+  } as const;
+}
+
+/** The same subjects for every document of workspace `wsid`, as subscription filters. */
+export function workspaceDocSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  return {
+    patches: `ws.${wsid}.doc.*.patch`,
+    presence: `ws.${wsid}.presence.doc.*`,
+  } as const;
+}
+
+/** The document id in a document subject (`ws.<wsid>.doc.<doc>.patch`), or undefined. */
+export function docIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "doc" ? parts[3] : undefined;
+}
+
 /** The terminal id in a terminal subject (`ws.<wsid>.term.<tid>.<kind>`), or undefined. */
 export function terminalIdOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
@@ -230,9 +344,36 @@ export function wsidOfSubject(subject: string): string | undefined {
   return parts[0] === "ws" && parts.length > 2 ? parts[1] : undefined;
 }
 
-/** Subjects of sync pair `pair` (stream REMOTE). */
-export function syncSubjects(pair: string) {
-  const base = `remote.sync.${validateKeyToken(pair, "sync pair id")}`;
+/**
+ * Subjects of remote session `sid` (stream REMOTE). Sync pairs and port forwards of the
+ * session live under the same prefix, so removing a session finds all of them.
+ */
+export function remoteSubjects(sid: string) {
+  const base = `remote.${validateKeyToken(sid, "session id")}`;
+  return {
+    /** Everything of the session, as a filter. */
+    all: `${base}.>`,
+    /** The session's lifecycle: added, connected, tunnel up and down, stopped, removed. */
+    session: `${base}.session`,
+    /** Events of one sync pair of the session. */
+    sync: (pair: string) => `${base}.sync.${validateKeyToken(pair, "sync pair id")}`,
+    /** Events of one port forward of the session. */
+    forward: (fid: string) => `${base}.forward.${validateKeyToken(fid, "forward id")}`,
+  } as const;
+}
+
+/** Every remote session's lifecycle subject, as a filter. */
+export const AllRemoteSessions = "remote.*.session";
+
+/** The session id in a remote subject (`remote.<sid>.…`), or undefined. */
+export function sessionIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts[0] === "remote" && parts.length > 2 ? parts[1] : undefined;
+}
+
+/** Subjects of sync pair `pair` of remote session `sid` (stream REMOTE, under the session). */
+export function syncSubjects(sid: string, pair: string) {
+  const base = remoteSubjects(sid).sync(pair);
   return {
     /** The pair's settings: added, changed, paused, resumed, removed, check requested. */
     config: `${base}.cfg`,
@@ -241,13 +382,13 @@ export function syncSubjects(pair: string) {
   } as const;
 }
 
-/** Every sync subject, as a consumer filter. */
-export const AllSync = { all: "remote.sync.>" } as const;
+/** Every sync subject of every session, as a consumer filter. */
+export const AllSync = { all: "remote.*.sync.>" } as const;
 
-/** The pair id in a sync subject (`remote.sync.<pair>.<kind>`), or undefined. */
+/** The pair id in a sync subject (`remote.<sid>.sync.<pair>.<kind>`), or undefined. */
 export function syncPairOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
-  return parts.length === 4 && parts[0] === "remote" && parts[1] === "sync" ? parts[2] : undefined;
+  return parts.length === 5 && parts[0] === "remote" && parts[2] === "sync" ? parts[3] : undefined;
 }
 
 /** Keys of the KV views. */
@@ -261,6 +402,8 @@ export const Keys = {
   workspace: (wsid: string) => validateKeyToken(wsid, "workspace id"),
   /** A launchpad host. */
   host: (hostId: string) => validateKeyToken(hostId, "host id"),
+  /** A launchpad account (view `accounts`). */
+  account: (account: string) => validateKeyToken(account, "account id"),
   /** A reference-counted mount of a host. */
   mount: (hostId: string, mountId: string) =>
     `${validateKeyToken(hostId, "host id")}.${validateKeyToken(mountId, "mount id")}`,
@@ -272,8 +415,30 @@ export const Keys = {
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(tid, "terminal id")}`,
   /** A sync pair (view `sync-pairs`). */
   syncPair: (pair: string) => validateKeyToken(pair, "sync pair id"),
+  /** An agent thread (view `threads`). */
+  thread: (wsid: string, room: string, thread: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(room, "room id")}.${validateKeyToken(thread, "thread id")}`,
+  /** Every thread of a chat room, as a watch filter. */
+  roomThreads: (wsid: string, room: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(room, "room id")}.*`,
+  /** Every thread of a workspace, as a watch filter. */
+  workspaceThreads: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*.*`,
+  /** A turn of an agent thread (view `turns`). */
+  turn: (wsid: string, thread: string, turn: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}`,
+  /** Every turn of a thread, as a watch filter. */
+  threadTurns: (wsid: string, thread: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.*`,
   /** Every terminal of a workspace, as a watch filter. */
   terminals: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
+  /** A document of a workspace (view `docs`). */
+  doc: (wsid: string, doc: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}`,
+  /** A stored text of a document (view `doc-snapshots`): the newest or history's oldest. */
+  docSnapshot: (wsid: string, doc: string, which: "head" | "base") =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}.${which}`,
+  /** A remote session (view `remote-sessions`). */
+  remoteSession: (sid: string) => validateKeyToken(sid, "session id"),
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */
@@ -289,6 +454,7 @@ export function bucketStream(bucket: string): string {
 export function browserPermissions(wsid: string, durables: readonly string[]) {
   const ws = workspaceSubjects(wsid);
   const terms = workspaceTerminalSubjects(wsid);
+  const docs = workspaceDocSubjects(wsid);
   const deny = durables.flatMap((d) => {
     validateToken(d, "durable name");
     return [
@@ -307,6 +473,8 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
         terms.input,
         terms.resize,
         terms.viewer,
+        // Cursors and selections in documents: core NATS, never stored.
+        docs.presence,
         "$JS.API.INFO",
         "$JS.API.STREAM.INFO.>",
         "$JS.API.STREAM.MSG.GET.>",
@@ -319,6 +487,6 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
       ],
       deny: ["$JS.API.CONSUMER.DURABLE.CREATE.>", ...deny],
     },
-    subscribe: { allow: ["_INBOX.>", ws.feeds] },
+    subscribe: { allow: ["_INBOX.>", ws.feeds, docs.presence] },
   };
 }

@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { CocalcError } from "./errors.js";
 import {
+  accountOfSubject,
+  accountSubjects,
   browserPermissions,
+  hostDomain,
+  hostEventsStream,
   Keys,
   pathFromToken,
   pathToken,
+  RegistrySubjects,
   StreamSubjects,
   validateToken,
   workspaceSubjects,
@@ -67,7 +72,8 @@ describe("subjects", () => {
 
   it("keeps every stream's subjects workspace- or area-scoped", () => {
     for (const subjects of Object.values(StreamSubjects)) {
-      for (const s of subjects) expect(s).toMatch(/^(ws\.\*\.|host\.|mount\.|remote\.)/);
+      for (const s of subjects)
+        expect(s).toMatch(/^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.)/);
     }
   });
 
@@ -89,5 +95,23 @@ describe("subjects", () => {
     expect(p.publish.allow).toContain("ws.w1.req.>");
     expect(p.subscribe.allow).toContain("ws.w1.feed.>");
     expect(p.publish.allow.some((x) => x.includes(".fs."))).toBe(false);
+  });
+});
+
+describe("launchpad account and registry subjects", () => {
+  it("validate their tokens and keep commands out of the streams", () => {
+    expect(accountSubjects("acme").cores).toBe("account.acme.cores");
+    expect(accountSubjects("acme").command).toBe("accountcmd.acme");
+    expect(accountOfSubject("account.acme.cores")).toBe("acme");
+    expect(accountOfSubject("accountcmd.acme")).toBe("acme");
+    expect(accountOfSubject("ws.acme.x")).toBeUndefined();
+    expect(() => accountSubjects("a.b")).toThrow();
+    expect(RegistrySubjects.join("t1")).toBe("hostjoin.t1");
+    expect(() => RegistrySubjects.join("t.*")).toThrow();
+    expect(hostDomain("h1")).toBe("host-h1");
+    expect(hostEventsStream("h1")).toBe("HOST_EVENTS_h1");
+    for (const s of [accountSubjects("a").command, RegistrySubjects.command, "hostjoin.t"])
+      for (const patterns of Object.values(StreamSubjects))
+        for (const p of patterns) expect(s.split(".")[0]).not.toBe(p.split(".")[0]);
   });
 });

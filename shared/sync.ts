@@ -8,6 +8,7 @@ import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import { sessionIdOf } from "./remote.js";
 import { sha256 } from "./sha256.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -327,9 +328,17 @@ export function checkNotNested(candidate: Omit<PairRoots, "pair">, others: reado
   }
 }
 
-/** The id of the pair of a session and local root: one local folder, one pair. */
+/**
+ * The id of the pair of a session and local root: one local folder, one pair. It ends with
+ * the session id, so a pair's events (under its session's subjects) are found from the id alone.
+ */
 export function pairIdFor(session: string, local: string): string {
-  return `s${bytesToBase64url(sha256(`${session}\0${local}`)).slice(0, 22)}`;
+  return `p${bytesToBase64url(sha256(`${session}\0${local}`)).slice(0, 22)}${sessionIdOf(session)}`;
+}
+
+/** The session id a pair id ends with (see `pairIdFor`). */
+export function sessionIdOfPair(pair: string): string {
+  return pair.slice(23);
 }
 
 /** The name a losing version is kept under: `name.conflict-<side>-<time>.ext`. */
@@ -518,9 +527,9 @@ export function baseFrom(local: SyncEntry, remote: SyncEntry): BaseEntry {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Events (stream REMOTE): pair configuration on `remote.sync.<pair>.cfg`, the work on `.run`
+// Events (stream REMOTE): pair configuration on `remote.<sid>.sync.<pair>.cfg`, the work on `.run`
 
-const PairId = Type.String({ pattern: "^s[A-Za-z0-9_-]{22}$" });
+const PairId = Type.String({ pattern: "^p[A-Za-z0-9_-]{22}s[A-Za-z0-9_-]{1,420}$" });
 const Root = Type.String({ minLength: 1, maxLength: 4096 });
 const Session = Type.String({ minLength: 1, maxLength: 300, pattern: "^[^\\s\\u0000]+$" });
 const Side = Type.Union(SyncSides.map((s) => Type.Literal(s)));

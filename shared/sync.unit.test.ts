@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { CocalcError } from "./errors.js";
+import { sessionIdOf } from "./remote.js";
 import {
   type BaseEntry,
   baseFrom,
@@ -13,6 +14,7 @@ import {
   pairMatcher,
   parseIgnore,
   type SyncEntry,
+  sessionIdOfPair,
 } from "./sync.js";
 
 const m = (text: string) => new IgnoreMatcher(parseIgnore(text));
@@ -149,7 +151,8 @@ describe("sync - roots", () => {
   });
 
   it("pair ids and conflict names", () => {
-    expect(pairIdFor("a@h", "proj")).toMatch(/^s[A-Za-z0-9_-]{22}$/);
+    expect(pairIdFor("a@h", "proj")).toMatch(/^p[A-Za-z0-9_-]{22}s[A-Za-z0-9_-]+$/);
+    expect(sessionIdOfPair(pairIdFor("a@h", "proj"))).toBe(sessionIdOf("a@h"));
     expect(pairIdFor("a@h", "proj")).not.toBe(pairIdFor("a@h", "proj2"));
     const at = new Date("2026-01-02T03:04:05.678Z");
     expect(conflictName("d/notes.md", "remote", at)).toBe(

@@ -17,6 +17,33 @@ export const AgentDefaultsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Page themes: "system" follows the browser's light or dark preference. */
+export const Themes = ["system", "light", "dark"] as const;
+export type Theme = (typeof Themes)[number];
+
+/** Font sizes (px) the editor and terminals accept. */
+export const FONT_SIZES = { min: 8, max: 32 } as const;
+
+const FontSize = Type.Integer({ minimum: FONT_SIZES.min, maximum: FONT_SIZES.max });
+
+/** How the workspace looks, the same in every tab and on every device. */
+export const AppearanceSchema = Type.Object(
+  {
+    theme: Type.Union(Themes.map((t) => Type.Literal(t))),
+    editorFontSize: FontSize,
+    terminalFontSize: FontSize,
+  },
+  { additionalProperties: false },
+);
+export type Appearance = Static<typeof AppearanceSchema>;
+
+/** What a workspace looks like until its settings say otherwise. */
+export const DEFAULT_APPEARANCE: Appearance = {
+  theme: "system",
+  editorFontSize: 13,
+  terminalFontSize: 14,
+};
+
 /** All settings of a workspace. */
 export const SettingsSchema = Type.Object(
   {
@@ -24,6 +51,8 @@ export const SettingsSchema = Type.Object(
     color: Type.String({ pattern: "^#[0-9a-fA-F]{6}$" }),
     defaultShell: Type.String({ maxLength: 300 }),
     agentDefaults: AgentDefaultsSchema,
+    // Optional: workspaces created before it had no appearance (the defaults apply).
+    appearance: Type.Optional(AppearanceSchema),
   },
   { additionalProperties: false },
 );
@@ -37,6 +66,9 @@ export const SettingsChangeSchema = Type.Object(
     defaultShell: Type.Optional(SettingsSchema.properties.defaultShell),
     agentDefaults: Type.Optional(
       Type.Partial(AgentDefaultsSchema, { additionalProperties: false }),
+    ),
+    appearance: Type.Optional(
+      Type.Partial(AppearanceSchema, { additionalProperties: false, minProperties: 1 }),
     ),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -53,7 +85,13 @@ export function defaultSettings(title: string): Settings {
     color: DEFAULT_COLOR,
     defaultShell: "",
     agentDefaults: { agent: "", model: "", mode: "workspace-write" },
+    appearance: { ...DEFAULT_APPEARANCE },
   };
+}
+
+/** The appearance of `settings`, with the defaults for what they do not say. */
+export function appearanceOf(settings: Settings | undefined): Appearance {
+  return { ...DEFAULT_APPEARANCE, ...settings?.appearance };
 }
 
 export const WorkspaceCreated = defineEvent(
@@ -93,6 +131,9 @@ export function applySettingsChange(settings: Settings, change: SettingsChange):
     ...(change.defaultShell !== undefined && { defaultShell: change.defaultShell }),
     ...(change.agentDefaults !== undefined && {
       agentDefaults: { ...settings.agentDefaults, ...change.agentDefaults },
+    }),
+    ...(change.appearance !== undefined && {
+      appearance: { ...appearanceOf(settings), ...change.appearance },
     }),
   };
 }

@@ -65,6 +65,15 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.HOSTS, "host lifecycle"),
   stream(Streams.MOUNTS, "mount references"),
   stream(Streams.REMOTE, "remote sessions, port forwards and sync"),
+  stream(Streams.ACCOUNTS, "launchpad accounts: cores quota and cores held by running workspaces"),
+];
+
+/**
+ * The control plane's own streams. Only these: a stream there on the subjects of hosts (or a
+ * KV bucket of theirs) would also store what joined hosts publish through the leaf node.
+ */
+export const ControlPlaneStreams: readonly StreamDefinition[] = [
+  stream(Streams.REGISTRY, "registration tokens of hosts, and hosts that joined"),
 ];
 
 /** What we decide about a KV bucket. */
@@ -138,6 +147,49 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
   {
     name: Buckets.syncPairs,
     description: "file sync pairs of remote sessions: settings, status, progress, conflicts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.accounts,
+    description: "launchpad accounts: cores quota and the cores of running workspaces",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.docs,
+    description: "documents: path, head sequence, saved sequence, file present or deleted",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    // Opening a document is its newest stored text plus the patches after it.
+    name: Buckets.docSnapshots,
+    description: "document texts at a sequence: the newest, and the oldest history keeps",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: MiB,
+  },
+  {
+    name: Buckets.threads,
+    description: "agent threads: settings, session, running turn and queue",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.turns,
+    description: "agent turns: prompt, status, stop reason or failure, heartbeat, usage",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
+  },
+  {
+    name: Buckets.remoteSessions,
+    description: "remote sessions: target, status, ports, versions, tunnel restarts",
     history: 1,
     ttlMs: 0,
     maxValueSize: 256 * 1024,

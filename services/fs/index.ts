@@ -23,8 +23,11 @@ import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { answer } from "./answer.js";
+import { type ContainerFiles, ContainerPaths } from "./container.js";
 import { FileOperations } from "./operations.js";
 import { DirectoryWatches } from "./watches.js";
+import { FsWorker, type RunAs } from "./worker-client.js";
 
 export const FS_SERVICE = ServiceNames.fs;
 export const fsRegistry = new EventRegistry<FsEvent>(FsEvents);
@@ -36,41 +39,38 @@ export interface FsServiceOptions {
   sandbox?: string;
   /** Who the events name as their actor. */
   actor?: string;
+  /**
+   * A container workspace: requests and replies use the paths inside the container, mapped
+   * onto these host directories (`sandbox` should hold them all; `home` is ignored).
+   */
+  container?: ContainerFiles;
+  /**
+   * The file operations run in a worker process with these credentials (a container
+   * workspace's user as the host sees it), so they can do exactly what that user may.
+   */
+  runAs?: RunAs;
 }
 
-async function answer(ops: FileOperations, r: FsRequest): Promise<unknown> {
-  switch (r.op) {
-    case "info":
-      return ops.info();
-    case "list":
-      return ops.list(r);
-    case "stat":
-      return ops.stat(r.path);
-    case "exists":
-      return ops.exists(r);
-    case "read":
-      return ops.read(r);
-    case "write":
-      return ops.write(r);
-    case "mkdir":
-      return ops.mkdir(r);
-    case "rename":
-      return ops.rename(r.from, r.to);
-    case "move":
-      return ops.move(r);
-    case "copy":
-      return ops.copy(r);
-    case "delete":
-      return ops.delete(r);
-    case "watch":
-      return ops.watch(r);
-    case "unwatch":
-      return ops.unwatch(r);
-    default: {
-      const never: never = r;
-      throw new Error(`unhandled fs op ${(never as { op: string }).op}`);
-    }
-  }
+/** What does the file operations: in this process, or in a worker with other credentials. */
+interface FileBackend {
+  home: string;
+  sandbox: string | null;
+  answer(r: FsRequest): Promise<unknown>;
+  /** Settles (with the reason) when the backend is gone on its own. */
+  gone: Promise<string>;
+  stop(): Promise<void>;
+}
+
+export type { ContainerFiles, ContainerMount } from "./container.js";
+export type { RunAs } from "./worker-client.js";
+
+async function answerInContainer(
+  backend: FileBackend,
+  container: ContainerPaths,
+  r: FsRequest,
+): Promise<unknown> {
+  if (r.op === "info") return { home: container.c.home, sandbox: null };
+  return container.reply(await backend.answer(await container.request(r)));
 }
 
 function logFailure(log: Logger, op: string | undefined, err: unknown): void {
@@ -85,19 +85,15 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
     durables: [],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
-      const resolver = await PathResolver.create({
-        home: opts.home ?? homedir(),
-        ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
-      });
+      const container = opts.container ? new ContainerPaths(opts.container) : undefined;
       const actor = opts.actor ?? "user";
       const feed = subjects.feed(FS_SERVICE);
-      const watches = new DirectoryWatches({
-        log: ctx.log,
-        publish: (change: FsChange) => ctx.nc.publish(feed, JSON.stringify(change)),
-      });
+      const publishChange = (change: FsChange) =>
+        ctx.nc.publish(feed, JSON.stringify(container ? container.reply(change) : change));
       const emit = async (e: Uncommitted<FsEvent>) => {
         const def = FsEvents.find((d) => d.type === e.type)!;
-        const ev = envelope(def, e.data, { actor, at: ctx.now() });
+        const data = container ? container.reply(e.data) : e.data;
+        const ev = envelope(def, data, { actor, at: ctx.now() });
         fsRegistry.check(ev);
         try {
           await publishEvent(ctx.js, subjects.fsEvent(FsEventKinds[e.type]), ev);
@@ -106,7 +102,42 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           ctx.log.warn({ type: e.type, err: String(err) }, "file event not published");
         }
       };
-      const ops = new FileOperations(resolver, watches, emit);
+      const home = container?.hostHome ?? opts.home ?? homedir();
+      let backend: FileBackend;
+      if (opts.runAs) {
+        const worker = await FsWorker.start({
+          runAs: opts.runAs,
+          home,
+          ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
+          log: ctx.log,
+          emit,
+          change: publishChange,
+        });
+        backend = {
+          home: worker.home,
+          sandbox: worker.sandbox,
+          answer: (r) => worker.answer(r),
+          gone: worker.exited,
+          stop: () => worker.stop(),
+        };
+      } else {
+        const resolver = await PathResolver.create({
+          home,
+          ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
+        });
+        const watches = new DirectoryWatches({ log: ctx.log, publish: publishChange });
+        const ops = new FileOperations(resolver, watches, emit);
+        backend = {
+          home: resolver.home,
+          sandbox: resolver.sandbox,
+          answer: (r) => answer(ops, r),
+          gone: new Promise<string>(() => undefined),
+          async stop() {
+            watches.stop();
+            ops.listings.clear();
+          },
+        };
+      }
       const inflight = new Set<Promise<void>>();
 
       const respond = async (m: Msg) => {
@@ -115,7 +146,10 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         try {
           const r = parseFsRequest(m.data);
           op = r.op;
-          reply = { ok: true, result: (await answer(ops, r)) as never };
+          const result = container
+            ? await answerInContainer(backend, container, r)
+            : await backend.answer(r);
+          reply = { ok: true, result: result as never };
         } catch (err) {
           logFailure(ctx.log, op, err);
           reply = { ok: false, error: toErrorPayload(err) };
@@ -136,15 +170,22 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           inflight.add(p);
         },
       });
-      ctx.log.info({ home: resolver.home, sandbox: resolver.sandbox }, "fs service ready");
-      const done = Promise.race([sub.closed.then(() => undefined), crashed]);
+      ctx.log.info(
+        { home: backend.home, sandbox: backend.sandbox, uid: opts.runAs?.uid },
+        "fs service ready",
+      );
+      let stopping = false;
+      const workerGone = backend.gone.then((why) => {
+        if (!stopping) throw new Error(why);
+      });
+      const done = Promise.race([sub.closed.then(() => undefined), crashed, workerGone]);
       return {
         done,
         async stop() {
+          stopping = true;
           await sub.drain();
           await Promise.allSettled([...inflight]);
-          watches.stop();
-          ops.listings.clear();
+          await backend.stop();
         },
       };
     },

@@ -19,6 +19,8 @@ export interface SessionInfo {
   version: string;
   natsPath: string;
   nats: { user: string; pass: string };
+  /** The window title (a remote session: its target). */
+  title?: string;
 }
 
 export interface HealthInfo {

@@ -77,10 +77,20 @@ export const authPlugin = fp<AuthOptions>(
         }
         url.searchParams.delete("token");
         const cookie = `${cookieName(request.raw)}=${sessionValue(opts.token)}; Path=/; HttpOnly; SameSite=Strict`;
+        // A page that moves on by itself rather than an HTTP redirect: when the link was
+        // followed from another site (a chat, a local file the opener was given), the browser
+        // withholds a SameSite=Strict cookie from the rest of that navigation, while a
+        // navigation this page starts is same-site and carries it.
+        const next = escapeHtml(`${url.pathname}${url.search}${url.hash}`);
         return reply
           .header("Set-Cookie", cookie)
           .header("Cache-Control", "no-store")
-          .redirect(`${url.pathname}${url.search}${url.hash}`, 302);
+          .header("Referrer-Policy", "no-referrer")
+          .type("text/html; charset=utf-8")
+          .send(
+            `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${next}">` +
+              `<title>Signing in…</title><p>Signing in… <a href="${next}">continue</a></p>\n`,
+          );
       }
       if (!hasSession(request.raw, opts.token)) {
         return refuse(
@@ -96,3 +106,11 @@ export const authPlugin = fp<AuthOptions>(
   },
   { name: "auth" },
 );
+
+function escapeHtml(text: string): string {
+  return text
+    .replaceAll("&", "&amp;")
+    .replaceAll('"', "&quot;")
+    .replaceAll("<", "&lt;")
+    .replaceAll(">", "&gt;");
+}

@@ -9,7 +9,9 @@ import { type Command, parseCommand } from "../../shared/commands.js";
 import { envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  AccountCommands,
   autoSnapshotName,
+  autoSnapshotTime,
   DEFAULT_RETENTION,
   ExecInWorkspace,
   HostCommands,
@@ -20,8 +22,10 @@ import {
   type WorkspaceView,
 } from "../../shared/launchpad.js";
 import {
+  AllAccounts,
   AllHosts,
   AllWorkspaces,
+  accountOfSubject,
   Buckets,
   hostSubjects,
   Keys,
@@ -33,6 +37,7 @@ import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { accountRegistry, accountsProjection } from "./accounts.js";
 import type { LifecycleCommand } from "./decider.js";
 import { mountRegistry } from "./mounts.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
@@ -45,10 +50,11 @@ import {
 } from "./runtime.js";
 import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
 
+export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { mountDecider } from "./mounts.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
-export { detectPodman, type PodmanConfig, readMounts } from "./system.js";
+export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 
 export const HOST_SERVICE = ServiceNames.host;
 
@@ -65,6 +71,8 @@ export interface HostServiceOptions {
   /** 0 disables scheduled snapshots (default: hourly). */
   snapshotEveryMs?: number;
   retention?: readonly RetentionRule[];
+  /** How often to look for due snapshots (default: a minute, or `snapshotEveryMs` if less). */
+  snapshotCheckMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
@@ -142,26 +150,44 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         }
       };
 
-      const snapshotAll = async () => {
-        const at = ctx.now();
-        for (const [wsid, s] of runtime.known) {
-          if (s.hostId !== opts.hostId || (s.status !== "running" && s.status !== "stopped"))
-            continue;
-          const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
-          try {
-            await runtime.handle(wsid, {
-              type: "CreateSnapshot",
-              data: { name: autoSnapshotName(at) },
-              ...meta,
-            });
-            const view = (await workspacesKv.get(Keys.workspace(wsid)))?.json<WorkspaceView>();
-            const taken = view?.snapshots ?? [];
-            for (const name of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION)) {
-              await runtime.handle(wsid, { type: "DeleteSnapshot", data: { name }, ...meta });
+      const everyMs = opts.snapshotEveryMs ?? 3_600_000;
+      let snapshotting = false;
+      /**
+       * Takes the scheduled snapshots that are due (none taken in the last `everyMs` by the
+       * host's clock) and prunes by retention. Runs often; does something only when due.
+       */
+      const snapshotDue = async () => {
+        if (snapshotting) return;
+        snapshotting = true;
+        try {
+          const at = ctx.now();
+          for (const [wsid, known] of runtime.known) {
+            if (known.hostId !== opts.hostId) continue;
+            const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
+            try {
+              const s = await runtime.stateOf(wsid);
+              if (s.status !== "running" && s.status !== "stopped") continue;
+              const taken = s.snapshots.flatMap((name) => {
+                const t = autoSnapshotTime(name);
+                return t ? [{ name, at: t.toISOString() }] : [];
+              });
+              const last = Math.max(0, ...taken.map((x) => Date.parse(x.at)));
+              if (at.getTime() - last < everyMs) continue;
+              const name = autoSnapshotName(at);
+              await runtime.handle(wsid, { type: "CreateSnapshot", data: { name }, ...meta });
+              taken.push({ name, at: at.toISOString() });
+              for (const old of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION))
+                await runtime.handle(wsid, {
+                  type: "DeleteSnapshot",
+                  data: { name: old },
+                  ...meta,
+                });
+            } catch (err) {
+              log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
             }
-          } catch (err) {
-            log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
           }
+        } finally {
+          snapshotting = false;
         }
       };
 
@@ -170,6 +196,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         ensureDurable(ctx.jsm, Streams.WORKSPACES, HOST_SERVICE, AllWorkspaces.hostLife),
         ensureDurable(ctx.jsm, Streams.MOUNTS, HOST_SERVICE, AllHosts.mounts),
         ensureDurable(ctx.jsm, Streams.HOSTS, HOST_SERVICE, AllHosts.images),
+        ensureDurable(ctx.jsm, Streams.ACCOUNTS, HOST_SERVICE, AllAccounts.cores),
       ]);
       const consumers = await Promise.all([
         consumeEvents({
@@ -195,6 +222,14 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           registry: hostRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [imagesProjection]),
+        }),
+        consumeEvents({
+          js: ctx.js,
+          stream: Streams.ACCOUNTS,
+          durable: HOST_SERVICE,
+          registry: accountRegistry,
+          log,
+          handle: await projectionHandler(ctx.kvm, [accountsProjection]),
         }),
       ]);
       await beat();
@@ -243,7 +278,16 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
         queue: HOST_SERVICE,
       });
+      const accountSub = ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE });
       const loops = Promise.all([
+        serve(accountSub, async (m) => {
+          const account = accountOfSubject(m.subject);
+          if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+          const at = ctx.now().toISOString();
+          const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
+          const { cores } = command.data as { cores: number | null };
+          return { seqs: await runtime.setAccountCores(account, cores, command.actor) };
+        }),
         serve(wsSub, async (m) => {
           const wsid = wsidOfSubject(m.subject);
           if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
@@ -272,8 +316,13 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const timers = [
         setInterval(() => void beat(), opts.heartbeatMs ?? 5000),
         setInterval(() => void sampleUsage(), opts.usageEveryMs ?? 30_000),
-        ...((opts.snapshotEveryMs ?? 3_600_000) > 0
-          ? [setInterval(() => void snapshotAll(), opts.snapshotEveryMs ?? 3_600_000)]
+        ...(everyMs > 0
+          ? [
+              setInterval(
+                () => void snapshotDue(),
+                opts.snapshotCheckMs ?? Math.min(everyMs, 60_000),
+              ),
+            ]
           : []),
       ];
       for (const t of timers) t.unref();
@@ -286,6 +335,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           for (const t of timers) clearInterval(t);
           await wsSub.drain();
           await hostSub.drain();
+          await accountSub.drain();
           await Promise.allSettled([...inflight]);
           await loops;
           for (const c of consumers) await c.stop();

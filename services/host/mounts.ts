@@ -8,7 +8,7 @@ import type { Decider } from "../../shared/decider.js";
 import { EventRegistry } from "../../shared/envelope.js";
 import { MountEvents, type MountHolder } from "../../shared/launchpad.js";
 import { mountSubject, Streams } from "../../shared/subjects.js";
-import { AggregateStore, KeyedMutex } from "./aggregate.js";
+import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import { isMounted, overlay } from "./system.js";
 
 export interface OverlaySpec {

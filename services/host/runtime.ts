@@ -12,6 +12,7 @@ import {
   lstat,
   mkdir,
   readdir,
+  readFile,
   rename,
   rm,
   writeFile,
@@ -22,6 +23,7 @@ import { randomId } from "../../shared/base64url.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  AccountEvents,
   containerName,
   EXEC_OUTPUT_LIMIT,
   type ExecResult,
@@ -33,10 +35,22 @@ import {
   WorkspaceHostEvents,
   workspaceExecArgv,
 } from "../../shared/launchpad.js";
-import { hostSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
+import {
+  accountSubjects,
+  hostSubjects,
+  Streams,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
+import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import type { Logger } from "../runtime/logger.js";
 import { publishEvent } from "../runtime/publish.js";
-import { AggregateStore, KeyedMutex } from "./aggregate.js";
+import {
+  type AccountCommand,
+  type AccountDecided,
+  type AccountState,
+  accountDecider,
+  accountRegistry,
+} from "./accounts.js";
 import {
   type LifecycleCommand,
   type LifecycleDecided,
@@ -105,12 +119,22 @@ export function imagePath(root: string, name: string): string {
   return join(root, "images", name);
 }
 
+/** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
+const KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
+
+/** podman flags of a workspace's cgroup limits (for `run` and `update`). */
+function limitFlags(q: Quota): string[] {
+  return ["--memory", `${q.memoryMb}m`, "--cpus", String(q.cpus), "--pids-limit", String(q.pids)];
+}
+
 const rootfsMount = (wsid: string) => `rootfs-${wsid}`;
 const containerHolder = (wsid: string) => `container:${wsid}` as const;
 
 export class HostRuntime {
   readonly store: AggregateStore<LifecycleCommand, LifecycleDecided, LifecycleState>;
   readonly mounts: MountManager;
+  /** Accounts' cores: a workspace's cpus are reserved there before it starts. */
+  readonly accounts: AggregateStore<AccountCommand, AccountDecided, AccountState>;
   private readonly lock = new KeyedMutex();
   /** The last known state of every workspace this host has touched. */
   readonly known = new Map<string, LifecycleState>();
@@ -125,6 +149,53 @@ export class HostRuntime {
       decider: lifecycleDecider,
     });
     this.mounts = new MountManager({ js: o.js, jsm: o.jsm, hostId: o.hostId, now: o.now });
+    this.accounts = new AggregateStore({
+      js: o.js,
+      jsm: o.jsm,
+      stream: Streams.ACCOUNTS,
+      registry: accountRegistry,
+      events: AccountEvents,
+      decider: accountDecider,
+    });
+  }
+
+  /**
+   * Holds `cores` of the workspace's account for it (none without an account); refused with
+   * ERR_ACCOUNT_CORES_QUOTA, changing nothing, when that takes the account above its quota.
+   */
+  private async reserveCores(
+    wsid: string,
+    account: string | undefined,
+    cores: number,
+    force = false,
+  ): Promise<void> {
+    if (account === undefined) return;
+    await this.accounts.execute(accountSubjects(account).cores, {
+      type: "ReserveCores",
+      data: { wsid, hostId: this.o.hostId, cores, ...(force && { force }) },
+      ...this.meta(),
+    });
+  }
+
+  private async releaseCores(wsid: string, account: string | undefined): Promise<void> {
+    if (account === undefined) return;
+    await this.accounts.execute(accountSubjects(account).cores, {
+      type: "ReleaseCores",
+      data: { wsid },
+      ...this.meta(),
+    });
+  }
+
+  /** Sets an account's cores quota (from the wire). */
+  async setAccountCores(account: string, cores: number | null, actor: string): Promise<number[]> {
+    return (
+      await this.accounts.execute(accountSubjects(account).cores, {
+        type: "SetAccountCoresQuota",
+        data: { cores },
+        actor,
+        at: this.o.now().toISOString(),
+      })
+    ).seqs;
   }
 
   private meta(actor = `host:${this.o.hostId}`) {
@@ -169,8 +240,20 @@ export class HostRuntime {
         await this.act(wsid, "provision", () => this.provision(wsid, r.state.quota));
         return r.seqs;
       }
-      case "StartWorkspace":
-        return this.transition(wsid, command, "start", () => this.start(wsid));
+      case "StartWorkspace": {
+        const state = await this.stateOf(wsid);
+        // The account's cores first: a refused start changes nothing.
+        if ((await this.store.check(subject, command)).length > 0)
+          await this.reserveCores(wsid, state.account, state.quota.cpus);
+        try {
+          return await this.transition(wsid, command, "start", () => this.start(wsid));
+        } catch (err) {
+          // Not started after all: the cores go back (a no-op when the cleanup did it).
+          if ((await this.stateOf(wsid)).status === "stopped")
+            await this.releaseCores(wsid, state.account).catch(() => undefined);
+          throw err;
+        }
+      }
       case "StopWorkspace":
         return this.transition(wsid, command, "stop", () => this.stop(wsid));
       case "DeleteWorkspace":
@@ -186,8 +269,24 @@ export class HostRuntime {
       case "SetWorkspaceQuota": {
         const decided = await this.store.check(subject, command);
         const change = decided[0];
-        if (change?.type === "WorkspaceQuotaChanged")
-          await this.applyDiskQuota(wsid, change.data.quota);
+        if (change?.type === "WorkspaceQuotaChanged") {
+          const state = await this.stateOf(wsid);
+          const running = state.status === "running";
+          const cpus = change.data.quota.cpus;
+          // More cpus for a running workspace are more of its account's cores: asked first.
+          if (running && cpus !== state.quota.cpus)
+            await this.reserveCores(wsid, state.account, cpus);
+          try {
+            await this.applyDiskQuota(wsid, change.data.quota);
+            // A running container's cgroup follows at once (pids: podman cannot change them
+            // on a live container; they follow at the next start).
+            if (running) await this.updateLimits(wsid, change.data.quota);
+          } catch (err) {
+            if (running && cpus !== state.quota.cpus)
+              await this.reserveCores(wsid, state.account, state.quota.cpus, true);
+            throw err;
+          }
+        }
         return (await this.store.execute(subject, command)).seqs;
       }
       case "CreateSnapshot":
@@ -265,7 +364,23 @@ export class HostRuntime {
   private async cleanup(wsid: string, action: WorkspaceAction): Promise<void> {
     await this.removeContainer(wsid);
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     if (action === "provision") await this.removeStorage(wsid);
+  }
+
+  /** memory and cpus of a running container, at once. */
+  private async updateLimits(wsid: string, quota: Quota): Promise<void> {
+    await podman(this.o.podman, [
+      "update",
+      "--memory",
+      `${quota.memoryMb}m`,
+      // As podman run sets it: swap as much again as memory.
+      "--memory-swap",
+      `${2 * quota.memoryMb}m`,
+      "--cpus",
+      String(quota.cpus),
+      containerName(wsid),
+    ]);
   }
 
   private async requireImage(name: string): Promise<string> {
@@ -328,15 +443,20 @@ export class HostRuntime {
       target: p.rootfs,
     });
     await this.step(wsid, "start", "rootfs mounted", state.image);
-    await this.removeContainer(wsid);
     const name = containerName(wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
-    await podman(c, [
+    const pidfile = join(p.dir, "container.pid");
+    await rm(pidfile, { force: true });
+    const runArgs = [
       "run",
       "-d",
+      // A container left by a crash is replaced in the same call: no listing before each start.
+      "--replace",
       "--name",
       name,
+      "--pidfile",
+      pidfile,
       "--label",
       `cocalc.host=${this.o.hostId}`,
       "--label",
@@ -353,12 +473,7 @@ export class HostRuntime {
       "all",
       "--security-opt",
       "no-new-privileges",
-      "--memory",
-      `${state.quota.memoryMb}m`,
-      "--cpus",
-      String(state.quota.cpus),
-      "--pids-limit",
-      String(state.quota.pids),
+      ...limitFlags(state.quota),
       ...c.ulimits.flatMap((u) => ["--ulimit", u]),
       "--user",
       `${WORKSPACE_UID}:${WORKSPACE_UID}`,
@@ -375,36 +490,55 @@ export class HostRuntime {
       p.rootfs,
       "/bin/sh",
       "-c",
-      'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done',
-    ]);
+      KEEPALIVE,
+    ];
+    try {
+      await podman(c, runArgs);
+    } catch (err) {
+      // podman's --replace can lose a race with other podman processes on a busy machine
+      // ("name … is in use"): remove the old container explicitly and try once more.
+      if (!/is in use|already exists/.test(String((err as Error).message))) throw err;
+      this.o.log.warn({ wsid, err: String(err) }, "container name in use; replacing it");
+      await this.removeContainer(wsid);
+      await podman(c, runArgs);
+    }
     await this.step(wsid, "start", "container started", name);
-    await this.healthCheck(wsid);
+    await this.healthCheck(pidfile);
     await this.step(wsid, "start", "health checked");
     return name;
   }
 
-  private async healthCheck(wsid: string): Promise<void> {
-    let last: unknown;
-    for (let i = 0; i < 50; i++) {
+  /**
+   * The container is healthy once its own init, running as the workspace user in its rootfs,
+   * has started its first `sleep`: that proves the rootfs, the user and the limits let a
+   * process run, without a second podman process (an exec costs as much as the start).
+   */
+  private async healthCheck(pidfile: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    let why = "no pid file";
+    for (;;) {
       try {
-        await podman(this.o.podman, workspaceExecArgv(wsid, ["/bin/sh", "-c", "exit 0"]), 10_000);
-        return;
-      } catch (err) {
-        last = err;
-        await new Promise((r) => setTimeout(r, 100));
+        const pid = Number((await readFile(pidfile, "utf8")).trim());
+        why = `process ${pid} is gone`;
+        const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+        // State is the field after the parenthesised command name.
+        const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+        if (state === "Z" || state === "X") throw new Error("exited");
+        why = `process ${pid} has not started its loop`;
+        const children = (await readFile(`/proc/${pid}/task/${pid}/children`, "utf8")).trim();
+        if (children !== "") return;
+      } catch {
+        // Not there yet, or gone: decided by the deadline.
       }
+      if (Date.now() > deadline)
+        throw new CocalcError("ERR_HOST_CONTAINER", `the container did not become healthy: ${why}`);
+      await new Promise((r) => setTimeout(r, 5));
     }
-    throw new CocalcError(
-      "ERR_HOST_CONTAINER",
-      `the container did not become healthy: ${(last as Error).message}`,
-    );
   }
 
+  /** Stops (TERM, then KILL after 5 s) and removes the container, if there is one. */
   private async removeContainer(wsid: string): Promise<void> {
-    const name = containerName(wsid);
-    const found = await listContainers(this.o.podman, `cocalc.wsid=${wsid}`);
-    if (found.some((x) => x.running)) await podman(this.o.podman, ["stop", "-t", "5", name]);
-    if (found.length > 0) await podman(this.o.podman, ["rm", "-f", name]);
+    await podman(this.o.podman, ["rm", "--force", "--ignore", "--time", "5", containerName(wsid)]);
   }
 
   private async stop(wsid: string): Promise<undefined> {
@@ -412,6 +546,7 @@ export class HostRuntime {
     await this.step(wsid, "stop", "container stopped");
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
     await this.step(wsid, "stop", "rootfs released");
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     return undefined;
   }
 
@@ -428,6 +563,7 @@ export class HostRuntime {
   private async remove(wsid: string): Promise<undefined> {
     await this.removeContainer(wsid);
     await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
     await this.removeStorage(wsid);
     await this.step(wsid, "delete", "storage removed");
     return undefined;
@@ -571,6 +707,8 @@ export class HostRuntime {
                   target: p.rootfs,
                 });
               }
+              // What runs holds its cores, whatever the quota says now.
+              await this.reserveCores(wsid, state.account, state.quota.cpus, true);
               return;
             }
             await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
@@ -607,6 +745,8 @@ export class HostRuntime {
               fixed.push(`${wsid}: stray container removed`);
             }
             await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+            // A host that died between reserving and starting leaves a hold behind.
+            await this.releaseCores(wsid, state.account);
             return;
           default: {
             const never: never = state.status;

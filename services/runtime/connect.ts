@@ -11,7 +11,12 @@ export interface NatsAccess {
 }
 
 /** Connects as the services user. Reconnects forever: a restarted nats-server is waited for. */
-export function connectServices(access: NatsAccess, name: string): Promise<NatsConnection> {
+export function connectServices(
+  access: NatsAccess,
+  name: string,
+  /** Replies come to `<inboxPrefix>.…` (a control plane's operators: leaf nodes may not listen there). */
+  inboxPrefix?: string,
+): Promise<NatsConnection> {
   const publicKey =
     access.publicKey ?? fromSeed(new TextEncoder().encode(access.seed)).getPublicKey();
   return connect({
@@ -22,5 +27,6 @@ export function connectServices(access: NatsAccess, name: string): Promise<NatsC
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    ...(inboxPrefix !== undefined && { inboxPrefix }),
   });
 }

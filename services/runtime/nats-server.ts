@@ -5,7 +5,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { accessSync, constants, readFileSync } from "node:fs";
-import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
@@ -105,11 +105,23 @@ export interface NatsServerConfig {
   wsPort: number;
   /** The public nkey of the services' user (full rights). */
   servicesNkey: string;
-  /** The browser's user: password login, restricted. */
-  browser: { user: string; password: string; permissions: NatsPermissions };
+  /** The browser's user: password login, restricted (none on a control plane). */
+  browser?: { user: string; password: string; permissions: NatsPermissions };
   /** The only Origin accepted on the websocket listener (the gateway's own). */
   wsOrigin: string;
   syncAlways: boolean;
+  /** Unique among servers that connect (leaf nodes refuse a duplicate); default cocalc_plus. */
+  serverName?: string;
+  /** Address of the client listener (default 127.0.0.1). */
+  host?: string;
+  /** JetStream domain: a host and its control plane each keep their own JetStream. */
+  jetstreamDomain?: string;
+  /** Accept leaf node connections (a control plane): they log in as one of the users. */
+  leafListen?: { host: string; port: number };
+  /** Connect as a leaf node to a control plane: `nats-leaf://user:password@host:port`. */
+  leafRemote?: string;
+  /** More users with passwords (hosts joining, leaf nodes); the config file is 0600. */
+  users?: { user: string; password: string; permissions?: NatsPermissions }[];
 }
 
 export function configPath(dir: string): string {
@@ -119,8 +131,8 @@ export function configPath(dir: string): string {
 /** The config file's text. JSON is valid nats-server config syntax and needs no escaping rules of its own. */
 export function renderNatsConfig(c: NatsServerConfig): string {
   const conf = {
-    server_name: "cocalc_plus",
-    host: "127.0.0.1",
+    server_name: c.serverName ?? "cocalc_plus",
+    host: c.host ?? "127.0.0.1",
     port: c.port,
     pid_file: join(c.dir, "nats-server.pid"),
     max_payload: 1024 * 1024,
@@ -128,7 +140,10 @@ export function renderNatsConfig(c: NatsServerConfig): string {
       store_dir: join(c.dir, "jetstream"),
       max_memory_store: 64 * 1024 * 1024,
       ...(c.syncAlways && { sync_interval: "always" }),
+      ...(c.jetstreamDomain !== undefined && { domain: c.jetstreamDomain }),
     },
+    ...(c.leafListen && { leafnodes: { host: c.leafListen.host, port: c.leafListen.port } }),
+    ...(c.leafRemote !== undefined && { leafnodes: { remotes: [{ url: c.leafRemote }] } }),
     websocket: {
       host: "127.0.0.1",
       port: c.wsPort,
@@ -139,7 +154,16 @@ export function renderNatsConfig(c: NatsServerConfig): string {
     authorization: {
       users: [
         { nkey: c.servicesNkey },
-        { user: c.browser.user, password: c.browser.password, permissions: c.browser.permissions },
+        ...(c.browser
+          ? [
+              {
+                user: c.browser.user,
+                password: c.browser.password,
+                permissions: c.browser.permissions,
+              },
+            ]
+          : []),
+        ...(c.users ?? []),
       ],
     },
   };
@@ -252,6 +276,7 @@ export class NatsServer extends EventEmitter {
       this.recent.push(line);
       if (this.recent.length > 40) this.recent.shift();
       if (line.includes("Server is ready")) ready = true;
+      if (line.includes("Reloaded server configuration")) this.reloads++;
       if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line))
         this.log.warn({ nats: line }, "nats-server");
       else this.log.debug({ nats: line }, "nats-server");
@@ -313,6 +338,30 @@ export class NatsServer extends EventEmitter {
       );
     }, delay);
   }
+
+  /**
+   * Rewrites the config with other `users` and has the running server reload it (SIGHUP);
+   * resolves once the server says it reloaded.
+   */
+  async reloadUsers(users: NonNullable<NatsServerConfig["users"]>): Promise<void> {
+    (this.config as { users?: NatsServerConfig["users"] }).users = users;
+    const file = configPath(this.config.dir);
+    await writeFile(`${file}.new`, renderNatsConfig(this.config), { mode: 0o600 });
+    await rename(`${file}.new`, file);
+    const child = this.child;
+    if (!child?.pid) return;
+    const seen = this.reloads;
+    child.kill("SIGHUP");
+    const deadline = Date.now() + 10_000;
+    while (this.reloads === seen && Date.now() < deadline) await sleep(10);
+    if (this.reloads === seen)
+      throw new CocalcError(
+        "ERR_NATS_SERVER_START",
+        `nats-server did not reload its config:\n${this.recent.slice(-5).join("\n")}`,
+      );
+  }
+
+  private reloads = 0;
 
   /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. */
   async stop(graceMs = 5000): Promise<void> {

@@ -8,6 +8,7 @@ import {
   pairIdFor,
   type SyncEvent,
   type SyncPairView,
+  sessionIdOfPair,
 } from "../../shared/sync.js";
 import { pairDecider, type SyncCommand, type SyncDecided } from "./decider.js";
 import { syncPairsProjection } from "./projections.js";
@@ -97,7 +98,11 @@ describe("sync pair decider", () => {
 
 describe("sync-pairs projection", () => {
   let seq = 0;
-  const stored = (type: string, data: unknown, subject: string = syncSubjects(pair).config) =>
+  const stored = (
+    type: string,
+    data: unknown,
+    subject: string = syncSubjects(sessionIdOfPair(pair), pair).config,
+  ) =>
     ({
       event: {
         type,
@@ -111,7 +116,7 @@ describe("sync-pairs projection", () => {
       subject,
       time: "",
     }) as unknown as StoredEvent<SyncEvent>;
-  const run = syncSubjects(pair).run;
+  const run = syncSubjects(sessionIdOfPair(pair), pair).run;
 
   it("goes starting → syncing with progress → all synced; keeps conflicts; pause wins over status", () => {
     let v: SyncPairView | null = syncPairsProjection.evolve(null, stored("SyncPairAdded", config));

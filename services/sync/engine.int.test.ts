@@ -24,9 +24,10 @@ import { type PairConfig, pairIdFor, SYNC_TEMP_DIR, type SyncRunEvent } from "..
 import {
   installBundle,
   nodeMissingReason,
-  skipReason,
+  type Sshd,
+  SYNC_REMOTE_USER,
+  sshdSkipReason,
   startSshd,
-  type TestSshd,
 } from "../../test/helpers/sshd.js";
 import { PairEngine } from "./engine.js";
 import type { RemoteTarget } from "./sides.js";
@@ -35,7 +36,8 @@ import { SyncState } from "./state.js";
 const WORKER = new URL("../../dist/test/helpers/sync-worker.js", import.meta.url).pathname;
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
 
-let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+let why =
+  sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
 if (why) console.log(`sync engine tests skipped: ${why}`);
 
 /** Every file under dir (temp dir excluded) with its content. */
@@ -71,7 +73,7 @@ async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void
 }
 
 describe.skipIf(why !== undefined)("sync engine over ssh", () => {
-  let sshd: TestSshd;
+  let sshd: Sshd;
   let bundle: string;
   let localHome: string;
   let stateFile: string;
@@ -80,7 +82,7 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 
   beforeAll(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd(SYNC_REMOTE_USER);
     const missing = nodeMissingReason(sshd);
     if (missing) {
       why = missing;
@@ -98,7 +100,7 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     state?.close();
     await sshd?.stop();
     if (localHome) rmSync(localHome, { recursive: true, force: true });
-    if (sshd) rmSync(join(sshd.user.home, "synctest"), { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.home, "synctest"), { recursive: true, force: true });
   });
 
   function target(): RemoteTarget {
@@ -137,7 +139,7 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
       engine,
       events,
       local: join(localHome, config.local),
-      remote: join(sshd.user.home, config.remote),
+      remote: join(sshd.home, config.remote),
     };
   }
 

@@ -1,7 +1,7 @@
 /**
  * The sync service: pair commands on `ws.<wsid>.cmd.sync`, decided into events on
- * `remote.sync.<pair>.cfg` (stream REMOTE); one engine per live pair, whose decisions and
- * transfers go to `remote.sync.<pair>.run`; both projected into the `sync-pairs` view.
+ * `remote.<sid>.sync.<pair>.cfg` (stream REMOTE); one engine per live pair, whose decisions and
+ * transfers go to `remote.<sid>.sync.<pair>.run`; both projected into the `sync-pairs` view.
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +24,7 @@ import {
   SyncEvents,
   type SyncPairView,
   SyncRunEvents,
+  sessionIdOfPair,
 } from "../../shared/sync.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
@@ -75,7 +76,7 @@ export async function startSync(
       at: ctx.now(),
     });
     syncRegistry.check(ev);
-    await publishEvent(ctx.js, syncSubjects(pair).run, ev);
+    await publishEvent(ctx.js, syncSubjects(sessionIdOfPair(pair), pair).run, ev);
   };
 
   const startEngine = async (pair: string, config: PairConfig): Promise<void> => {
@@ -211,7 +212,10 @@ export async function startSync(
     registry: syncRegistry,
     decider,
     stream: Streams.REMOTE,
-    aggregateSubject: (c) => syncSubjects(pairOf(c, home)).config,
+    aggregateSubject: (c) => {
+      const pair = pairOf(c, home);
+      return syncSubjects(sessionIdOfPair(pair), pair).config;
+    },
     now: ctx.now,
   });
 

@@ -11,32 +11,39 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
-import { type DecidedItem, pairIdFor, type SyncPairView } from "../../shared/sync.js";
+import {
+  type DecidedItem,
+  pairIdFor,
+  type SyncPairView,
+  sessionIdOfPair,
+} from "../../shared/sync.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import {
   installBundle,
   nodeMissingReason,
-  skipReason,
+  type Sshd,
+  SYNC_REMOTE_USER,
+  sshdSkipReason,
   startSshd,
-  type TestSshd,
 } from "../../test/helpers/sshd.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { syncRegistry, syncService } from "./index.js";
 
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
-let why = skipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
+let why =
+  sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
 if (why) console.log(`sync service tests skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("sync service", () => {
   let t: TestNats;
-  let sshd: TestSshd;
+  let sshd: Sshd;
   let home: string;
   let supervisor: Supervisor;
   let bundle: string;
 
   beforeAll(async () => {
     t = await setup({ streams: true, durables: ["sync"] });
-    sshd = await startSshd();
+    sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) return;
     await sshd.master();
@@ -57,7 +64,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
     await sshd?.stop();
     await t?.cleanup();
     if (home) rmSync(home, { recursive: true, force: true });
-    if (sshd) rmSync(join(sshd.user.home, "svc"), { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.home, "svc"), { recursive: true, force: true });
   });
 
   const send = async (type: string, data: unknown) =>
@@ -93,7 +100,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
     expect(badIgnore.error?.code).toBe("ERR_SYNC_IGNORE");
     expect(badIgnore.error?.message).toMatch(/line 2/);
     expect(await remoteMessages()).toBe(before);
-    expect(existsSync(join(sshd.user.home, "svc/never"))).toBe(false);
+    expect(existsSync(join(sshd.home, "svc/never"))).toBe(false);
     expect(existsSync(join(home, "svc/never"))).toBe(false);
 
     expect((await send("AddSyncPair", { session: sshd.destination, local: "svc/outer" })).ok).toBe(
@@ -108,7 +115,9 @@ describe.skipIf(why !== undefined)("sync service", () => {
     const around = await send("AddSyncPair", { session: sshd.destination, local: "svc" });
     expect(around.error?.code).toBe("ERR_SYNC_NESTED");
     const outer = pairIdFor(sshd.destination, "svc/outer");
-    expect((await send("RemoveSyncPair", { pair: outer })).ok).toBe(true);
+    const rmOuter = await send("RemoveSyncPair", { pair: outer });
+    expect(rmOuter.error).toBeUndefined();
+    expect(rmOuter.ok).toBe(true);
     await until("outer removed", async () => ((await view(outer)) ? undefined : true));
     expect((await send("PauseSyncPair", { pair: outer })).error?.code).toBe("ERR_SYNC_NOT_FOUND");
   });
@@ -116,7 +125,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
   it("syncs a pair: status view, log of decisions, pause, resume, check, remove", async () => {
     if (why) return;
     const local = join(home, "svc/proj");
-    const remote = join(sshd.user.home, "svc/proj");
+    const remote = join(sshd.home, "svc/proj");
     mkdirSync(local, { recursive: true });
     writeFileSync(join(local, "a.txt"), "first");
     writeFileSync(join(local, "skip.log"), "no");
@@ -146,7 +155,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
     // Why is b.txt here? The log says.
     const items: DecidedItem[] = [];
     const consumer = await t.js.consumers.get(Streams.REMOTE, {
-      filter_subjects: syncSubjects(pair).run,
+      filter_subjects: syncSubjects(sessionIdOfPair(pair), pair).run,
       deliver_policy: DeliverPolicy.All,
     });
     const msgs = await consumer.fetch({ max_messages: 1000, expires: 2000 });

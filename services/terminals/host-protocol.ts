@@ -46,6 +46,11 @@ export interface SpawnSpec {
   rows: number;
   /** For a terminal the host does not know: the offset its output continues from. */
   startOffset: number;
+  /**
+   * Hold keystrokes until the shell's first output: the shell is reached through a program
+   * (`podman exec`) that drops what is typed before it has connected the terminal.
+   */
+  holdInput?: boolean;
 }
 
 export type ServiceMessage =

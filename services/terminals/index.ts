@@ -10,7 +10,7 @@ export { TERMINALS_SERVICE, type TerminalsServiceOptions } from "./service.js";
 export function terminalsService(opts: TerminalsServiceOptions): ServiceDefinition {
   return {
     name: TERMINALS_SERVICE,
-    durables: [TERMINALS_SERVICE],
+    durables: [opts.durable ?? TERMINALS_SERVICE],
     start: (ctx) => startTerminals(ctx, opts),
   };
 }

@@ -35,6 +35,10 @@ const KILL_GRACE_MS = 3000;
 
 const log = pino({ base: { pid: process.pid, component: "pty-host" } });
 
+/** Held keystrokes go to a shell that printed nothing after this long anyway. */
+const HOLD_INPUT_MAX_MS = 15_000;
+const HOLD_INPUT_MAX_BYTES = 64 * 1024;
+
 /** Variables of our own start-up that a user's shell should not inherit. */
 const NOT_INHERITED = /^(npm_|COCALC_PLUS_DAEMON_CHILD$|NODE_CHANNEL_|VITEST|JEST_WORKER_ID$)/;
 
@@ -58,6 +62,9 @@ class Hosted {
   /** Output from `acked` to `offset`. */
   private chunks: Buffer[] = [];
   private paused = false;
+  /** Keystrokes held until the shell's first output (SpawnSpec.holdInput). */
+  private held: Buffer[] | undefined;
+  private heldTimer: NodeJS.Timeout | undefined;
   exit: HostExit | undefined;
   /** Resolves when the current pty has exited. */
   private exited: Promise<void> = Promise.resolve();
@@ -110,14 +117,24 @@ class Hosted {
     });
     this.pty = pty;
     this.pid = pty.pid;
+    this.releaseHeld();
+    if (spec.holdInput) {
+      this.held = [];
+      // A shell that never prints anything must not swallow keystrokes for good.
+      this.heldTimer = setTimeout(() => this.releaseHeld(), HOLD_INPUT_MAX_MS);
+    }
     const generation = spec.generation;
     let resolveExit!: () => void;
     this.exited = new Promise((r) => (resolveExit = r));
-    pty.onData((data) => this.output(data as unknown as Buffer));
+    pty.onData((data) => {
+      this.output(data as unknown as Buffer);
+      if (this.pty === pty) this.releaseHeld();
+    });
     pty.onExit(({ exitCode, signal }) => {
       if (this.pty === pty) {
         this.pty = undefined;
         this.paused = false;
+        this.releaseHeld();
       }
       const sig = signal ? signal : null;
       const exit: HostExit = { generation, code: sig === null ? exitCode : null, signal: sig };
@@ -128,6 +145,25 @@ class Hosted {
     });
     log.info({ tid: this.tid, generation, shellPid: pty.pid, cwd }, "shell started");
     return pty.pid;
+  }
+
+  /** A keystroke for the shell; held while the shell is not yet reading (SpawnSpec.holdInput). */
+  input(data: Buffer): void {
+    if (!this.pty) return;
+    if (this.held) {
+      if (this.held.reduce((n, b) => n + b.length, 0) + data.length <= HOLD_INPUT_MAX_BYTES)
+        this.held.push(data);
+      return;
+    }
+    this.pty.write(data);
+  }
+
+  private releaseHeld(): void {
+    clearTimeout(this.heldTimer);
+    this.heldTimer = undefined;
+    const held = this.held;
+    this.held = undefined;
+    if (held && this.pty) for (const data of held) this.pty.write(data);
   }
 
   private output(data: Buffer): void {
@@ -262,7 +298,7 @@ class PtyHost {
       try {
         for (const f of reader.push(data)) {
           if (f.kind === "json") void this.handle(f.message as ServiceMessage);
-          else if (f.kind === "input") this.terminals.get(f.tid)?.pty?.write(f.data);
+          else if (f.kind === "input") this.terminals.get(f.tid)?.input(f.data);
         }
       } catch (err) {
         log.warn({ err: String(err) }, "bad frame from the service; dropping it");

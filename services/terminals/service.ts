@@ -66,10 +66,28 @@ export interface TerminalsServiceOptions {
   shell?: string;
   /** Where a terminal without a directory starts (default: the home directory). */
   home?: string;
+  /**
+   * The durable consumer's name (default: the service's). Where one NATS serves many
+   * workspaces (a launchpad host), each workspace's service needs its own.
+   */
+  durable?: string;
+  /**
+   * Shells that run elsewhere (a container workspace): the command that starts a login shell
+   * in `cwd` there (falling back to the home directory itself). `home` is then the home
+   * directory over there.
+   */
+  shellCommand?(o: { cwd: string; env: Record<string, string> }): {
+    file: string;
+    args: string[];
+    /** Keystrokes wait for the shell's first output (see SpawnSpec.holdInput). */
+    holdInput?: boolean;
+  };
 }
 
 const VIEWER_TIMEOUT_MS = 3 * VIEWER_HEARTBEAT_MS;
 const STOP_SETTLE_MS = 3000;
+/** How long keystrokes for a terminal whose open was just decided wait for it to start. */
+const EARLY_INPUT_MS = 30_000;
 
 type Live = Pick<TerminalView, "pid" | "viewers">;
 
@@ -128,6 +146,8 @@ class Terminals {
     };
     this.home = opts.home ?? homedir();
     this.shellDefault = opts.shell;
+    this.shellCommand = opts.shellCommand;
+    this.durable = opts.durable ?? TERMINALS_SERVICE;
     this.failed = new Promise<never>((_, reject) => {
       this.failure = reject;
     });
@@ -135,6 +155,8 @@ class Terminals {
   }
 
   private readonly shellDefault: string | undefined;
+  private readonly shellCommand: TerminalsServiceOptions["shellCommand"];
+  private readonly durable: string;
 
   private get log() {
     return this.ctx.log;
@@ -155,7 +177,7 @@ class Terminals {
   async start(): Promise<RunningService> {
     const { ctx } = this;
     const filter = workspaceTerminalSubjects(ctx.wsid).life;
-    await ensureDurable(ctx.jsm, Streams.WS_TERM, TERMINALS_SERVICE, filter);
+    await ensureDurable(ctx.jsm, Streams.WS_TERM, this.durable, filter);
     [this.terms, this.snapshots, this.settings] = await Promise.all([
       ctx.kvm.open(Buckets.terms),
       ctx.kvm.open(Buckets.termSnapshots),
@@ -175,18 +197,23 @@ class Terminals {
     const consumer = await consumeEvents({
       js: ctx.js,
       stream: Streams.WS_TERM,
-      durable: TERMINALS_SERVICE,
+      durable: this.durable,
       registry: terminalRegistry,
       log: this.log,
       handle: (e) => this.handle(e, project),
     });
     const decider: typeof terminalDecider = {
       ...terminalDecider,
-      decide: (command, state) =>
-        terminalDecider.decide(
+      decide: (command, state) => {
+        const decided = terminalDecider.decide(
           command,
           state.status === "none" ? (this.known.get(command.data.tid) ?? state) : state,
-        ),
+        );
+        // Keystrokes sent right after the reply must not be lost while the shell starts.
+        if (decided.some((e) => e.type === "TerminalOpened" || e.type === "TerminalRestarted"))
+          this.holdEarly(command.data.tid);
+        return decided;
+      },
     };
     const commands = serveCommands<TerminalCommand, TerminalDecided, TerminalState>({
       nc: ctx.nc,
@@ -476,24 +503,29 @@ class Terminals {
     pipe.generation = generation;
     const host = await this.ensureHost();
     const opened = event.type === "TerminalOpened" ? event.data : undefined;
+    const cwd = opened?.cwd ?? view?.cwd ?? this.home;
+    const env = {
+      TERM: "xterm-256color",
+      COLORTERM: "truecolor",
+      TERM_PROGRAM: "cocalc-plus",
+      COCALC_TERMINAL_ID: tid,
+    };
+    // Elsewhere, the command (podman exec) runs here from / and finds the directory there.
+    const elsewhere = this.shellCommand?.({ cwd, env });
     const spec: SpawnSpec = {
       tid,
       generation,
       restart: event.type === "TerminalRestarted",
-      shell: await this.shell(),
+      shell: elsewhere?.file ?? (await this.shell()),
       // A login shell: the PATH and environment a login gives (/etc/profile, ~/.profile).
-      args: ["-l"],
-      cwd: opened?.cwd ?? view?.cwd ?? this.home,
-      home: this.home,
-      env: {
-        TERM: "xterm-256color",
-        COLORTERM: "truecolor",
-        TERM_PROGRAM: "cocalc-plus",
-        COCALC_TERMINAL_ID: tid,
-      },
+      args: elsewhere?.args ?? ["-l"],
+      cwd: elsewhere ? "/" : cwd,
+      home: elsewhere ? "/" : this.home,
+      env,
       cols: opened?.cols ?? pipe.cols,
       rows: opened?.rows ?? pipe.rows,
       startOffset: pipe.offset,
+      ...(elsewhere?.holdInput && { holdInput: true }),
     };
     // The recording starts with the terminal's size, so a replay from scratch has it.
     if (opened && (!pipe.recorded || pipe.cols !== opened.cols || pipe.rows !== opened.rows)) {
@@ -510,6 +542,15 @@ class Terminals {
     host.attach(tid, pipe.offset);
     this.log.info({ tid, generation, shellPid: r.pid, adopted: r.adopted }, "terminal started");
     return r.pid;
+  }
+
+  /** Holds keystrokes for a terminal about to start (given up if it never does). */
+  private holdEarly(tid: string): void {
+    if (this.early.has(tid) || this.pipes.has(tid)) return;
+    this.early.set(tid, []);
+    setTimeout(() => {
+      if (!this.pipes.has(tid)) this.early.delete(tid);
+    }, EARLY_INPUT_MS).unref();
   }
 
   private async close(tid: string): Promise<void> {

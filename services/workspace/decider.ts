@@ -3,6 +3,8 @@ import type { CommandOf } from "../../shared/commands.js";
 import type { Decider } from "../../shared/decider.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
+  type Appearance,
+  appearanceOf,
   applySettingsChange,
   type ChangeSettings,
   type CreateWorkspace,
@@ -34,6 +36,14 @@ function effectiveChange(settings: Settings, change: SettingsChange): SettingsCh
       if (v !== undefined && v !== settings.agentDefaults[k]) (a as Record<string, string>)[k] = v;
     }
     if (Object.keys(a).length > 0) out.agentDefaults = a;
+  }
+  if (change.appearance !== undefined) {
+    const now = appearanceOf(settings);
+    const a: Partial<Appearance> = {};
+    for (const [k, v] of Object.entries(change.appearance) as [keyof Appearance, never][]) {
+      if (v !== undefined && v !== now[k]) a[k] = v;
+    }
+    if (Object.keys(a).length > 0) out.appearance = a;
   }
   return out;
 }

@@ -44,6 +44,26 @@ describe("workspace decider", () => {
     ]);
   });
 
+  it("changes appearance field by field; a workspace from before appearance gets the defaults", () => {
+    const { appearance: _, ...old } = defaultSettings("box");
+    const before: WorkspaceDecided = { type: "WorkspaceCreated", data: { settings: old } };
+    const r = given(workspaceDecider, [before]).when(
+      cmd({ type: "ChangeSettings", data: { appearance: { theme: "dark", editorFontSize: 13 } } }),
+    );
+    expect(r.events).toEqual([
+      { type: "SettingsChanged", data: { change: { appearance: { theme: "dark" } } } },
+    ]);
+    const state = [before, ...r.events!].reduce(
+      workspaceDecider.evolve,
+      workspaceDecider.initialState(),
+    );
+    expect(state.status === "created" && state.settings.appearance).toEqual({
+      theme: "dark",
+      editorFontSize: 13,
+      terminalFontSize: 14,
+    });
+  });
+
   it("rejects changes to a workspace that does not exist, and bad values", () => {
     const r1 = given(workspaceDecider, []).when(
       cmd({ type: "ChangeSettings", data: { color: "#000000" } }),

@@ -3,11 +3,15 @@
  * and last `<name>: ratio=<x> key=value…`. They only measure and print; nothing here fails on
  * a slow number.
  */
+import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
+import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
+import { sshConnectBench } from "./ssh-connect.js";
 import { startupBench } from "./startup.js";
 import { syncBench } from "./sync.js";
 import { termBench } from "./term.js";
+import { traceBench } from "./trace.js";
 import { uploadBench } from "./upload.js";
 import { wsStartBench } from "./ws-start.js";
 
@@ -19,6 +23,10 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   list: listBench,
   upload: uploadBench,
   sync: syncBench,
+  keystroke: keystrokeBench,
+  trace: traceBench,
+  "agent-log": agentLogBench,
+  "ssh-connect": sshConnectBench,
 };
 
 async function main(names: string[]): Promise<number> {

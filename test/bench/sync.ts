@@ -18,9 +18,10 @@ import { type PairConfig, pairIdFor } from "../../shared/sync.js";
 import {
   installBundle,
   nodeMissingReason,
-  skipReason,
+  type Sshd,
+  SYNC_REMOTE_USER,
+  sshdSkipReason,
   startSshd,
-  type TestSshd,
 } from "../helpers/sshd.js";
 import { median, num, sleep, yesNo } from "./stats.js";
 
@@ -61,15 +62,15 @@ function timed(what: string, cmd: string, args: string[], env?: NodeJS.ProcessEn
 
 export async function syncBench(): Promise<string> {
   const why =
-    skipReason() ??
+    sshdSkipReason() ??
     (spawnSync("unison", ["-version"]).status === 0
       ? undefined
       : "no unison (apt-get install unison)");
   if (why) return `sync: skipped reason=${JSON.stringify(why)}`;
-  let sshd: TestSshd | undefined;
+  let sshd: Sshd | undefined;
   const dir = await mkdtemp(join(tmpdir(), "cocalc-bench-sync-"));
   try {
-    sshd = await startSshd();
+    sshd = await startSshd(SYNC_REMOTE_USER);
     const missing = nodeMissingReason(sshd);
     if (missing) return `sync: skipped reason=${JSON.stringify(missing)}`;
     await sshd.master();
@@ -81,7 +82,7 @@ export async function syncBench(): Promise<string> {
       `sync: tree of ${SMALL} small files and ${LARGE} × ${LARGE_BYTES / 1024 / 1024} MiB (${num(bytes / 1e6)} MB)`,
     );
     const remoteBase = "bench-sync";
-    const remoteAbs = join(sshd.user.home, remoteBase);
+    const remoteAbs = join(sshd.home, remoteBase);
     rmSync(remoteAbs, { recursive: true, force: true });
     mkdirSync(remoteAbs, { recursive: true });
     await sshd.chownRemote(remoteBase);
@@ -167,7 +168,7 @@ export async function syncBench(): Promise<string> {
     const lat: number[] = [];
     for (let i = 0; i < 5; i++) {
       const name = `latency-${i}.txt`;
-      const dest = join(sshd.user.home, config.remote, name);
+      const dest = join(sshd.home, config.remote, name);
       t0 = performance.now();
       writeFileSync(join(src, name), `one file ${i}\n`);
       while (!existsSync(dest)) {
@@ -197,6 +198,6 @@ export async function syncBench(): Promise<string> {
   } finally {
     await sshd?.stop();
     rmSync(dir, { recursive: true, force: true });
-    if (sshd) rmSync(join(sshd.user.home, "bench-sync"), { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.home, "bench-sync"), { recursive: true, force: true });
   }
 }

@@ -1,7 +1,10 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeRedirectPage } from "../../cli/open-browser.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -90,6 +93,42 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     await b.close();
   });
 
+  it("theme and font sizes are workspace settings: a second tab follows without reload", async () => {
+    const a = await context.newPage();
+    const b = await context.newPage();
+    await a.goto(`${plus.url}#settings`);
+    await b.goto(plus.url);
+    for (const p of [a, b])
+      await expect
+        .poll(() => p.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+        .toBe("connected");
+    const theme = (p: Page) => p.evaluate(() => document.documentElement.dataset.theme);
+    const background = (p: Page) =>
+      p.evaluate(() => getComputedStyle(document.documentElement).getPropertyValue("--bg").trim());
+    // Headless Chromium prefers light: "system" is light.
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("light");
+    await a.getByTestId("settings-theme").selectOption("dark");
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("dark");
+    expect(await background(b)).toBe("#111317");
+
+    const size = a.getByTestId("settings-terminal-font");
+    await size.fill("99");
+    await size.dispatchEvent("change");
+    await expect.poll(() => a.getByTestId("settings-error").count()).toBeGreaterThan(0);
+    await expect.poll(() => size.inputValue()).toBe("14");
+    await size.fill("18");
+    await size.dispatchEvent("change");
+    await b.goto(`${plus.url}#settings`);
+    await expect
+      .poll(() => b.getByTestId("settings-terminal-font").inputValue(), { timeout: 30_000 })
+      .toBe("18");
+    if (SHOTS) await b.screenshot({ path: `${SHOTS}/settings-dark.png` });
+    await a.getByTestId("settings-theme").selectOption("system");
+    await expect.poll(() => theme(b), { timeout: 30_000 }).toBe("light");
+    await a.close();
+    await b.close();
+  });
+
   it("shows reconnecting while nats-server restarts, then works again", async () => {
     const page = await context.newPage();
     await page.goto(`${plus.url}#settings`);
@@ -119,6 +158,25 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     await page.getByTestId("settings-color").fill("#2255aa");
     await expect.poll(() => borderColor(page), { timeout: 30_000 }).toBe("rgb(34, 85, 170)");
     await page.close();
+  });
+
+  it("the page plus opens the browser with (its path is all the opener's argv holds) signs in", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cocalc-open-"));
+    const file = await writeRedirectPage(plus.signInUrl, dir);
+    expect(file).not.toContain(plus.token);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const fresh = await browser.newContext();
+    const page = await fresh.newPage();
+    await page.goto(`file://${file}`);
+    await expect.poll(() => page.url(), { timeout: 30_000 }).toBe(plus.url);
+    await expect
+      .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+      .toBe("connected");
+    // A second open replaces the first page instead of piling them up.
+    await writeRedirectPage(plus.signInUrl, dir);
+    expect(readdirSync(dir)).toHaveLength(1);
+    await fresh.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("without the token the page says how to sign in", async () => {

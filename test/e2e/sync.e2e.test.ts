@@ -12,26 +12,27 @@ import { type RunningPlus, removeHome, startPlus, tempHome, WEB_BUILT } from "..
 import {
   installBundle,
   nodeMissingReason,
-  skipReason,
+  type Sshd,
+  SYNC_REMOTE_USER,
+  sshdSkipReason,
   startSshd,
-  type TestSshd,
 } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 let why =
-  skipReason() ??
+  sshdSkipReason() ??
   (HAVE_CHROMIUM ? undefined : "no Chromium") ??
   (WEB_BUILT ? undefined : "the web app is not built");
 if (why) console.log(`sync e2e skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
-  let sshd: TestSshd;
+  let sshd: Sshd;
   let plus: RunningPlus;
   let browser: Browser;
   let session: string;
 
   beforeAll(async () => {
-    sshd = await startSshd();
+    sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) return;
     const bundle = await installBundle(sshd);
@@ -43,7 +44,7 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
         COCALC_SYNC_REMOTE_BUNDLE: bundle,
       },
     });
-    session = `${sshd.user.name}@127.0.0.1:${sshd.port}`;
+    session = `${sshd.user}@127.0.0.1:${sshd.port}`;
     browser = await launchChromium();
   });
 
@@ -52,7 +53,7 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
     await plus?.stop();
     await sshd?.stop();
     if (plus) await removeHome(plus.home);
-    if (sshd) rmSync(join(sshd.user.home, "e2e"), { recursive: true, force: true });
+    if (sshd) rmSync(join(sshd.home, "e2e"), { recursive: true, force: true });
   });
 
   async function open(): Promise<Page> {
@@ -67,7 +68,7 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
   it("adds a folder, shows it synced with a check mark, lists a conflict, refuses bad input", async () => {
     if (why) return;
     const local = join(plus.home, "e2e/notes");
-    const remote = join(sshd.user.home, "e2e/notes");
+    const remote = join(sshd.home, "e2e/notes");
     mkdirSync(local, { recursive: true });
     writeFileSync(join(local, "todo.md"), "- write tests\n");
     const page = await open();

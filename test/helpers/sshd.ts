@@ -1,42 +1,78 @@
 /**
- * A real sshd on loopback with a second local user as the remote, for remote-session and
- * sync tests. Needs root (to create the user and run sshd) and /usr/sbin/sshd; otherwise
- * `skipReason()` says why and the tests skip. Our own sshd on a free port with a temp host
- * key and config; the client key pair lives in a temp dir; /root/.ssh is never touched.
+ * A real OpenSSH server on loopback for remote-session and sync tests, with a second local
+ * user as the remote: the user is created if missing, a fresh key pair is authorised for it,
+ * and sshd runs with its own host key and config on a free port (never the system's sshd or
+ * /root/.ssh). Needs root and /usr/sbin/sshd; otherwise `sshdSkipReason()` says why and the
+ * tests skip. Test files that run at once use different users, or share one safely: user
+ * creation is retried while another file holds the lock, and keys are appended.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import {
   appendFileSync,
   existsSync,
   mkdirSync,
+  mkdtempSync,
   readFileSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { chown, mkdtemp, rm } from "node:fs/promises";
+import { chown } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PACKAGE_ROOT } from "../../cli/version.js";
 import { freePort } from "../../services/runtime/ports.js";
 
+/** The remote user of the CLI tests; each test file uses its own user, so files can run at once. */
+export const REMOTE_USER = "cocalcremote";
+/** The remote user of the sync tests (they only add and remove their own folders). */
+export const SYNC_REMOTE_USER = "cocalc-remote";
 export const SSHD = "/usr/sbin/sshd";
-/** The remote user the tests log in as. */
-export const REMOTE_USER = "cocalc-remote";
 
-/** Why sshd tests cannot run here, or undefined when they can. */
-export function skipReason(): string | undefined {
-  if (process.getuid?.() !== 0) return "not root: cannot create the remote user or run sshd";
+/** Why remote tests cannot run here, or undefined when they can. */
+export function sshdSkipReason(): string | undefined {
+  if (process.getuid?.() !== 0)
+    return "remote tests need root (to create a second user and run sshd)";
   if (!existsSync(SSHD)) return `${SSHD} is missing (apt-get install openssh-server)`;
   if (spawnSync("ssh", ["-V"], { stdio: "ignore" }).status !== 0)
-    return "ssh is missing (apt-get install openssh-client)";
+    return "the ssh client is missing (apt-get install openssh-client)";
   return undefined;
 }
 
-export interface RemoteUser {
-  name: string;
+export interface Sshd {
+  port: number;
+  /** The remote user's name. */
+  user: string;
   uid: number;
   gid: number;
   home: string;
+  /** An ssh config file that logs in as the user with the test key; pass with --ssh-arg=-F<file>. */
+  config: string;
+  /** --ssh-arg values for cocalc-plus ssh. */
+  sshArgs: string[];
+  /** `user@127.0.0.1:port`, as `cocalc-plus ssh` takes it. */
+  target: string;
+  /** `user@127.0.0.1` (the port is in `ssh`). */
+  destination: string;
+  dir: string;
+  /** The client's private key. */
+  key: string;
+  /** ssh and its options (no destination), through the ControlMaster socket once `master()` ran. */
+  ssh: string[];
+  /** Starts a ControlMaster for the target (as a session does); later ssh calls reuse it. */
+  master(): Promise<void>;
+  /** Runs a shell command as the remote user over ssh. */
+  run(command: string): { code: number | null; stdout: string; stderr: string };
+  /** Runs a shell command as the remote user (not over ssh). */
+  asUser(command: string): string;
+  /** Makes everything under `path` (in the remote home) belong to the remote user. */
+  chownRemote(path: string): Promise<void>;
+  /** Paths removed by stop(). */
+  cleanup: string[];
+  stop(): Promise<void>;
+}
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: "utf8" });
 }
 
 /** Runs a user-database command, retrying while another test file holds the lock. */
@@ -57,90 +93,89 @@ function shadowOf(name: string): string | undefined {
     ?.split(":")[1];
 }
 
-function ensureUser(name: string): RemoteUser {
+function ensureUser(name: string): { uid: number; gid: number; home: string } {
   userCommand(
     "useradd",
     ["-m", "-s", "/bin/bash", name],
     () => spawnSync("id", ["-u", name], { stdio: "ignore" }).status === 0,
   );
-  // A new account is locked ("!" password); without PAM sshd refuses locked accounts even
-  // for keys. "*" is "no password" without the lock.
+  // sshd refuses a locked account ("!" in shadow) even for key logins: give it a star.
   userCommand("usermod", ["-p", "*", name], () => shadowOf(name) === "*");
   const entry = readFileSync("/etc/passwd", "utf8")
     .split("\n")
     .find((l) => l.startsWith(`${name}:`));
   if (!entry) throw new Error(`user ${name} not found after useradd`);
   const [, , uid, gid, , home] = entry.split(":");
-  return { name, uid: Number(uid), gid: Number(gid), home: home! };
+  return { uid: Number(uid), gid: Number(gid), home: home! };
 }
 
-export interface TestSshd {
-  user: RemoteUser;
-  port: number;
-  dir: string;
-  /** The client's private key. */
-  key: string;
-  destination: string;
-  /** ssh and its options (no destination), through the ControlMaster socket once `master()` ran. */
-  ssh: string[];
-  /** Starts a ControlMaster for the target (as a session does); later ssh calls reuse it. */
-  master(): Promise<void>;
-  /** Runs a shell command as the remote user over ssh. */
-  run(command: string): { code: number | null; stdout: string; stderr: string };
-  /** Paths removed by stop(). */
-  cleanup: string[];
-  /** Makes everything under `path` (in the remote home) belong to the remote user. */
-  chownRemote(path: string): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startSshd(): Promise<TestSshd> {
-  const user = ensureUser(REMOTE_USER);
-  const dir = await mkdtemp(join(tmpdir(), "cocalc-sshd-"));
-  const key = join(dir, "id_ed25519");
-  const hostKey = join(dir, "host_ed25519");
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
-  execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
-  const pub = readFileSync(`${key}.pub`, "utf8").trim();
-  const sshDir = join(user.home, ".ssh");
+export async function startSshd(user = REMOTE_USER): Promise<Sshd> {
+  const { uid, gid, home } = ensureUser(user);
+  const dir = mkdtempSync(join(tmpdir(), "cocalc-sshd-"));
+  run("chmod", ["755", dir]);
+  const key = join(dir, "client_key");
+  const hostKey = join(dir, "host_key");
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", hostKey]);
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
+  const sshDir = join(home, ".ssh");
   mkdirSync(sshDir, { recursive: true, mode: 0o700 });
   const auth = join(sshDir, "authorized_keys");
+  const pub = readFileSync(`${key}.pub`, "utf8").trim();
   // Appended (O_APPEND), never rewritten: test files running at once each add their key.
   const existing = existsSync(auth) ? readFileSync(auth, "utf8") : "";
   appendFileSync(auth, `${existing && !existing.endsWith("\n") ? "\n" : ""}${pub}\n`, {
     mode: 0o600,
   });
-  await chown(sshDir, user.uid, user.gid);
-  await chown(auth, user.uid, user.gid);
-  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  await chown(sshDir, uid, gid);
+  await chown(auth, uid, gid);
+  run("chmod", ["700", sshDir]);
   const port = await freePort();
-  const config = join(dir, "sshd_config");
+  mkdirSync("/run/sshd", { recursive: true, mode: 0o755 });
+  const sshdConfig = join(dir, "sshd_config");
   writeFileSync(
-    config,
+    sshdConfig,
     [
       `Port ${port}`,
       "ListenAddress 127.0.0.1",
       `HostKey ${hostKey}`,
       `PidFile ${join(dir, "sshd.pid")}`,
-      "UsePAM no",
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
       "PubkeyAuthentication yes",
       "AuthorizedKeysFile .ssh/authorized_keys",
-      `AllowUsers ${user.name}`,
+      `AllowUsers ${user}`,
+      "UsePAM no",
       "StrictModes no",
       "MaxSessions 100",
       "MaxStartups 100:30:200",
+      "AllowTcpForwarding yes",
+      // Lets a test give the remote user another PATH (~/.ssh/environment), e.g. one without node.
+      "PermitUserEnvironment yes",
       "LogLevel ERROR",
       "",
     ].join("\n"),
   );
-  const sshd: ChildProcess = spawn(SSHD, ["-D", "-e", "-f", config], {
+  const knownHosts = join(dir, "known_hosts");
+  const config = join(dir, "ssh_config");
+  writeFileSync(
+    config,
+    [
+      "Host *",
+      `  IdentityFile ${key}`,
+      "  IdentitiesOnly yes",
+      `  UserKnownHostsFile ${knownHosts}`,
+      "  StrictHostKeyChecking accept-new",
+      "  BatchMode yes",
+      "  LogLevel ERROR",
+      "",
+    ].join("\n"),
+  );
+  const child: ChildProcess = spawn(SSHD, ["-D", "-e", "-f", sshdConfig], {
     stdio: ["ignore", "ignore", "pipe"],
   });
-  let sshdErr = "";
-  sshd.stderr!.on("data", (d) => {
-    sshdErr += d.toString();
+  let err = "";
+  child.stderr?.on("data", (d) => {
+    err += String(d);
   });
   const socket = join(dir, "control.sock");
   const base = [
@@ -150,21 +185,29 @@ export async function startSshd(): Promise<TestSshd> {
     "-i",
     key,
     "-o",
+    "IdentitiesOnly=yes",
+    "-o",
     "BatchMode=yes",
     "-o",
     "StrictHostKeyChecking=no",
     "-o",
-    `UserKnownHostsFile=${join(dir, "known_hosts")}`,
+    `UserKnownHostsFile=${knownHosts}`,
     "-o",
     "LogLevel=ERROR",
   ];
-  const destination = `${user.name}@127.0.0.1`;
-  const t: TestSshd = {
-    user,
+  const destination = `${user}@127.0.0.1`;
+  const t: Sshd = {
     port,
+    user,
+    uid,
+    gid,
+    home,
+    config,
+    sshArgs: [`--ssh-arg=-F${config}`],
+    target: `${destination}:${port}`,
+    destination,
     dir,
     key,
-    destination,
     ssh: base,
     cleanup: [],
     async master() {
@@ -194,8 +237,9 @@ export async function startSshd(): Promise<TestSshd> {
       });
       return { code: r.status, stdout: r.stdout, stderr: r.stderr };
     },
+    asUser: (command) => run("su", ["-s", "/bin/sh", "-c", command, user]),
     async chownRemote(path) {
-      execFileSync("chown", ["-R", `${user.uid}:${user.gid}`, join(user.home, path)]);
+      execFileSync("chown", ["-R", `${uid}:${gid}`, join(home, path)]);
     },
     async stop() {
       if (existsSync(socket)) {
@@ -204,26 +248,35 @@ export async function startSshd(): Promise<TestSshd> {
           timeout: 10_000,
         });
       }
-      sshd.kill("SIGTERM");
+      child.kill("SIGTERM");
+      await new Promise((r) => {
+        if (child.exitCode !== null || child.signalCode !== null) r(undefined);
+        else child.once("exit", r);
+      });
       for (const p of t.cleanup) rmSync(p, { recursive: true, force: true });
-      await rm(dir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
     },
   };
-  // Wait until it answers.
-  for (let i = 0; i < 100; i++) {
-    const r = t.run("true");
-    if (r.code === 0) return t;
-    if (sshd.exitCode !== null) break;
+  // Wait until it accepts logins.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`sshd exited: ${err}`);
+    }
+    if (t.run("true").code === 0) return t;
+    if (Date.now() > deadline) {
+      await t.stop();
+      throw new Error(`sshd does not accept logins: ${err}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
-  await t.stop();
-  throw new Error(`sshd did not come up: ${sshdErr}`);
 }
 
 /** Why the remote user cannot run Node over a non-interactive ssh, or undefined. */
-export function nodeMissingReason(t: TestSshd): string | undefined {
+export function nodeMissingReason(t: Sshd): string | undefined {
   const r = t.run("command -v node && node --version");
-  return r.code === 0 ? undefined : `node is not on the PATH of ${t.user.name} over ssh`;
+  return r.code === 0 ? undefined : `node is not on the PATH of ${t.user} over ssh`;
 }
 
 /**
@@ -231,10 +284,10 @@ export function nodeMissingReason(t: TestSshd): string | undefined {
  * (`package.json` + `dist/bundle/`), under `~/.cache/cocalc/cocalc-plus/<version>/` as a session
  * would, and returns its plus.js relative to that home.
  */
-export async function installBundle(t: TestSshd, version = `test-${process.pid}`): Promise<string> {
+export async function installBundle(t: Sshd, version = `test-${process.pid}`): Promise<string> {
   const root = PACKAGE_ROOT;
   const rel = `.cache/cocalc/cocalc-plus/${version}`;
-  const dest = join(t.user.home, rel);
+  const dest = join(t.home, rel);
   // One copy per test process: another one may be running from its own copy right now.
   t.cleanup.push(dest);
   mkdirSync(join(dest, "dist", "bundle"), { recursive: true });
@@ -248,6 +301,6 @@ export async function installBundle(t: TestSshd, version = `test-${process.pid}`
     join(dest, "package.json"),
     `${JSON.stringify({ name: pkg.name, version: pkg.version, type: pkg.type })}\n`,
   );
-  execFileSync("chown", ["-R", `${t.user.uid}:${t.user.gid}`, join(t.user.home, ".cache")]);
+  execFileSync("chown", ["-R", `${t.uid}:${t.gid}`, join(t.home, ".cache")]);
   return `${rel}/dist/bundle/plus.js`;
 }

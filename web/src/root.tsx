@@ -3,6 +3,7 @@
  * it cannot (not signed in, or the gateway is not reachable).
  */
 import { createSignal, Match, onCleanup, Switch } from "solid-js";
+import { AgentsProvider } from "./agents/agents-store.js";
 import { NoticePage } from "./components/notice-page.js";
 import { FilesProvider } from "./files/files-store.js";
 import { openConnection } from "./lib/connection.js";
@@ -78,9 +79,11 @@ function Workspace(props: { session: Session; onSignedOut: () => void }) {
       <SettingsProvider>
         <ServicesProvider>
           <TerminalsProvider>
-            <FilesProvider>
-              <WorkspaceShell />
-            </FilesProvider>
+            <AgentsProvider>
+              <FilesProvider>
+                <WorkspaceShell />
+              </FilesProvider>
+            </AgentsProvider>
           </TerminalsProvider>
         </ServicesProvider>
       </SettingsProvider>

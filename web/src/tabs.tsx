@@ -4,21 +4,31 @@
  * (an editor, a terminal) survives switching tabs.
  */
 import { type Accessor, type Component, createSignal, onCleanup } from "solid-js";
-import { EmptyState } from "./components/empty-state.js";
+import { AgentsPane } from "./agents/agents-pane.js";
 import {
   AgentIcon,
   EditorIcon,
   FilesIcon,
+  RemoteIcon,
   SettingsIcon,
   TerminalIcon,
 } from "./components/icons.js";
 import { SettingsForm } from "./components/settings-form.js";
 import { EditorPane } from "./files/editor-pane.js";
 import { FilesPane } from "./files/explorer.js";
+import { RemoteSessionsPane } from "./remote/remote-sessions.js";
 import { SyncIcon, SyncPane } from "./sync/sync-pairs.js";
 import { TerminalsPane } from "./terminals/terminals-pane.js";
 
-export const TabIds = ["files", "editor", "terminals", "agents", "settings", "sync"] as const;
+export const TabIds = [
+  "files",
+  "editor",
+  "terminals",
+  "agents",
+  "settings",
+  "remote",
+  "sync",
+] as const;
 export type TabId = (typeof TabIds)[number];
 
 export interface WorkspaceTab {
@@ -51,9 +61,10 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     id: "agents",
     label: "Agents",
     icon: AgentIcon,
-    pane: () => <EmptyState icon={<AgentIcon size={28} />} title="No agent threads" />,
+    pane: AgentsPane,
   },
   { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
+  { id: "remote", label: "Remote sessions", icon: RemoteIcon, pane: RemoteSessionsPane },
   { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane },
 ];
 

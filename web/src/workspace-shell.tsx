@@ -2,6 +2,7 @@
 import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
 import { Dynamic } from "solid-js/web";
 import { TopBar } from "./components/top-bar.js";
+import { useConnection } from "./stores/connection-store.js";
 import { useSettings } from "./stores/settings-store.js";
 import { createTabRoute, type TabId, workspaceTabs } from "./tabs.js";
 
@@ -9,6 +10,7 @@ const DEFAULT_TITLE = "cocalc-plus";
 
 export function WorkspaceShell() {
   const settings = useSettings();
+  const serverTitle = useConnection().title;
   const [tab, selectTab] = createTabRoute();
   const [visited, setVisited] = createSignal<ReadonlySet<TabId>>(new Set([tab()]));
   createEffect(() => {
@@ -17,7 +19,8 @@ export function WorkspaceShell() {
   });
 
   createEffect(() => {
-    document.title = settings.state.view?.settings.title ?? DEFAULT_TITLE;
+    // A remote session's window is named after its target, so several are told apart.
+    document.title = serverTitle ?? settings.state.view?.settings.title ?? DEFAULT_TITLE;
   });
   createEffect(() => {
     const color = settings.state.view?.settings.color;

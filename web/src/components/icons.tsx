@@ -65,3 +65,9 @@ export const CollapseIcon = (p: { size?: number }) => (
     <path d="M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5" />
   </Icon>
 );
+export const RemoteIcon = (p: { size?: number }) => (
+  <Icon size={p.size}>
+    <rect x="3" y="4" width="18" height="12" rx="2" />
+    <path d="M8 20h8M12 16v4" />
+  </Icon>
+);

@@ -2,10 +2,33 @@
 import { createSignal, For, type JSX, onCleanup, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
-import { type AgentMode, AgentModes, type SettingsChange } from "../../../shared/workspace.js";
+import {
+  type AgentMode,
+  AgentModes,
+  appearanceOf,
+  FONT_SIZES,
+  type SettingsChange,
+  type Theme,
+  Themes,
+} from "../../../shared/workspace.js";
 import { type SettingsRecord, useSettings } from "../stores/settings-store.js";
 
-type Field = "title" | "color" | "defaultShell" | "agent" | "model" | "mode";
+type Field =
+  | "title"
+  | "color"
+  | "defaultShell"
+  | "agent"
+  | "model"
+  | "mode"
+  | "theme"
+  | "editorFontSize"
+  | "terminalFontSize";
+
+const THEME_LABELS: Record<Theme, string> = {
+  system: "Like the browser",
+  light: "Light",
+  dark: "Dark",
+};
 
 const MODE_LABELS: Record<AgentMode, string> = {
   "full-access": "Full access",
@@ -76,8 +99,12 @@ function SettingsFields(props: { view: SettingsRecord }) {
     agent: createFieldSaver(send),
     model: createFieldSaver(send),
     mode: createFieldSaver(send),
+    theme: createFieldSaver(send),
+    editorFontSize: createFieldSaver(send),
+    terminalFontSize: createFieldSaver(send),
   } satisfies Record<Field, FieldSaver>;
   const s = () => props.view.settings;
+  const look = () => appearanceOf(s());
 
   // Dragging in a colour picker fires many input events: keep at most one command in
   // flight and always finish with the last colour picked.
@@ -187,6 +214,54 @@ function SettingsFields(props: { view: SettingsRecord }) {
         </Row>
       </section>
 
+      <section class="settings-section">
+        <h2>Appearance</h2>
+        <Row label="Theme" for="settings-theme" saver={savers.theme} field="theme">
+          <select
+            id="settings-theme"
+            data-testid="settings-theme"
+            value={look().theme}
+            onChange={(e) => {
+              const select = e.currentTarget;
+              const theme = select.value as Theme;
+              void savers.theme.save({ appearance: { theme } }).then((ok) => {
+                if (!ok) select.value = look().theme;
+              });
+            }}
+          >
+            <For each={Themes}>{(t) => <option value={t}>{THEME_LABELS[t]}</option>}</For>
+          </select>
+        </Row>
+        <Row
+          label="Editor font size"
+          for="settings-editor-font"
+          saver={savers.editorFontSize}
+          field="editorFontSize"
+        >
+          <FontSizeInput
+            id="settings-editor-font"
+            value={look().editorFontSize}
+            onCommit={(editorFontSize) =>
+              savers.editorFontSize.save({ appearance: { editorFontSize } })
+            }
+          />
+        </Row>
+        <Row
+          label="Terminal font size"
+          for="settings-terminal-font"
+          saver={savers.terminalFontSize}
+          field="terminalFontSize"
+        >
+          <FontSizeInput
+            id="settings-terminal-font"
+            value={look().terminalFontSize}
+            onCommit={(terminalFontSize) =>
+              savers.terminalFontSize.save({ appearance: { terminalFontSize } })
+            }
+          />
+        </Row>
+      </section>
+
       <p class="settings-footnote">
         Last changed {formatTime(props.view.updatedAt)} by {props.view.updatedBy}
       </p>
@@ -222,6 +297,33 @@ function Row(props: {
         )}
       </Show>
     </div>
+  );
+}
+
+/** A font size in px; the command refuses what is out of range, and the field goes back. */
+function FontSizeInput(props: {
+  id: string;
+  value: number;
+  onCommit: (value: number) => Promise<boolean>;
+}) {
+  const commit = (input: HTMLInputElement) => {
+    const value = Number(input.value);
+    if (value === props.value) return;
+    void props.onCommit(value).then((ok) => {
+      if (!ok) input.value = String(props.value);
+    });
+  };
+  return (
+    <input
+      id={props.id}
+      type="number"
+      data-testid={props.id}
+      value={props.value}
+      min={FONT_SIZES.min}
+      max={FONT_SIZES.max}
+      step={1}
+      onChange={(e) => commit(e.currentTarget)}
+    />
   );
 }
 

@@ -1,15 +1,14 @@
 /**
- * Open files, shown in the Editor tab. For now a file opens as a read-only preview (the
- * start of it, as text); the collaborative editor (issue 4) takes this store over: `open`
- * is the one entry point every "open file" action goes through, and each open file is a
- * tab that can always be closed, whatever state it is in (loading, unreadable, binary).
+ * Open files, shown in the Editor tab: `open` is the one entry point every "open file"
+ * action goes through, and each open file is a tab that can always be closed, whatever
+ * state it is in. The editor of each document opens it with the docs service itself.
  */
 import { type Accessor, createSignal } from "solid-js";
 import { createStore, produce } from "solid-js/store";
 import type { ErrorPayload } from "../../../shared/errors.js";
 import type { ReadResult } from "../../../shared/files.js";
 import { nameOf } from "../../../shared/paths.js";
-import { errorPayloadOf, type FsClient } from "./fs-client.js";
+import type { FsClient } from "./fs-client.js";
 
 /** How much of a file the preview shows. */
 export const PREVIEW_BYTES = 256 * 1024;
@@ -34,7 +33,7 @@ export interface DocumentsStore {
   reload(path: string): void;
 }
 
-export function createDocumentsStore(fs: FsClient): DocumentsStore {
+export function createDocumentsStore(_fs: FsClient): DocumentsStore {
   const [docs, setDocs] = createStore<OpenDocument[]>([]);
   const [active, setActive] = createSignal<string>();
 
@@ -44,14 +43,8 @@ export function createDocumentsStore(fs: FsClient): DocumentsStore {
       produce((d) => Object.assign(d, change)),
     );
 
-  async function load(path: string) {
-    patch(path, { status: "loading", error: undefined });
-    try {
-      const content = await fs.call({ op: "read", path, maxBytes: PREVIEW_BYTES });
-      patch(path, { status: "ready", content });
-    } catch (err) {
-      patch(path, { status: "error", error: errorPayloadOf(err) });
-    }
+  function load(path: string) {
+    patch(path, { status: "ready", error: undefined });
   }
 
   return {
@@ -59,8 +52,7 @@ export function createDocumentsStore(fs: FsClient): DocumentsStore {
     active,
     open(path) {
       if (!docs.some((d) => d.path === path)) {
-        setDocs((list) => [...list, { path, name: nameOf(path) || "/", status: "loading" }]);
-        void load(path);
+        setDocs((list) => [...list, { path, name: nameOf(path) || "/", status: "ready" }]);
       }
       setActive(path);
     },
@@ -72,6 +64,6 @@ export function createDocumentsStore(fs: FsClient): DocumentsStore {
       if (active() === path) setActive(docs[Math.min(i, docs.length - 1)]?.path);
       return active();
     },
-    reload: (path) => void load(path),
+    reload: (path) => load(path),
   };
 }

@@ -1,15 +1,14 @@
 /**
- * The Editor tab, for now: the open files as tabs (each one closable, whatever its state),
- * and a read-only preview of the active one. The collaborative editor (issue 4) replaces the
- * preview; the tabs and the documents store stay.
+ * The Editor tab: the open files as tabs (each one closable, whatever its state), and the
+ * collaborative editor of the active one.
  */
-import { createEffect, For, Match, Show, Switch } from "solid-js";
+import { createEffect, For, Show } from "solid-js";
 import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
+import { DocumentEditor } from "../editor/document-editor.js";
 import type { OpenDocument } from "./documents-store.js";
 import { type FilesSession, useFiles } from "./files-store.js";
-import { formatSize, reasonOf } from "./format.js";
 import { CloseIcon, DownloadIcon, WarnIcon } from "./icons.js";
 import "./files.css";
 
@@ -28,7 +27,6 @@ export function EditorPane() {
 function Documents(props: { session: FilesSession }) {
   const s = props.session;
   const docs = s.documents;
-  const activeDoc = () => docs.docs.find((d) => d.path === docs.active());
   createEffect(() => {
     if (location.hash === "#editor") s.showDocument(docs.active());
   });
@@ -81,15 +79,25 @@ function Documents(props: { session: FilesSession }) {
             )}
           </For>
         </div>
-        <Show when={activeDoc()} keyed>
-          {(d) => <Preview doc={d} session={s} />}
-        </Show>
+        {/* Every open document stays mounted (its session, undo history and scroll position
+            survive switching between them); only the active one is shown. */}
+        <For each={docs.docs}>
+          {(d) => (
+            <div
+              class="doc-slot"
+              style={{ display: docs.active() === d.path ? "flex" : "none" }}
+              data-active={docs.active() === d.path ? "true" : undefined}
+            >
+              <DocumentBody doc={d} session={s} />
+            </div>
+          )}
+        </For>
       </div>
     </Show>
   );
 }
 
-function Preview(props: { doc: OpenDocument; session: FilesSession }) {
+function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
   const s = props.session;
   const shown = () => displayPath(props.doc.path, s.home);
   return (
@@ -110,63 +118,11 @@ function Preview(props: { doc: OpenDocument; session: FilesSession }) {
           Show in Files
         </button>
       </div>
-      <Switch>
-        <Match when={props.doc.status === "loading"}>
-          <p class="loading">Opening {shown()}…</p>
-        </Match>
-        <Match when={props.doc.status === "error"}>
-          <div
-            class="files-error"
-            role="alert"
-            data-testid="doc-error"
-            data-code={props.doc.error?.code}
-          >
-            <WarnIcon size={28} />
-            <h2>Cannot open {shown()}</h2>
-            <p>{reasonOf(props.doc.error?.message ?? "")}</p>
-            <div class="files-error-actions">
-              <button
-                type="button"
-                class="button"
-                onClick={() => s.documents.reload(props.doc.path)}
-              >
-                Try again
-              </button>
-              <button
-                type="button"
-                class="button"
-                onClick={() => s.documents.close(props.doc.path)}
-              >
-                Close
-              </button>
-            </div>
-          </div>
-        </Match>
-        <Match when={props.doc.content?.binary}>
-          <div class="doc-binary" data-testid="doc-binary">
-            <p>
-              {shown()} is not text ({formatSize(props.doc.content!.size)}). Download it to open it
-              with another program.
-            </p>
-          </div>
-        </Match>
-        <Match when={props.doc.content}>
-          {(c) => (
-            <>
-              <p class="doc-note muted">
-                Read-only preview
-                {c().truncated
-                  ? ` of the first ${formatSize(c().content.length)} of ${formatSize(c().size)}`
-                  : ""}
-                .
-              </p>
-              <pre class="doc-text" data-testid="doc-text">
-                {c().content}
-              </pre>
-            </>
-          )}
-        </Match>
-      </Switch>
+      <DocumentEditor
+        path={props.doc.path}
+        shown={shown()}
+        downloadUrl={s.downloadUrl(props.doc.path)}
+      />
     </div>
   );
 }

@@ -16,6 +16,7 @@ import {
 import type { ErrorPayload } from "../../../shared/errors.js";
 import type { FileEntry, StatResult } from "../../../shared/files.js";
 import { joinPath, parentOf } from "../../../shared/paths.js";
+import { useAgents } from "../agents/agents-store.js";
 import { backoffMs, delay } from "../lib/delay.js";
 import { useConnection } from "../stores/connection-store.js";
 import { useTerminals } from "../terminals/terminals-store.js";
@@ -232,8 +233,27 @@ function terminalOpener(): FileOpener[] {
   }
 }
 
+/** Chat room files (`*.chat`) open in the Agents tab, when the agents are there. */
+function chatOpener(): FileOpener[] {
+  try {
+    const agents = useAgents();
+    return [
+      {
+        name: "chat",
+        canOpen: (path) => path.endsWith(".chat"),
+        open: (path) => {
+          agents.openRoom(path);
+          showTab("agents");
+        },
+      },
+    ];
+  } catch {
+    return [];
+  }
+}
+
 export function FilesProvider(props: { children: JSX.Element }) {
-  const store = createFilesStore(useConnection(), terminalOpener());
+  const store = createFilesStore(useConnection(), [...terminalOpener(), ...chatOpener()]);
   onCleanup(() => store.stop());
   return <FilesContext.Provider value={store}>{props.children}</FilesContext.Provider>;
 }

@@ -20,6 +20,8 @@ export type ConnectionState = (typeof ConnectionStates)[number];
 export interface WorkspaceConnection {
   readonly wsid: string;
   readonly version: string;
+  /** The window title the server asks for (a remote session: its target). */
+  readonly title?: string;
   /** "connecting" until the first connect, then one of the other three. */
   readonly state: Accessor<ConnectionState>;
   /** Why the connection is not (or was not) healthy, for a tooltip. */
@@ -161,6 +163,7 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
   return {
     wsid: opts.session.wsid,
     version: opts.session.version,
+    ...(opts.session.title !== undefined && { title: opts.session.title }),
     state,
     problem,
     ready(signal) {

@@ -7,6 +7,8 @@ export interface Session {
   /** Path of the NATS WebSocket on this origin, e.g. "/nats". */
   natsPath: string;
   nats: { user: string; pass: string };
+  /** The window title the server asks for (a remote session: its target). */
+  title?: string;
 }
 
 export type SessionResult =

@@ -7,6 +7,7 @@ import { createSignal, For, type JSX, lazy, Show } from "solid-js";
 import { exitSummary, type TerminalView } from "../../../shared/terminals.js";
 import { EmptyState } from "../components/empty-state.js";
 import { Icon, TerminalIcon } from "../components/icons.js";
+import { useSettings } from "../stores/settings-store.js";
 import type { SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
 import type { XtermApi } from "./xterm-view.js";
@@ -64,6 +65,7 @@ function viewersText(t: TerminalView): string {
 
 export function TerminalsPane() {
   const store = useTerminals();
+  const settings = useSettings();
   const current = () => {
     const tid = store.selected();
     return tid ? store.records[tid] : undefined;
@@ -298,6 +300,7 @@ export function TerminalsPane() {
               <XtermView
                 tid={tid}
                 fontSize={store.fontSize()}
+                dark={settings.dark()}
                 onApi={setApi}
                 onSearch={openSearch}
                 onStatus={(s, problem) => setStatus({ status: s, ...(problem && { problem }) })}

@@ -30,6 +30,7 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";
 import { useConnection } from "../stores/connection-store.js";
+import { type SettingsStore, useSettings } from "../stores/settings-store.js";
 import {
   attachTerminal,
   type SessionHooks,
@@ -37,7 +38,7 @@ import {
   type TerminalSink,
 } from "./terminal-session.js";
 
-export const TERMINAL_FONT_SIZES = { min: 9, max: 28, default: 14 } as const;
+export const TERMINAL_FONT_SIZES = { min: 9, max: 28 } as const;
 
 export interface TerminalsStore {
   /** Records by terminal id. */
@@ -89,7 +90,10 @@ function stored(key: string): string | undefined {
   }
 }
 
-export function createTerminalsStore(conn: WorkspaceConnection): TerminalsStore {
+export function createTerminalsStore(
+  conn: WorkspaceConnection,
+  settings: SettingsStore,
+): TerminalsStore {
   const [records, setRecords] = createStore<Record<string, TerminalView>>({});
   const [problem, setProblem] = createSignal<string>();
   const [lastError, setLastError] = createSignal<string>();
@@ -97,10 +101,7 @@ export function createTerminalsStore(conn: WorkspaceConnection): TerminalsStore 
   const [chosen, setChosen] = createSignal<string | undefined>(stored(selectionKey));
   /** Terminals opened from this page whose record has not arrived yet. */
   const [opening, setOpening] = createSignal<ReadonlySet<string>>(new Set());
-  const fontKey = "cocalc-terminal-font-size";
-  const [fontSize, setFontSizeSignal] = createSignal<number>(
-    Number(localStorage.getItem(fontKey)) || TERMINAL_FONT_SIZES.default,
-  );
+  const fontSize = () => settings.appearance().terminalFontSize;
 
   const stop = watchKv(conn, Buckets.terms, Keys.terminals(conn.wsid), {
     reset: () => setRecords(reconcile({})),
@@ -189,8 +190,8 @@ export function createTerminalsStore(conn: WorkspaceConnection): TerminalsStore 
     fontSize,
     setFontSize(size) {
       const s = Math.min(TERMINAL_FONT_SIZES.max, Math.max(TERMINAL_FONT_SIZES.min, size));
-      setFontSizeSignal(s);
-      localStorage.setItem(fontKey, String(s));
+      // A workspace setting: every tab and device follows it.
+      if (s !== fontSize()) void settings.change({ appearance: { terminalFontSize: s } });
     },
   };
 }
@@ -198,7 +199,7 @@ export function createTerminalsStore(conn: WorkspaceConnection): TerminalsStore 
 const TerminalsContext = createContext<TerminalsStore>();
 
 export function TerminalsProvider(props: { children: JSX.Element }) {
-  const store = createTerminalsStore(useConnection());
+  const store = createTerminalsStore(useConnection(), useSettings());
   return <TerminalsContext.Provider value={store}>{props.children}</TerminalsContext.Provider>;
 }
 

@@ -1,7 +1,7 @@
-/** Terminal colours that follow the page's light or dark theme. */
+/** Terminal colours for the page's light or dark theme. */
 import type { ITheme } from "@xterm/xterm";
 
-const light: ITheme = {
+const lightTheme: ITheme = {
   background: "#ffffff",
   foreground: "#1d2127",
   cursor: "#1d2127",
@@ -26,7 +26,7 @@ const light: ITheme = {
   brightWhite: "#6a727c",
 };
 
-const dark: ITheme = {
+const darkTheme: ITheme = {
   background: "#181b20",
   foreground: "#e3e6ea",
   cursor: "#e3e6ea",
@@ -51,16 +51,6 @@ const dark: ITheme = {
   brightWhite: "#ffffff",
 };
 
-const query = "(prefers-color-scheme: dark)";
-
-export function terminalTheme(): ITheme {
-  return matchMedia(query).matches ? dark : light;
-}
-
-/** Calls `apply` whenever the page switches between light and dark; returns the unsubscribe. */
-export function onThemeChange(apply: (theme: ITheme) => void): () => void {
-  const mq = matchMedia(query);
-  const listener = () => apply(terminalTheme());
-  mq.addEventListener("change", listener);
-  return () => mq.removeEventListener("change", listener);
+export function terminalTheme(dark: boolean): ITheme {
+  return dark ? darkTheme : lightTheme;
 }

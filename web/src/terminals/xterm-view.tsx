@@ -19,7 +19,7 @@ import {
 } from "../../../shared/terminals.js";
 import type { SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
-import { onThemeChange, terminalTheme } from "./theme.js";
+import { terminalTheme } from "./theme.js";
 
 /** What the pane around a terminal can do with it. */
 export interface XtermApi {
@@ -59,6 +59,8 @@ async function writeClipboard(text: string): Promise<boolean> {
 export function XtermView(props: {
   tid: string;
   fontSize: number;
+  /** The page is dark: the terminal uses dark colours too. */
+  dark: boolean;
   onApi?(api: XtermApi | undefined): void;
   /** Ctrl+Shift+F (or Cmd+F) in the terminal. */
   onSearch?(): void;
@@ -72,7 +74,7 @@ export function XtermView(props: {
       scrollback: TERM_SCROLLBACK,
       fontFamily: MONO,
       fontSize: props.fontSize,
-      theme: terminalTheme(),
+      theme: terminalTheme(props.dark),
       lineHeight: 1.15,
       cursorBlink: true,
       macOptionIsMeta: true,
@@ -167,9 +169,15 @@ export function XtermView(props: {
       return true;
     });
 
-    const offTheme = onThemeChange((theme) => {
-      term.options.theme = theme;
-    });
+    createEffect(
+      on(
+        () => props.dark,
+        (dark) => {
+          term.options.theme = terminalTheme(dark);
+        },
+        { defer: true },
+      ),
+    );
     createEffect(
       on(
         () => props.fontSize,
@@ -210,7 +218,6 @@ export function XtermView(props: {
       clearTimeout(resizeTimer);
       observer.disconnect();
       term.textarea?.removeEventListener("focus", onFocus);
-      offTheme();
       session.stop();
       term.dispose();
     });

@@ -8,8 +8,8 @@ import type { Command } from "../../shared/commands.js";
 import type { DecidedEvent, Decider } from "../../shared/decider.js";
 import { type EventDefinition, type EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
-import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
+import { lastSubjectSeq, readSubject } from "./commands.js";
+import { isWrongLastSequence, publishEvent } from "./publish.js";
 
 export class AggregateStore<C extends Command, E extends DecidedEvent, S> {
   private readonly cache = new Map<string, { state: S; seq: number }>();

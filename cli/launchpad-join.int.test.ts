@@ -1,0 +1,223 @@
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectServices } from "../services/runtime/connect.js";
+import type { ExecResult, HostTokenFile } from "../shared/launchpad.js";
+import {
+  hostEventsStream,
+  hostSubjects,
+  RegistrySubjects,
+  workspaceSubjects,
+} from "../shared/subjects.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import { until } from "../test/helpers/nats.js";
+
+const BIN = new URL("../dist/bundle/launchpad.js", import.meta.url).pathname;
+const HOST = "hostjoin1";
+const unsupported =
+  (await hostUnsupported()) ??
+  (existsSync(BIN) ? undefined : `${BIN} is missing: run npm run build first`);
+if (unsupported) console.warn(`control plane join tests skipped: ${unsupported}`);
+
+type Reply = { ok: boolean; error?: { code: string; message: string }; result?: ExecResult };
+
+/** Starts a cocalc-launchpad daemon; resolves with its output so far once it says "ready". */
+function daemon(args: string[]): Promise<{ child: ChildProcess; out: () => string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  return new Promise((resolve, reject) => {
+    child.stdout!.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (out.includes("ready")) resolve({ child, out: () => out });
+    });
+    child.stderr!.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (process.env.DEBUG_JOIN) process.stderr.write(b);
+    });
+    child.once("exit", (code) => reject(new Error(`exited with ${code}: ${out}`)));
+  });
+}
+
+async function stopDaemon(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+describe.skipIf(unsupported !== undefined)("a host joins the control plane as a leaf node", () => {
+  let m: HostMachine;
+  let cp: ChildProcess | undefined;
+  let host: ChildProcess | undefined;
+  let cpDir: string;
+  let hub: NatsConnection;
+
+  const token = (hostId: string, out: string, ttl = "1h") =>
+    spawnSync(
+      process.execPath,
+      [BIN, "control-plane", "token", hostId, "--out", out, "--ttl", ttl, "--data-dir", cpDir],
+      { encoding: "utf8" },
+    );
+  /** A host that only tries to join (it fails before it touches the btrfs). */
+  const joinOnly = (tokenFile: string, dataDir: string) =>
+    spawnSync(
+      process.execPath,
+      [BIN, "host", "--join", tokenFile, "--btrfs", m.root, "--data-dir", dataDir],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+
+  beforeAll(async () => {
+    m = await setupHostMachine(HOST, 1024);
+    cpDir = join(m.dir, "control-plane");
+    cp = (await daemon(["control-plane", "--data-dir", cpDir, "--log-level", "warn"])).child;
+    const run = JSON.parse(await readFile(join(cpDir, "control-plane.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    hub = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test operator",
+      RegistrySubjects.operatorInbox,
+    );
+  });
+
+  afterAll(async () => {
+    await hub?.close();
+    await stopDaemon(host);
+    await stopDaemon(cp);
+    await m?.cleanup();
+  });
+
+  it("a token goes to a 0600 file, never to the output; wrong and expired ones are refused", async () => {
+    const file = join(m.dir, "wrong.token");
+    const r = token(HOST, file);
+    expect(r.status, r.stderr).toBe(0);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const t = JSON.parse(await readFile(file, "utf8")) as HostTokenFile;
+    expect(t.hostId).toBe(HOST);
+    expect(r.stdout + r.stderr).not.toContain(t.secret);
+    // The same token with another secret.
+    await writeFile(file, JSON.stringify({ ...t, secret: `${t.secret.slice(0, -4)}AAAA` }), {
+      mode: 0o600,
+    });
+    const wrong = joinOnly(file, join(m.dir, "d-wrong"));
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toMatch(/refused the registration token/);
+    expect(wrong.stderr).not.toContain(t.secret);
+
+    const shortFile = join(m.dir, "short.token");
+    expect(token(HOST, shortFile, "1s").status).toBe(0);
+    await new Promise((r) => setTimeout(r, 1500));
+    const expired = joinOnly(shortFile, join(m.dir, "d-expired"));
+    expect(expired.status).toBe(1);
+    expect(expired.stderr).toMatch(/registration token expired at/);
+
+    const notAToken = join(m.dir, "garbage.token");
+    await writeFile(notAToken, "hello");
+    expect(joinOnly(notAToken, join(m.dir, "d-garbage")).stderr).toMatch(
+      /is not a registration token file/,
+    );
+  });
+
+  it("the host joins: commands reach it and its events reach the control plane; a used token is refused", async () => {
+    const file = join(m.dir, "host.token");
+    expect(token(HOST, file).status).toBe(0);
+    const dataDir = join(m.dir, "host-data");
+    const started = await daemon([
+      "host",
+      "--join",
+      file,
+      "--btrfs",
+      m.root,
+      "--data-dir",
+      dataDir,
+      "--snapshot-every",
+      "0",
+      "--log-level",
+      "warn",
+    ]);
+    host = started.child;
+    expect(started.out()).toMatch(/a leaf node of the control plane/);
+    expect((await stat(join(dataDir, "leaf.json"))).mode & 0o777).toBe(0o600);
+
+    // Commands from the control plane's side reach the host.
+    const imported = await hub.request(
+      hostSubjects(HOST).command,
+      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("j") } }),
+      { timeout: 120_000 },
+    );
+    expect(imported.json<Reply>().ok).toBe(true);
+    const ws = "wsjoined";
+    const send = async (type: string, data: unknown = {}) =>
+      (
+        await hub.request(workspaceSubjects(ws).command("host"), JSON.stringify({ type, data }), {
+          timeout: 60_000,
+        })
+      ).json<Reply>();
+    expect((await send("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    expect((await send("StartWorkspace")).ok).toBe(true);
+    const id = await send("ExecInWorkspace", { argv: ["/bin/sh", "-c", "id -u; hostname"] });
+    expect(id.result?.stdout).toBe(`1000\nws-${ws}\n`);
+    expect((await send("StopWorkspace")).ok).toBe(true);
+
+    // The host's events are kept by the control plane too.
+    const jsm = await jetstreamManager(hub);
+    const subjects = async () => {
+      const info = await jsm.streams.info(hostEventsStream(HOST), { subjects_filter: ">" });
+      return Object.keys(info.state.subjects ?? {});
+    };
+    await until("the host's events on the control plane", async () => {
+      const s = await subjects();
+      return s.includes(hostSubjects(HOST).life) && s.includes(workspaceSubjects(ws).hostLife);
+    });
+
+    // The token was for one join.
+    const again = joinOnly(file, join(m.dir, "d-again"));
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/already used \(by host hostjoin1\)/);
+  });
+
+  it("a joined host cannot listen to the registry or issue tokens", async () => {
+    const run = JSON.parse(await readFile(join(m.dir, "host-data", "run.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    // Full rights on the host's own nats-server: what a compromised host could do.
+    const onHost = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test sniffer",
+    );
+    try {
+      const heard: string[] = [];
+      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
+        onHost.subscribe(s, {
+          callback: (_e, msg) => {
+            heard.push(msg.subject);
+          },
+        });
+      await onHost.flush();
+      await new Promise((r) => setTimeout(r, 500));
+      const r = token("hostjoin2", join(m.dir, "other.token"));
+      expect(r.status).toBe(0);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(heard).toEqual([]);
+      const issued = await onHost
+        .request(
+          RegistrySubjects.command,
+          JSON.stringify({ type: "IssueHostToken", data: { hostId: "evil", ttlSeconds: 60 } }),
+          { timeout: 2000 },
+        )
+        .then(
+          () => "answered",
+          () => "refused",
+        );
+      expect(issued).toBe("refused");
+    } finally {
+      await onHost.close();
+    }
+  });
+});

@@ -1,0 +1,261 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { detectPodman, hostService } from "../services/host/index.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import { NodeViewer, terminalCommand, typeInto } from "../services/terminals/test-kit.js";
+import type { ExecResult } from "../shared/launchpad.js";
+import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import { newTerminalId } from "../shared/terminals.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import { setup, TEST_WSID, type TestNats, testLog, until } from "../test/helpers/nats.js";
+import { startWorkspaceServices, type WorkspaceServices } from "./launchpad-workspaces.js";
+
+const HOST = "wshost1";
+const PTY_HOST = new URL("../dist/services/terminals/pty-host.js", import.meta.url).pathname;
+const FS_WORKER = new URL("../dist/services/fs/worker.js", import.meta.url).pathname;
+const unsupported =
+  (await hostUnsupported()) ??
+  [PTY_HOST, FS_WORKER]
+    .filter((f) => !existsSync(f))
+    .map((f) => `${f} is missing: run npm run build first`)[0];
+if (unsupported) console.warn(`launchpad workspace services tests skipped: ${unsupported}`);
+
+type Reply<T = unknown> = {
+  ok: boolean;
+  error?: { code: string; message: string };
+  result?: T;
+};
+
+describe.skipIf(unsupported !== undefined)(
+  "container workspace: terminals and files inside",
+  () => {
+    let t: TestNats;
+    let m: HostMachine;
+    let supervisor: Supervisor;
+    let services: WorkspaceServices;
+    const viewers: NodeViewer[] = [];
+    const ws = "wsinside";
+
+    const host = async (type: string, data: unknown = {}): Promise<Reply<ExecResult>> =>
+      (
+        await t.nc.request(workspaceSubjects(ws).command("host"), JSON.stringify({ type, data }), {
+          timeout: 60_000,
+        })
+      ).json<Reply<ExecResult>>();
+    const sh = async (script: string) => {
+      const r = await host("ExecInWorkspace", { argv: ["/bin/sh", "-c", script] });
+      if (!r.ok) throw new Error(`exec: ${r.error?.message}`);
+      return r.result!;
+    };
+    const fs = async <T>(req: Record<string, unknown>): Promise<Reply<T>> =>
+      (
+        await t.nc.request(workspaceSubjects(ws).request("fs"), JSON.stringify(req), {
+          timeout: 20_000,
+        })
+      ).json<Reply<T>>();
+
+    beforeAll(async () => {
+      t = await setup({ streams: true });
+      m = await setupHostMachine(HOST);
+      supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog });
+      const podman = await detectPodman();
+      await supervisor.start([
+        hostService({ hostId: HOST, root: m.root, podman, snapshotEveryMs: 0 }),
+      ]);
+      const imported = await t.nc.request(
+        hostSubjects(HOST).command,
+        JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("x") } }),
+        { timeout: 120_000 },
+      );
+      expect(imported.json<Reply>().ok).toBe(true);
+      services = await startWorkspaceServices({
+        nc: t.nc,
+        hostId: HOST,
+        root: m.root,
+        dataDir: join(m.dir, "data"),
+        podman,
+        ptyHostScript: PTY_HOST,
+        fsWorkerScript: FS_WORKER,
+        log: testLog,
+        orphanExitMs: 5000,
+      });
+      expect((await host("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+      expect((await host("StartWorkspace")).ok).toBe(true);
+      await until("workspace services", async () => services.running().includes(ws));
+    });
+
+    afterAll(async () => {
+      for (const v of viewers) await v.stop();
+      await services?.stop();
+      await supervisor?.stop();
+      await m?.cleanup();
+      await t?.cleanup();
+    });
+
+    it("a terminal runs its shell inside the container, as the workspace user", async () => {
+      const tid = newTerminalId();
+      const opened = await terminalCommand(t.nc, ws, "OpenTerminal", { tid, cols: 100, rows: 30 });
+      expect(opened).toMatchObject({ ok: true });
+      const v = new NodeViewer(t.nc, ws, tid);
+      viewers.push(v);
+      await v.attach();
+      // podman exec forwards keystrokes once it has the terminal: wait for the prompt.
+      await v.waitFor(/\$ ?$/m);
+      typeInto(t.nc, ws, tid, "echo host=$(hostname); echo uid=$(id -u); echo pwd=$(pwd)\r");
+      expect((await v.waitFor(/^host=(\S+)$/m))[1]).toBe(`ws-${ws}`);
+      expect((await v.waitFor(/^uid=(\d+)$/m))[1]).toBe("1000");
+      expect((await v.waitFor(/^pwd=(\S+)$/m))[1]).toBe("/home/user");
+      typeInto(t.nc, ws, tid, "cat /etc/image-name\r");
+      await v.waitFor(/^x$/m);
+    });
+
+    it("keystrokes typed right after opening reach the shell in the container", async () => {
+      for (let i = 0; i < 3; i++) {
+        const tid = newTerminalId();
+        const opened = await terminalCommand(t.nc, ws, "OpenTerminal", { tid, cols: 80, rows: 24 });
+        expect(opened).toMatchObject({ ok: true });
+        // No wait for a prompt: typed while podman exec is still starting.
+        typeInto(t.nc, ws, tid, `echo early-$((${i}*7+1000))\r`);
+        const v = new NodeViewer(t.nc, ws, tid);
+        viewers.push(v);
+        await v.attach();
+        expect((await v.waitFor(/^early-(\d+)\r?$/m, 20_000))[1]).toBe(String(i * 7 + 1000));
+      }
+    });
+
+    it("files use the container's paths: writes appear inside, owned by the workspace user", async () => {
+      const info = await fs<{ home: string; sandbox: string | null }>({ op: "info" });
+      expect(info.result).toEqual({ home: "/home/user", sandbox: null });
+
+      const w = await fs<{ path: string }>({
+        op: "write",
+        path: "~/from-fs.txt",
+        content: "written by the fs service\n",
+        encoding: "utf8",
+        exclusive: false,
+      });
+      expect(w.result?.path).toBe("/home/user/from-fs.txt");
+      let r = await sh("cat ~/from-fs.txt; stat -c 'owner=%u' ~/from-fs.txt");
+      expect(r.stdout).toContain("written by the fs service");
+      expect(r.stdout).toContain("owner=1000");
+
+      const made = await fs<{ path: string }>({ op: "mkdir", path: "/tmp/a/b", parents: true });
+      expect(made.result?.path).toBe("/tmp/a/b");
+      await fs({
+        op: "write",
+        path: "/tmp/a/b/abs.txt",
+        content: "absolute",
+        encoding: "utf8",
+        exclusive: true,
+      });
+      r = await sh("cat /tmp/a/b/abs.txt; echo; stat -c 'owner=%u' /tmp/a /tmp/a/b/abs.txt");
+      expect(r.stdout).toContain("absolute");
+      expect(r.stdout.match(/owner=1000/g)).toHaveLength(2);
+      await sh("echo from-inside > /scratch/in.txt");
+      const read = await fs<{ content: string }>({ op: "read", path: "/scratch/in.txt" });
+      expect(read.result?.content).toBe("from-inside\n");
+
+      const stat = await fs<{ path: string; display: string }>({ op: "stat", path: "/etc/passwd" });
+      expect(stat.result).toMatchObject({ path: "/etc/passwd", display: "/etc/passwd" });
+      const home = await fs<{ display: string }>({ op: "stat", path: "/home/user/from-fs.txt" });
+      expect(home.result?.display).toBe("~/from-fs.txt");
+      const above = await fs({ op: "read", path: "/../../../../etc/shadow" });
+      // `..` above the container's root stays at its root: the image has no /etc/shadow.
+      expect(above.error?.code).toBe("ERR_FS_NOT_FOUND");
+    });
+
+    it("files have exactly the workspace user's rights: root's files of the rootfs are out of reach", async () => {
+      const before = await sh("cat /etc/passwd; ls -ln /etc");
+      const refused = [
+        await fs({ op: "write", path: "/etc/x", content: "x", encoding: "utf8", exclusive: true }),
+        await fs({
+          op: "write",
+          path: "/etc/passwd",
+          content: "root::0:0::/root:/bin/sh\n",
+          encoding: "utf8",
+          exclusive: false,
+        }),
+        await fs({ op: "mkdir", path: "/etc/sudoers.d", parents: false }),
+        await fs({ op: "delete", paths: ["/etc/image-name"] }),
+        await fs({ op: "rename", from: "/etc/image-name", to: "/etc/other" }),
+        await fs({ op: "copy", paths: ["~/from-fs.txt"], dir: "/etc" }),
+        await fs({ op: "write", path: "/root/x", content: "x", encoding: "utf8", exclusive: true }),
+      ];
+      for (const r of refused) expect(r.error?.code, JSON.stringify(r)).toBe("ERR_FS_PERMISSION");
+      // Nothing changed inside, as root sees it.
+      expect((await sh("cat /etc/passwd; ls -ln /etc")).stdout).toBe(before.stdout);
+
+      // What the user may do works, and belongs to the user inside.
+      const tmp = await fs<{ path: string }>({
+        op: "write",
+        path: "/tmp/mine.txt",
+        content: "mine",
+        encoding: "utf8",
+        exclusive: true,
+      });
+      expect(tmp.ok).toBe(true);
+      await fs({ op: "mkdir", path: "~/deep/er", parents: true });
+      await fs({ op: "copy", paths: ["~/from-fs.txt"], dir: "~/deep/er" });
+      const r = await sh(
+        "stat -c '%u:%g %n' /tmp/mine.txt ~/deep ~/deep/er ~/deep/er/from-fs.txt /scratch/in.txt",
+      );
+      const owners = r.stdout.trim().split("\n");
+      expect(owners).toHaveLength(5);
+      for (const line of owners) expect(line).toMatch(/^1000:1000 /);
+    });
+
+    it("changes made inside reach the live feed with the container's paths, and events name them", async () => {
+      const changes: { dir: string; names: string[] | null }[] = [];
+      const feed = t.nc.subscribe(workspaceSubjects(ws).feed("fs"), {
+        callback: (_e, msg) => {
+          changes.push(msg.json());
+        },
+      });
+      const events: { type: string; data: { path?: string } }[] = [];
+      const fsEvents = t.nc.subscribe(workspaceSubjects(ws).fsEvents, {
+        callback: (_e, msg) => {
+          events.push(msg.json());
+        },
+      });
+      try {
+        const listed = await fs<{ entries: { name: string }[] }>({
+          op: "list",
+          path: "~",
+          offset: 0,
+          limit: 100,
+          sort: "name",
+          desc: false,
+          hidden: false,
+          filter: "",
+          watch: "feedclient1",
+        });
+        expect(listed.ok).toBe(true);
+        await sh("echo hi > ~/made-inside.txt");
+        await until("the change on the feed", async () =>
+          changes.some(
+            (c) => c.dir === "/home/user" && (c.names ?? []).includes("made-inside.txt"),
+          ),
+        );
+        await fs({ op: "mkdir", path: "~/evented", parents: false });
+        await until("the event", async () =>
+          events.some((e) => e.type === "FileCreated" && e.data.path === "/home/user/evented"),
+        );
+      } finally {
+        feed.unsubscribe();
+        fsEvents.unsubscribe();
+      }
+    });
+
+    it("a stopped workspace: home still reachable, the root file system says to start it", async () => {
+      expect((await host("StopWorkspace")).ok).toBe(true);
+      const etc = await fs({ op: "read", path: "/etc/passwd" });
+      expect(etc.error?.code).toBe("ERR_WORKSPACE_STATE");
+      expect(etc.error?.message).toMatch(/start the workspace/);
+      const home = await fs<{ content: string }>({ op: "read", path: "~/from-fs.txt" });
+      expect(home.result?.content).toBe("written by the fs service\n");
+      expect((await host("StartWorkspace")).ok).toBe(true);
+      expect((await fs({ op: "read", path: "/etc/passwd" })).ok).toBe(true);
+    });
+  },
+);

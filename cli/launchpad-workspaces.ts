@@ -1,0 +1,146 @@
+/**
+ * The per-workspace services of a launchpad host: for every workspace the host has, a
+ * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs) and
+ * the terminals service (shells through `podman exec` inside the container). They follow the
+ * `workspaces` view: started when a workspace appears, stopped when it is deleted.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { fsService } from "../services/fs/index.js";
+import {
+  type PodmanConfig,
+  podmanGlobal,
+  readMounts,
+  UID_BASE,
+  workspacePaths,
+} from "../services/host/index.js";
+import type { Logger } from "../services/runtime/logger.js";
+import type { ServiceDefinition } from "../services/runtime/service.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
+import {
+  WORKSPACE_HOME,
+  WORKSPACE_UID,
+  type WorkspaceView,
+  workspaceShellArgv,
+} from "../shared/launchpad.js";
+import { Buckets } from "../shared/subjects.js";
+
+export interface WorkspaceServicesOptions {
+  nc: NatsConnection;
+  hostId: string;
+  /** The host's btrfs root. */
+  root: string;
+  /** Where the pty hosts keep their sockets (one 0700 folder per workspace). */
+  dataDir: string;
+  podman: PodmanConfig;
+  /** The pty host script. */
+  ptyHostScript: string;
+  /** The fs worker script (file operations as the workspace user). */
+  fsWorkerScript: string;
+  log: Logger;
+  /** Terminals' shells end this long after their service is gone (default 60 s). */
+  orphanExitMs?: number;
+}
+
+/** The services of one container workspace. */
+export function containerWorkspaceServices(
+  o: WorkspaceServicesOptions,
+  wsid: string,
+): ServiceDefinition[] {
+  const p = workspacePaths(o.root, wsid);
+  // The workspace user as the host sees it: the container's uid map shifts every id by UID_BASE.
+  const user = UID_BASE + WORKSPACE_UID;
+  return [
+    fsService({
+      sandbox: p.dir,
+      runAs: { uid: user, gid: user, script: o.fsWorkerScript },
+      container: {
+        home: WORKSPACE_HOME,
+        mounts: [
+          { at: "/", dir: p.rootfs, whileRunning: true },
+          { at: WORKSPACE_HOME, dir: p.home },
+          { at: "/scratch", dir: p.scratch },
+        ],
+        running: async () => (await readMounts()).some((m) => m.target === p.rootfs),
+      },
+    }),
+    terminalsService({
+      dir: ptyDir(o.dataDir, wsid),
+      hostScript: o.ptyHostScript,
+      orphanExitMs: o.orphanExitMs ?? 60_000,
+      home: WORKSPACE_HOME,
+      durable: `terminals-${wsid}`,
+      shellCommand: ({ cwd, env }) => ({
+        file: o.podman.podman,
+        args: [...podmanGlobal(o.podman), ...workspaceShellArgv(wsid, { cwd, env })],
+        // podman exec drops what is typed before it has connected the terminal.
+        holdInput: true,
+      }),
+    }),
+  ];
+}
+
+function ptyDir(dataDir: string, wsid: string): string {
+  return join(dataDir, "terminals", wsid);
+}
+
+export interface WorkspaceServices {
+  /** Workspaces whose services run now. */
+  running(): string[];
+  stop(): Promise<void>;
+}
+
+/** Runs the services of every workspace of this host, following the `workspaces` view. */
+export async function startWorkspaceServices(
+  o: WorkspaceServicesOptions,
+): Promise<WorkspaceServices> {
+  const kv = await new Kvm(o.nc).open(Buckets.workspaces);
+  const supervisors = new Map<string, Supervisor>();
+  let chain = Promise.resolve();
+  const serially = (fn: () => Promise<void>) => {
+    chain = chain.then(fn).catch((err) => o.log.error({ err: String(err) }, "workspace services"));
+  };
+  const add = async (wsid: string) => {
+    if (supervisors.has(wsid)) return;
+    await mkdir(ptyDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
+    const s = new Supervisor({ nc: o.nc, wsid, log: o.log.child({ wsid }) });
+    supervisors.set(wsid, s);
+    await s.start(containerWorkspaceServices(o, wsid));
+    o.log.info({ wsid }, "workspace services started");
+  };
+  const remove = async (wsid: string) => {
+    const s = supervisors.get(wsid);
+    if (!s) return;
+    supervisors.delete(wsid);
+    await s.stop();
+    await stopPtyHost(ptyDir(o.dataDir, wsid)).catch(() => undefined);
+    await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
+    o.log.info({ wsid }, "workspace services stopped");
+  };
+  const watch = await kv.watch();
+  const loop = (async () => {
+    for await (const e of watch) {
+      const wsid = e.key;
+      if (e.operation !== "PUT" || e.length === 0) {
+        serially(() => remove(wsid));
+        continue;
+      }
+      const v = e.json<WorkspaceView>();
+      if (v.hostId !== o.hostId) continue;
+      const gone = v.status === "deleted" || v.status === "deleting" || v.status === "none";
+      serially(() => (gone ? remove(wsid) : add(wsid)));
+    }
+  })();
+  return {
+    running: () => [...supervisors.keys()],
+    async stop() {
+      watch.stop();
+      await loop;
+      await chain;
+      for (const wsid of [...supervisors.keys()]) await remove(wsid);
+    },
+  };
+}

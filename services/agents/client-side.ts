@@ -1,0 +1,423 @@
+/**
+ * The client side of ACP, for the turn that runs: file reads and writes through the path
+ * resolver, terminals (child processes, sandboxed by bubblewrap outside full access) and
+ * permission requests relayed to the UI. The thread's mode is enforced here:
+ *
+ * - read-only: no writes; commands run with the whole file system read-only;
+ * - workspace-write: writes only under the working directory; commands run in bubblewrap
+ *   with the working directory writable and everything else read-only;
+ * - full-access: as the user.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { constants } from "node:fs";
+import { rename } from "node:fs/promises";
+import { isAbsolute } from "node:path";
+import * as acp from "@agentclientprotocol/sdk";
+import { type AgentMode, MAX_RECORDED_FILE, type TurnLogEvent } from "../../shared/agents.js";
+import { randomId } from "../../shared/base64url.js";
+import { CocalcError } from "../../shared/errors.js";
+import { parentOf } from "../../shared/paths.js";
+import { PathResolver } from "../runtime/paths.js";
+
+export type LogData<T extends TurnLogEvent["type"]> = Extract<TurnLogEvent, { type: T }>["data"];
+
+/** Where a turn's log events go. */
+export interface TurnLogSink {
+  append<T extends TurnLogEvent["type"]>(type: T, data: LogData<T>): void;
+}
+
+/** Everything the client side needs to know about the turn that runs. */
+export interface TurnScope {
+  thread: string;
+  turn: string;
+  mode: AgentMode;
+  cwd: string;
+  home: string;
+  log: TurnLogSink;
+  permissionTimeoutMs: number;
+  /** What commands may write beyond the working directory, and must not see. */
+  confinement: Confinement;
+  usage(used: number, size: number): void;
+  /** Terminals and permission requests of the turn, ended with it. */
+  terminals: Map<string, AgentTerminal>;
+  permissions: Map<
+    string,
+    (optionId: string | undefined, by: "user" | "timeout" | "turn-ended") => void
+  >;
+}
+
+/** The error the agent gets back, with our code in front so a person can look it up. */
+function refuse(err: unknown): acp.RequestError {
+  if (err instanceof acp.RequestError) return err;
+  if (err instanceof CocalcError)
+    return new acp.RequestError(-32603, `${err.code}: ${err.message}`);
+  return new acp.RequestError(-32603, err instanceof Error ? err.message : String(err));
+}
+
+let bwrapWorks: boolean | undefined;
+/** Whether bubblewrap is installed and can create the namespaces it needs here. */
+export function bubblewrapAvailable(): boolean {
+  if (bwrapWorks === undefined) {
+    const r = spawnSync(
+      "bwrap",
+      ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"],
+      { stdio: "ignore", timeout: 10_000 },
+    );
+    bwrapWorks = r.status === 0;
+  }
+  return bwrapWorks;
+}
+
+/** What else a confined process may write, and what it must not see at all. */
+export interface Confinement {
+  /** Writable in both modes if they exist (an agent's own state, e.g. ~/.codex). */
+  writable?: readonly string[];
+  /** Replaced by an empty directory (the product's data: secrets, the event store). */
+  hidden?: readonly string[];
+}
+
+/** The argv that runs `command args` confined for `mode` (no confinement in full access). */
+export function sandboxed(
+  mode: AgentMode,
+  cwd: string,
+  command: string,
+  args: string[],
+  confinement: Confinement = {},
+): { argv: string[]; sandbox: "none" | "bwrap" | "bwrap-read-only" } {
+  if (mode === "full-access") return { argv: [command, ...args], sandbox: "none" };
+  if (!bubblewrapAvailable()) {
+    throw new CocalcError(
+      mode === "read-only" ? "ERR_AGENT_READ_ONLY" : "ERR_AGENT_OUTSIDE_WORKDIR",
+      `commands in ${mode} mode run in bubblewrap, which is not available here (apt-get install bubblewrap); use full access to run them unconfined`,
+    );
+  }
+  const base = [
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--tmpfs",
+    "/tmp",
+    "--die-with-parent",
+    "--new-session",
+  ];
+  // The fresh /tmp would hide a program that lives under /tmp (a checkout or an unpacked
+  // package there): its folder stays visible, read-only.
+  const program = [command, ...args]
+    .filter((a) => isAbsolute(a) && a.startsWith("/tmp/"))
+    .map((a) => `/tmp/${a.split("/")[2]}`);
+  const readable = [...new Set(program)].flatMap((p) => ["--ro-bind-try", p, p]);
+  const writable = mode === "workspace-write" ? ["--bind", cwd, cwd] : ["--ro-bind", cwd, cwd];
+  const extra = (confinement.writable ?? []).flatMap((p) => ["--bind-try", p, p]);
+  const hidden = (confinement.hidden ?? []).flatMap((p) => ["--tmpfs", p]);
+  return {
+    argv: [
+      "bwrap",
+      ...base,
+      ...readable,
+      ...writable,
+      ...extra,
+      ...hidden,
+      "--chdir",
+      cwd,
+      "--",
+      command,
+      ...args,
+    ],
+    sandbox: mode === "workspace-write" ? "bwrap" : "bwrap-read-only",
+  };
+}
+
+/** One command the agent runs through terminal/create. */
+export class AgentTerminal {
+  readonly id = `term-${randomId()}`;
+  private readonly child: ChildProcess;
+  private output = "";
+  private truncated = false;
+  private pending = "";
+  private flushTimer: NodeJS.Timeout | undefined;
+  exit: { exitCode: number | null; signal: string | null } | undefined;
+  readonly exited: Promise<{ exitCode: number | null; signal: string | null }>;
+
+  constructor(
+    scope: TurnScope,
+    p: acp.CreateTerminalRequest,
+    private readonly limit: number,
+  ) {
+    const cwd = p.cwd ?? scope.cwd;
+    const { argv, sandbox } = sandboxed(scope.mode, cwd, p.command, p.args ?? [], {
+      hidden: scope.confinement.hidden ?? [],
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const v of p.env ?? []) env[v.name] = v.value;
+    scope.log.append("CommandStarted", {
+      terminalId: this.id,
+      command: p.command,
+      args: p.args ?? [],
+      cwd,
+      sandbox,
+    });
+    this.child = spawn(argv[0]!, argv.slice(1), {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    const onData = (d: Buffer) => {
+      const text = d.toString("utf8");
+      this.output += text;
+      if (Buffer.byteLength(this.output) > this.limit) {
+        // Keep the end: that is where errors are.
+        this.output = this.output.slice(-this.limit);
+        this.truncated = true;
+      }
+      this.pending += text;
+      if (this.pending.length > 16_384) this.flush(scope);
+      else this.flushTimer ??= setTimeout(() => this.flush(scope), 100);
+    };
+    this.child.stdout!.on("data", onData);
+    this.child.stderr!.on("data", onData);
+    this.exited = new Promise((resolve) => {
+      const done = (exitCode: number | null, signal: string | null) => {
+        if (this.exit) return;
+        this.flush(scope);
+        this.exit = { exitCode, signal };
+        scope.log.append("CommandExited", { terminalId: this.id, exitCode, signal });
+        resolve(this.exit);
+      };
+      this.child.on("error", (err) => {
+        this.output += `${err.message}\n`;
+        done(127, null);
+      });
+      this.child.on("close", (code, signal) => done(code, signal));
+    });
+  }
+
+  private flush(scope: TurnScope): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.pending === "") return;
+    scope.log.append("CommandOutput", { terminalId: this.id, data: this.pending });
+    this.pending = "";
+  }
+
+  current(): acp.TerminalOutputResponse {
+    return {
+      output: this.output,
+      truncated: this.truncated,
+      ...(this.exit && { exitStatus: this.exit }),
+    };
+  }
+
+  kill(): void {
+    if (this.exit || this.child.pid === undefined) return;
+    try {
+      process.kill(-this.child.pid, "SIGKILL");
+    } catch {
+      this.child.kill("SIGKILL");
+    }
+  }
+}
+
+async function readText(resolver: PathResolver, path: string): Promise<string> {
+  const { handle } = await resolver.openFile(path, constants.O_RDONLY);
+  try {
+    return await handle.readFile("utf8");
+  } finally {
+    await handle.close();
+  }
+}
+
+async function readIfExists(resolver: PathResolver, path: string): Promise<string | null> {
+  try {
+    return await readText(resolver, path);
+  } catch (err) {
+    if (err instanceof CocalcError && err.code === "ERR_FS_NOT_FOUND") return null;
+    throw err;
+  }
+}
+
+/**
+ * Writes a whole text file through `resolver`: a temp file in the same directory, then a
+ * rename, so a reader never sees half a file. Returns what the file held before (null: none).
+ */
+export async function replaceText(
+  resolver: PathResolver,
+  path: string,
+  content: string,
+): Promise<string | null> {
+  const real = await resolver.real(path);
+  const before = await readIfExists(resolver, real);
+  const tmpName = `${real.slice(parentOf(real).length + 1)}.${randomId().slice(0, 8)}.tmp`;
+  const tmp = `${parentOf(real) === "/" ? "" : parentOf(real)}/${tmpName}`;
+  const { handle, path: tmpReal } = await resolver.openFile(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    0o644,
+  );
+  try {
+    await handle.writeFile(content, "utf8");
+  } finally {
+    await handle.close();
+  }
+  await rename(tmpReal, real);
+  return before;
+}
+
+/** A file write: refused by mode, confined to the working directory in workspace-write. */
+export async function writeFile(scope: TurnScope, path: string, content: string): Promise<void> {
+  if (scope.mode === "read-only") {
+    throw new CocalcError(
+      "ERR_AGENT_READ_ONLY",
+      `the thread is read-only: writing ${path} is not allowed`,
+    );
+  }
+  let resolver: PathResolver;
+  try {
+    resolver =
+      scope.mode === "workspace-write"
+        ? await PathResolver.create({ home: scope.cwd, sandbox: scope.cwd })
+        : await PathResolver.create({ home: scope.home });
+  } catch (err) {
+    throw new CocalcError(
+      "ERR_FS_NOT_FOUND",
+      `the working directory ${scope.cwd} is missing: ${String(err)}`,
+    );
+  }
+  let real: string;
+  try {
+    real = await resolver.real(path);
+  } catch (err) {
+    if (err instanceof CocalcError && err.code === "ERR_FS_OUTSIDE_SANDBOX") {
+      throw new CocalcError(
+        "ERR_AGENT_OUTSIDE_WORKDIR",
+        `workspace-write mode: ${path} is outside the working directory ${scope.cwd}`,
+      );
+    }
+    throw err;
+  }
+  const before = await replaceText(resolver, real, content);
+  const cut = (s: string) => (s.length > MAX_RECORDED_FILE ? s.slice(0, MAX_RECORDED_FILE) : s);
+  const truncated =
+    content.length > MAX_RECORDED_FILE || (before !== null && before.length > MAX_RECORDED_FILE);
+  scope.log.append("FileWritten", {
+    path: real,
+    before: before === null ? null : cut(before),
+    after: cut(content),
+    truncated,
+  });
+}
+
+/** Registers the client-side handlers; `scopeOf` finds the turn a session's requests belong to. */
+export function clientSide(
+  scopeOf: (sessionId: string) => TurnScope | undefined,
+  onUpdate: (n: acp.SessionNotification) => void,
+) {
+  const need = (sessionId: string): TurnScope => {
+    const s = scopeOf(sessionId);
+    if (!s) throw new acp.RequestError(-32002, `no turn of session ${sessionId} is running`);
+    return s;
+  };
+  const terminal = (scope: TurnScope, id: string): AgentTerminal => {
+    const t = scope.terminals.get(id);
+    if (!t) throw acp.RequestError.resourceNotFound(id);
+    return t;
+  };
+  return (app: acp.ClientApp): acp.ClientApp =>
+    app
+      .onNotification(acp.methods.client.session.update, ({ params }) => onUpdate(params))
+      .onRequest(acp.methods.client.fs.readTextFile, async ({ params }) => {
+        const scope = need(params.sessionId);
+        try {
+          const resolver = await PathResolver.create({ home: scope.home });
+          let content = await readText(resolver, params.path);
+          if (params.line || params.limit) {
+            const lines = content.split("\n");
+            const from = Math.max(0, (params.line ?? 1) - 1);
+            content = lines.slice(from, params.limit ? from + params.limit : undefined).join("\n");
+          }
+          return { content };
+        } catch (err) {
+          throw refuse(err);
+        }
+      })
+      .onRequest(acp.methods.client.fs.writeTextFile, async ({ params }) => {
+        const scope = need(params.sessionId);
+        try {
+          await writeFile(scope, params.path, params.content);
+          return {};
+        } catch (err) {
+          scope.log.append("AgentNotice", {
+            level: "warning",
+            text: `write of ${params.path} refused: ${err instanceof Error ? err.message : String(err)}`,
+          });
+          throw refuse(err);
+        }
+      })
+      .onRequest(acp.methods.client.terminal.create, ({ params }) => {
+        const scope = need(params.sessionId);
+        try {
+          const t = new AgentTerminal(scope, params, params.outputByteLimit ?? 1024 * 1024);
+          scope.terminals.set(t.id, t);
+          return { terminalId: t.id };
+        } catch (err) {
+          throw refuse(err);
+        }
+      })
+      .onRequest(acp.methods.client.terminal.output, ({ params }) =>
+        terminal(need(params.sessionId), params.terminalId).current(),
+      )
+      .onRequest(acp.methods.client.terminal.waitForExit, async ({ params }) => {
+        const t = terminal(need(params.sessionId), params.terminalId);
+        return await t.exited;
+      })
+      .onRequest(acp.methods.client.terminal.kill, ({ params }) => {
+        terminal(need(params.sessionId), params.terminalId).kill();
+        return {};
+      })
+      .onRequest(acp.methods.client.terminal.release, ({ params }) => {
+        const scope = need(params.sessionId);
+        terminal(scope, params.terminalId).kill();
+        scope.terminals.delete(params.terminalId);
+        return {};
+      })
+      .onRequest(acp.methods.client.session.requestPermission, async ({ params, signal }) => {
+        const scope = need(params.sessionId);
+        const request = `p${randomId()}`;
+        scope.log.append("PermissionRequested", {
+          request,
+          title: (params.toolCall.title ?? params.toolCall.toolCallId).slice(0, 2000),
+          toolCallId: params.toolCall.toolCallId,
+          options: params.options.map((o) => ({
+            optionId: o.optionId,
+            name: o.name,
+            kind: o.kind,
+          })),
+          timeoutMs: scope.permissionTimeoutMs,
+        });
+        const optionId = await new Promise<string | undefined>((resolve) => {
+          const timer = setTimeout(() => answer(undefined, "timeout"), scope.permissionTimeoutMs);
+          const onAbort = () => answer(undefined, "turn-ended");
+          function answer(id: string | undefined, by: "user" | "timeout" | "turn-ended") {
+            if (!scope.permissions.has(request)) return;
+            scope.permissions.delete(request);
+            clearTimeout(timer);
+            signal.removeEventListener("abort", onAbort);
+            scope.log.append("PermissionAnswered", {
+              request,
+              ...(id !== undefined && { optionId: id }),
+              by,
+            });
+            resolve(id);
+          }
+          signal.addEventListener("abort", onAbort, { once: true });
+          scope.permissions.set(request, answer);
+        });
+        return optionId === undefined
+          ? { outcome: { outcome: "cancelled" } }
+          : { outcome: { outcome: "selected", optionId } };
+      });
+}

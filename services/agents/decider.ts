@@ -1,0 +1,237 @@
+/**
+ * The thread decider. A thread runs one turn at a time: a turn submitted while another runs
+ * or waits is queued, and the queue runs in submission order. The service (not the client)
+ * starts turns, assigns the agent session and records how each turn ended; those are
+ * commands too, so every change to a thread is decided against its current state.
+ */
+
+import {
+  type ChangeThreadSettings,
+  type CreateThread,
+  checkThreadSettings,
+  type InterruptTurn,
+  type StopReason,
+  type SubmitTurn,
+  type ThreadEvent,
+  type ThreadSettings,
+} from "../../shared/agents.js";
+import type { CommandOf } from "../../shared/commands.js";
+import type { Decider } from "../../shared/decider.js";
+import { CocalcError } from "../../shared/errors.js";
+
+/** Commands only the service sends (never accepted from the command subject). */
+export type ServiceCommand =
+  | { type: "StartTurn"; data: { turn: string }; actor: string; at: string }
+  | {
+      type: "AssignSession";
+      data: { sessionId: string; agent: string; replaces?: string };
+      actor: string;
+      at: string;
+    }
+  | {
+      type: "FinishTurn";
+      data: { turn: string; stopReason: StopReason };
+      actor: string;
+      at: string;
+    }
+  | {
+      type: "FailTurn";
+      data: { turn: string; code: string; reason: string };
+      actor: string;
+      at: string;
+    };
+
+export type ThreadCommand =
+  | CommandOf<typeof CreateThread>
+  | CommandOf<typeof ChangeThreadSettings>
+  | CommandOf<typeof SubmitTurn>
+  | CommandOf<typeof InterruptTurn>
+  | ServiceCommand;
+
+export type ThreadDecided = {
+  [E in ThreadEvent as E["type"]]: Pick<E, "type" | "data">;
+}[ThreadEvent["type"]];
+
+export type TurnPhase = "queued" | "running" | "ended";
+
+export type ThreadState =
+  | { status: "none" }
+  | {
+      status: "active";
+      title: string;
+      settings: ThreadSettings;
+      sessionId?: string;
+      running?: string;
+      /** The running turn was asked to stop. */
+      stopping: boolean;
+      queue: string[];
+      turns: Record<string, TurnPhase>;
+      count: number;
+    };
+
+function active(state: ThreadState, thread: string) {
+  if (state.status !== "active") {
+    throw new CocalcError("ERR_AGENT_THREAD_NOT_FOUND", `no thread ${thread}`);
+  }
+  return state;
+}
+
+export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> = {
+  initialState: () => ({ status: "none" }),
+
+  decide(command, state) {
+    switch (command.type) {
+      case "CreateThread": {
+        if (state.status === "active") return [];
+        const { title, settings } = command.data;
+        return [
+          { type: "ThreadCreated", data: { title, settings: checkThreadSettings(settings) } },
+        ];
+      }
+      case "ChangeThreadSettings": {
+        const s = active(state, command.data.thread);
+        const { change, title } = command.data;
+        if (!change && title === undefined) {
+          throw new CocalcError("ERR_AGENT_SETTINGS", "nothing to change");
+        }
+        if (change) checkThreadSettings({ ...s.settings, ...change });
+        return [
+          {
+            type: "ThreadSettingsChanged",
+            data: { change: change ?? { ...s.settings }, ...(title !== undefined && { title }) },
+          },
+        ];
+      }
+      case "SubmitTurn": {
+        const s = active(state, command.data.thread);
+        const { turn, prompt } = command.data;
+        const images = command.data.images ?? [];
+        if (s.turns[turn] !== undefined) return [];
+        if (prompt.trim() === "" && images.length === 0) {
+          throw new CocalcError("ERR_AGENT_PROMPT", "the prompt is empty");
+        }
+        const ahead = s.queue.length + (s.running ? 1 : 0);
+        return [
+          { type: "TurnSubmitted", data: { turn, index: s.count + 1, prompt, images } },
+          ...(ahead > 0 ? [{ type: "TurnQueued" as const, data: { turn, ahead } }] : []),
+        ];
+      }
+      case "InterruptTurn": {
+        const s = active(state, command.data.thread);
+        const { turn } = command.data;
+        const phase = s.turns[turn];
+        if (phase === undefined) {
+          throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `no turn ${turn} in this thread`);
+        }
+        if (phase === "ended" || (phase === "running" && s.stopping)) return [];
+        return [{ type: "TurnInterrupted", data: { turn } }];
+      }
+      case "StartTurn": {
+        const s = active(state, "");
+        const { turn } = command.data;
+        if (s.running !== undefined || s.queue[0] !== turn) {
+          throw new CocalcError(
+            "ERR_COMMAND_REJECTED",
+            `turn ${turn} is not next (running ${s.running ?? "none"}, next ${s.queue[0] ?? "none"})`,
+          );
+        }
+        return [{ type: "TurnStarted", data: { turn } }];
+      }
+      case "AssignSession": {
+        const s = active(state, "");
+        const { sessionId, agent, replaces } = command.data;
+        if (s.sessionId === sessionId) return [];
+        if (s.sessionId !== undefined && replaces !== s.sessionId) {
+          throw new CocalcError(
+            "ERR_COMMAND_REJECTED",
+            `the thread already has session ${s.sessionId}`,
+          );
+        }
+        return [
+          {
+            type: "SessionAssigned",
+            data: { sessionId, agent, ...(replaces !== undefined && { replaces }) },
+          },
+        ];
+      }
+      case "FinishTurn": {
+        const s = active(state, "");
+        if (s.running !== command.data.turn) return [];
+        return [{ type: "TurnFinished", data: command.data }];
+      }
+      case "FailTurn": {
+        const s = active(state, "");
+        const { turn, code, reason } = command.data;
+        if (s.turns[turn] === undefined || s.turns[turn] === "ended") return [];
+        return [{ type: "TurnFailed", data: { turn, code, reason: reason.slice(0, 8000) } }];
+      }
+      default: {
+        const never: never = command;
+        throw new Error(`unhandled command ${(never as { type: string }).type}`);
+      }
+    }
+  },
+
+  evolve(state, event) {
+    if (event.type === "ThreadCreated") {
+      if (state.status === "active") return state;
+      return {
+        status: "active",
+        title: event.data.title,
+        settings: event.data.settings,
+        stopping: false,
+        queue: [],
+        turns: {},
+        count: 0,
+      };
+    }
+    if (state.status !== "active") return state;
+    const end = (turn: string) => ({
+      ...state,
+      queue: state.queue.filter((t) => t !== turn),
+      ...(state.running === turn && { running: undefined, stopping: false }),
+      turns: { ...state.turns, [turn]: "ended" as const },
+    });
+    switch (event.type) {
+      case "ThreadSettingsChanged":
+        return {
+          ...state,
+          settings: { ...state.settings, ...event.data.change },
+          ...(event.data.title !== undefined && { title: event.data.title }),
+        };
+      case "TurnSubmitted":
+        return {
+          ...state,
+          queue: [...state.queue, event.data.turn],
+          turns: { ...state.turns, [event.data.turn]: "queued" },
+          count: Math.max(state.count, event.data.index),
+        };
+      case "TurnQueued":
+        return state;
+      case "TurnStarted":
+        return {
+          ...state,
+          running: event.data.turn,
+          stopping: false,
+          queue: state.queue.filter((t) => t !== event.data.turn),
+          turns: { ...state.turns, [event.data.turn]: "running" },
+        };
+      case "SessionAssigned":
+        return { ...state, sessionId: event.data.sessionId };
+      case "TurnFinished":
+      case "TurnFailed": {
+        const next = end(event.data.turn);
+        if (next.running === undefined) delete next.running;
+        return next;
+      }
+      case "TurnInterrupted": {
+        if (state.running === event.data.turn) return { ...state, stopping: true };
+        return end(event.data.turn);
+      }
+      default: {
+        const never: never = event;
+        throw new Error(`unhandled event ${(never as { type: string }).type}`);
+      }
+    }
+  },
+};

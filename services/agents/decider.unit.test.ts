@@ -1,0 +1,149 @@
+import { describe, expect, it } from "vitest";
+import {
+  defaultThreadSettings,
+  roomIdForPath,
+  splitCommand,
+  threadIdentifiers,
+  turnIdentifiers,
+} from "../../shared/agents.js";
+import { given } from "../../shared/decider.js";
+import { CocalcError } from "../../shared/errors.js";
+import { type ThreadCommand, type ThreadDecided, threadDecider } from "./decider.js";
+
+const at = "2026-01-01T00:00:00.000Z";
+const room = roomIdForPath("/home/u/a.chat");
+const thread = "hthread0001";
+const settings = defaultThreadSettings("/home/u");
+const cmd = <T extends ThreadCommand["type"]>(type: T, data: unknown) =>
+  ({ type, data: { room, thread, ...(data as object) }, actor: "user", at }) as ThreadCommand;
+const created: ThreadDecided = { type: "ThreadCreated", data: { title: "t", settings } };
+const submitted = (turn: string, index: number): ThreadDecided => ({
+  type: "TurnSubmitted",
+  data: { turn, index, prompt: "hi", images: [] },
+});
+
+function codeOf(err: unknown): string | undefined {
+  return err instanceof CocalcError ? err.code : undefined;
+}
+
+describe("thread decider", () => {
+  it("creates a thread once", () => {
+    const c = cmd("CreateThread", { title: "t", settings });
+    expect(given(threadDecider, []).when(c).events).toEqual([created]);
+    expect(given(threadDecider, [created]).when(c).events).toEqual([]);
+  });
+
+  it("refuses a custom agent without a command", () => {
+    const c = cmd("CreateThread", { title: "t", settings: { ...settings, agent: "custom" } });
+    expect(codeOf(given(threadDecider, []).when(c).error)).toBe("ERR_AGENT_SETTINGS");
+  });
+
+  it("refuses turns on an unknown thread and empty prompts", () => {
+    const c = cmd("SubmitTurn", { turn: "uturn00001", prompt: "hi" });
+    expect(codeOf(given(threadDecider, []).when(c).error)).toBe("ERR_AGENT_THREAD_NOT_FOUND");
+    const empty = cmd("SubmitTurn", { turn: "uturn00001", prompt: "  " });
+    expect(codeOf(given(threadDecider, [created]).when(empty).error)).toBe("ERR_AGENT_PROMPT");
+  });
+
+  it("queues a turn submitted while another runs or waits, in order", () => {
+    const first = cmd("SubmitTurn", { turn: "uturn00001", prompt: "hi" });
+    expect(given(threadDecider, [created]).when(first).events).toEqual([
+      submitted("uturn00001", 1),
+    ]);
+    const second = cmd("SubmitTurn", { turn: "uturn00002", prompt: "hi" });
+    expect(given(threadDecider, [created, submitted("uturn00001", 1)]).when(second).events).toEqual(
+      [submitted("uturn00002", 2), { type: "TurnQueued", data: { turn: "uturn00002", ahead: 1 } }],
+    );
+    // The same turn id again is the same turn (a retried submit).
+    expect(given(threadDecider, [created, submitted("uturn00001", 1)]).when(first).events).toEqual(
+      [],
+    );
+  });
+
+  it("starts only the head of the queue, one at a time", () => {
+    const history = [created, submitted("uturn00001", 1), submitted("uturn00002", 2)];
+    const start2 = {
+      type: "StartTurn",
+      data: { turn: "uturn00002" },
+      actor: "agents",
+      at,
+    } as const;
+    expect(codeOf(given(threadDecider, history).when(start2).error)).toBe("ERR_COMMAND_REJECTED");
+    const start1 = { ...start2, data: { turn: "uturn00001" } };
+    expect(given(threadDecider, history).when(start1).events).toEqual([
+      { type: "TurnStarted", data: { turn: "uturn00001" } },
+    ]);
+    const running = [...history, { type: "TurnStarted", data: { turn: "uturn00001" } } as const];
+    expect(codeOf(given(threadDecider, running).when(start2).error)).toBe("ERR_COMMAND_REJECTED");
+    const finished = [
+      ...running,
+      { type: "TurnFinished", data: { turn: "uturn00001", stopReason: "end_turn" } } as const,
+    ];
+    expect(given(threadDecider, finished).when(start2).events).toHaveLength(1);
+  });
+
+  it("assigns the session once; a replacement must name the one it replaces", () => {
+    const assign = (sessionId: string, replaces?: string) =>
+      ({
+        type: "AssignSession",
+        data: { sessionId, agent: "codex", ...(replaces && { replaces }) },
+        actor: "agents",
+        at,
+      }) as const;
+    const one: ThreadDecided = {
+      type: "SessionAssigned",
+      data: { sessionId: "s1", agent: "codex" },
+    };
+    expect(given(threadDecider, [created]).when(assign("s1")).events).toEqual([one]);
+    expect(given(threadDecider, [created, one]).when(assign("s1")).events).toEqual([]);
+    expect(codeOf(given(threadDecider, [created, one]).when(assign("s2")).error)).toBe(
+      "ERR_COMMAND_REJECTED",
+    );
+    expect(given(threadDecider, [created, one]).when(assign("s2", "s1")).events).toHaveLength(1);
+  });
+
+  it("interrupts a queued turn at once and a running one once", () => {
+    const history = [
+      created,
+      submitted("uturn00001", 1),
+      { type: "TurnStarted", data: { turn: "uturn00001" } } as const,
+      submitted("uturn00002", 2),
+    ];
+    const stop = (turn: string) => cmd("InterruptTurn", { turn });
+    expect(given(threadDecider, history).when(stop("uturn00002")).events).toEqual([
+      { type: "TurnInterrupted", data: { turn: "uturn00002" } },
+    ]);
+    const stopped = [
+      ...history,
+      { type: "TurnInterrupted", data: { turn: "uturn00001" } } as const,
+    ];
+    expect(given(threadDecider, stopped).when(stop("uturn00001")).events).toEqual([]);
+    expect(codeOf(given(threadDecider, history).when(stop("unosuchturn")).error)).toBe(
+      "ERR_AGENT_TURN_NOT_FOUND",
+    );
+  });
+});
+
+describe("agent identifiers", () => {
+  it("derives distinct log subjects per turn, inside WS_AGENT_LOG", () => {
+    const a = turnIdentifiers("w1", thread, "uturn00001");
+    const b = turnIdentifiers("w1", thread, "uturn00002");
+    expect(a.logSubject).toBe(`ws.w1.agent.${thread}.uturn00001.log`);
+    expect(a.logSubject).not.toBe(b.logSubject);
+    expect(a.key).toBe(`w1.${thread}.uturn00001`);
+    expect(a.logStream).toBe("WS_AGENT_LOG");
+    expect(threadIdentifiers("w1", room, thread).subject).toBe(`ws.w1.chat.${room}.${thread}`);
+    expect(() => turnIdentifiers("w1", thread, "bad.turn")).toThrow(CocalcError);
+  });
+
+  it("splits command lines without expanding anything", () => {
+    expect(splitCommand(`node "/a b/agent.js" --x 'y z' \\$HOME`)).toEqual([
+      "node",
+      "/a b/agent.js",
+      "--x",
+      "y z",
+      "$HOME",
+    ]);
+    expect(() => splitCommand(`node "x`)).toThrow(CocalcError);
+  });
+});

@@ -1,0 +1,235 @@
+/**
+ * Agent processes, one per thread that has run recently, at most `max` at a time. A thread's
+ * process is reused while its agent command and environment stay the same; idle processes
+ * beyond the limit (and any idle for long) are stopped. Finding installed agents and the
+ * 0600 file of API keys live here too, since both decide how a process is started.
+ */
+import { accessSync, constants } from "node:fs";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { delimiter, dirname, join } from "node:path";
+import {
+  type AgentKind,
+  type DetectedAgent,
+  splitCommand,
+  type ThreadSettings,
+} from "../../shared/agents.js";
+import { randomId } from "../../shared/base64url.js";
+import { CocalcError } from "../../shared/errors.js";
+import type { Logger } from "../runtime/logger.js";
+import { AgentProcess, type ClientHandlers } from "./agent-process.js";
+import { sandboxed } from "./client-side.js";
+
+/** The commands each known agent installs, in order of preference. */
+const KNOWN: Record<Exclude<AgentKind, "custom">, { name: string; bins: string[] }> = {
+  codex: { name: "Codex", bins: ["codex-acp"] },
+  claude: { name: "Claude Code", bins: ["claude-code-acp", "claude-agent-acp"] },
+};
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Installed agents: on PATH, or in the given bin directories (the package's node_modules/.bin). */
+export function detectAgents(
+  binDirs: readonly string[],
+  path = process.env.PATH ?? "",
+): DetectedAgent[] {
+  const dirs = [...path.split(delimiter).filter(Boolean), ...binDirs];
+  const found: DetectedAgent[] = [];
+  for (const [kind, known] of Object.entries(KNOWN) as [AgentKind, (typeof KNOWN)["codex"]][]) {
+    const command = known.bins.flatMap((b) => dirs.map((d) => join(d, b))).find(executable);
+    if (command) found.push({ kind, name: known.name, command });
+  }
+  return found;
+}
+
+/** API keys for agents, in a 0600 JSON file: they reach agents by environment, never argv. */
+export class AgentKeys {
+  constructor(private readonly file: string) {}
+
+  async all(): Promise<Record<string, string>> {
+    try {
+      const value = JSON.parse(await readFile(this.file, "utf8")) as unknown;
+      if (typeof value !== "object" || value === null) return {};
+      return Object.fromEntries(
+        Object.entries(value).filter((e): e is [string, string] => typeof e[1] === "string"),
+      );
+    } catch {
+      return {};
+    }
+  }
+
+  async names(): Promise<string[]> {
+    return Object.keys(await this.all()).sort();
+  }
+
+  async set(name: string, value: string): Promise<string[]> {
+    const keys = await this.all();
+    if (value === "") delete keys[name];
+    else keys[name] = value;
+    await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
+    const tmp = `${this.file}.${randomId().slice(0, 8)}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+    await chmod(tmp, 0o600);
+    await rename(tmp, this.file);
+    return Object.keys(keys).sort();
+  }
+}
+
+/**
+ * Where agents keep their own state (sessions, logs, caches): writable for a confined agent
+ * process, so it works in workspace-write and read-only modes.
+ */
+export function agentStateDirs(home: string): string[] {
+  return [".codex", ".claude", ".claude.json", ".cache", ".npm"].map((d) => join(home, d));
+}
+
+export interface PoolOptions {
+  max: number;
+  idleMs: number;
+  initTimeoutMs: number;
+  binDirs: readonly string[];
+  keys: AgentKeys;
+  log: Logger;
+  handlers: ClientHandlers;
+  home: string;
+  /** Hidden from confined agents (the product's data directory). */
+  hidden: readonly string[];
+}
+
+interface Entry {
+  proc: AgentProcess;
+  fingerprint: string;
+}
+
+export class AgentPool {
+  private readonly entries = new Map<string, Entry>();
+  private readonly reaper: NodeJS.Timeout;
+
+  constructor(private readonly o: PoolOptions) {
+    this.reaper = setInterval(() => this.reap(), Math.min(60_000, o.idleMs));
+    this.reaper.unref();
+  }
+
+  /** The command line a thread's settings run. */
+  argvOf(settings: ThreadSettings): string[] {
+    if (settings.agent === "custom") {
+      const argv = splitCommand(settings.command);
+      if (argv.length === 0)
+        throw new CocalcError("ERR_AGENT_SETTINGS", "the custom agent has no command");
+      return argv;
+    }
+    const found = detectAgents(this.o.binDirs).find((a) => a.kind === settings.agent);
+    if (!found) {
+      const bins = KNOWN[settings.agent].bins.join(" or ");
+      throw new CocalcError(
+        "ERR_AGENT_START",
+        `${KNOWN[settings.agent].name} is not installed: no ${bins} on PATH (npm install -g @zed-industries/codex-acp, or choose a custom command)`,
+      );
+    }
+    return [found.command];
+  }
+
+  /** The running process of `thread`, started (and initialized) if needed, marked busy. */
+  async acquire(
+    thread: string,
+    settings: ThreadSettings,
+    waiting: () => void,
+  ): Promise<AgentProcess> {
+    const command = this.argvOf(settings);
+    // Outside full access the agent process itself is confined like its commands: what it
+    // does on its own (some agents run commands themselves) cannot write outside either.
+    const { argv } = sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
+      writable: agentStateDirs(this.o.home),
+      hidden: this.o.hidden,
+    });
+    const keys = await this.o.keys.all();
+    const env: NodeJS.ProcessEnv = { ...process.env, ...keys, ...settings.env };
+    const fingerprint = JSON.stringify([argv, keys, settings.env]);
+    const existing = this.entries.get(thread);
+    if (existing?.proc.alive && existing.fingerprint === fingerprint) {
+      existing.proc.busy = true;
+      return existing.proc;
+    }
+    if (existing) {
+      this.entries.delete(thread);
+      await existing.proc.stop();
+    }
+    let told = false;
+    while (this.alive() >= this.o.max && !(await this.evictIdle())) {
+      if (!told) waiting();
+      told = true;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const proc = new AgentProcess({ argv, env, cwd: settings.cwd }, this.o.handlers, this.o.log);
+    proc.busy = true;
+    this.entries.set(thread, { proc, fingerprint });
+    this.o.log.info({ thread, pid: proc.pid, command: argv[0] }, "agent process started");
+    try {
+      await proc.initialize(this.o.initTimeoutMs);
+    } catch (err) {
+      this.drop(thread, proc);
+      throw err;
+    }
+    return proc;
+  }
+
+  release(proc: AgentProcess): void {
+    proc.busy = false;
+    proc.lastUsed = Date.now();
+  }
+
+  /** Forgets (and kills) a thread's process, e.g. after it died or broke the protocol. */
+  drop(thread: string, proc: AgentProcess): void {
+    if (this.entries.get(thread)?.proc === proc) this.entries.delete(thread);
+    proc.kill();
+  }
+
+  private alive(): number {
+    let n = 0;
+    for (const [thread, e] of this.entries) {
+      if (e.proc.alive) n++;
+      else this.entries.delete(thread);
+    }
+    return n;
+  }
+
+  private async evictIdle(): Promise<boolean> {
+    const idle = [...this.entries]
+      .filter(([, e]) => !e.proc.busy)
+      .sort((a, b) => a[1].proc.lastUsed - b[1].proc.lastUsed);
+    const oldest = idle[0];
+    if (!oldest) return false;
+    this.entries.delete(oldest[0]);
+    await oldest[1].proc.stop();
+    return true;
+  }
+
+  private reap(): void {
+    const now = Date.now();
+    for (const [thread, e] of this.entries) {
+      if (!e.proc.busy && now - e.proc.lastUsed > this.o.idleMs) {
+        this.entries.delete(thread);
+        void e.proc.stop();
+      }
+    }
+  }
+
+  /** The pid of a thread's process (tests kill it to see a crash handled). */
+  pidOf(thread: string): number | undefined {
+    const e = this.entries.get(thread);
+    return e?.proc.alive ? e.proc.pid : undefined;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.reaper);
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((e) => e.proc.stop()));
+  }
+}

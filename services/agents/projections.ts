@@ -1,0 +1,172 @@
+import {
+  type ThreadEvent,
+  ThreadEvents,
+  type ThreadView,
+  type TurnView,
+  threadIdentifiers,
+  turnIdentifiers,
+} from "../../shared/agents.js";
+import type { StoredEvent } from "../../shared/envelope.js";
+import { Buckets } from "../../shared/subjects.js";
+import type { Projection } from "../runtime/projection.js";
+
+const types = new Set<string>(ThreadEvents.map((e) => e.type));
+
+/** `ws.<wsid>.chat.<room>.<thread>` → its parts. */
+export function threadOfSubject(
+  subject: string,
+): { wsid: string; room: string; thread: string } | undefined {
+  const p = subject.split(".");
+  if (p.length !== 5 || p[0] !== "ws" || p[2] !== "chat") return undefined;
+  return { wsid: p[1]!, room: p[3]!, thread: p[4]! };
+}
+
+function parts(e: StoredEvent) {
+  const t = threadOfSubject(e.subject);
+  if (!t) throw new Error(`not a thread subject: ${e.subject}`);
+  return t;
+}
+
+/** The `threads` view: one value per thread. */
+export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
+  name: "threads",
+  bucket: Buckets.threads,
+  canHandle: (e): e is ThreadEvent => types.has(e.type),
+  key: (e) => {
+    const { wsid, room, thread } = parts(e);
+    return threadIdentifiers(wsid, room, thread).key;
+  },
+  evolve(view, stored) {
+    const { event } = stored;
+    const at = event.at;
+    if (event.type === "ThreadCreated") {
+      if (view) return view;
+      const { wsid, room, thread } = parts(stored);
+      return {
+        wsid,
+        room,
+        thread,
+        title: event.data.title,
+        settings: event.data.settings,
+        queue: [],
+        turnCount: 0,
+        createdAt: at,
+        updatedAt: at,
+      };
+    }
+    if (!view) return null;
+    const end = (turn: string): ThreadView => {
+      const { running, ...rest } = view;
+      return {
+        ...rest,
+        ...(running !== undefined && running !== turn && { running }),
+        queue: view.queue.filter((t) => t !== turn),
+        updatedAt: at,
+      };
+    };
+    switch (event.type) {
+      case "ThreadSettingsChanged":
+        return {
+          ...view,
+          settings: { ...view.settings, ...event.data.change },
+          ...(event.data.title !== undefined && { title: event.data.title }),
+          updatedAt: at,
+        };
+      case "TurnSubmitted":
+        return {
+          ...view,
+          queue: [...view.queue, event.data.turn],
+          turnCount: Math.max(view.turnCount, event.data.index),
+          updatedAt: at,
+        };
+      case "TurnQueued":
+        return view;
+      case "TurnStarted":
+        return {
+          ...view,
+          running: event.data.turn,
+          queue: view.queue.filter((t) => t !== event.data.turn),
+          updatedAt: at,
+        };
+      case "SessionAssigned":
+        return { ...view, sessionId: event.data.sessionId, updatedAt: at };
+      case "TurnFinished":
+      case "TurnFailed":
+        return end(event.data.turn);
+      case "TurnInterrupted":
+        return view.running === event.data.turn ? view : end(event.data.turn);
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+  },
+};
+
+type TurnEvent = Extract<ThreadEvent, { data: { turn: string } }>;
+
+/** The `turns` view: one value per turn. The service adds live fields (heartbeat, usage). */
+export const turnsProjection: Projection<TurnView, TurnEvent> = {
+  name: "turns",
+  bucket: Buckets.turns,
+  canHandle: (e): e is TurnEvent =>
+    types.has(e.type) && typeof (e.data as { turn?: unknown })?.turn === "string",
+  key: (e) => {
+    const { wsid, thread } = parts(e);
+    return turnIdentifiers(wsid, thread, e.event.data.turn).key;
+  },
+  evolve(view, stored) {
+    const { event } = stored;
+    const at = event.at;
+    if (event.type === "TurnSubmitted") {
+      if (view) return view;
+      const { wsid, room, thread } = parts(stored);
+      return {
+        wsid,
+        room,
+        thread,
+        turn: event.data.turn,
+        index: event.data.index,
+        prompt: event.data.prompt,
+        images: event.data.images,
+        status: "starting",
+        submittedAt: at,
+      };
+    }
+    if (!view) return null;
+    switch (event.type) {
+      case "TurnQueued":
+        return view.status === "starting" ? { ...view, status: "queued" } : view;
+      case "TurnStarted":
+        return { ...view, status: "running", startedAt: at, heartbeatAt: at };
+      case "TurnFinished": {
+        const { stopping: _s, ...rest } = view;
+        return {
+          ...rest,
+          status: event.data.stopReason === "cancelled" ? "cancelled" : "finished",
+          stopReason: event.data.stopReason,
+          endedAt: at,
+        };
+      }
+      case "TurnFailed": {
+        const { stopping: _s, ...rest } = view;
+        return {
+          ...rest,
+          status: "failed",
+          failure: { code: event.data.code, reason: event.data.reason },
+          endedAt: at,
+        };
+      }
+      case "TurnInterrupted":
+        if (view.status === "running") return { ...view, stopping: true };
+        if (view.status === "queued" || view.status === "starting") {
+          return { ...view, status: "cancelled", endedAt: at };
+        }
+        return view;
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+  },
+};

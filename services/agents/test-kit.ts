@@ -1,0 +1,126 @@
+/**
+ * Driving agent threads from Node the way the browser does: commands, requests, the turn
+ * views, and replaying a turn's log with an ordered consumer. For tests and benchmarks.
+ */
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  type AgentRequest,
+  type ThreadView,
+  type TurnLogEvent,
+  type TurnView,
+  threadIdentifiers,
+  turnIdentifiers,
+} from "../../shared/agents.js";
+import type { CommandReply } from "../../shared/commands.js";
+import type { StoredEvent } from "../../shared/envelope.js";
+import type { ErrorPayload } from "../../shared/errors.js";
+import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
+import { turnLogRegistry } from "./service.js";
+
+export async function agentCommand(
+  nc: NatsConnection,
+  wsid: string,
+  type: string,
+  data: unknown,
+): Promise<CommandReply> {
+  const m = await nc.request(
+    workspaceSubjects(wsid).command(ServiceNames.agents),
+    typeof data === "string" ? data : JSON.stringify({ type, data }),
+    { timeout: 20_000 },
+  );
+  return m.json<CommandReply>();
+}
+
+export async function agentRequest<T = unknown>(
+  nc: NatsConnection,
+  wsid: string,
+  request: AgentRequest | string,
+): Promise<{ ok: true; result: T } | { ok: false; error: ErrorPayload }> {
+  const m = await nc.request(
+    workspaceSubjects(wsid).request(ServiceNames.agents),
+    typeof request === "string" ? request : JSON.stringify(request),
+    { timeout: 20_000 },
+  );
+  return m.json();
+}
+
+export async function turnView(
+  nc: NatsConnection,
+  wsid: string,
+  thread: string,
+  turn: string,
+): Promise<TurnView | undefined> {
+  const ids = turnIdentifiers(wsid, thread, turn);
+  const kv = await new Kvm(nc).open(ids.bucket);
+  const e = await kv.get(ids.key);
+  return e && e.operation === "PUT" && e.length > 0 ? e.json<TurnView>() : undefined;
+}
+
+export async function threadView(
+  nc: NatsConnection,
+  wsid: string,
+  room: string,
+  thread: string,
+): Promise<ThreadView | undefined> {
+  const ids = threadIdentifiers(wsid, room, thread);
+  const kv = await new Kvm(nc).open(ids.bucket);
+  const e = await kv.get(ids.key);
+  return e && e.operation === "PUT" && e.length > 0 ? e.json<ThreadView>() : undefined;
+}
+
+/**
+ * Follows a turn's log from its first event until LogClosed (or `stop`): what a browser
+ * does when it opens a turn, whenever that is.
+ */
+export async function followLog(
+  nc: NatsConnection,
+  wsid: string,
+  thread: string,
+  turn: string,
+  onEvent?: (e: StoredEvent<TurnLogEvent>) => void,
+  timeoutMs = 60_000,
+): Promise<StoredEvent<TurnLogEvent>[]> {
+  const ids = turnIdentifiers(wsid, thread, turn);
+  const consumer = await jetstream(nc).consumers.get(ids.logStream, {
+    filter_subjects: ids.logSubject,
+    deliver_policy: DeliverPolicy.All,
+  });
+  const messages = await consumer.consume({ max_messages: 1000 });
+  const timer = setTimeout(() => messages.stop(), timeoutMs);
+  const out: StoredEvent<TurnLogEvent>[] = [];
+  try {
+    for await (const m of messages) {
+      const e: StoredEvent<TurnLogEvent> = {
+        event: turnLogRegistry.parse(m.data),
+        seq: m.seq,
+        subject: m.subject,
+        time: "",
+      };
+      out.push(e);
+      onEvent?.(e);
+      if (e.event.type === "LogClosed") break;
+    }
+  } finally {
+    clearTimeout(timer);
+    messages.stop();
+  }
+  return out;
+}
+
+/** The text of the agent's messages in a log. */
+export function messagesOf(events: readonly StoredEvent<TurnLogEvent>[]): string {
+  return events
+    .map(({ event: e }) => {
+      if (e.type !== "AgentUpdate") return "";
+      const u = e.data.update as {
+        sessionUpdate: string;
+        content?: { type: string; text?: string };
+      };
+      return u.sessionUpdate === "agent_message_chunk" && u.content?.type === "text"
+        ? (u.content.text ?? "")
+        : "";
+    })
+    .join("");
+}

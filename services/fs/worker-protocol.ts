@@ -1,0 +1,19 @@
+/** Messages between an fs service and its worker process (Node's IPC channel, JSON). */
+import type { Uncommitted } from "../../shared/envelope.js";
+import type { ErrorPayload } from "../../shared/errors.js";
+import type { FsChange, FsEvent } from "../../shared/files.js";
+
+export type ToWorker =
+  | { type: "init"; uid: number; gid: number; home: string; sandbox?: string }
+  | { type: "request"; id: number; request: unknown }
+  /** The event `n` is published (or given up): the operation that caused it may reply. */
+  | { type: "emitted"; n: number }
+  | { type: "stop" };
+
+export type FromWorker =
+  | { type: "ready"; home: string; sandbox: string | null }
+  | { type: "failed"; message: string }
+  | { type: "reply"; id: number; ok: true; result: unknown }
+  | { type: "reply"; id: number; ok: false; error: ErrorPayload }
+  | { type: "event"; n: number; event: Uncommitted<FsEvent> }
+  | { type: "change"; change: FsChange };

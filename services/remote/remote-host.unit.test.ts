@@ -1,0 +1,106 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import type { CocalcError } from "../../shared/errors.js";
+import { checkRunnable, nodePlatform, packageDir, parseProbe } from "./remote-host.js";
+import { redact, sshFailure } from "./ssh.js";
+
+const code = (f: () => void) => {
+  try {
+    f();
+  } catch (err) {
+    return [(err as CocalcError).code, (err as Error).message] as const;
+  }
+  return undefined;
+};
+
+describe("remote probe", () => {
+  const out = [
+    "os=Linux",
+    "arch=x86_64",
+    "home=/home/a",
+    "node=/usr/bin/node",
+    "nodev=v22.1.0",
+    "installed=0.1.0 abc123",
+    'conn={  "port": 4000,  "pid": 77,  "version": "0.1.0",  "started": "2026-01-01T00:00:00Z"}',
+    "token=abc",
+  ].join("\n");
+
+  it("reads OS, CPU, Node, installs, a running daemon and its token", () => {
+    expect(parseProbe(out)).toEqual({
+      os: "Linux",
+      arch: "x86_64",
+      home: "/home/a",
+      node: "/usr/bin/node",
+      nodeVersion: "v22.1.0",
+      versions: ["0.1.0"],
+      builds: { "0.1.0": "abc123" },
+      daemon: { port: 4000, pid: 77, version: "0.1.0", started: "2026-01-01T00:00:00Z" },
+      token: "abc",
+    });
+    expect(parseProbe("os=Linux\narch=x86_64\nnode=\nconn={half").daemon).toBeUndefined();
+  });
+
+  it("says in words when plus cannot run there", () => {
+    const local = { platform: "linux", arch: "x64" };
+    const p = parseProbe(out);
+    expect(code(() => checkRunnable(p, local))).toBeUndefined();
+    expect(code(() => checkRunnable({ ...p, node: undefined }, local))?.[0]).toBe(
+      "ERR_REMOTE_NO_NODE",
+    );
+    expect(code(() => checkRunnable({ ...p, nodeVersion: "v18.0.0" }, local))?.[1]).toMatch(
+      /too old/,
+    );
+    expect(code(() => checkRunnable({ ...p, os: "FreeBSD" }, local))?.[1]).toMatch(
+      /unsupported OS\/arch: the remote is FreeBSD x86_64/,
+    );
+    expect(code(() => checkRunnable({ ...p, arch: "aarch64" }, local))).toEqual([
+      "ERR_REMOTE_PLATFORM",
+      expect.stringMatching(/linux-arm64.*native modules for linux-x64/),
+    ]);
+    expect(nodePlatform("Darwin", "arm64")).toEqual({ platform: "darwin", arch: "arm64" });
+  });
+});
+
+describe("ssh failures", () => {
+  const f = (stderr: string) => sshFailure("cannot connect", { code: 255, stderr, stdout: "" });
+  it("names the cause and keeps the output", () => {
+    expect(f("a@h: Permission denied (publickey).").code).toBe("ERR_REMOTE_AUTH");
+    expect(f("ssh: Could not resolve hostname x: Name or service not known").message).toMatch(
+      /host unreachable/,
+    );
+    expect(f("ssh: connect to host h port 1: Connection refused").code).toBe(
+      "ERR_REMOTE_UNREACHABLE",
+    );
+    expect(f("something odd").code).toBe("ERR_REMOTE_SSH");
+    expect(f("x").details?.sshOutput).toBe("x");
+  });
+  it("never keeps a token in what it shows", () => {
+    expect(redact("ready: http://127.0.0.1:1/?token=abcDEF_-1")).toBe(
+      "ready: http://127.0.0.1:1/?token=[secret]",
+    );
+  });
+});
+
+describe("native modules to copy", () => {
+  it("are found where Node finds them: inside the package or beside it (npx, npm -g)", () => {
+    const top = mkdtempSync(join(tmpdir(), "cocalc-pkgdir-"));
+    try {
+      const root = join(top, "node_modules", "cocalc-ai");
+      for (const dir of [
+        root,
+        join(top, "node_modules", "node-pty"),
+        join(root, "node_modules", "bindings"),
+      ]) {
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "package.json"), "{}");
+      }
+      expect(packageDir(root, "node-pty")).toBe(join(top, "node_modules", "node-pty"));
+      expect(packageDir(root, "bindings")).toBe(join(root, "node_modules", "bindings"));
+      expect(packageDir(root, "no-such-module")).toBeUndefined();
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
+  });
+});

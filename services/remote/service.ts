@@ -1,0 +1,566 @@
+/**
+ * The remote service: sessions as events (stream REMOTE, `remote.<sid>.session`) projected
+ * into the `remote-sessions` view; one supervisor per session that works towards what the
+ * user asked for last (running, stopped, removed): connect over ssh, install, start the
+ * remote daemon, forward a local port, and restart the tunnel with backoff when it dies.
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { KV } from "@nats-io/kv";
+import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import {
+  type ConnectMode,
+  formatTarget,
+  parseTarget,
+  RemoteCommands,
+  type RemoteEvent,
+  RemoteEvents,
+  type RemoteSessionView,
+  type SessionOptions,
+  sessionIdOf,
+} from "../../shared/remote.js";
+import {
+  AllRemoteSessions,
+  Buckets,
+  Keys,
+  remoteSubjects,
+  ServiceNames,
+  Streams,
+  sessionIdOfSubject,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
+import { serveCommands } from "../runtime/commands.js";
+import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import type { Logger } from "../runtime/logger.js";
+import { freePort } from "../runtime/ports.js";
+import { projectionHandler } from "../runtime/projection.js";
+import { publishEvent } from "../runtime/publish.js";
+import type { RunningService, ServiceContext } from "../runtime/service.js";
+import {
+  type RemoteCommand,
+  type RemoteDecided,
+  remoteDecider,
+  type SessionState,
+} from "./decider.js";
+import { remoteSessionsProjection } from "./projections.js";
+import {
+  checkRunnable,
+  hasBuild,
+  install,
+  type LocalBundle,
+  probe,
+  startDaemon,
+  stopDaemon,
+} from "./remote-host.js";
+import { writeSecretFile } from "./secret-file.js";
+import { SshClient, sshOutputOf } from "./ssh.js";
+
+export const REMOTE_SERVICE = ServiceNames.remote;
+
+export const remoteRegistry = new EventRegistry<RemoteEvent>(RemoteEvents);
+
+export interface RemoteServiceOptions {
+  /** The local plus's data directory: control sockets and the remote daemons' tokens live here. */
+  dataDir: string;
+  bundle: LocalBundle;
+  /** The ssh binary (default: ssh on PATH). */
+  ssh?: string;
+}
+
+/** Where the token of a session's remote daemon is kept locally (0600). */
+export function remoteTokenFile(dataDir: string, sid: string): string {
+  return join(dataDir, "remote", `${sid}.token`);
+}
+
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 15_000, 30_000] as const;
+/** A tunnel that stayed up this long starts its backoff from the beginning again. */
+const STABLE_MS = 60_000;
+const HTTP_WAIT_MS = 30_000;
+/** Failures a later attempt may not have: the network, the tunnel, the daemon. */
+const RETRYABLE = new Set(["ERR_REMOTE_UNREACHABLE", "ERR_REMOTE_SSH", "ERR_REMOTE_DAEMON"]);
+
+type EventType = RemoteEvent["type"];
+type DataOf<T extends EventType> = Extract<RemoteEvent, { type: T }>["data"];
+
+async function waitHttp(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+      await res.body?.cancel();
+      if (res.status === 200) return;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = String((err as Error).cause ?? err);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new CocalcError(
+    "ERR_REMOTE_DAEMON",
+    `the remote cocalc-plus does not answer through the tunnel (${last})`,
+  );
+}
+
+export async function startRemote(
+  ctx: ServiceContext,
+  opts: RemoteServiceOptions,
+): Promise<RunningService> {
+  await ensureDurable(ctx.jsm, Streams.REMOTE, REMOTE_SERVICE, AllRemoteSessions);
+  const kv = await ctx.kvm.open(Buckets.remoteSessions);
+  const sessions = new Sessions(ctx, opts, kv);
+  const project = await projectionHandler(ctx.kvm, [remoteSessionsProjection]);
+  await sessions.reconcile();
+  const consumer = await consumeEvents({
+    js: ctx.js,
+    stream: Streams.REMOTE,
+    durable: REMOTE_SERVICE,
+    registry: remoteRegistry,
+    log: ctx.log,
+    handle: async (e) => {
+      await project(e);
+      sessions.onEvent(e);
+    },
+  });
+  const commands = serveCommands<RemoteCommand, RemoteDecided, SessionState>({
+    nc: ctx.nc,
+    js: ctx.js,
+    jsm: ctx.jsm,
+    log: ctx.log,
+    subject: workspaceSubjects(ctx.wsid).command(REMOTE_SERVICE),
+    commands: RemoteCommands,
+    events: RemoteEvents,
+    registry: remoteRegistry,
+    decider: remoteDecider,
+    stream: Streams.REMOTE,
+    aggregateSubject: (c) =>
+      remoteSubjects(c.type === "ConnectSession" ? sessionIdOf(c.data.target) : c.data.sid).session,
+    now: ctx.now,
+  });
+  const done = Promise.race([consumer.done, commands.done]);
+  // A crashed service is started afresh by the supervisor: its ssh processes must go with it.
+  done.catch(async () => {
+    await commands.stop().catch(() => undefined);
+    await consumer.stop().catch(() => undefined);
+    await sessions.stop();
+  });
+  return {
+    done,
+    async stop() {
+      await commands.stop();
+      await consumer.stop();
+      await sessions.stop();
+    },
+  };
+}
+
+class Sessions {
+  private readonly actors = new Map<string, SessionActor>();
+
+  constructor(
+    readonly ctx: ServiceContext,
+    readonly opts: RemoteServiceOptions,
+    readonly kv: KV,
+  ) {}
+
+  get log(): Logger {
+    return this.ctx.log;
+  }
+
+  async view(sid: string): Promise<RemoteSessionView | undefined> {
+    const e = await this.kv.get(Keys.remoteSession(sid));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<RemoteSessionView>() : undefined;
+  }
+
+  async publish<T extends EventType>(sid: string, type: T, data: DataOf<T>): Promise<void> {
+    const def = RemoteEvents.find((d) => d.type === type)!;
+    const ev = envelope(def, data, { actor: REMOTE_SERVICE, at: this.ctx.now() });
+    remoteRegistry.check(ev);
+    await publishEvent(this.ctx.js, remoteSubjects(sid).session, ev);
+  }
+
+  private actor(sid: string, target: string): SessionActor {
+    let a = this.actors.get(sid);
+    if (!a) {
+      a = new SessionActor(this, sid, target);
+      this.actors.set(sid, a);
+    }
+    return a;
+  }
+
+  forget(sid: string): void {
+    this.actors.delete(sid);
+  }
+
+  /** After a start: work towards what every session's view says was asked for. */
+  async reconcile(): Promise<void> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(k);
+    for (const sid of keys) {
+      const v = await this.view(sid);
+      if (!v) continue;
+      if (v.desired === "running" || v.desired === "removed")
+        this.actor(sid, v.target).want(v.desired, v.mode, v.options);
+    }
+  }
+
+  onEvent({ event, subject }: StoredEvent<RemoteEvent>): void {
+    const sid = sessionIdOfSubject(subject);
+    if (!sid) return;
+    switch (event.type) {
+      case "SessionAdded":
+        this.actor(sid, event.data.target);
+        return;
+      case "SessionConnectRequested":
+        void this.view(sid).then((v) => {
+          if (v) this.actor(sid, v.target).want("running", event.data.mode, event.data.options);
+        });
+        return;
+      case "SessionStopRequested":
+      case "SessionRemoveRequested":
+        void this.view(sid).then((v) => {
+          const target = v?.target ?? this.actors.get(sid)?.target;
+          if (target === undefined) return;
+          this.actor(sid, target).want(
+            event.type === "SessionStopRequested" ? "stopped" : "removed",
+          );
+        });
+        return;
+      default:
+        return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.actors.values()].map((a) => a.shutdown()));
+  }
+}
+
+/** Works towards one session's desired state, one step at a time. */
+class SessionActor {
+  private desired: "running" | "stopped" | "removed" | "idle" = "idle";
+  private mode: ConnectMode = { install: true, upgrade: false, forwardOnly: false };
+  private options: SessionOptions = {};
+  private ssh: SshClient | undefined;
+  private sshKey = "";
+  private forwarded: { local: number; remote: number; master: number } | undefined;
+  private watchedMaster: number | undefined;
+  private working = false;
+  private again = false;
+  private retry: NodeJS.Timeout | undefined;
+  private stable: NodeJS.Timeout | undefined;
+  private attempt = 0;
+  private restarts = 0;
+  private connectedOnce = false;
+  private closed = false;
+
+  constructor(
+    private readonly s: Sessions,
+    readonly sid: string,
+    readonly target: string,
+  ) {}
+
+  want(desired: "running" | "stopped" | "removed", mode?: ConnectMode, options?: SessionOptions) {
+    if (this.closed) return;
+    this.desired = desired;
+    if (mode) this.mode = mode;
+    if (options) this.options = options;
+    if (desired !== "running") this.attempt = 0;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = undefined;
+    if (this.working) {
+      this.again = true;
+      return;
+    }
+    this.working = true;
+    void (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.step();
+        } while (this.again && !this.closed);
+      } catch (err) {
+        this.s.log.error({ err: String(err), sid: this.sid }, "remote session step failed");
+      } finally {
+        this.working = false;
+      }
+    })();
+  }
+
+  private async step(): Promise<void> {
+    if (this.desired === "running") await this.connect();
+    else if (this.desired === "stopped") await this.stopRemote(false);
+    else if (this.desired === "removed") await this.stopRemote(true);
+  }
+
+  private client(): SshClient {
+    const key = JSON.stringify(this.options);
+    if (!this.ssh || key !== this.sshKey) {
+      const old = this.ssh;
+      // Its master's exit is ours, not a dead tunnel to restart.
+      this.watchedMaster = undefined;
+      this.forwarded = undefined;
+      if (old) void old.close();
+      this.sshKey = key;
+      this.ssh = new SshClient({
+        target: parseTarget(this.target),
+        label: formatTarget(parseTarget(this.target)),
+        options: this.options,
+        controlDir: join(this.s.opts.dataDir, "remote", "ctl"),
+        ...(this.s.opts.ssh !== undefined && { ssh: this.s.opts.ssh }),
+        onCommand: (line) => {
+          if (this.options.verboseSsh)
+            void this.progress("ssh", "ssh command", line).catch(() => undefined);
+        },
+      });
+    }
+    return this.ssh;
+  }
+
+  private progress(step: string, message: string, command?: string): Promise<void> {
+    return this.s.publish(this.sid, "SessionProgressed", {
+      step,
+      message,
+      ...(command !== undefined && { command }),
+    });
+  }
+
+  private async connect(): Promise<void> {
+    const { bundle } = this.s.opts;
+    const ssh = this.client();
+    const mode = this.mode;
+    try {
+      if (ssh.masterPid === undefined) await this.progress("ssh", `connecting to ${this.target}`);
+      await ssh.connect();
+      const p = await probe(ssh);
+      let daemon = p.daemon;
+      let token = p.token;
+      let installed = false;
+      // --upgrade replaces what runs there, even the same version of another build.
+      if (daemon && mode.upgrade) {
+        await this.progress(
+          "upgrade",
+          `stopping cocalc-plus ${daemon.version} on the remote to upgrade it to ${bundle.version}`,
+        );
+        await stopDaemon(ssh, p);
+        daemon = undefined;
+        token = undefined;
+      }
+      if (!daemon) {
+        if (mode.forwardOnly) {
+          throw new CocalcError(
+            "ERR_REMOTE_DAEMON",
+            "--forward-only: no cocalc-plus daemon runs on the remote to forward to",
+          );
+        }
+        checkRunnable(p);
+        if (!hasBuild(p, bundle) || mode.upgrade) {
+          if (!mode.install) {
+            throw new CocalcError(
+              "ERR_REMOTE_NOT_INSTALLED",
+              `cocalc-plus ${bundle.version} ${p.versions.includes(bundle.version) ? "of this build " : ""}is not installed on ${this.target} (${p.versions.length > 0 ? `it has ${p.versions.join(", ")}` : "it has none"}) and --no-install forbids installing it; run without --no-install to copy it there`,
+            );
+          }
+          await this.progress(
+            "install",
+            `installing cocalc-plus ${bundle.version} into ~/.cache/cocalc/cocalc-plus/${bundle.version}`,
+          );
+          await install(ssh, bundle, (bytes) => {
+            void this.progress(
+              "install",
+              `copied ${(bytes / 1024 / 1024).toFixed(1)} MiB of cocalc-plus ${bundle.version}`,
+            ).catch(() => undefined);
+          });
+          installed = true;
+        }
+        await this.progress("start", `starting cocalc-plus ${bundle.version} on the remote`);
+        const started = await startDaemon(ssh, {
+          version: bundle.version,
+          node: p.node!,
+          ...(this.options.remotePort !== undefined && { remotePort: this.options.remotePort }),
+          title: this.target,
+        });
+        daemon = started.info;
+        token = started.token;
+      } else if (daemon.version !== bundle.version) {
+        await this.progress(
+          "version",
+          `version mismatch: the remote runs cocalc-plus ${daemon.version}, this is ${bundle.version}; upgrade with \`cocalc-plus ssh ${this.target} --upgrade\` (running terminals and notebooks restart)`,
+        );
+      }
+      if (!token) {
+        throw new CocalcError(
+          "ERR_REMOTE_DAEMON",
+          "the remote cocalc-plus runs but its token file ~/.local/share/cocalc-plus/ssh/token is missing",
+        );
+      }
+      await mkdir(join(this.s.opts.dataDir, "remote"), { recursive: true, mode: 0o700 });
+      await writeSecretFile(remoteTokenFile(this.s.opts.dataDir, this.sid), `${token}\n`);
+      await this.s.publish(this.sid, "SessionConnected", {
+        os: p.os,
+        arch: p.arch,
+        remoteVersion: daemon.version,
+        localVersion: bundle.version,
+        remotePid: daemon.pid,
+        remotePort: daemon.port,
+        remoteHome: p.home,
+        installed,
+        reused: !installed && p.daemon !== undefined && daemon.pid === p.daemon.pid,
+      });
+      const view = await this.s.view(this.sid);
+      const master = ssh.masterPid!;
+      if (
+        !this.forwarded ||
+        this.forwarded.master !== master ||
+        this.forwarded.remote !== daemon.port ||
+        (this.options.localPort !== undefined && this.options.localPort !== this.forwarded.local)
+      ) {
+        const local = this.options.localPort ?? view?.localPort ?? (await freePort());
+        // The same master still forwards to where the daemon was: free the local port first.
+        if (this.forwarded && this.forwarded.master === master)
+          await ssh.cancelForward(this.forwarded.local, this.forwarded.remote);
+        await ssh.forward(local, daemon.port);
+        this.forwarded = { local, remote: daemon.port, master };
+      }
+      await this.progress(
+        "tunnel",
+        `waiting for the remote to answer on 127.0.0.1:${this.forwarded.local}`,
+      );
+      await waitHttp(`http://127.0.0.1:${this.forwarded.local}/healthz`, HTTP_WAIT_MS);
+      this.watch(ssh, master);
+      this.connectedOnce = true;
+      await this.s.publish(this.sid, "TunnelStarted", {
+        localPort: this.forwarded.local,
+        pid: master,
+        restarts: this.restarts,
+      });
+      if (this.stable) clearTimeout(this.stable);
+      this.stable = setTimeout(() => {
+        this.attempt = 0;
+      }, STABLE_MS);
+      this.stable.unref();
+    } catch (err) {
+      const payload = toErrorPayload(err);
+      const code = payload.code === "ERR_INTERNAL" ? "ERR_REMOTE_SSH" : payload.code;
+      const retry =
+        this.connectedOnce && RETRYABLE.has(code) && this.desired === "running" && !this.closed;
+      const retryInMs = retry ? this.nextDelay() : undefined;
+      const sshOutput = sshOutputOf(err);
+      this.s.log.warn({ sid: this.sid, code, reason: payload.message }, "remote connect failed");
+      await this.s.publish(this.sid, "SessionFailed", {
+        code,
+        message: payload.message,
+        ...(sshOutput && { sshOutput }),
+        ...(retryInMs !== undefined && { retryInMs }),
+      });
+      if (retryInMs !== undefined) this.schedule(retryInMs);
+      else await this.closeSsh();
+    }
+  }
+
+  private nextDelay(): number {
+    const ms = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
+    this.attempt++;
+    return ms;
+  }
+
+  private schedule(ms: number): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.desired === "running") this.kick();
+    }, ms);
+    this.retry.unref();
+  }
+
+  /** Restarts the tunnel with backoff when its ssh exits while the session should run. */
+  private watch(ssh: SshClient, master: number): void {
+    if (this.watchedMaster === master) return;
+    this.watchedMaster = master;
+    void ssh.exited?.then(async (r) => {
+      if (this.watchedMaster !== master || this.closed) return;
+      this.watchedMaster = undefined;
+      this.forwarded = undefined;
+      if (this.desired !== "running") return;
+      this.restarts++;
+      const retryInMs = this.nextDelay();
+      this.s.log.warn({ sid: this.sid, pid: master, code: r.code }, "tunnel exited; restarting");
+      await this.s
+        .publish(this.sid, "TunnelExited", {
+          pid: master,
+          code: r.code,
+          signal: r.signal,
+          retryInMs,
+        })
+        .catch(() => undefined);
+      this.schedule(retryInMs);
+    });
+  }
+
+  private async closeSsh(): Promise<void> {
+    this.watchedMaster = undefined;
+    this.forwarded = undefined;
+    await this.ssh?.close().catch(() => undefined);
+  }
+
+  /** Stops the remote daemon and ends every local process of the session; `remove` forgets it too. */
+  private async stopRemote(remove: boolean): Promise<void> {
+    const view = await this.s.view(this.sid);
+    let message = "";
+    let killed = false;
+    let remotePid: number | undefined;
+    const daemonMayRun = view !== undefined && view.remotePid !== undefined;
+    if (!remove || daemonMayRun) {
+      const ssh = this.client();
+      try {
+        await this.progress("stop", `stopping cocalc-plus on ${this.target}`);
+        await ssh.connect();
+        const p = await probe(ssh);
+        const r = await stopDaemon(ssh, p);
+        message = r.pid
+          ? `stopped cocalc-plus (pid ${r.pid}) on ${this.target}${r.killed ? "; it did not stop in 15 s and was killed" : ""}`
+          : `no cocalc-plus was running on ${this.target}`;
+        killed = r.killed;
+        remotePid = r.pid;
+      } catch (err) {
+        message = `could not reach ${this.target} to stop cocalc-plus there: ${(err as Error).message}`;
+      }
+    }
+    if (this.retry) clearTimeout(this.retry);
+    await this.closeSsh();
+    await rm(remoteTokenFile(this.s.opts.dataDir, this.sid), { force: true });
+    if (this.desired === "stopped" && !remove) {
+      await this.s.publish(this.sid, "SessionStopped", {
+        ...(remotePid !== undefined && { remotePid }),
+        killed,
+        message,
+      });
+    } else if (remove) {
+      this.closed = true;
+      await this.s.publish(this.sid, "SessionRemoved", {
+        message: `removed ${this.target}${message ? `; ${message}` : ""}; its files were not touched`,
+      });
+      this.s.forget(this.sid);
+    }
+  }
+
+  /** Plus stops: end our ssh processes; the remote daemon keeps running (like tmux). */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    if (this.stable) clearTimeout(this.stable);
+    const pid = this.watchedMaster;
+    await this.closeSsh();
+    // The view says so until the next start reconnects.
+    if (pid !== undefined && this.desired === "running")
+      await this.s
+        .publish(this.sid, "TunnelExited", { pid, code: null, signal: "SIGTERM" })
+        .catch(() => undefined);
+  }
+}

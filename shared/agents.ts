@@ -1,0 +1,616 @@
+/**
+ * Agent chat: chat rooms (`.chat` files), threads and turns. The thread's events (settings,
+ * turns, its agent session) live on the thread's subject in WS_CHAT; what the agent does
+ * during a turn goes to the turn's own log subject in WS_AGENT_LOG, which can be discarded
+ * without touching the chat. threadIdentifiers/turnIdentifiers are the only way to name them.
+ */
+import { type Static, Type } from "@sinclair/typebox";
+import { bytesToBase64url, randomId } from "./base64url.js";
+import { defineCommand } from "./commands.js";
+import { defineEvent, type EventOf } from "./envelope.js";
+import { CocalcError } from "./errors.js";
+import { sha256 } from "./sha256.js";
+import { agentSubjects, Buckets, Keys, Streams } from "./subjects.js";
+import { type AgentMode, AgentModes } from "./workspace.js";
+
+export { type AgentMode, AgentModes };
+
+/** Largest prompt, in characters. */
+export const MAX_PROMPT_CHARS = 100_000;
+/** Most images one prompt may carry. */
+export const MAX_PROMPT_IMAGES = 16;
+/** A running turn writes a heartbeat into its view this often. */
+export const TURN_HEARTBEAT_MS = 3000;
+/** A running turn without a heartbeat for this long is shown as stalled. */
+export const TURN_STALLED_MS = 4 * TURN_HEARTBEAT_MS;
+/** A permission request not answered in this time is cancelled (the agent is told). */
+export const PERMISSION_TIMEOUT_MS = 5 * 60_000;
+/** What a file write records of the file before and after, at most (each side). */
+export const MAX_RECORDED_FILE = 256 * 1024;
+
+const ID = "^[A-Za-z0-9_-]{8,64}$";
+const AbsolutePath = Type.String({ pattern: "^/[^\\u0000]*$", maxLength: 4096 });
+
+/** A chat room is a `.chat` file: the same path, the same room. */
+export function roomIdForPath(path: string): string {
+  return `r${bytesToBase64url(sha256(path)).slice(0, 22)}`;
+}
+
+export function newThreadId(): string {
+  return `h${randomId()}`;
+}
+
+export function newTurnId(): string {
+  return `u${randomId()}`;
+}
+
+/** True for an id of a room, thread or turn. */
+export function isAgentId(id: string): boolean {
+  return new RegExp(ID).test(id);
+}
+
+/** The identifiers of one thread: its event subject and its view. */
+export function threadIdentifiers(wsid: string, room: string, thread: string) {
+  const s = agentSubjects(wsid);
+  return {
+    stream: Streams.WS_CHAT,
+    subject: s.thread(room, thread),
+    bucket: Buckets.threads,
+    key: Keys.thread(wsid, room, thread),
+    turnsBucket: Buckets.turns,
+    turnsFilter: Keys.threadTurns(wsid, thread),
+    logsFilter: s.threadLogs(thread),
+  } as const;
+}
+
+/**
+ * Every identifier of one turn: the log (stream, subject) its agent updates go to and its
+ * view (bucket, key). Backend and browser both call this; nothing else builds them.
+ */
+export function turnIdentifiers(wsid: string, thread: string, turn: string) {
+  return {
+    logStream: Streams.WS_AGENT_LOG,
+    logSubject: agentSubjects(wsid).turnLog(thread, turn),
+    bucket: Buckets.turns,
+    key: Keys.turn(wsid, thread, turn),
+  } as const;
+}
+
+/** The identifiers of a chat room: its threads in the `threads` view. */
+export function roomIdentifiers(wsid: string, room: string) {
+  return {
+    stream: Streams.WS_CHAT,
+    bucket: Buckets.threads,
+    filter: Keys.roomThreads(wsid, room),
+  } as const;
+}
+
+/** Every thread of a workspace: its subjects (the durable consumer's filter) and view keys. */
+export function workspaceThreadIdentifiers(wsid: string) {
+  return {
+    stream: Streams.WS_CHAT,
+    subjects: agentSubjects(wsid).threads,
+    bucket: Buckets.threads,
+    keys: Keys.workspaceThreads(wsid),
+  } as const;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread settings
+
+/** Agents the service knows how to find; "custom" runs the thread's own command. */
+export const AgentKinds = ["codex", "claude", "custom"] as const;
+export type AgentKind = (typeof AgentKinds)[number];
+
+export const EnvName = "^[A-Za-z_][A-Za-z0-9_]{0,99}$";
+
+export const ThreadSettingsSchema = Type.Object(
+  {
+    agent: Type.Union(AgentKinds.map((k) => Type.Literal(k))),
+    /** The command line of a custom agent (split like a shell would, without expansions). */
+    command: Type.String({ maxLength: 2000 }),
+    model: Type.String({ maxLength: 200 }),
+    mode: Type.Union(AgentModes.map((m) => Type.Literal(m))),
+    /** Working directory of the agent session (absolute). */
+    cwd: AbsolutePath,
+    /** Extra environment of the agent process. */
+    env: Type.Record(Type.String({ pattern: EnvName }), Type.String({ maxLength: 10_000 }), {
+      maxProperties: 50,
+    }),
+  },
+  { additionalProperties: false },
+);
+export type ThreadSettings = Static<typeof ThreadSettingsSchema>;
+
+export const ThreadSettingsChangeSchema = Type.Partial(ThreadSettingsSchema, {
+  additionalProperties: false,
+  minProperties: 1,
+});
+export type ThreadSettingsChange = Static<typeof ThreadSettingsChangeSchema>;
+
+/** Checks what a schema cannot: a custom agent needs a command. */
+export function checkThreadSettings(s: ThreadSettings): ThreadSettings {
+  if (s.agent === "custom" && splitCommand(s.command).length === 0) {
+    throw new CocalcError("ERR_AGENT_SETTINGS", "a custom agent needs a command");
+  }
+  return s;
+}
+
+/**
+ * Splits a command line into words: whitespace separates, single and double quotes group,
+ * backslash escapes. Nothing is expanded (no variables, globs or `~`).
+ */
+export function splitCommand(line: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quote) {
+      if (c === quote) quote = undefined;
+      else if (c === "\\" && quote === '"' && i + 1 < line.length) word += line[++i];
+      else word += c;
+    } else if (c === '"' || c === "'") {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\" && i + 1 < line.length) {
+      word += line[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote) throw new CocalcError("ERR_AGENT_SETTINGS", "the command has an unclosed quote");
+  if (inWord) words.push(word);
+  return words;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thread events (on the thread's subject in WS_CHAT)
+
+const TurnRef = Type.String({ pattern: ID });
+const Prompt = Type.String({ maxLength: MAX_PROMPT_CHARS });
+const Images = Type.Array(AbsolutePath, { maxItems: MAX_PROMPT_IMAGES });
+
+export const ThreadCreated = defineEvent(
+  "ThreadCreated",
+  1,
+  Type.Object(
+    { title: Type.String({ minLength: 1, maxLength: 200 }), settings: ThreadSettingsSchema },
+    { additionalProperties: false },
+  ),
+);
+export const ThreadSettingsChanged = defineEvent(
+  "ThreadSettingsChanged",
+  1,
+  Type.Object(
+    {
+      change: ThreadSettingsChangeSchema,
+      title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const TurnSubmitted = defineEvent(
+  "TurnSubmitted",
+  1,
+  Type.Object(
+    {
+      turn: TurnRef,
+      /** 1 for the thread's first turn. */
+      index: Type.Integer({ minimum: 1 }),
+      prompt: Prompt,
+      images: Images,
+    },
+    { additionalProperties: false },
+  ),
+);
+/** Submitted while another turn runs or waits: it runs when the ones before it are done. */
+export const TurnQueued = defineEvent(
+  "TurnQueued",
+  1,
+  Type.Object(
+    { turn: TurnRef, ahead: Type.Integer({ minimum: 1 }) },
+    { additionalProperties: false },
+  ),
+);
+export const TurnStarted = defineEvent(
+  "TurnStarted",
+  1,
+  Type.Object({ turn: TurnRef }, { additionalProperties: false }),
+);
+/** The backend created (or, when the agent cannot load it, replaced) the thread's agent session. */
+export const SessionAssigned = defineEvent(
+  "SessionAssigned",
+  1,
+  Type.Object(
+    {
+      sessionId: Type.String({ minLength: 1, maxLength: 500 }),
+      agent: Type.String({ maxLength: 200 }),
+      /** The session this one replaces, which the agent could not load. */
+      replaces: Type.Optional(Type.String({ maxLength: 500 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const StopReasons = [
+  "end_turn",
+  "max_tokens",
+  "max_turn_requests",
+  "refusal",
+  "cancelled",
+] as const;
+export type StopReason = (typeof StopReasons)[number];
+export const TurnFinished = defineEvent(
+  "TurnFinished",
+  1,
+  Type.Object(
+    { turn: TurnRef, stopReason: Type.Union(StopReasons.map((r) => Type.Literal(r))) },
+    { additionalProperties: false },
+  ),
+);
+export const TurnFailed = defineEvent(
+  "TurnFailed",
+  1,
+  Type.Object(
+    {
+      turn: TurnRef,
+      code: Type.String({ pattern: "^ERR_[A-Z_]+$" }),
+      reason: Type.String({ maxLength: 8000 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** Someone stopped the turn: a queued turn never runs, a running one is cancelled. */
+export const TurnInterrupted = defineEvent(
+  "TurnInterrupted",
+  1,
+  Type.Object({ turn: TurnRef }, { additionalProperties: false }),
+);
+
+export const ThreadEvents = [
+  ThreadCreated,
+  ThreadSettingsChanged,
+  TurnSubmitted,
+  TurnQueued,
+  TurnStarted,
+  SessionAssigned,
+  TurnFinished,
+  TurnFailed,
+  TurnInterrupted,
+] as const;
+export type ThreadEvent =
+  | EventOf<typeof ThreadCreated>
+  | EventOf<typeof ThreadSettingsChanged>
+  | EventOf<typeof TurnSubmitted>
+  | EventOf<typeof TurnQueued>
+  | EventOf<typeof TurnStarted>
+  | EventOf<typeof SessionAssigned>
+  | EventOf<typeof TurnFinished>
+  | EventOf<typeof TurnFailed>
+  | EventOf<typeof TurnInterrupted>;
+export type ThreadEventType = ThreadEvent["type"];
+
+// ---------------------------------------------------------------------------------------------
+// Commands (to `ws.<wsid>.cmd.agents`)
+
+const RoomRef = Type.String({ pattern: ID });
+const ThreadRef = Type.String({ pattern: ID });
+
+export const CreateThread = defineCommand(
+  "CreateThread",
+  Type.Object(
+    {
+      room: RoomRef,
+      thread: ThreadRef,
+      title: Type.String({ minLength: 1, maxLength: 200 }),
+      settings: ThreadSettingsSchema,
+    },
+    { additionalProperties: false },
+  ),
+);
+export const ChangeThreadSettings = defineCommand(
+  "ChangeThreadSettings",
+  Type.Object(
+    {
+      room: RoomRef,
+      thread: ThreadRef,
+      change: Type.Optional(ThreadSettingsChangeSchema),
+      title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const SubmitTurn = defineCommand(
+  "SubmitTurn",
+  Type.Object(
+    {
+      room: RoomRef,
+      thread: ThreadRef,
+      /** Chosen by the client, so a retried submit is the same turn. */
+      turn: TurnRef,
+      prompt: Prompt,
+      images: Type.Optional(Images),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const InterruptTurn = defineCommand(
+  "InterruptTurn",
+  Type.Object({ room: RoomRef, thread: ThreadRef, turn: TurnRef }, { additionalProperties: false }),
+);
+export const ThreadCommands = [
+  CreateThread,
+  ChangeThreadSettings,
+  SubmitTurn,
+  InterruptTurn,
+] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+/** The `threads` view (key `<wsid>.<room>.<thread>`). */
+export interface ThreadView {
+  wsid: string;
+  room: string;
+  thread: string;
+  title: string;
+  settings: ThreadSettings;
+  /** The agent session, once the backend has one. */
+  sessionId?: string;
+  /** The running turn. */
+  running?: string;
+  /** Turns waiting, in the order they run. */
+  queue: string[];
+  turnCount: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export const TurnStatuses = [
+  "starting",
+  "queued",
+  "running",
+  "finished",
+  "failed",
+  "cancelled",
+] as const;
+export type TurnStatus = (typeof TurnStatuses)[number];
+
+/** True when a turn can change no more. */
+export function turnEnded(status: TurnStatus): boolean {
+  return status === "finished" || status === "failed" || status === "cancelled";
+}
+
+/** The `turns` view (key `<wsid>.<thread>.<turn>`). */
+export interface TurnView {
+  wsid: string;
+  room: string;
+  thread: string;
+  turn: string;
+  index: number;
+  prompt: string;
+  images: string[];
+  status: TurnStatus;
+  /** Stop was asked for and the agent was told; it ends soon. */
+  stopping?: boolean;
+  stopReason?: StopReason;
+  failure?: { code: string; reason: string };
+  submittedAt: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** Live fields the service writes while the turn runs. */
+  heartbeatAt?: string;
+  usage?: { used: number; size: number };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The turn log (on the turn's log subject in WS_AGENT_LOG)
+
+/** One ACP `session/update`, as the agent sent it. */
+export const AgentUpdate = defineEvent(
+  "AgentUpdate",
+  1,
+  Type.Object(
+    {
+      update: Type.Object(
+        { sessionUpdate: Type.String({ maxLength: 100 }) },
+        { additionalProperties: true },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** The agent wrote a file through the client: before and after, for the diff and a revert. */
+export const FileWritten = defineEvent(
+  "FileWritten",
+  1,
+  Type.Object(
+    {
+      path: AbsolutePath,
+      /** null: the file did not exist. */
+      before: Type.Union([Type.String(), Type.Null()]),
+      after: Type.String(),
+      /** Too big to record whole: before/after are cut, a revert is not offered. */
+      truncated: Type.Boolean(),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const Sandboxes = ["none", "bwrap", "bwrap-read-only"] as const;
+export const CommandStarted = defineEvent(
+  "CommandStarted",
+  1,
+  Type.Object(
+    {
+      terminalId: Type.String({ maxLength: 100 }),
+      command: Type.String({ maxLength: 10_000 }),
+      args: Type.Array(Type.String({ maxLength: 10_000 }), { maxItems: 1000 }),
+      cwd: AbsolutePath,
+      sandbox: Type.Union(Sandboxes.map((s) => Type.Literal(s))),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const CommandOutput = defineEvent(
+  "CommandOutput",
+  1,
+  Type.Object(
+    { terminalId: Type.String({ maxLength: 100 }), data: Type.String() },
+    { additionalProperties: false },
+  ),
+);
+export const CommandExited = defineEvent(
+  "CommandExited",
+  1,
+  Type.Object(
+    {
+      terminalId: Type.String({ maxLength: 100 }),
+      exitCode: Type.Union([Type.Integer(), Type.Null()]),
+      signal: Type.Union([Type.String({ maxLength: 20 }), Type.Null()]),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const PermissionOptionSchema = Type.Object(
+  {
+    optionId: Type.String({ maxLength: 200 }),
+    name: Type.String({ maxLength: 500 }),
+    kind: Type.String({ maxLength: 50 }),
+  },
+  { additionalProperties: false },
+);
+export const PermissionRequested = defineEvent(
+  "PermissionRequested",
+  1,
+  Type.Object(
+    {
+      request: Type.String({ pattern: ID }),
+      title: Type.String({ maxLength: 2000 }),
+      toolCallId: Type.String({ maxLength: 200 }),
+      options: Type.Array(PermissionOptionSchema, { maxItems: 20 }),
+      timeoutMs: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const PermissionAnswered = defineEvent(
+  "PermissionAnswered",
+  1,
+  Type.Object(
+    {
+      request: Type.String({ pattern: ID }),
+      /** The chosen option; absent: cancelled (timeout, or the turn ended). */
+      optionId: Type.Optional(Type.String({ maxLength: 200 })),
+      by: Type.Union([Type.Literal("user"), Type.Literal("timeout"), Type.Literal("turn-ended")]),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** Something the service says about the turn: the session loaded, stderr of the agent, a refusal. */
+export const AgentNotice = defineEvent(
+  "AgentNotice",
+  1,
+  Type.Object(
+    {
+      level: Type.Union([Type.Literal("info"), Type.Literal("warning"), Type.Literal("error")]),
+      text: Type.String({ maxLength: 8000 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** The last event of a turn's log: nothing follows. */
+export const LogClosed = defineEvent(
+  "LogClosed",
+  1,
+  Type.Object(
+    { status: Type.Union(TurnStatuses.map((s) => Type.Literal(s))) },
+    { additionalProperties: false },
+  ),
+);
+
+export const TurnLogEvents = [
+  AgentUpdate,
+  FileWritten,
+  CommandStarted,
+  CommandOutput,
+  CommandExited,
+  PermissionRequested,
+  PermissionAnswered,
+  AgentNotice,
+  LogClosed,
+] as const;
+export type TurnLogEvent =
+  | EventOf<typeof AgentUpdate>
+  | EventOf<typeof FileWritten>
+  | EventOf<typeof CommandStarted>
+  | EventOf<typeof CommandOutput>
+  | EventOf<typeof CommandExited>
+  | EventOf<typeof PermissionRequested>
+  | EventOf<typeof PermissionAnswered>
+  | EventOf<typeof AgentNotice>
+  | EventOf<typeof LogClosed>;
+
+// ---------------------------------------------------------------------------------------------
+// Requests (to `ws.<wsid>.req.agents`): what is not an event of a thread
+
+export const AgentRequestSchema = Type.Union([
+  Type.Object({ op: Type.Literal("detect") }, { additionalProperties: false }),
+  Type.Object(
+    {
+      op: Type.Literal("answer"),
+      thread: ThreadRef,
+      turn: TurnRef,
+      request: Type.String({ pattern: ID }),
+      optionId: Type.String({ minLength: 1, maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object({ op: Type.Literal("keys") }, { additionalProperties: false }),
+  Type.Object(
+    {
+      op: Type.Literal("setKey"),
+      name: Type.String({ pattern: EnvName }),
+      /** Empty removes the key. */
+      value: Type.String({ maxLength: 10_000 }),
+    },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    {
+      op: Type.Literal("revert"),
+      thread: ThreadRef,
+      turn: TurnRef,
+      path: AbsolutePath,
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type AgentRequest = Static<typeof AgentRequestSchema>;
+
+/** An agent the service found on this machine. */
+export interface DetectedAgent {
+  kind: AgentKind;
+  name: string;
+  command: string;
+}
+
+export interface AgentResults {
+  detect: { agents: DetectedAgent[] };
+  answer: { answered: true };
+  /** Names of the stored API keys (never their values). */
+  keys: { names: string[] };
+  setKey: { names: string[] };
+  revert: { reverted: true };
+}
+
+/** Settings a new thread gets in directory `cwd` when nothing else is chosen. */
+export function defaultThreadSettings(cwd: string): ThreadSettings {
+  return { agent: "codex", command: "", model: "", mode: "workspace-write", cwd, env: {} };
+}

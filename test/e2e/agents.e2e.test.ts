@@ -1,0 +1,215 @@
+import { existsSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bubblewrapAvailable } from "../../services/agents/client-side.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const AGENT = new URL("../fixtures/scripted-agent.mjs", import.meta.url).pathname;
+const CODEX = new URL("../../node_modules/.bin/codex-acp", import.meta.url).pathname;
+
+/** The last turn card. */
+function lastTurn(page: Page) {
+  return page.getByTestId("turn").last();
+}
+
+/** A turn's log text once it has all arrived (a stored log shows after its replay). */
+async function logText(turn: ReturnType<typeof lastTurn>, containing: string): Promise<string> {
+  await expect
+    .poll(async () => (await turn.getByTestId("turn-log").textContent()) ?? "", {
+      timeout: 30_000,
+    })
+    .toContain(containing);
+  return (await turn.getByTestId("turn-log").textContent()) ?? "";
+}
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    plus = await startPlus();
+    await mkdir(join(plus.home, "project"));
+    await writeFile(join(plus.home, "project", "e2e.chat"), '{"type":"cocalc-chat","v":1}\n');
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    page = await context.newPage();
+    await page.goto(plus.signInUrl);
+    await page.waitForURL(plus.url);
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await plus?.stop();
+    if (plus) await removeHome(plus.home);
+  });
+
+  async function useScriptedAgent() {
+    await page.getByTestId("thread-settings-toggle").click();
+    const form = page.getByTestId("thread-settings");
+    await form.locator("select").first().selectOption("custom");
+    await page.getByTestId("agent-command").fill(`${process.execPath} ${AGENT}`);
+    // Without bubblewrap only full access can run anything.
+    if (!bubblewrapAvailable()) await form.locator("select").nth(1).selectOption("full-access");
+    await page.getByTestId("save-settings").click();
+    await expect.poll(() => page.locator(".agents-summary").textContent()).toContain("custom");
+  }
+
+  async function send(prompt: string) {
+    await page.getByTestId("composer-input").fill(prompt);
+    await page.getByTestId("submit").click();
+  }
+
+  it("a .chat file opens its room in the Agents tab; a new thread", async () => {
+    await page.goto(`${plus.url}files/project/e2e.chat`);
+    await page.getByTestId("agents").waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.locator(".agents-room").textContent()).toBe("e2e.chat");
+    await page.getByTestId("new-thread").click();
+    await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+    await useScriptedAgent();
+  });
+
+  it("submit → streaming → reload mid-turn shows every event, still streaming → stop → cancelled", async () => {
+    await send(
+      "think checking the project\nplan read|write|test\nsay # Heading\\n\\nsome **bold** text\\n\\n\nslow 60 150\nsay never reached",
+    );
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("running");
+    await expect
+      .poll(() => turn.getByTestId("turn-log").textContent(), { timeout: 30_000 })
+      .toContain("chunk 3");
+    await expect(turn.getByTestId("turn-streaming").isVisible()).resolves.toBe(true);
+    expect(await turn.locator(".markdown h1").textContent()).toBe("Heading");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-streaming.png` });
+    const before = Number(await turn.getByTestId("turn-log").getAttribute("data-events"));
+
+    await page.reload();
+    const again = lastTurn(page);
+    await again.waitFor({ timeout: 30_000 });
+    // Every event from the first: the thought, the plan, the heading, the first chunks.
+    await expect
+      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThanOrEqual(before);
+    const text = await logText(again, "chunk 1 chunk 2 chunk 3");
+    expect(text).toContain("checking the project");
+    expect(text).toContain("read");
+    expect(text).toContain("chunk 1 chunk 2 chunk 3");
+    expect(await again.locator(".markdown h1").textContent()).toBe("Heading");
+    expect(await again.getByTestId("turn-status").getAttribute("data-status")).toBe("running");
+    const afterReload = Number(await again.getByTestId("turn-log").getAttribute("data-events"));
+    await expect
+      .poll(async () => Number(await again.getByTestId("turn-log").getAttribute("data-events")), {
+        timeout: 30_000,
+      })
+      .toBeGreaterThan(afterReload);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-after-reload.png` });
+
+    await again.getByTestId("turn-stop").click();
+    await expect
+      .poll(() => again.getByTestId("turn-status").getAttribute("data-status"), { timeout: 10_000 })
+      .toBe("cancelled");
+    expect(await again.getByTestId("turn-streaming").count()).toBe(0);
+    expect(await logText(again, "chunk 1")).not.toContain("never reached");
+  });
+
+  it("a turn submitted while another runs shows queued, then runs", async () => {
+    await send("slow 20 100");
+    await expect
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("running");
+    await send("say the queued one ran");
+    await expect
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("queued");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-queued.png` });
+    await expect
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("finished");
+    await logText(lastTurn(page), "the queued one ran");
+  });
+
+  it("tool calls, commands, file edits as diffs and permission requests render; approve works", async () => {
+    const file = join(plus.home, "project", "notes.txt");
+    await writeFile(file, "first line\nsecond line\n");
+    await send(
+      `read ${file}\nwrite ${file} rewritten by the agent\nrun echo hello-from-command\nask\nusage 12000 200000\nsay \\n\`\`\`js\\nconsole.log(1)\\n\`\`\`\\n`,
+    );
+    const turn = lastTurn(page);
+    await turn.getByTestId("permission").waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => turn.getByTestId("command-output").first().textContent(), { timeout: 30_000 })
+      .toContain("hello-from-command");
+    expect(await turn.locator(".diff-add").first().textContent()).toContain(
+      "rewritten by the agent",
+    );
+    expect(await turn.locator(".diff-del").first().textContent()).toContain("first line");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-tools.png` });
+    await turn.getByTestId("permission").getByRole("button", { name: "Allow" }).click();
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await logText(turn, "permission: allow");
+    expect(await turn.getByTestId("turn-usage").textContent()).toContain("94% context left");
+    expect(await turn.locator(".turn-message pre code").textContent()).toContain("console.log(1)");
+    expect(await turn.locator(".turn-message .copy-code").count()).toBe(1);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-finished.png`, fullPage: true });
+  });
+
+  it("a dropped image is saved next to the chat file and reaches the agent", async () => {
+    const png =
+      "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
+    const dt = await page.evaluateHandle((b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([bytes], "dot.png", { type: "image/png" }));
+      return transfer;
+    }, png);
+    await page.getByTestId("composer").dispatchEvent("drop", { dataTransfer: dt });
+    await page.locator(".composer-images .badge").waitFor({ timeout: 30_000 });
+    await send("images");
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    const said = await logText(turn, "images 1");
+    const m = /images 1 file:\/\/(\S+) image\/png (\d+)/.exec(said);
+    expect(m).not.toBeNull();
+    expect(m![1]).toContain(join(plus.home, "project", ".e2e-images"));
+    expect(Number(m![2])).toBeGreaterThan(0);
+    expect(existsSync(m![1]!)).toBe(true);
+  });
+
+  it("codex-acp without credentials: the turn fails with a clear message", async () => {
+    await page.getByTestId("new-thread").click();
+    await page.getByTestId("thread-settings-toggle").click();
+    const form = page.getByTestId("thread-settings");
+    await form.locator("select").first().selectOption("custom");
+    await page.getByTestId("agent-command").fill(CODEX);
+    await page.getByTestId("save-settings").click();
+    await expect.poll(() => page.locator(".agents-summary").textContent()).toContain("custom");
+    await send("hello codex");
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 60_000 })
+      .toBe("failed");
+    const failure = (await turn.getByTestId("turn-failure").textContent()) ?? "";
+    expect(failure).toContain("ERR_AGENT_AUTH");
+    expect(failure).toMatch(/Authentication required/i);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-auth.png` });
+  });
+});

@@ -1,0 +1,196 @@
+import { execFileSync } from "node:child_process";
+import { readFile, unlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    plus = await startPlus();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(plus.signInUrl);
+    await page.waitForURL(plus.url);
+    await page.close();
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await plus?.stop();
+    if (plus) await removeHome(plus.home);
+  });
+
+  const content = (page: Page) => page.locator("[data-testid=code-editor] .cm-content");
+  /** The editor's text: its lines, without others' cursor labels. */
+  const textOf = (page: Page) =>
+    content(page).evaluate((el) =>
+      Array.from(el.querySelectorAll(".cm-line"))
+        .map((line) => {
+          const copy = line.cloneNode(true) as Element;
+          for (const c of Array.from(copy.querySelectorAll(".cm-remote-cursor"))) c.remove();
+          return copy.textContent ?? "";
+        })
+        .join("\n"),
+    );
+  const saveState = (page: Page) => page.getByTestId("save-state").getAttribute("data-state");
+
+  async function openFile(name: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
+    await content(page).waitFor({ timeout: 30_000 });
+    return page;
+  }
+
+  const disk = (name: string) => readFile(join(plus.home, name), "utf8");
+
+  it("two pages typing into one file converge, with the file on disk", async () => {
+    await writeFile(join(plus.home, "pair.py"), "def f():\n    return 1\n");
+    const a = await openFile("pair.py");
+    const b = await openFile("pair.py");
+    await expect.poll(() => textOf(a), { timeout: 30_000 }).toContain("return 1");
+    await expect.poll(() => textOf(b), { timeout: 30_000 }).toContain("return 1");
+    await content(a).click();
+    await a.keyboard.press("Control+End");
+    await content(b).click();
+    await b.keyboard.press("Control+Home");
+    await Promise.all([
+      a.keyboard.type("x = 'from a'\n", { delay: 15 }),
+      b.keyboard.type("# from b\n", { delay: 15 }),
+    ]);
+    await expect.poll(() => saveState(a), { timeout: 30_000 }).toBe("saved");
+    await expect.poll(() => saveState(b), { timeout: 30_000 }).toBe("saved");
+    const ta = await textOf(a);
+    await expect.poll(() => textOf(b), { timeout: 30_000 }).toBe(ta);
+    expect(ta).toContain("x = 'from a'");
+    expect(ta).toContain("# from b");
+    await expect
+      .poll(() => disk("pair.py"), { timeout: 30_000 })
+      .toBe("# from b\ndef f():\n    return 1\nx = 'from a'\n");
+    // Each page shows the other's cursor with its name.
+    await expect.poll(() => a.locator(".cm-remote-cursor").count(), { timeout: 30_000 }).toBe(1);
+    if (SHOTS) {
+      await a.screenshot({ path: `${SHOTS}/editor-two-pages.png` });
+      await content(a).click();
+      await a.keyboard.press("Control+f");
+      await a.locator(".cm-search").waitFor({ timeout: 30_000 });
+      await a.screenshot({ path: `${SHOTS}/editor-search.png` });
+      await a.keyboard.press("Escape");
+    }
+    // Undo in b undoes b's typing only.
+    await content(b).click();
+    for (let i = 0; i < 20; i++) await b.keyboard.press("Control+z");
+    await expect.poll(() => textOf(a), { timeout: 30_000 }).not.toContain("# from b");
+    expect(await textOf(a)).toContain("x = 'from a'");
+    await a.close();
+    await b.close();
+  });
+
+  it("a reload right after typing loses nothing", async () => {
+    await writeFile(join(plus.home, "reload.md"), "# Title\n");
+    const page = await openFile("reload.md");
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("Title");
+    await content(page).click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("typed before reload");
+    await page.reload();
+    await content(page).waitFor({ timeout: 30_000 });
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("typed before reload");
+    await expect
+      .poll(() => disk("reload.md"), { timeout: 30_000 })
+      .toBe("# Title\ntyped before reload");
+    await page.close();
+  });
+
+  it("echo >> file in a shell shows up once; a deleted file can be saved again", async () => {
+    const path = join(plus.home, "log.sh");
+    await writeFile(path, "echo start\n");
+    const page = await openFile("log.sh");
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("echo start");
+    execFileSync("/bin/sh", ["-c", `echo 'echo appended' >> '${path}'`]);
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("echo appended");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await textOf(page)).match(/echo appended/g)).toHaveLength(1);
+    expect(await disk("log.sh")).toBe("echo start\necho appended\n");
+
+    await unlink(path);
+    await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("deleted");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/editor-deleted.png` });
+    await page.getByTestId("save-again").click();
+    await expect
+      .poll(() => disk("log.sh").catch(() => ""), { timeout: 30_000 })
+      .toBe("echo start\necho appended\n");
+    await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("saved");
+    await page.close();
+  });
+
+  it("history lists versions, shows a diff to now, and reverts", async () => {
+    await writeFile(join(plus.home, "hist.txt"), "first version\n");
+    const page = await openFile("hist.txt");
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("first version");
+    await content(page).click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("second line\n");
+    await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("saved");
+    await page.getByTestId("history-toggle").click();
+    const versions = page.getByTestId("history-version");
+    await expect.poll(() => versions.count(), { timeout: 30_000 }).toBeGreaterThan(1);
+    // The oldest version is the file as it was opened.
+    await versions.last().click();
+    await expect
+      .poll(() => page.getByTestId("history-text").innerText(), { timeout: 30_000 })
+      .toContain("second line");
+    expect(await page.locator(".diff-ins").count()).toBeGreaterThan(0);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/editor-history.png` });
+    await page.getByTestId("history-revert").click();
+    await expect.poll(() => disk("hist.txt"), { timeout: 30_000 }).toBe("first version\n");
+    await page.close();
+  });
+
+  it("switching between open documents keeps each one's state and undo history", async () => {
+    await writeFile(join(plus.home, "one.txt"), "one\n");
+    await writeFile(join(plus.home, "two.txt"), "two\n");
+    const page = await context.newPage();
+    await page.goto(new URL("/files/#files", plus.url).toString());
+    const openEntry = async (name: string) => {
+      await page.getByTestId("tab-files").click();
+      await page
+        .locator(`[data-testid=file-row][data-name="${name}"] [data-testid=entry-name]`)
+        .click();
+    };
+    const active = (p: Page) =>
+      p.locator(".doc-slot[data-active=true] [data-testid=code-editor] .cm-content");
+    await openEntry("one.txt");
+    await expect.poll(() => active(page).innerText(), { timeout: 30_000 }).toContain("one");
+    await active(page).click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("typed in one");
+    await openEntry("two.txt");
+    await expect.poll(() => active(page).innerText(), { timeout: 30_000 }).toContain("two");
+    await page.locator('[data-testid=doc-tab][data-path$="/one.txt"] [role=tab]').click();
+    await expect
+      .poll(() => active(page).innerText(), { timeout: 30_000 })
+      .toContain("typed in one");
+    await active(page).click();
+    for (let i = 0; i < 5; i++) await page.keyboard.press("Control+z");
+    await expect.poll(() => disk("one.txt"), { timeout: 30_000 }).toBe("one\n");
+    await page.close();
+  });
+
+  it("a binary file offers download instead", async () => {
+    await writeFile(join(plus.home, "blob.bin"), Buffer.from([0, 1, 2, 3, 0, 255]));
+    const page = await context.newPage();
+    await page.goto(new URL("/files/blob.bin#editor", plus.url).toString());
+    await page.getByTestId("doc-binary").waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("doc-binary").innerText()).toMatch(/download/i);
+    await page.close();
+  });
+});

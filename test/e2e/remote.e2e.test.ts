@@ -1,0 +1,146 @@
+/**
+ * Remote mode in Chromium: `cocalc-plus ssh` to a second local user over a real sshd, open
+ * the printed URL, and the workspace is the remote user's: its home in the explorer, its
+ * name from `whoami` in a terminal. Then the local Remote sessions page shows the session.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Browser } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const skip =
+  sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
+if (skip) console.log(`skipping the remote e2e test: ${skip}`);
+
+function plus(args: string[], env: NodeJS.ProcessEnv) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
+  let sshd: Sshd;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let dataDir: string;
+  let browser: Browser;
+  let url: string;
+
+  beforeAll(async () => {
+    sshd = await startSshd("cocalcweb");
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // nothing ran
+    }
+    // A clean remote: no state of an earlier run (its terminals, its sessions).
+    sshd.asUser('rm -rf "$HOME/.local/share/cocalc-plus"; touch "$HOME/remote-marker.txt"');
+    home = await tempHome();
+    dataDir = join(home, "data");
+    env = plusEnv(home);
+    const r = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    if (r.code !== 0) throw new Error(r.stderr);
+    url = /ready: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(r.stdout)![1]!;
+    browser = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (!sshd) return;
+    await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
+    await plus(["stop", "--terminals", "--data-dir", dataDir], env);
+    await sshd.stop();
+    await removeHome(home);
+  }, 90_000);
+
+  it("the printed URL opens the remote user's workspace", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(url);
+    await page.waitForURL((u) => !u.search.includes("token"));
+    await page.waitForSelector('[data-testid=file-row][data-name="remote-marker.txt"]', {
+      timeout: 30_000,
+    });
+    // Still the target once the workspace's settings (with their own title) have loaded.
+    await page.locator(".top-bar").getByText(sshd.target).waitFor({ timeout: 20_000 });
+    expect(await page.title()).toBe(sshd.target);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-files.png") });
+
+    await page.goto(`${new URL(url).origin}/#terminals`);
+    await page.click("[data-testid=terminal-new-empty]", { timeout: 30_000 });
+    await page.waitForSelector("[data-testid=terminal] .xterm", { timeout: 30_000 });
+    await page.click("[data-testid=terminal] .xterm");
+    await page.keyboard.type("whoami\n");
+    await expect
+      .poll(() => page.locator("[data-testid=terminal] .xterm").innerText(), { timeout: 30_000 })
+      .toMatch(new RegExp(`^${sshd.user}$`, "m"));
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-terminal.png") });
+    await context.close();
+  }, 120_000);
+
+  it("the local Remote sessions page lists the session live", async () => {
+    const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
+    const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
+      token: string;
+    };
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${run.url}?token=${token}`);
+    await page.waitForURL((u) => !u.search.includes("token"));
+    await page.goto(`${run.url}#remote`);
+    const row = page.locator("[data-testid=remote-row]").filter({ hasText: sshd.target });
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 30_000 }).toBe("running");
+    // Bad input is refused in the page, before any command.
+    await page.fill("[data-testid=remote-add-input]", "-oProxyCommand=x");
+    await page.click("button:has-text('Connect')");
+    await page.waitForSelector(".remote-invalid");
+    // Star it, filter, and open it by its target: the remote workspace opens in a new tab.
+    await row.locator(".remote-star").click();
+    await expect.poll(() => row.locator(".remote-star").getAttribute("aria-pressed")).toBe("true");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions.png") });
+    await page.fill(".remote-filter", "no-such-target");
+    await page.waitForSelector("text=No session matches the filter.");
+    await page.fill(".remote-filter", sshd.user);
+    await row.waitFor();
+    const [remote] = await Promise.all([
+      context.waitForEvent("page"),
+      row.locator(".remote-target .link").click(),
+    ]);
+    const tunnel = new URL(url).origin;
+    await remote.waitForURL((u) => u.origin === tunnel && !u.search.includes("token"));
+    await expect.poll(() => remote.title(), { timeout: 20_000 }).toBe(sshd.target);
+    await remote.close();
+    // A target added in the page that cannot be reached: its row says why, with ssh's words.
+    await page.fill(".remote-filter", "");
+    await page.fill("[data-testid=remote-add-input]", "nobody@127.0.0.1:1");
+    await page.click("button:has-text('Connect')");
+    const bad = page.locator("[data-testid=remote-row]").filter({ hasText: "nobody@127.0.0.1:1" });
+    await expect.poll(() => bad.getAttribute("data-status"), { timeout: 30_000 }).toBe("failed");
+    await expect
+      .poll(() => bad.locator("[data-testid=remote-row-error]").innerText())
+      .toMatch(/host unreachable/);
+    await bad.locator("summary").click();
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions-failed.png") });
+    page.once("dialog", (d) => void d.accept());
+    await bad.locator("button:has-text('Remove')").click();
+    await bad.waitFor({ state: "detached", timeout: 30_000 });
+    // Stop from the page: the row turns stopped, live.
+    await row.locator("button:has-text('Stop')").click();
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("stopped");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions-stopped.png") });
+    await context.close();
+  }, 120_000);
+});

@@ -1,0 +1,315 @@
+/**
+ * Agent chat for the page: the open chat room (a `.chat` file), its threads (view
+ * `threads`), the turns of the selected thread (view `turns`), the agents installed, and
+ * what can be done: create threads, change their settings, submit and stop turns, answer
+ * permission requests, revert a file, store API keys. Turn logs are opened per visible turn.
+ */
+import {
+  type Accessor,
+  createContext,
+  createEffect,
+  createMemo,
+  createSignal,
+  type JSX,
+  onCleanup,
+  useContext,
+} from "solid-js";
+import { createStore, produce, reconcile } from "solid-js/store";
+import {
+  ChangeThreadSettings,
+  CreateThread,
+  type DetectedAgent,
+  defaultThreadSettings,
+  InterruptTurn,
+  newThreadId,
+  newTurnId,
+  roomIdentifiers,
+  roomIdForPath,
+  SubmitTurn,
+  type ThreadSettings,
+  type ThreadSettingsChange,
+  type ThreadView,
+  type TurnView,
+  threadIdentifiers,
+} from "../../../shared/agents.js";
+import type { CommandReply } from "../../../shared/commands.js";
+import type { ErrorPayload } from "../../../shared/errors.js";
+import { parentOf } from "../../../shared/paths.js";
+import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
+import { sendCommand } from "../lib/commands.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
+import { messageOf } from "../lib/delay.js";
+import { watchKv } from "../lib/kv-watch.js";
+import { useConnection } from "../stores/connection-store.js";
+import { openTurnLog, type TurnLog } from "./turn-log.js";
+
+/** Turns shown at first; "load older" shows this many more. */
+export const TURNS_PAGE = 10;
+
+export interface AgentsStore {
+  /** The open chat room's file, if any. */
+  readonly roomPath: Accessor<string | undefined>;
+  openRoom(path: string): void;
+  readonly threads: Accessor<ThreadView[]>;
+  readonly selected: Accessor<ThreadView | undefined>;
+  select(thread: string): void;
+  /** Turns of the selected thread, oldest first. */
+  readonly turns: Accessor<TurnView[]>;
+  readonly agents: Accessor<DetectedAgent[]>;
+  readonly keyNames: Accessor<string[]>;
+  readonly problem: Accessor<string | undefined>;
+  readonly lastError: Accessor<string | undefined>;
+  clearError(): void;
+  createThread(title: string, home: string): Promise<CommandReply>;
+  changeSettings(change: ThreadSettingsChange, title?: string): Promise<CommandReply>;
+  submit(prompt: string, images: string[]): Promise<CommandReply>;
+  interrupt(turn: string): Promise<CommandReply>;
+  answer(turn: string, request: string, optionId: string): Promise<void>;
+  revert(turn: string, path: string): Promise<void>;
+  setKey(name: string, value: string): Promise<void>;
+  /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
+  saveImage(file: Blob, name: string): Promise<string>;
+  openLog(thread: string, turn: string): TurnLog;
+}
+
+const UPLOAD_URL = "/api/files/upload";
+
+function isThreadView(v: unknown): v is ThreadView {
+  const t = v as ThreadView;
+  return typeof t?.thread === "string" && typeof t.settings === "object" && Array.isArray(t.queue);
+}
+function isTurnView(v: unknown): v is TurnView {
+  const t = v as TurnView;
+  return typeof t?.turn === "string" && typeof t.status === "string" && typeof t.index === "number";
+}
+
+function stored(key: string): string | undefined {
+  try {
+    return localStorage.getItem(key) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+function keep(key: string, value: string): void {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // private mode: not kept across reloads
+  }
+}
+
+async function request<T>(conn: WorkspaceConnection, body: unknown): Promise<T> {
+  const subject = workspaceSubjects(conn.wsid).request(ServiceNames.agents);
+  const m = await conn.request(subject, JSON.stringify(body), 30_000);
+  const r = m.json<{ ok: true; result: T } | { ok: false; error: ErrorPayload }>();
+  if (!r.ok) throw new Error(r.error.message);
+  return r.result;
+}
+
+export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
+  const roomKey = `cocalc-chat-room:${conn.wsid}`;
+  const [roomPath, setRoomPath] = createSignal<string | undefined>(stored(roomKey));
+  const room = createMemo(() => {
+    const p = roomPath();
+    return p ? roomIdForPath(p) : undefined;
+  });
+  const [threadRecords, setThreadRecords] = createStore<Record<string, ThreadView>>({});
+  const [turnRecords, setTurnRecords] = createStore<Record<string, TurnView>>({});
+  const [chosen, setChosen] = createSignal<string | undefined>();
+  const [problem, setProblem] = createSignal<string>();
+  const [lastError, setLastError] = createSignal<string>();
+  const [agents, setAgents] = createSignal<DetectedAgent[]>([]);
+  const [keyNames, setKeyNames] = createSignal<string[]>([]);
+
+  createEffect(() => {
+    const r = room();
+    setThreadRecords(reconcile({}));
+    if (!r) return;
+    const stop = watchKv(
+      conn,
+      roomIdentifiers(conn.wsid, r).bucket,
+      roomIdentifiers(conn.wsid, r).filter,
+      {
+        reset: () => setThreadRecords(reconcile({})),
+        entry: (e) => {
+          const thread = e.key.slice(e.key.lastIndexOf(".") + 1);
+          if (e.operation !== "PUT") {
+            setThreadRecords(produce((x) => void delete x[thread]));
+            return;
+          }
+          const v = e.json<unknown>();
+          if (!isThreadView(v)) throw new Error("thread record has an unexpected shape");
+          setThreadRecords(thread, reconcile(v));
+        },
+        problem: setProblem,
+      },
+    );
+    onCleanup(stop);
+  });
+
+  const threads = createMemo(() =>
+    Object.values(threadRecords).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
+  );
+  const selected = createMemo(() => {
+    const t = chosen();
+    return (t && threadRecords[t]) || threads()[0];
+  });
+  const selectedId = createMemo(() => selected()?.thread);
+  const selectedRoom = createMemo(() => selected()?.room);
+
+  createEffect(() => {
+    const thread = selectedId();
+    const r = selectedRoom();
+    setTurnRecords(reconcile({}));
+    if (!thread || !r) return;
+    const ids = threadIdentifiers(conn.wsid, r, thread);
+    const stop = watchKv(conn, ids.turnsBucket, ids.turnsFilter, {
+      reset: () => setTurnRecords(reconcile({})),
+      entry: (e) => {
+        const turn = e.key.slice(e.key.lastIndexOf(".") + 1);
+        if (e.operation !== "PUT") {
+          setTurnRecords(produce((x) => void delete x[turn]));
+          return;
+        }
+        const v = e.json<unknown>();
+        if (!isTurnView(v)) throw new Error("turn record has an unexpected shape");
+        setTurnRecords(turn, reconcile(v));
+      },
+      problem: setProblem,
+    });
+    onCleanup(stop);
+  });
+  const turns = createMemo(() => Object.values(turnRecords).sort((a, b) => a.index - b.index));
+
+  void (async () => {
+    for (let i = 0; i < 20; i++) {
+      try {
+        await conn.ready();
+        setAgents((await request<{ agents: DetectedAgent[] }>(conn, { op: "detect" })).agents);
+        setKeyNames((await request<{ names: string[] }>(conn, { op: "keys" })).names);
+        return;
+      } catch {
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  })();
+
+  const run = async (type: string, data: unknown): Promise<CommandReply> => {
+    const reply = await sendCommand(conn, ServiceNames.agents, type, data);
+    setLastError(reply.ok ? undefined : reply.error.message);
+    return reply;
+  };
+  const need = () => {
+    const t = selected();
+    if (!t) throw new Error("no thread is selected");
+    return t;
+  };
+  const guard = async (fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      setLastError(undefined);
+    } catch (err) {
+      setLastError(messageOf(err));
+    }
+  };
+
+  return {
+    roomPath,
+    openRoom(path) {
+      setRoomPath(path);
+      keep(roomKey, path);
+      setChosen(undefined);
+    },
+    threads,
+    selected,
+    select: setChosen,
+    turns,
+    agents,
+    keyNames,
+    problem,
+    lastError,
+    clearError: () => setLastError(undefined),
+    async createThread(title, home) {
+      const r = room();
+      const path = roomPath();
+      if (!r || !path)
+        return { ok: false, error: { code: "ERR_INTERNAL", message: "no chat room is open" } };
+      const base = selected()?.settings;
+      const detected = agents()[0];
+      const settings: ThreadSettings = base
+        ? { ...base }
+        : {
+            ...defaultThreadSettings(parentOf(path) || home),
+            agent: detected?.kind ?? "codex",
+          };
+      const thread = newThreadId();
+      setChosen(thread);
+      return run(CreateThread.type, { room: r, thread, title, settings });
+    },
+    changeSettings(change, title) {
+      const t = need();
+      return run(ChangeThreadSettings.type, {
+        room: t.room,
+        thread: t.thread,
+        ...(Object.keys(change).length > 0 && { change }),
+        ...(title !== undefined && { title }),
+      });
+    },
+    submit(prompt, images) {
+      const t = need();
+      return run(SubmitTurn.type, {
+        room: t.room,
+        thread: t.thread,
+        turn: newTurnId(),
+        prompt,
+        images,
+      });
+    },
+    interrupt(turn) {
+      const t = need();
+      return run(InterruptTurn.type, { room: t.room, thread: t.thread, turn });
+    },
+    answer: (turn, req, optionId) =>
+      guard(() =>
+        request(conn, { op: "answer", thread: need().thread, turn, request: req, optionId }),
+      ),
+    revert: (turn, path) =>
+      guard(() => request(conn, { op: "revert", thread: need().thread, turn, path })),
+    setKey: (name, value) =>
+      guard(async () =>
+        setKeyNames(
+          (await request<{ names: string[] }>(conn, { op: "setKey", name, value })).names,
+        ),
+      ),
+    async saveImage(file, name) {
+      const path = roomPath();
+      if (!path) throw new Error("no chat room is open");
+      const dir = parentOf(path);
+      const stem = path.slice(dir.length + 1).replace(/\.chat$/, "");
+      const q = new URLSearchParams({ dir, name: `.${stem}-images/${name}`, conflict: "rename" });
+      const res = await fetch(`${UPLOAD_URL}?${q}`, {
+        method: "PUT",
+        headers: { "Content-Type": "application/octet-stream" },
+        body: file,
+      });
+      const body = (await res.json().catch(() => ({}))) as { path?: string; message?: string };
+      if (res.status !== 201 || !body.path)
+        throw new Error(body.message ?? `upload failed (${res.status})`);
+      return body.path;
+    },
+    openLog: (thread, turn) => openTurnLog(conn, thread, turn),
+  };
+}
+
+const AgentsContext = createContext<AgentsStore>();
+
+export function AgentsProvider(props: { children: JSX.Element }) {
+  const store = createAgentsStore(useConnection());
+  return <AgentsContext.Provider value={store}>{props.children}</AgentsContext.Provider>;
+}
+
+export function useAgents(): AgentsStore {
+  const store = useContext(AgentsContext);
+  if (!store) throw new Error("useAgents called outside <AgentsProvider>");
+  return store;
+}

@@ -1,0 +1,254 @@
+/**
+ * What a turn's log means to a reader: its events folded into items in order (messages,
+ * thoughts, plans, tool calls, commands with their output, file edits, permission requests,
+ * notices). Pure: the turn store applies events with it, the export reuses it.
+ */
+import type { TurnLogEvent, TurnStatus } from "../../../shared/agents.js";
+
+export interface PlanEntry {
+  content: string;
+  status: string;
+  priority: string;
+}
+
+export type LogItem =
+  | { kind: "message"; text: string }
+  | { kind: "thought"; text: string }
+  | { kind: "plan"; entries: PlanEntry[] }
+  | {
+      kind: "tool";
+      id: string;
+      title: string;
+      toolKind: string;
+      status: string;
+      terminalId?: string;
+      text?: string;
+    }
+  | {
+      kind: "command";
+      terminalId: string;
+      command: string;
+      args: string[];
+      cwd: string;
+      sandbox: string;
+      output: string;
+      exit?: { exitCode: number | null; signal: string | null };
+    }
+  | { kind: "file"; path: string; before: string | null; after: string; truncated: boolean }
+  | {
+      kind: "permission";
+      request: string;
+      title: string;
+      options: { optionId: string; name: string; kind: string }[];
+      answer?: string;
+      by?: string;
+    }
+  | { kind: "notice"; level: string; text: string };
+
+export interface LogModel {
+  items: LogItem[];
+  /** Where each tool call, command and permission request sits in items. */
+  index: Record<string, number>;
+  usage?: { used: number; size: number };
+  closed?: TurnStatus;
+  count: number;
+}
+
+export function emptyLog(): LogModel {
+  return { items: [], index: {}, count: 0 };
+}
+
+/** Caps what one command's output keeps in the page: the end is where errors are. */
+const MAX_OUTPUT = 200_000;
+
+interface ContentBlockLike {
+  type?: string;
+  text?: string;
+}
+
+function textOf(content: unknown): string {
+  const c = content as ContentBlockLike | undefined;
+  if (c?.type === "text") return c.text ?? "";
+  if (c?.type === "image") return "[image]";
+  if (c?.type === "resource_link") return `[${(content as { name?: string }).name ?? "link"}]`;
+  return "";
+}
+
+/** Applies one event to the model, in place (inside a store's produce, or on a plain object). */
+export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
+  m.count++;
+  const last = m.items[m.items.length - 1];
+  switch (e.type) {
+    case "AgentUpdate": {
+      const u = e.data.update as Record<string, unknown> & { sessionUpdate: string };
+      switch (u.sessionUpdate) {
+        case "agent_message_chunk":
+        case "agent_thought_chunk": {
+          const kind = u.sessionUpdate === "agent_message_chunk" ? "message" : "thought";
+          const text = textOf(u.content);
+          if (last && last.kind === kind) last.text += text;
+          else m.items.push({ kind, text });
+          return;
+        }
+        case "plan": {
+          const entries = ((u.entries as PlanEntry[] | undefined) ?? []).map((x) => ({
+            content: String(x.content),
+            status: String(x.status),
+            priority: String(x.priority),
+          }));
+          // A plan replaces the one before when nothing came in between.
+          if (last && last.kind === "plan") last.entries = entries;
+          else m.items.push({ kind: "plan", entries });
+          return;
+        }
+        case "tool_call":
+        case "tool_call_update": {
+          const id = String(u.toolCallId);
+          const content =
+            (u.content as { type: string; terminalId?: string; content?: unknown }[] | undefined) ??
+            [];
+          const terminalId = content.find((c) => c.type === "terminal")?.terminalId;
+          const text = content
+            .filter((c) => c.type === "content")
+            .map((c) => textOf(c.content))
+            .join("");
+          const at = m.index[`tool:${id}`];
+          const existing = at !== undefined ? m.items[at] : undefined;
+          if (existing && existing.kind === "tool") {
+            if (typeof u.title === "string") existing.title = u.title;
+            if (typeof u.status === "string") existing.status = u.status;
+            if (typeof u.kind === "string") existing.toolKind = u.kind;
+            if (terminalId) existing.terminalId = terminalId;
+            if (text) existing.text = text;
+            return;
+          }
+          m.index[`tool:${id}`] = m.items.length;
+          m.items.push({
+            kind: "tool",
+            id,
+            title: typeof u.title === "string" ? u.title : id,
+            toolKind: typeof u.kind === "string" ? u.kind : "other",
+            status: typeof u.status === "string" ? u.status : "pending",
+            ...(terminalId !== undefined && { terminalId }),
+            ...(text && { text }),
+          });
+          return;
+        }
+        case "usage_update":
+          m.usage = { used: Number(u.used), size: Number(u.size) };
+          return;
+        default:
+          return;
+      }
+    }
+    case "CommandStarted":
+      m.index[`term:${e.data.terminalId}`] = m.items.length;
+      m.items.push({ kind: "command", ...e.data, output: "" });
+      return;
+    case "CommandOutput": {
+      const at = m.index[`term:${e.data.terminalId}`];
+      const item = at !== undefined ? m.items[at] : undefined;
+      if (item?.kind === "command") {
+        item.output += e.data.data;
+        if (item.output.length > MAX_OUTPUT) item.output = item.output.slice(-MAX_OUTPUT);
+      }
+      return;
+    }
+    case "CommandExited": {
+      const at = m.index[`term:${e.data.terminalId}`];
+      const item = at !== undefined ? m.items[at] : undefined;
+      if (item?.kind === "command")
+        item.exit = { exitCode: e.data.exitCode, signal: e.data.signal };
+      return;
+    }
+    case "FileWritten":
+      m.items.push({ kind: "file", ...e.data });
+      return;
+    case "PermissionRequested":
+      m.index[`perm:${e.data.request}`] = m.items.length;
+      m.items.push({
+        kind: "permission",
+        request: e.data.request,
+        title: e.data.title,
+        options: e.data.options,
+      });
+      return;
+    case "PermissionAnswered": {
+      const at = m.index[`perm:${e.data.request}`];
+      const item = at !== undefined ? m.items[at] : undefined;
+      if (item?.kind === "permission") {
+        item.answer = e.data.optionId ?? "cancelled";
+        item.by = e.data.by;
+      }
+      return;
+    }
+    case "AgentNotice":
+      m.items.push({ kind: "notice", level: e.data.level, text: e.data.text });
+      return;
+    case "LogClosed":
+      m.closed = e.data.status;
+      return;
+    default: {
+      const never: never = e;
+      throw new Error(`unhandled log event ${(never as { type: string }).type}`);
+    }
+  }
+}
+
+/** The final answer: every message chunk of the turn, in order. */
+export function answerOf(m: LogModel): string {
+  return m.items
+    .filter((i): i is Extract<LogItem, { kind: "message" }> => i.kind === "message")
+    .map((i) => i.text)
+    .join("\n\n");
+}
+
+/** A turn as markdown, for the thread export. */
+export function turnMarkdown(
+  prompt: string,
+  index: number,
+  status: string,
+  m: LogModel,
+  withThinking: boolean,
+): string {
+  const out: string[] = [`## Turn ${index}`, "", "**Prompt**", "", prompt, ""];
+  for (const item of m.items) {
+    switch (item.kind) {
+      case "message":
+        out.push(item.text, "");
+        break;
+      case "thought":
+        if (withThinking) out.push(...item.text.split("\n").map((l) => `> ${l}`), "");
+        break;
+      case "plan":
+        out.push(
+          ...item.entries.map((e) => `- [${e.status === "completed" ? "x" : " "}] ${e.content}`),
+          "",
+        );
+        break;
+      case "tool":
+        out.push(`*${item.toolKind}: ${item.title} (${item.status})*`, "");
+        break;
+      case "command":
+        out.push(
+          "```console",
+          `$ ${[item.command, ...item.args].join(" ")}`,
+          item.output.trimEnd(),
+          "```",
+          "",
+        );
+        break;
+      case "file":
+        out.push(`*wrote ${item.path}*`, "");
+        break;
+      case "permission":
+        out.push(`*asked: ${item.title} → ${item.answer ?? "unanswered"}*`, "");
+        break;
+      case "notice":
+        out.push(`*${item.level}: ${item.text}*`, "");
+        break;
+    }
+  }
+  out.push(`*${status}*`, "");
+  return out.join("\n");
+}

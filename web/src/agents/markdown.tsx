@@ -1,0 +1,82 @@
+/**
+ * Markdown as agents and people write it: marked (GitHub flavour) and DOMPurify, so what an
+ * agent writes cannot run script in the page. Code blocks get a copy button.
+ */
+import DOMPurify from "dompurify";
+import { Marked } from "marked";
+import { createEffect, onCleanup } from "solid-js";
+
+const marked = new Marked({ gfm: true, breaks: false, async: false });
+/** What people type: every newline is a line break. */
+const typed = new Marked({ gfm: true, breaks: true, async: false });
+
+/** Safe HTML for a piece of markdown. */
+export function renderMarkdown(text: string, breaks = false): string {
+  const html = (breaks ? typed : marked).parse(text) as string;
+  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+}
+
+function addCopyButtons(root: HTMLElement): void {
+  for (const pre of root.querySelectorAll("pre")) {
+    if (pre.querySelector(".copy-code")) continue;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "copy-code";
+    button.textContent = "Copy";
+    button.title = "Copy the code";
+    button.addEventListener("click", () => {
+      const code = pre.querySelector("code")?.textContent ?? pre.textContent ?? "";
+      void navigator.clipboard?.writeText(code).then(
+        () => {
+          button.textContent = "Copied";
+          setTimeout(() => (button.textContent = "Copy"), 1200);
+        },
+        () => {
+          button.textContent = "Copy failed";
+        },
+      );
+    });
+    pre.append(button);
+  }
+}
+
+/**
+ * Rendered markdown; re-renders when the text grows (streaming), at most once a frame: a
+ * message that grows by thousands of chunks is parsed a few times, not thousands.
+ */
+export function Markdown(props: { text: string; class?: string; breaks?: boolean }) {
+  let el!: HTMLDivElement;
+  let frame: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let rendered: string | undefined;
+  /** When the next render may run: a render that took long waits a few times as long. */
+  let notBefore = 0;
+  const render = () => {
+    frame = undefined;
+    timer = undefined;
+    const text = props.text;
+    if (text === rendered) return;
+    rendered = text;
+    const start = performance.now();
+    el.innerHTML = renderMarkdown(text, props.breaks);
+    addCopyButtons(el);
+    const took = performance.now() - start;
+    notBefore = performance.now() + 4 * took;
+  };
+  const schedule = () => {
+    if (frame !== undefined || timer !== undefined) return;
+    const wait = notBefore - performance.now();
+    if (wait > 16) timer = setTimeout(() => (frame = requestAnimationFrame(render)), wait);
+    else frame = requestAnimationFrame(render);
+  };
+  createEffect(() => {
+    void props.text;
+    if (rendered === undefined) render();
+    else schedule();
+  });
+  onCleanup(() => {
+    if (frame !== undefined) cancelAnimationFrame(frame);
+    clearTimeout(timer);
+  });
+  return <div ref={el} class={`markdown ${props.class ?? ""}`} />;
+}

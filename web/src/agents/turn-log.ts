@@ -1,0 +1,141 @@
+/**
+ * One turn's log in the page: replayed from its first event with an ordered consumer, then
+ * followed live until the log is closed, and folded into a store. A turn that is opened
+ * mid-turn (a reload, a second tab) gets every event from the first. Only turns on screen
+ * hold a log: stop() releases it.
+ */
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { batch, createSignal } from "solid-js";
+import { createStore, produce } from "solid-js/store";
+import { type TurnLogEvent, TurnLogEvents, turnIdentifiers } from "../../../shared/agents.js";
+import { EventRegistry } from "../../../shared/envelope.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
+import { backoffMs, delay, messageOf } from "../lib/delay.js";
+import { applyLogEvent, emptyLog, type LogModel } from "./log-model.js";
+
+const registry = new EventRegistry<TurnLogEvent>(TurnLogEvents);
+
+export interface TurnLog {
+  readonly model: LogModel;
+  readonly problem: () => string | undefined;
+  /** Every event stored so far has been applied. */
+  readonly caughtUp: () => boolean;
+  stop(): void;
+}
+
+/** Hook for measurements: called with each batch of events as it reaches the store. */
+export type TurnLogProbe = (events: TurnLogEvent[]) => void;
+
+export function openTurnLog(
+  conn: WorkspaceConnection,
+  thread: string,
+  turn: string,
+  probe?: TurnLogProbe,
+): TurnLog {
+  const ids = turnIdentifiers(conn.wsid, thread, turn);
+  const [model, setModel] = createStore<LogModel>(emptyLog());
+  const [problem, setProblem] = createSignal<string>();
+  const [caughtUp, setCaughtUp] = createSignal(false);
+  const stopping = new AbortController();
+  let lastSeq = 0;
+  let current: { stop(): void } | undefined;
+  let pending: TurnLogEvent[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const flush = () => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending.length === 0) return;
+    const events = pending;
+    pending = [];
+    batch(() => {
+      setModel(
+        produce((m) => {
+          for (const e of events) applyLogEvent(m, e);
+        }),
+      );
+    });
+    probe?.(events);
+  };
+
+  async function once(): Promise<boolean> {
+    const nc = await conn.ready(stopping.signal);
+    if (!nc || stopping.signal.aborted) return true;
+    const consumer = await jetstream(nc).consumers.get(ids.logStream, {
+      filter_subjects: ids.logSubject,
+      ...(lastSeq > 0
+        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
+        : { deliver_policy: DeliverPolicy.All }),
+    });
+    const messages = await consumer.consume({ max_messages: 10000, threshold_messages: 5000 });
+    current = messages;
+    if (stopping.signal.aborted) messages.stop();
+    setProblem(undefined);
+    // An empty log (a turn that has not started) is caught up at once; asked alongside the
+    // first messages, not before them.
+    void consumer
+      .info(true)
+      .then((info) => {
+        if (info.num_pending === 0 && lastSeq === 0) setCaughtUp(true);
+      })
+      .catch(() => undefined);
+    for await (const m of messages) {
+      lastSeq = m.seq;
+      let event: TurnLogEvent;
+      try {
+        event = registry.parse(m.data);
+      } catch (err) {
+        setProblem(`an event of this turn could not be read: ${messageOf(err)}`);
+        continue;
+      }
+      pending.push(event);
+      if (m.info.pending === 0) {
+        flush();
+        setCaughtUp(true);
+      } else if (pending.length >= 5000) flush();
+      // A backlog is applied in a few large steps (each step renders the turn again); live
+      // updates within a frame or two.
+      else timer ??= setTimeout(flush, m.info.pending > 200 ? 250 : 32);
+      if (event.type === "LogClosed") {
+        flush();
+        setCaughtUp(true);
+        messages.stop();
+        return true;
+      }
+    }
+    flush();
+    return stopping.signal.aborted;
+  }
+
+  async function run() {
+    let failures = 0;
+    while (!stopping.signal.aborted) {
+      try {
+        if (await once()) return;
+        failures = 0;
+      } catch (err) {
+        if (stopping.signal.aborted) return;
+        failures++;
+        setProblem(messageOf(err));
+      } finally {
+        current = undefined;
+      }
+      await delay(Math.max(200, backoffMs(failures)), stopping.signal);
+    }
+  }
+
+  const offReconnect = conn.onReconnect(() => current?.stop());
+  void run();
+
+  return {
+    model,
+    problem,
+    caughtUp,
+    stop() {
+      stopping.abort();
+      offReconnect();
+      current?.stop();
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,252 @@
+/**
+ * The CodeMirror 6 wrapper: owns one EditorView for one document session and destroys it in
+ * onCleanup. Local edits go to the session; remote patches come back as transactions that
+ * are not added to the undo history, so undo and redo only touch this user's own edits.
+ * Others' cursors and selections are drawn with their names.
+ */
+import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import {
+  bracketMatching,
+  defaultHighlightStyle,
+  foldGutter,
+  indentOnInput,
+  syntaxHighlighting,
+} from "@codemirror/language";
+import { highlightSelectionMatches, openSearchPanel, searchKeymap } from "@codemirror/search";
+import {
+  Annotation,
+  Compartment,
+  EditorState,
+  type Extension,
+  RangeSetBuilder,
+  StateEffect,
+  StateField,
+  Transaction,
+} from "@codemirror/state";
+import { oneDark } from "@codemirror/theme-one-dark";
+import {
+  Decoration,
+  type DecorationSet,
+  drawSelection,
+  EditorView,
+  highlightActiveLine,
+  highlightActiveLineGutter,
+  keymap,
+  lineNumbers,
+  WidgetType,
+} from "@codemirror/view";
+import { createEffect, on, onCleanup, onMount } from "solid-js";
+import { type DocPresence, diffEdits } from "../../../shared/docs.js";
+import type { DocSession } from "./doc-session.js";
+import { languageOf } from "./languages.js";
+
+/** Marks transactions that carry others' changes (not ours to undo, not ours to send). */
+const remoteChange = Annotation.define<boolean>();
+const setOthers = StateEffect.define<readonly DocPresence[]>();
+
+class CursorWidget extends WidgetType {
+  constructor(
+    readonly name: string,
+    readonly color: string,
+  ) {
+    super();
+  }
+  override eq(other: CursorWidget) {
+    return other.name === this.name && other.color === this.color;
+  }
+  toDOM() {
+    const el = document.createElement("span");
+    el.className = "cm-remote-cursor";
+    el.style.borderColor = this.color;
+    const label = document.createElement("span");
+    label.className = "cm-remote-name";
+    label.style.background = this.color;
+    label.textContent = this.name;
+    el.append(label);
+    return el;
+  }
+}
+
+const othersField = StateField.define<DecorationSet>({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    let next = deco.map(tr.changes);
+    for (const e of tr.effects) {
+      if (!e.is(setOthers)) continue;
+      const len = tr.state.doc.length;
+      const ranges: { from: number; to: number; deco: Decoration }[] = [];
+      for (const p of e.value) {
+        const head = Math.min(p.head, len);
+        const anchor = Math.min(p.anchor, len);
+        const from = Math.min(head, anchor);
+        const to = Math.max(head, anchor);
+        if (to > from) {
+          ranges.push({
+            from,
+            to,
+            deco: Decoration.mark({
+              attributes: { style: `background-color: ${p.color}33` },
+              class: "cm-remote-selection",
+            }),
+          });
+        }
+        ranges.push({
+          from: head,
+          to: head,
+          deco: Decoration.widget({ widget: new CursorWidget(p.name, p.color), side: 1 }),
+        });
+      }
+      ranges.sort((a, b) => a.from - b.from || a.to - b.to);
+      const b = new RangeSetBuilder<Decoration>();
+      for (const r of ranges) b.add(r.from, r.to, r.deco);
+      next = b.finish();
+    }
+    return next;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
+function fontTheme(size: number): Extension {
+  return EditorView.theme({
+    "&": { fontSize: `${size}px`, height: "100%" },
+    ".cm-scroller": { fontFamily: "var(--mono)" },
+  });
+}
+
+export interface CodeEditorApi {
+  /** The session rebased the text onto others' patches: show `text`. */
+  applyRemote(text: string): void;
+  /** Replaces the text as an edit of this user (undoable), e.g. a revert. */
+  replace(text: string): void;
+  focus(): void;
+  openSearch(): void;
+  /** The editor's text (the same as the session's local text). */
+  text(): string;
+}
+
+export function CodeEditor(props: {
+  path: string;
+  session: DocSession;
+  initial: string;
+  fontSize: number;
+  /** The page is dark: the editor uses a dark theme too. */
+  dark: boolean;
+  wrap: boolean;
+  others: readonly DocPresence[];
+  onSave(): void;
+  ref?: (api: CodeEditorApi) => void;
+}) {
+  let host!: HTMLDivElement;
+  const language = new Compartment();
+  const wrapping = new Compartment();
+  const theme = new Compartment();
+  const font = new Compartment();
+  let view: EditorView | undefined;
+
+  /** Applies a rebase: the editor's text becomes `text`, as a remote change. */
+  const applyRemote = (text: string) => {
+    if (!view) return;
+    const now = view.state.doc.toString();
+    if (now === text) return;
+    const changes = diffEdits(now, text);
+    view.dispatch({
+      changes,
+      annotations: [remoteChange.of(true), Transaction.addToHistory.of(false)],
+    });
+  };
+
+  onMount(() => {
+    const state = EditorState.create({
+      doc: props.initial,
+      extensions: [
+        lineNumbers(),
+        highlightActiveLineGutter(),
+        foldGutter(),
+        history(),
+        drawSelection(),
+        indentOnInput(),
+        bracketMatching(),
+        highlightActiveLine(),
+        highlightSelectionMatches(),
+        syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        keymap.of([
+          {
+            key: "Mod-s",
+            preventDefault: true,
+            run: () => {
+              props.onSave();
+              return true;
+            },
+          },
+          ...defaultKeymap,
+          ...historyKeymap,
+          ...searchKeymap,
+          indentWithTab,
+        ]),
+        othersField,
+        language.of([]),
+        wrapping.of(props.wrap ? EditorView.lineWrapping : []),
+        theme.of(props.dark ? oneDark : []),
+        font.of(fontTheme(props.fontSize)),
+        EditorView.updateListener.of((u) => {
+          const remote = u.transactions.some((t) => t.annotation(remoteChange));
+          if (u.docChanged && !remote) props.session.edit(u.state.doc.toString());
+          if (u.selectionSet || u.docChanged) {
+            const sel = u.state.selection.main;
+            props.session.select(sel.anchor, sel.head);
+          }
+        }),
+      ],
+    });
+    view = new EditorView({ state, parent: host });
+    const lang = languageOf(props.path);
+    if (lang) {
+      void lang.load().then((ext) => view?.dispatch({ effects: language.reconfigure(ext) }));
+    }
+    props.ref?.({
+      applyRemote,
+      replace: (text) => {
+        if (!view) return;
+        view.dispatch({ changes: diffEdits(view.state.doc.toString(), text) });
+      },
+      focus: () => view?.focus(),
+      openSearch: () => view && openSearchPanel(view),
+      text: () => view?.state.doc.toString() ?? "",
+    });
+  });
+
+  createEffect(
+    on(
+      () => props.wrap,
+      (w) => view?.dispatch({ effects: wrapping.reconfigure(w ? EditorView.lineWrapping : []) }),
+      { defer: true },
+    ),
+  );
+  createEffect(
+    on(
+      () => props.dark,
+      (d) => view?.dispatch({ effects: theme.reconfigure(d ? oneDark : []) }),
+      { defer: true },
+    ),
+  );
+  createEffect(
+    on(
+      () => props.fontSize,
+      (size) => view?.dispatch({ effects: font.reconfigure(fontTheme(size)) }),
+      { defer: true },
+    ),
+  );
+  createEffect(
+    on(
+      () => props.others,
+      (others) => view?.dispatch({ effects: setOthers.of(others) }),
+    ),
+  );
+
+  onCleanup(() => {
+    view?.destroy();
+    view = undefined;
+  });
+
+  return <div class="code-editor" data-testid="code-editor" ref={host} />;
+}

@@ -1,0 +1,213 @@
+/**
+ * One document in the Editor tab: the toolbar (saved state, deleted-on-disk, wrap, font size,
+ * search, history) and the CodeMirror editor, or what the file is instead (binary, too large,
+ * an error). Owns its document store and stops it in onCleanup.
+ */
+import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
+import { FONT_SIZES } from "../../../shared/workspace.js";
+import { formatSize, reasonOf } from "../files/format.js";
+import { WarnIcon } from "../files/icons.js";
+import { useConnection } from "../stores/connection-store.js";
+import { useSettings } from "../stores/settings-store.js";
+import { CodeEditor, type CodeEditorApi } from "./code-editor.js";
+import { createDocumentStore, type SaveState } from "./document-store.js";
+import { HistoryPanel } from "./history-panel.js";
+import "./editor.css";
+
+const WRAP_KEY = "cocalc-editor-wrap";
+const [wrap, setWrap] = createSignal(localStorage.getItem(WRAP_KEY) === "1");
+
+function toggleWrap() {
+  setWrap(!wrap());
+  localStorage.setItem(WRAP_KEY, wrap() ? "1" : "0");
+}
+
+const SAVE_LABEL: Record<SaveState, string> = {
+  saved: "Saved",
+  saving: "Saving…",
+  unsaved: "Unsaved",
+  deleted: "Deleted on disk",
+};
+
+export function DocumentEditor(props: { path: string; shown: string; downloadUrl: string }) {
+  const store = createDocumentStore(useConnection(), props.path);
+  onCleanup(() => store.stop());
+  const settings = useSettings();
+  const fontSize = () => settings.appearance().editorFontSize;
+  /** The font size is a workspace setting: every tab and device follows it. */
+  const changeFont = (delta: number) => {
+    const next = Math.min(FONT_SIZES.max, Math.max(FONT_SIZES.min, fontSize() + delta));
+    if (next !== fontSize()) void settings.change({ appearance: { editorFontSize: next } });
+  };
+  const [showHistory, setShowHistory] = createSignal(false);
+  let api: CodeEditorApi | undefined;
+
+  return (
+    <Switch>
+      <Match when={store.phase().phase === "opening"}>
+        <p class="loading">Opening {props.shown}…</p>
+      </Match>
+      <Match
+        when={(() => {
+          const p = store.phase();
+          return p.phase === "refused" ? p : undefined;
+        })()}
+      >
+        {(p) => (
+          <div class="doc-binary" data-testid="doc-binary">
+            <p>
+              {props.shown} is {p().why === "binary" ? "not text" : "too large to edit"} (
+              {formatSize(p().size)}). Download it to open it with another program.
+            </p>
+            <a class="button" href={props.downloadUrl} download="">
+              Download
+            </a>
+          </div>
+        )}
+      </Match>
+      <Match
+        when={(() => {
+          const p = store.phase();
+          return p.phase === "error" ? p : undefined;
+        })()}
+      >
+        {(p) => (
+          <div class="files-error" role="alert" data-testid="doc-error" data-code={p().error.code}>
+            <WarnIcon size={28} />
+            <h2>Cannot open {props.shown}</h2>
+            <p>{reasonOf(p().error.message)}</p>
+            <div class="files-error-actions">
+              <button type="button" class="button" onClick={() => store.retry()}>
+                Try again
+              </button>
+            </div>
+          </div>
+        )}
+      </Match>
+      <Match
+        when={(() => {
+          const p = store.phase();
+          return p.phase === "ready" ? p : undefined;
+        })()}
+      >
+        {(p) => (
+          <div class="doc-editor">
+            <div class="doc-toolbar">
+              <span
+                class="save-state"
+                data-testid="save-state"
+                data-state={store.saveState()}
+                title={store.problem() ?? ""}
+              >
+                {SAVE_LABEL[store.saveState()]}
+              </span>
+              <Show when={store.saveState() === "deleted"}>
+                <button
+                  type="button"
+                  class="button"
+                  data-testid="save-again"
+                  onClick={() => void store.save()}
+                >
+                  Save again
+                </button>
+              </Show>
+              <Show when={store.problem()}>
+                <span class="doc-problem" role="status">
+                  <WarnIcon size={12} /> {store.problem()}
+                </span>
+              </Show>
+              <span class="doc-others" data-testid="doc-others">
+                {store.others().map((o) => (
+                  <span class="doc-other" style={{ background: o.color }} title={o.name}>
+                    {o.name}
+                  </span>
+                ))}
+              </span>
+              <span class="spacer" />
+              <button
+                type="button"
+                class="icon-button"
+                title="Save (Ctrl-S)"
+                onClick={() => void store.save()}
+              >
+                Save
+              </button>
+              <button
+                type="button"
+                class="icon-button"
+                title="Search and replace (Ctrl-F)"
+                onClick={() => api?.openSearch()}
+              >
+                Find
+              </button>
+              <button
+                type="button"
+                class="icon-button"
+                aria-pressed={wrap()}
+                data-testid="wrap-toggle"
+                title="Soft wrap long lines"
+                onClick={toggleWrap}
+              >
+                Wrap
+              </button>
+              <button
+                type="button"
+                class="icon-button"
+                title="Smaller font"
+                onClick={() => changeFont(-1)}
+              >
+                A−
+              </button>
+              <button
+                type="button"
+                class="icon-button"
+                title="Larger font"
+                onClick={() => changeFont(1)}
+              >
+                A+
+              </button>
+              <button
+                type="button"
+                class="icon-button"
+                aria-pressed={showHistory()}
+                data-testid="history-toggle"
+                onClick={() => setShowHistory(!showHistory())}
+              >
+                History
+              </button>
+            </div>
+            <div class="doc-main">
+              <Show when={store.loaded()} fallback={<p class="loading">Loading {props.shown}…</p>}>
+                <CodeEditor
+                  path={props.path}
+                  session={p().session}
+                  initial={p().session.sync.client.local}
+                  fontSize={fontSize()}
+                  dark={settings.dark()}
+                  wrap={wrap()}
+                  others={store.others()}
+                  onSave={() => void store.save()}
+                  ref={(a) => {
+                    api = a;
+                    store.onRemote((text) => a.applyRemote(text));
+                    // Text that arrived between loading and the editor's first paint.
+                    a.applyRemote(p().session.sync.client.local);
+                  }}
+                />
+              </Show>
+              <Show when={showHistory() && store.loaded()}>
+                <HistoryPanel
+                  doc={p().doc}
+                  path={props.path}
+                  current={() => p().session.sync.client.local}
+                  revert={(text) => api?.replace(text)}
+                  close={() => setShowHistory(false)}
+                />
+              </Show>
+            </div>
+          </div>
+        )}
+      </Match>
+    </Switch>
+  );
+}

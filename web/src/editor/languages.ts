@@ -1,0 +1,87 @@
+/** Syntax modes by file name, loaded on demand (each one is its own chunk). */
+import type { StreamParser } from "@codemirror/language";
+import type { Extension } from "@codemirror/state";
+
+type Loader = () => Promise<Extension>;
+
+const legacy = async (load: () => Promise<StreamParser<unknown>>) => {
+  const [{ StreamLanguage }, mode] = await Promise.all([import("@codemirror/language"), load()]);
+  return StreamLanguage.define(mode);
+};
+
+const python: Loader = async () => (await import("@codemirror/lang-python")).python();
+const js =
+  (typescript: boolean, jsx: boolean): Loader =>
+  async () =>
+    (await import("@codemirror/lang-javascript")).javascript({ typescript, jsx });
+const json: Loader = async () => (await import("@codemirror/lang-json")).json();
+const markdown: Loader = async () => (await import("@codemirror/lang-markdown")).markdown();
+const html: Loader = async () => (await import("@codemirror/lang-html")).html();
+const css: Loader = async () => (await import("@codemirror/lang-css")).css();
+const yaml: Loader = async () => (await import("@codemirror/lang-yaml")).yaml();
+const cpp: Loader = async () => (await import("@codemirror/lang-cpp")).cpp();
+const rust: Loader = async () => (await import("@codemirror/lang-rust")).rust();
+const go: Loader = async () => (await import("@codemirror/lang-go")).go();
+const shell: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/shell")).shell);
+const latex: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/stex")).stex);
+const julia: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/julia")).julia);
+const r: Loader = () => legacy(async () => (await import("@codemirror/legacy-modes/mode/r")).r);
+
+const BY_EXTENSION: Record<string, { name: string; load: Loader }> = {
+  py: { name: "Python", load: python },
+  pyi: { name: "Python", load: python },
+  js: { name: "JavaScript", load: js(false, false) },
+  mjs: { name: "JavaScript", load: js(false, false) },
+  cjs: { name: "JavaScript", load: js(false, false) },
+  jsx: { name: "JavaScript (JSX)", load: js(false, true) },
+  ts: { name: "TypeScript", load: js(true, false) },
+  mts: { name: "TypeScript", load: js(true, false) },
+  cts: { name: "TypeScript", load: js(true, false) },
+  tsx: { name: "TypeScript (TSX)", load: js(true, true) },
+  json: { name: "JSON", load: json },
+  md: { name: "Markdown", load: markdown },
+  markdown: { name: "Markdown", load: markdown },
+  html: { name: "HTML", load: html },
+  htm: { name: "HTML", load: html },
+  css: { name: "CSS", load: css },
+  sh: { name: "Shell", load: shell },
+  bash: { name: "Shell", load: shell },
+  zsh: { name: "Shell", load: shell },
+  yaml: { name: "YAML", load: yaml },
+  yml: { name: "YAML", load: yaml },
+  tex: { name: "LaTeX", load: latex },
+  latex: { name: "LaTeX", load: latex },
+  sty: { name: "LaTeX", load: latex },
+  cls: { name: "LaTeX", load: latex },
+  jl: { name: "Julia", load: julia },
+  r: { name: "R", load: r },
+  c: { name: "C", load: cpp },
+  h: { name: "C", load: cpp },
+  cc: { name: "C++", load: cpp },
+  cpp: { name: "C++", load: cpp },
+  cxx: { name: "C++", load: cpp },
+  hpp: { name: "C++", load: cpp },
+  hh: { name: "C++", load: cpp },
+  rs: { name: "Rust", load: rust },
+  go: { name: "Go", load: go },
+};
+
+const BY_NAME: Record<string, { name: string; load: Loader }> = {
+  ".bashrc": { name: "Shell", load: shell },
+  ".profile": { name: "Shell", load: shell },
+  ".bash_profile": { name: "Shell", load: shell },
+  ".zshrc": { name: "Shell", load: shell },
+};
+
+/** The syntax mode of a file, or undefined for plain text. */
+export function languageOf(path: string): { name: string; load: Loader } | undefined {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const known = BY_NAME[name];
+  if (known) return known;
+  const dot = name.lastIndexOf(".");
+  if (dot <= 0) return undefined;
+  return BY_EXTENSION[name.slice(dot + 1).toLowerCase()];
+}

@@ -1,0 +1,281 @@
+/** The "Remote sessions" tab: the live table of `cocalc-plus ssh` targets and a field to add one. */
+import { createMemo, createSignal, For, Show } from "solid-js";
+import type { CommandReply } from "../../../shared/commands.js";
+import { parseTarget, type RemoteSessionView } from "../../../shared/remote.js";
+import { useConnection } from "../stores/connection-store.js";
+import {
+  createRemoteStore,
+  openUrl,
+  type RemoteStore,
+  type SortKey,
+  visibleSessions,
+} from "./remote-store.js";
+import "./remote.css";
+
+const PAGE = 50;
+
+function ago(iso: string, now: number): string {
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return "just now";
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} d ago`;
+}
+
+export function RemoteSessionsPane() {
+  const store = createRemoteStore(useConnection());
+  const [filter, setFilter] = createSignal("");
+  const [sort, setSort] = createSignal<SortKey>("starred");
+  const [shown, setShown] = createSignal(PAGE);
+  const [error, setError] = createSignal<string>();
+  const rows = createMemo(() => visibleSessions(Object.values(store.sessions), filter(), sort()));
+
+  const report = (r: CommandReply) => setError(r.ok ? undefined : r.error.message);
+
+  return (
+    <div class="remote-page" data-testid="remote-sessions">
+      <header class="remote-head">
+        <h2>Remote sessions</h2>
+        <AddTarget store={store} onReply={report} />
+      </header>
+      <Show when={store.problem()}>
+        <p class="banner banner-warn" role="status">
+          Sessions are not updating: {store.problem()} (retrying)
+        </p>
+      </Show>
+      <Show when={error()}>
+        <p class="banner banner-warn" role="alert" data-testid="remote-error">
+          {error()}
+        </p>
+      </Show>
+      <div class="remote-tools">
+        <input
+          class="remote-filter"
+          type="search"
+          placeholder="Filter by target"
+          aria-label="Filter by target"
+          value={filter()}
+          onInput={(e) => setFilter(e.currentTarget.value)}
+        />
+        <label class="remote-sort">
+          Sort by{" "}
+          <select value={sort()} onChange={(e) => setSort(e.currentTarget.value as SortKey)}>
+            <option value="starred">starred</option>
+            <option value="target">target</option>
+            <option value="status">status</option>
+            <option value="lastUsed">last used</option>
+          </select>
+        </label>
+      </div>
+      <Show
+        when={rows().length > 0}
+        fallback={
+          <p class="remote-empty">
+            {store.loaded() || Object.keys(store.sessions).length > 0
+              ? filter()
+                ? "No session matches the filter."
+                : "No remote sessions yet. Add a target above."
+              : "loading…"}
+          </p>
+        }
+      >
+        <table class="remote-table">
+          <thead>
+            <tr>
+              <th aria-label="starred" />
+              <th>Target</th>
+              <th>Status</th>
+              <th>Local port</th>
+              <th>Remote version</th>
+              <th>Last used</th>
+              <th aria-label="actions" />
+            </tr>
+          </thead>
+          <tbody>
+            <For each={rows().slice(0, shown())}>
+              {(s) => <SessionRow s={s} store={store} onReply={report} />}
+            </For>
+          </tbody>
+        </table>
+        <Show when={rows().length > shown()}>
+          <button type="button" class="button" onClick={() => setShown(shown() + PAGE)}>
+            Show {Math.min(PAGE, rows().length - shown())} more of {rows().length - shown()}
+          </button>
+        </Show>
+      </Show>
+    </div>
+  );
+}
+
+function AddTarget(props: { store: RemoteStore; onReply: (r: CommandReply) => void }) {
+  const [text, setText] = createSignal("");
+  const [invalid, setInvalid] = createSignal<string>();
+  const [busy, setBusy] = createSignal(false);
+  async function submit(e: Event) {
+    e.preventDefault();
+    try {
+      parseTarget(text());
+    } catch (err) {
+      setInvalid((err as Error).message);
+      return;
+    }
+    setInvalid(undefined);
+    setBusy(true);
+    const r = await props.store.connect(text().trim());
+    setBusy(false);
+    props.onReply(r);
+    if (r.ok) setText("");
+  }
+  return (
+    <form class="remote-add" onSubmit={submit}>
+      <div class="remote-add-row">
+        <input
+          type="text"
+          placeholder="[user@]host[:port]"
+          aria-label="New target"
+          data-testid="remote-add-input"
+          value={text()}
+          onInput={(e) => {
+            setText(e.currentTarget.value);
+            setInvalid(undefined);
+          }}
+        />
+        <button type="submit" class="button" disabled={busy() || text().trim() === ""}>
+          Connect
+        </button>
+      </div>
+      <Show when={invalid()}>
+        <p class="remote-invalid" role="alert">
+          {invalid()}
+        </p>
+      </Show>
+      <p class="remote-help">
+        A target is <code>[user@]host[:port]</code>, e.g. <code>alice@server</code> or{" "}
+        <code>server:2222</code>. Connecting logs in with your SSH keys, copies cocalc-plus there if
+        it is missing (the remote needs only Node.js 20+, no internet), starts it on the remote's
+        127.0.0.1 and forwards a local port to it. It keeps running there when the tunnel closes,
+        like tmux.
+      </p>
+    </form>
+  );
+}
+
+function SessionRow(props: {
+  s: RemoteSessionView;
+  store: RemoteStore;
+  onReply: (r: CommandReply) => void;
+}) {
+  const s = () => props.s;
+  const [copied, setCopied] = createSignal(false);
+  const running = () => s().status === "running";
+  const open = async () => {
+    if (running()) {
+      window.open(openUrl(s().sid), `cocalc-remote-${s().sid}`);
+      return;
+    }
+    props.onReply(await props.store.connect(s().target));
+  };
+  const copy = async () => {
+    await navigator.clipboard?.writeText(s().target).catch(() => undefined);
+    setCopied(true);
+    setTimeout(() => setCopied(false), 1200);
+  };
+  const upgrade = async () => {
+    if (
+      !confirm(
+        `Upgrade cocalc-plus on ${s().target} from ${s().remoteVersion ?? "?"} to ${s().localVersion ?? "this version"}?\n\nThe remote cocalc-plus restarts: its running terminals and notebooks restart too.`,
+      )
+    )
+      return;
+    props.onReply(await props.store.connect(s().target, { upgrade: true }));
+  };
+  const remove = async () => {
+    if (
+      !confirm(
+        `Remove ${s().target}?\n\nThis stops cocalc-plus there, ends the tunnel and every port forward and sync pair of the session, and forgets it here. No file is deleted on either machine.`,
+      )
+    )
+      return;
+    props.onReply(await props.store.remove(s().sid));
+  };
+  return (
+    <tr data-testid="remote-row" data-status={s().status}>
+      <td>
+        <button
+          type="button"
+          class="remote-star"
+          aria-pressed={s().starred}
+          title={s().starred ? "Unstar" : "Star"}
+          onClick={async () => props.onReply(await props.store.star(s().sid, !s().starred))}
+        >
+          {s().starred ? "★" : "☆"}
+        </button>
+      </td>
+      <td class="remote-target">
+        <button type="button" class="link" onClick={open} title="Open">
+          {s().target}
+        </button>
+        <button type="button" class="remote-copy" title="Copy the target" onClick={copy}>
+          {copied() ? "copied" : "copy"}
+        </button>
+      </td>
+      <td>
+        <span class="remote-status" data-status={s().status}>
+          <span class="status-dot" />
+          {s().status}
+        </span>
+        <Show when={s().status !== "running" && s().status !== "failed" && s().progress}>
+          <div class="remote-note">{s().progress}</div>
+        </Show>
+        <Show when={s().error && s().status !== "running"}>
+          <div class="remote-note remote-note-bad" data-testid="remote-row-error">
+            {s().error?.message}
+          </div>
+          <Show when={s().error?.sshOutput}>
+            <details class="remote-ssh-output">
+              <summary>ssh output</summary>
+              <pre>{s().error?.sshOutput}</pre>
+            </details>
+          </Show>
+        </Show>
+        <Show when={s().tunnelRestarts > 0}>
+          <div class="remote-note">tunnel restarted {s().tunnelRestarts}×</div>
+        </Show>
+      </td>
+      <td>{s().localPort ?? "–"}</td>
+      <td>
+        {s().remoteVersion ?? "–"}
+        <Show when={s().versionMismatch}>
+          <div class="remote-note remote-note-warn">this is {s().localVersion}</div>
+        </Show>
+      </td>
+      <td class="remote-nowrap" title={s().lastUsed}>
+        {ago(s().lastUsed, Date.now())}
+      </td>
+      <td>
+        <div class="remote-actions">
+          <button type="button" class="button" onClick={open}>
+            {running() ? "Open" : "Connect"}
+          </button>
+          <Show when={!["stopped", "failed", "removing"].includes(s().status)}>
+            <button
+              type="button"
+              class="button"
+              onClick={async () => props.onReply(await props.store.stop(s().sid))}
+            >
+              Stop
+            </button>
+          </Show>
+          <Show when={s().versionMismatch}>
+            <button type="button" class="button" onClick={upgrade}>
+              Upgrade
+            </button>
+          </Show>
+          <button type="button" class="button" onClick={remove}>
+            Remove
+          </button>
+        </div>
+      </td>
+    </tr>
+  );
+}
