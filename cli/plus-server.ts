@@ -27,7 +27,7 @@ import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
-import { sshTargetResolver, syncService, syncStateFile } from "../services/sync/index.js";
+import { syncService, syncStateFile } from "../services/sync/index.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/subjects.js";
@@ -38,6 +38,7 @@ import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
 import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
+import { sessionTargetResolver } from "./sync-target.js";
 import { PACKAGE_ROOT, VERSION, WEB_ROOT } from "./version.js";
 
 /** Where a running plus can be reached by local tools (events tail): 0600, removed on stop. */
@@ -93,7 +94,7 @@ export function plusServices(
     }),
     syncService({
       stateFile: syncStateFile(opts.dataDir),
-      resolveTarget: sshTargetResolver(opts.dataDir, VERSION),
+      resolveTarget: sessionTargetResolver(opts.dataDir, VERSION),
     }),
     agentsService({
       dataDir: opts.dataDir,

@@ -3,6 +3,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import {
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -433,10 +434,28 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     const v = (await view())!;
     expect([v.localPort, v.remotePort]).toEqual([lp, rp]);
     expect(allArgv().some((p) => p.pid === v.tunnelPid)).toBe(true);
+
+    // A sync pair of the session goes through the session's ssh (no ssh options of its own).
+    const local = join(home, "synced/proj");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "hello.txt"), "hello through the session");
+    const sync = (...a: string[]) => plus(["sync", ...a, "--data-dir", dataDir], env);
+    const added = await sync("add", "synced/proj", "--session", sshd.target);
+    expect(added.code, added.stderr).toBe(0);
+    const remoteFile = join(sshd.home, "synced/proj/hello.txt");
+    await until("the file on the remote", async () => existsSync(remoteFile), 60_000);
+    expect(readFileSync(remoteFile, "utf8")).toBe("hello through the session");
+    expect((await sync("list")).stdout).toContain("synced/proj");
+
     const r = await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/its files were not touched/);
     expect(await view()).toBeUndefined();
+    // Its pair went with it; the files stay on both sides.
+    expect((await sync("list", "--json")).stdout.trim()).toBe("[]");
+    expect(readFileSync(join(local, "hello.txt"), "utf8")).toBe("hello through the session");
+    expect(existsSync(remoteFile)).toBe(true);
+    sshd.asUser('rm -rf "$HOME/synced"');
     const ssh = allArgv().filter((p) => /^ssh /.test(p.argv) && p.argv.includes(String(sshd.port)));
     expect(ssh).toEqual([]);
     expect(userProcesses(sshd.user, /plus\.js|nats-server|pty-host/)).toEqual([]);

@@ -9,7 +9,7 @@ export {
   remoteRegistry,
   remoteTokenFile,
 } from "./service.js";
-export { SshClient } from "./ssh.js";
+export { controlPath, SshClient } from "./ssh.js";
 
 export function remoteService(opts: RemoteServiceOptions): ServiceDefinition {
   return {
