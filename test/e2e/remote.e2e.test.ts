@@ -111,6 +111,13 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     await row.locator(".remote-star").click();
     await expect.poll(() => row.locator(".remote-star").getAttribute("aria-pressed")).toBe("true");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions.png") });
+    // The session's synced folders open under its row.
+    await row.locator("[data-testid=remote-sync-toggle]").click();
+    const syncRow = page.locator("[data-testid=remote-sync-row]");
+    await syncRow.locator("[data-testid=sync-pairs]").waitFor();
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions-sync.png") });
+    await row.locator("[data-testid=remote-sync-toggle]").click();
+    await syncRow.waitFor({ state: "detached" });
     await page.fill(".remote-filter", "no-such-target");
     await page.waitForSelector("text=No session matches the filter.");
     await page.fill(".remote-filter", sshd.user);

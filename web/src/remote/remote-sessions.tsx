@@ -3,6 +3,7 @@ import { createMemo, createSignal, For, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import { parseTarget, type RemoteSessionView } from "../../../shared/remote.js";
 import { useConnection } from "../stores/connection-store.js";
+import { SyncPairs } from "../sync/sync-pairs.js";
 import {
   createRemoteStore,
   openUrl,
@@ -198,84 +199,103 @@ function SessionRow(props: {
       return;
     props.onReply(await props.store.remove(s().sid));
   };
+  const [syncOpen, setSyncOpen] = createSignal(false);
   return (
-    <tr data-testid="remote-row" data-status={s().status}>
-      <td>
-        <button
-          type="button"
-          class="remote-star"
-          aria-pressed={s().starred}
-          title={s().starred ? "Unstar" : "Star"}
-          onClick={async () => props.onReply(await props.store.star(s().sid, !s().starred))}
-        >
-          {s().starred ? "★" : "☆"}
-        </button>
-      </td>
-      <td class="remote-target">
-        <button type="button" class="link" onClick={open} title="Open">
-          {s().target}
-        </button>
-        <button type="button" class="remote-copy" title="Copy the target" onClick={copy}>
-          {copied() ? "copied" : "copy"}
-        </button>
-      </td>
-      <td>
-        <span class="remote-status" data-status={s().status}>
-          <span class="status-dot" />
-          {s().status}
-        </span>
-        <Show when={s().status !== "running" && s().status !== "failed" && s().progress}>
-          <div class="remote-note">{s().progress}</div>
-        </Show>
-        <Show when={s().error && s().status !== "running"}>
-          <div class="remote-note remote-note-bad" data-testid="remote-row-error">
-            {s().error?.message}
-          </div>
-          <Show when={s().error?.sshOutput}>
-            <details class="remote-ssh-output">
-              <summary>ssh output</summary>
-              <pre>{s().error?.sshOutput}</pre>
-            </details>
-          </Show>
-        </Show>
-        <Show when={s().tunnelRestarts > 0}>
-          <div class="remote-note">tunnel restarted {s().tunnelRestarts}×</div>
-        </Show>
-      </td>
-      <td>{s().localPort ?? "–"}</td>
-      <td>
-        {s().remoteVersion ?? "–"}
-        <Show when={s().versionMismatch}>
-          <div class="remote-note remote-note-warn">this is {s().localVersion}</div>
-        </Show>
-      </td>
-      <td class="remote-nowrap" title={s().lastUsed}>
-        {ago(s().lastUsed, Date.now())}
-      </td>
-      <td>
-        <div class="remote-actions">
-          <button type="button" class="button" onClick={open}>
-            {running() ? "Open" : "Connect"}
+    <>
+      <tr data-testid="remote-row" data-status={s().status}>
+        <td>
+          <button
+            type="button"
+            class="remote-star"
+            aria-pressed={s().starred}
+            title={s().starred ? "Unstar" : "Star"}
+            onClick={async () => props.onReply(await props.store.star(s().sid, !s().starred))}
+          >
+            {s().starred ? "★" : "☆"}
           </button>
-          <Show when={!["stopped", "failed", "removing"].includes(s().status)}>
+        </td>
+        <td class="remote-target">
+          <button type="button" class="link" onClick={open} title="Open">
+            {s().target}
+          </button>
+          <button type="button" class="remote-copy" title="Copy the target" onClick={copy}>
+            {copied() ? "copied" : "copy"}
+          </button>
+        </td>
+        <td>
+          <span class="remote-status" data-status={s().status}>
+            <span class="status-dot" />
+            {s().status}
+          </span>
+          <Show when={s().status !== "running" && s().status !== "failed" && s().progress}>
+            <div class="remote-note">{s().progress}</div>
+          </Show>
+          <Show when={s().error && s().status !== "running"}>
+            <div class="remote-note remote-note-bad" data-testid="remote-row-error">
+              {s().error?.message}
+            </div>
+            <Show when={s().error?.sshOutput}>
+              <details class="remote-ssh-output">
+                <summary>ssh output</summary>
+                <pre>{s().error?.sshOutput}</pre>
+              </details>
+            </Show>
+          </Show>
+          <Show when={s().tunnelRestarts > 0}>
+            <div class="remote-note">tunnel restarted {s().tunnelRestarts}×</div>
+          </Show>
+        </td>
+        <td>{s().localPort ?? "–"}</td>
+        <td>
+          {s().remoteVersion ?? "–"}
+          <Show when={s().versionMismatch}>
+            <div class="remote-note remote-note-warn">this is {s().localVersion}</div>
+          </Show>
+        </td>
+        <td class="remote-nowrap" title={s().lastUsed}>
+          {ago(s().lastUsed, Date.now())}
+        </td>
+        <td>
+          <div class="remote-actions">
+            <button type="button" class="button" onClick={open}>
+              {running() ? "Open" : "Connect"}
+            </button>
+            <Show when={!["stopped", "failed", "removing"].includes(s().status)}>
+              <button
+                type="button"
+                class="button"
+                onClick={async () => props.onReply(await props.store.stop(s().sid))}
+              >
+                Stop
+              </button>
+            </Show>
+            <Show when={s().versionMismatch}>
+              <button type="button" class="button" onClick={upgrade}>
+                Upgrade
+              </button>
+            </Show>
             <button
               type="button"
               class="button"
-              onClick={async () => props.onReply(await props.store.stop(s().sid))}
+              aria-expanded={syncOpen()}
+              data-testid="remote-sync-toggle"
+              onClick={() => setSyncOpen(!syncOpen())}
             >
-              Stop
+              Synced folders
             </button>
-          </Show>
-          <Show when={s().versionMismatch}>
-            <button type="button" class="button" onClick={upgrade}>
-              Upgrade
+            <button type="button" class="button" onClick={remove}>
+              Remove
             </button>
-          </Show>
-          <button type="button" class="button" onClick={remove}>
-            Remove
-          </button>
-        </div>
-      </td>
-    </tr>
+          </div>
+        </td>
+      </tr>
+      <Show when={syncOpen()}>
+        <tr class="remote-detail" data-testid="remote-sync-row">
+          <td colSpan={7}>
+            <SyncPairs session={s().target} />
+          </td>
+        </tr>
+      </Show>
+    </>
   );
 }

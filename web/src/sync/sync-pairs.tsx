@@ -5,6 +5,7 @@
  */
 import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
+import { sessionIdOf } from "../../../shared/remote.js";
 import {
   displayRoot,
   formatBytes,
@@ -43,11 +44,21 @@ export function localHref(root: string): string {
   return root.startsWith("/") ? `/fs/${segs}#files` : `/files/${segs}#files`;
 }
 
+/** Two ways of writing one target (`host` and `host:22` differ; spacing and brackets do not). */
+function sameSession(a: string, b: string): boolean {
+  if (a === b) return true;
+  try {
+    return sessionIdOf(a) === sessionIdOf(b);
+  } catch {
+    return false;
+  }
+}
+
 export function SyncPairs(props: SyncPairsProps) {
   const store = createSyncStore(useConnection());
   const pairs = createMemo(() =>
     Object.values(store.state.pairs)
-      .filter((p) => p && (props.session === undefined || p.session === props.session))
+      .filter((p) => p && (props.session === undefined || sameSession(p.session, props.session)))
       .sort((a, b) => a.session.localeCompare(b.session) || a.local.localeCompare(b.local)),
   );
   const [adding, setAdding] = createSignal(false);
