@@ -99,6 +99,11 @@ describe.skipIf(why !== undefined)("sync service", () => {
     });
     expect(badIgnore.error?.code).toBe("ERR_SYNC_IGNORE");
     expect(badIgnore.error?.message).toMatch(/line 2/);
+    const badSession = await send("AddSyncPair", {
+      session: "-oProxyCommand=x",
+      local: "svc/never",
+    });
+    expect(badSession.error?.code).toBe("ERR_REMOTE_TARGET");
     expect(await remoteMessages()).toBe(before);
     expect(existsSync(join(sshd.home, "svc/never"))).toBe(false);
     expect(existsSync(join(home, "svc/never"))).toBe(false);
