@@ -228,7 +228,7 @@ class Sessions {
       const deadline = Date.now() + 15_000;
       while (Date.now() < deadline) {
         const e = await pairs.get(pair);
-        if (!e || e.operation !== "PUT" || e.length === 0) break;
+        if (e?.operation !== "PUT" || e.length === 0) break;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
