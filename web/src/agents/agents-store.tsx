@@ -14,7 +14,7 @@ import {
   onCleanup,
   useContext,
 } from "solid-js";
-import { createStore, produce, reconcile } from "solid-js/store";
+import { createStore, reconcile } from "solid-js/store";
 import {
   ChangeThreadSettings,
   CreateThread,
@@ -39,7 +39,7 @@ import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
-import { watchKv } from "../lib/kv-watch.js";
+import { watchKvRecords } from "../lib/kv-watch.js";
 import { useConnection } from "../stores/connection-store.js";
 import { openTurnLog, type TurnLog } from "./turn-log.js";
 
@@ -106,6 +106,9 @@ async function request<T>(conn: WorkspaceConnection, body: unknown): Promise<T> 
   return r.result;
 }
 
+/** The last token of a view key: the thread or turn id. */
+const lastToken = (key: string) => key.slice(key.lastIndexOf(".") + 1);
+
 export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const roomKey = `cocalc-chat-room:${conn.wsid}`;
   const [roomPath, setRoomPath] = createSignal<string | undefined>(stored(roomKey));
@@ -125,25 +128,14 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     const r = room();
     setThreadRecords(reconcile({}));
     if (!r) return;
-    const stop = watchKv(
-      conn,
-      roomIdentifiers(conn.wsid, r).bucket,
-      roomIdentifiers(conn.wsid, r).filter,
-      {
-        reset: () => setThreadRecords(reconcile({})),
-        entry: (e) => {
-          const thread = e.key.slice(e.key.lastIndexOf(".") + 1);
-          if (e.operation !== "PUT") {
-            setThreadRecords(produce((x) => void delete x[thread]));
-            return;
-          }
-          const v = e.json<unknown>();
-          if (!isThreadView(v)) throw new Error("thread record has an unexpected shape");
-          setThreadRecords(thread, reconcile(v));
-        },
-        problem: setProblem,
-      },
-    );
+    const ids = roomIdentifiers(conn.wsid, r);
+    const stop = watchKvRecords(conn, ids.bucket, ids.filter, {
+      set: setThreadRecords,
+      id: lastToken,
+      valid: isThreadView,
+      what: "thread record",
+      problem: setProblem,
+    });
     onCleanup(stop);
   });
 
@@ -163,18 +155,11 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     setTurnRecords(reconcile({}));
     if (!thread || !r) return;
     const ids = threadIdentifiers(conn.wsid, r, thread);
-    const stop = watchKv(conn, ids.turnsBucket, ids.turnsFilter, {
-      reset: () => setTurnRecords(reconcile({})),
-      entry: (e) => {
-        const turn = e.key.slice(e.key.lastIndexOf(".") + 1);
-        if (e.operation !== "PUT") {
-          setTurnRecords(produce((x) => void delete x[turn]));
-          return;
-        }
-        const v = e.json<unknown>();
-        if (!isTurnView(v)) throw new Error("turn record has an unexpected shape");
-        setTurnRecords(turn, reconcile(v));
-      },
+    const stop = watchKvRecords(conn, ids.turnsBucket, ids.turnsFilter, {
+      set: setTurnRecords,
+      id: lastToken,
+      valid: isTurnView,
+      what: "turn record",
       problem: setProblem,
     });
     onCleanup(stop);

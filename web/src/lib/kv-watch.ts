@@ -6,6 +6,7 @@
  */
 import { type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
+import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
 import type { WorkspaceConnection } from "./connection.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 
@@ -16,6 +17,38 @@ export interface KvWatchHandlers {
   entry(entry: KvEntry): void;
   /** The watch failed (message) or is healthy again (undefined). */
   problem(message: string | undefined): void;
+}
+
+/**
+ * Keeps a store of records by id equal to the entries under `key` of `bucket`: `id` names an
+ * entry's record, `valid` checks its shape (`what` names it in the error when it is wrong).
+ */
+export function watchKvRecords<T extends object>(
+  conn: WorkspaceConnection,
+  bucket: string,
+  key: string,
+  o: {
+    set: SetStoreFunction<Record<string, T>>;
+    id(key: string): string;
+    valid(value: unknown): value is T;
+    what: string;
+    problem(message: string | undefined): void;
+  },
+): () => void {
+  return watchKv(conn, bucket, key, {
+    reset: () => o.set(reconcile({})),
+    entry: (e) => {
+      const id = o.id(e.key);
+      if (e.operation !== "PUT") {
+        o.set(produce((r) => void delete r[id]));
+        return;
+      }
+      const value = e.json<unknown>();
+      if (!o.valid(value)) throw new Error(`${o.what} has an unexpected shape`);
+      o.set(id, reconcile(value));
+    },
+    problem: o.problem,
+  });
 }
 
 /** Watches `key` (may hold wildcards) of `bucket` until the returned function is called. */

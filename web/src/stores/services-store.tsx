@@ -8,11 +8,11 @@ import {
   onCleanup,
   useContext,
 } from "solid-js";
-import { createStore, produce, reconcile } from "solid-js/store";
+import { createStore } from "solid-js/store";
 import { type Liveness, livenessOf, type ServiceHealth } from "../../../shared/health.js";
 import { Buckets } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
-import { watchKv } from "../lib/kv-watch.js";
+import { watchKvRecords } from "../lib/kv-watch.js";
 import { useConnection } from "./connection-store.js";
 
 /** How often liveness is judged again, so records whose heartbeat stopped turn stale. */
@@ -50,17 +50,11 @@ export function createServicesStore(conn: WorkspaceConnection): ServicesStore {
   const [problem, setProblem] = createSignal<string>();
   const [now, setNow] = createSignal(Date.now());
 
-  const stop = watchKv(conn, Buckets.services, ">", {
-    reset: () => setRecords(reconcile({})),
-    entry: (e) => {
-      if (e.operation !== "PUT") {
-        setRecords(produce((r) => void delete r[e.key]));
-        return;
-      }
-      const value = e.json<unknown>();
-      if (!isServiceHealth(value)) throw new Error("health record has an unexpected shape");
-      setRecords(e.key, reconcile(value));
-    },
+  const stop = watchKvRecords(conn, Buckets.services, ">", {
+    set: setRecords,
+    id: (key) => key,
+    valid: isServiceHealth,
+    what: "health record",
     problem: setProblem,
   });
   const timer = setInterval(() => setNow(Date.now()), REJUDGE_MS);

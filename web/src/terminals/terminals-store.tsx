@@ -13,7 +13,7 @@ import {
   onCleanup,
   useContext,
 } from "solid-js";
-import { createStore, produce, reconcile } from "solid-js/store";
+import { createStore } from "solid-js/store";
 import type { CommandReply } from "../../../shared/commands.js";
 import { Buckets, Keys, ServiceNames } from "../../../shared/subjects.js";
 import {
@@ -28,7 +28,7 @@ import {
 } from "../../../shared/terminals.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
-import { watchKv } from "../lib/kv-watch.js";
+import { watchKvRecords } from "../lib/kv-watch.js";
 import { useConnection } from "../stores/connection-store.js";
 import { type SettingsStore, useSettings } from "../stores/settings-store.js";
 import {
@@ -103,18 +103,11 @@ export function createTerminalsStore(
   const [opening, setOpening] = createSignal<ReadonlySet<string>>(new Set());
   const fontSize = () => settings.appearance().terminalFontSize;
 
-  const stop = watchKv(conn, Buckets.terms, Keys.terminals(conn.wsid), {
-    reset: () => setRecords(reconcile({})),
-    entry: (e) => {
-      const tid = e.key.slice(e.key.indexOf(".") + 1);
-      if (e.operation !== "PUT") {
-        setRecords(produce((r) => void delete r[tid]));
-        return;
-      }
-      const value = e.json<unknown>();
-      if (!isTerminalView(value)) throw new Error("terminal record has an unexpected shape");
-      setRecords(tid, reconcile(value));
-    },
+  const stop = watchKvRecords(conn, Buckets.terms, Keys.terminals(conn.wsid), {
+    set: setRecords,
+    id: (key) => key.slice(key.indexOf(".") + 1),
+    valid: isTerminalView,
+    what: "terminal record",
     problem: setProblem,
   });
   onCleanup(stop);
