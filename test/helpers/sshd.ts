@@ -109,7 +109,10 @@ function ensureUser(name: string): { uid: number; gid: number; home: string } {
   return { uid: Number(uid), gid: Number(gid), home: home! };
 }
 
-export async function startSshd(user = REMOTE_USER): Promise<Sshd> {
+export async function startSshd(name = REMOTE_USER): Promise<Sshd> {
+  // Checkouts that run remote tests at the same time give themselves distinct users.
+  const user = `${name}${process.env.COCALC_TEST_USER_SUFFIX ?? ""}`;
+  if (!/^[a-z][a-z0-9-]{0,30}$/.test(user)) throw new Error(`bad test user name ${user}`);
   const { uid, gid, home } = ensureUser(user);
   const dir = mkdtempSync(join(tmpdir(), "cocalc-sshd-"));
   run("chmod", ["755", dir]);
