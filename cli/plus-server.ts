@@ -182,47 +182,50 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
 
     // One plus per data dir: its services keep one health record each across restarts.
     const supervisor = new Supervisor({ nc, wsid, log, instance: "plus" });
-    await supervisor.start(services);
-    phase("services started");
     // Runs after the services stopped: in the foreground, stopping plus ends its terminals.
     if (!opts.daemon) cleanups.push(() => stopPtyHost(terminalsDir(opts.dataDir)));
     cleanups.push(() => supervisor.stop());
-
-    const app = await buildApp({
-      token,
-      allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
-      webRoot: WEB_ROOT,
-      natsWsPort: () => nats.config.wsPort,
-      natsWsOrigin: GATEWAY_ORIGIN,
-      session: () => ({
-        wsid,
-        version: VERSION,
-        ...(opts.title !== undefined && { title: opts.title }),
-        natsPath: "/nats",
-        nats: { user: BROWSER_USER, pass: secrets.browserPassword },
-      }),
-      health: (): HealthInfo => {
-        const services = supervisor.health().map((h) => ({ name: h.service, status: h.status }));
-        const ok = natsConnected && services.every((s) => s.status === "running");
-        return {
-          status: ok ? "ok" : "degraded",
+    // The services mostly wait on NATS round trips while they start; the gateway's set-up is
+    // CPU work, so both go at once. It listens only once every service runs.
+    const starting = supervisor.start(services).then(() => phase("services started"));
+    const [app] = await Promise.all([
+      buildApp({
+        token,
+        allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
+        webRoot: WEB_ROOT,
+        natsWsPort: () => nats.config.wsPort,
+        natsWsOrigin: GATEWAY_ORIGIN,
+        session: () => ({
+          wsid,
           version: VERSION,
-          nats: natsConnected ? "connected" : "disconnected",
-          services,
-        };
-      },
-      log: log.child({ component: "gateway" }),
-      files: {
-        resolver: await PathResolver.create({ home: homedir() }),
-        journal: await openUploadJournal(join(opts.dataDir, "uploads"), log),
-        publish: fileEventPublisher(jetstream(nc), wsid, log.child({ component: "files" })),
-        log: log.child({ component: "files" }),
-      },
-    });
+          ...(opts.title !== undefined && { title: opts.title }),
+          natsPath: "/nats",
+          nats: { user: BROWSER_USER, pass: secrets.browserPassword },
+        }),
+        health: (): HealthInfo => {
+          const services = supervisor.health().map((h) => ({ name: h.service, status: h.status }));
+          const ok = natsConnected && services.every((s) => s.status === "running");
+          return {
+            status: ok ? "ok" : "degraded",
+            version: VERSION,
+            nats: natsConnected ? "connected" : "disconnected",
+            services,
+          };
+        },
+        log: log.child({ component: "gateway" }),
+        files: {
+          resolver: await PathResolver.create({ home: homedir() }),
+          journal: await openUploadJournal(join(opts.dataDir, "uploads"), log),
+          publish: fileEventPublisher(jetstream(nc), wsid, log.child({ component: "files" })),
+          log: log.child({ component: "files" }),
+        },
+      }),
+      starting,
+    ]);
+    cleanups.push(() => app.close());
     openRemoteRoute(app, nc, opts.dataDir);
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
-    cleanups.push(() => app.close());
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : opts.port;
     const shownHost =

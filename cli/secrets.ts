@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { createUser, fromSeed } from "@nats-io/nkeys";
+import { createUserNkey, publicKeyOfSeed } from "../services/runtime/nkey.js";
 import { writeFileAtomic } from "./files.js";
 
 export interface Secrets {
@@ -36,9 +36,7 @@ export async function loadSecrets(dataDir: string): Promise<Secrets> {
     const parsed = JSON.parse(await readFile(file, "utf8")) as Partial<Secrets>;
     if (parsed.token && parsed.servicesSeed && parsed.browserPassword) {
       if (!parsed.servicesPublicKey) {
-        parsed.servicesPublicKey = fromSeed(
-          new TextEncoder().encode(parsed.servicesSeed),
-        ).getPublicKey();
+        parsed.servicesPublicKey = publicKeyOfSeed(parsed.servicesSeed);
         await writeFileAtomic(file, `${JSON.stringify(parsed, null, 2)}\n`);
       }
       secrets = parsed as Secrets;
@@ -48,11 +46,11 @@ export async function loadSecrets(dataDir: string): Promise<Secrets> {
       throw err;
   }
   if (!secrets) {
-    const user = createUser();
+    const user = createUserNkey();
     secrets = {
       token: random(),
-      servicesSeed: new TextDecoder().decode(user.getSeed()),
-      servicesPublicKey: user.getPublicKey(),
+      servicesSeed: user.seed,
+      servicesPublicKey: user.publicKey,
       browserPassword: random(),
     };
     await writeFileAtomic(file, `${JSON.stringify(secrets, null, 2)}\n`);

@@ -19,7 +19,6 @@ import { Transform, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { pack as tarPack } from "tar-stream";
 import { randomId } from "../../shared/base64url.js";
 import { envelope, type Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
@@ -449,7 +448,9 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
   /** Streams directory `real` as a tar archive named after it. */
   async function sendArchive(reply: FastifyReply, real: string) {
     const top = nameOf(real) || "root";
-    const archive = tarPack();
+    // Loaded on the first folder download, not at every start.
+    const { pack } = await import("tar-stream");
+    const archive = pack();
     const root = await resolver.pinReal(real);
     const walk = async (dir: PinnedDir, prefix: string): Promise<void> => {
       for (const name of (await readdir(dir.dirPath)).sort()) {

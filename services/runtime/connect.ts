@@ -1,7 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
-import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
-import { nativeNkeyAuthenticator } from "./nkey.js";
+import { nativeNkeyAuthenticator, publicKeyOfSeed } from "./nkey.js";
 
 /** How services reach nats-server: its URL and the services user's nkey seed (and public key, if known). */
 export interface NatsAccess {
@@ -17,8 +16,7 @@ export function connectServices(
   /** Replies come to `<inboxPrefix>.…` (a control plane's operators: leaf nodes may not listen there). */
   inboxPrefix?: string,
 ): Promise<NatsConnection> {
-  const publicKey =
-    access.publicKey ?? fromSeed(new TextEncoder().encode(access.seed)).getPublicKey();
+  const publicKey = access.publicKey ?? publicKeyOfSeed(access.seed);
   return connect({
     servers: access.url,
     name,

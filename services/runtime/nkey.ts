@@ -2,7 +2,13 @@
  * NATS nkey challenge signing with Node's native Ed25519. The pure-JS signer in nats.js costs
  * tens of milliseconds on a cold process, on every start and reconnect.
  */
-import { createPrivateKey, type KeyObject, sign } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+} from "node:crypto";
 import type { Authenticator } from "@nats-io/nats-core";
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -24,6 +30,65 @@ function base32Decode(text: string): Buffer {
     }
   }
   return Buffer.from(out);
+}
+
+/** nkey prefix bytes: a seed, and the user role (its public keys start with "U"). */
+const PREFIX_SEED = 18 << 3;
+const PREFIX_USER = 20 << 3;
+
+function base32Encode(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let acc = 0;
+  for (const b of bytes) {
+    acc = ((acc << 8) | b) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BASE32[(acc >> bits) & 31];
+    }
+  }
+  if (bits > 0) out += BASE32[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+/** CRC-16/XMODEM, the checksum nkeys append (little-endian). */
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b << 8;
+    for (let i = 0; i < 8; i++)
+      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  }
+  return crc;
+}
+
+function withChecksum(payload: Buffer): string {
+  const crc = crc16(payload);
+  return base32Encode(Buffer.concat([payload, Buffer.from([crc & 0xff, crc >> 8])]));
+}
+
+/** The last 32 bytes of a DER-encoded Ed25519 key are the raw key. */
+function rawKey(der: Buffer): Buffer {
+  return der.subarray(der.length - 32);
+}
+
+function userPublicKey(key: KeyObject): string {
+  const raw = rawKey(createPublicKey(key).export({ format: "der", type: "spki" }));
+  return withChecksum(Buffer.concat([Buffer.from([PREFIX_USER]), raw]));
+}
+
+/** The public key ("U…") of a user seed, derived natively. */
+export function publicKeyOfSeed(seed: string): string {
+  return userPublicKey(privateKeyOfSeed(seed));
+}
+
+/** A new user nkey, made with Node's Ed25519 (the pure-JS one costs tens of ms at start-up). */
+export function createUserNkey(): { seed: string; publicKey: string } {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const raw = rawKey(privateKey.export({ format: "der", type: "pkcs8" }));
+  const head = Buffer.from([PREFIX_SEED | (PREFIX_USER >> 5), (PREFIX_USER & 31) << 3]);
+  return { seed: withChecksum(Buffer.concat([head, raw])), publicKey: userPublicKey(privateKey) };
 }
 
 /** The Ed25519 private key in an nkey seed ("SU…"): 2 prefix bytes, 32 key bytes, 2 CRC bytes. */
