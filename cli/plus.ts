@@ -94,6 +94,10 @@ async function stopRunning(dataDir: string, terminals = false): Promise<number> 
   }
   process.kill(pid, "SIGKILL");
   console.log(`cocalc-plus (pid ${pid}) did not stop in 15 s and was killed`);
+  // A killed plus cannot stop its nats-server; it would keep the store and ports.
+  const { killOrphanNatsServer } = await import("../services/runtime/nats-server.js");
+  const nats = await killOrphanNatsServer(join(dataDir, "nats"));
+  if (nats !== undefined) console.log(`stopped its nats-server (pid ${nats})`);
   await stopTerminals(dataDir, terminals);
   return 0;
 }

@@ -198,26 +198,30 @@ function processAlive(pid: number): boolean {
  * Kills a nats-server left running on this config by a cocalc-plus that was killed -9:
  * it still holds the JetStream store and the ports.
  */
-async function killOrphan(dir: string, log: Logger): Promise<void> {
+export async function killOrphanNatsServer(
+  dir: string,
+  onFound?: (pid: number) => void,
+): Promise<number | undefined> {
   let pid: number;
   try {
     pid = Number((await readFile(join(dir, "nats-server.pid"), "utf8")).trim());
   } catch {
-    return;
+    return undefined;
   }
-  if (!Number.isInteger(pid) || pid <= 1 || !processAlive(pid)) return;
+  if (!Number.isInteger(pid) || pid <= 1 || !processAlive(pid)) return undefined;
   let cmdline = "";
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
   } catch {
-    return;
+    return undefined;
   }
-  if (!cmdline.includes(configPath(dir))) return;
-  log.warn({ pid }, "stopping a nats-server left behind by an earlier run");
+  if (!cmdline.includes(configPath(dir))) return undefined;
+  onFound?.(pid);
   process.kill(pid, "SIGTERM");
   for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
   if (processAlive(pid)) process.kill(pid, "SIGKILL");
   for (let i = 0; i < 50 && processAlive(pid); i++) await sleep(100);
+  return pid;
 }
 
 /** Warnings that do not apply here: both listeners are on loopback only. */
@@ -256,7 +260,9 @@ export class NatsServer extends EventEmitter {
   /** Writes the config (0600) and starts the server; resolves when it accepts connections. */
   async start(): Promise<void> {
     await mkdir(this.config.dir, { recursive: true, mode: 0o700 });
-    await killOrphan(this.config.dir, this.log);
+    await killOrphanNatsServer(this.config.dir, (pid) =>
+      this.log.warn({ pid }, "stopping a nats-server left behind by an earlier run"),
+    );
     const file = configPath(this.config.dir);
     await rm(file, { force: true });
     await writeFile(file, renderNatsConfig(this.config), { mode: 0o600 });
