@@ -381,4 +381,27 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await page.close();
     await other.close();
   });
+
+  it("select all in a big folder selects every entry, loaded or not, and deletes them in batches", async () => {
+    const dir = join(plus.home, "big-select");
+    await mkdir(dir);
+    const n = 2500;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        writeFile(join(dir, `f${String(i).padStart(5, "0")}`), ""),
+      ),
+    );
+    const page = await open("/files/big-select");
+    await waitDir(page, dir);
+    await page.getByTestId("select-all").click();
+    await expect
+      .poll(() => page.locator(".selection-count").textContent(), { timeout: 30_000 })
+      .toBe(`${n} selected`);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "files-select-all.png") });
+    await page.getByTestId("action-delete").click();
+    await page.getByTestId("delete-dialog-confirm").click();
+    await expect.poll(() => readdir(dir), { timeout: 60_000 }).toEqual([]);
+    await page.getByTestId("empty-dir").waitFor({ timeout: 30_000 });
+    await page.close();
+  });
 });

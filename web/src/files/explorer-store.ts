@@ -9,6 +9,8 @@ import {
   type FileEntry,
   type FsRequest,
   LIST_PAGE_SIZE,
+  MAX_LIST_PAGE,
+  MAX_PATHS_PER_REQUEST,
   type SortKey,
   WATCH_LEASE_MS,
 } from "../../../shared/files.js";
@@ -152,10 +154,14 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
           setSelection(new Set<string>());
           anchor = undefined;
         } else {
-          // Keep the selection of names that still exist on the loaded pages.
-          const present = new Set([...next.values()].flat().map((e) => e.name));
-          const kept = [...selection()].filter((n) => present.has(n));
-          if (kept.length !== selection().size) setSelection(new Set(kept));
+          // Keep the selection of names that still exist. Only a fully loaded listing tells:
+          // in a big folder a selected name may be on a page not loaded.
+          const loaded = [...next.values()].flat();
+          if (loaded.length >= first.total) {
+            const present = new Set(loaded.map((e) => e.name));
+            const kept = [...selection()].filter((n) => present.has(n));
+            if (kept.length !== selection().size) setSelection(new Set(kept));
+          }
         }
         setVersion((v) => v + 1);
       });
@@ -280,8 +286,60 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
   }
 
   const here = (name: string) => joinPath(dir() ?? home, name);
-  const plural = (n: number) => (n === 1 ? "1 item" : `${n} items`);
+  const count = (n: number) => n.toLocaleString("en-US");
+  const plural = (n: number) => (n === 1 ? "1 item" : `${count(n)} items`);
   const LONG_MS = 30 * 60_000;
+
+  /**
+   * Runs `run` on the names in requests of at most MAX_PATHS_PER_REQUEST paths, saying how
+   * far it got; a failure stops at that batch (the ones before it are done and listed).
+   */
+  async function inBatches(
+    verb: string,
+    names: readonly string[],
+    run: (paths: string[]) => Promise<unknown>,
+  ): Promise<boolean> {
+    const r = await act(`${verb} ${plural(names.length)}…`, async () => {
+      for (let i = 0; i < names.length; i += MAX_PATHS_PER_REQUEST) {
+        if (i > 0) setBusy(`${verb} ${count(i)} of ${plural(names.length)}…`);
+        await run(names.slice(i, i + MAX_PATHS_PER_REQUEST).map(here));
+      }
+      return true;
+    });
+    return r === true;
+  }
+
+  /** Selects every name of the listing, fetching the pages not loaded yet (with progress). */
+  async function selectEverything(): Promise<void> {
+    const d = dir();
+    const gen = generation;
+    const n = total();
+    if (d === undefined || cursor === undefined) return;
+    const names: string[] = [];
+    setActionError(undefined);
+    try {
+      for (let offset = 0; offset < n; offset += MAX_LIST_PAGE) {
+        setBusy(`Selecting ${count(offset)} of ${plural(n)}…`);
+        const page = await fs.call({
+          ...params(),
+          path: d,
+          offset,
+          limit: MAX_LIST_PAGE,
+          cursor,
+        } as FsRequest<"list">);
+        if (gen !== generation) return;
+        for (const e of page.entries) names.push(e.name);
+        if (page.entries.length < MAX_LIST_PAGE) break;
+      }
+      setSelection(new Set(names));
+    } catch (err) {
+      if (gen !== generation) return;
+      if (err instanceof FsError && err.code === "ERR_FS_CURSOR") scheduleRefresh();
+      setActionError(errorPayloadOf(err));
+    } finally {
+      setBusy(undefined);
+    }
+  }
 
   return {
     dir,
@@ -347,7 +405,9 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     selectAll() {
       const all = new Set<string>();
       for (const page of pages.values()) for (const e of page) all.add(e.name);
+      // Rows not loaded yet (a big folder) are fetched; until then the loaded ones show.
       setSelection(all);
+      if (all.size < total()) void selectEverything();
     },
     clearSelection() {
       setSelection(new Set<string>());
@@ -376,30 +436,25 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
       return r !== undefined;
     },
     async remove(names) {
-      const r = await act(`Deleting ${plural(names.length)}…`, () =>
-        fs.call({ op: "delete", paths: names.map(here) }, LONG_MS),
+      const ok = await inBatches("Deleting", names, (paths) =>
+        fs.call({ op: "delete", paths }, LONG_MS),
       );
-      if (r) setSelection(new Set<string>());
-      return r !== undefined;
+      if (ok) setSelection(new Set<string>());
+      return ok;
     },
     async move(names, destination) {
-      const r = await act(`Moving ${plural(names.length)}…`, () =>
-        fs.call(
-          { op: "move", paths: names.map(here), dir: expandPath(destination, home, dir() ?? home) },
-          LONG_MS,
-        ),
+      const to = expandPath(destination, home, dir() ?? home);
+      const ok = await inBatches("Moving", names, (paths) =>
+        fs.call({ op: "move", paths, dir: to }, LONG_MS),
       );
-      if (r) setSelection(new Set<string>());
-      return r !== undefined;
+      if (ok) setSelection(new Set<string>());
+      return ok;
     },
     async copy(names, destination) {
-      const r = await act(`Copying ${plural(names.length)}…`, () =>
-        fs.call(
-          { op: "copy", paths: names.map(here), dir: expandPath(destination, home, dir() ?? home) },
-          LONG_MS,
-        ),
+      const to = expandPath(destination, home, dir() ?? home);
+      return inBatches("Copying", names, (paths) =>
+        fs.call({ op: "copy", paths, dir: to }, LONG_MS),
       );
-      return r !== undefined;
     },
     stop() {
       clearInterval(renew);

@@ -90,6 +90,12 @@ export function FileList(props: FileListProps) {
             aria-label="Select all"
             data-testid="select-all"
             checked={ex.total() > 0 && ex.selection().size >= ex.total()}
+            ref={(el) =>
+              createEffect(() => {
+                // Part of a big folder selected (or still being selected).
+                el.indeterminate = ex.selection().size > 0 && ex.selection().size < ex.total();
+              })
+            }
             onChange={(e) => (e.currentTarget.checked ? ex.selectAll() : ex.clearSelection())}
           />
         </span>
