@@ -218,8 +218,8 @@ function ForwardForm(props: { store: ForwardsStore; session: string; onDone: () 
           onChange={(e) => setDirection(e.currentTarget.value as ForwardDirection)}
           data-testid="forward-direction"
         >
-          <option value="remote-to-local">remote → local (a remote service here)</option>
-          <option value="local-to-remote">local → remote (a local service there)</option>
+          <option value="remote-to-local">remote → local (ssh -L)</option>
+          <option value="local-to-remote">local → remote (ssh -R)</option>
         </select>
       </label>
       <label class="fwd-field">
