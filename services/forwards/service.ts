@@ -4,6 +4,7 @@
  * while its session runs, whose starts, exits and restarts go to `.run`; both projected into
  * the `port-forwards` view. Which sessions run it learns from the `remote-sessions` view.
  */
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
@@ -16,6 +17,7 @@ import {
   ForwardRunEvents,
   type ForwardView,
   sessionIdOfForward,
+  sshForwardArgs,
 } from "../../shared/forwards.js";
 import { parseTarget, type RemoteSessionView, sessionIdOf } from "../../shared/remote.js";
 import {
@@ -72,6 +74,31 @@ export async function checkPortFree(port: number): Promise<void> {
       "ERR_FORWARD_PORT_IN_USE",
       `local port ${port} is in use by another program (${code} on ${host.includes(":") ? `[${host}]` : host})`,
     );
+  }
+}
+
+/**
+ * Ends the ssh of a forward that a plus killed with SIGKILL left behind (it would hold the
+ * port): only a process whose command line is that very forward's.
+ */
+function endLeftover(pid: number, config: ForwardConfig): boolean {
+  let argv: string[];
+  try {
+    argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+  } catch {
+    return false;
+  }
+  const [flag, spec] = sshForwardArgs(config);
+  const ours =
+    /(^|\/)ssh$/.test(argv[0] ?? "") &&
+    argv.includes("ExitOnForwardFailure=yes") &&
+    argv.some((a, i) => a === flag && argv[i + 1] === spec);
+  if (!ours) return false;
+  try {
+    process.kill(pid, "SIGTERM");
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -170,7 +197,10 @@ export async function startForwards(
     const e = await view.get(key);
     if (e?.operation !== "PUT" || e.length === 0) continue;
     const v = e.json<ForwardView>();
-    track(v.forward, configFromView(v), v.restarts);
+    const config = configFromView(v);
+    if (v.pid !== undefined && endLeftover(v.pid, config))
+      log.info({ forward: v.forward, pid: v.pid }, "ended the ssh of a forward left behind");
+    track(v.forward, config, v.restarts);
   }
 
   await ensureDurable(ctx.jsm, Streams.REMOTE, FORWARDS_SERVICE, AllForwards.all);
