@@ -1,17 +1,22 @@
 /**
- * Port forwards of a remote session: from `cocalc-plus forward add` to the first answer through
- * the port, requests through a maintained forward, and from a kill -9 of its ssh to serving
- * again. Anchor: the same by hand, `ssh -N -L` to the first answer and requests through it.
+ * Port forwards of a remote session: from the AddForward command (as the page sends it) to the
+ * first answer through the port, requests through a maintained forward, and from a kill -9 of
+ * its ssh to serving again; `cocalc-plus forward add` (a Node process of its own) is timed
+ * beside. Anchor: the same by hand, `ssh -N -L` to the first answer and requests through it.
  * Uses a real sshd on loopback and a second local user as the remote (needs root).
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { runInfoFile } from "../../cli/plus-server.js";
+import { secretsFile } from "../../cli/secrets.js";
+import { connectServices } from "../../services/runtime/connect.js";
 import { freePort } from "../../services/runtime/ports.js";
 import type { ForwardView } from "../../shared/forwards.js";
+import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { nodeMissingReason, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 import { median, num, sleep } from "./stats.js";
 
@@ -87,6 +92,7 @@ export async function forwardBench(): Promise<string> {
   const dataDir = join(home, "data");
   const remotePort = await freePort();
   const add: number[] = [];
+  const cli: number[] = [];
   const anchorAdd: number[] = [];
   const reqs: number[] = [];
   const anchorReqs: number[] = [];
@@ -97,6 +103,15 @@ export async function forwardBench(): Promise<string> {
     );
     while (!(await listening(remotePort))) await sleep(50);
     await run(["ssh", sshd.target, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs], env);
+    const info = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as {
+      natsUrl: string;
+      wsid: string;
+    };
+    const { servicesSeed } = JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as {
+      servicesSeed: string;
+    };
+    const nc = await connectServices({ url: info.natsUrl, seed: servicesSeed }, "bench forward");
+    const command = workspaceSubjects(info.wsid).command(ServiceNames.forwards);
     for (let i = 0; i < RUNS; i++) {
       // Anchor: a hand-run ssh -L with the same options, to its first answer.
       const a = await freePort();
@@ -152,7 +167,27 @@ export async function forwardBench(): Promise<string> {
       await untilAnswers(l);
       recover.push(performance.now() - t0);
       await run(["forward", "rm", String(l), "--data-dir", dataDir], env);
+      // The CLI: the same, plus starting a Node process and connecting.
+      const c = await freePort();
+      t0 = performance.now();
+      await run(
+        [
+          "forward",
+          "add",
+          String(c),
+          String(remotePort),
+          "--session",
+          sshd.target,
+          "--data-dir",
+          dataDir,
+        ],
+        env,
+      );
+      await untilAnswers(c);
+      cli.push(performance.now() - t0);
+      await run(["forward", "rm", String(c), "--data-dir", dataDir], env);
     }
+    await nc.close();
   } finally {
     await run(["ssh", "rm", sshd.target, "--data-dir", dataDir], env).catch(() => "");
     await run(["stop", "--terminals", "--data-dir", dataDir], env).catch(() => "");
@@ -167,12 +202,13 @@ export async function forwardBench(): Promise<string> {
   const ratio = median(add) / median(anchorAdd);
   const reqRatio = median(reqs) / median(anchorReqs);
   console.log(`  anchor: ssh -N -L to first answer:        ${num(median(anchorAdd))} ms`);
-  console.log(`  forward add to first answer:              ${num(median(add))} ms`);
+  console.log(`  AddForward to first answer:               ${num(median(add))} ms`);
+  console.log(`  cocalc-plus forward add to first answer:  ${num(median(cli))} ms`);
   console.log(
     `  ${REQUESTS} requests, anchor / forward:          ${num(median(anchorReqs))} / ${num(median(reqs))} ms`,
   );
   console.log(
     `  kill -9 of its ssh to serving again:      ${num(median(recover))} ms (1 s of it is the first backoff)`,
   );
-  return `forward: ratio=${ratio.toFixed(2)} target<=${TARGET} met=${ratio <= TARGET ? "yes" : "no"} add_ms=${num(median(add))} anchor_ms=${num(median(anchorAdd))} requests_ratio=${reqRatio.toFixed(2)} recover_ms=${num(median(recover))}`;
+  return `forward: ratio=${ratio.toFixed(2)} target<=${TARGET} met=${ratio <= TARGET ? "yes" : "no"} add_ms=${num(median(add))} cli_ms=${num(median(cli))} anchor_ms=${num(median(anchorAdd))} requests_ratio=${reqRatio.toFixed(2)} recover_ms=${num(median(recover))}`;
 }
