@@ -209,11 +209,13 @@ export async function startForwards(
     const fid = forwardIdOfSubject(stored.subject);
     if (!fid || !sessionIdOfForward(fid)) return;
     const { event } = stored;
-    await project(stored);
     if (event.type === "ForwardAdded") {
+      // Its ssh starts first: a handshake is the slow part; the view follows.
       track(fid, event.data, 0);
       await apply(fid);
-    } else if (event.type === "ForwardRemoved") {
+    }
+    await project(stored);
+    if (event.type === "ForwardRemoved") {
       const f = forwards.get(fid);
       forwards.delete(fid);
       removing.delete(fid);
