@@ -208,6 +208,7 @@ export class ForwardProcess {
         else if (!line.startsWith("debug")) output = `${output}${line}\n`.slice(-MAX_ERROR_TEXT);
       }
     });
+    this.o.log.info({ forward: this.o.forward, pid: child.pid, restarts }, "forward starting");
     if (child.pid !== undefined)
       this.emit({ type: "ForwardStarted", data: { pid: child.pid, restarts } });
     // Where ssh's output is sent elsewhere (-E in the session's ssh options), a local listener tells.
