@@ -231,6 +231,9 @@ export async function startForwards(
     handle,
   });
 
+  // Forwards of a session removed while plus was not running go now.
+  for (const [fid, f] of forwards) if (!sessions.has(f.sid)) await apply(fid);
+
   // The sessions' state decides which forwards run; the watch starts with every current value.
   const watch = await sessionsKv.watch({ key: ">" });
   const watching = (async () => {
