@@ -155,6 +155,9 @@ export async function forwardBench(): Promise<string> {
       );
       await untilAnswers(l);
       add.push(performance.now() - t0);
+      console.log(
+        `  run ${i + 1}: anchor ${num(anchorAdd[i]!)} ms, AddForward ${num(add[i]!)} ms to the first answer`,
+      );
       reqs.push(await requests(l));
       const list = JSON.parse(
         await run(["forward", "list", "--json", "--data-dir", dataDir], env),
