@@ -140,19 +140,17 @@ export async function forwardBench(): Promise<string> {
       // The maintained forward.
       const l = await freePort();
       t0 = performance.now();
-      await run(
-        [
-          "forward",
-          "add",
-          String(l),
-          String(remotePort),
-          "--session",
-          sshd.target,
-          "--data-dir",
-          dataDir,
-        ],
-        env,
-      );
+      const reply = (
+        await nc.request(
+          command,
+          JSON.stringify({
+            type: "AddForward",
+            data: { session: sshd.target, local: l, remote: remotePort },
+          }),
+          { timeout: 30_000 },
+        )
+      ).json<{ ok: boolean }>();
+      if (!reply.ok) throw new Error(`AddForward failed: ${JSON.stringify(reply)}`);
       await untilAnswers(l);
       add.push(performance.now() - t0);
       console.log(
