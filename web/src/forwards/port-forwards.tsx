@@ -232,8 +232,9 @@ function ForwardForm(props: { store: ForwardsStore; session: string; onDone: () 
         />
       </label>
       <p class="fwd-note">
-        Both ends are 127.0.0.1. The forward runs while the session runs and is restarted when it
-        dies.
+        remote → local makes a service on the remote's 127.0.0.1 reachable here, local → remote the
+        reverse; the remote port defaults to the local one. The forward runs while the session runs
+        and is restarted when it dies.
       </p>
       <div class="fwd-form-actions">
         <button type="submit" class="button" disabled={busy()} data-testid="forward-submit">
