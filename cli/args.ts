@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
+import type { ForwardCliOptions } from "./forward-client.js";
 import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
 import type { SyncCliOptions } from "./sync-client.js";
 
@@ -23,6 +24,7 @@ Usage:
   cocalc-plus uninstall [--purge]       remove the installed bundle and cache (--purge: the data too)
   cocalc-plus sync add|list|pause|resume|check|rm …
                                         sync folders with a remote session (sync --help)
+  cocalc-plus forward add|list|rm …     keep ports forwarded over a remote session (forward --help)
 
 Options:
   --port N                      HTTP port; 0 picks a free port (default 0)
@@ -67,6 +69,8 @@ export type CliCommand =
   | { command: "sync-remote"; sub: string; args: string[] }
   | ({ command: "sync" } & SyncCliOptions)
   | { command: "sync-help" }
+  | ({ command: "forward" } & ForwardCliOptions)
+  | { command: "forward-help" }
   | SshCommand;
 
 /** The remote half of sync (run over ssh by a local plus; not for people, so not in --help). */
@@ -178,6 +182,47 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ...(session !== undefined && { session }),
       ...(ignoreFile !== undefined && { ignoreFile: resolve(ignoreFile) }),
       ...(prefer !== undefined && { prefer }),
+    };
+  }
+  if (first === "forward") {
+    const actions = ["add", "list", "rm"] as const;
+    if (second === undefined || second === "--help" || second === "help")
+      return { command: "forward-help" };
+    const action = actions.find((a) => a === second);
+    if (!action)
+      throw new UsageError(
+        `unknown command "forward ${second}"; choose from ${actions.join(", ")}`,
+      );
+    const { values, positionals } = parse(
+      argv.slice(2),
+      {
+        "data-dir": { type: "string" },
+        session: { type: "string" },
+        direction: { type: "string" },
+        name: { type: "string" },
+        json: { type: "boolean" },
+      },
+      true,
+    );
+    const max = action === "add" ? 2 : action === "list" ? 0 : 1;
+    if (positionals.length > max)
+      throw new UsageError(
+        `forward ${action} takes at most ${max} argument${max === 1 ? "" : "s"}`,
+      );
+    const session = nonEmpty("--session", values.session as string | undefined);
+    const direction = nonEmpty("--direction", values.direction as string | undefined);
+    const name = nonEmpty("--name", values.name as string | undefined);
+    return {
+      command: "forward",
+      action,
+      args: positionals,
+      dataDir: resolve(
+        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+      ),
+      json: values.json === true,
+      ...(session !== undefined && { session }),
+      ...(direction !== undefined && { direction }),
+      ...(name !== undefined && { name }),
     };
   }
   if (first === "ssh") return parseSshCli(argv.slice(1), env);

@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
 import { docsService } from "../services/docs/index.js";
+import { forwardsService } from "../services/forwards/index.js";
 import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
@@ -109,6 +110,7 @@ export function plusServices(
         ...(opts.natsServer !== undefined && { natsServer: opts.natsServer }),
       },
     }),
+    forwardsService(),
   ];
 }
 

@@ -207,6 +207,21 @@ async function main(argv: string[]): Promise<number> {
         console.error(`cocalc-plus: ${(err as Error).message}`);
         return err instanceof UsageError ? 2 : 1;
       }
+    case "forward-help": {
+      const { FORWARD_HELP } = await import("./forward-client.js");
+      console.log(FORWARD_HELP);
+      return 0;
+    }
+    case "forward":
+      try {
+        const { checkForwardArgs, forwardCli } = await import("./forward-client.js");
+        checkForwardArgs(cmd);
+        await forwardCli(cmd);
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-plus: ${(err as Error).message}`);
+        return err instanceof UsageError ? 2 : 1;
+      }
     case "sync-remote": {
       const { runRemoteCommand } = await import("../services/sync/remote-cli.js");
       return runRemoteCommand(cmd.sub, cmd.args);

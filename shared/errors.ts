@@ -336,6 +336,32 @@ export const ErrorCodes = {
     status: 409,
     summary: "The local port for the tunnel is in use or cannot be forwarded.",
   },
+  ERR_FORWARD_PORT: {
+    status: 400,
+    summary: "A port of a forward is not a whole number from 1 to 65535.",
+  },
+  ERR_FORWARD_DIRECTION: {
+    status: 400,
+    summary: "A forward's direction is not remote-to-local (ssh -L) or local-to-remote (ssh -R).",
+  },
+  ERR_FORWARD_PORT_IN_USE: {
+    status: 409,
+    summary: "The local port of a remote-to-local forward is in use by another program.",
+  },
+  ERR_FORWARD_DUPLICATE: {
+    status: 409,
+    summary: "A forward already listens on that port (here, or on the session's remote).",
+  },
+  ERR_FORWARD_NO_SESSION: {
+    status: 404,
+    summary: "No remote session with that target: connect it first (cocalc-plus ssh TARGET).",
+  },
+  ERR_FORWARD_NOT_FOUND: { status: 404, summary: "No such port forward." },
+  ERR_FORWARD_SSH: {
+    status: 502,
+    summary:
+      "The ssh process of a forward failed (login, network, or the remote port in use); it is restarted with backoff.",
+  },
 } as const;
 
 /** Every error code the product can report. */

@@ -73,6 +73,7 @@ export const ServiceNames = {
   docs: "docs",
   agents: "agents",
   remote: "remote",
+  forwards: "forwards",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -124,6 +125,7 @@ export const Buckets = {
   threads: "threads",
   turns: "turns",
   remoteSessions: "remote-sessions",
+  portForwards: "port-forwards",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -391,6 +393,28 @@ export function syncPairOfSubject(subject: string): string | undefined {
   return parts.length === 5 && parts[0] === "remote" && parts[2] === "sync" ? parts[3] : undefined;
 }
 
+/** Subjects of port forward `fid` of remote session `sid` (stream REMOTE, under the session). */
+export function forwardSubjects(sid: string, fid: string) {
+  const base = remoteSubjects(sid).forward(fid);
+  return {
+    /** The forward's settings: added, removed. */
+    config: `${base}.cfg`,
+    /** Its ssh process: started, up, exited, stopped. */
+    run: `${base}.run`,
+  } as const;
+}
+
+/** Every forward subject of every session, as a consumer filter. */
+export const AllForwards = { all: "remote.*.forward.>" } as const;
+
+/** The forward id in a forward subject (`remote.<sid>.forward.<fid>.<kind>`), or undefined. */
+export function forwardIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "remote" && parts[2] === "forward"
+    ? parts[3]
+    : undefined;
+}
+
 /** Keys of the KV views. */
 export const Keys = {
   /** Health record of one running instance of a service. */
@@ -439,6 +463,8 @@ export const Keys = {
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(doc, "document id")}.${which}`,
   /** A remote session (view `remote-sessions`). */
   remoteSession: (sid: string) => validateKeyToken(sid, "session id"),
+  /** A port forward of a remote session (view `port-forwards`). */
+  portForward: (fid: string) => validateKeyToken(fid, "forward id"),
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */

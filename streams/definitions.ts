@@ -194,6 +194,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     ttlMs: 0,
     maxValueSize: 256 * 1024,
   },
+  {
+    name: Buckets.portForwards,
+    description: "port forwards of remote sessions: ports, direction, status, restarts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
 ];
 
 /** A KV bucket is a stream with the shape nats.js expects when it binds to it. */

@@ -19,9 +19,15 @@ export function sessionValue(token: string): string {
   return createHmac("sha256", token).update("cocalc-plus session v1").digest("base64url");
 }
 
-/** Cookies are not port-specific, so the name carries the port: two servers on one host do not clash. */
+/**
+ * Cookies are not port-specific, so the name carries the port: two servers on one host do not
+ * clash. It is the port the browser sees (the Host header's), not the one this server listens
+ * on: behind an SSH tunnel those differ, and two remote daemons that listen on the same port
+ * of their machines are two local ports here, which must not share one cookie.
+ */
 export function cookieName(req: IncomingMessage): string {
-  return `cocalc_plus_${req.socket.localPort ?? 0}`;
+  const port = /:(\d{1,5})$/.exec(req.headers?.host ?? "")?.[1];
+  return `cocalc_plus_${port ?? req.socket.localPort ?? 0}`;
 }
 
 function equal(a: string, b: string): boolean {

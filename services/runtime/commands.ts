@@ -87,6 +87,8 @@ export interface CommandServerOptions<C extends Command, E extends DecidedEvent,
   /** The subject holding the events of the aggregate a command is about. */
   aggregateSubject(command: C): string;
   now(): Date;
+  /** Checks a command against the world outside the events (e.g. a port in use); throws to refuse. */
+  check?(command: C): Promise<void>;
 }
 
 const MAX_ATTEMPTS = 10;
@@ -157,6 +159,7 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
       const at = o.now().toISOString();
       try {
         const command = parseCommand<C>(o.commands, m.data, { actor: "user", at });
+        await o.check?.(command);
         const seqs = await handle(command);
         reply(m, { ok: true, seqs });
       } catch (err) {

@@ -2,6 +2,7 @@
 import { createMemo, createSignal, For, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import { parseTarget, type RemoteSessionView } from "../../../shared/remote.js";
+import { PortForwards } from "../forwards/port-forwards.js";
 import { useConnection } from "../stores/connection-store.js";
 import { SyncPairs } from "../sync/sync-pairs.js";
 import {
@@ -200,6 +201,7 @@ function SessionRow(props: {
     props.onReply(await props.store.remove(s().sid));
   };
   const [syncOpen, setSyncOpen] = createSignal(false);
+  const [forwardsOpen, setForwardsOpen] = createSignal(false);
   return (
     <>
       <tr data-testid="remote-row" data-status={s().status}>
@@ -283,6 +285,15 @@ function SessionRow(props: {
             >
               Synced folders
             </button>
+            <button
+              type="button"
+              class="button"
+              aria-expanded={forwardsOpen()}
+              data-testid="remote-forwards-toggle"
+              onClick={() => setForwardsOpen(!forwardsOpen())}
+            >
+              Port forwards
+            </button>
             <button type="button" class="button" onClick={remove}>
               Remove
             </button>
@@ -293,6 +304,13 @@ function SessionRow(props: {
         <tr class="remote-detail" data-testid="remote-sync-row">
           <td colSpan={7}>
             <SyncPairs session={s().target} />
+          </td>
+        </tr>
+      </Show>
+      <Show when={forwardsOpen()}>
+        <tr class="remote-detail" data-testid="remote-forwards-row">
+          <td colSpan={7}>
+            <PortForwards session={s().target} />
           </td>
         </tr>
       </Show>
