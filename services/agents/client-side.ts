@@ -356,9 +356,9 @@ async function writeInWorkspace(
   } catch (err) {
     if (!(err instanceof CocalcError && err.code === "ERR_FS_NOT_FOUND")) throw err;
     // A new file: where its folder really is.
-    real = joinPath(await files.real(parentOf(abs)), nameOf(abs));
+    real = joinPath(await files.realDir(parentOf(abs)), nameOf(abs));
   }
-  if (scope.mode === "workspace-write" && !isInside(real, await files.real(scope.cwd))) {
+  if (scope.mode === "workspace-write" && !isInside(real, await files.realDir(scope.cwd))) {
     throw new CocalcError(
       "ERR_AGENT_OUTSIDE_WORKDIR",
       `workspace-write mode: ${path} is outside the working directory ${scope.cwd}`,

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -13,61 +13,13 @@ import {
 } from "../../shared/agents.js";
 import { until } from "../../test/helpers/nats.js";
 import { PLUS_BIN, type RunningPlus, removeHome, startPlus } from "../../test/helpers/plus.js";
+import { alive, byCommandLine, proc } from "../../test/helpers/procs.js";
 import { connectServices } from "../runtime/connect.js";
 import { agentCommand, threadView, turnView } from "./test-kit.js";
 
 const AGENT = new URL("../../test/fixtures/scripted-agent.mjs", import.meta.url).pathname;
 const built = existsSync(PLUS_BIN);
 if (!built) console.warn(`agent orphan tests skipped: ${PLUS_BIN} is missing (npm run build)`);
-
-/** A process as it is now: its pid and start time (so a reused pid is not taken for it). */
-interface Proc {
-  pid: number;
-  start: string;
-}
-
-function startOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
-function proc(pid: number): Proc | undefined {
-  const start = startOf(pid);
-  return start === undefined ? undefined : { pid, start };
-}
-
-/** Still there, and not a zombie waiting for init to reap it. */
-function alive(p: Proc): boolean {
-  if (startOf(p.pid) !== p.start) return false;
-  try {
-    const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** Processes whose command line is exactly `argv`. */
-function byCommandLine(argv: string[]): Proc[] {
-  const want = `${argv.join("\0")}\0`;
-  const out: Proc[] = [];
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, "utf8") === want) {
-        const p = proc(Number(name));
-        if (p) out.push(p);
-      }
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
 
 describe.skipIf(!built)("agent processes never outlive plus", () => {
   let plus: RunningPlus | undefined;

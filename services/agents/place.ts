@@ -4,7 +4,7 @@
  * as the workspace user, with files through the workspace's fs service (which already maps
  * container paths and acts with that user's credentials).
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
 import type { FsOp, FsReply, FsRequest, FsResults } from "../../shared/files.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
@@ -53,11 +53,18 @@ export class WorkspaceFiles {
   ) {}
 
   private async call<O extends FsOp>(request: FsRequest<O>): Promise<FsResults[O]> {
-    const m = await this.nc.request(
-      workspaceSubjects(this.wsid).request(ServiceNames.fs),
-      JSON.stringify(request),
-      { timeout: 30_000 },
-    );
+    const subject = workspaceSubjects(this.wsid).request(ServiceNames.fs);
+    const body = JSON.stringify(request);
+    let m: Msg | undefined;
+    // The fs service starts beside this one and may not listen yet (a host starting up).
+    for (let waited = 0; !m; waited += 250) {
+      try {
+        m = await this.nc.request(subject, body, { timeout: 30_000 });
+      } catch (err) {
+        if (!/no responders/i.test(String(err)) || waited >= 15_000) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     const reply = m.json<FsReply<O>>();
     if (!reply.ok) throw fromErrorPayload(reply.error);
     return reply.result;
@@ -92,11 +99,35 @@ export class WorkspaceFiles {
     return (await this.call<"stat">({ op: "stat", path })).real;
   }
 
+  /**
+   * The canonical path of a directory. (A listing, not a stat: a stat opens the parent, and
+   * the parent of a container's home or root is a host directory its user cannot open.)
+   */
+  async realDir(path: string): Promise<string> {
+    const r = await this.call<"list">({
+      op: "list",
+      path,
+      offset: 0,
+      limit: 0,
+      sort: "name",
+      desc: false,
+      hidden: true,
+      filter: "",
+    });
+    return r.path;
+  }
+
   async isDirectory(path: string): Promise<boolean> {
     try {
-      return (await this.call<"stat">({ op: "stat", path })).type === "dir";
-    } catch {
-      return false;
+      await this.realDir(path);
+      return true;
+    } catch (err) {
+      if (
+        err instanceof CocalcError &&
+        (err.code === "ERR_FS_NOT_FOUND" || err.code === "ERR_FS_NOT_DIR")
+      )
+        return false;
+      throw err;
     }
   }
 

@@ -100,6 +100,11 @@ export interface AgentsServiceOptions {
    * working directory, `home`) are the ones inside the container.
    */
   container?: { exec: ContainerExec; home: string };
+  /**
+   * The durable consumer's name (default: the service's). Where one NATS serves many
+   * workspaces (a launchpad host), each workspace's service needs its own.
+   */
+  durable?: string;
 }
 
 /** The largest update stored as is; bigger ones keep their kind and lose their content. */
@@ -230,7 +235,8 @@ class Agents {
   async start(): Promise<RunningService> {
     const { ctx } = this;
     const ws = workspaceThreadIdentifiers(ctx.wsid);
-    await ensureDurable(ctx.jsm, ws.stream, AGENTS_SERVICE, ws.subjects);
+    const durable = this.o.durable ?? AGENTS_SERVICE;
+    await ensureDurable(ctx.jsm, ws.stream, durable, ws.subjects);
     [this.threads, this.turns] = await Promise.all([
       ctx.kvm.open(ws.bucket),
       ctx.kvm.open(Buckets.turns),
@@ -239,7 +245,7 @@ class Agents {
     const consumer = await consumeEvents({
       js: ctx.js,
       stream: ws.stream,
-      durable: AGENTS_SERVICE,
+      durable,
       registry: threadRegistry,
       log: this.log,
       handle: async (e) => {
