@@ -111,7 +111,7 @@ describe.skipIf(!built)("agent processes never outlive plus", () => {
     return { thread, turn, queued, processes: [agent!, own, ownShell, terminal] };
   }
 
-  it("kill -9 of plus ends the agent, what it started and its commands; the restart goes on with the queue", async () => {
+  it("kill -9 of plus ends the agent, what it started and its commands; a restart (after a kill or a stop) goes on with the queue", async () => {
     plus = await startPlus();
     const work = join(plus.home, "work");
     await mkdir(work);
@@ -147,5 +147,10 @@ describe.skipIf(!built)("agent processes never outlive plus", () => {
       async () => again.processes.every((p) => !alive(p)),
       15_000,
     );
+    // And the start after it goes on with that queue the same way.
+    plus = await startPlus({ home: plus.home, dataDir: plus.dataDir });
+    ({ nc, wsid } = await connect(plus));
+    expect((await ended(wsid, again.thread, again.turn)).failure?.code).toBe("ERR_AGENT_RESTARTED");
+    expect((await ended(wsid, again.thread, again.queued)).status).toBe("finished");
   });
 });
