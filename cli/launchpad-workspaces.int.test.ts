@@ -433,6 +433,27 @@ describe.skipIf(unsupported !== undefined)(
       expect(etc.error?.message).toMatch(/start the workspace/);
       const home = await fs<{ content: string }>({ op: "read", path: "~/from-fs.txt" });
       expect(home.result?.content).toBe("written by the fs service\n");
+      // An agent's turn fails at once and says why.
+      const room = roomIdForPath("/home/user/agents.chat");
+      const thread = newThreadId();
+      await agentCommand(t.nc, ws, "CreateThread", {
+        room,
+        thread,
+        title: "stopped",
+        settings: {
+          ...defaultThreadSettings("/home/user"),
+          agent: "custom",
+          command: agentCommandLine,
+        },
+      });
+      const turn = newTurnId();
+      await agentCommand(t.nc, ws, "SubmitTurn", { room, thread, turn, prompt: "say hi" });
+      const failed = await until("the turn failed", async () => {
+        const v = await turnView(t.nc, ws, thread, turn);
+        return v && turnEnded(v.status) ? v : undefined;
+      });
+      expect(failed.failure).toMatchObject({ code: "ERR_WORKSPACE_STATE" });
+      expect(failed.failure?.reason).toMatch(/start the workspace/);
       expect((await host("StartWorkspace")).ok).toBe(true);
       expect((await fs({ op: "read", path: "/etc/passwd" })).ok).toBe(true);
     });

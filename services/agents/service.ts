@@ -416,6 +416,8 @@ class Agents {
     let outcome: { stopReason: StopReason } | { code: string; reason: string };
     let proc: AgentProcess | undefined;
     try {
+      // A stopped container workspace: say so (its root file system is there only while it runs).
+      if (this.place.files) await this.place.files.realDir("/");
       const isDir = this.place.files
         ? await this.place.files.isDirectory(settings.cwd)
         : (await stat(settings.cwd).catch(() => undefined))?.isDirectory() === true;
