@@ -1,22 +1,51 @@
+import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  agentCommand,
+  agentRequest,
+  followLog,
+  messagesOf,
+  turnView,
+} from "../services/agents/test-kit.js";
 import { detectPodman, hostService } from "../services/host/index.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { NodeViewer, terminalCommand, typeInto } from "../services/terminals/test-kit.js";
+import {
+  defaultThreadSettings,
+  newThreadId,
+  newTurnId,
+  roomIdForPath,
+  turnEnded,
+} from "../shared/agents.js";
 import type { ExecResult } from "../shared/launchpad.js";
 import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
 import { newTerminalId } from "../shared/terminals.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import {
+  addScriptedAgent,
+  type HostMachine,
+  hostUnsupported,
+  setupHostMachine,
+} from "../test/helpers/launchpad.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../test/helpers/nats.js";
-import { startWorkspaceServices, type WorkspaceServices } from "./launchpad-workspaces.js";
+import { alive, byCommandLine } from "../test/helpers/procs.js";
+import {
+  startWorkspaceServices,
+  type WorkspaceServices,
+  type WorkspaceServicesOptions,
+} from "./launchpad-workspaces.js";
 
 const HOST = "wshost1";
 const PTY_HOST = new URL("../dist/services/terminals/pty-host.js", import.meta.url).pathname;
 const FS_WORKER = new URL("../dist/services/fs/worker.js", import.meta.url).pathname;
+const SERVICES_WORKER = new URL(
+  "../dist/test/helpers/workspace-services-worker.js",
+  import.meta.url,
+).pathname;
 const unsupported =
   (await hostUnsupported()) ??
-  [PTY_HOST, FS_WORKER]
+  [PTY_HOST, FS_WORKER, SERVICES_WORKER]
     .filter((f) => !existsSync(f))
     .map((f) => `${f} is missing: run npm run build first`)[0];
 if (unsupported) console.warn(`launchpad workspace services tests skipped: ${unsupported}`);
@@ -36,6 +65,8 @@ describe.skipIf(unsupported !== undefined)(
     let services: WorkspaceServices;
     const viewers: NodeViewer[] = [];
     const ws = "wsinside";
+    let agentCommandLine = "";
+    let servicesOptions: WorkspaceServicesOptions;
 
     const host = async (type: string, data: unknown = {}): Promise<Reply<ExecResult>> =>
       (
@@ -63,13 +94,15 @@ describe.skipIf(unsupported !== undefined)(
       await supervisor.start([
         hostService({ hostId: HOST, root: m.root, podman, snapshotEveryMs: 0 }),
       ]);
+      const source = await m.rootfs("x");
+      agentCommandLine = await addScriptedAgent(source);
       const imported = await t.nc.request(
         hostSubjects(HOST).command,
-        JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("x") } }),
+        JSON.stringify({ type: "ImportImage", data: { name: "bb", source } }),
         { timeout: 120_000 },
       );
       expect(imported.json<Reply>().ok).toBe(true);
-      services = await startWorkspaceServices({
+      servicesOptions = {
         nc: t.nc,
         hostId: HOST,
         root: m.root,
@@ -79,7 +112,8 @@ describe.skipIf(unsupported !== undefined)(
         fsWorkerScript: FS_WORKER,
         log: testLog,
         orphanExitMs: 5000,
-      });
+      };
+      services = await startWorkspaceServices(servicesOptions);
       expect((await host("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
       expect((await host("StartWorkspace")).ok).toBe(true);
       await until("workspace services", async () => services.running().includes(ws));
@@ -247,6 +281,151 @@ describe.skipIf(unsupported !== undefined)(
       }
     });
 
+    it("an agent runs inside the container as the workspace user: its files, its commands", async () => {
+      const room = roomIdForPath("/home/user/agents.chat");
+      const thread = newThreadId();
+      const created = await agentCommand(t.nc, ws, "CreateThread", {
+        room,
+        thread,
+        title: "inside",
+        settings: {
+          ...defaultThreadSettings("/home/user"),
+          agent: "custom",
+          command: agentCommandLine,
+          mode: "workspace-write",
+        },
+      });
+      expect(created).toMatchObject({ ok: true });
+      const turn = newTurnId();
+      const prompt = [
+        "write /home/user/by-agent.txt written by the agent",
+        "read /home/user/by-agent.txt",
+        "write /etc/by-agent.txt outside the working directory",
+        "run id -u; hostname; pwd",
+        "selfwrite /home/user/self.txt",
+      ].join("\n");
+      expect(
+        await agentCommand(t.nc, ws, "SubmitTurn", { room, thread, turn, prompt }),
+      ).toMatchObject({ ok: true });
+      const view = await until(
+        "the turn ended",
+        async () => {
+          const v = await turnView(t.nc, ws, thread, turn);
+          return v && turnEnded(v.status) ? v : undefined;
+        },
+        90_000,
+      );
+      const log = await followLog(t.nc, ws, thread, turn);
+      const text = messagesOf(log);
+      expect(view.status, `${JSON.stringify(view.failure)} ${text}`).toBe("finished");
+      expect(text).toContain("wrote /home/user/by-agent.txt");
+      expect(text).toMatch(/read \d+ characters: written by the agent/);
+      expect(text).toMatch(/write refused: .*outside the working directory/);
+      // The command ran inside the container, as the workspace user, in the working directory.
+      expect(text).toContain(`exit 0 output "1000\\nws-${ws}\\n/home/user\\n"`);
+      expect(text).toContain("selfwrite ok /home/user/self.txt");
+      const started = log.find((e) => e.event.type === "CommandStarted");
+      expect(started?.event.data).toMatchObject({ sandbox: "container", cwd: "/home/user" });
+      const written = log.find((e) => e.event.type === "FileWritten");
+      expect(written?.event.data).toMatchObject({ path: "/home/user/by-agent.txt", before: null });
+
+      const r = await sh("stat -c '%u:%g %n' ~/by-agent.txt ~/self.txt; cat ~/by-agent.txt");
+      expect(r.stdout).toContain("1000:1000 /home/user/by-agent.txt");
+      expect(r.stdout).toContain("1000:1000 /home/user/self.txt");
+      expect(r.stdout).toContain("written by the agent");
+      expect((await sh("ls /etc")).stdout).not.toContain("by-agent.txt");
+    });
+
+    it("kill -9 of the process that runs a workspace's services ends its agent inside the container, what the agent started and its commands", async () => {
+      // The services of the workspace in a process of their own, which is then killed.
+      await services.stop();
+      const worker = spawn(process.execPath, [SERVICES_WORKER], {
+        env: {
+          ...process.env,
+          NATS_URL: t.url,
+          HOST_ID: HOST,
+          HOST_ROOT: m.root,
+          DATA_DIR: join(m.dir, "data"),
+          PTY_HOST,
+          FS_WORKER,
+          WAIT_FOR: ws,
+        },
+        stdio: ["pipe", "pipe", "inherit"],
+      });
+      try {
+        worker.stdin!.end(t.seed);
+        await new Promise<void>((resolve, reject) => {
+          worker.stdout!.on("data", (d) => String(d).includes("running") && resolve());
+          worker.once("exit", (code) => reject(new Error(`the worker exited with ${code}`)));
+        });
+        await until("the agents and fs services answer", async () => {
+          try {
+            return (
+              (await agentRequest(t.nc, ws, { op: "keys" })).ok && (await fs({ op: "info" })).ok
+            );
+          } catch {
+            return false;
+          }
+        });
+        const room = roomIdForPath("/home/user/agents.chat");
+        const thread = newThreadId();
+        expect(
+          await agentCommand(t.nc, ws, "CreateThread", {
+            room,
+            thread,
+            title: "busy",
+            settings: {
+              ...defaultThreadSettings("/home/user"),
+              agent: "custom",
+              command: agentCommandLine,
+              mode: "full-access",
+            },
+          }),
+        ).toMatchObject({ ok: true });
+        const a = String(3000 + Math.floor(Math.random() * 6000));
+        const b = String(Number(a) + 1);
+        const turn = newTurnId();
+        const prompt = `spawn sleep ${a}; echo agent-child-done\nrun sleep ${b}\nslow 1000 100`;
+        expect(
+          await agentCommand(t.nc, ws, "SubmitTurn", { room, thread, turn, prompt }),
+        ).toMatchObject({ ok: true });
+        // Processes inside the container, as the host sees them.
+        const inside = await until(
+          "the agent, its own process and its command inside the container",
+          async () => {
+            const found = [
+              byCommandLine(agentCommandLine.split(" ")),
+              byCommandLine(["sleep", a]),
+              byCommandLine(["sleep", b]),
+            ];
+            return found.every((f) => f.length === 1) ? found.map((f) => f[0]!) : undefined;
+          },
+          60_000,
+        );
+        worker.kill("SIGKILL");
+        await until(
+          "every process of the agent gone",
+          async () => inside.every((p) => !alive(p)),
+          20_000,
+        );
+
+        // The next services mark the cut turn failed.
+        services = await startWorkspaceServices(servicesOptions);
+        await until("workspace services", async () => services.running().includes(ws));
+        const cut = await until(
+          "the cut turn ended",
+          async () => {
+            const v = await turnView(t.nc, ws, thread, turn);
+            return v && turnEnded(v.status) ? v : undefined;
+          },
+          30_000,
+        );
+        expect(cut.failure?.code).toBe("ERR_AGENT_RESTARTED");
+      } finally {
+        if (worker.exitCode === null && worker.signalCode === null) worker.kill("SIGKILL");
+      }
+    });
+
     it("a stopped workspace: home still reachable, the root file system says to start it", async () => {
       expect((await host("StopWorkspace")).ok).toBe(true);
       const etc = await fs({ op: "read", path: "/etc/passwd" });
@@ -254,6 +433,27 @@ describe.skipIf(unsupported !== undefined)(
       expect(etc.error?.message).toMatch(/start the workspace/);
       const home = await fs<{ content: string }>({ op: "read", path: "~/from-fs.txt" });
       expect(home.result?.content).toBe("written by the fs service\n");
+      // An agent's turn fails at once and says why.
+      const room = roomIdForPath("/home/user/agents.chat");
+      const thread = newThreadId();
+      await agentCommand(t.nc, ws, "CreateThread", {
+        room,
+        thread,
+        title: "stopped",
+        settings: {
+          ...defaultThreadSettings("/home/user"),
+          agent: "custom",
+          command: agentCommandLine,
+        },
+      });
+      const turn = newTurnId();
+      await agentCommand(t.nc, ws, "SubmitTurn", { room, thread, turn, prompt: "say hi" });
+      const failed = await until("the turn failed", async () => {
+        const v = await turnView(t.nc, ws, thread, turn);
+        return v && turnEnded(v.status) ? v : undefined;
+      });
+      expect(failed.failure).toMatchObject({ code: "ERR_WORKSPACE_STATE" });
+      expect(failed.failure?.reason).toMatch(/start the workspace/);
       expect((await host("StartWorkspace")).ok).toBe(true);
       expect((await fs({ op: "read", path: "/etc/passwd" })).ok).toBe(true);
     });

@@ -1,13 +1,15 @@
 /**
  * The per-workspace services of a launchpad host: for every workspace the host has, a
- * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs) and
- * the terminals service (shells through `podman exec` inside the container). They follow the
+ * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs), the
+ * terminals service (shells through `podman exec` inside the container) and the agents service
+ * (agents and their commands through `podman exec` inside, files through the fs service). They follow the
  * `workspaces` view: started when a workspace appears, stopped when it is deleted.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { agentsService } from "../services/agents/index.js";
 import { fsService } from "../services/fs/index.js";
 import {
   type PodmanConfig,
@@ -24,6 +26,7 @@ import {
   WORKSPACE_HOME,
   WORKSPACE_UID,
   type WorkspaceView,
+  workspaceExecArgv,
   workspaceShellArgv,
 } from "../shared/launchpad.js";
 import { Buckets } from "../shared/subjects.js";
@@ -80,11 +83,28 @@ export function containerWorkspaceServices(
         holdInput: true,
       }),
     }),
+    agentsService({
+      dataDir: agentsDir(o.dataDir, wsid),
+      durable: `agents-${wsid}`,
+      container: {
+        home: WORKSPACE_HOME,
+        exec: (argv, { cwd, env }) => [
+          o.podman.podman,
+          ...podmanGlobal(o.podman),
+          ...workspaceExecArgv(wsid, argv, { cwd, passEnv: env }),
+        ],
+      },
+    }),
   ];
 }
 
 function ptyDir(dataDir: string, wsid: string): string {
   return join(dataDir, "terminals", wsid);
+}
+
+/** The agent API keys of a workspace (0600 inside). */
+function agentsDir(dataDir: string, wsid: string): string {
+  return join(dataDir, "agents", wsid);
 }
 
 export interface WorkspaceServices {
@@ -106,6 +126,7 @@ export async function startWorkspaceServices(
   const add = async (wsid: string) => {
     if (supervisors.has(wsid)) return;
     await mkdir(ptyDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
+    await mkdir(agentsDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
     const s = new Supervisor({ nc: o.nc, wsid, log: o.log.child({ wsid }) });
     supervisors.set(wsid, s);
     await s.start(containerWorkspaceServices(o, wsid));

@@ -443,7 +443,7 @@ export const FileWritten = defineEvent(
     { additionalProperties: false },
   ),
 );
-export const Sandboxes = ["none", "bwrap", "bwrap-read-only"] as const;
+export const Sandboxes = ["none", "bwrap", "bwrap-read-only", "container"] as const;
 export const CommandStarted = defineEvent(
   "CommandStarted",
   1,

@@ -498,9 +498,19 @@ export const WORKSPACE_HOME = "/home/user";
 export function workspaceExecArgv(
   wsid: string,
   argv: readonly string[],
-  opts: { tty?: boolean; cwd?: string; env?: Record<string, string>; root?: boolean } = {},
+  opts: {
+    tty?: boolean;
+    cwd?: string;
+    env?: Record<string, string>;
+    /** Variables whose values podman takes from its own environment (secrets: never in argv). */
+    passEnv?: readonly string[];
+    root?: boolean;
+  } = {},
 ): string[] {
-  const env = Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["--env", `${k}=${v}`]);
+  const env = [
+    ...Object.entries(opts.env ?? {}).flatMap(([k, v]) => ["--env", `${k}=${v}`]),
+    ...(opts.passEnv ?? []).flatMap((k) => ["--env", k]),
+  ];
   return [
     "exec",
     "-i",

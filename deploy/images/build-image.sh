@@ -2,9 +2,12 @@
 # Builds a curated workspace rootfs with debootstrap (from the apt mirror this machine uses)
 # and imports it into a running cocalc-launchpad host as a read-only btrfs subvolume.
 #
-#   deploy/images/build-image.sh NAME [--suite bookworm] [--mirror URL] [--data-dir DIR]
+#   deploy/images/build-image.sh NAME [--suite bookworm] [--mirror URL] [--data-dir DIR] [--agents]
 #
-# Nothing is pulled from a container registry.
+# Nothing is pulled from a container registry. --agents adds Debian's nodejs and npm and
+# installs the ACP agents from the npm registry (@zed-industries/codex-acp,
+# @zed-industries/claude-code-acp; override with COCALC_IMAGE_AGENTS="pkg pkg…"): the agents
+# service of a container workspace runs them inside it, found on its PATH.
 set -euo pipefail
 
 name="${1:?usage: build-image.sh NAME [--suite S] [--mirror URL] [--data-dir DIR]}"
@@ -12,11 +15,13 @@ shift
 suite=bookworm
 mirror=""
 data_dir=()
+agents=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) suite="$2"; shift 2 ;;
     --mirror) mirror="$2"; shift 2 ;;
     --data-dir) data_dir=(--data-dir "$2"); shift 2 ;;
+    --agents) agents="${COCALC_IMAGE_AGENTS:-@zed-industries/codex-acp @zed-industries/claude-code-acp}"; shift ;;
     *) echo "build-image.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -31,6 +36,7 @@ read -ra launchpad <<<"${COCALC_LAUNCHPAD:-cocalc-launchpad}"
 
 # Curated: what a person expects in a terminal, small enough to build in a minute or two.
 packages="bash-completion,ca-certificates,curl,git,less,locales,nano,procps,python3,vim-tiny,wget,xz-utils,zip,unzip,build-essential"
+if [ -n "$agents" ]; then packages="$packages,nodejs,npm"; fi
 
 work="$(mktemp -d /var/tmp/cocalc-image-XXXXXX)"
 trap 'rm -rf "$work"' EXIT
@@ -48,6 +54,13 @@ chroot "$rootfs" /bin/sh -euc '
   mkdir -p /scratch && chmod 1777 /scratch
   apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 '
+if [ -n "$agents" ]; then
+  echo "      agents: $agents"
+  cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+  # shellcheck disable=SC2086
+  chroot "$rootfs" npm install -g --no-fund --no-audit $agents | sed -u 's/^/    /'
+  chroot "$rootfs" npm cache clean --force >/dev/null 2>&1 || true
+fi
 printf '%s\n' "$name" > "$rootfs/etc/cocalc-image"
 
 echo "[3/4] $(du -sm "$rootfs" | cut -f1) MB"

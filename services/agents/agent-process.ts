@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import * as acp from "@agentclientprotocol/sdk";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
+import { endTagged, type ProcessKeeper, RUN_VAR } from "./keeper.js";
 
 const STDERR_TAIL = 4000;
 const MAX_LINE = 64 * 1024 * 1024;
@@ -17,6 +18,12 @@ export interface AgentSpawn {
   argv: string[];
   env: NodeJS.ProcessEnv;
   cwd: string;
+}
+
+/** Who ends the process's tree should the service die, and the tag of this process's run. */
+export interface Keeping {
+  keeper: ProcessKeeper;
+  run: string;
 }
 
 /** Where the client side of ACP (fs, terminals, permissions, updates) is handled. */
@@ -43,6 +50,7 @@ export class AgentProcess {
     spec: AgentSpawn,
     handlers: ClientHandlers,
     private readonly log: Logger,
+    private readonly keeping?: Keeping,
   ) {
     const [command, ...args] = spec.argv;
     this.ended = new Promise((resolve) => {
@@ -58,6 +66,8 @@ export class AgentProcess {
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
     });
+    const pid = this.child.pid;
+    keeping?.keeper.hold(pid);
     this.child.on("error", (err) => {
       this.settle(new CocalcError("ERR_AGENT_START", `cannot start ${command}: ${err.message}`));
     });
@@ -66,6 +76,7 @@ export class AgentProcess {
       this.stderrTail = (this.stderrTail + d).slice(-STDERR_TAIL);
     });
     this.child.on("exit", (code, signal) => {
+      keeping?.keeper.release(pid);
       // Give stderr a moment to drain: its last lines usually say why.
       setTimeout(() => {
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
@@ -265,6 +276,8 @@ export class AgentProcess {
       }
     }
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    // What left the tree (or lives in a container, where it never was our descendant).
+    if (this.keeping) void endTagged(RUN_VAR, this.keeping.run);
   }
 
   /** Stops the process: closes stdin, then kills what is left after a moment. */
@@ -286,6 +299,7 @@ export class AgentProcess {
         // already gone
       }
     }
+    if (this.keeping) await endTagged(RUN_VAR, this.keeping.run);
   }
 }
 

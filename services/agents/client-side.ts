@@ -7,6 +7,10 @@
  * - workspace-write: writes only under the working directory; commands run in bubblewrap
  *   with the working directory writable and everything else read-only;
  * - full-access: as the user.
+ *
+ * In a container workspace the agent and its commands run inside the container as the
+ * workspace user: the container is their boundary (bubblewrap cannot run in it), while the
+ * modes still govern the writes made through ACP, which go through the workspace's fs service.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { constants } from "node:fs";
@@ -16,8 +20,10 @@ import * as acp from "@agentclientprotocol/sdk";
 import { type AgentMode, MAX_RECORDED_FILE, type TurnLogEvent } from "../../shared/agents.js";
 import { randomId } from "../../shared/base64url.js";
 import { CocalcError } from "../../shared/errors.js";
-import { parentOf } from "../../shared/paths.js";
+import { expandPath, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
 import { PathResolver } from "../runtime/paths.js";
+import { endTagged, newTag, type ProcessKeeper, RUN_VAR } from "./keeper.js";
+import type { AgentPlace, WorkspaceFiles } from "./place.js";
 
 export type LogData<T extends TurnLogEvent["type"]> = Extract<TurnLogEvent, { type: T }>["data"];
 
@@ -37,6 +43,10 @@ export interface TurnScope {
   permissionTimeoutMs: number;
   /** What commands may write beyond the working directory, and must not see. */
   confinement: Confinement;
+  /** Where commands run and files are reached. */
+  place: AgentPlace;
+  /** Ends the commands' processes should the service die. */
+  keeper: ProcessKeeper;
   usage(used: number, size: number): void;
   /** Terminals and permission requests of the turn, ended with it. */
   terminals: Map<string, AgentTerminal>;
@@ -135,6 +145,7 @@ export function sandboxed(
 export class AgentTerminal {
   readonly id = `term-${randomId()}`;
   private readonly child: ChildProcess;
+  private readonly run = newTag();
   private output = "";
   private truncated = false;
   private pending = "";
@@ -148,11 +159,15 @@ export class AgentTerminal {
     private readonly limit: number,
   ) {
     const cwd = p.cwd ?? scope.cwd;
-    const { argv, sandbox } = sandboxed(scope.mode, cwd, p.command, p.args ?? [], {
-      hidden: scope.confinement.hidden ?? [],
-    });
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    for (const v of p.env ?? []) env[v.name] = v.value;
+    const { argv, sandbox } =
+      scope.place.kind === "container"
+        ? { argv: [p.command, ...(p.args ?? [])], sandbox: "container" as const }
+        : sandboxed(scope.mode, cwd, p.command, p.args ?? [], {
+            hidden: scope.confinement.hidden ?? [],
+          });
+    const extra: Record<string, string> = {};
+    for (const v of p.env ?? []) extra[v.name] = v.value;
+    const spec = scope.place.spawnOf(argv, cwd, { ...extra, ...scope.keeper.env(this.run) });
     scope.log.append("CommandStarted", {
       terminalId: this.id,
       command: p.command,
@@ -160,12 +175,15 @@ export class AgentTerminal {
       cwd,
       sandbox,
     });
-    this.child = spawn(argv[0]!, argv.slice(1), {
-      cwd,
-      env,
+    this.child = spawn(spec.argv[0]!, spec.argv.slice(1), {
+      cwd: spec.cwd,
+      env: spec.env,
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
+    const pid = this.child.pid;
+    scope.keeper.hold(pid);
+    this.child.on("exit", () => scope.keeper.release(pid));
     const onData = (d: Buffer) => {
       const text = d.toString("utf8");
       this.output += text;
@@ -219,6 +237,8 @@ export class AgentTerminal {
     } catch {
       this.child.kill("SIGKILL");
     }
+    // What left its process group, or runs in a container (not our descendant there).
+    void endTagged(RUN_VAR, this.run);
   }
 }
 
@@ -275,6 +295,10 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
       `the thread is read-only: writing ${path} is not allowed`,
     );
   }
+  if (scope.place.files) {
+    await writeInWorkspace(scope, scope.place.files, path, content);
+    return;
+  }
   let resolver: PathResolver;
   try {
     resolver =
@@ -300,6 +324,10 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
     throw err;
   }
   const before = await replaceText(resolver, real, content);
+  recordWrite(scope, real, before, content);
+}
+
+function recordWrite(scope: TurnScope, real: string, before: string | null, content: string): void {
   const cut = (s: string) => (s.length > MAX_RECORDED_FILE ? s.slice(0, MAX_RECORDED_FILE) : s);
   const truncated =
     content.length > MAX_RECORDED_FILE || (before !== null && before.length > MAX_RECORDED_FILE);
@@ -309,6 +337,36 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
     after: cut(content),
     truncated,
   });
+}
+
+/**
+ * A file write in a container workspace, through its fs service (as the workspace user):
+ * in workspace-write mode only under the working directory, symlinks followed.
+ */
+async function writeInWorkspace(
+  scope: TurnScope,
+  files: WorkspaceFiles,
+  path: string,
+  content: string,
+): Promise<void> {
+  const abs = expandPath(path, scope.home, scope.cwd);
+  let real: string;
+  try {
+    real = await files.real(abs);
+  } catch (err) {
+    if (!(err instanceof CocalcError && err.code === "ERR_FS_NOT_FOUND")) throw err;
+    // A new file: where its folder really is.
+    real = joinPath(await files.realDir(parentOf(abs)), nameOf(abs));
+  }
+  if (scope.mode === "workspace-write" && !isInside(real, await files.realDir(scope.cwd))) {
+    throw new CocalcError(
+      "ERR_AGENT_OUTSIDE_WORKDIR",
+      `workspace-write mode: ${path} is outside the working directory ${scope.cwd}`,
+    );
+  }
+  const before = await files.readIfExists(real);
+  const written = await files.write(real, content);
+  recordWrite(scope, written, before, content);
 }
 
 /** Registers the client-side handlers; `scopeOf` finds the turn a session's requests belong to. */
@@ -332,8 +390,9 @@ export function clientSide(
       .onRequest(acp.methods.client.fs.readTextFile, async ({ params }) => {
         const scope = need(params.sessionId);
         try {
-          const resolver = await PathResolver.create({ home: scope.home });
-          let content = await readText(resolver, params.path);
+          let content = scope.place.files
+            ? await scope.place.files.read(expandPath(params.path, scope.home, scope.cwd))
+            : await readText(await PathResolver.create({ home: scope.home }), params.path);
           if (params.line || params.limit) {
             const lines = content.split("\n");
             const from = Math.max(0, (params.line ?? 1) - 1);

@@ -14,7 +14,7 @@ export {
 export function agentsService(opts: AgentsServiceOptions): ServiceDefinition {
   return {
     name: AGENTS_SERVICE,
-    durables: [AGENTS_SERVICE],
+    durables: [opts.durable ?? AGENTS_SERVICE],
     start: (ctx) => startAgents(ctx, opts),
   };
 }

@@ -4,6 +4,7 @@
  * beyond the limit (and any idle for long) are stopped. Finding installed agents and the
  * 0600 file of API keys live here too, since both decide how a process is started.
  */
+import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { delimiter, dirname, join } from "node:path";
@@ -18,6 +19,8 @@ import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { AgentProcess, type ClientHandlers } from "./agent-process.js";
 import { sandboxed } from "./client-side.js";
+import { newTag, ProcessKeeper } from "./keeper.js";
+import type { AgentPlace } from "./place.js";
 
 /** The commands each known agent installs, in order of preference. */
 const KNOWN: Record<Exclude<AgentKind, "custom">, { name: string; bins: string[] }> = {
@@ -100,6 +103,8 @@ export interface PoolOptions {
   home: string;
   /** Hidden from confined agents (the product's data directory). */
   hidden: readonly string[];
+  /** Where agents run: here, or inside a container workspace. */
+  place: AgentPlace;
 }
 
 interface Entry {
@@ -110,8 +115,11 @@ interface Entry {
 export class AgentPool {
   private readonly entries = new Map<string, Entry>();
   private readonly reaper: NodeJS.Timeout;
+  /** Ends every agent process and what it started when the service goes, however it goes. */
+  readonly keeper: ProcessKeeper;
 
   constructor(private readonly o: PoolOptions) {
+    this.keeper = new ProcessKeeper(o.log);
     this.reaper = setInterval(() => this.reap(), Math.min(60_000, o.idleMs));
     this.reaper.unref();
   }
@@ -123,6 +131,17 @@ export class AgentPool {
       if (argv.length === 0)
         throw new CocalcError("ERR_AGENT_SETTINGS", "the custom agent has no command");
       return argv;
+    }
+    if (this.o.place.kind === "container") {
+      // Installed in the workspace's image (or by its user), found on its PATH there.
+      const known = KNOWN[settings.agent];
+      const bins = known.bins.join(" ");
+      return [
+        "/bin/sh",
+        "-c",
+        `for b in ${bins}; do command -v "$b" >/dev/null 2>&1 && exec "$b"; done; ` +
+          `echo "${known.name} is not installed in this workspace: no ${known.bins.join(" or ")} on its PATH (install it in the image or with npm in the workspace, or choose a custom command)" >&2; exit 127`,
+      ];
     }
     const found = detectAgents(this.o.binDirs).find((a) => a.kind === settings.agent);
     if (!found) {
@@ -143,13 +162,22 @@ export class AgentPool {
   ): Promise<AgentProcess> {
     const command = this.argvOf(settings);
     // Outside full access the agent process itself is confined like its commands: what it
-    // does on its own (some agents run commands themselves) cannot write outside either.
-    const { argv } = sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
-      writable: agentStateDirs(this.o.home),
-      hidden: this.o.hidden,
-    });
+    // does on its own (some agents run commands themselves) cannot write outside either. In a
+    // container workspace the container is the boundary.
+    const { argv } =
+      this.o.place.kind === "container"
+        ? { argv: command }
+        : sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
+            writable: agentStateDirs(this.o.home),
+            hidden: this.o.hidden,
+          });
     const keys = await this.o.keys.all();
-    const env: NodeJS.ProcessEnv = { ...process.env, ...keys, ...settings.env };
+    const run = newTag();
+    const spec = this.o.place.spawnOf(argv, settings.cwd, {
+      ...keys,
+      ...settings.env,
+      ...this.keeper.env(run),
+    });
     const fingerprint = JSON.stringify([argv, keys, settings.env]);
     const existing = this.entries.get(thread);
     if (existing?.proc.alive && existing.fingerprint === fingerprint) {
@@ -166,7 +194,10 @@ export class AgentPool {
       told = true;
       await new Promise((r) => setTimeout(r, 200));
     }
-    const proc = new AgentProcess({ argv, env, cwd: settings.cwd }, this.o.handlers, this.o.log);
+    const proc = new AgentProcess(spec, this.o.handlers, this.o.log, {
+      keeper: this.keeper,
+      run,
+    });
     proc.busy = true;
     this.entries.set(thread, { proc, fingerprint });
     this.o.log.info({ thread, pid: proc.pid, command: argv[0] }, "agent process started");
@@ -231,5 +262,31 @@ export class AgentPool {
     const all = [...this.entries.values()];
     this.entries.clear();
     await Promise.all(all.map((e) => e.proc.stop()));
+    await this.keeper.stop();
+  }
+
+  /** Installed agents where agents run: on this machine, or on a container workspace's PATH. */
+  async detect(): Promise<DetectedAgent[]> {
+    if (this.o.place.kind === "host") return detectAgents(this.o.binDirs);
+    const names = Object.values(KNOWN).flatMap((k) => k.bins);
+    const spec = this.o.place.spawnOf(
+      ["/bin/sh", "-c", `for b in ${names.join(" ")}; do command -v "$b"; done; true`],
+      this.o.home,
+      {},
+    );
+    const found = await new Promise<string[]>((resolve) => {
+      execFile(
+        spec.argv[0]!,
+        spec.argv.slice(1),
+        { cwd: spec.cwd, env: spec.env, timeout: 20_000 },
+        (err, stdout) => resolve(err ? [] : stdout.split("\n").filter((l) => l.startsWith("/"))),
+      );
+    });
+    const out: DetectedAgent[] = [];
+    for (const [kind, known] of Object.entries(KNOWN) as [AgentKind, (typeof KNOWN)["codex"]][]) {
+      const command = found.find((f) => known.bins.includes(f.slice(f.lastIndexOf("/") + 1)));
+      if (command) out.push({ kind, name: known.name, command });
+    }
+    return out;
   }
 }

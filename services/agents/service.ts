@@ -63,7 +63,14 @@ import {
   type ThreadState,
   threadDecider,
 } from "./decider.js";
-import { AgentKeys, AgentPool, detectAgents } from "./pool.js";
+import {
+  type AgentPlace,
+  type ContainerExec,
+  containerPlace,
+  hostPlace,
+  WorkspaceFiles,
+} from "./place.js";
+import { AgentKeys, AgentPool } from "./pool.js";
 import { threadOfSubject, threadsProjection, turnsProjection } from "./projections.js";
 
 export const AGENTS_SERVICE = ServiceNames.agents;
@@ -87,6 +94,17 @@ export interface AgentsServiceOptions {
   permissionTimeoutMs?: number;
   /** After a stop, the agent has this long to end its turn before it is killed (default 1.5 s). */
   cancelGraceMs?: number;
+  /**
+   * A container workspace (launchpad): agents and their commands run inside it through
+   * `exec`, as the workspace user; files go through the workspace's fs service; paths (the
+   * working directory, `home`) are the ones inside the container.
+   */
+  container?: { exec: ContainerExec; home: string };
+  /**
+   * The durable consumer's name (default: the service's). Where one NATS serves many
+   * workspaces (a launchpad host), each workspace's service needs its own.
+   */
+  durable?: string;
 }
 
 /** The largest update stored as is; bigger ones keep their kind and lose their content. */
@@ -163,6 +181,7 @@ class Agents {
   private readonly home: string;
   private readonly keys: AgentKeys;
   private readonly pool: AgentPool;
+  private readonly place: AgentPlace;
   private readonly store: AggregateStore<ThreadCommand, ThreadDecided, ThreadState>;
   private readonly mutex = new KeyedMutex();
   /** The running turn of each thread (by thread id). */
@@ -179,7 +198,10 @@ class Agents {
     private readonly ctx: ServiceContext,
     private readonly o: AgentsServiceOptions,
   ) {
-    this.home = o.home ?? homedir();
+    this.home = o.container?.home ?? o.home ?? homedir();
+    this.place = o.container
+      ? containerPlace(o.container.exec, new WorkspaceFiles(ctx.nc, ctx.wsid))
+      : hostPlace();
     this.keys = new AgentKeys(join(o.dataDir, "agent-keys.json"));
     this.pool = new AgentPool({
       max: o.maxProcesses ?? 8,
@@ -190,6 +212,7 @@ class Agents {
       log: ctx.log,
       home: this.home,
       hidden: [o.dataDir],
+      place: this.place,
       handlers: clientSide(
         (sessionId) => this.bySession.get(sessionId)?.scope,
         (n) => this.onUpdate(n),
@@ -212,7 +235,8 @@ class Agents {
   async start(): Promise<RunningService> {
     const { ctx } = this;
     const ws = workspaceThreadIdentifiers(ctx.wsid);
-    await ensureDurable(ctx.jsm, ws.stream, AGENTS_SERVICE, ws.subjects);
+    const durable = this.o.durable ?? AGENTS_SERVICE;
+    await ensureDurable(ctx.jsm, ws.stream, durable, ws.subjects);
     [this.threads, this.turns] = await Promise.all([
       ctx.kvm.open(ws.bucket),
       ctx.kvm.open(Buckets.turns),
@@ -221,7 +245,7 @@ class Agents {
     const consumer = await consumeEvents({
       js: ctx.js,
       stream: ws.stream,
-      durable: AGENTS_SERVICE,
+      durable,
       registry: threadRegistry,
       log: this.log,
       handle: async (e) => {
@@ -356,6 +380,8 @@ class Agents {
         log: new TurnLog(this.ctx, turnIdentifiers(this.ctx.wsid, thread, head).logSubject),
         permissionTimeoutMs: this.o.permissionTimeoutMs ?? PERMISSION_TIMEOUT_MS,
         confinement: { hidden: [this.o.dataDir] },
+        place: this.place,
+        keeper: this.pool.keeper,
         usage: (used, size) => {
           a.usage = { used, size };
         },
@@ -390,8 +416,12 @@ class Agents {
     let outcome: { stopReason: StopReason } | { code: string; reason: string };
     let proc: AgentProcess | undefined;
     try {
-      const where = await stat(settings.cwd).catch(() => undefined);
-      if (!where?.isDirectory()) {
+      // A stopped container workspace: say so (its root file system is there only while it runs).
+      if (this.place.files) await this.place.files.realDir("/");
+      const isDir = this.place.files
+        ? await this.place.files.isDirectory(settings.cwd)
+        : (await stat(settings.cwd).catch(() => undefined))?.isDirectory() === true;
+      if (!isDir) {
         throw new CocalcError(
           "ERR_AGENT_SETTINGS",
           `the working directory ${settings.cwd} does not exist; change it in the thread settings`,
@@ -412,6 +442,12 @@ class Agents {
         log.append("AgentNotice", {
           level: "info",
           text: `${info?.name ?? "the agent"}${info?.version ? ` ${info.version}` : ""} started (ACP protocol ${proc.init?.protocolVersion ?? "?"})`,
+        });
+      }
+      if (this.place.kind === "container" && settings.mode !== "full-access") {
+        log.append("AgentNotice", {
+          level: "info",
+          text: `in a container workspace the agent and its commands run inside the container as the workspace user: ${settings.mode} mode governs the agent's file writes, and the container (not the working directory) bounds its commands`,
         });
       }
       if (a.cancelled) throw new Stopped();
@@ -608,7 +644,7 @@ class Agents {
     for (const path of t.images) {
       const mimeType = mimeOf(path);
       if (inline) {
-        const data = await readFile(path).catch(() => {
+        const data = await (this.place.files?.readBytes(path) ?? readFile(path)).catch(() => {
           throw new CocalcError("ERR_AGENT_PROMPT", `the image ${path} cannot be read`);
         });
         blocks.push({
@@ -716,7 +752,7 @@ class Agents {
   private async answer(r: AgentRequest): Promise<AgentResults[keyof AgentResults]> {
     switch (r.op) {
       case "detect":
-        return { agents: detectAgents(this.o.binDirs ?? []) };
+        return { agents: await this.pool.detect() };
       case "keys":
         return { names: await this.keys.names() };
       case "setKey":
@@ -768,14 +804,18 @@ class Agents {
     if (first.data.truncated || final.data.truncated) {
       throw new CocalcError("ERR_AGENT_REQUEST", `${path} is too large to revert from the log`);
     }
-    const now = await readFile(path, "utf8").catch(() => null);
+    const files = this.place.files;
+    const now = await (files ? files.readIfExists(path) : readFile(path, "utf8")).catch(() => null);
     if (now !== final.data.after) {
       throw new CocalcError(
         "ERR_COMMAND_REJECTED",
         `${path} changed after the turn wrote it; not reverted`,
       );
     }
-    if (first.data.before === null) await rm(path, { force: true });
+    if (files) {
+      if (first.data.before === null) await files.remove(path);
+      else await files.write(path, first.data.before);
+    } else if (first.data.before === null) await rm(path, { force: true });
     else await replaceText(await PathResolver.create({ home: this.home }), path, first.data.before);
   }
 }

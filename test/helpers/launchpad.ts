@@ -52,6 +52,40 @@ export async function hostUnsupported(): Promise<string | undefined> {
   return undefined;
 }
 
+/**
+ * Puts this machine's node (with the shared libraries it needs) and the scripted ACP agent
+ * (with its SDK) into a test rootfs: real agents are installed in curated images instead
+ * (deploy/images/build-image.sh --agents). Returns the agent's command line inside.
+ */
+export async function addScriptedAgent(rootfs: string): Promise<string> {
+  const node = process.execPath;
+  const libs = (await sh("ldd", [node]))
+    .split("\n")
+    .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
+    .filter((l): l is string => l !== undefined);
+  for (const file of [node, ...libs]) {
+    const inside = file === node ? "/usr/local/bin/node" : file;
+    await mkdir(join(rootfs, inside, ".."), { recursive: true });
+    await sh("cp", ["-L", file, join(rootfs, inside)]);
+  }
+  const agent = join(rootfs, "opt", "agent");
+  const modules = new URL("../../node_modules/", import.meta.url).pathname;
+  await mkdir(join(agent, "node_modules", "@agentclientprotocol"), { recursive: true });
+  await sh("cp", [
+    "-rL",
+    join(modules, "@agentclientprotocol", "sdk"),
+    join(agent, "node_modules", "@agentclientprotocol"),
+  ]);
+  await sh("cp", ["-rL", join(modules, "zod"), join(agent, "node_modules")]);
+  await sh("cp", [
+    new URL("../fixtures/scripted-agent.mjs", import.meta.url).pathname,
+    join(agent, "scripted-agent.mjs"),
+  ]);
+  // The agent runs its commands with bash; busybox has only sh.
+  await writeFile(join(rootfs, "bin", "bash"), '#!/bin/sh\nexec /bin/sh "$@"\n', { mode: 0o755 });
+  return "/usr/local/bin/node /opt/agent/scripted-agent.mjs";
+}
+
 /** Overlay mount targets under `root`, from /proc/self/mounts. */
 export async function overlaysUnder(root: string): Promise<string[]> {
   const text = await readFile("/proc/self/mounts", "utf8");
