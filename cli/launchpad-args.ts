@@ -59,6 +59,8 @@ export interface HostOptions {
   dataDir: string;
   logLevel: string;
   join?: string;
+  /** How often the host writes its `hosts` record and beats (tests shorten it). */
+  heartbeatMs?: number;
 }
 
 export interface ControlPlaneOptions {
@@ -68,6 +70,8 @@ export interface ControlPlaneOptions {
   leafPort?: number;
   dataDir: string;
   logLevel: string;
+  /** A host not heard for this long is offline (tests shorten it). */
+  offlineAfterMs?: number;
 }
 
 export interface ControlPlaneTokenOptions {
