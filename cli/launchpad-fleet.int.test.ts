@@ -112,7 +112,8 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     );
     hostA = await joinHost(mA, A);
     hostB = await joinHost(mB, B);
-    // Everything that reaches host B's own nats-server about workspace commands.
+    // What host B's service listens to (its own workspaces' commands), and every workspace's
+    // commands as a client sends them (the control plane routes those; a host never hears them).
     const run = JSON.parse(await readFile(join(mB.dir, "data", "run.json"), "utf8")) as {
       natsUrl: string;
       seedFile: string;
@@ -121,7 +122,7 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
       { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
       "test listener on host B",
     );
-    for (const s of ["hostcmd.>", "ws.*.cmd.host"])
+    for (const s of [hostSubjects(B).workspaceCommands, "ws.*.cmd.host"])
       onB.subscribe(s, {
         callback: (_e, msg) => {
           heardOnB.push(msg.subject);

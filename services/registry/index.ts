@@ -33,6 +33,7 @@ import {
   StreamSubjects,
   Streams,
 } from "../../shared/subjects.js";
+import { StreamDefinitions } from "../../streams/definitions.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import type { NatsPermissions } from "../runtime/nats-server.js";
@@ -127,8 +128,10 @@ const id = () =>
  * to their inboxes) but not listen there, nor to joining hosts, nor to the registry. It may
  * not touch the control plane's placements, ledger and views (`$KV`: a host's own buckets
  * have the same names), nor hear the workspace and account commands the control plane
- * routes. With `hostId` and the other joined hosts: it may not beat or reserve cores as
- * another host, nor hear another host's commands.
+ * routes, nor receive the events of other hosts. With `hostId` and the other joined hosts: it
+ * may not beat or reserve cores as another host. (Denying it another host's `hostcmd.<id>`
+ * subjects is not done: with nats-server 2.9 such a deny on one leaf login made the hub stop
+ * delivering that leaf's own `hostcmd` subjects.)
  */
 export function leafPermissions(
   hubDomain: string,
@@ -156,9 +159,11 @@ export function leafPermissions(
         "registry.>",
         `${RegistrySubjects.operatorInbox}.>`,
         ...controlPlane,
+        // A host's streams would otherwise store what the other hosts publish (their interest
+        // crosses the control plane): events are written by the services of the host itself.
+        ...StreamDefinitions.flatMap((d) => d.subjects),
         AllWorkspaces.command(ServiceNames.host),
         AllAccounts.commands,
-        ...notMine.flatMap((h) => [h.command, `${h.command}.>`]),
       ],
     },
   };
