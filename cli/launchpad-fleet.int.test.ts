@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -25,6 +26,7 @@ import {
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
 import { until } from "../test/helpers/nats.js";
 import type { HostOptions } from "./launchpad-args.js";
+import { runClient } from "./launchpad-client.js";
 import { type ControlPlane, issueHostToken, startControlPlane } from "./launchpad-control-plane.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
 
@@ -86,6 +88,19 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
         timeout: 120_000,
       })
     ).json<Reply>();
+  /** `cocalc-launchpad <command> <action> --data-dir <control plane>`: its output. */
+  const cli = async (command: "hosts" | "workspace", action: string) => {
+    let text = "";
+    const out = new Writable({
+      write(chunk, _enc, done) {
+        text += String(chunk);
+        done();
+      },
+    });
+    const code = await runClient({ command, action, args: [], flags: {}, dataDir: cpDir }, out);
+    expect(code).toBe(0);
+    return text;
+  };
   const hubView = async <T>(bucket: string, key: string): Promise<T | undefined> => {
     const e = await (await new Kvm(cp.nc).open(bucket)).get(key);
     return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
@@ -162,6 +177,9 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     const a = (await hubView<HostView>(Buckets.hosts, Keys.host(A)))!;
     expect(a.seenAt).toBeDefined();
     expect(a.root).toBe(mA.root);
+    const listed = await cli("hosts", "list");
+    expect(listed).toMatch(/^fleeta\s+ready\s/m);
+    expect(listed).toMatch(/^fleetb\s+ready\s/m);
     // The control plane's view is its own: a host's bucket has only itself.
     const onA = hostA!.nc;
     expect(await hostView<HostView>(onA, Buckets.hosts, Keys.host(B))).toBeUndefined();
@@ -252,6 +270,10 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
       return v?.coresRunning === 2 && v.workspaces.wsb2?.hostId === B && !v.workspaces.wsa2;
     });
     for (const wsid of ["wsb1", "wsb2"]) expect((await send(wsid, "StopWorkspace")).ok).toBe(true);
+    // The control plane lists every host's workspaces (read from each host's own view).
+    const listed = await cli("workspace", "list");
+    expect(listed).toMatch(/^wsa1\s+fleeta\s+stopped\s/m);
+    expect(listed).toMatch(/^wsb2\s+fleetb\s+stopped\s/m);
   });
 
   it("a command for a workspace on a host that went away gets ERR_HOST_OFFLINE; the other host goes on", async () => {
