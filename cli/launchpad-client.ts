@@ -117,7 +117,10 @@ function table(rows: string[][]): string {
 }
 
 /** Runs one client command; returns the exit code. */
-export async function runClient(o: ClientOptions, out = process.stdout): Promise<number> {
+export async function runClient(
+  o: ClientOptions,
+  out: { write(s: string): unknown } = process.stdout,
+): Promise<number> {
   const { nc, run } = await connect(o.dataDir);
   try {
     const print = (s: string) => out.write(`${s}\n`);
