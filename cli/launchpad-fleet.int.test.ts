@@ -135,7 +135,12 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
       { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
       "test listener on host B",
     );
-    for (const s of [hostSubjects(B).workspaceCommands, "ws.*.cmd.host"])
+    // Listening for host A's commands from host B is refused by the control plane.
+    for (const s of [
+      hostSubjects(B).workspaceCommands,
+      "ws.*.cmd.host",
+      hostSubjects(A).workspaceCommands,
+    ])
       onB.subscribe(s, {
         callback: (_e, msg) => {
           heardOnB.push(msg.subject);

@@ -129,9 +129,7 @@ const id = () =>
  * not touch the control plane's placements, ledger and views (`$KV`: a host's own buckets
  * have the same names), nor hear the workspace and account commands the control plane
  * routes, nor receive the events of other hosts. With `hostId` and the other joined hosts: it
- * may not beat or reserve cores as another host. (Denying it another host's `hostcmd.<id>`
- * subjects is not done: with nats-server 2.9 such a deny on one leaf login made the hub stop
- * delivering that leaf's own `hostcmd` subjects.)
+ * may not beat or reserve cores as another host, nor hear another host's commands.
  */
 export function leafPermissions(
   hubDomain: string,
@@ -164,6 +162,7 @@ export function leafPermissions(
         ...StreamDefinitions.flatMap((d) => d.subjects),
         AllWorkspaces.command(ServiceNames.host),
         AllAccounts.commands,
+        ...notMine.flatMap((h) => [h.command, `${h.command}.>`]),
       ],
     },
   };
