@@ -54,6 +54,7 @@ import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./sy
 export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
+export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";

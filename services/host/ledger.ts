@@ -59,11 +59,16 @@ const LEDGER_WAIT_MS = 20_000;
  * cannot be delivered (the control plane is away) is kept and sent again by retry(): a stop
  * never fails for it, and the cores come back once the control plane hears it.
  */
-export function remoteLedger(nc: NatsConnection, hostId: string, log: Logger): CoresLedger {
+export function remoteLedger(
+  nc: NatsConnection,
+  hostId: string,
+  log: Logger,
+  waitMs = LEDGER_WAIT_MS,
+): CoresLedger {
   const subject = hostSubjects(hostId).ledger;
   const pending = new Map<string, { account: string; wsid: string }>();
   const ask = async (body: object): Promise<void> => {
-    const deadline = Date.now() + LEDGER_WAIT_MS;
+    const deadline = Date.now() + waitMs;
     for (;;) {
       let reply: Reply;
       try {
