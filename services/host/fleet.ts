@@ -217,8 +217,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         throw err;
       });
       // A create the host refused leaves the id free for another try (elsewhere, too).
-      if (r.seqs.length > 0 && !parseReply(reply).ok) await unplace(wsid);
-      log.info({ wsid, hostId }, "workspace placed");
+      if (!parseReply(reply).ok) {
+        if (r.seqs.length > 0) await unplace(wsid);
+      } else if (r.seqs.length > 0) log.info({ wsid, hostId }, "workspace placed");
       return reply;
     }
     const hostId = (await placements.state(subject)).state.hostId;
@@ -231,7 +232,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     return reply;
   };
 
-  const reserve = async (m: Msg): Promise<{ seqs: number[] }> => {
+  const onLedger = async (m: Msg): Promise<{ seqs: number[] }> => {
     const hostId = hostOfSubject(m.subject);
     if (!hostId) throw new CocalcError("ERR_COMMAND_INVALID", "no host in the subject");
     const at = o.now().toISOString();
@@ -306,7 +307,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const accountSub = o.nc.subscribe(AllAccounts.commands, { queue: FLEET });
   const loops = Promise.all([
     serve(routeSub, route),
-    serve(ledgerSub, reserve),
+    serve(ledgerSub, onLedger),
     serve(accountSub, setQuota),
   ]);
   let sweeping = false;

@@ -55,9 +55,10 @@ type Reply = { ok: true; seqs: number[] } | { ok: false; error: ErrorPayload };
 const LEDGER_WAIT_MS = 20_000;
 
 /**
- * The control plane's ledger, by request/reply on `coresledger.<hostId>`. A release that
- * cannot be delivered (the control plane is away) is kept and sent again by retry(): a stop
- * never fails for it, and the cores come back once the control plane hears it.
+ * The control plane's ledger, by request/reply on `coresledger.<hostId>`. A release, or the
+ * hold of a workspace that already runs (a restarted host), that cannot be delivered (the
+ * control plane is away) is kept and sent again by retry(): a stop or a host's start never
+ * fails for it. A new start is refused with ERR_ACCOUNT_LEDGER.
  */
 export function remoteLedger(
   nc: NatsConnection,
@@ -66,7 +67,8 @@ export function remoteLedger(
   waitMs = LEDGER_WAIT_MS,
 ): CoresLedger {
   const subject = hostSubjects(hostId).ledger;
-  const pending = new Map<string, { account: string; wsid: string }>();
+  /** Requests not delivered yet, the newest per workspace: releases, and holds of what runs. */
+  const pending = new Map<string, object>();
   const ask = async (body: object): Promise<void> => {
     const deadline = Date.now() + waitMs;
     for (;;) {
@@ -92,31 +94,54 @@ export function remoteLedger(
       return;
     }
   };
+  const unreachable = (err: unknown) =>
+    err instanceof CocalcError && err.code === "ERR_ACCOUNT_LEDGER";
+  const reserveBody = (h: Hold) => ({
+    type: "ReserveCores",
+    data: { account: h.account, wsid: h.wsid, cores: h.cores, ...(h.force && { force: true }) },
+  });
+  const releaseBody = (account: string, wsid: string) => ({
+    type: "ReleaseCores",
+    data: { account, wsid },
+  });
   return {
     async reserve(h) {
-      pending.delete(`${h.account}/${h.wsid}`);
-      await ask({
-        type: "ReserveCores",
-        data: { account: h.account, wsid: h.wsid, cores: h.cores, ...(h.force && { force: true }) },
-      });
+      const key = `${h.account}/${h.wsid}`;
+      pending.delete(key);
+      try {
+        await ask(reserveBody(h));
+      } catch (err) {
+        // What already runs (a restarted host) is recorded when the control plane is back;
+        // a new start is refused.
+        if (!h.force || !unreachable(err)) throw err;
+        log.warn(
+          { account: h.account, wsid: h.wsid },
+          "cores of a running workspace not recorded yet; retrying",
+        );
+        pending.set(key, reserveBody(h));
+      }
     },
     async release(account, wsid) {
+      const key = `${account}/${wsid}`;
+      pending.delete(key);
       try {
-        await ask({ type: "ReleaseCores", data: { account, wsid } });
-        pending.delete(`${account}/${wsid}`);
+        await ask(releaseBody(account, wsid));
       } catch (err) {
-        if (!(err instanceof CocalcError) || err.code !== "ERR_ACCOUNT_LEDGER") throw err;
-        log.warn({ account, wsid, reason: err.message }, "cores not released yet; retrying");
-        pending.set(`${account}/${wsid}`, { account, wsid });
+        if (!unreachable(err)) throw err;
+        log.warn({ account, wsid }, "cores not released yet; retrying");
+        pending.set(key, releaseBody(account, wsid));
       }
     },
     async retry() {
-      for (const [key, p] of [...pending]) {
+      for (const [key, body] of [...pending]) {
         try {
-          await ask({ type: "ReleaseCores", data: p });
-          if (pending.get(key) === p) pending.delete(key);
-        } catch {
-          return;
+          await ask(body);
+          if (pending.get(key) === body) pending.delete(key);
+        } catch (err) {
+          if (unreachable(err)) return;
+          // Refused (not unreachable): nothing to send again.
+          log.warn({ key, err: String(err) }, "ledger refused a retried request");
+          if (pending.get(key) === body) pending.delete(key);
         }
       }
     },
