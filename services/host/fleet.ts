@@ -103,7 +103,11 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   });
 
   // The hosts view.
+  /** The newest beat of each host this instance heard: routing needs no view read then. */
+  const heard = new Map<string, HostView>();
   const hostView = async (hostId: string): Promise<HostView | undefined> => {
+    const known = heard.get(hostId);
+    if (known) return known;
     const e = await hostsKv.get(Keys.host(hostId));
     return e?.operation === "PUT" && e.length > 0 ? e.json<HostView>() : undefined;
   };
@@ -126,6 +130,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         return;
       }
       const seen: HostView = { ...v, seenAt: o.now().toISOString() };
+      heard.set(hostId, seen);
       hostsKv
         .put(Keys.host(hostId), JSON.stringify(seen))
         .catch((err) => log.warn({ hostId, err: String(err) }, "hosts view not written"));

@@ -5,6 +5,7 @@
  */
 import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
+import { fleetRouteBench } from "./fleet-route.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
 import { sshConnectBench } from "./ssh-connect.js";
@@ -27,6 +28,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   trace: traceBench,
   "agent-log": agentLogBench,
   "ssh-connect": sshConnectBench,
+  "fleet-route": fleetRouteBench,
 };
 
 async function main(names: string[]): Promise<number> {
