@@ -216,6 +216,23 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     const again = await send("wsa1", "CreateWorkspaceOnHost", { image: "bb", hostId: B });
     expect(again.error?.code).toBe("ERR_WORKSPACE_EXISTS");
     expect(again.error?.message).toMatch(/on host fleeta/);
+    // Made on host A before the control plane placed anything (e.g. before A joined): found
+    // in A's view and placed there at its first command.
+    const direct = await cp.nc.request(
+      hostSubjects(A).workspaceCommand("wsold"),
+      JSON.stringify({ type: "CreateWorkspaceOnHost", data: { image: "bb", quota } }),
+      { timeout: 120_000 },
+    );
+    expect(direct.json<Reply>().ok).toBe(true);
+    await until(
+      "wsold in host A's view",
+      async () =>
+        (await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsold"))?.status ===
+        "stopped",
+    );
+    const adopted = await send("wsold", "DeleteWorkspace");
+    expect(adopted.ok, JSON.stringify(adopted)).toBe(true);
+    expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsold")).toBeUndefined();
     // A workspace on no host.
     expect((await send("wsnowhere", "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
   });

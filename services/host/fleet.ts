@@ -5,8 +5,8 @@
  * in. Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
  * reaches exactly the host its workspace is on, or fails with ERR_HOST_OFFLINE.
  */
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { Kvm } from "@nats-io/kv";
+import { type JetStreamClient, type JetStreamManager, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/nats-core";
 import { type Command, parseCommand } from "../../shared/commands.js";
 import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
@@ -18,6 +18,7 @@ import {
   LedgerCommands,
   PlacementEvents,
   WorkspaceHostCommands,
+  type WorkspaceView,
 } from "../../shared/launchpad.js";
 import {
   AllAccounts,
@@ -26,6 +27,7 @@ import {
   AllWorkspaces,
   accountOfSubject,
   Buckets,
+  hostDomain,
   hostOfSubject,
   hostSubjects,
   Keys,
@@ -191,6 +193,33 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     }
   };
   const meta = () => ({ actor: "control-plane", at: o.now().toISOString() });
+  /**
+   * A workspace the control plane has no placement for, found in the `workspaces` view of a
+   * ready host (made there before the host joined, or before placements were kept): it is
+   * placed there now. Read through each host's JetStream domain; a host that does not answer
+   * is skipped.
+   */
+  const adopt = async (wsid: string): Promise<string | null> => {
+    for (const h of await onlineHosts()) {
+      try {
+        const js = jetstream(o.nc, { domain: hostDomain(h.hostId), timeout: 3000 });
+        const e = await (await new Kvm(js).open(Buckets.workspaces)).get(Keys.workspace(wsid));
+        if (e?.operation !== "PUT" || e.length === 0) continue;
+        const w = e.json<WorkspaceView>();
+        if (w.hostId !== h.hostId || w.status === "deleted" || w.status === "none") continue;
+        await placements.execute(placementSubject(wsid), {
+          type: "PlaceWorkspace",
+          data: { wsid, hostId: h.hostId },
+          ...meta(),
+        });
+        log.info({ wsid, hostId: h.hostId }, "workspace found on a host and placed there");
+        return h.hostId;
+      } catch (err) {
+        log.debug({ wsid, hostId: h.hostId, err: String(err) }, "host not asked");
+      }
+    }
+    return null;
+  };
   const unplace = (wsid: string) =>
     placements
       .execute(placementSubject(wsid), { type: "UnplaceWorkspace", data: { wsid }, ...meta() })
@@ -227,7 +256,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       } else if (r.seqs.length > 0) log.info({ wsid, hostId }, "workspace placed");
       return reply;
     }
-    const hostId = (await placements.state(subject)).state.hostId;
+    const hostId = (await placements.state(subject)).state.hostId ?? (await adopt(wsid));
     if (hostId === null)
       throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `workspace ${wsid} is on no host`);
     const v = await hostView(hostId);
