@@ -9,7 +9,9 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+                         (--host: on a control plane, the host to place it on; default
+                         the ready host with the fewest workspaces)
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
   cocalc-launchpad workspace snapshot-delete WSID NAME
@@ -17,11 +19,14 @@ Usage:
   cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
   cocalc-launchpad workspace exec WSID [--root] -- COMMAND [ARG…]
   cocalc-launchpad workspace list
-  cocalc-launchpad image import NAME DIR [--description TEXT]   a rootfs directory (see deploy/images)
+  cocalc-launchpad image import NAME DIR [--description TEXT] [--host ID]
+                         a rootfs directory (see deploy/images); --host on a control plane
   cocalc-launchpad image list
   cocalc-launchpad account cores ACCOUNT N|none      the account's cores quota: its running
                                                      workspaces' cpus together (none = no limit)
   cocalc-launchpad account list
+  cocalc-launchpad hosts list                        hosts: status (ready, stopped, offline),
+                                                     running workspaces, disk, last heard
   cocalc-launchpad control-plane [--listen ADDR] [--port N] [--leaf-port N]
       run a control plane: the nats-server hosts join as leaf nodes, and their registry
   cocalc-launchpad control-plane token HOSTID --out FILE [--ttl 1h]
@@ -43,7 +48,10 @@ Host options:
   --log-level LEVEL      trace, debug, info, warn, error (default info)
 
 Common options:
-  --data-dir DIR         state (default $XDG_DATA_HOME/cocalc-launchpad)
+  --data-dir DIR         state (default $XDG_DATA_HOME/cocalc-launchpad); the workspace,
+                         image, account and hosts commands talk to the host running there,
+                         else to the control plane there (or in its control-plane folder),
+                         which routes each workspace's commands to the host it is on
   --help`;
 
 export interface HostOptions {
@@ -59,6 +67,8 @@ export interface HostOptions {
   dataDir: string;
   logLevel: string;
   join?: string;
+  /** How often the host writes its `hosts` record and beats (tests shorten it). */
+  heartbeatMs?: number;
 }
 
 export interface ControlPlaneOptions {
@@ -68,6 +78,8 @@ export interface ControlPlaneOptions {
   leafPort?: number;
   dataDir: string;
   logLevel: string;
+  /** A host not heard for this long is offline (tests shorten it). */
+  offlineAfterMs?: number;
 }
 
 export interface ControlPlaneTokenOptions {
@@ -79,7 +91,7 @@ export interface ControlPlaneTokenOptions {
 }
 
 export interface ClientOptions {
-  command: "workspace" | "image" | "account";
+  command: "workspace" | "image" | "account" | "hosts";
   action: string;
   args: string[];
   flags: Record<string, string | boolean | undefined>;
@@ -267,7 +279,7 @@ export function parseLaunchpadCli(
       logLevel,
     };
   }
-  if (first === "workspace" || first === "image" || first === "account") {
+  if (first === "workspace" || first === "image" || first === "account" || first === "hosts") {
     const [action, ...more] = rest;
     const dash = more.indexOf("--");
     const flagsPart = dash === -1 ? more : more.slice(0, dash);
@@ -282,8 +294,10 @@ export function parseLaunchpadCli(
       root: { type: "boolean" },
       description: { type: "string" },
       account: { type: "string" },
+      host: { type: "string" },
     });
     if (values.help) return { command: "help" };
+    if (values.host !== undefined) id("--host", values.host as string);
     const actions =
       first === "workspace"
         ? [
@@ -300,7 +314,9 @@ export function parseLaunchpadCli(
           ]
         : first === "image"
           ? ["import", "list"]
-          : ["cores", "list"];
+          : first === "hosts"
+            ? ["list"]
+            : ["cores", "list"];
     if (action === undefined || !actions.includes(action))
       throw new UsageError(`${first} needs one of: ${actions.join(", ")}`);
     const need = (n: number, what: string) => {
@@ -330,6 +346,8 @@ export function parseLaunchpadCli(
         if (v !== "none" && !(Number.isFinite(Number(v)) && Number(v) >= 0))
           throw new UsageError("account cores takes a number of cores (0 or more) or none");
       } else need(0, "no arguments");
+    } else if (first === "hosts") {
+      need(0, "no arguments");
     } else {
       if (action === "import") {
         need(2, "NAME DIR");

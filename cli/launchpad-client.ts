@@ -1,35 +1,101 @@
-/** `cocalc-launchpad workspace …` and `image …`: drive a running host through NATS. */
+/**
+ * `cocalc-launchpad workspace …`, `image …`, `account …` and `hosts list`: drive a running
+ * host, or a control plane (which routes each workspace's commands to its host), through NATS.
+ */
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectServices } from "../services/runtime/connect.js";
 import type { ErrorPayload } from "../shared/errors.js";
-import type { AccountView, ExecResult, ImageView, WorkspaceView } from "../shared/launchpad.js";
-import { accountSubjects, Buckets, hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import type {
+  AccountView,
+  ExecResult,
+  HostView,
+  ImageView,
+  WorkspaceView,
+} from "../shared/launchpad.js";
+import {
+  accountSubjects,
+  Buckets,
+  hostDomain,
+  hostSubjects,
+  RegistrySubjects,
+  workspaceSubjects,
+} from "../shared/subjects.js";
 import type { ClientOptions } from "./launchpad-args.js";
-import { type LaunchpadRunInfo, launchpadRunFile } from "./launchpad-host.js";
+import { controlPlaneRunFile } from "./launchpad-control-plane.js";
+import { launchpadRunFile } from "./launchpad-host.js";
 
 type Reply = { ok: true; seqs: number[]; result?: ExecResult } | { ok: false; error: ErrorPayload };
 
 export class CommandFailed extends Error {}
 
-async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: LaunchpadRunInfo }> {
-  let run: LaunchpadRunInfo;
-  let seed: string;
-  try {
-    run = JSON.parse(await readFile(launchpadRunFile(dataDir), "utf8")) as LaunchpadRunInfo;
-    seed = (await readFile(run.seedFile, "utf8")).trim();
-  } catch {
-    throw new CommandFailed(
-      `no cocalc-launchpad host is running on ${dataDir} (start one with \`cocalc-launchpad host\`, or pass --data-dir)`,
-    );
-  }
-  return { nc: await connectServices({ url: run.natsUrl, seed }, "cocalc-launchpad"), run };
+/** What the client talks to: a host (its id), or a control plane (no host id). */
+interface Target {
+  natsUrl: string;
+  seedFile: string;
+  hostId?: string;
 }
 
-async function values<T>(nc: NatsConnection, bucket: string): Promise<T[]> {
-  const kv = await new Kvm(nc).open(bucket);
+async function readTarget(file: string): Promise<{ run: Target; seed: string } | undefined> {
+  try {
+    const run = JSON.parse(await readFile(file, "utf8")) as Target;
+    return { run, seed: (await readFile(run.seedFile, "utf8")).trim() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A host running on `dataDir`, else a control plane there (or in its default subfolder). */
+async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: Target }> {
+  const host = await readTarget(launchpadRunFile(dataDir));
+  if (host)
+    return {
+      nc: await connectServices({ url: host.run.natsUrl, seed: host.seed }, "cocalc-launchpad"),
+      run: host.run,
+    };
+  for (const dir of [dataDir, join(dataDir, "control-plane")]) {
+    const cp = await readTarget(controlPlaneRunFile(dir));
+    if (!cp) continue;
+    const nc = await connectServices(
+      { url: cp.run.natsUrl, seed: cp.seed },
+      "cocalc-launchpad",
+      RegistrySubjects.operatorInbox,
+    );
+    return { nc, run: { natsUrl: cp.run.natsUrl, seedFile: cp.run.seedFile } };
+  }
+  throw new CommandFailed(
+    `no cocalc-launchpad host or control plane is running on ${dataDir} (start one with \`cocalc-launchpad host\` or \`control-plane\`, or pass --data-dir)`,
+  );
+}
+
+/**
+ * A view of the hosts: on a host, its own bucket; on a control plane, each known host's
+ * bucket read through its JetStream domain (a host that does not answer is left out).
+ */
+async function hostValues<T>(
+  nc: NatsConnection,
+  run: Target,
+  bucket: string,
+): Promise<{ rows: T[]; missing: string[] }> {
+  if (run.hostId !== undefined) return { rows: await values<T>(nc, bucket), missing: [] };
+  const rows: T[] = [];
+  const missing: string[] = [];
+  for (const h of await values<HostView>(nc, Buckets.hosts)) {
+    try {
+      const kvm = new Kvm(jetstream(nc, { domain: hostDomain(h.hostId), timeout: 5000 }));
+      rows.push(...(await values<T>(kvm, bucket)));
+    } catch {
+      missing.push(h.hostId);
+    }
+  }
+  return { rows, missing };
+}
+
+async function values<T>(from: NatsConnection | Kvm, bucket: string): Promise<T[]> {
+  const kv = await (from instanceof Kvm ? from : new Kvm(from)).open(bucket);
   const out: T[] = [];
   for await (const key of await kv.keys()) {
     const e = await kv.get(key);
@@ -51,10 +117,34 @@ function table(rows: string[][]): string {
 }
 
 /** Runs one client command; returns the exit code. */
-export async function runClient(o: ClientOptions, out = process.stdout): Promise<number> {
+export async function runClient(
+  o: ClientOptions,
+  out: { write(s: string): unknown } = process.stdout,
+): Promise<number> {
   const { nc, run } = await connect(o.dataDir);
   try {
     const print = (s: string) => out.write(`${s}\n`);
+    const unanswered = (missing: string[]) => {
+      if (missing.length > 0) print(`(not answering: ${missing.join(" ")})`);
+    };
+    if (o.command === "hosts") {
+      const hosts = await values<HostView>(nc, Buckets.hosts);
+      print(
+        table([
+          ["HOST", "STATUS", "RUNNING", "WORKSPACES", "DISK", "LAST HEARD", "LAST ERROR"],
+          ...hosts.map((h) => [
+            h.hostId,
+            h.status,
+            String(h.running),
+            String(h.workspaces),
+            `${h.disk.usedMb}/${h.disk.totalMb} MB`,
+            h.seenAt ?? h.beatAt,
+            h.lastError ?? "",
+          ]),
+        ]),
+      );
+      return 0;
+    }
     if (o.command === "account") {
       if (o.action === "list") {
         const accounts = await values<AccountView>(nc, Buckets.accounts);
@@ -85,16 +175,17 @@ export async function runClient(o: ClientOptions, out = process.stdout): Promise
     }
     if (o.action === "list") {
       if (o.command === "image") {
-        const images = await values<ImageView>(nc, Buckets.images);
+        const { rows: images, missing } = await hostValues<ImageView>(nc, run, Buckets.images);
         print(
           table([
             ["HOST", "IMAGE", "SIZE", "ADDED", "DESCRIPTION"],
             ...images.map((i) => [i.hostId, i.name, `${i.sizeMb} MB`, i.addedAt, i.description]),
           ]),
         );
+        unanswered(missing);
         return 0;
       }
-      const all = await values<WorkspaceView>(nc, Buckets.workspaces);
+      const { rows: all, missing } = await hostValues<WorkspaceView>(nc, run, Buckets.workspaces);
       print(
         table([
           ["WORKSPACE", "HOST", "STATUS", "IMAGE", "DISK", "SNAPSHOTS", "LAST ERROR"],
@@ -109,13 +200,17 @@ export async function runClient(o: ClientOptions, out = process.stdout): Promise
           ]),
         ]),
       );
+      unanswered(missing);
       return 0;
     }
     if (o.command === "image") {
       const [name, dir] = o.args as [string, string];
+      const hostId = (o.flags.host as string | undefined) ?? run.hostId;
+      if (hostId === undefined)
+        throw new CommandFailed("on a control plane, image import needs --host HOSTID");
       print(`importing ${resolve(dir)} as image ${name}…`);
       const r = await nc.request(
-        hostSubjects(run.hostId).command,
+        hostSubjects(hostId).command,
         JSON.stringify({
           type: "ImportImage",
           data: {
@@ -148,6 +243,7 @@ export async function runClient(o: ClientOptions, out = process.stdout): Promise
               image: o.flags.image,
               quota,
               ...(o.flags.account !== undefined && { account: o.flags.account }),
+              ...(o.flags.host !== undefined && { hostId: o.flags.host }),
             },
           };
         }

@@ -7,9 +7,11 @@
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
+import { startFleet } from "../services/host/index.js";
 import { startRegistry } from "../services/registry/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
@@ -23,7 +25,7 @@ import { freePort } from "../services/runtime/ports.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
-import { ControlPlaneStreams } from "../streams/definitions.js";
+import { controlPlaneStreams } from "../streams/definitions.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
@@ -96,7 +98,7 @@ export async function startControlPlane(
       await nc.drain().catch(() => nc.close());
     });
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, ControlPlaneStreams);
+    await ensureStreams(jsm, controlPlaneStreams());
     const registry = await startRegistry({
       nc,
       js: jetstream(nc),
@@ -110,6 +112,17 @@ export async function startControlPlane(
       now: () => new Date(),
     });
     cleanups.push(() => registry.stop());
+    // Hosts' heartbeats, placement and routing of workspace commands, the account ledger.
+    const fleet = await startFleet({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      kvm: new Kvm(nc),
+      log: log.child({ component: "fleet" }),
+      now: () => new Date(),
+      ...(opts.offlineAfterMs !== undefined && { offlineAfterMs: opts.offlineAfterMs }),
+    });
+    cleanups.push(() => fleet.stop());
     const run: ControlPlaneRunInfo = { pid: process.pid, natsUrl, leafUrl, seedFile };
     await writeFileAtomic(controlPlaneRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
     cleanups.push(() => rm(controlPlaneRunFile(opts.dataDir), { force: true }));

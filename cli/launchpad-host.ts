@@ -176,6 +176,8 @@ export async function startLaunchpadHost(
         root,
         podman,
         snapshotEveryMs: opts.snapshotEveryMs,
+        controlPlane: leaf !== undefined,
+        ...(opts.heartbeatMs !== undefined && { heartbeatMs: opts.heartbeatMs }),
         onReconciled: (r) => {
           for (const f of r.fixed) progress(`reconciled: ${f}`);
         },
@@ -229,7 +231,7 @@ async function stopAllWorkspaces(
   progress: (line: string) => void,
 ): Promise<void> {
   const { Kvm } = await import("@nats-io/kv");
-  const { Buckets, workspaceSubjects } = await import("../shared/subjects.js");
+  const { Buckets, hostSubjects } = await import("../shared/subjects.js");
   const kv = await new Kvm(nc).open(Buckets.workspaces);
   for await (const key of await kv.keys()) {
     const e = await kv.get(key);
@@ -239,7 +241,7 @@ async function stopAllWorkspaces(
     progress(`stopping workspace ${v.wsid}`);
     await nc
       .request(
-        workspaceSubjects(v.wsid).command("host"),
+        hostSubjects(hostId).workspaceCommand(v.wsid),
         JSON.stringify({ type: "StopWorkspace", data: {} }),
         { timeout: 60_000 },
       )

@@ -138,7 +138,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "workspace":
     case "image":
-    case "account": {
+    case "account":
+    case "hosts": {
       const { runClient } = await import("./launchpad-client.js");
       try {
         return await runClient(cmd);

@@ -212,6 +212,16 @@ export const ErrorCodes = {
     summary:
       "A host registration token is wrong, expired or already used, or the control plane refused the host.",
   },
+  ERR_HOST_OFFLINE: {
+    status: 503,
+    summary:
+      "The workspace's host (or every host, for a create) is offline or did not answer; nothing was done, try again when it is back.",
+  },
+  ERR_ACCOUNT_LEDGER: {
+    status: 503,
+    summary:
+      "The control plane's account ledger could not be reached, so the host did not start the workspace.",
+  },
   ERR_DOC_PATCH_INVALID: {
     status: 400,
     summary: "A document patch is malformed, out of range, or does not match its base text.",

@@ -247,6 +247,8 @@ export const CreateWorkspaceOnHost = defineCommand(
       quota: Type.Optional(Type.Partial(QuotaSchema, { additionalProperties: false })),
       /** The account whose cores quota the workspace counts against (an id: it names subjects). */
       account: Type.Optional(Name("account")),
+      /** The host to place it on (a control plane picks a ready one when not given). */
+      hostId: Type.Optional(Name("host id")),
     },
     { additionalProperties: false },
   ),
@@ -351,6 +353,47 @@ export const SetAccountCoresQuota = defineCommand(
 );
 export const AccountCommands = [SetAccountCoresQuota] as const;
 
+// The control plane's account ledger: hosts' requests to coresledger.<hostId>
+/** A host holds `cores` of `account` for workspace `wsid` before it starts it. */
+export const ReserveCores = defineCommand(
+  "ReserveCores",
+  Type.Object(
+    {
+      account: Name("account"),
+      wsid: Name("workspace id"),
+      cores: Type.Number({ minimum: 0, maximum: 1024 }),
+      /** Record what already runs (a restarted host), even above the quota. */
+      force: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** The workspace holds no cores of `account` any more. */
+export const ReleaseCores = defineCommand(
+  "ReleaseCores",
+  Type.Object(
+    { account: Name("account"), wsid: Name("workspace id") },
+    { additionalProperties: false },
+  ),
+);
+export const LedgerCommands = [ReserveCores, ReleaseCores] as const;
+
+// The control plane's placements: events on placement.<wsid>
+/** The control plane put the workspace on a host: its commands go there. */
+export const WorkspacePlaced = defineEvent(
+  "WorkspacePlaced",
+  1,
+  Type.Object({ hostId: Name("host id") }, { additionalProperties: false }),
+);
+/** The workspace was deleted (or its create refused): it is on no host. */
+export const WorkspaceUnplaced = defineEvent(
+  "WorkspaceUnplaced",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+export const PlacementEvents = [WorkspacePlaced, WorkspaceUnplaced] as const;
+export type PlacementEvent = EventOf<(typeof PlacementEvents)[number]>;
+
 /** The `accounts` view of one account. */
 export interface AccountView {
   account: string;
@@ -445,10 +488,13 @@ export interface WorkspaceView {
   updatedAt: string;
 }
 
-/** The `hosts` view of one host: written by the host itself every few seconds. */
+/**
+ * The `hosts` view of one host: written by the host itself every few seconds; on a control
+ * plane, from the hosts' heartbeats, with `offline` for a host whose beats stopped.
+ */
 export interface HostView {
   hostId: string;
-  status: "starting" | "ready" | "stopped";
+  status: "starting" | "ready" | "stopped" | "offline";
   root: string;
   runtime: string;
   cgroup: string;
@@ -459,6 +505,8 @@ export interface HostView {
   coresByAccount: Record<string, number>;
   lastError?: string;
   beatAt: string;
+  /** When the control plane last heard the host (its own clock); only in its view. */
+  seenAt?: string;
 }
 
 /** The `mounts` view of one mount: who holds it. */

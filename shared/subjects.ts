@@ -90,6 +90,8 @@ export const Streams = {
   REMOTE: "REMOTE",
   ACCOUNTS: "ACCOUNTS",
   REGISTRY: "REGISTRY",
+  PLACEMENTS: "PLACEMENTS",
+  LEDGER: "LEDGER",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -106,6 +108,8 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   REMOTE: ["remote.>"],
   ACCOUNTS: ["account.>"],
   REGISTRY: ["registry.>"],
+  PLACEMENTS: ["placement.>"],
+  LEDGER: ["ledger.>"],
 };
 
 /** KV buckets ("views"). */
@@ -200,6 +204,15 @@ export function hostSubjects(hostId: string) {
     image: (name: string) => `host.${hostId}.image.${validateKeyToken(name, "image name")}`,
     /** Host-level commands (images); outside `host.>` so the HOSTS stream does not store them. */
     command: `hostcmd.${hostId}`,
+    /** Commands to one workspace placed on this host (the control plane routes them here). */
+    workspaceCommand: (wsid: string) =>
+      `hostcmd.${hostId}.ws.${validateToken(wsid, "workspace id")}`,
+    /** Every workspace command to this host, as a filter. */
+    workspaceCommands: `hostcmd.${hostId}.ws.*`,
+    /** The host's heartbeat (its `hosts` view record) for the control plane (core NATS). */
+    beat: `hostbeat.${hostId}`,
+    /** The host's requests to the control plane's account ledger (core NATS request/reply). */
+    ledger: `coresledger.${hostId}`,
   } as const;
 }
 
@@ -209,7 +222,36 @@ export const AllHosts = {
   images: "host.*.image.*",
   /** Every mount of every host. */
   mounts: "mount.>",
+  /** Heartbeats of every host (the control plane listens). */
+  beats: "hostbeat.*",
+  /** Ledger requests of every host (the control plane answers). */
+  ledger: "coresledger.*",
 } as const;
+
+/** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
+export function hostOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return ["hostbeat", "coresledger", "hostcmd"].includes(parts[0] ?? "") && parts.length > 1
+    ? parts[1]
+    : undefined;
+}
+
+/** Where the control plane records which host a workspace is on (stream PLACEMENTS). */
+export function placementSubject(wsid: string): string {
+  return `placement.${validateKeyToken(wsid, "workspace id")}`;
+}
+
+/** The account ledger of the control plane (stream LEDGER): one aggregate per account. */
+export function ledgerSubjects(account: string) {
+  validateKeyToken(account, "account id");
+  return {
+    /** The account's cores quota and what its running workspaces hold, on every host. */
+    cores: `ledger.${account}.cores`,
+  } as const;
+}
+
+/** Subject filters of the control plane's account ledger. */
+export const AllLedger = { cores: "ledger.*.cores" } as const;
 
 /** Subjects of a launchpad account (stream ACCOUNTS). */
 export function accountSubjects(account: string) {
@@ -228,10 +270,13 @@ export const AllAccounts = {
   commands: "accountcmd.*",
 } as const;
 
-/** The account id in an account subject (`account.<id>.…` or `accountcmd.<id>`), or undefined. */
+/**
+ * The account id in an account subject (`account.<id>.…`, the control plane's
+ * `ledger.<id>.…`, or `accountcmd.<id>`), or undefined.
+ */
 export function accountOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
-  return (parts[0] === "account" && parts.length > 2) ||
+  return ((parts[0] === "account" || parts[0] === "ledger") && parts.length > 2) ||
     (parts[0] === "accountcmd" && parts.length === 2)
     ? parts[1]
     : undefined;

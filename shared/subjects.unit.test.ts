@@ -73,7 +73,9 @@ describe("subjects", () => {
   it("keeps every stream's subjects workspace- or area-scoped", () => {
     for (const subjects of Object.values(StreamSubjects)) {
       for (const s of subjects)
-        expect(s).toMatch(/^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.)/);
+        expect(s).toMatch(
+          /^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.|placement\.|ledger\.)/,
+        );
     }
   });
 

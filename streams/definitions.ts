@@ -74,6 +74,8 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
  */
 export const ControlPlaneStreams: readonly StreamDefinition[] = [
   stream(Streams.REGISTRY, "registration tokens of hosts, and hosts that joined"),
+  stream(Streams.PLACEMENTS, "which host each workspace is on"),
+  stream(Streams.LEDGER, "accounts' cores quota and the cores their workspaces hold on every host"),
 ];
 
 /** What we decide about a KV bucket. */
@@ -223,4 +225,16 @@ export function bucketAsStream(b: BucketDefinition): StreamDefinition {
 /** Every stream the server must have, KV buckets included. */
 export function allStreams(): StreamDefinition[] {
   return [...StreamDefinitions, ...BucketDefinitions.map(bucketAsStream)];
+}
+
+/**
+ * The control plane's views: hosts (from their heartbeats) and accounts (its ledger). Leaf
+ * logins may neither publish nor receive `$KV.>`, so these never mix with a host's own.
+ */
+export function controlPlaneStreams(): StreamDefinition[] {
+  const views = new Set<string>([Buckets.hosts, Buckets.accounts]);
+  return [
+    ...ControlPlaneStreams,
+    ...BucketDefinitions.filter((b) => views.has(b.name)).map(bucketAsStream),
+  ];
 }

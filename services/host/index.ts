@@ -39,6 +39,7 @@ import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
 import { accountRegistry, accountsProjection } from "./accounts.js";
 import type { LifecycleCommand } from "./decider.js";
+import { remoteLedger } from "./ledger.js";
 import { mountRegistry } from "./mounts.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
 import {
@@ -52,7 +53,10 @@ import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./sy
 
 export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
+export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
+export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
+export { pickHost, placementDecider } from "./placement.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
 export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 
@@ -73,6 +77,12 @@ export interface HostServiceOptions {
   retention?: readonly RetentionRule[];
   /** How often to look for due snapshots (default: a minute, or `snapshotEveryMs` if less). */
   snapshotCheckMs?: number;
+  /**
+   * The host joined a control plane: it answers only its own subjects
+   * (`hostcmd.<hostId>.ws.*`, to which the control plane routes the commands of the workspaces
+   * placed here) and reserves cores in the control plane's account ledger.
+   */
+  controlPlane?: boolean;
   /** Called with what reconciliation fixed (tests, the CLI). */
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
@@ -98,6 +108,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         root: opts.root,
         podman: podmanConfig,
         now: ctx.now,
+        ...(opts.controlPlane && { ledger: remoteLedger(ctx.nc, opts.hostId, log) }),
       });
       const hostsKv = await ctx.kvm.open(Buckets.hosts);
       const workspacesKv = await ctx.kvm.open(Buckets.workspaces);
@@ -128,7 +139,16 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           beatAt: ctx.now().toISOString(),
         };
         await hostsKv.put(Keys.host(opts.hostId), JSON.stringify(view)).catch(() => undefined);
+        // For a control plane, if there is one (nobody listens on a host on its own).
+        ctx.nc.publish(hostSubjects(opts.hostId).beat, JSON.stringify(view));
+        if (!retrying) {
+          retrying = true;
+          void runtime.ledger.retry().finally(() => {
+            retrying = false;
+          });
+        }
       };
+      let retrying = false;
 
       const sampleUsage = async () => {
         for (const [wsid, s] of runtime.known) {
@@ -272,36 +292,53 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           }
         })();
 
-      const wsSub = ctx.nc.subscribe(AllWorkspaces.command(HOST_SERVICE), {
-        queue: HOST_SERVICE,
-      });
+      const own = hostSubjects(opts.hostId);
+      // On its own a host answers every workspace's commands; joined to a control plane, only
+      // those routed to it (the control plane answers `ws.*.cmd.host` and accounts there).
+      const subs = opts.controlPlane
+        ? [ctx.nc.subscribe(own.workspaceCommands, { queue: HOST_SERVICE })]
+        : [
+            ctx.nc.subscribe(AllWorkspaces.command(HOST_SERVICE), { queue: HOST_SERVICE }),
+            ctx.nc.subscribe(own.workspaceCommands, { queue: HOST_SERVICE }),
+          ];
       const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
         queue: HOST_SERVICE,
       });
-      const accountSub = ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE });
+      const accountSubs = opts.controlPlane
+        ? []
+        : [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
+      const onWorkspace = async (m: Msg) => {
+        const wsid = wsidOfSubject(m.subject) ?? wsidOfHostCommand(m.subject);
+        if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
+        const at = ctx.now().toISOString();
+        const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
+        if (command.type === ExecInWorkspace.type) {
+          return { result: await runtime.execIn(wsid, command.data as never) };
+        }
+        if (command.type === "CreateWorkspaceOnHost") {
+          const { hostId, ...data } = command.data as { hostId?: string };
+          if (hostId !== undefined && hostId !== opts.hostId)
+            throw new CocalcError(
+              "ERR_WORKSPACE_INVALID",
+              `this is host ${opts.hostId}, not ${hostId}`,
+            );
+          const c = { ...command, data, hostId: opts.hostId } as LifecycleCommand;
+          return { seqs: await runtime.handle(wsid, c) };
+        }
+        return { seqs: await runtime.handle(wsid, command as LifecycleCommand) };
+      };
       const loops = Promise.all([
-        serve(accountSub, async (m) => {
-          const account = accountOfSubject(m.subject);
-          if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
-          const at = ctx.now().toISOString();
-          const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
-          const { cores } = command.data as { cores: number | null };
-          return { seqs: await runtime.setAccountCores(account, cores, command.actor) };
-        }),
-        serve(wsSub, async (m) => {
-          const wsid = wsidOfSubject(m.subject);
-          if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
-          const at = ctx.now().toISOString();
-          const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
-          if (command.type === ExecInWorkspace.type) {
-            return { result: await runtime.execIn(wsid, command.data as never) };
-          }
-          const c =
-            command.type === "CreateWorkspaceOnHost"
-              ? { ...command, hostId: opts.hostId }
-              : command;
-          return { seqs: await runtime.handle(wsid, c as LifecycleCommand) };
-        }),
+        ...subs.map((sub) => serve(sub, onWorkspace)),
+        ...accountSubs.map((accountSub) =>
+          serve(accountSub, async (m) => {
+            const account = accountOfSubject(m.subject);
+            if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+            const at = ctx.now().toISOString();
+            const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
+            const { cores } = command.data as { cores: number | null };
+            return { seqs: await runtime.setAccountCores(account, cores, command.actor) };
+          }),
+        ),
         serve(hostSub, async (m) => {
           const at = ctx.now().toISOString();
           const command = parseCommand<Command>(HostCommands, m.data, { actor: "user", at });
@@ -333,9 +370,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         done,
         async stop() {
           for (const t of timers) clearInterval(t);
-          await wsSub.drain();
-          await hostSub.drain();
-          await accountSub.drain();
+          for (const sub of [...subs, hostSub, ...accountSubs]) await sub.drain();
           await Promise.allSettled([...inflight]);
           await loops;
           for (const c of consumers) await c.stop();
@@ -353,6 +388,12 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       };
     },
   };
+}
+
+/** The workspace id in `hostcmd.<hostId>.ws.<wsid>`, or undefined. */
+function wsidOfHostCommand(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 4 && parts[0] === "hostcmd" && parts[2] === "ws" ? parts[3] : undefined;
 }
 
 /** Paths of a workspace under a host root (for tools and tests). */

@@ -57,6 +57,7 @@ import {
   type LifecycleState,
   lifecycleDecider,
 } from "./decider.js";
+import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
   btrfs,
@@ -97,6 +98,8 @@ export interface HostRuntimeOptions {
   /** The btrfs file system (mounted) that holds images and workspaces. */
   root: string;
   podman: PodmanConfig;
+  /** The account ledger (default: this host's own ACCOUNTS stream). */
+  ledger?: CoresLedger;
   now(): Date;
 }
 
@@ -133,8 +136,10 @@ const containerHolder = (wsid: string) => `container:${wsid}` as const;
 export class HostRuntime {
   readonly store: AggregateStore<LifecycleCommand, LifecycleDecided, LifecycleState>;
   readonly mounts: MountManager;
-  /** Accounts' cores: a workspace's cpus are reserved there before it starts. */
+  /** Accounts' cores of this host's own ACCOUNTS stream (quota commands of a host on its own). */
   readonly accounts: AggregateStore<AccountCommand, AccountDecided, AccountState>;
+  /** Where a workspace's cpus are reserved before it starts: local, or the control plane's. */
+  readonly ledger: CoresLedger;
   private readonly lock = new KeyedMutex();
   /** The last known state of every workspace this host has touched. */
   readonly known = new Map<string, LifecycleState>();
@@ -157,6 +162,7 @@ export class HostRuntime {
       events: AccountEvents,
       decider: accountDecider,
     });
+    this.ledger = o.ledger ?? localLedger(o.hostId, this.accounts);
   }
 
   /**
@@ -170,20 +176,12 @@ export class HostRuntime {
     force = false,
   ): Promise<void> {
     if (account === undefined) return;
-    await this.accounts.execute(accountSubjects(account).cores, {
-      type: "ReserveCores",
-      data: { wsid, hostId: this.o.hostId, cores, ...(force && { force }) },
-      ...this.meta(),
-    });
+    await this.ledger.reserve({ account, wsid, cores, ...(force && { force }) }, this.meta());
   }
 
   private async releaseCores(wsid: string, account: string | undefined): Promise<void> {
     if (account === undefined) return;
-    await this.accounts.execute(accountSubjects(account).cores, {
-      type: "ReleaseCores",
-      data: { wsid },
-      ...this.meta(),
-    });
+    await this.ledger.release(account, wsid, this.meta());
   }
 
   /** Sets an account's cores quota (from the wire). */

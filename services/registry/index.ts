@@ -22,7 +22,18 @@ import {
   type RegistryEvent,
   RegistryEvents,
 } from "../../shared/launchpad.js";
-import { hostDomain, hostEventsStream, RegistrySubjects, Streams } from "../../shared/subjects.js";
+import {
+  AllAccounts,
+  AllWorkspaces,
+  hostDomain,
+  hostEventsStream,
+  hostSubjects,
+  RegistrySubjects,
+  ServiceNames,
+  StreamSubjects,
+  Streams,
+} from "../../shared/subjects.js";
+import { StreamDefinitions } from "../../streams/definitions.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import type { NatsPermissions } from "../runtime/nats-server.js";
@@ -114,15 +125,45 @@ const id = () =>
 
 /**
  * What a leaf node of a host may do on the control plane: answer operators' requests (publish
- * to their inboxes) but not listen there, nor to joining hosts, nor to the registry.
+ * to their inboxes) but not listen there, nor to joining hosts, nor to the registry. It may
+ * not touch the control plane's placements, ledger and views (`$KV`: a host's own buckets
+ * have the same names), nor hear the workspace and account commands the control plane
+ * routes, nor receive the events of other hosts. With `hostId` and the other joined hosts: it
+ * may not beat or reserve cores as another host, nor hear another host's commands.
  */
-export function leafPermissions(hubDomain: string): NatsPermissions {
+export function leafPermissions(
+  hubDomain: string,
+  hostId?: string,
+  others: readonly string[] = [],
+): NatsPermissions {
   const registry = [RegistrySubjects.command, RegistrySubjects.joins, RegistrySubjects.joinInboxes];
+  const controlPlane = [...StreamSubjects.PLACEMENTS, ...StreamSubjects.LEDGER, "$KV.>"];
+  const notMine = others.filter((o) => o !== hostId).map((o) => hostSubjects(o));
   return {
-    publish: { allow: [">"], deny: [...registry, "registry.>", `$JS.${hubDomain}.API.>`] },
+    publish: {
+      allow: [">"],
+      deny: [
+        ...registry,
+        "registry.>",
+        `$JS.${hubDomain}.API.>`,
+        ...controlPlane,
+        ...notMine.flatMap((h) => [h.beat, h.ledger]),
+      ],
+    },
     subscribe: {
       allow: [">"],
-      deny: [...registry, "registry.>", `${RegistrySubjects.operatorInbox}.>`],
+      deny: [
+        ...registry,
+        "registry.>",
+        `${RegistrySubjects.operatorInbox}.>`,
+        ...controlPlane,
+        // A host's streams would otherwise store what the other hosts publish (their interest
+        // crosses the control plane): events are written by the services of the host itself.
+        ...StreamDefinitions.flatMap((d) => d.subjects),
+        AllWorkspaces.command(ServiceNames.host),
+        AllAccounts.commands,
+        ...notMine.flatMap((h) => [h.command, `${h.command}.>`]),
+      ],
     },
   };
 }
@@ -147,10 +188,10 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
         subscribe: { allow: [`${RegistrySubjects.joinInbox(tokenId)}.>`] },
       },
     })),
-    ...Object.values(users.leaf).map((l) => ({
+    ...Object.entries(users.leaf).map(([hostId, l]) => ({
       user: l.user,
       password: l.password,
-      permissions: leafPermissions(o.hubDomain),
+      permissions: leafPermissions(o.hubDomain, hostId, Object.keys(users.leaf)),
     })),
   ];
   const save = async () => {

@@ -43,4 +43,18 @@ describe("joining with a registration token", () => {
     for (const s of ["registrycmd", "hostjoin.*", "_JOIN.>", "registry.>", "_CP_INBOX.>"])
       expect(p.subscribe.deny).toContain(s);
   });
+
+  it("a leaf login cannot touch the control plane's views, placements and ledger, hear routed commands, nor beat as or listen for another host", () => {
+    const p = leafPermissions("hub", "h1", ["h1", "h2"]);
+    for (const s of ["placement.>", "ledger.>", "$KV.>", "hostbeat.h2", "coresledger.h2"])
+      expect(p.publish.deny).toContain(s);
+    for (const s of ["hostbeat.h1", "coresledger.h1"]) expect(p.publish.deny).not.toContain(s);
+    for (const s of ["placement.>", "ledger.>", "$KV.>", "ws.*.cmd.host", "accountcmd.*"])
+      expect(p.subscribe.deny).toContain(s);
+    for (const s of ["hostcmd.h2", "hostcmd.h2.>"]) expect(p.subscribe.deny).toContain(s);
+    for (const s of ["hostcmd.h1", "hostcmd.h1.>"]) expect(p.subscribe.deny).not.toContain(s);
+    // Other hosts' events never reach its streams.
+    for (const s of ["ws.*.life.>", "host.>", "mount.>", "account.>", "ws.*.fs.>"])
+      expect(p.subscribe.deny).toContain(s);
+  });
 });

@@ -5,6 +5,7 @@
  */
 import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
+import { fleetRouteBench } from "./fleet-route.js";
 import { forwardBench } from "./forward.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
@@ -29,6 +30,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "agent-log": agentLogBench,
   "ssh-connect": sshConnectBench,
   forward: forwardBench,
+  "fleet-route": fleetRouteBench,
 };
 
 async function main(names: string[]): Promise<number> {

@@ -1,0 +1,322 @@
+/**
+ * A control plane with two joined hosts (three real nats-servers: the control plane and two
+ * leaf nodes), each host with its own loop btrfs and real podman containers: commands reach
+ * only the host a workspace is on, an offline host's workspaces get ERR_HOST_OFFLINE, and one
+ * account ledger on the control plane holds the cores quota across both hosts.
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connectServices } from "../services/runtime/connect.js";
+import type { AccountView, ExecResult, HostView, WorkspaceView } from "../shared/launchpad.js";
+import {
+  accountSubjects,
+  Buckets,
+  hostSubjects,
+  Keys,
+  Streams,
+  workspaceSubjects,
+} from "../shared/subjects.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import { until } from "../test/helpers/nats.js";
+import type { HostOptions } from "./launchpad-args.js";
+import { runClient } from "./launchpad-client.js";
+import { type ControlPlane, issueHostToken, startControlPlane } from "./launchpad-control-plane.js";
+import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
+
+const PTY_HOST = new URL("../dist/bundle/pty-host.js", import.meta.url).pathname;
+const A = "fleeta";
+const B = "fleetb";
+const unsupported =
+  (await hostUnsupported()) ??
+  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+if (unsupported) console.warn(`control plane with two hosts skipped: ${unsupported}`);
+
+type Reply = {
+  ok: boolean;
+  seqs?: number[];
+  error?: { code: string; message: string };
+  result?: ExecResult;
+};
+
+const log = pino({ level: process.env.DEBUG_FLEET ? "debug" : "warn" });
+const quiet = () => undefined;
+
+describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () => {
+  let mA: HostMachine;
+  let mB: HostMachine;
+  let cp: ControlPlane;
+  let cpDir: string;
+  let hostA: LaunchpadHost | undefined;
+  let hostB: LaunchpadHost | undefined;
+  let onB: NatsConnection;
+  const heardOnB: string[] = [];
+
+  const hostOpts = (m: HostMachine, dataDir: string, join: string): HostOptions => ({
+    command: "host",
+    btrfs: m.root,
+    sizeBytes: 0,
+    hostId: "unused",
+    network: "none",
+    snapshotEveryMs: 0,
+    dataDir,
+    logLevel: "warn",
+    join,
+    heartbeatMs: 500,
+  });
+  const joinHost = async (m: HostMachine, hostId: string) => {
+    const file = join(m.dir, `${hostId}.token`);
+    await issueHostToken({
+      command: "control-plane-token",
+      hostId,
+      out: file,
+      ttlSeconds: 600,
+      dataDir: cpDir,
+    });
+    return startLaunchpadHost(hostOpts(m, join(m.dir, "data"), file), log, quiet);
+  };
+  /** A workspace command as any client of the control plane sends it. */
+  const send = async (wsid: string, type: string, data: unknown = {}) =>
+    (
+      await cp.nc.request(workspaceSubjects(wsid).command("host"), JSON.stringify({ type, data }), {
+        timeout: 120_000,
+      })
+    ).json<Reply>();
+  /** `cocalc-launchpad <command> <action> --data-dir <control plane>`: its output. */
+  const cli = async (command: "hosts" | "workspace", action: string) => {
+    let text = "";
+    const out = {
+      write(chunk: string) {
+        text += chunk;
+      },
+    };
+    const code = await runClient({ command, action, args: [], flags: {}, dataDir: cpDir }, out);
+    expect(code).toBe(0);
+    return text;
+  };
+  const hubView = async <T>(bucket: string, key: string): Promise<T | undefined> => {
+    const e = await (await new Kvm(cp.nc).open(bucket)).get(key);
+    return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
+  };
+  const hostView = async <T>(nc: NatsConnection, bucket: string, key: string) => {
+    const e = await (await new Kvm(nc).open(bucket)).get(key);
+    return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
+  };
+
+  beforeAll(async () => {
+    mA = await setupHostMachine(A, 1024);
+    mB = await setupHostMachine(B, 1024);
+    cpDir = join(mA.dir, "control-plane");
+    cp = await startControlPlane(
+      {
+        command: "control-plane",
+        listen: "127.0.0.1",
+        dataDir: cpDir,
+        logLevel: "warn",
+        offlineAfterMs: 3000,
+      },
+      log,
+      quiet,
+    );
+    hostA = await joinHost(mA, A);
+    hostB = await joinHost(mB, B);
+    // What host B's service listens to (its own workspaces' commands), and every workspace's
+    // commands as a client sends them (the control plane routes those; a host never hears them).
+    const run = JSON.parse(await readFile(join(mB.dir, "data", "run.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    onB = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test listener on host B",
+    );
+    // Listening for host A's commands from host B is refused by the control plane.
+    for (const s of [
+      hostSubjects(B).workspaceCommands,
+      "ws.*.cmd.host",
+      hostSubjects(A).workspaceCommands,
+    ])
+      onB.subscribe(s, {
+        callback: (_e, msg) => {
+          heardOnB.push(msg.subject);
+        },
+      });
+    await onB.flush();
+    for (const [h, m] of [
+      [A, mA],
+      [B, mB],
+    ] as const) {
+      const r = await cp.nc.request(
+        hostSubjects(h).command,
+        JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs(h) } }),
+        { timeout: 120_000 },
+      );
+      expect(r.json<Reply>().ok).toBe(true);
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    await onB?.close();
+    await hostA?.stop();
+    await hostB?.stop();
+    await cp?.stop();
+    await mA?.cleanup();
+    await mB?.cleanup();
+  }, 300_000);
+
+  it("the control plane's hosts view lists both hosts as ready", async () => {
+    await until("both hosts ready on the control plane", async () => {
+      const [a, b] = await Promise.all([
+        hubView<HostView>(Buckets.hosts, Keys.host(A)),
+        hubView<HostView>(Buckets.hosts, Keys.host(B)),
+      ]);
+      return a?.status === "ready" && b?.status === "ready";
+    });
+    const a = (await hubView<HostView>(Buckets.hosts, Keys.host(A)))!;
+    expect(a.seenAt).toBeDefined();
+    expect(a.root).toBe(mA.root);
+    const listed = await cli("hosts", "list");
+    expect(listed).toMatch(/^fleeta\s+ready\s/m);
+    expect(listed).toMatch(/^fleetb\s+ready\s/m);
+    // The control plane's view is its own: a host's bucket has only itself.
+    const onA = hostA!.nc;
+    expect(await hostView<HostView>(onA, Buckets.hosts, Keys.host(B))).toBeUndefined();
+    expect((await hostView<HostView>(onA, Buckets.hosts, Keys.host(A)))?.seenAt).toBeUndefined();
+  });
+
+  it("a workspace's commands run on its host only; the other host hears nothing", async () => {
+    const quota = { cpus: 1, memoryMb: 256, diskMb: 200 };
+    expect(
+      (await send("wsa1", "CreateWorkspaceOnHost", { image: "bb", quota, hostId: A })).ok,
+    ).toBe(true);
+    expect((await send("wsa1", "StartWorkspace")).ok).toBe(true);
+    const id = await send("wsa1", "ExecInWorkspace", {
+      argv: ["/bin/sh", "-c", "hostname; cat /etc/image-name"],
+    });
+    expect(id.result?.stdout).toBe(`ws-wsa1\n${A}\n`);
+    expect((await send("wsa1", "StopWorkspace")).ok).toBe(true);
+
+    // A has it, B has nothing of it: not its events, not its view, not its commands.
+    expect((await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsa1"))?.hostId).toBe(A);
+    expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsa1")).toBeUndefined();
+    const jsmB = await jetstreamManager(hostB!.nc);
+    const onBStream = await jsmB.streams.info(Streams.WORKSPACES, { subjects_filter: ">" });
+    expect(Object.keys(onBStream.state.subjects ?? {})).not.toContain(
+      workspaceSubjects("wsa1").hostLife,
+    );
+    await onB.flush();
+    expect(heardOnB.filter((s) => s.includes("wsa1"))).toEqual([]);
+
+    // The id is taken: a create for another host is refused, and nothing changes.
+    const again = await send("wsa1", "CreateWorkspaceOnHost", { image: "bb", hostId: B });
+    expect(again.error?.code).toBe("ERR_WORKSPACE_EXISTS");
+    expect(again.error?.message).toMatch(/on host fleeta/);
+    // Made on host A before the control plane placed anything (e.g. before A joined): found
+    // in A's view and placed there at its first command.
+    const direct = await cp.nc.request(
+      hostSubjects(A).workspaceCommand("wsold"),
+      JSON.stringify({ type: "CreateWorkspaceOnHost", data: { image: "bb", quota } }),
+      { timeout: 120_000 },
+    );
+    expect(direct.json<Reply>().ok).toBe(true);
+    await until(
+      "wsold in host A's view",
+      async () =>
+        (await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsold"))?.status ===
+        "stopped",
+    );
+    const adopted = await send("wsold", "DeleteWorkspace");
+    expect(adopted.ok, JSON.stringify(adopted)).toBe(true);
+    expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsold")).toBeUndefined();
+    // A workspace on no host.
+    expect((await send("wsnowhere", "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
+  });
+
+  it("one account ledger for both hosts: quota 2, two 1-core starts pass, a third is refused until one stops", async () => {
+    const quota = { cpus: 1, memoryMb: 256, diskMb: 200 };
+    const setQuota = await cp.nc.request(
+      accountSubjects("acme").command,
+      JSON.stringify({ type: "SetAccountCoresQuota", data: { cores: 2 } }),
+      { timeout: 30_000 },
+    );
+    expect(setQuota.json<Reply>().ok).toBe(true);
+    for (const [wsid, hostId] of [
+      ["wsa2", A],
+      ["wsb1", B],
+      ["wsb2", B],
+    ] as const)
+      expect(
+        (await send(wsid, "CreateWorkspaceOnHost", { image: "bb", quota, account: "acme", hostId }))
+          .ok,
+      ).toBe(true);
+
+    // One on each host, at once.
+    const [a2, b1] = await Promise.all([
+      send("wsa2", "StartWorkspace"),
+      send("wsb1", "StartWorkspace"),
+    ]);
+    expect(a2.ok, JSON.stringify(a2)).toBe(true);
+    expect(b1.ok, JSON.stringify(b1)).toBe(true);
+    const third = await send("wsb2", "StartWorkspace");
+    expect(third.error?.code).toBe("ERR_ACCOUNT_CORES_QUOTA");
+    expect(third.error?.message).toMatch(/hold 2 of its 2/);
+    expect((await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsb2"))?.status).toBe(
+      "stopped",
+    );
+    await until("the control plane's accounts view", async () => {
+      const v = await hubView<AccountView>(Buckets.accounts, Keys.account("acme"));
+      return v?.coresRunning === 2;
+    });
+    const acme = (await hubView<AccountView>(Buckets.accounts, Keys.account("acme")))!;
+    expect(acme.coresQuota).toBe(2);
+    expect(acme.workspaces).toEqual({
+      wsa2: { hostId: A, cores: 1 },
+      wsb1: { hostId: B, cores: 1 },
+    });
+
+    // Stopping on host A frees a core for host B.
+    expect((await send("wsa2", "StopWorkspace")).ok).toBe(true);
+    const retried = await send("wsb2", "StartWorkspace");
+    expect(retried.ok, JSON.stringify(retried)).toBe(true);
+    const out = await send("wsb2", "ExecInWorkspace", { argv: ["/bin/cat", "/etc/image-name"] });
+    expect(out.result?.stdout).toBe(`${B}\n`);
+    await until("the ledger after the stop and the start", async () => {
+      const v = await hubView<AccountView>(Buckets.accounts, Keys.account("acme"));
+      return v?.coresRunning === 2 && v.workspaces.wsb2?.hostId === B && !v.workspaces.wsa2;
+    });
+    for (const wsid of ["wsb1", "wsb2"]) expect((await send(wsid, "StopWorkspace")).ok).toBe(true);
+    // The control plane lists every host's workspaces (read from each host's own view).
+    const listed = await cli("workspace", "list");
+    expect(listed).toMatch(/^wsa1\s+fleeta\s+stopped\s/m);
+    expect(listed).toMatch(/^wsb2\s+fleetb\s+stopped\s/m);
+  });
+
+  it("a command for a workspace on a host that went away gets ERR_HOST_OFFLINE; the other host goes on", async () => {
+    await hostA!.stop();
+    hostA = undefined;
+    await until("host A not ready on the control plane", async () => {
+      const v = await hubView<HostView>(Buckets.hosts, Keys.host(A));
+      return v?.status === "stopped" || v?.status === "offline";
+    });
+    const r = await send("wsa1", "StartWorkspace");
+    expect(r.error?.code).toBe("ERR_HOST_OFFLINE");
+    expect(r.error?.message).toMatch(
+      /workspace wsa1 is on host fleeta, which is (stopped|offline)/,
+    );
+    // Not taken by host B.
+    await onB.flush();
+    expect(heardOnB.filter((s) => s.includes("wsa1"))).toEqual([]);
+    expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsa1")).toBeUndefined();
+    // A new workspace without a host goes to the one that is ready.
+    expect((await send("wsany", "CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    expect((await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsany"))?.hostId).toBe(B);
+    expect((await send("wsany", "DeleteWorkspace")).ok).toBe(true);
+    // Deleted: the id is free again.
+    expect((await send("wsany", "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
+  });
+});

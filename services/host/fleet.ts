@@ -1,0 +1,379 @@
+/**
+ * The control plane's side of its hosts: the `hosts` view (from the hosts' heartbeats, with
+ * hosts whose beats stopped marked offline), the placement of workspaces and the routing of
+ * their commands to the one host each is on, and the account ledger all hosts reserve cores
+ * in. Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
+ * reaches exactly the host its workspace is on, or fails with ERR_HOST_OFFLINE.
+ */
+import { type JetStreamClient, type JetStreamManager, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/nats-core";
+import { type Command, parseCommand } from "../../shared/commands.js";
+import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
+import {
+  AccountCommands,
+  AccountEvents,
+  ExecInWorkspace,
+  type HostView,
+  LedgerCommands,
+  PlacementEvents,
+  WorkspaceHostCommands,
+  type WorkspaceView,
+} from "../../shared/launchpad.js";
+import {
+  AllAccounts,
+  AllHosts,
+  AllLedger,
+  AllWorkspaces,
+  accountOfSubject,
+  Buckets,
+  hostDomain,
+  hostOfSubject,
+  hostSubjects,
+  Keys,
+  ledgerSubjects,
+  placementSubject,
+  ServiceNames,
+  Streams,
+  wsidOfSubject,
+} from "../../shared/subjects.js";
+import { AggregateStore } from "../runtime/aggregate.js";
+import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import type { Logger } from "../runtime/logger.js";
+import { projectionHandler } from "../runtime/projection.js";
+import {
+  type AccountCommand,
+  type AccountDecided,
+  type AccountState,
+  accountDecider,
+  accountRegistry,
+  accountsProjection,
+} from "./accounts.js";
+import {
+  type PlacementCommand,
+  type PlacementDecided,
+  type PlacementState,
+  pickHost,
+  placementDecider,
+  placementRegistry,
+} from "./placement.js";
+
+/** The control plane's durable consumer and queue group. */
+export const FLEET = "fleet";
+
+export interface FleetOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kvm: Kvm;
+  log: Logger;
+  now(): Date;
+  /** A host not heard for this long is offline (default 15 s: three missed beats). */
+  offlineAfterMs?: number;
+  /** How long a routed command may take on its host (default 10 min: starts, imports). */
+  commandTimeoutMs?: number;
+}
+
+export interface Fleet {
+  stop(): Promise<void>;
+}
+
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace];
+const STATUSES = new Set<HostView["status"]>(["starting", "ready", "stopped", "offline"]);
+
+type HostReply = { ok: boolean; error?: ErrorPayload };
+
+export async function startFleet(o: FleetOptions): Promise<Fleet> {
+  const log = o.log;
+  const offlineAfterMs = o.offlineAfterMs ?? 15_000;
+  const hostsKv = await o.kvm.open(Buckets.hosts);
+  const placements = new AggregateStore<PlacementCommand, PlacementDecided, PlacementState>({
+    js: o.js,
+    jsm: o.jsm,
+    stream: Streams.PLACEMENTS,
+    registry: placementRegistry,
+    events: PlacementEvents,
+    decider: placementDecider,
+  });
+  const ledger = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
+    js: o.js,
+    jsm: o.jsm,
+    stream: Streams.LEDGER,
+    registry: accountRegistry,
+    events: AccountEvents,
+    decider: accountDecider,
+  });
+
+  // The hosts view.
+  /** The newest beat of each host this instance heard: routing needs no view read then. */
+  const heard = new Map<string, HostView>();
+  const hostView = async (hostId: string): Promise<HostView | undefined> => {
+    const known = heard.get(hostId);
+    if (known) return known;
+    const e = await hostsKv.get(Keys.host(hostId));
+    return e?.operation === "PUT" && e.length > 0 ? e.json<HostView>() : undefined;
+  };
+  const isOnline = (v: HostView | undefined): boolean =>
+    v !== undefined &&
+    v.status === "ready" &&
+    v.seenAt !== undefined &&
+    o.now().getTime() - Date.parse(v.seenAt) < offlineAfterMs;
+  const beatsSub = o.nc.subscribe(AllHosts.beats, {
+    callback: (_err, m) => {
+      const hostId = hostOfSubject(m.subject);
+      let v: HostView;
+      try {
+        v = m.json<HostView>();
+      } catch {
+        return;
+      }
+      if (!hostId || v?.hostId !== hostId || !STATUSES.has(v.status)) {
+        log.warn({ subject: m.subject }, "malformed host heartbeat ignored");
+        return;
+      }
+      const seen: HostView = { ...v, seenAt: o.now().toISOString() };
+      heard.set(hostId, seen);
+      hostsKv
+        .put(Keys.host(hostId), JSON.stringify(seen))
+        .catch((err) => log.warn({ hostId, err: String(err) }, "hosts view not written"));
+    },
+  });
+  /** Marks hosts whose beats stopped as offline (once; their next beat brings them back). */
+  const sweep = async () => {
+    for await (const key of await hostsKv.keys()) {
+      const e = await hostsKv.get(key);
+      if (e?.operation !== "PUT" || e.length === 0) continue;
+      const v = e.json<HostView>();
+      if (v.status === "offline" || isOnline(v)) continue;
+      if (v.status !== "ready" && v.status !== "starting") continue;
+      const seen = v.seenAt ? Date.parse(v.seenAt) : 0;
+      if (o.now().getTime() - seen < offlineAfterMs) continue;
+      await hostsKv
+        .update(key, JSON.stringify({ ...v, status: "offline" }), e.revision)
+        .catch(() => undefined);
+      log.warn({ hostId: v.hostId, seenAt: v.seenAt }, "host offline");
+    }
+  };
+
+  const onlineHosts = async (): Promise<HostView[]> => {
+    const out: HostView[] = [];
+    for await (const key of await hostsKv.keys()) {
+      const v = await hostView(key);
+      if (v && isOnline(v)) out.push(v);
+    }
+    return out;
+  };
+  const offline = (wsid: string | undefined, hostId: string, v: HostView | undefined) =>
+    new CocalcError(
+      "ERR_HOST_OFFLINE",
+      `${wsid ? `workspace ${wsid} is on host ${hostId}, which` : `host ${hostId}`} is ${
+        v === undefined
+          ? "not known to the control plane (it never joined or never beat)"
+          : `${v.status === "stopped" ? "stopped" : "offline"} (last heard ${v.seenAt ?? "never"})`
+      }; nothing was done`,
+    );
+
+  /** Sends a workspace's command to its host; the host's reply, as it is. */
+  const forward = async (hostId: string, wsid: string, data: Uint8Array): Promise<Uint8Array> => {
+    try {
+      const r = await o.nc.request(hostSubjects(hostId).workspaceCommand(wsid), data, {
+        timeout: o.commandTimeoutMs ?? 10 * 60_000,
+      });
+      return r.data;
+    } catch (err) {
+      if (err instanceof RequestError && err.isNoResponders())
+        throw new CocalcError(
+          "ERR_HOST_OFFLINE",
+          `workspace ${wsid} is on host ${hostId}, which is not connected; nothing was done`,
+        );
+      throw new CocalcError(
+        "ERR_HOST_OFFLINE",
+        `host ${hostId} did not answer for workspace ${wsid}: ${(err as Error).message}`,
+      );
+    }
+  };
+  const meta = () => ({ actor: "control-plane", at: o.now().toISOString() });
+  /**
+   * A workspace the control plane has no placement for, found in the `workspaces` view of a
+   * ready host (made there before the host joined, or before placements were kept): it is
+   * placed there now. Read through each host's JetStream domain; a host that does not answer
+   * is skipped.
+   */
+  const adopt = async (wsid: string): Promise<string | null> => {
+    for (const h of await onlineHosts()) {
+      try {
+        const js = jetstream(o.nc, { domain: hostDomain(h.hostId), timeout: 3000 });
+        const e = await (await new Kvm(js).open(Buckets.workspaces)).get(Keys.workspace(wsid));
+        if (e?.operation !== "PUT" || e.length === 0) continue;
+        const w = e.json<WorkspaceView>();
+        if (w.hostId !== h.hostId || w.status === "deleted" || w.status === "none") continue;
+        await placements.execute(placementSubject(wsid), {
+          type: "PlaceWorkspace",
+          data: { wsid, hostId: h.hostId },
+          ...meta(),
+        });
+        log.info({ wsid, hostId: h.hostId }, "workspace found on a host and placed there");
+        return h.hostId;
+      } catch (err) {
+        log.debug({ wsid, hostId: h.hostId, err: String(err) }, "host not asked");
+      }
+    }
+    return null;
+  };
+  const unplace = (wsid: string) =>
+    placements
+      .execute(placementSubject(wsid), { type: "UnplaceWorkspace", data: { wsid }, ...meta() })
+      .catch((err) => log.error({ wsid, err: String(err) }, "placement not freed"));
+
+  const route = async (m: Msg): Promise<Uint8Array> => {
+    const wsid = wsidOfSubject(m.subject);
+    if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
+    const command = parseCommand<Command>(commandDefs, m.data, meta());
+    const subject = placementSubject(wsid);
+    if (command.type === "CreateWorkspaceOnHost") {
+      const wanted = (command.data as { hostId?: string }).hostId;
+      const placed = (await placements.state(subject)).state.hostId;
+      let hostId = wanted ?? placed ?? undefined;
+      if (hostId === undefined) {
+        hostId = pickHost(await onlineHosts());
+        if (hostId === undefined)
+          throw new CocalcError("ERR_HOST_OFFLINE", "no host is ready to take a new workspace");
+      }
+      const v = await hostView(hostId);
+      if (!isOnline(v)) throw offline(undefined, hostId, v);
+      const r = await placements.execute(subject, {
+        type: "PlaceWorkspace",
+        data: { wsid, hostId },
+        ...meta(),
+      });
+      const reply = await forward(hostId, wsid, m.data).catch(async (err) => {
+        if (r.seqs.length > 0) await unplace(wsid);
+        throw err;
+      });
+      // A create the host refused leaves the id free for another try (elsewhere, too).
+      if (!parseReply(reply).ok) {
+        if (r.seqs.length > 0) await unplace(wsid);
+      } else if (r.seqs.length > 0) log.info({ wsid, hostId }, "workspace placed");
+      return reply;
+    }
+    const hostId = (await placements.state(subject)).state.hostId ?? (await adopt(wsid));
+    if (hostId === null)
+      throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `workspace ${wsid} is on no host`);
+    const v = await hostView(hostId);
+    if (!isOnline(v)) throw offline(wsid, hostId, v);
+    const reply = await forward(hostId, wsid, m.data);
+    if (command.type === "DeleteWorkspace" && parseReply(reply).ok) await unplace(wsid);
+    return reply;
+  };
+
+  const onLedger = async (m: Msg): Promise<{ seqs: number[] }> => {
+    const hostId = hostOfSubject(m.subject);
+    if (!hostId) throw new CocalcError("ERR_COMMAND_INVALID", "no host in the subject");
+    const at = o.now().toISOString();
+    const c = parseCommand<Command>(LedgerCommands, m.data, { actor: `host:${hostId}`, at });
+    const d = c.data as { account: string; wsid: string; cores?: number; force?: boolean };
+    const subject = ledgerSubjects(d.account).cores;
+    const r =
+      c.type === "ReserveCores"
+        ? await ledger.execute(subject, {
+            type: "ReserveCores",
+            data: { wsid: d.wsid, hostId, cores: d.cores!, ...(d.force && { force: true }) },
+            actor: c.actor,
+            at,
+          })
+        : await ledger.execute(subject, {
+            type: "ReleaseCores",
+            data: { wsid: d.wsid },
+            actor: c.actor,
+            at,
+          });
+    return { seqs: r.seqs };
+  };
+
+  const setQuota = async (m: Msg): Promise<{ seqs: number[] }> => {
+    const account = accountOfSubject(m.subject);
+    if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+    const c = parseCommand<Command>(AccountCommands, m.data, meta());
+    const { cores } = c.data as { cores: number | null };
+    const r = await ledger.execute(ledgerSubjects(account).cores, {
+      type: "SetAccountCoresQuota",
+      data: { cores },
+      actor: "user",
+      at: c.at,
+    });
+    return { seqs: r.seqs };
+  };
+
+  // The `accounts` view of the ledger.
+  await ensureDurable(o.jsm, Streams.LEDGER, FLEET, AllLedger.cores);
+  const projector = await consumeEvents({
+    js: o.js,
+    stream: Streams.LEDGER,
+    durable: FLEET,
+    registry: accountRegistry,
+    log,
+    handle: await projectionHandler(o.kvm, [accountsProjection]),
+  });
+
+  const inflight = new Set<Promise<void>>();
+  const serve = (sub: Subscription, handle: (m: Msg) => Promise<Uint8Array | object>) =>
+    (async () => {
+      for await (const m of sub) {
+        const p = handle(m).then(
+          (r) => {
+            if (!m.reply) return;
+            if (r instanceof Uint8Array) m.respond(r);
+            else m.respond(JSON.stringify({ ok: true, ...r }));
+          },
+          (err: unknown) => {
+            const error = toErrorPayload(err);
+            if (error.code === "ERR_INTERNAL") log.error({ err }, "control plane request failed");
+            else log.info({ code: error.code, reason: error.message }, "refused");
+            if (m.reply) m.respond(JSON.stringify({ ok: false, error }));
+          },
+        );
+        const tracked = p.finally(() => inflight.delete(tracked));
+        inflight.add(tracked);
+      }
+    })();
+  const routeSub = o.nc.subscribe(AllWorkspaces.command(ServiceNames.host), { queue: FLEET });
+  const ledgerSub = o.nc.subscribe(AllHosts.ledger, { queue: FLEET });
+  const accountSub = o.nc.subscribe(AllAccounts.commands, { queue: FLEET });
+  const loops = Promise.all([
+    serve(routeSub, route),
+    serve(ledgerSub, onLedger),
+    serve(accountSub, setQuota),
+  ]);
+  let sweeping = false;
+  const timer = setInterval(
+    () => {
+      if (sweeping) return;
+      sweeping = true;
+      void sweep()
+        .catch((err) => log.warn({ err: String(err) }, "hosts sweep failed"))
+        .finally(() => {
+          sweeping = false;
+        });
+    },
+    Math.max(500, Math.floor(offlineAfterMs / 3)),
+  );
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      beatsSub.unsubscribe();
+      for (const s of [routeSub, ledgerSub, accountSub]) await s.drain();
+      await Promise.allSettled([...inflight]);
+      await loops;
+      await projector.stop();
+    },
+  };
+}
+
+function parseReply(data: Uint8Array): HostReply {
+  try {
+    return JSON.parse(new TextDecoder().decode(data)) as HostReply;
+  } catch {
+    return { ok: false };
+  }
+}
