@@ -6,9 +6,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import * as acp from "@agentclientprotocol/sdk";
+import type * as acp from "@agentclientprotocol/sdk";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
+import { acpSdk } from "./acp-sdk.js";
 import { endTagged, type ProcessKeeper, RUN_VAR } from "./keeper.js";
 
 const STDERR_TAIL = 4000;
@@ -88,7 +89,7 @@ export class AgentProcess {
         );
       }, 50);
     });
-    this.connection = handlers(acp.client({ name: "cocalc-plus" })).connect(this.stream());
+    this.connection = handlers(acpSdk().client({ name: "cocalc-plus" })).connect(this.stream());
     void this.connection.closed.then(() => {
       if (!this.endedWith && this.violation) {
         this.settle(new CocalcError("ERR_AGENT_PROTOCOL", this.violation));
@@ -202,8 +203,8 @@ export class AgentProcess {
 
   /** ACP initialize, within `timeoutMs`; a failure ends the process. */
   async initialize(timeoutMs: number): Promise<acp.InitializeResponse> {
-    const request = this.connection.agent.request(acp.methods.agent.initialize, {
-      protocolVersion: acp.PROTOCOL_VERSION,
+    const request = this.connection.agent.request(acpSdk().methods.agent.initialize, {
+      protocolVersion: acpSdk().PROTOCOL_VERSION,
       clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true },
       clientInfo: { name: "cocalc-plus", version: "1" },
     });
@@ -350,9 +351,9 @@ export function requestFailure(
 ): CocalcError {
   if (err instanceof CocalcError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  const rpc = err instanceof acp.RequestError ? err.code : undefined;
+  const rpc = err instanceof acpSdk().RequestError ? err.code : undefined;
   const data =
-    err instanceof acp.RequestError && err.data !== undefined
+    err instanceof acpSdk().RequestError && err.data !== undefined
       ? ` (${JSON.stringify(err.data).slice(0, 500)})`
       : "";
   if (rpc === -32000 || /auth/i.test(message)) {

@@ -16,12 +16,13 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { constants } from "node:fs";
 import { rename } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import * as acp from "@agentclientprotocol/sdk";
+import type * as acp from "@agentclientprotocol/sdk";
 import { type AgentMode, MAX_RECORDED_FILE, type TurnLogEvent } from "../../shared/agents.js";
 import { randomId } from "../../shared/base64url.js";
 import { CocalcError } from "../../shared/errors.js";
 import { expandPath, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
 import { PathResolver } from "../runtime/paths.js";
+import { acpSdk } from "./acp-sdk.js";
 import { endTagged, newTag, type ProcessKeeper, RUN_VAR } from "./keeper.js";
 import type { AgentPlace, WorkspaceFiles } from "./place.js";
 
@@ -58,10 +59,10 @@ export interface TurnScope {
 
 /** The error the agent gets back, with our code in front so a person can look it up. */
 function refuse(err: unknown): acp.RequestError {
-  if (err instanceof acp.RequestError) return err;
+  if (err instanceof acpSdk().RequestError) return err;
   if (err instanceof CocalcError)
-    return new acp.RequestError(-32603, `${err.code}: ${err.message}`);
-  return new acp.RequestError(-32603, err instanceof Error ? err.message : String(err));
+    return new (acpSdk().RequestError)(-32603, `${err.code}: ${err.message}`);
+  return new (acpSdk().RequestError)(-32603, err instanceof Error ? err.message : String(err));
 }
 
 let bwrapWorks: boolean | undefined;
@@ -376,18 +377,18 @@ export function clientSide(
 ) {
   const need = (sessionId: string): TurnScope => {
     const s = scopeOf(sessionId);
-    if (!s) throw new acp.RequestError(-32002, `no turn of session ${sessionId} is running`);
+    if (!s) throw new (acpSdk().RequestError)(-32002, `no turn of session ${sessionId} is running`);
     return s;
   };
   const terminal = (scope: TurnScope, id: string): AgentTerminal => {
     const t = scope.terminals.get(id);
-    if (!t) throw acp.RequestError.resourceNotFound(id);
+    if (!t) throw acpSdk().RequestError.resourceNotFound(id);
     return t;
   };
   return (app: acp.ClientApp): acp.ClientApp =>
     app
-      .onNotification(acp.methods.client.session.update, ({ params }) => onUpdate(params))
-      .onRequest(acp.methods.client.fs.readTextFile, async ({ params }) => {
+      .onNotification(acpSdk().methods.client.session.update, ({ params }) => onUpdate(params))
+      .onRequest(acpSdk().methods.client.fs.readTextFile, async ({ params }) => {
         const scope = need(params.sessionId);
         try {
           let content = scope.place.files
@@ -403,7 +404,7 @@ export function clientSide(
           throw refuse(err);
         }
       })
-      .onRequest(acp.methods.client.fs.writeTextFile, async ({ params }) => {
+      .onRequest(acpSdk().methods.client.fs.writeTextFile, async ({ params }) => {
         const scope = need(params.sessionId);
         try {
           await writeFile(scope, params.path, params.content);
@@ -416,7 +417,7 @@ export function clientSide(
           throw refuse(err);
         }
       })
-      .onRequest(acp.methods.client.terminal.create, ({ params }) => {
+      .onRequest(acpSdk().methods.client.terminal.create, ({ params }) => {
         const scope = need(params.sessionId);
         try {
           const t = new AgentTerminal(scope, params, params.outputByteLimit ?? 1024 * 1024);
@@ -426,24 +427,24 @@ export function clientSide(
           throw refuse(err);
         }
       })
-      .onRequest(acp.methods.client.terminal.output, ({ params }) =>
+      .onRequest(acpSdk().methods.client.terminal.output, ({ params }) =>
         terminal(need(params.sessionId), params.terminalId).current(),
       )
-      .onRequest(acp.methods.client.terminal.waitForExit, async ({ params }) => {
+      .onRequest(acpSdk().methods.client.terminal.waitForExit, async ({ params }) => {
         const t = terminal(need(params.sessionId), params.terminalId);
         return await t.exited;
       })
-      .onRequest(acp.methods.client.terminal.kill, ({ params }) => {
+      .onRequest(acpSdk().methods.client.terminal.kill, ({ params }) => {
         terminal(need(params.sessionId), params.terminalId).kill();
         return {};
       })
-      .onRequest(acp.methods.client.terminal.release, ({ params }) => {
+      .onRequest(acpSdk().methods.client.terminal.release, ({ params }) => {
         const scope = need(params.sessionId);
         terminal(scope, params.terminalId).kill();
         scope.terminals.delete(params.terminalId);
         return {};
       })
-      .onRequest(acp.methods.client.session.requestPermission, async ({ params, signal }) => {
+      .onRequest(acpSdk().methods.client.session.requestPermission, async ({ params, signal }) => {
         const scope = need(params.sessionId);
         const request = `p${randomId()}`;
         scope.log.append("PermissionRequested", {

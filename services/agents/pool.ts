@@ -17,6 +17,7 @@ import {
 import { randomId } from "../../shared/base64url.js";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
+import { loadAcp } from "./acp-sdk.js";
 import { AgentProcess, type ClientHandlers } from "./agent-process.js";
 import { sandboxed } from "./client-side.js";
 import { newTag, ProcessKeeper } from "./keeper.js";
@@ -194,6 +195,7 @@ export class AgentPool {
       told = true;
       await new Promise((r) => setTimeout(r, 200));
     }
+    await loadAcp();
     const proc = new AgentProcess(spec, this.o.handlers, this.o.log, {
       keeper: this.keeper,
       run,

@@ -12,7 +12,7 @@
 import { readFile, rm, stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import * as acp from "@agentclientprotocol/sdk";
+import type * as acp from "@agentclientprotocol/sdk";
 import type { KV } from "@nats-io/kv";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
@@ -48,6 +48,7 @@ import { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import {
   clientSide,
@@ -457,7 +458,7 @@ class Agents {
       if (a.cancelled) throw new Stopped();
       const prompt = await this.promptOf(turn, thread, proc);
       const response = await proc.within(
-        proc.connection.agent.request(acp.methods.agent.session.prompt, { sessionId, prompt }),
+        proc.connection.agent.request(acpSdk().methods.agent.session.prompt, { sessionId, prompt }),
         0,
         "session/prompt",
       );
@@ -533,7 +534,7 @@ class Agents {
       try {
         if (caps?.loadSession) {
           const r = await proc.within(
-            proc.connection.agent.request(acp.methods.agent.session.load, params),
+            proc.connection.agent.request(acpSdk().methods.agent.session.load, params),
             timeout,
             "session/load",
             "ERR_AGENT_SESSION",
@@ -544,7 +545,7 @@ class Agents {
           log.append("AgentNotice", { level: "info", text: `session ${known} loaded` });
         } else if (caps?.sessionCapabilities?.resume) {
           const r = await proc.within(
-            proc.connection.agent.request(acp.methods.agent.session.resume, params),
+            proc.connection.agent.request(acpSdk().methods.agent.session.resume, params),
             timeout,
             "session/resume",
             "ERR_AGENT_SESSION",
@@ -570,7 +571,7 @@ class Agents {
     }
     if (!sessionId) {
       const r = await proc.within(
-        proc.connection.agent.request(acp.methods.agent.session.new, {
+        proc.connection.agent.request(acpSdk().methods.agent.session.new, {
           cwd: settings.cwd,
           mcpServers: [],
         }),
@@ -611,7 +612,7 @@ class Agents {
     }
     try {
       await proc.within(
-        proc.connection.agent.request(acp.methods.agent.session.setConfigOption, {
+        proc.connection.agent.request(acpSdk().methods.agent.session.setConfigOption, {
           sessionId,
           configId: option.id,
           value: model,
@@ -690,7 +691,7 @@ class Agents {
     const proc = a.proc;
     if (proc && a.sessionId) {
       void proc.connection.agent
-        .notify(acp.methods.agent.session.cancel, { sessionId: a.sessionId })
+        .notify(acpSdk().methods.agent.session.cancel, { sessionId: a.sessionId })
         .catch(() => undefined);
     }
     a.cancelTimer = setTimeout(() => {
