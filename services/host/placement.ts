@@ -45,7 +45,7 @@ export const placementDecider: Decider<PlacementCommand, PlacementDecided, Place
     }
   },
 
-  evolve(state, event) {
+  evolve(_state, event) {
     switch (event.type) {
       case "WorkspacePlaced":
         return { hostId: event.data.hostId };
