@@ -3,6 +3,7 @@
  * (the latest ones, "load older" for more), its settings and the composer on the right.
  * Each visible turn replays its own log; a turn scrolled out of the page lets it go.
  */
+import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "solid-js";
 import {
   type AgentKind,
@@ -125,15 +126,24 @@ function NewRoom() {
   );
 }
 
-/** Threads listed at first; "more" lists this many more. */
-const THREADS_PAGE = 50;
+/** A thread row's height before it is measured (one line; the list has no gaps). */
+const THREAD_ROW_HEIGHT = 34;
 
+/** A room can hold thousands of threads: only the rows in view are rendered. */
 function ThreadList() {
   const agents = useAgents();
   const files = useFiles();
-  const [listed, setListed] = createSignal(THREADS_PAGE);
   const create = () =>
     void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
+  let scroller: HTMLDivElement | undefined;
+  const virtualizer = createVirtualizer({
+    get count() {
+      return agents.threads().length;
+    },
+    getScrollElement: () => scroller ?? null,
+    estimateSize: () => THREAD_ROW_HEIGHT,
+    overscan: 10,
+  });
   return (
     <aside class="agents-threads" aria-label="Threads">
       <div class="agents-room" title={agents.roomPath()}>
@@ -147,36 +157,49 @@ function ThreadList() {
       >
         New thread
       </button>
-      <ul>
-        <For each={agents.threads().slice(0, listed())}>
-          {(t) => (
-            <li>
-              <button
-                type="button"
-                class="agents-thread"
-                classList={{ selected: agents.selected()?.thread === t.thread }}
-                data-testid="thread"
-                onClick={() => agents.select(t.thread)}
-              >
-                <span class="agents-dot" data-busy={t.running ? "yes" : "no"} />
-                <span class="agents-thread-title">{t.title}</span>
-                <Show when={t.queue.length > 0}>
-                  <span class="agents-queue">+{t.queue.length}</span>
+      <div
+        class="agents-thread-scroll"
+        data-testid="thread-list"
+        data-count={agents.threads().length}
+        ref={(el) => {
+          scroller = el;
+        }}
+      >
+        <ul style={{ height: `${virtualizer.getTotalSize()}px` }}>
+          <For each={virtualizer.getVirtualItems()}>
+            {(row) => {
+              const t = () => agents.threads()[row.index];
+              return (
+                <Show when={t()}>
+                  {(t) => (
+                    <li
+                      data-index={row.index}
+                      ref={(el) => queueMicrotask(() => virtualizer.measureElement(el))}
+                      style={{ transform: `translateY(${row.start}px)` }}
+                    >
+                      <button
+                        type="button"
+                        class="agents-thread"
+                        classList={{ selected: agents.selected()?.thread === t().thread }}
+                        data-testid="thread"
+                        data-thread={t().thread}
+                        title={t().title}
+                        onClick={() => agents.select(t().thread)}
+                      >
+                        <span class="agents-dot" data-busy={t().running ? "yes" : "no"} />
+                        <span class="agents-thread-title">{t().title}</span>
+                        <Show when={t().queue.length > 0}>
+                          <span class="agents-queue">+{t().queue.length}</span>
+                        </Show>
+                      </button>
+                    </li>
+                  )}
                 </Show>
-              </button>
-            </li>
-          )}
-        </For>
-      </ul>
-      <Show when={agents.threads().length > listed()}>
-        <button
-          type="button"
-          class="link-button"
-          onClick={() => setListed(listed() + THREADS_PAGE)}
-        >
-          {agents.threads().length - listed()} older threads…
-        </button>
-      </Show>
+              );
+            }}
+          </For>
+        </ul>
+      </div>
     </aside>
   );
 }
