@@ -11,7 +11,7 @@
  * - heap: 50 threads with such a turn opened one after another (selecting each thread shows
  *   its turn, the previous one's log is let go); the page's JS heap after a GC.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -121,6 +121,23 @@ async function liveProbe(page: Page): Promise<void> {
   });
 }
 
+/** Clicks a thread by title; the list renders only rows in view, so it is scrolled to it. */
+async function openThread(page: Page, title: string): Promise<void> {
+  await page.getByTestId("thread-list").evaluate(async (list, title) => {
+    const has = () =>
+      Array.from(list.querySelectorAll(".agents-thread-title")).some(
+        (b) => b.textContent === title,
+      );
+    list.scrollTop = 0;
+    for (let i = 0; i < 1000 && !has(); i++) {
+      if (list.scrollTop + list.clientHeight >= list.scrollHeight) break;
+      list.scrollTop += list.clientHeight / 2;
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+  }, title);
+  await page.getByTestId("thread").filter({ hasText: title }).click();
+}
+
 export async function agentLogBench(): Promise<string> {
   if (!HAVE_CHROMIUM) return "agent-log: skipped (no Chromium)";
   const dir = await mkdtemp(join(tmpdir(), "cocalc-bench-agents-"));
@@ -158,6 +175,8 @@ export async function agentLogBench(): Promise<string> {
     const secrets = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
       browserPassword: string;
     };
+    // The connection info is written beside the health answer; it can land a moment later.
+    for (let i = 0; i < 100 && !existsSync(join(dir, "info.token")); i++) await sleep(100);
     const token = readFileSync(join(dir, "info.token"), "utf8").trim();
     nc = await connect({
       servers: run.natsUrl,
@@ -249,6 +268,12 @@ export async function agentLogBench(): Promise<string> {
       anchor.push((await rawReplay(nc, wsid, liveThread, liveTurn)).ms);
     }
 
+    if (process.env.BENCH_REPLAY_ONLY === "1") {
+      console.log(
+        `replay ${replay.map((x) => num(x)).join(" ")} anchor ${anchor.map((x) => num(x)).join(" ")}`,
+      );
+      return "replay only";
+    }
     // Heap: many such turns, opened one after another.
     const threads: string[] = [];
     const turns: Promise<void>[] = [];
@@ -265,9 +290,8 @@ export async function agentLogBench(): Promise<string> {
       return (await cdp.send("Runtime.getHeapUsage")).usedSize / 2 ** 20;
     };
     const heaps: number[] = [];
-    const buttons = page.getByTestId("thread");
     for (let i = 0; i < HEAP_TURNS; i++) {
-      await buttons.filter({ hasText: `heap ${String(i).padStart(2, "0")}` }).click();
+      await openThread(page, `heap ${String(i).padStart(2, "0")}`);
       await page.waitForFunction(
         (n) => {
           const logs = document.querySelectorAll('[data-testid="turn-log"]');

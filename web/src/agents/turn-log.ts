@@ -42,20 +42,45 @@ export function openTurnLog(
   let pending: TurnLogEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  /**
+   * A stored backlog is folded into this plain model, outside the store, and handed to the
+   * store in one step once it is all here: a store update per event costs far more than the
+   * fold. Live events after that go to the store in batches.
+   */
+  let backlog: LogModel | undefined = emptyLog();
+
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     if (pending.length === 0) return;
     const events = pending;
     pending = [];
-    batch(() => {
-      setModel(
-        produce((m) => {
-          for (const e of events) applyLogEvent(m, e);
-        }),
-      );
-    });
+    if (backlog) {
+      for (const e of events) applyLogEvent(backlog, e);
+      setModel("count", backlog.count);
+    } else {
+      batch(() => {
+        setModel(
+          produce((m) => {
+            for (const e of events) applyLogEvent(m, e);
+          }),
+        );
+      });
+    }
     probe?.(events);
+  };
+
+  /** Everything stored has arrived: the backlog goes to the store, later events follow live. */
+  const caughtUpNow = () => {
+    flush();
+    if (backlog) {
+      const whole = backlog;
+      backlog = undefined;
+      batch(() => {
+        setModel(whole);
+        setCaughtUp(true);
+      });
+    } else setCaughtUp(true);
   };
 
   async function once(): Promise<boolean> {
@@ -76,7 +101,7 @@ export function openTurnLog(
     void consumer
       .info(true)
       .then((info) => {
-        if (info.num_pending === 0 && lastSeq === 0) setCaughtUp(true);
+        if (info.num_pending === 0 && lastSeq === 0) caughtUpNow();
       })
       .catch(() => undefined);
     for await (const m of messages) {
@@ -90,15 +115,13 @@ export function openTurnLog(
       }
       pending.push(event);
       if (m.info.pending === 0) {
-        flush();
-        setCaughtUp(true);
+        caughtUpNow();
       } else if (pending.length >= 5000) flush();
       // A backlog is applied in a few large steps (each step renders the turn again); live
       // updates within a frame or two.
       else timer ??= setTimeout(flush, m.info.pending > 200 ? 250 : 32);
       if (event.type === "LogClosed") {
-        flush();
-        setCaughtUp(true);
+        caughtUpNow();
         messages.stop();
         return true;
       }
