@@ -303,6 +303,10 @@ function TurnCard(props: { turn: TurnView }) {
   const beatAge = () => (t().heartbeatAt ? now() - Date.parse(t().heartbeatAt!) : undefined);
   const stalled = () => t().status === "running" && (beatAge() ?? 0) > TURN_STALLED_MS;
   const usage = () => log.model.usage ?? t().usage;
+  /** Files the turn wrote that a revert can put back. */
+  const written = createMemo(() => [
+    ...new Set(log.model.items.flatMap((i) => (i.kind === "file" && !i.truncated ? [i.path] : []))),
+  ]);
   return (
     <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
       <div class="turn-prompt">
@@ -336,6 +340,9 @@ function TurnCard(props: { turn: TurnView }) {
           )}
         </Show>
         <span class="agents-spacer" />
+        <Show when={!live() && log.caughtUp() && written().length > 0}>
+          <RevertTurn turn={t()} files={written()} />
+        </Show>
         <Show when={live()}>
           <button
             type="button"
@@ -378,6 +385,78 @@ function TurnCard(props: { turn: TurnView }) {
         <div class="turn-failure">{log.problem()}</div>
       </Show>
     </article>
+  );
+}
+
+/**
+ * "Revert this turn": every file the turn wrote goes back as it was. When a file changed
+ * since, nothing is reverted and the user is asked to confirm.
+ */
+function RevertTurn(props: { turn: TurnView; files: string[] }) {
+  const agents = useAgents();
+  const [conflict, setConflict] = createSignal<string>();
+  const [busy, setBusy] = createSignal(false);
+  const [outcome, setOutcome] = createSignal<string>();
+  const reverted = () => props.files.every((f) => props.turn.reverted?.includes(f));
+  const run = async (force: boolean) => {
+    setBusy(true);
+    const r = await agents.revertTurn(props.turn.turn, force);
+    setBusy(false);
+    if (r.ok) {
+      setConflict(undefined);
+      setOutcome(`reverted ${r.reverted.length === 1 ? "1 file" : `${r.reverted.length} files`}`);
+    } else if (r.error.code === "ERR_AGENT_REVERT_CONFLICT") setConflict(r.error.message);
+    else {
+      setConflict(undefined);
+      setOutcome(r.error.message);
+    }
+  };
+  return (
+    <span class="turn-revert">
+      <Show
+        when={conflict()}
+        fallback={
+          <>
+            <Show when={outcome() ?? (reverted() ? "reverted" : undefined)}>
+              {(o) => (
+                <span class="muted" data-testid="turn-revert-outcome">
+                  {o()}
+                </span>
+              )}
+            </Show>
+            <button
+              type="button"
+              class="button"
+              data-testid="turn-revert"
+              disabled={busy()}
+              title={props.files.join("\n")}
+              onClick={() => void run(false)}
+            >
+              Revert this turn (
+              {props.files.length === 1 ? "1 file" : `${props.files.length} files`})
+            </button>
+          </>
+        }
+      >
+        {(c) => (
+          <span class="turn-revert-conflict" role="alert" data-testid="turn-revert-conflict">
+            {c()}
+            <button
+              type="button"
+              class="button primary danger"
+              data-testid="turn-revert-confirm"
+              disabled={busy()}
+              onClick={() => void run(true)}
+            >
+              Revert anyway
+            </button>
+            <button type="button" class="link-button" onClick={() => setConflict(undefined)}>
+              Cancel
+            </button>
+          </span>
+        )}
+      </Show>
+    </span>
   );
 }
 
@@ -452,6 +531,11 @@ function LogEntry(props: { item: LogItem; turn: TurnView }) {
             <div class="turn-file-head">
               <code>{i().path}</code>
               <span class="muted">{i().before === null ? "new file" : "edited"}</span>
+              <Show when={props.turn.reverted?.includes(i().path)}>
+                <span class="badge" data-testid="file-reverted">
+                  reverted
+                </span>
+              </Show>
               <Show when={!i().truncated && turnEnded(props.turn.status)}>
                 <button
                   type="button"
