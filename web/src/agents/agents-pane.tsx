@@ -424,17 +424,19 @@ function RevertTurn(props: { turn: TurnView; files: string[] }) {
                 </span>
               )}
             </Show>
-            <button
-              type="button"
-              class="button"
-              data-testid="turn-revert"
-              disabled={busy()}
-              title={props.files.join("\n")}
-              onClick={() => void run(false)}
-            >
-              Revert this turn (
-              {props.files.length === 1 ? "1 file" : `${props.files.length} files`})
-            </button>
+            <Show when={!reverted()}>
+              <button
+                type="button"
+                class="button"
+                data-testid="turn-revert"
+                disabled={busy()}
+                title={props.files.join("\n")}
+                onClick={() => void run(false)}
+              >
+                Revert this turn (
+                {props.files.length === 1 ? "1 file" : `${props.files.length} files`})
+              </button>
+            </Show>
           </>
         }
       >
@@ -536,7 +538,13 @@ function LogEntry(props: { item: LogItem; turn: TurnView }) {
                   reverted
                 </span>
               </Show>
-              <Show when={!i().truncated && turnEnded(props.turn.status)}>
+              <Show
+                when={
+                  !i().truncated &&
+                  turnEnded(props.turn.status) &&
+                  !props.turn.reverted?.includes(i().path)
+                }
+              >
                 <button
                   type="button"
                   class="link-button"
