@@ -8,6 +8,8 @@ import { Value } from "@sinclair/typebox/value";
 import { randomId } from "./base64url.js";
 import { CocalcError } from "./errors.js";
 
+const decoder = new TextDecoder();
+
 /** JSON Schema of the envelope; `data` is checked against the event type's own schema. */
 export const EnvelopeSchema = Type.Object(
   {
@@ -124,7 +126,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
   parse(raw: Uint8Array | string | unknown): E {
     let value: unknown = raw;
     if (raw instanceof Uint8Array || typeof raw === "string") {
-      const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw);
+      const text = typeof raw === "string" ? raw : decoder.decode(raw);
       try {
         value = JSON.parse(text);
       } catch {

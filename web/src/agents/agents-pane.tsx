@@ -126,7 +126,7 @@ function NewRoom() {
   );
 }
 
-/** A thread row's height before it is measured (one line; the list has no gaps). */
+/** A thread row's height (one line; fixed in agents.css, so rows need no measuring). */
 const THREAD_ROW_HEIGHT = 34;
 
 /** A room can hold thousands of threads: only the rows in view are rendered. */
@@ -144,6 +144,13 @@ function ThreadList() {
     estimateSize: () => THREAD_ROW_HEIGHT,
     overscan: 10,
   });
+  const items = () => virtualizer.getVirtualItems();
+  const rows = createMemo(() =>
+    items().flatMap((v) => {
+      const t = agents.threads()[v.index];
+      return t ? [t] : [];
+    }),
+  );
   return (
     <aside class="agents-threads" aria-label="Threads">
       <div class="agents-room" title={agents.roomPath()}>
@@ -166,37 +173,27 @@ function ThreadList() {
         }}
       >
         <ul style={{ height: `${virtualizer.getTotalSize()}px` }}>
-          <For each={virtualizer.getVirtualItems()}>
-            {(row) => {
-              const t = () => agents.threads()[row.index];
-              return (
-                <Show when={t()}>
-                  {(t) => (
-                    <li
-                      data-index={row.index}
-                      ref={(el) => queueMicrotask(() => virtualizer.measureElement(el))}
-                      style={{ transform: `translateY(${row.start}px)` }}
-                    >
-                      <button
-                        type="button"
-                        class="agents-thread"
-                        classList={{ selected: agents.selected()?.thread === t().thread }}
-                        data-testid="thread"
-                        data-thread={t().thread}
-                        title={t().title}
-                        onClick={() => agents.select(t().thread)}
-                      >
-                        <span class="agents-dot" data-busy={t().running ? "yes" : "no"} />
-                        <span class="agents-thread-title">{t().title}</span>
-                        <Show when={t().queue.length > 0}>
-                          <span class="agents-queue">+{t().queue.length}</span>
-                        </Show>
-                      </button>
-                    </li>
-                  )}
-                </Show>
-              );
-            }}
+          {/* Rows are keyed by thread, so scrolling moves them instead of rebuilding them. */}
+          <For each={rows()}>
+            {(t, i) => (
+              <li style={{ transform: `translateY(${items()[i()]?.start ?? 0}px)` }}>
+                <button
+                  type="button"
+                  class="agents-thread"
+                  classList={{ selected: agents.selected()?.thread === t.thread }}
+                  data-testid="thread"
+                  data-thread={t.thread}
+                  title={t.title}
+                  onClick={() => agents.select(t.thread)}
+                >
+                  <span class="agents-dot" data-busy={t.running ? "yes" : "no"} />
+                  <span class="agents-thread-title">{t.title}</span>
+                  <Show when={t.queue.length > 0}>
+                    <span class="agents-queue">+{t.queue.length}</span>
+                  </Show>
+                </button>
+              </li>
+            )}
           </For>
         </ul>
       </div>
