@@ -132,19 +132,24 @@ async function liveProbe(page: Page): Promise<void> {
 
 /** Clicks a thread by title; the list renders only rows in view, so it is scrolled to it. */
 async function openThread(page: Page, title: string): Promise<void> {
-  await page.getByTestId("thread-list").evaluate(async (list, title) => {
-    const has = () =>
-      Array.from(list.querySelectorAll(".agents-thread-title")).some(
-        (b) => b.textContent === title,
-      );
-    list.scrollTop = 0;
-    for (let i = 0; i < 1000 && !has(); i++) {
-      if (list.scrollTop + list.clientHeight >= list.scrollHeight) break;
-      list.scrollTop += list.clientHeight / 2;
-      await new Promise((r) => requestAnimationFrame(r));
+  const list = page.getByTestId("thread-list");
+  const row = list.getByTestId("thread").filter({ hasText: title });
+  await list.evaluate((el) => {
+    el.scrollTop = 0;
+  });
+  for (let i = 0; i < 400; i++) {
+    if ((await row.count()) > 0) {
+      await row.click();
+      return;
     }
-  }, title);
-  await page.getByTestId("thread").filter({ hasText: title }).click();
+    const bottom = await list.evaluate((el) => {
+      el.scrollTop += el.clientHeight / 2;
+      return el.scrollTop + el.clientHeight >= el.scrollHeight;
+    });
+    await sleep(bottom ? 200 : 30);
+  }
+  const shown = await list.locator(".agents-thread-title").allTextContents();
+  throw new Error(`thread ${title} not found in the list (rows shown: ${shown.join(", ")})`);
 }
 
 export async function agentLogBench(): Promise<string> {
