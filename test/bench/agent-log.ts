@@ -133,20 +133,23 @@ async function liveProbe(page: Page): Promise<void> {
 /** Clicks a thread by title; the list renders only rows in view, so it is scrolled to it. */
 async function openThread(page: Page, title: string): Promise<void> {
   const list = page.getByTestId("thread-list");
-  const row = list.getByTestId("thread").filter({ hasText: title });
   await list.evaluate((el) => {
     el.scrollTop = 0;
   });
   for (let i = 0; i < 400; i++) {
-    if ((await row.count()) > 0) {
-      await row.click();
-      return;
-    }
-    const bottom = await list.evaluate((el) => {
+    const step = await list.evaluate((el, title) => {
+      const row = Array.from(el.querySelectorAll<HTMLElement>('[data-testid="thread"]')).find(
+        (b) => b.getAttribute("title") === title,
+      );
+      if (row) {
+        row.click();
+        return "clicked";
+      }
       el.scrollTop += el.clientHeight / 2;
-      return el.scrollTop + el.clientHeight >= el.scrollHeight;
-    });
-    await sleep(bottom ? 200 : 30);
+      return el.scrollTop + el.clientHeight >= el.scrollHeight ? "bottom" : "scrolled";
+    }, title);
+    if (step === "clicked") return;
+    await sleep(step === "bottom" ? 200 : 30);
   }
   const shown = await list.locator(".agents-thread-title").allTextContents();
   throw new Error(`thread ${title} not found in the list (rows shown: ${shown.join(", ")})`);
