@@ -286,6 +286,9 @@ export async function agentLogBench(): Promise<string> {
           (window as unknown as { __replay: { mounted: number; full: number; rendered: number } })
             .__replay,
       );
+      if (process.env.BENCH_SHOTS && i === 0) {
+        await tab.screenshot({ path: join(process.env.BENCH_SHOTS, "agent-log-replayed.png") });
+      }
       replay.push(r.full - r.mounted);
       rendered.push(r.rendered - r.mounted);
       await tab.close();
