@@ -22,6 +22,7 @@ const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 const SHARED_PACKAGES = new Set([
   "@sinclair/typebox",
   "@sinclair/typebox/value",
+  "@sinclair/typebox/compiler",
   "diff-match-patch",
 ]);
 const IMPORT =

@@ -274,6 +274,22 @@ export const TurnInterrupted = defineEvent(
   Type.Object({ turn: TurnRef }, { additionalProperties: false }),
 );
 
+/** Files a turn wrote were put back as they were before it (one file, or the whole turn). */
+export const FilesReverted = defineEvent(
+  "FilesReverted",
+  1,
+  Type.Object(
+    {
+      turn: TurnRef,
+      /** In the order they were put back. */
+      paths: Type.Array(AbsolutePath, { minItems: 1, maxItems: 10_000 }),
+      /** The user confirmed reverting files that changed after the turn wrote them. */
+      forced: Type.Boolean(),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const ThreadEvents = [
   ThreadCreated,
   ThreadSettingsChanged,
@@ -284,6 +300,7 @@ export const ThreadEvents = [
   TurnFinished,
   TurnFailed,
   TurnInterrupted,
+  FilesReverted,
 ] as const;
 export type ThreadEvent =
   | EventOf<typeof ThreadCreated>
@@ -294,7 +311,8 @@ export type ThreadEvent =
   | EventOf<typeof SessionAssigned>
   | EventOf<typeof TurnFinished>
   | EventOf<typeof TurnFailed>
-  | EventOf<typeof TurnInterrupted>;
+  | EventOf<typeof TurnInterrupted>
+  | EventOf<typeof FilesReverted>;
 export type ThreadEventType = ThreadEvent["type"];
 
 // ---------------------------------------------------------------------------------------------
@@ -408,6 +426,8 @@ export interface TurnView {
   /** Live fields the service writes while the turn runs. */
   heartbeatAt?: string;
   usage?: { used: number; size: number };
+  /** Files of this turn that were reverted since. */
+  reverted?: string[];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -591,6 +611,16 @@ export const AgentRequestSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** Every file the turn wrote, newest write first; refused when one changed since, unless forced. */
+  Type.Object(
+    {
+      op: Type.Literal("revertTurn"),
+      thread: ThreadRef,
+      turn: TurnRef,
+      force: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type AgentRequest = Static<typeof AgentRequestSchema>;
 
@@ -608,6 +638,8 @@ export interface AgentResults {
   keys: { names: string[] };
   setKey: { names: string[] };
   revert: { reverted: true };
+  /** The files put back, in that order. */
+  revertTurn: { reverted: string[] };
 }
 
 /** Settings a new thread gets in directory `cwd` when nothing else is chosen. */

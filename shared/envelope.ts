@@ -3,9 +3,12 @@
  * events at the edges and upgrades old versions on read.
  */
 import { type Static, type TSchema, Type } from "@sinclair/typebox";
+import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { randomId } from "./base64url.js";
 import { CocalcError } from "./errors.js";
+
+const decoder = new TextDecoder();
 
 /** JSON Schema of the envelope; `data` is checked against the event type's own schema. */
 export const EnvelopeSchema = Type.Object(
@@ -93,12 +96,26 @@ function firstError(schema: TSchema, value: unknown): string {
 /** Validates events of a known set of types, upgrading older versions on read. */
 export class EventRegistry<E extends Envelope = Envelope> {
   private readonly defs = new Map<string, EventDefinition>();
+  private readonly checks = new Map<TSchema, TypeCheck<TSchema>>();
 
   constructor(defs: readonly EventDefinition[]) {
     for (const d of defs) {
       if (this.defs.has(d.type)) throw new Error(`event type ${d.type} defined twice`);
       this.defs.set(d.type, d);
     }
+  }
+
+  /**
+   * A schema's check, compiled on first use: a replayed log checks thousands of events, and
+   * the interpreted check costs several times the JSON parse.
+   */
+  private checker(schema: TSchema): TypeCheck<TSchema> {
+    let c = this.checks.get(schema);
+    if (!c) {
+      c = TypeCompiler.Compile(schema);
+      this.checks.set(schema, c);
+    }
+    return c;
   }
 
   has(type: string): boolean {
@@ -109,14 +126,14 @@ export class EventRegistry<E extends Envelope = Envelope> {
   parse(raw: Uint8Array | string | unknown): E {
     let value: unknown = raw;
     if (raw instanceof Uint8Array || typeof raw === "string") {
-      const text = typeof raw === "string" ? raw : new TextDecoder().decode(raw);
+      const text = typeof raw === "string" ? raw : decoder.decode(raw);
       try {
         value = JSON.parse(text);
       } catch {
         throw new CocalcError("ERR_EVENT_INVALID", "event is not valid JSON");
       }
     }
-    if (!Value.Check(EnvelopeSchema, value)) {
+    if (!this.checker(EnvelopeSchema).Check(value)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `bad envelope at ${firstError(EnvelopeSchema, value)}`,
@@ -139,7 +156,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
     }
     let data = env.data;
     for (let from = env.v; from < def.v; from++) data = def.upgrades[from]!(data);
-    if (!Value.Check(def.schema, data)) {
+    if (!this.checker(def.schema).Check(data)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `${env.type} data ${firstError(def.schema, data)}`,

@@ -300,6 +300,11 @@ export const ErrorCodes = {
     status: 409,
     summary: "The turn is not waiting for that permission answer (answered, timed out or ended).",
   },
+  ERR_AGENT_REVERT_CONFLICT: {
+    status: 409,
+    summary:
+      "A file changed after the turn wrote it: nothing was reverted (revert the turn again to confirm).",
+  },
   ERR_REMOTE_TARGET: {
     status: 400,
     summary: "A remote target is not of the form [user@]host[:port].",

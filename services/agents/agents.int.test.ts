@@ -345,6 +345,72 @@ describe("agents service", () => {
     },
   );
 
+  it("revert a turn: every file it wrote, newest first; refused and nothing changed when a file changed since, unless confirmed", async () => {
+    const thread = await newThread();
+    const a = join(work, "revert-a.txt");
+    const b = join(work, "revert-b.txt");
+    const c = join(work, "revert-c.txt");
+    await writeFile(a, "a before\n");
+    await writeFile(c, "c before\n");
+    const turn = await submit(thread, `write ${a} a one\nwrite ${b} b new\nwrite ${a} a two`);
+    expect((await ended(thread, turn)).status).toBe("finished");
+    const other = await submit(thread, `write ${c} c after`);
+    await ended(thread, other);
+
+    // Not ended, unknown, no writes: clear errors.
+    expect(
+      await agentRequest(t.nc, W, { op: "revertTurn", thread, turn: newTurnId() }),
+    ).toMatchObject({ ok: false, error: { code: "ERR_AGENT_TURN_NOT_FOUND" } });
+    const quiet = await submit(thread, "say nothing written");
+    await ended(thread, quiet);
+    expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn: quiet })).toMatchObject({
+      ok: false,
+      error: { code: "ERR_AGENT_REQUEST", message: expect.stringContaining("wrote no files") },
+    });
+
+    // b changed after the turn wrote it: refused, and a is left as the turn wrote it too.
+    await writeFile(b, "b edited by the user\n");
+    const refused = await agentRequest(t.nc, W, { op: "revertTurn", thread, turn });
+    expect(refused).toMatchObject({
+      ok: false,
+      error: { code: "ERR_AGENT_REVERT_CONFLICT", message: expect.stringContaining(b) },
+    });
+    expect(await readFile(a, "utf8")).toBe("a two\n");
+    expect(await readFile(b, "utf8")).toBe("b edited by the user\n");
+    expect((await turnView(t.nc, W, thread, turn))?.reverted).toBeUndefined();
+
+    // Confirmed: every file back as before the turn, the newest write first; the other
+    // turn's file is untouched; the revert is an event on the thread, projected on the turn.
+    const done = await agentRequest<{ reverted: string[] }>(t.nc, W, {
+      op: "revertTurn",
+      thread,
+      turn,
+      force: true,
+    });
+    expect(done).toMatchObject({ ok: true, result: { reverted: [a, b] } });
+    expect(await readFile(a, "utf8")).toBe("a before\n");
+    expect(existsSync(b)).toBe(false);
+    expect(await readFile(c, "utf8")).toBe("c after\n");
+    await until(
+      "the turn view lists the reverted files",
+      async () => {
+        const v = await turnView(t.nc, W, thread, turn);
+        return v?.reverted?.length === 2 ? v : undefined;
+      },
+      10_000,
+    );
+    expect((await turnView(t.nc, W, thread, turn))?.reverted?.sort()).toEqual([a, b].sort());
+
+    // Unchanged since: reverted without asking.
+    const again = await submit(thread, `write ${a} a three`);
+    await ended(thread, again);
+    expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn: again })).toMatchObject({
+      ok: true,
+      result: { reverted: [a] },
+    });
+    expect(await readFile(a, "utf8")).toBe("a before\n");
+  });
+
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "ask");

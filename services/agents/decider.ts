@@ -39,6 +39,12 @@ export type ServiceCommand =
       data: { turn: string; code: string; reason: string };
       actor: string;
       at: string;
+    }
+  | {
+      type: "RecordRevert";
+      data: { turn: string; paths: string[]; forced: boolean };
+      actor: string;
+      at: string;
     };
 
 export type ThreadCommand =
@@ -165,6 +171,15 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
         if (s.turns[turn] === undefined || s.turns[turn] === "ended") return [];
         return [{ type: "TurnFailed", data: { turn, code, reason: reason.slice(0, 8000) } }];
       }
+      case "RecordRevert": {
+        const s = active(state, "");
+        const { turn, paths, forced } = command.data;
+        if (s.turns[turn] !== "ended") {
+          throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `no ended turn ${turn} in this thread`);
+        }
+        if (paths.length === 0) return [];
+        return [{ type: "FilesReverted", data: { turn, paths, forced } }];
+      }
       default: {
         const never: never = command;
         throw new Error(`unhandled command ${(never as { type: string }).type}`);
@@ -228,6 +243,8 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
         if (state.running === event.data.turn) return { ...state, stopping: true };
         return end(event.data.turn);
       }
+      case "FilesReverted":
+        return state;
       default: {
         const never: never = event;
         throw new Error(`unhandled event ${(never as { type: string }).type}`);

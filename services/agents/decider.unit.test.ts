@@ -45,6 +45,28 @@ describe("thread decider", () => {
     expect(codeOf(given(threadDecider, [created]).when(empty).error)).toBe("ERR_AGENT_PROMPT");
   });
 
+  it("records a revert only for an ended turn", () => {
+    const started: ThreadDecided = { type: "TurnStarted", data: { turn: "uturn00001" } };
+    const finished: ThreadDecided = {
+      type: "TurnFinished",
+      data: { turn: "uturn00001", stopReason: "end_turn" },
+    };
+    const c = {
+      type: "RecordRevert",
+      data: { turn: "uturn00001", paths: ["/home/u/a.txt"], forced: false },
+      actor: "agents",
+      at,
+    } as ThreadCommand;
+    const running = [created, submitted("uturn00001", 1), started];
+    expect(codeOf(given(threadDecider, running).when(c).error)).toBe("ERR_AGENT_TURN_NOT_FOUND");
+    expect(given(threadDecider, [...running, finished]).when(c).events).toEqual([
+      {
+        type: "FilesReverted",
+        data: { turn: "uturn00001", paths: ["/home/u/a.txt"], forced: false },
+      },
+    ]);
+  });
+
   it("queues a turn submitted while another runs or waits, in order", () => {
     const first = cmd("SubmitTurn", { turn: "uturn00001", prompt: "hi" });
     expect(given(threadDecider, [created]).when(first).events).toEqual([

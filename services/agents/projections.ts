@@ -95,6 +95,8 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
         return end(event.data.turn);
       case "TurnInterrupted":
         return view.running === event.data.turn ? view : end(event.data.turn);
+      case "FilesReverted":
+        return view;
       default: {
         const never: never = event;
         return never;
@@ -163,6 +165,10 @@ export const turnsProjection: Projection<TurnView, TurnEvent> = {
           return { ...view, status: "cancelled", endedAt: at };
         }
         return view;
+      case "FilesReverted": {
+        const reverted = new Set([...(view.reverted ?? []), ...event.data.paths]);
+        return { ...view, reverted: [...reverted] };
+      }
       default: {
         const never: never = event;
         return never;

@@ -34,6 +34,7 @@ import {
   type TurnStatus,
   type TurnView,
   threadIdentifiers,
+  turnEnded,
   turnIdentifiers,
   workspaceThreadIdentifiers,
 } from "../../shared/agents.js";
@@ -770,9 +771,42 @@ class Agents {
         answer(r.optionId, "user");
         return { answered: true };
       }
-      case "revert":
-        await this.revert(r.thread, r.turn, r.path);
+      case "revert": {
+        const writes = await this.turnWrites(r.thread, r.turn);
+        const file = writes.find((w) => w.path === r.path);
+        if (!file)
+          throw new CocalcError("ERR_AGENT_REQUEST", `turn ${r.turn} did not write ${r.path}`);
+        refuseCut([file]);
+        if (await this.changedSince(file)) {
+          throw new CocalcError(
+            "ERR_COMMAND_REJECTED",
+            `${r.path} changed after the turn wrote it; not reverted`,
+          );
+        }
+        await this.putBack(file);
+        await this.recordRevert(r.thread, r.turn, [file.path], false);
         return { reverted: true };
+      }
+      case "revertTurn": {
+        // Newest write first: a file written later may depend on one written before it.
+        const writes = (await this.turnWrites(r.thread, r.turn)).reverse();
+        if (writes.length === 0) {
+          throw new CocalcError("ERR_AGENT_REQUEST", `turn ${r.turn} wrote no files`);
+        }
+        refuseCut(writes);
+        const changed: string[] = [];
+        for (const w of writes) if (await this.changedSince(w)) changed.push(w.path);
+        if (changed.length > 0 && !r.force) {
+          throw new CocalcError(
+            "ERR_AGENT_REVERT_CONFLICT",
+            `${changed.length === 1 ? "1 file" : `${changed.length} files`} changed after the turn wrote ${changed.length === 1 ? "it" : "them"} (${changed.join(", ")}); nothing was reverted`,
+          );
+        }
+        for (const w of writes) await this.putBack(w);
+        const paths = writes.map((w) => w.path);
+        await this.recordRevert(r.thread, r.turn, paths, changed.length > 0);
+        return { reverted: paths };
+      }
       default: {
         const never: never = r;
         throw new Error(`unhandled op ${(never as { op: string }).op}`);
@@ -780,9 +814,22 @@ class Agents {
     }
   }
 
-  /** Puts a file back as it was before the turn wrote it, if nobody changed it since. */
-  private async revert(thread: string, turn: string, path: string): Promise<void> {
+  /**
+   * What an ended turn wrote, one entry per file in the order of its last write: the content
+   * before the turn's first write and after its last (or marked cut short: not revertable).
+   */
+  private async turnWrites(thread: string, turn: string): Promise<TurnWrite[]> {
     const ids = turnIdentifiers(this.ctx.wsid, thread, turn);
+    const view = await this.turns.get(ids.key);
+    if (view?.operation !== "PUT" || view.length === 0) {
+      throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `no turn ${turn} in thread ${thread}`);
+    }
+    if (!turnEnded(view.json<TurnView>().status)) {
+      throw new CocalcError(
+        "ERR_AGENT_REQUEST",
+        `turn ${turn} has not ended; it cannot be reverted yet`,
+      );
+    }
     const last = await lastSubjectSeq(this.ctx.jsm, ids.logStream, ids.logSubject);
     const events = await readSubject(
       this.ctx.js,
@@ -792,33 +839,69 @@ class Agents {
       0,
       last,
     );
-    const writes = events
-      .map((e) => e.event)
-      .filter(
-        (e): e is Extract<TurnLogEvent, { type: "FileWritten" }> =>
-          e.type === "FileWritten" && e.data.path === path,
-      );
-    const first = writes[0];
-    const final = writes.at(-1);
-    if (!first || !final)
-      throw new CocalcError("ERR_AGENT_REQUEST", `turn ${turn} did not write ${path}`);
-    if (first.data.truncated || final.data.truncated) {
-      throw new CocalcError("ERR_AGENT_REQUEST", `${path} is too large to revert from the log`);
+    const files = new Map<string, TurnWrite>();
+    for (const { event: e } of events) {
+      if (e.type !== "FileWritten") continue;
+      const prior = files.get(e.data.path);
+      if (e.data.truncated || prior?.truncated) {
+        files.delete(e.data.path);
+        files.set(e.data.path, { path: e.data.path, before: null, after: "", truncated: true });
+        continue;
+      }
+      files.delete(e.data.path);
+      files.set(e.data.path, {
+        path: e.data.path,
+        before: prior ? prior.before : e.data.before,
+        after: e.data.after,
+        truncated: false,
+      });
     }
-    const files = this.place.files;
-    const now = await (files ? files.readIfExists(path) : readFile(path, "utf8")).catch(() => null);
-    if (now !== final.data.after) {
-      throw new CocalcError(
-        "ERR_COMMAND_REJECTED",
-        `${path} changed after the turn wrote it; not reverted`,
-      );
-    }
-    if (files) {
-      if (first.data.before === null) await files.remove(path);
-      else await files.write(path, first.data.before);
-    } else if (first.data.before === null) await rm(path, { force: true });
-    else await replaceText(await PathResolver.create({ home: this.home }), path, first.data.before);
+    return [...files.values()];
   }
+
+  private async changedSince(w: TurnWrite): Promise<boolean> {
+    // A container workspace's files are read through its fs service, as its user.
+    const files = this.place.files;
+    const now = await (files ? files.readIfExists(w.path) : readFile(w.path, "utf8")).catch(
+      () => null,
+    );
+    return now !== w.after;
+  }
+
+  /** Puts a file back as it was before the turn wrote it. */
+  private async putBack(w: TurnWrite): Promise<void> {
+    const files = this.place.files;
+    if (files) {
+      if (w.before === null) await files.remove(w.path);
+      else await files.write(w.path, w.before);
+    } else if (w.before === null) await rm(w.path, { force: true });
+    else await replaceText(await PathResolver.create({ home: this.home }), w.path, w.before);
+  }
+
+  private async recordRevert(thread: string, turn: string, paths: string[], forced: boolean) {
+    const view = await this.turns.get(turnIdentifiers(this.ctx.wsid, thread, turn).key);
+    const room = view?.operation === "PUT" ? view.json<TurnView>().room : undefined;
+    if (!room) return;
+    const { subject } = threadIdentifiers(this.ctx.wsid, room, thread);
+    await this.store.execute(subject, this.command("RecordRevert", { turn, paths, forced }));
+  }
+}
+
+function refuseCut(writes: TurnWrite[]): void {
+  const cut = writes.filter((w) => w.truncated).map((w) => w.path);
+  if (cut.length > 0) {
+    throw new CocalcError(
+      "ERR_AGENT_REQUEST",
+      `${cut.join(", ")} ${cut.length === 1 ? "is" : "are"} too large to revert from the log; nothing was reverted`,
+    );
+  }
+}
+
+interface TurnWrite {
+  path: string;
+  before: string | null;
+  after: string;
+  truncated: boolean;
 }
 
 class Stopped extends Error {

@@ -21,7 +21,12 @@ export interface NatsProxyOptions {
   log: Logger;
 }
 
-const HOP_HEADERS = new Set(["host", "origin", "cookie", "referer"]);
+/**
+ * Not passed on. A browser's User-Agent makes nats-server cut what it sends into 4 KiB frames
+ * (meant for compressed frames, which this listener does not use): a replayed log of 10,000
+ * events then reaches the page as a thousand frames instead of a few dozen.
+ */
+const HOP_HEADERS = new Set(["host", "origin", "cookie", "referer", "user-agent"]);
 
 function refuse(
   socket: Duplex,

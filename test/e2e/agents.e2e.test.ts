@@ -1,9 +1,13 @@
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { usernamePasswordAuthenticator } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bubblewrapAvailable } from "../../services/agents/client-side.js";
+import { agentCommand } from "../../services/agents/test-kit.js";
+import { defaultThreadSettings, newThreadId, roomIdForPath } from "../../shared/agents.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -192,6 +196,101 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(m![1]).toContain(join(plus.home, "project", ".e2e-images"));
     expect(Number(m![2])).toBeGreaterThan(0);
     expect(existsSync(m![1]!)).toBe(true);
+  });
+
+  it("revert this turn: refused with the changed file named and nothing changed, then confirmed", async () => {
+    const a = join(plus.home, "project", "rev-a.txt");
+    const b = join(plus.home, "project", "rev-b.txt");
+    await writeFile(a, "a before\n");
+    await send(`write ${a} a after\nwrite ${b} b new`);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await turn.getByTestId("turn-revert").waitFor({ timeout: 30_000 });
+    expect(await turn.getByTestId("turn-revert").textContent()).toContain("2 files");
+    await writeFile(b, "b changed by hand\n");
+
+    await turn.getByTestId("turn-revert").click();
+    const conflict = turn.getByTestId("turn-revert-conflict");
+    await conflict.waitFor({ timeout: 30_000 });
+    expect(await conflict.textContent()).toContain(b);
+    expect(await readFile(a, "utf8")).toBe("a after\n");
+    expect(await readFile(b, "utf8")).toBe("b changed by hand\n");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-revert-conflict.png` });
+
+    await turn.getByTestId("turn-revert-confirm").click();
+    await expect
+      .poll(() => turn.getByTestId("turn-revert-outcome").textContent(), { timeout: 30_000 })
+      .toBe("reverted 2 files");
+    expect(await readFile(a, "utf8")).toBe("a before\n");
+    expect(existsSync(b)).toBe(false);
+    await expect.poll(() => turn.getByTestId("file-reverted").count(), { timeout: 30_000 }).toBe(2);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-reverted.png` });
+  });
+
+  it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
+    const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
+      natsUrl: string;
+      wsid: string;
+    };
+    const secrets = JSON.parse(await readFile(join(plus.dataDir, "secrets.json"), "utf8")) as {
+      browserPassword: string;
+    };
+    const nc = await connect({
+      servers: run.natsUrl,
+      authenticator: usernamePasswordAuthenticator("browser", secrets.browserPassword),
+    });
+    try {
+      const path = join(plus.home, "project", "many.chat");
+      await writeFile(path, '{"type":"cocalc-chat","v":1}\n');
+      const room = roomIdForPath(path);
+      const settings = defaultThreadSettings(join(plus.home, "project"));
+      const create = async (title: string) => {
+        const r = await agentCommand(nc, run.wsid, "CreateThread", {
+          room,
+          thread: newThreadId(),
+          title,
+          settings,
+        });
+        expect(r).toMatchObject({ ok: true });
+      };
+      // The oldest first, on its own: the list shows the newest first, so it ends the list.
+      await create("the oldest thread");
+      await new Promise((r) => setTimeout(r, 20));
+      for (let i = 1; i < 500; i += 50) {
+        await Promise.all(
+          Array.from({ length: Math.min(50, 500 - i) }, (_, k) => create(`many ${i + k}`)),
+        );
+      }
+      await page.goto(`${plus.url}files/project/many.chat`);
+      const list = page.getByTestId("thread-list");
+      await expect.poll(() => list.getAttribute("data-count"), { timeout: 30_000 }).toBe("500");
+      const rendered = await list.getByTestId("thread").count();
+      expect(rendered).toBeGreaterThan(5);
+      expect(rendered).toBeLessThan(100);
+      expect(await list.getByText("the oldest thread").count()).toBe(0);
+
+      await list.evaluate((el) => {
+        el.scrollTop = el.scrollHeight;
+      });
+      const oldest = list.getByTestId("thread").filter({ hasText: "the oldest thread" });
+      await oldest.waitFor({ timeout: 30_000 });
+      await expect.poll(() => oldest.isVisible()).toBe(true);
+      const box = await oldest.boundingBox();
+      const frame = await list.boundingBox();
+      expect(box && frame && box.y + box.height <= frame.y + frame.height + 1).toBe(true);
+      expect(await list.getByTestId("thread").count()).toBeLessThan(100);
+      if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-many-threads.png` });
+      await oldest.click();
+      await expect
+        .poll(() => page.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+        .toBe("the oldest thread");
+    } finally {
+      await nc.close();
+    }
+    await page.goto(`${plus.url}files/project/e2e.chat`);
+    await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
   });
 
   it("codex-acp without credentials: the turn fails with a clear message", async () => {

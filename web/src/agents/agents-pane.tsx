@@ -3,6 +3,7 @@
  * (the latest ones, "load older" for more), its settings and the composer on the right.
  * Each visible turn replays its own log; a turn scrolled out of the page lets it go.
  */
+import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "solid-js";
 import {
   type AgentKind,
@@ -125,15 +126,31 @@ function NewRoom() {
   );
 }
 
-/** Threads listed at first; "more" lists this many more. */
-const THREADS_PAGE = 50;
+/** A thread row's height (one line; fixed in agents.css, so rows need no measuring). */
+const THREAD_ROW_HEIGHT = 34;
 
+/** A room can hold thousands of threads: only the rows in view are rendered. */
 function ThreadList() {
   const agents = useAgents();
   const files = useFiles();
-  const [listed, setListed] = createSignal(THREADS_PAGE);
   const create = () =>
     void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
+  let scroller: HTMLDivElement | undefined;
+  const virtualizer = createVirtualizer({
+    get count() {
+      return agents.threads().length;
+    },
+    getScrollElement: () => scroller ?? null,
+    estimateSize: () => THREAD_ROW_HEIGHT,
+    overscan: 10,
+  });
+  const items = () => virtualizer.getVirtualItems();
+  const rows = createMemo(() =>
+    items().flatMap((v) => {
+      const t = agents.threads()[v.index];
+      return t ? [t] : [];
+    }),
+  );
   return (
     <aside class="agents-threads" aria-label="Threads">
       <div class="agents-room" title={agents.roomPath()}>
@@ -147,36 +164,39 @@ function ThreadList() {
       >
         New thread
       </button>
-      <ul>
-        <For each={agents.threads().slice(0, listed())}>
-          {(t) => (
-            <li>
-              <button
-                type="button"
-                class="agents-thread"
-                classList={{ selected: agents.selected()?.thread === t.thread }}
-                data-testid="thread"
-                onClick={() => agents.select(t.thread)}
-              >
-                <span class="agents-dot" data-busy={t.running ? "yes" : "no"} />
-                <span class="agents-thread-title">{t.title}</span>
-                <Show when={t.queue.length > 0}>
-                  <span class="agents-queue">+{t.queue.length}</span>
-                </Show>
-              </button>
-            </li>
-          )}
-        </For>
-      </ul>
-      <Show when={agents.threads().length > listed()}>
-        <button
-          type="button"
-          class="link-button"
-          onClick={() => setListed(listed() + THREADS_PAGE)}
-        >
-          {agents.threads().length - listed()} older threads…
-        </button>
-      </Show>
+      <div
+        class="agents-thread-scroll"
+        data-testid="thread-list"
+        data-count={agents.threads().length}
+        ref={(el) => {
+          scroller = el;
+        }}
+      >
+        <ul style={{ height: `${virtualizer.getTotalSize()}px` }}>
+          {/* Rows are keyed by thread, so scrolling moves them instead of rebuilding them. */}
+          <For each={rows()}>
+            {(t, i) => (
+              <li style={{ transform: `translateY(${items()[i()]?.start ?? 0}px)` }}>
+                <button
+                  type="button"
+                  class="agents-thread"
+                  classList={{ selected: agents.selected()?.thread === t.thread }}
+                  data-testid="thread"
+                  data-thread={t.thread}
+                  title={t.title}
+                  onClick={() => agents.select(t.thread)}
+                >
+                  <span class="agents-dot" data-busy={t.running ? "yes" : "no"} />
+                  <span class="agents-thread-title">{t.title}</span>
+                  <Show when={t.queue.length > 0}>
+                    <span class="agents-queue">+{t.queue.length}</span>
+                  </Show>
+                </button>
+              </li>
+            )}
+          </For>
+        </ul>
+      </div>
     </aside>
   );
 }
@@ -280,6 +300,10 @@ function TurnCard(props: { turn: TurnView }) {
   const beatAge = () => (t().heartbeatAt ? now() - Date.parse(t().heartbeatAt!) : undefined);
   const stalled = () => t().status === "running" && (beatAge() ?? 0) > TURN_STALLED_MS;
   const usage = () => log.model.usage ?? t().usage;
+  /** Files the turn wrote that a revert can put back. */
+  const written = createMemo(() => [
+    ...new Set(log.model.items.flatMap((i) => (i.kind === "file" && !i.truncated ? [i.path] : []))),
+  ]);
   return (
     <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
       <div class="turn-prompt">
@@ -313,6 +337,9 @@ function TurnCard(props: { turn: TurnView }) {
           )}
         </Show>
         <span class="agents-spacer" />
+        <Show when={!live() && log.caughtUp() && written().length > 0}>
+          <RevertTurn turn={t()} files={written()} />
+        </Show>
         <Show when={live()}>
           <button
             type="button"
@@ -355,6 +382,80 @@ function TurnCard(props: { turn: TurnView }) {
         <div class="turn-failure">{log.problem()}</div>
       </Show>
     </article>
+  );
+}
+
+/**
+ * "Revert this turn": every file the turn wrote goes back as it was. When a file changed
+ * since, nothing is reverted and the user is asked to confirm.
+ */
+function RevertTurn(props: { turn: TurnView; files: string[] }) {
+  const agents = useAgents();
+  const [conflict, setConflict] = createSignal<string>();
+  const [busy, setBusy] = createSignal(false);
+  const [outcome, setOutcome] = createSignal<string>();
+  const reverted = () => props.files.every((f) => props.turn.reverted?.includes(f));
+  const run = async (force: boolean) => {
+    setBusy(true);
+    const r = await agents.revertTurn(props.turn.turn, force);
+    setBusy(false);
+    if (r.ok) {
+      setConflict(undefined);
+      setOutcome(`reverted ${r.reverted.length === 1 ? "1 file" : `${r.reverted.length} files`}`);
+    } else if (r.error.code === "ERR_AGENT_REVERT_CONFLICT") setConflict(r.error.message);
+    else {
+      setConflict(undefined);
+      setOutcome(r.error.message);
+    }
+  };
+  return (
+    <span class="turn-revert">
+      <Show
+        when={conflict()}
+        fallback={
+          <>
+            <Show when={outcome() ?? (reverted() ? "reverted" : undefined)}>
+              {(o) => (
+                <span class="muted" data-testid="turn-revert-outcome">
+                  {o()}
+                </span>
+              )}
+            </Show>
+            <Show when={!reverted()}>
+              <button
+                type="button"
+                class="button"
+                data-testid="turn-revert"
+                disabled={busy()}
+                title={props.files.join("\n")}
+                onClick={() => void run(false)}
+              >
+                Revert this turn (
+                {props.files.length === 1 ? "1 file" : `${props.files.length} files`})
+              </button>
+            </Show>
+          </>
+        }
+      >
+        {(c) => (
+          <span class="turn-revert-conflict" role="alert" data-testid="turn-revert-conflict">
+            {c()}
+            <button
+              type="button"
+              class="button primary danger"
+              data-testid="turn-revert-confirm"
+              disabled={busy()}
+              onClick={() => void run(true)}
+            >
+              Revert anyway
+            </button>
+            <button type="button" class="link-button" onClick={() => setConflict(undefined)}>
+              Cancel
+            </button>
+          </span>
+        )}
+      </Show>
+    </span>
   );
 }
 
@@ -429,7 +530,18 @@ function LogEntry(props: { item: LogItem; turn: TurnView }) {
             <div class="turn-file-head">
               <code>{i().path}</code>
               <span class="muted">{i().before === null ? "new file" : "edited"}</span>
-              <Show when={!i().truncated && turnEnded(props.turn.status)}>
+              <Show when={props.turn.reverted?.includes(i().path)}>
+                <span class="badge" data-testid="file-reverted">
+                  reverted
+                </span>
+              </Show>
+              <Show
+                when={
+                  !i().truncated &&
+                  turnEnded(props.turn.status) &&
+                  !props.turn.reverted?.includes(i().path)
+                }
+              >
                 <button
                   type="button"
                   class="link-button"

@@ -66,6 +66,14 @@ export interface AgentsStore {
   interrupt(turn: string): Promise<CommandReply>;
   answer(turn: string, request: string, optionId: string): Promise<void>;
   revert(turn: string, path: string): Promise<void>;
+  /**
+   * Reverts every file the turn wrote. Without `force`, a file changed since the turn wrote it
+   * refuses the whole revert (nothing changes) and the answer says which.
+   */
+  revertTurn(
+    turn: string,
+    force: boolean,
+  ): Promise<{ ok: true; reverted: string[] } | { ok: false; error: ErrorPayload }>;
   setKey(name: string, value: string): Promise<void>;
   /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
   saveImage(file: Blob, name: string): Promise<string>;
@@ -260,6 +268,19 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       ),
     revert: (turn, path) =>
       guard(() => request(conn, { op: "revert", thread: need().thread, turn, path })),
+    async revertTurn(turn, force) {
+      try {
+        const subject = workspaceSubjects(conn.wsid).request(ServiceNames.agents);
+        const body = { op: "revertTurn", thread: need().thread, turn, ...(force && { force }) };
+        const m = await conn.request(subject, JSON.stringify(body), 30_000);
+        const r = m.json<
+          { ok: true; result: { reverted: string[] } } | { ok: false; error: ErrorPayload }
+        >();
+        return r.ok ? { ok: true, reverted: r.result.reverted } : r;
+      } catch (err) {
+        return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
+      }
+    },
     setKey: (name, value) =>
       guard(async () =>
         setKeyNames(

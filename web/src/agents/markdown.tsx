@@ -40,6 +40,9 @@ function addCopyButtons(root: HTMLElement): void {
   }
 }
 
+/** Characters from which a message's first render is plain text, then markdown. */
+const LONG = 20_000;
+
 /**
  * Rendered markdown; re-renders when the text grows (streaming), at most once a frame: a
  * message that grows by thousands of chunks is parsed a few times, not thousands.
@@ -59,6 +62,7 @@ export function Markdown(props: { text: string; class?: string; breaks?: boolean
     rendered = text;
     const start = performance.now();
     el.innerHTML = renderMarkdown(text, props.breaks);
+    el.classList.remove("markdown-plain");
     addCopyButtons(el);
     const took = performance.now() - start;
     notBefore = performance.now() + 4 * took;
@@ -70,9 +74,17 @@ export function Markdown(props: { text: string; class?: string; breaks?: boolean
     else frame = requestAnimationFrame(render);
   };
   createEffect(() => {
-    void props.text;
-    if (rendered === undefined) render();
-    else schedule();
+    const text = props.text;
+    if (rendered !== undefined) schedule();
+    else if (text.length < LONG) render();
+    else {
+      // A long stored message shows as plain text at once and as markdown a frame later:
+      // opening a long turn does not wait for the parse.
+      el.textContent = text;
+      el.classList.add("markdown-plain");
+      rendered = "";
+      schedule();
+    }
   });
   onCleanup(() => {
     if (frame !== undefined) cancelAnimationFrame(frame);

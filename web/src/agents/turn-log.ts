@@ -4,7 +4,8 @@
  * mid-turn (a reload, a second tab) gets every event from the first. Only turns on screen
  * hold a log: stop() releases it.
  */
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { nanos, nuid } from "@nats-io/nats-core";
 import { batch, createSignal } from "solid-js";
 import { createStore, produce } from "solid-js/store";
 import { type TurnLogEvent, TurnLogEvents, turnIdentifiers } from "../../../shared/agents.js";
@@ -42,32 +43,68 @@ export function openTurnLog(
   let pending: TurnLogEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | undefined;
 
+  /**
+   * A stored backlog is folded into this plain model, outside the store, and handed to the
+   * store in one step once it is all here: a store update per event costs far more than the
+   * fold. Live events after that go to the store in batches.
+   */
+  let backlog: LogModel | undefined = emptyLog();
+
   const flush = () => {
     clearTimeout(timer);
     timer = undefined;
     if (pending.length === 0) return;
     const events = pending;
     pending = [];
-    batch(() => {
-      setModel(
-        produce((m) => {
-          for (const e of events) applyLogEvent(m, e);
-        }),
-      );
-    });
+    if (backlog) {
+      for (const e of events) applyLogEvent(backlog, e);
+      setModel("count", backlog.count);
+    } else {
+      batch(() => {
+        setModel(
+          produce((m) => {
+            for (const e of events) applyLogEvent(m, e);
+          }),
+        );
+      });
+    }
     probe?.(events);
+  };
+
+  /** Everything stored has arrived: the backlog goes to the store, later events follow live. */
+  const caughtUpNow = () => {
+    flush();
+    if (backlog) {
+      const whole = backlog;
+      backlog = undefined;
+      batch(() => {
+        setModel(whole);
+        setCaughtUp(true);
+      });
+    } else setCaughtUp(true);
   };
 
   async function once(): Promise<boolean> {
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return true;
-    const consumer = await jetstream(nc).consumers.get(ids.logStream, {
-      filter_subjects: ids.logSubject,
+    // One request creates the reader (an ordered consumer would first ask for the stream's
+    // info): a tab that opens a turn waits one round trip less before the log flows.
+    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    const info = await jsm.consumers.add(ids.logStream, {
+      name: `log_${nuid.next()}`,
+      filter_subject: ids.logSubject,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(60_000),
       ...(lastSeq > 0
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
+    const consumer = jetstream(nc).consumers.getConsumerFromInfo(info);
     const messages = await consumer.consume({ max_messages: 10000, threshold_messages: 5000 });
+    const release = () => void consumer.delete().catch(() => undefined);
+    stopping.signal.addEventListener("abort", release, { once: true });
     current = messages;
     if (stopping.signal.aborted) messages.stop();
     setProblem(undefined);
@@ -76,10 +113,18 @@ export function openTurnLog(
     void consumer
       .info(true)
       .then((info) => {
-        if (info.num_pending === 0 && lastSeq === 0) setCaughtUp(true);
+        if (info.num_pending === 0 && lastSeq === 0) caughtUpNow();
       })
       .catch(() => undefined);
+    let delivered = 0;
     for await (const m of messages) {
+      // Nothing is acknowledged, so nothing is sent again: a gap (a message lost on the way)
+      // means reading on from the last event applied, with a new consumer.
+      if (m.info.deliverySequence !== ++delivered) {
+        messages.stop();
+        release();
+        return false;
+      }
       lastSeq = m.seq;
       let event: TurnLogEvent;
       try {
@@ -90,20 +135,20 @@ export function openTurnLog(
       }
       pending.push(event);
       if (m.info.pending === 0) {
-        flush();
-        setCaughtUp(true);
+        caughtUpNow();
       } else if (pending.length >= 5000) flush();
       // A backlog is applied in a few large steps (each step renders the turn again); live
       // updates within a frame or two.
       else timer ??= setTimeout(flush, m.info.pending > 200 ? 250 : 32);
       if (event.type === "LogClosed") {
-        flush();
-        setCaughtUp(true);
+        caughtUpNow();
         messages.stop();
+        release();
         return true;
       }
     }
     flush();
+    release();
     return stopping.signal.aborted;
   }
 
