@@ -119,6 +119,8 @@ export class PairEngine {
   private fullWanted = false;
   private checkWanted = false;
   private running: Promise<void> | undefined;
+  /** The watches being set up by start(); the first cycle follows. */
+  private starting: Promise<void> | undefined;
   private stopped = true;
   private closers: (() => void)[] = [];
   private rescanTimer: NodeJS.Timeout | undefined;
@@ -158,10 +160,12 @@ export class PairEngine {
     this.abort = new AbortController();
     // The first walk runs once the watches are in place: their journals then cover
     // everything after it, and later cycles need not walk.
-    void this.startWatches().finally(() => {
+    const starting = this.startWatches().finally(() => {
+      if (this.starting === starting) this.starting = undefined;
       this.fullWanted = true;
       this.kick();
     });
+    this.starting = starting;
     const rescanMs = this.o.rescanMs ?? 5 * 60_000;
     this.rescanTimer = setInterval(() => {
       this.fullWanted = true;
@@ -188,9 +192,10 @@ export class PairEngine {
     this.kick();
   }
 
-  /** Resolves when no cycle runs and none is wanted. */
-  idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+  /** Resolves when no cycle runs and none is wanted (after the first one, when starting). */
+  async idle(): Promise<void> {
+    if (this.starting) await this.starting;
+    if (!this.running) return;
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -307,8 +312,10 @@ export class PairEngine {
     }
   }
 
-  private async runCycle(n: number, kind: CycleKind): Promise<CycleSummary> {
+  private async runCycle(n: number, asked: CycleKind): Promise<CycleSummary> {
     const { pair, state } = this.o;
+    // Journals are only worth asking once the trees are known: before, a watch cycle walks.
+    const kind: CycleKind = asked === "watch" && !this.trusted ? "full" : asked;
     const t0 = Date.now();
     const phases: Record<string, number> = {};
     let mark = t0;
@@ -329,7 +336,7 @@ export class PairEngine {
     // a rescan asks for what a walk finds changed; a check, a first cycle or one after a
     // failure takes whole listings.
     const req =
-      kind === "watch" && this.trusted
+      kind === "watch"
         ? {
             patterns: this.config.ignore,
             gitignores: [...this.gitignoreUnion()],

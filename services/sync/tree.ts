@@ -78,7 +78,9 @@ export function cleanTemp(abs: string): void {
 
 function lineOf(p: string, st: Stats, abs: string): ScanLine | undefined {
   if (st.isFile()) return { p, k: "f", s: st.size, m: Math.floor(st.mtimeMs) };
-  if (st.isDirectory()) return { p, k: "d", s: 0, m: Math.floor(st.mtimeMs) };
+  // A folder's mtime moves with every entry written in it and says nothing sync uses: it is
+  // left out, so a folder is "changed" only when it appears, goes, or changes kind.
+  if (st.isDirectory()) return { p, k: "d", s: 0, m: 0 };
   if (st.isSymbolicLink()) {
     let t = "";
     try {
@@ -551,7 +553,7 @@ export class TreeWatcher {
   private healthy = true;
   private events = 0;
   private readonly limit = Math.floor(inotifyQueue() / 2);
-  private readonly watchers = new Map<string, { w: FSWatcher; ino: number }>();
+  private readonly watchers = new Map<string, { w: FSWatcher; id: string }>();
   private timer: NodeJS.Timeout | undefined;
   private fence: FSWatcher | undefined;
   private fenceSeq = 0;
@@ -624,11 +626,16 @@ export class TreeWatcher {
     const full = rel === "" ? this.abs : join(this.abs, rel);
     const st = lstatSync(full, { throwIfNoEntry: false });
     if (!st?.isDirectory()) return;
+    // The inode number alone can be reused at once by a folder made in place of a removed one.
+    const id = `${st.ino}:${st.birthtimeMs}`;
     const had = this.watchers.get(rel);
     if (had) {
-      if (had.ino === st.ino) return;
-      // The folder was replaced: the old watch follows the old inode.
+      if (had.id === id) return;
+      // The folder was replaced: the old watch follows the old inode, and what was written
+      // before the new watch began is found by rescanning the folder.
       this.drop(rel);
+      this.journal.add(rel);
+      this.pending.add(rel);
     }
     let w: FSWatcher;
     try {
@@ -642,7 +649,7 @@ export class TreeWatcher {
       w.close();
       if (this.watchers.get(rel)?.w === w) this.watchers.delete(rel);
     });
-    this.watchers.set(rel, { w, ino: st.ino });
+    this.watchers.set(rel, { w, id });
     let entries: Dirent[];
     try {
       entries = readdirSync(full, { withFileTypes: true });
@@ -662,7 +669,16 @@ export class TreeWatcher {
       this.healthy = false;
       return;
     }
-    const p = rel === "" ? name.toString() : `${rel}/${name.toString()}`;
+    const n = name.toString();
+    if (event === "rename" && rel !== "" && n === rel.slice(rel.lastIndexOf("/") + 1)) {
+      // Perhaps the watched folder itself went away or moved (Node names it like a child):
+      // watch what is at its path now, and look at it again.
+      this.journal.add(rel);
+      this.pending.add(rel);
+      this.drop(rel);
+      this.add(rel);
+    }
+    const p = rel === "" ? n : `${rel}/${n}`;
     if (p === SYNC_TEMP_DIR || p.startsWith(`${SYNC_TEMP_DIR}/`)) return;
     this.pending.add(p);
     this.journal.add(p);
