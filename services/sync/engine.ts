@@ -601,7 +601,7 @@ export class PairEngine {
     const progress = { files: 0, bytes: 0 };
     let copied = 0;
     let keptCount = 0;
-    const batchFiles = this.o.batchFiles ?? 20_000;
+    const batchFiles = this.o.batchFiles ?? 100_000;
     const batchBytes = this.o.batchBytes ?? 1024 ** 3;
     let stageSeq = 0;
     for (const from of ["local", "remote"] as const) {
@@ -623,8 +623,19 @@ export class PairEngine {
           units.push({ root: p, entries, bytes });
         } else units.push({ entries, bytes });
       }
-      for (const recursive of [true, false]) {
-        const mine = units.filter((u) => (u.root !== undefined) === recursive);
+      // -r recurses into every folder listed, so a folder not going whole needs a run without it;
+      // files go with either.
+      const plainDir = (u: (typeof units)[number]) =>
+        u.root === undefined &&
+        (from === "local" ? u.entries[0]!.l : u.entries[0]!.r)?.kind === "dir";
+      const needsPlain = units.some(plainDir);
+      // Folders that are only created go first: what goes into them is put in place after.
+      for (const recursive of [false, true]) {
+        const mine = units.filter((u) =>
+          recursive
+            ? u.root !== undefined || !needsPlain || !plainDir(u)
+            : needsPlain && plainDir(u),
+        );
         let i = 0;
         while (i < mine.length) {
           if (this.abort.signal.aborted)

@@ -254,22 +254,44 @@ export class DiffScanner {
     } else this.watchedSinceWalk = false;
     const before = this.last;
     const diff = req.diff === true && before !== undefined && samePatterns;
-    const now = new Map<string, ScanLine>();
-    // Compared as they come: a quiet tree allocates no list of its entries.
+    if (!diff) {
+      const now = new Map<string, ScanLine>();
+      await scanTree(abs, req, (l) => {
+        now.set(l.p, l);
+        if (l.k === "d") w?.add(l.p);
+        lines.push(l);
+      });
+      this.last = now;
+      this.kids = undefined;
+      this.lastPatterns = req.patterns;
+      return { lines, full: true, via: "listing" };
+    }
+    // Compared in place as they come: a quiet tree allocates no second map of its entries.
+    const size0 = before.size;
+    let matched = 0;
+    const seen: string[] = [];
+    const added = new Set<string>();
     await scanTree(abs, req, (l) => {
-      now.set(l.p, l);
+      seen.push(l.p);
       if (l.k === "d") w?.add(l.p);
-      if (!diff) lines.push(l);
-      else {
-        const b = before.get(l.p);
-        if (!b || !same(b, l)) lines.push(l);
-      }
+      const b = before.get(l.p);
+      if (b) {
+        matched++;
+        if (same(b, l)) return;
+      } else added.add(l.p);
+      before.set(l.p, l);
+      lines.push(l);
     });
-    this.last = now;
-    this.kids = undefined;
-    this.lastPatterns = req.patterns;
-    if (!diff) return { lines, full: true, via: "listing" };
-    for (const p of before.keys()) if (!now.has(p)) lines.push({ p, k: "-" });
+    if (added.size > 0) this.kids = undefined;
+    if (matched < size0) {
+      const walked = new Set(seen);
+      for (const p of before.keys()) {
+        if (walked.has(p)) continue;
+        before.delete(p);
+        lines.push({ p, k: "-" });
+      }
+      this.kids = undefined;
+    }
     return { lines, full: false, via: "walk" };
   }
 
