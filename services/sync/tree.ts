@@ -194,6 +194,13 @@ function parentOf(p: string): string {
   return i < 0 ? "" : p.slice(0, i);
 }
 
+function addKid(kids: Map<string, Set<string>>, p: string): void {
+  const parent = parentOf(p);
+  const k = kids.get(parent);
+  if (k) k.add(p);
+  else kids.set(parent, new Set([p]));
+}
+
 /** Most journal paths a cycle rescans one by one; more, and a walk is as fast. */
 const MAX_JOURNAL = 5000;
 
@@ -331,10 +338,7 @@ export class DiffScanner {
       const b = last.get(l.p);
       if (b && same(b, l)) continue;
       if (!b) {
-        const parent = parentOf(l.p);
-        let k = kids.get(parent);
-        if (!k) kids.set(parent, (k = new Set()));
-        k.add(l.p);
+        addKid(kids, l.p);
       }
       last.set(l.p, l);
       if (l.k === "d") this.watcher?.add(l.p);
@@ -352,12 +356,7 @@ export class DiffScanner {
   private kidsIndex(): Map<string, Set<string>> {
     if (this.kids) return this.kids;
     const kids = new Map<string, Set<string>>();
-    for (const p of this.last!.keys()) {
-      const parent = parentOf(p);
-      let k = kids.get(parent);
-      if (!k) kids.set(parent, (k = new Set()));
-      k.add(p);
-    }
+    for (const p of this.last!.keys()) addKid(kids, p);
     this.kids = kids;
     return kids;
   }
