@@ -8,6 +8,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { SYNC_TEMP_DIR } from "../../shared/sync.js";
 import { DiffScanner, type ScanLine, scanTree } from "./tree.js";
 
 const dirs: string[] = [];
@@ -183,5 +184,17 @@ describe("watcher journal", () => {
     expect(model).toEqual(await walk(root));
     const fourth = await scanner.scan(root, { patterns: "", diff: true, changes: true });
     expect(fourth.via).toBe("journal");
+    // The temp dir (and with it the fence) removed by hand: one walk, then journals again.
+    rmSync(join(root, SYNC_TEMP_DIR), { recursive: true, force: true });
+    writeFileSync(join(root, "a", "z.txt"), "z");
+    const fifth = await scanner.scan(root, { patterns: "", diff: true, changes: true });
+    expect(fifth.via).toBe("walk");
+    apply(model, fourth.lines, fourth.full);
+    apply(model, fifth.lines, fifth.full);
+    writeFileSync(join(root, "a", "w.txt"), "w");
+    const sixth = await scanner.scan(root, { patterns: "", diff: true, changes: true });
+    expect(sixth.via).toBe("journal");
+    apply(model, sixth.lines, sixth.full);
+    expect(model).toEqual(await walk(root));
   });
 });

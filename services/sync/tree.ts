@@ -585,10 +585,19 @@ export class TreeWatcher {
     private readonly onPaths: (paths: string[]) => void,
     private readonly quietMs = 50,
   ) {
-    const fenceDir = join(abs, SYNC_TEMP_DIR, FENCE_DIR);
+    this.openFence();
+    this.add("");
+  }
+
+  /** Every path changed since the previous drain, and whether the journal can be trusted. */
+  /** Watches the fence folder (again, after someone removed it: this drain then walks). */
+  private openFence(): void {
+    this.fence?.close();
+    this.fence = undefined;
     try {
+      const fenceDir = join(this.abs, SYNC_TEMP_DIR, FENCE_DIR);
       mkdirSync(fenceDir, { recursive: true });
-      this.fence = watch(fenceDir, (_event, name) => {
+      const fence = watch(fenceDir, (_event, name) => {
         const n = name?.toString();
         if (!n) return;
         const done = this.fenceWaiters.get(n);
@@ -597,20 +606,20 @@ export class TreeWatcher {
           done();
         }
       });
-      this.fence.on("error", () => {
+      fence.on("error", () => {
         this.healthy = false;
-        this.fence?.close();
-        this.fence = undefined;
+        fence.close();
+        if (this.fence === fence) this.fence = undefined;
       });
+      this.fence = fence;
     } catch {
       this.healthy = false;
     }
-    this.add("");
   }
 
-  /** Every path changed since the previous drain, and whether the journal can be trusted. */
   async drain(timeoutMs = 5000): Promise<{ paths: string[]; healthy: boolean }> {
     let fenced = false;
+    if (!this.fence && !this.closed) this.openFence();
     if (this.fence) {
       const name = `f${process.pid}-${++this.fenceSeq}`;
       const full = join(this.abs, SYNC_TEMP_DIR, FENCE_DIR, name);
@@ -632,6 +641,8 @@ export class TreeWatcher {
           resolve(false);
         }
       });
+      // No answer: the fence folder went away, or its watch did; a new one for next time.
+      if (!fenced && !this.closed) this.openFence();
     }
     const healthy = fenced && this.healthy && !this.closed && this.events < this.limit;
     const paths = [...this.journal];
