@@ -296,6 +296,10 @@ export class PairEngine {
     try {
       this.leftover = false;
       const summary = await this.runCycle(n, kind);
+      this.log.debug(
+        { cycle: n, kind, via: summary.via, phases: summary.phases, copied: summary.copied },
+        "sync cycle done",
+      );
       // Every tenth rescan takes whole listings anyway: a safety net under the safety net.
       this.trusted = !this.leftover && (kind !== "full" || ++this.fullCycles % 10 !== 0);
       return summary;
@@ -601,7 +605,7 @@ export class PairEngine {
     const progress = { files: 0, bytes: 0 };
     let copied = 0;
     let keptCount = 0;
-    const batchFiles = this.o.batchFiles ?? 100_000;
+    const batchFiles = this.o.batchFiles ?? 20_000;
     const batchBytes = this.o.batchBytes ?? 1024 ** 3;
     let stageSeq = 0;
     for (const from of ["local", "remote"] as const) {
