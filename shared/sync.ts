@@ -654,6 +654,13 @@ export const SyncTransferred = defineEvent(
       /** Progress of the cycle after this batch. */
       doneFiles: Count,
       doneBytes: Count,
+      /**
+       * Paths not put in place because the destination changed between the scan and the
+       * transfer: the change there is kept, and the path is decided again next cycle.
+       */
+      kept: Type.Optional(
+        Type.Array(Type.String({ maxLength: 4096 }), { maxItems: MAX_DECIDED_ITEMS }),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -108,7 +108,10 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   }
 
   /** A new pair with its own roots; `remote` is relative to the remote home. */
-  function pair(opts: Partial<PairConfig> = {}) {
+  function pair(
+    opts: Partial<PairConfig> = {},
+    beforePlace?: ConstructorParameters<typeof PairEngine>[0]["beforePlace"],
+  ) {
     n++;
     const config: PairConfig = {
       session: sshd.destination,
@@ -132,6 +135,7 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
       emit: async (e) => {
         events.push(e);
       },
+      ...(beforePlace && { beforePlace }),
     });
     return {
       id,
@@ -262,6 +266,109 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     await until("the paused change after resume", () =>
       existsSync(join(p.remote, "while-paused.txt")),
     );
+    await p.engine.stop();
+  });
+
+  it("an edit made on the receiving side while a transfer runs is never overwritten: both versions are kept", async () => {
+    if (why) return;
+    // The hook runs after rsync moved the batch and before it is put in place: a write there
+    // is one made between the scan and the end of the transfer, every time.
+    let race: ((batch: { from: string; paths: readonly string[] }) => Promise<void>) | undefined;
+    const p = pair({ prefer: "local" }, async (batch) => {
+      const r = race;
+      race = undefined;
+      await r?.(batch);
+    });
+    mkdirSync(p.local, { recursive: true });
+    writeFileSync(join(p.local, "edited.txt"), "synced");
+    await p.engine.cycle("full");
+    expect(readFileSync(join(p.remote, "edited.txt"), "utf8")).toBe("synced");
+
+    // Local → remote: an edit of a synced file, and a new file the remote creates meanwhile.
+    writeFileSync(join(p.local, "edited.txt"), "local edit");
+    writeFileSync(join(p.local, "new.txt"), "local new");
+    race = async (batch) => {
+      expect(batch.from).toBe("local");
+      writeFileSync(join(p.remote, "edited.txt"), "remote edit during the transfer");
+      writeFileSync(join(p.remote, "new.txt"), "remote new during the transfer");
+      await sshd.chownRemote(p.config.remote);
+    };
+    const racing = await p.engine.cycle("full");
+    expect(racing.kept).toBe(2);
+    expect(readFileSync(join(p.remote, "edited.txt"), "utf8")).toBe(
+      "remote edit during the transfer",
+    );
+    expect(readFileSync(join(p.remote, "new.txt"), "utf8")).toBe("remote new during the transfer");
+    const keptEvent = p.events.find((e) => e.type === "SyncTransferred" && e.data.kept);
+    expect(
+      keptEvent?.type === "SyncTransferred" && [...(keptEvent.data.kept ?? [])].sort(),
+    ).toEqual(["edited.txt", "new.txt"]);
+    // The next cycles see both sides changed: a conflict, each version kept.
+    await p.engine.cycle("full");
+    await p.engine.cycle("full");
+    let local = tree(p.local);
+    expect(tree(p.remote)).toEqual(local);
+    expect(local.get("edited.txt")).toBe("local edit");
+    expect(local.get("new.txt")).toBe("local new");
+    const versions = (prefix: string) =>
+      [...local.entries()].filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+    expect(versions("edited.conflict-remote-")).toEqual(["remote edit during the transfer"]);
+    expect(versions("new.conflict-remote-")).toEqual(["remote new during the transfer"]);
+
+    // Remote → local: the local side edits the file while it comes across.
+    writeFileSync(join(p.remote, "back.txt"), "remote version");
+    await sshd.chownRemote(p.config.remote);
+    race = async (batch) => {
+      expect(batch.from).toBe("remote");
+      writeFileSync(join(p.local, "back.txt"), "local write during the transfer");
+    };
+    const back = await p.engine.cycle("full");
+    expect(back.kept).toBe(1);
+    expect(readFileSync(join(p.local, "back.txt"), "utf8")).toBe("local write during the transfer");
+    await p.engine.cycle("full");
+    await p.engine.cycle("full");
+    local = tree(p.local);
+    expect(tree(p.remote)).toEqual(local);
+    expect(local.get("back.txt")).toBe("local write during the transfer");
+    expect(versions("back.conflict-remote-")).toEqual(["remote version"]);
+  });
+
+  it("watch cycles ask the watchers' journals and miss no change made while the pair runs", async () => {
+    if (why) return;
+    const p = pair();
+    makeTree(p.local, 800, "L");
+    await p.engine.start();
+    await p.engine.idle();
+    // Changes on both sides, some while cycles run (the writes do not wait for them).
+    let seq = 0;
+    for (let round = 0; round < 8; round++) {
+      for (let i = 0; i < 5; i++) {
+        seq++;
+        writeFileSync(join(p.local, `L${round % 3}`, `w${seq}.txt`), `local ${seq}`);
+        writeFileSync(join(p.local, `L${(round + 1) % 3}`, `f${seq}.txt`), `edited ${seq}`);
+        mkdirSync(join(p.remote, `R${round}`, `sub${i}`), { recursive: true });
+        writeFileSync(join(p.remote, `R${round}`, `sub${i}`, `r${seq}.txt`), `remote ${seq}`);
+      }
+      // Whole folders go too (L3 to L7; the writes above go to L0 to L2).
+      if (round >= 3 && round % 2 === 1)
+        rmSync(join(p.local, `L${round}`), { recursive: true, force: true });
+      await sshd.chownRemote(p.config.remote);
+      await new Promise((r) => setTimeout(r, round * 20));
+    }
+    await until("both sides equal", () => {
+      const l = tree(p.local);
+      const r = tree(p.remote);
+      return l.size === r.size && [...l].every(([k, v]) => r.get(k) === v);
+    });
+    await p.engine.idle();
+    const s = await p.engine.cycle("watch");
+    expect(s.via).toEqual({ local: "journal", remote: "journal" });
+    expect([s.copied, s.deleted, s.conflicts]).toEqual([0, 0, 0]);
+    expect(tree(p.remote)).toEqual(tree(p.local));
+    const kinds = p.events.flatMap((e) => (e.type === "SyncCycleStarted" ? [e.data.kind] : []));
+    // One walk when the watches came up; every later cycle came from the watchers.
+    expect(kinds[0]).toBe("full");
+    expect(kinds.slice(1).every((k) => k === "watch")).toBe(true);
     await p.engine.stop();
   });
 

@@ -18,6 +18,7 @@ import {
   type PairConfig,
   type PathDecision,
   pairMatcher,
+  SYNC_TEMP_DIR,
   type SyncEntry,
   type SyncRunEvent,
   type SyncSide,
@@ -26,7 +27,7 @@ import type { Logger } from "../runtime/logger.js";
 import { transfer } from "./rsync.js";
 import { LocalSide, RemoteSide, type RemoteTarget, type TreeSide } from "./sides.js";
 import type { SyncState } from "./state.js";
-import { CODE_KIND, type TreeOp } from "./tree.js";
+import { CODE_KIND, KIND_CODE, type ScanVia, type TreeOp } from "./tree.js";
 
 export interface EngineOptions {
   pair: string;
@@ -44,6 +45,11 @@ export interface EngineOptions {
   batchBytes?: number;
   /** How often a full rescan runs while watching (default 5 minutes). */
   rescanMs?: number;
+  /**
+   * Called after a batch went across and before it is put in place on the receiving side
+   * (an observation point: a write made here is one made while the transfer ran).
+   */
+  beforePlace?: (batch: { from: SyncSide; paths: readonly string[] }) => Promise<void>;
 }
 
 export interface CycleSummary {
@@ -53,6 +59,12 @@ export interface CycleSummary {
   conflicts: number;
   bytes: number;
   synced: number;
+  /** Paths not put in place because the destination changed after the scan. */
+  kept: number;
+  /** How each side answered the scan. */
+  via: { local: ScanVia; remote: ScanVia };
+  /** Milliseconds per phase of the cycle. */
+  phases: Record<string, number>;
 }
 
 type Planned = { path: string; d: PathDecision; l?: SyncEntry; r?: SyncEntry; b?: BaseEntry };
@@ -61,6 +73,17 @@ function depth(p: string): number {
   let n = 0;
   for (const c of p) if (c === "/") n++;
   return n;
+}
+
+/** Sorts a path's folders before what they hold, and each folder's subtree together. */
+function treeKey(p: string): string {
+  return p.replaceAll("/", "\u0000");
+}
+
+function byTree<T extends { path: string }>(items: T[]): T[] {
+  const keyed = items.map((x) => [treeKey(x.path), x] as const);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map((k) => k[1]);
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -96,6 +119,8 @@ export class PairEngine {
   private fullWanted = false;
   private checkWanted = false;
   private running: Promise<void> | undefined;
+  /** The watches being set up by start(); the first cycle follows. */
+  private starting: Promise<void> | undefined;
   private stopped = true;
   private closers: (() => void)[] = [];
   private rescanTimer: NodeJS.Timeout | undefined;
@@ -133,9 +158,14 @@ export class PairEngine {
     if (!this.stopped) return;
     this.stopped = false;
     this.abort = new AbortController();
-    this.fullWanted = true;
-    this.kick();
-    void this.startWatches();
+    // The first walk runs once the watches are in place: their journals then cover
+    // everything after it, and later cycles need not walk.
+    const starting = this.startWatches().finally(() => {
+      if (this.starting === starting) this.starting = undefined;
+      this.fullWanted = true;
+      this.kick();
+    });
+    this.starting = starting;
     const rescanMs = this.o.rescanMs ?? 5 * 60_000;
     this.rescanTimer = setInterval(() => {
       this.fullWanted = true;
@@ -162,9 +192,10 @@ export class PairEngine {
     this.kick();
   }
 
-  /** Resolves when no cycle runs and none is wanted. */
-  idle(): Promise<void> {
-    if (!this.running) return Promise.resolve();
+  /** Resolves when no cycle runs and none is wanted (after the first one, when starting). */
+  async idle(): Promise<void> {
+    if (this.starting) await this.starting;
+    if (!this.running) return;
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -219,7 +250,6 @@ export class PairEngine {
   private async loop(): Promise<void> {
     while (!this.stopped) {
       let kind: CycleKind;
-      let paths: string[] | undefined;
       if (this.checkWanted) {
         kind = "check";
         this.checkWanted = false;
@@ -230,16 +260,12 @@ export class PairEngine {
         this.fullWanted = false;
         this.pendingPaths.clear();
       } else if (this.pendingPaths.size > 0) {
-        paths = [...this.pendingPaths];
+        // The notifications only wake the loop: each side's journal says what changed.
         this.pendingPaths.clear();
-        // A changed .gitignore or a flood of changes: a full cycle is simpler and as fast.
-        if (paths.length > 2000 || paths.some((p) => p.endsWith(".gitignore"))) {
-          kind = "full";
-          paths = undefined;
-        } else kind = "watch";
+        kind = "watch";
       } else return;
       try {
-        const s = await this.cycle(kind, paths);
+        const s = await this.cycle(kind);
         this.failures = 0;
         // Kept conflict copies exist on one side only: bring them across now.
         if (s.conflicts > 0) this.fullWanted = true;
@@ -259,13 +285,21 @@ export class PairEngine {
     }
   }
 
-  /** One cycle; `paths` restricts it to those paths and their subtrees. Exposed for tests and benchmarks. */
-  async cycle(kind: CycleKind, paths?: string[]): Promise<CycleSummary> {
+  /**
+   * One cycle. "watch": each side reports what its watcher saw since the previous cycle (a
+   * side whose watcher is not healthy walks its tree instead); "full": both trees are walked;
+   * "check": whole listings and every file hashed. Exposed for tests and benchmarks.
+   */
+  async cycle(kind: CycleKind): Promise<CycleSummary> {
     const { pair, state } = this.o;
     const n = state.nextCycle(pair);
     try {
       this.leftover = false;
-      const summary = await this.runCycle(n, kind, paths);
+      const summary = await this.runCycle(n, kind);
+      this.log.debug(
+        { cycle: n, kind, via: summary.via, phases: summary.phases, copied: summary.copied },
+        "sync cycle done",
+      );
       // Every tenth rescan takes whole listings anyway: a safety net under the safety net.
       this.trusted = !this.leftover && (kind !== "full" || ++this.fullCycles % 10 !== 0);
       return summary;
@@ -282,9 +316,18 @@ export class PairEngine {
     }
   }
 
-  private async runCycle(n: number, kind: CycleKind, paths?: string[]): Promise<CycleSummary> {
+  private async runCycle(n: number, asked: CycleKind): Promise<CycleSummary> {
     const { pair, state } = this.o;
+    // Journals are only worth asking once the trees are known: before, a watch cycle walks.
+    const kind: CycleKind = asked === "watch" && !this.trusted ? "full" : asked;
     const t0 = Date.now();
+    const phases: Record<string, number> = {};
+    let mark = t0;
+    const phase = (name: string) => {
+      const now = Date.now();
+      phases[name] = (phases[name] ?? 0) + now - mark;
+      mark = now;
+    };
     if (!this.tempCleaned) {
       // What a killed transfer left behind goes first; the tree itself never had it.
       await Promise.all([
@@ -293,14 +336,20 @@ export class PairEngine {
       ]);
       this.tempCleaned = true;
     }
-    // Rescans ask only for what changed since the previous one (a quiet tree sends nothing);
-    // a check, a first cycle or one after a failure takes whole listings.
-    const diff = kind === "full" && this.trusted;
-    const req = {
-      patterns: this.config.ignore,
-      ...(paths ? { paths, gitignores: [...this.gitignoreUnion()] } : { diff }),
-    };
+    // A watch cycle asks each side for what its watcher saw (a quiet tree: one round trip);
+    // a rescan asks for what a walk finds changed; a check, a first cycle or one after a
+    // failure takes whole listings.
+    const req =
+      kind === "watch"
+        ? {
+            patterns: this.config.ignore,
+            gitignores: [...this.gitignoreUnion()],
+            changes: true,
+            diff: true,
+          }
+        : { patterns: this.config.ignore, diff: kind !== "check" && this.trusted };
     const [ls, rs] = await Promise.all([this.local.scan(req), this.remote.scan(req)]);
+    phase("scan");
     if (!ls.rsync) {
       throw new CocalcError(
         "ERR_SYNC_RSYNC_MISSING",
@@ -315,7 +364,7 @@ export class PairEngine {
     }
     // Which paths to decide: all of them after a whole listing, else what changed.
     let everything = !this.trusted || kind === "check";
-    const changed = new Set<string>([...(paths ?? []), ...this.dirty]);
+    const changed = new Set<string>(this.dirty);
     this.dirty = new Set();
     for (const [side, res] of [
       ["local", ls],
@@ -328,19 +377,12 @@ export class PairEngine {
         gi.clear();
         everything = true;
       }
+      // Differences name every path gone (a folder's entries each), so no subtree search here.
       for (const l of res.lines) {
         changed.add(l.p);
         if (l.k === "-") {
           tree.delete(l.p);
           gi.delete(l.p);
-          // A folder that is gone takes its subtree along.
-          const prefix = `${l.p}/`;
-          for (const k of tree.keys()) {
-            if (k.startsWith(prefix)) {
-              tree.delete(k);
-              changed.add(k);
-            }
-          }
           continue;
         }
         tree.set(l.p, {
@@ -360,16 +402,7 @@ export class PairEngine {
     const all = everything
       ? new Set<string>([...Lt.keys(), ...Rt.keys(), ...base.keys()])
       : new Set<string>([...changed, ...[...base.keys()].filter((k) => !big || changed.has(k))]);
-    if (!everything && paths) {
-      for (const p of paths) {
-        const prefix = `${p}/`;
-        for (const k of base.keys()) if (k.startsWith(prefix)) all.add(k);
-        for (const t of [Lt, Rt]) {
-          if (t.get(p)?.kind === "dir")
-            for (const k of t.keys()) if (k.startsWith(prefix)) all.add(k);
-        }
-      }
-    }
+    phase("state-load");
     const planned: Planned[] = [];
     const hashLocal: string[] = [];
     const hashRemote: string[] = [];
@@ -406,6 +439,7 @@ export class PairEngine {
       this.hashInto(this.local, hashLocal, Lt),
       this.hashInto(this.remote, hashRemote, Rt),
     ]);
+    phase("hash");
     for (const p of planned) {
       p.d = decidePath(p.l, p.r, p.b, this.config.prefer);
     }
@@ -452,6 +486,8 @@ export class PairEngine {
         }
       }
     }
+    const whole = this.wholeSubtrees(planned);
+    phase("decide");
     const pendingFiles = items.length;
     await this.o.emit({
       type: "SyncCycleStarted",
@@ -467,11 +503,15 @@ export class PairEngine {
     for (const chunk of chunks(items, MAX_DECIDED_ITEMS)) {
       await this.o.emit({ type: "SyncDecided", data: { cycle: n, items: chunk } });
     }
+    phase("events");
     state.write(pair, puts, forgets);
+    phase("state-write");
 
     // Conflicts: the loser's version moves aside on its side, then the winner's is copied over.
     const at = this.now();
     let conflictCount = 0;
+    /** Paths whose destination entry was moved aside: it holds nothing now. */
+    const vacated = new Set<string>();
     for (const side of ["local", "remote"] as const) {
       const mine = conflicts.filter((p) => p.d.action === "conflict" && p.d.winner !== side);
       if (mine.length === 0) continue;
@@ -494,6 +534,7 @@ export class PairEngine {
         conflictCount++;
         this.dirty.add(p.path);
         this.dirty.add(renames[i]!.to);
+        vacated.add(p.path);
         const winner = side === "local" ? "remote" : "local";
         copies[winner].push(p);
         await this.o.emit({
@@ -557,95 +598,84 @@ export class PairEngine {
         });
       }
     }
+    phase("conflicts-deletes");
 
-    // Copies, in batches per direction, parents before children.
-    let doneFiles = 0;
-    let doneBytes = 0;
+    // Copies, in batches per direction, parents before children. A folder new on one side
+    // goes across whole (one recursive rsync entry instead of one per file).
+    const progress = { files: 0, bytes: 0 };
     let copied = 0;
+    let keptCount = 0;
     const batchFiles = this.o.batchFiles ?? 20_000;
     const batchBytes = this.o.batchBytes ?? 1024 ** 3;
+    let stageSeq = 0;
     for (const from of ["local", "remote"] as const) {
-      const list = copies[from].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-      let i = 0;
-      while (i < list.length) {
-        if (this.abort.signal.aborted)
-          throw new CocalcError("ERR_SYNC_TRANSFER", "sync was stopped");
-        const batch: Planned[] = [];
-        let bytes = 0;
-        while (
-          i < list.length &&
-          batch.length < batchFiles &&
-          (batch.length === 0 || bytes < batchBytes)
-        ) {
-          const p = list[i++]!;
-          batch.push(p);
-          bytes += (from === "local" ? p.l : p.r)?.size ?? 0;
-        }
-        const src = this.sideOf(from);
-        const dst = this.sideOf(from === "local" ? "remote" : "local");
-        let sinceFiles = 0;
-        let sinceBytes = 0;
-        let lastEmit = Date.now();
-        let emitting = Promise.resolve();
-        const t1 = Date.now();
-        const flush = (force: boolean) => {
-          if (!force && Date.now() - lastEmit < 1000) return;
-          if (sinceFiles === 0 && !force) return;
-          const data = {
-            cycle: n,
-            from,
-            files: sinceFiles,
-            bytes: sinceBytes,
-            ms: Date.now() - t1,
-            doneFiles,
-            doneBytes,
-          };
-          sinceFiles = 0;
-          sinceBytes = 0;
-          lastEmit = Date.now();
-          emitting = emitting.then(() => this.o.emit({ type: "SyncTransferred", data }));
-        };
-        const result = await transfer({
-          target: this.o.target,
-          from: src.rsyncRoot,
-          to: dst.rsyncRoot,
-          paths: batch.map((p) => p.path),
-          signal: this.abort.signal,
-          onFile: (_path, size) => {
-            doneFiles++;
-            doneBytes += size;
-            sinceFiles++;
-            sinceBytes += size;
-            flush(false);
-          },
-        });
-        // Files rsync found identical are not reported; after a clean run they are there too.
-        const landed =
-          result.code === 0 ? batch : batch.filter((p) => new Set(result.sent).has(p.path));
-        doneFiles +=
-          landed.length - result.sent.length > 0 ? landed.length - result.sent.length : 0;
-        flush(true);
-        await emitting;
-        state.write(
-          pair,
-          landed.map((p) => {
-            const e = (from === "local" ? p.l : p.r)!;
-            // rsync -t gives the copy the source's mtime.
-            return [p.path, baseFrom(e, e)] as [string, BaseEntry];
-          }),
+      const list = byTree(copies[from]);
+      // Units: a whole folder with everything under it, or one entry.
+      const units: { root?: Planned; entries: Planned[]; bytes: number }[] = [];
+      for (let i = 0; i < list.length; ) {
+        const p = list[i]!;
+        const entries = [p];
+        let bytes = (from === "local" ? p.l : p.r)?.size ?? 0;
+        i++;
+        if (whole.has(p.path)) {
+          const prefix = `${p.path}/`;
+          while (i < list.length && list[i]!.path.startsWith(prefix)) {
+            const c = list[i++]!;
+            entries.push(c);
+            bytes += (from === "local" ? c.l : c.r)?.size ?? 0;
+          }
+          units.push({ root: p, entries, bytes });
+        } else units.push({ entries, bytes });
+      }
+      // -r recurses into every folder listed, so a folder not going whole needs a run without it;
+      // files go with either.
+      const plainDir = (u: (typeof units)[number]) =>
+        u.root === undefined &&
+        (from === "local" ? u.entries[0]!.l : u.entries[0]!.r)?.kind === "dir";
+      const needsPlain = units.some(plainDir);
+      // Folders that are only created go first: what goes into them is put in place after.
+      for (const recursive of [false, true]) {
+        const mine = units.filter((u) =>
+          recursive
+            ? u.root !== undefined || !needsPlain || !plainDir(u)
+            : needsPlain && plainDir(u),
         );
-        copied += landed.length;
-        for (const p of landed) this.dirty.add(p.path);
-        if (landed.length < batch.length) this.leftover = true;
+        let i = 0;
+        while (i < mine.length) {
+          if (this.abort.signal.aborted)
+            throw new CocalcError("ERR_SYNC_TRANSFER", "sync was stopped");
+          const batch: typeof mine = [];
+          let files = 0;
+          let bytes = 0;
+          while (
+            i < mine.length &&
+            (batch.length === 0 || (files < batchFiles && bytes < batchBytes))
+          ) {
+            const u = mine[i++]!;
+            batch.push(u);
+            files += u.entries.length;
+            bytes += u.bytes;
+          }
+          const r = await this.copyBatch(n, from, batch, recursive, `s${n}-${stageSeq++}`, {
+            vacated,
+            progress,
+          });
+          copied += r.landed;
+          keptCount += r.kept;
+        }
       }
     }
+    phase("copy");
     const summary: CycleSummary = {
       cycle: n,
       copied,
       deleted,
       conflicts: conflictCount,
-      bytes: doneBytes,
+      bytes: progress.bytes,
       synced: state.count(pair),
+      kept: keptCount,
+      via: { local: ls.via, remote: rs.via },
+      phases,
     };
     await this.o.emit({
       type: "SyncCycleFinished",
@@ -654,12 +684,160 @@ export class PairEngine {
         copied,
         deleted,
         conflicts: conflictCount,
-        bytes: doneBytes,
+        bytes: progress.bytes,
         ms: Date.now() - t0,
         synced: summary.synced,
       },
     });
+    phase("finish");
     return summary;
+  }
+
+  /**
+   * Folders that go across whole: new on one side (nothing there on the other, nothing
+   * synced before) with everything under them new on that side too. Only without ignore
+   * rules: a recursive rsync would take along what they leave out.
+   */
+  private wholeSubtrees(planned: readonly Planned[]): Set<string> {
+    const whole = new Set<string>();
+    if (this.config.ignore.trim() !== "" || this.gitignoreUnion().size > 0) return whole;
+    const stack: { path: string; from: SyncSide; ok: boolean }[] = [];
+    const close = (s: (typeof stack)[number]) => {
+      if (s.ok) whole.add(s.path);
+    };
+    for (const p of byTree([...planned])) {
+      while (stack.length > 0 && !p.path.startsWith(`${stack[stack.length - 1]!.path}/`))
+        close(stack.pop()!);
+      const d = p.d;
+      const from = d.action === "copy" && d.reason === "new" ? d.from : undefined;
+      for (const s of stack) if (s.from !== from) s.ok = false;
+      const e = from === "local" ? p.l : from === "remote" ? p.r : undefined;
+      if (from && e?.kind === "dir") stack.push({ path: p.path, from, ok: true });
+    }
+    while (stack.length > 0) close(stack.pop()!);
+    // Only the outermost: what is under a whole folder goes with it.
+    for (const p of [...whole]) {
+      for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
+        if (whole.has(p.slice(0, i))) {
+          whole.delete(p);
+          break;
+        }
+      }
+    }
+    return whole;
+  }
+
+  /**
+   * One rsync run into a stage folder in the receiving side's temp dir, then each entry is put
+   * in place there only if the destination still holds what the scan saw: a write made on the
+   * receiving side since the scan is never overwritten (the path is decided again next cycle).
+   */
+  private async copyBatch(
+    n: number,
+    from: SyncSide,
+    batch: readonly { root?: Planned; entries: Planned[] }[],
+    recursive: boolean,
+    stage: string,
+    ctx: { vacated: ReadonlySet<string>; progress: { files: number; bytes: number } },
+  ): Promise<{ landed: number; kept: number }> {
+    const { pair, state } = this.o;
+    const to: SyncSide = from === "local" ? "remote" : "local";
+    const src = this.sideOf(from);
+    const dst = this.sideOf(to);
+    const srcOf = (p: Planned) => (from === "local" ? p.l : p.r);
+    const dstOf = (p: Planned) =>
+      ctx.vacated.has(p.path) ? undefined : to === "local" ? p.l : p.r;
+    const listed = batch.map((u) => u.root ?? u.entries[0]!);
+    const updates = listed.some((p) => dstOf(p)?.kind === "file");
+    let sinceFiles = 0;
+    let sinceBytes = 0;
+    let lastEmit = Date.now();
+    let emitting = Promise.resolve();
+    const t1 = Date.now();
+    const flush = (force: boolean, kept: string[] = []) => {
+      if (!force && Date.now() - lastEmit < 1000) return;
+      if (sinceFiles === 0 && !force) return;
+      const data = {
+        cycle: n,
+        from,
+        files: sinceFiles,
+        bytes: sinceBytes,
+        ms: Date.now() - t1,
+        doneFiles: ctx.progress.files,
+        doneBytes: ctx.progress.bytes,
+      };
+      sinceFiles = 0;
+      sinceBytes = 0;
+      lastEmit = Date.now();
+      const events =
+        kept.length === 0
+          ? [data]
+          : chunks(kept, MAX_DECIDED_ITEMS).map((k, i) =>
+              i === 0 ? { ...data, kept: k } : { ...data, files: 0, bytes: 0, kept: k },
+            );
+      for (const d of events)
+        emitting = emitting.then(() => this.o.emit({ type: "SyncTransferred", data: d }));
+    };
+    const result = await transfer({
+      target: this.o.target,
+      from: src.rsyncRoot,
+      to: `${dst.rsyncRoot}${SYNC_TEMP_DIR}/${stage}/`,
+      paths: listed.map((p) => p.path),
+      recursive,
+      // Files already there are the basis of a delta transfer; new ones go whole.
+      basis: updates ? "../../" : undefined,
+      signal: this.abort.signal,
+      onFile: (_path, size) => {
+        ctx.progress.files++;
+        ctx.progress.bytes += size;
+        sinceFiles++;
+        sinceBytes += size;
+        flush(false);
+      },
+    });
+    await this.o.beforePlace?.({ from, paths: listed.map((p) => p.path) });
+    const ops: TreeOp[] = listed.map((p) => {
+      const e = srcOf(p)!;
+      const k = KIND_CODE[e.kind];
+      const d = dstOf(p);
+      return {
+        op: "place",
+        p: p.path,
+        stage,
+        k,
+        ...(recursive && { whole: true }),
+        ...(d && { expect: { k: KIND_CODE[d.kind], s: d.size, m: d.mtime } }),
+      };
+    });
+    const results = await dst.apply([...ops, { op: "clean-stage", stage }]);
+    const landed: Planned[] = [];
+    const kept: string[] = [];
+    batch.forEach((u, i) => {
+      const r = results[i];
+      if (r?.ok) landed.push(...u.entries);
+      else {
+        this.leftover = true;
+        const p = listed[i]!.path;
+        this.dirty.add(p);
+        if (r && !r.ok && r.why === "changed") kept.push(p);
+        else if (r && !r.ok && r.why !== "missing")
+          this.log.warn({ path: p, why: r.why, err: r.e }, "transferred entry not put in place");
+      }
+    });
+    if (result.code !== 0) this.leftover = true;
+    flush(true, kept);
+    await emitting;
+    state.write(
+      pair,
+      landed.map((p) => {
+        const e = srcOf(p)!;
+        // rsync -t gives the copy the source's mtime.
+        return [p.path, baseFrom(e, e)] as [string, BaseEntry];
+      }),
+    );
+    // Our own writes: decided again next cycle (a whole folder's entries come in the scan).
+    for (const p of listed) this.dirty.add(p.path);
+    return { landed: landed.length, kept: kept.length };
   }
 
   private item(

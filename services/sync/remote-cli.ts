@@ -20,7 +20,7 @@ import {
 } from "./tree.js";
 
 /** The protocol version both halves speak; the header of every command carries it. */
-export const SYNC_PROTOCOL = 1;
+export const SYNC_PROTOCOL = 2;
 
 /** The header line each remote command prints first. */
 export interface RemoteHeader {
@@ -33,7 +33,7 @@ export const REMOTE_COMMANDS = ["sync-scan", "sync-apply", "sync-watch", "sync-a
 
 /** A request to `sync-agent`; each is answered with a line carrying the same id. */
 export type AgentRequest =
-  | { id: number; op: "scan"; req: ScanRequest & { diff?: boolean } }
+  | { id: number; op: "scan"; req: ScanRequest & { diff?: boolean; changes?: boolean } }
   | { id: number; op: "apply"; ops: TreeOp[] }
   | { id: number; op: "watch" };
 
@@ -135,17 +135,20 @@ export async function runRemoteCommand(command: string, args: string[]): Promise
           switch (m.op) {
             case "scan": {
               const r = await scanner.scan(abs, m.req);
-              out.write({ id: m.id, lines: r.lines, full: r.full });
+              out.write({ id: m.id, lines: r.lines, full: r.full, via: r.via });
               break;
             }
             case "apply":
               out.write({ id: m.id, results: m.ops.map((op) => applyOp(abs, op)) });
               break;
             case "watch":
-              closeWatch ??= watchTree(abs, (paths) => {
-                out.write({ paths });
-                out.flush();
-              });
+              if (!closeWatch) {
+                const w = scanner.watch(abs, (paths) => {
+                  out.write({ paths });
+                  out.flush();
+                });
+                closeWatch = () => w.close();
+              }
               out.write({ id: m.id, ok: true });
               break;
             default:

@@ -1,12 +1,12 @@
 /**
- * Moves files with rsync in one batch: the paths go in with --files-from, every file lands in
- * the root's temp dir first and is renamed into place, so a transfer killed half-way leaves
- * no partial file in the tree (only in the temp dir, which the next cycle empties).
+ * Moves files with rsync in one batch: the paths go in with --files-from to a stage folder in
+ * the receiving root's temp dir; the caller then puts each in place (so a transfer killed
+ * half-way leaves no partial file in the tree, only in the temp dir, which the next cycle
+ * empties).
  */
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { CocalcError } from "../../shared/errors.js";
-import { SYNC_TEMP_DIR } from "../../shared/sync.js";
 import type { RemoteTarget } from "./sides.js";
 
 /** rsync's -e: the target's ssh command, quoted the way rsync splits it. */
@@ -31,19 +31,23 @@ export async function transfer(opts: {
   from: string;
   to: string;
   paths: readonly string[];
+  /** Listed folders go with their whole subtree. */
+  recursive?: boolean;
+  /** Where the destination's current files are, relative to `to`: the basis of delta transfers. */
+  basis?: string;
   onFile?: (path: string, size: number) => void;
   /** Set by the caller to stop the transfer (pause, shutdown). */
   signal?: AbortSignal;
 }): Promise<TransferResult> {
   const args = [
     // -a without owner, group and devices: permissions, times, symlinks.
-    "-lptd",
+    opts.recursive ? "-lptr" : "-lptd",
     // Every listed file was decided to go across; rsync's size+mtime check must not skip one
     // whose bytes differ behind an equal size and time (what a deep check finds).
     "--ignore-times",
+    ...(opts.basis ? [`--copy-dest=${opts.basis}`] : ["--whole-file"]),
     "--from0",
     "--files-from=-",
-    `--temp-dir=${SYNC_TEMP_DIR}`,
     "--out-format=%l %n",
     "-e",
     rsyncShell(opts.target),

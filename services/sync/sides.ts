@@ -14,9 +14,9 @@ import {
   ensureRoot,
   type ScanLine,
   type ScanRequest,
+  type ScanVia,
   type TreeOp,
   type TreeOpResult,
-  watchTree,
 } from "./tree.js";
 
 /**
@@ -49,16 +49,21 @@ export interface ScanResult {
   root: string;
   rsync: boolean;
   lines: ScanLine[];
-  /** The lines are the whole tree (else: what changed since the previous full scan). */
+  /** The lines are the whole tree (else: what changed since the previous scan). */
   full: boolean;
+  /** How the side found them: a whole listing, a walk compared with the last, or its watcher's journal. */
+  via: ScanVia;
 }
+
+/** What a scan is asked for: `diff` allows an answer of differences, `changes` one from the watcher's journal. */
+export type SideScanRequest = ScanRequest & { diff?: boolean; changes?: boolean };
 
 /** One side of a pair. */
 export interface TreeSide {
   readonly side: SyncSide;
   /** Where the root is, as rsync names it (`/abs/` locally, `user@host:path/` remotely). */
   readonly rsyncRoot: string;
-  scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult>;
+  scan(req: SideScanRequest): Promise<ScanResult>;
   apply(ops: readonly TreeOp[]): Promise<TreeOpResult[]>;
   /** Starts watching; resolves once the watch is in place. */
   watch(onPaths: (paths: string[]) => void, onEnd: (err?: Error) => void): Promise<() => void>;
@@ -80,13 +85,15 @@ export class LocalSide implements TreeSide {
 
   private readonly scanner = new DiffScanner();
 
-  async scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult> {
+  async scan(req: SideScanRequest): Promise<ScanResult> {
     ensureRoot(this.abs);
     const r = await this.scanner.scan(this.abs, req);
-    return { root: this.abs, rsync: hasRsync(), lines: r.lines, full: r.full };
+    return { root: this.abs, rsync: hasRsync(), lines: r.lines, full: r.full, via: r.via };
   }
 
-  close(): void {}
+  close(): void {
+    this.scanner.close();
+  }
 
   async apply(ops: readonly TreeOp[]): Promise<TreeOpResult[]> {
     return ops.map((op) => applyOp(this.abs, op));
@@ -94,7 +101,8 @@ export class LocalSide implements TreeSide {
 
   async watch(onPaths: (paths: string[]) => void): Promise<() => void> {
     ensureRoot(this.abs);
-    return watchTree(this.abs, onPaths);
+    const w = this.scanner.watch(this.abs, onPaths);
+    return () => w.close();
   }
 }
 
@@ -127,6 +135,7 @@ type AgentReply = {
   error?: string;
   lines?: ScanLine[];
   full?: boolean;
+  via?: ScanVia;
   results?: TreeOpResult[];
 };
 
@@ -233,13 +242,14 @@ export class RemoteSide implements TreeSide {
     return { reply, header };
   }
 
-  async scan(req: ScanRequest & { diff?: boolean }): Promise<ScanResult> {
+  async scan(req: SideScanRequest): Promise<ScanResult> {
     const { reply, header } = await this.request({ op: "scan", req });
     return {
       root: header.root,
       rsync: header.rsync,
       lines: reply.lines ?? [],
       full: reply.full === true,
+      via: reply.via ?? (reply.full === true ? "listing" : "walk"),
     };
   }
 
