@@ -64,7 +64,9 @@ export async function startSync(
 ): Promise<RunningService> {
   const home = opts.home ?? homedir();
   const log = ctx.log;
-  const state = new SyncState(opts.stateFile);
+  // Opened with the first pair: a plus without sync pairs never loads SQLite.
+  let openedState: SyncState | undefined;
+  const state = () => (openedState ??= new SyncState(opts.stateFile));
   const engines = new Map<string, PairEngine>();
   /** Live pairs as the view has them, for the nesting check and restarts. */
   const pairs = new Map<string, { config: PairConfig; paused: boolean }>();
@@ -89,7 +91,7 @@ export async function startSync(
       await emitter(pair)({
         type: "SyncCycleFailed",
         data: {
-          cycle: state.nextCycle(pair),
+          cycle: state().nextCycle(pair),
           code: "ERR_SYNC_REMOTE",
           message: `cannot reach session ${config.session}: ${String((err as Error).message ?? err)}`,
         },
@@ -100,7 +102,7 @@ export async function startSync(
       pair,
       config,
       target,
-      state,
+      state: state(),
       home,
       log: log.child({ pair }),
       emit: emitter(pair),
@@ -174,7 +176,7 @@ export async function startSync(
         pairs.delete(pair);
         await stopEngine(pair);
         // The files stay on both sides; only what sync remembered about them goes.
-        state.drop(pair);
+        state().drop(pair);
         break;
       case "SyncCheckRequested":
         engines.get(pair)?.check();
@@ -221,7 +223,7 @@ export async function startSync(
 
   const stopAll = async () => {
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
-    state.close();
+    openedState?.close();
   };
   const done = Promise.race([consumer.done, commands.done]).catch(async (err) => {
     await commands.stop().catch(() => undefined);

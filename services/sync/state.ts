@@ -5,9 +5,17 @@
  * next cycle then finds both sides equal and records them).
  */
 import { mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import type { BaseEntry, EntryKind } from "../../shared/sync.js";
+
+/** The native SQLite module loads with the first sync pair, not with every start of plus. */
+let sqlite: typeof Database | undefined;
+function openSqlite(): typeof Database {
+  sqlite ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  return sqlite;
+}
 
 interface Row {
   path: string;
@@ -38,7 +46,7 @@ export class SyncState {
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.db = new Database(file);
+    this.db = new (openSqlite())(file);
     this.db.pragma("journal_mode = WAL");
     this.db.pragma("synchronous = NORMAL");
     this.db.exec(`
