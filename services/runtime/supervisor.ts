@@ -148,6 +148,7 @@ export class Supervisor {
         // It may end before we get to await it below; that is handled there, not unhandled.
         s.running.done.catch(() => undefined);
         await this.beat(s, "running");
+        this.o.log.debug({ service: s.def.name, ms: Date.now() - began }, "service running");
         started();
         await s.running.done;
         s.running = undefined;
