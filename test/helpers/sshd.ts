@@ -242,7 +242,13 @@ export async function startSshd(name = REMOTE_USER): Promise<Sshd> {
     },
     asUser: (command) => run("su", ["-s", "/bin/sh", "-c", command, user]),
     async chownRemote(path) {
-      execFileSync("chown", ["-R", `${uid}:${gid}`, join(home, path)]);
+      // A running pair may remove files meanwhile: those are no failure.
+      const r = spawnSync("chown", ["-R", `${uid}:${gid}`, join(home, path)], { encoding: "utf8" });
+      const problems = r.stderr
+        .split("\n")
+        .filter((l) => l.trim() && !/No such file or directory/.test(l));
+      if (r.status !== 0 && (problems.length > 0 || r.error))
+        throw new Error(`chown -R of ${path} failed: ${problems.join("; ") || r.error}`);
     },
     async stop() {
       if (existsSync(socket)) {
