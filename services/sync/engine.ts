@@ -40,7 +40,11 @@ export interface EngineOptions {
   emit(event: Uncommitted<SyncRunEvent>): Promise<void>;
   log: Logger;
   now?: () => Date;
-  /** Most files and bytes per rsync run. */
+  /**
+   * Most files and bytes per rsync run (default 200,000 files, 1 GiB). Large runs: every run
+   * costs a file-list exchange and a placing pass, and progress is reported per file anyway;
+   * a kill loses only the staged files of the run it cut.
+   */
   batchFiles?: number;
   batchBytes?: number;
   /** How often a full rescan runs while watching (default 5 minutes). */
@@ -605,7 +609,7 @@ export class PairEngine {
     const progress = { files: 0, bytes: 0 };
     let copied = 0;
     let keptCount = 0;
-    const batchFiles = this.o.batchFiles ?? 20_000;
+    const batchFiles = this.o.batchFiles ?? 200_000;
     const batchBytes = this.o.batchBytes ?? 1024 ** 3;
     let stageSeq = 0;
     for (const from of ["local", "remote"] as const) {
