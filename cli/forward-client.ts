@@ -1,9 +1,5 @@
-/** `cocalc-plus forward add|list|rm`: commands to the forwards service of a running plus. */
-import { readFile } from "node:fs/promises";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connectServices } from "../services/runtime/connect.js";
-import type { CommandReply } from "../shared/commands.js";
 import {
   type ForwardView,
   forwardIdFor,
@@ -12,10 +8,9 @@ import {
   parsePort,
 } from "../shared/forwards.js";
 import { sessionIdOf } from "../shared/remote.js";
-import { Buckets, ServiceNames, workspaceSubjects } from "../shared/subjects.js";
+import { Buckets, ServiceNames } from "../shared/subjects.js";
 import { UsageError } from "./args.js";
-import { type RunInfo, runInfoFile } from "./plus-server.js";
-import { secretsFile } from "./secrets.js";
+import { connectPlus, sendCommand } from "./plus-client.js";
 
 export interface ForwardCliOptions {
   action: "add" | "list" | "rm";
@@ -64,32 +59,6 @@ export function checkForwardArgs(o: ForwardCliOptions): void {
     throw new UsageError("forward rm needs a FORWARD id or LOCAL_PORT");
 }
 
-async function connectPlus(dataDir: string): Promise<{ nc: NatsConnection; run: RunInfo }> {
-  let run: RunInfo;
-  let seed: string;
-  try {
-    run = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as RunInfo;
-    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string })
-      .servicesSeed;
-  } catch {
-    throw new Error(`no cocalc-plus is running on ${dataDir} (start it first, or pass --data-dir)`);
-  }
-  return { nc: await connectServices({ url: run.natsUrl, seed }, "cocalc-plus forward"), run };
-}
-
-async function send(nc: NatsConnection, wsid: string, type: string, data: unknown) {
-  const subject = workspaceSubjects(wsid).command(ServiceNames.forwards);
-  let reply: CommandReply;
-  try {
-    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: 30_000 });
-    reply = JSON.parse(m.string()) as CommandReply;
-  } catch (err) {
-    throw new Error(`the forwards service did not answer: ${(err as Error).message}`);
-  }
-  if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
-  return reply;
-}
-
 /** Every forward in the view, by session then local port. */
 export async function listForwards(nc: NatsConnection): Promise<ForwardView[]> {
   const kv = await new Kvm(nc).open(Buckets.portForwards);
@@ -123,7 +92,7 @@ function table(rows: string[][]): string {
 /** Runs one forward command; prints to `out`. Throws with a message for people. */
 export async function forwardCli(o: ForwardCliOptions, out = process.stdout): Promise<void> {
   checkForwardArgs(o);
-  const { nc, run } = await connectPlus(o.dataDir);
+  const { nc, run } = await connectPlus(o.dataDir, "cocalc-plus forward");
   try {
     switch (o.action) {
       case "list": {
@@ -147,7 +116,7 @@ export async function forwardCli(o: ForwardCliOptions, out = process.stdout): Pr
         const local = parsePort(localText, "local port");
         const remote = remoteText === undefined ? local : parsePort(remoteText, "remote port");
         const direction = parseDirection(o.direction);
-        await send(nc, run.wsid, "AddForward", {
+        await sendCommand(nc, run.wsid, ServiceNames.forwards, "AddForward", {
           session: o.session,
           local,
           remote,
@@ -179,7 +148,9 @@ export async function forwardCli(o: ForwardCliOptions, out = process.stdout): Pr
           throw new Error(
             `no port forward ${ref} (see cocalc-plus forward list) (ERR_FORWARD_NOT_FOUND)`,
           );
-        await send(nc, run.wsid, "RemoveForward", { forward: f.forward });
+        await sendCommand(nc, run.wsid, ServiceNames.forwards, "RemoveForward", {
+          forward: f.forward,
+        });
         out.write(`${f.forward} ${forwardSummary(f)} (${f.session}): removed\n`);
         return;
       }

@@ -2,9 +2,7 @@
 import { readFile } from "node:fs/promises";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { connectServices } from "../services/runtime/connect.js";
-import type { CommandReply } from "../shared/commands.js";
-import { Buckets, ServiceNames, workspaceSubjects } from "../shared/subjects.js";
+import { Buckets, ServiceNames } from "../shared/subjects.js";
 import {
   displayRoot,
   IGNORE_HELP,
@@ -14,8 +12,7 @@ import {
   syncSummary,
 } from "../shared/sync.js";
 import { UsageError } from "./args.js";
-import { type RunInfo, runInfoFile } from "./plus-server.js";
-import { secretsFile } from "./secrets.js";
+import { connectPlus, sendCommand } from "./plus-client.js";
 
 export interface SyncCliOptions {
   action: "add" | "list" | "pause" | "resume" | "rm" | "check";
@@ -41,32 +38,6 @@ Paths are relative to the home directory on each side (~/ means that side's home
 defaults to LOCAL. rm stops syncing and never deletes files. Ignore patterns:
 ${IGNORE_HELP}`;
 
-async function connectPlus(dataDir: string): Promise<{ nc: NatsConnection; run: RunInfo }> {
-  let run: RunInfo;
-  let seed: string;
-  try {
-    run = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as RunInfo;
-    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string })
-      .servicesSeed;
-  } catch {
-    throw new Error(`no cocalc-plus is running on ${dataDir} (start it first, or pass --data-dir)`);
-  }
-  return { nc: await connectServices({ url: run.natsUrl, seed }, "cocalc-plus sync"), run };
-}
-
-async function send(nc: NatsConnection, wsid: string, type: string, data: unknown) {
-  const subject = workspaceSubjects(wsid).command(ServiceNames.sync);
-  let reply: CommandReply;
-  try {
-    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: 30_000 });
-    reply = JSON.parse(m.string()) as CommandReply;
-  } catch (err) {
-    throw new Error(`the sync service did not answer: ${(err as Error).message}`);
-  }
-  if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
-  return reply;
-}
-
 async function pairs(nc: NatsConnection): Promise<SyncPairView[]> {
   const kv = await new Kvm(nc).open(Buckets.syncPairs);
   const out: SyncPairView[] = [];
@@ -91,7 +62,7 @@ function table(rows: string[][]): string {
 
 /** Runs one sync command; prints to `out`. Throws with a message for people. */
 export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<void> {
-  const { nc, run } = await connectPlus(o.dataDir);
+  const { nc, run } = await connectPlus(o.dataDir, "cocalc-plus sync");
   try {
     const all = await pairs(nc);
     const find = (ref: string): SyncPairView => {
@@ -141,7 +112,7 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
         if (o.ignoreFile) {
           ignore = `${await readFile(o.ignoreFile, "utf8")}\n${ignore}`.trim();
         }
-        await send(nc, run.wsid, "AddSyncPair", {
+        await sendCommand(nc, run.wsid, ServiceNames.sync, "AddSyncPair", {
           session: o.session,
           local,
           ...(remote !== undefined && { remote }),
@@ -168,7 +139,7 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
           rm: "RemoveSyncPair",
           check: "CheckSyncPair",
         }[o.action];
-        await send(nc, run.wsid, type, { pair: p.pair });
+        await sendCommand(nc, run.wsid, ServiceNames.sync, type, { pair: p.pair });
         const done = {
           pause: "paused",
           resume: "resumed",

@@ -1,0 +1,45 @@
+/** What the commands that talk to a running plus share: its NATS connection and its services' commands. */
+import { readFile } from "node:fs/promises";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { connectServices } from "../services/runtime/connect.js";
+import type { CommandReply } from "../shared/commands.js";
+import { workspaceSubjects } from "../shared/subjects.js";
+import { type RunInfo, runInfoFile } from "./plus-server.js";
+import { secretsFile } from "./secrets.js";
+
+/** Connects as the services' user to the plus running on `dataDir`. */
+export async function connectPlus(
+  dataDir: string,
+  name: string,
+): Promise<{ nc: NatsConnection; run: RunInfo }> {
+  let run: RunInfo;
+  let seed: string;
+  try {
+    run = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as RunInfo;
+    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string })
+      .servicesSeed;
+  } catch {
+    throw new Error(`no cocalc-plus is running on ${dataDir} (start it first, or pass --data-dir)`);
+  }
+  return { nc: await connectServices({ url: run.natsUrl, seed }, name), run };
+}
+
+/** Sends a command to a service of workspace `wsid`; a refusal throws its message and code. */
+export async function sendCommand(
+  nc: NatsConnection,
+  wsid: string,
+  service: string,
+  type: string,
+  data: unknown,
+): Promise<CommandReply> {
+  const subject = workspaceSubjects(wsid).command(service);
+  let reply: CommandReply;
+  try {
+    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: 30_000 });
+    reply = JSON.parse(m.string()) as CommandReply;
+  } catch (err) {
+    throw new Error(`the ${service} service did not answer: ${(err as Error).message}`);
+  }
+  if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
+  return reply;
+}
