@@ -33,7 +33,7 @@ import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   checkNotDuplicate,
   configOf,
@@ -290,20 +290,7 @@ export async function startForwards(
     await watching.catch(() => undefined);
     await Promise.all([...forwards.values()].map((f) => f.proc.stop("cocalc-plus stopped")));
   };
-  const done = Promise.race([consumer.done, commands.done]).catch(async (err) => {
-    await commands.stop().catch(() => undefined);
-    await consumer.stop().catch(() => undefined);
-    await stopAll();
-    throw err;
-  });
-  return {
-    done,
-    async stop() {
-      await commands.stop();
-      await consumer.stop();
-      await stopAll();
-    },
-  };
+  return runningService([commands, consumer], stopAll);
 }
 
 function configFromView(v: ForwardView): ForwardConfig {

@@ -31,3 +31,36 @@ export interface ServiceDefinition {
   durables: readonly string[];
   start(ctx: ServiceContext): Promise<RunningService>;
 }
+
+/** A part of a service that runs until stopped: a consumer, a command handler. */
+export interface ServicePart {
+  done: Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A service made of parts: it ends when the first part ends (a crash: the other parts are
+ * stopped, then `release(false)`), or on stop() (parts stopped in order, then `release(true)`).
+ * `failed` rejects when something else of the service broke.
+ */
+export function runningService(
+  parts: readonly ServicePart[],
+  release: (graceful: boolean) => Promise<void>,
+  failed?: Promise<unknown>,
+): RunningService {
+  const ends = parts.map((p) => p.done);
+  const done = Promise.race(failed ? [...ends, failed] : ends)
+    .then(() => undefined)
+    .catch(async (err) => {
+      for (const p of parts) await p.stop().catch(() => undefined);
+      await release(false);
+      throw err;
+    });
+  return {
+    done,
+    async stop() {
+      for (const p of parts) await p.stop();
+      await release(true);
+    },
+  };
+}

@@ -30,7 +30,7 @@ import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   type PairState,
   pairDecider,
@@ -225,20 +225,7 @@ export async function startSync(
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
     openedState?.close();
   };
-  const done = Promise.race([consumer.done, commands.done]).catch(async (err) => {
-    await commands.stop().catch(() => undefined);
-    await consumer.stop().catch(() => undefined);
-    await stopAll();
-    throw err;
-  });
-  return {
-    done,
-    async stop() {
-      await commands.stop();
-      await consumer.stop();
-      await stopAll();
-    },
-  };
+  return runningService([commands, consumer], stopAll);
 }
 
 /** Where plus keeps the sync state. */

@@ -37,7 +37,7 @@ import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   type TerminalCommand,
   type TerminalDecided,
@@ -229,20 +229,7 @@ class Terminals {
       aggregateSubject: (c) => terminalSubjects(ctx.wsid, c.data.tid).life,
       now: ctx.now,
     });
-    const done = Promise.race([consumer.done, commands.done, this.failed]).catch(async (err) => {
-      await commands.stop().catch(() => undefined);
-      await consumer.stop().catch(() => undefined);
-      await this.teardown();
-      throw err;
-    });
-    return {
-      done,
-      stop: async () => {
-        await commands.stop();
-        await consumer.stop();
-        await this.teardown(true);
-      },
-    };
+    return runningService([commands, consumer], (graceful) => this.teardown(graceful), this.failed);
   }
 
   /** Releases everything; the pty host and its shells keep running. */
