@@ -76,6 +76,15 @@ async function stopTerminals(dataDir: string, terminals: boolean): Promise<void>
   }
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function stopRunning(dataDir: string, terminals = false): Promise<number> {
   const pid = await runningPid(dataDir);
   if (pid === undefined) {
@@ -86,6 +95,8 @@ async function stopRunning(dataDir: string, terminals = false): Promise<number> 
   process.kill(pid, "SIGTERM");
   for (let i = 0; i < 150; i++) {
     if ((await runningPid(dataDir)) === undefined) {
+      // The lock goes before the process has exited; "stopped" means gone.
+      for (let j = 0; j < 50 && alive(pid); j++) await sleep(100);
       console.log(`stopped cocalc-plus (pid ${pid})`);
       await stopTerminals(dataDir, terminals);
       return 0;
