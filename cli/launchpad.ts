@@ -34,30 +34,34 @@ function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
   return log;
 }
 
-async function runHost(opts: HostOptions): Promise<number> {
-  const log = makeLogger(opts);
+const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
+
+/**
+ * Starts something that runs until a signal: signals are handled from the first moment (one
+ * that arrives during start-up stops it as soon as it is up), then it is stopped gracefully.
+ */
+async function runUntilSignalled<T extends { stop(): Promise<void> }>(
+  start: () => Promise<T>,
+  ready: (running: T) => string,
+): Promise<number> {
   let signalled: string | undefined;
   let onSignal: (s: string) => void = (s) => {
     signalled ??= s;
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
-  const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
-  const { startLaunchpadHost } = await import("./launchpad-host.js");
-  let host: Awaited<ReturnType<typeof startLaunchpadHost>>;
+  let running: T;
   try {
-    host = await startLaunchpadHost(opts, log, progress);
+    running = await start();
   } catch (err) {
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
     console.error(`cocalc-launchpad: ${message}`);
     return 1;
   }
-  console.log(
-    `cocalc-launchpad host ${host.hostId} ready: btrfs ${host.root}, nats ${host.natsUrl}`,
-  );
+  console.log(ready(running));
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       progress(`${signal}, stopping…`);
-      host.stop().then(
+      running.stop().then(
         () => resolve(0),
         (err) => {
           console.error(`cocalc-launchpad: error while stopping: ${err}`);
@@ -70,38 +74,27 @@ async function runHost(opts: HostOptions): Promise<number> {
   });
 }
 
+async function runHost(opts: HostOptions): Promise<number> {
+  const log = makeLogger(opts);
+  return runUntilSignalled(
+    async () => {
+      const { startLaunchpadHost } = await import("./launchpad-host.js");
+      return startLaunchpadHost(opts, log, progress);
+    },
+    (host) =>
+      `cocalc-launchpad host ${host.hostId} ready: btrfs ${host.root}, nats ${host.natsUrl}`,
+  );
+}
+
 async function runControlPlane(opts: ControlPlaneOptions): Promise<number> {
   const log = makeLogger(opts);
-  let signalled: string | undefined;
-  let onSignal: (s: string) => void = (s) => {
-    signalled ??= s;
-  };
-  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
-  const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
-  const { startControlPlane } = await import("./launchpad-control-plane.js");
-  let cp: Awaited<ReturnType<typeof startControlPlane>>;
-  try {
-    cp = await startControlPlane(opts, log, progress);
-  } catch (err) {
-    const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
-    console.error(`cocalc-launchpad: ${message}`);
-    return 1;
-  }
-  console.log(`cocalc-launchpad control plane ready: nats ${cp.natsUrl}, leaf nodes ${cp.leafUrl}`);
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      progress(`${signal}, stopping…`);
-      cp.stop().then(
-        () => resolve(0),
-        (err) => {
-          console.error(`cocalc-launchpad: error while stopping: ${err}`);
-          resolve(1);
-        },
-      );
-    };
-    onSignal = stop;
-    if (signalled) stop(signalled);
-  });
+  return runUntilSignalled(
+    async () => {
+      const { startControlPlane } = await import("./launchpad-control-plane.js");
+      return startControlPlane(opts, log, progress);
+    },
+    (cp) => `cocalc-launchpad control plane ready: nats ${cp.natsUrl}, leaf nodes ${cp.leafUrl}`,
+  );
 }
 
 async function main(argv: string[]): Promise<number> {
