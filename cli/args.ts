@@ -17,6 +17,9 @@ Usage:
   cocalc-plus [options]                 start the workspace and open it in the browser
   cocalc-plus stop [--data-dir DIR]     stop a running cocalc-plus (e.g. one started with --daemon)
       [--terminals]                     also end the terminals a --daemon plus keeps across restarts
+  cocalc-plus token [--rotate] [--data-dir DIR]
+                                        print the sign-in URL again; --rotate: a new token, and
+                                        every signed-in browser is signed out
   cocalc-plus events tail [SUBJECT] [--since SEQ|TIME] [--data-dir DIR]
                                         print events as they happen (SUBJECT may use * and >)
   cocalc-plus ssh [user@]host[:port]    run the workspace on another machine (see ssh --help)
@@ -43,7 +46,7 @@ Options:
   --version                     print the version
   --help                        print this help
 
-Open the printed URL (it carries a one-time token) to sign in. Ctrl-C stops everything.`;
+Open the printed URL (it carries the access token) to sign in. Ctrl-C stops everything.`;
 
 export interface StartOptions {
   command: "start";
@@ -65,6 +68,7 @@ export type CliCommand =
   | { command: "help" }
   | { command: "version" }
   | { command: "stop"; dataDir: string; terminals?: boolean }
+  | { command: "token"; dataDir: string; rotate: boolean }
   | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
   | { command: "sync-remote"; sub: string; args: string[] }
   | ({ command: "sync" } & SyncCliOptions)
@@ -136,6 +140,20 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     return {
       command: "stop",
       ...(values.terminals === true && { terminals: true }),
+      dataDir: resolve(
+        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
+      ),
+    };
+  }
+  if (first === "token") {
+    const { values } = parse(
+      argv.slice(1),
+      { "data-dir": { type: "string" }, rotate: { type: "boolean" } },
+      false,
+    );
+    return {
+      command: "token",
+      rotate: values.rotate === true,
       dataDir: resolve(
         nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
       ),

@@ -12,6 +12,7 @@ import { docsService } from "../services/docs/index.js";
 import { forwardsService } from "../services/forwards/index.js";
 import { fsService } from "../services/fs/index.js";
 import { buildApp, type HealthInfo } from "../services/gateway/app.js";
+import { BrowserSessions } from "../services/gateway/browser-sessions.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { UploadJournal } from "../services/gateway/upload-journal.js";
@@ -31,14 +32,23 @@ import { Supervisor } from "../services/runtime/supervisor.js";
 import { syncService, syncStateFile } from "../services/sync/index.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import { workspaceService } from "../services/workspace/index.js";
-import { browserPermissions } from "../shared/subjects.js";
+import { CocalcError, toErrorPayload } from "../shared/errors.js";
+import { browserPermissions, plusControlSubject } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import type { StartOptions } from "./args.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
-import { loadSecrets, loadWorkspaceId, readTokenFile, seedFile } from "./secrets.js";
+import {
+  browserSessionsFile,
+  loadSecrets,
+  loadWorkspaceId,
+  newSecret,
+  readTokenFile,
+  seedFile,
+  updateSecrets,
+} from "./secrets.js";
 import { sessionTargetResolver } from "./sync-target.js";
 import { PACKAGE_ROOT, VERSION, WEB_ROOT } from "./version.js";
 
@@ -53,6 +63,12 @@ export interface RunInfo {
 export function runInfoFile(dataDir: string): string {
   return join(dataDir, "run.json");
 }
+
+/** What `cocalc-plus token` asks a running plus on plusControlSubject. */
+export type PlusControlRequest = { type: "SignInUrl" } | { type: "RotateToken" };
+export type PlusControlReply =
+  | { ok: true; signInUrl: string }
+  | { ok: false; error: { code: string; message: string } };
 
 export interface PlusHandle {
   /** The URL without the token. */
@@ -127,7 +143,9 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(await acquireLock(opts.dataDir));
 
     const secrets = await loadSecrets(opts.dataDir);
-    const token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
+    let token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
+    let browserPassword = secrets.browserPassword;
+    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
     const wsid = await loadWorkspaceId(opts.dataDir);
     const services = plusServices({
       dataDir: opts.dataDir,
@@ -147,7 +165,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         servicesNkey,
         browser: {
           user: BROWSER_USER,
-          password: secrets.browserPassword,
+          password: browserPassword,
           permissions: browserPermissions(
             wsid,
             services.flatMap((s) => s.durables),
@@ -190,9 +208,19 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     // The services mostly wait on NATS round trips while they start; the gateway's set-up is
     // CPU work, so both go at once. It listens only once every service runs.
     const starting = supervisor.start(services).then(() => phase("services started"));
+    // Signing every browser out also changes the browsers' NATS password: a browser (or
+    // whoever it leaked to) that learnt the old one can no longer log in to nats-server.
+    const signOutEverywhere = async () => {
+      browserPassword = newSecret();
+      await updateSecrets(opts.dataDir, { browserPassword });
+      await nats.setBrowserPassword(browserPassword);
+      log.info("every browser was signed out");
+    };
     const [app] = await Promise.all([
       buildApp({
-        token,
+        token: () => token,
+        sessions,
+        onSignOutEverywhere: signOutEverywhere,
         allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
         webRoot: WEB_ROOT,
         natsWsPort: () => nats.config.wsPort,
@@ -202,17 +230,11 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
           version: VERSION,
           ...(opts.title !== undefined && { title: opts.title }),
           natsPath: "/nats",
-          nats: { user: BROWSER_USER, pass: secrets.browserPassword },
+          nats: { user: BROWSER_USER, pass: browserPassword },
         }),
         health: (): HealthInfo => {
-          const services = supervisor.health().map((h) => ({ name: h.service, status: h.status }));
-          const ok = natsConnected && services.every((s) => s.status === "running");
-          return {
-            status: ok ? "ok" : "degraded",
-            version: VERSION,
-            nats: natsConnected ? "connected" : "disconnected",
-            services,
-          };
+          const ok = natsConnected && supervisor.health().every((h) => h.status === "running");
+          return { status: ok ? "ok" : "degraded" };
         },
         log: log.child({ component: "gateway" }),
         files: {
@@ -238,6 +260,34 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
           : opts.bind;
     const url = `http://${shownHost}:${port}/`;
     const signInUrl = `${url}?token=${token}`;
+
+    const rotateToken = async () => {
+      if (opts.tokenFile)
+        throw new CocalcError(
+          "ERR_TOKEN_FILE",
+          `this cocalc-plus reads its token from ${opts.tokenFile}: write a new token there and restart it`,
+        );
+      token = newSecret();
+      await updateSecrets(opts.dataDir, { token });
+      await sessions.revokeAll();
+      await signOutEverywhere();
+      log.info("the access token was rotated");
+    };
+    const control = nc.subscribe(plusControlSubject(wsid), {
+      callback: (err, msg) => {
+        if (err) return;
+        void (async (): Promise<PlusControlReply> => {
+          const req = JSON.parse(msg.string()) as PlusControlRequest;
+          if (req.type === "RotateToken") await rotateToken();
+          else if (req.type !== "SignInUrl")
+            throw new CocalcError("ERR_CLI_USAGE", "unknown control request");
+          return { ok: true, signInUrl: `${url}?token=${token}` };
+        })()
+          .catch((e): PlusControlReply => ({ ok: false, error: toErrorPayload(e) }))
+          .then((reply) => msg.respond(JSON.stringify(reply)));
+      },
+    });
+    cleanups.push(async () => control.unsubscribe());
 
     const runInfo: RunInfo = { pid: process.pid, natsUrl: nats.url, wsid, url };
     await writeFileAtomic(runInfoFile(opts.dataDir), `${JSON.stringify(runInfo, null, 2)}\n`);

@@ -11,11 +11,13 @@ import { Buckets, Keys, workspaceSubjects } from "../shared/subjects.js";
 import type { SettingsView } from "../shared/workspace.js";
 import { until } from "../test/helpers/nats.js";
 import {
+  natsSubprotocols,
   PLUS_BIN,
   plusEnv,
   type RunningPlus,
   removeHome,
   runPlus,
+  signIn,
   startPlus,
   tempHome,
 } from "../test/helpers/plus.js";
@@ -46,9 +48,13 @@ function http(
   });
 }
 
-function upgrade(port: number, headers: Record<string, string>): Promise<number> {
+function upgrade(
+  port: number,
+  headers: Record<string, string>,
+  protocols: string[] = [],
+): Promise<number> {
   return new Promise((resolve) => {
-    const sock = new WebSocket(`ws://127.0.0.1:${port}/nats`, { headers });
+    const sock = new WebSocket(`ws://127.0.0.1:${port}/nats`, protocols, { headers });
     sock.on("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
     sock.on("open", () => {
       sock.close();
@@ -110,7 +116,8 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
 
   describe("running", () => {
     let plus: RunningPlus;
-    let cookie: string;
+    let auth: Record<string, string>;
+    let credential: string;
     const connInfo = () => join(plus.home, "conn.json");
 
     beforeAll(async () => {
@@ -148,46 +155,100 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
       expect(context.url).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
     });
 
-    it("security - no token is 401, the token becomes an HttpOnly SameSite=Strict cookie and leaves the URL", async () => {
-      expect((await http(plus.port, "/")).status).toBe(401);
+    it("security - the app shell is public; the token is posted for a credential; no cookie", async () => {
+      const shell = await http(plus.port, "/files/a?x=1");
+      expect(shell.status).toBe(200);
+      expect(shell.headers["set-cookie"]).toBeUndefined();
+      expect(shell.headers["content-security-policy"]).toContain("script-src 'self'");
       expect((await http(plus.port, "/api/session")).status).toBe(401);
-      const wrong = await http(plus.port, "/?token=nope");
+      const origin = `http://127.0.0.1:${plus.port}`;
+      const post = (body: unknown, headers: Record<string, string> = { origin }) =>
+        fetch(`${origin}/api/auth/sign-in`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: JSON.stringify(body),
+        });
+      const wrong = await post({ token: "nope" });
       expect(wrong.status).toBe(401);
-      expect(JSON.parse(wrong.body).code).toBe("ERR_GATEWAY_TOKEN");
-      const r = await http(plus.port, `/files/a?x=1&token=${plus.token}`);
-      expect(r.status).toBe(200);
-      expect(r.body).toContain('<meta http-equiv="refresh" content="0;url=/files/a?x=1">');
-      expect(r.body).not.toContain(plus.token);
-      expect(r.headers["referrer-policy"]).toBe("no-referrer");
-      const setCookie = String(r.headers["set-cookie"]);
-      expect(setCookie).toMatch(/HttpOnly/);
-      expect(setCookie).toMatch(/SameSite=Strict/);
-      cookie = setCookie.split(";")[0]!;
-      expect(cookie).not.toContain(plus.token);
-      const session = await http(plus.port, "/api/session", { cookie });
+      expect(((await wrong.json()) as { code: string }).code).toBe("ERR_GATEWAY_TOKEN");
+      // Only a page of this server may sign in (not a form or script of another site).
+      expect((await post({ token: plus.token }, {})).status).toBe(403);
+      expect((await post({ token: plus.token }, { origin: "http://127.0.0.1:1" })).status).toBe(
+        403,
+      );
+      expect((await post({})).status).toBe(400);
+      const signed = await signIn(plus.port, plus.token);
+      credential = signed.credential;
+      auth = signed.headers;
+      expect(credential).not.toContain(plus.token);
+      const session = await http(plus.port, "/api/session", auth);
       expect(session.status).toBe(200);
+      expect(session.headers["set-cookie"]).toBeUndefined();
       expect(JSON.parse(session.body)).toMatchObject({
         natsPath: "/nats",
         nats: { user: "browser" },
       });
-      expect((await http(plus.port, "/healthz")).status).toBe(200);
+      const health = await http(plus.port, "/healthz");
+      expect(health.status).toBe(200);
+      // Anyone may ask whether plus is up; nothing more.
+      expect(JSON.parse(health.body)).toEqual({ status: "ok" });
     });
 
-    it("security - foreign Host, foreign Origin and missing cookie are refused", async () => {
+    it("security - foreign Host, foreign Origin and a missing credential are refused", async () => {
       expect((await http(plus.port, "/healthz", { host: "evil.example:80" })).status).toBe(403);
       expect(
-        (await http(plus.port, "/api/session", { cookie, host: `attacker.test:${plus.port}` }))
+        (await http(plus.port, "/api/session", { ...auth, host: `attacker.test:${plus.port}` }))
           .status,
       ).toBe(403);
       expect(
-        (await http(plus.port, "/api/session", { cookie, origin: "http://evil.example" }, "POST"))
+        (await http(plus.port, "/api/session", { ...auth, origin: "http://evil.example" }, "POST"))
           .status,
       ).toBe(403);
       const origin = `http://127.0.0.1:${plus.port}`;
-      expect(await upgrade(plus.port, { origin: "http://evil.example", cookie })).toBe(403);
-      expect(await upgrade(plus.port, { cookie })).toBe(403);
+      const protocols = natsSubprotocols(credential);
+      expect(await upgrade(plus.port, { origin: "http://evil.example" }, protocols)).toBe(403);
+      expect(await upgrade(plus.port, {}, protocols)).toBe(403);
       expect(await upgrade(plus.port, { origin })).toBe(401);
-      expect(await upgrade(plus.port, { origin, cookie })).toBe(101);
+      expect(await upgrade(plus.port, { origin, authorization: auth.authorization! })).toBe(401);
+      expect(await upgrade(plus.port, { origin }, ["cocalc.v1", "cocalc.auth.x.y"])).toBe(401);
+      expect(await upgrade(plus.port, { origin }, protocols)).toBe(101);
+    });
+
+    it("token - `cocalc-plus token` prints the URL; --rotate signs every browser out at once", async () => {
+      const env = plusEnv(plus.home);
+      const printed = runPlus(["token", "--data-dir", plus.dataDir], env);
+      expect(printed.code, printed.stderr).toBe(0);
+      expect(printed.stdout.trim()).toBe(plus.signInUrl);
+      const other = await signIn(plus.port, plus.token);
+      // What a browser (or whoever it leaked to) learnt: the NATS password, used directly.
+      const old = JSON.parse((await http(plus.port, "/api/session", auth)).body);
+      const run = JSON.parse(readFileSync(join(plus.dataDir, "run.json"), "utf8"));
+      const direct = await connect({
+        servers: run.natsUrl,
+        user: old.nats.user,
+        pass: old.nats.pass,
+        reconnect: false,
+      });
+      const rotated = runPlus(["token", "--rotate", "--data-dir", plus.dataDir], env);
+      expect(rotated.code, rotated.stderr).toBe(0);
+      const url = /(http:\S+)/.exec(rotated.stdout)![1]!;
+      const token = new URL(url).searchParams.get("token")!;
+      expect(token).not.toBe(plus.token);
+      for (const h of [auth, other.headers])
+        expect((await http(plus.port, "/api/session", h)).status).toBe(401);
+      await expect(signIn(plus.port, plus.token)).rejects.toThrow(/401/);
+      // The browsers' NATS password changed: the old one's connection is closed, and it no
+      // longer logs in.
+      await direct.closed();
+      await expect(
+        connect({ servers: run.natsUrl, user: old.nats.user, pass: old.nats.pass }),
+      ).rejects.toThrow(/Authorization/i);
+      const fresh = await signIn(plus.port, token);
+      auth = fresh.headers;
+      credential = fresh.credential;
+      expect((await http(plus.port, "/api/session", auth)).status).toBe(200);
+      plus.token = token;
+      plus.signInUrl = url;
     });
 
     it("security - no token or password in any process's argv", () => {
@@ -242,7 +303,7 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
         60_000,
       );
       // The browser's NATS user sends a command; the workspace service handles it.
-      const session = JSON.parse((await http(plus.port, "/api/session", { cookie })).body);
+      const session = JSON.parse((await http(plus.port, "/api/session", auth)).body);
       const run = JSON.parse(readFileSync(join(plus.dataDir, "run.json"), "utf8"));
       const nc = await connect({
         servers: run.natsUrl,
@@ -304,9 +365,7 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
 
   it("uploads - the temp file of an upload cut off by kill -9 is removed at the next start", async () => {
     const first = await startPlus();
-    const login = await http(first.port, `/?token=${first.token}`);
-    const cookie = String(login.headers["set-cookie"]).split(";")[0]!;
-    const origin = `http://127.0.0.1:${first.port}`;
+    const { headers: auth } = await signIn(first.port, first.token);
     // An upload that sends part of its body and then stalls, as when the browser is mid-way.
     const req = request({
       host: "127.0.0.1",
@@ -315,8 +374,7 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
       path: "/api/files/upload?dir=~&name=big.bin",
       headers: {
         host: `127.0.0.1:${first.port}`,
-        origin,
-        cookie,
+        ...auth,
         "content-length": String(10 * 1024 * 1024),
       },
     });

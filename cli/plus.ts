@@ -195,6 +195,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "stop":
       return stopRunning(cmd.dataDir, cmd.terminals);
+    case "token":
+      try {
+        const { tokenCli } = await import("./token.js");
+        console.log(await tokenCli(cmd.dataDir, cmd.rotate));
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-plus: ${(err as Error).message}`);
+        return 1;
+      }
     case "events-tail":
       try {
         const { eventsTail } = await import("./events-tail.js");

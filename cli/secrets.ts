@@ -87,3 +87,23 @@ export async function loadWorkspaceId(dataDir: string): Promise<string> {
   await writeFileAtomic(file, `${id}\n`, 0o644);
   return id;
 }
+
+/** Replaces some secrets of a data dir (a new token, a new browser password); returns them all. */
+export async function updateSecrets(
+  dataDir: string,
+  change: Partial<Pick<Secrets, "token" | "browserPassword">>,
+): Promise<Secrets> {
+  const secrets = { ...(await loadSecrets(dataDir)), ...change };
+  await writeFileAtomic(secretsFile(dataDir), `${JSON.stringify(secrets, null, 2)}\n`);
+  return secrets;
+}
+
+/** A new random secret (a token, a password). */
+export function newSecret(): string {
+  return random();
+}
+
+/** The signed-in browsers of a data dir (services/gateway/browser-sessions.ts). */
+export function browserSessionsFile(dataDir: string): string {
+  return join(dataDir, "browser-sessions.json");
+}

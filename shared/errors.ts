@@ -47,11 +47,20 @@ export const ErrorCodes = {
   },
   ERR_GATEWAY_AUTH: {
     status: 401,
-    summary: "No valid session: open the URL with ?token= that cocalc-plus printed.",
+    summary:
+      "Not signed in, signed out, or the link expired: open the URL with ?token= that cocalc-plus printed.",
   },
   ERR_GATEWAY_TOKEN: { status: 401, summary: "The ?token= in the URL is wrong." },
   ERR_GATEWAY_UPSTREAM: { status: 502, summary: "The gateway could not reach nats-server." },
   ERR_GATEWAY_NOT_FOUND: { status: 404, summary: "No such route." },
+  ERR_GATEWAY_LINK: {
+    status: 400,
+    summary: "A signed link was asked for a URL that is not a download or a remote session.",
+  },
+  ERR_TOKEN_FILE: {
+    status: 409,
+    summary: "This cocalc-plus reads its token from --token-file: change the file and restart.",
+  },
   ERR_CLI_USAGE: { status: 400, summary: "Unknown flag or bad flag value (exit code 2)." },
   ERR_DATA_DIR_LOCKED: {
     status: 409,

@@ -236,6 +236,14 @@ export function hostOfSubject(subject: string): string | undefined {
     : undefined;
 }
 
+/**
+ * Requests to the plus process of workspace `wsid` itself (its gateway: a new token), core
+ * NATS, outside `ws.<wsid>.` so that the browser's user can never send them.
+ */
+export function plusControlSubject(wsid: string): string {
+  return `pluscontrol.${validateToken(wsid, "workspace id")}`;
+}
+
 /** Where the control plane records which host a workspace is on (stream PLACEMENTS). */
 export function placementSubject(wsid: string): string {
   return `placement.${validateKeyToken(wsid, "workspace id")}`;

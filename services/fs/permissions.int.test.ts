@@ -14,6 +14,7 @@ import {
   PLUS_BIN,
   type RunningPlus,
   removeHome,
+  signIn,
   startPlus,
   tempHome,
 } from "../../test/helpers/plus.js";
@@ -104,15 +105,13 @@ describe.skipIf(!existsSync(PLUS_BIN))("permission denied", () => {
   });
 
   it("an upload into a folder that is not writable is refused and leaves nothing", async () => {
-    const signIn = await fetch(plus.signInUrl, { redirect: "manual" });
-    const cookie = signIn.headers.get("set-cookie")!.split(";")[0]!;
+    const { headers: auth } = await signIn(plus.port, plus.token);
     const q = new URLSearchParams({ dir: "~/locked", name: "up.bin" });
     const res = await fetch(`${plus.url}api/files/upload?${q}`, {
       method: "PUT",
       body: Buffer.alloc(4096, 1),
       headers: {
-        cookie,
-        origin: plus.url.slice(0, -1),
+        ...auth,
         "content-type": "application/octet-stream",
       },
     });

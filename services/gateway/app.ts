@@ -1,6 +1,7 @@
 /**
- * The gateway: static web app, token → cookie exchange, /api/session, /healthz and the /nats
- * WebSocket pipe. `buildApp` returns an app that is not listening; only main listens.
+ * The gateway: static web app, sign-in (token → browser credential), /api/session, /healthz
+ * and the /nats WebSocket pipe. `buildApp` returns an app that is not listening; only main
+ * listens.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +10,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { CocalcError, ErrorCodes, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
-import { type FilesOptions, filesPlugin } from "./files.js";
+import type { BrowserSessions } from "./browser-sessions.js";
+import { DOWNLOAD_PATH, type FilesOptions, filesPlugin } from "./files.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
 
@@ -23,15 +25,17 @@ export interface SessionInfo {
   title?: string;
 }
 
+/** What anyone who can reach the port may learn: whether plus is up, nothing more. */
 export interface HealthInfo {
   status: "ok" | "degraded";
-  version: string;
-  nats: "connected" | "disconnected";
-  services: { name: string; status: string }[];
 }
 
 export interface GatewayDeps {
-  token: string;
+  /** The URL token of now (`cocalc-plus token --rotate` changes it). */
+  token: () => string;
+  sessions: BrowserSessions;
+  /** After "sign out everywhere" (e.g. a new NATS password for browsers). */
+  onSignOutEverywhere?: () => Promise<void>;
   allowedHosts: ReadonlySet<string>;
   /** Directory of the built web app (index.html + assets). */
   webRoot: string;
@@ -45,6 +49,8 @@ export interface GatewayDeps {
 }
 
 export const NATS_PATH = "/nats";
+/** GET routes that a signed link (a download, a new tab) may open. */
+export const LINKABLE_PATHS = [DOWNLOAD_PATH, "/api/remote/open/"] as const;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const app: FastifyInstance = Fastify({
@@ -65,7 +71,13 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
 
   await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
-  await app.register(authPlugin, { token: deps.token, publicPaths: new Set(["/healthz"]) });
+  await app.register(authPlugin, {
+    token: deps.token,
+    sessions: deps.sessions,
+    publicPaths: new Set(["/healthz"]),
+    linkable: LINKABLE_PATHS,
+    ...(deps.onSignOutEverywhere && { onSignOutEverywhere: deps.onSignOutEverywhere }),
+  });
   if (deps.files) await app.register(filesPlugin, deps.files);
 
   app.get("/healthz", async (_req, reply) => {
@@ -73,7 +85,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     return reply
       .code(h.status === "ok" ? 200 : 503)
       .header("Cache-Control", "no-store")
-      .send(h);
+      .send({ status: h.status });
   });
 
   app.get("/api/session", async (_req, reply) => {
@@ -112,7 +124,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
 
   const detach = attachNatsProxy(app.server, {
     path: NATS_PATH,
-    token: deps.token,
+    sessions: deps.sessions,
     allowedHosts: deps.allowedHosts,
     upstreamPort: deps.natsWsPort,
     upstreamOrigin: deps.natsWsOrigin,

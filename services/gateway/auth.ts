@@ -1,33 +1,44 @@
 /**
- * The URL token is exchanged once for an HttpOnly, SameSite=Strict cookie, and the browser is
- * sent to the same URL without it. Every request but /healthz needs the cookie.
+ * Who may act. The app shell (the page and its static assets) is public: it holds no secret.
+ * Everything else wants a signed-in browser's credential in `Authorization: Bearer …` (the
+ * /nats WebSocket: in its subprotocol, see nats-proxy.ts), or, for the few GET routes a plain
+ * link must open, a signed single-use `link` parameter. No cookie is ever set: a browser sends
+ * cookies to every port of a host, so another local server would receive them.
+ *
+ * Signing in: the page reads `?token=` from its own URL, posts it to /api/auth/sign-in and
+ * keeps the credential it gets back in its origin's storage (see docs/architecture.md,
+ * "Security model").
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import fp from "fastify-plugin";
 import { CocalcError } from "../../shared/errors.js";
+import type { BrowserSessions } from "./browser-sessions.js";
+import { checkOrigin } from "./security.js";
+
+export const SIGN_IN_PATH = "/api/auth/sign-in";
+export const SIGN_OUT_PATH = "/api/auth/sign-out";
+export const LINK_PATH = "/api/auth/link";
 
 export interface AuthOptions {
-  token: string;
-  /** Paths that need no session. */
+  sessions: BrowserSessions;
+  /** The URL token of now (it changes when rotated). */
+  token: () => string;
+  /** Paths that need no session (besides the app shell and sign-in). */
   publicPaths: ReadonlySet<string>;
+  /** Path prefixes of GET routes that a signed link may open. */
+  linkable: readonly string[];
+  /** After "sign out everywhere": what else must change (the browser's NATS password). */
+  onSignOutEverywhere?: () => Promise<void>;
 }
 
-/** The cookie value that proves a browser once presented the token. */
-export function sessionValue(token: string): string {
-  return createHmac("sha256", token).update("cocalc-plus session v1").digest("base64url");
-}
-
-/**
- * Cookies are not port-specific, so the name carries the port: two servers on one host do not
- * clash. It is the port the browser sees (the Host header's), not the one this server listens
- * on: behind an SSH tunnel those differ, and two remote daemons that listen on the same port
- * of their machines are two local ports here, which must not share one cookie.
- */
-export function cookieName(req: IncomingMessage): string {
-  const port = /:(\d{1,5})$/.exec(req.headers?.host ?? "")?.[1];
-  return `cocalc_plus_${port ?? req.socket.localPort ?? 0}`;
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The signed-in browser that made the request (its session id). */
+    browserSession?: string;
+  }
 }
 
 function equal(a: string, b: string): boolean {
@@ -36,87 +47,106 @@ function equal(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-function cookies(req: IncomingMessage): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const part of (req.headers.cookie ?? "").split(";")) {
-    const eq = part.indexOf("=");
-    if (eq > 0) out.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim());
-  }
-  return out;
+/** The credential of an `Authorization: Bearer …` header, if any. */
+export function bearer(req: IncomingMessage): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== "string") return undefined;
+  const m = /^Bearer ([^\s]+)$/.exec(h.trim());
+  return m?.[1];
 }
 
-/** True when the request carries a valid session cookie. */
-export function hasSession(req: IncomingMessage, token: string): boolean {
-  const value = cookies(req).get(cookieName(req));
-  return value !== undefined && equal(value, sessionValue(token));
+/** The app shell: what a GET outside /api/ serves (index.html for deep links, assets). */
+function isShell(method: string, path: string): boolean {
+  return (method === "GET" || method === "HEAD") && !path.startsWith("/api/") && path !== "/api";
 }
 
-function signInPage(message: string): string {
-  return `<!doctype html><meta charset="utf-8"><title>cocalc-plus: sign in</title>
-<style>body{font:16px system-ui,sans-serif;margin:4rem auto;max-width:36rem;color:#333}</style>
-<h1>Not signed in</h1><p>${message}</p>`;
+function refuse(reply: FastifyReply, err: CocalcError) {
+  return reply
+    .code(err.status)
+    .header("Cache-Control", "no-store")
+    .send({ code: err.code, message: err.message });
 }
 
-function refuse(request: FastifyRequest, reply: FastifyReply, err: CocalcError) {
-  if (request.method === "GET" && (request.headers.accept ?? "").includes("text/html")) {
-    return reply.code(err.status).type("text/html").send(signInPage(err.message));
-  }
-  return reply.code(err.status).send({ code: err.code, message: err.message });
-}
+const SignInBody = Type.Object({ token: Type.String({ maxLength: 1024 }) });
+const SignOutBody = Type.Object({ everywhere: Type.Optional(Type.Boolean()) });
+const LinkBody = Type.Object({ url: Type.String({ minLength: 1, maxLength: 8192 }) });
 
 export const authPlugin = fp<AuthOptions>(
   async (app: FastifyInstance, opts) => {
+    const { sessions } = opts;
+    app.decorateRequest("browserSession", undefined);
+
     app.addHook("onRequest", async (request, reply) => {
-      const url = new URL(request.url, "http://x");
-      if (opts.publicPaths.has(url.pathname)) return;
-      const given = url.searchParams.get("token");
-      if (given !== null) {
-        if (!equal(given, opts.token)) {
-          return refuse(
-            request,
-            reply,
-            new CocalcError(
-              "ERR_GATEWAY_TOKEN",
-              "The token in this URL is wrong. Open the URL that cocalc-plus printed.",
-            ),
-          );
-        }
-        url.searchParams.delete("token");
-        const cookie = `${cookieName(request.raw)}=${sessionValue(opts.token)}; Path=/; HttpOnly; SameSite=Strict`;
-        // A page that moves on by itself rather than an HTTP redirect: when the link was
-        // followed from another site (a chat, a local file the opener was given), the browser
-        // withholds a SameSite=Strict cookie from the rest of that navigation, while a
-        // navigation this page starts is same-site and carries it.
-        const next = escapeHtml(`${url.pathname}${url.search}${url.hash}`);
-        return reply
-          .header("Set-Cookie", cookie)
-          .header("Cache-Control", "no-store")
-          .header("Referrer-Policy", "no-referrer")
-          .type("text/html; charset=utf-8")
-          .send(
-            `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${next}">` +
-              `<title>Signing in…</title><p>Signing in… <a href="${next}">continue</a></p>\n`,
-          );
-      }
-      if (!hasSession(request.raw, opts.token)) {
+      const path = new URL(request.url, "http://x").pathname;
+      if (opts.publicPaths.has(path) || isShell(request.method, path)) return;
+      if (request.method === "POST" && path === SIGN_IN_PATH) return;
+      const given = bearer(request.raw);
+      const id =
+        given !== undefined
+          ? sessions.verify(given)
+          : request.method === "GET" && opts.linkable.some((p) => path.startsWith(p))
+            ? sessions.useLink(request.url)
+            : undefined;
+      if (id === undefined) {
         return refuse(
-          request,
           reply,
           new CocalcError(
             "ERR_GATEWAY_AUTH",
-            "Open the URL with ?token=… that cocalc-plus printed when it started.",
+            given !== undefined || request.url.includes("link=")
+              ? "This browser was signed out, or the link expired: open the URL with ?token=… that cocalc-plus printed."
+              : "Not signed in: open the URL with ?token=… that cocalc-plus printed.",
           ),
         );
       }
+      request.browserSession = id;
     });
+
+    app.post<{ Body: Static<typeof SignInBody> }>(
+      SIGN_IN_PATH,
+      { schema: { body: SignInBody } },
+      async (request, reply) => {
+        // A sign-in only from a page of this very server (not from a form on another site).
+        checkOrigin(request.raw, true);
+        if (!equal(request.body.token, opts.token())) {
+          return refuse(
+            reply,
+            new CocalcError(
+              "ERR_GATEWAY_TOKEN",
+              "The token in this URL is wrong: open the URL that cocalc-plus printed (`cocalc-plus token` prints it again).",
+            ),
+          );
+        }
+        const credential = await sessions.create(request.headers["user-agent"] ?? "");
+        return reply.header("Cache-Control", "no-store").send({ credential });
+      },
+    );
+
+    app.post<{ Body: Static<typeof SignOutBody> }>(
+      SIGN_OUT_PATH,
+      { schema: { body: SignOutBody } },
+      async (request, reply) => {
+        if (request.body.everywhere) {
+          await sessions.revokeAll();
+          await opts.onSignOutEverywhere?.();
+        } else await sessions.revoke(request.browserSession!);
+        return reply.header("Cache-Control", "no-store").send({ ok: true });
+      },
+    );
+
+    app.post<{ Body: Static<typeof LinkBody> }>(
+      LINK_PATH,
+      { schema: { body: LinkBody } },
+      async (request, reply) => {
+        const url = request.body.url;
+        const path = url.startsWith("/") && !url.startsWith("//") ? url.split("?")[0]! : "";
+        if (!opts.linkable.some((p) => path.startsWith(p))) {
+          throw new CocalcError("ERR_GATEWAY_LINK", `no link can be made for ${path || url}`);
+        }
+        return reply
+          .header("Cache-Control", "no-store")
+          .send({ url: sessions.signLink(request.browserSession!, url) });
+      },
+    );
   },
   { name: "auth" },
 );
-
-function escapeHtml(text: string): string {
-  return text
-    .replaceAll("&", "&amp;")
-    .replaceAll('"', "&quot;")
-    .replaceAll("<", "&lt;")
-    .replaceAll(">", "&gt;");
-}

@@ -317,6 +317,14 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
         );
       }
       const parts = checkRelativePath(required(q, "name"));
+      const hidden = parts.find((p) => p.startsWith(UPLOAD_TEMP_PREFIX));
+      if (hidden !== undefined) {
+        // Listings hide such names (uploads in progress): a file of that name would vanish.
+        throw new CocalcError(
+          "ERR_FS_NAME",
+          `${JSON.stringify(hidden)} starts with ${UPLOAD_TEMP_PREFIX}, which is kept for uploads in progress; rename it first`,
+        );
+      }
       const dirInput = required(q, "dir");
       target = resolver.display(resolver.absolute(dirInput));
       const expected = raw.headers["content-length"];

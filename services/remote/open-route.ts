@@ -1,7 +1,7 @@
 /**
- * GET /api/remote/open/:sid on the local gateway (behind its cookie auth): sends the browser
+ * GET /api/remote/open/:sid on the local gateway (opened with a signed link): sends the browser
  * to the session's tunnel with the remote daemon's token, which the page itself never sees;
- * the remote gateway swaps it for a cookie and drops it from the URL at once.
+ * the remote page signs in with it and drops it from the URL at once.
  */
 import { readFile } from "node:fs/promises";
 import { Kvm } from "@nats-io/kv";

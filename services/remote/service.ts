@@ -37,6 +37,7 @@ import type { Logger } from "../runtime/logger.js";
 import { freePort } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
+import { writeSecretFile } from "../runtime/secret-file.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
 import {
   type RemoteCommand,
@@ -54,7 +55,6 @@ import {
   startDaemon,
   stopDaemon,
 } from "./remote-host.js";
-import { writeSecretFile } from "./secret-file.js";
 import { SshClient, sshOutputOf } from "./ssh.js";
 
 export const REMOTE_SERVICE = ServiceNames.remote;

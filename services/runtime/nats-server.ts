@@ -351,6 +351,21 @@ export class NatsServer extends EventEmitter {
    */
   async reloadUsers(users: NonNullable<NatsServerConfig["users"]>): Promise<void> {
     (this.config as { users?: NatsServerConfig["users"] }).users = users;
+    await this.reload();
+  }
+
+  /**
+   * A new password for the browser's user. The reload closes every connection that logged in
+   * with the old one (also any made straight to the websocket port, not through the gateway).
+   */
+  async setBrowserPassword(password: string): Promise<void> {
+    const browser = this.config.browser;
+    if (!browser) throw new Error("this nats-server has no browser user");
+    (this.config as { browser?: NatsServerConfig["browser"] }).browser = { ...browser, password };
+    await this.reload();
+  }
+
+  private async reload(): Promise<void> {
     const file = configPath(this.config.dir);
     await writeFile(`${file}.new`, renderNatsConfig(this.config), { mode: 0o600 });
     await rename(`${file}.new`, file);

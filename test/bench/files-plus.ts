@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../../services/runtime/ports.js";
+import { signIn } from "../helpers/plus.js";
 import { type Spawned, spawnServer, stopServer, waitForHttp200 } from "./proc.js";
 
 const PLUS_CLI = fileURLToPath(new URL("../../bundle/plus.js", import.meta.url));
@@ -17,8 +18,8 @@ export interface BenchPlus {
   port: number;
   /** The URL with ?token=, for a browser. */
   signInUrl(): Promise<string>;
-  /** A session cookie, for plain HTTP clients. */
-  cookie(): Promise<string>;
+  /** Headers of a signed-in browser, for plain HTTP clients. */
+  auth(): Promise<Record<string, string>>;
   stop(): Promise<void>;
 }
 
@@ -52,13 +53,7 @@ export async function startBenchPlus(dir: string, home: string): Promise<BenchPl
     url,
     port,
     signInUrl: async () => `${url}?token=${await token()}`,
-    async cookie() {
-      const res = await fetch(`${url}?token=${await token()}`, { redirect: "manual" });
-      await res.arrayBuffer();
-      const set = res.headers.get("set-cookie");
-      if (!set) throw new Error("plus did not set a session cookie");
-      return set.split(";")[0]!;
-    },
+    auth: async () => (await signIn(port, await token())).headers,
     stop: () => stopServer(server),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * `upload`: 1 GB streamed over loopback through the gateway's upload route (cookie session,
+ * `upload`: 1 GB streamed over loopback through the gateway's upload route (signed-in browser,
  * Origin check, path resolver, temp file, rename, FileUploaded event) next to a bare Node
  * http server in its own process that pipes the request body to a file (the anchor). The
  * client is the same for both: one PUT whose body is a 1 MiB buffer sent 1024 times.
@@ -105,9 +105,8 @@ export async function uploadBench(): Promise<string> {
   );
   try {
     await waitForHttp200(`http://127.0.0.1:${anchorPort}/`, anchor);
-    const cookie = await plus.cookie();
     const host = `127.0.0.1:${plus.port}`;
-    const headers = { cookie, host, origin: `http://${host}` };
+    const headers = { ...(await plus.auth()), host };
     const target = `/api/files/upload?${new URLSearchParams({ dir: "~", name: "bench.bin", conflict: "replace" })}`;
     const ours: number[] = [];
     const theirs: number[] = [];

@@ -49,7 +49,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     plus = await startPlus();
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    // Sign in once; the cookie is shared by every page of the context.
+    // Sign in once; every page of the context shares the origin's stored credential.
     const page = await context.newPage();
     await page.goto(plus.signInUrl);
     await page.waitForURL(plus.url);

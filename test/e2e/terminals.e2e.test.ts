@@ -49,7 +49,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("terminals in Chromium", () => {
       viewport: { width: 1200, height: 760 },
       permissions: ["clipboard-read", "clipboard-write"],
     });
-    // Sign in once; later pages of this context have the cookie.
+    // Sign in once; later pages of this context share the stored credential.
     const page = await context.newPage();
     await page.goto(plus.signInUrl);
     await page.waitForURL(plus.url);

@@ -111,3 +111,28 @@ export async function startPlus(
 export async function removeHome(home: string): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
+
+/**
+ * Signs in over HTTP the way the web app does (POST the token from this server's own origin);
+ * returns the credential and the headers that authorise later requests.
+ */
+export async function signIn(
+  port: number,
+  token: string,
+  host = "127.0.0.1",
+): Promise<{ credential: string; headers: Record<string, string> }> {
+  const origin = `http://${host}:${port}`;
+  const res = await fetch(`${origin}/api/auth/sign-in`, {
+    method: "POST",
+    headers: { "content-type": "application/json", origin },
+    body: JSON.stringify({ token }),
+  });
+  if (res.status !== 200) throw new Error(`sign-in answered ${res.status}: ${await res.text()}`);
+  const { credential } = (await res.json()) as { credential: string };
+  return { credential, headers: { authorization: `Bearer ${credential}`, origin } };
+}
+
+/** The subprotocols that carry a credential on the /nats WebSocket (as the web app sends them). */
+export function natsSubprotocols(credential: string): string[] {
+  return ["cocalc.v1", `cocalc.auth.${credential}`];
+}

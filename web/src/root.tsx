@@ -8,7 +8,14 @@ import { NoticePage } from "./components/notice-page.js";
 import { FilesProvider } from "./files/files-store.js";
 import { openConnection } from "./lib/connection.js";
 import { backoffMs } from "./lib/delay.js";
-import { fetchSession, type Session, type SessionResult } from "./lib/session.js";
+import {
+  fetchSession,
+  markSignedOut,
+  type Session,
+  type SessionResult,
+  signedOut,
+  signInFromUrl,
+} from "./lib/session.js";
 import { ConnectionProvider } from "./stores/connection-store.js";
 import { ServicesProvider } from "./stores/services-store.js";
 import { SettingsProvider } from "./stores/settings-store.js";
@@ -17,14 +24,14 @@ import { WorkspaceShell } from "./workspace-shell.js";
 
 export function Root() {
   const [result, setResult] = createSignal<SessionResult>();
-  const [signedOut, setSignedOut] = createSignal(false);
   let failures = 0;
+  const signingIn = signInFromUrl();
   let timer: ReturnType<typeof setTimeout> | undefined;
   onCleanup(() => clearTimeout(timer));
 
   async function load() {
     clearTimeout(timer);
-    const r = await fetchSession();
+    const r = (await signingIn) ?? (await fetchSession());
     setResult(r);
     if (!r.ok && r.reason === "unavailable") {
       failures++;
@@ -46,11 +53,21 @@ export function Root() {
     <Switch fallback={<NoticePage title="Connecting…" testid="session-loading" />}>
       <Match when={signedOut() || (result() && !result()?.ok && !unavailable())}>
         <NoticePage title="Not signed in" testid="signed-out" tone="warn">
-          <p>Not signed in: open the URL with ?token=… that cocalc-plus printed</p>
+          <p>
+            {(() => {
+              const r = result();
+              return r && !r.ok && r.reason === "signed-out" && r.message
+                ? r.message
+                : "Not signed in: open the URL with ?token=… that cocalc-plus printed";
+            })()}
+          </p>
+          <p class="muted">
+            <code>cocalc-plus token</code> prints it again.
+          </p>
         </NoticePage>
       </Match>
       <Match when={session()}>
-        {(s) => <Workspace session={s()} onSignedOut={() => setSignedOut(true)} />}
+        {(s) => <Workspace session={s()} onSignedOut={markSignedOut} />}
       </Match>
       <Match when={unavailable()}>
         {(message) => (

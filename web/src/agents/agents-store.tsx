@@ -40,6 +40,7 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { watchKvRecords } from "../lib/kv-watch.js";
+import { apiFetch } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { openTurnLog, type TurnLog } from "./turn-log.js";
 
@@ -293,7 +294,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       const dir = parentOf(path);
       const stem = path.slice(dir.length + 1).replace(/\.chat$/, "");
       const q = new URLSearchParams({ dir, name: `.${stem}-images/${name}`, conflict: "rename" });
-      const res = await fetch(`${UPLOAD_URL}?${q}`, {
+      const res = await apiFetch(`${UPLOAD_URL}?${q}`, {
         method: "PUT",
         headers: { "Content-Type": "application/octet-stream" },
         body: file,

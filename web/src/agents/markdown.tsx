@@ -1,6 +1,8 @@
 /**
  * Markdown as agents and people write it: marked (GitHub flavour) and DOMPurify, so what an
- * agent writes cannot run script in the page. Code blocks get a copy button.
+ * agent writes cannot run script in the page, nor load anything by itself: an image from
+ * elsewhere becomes a link (a prompt-injected agent could otherwise send data out in an
+ * image's URL the moment its message is shown). Code blocks get a copy button.
  */
 import DOMPurify from "dompurify";
 import { Marked } from "marked";
@@ -10,10 +12,53 @@ const marked = new Marked({ gfm: true, breaks: false, async: false });
 /** What people type: every newline is a line break. */
 const typed = new Marked({ gfm: true, breaks: true, async: false });
 
+const purify = DOMPurify(window);
+
+/** URLs an element may load without a click: only what the markdown itself carries. */
+function inlineUrl(url: string): boolean {
+  return /^data:image\/(png|jpe?g|gif|webp);/i.test(url.trim());
+}
+
+/** Elements that fetch a URL as soon as they are shown. */
+const LOADING = new Set(["IMG", "VIDEO", "AUDIO", "SOURCE", "TRACK", "INPUT"]);
+
+purify.addHook("afterSanitizeAttributes", (node) => {
+  const el = node as Element;
+  if (el.tagName === "A") {
+    el.setAttribute("target", "_blank");
+    el.setAttribute("rel", "noopener noreferrer");
+    return;
+  }
+  if (!LOADING.has(el.tagName)) return;
+  el.removeAttribute("srcset");
+  el.removeAttribute("poster");
+  const src = el.getAttribute("src");
+  if (src === null || inlineUrl(src)) return;
+  const link = el.ownerDocument.createElement("a");
+  link.href = src;
+  link.target = "_blank";
+  link.rel = "noopener noreferrer";
+  link.className = "markdown-remote-image";
+  let host = src;
+  try {
+    host = new URL(src, location.href).host;
+  } catch {
+    // shown as written
+  }
+  const alt = el.getAttribute("alt")?.trim();
+  link.textContent = `${alt ? `${alt} ` : ""}(image from ${host}: open)`;
+  link.title = src;
+  el.replaceWith(link);
+});
+
 /** Safe HTML for a piece of markdown. */
 export function renderMarkdown(text: string, breaks = false): string {
   const html = (breaks ? typed : marked).parse(text) as string;
-  return DOMPurify.sanitize(html, { USE_PROFILES: { html: true } });
+  return purify.sanitize(html, {
+    USE_PROFILES: { html: true },
+    FORBID_ATTR: ["style"],
+    FORBID_TAGS: ["style", "link", "iframe", "object", "embed", "form"],
+  });
 }
 
 function addCopyButtons(root: HTMLElement): void {

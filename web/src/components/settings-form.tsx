@@ -12,6 +12,7 @@ import {
   Themes,
 } from "../../../shared/workspace.js";
 import { type SettingsRecord, useSettings } from "../stores/settings-store.js";
+import { SignInSection } from "./sign-in-section.js";
 
 type Field =
   | "title"
@@ -85,6 +86,7 @@ export function SettingsForm() {
       >
         {(view) => <SettingsFields view={view()} />}
       </Show>
+      <SignInSection />
     </div>
   );
 }

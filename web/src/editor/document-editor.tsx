@@ -29,7 +29,7 @@ const SAVE_LABEL: Record<SaveState, string> = {
   deleted: "Deleted on disk",
 };
 
-export function DocumentEditor(props: { path: string; shown: string; downloadUrl: string }) {
+export function DocumentEditor(props: { path: string; shown: string; onDownload: () => void }) {
   const store = createDocumentStore(useConnection(), props.path);
   onCleanup(() => store.stop());
   const settings = useSettings();
@@ -59,9 +59,9 @@ export function DocumentEditor(props: { path: string; shown: string; downloadUrl
               {props.shown} is {p().why === "binary" ? "not text" : "too large to edit"} (
               {formatSize(p().size)}). Download it to open it with another program.
             </p>
-            <a class="button" href={props.downloadUrl} download="">
+            <button type="button" class="button" onClick={() => props.onDownload()}>
               Download
-            </a>
+            </button>
           </div>
         )}
       </Match>

@@ -106,10 +106,10 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
         <span class="doc-path mono" data-testid="doc-path">
           {shown()}
         </span>
-        <a class="icon-button" href={s.downloadUrl(props.doc.path)} download="">
+        <button type="button" class="icon-button" onClick={() => void s.download(props.doc.path)}>
           <DownloadIcon />
           Download
-        </a>
+        </button>
         <button
           type="button"
           class="icon-button"
@@ -121,7 +121,7 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
       <DocumentEditor
         path={props.doc.path}
         shown={shown()}
-        downloadUrl={s.downloadUrl(props.doc.path)}
+        onDownload={() => void s.download(props.doc.path)}
       />
     </div>
   );

@@ -77,6 +77,8 @@ export interface ExplorerStore {
   remove(names: readonly string[]): Promise<boolean>;
   move(names: readonly string[], destination: string): Promise<boolean>;
   copy(names: readonly string[], destination: string): Promise<boolean>;
+  /** Runs `fn` (e.g. a download), showing its failure as actionError. */
+  report(fn: () => Promise<void>): Promise<void>;
   stop(): void;
 }
 
@@ -414,6 +416,14 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     },
     actionError,
     clearActionError: () => setActionError(undefined),
+    async report(fn) {
+      setActionError(undefined);
+      try {
+        await fn();
+      } catch (err) {
+        setActionError(errorPayloadOf(err));
+      }
+    },
     busy,
     async createFolder(name) {
       const r = await act(undefined, () =>

@@ -79,17 +79,10 @@ function Explorer(props: { session: FilesSession }) {
   const selected = () => [...ex.selection()];
   const go = (path: string) => void s.openPath(path);
 
-  const download = (names: readonly string[]) => {
-    for (const name of names) {
-      const a = document.createElement("a");
-      a.href = s.downloadUrl(joinPath(dir(), name));
-      a.download = "";
-      a.rel = "noopener";
-      document.body.append(a);
-      a.click();
-      a.remove();
-    }
-  };
+  const download = (names: readonly string[]) =>
+    void ex.report(async () => {
+      for (const name of names) await s.download(joinPath(dir(), name));
+    });
 
   function onKey(e: KeyboardEvent) {
     const names = selected();

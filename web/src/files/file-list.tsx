@@ -150,7 +150,9 @@ export function FileList(props: FileListProps) {
               return (
                 <div
                   class="file-row-slot"
-                  style={{ transform: `translateY(${item.start}px)`, height: `${ROW_HEIGHT}px` }}
+                  // Set from script (a static style would be an inline attribute, which the
+                  // page's content policy refuses); the height is ROW_HEIGHT in files.css.
+                  style={{ transform: `translateY(${item.start}px)` }}
                 >
                   {/* Not keyed: a refresh of the listing updates the row in place, so a
                       rename in progress is not thrown away by a live update. */}

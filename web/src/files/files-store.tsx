@@ -18,6 +18,7 @@ import type { FileEntry, StatResult } from "../../../shared/files.js";
 import { joinPath, parentOf } from "../../../shared/paths.js";
 import { useAgents } from "../agents/agents-store.js";
 import { backoffMs, delay } from "../lib/delay.js";
+import { downloadThrough } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { useTerminals } from "../terminals/terminals-store.js";
 import { createDocumentsStore, type DocumentsStore } from "./documents-store.js";
@@ -44,8 +45,8 @@ export interface FilesSession {
   openPath(path: string): Promise<void>;
   /** Opens an entry of the directory shown. */
   openEntry(entry: FileEntry): Promise<void>;
-  /** The download URL of a path (a directory comes as a tar archive). */
-  downloadUrl(path: string): string;
+  /** Downloads a path (a directory comes as a tar archive) through a signed link. */
+  download(path: string): Promise<void>;
   /** The Editor tab shows document `path` (or none): keeps the address bar in step. */
   showDocument(path: string | undefined): void;
   /** Ends what the session listens to and runs. */
@@ -163,7 +164,7 @@ function createSession(fs: FsClient, home: string, openers: FileOpener[]): Files
       if (entry.type === "dir" || entry.link?.type === "dir") return showDir(path, "push");
       return openFile(path);
     },
-    downloadUrl: (path) => `${DOWNLOAD_URL}?${new URLSearchParams({ path })}`,
+    download: (path) => downloadThrough(`${DOWNLOAD_URL}?${new URLSearchParams({ path })}`),
     showDocument(path) {
       const target = path ?? explorer.dir() ?? home;
       if (location.hash === "#editor") replaceUrl(urlOf(target, home, "#editor"));

@@ -8,6 +8,7 @@ import { createStore, produce } from "solid-js/store";
 import { randomId } from "../../../shared/base64url.js";
 import { nextFreeName } from "../../../shared/files.js";
 import { joinPath } from "../../../shared/paths.js";
+import { authHeaders } from "../lib/session.js";
 import type { Picked } from "./drop.js";
 import { errorPayloadOf, type FsClient } from "./fs-client.js";
 
@@ -85,6 +86,7 @@ export function createUploadsStore(
     const q = new URLSearchParams({ dir: u.dir, name: u.path, conflict: u.conflict });
     xhr.open("PUT", `${UPLOAD_URL}?${q}`);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => patch(id, { loaded: e.loaded });
     const finish = (change: Partial<UploadItem>) => {
       requests.delete(id);

@@ -7,7 +7,7 @@
 import { type Msg, type NatsConnection, type Status, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import { backoffMs, delay, messageOf } from "./delay.js";
-import { natsUrl, type Session, type SessionResult } from "./session.js";
+import { natsSocket, natsUrl, type Session, type SessionResult } from "./session.js";
 
 export const ConnectionStates = [
   "connecting",
@@ -39,7 +39,7 @@ export interface ConnectionOptions {
   session: Session;
   /** Fetches the session again, for fresh credentials after the client was closed. */
   refreshSession(): Promise<SessionResult>;
-  /** The cookie is no longer valid: the page must ask the user to sign in again. */
+  /** The credential is no longer valid: the page must ask the user to sign in again. */
   onSignedOut(): void;
 }
 
@@ -126,6 +126,7 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
           name: "cocalc-plus web",
+          wsFactory: natsSocket,
         });
       } catch (err) {
         if (closing.signal.aborted) return;

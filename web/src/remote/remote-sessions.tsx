@@ -3,6 +3,8 @@ import { createMemo, createSignal, For, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import { parseTarget, type RemoteSessionView } from "../../../shared/remote.js";
 import { PortForwards } from "../forwards/port-forwards.js";
+import { messageOf } from "../lib/delay.js";
+import { signedLink } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { SyncPairs } from "../sync/sync-pairs.js";
 import {
@@ -172,7 +174,16 @@ function SessionRow(props: {
   const running = () => s().status === "running";
   const open = async () => {
     if (running()) {
-      window.open(openUrl(s().sid), `cocalc-remote-${s().sid}`);
+      // The window opens now, while the click counts; it is sent on once the link is signed.
+      const w = window.open("about:blank", `cocalc-remote-${s().sid}`);
+      try {
+        const link = await signedLink(openUrl(s().sid));
+        if (w) w.location.href = link;
+        else window.location.assign(link);
+      } catch (err) {
+        w?.close();
+        props.onReply({ ok: false, error: { code: "ERR_GATEWAY_AUTH", message: messageOf(err) } });
+      }
       return;
     }
     props.onReply(await props.store.connect(s().target));

@@ -1,0 +1,41 @@
+/**
+ * `cocalc-plus token [--rotate]`: prints the sign-in URL of the running plus again; with
+ * --rotate a new token replaces the old one and every signed-in browser is signed out, at once
+ * when plus is running, at its next start when it is not.
+ */
+import { rm } from "node:fs/promises";
+import { plusControlSubject } from "../shared/subjects.js";
+import { connectPlus } from "./plus-client.js";
+import type { PlusControlReply, PlusControlRequest } from "./plus-server.js";
+import { browserSessionsFile, newSecret, updateSecrets } from "./secrets.js";
+
+export async function tokenCli(dataDir: string, rotate: boolean): Promise<string> {
+  let connected: Awaited<ReturnType<typeof connectPlus>>;
+  try {
+    connected = await connectPlus(dataDir, "cocalc-plus token");
+  } catch (err) {
+    if (!rotate) throw err;
+    await updateSecrets(dataDir, { token: newSecret(), browserPassword: newSecret() });
+    await rm(browserSessionsFile(dataDir), { force: true });
+    return `cocalc-plus is not running on ${dataDir}: a new token is saved; the next start prints its URL`;
+  }
+  const { nc, run } = connected;
+  try {
+    const request: PlusControlRequest = { type: rotate ? "RotateToken" : "SignInUrl" };
+    let reply: PlusControlReply;
+    try {
+      const m = await nc.request(plusControlSubject(run.wsid), JSON.stringify(request), {
+        timeout: 15_000,
+      });
+      reply = JSON.parse(m.string()) as PlusControlReply;
+    } catch (err) {
+      throw new Error(`cocalc-plus on ${dataDir} did not answer: ${(err as Error).message}`);
+    }
+    if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
+    return rotate
+      ? `New token; every browser was signed out. Sign in with:\n${reply.signInUrl}`
+      : reply.signInUrl;
+  } finally {
+    await nc.close();
+  }
+}
