@@ -183,8 +183,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () 
     const fresh = await browser.newContext();
     const page = await fresh.newPage();
     const res = await page.goto(plus.url);
-    expect(res?.status()).toBe(401);
+    // The app shell holds no secret; the page itself says it is not signed in.
+    expect(res?.status()).toBe(200);
+    await page.getByTestId("signed-out").waitFor({ timeout: 30_000 });
     expect(await page.textContent("body")).toContain("?token=");
+    // A wrong token says so.
+    await page.goto(`${plus.url}?token=wrong-token-0123456789`);
+    await page.getByTestId("signed-out").waitFor({ timeout: 30_000 });
+    expect(await page.textContent("body")).toContain("token in this URL is wrong");
+    expect(page.url()).toBe(plus.url);
     await fresh.close();
   });
 });

@@ -226,8 +226,13 @@ export async function natsSocket(u: string): Promise<{ socket: WebSocket; encryp
     setSignedOut(true);
     throw new Error("signed out");
   }
-  return {
-    socket: new WebSocket(u, [NATS_SUBPROTOCOL, `cocalc.auth.${c}`]),
-    encrypted: u.startsWith("wss:"),
-  };
+  const socket = new WebSocket(u, [NATS_SUBPROTOCOL, `cocalc.auth.${c}`]);
+  let opened = false;
+  socket.addEventListener("open", () => (opened = true));
+  // nats.js redials a refused socket forever; a browser signed out meanwhile (by another
+  // browser, or a new token) must hear it: the session request answers 401 and signs out.
+  socket.addEventListener("error", () => {
+    if (!opened) void fetchSession();
+  });
+  return { socket, encrypted: u.startsWith("wss:") };
 }
