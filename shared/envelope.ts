@@ -93,10 +93,20 @@ function firstError(schema: TSchema, value: unknown): string {
   return `${err.path || "/"}: ${err.message}`;
 }
 
+let generatedCode = true;
+
+/**
+ * From now on every registry checks events with the interpreted check, not generated code:
+ * for the web app, whose content policy allows no eval.
+ */
+export function useInterpretedChecks(): void {
+  generatedCode = false;
+}
+
 /** Validates events of a known set of types, upgrading older versions on read. */
 export class EventRegistry<E extends Envelope = Envelope> {
   private readonly defs = new Map<string, EventDefinition>();
-  private readonly checks = new Map<TSchema, TypeCheck<TSchema>>();
+  private readonly checks = new Map<TSchema, Pick<TypeCheck<TSchema>, "Check">>();
 
   constructor(defs: readonly EventDefinition[]) {
     for (const d of defs) {
@@ -107,12 +117,14 @@ export class EventRegistry<E extends Envelope = Envelope> {
 
   /**
    * A schema's check, compiled on first use: a replayed log checks thousands of events, and
-   * the interpreted check costs several times the JSON parse.
+   * the interpreted check costs several times the JSON parse (see useInterpretedChecks).
    */
-  private checker(schema: TSchema): TypeCheck<TSchema> {
+  private checker(schema: TSchema): Pick<TypeCheck<TSchema>, "Check"> {
     let c = this.checks.get(schema);
     if (!c) {
-      c = TypeCompiler.Compile(schema);
+      c = generatedCode
+        ? TypeCompiler.Compile(schema)
+        : { Check: (value: unknown): value is unknown => Value.Check(schema, value) };
       this.checks.set(schema, c);
     }
     return c;

@@ -50,25 +50,32 @@ export function checkOrigin(req: IncomingMessage, required: boolean): void {
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /**
- * The app's pages load scripts and styles only from this server, run no inline script, talk
- * only to this server, and show images only from it (or data:/blob: URLs it made): markup an
- * agent or a document injects can neither run nor send data out by loading a remote image.
+ * The app's pages load scripts only from this server and run no inline script, take style
+ * sheets only from this server or as `<style>` elements made by the page's own script (they
+ * carry the page's nonce; markup put into the page by innerHTML cannot have it), talk only to
+ * this server, and show images only from it (or data:/blob: URLs it made): markup an agent or
+ * a document injects can neither run nor send data out by loading a remote image. Inline
+ * style attributes are allowed: xterm and KaTeX position with them, and whatever URL one
+ * names is still held to img-src and font-src.
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "connect-src 'self'",
-  "img-src 'self' data: blob:",
-  "font-src 'self' data:",
-  "media-src 'self' blob:",
-  "worker-src 'self' blob:",
-  "frame-src 'self'",
-  "frame-ancestors 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "object-src 'none'",
-].join("; ");
+export function contentSecurityPolicy(nonce?: string): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    `style-src-elem 'self'${nonce ? ` 'nonce-${nonce}'` : ""}`,
+    "style-src-attr 'unsafe-inline'",
+    "connect-src 'self'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    "media-src 'self' blob:",
+    "worker-src 'self' blob:",
+    "frame-src 'self'",
+    "frame-ancestors 'self'",
+    "form-action 'self'",
+    "base-uri 'none'",
+    "object-src 'none'",
+  ].join("; ");
+}
 
 export interface SecurityOptions {
   allowedHosts: ReadonlySet<string>;
@@ -80,7 +87,7 @@ export const securityPlugin = fp<SecurityOptions>(
       reply.header("Referrer-Policy", "no-referrer");
       reply.header("X-Content-Type-Options", "nosniff");
       reply.header("X-Frame-Options", "SAMEORIGIN");
-      reply.header("Content-Security-Policy", CONTENT_SECURITY_POLICY);
+      reply.header("Content-Security-Policy", contentSecurityPolicy());
       checkHost(request.raw, opts.allowedHosts);
       if (!SAFE_METHODS.has(request.method)) checkOrigin(request.raw, false);
     });

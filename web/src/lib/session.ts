@@ -100,7 +100,16 @@ export async function signInFromUrl(): Promise<SessionResult | undefined> {
   const token = url.searchParams.get("token");
   if (token === null) return undefined;
   url.searchParams.delete("token");
-  history.replaceState(history.state, "", `${url.pathname}${url.search}${url.hash}`);
+  try {
+    return await signIn(token);
+  } finally {
+    // Once the credential is kept (or refused): a page that shows its URL without the token
+    // is signed in.
+    history.replaceState(history.state, "", `${url.pathname}${url.search}${url.hash}`);
+  }
+}
+
+async function signIn(token: string): Promise<SessionResult | undefined> {
   if (credential() !== undefined) {
     const current = await fetchSession();
     if (current.ok || current.reason === "unavailable") return undefined;
