@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bubblewrapAvailable, sandboxed } from "./client-side.js";
+import { bubblewrapAvailable, sandboxed } from "./sandbox.js";
 
 describe.skipIf(!bubblewrapAvailable())("agent sandbox argv", () => {
   it("a program under /tmp stays visible (read-only) under the fresh /tmp", () => {

@@ -5,7 +5,7 @@ import { usernamePasswordAuthenticator } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bubblewrapAvailable } from "../../services/agents/client-side.js";
+import { bubblewrapAvailable } from "../../services/agents/sandbox.js";
 import { agentCommand } from "../../services/agents/test-kit.js";
 import { defaultThreadSettings, newThreadId, roomIdForPath } from "../../shared/agents.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
