@@ -41,23 +41,23 @@ export function protectedPaths(o: ProtectionOptions): ProtectedPath[] {
   const list: ProtectedPath[] = [
     {
       path: o.dataDir,
-      why: "it is plus's data directory (its keys, tokens and event store)",
+      why: "is plus's data directory (its keys, tokens and event store)",
       folder: true,
     },
     // Another instance's data (the default place) holds the same kind of keys.
-    { path: join(data, "cocalc-plus"), why: "it holds the data of cocalc-plus", folder: true },
-    { path: join(config, "cocalc-plus"), why: "it is plus's configuration", folder: true },
+    { path: join(data, "cocalc-plus"), why: "holds the data of cocalc-plus", folder: true },
+    { path: join(config, "cocalc-plus"), why: "is plus's configuration", folder: true },
     {
       path: join(config, "nats"),
-      why: "it holds NATS contexts (plus's services key among them)",
+      why: "holds NATS contexts (plus's services key among them)",
       folder: true,
     },
-    { path: join(data, "nats"), why: "it holds NATS credentials and keys", folder: true },
-    { path: join(o.home, ".ssh"), why: "it holds ssh keys", folder: true },
-    { path: join(o.home, ".gnupg"), why: "it holds GnuPG keys", folder: true },
+    { path: join(data, "nats"), why: "holds NATS credentials and keys", folder: true },
+    { path: join(o.home, ".ssh"), why: "holds ssh keys", folder: true },
+    { path: join(o.home, ".gnupg"), why: "holds GnuPG keys", folder: true },
     ...(o.secretFiles ?? []).map((path) => ({
       path,
-      why: "it holds a token of plus",
+      why: "holds a token of plus",
       folder: false,
     })),
   ];
@@ -66,12 +66,12 @@ export function protectedPaths(o: ProtectionOptions): ProtectedPath[] {
   if (env.XDG_RUNTIME_DIR) {
     list.push({
       path: env.XDG_RUNTIME_DIR,
-      why: "it holds the session bus and key agents",
+      why: "holds the session bus and key agents",
       folder: true,
     });
   }
   if (env.SSH_AUTH_SOCK)
-    list.push({ path: env.SSH_AUTH_SOCK, why: "it is the ssh agent", folder: false });
+    list.push({ path: env.SSH_AUTH_SOCK, why: "is the ssh agent", folder: false });
   const seen = new Set<string>();
   return list.flatMap((p) => {
     const path = normalize(p.path);

@@ -99,7 +99,7 @@ export function sandboxed(
   const writable =
     mode === "workspace-write" ? ["--bind", workdir, workdir] : ["--ro-bind", workdir, workdir];
   const extra = (c.writable ?? []).flatMap((p) => ["--bind-try", p, p]);
-  const hidden = (c.hidden ?? []).filter((e) => e.kind !== "missing" && e.real !== "/");
+  const hidden = outermost((c.hidden ?? []).filter((e) => e.kind !== "missing" && e.real !== "/"));
   const egress = typeof network === "object" ? ["--bind", network.egress, EGRESS_IN_SANDBOX] : [];
   return {
     argv: [
@@ -139,14 +139,17 @@ function pinned(hidden: readonly ProtectedEntry[], workdir: string): string[] {
 
 /** Hidden folders become an empty read-only tmpfs; hidden files (and sockets) /dev/null, read-only. */
 function hiding(hidden: readonly ProtectedEntry[]): string[] {
-  // One inside another hidden folder is hidden with it.
-  const outer = hidden.filter(
-    (e) => !hidden.some((o) => o.kind === "dir" && o.real !== e.real && isInside(e.real, o.real)),
-  );
-  const unique = [...new Map(outer.map((e) => [e.real, e])).values()];
-  return unique.flatMap((e) =>
+  return hidden.flatMap((e) =>
     e.kind === "dir"
       ? ["--tmpfs", e.real, "--remount-ro", e.real]
       : ["--ro-bind", "/dev/null", e.real],
   );
+}
+
+/** Each path once, without those inside another hidden folder (hidden with it). */
+function outermost(hidden: readonly ProtectedEntry[]): ProtectedEntry[] {
+  const outer = hidden.filter(
+    (e) => !hidden.some((o) => o.kind === "dir" && o.real !== e.real && isInside(e.real, o.real)),
+  );
+  return [...new Map(outer.map((e) => [e.real, e])).values()];
 }
