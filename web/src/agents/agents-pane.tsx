@@ -862,9 +862,9 @@ function ThreadSettingsForm(props: { onDone: () => void }) {
         >
           <p>
             <strong>{secrets().join(", ")}</strong> {secrets().length === 1 ? "looks" : "look"} like
-            a secret. The environment is stored in the thread's history, in clear, and is not
-            accepted with such names. API keys are kept in a 0600 file on this machine and given to
-            the agent by environment the same way.
+            a secret, and the environment is stored in the thread's history in clear, so it is not
+            accepted here. Store {secrets().length === 1 ? "it" : "them"} as an API key instead:
+            kept in a 0600 file on this machine, and given to the agent by environment the same way.
           </p>
           <button
             type="button"
