@@ -151,10 +151,10 @@ export function looksLikeSecret(name: string): boolean {
 /**
  * Refuses secret-looking names in a thread's environment: its values are stored in the
  * thread's events in clear. Secrets belong in the API keys (a 0600 file, given to the agent
- * by environment as well).
+ * by environment as well). An empty value (which blanks an inherited variable) holds nothing.
  */
 export function checkThreadEnv(env: Record<string, string>): void {
-  const secret = Object.keys(env).filter(looksLikeSecret);
+  const secret = Object.keys(env).filter((name) => env[name] !== "" && looksLikeSecret(name));
   if (secret.length === 0) return;
   const names = secret.join(", ");
   throw new CocalcError(

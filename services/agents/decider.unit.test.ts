@@ -61,6 +61,11 @@ describe("thread decider", () => {
       expect(r2.events).toBeUndefined();
     }
     // Ordinary names pass; so does a change that leaves the environment alone.
+    // An empty value blanks an inherited variable and holds no secret.
+    const blank = { ...settings, env: { OPENAI_API_KEY: "" } };
+    expect(
+      given(threadDecider, []).when(cmd("CreateThread", { title: "t", settings: blank })).events,
+    ).toHaveLength(1);
     const fine = {
       ...settings,
       env: { RUST_LOG: "debug", KEYBOARD: "us", TOKENIZERS_PARALLELISM: "0" },

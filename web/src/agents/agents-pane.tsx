@@ -745,7 +745,11 @@ function ThreadSettingsForm(props: { onDone: () => void }) {
   const [keyName, setKeyName] = createSignal("OPENAI_API_KEY");
   const [keyValue, setKeyValue] = createSignal("");
   /** Secret-looking names typed into the Environment: offered as API keys instead. */
-  const secrets = createMemo(() => Object.keys(parseEnv(env())).filter(looksLikeSecret));
+  const secrets = createMemo(() =>
+    Object.entries(parseEnv(env()))
+      .filter(([name, value]) => value !== "" && looksLikeSecret(name))
+      .map(([name]) => name),
+  );
   const [nudge, setNudge] = createSignal(false);
   const [storing, setStoring] = createSignal(false);
   const send = async () => {
@@ -773,7 +777,7 @@ function ThreadSettingsForm(props: { onDone: () => void }) {
     try {
       const vars = parseEnv(env());
       for (const name of secrets()) {
-        if (vars[name] !== "" && !(await agents.setKey(name, vars[name]!))) return;
+        if (!(await agents.setKey(name, vars[name]!))) return;
         delete vars[name];
       }
       setEnv(envText(vars));

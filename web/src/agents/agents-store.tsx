@@ -316,7 +316,9 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
 
 /** A thread from before secret-looking names were refused may still hold some: not copied. */
 function withoutSecrets(env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !looksLikeSecret(name)));
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value === "" || !looksLikeSecret(name)),
+  );
 }
 
 const AgentsContext = createContext<AgentsStore>();
