@@ -1,6 +1,7 @@
 /**
  * What an agent can reach of plus's secrets and of this machine's network, per mode, with the
- * scripted agent: every protected file × {ACP read, ACP write, `run cat`, `run tee`} ×
+ * scripted agent: every protected file × {ACP read, ACP write, `run cat`, `run tee`, the agent's
+ * own read and write} ×
  * {read-only, workspace-write} is refused, full access (the user's choice) is allowed; and a
  * confined command reaches nothing on loopback unless the thread allows network.
  */
@@ -161,7 +162,8 @@ describe("agents and plus's secrets", () => {
     return out;
   }
 
-  const OPS = ["read", "write", "run cat", "run tee"] as const;
+  /** ACP requests, commands through a terminal, and what the agent process does itself. */
+  const OPS = ["read", "write", "run cat", "run tee", "selfread", "selfwrite"] as const;
   type Op = (typeof OPS)[number];
   const MODES = ["read-only", "workspace-write", "full-access"] as const;
 
@@ -176,6 +178,10 @@ describe("agents and plus's secrets", () => {
         return `run cat ${path}`;
       case "run tee":
         return `run echo TEED-BY-${mode} | tee ${path}`;
+      case "selfread":
+        return `selfread ${path}`;
+      case "selfwrite":
+        return `selfwrite ${path}`;
     }
   }
 
@@ -191,7 +197,7 @@ describe("agents and plus's secrets", () => {
         ).toMatchObject({ ok: true });
         const keys = secrets.find((s) => s.label === "agent-keys.json")!;
         keys.content = "sk-stored";
-        const writes = op === "write" || op === "run tee";
+        const writes = op === "write" || op === "run tee" || op === "selfwrite";
         const targets = [
           ...secrets.map((s) => [s.label, s.path] as const),
           ...(writes ? missing.map((m) => [`new ${m.slice(home.length)}`, m] as const) : []),
@@ -217,6 +223,8 @@ describe("agents and plus's secrets", () => {
             if (op === "run cat") expect(answer, what).toContain(secret!.content);
             if (op === "write") expect(now, what).toBe(`WRITTEN-BY-${mode}\n`);
             if (op === "run tee") expect(now, what).toBe(`TEED-BY-${mode}\n`);
+            if (op === "selfread") expect(answer, what).toContain(`characters: ${first}`);
+            if (op === "selfwrite") expect(now, what).toBe("written by the agent itself\n");
             continue;
           }
           // Never the secret, and the file as it was.
@@ -232,6 +240,7 @@ describe("agents and plus's secrets", () => {
             );
           }
           if (op === "run tee") expect(answer, what).toMatch(/^exit [1-9]/);
+          if (op === "selfwrite") expect(answer, what).toContain("selfwrite failed");
         }
         // The refusal says why.
         if (confined && op === "read") {
