@@ -92,8 +92,29 @@ export function terminalsDir(dataDir: string): string {
   return join(dataDir, "terminals");
 }
 
+/** The token file written next to a connection-info file (FILE with .token for .json). */
+export function connectionTokenFile(connectionInfo: string): string {
+  return connectionInfo.endsWith(".json")
+    ? `${connectionInfo.slice(0, -5)}.token`
+    : `${connectionInfo}.token`;
+}
+
+/** The files outside the data directory that hold plus's secrets (kept from agents). */
+export function secretFilesOf(opts: Pick<StartOptions, "connectionInfo" | "tokenFile">): string[] {
+  return [
+    ...(opts.connectionInfo ? [opts.connectionInfo, connectionTokenFile(opts.connectionInfo)] : []),
+    ...(opts.tokenFile ? [opts.tokenFile] : []),
+  ];
+}
+
 export function plusServices(
-  opts: { dataDir: string; daemon: boolean; natsServer?: string; title?: string } = {
+  opts: {
+    dataDir: string;
+    daemon: boolean;
+    natsServer?: string;
+    title?: string;
+    secretFiles?: string[];
+  } = {
     dataDir: ".",
     daemon: false,
   },
@@ -115,6 +136,7 @@ export function plusServices(
     }),
     agentsService({
       dataDir: opts.dataDir,
+      secretFiles: opts.secretFiles ?? [],
       // Agents installed with the package (codex-acp is a dependency) are found there too.
       binDirs: [join(PACKAGE_ROOT, "node_modules", ".bin")],
     }),
@@ -152,6 +174,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       daemon: opts.daemon,
       natsServer: binary,
       ...(opts.title !== undefined && { title: opts.title }),
+      secretFiles: secretFilesOf(opts),
     });
 
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
@@ -298,9 +321,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     );
 
     if (opts.connectionInfo) {
-      const tokenPath = opts.connectionInfo.endsWith(".json")
-        ? `${opts.connectionInfo.slice(0, -5)}.token`
-        : `${opts.connectionInfo}.token`;
+      const tokenPath = connectionTokenFile(opts.connectionInfo);
       await writeFileAtomic(tokenPath, `${token}\n`, 0o600);
       const info = {
         url,

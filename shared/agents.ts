@@ -113,10 +113,17 @@ export const ThreadSettingsSchema = Type.Object(
     mode: Type.Union(AgentModes.map((m) => Type.Literal(m))),
     /** Working directory of the agent session (absolute). */
     cwd: AbsolutePath,
-    /** Extra environment of the agent process. */
+    /** Extra environment of the agent process (kept in the thread's history: no secrets). */
     env: Type.Record(Type.String({ pattern: EnvName }), Type.String({ maxLength: 10_000 }), {
       maxProperties: 50,
     }),
+    /**
+     * Outside full access: whether the agent and its commands use this machine's network
+     * (loopback and local network included). Without it (absent: without) they have a
+     * network namespace of their own, and only the agent reaches the internet, through
+     * plus's egress proxy (public addresses only).
+     */
+    network: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
@@ -134,6 +141,26 @@ export function checkThreadSettings(s: ThreadSettings): ThreadSettings {
     throw new CocalcError("ERR_AGENT_SETTINGS", "a custom agent needs a command");
   }
   return s;
+}
+
+/** Names of environment variables that hold secrets by convention. */
+export function looksLikeSecret(name: string): boolean {
+  return /(_KEY|_TOKEN)$|SECRET|PASSWORD/i.test(name);
+}
+
+/**
+ * Refuses secret-looking names in a thread's environment: its values are stored in the
+ * thread's events in clear. Secrets belong in the API keys (a 0600 file, given to the agent
+ * by environment as well). An empty value (which blanks an inherited variable) holds nothing.
+ */
+export function checkThreadEnv(env: Record<string, string>): void {
+  const secret = Object.keys(env).filter((name) => env[name] !== "" && looksLikeSecret(name));
+  if (secret.length === 0) return;
+  const names = secret.join(", ");
+  throw new CocalcError(
+    "ERR_AGENT_ENV_SECRET",
+    `${names} ${secret.length === 1 ? "looks" : "look"} like a secret: the thread's environment is stored in its history in clear; store ${secret.length === 1 ? "it" : "them"} as an API key instead (kept 0600 on this machine and given to the agent by environment)`,
+  );
 }
 
 /**
@@ -644,5 +671,13 @@ export interface AgentResults {
 
 /** Settings a new thread gets in directory `cwd` when nothing else is chosen. */
 export function defaultThreadSettings(cwd: string): ThreadSettings {
-  return { agent: "codex", command: "", model: "", mode: "workspace-write", cwd, env: {} };
+  return {
+    agent: "codex",
+    command: "",
+    model: "",
+    mode: "workspace-write",
+    cwd,
+    env: {},
+    network: false,
+  };
 }

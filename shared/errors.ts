@@ -305,6 +305,16 @@ export const ErrorCodes = {
     status: 403,
     summary: "Workspace-write mode: the agent may write only under the thread's working directory.",
   },
+  ERR_AGENT_PROTECTED_PATH: {
+    status: 403,
+    summary:
+      "Outside full access, plus's data directory, its token files and credential folders (~/.ssh, ~/.gnupg, ~/.config/nats) are neither readable nor writable by the agent.",
+  },
+  ERR_AGENT_ENV_SECRET: {
+    status: 400,
+    summary:
+      "A thread's environment holds a name that looks like a secret (*_KEY, *_TOKEN, *SECRET*, *PASSWORD*): store it as an API key instead.",
+  },
   ERR_AGENT_NOT_WAITING: {
     status: 409,
     summary: "The turn is not waiting for that permission answer (answered, timed out or ended).",

@@ -17,8 +17,8 @@ import {
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/commands.js";
 import { Supervisor } from "../runtime/supervisor.js";
-import { bubblewrapAvailable } from "./client-side.js";
 import { agentsService } from "./index.js";
+import { bubblewrapAvailable } from "./sandbox.js";
 import type { AgentsServiceOptions } from "./service.js";
 import {
   agentCommand,

@@ -6,16 +6,18 @@
  * - read-only: no writes; commands run with the whole file system read-only;
  * - workspace-write: writes only under the working directory; commands run in bubblewrap
  *   with the working directory writable and everything else read-only;
+ * - in both, plus's secrets and the credential folders (protected.ts) can be neither read
+ *   nor written, through these requests or by commands (hidden in their sandbox), and
+ *   commands have no network unless the thread allows it (sandbox.ts);
  * - full-access: as the user.
  *
  * In a container workspace the agent and its commands run inside the container as the
  * workspace user: the container is their boundary (bubblewrap cannot run in it), while the
  * modes still govern the writes made through ACP, which go through the workspace's fs service.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { constants } from "node:fs";
 import { rename } from "node:fs/promises";
-import { isAbsolute } from "node:path";
 import type * as acp from "@agentclientprotocol/sdk";
 import { type AgentMode, MAX_RECORDED_FILE, type TurnLogEvent } from "../../shared/agents.js";
 import { randomId } from "../../shared/base64url.js";
@@ -25,6 +27,15 @@ import { PathResolver } from "../runtime/paths.js";
 import { acpSdk } from "./acp-sdk.js";
 import { endTagged, newTag, type ProcessKeeper, RUN_VAR } from "./keeper.js";
 import type { AgentPlace, WorkspaceFiles } from "./place.js";
+import {
+  checkNotProtected,
+  makeMissingDirs,
+  type ProtectedPath,
+  realOrNearest,
+  resolveProtected,
+  resolverDeny,
+} from "./protected.js";
+import { sandboxed } from "./sandbox.js";
 
 export type LogData<T extends TurnLogEvent["type"]> = Extract<TurnLogEvent, { type: T }>["data"];
 
@@ -42,8 +53,10 @@ export interface TurnScope {
   home: string;
   log: TurnLogSink;
   permissionTimeoutMs: number;
-  /** What commands may write beyond the working directory, and must not see. */
-  confinement: Confinement;
+  /** What the agent must neither read nor write outside full access (on this machine). */
+  protect: readonly ProtectedPath[];
+  /** Commands may use this machine's network (else a namespace of their own, no network). */
+  network: boolean;
   /** Where commands run and files are reached. */
   place: AgentPlace;
   /** Ends the commands' processes should the service die. */
@@ -65,83 +78,6 @@ function refuse(err: unknown): acp.RequestError {
   return new (acpSdk().RequestError)(-32603, err instanceof Error ? err.message : String(err));
 }
 
-let bwrapWorks: boolean | undefined;
-/** Whether bubblewrap is installed and can create the namespaces it needs here. */
-export function bubblewrapAvailable(): boolean {
-  if (bwrapWorks === undefined) {
-    const r = spawnSync(
-      "bwrap",
-      ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "/bin/true"],
-      { stdio: "ignore", timeout: 10_000 },
-    );
-    bwrapWorks = r.status === 0;
-  }
-  return bwrapWorks;
-}
-
-/** What else a confined process may write, and what it must not see at all. */
-export interface Confinement {
-  /** Writable in both modes if they exist (an agent's own state, e.g. ~/.codex). */
-  writable?: readonly string[];
-  /** Replaced by an empty directory (the product's data: secrets, the event store). */
-  hidden?: readonly string[];
-}
-
-/** The argv that runs `command args` confined for `mode` (no confinement in full access). */
-export function sandboxed(
-  mode: AgentMode,
-  cwd: string,
-  command: string,
-  args: string[],
-  confinement: Confinement = {},
-): { argv: string[]; sandbox: "none" | "bwrap" | "bwrap-read-only" } {
-  if (mode === "full-access") return { argv: [command, ...args], sandbox: "none" };
-  if (!bubblewrapAvailable()) {
-    throw new CocalcError(
-      mode === "read-only" ? "ERR_AGENT_READ_ONLY" : "ERR_AGENT_OUTSIDE_WORKDIR",
-      `commands in ${mode} mode run in bubblewrap, which is not available here (apt-get install bubblewrap); use full access to run them unconfined`,
-    );
-  }
-  const base = [
-    "--ro-bind",
-    "/",
-    "/",
-    "--dev",
-    "/dev",
-    "--proc",
-    "/proc",
-    "--tmpfs",
-    "/tmp",
-    "--die-with-parent",
-    "--new-session",
-  ];
-  // The fresh /tmp would hide a program that lives under /tmp (a checkout or an unpacked
-  // package there): its folder stays visible, read-only.
-  const program = [command, ...args]
-    .filter((a) => isAbsolute(a) && a.startsWith("/tmp/"))
-    .map((a) => `/tmp/${a.split("/")[2]}`);
-  const readable = [...new Set(program)].flatMap((p) => ["--ro-bind-try", p, p]);
-  const writable = mode === "workspace-write" ? ["--bind", cwd, cwd] : ["--ro-bind", cwd, cwd];
-  const extra = (confinement.writable ?? []).flatMap((p) => ["--bind-try", p, p]);
-  const hidden = (confinement.hidden ?? []).flatMap((p) => ["--tmpfs", p]);
-  return {
-    argv: [
-      "bwrap",
-      ...base,
-      ...readable,
-      ...writable,
-      ...extra,
-      ...hidden,
-      "--chdir",
-      cwd,
-      "--",
-      command,
-      ...args,
-    ],
-    sandbox: mode === "workspace-write" ? "bwrap" : "bwrap-read-only",
-  };
-}
-
 /** One command the agent runs through terminal/create. */
 export class AgentTerminal {
   readonly id = `term-${randomId()}`;
@@ -154,18 +90,44 @@ export class AgentTerminal {
   exit: { exitCode: number | null; signal: string | null } | undefined;
   readonly exited: Promise<{ exitCode: number | null; signal: string | null }>;
 
-  constructor(
+  /** Starts the command, confined as the thread's mode says. */
+  static async start(
+    scope: TurnScope,
+    p: acp.CreateTerminalRequest,
+    limit: number,
+  ): Promise<AgentTerminal> {
+    const cwd = p.cwd ? expandPath(p.cwd, scope.home, scope.cwd) : scope.cwd;
+    if (scope.place.kind === "container") {
+      return new AgentTerminal(scope, p, limit, cwd, {
+        argv: [p.command, ...(p.args ?? [])],
+        sandbox: "container",
+      });
+    }
+    if (scope.mode === "full-access") {
+      return new AgentTerminal(scope, p, limit, cwd, {
+        argv: [p.command, ...(p.args ?? [])],
+        sandbox: "none",
+      });
+    }
+    let hidden = await resolveProtected(scope.protect);
+    checkNotProtected(hidden, cwd, await realOrNearest(cwd));
+    if (scope.mode === "workspace-write") hidden = await makeMissingDirs(hidden, [scope.cwd]);
+    // Only the thread's working directory is ever writable, wherever the command starts.
+    const confined = sandboxed(scope.mode, scope.cwd, p.command, p.args ?? [], {
+      hidden,
+      network: scope.network ? "host" : "none",
+      chdir: cwd,
+    });
+    return new AgentTerminal(scope, p, limit, cwd, confined);
+  }
+
+  private constructor(
     scope: TurnScope,
     p: acp.CreateTerminalRequest,
     private readonly limit: number,
+    cwd: string,
+    { argv, sandbox }: { argv: string[]; sandbox: LogData<"CommandStarted">["sandbox"] },
   ) {
-    const cwd = p.cwd ?? scope.cwd;
-    const { argv, sandbox } =
-      scope.place.kind === "container"
-        ? { argv: [p.command, ...(p.args ?? [])], sandbox: "container" as const }
-        : sandboxed(scope.mode, cwd, p.command, p.args ?? [], {
-            hidden: scope.confinement.hidden ?? [],
-          });
     const extra: Record<string, string> = {};
     for (const v of p.env ?? []) extra[v.name] = v.value;
     const spec = scope.place.spawnOf(argv, cwd, { ...extra, ...scope.keeper.env(this.run) });
@@ -243,6 +205,13 @@ export class AgentTerminal {
   }
 }
 
+/** The resolver of the agent's reads: outside full access, the protected paths are refused. */
+async function readResolver(scope: TurnScope): Promise<PathResolver> {
+  if (scope.mode === "full-access") return PathResolver.create({ home: scope.home });
+  const deny = resolverDeny(await resolveProtected(scope.protect));
+  return PathResolver.create({ home: scope.home, deny });
+}
+
 async function readText(resolver: PathResolver, path: string): Promise<string> {
   const { handle } = await resolver.openFile(path, constants.O_RDONLY);
   try {
@@ -304,7 +273,11 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
   try {
     resolver =
       scope.mode === "workspace-write"
-        ? await PathResolver.create({ home: scope.cwd, sandbox: scope.cwd })
+        ? await PathResolver.create({
+            home: scope.cwd,
+            sandbox: scope.cwd,
+            deny: resolverDeny(await resolveProtected(scope.protect)),
+          })
         : await PathResolver.create({ home: scope.home });
   } catch (err) {
     throw new CocalcError(
@@ -393,7 +366,7 @@ export function clientSide(
         try {
           let content = scope.place.files
             ? await scope.place.files.read(expandPath(params.path, scope.home, scope.cwd))
-            : await readText(await PathResolver.create({ home: scope.home }), params.path);
+            : await readText(await readResolver(scope), params.path);
           if (params.line || params.limit) {
             const lines = content.split("\n");
             const from = Math.max(0, (params.line ?? 1) - 1);
@@ -401,6 +374,12 @@ export function clientSide(
           }
           return { content };
         } catch (err) {
+          if (err instanceof CocalcError && err.code === "ERR_AGENT_PROTECTED_PATH") {
+            scope.log.append("AgentNotice", {
+              level: "warning",
+              text: `read of ${params.path} refused: ${err.message}`,
+            });
+          }
           throw refuse(err);
         }
       })
@@ -417,13 +396,17 @@ export function clientSide(
           throw refuse(err);
         }
       })
-      .onRequest(acpSdk().methods.client.terminal.create, ({ params }) => {
+      .onRequest(acpSdk().methods.client.terminal.create, async ({ params }) => {
         const scope = need(params.sessionId);
         try {
-          const t = new AgentTerminal(scope, params, params.outputByteLimit ?? 1024 * 1024);
+          const t = await AgentTerminal.start(scope, params, params.outputByteLimit ?? 1024 * 1024);
           scope.terminals.set(t.id, t);
           return { terminalId: t.id };
         } catch (err) {
+          scope.log.append("AgentNotice", {
+            level: "warning",
+            text: `command ${params.command} refused: ${err instanceof Error ? err.message : String(err)}`,
+          });
           throw refuse(err);
         }
       })

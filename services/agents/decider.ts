@@ -8,6 +8,7 @@
 import {
   type ChangeThreadSettings,
   type CreateThread,
+  checkThreadEnv,
   checkThreadSettings,
   type InterruptTurn,
   type StopReason,
@@ -90,6 +91,7 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       case "CreateThread": {
         if (state.status === "active") return [];
         const { title, settings } = command.data;
+        checkThreadEnv(settings.env);
         return [
           { type: "ThreadCreated", data: { title, settings: checkThreadSettings(settings) } },
         ];
@@ -101,6 +103,8 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
           throw new CocalcError("ERR_AGENT_SETTINGS", "nothing to change");
         }
         if (change) checkThreadSettings({ ...s.settings, ...change });
+        // Only what is set now: a thread from before this rule keeps working.
+        if (change?.env) checkThreadEnv(change.env);
         return [
           {
             type: "ThreadSettingsChanged",

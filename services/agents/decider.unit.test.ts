@@ -38,6 +38,50 @@ describe("thread decider", () => {
     expect(codeOf(given(threadDecider, []).when(c).error)).toBe("ERR_AGENT_SETTINGS");
   });
 
+  it("refuses secret-looking names in the environment, on create and on change, changing nothing", () => {
+    for (const name of [
+      "OPENAI_API_KEY",
+      "GH_TOKEN",
+      "MY_SECRET_THING",
+      "db_password",
+      "key_Token",
+    ]) {
+      const c = cmd("CreateThread", {
+        title: "t",
+        settings: { ...settings, env: { FOO: "1", [name]: "sk-123" } },
+      });
+      const r = given(threadDecider, []).when(c);
+      expect(codeOf(r.error), name).toBe("ERR_AGENT_ENV_SECRET");
+      expect((r.error as Error).message).toContain(name);
+      expect((r.error as Error).message).toMatch(/API key/);
+      expect(r.events).toBeUndefined();
+      const change = cmd("ChangeThreadSettings", { change: { env: { [name]: "sk-123" } } });
+      const r2 = given(threadDecider, [created]).when(change);
+      expect(codeOf(r2.error), name).toBe("ERR_AGENT_ENV_SECRET");
+      expect(r2.events).toBeUndefined();
+    }
+    // Ordinary names pass; so does a change that leaves the environment alone.
+    // An empty value blanks an inherited variable and holds no secret.
+    const blank = { ...settings, env: { OPENAI_API_KEY: "" } };
+    expect(
+      given(threadDecider, []).when(cmd("CreateThread", { title: "t", settings: blank })).events,
+    ).toHaveLength(1);
+    const fine = {
+      ...settings,
+      env: { RUST_LOG: "debug", KEYBOARD: "us", TOKENIZERS_PARALLELISM: "0" },
+    };
+    expect(
+      given(threadDecider, []).when(cmd("CreateThread", { title: "t", settings: fine })).events,
+    ).toHaveLength(1);
+    const old: ThreadDecided = {
+      type: "ThreadCreated",
+      data: { title: "t", settings: { ...settings, env: { OLD_API_KEY: "x" } } },
+    };
+    expect(
+      given(threadDecider, [old]).when(cmd("ChangeThreadSettings", { title: "renamed" })).events,
+    ).toHaveLength(1);
+  });
+
   it("refuses turns on an unknown thread and empty prompts", () => {
     const c = cmd("SubmitTurn", { turn: "uturn00001", prompt: "hi" });
     expect(codeOf(given(threadDecider, []).when(c).error)).toBe("ERR_AGENT_THREAD_NOT_FOUND");

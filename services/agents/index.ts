@@ -2,8 +2,8 @@
 import type { ServiceDefinition } from "../runtime/service.js";
 import { AGENTS_SERVICE, type AgentsServiceOptions, startAgents } from "./service.js";
 
-export { bubblewrapAvailable } from "./client-side.js";
 export { detectAgents } from "./pool.js";
+export { bubblewrapAvailable, networkIsolationAvailable } from "./sandbox.js";
 export {
   AGENTS_SERVICE,
   type AgentsServiceOptions,

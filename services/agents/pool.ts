@@ -19,9 +19,10 @@ import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { loadAcp } from "./acp-sdk.js";
 import { AgentProcess, type ClientHandlers } from "./agent-process.js";
-import { sandboxed } from "./client-side.js";
 import { newTag, ProcessKeeper } from "./keeper.js";
 import type { AgentPlace } from "./place.js";
+import { makeMissingDirs, type ProtectedPath, resolveProtected } from "./protected.js";
+import { sandboxed } from "./sandbox.js";
 
 /** The commands each known agent installs, in order of preference. */
 const KNOWN: Record<Exclude<AgentKind, "custom">, { name: string; bins: string[] }> = {
@@ -102,8 +103,10 @@ export interface PoolOptions {
   log: Logger;
   handlers: ClientHandlers;
   home: string;
-  /** Hidden from confined agents (the product's data directory). */
-  hidden: readonly string[];
+  /** Hidden from confined agents (the product's secrets, credential folders). */
+  protect: readonly ProtectedPath[];
+  /** The egress proxy's socket: how a confined agent without network reaches its API. */
+  egressSocket: () => string;
   /** Where agents run: here, or inside a container workspace. */
   place: AgentPlace;
 }
@@ -165,13 +168,19 @@ export class AgentPool {
     // Outside full access the agent process itself is confined like its commands: what it
     // does on its own (some agents run commands themselves) cannot write outside either. In a
     // container workspace the container is the boundary.
-    const { argv } =
-      this.o.place.kind === "container"
-        ? { argv: command }
-        : sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
-            writable: agentStateDirs(this.o.home),
-            hidden: this.o.hidden,
-          });
+    let argv = command;
+    if (this.o.place.kind === "host" && settings.mode !== "full-access") {
+      let hidden = await resolveProtected(this.o.protect);
+      if (settings.mode === "workspace-write") {
+        hidden = await makeMissingDirs(hidden, [settings.cwd]);
+      }
+      argv = sandboxed(settings.mode, settings.cwd, command[0]!, command.slice(1), {
+        writable: agentStateDirs(this.o.home),
+        hidden,
+        // Without network the agent still reaches its API, through the egress proxy only.
+        network: settings.network ? "host" : { egress: this.o.egressSocket() },
+      }).argv;
+    }
     const keys = await this.o.keys.all();
     const run = newTag();
     const spec = this.o.place.spawnOf(argv, settings.cwd, {

@@ -48,7 +48,7 @@ import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import {
@@ -65,6 +65,7 @@ import {
   type ThreadState,
   threadDecider,
 } from "./decider.js";
+import { EgressProxy } from "./egress.js";
 import {
   type AgentPlace,
   type ContainerExec,
@@ -74,6 +75,13 @@ import {
 } from "./place.js";
 import { AgentKeys, AgentPool } from "./pool.js";
 import { threadOfSubject, threadsProjection, turnsProjection } from "./projections.js";
+import {
+  checkNotProtected,
+  type ProtectedPath,
+  protectedPaths,
+  realOrNearest,
+  resolveProtected,
+} from "./protected.js";
 
 export const AGENTS_SERVICE = ServiceNames.agents;
 export const threadRegistry = new EventRegistry<ThreadEvent>(ThreadEvents);
@@ -102,6 +110,11 @@ export interface AgentsServiceOptions {
    * working directory, `home`) are the ones inside the container.
    */
   container?: { exec: ContainerExec; home: string };
+  /**
+   * Files outside the data directory that hold plus's secrets (the connection-info and token
+   * files): protected from agents outside full access like the data directory.
+   */
+  secretFiles?: readonly string[];
   /**
    * The durable consumer's name (default: the service's). Where one NATS serves many
    * workspaces (a launchpad host), each workspace's service needs its own.
@@ -184,6 +197,9 @@ class Agents {
   private readonly keys: AgentKeys;
   private readonly pool: AgentPool;
   private readonly place: AgentPlace;
+  /** What confined agents can neither read nor write. */
+  private readonly protect: readonly ProtectedPath[];
+  private egress: EgressProxy | undefined;
   private readonly store: AggregateStore<ThreadCommand, ThreadDecided, ThreadState>;
   private readonly mutex = new KeyedMutex();
   /** The running turn of each thread (by thread id). */
@@ -205,6 +221,11 @@ class Agents {
       ? containerPlace(o.container.exec, new WorkspaceFiles(ctx.nc, ctx.wsid))
       : hostPlace();
     this.keys = new AgentKeys(join(o.dataDir, "agent-keys.json"));
+    this.protect = protectedPaths({
+      dataDir: o.dataDir,
+      home: this.home,
+      ...(o.secretFiles && { secretFiles: o.secretFiles }),
+    });
     this.pool = new AgentPool({
       max: o.maxProcesses ?? 8,
       idleMs: o.idleMs ?? 10 * 60_000,
@@ -213,7 +234,11 @@ class Agents {
       keys: this.keys,
       log: ctx.log,
       home: this.home,
-      hidden: [o.dataDir],
+      protect: this.protect,
+      egressSocket: () => {
+        if (!this.egress) throw new Error("bug: the egress proxy is not running");
+        return this.egress.socket;
+      },
       place: this.place,
       handlers: clientSide(
         (sessionId) => this.bySession.get(sessionId)?.scope,
@@ -244,6 +269,8 @@ class Agents {
       ctx.kvm.open(Buckets.turns),
     ]);
     const project = await projectionHandler(ctx.kvm, [threadsProjection, turnsProjection]);
+    // Confined agents on this machine reach their API through it (a container has its own network).
+    if (this.place.kind === "host") this.egress = await EgressProxy.start({ log: this.log });
     const consumer = await consumeEvents({
       js: ctx.js,
       stream: ws.stream,
@@ -275,23 +302,18 @@ class Agents {
     this.serveRequests();
     // Threads whose queue was left waiting (or whose turn was cut by a restart) go on.
     void this.resume().catch((err) => this.log.warn({ err: String(err) }, "resume failed"));
-    const done = Promise.race([consumer.done, commands.done]);
-    return {
-      done,
-      stop: async () => {
-        this.stopping = true;
-        this.sub?.unsubscribe();
-        await commands.stop();
-        await consumer.stop();
-        // Running turns are not ended here: the next start of the service marks them failed
-        // (as after a crash) and goes on with the queues.
-        await this.pool.stop();
-        await Promise.race([
-          Promise.allSettled([...this.runs]),
-          new Promise((r) => setTimeout(r, 5000)),
-        ]);
-      },
-    };
+    return runningService([commands, consumer], async () => {
+      this.stopping = true;
+      this.sub?.unsubscribe();
+      // Running turns are not ended here: the next start of the service marks them failed
+      // (as after a crash) and goes on with the queues.
+      await this.pool.stop();
+      await Promise.race([
+        Promise.allSettled([...this.runs]),
+        new Promise((r) => setTimeout(r, 5000)),
+      ]);
+      await this.egress?.close();
+    });
   }
 
   private async resume(): Promise<void> {
@@ -381,7 +403,8 @@ class Agents {
         home: this.home,
         log: new TurnLog(this.ctx, turnIdentifiers(this.ctx.wsid, thread, head).logSubject),
         permissionTimeoutMs: this.o.permissionTimeoutMs ?? PERMISSION_TIMEOUT_MS,
-        confinement: { hidden: [this.o.dataDir] },
+        protect: this.protect,
+        network: state.settings.network === true,
         place: this.place,
         keeper: this.pool.keeper,
         usage: (used, size) => {
@@ -428,6 +451,11 @@ class Agents {
           "ERR_AGENT_SETTINGS",
           `the working directory ${settings.cwd} does not exist; change it in the thread settings`,
         );
+      }
+      if (this.place.kind === "host" && settings.mode !== "full-access") {
+        // It would be hidden from the agent (and it holds secrets): choose another one.
+        const real = await realOrNearest(settings.cwd);
+        checkNotProtected(await resolveProtected(this.protect), settings.cwd, real);
       }
       const acquiring = this.pool.acquire(thread, settings, () =>
         log.append("AgentNotice", {

@@ -152,6 +152,41 @@ describe("path resolver", () => {
     await rm(join(box, "last.txt"));
   });
 
+  it("deny - denied paths are refused with the caller's error: symlinks, new files, a swap before the open", async () => {
+    const denied = join(base, "outside-dir");
+    const refuse = (asked: string, real: string, d: string) =>
+      new CocalcError("ERR_AGENT_PROTECTED_PATH", `${asked} -> ${real} in ${d}`);
+    const r = await PathResolver.create({ home: box, deny: { paths: [denied], refuse } });
+    expect(await readThrough(r, join(box, "file.txt"))).toBe("inside");
+    expect(await codeOf(readThrough(r, join(denied, "f.txt")))).toBe("ERR_AGENT_PROTECTED_PATH");
+    expect(await codeOf(readThrough(r, "link-out-dir/f.txt"))).toBe("ERR_AGENT_PROTECTED_PATH");
+    // A file that does not exist yet: judged by its nearest existing parent.
+    expect(await codeOf(r.real(join(denied, "new", "deeper.txt")))).toBe(
+      "ERR_AGENT_PROTECTED_PATH",
+    );
+    expect(await codeOf(r.real(denied))).toBe("ERR_AGENT_PROTECTED_PATH");
+    // Only the path and what is inside it: a sibling with the same prefix is not denied.
+    await mkdir(join(base, "outside-dir-2"), { recursive: true });
+    expect(await codeOf(r.real(join(base, "outside-dir-2", "x")))).toBe("ok");
+    // A symlink swapped in between the check and the open is caught after the open.
+    await mkdir(join(box, "swap2"));
+    await writeFile(join(box, "swap2", "f.txt"), "inside");
+    let armed = true;
+    const swapping = await PathResolver.create({
+      home: box,
+      deny: { paths: [denied], refuse },
+      beforeOpen: async () => {
+        if (!armed) return;
+        armed = false;
+        await rename(join(box, "swap2"), join(box, "swap2-away"));
+        await symlink(denied, join(box, "swap2"));
+      },
+    });
+    expect(await codeOf(readThrough(swapping, "swap2/f.txt"))).toBe("ERR_AGENT_PROTECTED_PATH");
+    await rm(join(box, "swap2"));
+    await rm(join(box, "swap2-away"), { recursive: true });
+  });
+
   it("sandbox - racing swaps never let a read out", async () => {
     const race = join(box, "race");
     const real = join(box, "race-real");

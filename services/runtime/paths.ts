@@ -39,6 +39,15 @@ export interface PathResolverOptions {
   /** Sandbox root: when set, nothing outside it can be reached. */
   sandbox?: string;
   /**
+   * Canonical paths that cannot be reached, whatever else allows it (a confined agent and
+   * the product's secrets): a path that is one or lies inside one gets `refuse`'s error,
+   * checked on the real path like the sandbox root (symlinks, and after the open).
+   */
+  deny?: {
+    paths: readonly string[];
+    refuse: (asked: string, real: string, denied: string) => Error;
+  };
+  /**
    * Test seam: runs after a path was checked and before it is opened, so a test can swap a
    * symlink in exactly there.
    */
@@ -125,6 +134,7 @@ export class PathResolver {
   /** The canonical sandbox root, or null (plus: the whole file system). */
   readonly sandbox: string | null;
   private readonly beforeOpen: PathResolverOptions["beforeOpen"];
+  private readonly deny: PathResolverOptions["deny"];
   /** Descriptor paths pin directories; without /proc we check after the fact instead. */
   private readonly pinByFd: boolean;
 
@@ -132,7 +142,13 @@ export class PathResolver {
     this.home = home;
     this.sandbox = sandbox;
     this.beforeOpen = opts.beforeOpen;
-    this.pinByFd = sandbox !== null && existsSync(FD_DIR);
+    this.deny = opts.deny && opts.deny.paths.length > 0 ? opts.deny : undefined;
+    this.pinByFd = (sandbox !== null || this.deny !== undefined) && existsSync(FD_DIR);
+  }
+
+  /** Whether anything limits what can be reached (a sandbox root or denied paths). */
+  private get confined(): boolean {
+    return this.sandbox !== null || this.deny !== undefined;
   }
 
   /** Canonicalises home and the sandbox root (both must exist). */
@@ -180,6 +196,8 @@ export class PathResolver {
     if (this.sandbox !== null && !isInside(real, this.sandbox)) {
       throw outside(this.display(asked), `it leads to ${real}`);
     }
+    const denied = this.deny?.paths.find((d) => isInside(real, d));
+    if (denied !== undefined) throw this.deny!.refuse(asked, real, denied);
     return real;
   }
 
@@ -245,7 +263,7 @@ export class PathResolver {
   /** Pins a directory given by canonical path (already checked). */
   async pinReal(real: string): Promise<PinnedDir> {
     if (!this.pinByFd) {
-      if (this.sandbox !== null) {
+      if (this.confined) {
         await this.beforeOpen?.(real);
         // No descriptor paths here: check again right before use, which narrows the window.
         this.contain(await realpath(real).catch((e) => Promise.reject(fsError(e, real))), real);
@@ -332,9 +350,11 @@ export class PathResolver {
       }
       if (this.pinByFd) {
         const actual = (await readlink(`${FD_DIR}/${handle.fd}`)).replace(/ \(deleted\)$/, "");
-        if (!isInside(actual, this.sandbox!)) {
+        try {
+          this.contain(actual, real);
+        } catch (err) {
           await handle.close();
-          throw outside(this.display(real), `it leads to ${actual}`);
+          throw err;
         }
       }
       return { handle, path: real };

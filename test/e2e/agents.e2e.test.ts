@@ -1,11 +1,11 @@
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { usernamePasswordAuthenticator } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bubblewrapAvailable } from "../../services/agents/client-side.js";
+import { bubblewrapAvailable } from "../../services/agents/sandbox.js";
 import { agentCommand } from "../../services/agents/test-kit.js";
 import { defaultThreadSettings, newThreadId, roomIdForPath } from "../../shared/agents.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
@@ -28,6 +28,14 @@ async function logText(turn: ReturnType<typeof lastTurn>, containing: string): P
     })
     .toContain(containing);
   return (await turn.getByTestId("turn-log").textContent()) ?? "";
+}
+
+/** Every file under `dir`, as one latin1 string (to look for bytes in the event store). */
+function storeText(dir: string): string {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => readFileSync(join(e.parentPath, e.name), "latin1"))
+    .join("\n");
 }
 
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
@@ -69,13 +77,52 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await page.getByTestId("submit").click();
   }
 
-  it("a .chat file opens its room in the Agents tab; a new thread", async () => {
+  it("a .chat file opens its room in the Agents tab; a new thread works in the chat file's folder", async () => {
     await page.goto(`${plus.url}files/project/e2e.chat`);
     await page.getByTestId("agents").waitFor({ timeout: 30_000 });
     await expect.poll(() => page.locator(".agents-room").textContent()).toBe("e2e.chat");
     await page.getByTestId("new-thread").click();
     await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
     await useScriptedAgent();
+    expect(await page.locator(".agents-summary").textContent()).toContain(
+      `· ${join(plus.home, "project")}`,
+    );
+  });
+
+  it("a secret typed into Environment is offered as an API key; the thread keeps only the rest", async () => {
+    const value = "sk-e2e-typed-into-the-wrong-box";
+    await page.getByTestId("thread-settings-toggle").click();
+    const form = page.getByTestId("thread-settings");
+    await page.getByTestId("thread-env").fill(`RUST_LOG=debug\nOPENAI_API_KEY=${value}`);
+    const offer = page.getByTestId("env-secrets");
+    await offer.waitFor({ timeout: 10_000 });
+    expect(await offer.textContent()).toContain(
+      "OPENAI_API_KEY looks like a secret, and the environment is stored",
+    );
+    // Save alone does not send it: the offer is pointed at.
+    await page.getByTestId("save-settings").click();
+    await expect.poll(() => offer.getAttribute("class")).toContain("nudged");
+    expect(await form.isVisible()).toBe(true);
+    if (SHOTS) await form.screenshot({ path: `${SHOTS}/agents-env-secret.png` });
+
+    await page.getByTestId("store-env-secrets").click();
+    await expect.poll(() => form.count(), { timeout: 10_000 }).toBe(0);
+    const keys = join(plus.dataDir, "agent-keys.json");
+    expect(JSON.parse(await readFile(keys, "utf8"))).toMatchObject({ OPENAI_API_KEY: value });
+    expect(statSync(keys).mode & 0o777).toBe(0o600);
+    await page.getByTestId("thread-settings-toggle").click();
+    await expect.poll(() => page.getByTestId("thread-env").inputValue()).toBe("RUST_LOG=debug");
+    expect(await page.locator(".agents-keys").textContent()).toContain("OPENAI_API_KEY");
+    await form.getByRole("button", { name: "Cancel" }).click();
+
+    // The event store holds the one variable, never the secret.
+    const store = storeText(join(plus.dataDir, "nats", "jetstream"));
+    expect(store).toContain("RUST_LOG");
+    expect(store).not.toContain(value);
+    // The agent gets both by environment.
+    await send("env OPENAI_API_KEY\nenv RUST_LOG");
+    const said = await logText(lastTurn(page), "env RUST_LOG=debug");
+    expect(said).toContain(`env OPENAI_API_KEY=${value}`);
   });
 
   it("submit → streaming → reload mid-turn shows every event, still streaming → stop → cancelled", async () => {

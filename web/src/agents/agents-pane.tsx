@@ -8,6 +8,7 @@ import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "s
 import {
   type AgentKind,
   AgentModes,
+  looksLikeSecret,
   type ThreadSettings,
   TURN_STALLED_MS,
   type TurnView,
@@ -233,7 +234,11 @@ function ThreadPane() {
         <h2>{thread().title}</h2>
         <span class="agents-summary">
           {thread().settings.agent} · {thread().settings.mode}
-          {thread().settings.model ? ` · ${thread().settings.model}` : ""} · {thread().settings.cwd}
+          {thread().settings.model ? ` · ${thread().settings.model}` : ""}
+          {thread().settings.network && thread().settings.mode !== "full-access"
+            ? " · network"
+            : ""}{" "}
+          · {thread().settings.cwd}
         </span>
         <span class="agents-spacer" />
         <button type="button" class="button" onClick={() => void exportThread(true)}>
@@ -707,6 +712,25 @@ function envText(env: Record<string, string>): string {
     .join("\n");
 }
 
+/** NAME=value lines (blank lines and lines without a name are skipped). */
+function parseEnv(text: string): Record<string, string> {
+  const vars: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const i = line.indexOf("=");
+    if (line.trim() && i > 0) vars[line.slice(0, i).trim()] = line.slice(i + 1);
+  }
+  return vars;
+}
+
+/** What "network" means for the chosen mode, in the form. */
+function networkNote(mode: ThreadSettings["mode"], on: boolean): string {
+  if (mode === "full-access")
+    return "Full access: the agent and its commands use this machine's network.";
+  return on
+    ? "On: the agent and its commands can reach this machine's services and the local network (plus's keys stay hidden)."
+    : "Off: commands have no network; the agent reaches only the internet (its model's API), through plus's proxy.";
+}
+
 function ThreadSettingsForm(props: { onDone: () => void }) {
   const agents = useAgents();
   const s = () => agents.selected()!.settings;
@@ -717,25 +741,51 @@ function ThreadSettingsForm(props: { onDone: () => void }) {
   const [mode, setMode] = createSignal(s().mode);
   const [cwd, setCwd] = createSignal(s().cwd);
   const [env, setEnv] = createSignal(envText(s().env));
+  const [network, setNetwork] = createSignal(s().network === true);
   const [keyName, setKeyName] = createSignal("OPENAI_API_KEY");
   const [keyValue, setKeyValue] = createSignal("");
-  const save = async (e: Event) => {
-    e.preventDefault();
-    const vars: Record<string, string> = {};
-    for (const line of env().split("\n")) {
-      const i = line.indexOf("=");
-      if (line.trim() && i > 0) vars[line.slice(0, i).trim()] = line.slice(i + 1);
-    }
+  /** Secret-looking names typed into the Environment: offered as API keys instead. */
+  const secrets = createMemo(() =>
+    Object.entries(parseEnv(env()))
+      .filter(([name, value]) => value !== "" && looksLikeSecret(name))
+      .map(([name]) => name),
+  );
+  const [nudge, setNudge] = createSignal(false);
+  const [storing, setStoring] = createSignal(false);
+  const send = async () => {
     const change: Partial<ThreadSettings> = {
       agent: agent(),
       command: command(),
       model: model(),
       mode: mode(),
       cwd: cwd(),
-      env: vars,
+      env: parseEnv(env()),
+      network: network(),
     };
     const reply = await agents.changeSettings(change, title());
     if (reply.ok) props.onDone();
+  };
+  const save = async (e: Event) => {
+    e.preventDefault();
+    // The environment is kept in the thread's history: secrets go to the key store instead.
+    if (secrets().length > 0) return setNudge(true);
+    await send();
+  };
+  /** Stores each secret-looking variable as an API key, takes it out of the box, then saves. */
+  const storeSecrets = async () => {
+    setStoring(true);
+    try {
+      const vars = parseEnv(env());
+      for (const name of secrets()) {
+        if (!(await agents.setKey(name, vars[name]!))) return;
+        delete vars[name];
+      }
+      setEnv(envText(vars));
+      setNudge(false);
+      await send();
+    } finally {
+      setStoring(false);
+    }
   };
   return (
     <form class="agents-settings" data-testid="thread-settings" onSubmit={save}>
@@ -786,10 +836,51 @@ function ThreadSettingsForm(props: { onDone: () => void }) {
       <label>
         Working directory <input value={cwd()} onInput={(e) => setCwd(e.currentTarget.value)} />
       </label>
-      <label class="wide">
-        Environment (NAME=value per line)
-        <textarea value={env()} onInput={(e) => setEnv(e.currentTarget.value)} />
+      <label class="agents-network">
+        <input
+          type="checkbox"
+          data-testid="thread-network"
+          checked={network() || mode() === "full-access"}
+          disabled={mode() === "full-access"}
+          onChange={(e) => setNetwork(e.currentTarget.checked)}
+        />
+        Network
+        <span class="muted" data-testid="network-note">
+          {networkNote(mode(), network())}
+        </span>
       </label>
+      <label class="wide">
+        Environment (NAME=value per line; stored with the thread, so no secrets)
+        <textarea
+          data-testid="thread-env"
+          value={env()}
+          onInput={(e) => setEnv(e.currentTarget.value)}
+        />
+      </label>
+      <Show when={secrets().length > 0}>
+        <div
+          class="agents-secret-offer wide"
+          classList={{ nudged: nudge() }}
+          role="alert"
+          data-testid="env-secrets"
+        >
+          <p>
+            <strong>{secrets().join(", ")}</strong> {secrets().length === 1 ? "looks" : "look"} like
+            a secret, and the environment is stored in the thread's history in clear, so it is not
+            accepted here. Store {secrets().length === 1 ? "it" : "them"} as an API key instead:
+            kept in a 0600 file on this machine, and given to the agent by environment the same way.
+          </p>
+          <button
+            type="button"
+            class="button primary"
+            data-testid="store-env-secrets"
+            disabled={storing()}
+            onClick={() => void storeSecrets()}
+          >
+            Store as API {secrets().length === 1 ? "key" : "keys"} and save
+          </button>
+        </div>
+      </Show>
       <div class="agents-settings-actions wide">
         <button type="submit" class="button primary" data-testid="save-settings">
           Save

@@ -21,6 +21,7 @@ import {
   type DetectedAgent,
   defaultThreadSettings,
   InterruptTurn,
+  looksLikeSecret,
   newThreadId,
   newTurnId,
   roomIdentifiers,
@@ -75,7 +76,8 @@ export interface AgentsStore {
     turn: string,
     force: boolean,
   ): Promise<{ ok: true; reverted: string[] } | { ok: false; error: ErrorPayload }>;
-  setKey(name: string, value: string): Promise<void>;
+  /** Stores (empty: removes) an API key; resolves with whether it was stored. */
+  setKey(name: string, value: string): Promise<boolean>;
   /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
   saveImage(file: Blob, name: string): Promise<string>;
   openLog(thread: string, turn: string): TurnLog;
@@ -230,12 +232,11 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: "no chat room is open" } };
       const base = selected()?.settings;
       const detected = agents()[0];
+      // A new thread works where its chat file is, whatever the thread it copies used.
+      const cwd = parentOf(path) || home;
       const settings: ThreadSettings = base
-        ? { ...base }
-        : {
-            ...defaultThreadSettings(parentOf(path) || home),
-            agent: detected?.kind ?? "codex",
-          };
+        ? { ...base, cwd, env: withoutSecrets(base.env) }
+        : { ...defaultThreadSettings(cwd), agent: detected?.kind ?? "codex" };
       const thread = newThreadId();
       setChosen(thread);
       return run(CreateThread.type, { room: r, thread, title, settings });
@@ -282,12 +283,18 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
       }
     },
-    setKey: (name, value) =>
-      guard(async () =>
+    async setKey(name, value) {
+      try {
         setKeyNames(
           (await request<{ names: string[] }>(conn, { op: "setKey", name, value })).names,
-        ),
-      ),
+        );
+        setLastError(undefined);
+        return true;
+      } catch (err) {
+        setLastError(messageOf(err));
+        return false;
+      }
+    },
     async saveImage(file, name) {
       const path = roomPath();
       if (!path) throw new Error("no chat room is open");
@@ -306,6 +313,13 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     },
     openLog: (thread, turn) => openTurnLog(conn, thread, turn),
   };
+}
+
+/** A thread from before secret-looking names were refused may still hold some: not copied. */
+function withoutSecrets(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter(([name, value]) => value === "" || !looksLikeSecret(name)),
+  );
 }
 
 const AgentsContext = createContext<AgentsStore>();
