@@ -92,6 +92,7 @@ export const Streams = {
   REGISTRY: "REGISTRY",
   PLACEMENTS: "PLACEMENTS",
   LEDGER: "LEDGER",
+  HUB: "HUB",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -110,6 +111,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   REGISTRY: ["registry.>"],
   PLACEMENTS: ["placement.>"],
   LEDGER: ["ledger.>"],
+  HUB: ["hub.>"],
 };
 
 /** KV buckets ("views"). */

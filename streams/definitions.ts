@@ -2,6 +2,7 @@
  * Every stream and KV bucket of the product, as data. ensureStreams() makes the server match.
  * Names and subjects come only from shared/subjects.ts.
  */
+import { HubBuckets } from "../shared/hub.js";
 import { Buckets, bucketStream, StreamSubjects, Streams } from "../shared/subjects.js";
 
 const SECOND = 1000;
@@ -236,5 +237,35 @@ export function controlPlaneStreams(): StreamDefinition[] {
   return [
     ...ControlPlaneStreams,
     ...BucketDefinitions.filter((b) => views.has(b.name)).map(bucketAsStream),
+  ];
+}
+
+/**
+ * The launchpad hub's own stream and views: accounts, invites, the sign-up mode, and the
+ * mutable store of what identifies people (one revision kept, so an erased value is gone).
+ */
+export function hubStreams(): StreamDefinition[] {
+  const view = (name: string, description: string, history = 1): BucketDefinition => ({
+    name,
+    description,
+    history,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  });
+  return [
+    stream(Streams.HUB, "hub accounts, invites and sign-up mode (no personal data)"),
+    ...[
+      view(HubBuckets.accounts, "hub accounts: role, status, how they were made"),
+      view(HubBuckets.invites, "hub invites: uses, expiry, status"),
+      view(HubBuckets.config, "hub: set up or not, sign-up mode"),
+    ].map(bucketAsStream),
+    // Two revisions: a new value is written, then the one before it is erased in place
+    // (overwritten on disk), so no limit ever drops an old password hash without erasing it.
+    {
+      ...bucketAsStream(
+        view(HubBuckets.private, "hub accounts' emails, password hashes, invite secrets", 2),
+      ),
+      denyDelete: false,
+    },
   ];
 }

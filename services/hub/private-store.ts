@@ -1,0 +1,123 @@
+/**
+ * What identifies a person, kept apart from the event history: an account's email and
+ * password hash, the email → account index, invite secrets. KV `hub-private` keeps two
+ * revisions; every write erases the revision before it in place (nats-server overwrites the
+ * message on disk), and deleting an account erases every revision of its keys. So what is
+ * deleted is gone from the store's files, not only hidden.
+ */
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { KV, Kvm } from "@nats-io/kv";
+import { bytesToBase64url } from "../../shared/base64url.js";
+import { CocalcError } from "../../shared/errors.js";
+import { HubBuckets } from "../../shared/hub.js";
+import { bucketStream } from "../../shared/subjects.js";
+
+export interface PrivateAccount {
+  email: string;
+  passwordHash: string;
+}
+
+/** Emails compare case-insensitively and without surrounding space. */
+export function normalEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+const accountKey = (id: string) => `account.${id}`;
+const emailKey = (email: string) =>
+  `email.${bytesToBase64url(new TextEncoder().encode(normalEmail(email)))}`;
+const inviteKey = (id: string) => `invite.${id}`;
+
+export class PrivateStore {
+  private constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+  ) {}
+
+  static async open(kvm: Kvm, jsm: JetStreamManager): Promise<PrivateStore> {
+    return new PrivateStore(await kvm.open(HubBuckets.private), jsm);
+  }
+
+  /** The account that has `email`, if any. */
+  async accountOfEmail(email: string): Promise<string | undefined> {
+    const e = await this.kv.get(emailKey(email));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<{ id: string }>().id : undefined;
+  }
+
+  async account(id: string): Promise<PrivateAccount | undefined> {
+    const e = await this.kv.get(accountKey(id));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<PrivateAccount>() : undefined;
+  }
+
+  /**
+   * Claims `email` for account `id` (atomically: two sign-ups with one email, one wins), then
+   * stores the account's record. Throws ERR_HUB_EMAIL_TAKEN.
+   */
+  async create(id: string, record: PrivateAccount): Promise<void> {
+    try {
+      await this.kv.create(emailKey(record.email), JSON.stringify({ id }));
+    } catch {
+      // create fails when the key exists (also after a purge: then it is free again)
+      const owner = await this.accountOfEmail(record.email);
+      if (owner !== undefined)
+        throw new CocalcError("ERR_HUB_EMAIL_TAKEN", "an account with this email exists");
+      await this.write(emailKey(record.email), JSON.stringify({ id }));
+    }
+    await this.write(
+      accountKey(id),
+      JSON.stringify({ ...record, email: normalEmail(record.email) }),
+    );
+  }
+
+  async setPasswordHash(id: string, passwordHash: string): Promise<void> {
+    const current = await this.account(id);
+    if (!current) throw new CocalcError("ERR_HUB_ACCOUNT_NOT_FOUND", "no such account");
+    await this.write(accountKey(id), JSON.stringify({ ...current, passwordHash }));
+  }
+
+  /** Erases the account's email, hash and index entry from the store's files. */
+  async erase(id: string): Promise<void> {
+    const current = await this.account(id);
+    const keys = [accountKey(id), ...(current ? [emailKey(current.email)] : [])];
+    for (const key of keys) await this.eraseKey(key);
+  }
+
+  async inviteHash(id: string): Promise<string | undefined> {
+    const e = await this.kv.get(inviteKey(id));
+    return e && e.operation === "PUT" && e.length > 0 ? e.string() : undefined;
+  }
+
+  async setInviteHash(id: string, hash: string): Promise<void> {
+    await this.write(inviteKey(id), hash);
+  }
+
+  async eraseInvite(id: string): Promise<void> {
+    await this.eraseKey(inviteKey(id));
+  }
+
+  /** Puts a value, then erases the revision it replaced. */
+  private async write(key: string, value: string): Promise<void> {
+    const before = await this.kv.get(key);
+    await this.kv.put(key, value);
+    if (before && before.revision > 0) await this.eraseSeq(before.revision);
+  }
+
+  private async eraseKey(key: string): Promise<void> {
+    const seqs: number[] = [];
+    const history = await this.kv.history({ key });
+    for await (const e of history) seqs.push(e.revision);
+    for (const seq of seqs) await this.eraseSeq(seq);
+    await this.kv.purge(key);
+    // The purge marker itself holds no value; drop it too so the key leaves no trace.
+    const marker = await this.kv.get(key);
+    if (marker) await this.eraseSeq(marker.revision);
+  }
+
+  private async eraseSeq(seq: number): Promise<void> {
+    try {
+      await this.jsm.streams.deleteMessage(bucketStream(HubBuckets.private), seq, true);
+    } catch (err) {
+      // Already gone (a limit dropped it, or an earlier erase): nothing left to erase.
+      if (!/no message found|10037/i.test(String((err as Error).message))) throw err;
+    }
+  }
+}

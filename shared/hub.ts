@@ -1,0 +1,177 @@
+/**
+ * The launchpad hub's accounts: events, commands and views. What an account is and may do is
+ * an event on stream HUB; what identifies a person (email, password hash, invite secrets) is
+ * never in an event: it lives in the hub's mutable store (KV `hub-private`), so deleting an
+ * account erases it.
+ */
+import { type Static, Type } from "@sinclair/typebox";
+import { defineCommand } from "./commands.js";
+import { defineEvent, type EventOf } from "./envelope.js";
+import { validateKeyToken } from "./subjects.js";
+
+export const SignUpModes = ["closed", "invite", "open"] as const;
+export type SignUpMode = (typeof SignUpModes)[number];
+
+export const AccountRoles = ["admin", "user"] as const;
+export type AccountRole = (typeof AccountRoles)[number];
+
+export const AccountOrigins = ["setup", "invite", "open", "console"] as const;
+export type AccountOrigin = (typeof AccountOrigins)[number];
+
+const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
+const Role = Type.Union(AccountRoles.map((r) => Type.Literal(r)));
+const Mode = Type.Union(SignUpModes.map((m) => Type.Literal(m)));
+
+/** Subjects of the hub (stream HUB) and where its commands go (core NATS, not stored). */
+export const HubSubjects = {
+  config: "hub.config",
+  account: (id: string) => `hub.account.${validateKeyToken(id, "account id")}`,
+  invite: (id: string) => `hub.invite.${validateKeyToken(id, "invite id")}`,
+  all: "hub.>",
+  accounts: "hub.account.*",
+  invites: "hub.invite.*",
+  /** Requests to the accounts service; only the hub's own services may send them. */
+  command: "hubcmd.accounts",
+} as const;
+
+// hub.config
+export const HubSetUp = defineEvent("HubSetUp", 1, Type.Object({ admin: Id }));
+export const SignUpModeChanged = defineEvent("SignUpModeChanged", 1, Type.Object({ mode: Mode }));
+export const HubConfigEvents = [HubSetUp, SignUpModeChanged] as const;
+export type HubConfigEvent = EventOf<(typeof HubConfigEvents)[number]>;
+
+// hub.account.<id>
+export const AccountCreated = defineEvent(
+  "AccountCreated",
+  1,
+  Type.Object({
+    role: Role,
+    via: Type.Union(AccountOrigins.map((o) => Type.Literal(o))),
+    invite: Type.Optional(Id),
+  }),
+);
+export const AccountDisabled = defineEvent("AccountDisabled", 1, Type.Object({}));
+export const AccountEnabled = defineEvent("AccountEnabled", 1, Type.Object({}));
+export const AccountRoleChanged = defineEvent("AccountRoleChanged", 1, Type.Object({ role: Role }));
+export const PasswordChanged = defineEvent("PasswordChanged", 1, Type.Object({}));
+/** What remains of a deleted account: that it existed (its personal data is erased). */
+export const AccountDeleted = defineEvent("AccountDeleted", 1, Type.Object({}));
+export const AccountLifeEvents = [
+  AccountCreated,
+  AccountDisabled,
+  AccountEnabled,
+  AccountRoleChanged,
+  PasswordChanged,
+  AccountDeleted,
+] as const;
+export type AccountLifeEvent = EventOf<(typeof AccountLifeEvents)[number]>;
+
+// hub.invite.<id>
+export const InviteCreated = defineEvent(
+  "InviteCreated",
+  1,
+  Type.Object({
+    uses: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    expires: Type.Optional(Type.String({ format: "date-time" })),
+  }),
+);
+export const InviteUsed = defineEvent("InviteUsed", 1, Type.Object({ account: Id }));
+export const InviteRevoked = defineEvent("InviteRevoked", 1, Type.Object({}));
+export const InviteEvents = [InviteCreated, InviteUsed, InviteRevoked] as const;
+export type InviteEvent = EventOf<(typeof InviteEvents)[number]>;
+
+export const HubEvents = [...HubConfigEvents, ...AccountLifeEvents, ...InviteEvents] as const;
+
+const Email = Type.String({ minLength: 3, maxLength: 254 });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+
+/** Commands of the accounts service. `by` is the signed-in account that asks (admin commands). */
+export const SetUpHub = defineCommand(
+  "SetUpHub",
+  Type.Object({ setupToken: Type.String({ maxLength: 256 }), email: Email, password: Password }),
+);
+export const SignUp = defineCommand(
+  "SignUp",
+  Type.Object({
+    email: Email,
+    password: Password,
+    invite: Type.Optional(Type.String({ maxLength: 256 })),
+  }),
+);
+export const SignIn = defineCommand(
+  "SignIn",
+  Type.Object({ email: Email, password: Password, address: Type.String({ maxLength: 64 }) }),
+);
+export const ChangePassword = defineCommand(
+  "ChangePassword",
+  Type.Object({ by: Id, old: Password, password: Password }),
+);
+export const SetSignUpMode = defineCommand("SetSignUpMode", Type.Object({ by: Id, mode: Mode }));
+export const CreateInvite = defineCommand(
+  "CreateInvite",
+  Type.Object({
+    by: Id,
+    uses: Type.Integer({ minimum: 1, maximum: 10_000 }),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86_400 })),
+  }),
+);
+export const RevokeInvite = defineCommand("RevokeInvite", Type.Object({ by: Id, invite: Id }));
+export const SetAccountDisabled = defineCommand(
+  "SetAccountDisabled",
+  Type.Object({ by: Id, account: Id, disabled: Type.Boolean() }),
+);
+export const SetAccountRole = defineCommand(
+  "SetAccountRole",
+  Type.Object({ by: Id, account: Id, role: Role }),
+);
+export const DeleteAccount = defineCommand("DeleteAccount", Type.Object({ by: Id, account: Id }));
+export const HubCommands = [
+  SetUpHub,
+  SignUp,
+  SignIn,
+  ChangePassword,
+  SetSignUpMode,
+  CreateInvite,
+  RevokeInvite,
+  SetAccountDisabled,
+  SetAccountRole,
+  DeleteAccount,
+] as const;
+
+/** The answer to a command: what the gateway needs (never a hash). */
+export type HubReply =
+  | { ok: true; account?: AccountView; invite?: { id: string; token: string } }
+  | { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };
+
+/** KV buckets of the hub. */
+export const HubBuckets = {
+  accounts: "hub-accounts",
+  invites: "hub-invites",
+  config: "hub-config",
+  /** Emails, password hashes, invite secrets: mutable, one revision kept, erased on delete. */
+  private: "hub-private",
+} as const;
+
+export interface AccountView {
+  id: string;
+  role: AccountRole;
+  status: "active" | "disabled" | "deleted";
+  via: AccountOrigin;
+  created: string;
+}
+
+export interface InviteView {
+  id: string;
+  uses: number;
+  used: number;
+  expires?: string;
+  status: "open" | "used-up" | "revoked";
+  created: string;
+}
+
+export interface HubConfigView {
+  setUp: boolean;
+  signUpMode: SignUpMode;
+}
+
+export type SetUpHubData = Static<typeof SetUpHub.schema>;
