@@ -65,11 +65,20 @@ export const ErrorCodes = {
     status: 409,
     summary: "The hub's setup link is wrong or was used: the hub has its first admin.",
   },
-  ERR_HUB_SIGN_UP_CLOSED: { status: 403, summary: "Sign-up is closed on this hub (or it is not set up yet)." },
-  ERR_HUB_INVITE: { status: 403, summary: "The invite is missing, wrong, expired, revoked or used up." },
+  ERR_HUB_SIGN_UP_CLOSED: {
+    status: 403,
+    summary: "Sign-up is closed on this hub (or it is not set up yet).",
+  },
+  ERR_HUB_INVITE: {
+    status: 403,
+    summary: "The invite is missing, wrong, expired, revoked or used up.",
+  },
   ERR_HUB_EMAIL_TAKEN: { status: 409, summary: "An account with this email exists." },
   ERR_HUB_EMAIL_INVALID: { status: 400, summary: "That is not an email address." },
-  ERR_HUB_PASSWORD_WEAK: { status: 400, summary: "The password is too short (at least 10 characters)." },
+  ERR_HUB_PASSWORD_WEAK: {
+    status: 400,
+    summary: "The password is too short (at least 10 characters).",
+  },
   ERR_HUB_SIGN_IN: { status: 401, summary: "Wrong email or password." },
   ERR_HUB_RATE_LIMITED: {
     status: 429,
