@@ -24,8 +24,8 @@ export const LINK_PATH = "/api/auth/link";
 
 export interface AuthOptions {
   sessions: BrowserSessions;
-  /** The URL token of now (it changes when rotated). */
-  token: () => string;
+  /** The URL token of now (it changes when rotated); without it, no token sign-in (the hub). */
+  token?: () => string;
   /** Paths that need no session (besides the app shell and sign-in). */
   publicPaths: ReadonlySet<string>;
   /** Path prefixes of GET routes that a signed link may open. */
@@ -79,7 +79,7 @@ export const authPlugin = fp<AuthOptions>(
     app.addHook("onRequest", async (request, reply) => {
       const path = new URL(request.url, "http://x").pathname;
       if (opts.publicPaths.has(path) || isShell(request.method, path)) return;
-      if (request.method === "POST" && path === SIGN_IN_PATH) return;
+      if (request.method === "POST" && path === SIGN_IN_PATH && opts.token) return;
       const given = bearer(request.raw);
       const id =
         given !== undefined
@@ -101,34 +101,41 @@ export const authPlugin = fp<AuthOptions>(
       request.browserSession = id;
     });
 
-    app.post<{ Body: Static<typeof SignInBody> }>(
-      SIGN_IN_PATH,
-      { schema: { body: SignInBody } },
-      async (request, reply) => {
-        // A sign-in only from a page of this very server (not from a form on another site).
-        checkOrigin(request.raw, true);
-        if (!equal(request.body.token, opts.token())) {
-          return refuse(
-            reply,
-            new CocalcError(
-              "ERR_GATEWAY_TOKEN",
-              "The token in this URL is wrong: open the URL that cocalc-plus printed (`cocalc-plus token` prints it again).",
-            ),
-          );
-        }
-        const credential = await sessions.create(request.headers["user-agent"] ?? "");
-        return reply.header("Cache-Control", "no-store").send({ credential });
-      },
-    );
+    const token = opts.token;
+    if (token)
+      app.post<{ Body: Static<typeof SignInBody> }>(
+        SIGN_IN_PATH,
+        { schema: { body: SignInBody } },
+        async (request, reply) => {
+          // A sign-in only from a page of this very server (not from a form on another site).
+          checkOrigin(request.raw, true);
+          if (!equal(request.body.token, token())) {
+            return refuse(
+              reply,
+              new CocalcError(
+                "ERR_GATEWAY_TOKEN",
+                "The token in this URL is wrong: open the URL that cocalc-plus printed (`cocalc-plus token` prints it again).",
+              ),
+            );
+          }
+          const credential = await sessions.create(request.headers["user-agent"] ?? "");
+          return reply.header("Cache-Control", "no-store").send({ credential });
+        },
+      );
 
     app.post<{ Body: Static<typeof SignOutBody> }>(
       SIGN_OUT_PATH,
       { schema: { body: SignOutBody } },
       async (request, reply) => {
-        if (request.body.everywhere) {
+        const id = request.browserSession!;
+        const subject = sessions.subjectOf(id);
+        if (!request.body.everywhere) await sessions.revoke(id);
+        // A hub account signs out its own browsers; plus's one user, every browser.
+        else if (subject !== undefined) await sessions.revokeSubject(subject);
+        else {
           await sessions.revokeAll();
           await opts.onSignOutEverywhere?.();
-        } else await sessions.revoke(request.browserSession!);
+        }
         return reply.header("Cache-Control", "no-store").send({ ok: true });
       },
     );

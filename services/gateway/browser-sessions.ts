@@ -19,6 +19,8 @@ interface StoredSession {
   created: string;
   /** What the browser said it is when it signed in, for a list of signed-in browsers. */
   label: string;
+  /** Who signed in (a hub account); plus has one user and leaves it out. */
+  subject?: string;
 }
 
 interface SessionsFile {
@@ -69,14 +71,19 @@ export class BrowserSessions {
         throw err;
     }
     for (const x of parsed?.v === 1 && Array.isArray(parsed.sessions) ? parsed.sessions : []) {
-      if (typeof x?.id === "string" && typeof x.hash === "string" && /^[0-9a-f]{64}$/.test(x.hash))
+      if (
+        typeof x?.id === "string" &&
+        typeof x.hash === "string" &&
+        /^[0-9a-f]{64}$/.test(x.hash) &&
+        (x.subject === undefined || typeof x.subject === "string")
+      )
         s.byId.set(x.id, x);
     }
     return s;
   }
 
   /** A new signed-in browser; returns its credential (shown to that browser only, once). */
-  async create(label: string): Promise<string> {
+  async create(label: string, subject?: string): Promise<string> {
     const id = random(12);
     const secret = random(32);
     this.byId.set(id, {
@@ -84,6 +91,7 @@ export class BrowserSessions {
       hash: sha256(secret).toString("hex"),
       created: new Date().toISOString(),
       label: label.slice(0, 200),
+      ...(subject !== undefined && { subject }),
     });
     const dropped = new Set<string>();
     for (const old of this.byId.keys()) {
@@ -108,6 +116,21 @@ export class BrowserSessions {
 
   has(id: string): boolean {
     return this.byId.has(id);
+  }
+
+  /** Who signed in with session `id` (a hub account), if it is still signed in. */
+  subjectOf(id: string): string | undefined {
+    return this.byId.get(id)?.subject;
+  }
+
+  /** Signs out every browser of `subject` (a hub account: sign out everywhere, deletion). */
+  async revokeSubject(subject: string): Promise<void> {
+    const ids = new Set<string>();
+    for (const s of this.byId.values()) if (s.subject === subject) ids.add(s.id);
+    if (ids.size === 0) return;
+    for (const id of ids) this.byId.delete(id);
+    await this.save();
+    this.emit(ids);
   }
 
   get size(): number {

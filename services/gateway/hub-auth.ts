@@ -1,0 +1,169 @@
+/**
+ * The hub's sign-in over HTTP: first-run setup, sign-up, sign-in with email and password,
+ * and who am I. Each success makes a browser credential exactly as plus's token sign-in does
+ * (see auth.ts: kept by the page in its origin's storage, sent in a header, no cookie), bound
+ * to the account; the accounts service (over NATS, `hubcmd.accounts`) decides everything else.
+ * Register after authPlugin, with HUB_PUBLIC_PATHS among its public paths.
+ */
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { CocalcError, type ErrorCode, ErrorCodes } from "../../shared/errors.js";
+import {
+  type AccountView,
+  HubBuckets,
+  type HubConfigView,
+  type HubReply,
+  HubSubjects,
+} from "../../shared/hub.js";
+import type { BrowserSessions } from "./browser-sessions.js";
+import { checkOrigin } from "./security.js";
+
+export const HUB_PATHS = {
+  state: "/api/hub/state",
+  setup: "/api/hub/setup",
+  signUp: "/api/hub/sign-up",
+  signIn: "/api/hub/sign-in",
+  me: "/api/hub/me",
+} as const;
+
+/** What needs no signed-in browser. */
+export const HUB_PUBLIC_PATHS: ReadonlySet<string> = new Set([
+  HUB_PATHS.state,
+  HUB_PATHS.setup,
+  HUB_PATHS.signUp,
+  HUB_PATHS.signIn,
+]);
+
+export interface HubAuthOptions {
+  nc: NatsConnection;
+  sessions: BrowserSessions;
+}
+
+const Email = Type.String({ minLength: 1, maxLength: 254 });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+const SetupBody = Type.Object({
+  setupToken: Type.String({ maxLength: 256 }),
+  email: Email,
+  password: Password,
+});
+const SignUpBody = Type.Object({
+  email: Email,
+  password: Password,
+  invite: Type.Optional(Type.String({ maxLength: 256 })),
+});
+const SignInBody = Type.Object({ email: Email, password: Password });
+
+export const hubAuthPlugin = fp<HubAuthOptions>(
+  async (app: FastifyInstance, opts) => {
+    const { nc, sessions } = opts;
+
+    async function ask(type: string, data: unknown): Promise<HubReply & { ok: true }> {
+      let reply: HubReply;
+      try {
+        const m = await nc.request(HubSubjects.command, JSON.stringify({ type, data }), {
+          timeout: 20_000,
+        });
+        reply = m.json<HubReply>();
+      } catch {
+        throw new CocalcError("ERR_COMMAND_TIMEOUT", "the hub's accounts service did not answer");
+      }
+      if (!reply.ok) {
+        const known = reply.error.code in ErrorCodes;
+        const err = new CocalcError(
+          (known ? reply.error.code : "ERR_INTERNAL") as ErrorCode,
+          reply.error.message,
+        );
+        if (reply.error.retryAfterSeconds !== undefined)
+          (err as CocalcError & { retryAfterSeconds?: number }).retryAfterSeconds =
+            reply.error.retryAfterSeconds;
+        throw err;
+      }
+      return reply;
+    }
+
+    /** A browser credential for `account`, as the answer to a successful sign-in. */
+    async function signedIn(request: FastifyRequest, reply: FastifyReply, account: AccountView) {
+      const credential = await sessions.create(request.headers["user-agent"] ?? "", account.id);
+      return reply.header("Cache-Control", "no-store").send({ credential, account });
+    }
+
+    function refuse(reply: FastifyReply, err: unknown) {
+      if (!(err instanceof CocalcError)) throw err;
+      const retry = (err as { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (retry !== undefined) reply.header("Retry-After", String(retry));
+      return reply
+        .code(err.status)
+        .header("Cache-Control", "no-store")
+        .send({
+          code: err.code,
+          message: err.message,
+          ...(retry !== undefined && { retryAfterSeconds: retry }),
+        });
+    }
+
+    app.get(HUB_PATHS.state, async (_request, reply) => {
+      const kv = await new Kvm(nc).open(HubBuckets.config);
+      const e = await kv.get("config");
+      const view: HubConfigView =
+        e && e.operation === "PUT" && e.length > 0
+          ? e.json<HubConfigView>()
+          : { setUp: false, signUpMode: "invite" };
+      return reply
+        .header("Cache-Control", "no-store")
+        .send({ setUp: view.setUp, signUpMode: view.signUpMode });
+    });
+
+    app.post<{ Body: Static<typeof SetupBody> }>(
+      HUB_PATHS.setup,
+      { schema: { body: SetupBody } },
+      async (request, reply) => {
+        checkOrigin(request.raw, true);
+        try {
+          const r = await ask("SetUpHub", request.body);
+          return signedIn(request, reply, r.account!);
+        } catch (err) {
+          return refuse(reply, err);
+        }
+      },
+    );
+
+    app.post<{ Body: Static<typeof SignUpBody> }>(
+      HUB_PATHS.signUp,
+      { schema: { body: SignUpBody } },
+      async (request, reply) => {
+        checkOrigin(request.raw, true);
+        try {
+          const r = await ask("SignUp", request.body);
+          return signedIn(request, reply, r.account!);
+        } catch (err) {
+          return refuse(reply, err);
+        }
+      },
+    );
+
+    app.post<{ Body: Static<typeof SignInBody> }>(
+      HUB_PATHS.signIn,
+      { schema: { body: SignInBody } },
+      async (request, reply) => {
+        checkOrigin(request.raw, true);
+        try {
+          const r = await ask("SignIn", { ...request.body, address: request.ip });
+          return signedIn(request, reply, r.account!);
+        } catch (err) {
+          return refuse(reply, err);
+        }
+      },
+    );
+
+    app.get(HUB_PATHS.me, async (request, reply) => {
+      const account = sessions.subjectOf(request.browserSession!);
+      if (account === undefined)
+        throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
+      return reply.header("Cache-Control", "no-store").send({ account });
+    });
+  },
+  { name: "hub-auth", dependencies: ["auth"] },
+);
