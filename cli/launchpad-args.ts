@@ -44,6 +44,8 @@ Host options:
                          the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
   --network NAME         podman network of workspaces (default none)
+  --keep-workspaces      on stop, leave the workspaces running (e.g. for an upgrade): the
+                         restarted host adopts them; without it a stop stops them
   --snapshot-every MIN   scheduled snapshots every MIN minutes, 0 = off (default 60)
   --log-level LEVEL      trace, debug, info, warn, error (default info)
 
@@ -67,6 +69,8 @@ export interface HostOptions {
   dataDir: string;
   logLevel: string;
   join?: string;
+  /** A stop leaves the workspaces running, for the next start to adopt. */
+  keepWorkspaces?: boolean;
   /** How often the host writes its `hosts` record and beats (tests shorten it). */
   heartbeatMs?: number;
 }
@@ -192,6 +196,7 @@ export function parseLaunchpadCli(
       "snapshot-every": { type: "string" },
       "log-level": { type: "string" },
       join: { type: "string" },
+      "keep-workspaces": { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -233,6 +238,7 @@ export function parseLaunchpadCli(
       dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
       logLevel,
       ...(values.join !== undefined && { join: resolve(values.join as string) }),
+      keepWorkspaces: values["keep-workspaces"] === true,
     };
   }
   if (first === "control-plane") {

@@ -110,7 +110,8 @@ function agentsDir(dataDir: string, wsid: string): string {
 export interface WorkspaceServices {
   /** Workspaces whose services run now. */
   running(): string[];
-  stop(): Promise<void>;
+  /** `keepShells`: leave the terminals' pty hosts running (workspaces that outlive the host). */
+  stop(o?: { keepShells?: boolean }): Promise<void>;
 }
 
 /** Runs the services of every workspace of this host, following the `workspaces` view. */
@@ -132,11 +133,12 @@ export async function startWorkspaceServices(
     await s.start(containerWorkspaceServices(o, wsid));
     o.log.info({ wsid }, "workspace services started");
   };
-  const remove = async (wsid: string) => {
+  const remove = async (wsid: string, keepShells = false) => {
     const s = supervisors.get(wsid);
     if (!s) return;
     supervisors.delete(wsid);
     await s.stop();
+    if (keepShells) return;
     await stopPtyHost(ptyDir(o.dataDir, wsid)).catch(() => undefined);
     await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
     o.log.info({ wsid }, "workspace services stopped");
@@ -157,11 +159,11 @@ export async function startWorkspaceServices(
   })();
   return {
     running: () => [...supervisors.keys()],
-    async stop() {
+    async stop(opts = {}) {
       watch.stop();
       await loop;
       await chain;
-      for (const wsid of [...supervisors.keys()]) await remove(wsid);
+      for (const wsid of [...supervisors.keys()]) await remove(wsid, opts.keepShells);
     },
   };
 }

@@ -10,7 +10,8 @@ import {
 } from "../../test/helpers/launchpad.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { Supervisor } from "../runtime/supervisor.js";
-import { hostService } from "./index.js";
+import { detectPodman, HOST_SERVICE, hostService } from "./index.js";
+import { listContainers } from "./system.js";
 
 const HOST = "hosttest1";
 const unsupported = await hostUnsupported();
@@ -23,6 +24,7 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
   let m: HostMachine;
   let supervisor: Supervisor;
   let mountsBefore: string[];
+  const reconciled: { adopted: string[]; fixed: string[] }[] = [];
 
   const send = async (wsid: string, type: string, data: unknown = {}): Promise<Reply> =>
     (
@@ -56,7 +58,13 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     mountsBefore = await overlaysUnder(m.root);
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 200 });
     await supervisor.start([
-      hostService({ hostId: HOST, root: m.root, heartbeatMs: 200, snapshotEveryMs: 0 }),
+      hostService({
+        hostId: HOST,
+        root: m.root,
+        heartbeatMs: 200,
+        snapshotEveryMs: 0,
+        onReconciled: (r) => reconciled.push(r),
+      }),
     ]);
     await importImage("bb1", await m.rootfs("one"));
     await importImage("bb2", await m.rootfs("two"));
@@ -105,6 +113,25 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     await until("view removed", async () => (await view(ws)) === undefined);
     expect((await send(ws, "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
     expect(await overlaysUnder(m.root)).toEqual(mountsBefore);
+  });
+
+  it("a crash of the host service: the restarted service adopts the running container", async () => {
+    const ws = "wscrash";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb1" });
+    await ok(ws, "StartWorkspace");
+    const idOf = async () =>
+      (await listContainers(await detectPodman(), `cocalc.wsid=${ws}`)).map((c) => [c.id, c.pid]);
+    const before = await idOf();
+    expect(before).toHaveLength(1);
+    const n = reconciled.length;
+    await supervisor.restart(HOST_SERVICE);
+    const r = await until("the service reconciled again", async () => reconciled[n]);
+    expect(r.adopted.join(" ")).toContain(ws);
+    expect(r.fixed.join(" ")).not.toContain(ws);
+    expect(await idOf()).toEqual(before);
+    expect((await sh(ws, "echo still here")).stdout).toBe("still here\n");
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
   });
 
   it("disk quota: writing past 50 MB fails inside the workspace with a quota error", async () => {

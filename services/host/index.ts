@@ -267,6 +267,8 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
 
       const reconciled = await runtime.reconcile();
       if (reconciled.fixed.length > 0) log.info({ fixed: reconciled.fixed }, "reconciled");
+      if (reconciled.adopted.length > 0)
+        log.info({ adopted: reconciled.adopted }, "adopted running workspaces");
       opts.onReconciled?.(reconciled);
       status = "ready";
       await beat();

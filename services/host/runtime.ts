@@ -665,8 +665,15 @@ export class HostRuntime {
    * that are not running are removed, actions that were cut short are finished or failed,
    * holders that are gone are released, and overlays nobody holds are unmounted.
    */
-  async reconcile(): Promise<{ removedContainers: number; unmounted: number; fixed: string[] }> {
+  async reconcile(): Promise<{
+    removedContainers: number;
+    unmounted: number;
+    fixed: string[];
+    /** Running workspaces whose containers the host took over as they are. */
+    adopted: string[];
+  }> {
     const fixed: string[] = [];
+    const adopted: string[] = [];
     let removedContainers = 0;
     let unmounted = 0;
     const wsDir = join(this.o.root, "workspaces");
@@ -675,7 +682,8 @@ export class HostRuntime {
     );
     const containers = await listContainers(this.o.podman, `cocalc.host=${this.o.hostId}`);
     for (const c of containers) {
-      if (c.name.startsWith("cocalc-ws-")) wsids.add(c.name.slice("cocalc-ws-".length));
+      const wsid = c.labels["cocalc.wsid"];
+      if (wsid) wsids.add(wsid);
     }
     for (const wsid of wsids) {
       await this.lock.run(wsid, async () => {
@@ -707,6 +715,7 @@ export class HostRuntime {
               }
               // What runs holds its cores, whatever the quota says now.
               await this.reserveCores(wsid, state.account, state.quota.cpus, true);
+              adopted.push(`${wsid} (container ${container.id.slice(0, 12)})`);
               return;
             }
             await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
@@ -772,7 +781,7 @@ export class HostRuntime {
         fixed.push(`${wsid}: unheld rootfs unmounted`);
       }
     }
-    return { removedContainers, unmounted, fixed };
+    return { removedContainers, unmounted, fixed, adopted };
   }
 
   /** Sampled disk use of a workspace's home and /scratch, in MB. */

@@ -241,26 +241,92 @@ export async function podman(c: PodmanConfig, args: readonly string[], timeoutMs
   return run("ERR_HOST_CONTAINER", c.podman, [...podmanGlobal(c), ...args], { timeoutMs });
 }
 
-/** Names of the containers with `label` (running or not), with their state. */
-export async function listContainers(
+/** A container as podman reports it, in fields that mean the same across podman versions. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** podman's own word: created, running, paused, exited, stopped, … */
+  state: string;
+  running: boolean;
+  /** The container's init as the host sees it (0 when it does not run). */
+  pid: number;
+}
+
+/**
+ * The containers with `label` (running or not). From `ps --format json`: its `State` is the
+ * word ("running", "exited"), where the template `{{.State}}` of podman 4.3 prints the
+ * status line ("Up 2 seconds ago").
+ */
+export async function listContainers(c: PodmanConfig, label: string): Promise<ContainerInfo[]> {
+  const out = await podman(c, ["ps", "-a", "--filter", `label=${label}`, "--format", "json"]);
+  const rows = JSON.parse(out.trim() || "[]") as {
+    Id: string;
+    Names: string[] | string;
+    Labels: Record<string, string> | null;
+    State: string;
+    Pid: number;
+  }[];
+  return rows.map((r) => {
+    const state = String(r.State).toLowerCase();
+    return {
+      id: r.Id,
+      name: Array.isArray(r.Names) ? (r.Names[0] ?? "") : r.Names,
+      labels: r.Labels ?? {},
+      state,
+      running: state === "running",
+      pid: r.Pid ?? 0,
+    };
+  });
+}
+
+/** What `podman inspect` says about how a container is, or undefined when there is none. */
+export interface ContainerState {
+  id: string;
+  running: boolean;
+  status: string;
+  pid: number;
+  /** The container's monitor process (0 when podman does not know it). */
+  conmonPid: number;
+  exitCode: number;
+  oomKilled: boolean;
+  error: string;
+}
+
+export async function inspectContainer(
   c: PodmanConfig,
-  label: string,
-): Promise<{ name: string; running: boolean }[]> {
-  const out = await podman(c, [
-    "ps",
-    "-a",
-    "--filter",
-    `label=${label}`,
-    "--format",
-    "{{.Names}} {{.State}}",
-  ]);
-  return out
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => {
-      const [name = "", state = ""] = l.split(" ");
-      return { name, running: state === "running" };
-    });
+  name: string,
+): Promise<ContainerState | undefined> {
+  let out: string;
+  try {
+    out = await podman(c, ["container", "inspect", name]);
+  } catch (err) {
+    if (/no such container|no container with/i.test((err as Error).message)) return undefined;
+    throw err;
+  }
+  const [r] = JSON.parse(out) as {
+    Id: string;
+    State: {
+      Status: string;
+      Running: boolean;
+      Pid: number;
+      ConmonPid?: number;
+      ExitCode: number;
+      OOMKilled: boolean;
+      Error?: string;
+    };
+  }[];
+  if (!r) return undefined;
+  return {
+    id: r.Id,
+    running: r.State.Running,
+    status: r.State.Status,
+    pid: r.State.Pid,
+    conmonPid: r.State.ConmonPid ?? 0,
+    exitCode: r.State.ExitCode,
+    oomKilled: r.State.OOMKilled,
+    error: r.State.Error ?? "",
+  };
 }
 
 export async function pathExists(p: string): Promise<boolean> {
