@@ -172,7 +172,7 @@ describe.skipIf(unsupported !== undefined)("a host restart keeps its workspaces"
     await exited(host!);
     await startHost();
     expect(output).toContain(`adopted running workspace ${ws}`);
-    expect(output).not.toMatch(/container gone/);
+    expect(output).not.toMatch(/reconciled: wsrestart/);
     expect(inspect()).toEqual(before);
     expect(alive(init)).toBe(true);
     // The same shell answers in the same terminal.

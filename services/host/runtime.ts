@@ -17,6 +17,7 @@ import {
   rm,
   writeFile,
 } from "node:fs/promises";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { randomId } from "../../shared/base64url.js";
@@ -61,7 +62,9 @@ import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
   btrfs,
+  inspectContainer,
   isDirectory,
+  killedForMemory,
   listContainers,
   type PodmanConfig,
   pathExists,
@@ -70,6 +73,7 @@ import {
   readMounts,
   run,
 } from "./system.js";
+import { isConmon } from "./watch.js";
 
 export const workspaceHostRegistry = new EventRegistry(WorkspaceHostEvents);
 export const hostRegistry = new EventRegistry(HostEvents);
@@ -120,6 +124,22 @@ export function workspacePaths(root: string, wsid: string) {
 
 export function imagePath(root: string, name: string): string {
   return join(root, "images", name);
+}
+
+/** How a running workspace's container ended (RecordContainerEnded). */
+interface ContainerEnd {
+  reason: string;
+  exitCode?: number;
+  oom?: boolean;
+  monitorGone?: boolean;
+}
+
+/** podman exec's words for a container that is not there or not running. */
+const NO_CONTAINER = /container state improper|no container with name or ID|no such container/i;
+
+function signalName(n: number): string {
+  const name = Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+  return name ?? `signal ${n}`;
 }
 
 /** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
@@ -309,6 +329,7 @@ export class HostRuntime {
       case "RecordStep":
       case "FinishAction":
       case "FailAction":
+      case "RecordContainerEnded":
         throw new CocalcError("ERR_COMMAND_UNKNOWN", `${command.type} is internal to the host`);
       default: {
         const never: never = command;
@@ -548,6 +569,66 @@ export class HostRuntime {
     return undefined;
   }
 
+  /**
+   * Looks at a running workspace's container after a sign that it may have ended (a podman
+   * event, its init or conmon gone, an exec that found no container): if it has, removes what
+   * is left of it, releases the rootfs and the cores and records why. True when it had ended.
+   */
+  checkContainer(wsid: string): Promise<boolean> {
+    return this.lock.run(wsid, async () => {
+      const state = await this.stateOf(wsid);
+      if (state.status !== "running") return false;
+      const ended = await this.whyEnded(wsid, state);
+      if (!ended) return false;
+      await this.cleanUpEnded(wsid, ended);
+      return true;
+    });
+  }
+
+  /** Why a running workspace's container is not running any more; undefined while it runs. */
+  private async whyEnded(wsid: string, state: LifecycleState): Promise<ContainerEnd | undefined> {
+    const c = await inspectContainer(this.o.podman, containerName(wsid));
+    if (!c) return { reason: "its container is gone" };
+    if (c.running) {
+      if (c.conmonPid > 0 && !(await isConmon(c.conmonPid)))
+        return { reason: "its container's monitor (conmon) is gone", monitorGone: true };
+      return undefined;
+    }
+    const oom =
+      c.oomKilled ||
+      (c.exitCode === 137 &&
+        (await killedForMemory(
+          Number(
+            await readFile(
+              join(workspacePaths(this.o.root, wsid).dir, "container.pid"),
+              "utf8",
+            ).catch(() => "0"),
+          ),
+          new Date(c.startedAt),
+        )));
+    if (oom)
+      return {
+        reason: `it ran out of memory (limit ${state.quota.memoryMb} MB): the kernel killed its init`,
+        exitCode: c.exitCode,
+        oom: true,
+      };
+    const signal = c.exitCode > 128 ? signalName(c.exitCode - 128) : undefined;
+    return {
+      reason: signal
+        ? `its init was killed (${signal}, exit code ${c.exitCode})`
+        : `its init exited with code ${c.exitCode}`,
+      exitCode: c.exitCode,
+    };
+  }
+
+  private async cleanUpEnded(wsid: string, ended: ContainerEnd): Promise<void> {
+    this.o.log.warn({ wsid, ...ended }, "the workspace's container ended");
+    await this.removeContainer(wsid);
+    await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
+    await this.exec(wsid, { type: "RecordContainerEnded", data: ended, ...this.meta() });
+  }
+
   private async removeStorage(wsid: string): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
     if (await isDirectory(p.snapshots)) {
@@ -591,7 +672,7 @@ export class HostRuntime {
       target: p.rootfs,
     });
     try {
-      return await runCapture(
+      const r = await runCapture(
         this.o.podman.podman,
         [
           ...podmanGlobal(this.o.podman),
@@ -600,6 +681,15 @@ export class HostRuntime {
         data.stdin,
         data.timeoutMs ?? 60_000,
       );
+      // podman's own refusal (exit 125): the container ended under a running workspace.
+      if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) {
+        void this.checkContainer(wsid).catch(() => undefined);
+        throw new CocalcError(
+          "ERR_WORKSPACE_STATE",
+          "the workspace's container has ended (it is being stopped): start the workspace",
+        );
+      }
+      return r;
     } finally {
       await this.mounts.release(rootfsMount(wsid), holder);
     }
@@ -718,9 +808,14 @@ export class HostRuntime {
               adopted.push(`${wsid} (container ${container.id.slice(0, 12)})`);
               return;
             }
-            await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
-            await this.act(wsid, "stop", () => this.stop(wsid));
-            fixed.push(`${wsid}: container gone, stopped`);
+            {
+              // It ended while nobody watched: recorded like an end noticed at once.
+              const ended = (await this.whyEnded(wsid, state)) ?? {
+                reason: "its container is not running",
+              };
+              await this.cleanUpEnded(wsid, ended);
+              fixed.push(`${wsid}: container ended (${ended.reason}), stopped`);
+            }
             return;
           case "starting":
             await this.cleanup(wsid, "start");

@@ -291,6 +291,7 @@ export interface ContainerState {
   exitCode: number;
   oomKilled: boolean;
   error: string;
+  startedAt: string;
 }
 
 export async function inspectContainer(
@@ -314,6 +315,7 @@ export async function inspectContainer(
       ExitCode: number;
       OOMKilled: boolean;
       Error?: string;
+      StartedAt: string;
     };
   }[];
   if (!r) return undefined;
@@ -326,7 +328,29 @@ export async function inspectContainer(
     exitCode: r.State.ExitCode,
     oomKilled: r.State.OOMKilled,
     error: r.State.Error ?? "",
+    startedAt: r.State.StartedAt,
   };
+}
+
+/**
+ * Whether the kernel's log says its OOM killer killed process `pid` since `since`. podman
+ * 4.3 with cgroup v1 does not always set `OOMKilled` (conmon misses the event), the kernel's
+ * log always says it.
+ */
+export async function killedForMemory(pid: number, since: Date): Promise<boolean> {
+  if (!(pid > 0)) return false;
+  let out: string;
+  try {
+    out = await run("ERR_HOST_CONTAINER", "dmesg", ["--time-format", "iso"]);
+  } catch {
+    return false;
+  }
+  const killed = new RegExp(`out of memory: Killed process ${pid} \\(`, "i");
+  return out.split("\n").some((line) => {
+    if (!killed.test(line)) return false;
+    const at = Date.parse(line.slice(0, line.indexOf(" ")).replace(",", "."));
+    return Number.isNaN(at) || at >= since.getTime() - 1000;
+  });
 }
 
 export async function pathExists(p: string): Promise<boolean> {
