@@ -208,6 +208,8 @@ export async function startLaunchpadHost(
       ptyHostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
       fsWorkerScript: join(PACKAGE_ROOT, "dist", "bundle", "fs-worker.js"),
       log: log.child({ component: "workspace-services" }),
+      // Joined to a control plane, another host may have the workspace.
+      answerUnknown: leaf === undefined,
     });
     // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
     cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));

@@ -58,6 +58,7 @@ export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
 export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";
+export { workspaceGate } from "./gate.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
 export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 

@@ -9,3 +9,4 @@ export * from "./projection.js";
 export * from "./publish.js";
 export * from "./service.js";
 export * from "./supervisor.js";
+export * from "./gate.js";
