@@ -55,10 +55,10 @@ import { ContainerWatch } from "./watch.js";
 export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
+export { workspaceGate } from "./gate.js";
 export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";
-export { workspaceGate } from "./gate.js";
 export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
 export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
 
