@@ -9,9 +9,10 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces]
                          (--host: on a control plane, the host to place it on; default
-                         the ready host with the fewest workspaces)
+                         the ready host with the fewest workspaces; --user-namespaces:
+                         processes inside may make user namespaces, blocked by default)
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
   cocalc-launchpad workspace snapshot-delete WSID NAME
@@ -301,6 +302,7 @@ export function parseLaunchpadCli(
       description: { type: "string" },
       account: { type: "string" },
       host: { type: "string" },
+      "user-namespaces": { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (values.host !== undefined) id("--host", values.host as string);

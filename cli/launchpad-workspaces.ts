@@ -74,6 +74,7 @@ export function containerWorkspaceServices(
         mounts: [
           { at: "/", dir: p.rootfs, whileRunning: true },
           { at: WORKSPACE_HOME, dir: p.home },
+          { at: `${WORKSPACE_HOME}/.snapshots`, dir: p.snapshots },
           { at: "/scratch", dir: p.scratch },
         ],
         running: async () => {

@@ -67,6 +67,8 @@ export const WorkspaceProvisioning = defineEvent(
       image: Name("image"),
       quota: QuotaSchema,
       account: Type.Optional(Type.String({ maxLength: 100 })),
+      /** Processes inside may make user namespaces (blocked unless this says so). */
+      userNamespaces: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -276,6 +278,8 @@ export const CreateWorkspaceOnHost = defineCommand(
       account: Type.Optional(Name("account")),
       /** The host to place it on (a control plane picks a ready one when not given). */
       hostId: Type.Optional(Name("host id")),
+      /** Allow nested user namespaces inside (`unshare -U`); blocked by default. */
+      userNamespaces: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),

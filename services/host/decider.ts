@@ -73,6 +73,8 @@ export interface LifecycleState {
   image: string;
   quota: Quota;
   account?: string;
+  /** Nested user namespaces allowed inside. */
+  userNamespaces?: boolean;
   snapshots: string[];
   container?: string;
   lastError?: { action: WorkspaceAction | "run"; code: string; message: string };
@@ -123,6 +125,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
               image: command.data.image,
               quota,
               ...(command.data.account !== undefined && { account: command.data.account }),
+              ...(command.data.userNamespaces === true && { userNamespaces: true }),
             },
           },
         ];
@@ -243,6 +246,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
           quota: event.data.quota,
           snapshots: [],
           ...(event.data.account !== undefined && { account: event.data.account }),
+          ...(event.data.userNamespaces === true && { userNamespaces: true }),
         };
       }
       case "WorkspaceStepDone":

@@ -174,6 +174,20 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     expect(sec.stdout).toMatch(/NoNewPrivs:\s+1/);
     expect(sec.stdout).not.toContain("other-file");
     expect(sec.stdout).toMatch(/No such file or directory/);
+    // No nested user namespace (it would give every capability inside it).
+    const userns = await sh(ws, "unshare -Ur id 2>&1; echo rc=$?");
+    expect(userns.stdout).toMatch(/Operation not permitted/);
+    expect(userns.stdout).toMatch(/rc=[1-9]/);
+    // A UTF-8 locale; /etc/hostname says what hostname says.
+    const env = await sh(ws, 'echo "LANG=$LANG"; hostname; cat /etc/hostname');
+    expect(env.stdout.trim().split("\n")).toEqual(["LANG=C.UTF-8", `ws-${ws}`, `ws-${ws}`]);
+    // Snapshots are there to read, not to change.
+    const snaps = await sh(
+      ws,
+      "cat ~/.snapshots/s1/a; (echo x > ~/.snapshots/s1/a) 2>&1; echo rc=$?",
+    );
+    expect(snaps.stdout).toMatch(/^one\n/);
+    expect(snaps.stdout).toMatch(/Read-only file system/);
     const rootSelf = await sh(ws, "cat /proc/self/uid_map");
     expect(rootSelf.stdout.trim().split(/\s+/)).toEqual(["0", "200000", "65536"]);
 
@@ -197,6 +211,16 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
       await ok(w, "DeleteWorkspace");
     }
     expect(await overlaysUnder(m.root)).toEqual(mountsBefore);
+  });
+
+  it("a workspace allowed nested user namespaces has them", async () => {
+    const ws = "wsuserns";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb1", userNamespaces: true });
+    await ok(ws, "StartWorkspace");
+    const r = await sh(ws, "unshare -Ur id -u");
+    expect(r.stdout).toBe("0\n");
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
   });
 
   it("mounts are reference-counted: 20 start/stop cycles of 5 workspaces leak nothing", async () => {

@@ -66,6 +66,7 @@ import {
   isDirectory,
   killedForMemory,
   listContainers,
+  noUserNamespacesProfile,
   type PodmanConfig,
   pathExists,
   podman,
@@ -140,6 +141,21 @@ const NO_CONTAINER = /container state improper|no container with name or ID|no s
 function signalName(n: number): string {
   const name = Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
   return name ?? `signal ${n}`;
+}
+
+/** The host name inside a workspace's container. */
+const hostnameOf = (wsid: string) => `ws-${wsid}`.slice(0, 63);
+
+/** /etc/hostname of the rootfs (in the writable layer), owned by the container's root. */
+async function writeHostname(rootfs: string, name: string): Promise<void> {
+  // Never through a symlink: the writable layer is the workspace user's (nothing runs in it
+  // now, the container is not started yet).
+  const etc = join(rootfs, "etc");
+  if (!(await lstat(etc).catch(() => undefined))?.isDirectory()) return;
+  const file = join(etc, "hostname");
+  await rm(file, { force: true });
+  await writeFile(file, `${name}\n`, { mode: 0o644, flag: "wx" });
+  await chown(file, UID_BASE, UID_BASE);
 }
 
 /** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
@@ -427,7 +443,7 @@ export class HostRuntime {
   private async provision(wsid: string, quota: Quota): Promise<undefined> {
     const p = workspacePaths(this.o.root, wsid);
     await mkdir(p.dir, { recursive: true, mode: 0o711 });
-    await mkdir(p.snapshots, { recursive: true, mode: 0o700 });
+    await mkdir(p.snapshots, { recursive: true, mode: 0o755 });
     await mkdir(p.rootfs, { recursive: true });
     const owner = UID_BASE + WORKSPACE_UID;
     for (const sub of [p.home, p.scratch]) {
@@ -462,10 +478,14 @@ export class HostRuntime {
       target: p.rootfs,
     });
     await this.step(wsid, "start", "rootfs mounted", state.image);
+    // The file the explorer shows says what `hostname` says inside.
+    await writeHostname(p.rootfs, hostnameOf(wsid));
     const name = containerName(wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
     const pidfile = join(p.dir, "container.pid");
+    await mkdir(p.snapshots, { recursive: true });
+    await chmod(p.snapshots, 0o755);
     await rm(pidfile, { force: true });
     const runArgs = [
       "run",
@@ -481,7 +501,7 @@ export class HostRuntime {
       "--label",
       `cocalc.wsid=${wsid}`,
       "--hostname",
-      `ws-${wsid}`.slice(0, 63),
+      hostnameOf(wsid),
       "--network",
       c.network,
       "--uidmap",
@@ -492,6 +512,11 @@ export class HostRuntime {
       "all",
       "--security-opt",
       "no-new-privileges",
+      // No nested user namespaces, unless this workspace may have them.
+      ...(state.userNamespaces ? [] : ["--security-opt", `seccomp=${await this.seccompProfile()}`]),
+      // A UTF-8 locale for everything in the container (exec and terminals inherit it).
+      "--env",
+      "LANG=C.UTF-8",
       ...limitFlags(state.quota),
       ...c.ulimits.flatMap((u) => ["--ulimit", u]),
       "--user",
@@ -504,6 +529,9 @@ export class HostRuntime {
       `${p.home}:${WORKSPACE_HOME}`,
       "--volume",
       `${p.scratch}:/scratch`,
+      // The user reads their snapshots (read-only subvolumes) in ~/.snapshots.
+      "--volume",
+      `${p.snapshots}:${WORKSPACE_HOME}/.snapshots:ro`,
       // --rootfs takes the path as the first positional: every flag must come before it.
       "--rootfs",
       p.rootfs,
@@ -646,6 +674,22 @@ export class HostRuntime {
     await this.removeStorage(wsid);
     await this.step(wsid, "delete", "storage removed");
     return undefined;
+  }
+
+  private seccomp: Promise<string> | undefined;
+
+  /** The seccomp profile of workspaces (podman's default without user namespaces), written once. */
+  private seccompProfile(): Promise<string> {
+    this.seccomp ??= (async () => {
+      const file = join(this.o.root, "host", "seccomp-no-user-namespaces.json");
+      await mkdir(join(this.o.root, "host"), { recursive: true, mode: 0o700 });
+      await writeFile(file, await noUserNamespacesProfile(), { mode: 0o600 });
+      return file;
+    })();
+    this.seccomp.catch(() => {
+      this.seccomp = undefined;
+    });
+    return this.seccomp;
   }
 
   /** Runs a command in a running workspace, holding its rootfs while it runs. */

@@ -364,3 +364,48 @@ export async function isDirectory(p: string): Promise<boolean> {
     return false;
   }
 }
+
+/** podman's default seccomp profile (containers-common). */
+export const DEFAULT_SECCOMP = "/usr/share/containers/seccomp.json";
+const CLONE_NEWUSER = 0x10000000;
+
+/**
+ * podman's default seccomp profile, except that no process may make a user namespace:
+ * `unshare` and `clone` with CLONE_NEWUSER fail with EPERM and `clone3` (whose flags seccomp
+ * cannot see) with ENOSYS, so libc falls back to `clone`. Inside a user namespace a process
+ * has every capability; a nested one would give the workspace user mounts (tmpfs, fuse),
+ * network namespaces and the kernel code behind them.
+ */
+export async function noUserNamespacesProfile(source = DEFAULT_SECCOMP): Promise<string> {
+  let profile: { syscalls: { names: string[]; action: string; args?: unknown[] }[] };
+  try {
+    profile = JSON.parse(await readFile(source, "utf8"));
+  } catch (err) {
+    throw new CocalcError(
+      "ERR_HOST_UNSUPPORTED",
+      `podman's seccomp profile ${source} is missing or unreadable (apt-get install golang-github-containers-common): ${(err as Error).message}`,
+    );
+  }
+  const guarded = new Set(["clone", "clone3", "unshare"]);
+  for (const rule of profile.syscalls) {
+    if (rule.action === "SCMP_ACT_ALLOW" && (rule.args ?? []).length === 0)
+      rule.names = rule.names.filter((n) => !guarded.has(n));
+  }
+  const withoutUserNs = (index: number) => [
+    { index, value: CLONE_NEWUSER, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" },
+  ];
+  const withUserNs = (index: number) => [
+    { index, value: CLONE_NEWUSER, valueTwo: CLONE_NEWUSER, op: "SCMP_CMP_MASKED_EQ" },
+  ];
+  profile.syscalls.push(
+    { names: ["unshare", "clone"], action: "SCMP_ACT_ALLOW", args: withoutUserNs(0) },
+    {
+      names: ["unshare", "clone"],
+      action: "SCMP_ACT_ERRNO",
+      args: withUserNs(0),
+      errnoRet: 1,
+    } as never,
+    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 } as never,
+  );
+  return `${JSON.stringify(profile, null, 1)}\n`;
+}
