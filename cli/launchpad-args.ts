@@ -9,9 +9,10 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces]
                          (--host: on a control plane, the host to place it on; default
-                         the ready host with the fewest workspaces)
+                         the ready host with the fewest workspaces; --user-namespaces:
+                         processes inside may make user namespaces, blocked by default)
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
   cocalc-launchpad workspace snapshot-delete WSID NAME
@@ -44,6 +45,8 @@ Host options:
                          the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
   --network NAME         podman network of workspaces (default none)
+  --keep-workspaces      on stop, leave the workspaces running (e.g. for an upgrade): the
+                         restarted host adopts them; without it a stop stops them
   --snapshot-every MIN   scheduled snapshots every MIN minutes, 0 = off (default 60)
   --log-level LEVEL      trace, debug, info, warn, error (default info)
 
@@ -67,6 +70,8 @@ export interface HostOptions {
   dataDir: string;
   logLevel: string;
   join?: string;
+  /** A stop leaves the workspaces running, for the next start to adopt. */
+  keepWorkspaces?: boolean;
   /** How often the host writes its `hosts` record and beats (tests shorten it). */
   heartbeatMs?: number;
 }
@@ -192,6 +197,7 @@ export function parseLaunchpadCli(
       "snapshot-every": { type: "string" },
       "log-level": { type: "string" },
       join: { type: "string" },
+      "keep-workspaces": { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -233,6 +239,7 @@ export function parseLaunchpadCli(
       dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
       logLevel,
       ...(values.join !== undefined && { join: resolve(values.join as string) }),
+      keepWorkspaces: values["keep-workspaces"] === true,
     };
   }
   if (first === "control-plane") {
@@ -295,6 +302,7 @@ export function parseLaunchpadCli(
       description: { type: "string" },
       account: { type: "string" },
       host: { type: "string" },
+      "user-namespaces": { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (values.host !== undefined) id("--host", values.host as string);

@@ -244,6 +244,7 @@ export async function runClient(
               quota,
               ...(o.flags.account !== undefined && { account: o.flags.account }),
               ...(o.flags.host !== undefined && { hostId: o.flags.host }),
+              ...(o.flags["user-namespaces"] === true && { userNamespaces: true }),
             },
           };
         }

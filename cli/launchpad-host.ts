@@ -108,7 +108,8 @@ export async function startLaunchpadHost(
         progress(`mounted ${image} on ${root}`);
         // The loop device goes with the mount (autoclear), so unmounting releases both.
         cleanups.push(async () => {
-          await sh("umount", [root!]);
+          // Kept workspaces still use it; the restarted host finds it mounted.
+          if (!opts.keepWorkspaces) await sh("umount", [root!]);
         });
       }
     }
@@ -180,6 +181,7 @@ export async function startLaunchpadHost(
         ...(opts.heartbeatMs !== undefined && { heartbeatMs: opts.heartbeatMs }),
         onReconciled: (r) => {
           for (const f of r.fixed) progress(`reconciled: ${f}`);
+          for (const a of r.adopted) progress(`adopted running workspace ${a}`);
         },
       }),
     ]);
@@ -191,7 +193,9 @@ export async function startLaunchpadHost(
       throw new CocalcError("ERR_HOST_UNSUPPORTED", failed);
     }
     cleanups.push(async () => {
-      if (opts.btrfsImage) await stopAllWorkspaces(nc, opts.hostId, progress);
+      // A deliberate stop stops the workspaces, unless they are to outlive the host (an
+      // upgrade): the restarted host adopts them.
+      if (!opts.keepWorkspaces) await stopAllWorkspaces(nc, opts.hostId, progress);
       await supervisor.stop();
     });
     // Files and terminals of each workspace, inside its container.
@@ -204,8 +208,11 @@ export async function startLaunchpadHost(
       ptyHostScript: join(PACKAGE_ROOT, "dist", "bundle", "pty-host.js"),
       fsWorkerScript: join(PACKAGE_ROOT, "dist", "bundle", "fs-worker.js"),
       log: log.child({ component: "workspace-services" }),
+      // Joined to a control plane, another host may have the workspace.
+      answerUnknown: leaf === undefined,
     });
-    cleanups.push(() => workspaces.stop());
+    // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
+    cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));
 
     const run: LaunchpadRunInfo = { pid: process.pid, natsUrl, hostId: opts.hostId, seedFile };
     await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
@@ -224,7 +231,7 @@ export async function startLaunchpadHost(
   }
 }
 
-/** Stops the running workspaces of a host (before its loop-mounted btrfs goes away). */
+/** Stops the running workspaces of a host (a deliberate stop of the host). */
 async function stopAllWorkspaces(
   nc: NatsConnection,
   hostId: string,
@@ -233,18 +240,28 @@ async function stopAllWorkspaces(
   const { Kvm } = await import("@nats-io/kv");
   const { Buckets, hostSubjects } = await import("../shared/subjects.js");
   const kv = await new Kvm(nc).open(Buckets.workspaces);
+  const running: string[] = [];
   for await (const key of await kv.keys()) {
     const e = await kv.get(key);
     if (e?.operation !== "PUT" || e.length === 0) continue;
     const v = e.json<{ hostId: string; status: string; wsid: string }>();
-    if (v.hostId !== hostId || v.status !== "running") continue;
-    progress(`stopping workspace ${v.wsid}`);
-    await nc
-      .request(
-        hostSubjects(hostId).workspaceCommand(v.wsid),
-        JSON.stringify({ type: "StopWorkspace", data: {} }),
-        { timeout: 60_000 },
-      )
-      .catch(() => undefined);
+    if (v.hostId === hostId && v.status === "running") running.push(v.wsid);
   }
+  await Promise.all(
+    running.map(async (wsid) => {
+      progress(`stopping workspace ${wsid}`);
+      try {
+        const r = (
+          await nc.request(
+            hostSubjects(hostId).workspaceCommand(wsid),
+            JSON.stringify({ type: "StopWorkspace", data: {} }),
+            { timeout: 60_000 },
+          )
+        ).json<{ ok: boolean; error?: { message: string } }>();
+        if (!r.ok) progress(`workspace ${wsid} did not stop: ${r.error?.message}`);
+      } catch (err) {
+        progress(`workspace ${wsid} did not stop: ${(err as Error).message}`);
+      }
+    }),
+  );
 }

@@ -112,6 +112,7 @@ describe.skipIf(unsupported !== undefined)(
         fsWorkerScript: FS_WORKER,
         log: testLog,
         orphanExitMs: 5000,
+        answerUnknown: true,
       };
       services = await startWorkspaceServices(servicesOptions);
       expect((await host("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
@@ -456,6 +457,112 @@ describe.skipIf(unsupported !== undefined)(
       expect(failed.failure?.reason).toMatch(/start the workspace/);
       expect((await host("StartWorkspace")).ok).toBe(true);
       expect((await fs({ op: "read", path: "/etc/passwd" })).ok).toBe(true);
+    });
+
+    it("opened while the workspace starts: a terminal, the explorer and an agent turn wait, then work", async () => {
+      const w = "wsstarting";
+      const cmd = async (type: string, data: unknown = {}) =>
+        (
+          await t.nc.request(workspaceSubjects(w).command("host"), JSON.stringify({ type, data }), {
+            timeout: 60_000,
+          })
+        ).json<Reply>();
+      const fsOf = async (req: object) =>
+        (
+          await t.nc.request(workspaceSubjects(w).request("fs"), JSON.stringify(req), {
+            timeout: 60_000,
+          })
+        ).json<Reply<unknown>>();
+      expect(await cmd("CreateWorkspaceOnHost", { image: "bb" })).toMatchObject({ ok: true });
+      await until("its services", async () => services.running().includes(w));
+      const room = roomIdForPath("/home/user/agents.chat");
+      const thread = newThreadId();
+      expect(
+        await agentCommand(t.nc, w, "CreateThread", {
+          room,
+          thread,
+          title: "while starting",
+          settings: {
+            ...defaultThreadSettings("/home/user"),
+            agent: "custom",
+            command: agentCommandLine,
+          },
+        }),
+      ).toMatchObject({ ok: true });
+
+      // Stopped: refused, and says what to do.
+      const refused = await terminalCommand(t.nc, w, "OpenTerminal", {
+        tid: newTerminalId(),
+        cols: 80,
+        rows: 24,
+      });
+      expect(refused).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_STATE" } });
+      expect(JSON.stringify(refused)).toMatch(/start the workspace/);
+
+      // Everything is opened the moment the start begins.
+      const sub = t.nc.subscribe(workspaceSubjects(w).hostLife);
+      const starting = (async () => {
+        for await (const m of sub) {
+          if (m.json<{ type: string }>().type === "WorkspaceStarting") {
+            sub.unsubscribe();
+            return true;
+          }
+        }
+        return false;
+      })();
+      const started = cmd("StartWorkspace");
+      expect(await starting).toBe(true);
+      const tid = newTerminalId();
+      const turn = newTurnId();
+      const [opened, read, submitted] = await Promise.all([
+        terminalCommand(t.nc, w, "OpenTerminal", { tid, cols: 80, rows: 24 }),
+        fsOf({ op: "read", path: "/etc/image-name" }),
+        agentCommand(t.nc, w, "SubmitTurn", {
+          room,
+          thread,
+          turn,
+          prompt: "run echo agent-$((6*7))",
+        }),
+      ]);
+      expect(opened).toMatchObject({ ok: true });
+      expect(read).toMatchObject({ ok: true, result: { content: "x\n" } });
+      expect(submitted).toMatchObject({ ok: true });
+      expect((await started).ok).toBe(true);
+      const v = new NodeViewer(t.nc, w, tid);
+      viewers.push(v);
+      await v.attach();
+      typeInto(t.nc, w, tid, "echo up-$((6*7))\r");
+      await v.waitFor(/^up-42/m);
+      const ended = await until(
+        "the turn ended",
+        async () => {
+          const x = await turnView(t.nc, w, thread, turn);
+          return x && turnEnded(x.status) ? x : undefined;
+        },
+        90_000,
+      );
+      expect(ended.status, JSON.stringify(ended.failure)).toBe("finished");
+      expect(messagesOf(await followLog(t.nc, w, thread, turn))).toContain("agent-42");
+      expect(await cmd("StopWorkspace")).toMatchObject({ ok: true });
+    });
+
+    it("a workspace that does not exist: a coded error, not 'no responders'", async () => {
+      const w = "wsnever";
+      const opened = await terminalCommand(t.nc, w, "OpenTerminal", {
+        tid: newTerminalId(),
+        cols: 80,
+        rows: 24,
+      });
+      expect(opened).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_NOT_FOUND" } });
+      const read = await t.nc.request(
+        workspaceSubjects(w).request("fs"),
+        JSON.stringify({ op: "read", path: "~/x" }),
+        { timeout: 20_000 },
+      );
+      expect(read.json<Reply>()).toMatchObject({
+        ok: false,
+        error: { code: "ERR_WORKSPACE_NOT_FOUND" },
+      });
     });
   },
 );

@@ -3,7 +3,7 @@
  * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs), the
  * terminals service (shells through `podman exec` inside the container) and the agents service
  * (agents and their commands through `podman exec` inside, files through the fs service). They follow the
- * `workspaces` view: started when a workspace appears, stopped when it is deleted.
+ * `workspaces` view: started once a workspace is provisioned, stopped when it is deleted.
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -16,6 +16,7 @@ import {
   podmanGlobal,
   readMounts,
   UID_BASE,
+  workspaceGate,
   workspacePaths,
 } from "../services/host/index.js";
 import type { Logger } from "../services/runtime/logger.js";
@@ -29,7 +30,7 @@ import {
   workspaceExecArgv,
   workspaceShellArgv,
 } from "../shared/launchpad.js";
-import { Buckets } from "../shared/subjects.js";
+import { AllWorkspaces, Buckets, ServiceNames, wsidOfSubject } from "../shared/subjects.js";
 
 export interface WorkspaceServicesOptions {
   nc: NatsConnection;
@@ -46,6 +47,12 @@ export interface WorkspaceServicesOptions {
   log: Logger;
   /** Terminals' shells end this long after their service is gone (default 60 s). */
   orphanExitMs?: number;
+  /**
+   * Answer requests to the services of workspaces this host does not have with
+   * ERR_WORKSPACE_NOT_FOUND, instead of leaving them to NATS' "no responders": only a host on
+   * its own knows that no other host has them.
+   */
+  answerUnknown?: boolean;
 }
 
 /** The services of one container workspace. */
@@ -56,6 +63,8 @@ export function containerWorkspaceServices(
   const p = workspacePaths(o.root, wsid);
   // The workspace user as the host sees it: the container's uid map shifts every id by UID_BASE.
   const user = UID_BASE + WORKSPACE_UID;
+  // Shells, agents and the root file system wait while the workspace starts.
+  const gate = workspaceGate(o.nc, wsid);
   return [
     fsService({
       sandbox: p.dir,
@@ -65,9 +74,17 @@ export function containerWorkspaceServices(
         mounts: [
           { at: "/", dir: p.rootfs, whileRunning: true },
           { at: WORKSPACE_HOME, dir: p.home },
+          { at: `${WORKSPACE_HOME}/.snapshots`, dir: p.snapshots },
           { at: "/scratch", dir: p.scratch },
         ],
-        running: async () => (await readMounts()).some((m) => m.target === p.rootfs),
+        running: async () => {
+          try {
+            await gate.whenRunning();
+          } catch {
+            return false;
+          }
+          return (await readMounts()).some((m) => m.target === p.rootfs);
+        },
       },
     }),
     terminalsService({
@@ -76,6 +93,7 @@ export function containerWorkspaceServices(
       orphanExitMs: o.orphanExitMs ?? 60_000,
       home: WORKSPACE_HOME,
       durable: `terminals-${wsid}`,
+      gate,
       shellCommand: ({ cwd, env }) => ({
         file: o.podman.podman,
         args: [...podmanGlobal(o.podman), ...workspaceShellArgv(wsid, { cwd, env })],
@@ -108,9 +126,10 @@ function agentsDir(dataDir: string, wsid: string): string {
 }
 
 export interface WorkspaceServices {
-  /** Workspaces whose services run now. */
+  /** Workspaces whose services have started and run now. */
   running(): string[];
-  stop(): Promise<void>;
+  /** `keepShells`: leave the terminals' pty hosts running (workspaces that outlive the host). */
+  stop(o?: { keepShells?: boolean }): Promise<void>;
 }
 
 /** Runs the services of every workspace of this host, following the `workspaces` view. */
@@ -119,6 +138,8 @@ export async function startWorkspaceServices(
 ): Promise<WorkspaceServices> {
   const kv = await new Kvm(o.nc).open(Buckets.workspaces);
   const supervisors = new Map<string, Supervisor>();
+  /** Workspaces whose services have started (they answer). */
+  const started = new Set<string>();
   let chain = Promise.resolve();
   const serially = (fn: () => Promise<void>) => {
     chain = chain.then(fn).catch((err) => o.log.error({ err: String(err) }, "workspace services"));
@@ -130,38 +151,86 @@ export async function startWorkspaceServices(
     const s = new Supervisor({ nc: o.nc, wsid, log: o.log.child({ wsid }) });
     supervisors.set(wsid, s);
     await s.start(containerWorkspaceServices(o, wsid));
+    started.add(wsid);
     o.log.info({ wsid }, "workspace services started");
   };
-  const remove = async (wsid: string) => {
+  const remove = async (wsid: string, keepShells = false) => {
     const s = supervisors.get(wsid);
     if (!s) return;
     supervisors.delete(wsid);
+    started.delete(wsid);
     await s.stop();
+    if (keepShells) return;
     await stopPtyHost(ptyDir(o.dataDir, wsid)).catch(() => undefined);
     await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
     o.log.info({ wsid }, "workspace services stopped");
   };
+  /** The status of each workspace of this host (by its view). */
+  const known = new Map<string, WorkspaceView["status"]>();
+  if (o.answerUnknown) {
+    // Before answering anyone: the workspaces the watch below will bring.
+    for await (const key of await kv.keys()) {
+      const e = await kv.get(key);
+      if (e?.operation !== "PUT" || e.length === 0) continue;
+      const v = e.json<WorkspaceView>();
+      if (v.hostId === o.hostId) known.set(key, v.status);
+    }
+  }
+  const noServices = (wsid: string) => {
+    const status = known.get(wsid);
+    return status === "provisioning"
+      ? {
+          code: "ERR_WORKSPACE_STATE",
+          message: `workspace ${wsid} is being provisioned: start the workspace once it is ready`,
+        }
+      : {
+          code: "ERR_WORKSPACE_NOT_FOUND",
+          message: `no workspace ${wsid} on host ${o.hostId}: create it first`,
+        };
+  };
+  const unknownSubs = o.answerUnknown
+    ? [
+        AllWorkspaces.command(ServiceNames.terminals),
+        AllWorkspaces.command(ServiceNames.agents),
+        AllWorkspaces.request(ServiceNames.fs),
+        AllWorkspaces.request(ServiceNames.agents),
+      ].map((subject) =>
+        o.nc.subscribe(subject, {
+          callback: (err, m) => {
+            const wsid = wsidOfSubject(m.subject);
+            // Services that run (or are starting) answer for themselves.
+            if (err || !m.reply || !wsid || supervisors.has(wsid)) return;
+            m.respond(JSON.stringify({ ok: false, error: noServices(wsid) }));
+          },
+        }),
+      )
+    : [];
   const watch = await kv.watch();
   const loop = (async () => {
     for await (const e of watch) {
       const wsid = e.key;
       if (e.operation !== "PUT" || e.length === 0) {
+        known.delete(wsid);
         serially(() => remove(wsid));
         continue;
       }
       const v = e.json<WorkspaceView>();
       if (v.hostId !== o.hostId) continue;
+      known.set(wsid, v.status);
       const gone = v.status === "deleted" || v.status === "deleting" || v.status === "none";
-      serially(() => (gone ? remove(wsid) : add(wsid)));
+      // Services start once the workspace's home and /scratch exist.
+      if (gone) serially(() => remove(wsid));
+      else if (v.status !== "provisioning") serially(() => add(wsid));
     }
   })();
   return {
-    running: () => [...supervisors.keys()],
-    async stop() {
+    running: () => [...started],
+    async stop(opts = {}) {
+      for (const sub of unknownSubs) sub.unsubscribe();
       watch.stop();
       await loop;
       await chain;
-      for (const wsid of [...supervisors.keys()]) await remove(wsid);
+      for (const wsid of [...supervisors.keys()]) await remove(wsid, opts.keepShells);
     },
   };
 }

@@ -113,6 +113,11 @@ export const ErrorCodes = {
     status: 409,
     summary: "No snapshot of that name, or one already exists.",
   },
+  ERR_WORKSPACE_EXITED: {
+    status: 409,
+    summary:
+      "The workspace's container ended while it ran (init killed or failed, out of memory, its monitor gone); it is stopped.",
+  },
   ERR_WORKSPACE_INVALID: {
     status: 400,
     summary: "A bad workspace, snapshot or image name, or a bad quota.",

@@ -67,6 +67,8 @@ export const WorkspaceProvisioning = defineEvent(
       image: Name("image"),
       quota: QuotaSchema,
       account: Type.Optional(Type.String({ maxLength: 100 })),
+      /** Processes inside may make user namespaces (blocked unless this says so). */
+      userNamespaces: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -103,10 +105,36 @@ export const WorkspaceStopping = defineEvent(
   1,
   Type.Object({}, { additionalProperties: false }),
 );
+/**
+ * Stopped: by a stop, or (with `reason`) because the container's init ended by itself with
+ * exit code 0 while it ran (e.g. `kill -TERM 1` inside).
+ */
 export const WorkspaceStopped = defineEvent(
   "WorkspaceStopped",
   1,
-  Type.Object({}, { additionalProperties: false }),
+  Type.Object(
+    {
+      reason: Type.Optional(Type.String({ maxLength: 1000 })),
+      exitCode: Type.Optional(Type.Integer()),
+    },
+    { additionalProperties: false },
+  ),
+);
+/**
+ * The running workspace's container ended on its own (init killed or failed, out of memory,
+ * its monitor gone); the host cleaned up (container, rootfs, cores) and it is now stopped.
+ */
+export const WorkspaceFailed = defineEvent(
+  "WorkspaceFailed",
+  1,
+  Type.Object(
+    {
+      error: ErrorSchema,
+      exitCode: Type.Optional(Type.Integer()),
+      oom: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
 );
 export const WorkspaceDeleting = defineEvent(
   "WorkspaceDeleting",
@@ -164,6 +192,7 @@ export const WorkspaceHostEvents = [
   WorkspaceDeleting,
   WorkspaceDeleted,
   WorkspaceActionFailed,
+  WorkspaceFailed,
   WorkspaceImageChanged,
   WorkspaceQuotaChanged,
   SnapshotCreated,
@@ -249,6 +278,8 @@ export const CreateWorkspaceOnHost = defineCommand(
       account: Type.Optional(Name("account")),
       /** The host to place it on (a control plane picks a ready one when not given). */
       hostId: Type.Optional(Name("host id")),
+      /** Allow nested user namespaces inside (`unshare -U`); blocked by default. */
+      userNamespaces: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -481,7 +512,10 @@ export interface WorkspaceView {
   container?: string;
   /** The last step done of the action in progress (progress for people). */
   step?: string;
-  lastError?: { action: WorkspaceAction; code: string; message: string; at: string };
+  /** `run`: the container ended by itself while the workspace ran (WorkspaceFailed). */
+  lastError?: { action: WorkspaceAction | "run"; code: string; message: string; at: string };
+  /** Why the container ended by itself the last time (cleared by the next start). */
+  ended?: { reason: string; exitCode?: number; oom?: boolean; at: string };
   snapshots: { name: string; at: string }[];
   /** Sampled by the host: disk used by home and /scratch, in MB. */
   usage?: { homeMb: number; scratchMb: number; sampledAt: string };

@@ -194,6 +194,8 @@ export const AllWorkspaces = {
   hostLife: "ws.*.life.host",
   /** Commands to `service` of any workspace. */
   command: (service: string) => `ws.*.cmd.${validateToken(service, "service name")}`,
+  /** Requests to `service` of any workspace. */
+  request: (service: string) => `ws.*.req.${validateToken(service, "service name")}`,
 } as const;
 
 /** Subjects of launchpad host `hostId` (stream HOSTS). */

@@ -39,6 +39,13 @@ export type HostInternalCommand =
       at: string;
     }
   | {
+      /** The running workspace's container ended by itself (the host has cleaned up). */
+      type: "RecordContainerEnded";
+      data: { reason: string; exitCode?: number; oom?: boolean; monitorGone?: boolean };
+      actor: string;
+      at: string;
+    }
+  | {
       type: "FailAction";
       data: { action: WorkspaceAction; code: string; message: string };
       actor: string;
@@ -66,9 +73,11 @@ export interface LifecycleState {
   image: string;
   quota: Quota;
   account?: string;
+  /** Nested user namespaces allowed inside. */
+  userNamespaces?: boolean;
   snapshots: string[];
   container?: string;
-  lastError?: { action: WorkspaceAction; code: string; message: string };
+  lastError?: { action: WorkspaceAction | "run"; code: string; message: string };
 }
 
 /** Where a failed action leaves the workspace: the host cleans up to this state. */
@@ -116,6 +125,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
               image: command.data.image,
               quota,
               ...(command.data.account !== undefined && { account: command.data.account }),
+              ...(command.data.userNamespaces === true && { userNamespaces: true }),
             },
           },
         ];
@@ -189,6 +199,24 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
           }
         }
       }
+      case "RecordContainerEnded": {
+        requireStatus(state, "record the end of the container of", "running");
+        const { reason, exitCode, oom, monitorGone } = command.data;
+        const code = exitCode === undefined ? {} : { exitCode };
+        // Init ended cleanly (exit 0): a stop from inside. Anything else is a failure.
+        if (exitCode === 0 && !oom && !monitorGone)
+          return [{ type: "WorkspaceStopped", data: { reason, ...code } }];
+        return [
+          {
+            type: "WorkspaceFailed",
+            data: {
+              error: { code: "ERR_WORKSPACE_EXITED", message: reason },
+              ...code,
+              ...(oom && { oom: true }),
+            },
+          },
+        ];
+      }
       case "FailAction": {
         const { action, code, message } = command.data;
         requireStatus(state, `fail ${action} of`, ActionStatus[action]);
@@ -218,6 +246,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
           quota: event.data.quota,
           snapshots: [],
           ...(event.data.account !== undefined && { account: event.data.account }),
+          ...(event.data.userNamespaces === true && { userNamespaces: true }),
         };
       }
       case "WorkspaceStepDone":
@@ -245,6 +274,10 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
           status: event.data.status,
           lastError: { action: event.data.action, ...event.data.error },
         };
+      }
+      case "WorkspaceFailed": {
+        const { container: _c, ...rest } = state;
+        return { ...rest, status: "stopped", lastError: { action: "run", ...event.data.error } };
       }
       case "WorkspaceImageChanged":
         return { ...state, image: event.data.image };

@@ -37,6 +37,41 @@ describe("workspace lifecycle decider", () => {
     ]);
   });
 
+  it("a container that ended by itself: exit 0 is a stop, anything else a failure", () => {
+    const ended = (data: object) =>
+      given(lifecycleDecider, running).when(cmd("RecordContainerEnded", data));
+    expect(ended({ reason: "its init exited with code 0", exitCode: 0 }).events).toEqual([
+      { type: "WorkspaceStopped", data: { reason: "its init exited with code 0", exitCode: 0 } },
+    ]);
+    expect(ended({ reason: "killed", exitCode: 137, oom: true }).events).toEqual([
+      {
+        type: "WorkspaceFailed",
+        data: {
+          error: { code: "ERR_WORKSPACE_EXITED", message: "killed" },
+          exitCode: 137,
+          oom: true,
+        },
+      },
+    ]);
+    expect(ended({ reason: "conmon gone", monitorGone: true }).events?.[0]?.type).toBe(
+      "WorkspaceFailed",
+    );
+    const failed = given(lifecycleDecider, [
+      ...running,
+      {
+        type: "WorkspaceFailed",
+        data: { error: { code: "ERR_WORKSPACE_EXITED", message: "x" }, exitCode: 1 },
+      },
+    ]);
+    expect(failed.when(cmd("StartWorkspace")).events).toEqual([
+      { type: "WorkspaceStarting", data: {} },
+    ]);
+    // Only a running workspace's container can end by itself.
+    expect(
+      code(given(lifecycleDecider, stopped).when(cmd("RecordContainerEnded", { reason: "x" }))),
+    ).toBe("ERR_WORKSPACE_STATE");
+  });
+
   it("rejects illegal transitions with a reason, and repeats are no-ops", () => {
     expect(code(given(lifecycleDecider, running).when(cmd("DeleteWorkspace")))).toBe(
       "ERR_WORKSPACE_STATE",

@@ -10,7 +10,8 @@ import {
 } from "../../test/helpers/launchpad.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { Supervisor } from "../runtime/supervisor.js";
-import { hostService } from "./index.js";
+import { detectPodman, HOST_SERVICE, hostService } from "./index.js";
+import { listContainers } from "./system.js";
 
 const HOST = "hosttest1";
 const unsupported = await hostUnsupported();
@@ -23,6 +24,7 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
   let m: HostMachine;
   let supervisor: Supervisor;
   let mountsBefore: string[];
+  const reconciled: { adopted: string[]; fixed: string[] }[] = [];
 
   const send = async (wsid: string, type: string, data: unknown = {}): Promise<Reply> =>
     (
@@ -56,7 +58,13 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     mountsBefore = await overlaysUnder(m.root);
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 200 });
     await supervisor.start([
-      hostService({ hostId: HOST, root: m.root, heartbeatMs: 200, snapshotEveryMs: 0 }),
+      hostService({
+        hostId: HOST,
+        root: m.root,
+        heartbeatMs: 200,
+        snapshotEveryMs: 0,
+        onReconciled: (r) => reconciled.push(r),
+      }),
     ]);
     await importImage("bb1", await m.rootfs("one"));
     await importImage("bb2", await m.rootfs("two"));
@@ -107,6 +115,25 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     expect(await overlaysUnder(m.root)).toEqual(mountsBefore);
   });
 
+  it("a crash of the host service: the restarted service adopts the running container", async () => {
+    const ws = "wscrash";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb1" });
+    await ok(ws, "StartWorkspace");
+    const idOf = async () =>
+      (await listContainers(await detectPodman(), `cocalc.wsid=${ws}`)).map((c) => [c.id, c.pid]);
+    const before = await idOf();
+    expect(before).toHaveLength(1);
+    const n = reconciled.length;
+    await supervisor.restart(HOST_SERVICE);
+    const r = await until("the service reconciled again", async () => reconciled[n]);
+    expect(r.adopted.join(" ")).toContain(ws);
+    expect(r.fixed.join(" ")).not.toContain(ws);
+    expect(await idOf()).toEqual(before);
+    expect((await sh(ws, "echo still here")).stdout).toBe("still here\n");
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+  });
+
   it("disk quota: writing past 50 MB fails inside the workspace with a quota error", async () => {
     const ws = "wsquota";
     await ok(ws, "CreateWorkspaceOnHost", { image: "bb1", quota: { diskMb: 50 } });
@@ -147,6 +174,20 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
     expect(sec.stdout).toMatch(/NoNewPrivs:\s+1/);
     expect(sec.stdout).not.toContain("other-file");
     expect(sec.stdout).toMatch(/No such file or directory/);
+    // No nested user namespace (it would give every capability inside it).
+    const userns = await sh(ws, "unshare -Ur id 2>&1; echo rc=$?");
+    expect(userns.stdout).toMatch(/Operation not permitted/);
+    expect(userns.stdout).toMatch(/rc=[1-9]/);
+    // A UTF-8 locale; /etc/hostname says what hostname says.
+    const env = await sh(ws, 'echo "LANG=$LANG"; hostname; cat /etc/hostname');
+    expect(env.stdout.trim().split("\n")).toEqual(["LANG=C.UTF-8", `ws-${ws}`, `ws-${ws}`]);
+    // Snapshots are there to read, not to change.
+    const snaps = await sh(
+      ws,
+      "cat ~/.snapshots/s1/a; (echo x > ~/.snapshots/s1/a) 2>&1; echo rc=$?",
+    );
+    expect(snaps.stdout).toMatch(/^one\n/);
+    expect(snaps.stdout).toMatch(/Read-only file system/);
     const rootSelf = await sh(ws, "cat /proc/self/uid_map");
     expect(rootSelf.stdout.trim().split(/\s+/)).toEqual(["0", "200000", "65536"]);
 
@@ -170,6 +211,16 @@ describe.skipIf(unsupported !== undefined)("host service (real btrfs, real podma
       await ok(w, "DeleteWorkspace");
     }
     expect(await overlaysUnder(m.root)).toEqual(mountsBefore);
+  });
+
+  it("a workspace allowed nested user namespaces has them", async () => {
+    const ws = "wsuserns";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb1", userNamespaces: true });
+    await ok(ws, "StartWorkspace");
+    const r = await sh(ws, "unshare -Ur id -u");
+    expect(r.stdout).toBe("0\n");
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
   });
 
   it("mounts are reference-counted: 20 start/stop cycles of 5 workspaces leak nothing", async () => {

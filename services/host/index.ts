@@ -50,10 +50,12 @@ import {
   workspacePaths,
 } from "./runtime.js";
 import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
+import { ContainerWatch } from "./watch.js";
 
 export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
+export { workspaceGate } from "./gate.js";
 export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";
@@ -83,6 +85,8 @@ export interface HostServiceOptions {
    * placed here) and reserves cores in the control plane's account ledger.
    */
   controlPlane?: boolean;
+  /** How often running containers' init and conmon are looked for (default 2 s). */
+  containerCheckMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
@@ -267,7 +271,22 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
 
       const reconciled = await runtime.reconcile();
       if (reconciled.fixed.length > 0) log.info({ fixed: reconciled.fixed }, "reconciled");
+      if (reconciled.adopted.length > 0)
+        log.info({ adopted: reconciled.adopted }, "adopted running workspaces");
       opts.onReconciled?.(reconciled);
+      // Containers that end by themselves are noticed within seconds.
+      const watch = new ContainerWatch({
+        podman: podmanConfig,
+        hostId: opts.hostId,
+        log,
+        running: () =>
+          [...runtime.known]
+            .filter(([, s]) => s.status === "running" && s.hostId === opts.hostId)
+            .map(([wsid]) => wsid),
+        check: (wsid) => runtime.checkContainer(wsid),
+        ...(opts.containerCheckMs !== undefined && { checkMs: opts.containerCheckMs }),
+      });
+      watch.start();
       status = "ready";
       await beat();
 
@@ -370,6 +389,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         done,
         async stop() {
           for (const t of timers) clearInterval(t);
+          await watch.stop();
           for (const sub of [...subs, hostSub, ...accountSubs]) await sub.drain();
           await Promise.allSettled([...inflight]);
           await loops;

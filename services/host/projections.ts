@@ -49,15 +49,39 @@ export const workspacesProjection: Projection<WorkspaceView, WorkspaceHostEvent>
         return { ...v, step: event.data.step };
       case "WorkspaceProvisioned":
         return { ...v, status: "stopped" };
-      case "WorkspaceStarting":
-        return { ...v, status: "starting" };
+      case "WorkspaceStarting": {
+        const { ended: _e, ...rest } = v;
+        return { ...rest, status: "starting" };
+      }
       case "WorkspaceRunning":
         return { ...v, status: "running", container: event.data.container };
       case "WorkspaceStopping":
         return { ...v, status: "stopping" };
       case "WorkspaceStopped": {
         const { container: _c, ...rest } = v;
-        return { ...rest, status: "stopped" };
+        const { reason, exitCode } = event.data;
+        return {
+          ...rest,
+          status: "stopped",
+          ...(reason !== undefined && {
+            ended: { reason, ...(exitCode !== undefined && { exitCode }), at },
+          }),
+        };
+      }
+      case "WorkspaceFailed": {
+        const { container: _c, ...rest } = v;
+        const { error, exitCode, oom } = event.data;
+        return {
+          ...rest,
+          status: "stopped",
+          lastError: { action: "run", ...error, at },
+          ended: {
+            reason: error.message,
+            ...(exitCode !== undefined && { exitCode }),
+            ...(oom && { oom }),
+            at,
+          },
+        };
       }
       case "WorkspaceDeleting":
         return { ...v, status: "deleting" };

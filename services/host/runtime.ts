@@ -17,6 +17,7 @@ import {
   rm,
   writeFile,
 } from "node:fs/promises";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { randomId } from "../../shared/base64url.js";
@@ -61,8 +62,11 @@ import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
   btrfs,
+  inspectContainer,
   isDirectory,
+  killedForMemory,
   listContainers,
+  noUserNamespacesProfile,
   type PodmanConfig,
   pathExists,
   podman,
@@ -70,6 +74,7 @@ import {
   readMounts,
   run,
 } from "./system.js";
+import { isConmon } from "./watch.js";
 
 export const workspaceHostRegistry = new EventRegistry(WorkspaceHostEvents);
 export const hostRegistry = new EventRegistry(HostEvents);
@@ -120,6 +125,37 @@ export function workspacePaths(root: string, wsid: string) {
 
 export function imagePath(root: string, name: string): string {
   return join(root, "images", name);
+}
+
+/** How a running workspace's container ended (RecordContainerEnded). */
+interface ContainerEnd {
+  reason: string;
+  exitCode?: number;
+  oom?: boolean;
+  monitorGone?: boolean;
+}
+
+/** podman exec's words for a container that is not there or not running. */
+const NO_CONTAINER = /container state improper|no container with name or ID|no such container/i;
+
+function signalName(n: number): string {
+  const name = Object.entries(constants.signals).find(([, v]) => v === n)?.[0];
+  return name ?? `signal ${n}`;
+}
+
+/** The host name inside a workspace's container. */
+const hostnameOf = (wsid: string) => `ws-${wsid}`.slice(0, 63);
+
+/** /etc/hostname of the rootfs (in the writable layer), owned by the container's root. */
+async function writeHostname(rootfs: string, name: string): Promise<void> {
+  // Never through a symlink: the writable layer is the workspace user's (nothing runs in it
+  // now, the container is not started yet).
+  const etc = join(rootfs, "etc");
+  if (!(await lstat(etc).catch(() => undefined))?.isDirectory()) return;
+  const file = join(etc, "hostname");
+  await rm(file, { force: true });
+  await writeFile(file, `${name}\n`, { mode: 0o644, flag: "wx" });
+  await chown(file, UID_BASE, UID_BASE);
 }
 
 /** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
@@ -309,6 +345,7 @@ export class HostRuntime {
       case "RecordStep":
       case "FinishAction":
       case "FailAction":
+      case "RecordContainerEnded":
         throw new CocalcError("ERR_COMMAND_UNKNOWN", `${command.type} is internal to the host`);
       default: {
         const never: never = command;
@@ -406,7 +443,7 @@ export class HostRuntime {
   private async provision(wsid: string, quota: Quota): Promise<undefined> {
     const p = workspacePaths(this.o.root, wsid);
     await mkdir(p.dir, { recursive: true, mode: 0o711 });
-    await mkdir(p.snapshots, { recursive: true, mode: 0o700 });
+    await mkdir(p.snapshots, { recursive: true, mode: 0o755 });
     await mkdir(p.rootfs, { recursive: true });
     const owner = UID_BASE + WORKSPACE_UID;
     for (const sub of [p.home, p.scratch]) {
@@ -441,10 +478,14 @@ export class HostRuntime {
       target: p.rootfs,
     });
     await this.step(wsid, "start", "rootfs mounted", state.image);
+    // The file the explorer shows says what `hostname` says inside.
+    await writeHostname(p.rootfs, hostnameOf(wsid));
     const name = containerName(wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
     const pidfile = join(p.dir, "container.pid");
+    await mkdir(p.snapshots, { recursive: true });
+    await chmod(p.snapshots, 0o755);
     await rm(pidfile, { force: true });
     const runArgs = [
       "run",
@@ -460,7 +501,7 @@ export class HostRuntime {
       "--label",
       `cocalc.wsid=${wsid}`,
       "--hostname",
-      `ws-${wsid}`.slice(0, 63),
+      hostnameOf(wsid),
       "--network",
       c.network,
       "--uidmap",
@@ -471,6 +512,11 @@ export class HostRuntime {
       "all",
       "--security-opt",
       "no-new-privileges",
+      // No nested user namespaces, unless this workspace may have them.
+      ...(state.userNamespaces ? [] : ["--security-opt", `seccomp=${await this.seccompProfile()}`]),
+      // A UTF-8 locale for everything in the container (exec and terminals inherit it).
+      "--env",
+      "LANG=C.UTF-8",
       ...limitFlags(state.quota),
       ...c.ulimits.flatMap((u) => ["--ulimit", u]),
       "--user",
@@ -483,6 +529,9 @@ export class HostRuntime {
       `${p.home}:${WORKSPACE_HOME}`,
       "--volume",
       `${p.scratch}:/scratch`,
+      // The user reads their snapshots (read-only subvolumes) in ~/.snapshots.
+      "--volume",
+      `${p.snapshots}:${WORKSPACE_HOME}/.snapshots:ro`,
       // --rootfs takes the path as the first positional: every flag must come before it.
       "--rootfs",
       p.rootfs,
@@ -548,6 +597,66 @@ export class HostRuntime {
     return undefined;
   }
 
+  /**
+   * Looks at a running workspace's container after a sign that it may have ended (a podman
+   * event, its init or conmon gone, an exec that found no container): if it has, removes what
+   * is left of it, releases the rootfs and the cores and records why. True when it had ended.
+   */
+  checkContainer(wsid: string): Promise<boolean> {
+    return this.lock.run(wsid, async () => {
+      const state = await this.stateOf(wsid);
+      if (state.status !== "running") return false;
+      const ended = await this.whyEnded(wsid, state);
+      if (!ended) return false;
+      await this.cleanUpEnded(wsid, ended);
+      return true;
+    });
+  }
+
+  /** Why a running workspace's container is not running any more; undefined while it runs. */
+  private async whyEnded(wsid: string, state: LifecycleState): Promise<ContainerEnd | undefined> {
+    const c = await inspectContainer(this.o.podman, containerName(wsid));
+    if (!c) return { reason: "its container is gone" };
+    if (c.running) {
+      if (c.conmonPid > 0 && !(await isConmon(c.conmonPid)))
+        return { reason: "its container's monitor (conmon) is gone", monitorGone: true };
+      return undefined;
+    }
+    const oom =
+      c.oomKilled ||
+      (c.exitCode === 137 &&
+        (await killedForMemory(
+          Number(
+            await readFile(
+              join(workspacePaths(this.o.root, wsid).dir, "container.pid"),
+              "utf8",
+            ).catch(() => "0"),
+          ),
+          new Date(c.startedAt),
+        )));
+    if (oom)
+      return {
+        reason: `it ran out of memory (limit ${state.quota.memoryMb} MB): the kernel killed its init`,
+        exitCode: c.exitCode,
+        oom: true,
+      };
+    const signal = c.exitCode > 128 ? signalName(c.exitCode - 128) : undefined;
+    return {
+      reason: signal
+        ? `its init was killed (${signal}, exit code ${c.exitCode})`
+        : `its init exited with code ${c.exitCode}`,
+      exitCode: c.exitCode,
+    };
+  }
+
+  private async cleanUpEnded(wsid: string, ended: ContainerEnd): Promise<void> {
+    this.o.log.warn({ wsid, ...ended }, "the workspace's container ended");
+    await this.removeContainer(wsid);
+    await this.mounts.release(rootfsMount(wsid), containerHolder(wsid));
+    await this.releaseCores(wsid, (await this.stateOf(wsid)).account);
+    await this.exec(wsid, { type: "RecordContainerEnded", data: ended, ...this.meta() });
+  }
+
   private async removeStorage(wsid: string): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
     if (await isDirectory(p.snapshots)) {
@@ -565,6 +674,22 @@ export class HostRuntime {
     await this.removeStorage(wsid);
     await this.step(wsid, "delete", "storage removed");
     return undefined;
+  }
+
+  private seccomp: Promise<string> | undefined;
+
+  /** The seccomp profile of workspaces (podman's default without user namespaces), written once. */
+  private seccompProfile(): Promise<string> {
+    this.seccomp ??= (async () => {
+      const file = join(this.o.root, "host", "seccomp-no-user-namespaces.json");
+      await mkdir(join(this.o.root, "host"), { recursive: true, mode: 0o700 });
+      await writeFile(file, await noUserNamespacesProfile(), { mode: 0o600 });
+      return file;
+    })();
+    this.seccomp.catch(() => {
+      this.seccomp = undefined;
+    });
+    return this.seccomp;
   }
 
   /** Runs a command in a running workspace, holding its rootfs while it runs. */
@@ -591,7 +716,7 @@ export class HostRuntime {
       target: p.rootfs,
     });
     try {
-      return await runCapture(
+      const r = await runCapture(
         this.o.podman.podman,
         [
           ...podmanGlobal(this.o.podman),
@@ -600,6 +725,15 @@ export class HostRuntime {
         data.stdin,
         data.timeoutMs ?? 60_000,
       );
+      // podman's own refusal (exit 125): the container ended under a running workspace.
+      if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) {
+        void this.checkContainer(wsid).catch(() => undefined);
+        throw new CocalcError(
+          "ERR_WORKSPACE_STATE",
+          "the workspace's container has ended (it is being stopped): start the workspace",
+        );
+      }
+      return r;
     } finally {
       await this.mounts.release(rootfsMount(wsid), holder);
     }
@@ -665,8 +799,15 @@ export class HostRuntime {
    * that are not running are removed, actions that were cut short are finished or failed,
    * holders that are gone are released, and overlays nobody holds are unmounted.
    */
-  async reconcile(): Promise<{ removedContainers: number; unmounted: number; fixed: string[] }> {
+  async reconcile(): Promise<{
+    removedContainers: number;
+    unmounted: number;
+    fixed: string[];
+    /** Running workspaces whose containers the host took over as they are. */
+    adopted: string[];
+  }> {
     const fixed: string[] = [];
+    const adopted: string[] = [];
     let removedContainers = 0;
     let unmounted = 0;
     const wsDir = join(this.o.root, "workspaces");
@@ -675,7 +816,8 @@ export class HostRuntime {
     );
     const containers = await listContainers(this.o.podman, `cocalc.host=${this.o.hostId}`);
     for (const c of containers) {
-      if (c.name.startsWith("cocalc-ws-")) wsids.add(c.name.slice("cocalc-ws-".length));
+      const wsid = c.labels["cocalc.wsid"];
+      if (wsid) wsids.add(wsid);
     }
     for (const wsid of wsids) {
       await this.lock.run(wsid, async () => {
@@ -707,11 +849,17 @@ export class HostRuntime {
               }
               // What runs holds its cores, whatever the quota says now.
               await this.reserveCores(wsid, state.account, state.quota.cpus, true);
+              adopted.push(`${wsid} (container ${container.id.slice(0, 12)})`);
               return;
             }
-            await this.exec(wsid, { type: "StopWorkspace", data: {}, ...this.meta() });
-            await this.act(wsid, "stop", () => this.stop(wsid));
-            fixed.push(`${wsid}: container gone, stopped`);
+            {
+              // It ended while nobody watched: recorded like an end noticed at once.
+              const ended = (await this.whyEnded(wsid, state)) ?? {
+                reason: "its container is not running",
+              };
+              await this.cleanUpEnded(wsid, ended);
+              fixed.push(`${wsid}: container ended (${ended.reason}), stopped`);
+            }
             return;
           case "starting":
             await this.cleanup(wsid, "start");
@@ -772,7 +920,7 @@ export class HostRuntime {
         fixed.push(`${wsid}: unheld rootfs unmounted`);
       }
     }
-    return { removedContainers, unmounted, fixed };
+    return { removedContainers, unmounted, fixed, adopted };
   }
 
   /** Sampled disk use of a workspace's home and /scratch, in MB. */

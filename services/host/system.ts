@@ -241,26 +241,116 @@ export async function podman(c: PodmanConfig, args: readonly string[], timeoutMs
   return run("ERR_HOST_CONTAINER", c.podman, [...podmanGlobal(c), ...args], { timeoutMs });
 }
 
-/** Names of the containers with `label` (running or not), with their state. */
-export async function listContainers(
+/** A container as podman reports it, in fields that mean the same across podman versions. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+  /** podman's own word: created, running, paused, exited, stopped, … */
+  state: string;
+  running: boolean;
+  /** The container's init as the host sees it (0 when it does not run). */
+  pid: number;
+}
+
+/**
+ * The containers with `label` (running or not). From `ps --format json`: its `State` is the
+ * word ("running", "exited"), where the template `{{.State}}` of podman 4.3 prints the
+ * status line ("Up 2 seconds ago").
+ */
+export async function listContainers(c: PodmanConfig, label: string): Promise<ContainerInfo[]> {
+  const out = await podman(c, ["ps", "-a", "--filter", `label=${label}`, "--format", "json"]);
+  const rows = JSON.parse(out.trim() || "[]") as {
+    Id: string;
+    Names: string[] | string;
+    Labels: Record<string, string> | null;
+    State: string;
+    Pid: number;
+  }[];
+  return rows.map((r) => {
+    const state = String(r.State).toLowerCase();
+    return {
+      id: r.Id,
+      name: Array.isArray(r.Names) ? (r.Names[0] ?? "") : r.Names,
+      labels: r.Labels ?? {},
+      state,
+      running: state === "running",
+      pid: r.Pid ?? 0,
+    };
+  });
+}
+
+/** What `podman inspect` says about how a container is, or undefined when there is none. */
+export interface ContainerState {
+  id: string;
+  running: boolean;
+  status: string;
+  pid: number;
+  /** The container's monitor process (0 when podman does not know it). */
+  conmonPid: number;
+  exitCode: number;
+  oomKilled: boolean;
+  error: string;
+  startedAt: string;
+}
+
+export async function inspectContainer(
   c: PodmanConfig,
-  label: string,
-): Promise<{ name: string; running: boolean }[]> {
-  const out = await podman(c, [
-    "ps",
-    "-a",
-    "--filter",
-    `label=${label}`,
-    "--format",
-    "{{.Names}} {{.State}}",
-  ]);
-  return out
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => {
-      const [name = "", state = ""] = l.split(" ");
-      return { name, running: state === "running" };
-    });
+  name: string,
+): Promise<ContainerState | undefined> {
+  let out: string;
+  try {
+    out = await podman(c, ["container", "inspect", name]);
+  } catch (err) {
+    if (/no such container|no container with/i.test((err as Error).message)) return undefined;
+    throw err;
+  }
+  const [r] = JSON.parse(out) as {
+    Id: string;
+    State: {
+      Status: string;
+      Running: boolean;
+      Pid: number;
+      ConmonPid?: number;
+      ExitCode: number;
+      OOMKilled: boolean;
+      Error?: string;
+      StartedAt: string;
+    };
+  }[];
+  if (!r) return undefined;
+  return {
+    id: r.Id,
+    running: r.State.Running,
+    status: r.State.Status,
+    pid: r.State.Pid,
+    conmonPid: r.State.ConmonPid ?? 0,
+    exitCode: r.State.ExitCode,
+    oomKilled: r.State.OOMKilled,
+    error: r.State.Error ?? "",
+    startedAt: r.State.StartedAt,
+  };
+}
+
+/**
+ * Whether the kernel's log says its OOM killer killed process `pid` since `since`. podman
+ * 4.3 with cgroup v1 does not always set `OOMKilled` (conmon misses the event), the kernel's
+ * log always says it.
+ */
+export async function killedForMemory(pid: number, since: Date): Promise<boolean> {
+  if (!(pid > 0)) return false;
+  let out: string;
+  try {
+    out = await run("ERR_HOST_CONTAINER", "dmesg", ["--time-format", "iso"]);
+  } catch {
+    return false;
+  }
+  const killed = new RegExp(`out of memory: Killed process ${pid} \\(`, "i");
+  return out.split("\n").some((line) => {
+    if (!killed.test(line)) return false;
+    const at = Date.parse(line.slice(0, line.indexOf(" ")).replace(",", "."));
+    return Number.isNaN(at) || at >= since.getTime() - 1000;
+  });
 }
 
 export async function pathExists(p: string): Promise<boolean> {
@@ -273,4 +363,49 @@ export async function isDirectory(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** podman's default seccomp profile (containers-common). */
+export const DEFAULT_SECCOMP = "/usr/share/containers/seccomp.json";
+const CLONE_NEWUSER = 0x10000000;
+
+/**
+ * podman's default seccomp profile, except that no process may make a user namespace:
+ * `unshare` and `clone` with CLONE_NEWUSER fail with EPERM and `clone3` (whose flags seccomp
+ * cannot see) with ENOSYS, so libc falls back to `clone`. Inside a user namespace a process
+ * has every capability; a nested one would give the workspace user mounts (tmpfs, fuse),
+ * network namespaces and the kernel code behind them.
+ */
+export async function noUserNamespacesProfile(source = DEFAULT_SECCOMP): Promise<string> {
+  let profile: { syscalls: { names: string[]; action: string; args?: unknown[] }[] };
+  try {
+    profile = JSON.parse(await readFile(source, "utf8"));
+  } catch (err) {
+    throw new CocalcError(
+      "ERR_HOST_UNSUPPORTED",
+      `podman's seccomp profile ${source} is missing or unreadable (apt-get install golang-github-containers-common): ${(err as Error).message}`,
+    );
+  }
+  const guarded = new Set(["clone", "clone3", "unshare"]);
+  for (const rule of profile.syscalls) {
+    if (rule.action === "SCMP_ACT_ALLOW" && (rule.args ?? []).length === 0)
+      rule.names = rule.names.filter((n) => !guarded.has(n));
+  }
+  const withoutUserNs = (index: number) => [
+    { index, value: CLONE_NEWUSER, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" },
+  ];
+  const withUserNs = (index: number) => [
+    { index, value: CLONE_NEWUSER, valueTwo: CLONE_NEWUSER, op: "SCMP_CMP_MASKED_EQ" },
+  ];
+  profile.syscalls.push(
+    { names: ["unshare", "clone"], action: "SCMP_ACT_ALLOW", args: withoutUserNs(0) },
+    {
+      names: ["unshare", "clone"],
+      action: "SCMP_ACT_ERRNO",
+      args: withUserNs(0),
+      errnoRet: 1,
+    } as never,
+    { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 } as never,
+  );
+  return `${JSON.stringify(profile, null, 1)}\n`;
 }

@@ -35,6 +35,7 @@ import {
 import type { SettingsView } from "../../shared/workspace.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
 import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import type { WorkspaceGate } from "../runtime/gate.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
@@ -76,6 +77,11 @@ export interface TerminalsServiceOptions {
    * in `cwd` there (falling back to the home directory itself). `home` is then the home
    * directory over there.
    */
+  /**
+   * Shells can start only while the workspace runs (a container workspace): opening a terminal
+   * is refused unless it runs or is starting, and a shell starts once it runs.
+   */
+  gate?: WorkspaceGate;
   shellCommand?(o: { cwd: string; env: Record<string, string> }): {
     file: string;
     args: string[];
@@ -147,6 +153,7 @@ class Terminals {
     this.home = opts.home ?? homedir();
     this.shellDefault = opts.shell;
     this.shellCommand = opts.shellCommand;
+    this.gate = opts.gate;
     this.durable = opts.durable ?? TERMINALS_SERVICE;
     this.failed = new Promise<never>((_, reject) => {
       this.failure = reject;
@@ -156,6 +163,7 @@ class Terminals {
 
   private readonly shellDefault: string | undefined;
   private readonly shellCommand: TerminalsServiceOptions["shellCommand"];
+  private readonly gate: WorkspaceGate | undefined;
   private readonly durable: string;
 
   private get log() {
@@ -228,6 +236,10 @@ class Terminals {
       stream: Streams.WS_TERM,
       aggregateSubject: (c) => terminalSubjects(ctx.wsid, c.data.tid).life,
       now: ctx.now,
+      // A shell needs a running (or starting) workspace.
+      check: async (c) => {
+        if (c.type === "OpenTerminal" || c.type === "RestartTerminal") await this.gate?.check();
+      },
     });
     return runningService([commands, consumer], (graceful) => this.teardown(graceful), this.failed);
   }
@@ -486,6 +498,15 @@ class Terminals {
     view: TerminalView | undefined,
   ): Promise<number | undefined> {
     const generation = event.data.generation;
+    if (this.gate) {
+      // Opened while the workspace starts: the shell starts once it runs.
+      try {
+        await this.gate.whenRunning();
+      } catch (err) {
+        await this.exitedBeforeStart(tid, generation, (err as Error).message);
+        return undefined;
+      }
+    }
     const pipe = await this.ensurePipe(tid, generation);
     pipe.generation = generation;
     const host = await this.ensureHost();
@@ -529,6 +550,18 @@ class Terminals {
     host.attach(tid, pipe.offset);
     this.log.info({ tid, generation, shellPid: r.pid, adopted: r.adopted }, "terminal started");
     return r.pid;
+  }
+
+  /** A shell that could not start because its workspace does not run. */
+  private async exitedBeforeStart(tid: string, generation: number, reason: string): Promise<void> {
+    this.early.delete(tid);
+    this.log.info({ tid, reason }, "terminal not started");
+    const event = envelope(
+      TerminalExited,
+      { generation, code: null, signal: null, reason },
+      { actor: TERMINALS_SERVICE, at: this.ctx.now() },
+    );
+    await publishEvent(this.ctx.js, terminalSubjects(this.ctx.wsid, tid).life, event);
   }
 
   /** Holds keystrokes for a terminal about to start (given up if it never does). */
