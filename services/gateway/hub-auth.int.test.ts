@@ -1,0 +1,135 @@
+/**
+ * The hub's sign-in over HTTP against the real accounts service and nats-server: setup link,
+ * sign-up with an invite, sign-in (429 with Retry-After when guessing), who am I, and sign
+ * out everywhere, which ends that account's browsers only.
+ */
+import { join } from "node:path";
+import Fastify, { type FastifyInstance } from "fastify";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HubSubjects } from "../../shared/hub.js";
+import { hubStreams } from "../../streams/definitions.js";
+import { ensureStreams } from "../../streams/ensure.js";
+import { setup, TEST_WSID, type TestNats, testLog } from "../../test/helpers/nats.js";
+import { hubAccountsService, newSetupToken } from "../hub/accounts.js";
+import { Supervisor } from "../runtime/supervisor.js";
+import { authPlugin } from "./auth.js";
+import { BrowserSessions } from "./browser-sessions.js";
+import { HUB_PATHS, HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
+import { securityPlugin } from "./security.js";
+
+describe("gateway - hub sign-in", () => {
+  let t: TestNats;
+  let supervisor: Supervisor;
+  let app: FastifyInstance;
+  let base: string;
+  let setupToken: string;
+
+  beforeAll(async () => {
+    t = await setup();
+    await ensureStreams(t.jsm, hubStreams());
+    const file = join(t.dir, "setup-token");
+    setupToken = await newSetupToken(file);
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
+    await supervisor.start([hubAccountsService({ setupTokenFile: file })]);
+    const sessions = await BrowserSessions.open();
+    app = Fastify({ loggerInstance: testLog as never });
+    await app.register(securityPlugin, { allowedHosts: new Set(["127.0.0.1"]) });
+    await app.register(authPlugin, { sessions, publicPaths: HUB_PUBLIC_PATHS, linkable: [] });
+    await app.register(hubAuthPlugin, { nc: t.nc, sessions });
+    await app.listen({ port: 0, host: "127.0.0.1" });
+    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  });
+  afterAll(async () => {
+    await app?.close();
+    await supervisor?.stop();
+    await t?.cleanup();
+  });
+
+  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: base, ...headers },
+      body: JSON.stringify(body),
+    });
+  const me = (credential: string) =>
+    fetch(`${base}${HUB_PATHS.me}`, { headers: { authorization: `Bearer ${credential}` } });
+
+  it("setup link → admin signed in; invite → a second account; sign out everywhere is per account", async () => {
+    const state = await (await fetch(`${base}${HUB_PATHS.state}`)).json();
+    expect(state).toEqual({ setUp: false, signUpMode: "invite" });
+    // Only from this server's own pages.
+    expect(
+      (
+        await post(
+          HUB_PATHS.setup,
+          { setupToken, email: "a@example.com", password: "0123456789ab" },
+          { origin: "http://evil.example" },
+        )
+      ).status,
+    ).toBe(403);
+    const made = await post(HUB_PATHS.setup, {
+      setupToken,
+      email: "admin@example.com",
+      password: "an admin's password",
+    });
+    expect(made.status).toBe(200);
+    expect(made.headers.get("set-cookie")).toBeNull();
+    const admin = (await made.json()) as {
+      credential: string;
+      account: { id: string; role: string };
+    };
+    expect(admin.account.role).toBe("admin");
+    expect(await (await me(admin.credential)).json()).toEqual({ account: admin.account.id });
+    expect((await fetch(`${base}${HUB_PATHS.state}`).then((r) => r.json())).setUp).toBe(true);
+
+    const invite = await t.nc.request(
+      HubSubjects.command,
+      JSON.stringify({ type: "CreateInvite", data: { by: admin.account.id, uses: 1 } }),
+      { timeout: 20_000 },
+    );
+    const { token } = invite.json<{ invite: { token: string } }>().invite;
+    const signUp = await post(HUB_PATHS.signUp, {
+      email: "bea@example.com",
+      password: "bea's own password",
+      invite: token,
+    });
+    expect(signUp.status).toBe(200);
+    const bea = (await signUp.json()) as { credential: string; account: { id: string } };
+
+    const again = await post(HUB_PATHS.signIn, {
+      email: "bea@example.com",
+      password: "bea's own password",
+    });
+    expect(again.status).toBe(200);
+    const bea2 = (await again.json()) as { credential: string };
+
+    // Bea signs out everywhere: both of her browsers, and not the admin's.
+    const out = await post(
+      "/api/auth/sign-out",
+      { everywhere: true },
+      { authorization: `Bearer ${bea.credential}` },
+    );
+    expect(out.status).toBe(200);
+    expect((await me(bea.credential)).status).toBe(401);
+    expect((await me(bea2.credential)).status).toBe(401);
+    expect((await me(admin.credential)).status).toBe(200);
+  });
+
+  it("wrong passwords: 401 in words, then 429 with Retry-After", async () => {
+    let last: Response | undefined;
+    for (let i = 0; i < 5; i++) {
+      last = await post(HUB_PATHS.signIn, { email: "admin@example.com", password: `guess ${i}` });
+      expect(last.status).toBe(401);
+    }
+    expect(((await last!.json()) as { message: string }).message).toBe("wrong email or password");
+    const limited = await post(HUB_PATHS.signIn, {
+      email: "admin@example.com",
+      password: "an admin's password",
+    });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(/try again in \d+ s/);
+    // Bad input is refused before the service sees it.
+    expect((await post(HUB_PATHS.signIn, { email: "x" })).status).toBe(400);
+  });
+});
