@@ -4,7 +4,7 @@
  * out everywhere, which ends that account's browsers only.
  */
 import { join } from "node:path";
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HubSubjects } from "../../shared/hub.js";
 import { hubStreams } from "../../streams/definitions.js";
@@ -32,7 +32,7 @@ describe("gateway - hub sign-in", () => {
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
     await supervisor.start([hubAccountsService({ setupTokenFile: file })]);
     const sessions = await BrowserSessions.open();
-    app = Fastify({ loggerInstance: testLog as never });
+    app = Fastify({ loggerInstance: testLog as FastifyBaseLogger });
     await app.register(securityPlugin, { allowedHosts: new Set(["127.0.0.1"]) });
     await app.register(authPlugin, { sessions, publicPaths: HUB_PUBLIC_PATHS, linkable: [] });
     await app.register(hubAuthPlugin, { nc: t.nc, sessions });
