@@ -17,7 +17,7 @@ export function cleanupStack(log: Logger) {
           try {
             await step();
           } catch (err) {
-            log.warn({ err: String(err) }, "cleanup step failed");
+            log.warn({ err }, "cleanup step failed");
           }
         }
       })();

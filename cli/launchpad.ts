@@ -3,7 +3,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
-import { type Logger, setRootLogger } from "../services/runtime/logger.js";
+import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { UsageError } from "./args.js";
 import {
@@ -20,7 +20,7 @@ function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
     {
       level: opts.logLevel,
       base: { pid: process.pid },
-      redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" },
+      redact: REDACTION,
     },
     pino.multistream([
       {

@@ -317,7 +317,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(() => rm(runInfoFile(opts.dataDir), { force: true }));
     await writeNatsContext(nats.url, seedFile(opts.dataDir)).then(
       () => cleanups.push(() => removeNatsContext(seedFile(opts.dataDir))),
-      (err) => log.warn({ err: String(err) }, "nats CLI context not written"),
+      (err) => log.warn({ err }, "nats CLI context not written"),
     );
 
     if (opts.connectionInfo) {

@@ -2,7 +2,7 @@
 /** The `cocalc-plus` command. */
 import { join } from "node:path";
 import pino from "pino";
-import { type Logger, setRootLogger } from "../services/runtime/logger.js";
+import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
 import { DAEMON_CHILD, logFile, startDaemonChild } from "./daemon.js";
@@ -23,7 +23,7 @@ function makeLogger(opts: StartOptions): Logger {
     {
       level: opts.logLevel,
       base: { pid: process.pid },
-      redact: { paths: ["token", "password", "pass", "seed"], censor: "[secret]" },
+      redact: REDACTION,
     },
     pino.multistream(streams),
   );
@@ -129,7 +129,7 @@ async function runForeground(opts: StartOptions): Promise<number> {
     handle = await startPlus(process.env[DAEMON_CHILD] ? { ...opts, daemon: true } : opts, log);
   } catch (err) {
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
-    log.error({ err: String(err) }, "start failed");
+    log.error({ err }, "start failed");
     if (process.send) process.send({ error: message });
     console.error(`cocalc-plus: ${message}`);
     return 1;

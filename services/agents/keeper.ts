@@ -105,7 +105,7 @@ export class ProcessKeeper {
     const child = startKeeper(`${SCOPE_VAR}=${this.scope}`, "pipe");
     this.child = child;
     child.stdin!.on("error", () => undefined);
-    child.once("error", (err) => this.log.warn({ err: String(err) }, "agent keeper not started"));
+    child.once("error", (err) => this.log.warn({ err }, "agent keeper not started"));
     child.once("exit", (code, signal) => {
       if (this.stopped || this.child !== child) return;
       // Killed by someone: a new one takes over, told of the groups that still run.

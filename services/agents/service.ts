@@ -142,7 +142,7 @@ class TurnLog implements TurnLogSink {
     try {
       turnLogRegistry.check(ev);
     } catch (err) {
-      this.ctx.log.warn({ type, err: String(err) }, "turn log event not valid; skipped");
+      this.ctx.log.warn({ type, err }, "turn log event not valid; skipped");
       return;
     }
     this.count++;
@@ -152,7 +152,7 @@ class TurnLog implements TurnLogSink {
       },
       (err: unknown) => {
         this.inflight.delete(p);
-        this.ctx.log.warn({ subject: this.subject, err: String(err) }, "turn log event lost");
+        this.ctx.log.warn({ subject: this.subject, err }, "turn log event lost");
       },
     );
     this.inflight.add(p);
@@ -301,7 +301,7 @@ class Agents {
     });
     this.serveRequests();
     // Threads whose queue was left waiting (or whose turn was cut by a restart) go on.
-    void this.resume().catch((err) => this.log.warn({ err: String(err) }, "resume failed"));
+    void this.resume().catch((err) => this.log.warn({ err }, "resume failed"));
     return runningService([commands, consumer], async () => {
       this.stopping = true;
       this.sub?.unsubscribe();
@@ -345,7 +345,7 @@ class Agents {
   private poke(room: string, thread: string): void {
     void this.mutex
       .run(thread, () => this.pump(room, thread))
-      .catch((err) => this.log.error({ thread, err: String(err) }, "turn runner failed"));
+      .catch((err) => this.log.error({ thread, err }, "turn runner failed"));
   }
 
   private command(type: ServiceCommand["type"], data: ServiceCommand["data"]): ThreadCommand {
@@ -539,7 +539,7 @@ class Agents {
           : this.command("FinishTurn", { turn, stopReason: outcome.stopReason }),
       );
     } catch (err) {
-      this.log.error({ thread, turn, err: String(err) }, "the end of a turn was not recorded");
+      this.log.error({ thread, turn, err }, "the end of a turn was not recorded");
     }
   }
 

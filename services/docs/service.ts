@@ -139,7 +139,7 @@ export class DocsService {
     for (const d of this.docs.values()) {
       d.unwatch();
       await this.serial(d, () => this.flushDisk(d)).catch((err: unknown) =>
-        this.log.warn({ path: d.path, err: String(err) }, "final write failed"),
+        this.log.warn({ path: d.path, err }, "final write failed"),
       );
       await this.serial(d, () => this.writeView(d)).catch(() => undefined);
     }
@@ -307,8 +307,7 @@ export class DocsService {
   }
 
   private warn(d: OpenDoc) {
-    return (err: unknown) =>
-      this.log.warn({ path: d.path, err: String(err) }, "document change failed");
+    return (err: unknown) => this.log.warn({ path: d.path, err }, "document change failed");
   }
 
   /**

@@ -165,10 +165,7 @@ export class ForwardProcess {
     void this.o
       .emit(e)
       .catch((err) =>
-        this.o.log.warn(
-          { forward: this.o.forward, err: String(err) },
-          "forward event not published",
-        ),
+        this.o.log.warn({ forward: this.o.forward, err }, "forward event not published"),
       );
   }
 

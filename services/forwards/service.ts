@@ -178,7 +178,7 @@ export async function startForwards(
       await publish(fid, "config", {
         type: "ForwardRemoved",
         data: { reason: `its session ${f.config.session} was removed` },
-      }).catch((err) => log.warn({ forward: fid, err: String(err) }, "forward not removed"));
+      }).catch((err) => log.warn({ forward: fid, err }, "forward not removed"));
       return;
     }
     if (sessionRuns(s)) f.proc.start(sshOf(s));
@@ -241,7 +241,7 @@ export async function startForwards(
       if (e.operation === "PUT" && e.length > 0) sessions.set(e.key, e.json<RemoteSessionView>());
       else sessions.delete(e.key);
       await applySession(e.key).catch((err) =>
-        log.warn({ sid: e.key, err: String(err) }, "forwards not brought in line with session"),
+        log.warn({ sid: e.key, err }, "forwards not brought in line with session"),
       );
     }
   })();

@@ -99,7 +99,7 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           await publishEvent(ctx.js, subjects.fsEvent(FsEventKinds[e.type]), ev);
         } catch (err) {
           // The change is on disk already; a missing event must not turn it into a failure.
-          ctx.log.warn({ type: e.type, err: String(err) }, "file event not published");
+          ctx.log.warn({ type: e.type, err }, "file event not published");
         }
       };
       const home = container?.hostHome ?? opts.home ?? homedir();

@@ -110,7 +110,7 @@ export class DirectoryWatches {
     watcher.on("change", (_type, name) => this.changed(w, typeof name === "string" ? name : null));
     watcher.on("error", (err) => {
       // The directory went away (or cannot be watched any more): say so once, then stop.
-      this.o.log.debug({ path: dir, err: String(err) }, "watch ended");
+      this.o.log.debug({ path: dir, err }, "watch ended");
       this.changed(w, null);
       this.flush(w);
       this.close(w);
@@ -135,7 +135,7 @@ export class DirectoryWatches {
     try {
       this.o.publish({ dir: w.dir, names, at: new Date(this.now()).toISOString() });
     } catch (err) {
-      this.o.log.warn({ path: w.dir, err: String(err) }, "change not published");
+      this.o.log.warn({ path: w.dir, err }, "change not published");
     }
   }
 

@@ -102,7 +102,7 @@ export class FsWorker {
     child.removeAllListeners("message");
     child.removeAllListeners("exit");
     child.removeAllListeners("error");
-    child.on("error", (err) => o.log.warn({ err: String(err) }, "fs worker channel"));
+    child.on("error", (err) => o.log.warn({ err }, "fs worker channel"));
     return new FsWorker(child, o, ready.home, ready.sandbox);
   }
 

@@ -68,7 +68,7 @@ export function fileEventPublisher(
       await publishEvent(js, subjects.fsEvent(FsEventKinds[e.type]), ev);
     } catch (err) {
       // The file is on disk; a lost event must not turn the upload into a failure.
-      log.warn({ type: e.type, err: String(err) }, "file event not published");
+      log.warn({ type: e.type, err }, "file event not published");
     }
   };
 }
@@ -477,7 +477,7 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
           try {
             child = await pinChild(dir, name);
           } catch (err) {
-            log.warn({ path: rel, err: String(err) }, "folder left out of the archive");
+            log.warn({ path: rel, err }, "folder left out of the archive");
             continue;
           }
           try {
@@ -495,7 +495,7 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
               constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
             );
           } catch (err) {
-            log.warn({ path: rel, err: String(err) }, "file left out of the archive");
+            log.warn({ path: rel, err }, "file left out of the archive");
             continue;
           }
           try {
@@ -519,7 +519,7 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
         await walk(root, top);
         archive.finalize();
       } catch (err) {
-        log.warn({ path: real, err: String(err) }, "archive cut short");
+        log.warn({ path: real, err }, "archive cut short");
         archive.destroy(err as Error);
       } finally {
         await root.close();

@@ -117,7 +117,7 @@ export function attachNatsProxy(server: Server, o: NatsProxyOptions): () => void
     });
     upstream.on("error", (err) => {
       if (!connected) {
-        o.log.warn({ err: String(err) }, "nats websocket upstream unreachable");
+        o.log.warn({ err }, "nats websocket upstream unreachable");
         refuse(socket, {
           status: 502,
           code: "ERR_GATEWAY_UPSTREAM",

@@ -221,7 +221,7 @@ class Sessions {
         ).json<{ ok: boolean; error?: { message: string } }>();
         if (!reply.ok) this.log.warn({ sid, pair, err: reply.error }, "sync pair not removed");
       } catch (err) {
-        this.log.warn({ sid, pair, err: String(err) }, "sync pair not removed");
+        this.log.warn({ sid, pair, err }, "sync pair not removed");
         continue;
       }
       // The pair's view goes once its engine has stopped.
@@ -326,7 +326,7 @@ class SessionActor {
           await this.step();
         } while (this.again && !this.closed);
       } catch (err) {
-        this.s.log.error({ err: String(err), sid: this.sid }, "remote session step failed");
+        this.s.log.error({ err, sid: this.sid }, "remote session step failed");
       } finally {
         this.working = false;
       }

@@ -118,7 +118,7 @@ export class Supervisor {
     try {
       await this.kv?.put(Keys.service(s.def.name, s.health.instance), JSON.stringify(s.health));
     } catch (err) {
-      this.o.log.debug({ service: s.def.name, err: String(err) }, "heartbeat not written");
+      this.o.log.debug({ service: s.def.name, err }, "heartbeat not written");
     }
   }
 
@@ -188,7 +188,7 @@ export class Supervisor {
       try {
         await s.running?.stop();
       } catch (err) {
-        this.o.log.warn({ service: s.def.name, err: String(err) }, "service did not stop cleanly");
+        this.o.log.warn({ service: s.def.name, err }, "service did not stop cleanly");
       }
       await s.loop;
       await this.beat(s, "stopped");

@@ -212,14 +212,14 @@ export class PairEngine {
     try {
       this.closers.push(await this.local.watch(onPaths));
     } catch (err) {
-      this.log.warn({ err: String(err) }, "local watch failed; relying on rescans");
+      this.log.warn({ err }, "local watch failed; relying on rescans");
     }
     const watchRemote = async (): Promise<void> => {
       if (this.stopped) return;
       try {
         const close = await this.remote.watch(onPaths, (err) => {
           if (this.stopped) return;
-          this.log.warn({ err: String(err) }, "remote watch ended; restarting it");
+          this.log.warn({ err }, "remote watch ended; restarting it");
           const t = setTimeout(() => {
             // Changes while it was down are found by a full cycle.
             this.fullWanted = true;
@@ -231,7 +231,7 @@ export class PairEngine {
         if (this.stopped) close();
         else this.closers.push(close);
       } catch (err) {
-        this.log.warn({ err: String(err) }, "remote watch failed; retrying");
+        this.log.warn({ err }, "remote watch failed; retrying");
         const t = setTimeout(() => void watchRemote(), 5000);
         t.unref();
       }
@@ -277,7 +277,7 @@ export class PairEngine {
         this.failures++;
         if (this.stopped) return;
         const delay = Math.min(60_000, 1000 * 2 ** Math.min(this.failures, 6));
-        this.log.warn({ err: String(err), retryMs: delay }, "sync cycle failed");
+        this.log.warn({ err, retryMs: delay }, "sync cycle failed");
         clearTimeout(this.retryTimer);
         this.retryTimer = setTimeout(() => {
           this.fullWanted = true;

@@ -87,7 +87,7 @@ export async function startSync(
     try {
       target = await opts.resolveTarget(config.session);
     } catch (err) {
-      log.warn({ pair, session: config.session, err: String(err) }, "no target for the session");
+      log.warn({ pair, session: config.session, err }, "no target for the session");
       await emitter(pair)({
         type: "SyncCycleFailed",
         data: {

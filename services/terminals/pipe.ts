@@ -308,7 +308,7 @@ export class TerminalPipe {
       this.chunksSinceSnapshot = 0;
       this.lastSnapshotAt = Date.now();
     } catch (err) {
-      this.o.log.warn({ tid: this.tid, err: String(err) }, "snapshot not written");
+      this.o.log.warn({ tid: this.tid, err }, "snapshot not written");
     } finally {
       this.snapshotting = false;
     }

@@ -212,7 +212,7 @@ class Hosted {
     try {
       this.pty?.resize(cols, rows);
     } catch (err) {
-      log.warn({ tid: this.tid, err: String(err) }, "resize failed");
+      log.warn({ tid: this.tid, err }, "resize failed");
     }
   }
 
@@ -301,7 +301,7 @@ class PtyHost {
           else if (f.kind === "input") this.terminals.get(f.tid)?.input(f.data);
         }
       } catch (err) {
-        log.warn({ err: String(err) }, "bad frame from the service; dropping it");
+        log.warn({ err }, "bad frame from the service; dropping it");
         socket.destroy();
       }
     });
@@ -341,7 +341,7 @@ class PtyHost {
           const r = await this.spawn(m);
           this.reply({ op: "reply", req: m.req, ok: true, ...r });
         } catch (err) {
-          log.warn({ tid: m.tid, err: String(err) }, "spawn failed");
+          log.warn({ tid: m.tid, err }, "spawn failed");
           this.reply({ op: "reply", req: m.req, ok: false, error: String(err) });
         }
         return;
@@ -486,6 +486,6 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  log.error({ err: String(err) }, "pty host failed");
+  log.error({ err }, "pty host failed");
   process.exit(1);
 });

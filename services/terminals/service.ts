@@ -178,7 +178,7 @@ class Terminals {
 
   private fail(err: unknown): void {
     if (this.stopping) return;
-    this.log.error({ err: String(err) }, "terminals service failed; it will be restarted");
+    this.log.error({ err }, "terminals service failed; it will be restarted");
     this.failure(err);
   }
 
@@ -586,7 +586,7 @@ class Terminals {
     // The output goes with the terminal; its lifecycle events stay as history.
     await this.ctx.jsm.streams
       .purge(Streams.WS_TERM, { filter: terminalSubjects(this.ctx.wsid, tid).out })
-      .catch((err) => this.log.warn({ tid, err: String(err) }, "output not purged"));
+      .catch((err) => this.log.warn({ tid, err }, "output not purged"));
     this.viewers.delete(tid);
   }
 
@@ -648,7 +648,7 @@ class Terminals {
         try {
           handle(m, tid);
         } catch (err) {
-          this.log.warn({ tid, subject: m.subject, err: String(err) }, "message ignored");
+          this.log.warn({ tid, subject: m.subject, err }, "message ignored");
         }
       }
     })();
@@ -661,7 +661,7 @@ class Terminals {
       this.viewerWrites.delete(tid);
       const list = this.viewerList(tid);
       void this.setLive(tid, (l) => ({ ...l, viewers: list })).catch((err) =>
-        this.log.warn({ tid, err: String(err) }, "viewers not written"),
+        this.log.warn({ tid, err }, "viewers not written"),
       );
     }, 100);
     timer.unref();
