@@ -31,7 +31,7 @@ import { Supervisor } from "../services/runtime/supervisor.js";
 import { syncService, syncStateFile } from "../services/sync/index.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import { workspaceService } from "../services/workspace/index.js";
-import { browserPermissions } from "../shared/subjects.js";
+import { browserPermissions } from "../shared/browser-permissions.js";
 import { ensureStreams } from "../streams/ensure.js";
 import type { StartOptions } from "./args.js";
 import { cleanupStack } from "./cleanups.js";

@@ -6,6 +6,7 @@
  */
 import { type Msg, type NatsConnection, type Status, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
+import { BrowserInbox } from "../../../shared/browser-permissions.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsUrl, type Session, type SessionResult } from "./session.js";
 
@@ -126,6 +127,9 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
           name: "cocalc-plus web",
+          // The browser's user may receive only here (not on `_INBOX.>`, the services').
+          // Replies, pull consumers' and KV watches' deliveries all use this prefix.
+          inboxPrefix: BrowserInbox,
         });
       } catch (err) {
         if (closing.signal.aborted) return;
