@@ -101,7 +101,7 @@ function norm(v: unknown): string {
 }
 
 /** The fields of `have` that differ from what a service durable must be. */
-function differences(have: ConsumerConfig, durable: string, filterSubject: string) {
+function differences(have: ConsumerConfig, { durable, filterSubject }: DurableSpec) {
   const want: Record<string, unknown> = durableConfig(durable, filterSubject);
   const fixedWant = fixedFields(filterSubject);
   const got = have as unknown as Record<string, unknown>;
@@ -117,6 +117,30 @@ function differences(have: ConsumerConfig, durable: string, filterSubject: strin
   )
     fixed.push("deliver_policy");
   return { updatable, fixed };
+}
+
+/**
+ * Updates what an update can restore; false when the server refused or did not take it
+ * (servers differ in what they let an update change), and a re-create must do.
+ */
+async function restoreInPlace(jsm: JetStreamManager, spec: DurableSpec): Promise<boolean> {
+  const { stream, durable, filterSubject } = spec;
+  // The deliver policy stays as it is (it cannot be updated, and may be a re-created one's).
+  const { deliver_policy: _, ...want } = durableConfig(durable, filterSubject);
+  const unset = Object.fromEntries(UNSET_UPDATABLE.map((k) => [k, undefined]));
+  // nats-server 2.9 sets an update's inactive threshold by what the consumer was before it: one
+  // that had lost its durable name gets an ephemeral's 5 s, which a second update takes away.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await jsm.consumers.update(stream, durable, { ...unset, ...want } as Partial<ConsumerConfig>);
+    } catch (err) {
+      if (err instanceof JetStreamApiError) return false;
+      throw err;
+    }
+    const left = differences((await jsm.consumers.info(stream, durable)).config, spec);
+    if (left.updatable.length + left.fixed.length === 0) return true;
+  }
+  return false;
 }
 
 /**
@@ -139,47 +163,30 @@ export async function ensureDurable(
     await jsm.consumers.add(stream, durableConfig(durable, filterSubject));
     return "created";
   }
-  const { updatable, fixed } = differences(info.config, durable, filterSubject);
-  if (fixed.length > 0) {
-    // Start after the last event the old one had acknowledged, so nothing is skipped and what
-    // was handled is not handled again.
-    const from = info.ack_floor.stream_seq + 1;
-    await jsm.consumers.delete(stream, durable);
-    await jsm.consumers.add(stream, {
-      ...durableConfig(durable, filterSubject),
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
-    });
+  const { updatable, fixed } = differences(info.config, spec);
+  const changed = [...fixed, ...updatable];
+  if (changed.length === 0) return "unchanged";
+  if (fixed.length === 0 && (await restoreInPlace(jsm, spec))) {
     log.warn(
-      { stream, durable, changed: [...fixed, ...updatable], from },
-      "durable consumer had been changed by someone else in a way only a re-create undoes: re-created it",
+      { stream, durable, changed },
+      "durable consumer had been changed by someone else: restored its configuration",
     );
-    return "recreated";
+    return "restored";
   }
-  if (updatable.length === 0) return "unchanged";
-  // The deliver policy stays as it is (it cannot be updated, and may be a re-created one's).
-  const { deliver_policy: _, ...want } = durableConfig(durable, filterSubject);
-  const unset = Object.fromEntries(UNSET_UPDATABLE.map((k) => [k, undefined]));
-  // nats-server 2.9 sets an update's inactive threshold by what the consumer was before it: one
-  // that had lost its durable name gets an ephemeral's 5 s, which a second update takes away.
-  for (let attempt = 1; ; attempt++) {
-    await jsm.consumers.update(stream, durable, { ...unset, ...want } as Partial<ConsumerConfig>);
-    const left = differences(
-      (await jsm.consumers.info(stream, durable)).config,
-      durable,
-      filterSubject,
-    );
-    if (left.updatable.length + left.fixed.length === 0) break;
-    if (attempt === 3)
-      throw new Error(
-        `durable ${durable} of stream ${stream} could not be restored: ${[...left.updatable, ...left.fixed].join(", ")} still differ`,
-      );
-  }
+  // Start after the last event the old one had acknowledged, so nothing is skipped and what
+  // was handled is not handled again.
+  const from = info.ack_floor.stream_seq + 1;
+  await jsm.consumers.delete(stream, durable);
+  await jsm.consumers.add(stream, {
+    ...durableConfig(durable, filterSubject),
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: from,
+  });
   log.warn(
-    { stream, durable, changed: updatable },
-    "durable consumer had been changed by someone else: restored its configuration",
+    { stream, durable, changed, from },
+    "durable consumer had been changed by someone else in a way only a re-create undoes: re-created it",
   );
-  return "restored";
+  return "recreated";
 }
 
 /** Turns a stream message into a stored event; throws CocalcError when it is not a valid event. */
