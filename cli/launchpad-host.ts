@@ -20,8 +20,8 @@ import {
 } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
+import { browserPermissions } from "../shared/browser-permissions.js";
 import { CocalcError } from "../shared/errors.js";
-import { browserPermissions } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";

@@ -7,6 +7,7 @@ import { Kvm } from "@nats-io/kv";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { BrowserInbox } from "../shared/browser-permissions.js";
 import { Buckets, Keys, workspaceSubjects } from "../shared/subjects.js";
 import type { SettingsView } from "../shared/workspace.js";
 import { until } from "../test/helpers/nats.js";
@@ -309,6 +310,7 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
         servers: run.natsUrl,
         user: session.nats.user,
         pass: session.nats.pass,
+        inboxPrefix: BrowserInbox,
       });
       const reply = await until(
         "command served",
@@ -327,7 +329,7 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
         60_000,
       );
       expect(reply.ok).toBe(true);
-      const kv = await new Kvm(nc).open(Buckets.settings);
+      const kv = await new Kvm(nc).open(Buckets.settings, { allow_direct: true });
       const view = await until("projected", async () => {
         const v = (await kv.get(Keys.settings(session.wsid)))?.json<SettingsView>();
         return v?.settings.color === "#123456" ? v : undefined;

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { hasAstral, loadTrace, utf16Offset } from "../test/helpers/traces.js";
+import { browserPermissions } from "./browser-permissions.js";
 import {
   applyEdits,
   applyPatch,
@@ -16,13 +17,7 @@ import {
   type StreamPatch,
 } from "./docs.js";
 import { CocalcError } from "./errors.js";
-import {
-  browserPermissions,
-  docIdOfSubject,
-  docSubjects,
-  Keys,
-  validateKeyToken,
-} from "./subjects.js";
+import { docIdOfSubject, docSubjects, Keys, validateKeyToken } from "./subjects.js";
 
 /** The docs service in miniature: validate, rebase, store in order. */
 class Service {

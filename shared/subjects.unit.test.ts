@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { browserPermissions } from "./browser-permissions.js";
 import { CocalcError } from "./errors.js";
 import {
   accountOfSubject,
   accountSubjects,
-  browserPermissions,
   hostDomain,
   hostEventsStream,
   Keys,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { browserPermissions } from "./browser-permissions.js";
 import type { CocalcError } from "./errors.js";
 import {
-  browserPermissions,
   Keys,
   terminalIdOfSubject,
   terminalSubjects,

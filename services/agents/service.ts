@@ -43,7 +43,7 @@ import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -263,7 +263,6 @@ class Agents {
     const { ctx } = this;
     const ws = workspaceThreadIdentifiers(ctx.wsid);
     const durable = this.o.durable ?? AGENTS_SERVICE;
-    await ensureDurable(ctx.jsm, ws.stream, durable, ws.subjects);
     [this.threads, this.turns] = await Promise.all([
       ctx.kvm.open(ws.bucket),
       ctx.kvm.open(Buckets.turns),
@@ -272,9 +271,12 @@ class Agents {
     // Confined agents on this machine reach their API through it (a container has its own network).
     if (this.place.kind === "host") this.egress = await EgressProxy.start({ log: this.log });
     const consumer = await consumeEvents({
+      nc: ctx.nc,
       js: ctx.js,
+      jsm: ctx.jsm,
       stream: ws.stream,
       durable,
+      filterSubject: ws.subjects,
       registry: threadRegistry,
       log: this.log,
       handle: async (e) => {

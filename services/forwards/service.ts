@@ -30,7 +30,7 @@ import {
   workspaceSubjects,
 } from "../../shared/subjects.js";
 import { serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
@@ -203,7 +203,6 @@ export async function startForwards(
     track(v.forward, config, v.restarts);
   }
 
-  await ensureDurable(ctx.jsm, Streams.REMOTE, FORWARDS_SERVICE, AllForwards.all);
   const project = await projectionHandler(ctx.kvm, [portForwardsProjection]);
   const handle = async (stored: StoredEvent<ForwardEvent>): Promise<void> => {
     const fid = forwardIdOfSubject(stored.subject);
@@ -223,9 +222,12 @@ export async function startForwards(
     }
   };
   const consumer = await consumeEvents({
+    nc: ctx.nc,
     js: ctx.js,
+    jsm: ctx.jsm,
     stream: Streams.REMOTE,
     durable: FORWARDS_SERVICE,
+    filterSubject: AllForwards.all,
     registry: forwardsRegistry,
     log,
     handle,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BrowserInbox } from "../../shared/browser-permissions.js";
 import type { FsChange, FsEvent, FsReply, FsRequest, FsResults } from "../../shared/files.js";
 import { Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
@@ -322,7 +323,12 @@ describe("fs service", () => {
   });
 
   it("the browser user may call fs and hear the feed, but not publish file events", async () => {
-    const nc = await connect({ servers: t.url, user: t.browser.user, pass: t.browser.password });
+    const nc = await connect({
+      servers: t.url,
+      user: t.browser.user,
+      pass: t.browser.password,
+      inboxPrefix: BrowserInbox,
+    });
     try {
       const reply = (
         await nc.request(subjects.request("fs"), JSON.stringify({ op: "info" }), {

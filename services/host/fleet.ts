@@ -38,7 +38,7 @@ import {
   wsidOfSubject,
 } from "../../shared/subjects.js";
 import { AggregateStore } from "../runtime/aggregate.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { projectionHandler } from "../runtime/projection.js";
 import {
@@ -305,11 +305,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
 
   // The `accounts` view of the ledger.
-  await ensureDurable(o.jsm, Streams.LEDGER, FLEET, AllLedger.cores);
   const projector = await consumeEvents({
+    nc: o.nc,
     js: o.js,
+    jsm: o.jsm,
     stream: Streams.LEDGER,
     durable: FLEET,
+    filterSubject: AllLedger.cores,
     registry: accountRegistry,
     log,
     handle: await projectionHandler(o.kvm, [accountsProjection]),

@@ -33,7 +33,7 @@ import {
   Streams,
   wsidOfSubject,
 } from "../../shared/subjects.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
@@ -216,41 +216,47 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       };
 
       // Views first, so everything the reconciler records is projected.
-      await Promise.all([
-        ensureDurable(ctx.jsm, Streams.WORKSPACES, HOST_SERVICE, AllWorkspaces.hostLife),
-        ensureDurable(ctx.jsm, Streams.MOUNTS, HOST_SERVICE, AllHosts.mounts),
-        ensureDurable(ctx.jsm, Streams.HOSTS, HOST_SERVICE, AllHosts.images),
-        ensureDurable(ctx.jsm, Streams.ACCOUNTS, HOST_SERVICE, AllAccounts.cores),
-      ]);
       const consumers = await Promise.all([
         consumeEvents({
+          nc: ctx.nc,
           js: ctx.js,
+          jsm: ctx.jsm,
           stream: Streams.WORKSPACES,
           durable: HOST_SERVICE,
+          filterSubject: AllWorkspaces.hostLife,
           registry: workspaceHostRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [workspacesProjection]),
         }),
         consumeEvents({
+          nc: ctx.nc,
           js: ctx.js,
+          jsm: ctx.jsm,
           stream: Streams.MOUNTS,
           durable: HOST_SERVICE,
+          filterSubject: AllHosts.mounts,
           registry: mountRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [mountsProjection]),
         }),
         consumeEvents({
+          nc: ctx.nc,
           js: ctx.js,
+          jsm: ctx.jsm,
           stream: Streams.HOSTS,
           durable: HOST_SERVICE,
+          filterSubject: AllHosts.images,
           registry: hostRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [imagesProjection]),
         }),
         consumeEvents({
+          nc: ctx.nc,
           js: ctx.js,
+          jsm: ctx.jsm,
           stream: Streams.ACCOUNTS,
           durable: HOST_SERVICE,
+          filterSubject: AllAccounts.cores,
           registry: accountRegistry,
           log,
           handle: await projectionHandler(ctx.kvm, [accountsProjection]),

@@ -32,7 +32,7 @@ import {
 } from "../../shared/hub.js";
 import { Streams } from "../../shared/subjects.js";
 import { AggregateStore } from "../runtime/aggregate.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
 import {
@@ -144,11 +144,13 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       // Unknown emails are verified against this, so a miss costs as long as a wrong password.
       const decoy = await argonHash(randomBytes(16).toString("hex"));
 
-      await ensureDurable(jsm, Streams.HUB, HUB_ACCOUNTS_SERVICE, HubSubjects.all);
       const projector = await consumeEvents({
+        nc: ctx.nc,
         js,
+        jsm,
         stream: Streams.HUB,
         durable: HUB_ACCOUNTS_SERVICE,
+        filterSubject: HubSubjects.all,
         registry: hubRegistry,
         log: ctx.log,
         handle: await projectionHandler(ctx.kvm, [

@@ -32,7 +32,7 @@ import {
 } from "../../shared/subjects.js";
 import { sessionIdOfPair } from "../../shared/sync.js";
 import { serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { freePort } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -108,15 +108,17 @@ export async function startRemote(
   ctx: ServiceContext,
   opts: RemoteServiceOptions,
 ): Promise<RunningService> {
-  await ensureDurable(ctx.jsm, Streams.REMOTE, REMOTE_SERVICE, AllRemoteSessions);
   const kv = await ctx.kvm.open(Buckets.remoteSessions);
   const sessions = new Sessions(ctx, opts, kv);
   const project = await projectionHandler(ctx.kvm, [remoteSessionsProjection]);
   await sessions.reconcile();
   const consumer = await consumeEvents({
+    nc: ctx.nc,
     js: ctx.js,
+    jsm: ctx.jsm,
     stream: Streams.REMOTE,
     durable: REMOTE_SERVICE,
+    filterSubject: AllRemoteSessions,
     registry: remoteRegistry,
     log: ctx.log,
     handle: async (e) => {

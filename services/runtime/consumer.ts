@@ -5,6 +5,7 @@
 import {
   AckPolicy,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
@@ -12,8 +13,9 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  ReplayPolicy,
 } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/nats-core";
+import { type NatsConnection, nanos, type QueuedIterator, type Status } from "@nats-io/nats-core";
 import type { Envelope, EventRegistry, StoredEvent } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "./logger.js";
@@ -25,14 +27,19 @@ import type { RunningService } from "./service.js";
  */
 export const ACK_WAIT_MS = 10_000;
 
-/** Creates the durable consumer, or updates it when its configuration changed. */
-export async function ensureDurable(
-  jsm: JetStreamManager,
-  stream: string,
-  durable: string,
-  filterSubject: string,
-): Promise<void> {
-  const want: Partial<ConsumerConfig> = {
+/** A service's durable consumer: which stream, which name, which events. */
+export interface DurableSpec {
+  stream: string;
+  durable: string;
+  filterSubject: string;
+}
+
+/** What ensureDurable found and did. */
+export type DurableCheck = "created" | "unchanged" | "restored" | "recreated";
+
+/** The configuration every service durable has. */
+function durableConfig(durable: string, filterSubject: string) {
+  return {
     durable_name: durable,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
@@ -42,25 +49,144 @@ export async function ensureDurable(
     // later one, so projections see every key's events in stream order and can skip by sequence.
     max_ack_pending: 1,
     max_deliver: -1,
+  } satisfies Partial<ConsumerConfig>;
+}
+
+/**
+ * Fields we never set, which anyone allowed to update a consumer could: an inactive threshold
+ * deletes the durable while the service is away, a backoff or rate limit slows it, a pause
+ * stops it. Restored by updating them to unset.
+ */
+const UNSET_UPDATABLE = [
+  "inactive_threshold",
+  "backoff",
+  "rate_limit_bps",
+  "sample_freq",
+  "headers_only",
+  "max_batch",
+  "max_expires",
+  "max_bytes",
+  "mem_storage",
+  "description",
+  "filter_subjects",
+  "pause_until",
+  "priority_groups",
+  "priority_policy",
+  "priority_timeout",
+] as const;
+
+/**
+ * Fields that only a re-create can restore, as ours have them. nats-server refuses to update
+ * all but the filter; the filter it takes, but 2.9 keeps matching as the consumer was created
+ * (a literal filter restored to a wildcard one then matches nothing).
+ */
+function fixedFields(filterSubject: string): Record<string, unknown> {
+  return {
+    filter_subject: filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    replay_policy: ReplayPolicy.Instant,
+    deliver_subject: undefined,
+    deliver_group: undefined,
+    flow_control: undefined,
+    idle_heartbeat: undefined,
+    opt_start_time: undefined,
   };
-  try {
-    const info = await jsm.consumers.info(stream, durable);
-    if (
-      info.config.filter_subject !== filterSubject ||
-      info.config.max_ack_pending !== want.max_ack_pending ||
-      info.config.ack_wait !== want.ack_wait
-    ) {
-      await jsm.consumers.update(stream, durable, {
-        filter_subject: filterSubject,
-        max_ack_pending: want.max_ack_pending,
-        ack_wait: want.ack_wait,
-      });
+}
+
+/** Unset, zero, empty and false are one value: the server leaves defaults out or spells them. */
+function norm(v: unknown): string {
+  if (v === undefined || v === null || v === 0 || v === "" || v === false) return "null";
+  if (Array.isArray(v) && v.length === 0) return "null";
+  return JSON.stringify(v);
+}
+
+/** The fields of `have` that differ from what a service durable must be. */
+function differences(have: ConsumerConfig, { durable, filterSubject }: DurableSpec) {
+  const want: Record<string, unknown> = durableConfig(durable, filterSubject);
+  const fixedWant = fixedFields(filterSubject);
+  const got = have as unknown as Record<string, unknown>;
+  const updatable = [
+    ...Object.keys(want).filter((k) => !(k in fixedWant) && k !== "deliver_policy"),
+    ...UNSET_UPDATABLE,
+  ].filter((k) => norm(got[k]) !== norm(want[k]));
+  const fixed = Object.keys(fixedWant).filter((k) => norm(got[k]) !== norm(fixedWant[k]));
+  // A durable we re-created starts after what it had acknowledged (see ensureDurable).
+  if (
+    have.deliver_policy !== DeliverPolicy.All &&
+    have.deliver_policy !== DeliverPolicy.StartSequence
+  )
+    fixed.push("deliver_policy");
+  return { updatable, fixed };
+}
+
+/**
+ * Updates what an update can restore; false when the server refused or did not take it
+ * (servers differ in what they let an update change), and a re-create must do.
+ */
+async function restoreInPlace(jsm: JetStreamManager, spec: DurableSpec): Promise<boolean> {
+  const { stream, durable, filterSubject } = spec;
+  // The deliver policy stays as it is (it cannot be updated, and may be a re-created one's).
+  const { deliver_policy: _, ...want } = durableConfig(durable, filterSubject);
+  const unset = Object.fromEntries(UNSET_UPDATABLE.map((k) => [k, undefined]));
+  // nats-server 2.9 sets an update's inactive threshold by what the consumer was before it: one
+  // that had lost its durable name gets an ephemeral's 5 s, which a second update takes away.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await jsm.consumers.update(stream, durable, { ...unset, ...want } as Partial<ConsumerConfig>);
+    } catch (err) {
+      if (err instanceof JetStreamApiError) return false;
+      throw err;
     }
+    const left = differences((await jsm.consumers.info(stream, durable)).config, spec);
+    if (left.updatable.length + left.fixed.length === 0) return true;
+  }
+  return false;
+}
+
+/**
+ * Makes the durable consumer what the service needs: creates it when missing, and restores
+ * its configuration when someone else changed it (logged, with the fields that differed).
+ * Called when a service starts and after every reconnect (see consumeEvents).
+ */
+export async function ensureDurable(
+  jsm: JetStreamManager,
+  spec: DurableSpec,
+  log: Logger,
+): Promise<DurableCheck> {
+  const { stream, durable, filterSubject } = spec;
+  let info: ConsumerInfo;
+  try {
+    info = await jsm.consumers.info(stream, durable);
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
       throw err;
-    await jsm.consumers.add(stream, want);
+    await jsm.consumers.add(stream, durableConfig(durable, filterSubject));
+    return "created";
   }
+  const { updatable, fixed } = differences(info.config, spec);
+  const changed = [...fixed, ...updatable];
+  if (changed.length === 0) return "unchanged";
+  if (fixed.length === 0 && (await restoreInPlace(jsm, spec))) {
+    log.warn(
+      { stream, durable, changed },
+      "durable consumer had been changed by someone else: restored its configuration",
+    );
+    return "restored";
+  }
+  // Start after the last event the old one had acknowledged, so nothing is skipped and what
+  // was handled is not handled again.
+  const from = info.ack_floor.stream_seq + 1;
+  await jsm.consumers.delete(stream, durable);
+  await jsm.consumers.add(stream, {
+    ...durableConfig(durable, filterSubject),
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: from,
+  });
+  log.warn(
+    { stream, durable, changed, from },
+    "durable consumer had been changed by someone else in a way only a re-create undoes: re-created it",
+  );
+  return "recreated";
 }
 
 /** Turns a stream message into a stored event; throws CocalcError when it is not a valid event. */
@@ -76,10 +202,10 @@ export function storedEvent<E extends Envelope>(
   };
 }
 
-export interface ConsumeOptions<E extends Envelope> {
+export interface ConsumeOptions<E extends Envelope> extends DurableSpec {
+  nc: NatsConnection;
   js: JetStreamClient;
-  stream: string;
-  durable: string;
+  jsm: JetStreamManager;
   registry: EventRegistry<E>;
   log: Logger;
   handle(event: StoredEvent<E>): Promise<void>;
@@ -88,11 +214,16 @@ export interface ConsumeOptions<E extends Envelope> {
 /**
  * Runs a durable consumer until stopped. Invalid events are logged and terminated (they
  * change nothing). A handler that throws crashes the consumer: the event is redelivered
- * after the supervisor restarts the service.
+ * after the supervisor restarts the service. The durable is made what it must be first and
+ * again after every reconnect (nats-server may have restarted, someone may have changed it
+ * while we were away); when it had to be created or re-created then, the consumer ends with
+ * an error, so the service starts again on the new durable.
  */
 export async function consumeEvents<E extends Envelope>(
   opts: ConsumeOptions<E>,
 ): Promise<RunningService> {
+  const spec = { stream: opts.stream, durable: opts.durable, filterSubject: opts.filterSubject };
+  await ensureDurable(opts.jsm, spec, opts.log);
   const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
   let stopping = false;
@@ -134,6 +265,25 @@ export async function consumeEvents<E extends Envelope>(
     if (failure) throw failure.err;
   })();
   done.catch(() => messages.stop());
+
+  const status = opts.nc.status() as QueuedIterator<Status>;
+  void (async () => {
+    for await (const s of status) {
+      if (s.type !== "reconnect") continue;
+      try {
+        const check = await ensureDurable(opts.jsm, spec, opts.log);
+        if (check === "created" || check === "recreated")
+          throw new Error(
+            `durable ${opts.durable} of ${opts.stream} was ${check} after a reconnect`,
+          );
+      } catch (err) {
+        failure ??= { err };
+        messages.stop();
+        break;
+      }
+    }
+  })();
+  void done.finally(() => status.stop()).catch(() => undefined);
   return {
     done,
     async stop() {

@@ -4,7 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "../../shared/envelope.js";
 import { Counted } from "../../test/helpers/counter-worker.js";
-import { setup, type TestNats, until } from "../../test/helpers/nats.js";
+import { setup, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { ensureDurable } from "./consumer.js";
 import { publishEvents } from "./publish.js";
 
@@ -17,7 +17,11 @@ describe.skipIf(!existsSync(WORKER))("a service killed mid-stream", () => {
     t = await setup();
     await t.jsm.streams.add({ name: "TESTEV", subjects: ["testev.>"] });
     await new Kvm(t.nc).create("testcount");
-    await ensureDurable(t.jsm, "TESTEV", "counter", "testev.>");
+    await ensureDurable(
+      t.jsm,
+      { stream: "TESTEV", durable: "counter", filterSubject: "testev.>" },
+      testLog,
+    );
   });
   const workers: ChildProcess[] = [];
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { Type } from "@sinclair/typebox";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { defineEvent, EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
-import { consumeEvents, ensureDurable } from "./consumer.js";
+import { consumeEvents } from "./consumer.js";
 import { applyToView, type Projection, projectionHandler } from "./projection.js";
 import { publishEvent } from "./publish.js";
 import type { ServiceDefinition } from "./service.js";
@@ -60,13 +60,15 @@ describe("service runtime", () => {
       );
     // An invalid event on the stream is skipped, not fatal.
     await t.js.publish("testev.bad", "{not an event");
-    await ensureDurable(t.jsm, "TESTEV", "counter", "testev.>");
     const apply = await projectionHandler(new Kvm(t.nc), [counter]);
     let crashed = false;
     const first = await consumeEvents({
+      nc: t.nc,
       js: t.js,
+      jsm: t.jsm,
       stream: "TESTEV",
       durable: "counter",
+      filterSubject: "testev.>",
       registry,
       log: testLog,
       handle: async (e) => {
@@ -79,9 +81,12 @@ describe("service runtime", () => {
     });
     await expect(first.done).rejects.toThrow("crash after write");
     const second = await consumeEvents({
+      nc: t.nc,
       js: t.js,
+      jsm: t.jsm,
       stream: "TESTEV",
       durable: "counter",
+      filterSubject: "testev.>",
       registry,
       log: testLog,
       handle: apply,

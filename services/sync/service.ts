@@ -27,7 +27,7 @@ import {
   sessionIdOfPair,
 } from "../../shared/sync.js";
 import { serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
@@ -119,7 +119,6 @@ export async function startSync(
     await e?.stop();
   };
 
-  await ensureDurable(ctx.jsm, Streams.REMOTE, SYNC_SERVICE, AllSync.all);
   // Pairs that were live before a restart start again (the consumer only has new events).
   for await (const key of await view.keys()) {
     const e = await view.get(key);
@@ -187,9 +186,12 @@ export async function startSync(
     await project(stored);
   };
   const consumer = await consumeEvents({
+    nc: ctx.nc,
     js: ctx.js,
+    jsm: ctx.jsm,
     stream: Streams.REMOTE,
     durable: SYNC_SERVICE,
+    filterSubject: AllSync.all,
     registry: syncRegistry,
     log,
     handle,

@@ -34,7 +34,7 @@ import {
 } from "../../shared/terminals.js";
 import type { SettingsView } from "../../shared/workspace.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import type { WorkspaceGate } from "../runtime/gate.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
@@ -184,8 +184,6 @@ class Terminals {
 
   async start(): Promise<RunningService> {
     const { ctx } = this;
-    const filter = workspaceTerminalSubjects(ctx.wsid).life;
-    await ensureDurable(ctx.jsm, Streams.WS_TERM, this.durable, filter);
     [this.terms, this.snapshots, this.settings] = await Promise.all([
       ctx.kvm.open(Buckets.terms),
       ctx.kvm.open(Buckets.termSnapshots),
@@ -203,9 +201,12 @@ class Terminals {
     }
     const project = await projectionHandler(ctx.kvm, [termsProjection]);
     const consumer = await consumeEvents({
+      nc: ctx.nc,
       js: ctx.js,
+      jsm: ctx.jsm,
       stream: Streams.WS_TERM,
       durable: this.durable,
+      filterSubject: workspaceTerminalSubjects(ctx.wsid).life,
       registry: terminalRegistry,
       log: this.log,
       handle: (e) => this.handle(e, project),

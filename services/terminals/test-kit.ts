@@ -38,7 +38,8 @@ export async function terminalView(
   wsid: string,
   tid: string,
 ): Promise<TerminalView | undefined> {
-  const kv = await new Kvm(nc).open(Buckets.terms);
+  // By subject, as the browser may read it (web/src/lib/views.ts).
+  const kv = await new Kvm(nc).open(Buckets.terms, { allow_direct: true });
   const e = await kv.get(Keys.terminal(wsid, tid));
   return e && e.operation === "PUT" && e.length > 0 ? e.json<TerminalView>() : undefined;
 }
@@ -73,7 +74,9 @@ export class NodeViewer {
 
   /** Attaches; resolves once caught up with what was stored when it started. */
   async attach(follow = true) {
-    const snapshots: KV = await new Kvm(this.nc).open(this.snapshotsBucket);
+    const snapshots: KV = await new Kvm(this.nc).open(this.snapshotsBucket, {
+      allow_direct: true,
+    });
     this.replay = new TerminalReplay({
       js: jetstream(this.nc),
       jsm: await jetstreamManager(this.nc),

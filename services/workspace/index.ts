@@ -7,7 +7,7 @@ import { EventRegistry } from "../../shared/envelope.js";
 import { AllWorkspaces, ServiceNames, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
 import { serveCommands } from "../runtime/commands.js";
-import { consumeEvents, ensureDurable } from "../runtime/consumer.js";
+import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
 import {
@@ -32,17 +32,14 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
     durables: [WORKSPACE_SERVICE],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
-      await ensureDurable(
-        ctx.jsm,
-        Streams.WORKSPACES,
-        WORKSPACE_SERVICE,
-        // Only settings: the stream also holds the host lifecycle of launchpad workspaces.
-        AllWorkspaces.settings,
-      );
       const projector = await consumeEvents({
+        nc: ctx.nc,
         js: ctx.js,
+        jsm: ctx.jsm,
         stream: Streams.WORKSPACES,
         durable: WORKSPACE_SERVICE,
+        // Only settings: the stream also holds the host lifecycle of launchpad workspaces.
+        filterSubject: AllWorkspaces.settings,
         registry: workspaceRegistry,
         log: ctx.log,
         handle: await projectionHandler(ctx.kvm, [settingsProjection]),

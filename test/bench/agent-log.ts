@@ -30,6 +30,7 @@ import {
   turnEnded,
   turnIdentifiers,
 } from "../../shared/agents.js";
+import { BrowserInbox } from "../../shared/browser-permissions.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { spawnServer, stopServer, waitForHttp200 } from "./proc.js";
 import { median, num, sleep, yesNo } from "./stats.js";
@@ -198,6 +199,7 @@ export async function agentLogBench(): Promise<string> {
     nc = await connect({
       servers: run.natsUrl,
       authenticator: usernamePasswordAuthenticator("browser", secrets.browserPassword),
+      inboxPrefix: BrowserInbox,
     });
     const wsid = run.wsid;
     const roomPath = join(home, "bench.chat");

@@ -7,7 +7,7 @@ import { type JetStreamClient, type JetStreamManager, StorageType } from "@nats-
 import { Kvm } from "@nats-io/kv";
 import { nanos } from "@nats-io/nats-core";
 import { Type } from "@sinclair/typebox";
-import { consumeEvents, ensureDurable } from "../../services/runtime/consumer.js";
+import { consumeEvents } from "../../services/runtime/consumer.js";
 import { type Projection, projectionHandler } from "../../services/runtime/projection.js";
 import { publishEvents } from "../../services/runtime/publish.js";
 import { defineEvent, type Envelope, EventRegistry, envelope } from "../../shared/envelope.js";
@@ -97,7 +97,6 @@ async function projectionThroughput(
   await publishEvents(t.js, events("benchproj", n), WINDOW);
   const kvm = new Kvm(t.nc);
   await kvm.create(counter.bucket, { history: 1, storage: StorageType.File });
-  await ensureDurable(t.jsm, "BENCH_PROJ", "bench-counter", "benchproj.>");
   const apply = await projectionHandler(kvm, [counter]);
   let done = 0;
   let finished!: () => void;
@@ -106,9 +105,12 @@ async function projectionThroughput(
   });
   const t0 = performance.now();
   const running = await consumeEvents({
+    nc: t.nc,
     js: t.js,
+    jsm: t.jsm,
     stream: "BENCH_PROJ",
     durable: "bench-counter",
+    filterSubject: "benchproj.>",
     registry,
     log: testLog,
     handle: async (e) => {

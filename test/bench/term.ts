@@ -23,6 +23,7 @@ import {
   terminalView,
   typeInto,
 } from "../../services/terminals/test-kit.js";
+import { BrowserInbox } from "../../shared/browser-permissions.js";
 import { Buckets, Keys, Streams, terminalSubjects } from "../../shared/subjects.js";
 import { decodeSnapshot, newTerminalId } from "../../shared/terminals.js";
 import { spawnServer, stopServer, waitForHttp200 } from "./proc.js";
@@ -177,6 +178,7 @@ export async function termBench(): Promise<string> {
     nc = await connect({
       servers: run.natsUrl,
       authenticator: usernamePasswordAuthenticator("browser", secrets.browserPassword),
+      inboxPrefix: BrowserInbox,
     });
     const wsid = run.wsid;
     const tid = newTerminalId();
@@ -210,7 +212,7 @@ export async function termBench(): Promise<string> {
     const ratio = median(ours) / median(anchor);
 
     // Attach: the terminal now has a full scrollback; wait for the snapshot after the output.
-    const kv = await new Kvm(nc).open(Buckets.termSnapshots);
+    const kv = await new Kvm(nc).open(Buckets.termSnapshots, { allow_direct: true });
     const jsm = await jetstreamManager(nc);
     const out = terminalSubjects(wsid, tid).out;
     let lines = 0;

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bubblewrapAvailable } from "../../services/agents/sandbox.js";
 import { agentCommand } from "../../services/agents/test-kit.js";
 import { defaultThreadSettings, newThreadId, roomIdForPath } from "../../shared/agents.js";
+import { BrowserInbox } from "../../shared/browser-permissions.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -287,6 +288,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const nc = await connect({
       servers: run.natsUrl,
       authenticator: usernamePasswordAuthenticator("browser", secrets.browserPassword),
+      inboxPrefix: BrowserInbox,
     });
     try {
       const path = join(plus.home, "project", "many.chat");

@@ -2,7 +2,7 @@
  * A service process for crash tests: projects `Counted` events of stream TESTEV into the
  * `testcount` view, slowly, until it is killed. Reads NATS_URL and the seed from stdin.
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { Type } from "@sinclair/typebox";
 import pino from "pino";
@@ -34,9 +34,12 @@ async function main() {
   );
   const apply = await projectionHandler(new Kvm(nc), [counter]);
   await consumeEvents({
+    nc,
     js: jetstream(nc),
+    jsm: await jetstreamManager(nc),
     stream: "TESTEV",
     durable: "counter",
+    filterSubject: "testev.>",
     registry,
     log: pino({ level: "silent" }),
     handle: async (e) => {

@@ -17,7 +17,7 @@ import pino from "pino";
 import { connectServices } from "../../services/runtime/connect.js";
 import { locateNatsServer, NatsServer } from "../../services/runtime/nats-server.js";
 import { freePort } from "../../services/runtime/ports.js";
-import { browserPermissions } from "../../shared/subjects.js";
+import { browserPermissions } from "../../shared/browser-permissions.js";
 import { ensureStreams } from "../../streams/ensure.js";
 
 export interface TestNats {

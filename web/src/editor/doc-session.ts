@@ -6,7 +6,6 @@
  * after reconnects from where it was.
  */
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
 import { randomId } from "../../../shared/base64url.js";
@@ -31,6 +30,7 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { watchKv } from "../lib/kv-watch.js";
+import { openView } from "../lib/views.js";
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
 /** Keystrokes within this long go out as one patch. */
@@ -214,7 +214,7 @@ export function attachDocument(
     const js = jetstream(nc);
     let from: number;
     if (!client) {
-      const kv = await new Kvm(nc).open(Buckets.docSnapshots);
+      const kv = await openView(nc, Buckets.docSnapshots);
       const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
       const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
       client = new DocClient(clientId, snap?.text ?? "", snap?.seq ?? 0);
@@ -225,7 +225,7 @@ export function attachDocument(
       // Behind what the stream still has (compacted), or the service did not know our base:
       // start again from the newest snapshot, keeping what was typed.
       resync = false;
-      const kv = await new Kvm(nc).open(Buckets.docSnapshots);
+      const kv = await openView(nc, Buckets.docSnapshots);
       const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
       const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
       if (snap && snap.seq >= client.seq) {

@@ -4,7 +4,6 @@
  * be undone). Versions are read from the stream: history is the stream itself.
  */
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import {
   applyPatch,
@@ -16,6 +15,7 @@ import {
 import { EventRegistry } from "../../../shared/envelope.js";
 import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
 import { messageOf } from "../lib/delay.js";
+import { openView } from "../lib/views.js";
 import { useConnection } from "../stores/connection-store.js";
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
@@ -64,7 +64,7 @@ export function HistoryPanel(props: {
     try {
       const nc = await conn.ready(stopper.signal);
       if (!nc) return;
-      const kv = await new Kvm(nc).open(Buckets.docSnapshots);
+      const kv = await openView(nc, Buckets.docSnapshots);
       const e = await kv.get(Keys.docSnapshot(conn.wsid, props.doc, "base"));
       const base = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
       const list: Version[] = base

@@ -6,6 +6,7 @@
  */
 import { type Msg, type NatsConnection, type Status, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
+import { BrowserInbox } from "../../../shared/browser-permissions.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsSocket, natsUrl, type Session, type SessionResult } from "./session.js";
 
@@ -127,6 +128,9 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
           reconnectTimeWait: 1000,
           name: "cocalc-plus web",
           wsFactory: natsSocket,
+          // The browser's user may receive only here (not on `_INBOX.>`, the services').
+          // Replies, pull consumers' and KV watches' deliveries all use this prefix.
+          inboxPrefix: BrowserInbox,
         });
       } catch (err) {
         if (closing.signal.aborted) return;

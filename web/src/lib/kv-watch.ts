@@ -4,11 +4,12 @@
  * with backoff and resumes after the last revision seen, so no update is missed and none is
  * applied twice. If the bucket's stream was re-created (new server data), the view is rebuilt.
  */
-import { type KvEntry, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
 import type { WorkspaceConnection } from "./connection.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
+import { openView } from "./views.js";
 
 export interface KvWatchHandlers {
   /** Forget everything seen so far; entries from a rebuilt bucket follow. */
@@ -70,7 +71,7 @@ export function watchKv(
   async function openOnce(): Promise<QueuedIterator<KvWatchEntry> | undefined> {
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return undefined;
-    const kv = await new Kvm(nc).open(bucket);
+    const kv = await openView(nc, bucket);
     const { streamInfo } = await kv.status();
     const rebuilt =
       streamCreated !== undefined &&

@@ -12,7 +12,7 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { type KV, Kvm } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { randomId } from "../../../shared/base64url.js";
 import { Buckets, Keys, Streams, terminalSubjects } from "../../../shared/subjects.js";
@@ -26,6 +26,7 @@ import {
 } from "../../../shared/terminals.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
+import { openView } from "../lib/views.js";
 
 /** What the session writes into: the xterm wrapper implements it. */
 export interface TerminalSink {
@@ -168,7 +169,7 @@ export function attachTerminal(
     status("attaching");
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
-    const kv = await new Kvm(nc).open(Buckets.termSnapshots);
+    const kv = await openView(nc, Buckets.termSnapshots);
     const [snapshot, target] = await Promise.all([snapshotOf(kv, key), lastSeq(jsm, subjects.out)]);
     if (stopping.signal.aborted) return;
     presence("open");

@@ -9,13 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HubSubjects } from "../../shared/hub.js";
 import { hubStreams } from "../../streams/definitions.js";
 import { ensureStreams } from "../../streams/ensure.js";
-import { setup, TEST_WSID, type TestNats, testLog } from "../../test/helpers/nats.js";
-import { hubAccountsService, newSetupToken } from "../hub/accounts.js";
-import { Supervisor } from "../runtime/supervisor.js";
-import { authPlugin } from "./auth.js";
-import { BrowserSessions } from "./browser-sessions.js";
-import { HUB_PATHS, HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
-import { securityPlugin } from "./security.js";
+import { setup, TEST_WSID, type TestNats, testLog } from "../helpers/nats.js";
+import { hubAccountsService, newSetupToken } from "../../services/hub/accounts.js";
+import { Supervisor } from "../../services/runtime/supervisor.js";
+import { authPlugin } from "../../services/gateway/auth.js";
+import { BrowserSessions } from "../../services/gateway/browser-sessions.js";
+import { HUB_PATHS, HUB_PUBLIC_PATHS, hubAuthPlugin } from "../../services/gateway/hub-auth.js";
+import { securityPlugin } from "../../services/gateway/security.js";
 
 describe("gateway - hub sign-in", () => {
   let t: TestNats;
