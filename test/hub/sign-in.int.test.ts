@@ -6,16 +6,16 @@
 import { join } from "node:path";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HubSubjects } from "../../shared/hub.js";
-import { hubStreams } from "../../streams/definitions.js";
-import { ensureStreams } from "../../streams/ensure.js";
-import { setup, TEST_WSID, type TestNats, testLog } from "../helpers/nats.js";
-import { hubAccountsService, newSetupToken } from "../../services/hub/accounts.js";
-import { Supervisor } from "../../services/runtime/supervisor.js";
 import { authPlugin } from "../../services/gateway/auth.js";
 import { BrowserSessions } from "../../services/gateway/browser-sessions.js";
 import { HUB_PATHS, HUB_PUBLIC_PATHS, hubAuthPlugin } from "../../services/gateway/hub-auth.js";
 import { securityPlugin } from "../../services/gateway/security.js";
+import { hubAccountsService, newSetupToken } from "../../services/hub/accounts.js";
+import { Supervisor } from "../../services/runtime/supervisor.js";
+import { HubSubjects } from "../../shared/hub.js";
+import { hubStreams } from "../../streams/definitions.js";
+import { ensureStreams } from "../../streams/ensure.js";
+import { setup, TEST_WSID, type TestNats, testLog } from "../helpers/nats.js";
 
 describe("gateway - hub sign-in", () => {
   let t: TestNats;
