@@ -154,11 +154,11 @@ describe.skipIf(unsupported !== undefined)("cocalc-launchpad host (real btrfs, p
     const output = await startHost();
     expect(output()).toMatch(/reconciled: wskill: start interrupted/);
     expect(await overlaysUnder(m.root)).toEqual(before);
-    expect(podmanNames()).not.toContain(containerName(ws));
+    expect(podmanNames()).not.toContain(containerName(HOST, ws));
 
     // And the workspace works again.
     expect((await send(ws, "StartWorkspace")).ok).toBe(true);
-    expect(podmanNames()).toContain(containerName(ws));
+    expect(podmanNames()).toContain(containerName(HOST, ws));
     // Its files, through the bundled fs worker, with the workspace user's rights.
     const fsReq = async (req: object) =>
       (

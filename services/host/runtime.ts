@@ -34,6 +34,7 @@ import {
   type WorkspaceAction,
   WorkspaceHostEvents,
   workspaceExecArgv,
+  wsidOfContainer,
 } from "../../shared/launchpad.js";
 import {
   accountSubjects,
@@ -377,7 +378,7 @@ export class HostRuntime {
       `${2 * quota.memoryMb}m`,
       "--cpus",
       String(quota.cpus),
-      containerName(wsid),
+      containerName(this.o.hostId, wsid),
     ]);
   }
 
@@ -441,7 +442,7 @@ export class HostRuntime {
       target: p.rootfs,
     });
     await this.step(wsid, "start", "rootfs mounted", state.image);
-    const name = containerName(wsid);
+    const name = containerName(this.o.hostId, wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
     const pidfile = join(p.dir, "container.pid");
@@ -536,7 +537,14 @@ export class HostRuntime {
 
   /** Stops (TERM, then KILL after 5 s) and removes the container, if there is one. */
   private async removeContainer(wsid: string): Promise<void> {
-    await podman(this.o.podman, ["rm", "--force", "--ignore", "--time", "5", containerName(wsid)]);
+    await podman(this.o.podman, [
+      "rm",
+      "--force",
+      "--ignore",
+      "--time",
+      "5",
+      containerName(this.o.hostId, wsid),
+    ]);
   }
 
   private async stop(wsid: string): Promise<undefined> {
@@ -595,7 +603,9 @@ export class HostRuntime {
         this.o.podman.podman,
         [
           ...podmanGlobal(this.o.podman),
-          ...workspaceExecArgv(wsid, data.argv, { root: data.root ?? false }),
+          ...workspaceExecArgv(containerName(this.o.hostId, wsid), data.argv, {
+            root: data.root ?? false,
+          }),
         ],
         data.stdin,
         data.timeoutMs ?? 60_000,
@@ -675,12 +685,13 @@ export class HostRuntime {
     );
     const containers = await listContainers(this.o.podman, `cocalc.host=${this.o.hostId}`);
     for (const c of containers) {
-      if (c.name.startsWith("cocalc-ws-")) wsids.add(c.name.slice("cocalc-ws-".length));
+      const wsid = wsidOfContainer(this.o.hostId, c.name);
+      if (wsid) wsids.add(wsid);
     }
     for (const wsid of wsids) {
       await this.lock.run(wsid, async () => {
         const state = await this.stateOf(wsid);
-        const container = containers.find((c) => c.name === containerName(wsid));
+        const container = containers.find((c) => c.name === containerName(this.o.hostId, wsid));
         const interrupted = (action: WorkspaceAction) =>
           this.exec(wsid, {
             type: "FailAction",
