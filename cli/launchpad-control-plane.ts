@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
 import { startFleet } from "../services/host/index.js";
-import { startRegistry } from "../services/registry/index.js";
+import { registryLogins, startRegistry } from "../services/registry/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -68,6 +68,9 @@ export async function startControlPlane(
     const binary = locateNatsServer();
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const leafPort = opts.leafPort ?? (await freePort());
+    const usersFile = join(opts.dataDir, "registry-users.json");
+    // Every joined host's leaf node logs into an account of its own (services/registry).
+    const logins = await registryLogins(usersFile);
     const nats = new NatsServer(
       {
         binary,
@@ -81,6 +84,8 @@ export async function startControlPlane(
         syncAlways: supportsSyncAlways(version),
         jetstreamDomain: HUB_DOMAIN,
         leafListen: { host: opts.listen, port: leafPort },
+        users: logins.users,
+        accounts: logins.accounts,
       },
       log.child({ component: "nats-server" }),
     );
@@ -107,8 +112,8 @@ export async function startControlPlane(
       natsUrl,
       leafUrl,
       hubDomain: HUB_DOMAIN,
-      usersFile: join(opts.dataDir, "registry-users.json"),
-      applyUsers: (users) => nats.reloadUsers(users),
+      usersFile,
+      applyUsers: (users, accounts) => nats.reloadUsers(users, accounts),
       now: () => new Date(),
     });
     cleanups.push(() => registry.stop());

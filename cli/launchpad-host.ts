@@ -21,7 +21,7 @@ import {
 import { freePort } from "../services/runtime/ports.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { CocalcError } from "../shared/errors.js";
-import { browserPermissions } from "../shared/subjects.js";
+import { browserPermissions, hostSubjects } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
@@ -41,6 +41,8 @@ export interface LaunchpadRunInfo {
   hostId: string;
   /** The file with the services seed. */
   seedFile: string;
+  /** Joined to a control plane: its own workspaces' commands go to `hostcmd.<hostId>.ws.<wsid>`. */
+  joined?: boolean;
 }
 
 export function launchpadRunFile(dataDir: string): string {
@@ -158,9 +160,11 @@ export async function startLaunchpadHost(
         `nats-server on ${natsUrl}${leaf ? `, a leaf node of the control plane at ${leaf.leafUrl}` : ""}`,
       );
     }
+    // A joined host hears the control plane's answers only on its own inbox prefix.
     const nc = await connectServices(
       { url: natsUrl, seed },
       `cocalc-launchpad host ${opts.hostId}`,
+      leaf ? hostSubjects(opts.hostId).inbox : undefined,
     );
     cleanups.push(async () => {
       await nc.drain().catch(() => nc.close());
@@ -207,7 +211,13 @@ export async function startLaunchpadHost(
     });
     cleanups.push(() => workspaces.stop());
 
-    const run: LaunchpadRunInfo = { pid: process.pid, natsUrl, hostId: opts.hostId, seedFile };
+    const run: LaunchpadRunInfo = {
+      pid: process.pid,
+      natsUrl,
+      hostId: opts.hostId,
+      seedFile,
+      ...(leaf && { joined: true }),
+    };
     await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
     cleanups.push(() => rm(launchpadRunFile(opts.dataDir), { force: true }));
 

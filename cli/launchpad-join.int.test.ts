@@ -6,9 +6,11 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectServices } from "../services/runtime/connect.js";
-import type { ExecResult, HostTokenFile } from "../shared/launchpad.js";
+import { domainManager, viewValue } from "../services/runtime/remote-views.js";
+import type { ExecResult, HostTokenFile, WorkspaceView } from "../shared/launchpad.js";
 import {
-  hostEventsStream,
+  Buckets,
+  hostDomain,
   hostSubjects,
   RegistrySubjects,
   workspaceSubjects,
@@ -164,16 +166,17 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect(id.result?.stdout).toBe(`1000\nws-${ws}\n`);
     expect((await send("StopWorkspace")).ok).toBe(true);
 
-    // The host's events are kept by the control plane too.
-    const jsm = await jetstreamManager(hub);
-    const subjects = async () => {
-      const info = await jsm.streams.info(hostEventsStream(HOST), { subjects_filter: ">" });
-      return Object.keys(info.state.subjects ?? {});
-    };
-    await until("the host's events on the control plane", async () => {
-      const s = await subjects();
-      return s.includes(hostSubjects(HOST).life) && s.includes(workspaceSubjects(ws).hostLife);
-    });
+    // The control plane reads the host's views through the host's JetStream domain, and
+    // keeps no copy of its events.
+    const onHost = await domainManager(hub, hostDomain(HOST));
+    await until(
+      "the host's view of the workspace, read from the control plane",
+      async () =>
+        (await viewValue<WorkspaceView>(onHost, Buckets.workspaces, ws))?.status === "stopped",
+    );
+    const names: string[] = [];
+    for await (const n of (await jetstreamManager(hub)).streams.names()) names.push(n);
+    expect(names.filter((n) => n.startsWith("HOST_EVENTS_"))).toEqual([]);
 
     // The token was for one join.
     const again = joinOnly(file, join(m.dir, "d-again"));

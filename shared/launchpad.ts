@@ -422,7 +422,16 @@ export const HostJoined = defineEvent(
     { additionalProperties: false },
   ),
 );
-export const RegistryEvents = [HostTokenIssued, HostJoined] as const;
+/** A token can no longer join (revoked by an operator, or replaced by a newer token of its host). */
+export const HostTokenRevoked = defineEvent(
+  "HostTokenRevoked",
+  1,
+  Type.Object(
+    { reason: Type.String({ minLength: 1, maxLength: 200 }) },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryEvents = [HostTokenIssued, HostJoined, HostTokenRevoked] as const;
 export type RegistryEvent = EventOf<(typeof RegistryEvents)[number]>;
 
 /** Issues a one-time registration token for a host (the reply carries its secret, once). */
@@ -436,7 +445,28 @@ export const IssueHostToken = defineCommand(
     { additionalProperties: false },
   ),
 );
-export const RegistryCommands = [IssueHostToken] as const;
+/** Revokes a registration token: unused, it can no longer join; used, its host is cut off. */
+export const RevokeHostToken = defineCommand(
+  "RevokeHostToken",
+  Type.Object({ tokenId: Name("token id") }, { additionalProperties: false }),
+);
+/** Lists the registration tokens (never their secrets). */
+export const ListHostTokens = defineCommand(
+  "ListHostTokens",
+  Type.Object({}, { additionalProperties: false }),
+);
+export const RegistryCommands = [IssueHostToken, RevokeHostToken, ListHostTokens] as const;
+
+/** One registration token as `control-plane token list` shows it. */
+export interface HostTokenInfo {
+  tokenId: string;
+  hostId: string;
+  status: "issued" | "joined" | "revoked" | "expired";
+  expiresAt: string;
+  issuedAt: string;
+  joinedAt?: string;
+  revoked?: { at: string; reason: string };
+}
 
 /** What a host keeps (0600) to join the control plane: written by `control-plane token`. */
 export interface HostTokenFile {
