@@ -26,7 +26,7 @@ import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
-import { joinControlPlane, leafRemoteUrl } from "./launchpad-control-plane.js";
+import { joinControlPlane, joinedBefore, leafRemoteUrl } from "./launchpad-control-plane.js";
 import { startWorkspaceServices } from "./launchpad-workspaces.js";
 import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
@@ -84,8 +84,19 @@ export async function startLaunchpadHost(
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
-    // A host that joins a control plane is the host its token names.
-    const leaf = opts.join ? await joinControlPlane(opts.join, opts.dataDir, progress) : undefined;
+    // A host that joins a control plane is the host its token names; one that joined before
+    // comes back joined, with or without --join.
+    const leaf = opts.join
+      ? await joinControlPlane(opts.join, opts.dataDir, progress)
+      : await joinedBefore(opts.dataDir);
+    if (leaf && !opts.join) {
+      if (opts.nats)
+        throw new CocalcError(
+          "ERR_HOST_JOINED",
+          `host ${leaf.hostId} joined a control plane (${opts.dataDir}/leaf.json): it runs its own nats-server as a leaf node, not --nats`,
+        );
+      progress(`host ${leaf.hostId} joined the control plane before: joining it again`);
+    }
     if (leaf) opts = { ...opts, hostId: leaf.hostId };
 
     let root = opts.btrfs;

@@ -247,8 +247,8 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     if (state.status === "none")
       throw new CocalcError("ERR_HOST_JOIN", `no registration token ${tokenId}`);
     if (state.status === "revoked") return state;
+    // Its join login stays until the grace period ends, so that a join with it hears why.
     await record(tokenId, "HostTokenRevoked", { reason }, last);
-    delete users.join[tokenId];
     if (users.leaf[state.hostId]?.tokenId === tokenId) delete users.leaf[state.hostId];
     o.log.info({ tokenId, hostId: state.hostId, reason }, "host registration token revoked");
     return state;
