@@ -119,11 +119,14 @@ export async function startLaunchpadHost(
       if (!(await isMountPoint(root))) {
         await sh("mount", ["-o", "loop", image, root]);
         progress(`mounted ${image} on ${root}`);
-        // The loop device goes with the mount (autoclear), so unmounting releases both.
-        cleanups.push(async () => {
-          await sh("umount", [root!]);
-        });
+      } else {
+        // Left mounted by a host that was killed (-9): it is ours all the same.
+        progress(`${image} is still mounted on ${root} (the host was not stopped): using it`);
       }
+      // The loop device goes with the mount (autoclear), so unmounting releases both.
+      cleanups.push(async () => {
+        await sh("umount", [root!]);
+      });
     }
     if (!root) throw new Error("no btrfs root");
 
