@@ -32,7 +32,11 @@ Usage:
       run a control plane: the nats-server hosts join as leaf nodes, and their registry
   cocalc-launchpad control-plane token HOSTID --out FILE [--ttl 1h]
       a one-time registration token for a host, written to FILE (0600); the host joins
-      with \`cocalc-launchpad host --join FILE …\`
+      with \`cocalc-launchpad host --join FILE …\` (its earlier unused tokens are revoked)
+  cocalc-launchpad control-plane token list
+      every registration token: host, status (issued, joined, revoked, expired), times
+  cocalc-launchpad control-plane token revoke TOKENID
+      an unused token can no longer join; a used one: its host is cut off
 
 Host options:
   --btrfs DIR            a mounted btrfs file system for images and workspaces
@@ -95,6 +99,11 @@ export interface ControlPlaneTokenOptions {
   dataDir: string;
 }
 
+/** `control-plane token list` and `control-plane token revoke TOKENID`. */
+export type ControlPlaneTokensOptions =
+  | { command: "control-plane-tokens"; action: "list"; dataDir: string }
+  | { command: "control-plane-tokens"; action: "revoke"; tokenId: string; dataDir: string };
+
 export interface ClientOptions {
   command: "workspace" | "image" | "account" | "hosts";
   action: string;
@@ -108,6 +117,7 @@ export type LaunchpadCommand =
   | ClientOptions
   | ControlPlaneOptions
   | ControlPlaneTokenOptions
+  | ControlPlaneTokensOptions
   | { command: "help" };
 
 /** `30s`, `10m`, `1h`, `7d`. */
@@ -256,6 +266,20 @@ export function parseLaunchpadCli(
     const dataDir = resolve(
       (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "control-plane"),
     );
+    if (positionals[0] === "token" && positionals[1] === "list") {
+      if (positionals.length !== 2) throw new UsageError("control-plane token list takes nothing");
+      return { command: "control-plane-tokens", action: "list", dataDir };
+    }
+    if (positionals[0] === "token" && positionals[1] === "revoke") {
+      if (positionals.length !== 3)
+        throw new UsageError("control-plane token revoke takes TOKENID");
+      return {
+        command: "control-plane-tokens",
+        action: "revoke",
+        tokenId: id("token id", positionals[2]),
+        dataDir,
+      };
+    }
     if (positionals[0] === "token") {
       if (positionals.length !== 2) throw new UsageError("control-plane token takes HOSTID");
       if (values.out === undefined) throw new UsageError("control-plane token needs --out FILE");

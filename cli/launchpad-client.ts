@@ -4,11 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectServices } from "../services/runtime/connect.js";
-import type { ErrorPayload } from "../shared/errors.js";
+import { domainManager, viewValues } from "../services/runtime/remote-views.js";
+import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import type {
   AccountView,
   ExecResult,
@@ -37,6 +37,7 @@ interface Target {
   natsUrl: string;
   seedFile: string;
   hostId?: string;
+  joined?: boolean;
 }
 
 async function readTarget(file: string): Promise<{ run: Target; seed: string } | undefined> {
@@ -85,8 +86,7 @@ async function hostValues<T>(
   const missing: string[] = [];
   for (const h of await values<HostView>(nc, Buckets.hosts)) {
     try {
-      const kvm = new Kvm(jetstream(nc, { domain: hostDomain(h.hostId), timeout: 5000 }));
-      rows.push(...(await values<T>(kvm, bucket)));
+      rows.push(...(await viewValues<T>(await domainManager(nc, hostDomain(h.hostId)), bucket)));
     } catch {
       missing.push(h.hostId);
     }
@@ -94,8 +94,8 @@ async function hostValues<T>(
   return { rows, missing };
 }
 
-async function values<T>(from: NatsConnection | Kvm, bucket: string): Promise<T[]> {
-  const kv = await (from instanceof Kvm ? from : new Kvm(from)).open(bucket);
+async function values<T>(nc: NatsConnection, bucket: string): Promise<T[]> {
+  const kv = await new Kvm(nc).open(bucket);
   const out: T[] = [];
   for await (const key of await kv.keys()) {
     const e = await kv.get(key);
@@ -284,8 +284,19 @@ export async function runClient(
         } catch {}
       }
     })();
+    // A joined host answers for its own workspaces on its own subject; what crosses the leaf
+    // to the control plane is only what the control plane asks of it.
+    if (run.joined && command.type === "CreateWorkspaceOnHost")
+      throw new CocalcError(
+        "ERR_HOST_JOINED",
+        `host ${run.hostId} is joined to a control plane: create workspaces there (--data-dir of the control plane)`,
+      );
+    const target =
+      run.joined && run.hostId
+        ? hostSubjects(run.hostId).workspaceCommand(wsid)
+        : subjects.command("host");
     const r = (
-      await nc.request(subjects.command("host"), JSON.stringify(command), { timeout: 10 * 60_000 })
+      await nc.request(target, JSON.stringify(command), { timeout: 10 * 60_000 })
     ).json<Reply>();
     sub.unsubscribe();
     if (o.action === "exec" && r.ok && r.result) {

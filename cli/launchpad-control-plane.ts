@@ -4,7 +4,7 @@
  * tokens. `control-plane token` asks a running one for a token and writes it to a 0600 file;
  * `host --join FILE` exchanges it (joinControlPlane below).
  */
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -12,7 +12,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
 import { startFleet } from "../services/host/index.js";
-import { startRegistry } from "../services/registry/index.js";
+import { registryLogins, startRegistry } from "../services/registry/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -23,7 +23,7 @@ import {
 } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
-import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
+import type { HostTokenFile, HostTokenInfo, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
 import { controlPlaneStreams } from "../streams/definitions.js";
 import { ensureStreams } from "../streams/ensure.js";
@@ -68,6 +68,9 @@ export async function startControlPlane(
     const binary = locateNatsServer();
     const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const leafPort = opts.leafPort ?? (await freePort());
+    const usersFile = join(opts.dataDir, "registry-users.json");
+    // Every joined host's leaf node logs into an account of its own (services/registry).
+    const logins = await registryLogins(usersFile);
     const nats = new NatsServer(
       {
         binary,
@@ -81,6 +84,8 @@ export async function startControlPlane(
         syncAlways: supportsSyncAlways(version),
         jetstreamDomain: HUB_DOMAIN,
         leafListen: { host: opts.listen, port: leafPort },
+        users: logins.users,
+        accounts: logins.accounts,
       },
       log.child({ component: "nats-server" }),
     );
@@ -107,8 +112,8 @@ export async function startControlPlane(
       natsUrl,
       leafUrl,
       hubDomain: HUB_DOMAIN,
-      usersFile: join(opts.dataDir, "registry-users.json"),
-      applyUsers: (users) => nats.reloadUsers(users),
+      usersFile,
+      applyUsers: (users, accounts) => nats.reloadUsers(users, accounts),
       now: () => new Date(),
     });
     cleanups.push(() => registry.stop());
@@ -135,17 +140,17 @@ export async function startControlPlane(
 
 type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
 
-/** Asks the running control plane for a token and writes it to a new 0600 file. */
-export async function issueHostToken(o: ControlPlaneTokenOptions): Promise<HostTokenFile> {
+/** Sends one registry command to the control plane running on `dataDir`; its result. */
+async function registryRequest<T>(dataDir: string, command: object): Promise<T> {
   let run: ControlPlaneRunInfo;
   let seed: string;
   try {
-    run = JSON.parse(await readFile(controlPlaneRunFile(o.dataDir), "utf8")) as ControlPlaneRunInfo;
+    run = JSON.parse(await readFile(controlPlaneRunFile(dataDir), "utf8")) as ControlPlaneRunInfo;
     seed = (await readFile(run.seedFile, "utf8")).trim();
   } catch {
     throw new CocalcError(
       "ERR_HOST_JOIN",
-      `no control plane is running on ${o.dataDir} (start one with \`cocalc-launchpad control-plane\`, or pass --data-dir)`,
+      `no control plane is running on ${dataDir} (start one with \`cocalc-launchpad control-plane\`, or pass --data-dir)`,
     );
   }
   const nc = await connectServices(
@@ -155,23 +160,35 @@ export async function issueHostToken(o: ControlPlaneTokenOptions): Promise<HostT
   );
   try {
     const r = (
-      await nc.request(
-        RegistrySubjects.command,
-        JSON.stringify({
-          type: "IssueHostToken",
-          data: { hostId: o.hostId, ttlSeconds: o.ttlSeconds },
-        }),
-        { timeout: 30_000 },
-      )
-    ).json<Reply<HostTokenFile>>();
+      await nc.request(RegistrySubjects.command, JSON.stringify(command), { timeout: 30_000 })
+    ).json<Reply<T>>();
     if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", `${r.error.message} (${r.error.code})`);
-    const tmp = `${o.out}.tmp-${process.pid}`;
-    await writeFile(tmp, `${JSON.stringify(r.result, null, 2)}\n`, { mode: 0o600, flag: "wx" });
-    await rename(tmp, o.out);
     return r.result;
   } finally {
     await nc.close();
   }
+}
+
+/** Asks the running control plane for a token and writes it to a new 0600 file. */
+export async function issueHostToken(o: ControlPlaneTokenOptions): Promise<HostTokenFile> {
+  const token = await registryRequest<HostTokenFile>(o.dataDir, {
+    type: "IssueHostToken",
+    data: { hostId: o.hostId, ttlSeconds: o.ttlSeconds },
+  });
+  const tmp = `${o.out}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(token, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  await rename(tmp, o.out);
+  return token;
+}
+
+/** The control plane's registration tokens (never their secrets). */
+export function listHostTokens(dataDir: string): Promise<HostTokenInfo[]> {
+  return registryRequest(dataDir, { type: "ListHostTokens", data: {} });
+}
+
+/** Revokes a token: unused, it can no longer join; used, its host is cut off. */
+export function revokeHostToken(dataDir: string, tokenId: string): Promise<HostTokenInfo> {
+  return registryRequest(dataDir, { type: "RevokeHostToken", data: { tokenId } });
 }
 
 function leafFile(dataDir: string): string {
@@ -188,11 +205,18 @@ export async function joinControlPlane(
   dataDir: string,
   progress: (line: string) => void,
 ): Promise<LeafCredentials> {
-  try {
-    return JSON.parse(await readFile(leafFile(dataDir), "utf8")) as LeafCredentials;
-  } catch {
-    // Not joined yet.
-  }
+  const joined = await joinedBefore(dataDir);
+  if (joined) return joined;
+  // The secret logs into the control plane: a file others can read gives it away.
+  const mode = await stat(tokenFile).then(
+    (s) => s.mode & 0o777,
+    () => undefined,
+  );
+  if (mode !== undefined && (mode & 0o077) !== 0)
+    throw new CocalcError(
+      "ERR_HOST_JOIN",
+      `${tokenFile} can be read by others (mode ${mode.toString(8).padStart(4, "0")}): its secret may be known; chmod 600 it, or issue a new token`,
+    );
   let token: HostTokenFile;
   try {
     token = JSON.parse(await readFile(tokenFile, "utf8")) as HostTokenFile;
@@ -233,6 +257,24 @@ export async function joinControlPlane(
     return r.result;
   } finally {
     await nc.close().catch(() => undefined);
+  }
+}
+
+/** The leaf credentials of a host that joined earlier (kept in DATA_DIR/leaf.json), if any. */
+export async function joinedBefore(dataDir: string): Promise<LeafCredentials | undefined> {
+  let text: string;
+  try {
+    text = await readFile(leafFile(dataDir), "utf8");
+  } catch {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as LeafCredentials;
+  } catch {
+    throw new CocalcError(
+      "ERR_HOST_JOIN",
+      `${leafFile(dataDir)} is not the leaf credentials of a joined host: remove it and join again with a new token`,
+    );
   }
 }
 

@@ -22,11 +22,12 @@ import { freePort } from "../services/runtime/ports.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { browserPermissions } from "../shared/browser-permissions.js";
 import { CocalcError } from "../shared/errors.js";
+import { hostSubjects } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
-import { joinControlPlane, leafRemoteUrl } from "./launchpad-control-plane.js";
+import { joinControlPlane, joinedBefore, leafRemoteUrl } from "./launchpad-control-plane.js";
 import { startWorkspaceServices } from "./launchpad-workspaces.js";
 import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
@@ -41,6 +42,8 @@ export interface LaunchpadRunInfo {
   hostId: string;
   /** The file with the services seed. */
   seedFile: string;
+  /** Joined to a control plane: its own workspaces' commands go to `hostcmd.<hostId>.ws.<wsid>`. */
+  joined?: boolean;
 }
 
 export function launchpadRunFile(dataDir: string): string {
@@ -82,8 +85,19 @@ export async function startLaunchpadHost(
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
-    // A host that joins a control plane is the host its token names.
-    const leaf = opts.join ? await joinControlPlane(opts.join, opts.dataDir, progress) : undefined;
+    // A host that joins a control plane is the host its token names; one that joined before
+    // comes back joined, with or without --join.
+    const leaf = opts.join
+      ? await joinControlPlane(opts.join, opts.dataDir, progress)
+      : await joinedBefore(opts.dataDir);
+    if (leaf && !opts.join) {
+      if (opts.nats)
+        throw new CocalcError(
+          "ERR_HOST_JOINED",
+          `host ${leaf.hostId} joined a control plane (${opts.dataDir}/leaf.json): it runs its own nats-server as a leaf node, not --nats`,
+        );
+      progress(`host ${leaf.hostId} joined the control plane before: joining it again`);
+    }
     if (leaf) opts = { ...opts, hostId: leaf.hostId };
 
     let root = opts.btrfs;
@@ -106,12 +120,15 @@ export async function startLaunchpadHost(
       if (!(await isMountPoint(root))) {
         await sh("mount", ["-o", "loop", image, root]);
         progress(`mounted ${image} on ${root}`);
-        // The loop device goes with the mount (autoclear), so unmounting releases both.
-        cleanups.push(async () => {
-          // Kept workspaces still use it; the restarted host finds it mounted.
-          if (!opts.keepWorkspaces) await sh("umount", [root!]);
-        });
+      } else {
+        // Left mounted by a host that was killed (-9): it is ours all the same.
+        progress(`${image} is still mounted on ${root} (the host was not stopped): using it`);
       }
+      // The loop device goes with the mount (autoclear), so unmounting releases both.
+      cleanups.push(async () => {
+        // Kept workspaces still use it; the restarted host finds it mounted.
+        if (!opts.keepWorkspaces) await sh("umount", [root!]);
+      });
     }
     if (!root) throw new Error("no btrfs root");
 
@@ -159,9 +176,11 @@ export async function startLaunchpadHost(
         `nats-server on ${natsUrl}${leaf ? `, a leaf node of the control plane at ${leaf.leafUrl}` : ""}`,
       );
     }
+    // A joined host hears the control plane's answers only on its own inbox prefix.
     const nc = await connectServices(
       { url: natsUrl, seed },
       `cocalc-launchpad host ${opts.hostId}`,
+      leaf ? hostSubjects(opts.hostId).inbox : undefined,
     );
     cleanups.push(async () => {
       await nc.drain().catch(() => nc.close());
@@ -214,7 +233,13 @@ export async function startLaunchpadHost(
     // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
     cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));
 
-    const run: LaunchpadRunInfo = { pid: process.pid, natsUrl, hostId: opts.hostId, seedFile };
+    const run: LaunchpadRunInfo = {
+      pid: process.pid,
+      natsUrl,
+      hostId: opts.hostId,
+      seedFile,
+      ...(leaf && { joined: true }),
+    };
     await writeFileAtomic(launchpadRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
     cleanups.push(() => rm(launchpadRunFile(opts.dataDir), { force: true }));
 

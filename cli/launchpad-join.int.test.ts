@@ -1,14 +1,16 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectServices } from "../services/runtime/connect.js";
-import type { ExecResult, HostTokenFile } from "../shared/launchpad.js";
+import { domainManager, viewValue } from "../services/runtime/remote-views.js";
+import type { ExecResult, HostTokenFile, WorkspaceView } from "../shared/launchpad.js";
 import {
-  hostEventsStream,
+  Buckets,
+  hostDomain,
   hostSubjects,
   RegistrySubjects,
   workspaceSubjects,
@@ -62,6 +64,11 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
       [BIN, "control-plane", "token", hostId, "--out", out, "--ttl", ttl, "--data-dir", cpDir],
       { encoding: "utf8" },
     );
+  /** `cocalc-launchpad control-plane ARGS --data-dir CP_DIR`. */
+  const cpCli = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, "control-plane", ...args, "--data-dir", cpDir], {
+      encoding: "utf8",
+    });
   /** A host that only tries to join (it fails before it touches the btrfs). */
   const joinOnly = (tokenFile: string, dataDir: string) =>
     spawnSync(
@@ -117,10 +124,36 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect(expired.stderr).toMatch(/registration token expired at/);
 
     const notAToken = join(m.dir, "garbage.token");
-    await writeFile(notAToken, "hello");
+    await writeFile(notAToken, "hello", { mode: 0o600 });
     expect(joinOnly(notAToken, join(m.dir, "d-garbage")).stderr).toMatch(
       /is not a registration token file/,
     );
+
+    // A token file others can read is refused before anything is sent.
+    const open = join(m.dir, "open.token");
+    expect(token(HOST, open).status).toBe(0);
+    await chmod(open, 0o644);
+    const refused = joinOnly(open, join(m.dir, "d-open"));
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/open\.token can be read by others \(mode 0644\)/);
+
+    // A newer token for the host revokes its unused one.
+    const older = join(m.dir, "older.token");
+    const newer = join(m.dir, "newer.token");
+    expect(token(HOST, older).status).toBe(0);
+    expect(token(HOST, newer).status).toBe(0);
+    const replaced = joinOnly(older, join(m.dir, "d-older"));
+    expect(replaced.status).toBe(1);
+    expect(replaced.stderr).toMatch(/revoked at .* \(a newer token was issued for the host\)/);
+    // An operator revokes the newer one: it cannot join either.
+    const newerId = (JSON.parse(await readFile(newer, "utf8")) as HostTokenFile).tokenId;
+    const revoked = cpCli(["token", "revoke", newerId]);
+    expect(revoked.status, revoked.stderr).toBe(0);
+    expect(joinOnly(newer, join(m.dir, "d-newer")).stderr).toMatch(/revoked by an operator/);
+    const listed = cpCli(["token", "list"]);
+    expect(listed.status).toBe(0);
+    expect(listed.stdout).toMatch(new RegExp(`^${newerId}\\s+${HOST}\\s+revoked\\s`, "m"));
+    expect(listed.stdout).not.toContain(t.secret);
   });
 
   it("the host joins: commands reach it and its events reach the control plane; a used token is refused", async () => {
@@ -164,21 +197,62 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect(id.result?.stdout).toBe(`1000\nws-${ws}\n`);
     expect((await send("StopWorkspace")).ok).toBe(true);
 
-    // The host's events are kept by the control plane too.
-    const jsm = await jetstreamManager(hub);
-    const subjects = async () => {
-      const info = await jsm.streams.info(hostEventsStream(HOST), { subjects_filter: ">" });
-      return Object.keys(info.state.subjects ?? {});
-    };
-    await until("the host's events on the control plane", async () => {
-      const s = await subjects();
-      return s.includes(hostSubjects(HOST).life) && s.includes(workspaceSubjects(ws).hostLife);
-    });
+    // The control plane reads the host's views through the host's JetStream domain, and
+    // keeps no copy of its events.
+    const onHost = await domainManager(hub, hostDomain(HOST));
+    await until(
+      "the host's view of the workspace, read from the control plane",
+      async () =>
+        (await viewValue<WorkspaceView>(onHost, Buckets.workspaces, ws))?.status === "stopped",
+    );
+    const names: string[] = [];
+    for await (const n of (await jetstreamManager(hub)).streams.names()) names.push(n);
+    expect(names.filter((n) => n.startsWith("HOST_EVENTS_"))).toEqual([]);
 
     // The token was for one join.
     const again = joinOnly(file, join(m.dir, "d-again"));
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already used \(by host hostjoin1\)/);
+  });
+
+  it("restarted without --join, the host comes back joined", async () => {
+    await stopDaemon(host);
+    const dataDir = join(m.dir, "host-data");
+    const restarted = await daemon([
+      "host",
+      "--btrfs",
+      m.root,
+      "--data-dir",
+      dataDir,
+      "--snapshot-every",
+      "0",
+      "--log-level",
+      "warn",
+    ]);
+    host = restarted.child;
+    expect(restarted.out()).toMatch(/joined the control plane before: joining it again/);
+    expect(restarted.out()).toMatch(/a leaf node of the control plane/);
+    // Its commands reach it (a malformed one is answered, so the host heard it).
+    await until("the host's commands reachable from the control plane again", async () =>
+      hub
+        .request(hostSubjects(HOST).command, JSON.stringify({ type: "ImportImage", data: {} }), {
+          timeout: 2000,
+        })
+        .then((m) => m.json<Reply>().error?.code === "ERR_COMMAND_INVALID")
+        .catch(() => false),
+    );
+    // A start asks the control plane's ledger: its answers reach the host too.
+    const send = async (type: string) =>
+      (
+        await hub.request(
+          hostSubjects(HOST).workspaceCommand("wsjoined"),
+          JSON.stringify({ type, data: {} }),
+          { timeout: 60_000 },
+        )
+      ).json<Reply>();
+    const started = await send("StartWorkspace");
+    expect(started.ok, JSON.stringify(started)).toBe(true);
+    expect((await send("StopWorkspace")).ok).toBe(true);
   });
 
   it("a joined host cannot listen to the registry or issue tokens", async () => {
@@ -219,5 +293,23 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     } finally {
       await onHost.close();
     }
+  });
+  it("revoking the token a host joined with cuts the host off", async () => {
+    const used = (JSON.parse(await readFile(join(m.dir, "host.token"), "utf8")) as HostTokenFile)
+      .tokenId;
+    const r = cpCli(["token", "revoke", used]);
+    expect(r.status, r.stderr).toBe(0);
+    const answer = await hub
+      .request(hostSubjects(HOST).command, JSON.stringify({ type: "ImportImage", data: {} }), {
+        timeout: 10_000,
+      })
+      .then(
+        () => "answered",
+        (err: Error) => err.message,
+      );
+    expect(answer).toMatch(/no responders/);
+    expect(cpCli(["token", "list"]).stdout).toMatch(
+      new RegExp(`^${used}\\s+${HOST}\\s+revoked\\s`, "m"),
+    );
   });
 });

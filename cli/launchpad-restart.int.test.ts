@@ -93,7 +93,7 @@ describe.skipIf(unsupported !== undefined)("a host restart keeps its workspaces"
         "inspect",
         "--format",
         "{{.Id}} {{.State.Status}} {{.State.Pid}}",
-        containerName(ws),
+        containerName(HOST, ws),
       ],
       { encoding: "utf8" },
     );

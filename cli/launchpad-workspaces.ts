@@ -24,6 +24,7 @@ import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
 import {
+  containerName,
   WORKSPACE_HOME,
   WORKSPACE_UID,
   type WorkspaceView,
@@ -96,7 +97,10 @@ export function containerWorkspaceServices(
       gate,
       shellCommand: ({ cwd, env }) => ({
         file: o.podman.podman,
-        args: [...podmanGlobal(o.podman), ...workspaceShellArgv(wsid, { cwd, env })],
+        args: [
+          ...podmanGlobal(o.podman),
+          ...workspaceShellArgv(containerName(o.hostId, wsid), { cwd, env }),
+        ],
         // podman exec drops what is typed before it has connected the terminal.
         holdInput: true,
       }),
@@ -109,7 +113,7 @@ export function containerWorkspaceServices(
         exec: (argv, { cwd, env }) => [
           o.podman.podman,
           ...podmanGlobal(o.podman),
-          ...workspaceExecArgv(wsid, argv, { cwd, passEnv: env }),
+          ...workspaceExecArgv(containerName(o.hostId, wsid), argv, { cwd, passEnv: env }),
         ],
       },
     }),

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { containerName } from "../shared/launchpad.js";
@@ -154,11 +155,11 @@ describe.skipIf(unsupported !== undefined)("cocalc-launchpad host (real btrfs, p
     const output = await startHost();
     expect(output()).toMatch(/reconciled: wskill: start interrupted/);
     expect(await overlaysUnder(m.root)).toEqual(before);
-    expect(podmanNames()).not.toContain(containerName(ws));
+    expect(podmanNames()).not.toContain(containerName(HOST, ws));
 
     // And the workspace works again.
     expect((await send(ws, "StartWorkspace")).ok).toBe(true);
-    expect(podmanNames()).toContain(containerName(ws));
+    expect(podmanNames()).toContain(containerName(HOST, ws));
     // Its files, through the bundled fs worker, with the workspace user's rights.
     const fsReq = async (req: object) =>
       (
@@ -192,5 +193,85 @@ describe.skipIf(unsupported !== undefined)("cocalc-launchpad host (real btrfs, p
     expect((await send(ws, "StopWorkspace")).ok).toBe(true);
     expect((await send(ws, "DeleteWorkspace")).ok).toBe(true);
     expect(await overlaysUnder(m.root)).toEqual(before);
+  });
+});
+
+describe.skipIf(unsupported !== undefined)("cocalc-launchpad host --btrfs-image", () => {
+  let dir: string | undefined;
+  const children: ChildProcess[] = [];
+
+  afterAll(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    if (!dir) return;
+    const btrfs = join(dir, "data", "btrfs");
+    const left = spawnSync("podman", ["ps", "-aq", "--filter", "label=cocalc.host=imghost"], {
+      encoding: "utf8",
+    }).stdout.split("\n");
+    for (const id of left.filter(Boolean)) spawnSync("podman", ["rm", "-f", "-t", "0", id]);
+    spawnSync("umount", [btrfs]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("a host that recovered from kill -9 unmounts and detaches its image on stop", async () => {
+    dir = await mkdtemp(join(tmpdir(), "cocalc-image-host-"));
+    await chmod(dir, 0o711);
+    const image = join(dir, "host.img");
+    const btrfs = join(dir, "data", "btrfs");
+    const start = async () => {
+      const child = spawn(
+        process.execPath,
+        [
+          BIN,
+          "host",
+          "--btrfs-image",
+          image,
+          "--size",
+          "1G",
+          "--host-id",
+          "imghost",
+          "--data-dir",
+          join(dir!, "data"),
+          "--snapshot-every",
+          "0",
+          "--log-level",
+          "warn",
+        ],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      children.push(child);
+      let out = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on("data", (b: Buffer) => {
+          out += b.toString();
+          if (out.includes("ready")) resolve();
+        });
+        child.stderr!.on("data", (b: Buffer) => {
+          out += b.toString();
+        });
+        child.once("exit", (code) => reject(new Error(`host exited with ${code}: ${out}`)));
+      });
+      return { child, out: () => out };
+    };
+    const exited = (c: ChildProcess) =>
+      new Promise<number | null>((r) => c.once("exit", (code) => r(code)));
+    const mounted = async () =>
+      (await readFile("/proc/self/mounts", "utf8"))
+        .split("\n")
+        .some((l) => l.split(" ")[1] === btrfs);
+    const loops = () => spawnSync("losetup", ["-j", image], { encoding: "utf8" }).stdout.trim();
+
+    const first = await start();
+    const gone = exited(first.child);
+    first.child.kill("SIGKILL");
+    await gone;
+    expect(await mounted()).toBe(true);
+
+    const second = await start();
+    expect(second.out()).toMatch(/is still mounted on .* using it/);
+    const stopped = exited(second.child);
+    second.child.kill("SIGTERM");
+    expect(await stopped).toBe(0);
+    expect(await mounted()).toBe(false);
+    expect(loops()).toBe("");
   });
 });

@@ -129,6 +129,40 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
+    case "control-plane-tokens": {
+      const { listHostTokens, revokeHostToken } = await import("./launchpad-control-plane.js");
+      try {
+        if (cmd.action === "revoke") {
+          const t = await revokeHostToken(cmd.dataDir, cmd.tokenId);
+          console.log(`token ${t.tokenId} (host ${t.hostId}) revoked`);
+          return 0;
+        }
+        const rows = [
+          ["TOKEN", "HOST", "STATUS", "ISSUED", "EXPIRES", "JOINED", "REVOKED"],
+          ...(await listHostTokens(cmd.dataDir)).map((t) => [
+            t.tokenId,
+            t.hostId,
+            t.status,
+            t.issuedAt,
+            t.expiresAt,
+            t.joinedAt ?? "",
+            t.revoked ? `${t.revoked.at} (${t.revoked.reason})` : "",
+          ]),
+        ];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        for (const r of rows)
+          console.log(
+            r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join("  ")
+              .trimEnd(),
+          );
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
     case "workspace":
     case "image":
     case "account":

@@ -250,7 +250,12 @@ export const ErrorCodes = {
   ERR_HOST_JOIN: {
     status: 403,
     summary:
-      "A host registration token is wrong, expired or already used, or the control plane refused the host.",
+      "A host registration token is wrong, expired, used or revoked, its file is readable by others, or the control plane refused the host.",
+  },
+  ERR_HOST_JOINED: {
+    status: 409,
+    summary:
+      "The host is joined to a control plane, which gives workspace ids across its hosts: create the workspace through the control plane.",
   },
   ERR_HOST_OFFLINE: {
     status: 503,

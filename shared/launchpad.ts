@@ -453,7 +453,16 @@ export const HostJoined = defineEvent(
     { additionalProperties: false },
   ),
 );
-export const RegistryEvents = [HostTokenIssued, HostJoined] as const;
+/** A token can no longer join (revoked by an operator, or replaced by a newer token of its host). */
+export const HostTokenRevoked = defineEvent(
+  "HostTokenRevoked",
+  1,
+  Type.Object(
+    { reason: Type.String({ minLength: 1, maxLength: 200 }) },
+    { additionalProperties: false },
+  ),
+);
+export const RegistryEvents = [HostTokenIssued, HostJoined, HostTokenRevoked] as const;
 export type RegistryEvent = EventOf<(typeof RegistryEvents)[number]>;
 
 /** Issues a one-time registration token for a host (the reply carries its secret, once). */
@@ -467,7 +476,28 @@ export const IssueHostToken = defineCommand(
     { additionalProperties: false },
   ),
 );
-export const RegistryCommands = [IssueHostToken] as const;
+/** Revokes a registration token: unused, it can no longer join; used, its host is cut off. */
+export const RevokeHostToken = defineCommand(
+  "RevokeHostToken",
+  Type.Object({ tokenId: Name("token id") }, { additionalProperties: false }),
+);
+/** Lists the registration tokens (never their secrets). */
+export const ListHostTokens = defineCommand(
+  "ListHostTokens",
+  Type.Object({}, { additionalProperties: false }),
+);
+export const RegistryCommands = [IssueHostToken, RevokeHostToken, ListHostTokens] as const;
+
+/** One registration token as `control-plane token list` shows it. */
+export interface HostTokenInfo {
+  tokenId: string;
+  hostId: string;
+  status: "issued" | "joined" | "revoked" | "expired";
+  expiresAt: string;
+  issuedAt: string;
+  joinedAt?: string;
+  revoked?: { at: string; reason: string };
+}
 
 /** What a host keeps (0600) to join the control plane: written by `control-plane token`. */
 export interface HostTokenFile {
@@ -563,9 +593,22 @@ export interface ImageView {
   addedAt: string;
 }
 
-/** The podman container name of a workspace. */
-export function containerName(wsid: string): string {
-  return `cocalc-ws-${wsid}`;
+/**
+ * The podman container name of workspace `wsid` on host `hostId`: it carries the host, so
+ * hosts that share a machine (and its podman) never touch each other's containers. Neither id
+ * holds a `.`, so the name parses back (wsidOfContainer).
+ */
+export function containerName(hostId: string, wsid: string): string {
+  return `cocalc-ws-${wsid}.${hostId}`;
+}
+
+/** The workspace of host `hostId` that a container name is for, or undefined. */
+export function wsidOfContainer(hostId: string, name: string): string | undefined {
+  const prefix = "cocalc-ws-";
+  const suffix = `.${hostId}`;
+  if (!name.startsWith(prefix) || !name.endsWith(suffix)) return undefined;
+  const wsid = name.slice(prefix.length, -suffix.length);
+  return wsid.length > 0 && !wsid.includes(".") ? wsid : undefined;
 }
 
 /** The uid and gid of the workspace user inside its container. */
@@ -574,11 +617,12 @@ export const WORKSPACE_UID = 1000;
 export const WORKSPACE_HOME = "/home/user";
 
 /**
- * The podman argv (without `podman`) that runs `argv` in a running workspace as its user:
- * how terminals, files and agents reach a container workspace (spawn it, or with a pty).
+ * The podman argv (without `podman`) that runs `argv` in a running workspace (its container,
+ * see containerName) as its user: how terminals, files and agents reach a container workspace
+ * (spawn it, or with a pty).
  */
 export function workspaceExecArgv(
-  wsid: string,
+  container: string,
   argv: readonly string[],
   opts: {
     tty?: boolean;
@@ -604,7 +648,7 @@ export function workspaceExecArgv(
     "--env",
     `HOME=${WORKSPACE_HOME}`,
     ...env,
-    containerName(wsid),
+    container,
     ...argv,
   ];
 }
@@ -615,13 +659,13 @@ export function workspaceExecArgv(
  * what a terminal of a container workspace runs.
  */
 export function workspaceShellArgv(
-  wsid: string,
+  container: string,
   o: { cwd: string; env?: Record<string, string> },
 ): string[] {
   const script =
     'cd -- "$1" 2>/dev/null || { printf "cocalc: %s does not exist; starting in %s\\r\\n" "$1" "$HOME"; cd; }; ' +
     'for s in /bin/bash /bin/sh; do [ -x "$s" ] && exec "$s" -l; done';
-  return workspaceExecArgv(wsid, ["/bin/sh", "-c", script, "sh", o.cwd], {
+  return workspaceExecArgv(container, ["/bin/sh", "-c", script, "sh", o.cwd], {
     tty: true,
     ...(o.env !== undefined && { env: o.env }),
   });

@@ -217,6 +217,11 @@ export function hostSubjects(hostId: string) {
     beat: `hostbeat.${hostId}`,
     /** The host's requests to the control plane's account ledger (core NATS request/reply). */
     ledger: `coresledger.${hostId}`,
+    /**
+     * The inbox prefix of a joined host's connections: the only replies the control plane
+     * can send it (answers to its ledger requests).
+     */
+    inbox: `_HI.${hostId}`,
   } as const;
 }
 
@@ -230,6 +235,8 @@ export const AllHosts = {
   beats: "hostbeat.*",
   /** Ledger requests of every host (the control plane answers). */
   ledger: "coresledger.*",
+  /** Every joined host's inbox (see hostSubjects().inbox). */
+  inboxes: "_HI.*.>",
 } as const;
 
 /** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
@@ -296,8 +303,10 @@ export function accountOfSubject(subject: string): string | undefined {
 
 /** The control plane's registry of hosts (stream REGISTRY on the control plane). */
 export const RegistrySubjects = {
-  /** Events of one registration token: issued, used. */
+  /** Events of one registration token: issued, used, revoked. */
   token: (tokenId: string) => `registry.token.${validateKeyToken(tokenId, "token id")}`,
+  /** Every token's events, as a filter. */
+  tokens: "registry.token.*",
   /** Commands of the control plane's operators (issue a token); not stored. */
   command: "registrycmd",
   /** A host exchanges token `tokenId` for leaf credentials here (core NATS request). */
@@ -316,7 +325,7 @@ export function hostDomain(hostId: string): string {
   return `host-${validateKeyToken(hostId, "host id")}`;
 }
 
-/** The control plane's stream that sources the events of joined host `hostId`. */
+/** The stream an older control plane sourced host `hostId`'s events into (removed at start). */
 export function hostEventsStream(hostId: string): string {
   return `HOST_EVENTS_${validateKeyToken(hostId, "host id")}`;
 }

@@ -1,6 +1,11 @@
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AccountView, ExecResult, WorkspaceView } from "../../shared/launchpad.js";
+import {
+  type AccountView,
+  containerName,
+  type ExecResult,
+  type WorkspaceView,
+} from "../../shared/launchpad.js";
 import {
   accountSubjects,
   Buckets,
@@ -111,7 +116,7 @@ describe.skipIf(unsupported !== undefined)("an account's cores quota", () => {
     const names = (await listContainers(await detectPodman(), `cocalc.host=${HOST}`)).map(
       (c) => c.name,
     );
-    expect(names).toEqual(["cocalc-ws-acore1"]);
+    expect(names).toEqual([containerName(HOST, "acore1")]);
     expect((await workspace("acore2"))?.status).toBe("stopped");
     expect((await account("acme"))?.workspaces).toEqual({ acore1: { hostId: HOST, cores: 1 } });
   });

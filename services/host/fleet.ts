@@ -5,8 +5,8 @@
  * in. Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
  * reaches exactly the host its workspace is on, or fails with ERR_HOST_OFFLINE.
  */
-import { type JetStreamClient, type JetStreamManager, jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Kvm } from "@nats-io/kv";
 import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/nats-core";
 import { type Command, parseCommand } from "../../shared/commands.js";
 import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
@@ -41,6 +41,7 @@ import { AggregateStore } from "../runtime/aggregate.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { projectionHandler } from "../runtime/projection.js";
+import { domainManager, viewValue } from "../runtime/remote-views.js";
 import {
   type AccountCommand,
   type AccountDecided,
@@ -202,11 +203,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const adopt = async (wsid: string): Promise<string | null> => {
     for (const h of await onlineHosts()) {
       try {
-        const js = jetstream(o.nc, { domain: hostDomain(h.hostId), timeout: 3000 });
-        const e = await (await new Kvm(js).open(Buckets.workspaces)).get(Keys.workspace(wsid));
-        if (e?.operation !== "PUT" || e.length === 0) continue;
-        const w = e.json<WorkspaceView>();
-        if (w.hostId !== h.hostId || w.status === "deleted" || w.status === "none") continue;
+        const jsm = await domainManager(o.nc, hostDomain(h.hostId), 3000);
+        const w = await viewValue<WorkspaceView>(jsm, Buckets.workspaces, Keys.workspace(wsid));
+        if (!w || w.hostId !== h.hostId || w.status === "deleted" || w.status === "none") continue;
         await placements.execute(placementSubject(wsid), {
           type: "PlaceWorkspace",
           data: { wsid, hostId: h.hostId },
@@ -317,10 +316,33 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     handle: await projectionHandler(o.kvm, [accountsProjection]),
   });
 
+  /**
+   * A joined host hears only its own inbox (`_HI.<hostId>.…`): a request that wants its
+   * answer in another host's is dropped, not answered there.
+   */
+  const ownInbox = (m: Msg): boolean => {
+    const hostId = hostOfSubject(m.subject);
+    const hostInbox = hostSubjects("x").inbox.slice(0, -1);
+    if (
+      !m.reply?.startsWith(hostInbox) ||
+      (hostId && m.reply.startsWith(`${hostSubjects(hostId).inbox}.`))
+    )
+      return true;
+    log.warn(
+      { subject: m.subject, reply: m.reply },
+      "ledger request with another host's inbox dropped",
+    );
+    return false;
+  };
   const inflight = new Set<Promise<void>>();
-  const serve = (sub: Subscription, handle: (m: Msg) => Promise<Uint8Array | object>) =>
+  const serve = (
+    sub: Subscription,
+    handle: (m: Msg) => Promise<Uint8Array | object>,
+    accept: (m: Msg) => boolean = () => true,
+  ) =>
     (async () => {
       for await (const m of sub) {
+        if (!accept(m)) continue;
         const p = handle(m).then(
           (r) => {
             if (!m.reply) return;
@@ -343,7 +365,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const accountSub = o.nc.subscribe(AllAccounts.commands, { queue: FLEET });
   const loops = Promise.all([
     serve(routeSub, route),
-    serve(ledgerSub, onLedger),
+    serve(ledgerSub, onLedger, ownInbox),
     serve(accountSub, setQuota),
   ]);
   let sweeping = false;

@@ -35,6 +35,7 @@ import {
   type WorkspaceAction,
   WorkspaceHostEvents,
   workspaceExecArgv,
+  wsidOfContainer,
 } from "../../shared/launchpad.js";
 import {
   accountSubjects,
@@ -414,7 +415,7 @@ export class HostRuntime {
       `${2 * quota.memoryMb}m`,
       "--cpus",
       String(quota.cpus),
-      containerName(wsid),
+      containerName(this.o.hostId, wsid),
     ]);
   }
 
@@ -480,7 +481,7 @@ export class HostRuntime {
     await this.step(wsid, "start", "rootfs mounted", state.image);
     // The file the explorer shows says what `hostname` says inside.
     await writeHostname(p.rootfs, hostnameOf(wsid));
-    const name = containerName(wsid);
+    const name = containerName(this.o.hostId, wsid);
     const c = this.o.podman;
     const map = `0:${UID_BASE}:65536`;
     const pidfile = join(p.dir, "container.pid");
@@ -585,7 +586,14 @@ export class HostRuntime {
 
   /** Stops (TERM, then KILL after 5 s) and removes the container, if there is one. */
   private async removeContainer(wsid: string): Promise<void> {
-    await podman(this.o.podman, ["rm", "--force", "--ignore", "--time", "5", containerName(wsid)]);
+    await podman(this.o.podman, [
+      "rm",
+      "--force",
+      "--ignore",
+      "--time",
+      "5",
+      containerName(this.o.hostId, wsid),
+    ]);
   }
 
   private async stop(wsid: string): Promise<undefined> {
@@ -615,7 +623,7 @@ export class HostRuntime {
 
   /** Why a running workspace's container is not running any more; undefined while it runs. */
   private async whyEnded(wsid: string, state: LifecycleState): Promise<ContainerEnd | undefined> {
-    const c = await inspectContainer(this.o.podman, containerName(wsid));
+    const c = await inspectContainer(this.o.podman, containerName(this.o.hostId, wsid));
     if (!c) return { reason: "its container is gone" };
     if (c.running) {
       if (c.conmonPid > 0 && !(await isConmon(c.conmonPid)))
@@ -720,7 +728,9 @@ export class HostRuntime {
         this.o.podman.podman,
         [
           ...podmanGlobal(this.o.podman),
-          ...workspaceExecArgv(wsid, data.argv, { root: data.root ?? false }),
+          ...workspaceExecArgv(containerName(this.o.hostId, wsid), data.argv, {
+            root: data.root ?? false,
+          }),
         ],
         data.stdin,
         data.timeoutMs ?? 60_000,
@@ -816,13 +826,15 @@ export class HostRuntime {
     );
     const containers = await listContainers(this.o.podman, `cocalc.host=${this.o.hostId}`);
     for (const c of containers) {
-      const wsid = c.labels["cocalc.wsid"];
+      // The label says whose it is; a container of another host on this machine is not ours.
+      const wsid =
+        wsidOfContainer(this.o.hostId, c.name) !== undefined ? c.labels["cocalc.wsid"] : undefined;
       if (wsid) wsids.add(wsid);
     }
     for (const wsid of wsids) {
       await this.lock.run(wsid, async () => {
         const state = await this.stateOf(wsid);
-        const container = containers.find((c) => c.name === containerName(wsid));
+        const container = containers.find((c) => c.name === containerName(this.o.hostId, wsid));
         const interrupted = (action: WorkspaceAction) =>
           this.exec(wsid, {
             type: "FailAction",

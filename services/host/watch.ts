@@ -166,7 +166,7 @@ export class ContainerWatch {
       if (!p) {
         const c: ContainerState | undefined = await inspectContainer(
           this.o.podman,
-          containerName(wsid),
+          containerName(this.o.hostId, wsid),
         ).catch(() => undefined);
         const init = c?.running ? await procOf(c.pid) : undefined;
         if (!c || !init) {

@@ -2,14 +2,16 @@
  * The control plane's registry of hosts. An operator issues a one-time registration token
  * for a host id; its secret is the password of a login that may do one thing: ask
  * `hostjoin.<tokenId>` and hear the answer on its own inbox. Joining answers with the host's
- * leaf node credentials (a login of its own) and makes the control plane source the host's
- * events into a stream of its own. Tokens are aggregates on `registry.token.<id>`
- * (`HostTokenIssued`, `HostJoined`); secrets never go into events: the logins live in a 0600
- * users file from which nats-server's config is made.
+ * leaf node credentials: a login in an account of its own (leaf-accounts.ts). Tokens are
+ * aggregates on `registry.token.<id>` (`HostTokenIssued`, `HostJoined`, `HostTokenRevoked`);
+ * secrets never go into events: the logins live in a 0600 users file from which nats-server's
+ * config is made. Issuing a token revokes the host's unused ones; a join replaces the host's
+ * earlier credentials (and revokes the token they came from); revoking a used token cuts its
+ * host off.
  */
 import { randomBytes } from "node:crypto";
 import { readFile, rename, writeFile } from "node:fs/promises";
-import { type JetStreamClient, type JetStreamManager, StorageType } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { randomId } from "../../shared/base64url.js";
 import { parseCommand } from "../../shared/commands.js";
@@ -17,32 +19,22 @@ import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type HostTokenFile,
+  type HostTokenInfo,
   type LeafCredentials,
   RegistryCommands,
   type RegistryEvent,
   RegistryEvents,
 } from "../../shared/launchpad.js";
-import {
-  AllAccounts,
-  AllWorkspaces,
-  hostDomain,
-  hostEventsStream,
-  hostSubjects,
-  RegistrySubjects,
-  ServiceNames,
-  StreamSubjects,
-  Streams,
-} from "../../shared/subjects.js";
-import { StreamDefinitions } from "../../streams/definitions.js";
+import { hostDomain, hostEventsStream, RegistrySubjects, Streams } from "../../shared/subjects.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
-import type { NatsPermissions } from "../runtime/nats-server.js";
+import type { NatsAccounts, NatsPermissions } from "../runtime/nats-server.js";
 import { publishEvent } from "../runtime/publish.js";
+import { type LeafLogin, leafAccountName, leafAccounts } from "./leaf-accounts.js";
+
+export { CONTROL_PLANE_ACCOUNT, type LeafLogin, leafAccounts } from "./leaf-accounts.js";
 
 export const registryEvents = new EventRegistry(RegistryEvents);
-
-/** The streams of a host that the control plane keeps a copy of. */
-const SOURCED = [Streams.HOSTS, Streams.WORKSPACES, Streams.MOUNTS, Streams.ACCOUNTS] as const;
 
 /** Tokens stay refusable with a clear reason this long after they expired; then the login goes. */
 const EXPIRED_GRACE_MS = 24 * 3_600_000;
@@ -53,10 +45,10 @@ export interface RegistryUser {
   permissions?: NatsPermissions;
 }
 
-/** The logins the registry made (0600 file): joining hosts and leaf nodes. */
+/** The logins the registry made (0600 file): joining hosts, and each host's leaf node. */
 interface UsersFile {
   join: Record<string, { password: string; expiresAt: string }>;
-  leaf: Record<string, { user: string; password: string }>;
+  leaf: Record<string, { user: string; password: string; account?: string; tokenId?: string }>;
 }
 
 export interface RegistryOptions {
@@ -70,22 +62,37 @@ export interface RegistryOptions {
   leafUrl: string;
   hubDomain: string;
   usersFile: string;
-  /** Makes nats-server accept exactly these extra users (rewrite its config and reload). */
-  applyUsers(users: RegistryUser[]): Promise<void>;
+  /** Makes nats-server accept exactly these logins and accounts (rewrite its config, reload). */
+  applyUsers(users: RegistryUser[], accounts: NatsAccounts): Promise<void>;
   now(): Date;
 }
 
 type TokenState =
   | { status: "none" }
-  | { status: "issued"; hostId: string; expiresAt: string }
-  | { status: "joined"; hostId: string; expiresAt: string };
+  | {
+      status: "issued" | "joined" | "revoked";
+      hostId: string;
+      expiresAt: string;
+      issuedAt: string;
+      joinedAt?: string;
+      revoked?: { at: string; reason: string };
+    };
 
 function evolve(state: TokenState, e: RegistryEvent): TokenState {
   switch (e.type) {
     case "HostTokenIssued":
-      return { status: "issued", hostId: e.data.hostId, expiresAt: e.data.expiresAt };
+      return {
+        status: "issued",
+        hostId: e.data.hostId,
+        expiresAt: e.data.expiresAt,
+        issuedAt: e.at,
+      };
     case "HostJoined":
-      return state.status === "none" ? state : { ...state, status: "joined" };
+      return state.status === "none" ? state : { ...state, status: "joined", joinedAt: e.at };
+    case "HostTokenRevoked":
+      return state.status === "none"
+        ? state
+        : { ...state, status: "revoked", revoked: { at: e.at, reason: e.data.reason } };
     default: {
       const never: never = e;
       throw new Error(`unhandled event ${(never as { type: string }).type}`);
@@ -103,6 +110,11 @@ export function decideJoin(state: TokenState, now: Date): { hostId: string } {
         "ERR_HOST_JOIN",
         `the registration token was already used (by host ${state.hostId}); issue a new one`,
       );
+    case "revoked":
+      throw new CocalcError(
+        "ERR_HOST_JOIN",
+        `the registration token was revoked at ${state.revoked?.at} (${state.revoked?.reason}); issue a new one`,
+      );
     case "issued":
       if (Date.parse(state.expiresAt) <= now.getTime())
         throw new CocalcError(
@@ -117,70 +129,50 @@ export function decideJoin(state: TokenState, now: Date): { hostId: string } {
   }
 }
 
+/** How `token list` shows a token's state at `now`: pure. */
+export function tokenInfo(
+  tokenId: string,
+  state: TokenState,
+  now: Date,
+): HostTokenInfo | undefined {
+  if (state.status === "none") return undefined;
+  const expired = state.status === "issued" && Date.parse(state.expiresAt) <= now.getTime();
+  return {
+    tokenId,
+    hostId: state.hostId,
+    status: expired ? "expired" : state.status,
+    expiresAt: state.expiresAt,
+    issuedAt: state.issuedAt,
+    ...(state.joinedAt !== undefined && { joinedAt: state.joinedAt }),
+    ...(state.revoked !== undefined && { revoked: state.revoked }),
+  };
+}
+
 const secret = () => randomBytes(32).toString("base64url");
 const id = () =>
   randomId()
     .replace(/[^A-Za-z0-9]/g, "")
     .slice(0, 16);
 
-/**
- * What a leaf node of a host may do on the control plane: answer operators' requests (publish
- * to their inboxes) but not listen there, nor to joining hosts, nor to the registry. It may
- * not touch the control plane's placements, ledger and views (`$KV`: a host's own buckets
- * have the same names), nor hear the workspace and account commands the control plane
- * routes, nor receive the events of other hosts. With `hostId` and the other joined hosts: it
- * may not beat or reserve cores as another host, nor hear another host's commands.
- */
-export function leafPermissions(
-  hubDomain: string,
-  hostId?: string,
-  others: readonly string[] = [],
-): NatsPermissions {
-  const registry = [RegistrySubjects.command, RegistrySubjects.joins, RegistrySubjects.joinInboxes];
-  const controlPlane = [...StreamSubjects.PLACEMENTS, ...StreamSubjects.LEDGER, "$KV.>"];
-  const notMine = others.filter((o) => o !== hostId).map((o) => hostSubjects(o));
-  return {
-    publish: {
-      allow: [">"],
-      deny: [
-        ...registry,
-        "registry.>",
-        `$JS.${hubDomain}.API.>`,
-        ...controlPlane,
-        ...notMine.flatMap((h) => [h.beat, h.ledger]),
-      ],
-    },
-    subscribe: {
-      allow: [">"],
-      deny: [
-        ...registry,
-        "registry.>",
-        `${RegistrySubjects.operatorInbox}.>`,
-        ...controlPlane,
-        // A host's streams would otherwise store what the other hosts publish (their interest
-        // crosses the control plane): events are written by the services of the host itself.
-        ...StreamDefinitions.flatMap((d) => d.subjects),
-        AllWorkspaces.command(ServiceNames.host),
-        AllAccounts.commands,
-        ...notMine.flatMap((h) => [h.command, `${h.command}.>`]),
-      ],
-    },
-  };
-}
-
 export interface Registry {
   stop(): Promise<void>;
 }
 
-export async function startRegistry(o: RegistryOptions): Promise<Registry> {
+async function readUsers(file: string): Promise<UsersFile> {
   let users: UsersFile = { join: {}, leaf: {} };
   try {
-    users = JSON.parse(await readFile(o.usersFile, "utf8")) as UsersFile;
+    users = JSON.parse(await readFile(file, "utf8")) as UsersFile;
   } catch {
     // First start: nobody joined yet.
   }
-  const toNats = (): RegistryUser[] => [
-    ...Object.entries(users.join).map(([tokenId, j]) => ({
+  // A login from before accounts gets one (the same on every read: its host reconnects into it).
+  for (const [hostId, l] of Object.entries(users.leaf)) l.account ??= leafAccountName(hostId, "1");
+  return users;
+}
+
+function natsLogins(users: UsersFile): { users: RegistryUser[]; accounts: NatsAccounts } {
+  return {
+    users: Object.entries(users.join).map(([tokenId, j]) => ({
       user: `join-${tokenId}`,
       password: j.password,
       permissions: {
@@ -188,16 +180,33 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
         subscribe: { allow: [`${RegistrySubjects.joinInbox(tokenId)}.>`] },
       },
     })),
-    ...Object.entries(users.leaf).map(([hostId, l]) => ({
-      user: l.user,
-      password: l.password,
-      permissions: leafPermissions(o.hubDomain, hostId, Object.keys(users.leaf)),
-    })),
-  ];
+    accounts: leafAccounts(
+      Object.entries(users.leaf).map(
+        ([hostId, l]): LeafLogin => ({
+          hostId,
+          account: l.account!,
+          user: l.user,
+          password: l.password,
+        }),
+      ),
+    ),
+  };
+}
+
+/** The logins and accounts the registry's users file makes: what nats-server starts with. */
+export async function registryLogins(
+  usersFile: string,
+): Promise<{ users: RegistryUser[]; accounts: NatsAccounts }> {
+  return natsLogins(await readUsers(usersFile));
+}
+
+export async function startRegistry(o: RegistryOptions): Promise<Registry> {
+  const users = await readUsers(o.usersFile);
   const save = async () => {
     await writeFile(`${o.usersFile}.new`, JSON.stringify(users), { mode: 0o600 });
     await rename(`${o.usersFile}.new`, o.usersFile);
-    await o.applyUsers(toNats());
+    const n = natsLogins(users);
+    await o.applyUsers(n.users, n.accounts);
   };
   const sweep = async () => {
     const now = o.now().getTime();
@@ -209,7 +218,8 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     await save();
   };
   await sweep();
-  await o.applyUsers(toNats());
+  await save();
+  await dropHostEventCopies(o);
 
   const tokenState = async (tokenId: string) => {
     const subject = RegistrySubjects.token(tokenId);
@@ -225,29 +235,49 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     registryEvents.check(ev);
     await publishEvent(o.js, RegistrySubjects.token(tokenId), ev, { expectLastSubjectSeq: last });
   };
-
-  /** Keeps a copy of the joined host's streams here (sourced through its JetStream domain). */
-  const sourceHost = async (hostId: string) => {
-    const name = hostEventsStream(hostId);
-    const api = `$JS.${hostDomain(hostId)}.API`;
-    const sources = SOURCED.map((s) => ({ name: s, external: { api, deliver: "" } }));
-    try {
-      await o.jsm.streams.info(name);
-      await o.jsm.streams.update(name, { sources });
-    } catch {
-      await o.jsm.streams.add({
-        name,
-        description: `events of host ${hostId}`,
-        sources,
-        storage: StorageType.File,
-      });
-    }
+  const tokenIds = async (): Promise<string[]> => {
+    const info = await o.jsm.streams.info(Streams.REGISTRY, {
+      subjects_filter: RegistrySubjects.tokens,
+    });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.split(".")[2]!);
+  };
+  /** Records the revocation of a token and removes what it gives: its login, or its host's. */
+  const revoke = async (tokenId: string, reason: string): Promise<TokenState> => {
+    const { state, last } = await tokenState(tokenId);
+    if (state.status === "none")
+      throw new CocalcError("ERR_HOST_JOIN", `no registration token ${tokenId}`);
+    if (state.status === "revoked") return state;
+    // Its join login stays until the grace period ends, so that a join with it hears why.
+    await record(tokenId, "HostTokenRevoked", { reason }, last);
+    if (users.leaf[state.hostId]?.tokenId === tokenId) delete users.leaf[state.hostId];
+    o.log.info({ tokenId, hostId: state.hostId, reason }, "host registration token revoked");
+    return state;
   };
 
-  const issue = async (m: Msg): Promise<HostTokenFile> => {
+  const issue = async (m: Msg): Promise<HostTokenFile | HostTokenInfo[] | HostTokenInfo> => {
     const at = o.now().toISOString();
     const command = parseCommand(RegistryCommands, m.data, { actor: "operator", at });
+    if (command.type === "ListHostTokens") {
+      const out: HostTokenInfo[] = [];
+      for (const t of await tokenIds()) {
+        const info = tokenInfo(t, (await tokenState(t)).state, o.now());
+        if (info) out.push(info);
+      }
+      return out.sort((a, b) => a.issuedAt.localeCompare(b.issuedAt));
+    }
+    if (command.type === "RevokeHostToken") {
+      const { tokenId } = command.data as { tokenId: string };
+      await revoke(tokenId, "revoked by an operator");
+      await save();
+      return tokenInfo(tokenId, (await tokenState(tokenId)).state, o.now())!;
+    }
     const { hostId, ttlSeconds } = command.data as { hostId: string; ttlSeconds: number };
+    // The host's unused tokens can no longer join: the newest one is the one that counts.
+    for (const t of await tokenIds()) {
+      const { state } = await tokenState(t);
+      if (state.status === "issued" && state.hostId === hostId)
+        await revoke(t, "a newer token was issued for the host");
+    }
     const tokenId = id();
     const expiresAt = new Date(o.now().getTime() + ttlSeconds * 1000).toISOString();
     const password = secret();
@@ -263,10 +293,14 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     const { state, last } = await tokenState(tokenId);
     const { hostId } = decideJoin(state, o.now());
     const leaf = { user: `leaf-${hostId}`, password: secret() };
-    await sourceHost(hostId);
     await record(tokenId, "HostJoined", { hostId, leafUser: leaf.user }, last);
-    // A host that joins again (new token) gets new credentials; the old ones stop working.
-    users.leaf[hostId] = leaf;
+    // A host that joins again gets new credentials in a new account: a leaf node still
+    // connected with the old ones is left in an account nothing reaches.
+    const before = users.leaf[hostId]?.tokenId;
+    if (before) await revoke(before, `replaced by token ${tokenId}`).catch(() => undefined);
+    // The join login stays until the token's grace period ends: removing it now would close
+    // the connection this answer goes out on (a used token is refused by its state).
+    users.leaf[hostId] = { ...leaf, account: leafAccountName(hostId, id()), tokenId };
     await save();
     o.log.info({ tokenId, hostId }, "host joined");
     return {
@@ -310,9 +344,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
   const loops = Promise.all([serve(cmdSub, serially(issue)), serve(joinSub, serially(join))]);
   const timer = setInterval(
     () =>
-      void queued(sweep).catch((err) =>
-        o.log.warn({ err: String(err) }, "expired token logins not removed"),
-      ),
+      void queued(sweep).catch((err) => o.log.warn({ err }, "expired token logins not removed")),
     60_000,
   );
   timer.unref();
@@ -325,4 +357,19 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       await chain;
     },
   };
+}
+
+/**
+ * Removes the per-host event copies an older control plane kept (`HOST_EVENTS_<hostId>`):
+ * nats-server 2.9 checked their events' expected-sequence headers against the copy and
+ * dropped them with a warning each. The control plane reads a host's views through its
+ * JetStream domain when it needs them.
+ */
+async function dropHostEventCopies(o: RegistryOptions): Promise<void> {
+  const prefix = hostEventsStream("x").slice(0, -1);
+  for await (const name of o.jsm.streams.names()) {
+    if (!name.startsWith(prefix)) continue;
+    await o.jsm.streams.delete(name);
+    o.log.info({ stream: name }, "removed an older control plane's copy of a host's events");
+  }
 }

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
-import { decideJoin, leafPermissions } from "./index.js";
+import { CONTROL_PLANE_ACCOUNT, decideJoin, leafAccounts, tokenInfo } from "./index.js";
 
 const now = new Date("2026-03-01T12:00:00Z");
+const issuedAt = "2026-03-01T11:00:00.000Z";
 const refusal = (f: () => unknown) => {
   try {
     f();
@@ -15,46 +16,82 @@ const refusal = (f: () => unknown) => {
 describe("joining with a registration token", () => {
   it("an issued token that has not expired joins its host", () => {
     expect(
-      decideJoin({ status: "issued", hostId: "h1", expiresAt: "2026-03-01T13:00:00.000Z" }, now),
+      decideJoin(
+        { status: "issued", hostId: "h1", expiresAt: "2026-03-01T13:00:00.000Z", issuedAt },
+        now,
+      ),
     ).toEqual({ hostId: "h1" });
   });
 
-  it("unknown, expired and used tokens are refused, each with its reason", () => {
+  it("unknown, expired, used and revoked tokens are refused, each with its reason", () => {
     expect(refusal(() => decideJoin({ status: "none" }, now))).toEqual({
       code: "ERR_HOST_JOIN",
       message: "no such registration token",
     });
+    const t = { hostId: "h1", issuedAt };
     expect(
       refusal(() =>
-        decideJoin({ status: "issued", hostId: "h1", expiresAt: "2026-03-01T12:00:00.000Z" }, now),
+        decideJoin({ ...t, status: "issued", expiresAt: "2026-03-01T12:00:00.000Z" }, now),
       )?.message,
     ).toMatch(/expired at 2026-03-01T12:00:00.000Z/);
     expect(
       refusal(() =>
-        decideJoin({ status: "joined", hostId: "h1", expiresAt: "2026-03-02T00:00:00.000Z" }, now),
+        decideJoin({ ...t, status: "joined", expiresAt: "2026-03-02T00:00:00.000Z" }, now),
       )?.message,
     ).toMatch(/already used \(by host h1\)/);
+    const revoked = {
+      ...t,
+      status: "revoked" as const,
+      expiresAt: "2026-03-02T00:00:00.000Z",
+      revoked: { at: "2026-03-01T11:30:00.000Z", reason: "a newer token was issued for the host" },
+    };
+    expect(refusal(() => decideJoin(revoked, now))?.message).toMatch(
+      /revoked at 2026-03-01T11:30:00.000Z \(a newer token was issued for the host\)/,
+    );
+    expect(tokenInfo("t1", revoked, now)?.status).toBe("revoked");
+    expect(
+      tokenInfo("t2", { ...t, status: "issued", expiresAt: "2026-03-01T11:59:00.000Z" }, now)
+        ?.status,
+    ).toBe("expired");
+  });
+});
+
+describe("leaf accounts", () => {
+  const a = { hostId: "h1", account: "host_h1_x", user: "leaf-h1", password: "p1" };
+  const b = { hostId: "h2", account: "host_h2_y", user: "leaf-h2", password: "p2" };
+  const accounts = leafAccounts([a, b]);
+
+  it("each host's account offers only its own commands, JetStream domain, beats and ledger requests", () => {
+    const h1 = accounts.others.host_h1_x!;
+    expect(h1.users).toEqual([{ user: "leaf-h1", password: "p1" }]);
+    expect(h1.exports).toEqual([
+      { service: "hostcmd.h1" },
+      { service: "hostcmd.h1.>" },
+      { service: "$JS.host-h1.API.>" },
+      { stream: "hostbeat.h1" },
+      { stream: "coresledger.h1" },
+    ]);
+    // The answers to its own ledger requests, nothing else.
+    expect(h1.imports).toEqual([
+      { stream: { account: CONTROL_PLANE_ACCOUNT, subject: "_HI.h1.>" } },
+    ]);
   });
 
-  it("a leaf login cannot reach the registry, its inboxes or the control plane's JetStream", () => {
-    const p = leafPermissions("hub");
-    for (const s of ["registrycmd", "hostjoin.*", "_JOIN.>", "registry.>", "$JS.hub.API.>"])
-      expect(p.publish.deny).toContain(s);
-    for (const s of ["registrycmd", "hostjoin.*", "_JOIN.>", "registry.>", "_CP_INBOX.>"])
-      expect(p.subscribe.deny).toContain(s);
+  it("a host's account is the same whatever other hosts joined (from the first moment)", () => {
+    expect(leafAccounts([a]).others.host_h1_x).toEqual(accounts.others.host_h1_x);
   });
 
-  it("a leaf login cannot touch the control plane's views, placements and ledger, hear routed commands, nor beat as or listen for another host", () => {
-    const p = leafPermissions("hub", "h1", ["h1", "h2"]);
-    for (const s of ["placement.>", "ledger.>", "$KV.>", "hostbeat.h2", "coresledger.h2"])
-      expect(p.publish.deny).toContain(s);
-    for (const s of ["hostbeat.h1", "coresledger.h1"]) expect(p.publish.deny).not.toContain(s);
-    for (const s of ["placement.>", "ledger.>", "$KV.>", "ws.*.cmd.host", "accountcmd.*"])
-      expect(p.subscribe.deny).toContain(s);
-    for (const s of ["hostcmd.h2", "hostcmd.h2.>"]) expect(p.subscribe.deny).toContain(s);
-    for (const s of ["hostcmd.h1", "hostcmd.h1.>"]) expect(p.subscribe.deny).not.toContain(s);
-    // Other hosts' events never reach its streams.
-    for (const s of ["ws.*.life.>", "host.>", "mount.>", "account.>", "ws.*.fs.>"])
-      expect(p.subscribe.deny).toContain(s);
+  it("the control plane takes from each host's account exactly what it offers", () => {
+    const fromH2 = accounts.main.imports.filter((i) =>
+      "service" in i ? i.service.account === "host_h2_y" : i.stream.account === "host_h2_y",
+    );
+    expect(fromH2.map((i) => ("service" in i ? i.service.subject : i.stream.subject))).toEqual([
+      "hostcmd.h2",
+      "hostcmd.h2.>",
+      "$JS.host-h2.API.>",
+      "hostbeat.h2",
+      "coresledger.h2",
+    ]);
+    expect(accounts.main.exports).toEqual([{ stream: "_HI.*.>" }]);
   });
 });

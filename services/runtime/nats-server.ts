@@ -97,6 +97,31 @@ export interface NatsPermissions {
   subscribe: { allow: string[]; deny?: string[] };
 }
 
+/** A service or stream one account offers others (nats-server's `exports`). */
+export type NatsExport = { service: string } | { stream: string };
+
+/** A service or stream an account takes from another (nats-server's `imports`). */
+export type NatsImport =
+  | { service: { account: string; subject: string } }
+  | { stream: { account: string; subject: string } };
+
+/** An account of its own (a joined host's leaf node): what it offers and what it takes. */
+export interface NatsAccount {
+  users: { user: string; password: string }[];
+  exports: NatsExport[];
+  imports: NatsImport[];
+}
+
+/**
+ * Accounts: the services, browser and extra users go into `main` (with JetStream and these
+ * exports and imports); `others` are accounts of their own. Nothing crosses between accounts
+ * but what one exports and the other imports.
+ */
+export interface NatsAccounts {
+  main: { name: string; exports: NatsExport[]; imports: NatsImport[] };
+  others: Record<string, NatsAccount>;
+}
+
 export interface NatsServerConfig {
   binary: string;
   /** Directory for the config file, pid file and the JetStream store. */
@@ -120,8 +145,10 @@ export interface NatsServerConfig {
   leafListen?: { host: string; port: number };
   /** Connect as a leaf node to a control plane: `nats-leaf://user:password@host:port`. */
   leafRemote?: string;
-  /** More users with passwords (hosts joining, leaf nodes); the config file is 0600. */
+  /** More users with passwords (hosts joining); the config file is 0600. */
   users?: { user: string; password: string; permissions?: NatsPermissions }[];
+  /** Accounts instead of one: a control plane, whose hosts' leaf nodes each have their own. */
+  accounts?: NatsAccounts;
 }
 
 export function configPath(dir: string): string {
@@ -151,23 +178,30 @@ export function renderNatsConfig(c: NatsServerConfig): string {
       compression: false,
       allowed_origins: [c.wsOrigin],
     },
-    authorization: {
-      users: [
-        { nkey: c.servicesNkey },
-        ...(c.browser
-          ? [
-              {
-                user: c.browser.user,
-                password: c.browser.password,
-                permissions: c.browser.permissions,
-              },
-            ]
-          : []),
-        ...(c.users ?? []),
-      ],
-    },
   };
-  return `${JSON.stringify(conf, null, 2)}\n`;
+  const users = [
+    { nkey: c.servicesNkey },
+    ...(c.browser
+      ? [{ user: c.browser.user, password: c.browser.password, permissions: c.browser.permissions }]
+      : []),
+    ...(c.users ?? []),
+  ];
+  // With accounts there is no authorization block: every user belongs to an account
+  // (and no accounts block of $SYS alone next to an authorization block: CVE-2023-47090).
+  const auth = c.accounts
+    ? {
+        accounts: {
+          [c.accounts.main.name]: {
+            jetstream: "enabled",
+            users,
+            exports: c.accounts.main.exports,
+            imports: c.accounts.main.imports,
+          },
+          ...c.accounts.others,
+        },
+      }
+    : { authorization: { users } };
+  return `${JSON.stringify({ ...conf, ...auth }, null, 2)}\n`;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -346,11 +380,16 @@ export class NatsServer extends EventEmitter {
   }
 
   /**
-   * Rewrites the config with other `users` and has the running server reload it (SIGHUP);
-   * resolves once the server says it reloaded.
+   * Rewrites the config with other `users` (and accounts) and has the running server reload
+   * it (SIGHUP); resolves once the server says it reloaded.
    */
-  async reloadUsers(users: NonNullable<NatsServerConfig["users"]>): Promise<void> {
-    (this.config as { users?: NatsServerConfig["users"] }).users = users;
+  async reloadUsers(
+    users: NonNullable<NatsServerConfig["users"]>,
+    accounts?: NatsAccounts,
+  ): Promise<void> {
+    const config = this.config as { users?: NatsServerConfig["users"]; accounts?: NatsAccounts };
+    config.users = users;
+    if (accounts) config.accounts = accounts;
     await this.reload();
   }
 

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { hostService, UID_BASE } from "../../services/host/index.js";
 import { detectPodman } from "../../services/host/system.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
+import { containerName } from "../../shared/launchpad.js";
 import { hostSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import { hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
 import { setup, TEST_WSID, testLog } from "../helpers/nats.js";
@@ -118,7 +119,7 @@ export async function wsStartBench(): Promise<string> {
         "inspect",
         "--format",
         "{{.State.ConmonPid}}",
-        `cocalc-ws-${w}`,
+        containerName(HOST, w),
       ]);
       const pid = Number(stdout.trim());
       rss.push(processTree(pid).length > 0 ? treeRssMb(pid).total : 0);

@@ -1,0 +1,411 @@
+/**
+ * The permission matrix of joined hosts, with real nats-servers: a control plane and hosts
+ * A, B (and C, joining later) as leaf nodes, configured by the product's own code. What host
+ * A can do with its credentials — a full-rights client on its own nats-server, and a leaf
+ * connection made by hand (nats-server 2.9 does not check a leaf's messages itself) — against
+ * B's and the control plane's subjects, JetStream API (every form, legacy ones included),
+ * inboxes and commands: nothing arrives. Its own: everything works.
+ *
+ * "Nothing arrives" is shown by order, not by waiting: each attack ends with a message that
+ * does arrive on the same path (a sentinel), and the witnesses hear the sentinel, never the
+ * attack before it.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect as tcpConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { createUser } from "@nats-io/nkeys";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { hostDomain, hostSubjects } from "../../shared/subjects.js";
+import { testLog, until } from "../../test/helpers/nats.js";
+import { connectServices } from "../runtime/connect.js";
+import { locateNatsServer, NatsServer } from "../runtime/nats-server.js";
+import { freePort } from "../runtime/ports.js";
+import { domainManager, viewValue } from "../runtime/remote-views.js";
+import { type LeafLogin, leafAccounts } from "./index.js";
+
+const HUB = "hub";
+
+let serverBinary: string | undefined;
+try {
+  serverBinary = locateNatsServer();
+} catch {
+  console.warn("leaf isolation matrix skipped: no nats-server on this machine");
+}
+
+/** Every JetStream API form on domain `d` (legacy ones included), each as a subject. */
+function jsApiForms(d: string): string[] {
+  const api = `$JS.${d}.API`;
+  return [
+    `${api}.INFO`,
+    `${api}.STREAM.NAMES`,
+    `${api}.STREAM.LIST`,
+    `${api}.STREAM.INFO.WS_TERM`,
+    `${api}.STREAM.CREATE.EVIL`,
+    `${api}.STREAM.UPDATE.WS_TERM`,
+    `${api}.STREAM.DELETE.WS_TERM`,
+    `${api}.STREAM.PURGE.WS_TERM`,
+    `${api}.STREAM.MSG.GET.WS_TERM`,
+    `${api}.STREAM.MSG.DELETE.WS_TERM`,
+    `${api}.DIRECT.GET.WS_TERM`,
+    `${api}.DIRECT.GET.WS_TERM.ws.w1.term.t1.out`,
+    `${api}.DIRECT.GET.KV_workspaces.$KV.workspaces.w1`,
+    `${api}.CONSUMER.CREATE.WS_TERM`,
+    `${api}.CONSUMER.CREATE.WS_TERM.evil.ws.>`,
+    `${api}.CONSUMER.DURABLE.CREATE.WS_TERM.evil`,
+    `${api}.CONSUMER.NAMES.WS_TERM`,
+    `${api}.CONSUMER.LIST.WS_TERM`,
+    `${api}.CONSUMER.INFO.WS_TERM.evil`,
+    `${api}.CONSUMER.DELETE.WS_TERM.evil`,
+    `${api}.CONSUMER.MSG.NEXT.WS_TERM.evil`,
+  ];
+}
+
+/** What host `h` legitimately receives from the control plane: a witness listens there. */
+const receivable = (h: string) => {
+  const s = hostSubjects(h);
+  return [s.command, `${s.command}.>`, `$JS.${hostDomain(h)}.API.>`, `${s.inbox}.>`];
+};
+
+/** Subjects of host `h` and of the control plane that another host must not reach. */
+const targetsOf = (h: string) => {
+  const s = hostSubjects(h);
+  return [
+    s.command,
+    s.workspaceCommand("w1"),
+    `${s.inbox}.evil`,
+    s.beat,
+    s.ledger,
+    ...jsApiForms(hostDomain(h)),
+  ];
+};
+const controlPlaneTargets = [
+  ...jsApiForms(HUB),
+  "$JS.API.STREAM.NAMES",
+  "$JS.API.STREAM.CREATE.EVIL",
+  "$JS.API.CONSUMER.CREATE.PLACEMENTS",
+  "$JS.API.CONSUMER.DURABLE.CREATE.PLACEMENTS.evil",
+  "$JS.API.STREAM.MSG.GET.PLACEMENTS",
+  "$JS.API.DIRECT.GET.KV_hosts",
+  "$KV.hosts.fleetb",
+  "$KV.accounts.acme",
+  "placement.w1",
+  "ledger.acme.cores",
+  "registrycmd",
+  "registry.token.t1",
+  "hostjoin.t1",
+  "_JOIN.t1.x",
+  "_CP_INBOX.x",
+  "_INBOX.x",
+  "ws.w1.cmd.host",
+  "ws.w1.req.fs",
+  "ws.w1.term.t1.input",
+  "ws.w1.life.host",
+  "accountcmd.acme",
+  "$SYS.REQ.SERVER.PING",
+];
+
+describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the leaf", () => {
+  let dir: string;
+  const seedUser = createUser();
+  const seed = new TextDecoder().decode(seedUser.getSeed());
+  let cpServer: NatsServer;
+  const hostServers = new Map<string, NatsServer>();
+  const conns: NatsConnection[] = [];
+  let leafPort: number;
+  let cp: NatsConnection;
+  const logins: LeafLogin[] = [];
+
+  const login = (hostId: string, credential = "1"): LeafLogin => ({
+    hostId,
+    account: `host_${hostId}_${credential}`,
+    user: `leaf-${hostId}`,
+    password: `pw-${hostId}-${credential}-${Math.random().toString(36).slice(2)}`,
+  });
+  const services = async (url: string, name: string, inboxPrefix?: string) => {
+    const nc = await connectServices({ url, seed }, name, inboxPrefix);
+    conns.push(nc);
+    return nc;
+  };
+  const startHost = async (l: LeafLogin) => {
+    const server = new NatsServer(
+      {
+        binary: serverBinary!,
+        dir: join(dir, l.hostId),
+        port: await freePort(),
+        wsPort: await freePort(),
+        servicesNkey: seedUser.getPublicKey(),
+        wsOrigin: "http://test.invalid",
+        syncAlways: false,
+        serverName: `cocalc-host-${l.hostId}`,
+        jetstreamDomain: hostDomain(l.hostId),
+        leafRemote: `nats-leaf://${l.user}:${l.password}@127.0.0.1:${leafPort}`,
+      },
+      testLog,
+    );
+    await server.start();
+    hostServers.set(l.hostId, server);
+    // Full rights on the host's own nats-server: what a compromised host can do.
+    const nc = await services(server.url, `host ${l.hostId}`, hostSubjects(l.hostId).inbox);
+    // Its own commands, answered; its own JetStream with a view and terminal output.
+    nc.subscribe(hostSubjects(l.hostId).command, {
+      callback: (_e, m) => {
+        m.respond(`${l.hostId}`);
+      },
+    });
+    nc.subscribe(`${hostSubjects(l.hostId).command}.>`, {
+      callback: (_e, m) => {
+        m.respond(`${l.hostId}:${m.subject}`);
+      },
+    });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "WS_TERM", subjects: ["ws.*.term.*.out"] });
+    await (await new Kvm(nc).create("workspaces")).put("w1", JSON.stringify({ on: l.hostId }));
+    await nc.flush();
+    // Joined: the control plane reaches its commands.
+    await until(`host ${l.hostId} reachable from the control plane`, async () =>
+      cp
+        .request(hostSubjects(l.hostId).command, "", { timeout: 1000 })
+        .then((m) => m.string() === l.hostId)
+        .catch(() => false),
+    );
+    return nc;
+  };
+  const applyLogins = () => cpServer.reloadUsers([], leafAccounts(logins));
+
+  const witnesses: Subscription[] = [];
+  /** Every message `nc` hears on `subjects`, by subject (until the test ends). */
+  const witness = async (nc: NatsConnection, subjects: string[]) => {
+    const heard: string[] = [];
+    for (const s of subjects)
+      witnesses.push(
+        nc.subscribe(s, {
+          callback: (_e, m: Msg) => {
+            heard.push(m.subject);
+          },
+        }),
+      );
+    await nc.flush();
+    return heard;
+  };
+  afterEach(() => {
+    for (const w of witnesses.splice(0)) w.unsubscribe();
+  });
+
+  let onA: NatsConnection;
+  let onB: NatsConnection;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cocalc-leaf-matrix-"));
+    leafPort = await freePort();
+    logins.push(login("fleeta"), login("fleetb"));
+    cpServer = new NatsServer(
+      {
+        binary: serverBinary!,
+        dir: join(dir, "cp"),
+        port: await freePort(),
+        wsPort: await freePort(),
+        servicesNkey: seedUser.getPublicKey(),
+        wsOrigin: "http://test.invalid",
+        syncAlways: false,
+        serverName: "cocalc-control-plane",
+        jetstreamDomain: HUB,
+        leafListen: { host: "127.0.0.1", port: leafPort },
+        users: [],
+        accounts: leafAccounts(logins),
+      },
+      testLog,
+    );
+    await cpServer.start();
+    cp = await services(cpServer.url, "control plane");
+    // Things of the control plane a host must not reach.
+    const jsm = await jetstreamManager(cp);
+    await jsm.streams.add({ name: "PLACEMENTS", subjects: ["placement.*"] });
+    await new Kvm(cp).create("hosts");
+    cp.subscribe("coresledger.*", {
+      callback: (_e, m) => {
+        m.respond(`ledger ${m.subject}`);
+      },
+    });
+    await cp.flush();
+    onA = await startHost(logins[0]!);
+    onB = await startHost(logins[1]!);
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of conns) await c.close().catch(() => undefined);
+    for (const s of hostServers.values()) await s.stop();
+    await cpServer?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  /**
+   * Sends each subject from `attacker` (with a reply subject, as a request would), then the
+   * sentinel `hostbeat.<from>`; once the control plane heard the sentinel, it probes `victim`
+   * on its own command subject. Returns what the control plane's `>` and the victim's
+   * witnesses heard, the sentinel and the probe left out.
+   */
+  const attack = async (
+    from: string,
+    send: (subject: string, reply: string) => void,
+    flush: () => Promise<void>,
+    subjects: string[],
+    victim: { id: string; nc: NatsConnection },
+  ) => {
+    const onCp = await witness(cp, [">"]);
+    const onVictim = await witness(victim.nc, receivable(victim.id));
+    for (const s of subjects) send(s, `${hostSubjects(from).inbox}.attack`);
+    send(hostSubjects(from).beat, `${hostSubjects(from).inbox}.attack`);
+    await flush();
+    await until("the sentinel at the control plane", async () =>
+      onCp.includes(hostSubjects(from).beat),
+    );
+    const probe = `${hostSubjects(victim.id).command}.probe`;
+    cp.publish(probe);
+    await until("the probe at the victim", async () => onVictim.includes(probe));
+    return {
+      controlPlane: onCp.filter((s) => s !== hostSubjects(from).beat && s !== probe),
+      victim: onVictim.filter((s) => s !== probe),
+    };
+  };
+
+  it("its own: the control plane reaches a host's commands and JetStream; the host beats and asks the ledger", async () => {
+    expect((await cp.request(hostSubjects("fleeta").workspaceCommand("w1"), "")).string()).toBe(
+      "fleeta:hostcmd.fleeta.ws.w1",
+    );
+    const jsmA = await domainManager(cp, hostDomain("fleeta"));
+    expect(await viewValue(jsmA, "workspaces", "w1")).toEqual({ on: "fleeta" });
+    const names: string[] = [];
+    for await (const n of jsmA.streams.names()) names.push(n);
+    expect(names.sort()).toEqual(["KV_workspaces", "WS_TERM"]);
+    // The control plane's interest reaches host A's nats-server on its own time after the
+    // leaf connects: beats repeat, as real ones do, and a ledger request is retried.
+    const beats = await witness(cp, [hostSubjects("fleeta").beat]);
+    await until("host A's beat at the control plane", async () => {
+      onA.publish(hostSubjects("fleeta").beat, "{}");
+      await onA.flush();
+      return beats.length > 0;
+    });
+    const ledger = await until("host A's ledger request answered", async () =>
+      onA
+        .request(hostSubjects("fleeta").ledger, "", { timeout: 1000 })
+        .then((m) => m.string())
+        .catch(() => undefined),
+    );
+    expect(ledger).toBe("ledger coresledger.fleeta");
+  });
+
+  it("host A's client reaches none of host B's subjects, JetStream forms, inboxes, nor the control plane's", async () => {
+    const heard = await attack(
+      "fleeta",
+      (s, reply) => onA.publish(s, "{}", { reply }),
+      () => onA.flush(),
+      [...targetsOf("fleetb"), ...controlPlaneTargets],
+      { id: "fleetb", nc: onB },
+    );
+    expect(heard).toEqual({ controlPlane: [], victim: [] });
+  });
+
+  it("a leaf connection made by hand with host A's credentials reaches nothing either", async () => {
+    const a = logins[0]!;
+    const socket = tcpConnect({ host: "127.0.0.1", port: leafPort });
+    const lines: string[] = [];
+    socket.setEncoding("utf8");
+    socket.on("data", (d: string) => lines.push(d));
+    await until("the control plane's INFO", async () => lines.join("").startsWith("INFO"));
+    const connectMsg = {
+      name: "evil-leaf",
+      user: a.user,
+      pass: a.password,
+      headers: true,
+      jetstream: false,
+      verbose: false,
+      pedantic: false,
+    };
+    socket.write(`CONNECT ${JSON.stringify(connectMsg)}\r\nPING\r\n`);
+    await until("PONG from the control plane", async () => lines.join("").includes("PONG"));
+    try {
+      const heard = await attack(
+        "fleeta",
+        (s, reply) => socket.write(`LMSG ${s} + ${reply} 2\r\n{}\r\n`),
+        async () => {
+          socket.write("PING\r\n");
+        },
+        [...targetsOf("fleetb"), ...controlPlaneTargets],
+        { id: "fleetb", nc: onB },
+      );
+      expect(heard).toEqual({ controlPlane: [], victim: [] });
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it("host A hears nothing of host B: not its commands and replies, its JetStream, beats, ledger answers, nor any inbox", async () => {
+    // Everything host A's nats-server could get from the control plane.
+    const onAHeard = await witness(onA, [">"]);
+    // Traffic of host B and of the control plane with B.
+    expect((await cp.request(hostSubjects("fleetb").workspaceCommand("w1"), "x")).string()).toBe(
+      "fleetb:hostcmd.fleetb.ws.w1",
+    );
+    expect(
+      await viewValue(await domainManager(cp, hostDomain("fleetb")), "workspaces", "w1"),
+    ).toEqual({ on: "fleetb" });
+    const ledger = await until("host B's ledger request answered", async () =>
+      onB
+        .request(hostSubjects("fleetb").ledger, "", { timeout: 1000 })
+        .then((m) => m.string())
+        .catch(() => undefined),
+    );
+    expect(ledger).toBe("ledger coresledger.fleetb");
+    onB.publish(hostSubjects("fleetb").beat, "{}");
+    await onB.flush();
+    for (const s of [
+      "_INBOX.x",
+      "_CP_INBOX.x",
+      `${hostSubjects("fleetb").inbox}.x`,
+      "ws.w1.cmd.host",
+      "ws.w1.term.t1.out",
+      "accountcmd.acme",
+      hostSubjects("fleetb").beat,
+      `$JS.${hostDomain("fleetb")}.API.STREAM.NAMES`,
+    ])
+      cp.publish(s, "{}");
+    // The sentinel on the same path: the control plane to host A.
+    const probe = `${hostSubjects("fleeta").command}.probe`;
+    cp.publish(probe);
+    await until("the probe at host A", async () => onAHeard.includes(probe));
+    expect(onAHeard.filter((s) => s !== probe)).toEqual([]);
+  });
+
+  it("a host that joins later is out of reach of the others from its first moment (no reconnect)", async () => {
+    const c = login("fleetc");
+    logins.push(c);
+    await applyLogins();
+    const onC = await startHost(c);
+    const heard = await attack(
+      "fleeta",
+      (s, reply) => onA.publish(s, "{}", { reply }),
+      () => onA.flush(),
+      targetsOf("fleetc"),
+      { id: "fleetc", nc: onC },
+    );
+    expect(heard).toEqual({ controlPlane: [], victim: [] });
+  });
+
+  it("revoked credentials: a leaf still connected with them is cut off; the other hosts go on", async () => {
+    logins.splice(
+      logins.findIndex((l) => l.hostId === "fleetc"),
+      1,
+    );
+    await applyLogins();
+    const refused = await cp.request(hostSubjects("fleetc").command, "", { timeout: 5000 }).then(
+      () => "answered",
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/no responders/);
+    expect((await cp.request(hostSubjects("fleetb").command, "")).string()).toBe("fleetb");
+  });
+});
