@@ -74,7 +74,7 @@ describe("subjects", () => {
     for (const subjects of Object.values(StreamSubjects)) {
       for (const s of subjects)
         expect(s).toMatch(
-          /^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.|placement\.|ledger\.)/,
+          /^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.|placement\.|ledger\.|hub\.)/,
         );
     }
   });

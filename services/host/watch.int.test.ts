@@ -6,7 +6,12 @@
 import { readFile } from "node:fs/promises";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AccountView, ExecResult, WorkspaceView } from "../../shared/launchpad.js";
+import {
+  type AccountView,
+  containerName,
+  type ExecResult,
+  type WorkspaceView,
+} from "../../shared/launchpad.js";
 import { Buckets, hostSubjects, Keys, workspaceSubjects } from "../../shared/subjects.js";
 import {
   type HostMachine,
@@ -69,7 +74,7 @@ describe.skipIf(unsupported !== undefined)("a dead container is noticed", () => 
       }
       throw new Error("no end event");
     })();
-    const c = await inspectContainer(await podman(), `cocalc-ws-${ws}`);
+    const c = await inspectContainer(await podman(), containerName(HOST, ws));
     return { ended, container: c! };
   };
   /** After the end: nothing of the container is left, the view says why, exec is refused. */
