@@ -1,0 +1,147 @@
+import { createUser } from "@nats-io/nkeys";
+import { describe, expect, it } from "vitest";
+import { CocalcError } from "./errors.js";
+import {
+  browserUserPermissions,
+  type Membership,
+  userInboxPrefix,
+  WorkspaceStreams,
+} from "./hub-permissions.js";
+
+const user = createUser().getPublicKey();
+const base = { accountId: "acct1", userNkeyPublic: user, hubDomain: "hub" };
+
+/** nats-server's subject matching (whole tokens, `*` one token, `>` the rest), for the tests. */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== "*" && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+function canPublish(perms: ReturnType<typeof browserUserPermissions>, subject: string): boolean {
+  return (
+    perms.pub.allow.some((a) => matches(a, subject)) &&
+    !perms.pub.deny.some((d) => matches(d, subject))
+  );
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CocalcError ? err.code : "not a CocalcError";
+  }
+  return undefined;
+}
+
+describe("hub permissions", () => {
+  const owner: Membership = { wsid: "w1", role: "owner", jsDomain: "host-a" };
+  const viewer: Membership = { wsid: "w2", role: "viewer", jsDomain: "host-b" };
+  const perms = browserUserPermissions({
+    ...base,
+    memberships: [owner, viewer],
+    durables: ["fs", "terminals"],
+  });
+
+  it("hub permissions - workspace streams are those holding only ws.* subjects", () => {
+    expect(WorkspaceStreams).toEqual([
+      "WORKSPACES",
+      "WS_AGENT_LOG",
+      "WS_CHAT",
+      "WS_DOCS",
+      "WS_FS",
+      "WS_TERM",
+    ]);
+  });
+
+  it.each([
+    ["ws.w1.cmd.fs", true],
+    ["ws.w1.req.fs", true],
+    ["ws.w1.term.t1.input", true],
+    ["ws.w1.term.t1.resize", true],
+    ["ws.w1.presence.doc.d1", true],
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", true],
+    ["$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_x.$KV.terms.w1.*", true],
+    ["$JS.host-a.API.DIRECT.GET.KV_settings.$KV.settings.w1", true],
+    ["$JS.host-a.API.DIRECT.GET.WS_TERM.ws.w1.term.t1.out", true],
+    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
+    ["$JS.FC.KV_terms.x.y", true],
+    // a viewer reads but neither commands nor types
+    ["ws.w2.cmd.fs", false],
+    ["ws.w2.req.fs", false],
+    ["ws.w2.term.t1.input", false],
+    ["ws.w2.term.t1.resize", false],
+    ["ws.w2.term.t1.viewer", true],
+    ["$JS.host-b.API.CONSUMER.CREATE.WS_TERM.oc_1.ws.w2.>", true],
+    // the wrong domain for a workspace, or no domain (the legacy $JS.API prefix)
+    ["$JS.host-b.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    ["$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    // legacy JS API forms
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS", false],
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1", false],
+    ["$JS.host-a.API.CONSUMER.DURABLE.CREATE.WS_FS.x", false],
+    ["$JS.host-a.API.STREAM.MSG.GET.WS_FS", false],
+    ["$JS.host-a.API.DIRECT.GET.WS_FS", false],
+    ["$JS.host-a.API.STREAM.INFO.WS_FS", false],
+    ["$JS.host-a.API.STREAM.NAMES", false],
+    ["$JS.host-a.API.CONSUMER.NAMES.WS_FS", false],
+    ["$JS.host-a.API.INFO", false],
+    // services' durables
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.fs.ws.w1.>", false],
+    ["$JS.host-a.API.CONSUMER.INFO.WS_TERM.terminals", false],
+    ["$JS.host-a.API.CONSUMER.MSG.NEXT.WS_TERM.terminals", false],
+    ["$JS.host-a.API.CONSUMER.DELETE.WS_TERM.terminals", false],
+    // writes: events and view keys
+    ["ws.w1.fs.created", false],
+    ["$KV.terms.w1.t1", false],
+    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct2", false],
+  ])("hub permissions - publish %s → %s", (subject, allowed) => {
+    expect(canPublish(perms, subject)).toBe(allowed);
+  });
+
+  it("hub permissions - subscribes to its own inbox prefix, feeds and presence only", () => {
+    expect(perms.sub.allow.sort()).toEqual(
+      [
+        `${userInboxPrefix(user)}.>`,
+        "ws.w1.feed.>",
+        "ws.w1.presence.doc.*",
+        "ws.w2.feed.>",
+        "ws.w2.presence.doc.*",
+      ].sort(),
+    );
+  });
+
+  it("hub permissions - no membership: only its inbox and its account's view", () => {
+    const p = browserUserPermissions({ ...base, memberships: [] });
+    expect(p.sub.allow).toEqual([`${userInboxPrefix(user)}.>`]);
+    expect(p.pub.allow.every((s) => s.startsWith("$JS.hub.API.") || s.startsWith("$JS.FC."))).toBe(
+      true,
+    );
+  });
+
+  it.each([
+    ["a bad user key", { userNkeyPublic: "Ubad" }],
+    ["an account key instead of a user key", { userNkeyPublic: `A${user.slice(1)}` }],
+    ["a bad account id", { accountId: "a.b" }],
+    ["a bad hub domain", { hubDomain: "a.b" }],
+    ["a bad wsid", { memberships: [{ ...owner, wsid: "w*" }] }],
+    ["a bad role", { memberships: [{ ...owner, role: "admin" }] }],
+    ["a bad domain", { memberships: [{ ...owner, jsDomain: "x>" }] }],
+    ["a workspace twice", { memberships: [owner, { ...owner, role: "viewer" }] }],
+    ["a bad durable", { memberships: [], durables: ["a b"] }],
+    ["memberships not a list", { memberships: "w1" }],
+  ])("hub permissions - %s is ERR_HUB_NATS_INPUT", (_what, patch) => {
+    expect(
+      codeOf(() =>
+        browserUserPermissions({ ...base, memberships: [], ...patch } as unknown as Parameters<
+          typeof browserUserPermissions
+        >[0]),
+      ),
+    ).toBe("ERR_HUB_NATS_INPUT");
+  });
+});
