@@ -87,6 +87,16 @@ function validDomain(domain: string, what: string): string {
   return domain;
 }
 
+/**
+ * The JetStream API prefix that the hub's nats-server checks a browser's publish against.
+ * The server maps its own domain's `$JS.<hubDomain>.API.>` to `$JS.API.>` before it checks
+ * permissions, so the hub's own JetStream is allowed in the local form; a host's domain is
+ * not mapped on the hub (it travels over the host's leaf connection) and stays prefixed.
+ */
+export function jsApiPrefix(domain: string, hubDomain: string): string {
+  return domain === hubDomain ? "$JS.API" : `$JS.${domain}.API`;
+}
+
 function checked<T>(fn: () => T): T {
   try {
     return fn();
@@ -148,7 +158,7 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
         "ERR_HUB_NATS_INPUT",
         `role ${JSON.stringify(m.role)} is not owner, collaborator or viewer`,
       );
-    const api = `$JS.${validDomain(m.jsDomain, "JetStream domain")}.API`;
+    const api = jsApiPrefix(validDomain(m.jsDomain, "JetStream domain"), hubDomain);
     apis.add(api);
     const ws = `ws.${wsid}`;
 
@@ -175,7 +185,7 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     for (const bucket of WorkspaceBuckets) for (const s of kvRead(api, bucket, wsid)) pub.add(s);
   }
 
-  const hubApi = `$JS.${hubDomain}.API`;
+  const hubApi = jsApiPrefix(hubDomain, hubDomain);
   for (const s of kvRead(hubApi, Buckets.accounts, accountId)) pub.add(s);
   apis.add(hubApi);
 

@@ -69,7 +69,9 @@ describe("hub permissions", () => {
     ["$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_x.$KV.terms.w1.*", true],
     ["$JS.host-a.API.DIRECT.GET.KV_settings.$KV.settings.w1", true],
     ["$JS.host-a.API.DIRECT.GET.WS_TERM.ws.w1.term.t1.out", true],
-    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
+    // the hub's own domain is checked after nats-server maps it to the local form
+    ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
+    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", false],
     ["$JS.FC.KV_terms.x.y", true],
     // a viewer reads but neither commands nor types
     ["ws.w2.cmd.fs", false],
@@ -99,7 +101,7 @@ describe("hub permissions", () => {
     // writes: events and view keys
     ["ws.w1.fs.created", false],
     ["$KV.terms.w1.t1", false],
-    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct2", false],
+    ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct2", false],
   ])("hub permissions - publish %s → %s", (subject, allowed) => {
     expect(canPublish(perms, subject)).toBe(allowed);
   });
@@ -119,9 +121,19 @@ describe("hub permissions", () => {
   it("hub permissions - no membership: only its inbox and its account's view", () => {
     const p = browserUserPermissions({ ...base, memberships: [] });
     expect(p.sub.allow).toEqual([`${userInboxPrefix(user)}.>`]);
-    expect(p.pub.allow.every((s) => s.startsWith("$JS.hub.API.") || s.startsWith("$JS.FC."))).toBe(
+    expect(p.pub.allow.every((s) => s.startsWith("$JS.API.") || s.startsWith("$JS.FC."))).toBe(
       true,
     );
+  });
+
+  it("hub permissions - a workspace on the hub's own domain uses the local API form", () => {
+    const p = browserUserPermissions({
+      ...base,
+      memberships: [{ wsid: "w1", role: "owner", jsDomain: "hub" }],
+    });
+    expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>")).toBe(true);
+    expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS")).toBe(false);
+    expect(canPublish(p, "$JS.API.DIRECT.GET.WS_FS")).toBe(false);
   });
 
   it.each([
