@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { decode } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
 import {
   createInbox,
@@ -384,5 +385,79 @@ describe("hub NATS authorization", () => {
       })
       .catch((e: unknown) => e);
     expect((ttl as CocalcError).code).toBe("ERR_HUB_NATS_INPUT");
+  });
+
+  /** Tries a fresh login with `jwt`; resolves with the server's refusal, or undefined if it let us in. */
+  async function loginRefusal(jwt: string, key: KeyPair, inboxPrefix: string) {
+    try {
+      const nc = await hub.connectUser(jwt, key.getSeed(), inboxPrefix);
+      await nc.close();
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  it("hub nats - an expired JWT is refused, and its open connection is closed", async () => {
+    const b = await browser([W1], { ttlSeconds: 2 });
+    expect(await request(b.nc, "ws.w1.cmd.fs")).toBe("allowed");
+    // The server ends the open connection when the JWT expires…
+    const closed = await b.nc.closed();
+    expect(String(closed)).toMatch(/expired/i);
+    // …and refuses a new login with it (the server counts whole seconds: poll until it does).
+    let refusal: Error | undefined;
+    for (let i = 0; i < 200 && !refusal; i++) {
+      refusal = await loginRefusal(b.minted.jwt, b.key, b.minted.inboxPrefix);
+      if (!refusal) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(String(refusal)).toMatch(/expired|authorization/i);
+  });
+
+  it("hub nats - a revoked user's open connection is closed and it cannot log in again", async () => {
+    const b = await browser([W1]);
+    expect(await request(b.nc, "ws.w1.cmd.fs")).toBe("allowed");
+    await hub.auth.revokeUser(b.key.getPublicKey());
+    expect(String(await b.nc.closed())).toMatch(/revoked/i);
+    const refusal = await loginRefusal(b.minted.jwt, b.key, b.minted.inboxPrefix);
+    expect(String(refusal)).toMatch(/authorization|revoked/i);
+    const again = await hub.auth
+      .mintUserJwt({
+        userNkeyPublic: b.key.getPublicKey(),
+        accountId: "acctA",
+        memberships: [W1],
+      })
+      .catch((e: unknown) => e);
+    expect((again as CocalcError).code).toBe("ERR_HUB_NATS_REVOKED");
+    // The revocation is in the account JWT a restarted nats-server would preload.
+    const preload = await hub.auth.preload();
+    const claims = decode<{ revocations?: Record<string, number> }>(
+      preload[hub.auth.accountPublicKey]!,
+    );
+    expect(claims.nats.revocations?.[b.key.getPublicKey()]).toBeGreaterThan(0);
+  });
+
+  it("hub nats - revoking an account closes every browser of it, and only those", async () => {
+    const one = await browser([W1], { accountId: "acctR" });
+    const two = await browser([W3], { accountId: "acctR" });
+    const other = await browser([W1], { accountId: "acctS" });
+    expect(await hub.auth.revokeAccount("acctR")).toBe(2);
+    for (const b of [one, two]) expect(String(await b.nc.closed())).toMatch(/revoked/i);
+    // The push was answered, so the server has applied it: the other account's browser works.
+    expect(await request(other.nc, "ws.w1.cmd.fs")).toBe("allowed");
+    expect(other.nc.isClosed()).toBe(false);
+  });
+
+  it("hub nats - a removed member loses access (new JWT without the workspace, old key revoked)", async () => {
+    const before = await browser([W1, W3]);
+    expect(await request(before.nc, "ws.w1.cmd.fs")).toBe("allowed");
+    await hub.auth.revokeUser(before.key.getPublicKey());
+    await before.nc.closed();
+    const after = await browser([W3]);
+    expect(await request(after.nc, "ws.w1.cmd.fs")).toBe("denied");
+    const c = consumerCreate("WS_FS", "oc_gone", "ws.w1.fs.>");
+    expect(await request(after.nc, c.subject, c.body)).toBe("denied");
+    expect(await request(after.nc, `${API}.DIRECT.GET.KV_terms.$KV.terms.w1.t1`)).toBe("denied");
+    expect(await subscribe(after.nc, "ws.w1.feed.>", "ws.w1.feed.fs")).toBe("denied");
+    expect(await subscribe(after.nc, "ws.w3.feed.>", "ws.w3.feed.fs")).toBe("allowed");
   });
 });
