@@ -51,6 +51,12 @@ export interface BrowserUserInput {
   durables?: readonly string[];
 }
 
+/**
+ * Most workspaces one JWT may carry: each adds about 2.5 KiB of permissions to the JWT the
+ * browser sends in its CONNECT (the hub's nats-server allows control lines of 1 MiB).
+ */
+export const MAX_MEMBERSHIPS = 200;
+
 const DOMAIN = /^[-_A-Za-z0-9]{1,64}$/;
 const USER_KEY = /^U[A-Z2-7]{55}$/;
 
@@ -141,6 +147,11 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
   const durables = (input.durables ?? []).map((d) => checked(() => validateKeyToken(d, "durable")));
   if (!Array.isArray(input.memberships))
     throw new CocalcError("ERR_HUB_NATS_INPUT", "memberships must be a list");
+  if (input.memberships.length > MAX_MEMBERSHIPS)
+    throw new CocalcError(
+      "ERR_HUB_NATS_INPUT",
+      `at most ${MAX_MEMBERSHIPS} workspaces fit in one credential, not ${input.memberships.length}`,
+    );
 
   const pub = new Set<string>();
   const sub = new Set<string>([`${inbox}.>`]);

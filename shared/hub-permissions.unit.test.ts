@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CocalcError } from "./errors.js";
 import {
   browserUserPermissions,
+  MAX_MEMBERSHIPS,
   type Membership,
   userInboxPrefix,
   WorkspaceStreams,
@@ -147,6 +148,15 @@ describe("hub permissions", () => {
     ["a workspace twice", { memberships: [owner, { ...owner, role: "viewer" }] }],
     ["a bad durable", { memberships: [], durables: ["a b"] }],
     ["memberships not a list", { memberships: "w1" }],
+    [
+      "more memberships than fit",
+      {
+        memberships: Array.from({ length: MAX_MEMBERSHIPS + 1 }, (_, i) => ({
+          ...owner,
+          wsid: `w${i}`,
+        })),
+      },
+    ],
   ])("hub permissions - %s is ERR_HUB_NATS_INPUT", (_what, patch) => {
     expect(
       codeOf(() =>

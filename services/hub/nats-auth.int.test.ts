@@ -1,23 +1,30 @@
-import { stat } from "node:fs/promises";
+import { chmod, mkdtemp, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { decode } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
 import {
   createInbox,
+  jwtAuthenticator,
   type NatsConnection,
   NoRespondersError,
   PermissionViolationError,
+  wsconnect,
 } from "@nats-io/nats-core";
 import { createUser, type KeyPair } from "@nats-io/nkeys";
+import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WS from "ws";
 import type { CocalcError } from "../../shared/errors.js";
-import type { Membership } from "../../shared/hub-permissions.js";
+import { MAX_MEMBERSHIPS, type Membership } from "../../shared/hub-permissions.js";
 import { ensureStreams } from "../../streams/ensure.js";
+import { HubNatsAuth } from "./nats-auth.js";
 import { KEYS_FILE } from "./nats-keys.js";
 import { HUB_DOMAIN, startTestHub, type TestHub } from "./test-kit.js";
 
 const D = HUB_DOMAIN;
+const testLog = pino({ level: "silent" });
 const API = `$JS.${D}.API`;
 const DURABLE = "svc-durable";
 /** Workspace w1 of account A, w2 of account C (A is no member), w3 where A is a viewer. */
@@ -459,5 +466,71 @@ describe("hub NATS authorization", () => {
     expect(await request(after.nc, `${API}.DIRECT.GET.KV_terms.$KV.terms.w1.t1`)).toBe("denied");
     expect(await subscribe(after.nc, "ws.w1.feed.>", "ws.w1.feed.fs")).toBe("denied");
     expect(await subscribe(after.nc, "ws.w3.feed.>", "ws.w3.feed.fs")).toBe("allowed");
+  });
+
+  /** A login over the websocket listener, as a page would (Node 20 has no WebSocket of its own). */
+  async function wsLogin(jwt: string, key: KeyPair, inboxPrefix: string, origin: string) {
+    const g = globalThis as { WebSocket?: unknown };
+    const saved = g.WebSocket;
+    g.WebSocket = class extends WS {
+      constructor(url: string) {
+        super(url, { origin });
+      }
+    };
+    try {
+      return await wsconnect({
+        servers: hub.server.wsUrl,
+        authenticator: jwtAuthenticator(jwt, key.getSeed()),
+        inboxPrefix,
+        reconnect: false,
+      });
+    } finally {
+      g.WebSocket = saved;
+    }
+  }
+
+  it("hub nats - a browser JWT logs in over the websocket from the gateway's origin only", async () => {
+    const key = createUser();
+    const m = await hub.auth.mintUserJwt({
+      userNkeyPublic: key.getPublicKey(),
+      accountId: "acctA",
+      memberships: [W1],
+    });
+    const nc = await wsLogin(m.jwt, key, m.inboxPrefix, "http://hub.test");
+    watchViolations(nc);
+    expect(await request(nc, "ws.w1.cmd.fs")).toBe("allowed");
+    expect(await request(nc, "ws.w2.cmd.fs")).toBe("denied");
+    await nc.close();
+    // The default JWT is for websockets: the client listener refuses it…
+    expect(String(await loginRefusal(m.jwt, key, m.inboxPrefix))).toMatch(/authorization/i);
+    // …and the websocket listener refuses pages of other origins.
+    const foreign = await wsLogin(m.jwt, key, m.inboxPrefix, "http://evil.test").catch((e) => e);
+    expect(foreign).toBeInstanceOf(Error);
+  });
+
+  it("hub nats - a JWT with the most memberships still fits in a CONNECT", async () => {
+    const many = Array.from({ length: MAX_MEMBERSHIPS }, (_, i) => ({
+      wsid: i === 0 ? "w1" : `many${i}`,
+      role: "owner" as const,
+      jsDomain: `host-${i % 7}`,
+    }));
+    const b = await browser(many);
+    expect(await request(b.nc, "ws.w1.cmd.fs")).toBe("allowed");
+    expect(await request(b.nc, "ws.w2.cmd.fs")).toBe("denied");
+  });
+
+  it("hub nats - keys are kept: reopening reads the same ones; a key file others may read is refused", async () => {
+    const again = await HubNatsAuth.open({ dir: hub.dir, hubDomain: D, log: testLog });
+    expect(again.accountPublicKey).toBe(hub.auth.accountPublicKey);
+    const dir = await mkdtemp(join(tmpdir(), "cocalc-test-hub-keys-"));
+    try {
+      const fresh = await HubNatsAuth.open({ dir, hubDomain: D, log: testLog });
+      expect(fresh.accountPublicKey).not.toBe(hub.auth.accountPublicKey);
+      await chmod(join(dir, KEYS_FILE), 0o644);
+      const err = await HubNatsAuth.open({ dir, hubDomain: D, log: testLog }).catch((e) => e);
+      expect((err as CocalcError).code).toBe("ERR_HUB_NATS_KEYS");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
