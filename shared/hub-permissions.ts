@@ -223,3 +223,44 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     sub: { allow: [...sub], deny: [] },
   };
 }
+
+/**
+ * What subject permissions cannot see: the body of a browser's consumer create. Returns why
+ * it must not pass, or undefined. For the gateway's websocket pipe (every browser connection
+ * goes through it): a push consumer's `deliver_subject` must be under the browser's own inbox
+ * prefix (else it could have its workspace's messages delivered onto any subject), and the
+ * consumer must be ephemeral with one filter, the one in the subject.
+ */
+export function consumerCreateProblem(
+  subject: string,
+  payload: string,
+  inboxPrefix: string,
+): string | undefined {
+  const parts = subject.split(".");
+  const at = parts.indexOf("API");
+  if (parts[0] !== "$JS" || at < 1 || parts[at + 1] !== "CONSUMER") return undefined;
+  if (parts[at + 2] !== "CREATE") return undefined;
+  const name = parts[at + 4];
+  const filter = parts.slice(at + 5).join(".");
+  let body: { config?: Record<string, unknown> };
+  try {
+    body = JSON.parse(payload) as typeof body;
+  } catch {
+    return "the consumer request is not JSON";
+  }
+  const c = body?.config;
+  if (typeof c !== "object" || c === null) return "the consumer request has no config";
+  if (c.durable_name !== undefined) return "browsers create ephemeral consumers only";
+  if (c.name !== undefined && c.name !== name)
+    return "the consumer name differs from the subject's";
+  if (c.filter_subjects !== undefined) return "one filter, in the subject";
+  if (c.filter_subject !== filter) return "the filter differs from the subject's";
+  if (c.deliver_group !== undefined) return "no deliver group";
+  const deliver = c.deliver_subject;
+  if (
+    deliver !== undefined &&
+    (typeof deliver !== "string" || !deliver.startsWith(`${inboxPrefix}.`))
+  )
+    return "a push consumer delivers to the browser's own inbox only";
+  return undefined;
+}

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { CocalcError } from "./errors.js";
 import {
   browserUserPermissions,
+  consumerCreateProblem,
   MAX_MEMBERSHIPS,
   type Membership,
   userInboxPrefix,
@@ -165,5 +166,36 @@ describe("hub permissions", () => {
         >[0]),
       ),
     ).toBe("ERR_HUB_NATS_INPUT");
+  });
+});
+
+describe("consumer create bodies", () => {
+  const inbox = userInboxPrefix(user);
+  const subject = "$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_1.$KV.terms.w1.*";
+  const body = (config: Record<string, unknown>) =>
+    JSON.stringify({ stream_name: "KV_terms", config });
+  const ok = { name: "KV_WATCHER_1", filter_subject: "$KV.terms.w1.*" };
+
+  it.each([
+    ["a kv.watch push consumer", { ...ok, deliver_subject: `${inbox}.x1` }, undefined],
+    ["an ordered pull consumer", ok, undefined],
+    ["delivery onto another subject", { ...ok, deliver_subject: "ws.w2.cmd.fs" }, /own inbox/],
+    ["delivery to another inbox", { ...ok, deliver_subject: "_INBOX.x" }, /own inbox/],
+    ["a durable", { ...ok, durable_name: "KV_WATCHER_1" }, /ephemeral/],
+    ["another filter", { ...ok, filter_subject: "$KV.terms.w2.*" }, /filter/],
+    ["several filters", { ...ok, filter_subjects: ["a", "b"] }, /one filter/],
+    ["another name", { ...ok, name: "fs" }, /name/],
+    ["a deliver group", { ...ok, deliver_group: "g" }, /group/],
+  ])("hub permissions - %s", (_what, config, want) => {
+    const problem = consumerCreateProblem(subject, body(config), inbox);
+    if (want === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(want);
+  });
+
+  it("hub permissions - other subjects and bad bodies", () => {
+    expect(consumerCreateProblem("ws.w1.cmd.fs", "{", inbox)).toBeUndefined();
+    expect(consumerCreateProblem("$JS.API.CONSUMER.INFO.S.n", "", inbox)).toBeUndefined();
+    expect(consumerCreateProblem(subject, "{", inbox)).toMatch(/JSON/);
+    expect(consumerCreateProblem(subject, "{}", inbox)).toMatch(/config/);
   });
 });
