@@ -432,6 +432,25 @@ export const ErrorCodes = {
     summary:
       "The ssh process of a forward failed (login, network, or the remote port in use); it is restarted with backoff.",
   },
+  ERR_HUB_NATS_INPUT: {
+    status: 400,
+    summary:
+      "A user credential was asked with a bad nkey public key, account or workspace id, role, JetStream domain or lifetime.",
+  },
+  ERR_HUB_NATS_REVOKED: {
+    status: 403,
+    summary:
+      "That browser key was revoked (signed out): the page makes a new key and signs in again.",
+  },
+  ERR_HUB_NATS_KEYS: {
+    status: 500,
+    summary:
+      "The hub's NATS key file is unreadable, malformed or readable by others (it must be 0600).",
+  },
+  ERR_HUB_NATS_PUSH: {
+    status: 502,
+    summary: "nats-server did not accept an updated account JWT (a revocation) from the hub.",
+  },
 } as const;
 
 /** Every error code the product can report. */

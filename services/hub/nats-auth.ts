@@ -1,0 +1,257 @@
+/**
+ * Per-user NATS credentials of the launchpad hub: browsers get short-lived user JWTs whose
+ * permissions come from their account's memberships; revoking a browser key (or every key of
+ * an account) updates the account JWT's revocations and pushes it to nats-server through the
+ * system account, which closes the revoked connections at once.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { ConnectionType } from "@nats-io/jwt";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { CocalcError } from "../../shared/errors.js";
+import {
+  browserUserPermissions,
+  type Membership,
+  userInboxPrefix,
+} from "../../shared/hub-permissions.js";
+import type { Logger } from "../runtime/logger.js";
+import { writeSecretFile } from "../runtime/secret-file.js";
+import {
+  accountJwt,
+  accountUserJwt,
+  type HubKeyPairs,
+  loadOrCreateHubKeys,
+  operatorJwt,
+  servicesUserJwt,
+  systemAccountJwt,
+  systemUserJwt,
+} from "./nats-keys.js";
+
+/** A browser JWT lives this long unless asked otherwise; the page refreshes it before. */
+export const DEFAULT_USER_TTL_S = 600;
+/** The longest a browser JWT may live: also how long a revocation must be kept. */
+export const MAX_USER_TTL_S = 3600;
+
+export const USERS_FILE = "nats-users.json";
+
+/** What the hub remembers about browser keys: who they were minted for, which are revoked. */
+interface UsersState {
+  /** User public key → revoke every JWT of it issued at or before (unix seconds). */
+  revoked: Record<string, number>;
+  /** User public key → the account it was minted for, and its newest JWT's expiry (unix s). */
+  minted: Record<string, { accountId: string; exp: number }>;
+}
+
+export interface MintRequest {
+  /** The browser's own nkey public key ("U…"); its seed never leaves the page. */
+  userNkeyPublic: string;
+  /** The launchpad account the browser is signed in as. */
+  accountId: string;
+  memberships: readonly Membership[];
+  /** Default DEFAULT_USER_TTL_S, at most MAX_USER_TTL_S. */
+  ttlSeconds?: number;
+  /** Default websocket only: a browser's JWT is useless on the client or leaf listener. */
+  connectionTypes?: readonly ConnectionType[];
+}
+
+export interface MintedUser {
+  jwt: string;
+  /** The inbox prefix the browser must connect with (`inboxPrefix`). */
+  inboxPrefix: string;
+  /** Unix seconds. */
+  expiresAt: number;
+}
+
+/** A user JWT and the seed that answers the server's challenge for it. */
+export interface UserCredentials {
+  jwt: string;
+  seed: Uint8Array;
+}
+
+export interface HubNatsAuthOptions {
+  /** Where the keys (0600) and the users' state live. */
+  dir: string;
+  /** The hub's JetStream domain (the account's own view lives there). */
+  hubDomain: string;
+  /** Services' durable consumer names, which browsers may not touch. */
+  durables?: readonly string[];
+  log: Logger;
+  /** Milliseconds since the epoch (tests move time). */
+  now?: () => number;
+}
+
+const CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE";
+
+export class HubNatsAuth {
+  private system: NatsConnection | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly now: () => number;
+
+  private constructor(
+    private readonly keys: HubKeyPairs,
+    private readonly opts: HubNatsAuthOptions,
+    private state: UsersState,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Loads (or makes, once) the keys in `opts.dir` and the users' state. */
+  static async open(opts: HubNatsAuthOptions): Promise<HubNatsAuth> {
+    const keys = await loadOrCreateHubKeys(opts.dir);
+    let state: UsersState = { revoked: {}, minted: {} };
+    try {
+      const read = JSON.parse(await readFile(join(opts.dir, USERS_FILE), "utf8")) as UsersState;
+      if (read && typeof read.revoked === "object" && typeof read.minted === "object") state = read;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        opts.log.warn({ err }, "the hub's NATS users file is unreadable; starting without it");
+    }
+    return new HubNatsAuth(keys, opts, state);
+  }
+
+  get accountPublicKey(): string {
+    return this.keys.account.getPublicKey();
+  }
+
+  get systemAccountPublicKey(): string {
+    return this.keys.systemAccount.getPublicKey();
+  }
+
+  operatorJwt(): Promise<string> {
+    return operatorJwt(this.keys);
+  }
+
+  /** The account JWTs nats-server starts with: SYS, and the account with today's revocations. */
+  async preload(): Promise<Record<string, string>> {
+    this.prune();
+    return {
+      [this.systemAccountPublicKey]: await systemAccountJwt(this.keys),
+      [this.accountPublicKey]: await accountJwt(this.keys, this.state.revoked),
+    };
+  }
+
+  /** The hub services' login: every subject of the account. */
+  async servicesCredentials(): Promise<UserCredentials> {
+    return { jwt: await servicesUserJwt(this.keys), seed: this.keys.servicesUser.getSeed() };
+  }
+
+  /** The system user's login, for the connection given to attach(). */
+  async systemCredentials(): Promise<UserCredentials> {
+    return { jwt: await systemUserJwt(this.keys), seed: this.keys.systemUser.getSeed() };
+  }
+
+  /** The system user's connection that pushes account JWTs; its owner closes it. */
+  attach(system: NatsConnection): void {
+    this.system = system;
+  }
+
+  /** A user JWT for a browser, signed by the account's signing key. */
+  async mintUserJwt(req: MintRequest): Promise<MintedUser> {
+    const ttl = req.ttlSeconds ?? DEFAULT_USER_TTL_S;
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_USER_TTL_S)
+      throw new CocalcError(
+        "ERR_HUB_NATS_INPUT",
+        `ttlSeconds must be a whole number from 1 to ${MAX_USER_TTL_S}`,
+      );
+    const types = req.connectionTypes ?? ["WEBSOCKET"];
+    if (!Array.isArray(types) || types.length === 0)
+      throw new CocalcError("ERR_HUB_NATS_INPUT", "connectionTypes must name at least one type");
+    // Throws ERR_HUB_NATS_INPUT on a bad key, account, workspace, role or domain.
+    const perms = browserUserPermissions({
+      accountId: req.accountId,
+      userNkeyPublic: req.userNkeyPublic,
+      memberships: req.memberships,
+      hubDomain: this.opts.hubDomain,
+      durables: this.opts.durables ?? [],
+    });
+    return this.serially(async () => {
+      if (this.state.revoked[req.userNkeyPublic] !== undefined)
+        throw new CocalcError("ERR_HUB_NATS_REVOKED", "this browser key was revoked");
+      const exp = Math.floor(this.now() / 1000) + ttl;
+      const jwt = await accountUserJwt(
+        this.keys,
+        `browser ${req.accountId}`,
+        req.userNkeyPublic,
+        {
+          pub: perms.pub,
+          sub: perms.sub,
+          bearer_token: false,
+          allowed_connection_types: [...types],
+        },
+        exp,
+      );
+      this.state.minted[req.userNkeyPublic] = { accountId: req.accountId, exp };
+      await this.save();
+      return { jwt, inboxPrefix: userInboxPrefix(req.userNkeyPublic), expiresAt: exp };
+    });
+  }
+
+  /** Revokes one browser key at once: its open connections are closed, its JWTs refused. */
+  revokeUser(userNkeyPublic: string): Promise<void> {
+    userInboxPrefix(userNkeyPublic); // validates the key
+    return this.serially(() => this.revoke([userNkeyPublic]));
+  }
+
+  /** Revokes every browser key minted for `accountId` (sign out everywhere, account removed). */
+  revokeAccount(accountId: string): Promise<number> {
+    return this.serially(async () => {
+      const nowS = Math.floor(this.now() / 1000);
+      const keys = Object.entries(this.state.minted)
+        .filter(([, m]) => m.accountId === accountId && m.exp >= nowS)
+        .map(([k]) => k);
+      await this.revoke(keys);
+      return keys.length;
+    });
+  }
+
+  private async revoke(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    const nowS = Math.floor(this.now() / 1000);
+    for (const k of keys) this.state.revoked[k] = nowS;
+    await this.save();
+    await this.push(await accountJwt(this.keys, this.state.revoked));
+    this.opts.log.info({ keys: keys.length }, "revoked browser keys");
+  }
+
+  /** Sends an account JWT to nats-server through the system account; resolves once stored. */
+  private async push(jwt: string): Promise<void> {
+    if (!this.system)
+      throw new CocalcError("ERR_HUB_NATS_PUSH", "no system connection to push the account with");
+    let answer: { data?: { code?: number; message?: string }; error?: { description?: string } };
+    try {
+      const reply = await this.system.request(CLAIMS_UPDATE, jwt, { timeout: 10_000 });
+      answer = reply.json();
+    } catch (err) {
+      throw new CocalcError(
+        "ERR_HUB_NATS_PUSH",
+        `nats-server did not answer the account update: ${(err as Error).message}`,
+      );
+    }
+    if (answer.error || answer.data?.code !== 200)
+      throw new CocalcError(
+        "ERR_HUB_NATS_PUSH",
+        `nats-server refused the account update: ${answer.error?.description ?? answer.data?.message ?? "no reason given"}`,
+      );
+  }
+
+  /** Forgets what can no longer matter: expired mints, revocations older than any JWT. */
+  private prune(): void {
+    const nowS = Math.floor(this.now() / 1000);
+    for (const [k, m] of Object.entries(this.state.minted))
+      if (m.exp < nowS) delete this.state.minted[k];
+    for (const [k, t] of Object.entries(this.state.revoked))
+      if (t + MAX_USER_TTL_S < nowS) delete this.state.revoked[k];
+  }
+
+  private async save(): Promise<void> {
+    this.prune();
+    await writeSecretFile(join(this.opts.dir, USERS_FILE), `${JSON.stringify(this.state)}\n`);
+  }
+
+  /** One change of the state at a time: a mint cannot slip between a revoke and its push. */
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * What a launchpad browser user may do on NATS, computed from its account's memberships.
+ * Pure: the hub signs the result into a short-lived user JWT (services/hub/nats-auth.ts).
+ *
+ * NATS permissions match whole tokens only (`KV_WATCHER_*` is not a pattern), so everything
+ * here is a whole-token wildcard inside a subject that already pins the workspace: a consumer
+ * may be created only in the subject form `$JS.<domain>.API.CONSUMER.CREATE.<stream>.<name>.<filter>`,
+ * whose filter nats-server checks against the request body, and the allowed filters start with
+ * the workspace's own prefix. The legacy forms (filter or name only in the body) and every
+ * other JetStream API call simply are not in the allow list.
+ */
+import { CocalcError } from "./errors.js";
+import {
+  Buckets,
+  bucketStream,
+  StreamSubjects,
+  type Streams,
+  validateKeyToken,
+} from "./subjects.js";
+
+/** A member's role in a workspace. */
+export const WorkspaceRoles = {
+  owner: "owner",
+  collaborator: "collaborator",
+  viewer: "viewer",
+} as const;
+export type WorkspaceRoles = (typeof WorkspaceRoles)[keyof typeof WorkspaceRoles];
+
+/** One workspace the account belongs to, and the JetStream domain (its host) that stores it. */
+export interface Membership {
+  wsid: string;
+  role: WorkspaceRoles;
+  jsDomain: string;
+}
+
+/** The permissions of a user JWT (the shape of `nats.pub` / `nats.sub` in its claims). */
+export interface UserPermissions {
+  pub: { allow: string[]; deny: string[] };
+  sub: { allow: string[]; deny: string[] };
+}
+
+export interface BrowserUserInput {
+  /** The launchpad account (our id, not a NATS account key). */
+  accountId: string;
+  /** The browser's own nkey public key ("U…"): its inbox prefix is derived from it. */
+  userNkeyPublic: string;
+  memberships: readonly Membership[];
+  /** JetStream domain of the hub: where the account's own view (`accounts`) lives. */
+  hubDomain: string;
+  /** Durable consumer names of services: no browser may create, read, pull from or delete them. */
+  durables?: readonly string[];
+}
+
+/**
+ * Most workspaces one JWT may carry: each adds about 2.5 KiB of permissions to the JWT the
+ * browser sends in its CONNECT (the hub's nats-server allows control lines of 1 MiB).
+ */
+export const MAX_MEMBERSHIPS = 200;
+
+const DOMAIN = /^[-_A-Za-z0-9]{1,64}$/;
+const USER_KEY = /^U[A-Z2-7]{55}$/;
+
+/** Streams that hold only workspace subjects (`ws.*.…`), derived from StreamSubjects. */
+export const WorkspaceStreams: readonly Streams[] = (Object.keys(StreamSubjects) as Streams[])
+  .filter((s) => StreamSubjects[s].every((p) => p.startsWith("ws.*.")))
+  .sort();
+
+/** Views whose keys are `<wsid>` or `<wsid>.…`: a member reads its workspaces' keys only. */
+export const WorkspaceBuckets: readonly Buckets[] = [
+  Buckets.settings,
+  Buckets.workspaces,
+  Buckets.terms,
+  Buckets.termSnapshots,
+  Buckets.docs,
+  Buckets.docSnapshots,
+  Buckets.threads,
+  Buckets.turns,
+];
+
+/** The inbox prefix of a browser user (set as `inboxPrefix` when it connects). */
+export function userInboxPrefix(userNkeyPublic: string): string {
+  if (!USER_KEY.test(userNkeyPublic))
+    throw new CocalcError("ERR_HUB_NATS_INPUT", "not a user nkey public key (U…)");
+  return `_INBOX_${userNkeyPublic}`;
+}
+
+function validDomain(domain: string, what: string): string {
+  if (typeof domain !== "string" || !DOMAIN.test(domain))
+    throw new CocalcError(
+      "ERR_HUB_NATS_INPUT",
+      `${what} ${JSON.stringify(domain)} is not a JetStream domain (1-64 of A-Z a-z 0-9 - _)`,
+    );
+  return domain;
+}
+
+/**
+ * The JetStream API prefix that the hub's nats-server checks a browser's publish against.
+ * The server maps its own domain's `$JS.<hubDomain>.API.>` to `$JS.API.>` before it checks
+ * permissions, so the hub's own JetStream is allowed in the local form; a host's domain is
+ * not mapped on the hub (it travels over the host's leaf connection) and stays prefixed.
+ */
+export function jsApiPrefix(domain: string, hubDomain: string): string {
+  return domain === hubDomain ? "$JS.API" : `$JS.${domain}.API`;
+}
+
+function checked<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof CocalcError && err.code === "ERR_SUBJECT_TOKEN")
+      throw new CocalcError("ERR_HUB_NATS_INPUT", err.message);
+    throw err;
+  }
+}
+
+/** Read access to the keys `key` and `key.>` of `bucket` in JetStream domain `domain`. */
+function kvRead(api: string, bucket: string, key: string): string[] {
+  const stream = bucketStream(bucket);
+  const subjects = [`$KV.${bucket}.${key}`, `$KV.${bucket}.${key}.>`];
+  return subjects.flatMap((s) => [
+    // kv.watch: an ordered push consumer named KV_WATCHER_<nuid>, filter in the subject.
+    `${api}.CONSUMER.CREATE.${stream}.*.${s}`,
+    // kv.get on a bucket opened with allow_direct: the key travels in the subject.
+    `${api}.DIRECT.GET.${stream}.${s}`,
+  ]);
+}
+
+/** Consumer upkeep of a browser's own (ephemeral, randomly named) consumers on `stream`. */
+function consumerUpkeep(api: string, stream: string): string[] {
+  return [
+    `${api}.CONSUMER.INFO.${stream}.*`,
+    `${api}.CONSUMER.DELETE.${stream}.*`,
+    `${api}.CONSUMER.MSG.NEXT.${stream}.*`,
+  ];
+}
+
+/**
+ * The permissions of a browser user: for each membership its workspace's subjects (read-only
+ * for a viewer), JetStream reads of its streams and view keys in the membership's domain,
+ * its own account's view entry on the hub, and its own inbox prefix. Throws
+ * ERR_HUB_NATS_INPUT on a malformed id, role or domain, or a workspace listed twice.
+ */
+export function browserUserPermissions(input: BrowserUserInput): UserPermissions {
+  const accountId = checked(() => validateKeyToken(input.accountId, "account id"));
+  const inbox = userInboxPrefix(input.userNkeyPublic);
+  const hubDomain = validDomain(input.hubDomain, "hub domain");
+  const durables = (input.durables ?? []).map((d) => checked(() => validateKeyToken(d, "durable")));
+  if (!Array.isArray(input.memberships))
+    throw new CocalcError("ERR_HUB_NATS_INPUT", "memberships must be a list");
+  if (input.memberships.length > MAX_MEMBERSHIPS)
+    throw new CocalcError(
+      "ERR_HUB_NATS_INPUT",
+      `at most ${MAX_MEMBERSHIPS} workspaces fit in one credential, not ${input.memberships.length}`,
+    );
+
+  const pub = new Set<string>();
+  const sub = new Set<string>([`${inbox}.>`]);
+  const deny = new Set<string>();
+  const apis = new Set<string>();
+  const seen = new Set<string>();
+
+  for (const m of input.memberships) {
+    const wsid = checked(() => validateKeyToken(m?.wsid, "workspace id"));
+    if (seen.has(wsid))
+      throw new CocalcError("ERR_HUB_NATS_INPUT", `workspace ${wsid} is listed twice`);
+    seen.add(wsid);
+    if (!Object.values(WorkspaceRoles).includes(m.role))
+      throw new CocalcError(
+        "ERR_HUB_NATS_INPUT",
+        `role ${JSON.stringify(m.role)} is not owner, collaborator or viewer`,
+      );
+    const api = jsApiPrefix(validDomain(m.jsDomain, "JetStream domain"), hubDomain);
+    apis.add(api);
+    const ws = `ws.${wsid}`;
+
+    if (m.role !== WorkspaceRoles.viewer) {
+      // Commands and requests change things (fs writes share ws.<wsid>.req.fs with reads),
+      // and so do keystrokes and resizes: none of them for a viewer.
+      pub.add(`${ws}.cmd.>`);
+      pub.add(`${ws}.req.>`);
+      pub.add(`${ws}.term.*.input`);
+      pub.add(`${ws}.term.*.resize`);
+    }
+    // Presence changes nothing stored: a viewer's heartbeat and cursor are shown, not kept.
+    pub.add(`${ws}.term.*.viewer`);
+    pub.add(`${ws}.presence.doc.*`);
+    sub.add(`${ws}.feed.>`);
+    sub.add(`${ws}.presence.doc.*`);
+
+    for (const stream of WorkspaceStreams) {
+      // Every subject of these streams starts with ws.<wsid>., so ws.<wsid>.> as the filter
+      // (or anything under it) reads this workspace only.
+      pub.add(`${api}.CONSUMER.CREATE.${stream}.*.${ws}.>`);
+      pub.add(`${api}.DIRECT.GET.${stream}.${ws}.>`);
+    }
+    for (const bucket of WorkspaceBuckets) for (const s of kvRead(api, bucket, wsid)) pub.add(s);
+  }
+
+  const hubApi = jsApiPrefix(hubDomain, hubDomain);
+  for (const s of kvRead(hubApi, Buckets.accounts, accountId)) pub.add(s);
+  apis.add(hubApi);
+
+  for (const api of apis) {
+    const streams = [
+      ...WorkspaceStreams,
+      ...WorkspaceBuckets.map(bucketStream),
+      ...(api === hubApi ? [bucketStream(Buckets.accounts)] : []),
+    ];
+    for (const stream of streams) {
+      for (const s of consumerUpkeep(api, stream)) pub.add(s);
+      // Flow control replies of its push consumers (kv.watch) on the subject the server chose.
+      pub.add(`$JS.FC.${stream}.>`);
+    }
+    // The consumers' durable names are no browser's: not even in its own filter's form.
+    for (const d of durables) {
+      deny.add(`${api}.CONSUMER.*.*.${d}`);
+      deny.add(`${api}.CONSUMER.*.*.${d}.>`);
+      deny.add(`${api}.CONSUMER.MSG.NEXT.*.${d}`);
+    }
+  }
+  return {
+    pub: { allow: [...pub], deny: [...deny] },
+    sub: { allow: [...sub], deny: [] },
+  };
+}
+
+/**
+ * What subject permissions cannot see: the body of a browser's consumer create. Returns why
+ * it must not pass, or undefined. For the gateway's websocket pipe (every browser connection
+ * goes through it): a push consumer's `deliver_subject` must be under the browser's own inbox
+ * prefix (else it could have its workspace's messages delivered onto any subject), and the
+ * consumer must be ephemeral with one filter, the one in the subject.
+ */
+export function consumerCreateProblem(
+  subject: string,
+  payload: string,
+  inboxPrefix: string,
+): string | undefined {
+  const parts = subject.split(".");
+  const at = parts.indexOf("API");
+  if (parts[0] !== "$JS" || at < 1 || parts[at + 1] !== "CONSUMER") return undefined;
+  if (parts[at + 2] !== "CREATE") return undefined;
+  const name = parts[at + 4];
+  const filter = parts.slice(at + 5).join(".");
+  let body: { config?: Record<string, unknown> };
+  try {
+    body = JSON.parse(payload) as typeof body;
+  } catch {
+    return "the consumer request is not JSON";
+  }
+  const c = body?.config;
+  if (typeof c !== "object" || c === null) return "the consumer request has no config";
+  if (c.durable_name !== undefined) return "browsers create ephemeral consumers only";
+  if (c.name !== undefined && c.name !== name)
+    return "the consumer name differs from the subject's";
+  if (c.filter_subjects !== undefined) return "one filter, in the subject";
+  if (c.filter_subject !== filter) return "the filter differs from the subject's";
+  if (c.deliver_group !== undefined) return "no deliver group";
+  const deliver = c.deliver_subject;
+  if (
+    deliver !== undefined &&
+    (typeof deliver !== "string" || !deliver.startsWith(`${inboxPrefix}.`))
+  )
+    return "a push consumer delivers to the browser's own inbox only";
+  return undefined;
+}

@@ -1,0 +1,201 @@
+import { createUser } from "@nats-io/nkeys";
+import { describe, expect, it } from "vitest";
+import { CocalcError } from "./errors.js";
+import {
+  browserUserPermissions,
+  consumerCreateProblem,
+  MAX_MEMBERSHIPS,
+  type Membership,
+  userInboxPrefix,
+  WorkspaceStreams,
+} from "./hub-permissions.js";
+
+const user = createUser().getPublicKey();
+const base = { accountId: "acct1", userNkeyPublic: user, hubDomain: "hub" };
+
+/** nats-server's subject matching (whole tokens, `*` one token, `>` the rest), for the tests. */
+function matches(pattern: string, subject: string): boolean {
+  const p = pattern.split(".");
+  const s = subject.split(".");
+  for (let i = 0; i < p.length; i++) {
+    if (p[i] === ">") return s.length > i;
+    if (i >= s.length) return false;
+    if (p[i] !== "*" && p[i] !== s[i]) return false;
+  }
+  return p.length === s.length;
+}
+
+function canPublish(perms: ReturnType<typeof browserUserPermissions>, subject: string): boolean {
+  return (
+    perms.pub.allow.some((a) => matches(a, subject)) &&
+    !perms.pub.deny.some((d) => matches(d, subject))
+  );
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (err) {
+    return err instanceof CocalcError ? err.code : "not a CocalcError";
+  }
+  return undefined;
+}
+
+describe("hub permissions", () => {
+  const owner: Membership = { wsid: "w1", role: "owner", jsDomain: "host-a" };
+  const viewer: Membership = { wsid: "w2", role: "viewer", jsDomain: "host-b" };
+  const perms = browserUserPermissions({
+    ...base,
+    memberships: [owner, viewer],
+    durables: ["fs", "terminals"],
+  });
+
+  it("hub permissions - workspace streams are those holding only ws.* subjects", () => {
+    expect(WorkspaceStreams).toEqual([
+      "WORKSPACES",
+      "WS_AGENT_LOG",
+      "WS_CHAT",
+      "WS_DOCS",
+      "WS_FS",
+      "WS_TERM",
+    ]);
+  });
+
+  it.each([
+    ["ws.w1.cmd.fs", true],
+    ["ws.w1.req.fs", true],
+    ["ws.w1.term.t1.input", true],
+    ["ws.w1.term.t1.resize", true],
+    ["ws.w1.presence.doc.d1", true],
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", true],
+    ["$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_x.$KV.terms.w1.*", true],
+    ["$JS.host-a.API.DIRECT.GET.KV_settings.$KV.settings.w1", true],
+    ["$JS.host-a.API.DIRECT.GET.WS_TERM.ws.w1.term.t1.out", true],
+    // the hub's own domain is checked after nats-server maps it to the local form
+    ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
+    ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", false],
+    ["$JS.FC.KV_terms.x.y", true],
+    // a viewer reads but neither commands nor types
+    ["ws.w2.cmd.fs", false],
+    ["ws.w2.req.fs", false],
+    ["ws.w2.term.t1.input", false],
+    ["ws.w2.term.t1.resize", false],
+    ["ws.w2.term.t1.viewer", true],
+    ["$JS.host-b.API.CONSUMER.CREATE.WS_TERM.oc_1.ws.w2.>", true],
+    // the wrong domain for a workspace, or no domain (the legacy $JS.API prefix)
+    ["$JS.host-b.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    ["$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    // legacy JS API forms
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS", false],
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1", false],
+    ["$JS.host-a.API.CONSUMER.DURABLE.CREATE.WS_FS.x", false],
+    ["$JS.host-a.API.STREAM.MSG.GET.WS_FS", false],
+    ["$JS.host-a.API.DIRECT.GET.WS_FS", false],
+    ["$JS.host-a.API.STREAM.INFO.WS_FS", false],
+    ["$JS.host-a.API.STREAM.NAMES", false],
+    ["$JS.host-a.API.CONSUMER.NAMES.WS_FS", false],
+    ["$JS.host-a.API.INFO", false],
+    // services' durables
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.fs.ws.w1.>", false],
+    ["$JS.host-a.API.CONSUMER.INFO.WS_TERM.terminals", false],
+    ["$JS.host-a.API.CONSUMER.MSG.NEXT.WS_TERM.terminals", false],
+    ["$JS.host-a.API.CONSUMER.DELETE.WS_TERM.terminals", false],
+    // writes: events and view keys
+    ["ws.w1.fs.created", false],
+    ["$KV.terms.w1.t1", false],
+    ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct2", false],
+  ])("hub permissions - publish %s → %s", (subject, allowed) => {
+    expect(canPublish(perms, subject)).toBe(allowed);
+  });
+
+  it("hub permissions - subscribes to its own inbox prefix, feeds and presence only", () => {
+    expect(perms.sub.allow.sort()).toEqual(
+      [
+        `${userInboxPrefix(user)}.>`,
+        "ws.w1.feed.>",
+        "ws.w1.presence.doc.*",
+        "ws.w2.feed.>",
+        "ws.w2.presence.doc.*",
+      ].sort(),
+    );
+  });
+
+  it("hub permissions - no membership: only its inbox and its account's view", () => {
+    const p = browserUserPermissions({ ...base, memberships: [] });
+    expect(p.sub.allow).toEqual([`${userInboxPrefix(user)}.>`]);
+    expect(p.pub.allow.every((s) => s.startsWith("$JS.API.") || s.startsWith("$JS.FC."))).toBe(
+      true,
+    );
+  });
+
+  it("hub permissions - a workspace on the hub's own domain uses the local API form", () => {
+    const p = browserUserPermissions({
+      ...base,
+      memberships: [{ wsid: "w1", role: "owner", jsDomain: "hub" }],
+    });
+    expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>")).toBe(true);
+    expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS")).toBe(false);
+    expect(canPublish(p, "$JS.API.DIRECT.GET.WS_FS")).toBe(false);
+  });
+
+  it.each([
+    ["a bad user key", { userNkeyPublic: "Ubad" }],
+    ["an account key instead of a user key", { userNkeyPublic: `A${user.slice(1)}` }],
+    ["a bad account id", { accountId: "a.b" }],
+    ["a bad hub domain", { hubDomain: "a.b" }],
+    ["a bad wsid", { memberships: [{ ...owner, wsid: "w*" }] }],
+    ["a bad role", { memberships: [{ ...owner, role: "admin" }] }],
+    ["a bad domain", { memberships: [{ ...owner, jsDomain: "x>" }] }],
+    ["a workspace twice", { memberships: [owner, { ...owner, role: "viewer" }] }],
+    ["a bad durable", { memberships: [], durables: ["a b"] }],
+    ["memberships not a list", { memberships: "w1" }],
+    [
+      "more memberships than fit",
+      {
+        memberships: Array.from({ length: MAX_MEMBERSHIPS + 1 }, (_, i) => ({
+          ...owner,
+          wsid: `w${i}`,
+        })),
+      },
+    ],
+  ])("hub permissions - %s is ERR_HUB_NATS_INPUT", (_what, patch) => {
+    expect(
+      codeOf(() =>
+        browserUserPermissions({ ...base, memberships: [], ...patch } as unknown as Parameters<
+          typeof browserUserPermissions
+        >[0]),
+      ),
+    ).toBe("ERR_HUB_NATS_INPUT");
+  });
+});
+
+describe("consumer create bodies", () => {
+  const inbox = userInboxPrefix(user);
+  const subject = "$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_1.$KV.terms.w1.*";
+  const body = (config: Record<string, unknown>) =>
+    JSON.stringify({ stream_name: "KV_terms", config });
+  const ok = { name: "KV_WATCHER_1", filter_subject: "$KV.terms.w1.*" };
+
+  it.each([
+    ["a kv.watch push consumer", { ...ok, deliver_subject: `${inbox}.x1` }, undefined],
+    ["an ordered pull consumer", ok, undefined],
+    ["delivery onto another subject", { ...ok, deliver_subject: "ws.w2.cmd.fs" }, /own inbox/],
+    ["delivery to another inbox", { ...ok, deliver_subject: "_INBOX.x" }, /own inbox/],
+    ["a durable", { ...ok, durable_name: "KV_WATCHER_1" }, /ephemeral/],
+    ["another filter", { ...ok, filter_subject: "$KV.terms.w2.*" }, /filter/],
+    ["several filters", { ...ok, filter_subjects: ["a", "b"] }, /one filter/],
+    ["another name", { ...ok, name: "fs" }, /name/],
+    ["a deliver group", { ...ok, deliver_group: "g" }, /group/],
+  ])("hub permissions - %s", (_what, config, want) => {
+    const problem = consumerCreateProblem(subject, body(config), inbox);
+    if (want === undefined) expect(problem).toBeUndefined();
+    else expect(problem).toMatch(want);
+  });
+
+  it("hub permissions - other subjects and bad bodies", () => {
+    expect(consumerCreateProblem("ws.w1.cmd.fs", "{", inbox)).toBeUndefined();
+    expect(consumerCreateProblem("$JS.API.CONSUMER.INFO.S.n", "", inbox)).toBeUndefined();
+    expect(consumerCreateProblem(subject, "{", inbox)).toMatch(/JSON/);
+    expect(consumerCreateProblem(subject, "{}", inbox)).toMatch(/config/);
+  });
+});
