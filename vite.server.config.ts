@@ -24,7 +24,7 @@ export default defineConfig({
         "fs-worker": "services/fs/worker.ts",
       },
       // Native addons: loaded from node_modules at run time, never bundled.
-      external: ["node-pty", "better-sqlite3"],
+      external: ["node-pty", "better-sqlite3", "@node-rs/argon2"],
       output: {
         format: "es",
         entryFileNames: "[name].js",

@@ -7,6 +7,9 @@ import { UsageError } from "./args.js";
 export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one machine, in containers on btrfs.
 
 Usage:
+  cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
+      start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
+      one-time setup link that makes the first admin; leaf nodes on port + 2
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
   cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces]
@@ -112,7 +115,22 @@ export interface ClientOptions {
   dataDir: string;
 }
 
+export interface HubOptions {
+  command: "hub";
+  bind: string;
+  port: number;
+  allowHosts: string[];
+  /** The URL people use, for links (default http://BIND:PORT). */
+  publicUrl?: string;
+  dataDir: string;
+  logLevel: string;
+}
+
+/** The hub's base port; its leaf node listener is base + 2 (base + 1 is kept for SSH). */
+export const HUB_PORT = 8443;
+
 export type LaunchpadCommand =
+  | HubOptions
   | HostOptions
   | ClientOptions
   | ControlPlaneOptions
@@ -170,6 +188,13 @@ function id(what: string, value: string | undefined): string {
   return value;
 }
 
+function logLevelOf(value: string | undefined): string {
+  const level = value ?? "info";
+  if (!["trace", "debug", "info", "warn", "error", "silent"].includes(level))
+    throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
+  return level;
+}
+
 function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>) {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals: true });
@@ -191,9 +216,42 @@ export function parseLaunchpadCli(
   env: NodeJS.ProcessEnv = process.env,
 ): LaunchpadCommand {
   const [first, ...rest] = argv;
-  if (first === undefined || first === "--help" || first === "-h" || first === "help")
-    return { command: "help" };
+  if (first === "--help" || first === "-h" || first === "help") return { command: "help" };
   const common = { "data-dir": { type: "string" as const }, help: { type: "boolean" as const } };
+  if (first === undefined || first === "hub" || first.startsWith("--")) {
+    const { values, positionals } = parse(first === "hub" ? rest : argv, {
+      ...common,
+      bind: { type: "string" },
+      port: { type: "string" },
+      "allow-host": { type: "string", multiple: true },
+      "public-url": { type: "string" },
+      "log-level": { type: "string" },
+    });
+    if (values.help) return { command: "help" };
+    if (positionals.length > 0)
+      throw new UsageError(`unknown command "${positionals[0]}"; see cocalc-launchpad --help`);
+    const bind = (values.bind as string | undefined) ?? "127.0.0.1";
+    if (bind !== "127.0.0.1" && bind !== "localhost" && bind !== "::1")
+      throw new UsageError(
+        `the hub serves plain HTTP and so listens on loopback only for now; put a TLS proxy in front of --bind 127.0.0.1`,
+      );
+    const port = number("--port", values.port, true) ?? HUB_PORT;
+    if (port > 65533) throw new UsageError("--port must leave room for port + 2 (leaf nodes)");
+    const publicUrl = values["public-url"] as string | undefined;
+    if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+(\/|$)/.test(publicUrl))
+      throw new UsageError(`--public-url must be an http(s) URL, not ${JSON.stringify(publicUrl)}`);
+    return {
+      command: "hub",
+      bind,
+      port,
+      allowHosts: (values["allow-host"] as string[] | undefined) ?? [],
+      ...(publicUrl !== undefined && { publicUrl }),
+      dataDir: resolve(
+        (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
+      ),
+      logLevel: logLevelOf(values["log-level"] as string | undefined),
+    };
+  }
   if (first === "host") {
     const { values, positionals } = parse(rest, {
       ...common,

@@ -9,6 +9,7 @@ import { UsageError } from "./args.js";
 import {
   type ControlPlaneOptions,
   type HostOptions,
+  type HubOptions,
   LAUNCHPAD_HELP,
   parseLaunchpadCli,
 } from "./launchpad-args.js";
@@ -86,6 +87,24 @@ async function runHost(opts: HostOptions): Promise<number> {
   );
 }
 
+async function runHub(opts: HubOptions): Promise<number> {
+  const log = makeLogger(opts);
+  return runUntilSignalled(
+    async () => {
+      const { startHub } = await import("./launchpad-hub.js");
+      return startHub(opts, log, progress);
+    },
+    (hub) =>
+      [
+        `cocalc-launchpad hub ready: ${hub.url}`,
+        `  data dir ${hub.dataDir}; nats ${hub.natsUrl}; leaf nodes ${hub.leafUrl}; plain HTTP on loopback`,
+        ...(hub.setupUrl
+          ? [`  no admin yet: open ${hub.setupUrl} to make the first one (the link works once)`]
+          : []),
+      ].join("\n"),
+  );
+}
+
 async function runControlPlane(opts: ControlPlaneOptions): Promise<number> {
   const log = makeLogger(opts);
   return runUntilSignalled(
@@ -112,6 +131,8 @@ async function main(argv: string[]): Promise<number> {
     case "help":
       console.log(LAUNCHPAD_HELP);
       return 0;
+    case "hub":
+      return runHub(cmd);
     case "host":
       return runHost(cmd);
     case "control-plane":

@@ -3,24 +3,15 @@
  * and the /nats WebSocket pipe. `buildApp` returns an app that is not listening; only main
  * listens.
  */
-import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import fastifyStatic from "@fastify/static";
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  LogController,
-} from "fastify";
-import { CocalcError, ErrorCodes, toErrorPayload } from "../../shared/errors.js";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { DOWNLOAD_PATH, type FilesOptions, filesPlugin } from "./files.js";
 import { attachNatsProxy } from "./nats-proxy.js";
-import { contentSecurityPolicy, securityPlugin } from "./security.js";
+import { securityPlugin } from "./security.js";
+import { registerWebApp } from "./web-app.js";
 
 /** What the browser learns from /api/session. */
 export interface SessionInfo {
@@ -101,43 +92,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
       .send({ ...deps.session(), natsPath: NATS_PATH });
   });
 
-  const index = join(deps.webRoot, "index.html");
-  const page = existsSync(index) ? await appPage(index) : undefined;
-  if (page) {
-    await app.register(fastifyStatic, {
-      root: deps.webRoot,
-      wildcard: false,
-      index: false,
-      // The page itself always comes with its nonce (below).
-      allowedPath: (path) => path !== "/index.html",
-    });
-  }
-  const sendPage = (reply: FastifyReply) => {
-    const { html, nonce } = page!.render();
-    return reply
-      .header("Cache-Control", "no-cache")
-      .header("Content-Security-Policy", contentSecurityPolicy(nonce))
-      .type("text/html; charset=utf-8")
-      .send(html);
-  };
-  if (page) app.get("/", (_req, reply) => sendPage(reply));
-
-  app.setNotFoundHandler((request, reply) => {
-    const wantsPage = request.method === "GET" && !request.url.startsWith("/api/");
-    // Client-side routes (deep links) all load the app.
-    if (wantsPage && page) return sendPage(reply);
-    if (wantsPage) {
-      return reply
-        .code(503)
-        .type("text/plain")
-        .send("The web app is not built: run `npm run build`.");
-    }
-    const err = new CocalcError(
-      "ERR_GATEWAY_NOT_FOUND",
-      `no route ${request.method} ${request.url.split("?")[0]}`,
-    );
-    return reply.code(ErrorCodes.ERR_GATEWAY_NOT_FOUND.status).send(toErrorPayload(err));
-  });
+  await registerWebApp(app, deps.webRoot);
 
   const detach = attachNatsProxy(app.server, {
     path: NATS_PATH,
@@ -149,21 +104,4 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   });
   app.addHook("onClose", async () => detach());
   return app;
-}
-
-/** The page's meta tag that hands the nonce of this response to the page's script. */
-export const NONCE_META = "cocalc-style-nonce";
-
-/** index.html, read once, with a fresh style nonce in every copy sent. */
-async function appPage(file: string): Promise<{ render(): { html: string; nonce: string } }> {
-  const text = await readFile(file, "utf8");
-  const at = text.indexOf("</head>");
-  if (at === -1) throw new Error(`${file} has no </head>`);
-  return {
-    render() {
-      const nonce = randomBytes(18).toString("base64");
-      const meta = `<meta name="${NONCE_META}" content="${nonce}">\n`;
-      return { html: `${text.slice(0, at)}${meta}${text.slice(at)}`, nonce };
-    },
-  };
 }

@@ -1,0 +1,99 @@
+/**
+ * The hub's gateway: the web app (as the hub: setup, sign-in, sign-up, dashboard), account
+ * sign-in (hub-auth.ts), a browser's NATS login (a short-lived user JWT for the page's own
+ * nkey), /healthz and the /nats WebSocket pipe. Not listening: only the hub's main listens.
+ */
+import { type Static, Type } from "@sinclair/typebox";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import type { Logger } from "../runtime/logger.js";
+import { authPlugin } from "./auth.js";
+import type { BrowserSessions } from "./browser-sessions.js";
+import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
+import { attachNatsProxy } from "./nats-proxy.js";
+import { securityPlugin } from "./security.js";
+import { PRODUCT_META, registerWebApp } from "./web-app.js";
+
+export const HUB_NATS_PATH = "/api/hub/nats";
+
+/** A browser's NATS login, as the hub mints it. */
+export interface BrowserNatsLogin {
+  jwt: string;
+  inboxPrefix: string;
+  /** Unix seconds: the page asks again before. */
+  expiresAt: number;
+}
+
+export interface HubGatewayDeps {
+  nc: import("@nats-io/nats-core").NatsConnection;
+  sessions: BrowserSessions;
+  allowedHosts: ReadonlySet<string>;
+  webRoot: string;
+  natsWsPort: () => number;
+  natsWsOrigin: string;
+  /** Mints a user JWT for `publicKey` (the page's nkey) with what `account` may reach. */
+  mintNats(account: string, publicKey: string): Promise<BrowserNatsLogin>;
+  health(): { status: "ok" | "degraded" };
+  log: Logger;
+}
+
+const NatsBody = Type.Object({ publicKey: Type.String({ pattern: "^U[A-Z2-7]{55}$" }) });
+
+export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance> {
+  const app: FastifyInstance = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+  });
+  app.setErrorHandler((err, request, reply) => {
+    const payload = toErrorPayload(err);
+    if (err instanceof CocalcError) return reply.code(err.status).send(payload);
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status < 500)
+      return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
+    request.log.error({ err }, "request failed");
+    return reply.code(500).send(payload);
+  });
+
+  await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
+  await app.register(authPlugin, {
+    sessions: deps.sessions,
+    publicPaths: new Set([...HUB_PUBLIC_PATHS, "/healthz"]),
+    linkable: [],
+  });
+  await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
+
+  app.get("/healthz", async (_req, reply) => {
+    const h = deps.health();
+    return reply
+      .code(h.status === "ok" ? 200 : 503)
+      .header("Cache-Control", "no-store")
+      .send({ status: h.status });
+  });
+
+  app.post<{ Body: Static<typeof NatsBody> }>(
+    HUB_NATS_PATH,
+    { schema: { body: NatsBody } },
+    async (request, reply) => {
+      const account = deps.sessions.subjectOf(request.browserSession!);
+      if (account === undefined)
+        throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
+      const login = await deps.mintNats(account, request.body.publicKey);
+      return reply.header("Cache-Control", "no-store").send({ ...login, natsPath: "/nats" });
+    },
+  );
+
+  await registerWebApp(app, deps.webRoot, { [PRODUCT_META]: "hub" });
+
+  const detach = attachNatsProxy(app.server, {
+    path: "/nats",
+    sessions: deps.sessions,
+    allowedHosts: deps.allowedHosts,
+    upstreamPort: deps.natsWsPort,
+    upstreamOrigin: deps.natsWsOrigin,
+    log: deps.log,
+  });
+  app.addHook("onClose", async () => detach());
+  return app;
+}
