@@ -16,7 +16,7 @@ export const NONCE_META = "cocalc-style-nonce";
 /** The page's meta tag that says which product serves it ("plus" or "hub"). */
 export const PRODUCT_META = "cocalc-product";
 
-const escape = (text: string) =>
+const escapeAttribute = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;");
 
 /** index.html, read once, with a fresh style nonce in every copy sent. */
@@ -28,7 +28,10 @@ async function appPage(
   const at = text.indexOf("</head>");
   if (at === -1) throw new Error(`${file} has no </head>`);
   const fixed = Object.entries(metas)
-    .map(([name, content]) => `<meta name="${escape(name)}" content="${escape(content)}">\n`)
+    .map(
+      ([name, content]) =>
+        `<meta name="${escapeAttribute(name)}" content="${escapeAttribute(content)}">\n`,
+    )
     .join("");
   return {
     render() {
