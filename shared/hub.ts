@@ -72,7 +72,8 @@ export const InviteCreated = defineEvent(
   1,
   Type.Object({
     uses: Type.Integer({ minimum: 1, maximum: 10_000 }),
-    expires: Type.Optional(Type.String({ format: "date-time" })),
+    // An ISO time (the check is Date.parse in the decider).
+    expires: Type.Optional(Type.String({ minLength: 10, maxLength: 40 })),
   }),
 );
 export const InviteUsed = defineEvent("InviteUsed", 1, Type.Object({ account: Id }));
@@ -124,6 +125,7 @@ export const SetAccountRole = defineCommand(
   "SetAccountRole",
   Type.Object({ by: Id, account: Id, role: Role }),
 );
+export const WhoAmI = defineCommand("WhoAmI", Type.Object({ by: Id }));
 export const DeleteAccount = defineCommand("DeleteAccount", Type.Object({ by: Id, account: Id }));
 export const HubCommands = [
   SetUpHub,
@@ -136,11 +138,18 @@ export const HubCommands = [
   SetAccountDisabled,
   SetAccountRole,
   DeleteAccount,
+  WhoAmI,
 ] as const;
 
 /** The answer to a command: what the gateway needs (never a hash). */
 export type HubReply =
-  | { ok: true; account?: AccountView; invite?: { id: string; token: string } }
+  | {
+      ok: true;
+      account?: AccountView;
+      /** Only to the account itself (WhoAmI). */
+      email?: string;
+      invite?: { id: string; token: string };
+    }
   | { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };
 
 /** KV buckets of the hub. */

@@ -17,6 +17,7 @@ import {
   type HubConfigView,
   type HubReply,
   HubSubjects,
+  SignUpModes,
 } from "../../shared/hub.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { checkOrigin } from "./security.js";
@@ -27,6 +28,8 @@ export const HUB_PATHS = {
   signUp: "/api/hub/sign-up",
   signIn: "/api/hub/sign-in",
   me: "/api/hub/me",
+  invites: "/api/hub/invites",
+  signUpMode: "/api/hub/sign-up-mode",
 } as const;
 
 /** What needs no signed-in browser. */
@@ -55,6 +58,11 @@ const SignUpBody = Type.Object({
   invite: Type.Optional(Type.String({ maxLength: 256 })),
 });
 const SignInBody = Type.Object({ email: Email, password: Password });
+const InviteBody = Type.Object({
+  uses: Type.Integer({ minimum: 1, maximum: 10_000 }),
+  ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86_400 })),
+});
+const ModeBody = Type.Object({ mode: Type.Union(SignUpModes.map((m) => Type.Literal(m))) });
 
 export const hubAuthPlugin = fp<HubAuthOptions>(
   async (app: FastifyInstance, opts) => {
@@ -158,12 +166,36 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       },
     );
 
-    app.get(HUB_PATHS.me, async (request, reply) => {
+    /** The account of the signed-in browser that asks. */
+    const accountOf = (request: FastifyRequest): string => {
       const account = sessions.subjectOf(request.browserSession!);
       if (account === undefined)
         throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
-      return reply.header("Cache-Control", "no-store").send({ account });
+      return account;
+    };
+
+    app.get(HUB_PATHS.me, async (request, reply) => {
+      const r = await ask("WhoAmI", { by: accountOf(request) });
+      return reply.header("Cache-Control", "no-store").send({ account: r.account, email: r.email });
     });
+
+    app.post<{ Body: Static<typeof InviteBody> }>(
+      HUB_PATHS.invites,
+      { schema: { body: InviteBody } },
+      async (request, reply) => {
+        const r = await ask("CreateInvite", { by: accountOf(request), ...request.body });
+        return reply.header("Cache-Control", "no-store").send({ invite: r.invite });
+      },
+    );
+
+    app.post<{ Body: Static<typeof ModeBody> }>(
+      HUB_PATHS.signUpMode,
+      { schema: { body: ModeBody } },
+      async (request, reply) => {
+        await ask("SetSignUpMode", { by: accountOf(request), mode: request.body.mode });
+        return reply.header("Cache-Control", "no-store").send({ ok: true });
+      },
+    );
   },
   { name: "hub-auth", dependencies: ["auth"] },
 );

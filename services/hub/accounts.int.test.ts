@@ -95,7 +95,7 @@ describe("hub accounts", () => {
   });
 
   it("invites: used up, revoked and wrong ones are refused; sign-up modes", async () => {
-    const invite = await send("CreateInvite", { by: admin.id, uses: 1 });
+    const invite = await send("CreateInvite", { by: admin.id, uses: 1, ttlSeconds: 3600 });
     expect(invite.ok).toBe(true);
     const { token, id } = (invite as { invite: { token: string; id: string } }).invite;
     // Not an admin's: refused.

@@ -29,6 +29,7 @@ import {
   type SetUpHub,
   type SignIn,
   type SignUp,
+  type WhoAmI,
 } from "../../shared/hub.js";
 import { Streams } from "../../shared/subjects.js";
 import { AggregateStore } from "../runtime/aggregate.js";
@@ -222,6 +223,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           | Wire<typeof SetAccountDisabled>
           | Wire<typeof SetAccountRole>
           | Wire<typeof DeleteAccount>
+          | Wire<typeof WhoAmI>
         >(HubCommands, raw.data, meta("hub"));
         switch (cmd.type) {
           case "SetUpHub": {
@@ -384,6 +386,11 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               ...meta(cmd.data.by),
             });
             return { ok: true, account: await viewOf(cmd.data.account) };
+          case "WhoAmI": {
+            const account = await viewOf(cmd.data.by);
+            const record = await store.account(cmd.data.by);
+            return { ok: true, account, ...(record && { email: record.email }) };
+          }
           case "DeleteAccount": {
             if (cmd.data.by !== cmd.data.account) await requireAdmin(cmd.data.by);
             await accounts.execute(HubSubjects.account(cmd.data.account), {

@@ -79,7 +79,10 @@ describe("gateway - hub sign-in", () => {
       account: { id: string; role: string };
     };
     expect(admin.account.role).toBe("admin");
-    expect(await (await me(admin.credential)).json()).toEqual({ account: admin.account.id });
+    expect(await (await me(admin.credential)).json()).toMatchObject({
+      account: { id: admin.account.id, role: "admin" },
+      email: "admin@example.com",
+    });
     expect((await fetch(`${base}${HUB_PATHS.state}`).then((r) => r.json())).setUp).toBe(true);
 
     const invite = await t.nc.request(

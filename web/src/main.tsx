@@ -11,4 +11,10 @@ nonceStyleElements();
 
 const mount = document.getElementById("root");
 if (!mount) throw new Error("index.html has no #root element");
-render(() => <Root />, mount);
+// The server says which product it is: a plus workspace, or a launchpad hub.
+const product = document.querySelector<HTMLMetaElement>('meta[name="cocalc-product"]')?.content;
+if (product === "hub") {
+  void import("./hub/hub-root.js").then(({ HubRoot }) => render(() => <HubRoot />, mount));
+} else {
+  render(() => <Root />, mount);
+}

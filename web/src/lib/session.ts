@@ -26,6 +26,17 @@ const CREDENTIAL_KEY = "cocalc-plus.credential";
 /** What the gateway answers the NATS WebSocket with (services/gateway/nats-proxy.ts). */
 const NATS_SUBPROTOCOL = "cocalc.v1";
 
+/** Keeps a credential a sign-in answered with (the hub's sign-in pages). */
+export function keepCredential(c: string): void {
+  localStorage.setItem(CREDENTIAL_KEY, c);
+  setSignedOut(false);
+}
+
+/** True when this browser holds a credential (it may still be refused). */
+export function hasCredential(): boolean {
+  return credential() !== undefined;
+}
+
 function credential(): string | undefined {
   try {
     return localStorage.getItem(CREDENTIAL_KEY) ?? undefined;

@@ -1,0 +1,169 @@
+/**
+ * The launchpad hub in Chromium, started the way an operator does (`cocalc-launchpad`): the
+ * printed setup link makes the first admin; the admin's invite signs up a second person in
+ * another browser; wrong passwords are refused in words; sign out, sign in again; signing out
+ * everywhere ends that person's other browser, not the admin's.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { WEB_BUILT } from "../helpers/plus.js";
+
+const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pathname;
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port whose leaf port (base + 2) is free too. */
+async function hubPort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    if ((await portFree(p)) && (await portFree(p + 2))) return p;
+  }
+  throw new Error("no free pair of ports");
+}
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
+  "the hub in Chromium",
+  () => {
+    let dir: string;
+    let hub: ChildProcess;
+    let out = "";
+    let base: string;
+    let setupUrl: string;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), "cocalc-hub-e2e-"));
+      const port = await hubPort();
+      hub = spawn(
+        process.execPath,
+        [LAUNCHPAD, "--port", String(port), "--data-dir", join(dir, "hub")],
+        {
+          env: { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "share") },
+          stdio: ["ignore", "pipe", "pipe"],
+        },
+      );
+      hub.stdout!.on("data", (d) => (out += d));
+      hub.stderr!.on("data", (d) => (out += d));
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the hub did not start:\n${out}`)), 60_000);
+        const check = () => {
+          const m = /open (http:\/\/\S+\/setup\?token=\S+)/.exec(out);
+          if (m && /hub ready: (\S+)/.test(out)) {
+            clearTimeout(timer);
+            setupUrl = m[1]!;
+            base = /hub ready: (\S+)/.exec(out)![1]!.replace(/\/$/, "");
+            resolve();
+          }
+        };
+        hub.stdout!.on("data", check);
+        hub.once("exit", (code) => reject(new Error(`the hub exited with ${code}:\n${out}`)));
+      });
+      browser = await launchChromium();
+    });
+    afterAll(async () => {
+      await browser?.close();
+      if (hub && hub.exitCode === null) {
+        const gone = new Promise((r) => hub.once("exit", r));
+        hub.kill("SIGTERM");
+        await gone;
+      }
+      if (dir) await rm(dir, { recursive: true, force: true });
+    });
+
+    async function fill(page: Page, fields: Record<string, string>) {
+      for (const [name, value] of Object.entries(fields))
+        await page.getByTestId(`hub-${name}`).fill(value);
+    }
+
+    it("setup link → admin; invite → a second person; sign in and out; everywhere", async () => {
+      const adminContext = await browser.newContext();
+      const admin = await adminContext.newPage();
+      await admin.goto(setupUrl);
+      await admin.getByTestId("hub-setup").waitFor({ timeout: 30_000 });
+      if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-setup.png` });
+      await fill(admin, { email: "admin@example.com", password: "short" });
+      await admin.getByRole("button", { name: "Create the admin account" }).click();
+      await expect
+        .poll(() => admin.getByTestId("hub-problem").textContent())
+        .toContain("at least 10");
+      await fill(admin, { password: "the admin's long password" });
+      await admin.getByRole("button", { name: "Create the admin account" }).click();
+      await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      expect(admin.url()).toBe(`${base}/`);
+      await expect
+        .poll(() => admin.getByTestId("hub-who").textContent())
+        .toContain("admin@example.com");
+      expect(await admin.getByTestId("hub-who").textContent()).toContain("admin");
+      // The setup link is spent.
+      expect(out).toContain("the link works once");
+
+      await admin.getByTestId("hub-create-invite").click();
+      const link = (await admin.getByTestId("hub-invite-link").textContent())!;
+      expect(link).toMatch(/\/sign-up\?invite=/);
+      if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-dashboard.png` });
+
+      // Another person, another browser.
+      const bobContext = await browser.newContext();
+      const bob = await bobContext.newPage();
+      await bob.goto(link);
+      await bob.getByTestId("hub-sign-up").waitFor({ timeout: 30_000 });
+      await fill(bob, { email: "bob@example.com", password: "bob's own password" });
+      await bob.getByRole("button", { name: "Create my account" }).click();
+      await bob.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      await expect.poll(() => bob.getByTestId("hub-who").textContent()).toBe("bob@example.com");
+      expect(await bob.getByTestId("hub-admin").count()).toBe(0);
+      // The invite was for one person.
+      const eveContext = await browser.newContext();
+      const eve = await eveContext.newPage();
+      await eve.goto(link);
+      await fill(eve, { email: "eve@example.com", password: "eve's own password" });
+      await eve.getByRole("button", { name: "Create my account" }).click();
+      await expect.poll(() => eve.getByTestId("hub-problem").textContent()).toContain("used up");
+      await eveContext.close();
+
+      // Sign out, a wrong password, then in again; and a second browser of bob's.
+      await bob.getByTestId("hub-sign-out").click();
+      await bob.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+      await fill(bob, { email: "bob@example.com", password: "not bob's password" });
+      await bob.getByRole("button", { name: "Sign in" }).click();
+      await expect
+        .poll(() => bob.getByTestId("hub-problem").textContent())
+        .toBe("wrong email or password");
+      await fill(bob, { password: "bob's own password" });
+      await bob.getByRole("button", { name: "Sign in" }).click();
+      await bob.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      const bob2Context = await browser.newContext();
+      const bob2 = await bob2Context.newPage();
+      await bob2.goto(`${base}/`);
+      await fill(bob2, { email: "bob@example.com", password: "bob's own password" });
+      await bob2.getByRole("button", { name: "Sign in" }).click();
+      await bob2.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+
+      await bob.getByTestId("hub-sign-out-everywhere").click();
+      await bob.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+      // Bob's other browser is signed out; the admin is not.
+      await bob2.reload();
+      await bob2.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+      await admin.reload();
+      await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      await expect
+        .poll(() => admin.getByTestId("hub-who").textContent())
+        .toContain("admin@example.com");
+      await Promise.all([adminContext.close(), bobContext.close(), bob2Context.close()]);
+    });
+  },
+);

@@ -1,0 +1,408 @@
+/**
+ * The hub's pages: first-run setup (`/setup?token=…`), sign-in, sign-up (`/sign-up?invite=…`)
+ * and, once signed in, the dashboard. The credential a sign-in answers with is kept like
+ * plus's (lib/session.ts): in this origin's storage, sent in a header.
+ */
+import { createResource, createSignal, type JSX, Match, Show, Switch } from "solid-js";
+import { messageOf } from "../lib/delay.js";
+import { apiFetch, hasCredential, keepCredential, signedOut, signOut } from "../lib/session.js";
+import "./hub.css";
+
+interface Me {
+  account: { id: string; role: "admin" | "user"; status: string; created: string };
+  email?: string;
+}
+
+type Page = "setup" | "sign-in" | "sign-up";
+
+function pageOfPath(): Page {
+  if (location.pathname === "/setup") return "setup";
+  if (location.pathname === "/sign-up") return "sign-up";
+  return "sign-in";
+}
+
+async function postJson(path: string, body: unknown): Promise<Response> {
+  return apiFetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", accept: "application/json" },
+    body: JSON.stringify(body),
+    cache: "no-store",
+  });
+}
+
+async function problemOf(res: Response): Promise<string> {
+  const body = (await res.json().catch(() => ({}))) as { message?: string };
+  return body.message ?? `the hub answered ${res.status}`;
+}
+
+export function HubRoot() {
+  const [signedIn, setSignedIn] = createSignal(hasCredential());
+  const [page, setPage] = createSignal<Page>(pageOfPath());
+  const go = (p: Page) => {
+    history.replaceState(null, "", p === "sign-in" ? "/" : `/${p}`);
+    setPage(p);
+  };
+  const onSignedIn = (credential: string) => {
+    keepCredential(credential);
+    // The token or invite of the link is spent: it leaves the address bar.
+    history.replaceState(null, "", "/");
+    // Signing out later comes back to sign-in, not to the spent link's page.
+    setPage("sign-in");
+    setSignedIn(true);
+  };
+  return (
+    <div class="hub">
+      <Show
+        when={signedIn() && !signedOut()}
+        fallback={
+          <Switch>
+            <Match when={page() === "setup"}>
+              <SetupPage onSignedIn={onSignedIn} />
+            </Match>
+            <Match when={page() === "sign-up"}>
+              <SignUpPage onSignedIn={onSignedIn} onSignIn={() => go("sign-in")} />
+            </Match>
+            <Match when={page() === "sign-in"}>
+              <SignInPage onSignedIn={onSignedIn} onSignUp={() => go("sign-up")} />
+            </Match>
+          </Switch>
+        }
+      >
+        <Dashboard onSignedOut={() => setSignedIn(false)} />
+      </Show>
+    </div>
+  );
+}
+
+/** A card with a form whose submit posts `body()` to `path` and signs in with the answer. */
+function AuthForm(props: {
+  title: string;
+  testid: string;
+  path: string;
+  submit: string;
+  body: () => unknown;
+  onSignedIn: (credential: string) => void;
+  children: JSX.Element;
+  footer?: JSX.Element;
+}) {
+  const [busy, setBusy] = createSignal(false);
+  const [problem, setProblem] = createSignal<string>();
+  const onSubmit = async (e: SubmitEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setProblem(undefined);
+    try {
+      const res = await postJson(props.path, props.body());
+      if (!res.ok) {
+        setProblem(await problemOf(res));
+        return;
+      }
+      const { credential } = (await res.json()) as { credential: string };
+      props.onSignedIn(credential);
+    } catch (err) {
+      setProblem(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="hub-card" data-testid={props.testid}>
+      <h1>{props.title}</h1>
+      <form class="hub-form" onSubmit={(e) => void onSubmit(e)}>
+        {props.children}
+        <Show when={problem()}>
+          <p class="hub-problem" role="alert" data-testid="hub-problem">
+            {problem()}
+          </p>
+        </Show>
+        <button type="submit" class="button hub-submit" disabled={busy()}>
+          {busy() ? "…" : props.submit}
+        </button>
+      </form>
+      {props.footer}
+    </div>
+  );
+}
+
+function Field(props: {
+  label: string;
+  name: string;
+  type?: string;
+  value: string;
+  onInput: (v: string) => void;
+  autocomplete?: string;
+}) {
+  return (
+    <label class="hub-field">
+      <span>{props.label}</span>
+      <input
+        name={props.name}
+        data-testid={`hub-${props.name}`}
+        type={props.type ?? "text"}
+        value={props.value}
+        autocomplete={props.autocomplete}
+        required
+        onInput={(e) => props.onInput(e.currentTarget.value)}
+      />
+    </label>
+  );
+}
+
+function SetupPage(props: { onSignedIn: (c: string) => void }) {
+  const token = new URLSearchParams(location.search).get("token") ?? "";
+  const [email, setEmail] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  return (
+    <AuthForm
+      title="Set up this hub"
+      testid="hub-setup"
+      path="/api/hub/setup"
+      submit="Create the admin account"
+      body={() => ({ setupToken: token, email: email(), password: password() })}
+      onSignedIn={props.onSignedIn}
+    >
+      <p class="muted">The first account is the hub's admin. This link works once.</p>
+      <Field
+        label="Email"
+        name="email"
+        type="email"
+        value={email()}
+        onInput={setEmail}
+        autocomplete="email"
+      />
+      <Field
+        label="Password (at least 10 characters)"
+        name="password"
+        type="password"
+        value={password()}
+        onInput={setPassword}
+        autocomplete="new-password"
+      />
+    </AuthForm>
+  );
+}
+
+function SignInPage(props: { onSignedIn: (c: string) => void; onSignUp: () => void }) {
+  const [email, setEmail] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  return (
+    <AuthForm
+      title="Sign in"
+      testid="hub-sign-in"
+      path="/api/hub/sign-in"
+      submit="Sign in"
+      body={() => ({ email: email(), password: password() })}
+      onSignedIn={props.onSignedIn}
+      footer={
+        <p class="muted">
+          New here?{" "}
+          <button type="button" class="link-button" onClick={() => props.onSignUp()}>
+            Sign up
+          </button>{" "}
+          (with an invite, unless the admin opened sign-up)
+        </p>
+      }
+    >
+      <Field
+        label="Email"
+        name="email"
+        type="email"
+        value={email()}
+        onInput={setEmail}
+        autocomplete="email"
+      />
+      <Field
+        label="Password"
+        name="password"
+        type="password"
+        value={password()}
+        onInput={setPassword}
+        autocomplete="current-password"
+      />
+    </AuthForm>
+  );
+}
+
+function SignUpPage(props: { onSignedIn: (c: string) => void; onSignIn: () => void }) {
+  const [invite, setInvite] = createSignal(
+    new URLSearchParams(location.search).get("invite") ?? "",
+  );
+  const [email, setEmail] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  return (
+    <AuthForm
+      title="Sign up"
+      testid="hub-sign-up"
+      path="/api/hub/sign-up"
+      submit="Create my account"
+      body={() => ({ email: email(), password: password(), ...(invite() && { invite: invite() }) })}
+      onSignedIn={props.onSignedIn}
+      footer={
+        <p class="muted">
+          Have an account?{" "}
+          <button type="button" class="link-button" onClick={() => props.onSignIn()}>
+            Sign in
+          </button>
+        </p>
+      }
+    >
+      <Show when={!new URLSearchParams(location.search).get("invite")}>
+        <label class="hub-field">
+          <span>Invite (if you were given one)</span>
+          <input
+            data-testid="hub-invite"
+            value={invite()}
+            onInput={(e) => setInvite(e.currentTarget.value)}
+          />
+        </label>
+      </Show>
+      <Field
+        label="Email"
+        name="email"
+        type="email"
+        value={email()}
+        onInput={setEmail}
+        autocomplete="email"
+      />
+      <Field
+        label="Password (at least 10 characters)"
+        name="password"
+        type="password"
+        value={password()}
+        onInput={setPassword}
+        autocomplete="new-password"
+      />
+    </AuthForm>
+  );
+}
+
+function Dashboard(props: { onSignedOut: () => void }) {
+  const [me] = createResource(async (): Promise<Me> => {
+    const res = await apiFetch("/api/hub/me", { cache: "no-store" });
+    if (!res.ok) throw new Error(await problemOf(res));
+    return (await res.json()) as Me;
+  });
+  const [problem, setProblem] = createSignal<string>();
+  const out = async (everywhere: boolean) => {
+    try {
+      await signOut(everywhere);
+      props.onSignedOut();
+    } catch (err) {
+      setProblem(messageOf(err));
+    }
+  };
+  return (
+    <div class="hub-dashboard" data-testid="hub-dashboard">
+      <header class="hub-header">
+        <span class="hub-brand">cocalc launchpad</span>
+        <span class="hub-who" data-testid="hub-who">
+          {me()?.email ?? ""}
+          <Show when={me()?.account.role === "admin"}>
+            <span class="hub-badge">admin</span>
+          </Show>
+        </span>
+        <button
+          type="button"
+          class="button"
+          data-testid="hub-sign-out"
+          onClick={() => void out(false)}
+        >
+          Sign out
+        </button>
+        <button
+          type="button"
+          class="button"
+          data-testid="hub-sign-out-everywhere"
+          onClick={() => void out(true)}
+        >
+          Sign out everywhere
+        </button>
+      </header>
+      <Show when={problem() ?? (me.error ? messageOf(me.error) : undefined)}>
+        {(p) => (
+          <p class="banner banner-warn" role="alert">
+            {p()}
+          </p>
+        )}
+      </Show>
+      <section class="hub-section">
+        <h2>Workspaces</h2>
+        <p class="muted" data-testid="hub-no-workspaces">
+          You have no workspaces on this hub yet.
+        </p>
+      </section>
+      <Show when={me()?.account.role === "admin"}>
+        <AdminInvites />
+      </Show>
+    </div>
+  );
+}
+
+function AdminInvites() {
+  const [uses, setUses] = createSignal(1);
+  const [link, setLink] = createSignal<string>();
+  const [problem, setProblem] = createSignal<string>();
+  const [state] = createResource(async () => {
+    const res = await apiFetch("/api/hub/state", { cache: "no-store" });
+    return (await res.json()) as { signUpMode: string };
+  });
+  const create = async () => {
+    setProblem(undefined);
+    const res = await postJson("/api/hub/invites", { uses: uses(), ttlSeconds: 7 * 86_400 });
+    if (!res.ok) return setProblem(await problemOf(res));
+    const { invite } = (await res.json()) as { invite: { token: string } };
+    setLink(`${location.origin}/sign-up?invite=${encodeURIComponent(invite.token)}`);
+  };
+  const mode = async (m: string) => {
+    setProblem(undefined);
+    const res = await postJson("/api/hub/sign-up-mode", { mode: m });
+    if (!res.ok) setProblem(await problemOf(res));
+  };
+  return (
+    <section class="hub-section" data-testid="hub-admin">
+      <h2>People</h2>
+      <div class="hub-row">
+        <label class="hub-inline">
+          Uses
+          <input
+            type="number"
+            min="1"
+            max="10000"
+            value={uses()}
+            onInput={(e) => setUses(Math.max(1, Number(e.currentTarget.value) || 1))}
+          />
+        </label>
+        <button
+          type="button"
+          class="button"
+          data-testid="hub-create-invite"
+          onClick={() => void create()}
+        >
+          Create an invite link (valid 7 days)
+        </button>
+        <label class="hub-inline">
+          Sign-up
+          <select
+            data-testid="hub-sign-up-mode"
+            value={state()?.signUpMode ?? "invite"}
+            onChange={(e) => void mode(e.currentTarget.value)}
+          >
+            <option value="invite">with an invite</option>
+            <option value="open">open to anyone</option>
+            <option value="closed">closed</option>
+          </select>
+        </label>
+      </div>
+      <Show when={link()}>
+        <p class="hub-link">
+          Send this link; it is shown once: <code data-testid="hub-invite-link">{link()}</code>
+        </p>
+      </Show>
+      <Show when={problem()}>
+        <p class="hub-problem" role="alert">
+          {problem()}
+        </p>
+      </Show>
+    </section>
+  );
+}
