@@ -215,6 +215,65 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect(again.stderr).toMatch(/already used \(by host hostjoin1\)/);
   });
 
+  it("a joined host cannot listen to the registry or issue tokens", async () => {
+    const run = JSON.parse(await readFile(join(m.dir, "host-data", "run.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    // Full rights on the host's own nats-server: what a compromised host could do.
+    const onHost = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test sniffer",
+    );
+    try {
+      const heard: string[] = [];
+      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
+        onHost.subscribe(s, {
+          callback: (_e, msg) => {
+            heard.push(msg.subject);
+          },
+        });
+      // What the control plane does send this host (an answer in its inbox) is the sign
+      // that the host's interest reached the control plane, before and after the token.
+      const sentinel = async (n: number) => {
+        const subject = `${hostSubjects(HOST).inbox}.sentinel${n}`;
+        let got = false;
+        onHost.subscribe(subject, {
+          max: 1,
+          callback: () => {
+            got = true;
+          },
+        });
+        await onHost.flush();
+        await until(`sentinel ${n} heard on the host`, async () => {
+          hub.publish(subject, "");
+          await hub.flush();
+          return got;
+        });
+      };
+      await onHost.flush();
+      await sentinel(1);
+      // Issuing a token reloads the control plane's configuration (a new join login).
+      const r = token("hostjoin2", join(m.dir, "other.token"));
+      expect(r.status).toBe(0);
+      await sentinel(2);
+      expect(heard).toEqual([]);
+      const issued = await onHost
+        .request(
+          RegistrySubjects.command,
+          JSON.stringify({ type: "IssueHostToken", data: { hostId: "evil", ttlSeconds: 60 } }),
+          { timeout: 2000 },
+        )
+        .then(
+          () => "answered",
+          () => "refused",
+        );
+      expect(issued).toBe("refused");
+    } finally {
+      await onHost.close();
+    }
+  });
+
   it("restarted without --join, the host comes back joined", async () => {
     await stopDaemon(host);
     const dataDir = join(m.dir, "host-data");
@@ -255,45 +314,6 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect((await send("StopWorkspace")).ok).toBe(true);
   });
 
-  it("a joined host cannot listen to the registry or issue tokens", async () => {
-    const run = JSON.parse(await readFile(join(m.dir, "host-data", "run.json"), "utf8")) as {
-      natsUrl: string;
-      seedFile: string;
-    };
-    // Full rights on the host's own nats-server: what a compromised host could do.
-    const onHost = await connectServices(
-      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
-      "test sniffer",
-    );
-    try {
-      const heard: string[] = [];
-      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
-        onHost.subscribe(s, {
-          callback: (_e, msg) => {
-            heard.push(msg.subject);
-          },
-        });
-      await onHost.flush();
-      await new Promise((r) => setTimeout(r, 500));
-      const r = token("hostjoin2", join(m.dir, "other.token"));
-      expect(r.status).toBe(0);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(heard).toEqual([]);
-      const issued = await onHost
-        .request(
-          RegistrySubjects.command,
-          JSON.stringify({ type: "IssueHostToken", data: { hostId: "evil", ttlSeconds: 60 } }),
-          { timeout: 2000 },
-        )
-        .then(
-          () => "answered",
-          () => "refused",
-        );
-      expect(issued).toBe("refused");
-    } finally {
-      await onHost.close();
-    }
-  });
   it("revoking the token a host joined with cuts the host off", async () => {
     const used = (JSON.parse(await readFile(join(m.dir, "host.token"), "utf8")) as HostTokenFile)
       .tokenId;
