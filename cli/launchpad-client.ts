@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectServices } from "../services/runtime/connect.js";
+import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import type {
@@ -295,8 +296,13 @@ export async function runClient(
       run.joined && run.hostId
         ? hostSubjects(run.hostId).workspaceCommand(wsid)
         : subjects.command("host");
+    // Progress the handler sends on the request's inbox: the control plane's (placement,
+    // image imports) and the host's.
     const r = (
-      await nc.request(target, JSON.stringify(command), { timeout: 10 * 60_000 })
+      await requestWithProgress(nc, target, JSON.stringify(command), {
+        timeoutMs: 10 * 60_000,
+        onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
+      })
     ).json<Reply>();
     sub.unsubscribe();
     if (o.action === "exec" && r.ok && r.result) {

@@ -191,7 +191,10 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
           timeout: 60_000,
         })
       ).json<Reply>();
-    expect((await send("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    expect(
+      (await send("CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 200, memoryMb: 256 } }))
+        .ok,
+    ).toBe(true);
     expect((await send("StartWorkspace")).ok).toBe(true);
     const id = await send("ExecInWorkspace", { argv: ["/bin/sh", "-c", "id -u; hostname"] });
     expect(id.result?.stdout).toBe(`1000\nws-${ws}\n`);

@@ -4,6 +4,9 @@
  * workspaces' `host` commands, projects the `workspaces`, `mounts` and `images` views, writes
  * the `hosts` view, takes scheduled snapshots, and reconciles the machine on start.
  */
+import { readdir } from "node:fs/promises";
+import { availableParallelism, totalmem } from "node:os";
+import { join } from "node:path";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { type Command, parseCommand } from "../../shared/commands.js";
 import { envelope } from "../../shared/envelope.js";
@@ -85,6 +88,8 @@ export interface HostServiceOptions {
    * placed here) and reserves cores in the control plane's account ledger.
    */
   controlPlane?: boolean;
+  /** Cores and memory the host gives its running workspaces together (default: the machine's). */
+  capacity?: { cpus?: number; memoryMb?: number };
   /** How often running containers' init and conmon are looked for (default 2 s). */
   containerCheckMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
@@ -118,6 +123,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const workspacesKv = await ctx.kvm.open(Buckets.workspaces);
       let lastError: string | undefined;
       let status: HostView["status"] = "starting";
+      const capacity = {
+        cpus: opts.capacity?.cpus ?? availableParallelism(),
+        memoryMb: opts.capacity?.memoryMb ?? Math.floor(totalmem() / 2 ** 20),
+      };
 
       const beat = async () => {
         const known = [...runtime.known.values()].filter(
@@ -125,10 +134,17 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         );
         const running = known.filter((s) => s.status === "running");
         const coresByAccount: Record<string, number> = {};
+        const committed = { cpus: 0, memoryMb: 0 };
         for (const s of running) {
           const a = s.account ?? "";
           coresByAccount[a] = (coresByAccount[a] ?? 0) + s.quota.cpus;
+          committed.cpus += s.quota.cpus;
+          committed.memoryMb += s.quota.memoryMb;
         }
+        // The image subvolumes themselves: `.import-…` is one being imported.
+        const images = (await readdir(join(opts.root, "images")).catch(() => [] as string[]))
+          .filter((n) => !n.startsWith("."))
+          .sort();
         const view: HostView = {
           hostId: opts.hostId,
           status,
@@ -138,6 +154,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           running: running.length,
           workspaces: known.length,
           disk: await btrfs.fsUsage(opts.root).catch(() => ({ totalMb: 0, usedMb: 0 })),
+          images,
+          capacity,
+          committed,
           coresByAccount,
           ...(lastError !== undefined && { lastError }),
           beatAt: ctx.now().toISOString(),
@@ -367,11 +386,17 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         serve(hostSub, async (m) => {
           const at = ctx.now().toISOString();
           const command = parseCommand<Command>(HostCommands, m.data, { actor: "user", at });
-          if (command.type === "ImportImage") {
-            const d = command.data as { name: string; source: string; description?: string };
-            return { seqs: await runtime.importImage(d.name, d.source, d.description ?? "") };
-          }
-          return { seqs: await runtime.removeImage((command.data as { name: string }).name) };
+          const seqs =
+            command.type === "ImportImage"
+              ? await (() => {
+                  const d = command.data as { name: string; source: string; description?: string };
+                  return runtime.importImage(d.name, d.source, d.description ?? "");
+                })()
+              : await runtime.removeImage((command.data as { name: string }).name);
+          // Placement reads what images a host has from its beat: the next one says so now,
+          // before the answer (both go the same way, in order).
+          await beat();
+          return { seqs };
         }),
       ]).then(() => undefined);
 
