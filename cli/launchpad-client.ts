@@ -272,19 +272,6 @@ export async function runClient(
           throw new CommandFailed(`unknown action ${o.action}`);
       }
     })();
-    // Progress: every lifecycle event of the workspace, as it is published.
-    const sub = nc.subscribe(subjects.hostLife);
-    void (async () => {
-      for await (const m of sub) {
-        try {
-          const ev = m.json<{ type: string; data: { step?: string; detail?: string } }>();
-          const detail = ev.data.step
-            ? `: ${ev.data.step}${ev.data.detail ? ` (${ev.data.detail})` : ""}`
-            : "";
-          process.stderr.write(`  ${wsid} ${ev.type}${detail}\n`);
-        } catch {}
-      }
-    })();
     // A joined host answers for its own workspaces on its own subject; what crosses the leaf
     // to the control plane is only what the control plane asks of it.
     if (run.joined && command.type === "CreateWorkspaceOnHost")
@@ -297,14 +284,14 @@ export async function runClient(
         ? hostSubjects(run.hostId).workspaceCommand(wsid)
         : subjects.command("host");
     // Progress the handler sends on the request's inbox: the control plane's (placement,
-    // image imports) and the host's.
+    // image imports) and the host's (each lifecycle event the command records), through the
+    // control plane or straight from the host.
     const r = (
       await requestWithProgress(nc, target, JSON.stringify(command), {
         timeoutMs: 10 * 60_000,
         onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
       })
     ).json<Reply>();
-    sub.unsubscribe();
     if (o.action === "exec" && r.ok && r.result) {
       process.stdout.write(r.result.stdout);
       process.stderr.write(r.result.stderr);

@@ -264,7 +264,14 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     expect(
       (await send("wsa1", "CreateWorkspaceOnHost", { image: "bb", quota, hostId: A })).ok,
     ).toBe(true);
-    expect((await send("wsa1", "StartWorkspace")).ok).toBe(true);
+    // Through the control plane, the CLI prints each step the host records, as it did on a
+    // host of its own: the host sends them on the request's inbox, the control plane relays.
+    const started = await cliRun("workspace", "start", ["wsa1"]);
+    expect(started.code, started.progress).toBe(0);
+    const lines = started.progress.split("\n").filter((l) => l.startsWith("  wsa1 "));
+    expect(lines[0]).toBe("  wsa1 WorkspaceStarting");
+    expect(lines.some((l) => l.startsWith("  wsa1 WorkspaceStepDone: "))).toBe(true);
+    expect(lines.at(-1)).toBe("  wsa1 WorkspaceRunning");
     const id = await send("wsa1", "ExecInWorkspace", {
       argv: ["/bin/sh", "-c", "hostname; cat /etc/image-name"],
     });

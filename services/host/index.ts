@@ -34,9 +34,11 @@ import {
   Keys,
   ServiceNames,
   Streams,
+  workspaceSubjects,
   wsidOfSubject,
 } from "../../shared/subjects.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { sendProgress, wantsProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
@@ -351,9 +353,37 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const accountSubs = opts.controlPlane
         ? []
         : [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
+      /**
+       * Runs a workspace's command; a requester that asked for progress gets each lifecycle
+       * event the command records (steps: subvolumes, rootfs, container, …) as a line on its
+       * own inbox before the answer, the only place they go (a control plane relays them to
+       * its client: it keeps no copy of the host's events).
+       */
+      const withProgress = async <T>(m: Msg, wsid: string, run: () => Promise<T>) => {
+        if (!wantsProgress(m)) return run();
+        const life = ctx.nc.subscribe(workspaceSubjects(wsid).hostLife, {
+          callback: (_err, ev) => {
+            try {
+              sendProgress(m, { line: lifecycleLine(ev.json()) });
+            } catch {}
+          },
+        });
+        await ctx.nc.flush();
+        try {
+          return await run();
+        } finally {
+          // Every event the command published has reached this connection (and so the
+          // requester) before the answer goes.
+          await ctx.nc.flush().catch(() => undefined);
+          life.unsubscribe();
+        }
+      };
       const onWorkspace = async (m: Msg) => {
         const wsid = wsidOfSubject(m.subject) ?? wsidOfHostCommand(m.subject);
         if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
+        return withProgress(m, wsid, () => runWorkspaceCommand(m, wsid));
+      };
+      const runWorkspaceCommand = async (m: Msg, wsid: string) => {
         const at = ctx.now().toISOString();
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
@@ -453,4 +483,10 @@ export function hostPaths(root: string) {
     workspace: (wsid: string) => workspacePaths(root, wsid),
     image: (n: string) => imagePath(root, n),
   };
+}
+
+/** A lifecycle event as a line of progress: `WorkspaceStepDone: rootfs (mounted)`. */
+function lifecycleLine(ev: { type: string; data?: { step?: string; detail?: string } }): string {
+  const step = ev.data?.step;
+  return `${ev.type}${step ? `: ${step}${ev.data?.detail ? ` (${ev.data.detail})` : ""}` : ""}`;
 }
