@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { accountsOnControlPlane } from "../services/host/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
@@ -147,6 +148,8 @@ export async function runClient(
       return 0;
     }
     if (o.command === "account") {
+      // A joined host's own ledger is no longer written: the control plane's is the one.
+      if (run.joined && run.hostId) throw accountsOnControlPlane(run.hostId);
       if (o.action === "list") {
         const accounts = await values<AccountView>(nc, Buckets.accounts);
         print(

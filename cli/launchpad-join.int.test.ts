@@ -9,6 +9,7 @@ import { connectServices } from "../services/runtime/connect.js";
 import { domainManager, viewValue } from "../services/runtime/remote-views.js";
 import type { ExecResult, HostTokenFile, WorkspaceView } from "../shared/launchpad.js";
 import {
+  accountSubjects,
   Buckets,
   hostDomain,
   hostSubjects,
@@ -17,6 +18,7 @@ import {
 } from "../shared/subjects.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
 import { until } from "../test/helpers/nats.js";
+import { runClient } from "./launchpad-client.js";
 
 const BIN = new URL("../dist/bundle/launchpad.js", import.meta.url).pathname;
 const HOST = "hostjoin1";
@@ -315,6 +317,40 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     const started = await send("StartWorkspace");
     expect(started.ok, JSON.stringify(started)).toBe(true);
     expect((await send("StopWorkspace")).ok).toBe(true);
+  });
+
+  it("account commands on a joined host are refused with a coded error that says where to run them", async () => {
+    const dataDir = join(m.dir, "host-data");
+    for (const action of ["cores", "list"])
+      await expect(
+        runClient({ command: "account", action, args: ["acme", "2"], flags: {}, dataDir }),
+      ).rejects.toMatchObject({
+        code: "ERR_ACCOUNT_ON_CONTROL_PLANE",
+        message: expect.stringMatching(
+          /joined to a control plane.*--data-dir of the control plane/,
+        ),
+      });
+    // Any other client of the host's nats-server gets the same answer, not "no responders".
+    const run = JSON.parse(await readFile(join(dataDir, "run.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    const onHost = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test account client",
+    );
+    try {
+      const r = (
+        await onHost.request(
+          accountSubjects("acme").command,
+          JSON.stringify({ type: "SetAccountCoresQuota", data: { cores: 2 } }),
+          { timeout: 10_000 },
+        )
+      ).json<Reply>();
+      expect(r.error?.code).toBe("ERR_ACCOUNT_ON_CONTROL_PLANE");
+    } finally {
+      await onHost.close();
+    }
   });
 
   it("revoking the token a host joined with cuts the host off", async () => {

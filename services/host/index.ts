@@ -350,9 +350,8 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
         queue: HOST_SERVICE,
       });
-      const accountSubs = opts.controlPlane
-        ? []
-        : [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
+      // Joined, the control plane keeps the accounts: this host's own clients are told so.
+      const accountSubs = [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
       /**
        * Runs a workspace's command; a requester that asked for progress gets each lifecycle
        * event the command records (steps: subvolumes, rootfs, container, …) as a line on its
@@ -407,6 +406,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           serve(accountSub, async (m) => {
             const account = accountOfSubject(m.subject);
             if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+            if (opts.controlPlane) throw accountsOnControlPlane(opts.hostId);
             const at = ctx.now().toISOString();
             const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
             const { cores } = command.data as { cores: number | null };
@@ -489,4 +489,12 @@ export function hostPaths(root: string) {
 function lifecycleLine(ev: { type: string; data?: { step?: string; detail?: string } }): string {
   const step = ev.data?.step;
   return `${ev.type}${step ? `: ${step}${ev.data?.detail ? ` (${ev.data.detail})` : ""}` : ""}`;
+}
+
+/** What a joined host answers for account commands: the control plane keeps the ledger. */
+export function accountsOnControlPlane(hostId: string): CocalcError {
+  return new CocalcError(
+    "ERR_ACCOUNT_ON_CONTROL_PLANE",
+    `host ${hostId} is joined to a control plane, which keeps the accounts' quotas and cores of all its hosts: run \`cocalc-launchpad account …\` there (--data-dir of the control plane)`,
+  );
 }
