@@ -31,8 +31,10 @@ Usage:
   cocalc-launchpad account list
   cocalc-launchpad hosts list                        hosts: status (ready, stopped, offline),
                                                      running workspaces, disk, last heard
-  cocalc-launchpad control-plane [--listen ADDR] [--port N] [--leaf-port N]
-      run a control plane: the nats-server hosts join as leaf nodes, and their registry
+  cocalc-launchpad control-plane [--listen ADDR] [--port N] [--leaf-port N] [--images DIR]
+      run a control plane: the nats-server hosts join as leaf nodes, and their registry;
+      --images: rootfs directories DIR/NAME (a path every host can read) that it imports
+      on a host before placing a workspace of image NAME there
   cocalc-launchpad control-plane token HOSTID --out FILE [--ttl 1h]
       a one-time registration token for a host, written to FILE (0600); the host joins
       with \`cocalc-launchpad host --join FILE …\` (its earlier unused tokens are revoked)
@@ -52,6 +54,10 @@ Host options:
                          the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
   --network NAME         podman network of workspaces (default none)
+  --cpus N               cores the host gives its running workspaces together (default:
+                         the machine's); a control plane places by what is free
+  --memory-mb N          memory the host gives its running workspaces together (default:
+                         the machine's)
   --keep-workspaces      on stop, leave the workspaces running (e.g. for an upgrade): the
                          restarted host adopts them; without it a stop stops them
   --snapshot-every MIN   scheduled snapshots every MIN minutes, 0 = off (default 60)
@@ -81,6 +87,9 @@ export interface HostOptions {
   keepWorkspaces?: boolean;
   /** How often the host writes its `hosts` record and beats (tests shorten it). */
   heartbeatMs?: number;
+  /** Cores and memory the host gives its running workspaces (default: the machine's). */
+  cpus?: number;
+  memoryMb?: number;
 }
 
 export interface ControlPlaneOptions {
@@ -92,6 +101,8 @@ export interface ControlPlaneOptions {
   logLevel: string;
   /** A host not heard for this long is offline (tests shorten it). */
   offlineAfterMs?: number;
+  /** Rootfs directories `<imagesDir>/<name>` imported on a host that lacks a workspace's image. */
+  imagesDir?: string;
 }
 
 export interface ControlPlaneTokenOptions {
@@ -266,6 +277,8 @@ export function parseLaunchpadCli(
       "log-level": { type: "string" },
       join: { type: "string" },
       "keep-workspaces": { type: "boolean" },
+      cpus: { type: "string" },
+      "memory-mb": { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -288,6 +301,15 @@ export function parseLaunchpadCli(
     const logLevel = (values["log-level"] as string | undefined) ?? "info";
     if (!["trace", "debug", "info", "warn", "error", "silent"].includes(logLevel))
       throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
+    const positive = (flag: string, v: unknown): number | undefined => {
+      if (v === undefined) return undefined;
+      const n = Number(v);
+      if (!(n > 0) || !Number.isFinite(n))
+        throw new UsageError(`${flag} takes a positive number, not ${JSON.stringify(v)}`);
+      return n;
+    };
+    const cpus = positive("--cpus", values.cpus);
+    const memoryMb = positive("--memory-mb", values["memory-mb"]);
     const defaultId = hostname()
       .replace(/[^-_A-Za-z0-9]/g, "-")
       .replace(/^[^A-Za-z0-9]+/, "")
@@ -308,6 +330,8 @@ export function parseLaunchpadCli(
       logLevel,
       ...(values.join !== undefined && { join: resolve(values.join as string) }),
       keepWorkspaces: values["keep-workspaces"] === true,
+      ...(cpus !== undefined && { cpus }),
+      ...(memoryMb !== undefined && { memoryMb }),
     };
   }
   if (first === "control-plane") {
@@ -319,6 +343,7 @@ export function parseLaunchpadCli(
       out: { type: "string" },
       ttl: { type: "string" },
       "log-level": { type: "string" },
+      images: { type: "string" },
     });
     if (values.help) return { command: "help" };
     const dataDir = resolve(
@@ -366,6 +391,7 @@ export function parseLaunchpadCli(
       ...(lp !== undefined && { leafPort: lp }),
       dataDir,
       logLevel,
+      ...(values.images !== undefined && { imagesDir: resolve(values.images as string) }),
     };
   }
   if (first === "workspace" || first === "image" || first === "account" || first === "hosts") {

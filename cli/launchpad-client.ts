@@ -6,7 +6,9 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { accountsOnControlPlane } from "../services/host/index.js";
 import { connectServices } from "../services/runtime/connect.js";
+import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import type {
@@ -146,6 +148,8 @@ export async function runClient(
       return 0;
     }
     if (o.command === "account") {
+      // A joined host's own ledger is no longer written: the control plane's is the one.
+      if (run.joined && run.hostId) throw accountsOnControlPlane(run.hostId);
       if (o.action === "list") {
         const accounts = await values<AccountView>(nc, Buckets.accounts);
         print(
@@ -271,19 +275,6 @@ export async function runClient(
           throw new CommandFailed(`unknown action ${o.action}`);
       }
     })();
-    // Progress: every lifecycle event of the workspace, as it is published.
-    const sub = nc.subscribe(subjects.hostLife);
-    void (async () => {
-      for await (const m of sub) {
-        try {
-          const ev = m.json<{ type: string; data: { step?: string; detail?: string } }>();
-          const detail = ev.data.step
-            ? `: ${ev.data.step}${ev.data.detail ? ` (${ev.data.detail})` : ""}`
-            : "";
-          process.stderr.write(`  ${wsid} ${ev.type}${detail}\n`);
-        } catch {}
-      }
-    })();
     // A joined host answers for its own workspaces on its own subject; what crosses the leaf
     // to the control plane is only what the control plane asks of it.
     if (run.joined && command.type === "CreateWorkspaceOnHost")
@@ -295,10 +286,15 @@ export async function runClient(
       run.joined && run.hostId
         ? hostSubjects(run.hostId).workspaceCommand(wsid)
         : subjects.command("host");
+    // Progress the handler sends on the request's inbox: the control plane's (placement,
+    // image imports) and the host's (each lifecycle event the command records), through the
+    // control plane or straight from the host.
     const r = (
-      await nc.request(target, JSON.stringify(command), { timeout: 10 * 60_000 })
+      await requestWithProgress(nc, target, JSON.stringify(command), {
+        timeoutMs: 10 * 60_000,
+        onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
+      })
     ).json<Reply>();
-    sub.unsubscribe();
     if (o.action === "exec" && r.ok && r.result) {
       process.stdout.write(r.result.stdout);
       process.stderr.write(r.result.stderr);

@@ -126,6 +126,7 @@ export async function startControlPlane(
       log: log.child({ component: "fleet" }),
       now: () => new Date(),
       ...(opts.offlineAfterMs !== undefined && { offlineAfterMs: opts.offlineAfterMs }),
+      ...(opts.imagesDir !== undefined && { imagesDir: opts.imagesDir }),
     });
     cleanups.push(() => fleet.stop());
     const run: ControlPlaneRunInfo = { pid: process.pid, natsUrl, leafUrl, seedFile };

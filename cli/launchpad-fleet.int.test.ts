@@ -5,13 +5,13 @@
  * account ledger on the control plane holds the cores quota across both hosts.
  */
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectServices } from "../services/runtime/connect.js";
 import type { AccountView, ExecResult, HostView, WorkspaceView } from "../shared/launchpad.js";
 import {
@@ -68,6 +68,7 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     logLevel: "warn",
     join,
     heartbeatMs: 500,
+    cpus: 2,
   });
   const joinHost = async (m: HostMachine, hostId: string) => {
     const file = join(m.dir, `${hostId}.token`);
@@ -89,15 +90,38 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     ).json<Reply>();
   /** `cocalc-launchpad <command> <action> --data-dir <control plane>`: its output. */
   const cli = async (command: "hosts" | "workspace", action: string) => {
+    const r = await cliRun(command, action);
+    expect(r.code).toBe(0);
+    return r.text;
+  };
+  /** The same with arguments and flags: its exit code, output and progress (stderr). */
+  const cliRun = async (
+    command: "hosts" | "workspace",
+    action: string,
+    args: string[] = [],
+    flags: Record<string, string> = {},
+  ) => {
     let text = "";
     const out = {
       write(chunk: string) {
         text += chunk;
       },
     };
-    const code = await runClient({ command, action, args: [], flags: {}, dataDir: cpDir }, out);
-    expect(code).toBe(0);
-    return text;
+    let progress = "";
+    const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk) => {
+      progress += String(chunk);
+      return true;
+    });
+    const said = vi.spyOn(console, "error").mockImplementation((...a: unknown[]) => {
+      progress += `${a.join(" ")}\n`;
+    });
+    try {
+      const code = await runClient({ command, action, args, flags, dataDir: cpDir }, out);
+      return { code, text, progress };
+    } finally {
+      spy.mockRestore();
+      said.mockRestore();
+    }
   };
   const hubView = async <T>(bucket: string, key: string): Promise<T | undefined> => {
     const e = await (await new Kvm(cp.nc).open(bucket)).get(key);
@@ -112,6 +136,10 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     mA = await setupHostMachine(A, 1024);
     mB = await setupHostMachine(B, 1024);
     cpDir = join(mA.dir, "control-plane");
+    // The control plane's images: a directory both hosts (on this machine) can read.
+    const imagesDir = join(mA.dir, "images");
+    await mkdir(imagesDir);
+    await rename(await mA.rootfs("base"), join(imagesDir, "base"));
     cp = await startControlPlane(
       {
         command: "control-plane",
@@ -119,6 +147,7 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
         dataDir: cpDir,
         logLevel: "warn",
         offlineAfterMs: 3000,
+        imagesDir,
       },
       log,
       quiet,
@@ -189,12 +218,60 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     expect((await hostView<HostView>(onA, Buckets.hosts, Keys.host(A)))?.seenAt).toBeUndefined();
   });
 
+  it("placement: a host without the image gets it imported first (progress printed); when no host fits, each says why", async () => {
+    const sized = { "disk-mb": "200", "memory-mb": "256", cpus: "1" };
+    const made = await cliRun("workspace", "create", ["wsbase"], { image: "base", ...sized });
+    expect(made.code, made.progress).toBe(0);
+    // Neither host had it; the least busy one (by id on a tie) got it imported, then the workspace.
+    expect(made.progress).toContain("wsbase importing image base on host fleeta");
+    expect(made.progress).toContain("wsbase image base imported on host fleeta");
+    const w = await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsbase");
+    expect(w?.image).toBe("base");
+    await until("host A reports image base", async () =>
+      (await hubView<HostView>(Buckets.hosts, Keys.host(A)))?.images?.includes("base"),
+    );
+    // The next one of image base goes where base is, even though that host is busier now.
+    const next = await cliRun("workspace", "create", ["wsbase2"], { image: "base", ...sized });
+    expect(next.code, next.progress).toBe(0);
+    expect(next.progress).not.toContain("importing");
+    expect((await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsbase2"))?.image).toBe(
+      "base",
+    );
+
+    // An image the control plane cannot give, and more cores than any host has.
+    const none = await send("wsnone", "CreateWorkspaceOnHost", {
+      image: "nosuch",
+      quota: { cpus: 1, memoryMb: 256, diskMb: 200 },
+    });
+    expect(none.error?.code).toBe("ERR_HOST_NO_FIT");
+    expect(none.error?.message).toMatch(
+      /fleeta: no image nosuch and import failed: .*nosuch is not a root file system.*; fleetb: no image nosuch and import failed: /,
+    );
+    const big = await send("wsbig", "CreateWorkspaceOnHost", {
+      image: "bb",
+      quota: { cpus: 3, memoryMb: 256, diskMb: 200 },
+    });
+    expect(big.error?.code).toBe("ERR_HOST_NO_FIT");
+    expect(big.error?.message).toMatch(/fleeta: 2 of 2 cores free; fleetb: 2 of 2 cores free/);
+    for (const wsid of ["wsnone", "wsbig"])
+      expect((await send(wsid, "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
+    for (const wsid of ["wsbase", "wsbase2"])
+      expect((await send(wsid, "DeleteWorkspace")).ok).toBe(true);
+  });
+
   it("a workspace's commands run on its host only; the other host hears nothing", async () => {
     const quota = { cpus: 1, memoryMb: 256, diskMb: 200 };
     expect(
       (await send("wsa1", "CreateWorkspaceOnHost", { image: "bb", quota, hostId: A })).ok,
     ).toBe(true);
-    expect((await send("wsa1", "StartWorkspace")).ok).toBe(true);
+    // Through the control plane, the CLI prints each step the host records, as it did on a
+    // host of its own: the host sends them on the request's inbox, the control plane relays.
+    const started = await cliRun("workspace", "start", ["wsa1"]);
+    expect(started.code, started.progress).toBe(0);
+    const lines = started.progress.split("\n").filter((l) => l.startsWith("  wsa1 "));
+    expect(lines[0]).toBe("  wsa1 WorkspaceStarting");
+    expect(lines.some((l) => l.startsWith("  wsa1 WorkspaceStepDone: "))).toBe(true);
+    expect(lines.at(-1)).toBe("  wsa1 WorkspaceRunning");
     const id = await send("wsa1", "ExecInWorkspace", {
       argv: ["/bin/sh", "-c", "hostname; cat /etc/image-name"],
     });
@@ -230,6 +307,15 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
         (await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsold"))?.status ===
         "stopped",
     );
+    // Its id is taken across the fleet: a create without a host, or for host B, is refused.
+    for (const data of [
+      { image: "bb", quota },
+      { image: "bb", quota, hostId: B },
+    ]) {
+      const dup = await send("wsold", "CreateWorkspaceOnHost", data);
+      expect(dup.error?.code).toBe("ERR_WORKSPACE_EXISTS");
+      expect(dup.error?.message).toMatch(/wsold already exists on host fleeta/);
+    }
     const adopted = await send("wsold", "DeleteWorkspace");
     expect(adopted.ok, JSON.stringify(adopted)).toBe(true);
     expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsold")).toBeUndefined();
@@ -313,7 +399,10 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     expect(heardOnB.filter((s) => s.includes("wsa1"))).toEqual([]);
     expect(await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsa1")).toBeUndefined();
     // A new workspace without a host goes to the one that is ready.
-    expect((await send("wsany", "CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    const small = { cpus: 1, memoryMb: 256, diskMb: 200 };
+    expect((await send("wsany", "CreateWorkspaceOnHost", { image: "bb", quota: small })).ok).toBe(
+      true,
+    );
     expect((await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsany"))?.hostId).toBe(B);
     expect((await send("wsany", "DeleteWorkspace")).ok).toBe(true);
     // Deleted: the id is free again.

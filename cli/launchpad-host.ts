@@ -197,6 +197,10 @@ export async function startLaunchpadHost(
         podman,
         snapshotEveryMs: opts.snapshotEveryMs,
         controlPlane: leaf !== undefined,
+        capacity: {
+          ...(opts.cpus !== undefined && { cpus: opts.cpus }),
+          ...(opts.memoryMb !== undefined && { memoryMb: opts.memoryMb }),
+        },
         ...(opts.heartbeatMs !== undefined && { heartbeatMs: opts.heartbeatMs }),
         onReconciled: (r) => {
           for (const f of r.fixed) progress(`reconciled: ${f}`);

@@ -9,6 +9,7 @@ import { connectServices } from "../services/runtime/connect.js";
 import { domainManager, viewValue } from "../services/runtime/remote-views.js";
 import type { ExecResult, HostTokenFile, WorkspaceView } from "../shared/launchpad.js";
 import {
+  accountSubjects,
   Buckets,
   hostDomain,
   hostSubjects,
@@ -17,6 +18,7 @@ import {
 } from "../shared/subjects.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
 import { until } from "../test/helpers/nats.js";
+import { runClient } from "./launchpad-client.js";
 
 const BIN = new URL("../dist/bundle/launchpad.js", import.meta.url).pathname;
 const HOST = "hostjoin1";
@@ -191,7 +193,10 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
           timeout: 60_000,
         })
       ).json<Reply>();
-    expect((await send("CreateWorkspaceOnHost", { image: "bb" })).ok).toBe(true);
+    expect(
+      (await send("CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 200, memoryMb: 256 } }))
+        .ok,
+    ).toBe(true);
     expect((await send("StartWorkspace")).ok).toBe(true);
     const id = await send("ExecInWorkspace", { argv: ["/bin/sh", "-c", "id -u; hostname"] });
     expect(id.result?.stdout).toBe(`1000\nws-${ws}\n`);
@@ -213,6 +218,65 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     const again = joinOnly(file, join(m.dir, "d-again"));
     expect(again.status).toBe(1);
     expect(again.stderr).toMatch(/already used \(by host hostjoin1\)/);
+  });
+
+  it("a joined host cannot listen to the registry or issue tokens", async () => {
+    const run = JSON.parse(await readFile(join(m.dir, "host-data", "run.json"), "utf8")) as {
+      natsUrl: string;
+      seedFile: string;
+    };
+    // Full rights on the host's own nats-server: what a compromised host could do.
+    const onHost = await connectServices(
+      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
+      "test sniffer",
+    );
+    try {
+      const heard: string[] = [];
+      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
+        onHost.subscribe(s, {
+          callback: (_e, msg) => {
+            heard.push(msg.subject);
+          },
+        });
+      // What the control plane does send this host (an answer in its inbox) is the sign
+      // that the host's interest reached the control plane, before and after the token.
+      const sentinel = async (n: number) => {
+        const subject = `${hostSubjects(HOST).inbox}.sentinel${n}`;
+        let got = false;
+        onHost.subscribe(subject, {
+          max: 1,
+          callback: () => {
+            got = true;
+          },
+        });
+        await onHost.flush();
+        await until(`sentinel ${n} heard on the host`, async () => {
+          hub.publish(subject, "");
+          await hub.flush();
+          return got;
+        });
+      };
+      await onHost.flush();
+      await sentinel(1);
+      // Issuing a token reloads the control plane's configuration (a new join login).
+      const r = token("hostjoin2", join(m.dir, "other.token"));
+      expect(r.status).toBe(0);
+      await sentinel(2);
+      expect(heard).toEqual([]);
+      const issued = await onHost
+        .request(
+          RegistrySubjects.command,
+          JSON.stringify({ type: "IssueHostToken", data: { hostId: "evil", ttlSeconds: 60 } }),
+          { timeout: 2000 },
+        )
+        .then(
+          () => "answered",
+          () => "refused",
+        );
+      expect(issued).toBe("refused");
+    } finally {
+      await onHost.close();
+    }
   });
 
   it("restarted without --join, the host comes back joined", async () => {
@@ -255,45 +319,40 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect((await send("StopWorkspace")).ok).toBe(true);
   });
 
-  it("a joined host cannot listen to the registry or issue tokens", async () => {
-    const run = JSON.parse(await readFile(join(m.dir, "host-data", "run.json"), "utf8")) as {
+  it("account commands on a joined host are refused with a coded error that says where to run them", async () => {
+    const dataDir = join(m.dir, "host-data");
+    for (const action of ["cores", "list"])
+      await expect(
+        runClient({ command: "account", action, args: ["acme", "2"], flags: {}, dataDir }),
+      ).rejects.toMatchObject({
+        code: "ERR_ACCOUNT_ON_CONTROL_PLANE",
+        message: expect.stringMatching(
+          /joined to a control plane.*--data-dir of the control plane/,
+        ),
+      });
+    // Any other client of the host's nats-server gets the same answer, not "no responders".
+    const run = JSON.parse(await readFile(join(dataDir, "run.json"), "utf8")) as {
       natsUrl: string;
       seedFile: string;
     };
-    // Full rights on the host's own nats-server: what a compromised host could do.
     const onHost = await connectServices(
       { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
-      "test sniffer",
+      "test account client",
     );
     try {
-      const heard: string[] = [];
-      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
-        onHost.subscribe(s, {
-          callback: (_e, msg) => {
-            heard.push(msg.subject);
-          },
-        });
-      await onHost.flush();
-      await new Promise((r) => setTimeout(r, 500));
-      const r = token("hostjoin2", join(m.dir, "other.token"));
-      expect(r.status).toBe(0);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(heard).toEqual([]);
-      const issued = await onHost
-        .request(
-          RegistrySubjects.command,
-          JSON.stringify({ type: "IssueHostToken", data: { hostId: "evil", ttlSeconds: 60 } }),
-          { timeout: 2000 },
+      const r = (
+        await onHost.request(
+          accountSubjects("acme").command,
+          JSON.stringify({ type: "SetAccountCoresQuota", data: { cores: 2 } }),
+          { timeout: 10_000 },
         )
-        .then(
-          () => "answered",
-          () => "refused",
-        );
-      expect(issued).toBe("refused");
+      ).json<Reply>();
+      expect(r.error?.code).toBe("ERR_ACCOUNT_ON_CONTROL_PLANE");
     } finally {
       await onHost.close();
     }
   });
+
   it("revoking the token a host joined with cuts the host off", async () => {
     const used = (JSON.parse(await readFile(join(m.dir, "host.token"), "utf8")) as HostTokenFile)
       .tokenId;

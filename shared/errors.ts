@@ -262,6 +262,16 @@ export const ErrorCodes = {
     summary:
       "The workspace's host (or every host, for a create) is offline or did not answer; nothing was done, try again when it is back.",
   },
+  ERR_HOST_NO_FIT: {
+    status: 503,
+    summary:
+      "No ready host can take the workspace: each lacks its image (and the import failed or has no source), free cores, memory or disk; the message says why for each host.",
+  },
+  ERR_ACCOUNT_ON_CONTROL_PLANE: {
+    status: 409,
+    summary:
+      "Account quotas of a host joined to a control plane are kept by the control plane: run the account command there (--data-dir of the control plane).",
+  },
   ERR_ACCOUNT_LEDGER: {
     status: 503,
     summary:

@@ -565,12 +565,23 @@ export interface HostView {
   running: number;
   workspaces: number;
   disk: { totalMb: number; usedMb: number };
+  /** The rootfs images the host has (placement prefers a host that has a workspace's). */
+  images?: string[];
+  /** What the host gives workspaces (`--cpus`, `--memory-mb`; default the machine's). */
+  capacity?: { cpus: number; memoryMb: number };
+  /** What the quotas of its running workspaces take of that capacity. */
+  committed?: { cpus: number; memoryMb: number };
   /** Cores (sum of cpus quotas) of running workspaces per account, for the control plane. */
   coresByAccount: Record<string, number>;
   lastError?: string;
   beatAt: string;
   /** When the control plane last heard the host (its own clock); only in its view. */
   seenAt?: string;
+}
+
+/** One line of progress a command's handler sends before its answer (services/runtime/progress.ts). */
+export interface ProgressLine {
+  line: string;
 }
 
 /** The `mounts` view of one mount: who holds it. */

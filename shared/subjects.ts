@@ -213,6 +213,12 @@ export function hostSubjects(hostId: string) {
       `hostcmd.${hostId}.ws.${validateToken(wsid, "workspace id")}`,
     /** Every workspace command to this host, as a filter. */
     workspaceCommands: `hostcmd.${hostId}.ws.*`,
+    /**
+     * Inside the host's commands, answered by nobody: the control plane sends a request here
+     * after each reload of its nats-server, so the reply path through the host's account is
+     * set up again (see openReplyPaths in services/registry).
+     */
+    replyPath: `hostcmd.${hostId}.reply-path`,
     /** The host's heartbeat (its `hosts` view record) for the control plane (core NATS). */
     beat: `hostbeat.${hostId}`,
     /** The host's requests to the control plane's account ledger (core NATS request/reply). */

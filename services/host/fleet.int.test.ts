@@ -46,7 +46,11 @@ describe("the control plane's fleet service", () => {
         timeout: 10_000,
       })
     ).json<Reply>();
-  const beat = (hostId: string, status: HostView["status"] = "ready") => {
+  const beat = (
+    hostId: string,
+    status: HostView["status"] = "ready",
+    more: Partial<HostView> = {},
+  ) => {
     const v: HostView = {
       hostId,
       status,
@@ -55,9 +59,13 @@ describe("the control plane's fleet service", () => {
       cgroup: "v1",
       running: 0,
       workspaces: 0,
-      disk: { totalMb: 1, usedMb: 0 },
+      disk: { totalMb: 100_000, usedMb: 0 },
+      images: ["bb"],
+      capacity: { cpus: 4, memoryMb: 16_384 },
+      committed: { cpus: 0, memoryMb: 0 },
       coresByAccount: {},
       beatAt: new Date().toISOString(),
+      ...more,
     };
     t.nc.publish(hostSubjects(hostId).beat, JSON.stringify(v));
   };
@@ -108,6 +116,34 @@ describe("the control plane's fleet service", () => {
       "hx back",
       async () => (await view<HostView>(Buckets.hosts, "hx"))?.status === "ready",
     );
+  });
+
+  it("a create no ready host can take is refused with each host's reason, and nothing is placed", async () => {
+    beat("hfull", "ready", { committed: { cpus: 3, memoryMb: 0 } });
+    beat("hnoimage", "ready", { images: [] });
+    await until("both ready", async () => {
+      const [a, b] = await Promise.all([
+        view<HostView>(Buckets.hosts, "hfull"),
+        view<HostView>(Buckets.hosts, "hnoimage"),
+      ]);
+      return a?.status === "ready" && b?.status === "ready";
+    });
+    beat("hx", "ready", { images: [], disk: { totalMb: 1000, usedMb: 900 } });
+    const r = await send("wbig", "CreateWorkspaceOnHost", {
+      image: "base",
+      quota: { cpus: 2, memoryMb: 512, diskMb: 200 },
+    });
+    expect(r.error?.code).toBe("ERR_HOST_NO_FIT");
+    expect(r.error?.message).toContain(
+      "no host can take workspace wbig (image base, 2 cores, 512 MB memory, 200 MB disk): ",
+    );
+    expect(r.error?.message).toContain("hfull: 1 of 4 cores free");
+    expect(r.error?.message).toContain(
+      "hnoimage: no image base and the control plane has no images to import (start it with --images DIR)",
+    );
+    expect(r.error?.message).toContain("hx: 100 MB of disk free");
+    expect((await send("wbig", "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
+    beat("hx");
   });
 
   it("a joined host's ledger: reserve within the quota, refuse above it, release even after the control plane was away", async () => {

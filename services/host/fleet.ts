@@ -5,6 +5,7 @@
  * in. Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
  * reaches exactly the host its workspace is on, or fails with ERR_HOST_OFFLINE.
  */
+import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Kvm } from "@nats-io/kv";
 import { type Msg, type NatsConnection, RequestError, type Subscription } from "@nats-io/nats-core";
@@ -13,10 +14,12 @@ import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/err
 import {
   AccountCommands,
   AccountEvents,
+  DEFAULT_QUOTA,
   ExecInWorkspace,
   type HostView,
   LedgerCommands,
   PlacementEvents,
+  type Quota,
   WorkspaceHostCommands,
   type WorkspaceView,
 } from "../../shared/launchpad.js";
@@ -40,6 +43,7 @@ import {
 import { AggregateStore } from "../runtime/aggregate.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
+import { requestWithProgress, sendProgress, wantsProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { domainManager, viewValue } from "../runtime/remote-views.js";
 import {
@@ -54,9 +58,10 @@ import {
   type PlacementCommand,
   type PlacementDecided,
   type PlacementState,
-  pickHost,
   placementDecider,
   placementRegistry,
+  placeWorkspace,
+  type WorkspaceNeeds,
 } from "./placement.js";
 
 /** The control plane's durable consumer and queue group. */
@@ -71,8 +76,13 @@ export interface FleetOptions {
   now(): Date;
   /** A host not heard for this long is offline (default 15 s: three missed beats). */
   offlineAfterMs?: number;
-  /** How long a routed command may take on its host (default 10 min: starts, imports). */
+  /** How long a routed command may wait for a word from its host (default 10 min). */
   commandTimeoutMs?: number;
+  /**
+   * Rootfs directories `<imagesDir>/<name>`, a path every host can read: a workspace whose
+   * image no fitting host has is placed on one after importing it there from here.
+   */
+  imagesDir?: string;
 }
 
 export interface Fleet {
@@ -83,6 +93,7 @@ const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace];
 const STATUSES = new Set<HostView["status"]>(["starting", "ready", "stopped", "offline"]);
 
 type HostReply = { ok: boolean; error?: ErrorPayload };
+type CreateData = { image: string; quota?: Partial<Quota>; hostId?: string };
 
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const log = o.log;
@@ -174,12 +185,20 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       }; nothing was done`,
     );
 
-  /** Sends a workspace's command to its host; the host's reply, as it is. */
-  const forward = async (hostId: string, wsid: string, data: Uint8Array): Promise<Uint8Array> => {
+  /**
+   * Sends a workspace's command to its host; the host's reply, as it is. The host's progress
+   * lines go to the client that asked for them (and only to it).
+   */
+  const forward = async (hostId: string, wsid: string, m: Msg): Promise<Uint8Array> => {
+    const subject = hostSubjects(hostId).workspaceCommand(wsid);
+    const timeout = o.commandTimeoutMs ?? 10 * 60_000;
     try {
-      const r = await o.nc.request(hostSubjects(hostId).workspaceCommand(wsid), data, {
-        timeout: o.commandTimeoutMs ?? 10 * 60_000,
-      });
+      const r = wantsProgress(m)
+        ? await requestWithProgress(o.nc, subject, m.data, {
+            timeoutMs: timeout,
+            onProgress: (p) => sendProgress(m, p),
+          })
+        : await o.nc.request(subject, m.data, { timeout });
       return r.data;
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders())
@@ -224,28 +243,113 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       .execute(placementSubject(wsid), { type: "UnplaceWorkspace", data: { wsid }, ...meta() })
       .catch((err) => log.error({ wsid, err: String(err) }, "placement not freed"));
 
+  /**
+   * Imports image `name` on host `hostId` from the control plane's image directory; null
+   * when it is there now, else why not.
+   */
+  const importImage = async (hostId: string, name: string, m: Msg): Promise<string | null> => {
+    if (o.imagesDir === undefined)
+      return "the control plane has no images to import (start it with --images DIR)";
+    const progress = (line: string) => sendProgress(m, { line });
+    progress(`importing image ${name} on host ${hostId}`);
+    let r: HostReply;
+    try {
+      const answer = await requestWithProgress(
+        o.nc,
+        hostSubjects(hostId).command,
+        JSON.stringify({
+          type: "ImportImage",
+          data: { name, source: join(o.imagesDir, name) },
+        }),
+        { timeoutMs: o.commandTimeoutMs ?? 10 * 60_000, onProgress: (p) => sendProgress(m, p) },
+      );
+      r = parseReply(answer.data);
+    } catch (err) {
+      return `import failed: ${(err as Error).message}`;
+    }
+    // Imported meanwhile (its beat was older): it is there all the same.
+    if (!r.ok && !(r.error?.code === "ERR_HOST_IMAGE" && /already exists/.test(r.error.message)))
+      return `import failed: ${r.error?.message ?? "no answer"}`;
+    const v = heard.get(hostId);
+    if (v) heard.set(hostId, { ...v, images: [...(v.images ?? []), name] });
+    progress(`image ${name} imported on host ${hostId}`);
+    log.info({ hostId, image: name }, "image imported for a placement");
+    return null;
+  };
+
+  /**
+   * The host a new workspace goes to: the one named (it must fit too) or the best of the ready
+   * hosts that fit, its image imported there first when it lacks it. ERR_HOST_NO_FIT says why
+   * each host could not take it.
+   */
+  const chooseHost = async (wsid: string, d: CreateData, m: Msg): Promise<string> => {
+    const q: Quota = { ...DEFAULT_QUOTA, ...d.quota };
+    const need: WorkspaceNeeds = {
+      image: d.image,
+      cpus: q.cpus,
+      memoryMb: q.memoryMb,
+      diskMb: q.diskMb,
+    };
+    let hosts: HostView[];
+    if (d.hostId !== undefined) {
+      const v = await hostView(d.hostId);
+      if (!isOnline(v)) throw offline(undefined, d.hostId, v);
+      hosts = [v!];
+    } else {
+      hosts = await onlineHosts();
+      if (hosts.length === 0)
+        throw new CocalcError("ERR_HOST_OFFLINE", "no host is ready to take a new workspace");
+    }
+    const { fits, refused } = placeWorkspace(hosts, need);
+    for (const f of fits) {
+      const why = f.importImage ? await importImage(f.hostId, need.image, m) : null;
+      if (why === null) return f.hostId;
+      refused.push({ hostId: f.hostId, reason: `no image ${need.image} and ${why}` });
+    }
+    throw new CocalcError(
+      "ERR_HOST_NO_FIT",
+      `no host can take workspace ${wsid} (image ${need.image}, ${need.cpus} cores, ${need.memoryMb} MB memory, ${need.diskMb} MB disk): ${refused
+        .sort((a, b) => (a.hostId < b.hostId ? -1 : 1))
+        .map((r) => `${r.hostId}: ${r.reason}`)
+        .join("; ")}`,
+    );
+  };
+
   const route = async (m: Msg): Promise<Uint8Array> => {
     const wsid = wsidOfSubject(m.subject);
     if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
     const command = parseCommand<Command>(commandDefs, m.data, meta());
     const subject = placementSubject(wsid);
     if (command.type === "CreateWorkspaceOnHost") {
-      const wanted = (command.data as { hostId?: string }).hostId;
+      const d = command.data as CreateData;
       const placed = (await placements.state(subject)).state.hostId;
-      let hostId = wanted ?? placed ?? undefined;
-      if (hostId === undefined) {
-        hostId = pickHost(await onlineHosts());
-        if (hostId === undefined)
-          throw new CocalcError("ERR_HOST_OFFLINE", "no host is ready to take a new workspace");
+      if (placed !== null && d.hostId !== undefined && d.hostId !== placed)
+        throw new CocalcError(
+          "ERR_WORKSPACE_EXISTS",
+          `workspace ${wsid} already exists on host ${placed}`,
+        );
+      // Ids are unique across the fleet: one made on a host before it joined counts too.
+      if (placed === null) {
+        const found = await adopt(wsid);
+        if (found !== null)
+          throw new CocalcError(
+            "ERR_WORKSPACE_EXISTS",
+            `workspace ${wsid} already exists on host ${found}`,
+          );
       }
-      const v = await hostView(hostId);
-      if (!isOnline(v)) throw offline(undefined, hostId, v);
+      // A create sent again (its answer was lost) goes to where the first one went.
+      let hostId: string;
+      if (placed !== null) {
+        hostId = placed;
+        const v = await hostView(hostId);
+        if (!isOnline(v)) throw offline(undefined, hostId, v);
+      } else hostId = await chooseHost(wsid, d, m);
       const r = await placements.execute(subject, {
         type: "PlaceWorkspace",
         data: { wsid, hostId },
         ...meta(),
       });
-      const reply = await forward(hostId, wsid, m.data).catch(async (err) => {
+      const reply = await forward(hostId, wsid, m).catch(async (err) => {
         if (r.seqs.length > 0) await unplace(wsid);
         throw err;
       });
@@ -260,7 +364,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `workspace ${wsid} is on no host`);
     const v = await hostView(hostId);
     if (!isOnline(v)) throw offline(wsid, hostId, v);
-    const reply = await forward(hostId, wsid, m.data);
+    const reply = await forward(hostId, wsid, m);
     if (command.type === "DeleteWorkspace" && parseReply(reply).ok) await unplace(wsid);
     return reply;
   };

@@ -4,6 +4,9 @@
  * workspaces' `host` commands, projects the `workspaces`, `mounts` and `images` views, writes
  * the `hosts` view, takes scheduled snapshots, and reconciles the machine on start.
  */
+import { readdir } from "node:fs/promises";
+import { availableParallelism, totalmem } from "node:os";
+import { join } from "node:path";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { type Command, parseCommand } from "../../shared/commands.js";
 import { envelope } from "../../shared/envelope.js";
@@ -31,9 +34,11 @@ import {
   Keys,
   ServiceNames,
   Streams,
+  workspaceSubjects,
   wsidOfSubject,
 } from "../../shared/subjects.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { sendProgress, wantsProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
@@ -85,6 +90,8 @@ export interface HostServiceOptions {
    * placed here) and reserves cores in the control plane's account ledger.
    */
   controlPlane?: boolean;
+  /** Cores and memory the host gives its running workspaces together (default: the machine's). */
+  capacity?: { cpus?: number; memoryMb?: number };
   /** How often running containers' init and conmon are looked for (default 2 s). */
   containerCheckMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
@@ -118,6 +125,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const workspacesKv = await ctx.kvm.open(Buckets.workspaces);
       let lastError: string | undefined;
       let status: HostView["status"] = "starting";
+      const capacity = {
+        cpus: opts.capacity?.cpus ?? availableParallelism(),
+        memoryMb: opts.capacity?.memoryMb ?? Math.floor(totalmem() / 2 ** 20),
+      };
 
       const beat = async () => {
         const known = [...runtime.known.values()].filter(
@@ -125,10 +136,17 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         );
         const running = known.filter((s) => s.status === "running");
         const coresByAccount: Record<string, number> = {};
+        const committed = { cpus: 0, memoryMb: 0 };
         for (const s of running) {
           const a = s.account ?? "";
           coresByAccount[a] = (coresByAccount[a] ?? 0) + s.quota.cpus;
+          committed.cpus += s.quota.cpus;
+          committed.memoryMb += s.quota.memoryMb;
         }
+        // The image subvolumes themselves: `.import-…` is one being imported.
+        const images = (await readdir(join(opts.root, "images")).catch(() => [] as string[]))
+          .filter((n) => !n.startsWith("."))
+          .sort();
         const view: HostView = {
           hostId: opts.hostId,
           status,
@@ -138,6 +156,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           running: running.length,
           workspaces: known.length,
           disk: await btrfs.fsUsage(opts.root).catch(() => ({ totalMb: 0, usedMb: 0 })),
+          images,
+          capacity,
+          committed,
           coresByAccount,
           ...(lastError !== undefined && { lastError }),
           beatAt: ctx.now().toISOString(),
@@ -329,12 +350,39 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       const hostSub = ctx.nc.subscribe(hostSubjects(opts.hostId).command, {
         queue: HOST_SERVICE,
       });
-      const accountSubs = opts.controlPlane
-        ? []
-        : [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
+      // Joined, the control plane keeps the accounts: this host's own clients are told so.
+      const accountSubs = [ctx.nc.subscribe(AllAccounts.commands, { queue: HOST_SERVICE })];
+      /**
+       * Runs a workspace's command; a requester that asked for progress gets each lifecycle
+       * event the command records (steps: subvolumes, rootfs, container, …) as a line on its
+       * own inbox before the answer, the only place they go (a control plane relays them to
+       * its client: it keeps no copy of the host's events).
+       */
+      const withProgress = async <T>(m: Msg, wsid: string, run: () => Promise<T>) => {
+        if (!wantsProgress(m)) return run();
+        const life = ctx.nc.subscribe(workspaceSubjects(wsid).hostLife, {
+          callback: (_err, ev) => {
+            try {
+              sendProgress(m, { line: lifecycleLine(ev.json()) });
+            } catch {}
+          },
+        });
+        await ctx.nc.flush();
+        try {
+          return await run();
+        } finally {
+          // Every event the command published has reached this connection (and so the
+          // requester) before the answer goes.
+          await ctx.nc.flush().catch(() => undefined);
+          life.unsubscribe();
+        }
+      };
       const onWorkspace = async (m: Msg) => {
         const wsid = wsidOfSubject(m.subject) ?? wsidOfHostCommand(m.subject);
         if (!wsid) throw new CocalcError("ERR_COMMAND_INVALID", "no workspace in the subject");
+        return withProgress(m, wsid, () => runWorkspaceCommand(m, wsid));
+      };
+      const runWorkspaceCommand = async (m: Msg, wsid: string) => {
         const at = ctx.now().toISOString();
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
@@ -358,6 +406,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           serve(accountSub, async (m) => {
             const account = accountOfSubject(m.subject);
             if (!account) throw new CocalcError("ERR_ACCOUNT_INVALID", "no account in the subject");
+            if (opts.controlPlane) throw accountsOnControlPlane(opts.hostId);
             const at = ctx.now().toISOString();
             const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
             const { cores } = command.data as { cores: number | null };
@@ -367,11 +416,17 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         serve(hostSub, async (m) => {
           const at = ctx.now().toISOString();
           const command = parseCommand<Command>(HostCommands, m.data, { actor: "user", at });
-          if (command.type === "ImportImage") {
-            const d = command.data as { name: string; source: string; description?: string };
-            return { seqs: await runtime.importImage(d.name, d.source, d.description ?? "") };
-          }
-          return { seqs: await runtime.removeImage((command.data as { name: string }).name) };
+          const seqs =
+            command.type === "ImportImage"
+              ? await (() => {
+                  const d = command.data as { name: string; source: string; description?: string };
+                  return runtime.importImage(d.name, d.source, d.description ?? "");
+                })()
+              : await runtime.removeImage((command.data as { name: string }).name);
+          // Placement reads what images a host has from its beat: the next one says so now,
+          // before the answer (both go the same way, in order).
+          await beat();
+          return { seqs };
         }),
       ]).then(() => undefined);
 
@@ -428,4 +483,18 @@ export function hostPaths(root: string) {
     workspace: (wsid: string) => workspacePaths(root, wsid),
     image: (n: string) => imagePath(root, n),
   };
+}
+
+/** A lifecycle event as a line of progress: `WorkspaceStepDone: rootfs (mounted)`. */
+function lifecycleLine(ev: { type: string; data?: { step?: string; detail?: string } }): string {
+  const step = ev.data?.step;
+  return `${ev.type}${step ? `: ${step}${ev.data?.detail ? ` (${ev.data.detail})` : ""}` : ""}`;
+}
+
+/** What a joined host answers for account commands: the control plane keeps the ledger. */
+export function accountsOnControlPlane(hostId: string): CocalcError {
+  return new CocalcError(
+    "ERR_ACCOUNT_ON_CONTROL_PLANE",
+    `host ${hostId} is joined to a control plane, which keeps the accounts' quotas and cores of all its hosts: run \`cocalc-launchpad account …\` there (--data-dir of the control plane)`,
+  );
 }

@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
-import { pickHost, placementDecider } from "./placement.js";
+import {
+  fitHost,
+  type HostOffer,
+  pickHost,
+  placementDecider,
+  placeWorkspace,
+} from "./placement.js";
 
 const meta = { actor: "control-plane", at: "2026-03-01T12:00:00.000Z" };
 const place = (hostId: string) =>
@@ -52,5 +58,53 @@ describe("placement of workspaces on hosts", () => {
         { hostId: "a", running: 1, workspaces: 2 },
       ]),
     ).toBe("a");
+  });
+
+  describe("what a workspace needs of its host", () => {
+    const host = (hostId: string, o: Partial<HostOffer> = {}): HostOffer => ({
+      hostId,
+      running: 0,
+      workspaces: 0,
+      disk: { totalMb: 10_000, usedMb: 1000 },
+      images: ["base"],
+      capacity: { cpus: 4, memoryMb: 8192 },
+      committed: { cpus: 0, memoryMb: 0 },
+      ...o,
+    });
+    const need = { image: "base", cpus: 2, memoryMb: 2048, diskMb: 2048 };
+
+    it("free cores, memory and disk are what running workspaces' quotas leave", () => {
+      expect(fitHost(host("a"), need)).toEqual({ hostId: "a", importImage: false });
+      expect(fitHost(host("a", { committed: { cpus: 3, memoryMb: 0 } }), need)).toEqual({
+        reason: "1 of 4 cores free",
+      });
+      expect(fitHost(host("a", { committed: { cpus: 0, memoryMb: 7000 } }), need)).toEqual({
+        reason: "1192 of 8192 MB memory free",
+      });
+      expect(fitHost(host("a", { disk: { totalMb: 3000, usedMb: 2000 } }), need)).toEqual({
+        reason: "1000 MB of disk free",
+      });
+      expect(fitHost(host("a", { capacity: undefined }), need)).toEqual({
+        reason: "reports no capacity (an older host)",
+      });
+    });
+
+    it("hosts with the image first, then the least busy; the others say why", () => {
+      const r = placeWorkspace(
+        [
+          host("busy", { workspaces: 5 }),
+          host("noimage", { images: [] }),
+          host("full", { committed: { cpus: 4, memoryMb: 0 } }),
+          host("idle", { workspaces: 1 }),
+        ],
+        need,
+      );
+      expect(r.fits).toEqual([
+        { hostId: "idle", importImage: false },
+        { hostId: "busy", importImage: false },
+        { hostId: "noimage", importImage: true },
+      ]);
+      expect(r.refused).toEqual([{ hostId: "full", reason: "0 of 4 cores free" }]);
+    });
   });
 });

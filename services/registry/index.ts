@@ -25,7 +25,13 @@ import {
   type RegistryEvent,
   RegistryEvents,
 } from "../../shared/launchpad.js";
-import { hostDomain, hostEventsStream, RegistrySubjects, Streams } from "../../shared/subjects.js";
+import {
+  hostDomain,
+  hostEventsStream,
+  hostSubjects,
+  RegistrySubjects,
+  Streams,
+} from "../../shared/subjects.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import type { NatsAccounts, NatsPermissions } from "../runtime/nats-server.js";
@@ -193,6 +199,25 @@ function natsLogins(users: UsersFile): { users: RegistryUser[]; accounts: NatsAc
   };
 }
 
+/**
+ * After a reload, one request into each host's account (on a subject nobody answers) before
+ * its leaf node connects again. nats-server before 2.9.16 rebuilds every account on a reload
+ * but keeps each account's internal client, still bound to the account object it replaced
+ * (fixed upstream in 95e4f2d, "Fixed accounts configuration reload"). The reply path of a
+ * service import is made at the account's first request: made while a leaf node is bound to
+ * the new account, its per-request reply subscriptions go through that stale client and are
+ * never announced to the leaf, so every answer of a host that reconnected after the reload
+ * (a restart, a network break) was lost and the control plane's requests to it timed out.
+ * Made while no leaf is bound to the new account (right after the reload), it is one
+ * wildcard subscription that every leaf connecting later is sent.
+ */
+export async function openReplyPaths(nc: NatsConnection, hostIds: readonly string[]) {
+  // The reply subject is never listened to: only the request's passage through the import counts.
+  const reply = `${RegistrySubjects.operatorInbox}.reply-path`;
+  for (const hostId of hostIds) nc.publish(hostSubjects(hostId).replyPath, "", { reply });
+  await nc.flush();
+}
+
 /** The logins and accounts the registry's users file makes: what nats-server starts with. */
 export async function registryLogins(
   usersFile: string,
@@ -207,6 +232,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     await rename(`${o.usersFile}.new`, o.usersFile);
     const n = natsLogins(users);
     await o.applyUsers(n.users, n.accounts);
+    await openReplyPaths(o.nc, Object.keys(users.leaf));
   };
   const sweep = async () => {
     const now = o.now().getTime();

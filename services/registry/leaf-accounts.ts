@@ -7,7 +7,8 @@
  * subject), and it does not apply a reload's permissions to leaf nodes already connected.
  *
  * - The control plane imports from host `h` the services `hostcmd.h`, `hostcmd.h.>` (its
- *   commands) and `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views),
+ *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
+ *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views),
  *   and the streams `hostbeat.h` and `coresledger.h` (its heartbeats and ledger requests).
  *   Replies to the control plane's requests go back by nats-server's service import.
  * - Host `h` imports the stream `_HI.h.>`: the answers to its ledger requests (its
@@ -36,11 +37,18 @@ export function leafAccountName(hostId: string, credentialId: string): string {
   return `host_${hostId}_${credentialId}`;
 }
 
+/** Commands may answer with progress first, and run as long as an image import. */
+const COMMAND_ANSWERS = { response_type: "stream", response_threshold: "15m" } as const;
+
 /** What host `hostId`'s account offers the control plane. */
-function hostOffers(hostId: string): { services: string[]; streams: string[] } {
+function hostOffers(hostId: string): { services: NatsExport[]; streams: string[] } {
   const h = hostSubjects(hostId);
   return {
-    services: [h.command, `${h.command}.>`, `$JS.${hostDomain(hostId)}.API.>`],
+    services: [
+      { service: h.command, ...COMMAND_ANSWERS },
+      { service: `${h.command}.>`, ...COMMAND_ANSWERS },
+      { service: `$JS.${hostDomain(hostId)}.API.>` },
+    ],
     streams: [h.beat, h.ledger],
   };
 }
@@ -52,11 +60,13 @@ export function leafAccounts(leafs: readonly LeafLogin[]): NatsAccounts {
   for (const l of leafs) {
     const offers = hostOffers(l.hostId);
     const exports: NatsExport[] = [
-      ...offers.services.map((service) => ({ service })),
+      ...offers.services,
       ...offers.streams.map((stream) => ({ stream })),
     ];
     imports.push(
-      ...offers.services.map((subject) => ({ service: { account: l.account, subject } })),
+      ...offers.services.map((e) => ({
+        service: { account: l.account, subject: (e as { service: string }).service },
+      })),
       ...offers.streams.map((subject) => ({ stream: { account: l.account, subject } })),
     );
     others[l.account] = {

@@ -65,8 +65,9 @@ describe("leaf accounts", () => {
     const h1 = accounts.others.host_h1_x!;
     expect(h1.users).toEqual([{ user: "leaf-h1", password: "p1" }]);
     expect(h1.exports).toEqual([
-      { service: "hostcmd.h1" },
-      { service: "hostcmd.h1.>" },
+      // Commands answer with progress, then the answer (for as long as an import takes).
+      { service: "hostcmd.h1", response_type: "stream", response_threshold: "15m" },
+      { service: "hostcmd.h1.>", response_type: "stream", response_threshold: "15m" },
       { service: "$JS.host-h1.API.>" },
       { stream: "hostbeat.h1" },
       { stream: "coresledger.h1" },

@@ -97,8 +97,14 @@ export interface NatsPermissions {
   subscribe: { allow: string[]; deny?: string[] };
 }
 
-/** A service or stream one account offers others (nats-server's `exports`). */
-export type NatsExport = { service: string } | { stream: string };
+/**
+ * A service or stream one account offers others (nats-server's `exports`). A service's
+ * answers are one message unless `response_type` is `stream` (progress, then the answer);
+ * the way back for them lasts `response_threshold` (nats-server's default: 2 minutes).
+ */
+export type NatsExport =
+  | { service: string; response_type?: "singleton" | "stream"; response_threshold?: string }
+  | { stream: string };
 
 /** A service or stream an account takes from another (nats-server's `imports`). */
 export type NatsImport =
