@@ -18,6 +18,8 @@ Usage:
   cocalc-launchpad workspace snapshot-delete WSID NAME
   cocalc-launchpad workspace restore WSID NAME         (the workspace must be stopped)
   cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
+  cocalc-launchpad workspace quota WSID [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+                         change limits; a running workspace's memory, cpus and pids at once
   cocalc-launchpad workspace exec WSID [-i] [-t] [--root] [--timeout SECONDS] -- COMMAND [ARG…]
                          output streams as it comes; the exit code is the command's;
                          -i: send stdin; -t: a terminal (resizes follow this one);
@@ -352,6 +354,7 @@ export function parseLaunchpadCli(
             "image",
             "exec",
             "shell",
+            "quota",
             "list",
           ]
         : first === "image"
@@ -375,6 +378,11 @@ export function parseLaunchpadCli(
         throw new UsageError("workspace create needs --image NAME");
       if (action === "exec" && tail.length === 0)
         throw new UsageError("workspace exec needs -- COMMAND [ARG…]");
+      if (
+        action === "quota" &&
+        ["disk-mb", "memory-mb", "cpus", "pids"].every((k) => values[k] === undefined)
+      )
+        throw new UsageError("workspace quota needs --disk-mb, --memory-mb, --cpus or --pids");
       if (action === "shell" && tail.length > 0)
         throw new UsageError("workspace shell takes no command (use exec -it)");
       const streamed = action === "exec" || action === "shell";

@@ -190,13 +190,32 @@ export async function runClient(
       const { rows: all, missing } = await hostValues<WorkspaceView>(nc, run, Buckets.workspaces);
       print(
         table([
-          ["WORKSPACE", "HOST", "STATUS", "IMAGE", "DISK", "SNAPSHOTS", "LAST ERROR"],
+          [
+            "WORKSPACE",
+            "HOST",
+            "STATUS",
+            "IMAGE",
+            "HOME USED",
+            "SCRATCH USED",
+            "DISK LIMIT",
+            "MEMORY",
+            "CPUS",
+            "PIDS",
+            "SNAPSHOTS",
+            "LAST ERROR",
+          ],
           ...all.map((w) => [
             w.wsid,
             w.hostId,
             w.status,
             w.image,
-            `${w.usage ? `${w.usage.homeMb}` : "?"}/${w.quota.diskMb} MB`,
+            w.usage ? `${w.usage.homeMb} MB` : "?",
+            w.usage ? `${w.usage.scratchMb} MB` : "?",
+            // One qgroup limit on each of home, /scratch and the root layer.
+            `${w.quota.diskMb} MB each`,
+            `${w.quota.memoryMb} MB`,
+            String(w.quota.cpus),
+            String(w.quota.pids),
             String(w.snapshots.length),
             w.lastError ? `${w.lastError.action}: ${w.lastError.message}` : "",
           ]),
@@ -254,16 +273,18 @@ export async function runClient(
     }
     const num = (k: string) => (o.flags[k] === undefined ? undefined : Number(o.flags[k]));
     const command: { type: string; data: unknown } = (() => {
+      const quota = Object.fromEntries(
+        Object.entries({
+          diskMb: num("disk-mb"),
+          memoryMb: num("memory-mb"),
+          cpus: num("cpus"),
+          pids: num("pids"),
+        }).filter(([, v]) => v !== undefined),
+      );
       switch (o.action) {
+        case "quota":
+          return { type: "SetWorkspaceQuota", data: quota };
         case "create": {
-          const quota = Object.fromEntries(
-            Object.entries({
-              diskMb: num("disk-mb"),
-              memoryMb: num("memory-mb"),
-              cpus: num("cpus"),
-              pids: num("pids"),
-            }).filter(([, v]) => v !== undefined),
-          );
           return {
             type: "CreateWorkspaceOnHost",
             data: {

@@ -274,4 +274,32 @@ describe.skipIf(unsupported !== undefined)("workspace exec and shell (real podma
     expect(await bad.exit).toBe(2);
     expect(bad.err()).toMatch(/--timeout takes whole seconds/);
   });
+
+  it("workspace quota: a running workspace's memory, cpus and pids change at once; list shows the limits", async () => {
+    const limits = async () => {
+      const r = exec(
+        [],
+        [
+          "/bin/sh",
+          "-c",
+          "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max",
+        ],
+      );
+      expect(await r.exit).toBe(0);
+      return r.out().trim().split("\n");
+    };
+    await ok(["workspace", "quota", WS, "--memory-mb", "300", "--cpus", "0.5", "--pids", "48"]);
+    expect(await limits()).toEqual([String(300 * 2 ** 20), "50000", "48"]);
+    const list = await ok(["workspace", "list"]);
+    expect(list).toMatch(/DISK LIMIT\s+MEMORY\s+CPUS\s+PIDS/);
+    expect(list).toMatch(/MB each\s+300 MB\s+0\.5\s+48/);
+    // Bad input changes nothing.
+    const none = cli(["workspace", "quota", WS]);
+    expect(await none.exit).toBe(2);
+    expect(none.err()).toMatch(/needs --disk-mb, --memory-mb, --cpus or --pids/);
+    const low = cli(["workspace", "quota", WS, "--pids", "5"]);
+    expect(await low.exit).toBe(1);
+    expect(low.err()).toMatch(/ERR_/);
+    expect(await limits()).toEqual([String(300 * 2 ** 20), "50000", "48"]);
+  });
 });

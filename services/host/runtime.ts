@@ -76,6 +76,7 @@ import {
   podmanGlobal,
   readMounts,
   run,
+  setContainerPidsLimit,
 } from "./system.js";
 import { isConmon } from "./watch.js";
 
@@ -315,8 +316,8 @@ export class HostRuntime {
             await this.reserveCores(wsid, state.account, cpus);
           try {
             await this.applyDiskQuota(wsid, change.data.quota);
-            // A running container's cgroup follows at once (pids: podman cannot change them
-            // on a live container; they follow at the next start).
+            // A running container's cgroup follows at once (pids through its cgroup file:
+            // podman 4 cannot change them on a live container).
             if (running) await this.updateLimits(wsid, change.data.quota);
           } catch (err) {
             if (running && cpus !== state.quota.cpus)
@@ -419,6 +420,9 @@ export class HostRuntime {
       String(quota.cpus),
       containerName(this.o.hostId, wsid),
     ]);
+    const pidfile = join(workspacePaths(this.o.root, wsid).dir, "container.pid");
+    const initPid = Number((await readFile(pidfile, "utf8")).trim());
+    await setContainerPidsLimit(initPid, quota.pids);
   }
 
   private async requireImage(name: string): Promise<string> {
