@@ -21,7 +21,15 @@ Usage:
   cocalc-launchpad workspace snapshot-delete WSID NAME
   cocalc-launchpad workspace restore WSID NAME         (the workspace must be stopped)
   cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
-  cocalc-launchpad workspace exec WSID [--root] -- COMMAND [ARG…]
+  cocalc-launchpad workspace quota WSID [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N]
+                         change limits; a running workspace's memory, cpus and pids at once
+  cocalc-launchpad workspace exec WSID [-i] [-t] [--root] [--timeout SECONDS] -- COMMAND [ARG…]
+                         output streams as it comes; the exit code is the command's;
+                         -i: send stdin; -t: a terminal (resizes follow this one);
+                         --timeout: kill it after SECONDS (default none with -t, 3600
+                         without; 0 = none); what it started ends with it, and when
+                         this client goes away (15 s unheard)
+  cocalc-launchpad workspace shell WSID [--root]     a login shell (exec -it)
   cocalc-launchpad workspace list
   cocalc-launchpad image import NAME DIR [--description TEXT] [--host ID]
                          a rootfs directory (see deploy/images); --host on a control plane
@@ -411,6 +419,9 @@ export function parseLaunchpadCli(
       account: { type: "string" },
       host: { type: "string" },
       "user-namespaces": { type: "boolean" },
+      interactive: { type: "boolean", short: "i" },
+      tty: { type: "boolean", short: "t" },
+      timeout: { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (values.host !== undefined) id("--host", values.host as string);
@@ -426,6 +437,8 @@ export function parseLaunchpadCli(
             "restore",
             "image",
             "exec",
+            "shell",
+            "quota",
             "list",
           ]
         : first === "image"
@@ -449,6 +462,18 @@ export function parseLaunchpadCli(
         throw new UsageError("workspace create needs --image NAME");
       if (action === "exec" && tail.length === 0)
         throw new UsageError("workspace exec needs -- COMMAND [ARG…]");
+      if (
+        action === "quota" &&
+        ["disk-mb", "memory-mb", "cpus", "pids"].every((k) => values[k] === undefined)
+      )
+        throw new UsageError("workspace quota needs --disk-mb, --memory-mb, --cpus or --pids");
+      if (action === "shell" && tail.length > 0)
+        throw new UsageError("workspace shell takes no command (use exec -it)");
+      const streamed = action === "exec" || action === "shell";
+      if (!streamed && (values.interactive || values.tty || values.timeout !== undefined))
+        throw new UsageError("-i, -t and --timeout go with workspace exec or shell");
+      if (values.timeout !== undefined && !/^\d+$/.test(values.timeout as string))
+        throw new UsageError("--timeout takes whole seconds (0 = none)");
       number("--disk-mb", values["disk-mb"], true);
       number("--memory-mb", values["memory-mb"], true);
       number("--cpus", values.cpus, false);

@@ -11,13 +11,7 @@ import { connectServices } from "../services/runtime/connect.js";
 import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
-import type {
-  AccountView,
-  ExecResult,
-  HostView,
-  ImageView,
-  WorkspaceView,
-} from "../shared/launchpad.js";
+import type { AccountView, HostView, ImageView, WorkspaceView } from "../shared/launchpad.js";
 import {
   accountSubjects,
   Buckets,
@@ -28,9 +22,17 @@ import {
 } from "../shared/subjects.js";
 import type { ClientOptions } from "./launchpad-args.js";
 import { controlPlaneRunFile } from "./launchpad-control-plane.js";
+import { streamExec } from "./launchpad-exec.js";
 import { launchpadRunFile } from "./launchpad-host.js";
 
-type Reply = { ok: true; seqs: number[]; result?: ExecResult } | { ok: false; error: ErrorPayload };
+type Reply = { ok: true; seqs: number[] } | { ok: false; error: ErrorPayload };
+
+/** What `workspace shell` runs: bash if the image has it, else sh, as a login shell. */
+const LOGIN_SHELL = [
+  "/bin/sh",
+  "-c",
+  'cd; for s in /bin/bash /bin/sh; do [ -x "$s" ] && exec "$s" -l; done',
+];
 
 export class CommandFailed extends Error {}
 
@@ -192,13 +194,32 @@ export async function runClient(
       const { rows: all, missing } = await hostValues<WorkspaceView>(nc, run, Buckets.workspaces);
       print(
         table([
-          ["WORKSPACE", "HOST", "STATUS", "IMAGE", "DISK", "SNAPSHOTS", "LAST ERROR"],
+          [
+            "WORKSPACE",
+            "HOST",
+            "STATUS",
+            "IMAGE",
+            "HOME USED",
+            "SCRATCH USED",
+            "DISK LIMIT",
+            "MEMORY",
+            "CPUS",
+            "PIDS",
+            "SNAPSHOTS",
+            "LAST ERROR",
+          ],
           ...all.map((w) => [
             w.wsid,
             w.hostId,
             w.status,
             w.image,
-            `${w.usage ? `${w.usage.homeMb}` : "?"}/${w.quota.diskMb} MB`,
+            w.usage ? `${w.usage.homeMb} MB` : "?",
+            w.usage ? `${w.usage.scratchMb} MB` : "?",
+            // One qgroup limit on each of home, /scratch and the root layer.
+            `${w.quota.diskMb} MB each`,
+            `${w.quota.memoryMb} MB`,
+            String(w.quota.cpus),
+            String(w.quota.pids),
             String(w.snapshots.length),
             w.lastError ? `${w.lastError.action}: ${w.lastError.message}` : "",
           ]),
@@ -229,18 +250,45 @@ export async function runClient(
     }
     const wsid = o.args[0]!;
     const subjects = workspaceSubjects(wsid);
+    // A joined host answers for its own workspaces on its own subject; what crosses the leaf
+    // to the control plane is only what the control plane asks of it.
+    const target =
+      run.joined && run.hostId
+        ? hostSubjects(run.hostId).workspaceCommand(wsid)
+        : subjects.command("host");
+    if (o.action === "exec" || o.action === "shell") {
+      const tty = o.action === "shell" || o.flags.tty === true;
+      const stdin = o.action === "shell" || o.flags.interactive === true;
+      if (tty && stdin && !process.stdin.isTTY)
+        throw new CommandFailed(
+          `${o.action === "shell" ? "workspace shell" : "exec -it"} needs a terminal (stdin is not one); use exec -i without -t`,
+        );
+      const seconds = o.flags.timeout === undefined ? (tty ? 0 : 3600) : Number(o.flags.timeout);
+      return await streamExec({
+        nc,
+        commandSubject: target,
+        wsid,
+        argv: o.action === "shell" ? LOGIN_SHELL : o.args.slice(1),
+        tty,
+        stdin,
+        root: o.flags.root === true,
+        timeoutMs: seconds * 1000,
+      });
+    }
     const num = (k: string) => (o.flags[k] === undefined ? undefined : Number(o.flags[k]));
     const command: { type: string; data: unknown } = (() => {
+      const quota = Object.fromEntries(
+        Object.entries({
+          diskMb: num("disk-mb"),
+          memoryMb: num("memory-mb"),
+          cpus: num("cpus"),
+          pids: num("pids"),
+        }).filter(([, v]) => v !== undefined),
+      );
       switch (o.action) {
+        case "quota":
+          return { type: "SetWorkspaceQuota", data: quota };
         case "create": {
-          const quota = Object.fromEntries(
-            Object.entries({
-              diskMb: num("disk-mb"),
-              memoryMb: num("memory-mb"),
-              cpus: num("cpus"),
-              pids: num("pids"),
-            }).filter(([, v]) => v !== undefined),
-          );
           return {
             type: "CreateWorkspaceOnHost",
             data: {
@@ -266,26 +314,15 @@ export async function runClient(
           return { type: "RestoreSnapshot", data: { name: o.args[1] } };
         case "image":
           return { type: "SetWorkspaceImage", data: { image: o.args[1] } };
-        case "exec":
-          return {
-            type: "ExecInWorkspace",
-            data: { argv: o.args.slice(1), ...(o.flags.root === true && { root: true }) },
-          };
         default:
           throw new CommandFailed(`unknown action ${o.action}`);
       }
     })();
-    // A joined host answers for its own workspaces on its own subject; what crosses the leaf
-    // to the control plane is only what the control plane asks of it.
     if (run.joined && command.type === "CreateWorkspaceOnHost")
       throw new CocalcError(
         "ERR_HOST_JOINED",
         `host ${run.hostId} is joined to a control plane: create workspaces there (--data-dir of the control plane)`,
       );
-    const target =
-      run.joined && run.hostId
-        ? hostSubjects(run.hostId).workspaceCommand(wsid)
-        : subjects.command("host");
     // Progress the handler sends on the request's inbox: the control plane's (placement,
     // image imports) and the host's (each lifecycle event the command records), through the
     // control plane or straight from the host.
@@ -295,12 +332,6 @@ export async function runClient(
         onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
       })
     ).json<Reply>();
-    if (o.action === "exec" && r.ok && r.result) {
-      process.stdout.write(r.result.stdout);
-      process.stderr.write(r.result.stderr);
-      if (r.result.truncated) process.stderr.write("(output truncated)\n");
-      return r.result.exitCode;
-    }
     return finish(r, `${wsid}: ${o.action} done`);
   } finally {
     await nc.close();

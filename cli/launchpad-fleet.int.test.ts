@@ -27,6 +27,7 @@ import { until } from "../test/helpers/nats.js";
 import type { HostOptions } from "./launchpad-args.js";
 import { runClient } from "./launchpad-client.js";
 import { type ControlPlane, issueHostToken, startControlPlane } from "./launchpad-control-plane.js";
+import { streamExec } from "./launchpad-exec.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
 
 const PTY_HOST = new URL("../dist/bundle/pty-host.js", import.meta.url).pathname;
@@ -276,6 +277,22 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
       argv: ["/bin/sh", "-c", "hostname; cat /etc/image-name"],
     });
     expect(id.result?.stdout).toBe(`ws-wsa1\n${A}\n`);
+    // A streamed exec through the control plane: the session's subjects reach host A too.
+    let streamed = "";
+    const sink = { write: (c: string | Uint8Array) => ((streamed += String(c)), true) };
+    const code = await streamExec({
+      nc: cp.nc,
+      commandSubject: workspaceSubjects("wsa1").command("host"),
+      wsid: "wsa1",
+      argv: ["/bin/sh", "-c", "echo streamed from $(hostname); exit 5"],
+      tty: false,
+      stdin: false,
+      root: false,
+      timeoutMs: 60_000,
+      io: { stdin: process.stdin, stdout: sink, stderr: sink } as never,
+    });
+    expect(code).toBe(5);
+    expect(streamed).toContain("streamed from ws-wsa1");
     expect((await send("wsa1", "StopWorkspace")).ok).toBe(true);
 
     // A has it, B has nothing of it: not its events, not its view, not its commands.

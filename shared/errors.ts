@@ -118,6 +118,11 @@ export const ErrorCodes = {
     summary:
       "The workspace's container ended while it ran (init killed or failed, out of memory, its monitor gone); it is stopped.",
   },
+  ERR_WORKSPACE_EXEC: {
+    status: 404,
+    summary:
+      "An exec session of the workspace does not exist (it ended, or its client was not heard for a while).",
+  },
   ERR_WORKSPACE_INVALID: {
     status: 400,
     summary: "A bad workspace, snapshot or image name, or a bad quota.",

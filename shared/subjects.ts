@@ -219,6 +219,24 @@ export function hostSubjects(hostId: string) {
      * set up again (see openReplyPaths in services/registry).
      */
     replyPath: `hostcmd.${hostId}.reply-path`,
+    /**
+     * The request subjects of one streamed exec session (shared/launchpad-exec.ts) of a
+     * workspace on this host: under `hostcmd.<hostId>.ws.<wsid>`, so that they reach the host
+     * from the control plane the way the workspace's commands do.
+     */
+    exec: (wsid: string, execId: string) => {
+      const base = `hostcmd.${hostId}.ws.${validateToken(wsid, "workspace id")}.exec.${validateToken(execId, "exec id")}`;
+      return {
+        stdin: `${base}.stdin`,
+        stdout: `${base}.stdout`,
+        resize: `${base}.resize`,
+        /** The client says it is alive (it may not read while its own output is slow). */
+        alive: `${base}.alive`,
+        close: `${base}.close`,
+      } as const;
+    },
+    /** Every exec session subject of this host, as a filter. */
+    execs: `hostcmd.${hostId}.ws.*.exec.*.*`,
     /** The host's heartbeat (its `hosts` view record) for the control plane (core NATS). */
     beat: `hostbeat.${hostId}`,
     /** The host's requests to the control plane's account ledger (core NATS request/reply). */
@@ -244,6 +262,20 @@ export const AllHosts = {
   /** Every joined host's inbox (see hostSubjects().inbox). */
   inboxes: "_HI.*.>",
 } as const;
+
+/** The operations of an exec session subject (hostSubjects().exec). */
+export const ExecOps = ["stdin", "stdout", "resize", "alive", "close"] as const;
+export type ExecOp = (typeof ExecOps)[number];
+
+/** Workspace, session and operation of `hostcmd.<hostId>.ws.<wsid>.exec.<execId>.<op>`. */
+export function execOfSubject(
+  subject: string,
+): { wsid: string; execId: string; op: ExecOp } | undefined {
+  const p = subject.split(".");
+  if (p.length !== 7 || p[0] !== "hostcmd" || p[2] !== "ws" || p[4] !== "exec") return undefined;
+  const op = p[6] as ExecOp;
+  return ExecOps.includes(op) ? { wsid: p[3]!, execId: p[5]!, op } : undefined;
+}
 
 /** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
 export function hostOfSubject(subject: string): string | undefined {

@@ -4,8 +4,10 @@ import { CocalcError } from "./errors.js";
 import {
   accountOfSubject,
   accountSubjects,
+  execOfSubject,
   hostDomain,
   hostEventsStream,
+  hostSubjects,
   Keys,
   pathFromToken,
   pathToken,
@@ -115,5 +117,21 @@ describe("launchpad account and registry subjects", () => {
     for (const s of [accountSubjects("a").command, RegistrySubjects.command, "hostjoin.t"])
       for (const patterns of Object.values(StreamSubjects))
         for (const p of patterns) expect(s.split(".")[0]).not.toBe(p.split(".")[0]);
+  });
+});
+
+describe("launchpad exec session subjects", () => {
+  it("sit under the host's workspace command subject, parse back and validate tokens", () => {
+    const s = hostSubjects("h1").exec("w1", "e1");
+    expect(s.stdout).toBe("hostcmd.h1.ws.w1.exec.e1.stdout");
+    for (const op of ["stdin", "stdout", "resize", "alive", "close"] as const)
+      expect(execOfSubject(s[op])).toEqual({ wsid: "w1", execId: "e1", op });
+    expect(execOfSubject("hostcmd.h1.ws.w1.exec.e1.explode")).toBeUndefined();
+    expect(execOfSubject(hostSubjects("h1").workspaceCommand("w1"))).toBeUndefined();
+    expect(() => hostSubjects("h1").exec("w1", "e.*")).toThrow();
+    // Not the 4-token workspace command filter: the host's command server never sees them.
+    expect(s.stdin.split(".").length).not.toBe(
+      hostSubjects("h1").workspaceCommands.split(".").length,
+    );
   });
 });

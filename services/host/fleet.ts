@@ -23,6 +23,7 @@ import {
   WorkspaceHostCommands,
   type WorkspaceView,
 } from "../../shared/launchpad.js";
+import { OpenExec } from "../../shared/launchpad-exec.js";
 import {
   AllAccounts,
   AllHosts,
@@ -89,7 +90,7 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec];
 const STATUSES = new Set<HostView["status"]>(["starting", "ready", "stopped", "offline"]);
 
 type HostReply = { ok: boolean; error?: ErrorPayload };

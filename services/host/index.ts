@@ -24,6 +24,7 @@ import {
   WorkspaceHostCommands,
   type WorkspaceView,
 } from "../../shared/launchpad.js";
+import { OpenExec } from "../../shared/launchpad-exec.js";
 import {
   AllAccounts,
   AllHosts,
@@ -44,6 +45,7 @@ import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
 import { accountRegistry, accountsProjection } from "./accounts.js";
 import type { LifecycleCommand } from "./decider.js";
+import { ExecSessions } from "./exec.js";
 import { remoteLedger } from "./ledger.js";
 import { mountRegistry } from "./mounts.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
@@ -94,11 +96,13 @@ export interface HostServiceOptions {
   capacity?: { cpus?: number; memoryMb?: number };
   /** How often running containers' init and conmon are looked for (default 2 s). */
   containerCheckMs?: number;
+  /** An exec session whose client is not heard for this long ends (default EXEC_IDLE_MS). */
+  execIdleMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec];
 
 export function hostService(opts: HostServiceOptions): ServiceDefinition {
   return {
@@ -338,6 +342,12 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           }
         })();
 
+      const execs = new ExecSessions({
+        nc: ctx.nc,
+        hostId: opts.hostId,
+        log,
+        ...(opts.execIdleMs !== undefined && { idleMs: opts.execIdleMs }),
+      });
       const own = hostSubjects(opts.hostId);
       // On its own a host answers every workspace's commands; joined to a control plane, only
       // those routed to it (the control plane answers `ws.*.cmd.host` and accounts there).
@@ -387,6 +397,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
           return { result: await runtime.execIn(wsid, command.data as never) };
+        }
+        if (command.type === OpenExec.type) {
+          return { result: await runtime.openExec(execs, wsid, command.data as never) };
         }
         if (command.type === "CreateWorkspaceOnHost") {
           const { hostId, ...data } = command.data as { hostId?: string };
@@ -454,6 +467,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           for (const sub of [...subs, hostSub, ...accountSubs]) await sub.drain();
           await Promise.allSettled([...inflight]);
           await loops;
+          await execs.stop();
           for (const c of consumers) await c.stop();
           status = "stopped";
           await beat();

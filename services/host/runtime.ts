@@ -37,6 +37,7 @@ import {
   workspaceExecArgv,
   wsidOfContainer,
 } from "../../shared/launchpad.js";
+import type { ExecOpened } from "../../shared/launchpad-exec.js";
 import {
   accountSubjects,
   hostSubjects,
@@ -59,6 +60,7 @@ import {
   type LifecycleState,
   lifecycleDecider,
 } from "./decider.js";
+import type { ExecSessions } from "./exec.js";
 import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
@@ -74,6 +76,7 @@ import {
   podmanGlobal,
   readMounts,
   run,
+  setContainerPidsLimit,
 } from "./system.js";
 import { isConmon } from "./watch.js";
 
@@ -313,8 +316,8 @@ export class HostRuntime {
             await this.reserveCores(wsid, state.account, cpus);
           try {
             await this.applyDiskQuota(wsid, change.data.quota);
-            // A running container's cgroup follows at once (pids: podman cannot change them
-            // on a live container; they follow at the next start).
+            // A running container's cgroup follows at once (pids through its cgroup file:
+            // podman 4 cannot change them on a live container).
             if (running) await this.updateLimits(wsid, change.data.quota);
           } catch (err) {
             if (running && cpus !== state.quota.cpus)
@@ -417,6 +420,9 @@ export class HostRuntime {
       String(quota.cpus),
       containerName(this.o.hostId, wsid),
     ]);
+    const pidfile = join(workspacePaths(this.o.root, wsid).dir, "container.pid");
+    const initPid = Number((await readFile(pidfile, "utf8")).trim());
+    await setContainerPidsLimit(initPid, quota.pids);
   }
 
   private async requireImage(name: string): Promise<string> {
@@ -700,11 +706,11 @@ export class HostRuntime {
     return this.seccomp;
   }
 
-  /** Runs a command in a running workspace, holding its rootfs while it runs. */
-  async execIn(
-    wsid: string,
-    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean },
-  ): Promise<ExecResult> {
+  /**
+   * Holds the rootfs of a running workspace for an exec (refused with ERR_WORKSPACE_STATE
+   * when it is not running); returns the release.
+   */
+  private async holdForExec(wsid: string): Promise<() => Promise<void>> {
     const state = await this.stateOf(wsid);
     if (state.status !== "running")
       throw new CocalcError(
@@ -723,6 +729,28 @@ export class HostRuntime {
       work: p.work,
       target: p.rootfs,
     });
+    return () => this.mounts.release(rootfsMount(wsid), holder);
+  }
+
+  /** podman's refusal of an exec (exit 125) because the container has ended. */
+  private containerGone(wsid: string): CocalcError {
+    void this.checkContainer(wsid).catch(() => undefined);
+    return new CocalcError(
+      "ERR_WORKSPACE_STATE",
+      "the workspace's container has ended (it is being stopped): start the workspace",
+    );
+  }
+
+  /**
+   * Runs a command in a running workspace, holding its rootfs while it runs, and answers
+   * with its output (cut at EXEC_OUTPUT_LIMIT); killed after `timeoutMs` (default 60 s).
+   * The CLI streams instead (openExec).
+   */
+  async execIn(
+    wsid: string,
+    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean },
+  ): Promise<ExecResult> {
+    const release = await this.holdForExec(wsid);
     try {
       const r = await runCapture(
         this.o.podman.podman,
@@ -736,16 +764,63 @@ export class HostRuntime {
         data.timeoutMs ?? 60_000,
       );
       // podman's own refusal (exit 125): the container ended under a running workspace.
-      if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) {
-        void this.checkContainer(wsid).catch(() => undefined);
-        throw new CocalcError(
-          "ERR_WORKSPACE_STATE",
-          "the workspace's container has ended (it is being stopped): start the workspace",
-        );
-      }
+      if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) throw this.containerGone(wsid);
       return r;
     } finally {
-      await this.mounts.release(rootfsMount(wsid), holder);
+      await release();
+    }
+  }
+
+  /**
+   * Opens a streamed exec session (services/host/exec.ts) in a running workspace; it holds
+   * the rootfs until its processes are gone.
+   */
+  async openExec(
+    sessions: ExecSessions,
+    wsid: string,
+    data: {
+      argv: string[];
+      tty?: boolean;
+      stdin?: boolean;
+      cols?: number;
+      rows?: number;
+      term?: string;
+      root?: boolean;
+      timeoutMs?: number;
+    },
+  ): Promise<ExecOpened> {
+    const release = await this.holdForExec(wsid);
+    try {
+      const pidfile = join(workspacePaths(this.o.root, wsid).dir, "container.pid");
+      const initPid = Number((await readFile(pidfile, "utf8").catch(() => "")).trim());
+      if (!(initPid > 0) || !(await pathExists(`/proc/${initPid}`))) throw this.containerGone(wsid);
+      const container = containerName(this.o.hostId, wsid);
+      return await sessions.open({
+        wsid,
+        initPid,
+        argv: data.argv,
+        tty: data.tty ?? false,
+        stdin: data.stdin ?? false,
+        cols: data.cols ?? 80,
+        rows: data.rows ?? 24,
+        term: data.term ?? "xterm-256color",
+        timeoutMs: data.timeoutMs ?? 0,
+        podmanArgv: (cmd, env) => [
+          this.o.podman.podman,
+          [
+            ...podmanGlobal(this.o.podman),
+            ...workspaceExecArgv(container, cmd, {
+              tty: data.tty ?? false,
+              root: data.root ?? false,
+              env,
+            }),
+          ],
+        ],
+        onEnd: release,
+      });
+    } catch (err) {
+      await release();
+      throw err;
     }
   }
 

@@ -5,8 +5,8 @@
  */
 import { execFile } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { access, readFile, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { access, readFile, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 
@@ -408,4 +408,21 @@ export async function noUserNamespacesProfile(source = DEFAULT_SECCOMP): Promise
     { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 } as never,
   );
   return `${JSON.stringify(profile, null, 1)}\n`;
+}
+
+/**
+ * Sets the pids limit of a running container through its cgroup (podman 4 cannot update
+ * pids on a live container): `pids.max` of the pids hierarchy (v1) or the unified one (v2).
+ */
+export async function setContainerPidsLimit(initPid: number, pids: number): Promise<void> {
+  const lines = (await readFile(`/proc/${initPid}/cgroup`, "utf8")).split("\n");
+  const v1 = lines.find((l) => /^\d+:pids:/.test(l));
+  const v2 = lines.find((l) => l.startsWith("0::"));
+  const file = v1
+    ? join("/sys/fs/cgroup/pids", v1.slice(v1.indexOf(":pids:") + 6), "pids.max")
+    : v2
+      ? join("/sys/fs/cgroup", v2.slice(3), "pids.max")
+      : undefined;
+  if (!file) throw new CocalcError("ERR_HOST_CONTAINER", "the container has no pids cgroup");
+  await writeFile(file, String(pids));
 }
