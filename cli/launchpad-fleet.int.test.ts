@@ -279,7 +279,12 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     expect(id.result?.stdout).toBe(`ws-wsa1\n${A}\n`);
     // A streamed exec through the control plane: the session's subjects reach host A too.
     let streamed = "";
-    const sink = { write: (c: string | Uint8Array) => ((streamed += String(c)), true) };
+    const sink = {
+      write(c: string | Uint8Array) {
+        streamed += String(c);
+        return true;
+      },
+    };
     const code = await streamExec({
       nc: cp.nc,
       commandSubject: workspaceSubjects("wsa1").command("host"),
