@@ -133,6 +133,13 @@ export async function startHub(
         (await newSetupToken(setupTokenFile(opts.dataDir)));
 
     const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
+    // A browser that signs out (or is signed out everywhere) loses its NATS logins at once,
+    // not when their JWTs expire.
+    sessions.onRevoke((_ids, gone) => {
+      for (const s of gone)
+        for (const key of s.natsKeys)
+          void auth.revokeUser(key).catch((err) => log.warn({ err }, "NATS login not revoked"));
+    });
     const app = await buildHubApp({
       nc,
       sessions,

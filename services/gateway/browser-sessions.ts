@@ -21,6 +21,15 @@ interface StoredSession {
   label: string;
   /** Who signed in (a hub account); plus has one user and leaves it out. */
   subject?: string;
+  /** NATS user keys the hub minted credentials for in this browser (revoked when it leaves). */
+  natsKeys?: string[];
+}
+
+/** What a signed-out browser held, for what must end with it. */
+export interface SignedOut {
+  id: string;
+  subject?: string;
+  natsKeys: readonly string[];
 }
 
 interface SessionsFile {
@@ -45,7 +54,10 @@ function random(bytes: number): string {
 /** A credential's shape: two base64url parts; anything else is refused before any lookup. */
 const CREDENTIAL = /^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$/;
 
-export type RevokeListener = (ids: ReadonlySet<string> | "all") => void;
+export type RevokeListener = (
+  ids: ReadonlySet<string> | "all",
+  gone: readonly SignedOut[],
+) => void;
 
 export class BrowserSessions {
   private readonly byId = new Map<string, StoredSession>();
@@ -75,7 +87,9 @@ export class BrowserSessions {
         typeof x?.id === "string" &&
         typeof x.hash === "string" &&
         /^[0-9a-f]{64}$/.test(x.hash) &&
-        (x.subject === undefined || typeof x.subject === "string")
+        (x.subject === undefined || typeof x.subject === "string") &&
+        (x.natsKeys === undefined ||
+          (Array.isArray(x.natsKeys) && x.natsKeys.every((k) => typeof k === "string")))
       )
         s.byId.set(x.id, x);
     }
@@ -93,14 +107,14 @@ export class BrowserSessions {
       label: label.slice(0, 200),
       ...(subject !== undefined && { subject }),
     });
-    const dropped = new Set<string>();
-    for (const old of this.byId.keys()) {
+    const dropped: StoredSession[] = [];
+    for (const old of this.byId.values()) {
       if (this.byId.size <= MAX_SESSIONS) break;
-      this.byId.delete(old);
-      dropped.add(old);
+      this.byId.delete(old.id);
+      dropped.push(old);
     }
     await this.save();
-    if (dropped.size > 0) this.emit(dropped);
+    if (dropped.length > 0) this.emit(dropped);
     return `${id}.${secret}`;
   }
 
@@ -123,14 +137,22 @@ export class BrowserSessions {
     return this.byId.get(id)?.subject;
   }
 
+  /** Records a NATS user key minted for session `id`, to be revoked when it signs out. */
+  async attachNatsKey(id: string, key: string): Promise<void> {
+    const s = this.byId.get(id);
+    if (!s || s.natsKeys?.includes(key)) return;
+    // A page makes a new key when it loads: keep the newest few.
+    s.natsKeys = [...(s.natsKeys ?? []), key].slice(-20);
+    await this.save();
+  }
+
   /** Signs out every browser of `subject` (a hub account: sign out everywhere, deletion). */
   async revokeSubject(subject: string): Promise<void> {
-    const ids = new Set<string>();
-    for (const s of this.byId.values()) if (s.subject === subject) ids.add(s.id);
-    if (ids.size === 0) return;
-    for (const id of ids) this.byId.delete(id);
+    const gone = [...this.byId.values()].filter((s) => s.subject === subject);
+    if (gone.length === 0) return;
+    for (const s of gone) this.byId.delete(s.id);
     await this.save();
-    this.emit(ids);
+    this.emit(gone);
   }
 
   get size(): number {
@@ -139,16 +161,19 @@ export class BrowserSessions {
 
   /** Signs this browser out. */
   async revoke(id: string): Promise<void> {
-    if (!this.byId.delete(id)) return;
+    const s = this.byId.get(id);
+    if (!s) return;
+    this.byId.delete(id);
     await this.save();
-    this.emit(new Set([id]));
+    this.emit([s]);
   }
 
   /** Signs every browser out (sign out everywhere, a new token). */
   async revokeAll(): Promise<void> {
+    const all = [...this.byId.values()];
     this.byId.clear();
     await this.save();
-    this.emit("all");
+    this.emit(all, true);
   }
 
   /** Called after browsers were signed out, e.g. to close their open sockets. */
@@ -200,8 +225,14 @@ export class BrowserSessions {
     for (const [nonce, expires] of this.usedLinks) if (expires <= now) this.usedLinks.delete(nonce);
   }
 
-  private emit(ids: ReadonlySet<string> | "all"): void {
-    for (const listener of [...this.listeners]) listener(ids);
+  private emit(gone: readonly StoredSession[], all = false): void {
+    const ids = all ? ("all" as const) : new Set(gone.map((s) => s.id));
+    const out: SignedOut[] = gone.map((s) => ({
+      id: s.id,
+      ...(s.subject !== undefined && { subject: s.subject }),
+      natsKeys: s.natsKeys ?? [],
+    }));
+    for (const listener of [...this.listeners]) listener(ids, out);
   }
 
   private save(): Promise<void> {

@@ -79,6 +79,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
       const account = deps.sessions.subjectOf(request.browserSession!);
       if (account === undefined)
         throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
+      await deps.sessions.attachNatsKey(request.browserSession!, request.body.publicKey);
       const login = await deps.mintNats(account, request.body.publicKey);
       return reply.header("Cache-Control", "no-store").send({ ...login, natsPath: "/nats" });
     },

@@ -10,8 +10,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jwtAuthenticator, wsconnect } from "@nats-io/nats-core";
+import { createUser } from "@nats-io/nkeys";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { WEB_BUILT } from "../helpers/plus.js";
 
@@ -164,6 +167,46 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
         .poll(() => admin.getByTestId("hub-who").textContent())
         .toContain("admin@example.com");
       await Promise.all([adminContext.close(), bobContext.close(), bob2Context.close()]);
+    });
+
+    it("a signed-in browser's own NATS login: minted for its nkey, closed when it signs out", async () => {
+      const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+        fetch(`${base}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", origin: base, ...headers },
+          body: JSON.stringify(body),
+        });
+      const signedIn = await post("/api/hub/sign-in", {
+        email: "admin@example.com",
+        password: "the admin's long password",
+      });
+      expect(signedIn.status).toBe(200);
+      const { credential } = (await signedIn.json()) as { credential: string };
+      const auth = { authorization: `Bearer ${credential}` };
+      const user = createUser();
+      // The hub refuses what is not a user's public key, and mints for one.
+      expect((await post("/api/hub/nats", { publicKey: "not a key" }, auth)).status).toBe(400);
+      const minted = await post("/api/hub/nats", { publicKey: user.getPublicKey() }, auth);
+      expect(minted.status).toBe(200);
+      const login = (await minted.json()) as { jwt: string; inboxPrefix: string; natsPath: string };
+      const nc = await wsconnect({
+        servers: `${base.replace("http", "ws")}${login.natsPath}`,
+        authenticator: jwtAuthenticator(login.jwt, user.getSeed()),
+        inboxPrefix: login.inboxPrefix,
+        reconnect: false,
+        wsFactory: async (u: string) => ({
+          socket: new WebSocket(u, ["cocalc.v1", `cocalc.auth.${credential}`], {
+            headers: { origin: base },
+          }) as unknown as globalThis.WebSocket,
+          encrypted: false,
+        }),
+      });
+      await nc.flush();
+      const closed = nc.closed();
+      expect((await post("/api/auth/sign-out", {}, auth)).status).toBe(200);
+      // Signing out closes the socket and revokes the key: the connection ends.
+      await closed;
+      expect(nc.isClosed()).toBe(true);
     });
   },
 );
