@@ -54,10 +54,7 @@ function random(bytes: number): string {
 /** A credential's shape: two base64url parts; anything else is refused before any lookup. */
 const CREDENTIAL = /^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$/;
 
-export type RevokeListener = (
-  ids: ReadonlySet<string> | "all",
-  gone: readonly SignedOut[],
-) => void;
+export type RevokeListener = (ids: ReadonlySet<string> | "all", gone: readonly SignedOut[]) => void;
 
 export class BrowserSessions {
   private readonly byId = new Map<string, StoredSession>();
