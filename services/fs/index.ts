@@ -22,7 +22,7 @@ import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceDefinition } from "../runtime/service.js";
 import { answer } from "./answer.js";
 import { type ContainerFiles, ContainerPaths } from "./container.js";
 import { FileOperations } from "./operations.js";
@@ -178,16 +178,23 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
       const workerGone = backend.gone.then((why) => {
         if (!stopping) throw new Error(why);
       });
-      const done = Promise.race([sub.closed.then(() => undefined), crashed, workerGone]);
-      return {
-        done,
+      const requests = {
+        done: sub.closed,
         async stop() {
           stopping = true;
-          await sub.drain();
+          if (!sub.isClosed()) await sub.drain();
+        },
+      };
+      // A crash or a dead worker stops the requests too, and the worker goes with them.
+      return runningService(
+        [requests],
+        async () => {
+          stopping = true;
           await Promise.allSettled([...inflight]);
           await backend.stop();
         },
-      };
+        Promise.race([crashed, workerGone]),
+      );
     },
   };
 }

@@ -38,7 +38,7 @@ import { freePort } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   type RemoteCommand,
   type RemoteDecided,
@@ -141,21 +141,8 @@ export async function startRemote(
       remoteSubjects(c.type === "ConnectSession" ? sessionIdOf(c.data.target) : c.data.sid).session,
     now: ctx.now,
   });
-  const done = Promise.race([consumer.done, commands.done]);
-  // A crashed service is started afresh by the supervisor: its ssh processes must go with it.
-  done.catch(async () => {
-    await commands.stop().catch(() => undefined);
-    await consumer.stop().catch(() => undefined);
-    await sessions.stop();
-  });
-  return {
-    done,
-    async stop() {
-      await commands.stop();
-      await consumer.stop();
-      await sessions.stop();
-    },
-  };
+  // A crashed service is started afresh by the supervisor: its ssh processes go with it.
+  return runningService([commands, consumer], () => sessions.stop());
 }
 
 class Sessions {

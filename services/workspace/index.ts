@@ -9,7 +9,7 @@ import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
-import type { RunningService, ServiceDefinition } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceDefinition } from "../runtime/service.js";
 import {
   type WorkspaceCommand,
   type WorkspaceDecided,
@@ -69,14 +69,8 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
       );
       const reply = created.json<{ ok: boolean; error?: { message: string } }>();
       if (!reply.ok) ctx.log.warn({ reason: reply.error?.message }, "workspace not created");
-      const done = Promise.race([projector.done, commands.done]);
-      return {
-        done,
-        async stop() {
-          await commands.stop();
-          await projector.stop();
-        },
-      };
+      // One part failing stops the other too: the supervisor then starts one fresh instance.
+      return runningService([commands, projector], async () => undefined);
     },
   };
 }
