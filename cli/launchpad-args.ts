@@ -1,4 +1,5 @@
 /** Command-line parsing for cocalc-launchpad. Bad input is a UsageError (exit code 2). */
+import { isIP } from "node:net";
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { type ParseArgsConfig, parseArgs } from "node:util";
@@ -8,8 +9,11 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
+                   [--cert FILE --key FILE]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
-      one-time setup link that makes the first admin; leaf nodes on port + 2
+      one-time setup link that makes the first admin; leaf nodes on port + 2. HTTP on
+      loopback; bound elsewhere, HTTPS with --cert/--key or a self-signed certificate made
+      once in the data dir (its SHA-256 fingerprint is printed)
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
   cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces]
@@ -139,8 +143,11 @@ export interface HubOptions {
   bind: string;
   port: number;
   allowHosts: string[];
-  /** The URL people use, for links (default http://BIND:PORT). */
+  /** The URL people use, for links (default http(s)://BIND:PORT). */
   publicUrl?: string;
+  /** PEM files to serve HTTPS with; without them, a self-signed certificate off loopback. */
+  cert?: string;
+  key?: string;
   dataDir: string;
   logLevel: string;
 }
@@ -244,16 +251,20 @@ export function parseLaunchpadCli(
       port: { type: "string" },
       "allow-host": { type: "string", multiple: true },
       "public-url": { type: "string" },
+      cert: { type: "string" },
+      key: { type: "string" },
       "log-level": { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
       throw new UsageError(`unknown command "${positionals[0]}"; see cocalc-launchpad --help`);
     const bind = (values.bind as string | undefined) ?? "127.0.0.1";
-    if (bind !== "127.0.0.1" && bind !== "localhost" && bind !== "::1")
+    if (bind !== "localhost" && isIP(bind) === 0)
       throw new UsageError(
-        `the hub serves plain HTTP and so listens on loopback only for now; put a TLS proxy in front of --bind 127.0.0.1`,
+        `--bind must be an IP address or localhost, not ${JSON.stringify(bind)}`,
       );
+    if ((values.cert === undefined) !== (values.key === undefined))
+      throw new UsageError("--cert and --key go together");
     const port = number("--port", values.port, true) ?? HUB_PORT;
     if (port > 65533) throw new UsageError("--port must leave room for port + 2 (leaf nodes)");
     const publicUrl = values["public-url"] as string | undefined;
@@ -265,6 +276,8 @@ export function parseLaunchpadCli(
       port,
       allowHosts: (values["allow-host"] as string[] | undefined) ?? [],
       ...(publicUrl !== undefined && { publicUrl }),
+      ...(values.cert !== undefined && { cert: resolve(values.cert as string) }),
+      ...(values.key !== undefined && { key: resolve(values.key as string) }),
       dataDir: resolve(
         (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
       ),

@@ -32,6 +32,7 @@ import { cleanupStack } from "./cleanups.js";
 import type { HubOptions } from "./launchpad-args.js";
 import { acquireLock } from "./lock.js";
 import { browserSessionsFile } from "./secrets.js";
+import { hubTls } from "./tls.js";
 import { WEB_ROOT } from "./version.js";
 
 /** The hub's own JetStream domain. */
@@ -45,6 +46,8 @@ export interface RunningHub {
   setupUrl?: string;
   natsUrl: string;
   leafUrl: string;
+  /** The certificate's SHA-256 fingerprint when serving HTTPS. */
+  fingerprint?: string;
   port: number;
   dataDir: string;
   stop(): Promise<void>;
@@ -132,6 +135,18 @@ export async function startHub(
         (await setupToken(setupTokenFile(opts.dataDir))) ??
         (await newSetupToken(setupTokenFile(opts.dataDir)));
 
+    const loopback = ["127.0.0.1", "localhost", "::1"].includes(opts.bind);
+    const tls =
+      loopback && !opts.cert
+        ? undefined
+        : await hubTls(opts.dataDir, { cert: opts.cert, key: opts.key }, [
+            opts.bind,
+            ...opts.allowHosts,
+          ]);
+    if (tls)
+      progress(
+        `HTTPS with ${tls.selfSigned ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
+      );
     const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
     // A browser that signs out (or is signed out everywhere) loses its NATS logins at once,
     // not when their JWTs expire.
@@ -149,6 +164,7 @@ export async function startHub(
       natsWsOrigin: GATEWAY_ORIGIN,
       mintNats: (account, publicKey) =>
         auth.mintUserJwt({ userNkeyPublic: publicKey, accountId: account, memberships: [] }),
+      ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
       health: () => ({
         status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",
       }),
@@ -156,13 +172,20 @@ export async function startHub(
     });
     cleanups.push(() => app.close());
     await app.listen({ port: opts.port, host: opts.bind });
-    const shownHost = opts.bind === "0.0.0.0" || opts.bind === "::" ? "127.0.0.1" : opts.bind;
-    const url = (opts.publicUrl ?? `http://${shownHost}:${opts.port}`).replace(/\/$/, "");
+    const shownHost =
+      opts.bind === "0.0.0.0" || opts.bind === "::"
+        ? "127.0.0.1"
+        : opts.bind.includes(":")
+          ? `[${opts.bind}]`
+          : opts.bind;
+    const scheme = tls ? "https" : "http";
+    const url = (opts.publicUrl ?? `${scheme}://${shownHost}:${opts.port}`).replace(/\/$/, "");
     return {
       url: `${url}/`,
       ...(token !== undefined && { setupUrl: `${url}/setup?token=${token}` }),
       natsUrl: server.url,
       leafUrl: server.leafUrl,
+      ...(tls && { fingerprint: tls.fingerprint }),
       port: opts.port,
       dataDir: opts.dataDir,
       stop: cleanups.undo,

@@ -97,7 +97,7 @@ async function runHub(opts: HubOptions): Promise<number> {
     (hub) =>
       [
         `cocalc-launchpad hub ready: ${hub.url}`,
-        `  data dir ${hub.dataDir}; nats ${hub.natsUrl}; leaf nodes ${hub.leafUrl}; plain HTTP on loopback`,
+        `  data dir ${hub.dataDir}; nats ${hub.natsUrl}; leaf nodes ${hub.leafUrl}; ${hub.fingerprint ? `HTTPS, certificate SHA-256 ${hub.fingerprint}` : "plain HTTP on loopback"}`,
         ...(hub.setupUrl
           ? [`  no admin yet: open ${hub.setupUrl} to make the first one (the link works once)`]
           : []),

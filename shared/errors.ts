@@ -61,6 +61,10 @@ export const ErrorCodes = {
     status: 409,
     summary: "This cocalc-plus reads its token from --token-file: change the file and restart.",
   },
+  ERR_HUB_TLS: {
+    status: 500,
+    summary: "The hub's certificate: --cert/--key unreadable or not PEM, or openssl could not make one.",
+  },
   ERR_HUB_SETUP: {
     status: 409,
     summary: "The hub's setup link is wrong or was used: the hub has its first admin.",

@@ -34,18 +34,25 @@ export interface HubGatewayDeps {
   /** Mints a user JWT for `publicKey` (the page's nkey) with what `account` may reach. */
   mintNats(account: string, publicKey: string): Promise<BrowserNatsLogin>;
   health(): { status: "ok" | "degraded" };
+  /** Serve HTTPS with this certificate (the hub off loopback). */
+  tls?: { cert: string; key: string };
   log: Logger;
 }
 
 const NatsBody = Type.Object({ publicKey: Type.String({ pattern: "^U[A-Z2-7]{55}$" }) });
 
 export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
+  const app = Fastify({
+    ...(deps.tls && { https: { cert: deps.tls.cert, key: deps.tls.key } }),
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: false,
     bodyLimit: 1024 * 1024,
-  });
+  }) as unknown as FastifyInstance;
+  if (deps.tls)
+    app.addHook("onRequest", async (_request, reply) => {
+      reply.header("Strict-Transport-Security", "max-age=31536000");
+    });
   app.setErrorHandler((err, request, reply) => {
     const payload = toErrorPayload(err);
     if (err instanceof CocalcError) return reply.code(err.status).send(payload);

@@ -5,11 +5,13 @@
  * everywhere ends that person's other browser, not the admin's.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { TLSSocket } from "node:tls";
 import { jwtAuthenticator, wsconnect } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
 import type { Browser, Page } from "playwright-core";
@@ -210,3 +212,47 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
     });
   },
 );
+
+describe.skipIf(!existsSync(LAUNCHPAD))("the hub off loopback", () => {
+  it("serves HTTPS with a self-signed certificate whose fingerprint it prints; never plain HTTP", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "cocalc-hub-tls-"));
+    const port = await hubPort();
+    const hub = spawn(
+      process.execPath,
+      [LAUNCHPAD, "--bind", "0.0.0.0", "--port", String(port), "--data-dir", join(dir, "hub")],
+      { env: { ...process.env, HOME: dir }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let out = "";
+    hub.stdout!.on("data", (d) => (out += d));
+    hub.stderr!.on("data", (d) => (out += d));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const check = () => /hub ready: https:/.test(out) && resolve();
+        hub.stdout!.on("data", check);
+        hub.once("exit", (code) => reject(new Error(`the hub exited with ${code}:\n${out}`)));
+      });
+      const printed = /certificate SHA-256 (\S+)/.exec(out)![1]!;
+      const seen = await new Promise<string>((resolve, reject) => {
+        const req = httpsRequest(
+          { host: "127.0.0.1", port, path: "/healthz", rejectUnauthorized: false },
+          (res) => {
+            const cert = (res.socket as TLSSocket).getPeerX509Certificate();
+            res.resume();
+            resolve(cert?.fingerprint256 ?? "");
+          },
+        );
+        req.on("error", reject);
+        req.end();
+      });
+      expect(seen).toBe(printed);
+      // The key is the hub's alone.
+      expect((statSync(join(dir, "hub", "tls", "key.pem")).mode & 0o777).toString(8)).toBe("600");
+      await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+    } finally {
+      const gone = new Promise((r) => hub.once("exit", r));
+      hub.kill("SIGTERM");
+      await gone;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
