@@ -63,7 +63,8 @@ export const ErrorCodes = {
   },
   ERR_HUB_TLS: {
     status: 500,
-    summary: "The hub's certificate: --cert/--key unreadable or not PEM, or openssl could not make one.",
+    summary:
+      "The hub's certificate: --cert/--key unreadable or not PEM, or openssl could not make one.",
   },
   ERR_HUB_SETUP: {
     status: 409,
