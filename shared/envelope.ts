@@ -94,13 +94,18 @@ function firstError(schema: TSchema, value: unknown): string {
 }
 
 let generatedCode = true;
+let aheadOfTime: Readonly<Record<string, (value: unknown) => boolean>> = {};
 
 /**
- * From now on every registry checks events with the interpreted check, not generated code:
- * for the web app, whose content policy allows no eval.
+ * From now on registries generate no code at run time: they use the checks compiled ahead of
+ * time (by `type@v`, and "envelope"; scripts/gen-checks.ts) and the interpreted check for any
+ * schema without one. For the web app, whose content policy allows no eval.
  */
-export function useInterpretedChecks(): void {
+export function useAheadOfTimeChecks(
+  compiled: Readonly<Record<string, (value: unknown) => boolean>>,
+): void {
   generatedCode = false;
+  aheadOfTime = compiled;
 }
 
 /** Validates events of a known set of types, upgrading older versions on read. */
@@ -117,14 +122,17 @@ export class EventRegistry<E extends Envelope = Envelope> {
 
   /**
    * A schema's check, compiled on first use: a replayed log checks thousands of events, and
-   * the interpreted check costs several times the JSON parse (see useInterpretedChecks).
+   * the interpreted check costs several times the JSON parse (see useAheadOfTimeChecks).
    */
-  private checker(schema: TSchema): Pick<TypeCheck<TSchema>, "Check"> {
+  private checker(schema: TSchema, key: string): Pick<TypeCheck<TSchema>, "Check"> {
     let c = this.checks.get(schema);
     if (!c) {
+      const compiled = aheadOfTime[key];
       c = generatedCode
         ? TypeCompiler.Compile(schema)
-        : { Check: (value: unknown): value is unknown => Value.Check(schema, value) };
+        : compiled
+          ? { Check: (value: unknown): value is unknown => compiled(value) }
+          : { Check: (value: unknown): value is unknown => Value.Check(schema, value) };
       this.checks.set(schema, c);
     }
     return c;
@@ -145,7 +153,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
         throw new CocalcError("ERR_EVENT_INVALID", "event is not valid JSON");
       }
     }
-    if (!this.checker(EnvelopeSchema).Check(value)) {
+    if (!this.checker(EnvelopeSchema, "envelope").Check(value)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `bad envelope at ${firstError(EnvelopeSchema, value)}`,
@@ -168,7 +176,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
     }
     let data = env.data;
     for (let from = env.v; from < def.v; from++) data = def.upgrades[from]!(data);
-    if (!this.checker(def.schema).Check(data)) {
+    if (!this.checker(def.schema, `${def.type}@${def.v}`).Check(data)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `${env.type} data ${firstError(def.schema, data)}`,

@@ -1,12 +1,13 @@
 import { render } from "solid-js/web";
-import { useInterpretedChecks } from "../../shared/envelope.js";
+import { useAheadOfTimeChecks } from "../../shared/envelope.js";
+import { compiledChecks } from "./generated/event-checks.js";
 import { nonceStyleElements } from "./lib/style-nonce.js";
 import { Root } from "./root.js";
 import "./styles.css";
 
-// The page's content policy allows no generated code (no eval), and style elements only with
-// this page's nonce.
-useInterpretedChecks();
+// The page's content policy allows no generated code (no eval): event checks come compiled
+// ahead of time; style elements carry this page's nonce.
+useAheadOfTimeChecks(compiledChecks);
 nonceStyleElements();
 
 const mount = document.getElementById("root");
