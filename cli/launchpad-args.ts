@@ -18,6 +18,8 @@ Usage:
                          processes inside may make user namespaces, blocked by default)
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
+  cocalc-launchpad workspace snapshots WSID [--json]  the snapshots, newest first: name, time
+                         taken, exclusive size (what deleting it frees) and referenced size
   cocalc-launchpad workspace snapshot-delete WSID NAME
   cocalc-launchpad workspace restore WSID NAME         (the workspace must be stopped)
   cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
@@ -422,6 +424,7 @@ export function parseLaunchpadCli(
       interactive: { type: "boolean", short: "i" },
       tty: { type: "boolean", short: "t" },
       timeout: { type: "string" },
+      json: { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (values.host !== undefined) id("--host", values.host as string);
@@ -433,6 +436,7 @@ export function parseLaunchpadCli(
             "stop",
             "delete",
             "snapshot",
+            "snapshots",
             "snapshot-delete",
             "restore",
             "image",
@@ -469,6 +473,8 @@ export function parseLaunchpadCli(
         throw new UsageError("workspace quota needs --disk-mb, --memory-mb, --cpus or --pids");
       if (action === "shell" && tail.length > 0)
         throw new UsageError("workspace shell takes no command (use exec -it)");
+      if (values.json && action !== "snapshots")
+        throw new UsageError("--json goes with workspace snapshots");
       const streamed = action === "exec" || action === "shell";
       if (!streamed && (values.interactive || values.tty || values.timeout !== undefined))
         throw new UsageError("-i, -t and --timeout go with workspace exec or shell");

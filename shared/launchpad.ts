@@ -321,6 +321,23 @@ export const ExecInWorkspace = defineCommand(
     { additionalProperties: false },
   ),
 );
+/** Lists a workspace's snapshots, newest first, with times and sizes (a read: no event). */
+export const ListSnapshots = defineCommand("ListSnapshots", Empty);
+
+/** One snapshot as ListSnapshots answers it. */
+export interface SnapshotInfo {
+  name: string;
+  /** When btrfs made it (the snapshot subvolume's creation time). */
+  takenAt: string;
+  /**
+   * Bytes only this snapshot holds (what deleting it frees), from its btrfs qgroup; null when
+   * the qgroup is not there.
+   */
+  exclusiveBytes: number | null;
+  /** Bytes the snapshot refers to, shared with home and other snapshots included. */
+  referencedBytes: number | null;
+}
+
 export const WorkspaceHostCommands = [
   CreateWorkspaceOnHost,
   StartWorkspace,

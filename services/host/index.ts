@@ -19,6 +19,7 @@ import {
   ExecInWorkspace,
   HostCommands,
   type HostView,
+  ListSnapshots,
   type RetentionRule,
   snapshotsToPrune,
   WorkspaceHostCommands,
@@ -102,7 +103,7 @@ export interface HostServiceOptions {
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, ListSnapshots];
 
 export function hostService(opts: HostServiceOptions): ServiceDefinition {
   return {
@@ -397,6 +398,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
           return { result: await runtime.execIn(wsid, command.data as never) };
+        }
+        if (command.type === ListSnapshots.type) {
+          return { result: await runtime.listSnapshots(wsid) };
         }
         if (command.type === OpenExec.type) {
           return { result: await runtime.openExec(execs, wsid, command.data as never) };

@@ -30,6 +30,7 @@ import {
   type ExecResult,
   HostEvents,
   type Quota,
+  type SnapshotInfo,
   WORKSPACE_HOME,
   WORKSPACE_UID,
   type WorkspaceAction,
@@ -1008,6 +1009,35 @@ export class HostRuntime {
       }
     }
     return { removedContainers, unmounted, fixed, adopted };
+  }
+
+  /**
+   * The workspace's snapshots, newest first: when btrfs made each, and its size from its
+   * qgroup (exclusive: what deleting it frees; referenced: all it refers to).
+   */
+  async listSnapshots(wsid: string): Promise<SnapshotInfo[]> {
+    const state = await this.stateOf(wsid);
+    if (state.status === "none" || state.status === "deleted")
+      throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", "no such workspace");
+    const dir = workspacePaths(this.o.root, wsid).snapshots;
+    if (state.snapshots.length === 0 || !(await isDirectory(dir))) return [];
+    const [subvolumes, groups] = await Promise.all([
+      btrfs.snapshotsIn(dir),
+      btrfs.qgroups(this.o.root),
+    ]);
+    const recorded = new Set(state.snapshots);
+    return subvolumes
+      .filter((s) => recorded.has(s.name))
+      .map((s) => {
+        const g = groups.get(`0/${s.id}`);
+        return {
+          name: s.name,
+          takenAt: s.createdAt.toISOString(),
+          exclusiveBytes: g?.exclusive ?? null,
+          referencedBytes: g?.referenced ?? null,
+        };
+      })
+      .sort((a, b) => b.takenAt.localeCompare(a.takenAt) || b.name.localeCompare(a.name));
   }
 
   /** Sampled disk use of a workspace's home and /scratch, in MB. */

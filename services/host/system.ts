@@ -113,6 +113,57 @@ export const btrfs = {
     }
     return 0;
   },
+  /** Every qgroup of the file system: bytes referenced and exclusive, parents and children. */
+  async qgroups(root: string): Promise<Map<string, QgroupInfo>> {
+    await run("ERR_HOST_BTRFS", "btrfs", ["filesystem", "sync", root]);
+    const out = await run("ERR_HOST_BTRFS", "btrfs", [
+      "qgroup",
+      "show",
+      "--raw",
+      "-p",
+      "-c",
+      "-r",
+      root,
+    ]);
+    const groups = new Map<string, QgroupInfo>();
+    for (const line of out.split("\n")) {
+      const [id, rfer, excl, max, parent, child] = line.trim().split(/\s+/);
+      if (!id || !/^\d+\/\d+$/.test(id)) continue;
+      const list = (s: string | undefined) => (s && s !== "-" ? s.split(",") : []);
+      groups.set(id, {
+        referenced: Number(rfer),
+        exclusive: Number(excl),
+        limit: max === undefined || max === "none" ? null : Number(max),
+        parents: list(parent),
+        children: list(child),
+      });
+    }
+    return groups;
+  },
+  /** The subvolume id of `path`. */
+  async id(path: string): Promise<number> {
+    return Number(
+      (await run("ERR_HOST_BTRFS", "btrfs", ["inspect-internal", "rootid", path])).trim(),
+    );
+  },
+  /** The snapshots right below `dir`: id, name and creation time. */
+  async snapshotsIn(dir: string): Promise<{ id: number; name: string; createdAt: Date }[]> {
+    const out = await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "list", "-s", "-o", dir]);
+    const rows: { id: number; name: string; createdAt: Date }[] = [];
+    for (const line of out.split("\n")) {
+      const m = /^ID (\d+) .* otime (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) path (.+)$/.exec(
+        line.trim(),
+      );
+      if (!m) continue;
+      // btrfs prints the machine's local time.
+      rows.push({
+        id: Number(m[1]),
+        name: m[4]!.split("/").pop()!,
+        createdAt: new Date(`${m[2]}T${m[3]}`),
+      });
+    }
+    return rows;
+  },
   async fsUsage(root: string): Promise<{ totalMb: number; usedMb: number }> {
     const out = await run("ERR_HOST_BTRFS", "df", ["-B1", "--output=size,used", root]);
     const [size, used] = out.trim().split("\n").pop()!.trim().split(/\s+/).map(Number);
@@ -122,6 +173,16 @@ export const btrfs = {
     };
   },
 };
+
+/** A btrfs qgroup (`0/<subvolume id>`, or a parent `1/<n>`). */
+export interface QgroupInfo {
+  referenced: number;
+  exclusive: number;
+  /** The limit on referenced bytes, null for none. */
+  limit: number | null;
+  parents: string[];
+  children: string[];
+}
 
 /** One line of /proc/self/mounts. */
 export interface MountEntry {

@@ -1,0 +1,100 @@
+/**
+ * Operating workspaces on a real host (real btrfs on a loop device, Debian's podman): the
+ * snapshot listing, the workspace's network, error messages without host paths and the one
+ * disk limit of a workspace.
+ */
+import { Kvm } from "@nats-io/kv";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostService } from "../services/host/index.js";
+import { Supervisor } from "../services/runtime/supervisor.js";
+import type { ExecResult, SnapshotInfo, WorkspaceView } from "../shared/launchpad.js";
+import { Buckets, hostSubjects, Keys, workspaceSubjects } from "../shared/subjects.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import { setup, TEST_WSID, type TestNats, testLog, until } from "../test/helpers/nats.js";
+import { snapshotsTable } from "./launchpad-client.js";
+
+const HOST = "hostops1";
+const unsupported = await hostUnsupported();
+if (unsupported) console.warn(`launchpad operate tests skipped: ${unsupported}`);
+
+type Reply<T = unknown> = {
+  ok: boolean;
+  error?: { code: string; message: string };
+  result?: T;
+};
+
+describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, real podman)", () => {
+  let t: TestNats;
+  let m: HostMachine;
+  let supervisor: Supervisor;
+
+  const send = async <T = ExecResult>(
+    wsid: string,
+    type: string,
+    data: unknown = {},
+  ): Promise<Reply<T>> =>
+    (
+      await t.nc.request(workspaceSubjects(wsid).command("host"), JSON.stringify({ type, data }), {
+        timeout: 60_000,
+      })
+    ).json<Reply<T>>();
+  const ok = async <T = ExecResult>(wsid: string, type: string, data: unknown = {}) => {
+    const r = await send<T>(wsid, type, data);
+    if (!r.ok) throw new Error(`${type} ${wsid}: ${r.error?.code} ${r.error?.message}`);
+    return r;
+  };
+  const sh = async (wsid: string, script: string) =>
+    (await ok(wsid, "ExecInWorkspace", { argv: ["/bin/sh", "-c", script] })).result!;
+  const view = async (wsid: string) => {
+    const e = await (await new Kvm(t.nc).open(Buckets.workspaces)).get(Keys.workspace(wsid));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<WorkspaceView>() : undefined;
+  };
+
+  beforeAll(async () => {
+    t = await setup({ streams: true });
+    m = await setupHostMachine(HOST, 1024);
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog });
+    await supervisor.start([hostService({ hostId: HOST, root: m.root, snapshotEveryMs: 0 })]);
+    const r = await t.nc.request(
+      hostSubjects(HOST).command,
+      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("o") } }),
+      { timeout: 120_000 },
+    );
+    expect(r.json<Reply>().ok).toBe(true);
+  });
+
+  afterAll(async () => {
+    await supervisor?.stop();
+    await m?.cleanup();
+    await t?.cleanup();
+  });
+
+  it("workspace snapshots: names, times and sizes, newest first", async () => {
+    const ws = "wssnaps";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 200 } });
+    expect((await ok<SnapshotInfo[]>(ws, "ListSnapshots")).result).toEqual([]);
+    await ok(ws, "StartWorkspace");
+    await sh(ws, "dd if=/dev/urandom of=$HOME/a bs=1M count=4 2>/dev/null; sync");
+    await ok(ws, "CreateSnapshot", { name: "first" });
+    // Replaced after the snapshot: its 4 MB are held by "first" only.
+    await sh(ws, "rm $HOME/a; dd if=/dev/urandom of=$HOME/b bs=1M count=2 2>/dev/null; sync");
+    await ok(ws, "CreateSnapshot", { name: "second" });
+    const list = (await ok<SnapshotInfo[]>(ws, "ListSnapshots")).result!;
+    expect(list.map((s) => s.name)).toEqual(["second", "first"]);
+    const [second, first] = list as [SnapshotInfo, SnapshotInfo];
+    expect(Date.parse(second.takenAt)).toBeGreaterThanOrEqual(Date.parse(first.takenAt));
+    expect(first.exclusiveBytes).toBeGreaterThanOrEqual(4 * 2 ** 20);
+    expect(first.referencedBytes).toBeGreaterThanOrEqual(4 * 2 ** 20);
+    // "second" shares its 2 MB with home.
+    expect(second.exclusiveBytes).toBeLessThan(2 ** 20);
+    expect(second.referencedBytes).toBeGreaterThanOrEqual(2 * 2 ** 20);
+    const printed = snapshotsTable(list).split("\n");
+    expect(printed[0]).toMatch(/^SNAPSHOT\s+TAKEN\s+EXCLUSIVE\s+REFERENCED$/);
+    expect(printed[1]).toMatch(/^second\s/);
+    expect(printed[2]).toMatch(/^first\s+\S+\s+4\.\d MB\s+4\.\d MB$/);
+    expect((await send("nosuchws", "ListSnapshots")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+    await until("view removed", async () => (await view(ws)) === undefined);
+  });
+});
