@@ -235,6 +235,7 @@ export async function runClient(
             "HOST",
             "STATUS",
             "IMAGE",
+            "NETWORK",
             "HOME USED",
             "SCRATCH USED",
             "DISK LIMIT",
@@ -249,6 +250,7 @@ export async function runClient(
             w.hostId,
             w.status,
             w.image,
+            w.network ?? "default",
             w.usage ? `${w.usage.homeMb} MB` : "?",
             w.usage ? `${w.usage.scratchMb} MB` : "?",
             // One qgroup limit on each of home, /scratch and the root layer.
@@ -344,6 +346,7 @@ export async function runClient(
               ...(o.flags.account !== undefined && { account: o.flags.account }),
               ...(o.flags.host !== undefined && { hostId: o.flags.host }),
               ...(o.flags["user-namespaces"] === true && { userNamespaces: true }),
+              ...(o.flags.network !== undefined && { network: o.flags.network }),
             },
           };
         }

@@ -97,4 +97,56 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
     await ok(ws, "DeleteWorkspace");
     await until("view removed", async () => (await view(ws)) === undefined);
   });
+
+  it("network: outbound by default (an address and a default route), none: only loopback", async () => {
+    // Nothing leaves this machine: the container's network namespace is read, not used.
+    const look =
+      "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '; echo ---; ip -4 -o addr; echo ---; cat /proc/net/route";
+    const netOf = async (ws: string) => {
+      const r = await sh(ws, look);
+      expect(r.exitCode).toBe(0);
+      const [ifaces = "", addrs = "", routes = ""] = r.stdout.split("---\n");
+      return {
+        interfaces: ifaces.split("\n").filter(Boolean).sort(),
+        addresses: addrs
+          .split("\n")
+          .filter(Boolean)
+          .map((l) => l.split(/\s+/).slice(1, 4).join(" ")),
+        // /proc/net/route: Iface Destination Gateway …; destination 00000000 is the default.
+        defaultVia: routes
+          .split("\n")
+          .slice(1)
+          .map((l) => l.split(/\s+/))
+          .filter((f) => f[1] === "00000000")
+          .map((f) => f[0]),
+      };
+    };
+    await ok("wsnet", "CreateWorkspaceOnHost", { image: "bb" });
+    await ok("wsnet", "StartWorkspace");
+    const net = await netOf("wsnet");
+    expect(net.interfaces).toContain("lo");
+    const outside = net.interfaces.filter((i) => i !== "lo");
+    expect(outside.length).toBeGreaterThan(0);
+    expect(net.addresses.some((a) => outside.some((i) => a.startsWith(`${i} inet `)))).toBe(true);
+    expect(net.defaultVia.length).toBeGreaterThan(0);
+    expect(outside).toContain(net.defaultVia[0]);
+    expect((await view("wsnet"))?.network).toBe("default");
+
+    await ok("wsnonet", "CreateWorkspaceOnHost", { image: "bb", network: "none" });
+    await ok("wsnonet", "StartWorkspace");
+    expect(await netOf("wsnonet")).toEqual({
+      interfaces: ["lo"],
+      addresses: ["lo inet 127.0.0.1/8"],
+      defaultVia: [],
+    });
+    expect(
+      (await send("wsbadnet", "CreateWorkspaceOnHost", { image: "bb", network: "host" })).error
+        ?.code,
+    ).toBe("ERR_COMMAND_INVALID");
+    expect(await view("wsbadnet")).toBeUndefined();
+    for (const ws of ["wsnet", "wsnonet"]) {
+      await ok(ws, "StopWorkspace");
+      await ok(ws, "DeleteWorkspace");
+    }
+  });
 });

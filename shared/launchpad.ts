@@ -57,6 +57,11 @@ const ErrorSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A workspace's network: `default` is the host's (`--network`), `none` only loopback. */
+export const WorkspaceNetworks = ["default", "none"] as const;
+export type WorkspaceNetwork = (typeof WorkspaceNetworks)[number];
+const WorkspaceNetworkSchema = Type.Union(WorkspaceNetworks.map((n) => Type.Literal(n)));
+
 // Events on ws.<wsid>.life.host
 export const WorkspaceProvisioning = defineEvent(
   "WorkspaceProvisioning",
@@ -69,6 +74,8 @@ export const WorkspaceProvisioning = defineEvent(
       account: Type.Optional(Type.String({ maxLength: 100 })),
       /** Processes inside may make user namespaces (blocked unless this says so). */
       userNamespaces: Type.Optional(Type.Boolean()),
+      /** `none`: only loopback inside; absent or `default`: the host's network. */
+      network: Type.Optional(WorkspaceNetworkSchema),
     },
     { additionalProperties: false },
   ),
@@ -280,6 +287,8 @@ export const CreateWorkspaceOnHost = defineCommand(
       hostId: Type.Optional(Name("host id")),
       /** Allow nested user namespaces inside (`unshare -U`); blocked by default. */
       userNamespaces: Type.Optional(Type.Boolean()),
+      /** `none`: no network but loopback; `default` (or absent): the host's network. */
+      network: Type.Optional(WorkspaceNetworkSchema),
     },
     { additionalProperties: false },
   ),
@@ -556,6 +565,8 @@ export interface WorkspaceView {
   image: string;
   quota: Quota;
   account?: string;
+  /** The workspace's network (`default`: the host's). */
+  network?: WorkspaceNetwork;
   container?: string;
   /** The last step done of the action in progress (progress for people). */
   step?: string;

@@ -78,7 +78,10 @@ export interface HostServiceOptions {
   root: string;
   /** Detected when not given. */
   podman?: PodmanConfig;
-  /** podman network of workspaces (default: none). */
+  /**
+   * The network of workspaces (those created with network none have only loopback):
+   * `default` (podman's default bridge, outbound access), `none`, or a podman network name.
+   */
   network?: string;
   heartbeatMs?: number;
   usageEveryMs?: number;
@@ -115,7 +118,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         throw new CocalcError("ERR_HOST_UNSUPPORTED", `${opts.root} is not a btrfs file system`);
       await requireTraversable(opts.root);
       await btrfs.enableQuota(opts.root);
-      const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "none"));
+      const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "default"));
       const runtime = new HostRuntime({
         js: ctx.js,
         jsm: ctx.jsm,

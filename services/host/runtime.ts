@@ -510,8 +510,10 @@ export class HostRuntime {
       `cocalc.wsid=${wsid}`,
       "--hostname",
       hostnameOf(wsid),
+      // The host's network (podman's default bridge unless --network says otherwise), or
+      // only loopback for a workspace created with network none.
       "--network",
-      c.network,
+      state.network === "none" ? "none" : c.network,
       "--uidmap",
       map,
       "--gidmap",

@@ -246,7 +246,16 @@ export interface PodmanConfig {
   cgroup: "v1" | "v2";
   /** Needed where we lack CAP_SYS_RESOURCE: runc cannot raise rlimits to podman's defaults. */
   ulimits: string[];
+  /** podman's --network of workspaces: `bridge` (podman's default network), `none`, or a name. */
   network: string;
+}
+
+/**
+ * podman's --network for a host's `--network` value: `default` is podman's default network of
+ * rootful containers (the bridge `podman`, through CNI or netavark).
+ */
+export function podmanNetwork(network: string): string {
+  return network === "default" ? "bridge" : network;
 }
 
 function executable(p: string): boolean {
@@ -269,7 +278,7 @@ export function onPath(name: string): string | undefined {
 const CAP_SYS_RESOURCE = 24n;
 
 /** Detects podman, the OCI runtime, the cgroup version and whether rlimits must be lowered. */
-export async function detectPodman(network = "none"): Promise<PodmanConfig> {
+export async function detectPodman(network = "default"): Promise<PodmanConfig> {
   const podman = onPath("podman");
   if (!podman)
     throw new CocalcError(
@@ -289,7 +298,7 @@ export async function detectPodman(network = "none"): Promise<PodmanConfig> {
     runtime,
     cgroup,
     ulimits: hasSysResource ? [] : ["nofile=1024:1024", "nproc=1000:1000"],
-    network,
+    network: podmanNetwork(network),
   };
 }
 
