@@ -3,16 +3,23 @@
  * snapshot listing, the workspace's network, error messages without host paths and the one
  * disk limit of a workspace.
  */
+import { execFile } from "node:child_process";
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostService } from "../services/host/index.js";
+import { workspaceHostRegistry } from "../services/host/runtime.js";
+import { lastSubjectSeq, readSubject } from "../services/runtime/commands.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import type { ExecResult, SnapshotInfo, WorkspaceView } from "../shared/launchpad.js";
-import { Buckets, hostSubjects, Keys, workspaceSubjects } from "../shared/subjects.js";
+import { Buckets, hostSubjects, Keys, Streams, workspaceSubjects } from "../shared/subjects.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../test/helpers/nats.js";
 import { snapshotsTable } from "./launchpad-client.js";
 
+const execFileP = promisify(execFile);
 const HOST = "hostops1";
 const unsupported = await hostUnsupported();
 if (unsupported) console.warn(`launchpad operate tests skipped: ${unsupported}`);
@@ -148,5 +155,66 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
       await ok(ws, "StopWorkspace");
       await ok(ws, "DeleteWorkspace");
     }
+  });
+
+  it("errors never show host paths: the workspace's paths instead, in answers and in events", async () => {
+    const ws = "wserrs";
+    const errors: string[] = [];
+    const refused = async (type: string, data: unknown, code: string) => {
+      const r = await send(ws, type, data);
+      expect(r.error?.code, JSON.stringify(r)).toBe(code);
+      errors.push(r.error!.message);
+      return r.error!.message;
+    };
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 40 } });
+    await refused("SetWorkspaceImage", { image: "nosuchimage" }, "ERR_HOST_IMAGE");
+    expect(
+      (await send("wserrs2", "CreateWorkspaceOnHost", { image: "nosuchimage" })).error?.code,
+    ).toBe("ERR_HOST_IMAGE");
+    await refused("SetWorkspaceImage", { image: "../images" }, "ERR_COMMAND_INVALID");
+    await refused("RestoreSnapshot", { name: "missing" }, "ERR_WORKSPACE_SNAPSHOT");
+    // A snapshot the host has on record but not on disk (removed behind its back): btrfs's
+    // own message, which names the host's paths, reaches people with the workspace's.
+    await ok(ws, "CreateSnapshot", { name: "gone" });
+    const p = join(m.root, "workspaces", ws);
+    await execFileP("btrfs", ["subvolume", "delete", join(p, "snapshots", "gone")]);
+    expect(await refused("RestoreSnapshot", { name: "gone" }, "ERR_WORKSPACE_SNAPSHOT")).toMatch(
+      /^snapshot gone is on record but gone/,
+    );
+    // A start that fails on the host (its overlay's work dir is gone): the failure event too.
+    await rm(join(p, "layer", "work"), { recursive: true });
+    expect(await refused("StartWorkspace", {}, "ERR_HOST_MOUNT")).toContain(
+      "mount: (the workspace's root file system): ",
+    );
+    await mkdir(join(p, "layer", "work"));
+    await ok(ws, "StartWorkspace");
+    expect(
+      await refused("ExecInWorkspace", { argv: ["true"], cwd: "/nope" }, "ERR_WORKSPACE_CWD"),
+    ).toBe("/nope does not exist in the workspace (or is not a folder)");
+    const full = await sh(ws, "dd if=/dev/zero of=$HOME/big bs=1M count=60 conv=fsync 2>&1");
+    expect(full.stdout).toMatch(/quota exceeded/i);
+    errors.push(full.stdout, full.stderr);
+
+    const hostPaths = [m.root, m.dir];
+    for (const e of errors) for (const h of hostPaths) expect(e).not.toContain(h);
+    const subject = workspaceSubjects(ws).hostLife;
+    const events = await readSubject(
+      t.js,
+      workspaceHostRegistry,
+      Streams.WORKSPACES,
+      subject,
+      0,
+      await lastSubjectSeq(t.jsm, Streams.WORKSPACES, subject),
+    );
+    expect(events.map((e) => e.event.type)).toContain("WorkspaceActionFailed");
+    const recorded = JSON.stringify(events.map((e) => e.event));
+    for (const h of hostPaths) expect(recorded).not.toContain(h);
+    const v = await until("the view has the start's failure", async () => {
+      const x = await view(ws);
+      return x?.status === "running" ? x : undefined;
+    });
+    for (const h of hostPaths) expect(JSON.stringify(v)).not.toContain(h);
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
   });
 });

@@ -326,6 +326,8 @@ export const ExecInWorkspace = defineCommand(
       stdin: Type.Optional(Type.String({ maxLength: 128 * 1024 })),
       timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
       root: Type.Optional(Type.Boolean()),
+      /** The folder inside the workspace to run it in (default the home). */
+      cwd: Type.Optional(Type.String({ pattern: "^/", maxLength: 4096 })),
     },
     { additionalProperties: false },
   ),

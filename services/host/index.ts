@@ -76,6 +76,8 @@ export interface HostServiceOptions {
   hostId: string;
   /** A mounted btrfs file system. */
   root: string;
+  /** The host's data dir (never shown in error messages, like `root`). */
+  dataDir?: string;
   /** Detected when not given. */
   podman?: PodmanConfig;
   /**
@@ -125,6 +127,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         log,
         hostId: opts.hostId,
         root: opts.root,
+        ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
         podman: podmanConfig,
         now: ctx.now,
         ...(opts.controlPlane && { ledger: remoteLedger(ctx.nc, opts.hostId, log) }),
@@ -338,6 +341,8 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
                 const error = toErrorPayload(err);
                 if (error.code === "ERR_INTERNAL") log.error({ err }, "command failed");
                 else log.info({ code: error.code, reason: error.message }, "command refused");
+                // The operator's log keeps the paths; the answer shows the workspace's.
+                error.message = runtime.hidePaths(error.message);
                 reply(m, { ok: false, error });
               },
             );

@@ -22,7 +22,7 @@ import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { randomId } from "../../shared/base64url.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { CocalcError, type ErrorCode, toErrorPayload } from "../../shared/errors.js";
 import {
   AccountEvents,
   containerName,
@@ -62,6 +62,7 @@ import {
   lifecycleDecider,
 } from "./decider.js";
 import type { ExecSessions } from "./exec.js";
+import { hideHostPaths } from "./host-paths.js";
 import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
@@ -107,6 +108,8 @@ export interface HostRuntimeOptions {
   hostId: string;
   /** The btrfs file system (mounted) that holds images and workspaces. */
   root: string;
+  /** The host's data dir: like `root`, never shown in an error. */
+  dataDir?: string;
   podman: PodmanConfig;
   /** The account ledger (default: this host's own ACCOUNTS stream). */
   ledger?: CoresLedger;
@@ -339,6 +342,12 @@ export class HostRuntime {
         return (await this.store.execute(subject, command)).seqs;
       case "RestoreSnapshot": {
         await this.store.check(subject, command);
+        const snapshot = join(paths.snapshots, command.data.name);
+        if (!(await isDirectory(snapshot)))
+          throw new CocalcError(
+            "ERR_WORKSPACE_SNAPSHOT",
+            `snapshot ${command.data.name} is on record but gone from the host's storage; nothing was restored`,
+          );
         const restored = join(paths.dir, "home.restoring");
         await btrfs.remove(restored);
         await btrfs.snapshot(join(paths.snapshots, command.data.name), restored, false);
@@ -388,6 +397,8 @@ export class HostRuntime {
     } catch (err) {
       const e = toErrorPayload(err);
       this.o.log.warn({ wsid, action, code: e.code, reason: e.message }, "action failed");
+      // What the workspace's events and people see: no host paths.
+      e.message = this.hidePaths(e.message);
       await this.cleanup(wsid, action).catch((c) =>
         this.o.log.error({ wsid, action, err: String(c) }, "cleanup after failure failed"),
       );
@@ -396,8 +407,16 @@ export class HostRuntime {
         data: { action, code: e.code, message: e.message },
         ...this.meta(),
       });
-      throw err;
+      throw new CocalcError(e.code as ErrorCode, e.message, e.details);
     }
+  }
+
+  /** `message` with the host's paths replaced by the workspace's (or dropped). */
+  hidePaths(message: string): string {
+    return hideHostPaths(message, {
+      root: this.o.root,
+      ...(this.o.dataDir !== undefined && { dataDir: this.o.dataDir }),
+    });
   }
 
   /** Brings the machine to the state a failed action leaves the workspace in. */
@@ -751,7 +770,7 @@ export class HostRuntime {
    */
   async execIn(
     wsid: string,
-    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean },
+    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean; cwd?: string },
   ): Promise<ExecResult> {
     const release = await this.holdForExec(wsid);
     try {
@@ -761,6 +780,7 @@ export class HostRuntime {
           ...podmanGlobal(this.o.podman),
           ...workspaceExecArgv(containerName(this.o.hostId, wsid), data.argv, {
             root: data.root ?? false,
+            ...(data.cwd !== undefined && { cwd: data.cwd }),
           }),
         ],
         data.stdin,
@@ -768,6 +788,12 @@ export class HostRuntime {
       );
       // podman's own refusal (exit 125): the container ended under a running workspace.
       if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) throw this.containerGone(wsid);
+      // The OCI runtime's refusal (podman exits 126/127): the command never ran.
+      if (r.exitCode >= 126 && /chdir to cwd .* failed: no such file/i.test(r.stderr))
+        throw new CocalcError(
+          "ERR_WORKSPACE_CWD",
+          `${data.cwd ?? WORKSPACE_HOME} does not exist in the workspace (or is not a folder)`,
+        );
       return r;
     } finally {
       await release();
