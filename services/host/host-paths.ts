@@ -5,7 +5,7 @@
  */
 import { WORKSPACE_HOME } from "../../shared/launchpad.js";
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const literal = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 /** The rest of a path: up to a space, a quote or a separator of a tool's message. */
 const TAIL = "((?:/[^\\s'\"`,:;()]*)?)";
 /** Where a path's name ends (so `/mnt/b` is not found in `/mnt/bb`). */
@@ -26,7 +26,7 @@ const PARTS: [string, (tail: string) => string][] = [
 
 /** Replaces every host path under `root` (and `dataDir`) in `message` by what people see. */
 export function hideHostPaths(message: string, o: { root: string; dataDir?: string }): string {
-  const root = escape(o.root.replace(/\/+$/, ""));
+  const root = literal(o.root.replace(/\/+$/, ""));
   let out = message;
   for (const [part, inside] of PARTS) {
     out = out.replace(
@@ -40,7 +40,7 @@ export function hideHostPaths(message: string, o: { root: string; dataDir?: stri
   );
   out = out.replace(new RegExp(`${root}${END}${TAIL}`, "g"), "(the host's storage)");
   if (o.dataDir) {
-    const data = escape(o.dataDir.replace(/\/+$/, ""));
+    const data = literal(o.dataDir.replace(/\/+$/, ""));
     out = out.replace(new RegExp(`${data}${END}${TAIL}`, "g"), "(the host's data)");
   }
   return out;
