@@ -57,11 +57,22 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
     return e && e.operation === "PUT" && e.length > 0 ? e.json<WorkspaceView>() : undefined;
   };
 
+  /** The host's sample of a workspace's disk use (the view's, once the sampler wrote it). */
+  const runtimeUsage = async (ws: string) =>
+    until("the disk use sampled", async () => {
+      const u = (await view(ws))?.usage;
+      return u?.usedMb !== undefined && u.homeMb >= 20 && u.scratchMb > 0
+        ? (u as Required<typeof u>)
+        : undefined;
+    });
+
   beforeAll(async () => {
     t = await setup({ streams: true });
     m = await setupHostMachine(HOST, 1024);
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog });
-    await supervisor.start([hostService({ hostId: HOST, root: m.root, snapshotEveryMs: 0 })]);
+    await supervisor.start([
+      hostService({ hostId: HOST, root: m.root, snapshotEveryMs: 0, usageEveryMs: 200 }),
+    ]);
     const r = await t.nc.request(
       hostSubjects(HOST).command,
       JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("o") } }),
@@ -214,6 +225,27 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
       return x?.status === "running" ? x : undefined;
     });
     for (const h of hostPaths) expect(JSON.stringify(v)).not.toContain(h);
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+  });
+
+  it("one disk limit for the workspace: home and /scratch together, per-part use visible", async () => {
+    const ws = "wsdisk";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 40 } });
+    await ok(ws, "StartWorkspace");
+    const dd = (file: string, mb: number) =>
+      sh(ws, `dd if=/dev/zero of=${file} bs=1M count=${mb} conv=fsync 2>&1; sync`);
+    expect((await dd("$HOME/a", 20)).stdout).not.toMatch(/quota/i);
+    // 30 MB more: within a limit per volume, past the one limit of 40 MB.
+    expect((await dd("/scratch/b", 30)).stdout).toMatch(/Disk quota exceeded/);
+    const usage = await runtimeUsage(ws);
+    expect(usage.homeMb).toBeGreaterThanOrEqual(20);
+    expect(usage.scratchMb).toBeGreaterThan(0);
+    expect(usage.usedMb).toBeGreaterThanOrEqual(usage.homeMb + usage.scratchMb - 1);
+    expect(usage.usedMb).toBeLessThanOrEqual(41);
+    // A higher limit takes at once.
+    await ok(ws, "SetWorkspaceQuota", { diskMb: 80 });
+    expect((await dd("/scratch/c", 20)).stdout).not.toMatch(/quota/i);
     await ok(ws, "StopWorkspace");
     await ok(ws, "DeleteWorkspace");
   });

@@ -10,7 +10,7 @@ import { defineEvent, type EventOf } from "./envelope.js";
 const Name = (what: string) =>
   Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$", description: what });
 
-/** Resource limits of one workspace. Disk applies to home, /scratch and the rootfs layer each. */
+/** Resource limits of one workspace. Disk is one limit for home, /scratch and the rootfs layer together. */
 export const QuotaSchema = Type.Object(
   {
     diskMb: Type.Integer({ minimum: 16, maximum: 16 * 1024 * 1024 }),
@@ -577,8 +577,17 @@ export interface WorkspaceView {
   /** Why the container ended by itself the last time (cleared by the next start). */
   ended?: { reason: string; exitCode?: number; oom?: boolean; at: string };
   snapshots: { name: string; at: string }[];
-  /** Sampled by the host: disk used by home and /scratch, in MB. */
-  usage?: { homeMb: number; scratchMb: number; sampledAt: string };
+  /**
+   * Sampled by the host, in MB: `usedMb` counts against the one disk limit (`quota.diskMb`),
+   * what home, /scratch and the root layer (`rootMb`: changes to `/`) reference together.
+   */
+  usage?: {
+    usedMb?: number;
+    homeMb: number;
+    scratchMb: number;
+    rootMb?: number;
+    sampledAt: string;
+  };
   updatedAt: string;
 }
 

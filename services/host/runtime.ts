@@ -5,6 +5,7 @@
  * restarts reconciles the recorded state with /proc/mounts and the running containers.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   chmod,
   chown,
@@ -174,6 +175,14 @@ function limitFlags(q: Quota): string[] {
   return ["--memory", `${q.memoryMb}m`, "--cpus", String(q.cpus), "--pids-limit", String(q.pids)];
 }
 
+/**
+ * The qgroup that holds a workspace's one disk limit: `1/<n>`, n from the workspace id (40
+ * bits of its SHA-256), so it needs no record and survives restores and image changes.
+ */
+export function diskGroup(wsid: string): string {
+  return `1/${Number.parseInt(createHash("sha256").update(wsid).digest("hex").slice(0, 10), 16)}`;
+}
+
 const rootfsMount = (wsid: string) => `rootfs-${wsid}`;
 const containerHolder = (wsid: string) => `container:${wsid}` as const;
 
@@ -334,7 +343,13 @@ export class HostRuntime {
       case "CreateSnapshot":
         await this.store.check(subject, command);
         await mkdir(paths.snapshots, { recursive: true });
-        await btrfs.snapshot(paths.home, join(paths.snapshots, command.data.name), true);
+        await this.applyDiskQuota(wsid, (await this.stateOf(wsid)).quota);
+        await btrfs.snapshot(
+          paths.home,
+          join(paths.snapshots, command.data.name),
+          true,
+          diskGroup(wsid),
+        );
         return (await this.store.execute(subject, command)).seqs;
       case "DeleteSnapshot":
         await this.store.check(subject, command);
@@ -350,10 +365,10 @@ export class HostRuntime {
           );
         const restored = join(paths.dir, "home.restoring");
         await btrfs.remove(restored);
-        await btrfs.snapshot(join(paths.snapshots, command.data.name), restored, false);
+        await btrfs.snapshot(snapshot, restored, false, diskGroup(wsid));
         await btrfs.remove(paths.home);
         await rename(restored, paths.home);
-        await btrfs.limit(paths.home, (await this.stateOf(wsid)).quota.diskMb);
+        await this.applyDiskQuota(wsid, (await this.stateOf(wsid)).quota);
         return (await this.store.execute(subject, command)).seqs;
       }
       case "RecordStep":
@@ -452,15 +467,24 @@ export class HostRuntime {
     return path;
   }
 
+  /**
+   * One disk limit for the workspace: home, /scratch and the root layer are the members of
+   * its qgroup (diskGroup), whose referenced bytes are limited to `diskMb`.
+   */
   private async applyDiskQuota(wsid: string, quota: Quota): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
-    for (const sub of [p.home, p.scratch, p.layer]) await btrfs.limit(sub, quota.diskMb);
+    await btrfs.limitTogether(
+      this.o.root,
+      diskGroup(wsid),
+      [p.home, p.scratch, p.layer],
+      quota.diskMb,
+    );
   }
 
   private async makeLayer(wsid: string, quota: Quota): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
     await btrfs.create(p.layer);
-    await btrfs.limit(p.layer, quota.diskMb);
+    if (await pathExists(p.home)) await this.applyDiskQuota(wsid, quota);
     await mkdir(p.upper, { recursive: true });
     await mkdir(p.work, { recursive: true });
     // The overlay's root directory takes its owner from the upper dir: the container's root.
@@ -475,10 +499,9 @@ export class HostRuntime {
     const owner = UID_BASE + WORKSPACE_UID;
     for (const sub of [p.home, p.scratch]) {
       await btrfs.create(sub);
-      await btrfs.limit(sub, quota.diskMb);
       await chown(sub, owner, owner);
     }
-    await this.step(wsid, "provision", "home and /scratch subvolumes", `${quota.diskMb} MB each`);
+    await this.step(wsid, "provision", "home and /scratch subvolumes");
     for (const [name, text] of [
       [".bashrc", DEFAULT_BASHRC],
       [".profile", DEFAULT_PROFILE],
@@ -490,7 +513,7 @@ export class HostRuntime {
       }
     }
     await this.makeLayer(wsid, quota);
-    await this.step(wsid, "provision", "rootfs layer");
+    await this.step(wsid, "provision", "rootfs layer", `disk limit ${quota.diskMb} MB in all`);
     return undefined;
   }
 
@@ -498,6 +521,8 @@ export class HostRuntime {
     const state = await this.stateOf(wsid);
     const p = workspacePaths(this.o.root, wsid);
     const lower = await this.requireImage(state.image);
+    // Also moves a workspace made with a limit per subvolume to one limit for all three.
+    await this.applyDiskQuota(wsid, state.quota);
     await this.mounts.reference(rootfsMount(wsid), containerHolder(wsid), {
       lower,
       upper: p.upper,
@@ -698,6 +723,7 @@ export class HostRuntime {
     if (await isDirectory(p.snapshots)) {
       for (const s of await readdir(p.snapshots)) await btrfs.remove(join(p.snapshots, s));
     }
+    await btrfs.removeGroup(this.o.root, diskGroup(wsid)).catch(() => undefined);
     for (const sub of [p.home, p.scratch, p.layer, join(p.dir, "home.restoring")])
       await btrfs.remove(sub);
     await rm(p.dir, { recursive: true, force: true });
@@ -1068,13 +1094,28 @@ export class HostRuntime {
       .sort((a, b) => b.takenAt.localeCompare(a.takenAt) || b.name.localeCompare(a.name));
   }
 
-  /** Sampled disk use of a workspace's home and /scratch, in MB. */
-  async usage(wsid: string): Promise<{ homeMb: number; scratchMb: number }> {
+  /**
+   * Sampled disk use of a workspace, in MB: all of it against its one limit (what home,
+   * /scratch and the root layer reference together), and each part's.
+   */
+  async usage(wsid: string): Promise<{
+    usedMb: number;
+    homeMb: number;
+    scratchMb: number;
+    rootMb: number;
+  }> {
     const p = workspacePaths(this.o.root, wsid);
-    const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+    const mb = (b: number | undefined) => Math.round(((b ?? 0) / 2 ** 20) * 10) / 10;
+    const groups = await btrfs.qgroups(this.o.root);
+    const of = async (path: string) => groups.get(`0/${await btrfs.id(path)}`)?.referenced;
+    const [homeMb, scratchMb, rootMb] = await Promise.all(
+      [p.home, p.scratch, p.layer].map(async (x) => mb(await of(x))),
+    );
     return {
-      homeMb: mb(await btrfs.usedBytes(p.home)),
-      scratchMb: mb(await btrfs.usedBytes(p.scratch)),
+      usedMb: mb(groups.get(diskGroup(wsid))?.referenced),
+      homeMb: homeMb!,
+      scratchMb: scratchMb!,
+      rootMb: rootMb!,
     };
   }
 }

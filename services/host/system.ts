@@ -87,11 +87,17 @@ export const btrfs = {
     );
     await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "delete", "--commit-after", path]);
   },
-  async snapshot(from: string, to: string, readOnly: boolean): Promise<void> {
+  /**
+   * A snapshot, in qgroup `group` when given: a snapshot of a subvolume that has a parent
+   * qgroup must join that parent, or the kernel marks every qgroup inconsistent (limits and
+   * sizes are wrong until a rescan of the whole file system).
+   */
+  async snapshot(from: string, to: string, readOnly: boolean, group?: string): Promise<void> {
     await run("ERR_HOST_BTRFS", "btrfs", [
       "subvolume",
       "snapshot",
       ...(readOnly ? ["-r"] : []),
+      ...(group !== undefined ? ["-i", group] : []),
       from,
       to,
     ]);
@@ -139,6 +145,40 @@ export const btrfs = {
       });
     }
     return groups;
+  },
+  /**
+   * Makes qgroup `group` (`1/<n>`) the parent of the subvolumes `paths` and limits what they
+   * reference together to `mb`; the subvolumes' own limits are removed. Idempotent: the
+   * migration of a workspace made with a limit per subvolume, too. Waits for the rescan
+   * btrfs needs when a subvolume with data joins.
+   */
+  async limitTogether(root: string, group: string, paths: readonly string[], mb: number) {
+    let groups = await btrfs.qgroups(root);
+    if (!groups.has(group)) await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "create", group, root]);
+    let rescan = false;
+    for (const path of paths) {
+      const child = `0/${await btrfs.id(path)}`;
+      if (!groups.get(child)?.parents.includes(group)) {
+        const out = await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "assign", child, group, root]);
+        rescan ||= /rescan/i.test(out);
+      }
+      if (groups.get(child)?.limit !== null)
+        await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "limit", "none", path]);
+    }
+    if (rescan) await run("ERR_HOST_BTRFS", "btrfs", ["quota", "rescan", "-W", root]);
+    await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "limit", `${mb}M`, group, root]);
+    groups = await btrfs.qgroups(root);
+    return groups.get(group);
+  },
+  /** Removes qgroup `group` (its members first: btrfs refuses a parent that has some). */
+  async removeGroup(root: string, group: string): Promise<void> {
+    const g = (await btrfs.qgroups(root)).get(group);
+    if (!g) return;
+    for (const child of g.children)
+      await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "remove", child, group, root]).catch(
+        () => undefined,
+      );
+    await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "destroy", group, root]);
   },
   /** The subvolume id of `path`. */
   async id(path: string): Promise<number> {
