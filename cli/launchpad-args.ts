@@ -16,12 +16,15 @@ Usage:
       once in the data dir (its SHA-256 fingerprint is printed)
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
-  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces]
+  cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces] [--network none|default]
                          (--host: on a control plane, the host to place it on; default
                          the ready host with the fewest workspaces; --user-namespaces:
-                         processes inside may make user namespaces, blocked by default)
+                         processes inside may make user namespaces, blocked by default;
+                         --network none: only loopback inside; default: the host's network)
   cocalc-launchpad workspace start|stop|delete WSID
   cocalc-launchpad workspace snapshot WSID NAME        read-only snapshot of the home
+  cocalc-launchpad workspace snapshots WSID [--json]  the snapshots, newest first: name, time
+                         taken, exclusive size (what deleting it frees) and referenced size
   cocalc-launchpad workspace snapshot-delete WSID NAME
   cocalc-launchpad workspace restore WSID NAME         (the workspace must be stopped)
   cocalc-launchpad workspace image WSID NAME           change the image (stopped workspaces)
@@ -65,7 +68,10 @@ Host options:
   --join FILE            join a control plane with the registration token in FILE (once;
                          the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
-  --network NAME         podman network of workspaces (default none)
+  --network NAME         the network of workspaces: default (podman's default bridge:
+                         outbound access, e.g. git clone, pip, agents' APIs), none (only
+                         loopback), or a podman network name; a workspace created with
+                         --network none has only loopback either way
   --cpus N               cores the host gives its running workspaces together (default:
                          the machine's); a control plane places by what is free
   --memory-mb N          memory the host gives its running workspaces together (default:
@@ -214,6 +220,15 @@ function id(what: string, value: string | undefined): string {
   return value;
 }
 
+/** A host's --network: default, none, or a podman network's name. */
+function networkName(value: string): string {
+  if (!/^[A-Za-z0-9][-_.A-Za-z0-9]{0,62}$/.test(value))
+    throw new UsageError(
+      `--network takes default, none or a podman network name, not ${JSON.stringify(value)}`,
+    );
+  return value;
+}
+
 function logLevelOf(value: string | undefined): string {
   const level = value ?? "info";
   if (!["trace", "debug", "info", "warn", "error", "silent"].includes(level))
@@ -345,7 +360,7 @@ export function parseLaunchpadCli(
         natsSeedFile: resolve(values["nats-seed-file"] as string),
       }),
       hostId: id("--host-id", (values["host-id"] as string | undefined) ?? (defaultId || "host")),
-      network: (values.network as string | undefined) ?? "none",
+      network: networkName((values.network as string | undefined) ?? "default"),
       snapshotEveryMs: Number(every ?? "60") * 60_000,
       dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
       logLevel,
@@ -432,9 +447,11 @@ export function parseLaunchpadCli(
       account: { type: "string" },
       host: { type: "string" },
       "user-namespaces": { type: "boolean" },
+      network: { type: "string" },
       interactive: { type: "boolean", short: "i" },
       tty: { type: "boolean", short: "t" },
       timeout: { type: "string" },
+      json: { type: "boolean" },
     });
     if (values.help) return { command: "help" };
     if (values.host !== undefined) id("--host", values.host as string);
@@ -446,6 +463,7 @@ export function parseLaunchpadCli(
             "stop",
             "delete",
             "snapshot",
+            "snapshots",
             "snapshot-delete",
             "restore",
             "image",
@@ -482,6 +500,14 @@ export function parseLaunchpadCli(
         throw new UsageError("workspace quota needs --disk-mb, --memory-mb, --cpus or --pids");
       if (action === "shell" && tail.length > 0)
         throw new UsageError("workspace shell takes no command (use exec -it)");
+      if (values.network !== undefined && action !== "create")
+        throw new UsageError("--network goes with workspace create");
+      if (values.network !== undefined && values.network !== "none" && values.network !== "default")
+        throw new UsageError(
+          `workspace create --network takes none or default, not ${JSON.stringify(values.network)}`,
+        );
+      if (values.json && action !== "snapshots")
+        throw new UsageError("--json goes with workspace snapshots");
       const streamed = action === "exec" || action === "shell";
       if (!streamed && (values.interactive || values.tty || values.timeout !== undefined))
         throw new UsageError("-i, -t and --timeout go with workspace exec or shell");

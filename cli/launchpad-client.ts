@@ -11,7 +11,13 @@ import { connectServices } from "../services/runtime/connect.js";
 import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
-import type { AccountView, HostView, ImageView, WorkspaceView } from "../shared/launchpad.js";
+import type {
+  AccountView,
+  HostView,
+  ImageView,
+  SnapshotInfo,
+  WorkspaceView,
+} from "../shared/launchpad.js";
 import {
   accountSubjects,
   Buckets,
@@ -25,7 +31,9 @@ import { controlPlaneRunFile } from "./launchpad-control-plane.js";
 import { streamExec } from "./launchpad-exec.js";
 import { launchpadRunFile } from "./launchpad-host.js";
 
-type Reply = { ok: true; seqs: number[] } | { ok: false; error: ErrorPayload };
+type Reply<T = unknown> =
+  | { ok: true; seqs: number[]; result?: T }
+  | { ok: false; error: ErrorPayload };
 
 /** What `workspace shell` runs: bash if the image has it, else sh, as a login shell. */
 const LOGIN_SHELL = [
@@ -106,6 +114,34 @@ async function values<T>(nc: NatsConnection, bucket: string): Promise<T[]> {
     if (e && e.operation === "PUT" && e.length > 0) out.push(e.json<T>());
   }
   return out;
+}
+
+/** Bytes as people read them: `512 B`, `3.4 MB`, `1.2 GB`. */
+export function formatBytes(n: number | null): string {
+  if (n === null) return "?";
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** What `workspace snapshots W` prints. */
+export function snapshotsTable(rows: readonly SnapshotInfo[]): string {
+  if (rows.length === 0) return "no snapshots";
+  return table([
+    ["SNAPSHOT", "TAKEN", "EXCLUSIVE", "REFERENCED"],
+    ...rows.map((r) => [
+      r.name,
+      r.takenAt,
+      formatBytes(r.exclusiveBytes),
+      formatBytes(r.referencedBytes),
+    ]),
+  ]);
 }
 
 function table(rows: string[][]): string {
@@ -199,9 +235,11 @@ export async function runClient(
             "HOST",
             "STATUS",
             "IMAGE",
-            "HOME USED",
-            "SCRATCH USED",
-            "DISK LIMIT",
+            "NETWORK",
+            "DISK USED/LIMIT",
+            "HOME",
+            "SCRATCH",
+            "ROOT",
             "MEMORY",
             "CPUS",
             "PIDS",
@@ -213,10 +251,12 @@ export async function runClient(
             w.hostId,
             w.status,
             w.image,
+            w.network ?? "default",
+            // One limit for home, /scratch and the root layer together.
+            `${w.usage?.usedMb ?? "?"}/${w.quota.diskMb} MB`,
             w.usage ? `${w.usage.homeMb} MB` : "?",
             w.usage ? `${w.usage.scratchMb} MB` : "?",
-            // One qgroup limit on each of home, /scratch and the root layer.
-            `${w.quota.diskMb} MB each`,
+            w.usage?.rootMb !== undefined ? `${w.usage.rootMb} MB` : "?",
             `${w.quota.memoryMb} MB`,
             String(w.quota.cpus),
             String(w.quota.pids),
@@ -275,6 +315,17 @@ export async function runClient(
         timeoutMs: seconds * 1000,
       });
     }
+    if (o.action === "snapshots") {
+      const r = (
+        await nc.request(target, JSON.stringify({ type: "ListSnapshots", data: {} }), {
+          timeout: 60_000,
+        })
+      ).json<Reply<SnapshotInfo[]>>();
+      if (!r.ok) return finish(r, "");
+      const rows = r.result ?? [];
+      print(o.flags.json ? JSON.stringify(rows, null, 2) : snapshotsTable(rows));
+      return 0;
+    }
     const num = (k: string) => (o.flags[k] === undefined ? undefined : Number(o.flags[k]));
     const command: { type: string; data: unknown } = (() => {
       const quota = Object.fromEntries(
@@ -297,6 +348,7 @@ export async function runClient(
               ...(o.flags.account !== undefined && { account: o.flags.account }),
               ...(o.flags.host !== undefined && { hostId: o.flags.host }),
               ...(o.flags["user-namespaces"] === true && { userNamespaces: true }),
+              ...(o.flags.network !== undefined && { network: o.flags.network }),
             },
           };
         }

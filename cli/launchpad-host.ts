@@ -194,6 +194,7 @@ export async function startLaunchpadHost(
       hostService({
         hostId: opts.hostId,
         root,
+        dataDir: opts.dataDir,
         podman,
         snapshotEveryMs: opts.snapshotEveryMs,
         controlPlane: leaf !== undefined,

@@ -123,6 +123,10 @@ export const ErrorCodes = {
     summary:
       "The workspace's container ended while it ran (init killed or failed, out of memory, its monitor gone); it is stopped.",
   },
+  ERR_WORKSPACE_CWD: {
+    status: 404,
+    summary: "The folder to run the command in does not exist in the workspace.",
+  },
   ERR_WORKSPACE_EXEC: {
     status: 404,
     summary:

@@ -10,7 +10,7 @@ import { defineEvent, type EventOf } from "./envelope.js";
 const Name = (what: string) =>
   Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$", description: what });
 
-/** Resource limits of one workspace. Disk applies to home, /scratch and the rootfs layer each. */
+/** Resource limits of one workspace. Disk is one limit for home, /scratch and the rootfs layer together. */
 export const QuotaSchema = Type.Object(
   {
     diskMb: Type.Integer({ minimum: 16, maximum: 16 * 1024 * 1024 }),
@@ -57,6 +57,11 @@ const ErrorSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A workspace's network: `default` is the host's (`--network`), `none` only loopback. */
+export const WorkspaceNetworks = ["default", "none"] as const;
+export type WorkspaceNetwork = (typeof WorkspaceNetworks)[number];
+const WorkspaceNetworkSchema = Type.Union(WorkspaceNetworks.map((n) => Type.Literal(n)));
+
 // Events on ws.<wsid>.life.host
 export const WorkspaceProvisioning = defineEvent(
   "WorkspaceProvisioning",
@@ -69,6 +74,8 @@ export const WorkspaceProvisioning = defineEvent(
       account: Type.Optional(Type.String({ maxLength: 100 })),
       /** Processes inside may make user namespaces (blocked unless this says so). */
       userNamespaces: Type.Optional(Type.Boolean()),
+      /** `none`: only loopback inside; absent or `default`: the host's network. */
+      network: Type.Optional(WorkspaceNetworkSchema),
     },
     { additionalProperties: false },
   ),
@@ -280,6 +287,8 @@ export const CreateWorkspaceOnHost = defineCommand(
       hostId: Type.Optional(Name("host id")),
       /** Allow nested user namespaces inside (`unshare -U`); blocked by default. */
       userNamespaces: Type.Optional(Type.Boolean()),
+      /** `none`: no network but loopback; `default` (or absent): the host's network. */
+      network: Type.Optional(WorkspaceNetworkSchema),
     },
     { additionalProperties: false },
   ),
@@ -317,10 +326,29 @@ export const ExecInWorkspace = defineCommand(
       stdin: Type.Optional(Type.String({ maxLength: 128 * 1024 })),
       timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 3_600_000 })),
       root: Type.Optional(Type.Boolean()),
+      /** The folder inside the workspace to run it in (default the home). */
+      cwd: Type.Optional(Type.String({ pattern: "^/", maxLength: 4096 })),
     },
     { additionalProperties: false },
   ),
 );
+/** Lists a workspace's snapshots, newest first, with times and sizes (a read: no event). */
+export const ListSnapshots = defineCommand("ListSnapshots", Empty);
+
+/** One snapshot as ListSnapshots answers it. */
+export interface SnapshotInfo {
+  name: string;
+  /** When btrfs made it (the snapshot subvolume's creation time). */
+  takenAt: string;
+  /**
+   * Bytes only this snapshot holds (what deleting it frees), from its btrfs qgroup; null when
+   * the qgroup is not there.
+   */
+  exclusiveBytes: number | null;
+  /** Bytes the snapshot refers to, shared with home and other snapshots included. */
+  referencedBytes: number | null;
+}
+
 export const WorkspaceHostCommands = [
   CreateWorkspaceOnHost,
   StartWorkspace,
@@ -539,6 +567,8 @@ export interface WorkspaceView {
   image: string;
   quota: Quota;
   account?: string;
+  /** The workspace's network (`default`: the host's). */
+  network?: WorkspaceNetwork;
   container?: string;
   /** The last step done of the action in progress (progress for people). */
   step?: string;
@@ -547,8 +577,17 @@ export interface WorkspaceView {
   /** Why the container ended by itself the last time (cleared by the next start). */
   ended?: { reason: string; exitCode?: number; oom?: boolean; at: string };
   snapshots: { name: string; at: string }[];
-  /** Sampled by the host: disk used by home and /scratch, in MB. */
-  usage?: { homeMb: number; scratchMb: number; sampledAt: string };
+  /**
+   * Sampled by the host, in MB: `usedMb` counts against the one disk limit (`quota.diskMb`),
+   * what home, /scratch and the root layer (`rootMb`: changes to `/`) reference together.
+   */
+  usage?: {
+    usedMb?: number;
+    homeMb: number;
+    scratchMb: number;
+    rootMb?: number;
+    sampledAt: string;
+  };
   updatedAt: string;
 }
 

@@ -75,6 +75,8 @@ export interface LifecycleState {
   account?: string;
   /** Nested user namespaces allowed inside. */
   userNamespaces?: boolean;
+  /** `none`: only loopback; absent: the host's network. */
+  network?: "none";
   snapshots: string[];
   container?: string;
   lastError?: { action: WorkspaceAction | "run"; code: string; message: string };
@@ -126,6 +128,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
               quota,
               ...(command.data.account !== undefined && { account: command.data.account }),
               ...(command.data.userNamespaces === true && { userNamespaces: true }),
+              ...(command.data.network === "none" && { network: "none" as const }),
             },
           },
         ];
@@ -237,7 +240,15 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
   evolve(state, event) {
     switch (event.type) {
       case "WorkspaceProvisioning": {
-        const { lastError: _e, container: _c, ...rest } = state;
+        // A new life: nothing of an earlier one (same id, deleted) carries over.
+        const {
+          lastError: _e,
+          container: _c,
+          userNamespaces: _u,
+          network: _n,
+          account: _a,
+          ...rest
+        } = state;
         return {
           ...rest,
           status: "provisioning",
@@ -247,6 +258,7 @@ export const lifecycleDecider: Decider<LifecycleCommand, LifecycleDecided, Lifec
           snapshots: [],
           ...(event.data.account !== undefined && { account: event.data.account }),
           ...(event.data.userNamespaces === true && { userNamespaces: true }),
+          ...(event.data.network === "none" && { network: "none" as const }),
         };
       }
       case "WorkspaceStepDone":

@@ -18,6 +18,7 @@ import {
   ExecInWorkspace,
   type HostView,
   LedgerCommands,
+  ListSnapshots,
   PlacementEvents,
   type Quota,
   WorkspaceHostCommands,
@@ -90,7 +91,7 @@ export interface Fleet {
   stop(): Promise<void>;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, ListSnapshots];
 const STATUSES = new Set<HostView["status"]>(["starting", "ready", "stopped", "offline"]);
 
 type HostReply = { ok: boolean; error?: ErrorPayload };

@@ -19,6 +19,7 @@ import {
   ExecInWorkspace,
   HostCommands,
   type HostView,
+  ListSnapshots,
   type RetentionRule,
   snapshotsToPrune,
   WorkspaceHostCommands,
@@ -75,9 +76,14 @@ export interface HostServiceOptions {
   hostId: string;
   /** A mounted btrfs file system. */
   root: string;
+  /** The host's data dir (never shown in error messages, like `root`). */
+  dataDir?: string;
   /** Detected when not given. */
   podman?: PodmanConfig;
-  /** podman network of workspaces (default: none). */
+  /**
+   * The network of workspaces (those created with network none have only loopback):
+   * `default` (podman's default bridge, outbound access), `none`, or a podman network name.
+   */
   network?: string;
   heartbeatMs?: number;
   usageEveryMs?: number;
@@ -102,7 +108,7 @@ export interface HostServiceOptions {
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, ListSnapshots];
 
 export function hostService(opts: HostServiceOptions): ServiceDefinition {
   return {
@@ -114,13 +120,14 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         throw new CocalcError("ERR_HOST_UNSUPPORTED", `${opts.root} is not a btrfs file system`);
       await requireTraversable(opts.root);
       await btrfs.enableQuota(opts.root);
-      const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "none"));
+      const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "default"));
       const runtime = new HostRuntime({
         js: ctx.js,
         jsm: ctx.jsm,
         log,
         hostId: opts.hostId,
         root: opts.root,
+        ...(opts.dataDir !== undefined && { dataDir: opts.dataDir }),
         podman: podmanConfig,
         now: ctx.now,
         ...(opts.controlPlane && { ledger: remoteLedger(ctx.nc, opts.hostId, log) }),
@@ -334,6 +341,8 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
                 const error = toErrorPayload(err);
                 if (error.code === "ERR_INTERNAL") log.error({ err }, "command failed");
                 else log.info({ code: error.code, reason: error.message }, "command refused");
+                // The operator's log keeps the paths; the answer shows the workspace's.
+                error.message = runtime.hidePaths(error.message);
                 reply(m, { ok: false, error });
               },
             );
@@ -397,6 +406,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
           return { result: await runtime.execIn(wsid, command.data as never) };
+        }
+        if (command.type === ListSnapshots.type) {
+          return { result: await runtime.listSnapshots(wsid) };
         }
         if (command.type === OpenExec.type) {
           return { result: await runtime.openExec(execs, wsid, command.data as never) };

@@ -38,6 +38,7 @@ export const workspacesProjection: Projection<WorkspaceView, WorkspaceHostEvent>
         image: event.data.image,
         quota: event.data.quota,
         ...(event.data.account !== undefined && { account: event.data.account }),
+        network: event.data.network ?? "default",
         snapshots: [],
         updatedAt: at,
       };

@@ -5,6 +5,7 @@
  * restarts reconciles the recorded state with /proc/mounts and the running containers.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import {
   chmod,
   chown,
@@ -22,7 +23,7 @@ import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { randomId } from "../../shared/base64url.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { CocalcError, type ErrorCode, toErrorPayload } from "../../shared/errors.js";
 import {
   AccountEvents,
   containerName,
@@ -30,6 +31,7 @@ import {
   type ExecResult,
   HostEvents,
   type Quota,
+  type SnapshotInfo,
   WORKSPACE_HOME,
   WORKSPACE_UID,
   type WorkspaceAction,
@@ -61,6 +63,7 @@ import {
   lifecycleDecider,
 } from "./decider.js";
 import type { ExecSessions } from "./exec.js";
+import { hideHostPaths } from "./host-paths.js";
 import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
 import {
@@ -106,6 +109,8 @@ export interface HostRuntimeOptions {
   hostId: string;
   /** The btrfs file system (mounted) that holds images and workspaces. */
   root: string;
+  /** The host's data dir: like `root`, never shown in an error. */
+  dataDir?: string;
   podman: PodmanConfig;
   /** The account ledger (default: this host's own ACCOUNTS stream). */
   ledger?: CoresLedger;
@@ -168,6 +173,14 @@ const KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; don
 /** podman flags of a workspace's cgroup limits (for `run` and `update`). */
 function limitFlags(q: Quota): string[] {
   return ["--memory", `${q.memoryMb}m`, "--cpus", String(q.cpus), "--pids-limit", String(q.pids)];
+}
+
+/**
+ * The qgroup that holds a workspace's one disk limit: `1/<n>`, n from the workspace id (40
+ * bits of its SHA-256), so it needs no record and survives restores and image changes.
+ */
+export function diskGroup(wsid: string): string {
+  return `1/${Number.parseInt(createHash("sha256").update(wsid).digest("hex").slice(0, 10), 16)}`;
 }
 
 const rootfsMount = (wsid: string) => `rootfs-${wsid}`;
@@ -330,7 +343,13 @@ export class HostRuntime {
       case "CreateSnapshot":
         await this.store.check(subject, command);
         await mkdir(paths.snapshots, { recursive: true });
-        await btrfs.snapshot(paths.home, join(paths.snapshots, command.data.name), true);
+        await this.applyDiskQuota(wsid, (await this.stateOf(wsid)).quota);
+        await btrfs.snapshot(
+          paths.home,
+          join(paths.snapshots, command.data.name),
+          true,
+          diskGroup(wsid),
+        );
         return (await this.store.execute(subject, command)).seqs;
       case "DeleteSnapshot":
         await this.store.check(subject, command);
@@ -338,12 +357,18 @@ export class HostRuntime {
         return (await this.store.execute(subject, command)).seqs;
       case "RestoreSnapshot": {
         await this.store.check(subject, command);
+        const snapshot = join(paths.snapshots, command.data.name);
+        if (!(await isDirectory(snapshot)))
+          throw new CocalcError(
+            "ERR_WORKSPACE_SNAPSHOT",
+            `snapshot ${command.data.name} is on record but gone from the host's storage; nothing was restored`,
+          );
         const restored = join(paths.dir, "home.restoring");
         await btrfs.remove(restored);
-        await btrfs.snapshot(join(paths.snapshots, command.data.name), restored, false);
+        await btrfs.snapshot(snapshot, restored, false, diskGroup(wsid));
         await btrfs.remove(paths.home);
         await rename(restored, paths.home);
-        await btrfs.limit(paths.home, (await this.stateOf(wsid)).quota.diskMb);
+        await this.applyDiskQuota(wsid, (await this.stateOf(wsid)).quota);
         return (await this.store.execute(subject, command)).seqs;
       }
       case "RecordStep":
@@ -387,6 +412,8 @@ export class HostRuntime {
     } catch (err) {
       const e = toErrorPayload(err);
       this.o.log.warn({ wsid, action, code: e.code, reason: e.message }, "action failed");
+      // What the workspace's events and people see: no host paths.
+      e.message = this.hidePaths(e.message);
       await this.cleanup(wsid, action).catch((c) =>
         this.o.log.error({ wsid, action, err: String(c) }, "cleanup after failure failed"),
       );
@@ -395,8 +422,16 @@ export class HostRuntime {
         data: { action, code: e.code, message: e.message },
         ...this.meta(),
       });
-      throw err;
+      throw new CocalcError(e.code as ErrorCode, e.message, e.details);
     }
+  }
+
+  /** `message` with the host's paths replaced by the workspace's (or dropped). */
+  hidePaths(message: string): string {
+    return hideHostPaths(message, {
+      root: this.o.root,
+      ...(this.o.dataDir !== undefined && { dataDir: this.o.dataDir }),
+    });
   }
 
   /** Brings the machine to the state a failed action leaves the workspace in. */
@@ -432,15 +467,24 @@ export class HostRuntime {
     return path;
   }
 
+  /**
+   * One disk limit for the workspace: home, /scratch and the root layer are the members of
+   * its qgroup (diskGroup), whose referenced bytes are limited to `diskMb`.
+   */
   private async applyDiskQuota(wsid: string, quota: Quota): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
-    for (const sub of [p.home, p.scratch, p.layer]) await btrfs.limit(sub, quota.diskMb);
+    await btrfs.limitTogether(
+      this.o.root,
+      diskGroup(wsid),
+      [p.home, p.scratch, p.layer],
+      quota.diskMb,
+    );
   }
 
   private async makeLayer(wsid: string, quota: Quota): Promise<void> {
     const p = workspacePaths(this.o.root, wsid);
     await btrfs.create(p.layer);
-    await btrfs.limit(p.layer, quota.diskMb);
+    if (await pathExists(p.home)) await this.applyDiskQuota(wsid, quota);
     await mkdir(p.upper, { recursive: true });
     await mkdir(p.work, { recursive: true });
     // The overlay's root directory takes its owner from the upper dir: the container's root.
@@ -455,10 +499,9 @@ export class HostRuntime {
     const owner = UID_BASE + WORKSPACE_UID;
     for (const sub of [p.home, p.scratch]) {
       await btrfs.create(sub);
-      await btrfs.limit(sub, quota.diskMb);
       await chown(sub, owner, owner);
     }
-    await this.step(wsid, "provision", "home and /scratch subvolumes", `${quota.diskMb} MB each`);
+    await this.step(wsid, "provision", "home and /scratch subvolumes");
     for (const [name, text] of [
       [".bashrc", DEFAULT_BASHRC],
       [".profile", DEFAULT_PROFILE],
@@ -470,7 +513,7 @@ export class HostRuntime {
       }
     }
     await this.makeLayer(wsid, quota);
-    await this.step(wsid, "provision", "rootfs layer");
+    await this.step(wsid, "provision", "rootfs layer", `disk limit ${quota.diskMb} MB in all`);
     return undefined;
   }
 
@@ -478,6 +521,8 @@ export class HostRuntime {
     const state = await this.stateOf(wsid);
     const p = workspacePaths(this.o.root, wsid);
     const lower = await this.requireImage(state.image);
+    // Also moves a workspace made with a limit per subvolume to one limit for all three.
+    await this.applyDiskQuota(wsid, state.quota);
     await this.mounts.reference(rootfsMount(wsid), containerHolder(wsid), {
       lower,
       upper: p.upper,
@@ -509,8 +554,10 @@ export class HostRuntime {
       `cocalc.wsid=${wsid}`,
       "--hostname",
       hostnameOf(wsid),
+      // The host's network (podman's default bridge unless --network says otherwise), or
+      // only loopback for a workspace created with network none.
       "--network",
-      c.network,
+      state.network === "none" ? "none" : c.network,
       "--uidmap",
       map,
       "--gidmap",
@@ -676,6 +723,7 @@ export class HostRuntime {
     if (await isDirectory(p.snapshots)) {
       for (const s of await readdir(p.snapshots)) await btrfs.remove(join(p.snapshots, s));
     }
+    await btrfs.removeGroup(this.o.root, diskGroup(wsid)).catch(() => undefined);
     for (const sub of [p.home, p.scratch, p.layer, join(p.dir, "home.restoring")])
       await btrfs.remove(sub);
     await rm(p.dir, { recursive: true, force: true });
@@ -748,7 +796,7 @@ export class HostRuntime {
    */
   async execIn(
     wsid: string,
-    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean },
+    data: { argv: string[]; stdin?: string; timeoutMs?: number; root?: boolean; cwd?: string },
   ): Promise<ExecResult> {
     const release = await this.holdForExec(wsid);
     try {
@@ -758,6 +806,7 @@ export class HostRuntime {
           ...podmanGlobal(this.o.podman),
           ...workspaceExecArgv(containerName(this.o.hostId, wsid), data.argv, {
             root: data.root ?? false,
+            ...(data.cwd !== undefined && { cwd: data.cwd }),
           }),
         ],
         data.stdin,
@@ -765,6 +814,12 @@ export class HostRuntime {
       );
       // podman's own refusal (exit 125): the container ended under a running workspace.
       if (r.exitCode === 125 && NO_CONTAINER.test(r.stderr)) throw this.containerGone(wsid);
+      // The OCI runtime's refusal (podman exits 126/127): the command never ran.
+      if (r.exitCode >= 126 && /chdir to cwd .* failed: no such file/i.test(r.stderr))
+        throw new CocalcError(
+          "ERR_WORKSPACE_CWD",
+          `${data.cwd ?? WORKSPACE_HOME} does not exist in the workspace (or is not a folder)`,
+        );
       return r;
     } finally {
       await release();
@@ -1010,13 +1065,57 @@ export class HostRuntime {
     return { removedContainers, unmounted, fixed, adopted };
   }
 
-  /** Sampled disk use of a workspace's home and /scratch, in MB. */
-  async usage(wsid: string): Promise<{ homeMb: number; scratchMb: number }> {
+  /**
+   * The workspace's snapshots, newest first: when btrfs made each, and its size from its
+   * qgroup (exclusive: what deleting it frees; referenced: all it refers to).
+   */
+  async listSnapshots(wsid: string): Promise<SnapshotInfo[]> {
+    const state = await this.stateOf(wsid);
+    if (state.status === "none" || state.status === "deleted")
+      throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", "no such workspace");
+    const dir = workspacePaths(this.o.root, wsid).snapshots;
+    if (state.snapshots.length === 0 || !(await isDirectory(dir))) return [];
+    const [subvolumes, groups] = await Promise.all([
+      btrfs.snapshotsIn(dir),
+      btrfs.qgroups(this.o.root),
+    ]);
+    const recorded = new Set(state.snapshots);
+    return subvolumes
+      .filter((s) => recorded.has(s.name))
+      .map((s) => {
+        const g = groups.get(`0/${s.id}`);
+        return {
+          name: s.name,
+          takenAt: s.createdAt.toISOString(),
+          exclusiveBytes: g?.exclusive ?? null,
+          referencedBytes: g?.referenced ?? null,
+        };
+      })
+      .sort((a, b) => b.takenAt.localeCompare(a.takenAt) || b.name.localeCompare(a.name));
+  }
+
+  /**
+   * Sampled disk use of a workspace, in MB: all of it against its one limit (what home,
+   * /scratch and the root layer reference together), and each part's.
+   */
+  async usage(wsid: string): Promise<{
+    usedMb: number;
+    homeMb: number;
+    scratchMb: number;
+    rootMb: number;
+  }> {
     const p = workspacePaths(this.o.root, wsid);
-    const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+    const mb = (b: number | undefined) => Math.round(((b ?? 0) / 2 ** 20) * 10) / 10;
+    const groups = await btrfs.qgroups(this.o.root);
+    const of = async (path: string) => groups.get(`0/${await btrfs.id(path)}`)?.referenced;
+    const [homeMb, scratchMb, rootMb] = await Promise.all(
+      [p.home, p.scratch, p.layer].map(async (x) => mb(await of(x))),
+    );
     return {
-      homeMb: mb(await btrfs.usedBytes(p.home)),
-      scratchMb: mb(await btrfs.usedBytes(p.scratch)),
+      usedMb: mb(groups.get(diskGroup(wsid))?.referenced),
+      homeMb: homeMb!,
+      scratchMb: scratchMb!,
+      rootMb: rootMb!,
     };
   }
 }

@@ -87,11 +87,17 @@ export const btrfs = {
     );
     await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "delete", "--commit-after", path]);
   },
-  async snapshot(from: string, to: string, readOnly: boolean): Promise<void> {
+  /**
+   * A snapshot, in qgroup `group` when given: a snapshot of a subvolume that has a parent
+   * qgroup must join that parent, or the kernel marks every qgroup inconsistent (limits and
+   * sizes are wrong until a rescan of the whole file system).
+   */
+  async snapshot(from: string, to: string, readOnly: boolean, group?: string): Promise<void> {
     await run("ERR_HOST_BTRFS", "btrfs", [
       "subvolume",
       "snapshot",
       ...(readOnly ? ["-r"] : []),
+      ...(group !== undefined ? ["-i", group] : []),
       from,
       to,
     ]);
@@ -113,6 +119,91 @@ export const btrfs = {
     }
     return 0;
   },
+  /** Every qgroup of the file system: bytes referenced and exclusive, parents and children. */
+  async qgroups(root: string): Promise<Map<string, QgroupInfo>> {
+    await run("ERR_HOST_BTRFS", "btrfs", ["filesystem", "sync", root]);
+    const out = await run("ERR_HOST_BTRFS", "btrfs", [
+      "qgroup",
+      "show",
+      "--raw",
+      "-p",
+      "-c",
+      "-r",
+      root,
+    ]);
+    const groups = new Map<string, QgroupInfo>();
+    for (const line of out.split("\n")) {
+      const [id, rfer, excl, max, parent, child] = line.trim().split(/\s+/);
+      if (!id || !/^\d+\/\d+$/.test(id)) continue;
+      const list = (s: string | undefined) => (s && s !== "-" ? s.split(",") : []);
+      groups.set(id, {
+        referenced: Number(rfer),
+        exclusive: Number(excl),
+        limit: max === undefined || max === "none" ? null : Number(max),
+        parents: list(parent),
+        children: list(child),
+      });
+    }
+    return groups;
+  },
+  /**
+   * Makes qgroup `group` (`1/<n>`) the parent of the subvolumes `paths` and limits what they
+   * reference together to `mb`; the subvolumes' own limits are removed. Idempotent: the
+   * migration of a workspace made with a limit per subvolume, too. Waits for the rescan
+   * btrfs needs when a subvolume with data joins.
+   */
+  async limitTogether(root: string, group: string, paths: readonly string[], mb: number) {
+    let groups = await btrfs.qgroups(root);
+    if (!groups.has(group)) await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "create", group, root]);
+    let rescan = false;
+    for (const path of paths) {
+      const child = `0/${await btrfs.id(path)}`;
+      if (!groups.get(child)?.parents.includes(group)) {
+        const out = await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "assign", child, group, root]);
+        rescan ||= /rescan/i.test(out);
+      }
+      if (groups.get(child)?.limit !== null)
+        await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "limit", "none", path]);
+    }
+    if (rescan) await run("ERR_HOST_BTRFS", "btrfs", ["quota", "rescan", "-W", root]);
+    await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "limit", `${mb}M`, group, root]);
+    groups = await btrfs.qgroups(root);
+    return groups.get(group);
+  },
+  /** Removes qgroup `group` (its members first: btrfs refuses a parent that has some). */
+  async removeGroup(root: string, group: string): Promise<void> {
+    const g = (await btrfs.qgroups(root)).get(group);
+    if (!g) return;
+    for (const child of g.children)
+      await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "remove", child, group, root]).catch(
+        () => undefined,
+      );
+    await run("ERR_HOST_BTRFS", "btrfs", ["qgroup", "destroy", group, root]);
+  },
+  /** The subvolume id of `path`. */
+  async id(path: string): Promise<number> {
+    return Number(
+      (await run("ERR_HOST_BTRFS", "btrfs", ["inspect-internal", "rootid", path])).trim(),
+    );
+  },
+  /** The snapshots right below `dir`: id, name and creation time. */
+  async snapshotsIn(dir: string): Promise<{ id: number; name: string; createdAt: Date }[]> {
+    const out = await run("ERR_HOST_BTRFS", "btrfs", ["subvolume", "list", "-s", "-o", dir]);
+    const rows: { id: number; name: string; createdAt: Date }[] = [];
+    for (const line of out.split("\n")) {
+      const m = /^ID (\d+) .* otime (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d) path (.+)$/.exec(
+        line.trim(),
+      );
+      if (!m) continue;
+      // btrfs prints the machine's local time.
+      rows.push({
+        id: Number(m[1]),
+        name: m[4]!.split("/").pop()!,
+        createdAt: new Date(`${m[2]}T${m[3]}`),
+      });
+    }
+    return rows;
+  },
   async fsUsage(root: string): Promise<{ totalMb: number; usedMb: number }> {
     const out = await run("ERR_HOST_BTRFS", "df", ["-B1", "--output=size,used", root]);
     const [size, used] = out.trim().split("\n").pop()!.trim().split(/\s+/).map(Number);
@@ -122,6 +213,16 @@ export const btrfs = {
     };
   },
 };
+
+/** A btrfs qgroup (`0/<subvolume id>`, or a parent `1/<n>`). */
+export interface QgroupInfo {
+  referenced: number;
+  exclusive: number;
+  /** The limit on referenced bytes, null for none. */
+  limit: number | null;
+  parents: string[];
+  children: string[];
+}
 
 /** One line of /proc/self/mounts. */
 export interface MountEntry {
@@ -185,7 +286,16 @@ export interface PodmanConfig {
   cgroup: "v1" | "v2";
   /** Needed where we lack CAP_SYS_RESOURCE: runc cannot raise rlimits to podman's defaults. */
   ulimits: string[];
+  /** podman's --network of workspaces: `bridge` (podman's default network), `none`, or a name. */
   network: string;
+}
+
+/**
+ * podman's --network for a host's `--network` value: `default` is podman's default network of
+ * rootful containers (the bridge `podman`, through CNI or netavark).
+ */
+export function podmanNetwork(network: string): string {
+  return network === "default" ? "bridge" : network;
 }
 
 function executable(p: string): boolean {
@@ -208,7 +318,7 @@ export function onPath(name: string): string | undefined {
 const CAP_SYS_RESOURCE = 24n;
 
 /** Detects podman, the OCI runtime, the cgroup version and whether rlimits must be lowered. */
-export async function detectPodman(network = "none"): Promise<PodmanConfig> {
+export async function detectPodman(network = "default"): Promise<PodmanConfig> {
   const podman = onPath("podman");
   if (!podman)
     throw new CocalcError(
@@ -228,7 +338,7 @@ export async function detectPodman(network = "none"): Promise<PodmanConfig> {
     runtime,
     cgroup,
     ulimits: hasSysResource ? [] : ["nofile=1024:1024", "nproc=1000:1000"],
-    network,
+    network: podmanNetwork(network),
   };
 }
 
