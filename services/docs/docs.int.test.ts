@@ -23,6 +23,8 @@ import { docsService } from "./index.js";
 import { docsCommand, NodeDoc } from "./test-kit.js";
 
 const WORKER = new URL("../../dist/test/helpers/docs-worker.js", import.meta.url).pathname;
+if (!existsSync(WORKER))
+  console.warn(`the docs kill -9 test is skipped: no ${WORKER} (npm run build)`);
 
 describe("docs service", () => {
   let t: TestNats;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import {
   type DecidedItem,
@@ -32,7 +32,7 @@ import { syncRegistry, syncService } from "./index.js";
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
 let why =
   sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
-if (why) console.log(`sync service tests skipped: ${why}`);
+if (why) console.warn(`sync service tests skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("sync service", () => {
   let t: TestNats;
@@ -45,7 +45,10 @@ describe.skipIf(why !== undefined)("sync service", () => {
     t = await setup({ streams: true, durables: ["sync"] });
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`sync service tests skipped: ${why}`);
+      return;
+    }
     await sshd.master();
     bundle = await installBundle(sshd);
     home = await mkdtemp(join(tmpdir(), "cocalc-sync-svc-"));
@@ -57,6 +60,11 @@ describe.skipIf(why !== undefined)("sync service", () => {
         resolveTarget: () => ({ ssh: sshd.ssh, destination: sshd.destination, bundle }),
       }),
     ]);
+  });
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
   });
 
   afterAll(async () => {
@@ -85,7 +93,6 @@ describe.skipIf(why !== undefined)("sync service", () => {
   const remoteMessages = async () => (await t.jsm.streams.info(Streams.REMOTE)).state.messages;
 
   it("refuses bad input with a clear error and starts nothing", async () => {
-    if (why) return;
     const before = await remoteMessages();
     const outside = await send("AddSyncPair", { session: sshd.destination, local: "/etc" });
     expect(outside.error?.code).toBe("ERR_SYNC_PATH");
@@ -128,7 +135,6 @@ describe.skipIf(why !== undefined)("sync service", () => {
   });
 
   it("syncs a pair: status view, log of decisions, pause, resume, check, remove", async () => {
-    if (why) return;
     const local = join(home, "svc/proj");
     const remote = join(sshd.home, "svc/proj");
     mkdirSync(local, { recursive: true });

@@ -31,6 +31,9 @@ function alive(pid: number): boolean {
   }
 }
 
+if (!existsSync(WORKER) || !existsSync(HOST))
+  console.warn(`terminals service tests skipped: no ${WORKER} or ${HOST} (npm run build)`);
+
 describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", () => {
   let t: TestNats;
   let home: string;

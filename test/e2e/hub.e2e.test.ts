@@ -17,6 +17,7 @@ import { WEB_BUILT } from "../helpers/plus.js";
 
 const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pathname;
 const SHOTS = process.env.E2E_SCREENSHOTS;
+if (!existsSync(LAUNCHPAD)) console.warn(`hub e2e skipped: no ${LAUNCHPAD} (npm run build)`);
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
