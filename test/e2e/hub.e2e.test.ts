@@ -36,6 +36,8 @@ async function hubPort(): Promise<number> {
   throw new Error("no free pair of ports");
 }
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
   "the hub in Chromium",
   () => {
