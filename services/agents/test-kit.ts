@@ -53,7 +53,7 @@ export async function turnView(
   turn: string,
 ): Promise<TurnView | undefined> {
   const ids = turnIdentifiers(wsid, thread, turn);
-  const kv = await new Kvm(nc).open(ids.bucket);
+  const kv = await new Kvm(nc).open(ids.bucket, { allow_direct: true });
   const e = await kv.get(ids.key);
   return e && e.operation === "PUT" && e.length > 0 ? e.json<TurnView>() : undefined;
 }
@@ -65,7 +65,7 @@ export async function threadView(
   thread: string,
 ): Promise<ThreadView | undefined> {
   const ids = threadIdentifiers(wsid, room, thread);
-  const kv = await new Kvm(nc).open(ids.bucket);
+  const kv = await new Kvm(nc).open(ids.bucket, { allow_direct: true });
   const e = await kv.get(ids.key);
   return e && e.operation === "PUT" && e.length > 0 ? e.json<ThreadView>() : undefined;
 }
