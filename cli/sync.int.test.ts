@@ -98,11 +98,22 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(sync("frobnicate").code).toBe(2);
     expect(existsSync(join(sshd.home, "cli/other"))).toBe(false);
 
+    // A second pair keeps syncing: its copy of a file written after later.txt is the sign that
+    // a running pair would have copied later.txt by then.
+    mkdirSync(join(home, "cli/beacon"), { recursive: true });
+    const beacon = sync("add", "cli/beacon", "--session", session);
+    expect(beacon.code, beacon.stderr).toBe(0);
+    const beaconPair = /added sync pair (p\S+):/.exec(beacon.stdout)![1]!;
+
     expect(sync("pause", "cli/proj").stdout).toMatch(/paused/);
     expect(sync("list").stdout).toMatch(/paused/);
     writeFileSync(join(home, "cli/proj/later.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2000));
+    writeFileSync(join(home, "cli/beacon/written-after.txt"), "x");
+    await until("the beacon pair copied a later write", () =>
+      existsSync(join(sshd.home, "cli/beacon/written-after.txt")),
+    );
     expect(existsSync(join(remote, "later.txt"))).toBe(false);
+    expect(sync("rm", beaconPair).code).toBe(0);
     expect(sync("resume", "~/cli/proj").code).toBe(0);
     await until("the change after resume", () => existsSync(join(remote, "later.txt")));
     expect(sync("check", "cli/proj").stdout).toMatch(/deep check started/);

@@ -258,10 +258,22 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
       true,
     );
 
+    // A second pair keeps watching: its copy of a file written after ours is the sign that a
+    // watching engine would have copied ours by then.
+    const beacon = pair();
+    mkdirSync(beacon.local, { recursive: true });
+    await beacon.engine.start();
+    await beacon.engine.idle();
     await p.engine.stop();
+    const stoppedAt = p.events.length;
     writeFileSync(join(p.local, "while-paused.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2500));
+    writeFileSync(join(beacon.local, "written-after.txt"), "x");
+    await until("the watching pair copied a later write", () =>
+      existsSync(join(beacon.remote, "written-after.txt")),
+    );
+    await beacon.engine.stop();
     expect(existsSync(join(p.remote, "while-paused.txt"))).toBe(false);
+    expect(p.events.slice(stoppedAt)).toEqual([]);
     await p.engine.start();
     await until("the paused change after resume", () =>
       existsSync(join(p.remote, "while-paused.txt")),

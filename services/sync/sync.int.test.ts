@@ -182,11 +182,30 @@ describe.skipIf(why !== undefined)("sync service", () => {
       ]),
     );
 
+    // A second pair of the same service keeps syncing: its copy of a file written after one in
+    // the first pair is the sign that the service would have copied that one by then.
+    const beaconLocal = join(home, "svc/beacon");
+    const beaconRemote = join(sshd.home, "svc/beacon");
+    mkdirSync(beaconLocal, { recursive: true });
+    expect(
+      (await send("AddSyncPair", { session: sshd.destination, local: "~/svc/beacon" })).ok,
+    ).toBe(true);
+    const beacon = pairIdFor(sshd.destination, "svc/beacon");
+    await until("the beacon pair synced", async () =>
+      (await view(beacon))?.status === "synced" ? true : undefined,
+    );
+    const beaconCopied = (name: string) => {
+      writeFileSync(join(beaconLocal, name), "x");
+      return until(`${name} copied by the beacon pair`, async () =>
+        existsSync(join(beaconRemote, name)) ? true : undefined,
+      );
+    };
+
     // Paused: nothing propagates; resumed: it does.
     expect((await send("PauseSyncPair", { pair })).ok).toBe(true);
     await until("paused", async () => ((await view(pair))?.status === "paused" ? true : undefined));
     writeFileSync(join(local, "while-paused.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2500));
+    await beaconCopied("after-paused.txt");
     expect(existsSync(join(remote, "while-paused.txt"))).toBe(false);
     expect((await send("CheckSyncPair", { pair })).error?.code).toBe("ERR_COMMAND_REJECTED");
     expect((await send("ResumeSyncPair", { pair })).ok).toBe(true);
@@ -223,7 +242,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
     expect((await send("RemoveSyncPair", { pair })).ok).toBe(true);
     await until("removed from the view", async () => ((await view(pair)) ? undefined : true));
     writeFileSync(join(local, "after-remove.txt"), "x");
-    await new Promise((r) => setTimeout(r, 1500));
+    await beaconCopied("after-removed.txt");
     expect(existsSync(join(remote, "after-remove.txt"))).toBe(false);
     // Removing a pair never deletes files.
     expect(existsSync(join(remote, "a.txt"))).toBe(true);
