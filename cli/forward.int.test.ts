@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort } from "../services/runtime/ports.js";
 import type { ForwardView } from "../shared/forwards.js";
 import type { RemoteSessionView } from "../shared/remote.js";
@@ -18,7 +18,7 @@ import { nodeMissingReason, type Sshd, sshdSkipReason, startSshd } from "../test
 const execFileAsync = promisify(execFile);
 
 let why = sshdSkipReason();
-if (why) console.log(`cocalc-plus forward tests skipped: ${why}`);
+if (why) console.warn(`cocalc-plus forward tests skipped: ${why}`);
 
 interface Run {
   code: number | null;
@@ -90,10 +90,12 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   };
 
   beforeAll(async () => {
-    if (why) return;
     sshd = await startSshd("cocalcfwd");
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`cocalc-plus forward tests skipped: ${why}`);
+      return;
+    }
     home = await tempHome();
     dataDir = join(home, "data");
     env = plusEnv(home);
@@ -105,6 +107,11 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
     );
     await until("the remote web server", () => listening(remotePort), 20_000);
   }, 60_000);
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
+  });
 
   afterAll(async () => {
     if (!sshd) return;
@@ -120,7 +127,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 60_000);
 
   it("bad flags are usage errors (exit 2) with their codes", async () => {
-    if (why) return;
     for (const [bad, code] of [
       [["add", "99999", "--session", sshd.target], "ERR_FORWARD_PORT"],
       [["add", "http", "--session", sshd.target], "ERR_FORWARD_PORT"],
@@ -137,7 +143,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   });
 
   it("a forward brings the remote's web server here", async () => {
-    if (why) return;
     const c = await plus(["ssh", sshd.target, ...args], env);
     expect(c.code, c.stderr).toBe(0);
     const unknown = await forward("add", "8080", "--session", "nobody@127.0.0.1:1");
@@ -168,7 +173,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 240_000);
 
   it("a killed forward is restarted and serves again", async () => {
-    if (why) return;
     const before = (await find(localPort))!;
     process.kill(before.pid!, "SIGKILL");
     const after = await until(
@@ -184,7 +188,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 90_000);
 
   it("refuses a port in use and a duplicate, and starts nothing", async () => {
-    if (why) return;
     const taken = await freePort();
     localServer = createServer((_q, s) => s.end("local")).listen(taken, "127.0.0.1");
     await until("the local server", () => listening(taken));
@@ -200,7 +203,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   });
 
   it("local-to-remote brings a local server to the remote", async () => {
-    if (why) return;
     const here = (localServer!.address() as { port: number }).port;
     const there = await freePort();
     const r = await forward(
@@ -229,7 +231,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 60_000);
 
   it("stopping the session stops its forwards; connecting again starts them", async () => {
-    if (why) return;
     const pid = (await find(localPort))!.pid!;
     const s = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
     expect(s.code, s.stderr).toBe(0);
@@ -243,7 +244,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 120_000);
 
   it("a restart of plus restores the forwards of running sessions", async () => {
-    if (why) return;
     const pid = (await find(localPort))!.pid!;
     const s = await plus(["stop", "--data-dir", dataDir], env);
     expect(s.code, s.stderr).toBe(0);
@@ -260,7 +260,6 @@ describe.skipIf(why !== undefined)("cocalc-plus forward", () => {
   }, 120_000);
 
   it("rm closes the port; removing the session removes its forwards", async () => {
-    if (why) return;
     const rm = await forward("rm", String(localPort));
     expect(rm.code, rm.stderr).toBe(0);
     expect(rm.stdout).toContain("removed");

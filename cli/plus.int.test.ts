@@ -69,6 +69,9 @@ function mode(path: string): string {
   return (statSync(path).mode & 0o777).toString(8);
 }
 
+if (!existsSync(PLUS_BIN))
+  console.warn(`cocalc-plus CLI tests skipped: no ${PLUS_BIN} (npm run build)`);
+
 describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
   it("flags - --help, --version, and a clear message with exit code 2 for bad input", async () => {
     const home = await tempHome();

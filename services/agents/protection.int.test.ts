@@ -31,7 +31,7 @@ const room = roomIdForPath("/tmp/protection-test.chat");
 const W = TEST_WSID;
 const CONFINED = bubblewrapAvailable() && networkIsolationAvailable();
 if (!CONFINED) {
-  console.log(
+  console.warn(
     "skipping the read-only and workspace-write rows: bubblewrap cannot create the namespaces it needs here",
   );
 }

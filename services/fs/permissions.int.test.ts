@@ -23,6 +23,8 @@ import { connectServices } from "../runtime/connect.js";
 const NOBODY = { uid: 65534, gid: 65534 };
 const asRoot = process.getuid?.() === 0;
 
+if (!existsSync(PLUS_BIN)) console.warn(`permission tests skipped: no ${PLUS_BIN} (npm run build)`);
+
 describe.skipIf(!existsSync(PLUS_BIN))("permission denied", () => {
   let plus: RunningPlus;
   let home: string;

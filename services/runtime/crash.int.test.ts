@@ -10,6 +10,7 @@ import { publishEvents } from "./publish.js";
 
 const WORKER = new URL("../../dist/test/helpers/counter-worker.js", import.meta.url).pathname;
 const N = 2000;
+if (!existsSync(WORKER)) console.warn(`crash tests skipped: no ${WORKER} (npm run build)`);
 
 describe.skipIf(!existsSync(WORKER))("a service killed mid-stream", () => {
   let t: TestNats;

@@ -18,7 +18,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pino from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { type PairConfig, pairIdFor, SYNC_TEMP_DIR, type SyncRunEvent } from "../../shared/sync.js";
 import {
@@ -38,7 +38,7 @@ const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta
 
 let why =
   sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
-if (why) console.log(`sync engine tests skipped: ${why}`);
+if (why) console.warn(`sync engine tests skipped: ${why}`);
 
 /** Every file under dir (temp dir excluded) with its content. */
 function tree(dir: string): Map<string, string> {
@@ -86,7 +86,7 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     const missing = nodeMissingReason(sshd);
     if (missing) {
       why = missing;
-      console.log(`sync engine tests skipped: ${missing}`);
+      console.warn(`sync engine tests skipped: ${missing}`);
       return;
     }
     await sshd.master();
@@ -94,6 +94,11 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     localHome = await mkdtemp(join(tmpdir(), "cocalc-sync-local-"));
     stateFile = join(localHome, "state", "sync.sqlite");
     state = new SyncState(stateFile);
+  });
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
   });
 
   afterAll(async () => {
@@ -148,7 +153,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   }
 
   it("syncs a 10k-file tree both ways, creating the missing remote root", async () => {
-    if (why) return;
     const p = pair();
     makeTree(p.local, 10_000, "L");
     expect(existsSync(p.remote)).toBe(false);
@@ -177,7 +181,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("propagates edits and deletes from each side, and keeps both versions of a conflict", async () => {
-    if (why) return;
     const p = pair({ prefer: "remote" });
     mkdirSync(join(p.local, "d"), { recursive: true });
     for (const f of ["a.txt", "b.txt", "c.txt", "d/e.txt"]) writeFileSync(join(p.local, f), f);
@@ -214,7 +217,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("never deletes a file the state does not know as synced", async () => {
-    if (why) return;
     const p = pair();
     mkdirSync(p.local, { recursive: true });
     mkdirSync(p.remote, { recursive: true });
@@ -227,7 +229,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("respects ignore patterns and .gitignore files on either side", async () => {
-    if (why) return;
     const p = pair({ ignore: "*.log\nbuild/\n!keep.log" });
     mkdirSync(join(p.local, "build"), { recursive: true });
     mkdirSync(join(p.local, "src"), { recursive: true });
@@ -244,7 +245,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("watches both sides: a change on either propagates without a full rescan; stop pauses it", async () => {
-    if (why) return;
     const p = pair();
     mkdirSync(p.local, { recursive: true });
     await p.engine.start();
@@ -258,10 +258,22 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
       true,
     );
 
+    // A second pair keeps watching: its copy of a file written after ours is the sign that a
+    // watching engine would have copied ours by then.
+    const beacon = pair();
+    mkdirSync(beacon.local, { recursive: true });
+    await beacon.engine.start();
+    await beacon.engine.idle();
     await p.engine.stop();
+    const stoppedAt = p.events.length;
     writeFileSync(join(p.local, "while-paused.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2500));
+    writeFileSync(join(beacon.local, "written-after.txt"), "x");
+    await until("the watching pair copied a later write", () =>
+      existsSync(join(beacon.remote, "written-after.txt")),
+    );
+    await beacon.engine.stop();
     expect(existsSync(join(p.remote, "while-paused.txt"))).toBe(false);
+    expect(p.events.slice(stoppedAt)).toEqual([]);
     await p.engine.start();
     await until("the paused change after resume", () =>
       existsSync(join(p.remote, "while-paused.txt")),
@@ -270,7 +282,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("an edit made on the receiving side while a transfer runs is never overwritten: both versions are kept", async () => {
-    if (why) return;
     // The hook runs after rsync moved the batch and before it is put in place: a write there
     // is one made between the scan and the end of the transfer, every time.
     let race: ((batch: { from: string; paths: readonly string[] }) => Promise<void>) | undefined;
@@ -334,7 +345,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("watch cycles ask the watchers' journals and miss no change made while the pair runs", async () => {
-    if (why) return;
     const p = pair();
     makeTree(p.local, 800, "L");
     await p.engine.start();
@@ -373,7 +383,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("says clearly when rsync is missing on either side, and moves nothing", async () => {
-    if (why) return;
     // A Node whose PATH has no rsync: on the remote through the target's node, here through
     // a worker's PATH.
     const bin = await mkdtemp(join(tmpdir(), "cocalc-norsync-"));
@@ -431,7 +440,6 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
   });
 
   it("a sync process killed mid-transfer leaves no partial file; a restart completes", async () => {
-    if (why) return;
     const p = pair();
     mkdirSync(p.local, { recursive: true });
     const big = Buffer.alloc(64 * 1024 * 1024, 7);

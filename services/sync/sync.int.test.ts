@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import {
   type DecidedItem,
@@ -32,7 +32,7 @@ import { syncRegistry, syncService } from "./index.js";
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
 let why =
   sshdSkipReason() ?? (BUNDLE_BUILT ? undefined : "dist/bundle is not built (npm run build)");
-if (why) console.log(`sync service tests skipped: ${why}`);
+if (why) console.warn(`sync service tests skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("sync service", () => {
   let t: TestNats;
@@ -45,7 +45,10 @@ describe.skipIf(why !== undefined)("sync service", () => {
     t = await setup({ streams: true, durables: ["sync"] });
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`sync service tests skipped: ${why}`);
+      return;
+    }
     await sshd.master();
     bundle = await installBundle(sshd);
     home = await mkdtemp(join(tmpdir(), "cocalc-sync-svc-"));
@@ -57,6 +60,11 @@ describe.skipIf(why !== undefined)("sync service", () => {
         resolveTarget: () => ({ ssh: sshd.ssh, destination: sshd.destination, bundle }),
       }),
     ]);
+  });
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
   });
 
   afterAll(async () => {
@@ -85,7 +93,6 @@ describe.skipIf(why !== undefined)("sync service", () => {
   const remoteMessages = async () => (await t.jsm.streams.info(Streams.REMOTE)).state.messages;
 
   it("refuses bad input with a clear error and starts nothing", async () => {
-    if (why) return;
     const before = await remoteMessages();
     const outside = await send("AddSyncPair", { session: sshd.destination, local: "/etc" });
     expect(outside.error?.code).toBe("ERR_SYNC_PATH");
@@ -128,7 +135,6 @@ describe.skipIf(why !== undefined)("sync service", () => {
   });
 
   it("syncs a pair: status view, log of decisions, pause, resume, check, remove", async () => {
-    if (why) return;
     const local = join(home, "svc/proj");
     const remote = join(sshd.home, "svc/proj");
     mkdirSync(local, { recursive: true });
@@ -176,11 +182,30 @@ describe.skipIf(why !== undefined)("sync service", () => {
       ]),
     );
 
+    // A second pair of the same service keeps syncing: its copy of a file written after one in
+    // the first pair is the sign that the service would have copied that one by then.
+    const beaconLocal = join(home, "svc/beacon");
+    const beaconRemote = join(sshd.home, "svc/beacon");
+    mkdirSync(beaconLocal, { recursive: true });
+    expect(
+      (await send("AddSyncPair", { session: sshd.destination, local: "~/svc/beacon" })).ok,
+    ).toBe(true);
+    const beacon = pairIdFor(sshd.destination, "svc/beacon");
+    await until("the beacon pair synced", async () =>
+      (await view(beacon))?.status === "synced" ? true : undefined,
+    );
+    const beaconCopied = (name: string) => {
+      writeFileSync(join(beaconLocal, name), "x");
+      return until(`${name} copied by the beacon pair`, async () =>
+        existsSync(join(beaconRemote, name)) ? true : undefined,
+      );
+    };
+
     // Paused: nothing propagates; resumed: it does.
     expect((await send("PauseSyncPair", { pair })).ok).toBe(true);
     await until("paused", async () => ((await view(pair))?.status === "paused" ? true : undefined));
     writeFileSync(join(local, "while-paused.txt"), "x");
-    await new Promise((r) => setTimeout(r, 2500));
+    await beaconCopied("after-paused.txt");
     expect(existsSync(join(remote, "while-paused.txt"))).toBe(false);
     expect((await send("CheckSyncPair", { pair })).error?.code).toBe("ERR_COMMAND_REJECTED");
     expect((await send("ResumeSyncPair", { pair })).ok).toBe(true);
@@ -217,7 +242,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
     expect((await send("RemoveSyncPair", { pair })).ok).toBe(true);
     await until("removed from the view", async () => ((await view(pair)) ? undefined : true));
     writeFileSync(join(local, "after-remove.txt"), "x");
-    await new Promise((r) => setTimeout(r, 1500));
+    await beaconCopied("after-removed.txt");
     expect(existsSync(join(remote, "after-remove.txt"))).toBe(false);
     // Removing a pair never deletes files.
     expect(existsSync(join(remote, "a.txt"))).toBe(true);

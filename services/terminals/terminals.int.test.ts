@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newTerminalId, terminalIdForPath } from "../../shared/terminals.js";
+import { Buckets, Keys } from "../../shared/subjects.js";
+import { decodeSnapshot, newTerminalId, terminalIdForPath } from "../../shared/terminals.js";
 import { setup, TEST_WSID, type TestNats, until } from "../../test/helpers/nats.js";
 import { ptyHostPid, stopPtyHost } from "./host-client.js";
 import { NodeViewer, terminalCommand, terminalView, typeInto } from "./test-kit.js";
@@ -30,6 +31,9 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+if (!existsSync(WORKER) || !existsSync(HOST))
+  console.warn(`terminals service tests skipped: no ${WORKER} or ${HOST} (npm run build)`);
 
 describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", () => {
   let t: TestNats;
@@ -150,7 +154,14 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
     typeInto(t.nc, TEST_WSID, tid, "printf 'tail \\033[44mblue\\033[0m done\\n'; tput cols\r");
     await first.waitFor(/^tail blue done\n70$/m);
     // Wait for a snapshot after the last output, then attach two more ways.
-    await new Promise((r) => setTimeout(r, 600));
+    const outputSeq = first.seq;
+    const snapshots = await new Kvm(t.nc).open(Buckets.termSnapshots, { allow_direct: true });
+    await until("a snapshot after the last output", async () => {
+      const e = await snapshots.get(Keys.terminal(TEST_WSID, tid));
+      return (
+        e?.operation === "PUT" && e.length > 0 && decodeSnapshot(e.value).header.seq >= outputSeq
+      );
+    });
     const third = await viewer(tid);
     const fromScratch = await viewer(tid, "no-snapshots");
     for (const v of [second, third, fromScratch]) await v.waitFor(/^tail blue done\n70$/m);

@@ -8,6 +8,7 @@
  * - replay: a tab opened after the turn, showing the thread: from the turn card's mount (its
  *   log opened) until its store holds every event, against the anchor: a raw ordered-consumer replay of the
  *   same subject in Node (as the browser user), without parsing. ratio = replay / anchor;
+ * - stop: from InterruptTurn on a streaming turn to its view saying cancelled (median of 5);
  * - heap: 50 threads with such a turn opened one after another (selecting each thread shows
  *   its turn, the previous one's log is let go); the page's JS heap after a GC.
  */
@@ -47,11 +48,17 @@ function percentile(values: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
 }
 
-async function waitEnded(nc: NatsConnection, wsid: string, thread: string, turn: string) {
-  for (let i = 0; i < 2400; i++) {
+async function waitEnded(
+  nc: NatsConnection,
+  wsid: string,
+  thread: string,
+  turn: string,
+  everyMs = 50,
+) {
+  for (let i = 0; i < 120_000 / everyMs; i++) {
     const v = await turnView(nc, wsid, thread, turn);
     if (v && turnEnded(v.status)) return v;
-    await sleep(50);
+    await sleep(everyMs);
   }
   throw new Error(`turn ${turn} did not end`);
 }
@@ -217,6 +224,12 @@ export async function agentLogBench(): Promise<string> {
       if (!r.ok) throw new Error(`CreateThread: ${r.error.message}`);
       return thread;
     };
+    const submit = async (thread: string, prompt: string) => {
+      const turn = newTurnId();
+      const r = await agentCommand(nc!, wsid, "SubmitTurn", { room, thread, turn, prompt });
+      if (!r.ok) throw new Error(`SubmitTurn: ${r.error.message}`);
+      return turn;
+    };
     const flood = async (thread: string) => {
       const turn = newTurnId();
       const r = await agentCommand(nc!, wsid, "SubmitTurn", {
@@ -257,6 +270,25 @@ export async function agentLogBench(): Promise<string> {
       const w = window as unknown as { __live: { first?: number } };
       return Date.now() - (w.__live.first ?? Date.now());
     });
+
+    // Stop: a turn streaming slowly, interrupted; until its view says cancelled.
+    const stopThread = await newThread("stop");
+    const stops: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const turn = await submit(stopThread, "slow 500 100");
+      for (let j = 0; j < 600; j++) {
+        if ((await turnView(nc, wsid, stopThread, turn))?.status === "running") break;
+        await sleep(20);
+      }
+      await sleep(300);
+      const asked = performance.now();
+      const r = await agentCommand(nc, wsid, "InterruptTurn", { room, thread: stopThread, turn });
+      if (!r.ok) throw new Error(`InterruptTurn: ${r.error.message}`);
+      const v = await waitEnded(nc, wsid, stopThread, turn, 5);
+      if (v.status !== "cancelled") throw new Error(`stopped turn ended ${v.status}`);
+      stops.push(performance.now() - asked);
+    }
+    const stopMs = median(stops);
 
     // Replay: a tab that opens after the turn, three times; the anchor alternates with it.
     // The tab first shows another (empty) thread, so the replay is measured on a loaded page.
@@ -299,7 +331,7 @@ export async function agentLogBench(): Promise<string> {
 
     if (process.env.BENCH_REPLAY_ONLY === "1") {
       console.log(
-        `replay ${replay.map((x) => num(x)).join(" ")} anchor ${anchor.map((x) => num(x)).join(" ")}`,
+        `replay ${replay.map((x) => num(x)).join(" ")} anchor ${anchor.map((x) => num(x)).join(" ")} stop ${stops.map((x) => num(x)).join(" ")}`,
       );
       return "replay only";
     }
@@ -349,9 +381,12 @@ export async function agentLogBench(): Promise<string> {
       `  replay of the finished turn in a new tab: median ${num(replayMs)} ms (target <= ${REPLAY_TARGET_MS} ms: ${yesNo(replayMs <= REPLAY_TARGET_MS)}); anchor raw ordered consumer in Node: median ${num(anchorMs, 1)} ms; ratio ${num(ratio, 2)}; answer rendered as markdown after median ${num(median(rendered))} ms (runs: ${replay.map((x) => num(x)).join(", ")} ms; anchor runs: ${anchor.map((x) => num(x, 1)).join(", ")} ms)`,
     );
     console.log(
+      `  stop of a streaming turn, InterruptTurn -> view cancelled: median ${num(stopMs)} ms (runs: ${stops.map((x) => num(x)).join(", ")} ms)`,
+    );
+    console.log(
       `  heap after opening ${HEAP_TURNS} such turns one after another: ${heaps.map((h) => num(h, 1)).join(" / ")} MiB (after 1st / 10th / last; bounded: ${yesNo(bounded)})`,
     );
-    return `agent-log: ratio=${num(ratio, 2)} replay_ms=${num(replayMs)} rendered_ms=${num(median(rendered))} anchor_ms=${num(anchorMs, 1)} live_p50_ms=${num(percentile(live, 50))} live_p95_ms=${num(percentile(live, 95))} live_p99_ms=${num(percentile(live, 99))} live_all_ms=${num(liveAll)} heap_first_mib=${num(first, 1)} heap_last_mib=${num(lastHeap, 1)} heap_bounded=${yesNo(bounded)} replay_target_met=${yesNo(replayMs <= REPLAY_TARGET_MS)}`;
+    return `agent-log: ratio=${num(ratio, 2)} replay_ms=${num(replayMs)} rendered_ms=${num(median(rendered))} anchor_ms=${num(anchorMs, 1)} live_p50_ms=${num(percentile(live, 50))} live_p95_ms=${num(percentile(live, 95))} live_p99_ms=${num(percentile(live, 99))} live_all_ms=${num(liveAll)} stop_ms=${num(stopMs)} heap_first_mib=${num(first, 1)} heap_last_mib=${num(lastHeap, 1)} heap_bounded=${yesNo(bounded)} replay_target_met=${yesNo(replayMs <= REPLAY_TARGET_MS)}`;
   } finally {
     await browser.close().catch(() => undefined);
     await nc?.close().catch(() => undefined);

@@ -39,6 +39,8 @@ function storeText(dir: string): string {
     .join("\n");
 }
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;

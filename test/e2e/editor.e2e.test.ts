@@ -8,6 +8,8 @@ import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/p
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;
@@ -117,9 +119,13 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("echo start");
     execFileSync("/bin/sh", ["-c", `echo 'echo appended' >> '${path}'`]);
     await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("echo appended");
-    await new Promise((r) => setTimeout(r, 1500));
+    // The sign that the page and the service are done with that append: a later one shows up.
+    execFileSync("/bin/sh", ["-c", `echo 'echo later' >> '${path}'`]);
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("echo later");
+    await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("saved");
     expect((await textOf(page)).match(/echo appended/g)).toHaveLength(1);
-    expect(await disk("log.sh")).toBe("echo start\necho appended\n");
+    expect((await textOf(page)).match(/echo later/g)).toHaveLength(1);
+    expect(await disk("log.sh")).toBe("echo start\necho appended\necho later\n");
 
     await unlink(path);
     await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("deleted");
@@ -127,7 +133,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await page.getByTestId("save-again").click();
     await expect
       .poll(() => disk("log.sh").catch(() => ""), { timeout: 30_000 })
-      .toBe("echo start\necho appended\n");
+      .toBe("echo start\necho appended\necho later\n");
     await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("saved");
     await page.close();
   });

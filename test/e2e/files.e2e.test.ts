@@ -40,6 +40,8 @@ const rowNames = (page: Page) =>
     .locator("[data-testid=file-row]")
     .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-name")));
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort } from "../../services/runtime/ports.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { until } from "../helpers/nats.js";
@@ -19,7 +19,7 @@ import { nodeMissingReason, type Sshd, sshdSkipReason, startSshd } from "../help
 const SHOTS = process.env.E2E_SCREENSHOTS;
 let why =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
-if (why) console.log(`port forwards e2e skipped: ${why}`);
+if (why) console.warn(`port forwards e2e skipped: ${why}`);
 
 function plus(args: string[], env: NodeJS.ProcessEnv) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
@@ -52,10 +52,12 @@ describe.skipIf(why !== undefined)("port forwards in Chromium", () => {
   let remotePort: number;
 
   beforeAll(async () => {
-    if (why) return;
     sshd = await startSshd("cocalcfwdweb");
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`port forwards e2e skipped: ${why}`);
+      return;
+    }
     remotePort = await freePort();
     sshd.asUser(
       `cd /tmp && nohup node -e 'require("http").createServer((q, s) => { s.setHeader("content-type", "text/html"); s.end("<h1>served on the remote by " + process.env.USER + "</h1>"); }).listen(${remotePort}, "127.0.0.1")' >/dev/null 2>&1 &`,
@@ -71,6 +73,11 @@ describe.skipIf(why !== undefined)("port forwards in Chromium", () => {
     if (r.code !== 0) throw new Error(r.stderr);
     browser = await launchChromium();
   }, 240_000);
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
+  });
 
   afterAll(async () => {
     await browser?.close();
@@ -89,7 +96,6 @@ describe.skipIf(why !== undefined)("port forwards in Chromium", () => {
   }, 90_000);
 
   it("adds a forward in the page, shows it up, opens it, removes it", async () => {
-    if (why) return;
     const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
     const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
       token: string;

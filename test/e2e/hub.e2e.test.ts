@@ -22,6 +22,7 @@ import { WEB_BUILT } from "../helpers/plus.js";
 
 const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pathname;
 const SHOTS = process.env.E2E_SCREENSHOTS;
+if (!existsSync(LAUNCHPAD)) console.warn(`hub e2e skipped: no ${LAUNCHPAD} (npm run build)`);
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -39,6 +40,8 @@ async function hubPort(): Promise<number> {
   }
   throw new Error("no free pair of ports");
 }
+
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
 
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
   "the hub in Chromium",

@@ -15,7 +15,7 @@ import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const skip =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
-if (skip) console.log(`skipping the remote e2e test: ${skip}`);
+if (skip) console.warn(`skipping the remote e2e test: ${skip}`);
 
 function plus(args: string[], env: NodeJS.ProcessEnv) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {

@@ -29,6 +29,8 @@ interface Seen {
 
 const CREDENTIAL_KEY = "cocalc-plus.credential";
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("security of plus in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;

@@ -10,6 +10,8 @@ import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/p
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("workspace shell in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;

@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, tempHome, WEB_BUILT } from "../helpers/plus.js";
 import {
@@ -23,7 +23,7 @@ let why =
   sshdSkipReason() ??
   (HAVE_CHROMIUM ? undefined : "no Chromium") ??
   (WEB_BUILT ? undefined : "the web app is not built");
-if (why) console.log(`sync e2e skipped: ${why}`);
+if (why) console.warn(`sync e2e skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
   let sshd: Sshd;
@@ -34,7 +34,10 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
   beforeAll(async () => {
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
-    if (why) return;
+    if (why) {
+      console.warn(`sync e2e skipped: ${why}`);
+      return;
+    }
     const bundle = await installBundle(sshd);
     const home = await tempHome();
     plus = await startPlus({
@@ -46,6 +49,11 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
     });
     session = `${sshd.user}@127.0.0.1:${sshd.port}`;
     browser = await launchChromium();
+  });
+
+  // A prerequisite found missing in beforeAll skips each test with the reason.
+  beforeEach((ctx) => {
+    if (why) ctx.skip(why);
   });
 
   afterAll(async () => {
@@ -66,7 +74,6 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
   }
 
   it("adds a folder, shows it synced with a check mark, lists a conflict, refuses bad input", async () => {
-    if (why) return;
     const local = join(plus.home, "e2e/notes");
     const remote = join(sshd.home, "e2e/notes");
     mkdirSync(local, { recursive: true });

@@ -36,6 +36,8 @@ function positionOf(page: Page, text: string): Promise<{ x: number; y: number } 
   }, text);
 }
 
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("terminals in Chromium", () => {
   let plus: RunningPlus;
   let browser: Browser;

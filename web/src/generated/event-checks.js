@@ -1333,7 +1333,8 @@ return function check(value) {
     Object.getOwnPropertyNames(value['quota']).length === 4 &&
     (value['account'] !== undefined ? ((typeof value['account'] === 'string') && value['account'].length <= 100) : true) &&
     (value['userNamespaces'] !== undefined ? ((typeof value['userNamespaces'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['hostId', 'image', 'quota', 'account', 'userNamespaces'].includes(key))
+    (value['network'] !== undefined ? ((((value['network'] === 'default')) || ((value['network'] === 'none')))) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['hostId', 'image', 'quota', 'account', 'userNamespaces', 'network'].includes(key))
   )
 }
 })(),
