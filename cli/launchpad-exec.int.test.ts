@@ -291,8 +291,8 @@ describe.skipIf(unsupported !== undefined)("workspace exec and shell (real podma
     await ok(["workspace", "quota", WS, "--memory-mb", "300", "--cpus", "0.5", "--pids", "48"]);
     expect(await limits()).toEqual([String(300 * 2 ** 20), "50000", "48"]);
     const list = await ok(["workspace", "list"]);
-    expect(list).toMatch(/DISK LIMIT\s+MEMORY\s+CPUS\s+PIDS/);
-    expect(list).toMatch(/MB each\s+300 MB\s+0\.5\s+48/);
+    expect(list).toMatch(/DISK USED\/LIMIT\s+HOME\s+SCRATCH\s+ROOT\s+MEMORY\s+CPUS\s+PIDS/);
+    expect(list).toMatch(/\/2048 MB\s+.*\s300 MB\s+0\.5\s+48\s/);
     // Bad input changes nothing.
     const none = cli(["workspace", "quota", WS]);
     expect(await none.exit).toBe(2);

@@ -44,19 +44,21 @@ function isDef(x: unknown): x is Def {
   );
 }
 
-/** The key a registry looks a compiled check up by. */
-export const checkKey = (d: { type: string; v: number }) => `${d.type}@${d.v}`;
-
 export async function generate(): Promise<string> {
   const schemas = new Map<string, TSchema>();
+  const envelope = (await import(
+    pathToFileURL(join(SHARED, `envelope.${FROM_DIST ? "js" : "ts"}`)).href
+  )) as {
+    schemaKey(s: TSchema): string;
+  };
   for (const file of readdirSync(SHARED).sort()) {
     if (!/\.(js|ts)$/.test(file) || file.endsWith(".d.ts") || file.includes(".test.")) continue;
     const mod = (await import(pathToFileURL(join(SHARED, file)).href)) as Record<string, unknown>;
     if (/^envelope\.(js|ts)$/.test(file) && TypeGuard.IsSchema(mod.EnvelopeSchema))
-      schemas.set("envelope", mod.EnvelopeSchema);
+      schemas.set(envelope.schemaKey(mod.EnvelopeSchema), mod.EnvelopeSchema);
     for (const value of Object.values(mod)) {
       for (const d of Array.isArray(value) ? value : [value])
-        if (isDef(d)) schemas.set(checkKey(d), d.schema);
+        if (isDef(d)) schemas.set(envelope.schemaKey(d.schema), d.schema);
     }
   }
   const entries: string[] = [];

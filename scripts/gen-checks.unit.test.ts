@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { Value } from "@sinclair/typebox/value";
 import { describe, expect, it } from "vitest";
-import { TurnQueued } from "../shared/agents.js";
-import { EnvelopeSchema } from "../shared/envelope.js";
+import { TurnLogEvents, TurnQueued } from "../shared/agents.js";
+import { EnvelopeSchema, schemaKey } from "../shared/envelope.js";
+import { FileWritten as FsFileWritten } from "../shared/files.js";
 import { compiledChecks } from "../web/src/generated/event-checks.js";
 import { generate, OUT } from "./gen-checks.js";
 
@@ -28,9 +29,19 @@ describe("ahead-of-time event checks", () => {
       "x",
       { ...good, id: "short" },
     ])
-      expect(compiledChecks.envelope!(value)).toBe(Value.Check(EnvelopeSchema, value));
-    const key = `${TurnQueued.type}@${TurnQueued.v}`;
+      expect(compiledChecks[schemaKey(EnvelopeSchema)]!(value)).toBe(
+        Value.Check(EnvelopeSchema, value),
+      );
+    const key = schemaKey(TurnQueued.schema);
     expect(compiledChecks[key]).toBeDefined();
     expect(compiledChecks[key]!({})).toBe(Value.Check(TurnQueued.schema, {}));
+  });
+
+  it("two events of one name and version with different schemas get a check each", () => {
+    const logged = TurnLogEvents.find((d) => d.type === "FileWritten")!;
+    expect(logged.v).toBe(FsFileWritten.v);
+    expect(schemaKey(logged.schema)).not.toBe(schemaKey(FsFileWritten.schema));
+    expect(compiledChecks[schemaKey(logged.schema)]).toBeDefined();
+    expect(compiledChecks[schemaKey(FsFileWritten.schema)]).toBeDefined();
   });
 });

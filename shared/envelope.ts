@@ -7,6 +7,7 @@ import { type TypeCheck, TypeCompiler } from "@sinclair/typebox/compiler";
 import { Value } from "@sinclair/typebox/value";
 import { randomId } from "./base64url.js";
 import { CocalcError } from "./errors.js";
+import { sha256 } from "./sha256.js";
 
 const decoder = new TextDecoder();
 
@@ -97,9 +98,21 @@ let generatedCode = true;
 let aheadOfTime: Readonly<Record<string, (value: unknown) => boolean>> = {};
 
 /**
+ * The key of a schema's check compiled ahead of time: a digest of the schema itself, since
+ * one event type may have different schemas in different streams (FileWritten of a file
+ * event and of a turn log).
+ */
+export function schemaKey(schema: TSchema): string {
+  const digest = sha256(JSON.stringify(schema));
+  let hex = "";
+  for (const b of digest.subarray(0, 12)) hex += b.toString(16).padStart(2, "0");
+  return hex;
+}
+
+/**
  * From now on registries generate no code at run time: they use the checks compiled ahead of
- * time (by `type@v`, and "envelope"; scripts/gen-checks.ts) and the interpreted check for any
- * schema without one. For the web app, whose content policy allows no eval.
+ * time (by schemaKey; scripts/gen-checks.ts) and the interpreted check for any schema without
+ * one. For the web app, whose content policy allows no eval.
  */
 export function useAheadOfTimeChecks(
   compiled: Readonly<Record<string, (value: unknown) => boolean>>,
@@ -124,10 +137,10 @@ export class EventRegistry<E extends Envelope = Envelope> {
    * A schema's check, compiled on first use: a replayed log checks thousands of events, and
    * the interpreted check costs several times the JSON parse (see useAheadOfTimeChecks).
    */
-  private checker(schema: TSchema, key: string): Pick<TypeCheck<TSchema>, "Check"> {
+  private checker(schema: TSchema): Pick<TypeCheck<TSchema>, "Check"> {
     let c = this.checks.get(schema);
     if (!c) {
-      const compiled = aheadOfTime[key];
+      const compiled = generatedCode ? undefined : aheadOfTime[schemaKey(schema)];
       c = generatedCode
         ? TypeCompiler.Compile(schema)
         : compiled
@@ -153,7 +166,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
         throw new CocalcError("ERR_EVENT_INVALID", "event is not valid JSON");
       }
     }
-    if (!this.checker(EnvelopeSchema, "envelope").Check(value)) {
+    if (!this.checker(EnvelopeSchema).Check(value)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `bad envelope at ${firstError(EnvelopeSchema, value)}`,
@@ -176,7 +189,7 @@ export class EventRegistry<E extends Envelope = Envelope> {
     }
     let data = env.data;
     for (let from = env.v; from < def.v; from++) data = def.upgrades[from]!(data);
-    if (!this.checker(def.schema, `${def.type}@${def.v}`).Check(data)) {
+    if (!this.checker(def.schema).Check(data)) {
       throw new CocalcError(
         "ERR_EVENT_INVALID",
         `${env.type} data ${firstError(def.schema, data)}`,

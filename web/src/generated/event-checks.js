@@ -2,679 +2,7 @@
 // Every event schema's TypeBox check, compiled ahead of time (the page may not eval).
 /* eslint-disable */
 export const compiledChecks = {
-  "AccountCoresQuotaChanged@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    ((Number.isFinite(value['cores']) && value['cores'] <= 1000000 && value['cores'] >= 0) || ((value['cores'] === null))) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "AccountCreated@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['role'] === 'admin')) || ((value['role'] === 'user'))) &&
-    (((value['via'] === 'setup')) || ((value['via'] === 'invite')) || ((value['via'] === 'open')) || ((value['via'] === 'console'))) &&
-    (value['invite'] !== undefined ? ((typeof value['invite'] === 'string') && local_0.test(value['invite'])) : true)
-  )
-}
-})(),
-  "AccountDeleted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value))
-  )
-}
-})(),
-  "AccountDisabled@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value))
-  )
-}
-})(),
-  "AccountEnabled@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value))
-  )
-}
-})(),
-  "AccountRoleChanged@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['role'] === 'admin')) || ((value['role'] === 'user')))
-  )
-}
-})(),
-  "AgentNotice@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['level'] === 'info')) || ((value['level'] === 'warning')) || ((value['level'] === 'error'))) &&
-    (typeof value['text'] === 'string') &&
-    value['text'].length <= 8000 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "AgentUpdate@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['update'] === 'object' && value['update'] !== null && !Array.isArray(value['update'])) &&
-    (typeof value['update']['sessionUpdate'] === 'string') &&
-    value['update']['sessionUpdate'].length <= 100 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "CommandExited@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['terminalId'] === 'string') &&
-    value['terminalId'].length <= 100 &&
-    ((Number.isInteger(value['exitCode'])) || ((value['exitCode'] === null))) &&
-    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "CommandOutput@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['terminalId'] === 'string') &&
-    value['terminalId'].length <= 100 &&
-    (typeof value['data'] === 'string') &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "CommandStarted@1": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['terminalId'] === 'string') &&
-    value['terminalId'].length <= 100 &&
-    (typeof value['command'] === 'string') &&
-    value['command'].length <= 10000 &&
-    Array.isArray(value['args']) &&
-    value['args'].length <= 1000 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 10000))) { return false }; return true; })(value['args']) &&
-    (typeof value['cwd'] === 'string') &&
-    value['cwd'].length <= 4096 &&
-    local_0.test(value['cwd']) &&
-    (((value['sandbox'] === 'none')) || ((value['sandbox'] === 'bwrap')) || ((value['sandbox'] === 'bwrap-read-only')) || ((value['sandbox'] === 'container'))) &&
-    Object.getOwnPropertyNames(value).length === 5
-  )
-}
-})(),
-  "CoresReleased@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['wsid'] === 'string') &&
-    local_0.test(value['wsid']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "CoresReserved@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['wsid'] === 'string') &&
-    local_0.test(value['wsid']) &&
-    (typeof value['hostId'] === 'string') &&
-    local_1.test(value['hostId']) &&
-    Number.isFinite(value['cores']) &&
-    value['cores'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "DocumentOpened@1": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (typeof value['text'] === 'string') &&
-    value['text'].length <= 393216 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "DocumentPatched@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{4,64}$/;
-const local_1 = /^[A-Za-z0-9_-]{4,80}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['patch'] === 'string') &&
-    value['patch'].length <= 204800 &&
-    (((value['source'] === 'user')) || ((value['source'] === 'disk')) || ((value['source'] === 'revert'))) &&
-    (value['client'] !== undefined ? ((typeof value['client'] === 'string') && local_0.test(value['client'])) : true) &&
-    (value['pid'] !== undefined ? ((typeof value['pid'] === 'string') && local_1.test(value['pid'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['patch', 'source', 'client', 'pid'].includes(key))
-  )
-}
-})(),
-  "envelope": (() => {
-const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
-const local_1 = /^[A-Za-z0-9_-]{8,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['type'] === 'string') &&
-    local_0.test(value['type']) &&
-    Number.isInteger(value['v']) &&
-    value['v'] <= 1000 &&
-    value['v'] >= 1 &&
-    (typeof value['id'] === 'string') &&
-    local_1.test(value['id']) &&
-    (typeof value['at'] === 'string') &&
-    value['at'].length <= 40 &&
-    value['at'].length >= 20 &&
-    (typeof value['actor'] === 'string') &&
-    value['actor'].length <= 200 &&
-    value['actor'].length >= 1 &&
-    true &&
-    ('data' in value) &&
-    Object.getOwnPropertyNames(value).length === 6
-  )
-}
-})(),
-  "FileCopied@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['from'] === 'string') &&
-    value['from'].length <= 4096 &&
-    value['from'].length >= 1 &&
-    (typeof value['to'] === 'string') &&
-    value['to'].length <= 4096 &&
-    value['to'].length >= 1 &&
-    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "FileCreated@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    value['path'].length >= 1 &&
-    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "FileDeleted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    value['path'].length >= 1 &&
-    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "FileRenamed@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['from'] === 'string') &&
-    value['from'].length <= 4096 &&
-    value['from'].length >= 1 &&
-    (typeof value['to'] === 'string') &&
-    value['to'].length <= 4096 &&
-    value['to'].length >= 1 &&
-    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "FilesReverted@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-const local_1 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Array.isArray(value['paths']) &&
-    value['paths'].length <= 10000 &&
-    value['paths'].length >= 1 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['paths']) &&
-    (typeof value['forced'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "FileUploaded@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    value['path'].length >= 1 &&
-    Number.isInteger(value['size']) &&
-    value['size'] >= 0 &&
-    (typeof value['replaced'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "FileWritten@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    value['path'].length >= 1 &&
-    Number.isInteger(value['size']) &&
-    value['size'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "ForwardAdded@1": (() => {
-const local_0 = /^[^\s\u0000]+$/;
-const local_1 = /^[^\u0000-\u001f]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['session'] === 'string') &&
-    value['session'].length <= 300 &&
-    value['session'].length >= 1 &&
-    local_0.test(value['session']) &&
-    Number.isInteger(value['local']) &&
-    value['local'] <= 65535 &&
-    value['local'] >= 1 &&
-    Number.isInteger(value['remote']) &&
-    value['remote'] <= 65535 &&
-    value['remote'] >= 1 &&
-    (((value['direction'] === 'remote-to-local')) || ((value['direction'] === 'local-to-remote'))) &&
-    (value['name'] !== undefined ? ((typeof value['name'] === 'string') && value['name'].length <= 100 && local_1.test(value['name'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['session', 'local', 'remote', 'direction', 'name'].includes(key))
-  )
-}
-})(),
-  "ForwardExited@1": (() => {
-const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['pid'] !== undefined ? (Number.isInteger(value['pid']) && value['pid'] >= 1) : true) &&
-    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
-    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
-    (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && local_0.test(value['error']['code']) && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) &&
-    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'error', 'retryInMs'].includes(key))
-  )
-}
-})(),
-  "ForwardRemoved@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 16384) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['reason'].includes(key))
-  )
-}
-})(),
-  "ForwardStarted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['pid']) &&
-    value['pid'] >= 1 &&
-    Number.isInteger(value['restarts']) &&
-    value['restarts'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "ForwardStopped@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['reason'] === 'string') &&
-    value['reason'].length <= 16384 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "ForwardUp@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['pid']) &&
-    value['pid'] >= 1 &&
-    Number.isInteger(value['restarts']) &&
-    value['restarts'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "HostJoined@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['hostId'] === 'string') &&
-    local_0.test(value['hostId']) &&
-    (typeof value['leafUser'] === 'string') &&
-    value['leafUser'].length <= 100 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "HostStarted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['root'] === 'string') &&
-    value['root'].length <= 4096 &&
-    (typeof value['runtime'] === 'string') &&
-    value['runtime'].length <= 100 &&
-    (typeof value['cgroup'] === 'string') &&
-    value['cgroup'].length <= 10 &&
-    Array.isArray(value['ulimits']) &&
-    value['ulimits'].length <= 10 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 100))) { return false }; return true; })(value['ulimits']) &&
-    Object.getOwnPropertyNames(value).length === 4
-  )
-}
-})(),
-  "HostStopped@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "HostTokenIssued@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['hostId'] === 'string') &&
-    local_0.test(value['hostId']) &&
-    (typeof value['expiresAt'] === 'string') &&
-    value['expiresAt'].length <= 40 &&
-    value['expiresAt'].length >= 20 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "HostTokenRevoked@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['reason'] === 'string') &&
-    value['reason'].length <= 200 &&
-    value['reason'].length >= 1 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "HubSetUp@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['admin'] === 'string') &&
-    local_0.test(value['admin'])
-  )
-}
-})(),
-  "ImageAdded@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['name'] === 'string') &&
-    local_0.test(value['name']) &&
-    (typeof value['description'] === 'string') &&
-    value['description'].length <= 1000 &&
-    Number.isFinite(value['sizeMb']) &&
-    value['sizeMb'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "ImageRemoved@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['name'] === 'string') &&
-    local_0.test(value['name']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "InviteCreated@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['uses']) &&
-    value['uses'] <= 10000 &&
-    value['uses'] >= 1 &&
-    (value['expires'] !== undefined ? ((typeof value['expires'] === 'string') && value['expires'].length <= 40 && value['expires'].length >= 10) : true)
-  )
-}
-})(),
-  "InviteRevoked@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value))
-  )
-}
-})(),
-  "InviteUsed@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['account'] === 'string') &&
-    local_0.test(value['account'])
-  )
-}
-})(),
-  "LogClosed@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['status'] === 'starting')) || ((value['status'] === 'queued')) || ((value['status'] === 'running')) || ((value['status'] === 'finished')) || ((value['status'] === 'failed')) || ((value['status'] === 'cancelled'))) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "MountReferenced@1": (() => {
-const local_0 = /^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['holder'] === 'string') &&
-    local_0.test(value['holder']) &&
-    (typeof value['target'] === 'string') &&
-    value['target'].length <= 4096 &&
-    (typeof value['lower'] === 'string') &&
-    value['lower'].length <= 4096 &&
-    (typeof value['upper'] === 'string') &&
-    value['upper'].length <= 4096 &&
-    Object.getOwnPropertyNames(value).length === 4
-  )
-}
-})(),
-  "MountReleased@1": (() => {
-const local_0 = /^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['holder'] === 'string') &&
-    local_0.test(value['holder']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "PasswordChanged@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value))
-  )
-}
-})(),
-  "PermissionAnswered@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['request'] === 'string') &&
-    local_0.test(value['request']) &&
-    (value['optionId'] !== undefined ? ((typeof value['optionId'] === 'string') && value['optionId'].length <= 200) : true) &&
-    (((value['by'] === 'user')) || ((value['by'] === 'timeout')) || ((value['by'] === 'turn-ended'))) &&
-    Object.getOwnPropertyNames(value).every(key => ['request', 'optionId', 'by'].includes(key))
-  )
-}
-})(),
-  "PermissionRequested@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['request'] === 'string') &&
-    local_0.test(value['request']) &&
-    (typeof value['title'] === 'string') &&
-    value['title'].length <= 2000 &&
-    (typeof value['toolCallId'] === 'string') &&
-    value['toolCallId'].length <= 200 &&
-    Array.isArray(value['options']) &&
-    value['options'].length <= 20 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['optionId'] === 'string') && value['optionId'].length <= 200 && (typeof value['name'] === 'string') && value['name'].length <= 500 && (typeof value['kind'] === 'string') && value['kind'].length <= 50 && Object.getOwnPropertyNames(value).length === 3))) { return false }; return true; })(value['options']) &&
-    Number.isInteger(value['timeoutMs']) &&
-    value['timeoutMs'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 5
-  )
-}
-})(),
-  "SessionAdded@1": (() => {
-const local_0 = /^[^\u0000\n]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['target'] === 'string') &&
-    value['target'].length <= 300 &&
-    value['target'].length >= 1 &&
-    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
-    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
-    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
-    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
-    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
-    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
-    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "SessionAssigned@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['sessionId'] === 'string') &&
-    value['sessionId'].length <= 500 &&
-    value['sessionId'].length >= 1 &&
-    (typeof value['agent'] === 'string') &&
-    value['agent'].length <= 200 &&
-    (value['replaces'] !== undefined ? ((typeof value['replaces'] === 'string') && value['replaces'].length <= 500) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['sessionId', 'agent', 'replaces'].includes(key))
-  )
-}
-})(),
-  "SessionConnected@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['os'] === 'string') &&
-    value['os'].length <= 40 &&
-    (typeof value['arch'] === 'string') &&
-    value['arch'].length <= 40 &&
-    (typeof value['remoteVersion'] === 'string') &&
-    value['remoteVersion'].length <= 40 &&
-    (typeof value['localVersion'] === 'string') &&
-    value['localVersion'].length <= 40 &&
-    Number.isInteger(value['remotePid']) &&
-    value['remotePid'] >= 1 &&
-    Number.isInteger(value['remotePort']) &&
-    value['remotePort'] <= 65535 &&
-    value['remotePort'] >= 1 &&
-    (typeof value['remoteHome'] === 'string') &&
-    value['remoteHome'].length <= 4096 &&
-    (typeof value['installed'] === 'boolean') &&
-    (typeof value['reused'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 9
-  )
-}
-})(),
-  "SessionConnectRequested@1": (() => {
-const local_0 = /^[^\u0000\n]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['mode'] === 'object' && value['mode'] !== null && !Array.isArray(value['mode'])) &&
-    (typeof value['mode']['install'] === 'boolean') &&
-    (typeof value['mode']['upgrade'] === 'boolean') &&
-    (typeof value['mode']['forwardOnly'] === 'boolean') &&
-    Object.getOwnPropertyNames(value['mode']).length === 3 &&
-    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
-    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
-    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
-    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
-    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
-    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
-    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "SessionFailed@1": (() => {
-const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['code'] === 'string') &&
-    local_0.test(value['code']) &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 65536 &&
-    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
-    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs'].includes(key))
-  )
-}
-})(),
-  "SessionProgressed@1": (() => {
+  "02419340ad76e20c68562633": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
@@ -687,364 +15,7 @@ return function check(value) {
   )
 }
 })(),
-  "SessionRemoved@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 65536 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "SessionRemoveRequested@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SessionStarred@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['starred'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "SessionStopped@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['remotePid'] !== undefined ? (Number.isInteger(value['remotePid']) && value['remotePid'] >= 1) : true) &&
-    (typeof value['killed'] === 'boolean') &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 65536 &&
-    Object.getOwnPropertyNames(value).every(key => ['remotePid', 'killed', 'message'].includes(key))
-  )
-}
-})(),
-  "SessionStopRequested@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SettingsChanged@1": (() => {
-const local_0 = /^#[0-9a-fA-F]{6}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
-    Object.getOwnPropertyNames(value['change']).length >= 1 &&
-    (value['change']['title'] !== undefined ? ((typeof value['change']['title'] === 'string') && value['change']['title'].length <= 100 && value['change']['title'].length >= 1) : true) &&
-    (value['change']['color'] !== undefined ? ((typeof value['change']['color'] === 'string') && local_0.test(value['change']['color'])) : true) &&
-    (value['change']['defaultShell'] !== undefined ? ((typeof value['change']['defaultShell'] === 'string') && value['change']['defaultShell'].length <= 300) : true) &&
-    (value['change']['agentDefaults'] !== undefined ? ((typeof value['change']['agentDefaults'] === 'object' && value['change']['agentDefaults'] !== null && !Array.isArray(value['change']['agentDefaults'])) && (value['change']['agentDefaults']['agent'] !== undefined ? ((typeof value['change']['agentDefaults']['agent'] === 'string') && value['change']['agentDefaults']['agent'].length <= 200) : true) && (value['change']['agentDefaults']['model'] !== undefined ? ((typeof value['change']['agentDefaults']['model'] === 'string') && value['change']['agentDefaults']['model'].length <= 200) : true) && (value['change']['agentDefaults']['mode'] !== undefined ? ((((value['change']['agentDefaults']['mode'] === 'full-access')) || ((value['change']['agentDefaults']['mode'] === 'workspace-write')) || ((value['change']['agentDefaults']['mode'] === 'read-only')))) : true) && Object.getOwnPropertyNames(value['change']['agentDefaults']).every(key => ['agent', 'model', 'mode'].includes(key))) : true) &&
-    (value['change']['appearance'] !== undefined ? ((typeof value['change']['appearance'] === 'object' && value['change']['appearance'] !== null && !Array.isArray(value['change']['appearance'])) && Object.getOwnPropertyNames(value['change']['appearance']).length >= 1 && (value['change']['appearance']['theme'] !== undefined ? ((((value['change']['appearance']['theme'] === 'system')) || ((value['change']['appearance']['theme'] === 'light')) || ((value['change']['appearance']['theme'] === 'dark')))) : true) && (value['change']['appearance']['editorFontSize'] !== undefined ? (Number.isInteger(value['change']['appearance']['editorFontSize']) && value['change']['appearance']['editorFontSize'] <= 32 && value['change']['appearance']['editorFontSize'] >= 8) : true) && (value['change']['appearance']['terminalFontSize'] !== undefined ? (Number.isInteger(value['change']['appearance']['terminalFontSize']) && value['change']['appearance']['terminalFontSize'] <= 32 && value['change']['appearance']['terminalFontSize'] >= 8) : true) && Object.getOwnPropertyNames(value['change']['appearance']).every(key => ['theme', 'editorFontSize', 'terminalFontSize'].includes(key))) : true) &&
-    Object.getOwnPropertyNames(value['change']).every(key => ['title', 'color', 'defaultShell', 'agentDefaults', 'appearance'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "SignUpModeChanged@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['mode'] === 'closed')) || ((value['mode'] === 'invite')) || ((value['mode'] === 'open')))
-  )
-}
-})(),
-  "SnapshotCreated@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['name'] === 'string') &&
-    local_0.test(value['name']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "SnapshotDeleted@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['name'] === 'string') &&
-    local_0.test(value['name']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "SyncCheckRequested@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SyncConflictKept@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    (((value['winner'] === 'local')) || ((value['winner'] === 'remote'))) &&
-    (typeof value['keptAs'] === 'string') &&
-    value['keptAs'].length <= 4096 &&
-    (typeof value['reason'] === 'string') &&
-    value['reason'].length <= 40 &&
-    (value['localSize'] !== undefined ? (Number.isInteger(value['localSize']) && value['localSize'] >= 0) : true) &&
-    (value['remoteSize'] !== undefined ? (Number.isInteger(value['remoteSize']) && value['remoteSize'] >= 0) : true) &&
-    (value['localHash'] !== undefined ? ((typeof value['localHash'] === 'string') && value['localHash'].length <= 64) : true) &&
-    (value['remoteHash'] !== undefined ? ((typeof value['remoteHash'] === 'string') && value['remoteHash'].length <= 64) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['cycle', 'path', 'winner', 'keptAs', 'reason', 'localSize', 'remoteSize', 'localHash', 'remoteHash'].includes(key))
-  )
-}
-})(),
-  "SyncCycleFailed@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    (typeof value['code'] === 'string') &&
-    value['code'].length <= 60 &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 2000 &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "SyncCycleFinished@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    Number.isInteger(value['copied']) &&
-    value['copied'] >= 0 &&
-    Number.isInteger(value['deleted']) &&
-    value['deleted'] >= 0 &&
-    Number.isInteger(value['conflicts']) &&
-    value['conflicts'] >= 0 &&
-    Number.isInteger(value['bytes']) &&
-    value['bytes'] >= 0 &&
-    Number.isInteger(value['ms']) &&
-    value['ms'] >= 0 &&
-    Number.isInteger(value['synced']) &&
-    value['synced'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 7
-  )
-}
-})(),
-  "SyncCycleStarted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    (((value['kind'] === 'full')) || ((value['kind'] === 'watch')) || ((value['kind'] === 'check'))) &&
-    Number.isInteger(value['localEntries']) &&
-    value['localEntries'] >= 0 &&
-    Number.isInteger(value['remoteEntries']) &&
-    value['remoteEntries'] >= 0 &&
-    Number.isInteger(value['pendingFiles']) &&
-    value['pendingFiles'] >= 0 &&
-    Number.isInteger(value['pendingBytes']) &&
-    value['pendingBytes'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 6
-  )
-}
-})(),
-  "SyncDecided@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    Array.isArray(value['items']) &&
-    value['items'].length <= 500 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['path'] === 'string') && value['path'].length <= 4096 && (((value['action'] === 'copy')) || ((value['action'] === 'delete')) || ((value['action'] === 'conflict')) || ((value['action'] === 'record')) || ((value['action'] === 'forget'))) && (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 40) : true) && (value['side'] !== undefined ? ((((value['side'] === 'local')) || ((value['side'] === 'remote')))) : true) && (value['size'] !== undefined ? (Number.isInteger(value['size']) && value['size'] >= 0) : true) && (value['localHash'] !== undefined ? ((typeof value['localHash'] === 'string') && value['localHash'].length <= 64) : true) && (value['remoteHash'] !== undefined ? ((typeof value['remoteHash'] === 'string') && value['remoteHash'].length <= 64) : true) && Object.getOwnPropertyNames(value).every(key => ['path', 'action', 'reason', 'side', 'size', 'localHash', 'remoteHash'].includes(key))))) { return false }; return true; })(value['items']) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "SyncDeleted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    (((value['on'] === 'local')) || ((value['on'] === 'remote'))) &&
-    Array.isArray(value['paths']) &&
-    value['paths'].length <= 500 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['paths']) &&
-    Array.isArray(value['kept']) &&
-    value['kept'].length <= 500 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept']) &&
-    Object.getOwnPropertyNames(value).length === 4
-  )
-}
-})(),
-  "SyncPairAdded@1": (() => {
-const local_0 = /^[^\s\u0000]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['session'] === 'string') &&
-    value['session'].length <= 300 &&
-    value['session'].length >= 1 &&
-    local_0.test(value['session']) &&
-    (typeof value['local'] === 'string') &&
-    value['local'].length <= 4096 &&
-    value['local'].length >= 1 &&
-    (typeof value['remote'] === 'string') &&
-    value['remote'].length <= 4096 &&
-    value['remote'].length >= 1 &&
-    (typeof value['ignore'] === 'string') &&
-    value['ignore'].length <= 65536 &&
-    (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
-    (typeof value['outsideHome'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 6
-  )
-}
-})(),
-  "SyncPairChanged@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['ignore'] !== undefined ? ((typeof value['ignore'] === 'string') && value['ignore'].length <= 65536) : true) &&
-    (value['prefer'] !== undefined ? ((((value['prefer'] === 'local')) || ((value['prefer'] === 'remote')))) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['ignore', 'prefer'].includes(key))
-  )
-}
-})(),
-  "SyncPairPaused@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SyncPairRemoved@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SyncPairResumed@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "SyncTransferred@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cycle']) &&
-    value['cycle'] >= 1 &&
-    (((value['from'] === 'local')) || ((value['from'] === 'remote'))) &&
-    Number.isInteger(value['files']) &&
-    value['files'] >= 0 &&
-    Number.isInteger(value['bytes']) &&
-    value['bytes'] >= 0 &&
-    Number.isInteger(value['ms']) &&
-    value['ms'] >= 0 &&
-    Number.isInteger(value['doneFiles']) &&
-    value['doneFiles'] >= 0 &&
-    Number.isInteger(value['doneBytes']) &&
-    value['doneBytes'] >= 0 &&
-    (value['kept'] !== undefined ? (Array.isArray(value['kept']) && value['kept'].length <= 500 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['cycle', 'from', 'files', 'bytes', 'ms', 'doneFiles', 'doneBytes', 'kept'].includes(key))
-  )
-}
-})(),
-  "TerminalClosed@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['generation']) &&
-    value['generation'] >= 1 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "TerminalExited@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['generation']) &&
-    value['generation'] >= 1 &&
-    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
-    ((Number.isInteger(value['signal'])) || ((value['signal'] === null))) &&
-    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 500) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['generation', 'code', 'signal', 'reason'].includes(key))
-  )
-}
-})(),
-  "TerminalOpened@1": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['generation']) &&
-    value['generation'] >= 1 &&
-    (typeof value['title'] === 'string') &&
-    value['title'].length <= 200 &&
-    value['title'].length >= 1 &&
-    (value['cwd'] !== undefined ? ((typeof value['cwd'] === 'string') && value['cwd'].length <= 4096 && local_0.test(value['cwd'])) : true) &&
-    (value['path'] !== undefined ? ((typeof value['path'] === 'string') && value['path'].length <= 4096 && local_1.test(value['path'])) : true) &&
-    Number.isInteger(value['cols']) &&
-    value['cols'] <= 1000 &&
-    value['cols'] >= 2 &&
-    Number.isInteger(value['rows']) &&
-    value['rows'] <= 500 &&
-    value['rows'] >= 1 &&
-    Object.getOwnPropertyNames(value).every(key => ['generation', 'title', 'cwd', 'path', 'cols', 'rows'].includes(key))
-  )
-}
-})(),
-  "TerminalResized@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['cols']) &&
-    value['cols'] <= 1000 &&
-    value['cols'] >= 2 &&
-    Number.isInteger(value['rows']) &&
-    value['rows'] <= 500 &&
-    value['rows'] >= 1 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "TerminalRestarted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['generation']) &&
-    value['generation'] >= 1 &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "ThreadCreated@1": (() => {
+  "07dcf37ad1ae4f733ca25059": (() => {
 const local_0 = /^\/[^\u0000]*$/;
 const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
 return function check(value) {
@@ -1072,119 +43,61 @@ return function check(value) {
   )
 }
 })(),
-  "ThreadSettingsChanged@1": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
+  "0d9db4e711e26a1d50928d2e": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
-    Object.getOwnPropertyNames(value['change']).length >= 1 &&
-    (value['change']['agent'] !== undefined ? ((((value['change']['agent'] === 'codex')) || ((value['change']['agent'] === 'claude')) || ((value['change']['agent'] === 'custom')))) : true) &&
-    (value['change']['command'] !== undefined ? ((typeof value['change']['command'] === 'string') && value['change']['command'].length <= 2000) : true) &&
-    (value['change']['model'] !== undefined ? ((typeof value['change']['model'] === 'string') && value['change']['model'].length <= 200) : true) &&
-    (value['change']['mode'] !== undefined ? ((((value['change']['mode'] === 'full-access')) || ((value['change']['mode'] === 'workspace-write')) || ((value['change']['mode'] === 'read-only')))) : true) &&
-    (value['change']['cwd'] !== undefined ? ((typeof value['change']['cwd'] === 'string') && value['change']['cwd'].length <= 4096 && local_0.test(value['change']['cwd'])) : true) &&
-    (value['change']['env'] !== undefined ? ((typeof value['change']['env'] === 'object' && value['change']['env'] !== null && !Array.isArray(value['change']['env']) && !(value['change']['env'] instanceof Date) && !(value['change']['env'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['change']['env']).length <= 50 && (Object.entries(value['change']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true)))) : true) &&
-    (value['change']['network'] !== undefined ? ((typeof value['change']['network'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['change']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network'].includes(key)) &&
-    (value['title'] !== undefined ? ((typeof value['title'] === 'string') && value['title'].length <= 200 && value['title'].length >= 1) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['change', 'title'].includes(key))
-  )
-}
-})(),
-  "TunnelExited@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['pid']) &&
-    value['pid'] >= 1 &&
-    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
-    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
-    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'retryInMs'].includes(key))
-  )
-}
-})(),
-  "TunnelStarted@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['localPort']) &&
-    value['localPort'] <= 65535 &&
-    value['localPort'] >= 1 &&
-    Number.isInteger(value['pid']) &&
-    value['pid'] >= 1 &&
-    Number.isInteger(value['restarts']) &&
-    value['restarts'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "TurnFailed@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-const local_1 = /^ERR_[A-Z_]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    (typeof value['code'] === 'string') &&
-    local_1.test(value['code']) &&
-    (typeof value['reason'] === 'string') &&
-    value['reason'].length <= 8000 &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "TurnFinished@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    (((value['stopReason'] === 'end_turn')) || ((value['stopReason'] === 'max_tokens')) || ((value['stopReason'] === 'max_turn_requests')) || ((value['stopReason'] === 'refusal')) || ((value['stopReason'] === 'cancelled'))) &&
+    (typeof value['terminalId'] === 'string') &&
+    value['terminalId'].length <= 100 &&
+    (typeof value['data'] === 'string') &&
     Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
-  "TurnInterrupted@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+  "0f4fc4735a2c01ac331495ce": (() => {
+const local_0 = /^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Object.getOwnPropertyNames(value).length === 1
+    (typeof value['holder'] === 'string') &&
+    local_0.test(value['holder']) &&
+    (typeof value['target'] === 'string') &&
+    value['target'].length <= 4096 &&
+    (typeof value['lower'] === 'string') &&
+    value['lower'].length <= 4096 &&
+    (typeof value['upper'] === 'string') &&
+    value['upper'].length <= 4096 &&
+    Object.getOwnPropertyNames(value).length === 4
   )
 }
 })(),
-  "TurnQueued@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+  "15c8e444dca057131c792f98": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Number.isInteger(value['ahead']) &&
-    value['ahead'] >= 1 &&
-    Object.getOwnPropertyNames(value).length === 2
+    (value['ignore'] !== undefined ? ((typeof value['ignore'] === 'string') && value['ignore'].length <= 65536) : true) &&
+    (value['prefer'] !== undefined ? ((((value['prefer'] === 'local')) || ((value['prefer'] === 'remote')))) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['ignore', 'prefer'].includes(key))
   )
 }
 })(),
-  "TurnStarted@1": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+  "19bfb2a38a60eae9a91a8f3a": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Object.getOwnPropertyNames(value).length === 1
+    (typeof value['wsid'] === 'string') &&
+    local_0.test(value['wsid']) &&
+    (typeof value['hostId'] === 'string') &&
+    local_1.test(value['hostId']) &&
+    Number.isFinite(value['cores']) &&
+    value['cores'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
-  "TurnSubmitted@1": (() => {
+  "1b1897fbde9f0475e315c39a": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 const local_1 = /^\/[^\u0000]*$/;
 return function check(value) {
@@ -1203,92 +116,82 @@ return function check(value) {
   )
 }
 })(),
-  "WorkspaceActionFailed@1": (() => {
+  "203771d76bfdfba99ec18557": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['action'] === 'provision')) || ((value['action'] === 'start')) || ((value['action'] === 'stop')) || ((value['action'] === 'delete'))) &&
-    (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
-    (typeof value['error']['code'] === 'string') &&
-    value['error']['code'].length <= 100 &&
-    (typeof value['error']['message'] === 'string') &&
-    value['error']['message'].length <= 4000 &&
-    Object.getOwnPropertyNames(value['error']).length === 2 &&
-    (((value['status'] === 'none')) || ((value['status'] === 'provisioning')) || ((value['status'] === 'stopped')) || ((value['status'] === 'starting')) || ((value['status'] === 'running')) || ((value['status'] === 'stopping')) || ((value['status'] === 'deleting')) || ((value['status'] === 'deleted'))) &&
-    Object.getOwnPropertyNames(value).length === 3
+    (((value['mode'] === 'closed')) || ((value['mode'] === 'invite')) || ((value['mode'] === 'open')))
   )
 }
 })(),
-  "WorkspaceCreated@1": (() => {
-const local_0 = /^#[0-9a-fA-F]{6}$/;
+  "23f56367dc8b1d41b01310c8": (() => {
+const local_0 = /^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['settings'] === 'object' && value['settings'] !== null && !Array.isArray(value['settings'])) &&
-    (typeof value['settings']['title'] === 'string') &&
-    value['settings']['title'].length <= 100 &&
-    value['settings']['title'].length >= 1 &&
-    (typeof value['settings']['color'] === 'string') &&
-    local_0.test(value['settings']['color']) &&
-    (typeof value['settings']['defaultShell'] === 'string') &&
-    value['settings']['defaultShell'].length <= 300 &&
-    (typeof value['settings']['agentDefaults'] === 'object' && value['settings']['agentDefaults'] !== null && !Array.isArray(value['settings']['agentDefaults'])) &&
-    (typeof value['settings']['agentDefaults']['agent'] === 'string') &&
-    value['settings']['agentDefaults']['agent'].length <= 200 &&
-    (typeof value['settings']['agentDefaults']['model'] === 'string') &&
-    value['settings']['agentDefaults']['model'].length <= 200 &&
-    (((value['settings']['agentDefaults']['mode'] === 'full-access')) || ((value['settings']['agentDefaults']['mode'] === 'workspace-write')) || ((value['settings']['agentDefaults']['mode'] === 'read-only'))) &&
-    Object.getOwnPropertyNames(value['settings']['agentDefaults']).length === 3 &&
-    (value['settings']['appearance'] !== undefined ? ((typeof value['settings']['appearance'] === 'object' && value['settings']['appearance'] !== null && !Array.isArray(value['settings']['appearance'])) && (((value['settings']['appearance']['theme'] === 'system')) || ((value['settings']['appearance']['theme'] === 'light')) || ((value['settings']['appearance']['theme'] === 'dark'))) && Number.isInteger(value['settings']['appearance']['editorFontSize']) && value['settings']['appearance']['editorFontSize'] <= 32 && value['settings']['appearance']['editorFontSize'] >= 8 && Number.isInteger(value['settings']['appearance']['terminalFontSize']) && value['settings']['appearance']['terminalFontSize'] <= 32 && value['settings']['appearance']['terminalFontSize'] >= 8 && Object.getOwnPropertyNames(value['settings']['appearance']).length === 3) : true) &&
-    Object.getOwnPropertyNames(value['settings']).every(key => ['title', 'color', 'defaultShell', 'agentDefaults', 'appearance'].includes(key)) &&
+    (typeof value['holder'] === 'string') &&
+    local_0.test(value['holder']) &&
     Object.getOwnPropertyNames(value).length === 1
   )
 }
 })(),
-  "WorkspaceDeleted@1": (() => {
+  "2515131bcd13559c16518700": (() => {
+const local_0 = /^\/[^\u0000]*$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
+    (typeof value['terminalId'] === 'string') &&
+    value['terminalId'].length <= 100 &&
+    (typeof value['command'] === 'string') &&
+    value['command'].length <= 10000 &&
+    Array.isArray(value['args']) &&
+    value['args'].length <= 1000 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 10000))) { return false }; return true; })(value['args']) &&
+    (typeof value['cwd'] === 'string') &&
+    value['cwd'].length <= 4096 &&
+    local_0.test(value['cwd']) &&
+    (((value['sandbox'] === 'none')) || ((value['sandbox'] === 'bwrap')) || ((value['sandbox'] === 'bwrap-read-only')) || ((value['sandbox'] === 'container'))) &&
+    Object.getOwnPropertyNames(value).length === 5
   )
 }
 })(),
-  "WorkspaceDeleting@1": (() => {
+  "252e323953605a262a7801c2": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^\/[^\u0000]*$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 200 &&
+    value['title'].length >= 1 &&
+    (value['cwd'] !== undefined ? ((typeof value['cwd'] === 'string') && value['cwd'].length <= 4096 && local_0.test(value['cwd'])) : true) &&
+    (value['path'] !== undefined ? ((typeof value['path'] === 'string') && value['path'].length <= 4096 && local_1.test(value['path'])) : true) &&
+    Number.isInteger(value['cols']) &&
+    value['cols'] <= 1000 &&
+    value['cols'] >= 2 &&
+    Number.isInteger(value['rows']) &&
+    value['rows'] <= 500 &&
+    value['rows'] >= 1 &&
+    Object.getOwnPropertyNames(value).every(key => ['generation', 'title', 'cwd', 'path', 'cols', 'rows'].includes(key))
   )
 }
 })(),
-  "WorkspaceFailed@1": (() => {
+  "2a31b3bb303ee519c150aa43": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
-    (typeof value['error']['code'] === 'string') &&
-    value['error']['code'].length <= 100 &&
-    (typeof value['error']['message'] === 'string') &&
-    value['error']['message'].length <= 4000 &&
-    Object.getOwnPropertyNames(value['error']).length === 2 &&
-    (value['exitCode'] !== undefined ? (Number.isInteger(value['exitCode'])) : true) &&
-    (value['oom'] !== undefined ? ((typeof value['oom'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['error', 'exitCode', 'oom'].includes(key))
+    (typeof value['request'] === 'string') &&
+    local_0.test(value['request']) &&
+    (value['optionId'] !== undefined ? ((typeof value['optionId'] === 'string') && value['optionId'].length <= 200) : true) &&
+    (((value['by'] === 'user')) || ((value['by'] === 'timeout')) || ((value['by'] === 'turn-ended'))) &&
+    Object.getOwnPropertyNames(value).every(key => ['request', 'optionId', 'by'].includes(key))
   )
 }
 })(),
-  "WorkspaceImageChanged@1": (() => {
-const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['image'] === 'string') &&
-    local_0.test(value['image']) &&
-    Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "WorkspacePlaced@1": (() => {
+  "320bbc1cd70b06fe2bc2570f": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
   return (
@@ -1299,15 +202,374 @@ return function check(value) {
   )
 }
 })(),
-  "WorkspaceProvisioned@1": (() => {
+  "327a8b9d92ae238d4aee9537": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
+    (typeof value['request'] === 'string') &&
+    local_0.test(value['request']) &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 2000 &&
+    (typeof value['toolCallId'] === 'string') &&
+    value['toolCallId'].length <= 200 &&
+    Array.isArray(value['options']) &&
+    value['options'].length <= 20 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['optionId'] === 'string') && value['optionId'].length <= 200 && (typeof value['name'] === 'string') && value['name'].length <= 500 && (typeof value['kind'] === 'string') && value['kind'].length <= 50 && Object.getOwnPropertyNames(value).length === 3))) { return false }; return true; })(value['options']) &&
+    Number.isInteger(value['timeoutMs']) &&
+    value['timeoutMs'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 5
   )
 }
 })(),
-  "WorkspaceProvisioning@1": (() => {
+  "3869f0d01fe40223ce750d26": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['os'] === 'string') &&
+    value['os'].length <= 40 &&
+    (typeof value['arch'] === 'string') &&
+    value['arch'].length <= 40 &&
+    (typeof value['remoteVersion'] === 'string') &&
+    value['remoteVersion'].length <= 40 &&
+    (typeof value['localVersion'] === 'string') &&
+    value['localVersion'].length <= 40 &&
+    Number.isInteger(value['remotePid']) &&
+    value['remotePid'] >= 1 &&
+    Number.isInteger(value['remotePort']) &&
+    value['remotePort'] <= 65535 &&
+    value['remotePort'] >= 1 &&
+    (typeof value['remoteHome'] === 'string') &&
+    value['remoteHome'].length <= 4096 &&
+    (typeof value['installed'] === 'boolean') &&
+    (typeof value['reused'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 9
+  )
+}
+})(),
+  "39276d078d33f43eee5bbb2c": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['admin'] === 'string') &&
+    local_0.test(value['admin'])
+  )
+}
+})(),
+  "3b75abf9d0c12a9acaa9cb81": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "3cff33f514f7640fa71a110f": (() => {
+const local_0 = /^[^\u0000\n]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['mode'] === 'object' && value['mode'] !== null && !Array.isArray(value['mode'])) &&
+    (typeof value['mode']['install'] === 'boolean') &&
+    (typeof value['mode']['upgrade'] === 'boolean') &&
+    (typeof value['mode']['forwardOnly'] === 'boolean') &&
+    Object.getOwnPropertyNames(value['mode']).length === 3 &&
+    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
+    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
+    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
+    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
+    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
+    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
+    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "3d32e0706e8fcb500bb64479": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "3e1e44b6af5750d03c1481b2": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['quota'] === 'object' && value['quota'] !== null && !Array.isArray(value['quota'])) &&
+    Number.isInteger(value['quota']['diskMb']) &&
+    value['quota']['diskMb'] <= 16777216 &&
+    value['quota']['diskMb'] >= 16 &&
+    Number.isInteger(value['quota']['memoryMb']) &&
+    value['quota']['memoryMb'] <= 1048576 &&
+    value['quota']['memoryMb'] >= 16 &&
+    Number.isFinite(value['quota']['cpus']) &&
+    value['quota']['cpus'] <= 1024 &&
+    value['quota']['cpus'] >= 0.05 &&
+    Number.isInteger(value['quota']['pids']) &&
+    value['quota']['pids'] <= 1000000 &&
+    value['quota']['pids'] >= 16 &&
+    Object.getOwnPropertyNames(value['quota']).length === 4 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "4016258ef7667c121c806e17": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
+    ((Number.isInteger(value['signal'])) || ((value['signal'] === null))) &&
+    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 500) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['generation', 'code', 'signal', 'reason'].includes(key))
+  )
+}
+})(),
+  "401e3dcf56cb5d0a91dbbdaf": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['localPort']) &&
+    value['localPort'] <= 65535 &&
+    value['localPort'] >= 1 &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    Number.isInteger(value['restarts']) &&
+    value['restarts'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "40e5b5a7b79f3258ed971cdb": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['container'] === 'string') &&
+    value['container'].length <= 200 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "42b50023708e91d5b7bb385f": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cols']) &&
+    value['cols'] <= 1000 &&
+    value['cols'] >= 2 &&
+    Number.isInteger(value['rows']) &&
+    value['rows'] <= 500 &&
+    value['rows'] >= 1 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "42f7142176f0809592af46e5": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['name'] === 'string') &&
+    local_0.test(value['name']) &&
+    (typeof value['description'] === 'string') &&
+    value['description'].length <= 1000 &&
+    Number.isFinite(value['sizeMb']) &&
+    value['sizeMb'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "4904b47271fdad80bb620e5a": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 65536 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "49a575326f71b833ff51231f": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
+    (typeof value['after'] === 'string') &&
+    (typeof value['truncated'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
+  "49c030cabf7a6efca4a197cb": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    value['path'].length >= 1 &&
+    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "4a3463bbb0d27059d156d9c6": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    ((Number.isFinite(value['cores']) && value['cores'] <= 1000000 && value['cores'] >= 0) || ((value['cores'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "4a4607a5eb2025309a2d8a93": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    Array.isArray(value['items']) &&
+    value['items'].length <= 500 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['path'] === 'string') && value['path'].length <= 4096 && (((value['action'] === 'copy')) || ((value['action'] === 'delete')) || ((value['action'] === 'conflict')) || ((value['action'] === 'record')) || ((value['action'] === 'forget'))) && (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 40) : true) && (value['side'] !== undefined ? ((((value['side'] === 'local')) || ((value['side'] === 'remote')))) : true) && (value['size'] !== undefined ? (Number.isInteger(value['size']) && value['size'] >= 0) : true) && (value['localHash'] !== undefined ? ((typeof value['localHash'] === 'string') && value['localHash'].length <= 64) : true) && (value['remoteHash'] !== undefined ? ((typeof value['remoteHash'] === 'string') && value['remoteHash'].length <= 64) : true) && Object.getOwnPropertyNames(value).every(key => ['path', 'action', 'reason', 'side', 'size', 'localHash', 'remoteHash'].includes(key))))) { return false }; return true; })(value['items']) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "4de3590b5a89cc8ecc760237": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['hostId'] === 'string') &&
+    local_0.test(value['hostId']) &&
+    (typeof value['leafUser'] === 'string') &&
+    value['leafUser'].length <= 100 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "543a78ee5003555b921d9cfa": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
+    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
+    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'retryInMs'].includes(key))
+  )
+}
+})(),
+  "594793e75212a67dfa057344": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['snapshot'] === 'string') &&
+    local_0.test(value['snapshot']) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "5af24873a40f57c2f04b5654": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    (((value['stopReason'] === 'end_turn')) || ((value['stopReason'] === 'max_tokens')) || ((value['stopReason'] === 'max_turn_requests')) || ((value['stopReason'] === 'refusal')) || ((value['stopReason'] === 'cancelled'))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "5e799df895b8287253c738cd": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 16384) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['reason'].includes(key))
+  )
+}
+})(),
+  "5ff0bf5399ea9c6389243393": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['root'] === 'string') &&
+    value['root'].length <= 4096 &&
+    (typeof value['runtime'] === 'string') &&
+    value['runtime'].length <= 100 &&
+    (typeof value['cgroup'] === 'string') &&
+    value['cgroup'].length <= 10 &&
+    Array.isArray(value['ulimits']) &&
+    value['ulimits'].length <= 10 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 100))) { return false }; return true; })(value['ulimits']) &&
+    Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
+  "600ac2ab4eaf6723ba9cf891": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 1000) : true) &&
+    (value['exitCode'] !== undefined ? (Number.isInteger(value['exitCode'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['reason', 'exitCode'].includes(key))
+  )
+}
+})(),
+  "6336abfb128b1ee7cab7c708": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (typeof value['text'] === 'string') &&
+    value['text'].length <= 393216 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "6807283c73e30a2a3c38bf98": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    (((value['from'] === 'local')) || ((value['from'] === 'remote'))) &&
+    Number.isInteger(value['files']) &&
+    value['files'] >= 0 &&
+    Number.isInteger(value['bytes']) &&
+    value['bytes'] >= 0 &&
+    Number.isInteger(value['ms']) &&
+    value['ms'] >= 0 &&
+    Number.isInteger(value['doneFiles']) &&
+    value['doneFiles'] >= 0 &&
+    Number.isInteger(value['doneBytes']) &&
+    value['doneBytes'] >= 0 &&
+    (value['kept'] !== undefined ? (Array.isArray(value['kept']) && value['kept'].length <= 500 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['cycle', 'from', 'files', 'bytes', 'ms', 'doneFiles', 'doneBytes', 'kept'].includes(key))
+  )
+}
+})(),
+  "68ce0b9a9a0bf2f419c51c9e": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
@@ -1338,50 +600,449 @@ return function check(value) {
   )
 }
 })(),
-  "WorkspaceQuotaChanged@1": (() => {
+  "6a251d8e9c2a35b9ab892892": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['quota'] === 'object' && value['quota'] !== null && !Array.isArray(value['quota'])) &&
-    Number.isInteger(value['quota']['diskMb']) &&
-    value['quota']['diskMb'] <= 16777216 &&
-    value['quota']['diskMb'] >= 16 &&
-    Number.isInteger(value['quota']['memoryMb']) &&
-    value['quota']['memoryMb'] <= 1048576 &&
-    value['quota']['memoryMb'] >= 16 &&
-    Number.isFinite(value['quota']['cpus']) &&
-    value['quota']['cpus'] <= 1024 &&
-    value['quota']['cpus'] >= 0.05 &&
-    Number.isInteger(value['quota']['pids']) &&
-    value['quota']['pids'] <= 1000000 &&
-    value['quota']['pids'] >= 16 &&
-    Object.getOwnPropertyNames(value['quota']).length === 4 &&
-    Object.getOwnPropertyNames(value).length === 1
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    value['path'].length >= 1 &&
+    Number.isInteger(value['size']) &&
+    value['size'] >= 0 &&
+    (typeof value['replaced'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
-  "WorkspaceRestored@1": (() => {
+  "6a987640b3bda7263f6cc3d9": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['snapshot'] === 'string') &&
-    local_0.test(value['snapshot']) &&
+    (typeof value['name'] === 'string') &&
+    local_0.test(value['name']) &&
     Object.getOwnPropertyNames(value).length === 1
   )
 }
 })(),
-  "WorkspaceRunning@1": (() => {
+  "6b9c66ea671539b8affa01fa": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['container'] === 'string') &&
-    value['container'].length <= 200 &&
+    (typeof value['name'] === 'string') &&
+    local_0.test(value['name']) &&
     Object.getOwnPropertyNames(value).length === 1
   )
 }
 })(),
-  "WorkspaceStarting@1": (() => {
+  "6c500afa07107d6dbf5f1592": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['sessionId'] === 'string') &&
+    value['sessionId'].length <= 500 &&
+    value['sessionId'].length >= 1 &&
+    (typeof value['agent'] === 'string') &&
+    value['agent'].length <= 200 &&
+    (value['replaces'] !== undefined ? ((typeof value['replaces'] === 'string') && value['replaces'].length <= 500) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['sessionId', 'agent', 'replaces'].includes(key))
+  )
+}
+})(),
+  "6f801761eb949d9bb4534b39": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    value['path'].length >= 1 &&
+    Number.isInteger(value['size']) &&
+    value['size'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "7015cf03d26787a573036a98": (() => {
+const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['code'] === 'string') &&
+    local_0.test(value['code']) &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 65536 &&
+    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
+    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs'].includes(key))
+  )
+}
+})(),
+  "79291dc5685f4f737b3f44f6": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Array.isArray(value['paths']) &&
+    value['paths'].length <= 10000 &&
+    value['paths'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['paths']) &&
+    (typeof value['forced'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "7aeabcd6c6b617de20b5748d": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['update'] === 'object' && value['update'] !== null && !Array.isArray(value['update'])) &&
+    (typeof value['update']['sessionUpdate'] === 'string') &&
+    value['update']['sessionUpdate'].length <= 100 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "7f3f5b7a80aa6e60e84315de": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
+    (typeof value['error']['code'] === 'string') &&
+    value['error']['code'].length <= 100 &&
+    (typeof value['error']['message'] === 'string') &&
+    value['error']['message'].length <= 4000 &&
+    Object.getOwnPropertyNames(value['error']).length === 2 &&
+    (value['exitCode'] !== undefined ? (Number.isInteger(value['exitCode'])) : true) &&
+    (value['oom'] !== undefined ? ((typeof value['oom'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['error', 'exitCode', 'oom'].includes(key))
+  )
+}
+})(),
+  "7fc77d9d91b5236402341acf": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['from'] === 'string') &&
+    value['from'].length <= 4096 &&
+    value['from'].length >= 1 &&
+    (typeof value['to'] === 'string') &&
+    value['to'].length <= 4096 &&
+    value['to'].length >= 1 &&
+    (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "8243f0af367f188a376f2c17": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value))
+  )
+}
+})(),
+  "82c1bbc07c0ac41d6bbb79a0": (() => {
+const local_0 = /^[^\s\u0000]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['session'] === 'string') &&
+    value['session'].length <= 300 &&
+    value['session'].length >= 1 &&
+    local_0.test(value['session']) &&
+    (typeof value['local'] === 'string') &&
+    value['local'].length <= 4096 &&
+    value['local'].length >= 1 &&
+    (typeof value['remote'] === 'string') &&
+    value['remote'].length <= 4096 &&
+    value['remote'].length >= 1 &&
+    (typeof value['ignore'] === 'string') &&
+    value['ignore'].length <= 65536 &&
+    (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
+    (typeof value['outsideHome'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "849b8f7dde3025ca32ff8689": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['level'] === 'info')) || ((value['level'] === 'warning')) || ((value['level'] === 'error'))) &&
+    (typeof value['text'] === 'string') &&
+    value['text'].length <= 8000 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "8b7d5f7c34bdee2fc43051f6": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^ERR_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    (typeof value['code'] === 'string') &&
+    local_1.test(value['code']) &&
+    (typeof value['reason'] === 'string') &&
+    value['reason'].length <= 8000 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "8eb3bef94297a7e4a4b8efb0": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['image'] === 'string') &&
+    local_0.test(value['image']) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "8f523eb5ec43f5d61bdf6a74": (() => {
+const local_0 = /^[^\u0000\n]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['target'] === 'string') &&
+    value['target'].length <= 300 &&
+    value['target'].length >= 1 &&
+    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
+    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
+    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
+    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
+    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
+    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
+    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "92f2a3628c91b65f09a6ba5a": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['hostId'] === 'string') &&
+    local_0.test(value['hostId']) &&
+    (typeof value['expiresAt'] === 'string') &&
+    value['expiresAt'].length <= 40 &&
+    value['expiresAt'].length >= 20 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "99eb2102e4649714b6808584": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['wsid'] === 'string') &&
+    local_0.test(value['wsid']) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "a1bcbb4516bc45a7d4fa1edb": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['status'] === 'starting')) || ((value['status'] === 'queued')) || ((value['status'] === 'running')) || ((value['status'] === 'finished')) || ((value['status'] === 'failed')) || ((value['status'] === 'cancelled'))) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "a560b3da275dbb557bdd7db8": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    Number.isInteger(value['restarts']) &&
+    value['restarts'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "aaa62578cc3521f0d902a718": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    Number.isInteger(value['copied']) &&
+    value['copied'] >= 0 &&
+    Number.isInteger(value['deleted']) &&
+    value['deleted'] >= 0 &&
+    Number.isInteger(value['conflicts']) &&
+    value['conflicts'] >= 0 &&
+    Number.isInteger(value['bytes']) &&
+    value['bytes'] >= 0 &&
+    Number.isInteger(value['ms']) &&
+    value['ms'] >= 0 &&
+    Number.isInteger(value['synced']) &&
+    value['synced'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 7
+  )
+}
+})(),
+  "b4dc14f3e70b46ae23fb2779": (() => {
+const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
+const local_1 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['type'] === 'string') &&
+    local_0.test(value['type']) &&
+    Number.isInteger(value['v']) &&
+    value['v'] <= 1000 &&
+    value['v'] >= 1 &&
+    (typeof value['id'] === 'string') &&
+    local_1.test(value['id']) &&
+    (typeof value['at'] === 'string') &&
+    value['at'].length <= 40 &&
+    value['at'].length >= 20 &&
+    (typeof value['actor'] === 'string') &&
+    value['actor'].length <= 200 &&
+    value['actor'].length >= 1 &&
+    true &&
+    ('data' in value) &&
+    Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "b53a5e89e8c0b9d4dfa8d609": (() => {
+const local_0 = /^[^\s\u0000]+$/;
+const local_1 = /^[^\u0000-\u001f]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['session'] === 'string') &&
+    value['session'].length <= 300 &&
+    value['session'].length >= 1 &&
+    local_0.test(value['session']) &&
+    Number.isInteger(value['local']) &&
+    value['local'] <= 65535 &&
+    value['local'] >= 1 &&
+    Number.isInteger(value['remote']) &&
+    value['remote'] <= 65535 &&
+    value['remote'] >= 1 &&
+    (((value['direction'] === 'remote-to-local')) || ((value['direction'] === 'local-to-remote'))) &&
+    (value['name'] !== undefined ? ((typeof value['name'] === 'string') && value['name'].length <= 100 && local_1.test(value['name'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['session', 'local', 'remote', 'direction', 'name'].includes(key))
+  )
+}
+})(),
+  "b7ad415b46e32e2201911947": (() => {
+const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (value['pid'] !== undefined ? (Number.isInteger(value['pid']) && value['pid'] >= 1) : true) &&
+    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
+    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
+    (value['error'] !== undefined ? ((typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) && (typeof value['error']['code'] === 'string') && local_0.test(value['error']['code']) && (typeof value['error']['message'] === 'string') && value['error']['message'].length <= 16384 && Object.getOwnPropertyNames(value['error']).length === 2) : true) &&
+    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'error', 'retryInMs'].includes(key))
+  )
+}
+})(),
+  "bcdadde88c51fd2cdc428bf4": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Number.isInteger(value['ahead']) &&
+    value['ahead'] >= 1 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "bebbe8dcedff07074b9bd808": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['role'] === 'admin')) || ((value['role'] === 'user'))) &&
+    (((value['via'] === 'setup')) || ((value['via'] === 'invite')) || ((value['via'] === 'open')) || ((value['via'] === 'console'))) &&
+    (value['invite'] !== undefined ? ((typeof value['invite'] === 'string') && local_0.test(value['invite'])) : true)
+  )
+}
+})(),
+  "c03338fe15a4501175d89c5f": (() => {
+const local_0 = /^[A-Za-z0-9_-]{4,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{4,80}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['patch'] === 'string') &&
+    value['patch'].length <= 204800 &&
+    (((value['source'] === 'user')) || ((value['source'] === 'disk')) || ((value['source'] === 'revert'))) &&
+    (value['client'] !== undefined ? ((typeof value['client'] === 'string') && local_0.test(value['client'])) : true) &&
+    (value['pid'] !== undefined ? ((typeof value['pid'] === 'string') && local_1.test(value['pid'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['patch', 'source', 'client', 'pid'].includes(key))
+  )
+}
+})(),
+  "c2d9d2ad09270e77830b23ae": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['starred'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "c31417cd3bc997ab7dc97434": (() => {
+const local_0 = /^#[0-9a-fA-F]{6}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
+    Object.getOwnPropertyNames(value['change']).length >= 1 &&
+    (value['change']['title'] !== undefined ? ((typeof value['change']['title'] === 'string') && value['change']['title'].length <= 100 && value['change']['title'].length >= 1) : true) &&
+    (value['change']['color'] !== undefined ? ((typeof value['change']['color'] === 'string') && local_0.test(value['change']['color'])) : true) &&
+    (value['change']['defaultShell'] !== undefined ? ((typeof value['change']['defaultShell'] === 'string') && value['change']['defaultShell'].length <= 300) : true) &&
+    (value['change']['agentDefaults'] !== undefined ? ((typeof value['change']['agentDefaults'] === 'object' && value['change']['agentDefaults'] !== null && !Array.isArray(value['change']['agentDefaults'])) && (value['change']['agentDefaults']['agent'] !== undefined ? ((typeof value['change']['agentDefaults']['agent'] === 'string') && value['change']['agentDefaults']['agent'].length <= 200) : true) && (value['change']['agentDefaults']['model'] !== undefined ? ((typeof value['change']['agentDefaults']['model'] === 'string') && value['change']['agentDefaults']['model'].length <= 200) : true) && (value['change']['agentDefaults']['mode'] !== undefined ? ((((value['change']['agentDefaults']['mode'] === 'full-access')) || ((value['change']['agentDefaults']['mode'] === 'workspace-write')) || ((value['change']['agentDefaults']['mode'] === 'read-only')))) : true) && Object.getOwnPropertyNames(value['change']['agentDefaults']).every(key => ['agent', 'model', 'mode'].includes(key))) : true) &&
+    (value['change']['appearance'] !== undefined ? ((typeof value['change']['appearance'] === 'object' && value['change']['appearance'] !== null && !Array.isArray(value['change']['appearance'])) && Object.getOwnPropertyNames(value['change']['appearance']).length >= 1 && (value['change']['appearance']['theme'] !== undefined ? ((((value['change']['appearance']['theme'] === 'system')) || ((value['change']['appearance']['theme'] === 'light')) || ((value['change']['appearance']['theme'] === 'dark')))) : true) && (value['change']['appearance']['editorFontSize'] !== undefined ? (Number.isInteger(value['change']['appearance']['editorFontSize']) && value['change']['appearance']['editorFontSize'] <= 32 && value['change']['appearance']['editorFontSize'] >= 8) : true) && (value['change']['appearance']['terminalFontSize'] !== undefined ? (Number.isInteger(value['change']['appearance']['terminalFontSize']) && value['change']['appearance']['terminalFontSize'] <= 32 && value['change']['appearance']['terminalFontSize'] >= 8) : true) && Object.getOwnPropertyNames(value['change']['appearance']).every(key => ['theme', 'editorFontSize', 'terminalFontSize'].includes(key))) : true) &&
+    Object.getOwnPropertyNames(value['change']).every(key => ['title', 'color', 'defaultShell', 'agentDefaults', 'appearance'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "c535a26bc17ca94798874a2c": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (value['remotePid'] !== undefined ? (Number.isInteger(value['remotePid']) && value['remotePid'] >= 1) : true) &&
+    (typeof value['killed'] === 'boolean') &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 65536 &&
+    Object.getOwnPropertyNames(value).every(key => ['remotePid', 'killed', 'message'].includes(key))
+  )
+}
+})(),
+  "c8261a6286be48aafcd868a3": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['reason'] === 'string') &&
+    value['reason'].length <= 200 &&
+    value['reason'].length >= 1 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "c891cf2445087af59e033685": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
@@ -1389,7 +1050,192 @@ return function check(value) {
   )
 }
 })(),
-  "WorkspaceStepDone@1": (() => {
+  "d00a949ff4f2fae4259d10c6": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['reason'] === 'string') &&
+    value['reason'].length <= 16384 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "d192fed9fd63d95e5384d09a": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['terminalId'] === 'string') &&
+    value['terminalId'].length <= 100 &&
+    ((Number.isInteger(value['exitCode'])) || ((value['exitCode'] === null))) &&
+    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "d2dadc00c004ad718ed1947c": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['role'] === 'admin')) || ((value['role'] === 'user')))
+  )
+}
+})(),
+  "d349dcc945ad2f30c4bad59f": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    (typeof value['code'] === 'string') &&
+    value['code'].length <= 60 &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 2000 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "d4b0dcf7a4366f18b713a976": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    (((value['kind'] === 'full')) || ((value['kind'] === 'watch')) || ((value['kind'] === 'check'))) &&
+    Number.isInteger(value['localEntries']) &&
+    value['localEntries'] >= 0 &&
+    Number.isInteger(value['remoteEntries']) &&
+    value['remoteEntries'] >= 0 &&
+    Number.isInteger(value['pendingFiles']) &&
+    value['pendingFiles'] >= 0 &&
+    Number.isInteger(value['pendingBytes']) &&
+    value['pendingBytes'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "da9484354e9f4a447c99809b": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
+    Object.getOwnPropertyNames(value['change']).length >= 1 &&
+    (value['change']['agent'] !== undefined ? ((((value['change']['agent'] === 'codex')) || ((value['change']['agent'] === 'claude')) || ((value['change']['agent'] === 'custom')))) : true) &&
+    (value['change']['command'] !== undefined ? ((typeof value['change']['command'] === 'string') && value['change']['command'].length <= 2000) : true) &&
+    (value['change']['model'] !== undefined ? ((typeof value['change']['model'] === 'string') && value['change']['model'].length <= 200) : true) &&
+    (value['change']['mode'] !== undefined ? ((((value['change']['mode'] === 'full-access')) || ((value['change']['mode'] === 'workspace-write')) || ((value['change']['mode'] === 'read-only')))) : true) &&
+    (value['change']['cwd'] !== undefined ? ((typeof value['change']['cwd'] === 'string') && value['change']['cwd'].length <= 4096 && local_0.test(value['change']['cwd'])) : true) &&
+    (value['change']['env'] !== undefined ? ((typeof value['change']['env'] === 'object' && value['change']['env'] !== null && !Array.isArray(value['change']['env']) && !(value['change']['env'] instanceof Date) && !(value['change']['env'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['change']['env']).length <= 50 && (Object.entries(value['change']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true)))) : true) &&
+    (value['change']['network'] !== undefined ? ((typeof value['change']['network'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value['change']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network'].includes(key)) &&
+    (value['title'] !== undefined ? ((typeof value['title'] === 'string') && value['title'].length <= 200 && value['title'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['change', 'title'].includes(key))
+  )
+}
+})(),
+  "eca8d4ad9063197e7790ee7b": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['uses']) &&
+    value['uses'] <= 10000 &&
+    value['uses'] >= 1 &&
+    (value['expires'] !== undefined ? ((typeof value['expires'] === 'string') && value['expires'].length <= 40 && value['expires'].length >= 10) : true)
+  )
+}
+})(),
+  "ef21c782717852ff6c633a41": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    (((value['on'] === 'local')) || ((value['on'] === 'remote'))) &&
+    Array.isArray(value['paths']) &&
+    value['paths'].length <= 500 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['paths']) &&
+    Array.isArray(value['kept']) &&
+    value['kept'].length <= 500 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept']) &&
+    Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
+  "f1d5df2477e2f0be48747097": (() => {
+const local_0 = /^#[0-9a-fA-F]{6}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['settings'] === 'object' && value['settings'] !== null && !Array.isArray(value['settings'])) &&
+    (typeof value['settings']['title'] === 'string') &&
+    value['settings']['title'].length <= 100 &&
+    value['settings']['title'].length >= 1 &&
+    (typeof value['settings']['color'] === 'string') &&
+    local_0.test(value['settings']['color']) &&
+    (typeof value['settings']['defaultShell'] === 'string') &&
+    value['settings']['defaultShell'].length <= 300 &&
+    (typeof value['settings']['agentDefaults'] === 'object' && value['settings']['agentDefaults'] !== null && !Array.isArray(value['settings']['agentDefaults'])) &&
+    (typeof value['settings']['agentDefaults']['agent'] === 'string') &&
+    value['settings']['agentDefaults']['agent'].length <= 200 &&
+    (typeof value['settings']['agentDefaults']['model'] === 'string') &&
+    value['settings']['agentDefaults']['model'].length <= 200 &&
+    (((value['settings']['agentDefaults']['mode'] === 'full-access')) || ((value['settings']['agentDefaults']['mode'] === 'workspace-write')) || ((value['settings']['agentDefaults']['mode'] === 'read-only'))) &&
+    Object.getOwnPropertyNames(value['settings']['agentDefaults']).length === 3 &&
+    (value['settings']['appearance'] !== undefined ? ((typeof value['settings']['appearance'] === 'object' && value['settings']['appearance'] !== null && !Array.isArray(value['settings']['appearance'])) && (((value['settings']['appearance']['theme'] === 'system')) || ((value['settings']['appearance']['theme'] === 'light')) || ((value['settings']['appearance']['theme'] === 'dark'))) && Number.isInteger(value['settings']['appearance']['editorFontSize']) && value['settings']['appearance']['editorFontSize'] <= 32 && value['settings']['appearance']['editorFontSize'] >= 8 && Number.isInteger(value['settings']['appearance']['terminalFontSize']) && value['settings']['appearance']['terminalFontSize'] <= 32 && value['settings']['appearance']['terminalFontSize'] >= 8 && Object.getOwnPropertyNames(value['settings']['appearance']).length === 3) : true) &&
+    Object.getOwnPropertyNames(value['settings']).every(key => ['title', 'color', 'defaultShell', 'agentDefaults', 'appearance'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "f2190ee7c81547beed871453": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['action'] === 'provision')) || ((value['action'] === 'start')) || ((value['action'] === 'stop')) || ((value['action'] === 'delete'))) &&
+    (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
+    (typeof value['error']['code'] === 'string') &&
+    value['error']['code'].length <= 100 &&
+    (typeof value['error']['message'] === 'string') &&
+    value['error']['message'].length <= 4000 &&
+    Object.getOwnPropertyNames(value['error']).length === 2 &&
+    (((value['status'] === 'none')) || ((value['status'] === 'provisioning')) || ((value['status'] === 'stopped')) || ((value['status'] === 'starting')) || ((value['status'] === 'running')) || ((value['status'] === 'stopping')) || ((value['status'] === 'deleting')) || ((value['status'] === 'deleted'))) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "f42282b81ec81e084badd8bd": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['account'] === 'string') &&
+    local_0.test(value['account'])
+  )
+}
+})(),
+  "f7511e00dc767c2e16eceddf": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    (((value['winner'] === 'local')) || ((value['winner'] === 'remote'))) &&
+    (typeof value['keptAs'] === 'string') &&
+    value['keptAs'].length <= 4096 &&
+    (typeof value['reason'] === 'string') &&
+    value['reason'].length <= 40 &&
+    (value['localSize'] !== undefined ? (Number.isInteger(value['localSize']) && value['localSize'] >= 0) : true) &&
+    (value['remoteSize'] !== undefined ? (Number.isInteger(value['remoteSize']) && value['remoteSize'] >= 0) : true) &&
+    (value['localHash'] !== undefined ? ((typeof value['localHash'] === 'string') && value['localHash'].length <= 64) : true) &&
+    (value['remoteHash'] !== undefined ? ((typeof value['remoteHash'] === 'string') && value['remoteHash'].length <= 64) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['cycle', 'path', 'winner', 'keptAs', 'reason', 'localSize', 'remoteSize', 'localHash', 'remoteHash'].includes(key))
+  )
+}
+})(),
+  "f861b5d049b79d5f0a8f8cb8": (() => {
 return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
@@ -1398,32 +1244,6 @@ return function check(value) {
     value['step'].length <= 100 &&
     (value['detail'] !== undefined ? ((typeof value['detail'] === 'string') && value['detail'].length <= 1000) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['action', 'step', 'detail'].includes(key))
-  )
-}
-})(),
-  "WorkspaceStopped@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 1000) : true) &&
-    (value['exitCode'] !== undefined ? (Number.isInteger(value['exitCode'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['reason', 'exitCode'].includes(key))
-  )
-}
-})(),
-  "WorkspaceStopping@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
-  )
-}
-})(),
-  "WorkspaceUnplaced@1": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Object.getOwnPropertyNames(value).every(key => [].includes(key))
   )
 }
 })(),
