@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostService } from "../services/host/index.js";
+import type { QuotaFile } from "../services/host/quota-file.js";
 import { workspaceHostRegistry } from "../services/host/runtime.js";
 import { lastSubjectSeq, readSubject } from "../services/runtime/commands.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
@@ -246,6 +247,46 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
     // A higher limit takes at once.
     await ok(ws, "SetWorkspaceQuota", { diskMb: 80 });
     expect((await dd("/scratch/c", 20)).stdout).not.toMatch(/quota/i);
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+  });
+
+  it("the limit and use inside: /etc/cocalc/quota follows quota changes and the samples", async () => {
+    const ws = "wsquotafile";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 40 } });
+    await ok(ws, "StartWorkspace");
+    const read = async () => {
+      const r = await sh(ws, "cat /etc/cocalc/quota; echo ---; cat /etc/cocalc/quota.json");
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [text = "", json = ""] = r.stdout.split("---\n");
+      return { text, json: JSON.parse(json) as QuotaFile };
+    };
+    const first = await read();
+    expect(first.text).toMatch(/^disk: [\d.]+ MB used of 40 MB \(home /);
+    expect(first.json.disk.limitBytes).toBe(40 * 2 ** 20);
+    // Read-only for the workspace, and owned by the host.
+    for (const f of ["quota", "new"]) {
+      const w = await sh(ws, `echo x > /etc/cocalc/${f}`);
+      expect(w.exitCode).not.toBe(0);
+      expect(w.stderr).toMatch(/Read-only file system|Permission denied/);
+    }
+    expect((await read()).text).toMatch(/^disk: /);
+
+    await ok(ws, "SetWorkspaceQuota", { diskMb: 60 });
+    const changed = await until("the file shows the new limit", async () => {
+      const f = await read();
+      return f.json.disk.limitBytes === 60 * 2 ** 20 ? f : undefined;
+    });
+    expect(changed.text).toMatch(/^disk: [\d.]+ MB used of 60 MB/);
+
+    const before = changed.json.disk.usedBytes;
+    await sh(ws, "dd if=/dev/zero of=$HOME/f bs=1M count=12 conv=fsync 2>/dev/null; sync");
+    const grown = await until("the sample shows the new file", async () => {
+      const f = await read();
+      return f.json.disk.usedBytes >= before + 12 * 2 ** 20 ? f : undefined;
+    });
+    expect(grown.json.disk.homeBytes).toBeGreaterThanOrEqual(12 * 2 ** 20);
+    expect(grown.text).toMatch(/^disk: (1[2-9]|[2-5]\d)(\.\d)? MB used of 60 MB/);
     await ok(ws, "StopWorkspace");
     await ok(ws, "DeleteWorkspace");
   });
