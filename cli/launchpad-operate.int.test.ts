@@ -10,7 +10,9 @@ import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostService } from "../services/host/index.js";
-import { workspaceHostRegistry } from "../services/host/runtime.js";
+import type { QuotaFile } from "../services/host/quota-file.js";
+import { diskGroup, workspaceHostRegistry } from "../services/host/runtime.js";
+import { btrfs as hostBtrfs } from "../services/host/system.js";
 import { lastSubjectSeq, readSubject } from "../services/runtime/commands.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import type { ExecResult, SnapshotInfo, WorkspaceView } from "../shared/launchpad.js";
@@ -246,6 +248,82 @@ describe.skipIf(unsupported !== undefined)("operating workspaces (real btrfs, re
     // A higher limit takes at once.
     await ok(ws, "SetWorkspaceQuota", { diskMb: 80 });
     expect((await dd("/scratch/c", 20)).stdout).not.toMatch(/quota/i);
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+  });
+
+  it("a workspace with a limit per subvolume (the old 3×N) moves to the one qgroup on start", async () => {
+    const ws = "wsmigrate";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 40 } });
+    const p = join(m.root, "workspaces", ws);
+    const parts = [join(p, "home"), join(p, "scratch"), join(p, "layer")];
+    const btrfs = async (...args: string[]) => (await execFileP("btrfs", args)).stdout;
+    const ids = await Promise.all(
+      parts.map(async (x) => `0/${(await btrfs("inspect-internal", "rootid", x)).trim()}`),
+    );
+    // The old layout, by hand: no parent qgroup, a limit of 40 MB on each subvolume.
+    const group = diskGroup(ws);
+    for (const id of ids) await btrfs("qgroup", "remove", id, group, m.root);
+    await btrfs("qgroup", "destroy", group, m.root);
+    for (const x of parts) await btrfs("qgroup", "limit", "40M", x);
+    await btrfs("quota", "rescan", "-W", m.root);
+    const old = await hostBtrfs.qgroups(m.root);
+    expect(old.has(group)).toBe(false);
+    for (const id of ids) expect(old.get(id)?.limit).toBe(40 * 2 ** 20);
+
+    await ok(ws, "StartWorkspace");
+    const now = await hostBtrfs.qgroups(m.root);
+    expect(now.get(group)?.limit).toBe(40 * 2 ** 20);
+    expect([...(now.get(group)?.children ?? [])].sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      expect(now.get(id)?.limit).toBeNull();
+      expect(now.get(id)?.parents).toEqual([group]);
+    }
+    // One limit for all three: 30 MB in home and 20 in /scratch do not fit in 40.
+    const dd = (file: string, mb: number) =>
+      sh(ws, `dd if=/dev/zero of=${file} bs=1M count=${mb} conv=fsync 2>&1; sync`);
+    expect((await dd("$HOME/a", 30)).stdout).not.toMatch(/quota/i);
+    expect((await dd("/scratch/b", 20)).stdout).toMatch(/Disk quota exceeded/);
+    await ok(ws, "StopWorkspace");
+    await ok(ws, "DeleteWorkspace");
+  });
+
+  it("the limit and use inside: /etc/cocalc/quota follows quota changes and the samples", async () => {
+    const ws = "wsquotafile";
+    await ok(ws, "CreateWorkspaceOnHost", { image: "bb", quota: { diskMb: 40 } });
+    await ok(ws, "StartWorkspace");
+    const read = async () => {
+      const r = await sh(ws, "cat /etc/cocalc/quota; echo ---; cat /etc/cocalc/quota.json");
+      expect(r.exitCode, r.stderr).toBe(0);
+      const [text = "", json = ""] = r.stdout.split("---\n");
+      return { text, json: JSON.parse(json) as QuotaFile };
+    };
+    const first = await read();
+    expect(first.text).toMatch(/^disk: [\d.]+ MB used of 40 MB \(home /);
+    expect(first.json.disk.limitBytes).toBe(40 * 2 ** 20);
+    // Read-only for the workspace, and owned by the host.
+    for (const f of ["quota", "new"]) {
+      const w = await sh(ws, `echo x > /etc/cocalc/${f}`);
+      expect(w.exitCode).not.toBe(0);
+      expect(w.stderr).toMatch(/Read-only file system|Permission denied/);
+    }
+    expect((await read()).text).toMatch(/^disk: /);
+
+    await ok(ws, "SetWorkspaceQuota", { diskMb: 60 });
+    const changed = await until("the file shows the new limit", async () => {
+      const f = await read();
+      return f.json.disk.limitBytes === 60 * 2 ** 20 ? f : undefined;
+    });
+    expect(changed.text).toMatch(/^disk: [\d.]+ MB used of 60 MB/);
+
+    const before = changed.json.disk.usedBytes;
+    await sh(ws, "dd if=/dev/zero of=$HOME/f bs=1M count=12 conv=fsync 2>/dev/null; sync");
+    const grown = await until("the sample shows the new file", async () => {
+      const f = await read();
+      return f.json.disk.usedBytes >= before + 12 * 2 ** 20 ? f : undefined;
+    });
+    expect(grown.json.disk.homeBytes).toBeGreaterThanOrEqual(12 * 2 ** 20);
+    expect(grown.text).toMatch(/^disk: (1[2-9]|[2-5]\d)(\.\d)? MB used of 60 MB/);
     await ok(ws, "StopWorkspace");
     await ok(ws, "DeleteWorkspace");
   });

@@ -200,6 +200,20 @@ describe.skipIf(unsupported !== undefined)(
       expect(above.error?.code).toBe("ERR_FS_NOT_FOUND");
     });
 
+    it("fs errors name the workspace's paths, never the host's", async () => {
+      const messages: string[] = [];
+      for (const path of ["~/missing.txt", "/scratch/missing/x", "/etc/missing.conf"]) {
+        const r = await fs({ op: "read", path });
+        expect(r.ok, JSON.stringify(r)).toBe(false);
+        messages.push(r.error!.message);
+      }
+      const r = await fs({ op: "mkdir", path: "/scratch/in.txt/sub" });
+      expect(r.ok).toBe(false);
+      messages.push(r.error!.message);
+      for (const msg of messages)
+        for (const h of [m.root, servicesOptions.dataDir]) expect(msg).not.toContain(h);
+    });
+
     it("files have exactly the workspace user's rights: root's files of the rootfs are out of reach", async () => {
       const before = await sh("cat /etc/passwd; ls -ln /etc");
       const refused = [

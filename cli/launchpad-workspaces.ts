@@ -12,6 +12,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
 import { fsService } from "../services/fs/index.js";
 import {
+  hideHostPaths,
   type PodmanConfig,
   podmanGlobal,
   readMounts,
@@ -66,8 +67,12 @@ export function containerWorkspaceServices(
   const user = UID_BASE + WORKSPACE_UID;
   // Shells, agents and the root file system wait while the workspace starts.
   const gate = workspaceGate(o.nc, wsid);
+  // What the workspace's people see never says where things live on the host.
+  const hidePaths = (message: string) =>
+    hideHostPaths(message, { root: o.root, dataDir: o.dataDir });
   return [
     fsService({
+      hidePaths,
       sandbox: p.dir,
       runAs: { uid: user, gid: user, script: o.fsWorkerScript },
       container: {
@@ -89,6 +94,7 @@ export function containerWorkspaceServices(
       },
     }),
     terminalsService({
+      hidePaths,
       dir: ptyDir(o.dataDir, wsid),
       hostScript: o.ptyHostScript,
       orphanExitMs: o.orphanExitMs ?? 60_000,
@@ -106,6 +112,7 @@ export function containerWorkspaceServices(
       }),
     }),
     agentsService({
+      hidePaths,
       dataDir: agentsDir(o.dataDir, wsid),
       durable: `agents-${wsid}`,
       container: {

@@ -110,6 +110,8 @@ export interface AgentsServiceOptions {
    * working directory, `home`) are the ones inside the container.
    */
   container?: { exec: ContainerExec; home: string };
+  /** Rewrites error answers' and failed turns' messages (a container workspace's: no host paths). */
+  hidePaths?: (message: string) => string;
   /**
    * Files outside the data directory that hold plus's secrets (the connection-info and token
    * files): protected from agents outside full access like the data directory.
@@ -504,7 +506,7 @@ class Agents {
         const e = toErrorPayload(err);
         outcome = {
           code: e.code === "ERR_INTERNAL" ? "ERR_AGENT_PROTOCOL" : e.code,
-          reason: e.message,
+          reason: this.o.hidePaths?.(e.message) ?? e.message,
         };
         this.log.info({ thread, turn, code: e.code, reason: e.message }, "turn failed");
       }
@@ -776,6 +778,7 @@ class Agents {
     } catch (err) {
       const error = toErrorPayload(err);
       if (error.code === "ERR_INTERNAL") this.log.error({ err }, "agents request failed");
+      if (this.o.hidePaths) error.message = this.o.hidePaths(error.message);
       reply = { ok: false, error };
     }
     if (m.reply) m.respond(JSON.stringify(reply));

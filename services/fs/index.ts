@@ -49,6 +49,8 @@ export interface FsServiceOptions {
    * workspace's user as the host sees it), so they can do exactly what that user may.
    */
   runAs?: RunAs;
+  /** Rewrites error answers' messages (a container workspace's: no host paths). */
+  hidePaths?: (message: string) => string;
 }
 
 /** What does the file operations: in this process, or in a worker with other credentials. */
@@ -152,7 +154,9 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           reply = { ok: true, result: result as never };
         } catch (err) {
           logFailure(ctx.log, op, err);
-          reply = { ok: false, error: toErrorPayload(err) };
+          const error = toErrorPayload(err);
+          if (opts.hidePaths) error.message = opts.hidePaths(error.message);
+          reply = { ok: false, error };
         }
         if (m.reply) m.respond(JSON.stringify(reply));
       };

@@ -22,6 +22,7 @@ const PARTS: [string, (tail: string) => string][] = [
   ["layer/work", () => "(the root file system's work dir)"],
   ["layer", () => "(the root file system's layer)"],
   ["container\\.pid", () => "(the container's pid file)"],
+  ["info", (t) => `/etc/cocalc${t}`],
 ];
 
 /** Replaces every host path under `root` (and `dataDir`) in `message` by what people see. */

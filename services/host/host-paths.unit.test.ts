@@ -13,6 +13,7 @@ describe("hideHostPaths", () => {
       "lowerdir=/mnt/b/images/base,upperdir=/mnt/b/workspaces/w1/layer/upper,workdir=/mnt/b/workspaces/w1/layer/work",
       "lowerdir=image base,upperdir=/,workdir=(the root file system's work dir)",
     ],
+    ["open /mnt/b/workspaces/w1/info/quota: busy", "open /etc/cocalc/quota: busy"],
     ["/mnt/b/workspaces/w1/home.restoring exists", "(the home being restored) exists"],
     ["quota on /mnt/b failed", "quota on (the host's storage) failed"],
     ["socket /var/lib/lp/terminals/w1/pty.sock", "socket (the host's data)"],

@@ -64,6 +64,7 @@ export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
 export { workspaceGate } from "./gate.js";
+export { hideHostPaths } from "./host-paths.js";
 export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";

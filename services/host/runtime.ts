@@ -66,6 +66,7 @@ import type { ExecSessions } from "./exec.js";
 import { hideHostPaths } from "./host-paths.js";
 import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
+import { type DiskUse, QUOTA_DIR_INSIDE, quotaFile, writeQuotaFiles } from "./quota-file.js";
 import {
   btrfs,
   inspectContainer,
@@ -129,6 +130,8 @@ export function workspacePaths(root: string, wsid: string) {
     work: join(dir, "layer", "work"),
     rootfs: join(dir, "rootfs"),
     snapshots: join(dir, "snapshots"),
+    /** The host's folder seen read-only at /etc/cocalc: the quota files. */
+    info: join(dir, "info"),
   };
 }
 
@@ -338,7 +341,11 @@ export class HostRuntime {
             throw err;
           }
         }
-        return (await this.store.execute(subject, command)).seqs;
+        const r = await this.store.execute(subject, command);
+        this.known.set(wsid, r.state);
+        // After the record: a usage sample from now on writes the new limit too.
+        if (change && r.state.status === "running") await this.writeQuota(wsid, r.state.quota);
+        return r.seqs;
       }
       case "CreateSnapshot":
         await this.store.check(subject, command);
@@ -523,6 +530,8 @@ export class HostRuntime {
     const lower = await this.requireImage(state.image);
     // Also moves a workspace made with a limit per subvolume to one limit for all three.
     await this.applyDiskQuota(wsid, state.quota);
+    await mkdir(p.info, { recursive: true, mode: 0o755 });
+    await this.writeQuota(wsid, state.quota);
     await this.mounts.reference(rootfsMount(wsid), containerHolder(wsid), {
       lower,
       upper: p.upper,
@@ -586,6 +595,9 @@ export class HostRuntime {
       // The user reads their snapshots (read-only subvolumes) in ~/.snapshots.
       "--volume",
       `${p.snapshots}:${WORKSPACE_HOME}/.snapshots:ro`,
+      // The disk limit and use (df cannot show a qgroup): cat /etc/cocalc/quota.
+      "--volume",
+      `${p.info}:${QUOTA_DIR_INSIDE}:ro`,
       // --rootfs takes the path as the first positional: every flag must come before it.
       "--rootfs",
       p.rootfs,
@@ -1104,19 +1116,49 @@ export class HostRuntime {
     scratchMb: number;
     rootMb: number;
   }> {
+    const use = await this.diskUse(wsid);
+    // The people inside see the same sample (a running workspace's /etc/cocalc/quota).
+    const state = this.known.get(wsid);
+    if (state?.status === "running")
+      await this.writeQuota(wsid, state.quota, use).catch((err) =>
+        this.o.log.warn({ wsid, err }, "quota file not written"),
+      );
+    const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
+    return {
+      usedMb: mb(use.usedBytes),
+      homeMb: mb(use.homeBytes),
+      scratchMb: mb(use.scratchBytes),
+      rootMb: mb(use.rootBytes),
+    };
+  }
+
+  /** Disk use in bytes from the qgroups: the workspace's one group, and each part's. */
+  private async diskUse(wsid: string): Promise<DiskUse> {
     const p = workspacePaths(this.o.root, wsid);
-    const mb = (b: number | undefined) => Math.round(((b ?? 0) / 2 ** 20) * 10) / 10;
     const groups = await btrfs.qgroups(this.o.root);
-    const of = async (path: string) => groups.get(`0/${await btrfs.id(path)}`)?.referenced;
-    const [homeMb, scratchMb, rootMb] = await Promise.all(
-      [p.home, p.scratch, p.layer].map(async (x) => mb(await of(x))),
+    const of = async (path: string) => groups.get(`0/${await btrfs.id(path)}`)?.referenced ?? 0;
+    const [homeBytes, scratchBytes, rootBytes] = await Promise.all(
+      [p.home, p.scratch, p.layer].map(of),
     );
     return {
-      usedMb: mb(groups.get(diskGroup(wsid))?.referenced),
-      homeMb: homeMb!,
-      scratchMb: scratchMb!,
-      rootMb: rootMb!,
+      usedBytes: groups.get(diskGroup(wsid))?.referenced ?? 0,
+      homeBytes: homeBytes!,
+      scratchBytes: scratchBytes!,
+      rootBytes: rootBytes!,
     };
+  }
+
+  /**
+   * Rewrites the quota files the workspace reads at /etc/cocalc (with `use`, or a fresh
+   * sample). Never creates the folder: that is the start's, so a workspace being deleted does
+   * not get it back.
+   */
+  private async writeQuota(wsid: string, quota: Quota, use?: DiskUse): Promise<void> {
+    const p = workspacePaths(this.o.root, wsid);
+    await writeQuotaFiles(
+      p.info,
+      quotaFile(quota, use ?? (await this.diskUse(wsid)), this.o.now()),
+    );
   }
 }
 

@@ -73,6 +73,8 @@ export async function readSubject<E extends Envelope>(
 }
 
 export interface CommandServerOptions<C extends Command, E extends DecidedEvent, S> {
+  /** Rewrites an error answer's message (a container workspace's: no host paths). */
+  hidePaths?: (message: string) => string;
   nc: NatsConnection;
   js: JetStreamClient;
   jsm: JetStreamManager;
@@ -166,6 +168,7 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
         const error = toErrorPayload(err);
         if (error.code === "ERR_INTERNAL") o.log.error({ err }, "command failed");
         else o.log.info({ code: error.code, reason: error.message }, "command refused");
+        if (o.hidePaths) error.message = o.hidePaths(error.message);
         reply(m, { ok: false, error });
       }
     }

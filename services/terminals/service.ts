@@ -54,6 +54,8 @@ import { TerminalReplay, terminalRegistry } from "./replay.js";
 export const TERMINALS_SERVICE = ServiceNames.terminals;
 
 export interface TerminalsServiceOptions {
+  /** Rewrites error answers' messages (a container workspace's: no host paths). */
+  hidePaths?: (message: string) => string;
   /** The pty host's directory (socket, pid file, log); one per workspace. */
   dir: string;
   /** The pty host script, run with this Node. */
@@ -153,6 +155,7 @@ class Terminals {
     this.home = opts.home ?? homedir();
     this.shellDefault = opts.shell;
     this.shellCommand = opts.shellCommand;
+    this.hidePaths = opts.hidePaths;
     this.gate = opts.gate;
     this.durable = opts.durable ?? TERMINALS_SERVICE;
     this.failed = new Promise<never>((_, reject) => {
@@ -163,6 +166,7 @@ class Terminals {
 
   private readonly shellDefault: string | undefined;
   private readonly shellCommand: TerminalsServiceOptions["shellCommand"];
+  private readonly hidePaths: TerminalsServiceOptions["hidePaths"];
   private readonly gate: WorkspaceGate | undefined;
   private readonly durable: string;
 
@@ -237,6 +241,7 @@ class Terminals {
       stream: Streams.WS_TERM,
       aggregateSubject: (c) => terminalSubjects(ctx.wsid, c.data.tid).life,
       now: ctx.now,
+      ...(this.hidePaths && { hidePaths: this.hidePaths }),
       // A shell needs a running (or starting) workspace.
       check: async (c) => {
         if (c.type === "OpenTerminal" || c.type === "RestartTerminal") await this.gate?.check();
