@@ -11,8 +11,8 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
-import { startFleet } from "../services/host/index.js";
-import { registryLogins, startRegistry } from "../services/registry/index.js";
+import { type Fleet, startFleet } from "../services/host/index.js";
+import { type JoinAnswer, registryLogins, startRegistry } from "../services/registry/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -104,6 +104,8 @@ export async function startControlPlane(
     });
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, controlPlaneStreams());
+    // Set once the fleet runs; a join before that (the first moments) is refused, not guessed.
+    let fleet: Fleet | undefined;
     const registry = await startRegistry({
       nc,
       js: jetstream(nc),
@@ -114,11 +116,18 @@ export async function startControlPlane(
       hubDomain: HUB_DOMAIN,
       usersFile,
       applyUsers: (users, accounts) => nats.reloadUsers(users, accounts),
+      coresQuotas: async (accounts) => {
+        if (accounts.length === 0) return {};
+        if (!fleet)
+          throw new CocalcError("ERR_HOST_JOIN", "the control plane is still starting; join again");
+        return fleet.coresQuotas(accounts);
+      },
+      dataDir: opts.dataDir,
       now: () => new Date(),
     });
     cleanups.push(() => registry.stop());
     // Hosts' heartbeats, placement and routing of workspace commands, the account ledger.
-    const fleet = await startFleet({
+    fleet = await startFleet({
       nc,
       js: jetstream(nc),
       jsm,
@@ -128,7 +137,8 @@ export async function startControlPlane(
       ...(opts.offlineAfterMs !== undefined && { offlineAfterMs: opts.offlineAfterMs }),
       ...(opts.imagesDir !== undefined && { imagesDir: opts.imagesDir }),
     });
-    cleanups.push(() => fleet.stop());
+    const started = fleet;
+    cleanups.push(() => started.stop());
     const run: ControlPlaneRunInfo = { pid: process.pid, natsUrl, leafUrl, seedFile };
     await writeFileAtomic(controlPlaneRunFile(opts.dataDir), `${JSON.stringify(run, null, 2)}\n`);
     cleanups.push(() => rm(controlPlaneRunFile(opts.dataDir), { force: true }));
@@ -205,6 +215,8 @@ export async function joinControlPlane(
   tokenFile: string,
   dataDir: string,
   progress: (line: string) => void,
+  /** The cores quotas of the host's own ledger: refused unless the control plane has each. */
+  coresQuotas: Record<string, number> = {},
 ): Promise<LeafCredentials> {
   const joined = await joinedBefore(dataDir);
   if (joined) return joined;
@@ -250,12 +262,19 @@ export async function joinControlPlane(
   }
   try {
     const r = (
-      await nc.request(RegistrySubjects.join(token.tokenId), "{}", { timeout: 30_000 })
-    ).json<Reply<LeafCredentials>>();
-    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", r.error.message);
-    await writeFileAtomic(leafFile(dataDir), `${JSON.stringify(r.result, null, 2)}\n`);
-    progress(`joined the control plane as host ${r.result.hostId}`);
-    return r.result;
+      await nc.request(RegistrySubjects.join(token.tokenId), JSON.stringify({ coresQuotas }), {
+        timeout: 30_000,
+      })
+    ).json<Reply<JoinAnswer>>();
+    if (!r.ok)
+      throw r.error.code === "ERR_HOST_JOIN_QUOTA"
+        ? new CocalcError("ERR_HOST_JOIN_QUOTA", `${r.error.message} (ERR_HOST_JOIN_QUOTA)`)
+        : new CocalcError("ERR_HOST_JOIN", r.error.message);
+    const { coresQuotaNotes, ...leaf } = r.result;
+    await writeFileAtomic(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
+    progress(`joined the control plane as host ${leaf.hostId}`);
+    for (const note of coresQuotaNotes ?? []) progress(note);
+    return leaf;
   } finally {
     await nc.close().catch(() => undefined);
   }

@@ -3,13 +3,22 @@
  * or given), streams, and the host service under a supervisor. stop() undoes it in reverse.
  */
 import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { fromSeed } from "@nats-io/nkeys";
+import {
+  type AccountCommand,
+  type AccountDecided,
+  type AccountState,
+  accountDecider,
+  accountRegistry,
+} from "../services/host/accounts.js";
 import { detectPodman, hostService } from "../services/host/index.js";
+import { AggregateStore } from "../services/runtime/aggregate.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -22,7 +31,8 @@ import { freePort } from "../services/runtime/ports.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { browserPermissions } from "../shared/browser-permissions.js";
 import { CocalcError } from "../shared/errors.js";
-import { hostSubjects } from "../shared/subjects.js";
+import { AccountEvents, type LeafCredentials } from "../shared/launchpad.js";
+import { AllAccounts, accountOfSubject, hostSubjects, Streams } from "../shared/subjects.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
@@ -88,7 +98,13 @@ export async function startLaunchpadHost(
     // A host that joins a control plane is the host its token names; one that joined before
     // comes back joined, with or without --join.
     const leaf = opts.join
-      ? await joinControlPlane(opts.join, opts.dataDir, progress)
+      ? ((await joinedBefore(opts.dataDir)) ??
+        (await joinControlPlane(
+          opts.join,
+          opts.dataDir,
+          progress,
+          await ownCoresQuotas(opts, log),
+        )))
       : await joinedBefore(opts.dataDir);
     if (leaf && !opts.join) {
       if (opts.nats)
@@ -140,35 +156,10 @@ export async function startLaunchpadHost(
       seedFile = opts.natsSeedFile!;
       seed = (await readFile(seedFile, "utf8")).trim();
     } else {
-      const secrets = await loadSecrets(opts.dataDir);
-      seed = secrets.servicesSeed;
-      seedFile = join(opts.dataDir, "services.nk");
-      const binary = locateNatsServer();
-      const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
-      const nats = new NatsServer(
-        {
-          binary,
-          dir: join(opts.dataDir, "nats"),
-          port: await freePort(),
-          wsPort: await freePort(),
-          servicesNkey: fromSeed(new TextEncoder().encode(seed)).getPublicKey(),
-          // No browser talks to a host directly (the control plane does); a user without a
-          // workspace of its own keeps the config shape of plus.
-          browser: {
-            user: "browser",
-            password: secrets.browserPassword,
-            permissions: browserPermissions("none", ["host"]),
-          },
-          wsOrigin: "http://gateway.cocalc-launchpad.invalid",
-          syncAlways: supportsSyncAlways(version),
-          ...(leaf && {
-            serverName: `cocalc-host-${leaf.hostId}`,
-            jetstreamDomain: leaf.hostDomain,
-            leafRemote: leafRemoteUrl(leaf),
-          }),
-        },
-        log.child({ component: "nats-server" }),
-      );
+      const own = await hostNatsServer(opts, log, leaf);
+      const nats = own.nats;
+      seed = own.seed;
+      seedFile = own.seedFile;
       await nats.start();
       cleanups.push(() => nats.stop());
       natsUrl = nats.url;
@@ -259,6 +250,82 @@ export async function startLaunchpadHost(
     await undo();
     throw err;
   }
+}
+
+/** The host's own nats-server: a leaf node of the control plane once joined. */
+async function hostNatsServer(
+  opts: HostOptions,
+  log: Logger,
+  leaf: LeafCredentials | undefined,
+): Promise<{ nats: NatsServer; seed: string; seedFile: string }> {
+  const secrets = await loadSecrets(opts.dataDir);
+  const seed = secrets.servicesSeed;
+  const binary = locateNatsServer();
+  const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
+  const nats = new NatsServer(
+    {
+      binary,
+      dir: join(opts.dataDir, "nats"),
+      port: await freePort(),
+      wsPort: await freePort(),
+      servicesNkey: fromSeed(new TextEncoder().encode(seed)).getPublicKey(),
+      // No browser talks to a host directly (the control plane does); a user without a
+      // workspace of its own keeps the config shape of plus.
+      browser: {
+        user: "browser",
+        password: secrets.browserPassword,
+        permissions: browserPermissions("none", ["host"]),
+      },
+      wsOrigin: "http://gateway.cocalc-launchpad.invalid",
+      syncAlways: supportsSyncAlways(version),
+      ...(leaf && {
+        serverName: `cocalc-host-${leaf.hostId}`,
+        jetstreamDomain: leaf.hostDomain,
+        leafRemote: leafRemoteUrl(leaf),
+      }),
+    },
+    log.child({ component: "nats-server" }),
+  );
+  return { nats, seed, seedFile: join(opts.dataDir, "services.nk") };
+}
+
+/**
+ * The cores quotas in the host's own ledger, read before it joins (its nats-server started
+ * on its own for the moment): the control plane refuses the join unless it has a quota for
+ * each, so none is dropped without a word (services/registry/join-quotas.ts).
+ */
+async function ownCoresQuotas(opts: HostOptions, log: Logger): Promise<Record<string, number>> {
+  const quotas: Record<string, number> = {};
+  if (!existsSync(join(opts.dataDir, "nats"))) return quotas;
+  const { nats, seed } = await hostNatsServer(opts, log, undefined);
+  await nats.start();
+  try {
+    const nc = await connectServices({ url: nats.url, seed }, "cocalc-launchpad host (join)");
+    try {
+      const jsm = await jetstreamManager(nc);
+      const info = await jsm.streams
+        .info(Streams.ACCOUNTS, { subjects_filter: AllAccounts.cores })
+        .catch(() => undefined);
+      const store = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
+        js: jetstream(nc),
+        jsm,
+        stream: Streams.ACCOUNTS,
+        registry: accountRegistry,
+        events: AccountEvents,
+        decider: accountDecider,
+      });
+      for (const subject of Object.keys(info?.state.subjects ?? {})) {
+        const account = accountOfSubject(subject);
+        const { quota } = (await store.state(subject)).state;
+        if (account && quota !== null) quotas[account] = quota;
+      }
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    await nats.stop();
+  }
+  return quotas;
 }
 
 /** Stops the running workspaces of a host (a deliberate stop of the host). */

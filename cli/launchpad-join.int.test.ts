@@ -158,9 +158,55 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     expect(listed.stdout).not.toContain(t.secret);
   });
 
-  it("the host joins: commands reach it and its events reach the control plane; a used token is refused", async () => {
+  it("a host's cores quotas survive the join: refused until the control plane has each, whose number applies", async () => {
+    // The host runs on its own first, with quotas in its own ledger.
+    const dataDir = join(m.dir, "host-data");
+    const own = await daemon([
+      "host",
+      "--host-id",
+      HOST,
+      "--btrfs",
+      m.root,
+      "--data-dir",
+      dataDir,
+      "--snapshot-every",
+      "0",
+      "--log-level",
+      "warn",
+    ]);
+    const quota = (dir: string, account: string, cores: string) =>
+      runClient(
+        { command: "account", action: "cores", args: [account, cores], flags: {}, dataDir: dir },
+        { write: () => undefined },
+      );
+    try {
+      expect(await quota(dataDir, "acme", "2")).toBe(0);
+      expect(await quota(dataDir, "beta", "1")).toBe(0);
+      expect(await quota(dataDir, "gamma", "none")).toBe(0);
+    } finally {
+      await stopDaemon(own.child);
+    }
     const file = join(m.dir, "host.token");
     expect(token(HOST, file).status).toBe(0);
+    const refused = joinOnly(file, dataDir);
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toContain("ERR_HOST_JOIN_QUOTA");
+    expect(refused.stderr).toContain("acme (2 cores), beta (1 cores)");
+    expect(refused.stderr).toContain(`cocalc-launchpad account cores acme 2 --data-dir ${cpDir}`);
+    expect(refused.stderr).not.toContain("gamma");
+    expect(existsSync(join(dataDir, "leaf.json"))).toBe(false);
+    // One set on the control plane (another number): the other is still missing.
+    expect(await quota(cpDir, "acme", "3")).toBe(0);
+    const still = joinOnly(file, dataDir);
+    expect(still.stderr).toContain("ERR_HOST_JOIN_QUOTA");
+    expect(still.stderr).toContain("quotas the control plane does not: beta (1 cores);");
+    expect(await quota(cpDir, "beta", "1")).toBe(0);
+    // The refusals did not use the token: the next test joins with it.
+    expect(cpCli(["token", "list"]).stdout).toMatch(/\s+hostjoin1\s+issued\s/);
+  });
+
+  it("the host joins: commands reach it and its events reach the control plane; a used token is refused", async () => {
+    const file = join(m.dir, "host.token");
     const dataDir = join(m.dir, "host-data");
     const started = await daemon([
       "host",
@@ -177,6 +223,10 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     ]);
     host = started.child;
     expect(started.out()).toMatch(/a leaf node of the control plane/);
+    expect(started.out()).toContain(
+      "account acme: the control plane's cores quota 3 applies (this host had 2)",
+    );
+    expect(started.out()).not.toMatch(/account beta:/);
     expect((await stat(join(dataDir, "leaf.json"))).mode & 0o777).toBe(0o600);
 
     // Commands from the control plane's side reach the host.

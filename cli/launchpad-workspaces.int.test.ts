@@ -560,6 +560,36 @@ describe.skipIf(unsupported !== undefined)(
       expect(await cmd("StopWorkspace")).toMatchObject({ ok: true });
     });
 
+    it("requests sent right after the create's answer wait for the workspace's services, then get their answers", async () => {
+      const w = "wsquick";
+      const cmd = async (type: string, data: unknown = {}) =>
+        (
+          await t.nc.request(workspaceSubjects(w).command("host"), JSON.stringify({ type, data }), {
+            timeout: 60_000,
+          })
+        ).json<Reply>();
+      expect(await cmd("CreateWorkspaceOnHost", { image: "bb" })).toMatchObject({ ok: true });
+      // At once, without waiting for anything: the services are not up yet.
+      const [read, opened] = await Promise.all([
+        t.nc
+          .request(
+            workspaceSubjects(w).request("fs"),
+            JSON.stringify({ op: "read", path: "~/x" }),
+            {
+              timeout: 20_000,
+            },
+          )
+          .then((m) => m.json<Reply>()),
+        terminalCommand(t.nc, w, "OpenTerminal", { tid: newTerminalId(), cols: 80, rows: 24 }),
+      ]);
+      // The services' own answers (the fs service's "no such file", the terminals service's
+      // "start the workspace"), each once: the request waited for them.
+      expect(read).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
+      expect(opened).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_STATE" } });
+      expect(JSON.stringify(opened)).toMatch(/start the workspace/);
+      expect(await cmd("DeleteWorkspace")).toMatchObject({ ok: true });
+    });
+
     it("a workspace that does not exist: a coded error, not 'no responders'", async () => {
       const w = "wsnever";
       const opened = await terminalCommand(t.nc, w, "OpenTerminal", {

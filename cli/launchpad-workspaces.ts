@@ -7,6 +7,7 @@
  */
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
@@ -32,7 +33,8 @@ import {
   workspaceExecArgv,
   workspaceShellArgv,
 } from "../shared/launchpad.js";
-import { AllWorkspaces, Buckets, ServiceNames, wsidOfSubject } from "../shared/subjects.js";
+import { Buckets } from "../shared/subjects.js";
+import { servicesDoor } from "./launchpad-services-door.js";
 
 export interface WorkspaceServicesOptions {
   nc: NatsConnection;
@@ -163,6 +165,7 @@ export async function startWorkspaceServices(
     supervisors.set(wsid, s);
     await s.start(containerWorkspaceServices(o, wsid));
     started.add(wsid);
+    door.open(wsid);
     o.log.info({ wsid }, "workspace services started");
   };
   const remove = async (wsid: string, keepShells = false) => {
@@ -176,59 +179,29 @@ export async function startWorkspaceServices(
     await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
     o.log.info({ wsid }, "workspace services stopped");
   };
-  /** The status of each workspace of this host (by its view). */
-  const known = new Map<string, WorkspaceView["status"]>();
-  if (o.answerUnknown) {
-    // Before answering anyone: the workspaces the watch below will bring.
-    for await (const key of await kv.keys()) {
-      const e = await kv.get(key);
-      if (e?.operation !== "PUT" || e.length === 0) continue;
-      const v = e.json<WorkspaceView>();
-      if (v.hostId === o.hostId) known.set(key, v.status);
-    }
-  }
-  const noServices = (wsid: string) => {
-    const status = known.get(wsid);
-    return status === "provisioning"
-      ? {
-          code: "ERR_WORKSPACE_STATE",
-          message: `workspace ${wsid} is being provisioned: start the workspace once it is ready`,
-        }
-      : {
-          code: "ERR_WORKSPACE_NOT_FOUND",
-          message: `no workspace ${wsid} on host ${o.hostId}: create it first`,
-        };
-  };
-  const unknownSubs = o.answerUnknown
-    ? [
-        AllWorkspaces.command(ServiceNames.terminals),
-        AllWorkspaces.command(ServiceNames.agents),
-        AllWorkspaces.request(ServiceNames.fs),
-        AllWorkspaces.request(ServiceNames.agents),
-      ].map((subject) =>
-        o.nc.subscribe(subject, {
-          callback: (err, m) => {
-            const wsid = wsidOfSubject(m.subject);
-            // Services that run (or are starting) answer for themselves.
-            if (err || !m.reply || !wsid || supervisors.has(wsid)) return;
-            m.respond(JSON.stringify({ ok: false, error: noServices(wsid) }));
-          },
-        }),
-      )
-    : [];
+  // Requests that come before a workspace's services are up wait for them.
+  const door = servicesDoor({
+    nc: o.nc,
+    jsm: await jetstreamManager(o.nc),
+    hostId: o.hostId,
+    log: o.log,
+    answerUnknown: o.answerUnknown ?? false,
+    up: (wsid) => started.has(wsid),
+  });
   const watch = await kv.watch();
   const loop = (async () => {
     for await (const e of watch) {
       const wsid = e.key;
       if (e.operation !== "PUT" || e.length === 0) {
-        known.delete(wsid);
+        door.gone(wsid);
         serially(() => remove(wsid));
         continue;
       }
       const v = e.json<WorkspaceView>();
       if (v.hostId !== o.hostId) continue;
-      known.set(wsid, v.status);
       const gone = v.status === "deleted" || v.status === "deleting" || v.status === "none";
+      if (gone) door.gone(wsid);
+      else door.expect(wsid);
       // Services start once the workspace's home and /scratch exist.
       if (gone) serially(() => remove(wsid));
       else if (v.status !== "provisioning") serially(() => add(wsid));
@@ -237,7 +210,7 @@ export async function startWorkspaceServices(
   return {
     running: () => [...started],
     async stop(opts = {}) {
-      for (const sub of unknownSubs) sub.unsubscribe();
+      door.stop();
       watch.stop();
       await loop;
       await chain;

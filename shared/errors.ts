@@ -266,6 +266,11 @@ export const ErrorCodes = {
     summary:
       "A host registration token is wrong, expired, used or revoked, its file is readable by others, or the control plane refused the host.",
   },
+  ERR_HOST_JOIN_QUOTA: {
+    status: 409,
+    summary:
+      "The joining host has cores quotas for accounts the control plane has none for: set them on the control plane first, then join again with the same token.",
+  },
   ERR_HOST_JOINED: {
     status: 409,
     summary:

@@ -88,6 +88,8 @@ export interface FleetOptions {
 }
 
 export interface Fleet {
+  /** The cores quotas of these accounts in the ledger (null: none). */
+  coresQuotas(accounts: readonly string[]): Promise<Record<string, number | null>>;
   stop(): Promise<void>;
 }
 
@@ -489,6 +491,11 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   );
   timer.unref();
   return {
+    async coresQuotas(accounts) {
+      const out: Record<string, number | null> = {};
+      for (const a of accounts) out[a] = (await ledger.state(ledgerSubjects(a).cores)).state.quota;
+      return out;
+    },
     async stop() {
       clearInterval(timer);
       beatsSub.unsubscribe();

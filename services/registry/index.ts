@@ -36,6 +36,7 @@ import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import type { NatsAccounts, NatsPermissions } from "../runtime/nats-server.js";
 import { publishEvent } from "../runtime/publish.js";
+import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
 import { type LeafLogin, leafAccountName, leafAccounts } from "./leaf-accounts.js";
 
 export { CONTROL_PLANE_ACCOUNT, type LeafLogin, leafAccounts } from "./leaf-accounts.js";
@@ -70,8 +71,15 @@ export interface RegistryOptions {
   usersFile: string;
   /** Makes nats-server accept exactly these logins and accounts (rewrite its config, reload). */
   applyUsers(users: RegistryUser[], accounts: NatsAccounts): Promise<void>;
+  /** The cores quotas of these accounts in the control plane's ledger (null: none). */
+  coresQuotas(accounts: string[]): Promise<Record<string, number | null>>;
+  /** Where the control plane keeps its data (named in what a refused join says to run). */
+  dataDir: string;
   now(): Date;
 }
+
+/** A join's answer: the leaf credentials, and what became of the host's quotas. */
+export type JoinAnswer = LeafCredentials & { coresQuotaNotes: string[] };
 
 type TokenState =
   | { status: "none" }
@@ -314,10 +322,17 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     return { v: 1, natsUrl: o.natsUrl, tokenId, secret: password, hostId, expiresAt };
   };
 
-  const join = async (m: Msg): Promise<LeafCredentials> => {
+  const join = async (m: Msg): Promise<JoinAnswer> => {
     const tokenId = m.subject.split(".")[1] ?? "";
     const { state, last } = await tokenState(tokenId);
     const { hostId } = decideJoin(state, o.now());
+    // Before the token is used: a host refused for its quotas joins later with the same one.
+    const hostQuotas = parseJoinQuotas(m.data);
+    const coresQuotaNotes = decideJoinQuotas(
+      hostQuotas,
+      await o.coresQuotas(Object.keys(hostQuotas)),
+      o.dataDir,
+    );
     const leaf = { user: `leaf-${hostId}`, password: secret() };
     await record(tokenId, "HostJoined", { hostId, leafUser: leaf.user }, last);
     // A host that joins again gets new credentials in a new account: a leaf node still
@@ -330,6 +345,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     await save();
     o.log.info({ tokenId, hostId }, "host joined");
     return {
+      coresQuotaNotes,
       hostId,
       leafUrl: o.leafUrl,
       user: leaf.user,

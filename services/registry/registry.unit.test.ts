@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
 import { CONTROL_PLANE_ACCOUNT, decideJoin, leafAccounts, tokenInfo } from "./index.js";
+import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
 
 const now = new Date("2026-03-01T12:00:00Z");
 const issuedAt = "2026-03-01T11:00:00.000Z";
@@ -94,5 +95,32 @@ describe("leaf accounts", () => {
       "coresledger.h2",
     ]);
     expect(accounts.main.exports).toEqual([{ stream: "_HI.*.>" }]);
+  });
+});
+
+describe("a joining host's cores quotas", () => {
+  it("join - refused naming each account the control plane has no quota for", () => {
+    expect(() => decideJoinQuotas({ a: 2, b: 1, c: 4 }, { a: null, b: 1 }, "/cp")).toThrow(
+      expect.objectContaining({
+        code: "ERR_HOST_JOIN_QUOTA",
+        message: expect.stringContaining(
+          "a (2 cores), c (4 cores); a joined host's quotas are the control plane's, so set them on the control plane first: cocalc-launchpad account cores a 2 --data-dir /cp; cocalc-launchpad account cores c 4 --data-dir /cp",
+        ),
+      }),
+    );
+  });
+  it("join - the control plane's quota applies and is reported where it differs", () => {
+    expect(decideJoinQuotas({ a: 2, b: 1 }, { a: 3, b: 1 })).toEqual([
+      "account a: the control plane's cores quota 3 applies (this host had 2)",
+    ]);
+    expect(decideJoinQuotas({}, {})).toEqual([]);
+  });
+  it("join - a malformed quota list is refused", () => {
+    const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+    expect(parseJoinQuotas(new TextEncoder().encode("{}"))).toEqual({});
+    expect(() => parseJoinQuotas(enc({ coresQuotas: { "a.b": 1 } }))).toThrow();
+    expect(() => parseJoinQuotas(enc({ coresQuotas: { a: "x" } }))).toThrow(
+      expect.objectContaining({ code: "ERR_COMMAND_INVALID" }),
+    );
   });
 });
