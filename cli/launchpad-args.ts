@@ -14,6 +14,9 @@ Usage:
       one-time setup link that makes the first admin; leaf nodes on port + 2. HTTP on
       loopback; bound elsewhere, HTTPS with --cert/--key or a self-signed certificate made
       once in the data dir (its SHA-256 fingerprint is printed)
+  cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
+      the hub's accounts, for the operator at the console (the hub must be running; create
+      reads the password from stdin, --admin makes an admin)
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
   cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces] [--network none|default]
@@ -158,11 +161,21 @@ export interface HubOptions {
   logLevel: string;
 }
 
+/** `cocalc-launchpad hub account …`: the operator at the console manages accounts. */
+export interface HubAccountOptions {
+  command: "hub-account";
+  action: "list" | "create" | "disable" | "enable" | "admin" | "user" | "delete";
+  email?: string;
+  admin: boolean;
+  dataDir: string;
+}
+
 /** The hub's base port; its leaf node listener is base + 2 (base + 1 is kept for SSH). */
 export const HUB_PORT = 8443;
 
 export type LaunchpadCommand =
   | HubOptions
+  | HubAccountOptions
   | HostOptions
   | ClientOptions
   | ControlPlaneOptions
@@ -259,6 +272,30 @@ export function parseLaunchpadCli(
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") return { command: "help" };
   const common = { "data-dir": { type: "string" as const }, help: { type: "boolean" as const } };
+  if (first === "hub" && rest[0] === "account") {
+    const { values, positionals } = parse(rest.slice(1), {
+      ...common,
+      admin: { type: "boolean" },
+    });
+    if (values.help) return { command: "help" };
+    const actions = ["list", "create", "disable", "enable", "admin", "user", "delete"] as const;
+    const action = actions.find((a) => a === positionals[0]);
+    if (!action) throw new UsageError(`hub account takes one of ${actions.join(", ")}`);
+    const email = positionals[1];
+    if (action === "list" ? positionals.length !== 1 : positionals.length !== 2 || !email)
+      throw new UsageError(
+        action === "list" ? "hub account list takes nothing" : `hub account ${action} takes EMAIL`,
+      );
+    return {
+      command: "hub-account",
+      action,
+      ...(email !== undefined && { email }),
+      admin: values.admin === true,
+      dataDir: resolve(
+        (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
+      ),
+    };
+  }
   if (first === undefined || first === "hub" || first.startsWith("--")) {
     const { values, positionals } = parse(first === "hub" ? rest : argv, {
       ...common,

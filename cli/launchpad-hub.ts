@@ -5,7 +5,7 @@
  * web app, sign-in and the browsers' NATS WebSocket. On the first run it prints a one-time
  * setup link that makes the first admin.
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
@@ -25,7 +25,7 @@ import { locateNatsServer } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
-import { HubBuckets, type HubConfigView } from "../shared/hub.js";
+import { HubBuckets, type HubConfigView, HubSubjects } from "../shared/hub.js";
 import { hubStreams } from "../streams/definitions.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
@@ -51,6 +51,16 @@ export interface RunningHub {
   port: number;
   dataDir: string;
   stop(): Promise<void>;
+}
+
+/** Where a running hub says how its console commands reach it (0600, removed on stop). */
+export function hubRunFile(dataDir: string): string {
+  return join(dataDir, "run.json");
+}
+
+export interface HubRunInfo {
+  pid: number;
+  natsUrl: string;
 }
 
 export function setupTokenFile(dataDir: string): string {
@@ -155,6 +165,21 @@ export async function startHub(
         for (const key of s.natsKeys)
           void auth.revokeUser(key).catch((err) => log.warn({ err }, "NATS login not revoked"));
     });
+    // A disabled or deleted account's browsers are signed out at once (and so lose their NATS
+    // logins): every event of an account also reaches this core subscription.
+    const accountEvents = nc.subscribe(HubSubjects.accounts, {
+      callback: (err, m) => {
+        if (err) return;
+        try {
+          const type = m.json<{ type?: string }>().type;
+          if (type === "AccountDisabled" || type === "AccountDeleted")
+            void sessions.revokeSubject(m.subject.split(".")[2]!);
+        } catch {
+          // not an event: nothing to do
+        }
+      },
+    });
+    cleanups.push(async () => accountEvents.unsubscribe());
     const app = await buildHubApp({
       nc,
       sessions,
@@ -172,6 +197,9 @@ export async function startHub(
     });
     cleanups.push(() => app.close());
     await app.listen({ port: opts.port, host: opts.bind });
+    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url };
+    await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
+    cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     const shownHost =
       opts.bind === "0.0.0.0" || opts.bind === "::"
         ? "127.0.0.1"
@@ -193,5 +221,34 @@ export async function startHub(
   } catch (err) {
     await cleanups.undo();
     throw err;
+  }
+}
+
+/** The hub's services connection, for console commands: its keys and run file in `dataDir`. */
+export async function connectHub(dataDir: string, log: Logger): Promise<NatsConnection> {
+  const { readFile } = await import("node:fs/promises");
+  let run: HubRunInfo;
+  try {
+    run = JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
+  } catch {
+    throw new Error(
+      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
+    );
+  }
+  const auth = await HubNatsAuth.open({
+    dir: join(dataDir, "keys"),
+    hubDomain: HUB_JS_DOMAIN,
+    log,
+  });
+  const svc = await auth.servicesCredentials();
+  try {
+    return await connect({
+      servers: run.natsUrl,
+      authenticator: jwtAuthenticator(svc.jwt, svc.seed),
+      name: "cocalc-launchpad console",
+      reconnect: false,
+    });
+  } catch (err) {
+    throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
   }
 }

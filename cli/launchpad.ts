@@ -133,6 +133,15 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "hub":
       return runHub(cmd);
+    case "hub-account": {
+      const { hubAccountCli } = await import("./launchpad-hub-accounts.js");
+      try {
+        return await hubAccountCli(cmd);
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
     case "host":
       return runHost(cmd);
     case "control-plane":

@@ -126,6 +126,15 @@ export const SetAccountRole = defineCommand(
   Type.Object({ by: Id, account: Id, role: Role }),
 );
 export const WhoAmI = defineCommand("WhoAmI", Type.Object({ by: Id }));
+/** The operator at the hub's console acts as an admin with this `by` (no account has it). */
+export const CONSOLE_ACTOR = "console";
+export const FindAccount = defineCommand("FindAccount", Type.Object({ by: Id, email: Email }));
+export const ListAccounts = defineCommand("ListAccounts", Type.Object({ by: Id }));
+/** An account made at the console (an admin's choice of role; no invite). */
+export const CreateAccount = defineCommand(
+  "CreateAccount",
+  Type.Object({ by: Id, email: Email, password: Password, role: Role }),
+);
 export const DeleteAccount = defineCommand("DeleteAccount", Type.Object({ by: Id, account: Id }));
 export const HubCommands = [
   SetUpHub,
@@ -139,6 +148,9 @@ export const HubCommands = [
   SetAccountRole,
   DeleteAccount,
   WhoAmI,
+  FindAccount,
+  ListAccounts,
+  CreateAccount,
 ] as const;
 
 /** The answer to a command: what the gateway needs (never a hash). */
@@ -146,8 +158,9 @@ export type HubReply =
   | {
       ok: true;
       account?: AccountView;
-      /** Only to the account itself (WhoAmI). */
+      /** Only to the account itself (WhoAmI) and to admins (FindAccount, ListAccounts). */
       email?: string;
+      accounts?: (AccountView & { email?: string })[];
       invite?: { id: string; token: string };
     }
   | { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };

@@ -15,13 +15,17 @@ import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type AccountView,
   type ChangePassword,
+  CONSOLE_ACTOR,
+  type CreateAccount as CreateAccountCommand,
   type CreateInvite,
   type DeleteAccount,
+  type FindAccount,
   HubBuckets,
   HubCommands,
   HubEvents,
   type HubReply,
   HubSubjects,
+  type ListAccounts,
   type RevokeInvite,
   type SetAccountDisabled,
   type SetAccountRole,
@@ -180,6 +184,8 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       }
 
       async function requireAdmin(by: string): Promise<void> {
+        // The operator at the console: only the hub's own services can send this subject.
+        if (by === CONSOLE_ACTOR) return;
         const { state } = await accounts.state(HubSubjects.account(by));
         if (state.status !== "active" || state.role !== "admin")
           throw new CocalcError("ERR_HUB_FORBIDDEN", "only an admin may do that");
@@ -224,6 +230,9 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           | Wire<typeof SetAccountRole>
           | Wire<typeof DeleteAccount>
           | Wire<typeof WhoAmI>
+          | Wire<typeof FindAccount>
+          | Wire<typeof ListAccounts>
+          | Wire<typeof CreateAccountCommand>
         >(HubCommands, raw.data, meta("hub"));
         switch (cmd.type) {
           case "SetUpHub": {
@@ -386,6 +395,39 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               ...meta(cmd.data.by),
             });
             return { ok: true, account: await viewOf(cmd.data.account) };
+          case "FindAccount": {
+            await requireAdmin(cmd.data.by);
+            const id = await store.accountOfEmail(cmd.data.email);
+            if (id === undefined)
+              throw new CocalcError("ERR_HUB_ACCOUNT_NOT_FOUND", "no account has this email");
+            return { ok: true, account: await viewOf(id), email: normalEmail(cmd.data.email) };
+          }
+          case "ListAccounts": {
+            await requireAdmin(cmd.data.by);
+            const list: (AccountView & { email?: string })[] = [];
+            for await (const id of await accountsView.keys()) {
+              const e = await accountsView.get(id);
+              if (!e || e.operation !== "PUT" || e.length === 0) continue;
+              const view = e.json<AccountView & { _seq?: number }>();
+              const { _seq, ...rest } = view;
+              const record = await store.account(id);
+              list.push({ ...rest, ...(record && { email: record.email }) });
+            }
+            list.sort((a, b) => a.created.localeCompare(b.created));
+            return { ok: true, accounts: list };
+          }
+          case "CreateAccount": {
+            await requireAdmin(cmd.data.by);
+            const email = checkEmail(cmd.data.email);
+            checkPassword(cmd.data.password);
+            const id = await createAccount(
+              email,
+              cmd.data.password,
+              { role: cmd.data.role, via: "console" },
+              cmd.data.by,
+            );
+            return { ok: true, account: await viewOf(id) };
+          }
           case "WhoAmI": {
             const account = await viewOf(cmd.data.by);
             const record = await store.account(cmd.data.by);

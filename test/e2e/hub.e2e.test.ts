@@ -4,7 +4,7 @@
  * another browser; wrong passwords are refused in words; sign out, sign in again; signing out
  * everywhere ends that person's other browser, not the admin's.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
@@ -172,6 +172,52 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
         .poll(() => admin.getByTestId("hub-who").textContent())
         .toContain("admin@example.com");
       await Promise.all([adminContext.close(), bobContext.close(), bob2Context.close()]);
+    });
+
+    it("the operator at the console: list, create (password on stdin), disable (signed out at once), delete", async () => {
+      const cli = (args: string[], input?: string) =>
+        spawnSync(
+          process.execPath,
+          [LAUNCHPAD, "hub", "account", ...args, "--data-dir", join(dir, "hub")],
+          {
+            env: { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "share") },
+            encoding: "utf8",
+            ...(input !== undefined && { input }),
+            timeout: 60_000,
+          },
+        );
+      const listed = cli(["list"]);
+      expect(listed.status, listed.stderr).toBe(0);
+      expect(listed.stdout).toMatch(/admin@example\.com\s+admin\s+active\s+setup/);
+      expect(listed.stdout).toMatch(/bob@example\.com\s+user\s+active\s+invite/);
+      const made = cli(["create", "carol@example.com"], "carol's long password\n");
+      expect(made.status, made.stderr).toBe(0);
+      expect(cli(["create", "carol@example.com"], "another password!\n").stderr).toContain(
+        "ERR_HUB_EMAIL_TAKEN",
+      );
+      const signIn = (email: string, password: string) =>
+        fetch(`${base}/api/hub/sign-in`, {
+          method: "POST",
+          headers: { "content-type": "application/json", origin: base },
+          body: JSON.stringify({ email, password }),
+        });
+      expect((await signIn("carol@example.com", "carol's long password")).status).toBe(200);
+      const bob = (await (await signIn("bob@example.com", "bob's own password")).json()) as {
+        credential: string;
+      };
+      const me = () =>
+        fetch(`${base}/api/hub/me`, { headers: { authorization: `Bearer ${bob.credential}` } });
+      expect((await me()).status).toBe(200);
+      expect(cli(["disable", "bob@example.com"]).status).toBe(0);
+      // Signed out at once, and refused from now on, in words.
+      await expect.poll(async () => (await me()).status, { timeout: 30_000 }).toBe(401);
+      const refused = await signIn("bob@example.com", "bob's own password");
+      expect(refused.status).toBe(403);
+      expect(((await refused.json()) as { message: string }).message).toContain("disabled");
+      expect(cli(["delete", "carol@example.com"]).status).toBe(0);
+      expect((await signIn("carol@example.com", "carol's long password")).status).toBe(401);
+      expect(cli(["disable", "nobody@example.com"]).stderr).toContain("ERR_HUB_ACCOUNT_NOT_FOUND");
+      expect(cli(["frobnicate"]).status).toBe(2);
     });
 
     it("a signed-in browser's own NATS login: minted for its nkey, closed when it signs out", async () => {
