@@ -23,6 +23,7 @@ import {
 } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { HUB_JS_DOMAIN } from "../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
 import { controlPlaneStreams } from "../streams/definitions.js";
@@ -34,7 +35,7 @@ import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
 
 /** The control plane's JetStream domain. */
-export const HUB_DOMAIN = "hub";
+export const HUB_DOMAIN = HUB_JS_DOMAIN;
 
 export interface ControlPlaneRunInfo {
   pid: number;

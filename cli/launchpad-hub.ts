@@ -25,7 +25,7 @@ import { locateNatsServer } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
-import { HubBuckets, type HubConfigView, HubSubjects } from "../shared/hub.js";
+import { HUB_JS_DOMAIN, HubBuckets, type HubConfigView, HubSubjects } from "../shared/hub.js";
 import { hubStreams } from "../streams/definitions.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
@@ -35,8 +35,6 @@ import { browserSessionsFile } from "./secrets.js";
 import { hubTls } from "./tls.js";
 import { WEB_ROOT } from "./version.js";
 
-/** The hub's own JetStream domain. */
-export const HUB_JS_DOMAIN = "hub";
 /** nats-server accepts websocket connections only with this Origin: the gateway's. */
 const GATEWAY_ORIGIN = "http://gateway.cocalc-hub.invalid";
 
@@ -67,13 +65,13 @@ export function setupTokenFile(dataDir: string): string {
   return join(dataDir, "setup-token");
 }
 
-async function login(url: string, jwt: string, seed: Uint8Array, name: string) {
+/** A JWT login to the hub's nats-server; the hub's own connections reconnect for ever. */
+async function login(url: string, jwt: string, seed: Uint8Array, name: string, reconnect = true) {
   return connect({
     servers: url,
     authenticator: jwtAuthenticator(jwt, seed),
     name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
+    ...(reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : { reconnect: false }),
   });
 }
 
@@ -242,12 +240,7 @@ export async function connectHub(dataDir: string, log: Logger): Promise<NatsConn
   });
   const svc = await auth.servicesCredentials();
   try {
-    return await connect({
-      servers: run.natsUrl,
-      authenticator: jwtAuthenticator(svc.jwt, svc.seed),
-      name: "cocalc-launchpad console",
-      reconnect: false,
-    });
+    return await login(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", false);
   } catch (err) {
     throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
   }

@@ -9,6 +9,9 @@ import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { validateKeyToken } from "./subjects.js";
 
+/** The JetStream domain of the hub (and of the control plane that hosts join). */
+export const HUB_JS_DOMAIN = "hub";
+
 export const SignUpModes = ["closed", "invite", "open"] as const;
 export type SignUpMode = (typeof SignUpModes)[number];
 

@@ -7,6 +7,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
+import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { DOWNLOAD_PATH, type FilesOptions, filesPlugin } from "./files.js";
 import { attachNatsProxy } from "./nats-proxy.js";
@@ -51,22 +52,7 @@ export const NATS_PATH = "/nats";
 export const LINKABLE_PATHS = [DOWNLOAD_PATH, "/api/remote/open/"] as const;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
-  const app: FastifyInstance = Fastify({
-    loggerInstance: deps.log as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
-    bodyLimit: 1024 * 1024,
-  });
-
-  app.setErrorHandler((err, request, reply) => {
-    const payload = toErrorPayload(err);
-    if (err instanceof CocalcError) return reply.code(err.status).send(payload);
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status && status < 500)
-      return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
-    request.log.error({ err }, "request failed");
-    return reply.code(500).send(payload);
-  });
+  const app = gatewayBase(deps.log);
 
   await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
   await app.register(authPlugin, {

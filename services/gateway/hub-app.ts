@@ -4,10 +4,11 @@
  * nkey), /healthz and the /nats WebSocket pipe. Not listening: only the hub's main listens.
  */
 import { type Static, Type } from "@sinclair/typebox";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import type { FastifyInstance } from "fastify";
+import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
+import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { attachNatsProxy } from "./nats-proxy.js";
@@ -42,26 +43,11 @@ export interface HubGatewayDeps {
 const NatsBody = Type.Object({ publicKey: Type.String({ pattern: "^U[A-Z2-7]{55}$" }) });
 
 export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance> {
-  const app = Fastify({
-    ...(deps.tls && { https: { cert: deps.tls.cert, key: deps.tls.key } }),
-    loggerInstance: deps.log as FastifyBaseLogger,
-    logController: new LogController({ disableRequestLogging: true }),
-    trustProxy: false,
-    bodyLimit: 1024 * 1024,
-  }) as unknown as FastifyInstance;
+  const app = gatewayBase(deps.log, deps.tls);
   if (deps.tls)
     app.addHook("onRequest", async (_request, reply) => {
       reply.header("Strict-Transport-Security", "max-age=31536000");
     });
-  app.setErrorHandler((err, request, reply) => {
-    const payload = toErrorPayload(err);
-    if (err instanceof CocalcError) return reply.code(err.status).send(payload);
-    const status = (err as { statusCode?: number }).statusCode;
-    if (status && status < 500)
-      return reply.code(status).send({ code: "ERR_INTERNAL", message: (err as Error).message });
-    request.log.error({ err }, "request failed");
-    return reply.code(500).send(payload);
-  });
 
   await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
   await app.register(authPlugin, {

@@ -5,7 +5,7 @@
  * to the account; the accounts service (over NATS, `hubcmd.accounts`) decides everything else.
  * Register after authPlugin, with HUB_PUBLIC_PATHS among its public paths.
  */
-import { Kvm } from "@nats-io/kv";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -112,8 +112,14 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
         });
     }
 
+    // Opened once: every page load of the hub asks for the state.
+    let config: Promise<KV> | undefined;
     app.get(HUB_PATHS.state, async (_request, reply) => {
-      const kv = await new Kvm(nc).open(HubBuckets.config);
+      config ??= new Kvm(nc).open(HubBuckets.config);
+      const kv = await config.catch((err) => {
+        config = undefined;
+        throw err;
+      });
       const e = await kv.get("config");
       const view: HubConfigView =
         e && e.operation === "PUT" && e.length > 0

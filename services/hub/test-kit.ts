@@ -8,13 +8,14 @@ import { join } from "node:path";
 import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import pino from "pino";
+import { HUB_JS_DOMAIN } from "../../shared/hub.js";
 import { locateNatsServer } from "../runtime/nats-server.js";
 import { freePort } from "../runtime/ports.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { HubNatsAuth } from "./nats-auth.js";
 import { type HubNatsServer, startHubNatsServer } from "./nats-server.js";
 
-export const HUB_DOMAIN = "hub";
+export const HUB_DOMAIN = HUB_JS_DOMAIN;
 
 export interface TestHub {
   dir: string;

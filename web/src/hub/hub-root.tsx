@@ -5,7 +5,15 @@
  */
 import { createResource, createSignal, type JSX, Match, Show, Switch } from "solid-js";
 import { messageOf } from "../lib/delay.js";
-import { apiFetch, hasCredential, keepCredential, signedOut, signOut } from "../lib/session.js";
+import {
+  apiFetch,
+  errorMessage,
+  hasCredential,
+  keepCredential,
+  postJson,
+  signedOut,
+  signOut,
+} from "../lib/session.js";
 import "./hub.css";
 
 interface Me {
@@ -19,20 +27,6 @@ function pageOfPath(): Page {
   if (location.pathname === "/setup") return "setup";
   if (location.pathname === "/sign-up") return "sign-up";
   return "sign-in";
-}
-
-async function postJson(path: string, body: unknown): Promise<Response> {
-  return apiFetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", accept: "application/json" },
-    body: JSON.stringify(body),
-    cache: "no-store",
-  });
-}
-
-async function problemOf(res: Response): Promise<string> {
-  const body = (await res.json().catch(() => ({}))) as { message?: string };
-  return body.message ?? `the hub answered ${res.status}`;
 }
 
 export function HubRoot() {
@@ -94,7 +88,7 @@ function AuthForm(props: {
     try {
       const res = await postJson(props.path, props.body());
       if (!res.ok) {
-        setProblem(await problemOf(res));
+        setProblem(await errorMessage(res));
         return;
       }
       const { credential } = (await res.json()) as { credential: string };
@@ -148,6 +142,36 @@ function Field(props: {
   );
 }
 
+/** The email and password fields of every form: a new password says how long it must be. */
+function EmailAndPassword(props: {
+  email: string;
+  password: string;
+  onEmail: (v: string) => void;
+  onPassword: (v: string) => void;
+  fresh: boolean;
+}) {
+  return (
+    <>
+      <Field
+        label="Email"
+        name="email"
+        type="email"
+        value={props.email}
+        onInput={props.onEmail}
+        autocomplete="email"
+      />
+      <Field
+        label={props.fresh ? "Password (at least 10 characters)" : "Password"}
+        name="password"
+        type="password"
+        value={props.password}
+        onInput={props.onPassword}
+        autocomplete={props.fresh ? "new-password" : "current-password"}
+      />
+    </>
+  );
+}
+
 function SetupPage(props: { onSignedIn: (c: string) => void }) {
   const token = new URLSearchParams(location.search).get("token") ?? "";
   const [email, setEmail] = createSignal("");
@@ -162,21 +186,12 @@ function SetupPage(props: { onSignedIn: (c: string) => void }) {
       onSignedIn={props.onSignedIn}
     >
       <p class="muted">The first account is the hub's admin. This link works once.</p>
-      <Field
-        label="Email"
-        name="email"
-        type="email"
-        value={email()}
-        onInput={setEmail}
-        autocomplete="email"
-      />
-      <Field
-        label="Password (at least 10 characters)"
-        name="password"
-        type="password"
-        value={password()}
-        onInput={setPassword}
-        autocomplete="new-password"
+      <EmailAndPassword
+        email={email()}
+        password={password()}
+        onEmail={setEmail}
+        onPassword={setPassword}
+        fresh={true}
       />
     </AuthForm>
   );
@@ -203,21 +218,12 @@ function SignInPage(props: { onSignedIn: (c: string) => void; onSignUp: () => vo
         </p>
       }
     >
-      <Field
-        label="Email"
-        name="email"
-        type="email"
-        value={email()}
-        onInput={setEmail}
-        autocomplete="email"
-      />
-      <Field
-        label="Password"
-        name="password"
-        type="password"
-        value={password()}
-        onInput={setPassword}
-        autocomplete="current-password"
+      <EmailAndPassword
+        email={email()}
+        password={password()}
+        onEmail={setEmail}
+        onPassword={setPassword}
+        fresh={false}
       />
     </AuthForm>
   );
@@ -256,21 +262,12 @@ function SignUpPage(props: { onSignedIn: (c: string) => void; onSignIn: () => vo
           />
         </label>
       </Show>
-      <Field
-        label="Email"
-        name="email"
-        type="email"
-        value={email()}
-        onInput={setEmail}
-        autocomplete="email"
-      />
-      <Field
-        label="Password (at least 10 characters)"
-        name="password"
-        type="password"
-        value={password()}
-        onInput={setPassword}
-        autocomplete="new-password"
+      <EmailAndPassword
+        email={email()}
+        password={password()}
+        onEmail={setEmail}
+        onPassword={setPassword}
+        fresh={true}
       />
     </AuthForm>
   );
@@ -279,7 +276,7 @@ function SignUpPage(props: { onSignedIn: (c: string) => void; onSignIn: () => vo
 function Dashboard(props: { onSignedOut: () => void }) {
   const [me] = createResource(async (): Promise<Me> => {
     const res = await apiFetch("/api/hub/me", { cache: "no-store" });
-    if (!res.ok) throw new Error(await problemOf(res));
+    if (!res.ok) throw new Error(await errorMessage(res));
     return (await res.json()) as Me;
   });
   const [problem, setProblem] = createSignal<string>();
@@ -349,14 +346,14 @@ function AdminInvites() {
   const create = async () => {
     setProblem(undefined);
     const res = await postJson("/api/hub/invites", { uses: uses(), ttlSeconds: 7 * 86_400 });
-    if (!res.ok) return setProblem(await problemOf(res));
+    if (!res.ok) return setProblem(await errorMessage(res));
     const { invite } = (await res.json()) as { invite: { token: string } };
     setLink(`${location.origin}/sign-up?invite=${encodeURIComponent(invite.token)}`);
   };
   const mode = async (m: string) => {
     setProblem(undefined);
     const res = await postJson("/api/hub/sign-up-mode", { mode: m });
-    if (!res.ok) setProblem(await problemOf(res));
+    if (!res.ok) setProblem(await errorMessage(res));
   };
   return (
     <section class="hub-section" data-testid="hub-admin">

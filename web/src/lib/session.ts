@@ -87,7 +87,8 @@ export async function apiFetch(input: string, init: RequestInit = {}): Promise<R
   return res;
 }
 
-async function postJson(path: string, body: unknown): Promise<Response> {
+/** A JSON POST with this browser's credential. */
+export async function postJson(path: string, body: unknown): Promise<Response> {
   return apiFetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json", accept: "application/json" },
@@ -96,7 +97,8 @@ async function postJson(path: string, body: unknown): Promise<Response> {
   });
 }
 
-async function errorMessage(res: Response): Promise<string> {
+/** The message of an error answer (`{ code, message }`), or its status in words. */
+export async function errorMessage(res: Response): Promise<string> {
   const body = (await res.json().catch(() => ({}))) as { message?: string };
   return body.message ?? `the server answered ${res.status}`;
 }
