@@ -167,6 +167,10 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
 
       const meta = (actor: string) => ({ actor, at: ctx.now().toISOString() });
 
+      /**
+       * An account as its events say now (the view may not have caught up with a command
+       * just decided); only the creation time comes from the view.
+       */
       async function viewOf(id: string): Promise<AccountView> {
         const { state } = await accounts.state(HubSubjects.account(id));
         if (state.status === "none" || state.status === "deleted")
@@ -178,8 +182,9 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           id,
           role: state.role,
           status: state.status,
-          via: stored?.via ?? "console",
-          created: stored?.created ?? "",
+          via: state.via,
+          // Not projected yet: it was made a moment ago.
+          created: stored?.created ?? ctx.now().toISOString(),
         };
       }
 

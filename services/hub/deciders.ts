@@ -79,12 +79,12 @@ export type AccountDecided =
   | { type: "AccountDeleted"; data: Record<string, never> };
 export type AccountState =
   | { status: "none" }
-  | { status: "active" | "disabled"; role: AccountRole }
+  | { status: "active" | "disabled"; role: AccountRole; via: AccountOrigin }
   | { status: "deleted" };
 
 function existing(
   s: AccountState,
-): asserts s is { status: "active" | "disabled"; role: AccountRole } {
+): asserts s is { status: "active" | "disabled"; role: AccountRole; via: AccountOrigin } {
   if (s.status === "none" || s.status === "deleted")
     throw new CocalcError("ERR_HUB_ACCOUNT_NOT_FOUND", "no such account");
 }
@@ -124,7 +124,7 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
   evolve(s, e) {
     switch (e.type) {
       case "AccountCreated":
-        return { status: "active", role: e.data.role };
+        return { status: "active", role: e.data.role, via: e.data.via };
       case "AccountDisabled":
         return s.status === "active" ? { ...s, status: "disabled" } : s;
       case "AccountEnabled":
