@@ -7,6 +7,7 @@ import {
   readFile,
   realpath,
   rm,
+  rename,
   stat,
   unlink,
   writeFile,
@@ -115,7 +116,10 @@ describe("docs service", () => {
     const beacon = await open(beaconPath);
     await until("beacon loaded", async () => beacon.text === "beacon\n");
     const before = a.seq;
-    await writeFile(path, "typed line 1\nappended\n");
+    // Written whole (temp file + rename): a truncating write can be seen half-done, empty
+    // first, which is a change of its own.
+    await writeFile(`${path}.tmp`, "typed line 1\nappended\n");
+    await rename(`${path}.tmp`, path);
     await appendFile(beaconPath, "written after\n");
     await until("the later change merged", async () => beacon.text === "beacon\nwritten after\n");
     expect(a.seq).toBe(before);
