@@ -3,8 +3,7 @@
  * and the /nats WebSocket pipe. `buildApp` returns an app that is not listening; only main
  * listens.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import type { FastifyInstance } from "fastify";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
