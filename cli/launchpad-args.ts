@@ -9,18 +9,31 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
-                   [--cert FILE --key FILE]
+                   [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
+                   [--size 20G]] [--images DIR] [--offline-after 15s]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
-      one-time setup link that makes the first admin; leaf nodes on port + 2. HTTP on
-      loopback; bound elsewhere, HTTPS with --cert/--key or a self-signed certificate made
-      once in the data dir (its SHA-256 fingerprint is printed)
+      one-time setup link that makes the first admin. HTTP on loopback; bound elsewhere,
+      HTTPS with --cert/--key or a self-signed certificate made once in the data dir (its
+      SHA-256 fingerprint is printed). Hosts join it: leaf nodes on port + 2, token
+      exchange on port + 3. As root on a machine with podman it also runs a host joined to
+      itself, on --btrfs DIR or --btrfs-image FILE (default DATA_DIR/local-host/btrfs.img,
+      --size 20G, sparse); --no-local-host: none. --images: rootfs directories DIR/NAME
+      (readable by every host) imported on a host before a workspace of image NAME is
+      placed there. --offline-after: a host not heard this long is offline
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
       the hub's accounts, for the operator at the console (the hub must be running; create
       reads the password from stdin, --admin makes an admin)
+  cocalc-launchpad hub token HOSTID --out FILE [--ttl 1h]
+      a one-time registration token for a host, written to FILE (0600); the host joins
+      with \`cocalc-launchpad host --join FILE …\` (its earlier unused tokens are revoked)
+  cocalc-launchpad hub token list
+      every registration token: host, status (issued, joined, revoked, expired), times
+  cocalc-launchpad hub token revoke TOKENID
+      an unused token can no longer join; a used one: its host is cut off
   cocalc-launchpad host (--btrfs DIR | --btrfs-image FILE [--size 20G]) [options]
       start a host: its own nats-server (or --nats URL), the host service and the views
   cocalc-launchpad workspace create WSID --image NAME [--account ID] [--host ID] [--disk-mb N] [--memory-mb N] [--cpus N] [--pids N] [--user-namespaces] [--network none|default]
-                         (--host: on a control plane, the host to place it on; default
+                         (--host: on a hub, the host to place it on; default
                          the ready host with the fewest workspaces; --user-namespaces:
                          processes inside may make user namespaces, blocked by default;
                          --network none: only loopback inside; default: the host's network)
@@ -42,24 +55,13 @@ Usage:
   cocalc-launchpad workspace shell WSID [--root]     a login shell (exec -it)
   cocalc-launchpad workspace list
   cocalc-launchpad image import NAME DIR [--description TEXT] [--host ID]
-                         a rootfs directory (see deploy/images); --host on a control plane
+                         a rootfs directory (see deploy/images); --host on a hub
   cocalc-launchpad image list
   cocalc-launchpad account cores ACCOUNT N|none      the account's cores quota: its running
                                                      workspaces' cpus together (none = no limit)
   cocalc-launchpad account list
   cocalc-launchpad hosts list                        hosts: status (ready, stopped, offline),
                                                      running workspaces, disk, last heard
-  cocalc-launchpad control-plane [--listen ADDR] [--port N] [--leaf-port N] [--images DIR]
-      run a control plane: the nats-server hosts join as leaf nodes, and their registry;
-      --images: rootfs directories DIR/NAME (a path every host can read) that it imports
-      on a host before placing a workspace of image NAME there
-  cocalc-launchpad control-plane token HOSTID --out FILE [--ttl 1h]
-      a one-time registration token for a host, written to FILE (0600); the host joins
-      with \`cocalc-launchpad host --join FILE …\` (its earlier unused tokens are revoked)
-  cocalc-launchpad control-plane token list
-      every registration token: host, status (issued, joined, revoked, expired), times
-  cocalc-launchpad control-plane token revoke TOKENID
-      an unused token can no longer join; a used one: its host is cut off
 
 Host options:
   --btrfs DIR            a mounted btrfs file system for images and workspaces
@@ -68,7 +70,7 @@ Host options:
   --size SIZE            size of a new --btrfs-image, e.g. 20G (default 20G)
   --nats URL             use this nats-server instead of starting one
   --nats-seed-file FILE  the services user's nkey seed for --nats (a 0600 file)
-  --join FILE            join a control plane with the registration token in FILE (once;
+  --join FILE            join a hub with the registration token in FILE (once;
                          the leaf node credentials it gives are kept in the data dir)
   --host-id ID           the host's id (default: from the host name)
   --network NAME         the network of workspaces: default (podman's default bridge:
@@ -76,7 +78,7 @@ Host options:
                          loopback), or a podman network name; a workspace created with
                          --network none has only loopback either way
   --cpus N               cores the host gives its running workspaces together (default:
-                         the machine's); a control plane places by what is free
+                         the machine's); a hub places by what is free
   --memory-mb N          memory the host gives its running workspaces together (default:
                          the machine's)
   --keep-workspaces      on stop, leave the workspaces running (e.g. for an upgrade): the
@@ -87,8 +89,8 @@ Host options:
 Common options:
   --data-dir DIR         state (default $XDG_DATA_HOME/cocalc-launchpad); the workspace,
                          image, account and hosts commands talk to the host running there,
-                         else to the control plane there (or in its control-plane folder),
-                         which routes each workspace's commands to the host it is on
+                         else to the hub there (or in its hub folder), which routes each
+                         workspace's commands to the host it is on
   --help`;
 
 export interface HostOptions {
@@ -104,6 +106,8 @@ export interface HostOptions {
   dataDir: string;
   logLevel: string;
   join?: string;
+  /** Reach the hub's leaf listener here, not where its join answer says (its own host). */
+  joinLeafUrl?: string;
   /** A stop leaves the workspaces running, for the next start to adopt. */
   keepWorkspaces?: boolean;
   /** How often the host writes its `hosts` record and beats (tests shorten it). */
@@ -113,31 +117,19 @@ export interface HostOptions {
   memoryMb?: number;
 }
 
-export interface ControlPlaneOptions {
-  command: "control-plane";
-  listen: string;
-  port?: number;
-  leafPort?: number;
-  dataDir: string;
-  logLevel: string;
-  /** A host not heard for this long is offline (tests shorten it). */
-  offlineAfterMs?: number;
-  /** Rootfs directories `<imagesDir>/<name>` imported on a host that lacks a workspace's image. */
-  imagesDir?: string;
-}
-
-export interface ControlPlaneTokenOptions {
-  command: "control-plane-token";
+/** `hub token HOSTID --out FILE`: a registration token from the running hub. */
+export interface HubTokenOptions {
+  command: "hub-token";
   hostId: string;
   out: string;
   ttlSeconds: number;
   dataDir: string;
 }
 
-/** `control-plane token list` and `control-plane token revoke TOKENID`. */
-export type ControlPlaneTokensOptions =
-  | { command: "control-plane-tokens"; action: "list"; dataDir: string }
-  | { command: "control-plane-tokens"; action: "revoke"; tokenId: string; dataDir: string };
+/** `hub token list` and `hub token revoke TOKENID`. */
+export type HubTokensOptions =
+  | { command: "hub-tokens"; action: "list"; dataDir: string }
+  | { command: "hub-tokens"; action: "revoke"; tokenId: string; dataDir: string };
 
 export interface ClientOptions {
   command: "workspace" | "image" | "account" | "hosts";
@@ -159,6 +151,15 @@ export interface HubOptions {
   key?: string;
   dataDir: string;
   logLevel: string;
+  /** Rootfs directories `<imagesDir>/<name>` imported on a host that lacks a workspace's image. */
+  imagesDir?: string;
+  /** A host not heard for this long is offline. */
+  offlineAfterMs?: number;
+  /**
+   * The host the hub runs joined to itself: off, or where its btrfs is (default: a btrfs
+   * image in the data dir, when this machine can run workspaces).
+   */
+  localHost: false | { btrfs?: string; btrfsImage?: string; sizeBytes: number };
 }
 
 /** `cocalc-launchpad hub account …`: the operator at the console manages accounts. */
@@ -178,21 +179,61 @@ export type LaunchpadCommand =
   | HubAccountOptions
   | HostOptions
   | ClientOptions
-  | ControlPlaneOptions
-  | ControlPlaneTokenOptions
-  | ControlPlaneTokensOptions
+  | HubTokenOptions
+  | HubTokensOptions
   | { command: "help" };
 
-/** `30s`, `10m`, `1h`, `7d`. */
-export function parseDuration(value: string): number {
+/** `30s`, `10m`, `1h`, `7d`, in seconds. */
+export function parseDuration(value: string, flag = "--ttl"): number {
   const m = /^(\d+)([smhd])$/.exec(value.trim());
   if (!m)
     throw new UsageError(
-      `--ttl takes a duration like 30s, 10m, 1h or 7d, not ${JSON.stringify(value)}`,
+      `${flag} takes a duration like 30s, 10m, 1h or 7d, not ${JSON.stringify(value)}`,
     );
   const s = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "s" | "m" | "h" | "d"];
-  if (s < 1 || s > 30 * 86_400) throw new UsageError("--ttl must be between 1s and 30d");
+  if (s < 1 || s > 30 * 86_400) throw new UsageError(`${flag} must be between 1s and 30d`);
   return s;
+}
+
+/** The hub's data dir: `--data-dir`, else `$XDG_DATA_HOME/cocalc-launchpad/hub`. */
+function hubDataDir(values: { "data-dir"?: unknown }, env: NodeJS.ProcessEnv): string {
+  return resolve(
+    (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
+  );
+}
+
+/** `hub token HOSTID --out FILE [--ttl 1h]`, `hub token list`, `hub token revoke TOKENID`. */
+function parseHubToken(args: string[], env: NodeJS.ProcessEnv): LaunchpadCommand {
+  const { values, positionals } = parse(args, {
+    "data-dir": { type: "string" },
+    help: { type: "boolean" },
+    out: { type: "string" },
+    ttl: { type: "string" },
+  });
+  if (values.help) return { command: "help" };
+  const dataDir = hubDataDir(values, env);
+  if (positionals[0] === "list") {
+    if (positionals.length !== 1) throw new UsageError("hub token list takes nothing");
+    return { command: "hub-tokens", action: "list", dataDir };
+  }
+  if (positionals[0] === "revoke") {
+    if (positionals.length !== 2) throw new UsageError("hub token revoke takes TOKENID");
+    return {
+      command: "hub-tokens",
+      action: "revoke",
+      tokenId: id("token id", positionals[1]),
+      dataDir,
+    };
+  }
+  if (positionals.length !== 1) throw new UsageError("hub token takes HOSTID (or list, revoke)");
+  if (values.out === undefined) throw new UsageError("hub token needs --out FILE");
+  return {
+    command: "hub-token",
+    hostId: id("host id", positionals[0]),
+    out: resolve(values.out as string),
+    ttlSeconds: parseDuration((values.ttl as string | undefined) ?? "1h"),
+    dataDir,
+  };
 }
 
 function port(flag: string, v: unknown): number | undefined {
@@ -206,6 +247,15 @@ function port(flag: string, v: unknown): number | undefined {
 export function defaultLaunchpadDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
   return join(base, "cocalc-launchpad");
+}
+
+/** A host's id when none is given: from the machine's host name. */
+export function defaultHostId(): string {
+  const name = hostname()
+    .replace(/[^-_A-Za-z0-9]/g, "-")
+    .replace(/^[^A-Za-z0-9]+/, "")
+    .slice(0, 63);
+  return name || "host";
 }
 
 /** `20G`, `512M`, `1T` or bytes. */
@@ -291,11 +341,10 @@ export function parseLaunchpadCli(
       action,
       ...(email !== undefined && { email }),
       admin: values.admin === true,
-      dataDir: resolve(
-        (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
-      ),
+      dataDir: hubDataDir(values, env),
     };
   }
+  if (first === "hub" && rest[0] === "token") return parseHubToken(rest.slice(1), env);
   if (first === undefined || first === "hub" || first.startsWith("--")) {
     const { values, positionals } = parse(first === "hub" ? rest : argv, {
       ...common,
@@ -306,6 +355,12 @@ export function parseLaunchpadCli(
       cert: { type: "string" },
       key: { type: "string" },
       "log-level": { type: "string" },
+      images: { type: "string" },
+      "offline-after": { type: "string" },
+      "no-local-host": { type: "boolean" },
+      btrfs: { type: "string" },
+      "btrfs-image": { type: "string" },
+      size: { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -318,7 +373,12 @@ export function parseLaunchpadCli(
     if ((values.cert === undefined) !== (values.key === undefined))
       throw new UsageError("--cert and --key go together");
     const port = number("--port", values.port, true) ?? HUB_PORT;
-    if (port > 65533) throw new UsageError("--port must leave room for port + 2 (leaf nodes)");
+    if (port > 65532)
+      throw new UsageError("--port must leave room for port + 3 (leaf nodes, hosts' NATS)");
+    if (values["no-local-host"] && (values.btrfs ?? values["btrfs-image"] ?? values.size))
+      throw new UsageError("--no-local-host and --btrfs, --btrfs-image, --size exclude each other");
+    if (values.btrfs !== undefined && values["btrfs-image"] !== undefined)
+      throw new UsageError("give --btrfs or --btrfs-image, not both");
     const publicUrl = values["public-url"] as string | undefined;
     if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+(\/|$)/.test(publicUrl))
       throw new UsageError(`--public-url must be an http(s) URL, not ${JSON.stringify(publicUrl)}`);
@@ -330,10 +390,21 @@ export function parseLaunchpadCli(
       ...(publicUrl !== undefined && { publicUrl }),
       ...(values.cert !== undefined && { cert: resolve(values.cert as string) }),
       ...(values.key !== undefined && { key: resolve(values.key as string) }),
-      dataDir: resolve(
-        (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "hub"),
-      ),
+      dataDir: hubDataDir(values, env),
       logLevel: logLevelOf(values["log-level"] as string | undefined),
+      ...(values.images !== undefined && { imagesDir: resolve(values.images as string) }),
+      ...(values["offline-after"] !== undefined && {
+        offlineAfterMs: parseDuration(values["offline-after"] as string, "--offline-after") * 1000,
+      }),
+      localHost: values["no-local-host"]
+        ? false
+        : {
+            ...(values.btrfs !== undefined && { btrfs: resolve(values.btrfs as string) }),
+            ...(values["btrfs-image"] !== undefined && {
+              btrfsImage: resolve(values["btrfs-image"] as string),
+            }),
+            sizeBytes: parseSize((values.size as string | undefined) ?? "20G"),
+          },
     };
   }
   if (first === "host") {
@@ -383,10 +454,6 @@ export function parseLaunchpadCli(
     };
     const cpus = positive("--cpus", values.cpus);
     const memoryMb = positive("--memory-mb", values["memory-mb"]);
-    const defaultId = hostname()
-      .replace(/[^-_A-Za-z0-9]/g, "-")
-      .replace(/^[^A-Za-z0-9]+/, "")
-      .slice(0, 63);
     return {
       command: "host",
       ...(btrfs !== undefined && { btrfs: resolve(btrfs) }),
@@ -396,7 +463,7 @@ export function parseLaunchpadCli(
       ...(values["nats-seed-file"] !== undefined && {
         natsSeedFile: resolve(values["nats-seed-file"] as string),
       }),
-      hostId: id("--host-id", (values["host-id"] as string | undefined) ?? (defaultId || "host")),
+      hostId: id("--host-id", (values["host-id"] as string | undefined) ?? defaultHostId()),
       network: networkName((values.network as string | undefined) ?? "default"),
       snapshotEveryMs: Number(every ?? "60") * 60_000,
       dataDir: resolve((values["data-dir"] as string | undefined) ?? defaultLaunchpadDir(env)),
@@ -405,66 +472,6 @@ export function parseLaunchpadCli(
       keepWorkspaces: values["keep-workspaces"] === true,
       ...(cpus !== undefined && { cpus }),
       ...(memoryMb !== undefined && { memoryMb }),
-    };
-  }
-  if (first === "control-plane") {
-    const { values, positionals } = parse(rest, {
-      ...common,
-      listen: { type: "string" },
-      port: { type: "string" },
-      "leaf-port": { type: "string" },
-      out: { type: "string" },
-      ttl: { type: "string" },
-      "log-level": { type: "string" },
-      images: { type: "string" },
-    });
-    if (values.help) return { command: "help" };
-    const dataDir = resolve(
-      (values["data-dir"] as string | undefined) ?? join(defaultLaunchpadDir(env), "control-plane"),
-    );
-    if (positionals[0] === "token" && positionals[1] === "list") {
-      if (positionals.length !== 2) throw new UsageError("control-plane token list takes nothing");
-      return { command: "control-plane-tokens", action: "list", dataDir };
-    }
-    if (positionals[0] === "token" && positionals[1] === "revoke") {
-      if (positionals.length !== 3)
-        throw new UsageError("control-plane token revoke takes TOKENID");
-      return {
-        command: "control-plane-tokens",
-        action: "revoke",
-        tokenId: id("token id", positionals[2]),
-        dataDir,
-      };
-    }
-    if (positionals[0] === "token") {
-      if (positionals.length !== 2) throw new UsageError("control-plane token takes HOSTID");
-      if (values.out === undefined) throw new UsageError("control-plane token needs --out FILE");
-      return {
-        command: "control-plane-token",
-        hostId: id("host id", positionals[1]),
-        out: resolve(values.out as string),
-        ttlSeconds: parseDuration((values.ttl as string | undefined) ?? "1h"),
-        dataDir,
-      };
-    }
-    if (positionals.length > 0)
-      throw new UsageError(
-        `control-plane takes no arguments but token, got ${positionals.join(" ")}`,
-      );
-    const logLevel = (values["log-level"] as string | undefined) ?? "info";
-    if (!["trace", "debug", "info", "warn", "error", "silent"].includes(logLevel))
-      throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
-    const listen = (values.listen as string | undefined) ?? "127.0.0.1";
-    const p = port("--port", values.port);
-    const lp = port("--leaf-port", values["leaf-port"]);
-    return {
-      command: "control-plane",
-      listen,
-      ...(p !== undefined && { port: p }),
-      ...(lp !== undefined && { leafPort: lp }),
-      dataDir,
-      logLevel,
-      ...(values.images !== undefined && { imagesDir: resolve(values.images as string) }),
     };
   }
   if (first === "workspace" || first === "image" || first === "account" || first === "hosts") {

@@ -1,11 +1,13 @@
 /**
  * `cocalc-launchpad workspace …`, `image …`, `account …` and `hosts list`: drive a running
- * host, or a control plane (which routes each workspace's commands to its host), through NATS.
+ * host, or a hub (which routes each workspace's commands to its host), through NATS.
  */
+import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import pino from "pino";
 import { accountsOnControlPlane } from "../services/host/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import { requestWithProgress } from "../services/runtime/progress.js";
@@ -23,13 +25,12 @@ import {
   Buckets,
   hostDomain,
   hostSubjects,
-  RegistrySubjects,
   workspaceSubjects,
 } from "../shared/subjects.js";
 import type { ClientOptions } from "./launchpad-args.js";
-import { controlPlaneRunFile } from "./launchpad-control-plane.js";
 import { streamExec } from "./launchpad-exec.js";
 import { launchpadRunFile } from "./launchpad-host.js";
+import { connectHub, hubRunFile } from "./launchpad-hub-connect.js";
 
 type Reply<T = unknown> =
   | { ok: true; seqs: number[]; result?: T }
@@ -44,10 +45,10 @@ const LOGIN_SHELL = [
 
 export class CommandFailed extends Error {}
 
-/** What the client talks to: a host (its id), or a control plane (no host id). */
+/** What the client talks to: a host (its id), or a hub (no host id). */
 interface Target {
   natsUrl: string;
-  seedFile: string;
+  seedFile?: string;
   hostId?: string;
   joined?: boolean;
 }
@@ -55,13 +56,13 @@ interface Target {
 async function readTarget(file: string): Promise<{ run: Target; seed: string } | undefined> {
   try {
     const run = JSON.parse(await readFile(file, "utf8")) as Target;
-    return { run, seed: (await readFile(run.seedFile, "utf8")).trim() };
+    return { run, seed: (await readFile(run.seedFile!, "utf8")).trim() };
   } catch {
     return undefined;
   }
 }
 
-/** A host running on `dataDir`, else a control plane there (or in its default subfolder). */
+/** A host running on `dataDir`, else a hub there (or in its default subfolder). */
 async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: Target }> {
   const host = await readTarget(launchpadRunFile(dataDir));
   if (host)
@@ -69,18 +70,13 @@ async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: Targ
       nc: await connectServices({ url: host.run.natsUrl, seed: host.seed }, "cocalc-launchpad"),
       run: host.run,
     };
-  for (const dir of [dataDir, join(dataDir, "control-plane")]) {
-    const cp = await readTarget(controlPlaneRunFile(dir));
-    if (!cp) continue;
-    const nc = await connectServices(
-      { url: cp.run.natsUrl, seed: cp.seed },
-      "cocalc-launchpad",
-      RegistrySubjects.operatorInbox,
-    );
-    return { nc, run: { natsUrl: cp.run.natsUrl, seedFile: cp.run.seedFile } };
+  for (const dir of [dataDir, join(dataDir, "hub")]) {
+    if (!existsSync(hubRunFile(dir))) continue;
+    const nc = await connectHub(dir, pino({ level: "silent" }));
+    return { nc, run: { natsUrl: nc.getServer() } };
   }
   throw new CommandFailed(
-    `no cocalc-launchpad host or control plane is running on ${dataDir} (start one with \`cocalc-launchpad host\` or \`control-plane\`, or pass --data-dir)`,
+    `no cocalc-launchpad host or hub is running on ${dataDir} (start one with \`cocalc-launchpad host\` or \`cocalc-launchpad\`, or pass --data-dir)`,
   );
 }
 

@@ -22,13 +22,18 @@ import {
   Streams,
   workspaceSubjects,
 } from "../shared/subjects.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
+import {
+  type HostMachine,
+  hostUnsupported,
+  setupHostMachine,
+  startTestHub,
+} from "../test/helpers/launchpad.js";
 import { until } from "../test/helpers/nats.js";
 import type { HostOptions } from "./launchpad-args.js";
 import { runClient } from "./launchpad-client.js";
-import { type ControlPlane, issueHostToken, startControlPlane } from "./launchpad-control-plane.js";
 import { streamExec } from "./launchpad-exec.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
+import { issueHostToken, type RunningHub } from "./launchpad-hub.js";
 
 const PTY_HOST = new URL("../dist/bundle/pty-host.js", import.meta.url).pathname;
 const A = "fleeta";
@@ -51,7 +56,7 @@ const quiet = () => undefined;
 describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () => {
   let mA: HostMachine;
   let mB: HostMachine;
-  let cp: ControlPlane;
+  let cp: RunningHub;
   let cpDir: string;
   let hostA: LaunchpadHost | undefined;
   let hostB: LaunchpadHost | undefined;
@@ -73,13 +78,10 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
   });
   const joinHost = async (m: HostMachine, hostId: string) => {
     const file = join(m.dir, `${hostId}.token`);
-    await issueHostToken({
-      command: "control-plane-token",
-      hostId,
-      out: file,
-      ttlSeconds: 600,
-      dataDir: cpDir,
-    });
+    await issueHostToken(
+      { command: "hub-token", hostId, out: file, ttlSeconds: 600, dataDir: cpDir },
+      log,
+    );
     return startLaunchpadHost(hostOpts(m, join(m.dir, "data"), file), log, quiet);
   };
   /** A workspace command as any client of the control plane sends it. */
@@ -144,23 +146,12 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
   beforeAll(async () => {
     mA = await setupHostMachine(A, 1024);
     mB = await setupHostMachine(B, 1024);
-    cpDir = join(mA.dir, "control-plane");
+    cpDir = join(mA.dir, "hub");
     // The control plane's images: a directory both hosts (on this machine) can read.
     const imagesDir = join(mA.dir, "images");
     await mkdir(imagesDir);
     await rename(await mA.rootfs("base"), join(imagesDir, "base"));
-    cp = await startControlPlane(
-      {
-        command: "control-plane",
-        listen: "127.0.0.1",
-        dataDir: cpDir,
-        logLevel: "warn",
-        offlineAfterMs: 3000,
-        imagesDir,
-      },
-      log,
-      quiet,
-    );
+    cp = await startTestHub(cpDir, { offlineAfterMs: 3000, imagesDir });
     hostA = await joinHost(mA, A);
     hostB = await joinHost(mB, B);
     // What host B's service listens to (its own workspaces' commands), and every workspace's

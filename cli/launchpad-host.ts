@@ -37,7 +37,7 @@ import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import type { HostOptions } from "./launchpad-args.js";
-import { joinControlPlane, joinedBefore, leafRemoteUrl } from "./launchpad-control-plane.js";
+import { joinedBefore, joinHub, writeLeafCredentials } from "./launchpad-join.js";
 import { startWorkspaceServices } from "./launchpad-workspaces.js";
 import { acquireLock } from "./lock.js";
 import { loadSecrets } from "./secrets.js";
@@ -95,24 +95,25 @@ export async function startLaunchpadHost(
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
     cleanups.push(await acquireLock(opts.dataDir));
-    // A host that joins a control plane is the host its token names; one that joined before
-    // comes back joined, with or without --join.
+    // A host that joins a hub is the host its token names; one that joined before comes back
+    // joined, with or without --join.
     const leaf = opts.join
       ? ((await joinedBefore(opts.dataDir)) ??
-        (await joinControlPlane(
+        (await joinHub(
           opts.join,
           opts.dataDir,
           progress,
           await ownCoresQuotas(opts, log),
+          opts.joinLeafUrl,
         )))
       : await joinedBefore(opts.dataDir);
     if (leaf && !opts.join) {
       if (opts.nats)
         throw new CocalcError(
           "ERR_HOST_JOINED",
-          `host ${leaf.hostId} joined a control plane (${opts.dataDir}/leaf.json): it runs its own nats-server as a leaf node, not --nats`,
+          `host ${leaf.hostId} joined a hub (${opts.dataDir}/leaf.json): it runs its own nats-server as a leaf node, not --nats`,
         );
-      progress(`host ${leaf.hostId} joined the control plane before: joining it again`);
+      progress(`host ${leaf.hostId} joined the hub before: joining it again`);
     }
     if (leaf) opts = { ...opts, hostId: leaf.hostId };
 
@@ -164,7 +165,7 @@ export async function startLaunchpadHost(
       cleanups.push(() => nats.stop());
       natsUrl = nats.url;
       progress(
-        `nats-server on ${natsUrl}${leaf ? `, a leaf node of the control plane at ${leaf.leafUrl}` : ""}`,
+        `nats-server on ${natsUrl}${leaf ? `, a leaf node of the hub at ${leaf.leafUrl}` : ""}`,
       );
     }
     // A joined host hears the control plane's answers only on its own inbox prefix.
@@ -252,7 +253,7 @@ export async function startLaunchpadHost(
   }
 }
 
-/** The host's own nats-server: a leaf node of the control plane once joined. */
+/** The host's own nats-server: a leaf node of the hub once joined. */
 async function hostNatsServer(
   opts: HostOptions,
   log: Logger,
@@ -281,7 +282,10 @@ async function hostNatsServer(
       ...(leaf && {
         serverName: `cocalc-host-${leaf.hostId}`,
         jetstreamDomain: leaf.hostDomain,
-        leafRemote: leafRemoteUrl(leaf),
+        leafRemote: {
+          url: leaf.leafUrl,
+          credentials: await writeLeafCredentials(leaf, opts.dataDir),
+        },
       }),
     },
     log.child({ component: "nats-server" }),

@@ -2,7 +2,7 @@
 import pino from "pino";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../shared/hub.js";
 import type { HubAccountOptions } from "./launchpad-args.js";
-import { connectHub } from "./launchpad-hub.js";
+import { connectHub } from "./launchpad-hub-connect.js";
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write("password (at least 10 characters): ");

@@ -1,18 +1,22 @@
 /**
- * `cocalc-launchpad` (or `cocalc-launchpad hub`): the hub people sign in to. Its nats-server
- * runs in operator mode (browsers get short-lived user JWTs for their own nkeys, minted
- * without a reload), the accounts service keeps who may sign in, and the gateway serves the
- * web app, sign-in and the browsers' NATS WebSocket. On the first run it prints a one-time
- * setup link that makes the first admin.
+ * `cocalc-launchpad` (or `cocalc-launchpad hub`): the hub people sign in to, which is also the
+ * control plane hosts join. Its nats-server runs in operator mode (browsers get short-lived
+ * user JWTs for their own nkeys, hosts' leaf nodes log into accounts of their own, all minted
+ * without a reload), the accounts service keeps who may sign in, the registry and the fleet
+ * join hosts, place workspaces and route their commands, and the gateway serves the web app,
+ * sign-in and the browsers' NATS WebSocket. On the first run it prints a one-time setup link
+ * that makes the first admin.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
-import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { BrowserSessions } from "../services/gateway/browser-sessions.js";
 import { buildHubApp } from "../services/gateway/hub-app.js";
 import { allowedHostnames } from "../services/gateway/security.js";
+import { FLEET, type Fleet, startFleet } from "../services/host/fleet.js";
 import {
   HUB_ACCOUNTS_SERVICE,
   hubAccountsService,
@@ -20,16 +24,27 @@ import {
   setupToken,
 } from "../services/hub/accounts.js";
 import { HubNatsAuth, startHubNatsServer } from "../services/hub/index.js";
+import { startRegistry } from "../services/hub/registry.js";
 import type { Logger } from "../services/runtime/logger.js";
 import { locateNatsServer } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
+import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import { HUB_JS_DOMAIN, HubBuckets, type HubConfigView, HubSubjects } from "../shared/hub.js";
-import { hubStreams } from "../streams/definitions.js";
+import type { HostTokenFile, HostTokenInfo } from "../shared/launchpad.js";
+import { RegistrySubjects } from "../shared/subjects.js";
+import { controlPlaneStreams, hubStreams } from "../streams/definitions.js";
 import { ensureStreams } from "../streams/ensure.js";
 import { cleanupStack } from "./cleanups.js";
-import type { HubOptions } from "./launchpad-args.js";
+import type { HubOptions, HubTokenOptions } from "./launchpad-args.js";
+import {
+  connectHub,
+  type HubRunInfo,
+  hubRunFile,
+  hubLogin as login,
+} from "./launchpad-hub-connect.js";
+import { startLocalHost } from "./launchpad-local-host.js";
 import { acquireLock } from "./lock.js";
 import { browserSessionsFile } from "./secrets.js";
 import { hubTls } from "./tls.js";
@@ -44,6 +59,10 @@ export interface RunningHub {
   setupUrl?: string;
   natsUrl: string;
   leafUrl: string;
+  /** The hub services' own connection (full rights in the hub's account). */
+  nc: NatsConnection;
+  /** The host the hub runs joined to itself, if any. */
+  localHostId?: string;
   /** The certificate's SHA-256 fingerprint when serving HTTPS. */
   fingerprint?: string;
   port: number;
@@ -51,28 +70,15 @@ export interface RunningHub {
   stop(): Promise<void>;
 }
 
-/** Where a running hub says how its console commands reach it (0600, removed on stop). */
-export function hubRunFile(dataDir: string): string {
-  return join(dataDir, "run.json");
-}
-
-export interface HubRunInfo {
-  pid: number;
-  natsUrl: string;
-}
-
 export function setupTokenFile(dataDir: string): string {
   return join(dataDir, "setup-token");
 }
 
-/** A JWT login to the hub's nats-server; the hub's own connections reconnect for ever. */
-async function login(url: string, jwt: string, seed: Uint8Array, name: string, reconnect = true) {
-  return connect({
-    servers: url,
-    authenticator: jwtAuthenticator(jwt, seed),
-    name,
-    ...(reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : { reconnect: false }),
-  });
+/** The name hosts reach the hub by: the public URL's, else the bound address (or host name). */
+function advertisedHost(opts: HubOptions): string {
+  if (opts.publicUrl) return new URL(opts.publicUrl).hostname;
+  if (opts.bind === "0.0.0.0" || opts.bind === "::") return hostname();
+  return opts.bind.includes(":") ? `[${opts.bind}]` : opts.bind;
 }
 
 export async function startHub(
@@ -88,7 +94,7 @@ export async function startHub(
     const auth = await HubNatsAuth.open({
       dir: join(opts.dataDir, "keys"),
       hubDomain: HUB_JS_DOMAIN,
-      durables: [HUB_ACCOUNTS_SERVICE],
+      durables: [HUB_ACCOUNTS_SERVICE, FLEET],
       log: log.child({ component: "nats-auth" }),
     });
     const operatorJwtFile = join(opts.dataDir, "keys", "operator.jwt");
@@ -99,8 +105,9 @@ export async function startHub(
       {
         dir: join(opts.dataDir, "nats"),
         serverName: "cocalc_hub",
-        host: "127.0.0.1",
-        port: await freePort(),
+        // Hosts exchange registration tokens here; every login is a JWT.
+        host: opts.bind,
+        port: opts.port + 3,
         websocket: { host: "127.0.0.1", port: wsPort, allowedOrigins: [GATEWAY_ORIGIN] },
         leaf: { host: opts.bind, port: opts.port + 2 },
         jetstreamDomain: HUB_JS_DOMAIN,
@@ -124,14 +131,48 @@ export async function startHub(
     const svc = await auth.servicesCredentials();
     const nc = await login(server.url, svc.jwt, svc.seed, "cocalc-hub services");
     conns.push(nc);
-    await ensureStreams(await jetstreamManager(nc), hubStreams());
+    const jsm = await jetstreamManager(nc);
+    await ensureStreams(jsm, [...hubStreams(), ...controlPlaneStreams()]);
 
     const supervisor = new Supervisor({ nc, wsid: "hub", log, instance: "hub" });
     cleanups.push(() => supervisor.stop());
     await supervisor.start([hubAccountsService({ setupTokenFile: setupTokenFile(opts.dataDir) })]);
 
+    // Hosts join (registry), beat, get workspaces placed and their commands routed (fleet).
+    let fleet: Fleet | undefined;
+    const hostsSee = advertisedHost(opts);
+    const registry = await startRegistry({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      log: log.child({ component: "registry" }),
+      auth,
+      natsUrl: `nats://${hostsSee}:${opts.port + 3}`,
+      leafUrl: `nats-leaf://${hostsSee}:${opts.port + 2}`,
+      hubDomain: HUB_JS_DOMAIN,
+      coresQuotas: async (accounts) => {
+        if (accounts.length === 0) return {};
+        if (!fleet) throw new CocalcError("ERR_HOST_JOIN", "the hub is still starting; join again");
+        return fleet.coresQuotas(accounts);
+      },
+      dataDir: opts.dataDir,
+      now: () => new Date(),
+    });
+    cleanups.push(() => registry.stop());
+    fleet = await startFleet({
+      nc,
+      js: jetstream(nc),
+      jsm,
+      kvm: new Kvm(nc),
+      log: log.child({ component: "fleet" }),
+      now: () => new Date(),
+      ...(opts.offlineAfterMs !== undefined && { offlineAfterMs: opts.offlineAfterMs }),
+      ...(opts.imagesDir !== undefined && { imagesDir: opts.imagesDir }),
+    });
+    const started = fleet;
+    cleanups.push(() => started.stop());
+
     // The first admin is made with a one-time link, as long as there is none.
-    const { Kvm } = await import("@nats-io/kv");
     const config = await (await new Kvm(nc).open(HubBuckets.config)).get("config");
     const setUp =
       config && config.operation === "PUT" && config.length > 0
@@ -195,6 +236,19 @@ export async function startHub(
     });
     cleanups.push(() => app.close());
     await app.listen({ port: opts.port, host: opts.bind });
+    // The hub's own host, when this machine can run workspaces (and it is not turned off).
+    const here = opts.bind === "0.0.0.0" || opts.bind === "::" ? "127.0.0.1" : advertisedHost(opts);
+    const localHost = await startLocalHost(
+      opts,
+      nc,
+      {
+        natsUrl: `nats://${here}:${opts.port + 3}`,
+        leafUrl: `nats-leaf://${here}:${opts.port + 2}`,
+      },
+      log,
+      progress,
+    );
+    if (localHost) cleanups.push(() => localHost.stop());
     const run: HubRunInfo = { pid: process.pid, natsUrl: server.url };
     await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
     cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
@@ -211,6 +265,8 @@ export async function startHub(
       ...(token !== undefined && { setupUrl: `${url}/setup?token=${token}` }),
       natsUrl: server.url,
       leafUrl: server.leafUrl,
+      nc,
+      ...(localHost && { localHostId: localHost.hostId }),
       ...(tls && { fingerprint: tls.fingerprint }),
       port: opts.port,
       dataDir: opts.dataDir,
@@ -222,26 +278,45 @@ export async function startHub(
   }
 }
 
-/** The hub's services connection, for console commands: its keys and run file in `dataDir`. */
-export async function connectHub(dataDir: string, log: Logger): Promise<NatsConnection> {
-  const { readFile } = await import("node:fs/promises");
-  let run: HubRunInfo;
+type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
+
+/** Sends one registry command to the hub running on `dataDir`; its result. */
+async function registryRequest<T>(dataDir: string, command: object, log: Logger): Promise<T> {
+  const nc = await connectHub(dataDir, log);
   try {
-    run = JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
-  } catch {
-    throw new Error(
-      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
-    );
+    const r = (
+      await nc.request(RegistrySubjects.command, JSON.stringify(command), { timeout: 30_000 })
+    ).json<Reply<T>>();
+    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", `${r.error.message} (${r.error.code})`);
+    return r.result;
+  } finally {
+    await nc.close();
   }
-  const auth = await HubNatsAuth.open({
-    dir: join(dataDir, "keys"),
-    hubDomain: HUB_JS_DOMAIN,
+}
+
+/** Asks the running hub for a registration token and writes it to a new 0600 file. */
+export async function issueHostToken(o: HubTokenOptions, log: Logger): Promise<HostTokenFile> {
+  const token = await registryRequest<HostTokenFile>(
+    o.dataDir,
+    { type: "IssueHostToken", data: { hostId: o.hostId, ttlSeconds: o.ttlSeconds } },
     log,
-  });
-  const svc = await auth.servicesCredentials();
-  try {
-    return await login(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", false);
-  } catch (err) {
-    throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
-  }
+  );
+  const tmp = `${o.out}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(token, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+  await rename(tmp, o.out);
+  return token;
+}
+
+/** The hub's registration tokens (never their secrets). */
+export function listHostTokens(dataDir: string, log: Logger): Promise<HostTokenInfo[]> {
+  return registryRequest(dataDir, { type: "ListHostTokens", data: {} }, log);
+}
+
+/** Revokes a token: unused, it can no longer join; used, its host is cut off. */
+export function revokeHostToken(
+  dataDir: string,
+  tokenId: string,
+  log: Logger,
+): Promise<HostTokenInfo> {
+  return registryRequest(dataDir, { type: "RevokeHostToken", data: { tokenId } }, log);
 }

@@ -4,8 +4,10 @@ import { chmod, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { createUser } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectServices } from "../services/runtime/connect.js";
+import { freePortRange } from "../services/runtime/ports.js";
 import { domainManager, viewValue } from "../services/runtime/remote-views.js";
 import type { ExecResult, HostTokenFile, WorkspaceView } from "../shared/launchpad.js";
 import {
@@ -17,15 +19,16 @@ import {
   workspaceSubjects,
 } from "../shared/subjects.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../test/helpers/launchpad.js";
-import { until } from "../test/helpers/nats.js";
+import { testLog, until } from "../test/helpers/nats.js";
 import { runClient } from "./launchpad-client.js";
+import { connectHub } from "./launchpad-hub-connect.js";
 
 const BIN = new URL("../dist/bundle/launchpad.js", import.meta.url).pathname;
 const HOST = "hostjoin1";
 const unsupported =
   (await hostUnsupported()) ??
   (existsSync(BIN) ? undefined : `${BIN} is missing: run npm run build first`);
-if (unsupported) console.warn(`control plane join tests skipped: ${unsupported}`);
+if (unsupported) console.warn(`hub join tests skipped: ${unsupported}`);
 
 type Reply = { ok: boolean; error?: { code: string; message: string }; result?: ExecResult };
 
@@ -53,7 +56,7 @@ async function stopDaemon(child: ChildProcess | undefined): Promise<void> {
   await exited;
 }
 
-describe.skipIf(unsupported !== undefined)("a host joins the control plane as a leaf node", () => {
+describe.skipIf(unsupported !== undefined)("a host joins the hub as a leaf node", () => {
   let m: HostMachine;
   let cp: ChildProcess | undefined;
   let host: ChildProcess | undefined;
@@ -63,12 +66,12 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
   const token = (hostId: string, out: string, ttl = "1h") =>
     spawnSync(
       process.execPath,
-      [BIN, "control-plane", "token", hostId, "--out", out, "--ttl", ttl, "--data-dir", cpDir],
+      [BIN, "hub", "token", hostId, "--out", out, "--ttl", ttl, "--data-dir", cpDir],
       { encoding: "utf8" },
     );
-  /** `cocalc-launchpad control-plane ARGS --data-dir CP_DIR`. */
+  /** `cocalc-launchpad hub ARGS --data-dir HUB_DIR`. */
   const cpCli = (args: string[]) =>
-    spawnSync(process.execPath, [BIN, "control-plane", ...args, "--data-dir", cpDir], {
+    spawnSync(process.execPath, [BIN, "hub", ...args, "--data-dir", cpDir], {
       encoding: "utf8",
     });
   /** A host that only tries to join (it fails before it touches the btrfs). */
@@ -81,17 +84,21 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
 
   beforeAll(async () => {
     m = await setupHostMachine(HOST, 1024);
-    cpDir = join(m.dir, "control-plane");
-    cp = (await daemon(["control-plane", "--data-dir", cpDir, "--log-level", "warn"])).child;
-    const run = JSON.parse(await readFile(join(cpDir, "control-plane.json"), "utf8")) as {
-      natsUrl: string;
-      seedFile: string;
-    };
-    hub = await connectServices(
-      { url: run.natsUrl, seed: (await readFile(run.seedFile, "utf8")).trim() },
-      "test operator",
-      RegistrySubjects.operatorInbox,
-    );
+    cpDir = join(m.dir, "hub");
+    const port = String(await freePortRange([2, 3]));
+    cp = (
+      await daemon([
+        "hub",
+        "--port",
+        port,
+        "--no-local-host",
+        "--data-dir",
+        cpDir,
+        "--log-level",
+        "warn",
+      ])
+    ).child;
+    hub = await connectHub(cpDir, testLog);
   });
 
   afterAll(async () => {
@@ -109,14 +116,20 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     const t = JSON.parse(await readFile(file, "utf8")) as HostTokenFile;
     expect(t.hostId).toBe(HOST);
     expect(r.stdout + r.stderr).not.toContain(t.secret);
-    // The same token with another secret.
+    // The same token with another secret: a damaged one, and another key's.
     await writeFile(file, JSON.stringify({ ...t, secret: `${t.secret.slice(0, -4)}AAAA` }), {
       mode: 0o600,
     });
+    const damaged = joinOnly(file, join(m.dir, "d-wrong"));
+    expect(damaged.status).toBe(1);
+    expect(damaged.stderr).toMatch(/its secret is damaged/);
+    const otherKey = new TextDecoder().decode(createUser().getSeed());
+    await writeFile(file, JSON.stringify({ ...t, secret: otherKey }), { mode: 0o600 });
     const wrong = joinOnly(file, join(m.dir, "d-wrong"));
     expect(wrong.status).toBe(1);
     expect(wrong.stderr).toMatch(/refused the registration token/);
     expect(wrong.stderr).not.toContain(t.secret);
+    expect(wrong.stderr).not.toContain(otherKey);
 
     const shortFile = join(m.dir, "short.token");
     expect(token(HOST, shortFile, "1s").status).toBe(0);
@@ -222,7 +235,7 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
       "warn",
     ]);
     host = started.child;
-    expect(started.out()).toMatch(/a leaf node of the control plane/);
+    expect(started.out()).toMatch(/a leaf node of the hub/);
     expect(started.out()).toContain(
       "account acme: the control plane's cores quota 3 applies (this host had 2)",
     );
@@ -282,7 +295,7 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
     );
     try {
       const heard: string[] = [];
-      for (const s of ["_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
+      for (const s of ["_INBOX.>", "_CP_INBOX.>", "_JOIN.>", "registry.>", "hostjoin.>"])
         onHost.subscribe(s, {
           callback: (_e, msg) => {
             heard.push(msg.subject);
@@ -308,7 +321,7 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
       };
       await onHost.flush();
       await sentinel(1);
-      // Issuing a token reloads the control plane's configuration (a new join login).
+      // Issuing a token pushes the hub's account JWT again (with the leaf accounts).
       const r = token("hostjoin2", join(m.dir, "other.token"));
       expect(r.status).toBe(0);
       await sentinel(2);
@@ -344,8 +357,8 @@ describe.skipIf(unsupported !== undefined)("a host joins the control plane as a 
       "warn",
     ]);
     host = restarted.child;
-    expect(restarted.out()).toMatch(/joined the control plane before: joining it again/);
-    expect(restarted.out()).toMatch(/a leaf node of the control plane/);
+    expect(restarted.out()).toMatch(/joined the hub before: joining it again/);
+    expect(restarted.out()).toMatch(/a leaf node of the hub/);
     // Its commands reach it (a malformed one is answered, so the host heard it).
     await until("the host's commands reachable from the control plane again", async () =>
       hub

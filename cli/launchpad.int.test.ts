@@ -36,9 +36,14 @@ describe("cocalc-launchpad flags", () => {
       ["account", "cores", "a.b", "1"],
       ["account", "cores", "acme"],
       ["host", "--btrfs", "/x", "--join", "/t", "--nats", "nats://x", "--nats-seed-file", "/s"],
-      ["control-plane", "token", "h1"],
-      ["control-plane", "token", "h1", "--out", "/t", "--ttl", "forever"],
-      ["control-plane", "--port", "70000"],
+      ["hub", "token", "h1"],
+      ["hub", "token", "h1", "--out", "/t", "--ttl", "forever"],
+      ["hub", "token", "revoke"],
+      ["hub", "--port", "70000"],
+      ["hub", "--no-local-host", "--btrfs", "/x"],
+      ["hub", "--btrfs", "/x", "--btrfs-image", "/y"],
+      ["hub", "--offline-after", "soon"],
+      ["control-plane"],
       ["frobnicate"],
     ]) {
       const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8" });

@@ -7,7 +7,6 @@ import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logge
 import { CocalcError } from "../shared/errors.js";
 import { UsageError } from "./args.js";
 import {
-  type ControlPlaneOptions,
   type HostOptions,
   type HubOptions,
   LAUNCHPAD_HELP,
@@ -105,17 +104,6 @@ async function runHub(opts: HubOptions): Promise<number> {
   );
 }
 
-async function runControlPlane(opts: ControlPlaneOptions): Promise<number> {
-  const log = makeLogger(opts);
-  return runUntilSignalled(
-    async () => {
-      const { startControlPlane } = await import("./launchpad-control-plane.js");
-      return startControlPlane(opts, log, progress);
-    },
-    (cp) => `cocalc-launchpad control plane ready: nats ${cp.natsUrl}, leaf nodes ${cp.leafUrl}`,
-  );
-}
-
 async function main(argv: string[]): Promise<number> {
   let cmd: ReturnType<typeof parseLaunchpadCli>;
   try {
@@ -144,12 +132,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case "host":
       return runHost(cmd);
-    case "control-plane":
-      return runControlPlane(cmd);
-    case "control-plane-token": {
-      const { issueHostToken } = await import("./launchpad-control-plane.js");
+    case "hub-token": {
+      const { issueHostToken } = await import("./launchpad-hub.js");
       try {
-        const t = await issueHostToken(cmd);
+        const t = await issueHostToken(cmd, pino({ level: "silent" }));
         console.log(
           `registration token for host ${t.hostId} written to ${cmd.out} (expires ${t.expiresAt}); join with: cocalc-launchpad host --join ${cmd.out} …`,
         );
@@ -159,17 +145,18 @@ async function main(argv: string[]): Promise<number> {
         return 1;
       }
     }
-    case "control-plane-tokens": {
-      const { listHostTokens, revokeHostToken } = await import("./launchpad-control-plane.js");
+    case "hub-tokens": {
+      const { listHostTokens, revokeHostToken } = await import("./launchpad-hub.js");
+      const log = pino({ level: "silent" });
       try {
         if (cmd.action === "revoke") {
-          const t = await revokeHostToken(cmd.dataDir, cmd.tokenId);
+          const t = await revokeHostToken(cmd.dataDir, cmd.tokenId, log);
           console.log(`token ${t.tokenId} (host ${t.hostId}) revoked`);
           return 0;
         }
         const rows = [
           ["TOKEN", "HOST", "STATUS", "ISSUED", "EXPIRES", "JOINED", "REVOKED"],
-          ...(await listHostTokens(cmd.dataDir)).map((t) => [
+          ...(await listHostTokens(cmd.dataDir, log)).map((t) => [
             t.tokenId,
             t.hostId,
             t.status,

@@ -477,7 +477,11 @@ export const HostJoined = defineEvent(
   "HostJoined",
   1,
   Type.Object(
-    { hostId: Name("host id"), leafUser: Type.String({ maxLength: 100 }) },
+    {
+      hostId: Name("host id"),
+      /** The leaf login's user (older hubs) or account public key: never a secret. */
+      leafUser: Type.String({ maxLength: 100 }),
+    },
     { additionalProperties: false },
   ),
 );
@@ -527,24 +531,27 @@ export interface HostTokenInfo {
   revoked?: { at: string; reason: string };
 }
 
-/** What a host keeps (0600) to join the control plane: written by `control-plane token`. */
+/** What a host keeps (0600) to join the hub: written by `hub token`. */
 export interface HostTokenFile {
-  v: 1;
-  /** The control plane's client address, where the token is exchanged. */
+  v: 2;
+  /** The hub's client address, where the token is exchanged. */
   natsUrl: string;
   tokenId: string;
-  secret: string;
   hostId: string;
   expiresAt: string;
+  /** The token's NATS login: a user JWT (may only ask to join) and its nkey seed. */
+  jwt: string;
+  secret: string;
 }
 
 /** The control plane's answer to a join: the host's leaf credentials (kept 0600 by the host). */
 export interface LeafCredentials {
   hostId: string;
-  /** `nats-leaf://host:port` of the control plane's leaf node listener. */
+  /** `nats-leaf://host:port` of the hub's leaf node listener. */
   leafUrl: string;
-  user: string;
-  password: string;
+  /** The leaf node's login: a user JWT in the host's own account, and its nkey seed. */
+  jwt: string;
+  seed: string;
   /** JetStream domains: the control plane's and the host's own. */
   hubDomain: string;
   hostDomain: string;

@@ -214,12 +214,6 @@ export function hostSubjects(hostId: string) {
     /** Every workspace command to this host, as a filter. */
     workspaceCommands: `hostcmd.${hostId}.ws.*`,
     /**
-     * Inside the host's commands, answered by nobody: the control plane sends a request here
-     * after each reload of its nats-server, so the reply path through the host's account is
-     * set up again (see openReplyPaths in services/registry).
-     */
-    replyPath: `hostcmd.${hostId}.reply-path`,
-    /**
      * The request subjects of one streamed exec session (shared/launchpad-exec.ts) of a
      * workspace on this host: under `hostcmd.<hostId>.ws.<wsid>`, so that they reach the host
      * from the control plane the way the workspace's commands do.
@@ -354,8 +348,6 @@ export const RegistrySubjects = {
   joinInbox: (tokenId: string) => `_JOIN.${validateKeyToken(tokenId, "token id")}`,
   /** Every joining host's inbox (no leaf node may listen there). */
   joinInboxes: "_JOIN.>",
-  /** The inbox prefix of the control plane's own clients (no leaf node may listen there). */
-  operatorInbox: "_CP_INBOX",
 } as const;
 
 /** The JetStream domain of a joined host's own nats-server. */

@@ -8,18 +8,23 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConnectionType } from "@nats-io/jwt";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { createAccount, createUser } from "@nats-io/nkeys";
 import { CocalcError } from "../../shared/errors.js";
 import {
   browserUserPermissions,
   type Membership,
   userInboxPrefix,
 } from "../../shared/hub-permissions.js";
+import { RegistrySubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
+import type { LeafAccount } from "./leaf-accounts.js";
 import {
   accountJwt,
   accountUserJwt,
+  encodeLeafUser,
   type HubKeyPairs,
+  leafAccountJwt,
   loadOrCreateHubKeys,
   operatorJwt,
   servicesUserJwt,
@@ -40,6 +45,8 @@ interface UsersState {
   revoked: Record<string, number>;
   /** User public key → the account it was minted for, and its newest JWT's expiry (unix s). */
   minted: Record<string, { accountId: string; exp: number }>;
+  /** Joined hosts' leaf accounts: what the hub's account imports from. */
+  leafs?: LeafAccount[];
 }
 
 export interface MintRequest {
@@ -126,8 +133,70 @@ export class HubNatsAuth {
     this.prune();
     return {
       [this.systemAccountPublicKey]: await systemAccountJwt(this.keys),
-      [this.accountPublicKey]: await accountJwt(this.keys, this.state.revoked),
+      [this.accountPublicKey]: await this.hubAccountJwt(),
+      ...Object.fromEntries(
+        await Promise.all(
+          this.leafs().map(async (l) => [l.account, await leafAccountJwt(this.keys, l)]),
+        ),
+      ),
     };
+  }
+
+  private hubAccountJwt(): Promise<string> {
+    return accountJwt(this.keys, this.state.revoked, this.leafs());
+  }
+
+  /** The joined hosts' leaf accounts the hub's account imports from. */
+  leafs(): readonly LeafAccount[] {
+    return this.state.leafs ?? [];
+  }
+
+  /**
+   * Makes exactly these leaf accounts reachable: each one's JWT is pushed, then the hub's
+   * account with its imports of them. A leaf account left out stays on nats-server, but
+   * nothing imports from it or exports to it: a leaf still connected there reaches nothing.
+   */
+  setLeafs(leafs: readonly LeafAccount[]): Promise<void> {
+    return this.serially(async () => {
+      this.state.leafs = leafs.map((l) => ({ ...l }));
+      await this.save();
+      for (const l of leafs) await this.push(await leafAccountJwt(this.keys, l));
+      await this.push(await this.hubAccountJwt());
+    });
+  }
+
+  /**
+   * A new leaf login for host `hostId`: an account of its own (its key is thrown away once the
+   * user is signed: the hub signs the account's JWT with the operator's key) and a user in it
+   * that only a leaf node connection may use. Not reachable until given to setLeafs().
+   */
+  async newLeafLogin(hostId: string): Promise<{ account: string } & UserCredentials> {
+    const account = createAccount();
+    const user = createUser();
+    const jwt = await encodeLeafUser(hostId, user.getPublicKey(), account);
+    return { account: account.getPublicKey(), jwt, seed: user.getSeed() };
+  }
+
+  /**
+   * The login a registration token carries: it may only ask `hostjoin.<tokenId>` and hear the
+   * answer on its inbox, over a client connection, until `until` (the token's expiry and a
+   * grace period, so a late join hears why it is refused).
+   */
+  async joinLogin(tokenId: string, until: Date): Promise<UserCredentials> {
+    const user = createUser();
+    const jwt = await accountUserJwt(
+      this.keys,
+      `join ${tokenId}`,
+      user.getPublicKey(),
+      {
+        pub: { allow: [RegistrySubjects.join(tokenId)] },
+        sub: { allow: [`${RegistrySubjects.joinInbox(tokenId)}.>`] },
+        bearer_token: false,
+        allowed_connection_types: ["STANDARD"],
+      },
+      Math.floor(until.getTime() / 1000),
+    );
+    return { jwt, seed: user.getSeed() };
   }
 
   /** The hub services' login: every subject of the account. */
@@ -209,7 +278,7 @@ export class HubNatsAuth {
     const nowS = Math.floor(this.now() / 1000);
     for (const k of keys) this.state.revoked[k] = nowS;
     await this.save();
-    await this.push(await accountJwt(this.keys, this.state.revoked));
+    await this.push(await this.hubAccountJwt());
     this.opts.log.info({ keys: keys.length }, "revoked browser keys");
   }
 

@@ -18,6 +18,7 @@ import { encodeAccount, encodeOperator, encodeUser, type User } from "@nats-io/j
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { CocalcError } from "../../shared/errors.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
+import { hostAccountClaims, hubAccountClaims, type LeafAccount } from "./leaf-accounts.js";
 
 /** The seeds the hub keeps (each an nkey seed "S…"). */
 export interface HubNatsSeeds {
@@ -164,8 +165,15 @@ export function systemAccountJwt(k: HubKeyPairs): Promise<string> {
   );
 }
 
-/** The account JWT with `revocations` (user public key → revoke JWTs issued at or before, unix s). */
-export function accountJwt(k: HubKeyPairs, revocations: Record<string, number>): Promise<string> {
+/**
+ * The account JWT with `revocations` (user public key → revoke JWTs issued at or before, unix
+ * s) and what it takes from joined hosts' accounts (services/registry/leaf-accounts.ts).
+ */
+export function accountJwt(
+  k: HubKeyPairs,
+  revocations: Record<string, number>,
+  leafs: readonly LeafAccount[] = [],
+): Promise<string> {
   return encodeAccount(
     ACCOUNT_NAME,
     k.account.getPublicKey(),
@@ -173,6 +181,23 @@ export function accountJwt(k: HubKeyPairs, revocations: Record<string, number>):
       signing_keys: [k.accountSigning.getPublicKey()],
       limits: { ...UNLIMITED },
       revocations: { ...revocations },
+      ...hubAccountClaims(leafs),
+    },
+    { signer: k.operatorSigning },
+  );
+}
+
+/**
+ * A joined host's own account: no JetStream of the hub's (the host keeps its own), only what
+ * it offers the hub's account and the inbox it takes from it.
+ */
+export function leafAccountJwt(k: HubKeyPairs, leaf: LeafAccount): Promise<string> {
+  return encodeAccount(
+    `host-${leaf.hostId}`,
+    leaf.account,
+    {
+      limits: { ...UNLIMITED_CONNECTIONS },
+      ...hostAccountClaims(leaf.hostId, k.account.getPublicKey()),
     },
     { signer: k.operatorSigning },
   );
@@ -199,4 +224,16 @@ export function accountUserJwt(
 /** The hub services' user: anything in the account (no expiry; revocable like any user). */
 export function servicesUserJwt(k: HubKeyPairs): Promise<string> {
   return accountUserJwt(k, "hub-services", k.servicesUser.getPublicKey(), {});
+}
+
+/** A leaf node's user in its host's own account, signed by that account's key. */
+export function encodeLeafUser(
+  hostId: string,
+  userPublicKey: string,
+  account: KeyPair,
+): Promise<string> {
+  return encodeUser(`leaf ${hostId}`, userPublicKey, account, {
+    bearer_token: false,
+    allowed_connection_types: ["LEAFNODE"],
+  });
 }

@@ -97,37 +97,6 @@ export interface NatsPermissions {
   subscribe: { allow: string[]; deny?: string[] };
 }
 
-/**
- * A service or stream one account offers others (nats-server's `exports`). A service's
- * answers are one message unless `response_type` is `stream` (progress, then the answer);
- * the way back for them lasts `response_threshold` (nats-server's default: 2 minutes).
- */
-export type NatsExport =
-  | { service: string; response_type?: "singleton" | "stream"; response_threshold?: string }
-  | { stream: string };
-
-/** A service or stream an account takes from another (nats-server's `imports`). */
-export type NatsImport =
-  | { service: { account: string; subject: string } }
-  | { stream: { account: string; subject: string } };
-
-/** An account of its own (a joined host's leaf node): what it offers and what it takes. */
-export interface NatsAccount {
-  users: { user: string; password: string }[];
-  exports: NatsExport[];
-  imports: NatsImport[];
-}
-
-/**
- * Accounts: the services, browser and extra users go into `main` (with JetStream and these
- * exports and imports); `others` are accounts of their own. Nothing crosses between accounts
- * but what one exports and the other imports.
- */
-export interface NatsAccounts {
-  main: { name: string; exports: NatsExport[]; imports: NatsImport[] };
-  others: Record<string, NatsAccount>;
-}
-
 export interface NatsServerConfig {
   binary: string;
   /** Directory for the config file, pid file and the JetStream store. */
@@ -147,14 +116,11 @@ export interface NatsServerConfig {
   host?: string;
   /** JetStream domain: a host and its control plane each keep their own JetStream. */
   jetstreamDomain?: string;
-  /** Accept leaf node connections (a control plane): they log in as one of the users. */
-  leafListen?: { host: string; port: number };
-  /** Connect as a leaf node to a control plane: `nats-leaf://user:password@host:port`. */
-  leafRemote?: string;
-  /** More users with passwords (hosts joining); the config file is 0600. */
-  users?: { user: string; password: string; permissions?: NatsPermissions }[];
-  /** Accounts instead of one: a control plane, whose hosts' leaf nodes each have their own. */
-  accounts?: NatsAccounts;
+  /**
+   * Connect as a leaf node to the hub: its `nats-leaf://host:port` and the 0600 file of the
+   * leaf's login (a user JWT and its seed, NATS's credentials format).
+   */
+  leafRemote?: { url: string; credentials: string };
 }
 
 export function configPath(dir: string): string {
@@ -175,8 +141,9 @@ export function renderNatsConfig(c: NatsServerConfig): string {
       ...(c.syncAlways && { sync_interval: "always" }),
       ...(c.jetstreamDomain !== undefined && { domain: c.jetstreamDomain }),
     },
-    ...(c.leafListen && { leafnodes: { host: c.leafListen.host, port: c.leafListen.port } }),
-    ...(c.leafRemote !== undefined && { leafnodes: { remotes: [{ url: c.leafRemote }] } }),
+    ...(c.leafRemote && {
+      leafnodes: { remotes: [{ url: c.leafRemote.url, credentials: c.leafRemote.credentials }] },
+    }),
     websocket: {
       host: "127.0.0.1",
       port: c.wsPort,
@@ -190,24 +157,8 @@ export function renderNatsConfig(c: NatsServerConfig): string {
     ...(c.browser
       ? [{ user: c.browser.user, password: c.browser.password, permissions: c.browser.permissions }]
       : []),
-    ...(c.users ?? []),
   ];
-  // With accounts there is no authorization block: every user belongs to an account
-  // (and no accounts block of $SYS alone next to an authorization block: CVE-2023-47090).
-  const auth = c.accounts
-    ? {
-        accounts: {
-          [c.accounts.main.name]: {
-            jetstream: "enabled",
-            users,
-            exports: c.accounts.main.exports,
-            imports: c.accounts.main.imports,
-          },
-          ...c.accounts.others,
-        },
-      }
-    : { authorization: { users } };
-  return `${JSON.stringify({ ...conf, ...auth }, null, 2)}\n`;
+  return `${JSON.stringify({ ...conf, authorization: { users } }, null, 2)}\n`;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -389,16 +340,6 @@ export class NatsServer extends EventEmitter {
    * Rewrites the config with other `users` (and accounts) and has the running server reload
    * it (SIGHUP); resolves once the server says it reloaded.
    */
-  async reloadUsers(
-    users: NonNullable<NatsServerConfig["users"]>,
-    accounts?: NatsAccounts,
-  ): Promise<void> {
-    const config = this.config as { users?: NatsServerConfig["users"]; accounts?: NatsAccounts };
-    config.users = users;
-    if (accounts) config.accounts = accounts;
-    await this.reload();
-  }
-
   /**
    * A new password for the browser's user. The reload closes every connection that logged in
    * with the old one (also any made straight to the websocket port, not through the gateway).

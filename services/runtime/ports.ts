@@ -13,3 +13,23 @@ export function freePort(host = "127.0.0.1"): Promise<number> {
     });
   });
 }
+
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.unref();
+    s.once("error", () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A base port that, with base + each of `offsets`, was free on `host` a moment ago. */
+export async function freePortRange(offsets: readonly number[], host = "127.0.0.1") {
+  for (let i = 0; i < 100; i++) {
+    const p = 20_000 + Math.floor(Math.random() * 30_000);
+    let free = await portFree(p, host);
+    for (const o of offsets) free = free && (await portFree(p + o, host));
+    if (free) return p;
+  }
+  throw new Error(`no free run of ports at offsets 0, ${offsets.join(", ")}`);
+}

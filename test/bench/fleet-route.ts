@@ -9,10 +9,10 @@
 import { join } from "node:path";
 import pino from "pino";
 import type { HostOptions } from "../../cli/launchpad-args.js";
-import { issueHostToken, startControlPlane } from "../../cli/launchpad-control-plane.js";
 import { startLaunchpadHost } from "../../cli/launchpad-host.js";
+import { issueHostToken } from "../../cli/launchpad-hub.js";
 import { hostSubjects, workspaceSubjects } from "../../shared/subjects.js";
-import { hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
+import { hostUnsupported, setupHostMachine, startTestHub } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 import { median, num } from "./stats.js";
 
@@ -28,22 +28,15 @@ export async function fleetRouteBench(): Promise<string> {
   const log = pino({ level: "warn" });
   const quiet = () => undefined;
   const m = await setupHostMachine(HOST, 1024);
-  const cpDir = join(m.dir, "control-plane");
-  const cp = await startControlPlane(
-    { command: "control-plane", listen: "127.0.0.1", dataDir: cpDir, logLevel: "warn" },
-    log,
-    quiet,
-  );
+  const cpDir = join(m.dir, "hub");
+  const cp = await startTestHub(cpDir);
   let host: Awaited<ReturnType<typeof startLaunchpadHost>> | undefined;
   try {
     const token = join(m.dir, "host.token");
-    await issueHostToken({
-      command: "control-plane-token",
-      hostId: HOST,
-      out: token,
-      ttlSeconds: 600,
-      dataDir: cpDir,
-    });
+    await issueHostToken(
+      { command: "hub-token", hostId: HOST, out: token, ttlSeconds: 600, dataDir: cpDir },
+      log,
+    );
     const opts: HostOptions = {
       command: "host",
       btrfs: m.root,

@@ -8,7 +8,6 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
@@ -17,6 +16,7 @@ import { createUser } from "@nats-io/nkeys";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { freePortRange } from "../../services/runtime/ports.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { WEB_BUILT } from "../helpers/plus.js";
 
@@ -24,22 +24,8 @@ const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pat
 const SHOTS = process.env.E2E_SCREENSHOTS;
 if (!existsSync(LAUNCHPAD)) console.warn(`hub e2e skipped: no ${LAUNCHPAD} (npm run build)`);
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.once("error", () => resolve(false));
-    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
-  });
-}
-
-/** A base port whose leaf port (base + 2) is free too. */
-async function hubPort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const p = 20_000 + Math.floor(Math.random() * 30_000);
-    if ((await portFree(p)) && (await portFree(p + 2))) return p;
-  }
-  throw new Error("no free pair of ports");
-}
+/** A base port whose leaf port (base + 2) and hosts' port (base + 3) are free too. */
+const hubPort = () => freePortRange([2, 3]);
 
 if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
 
@@ -58,7 +44,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       const port = await hubPort();
       hub = spawn(
         process.execPath,
-        [LAUNCHPAD, "--port", String(port), "--data-dir", join(dir, "hub")],
+        [LAUNCHPAD, "--port", String(port), "--no-local-host", "--data-dir", join(dir, "hub")],
         {
           env: { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "share") },
           stdio: ["ignore", "pipe", "pipe"],
@@ -268,7 +254,16 @@ describe.skipIf(!existsSync(LAUNCHPAD))("the hub off loopback", () => {
     const port = await hubPort();
     const hub = spawn(
       process.execPath,
-      [LAUNCHPAD, "--bind", "0.0.0.0", "--port", String(port), "--data-dir", join(dir, "hub")],
+      [
+        LAUNCHPAD,
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        String(port),
+        "--no-local-host",
+        "--data-dir",
+        join(dir, "hub"),
+      ],
       { env: { ...process.env, HOME: dir }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";

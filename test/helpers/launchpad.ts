@@ -9,6 +9,10 @@ import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import pino from "pino";
+import type { HubOptions } from "../../cli/launchpad-args.js";
+import { type RunningHub, startHub } from "../../cli/launchpad-hub.js";
+import { freePortRange } from "../../services/runtime/ports.js";
 
 const execFileP = promisify(execFile);
 
@@ -148,4 +152,28 @@ export async function setupHostMachine(hostId: string, sizeMb = 3072): Promise<H
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A hub in this process for host tests (no local host of its own: the test joins its
+ * hosts), on a free base port; `extra` sets more of its options.
+ */
+export async function startTestHub(
+  dataDir: string,
+  extra: Partial<HubOptions> = {},
+): Promise<RunningHub> {
+  return startHub(
+    {
+      command: "hub",
+      bind: "127.0.0.1",
+      port: await freePortRange([2, 3]),
+      allowHosts: [],
+      dataDir,
+      logLevel: "warn",
+      localHost: false,
+      ...extra,
+    },
+    pino({ level: "warn" }),
+    () => undefined,
+  );
 }

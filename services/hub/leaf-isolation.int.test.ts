@@ -1,6 +1,7 @@
 /**
- * The permission matrix of joined hosts, with real nats-servers: a control plane and hosts
- * A, B (and C, joining later) as leaf nodes, configured by the product's own code. What host
+ * The permission matrix of joined hosts, with real nats-servers: the hub in operator mode
+ * and hosts A, B (and C, joining later) as leaf nodes, configured by the product's own code
+ * (leaf accounts as JWTs pushed to the running hub, never a reload). What host
  * A can do with its credentials — a full-rights client on its own nats-server, and a leaf
  * connection made by hand (nats-server 2.9 does not check a leaf's messages itself) — against
  * B's and the control plane's subjects, JetStream API (every form, legacy ones included),
@@ -10,14 +11,21 @@
  * does arrive on the same path (a sentinel), and the witnesses hear the sentinel, never the
  * attack before it.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { fmtCreds } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { createUser } from "@nats-io/nkeys";
+import {
+  jwtAuthenticator,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/nats-core";
+import { createUser, fromSeed } from "@nats-io/nkeys";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hostDomain, hostSubjects } from "../../shared/subjects.js";
 import { testLog, until } from "../../test/helpers/nats.js";
@@ -25,9 +33,12 @@ import { connectServices } from "../runtime/connect.js";
 import { locateNatsServer, NatsServer } from "../runtime/nats-server.js";
 import { freePort } from "../runtime/ports.js";
 import { domainManager, viewValue } from "../runtime/remote-views.js";
-import { type LeafLogin, leafAccounts } from "./index.js";
+import { writeSecretFile } from "../runtime/secret-file.js";
+import { HubNatsAuth, type HubNatsServer, startHubNatsServer } from "./index.js";
+import type { LeafAccount } from "./leaf-accounts.js";
 
 const HUB = "hub";
+const td = new TextDecoder();
 
 let serverBinary: string | undefined;
 try {
@@ -112,25 +123,30 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
   let dir: string;
   const seedUser = createUser();
   const seed = new TextDecoder().decode(seedUser.getSeed());
-  let cpServer: NatsServer;
+  let cpServer: HubNatsServer;
+  let auth: HubNatsAuth;
   const hostServers = new Map<string, NatsServer>();
   const conns: NatsConnection[] = [];
   let leafPort: number;
   let cp: NatsConnection;
-  const logins: LeafLogin[] = [];
+  /** The leaf accounts the hub reaches, and each host's login (JWT and seed). */
+  const logins: LeafAccount[] = [];
+  const secrets = new Map<string, { jwt: string; seed: Uint8Array }>();
 
-  const login = (hostId: string, credential = "1"): LeafLogin => ({
-    hostId,
-    account: `host_${hostId}_${credential}`,
-    user: `leaf-${hostId}`,
-    password: `pw-${hostId}-${credential}-${Math.random().toString(36).slice(2)}`,
-  });
+  const login = async (hostId: string): Promise<LeafAccount> => {
+    const l = await auth.newLeafLogin(hostId);
+    secrets.set(hostId, { jwt: l.jwt, seed: l.seed });
+    return { hostId, account: l.account };
+  };
   const services = async (url: string, name: string, inboxPrefix?: string) => {
     const nc = await connectServices({ url, seed }, name, inboxPrefix);
     conns.push(nc);
     return nc;
   };
-  const startHost = async (l: LeafLogin) => {
+  const startHost = async (l: LeafAccount) => {
+    const creds = join(dir, `${l.hostId}.creds`);
+    const { jwt, seed: userSeed } = secrets.get(l.hostId)!;
+    await writeSecretFile(creds, td.decode(fmtCreds(jwt, fromSeed(userSeed))));
     const server = new NatsServer(
       {
         binary: serverBinary!,
@@ -142,7 +158,7 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
         syncAlways: false,
         serverName: `cocalc-host-${l.hostId}`,
         jetstreamDomain: hostDomain(l.hostId),
-        leafRemote: `nats-leaf://${l.user}:${l.password}@127.0.0.1:${leafPort}`,
+        leafRemote: { url: `nats-leaf://127.0.0.1:${leafPort}`, credentials: creds },
       },
       testLog,
     );
@@ -174,7 +190,7 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     );
     return nc;
   };
-  const applyLogins = () => cpServer.reloadUsers([], leafAccounts(logins));
+  const applyLogins = () => auth.setLeafs(logins);
 
   const witnesses: Subscription[] = [];
   /** Every message `nc` hears on `subjects`, by subject (until the test ends). */
@@ -201,26 +217,46 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "cocalc-leaf-matrix-"));
     leafPort = await freePort();
-    logins.push(login("fleeta"), login("fleetb"));
-    cpServer = new NatsServer(
+    await mkdir(join(dir, "keys"), { mode: 0o700 });
+    auth = await HubNatsAuth.open({ dir: join(dir, "keys"), hubDomain: HUB, log: testLog });
+    logins.push(await login("fleeta"), await login("fleetb"));
+    const operatorJwtFile = join(dir, "operator.jwt");
+    await writeSecretFile(operatorJwtFile, await auth.operatorJwt());
+    cpServer = await startHubNatsServer(
+      serverBinary!,
       {
-        binary: serverBinary!,
         dir: join(dir, "cp"),
+        serverName: "cocalc_hub",
+        host: "127.0.0.1",
         port: await freePort(),
-        wsPort: await freePort(),
-        servicesNkey: seedUser.getPublicKey(),
-        wsOrigin: "http://test.invalid",
-        syncAlways: false,
-        serverName: "cocalc-control-plane",
+        websocket: {
+          host: "127.0.0.1",
+          port: await freePort(),
+          allowedOrigins: ["http://x.invalid"],
+        },
+        leaf: { host: "127.0.0.1", port: leafPort },
         jetstreamDomain: HUB,
-        leafListen: { host: "127.0.0.1", port: leafPort },
-        users: [],
-        accounts: leafAccounts(logins),
+        operatorJwtFile,
+        systemAccount: auth.systemAccountPublicKey,
+        preload: await auth.preload(),
       },
       testLog,
     );
-    await cpServer.start();
-    cp = await services(cpServer.url, "control plane");
+    const sys = await auth.systemCredentials();
+    const system = await connect({
+      servers: cpServer.url,
+      authenticator: jwtAuthenticator(sys.jwt, sys.seed),
+    });
+    conns.push(system);
+    auth.attach(system);
+    const svc = await auth.servicesCredentials();
+    cp = await connect({
+      servers: cpServer.url,
+      authenticator: jwtAuthenticator(svc.jwt, svc.seed),
+    });
+    conns.push(cp);
+    await auth.setLeafs(logins);
+
     // Things of the control plane a host must not reach.
     const jsm = await jetstreamManager(cp);
     await jsm.streams.add({ name: "PLACEMENTS", subjects: ["placement.*"] });
@@ -310,16 +346,20 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
   });
 
   it("a leaf connection made by hand with host A's credentials reaches nothing either", async () => {
-    const a = logins[0]!;
+    const a = secrets.get("fleeta")!;
     const socket = tcpConnect({ host: "127.0.0.1", port: leafPort });
     const lines: string[] = [];
     socket.setEncoding("utf8");
     socket.on("data", (d: string) => lines.push(d));
-    await until("the control plane's INFO", async () => lines.join("").startsWith("INFO"));
+    await until("the hub's INFO", async () => lines.join("").includes("\r\n"));
+    const info = JSON.parse(lines.join("").split("\r\n")[0]!.slice(5)) as { nonce: string };
+    const sig = Buffer.from(fromSeed(a.seed).sign(new TextEncoder().encode(info.nonce))).toString(
+      "base64url",
+    );
     const connectMsg = {
       name: "evil-leaf",
-      user: a.user,
-      pass: a.password,
+      jwt: a.jwt,
+      sig,
       headers: true,
       jetstream: false,
       verbose: false,
@@ -381,7 +421,7 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
   });
 
   it("a host that joins later is out of reach of the others from its first moment (no reconnect)", async () => {
-    const c = login("fleetc");
+    const c = await login("fleetc");
     logins.push(c);
     await applyLogins();
     const onC = await startHost(c);

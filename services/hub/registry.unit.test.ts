@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
-import { CONTROL_PLANE_ACCOUNT, decideJoin, leafAccounts, tokenInfo } from "./index.js";
 import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
+import { hostAccountClaims, hubAccountClaims } from "./leaf-accounts.js";
+import { decideJoin, tokenInfo } from "./registry.js";
 
 const now = new Date("2026-03-01T12:00:00Z");
 const issuedAt = "2026-03-01T11:00:00.000Z";
@@ -58,43 +59,52 @@ describe("joining with a registration token", () => {
 });
 
 describe("leaf accounts", () => {
-  const a = { hostId: "h1", account: "host_h1_x", user: "leaf-h1", password: "p1" };
-  const b = { hostId: "h2", account: "host_h2_y", user: "leaf-h2", password: "p2" };
-  const accounts = leafAccounts([a, b]);
+  const HUB = "AHUBACCOUNT";
+  const a = { hostId: "h1", account: "AHOSTONE" };
+  const b = { hostId: "h2", account: "AHOSTTWO" };
+  const hub = hubAccountClaims([a, b]);
+  const subjects = (list: { subject: string }[]) => list.map((e) => e.subject);
 
   it("each host's account offers only its own commands, JetStream domain, beats and ledger requests", () => {
-    const h1 = accounts.others.host_h1_x!;
-    expect(h1.users).toEqual([{ user: "leaf-h1", password: "p1" }]);
+    const h1 = hostAccountClaims("h1", HUB);
+    // Commands answer with progress, then the answer (for as long as an import takes: 15 min).
+    const streamed = { response_type: "Stream", response_threshold: 900_000_000_000 };
     expect(h1.exports).toEqual([
-      // Commands answer with progress, then the answer (for as long as an import takes).
-      { service: "hostcmd.h1", response_type: "stream", response_threshold: "15m" },
-      { service: "hostcmd.h1.>", response_type: "stream", response_threshold: "15m" },
-      { service: "$JS.host-h1.API.>" },
-      { stream: "hostbeat.h1" },
-      { stream: "coresledger.h1" },
+      { name: "hostcmd.h1", subject: "hostcmd.h1", type: "service", ...streamed },
+      { name: "hostcmd.h1.>", subject: "hostcmd.h1.>", type: "service", ...streamed },
+      { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service" },
+      { name: "hostbeat.h1", subject: "hostbeat.h1", type: "stream" },
+      { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
     ]);
     // The answers to its own ledger requests, nothing else.
     expect(h1.imports).toEqual([
-      { stream: { account: CONTROL_PLANE_ACCOUNT, subject: "_HI.h1.>" } },
+      { name: "_HI.h1.>", subject: "_HI.h1.>", type: "stream", account: HUB },
     ]);
   });
 
-  it("a host's account is the same whatever other hosts joined (from the first moment)", () => {
-    expect(leafAccounts([a]).others.host_h1_x).toEqual(accounts.others.host_h1_x);
+  it("a host's account is the same whatever other hosts joined", () => {
+    expect(hostAccountClaims("h1", HUB)).toEqual(hostAccountClaims("h1", HUB));
+    expect(JSON.stringify(hostAccountClaims("h1", HUB))).not.toContain("h2");
   });
 
-  it("the control plane takes from each host's account exactly what it offers", () => {
-    const fromH2 = accounts.main.imports.filter((i) =>
-      "service" in i ? i.service.account === "host_h2_y" : i.stream.account === "host_h2_y",
-    );
-    expect(fromH2.map((i) => ("service" in i ? i.service.subject : i.stream.subject))).toEqual([
+  it("the hub takes from each host's account exactly what it offers", () => {
+    const fromH2 = hub.imports.filter((i) => i.account === "AHOSTTWO");
+    expect(subjects(fromH2)).toEqual([
       "hostcmd.h2",
       "hostcmd.h2.>",
       "$JS.host-h2.API.>",
       "hostbeat.h2",
       "coresledger.h2",
     ]);
-    expect(accounts.main.exports).toEqual([{ stream: "_HI.*.>" }]);
+    expect(fromH2.map((i) => i.type)).toEqual([
+      "service",
+      "service",
+      "service",
+      "stream",
+      "stream",
+    ]);
+    expect(hub.exports).toEqual([{ name: "_HI.*.>", subject: "_HI.*.>", type: "stream" }]);
+    expect(hubAccountClaims([]).imports).toEqual([]);
   });
 });
 

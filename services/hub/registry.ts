@@ -1,16 +1,15 @@
 /**
- * The control plane's registry of hosts. An operator issues a one-time registration token
- * for a host id; its secret is the password of a login that may do one thing: ask
- * `hostjoin.<tokenId>` and hear the answer on its own inbox. Joining answers with the host's
- * leaf node credentials: a login in an account of its own (leaf-accounts.ts). Tokens are
+ * The hub's registry of hosts. An operator issues a one-time registration token for a host
+ * id; it carries a NATS login (a user JWT and its seed) that may do one thing until the token
+ * expires: ask `hostjoin.<tokenId>` and hear the answer on its own inbox. Joining answers
+ * with the host's leaf node credentials: a user in an account of its own (leaf-accounts.ts),
+ * made reachable from the hub's account by pushing account JWTs, never by a reload. Tokens are
  * aggregates on `registry.token.<id>` (`HostTokenIssued`, `HostJoined`, `HostTokenRevoked`);
- * secrets never go into events: the logins live in a 0600 users file from which nats-server's
- * config is made. Issuing a token revokes the host's unused ones; a join replaces the host's
- * earlier credentials (and revokes the token they came from); revoking a used token cuts its
- * host off.
+ * secrets never go into events or the hub's files: only a token file and the host's
+ * credentials hold them. Issuing a token revokes the host's unused ones; a join replaces the
+ * host's earlier credentials (and revokes the token they came from); revoking a used token
+ * cuts its host off.
  */
-import { randomBytes } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { randomId } from "../../shared/base64url.js";
@@ -25,37 +24,27 @@ import {
   type RegistryEvent,
   RegistryEvents,
 } from "../../shared/launchpad.js";
-import {
-  hostDomain,
-  hostEventsStream,
-  hostSubjects,
-  RegistrySubjects,
-  Streams,
-} from "../../shared/subjects.js";
+import { hostDomain, hostEventsStream, RegistrySubjects, Streams } from "../../shared/subjects.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
-import type { NatsAccounts, NatsPermissions } from "../runtime/nats-server.js";
 import { publishEvent } from "../runtime/publish.js";
 import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
-import { type LeafLogin, leafAccountName, leafAccounts } from "./leaf-accounts.js";
-
-export { CONTROL_PLANE_ACCOUNT, type LeafLogin, leafAccounts } from "./leaf-accounts.js";
+import type { LeafAccount } from "./leaf-accounts.js";
+import type { UserCredentials } from "./nats-auth.js";
 
 export const registryEvents = new EventRegistry(RegistryEvents);
 
-/** Tokens stay refusable with a clear reason this long after they expired; then the login goes. */
+/** A token's login outlives its expiry this long, so that a late join hears why it is refused. */
 const EXPIRED_GRACE_MS = 24 * 3_600_000;
 
-export interface RegistryUser {
-  user: string;
-  password: string;
-  permissions?: NatsPermissions;
-}
-
-/** The logins the registry made (0600 file): joining hosts, and each host's leaf node. */
-interface UsersFile {
-  join: Record<string, { password: string; expiresAt: string }>;
-  leaf: Record<string, { user: string; password: string; account?: string; tokenId?: string }>;
+/** What the registry needs of the hub's NATS authority (HubNatsAuth). */
+export interface LeafAuthority {
+  /** The joined hosts' leaf accounts now reachable. */
+  leafs(): readonly LeafAccount[];
+  /** Makes exactly these reachable (pushes account JWTs; no reload). */
+  setLeafs(leafs: readonly LeafAccount[]): Promise<void>;
+  joinLogin(tokenId: string, until: Date): Promise<UserCredentials>;
+  newLeafLogin(hostId: string): Promise<{ account: string } & UserCredentials>;
 }
 
 export interface RegistryOptions {
@@ -63,17 +52,15 @@ export interface RegistryOptions {
   js: JetStreamClient;
   jsm: JetStreamManager;
   log: Logger;
+  auth: LeafAuthority;
   /** The client address hosts exchange their tokens at (goes into token files). */
   natsUrl: string;
   /** `nats-leaf://host:port` of the leaf node listener. */
   leafUrl: string;
   hubDomain: string;
-  usersFile: string;
-  /** Makes nats-server accept exactly these logins and accounts (rewrite its config, reload). */
-  applyUsers(users: RegistryUser[], accounts: NatsAccounts): Promise<void>;
-  /** The cores quotas of these accounts in the control plane's ledger (null: none). */
+  /** The cores quotas of these accounts in the hub's ledger (null: none). */
   coresQuotas(accounts: string[]): Promise<Record<string, number | null>>;
-  /** Where the control plane keeps its data (named in what a refused join says to run). */
+  /** Where the hub keeps its data (named in what a refused join says to run). */
   dataDir: string;
   now(): Date;
 }
@@ -162,7 +149,6 @@ export function tokenInfo(
   };
 }
 
-const secret = () => randomBytes(32).toString("base64url");
 const id = () =>
   randomId()
     .replace(/[^A-Za-z0-9]/g, "")
@@ -172,87 +158,11 @@ export interface Registry {
   stop(): Promise<void>;
 }
 
-async function readUsers(file: string): Promise<UsersFile> {
-  let users: UsersFile = { join: {}, leaf: {} };
-  try {
-    users = JSON.parse(await readFile(file, "utf8")) as UsersFile;
-  } catch {
-    // First start: nobody joined yet.
-  }
-  // A login from before accounts gets one (the same on every read: its host reconnects into it).
-  for (const [hostId, l] of Object.entries(users.leaf)) l.account ??= leafAccountName(hostId, "1");
-  return users;
-}
-
-function natsLogins(users: UsersFile): { users: RegistryUser[]; accounts: NatsAccounts } {
-  return {
-    users: Object.entries(users.join).map(([tokenId, j]) => ({
-      user: `join-${tokenId}`,
-      password: j.password,
-      permissions: {
-        publish: { allow: [RegistrySubjects.join(tokenId)] },
-        subscribe: { allow: [`${RegistrySubjects.joinInbox(tokenId)}.>`] },
-      },
-    })),
-    accounts: leafAccounts(
-      Object.entries(users.leaf).map(
-        ([hostId, l]): LeafLogin => ({
-          hostId,
-          account: l.account!,
-          user: l.user,
-          password: l.password,
-        }),
-      ),
-    ),
-  };
-}
-
-/**
- * After a reload, one request into each host's account (on a subject nobody answers) before
- * its leaf node connects again. nats-server before 2.9.16 rebuilds every account on a reload
- * but keeps each account's internal client, still bound to the account object it replaced
- * (fixed upstream in 95e4f2d, "Fixed accounts configuration reload"). The reply path of a
- * service import is made at the account's first request: made while a leaf node is bound to
- * the new account, its per-request reply subscriptions go through that stale client and are
- * never announced to the leaf, so every answer of a host that reconnected after the reload
- * (a restart, a network break) was lost and the control plane's requests to it timed out.
- * Made while no leaf is bound to the new account (right after the reload), it is one
- * wildcard subscription that every leaf connecting later is sent.
- */
-export async function openReplyPaths(nc: NatsConnection, hostIds: readonly string[]) {
-  // The reply subject is never listened to: only the request's passage through the import counts.
-  const reply = `${RegistrySubjects.operatorInbox}.reply-path`;
-  for (const hostId of hostIds) nc.publish(hostSubjects(hostId).replyPath, "", { reply });
-  await nc.flush();
-}
-
-/** The logins and accounts the registry's users file makes: what nats-server starts with. */
-export async function registryLogins(
-  usersFile: string,
-): Promise<{ users: RegistryUser[]; accounts: NatsAccounts }> {
-  return natsLogins(await readUsers(usersFile));
-}
-
 export async function startRegistry(o: RegistryOptions): Promise<Registry> {
-  const users = await readUsers(o.usersFile);
-  const save = async () => {
-    await writeFile(`${o.usersFile}.new`, JSON.stringify(users), { mode: 0o600 });
-    await rename(`${o.usersFile}.new`, o.usersFile);
-    const n = natsLogins(users);
-    await o.applyUsers(n.users, n.accounts);
-    await openReplyPaths(o.nc, Object.keys(users.leaf));
-  };
-  const sweep = async () => {
-    const now = o.now().getTime();
-    const old = Object.keys(users.join).filter(
-      (t) => Date.parse(users.join[t]!.expiresAt) + EXPIRED_GRACE_MS < now,
-    );
-    if (old.length === 0) return;
-    for (const t of old) delete users.join[t];
-    await save();
-  };
-  await sweep();
-  await save();
+  const td = new TextDecoder();
+  /** Host id → its leaf account now reachable. */
+  const leafs = new Map(o.auth.leafs().map((l) => [l.hostId, l]));
+  const save = () => o.auth.setLeafs([...leafs.values()]);
   await dropHostEventCopies(o);
 
   const tokenState = async (tokenId: string) => {
@@ -283,7 +193,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     if (state.status === "revoked") return state;
     // Its join login stays until the grace period ends, so that a join with it hears why.
     await record(tokenId, "HostTokenRevoked", { reason }, last);
-    if (users.leaf[state.hostId]?.tokenId === tokenId) delete users.leaf[state.hostId];
+    if (leafs.get(state.hostId)?.tokenId === tokenId) leafs.delete(state.hostId);
     o.log.info({ tokenId, hostId: state.hostId, reason }, "host registration token revoked");
     return state;
   };
@@ -314,12 +224,22 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     }
     const tokenId = id();
     const expiresAt = new Date(o.now().getTime() + ttlSeconds * 1000).toISOString();
-    const password = secret();
+    const login = await o.auth.joinLogin(
+      tokenId,
+      new Date(Date.parse(expiresAt) + EXPIRED_GRACE_MS),
+    );
     await record(tokenId, "HostTokenIssued", { hostId, expiresAt }, 0);
-    users.join[tokenId] = { password, expiresAt };
     await save();
     o.log.info({ tokenId, hostId, expiresAt }, "host registration token issued");
-    return { v: 1, natsUrl: o.natsUrl, tokenId, secret: password, hostId, expiresAt };
+    return {
+      v: 2,
+      natsUrl: o.natsUrl,
+      tokenId,
+      hostId,
+      expiresAt,
+      jwt: login.jwt,
+      secret: td.decode(login.seed),
+    };
   };
 
   const join = async (m: Msg): Promise<JoinAnswer> => {
@@ -333,23 +253,23 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       await o.coresQuotas(Object.keys(hostQuotas)),
       o.dataDir,
     );
-    const leaf = { user: `leaf-${hostId}`, password: secret() };
-    await record(tokenId, "HostJoined", { hostId, leafUser: leaf.user }, last);
+    const login = await o.auth.newLeafLogin(hostId);
+    await record(tokenId, "HostJoined", { hostId, leafUser: login.account }, last);
     // A host that joins again gets new credentials in a new account: a leaf node still
     // connected with the old ones is left in an account nothing reaches.
-    const before = users.leaf[hostId]?.tokenId;
+    const before = leafs.get(hostId)?.tokenId;
     if (before) await revoke(before, `replaced by token ${tokenId}`).catch(() => undefined);
-    // The join login stays until the token's grace period ends: removing it now would close
-    // the connection this answer goes out on (a used token is refused by its state).
-    users.leaf[hostId] = { ...leaf, account: leafAccountName(hostId, id()), tokenId };
+    // The join login lasts until the token's grace period ends (a used token is refused by
+    // its state), so the connection this answer goes out on stays open.
+    leafs.set(hostId, { hostId, account: login.account, tokenId });
     await save();
     o.log.info({ tokenId, hostId }, "host joined");
     return {
       coresQuotaNotes,
       hostId,
       leafUrl: o.leafUrl,
-      user: leaf.user,
-      password: leaf.password,
+      jwt: login.jwt,
+      seed: td.decode(login.seed),
       hubDomain: o.hubDomain,
       hostDomain: hostDomain(hostId),
     };
@@ -370,7 +290,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
         if (m.reply) m.respond(JSON.stringify(reply));
       }
     })();
-  // One at a time: the users file and the config reload are shared.
+  // One at a time: the leaf accounts are shared.
   const cmdSub = o.nc.subscribe(RegistrySubjects.command);
   const joinSub = o.nc.subscribe(RegistrySubjects.joins);
   let chain = Promise.resolve<unknown>(undefined);
@@ -384,15 +304,8 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     (m: Msg) =>
       queued(() => fn(m));
   const loops = Promise.all([serve(cmdSub, serially(issue)), serve(joinSub, serially(join))]);
-  const timer = setInterval(
-    () =>
-      void queued(sweep).catch((err) => o.log.warn({ err }, "expired token logins not removed")),
-    60_000,
-  );
-  timer.unref();
   return {
     async stop() {
-      clearInterval(timer);
       await cmdSub.drain();
       await joinSub.drain();
       await loops;

@@ -1,0 +1,60 @@
+/**
+ * How console commands reach a running hub: its run file names its nats-server, and its keys
+ * in the data dir sign the services' login (only root, or whoever owns the data dir, can).
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
+import { connect } from "@nats-io/transport-node";
+import { HubNatsAuth } from "../services/hub/index.js";
+import type { Logger } from "../services/runtime/logger.js";
+import { HUB_JS_DOMAIN } from "../shared/hub.js";
+
+/** Where a running hub says how its console commands reach it (0600, removed on stop). */
+export function hubRunFile(dataDir: string): string {
+  return join(dataDir, "hub.json");
+}
+
+export interface HubRunInfo {
+  pid: number;
+  natsUrl: string;
+}
+
+/** A JWT login to the hub's nats-server; the hub's own connections reconnect for ever. */
+export async function hubLogin(
+  url: string,
+  jwt: string,
+  seed: Uint8Array,
+  name: string,
+  reconnect = true,
+) {
+  return connect({
+    servers: url,
+    authenticator: jwtAuthenticator(jwt, seed),
+    name,
+    ...(reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : { reconnect: false }),
+  });
+}
+
+/** The hub's services connection, for console commands: its keys and run file in `dataDir`. */
+export async function connectHub(dataDir: string, log: Logger): Promise<NatsConnection> {
+  let run: HubRunInfo;
+  try {
+    run = JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
+  } catch {
+    throw new Error(
+      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
+    );
+  }
+  const auth = await HubNatsAuth.open({
+    dir: join(dataDir, "keys"),
+    hubDomain: HUB_JS_DOMAIN,
+    log,
+  });
+  const svc = await auth.servicesCredentials();
+  try {
+    return await hubLogin(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", false);
+  } catch (err) {
+    throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
+  }
+}

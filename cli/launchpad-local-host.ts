@@ -1,0 +1,93 @@
+/**
+ * The host a hub runs joined to itself, so that one command on one machine gives people
+ * workspaces. It is an ordinary host (its own nats-server as a leaf node of the hub, the host
+ * service, podman containers on btrfs) that joins with a token the hub issues to itself, in
+ * `DATA_DIR/local-host`; later starts find it joined.
+ */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "../services/runtime/logger.js";
+import { writeSecretFile } from "../services/runtime/secret-file.js";
+import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import type { HostTokenFile } from "../shared/launchpad.js";
+import { RegistrySubjects } from "../shared/subjects.js";
+import { defaultHostId, type HostOptions, type HubOptions } from "./launchpad-args.js";
+import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
+import { joinedBefore } from "./launchpad-join.js";
+
+export function localHostDir(hubDataDir: string): string {
+  return join(hubDataDir, "local-host");
+}
+
+function onPath(tool: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
+}
+
+/** Why this machine cannot run workspaces, or undefined when it can. */
+export function cannotRunWorkspaces(): string | undefined {
+  if (process.getuid?.() !== 0) return "the hub does not run as root";
+  const missing = ["podman", "mkfs.btrfs", "btrfs"].filter((t) => !onPath(t));
+  if (missing.length > 0) return `${missing.join(", ")} not installed`;
+  return undefined;
+}
+
+type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
+
+/**
+ * Starts the hub's own host (joining it first, once), or says why there is none. `nc` is the
+ * hub's services connection; the host reaches the hub on `loopback` (its client and leaf
+ * listeners as this machine sees them).
+ */
+export async function startLocalHost(
+  hub: HubOptions,
+  nc: NatsConnection,
+  loopback: { natsUrl: string; leafUrl: string },
+  log: Logger,
+  progress: (line: string) => void,
+): Promise<LaunchpadHost | undefined> {
+  const want = hub.localHost;
+  if (!want) return undefined;
+  const why = cannotRunWorkspaces();
+  if (why) {
+    if (want.btrfs || want.btrfsImage)
+      throw new CocalcError("ERR_HOST_UNSUPPORTED", `no local host: ${why}`);
+    progress(
+      `no local host (${why}): workspaces run on hosts that join with \`cocalc-launchpad hub token\``,
+    );
+    return undefined;
+  }
+  const dataDir = localHostDir(hub.dataDir);
+  const tokenFile = join(dataDir, "join.token");
+  const joined = await joinedBefore(dataDir);
+  const hostId = joined?.hostId ?? defaultHostId();
+  if (!joined) {
+    const r = (
+      await nc.request(
+        RegistrySubjects.command,
+        JSON.stringify({ type: "IssueHostToken", data: { hostId, ttlSeconds: 600 } }),
+        { timeout: 30_000 },
+      )
+    ).json<Reply<HostTokenFile>>();
+    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", r.error.message);
+    const { mkdir } = await import("node:fs/promises");
+    await mkdir(dataDir, { recursive: true, mode: 0o711 });
+    await writeSecretFile(tokenFile, JSON.stringify({ ...r.result, natsUrl: loopback.natsUrl }));
+  }
+  const opts: HostOptions = {
+    command: "host",
+    ...(want.btrfs
+      ? { btrfs: want.btrfs }
+      : { btrfsImage: want.btrfsImage ?? join(dataDir, "btrfs.img") }),
+    sizeBytes: want.sizeBytes,
+    hostId,
+    network: "default",
+    snapshotEveryMs: 60 * 60_000,
+    dataDir,
+    logLevel: hub.logLevel,
+    join: tokenFile,
+    joinLeafUrl: loopback.leafUrl,
+  };
+  progress(`starting the local host ${hostId} in ${dataDir}`);
+  return startLaunchpadHost(opts, log.child({ component: "local-host" }), progress);
+}

@@ -1,0 +1,86 @@
+/**
+ * What a joined host's leaf node can reach on the hub, as NATS accounts (JWT claims). Each set
+ * of leaf credentials logs into an account of its own; nothing crosses between it and the
+ * hub's account but what one exports and the other imports, and nothing at all between two
+ * hosts' accounts. Accounts, not user permissions: nats-server before 2.14 does not check a
+ * leaf node's permissions on the messages it sends (a hand-made leaf could send any subject).
+ *
+ * - The hub's account imports from host `h` the services `hostcmd.h`, `hostcmd.h.>` (its
+ *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
+ *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views),
+ *   and the streams `hostbeat.h` and `coresledger.h` (its heartbeats and ledger requests).
+ *   Replies to the hub's requests go back by nats-server's service import.
+ * - Host `h` imports the stream `_HI.h.>` from the hub's account: the answers to its ledger
+ *   requests (its connections use that inbox prefix).
+ *
+ * Each credential has its own account, so replacing or revoking credentials leaves a leaf
+ * still connected with the old ones in an account that nothing imports from or exports to.
+ * Pure.
+ */
+import type { Export, Import } from "@nats-io/jwt";
+import { AllHosts, hostDomain, hostSubjects } from "../../shared/subjects.js";
+
+/** One joined host's leaf account, as the registry keeps it (no secret: a public key). */
+export interface LeafAccount {
+  hostId: string;
+  /** The account's public key ("A…"). */
+  account: string;
+  /** The registration token the credentials came from. */
+  tokenId?: string;
+}
+
+/** Commands may answer with progress first, and run as long as an image import (ns). */
+const COMMAND_ANSWERS = {
+  response_type: "Stream",
+  response_threshold: 15 * 60 * 1_000_000_000,
+} as const;
+
+/** What host `hostId`'s account offers the hub: services, then streams. */
+function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
+  const h = hostSubjects(hostId);
+  const service = (subject: string, answers = {}): Export => ({
+    name: subject,
+    subject,
+    type: "service",
+    ...answers,
+  });
+  const stream = (subject: string): Export => ({ name: subject, subject, type: "stream" });
+  return {
+    services: [
+      service(h.command, COMMAND_ANSWERS),
+      service(`${h.command}.>`, COMMAND_ANSWERS),
+      service(`$JS.${hostDomain(hostId)}.API.>`),
+    ],
+    streams: [stream(h.beat), stream(h.ledger)],
+  };
+}
+
+/** The exports and imports of a host's own account, which imports from `hubAccount`. */
+export function hostAccountClaims(
+  hostId: string,
+  hubAccount: string,
+): { exports: Export[]; imports: Import[] } {
+  const offers = hostOffers(hostId);
+  const inbox = `${hostSubjects(hostId).inbox}.>`;
+  return {
+    exports: [...offers.services, ...offers.streams],
+    imports: [{ name: inbox, subject: inbox, type: "stream", account: hubAccount }],
+  };
+}
+
+/** The hub account's part in the hosts' accounts: the inboxes it offers, what it takes. */
+export function hubAccountClaims(leafs: readonly LeafAccount[]): {
+  exports: Export[];
+  imports: Import[];
+} {
+  const imports: Import[] = [];
+  for (const l of leafs) {
+    const offers = hostOffers(l.hostId);
+    for (const e of [...offers.services, ...offers.streams])
+      imports.push({ name: e.subject, subject: e.subject, type: e.type, account: l.account });
+  }
+  return {
+    exports: [{ name: AllHosts.inboxes, subject: AllHosts.inboxes, type: "stream" }],
+    imports,
+  };
+}
