@@ -25,6 +25,11 @@ import {
 } from "../services/hub/accounts.js";
 import { HubNatsAuth, startHubNatsServer } from "../services/hub/index.js";
 import { startRegistry } from "../services/hub/registry.js";
+import {
+  accountMemberships,
+  HUB_WORKSPACES_SERVICE,
+  hubWorkspacesService,
+} from "../services/hub/workspaces.js";
 import type { Logger } from "../services/runtime/logger.js";
 import { locateNatsServer } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
@@ -94,7 +99,7 @@ export async function startHub(
     const auth = await HubNatsAuth.open({
       dir: join(opts.dataDir, "keys"),
       hubDomain: HUB_JS_DOMAIN,
-      durables: [HUB_ACCOUNTS_SERVICE, FLEET],
+      durables: [HUB_ACCOUNTS_SERVICE, HUB_WORKSPACES_SERVICE, FLEET],
       log: log.child({ component: "nats-auth" }),
     });
     const operatorJwtFile = join(opts.dataDir, "keys", "operator.jwt");
@@ -136,7 +141,11 @@ export async function startHub(
 
     const supervisor = new Supervisor({ nc, wsid: "hub", log, instance: "hub" });
     cleanups.push(() => supervisor.stop());
-    await supervisor.start([hubAccountsService({ setupTokenFile: setupTokenFile(opts.dataDir) })]);
+    await supervisor.start([
+      hubAccountsService({ setupTokenFile: setupTokenFile(opts.dataDir) }),
+      hubWorkspacesService(),
+    ]);
+    const memberships = await accountMemberships(nc);
 
     // Hosts join (registry), beat, get workspaces placed and their commands routed (fleet).
     let fleet: Fleet | undefined;
@@ -226,8 +235,12 @@ export async function startHub(
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
-      mintNats: (account, publicKey) =>
-        auth.mintUserJwt({ userNkeyPublic: publicKey, accountId: account, memberships: [] }),
+      mintNats: async (account, publicKey) =>
+        auth.mintUserJwt({
+          userNkeyPublic: publicKey,
+          accountId: account,
+          memberships: await memberships(account),
+        }),
       ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
       health: () => ({
         status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",

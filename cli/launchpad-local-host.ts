@@ -5,6 +5,7 @@
  * `DATA_DIR/local-host`; later starts find it joined.
  */
 import { spawnSync } from "node:child_process";
+import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../services/runtime/logger.js";
@@ -57,6 +58,9 @@ export async function startLocalHost(
     );
     return undefined;
   }
+  // Containers run as mapped uids and must pass through the hub's data dir to reach their
+  // rootfs: o+x only (no listing); its secrets are 0600 files in 0700 folders.
+  await chmod(hub.dataDir, 0o711);
   const dataDir = localHostDir(hub.dataDir);
   const tokenFile = join(dataDir, "join.token");
   const joined = await joinedBefore(dataDir);
@@ -70,7 +74,6 @@ export async function startLocalHost(
       )
     ).json<Reply<HostTokenFile>>();
     if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", r.error.message);
-    const { mkdir } = await import("node:fs/promises");
     await mkdir(dataDir, { recursive: true, mode: 0o711 });
     await writeSecretFile(tokenFile, JSON.stringify({ ...r.result, natsUrl: loopback.natsUrl }));
   }

@@ -89,7 +89,14 @@ export const ErrorCodes = {
     status: 429,
     summary: "Too many failed sign-ins for this account or address: wait the seconds it says.",
   },
-  ERR_HUB_FORBIDDEN: { status: 403, summary: "Only an admin of the hub may do that." },
+  ERR_HUB_FORBIDDEN: {
+    status: 403,
+    summary: "Only an admin (or the workspace's owner or member) may do that.",
+  },
+  ERR_HUB_LIMIT: {
+    status: 409,
+    summary: "Beyond the account's limits (workspaces, disk, cpus or memory per workspace).",
+  },
   ERR_HUB_ACCOUNT_DISABLED: { status: 403, summary: "The account is disabled by an admin." },
   ERR_HUB_ACCOUNT_NOT_FOUND: { status: 404, summary: "No such account (never made, or deleted)." },
   ERR_CLI_USAGE: { status: 400, summary: "Unknown flag or bad flag value (exit code 2)." },

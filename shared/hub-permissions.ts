@@ -10,6 +10,7 @@
  * other JetStream API call simply are not in the allow list.
  */
 import { CocalcError } from "./errors.js";
+import { HubWorkspaceBuckets } from "./hub.js";
 import {
   Buckets,
   bucketStream,
@@ -26,11 +27,15 @@ export const WorkspaceRoles = {
 } as const;
 export type WorkspaceRoles = (typeof WorkspaceRoles)[keyof typeof WorkspaceRoles];
 
-/** One workspace the account belongs to, and the JetStream domain (its host) that stores it. */
+/**
+ * One workspace the account belongs to, and where it lives: the host and its JetStream
+ * domain (none while the hub has not placed it: then only the hub's record of it is read).
+ */
 export interface Membership {
   wsid: string;
   role: WorkspaceRoles;
-  jsDomain: string;
+  jsDomain?: string;
+  hostId?: string;
 }
 
 /** The permissions of a user JWT (the shape of `nats.pub` / `nats.sub` in its claims). */
@@ -158,6 +163,7 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
   const deny = new Set<string>();
   const apis = new Set<string>();
   const seen = new Set<string>();
+  const hubApi = jsApiPrefix(hubDomain, hubDomain);
 
   for (const m of input.memberships) {
     const wsid = checked(() => validateKeyToken(m?.wsid, "workspace id"));
@@ -169,9 +175,23 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
         "ERR_HUB_NATS_INPUT",
         `role ${JSON.stringify(m.role)} is not owner, collaborator or viewer`,
       );
+    const ws = `ws.${wsid}`;
+    // The hub's record of the workspace (title, placement), its copy of the host's view of
+    // it (status, use) and its host's state.
+    for (const s of kvRead(hubApi, HubWorkspaceBuckets.workspaces, wsid)) pub.add(s);
+    for (const s of kvRead(hubApi, Buckets.workspaces, wsid)) pub.add(s);
+    if (m.hostId !== undefined)
+      for (const s of kvRead(
+        hubApi,
+        Buckets.hosts,
+        checked(() => validateKeyToken(m.hostId, "host id")),
+      ))
+        pub.add(s);
+    // What only the hub may ask of a workspace's host (create, quotas, exec as root, delete).
+    deny.add(`${ws}.cmd.host`);
+    if (m.jsDomain === undefined) continue;
     const api = jsApiPrefix(validDomain(m.jsDomain, "JetStream domain"), hubDomain);
     apis.add(api);
-    const ws = `ws.${wsid}`;
 
     if (m.role !== WorkspaceRoles.viewer) {
       // Commands and requests change things (fs writes share ws.<wsid>.req.fs with reads),
@@ -196,15 +216,24 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     for (const bucket of WorkspaceBuckets) for (const s of kvRead(api, bucket, wsid)) pub.add(s);
   }
 
-  const hubApi = jsApiPrefix(hubDomain, hubDomain);
   for (const s of kvRead(hubApi, Buckets.accounts, accountId)) pub.add(s);
+  // Its own list of workspaces (`<account>.<wsid>`).
+  for (const s of kvRead(hubApi, HubWorkspaceBuckets.memberships, accountId)) pub.add(s);
   apis.add(hubApi);
 
   for (const api of apis) {
     const streams = [
       ...WorkspaceStreams,
       ...WorkspaceBuckets.map(bucketStream),
-      ...(api === hubApi ? [bucketStream(Buckets.accounts)] : []),
+      ...(api === hubApi
+        ? [
+            Buckets.accounts,
+            Buckets.hosts,
+            Buckets.workspaces,
+            HubWorkspaceBuckets.memberships,
+            HubWorkspaceBuckets.workspaces,
+          ].map(bucketStream)
+        : []),
     ];
     for (const stream of streams) {
       for (const s of consumerUpkeep(api, stream)) pub.add(s);

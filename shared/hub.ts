@@ -177,6 +177,14 @@ export const HubBuckets = {
   private: "hub-private",
 } as const;
 
+/** The hub's views of workspaces (shared/hub-workspaces.ts). */
+export const HubWorkspaceBuckets = {
+  /** `<wsid>` → HubWorkspaceView. */
+  workspaces: "hub-workspaces",
+  /** `<account>.<wsid>` → MembershipView. */
+  memberships: "hub-memberships",
+} as const;
+
 export interface AccountView {
   id: string;
   role: AccountRole;

@@ -625,6 +625,13 @@ export interface HostView {
   seenAt?: string;
 }
 
+/** One message on `hostview.<hostId>`: a workspace's view on its host, or that it is gone. */
+export interface HostWorkspaceViewUpdate {
+  wsid: string;
+  /** null: the workspace is no longer on the host. */
+  view: WorkspaceView | null;
+}
+
 /** One line of progress a command's handler sends before its answer (services/runtime/progress.ts). */
 export interface ProgressLine {
   line: string;

@@ -236,6 +236,11 @@ export function hostSubjects(hostId: string) {
     /** The host's requests to the control plane's account ledger (core NATS request/reply). */
     ledger: `coresledger.${hostId}`,
     /**
+     * The host's workspace views, mirrored to the hub as they change (core NATS): the hub
+     * keeps its own copy for the dashboards (HostWorkspaceViewUpdate).
+     */
+    views: `hostview.${hostId}`,
+    /**
      * The inbox prefix of a joined host's connections: the only replies the control plane
      * can send it (answers to its ledger requests).
      */
@@ -253,6 +258,8 @@ export const AllHosts = {
   beats: "hostbeat.*",
   /** Ledger requests of every host (the control plane answers). */
   ledger: "coresledger.*",
+  /** Every host's mirrored workspace views. */
+  views: "hostview.*",
   /** Every joined host's inbox (see hostSubjects().inbox). */
   inboxes: "_HI.*.>",
 } as const;

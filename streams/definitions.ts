@@ -3,6 +3,7 @@
  * Names and subjects come only from shared/subjects.ts.
  */
 import { HubBuckets } from "../shared/hub.js";
+import { HubWorkspaceBuckets } from "../shared/hub-workspaces.js";
 import { Buckets, bucketStream, StreamSubjects, Streams } from "../shared/subjects.js";
 
 const SECOND = 1000;
@@ -233,7 +234,7 @@ export function allStreams(): StreamDefinition[] {
  * logins may neither publish nor receive `$KV.>`, so these never mix with a host's own.
  */
 export function controlPlaneStreams(): StreamDefinition[] {
-  const views = new Set<string>([Buckets.hosts, Buckets.accounts]);
+  const views = new Set<string>([Buckets.hosts, Buckets.accounts, Buckets.workspaces]);
   return [
     ...ControlPlaneStreams,
     ...BucketDefinitions.filter((b) => views.has(b.name)).map(bucketAsStream),
@@ -258,6 +259,8 @@ export function hubStreams(): StreamDefinition[] {
       view(HubBuckets.accounts, "hub accounts: role, status, how they were made"),
       view(HubBuckets.invites, "hub invites: uses, expiry, status"),
       view(HubBuckets.config, "hub: set up or not, sign-up mode"),
+      view(HubWorkspaceBuckets.workspaces, "hub workspaces: owner, members, title, placement"),
+      view(HubWorkspaceBuckets.memberships, "hub memberships: which workspaces an account has"),
     ].map(bucketAsStream),
     // Two revisions: a new value is written, then the one before it is erased in place
     // (overwritten on disk), so no limit ever drops an old password hash without erasing it.

@@ -11,6 +11,7 @@ import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
+import { hubWorkspacesPlugin } from "./hub-workspaces.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
 import { PRODUCT_META, registerWebApp } from "./web-app.js";
@@ -56,6 +57,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     linkable: [],
   });
   await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
+  await app.register(hubWorkspacesPlugin, { nc: deps.nc, sessions: deps.sessions });
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();

@@ -40,6 +40,47 @@ export const HUB_PUBLIC_PATHS: ReadonlySet<string> = new Set([
   HUB_PATHS.signIn,
 ]);
 
+type Refusal = { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };
+
+/**
+ * One request to a hub service (`subject`: its commands); its answer, or its refusal as a
+ * CocalcError with the same code, message and retry time.
+ */
+export async function askHub<R extends { ok: boolean }>(
+  nc: NatsConnection,
+  subject: string,
+  type: string,
+  data: unknown,
+  service: string,
+  timeoutMs = 20_000,
+): Promise<Exclude<R, { ok: false }>> {
+  let reply: R | Refusal;
+  try {
+    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: timeoutMs });
+    reply = m.json<R | Refusal>();
+  } catch {
+    throw new CocalcError("ERR_COMMAND_TIMEOUT", `the hub's ${service} did not answer`);
+  }
+  if (!reply.ok) {
+    const { error } = reply as Refusal;
+    const known = error.code in ErrorCodes;
+    const err = new CocalcError((known ? error.code : "ERR_INTERNAL") as ErrorCode, error.message);
+    if (error.retryAfterSeconds !== undefined)
+      (err as CocalcError & { retryAfterSeconds?: number }).retryAfterSeconds =
+        error.retryAfterSeconds;
+    throw err;
+  }
+  return reply as Exclude<R, { ok: false }>;
+}
+
+/** The account of the signed-in browser that asks. */
+export function accountOfRequest(sessions: BrowserSessions, request: FastifyRequest): string {
+  const account = sessions.subjectOf(request.browserSession!);
+  if (account === undefined)
+    throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
+  return account;
+}
+
 export interface HubAuthOptions {
   nc: NatsConnection;
   sessions: BrowserSessions;
@@ -68,29 +109,8 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
   async (app: FastifyInstance, opts) => {
     const { nc, sessions } = opts;
 
-    async function ask(type: string, data: unknown): Promise<HubReply & { ok: true }> {
-      let reply: HubReply;
-      try {
-        const m = await nc.request(HubSubjects.command, JSON.stringify({ type, data }), {
-          timeout: 20_000,
-        });
-        reply = m.json<HubReply>();
-      } catch {
-        throw new CocalcError("ERR_COMMAND_TIMEOUT", "the hub's accounts service did not answer");
-      }
-      if (!reply.ok) {
-        const known = reply.error.code in ErrorCodes;
-        const err = new CocalcError(
-          (known ? reply.error.code : "ERR_INTERNAL") as ErrorCode,
-          reply.error.message,
-        );
-        if (reply.error.retryAfterSeconds !== undefined)
-          (err as CocalcError & { retryAfterSeconds?: number }).retryAfterSeconds =
-            reply.error.retryAfterSeconds;
-        throw err;
-      }
-      return reply;
-    }
+    const ask = (type: string, data: unknown) =>
+      askHub<HubReply>(nc, HubSubjects.command, type, data, "accounts service");
 
     /** A browser credential for `account`, as the answer to a successful sign-in. */
     async function signedIn(request: FastifyRequest, reply: FastifyReply, account: AccountView) {
@@ -172,13 +192,7 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       },
     );
 
-    /** The account of the signed-in browser that asks. */
-    const accountOf = (request: FastifyRequest): string => {
-      const account = sessions.subjectOf(request.browserSession!);
-      if (account === undefined)
-        throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
-      return account;
-    };
+    const accountOf = (request: FastifyRequest) => accountOfRequest(sessions, request);
 
     app.get(HUB_PATHS.me, async (request, reply) => {
       const r = await ask("WhoAmI", { by: accountOf(request) });

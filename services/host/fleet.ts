@@ -17,6 +17,7 @@ import {
   DEFAULT_QUOTA,
   ExecInWorkspace,
   type HostView,
+  type HostWorkspaceViewUpdate,
   LedgerCommands,
   ListSnapshots,
   PlacementEvents,
@@ -40,6 +41,7 @@ import {
   placementSubject,
   ServiceNames,
   Streams,
+  validateKeyToken,
   wsidOfSubject,
 } from "../../shared/subjects.js";
 import { AggregateStore } from "../runtime/aggregate.js";
@@ -154,6 +156,38 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         .catch((err) => log.warn({ hostId, err: String(err) }, "hosts view not written"));
     },
   });
+  // The hosts' workspace views, kept for the dashboards: from the host a workspace is placed
+  // on only (a host cannot write another's workspaces), newest first by its own time.
+  const workspacesKv = await o.kvm.open(Buckets.workspaces);
+  const viewsSub = o.nc.subscribe(AllHosts.views, {
+    callback: (_err, m) => {
+      const hostId = hostOfSubject(m.subject);
+      let u: HostWorkspaceViewUpdate;
+      try {
+        u = m.json<HostWorkspaceViewUpdate>();
+        validateKeyToken(u?.wsid, "workspace id");
+      } catch {
+        log.warn({ subject: m.subject }, "malformed workspace view ignored");
+        return;
+      }
+      void mirrorView(hostId, u).catch((err) =>
+        log.warn({ err, hostId, wsid: u.wsid }, "workspace view not kept"),
+      );
+    },
+  });
+  const mirrorView = async (hostId: string | undefined, u: HostWorkspaceViewUpdate) => {
+    const placed = (await placements.state(placementSubject(u.wsid))).state.hostId;
+    if (!hostId || placed !== hostId || (u.view && u.view.hostId !== hostId)) return;
+    const e = await workspacesKv.get(u.wsid);
+    const kept = e?.operation === "PUT" && e.length > 0 ? e.json<WorkspaceView>() : undefined;
+    if (u.view === null) {
+      if (kept) await workspacesKv.delete(u.wsid);
+      return;
+    }
+    if (kept && kept.updatedAt > u.view.updatedAt) return;
+    if (kept && JSON.stringify(kept) === JSON.stringify(u.view)) return;
+    await workspacesKv.put(u.wsid, JSON.stringify(u.view));
+  };
   /** Marks hosts whose beats stopped as offline (once; their next beat brings them back). */
   const sweep = async () => {
     for await (const key of await hostsKv.keys()) {
@@ -499,6 +533,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     async stop() {
       clearInterval(timer);
       beatsSub.unsubscribe();
+      viewsSub.unsubscribe();
       for (const s of [routeSub, ledgerSub, accountSub]) await s.drain();
       await Promise.allSettled([...inflight]);
       await loops;

@@ -58,6 +58,7 @@ import {
   workspacePaths,
 } from "./runtime.js";
 import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
+import { mirrorWorkspaceViews } from "./view-mirror.js";
 import { ContainerWatch } from "./watch.js";
 
 export { accountDecider } from "./accounts.js";
@@ -470,12 +471,21 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       ];
       for (const t of timers) t.unref();
       void sampleUsage();
+      // Joined: the hub keeps a copy of the workspaces' views for the dashboards.
+      const mirror = opts.controlPlane
+        ? await mirrorWorkspaceViews({ nc: ctx.nc, kvm: ctx.kvm, hostId: opts.hostId, log })
+        : undefined;
 
-      const done = Promise.race([loops, ...consumers.map((c) => c.done)]);
+      const done = Promise.race([
+        loops,
+        ...consumers.map((c) => c.done),
+        ...(mirror ? [mirror.done] : []),
+      ]);
       return {
         done,
         async stop() {
           for (const t of timers) clearInterval(t);
+          await mirror?.stop();
           await watch.stop();
           for (const sub of [...subs, hostSub, ...accountSubs]) await sub.drain();
           await Promise.allSettled([...inflight]);

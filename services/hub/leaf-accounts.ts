@@ -8,7 +8,8 @@
  * - The hub's account imports from host `h` the services `hostcmd.h`, `hostcmd.h.>` (its
  *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
  *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views),
- *   and the streams `hostbeat.h` and `coresledger.h` (its heartbeats and ledger requests).
+ *   and the streams `hostbeat.h`, `coresledger.h` and `hostview.h` (its heartbeats, ledger
+ *   requests and workspace views).
  *   Replies to the hub's requests go back by nats-server's service import.
  * - Host `h` imports the stream `_HI.h.>` from the hub's account: the answers to its ledger
  *   requests (its connections use that inbox prefix).
@@ -51,7 +52,7 @@ function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
       service(`${h.command}.>`, COMMAND_ANSWERS),
       service(`$JS.${hostDomain(hostId)}.API.>`),
     ],
-    streams: [stream(h.beat), stream(h.ledger)],
+    streams: [stream(h.beat), stream(h.ledger), stream(h.views)],
   };
 }
 

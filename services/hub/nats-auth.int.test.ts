@@ -18,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WS from "ws";
 import type { CocalcError } from "../../shared/errors.js";
 import { MAX_MEMBERSHIPS, type Membership } from "../../shared/hub-permissions.js";
+import { hubStreams } from "../../streams/definitions.js";
 import { ensureStreams } from "../../streams/ensure.js";
 import { HubNatsAuth } from "./nats-auth.js";
 import { KEYS_FILE } from "./nats-keys.js";
@@ -28,7 +29,7 @@ const testLog = pino({ level: "silent" });
 const API = `$JS.${D}.API`;
 const DURABLE = "svc-durable";
 /** Workspace w1 of account A, w2 of account C (A is no member), w3 where A is a viewer. */
-const W1: Membership = { wsid: "w1", role: "owner", jsDomain: D };
+const W1: Membership = { wsid: "w1", role: "owner", jsDomain: D, hostId: "h1" };
 const W3: Membership = { wsid: "w3", role: "viewer", jsDomain: D };
 
 let hub: TestHub;
@@ -144,6 +145,7 @@ describe("hub NATS authorization", () => {
     hub = await startTestHub({ durables: [DURABLE] });
     const jsm = await jetstreamManager(hub.services);
     await ensureStreams(jsm);
+    await ensureStreams(jsm, hubStreams());
     const js = jetstream(hub.services);
     for (const ws of ["w1", "w2", "w3"]) {
       await js.publish(`ws.${ws}.fs.created`, JSON.stringify({ ws }));
@@ -170,6 +172,21 @@ describe("hub NATS authorization", () => {
   // Core NATS subjects: w1 is A's (owner), w2 is another account's, w3 A only views.
   it.each([
     ["ws.w1.cmd.fs", "allowed"],
+    // The host's commands (create, quotas, exec as root, delete) are the hub's alone.
+    ["ws.w1.cmd.host", "denied"],
+    ["ws.w3.cmd.host", "denied"],
+    ["hubcmd.workspaces", "denied"],
+    ["hubcmd.accounts", "denied"],
+    // The hub's records: of its own workspaces and its list only.
+    ["$JS.API.DIRECT.GET.KV_hub-workspaces.$KV.hub-workspaces.w1", "allowed"],
+    ["$JS.API.DIRECT.GET.KV_hub-workspaces.$KV.hub-workspaces.w2", "denied"],
+    ["$JS.API.DIRECT.GET.KV_workspaces.$KV.workspaces.w1", "allowed"],
+    ["$JS.API.DIRECT.GET.KV_workspaces.$KV.workspaces.w2", "denied"],
+    ["$JS.API.DIRECT.GET.KV_hub-memberships.$KV.hub-memberships.acctA.w1", "allowed"],
+    ["$JS.API.DIRECT.GET.KV_hub-memberships.$KV.hub-memberships.acctC.w2", "denied"],
+    ["$JS.API.DIRECT.GET.KV_hosts.$KV.hosts.h1", "allowed"],
+    ["$JS.API.DIRECT.GET.KV_hosts.$KV.hosts.h2", "denied"],
+    ["$JS.API.STREAM.INFO.KV_hub-memberships", "denied"],
     ["ws.w1.req.fs", "allowed"],
     ["ws.w1.term.t1.input", "allowed"],
     ["ws.w1.term.t1.resize", "allowed"],

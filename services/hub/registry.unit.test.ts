@@ -75,6 +75,7 @@ describe("leaf accounts", () => {
       { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service" },
       { name: "hostbeat.h1", subject: "hostbeat.h1", type: "stream" },
       { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
+      { name: "hostview.h1", subject: "hostview.h1", type: "stream" },
     ]);
     // The answers to its own ledger requests, nothing else.
     expect(h1.imports).toEqual([
@@ -95,13 +96,11 @@ describe("leaf accounts", () => {
       "$JS.host-h2.API.>",
       "hostbeat.h2",
       "coresledger.h2",
+      "hostview.h2",
     ]);
     expect(fromH2.map((i) => i.type)).toEqual([
-      "service",
-      "service",
-      "service",
-      "stream",
-      "stream",
+      ...Array(3).fill("service"),
+      ...Array(3).fill("stream"),
     ]);
     expect(hub.exports).toEqual([{ name: "_HI.*.>", subject: "_HI.*.>", type: "stream" }]);
     expect(hubAccountClaims([]).imports).toEqual([]);

@@ -650,6 +650,16 @@ return function check(value) {
   )
 }
 })(),
+  "6e125224ee36e78210157965": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 200 &&
+    value['title'].length >= 1
+  )
+}
+})(),
   "6f801761eb949d9bb4534b39": (() => {
 return function check(value) {
   return (
@@ -893,6 +903,28 @@ return function check(value) {
   )
 }
 })(),
+  "b2d234782bf75198d43292f2": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['owner'] === 'string') &&
+    local_0.test(value['owner']) &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 200 &&
+    value['title'].length >= 1 &&
+    (typeof value['image'] === 'string') &&
+    local_1.test(value['image']) &&
+    (typeof value['quota'] === 'object' && value['quota'] !== null && !Array.isArray(value['quota'])) &&
+    (value['quota']['diskMb'] !== undefined ? (Number.isInteger(value['quota']['diskMb']) && value['quota']['diskMb'] <= 16777216 && value['quota']['diskMb'] >= 16) : true) &&
+    (value['quota']['memoryMb'] !== undefined ? (Number.isInteger(value['quota']['memoryMb']) && value['quota']['memoryMb'] <= 1048576 && value['quota']['memoryMb'] >= 16) : true) &&
+    (value['quota']['cpus'] !== undefined ? (Number.isFinite(value['quota']['cpus']) && value['quota']['cpus'] <= 1024 && value['quota']['cpus'] >= 0.05) : true) &&
+    (value['quota']['pids'] !== undefined ? (Number.isInteger(value['quota']['pids']) && value['quota']['pids'] <= 1000000 && value['quota']['pids'] >= 16) : true) &&
+    Object.getOwnPropertyNames(value['quota']).every(key => ['diskMb', 'memoryMb', 'cpus', 'pids'].includes(key))
+  )
+}
+})(),
   "b4dc14f3e70b46ae23fb2779": (() => {
 const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
 const local_1 = /^[A-Za-z0-9_-]{8,64}$/;
@@ -1047,6 +1079,16 @@ return function check(value) {
   return (
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
     Object.getOwnPropertyNames(value).every(key => [].includes(key))
+  )
+}
+})(),
+  "cb6e6b7400ed10fb37c9c382": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['hostId'] === 'string') &&
+    local_0.test(value['hostId'])
   )
 }
 })(),
@@ -1244,6 +1286,17 @@ return function check(value) {
     value['step'].length <= 100 &&
     (value['detail'] !== undefined ? ((typeof value['detail'] === 'string') && value['detail'].length <= 1000) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['action', 'step', 'detail'].includes(key))
+  )
+}
+})(),
+  "fe42ad9a5d7c3cbf4cdf6480": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['code'] === 'string') &&
+    value['code'].length <= 64 &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 1000
   )
 }
 })(),

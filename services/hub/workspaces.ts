@@ -1,0 +1,417 @@
+/**
+ * The hub's workspaces service: an account creates a workspace (within its limits), the hub
+ * places it on a host through the fleet and records where (or why none could take it), and
+ * its members start, stop, snapshot and restore it; its owner deletes it. Commands arrive on
+ * `hubcmd.workspaces` from the hub's gateway, which names the signed-in account (`by`); the
+ * hub forwards them to the fleet (`ws.<wsid>.cmd.host`), a subject no browser may publish to.
+ * A placement cut short (the hub stopped) is taken up again at the next start.
+ */
+import { randomBytes } from "node:crypto";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { type CommandOf, parseCommand } from "../../shared/commands.js";
+import { EventRegistry } from "../../shared/envelope.js";
+import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
+import { HubBuckets } from "../../shared/hub.js";
+import { MAX_MEMBERSHIPS, type Membership } from "../../shared/hub-permissions.js";
+import {
+  type AccountLimits,
+  type CreateHubWorkspace,
+  DEFAULT_ACCOUNT_LIMITS,
+  type DeleteHubWorkspace,
+  type HubCreateOptions,
+  HubWorkspaceBuckets,
+  HubWorkspaceCommands,
+  HubWorkspaceEvents,
+  type HubWorkspaceReply,
+  HubWorkspaceSubjects,
+  type HubWorkspaceView,
+  type ListHubSnapshots,
+  type MembershipView,
+  type RenameHubWorkspace,
+  type RestoreHubWorkspace,
+  type SnapshotHubWorkspace,
+  type StartHubWorkspace,
+  type StopHubWorkspace,
+} from "../../shared/hub-workspaces.js";
+import type { HostView, PlacementEvent, SnapshotInfo } from "../../shared/launchpad.js";
+import {
+  Buckets,
+  hostDomain,
+  placementSubject,
+  Streams,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
+import { AggregateStore } from "../runtime/aggregate.js";
+import { consumeEvents } from "../runtime/consumer.js";
+import { requestWithProgress } from "../runtime/progress.js";
+import { projectionHandler } from "../runtime/projection.js";
+import { runningService, type ServiceDefinition } from "../runtime/service.js";
+import {
+  actingMember,
+  type WorkspaceCommand,
+  type WorkspaceDecided,
+  type WorkspaceState,
+  workspaceDecider,
+} from "./workspace-decider.js";
+import { hubWorkspacesProjection, membershipsProjection } from "./workspace-projections.js";
+
+export const HUB_WORKSPACES_SERVICE = "hub-workspaces";
+const registry = new EventRegistry(HubWorkspaceEvents);
+
+/** How long a host command may take (an image import reports progress and so lasts longer). */
+const HOST_COMMAND_MS = 120_000;
+
+type Wire<D> = CommandOf<D>;
+type HostReply<T = unknown> = { ok: true; result?: T } | { ok: false; error: ErrorPayload };
+
+/** A new workspace id: `w` and 12 hex digits (valid as a subject token and a host name). */
+export function newWsid(): string {
+  return `w${randomBytes(6).toString("hex")}`;
+}
+
+async function values<T>(kv: KV, filter: string): Promise<T[]> {
+  const out: T[] = [];
+  for await (const key of await kv.keys(filter)) {
+    const e = await kv.get(key);
+    if (e?.operation === "PUT" && e.length > 0) out.push(e.json<T>());
+  }
+  return out;
+}
+
+/** Checks a new workspace's quota against the account's limits; the quota to ask for. */
+export function checkLimits(
+  quota: HubWorkspaceView["quota"],
+  existing: readonly HubWorkspaceView[],
+  limits: AccountLimits,
+): HubWorkspaceView["quota"] {
+  if (existing.length >= limits.workspaces)
+    throw new CocalcError(
+      "ERR_HUB_LIMIT",
+      `your account may have ${limits.workspaces} workspaces; delete one first`,
+    );
+  if ((quota.cpus ?? 1) > limits.cpusPerWorkspace)
+    throw new CocalcError(
+      "ERR_HUB_LIMIT",
+      `a workspace may have at most ${limits.cpusPerWorkspace} cpus`,
+    );
+  if ((quota.memoryMb ?? 2048) > limits.memoryMbPerWorkspace)
+    throw new CocalcError(
+      "ERR_HUB_LIMIT",
+      `a workspace may have at most ${limits.memoryMbPerWorkspace} MB of memory`,
+    );
+  const disk = quota.diskMb ?? 2048;
+  const used = existing.reduce((sum, w) => sum + (w.quota.diskMb ?? 2048), 0);
+  if (used + disk > limits.diskMb)
+    throw new CocalcError(
+      "ERR_HUB_LIMIT",
+      `your workspaces may have ${limits.diskMb} MB of disk together; ${used} MB are taken, so at most ${Math.max(0, limits.diskMb - used)} MB are left`,
+    );
+  return quota;
+}
+
+export function hubWorkspacesService(): ServiceDefinition {
+  return {
+    name: HUB_WORKSPACES_SERVICE,
+    durables: [HUB_WORKSPACES_SERVICE],
+    async start(ctx) {
+      const { js, jsm } = ctx;
+      const nc: NatsConnection = ctx.nc;
+      const store = new AggregateStore<WorkspaceCommand, WorkspaceDecided, WorkspaceState>({
+        js,
+        jsm,
+        stream: Streams.HUB,
+        registry,
+        events: HubWorkspaceEvents,
+        decider: workspaceDecider,
+      });
+      const workspacesView = await ctx.kvm.open(HubWorkspaceBuckets.workspaces);
+      const membershipsView = await ctx.kvm.open(HubWorkspaceBuckets.memberships);
+      const hostsView = await ctx.kvm.open(Buckets.hosts);
+      const accountsView = await ctx.kvm.open(HubBuckets.accounts);
+      const meta = (actor: string) => ({ actor, at: ctx.now().toISOString() });
+
+      const projector = await consumeEvents({
+        nc,
+        js,
+        jsm,
+        stream: Streams.HUB,
+        durable: HUB_WORKSPACES_SERVICE,
+        filterSubject: HubWorkspaceSubjects.all,
+        registry,
+        log: ctx.log,
+        handle: await projectionHandler(ctx.kvm, [hubWorkspacesProjection, membershipsProjection]),
+      });
+
+      /** Sends a workspace command to the fleet; its result, or its error as a CocalcError. */
+      async function toHost<T>(wsid: string, type: string, data: object = {}): Promise<T> {
+        let reply: HostReply<T>;
+        try {
+          const m = await requestWithProgress(
+            nc,
+            workspaceSubjects(wsid).command("host"),
+            JSON.stringify({ type, data }),
+            { timeoutMs: HOST_COMMAND_MS, onProgress: () => undefined },
+          );
+          reply = m.json<HostReply<T>>();
+        } catch (err) {
+          throw new CocalcError(
+            "ERR_HOST_OFFLINE",
+            `the hub's fleet did not answer (${(err as Error).message}); try again in a moment`,
+          );
+        }
+        if (!reply.ok) throw new CocalcError(reply.error.code as never, reply.error.message);
+        return reply.result as T;
+      }
+
+      /** The host the fleet placed `wsid` on, from its placement events. */
+      async function placedOn(wsid: string): Promise<string | undefined> {
+        try {
+          const m = await jsm.streams.getMessage(Streams.PLACEMENTS, {
+            last_by_subj: placementSubject(wsid),
+          });
+          const e = m?.json<PlacementEvent>();
+          return e?.type === "WorkspacePlaced" ? e.data.hostId : undefined;
+        } catch {
+          return undefined;
+        }
+      }
+
+      /** Places a workspace recorded as `placing` and records the outcome; never throws. */
+      const placing = new Set<string>();
+      async function place(wsid: string): Promise<void> {
+        if (placing.has(wsid)) return;
+        placing.add(wsid);
+        try {
+          const { state } = await store.state(HubWorkspaceSubjects.workspace(wsid));
+          if (state.status !== "active" || state.placement !== "placing") return;
+          let outcome: { hostId: string } | { code: string; message: string };
+          try {
+            await toHost(wsid, "CreateWorkspaceOnHost", {
+              image: state.image,
+              quota: state.quota,
+              account: state.owner,
+            });
+            const hostId = await placedOn(wsid);
+            outcome = hostId
+              ? { hostId }
+              : { code: "ERR_INTERNAL", message: "the fleet kept no placement for it" };
+          } catch (err) {
+            const p = toErrorPayload(err);
+            // Sent before and its answer lost: it is where the first one went.
+            const hostId = p.code === "ERR_WORKSPACE_EXISTS" ? await placedOn(wsid) : undefined;
+            outcome = hostId ? { hostId } : { code: p.code, message: p.message.slice(0, 1000) };
+          }
+          await store.execute(HubWorkspaceSubjects.workspace(wsid), {
+            type: "RecordPlacement",
+            data: outcome,
+            ...meta("hub"),
+          });
+          ctx.log.info({ wsid, ...outcome }, "workspace placement recorded");
+        } catch (err) {
+          ctx.log.warn({ err, wsid }, "workspace placement not recorded; retried at next start");
+        } finally {
+          placing.delete(wsid);
+        }
+      }
+
+      async function accountActive(by: string): Promise<void> {
+        const e = await accountsView.get(by);
+        const view = e?.operation === "PUT" && e.length > 0 ? e.json<{ status: string }>() : null;
+        if (view?.status !== "active")
+          throw new CocalcError("ERR_HUB_FORBIDDEN", "this account may not create workspaces");
+      }
+
+      async function ownWorkspaces(by: string): Promise<HubWorkspaceView[]> {
+        const mine = await values<MembershipView>(membershipsView, `${by}.*`);
+        const out: HubWorkspaceView[] = [];
+        for (const m of mine) {
+          if (m.role !== "owner") continue;
+          const e = await workspacesView.get(m.wsid);
+          if (e?.operation === "PUT" && e.length > 0) out.push(e.json<HubWorkspaceView>());
+        }
+        return out;
+      }
+
+      async function member(wsid: string, by: string) {
+        return actingMember((await store.state(HubWorkspaceSubjects.workspace(wsid))).state, by);
+      }
+
+      /** A placed workspace's commands go to its host; an unplaced one says so in words. */
+      async function onHost<T>(wsid: string, by: string, type: string, data: object = {}) {
+        const s = await member(wsid, by);
+        if (s.placement === "placing")
+          throw new CocalcError(
+            "ERR_WORKSPACE_STATE",
+            "the workspace is still being placed on a host; wait a moment",
+          );
+        if (s.placement === "failed")
+          throw new CocalcError(
+            "ERR_WORKSPACE_STATE",
+            `no host took the workspace (${s.error?.message ?? "unknown reason"}); delete it and create it again`,
+          );
+        return toHost<T>(wsid, type, data);
+      }
+
+      async function handle(raw: Msg): Promise<HubWorkspaceReply> {
+        const cmd = parseCommand<
+          | Wire<typeof CreateHubWorkspace>
+          | Wire<typeof StartHubWorkspace>
+          | Wire<typeof StopHubWorkspace>
+          | Wire<typeof DeleteHubWorkspace>
+          | Wire<typeof RenameHubWorkspace>
+          | Wire<typeof SnapshotHubWorkspace>
+          | Wire<typeof RestoreHubWorkspace>
+          | Wire<typeof ListHubSnapshots>
+          | Wire<typeof HubCreateOptions>
+        >(HubWorkspaceCommands, raw.data, meta("hub"));
+        const by = cmd.data.by;
+        switch (cmd.type) {
+          case "HubCreateOptions": {
+            const hosts = await values<HostView>(hostsView, ">");
+            const images = new Map<string, string[]>();
+            for (const h of hosts)
+              if (h.status === "ready")
+                for (const name of h.images ?? [])
+                  images.set(name, [...(images.get(name) ?? []), h.hostId]);
+            return {
+              ok: true,
+              images: [...images]
+                .map(([name, on]) => ({ name, hosts: on }))
+                .sort((a, b) => a.name.localeCompare(b.name)),
+              limits: DEFAULT_ACCOUNT_LIMITS,
+            };
+          }
+          case "CreateHubWorkspace": {
+            await accountActive(by);
+            const quota = checkLimits(
+              cmd.data.quota,
+              await ownWorkspaces(by),
+              DEFAULT_ACCOUNT_LIMITS,
+            );
+            const wsid = newWsid();
+            await store.execute(HubWorkspaceSubjects.workspace(wsid), {
+              type: "Create",
+              data: {
+                owner: by,
+                title: cmd.data.title.trim() || wsid,
+                image: cmd.data.image,
+                quota,
+              },
+              ...meta(by),
+            });
+            void place(wsid);
+            return { ok: true, wsid };
+          }
+          case "StartHubWorkspace":
+            await onHost(cmd.data.wsid, by, "StartWorkspace");
+            return { ok: true };
+          case "StopHubWorkspace":
+            await onHost(cmd.data.wsid, by, "StopWorkspace");
+            return { ok: true };
+          case "SnapshotHubWorkspace":
+            await onHost(cmd.data.wsid, by, "CreateSnapshot", { name: cmd.data.name });
+            return { ok: true };
+          case "RestoreHubWorkspace":
+            await onHost(cmd.data.wsid, by, "RestoreSnapshot", { name: cmd.data.name });
+            return { ok: true };
+          case "ListHubSnapshots": {
+            const list = await onHost<SnapshotInfo[]>(cmd.data.wsid, by, "ListSnapshots");
+            return {
+              ok: true,
+              snapshots: (list ?? []).map((s) => ({
+                name: s.name,
+                takenAt: s.takenAt,
+                exclusiveBytes: s.exclusiveBytes,
+              })),
+            };
+          }
+          case "RenameHubWorkspace":
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "Rename",
+              data: { by, title: cmd.data.title },
+              ...meta(by),
+            });
+            return { ok: true };
+          case "DeleteHubWorkspace": {
+            const s = await member(cmd.data.wsid, by).catch(async (err) => {
+              // A viewer may not act, but the owner check below names the reason.
+              const { state } = await store.state(HubWorkspaceSubjects.workspace(cmd.data.wsid));
+              if (state.status !== "active") throw err;
+              return state;
+            });
+            if (s.owner !== by)
+              throw new CocalcError("ERR_HUB_FORBIDDEN", "only its owner may delete a workspace");
+            // Its host deletes it first (a workspace nobody placed has nothing there).
+            if (s.placement === "placed") {
+              try {
+                await toHost(cmd.data.wsid, "DeleteWorkspace");
+              } catch (err) {
+                if (toErrorPayload(err).code !== "ERR_WORKSPACE_NOT_FOUND") throw err;
+              }
+            }
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "Delete",
+              data: { by },
+              ...meta(by),
+            });
+            return { ok: true };
+          }
+          default: {
+            const never: never = cmd;
+            throw new Error(`unhandled command ${(never as { type: string }).type}`);
+          }
+        }
+      }
+
+      const sub: Subscription = nc.subscribe(HubWorkspaceSubjects.command, {
+        callback: (err, msg) => {
+          if (err) return;
+          void handle(msg)
+            .catch((e): HubWorkspaceReply => {
+              const error = toErrorPayload(e);
+              if (error.code === "ERR_INTERNAL")
+                ctx.log.error({ err: e }, "workspace command failed");
+              return { ok: false, error: { code: error.code, message: error.message } };
+            })
+            .then((reply) => msg.respond(JSON.stringify(reply)));
+        },
+      });
+      // Placements the hub did not finish before it stopped.
+      for (const w of await values<HubWorkspaceView>(workspacesView, ">"))
+        if (w.placement === "placing") void place(w.wsid);
+      const commands = { done: sub.closed, stop: () => sub.drain() };
+      return runningService([commands, projector], async () => undefined);
+    },
+  };
+}
+
+/**
+ * What a browser JWT of an account carries: each workspace it belongs to, with its host and
+ * that host's JetStream domain once placed (at most MAX_MEMBERSHIPS, newest first).
+ */
+export async function accountMemberships(
+  nc: NatsConnection,
+): Promise<(account: string) => Promise<Membership[]>> {
+  const kvm = new Kvm(nc);
+  const memberships = await kvm.open(HubWorkspaceBuckets.memberships);
+  const workspaces = await kvm.open(HubWorkspaceBuckets.workspaces);
+  return async (account) => {
+    const rows: (Membership & { created: string })[] = [];
+    for (const m of await values<MembershipView>(memberships, `${account}.*`)) {
+      const e = await workspaces.get(m.wsid);
+      if (e?.operation !== "PUT" || e.length === 0) continue;
+      const w = e.json<HubWorkspaceView>();
+      rows.push({
+        wsid: m.wsid,
+        role: m.role,
+        created: w.created,
+        ...(w.hostId !== undefined && { hostId: w.hostId, jsDomain: hostDomain(w.hostId) }),
+      });
+    }
+    return rows
+      .sort((a, b) => b.created.localeCompare(a.created))
+      .slice(0, MAX_MEMBERSHIPS)
+      .map(({ created: _c, ...m }) => m);
+  };
+}
