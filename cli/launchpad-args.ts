@@ -159,7 +159,7 @@ export interface HubOptions {
    * The host the hub runs joined to itself: off, or where its btrfs is (default: a btrfs
    * image in the data dir, when this machine can run workspaces).
    */
-  localHost: false | { btrfs?: string; btrfsImage?: string; sizeBytes: number };
+  localHost: false | { btrfs?: string; btrfsImage?: string; sizeBytes: number; hostId?: string };
 }
 
 /** `cocalc-launchpad hub account …`: the operator at the console manages accounts. */

@@ -64,7 +64,7 @@ export async function startLocalHost(
   const dataDir = localHostDir(hub.dataDir);
   const tokenFile = join(dataDir, "join.token");
   const joined = await joinedBefore(dataDir);
-  const hostId = joined?.hostId ?? defaultHostId();
+  const hostId = joined?.hostId ?? want.hostId ?? defaultHostId();
   if (!joined) {
     const r = (
       await nc.request(

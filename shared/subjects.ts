@@ -281,7 +281,8 @@ export function execOfSubject(
 /** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
 export function hostOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
-  return ["hostbeat", "coresledger", "hostcmd"].includes(parts[0] ?? "") && parts.length > 1
+  return ["hostbeat", "coresledger", "hostcmd", "hostview"].includes(parts[0] ?? "") &&
+    parts.length > 1
     ? parts[1]
     : undefined;
 }

@@ -49,6 +49,7 @@ import { projectionHandler } from "../runtime/projection.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
 import {
   actingMember,
+  NO_SUCH_WORKSPACE,
   type WorkspaceCommand,
   type WorkspaceDecided,
   type WorkspaceState,
@@ -334,21 +335,18 @@ export function hubWorkspacesService(): ServiceDefinition {
             });
             return { ok: true };
           case "DeleteHubWorkspace": {
-            const s = await member(cmd.data.wsid, by).catch(async (err) => {
-              // A viewer may not act, but the owner check below names the reason.
-              const { state } = await store.state(HubWorkspaceSubjects.workspace(cmd.data.wsid));
-              if (state.status !== "active") throw err;
-              return state;
-            });
+            const { state: s } = await store.state(HubWorkspaceSubjects.workspace(cmd.data.wsid));
+            if (s.status !== "active" || s.members[by] === undefined) throw NO_SUCH_WORKSPACE();
             if (s.owner !== by)
               throw new CocalcError("ERR_HUB_FORBIDDEN", "only its owner may delete a workspace");
-            // Its host deletes it first (a workspace nobody placed has nothing there).
+            // Its host deletes it first, stopped (a workspace nobody placed has nothing there).
             if (s.placement === "placed") {
-              try {
-                await toHost(cmd.data.wsid, "DeleteWorkspace");
-              } catch (err) {
-                if (toErrorPayload(err).code !== "ERR_WORKSPACE_NOT_FOUND") throw err;
-              }
+              for (const type of ["StopWorkspace", "DeleteWorkspace"])
+                try {
+                  await toHost(cmd.data.wsid, type);
+                } catch (err) {
+                  if (toErrorPayload(err).code !== "ERR_WORKSPACE_NOT_FOUND") throw err;
+                }
             }
             await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
               type: "Delete",
