@@ -5,16 +5,10 @@
  */
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import {
-  type BaseEntry,
-  baseFrom,
-  conflictName,
-  MAX_DECIDED_ITEMS,
-  SYNC_TEMP_DIR,
-  type SyncRunEvent,
-  type SyncSide,
-} from "../../shared/sync.js";
+import { MAX_DECIDED_ITEMS, type SyncRunEvent, type SyncSide } from "../../shared/sync.js";
 import type { Logger } from "../runtime/logger.js";
+import { SYNC_TEMP_DIR } from "./ignore.js";
+import { type BaseEntry, baseFrom, conflictName } from "./path-decision.js";
 import { type CopyUnit, type CyclePlan, copyRuns, entryOn, type PlannedPath } from "./plan.js";
 import { transfer } from "./rsync.js";
 import type { RemoteTarget, TreeSide } from "./sides.js";

@@ -7,17 +7,16 @@
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
-  type BaseEntry,
   type CycleKind,
   MAX_DECIDED_ITEMS,
   type PairConfig,
-  pairMatcher,
-  type SyncEntry,
   type SyncRunEvent,
   type SyncSide,
 } from "../../shared/sync.js";
 import type { Logger } from "../runtime/logger.js";
 import { type ApplyContext, applyDeletes, chunks, copyAll, keepConflicts } from "./apply.js";
+import { pairMatcher } from "./ignore.js";
+import type { BaseEntry, SyncEntry } from "./path-decision.js";
 import { pathsToDecide, planCycle } from "./plan.js";
 import {
   LocalSide,

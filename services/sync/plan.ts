@@ -3,17 +3,15 @@
  * which paths to hash, then what each path needs (copy, delete, conflict, record, forget),
  * and how the copies go across (whole folders, rsync runs). The engine does the I/O around it.
  */
+import type { CycleKind, DecidedItem, SyncSide } from "../../shared/sync.js";
+import type { IgnoreMatcher } from "./ignore.js";
 import {
   type BaseEntry,
   baseFrom,
-  type CycleKind,
-  type DecidedItem,
   decidePath,
-  type IgnoreMatcher,
   type PathDecision,
   type SyncEntry,
-  type SyncSide,
-} from "../../shared/sync.js";
+} from "./path-decision.js";
 
 /** Both sides' trees as of their last scan, and the last synced state of the paths decided. */
 export interface CycleSides {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
-import {
-  type BaseEntry,
-  baseFrom,
-  type CycleKind,
-  pairMatcher,
-  type SyncEntry,
-  type SyncSide,
-} from "../../shared/sync.js";
+import type { CycleKind, SyncSide } from "../../shared/sync.js";
+import { pairMatcher } from "./ignore.js";
+import { type BaseEntry, baseFrom, type SyncEntry } from "./path-decision.js";
 import { type CycleSides, copyRuns, type PlannedPath, pathsToDecide, planCycle } from "./plan.js";
 
 const file = (size: number, mtime: number, hash?: string): SyncEntry => ({
