@@ -6,9 +6,9 @@
 import type * as acp from "@agentclientprotocol/sdk";
 import type { ThreadSettings } from "../../shared/agents.js";
 import { CocalcError } from "../../shared/errors.js";
+import type { TurnLogSink } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
-import type { TurnLogSink } from "./client-side.js";
 
 export interface SessionOptions {
   log: TurnLogSink;

@@ -10,7 +10,7 @@ import { CocalcError } from "../../shared/errors.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import { PathResolver } from "../runtime/paths.js";
 import type { ServiceContext } from "../runtime/service.js";
-import { replaceText } from "./client-side.js";
+import { replaceText } from "./acp-client.js";
 import type { AgentPlace } from "./place.js";
 import { readTurnView } from "./projections.js";
 import type { ServiceThreads } from "./threads.js";

@@ -6,7 +6,7 @@ import { type TurnLogEvent, TurnLogEvents, type TurnStatus } from "../../shared/
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { ServiceContext } from "../runtime/service.js";
-import type { LogData, TurnLogSink } from "./client-side.js";
+import type { LogData, TurnLogSink } from "./acp-client.js";
 import { AGENTS_SERVICE } from "./threads.js";
 
 export const turnLogRegistry = new EventRegistry<TurnLogEvent>(TurnLogEvents);

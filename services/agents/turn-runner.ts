@@ -29,10 +29,10 @@ import { KeyedMutex } from "../runtime/aggregate.js";
 import type { Logger } from "../runtime/logger.js";
 import { isWrongLastSequence } from "../runtime/publish.js";
 import type { ServiceContext } from "../runtime/service.js";
+import { acpClientHandlers, type TurnScope } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import { openSession } from "./agent-session.js";
-import { clientSide, type TurnScope } from "./client-side.js";
 import type { AgentsServiceOptions } from "./options.js";
 import type { AgentPlace } from "./place.js";
 import { type AgentKeys, AgentPool } from "./pool.js";
@@ -105,7 +105,7 @@ export class TurnRunner {
       protect: d.protect,
       egressSocket: d.egressSocket,
       place: d.place,
-      handlers: clientSide(
+      handlers: acpClientHandlers(
         (sessionId) => this.bySession.get(sessionId)?.scope,
         (n) => this.onUpdate(n),
       ),
