@@ -18,8 +18,8 @@ import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/help
 import { lastSubjectSeq } from "../runtime/commands.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { agentsService } from "./index.js";
+import type { AgentsServiceOptions } from "./options.js";
 import { bubblewrapAvailable } from "./sandbox.js";
-import type { AgentsServiceOptions } from "./service.js";
 import {
   agentCommand,
   agentRequest,

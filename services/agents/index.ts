@@ -1,15 +1,14 @@
 /** The agents service: agent chat threads over ACP. */
 import type { ServiceDefinition } from "../runtime/service.js";
-import { AGENTS_SERVICE, type AgentsServiceOptions, startAgents } from "./service.js";
+import type { AgentsServiceOptions } from "./options.js";
+import { startAgents } from "./service.js";
+import { AGENTS_SERVICE } from "./threads.js";
 
+export type { AgentsServiceOptions } from "./options.js";
 export { detectAgents } from "./pool.js";
 export { bubblewrapAvailable, networkIsolationAvailable } from "./sandbox.js";
-export {
-  AGENTS_SERVICE,
-  type AgentsServiceOptions,
-  threadRegistry,
-  turnLogRegistry,
-} from "./service.js";
+export { AGENTS_SERVICE, threadRegistry } from "./threads.js";
+export { turnLogRegistry } from "./turn-log.js";
 
 export function agentsService(opts: AgentsServiceOptions): ServiceDefinition {
   return {

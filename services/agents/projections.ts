@@ -1,3 +1,4 @@
+import type { KV } from "@nats-io/kv";
 import {
   type ThreadEvent,
   ThreadEvents,
@@ -176,3 +177,9 @@ export const turnsProjection: Projection<TurnView, TurnEvent> = {
     }
   },
 };
+
+/** A turn's record in the `turns` view, if it has one. */
+export async function readTurnView(turns: KV, key: string): Promise<TurnView | undefined> {
+  const e = await turns.get(key);
+  return e?.operation === "PUT" && e.length > 0 ? e.json<TurnView>() : undefined;
+}

@@ -17,7 +17,7 @@ import type { CommandReply } from "../../shared/commands.js";
 import type { StoredEvent } from "../../shared/envelope.js";
 import type { ErrorPayload } from "../../shared/errors.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
-import { turnLogRegistry } from "./service.js";
+import { turnLogRegistry } from "./turn-log.js";
 
 export async function agentCommand(
   nc: NatsConnection,

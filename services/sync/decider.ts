@@ -16,11 +16,11 @@ import {
   type PairRoots,
   type PauseSyncPair,
   pairIdFor,
-  parseIgnore,
   type RemoveSyncPair,
   type ResumeSyncPair,
   type SyncPairEvent,
 } from "../../shared/sync.js";
+import { parseIgnore } from "./ignore.js";
 
 export type SyncCommand =
   | CommandOf<typeof AddSyncPair>

@@ -20,7 +20,7 @@ import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Uncommitted } from "../../shared/envelope.js";
-import { type PairConfig, pairIdFor, SYNC_TEMP_DIR, type SyncRunEvent } from "../../shared/sync.js";
+import { type PairConfig, pairIdFor, type SyncRunEvent } from "../../shared/sync.js";
 import {
   installBundle,
   nodeMissingReason,
@@ -30,6 +30,7 @@ import {
   startSshd,
 } from "../../test/helpers/sshd.js";
 import { PairEngine } from "./engine.js";
+import { SYNC_TEMP_DIR } from "./ignore.js";
 import type { RemoteTarget } from "./sides.js";
 import { SyncState } from "./state.js";
 

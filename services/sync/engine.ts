@@ -1,33 +1,32 @@
 /**
- * The sync engine of one pair: scan both sides, decide per path against the last synced
- * state, then conflicts (the loser's version renamed beside the path), deletes (only what the
- * state proves was synced, and only if unchanged since the scan), and copies with rsync in
- * batches. Every decision and transfer is reported as an event. Watches on both sides run a
- * cycle for the changed paths; a periodic full rescan is the safety net.
+ * The sync engine of one pair: each cycle scans both sides, plans what every path needs
+ * against the last synced state (plan.ts, pure), reports the plan, and carries it out
+ * (apply.ts): conflicts, deletes, then copies with rsync. Watches on both sides run a cycle
+ * for the changed paths; a periodic full rescan is the safety net.
  */
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
-  type BaseEntry,
-  baseFrom,
   type CycleKind,
-  conflictName,
-  type DecidedItem,
-  decidePath,
   MAX_DECIDED_ITEMS,
   type PairConfig,
-  type PathDecision,
-  pairMatcher,
-  SYNC_TEMP_DIR,
-  type SyncEntry,
   type SyncRunEvent,
   type SyncSide,
 } from "../../shared/sync.js";
 import type { Logger } from "../runtime/logger.js";
-import { transfer } from "./rsync.js";
-import { LocalSide, RemoteSide, type RemoteTarget, type TreeSide } from "./sides.js";
+import { type ApplyContext, applyDeletes, chunks, copyAll, keepConflicts } from "./apply.js";
+import { pairMatcher } from "./ignore.js";
+import type { BaseEntry, SyncEntry } from "./path-decision.js";
+import { pathsToDecide, planCycle } from "./plan.js";
+import {
+  LocalSide,
+  RemoteSide,
+  type RemoteTarget,
+  type ScanResult,
+  type TreeSide,
+} from "./sides.js";
 import type { SyncState } from "./state.js";
-import { CODE_KIND, KIND_CODE, type ScanVia, type TreeOp } from "./tree.js";
+import { CODE_KIND, type ScanVia } from "./tree.js";
 
 export interface EngineOptions {
   pair: string;
@@ -69,31 +68,6 @@ export interface CycleSummary {
   via: { local: ScanVia; remote: ScanVia };
   /** Milliseconds per phase of the cycle. */
   phases: Record<string, number>;
-}
-
-type Planned = { path: string; d: PathDecision; l?: SyncEntry; r?: SyncEntry; b?: BaseEntry };
-
-function depth(p: string): number {
-  let n = 0;
-  for (const c of p) if (c === "/") n++;
-  return n;
-}
-
-/** Sorts a path's folders before what they hold, and each folder's subtree together. */
-function treeKey(p: string): string {
-  return p.replaceAll("/", "\u0000");
-}
-
-function byTree<T extends { path: string }>(items: T[]): T[] {
-  const keyed = items.map((x) => [treeKey(x.path), x] as const);
-  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  return keyed.map((k) => k[1]);
-}
-
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
 }
 
 export class PairEngine {
@@ -340,9 +314,78 @@ export class PairEngine {
       ]);
       this.tempCleaned = true;
     }
-    // A watch cycle asks each side for what its watcher saw (a quiet tree: one round trip);
-    // a rescan asks for what a walk finds changed; a check, a first cycle or one after a
-    // failure takes whole listings.
+    const [ls, rs] = await this.scan(kind);
+    phase("scan");
+    const { everything, changed } = this.takeScans(kind, ls, rs);
+    const { base, candidates } = this.loadBase(everything, changed);
+    phase("state-load");
+    const sides = { local: this.trees.local, remote: this.trees.remote, base };
+    const matcher = pairMatcher(this.config.ignore, this.gitignoreUnion());
+    const { paths, hash } = pathsToDecide(candidates, sides, matcher, kind);
+    await Promise.all([
+      this.hashInto(this.local, hash.local, this.trees.local),
+      this.hashInto(this.remote, hash.remote, this.trees.remote),
+    ]);
+    phase("hash");
+    const wholeFolders = this.config.ignore.trim() === "" && this.gitignoreUnion().size === 0;
+    const plan = planCycle(paths, sides, this.config.prefer, wholeFolders);
+    phase("decide");
+    await this.o.emit({
+      type: "SyncCycleStarted",
+      data: {
+        cycle: n,
+        kind,
+        localEntries: sides.local.size,
+        remoteEntries: sides.remote.size,
+        pendingFiles: plan.items.length,
+        pendingBytes: plan.pendingBytes,
+      },
+    });
+    for (const chunk of chunks(plan.items, MAX_DECIDED_ITEMS)) {
+      await this.o.emit({ type: "SyncDecided", data: { cycle: n, items: chunk } });
+    }
+    phase("events");
+    state.write(pair, plan.record, plan.forget);
+    phase("state-write");
+    const work = this.applyContext(n);
+    const conflicts = await keepConflicts(work, plan);
+    const deleted = await applyDeletes(work, plan);
+    phase("conflicts-deletes");
+    const copy = await copyAll(work, plan, conflicts.vacated);
+    phase("copy");
+    const summary: CycleSummary = {
+      cycle: n,
+      copied: copy.copied,
+      deleted,
+      conflicts: conflicts.kept,
+      bytes: copy.bytes,
+      synced: state.count(pair),
+      kept: copy.kept,
+      via: { local: ls.via, remote: rs.via },
+      phases,
+    };
+    await this.o.emit({
+      type: "SyncCycleFinished",
+      data: {
+        cycle: n,
+        copied: copy.copied,
+        deleted,
+        conflicts: conflicts.kept,
+        bytes: copy.bytes,
+        ms: Date.now() - t0,
+        synced: summary.synced,
+      },
+    });
+    phase("finish");
+    return summary;
+  }
+
+  /**
+   * Both sides' scans. A watch cycle asks each side for what its watcher saw (a quiet tree:
+   * one round trip); a rescan asks for what a walk finds changed; a check, a first cycle or
+   * one after a failure takes whole listings.
+   */
+  private async scan(kind: CycleKind): Promise<[ScanResult, ScanResult]> {
     const req =
       kind === "watch"
         ? {
@@ -353,7 +396,6 @@ export class PairEngine {
           }
         : { patterns: this.config.ignore, diff: kind !== "check" && this.trusted };
     const [ls, rs] = await Promise.all([this.local.scan(req), this.remote.scan(req)]);
-    phase("scan");
     if (!ls.rsync) {
       throw new CocalcError(
         "ERR_SYNC_RSYNC_MISSING",
@@ -366,7 +408,18 @@ export class PairEngine {
         `rsync is not installed on ${this.o.target.destination}; install it there (apt-get install rsync)`,
       );
     }
-    // Which paths to decide: all of them after a whole listing, else what changed.
+    return [ls, rs];
+  }
+
+  /**
+   * Brings each side's tree up to date with its scan. Returns which paths to decide: all of
+   * them after a whole listing (`everything`), else what changed, with our own last writes.
+   */
+  private takeScans(
+    kind: CycleKind,
+    ls: ScanResult,
+    rs: ScanResult,
+  ): { everything: boolean; changed: Set<string> } {
     let everything = !this.trusted || kind === "check";
     const changed = new Set<string>(this.dirty);
     this.dirty = new Set();
@@ -398,476 +451,47 @@ export class PairEngine {
         if (l.g !== undefined) gi.set(l.p, l.g);
       }
     }
-    const Lt = this.trees.local;
-    const Rt = this.trees.remote;
-    const matcher = pairMatcher(this.config.ignore, this.gitignoreUnion());
+    return { everything, changed };
+  }
+
+  /** The last synced state of the paths to decide, and those paths. */
+  private loadBase(
+    everything: boolean,
+    changed: ReadonlySet<string>,
+  ): { base: Map<string, BaseEntry>; candidates: Set<string> } {
+    const { pair, state } = this.o;
     const big = changed.size > 5000;
     const base = everything || big ? state.load(pair) : state.loadUnder(pair, [...changed]);
-    const all = everything
-      ? new Set<string>([...Lt.keys(), ...Rt.keys(), ...base.keys()])
+    const candidates = everything
+      ? new Set<string>([...this.trees.local.keys(), ...this.trees.remote.keys(), ...base.keys()])
       : new Set<string>([...changed, ...[...base.keys()].filter((k) => !big || changed.has(k))]);
-    phase("state-load");
-    const planned: Planned[] = [];
-    const hashLocal: string[] = [];
-    const hashRemote: string[] = [];
-    for (const path of all) {
-      const l = Lt.get(path);
-      const r = Rt.get(path);
-      const b = base.get(path);
-      const isDir = (l ?? r ?? b)?.kind === "dir";
-      if (matcher.ignored(path, isDir)) continue;
-      if (kind === "check") {
-        if (l?.kind === "file") hashLocal.push(path);
-        if (r?.kind === "file") hashRemote.push(path);
-      } else {
-        if (l?.kind === "file" && r?.kind === "file" && l.size === r.size && l.mtime !== r.mtime) {
-          hashLocal.push(path);
-          hashRemote.push(path);
-        } else {
-          // A touch with the same bytes is not a change: the hash tells.
-          if (l?.kind === "file" && b?.hash && l.size === b.size && l.mtime !== b.localMtime)
-            hashLocal.push(path);
-          if (r?.kind === "file" && b?.hash && r.size === b.size && r.mtime !== b.remoteMtime)
-            hashRemote.push(path);
-        }
-      }
-      planned.push({
-        path,
-        d: { action: "none" },
-        ...(l && { l }),
-        ...(r && { r }),
-        ...(b && { b }),
-      });
-    }
-    await Promise.all([
-      this.hashInto(this.local, hashLocal, Lt),
-      this.hashInto(this.remote, hashRemote, Rt),
-    ]);
-    phase("hash");
-    for (const p of planned) {
-      p.d = decidePath(p.l, p.r, p.b, this.config.prefer);
-    }
-
-    const copies: Record<SyncSide, Planned[]> = { local: [], remote: [] };
-    const deletes: Record<SyncSide, Planned[]> = { local: [], remote: [] };
-    const conflicts: Planned[] = [];
-    const puts: [string, BaseEntry][] = [];
-    const forgets: string[] = [];
-    const items: DecidedItem[] = [];
-    let pendingBytes = 0;
-    for (const p of planned) {
-      const d = p.d;
-      switch (d.action) {
-        case "none":
-          break;
-        case "record":
-          puts.push([p.path, baseFrom(p.l!, p.r!)]);
-          break;
-        case "forget":
-          forgets.push(p.path);
-          break;
-        case "copy": {
-          copies[d.from].push(p);
-          const e = (d.from === "local" ? p.l : p.r)!;
-          pendingBytes += e.size;
-          items.push(this.item(p, "copy", d.reason, d.from, e.size));
-          break;
-        }
-        case "delete":
-          deletes[d.on].push(p);
-          items.push(this.item(p, "delete", d.reason, d.on));
-          break;
-        case "conflict": {
-          conflicts.push(p);
-          const e = (d.winner === "local" ? p.l : p.r)!;
-          pendingBytes += e.size;
-          items.push(this.item(p, "conflict", d.reason, d.winner, e.size));
-          break;
-        }
-        default: {
-          const never: never = d;
-          return never;
-        }
-      }
-    }
-    const whole = this.wholeSubtrees(planned);
-    phase("decide");
-    const pendingFiles = items.length;
-    await this.o.emit({
-      type: "SyncCycleStarted",
-      data: {
-        cycle: n,
-        kind,
-        localEntries: Lt.size,
-        remoteEntries: Rt.size,
-        pendingFiles,
-        pendingBytes,
-      },
-    });
-    for (const chunk of chunks(items, MAX_DECIDED_ITEMS)) {
-      await this.o.emit({ type: "SyncDecided", data: { cycle: n, items: chunk } });
-    }
-    phase("events");
-    state.write(pair, puts, forgets);
-    phase("state-write");
-
-    // Conflicts: the loser's version moves aside on its side, then the winner's is copied over.
-    const at = this.now();
-    let conflictCount = 0;
-    /** Paths whose destination entry was moved aside: it holds nothing now. */
-    const vacated = new Set<string>();
-    for (const side of ["local", "remote"] as const) {
-      const mine = conflicts.filter((p) => p.d.action === "conflict" && p.d.winner !== side);
-      if (mine.length === 0) continue;
-      const renames = mine.map((p) => ({
-        op: "rename" as const,
-        p: p.path,
-        to: conflictName(p.path, side, at),
-      }));
-      const results = await this.sideOf(side).apply(renames);
-      for (let i = 0; i < mine.length; i++) {
-        const p = mine[i]!;
-        const r = results[i];
-        if (!r?.ok) {
-          this.log.warn(
-            { path: p.path, why: r && !r.ok ? r.why : "no answer" },
-            "conflict copy not kept",
-          );
-          continue;
-        }
-        conflictCount++;
-        this.dirty.add(p.path);
-        this.dirty.add(renames[i]!.to);
-        vacated.add(p.path);
-        const winner = side === "local" ? "remote" : "local";
-        copies[winner].push(p);
-        await this.o.emit({
-          type: "SyncConflictKept",
-          data: {
-            cycle: n,
-            path: p.path,
-            winner,
-            keptAs: renames[i]!.to,
-            reason: p.d.action === "conflict" ? p.d.reason : "both-changed",
-            ...(p.l && { localSize: p.l.size }),
-            ...(p.r && { remoteSize: p.r.size }),
-            ...(p.l?.hash && { localHash: p.l.hash }),
-            ...(p.r?.hash && { remoteHash: p.r.hash }),
-          },
-        });
-      }
-    }
-
-    // Deletes: files first, then folders deepest first (a folder goes only when empty).
-    let deleted = 0;
-    for (const side of ["local", "remote"] as const) {
-      const list = deletes[side];
-      if (list.length === 0) continue;
-      const on = (p: Planned) => (side === "local" ? p.l : p.r)!;
-      list.sort((a, b) => {
-        const ad = on(a).kind === "dir";
-        const bd = on(b).kind === "dir";
-        return ad === bd ? depth(b.path) - depth(a.path) : ad ? 1 : -1;
-      });
-      const ops: TreeOp[] = list.map((p) => {
-        const e = (side === "local" ? p.l : p.r)!;
-        return {
-          op: "delete",
-          p: p.path,
-          k: e.kind === "file" ? "f" : e.kind === "dir" ? "d" : "l",
-          s: e.size,
-          m: e.mtime,
-        };
-      });
-      const results = await this.sideOf(side).apply(ops);
-      const gone: string[] = [];
-      const kept: string[] = [];
-      results.forEach((r, i) => {
-        const p = list[i]!.path;
-        (r?.ok ? gone : kept).push(p);
-      });
-      deleted += gone.length;
-      for (const g of gone) this.dirty.add(g);
-      if (kept.length > 0) this.leftover = true;
-      state.write(pair, [], gone);
-      for (let i = 0; i < Math.max(gone.length, kept.length); i += MAX_DECIDED_ITEMS) {
-        await this.o.emit({
-          type: "SyncDeleted",
-          data: {
-            cycle: n,
-            on: side,
-            paths: gone.slice(i, i + MAX_DECIDED_ITEMS),
-            kept: kept.slice(i, i + MAX_DECIDED_ITEMS),
-          },
-        });
-      }
-    }
-    phase("conflicts-deletes");
-
-    // Copies, in batches per direction, parents before children. A folder new on one side
-    // goes across whole (one recursive rsync entry instead of one per file).
-    const progress = { files: 0, bytes: 0 };
-    let copied = 0;
-    let keptCount = 0;
-    const batchFiles = this.o.batchFiles ?? 200_000;
-    const batchBytes = this.o.batchBytes ?? 1024 ** 3;
-    let stageSeq = 0;
-    for (const from of ["local", "remote"] as const) {
-      const list = byTree(copies[from]);
-      // Units: a whole folder with everything under it, or one entry.
-      const units: { root?: Planned; entries: Planned[]; bytes: number }[] = [];
-      for (let i = 0; i < list.length; ) {
-        const p = list[i]!;
-        const entries = [p];
-        let bytes = (from === "local" ? p.l : p.r)?.size ?? 0;
-        i++;
-        if (whole.has(p.path)) {
-          const prefix = `${p.path}/`;
-          while (i < list.length && list[i]!.path.startsWith(prefix)) {
-            const c = list[i++]!;
-            entries.push(c);
-            bytes += (from === "local" ? c.l : c.r)?.size ?? 0;
-          }
-          units.push({ root: p, entries, bytes });
-        } else units.push({ entries, bytes });
-      }
-      // -r recurses into every folder listed, so a folder not going whole needs a run without it;
-      // files go with either.
-      const plainDir = (u: (typeof units)[number]) =>
-        u.root === undefined &&
-        (from === "local" ? u.entries[0]!.l : u.entries[0]!.r)?.kind === "dir";
-      const needsPlain = units.some(plainDir);
-      // Folders that are only created go first: what goes into them is put in place after.
-      for (const recursive of [false, true]) {
-        const mine = units.filter((u) =>
-          recursive
-            ? u.root !== undefined || !needsPlain || !plainDir(u)
-            : needsPlain && plainDir(u),
-        );
-        let i = 0;
-        while (i < mine.length) {
-          if (this.abort.signal.aborted)
-            throw new CocalcError("ERR_SYNC_TRANSFER", "sync was stopped");
-          const batch: typeof mine = [];
-          let files = 0;
-          let bytes = 0;
-          while (
-            i < mine.length &&
-            (batch.length === 0 || (files < batchFiles && bytes < batchBytes))
-          ) {
-            const u = mine[i++]!;
-            batch.push(u);
-            files += u.entries.length;
-            bytes += u.bytes;
-          }
-          const r = await this.copyBatch(n, from, batch, recursive, `s${n}-${stageSeq++}`, {
-            vacated,
-            progress,
-          });
-          copied += r.landed;
-          keptCount += r.kept;
-        }
-      }
-    }
-    phase("copy");
-    const summary: CycleSummary = {
-      cycle: n,
-      copied,
-      deleted,
-      conflicts: conflictCount,
-      bytes: progress.bytes,
-      synced: state.count(pair),
-      kept: keptCount,
-      via: { local: ls.via, remote: rs.via },
-      phases,
-    };
-    await this.o.emit({
-      type: "SyncCycleFinished",
-      data: {
-        cycle: n,
-        copied,
-        deleted,
-        conflicts: conflictCount,
-        bytes: progress.bytes,
-        ms: Date.now() - t0,
-        synced: summary.synced,
-      },
-    });
-    phase("finish");
-    return summary;
+    return { base, candidates };
   }
 
-  /**
-   * Folders that go across whole: new on one side (nothing there on the other, nothing
-   * synced before) with everything under them new on that side too. Only without ignore
-   * rules: a recursive rsync would take along what they leave out.
-   */
-  private wholeSubtrees(planned: readonly Planned[]): Set<string> {
-    const whole = new Set<string>();
-    if (this.config.ignore.trim() !== "" || this.gitignoreUnion().size > 0) return whole;
-    const stack: { path: string; from: SyncSide; ok: boolean }[] = [];
-    const close = (s: (typeof stack)[number]) => {
-      if (s.ok) whole.add(s.path);
-    };
-    for (const p of byTree([...planned])) {
-      while (stack.length > 0 && !p.path.startsWith(`${stack[stack.length - 1]!.path}/`))
-        close(stack.pop()!);
-      const d = p.d;
-      const from = d.action === "copy" && d.reason === "new" ? d.from : undefined;
-      for (const s of stack) if (s.from !== from) s.ok = false;
-      const e = from === "local" ? p.l : from === "remote" ? p.r : undefined;
-      if (from && e?.kind === "dir") stack.push({ path: p.path, from, ok: true });
-    }
-    while (stack.length > 0) close(stack.pop()!);
-    // Only the outermost: what is under a whole folder goes with it.
-    for (const p of [...whole]) {
-      for (let i = p.lastIndexOf("/"); i > 0; i = p.lastIndexOf("/", i - 1)) {
-        if (whole.has(p.slice(0, i))) {
-          whole.delete(p);
-          break;
-        }
-      }
-    }
-    return whole;
-  }
-
-  /**
-   * One rsync run into a stage folder in the receiving side's temp dir, then each entry is put
-   * in place there only if the destination still holds what the scan saw: a write made on the
-   * receiving side since the scan is never overwritten (the path is decided again next cycle).
-   */
-  private async copyBatch(
-    n: number,
-    from: SyncSide,
-    batch: readonly { root?: Planned; entries: Planned[] }[],
-    recursive: boolean,
-    stage: string,
-    ctx: { vacated: ReadonlySet<string>; progress: { files: number; bytes: number } },
-  ): Promise<{ landed: number; kept: number }> {
-    const { pair, state } = this.o;
-    const to: SyncSide = from === "local" ? "remote" : "local";
-    const src = this.sideOf(from);
-    const dst = this.sideOf(to);
-    const srcOf = (p: Planned) => (from === "local" ? p.l : p.r);
-    const dstOf = (p: Planned) =>
-      ctx.vacated.has(p.path) ? undefined : to === "local" ? p.l : p.r;
-    const listed = batch.map((u) => u.root ?? u.entries[0]!);
-    const updates = listed.some((p) => dstOf(p)?.kind === "file");
-    let sinceFiles = 0;
-    let sinceBytes = 0;
-    let lastEmit = Date.now();
-    let emitting = Promise.resolve();
-    const t1 = Date.now();
-    const flush = (force: boolean, kept: string[] = []) => {
-      if (!force && Date.now() - lastEmit < 1000) return;
-      if (sinceFiles === 0 && !force) return;
-      const data = {
-        cycle: n,
-        from,
-        files: sinceFiles,
-        bytes: sinceBytes,
-        ms: Date.now() - t1,
-        doneFiles: ctx.progress.files,
-        doneBytes: ctx.progress.bytes,
-      };
-      sinceFiles = 0;
-      sinceBytes = 0;
-      lastEmit = Date.now();
-      const events =
-        kept.length === 0
-          ? [data]
-          : chunks(kept, MAX_DECIDED_ITEMS).map((k, i) =>
-              i === 0 ? { ...data, kept: k } : { ...data, files: 0, bytes: 0, kept: k },
-            );
-      for (const d of events)
-        emitting = emitting.then(() => this.o.emit({ type: "SyncTransferred", data: d }));
-    };
-    const result = await transfer({
-      target: this.o.target,
-      from: src.rsyncRoot,
-      to: `${dst.rsyncRoot}${SYNC_TEMP_DIR}/${stage}/`,
-      paths: listed.map((p) => p.path),
-      recursive,
-      // Files already there are the basis of a delta transfer; new ones go whole.
-      basis: updates ? "../../" : undefined,
-      signal: this.abort.signal,
-      onFile: (_path, size) => {
-        ctx.progress.files++;
-        ctx.progress.bytes += size;
-        sinceFiles++;
-        sinceBytes += size;
-        flush(false);
-      },
-    });
-    await this.o.beforePlace?.({ from, paths: listed.map((p) => p.path) });
-    const ops: TreeOp[] = listed.map((p) => {
-      const e = srcOf(p)!;
-      const k = KIND_CODE[e.kind];
-      const d = dstOf(p);
-      return {
-        op: "place",
-        p: p.path,
-        stage,
-        k,
-        ...(recursive && { whole: true }),
-        ...(d && { expect: { k: KIND_CODE[d.kind], s: d.size, m: d.mtime } }),
-      };
-    });
-    const results = await dst.apply([...ops, { op: "clean-stage", stage }]);
-    const landed: Planned[] = [];
-    const kept: string[] = [];
-    batch.forEach((u, i) => {
-      const r = results[i];
-      if (r?.ok) landed.push(...u.entries);
-      else {
-        this.leftover = true;
-        const p = listed[i]!.path;
-        this.dirty.add(p);
-        if (r && !r.ok && r.why === "changed") kept.push(p);
-        else if (r && !r.ok && r.why !== "missing")
-          this.log.warn({ path: p, why: r.why, err: r.e }, "transferred entry not put in place");
-      }
-    });
-    if (result.code !== 0) this.leftover = true;
-    flush(true, kept);
-    await emitting;
-    state.write(
-      pair,
-      landed.map((p) => {
-        const e = srcOf(p)!;
-        // rsync -t gives the copy the source's mtime.
-        return [p.path, baseFrom(e, e)] as [string, BaseEntry];
-      }),
-    );
-    // Our own writes: decided again next cycle (a whole folder's entries come in the scan).
-    for (const p of listed) this.dirty.add(p.path);
-    return { landed: landed.length, kept: kept.length };
-  }
-
-  private item(
-    p: Planned,
-    action: DecidedItem["action"],
-    reason: string,
-    side: SyncSide,
-    size?: number,
-  ): DecidedItem {
+  private applyContext(cycle: number): ApplyContext {
+    const o = this.o;
     return {
-      path: p.path,
-      action,
-      reason,
-      side,
-      ...(size !== undefined && { size }),
-      ...(p.l?.hash && { localHash: p.l.hash }),
-      ...(p.r?.hash && { remoteHash: p.r.hash }),
+      cycle,
+      pair: o.pair,
+      state: o.state,
+      target: o.target,
+      sides: { local: this.local, remote: this.remote },
+      emit: (e) => o.emit(e),
+      log: this.log,
+      signal: this.abort.signal,
+      now: this.now(),
+      ...(o.batchFiles !== undefined && { batchFiles: o.batchFiles }),
+      ...(o.batchBytes !== undefined && { batchBytes: o.batchBytes }),
+      ...(o.beforePlace && { beforePlace: o.beforePlace }),
+      dirty: this.dirty,
+      leftOver: () => {
+        this.leftover = true;
+      },
     };
   }
 
   private gitignoreUnion(): Map<string, string> {
     return new Map([...this.gitignores.local, ...this.gitignores.remote]);
-  }
-
-  private sideOf(side: SyncSide): TreeSide {
-    return side === "local" ? this.local : this.remote;
   }
 
   private async hashInto(

@@ -8,7 +8,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { SYNC_TEMP_DIR } from "../../shared/sync.js";
+import { SYNC_TEMP_DIR } from "./ignore.js";
 import { DiffScanner, type ScanLine, scanTree } from "./tree.js";
 
 const dirs: string[] = [];

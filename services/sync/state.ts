@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Database from "better-sqlite3";
-import type { BaseEntry, EntryKind } from "../../shared/sync.js";
+import type { BaseEntry, EntryKind } from "./path-decision.js";
 
 /** The native SQLite module loads with the first sync pair, not with every start of plus. */
 let sqlite: typeof Database | undefined;

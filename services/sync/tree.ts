@@ -26,13 +26,8 @@ import {
 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import {
-  type EntryKind,
-  type IgnoreMatcher,
-  pairMatcher,
-  parseIgnore,
-  SYNC_TEMP_DIR,
-} from "../../shared/sync.js";
+import { type IgnoreMatcher, pairMatcher, parseIgnore, SYNC_TEMP_DIR } from "./ignore.js";
+import type { EntryKind } from "./path-decision.js";
 
 /** One line of a scan: path, kind (f, d, l, or - for gone), size, mtime (ms), link target, .gitignore text. */
 export interface ScanLine {

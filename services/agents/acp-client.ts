@@ -343,8 +343,8 @@ async function writeInWorkspace(
   recordWrite(scope, written, before, content);
 }
 
-/** Registers the client-side handlers; `scopeOf` finds the turn a session's requests belong to. */
-export function clientSide(
+/** The ACP client's handlers; `scopeOf` finds the turn a session's requests belong to. */
+export function acpClientHandlers(
   scopeOf: (sessionId: string) => TurnScope | undefined,
   onUpdate: (n: acp.SessionNotification) => void,
 ) {

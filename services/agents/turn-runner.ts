@@ -1,0 +1,432 @@
+/**
+ * The turn runner: starts each thread's queued turns one at a time in an agent process of its
+ * pool, writes every ACP update to the turn's log, keeps the turn's heartbeat and usage in its
+ * view, and records how the turn ended. A stop maps to ACP cancel, then to killing the process.
+ *
+ * A thread's turns run in the instance that started them; after a restart of the service, a
+ * turn the view still shows as running did not finish and is marked failed, and the queue
+ * goes on.
+ */
+import { stat } from "node:fs/promises";
+import type * as acp from "@agentclientprotocol/sdk";
+import type { KV } from "@nats-io/kv";
+import {
+  PERMISSION_TIMEOUT_MS,
+  type StopReason,
+  StopReasons,
+  type ThreadEvent,
+  type ThreadSettings,
+  type ThreadView,
+  TURN_HEARTBEAT_MS,
+  type TurnStatus,
+  type TurnView,
+  turnIdentifiers,
+  workspaceThreadIdentifiers,
+} from "../../shared/agents.js";
+import type { StoredEvent } from "../../shared/envelope.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { KeyedMutex } from "../runtime/aggregate.js";
+import type { Logger } from "../runtime/logger.js";
+import { isWrongLastSequence } from "../runtime/publish.js";
+import type { ServiceContext } from "../runtime/service.js";
+import { acpClientHandlers, type TurnScope } from "./acp-client.js";
+import { acpSdk } from "./acp-sdk.js";
+import type { AgentProcess } from "./agent-process.js";
+import { openSession } from "./agent-session.js";
+import type { AgentsServiceOptions } from "./options.js";
+import type { AgentPlace } from "./place.js";
+import { type AgentKeys, AgentPool } from "./pool.js";
+import { readTurnView, threadOfSubject } from "./projections.js";
+import { promptOf } from "./prompt.js";
+import {
+  checkNotProtected,
+  type ProtectedPath,
+  realOrNearest,
+  resolveProtected,
+} from "./protected.js";
+import type { ServiceThreads } from "./threads.js";
+import { loggedUpdate, TurnLog } from "./turn-log.js";
+
+export interface TurnRunnerDeps {
+  ctx: ServiceContext;
+  options: AgentsServiceOptions;
+  home: string;
+  place: AgentPlace;
+  keys: AgentKeys;
+  /** What confined agents can neither read nor write. */
+  protect: readonly ProtectedPath[];
+  threads: ServiceThreads;
+  turns: KV;
+  /** The egress proxy's socket (confined agents on this machine reach their API through it). */
+  egressSocket: () => string;
+}
+
+interface ActiveTurn {
+  room: string;
+  thread: string;
+  turn: string;
+  scope: TurnScope;
+  proc?: AgentProcess;
+  sessionId?: string;
+  cancelled: boolean;
+  /** Settles when the turn is stopped: a start that hangs is not waited for. */
+  stopped: Promise<never>;
+  stop: () => void;
+  cancelTimer?: NodeJS.Timeout;
+  usage?: { used: number; size: number };
+}
+
+class Stopped extends Error {
+  constructor() {
+    super("stopped");
+  }
+}
+
+export class TurnRunner {
+  readonly pool: AgentPool;
+  private readonly mutex = new KeyedMutex();
+  /** The running turn of each thread (by thread id). */
+  private readonly active = new Map<string, ActiveTurn>();
+  /** Which running turn a session's requests and updates belong to. */
+  private readonly bySession = new Map<string, ActiveTurn>();
+  private readonly runs = new Set<Promise<void>>();
+  private stopping = false;
+
+  constructor(private readonly d: TurnRunnerDeps) {
+    const o = d.options;
+    this.pool = new AgentPool({
+      max: o.maxProcesses ?? 8,
+      idleMs: o.idleMs ?? 10 * 60_000,
+      initTimeoutMs: o.initTimeoutMs ?? 30_000,
+      binDirs: o.binDirs ?? [],
+      keys: d.keys,
+      log: d.ctx.log,
+      home: d.home,
+      protect: d.protect,
+      egressSocket: d.egressSocket,
+      place: d.place,
+      handlers: acpClientHandlers(
+        (sessionId) => this.bySession.get(sessionId)?.scope,
+        (n) => this.onUpdate(n),
+      ),
+    });
+  }
+
+  private get log(): Logger {
+    return this.d.ctx.log;
+  }
+
+  /**
+   * Stops taking turns and stops the agent processes. Running turns are not ended here: the
+   * next start of the service marks them failed (as after a crash) and goes on with the queues.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.pool.stop();
+    await Promise.race([
+      Promise.allSettled([...this.runs]),
+      new Promise((r) => setTimeout(r, 5000)),
+    ]);
+  }
+
+  /** Threads whose queue was left waiting (or whose turn was cut by a restart) go on. */
+  async resume(threadViews: KV): Promise<void> {
+    const ws = workspaceThreadIdentifiers(this.d.ctx.wsid);
+    for await (const key of await threadViews.keys(ws.keys)) {
+      const e = await threadViews.get(key);
+      if (e?.operation !== "PUT" || e.length === 0) continue;
+      const v = e.json<ThreadView>();
+      if (v.running || v.queue.length > 0) this.poke(v.room, v.thread);
+    }
+  }
+
+  /** What an event means for the runner. */
+  react({ event, subject }: StoredEvent<ThreadEvent>): void {
+    const t = threadOfSubject(subject);
+    if (!t || this.stopping) return;
+    if (event.type === "TurnInterrupted") {
+      const a = this.active.get(t.thread);
+      if (a && a.turn === event.data.turn) {
+        this.cancel(a, "stopped");
+        return;
+      }
+    }
+    if (event.type !== "TurnQueued" && event.type !== "ThreadSettingsChanged") {
+      this.poke(t.room, t.thread);
+    }
+  }
+
+  /** The user's answer to a permission request of a running turn. */
+  answer(thread: string, turn: string, request: string, optionId: string): void {
+    const a = this.active.get(thread);
+    const answer = a?.turn === turn ? a.scope.permissions.get(request) : undefined;
+    if (!answer) {
+      throw new CocalcError("ERR_AGENT_NOT_WAITING", `turn ${turn} is not waiting for ${request}`);
+    }
+    answer(optionId, "user");
+  }
+
+  private poke(room: string, thread: string): void {
+    void this.mutex
+      .run(thread, () => this.pump(room, thread))
+      .catch((err) => this.log.error({ thread, err }, "turn runner failed"));
+  }
+
+  /** Starts the thread's next turn when none runs. */
+  private async pump(room: string, thread: string): Promise<void> {
+    if (this.active.has(thread) || this.stopping) return;
+    const { ctx, threads } = this.d;
+    let state = await threads.state(room, thread);
+    if (state.status !== "active") return;
+    if (state.running) {
+      const turn = state.running;
+      this.log.warn({ thread, turn }, "a turn was cut by a restart of the service");
+      await this.closeLog(thread, turn, "failed");
+      state = await threads.execute(room, thread, "FailTurn", {
+        turn,
+        code: "ERR_AGENT_RESTARTED",
+        reason: "the agents service restarted while this turn ran; submit it again",
+      });
+      if (state.status !== "active") return;
+    }
+    const head = state.queue[0];
+    if (!head) return;
+    try {
+      state = await threads.execute(room, thread, "StartTurn", { turn: head });
+    } catch (err) {
+      if (err instanceof CocalcError && err.code === "ERR_COMMAND_REJECTED") return;
+      throw err;
+    }
+    if (state.status !== "active") return;
+    let stop!: () => void;
+    const stopped = new Promise<never>((_, reject) => {
+      stop = () => reject(new Stopped());
+    });
+    stopped.catch(() => undefined);
+    const a: ActiveTurn = {
+      room,
+      thread,
+      turn: head,
+      cancelled: false,
+      stopped,
+      stop,
+      scope: {
+        thread,
+        turn: head,
+        mode: state.settings.mode,
+        cwd: state.settings.cwd,
+        home: this.d.home,
+        log: new TurnLog(ctx, turnIdentifiers(ctx.wsid, thread, head).logSubject),
+        permissionTimeoutMs: this.d.options.permissionTimeoutMs ?? PERMISSION_TIMEOUT_MS,
+        protect: this.d.protect,
+        network: state.settings.network === true,
+        place: this.d.place,
+        keeper: this.pool.keeper,
+        usage: (used, size) => {
+          a.usage = { used, size };
+        },
+        terminals: new Map(),
+        permissions: new Map(),
+      },
+    };
+    this.active.set(thread, a);
+    const run = this.run(a, state.settings, state.sessionId).finally(() => {
+      this.active.delete(thread);
+      this.runs.delete(run);
+      this.poke(room, thread);
+    });
+    this.runs.add(run);
+  }
+
+  private async closeLog(thread: string, turn: string, status: TurnStatus): Promise<void> {
+    const { ctx } = this.d;
+    const log = new TurnLog(ctx, turnIdentifiers(ctx.wsid, thread, turn).logSubject);
+    await log.close(status);
+  }
+
+  /** Runs one turn to its end and records how it ended. Never throws. */
+  private async run(
+    a: ActiveTurn,
+    settings: ThreadSettings,
+    known: string | undefined,
+  ): Promise<void> {
+    const { ctx, place, options } = this.d;
+    const { thread, turn, scope } = a;
+    const log = scope.log as TurnLog;
+    const ids = turnIdentifiers(ctx.wsid, thread, turn);
+    const beat = setInterval(() => void this.writeLive(ids.key, a), TURN_HEARTBEAT_MS);
+    let outcome: { stopReason: StopReason } | { code: string; reason: string };
+    let proc: AgentProcess | undefined;
+    try {
+      // A stopped container workspace: say so (its root file system is there only while it runs).
+      if (place.files) await place.files.realDir("/");
+      const isDir = place.files
+        ? await place.files.isDirectory(settings.cwd)
+        : (await stat(settings.cwd).catch(() => undefined))?.isDirectory() === true;
+      if (!isDir) {
+        throw new CocalcError(
+          "ERR_AGENT_SETTINGS",
+          `the working directory ${settings.cwd} does not exist; change it in the thread settings`,
+        );
+      }
+      if (place.kind === "host" && settings.mode !== "full-access") {
+        // It would be hidden from the agent (and it holds secrets): choose another one.
+        const real = await realOrNearest(settings.cwd);
+        checkNotProtected(await resolveProtected(this.d.protect), settings.cwd, real);
+      }
+      const acquiring = this.pool.acquire(thread, settings, () =>
+        log.append("AgentNotice", {
+          level: "info",
+          text: "every agent process is busy: this turn starts when one is free",
+        }),
+      );
+      acquiring.then((p) => a.cancelled && this.pool.release(p)).catch(() => undefined);
+      proc = await Promise.race([acquiring, a.stopped]);
+      a.proc = proc;
+      if (!proc.announced) {
+        proc.announced = true;
+        const info = proc.init?.agentInfo;
+        log.append("AgentNotice", {
+          level: "info",
+          text: `${info?.name ?? "the agent"}${info?.version ? ` ${info.version}` : ""} started (ACP protocol ${proc.init?.protocolVersion ?? "?"})`,
+        });
+      }
+      if (place.kind === "container" && settings.mode !== "full-access") {
+        log.append("AgentNotice", {
+          level: "info",
+          text: `in a container workspace the agent and its commands run inside the container as the workspace user: ${settings.mode} mode governs the agent's file writes, and the container (not the working directory) bounds its commands`,
+        });
+      }
+      if (a.cancelled) throw new Stopped();
+      const session = openSession(proc, settings, known, {
+        log,
+        timeoutMs: options.sessionTimeoutMs ?? 60_000,
+        assign: (assigned) => this.d.threads.execute(a.room, thread, "AssignSession", assigned),
+      });
+      const sessionId = await Promise.race([session, a.stopped]);
+      a.sessionId = sessionId;
+      this.bySession.set(sessionId, a);
+      if (a.cancelled) throw new Stopped();
+      const view = await readTurnView(this.d.turns, ids.key);
+      if (!view) throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `turn ${turn} has no record`);
+      const prompt = await promptOf(view, proc, place);
+      const response = await proc.within(
+        proc.connection.agent.request(acpSdk().methods.agent.session.prompt, { sessionId, prompt }),
+        0,
+        "session/prompt",
+      );
+      const reason = response.stopReason as StopReason;
+      outcome = {
+        stopReason: a.cancelled ? "cancelled" : StopReasons.includes(reason) ? reason : "end_turn",
+      };
+    } catch (err) {
+      if (a.cancelled) {
+        outcome = { stopReason: "cancelled" };
+      } else {
+        const e = toErrorPayload(err);
+        outcome = {
+          code: e.code === "ERR_INTERNAL" ? "ERR_AGENT_PROTOCOL" : e.code,
+          reason: options.hidePaths?.(e.message) ?? e.message,
+        };
+        this.log.info({ thread, turn, code: e.code, reason: e.message }, "turn failed");
+      }
+      if (proc && !proc.alive) this.pool.drop(thread, proc);
+    } finally {
+      clearInterval(beat);
+      clearTimeout(a.cancelTimer);
+      for (const answer of [...scope.permissions.values()]) answer(undefined, "turn-ended");
+      for (const t of scope.terminals.values()) t.kill();
+      if (a.sessionId) this.bySession.delete(a.sessionId);
+    }
+    if (proc) {
+      if (proc.alive) this.pool.release(proc);
+      else this.pool.drop(thread, proc);
+    }
+    if ("code" in outcome && outcome.code === "ERR_AGENT_CRASHED") {
+      log.append("AgentNotice", {
+        level: "error",
+        text: "the agent process ended; a new one starts with the next turn",
+      });
+    }
+    if (this.stopping) return;
+    const status: TurnStatus =
+      "code" in outcome ? "failed" : outcome.stopReason === "cancelled" ? "cancelled" : "finished";
+    // The whole log is stored before the view says the turn ended.
+    await log.close(status).catch(() => undefined);
+    await this.writeLive(ids.key, a).catch(() => undefined);
+    try {
+      if ("code" in outcome) {
+        await this.d.threads.execute(a.room, thread, "FailTurn", {
+          turn,
+          code: outcome.code,
+          reason: outcome.reason,
+        });
+      } else {
+        await this.d.threads.execute(a.room, thread, "FinishTurn", {
+          turn,
+          stopReason: outcome.stopReason,
+        });
+      }
+    } catch (err) {
+      this.log.error({ thread, turn, err }, "the end of a turn was not recorded");
+    }
+  }
+
+  private onUpdate(n: acp.SessionNotification): void {
+    const a = this.bySession.get(n.sessionId);
+    if (!a) return;
+    const update = n.update as unknown as { sessionUpdate: string } & Record<string, unknown>;
+    if (update.sessionUpdate === "usage_update") {
+      const u = update as unknown as { used: number; size: number };
+      a.scope.usage(u.used, u.size);
+    }
+    a.scope.log.append("AgentUpdate", { update: loggedUpdate(update) });
+  }
+
+  /** Stops a running turn: ACP cancel, then the process is killed if the agent does not end it. */
+  private cancel(a: ActiveTurn, why: string): void {
+    if (a.cancelled) return;
+    a.cancelled = true;
+    a.stop();
+    this.log.info({ thread: a.thread, turn: a.turn, why }, "stopping a turn");
+    for (const answer of [...a.scope.permissions.values()]) answer(undefined, "turn-ended");
+    for (const t of a.scope.terminals.values()) t.kill();
+    const proc = a.proc;
+    if (proc && a.sessionId) {
+      void proc.connection.agent
+        .notify(acpSdk().methods.agent.session.cancel, { sessionId: a.sessionId })
+        .catch(() => undefined);
+    }
+    a.cancelTimer = setTimeout(() => {
+      if (this.active.get(a.thread) === a) {
+        a.scope.log.append("AgentNotice", {
+          level: "warning",
+          text: "the agent did not stop in time; its process was ended",
+        });
+        a.proc?.kill();
+      }
+    }, this.d.options.cancelGraceMs ?? 1500);
+  }
+
+  /** Heartbeat and usage of a running turn, beside the projection in its view. */
+  private async writeLive(key: string, a: ActiveTurn): Promise<void> {
+    const { turns, ctx } = this.d;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const e = await turns.get(key);
+      if (e?.operation !== "PUT" || e.length === 0) return;
+      const view = e.json<TurnView>();
+      const next: TurnView = {
+        ...view,
+        heartbeatAt: ctx.now().toISOString(),
+        ...(a.usage && { usage: a.usage }),
+      };
+      try {
+        await turns.update(key, JSON.stringify(next), e.revision);
+        return;
+      } catch (err) {
+        if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
+        throw err;
+      }
+    }
+  }
+}

@@ -1,0 +1,97 @@
+/** The prompt box of a thread: markdown, pasted or dropped images; Ctrl+Enter sends. */
+import { createSignal, For, Show } from "solid-js";
+import { useAgents } from "./agents-store.js";
+
+export function Composer(props: { onSent: () => void }) {
+  const agents = useAgents();
+  const [text, setText] = createSignal("");
+  const [images, setImages] = createSignal<string[]>([]);
+  const [busy, setBusy] = createSignal(false);
+  const [note, setNote] = createSignal<string>();
+
+  const addFiles = async (files: File[]) => {
+    for (const f of files.filter((f) => f.type.startsWith("image/"))) {
+      const ext = f.type.split("/")[1]?.replace("jpeg", "jpg") ?? "png";
+      const name = `paste-${Date.now().toString(36)}.${ext}`;
+      try {
+        setNote(`saving ${name}…`);
+        const path = await agents.saveImage(f, name);
+        setImages([...images(), path]);
+        setNote(undefined);
+      } catch (err) {
+        setNote(err instanceof Error ? err.message : String(err));
+      }
+    }
+  };
+  const send = async () => {
+    if (busy() || (text().trim() === "" && images().length === 0)) return;
+    setBusy(true);
+    const reply = await agents.submit(text(), images());
+    setBusy(false);
+    if (reply.ok) {
+      setText("");
+      setImages([]);
+      props.onSent();
+    }
+  };
+  return (
+    <form
+      class="composer"
+      data-testid="composer"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send();
+      }}
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        e.preventDefault();
+        void addFiles([...(e.dataTransfer?.files ?? [])]);
+      }}
+    >
+      <Show when={images().length > 0}>
+        <div class="composer-images">
+          <For each={images()}>
+            {(p) => (
+              <span class="badge">
+                {p.split("/").pop()}
+                <button
+                  type="button"
+                  class="link-button"
+                  aria-label="Remove image"
+                  onClick={() => setImages(images().filter((x) => x !== p))}
+                >
+                  ×
+                </button>
+              </span>
+            )}
+          </For>
+        </div>
+      </Show>
+      <textarea
+        data-testid="composer-input"
+        placeholder="Ask the agent (markdown; paste or drop images). Ctrl+Enter sends."
+        value={text()}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onPaste={(e) => {
+          const files = [...(e.clipboardData?.files ?? [])];
+          if (files.length > 0) {
+            e.preventDefault();
+            void addFiles(files);
+          }
+        }}
+        onKeyDown={(e) => {
+          if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+            e.preventDefault();
+            void send();
+          }
+        }}
+      />
+      <div class="composer-actions">
+        <span class="muted">{note()}</span>
+        <button type="submit" class="button primary" data-testid="submit" disabled={busy()}>
+          Send
+        </button>
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,80 @@
+/** The room's threads, in a virtual list. */
+import { createVirtualizer } from "@tanstack/solid-virtual";
+import { createMemo, For, Show } from "solid-js";
+import { useFiles } from "../files/files-store.js";
+import { useAgents } from "./agents-store.js";
+
+/** A thread row's height (one line; fixed in agents.css, so rows need no measuring). */
+const THREAD_ROW_HEIGHT = 34;
+
+/** A room can hold thousands of threads: only the rows in view are rendered. */
+export function ThreadList() {
+  const agents = useAgents();
+  const files = useFiles();
+  const create = () =>
+    void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
+  let scroller: HTMLDivElement | undefined;
+  const virtualizer = createVirtualizer({
+    get count() {
+      return agents.threads().length;
+    },
+    getScrollElement: () => scroller ?? null,
+    estimateSize: () => THREAD_ROW_HEIGHT,
+    overscan: 10,
+  });
+  const items = () => virtualizer.getVirtualItems();
+  const rows = createMemo(() =>
+    items().flatMap((v) => {
+      const t = agents.threads()[v.index];
+      return t ? [t] : [];
+    }),
+  );
+  return (
+    <aside class="agents-threads" aria-label="Threads">
+      <div class="agents-room" title={agents.roomPath()}>
+        {agents.roomPath()?.split("/").pop()}
+      </div>
+      <button
+        type="button"
+        class="button agents-new-thread"
+        data-testid="new-thread"
+        onClick={create}
+      >
+        New thread
+      </button>
+      <div
+        class="agents-thread-scroll"
+        data-testid="thread-list"
+        data-count={agents.threads().length}
+        ref={(el) => {
+          scroller = el;
+        }}
+      >
+        <ul style={{ height: `${virtualizer.getTotalSize()}px` }}>
+          {/* Rows are keyed by thread, so scrolling moves them instead of rebuilding them. */}
+          <For each={rows()}>
+            {(t, i) => (
+              <li style={{ transform: `translateY(${items()[i()]?.start ?? 0}px)` }}>
+                <button
+                  type="button"
+                  class="agents-thread"
+                  classList={{ selected: agents.selected()?.thread === t.thread }}
+                  data-testid="thread"
+                  data-thread={t.thread}
+                  title={t.title}
+                  onClick={() => agents.select(t.thread)}
+                >
+                  <span class="agents-dot" data-busy={t.running ? "yes" : "no"} />
+                  <span class="agents-thread-title">{t.title}</span>
+                  <Show when={t.queue.length > 0}>
+                    <span class="agents-queue">+{t.queue.length}</span>
+                  </Show>
+                </button>
+              </li>
+            )}
+          </For>
+        </ul>
+      </div>
+    </aside>
+  );
+}

@@ -1,0 +1,95 @@
+/** The selected thread: its header (export, settings), its latest turns and the composer. */
+import { createMemo, createSignal, For, Show } from "solid-js";
+import { TURNS_PAGE, useAgents } from "./agents-store.js";
+import { Composer } from "./composer.js";
+import { turnMarkdown } from "./log-model.js";
+import { ThreadSettingsForm } from "./thread-settings-form.js";
+import { TurnCard } from "./turn-card.js";
+
+export function ThreadPane() {
+  const agents = useAgents();
+  const thread = () => agents.selected()!;
+  const [shown, setShown] = createSignal(TURNS_PAGE);
+  const [settingsOpen, setSettingsOpen] = createSignal(false);
+  const visible = createMemo(() => agents.turns().slice(-shown()));
+  const hidden = () => Math.max(0, agents.turns().length - shown());
+  let list!: HTMLDivElement;
+
+  const exportThread = async (withThinking: boolean) => {
+    const parts = [`# ${thread().title}`, ""];
+    for (const t of agents.turns()) {
+      const log = agents.openLog(t.thread, t.turn);
+      const deadline = Date.now() + 15_000;
+      while (!log.caughtUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      parts.push(turnMarkdown(t.prompt, t.index, t.status, log.model, withThinking));
+      log.stop();
+    }
+    const blob = new Blob([parts.join("\n")], { type: "text/markdown" });
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = `${thread().title.replace(/[^\w.-]+/g, "_")}.md`;
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
+  };
+
+  return (
+    <section class="agents-main" data-testid="thread-pane">
+      <header class="agents-header">
+        <h2>{thread().title}</h2>
+        <span class="agents-summary">
+          {thread().settings.agent} · {thread().settings.mode}
+          {thread().settings.model ? ` · ${thread().settings.model}` : ""}
+          {thread().settings.network && thread().settings.mode !== "full-access"
+            ? " · network"
+            : ""}{" "}
+          · {thread().settings.cwd}
+        </span>
+        <span class="agents-spacer" />
+        <button type="button" class="button" onClick={() => void exportThread(true)}>
+          Export
+        </button>
+        <button type="button" class="button" onClick={() => void exportThread(false)}>
+          Export without thinking
+        </button>
+        <button
+          type="button"
+          class="button"
+          data-testid="thread-settings-toggle"
+          onClick={() => setSettingsOpen(!settingsOpen())}
+        >
+          Settings
+        </button>
+      </header>
+      <Show when={settingsOpen()}>
+        <ThreadSettingsForm onDone={() => setSettingsOpen(false)} />
+      </Show>
+      <Show when={agents.lastError()}>
+        <div class="agents-error" role="alert">
+          {agents.lastError()}
+          <button type="button" class="link-button" onClick={() => agents.clearError()}>
+            Dismiss
+          </button>
+        </div>
+      </Show>
+      <div class="agents-turns" ref={list}>
+        <Show when={hidden() > 0}>
+          <button
+            type="button"
+            class="button agents-older"
+            data-testid="load-older"
+            onClick={() => setShown(shown() + TURNS_PAGE)}
+          >
+            Load older ({hidden()} more)
+          </button>
+        </Show>
+        <For each={visible()}>{(t) => <TurnCard turn={t} />}</For>
+        <Show when={agents.turns().length === 0}>
+          <p class="muted agents-hint">
+            Ask the agent something. It works in {thread().settings.cwd} ({thread().settings.mode}).
+          </p>
+        </Show>
+      </div>
+      <Composer onSent={() => queueMicrotask(() => (list.scrollTop = list.scrollHeight))} />
+    </section>
+  );
+}

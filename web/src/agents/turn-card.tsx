@@ -1,0 +1,139 @@
+/** One turn: its prompt, status, heartbeat and usage, its replayed log, stop and revert. */
+import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
+import { TURN_STALLED_MS, type TurnView, turnEnded } from "../../../shared/agents.js";
+import { useAgents } from "./agents-store.js";
+import { LogEntry } from "./log-entry.js";
+import type { LogItem } from "./log-model.js";
+import { Markdown } from "./markdown.js";
+import { RevertTurn } from "./revert-turn.js";
+
+const STATUS_LABEL: Record<TurnView["status"], string> = {
+  starting: "starting",
+  queued: "queued",
+  running: "running",
+  finished: "finished",
+  failed: "failed",
+  cancelled: "cancelled",
+};
+
+function seconds(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+}
+
+/** A clock that ticks every second. */
+function useNow(): () => number {
+  const [now, setNow] = createSignal(Date.now());
+  const timer = setInterval(() => setNow(Date.now()), 1000);
+  onCleanup(() => clearInterval(timer));
+  return now;
+}
+
+export function TurnCard(props: { turn: TurnView }) {
+  const agents = useAgents();
+  const t = () => props.turn;
+  const log = agents.openLog(props.turn.thread, props.turn.turn);
+  onCleanup(() => log.stop());
+  const now = useNow();
+  const live = () => !turnEnded(t().status);
+  const elapsed = () => {
+    const start = t().startedAt ?? t().submittedAt;
+    const end = t().endedAt ? Date.parse(t().endedAt!) : now();
+    return seconds(end - Date.parse(start));
+  };
+  const beatAge = () => (t().heartbeatAt ? now() - Date.parse(t().heartbeatAt!) : undefined);
+  const stalled = () => t().status === "running" && (beatAge() ?? 0) > TURN_STALLED_MS;
+  const usage = () => log.model.usage ?? t().usage;
+  /** Files the turn wrote that a revert can put back. */
+  const written = createMemo(() => [
+    ...new Set(log.model.items.flatMap((i) => (i.kind === "file" && !i.truncated ? [i.path] : []))),
+  ]);
+  return (
+    <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
+      <div class="turn-prompt">
+        <Markdown text={t().prompt} breaks />
+        <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
+      </div>
+      <div class="turn-meta">
+        <span class="turn-status" data-testid="turn-status" data-status={t().status}>
+          {STATUS_LABEL[t().status]}
+          {t().stopping ? " (stopping…)" : ""}
+        </span>
+        <Show when={t().status !== "queued"}>
+          <span class="muted" data-testid="turn-elapsed">
+            {elapsed()}
+          </span>
+        </Show>
+        <Show when={t().status === "running"}>
+          <span class="turn-beat" classList={{ stalled: stalled() }} data-testid="turn-heartbeat">
+            {stalled()
+              ? `no heartbeat for ${seconds(beatAge() ?? 0)}`
+              : `alive ${seconds(beatAge() ?? 0)} ago`}
+          </span>
+        </Show>
+        <Show when={usage()}>
+          {(u) => (
+            <span class="muted" data-testid="turn-usage">
+              {u().used.toLocaleString()} tokens ·{" "}
+              {Math.max(0, Math.round(100 - (100 * u().used) / Math.max(1, u().size)))}% context
+              left
+            </span>
+          )}
+        </Show>
+        <span class="agents-spacer" />
+        <Show when={!live() && log.caughtUp() && written().length > 0}>
+          <RevertTurn turn={t()} files={written()} />
+        </Show>
+        <Show when={live()}>
+          <button
+            type="button"
+            class="button turn-stop"
+            data-testid="turn-stop"
+            disabled={t().stopping}
+            onClick={() => void agents.interrupt(t().turn)}
+          >
+            Stop
+          </button>
+        </Show>
+      </div>
+      <div
+        class="turn-log"
+        data-testid="turn-log"
+        data-events={log.model.count}
+        data-tail={tailOf(log.model.items)}
+      >
+        {/* A stored log is shown once it is all here: rendered once, not once per batch. */}
+        <Show
+          when={log.caughtUp()}
+          fallback={<div class="turn-streaming">loading {log.model.count} events…</div>}
+        >
+          <For each={log.model.items}>{(item) => <LogEntry item={item} turn={t()} />}</For>
+        </Show>
+        <Show when={live() && t().status === "running"}>
+          <div class="turn-streaming" data-testid="turn-streaming">
+            generating…
+          </div>
+        </Show>
+      </div>
+      <Show when={t().failure}>
+        {(f) => (
+          <div class="turn-failure" data-testid="turn-failure">
+            <strong>{f().code}</strong>: {f().reason}
+          </div>
+        )}
+      </Show>
+      <Show when={log.problem()}>
+        <div class="turn-failure">{log.problem()}</div>
+      </Show>
+    </article>
+  );
+}
+
+/** The end of the newest message, as the store has it (before markdown renders it). */
+function tailOf(items: readonly LogItem[]): string {
+  for (let i = items.length - 1; i >= 0; i--) {
+    const item = items[i]!;
+    if (item.kind === "message") return item.text.slice(-60);
+  }
+  return "";
+}
