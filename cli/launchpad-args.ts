@@ -10,14 +10,15 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
                    [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
-                   [--size 20G]] [--images DIR] [--offline-after 15s]
+                   [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
       one-time setup link that makes the first admin. HTTP on loopback; bound elsewhere,
       HTTPS with --cert/--key or a self-signed certificate made once in the data dir (its
       SHA-256 fingerprint is printed). Hosts join it: leaf nodes on port + 2, token
       exchange on port + 3. As root on a machine with podman it also runs a host joined to
       itself, on --btrfs DIR or --btrfs-image FILE (default DATA_DIR/local-host/btrfs.img,
-      --size 20G, sparse); --no-local-host: none. --images: rootfs directories DIR/NAME
+      --size 20G, sparse), with id --host-id (default from the host name); --no-local-host:
+      none. --images: rootfs directories DIR/NAME
       (readable by every host) imported on a host before a workspace of image NAME is
       placed there. --offline-after: a host not heard this long is offline
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
@@ -361,6 +362,7 @@ export function parseLaunchpadCli(
       btrfs: { type: "string" },
       "btrfs-image": { type: "string" },
       size: { type: "string" },
+      "host-id": { type: "string" },
     });
     if (values.help) return { command: "help" };
     if (positionals.length > 0)
@@ -375,8 +377,13 @@ export function parseLaunchpadCli(
     const port = number("--port", values.port, true) ?? HUB_PORT;
     if (port > 65532)
       throw new UsageError("--port must leave room for port + 3 (leaf nodes, hosts' NATS)");
-    if (values["no-local-host"] && (values.btrfs ?? values["btrfs-image"] ?? values.size))
-      throw new UsageError("--no-local-host and --btrfs, --btrfs-image, --size exclude each other");
+    if (
+      values["no-local-host"] &&
+      (values.btrfs ?? values["btrfs-image"] ?? values.size ?? values["host-id"])
+    )
+      throw new UsageError(
+        "--no-local-host and --btrfs, --btrfs-image, --size, --host-id exclude each other",
+      );
     if (values.btrfs !== undefined && values["btrfs-image"] !== undefined)
       throw new UsageError("give --btrfs or --btrfs-image, not both");
     const publicUrl = values["public-url"] as string | undefined;
@@ -404,6 +411,9 @@ export function parseLaunchpadCli(
               btrfsImage: resolve(values["btrfs-image"] as string),
             }),
             sizeBytes: parseSize((values.size as string | undefined) ?? "20G"),
+            ...(values["host-id"] !== undefined && {
+              hostId: id("--host-id", values["host-id"] as string),
+            }),
           },
     };
   }

@@ -235,12 +235,21 @@ export async function startHub(
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
-      mintNats: async (account, publicKey) =>
-        auth.mintUserJwt({
+      mintNats: async (account, publicKey) => {
+        const of = await memberships(account);
+        const login = await auth.mintUserJwt({
           userNkeyPublic: publicKey,
           accountId: account,
-          memberships: await memberships(account),
-        }),
+          memberships: of,
+        });
+        return {
+          ...login,
+          memberships: of.map((m) => ({
+            wsid: m.wsid,
+            ...(m.hostId !== undefined && { hostId: m.hostId }),
+          })),
+        };
+      },
       ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
       health: () => ({
         status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",

@@ -2,7 +2,7 @@
  * The hub's workspaces: who owns each one, its title, and where the hub placed it. The
  * workspace itself (its container, disk, status) is its host's; the hub keeps what people
  * see on the dashboard and decides who may start, stop or delete it. Events on stream HUB
- * (`hub.ws.<wsid>`), projected into `hub-workspaces` (one entry per workspace) and
+ * (`hubws.<wsid>`), projected into `hub-workspaces` (one entry per workspace) and
  * `hub-memberships` (one per account and workspace: the dashboard's list); commands on
  * `hubcmd.workspaces` from the hub's gateway only.
  */
@@ -19,8 +19,9 @@ const Title = Type.String({ minLength: 1, maxLength: 200 });
 const WorkspaceQuota = Type.Partial(QuotaSchema, { additionalProperties: false });
 
 export const HubWorkspaceSubjects = {
-  workspace: (wsid: string) => `hub.ws.${validateKeyToken(wsid, "workspace id")}`,
-  all: "hub.ws.*",
+  /** Outside `hub.>`, so that the accounts service's consumer never sees these events. */
+  workspace: (wsid: string) => `hubws.${validateKeyToken(wsid, "workspace id")}`,
+  all: "hubws.*",
   /** Requests to the workspaces service; only the hub's own services may send them. */
   command: "hubcmd.workspaces",
 } as const;
@@ -30,7 +31,7 @@ export { HubWorkspaceBuckets } from "./hub.js";
 /** A workspace id the hub makes: lower-case letters and digits (it becomes a host name). */
 export const HUB_WSID = /^w[0-9a-f]{12}$/;
 
-// hub.ws.<wsid>
+// hubws.<wsid>
 export const HubWorkspaceCreated = defineEvent(
   "HubWorkspaceCreated",
   1,

@@ -111,7 +111,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   REGISTRY: ["registry.>"],
   PLACEMENTS: ["placement.>"],
   LEDGER: ["ledger.>"],
-  HUB: ["hub.>"],
+  HUB: ["hub.>", "hubws.>"],
 };
 
 /** KV buckets ("views"). */

@@ -24,6 +24,8 @@ export interface BrowserNatsLogin {
   inboxPrefix: string;
   /** Unix seconds: the page asks again before. */
   expiresAt: number;
+  /** The workspaces (and their hosts) the JWT reaches: the page asks again when they change. */
+  memberships: { wsid: string; hostId?: string }[];
 }
 
 export interface HubGatewayDeps {

@@ -176,14 +176,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
   });
   const mirrorView = async (hostId: string | undefined, u: HostWorkspaceViewUpdate) => {
-    const placed = (await placements.state(placementSubject(u.wsid))).state.hostId;
-    if (!hostId || placed !== hostId || (u.view && u.view.hostId !== hostId)) return;
+    if (!hostId) return;
     const e = await workspacesKv.get(u.wsid);
     const kept = e?.operation === "PUT" && e.length > 0 ? e.json<WorkspaceView>() : undefined;
+    // Gone: only from the host that had it (a deleted workspace is no longer placed).
     if (u.view === null) {
-      if (kept) await workspacesKv.delete(u.wsid);
+      if (kept?.hostId === hostId) await workspacesKv.delete(u.wsid);
       return;
     }
+    const placed = (await placements.state(placementSubject(u.wsid))).state.hostId;
+    if (placed !== hostId || u.view.hostId !== hostId) return;
     if (kept && kept.updatedAt > u.view.updatedAt) return;
     if (kept && JSON.stringify(kept) === JSON.stringify(u.view)) return;
     await workspacesKv.put(u.wsid, JSON.stringify(u.view));

@@ -11,8 +11,8 @@ import {
 import type { Projection } from "../runtime/projection.js";
 
 const types = new Set<string>(HubWorkspaceEvents.map((d) => d.type));
-/** `hub.ws.<wsid>` → wsid. */
-const wsidOf = (subject: string) => subject.split(".")[2]!;
+/** `hubws.<wsid>` → wsid. */
+const wsidOf = (subject: string) => subject.split(".")[1]!;
 
 export const hubWorkspacesProjection: Projection<HubWorkspaceView, HubWorkspaceEvent> = {
   name: "hub-workspaces",

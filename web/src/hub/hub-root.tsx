@@ -3,8 +3,9 @@
  * and, once signed in, the dashboard. The credential a sign-in answers with is kept like
  * plus's (lib/session.ts): in this origin's storage, sent in a header.
  */
-import { createResource, createSignal, type JSX, Match, Show, Switch } from "solid-js";
+import { createResource, createSignal, type JSX, Match, onCleanup, Show, Switch } from "solid-js";
 import { messageOf } from "../lib/delay.js";
+import { openHubConnection } from "../lib/hub-connection.js";
 import {
   apiFetch,
   errorMessage,
@@ -14,6 +15,7 @@ import {
   signedOut,
   signOut,
 } from "../lib/session.js";
+import { WorkspacesSection } from "./workspaces-section.js";
 import "./hub.css";
 
 interface Me {
@@ -280,6 +282,9 @@ function Dashboard(props: { onSignedOut: () => void }) {
     return (await res.json()) as Me;
   });
   const [problem, setProblem] = createSignal<string>();
+  // The page's own NATS login: its workspaces' views, live.
+  const conn = openHubConnection();
+  onCleanup(() => void conn.close());
   const out = async (everywhere: boolean) => {
     try {
       await signOut(everywhere);
@@ -322,12 +327,9 @@ function Dashboard(props: { onSignedOut: () => void }) {
           </p>
         )}
       </Show>
-      <section class="hub-section">
-        <h2>Workspaces</h2>
-        <p class="muted" data-testid="hub-no-workspaces">
-          You have no workspaces on this hub yet.
-        </p>
-      </section>
+      <Show when={me()?.account.id}>
+        {(id) => <WorkspacesSection conn={conn} accountId={id()} />}
+      </Show>
       <Show when={me()?.account.role === "admin"}>
         <AdminInvites />
       </Show>

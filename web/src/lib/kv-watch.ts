@@ -8,6 +8,18 @@ import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
 import type { WorkspaceConnection } from "./connection.js";
+
+/** What a watch needs of a connection: a connected client, and word of each reconnect. */
+export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect">;
+
+export interface WatchOptions {
+  /**
+   * Notice a bucket that was made anew (new server data) and rebuild the view; it reads the
+   * stream's info, which a launchpad browser may not: it passes false.
+   */
+  rebuildCheck?: boolean;
+}
+
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { openView } from "./views.js";
 
@@ -25,7 +37,7 @@ export interface KvWatchHandlers {
  * entry's record, `valid` checks its shape (`what` names it in the error when it is wrong).
  */
 export function watchKvRecords<T extends object>(
-  conn: WorkspaceConnection,
+  conn: ViewSource,
   bucket: string,
   key: string,
   o: {
@@ -35,29 +47,37 @@ export function watchKvRecords<T extends object>(
     what: string;
     problem(message: string | undefined): void;
   },
+  options: WatchOptions = {},
 ): () => void {
-  return watchKv(conn, bucket, key, {
-    reset: () => o.set(reconcile({})),
-    entry: (e) => {
-      const id = o.id(e.key);
-      if (e.operation !== "PUT") {
-        o.set(produce((r) => void delete r[id]));
-        return;
-      }
-      const value = e.json<unknown>();
-      if (!o.valid(value)) throw new Error(`${o.what} has an unexpected shape`);
-      o.set(id, reconcile(value));
+  return watchKv(
+    conn,
+    bucket,
+    key,
+    {
+      reset: () => o.set(reconcile({})),
+      entry: (e) => {
+        const id = o.id(e.key);
+        if (e.operation !== "PUT") {
+          o.set(produce((r) => void delete r[id]));
+          return;
+        }
+        const value = e.json<unknown>();
+        if (!o.valid(value)) throw new Error(`${o.what} has an unexpected shape`);
+        o.set(id, reconcile(value));
+      },
+      problem: o.problem,
     },
-    problem: o.problem,
-  });
+    options,
+  );
 }
 
 /** Watches `key` (may hold wildcards) of `bucket` until the returned function is called. */
 export function watchKv(
-  conn: WorkspaceConnection,
+  conn: ViewSource,
   bucket: string,
   key: string,
   handlers: KvWatchHandlers,
+  options: WatchOptions = {},
 ): () => void {
   const stopping = new AbortController();
   let iter: QueuedIterator<KvWatchEntry> | undefined;
@@ -72,15 +92,17 @@ export function watchKv(
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return undefined;
     const kv = await openView(nc, bucket);
-    const { streamInfo } = await kv.status();
-    const rebuilt =
-      streamCreated !== undefined &&
-      (streamInfo.created !== streamCreated || streamInfo.state.last_seq < lastRevision);
-    if (rebuilt) {
-      lastRevision = 0;
-      handlers.reset();
+    if (options.rebuildCheck !== false) {
+      const { streamInfo } = await kv.status();
+      const rebuilt =
+        streamCreated !== undefined &&
+        (streamInfo.created !== streamCreated || streamInfo.state.last_seq < lastRevision);
+      if (rebuilt) {
+        lastRevision = 0;
+        handlers.reset();
+      }
+      streamCreated = streamInfo.created;
     }
-    streamCreated = streamInfo.created;
     return kv.watch(lastRevision > 0 ? { key, resumeFromRevision: lastRevision + 1 } : { key });
   }
 

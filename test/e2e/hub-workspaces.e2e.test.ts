@@ -1,0 +1,206 @@
+/**
+ * The hub's dashboard in Chromium with the host the hub runs joined to itself (real btrfs,
+ * podman): the admin (first-run setup link) creates a workspace and starts it, and the row
+ * follows its status live; an invited second account sees none of it; the host stops
+ * answering (its nats-server frozen) → the row says so → the host is back → it recovers;
+ * snapshots; delete, confirmed.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePortRange } from "../../services/runtime/ports.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
+import { WEB_BUILT } from "../helpers/plus.js";
+
+const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pathname;
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const HOST = "hubdash1";
+const unsupported =
+  (await hostUnsupported()) ??
+  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
+  (!WEB_BUILT || !existsSync(LAUNCHPAD) ? "not built (npm run build)" : undefined);
+if (unsupported) console.warn(`hub dashboard e2e skipped: ${unsupported}`);
+
+describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", () => {
+  let m: HostMachine;
+  let hub: ChildProcess;
+  let out = "";
+  let base: string;
+  let hubDir: string;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    m = await setupHostMachine(HOST, 2048);
+    hubDir = join(m.dir, "hub");
+    const port = await freePortRange([2, 3]);
+    hub = spawn(
+      process.execPath,
+      [
+        LAUNCHPAD,
+        "--port",
+        String(port),
+        "--btrfs",
+        m.root,
+        "--host-id",
+        HOST,
+        "--offline-after",
+        "3s",
+        "--data-dir",
+        hubDir,
+      ],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    hub.stdout!.on("data", (d) => (out += d));
+    hub.stderr!.on("data", (d) => (out += d));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the hub did not start:\n${out}`)), 90_000);
+      hub.stdout!.on("data", () => {
+        if (/hub ready: (\S+)/.test(out) && /setup\?token=/.test(out)) {
+          clearTimeout(timer);
+          base = /hub ready: (\S+)/.exec(out)![1]!.replace(/\/$/, "");
+          resolve();
+        }
+      });
+      hub.once("exit", (code) => reject(new Error(`the hub exited with ${code}:\n${out}`)));
+    });
+    expect(out).toContain(`starting the local host ${HOST}`);
+    // The operator imports an image onto the hub's own host.
+    const imported = spawnSync(
+      process.execPath,
+      [
+        LAUNCHPAD,
+        "image",
+        "import",
+        "bb",
+        await m.rootfs("dash"),
+        "--host",
+        HOST,
+        "--data-dir",
+        hubDir,
+      ],
+      { encoding: "utf8", timeout: 120_000 },
+    );
+    expect(imported.status, imported.stderr).toBe(0);
+    browser = await launchChromium();
+  }, 300_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (hub && hub.exitCode === null) {
+      const gone = new Promise((r) => hub.once("exit", r));
+      hub.kill("SIGTERM");
+      await gone;
+    }
+    await m?.cleanup();
+  });
+
+  const row = (page: Page) => page.getByTestId("hub-ws").first();
+  const statusOf = (page: Page) => row(page).getAttribute("data-status");
+
+  it("create, start, live status, host away and back, snapshots, delete", async () => {
+    const setupUrl = /open (http:\/\/\S+\/setup\?token=\S+)/.exec(out)![1]!;
+    const ctx = await browser.newContext();
+    const admin = await ctx.newPage();
+    await admin.goto(setupUrl);
+    await admin.getByTestId("hub-email").fill("admin@example.com");
+    await admin.getByTestId("hub-password").fill("the admin's long password");
+    await admin.getByRole("button", { name: "Create the admin account" }).click();
+    await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+    await admin.getByTestId("hub-no-workspaces").waitFor();
+
+    // The image the host has is offered; create a workspace.
+    await expect
+      .poll(() => admin.getByTestId("hub-ws-image").inputValue(), { timeout: 30_000 })
+      .toBe("bb");
+    await admin.getByTestId("hub-ws-title").fill("Thesis");
+    await admin.getByTestId("hub-ws-disk").fill("300");
+    await admin.getByTestId("hub-ws-memory").fill("256");
+    await admin.getByTestId("hub-ws-create").click();
+    // Its status in words, with the details when it is not what it should be.
+    await expect
+      .poll(
+        async () =>
+          (await statusOf(admin)) === "Stopped"
+            ? "Stopped"
+            : `${await statusOf(admin)}: ${await row(admin).getByTestId("hub-ws-detail").textContent()}`,
+        { timeout: 60_000 },
+      )
+      .toBe("Stopped");
+    // Its host's state too, once the page's new JWT reaches that host.
+    await expect
+      .poll(() => row(admin).getByTestId("hub-ws-host").textContent(), { timeout: 30_000 })
+      .toContain(`${HOST} (ready)`);
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-stopped.png` });
+
+    // Start: the row follows the host's view (starting, then running) by itself.
+    await row(admin).getByTestId("hub-ws-start").click();
+    await expect.poll(() => statusOf(admin), { timeout: 90_000 }).toBe("Running");
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-running.png` });
+
+    // A second account (invited) sees none of it.
+    await admin.getByTestId("hub-create-invite").click();
+    const link = (await admin.getByTestId("hub-invite-link").textContent())!;
+    const bobCtx = await browser.newContext();
+    const bob = await bobCtx.newPage();
+    await bob.goto(link);
+    await bob.getByTestId("hub-email").fill("bob@example.com");
+    await bob.getByTestId("hub-password").fill("bob's own password");
+    await bob.getByRole("button", { name: "Create my account" }).click();
+    await bob.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+    await bob.getByTestId("hub-no-workspaces").waitFor();
+    const wsid = (await row(admin).getAttribute("data-wsid"))!;
+    const forged = await bob.evaluate(async (id) => {
+      const cred = localStorage.getItem("cocalc-plus.credential");
+      const r = await fetch(`/api/hub/workspaces/${id}/stop`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${cred}` },
+        body: "{}",
+      });
+      return { status: r.status, body: await r.json() };
+    }, wsid);
+    expect(forged.status).toBe(404);
+    expect(await statusOf(admin)).toBe("Running");
+    await bobCtx.close();
+
+    // The host stops answering: its nats-server frozen, so its beats stop.
+    const pid = Number(
+      (await readFile(join(hubDir, "local-host", "nats", "nats-server.pid"), "utf8")).trim(),
+    );
+    process.kill(pid, "SIGSTOP");
+    try {
+      await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Host offline");
+      expect(await row(admin).getByTestId("hub-ws-detail").textContent()).toMatch(
+        /comes back by itself when the host does/,
+      );
+      if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-host-offline.png` });
+    } finally {
+      process.kill(pid, "SIGCONT");
+    }
+    await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Running");
+
+    // Stop, snapshot, restore.
+    await row(admin).getByTestId("hub-ws-stop").click();
+    await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Stopped");
+    await row(admin).getByTestId("hub-ws-snapshots").click();
+    await admin.getByTestId("hub-snapshot-name").fill("before-edits");
+    await admin.getByTestId("hub-snapshot-create").click();
+    await admin
+      .locator('[data-testid="hub-snapshot"][data-name="before-edits"]')
+      .waitFor({ timeout: 30_000 });
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-snapshots.png` });
+    await admin.locator('[data-testid="hub-snapshot"][data-name="before-edits"] button').click();
+    await expect
+      .poll(() => admin.getByTestId("hub-snapshots").locator(".hub-problem").count())
+      .toBe(0);
+
+    // Delete, confirmed: the list is empty again.
+    await row(admin).getByTestId("hub-ws-delete").click();
+    await admin.getByTestId("hub-confirm-delete-yes").click();
+    await admin.getByTestId("hub-no-workspaces").waitFor({ timeout: 60_000 });
+    await ctx.close();
+  });
+});

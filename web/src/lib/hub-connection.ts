@@ -1,0 +1,173 @@
+/**
+ * The dashboard's NATS connection. The page makes its own nkey pair (the seed never leaves
+ * the page), asks the hub for a short-lived user JWT for it (`/api/hub/nats`), and connects
+ * through the gateway's /nats with its credential. Before the JWT expires, and whenever the
+ * account's workspaces change what it must reach, the page asks for a new one and reconnects
+ * with it (NATS applies a JWT's permissions at connect).
+ */
+import { jwtAuthenticator, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { createUser } from "@nats-io/nkeys";
+import { type Accessor, createSignal } from "solid-js";
+import { backoffMs, delay, messageOf } from "./delay.js";
+import { errorMessage, natsSocket, natsUrl, postJson } from "./session.js";
+
+/** What a minted JWT lets the page read: its workspaces, with their hosts once placed. */
+export interface Covered {
+  wsid: string;
+  hostId?: string;
+}
+
+interface Login {
+  jwt: string;
+  inboxPrefix: string;
+  expiresAt: number;
+  natsPath: string;
+  memberships: Covered[];
+}
+
+export interface HubConnection {
+  readonly state: Accessor<"connecting" | "connected" | "reconnecting">;
+  readonly problem: Accessor<string | undefined>;
+  ready(signal?: AbortSignal): Promise<NatsConnection | undefined>;
+  onReconnect(listener: () => void): () => void;
+  /** Whether the current JWT reaches workspace `wsid` (on `hostId`). */
+  covers(wsid: string, hostId?: string): boolean;
+  /** A new JWT (the account's workspaces changed), then a reconnect with it. */
+  refresh(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Refresh this long before the JWT expires. */
+const EARLY_S = 60;
+
+export function openHubConnection(): HubConnection {
+  const key = createUser();
+  const [state, setState] = createSignal<"connecting" | "connected" | "reconnecting">("connecting");
+  const [problem, setProblem] = createSignal<string>();
+  const listeners = new Set<() => void>();
+  const waiters = new Set<(nc: NatsConnection | undefined) => void>();
+  const closing = new AbortController();
+  let login: Login | undefined;
+  let nc: NatsConnection | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  async function mint(): Promise<Login> {
+    const res = await postJson("/api/hub/nats", { publicKey: key.getPublicKey() });
+    if (!res.ok) throw new Error(await errorMessage(res));
+    return (await res.json()) as Login;
+  }
+
+  function schedule(l: Login) {
+    clearTimeout(timer);
+    const ms = Math.max(5_000, (l.expiresAt - EARLY_S) * 1000 - Date.now());
+    timer = setTimeout(() => void refresh().catch((err) => setProblem(messageOf(err))), ms);
+  }
+
+  let refreshing: Promise<void> | undefined;
+  let lastRefresh = 0;
+  /** One refresh at a time, and not more often than every two seconds. */
+  function refresh(): Promise<void> {
+    refreshing ??= (async () => {
+      await delay(Math.max(0, lastRefresh + 2000 - Date.now()), closing.signal);
+      try {
+        login = await mint();
+        schedule(login);
+        // The authenticator reads `login` at each connect: this one uses the new JWT.
+        await nc?.reconnect();
+      } finally {
+        lastRefresh = Date.now();
+        refreshing = undefined;
+      }
+    })();
+    return refreshing;
+  }
+
+  function connected(c: NatsConnection) {
+    setState("connected");
+    setProblem(undefined);
+    for (const w of [...waiters]) w(c);
+    waiters.clear();
+  }
+
+  async function follow(c: NatsConnection) {
+    for await (const s of c.status()) {
+      if (s.type === "disconnect" || s.type === "reconnecting") setState("reconnecting");
+      else if (s.type === "reconnect") {
+        connected(c);
+        for (const l of [...listeners]) l();
+      } else if (s.type === "error") setProblem(messageOf(s.error));
+    }
+  }
+
+  async function run() {
+    let failures = 0;
+    while (!closing.signal.aborted) {
+      try {
+        login = await mint();
+        schedule(login);
+        const c = await wsconnect({
+          servers: natsUrl(login.natsPath),
+          authenticator: jwtAuthenticator(
+            () => login!.jwt,
+            () => key.getSeed(),
+          ),
+          inboxPrefix: login.inboxPrefix,
+          maxReconnectAttempts: -1,
+          reconnectTimeWait: 1000,
+          name: "cocalc-launchpad dashboard",
+          wsFactory: natsSocket,
+        });
+        nc = c;
+        failures = 0;
+        void follow(c);
+        connected(c);
+        const err = await c.closed();
+        nc = undefined;
+        if (closing.signal.aborted) return;
+        setProblem(err ? messageOf(err) : "the connection was closed");
+      } catch (err) {
+        if (closing.signal.aborted) return;
+        setProblem(messageOf(err));
+      }
+      failures++;
+      setState("reconnecting");
+      await delay(backoffMs(failures), closing.signal);
+    }
+  }
+  void run();
+
+  return {
+    state,
+    problem,
+    ready(signal) {
+      if (nc && state() === "connected") return Promise.resolve(nc);
+      if (closing.signal.aborted || signal?.aborted) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const done = (c: NatsConnection | undefined) => {
+          waiters.delete(done);
+          resolve(c);
+        };
+        waiters.add(done);
+        signal?.addEventListener("abort", () => done(undefined), { once: true });
+      });
+    },
+    onReconnect(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    covers(wsid, hostId) {
+      return (
+        login?.memberships.some(
+          (m) => m.wsid === wsid && (hostId === undefined || m.hostId === hostId),
+        ) ?? false
+      );
+    },
+    refresh,
+    async close() {
+      closing.abort();
+      clearTimeout(timer);
+      for (const w of [...waiters]) w(undefined);
+      await nc?.close();
+    },
+  };
+}
