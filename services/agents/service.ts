@@ -44,10 +44,11 @@ import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.
 import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { writeLive } from "../runtime/live.js";
 import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
-import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
+import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
@@ -441,7 +442,13 @@ class Agents {
     const { thread, turn, scope } = a;
     const log = scope.log as TurnLog;
     const ids = turnIdentifiers(this.ctx.wsid, thread, turn);
-    const beat = setInterval(() => void this.writeLive(ids.key, a), TURN_HEARTBEAT_MS);
+    const beat = setInterval(
+      () =>
+        void this.writeLive(ids.key, a).catch((err) =>
+          this.log.warn({ turn: a.turn, err }, "heartbeat not written"),
+        ),
+      TURN_HEARTBEAT_MS,
+    );
     let outcome: { stopReason: StopReason } | { code: string; reason: string };
     let proc: AgentProcess | undefined;
     try {
@@ -740,23 +747,11 @@ class Agents {
 
   /** Heartbeat and usage of a running turn, beside the projection in its view. */
   private async writeLive(key: string, a: ActiveTurn): Promise<void> {
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const e = await this.turns.get(key);
-      if (e?.operation !== "PUT" || e.length === 0) return;
-      const view = e.json<TurnView>();
-      const next: TurnView = {
-        ...view,
-        heartbeatAt: this.ctx.now().toISOString(),
-        ...(a.usage && { usage: a.usage }),
-      };
-      try {
-        await this.turns.update(key, JSON.stringify(next), e.revision);
-        return;
-      } catch (err) {
-        if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
-        throw err;
-      }
-    }
+    await writeLive<TurnView>(this.turns, key, (view) => ({
+      ...view,
+      heartbeatAt: this.ctx.now().toISOString(),
+      ...(a.usage && { usage: a.usage }),
+    }));
   }
 
   // ---- requests -----------------------------------------------------------------------------

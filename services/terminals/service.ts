@@ -36,8 +36,9 @@ import type { SettingsView } from "../../shared/workspace.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { WorkspaceGate } from "../runtime/gate.js";
+import { writeLive } from "../runtime/live.js";
 import { projectionHandler } from "../runtime/projection.js";
-import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
+import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   type TerminalCommand,
@@ -680,26 +681,15 @@ class Terminals {
       .sort((a, b) => a.since.localeCompare(b.since));
   }
 
-  /** Writes live fields into a terminal's view with the KV revision; no view, no write. */
+  /** Writes live fields into a terminal's view; no view, no write. */
   private async setLive(tid: string, patch: (live: Live) => Live): Promise<void> {
-    const key = Keys.terminal(this.ctx.wsid, tid);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const e = await this.terms.get(key);
-      if (e?.operation !== "PUT" || e.length === 0) return;
-      const view = e.json<TerminalView & { _seq: number }>();
+    await writeLive<TerminalView>(this.terms, Keys.terminal(this.ctx.wsid, tid), (view) => {
       const live = patch({ pid: view.pid, viewers: view.viewers ?? [] });
       const next = { ...view, viewers: live.viewers };
       if (live.pid === undefined) delete next.pid;
       else next.pid = live.pid;
-      if (JSON.stringify(next) === JSON.stringify(view)) return;
-      try {
-        await this.terms.update(key, JSON.stringify(next), e.revision);
-        return;
-      } catch (err) {
-        if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
-        throw err;
-      }
-    }
+      return next;
+    });
   }
 }
 
