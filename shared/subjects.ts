@@ -463,6 +463,8 @@ export function remoteSubjects(sid: string) {
     session: `${base}.session`,
     /** Events of one sync pair of the session. */
     sync: (pair: string) => `${base}.sync.${validateKeyToken(pair, "sync pair id")}`,
+    /** The settings subject of every sync pair of the session, as a filter. */
+    syncConfigs: `${base}.sync.*.cfg`,
     /** Events of one port forward of the session. */
     forward: (fid: string) => `${base}.forward.${validateKeyToken(fid, "forward id")}`,
   } as const;
