@@ -6,12 +6,10 @@
  * write that came in between.
  */
 import type { KV } from "@nats-io/kv";
-import { isWrongLastSequence } from "./publish.js";
+import { updateStored } from "./projection.js";
 
 /** What writeLive did. */
 export type LiveResult = "written" | "unchanged" | "missing";
-
-const MAX_ATTEMPTS = 20;
 
 /**
  * Writes `change(view)` into `key` of `kv`, read again and changed again when another writer
@@ -23,19 +21,20 @@ export async function writeLive<V extends object>(
   key: string,
   change: (view: V) => V,
 ): Promise<LiveResult> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const entry = await kv.get(key);
-    if (entry?.operation !== "PUT" || entry.length === 0) return "missing";
-    const { _seq, ...view } = entry.json<V & { _seq?: number }>();
-    const next = change(view as unknown as V);
-    if (JSON.stringify(next) === JSON.stringify(view)) return "unchanged";
-    try {
-      await kv.update(key, JSON.stringify({ ...next, _seq }), entry.revision);
-      return "written";
-    } catch (err) {
-      if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
-      throw err;
+  let result: LiveResult = "missing";
+  await updateStored<V>(kv, key, (current) => {
+    if (!current) {
+      result = "missing";
+      return undefined;
     }
-  }
-  throw new Error(`live fields of ${key} kept changing under us`);
+    const { _seq, ...view } = current;
+    const next = change(view as unknown as V);
+    if (JSON.stringify(next) === JSON.stringify(view)) {
+      result = "unchanged";
+      return undefined;
+    }
+    result = "written";
+    return { ...next, _seq };
+  });
+  return result;
 }
