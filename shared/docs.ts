@@ -37,6 +37,11 @@ export interface Edit {
   insert: string;
 }
 
+/** How much longer `edits` make a text (negative: shorter). */
+export function lengthChange(edits: readonly Edit[]): number {
+  return edits.reduce((n, e) => n + e.insert.length - (e.to - e.from), 0);
+}
+
 const dmp = new DiffMatchPatch();
 /** diff-match-patch's hunk class: its toString is the text form. */
 const PatchObject = (DiffMatchPatch as unknown as { patch_obj: new () => object }).patch_obj;
