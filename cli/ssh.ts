@@ -30,6 +30,7 @@ import {
   Streams,
   workspaceSubjects,
 } from "../shared/subjects.js";
+import { sessionIdOfPair } from "../shared/sync.js";
 import { startDaemonChild } from "./daemon.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
@@ -120,6 +121,26 @@ async function follow(
   } finally {
     clearTimeout(timer);
     messages.stop();
+  }
+}
+
+/** Waits until the sync pairs of session `sid` have left the view (sync removes them on `SessionRemoved`). */
+async function syncPairsGone(local: Local, sid: string, timeoutMs: number): Promise<boolean> {
+  const kv = await new Kvm(local.nc).open(Buckets.syncPairs);
+  const left = new Set<string>();
+  for await (const key of await kv.keys()) if (sessionIdOfPair(key) === sid) left.add(key);
+  if (left.size === 0) return true;
+  const watch = await kv.watch({ key: ">" });
+  const timer = setTimeout(() => watch.stop(), timeoutMs);
+  try {
+    for await (const e of watch) {
+      if (e.operation !== "PUT") left.delete(e.key);
+      if (left.size === 0) return true;
+    }
+    return false;
+  } finally {
+    clearTimeout(timer);
+    watch.stop();
   }
 }
 
@@ -352,6 +373,8 @@ async function stopOrRemove(dataDir: string, target: string, remove: boolean): P
       return false;
     });
     if (!done) return fail(`${target} did not ${remove ? "go" : "stop"} in time`);
+    if (remove && !(await syncPairsGone(local, sid, STOP_TIMEOUT_MS)))
+      return fail(`the sync pairs of ${target} were not removed in time`);
     console.log(message);
     return 0;
   } catch (err) {

@@ -37,6 +37,11 @@ export interface Edit {
   insert: string;
 }
 
+/** How much longer `edits` make a text (negative: shorter). */
+export function lengthChange(edits: readonly Edit[]): number {
+  return edits.reduce((n, e) => n + e.insert.length - (e.to - e.from), 0);
+}
+
 const dmp = new DiffMatchPatch();
 /** diff-match-patch's hunk class: its toString is the text form. */
 const PatchObject = (DiffMatchPatch as unknown as { patch_obj: new () => object }).patch_obj;
@@ -207,18 +212,22 @@ export function makePatch(text: string, edits: readonly Edit[]): string {
   return dmp.patch_toText(patches as never);
 }
 
+/** The hunks of a patch (text form); throws ERR_DOC_PATCH_INVALID when it is not one. */
+function hunksOf(patch: string): PatchObj[] {
+  if (typeof patch !== "string") throw invalid("the patch is not text");
+  try {
+    return dmp.patch_fromText(patch) as unknown as PatchObj[];
+  } catch (err) {
+    throw invalid(`the patch is malformed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /**
  * The edits of a patch (text form), checked: well-formed, hunks in order, and, when `text` is
  * given, every deleted and context character matching it. Throws ERR_DOC_PATCH_INVALID.
  */
 export function parsePatch(patch: string, text?: string): Edit[] {
-  if (typeof patch !== "string") throw invalid("the patch is not text");
-  let patches: PatchObj[];
-  try {
-    patches = dmp.patch_fromText(patch) as unknown as PatchObj[];
-  } catch (err) {
-    throw invalid(`the patch is malformed: ${err instanceof Error ? err.message : String(err)}`);
-  }
+  const patches = hunksOf(patch);
   const edits: Edit[] = [];
   let delta = 0;
   let prevEnd = 0;
@@ -259,6 +268,40 @@ export function parsePatch(patch: string, text?: string): Edit[] {
 /** Applies a stored patch exactly; a mismatch is a broken invariant (throws). */
 export function applyPatch(text: string, patch: string): string {
   return applyEdits(text, parsePatch(patch, text));
+}
+
+/**
+ * The text before a stored patch, from the text after it: what the patch deleted put back,
+ * what it inserted taken out (a stored patch is exact and holds what it deleted), so that a
+ * past version is reached from a newer one. Throws ERR_DOC_PATCH_INVALID when `after` is not
+ * a text the patch could have made.
+ */
+export function unapplyPatch(after: string, patch: string): string {
+  const edits: Edit[] = [];
+  for (const p of hunksOf(patch)) {
+    let pos = p.start2;
+    let cur: Edit | undefined;
+    for (const [op, s] of p.diffs) {
+      if (op === DIFF_EQUAL) {
+        if (cur) edits.push(cur);
+        cur = undefined;
+        pos += s.length;
+        continue;
+      }
+      cur ??= { from: pos, to: pos, insert: "" };
+      if (op === DIFF_DELETE) {
+        cur.insert += s;
+      } else {
+        if (after.slice(pos, pos + s.length) !== s)
+          throw invalid(`the text does not hold what the patch inserted at ${pos}`);
+        cur.to += s.length;
+        pos += s.length;
+      }
+    }
+    if (cur) edits.push(cur);
+  }
+  checkEdits(edits, after.length);
+  return applyEdits(after, edits);
 }
 
 /** A patch as it travels to a client: its text form, its sequence and whose it was. */

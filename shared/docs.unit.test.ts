@@ -15,6 +15,7 @@ import {
   parsePatch,
   restoreUnstored,
   type StreamPatch,
+  unapplyPatch,
 } from "./docs.js";
 import { CocalcError } from "./errors.js";
 import { docIdOfSubject, docSubjects, Keys, validateKeyToken } from "./subjects.js";
@@ -84,6 +85,18 @@ describe("patches", () => {
     expect(parsePatch(patch, a)).toEqual(edits);
     expect(applyPatch(a, patch)).toBe(applyEdits(a, edits));
     expect(applyPatch(a, makePatch(a, diffEdits(a, "x")))).toBe("x");
+  });
+
+  it("docs - a patch undone gives the text before it", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (a, b) => {
+        const patch = makePatch(a, diffEdits(a, b));
+        expect(unapplyPatch(applyPatch(a, patch), patch)).toBe(a);
+      }),
+    );
+    const patch = makePatch("abc", [{ from: 1, to: 2, insert: "XYZ" }]);
+    expect(unapplyPatch("aXYZc", patch)).toBe("abc");
+    expect(codeOf(() => unapplyPatch("aQQQc", patch))).toBe("ERR_DOC_PATCH_INVALID");
   });
 
   it("docs - malformed and mismatching patches are refused", () => {

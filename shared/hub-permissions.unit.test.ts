@@ -58,6 +58,7 @@ describe("hub permissions", () => {
       "WS_DOCS",
       "WS_FS",
       "WS_TERM",
+      "WS_TERM_LIFE",
     ]);
   });
 

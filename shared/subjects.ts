@@ -82,6 +82,7 @@ export const Streams = {
   WS_FS: "WS_FS",
   WS_DOCS: "WS_DOCS",
   WS_TERM: "WS_TERM",
+  WS_TERM_LIFE: "WS_TERM_LIFE",
   WS_CHAT: "WS_CHAT",
   WS_AGENT_LOG: "WS_AGENT_LOG",
   WORKSPACES: "WORKSPACES",
@@ -100,7 +101,8 @@ export type Streams = (typeof Streams)[keyof typeof Streams];
 export const StreamSubjects: Record<Streams, readonly string[]> = {
   WS_FS: ["ws.*.fs.>"],
   WS_DOCS: ["ws.*.doc.*.>"],
-  WS_TERM: ["ws.*.term.*.out", "ws.*.term.*.life"],
+  WS_TERM: ["ws.*.term.*.out"],
+  WS_TERM_LIFE: ["ws.*.term.*.life"],
   WS_CHAT: ["ws.*.chat.>"],
   WS_AGENT_LOG: ["ws.*.agent.*.*.log"],
   WORKSPACES: ["ws.*.life.>"],
@@ -388,7 +390,7 @@ export function terminalSubjects(wsid: string, tid: string) {
      * markers, in order; capped per subject (stream WS_TERM).
      */
     out: `${base}.out`,
-    /** Lifecycle events: opened, resized, exited, restarted, closed (stream WS_TERM). */
+    /** Lifecycle events: opened, resized, exited, restarted, closed (stream WS_TERM_LIFE). */
     life: `${base}.life`,
     /** Keystrokes to the terminal (core NATS, never stored). */
     input: `${base}.input`,
@@ -463,6 +465,8 @@ export function remoteSubjects(sid: string) {
     session: `${base}.session`,
     /** Events of one sync pair of the session. */
     sync: (pair: string) => `${base}.sync.${validateKeyToken(pair, "sync pair id")}`,
+    /** The settings subject of every sync pair of the session, as a filter. */
+    syncConfigs: `${base}.sync.*.cfg`,
     /** Events of one port forward of the session. */
     forward: (fid: string) => `${base}.forward.${validateKeyToken(fid, "forward id")}`,
   } as const;

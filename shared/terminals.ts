@@ -94,7 +94,7 @@ export const TerminalRestarted = defineEvent(
   1,
   Type.Object({ generation: Generation }, { additionalProperties: false }),
 );
-/** The pty got a new size; ordered with the output so replays resize at the same place. */
+/** The pty got a new size (the recording has a size marker at the same place). */
 export const TerminalResized = defineEvent(
   "TerminalResized",
   1,
@@ -122,19 +122,56 @@ export const TerminalClosed = defineEvent(
   Type.Object({ generation: Generation }, { additionalProperties: false }),
 );
 
+/**
+ * A terminal from before lifecycle had a stream of its own, whose opening had expired with
+ * the day its old stream kept: what the `terms` view knew of it, as the first event of its
+ * lifecycle (written once, by the move to WS_TERM_LIFE).
+ */
+export const TerminalCarriedOver = defineEvent(
+  "TerminalCarriedOver",
+  1,
+  Type.Object(
+    {
+      generation: Generation,
+      title: Title,
+      cwd: Type.Optional(AbsolutePath),
+      path: Type.Optional(AbsolutePath),
+      status: Type.Union([Type.Literal("running"), Type.Literal("exited")]),
+      cols: Cols,
+      rows: Rows,
+      exit: Type.Optional(
+        Type.Object(
+          {
+            code: Type.Union([Type.Integer(), Type.Null()]),
+            signal: Type.Union([Type.Integer(), Type.Null()]),
+            reason: Type.Optional(Type.String({ maxLength: 500 })),
+            at: Type.String({ maxLength: 64 }),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      openedAt: Type.String({ maxLength: 64 }),
+      openedBy: Type.String({ maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const TerminalEvents = [
   TerminalOpened,
   TerminalRestarted,
   TerminalResized,
   TerminalExited,
   TerminalClosed,
+  TerminalCarriedOver,
 ] as const;
 export type TerminalEvent =
   | EventOf<typeof TerminalOpened>
   | EventOf<typeof TerminalRestarted>
   | EventOf<typeof TerminalResized>
   | EventOf<typeof TerminalExited>
-  | EventOf<typeof TerminalClosed>;
+  | EventOf<typeof TerminalClosed>
+  | EventOf<typeof TerminalCarriedOver>;
 export type TerminalEventType = TerminalEvent["type"];
 
 // ---------------------------------------------------------------------------------------------

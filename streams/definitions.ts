@@ -57,10 +57,12 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
     maxAgeMs: 30 * DAY,
   }),
   stream(Streams.WS_DOCS, "document patches and snapshot markers"),
-  stream(Streams.WS_TERM, "terminal output chunks and lifecycle", {
+  stream(Streams.WS_TERM, "terminal output chunks and size markers", {
     maxAgeMs: DAY,
     maxMsgsPerSubject: TERM_CHUNKS_PER_TERMINAL,
   }),
+  // A terminal lives as long as it is not closed: its lifecycle is kept for as long.
+  stream(Streams.WS_TERM_LIFE, "terminal lifecycle: opened, resized, exited, restarted, closed"),
   stream(Streams.WS_CHAT, "chat threads, messages and turns"),
   stream(Streams.WS_AGENT_LOG, "per-turn agent updates", { maxAgeMs: 14 * DAY }),
   stream(Streams.WORKSPACES, "workspace lifecycle and settings"),

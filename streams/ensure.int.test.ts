@@ -45,3 +45,30 @@ describe("ensureStreams", () => {
     expect((await ensureStreams(t.jsm, changed)).every((r) => r.action === "unchanged")).toBe(true);
   });
 });
+
+describe("ensureStreams on an older layout", () => {
+  let t: TestNats;
+  beforeAll(async () => {
+    t = await setup();
+  });
+  afterAll(async () => {
+    await t.cleanup();
+  });
+
+  it("a stream that takes over subjects is made once the older stream gave them up; its messages stay there", async () => {
+    // Before terminal lifecycle had a stream of its own, WS_TERM held it.
+    const term = allStreams().find((d) => d.name === "WS_TERM")!;
+    await ensureStreams(t.jsm, [{ ...term, subjects: ["ws.*.term.*.out", "ws.*.term.*.life"] }]);
+    await t.js.publish("ws.w1.term.t1.life", "opened");
+    const result = await ensureStreams(t.jsm);
+    expect(result.find((r) => r.name === "WS_TERM")).toMatchObject({
+      action: "updated",
+      changed: ["subjects"],
+    });
+    expect(result.find((r) => r.name === "WS_TERM_LIFE")?.action).toBe("created");
+    const old = await t.jsm.streams.getMessage("WS_TERM", { last_by_subj: "ws.w1.term.t1.life" });
+    expect(old?.string()).toBe("opened");
+    const ack = await t.js.publish("ws.w1.term.t1.life", "new");
+    expect(ack.stream).toBe("WS_TERM_LIFE");
+  });
+});

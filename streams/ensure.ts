@@ -61,8 +61,24 @@ export async function ensureStreams(
   jsm: JetStreamManager,
   definitions: readonly StreamDefinition[] = allStreams(),
 ): Promise<EnsureResult[]> {
-  // Independent streams: ask about all of them at once.
-  return Promise.all(definitions.map((d) => ensureStream(jsm, d)));
+  // Independent streams: ask about all of them at once. A stream that takes over subjects of
+  // another (WS_TERM_LIFE those of WS_TERM) is refused until that one has given them up: it
+  // is made once the others are done.
+  const first = await Promise.allSettled(definitions.map((d) => ensureStream(jsm, d)));
+  const results: EnsureResult[] = [];
+  for (const [i, r] of first.entries()) {
+    if (r.status === "fulfilled") results.push(r.value);
+    else if (isOverlap(r.reason)) results.push(await ensureStream(jsm, definitions[i]!));
+    else throw r.reason;
+  }
+  return results;
+}
+
+/** nats-server's answer to a stream whose subjects another stream has. */
+const SUBJECTS_OVERLAP = 10065;
+
+function isOverlap(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === SUBJECTS_OVERLAP;
 }
 
 async function ensureStream(jsm: JetStreamManager, d: StreamDefinition): Promise<EnsureResult> {

@@ -26,8 +26,8 @@ import {
 import type { StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import { KeyedMutex } from "../runtime/aggregate.js";
+import { writeLive } from "../runtime/live.js";
 import type { Logger } from "../runtime/logger.js";
-import { isWrongLastSequence } from "../runtime/publish.js";
 import type { ServiceContext } from "../runtime/service.js";
 import { acpClientHandlers, type TurnScope } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
@@ -254,7 +254,13 @@ export class TurnRunner {
     const { thread, turn, scope } = a;
     const log = scope.log as TurnLog;
     const ids = turnIdentifiers(ctx.wsid, thread, turn);
-    const beat = setInterval(() => void this.writeLive(ids.key, a), TURN_HEARTBEAT_MS);
+    const beat = setInterval(
+      () =>
+        void this.writeLive(ids.key, a).catch((err) =>
+          this.d.ctx.log.warn({ turn: a.turn, err }, "heartbeat not written"),
+        ),
+      TURN_HEARTBEAT_MS,
+    );
     let outcome: { stopReason: StopReason } | { code: string; reason: string };
     let proc: AgentProcess | undefined;
     try {
@@ -411,22 +417,10 @@ export class TurnRunner {
   /** Heartbeat and usage of a running turn, beside the projection in its view. */
   private async writeLive(key: string, a: ActiveTurn): Promise<void> {
     const { turns, ctx } = this.d;
-    for (let attempt = 0; attempt < 10; attempt++) {
-      const e = await turns.get(key);
-      if (e?.operation !== "PUT" || e.length === 0) return;
-      const view = e.json<TurnView>();
-      const next: TurnView = {
-        ...view,
-        heartbeatAt: ctx.now().toISOString(),
-        ...(a.usage && { usage: a.usage }),
-      };
-      try {
-        await turns.update(key, JSON.stringify(next), e.revision);
-        return;
-      } catch (err) {
-        if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
-        throw err;
-      }
-    }
+    await writeLive<TurnView>(turns, key, (view) => ({
+      ...view,
+      heartbeatAt: ctx.now().toISOString(),
+      ...(a.usage && { usage: a.usage }),
+    }));
   }
 }

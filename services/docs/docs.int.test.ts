@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DocView, docIdForPath, makePatch } from "../../shared/docs.js";
-import { Buckets, Keys } from "../../shared/subjects.js";
+import { Buckets, Keys, Streams } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { docsService } from "./index.js";
@@ -126,12 +126,31 @@ describe("docs service", () => {
     expect(a.text.match(/appended/g)).toHaveLength(1);
   });
 
+  it("docs - the view follows the patches (head, length) and the file (saved)", async () => {
+    const path = join(home, "view.txt");
+    await writeFile(path, "12345");
+    const a = await open(path);
+    await until("loaded", async () => a.text === "12345");
+    await a.edit((s) => `${s}678`);
+    await a.edit((s) => s.slice(2));
+    await a.settled();
+    const v = await until("the view at the head, saved", async () => {
+      const x = await view(path);
+      return x?.head === a.seq && x.saved === a.seq ? x : undefined;
+    });
+    expect(v).toMatchObject({ length: "345678".length, disk: "present", path });
+    await diskIs(path, "345678");
+    // Projected by the service's durable consumer, which has handled every patch.
+    const info = await t.jsm.consumers.info(Streams.WS_DOCS, "docs");
+    expect(info.delivered.stream_seq).toBeGreaterThanOrEqual(a.seq);
+  });
+
   it("docs - bad input is refused with a reason and changes nothing", async () => {
     const path = join(home, "c.txt");
     await writeFile(path, "abc");
     const a = await open(path);
     await until("loaded", async () => a.text === "abc");
-    const head = (await view(path))!.head;
+    const { head } = await until("in the view", () => view(path));
     const patch = makePatch("abc", [{ from: 1, to: 2, insert: "X" }]);
     const send = (data: Record<string, unknown>) =>
       docsCommand(t.nc, TEST_WSID, "PatchDocument", {

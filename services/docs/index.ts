@@ -12,7 +12,7 @@ export function docsService(
 ): ServiceDefinition {
   return {
     name: DOCS_SERVICE,
-    durables: [],
+    durables: [DOCS_SERVICE],
     async start(ctx) {
       const resolver = await PathResolver.create({
         home: opts.home ?? homedir(),

@@ -3,9 +3,10 @@
  * (known base, well formed, path inside the sandbox), rebases it onto the head and publishes
  * the exact result with `expect.lastSubjectSequence`, so the stream's order is the one order
  * every client applies. It writes documents to disk (debounced, atomically), turns outside
- * changes of the file into patches, and keeps the `docs` view and snapshots
- * (`doc-snapshots`: the newest text, and the oldest text history keeps) so that opening a
- * document is snapshot + tail; patches older than the history window are compacted away.
+ * changes of the file into patches, and keeps snapshots (`doc-snapshots`: the newest text,
+ * and the oldest text history keeps) so that opening a document is snapshot + tail; patches
+ * older than the history window are compacted away. Its durable consumer projects the
+ * patches into the `docs` view, where it writes what it sees of the file beside them.
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, Subscription } from "@nats-io/nats-core";
@@ -22,6 +23,7 @@ import {
   DocumentPatched,
   type DocView,
   docIdForPath,
+  lengthChange,
   type OpenDocumentResult,
   parsePatch,
 } from "../../shared/docs.js";
@@ -34,15 +36,19 @@ import {
   Keys,
   ServiceNames,
   Streams,
+  workspaceDocSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
 import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
+import { consumeEvents } from "../runtime/consumer.js";
+import { writeLive } from "../runtime/live.js";
 import type { PathResolver } from "../runtime/paths.js";
+import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
-import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
 import { readText, watchFile, writeTextAtomic } from "./disk.js";
-import { docView } from "./projections.js";
+import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
@@ -71,7 +77,6 @@ interface OpenDoc {
   snapshot: DocSnapshot | undefined;
   floor: number;
   writeTimer: NodeJS.Timeout | undefined;
-  viewTimer: NodeJS.Timeout | undefined;
   unwatch: () => void;
   queue: Promise<unknown>;
 }
@@ -116,6 +121,17 @@ export class DocsService {
       this.ctx.kvm.open(Buckets.docs),
       this.ctx.kvm.open(Buckets.docSnapshots),
     ]);
+    const consumer = await consumeEvents({
+      nc: this.ctx.nc,
+      js: this.ctx.js,
+      jsm: this.ctx.jsm,
+      stream: Streams.WS_DOCS,
+      durable: DOCS_SERVICE,
+      filterSubject: workspaceDocSubjects(this.ctx.wsid).patches,
+      registry: docsRegistry,
+      log: this.log,
+      handle: await projectionHandler(this.ctx.kvm, [docsProjection]),
+    });
     const subject = workspaceSubjects(this.ctx.wsid).command(DOCS_SERVICE);
     const sub = this.ctx.nc.subscribe(subject, {
       queue: subject,
@@ -126,22 +142,21 @@ export class DocsService {
       },
     });
     this.sub = sub;
+    const commands = { done: sub.closed.then(() => undefined), stop: () => this.stop() };
     this.log.info({ sandbox: this.resolver.sandbox }, "docs service ready");
-    const done = sub.closed.then(() => undefined);
-    return { done, stop: () => this.stop() };
+    return runningService([commands, consumer], async () => undefined);
   }
 
-  async stop(): Promise<void> {
+  /** Stops taking commands; what is not on disk yet goes there (the stream has it either way). */
+  private async stop(): Promise<void> {
     this.stopping = true;
     await this.sub?.drain();
     await Promise.allSettled([...this.inflight]);
-    // Whatever is not on disk yet goes there now; the stream has it either way.
     for (const d of this.docs.values()) {
       d.unwatch();
       await this.serial(d, () => this.flushDisk(d)).catch((err: unknown) =>
         this.log.warn({ path: d.path, err }, "final write failed"),
       );
-      await this.serial(d, () => this.writeView(d)).catch(() => undefined);
     }
     this.docs.clear();
   }
@@ -262,7 +277,6 @@ export class DocsService {
       snapshot: undefined,
       floor: view?.floor ?? 0,
       writeTimer: undefined,
-      viewTimer: undefined,
       unwatch: () => undefined,
       queue: Promise.resolve(),
     };
@@ -301,7 +315,7 @@ export class DocsService {
     this.docs.set(doc, d);
     await this.serial(d, async () => {
       if (d.disk !== d.head.text && d.disk !== undefined) await this.flushDisk(d);
-      await this.writeView(d);
+      await this.writeFileFacts(d);
     });
     return d;
   }
@@ -406,8 +420,7 @@ export class DocsService {
       const { event, seq } = events[i]!;
       if (event.type !== "DocumentPatched") return;
       const edits = parsePatch(event.data.patch);
-      const delta = edits.reduce((n, e) => n + e.insert.length - (e.to - e.from), 0);
-      d.head.prepend(seq, edits, d.head.oldestLength - delta, events[i - 1]!.seq);
+      d.head.prepend(seq, edits, d.head.oldestLength - lengthChange(edits), events[i - 1]!.seq);
     }
   }
 
@@ -454,7 +467,6 @@ export class DocsService {
     d.head.apply(seq, edits);
     d.sinceSnapshot++;
     this.scheduleDisk(d);
-    this.scheduleView(d);
     if (d.sinceSnapshot >= this.snapshotEvery) await this.snapshot(d);
     return seq;
   }
@@ -477,7 +489,7 @@ export class DocsService {
         if (d.writeTimer) clearTimeout(d.writeTimer);
         d.writeTimer = undefined;
         this.log.info({ path: d.path }, "file deleted; the document keeps its text");
-        await this.writeView(d);
+        await this.writeFileFacts(d);
       }
       return;
     }
@@ -492,19 +504,18 @@ export class DocsService {
   private async merge(d: OpenDoc, text: string): Promise<void> {
     const was = d.disk;
     d.disk = text;
-    if (text === d.head.text) {
-      await this.writeView(d);
-      return;
+    const decided = text === d.head.text ? undefined : decideOutsideChange(d.head, was, text);
+    if (decided) {
+      const seq = await this.store(d, decided, this.actor);
+      this.log.info({ path: d.path, seq }, "outside change merged");
+      if (d.head.text === text) {
+        d.saved = seq;
+        if (d.writeTimer) clearTimeout(d.writeTimer);
+        d.writeTimer = undefined;
+      }
     }
-    const decided = decideOutsideChange(d.head, was, text);
-    if (!decided) return;
-    const seq = await this.store(d, decided, this.actor);
-    this.log.info({ path: d.path, seq }, "outside change merged");
-    if (d.head.text === text) {
-      d.saved = seq;
-      if (d.writeTimer) clearTimeout(d.writeTimer);
-      d.writeTimer = undefined;
-    }
+    // The file is there (again), and may hold the head.
+    await this.writeFileFacts(d);
   }
 
   private scheduleDisk(d: OpenDoc): void {
@@ -528,31 +539,17 @@ export class DocsService {
       d.disk = text;
     }
     d.saved = d.head.head;
-    await this.writeView(d);
+    await this.writeFileFacts(d);
   }
 
-  private scheduleView(d: OpenDoc): void {
-    if (d.viewTimer) return;
-    d.viewTimer = setTimeout(() => {
-      d.viewTimer = undefined;
-      void this.writeView(d).catch(this.warn(d));
-    }, 100);
-  }
-
-  private async writeView(d: OpenDoc): Promise<void> {
-    const view = docView(
-      {
-        path: d.path,
-        doc: d.doc,
-        head: d.head.head,
-        length: d.head.text.length,
-        saved: d.saved,
-        disk: d.disk,
-        floor: d.floor,
-      },
-      this.ctx.now(),
-    );
-    await this.view.put(Keys.doc(this.ctx.wsid, d.doc), JSON.stringify(view));
+  /** What the service sees of the file, beside the view the patches project. */
+  private async writeFileFacts(d: OpenDoc): Promise<void> {
+    await writeLive<DocView>(this.view, Keys.doc(this.ctx.wsid, d.doc), (v) => ({
+      ...v,
+      saved: d.saved,
+      disk: d.disk === undefined ? "deleted" : "present",
+      floor: d.floor,
+    }));
   }
 
   /**
@@ -574,7 +571,7 @@ export class DocsService {
       await this.ctx.jsm.streams.purge(Streams.WS_DOCS, { filter: d.subject, seq: prev.seq + 1 });
       d.floor = prev.seq;
       this.log.info({ path: d.path, floor: d.floor }, "document history compacted");
-      await this.writeView(d);
+      await this.writeFileFacts(d);
     }
   }
 }

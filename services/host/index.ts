@@ -40,6 +40,7 @@ import {
   wsidOfSubject,
 } from "../../shared/subjects.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { writeLive } from "../runtime/live.js";
 import { sendProgress, wantsProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
@@ -193,17 +194,13 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           if (s.hostId !== opts.hostId || s.status === "deleted" || s.status === "none") continue;
           try {
             const usage = await runtime.usage(wsid);
-            const entry = await workspacesKv.get(Keys.workspace(wsid));
-            if (entry?.operation !== "PUT" || entry.length === 0) continue;
-            const v = entry.json<WorkspaceView & { _seq: number }>();
-            await workspacesKv.update(
-              Keys.workspace(wsid),
-              JSON.stringify({ ...v, usage: { ...usage, sampledAt: ctx.now().toISOString() } }),
-              entry.revision,
-            );
+            await writeLive<WorkspaceView>(workspacesKv, Keys.workspace(wsid), (v) => ({
+              ...v,
+              usage: { ...usage, sampledAt: ctx.now().toISOString() },
+            }));
           } catch (err) {
-            // A projection wrote first, or the workspace went away: the next sample will do.
-            log.debug({ wsid, err: String(err) }, "usage not sampled");
+            // The workspace went away meanwhile: the next sample will do.
+            log.debug({ wsid, err }, "usage not sampled");
           }
         }
       };

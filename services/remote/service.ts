@@ -30,7 +30,6 @@ import {
   sessionIdOfSubject,
   workspaceSubjects,
 } from "../../shared/subjects.js";
-import { sessionIdOfPair } from "../../shared/sync.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
@@ -181,46 +180,6 @@ class Sessions {
 
   forget(sid: string): void {
     this.actors.delete(sid);
-  }
-
-  /**
-   * Removing a session removes its sync pairs first (through the sync service's commands, as
-   * a person would): their engines stop before the session's ssh goes. Files stay on both sides.
-   */
-  async removeSyncPairs(sid: string): Promise<void> {
-    let pairs: KV;
-    try {
-      pairs = await this.ctx.kvm.open(Buckets.syncPairs);
-    } catch {
-      return;
-    }
-    const mine: string[] = [];
-    for await (const key of await pairs.keys()) {
-      if (sessionIdOfPair(key) === sid) mine.push(key);
-    }
-    const subject = workspaceSubjects(this.ctx.wsid).command(ServiceNames.sync);
-    for (const pair of mine) {
-      try {
-        const reply = (
-          await this.ctx.nc.request(
-            subject,
-            JSON.stringify({ type: "RemoveSyncPair", data: { pair } }),
-            { timeout: 15_000 },
-          )
-        ).json<{ ok: boolean; error?: { message: string } }>();
-        if (!reply.ok) this.log.warn({ sid, pair, err: reply.error }, "sync pair not removed");
-      } catch (err) {
-        this.log.warn({ sid, pair, err }, "sync pair not removed");
-        continue;
-      }
-      // The pair's view goes once its engine has stopped.
-      const deadline = Date.now() + 15_000;
-      while (Date.now() < deadline) {
-        const e = await pairs.get(pair);
-        if (e?.operation !== "PUT" || e.length === 0) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
   }
 
   /** After a start: work towards what every session's view says was asked for. */
@@ -538,9 +497,11 @@ class SessionActor {
     await this.ssh?.close().catch(() => undefined);
   }
 
-  /** Stops the remote daemon and ends every local process of the session; `remove` forgets it too. */
+  /**
+   * Stops the remote daemon and ends every local process of the session; `remove` forgets it
+   * too. Its sync pairs and port forwards follow `SessionRemoved` on their own.
+   */
   private async stopRemote(remove: boolean): Promise<void> {
-    if (remove) await this.s.removeSyncPairs(this.sid);
     const view = await this.s.view(this.sid);
     let message = "";
     let killed = false;

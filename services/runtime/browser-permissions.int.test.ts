@@ -9,23 +9,13 @@ import { errors, type NatsConnection, nanos, nuid, wsconnect } from "@nats-io/na
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BrowserInbox } from "../../shared/browser-permissions.js";
-import {
-  agentSubjects,
-  Buckets,
-  Keys,
-  Streams,
-  terminalSubjects,
-  workspaceTerminalSubjects,
-} from "../../shared/subjects.js";
+import { agentSubjects, Buckets, Keys, Streams, terminalSubjects } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog } from "../../test/helpers/nats.js";
 import { ensureDurable } from "./consumer.js";
 
-const TERMINALS = {
-  stream: Streams.WS_TERM,
-  durable: "terminals",
-  filterSubject: workspaceTerminalSubjects(TEST_WSID).life,
-};
 const OUT = terminalSubjects(TEST_WSID, "t1").out;
+/** A service's durable on a stream the web app reads. */
+const TERMINALS = { stream: Streams.WS_TERM, durable: "terminals", filterSubject: OUT };
 
 /** nats.js rejects a refused request with a RequestError whose cause is the violation. */
 function isPermissionViolation(err: unknown): boolean {

@@ -144,14 +144,16 @@ async function restoreInPlace(jsm: JetStreamManager, spec: DurableSpec): Promise
 }
 
 /**
- * Makes the durable consumer what the service needs: creates it when missing, and restores
- * its configuration when someone else changed it (logged, with the fields that differed).
+ * Makes the durable consumer what the service needs: creates it when missing (starting at
+ * `firstSeq` when given, else at the stream's first event), and restores its configuration
+ * when someone else changed it (logged, with the fields that differed).
  * Called when a service starts and after every reconnect (see consumeEvents).
  */
 export async function ensureDurable(
   jsm: JetStreamManager,
   spec: DurableSpec,
   log: Logger,
+  firstSeq?: number,
 ): Promise<DurableCheck> {
   const { stream, durable, filterSubject } = spec;
   let info: ConsumerInfo;
@@ -160,7 +162,13 @@ export async function ensureDurable(
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
       throw err;
-    await jsm.consumers.add(stream, durableConfig(durable, filterSubject));
+    await jsm.consumers.add(stream, {
+      ...durableConfig(durable, filterSubject),
+      ...(firstSeq !== undefined && {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: firstSeq,
+      }),
+    });
     return "created";
   }
   const { updatable, fixed } = differences(info.config, spec);

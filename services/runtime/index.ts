@@ -2,6 +2,7 @@ export * from "./commands.js";
 export * from "./connect.js";
 export * from "./consumer.js";
 export * from "./gate.js";
+export * from "./live.js";
 export * from "./logger.js";
 export * from "./nats-server.js";
 export * from "./paths.js";

@@ -29,30 +29,31 @@ function strip<V>(stored: Stored<V>): V {
   return rest as V;
 }
 
-/** Applies one event to one key of a view. */
-export async function applyToView<V, E extends Envelope>(
+/**
+ * Reads `key`, asks `next` for its new value and writes that with the revision read; read and
+ * asked again when another writer came first. `next` gets the stored value (null: none, or
+ * deleted) and returns the value to store, null to delete it, or undefined to leave it be.
+ */
+export async function updateStored<V>(
   kv: KV,
-  projection: Projection<V, E>,
-  event: StoredEvent<E>,
-): Promise<ApplyResult> {
-  const key = projection.key(event);
+  key: string,
+  next: (current: Stored<V> | null) => Stored<V> | null | undefined,
+): Promise<"written" | "deleted" | "left"> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const entry = await kv.get(key);
     const live = entry && entry.operation === "PUT" && entry.length > 0;
-    const current = live ? entry.json<Stored<V>>() : null;
-    if (current && current._seq >= event.seq) return "skipped";
-    const next = projection.evolve(current ? strip(current) : null, event);
+    const value = next(live ? entry.json<Stored<V>>() : null);
+    if (value === undefined) return "left";
     try {
-      if (next === null) {
+      if (value === null) {
         if (live) await kv.delete(key, { previousSeq: entry.revision });
         return "deleted";
       }
-      const value = JSON.stringify({ ...next, _seq: event.seq });
-      if (entry) await kv.update(key, value, entry.revision);
-      else await kv.create(key, value);
-      return "applied";
+      if (entry) await kv.update(key, JSON.stringify(value), entry.revision);
+      else await kv.create(key, JSON.stringify(value));
+      return "written";
     } catch (err) {
-      // Another instance wrote the key since we read it: read again and re-decide.
+      // Another writer came first: read again and decide again.
       if (
         isWrongLastSequence(err) ||
         (err instanceof Error && /wrong last sequence|key exists/i.test(err.message))
@@ -61,7 +62,40 @@ export async function applyToView<V, E extends Envelope>(
       throw err;
     }
   }
-  throw new Error(`projection ${projection.name}: key ${key} kept changing under us`);
+  throw new Error(`view key ${key} kept changing under us`);
+}
+
+/** Applies one event to one key of a view. */
+export async function applyToView<V, E extends Envelope>(
+  kv: KV,
+  projection: Projection<V, E>,
+  event: StoredEvent<E>,
+): Promise<ApplyResult> {
+  const written = await updateStored<V>(kv, projection.key(event), (current) => {
+    if (current && current._seq >= event.seq) return undefined;
+    const next = projection.evolve(current ? strip(current) : null, event);
+    return next === null ? null : { ...next, _seq: event.seq };
+  });
+  return written === "left" ? "skipped" : written === "deleted" ? "deleted" : "applied";
+}
+
+/**
+ * Folds `events` (in order, all of one key) over that key's value and stores the last one's
+ * sequence, whatever sequence the value had: for a view whose events moved to another stream.
+ */
+export async function refoldView<V, E extends Envelope>(
+  kv: KV,
+  projection: Projection<V, E>,
+  key: string,
+  events: readonly StoredEvent<E>[],
+): Promise<void> {
+  const last = events.at(-1);
+  if (!last) return;
+  await updateStored<V>(kv, key, (current) => {
+    let view = current ? strip(current) : null;
+    for (const e of events) view = projection.evolve(view, e);
+    return view === null ? null : { ...view, _seq: last.seq };
+  });
 }
 
 /** A handler that runs every matching projection for each event. */

@@ -1,7 +1,12 @@
 /** The sync service: bidirectional file sync between this machine and remote sessions. */
 import { join } from "node:path";
 import type { ServiceDefinition } from "../runtime/service.js";
-import { SYNC_SERVICE, type SyncServiceOptions, startSync } from "./service.js";
+import {
+  SYNC_SERVICE,
+  SYNC_SESSIONS_DURABLE,
+  type SyncServiceOptions,
+  startSync,
+} from "./service.js";
 import type { RemoteTarget } from "./sides.js";
 
 export { PairEngine } from "./engine.js";
@@ -11,7 +16,7 @@ export { type RemoteTarget, remoteTargetFromArgv } from "./sides.js";
 export function syncService(opts: SyncServiceOptions): ServiceDefinition {
   return {
     name: SYNC_SERVICE,
-    durables: [SYNC_SERVICE],
+    durables: [SYNC_SERVICE, SYNC_SESSIONS_DURABLE],
     start: (ctx) => startSync(ctx, opts),
   };
 }

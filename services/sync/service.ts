@@ -2,16 +2,22 @@
  * The sync service: pair commands on `ws.<wsid>.cmd.sync`, decided into events on
  * `remote.<sid>.sync.<pair>.cfg` (stream REMOTE); one engine per live pair, whose decisions and
  * transfers go to `remote.<sid>.sync.<pair>.run`; both projected into the `sync-pairs` view.
+ * A removed remote session (`SessionRemoved`) takes its pairs with it.
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
+import { CocalcError } from "../../shared/errors.js";
+import { type RemoteEvent, RemoteEvents } from "../../shared/remote.js";
 import {
+  AllRemoteSessions,
   AllSync,
   Buckets,
+  remoteSubjects,
   ServiceNames,
   Streams,
+  sessionIdOfSubject,
   syncPairOfSubject,
   syncSubjects,
   workspaceSubjects,
@@ -26,6 +32,7 @@ import {
   SyncRunEvents,
   sessionIdOfPair,
 } from "../../shared/sync.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -44,7 +51,10 @@ import type { RemoteTarget } from "./sides.js";
 import { SyncState } from "./state.js";
 
 export const SYNC_SERVICE = ServiceNames.sync;
+/** The durable that follows remote sessions' lifecycle, for their removal. */
+export const SYNC_SESSIONS_DURABLE = `${SYNC_SERVICE}-sessions`;
 export const syncRegistry = new EventRegistry<SyncEvent>(SyncEvents);
+const sessionRegistry = new EventRegistry<RemoteEvent>(RemoteEvents);
 const runVersions = new Map<string, number>(SyncRunEvents.map((d) => [d.type, d.v]));
 
 export interface SyncServiceOptions {
@@ -205,6 +215,51 @@ export async function startSync(
       remote: p.config.remote,
     }));
   const decider = pairDecider({ home, others });
+
+  // A removed session's pairs are removed as a person would remove them: by the pair command.
+  const aggregates = new AggregateStore<SyncCommand, SyncDecided, PairState>({
+    js: ctx.js,
+    jsm: ctx.jsm,
+    stream: Streams.REMOTE,
+    registry: syncRegistry,
+    events: SyncEvents,
+    decider,
+  });
+  const removeSessionPairs = async (sid: string): Promise<void> => {
+    const { state } = await ctx.jsm.streams.info(Streams.REMOTE, {
+      subjects_filter: remoteSubjects(sid).syncConfigs,
+    });
+    for (const subject of Object.keys(state.subjects ?? {})) {
+      const pair = syncPairOfSubject(subject)!;
+      try {
+        await aggregates.execute(subject, {
+          type: "RemoveSyncPair",
+          data: { pair },
+          actor: SYNC_SERVICE,
+          at: ctx.now().toISOString(),
+        });
+        log.info({ pair, session: sid }, "sync pair removed with its session");
+      } catch (err) {
+        // Removed before (by its person, or by this event's first delivery).
+        if (!(err instanceof CocalcError && err.code === "ERR_SYNC_NOT_FOUND")) throw err;
+      }
+    }
+  };
+  const sessions = await consumeEvents({
+    nc: ctx.nc,
+    js: ctx.js,
+    jsm: ctx.jsm,
+    stream: Streams.REMOTE,
+    durable: SYNC_SESSIONS_DURABLE,
+    filterSubject: AllRemoteSessions,
+    registry: sessionRegistry,
+    log,
+    handle: async ({ event, subject }) => {
+      const sid = sessionIdOfSubject(subject);
+      if (event.type === "SessionRemoved" && sid) await removeSessionPairs(sid);
+    },
+  });
+
   const commands = serveCommands<SyncCommand, SyncDecided, PairState>({
     nc: ctx.nc,
     js: ctx.js,
@@ -227,7 +282,7 @@ export async function startSync(
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
     openedState?.close();
   };
-  return runningService([commands, consumer], stopAll);
+  return runningService([commands, consumer, sessions], stopAll);
 }
 
 /** Where plus keeps the sync state. */

@@ -10,7 +10,16 @@ import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
+import { envelope } from "../../shared/envelope.js";
+import { SessionRemoved, sessionIdOf } from "../../shared/remote.js";
+import {
+  Buckets,
+  Keys,
+  remoteSubjects,
+  Streams,
+  syncSubjects,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import {
   type DecidedItem,
   pairIdFor,
@@ -26,6 +35,8 @@ import {
   sshdSkipReason,
   startSshd,
 } from "../../test/helpers/sshd.js";
+import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
+import { publishEvent } from "../runtime/publish.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { syncRegistry, syncService } from "./index.js";
 
@@ -42,7 +53,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
   let bundle: string;
 
   beforeAll(async () => {
-    t = await setup({ streams: true, durables: ["sync"] });
+    t = await setup({ streams: true, durables: ["sync", "sync-sessions"] });
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) {
@@ -247,5 +258,59 @@ describe.skipIf(why !== undefined)("sync service", () => {
     // Removing a pair never deletes files.
     expect(existsSync(join(remote, "a.txt"))).toBe(true);
     expect(existsSync(join(local, "a.txt"))).toBe(true);
+  });
+
+  it("a removed session takes its pairs with it; another session's pairs stay, files stay", async () => {
+    const other = "someone@elsewhere.invalid";
+    for (const [session, local] of [
+      [sshd.destination, "svc/gone-a"],
+      [sshd.destination, "svc/gone-b"],
+      [other, "svc/stays"],
+    ] as const) {
+      mkdirSync(join(home, local), { recursive: true });
+      writeFileSync(join(home, local, "kept.txt"), "x");
+      expect((await send("AddSyncPair", { session, local })).ok).toBe(true);
+    }
+    const gone = [
+      pairIdFor(sshd.destination, "svc/gone-a"),
+      pairIdFor(sshd.destination, "svc/gone-b"),
+    ];
+    const stays = pairIdFor(other, "svc/stays");
+    await until(
+      "the pairs in the view",
+      async () => (await Promise.all([...gone, stays].map(view))).every(Boolean) || undefined,
+    );
+
+    // What the remote service publishes once it has removed the session.
+    const sid = sessionIdOf(sshd.destination);
+    await publishEvent(
+      t.js,
+      remoteSubjects(sid).session,
+      envelope(
+        SessionRemoved,
+        { message: "removed" },
+        { actor: "remote", at: new Date().toISOString() },
+      ),
+    );
+    await until(
+      "the session's pairs left the view",
+      async () => (await Promise.all(gone.map(view))).every((v) => v === undefined) || undefined,
+    );
+    for (const pair of gone) {
+      const subject = syncSubjects(sid, pair).config;
+      const last = await lastSubjectSeq(t.jsm, Streams.REMOTE, subject);
+      const [removed] = await readSubject(
+        t.js,
+        syncRegistry,
+        Streams.REMOTE,
+        subject,
+        last - 1,
+        last,
+      );
+      expect(removed?.event).toMatchObject({ type: "SyncPairRemoved", actor: "sync" });
+    }
+    expect(await view(stays)).toMatchObject({ session: other });
+    expect(existsSync(join(home, "svc/gone-a", "kept.txt"))).toBe(true);
+    expect((await send("RemoveSyncPair", { pair: stays })).ok).toBe(true);
   });
 });

@@ -92,6 +92,8 @@ export const terminalDecider: Decider<TerminalCommand, TerminalDecided, Terminal
         return { status: "closed", generation: event.data.generation };
       case "TerminalResized":
         return state;
+      case "TerminalCarriedOver":
+        return { status: event.data.status, generation: event.data.generation };
       default: {
         const never: never = event;
         throw new Error(`unhandled event ${(never as { type: string }).type}`);

@@ -87,4 +87,29 @@ describe("terminal decider", () => {
         .events?.[0],
     ).toMatchObject({ type: "TerminalOpened", data: { generation: 2 } });
   });
+
+  it("a carried-over terminal is where its view was: it closes, restarts, and exits", () => {
+    const carried: TerminalDecided = {
+      type: "TerminalCarriedOver",
+      data: {
+        generation: 3,
+        title: "old",
+        status: "running",
+        cols: 80,
+        rows: 24,
+        openedAt: meta.at,
+        openedBy: "user",
+      },
+    };
+    expect(
+      given(terminalDecider, [carried]).when(cmd({ type: "CloseTerminal", data: { tid } })).events,
+    ).toEqual([{ type: "TerminalClosed", data: { generation: 3 } }]);
+    expect(
+      given(terminalDecider, [carried]).when(cmd({ type: "RestartTerminal", data: { tid } }))
+        .events,
+    ).toEqual([{ type: "TerminalRestarted", data: { generation: 4 } }]);
+    expect(
+      given(terminalDecider, [carried]).when(cmd({ type: "OpenTerminal", data: { tid } })).events,
+    ).toEqual([]);
+  });
 });

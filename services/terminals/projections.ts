@@ -56,6 +56,27 @@ export const termsProjection: Projection<TerminalView, TerminalEvent> = {
       }
       case "TerminalClosed":
         return null;
+      case "TerminalCarriedOver": {
+        if (view) return view;
+        const { generation, title, cwd, path, status, cols, rows, exit, openedAt, openedBy } =
+          event.data;
+        return {
+          wsid: wsidOfSubject(subject)!,
+          tid: terminalIdOfSubject(subject)!,
+          title,
+          ...(cwd !== undefined && { cwd }),
+          ...(path !== undefined && { path }),
+          status,
+          generation,
+          cols,
+          rows,
+          ...(exit !== undefined && { exit }),
+          openedAt,
+          openedBy,
+          updatedAt: at,
+          viewers: [],
+        };
+      }
       default: {
         const never: never = event;
         return never;

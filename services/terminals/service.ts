@@ -1,6 +1,6 @@
 /**
- * The terminals service: lifecycle commands and events (stream WS_TERM, `.life` subjects)
- * projected into the `terms` view; the side effects on the pty host (spawn, kill); each
+ * The terminals service: lifecycle commands and events (stream WS_TERM_LIFE, `.life`
+ * subjects) projected into the `terms` view; the side effects on the pty host (spawn, kill); each
  * terminal's output pipe; keystrokes, resizes and viewer presence from core NATS.
  */
 import { accessSync, constants } from "node:fs";
@@ -36,8 +36,9 @@ import type { SettingsView } from "../../shared/workspace.js";
 import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { WorkspaceGate } from "../runtime/gate.js";
+import { writeLive } from "../runtime/live.js";
 import { projectionHandler } from "../runtime/projection.js";
-import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
+import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import {
   type TerminalCommand,
@@ -47,6 +48,7 @@ import {
 } from "./decider.js";
 import { type HostEvents, type HostLocation, PtyHostClient } from "./host-client.js";
 import type { HostMessage, SpawnSpec } from "./host-protocol.js";
+import { moveLifecycle } from "./lifecycle-move.js";
 import { TerminalPipe } from "./pipe.js";
 import { termsProjection } from "./projections.js";
 import { TerminalReplay, terminalRegistry } from "./replay.js";
@@ -130,12 +132,6 @@ class Terminals {
   private readonly subs: Subscription[] = [];
   private readonly viewers = new Map<string, Map<string, TerminalViewerInfo & { seen: number }>>();
   private readonly viewerWrites = new Map<string, NodeJS.Timeout>();
-  /**
-   * Each terminal's state as the `terms` view has it, kept up to date with every event.
-   * WS_TERM keeps lifecycle events for a day, a terminal may live longer: a command about a
-   * terminal whose events are gone is decided on this.
-   */
-  private readonly known = new Map<string, TerminalState>();
   /** Keystrokes for terminals whose shell is being started: they go in once it runs. */
   private readonly early = new Map<string, Uint8Array[]>();
   private sweeper: NodeJS.Timeout | undefined;
@@ -197,6 +193,16 @@ class Terminals {
       // A host that runs already has our shells; none running is fine until a terminal opens.
       this.host = await PtyHostClient.connect(this.location, this.hostEvents, this.log, false);
       if (this.host) this.log.info({ hostPid: this.host.hello.pid }, "reattached to the pty host");
+      await moveLifecycle({
+        js: ctx.js,
+        jsm: ctx.jsm,
+        terms: this.terms,
+        wsid: ctx.wsid,
+        durable: this.durable,
+        actor: TERMINALS_SERVICE,
+        log: this.log,
+        now: ctx.now,
+      });
       await this.reconcile();
       this.listen();
     } catch (err) {
@@ -208,7 +214,7 @@ class Terminals {
       nc: ctx.nc,
       js: ctx.js,
       jsm: ctx.jsm,
-      stream: Streams.WS_TERM,
+      stream: Streams.WS_TERM_LIFE,
       durable: this.durable,
       filterSubject: workspaceTerminalSubjects(ctx.wsid).life,
       registry: terminalRegistry,
@@ -218,10 +224,7 @@ class Terminals {
     const decider: typeof terminalDecider = {
       ...terminalDecider,
       decide: (command, state) => {
-        const decided = terminalDecider.decide(
-          command,
-          state.status === "none" ? (this.known.get(command.data.tid) ?? state) : state,
-        );
+        const decided = terminalDecider.decide(command, state);
         // Keystrokes sent right after the reply must not be lost while the shell starts.
         if (decided.some((e) => e.type === "TerminalOpened" || e.type === "TerminalRestarted"))
           this.holdEarly(command.data.tid);
@@ -238,7 +241,7 @@ class Terminals {
       events: TerminalEvents,
       registry: terminalRegistry,
       decider,
-      stream: Streams.WS_TERM,
+      stream: Streams.WS_TERM_LIFE,
       aggregateSubject: (c) => terminalSubjects(ctx.wsid, c.data.tid).life,
       now: ctx.now,
       ...(this.hidePaths && { hidePaths: this.hidePaths }),
@@ -285,7 +288,6 @@ class Terminals {
     }
     const now = Date.now();
     for (const v of views.values()) {
-      this.known.set(v.tid, { status: v.status, generation: v.generation });
       // Viewers from before the restart get one timeout to show they are still there.
       this.viewers.set(
         v.tid,
@@ -319,7 +321,7 @@ class Terminals {
       if (views.has(h.tid)) continue;
       // Not (yet) in the view: either an open not projected yet, or a terminal that was closed.
       const life = terminalSubjects(wsid, h.tid).life;
-      const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_TERM, life);
+      const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_TERM_LIFE, life);
       const events = last > 0 ? await this.eventsOf(h.tid, last - 1, last) : [];
       if (events.length === 0 || events[0]!.event.type === "TerminalClosed") {
         this.log.info({ tid: h.tid }, "ending a shell whose terminal is closed");
@@ -336,7 +338,7 @@ class Terminals {
     return readSubject(
       this.ctx.js,
       terminalRegistry,
-      Streams.WS_TERM,
+      Streams.WS_TERM_LIFE,
       terminalSubjects(this.ctx.wsid, tid).life,
       after,
       upTo,
@@ -447,10 +449,6 @@ class Terminals {
         break;
     }
     await project(stored);
-    this.known.set(
-      tid,
-      terminalDecider.evolve(this.known.get(tid) ?? terminalDecider.initialState(), event),
-    );
     if (event.type === "TerminalOpened" || pid !== undefined) {
       // Viewers may have come before the record did.
       const viewers = this.viewerList(tid);
@@ -461,7 +459,7 @@ class Terminals {
   /** True when later events ended or replaced this generation (then it must not be started). */
   private async superseded(tid: string, seq: number, generation: number): Promise<boolean> {
     const life = terminalSubjects(this.ctx.wsid, tid).life;
-    const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_TERM, life);
+    const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_TERM_LIFE, life);
     if (last <= seq) return false;
     return (await this.eventsOf(tid, seq, last)).some(({ event: e }) => {
       switch (e.type) {
@@ -680,26 +678,15 @@ class Terminals {
       .sort((a, b) => a.since.localeCompare(b.since));
   }
 
-  /** Writes live fields into a terminal's view with the KV revision; no view, no write. */
+  /** Writes live fields into a terminal's view; no view, no write. */
   private async setLive(tid: string, patch: (live: Live) => Live): Promise<void> {
-    const key = Keys.terminal(this.ctx.wsid, tid);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const e = await this.terms.get(key);
-      if (e?.operation !== "PUT" || e.length === 0) return;
-      const view = e.json<TerminalView & { _seq: number }>();
+    await writeLive<TerminalView>(this.terms, Keys.terminal(this.ctx.wsid, tid), (view) => {
       const live = patch({ pid: view.pid, viewers: view.viewers ?? [] });
       const next = { ...view, viewers: live.viewers };
       if (live.pid === undefined) delete next.pid;
       else next.pid = live.pid;
-      if (JSON.stringify(next) === JSON.stringify(view)) return;
-      try {
-        await this.terms.update(key, JSON.stringify(next), e.revision);
-        return;
-      } catch (err) {
-        if (isWrongLastSequence(err) || /wrong last sequence/i.test(String(err))) continue;
-        throw err;
-      }
-    }
+      return next;
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -9,7 +9,13 @@ import { Buckets, Keys } from "../../shared/subjects.js";
 import { decodeSnapshot, newTerminalId, terminalIdForPath } from "../../shared/terminals.js";
 import { setup, TEST_WSID, type TestNats, until } from "../../test/helpers/nats.js";
 import { ptyHostPid, stopPtyHost } from "./host-client.js";
-import { NodeViewer, terminalCommand, terminalView, typeInto } from "./test-kit.js";
+import {
+  NodeViewer,
+  startTerminalsWorker,
+  terminalCommand,
+  terminalView,
+  typeInto,
+} from "./test-kit.js";
 
 const WORKER = new URL("../../dist/test/helpers/terminals-worker.js", import.meta.url).pathname;
 const HOST = new URL("../../dist/services/terminals/pty-host.js", import.meta.url).pathname;
@@ -59,29 +65,10 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
 
   /** The service in its own process; resolves once it runs. */
   async function startWorker(): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [WORKER], {
-      env: {
-        ...process.env,
-        NATS_URL: t.url,
-        TERM_WSID: TEST_WSID,
-        TERM_DIR: dir,
-        HOME: home,
-        // Not a login PATH: the login shell must bring /usr/local/bin itself.
-        PATH: "/usr/bin:/bin",
-        SHELL: "/bin/bash",
-      },
-      stdio: ["pipe", "pipe", "inherit"],
-    });
+    // Not a login PATH: the login shell must bring /usr/local/bin itself.
+    const o = { url: t.url, seed: t.seed, wsid: TEST_WSID, dir, home, path: "/usr/bin:/bin" };
+    const child = await startTerminalsWorker(WORKER, o);
     workers.push(child);
-    child.stdin!.end(t.seed);
-    await new Promise<void>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (d) => {
-        out += d;
-        if (out.includes("running")) resolve();
-      });
-      child.once("exit", (code) => reject(new Error(`terminals worker exited with ${code}`)));
-    });
     return child;
   }
 

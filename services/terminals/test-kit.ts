@@ -2,6 +2,7 @@
  * Driving terminals from Node, the way a browser does: commands, keystrokes over core NATS,
  * and a viewer that attaches (snapshot + tail) into a headless xterm. For tests and benchmarks.
  */
+import { type ChildProcess, spawn } from "node:child_process";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -25,6 +26,38 @@ export async function terminalCommand(
     { timeout: 20_000 },
   );
   return m.json<CommandReply>();
+}
+
+/**
+ * The terminals service in a process of its own (`worker`: the built
+ * test/helpers/terminals-worker.js), for tests that kill it; resolves once it runs.
+ */
+export async function startTerminalsWorker(
+  worker: string,
+  o: { url: string; seed: string; wsid: string; dir: string; home: string; path?: string },
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [worker], {
+    env: {
+      ...process.env,
+      NATS_URL: o.url,
+      TERM_WSID: o.wsid,
+      TERM_DIR: o.dir,
+      HOME: o.home,
+      ...(o.path !== undefined && { PATH: o.path }),
+      SHELL: "/bin/bash",
+    },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  child.stdin!.end(o.seed);
+  await new Promise<void>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d) => {
+      out += d;
+      if (out.includes("running")) resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`terminals worker exited with ${code}`)));
+  });
+  return child;
 }
 
 /** Keystrokes, as a browser sends them. */

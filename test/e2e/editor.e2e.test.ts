@@ -3,6 +3,9 @@ import { readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { docsCommand } from "../../services/docs/test-kit.js";
+import { connectServices } from "../../services/runtime/connect.js";
+import { diffEdits, makePatch } from "../../shared/docs.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -158,6 +161,71 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/editor-history.png` });
     await page.getByTestId("history-revert").click();
     await expect.poll(() => disk("hist.txt"), { timeout: 30_000 }).toBe("first version\n");
+    await page.close();
+  });
+
+  it("a long history (2,000 patches) shows its newest page first without reading the rest; older pages follow", async () => {
+    const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
+      natsUrl: string;
+      wsid: string;
+    };
+    const { servicesSeed } = JSON.parse(
+      await readFile(join(plus.dataDir, "secrets.json"), "utf8"),
+    ) as { servicesSeed: string };
+    const nc = await connectServices({ url: run.natsUrl, seed: servicesSeed }, "e2e history");
+    const path = join(plus.home, "long.txt");
+    await writeFile(path, "start\n");
+    let text = "start\n";
+    /** The sequence of each version: 0 is the opening, i the patch that added line i. */
+    const seqs: number[] = [];
+    try {
+      const opened = await docsCommand(nc, run.wsid, "OpenDocument", { path });
+      if (!opened.ok) throw new Error(opened.error.message);
+      seqs.push(opened.seqs[0]!);
+      for (let i = 1; i <= 2000; i++) {
+        const next = `${text}line ${i}\n`;
+        const r = await docsCommand(nc, run.wsid, "PatchDocument", {
+          path,
+          base: seqs[i - 1],
+          patch: makePatch(text, diffEdits(text, next)),
+          client: "e2e-long",
+          pid: `long-${i}`,
+        });
+        if (!r.ok) throw new Error(r.error.message);
+        seqs.push(r.seqs[0]!);
+        text = next;
+      }
+    } finally {
+      await nc.close();
+    }
+    const page = await openFile("long.txt");
+    // The editor draws only the lines in view.
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("line 1\n");
+    await page.getByTestId("history-toggle").click();
+    const versions = page.getByTestId("history-version");
+    const count = page.getByTestId("history-count");
+    await expect.poll(() => versions.count(), { timeout: 30_000 }).toBe(100);
+    expect(await count.innerText()).toBe("2001 versions");
+    // The newest first; read to show it: the patches since the newest snapshot (one every
+    // 200) and a page or two before them, not the whole history.
+    expect(await versions.first().getAttribute("data-seq")).toBe(String(seqs[2000]));
+    expect(Number(await count.getAttribute("data-read"))).toBeLessThan(500);
+    await versions.first().click();
+    await page.getByText("Show text").click();
+    await expect
+      .poll(() => page.getByTestId("history-text").innerText(), { timeout: 30_000 })
+      .toContain("line 2000");
+
+    // The page before: the hundred versions before those, each with its own text.
+    await page.getByTestId("history-older").click();
+    await expect
+      .poll(() => versions.first().getAttribute("data-seq"), { timeout: 30_000 })
+      .toBe(String(seqs[1900]));
+    expect(await versions.last().getAttribute("data-seq")).toBe(String(seqs[1801]));
+    await versions.last().click();
+    await expect
+      .poll(() => page.getByTestId("history-text").innerText(), { timeout: 30_000 })
+      .toMatch(/line 1801\s*$/);
     await page.close();
   });
 

@@ -1,24 +1,14 @@
 /**
- * The history of a document: its versions (every stored patch since the oldest text history
- * keeps), a past version's text and its diff to now, and revert (an ordinary edit, so it can
- * be undone). Versions are read from the stream: history is the stream itself.
+ * The history of a document: its versions, newest first, a page at a time (older pages are
+ * read when asked for), a past version's text and its diff to now, and revert (an ordinary
+ * edit, so it can be undone). The history store reads the stream; this only shows it.
  */
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
-import {
-  applyPatch,
-  type DocSnapshot,
-  type DocumentEvent,
-  DocumentEvents,
-  readableDiff,
-} from "../../../shared/docs.js";
-import { EventRegistry } from "../../../shared/envelope.js";
-import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
+import { readableDiff } from "../../../shared/docs.js";
 import { messageOf } from "../lib/delay.js";
-import { openView } from "../lib/views.js";
 import { useConnection } from "../stores/connection-store.js";
+import { createHistoryStore, HISTORY_PAGE } from "./history-store.js";
 
-const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
 const SOURCE_LABEL: Record<string, string> = {
   user: "edit",
   disk: "changed on disk",
@@ -26,18 +16,6 @@ const SOURCE_LABEL: Record<string, string> = {
   opened: "opened",
   "history start": "oldest kept",
 };
-const PAGE = 100;
-/** Texts kept every this many versions, so showing a version applies at most this many patches. */
-const CHECKPOINT = 50;
-
-interface Version {
-  seq: number;
-  at: string;
-  source: string;
-  /** null: a whole text (the document's creation or history's base). */
-  patch: string | null;
-  text?: string;
-}
 
 export function HistoryPanel(props: {
   doc: string;
@@ -46,109 +24,58 @@ export function HistoryPanel(props: {
   revert(text: string): void;
   close(): void;
 }) {
-  const conn = useConnection();
-  const [versions, setVersions] = createSignal<Version[]>([]);
-  const [loading, setLoading] = createSignal(true);
-  const [problem, setProblem] = createSignal<string>();
+  const history = createHistoryStore(useConnection(), props.doc);
+  onCleanup(() => history.stop());
   const [selected, setSelected] = createSignal<number>();
+  /** 0 is the newest page. */
   const [page, setPage] = createSignal(0);
   const [showDiff, setShowDiff] = createSignal(true);
-  const stopper = new AbortController();
-  let stopConsume: (() => void) | undefined;
-  onCleanup(() => {
-    stopper.abort();
-    stopConsume?.();
-  });
 
-  void (async () => {
+  const shown = createMemo((): { text?: string; problem?: string } => {
+    const seq = selected();
+    if (seq === undefined) return {};
     try {
-      const nc = await conn.ready(stopper.signal);
-      if (!nc) return;
-      const kv = await openView(nc, Buckets.docSnapshots);
-      const e = await kv.get(Keys.docSnapshot(conn.wsid, props.doc, "base"));
-      const base = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
-      const list: Version[] = base
-        ? [{ seq: base.seq, at: base.at, source: "history start", patch: null, text: base.text }]
-        : [];
-      const consumer = await jetstream(nc).consumers.get(Streams.WS_DOCS, {
-        filter_subjects: docSubjects(conn.wsid, props.doc).patches,
-        deliver_policy: base ? DeliverPolicy.StartSequence : DeliverPolicy.All,
-        ...(base && { opt_start_seq: base.seq + 1 }),
-      });
-      const messages = await consumer.consume();
-      stopConsume = () => messages.stop();
-      if (stopper.signal.aborted) messages.stop();
-      for await (const m of messages) {
-        const ev = registry.parse(m.data);
-        const at = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
-        if (ev.type === "DocumentOpened") {
-          list.push({ seq: m.seq, at, source: "opened", patch: null, text: ev.data.text });
-        } else {
-          list.push({ seq: m.seq, at, source: ev.data.source, patch: ev.data.patch });
-        }
-        if (m.info.pending === 0) break;
-      }
-      messages.stop();
-      setVersions(list);
-      setPage(Math.max(0, Math.ceil(list.length / PAGE) - 1));
+      return { text: history.textOf(seq) };
     } catch (err) {
-      setProblem(messageOf(err));
-    } finally {
-      setLoading(false);
+      return { problem: messageOf(err) };
     }
-  })();
-
-  /** The text of version `i` (checkpoints every CHECKPOINT versions). */
-  function textAt(i: number): string {
-    const list = versions();
-    let start = i;
-    while (start > 0 && list[start]!.text === undefined) start--;
-    let text = list[start]!.text ?? "";
-    for (let k = start + 1; k <= i; k++) {
-      const v = list[k]!;
-      text = v.patch === null ? (v.text ?? "") : applyPatch(text, v.patch);
-      if (k % CHECKPOINT === 0 && v.text === undefined) v.text = text;
-    }
-    return text;
-  }
-
-  const shownText = createMemo(() => {
-    const i = selected();
-    return i === undefined ? undefined : textAt(i);
   });
+  const shownText = () => shown().text;
   const diff = createMemo(() => {
     const t = shownText();
     return t === undefined ? [] : readableDiff(t, props.current());
   });
-  const pageItems = () => {
-    const list = versions();
-    return list
-      .slice(page() * PAGE, (page() + 1) * PAGE)
-      .map((v, k) => ({ v, i: page() * PAGE + k }))
-      .reverse();
+  const pageItems = () =>
+    history.versions().slice(page() * HISTORY_PAGE, (page() + 1) * HISTORY_PAGE);
+  const pages = () => Math.max(1, Math.ceil(history.total() / HISTORY_PAGE));
+  const older = async () => {
+    await history.load((page() + 2) * HISTORY_PAGE);
+    setPage(page() + 1);
   };
-  const pages = () => Math.max(1, Math.ceil(versions().length / PAGE));
 
   return (
     <aside class="history-panel" data-testid="history-panel">
       <header class="history-head">
         <strong>History</strong>
-        <span class="muted">{versions().length} versions</span>
+        <span class="muted" data-testid="history-count" data-read={history.versions().length}>
+          {history.total()} versions
+        </span>
         <span class="spacer" />
         <button type="button" class="icon-button" onClick={() => props.close()}>
           Close
         </button>
       </header>
-      <Show when={!loading()} fallback={<p class="loading">Reading history…</p>}>
-        <Show when={problem()}>
-          <p class="doc-problem">{problem()}</p>
+      <Show when={!history.loading()} fallback={<p class="loading">Reading history…</p>}>
+        <Show when={history.problem() ?? shown().problem}>
+          {(problem) => <p class="doc-problem">{problem()}</p>}
         </Show>
         <div class="history-pager">
           <button
             type="button"
             class="icon-button"
-            disabled={page() === 0}
-            onClick={() => setPage(page() - 1)}
+            data-testid="history-older"
+            disabled={page() >= pages() - 1}
+            onClick={() => void older()}
           >
             Older
           </button>
@@ -158,25 +85,25 @@ export function HistoryPanel(props: {
           <button
             type="button"
             class="icon-button"
-            disabled={page() >= pages() - 1}
-            onClick={() => setPage(page() + 1)}
+            disabled={page() === 0}
+            onClick={() => setPage(page() - 1)}
           >
             Newer
           </button>
         </div>
         <ol class="history-list" data-testid="history-list">
           <For each={pageItems()}>
-            {({ v, i }) => (
+            {(v) => (
               <li>
                 <button
                   type="button"
                   class="history-item"
                   data-testid="history-version"
                   data-seq={v.seq}
-                  aria-pressed={selected() === i}
-                  onClick={() => setSelected(i)}
+                  aria-pressed={selected() === v.seq}
+                  onClick={() => setSelected(v.seq)}
                 >
-                  <span class="mono">#{i + 1}</span>
+                  <span class="mono">#{v.number}</span>
                   <span>{new Date(v.at).toLocaleString()}</span>
                   <span class="muted">{SOURCE_LABEL[v.source] ?? v.source}</span>
                 </button>

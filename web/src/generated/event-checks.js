@@ -1176,6 +1176,35 @@ return function check(value) {
   )
 }
 })(),
+  "e82fe19b7468ef674bd4782d": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 200 &&
+    value['title'].length >= 1 &&
+    (value['cwd'] !== undefined ? ((typeof value['cwd'] === 'string') && value['cwd'].length <= 4096 && local_0.test(value['cwd'])) : true) &&
+    (value['path'] !== undefined ? ((typeof value['path'] === 'string') && value['path'].length <= 4096 && local_1.test(value['path'])) : true) &&
+    (((value['status'] === 'running')) || ((value['status'] === 'exited'))) &&
+    Number.isInteger(value['cols']) &&
+    value['cols'] <= 1000 &&
+    value['cols'] >= 2 &&
+    Number.isInteger(value['rows']) &&
+    value['rows'] <= 500 &&
+    value['rows'] >= 1 &&
+    (value['exit'] !== undefined ? ((typeof value['exit'] === 'object' && value['exit'] !== null && !Array.isArray(value['exit'])) && ((Number.isInteger(value['exit']['code'])) || ((value['exit']['code'] === null))) && ((Number.isInteger(value['exit']['signal'])) || ((value['exit']['signal'] === null))) && (value['exit']['reason'] !== undefined ? ((typeof value['exit']['reason'] === 'string') && value['exit']['reason'].length <= 500) : true) && (typeof value['exit']['at'] === 'string') && value['exit']['at'].length <= 64 && Object.getOwnPropertyNames(value['exit']).every(key => ['code', 'signal', 'reason', 'at'].includes(key))) : true) &&
+    (typeof value['openedAt'] === 'string') &&
+    value['openedAt'].length <= 64 &&
+    (typeof value['openedBy'] === 'string') &&
+    value['openedBy'].length <= 200 &&
+    Object.getOwnPropertyNames(value).every(key => ['generation', 'title', 'cwd', 'path', 'status', 'cols', 'rows', 'exit', 'openedAt', 'openedBy'].includes(key))
+  )
+}
+})(),
   "eca8d4ad9063197e7790ee7b": (() => {
 return function check(value) {
   return (

@@ -1,0 +1,295 @@
+/**
+ * A document's history for the history panel, read a page at a time from the newest. The
+ * first page starts at the newest snapshot (`doc-snapshots`, stored every 200 patches), so it
+ * shows without reading older history. An older page is found by counting (a consumer's
+ * pending count from a sequence: no message read), then read. A version's text is reached
+ * from the nearest text known: forward through later patches, or back through earlier ones,
+ * each undone. History is the stream itself; the store shows it as it was when opened.
+ */
+import {
+  AckPolicy,
+  type ConsumerInfo,
+  DeliverPolicy,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos, nuid } from "@nats-io/nats-core";
+import { type Accessor, createSignal } from "solid-js";
+import {
+  applyPatch,
+  type DocSnapshot,
+  type DocumentEvent,
+  DocumentEvents,
+  unapplyPatch,
+} from "../../../shared/docs.js";
+import { EventRegistry } from "../../../shared/envelope.js";
+import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
+import { messageOf } from "../lib/delay.js";
+import { openView } from "../lib/views.js";
+
+/** Versions a page of history shows. */
+export const HISTORY_PAGE = 100;
+/** Texts kept every this many versions on a walk, so a later one is a short walk away. */
+const CHECKPOINT = 50;
+
+const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
+
+/** How a version came to be. */
+export type VersionSource = "user" | "disk" | "revert" | "opened" | "history start";
+
+export interface HistoryVersion {
+  seq: number;
+  at: string;
+  source: VersionSource;
+  /** Its place in the whole history: 1 is the oldest. */
+  number: number;
+}
+
+/** A version as read: a patch, or a whole text (the opening, history's base, a snapshot). */
+interface Entry {
+  seq: number;
+  at: string;
+  source: VersionSource;
+  patch: string | null;
+  text?: string;
+}
+
+export interface HistoryStore {
+  /** The versions read so far, newest first. */
+  readonly versions: Accessor<readonly HistoryVersion[]>;
+  /** How many versions history holds. */
+  readonly total: Accessor<number>;
+  /** The first page is being read. */
+  readonly loading: Accessor<boolean>;
+  readonly problem: Accessor<string | undefined>;
+  /** Reads older versions until `count` are there (or all of them). */
+  load(count: number): Promise<void>;
+  /** The text of version `seq`, one of versions(). */
+  textOf(seq: number): string;
+  stop(): void;
+}
+
+export function createHistoryStore(conn: WorkspaceConnection, doc: string): HistoryStore {
+  const subject = docSubjects(conn.wsid, doc).patches;
+  const [versions, setVersions] = createSignal<readonly HistoryVersion[]>([]);
+  const [total, setTotal] = createSignal(0);
+  const [loading, setLoading] = createSignal(true);
+  const [problem, setProblem] = createSignal<string>();
+  const stopping = new AbortController();
+  /** Oldest first; always the newest versions, without a gap. */
+  let entries: Entry[] = [];
+  let reader: Reader | undefined;
+  let base: DocSnapshot | undefined;
+  /** The first sequence history has (after its base). */
+  let floor = 1;
+  let complete = false;
+  let busy: Promise<void> = Promise.resolve();
+
+  const show = () =>
+    setVersions(
+      entries
+        .map(({ seq, at, source }, i) => ({
+          seq,
+          at,
+          source,
+          number: total() - (entries.length - 1 - i),
+        }))
+        .reverse(),
+    );
+
+  /** Older patches run out: history's base (if compaction left one) is the oldest version. */
+  const reachedFloor = () => {
+    complete = true;
+    if (base)
+      entries.unshift({
+        seq: base.seq,
+        at: base.at,
+        source: "history start",
+        patch: null,
+        text: base.text,
+      });
+  };
+
+  async function first(): Promise<void> {
+    const nc = await conn.ready(stopping.signal);
+    if (!nc) return;
+    reader = new Reader(nc, await jetstreamManager(nc, { checkAPI: false }), subject);
+    const kv = await openView(nc, Buckets.docSnapshots);
+    const snapshot = async (which: "head" | "base") => {
+      const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, which));
+      return e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
+    };
+    const head = await snapshot("head");
+    base = await snapshot("base");
+    floor = base ? base.seq + 1 : 1;
+    const from = head && head.seq >= floor ? head.seq : floor;
+    const [before, after] = await Promise.all([reader.count(floor), reader.count(from)]);
+    entries = await reader.read(from, Number.POSITIVE_INFINITY);
+    if (head && entries[0]?.seq === head.seq) entries[0].text = head.text;
+    setTotal(before - after + entries.length + (base ? 1 : 0));
+    if (from === floor) reachedFloor();
+    await older(HISTORY_PAGE);
+  }
+
+  /** Reads pages before the oldest read until `count` versions are there. */
+  async function older(count: number): Promise<void> {
+    while (!complete && entries.length < count && reader && !stopping.signal.aborted) {
+      const oldest = entries[0]?.seq ?? floor;
+      const from = await reader.pageStart(floor, oldest);
+      entries = [...(await reader.read(from, oldest)), ...entries];
+      if (from === floor) reachedFloor();
+    }
+    show();
+  }
+
+  busy = first()
+    .catch((err: unknown) => {
+      if (!stopping.signal.aborted) setProblem(messageOf(err));
+    })
+    .finally(() => setLoading(false));
+
+  /** The text of entry `i`, from the nearest text known. */
+  function textAt(i: number): string {
+    let j = i;
+    while (j >= 0 && entries[j]!.text === undefined) j--;
+    let k = i;
+    while (k < entries.length && entries[k]!.text === undefined) k++;
+    if (j < 0 && k >= entries.length) throw new Error("history has no text to start from");
+    const forward = j >= 0 && (k >= entries.length || i - j <= k - i);
+    let text = entries[forward ? j : k]!.text!;
+    if (forward) {
+      for (let n = j + 1; n <= i; n++) text = step(n, applyPatch(text, entries[n]!.patch!), j);
+    } else {
+      for (let n = k; n > i; n--) text = step(n - 1, unapplyPatch(text, entries[n]!.patch!), k);
+    }
+    return text;
+  }
+
+  /** Keeps every CHECKPOINT-th text of a walk that started at `from`. */
+  function step(n: number, text: string, from: number): string {
+    const e = entries[n]!;
+    if (e.patch === null) return e.text!;
+    if (Math.abs(n - from) % CHECKPOINT === 0) e.text = text;
+    return text;
+  }
+
+  return {
+    versions,
+    total,
+    loading,
+    problem,
+    load(count) {
+      busy = busy.then(() =>
+        older(count).catch((err: unknown) => {
+          if (!stopping.signal.aborted) setProblem(messageOf(err));
+        }),
+      );
+      return busy;
+    },
+    textOf(seq) {
+      const i = entries.findIndex((e) => e.seq === seq);
+      if (i < 0) throw new Error(`version ${seq} has not been read`);
+      return textAt(i);
+    },
+    stop() {
+      stopping.abort();
+      reader?.close();
+    },
+  };
+}
+
+/** Reads and counts one document's patches with short-lived consumers of the page's own. */
+class Reader {
+  private readonly open = new Set<string>();
+  private closed = false;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly jsm: JetStreamManager,
+    private readonly subject: string,
+  ) {}
+
+  /** A consumer from `from` on, created in one request; its info counts what it would deliver. */
+  private async consumer(from: number): Promise<ConsumerInfo> {
+    const info = await this.jsm.consumers.add(Streams.WS_DOCS, {
+      name: `hist_${nuid.next()}`,
+      filter_subject: this.subject,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(60_000),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: from,
+    });
+    this.open.add(info.name);
+    if (this.closed) this.release(info.name);
+    return info;
+  }
+
+  private release(name: string): void {
+    this.open.delete(name);
+    void this.jsm.consumers.delete(Streams.WS_DOCS, name).catch(() => undefined);
+  }
+
+  /** How many patches have sequence `from` or later. */
+  async count(from: number): Promise<number> {
+    const info = await this.consumer(from);
+    this.release(info.name);
+    return info.num_pending;
+  }
+
+  /**
+   * Where the page before `upTo` starts: between one and two pages of patches before it, or
+   * `floor` when fewer are left. Found by interpolation on the counts.
+   */
+  async pageStart(floor: number, upTo: number): Promise<number> {
+    const atEnd = await this.count(upTo);
+    const before = async (s: number) => (await this.count(s)) - atEnd;
+    let lo = floor;
+    let loCount = await before(floor);
+    if (loCount <= 2 * HISTORY_PAGE) return floor;
+    let hi = upTo;
+    let hiCount = 0;
+    for (let probe = 0; probe < 8 && hi - lo > 1; probe++) {
+      const share = (1.5 * HISTORY_PAGE - hiCount) / (loCount - hiCount);
+      const s = Math.min(hi - 1, Math.max(lo + 1, Math.round(hi - (hi - lo) * share)));
+      const n = await before(s);
+      if (n >= HISTORY_PAGE && n <= 2 * HISTORY_PAGE) return s;
+      if (n < HISTORY_PAGE) [hi, hiCount] = [s, n];
+      else [lo, loCount] = [s, n];
+    }
+    return lo;
+  }
+
+  /** The patches with sequence in [from, upTo), oldest first. */
+  async read(from: number, upTo: number): Promise<Entry[]> {
+    const info = await this.consumer(from);
+    const out: Entry[] = [];
+    try {
+      if (info.num_pending === 0) return out;
+      const messages = await jetstream(this.nc).consumers.getConsumerFromInfo(info).consume();
+      for await (const m of messages) {
+        if (m.seq >= upTo || this.closed) break;
+        const ev = registry.parse(m.data);
+        const at = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
+        out.push(
+          ev.type === "DocumentOpened"
+            ? { seq: m.seq, at, source: "opened", patch: null, text: ev.data.text }
+            : { seq: m.seq, at, source: ev.data.source, patch: ev.data.patch },
+        );
+        if (m.info.pending === 0) break;
+      }
+      messages.stop();
+      return out;
+    } finally {
+      this.release(info.name);
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const name of [...this.open]) this.release(name);
+  }
+}
