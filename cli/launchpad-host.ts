@@ -309,6 +309,7 @@ async function ownCoresQuotas(opts: HostOptions, log: Logger): Promise<Record<st
       const store = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
         js: jetstream(nc),
         jsm,
+        log,
         stream: Streams.ACCOUNTS,
         registry: accountRegistry,
         events: AccountEvents,

@@ -42,13 +42,14 @@ import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
-import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
+import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import {
@@ -250,6 +251,7 @@ class Agents {
     this.store = new AggregateStore({
       js: ctx.js,
       jsm: ctx.jsm,
+      log: ctx.log,
       stream: workspaceThreadIdentifiers(ctx.wsid).stream,
       registry: threadRegistry,
       events: ThreadEvents,
@@ -285,18 +287,15 @@ class Agents {
         await project(e);
         this.react(e);
       },
+      rejected: project,
     });
     const commands = serveCommands<ThreadCommand, ThreadDecided, ThreadState>({
       nc: ctx.nc,
-      js: ctx.js,
-      jsm: ctx.jsm,
       log: this.log,
       subject: workspaceSubjects(ctx.wsid).command(AGENTS_SERVICE),
       commands: ThreadCommands,
-      events: ThreadEvents,
-      registry: threadRegistry,
-      decider: threadDecider,
-      stream: ws.stream,
+      // One store for the wire's commands and the runner's: one cache per thread.
+      store: this.store,
       aggregateSubject: (c) => {
         const d = c.data as { room: string; thread: string };
         return threadIdentifiers(ctx.wsid, d.room, d.thread).subject;

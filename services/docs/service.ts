@@ -36,10 +36,10 @@ import {
   Streams,
   workspaceSubjects,
 } from "../../shared/subjects.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { PathResolver } from "../runtime/paths.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
 import { readText, watchFile, writeTextAtomic } from "./disk.js";
 import { docView } from "./projections.js";

@@ -106,6 +106,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const placements = new AggregateStore<PlacementCommand, PlacementDecided, PlacementState>({
     js: o.js,
     jsm: o.jsm,
+    log,
     stream: Streams.PLACEMENTS,
     registry: placementRegistry,
     events: PlacementEvents,
@@ -114,6 +115,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const ledger = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
     js: o.js,
     jsm: o.jsm,
+    log,
     stream: Streams.LEDGER,
     registry: accountRegistry,
     events: AccountEvents,

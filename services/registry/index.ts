@@ -32,10 +32,10 @@ import {
   RegistrySubjects,
   Streams,
 } from "../../shared/subjects.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import type { NatsAccounts, NatsPermissions } from "../runtime/nats-server.js";
 import { publishEvent } from "../runtime/publish.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
 import { type LeafLogin, leafAccountName, leafAccounts } from "./leaf-accounts.js";
 

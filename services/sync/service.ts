@@ -26,6 +26,7 @@ import {
   SyncRunEvents,
   sessionIdOfPair,
 } from "../../shared/sync.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -195,6 +196,7 @@ export async function startSync(
     registry: syncRegistry,
     log,
     handle,
+    rejected: project,
   });
 
   const others = (): PairRoots[] =>
@@ -207,15 +209,18 @@ export async function startSync(
   const decider = pairDecider({ home, others });
   const commands = serveCommands<SyncCommand, SyncDecided, PairState>({
     nc: ctx.nc,
-    js: ctx.js,
-    jsm: ctx.jsm,
     log,
     subject: workspaceSubjects(ctx.wsid).command(SYNC_SERVICE),
     commands: SyncCommands,
-    events: SyncEvents,
-    registry: syncRegistry,
-    decider,
-    stream: Streams.REMOTE,
+    store: new AggregateStore({
+      js: ctx.js,
+      jsm: ctx.jsm,
+      log,
+      stream: Streams.REMOTE,
+      registry: syncRegistry,
+      events: SyncEvents,
+      decider,
+    }),
     aggregateSubject: (c) => {
       const pair = pairOf(c, home);
       return syncSubjects(sessionIdOfPair(pair), pair).config;

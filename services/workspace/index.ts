@@ -6,6 +6,7 @@ import { hostname } from "node:os";
 import { EventRegistry } from "../../shared/envelope.js";
 import { AllWorkspaces, ServiceNames, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -32,6 +33,7 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
     durables: [WORKSPACE_SERVICE],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
+      const project = await projectionHandler(ctx.kvm, [settingsProjection]);
       const projector = await consumeEvents({
         nc: ctx.nc,
         js: ctx.js,
@@ -42,19 +44,23 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
         filterSubject: AllWorkspaces.settings,
         registry: workspaceRegistry,
         log: ctx.log,
-        handle: await projectionHandler(ctx.kvm, [settingsProjection]),
+        handle: project,
+        rejected: project,
       });
       const commands = serveCommands<WorkspaceCommand, WorkspaceDecided, WorkspaceState>({
         nc: ctx.nc,
-        js: ctx.js,
-        jsm: ctx.jsm,
         log: ctx.log,
         subject: subjects.command(WORKSPACE_SERVICE),
         commands: WorkspaceCommands,
-        events: WorkspaceEvents,
-        registry: workspaceRegistry,
-        decider: workspaceDecider,
-        stream: Streams.WORKSPACES,
+        store: new AggregateStore({
+          js: ctx.js,
+          jsm: ctx.jsm,
+          log: ctx.log,
+          stream: Streams.WORKSPACES,
+          registry: workspaceRegistry,
+          events: WorkspaceEvents,
+          decider: workspaceDecider,
+        }),
         aggregateSubject: () => subjects.life,
         now: ctx.now,
       });
