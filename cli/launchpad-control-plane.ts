@@ -22,7 +22,8 @@ import {
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
-import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { errorText, request } from "../shared/command-client.js";
+import { CocalcError } from "../shared/errors.js";
 import { HUB_JS_DOMAIN } from "../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
@@ -150,8 +151,6 @@ export async function startControlPlane(
   }
 }
 
-type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
-
 /** Sends one registry command to the control plane running on `dataDir`; its result. */
 async function registryRequest<T>(dataDir: string, command: object): Promise<T> {
   let run: ControlPlaneRunInfo;
@@ -171,10 +170,10 @@ async function registryRequest<T>(dataDir: string, command: object): Promise<T> 
     RegistrySubjects.operatorInbox,
   );
   try {
-    const r = (
-      await nc.request(RegistrySubjects.command, JSON.stringify(command), { timeout: 30_000 })
-    ).json<Reply<T>>();
-    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", `${r.error.message} (${r.error.code})`);
+    const r = await request<{ result: T }>(nc, RegistrySubjects.command, command, {
+      timeoutMs: 30_000,
+      refused: (error) => new CocalcError("ERR_HOST_JOIN", errorText(error)),
+    });
     return r.result;
   } finally {
     await nc.close();
@@ -262,15 +261,18 @@ export async function joinControlPlane(
     );
   }
   try {
-    const r = (
-      await nc.request(RegistrySubjects.join(token.tokenId), JSON.stringify({ coresQuotas }), {
-        timeout: 30_000,
-      })
-    ).json<Reply<JoinAnswer>>();
-    if (!r.ok)
-      throw r.error.code === "ERR_HOST_JOIN_QUOTA"
-        ? new CocalcError("ERR_HOST_JOIN_QUOTA", `${r.error.message} (ERR_HOST_JOIN_QUOTA)`)
-        : new CocalcError("ERR_HOST_JOIN", r.error.message);
+    const r = await request<{ result: JoinAnswer }>(
+      nc,
+      RegistrySubjects.join(token.tokenId),
+      { coresQuotas },
+      {
+        timeoutMs: 30_000,
+        refused: (error) =>
+          error.code === "ERR_HOST_JOIN_QUOTA"
+            ? new CocalcError("ERR_HOST_JOIN_QUOTA", errorText(error))
+            : new CocalcError("ERR_HOST_JOIN", error.message),
+      },
+    );
     const { coresQuotaNotes, ...leaf } = r.result;
     await writeFileAtomic(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
     progress(`joined the control plane as host ${leaf.hostId}`);

@@ -10,7 +10,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { CocalcError, type ErrorCode, ErrorCodes } from "../../shared/errors.js";
+import { request } from "../../shared/command-client.js";
+import { CocalcError, type ErrorPayload, fromErrorPayload } from "../../shared/errors.js";
 import {
   type AccountView,
   HubBuckets,
@@ -64,32 +65,32 @@ const InviteBody = Type.Object({
 });
 const ModeBody = Type.Object({ mode: Type.Union(SignUpModes.map((m) => Type.Literal(m))) });
 
+type HubAnswer = Omit<Extract<HubReply, { ok: true }>, "ok">;
+
+/** A refusal of the accounts service, with how long to wait before trying again (sign-in limits). */
+function hubError(error: ErrorPayload & { retryAfterSeconds?: number }): Error {
+  const err = fromErrorPayload(error);
+  if (error.retryAfterSeconds !== undefined)
+    (err as Error & { retryAfterSeconds?: number }).retryAfterSeconds = error.retryAfterSeconds;
+  return err;
+}
+
 export const hubAuthPlugin = fp<HubAuthOptions>(
   async (app: FastifyInstance, opts) => {
     const { nc, sessions } = opts;
 
-    async function ask(type: string, data: unknown): Promise<HubReply & { ok: true }> {
-      let reply: HubReply;
-      try {
-        const m = await nc.request(HubSubjects.command, JSON.stringify({ type, data }), {
-          timeout: 20_000,
-        });
-        reply = m.json<HubReply>();
-      } catch {
-        throw new CocalcError("ERR_COMMAND_TIMEOUT", "the hub's accounts service did not answer");
-      }
-      if (!reply.ok) {
-        const known = reply.error.code in ErrorCodes;
-        const err = new CocalcError(
-          (known ? reply.error.code : "ERR_INTERNAL") as ErrorCode,
-          reply.error.message,
-        );
-        if (reply.error.retryAfterSeconds !== undefined)
-          (err as CocalcError & { retryAfterSeconds?: number }).retryAfterSeconds =
-            reply.error.retryAfterSeconds;
-        throw err;
-      }
-      return reply;
+    function ask(type: string, data: unknown): Promise<HubReply & { ok: true }> {
+      return request<HubAnswer>(
+        nc,
+        HubSubjects.command,
+        { type, data },
+        {
+          timeoutMs: 20_000,
+          unanswered: () =>
+            new CocalcError("ERR_COMMAND_TIMEOUT", "the hub's accounts service did not answer"),
+          refused: hubError,
+        },
+      );
     }
 
     /** A browser credential for `account`, as the answer to a successful sign-in. */

@@ -7,6 +7,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
+import { commandReply } from "../../shared/command-client.js";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
@@ -206,13 +207,12 @@ class Sessions {
     const subject = workspaceSubjects(this.ctx.wsid).command(ServiceNames.sync);
     for (const pair of mine) {
       try {
-        const reply = (
-          await this.ctx.nc.request(
-            subject,
-            JSON.stringify({ type: "RemoveSyncPair", data: { pair } }),
-            { timeout: 15_000 },
-          )
-        ).json<{ ok: boolean; error?: { message: string } }>();
+        const reply = await commandReply(
+          this.ctx.nc,
+          subject,
+          { type: "RemoveSyncPair", data: { pair } },
+          { timeoutMs: 15_000 },
+        );
         if (!reply.ok) this.log.warn({ sid, pair, err: reply.error }, "sync pair not removed");
       } catch (err) {
         this.log.warn({ sid, pair, err }, "sync pair not removed");

@@ -3,6 +3,7 @@
  * `settings` view. On start it creates the workspace if it does not exist yet.
  */
 import { hostname } from "node:os";
+import { commandReply } from "../../shared/command-client.js";
 import { EventRegistry } from "../../shared/envelope.js";
 import { AllWorkspaces, ServiceNames, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
@@ -65,16 +66,16 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
         now: ctx.now,
       });
       // Idempotent: once created, CreateWorkspace decides nothing.
-      const created = await ctx.nc.request(
+      const reply = await commandReply(
+        ctx.nc,
         subjects.command(WORKSPACE_SERVICE),
-        JSON.stringify({
+        {
           type: "CreateWorkspace",
           data: { title: (opts.defaultTitle ?? hostname()).slice(0, 100) },
-        }),
-        { timeout: 10_000 },
+        },
+        { timeoutMs: 10_000 },
       );
-      const reply = created.json<{ ok: boolean; error?: { message: string } }>();
-      if (!reply.ok) ctx.log.warn({ reason: reply.error?.message }, "workspace not created");
+      if (!reply.ok) ctx.log.warn({ reason: reply.error.message }, "workspace not created");
       // One part failing stops the other too: the supervisor then starts one fresh instance.
       return runningService([commands, projector], async () => undefined);
     },
