@@ -12,7 +12,8 @@ import { accountsOnControlPlane } from "../services/host/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import { requestWithProgress } from "../services/runtime/progress.js";
 import { domainManager, viewValues } from "../services/runtime/remote-views.js";
-import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { errorText, parseReply, type Reply, requestReply } from "../shared/command-client.js";
+import { CocalcError } from "../shared/errors.js";
 import type {
   AccountView,
   HostView,
@@ -31,10 +32,6 @@ import type { ClientOptions } from "./launchpad-args.js";
 import { streamExec } from "./launchpad-exec.js";
 import { launchpadRunFile } from "./launchpad-host.js";
 import { connectHub, hubRunFile } from "./launchpad-hub-connect.js";
-
-type Reply<T = unknown> =
-  | { ok: true; seqs: number[]; result?: T }
-  | { ok: false; error: ErrorPayload };
 
 /** What `workspace shell` runs: bash if the image has it, else sh, as a login shell. */
 const LOGIN_SHELL = [
@@ -201,15 +198,13 @@ export async function runClient(
       }
       const [account, value] = o.args as [string, string];
       const cores = value === "none" ? null : Number(value);
-      const r = await nc.request(
+      const r = await requestReply(
+        nc,
         accountSubjects(account).command,
-        JSON.stringify({ type: "SetAccountCoresQuota", data: { cores } }),
-        { timeout: 60_000 },
+        { type: "SetAccountCoresQuota", data: { cores } },
+        { timeoutMs: 60_000 },
       );
-      return finish(
-        r.json<Reply>(),
-        `account ${account}: cores quota ${cores === null ? "removed" : cores}`,
-      );
+      return finish(r, `account ${account}: cores quota ${cores === null ? "removed" : cores}`);
     }
     if (o.action === "list") {
       if (o.command === "image") {
@@ -270,19 +265,20 @@ export async function runClient(
       if (hostId === undefined)
         throw new CommandFailed("on a control plane, image import needs --host HOSTID");
       print(`importing ${resolve(dir)} as image ${name}…`);
-      const r = await nc.request(
+      const r = await requestReply(
+        nc,
         hostSubjects(hostId).command,
-        JSON.stringify({
+        {
           type: "ImportImage",
           data: {
             name,
             source: resolve(dir),
             ...(o.flags.description !== undefined && { description: o.flags.description }),
           },
-        }),
-        { timeout: 30 * 60_000 },
+        },
+        { timeoutMs: 30 * 60_000 },
       );
-      return finish(r.json<Reply>(), `image ${name} imported`);
+      return finish(r, `image ${name} imported`);
     }
     const wsid = o.args[0]!;
     const subjects = workspaceSubjects(wsid);
@@ -312,11 +308,12 @@ export async function runClient(
       });
     }
     if (o.action === "snapshots") {
-      const r = (
-        await nc.request(target, JSON.stringify({ type: "ListSnapshots", data: {} }), {
-          timeout: 60_000,
-        })
-      ).json<Reply<SnapshotInfo[]>>();
+      const r = await requestReply<{ result?: SnapshotInfo[] }>(
+        nc,
+        target,
+        { type: "ListSnapshots", data: {} },
+        { timeoutMs: 60_000 },
+      );
       if (!r.ok) return finish(r, "");
       const rows = r.result ?? [];
       print(o.flags.json ? JSON.stringify(rows, null, 2) : snapshotsTable(rows));
@@ -374,13 +371,11 @@ export async function runClient(
     // Progress the handler sends on the request's inbox: the control plane's (placement,
     // image imports) and the host's (each lifecycle event the command records), through the
     // control plane or straight from the host.
-    const r = (
-      await requestWithProgress(nc, target, JSON.stringify(command), {
-        timeoutMs: 10 * 60_000,
-        onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
-      })
-    ).json<Reply>();
-    return finish(r, `${wsid}: ${o.action} done`);
+    const answer = await requestWithProgress(nc, target, JSON.stringify(command), {
+      timeoutMs: 10 * 60_000,
+      onProgress: (p) => process.stderr.write(`  ${wsid} ${p.line}\n`),
+    });
+    return finish(parseReply(answer.string()), `${wsid}: ${o.action} done`);
   } finally {
     await nc.close();
   }
@@ -391,6 +386,6 @@ function finish(r: Reply, done: string): number {
     console.log(done);
     return 0;
   }
-  console.error(`cocalc-launchpad: ${r.error.message} (${r.error.code})`);
+  console.error(`cocalc-launchpad: ${errorText(r.error)}`);
   return 1;
 }

@@ -5,6 +5,7 @@
  * forwards terminal resizes, says it is alive, and exits with the command's exit code.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
+import { request } from "../shared/command-client.js";
 import { CocalcError, type ErrorPayload } from "../shared/errors.js";
 import {
   EXEC_HOLD_MS,
@@ -14,8 +15,6 @@ import {
   type ExecReadReply,
 } from "../shared/launchpad-exec.js";
 import { hostSubjects } from "../shared/subjects.js";
-
-type Reply<T> = ({ ok: true } & T) | { ok: false; error: ErrorPayload };
 
 export interface StreamExecOptions {
   nc: NatsConnection;
@@ -42,36 +41,31 @@ const failed = (e: ErrorPayload) => new CocalcError(e.code as never, e.message);
 export async function streamExec(o: StreamExecOptions): Promise<number> {
   const io = o.io ?? { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
   const { nc } = o;
-  const opened = (
-    await nc.request(
-      o.commandSubject,
-      JSON.stringify({
-        type: "OpenExec",
-        data: {
-          argv: o.argv,
-          ...(o.tty && {
-            tty: true,
-            cols: io.stdout.columns || 80,
-            rows: io.stdout.rows || 24,
-            ...(process.env.TERM &&
-              /^[-_.+A-Za-z0-9]{1,64}$/.test(process.env.TERM) && { term: process.env.TERM }),
-          }),
-          ...(o.stdin && { stdin: true }),
-          ...(o.root && { root: true }),
-          ...(o.timeoutMs > 0 && { timeoutMs: o.timeoutMs }),
-        },
-      }),
-      { timeout: 60_000 },
-    )
-  ).json<{ ok: true; result: ExecOpened } | { ok: false; error: ErrorPayload }>();
-  if (!opened.ok) throw failed(opened.error);
+  const opened = await request<{ result: ExecOpened }>(
+    nc,
+    o.commandSubject,
+    {
+      type: "OpenExec",
+      data: {
+        argv: o.argv,
+        ...(o.tty && {
+          tty: true,
+          cols: io.stdout.columns || 80,
+          rows: io.stdout.rows || 24,
+          ...(process.env.TERM &&
+            /^[-_.+A-Za-z0-9]{1,64}$/.test(process.env.TERM) && { term: process.env.TERM }),
+        }),
+        ...(o.stdin && { stdin: true }),
+        ...(o.root && { root: true }),
+        ...(o.timeoutMs > 0 && { timeoutMs: o.timeoutMs }),
+      },
+    },
+    { timeoutMs: 60_000, refused: failed },
+  );
   const { execId, hostId, idleMs } = opened.result;
   const s = hostSubjects(hostId).exec(o.wsid, execId);
-  const ask = async <T>(subject: string, body: unknown, timeout = 20_000) => {
-    const r = (await nc.request(subject, JSON.stringify(body), { timeout })).json<Reply<T>>();
-    if (!r.ok) throw failed(r.error);
-    return r;
-  };
+  const ask = <T extends object>(subject: string, body: object, timeoutMs = 20_000) =>
+    request<T>(nc, subject, body, { timeoutMs, refused: failed });
 
   const cleanups: (() => void)[] = [];
   let done = false;

@@ -30,6 +30,7 @@ import {
 import { freePort } from "../services/runtime/ports.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { browserPermissions } from "../shared/browser-permissions.js";
+import { requestReply } from "../shared/command-client.js";
 import { CocalcError } from "../shared/errors.js";
 import { AccountEvents, type LeafCredentials } from "../shared/launchpad.js";
 import { AllAccounts, accountOfSubject, hostSubjects, Streams } from "../shared/subjects.js";
@@ -313,6 +314,7 @@ async function ownCoresQuotas(opts: HostOptions, log: Logger): Promise<Record<st
       const store = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
         js: jetstream(nc),
         jsm,
+        log,
         stream: Streams.ACCOUNTS,
         registry: accountRegistry,
         events: AccountEvents,
@@ -352,14 +354,13 @@ async function stopAllWorkspaces(
     running.map(async (wsid) => {
       progress(`stopping workspace ${wsid}`);
       try {
-        const r = (
-          await nc.request(
-            hostSubjects(hostId).workspaceCommand(wsid),
-            JSON.stringify({ type: "StopWorkspace", data: {} }),
-            { timeout: 60_000 },
-          )
-        ).json<{ ok: boolean; error?: { message: string } }>();
-        if (!r.ok) progress(`workspace ${wsid} did not stop: ${r.error?.message}`);
+        const r = await requestReply(
+          nc,
+          hostSubjects(hostId).workspaceCommand(wsid),
+          { type: "StopWorkspace", data: {} },
+          { timeoutMs: 60_000 },
+        );
+        if (!r.ok) progress(`workspace ${wsid} did not stop: ${r.error.message}`);
       } catch (err) {
         progress(`workspace ${wsid} did not stop: ${(err as Error).message}`);
       }

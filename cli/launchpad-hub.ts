@@ -35,7 +35,8 @@ import { locateNatsServer } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
-import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { errorText, request } from "../shared/command-client.js";
+import { CocalcError } from "../shared/errors.js";
 import { HUB_JS_DOMAIN, HubBuckets, type HubConfigView, HubSubjects } from "../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
@@ -300,16 +301,14 @@ export async function startHub(
   }
 }
 
-type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
-
 /** Sends one registry command to the hub running on `dataDir`; its result. */
 async function registryRequest<T>(dataDir: string, command: object, log: Logger): Promise<T> {
   const nc = await connectHub(dataDir, log);
   try {
-    const r = (
-      await nc.request(RegistrySubjects.command, JSON.stringify(command), { timeout: 30_000 })
-    ).json<Reply<T>>();
-    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", `${r.error.message} (${r.error.code})`);
+    const r = await request<{ result: T }>(nc, RegistrySubjects.command, command, {
+      timeoutMs: 30_000,
+      refused: (error) => new CocalcError("ERR_HOST_JOIN", errorText(error)),
+    });
     return r.result;
   } finally {
     await nc.close();

@@ -10,11 +10,10 @@ import { fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
 import type { JoinAnswer } from "../services/hub/registry.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
-import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { errorText, request } from "../shared/command-client.js";
+import { CocalcError } from "../shared/errors.js";
 import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
-
-type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
 
 function leafFile(dataDir: string): string {
   return join(dataDir, "leaf.json");
@@ -88,15 +87,18 @@ export async function joinHub(
     );
   }
   try {
-    const r = (
-      await nc.request(RegistrySubjects.join(token.tokenId), JSON.stringify({ coresQuotas }), {
-        timeout: 30_000,
-      })
-    ).json<Reply<JoinAnswer>>();
-    if (!r.ok)
-      throw r.error.code === "ERR_HOST_JOIN_QUOTA"
-        ? new CocalcError("ERR_HOST_JOIN_QUOTA", `${r.error.message} (ERR_HOST_JOIN_QUOTA)`)
-        : new CocalcError("ERR_HOST_JOIN", r.error.message);
+    const r = await request<{ result: JoinAnswer }>(
+      nc,
+      RegistrySubjects.join(token.tokenId),
+      { coresQuotas },
+      {
+        timeoutMs: 30_000,
+        refused: (error) =>
+          error.code === "ERR_HOST_JOIN_QUOTA"
+            ? new CocalcError("ERR_HOST_JOIN_QUOTA", errorText(error))
+            : new CocalcError("ERR_HOST_JOIN", error.message),
+      },
+    );
     const { coresQuotaNotes, ...answer } = r.result;
     const leaf = { ...answer, ...(leafUrl !== undefined && { leafUrl }) };
     await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../services/runtime/logger.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
-import { CocalcError, type ErrorPayload } from "../shared/errors.js";
+import { request } from "../shared/command-client.js";
+import { CocalcError } from "../shared/errors.js";
 import type { HostTokenFile } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
 import { defaultHostId, type HostOptions, type HubOptions } from "./launchpad-args.js";
@@ -32,8 +33,6 @@ export function cannotRunWorkspaces(): string | undefined {
   if (missing.length > 0) return `${missing.join(", ")} not installed`;
   return undefined;
 }
-
-type Reply<T> = { ok: true; result: T } | { ok: false; error: ErrorPayload };
 
 /**
  * Starts the hub's own host (joining it first, once), or says why there is none. `nc` is the
@@ -66,14 +65,15 @@ export async function startLocalHost(
   const joined = await joinedBefore(dataDir);
   const hostId = joined?.hostId ?? want.hostId ?? defaultHostId();
   if (!joined) {
-    const r = (
-      await nc.request(
-        RegistrySubjects.command,
-        JSON.stringify({ type: "IssueHostToken", data: { hostId, ttlSeconds: 600 } }),
-        { timeout: 30_000 },
-      )
-    ).json<Reply<HostTokenFile>>();
-    if (!r.ok) throw new CocalcError("ERR_HOST_JOIN", r.error.message);
+    const r = await request<{ result: HostTokenFile }>(
+      nc,
+      RegistrySubjects.command,
+      { type: "IssueHostToken", data: { hostId, ttlSeconds: 600 } },
+      {
+        timeoutMs: 30_000,
+        refused: (error) => new CocalcError("ERR_HOST_JOIN", error.message),
+      },
+    );
     await mkdir(dataDir, { recursive: true, mode: 0o711 });
     await writeSecretFile(tokenFile, JSON.stringify({ ...r.result, natsUrl: loopback.natsUrl }));
   }

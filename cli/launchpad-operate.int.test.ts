@@ -13,7 +13,7 @@ import { hostService } from "../services/host/index.js";
 import type { QuotaFile } from "../services/host/quota-file.js";
 import { diskGroup, workspaceHostRegistry } from "../services/host/runtime.js";
 import { btrfs as hostBtrfs } from "../services/host/system.js";
-import { lastSubjectSeq, readSubject } from "../services/runtime/commands.js";
+import { lastSubjectSeq, readSubject } from "../services/runtime/stream-read.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import type { ExecResult, SnapshotInfo, WorkspaceView } from "../shared/launchpad.js";
 import { Buckets, hostSubjects, Keys, Streams, workspaceSubjects } from "../shared/subjects.js";

@@ -68,7 +68,7 @@ export function containerWorkspaceServices(
   // The workspace user as the host sees it: the container's uid map shifts every id by UID_BASE.
   const user = UID_BASE + WORKSPACE_UID;
   // Shells, agents and the root file system wait while the workspace starts.
-  const gate = workspaceGate(o.nc, wsid);
+  const gate = workspaceGate(o.nc, wsid, o.log);
   // What the workspace's people see never says where things live on the host.
   const hidePaths = (message: string) =>
     hideHostPaths(message, { root: o.root, dataDir: o.dataDir });

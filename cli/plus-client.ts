@@ -2,6 +2,7 @@
 import { readFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectServices } from "../services/runtime/connect.js";
+import { errorText, isCommandAnswer, request } from "../shared/command-client.js";
 import type { CommandReply } from "../shared/commands.js";
 import { workspaceSubjects } from "../shared/subjects.js";
 import { type RunInfo, runInfoFile } from "./plus-server.js";
@@ -25,21 +26,23 @@ export async function connectPlus(
 }
 
 /** Sends a command to a service of workspace `wsid`; a refusal throws its message and code. */
-export async function sendCommand(
+export function sendCommand(
   nc: NatsConnection,
   wsid: string,
   service: string,
   type: string,
   data: unknown,
 ): Promise<CommandReply> {
-  const subject = workspaceSubjects(wsid).command(service);
-  let reply: CommandReply;
-  try {
-    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: 30_000 });
-    reply = JSON.parse(m.string()) as CommandReply;
-  } catch (err) {
-    throw new Error(`the ${service} service did not answer: ${(err as Error).message}`);
-  }
-  if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
-  return reply;
+  return request(
+    nc,
+    workspaceSubjects(wsid).command(service),
+    { type, data },
+    {
+      timeoutMs: 30_000,
+      isAnswer: isCommandAnswer,
+      unanswered: (err) =>
+        new Error(`the ${service} service did not answer: ${(err as Error).message}`),
+      refused: (error) => new Error(errorText(error)),
+    },
+  );
 }

@@ -13,7 +13,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { remoteRegistry, remoteTokenFile, SshClient } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
-import type { CommandReply } from "../shared/commands.js";
+import { isCommandAnswer, request } from "../shared/command-client.js";
 import type { ErrorPayload } from "../shared/errors.js";
 import {
   parseTarget,
@@ -85,9 +85,12 @@ async function connectLocal(dataDir: string): Promise<Local> {
 
 async function command(local: Local, type: string, data: unknown): Promise<number> {
   const subject = workspaceSubjects(local.wsid).command(ServiceNames.remote);
-  const msg = await local.nc.request(subject, JSON.stringify({ type, data }), { timeout: 30_000 });
-  const reply = JSON.parse(msg.string()) as CommandReply;
-  if (!reply.ok) throw new ReplyError(reply.error);
+  const reply = await request(
+    local.nc,
+    subject,
+    { type, data },
+    { timeoutMs: 30_000, isAnswer: isCommandAnswer, refused: (e) => new ReplyError(e) },
+  );
   return Math.max(0, ...reply.seqs);
 }
 

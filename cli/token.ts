@@ -4,9 +4,10 @@
  * when plus is running, at its next start when it is not.
  */
 import { rm } from "node:fs/promises";
+import { errorText, request } from "../shared/command-client.js";
 import { plusControlSubject } from "../shared/subjects.js";
 import { connectPlus } from "./plus-client.js";
-import type { PlusControlReply, PlusControlRequest } from "./plus-server.js";
+import type { PlusControlRequest } from "./plus-server.js";
 import { browserSessionsFile, newSecret, updateSecrets } from "./secrets.js";
 
 export async function tokenCli(dataDir: string, rotate: boolean): Promise<string> {
@@ -21,17 +22,13 @@ export async function tokenCli(dataDir: string, rotate: boolean): Promise<string
   }
   const { nc, run } = connected;
   try {
-    const request: PlusControlRequest = { type: rotate ? "RotateToken" : "SignInUrl" };
-    let reply: PlusControlReply;
-    try {
-      const m = await nc.request(plusControlSubject(run.wsid), JSON.stringify(request), {
-        timeout: 15_000,
-      });
-      reply = JSON.parse(m.string()) as PlusControlReply;
-    } catch (err) {
-      throw new Error(`cocalc-plus on ${dataDir} did not answer: ${(err as Error).message}`);
-    }
-    if (!reply.ok) throw new Error(`${reply.error.message} (${reply.error.code})`);
+    const control: PlusControlRequest = { type: rotate ? "RotateToken" : "SignInUrl" };
+    const reply = await request<{ signInUrl: string }>(nc, plusControlSubject(run.wsid), control, {
+      timeoutMs: 15_000,
+      unanswered: (err) =>
+        new Error(`cocalc-plus on ${dataDir} did not answer: ${(err as Error).message}`),
+      refused: (error) => new Error(errorText(error)),
+    });
     return rotate
       ? `New token; every browser was signed out. Sign in with:\n${reply.signInUrl}`
       : reply.signInUrl;

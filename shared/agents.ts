@@ -9,6 +9,7 @@ import { bytesToBase64url, randomId } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import type { ShowsRejections } from "./rejections.js";
 import { sha256 } from "./sha256.js";
 import { agentSubjects, Buckets, Keys, Streams } from "./subjects.js";
 import { type AgentMode, AgentModes } from "./workspace.js";
@@ -401,7 +402,7 @@ export const ThreadCommands = [
 // Views
 
 /** The `threads` view (key `<wsid>.<room>.<thread>`). */
-export interface ThreadView {
+export interface ThreadView extends ShowsRejections {
   wsid: string;
   room: string;
   thread: string;

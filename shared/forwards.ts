@@ -8,6 +8,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import type { ShowsRejections } from "./rejections.js";
 
 export const ForwardDirections = ["remote-to-local", "local-to-remote"] as const;
 /** remote-to-local: listen here, connect there (`-L`); local-to-remote: the reverse (`-R`). */
@@ -190,7 +191,7 @@ export type AddForwardData = Static<typeof AddForward.schema>;
 export const ForwardStatuses = ["starting", "up", "restarting", "failed", "stopped"] as const;
 export type ForwardStatus = (typeof ForwardStatuses)[number];
 
-export interface ForwardView extends ForwardConfig {
+export interface ForwardView extends ForwardConfig, ShowsRejections {
   forward: string;
   sid: string;
   status: ForwardStatus;

@@ -9,6 +9,7 @@ import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import type { ShowsRejections } from "./rejections.js";
 
 /** A parsed `[user@]host[:port]`. */
 export interface SshTarget {
@@ -302,7 +303,7 @@ export type SessionStatus =
   | "stopped"
   | "removing";
 
-export interface RemoteSessionView {
+export interface RemoteSessionView extends ShowsRejections {
   sid: string;
   target: string;
   status: SessionStatus;

@@ -9,6 +9,7 @@ import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import type { ShowsRejections } from "./rejections.js";
 import { sessionIdOf } from "./remote.js";
 import { sha256 } from "./sha256.js";
 
@@ -431,7 +432,7 @@ export interface SyncConflictInfo {
 }
 export const MAX_VIEW_CONFLICTS = 50;
 
-export interface SyncPairView extends PairConfig {
+export interface SyncPairView extends PairConfig, ShowsRejections {
   pair: string;
   paused: boolean;
   status: SyncStatus;

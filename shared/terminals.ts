@@ -9,6 +9,7 @@ import { bytesToBase64url, randomId } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
+import type { ShowsRejections } from "./rejections.js";
 import { sha256 } from "./sha256.js";
 
 /** Lines of scrollback kept by every terminal emulator of a terminal (headless and browser alike). */
@@ -240,7 +241,7 @@ export interface TerminalViewerInfo {
   since: string;
 }
 
-export interface TerminalView {
+export interface TerminalView extends ShowsRejections {
   wsid: string;
   tid: string;
   title: string;

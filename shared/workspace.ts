@@ -2,6 +2,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
+import type { ShowsRejections } from "./rejections.js";
 
 /** Agent sandbox modes, from most to least trusting. */
 export const AgentModes = ["full-access", "workspace-write", "read-only"] as const;
@@ -115,7 +116,7 @@ export const ChangeSettings = defineCommand("ChangeSettings", SettingsChangeSche
 export const WorkspaceCommands = [CreateWorkspace, ChangeSettings] as const;
 
 /** The `settings` view of one workspace. */
-export interface SettingsView {
+export interface SettingsView extends ShowsRejections {
   wsid: string;
   settings: Settings;
   updatedAt: string;

@@ -15,7 +15,7 @@ import {
   turnIdentifiers,
 } from "../../shared/agents.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
-import { lastSubjectSeq } from "../runtime/commands.js";
+import { lastSubjectSeq } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { agentsService } from "./index.js";
 import type { AgentsServiceOptions } from "./options.js";

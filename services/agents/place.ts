@@ -4,9 +4,10 @@
  * as the workspace user, with files through the workspace's fs service (which already maps
  * container paths and acts with that user's credentials).
  */
-import type { Msg, NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type Reply, requestReply } from "../../shared/command-client.js";
 import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
-import type { FsOp, FsReply, FsRequest, FsResults } from "../../shared/files.js";
+import type { FsOp, FsRequest, FsResults } from "../../shared/files.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import type { AgentSpawn } from "./agent-process.js";
 
@@ -54,18 +55,18 @@ export class WorkspaceFiles {
 
   private async call<O extends FsOp>(request: FsRequest<O>): Promise<FsResults[O]> {
     const subject = workspaceSubjects(this.wsid).request(ServiceNames.fs);
-    const body = JSON.stringify(request);
-    let m: Msg | undefined;
+    let reply: Reply<{ result: FsResults[O] }> | undefined;
     // The fs service starts beside this one and may not listen yet (a host starting up).
-    for (let waited = 0; !m; waited += 250) {
+    for (let waited = 0; !reply; waited += 250) {
       try {
-        m = await this.nc.request(subject, body, { timeout: 30_000 });
+        reply = await requestReply<{ result: FsResults[O] }>(this.nc, subject, request, {
+          timeoutMs: 30_000,
+        });
       } catch (err) {
         if (!/no responders/i.test(String(err)) || waited >= 15_000) throw err;
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    const reply = m.json<FsReply<O>>();
     if (!reply.ok) throw fromErrorPayload(reply.error);
     return reply.result;
   }

@@ -8,6 +8,7 @@ import {
   turnIdentifiers,
 } from "../../shared/agents.js";
 import type { StoredEvent } from "../../shared/envelope.js";
+import { withRejection } from "../../shared/rejections.js";
 import { Buckets } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
@@ -37,6 +38,7 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
     const { wsid, room, thread } = parts(e);
     return threadIdentifiers(wsid, room, thread).key;
   },
+  rejected: withRejection,
   evolve(view, stored) {
     const { event } = stored;
     const at = event.at;

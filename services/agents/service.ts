@@ -85,18 +85,15 @@ export async function startAgents(
       await project(e);
       runner.react(e);
     },
+    rejected: project,
   });
   const commands = serveCommands<ThreadCommand, ThreadDecided, ThreadState>({
     nc: ctx.nc,
-    js: ctx.js,
-    jsm: ctx.jsm,
     log,
     subject: workspaceSubjects(ctx.wsid).command(AGENTS_SERVICE),
     commands: ThreadCommands,
-    events: ThreadEvents,
-    registry: threadRegistry,
-    decider: threadDecider,
-    stream: ws.stream,
+    // One store for the wire's commands and the runner's: one cache per thread.
+    store: threads.store,
     aggregateSubject: (c) => {
       const d = c.data as { room: string; thread: string };
       return threadIdentifiers(ctx.wsid, d.room, d.thread).subject;

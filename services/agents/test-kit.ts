@@ -13,37 +13,35 @@ import {
   threadIdentifiers,
   turnIdentifiers,
 } from "../../shared/agents.js";
+import { commandReply, type Reply, requestReply } from "../../shared/command-client.js";
 import type { CommandReply } from "../../shared/commands.js";
 import type { StoredEvent } from "../../shared/envelope.js";
-import type { ErrorPayload } from "../../shared/errors.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { turnLogRegistry } from "./turn-log.js";
 
-export async function agentCommand(
+/** Sends an agents command; `data` as a string is the whole request, sent as it is. */
+export function agentCommand(
   nc: NatsConnection,
   wsid: string,
   type: string,
   data: unknown,
 ): Promise<CommandReply> {
-  const m = await nc.request(
+  return commandReply(
+    nc,
     workspaceSubjects(wsid).command(ServiceNames.agents),
-    typeof data === "string" ? data : JSON.stringify({ type, data }),
-    { timeout: 20_000 },
+    typeof data === "string" ? data : { type, data },
+    { timeoutMs: 20_000 },
   );
-  return m.json<CommandReply>();
 }
 
-export async function agentRequest<T = unknown>(
+export function agentRequest<T = unknown>(
   nc: NatsConnection,
   wsid: string,
   request: AgentRequest | string,
-): Promise<{ ok: true; result: T } | { ok: false; error: ErrorPayload }> {
-  const m = await nc.request(
-    workspaceSubjects(wsid).request(ServiceNames.agents),
-    typeof request === "string" ? request : JSON.stringify(request),
-    { timeout: 20_000 },
-  );
-  return m.json();
+): Promise<Reply<{ result: T }>> {
+  return requestReply(nc, workspaceSubjects(wsid).request(ServiceNames.agents), request, {
+    timeoutMs: 20_000,
+  });
 }
 
 export async function turnView(

@@ -26,12 +26,14 @@ export const threadRegistry = new EventRegistry<ThreadEvent>(ThreadEvents);
 type DataOf<T extends ServiceCommand["type"]> = Extract<ServiceCommand, { type: T }>["data"];
 
 export class ServiceThreads {
-  private readonly store: AggregateStore<ThreadCommand, ThreadDecided, ThreadState>;
+  /** The threads' one store: the wire's commands and the runner's share its cache. */
+  readonly store: AggregateStore<ThreadCommand, ThreadDecided, ThreadState>;
 
   constructor(private readonly ctx: ServiceContext) {
     this.store = new AggregateStore({
       js: ctx.js,
       jsm: ctx.jsm,
+      log: ctx.log,
       stream: workspaceThreadIdentifiers(ctx.wsid).stream,
       registry: threadRegistry,
       events: ThreadEvents,

@@ -39,13 +39,13 @@ import {
   workspaceDocSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { writeLive } from "../runtime/live.js";
 import type { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
 import { readText, watchFile, writeTextAtomic } from "./disk.js";
 import { docsProjection } from "./projections.js";

@@ -7,6 +7,7 @@ import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { randomId } from "../../shared/base64url.js";
+import { isCommandAnswer, requestReply } from "../../shared/command-client.js";
 import type { CommandReply } from "../../shared/commands.js";
 import {
   DocClient,
@@ -37,12 +38,12 @@ export async function docsCommand(
   timeoutMs = 10_000,
 ): Promise<Reply> {
   try {
-    const m = await nc.request(
+    return await requestReply(
+      nc,
       workspaceSubjects(wsid).command(ServiceNames.docs),
-      JSON.stringify({ type, data }),
-      { timeout: timeoutMs },
+      { type, data },
+      { timeoutMs, isAnswer: isCommandAnswer },
     );
-    return m.json<Reply>();
   } catch (err) {
     return { ok: false, error: { code: "ERR_COMMAND_TIMEOUT", message: String(err) } };
   }

@@ -5,6 +5,7 @@ import {
   type ForwardView,
   sessionIdOfForward,
 } from "../../shared/forwards.js";
+import { withRejection } from "../../shared/rejections.js";
 import { Buckets, forwardIdOfSubject, Keys } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
@@ -16,6 +17,7 @@ export const portForwardsProjection: Projection<ForwardView, ForwardEvent> = {
   bucket: Buckets.portForwards,
   canHandle: (e): e is ForwardEvent => types.has(e.type),
   key: (e) => Keys.portForward(forwardIdOfSubject(e.subject)!),
+  rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<ForwardEvent>) {
     const at = event.at;
     if (event.type === "ForwardAdded") {

@@ -29,6 +29,7 @@ import {
   Streams,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -231,6 +232,7 @@ export async function startForwards(
     registry: forwardsRegistry,
     log,
     handle,
+    rejected: project,
   });
 
   // Forwards of a session removed while plus was not running go now.
@@ -259,15 +261,18 @@ export async function startForwards(
   };
   const commands = serveCommands<ForwardCommand, ForwardDecided, ForwardState>({
     nc: ctx.nc,
-    js: ctx.js,
-    jsm: ctx.jsm,
     log,
     subject: workspaceSubjects(ctx.wsid).command(FORWARDS_SERVICE),
     commands: ForwardCommands,
-    events: ForwardEvents,
-    registry: forwardsRegistry,
-    decider: forwardDecider({ session, others: live }),
-    stream: Streams.REMOTE,
+    store: new AggregateStore({
+      js: ctx.js,
+      jsm: ctx.jsm,
+      log,
+      stream: Streams.REMOTE,
+      registry: forwardsRegistry,
+      events: ForwardEvents,
+      decider: forwardDecider({ session, others: live }),
+    }),
     aggregateSubject: (c) => {
       if (c.type === "AddForward") {
         const { sid, forward } = configOf(c.data, { session });

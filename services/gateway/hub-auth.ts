@@ -10,7 +10,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
-import { CocalcError, type ErrorCode, ErrorCodes } from "../../shared/errors.js";
+import { request } from "../../shared/command-client.js";
+import { CocalcError, type ErrorPayload, fromErrorPayload } from "../../shared/errors.js";
 import {
   type AccountView,
   HubBuckets,
@@ -40,13 +41,21 @@ export const HUB_PUBLIC_PATHS: ReadonlySet<string> = new Set([
   HUB_PATHS.signIn,
 ]);
 
-type Refusal = { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };
+type HubAnswer = Omit<Extract<HubReply, { ok: true }>, "ok">;
+
+/** A refusal of a hub service, with how long to wait before trying again (sign-in limits). */
+function hubError(error: ErrorPayload & { retryAfterSeconds?: number }): Error {
+  const err = fromErrorPayload(error);
+  if (error.retryAfterSeconds !== undefined)
+    (err as Error & { retryAfterSeconds?: number }).retryAfterSeconds = error.retryAfterSeconds;
+  return err;
+}
 
 /**
- * One request to a hub service (`subject`: its commands); its answer, or its refusal as a
- * CocalcError with the same code, message and retry time.
+ * One request to a hub service (`subject`: its commands); its answer, or its refusal as an
+ * error with the same code, message and retry time.
  */
-export async function askHub<R extends { ok: boolean }>(
+export function askHub<R extends { ok: boolean }>(
   nc: NatsConnection,
   subject: string,
   type: string,
@@ -54,23 +63,17 @@ export async function askHub<R extends { ok: boolean }>(
   service: string,
   timeoutMs = 20_000,
 ): Promise<Exclude<R, { ok: false }>> {
-  let reply: R | Refusal;
-  try {
-    const m = await nc.request(subject, JSON.stringify({ type, data }), { timeout: timeoutMs });
-    reply = m.json<R | Refusal>();
-  } catch {
-    throw new CocalcError("ERR_COMMAND_TIMEOUT", `the hub's ${service} did not answer`);
-  }
-  if (!reply.ok) {
-    const { error } = reply as Refusal;
-    const known = error.code in ErrorCodes;
-    const err = new CocalcError((known ? error.code : "ERR_INTERNAL") as ErrorCode, error.message);
-    if (error.retryAfterSeconds !== undefined)
-      (err as CocalcError & { retryAfterSeconds?: number }).retryAfterSeconds =
-        error.retryAfterSeconds;
-    throw err;
-  }
-  return reply as Exclude<R, { ok: false }>;
+  return request<Omit<Exclude<R, { ok: false }>, "ok">>(
+    nc,
+    subject,
+    { type, data },
+    {
+      timeoutMs,
+      unanswered: () =>
+        new CocalcError("ERR_COMMAND_TIMEOUT", `the hub's ${service} did not answer`),
+      refused: hubError,
+    },
+  ) as Promise<Exclude<R, { ok: false }>>;
 }
 
 /** The account of the signed-in browser that asks. */

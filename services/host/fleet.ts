@@ -108,6 +108,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const placements = new AggregateStore<PlacementCommand, PlacementDecided, PlacementState>({
     js: o.js,
     jsm: o.jsm,
+    log,
     stream: Streams.PLACEMENTS,
     registry: placementRegistry,
     events: PlacementEvents,
@@ -116,6 +117,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const ledger = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
     js: o.js,
     jsm: o.jsm,
+    log,
     stream: Streams.LEDGER,
     registry: accountRegistry,
     events: AccountEvents,

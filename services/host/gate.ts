@@ -10,6 +10,7 @@ import { WorkspaceHostEvents } from "../../shared/launchpad.js";
 import { Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { AggregateStore } from "../runtime/aggregate.js";
 import type { WorkspaceGate } from "../runtime/gate.js";
+import type { Logger } from "../runtime/logger.js";
 import {
   type LifecycleCommand,
   type LifecycleDecided,
@@ -58,7 +59,7 @@ const START_ENDED = new Set([
   "WorkspaceFailed",
 ]);
 
-export function workspaceGate(nc: NatsConnection, wsid: string): WorkspaceGate {
+export function workspaceGate(nc: NatsConnection, wsid: string, log: Logger): WorkspaceGate {
   let store: Promise<AggregateStore<LifecycleCommand, LifecycleDecided, LifecycleState>>;
   const subject = workspaceSubjects(wsid).hostLife;
   const state = async () => {
@@ -67,6 +68,7 @@ export function workspaceGate(nc: NatsConnection, wsid: string): WorkspaceGate {
         new AggregateStore({
           js: jetstream(nc),
           jsm,
+          log,
           stream: Streams.WORKSPACES,
           registry: workspaceHostRegistry,
           events: WorkspaceHostEvents,

@@ -4,6 +4,7 @@
  * that hosts starting workspaces of one account together cannot pass its quota.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
+import { type Reply, requestReply } from "../../shared/command-client.js";
 import { CocalcError, type ErrorCode, ErrorCodes, type ErrorPayload } from "../../shared/errors.js";
 import { accountSubjects, hostSubjects } from "../../shared/subjects.js";
 import type { AggregateStore } from "../runtime/aggregate.js";
@@ -49,8 +50,6 @@ export function localLedger(
   };
 }
 
-type Reply = { ok: true; seqs: number[] } | { ok: false; error: ErrorPayload };
-
 /** How long a ledger request waits for the control plane (a leaf that is still connecting). */
 const LEDGER_WAIT_MS = 20_000;
 
@@ -74,11 +73,9 @@ export function remoteLedger(
     for (;;) {
       let reply: Reply;
       try {
-        reply = (
-          await nc.request(subject, JSON.stringify(body), {
-            timeout: Math.max(1000, deadline - Date.now()),
-          })
-        ).json<Reply>();
+        reply = await requestReply(nc, subject, body, {
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        });
       } catch (err) {
         // No responders: the leaf connection is not up yet or the control plane is away.
         if (Date.now() < deadline) {

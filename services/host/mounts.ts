@@ -9,6 +9,7 @@ import { EventRegistry } from "../../shared/envelope.js";
 import { MountEvents, type MountHolder } from "../../shared/launchpad.js";
 import { mountSubject, Streams } from "../../shared/subjects.js";
 import { AggregateStore, KeyedMutex } from "../runtime/aggregate.js";
+import type { Logger } from "../runtime/logger.js";
 import { isMounted, overlay } from "./system.js";
 
 export interface OverlaySpec {
@@ -85,6 +86,7 @@ export class MountManager {
     private readonly o: {
       js: JetStreamClient;
       jsm: JetStreamManager;
+      log: Logger;
       hostId: string;
       now(): Date;
     },
@@ -92,6 +94,7 @@ export class MountManager {
     this.store = new AggregateStore({
       js: o.js,
       jsm: o.jsm,
+      log: o.log,
       stream: Streams.MOUNTS,
       registry: mountRegistry,
       events: MountEvents,

@@ -204,15 +204,23 @@ export class HostRuntime {
     this.store = new AggregateStore({
       js: o.js,
       jsm: o.jsm,
+      log: o.log,
       stream: Streams.WORKSPACES,
       registry: workspaceHostRegistry,
       events: WorkspaceHostEvents,
       decider: lifecycleDecider,
     });
-    this.mounts = new MountManager({ js: o.js, jsm: o.jsm, hostId: o.hostId, now: o.now });
+    this.mounts = new MountManager({
+      js: o.js,
+      jsm: o.jsm,
+      log: o.log,
+      hostId: o.hostId,
+      now: o.now,
+    });
     this.accounts = new AggregateStore({
       js: o.js,
       jsm: o.jsm,
+      log: o.log,
       stream: Streams.ACCOUNTS,
       registry: accountRegistry,
       events: AccountEvents,

@@ -122,6 +122,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       const config = new AggregateStore<ConfigCommand, ConfigDecided, ConfigState>({
         js,
         jsm,
+        log: ctx.log,
         stream: Streams.HUB,
         registry: hubRegistry,
         events: HubEvents,
@@ -130,6 +131,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       const accounts = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
         js,
         jsm,
+        log: ctx.log,
         stream: Streams.HUB,
         registry: hubRegistry,
         events: HubEvents,
@@ -138,6 +140,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       const invites = new AggregateStore<InviteCommand, InviteDecided, InviteState>({
         js,
         jsm,
+        log: ctx.log,
         stream: Streams.HUB,
         registry: hubRegistry,
         events: HubEvents,

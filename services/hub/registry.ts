@@ -25,9 +25,9 @@ import {
   RegistryEvents,
 } from "../../shared/launchpad.js";
 import { hostDomain, hostEventsStream, RegistrySubjects, Streams } from "../../shared/subjects.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import type { Logger } from "../runtime/logger.js";
 import { publishEvent } from "../runtime/publish.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { decideJoinQuotas, parseJoinQuotas } from "./join-quotas.js";
 import type { LeafAccount } from "./leaf-accounts.js";
 import type { UserCredentials } from "./nats-auth.js";

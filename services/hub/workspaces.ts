@@ -121,6 +121,7 @@ export function hubWorkspacesService(): ServiceDefinition {
       const store = new AggregateStore<WorkspaceCommand, WorkspaceDecided, WorkspaceState>({
         js,
         jsm,
+        log: ctx.log,
         stream: Streams.HUB,
         registry,
         events: HubWorkspaceEvents,

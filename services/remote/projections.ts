@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../../shared/envelope.js";
+import { withRejection } from "../../shared/rejections.js";
 import { type RemoteEvent, RemoteEvents, type RemoteSessionView } from "../../shared/remote.js";
 import { Buckets, Keys, sessionIdOfSubject } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
@@ -11,6 +12,7 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
   bucket: Buckets.remoteSessions,
   canHandle: (e): e is RemoteEvent => types.has(e.type),
   key: (e) => Keys.remoteSession(sessionIdOfSubject(e.subject)!),
+  rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<RemoteEvent>) {
     const at = event.at;
     if (event.type === "SessionAdded") {

@@ -7,6 +7,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
+import { commandReply } from "../../shared/command-client.js";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
@@ -30,6 +31,7 @@ import {
   sessionIdOfSubject,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
@@ -124,18 +126,22 @@ export async function startRemote(
       await project(e);
       sessions.onEvent(e);
     },
+    rejected: project,
   });
   const commands = serveCommands<RemoteCommand, RemoteDecided, SessionState>({
     nc: ctx.nc,
-    js: ctx.js,
-    jsm: ctx.jsm,
     log: ctx.log,
     subject: workspaceSubjects(ctx.wsid).command(REMOTE_SERVICE),
     commands: RemoteCommands,
-    events: RemoteEvents,
-    registry: remoteRegistry,
-    decider: remoteDecider,
-    stream: Streams.REMOTE,
+    store: new AggregateStore({
+      js: ctx.js,
+      jsm: ctx.jsm,
+      log: ctx.log,
+      stream: Streams.REMOTE,
+      registry: remoteRegistry,
+      events: RemoteEvents,
+      decider: remoteDecider,
+    }),
     aggregateSubject: (c) =>
       remoteSubjects(c.type === "ConnectSession" ? sessionIdOf(c.data.target) : c.data.sid).session,
     now: ctx.now,

@@ -17,8 +17,9 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos, type QueuedIterator, type Status } from "@nats-io/nats-core";
 import type { Envelope, EventRegistry, StoredEvent } from "../../shared/envelope.js";
-import { CocalcError } from "../../shared/errors.js";
+import type { RejectionEvent } from "../../shared/rejections.js";
 import type { Logger } from "./logger.js";
+import { readMessage } from "./rejections.js";
 import type { RunningService } from "./service.js";
 
 /**
@@ -197,13 +198,10 @@ export async function ensureDurable(
   return "recreated";
 }
 
-/** Turns a stream message into a stored event; throws CocalcError when it is not a valid event. */
-export function storedEvent<E extends Envelope>(
-  registry: EventRegistry<E>,
-  m: JsMsg,
-): StoredEvent<E> {
+/** What the stream attached to a message, around the event read from it. */
+function stored<E extends Envelope>(event: E, m: JsMsg): StoredEvent<E> {
   return {
-    event: registry.parse(m.data),
+    event,
     seq: m.seq,
     subject: m.subject,
     time: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(),
@@ -217,12 +215,17 @@ export interface ConsumeOptions<E extends Envelope> extends DurableSpec {
   registry: EventRegistry<E>;
   log: Logger;
   handle(event: StoredEvent<E>): Promise<void>;
+  /**
+   * A rejection record of an aggregate on the stream (shared/rejections.ts): the views that
+   * show rejections take it here. Without this, it is acknowledged and changes nothing.
+   */
+  rejected?(rejection: StoredEvent<RejectionEvent>): Promise<void>;
 }
 
 /**
  * Runs a durable consumer until stopped. Invalid events are logged and terminated (they
- * change nothing). A handler that throws crashes the consumer: the event is redelivered
- * after the supervisor restarts the service. The durable is made what it must be first and
+ * change nothing); rejection records go to `rejected`. A handler that throws crashes the
+ * consumer: the event is redelivered after the supervisor restarts the service. The durable is made what it must be first and
  * again after every reconnect (nats-server may have restarted, someone may have changed it
  * while we were away); when it had to be created or re-created then, the consumer ends with
  * an error, so the service starts again on the new durable.
@@ -243,13 +246,10 @@ export async function consumeEvents<E extends Envelope>(
         m.nak();
         continue;
       }
-      let stored: StoredEvent<E>;
-      try {
-        stored = storedEvent(opts.registry, m);
-      } catch (err) {
-        if (!(err instanceof CocalcError)) throw err;
+      const read = readMessage(opts.registry, m.data);
+      if (read.kind === "invalid") {
         opts.log.warn(
-          { seq: m.seq, subject: m.subject, code: err.code, reason: err.message },
+          { seq: m.seq, subject: m.subject, code: read.error.code, reason: read.error.message },
           "invalid event skipped",
         );
         // No reason text: nats-server 2.9 does not parse "+TERM <reason>".
@@ -258,7 +258,8 @@ export async function consumeEvents<E extends Envelope>(
       }
       const working = setInterval(() => m.working(), ACK_WAIT_MS / 2);
       try {
-        await opts.handle(stored);
+        if (read.kind === "event") await opts.handle(stored(read.event, m));
+        else await opts.rejected?.(stored(read.event, m));
       } catch (err) {
         m.nak();
         failure = { err };

@@ -1,6 +1,8 @@
+export * from "./aggregate.js";
 export * from "./commands.js";
 export * from "./connect.js";
 export * from "./consumer.js";
+export * from "./fold.js";
 export * from "./gate.js";
 export * from "./live.js";
 export * from "./logger.js";
@@ -9,5 +11,7 @@ export * from "./paths.js";
 export * from "./ports.js";
 export * from "./projection.js";
 export * from "./publish.js";
+export * from "./rejections.js";
 export * from "./service.js";
+export * from "./stream-read.js";
 export * from "./supervisor.js";

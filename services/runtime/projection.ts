@@ -5,6 +5,7 @@
  */
 import type { KV, Kvm } from "@nats-io/kv";
 import type { Envelope, StoredEvent } from "../../shared/envelope.js";
+import { EventRejected, type RejectionEvent } from "../../shared/rejections.js";
 import { isWrongLastSequence } from "./publish.js";
 
 /** A view value as stored: the projection's value plus the sequence of the last event applied. */
@@ -18,6 +19,11 @@ export interface Projection<V = unknown, E extends Envelope = Envelope> {
   key(event: StoredEvent<E>): string;
   /** The next view value; null deletes the key. */
   evolve(view: V | null, event: StoredEvent<E>): V | null;
+  /**
+   * The view with a rejection of its aggregate (shared/rejections.ts: withRejection), for a
+   * projection whose `key` needs only the subject. Without it, the view does not show them.
+   */
+  rejected?(view: V | null, rejection: RejectionEvent): V | null;
 }
 
 export type ApplyResult = "applied" | "skipped" | "deleted";
@@ -98,14 +104,35 @@ export async function refoldView<V, E extends Envelope>(
   });
 }
 
-/** A handler that runs every matching projection for each event. */
+/** The projection of `p` that applies rejection records to its view (by the same key). */
+function rejectionsProjection<V>(
+  p: Projection<V, Envelope>,
+  rejected: NonNullable<Projection<V>["rejected"]>,
+): Projection<V, RejectionEvent> {
+  return {
+    name: `${p.name}-rejections`,
+    bucket: p.bucket,
+    canHandle: (e): e is RejectionEvent => e.type === EventRejected.type,
+    key: (e) => p.key(e),
+    evolve: (view, { event }) => rejected(view, event),
+  };
+}
+
+/**
+ * A handler that runs every matching projection for each event, and, for a rejection record,
+ * every projection that shows rejections.
+ */
 export async function projectionHandler(kvm: Kvm, projections: readonly Projection<any, any>[]) {
   const buckets = new Map<string, KV>();
   for (const p of projections) {
     if (!buckets.has(p.bucket)) buckets.set(p.bucket, await kvm.open(p.bucket));
   }
+  const all = [
+    ...projections,
+    ...projections.flatMap((p) => (p.rejected ? [rejectionsProjection(p, p.rejected)] : [])),
+  ];
   return async (event: StoredEvent): Promise<void> => {
-    for (const p of projections) {
+    for (const p of all) {
       if (p.canHandle(event.event)) await applyToView(buckets.get(p.bucket)!, p, event);
     }
   };

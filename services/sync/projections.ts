@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../../shared/envelope.js";
+import { withRejection } from "../../shared/rejections.js";
 import { Buckets, Keys, syncPairOfSubject } from "../../shared/subjects.js";
 import {
   MAX_VIEW_CONFLICTS,
@@ -22,6 +23,7 @@ export const syncPairsProjection: Projection<SyncPairView, SyncEvent> = {
   bucket: Buckets.syncPairs,
   canHandle: (e): e is SyncEvent => types.has(e.type),
   key: (e) => Keys.syncPair(syncPairOfSubject(e.subject)!),
+  rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<SyncEvent>) {
     const at = event.at;
     if (event.type === "SyncPairAdded") {

@@ -205,6 +205,7 @@ export async function startSync(
     registry: syncRegistry,
     log,
     handle,
+    rejected: project,
   });
 
   const others = (): PairRoots[] =>
@@ -217,9 +218,11 @@ export async function startSync(
   const decider = pairDecider({ home, others });
 
   // A removed session's pairs are removed as a person would remove them: by the pair command.
+  // The commands of the wire use this store too.
   const aggregates = new AggregateStore<SyncCommand, SyncDecided, PairState>({
     js: ctx.js,
     jsm: ctx.jsm,
+    log: ctx.log,
     stream: Streams.REMOTE,
     registry: syncRegistry,
     events: SyncEvents,
@@ -262,15 +265,11 @@ export async function startSync(
 
   const commands = serveCommands<SyncCommand, SyncDecided, PairState>({
     nc: ctx.nc,
-    js: ctx.js,
-    jsm: ctx.jsm,
     log,
     subject: workspaceSubjects(ctx.wsid).command(SYNC_SERVICE),
     commands: SyncCommands,
-    events: SyncEvents,
-    registry: syncRegistry,
-    decider,
-    stream: Streams.REMOTE,
+    // The same store as the removal of a session's pairs: one cache per pair.
+    store: aggregates,
     aggregateSubject: (c) => {
       const pair = pairOf(c, home);
       return syncSubjects(sessionIdOfPair(pair), pair).config;

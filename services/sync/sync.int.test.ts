@@ -35,8 +35,8 @@ import {
   sshdSkipReason,
   startSshd,
 } from "../../test/helpers/sshd.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import { publishEvent } from "../runtime/publish.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { syncRegistry, syncService } from "./index.js";
 

@@ -29,10 +29,10 @@ import {
 import { allStreams } from "../../streams/definitions.js";
 import { ensureStreams } from "../../streams/ensure.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
-import { lastSubjectSeq, readSubject } from "../runtime/commands.js";
 import { ensureDurable } from "../runtime/consumer.js";
 import { applyToView, type Stored } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { stopPtyHost } from "./host-client.js";
 import { moveLifecycle } from "./lifecycle-move.js";
 import { termsProjection } from "./projections.js";

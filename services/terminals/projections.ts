@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../../shared/envelope.js";
+import { withRejection } from "../../shared/rejections.js";
 import { Buckets, Keys, terminalIdOfSubject, wsidOfSubject } from "../../shared/subjects.js";
 import { type TerminalEvent, TerminalEvents, type TerminalView } from "../../shared/terminals.js";
 import type { Projection } from "../runtime/projection.js";
@@ -14,6 +15,7 @@ export const termsProjection: Projection<TerminalView, TerminalEvent> = {
   bucket: Buckets.terms,
   canHandle: (e): e is TerminalEvent => types.has(e.type),
   key: (e) => Keys.terminal(wsidOfSubject(e.subject)!, terminalIdOfSubject(e.subject)!),
+  rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<TerminalEvent>) {
     const at = event.at;
     switch (event.type) {

@@ -21,7 +21,7 @@ import {
   type TerminalEvent,
   TerminalEvents,
 } from "../../shared/terminals.js";
-import { lastSubjectSeq } from "../runtime/commands.js";
+import { lastSubjectSeq } from "../runtime/stream-read.js";
 import type { HeadlessScreen } from "./screen.js";
 
 export const terminalRegistry = new EventRegistry<TerminalEvent>(TerminalEvents);

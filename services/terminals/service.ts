@@ -33,13 +33,15 @@ import {
   ViewerPresenceSchema,
 } from "../../shared/terminals.js";
 import type { SettingsView } from "../../shared/workspace.js";
-import { lastSubjectSeq, readSubject, serveCommands } from "../runtime/commands.js";
+import { AggregateStore } from "../runtime/aggregate.js";
+import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { WorkspaceGate } from "../runtime/gate.js";
 import { writeLive } from "../runtime/live.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import {
   type TerminalCommand,
   type TerminalDecided,
@@ -220,6 +222,7 @@ class Terminals {
       registry: terminalRegistry,
       log: this.log,
       handle: (e) => this.handle(e, project),
+      rejected: project,
     });
     const decider: typeof terminalDecider = {
       ...terminalDecider,
@@ -233,15 +236,18 @@ class Terminals {
     };
     const commands = serveCommands<TerminalCommand, TerminalDecided, TerminalState>({
       nc: ctx.nc,
-      js: ctx.js,
-      jsm: ctx.jsm,
       log: this.log,
       subject: workspaceSubjects(ctx.wsid).command(TERMINALS_SERVICE),
       commands: TerminalCommands,
-      events: TerminalEvents,
-      registry: terminalRegistry,
-      decider,
-      stream: Streams.WS_TERM_LIFE,
+      store: new AggregateStore({
+        js: ctx.js,
+        jsm: ctx.jsm,
+        log: this.log,
+        stream: Streams.WS_TERM_LIFE,
+        registry: terminalRegistry,
+        events: TerminalEvents,
+        decider,
+      }),
       aggregateSubject: (c) => terminalSubjects(ctx.wsid, c.data.tid).life,
       now: ctx.now,
       ...(this.hidePaths && { hidePaths: this.hidePaths }),

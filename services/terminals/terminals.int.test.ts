@@ -5,10 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Buckets, Keys } from "../../shared/subjects.js";
-import { decodeSnapshot, newTerminalId, terminalIdForPath } from "../../shared/terminals.js";
+import { encodeEvent, envelope } from "../../shared/envelope.js";
+import { Buckets, Keys, Streams, terminalSubjects } from "../../shared/subjects.js";
+import {
+  decodeSnapshot,
+  newTerminalId,
+  TerminalResized,
+  terminalIdForPath,
+} from "../../shared/terminals.js";
 import { setup, TEST_WSID, type TestNats, until } from "../../test/helpers/nats.js";
+import { readMessage } from "../runtime/rejections.js";
+import { lastSubjectSeq, readSubjectMessages } from "../runtime/stream-read.js";
 import { ptyHostPid, stopPtyHost } from "./host-client.js";
+import { terminalRegistry } from "./replay.js";
 import {
   NodeViewer,
   startTerminalsWorker,
@@ -28,6 +37,8 @@ function rssMb(pid: number): number {
     return 0;
   }
 }
+
+const meta = () => ({ actor: "newer-build", at: new Date() });
 
 function alive(pid: number): boolean {
   try {
@@ -331,6 +342,35 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
       async () => (await terminalView(t.nc, TEST_WSID, tid)) === undefined || undefined,
     );
     await until("shell gone", async () => !alive(again.pid!));
+  });
+
+  it("an event of a newer build on a terminal is skipped and rejected; the terminal still closes", async () => {
+    const tid = newTerminalId();
+    const opened = await open({ tid });
+    const life = terminalSubjects(TEST_WSID, tid).life;
+    const newer = { ...envelope(TerminalResized, { cols: 81, rows: 25 }, meta()), v: 2 };
+    const skipped = (await t.js.publish(life, encodeEvent(newer))).seq;
+    expect(await terminalCommand(t.nc, TEST_WSID, "CloseTerminal", { tid })).toMatchObject({
+      ok: true,
+    });
+    await until(
+      "closed",
+      async () => (await terminalView(t.nc, TEST_WSID, tid)) === undefined || undefined,
+    );
+    await until("shell gone", async () => !alive(opened.pid!));
+    const last = await lastSubjectSeq(t.jsm, Streams.WS_TERM, life);
+    const recorded = (await readSubjectMessages(t.js, Streams.WS_TERM, life, skipped, last))
+      .map((m) => readMessage(terminalRegistry, m.data))
+      .flatMap((read) => (read.kind === "rejection" ? [read.event.data] : []));
+    expect(recorded).toEqual([
+      {
+        seq: skipped,
+        error: {
+          code: "ERR_EVENT_UNKNOWN_TYPE",
+          message: "TerminalResized v2 is newer than this build (v1)",
+        },
+      },
+    ]);
   });
 
   it("when the pty host dies, its terminals are reported exited and can be restarted", async () => {

@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { commandReply } from "../../shared/command-client.js";
 import type { CommandReply } from "../../shared/commands.js";
 import { Buckets, Keys, terminalSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import type { TerminalView } from "../../shared/terminals.js";
@@ -14,18 +15,18 @@ import { HeadlessScreen } from "./screen.js";
 import { TERMINALS_SERVICE } from "./service.js";
 
 /** Sends a terminals command and returns the reply. */
-export async function terminalCommand(
+export function terminalCommand(
   nc: NatsConnection,
   wsid: string,
   type: string,
   data: unknown,
 ): Promise<CommandReply> {
-  const m = await nc.request(
+  return commandReply(
+    nc,
     workspaceSubjects(wsid).command(TERMINALS_SERVICE),
-    JSON.stringify({ type, data }),
-    { timeout: 20_000 },
+    { type, data },
+    { timeoutMs: 20_000 },
   );
-  return m.json<CommandReply>();
 }
 
 /**

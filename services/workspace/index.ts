@@ -3,9 +3,11 @@
  * `settings` view. On start it creates the workspace if it does not exist yet.
  */
 import { hostname } from "node:os";
+import { commandReply } from "../../shared/command-client.js";
 import { EventRegistry } from "../../shared/envelope.js";
 import { AllWorkspaces, ServiceNames, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { WorkspaceCommands, WorkspaceEvents } from "../../shared/workspace.js";
+import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -32,6 +34,7 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
     durables: [WORKSPACE_SERVICE],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
+      const project = await projectionHandler(ctx.kvm, [settingsProjection]);
       const projector = await consumeEvents({
         nc: ctx.nc,
         js: ctx.js,
@@ -42,33 +45,37 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
         filterSubject: AllWorkspaces.settings,
         registry: workspaceRegistry,
         log: ctx.log,
-        handle: await projectionHandler(ctx.kvm, [settingsProjection]),
+        handle: project,
+        rejected: project,
       });
       const commands = serveCommands<WorkspaceCommand, WorkspaceDecided, WorkspaceState>({
         nc: ctx.nc,
-        js: ctx.js,
-        jsm: ctx.jsm,
         log: ctx.log,
         subject: subjects.command(WORKSPACE_SERVICE),
         commands: WorkspaceCommands,
-        events: WorkspaceEvents,
-        registry: workspaceRegistry,
-        decider: workspaceDecider,
-        stream: Streams.WORKSPACES,
+        store: new AggregateStore({
+          js: ctx.js,
+          jsm: ctx.jsm,
+          log: ctx.log,
+          stream: Streams.WORKSPACES,
+          registry: workspaceRegistry,
+          events: WorkspaceEvents,
+          decider: workspaceDecider,
+        }),
         aggregateSubject: () => subjects.life,
         now: ctx.now,
       });
       // Idempotent: once created, CreateWorkspace decides nothing.
-      const created = await ctx.nc.request(
+      const reply = await commandReply(
+        ctx.nc,
         subjects.command(WORKSPACE_SERVICE),
-        JSON.stringify({
+        {
           type: "CreateWorkspace",
           data: { title: (opts.defaultTitle ?? hostname()).slice(0, 100) },
-        }),
-        { timeout: 10_000 },
+        },
+        { timeoutMs: 10_000 },
       );
-      const reply = created.json<{ ok: boolean; error?: { message: string } }>();
-      if (!reply.ok) ctx.log.warn({ reason: reply.error?.message }, "workspace not created");
+      if (!reply.ok) ctx.log.warn({ reason: reply.error.message }, "workspace not created");
       // One part failing stops the other too: the supervisor then starts one fresh instance.
       return runningService([commands, projector], async () => undefined);
     },

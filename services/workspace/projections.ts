@@ -1,4 +1,5 @@
 import type { StoredEvent } from "../../shared/envelope.js";
+import { withRejection } from "../../shared/rejections.js";
 import { Buckets, Keys, wsidOfSubject } from "../../shared/subjects.js";
 import {
   applySettingsChange,
@@ -16,6 +17,7 @@ export const settingsProjection: Projection<SettingsView, WorkspaceEvent> = {
   bucket: Buckets.settings,
   canHandle: (e): e is WorkspaceEvent => types.has(e.type),
   key: (e) => Keys.settings(wsidOfSubject(e.subject)!),
+  rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<WorkspaceEvent>) {
     switch (event.type) {
       case "WorkspaceCreated":

@@ -1,11 +1,13 @@
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ServiceHealth } from "../../shared/health.js";
-import { Buckets, Keys, workspaceSubjects } from "../../shared/subjects.js";
+import { Buckets, Keys, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import type { SettingsView } from "../../shared/workspace.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
+import { readMessage } from "../runtime/rejections.js";
+import { lastSubjectSeq, readSubjectMessages } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
-import { workspaceService } from "./index.js";
+import { workspaceRegistry, workspaceService } from "./index.js";
 
 describe("workspace service", () => {
   let t: TestNats;
@@ -79,5 +81,58 @@ describe("workspace service", () => {
       await services.get(Keys.service("workspace", supervisor.instance))
     )?.json<ServiceHealth>();
     expect(stopped?.status).toBe("stopped");
+  });
+
+  it("a bad event on the settings subject is skipped and rejected once; ChangeSettings goes on", async () => {
+    const start = async () => {
+      const supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog });
+      await supervisor.start([workspaceService({ defaultTitle: "test box" })]);
+      return supervisor;
+    };
+    const life = workspaceSubjects(TEST_WSID).life;
+    const subject = workspaceSubjects(TEST_WSID).command("workspace");
+    const change = async (color: string) =>
+      (
+        await t.nc.request(subject, JSON.stringify({ type: "ChangeSettings", data: { color } }), {
+          timeout: 10_000,
+        })
+      ).json<{ ok: boolean; error?: { code: string } }>();
+    const rejections = async () => {
+      const last = await lastSubjectSeq(t.jsm, Streams.WORKSPACES, life);
+      const messages = await readSubjectMessages(t.js, Streams.WORKSPACES, life, 0, last);
+      return messages.flatMap((m) => {
+        const read = readMessage(workspaceRegistry, m.data);
+        return read.kind === "rejection" ? [read.event.data] : [];
+      });
+    };
+    const settings = await new Kvm(t.nc).open(Buckets.settings);
+    const colorIs = (color: string) =>
+      until(`colour ${color} projected`, async () => {
+        const v = (await settings.get(Keys.settings(TEST_WSID)))?.json<SettingsView>();
+        return v?.settings.color === color ? v : undefined;
+      });
+
+    let supervisor = await start();
+    const garbage = (await t.js.publish(life, "garbage{")).seq;
+    expect(await change("#445566")).toEqual({ ok: true, seqs: [expect.any(Number)] });
+    const view = await colorIs("#445566");
+    expect(view.rejected).toEqual([
+      {
+        seq: garbage,
+        error: { code: "ERR_EVENT_INVALID", message: "event is not valid JSON" },
+        at: expect.any(String),
+      },
+    ]);
+
+    // Once: neither the next command nor a fresh instance (no cache) records it again.
+    expect((await change("#445567")).ok).toBe(true);
+    await supervisor.stop();
+    supervisor = await start();
+    expect((await change("#445568")).ok).toBe(true);
+    await colorIs("#445568");
+    expect(await rejections()).toEqual([
+      { seq: garbage, error: { code: "ERR_EVENT_INVALID", message: "event is not valid JSON" } },
+    ]);
+    await supervisor.stop();
   });
 });

@@ -33,11 +33,12 @@ import {
   type TurnView,
   threadIdentifiers,
 } from "../../../shared/agents.js";
+import { type Reply, requestReply } from "../../../shared/command-client.js";
 import type { CommandReply } from "../../../shared/commands.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
 import { parentOf } from "../../../shared/paths.js";
 import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
-import { sendCommand } from "../lib/commands.js";
+import { requestSender, sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { watchKvRecords } from "../lib/kv-watch.js";
@@ -109,10 +110,15 @@ function keep(key: string, value: string): void {
   }
 }
 
-async function request<T>(conn: WorkspaceConnection, body: unknown): Promise<T> {
+/** Sends a request to the agents service; its reply, a refusal included. */
+function agentsReply<T>(conn: WorkspaceConnection, body: object): Promise<Reply<{ result: T }>> {
   const subject = workspaceSubjects(conn.wsid).request(ServiceNames.agents);
-  const m = await conn.request(subject, JSON.stringify(body), 30_000);
-  const r = m.json<{ ok: true; result: T } | { ok: false; error: ErrorPayload }>();
+  return requestReply(requestSender(conn), subject, body, { timeoutMs: 30_000 });
+}
+
+/** The agents service's answer to a request; a refusal throws its message. */
+async function request<T>(conn: WorkspaceConnection, body: object): Promise<T> {
+  const r = await agentsReply<T>(conn, body);
   if (!r.ok) throw new Error(r.error.message);
   return r.result;
 }
@@ -272,12 +278,8 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       guard(() => request(conn, { op: "revert", thread: need().thread, turn, path })),
     async revertTurn(turn, force) {
       try {
-        const subject = workspaceSubjects(conn.wsid).request(ServiceNames.agents);
         const body = { op: "revertTurn", thread: need().thread, turn, ...(force && { force }) };
-        const m = await conn.request(subject, JSON.stringify(body), 30_000);
-        const r = m.json<
-          { ok: true; result: { reverted: string[] } } | { ok: false; error: ErrorPayload }
-        >();
+        const r = await agentsReply<{ reverted: string[] }>(conn, body);
         return r.ok ? { ok: true, reverted: r.result.reverted } : r;
       } catch (err) {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };

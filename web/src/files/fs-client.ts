@@ -3,11 +3,12 @@
  * live change feed `ws.<wsid>.feed.fs`, re-subscribed whenever the page gets a new NATS
  * client. Only stores use it; components never see NATS.
  */
-import { RequestError, TimeoutError } from "@nats-io/nats-core";
 import { randomId } from "../../../shared/base64url.js";
+import { requestReply } from "../../../shared/command-client.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
-import type { FsChange, FsReply, FsRequest, FsResults } from "../../../shared/files.js";
+import type { FsChange, FsRequest, FsResults } from "../../../shared/files.js";
 import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
+import { requestSender, unansweredError } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { delay, messageOf } from "../lib/delay.js";
 
@@ -79,34 +80,22 @@ export function createFsClient(conn: WorkspaceConnection): FsClient {
   return {
     clientId,
     async call(request, timeoutMs = DEFAULT_TIMEOUT_MS) {
-      let reply: FsReply;
-      try {
-        const msg = await conn.request(requestSubject, JSON.stringify(request), timeoutMs);
-        reply = msg.json<FsReply>();
-      } catch (err) {
-        if (err instanceof RequestError && err.isNoResponders()) {
-          throw new FsError({
-            code: "ERR_COMMAND_TIMEOUT",
-            message: "the fs service is not running (it is being restarted?)",
-          });
-        }
-        if (
-          err instanceof TimeoutError ||
-          (err instanceof RequestError && err.cause instanceof TimeoutError)
-        ) {
-          throw new FsError({
-            code: "ERR_COMMAND_TIMEOUT",
-            message: "the fs service did not answer in time",
-          });
-        }
-        throw new FsError({ code: "ERR_INTERNAL", message: messageOf(err) });
-      }
-      if (!reply || typeof reply !== "object" || typeof reply.ok !== "boolean") {
-        throw new FsError({
-          code: "ERR_INTERNAL",
-          message: "the fs reply has an unexpected shape",
-        });
-      }
+      const reply = await requestReply<{ result: unknown }>(
+        requestSender(conn),
+        requestSubject,
+        request,
+        {
+          timeoutMs,
+          unanswered: (err) =>
+            new FsError(
+              unansweredError(
+                ServiceNames.fs,
+                err,
+                "the fs service is not running (it is being restarted?)",
+              ),
+            ),
+        },
+      );
       if (!reply.ok) throw new FsError(reply.error);
       return reply.result as never;
     },

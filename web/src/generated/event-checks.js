@@ -547,6 +547,22 @@ return function check(value) {
   )
 }
 })(),
+  "645a2feb2d64ef03015163c3": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['seq']) &&
+    value['seq'] >= 1 &&
+    (typeof value['error'] === 'object' && value['error'] !== null && !Array.isArray(value['error'])) &&
+    (typeof value['error']['code'] === 'string') &&
+    value['error']['code'].length <= 100 &&
+    (typeof value['error']['message'] === 'string') &&
+    value['error']['message'].length <= 4000 &&
+    Object.getOwnPropertyNames(value['error']).length === 2 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "6807283c73e30a2a3c38bf98": (() => {
 return function check(value) {
   return (

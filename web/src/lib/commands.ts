@@ -1,6 +1,8 @@
-/** Sends commands to the workspace's services and turns every outcome into a CommandReply. */
+/** Sends commands and requests to the workspace's services over the page's connection. */
 import { RequestError, TimeoutError } from "@nats-io/nats-core";
+import { commandReply, type RequestSender } from "../../../shared/command-client.js";
 import type { CommandReply } from "../../../shared/commands.js";
+import type { ErrorPayload } from "../../../shared/errors.js";
 import { workspaceSubjects } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "./connection.js";
 import { messageOf } from "./delay.js";
@@ -8,6 +10,32 @@ import { messageOf } from "./delay.js";
 // Generous: a busy machine may need seconds to start a pty host or a shell, and a command
 // that is still running should not be reported as failed.
 const COMMAND_TIMEOUT_MS = 30_000;
+
+/** The page's connection as what the shared command client sends with. */
+export function requestSender(conn: WorkspaceConnection): RequestSender {
+  return { request: (subject, payload, o) => conn.request(subject, payload, o.timeout) };
+}
+
+/** What a request to `service` that got no reply says: not running, too slow, or why not. */
+export function unansweredError(
+  service: string,
+  err: unknown,
+  notRunning = `the ${service} service is not running`,
+): ErrorPayload {
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return { code: "ERR_COMMAND_TIMEOUT", message: notRunning };
+  }
+  if (
+    err instanceof TimeoutError ||
+    (err instanceof RequestError && err.cause instanceof TimeoutError)
+  ) {
+    return {
+      code: "ERR_COMMAND_TIMEOUT",
+      message: `the ${service} service did not answer in time`,
+    };
+  }
+  return { code: "ERR_INTERNAL", message: messageOf(err) };
+}
 
 /** Sends `{ type, data }` to `service`; never throws, failures come back as `{ ok: false }`. */
 export async function sendCommand(
@@ -23,45 +51,13 @@ export async function sendCommand(
     return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
   }
   try {
-    const msg = await conn.request(subject, JSON.stringify({ type, data }), COMMAND_TIMEOUT_MS);
-    return parseReply(msg.string());
+    return await commandReply(
+      requestSender(conn),
+      subject,
+      { type, data },
+      { timeoutMs: COMMAND_TIMEOUT_MS },
+    );
   } catch (err) {
-    if (err instanceof RequestError && err.isNoResponders()) {
-      return {
-        ok: false,
-        error: { code: "ERR_COMMAND_TIMEOUT", message: `the ${service} service is not running` },
-      };
-    }
-    if (
-      err instanceof TimeoutError ||
-      (err instanceof RequestError && err.cause instanceof TimeoutError)
-    ) {
-      return {
-        ok: false,
-        error: {
-          code: "ERR_COMMAND_TIMEOUT",
-          message: `the ${service} service did not answer in time`,
-        },
-      };
-    }
-    return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
+    return { ok: false, error: unansweredError(service, err) };
   }
-}
-
-function parseReply(text: string): CommandReply {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, error: { code: "ERR_INTERNAL", message: "the reply is not JSON" } };
-  }
-  if (typeof value === "object" && value !== null && "ok" in value) {
-    const reply = value as CommandReply;
-    if (reply.ok === true && Array.isArray(reply.seqs)) return reply;
-    if (reply.ok === false && typeof reply.error?.message === "string") return reply;
-  }
-  return {
-    ok: false,
-    error: { code: "ERR_INTERNAL", message: "the reply has an unexpected shape" },
-  };
 }

@@ -1,0 +1,70 @@
+/** Reading one subject of a stream: its last sequence, and its messages in a range. */
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import type { Envelope, EventRegistry } from "../../shared/envelope.js";
+
+/** A message of a subject as stored, before it is read as an event. */
+export interface SubjectMessage {
+  seq: number;
+  data: Uint8Array;
+}
+
+/** The last sequence stored on `subject` in `stream`, 0 if none. */
+export async function lastSubjectSeq(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+): Promise<number> {
+  try {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return m?.seq ?? 0;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 10037) return 0; // no message found
+    throw err;
+  }
+}
+
+/** The messages of one subject with sequence in (after, upTo], in order. */
+export async function readSubjectMessages(
+  js: JetStreamClient,
+  stream: string,
+  subject: string,
+  after: number,
+  upTo: number,
+): Promise<SubjectMessage[]> {
+  if (upTo <= after) return [];
+  const consumer = await js.consumers.get(stream, {
+    filter_subjects: subject,
+    deliver_policy: DeliverPolicy.StartSequence,
+    opt_start_seq: after + 1,
+  });
+  const out: SubjectMessage[] = [];
+  const messages = await consumer.consume({ max_messages: 512 });
+  try {
+    for await (const m of messages) {
+      out.push({ seq: m.seq, data: m.data });
+      if (m.seq >= upTo || m.info.pending === 0) break;
+    }
+  } finally {
+    messages.stop();
+    await consumer.delete().catch(() => undefined);
+  }
+  return out;
+}
+
+/** The events of one subject with sequence in (after, upTo], in order; throws on an invalid one. */
+export async function readSubject<E extends Envelope>(
+  js: JetStreamClient,
+  registry: EventRegistry<E>,
+  stream: string,
+  subject: string,
+  after: number,
+  upTo: number,
+): Promise<{ event: E; seq: number }[]> {
+  const messages = await readSubjectMessages(js, stream, subject, after, upTo);
+  return messages.map((m) => ({ event: registry.parse(m.data), seq: m.seq }));
+}
