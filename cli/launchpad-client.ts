@@ -261,9 +261,18 @@ export async function runClient(
     }
     if (o.command === "image") {
       const [name, dir] = o.args as [string, string];
-      const hostId = (o.flags.host as string | undefined) ?? run.hostId;
-      if (hostId === undefined)
-        throw new CommandFailed("on a control plane, image import needs --host HOSTID");
+      let hostId = (o.flags.host as string | undefined) ?? run.hostId;
+      if (hostId === undefined) {
+        // On a hub with one ready host (its own, say), that one.
+        const ready = (await values<HostView>(nc, Buckets.hosts)).filter(
+          (h) => h.status === "ready",
+        );
+        if (ready.length !== 1)
+          throw new CommandFailed(
+            `on a hub with ${ready.length === 0 ? "no ready host" : `${ready.length} ready hosts (${ready.map((h) => h.hostId).join(", ")})`}, image import needs --host HOSTID`,
+          );
+        hostId = ready[0]!.hostId;
+      }
       print(`importing ${resolve(dir)} as image ${name}…`);
       const r = await requestReply(
         nc,

@@ -95,7 +95,7 @@ export async function startLaunchpadHost(
   const undo = cleanups.undo;
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o711 });
-    cleanups.push(await acquireLock(opts.dataDir));
+    cleanups.push(await acquireLock(opts.dataDir, "cocalc-launchpad host"));
     // A host that joins a hub is the host its token names; one that joined before comes back
     // joined, with or without --join.
     const leaf = opts.join
@@ -297,7 +297,7 @@ async function hostNatsServer(
 /**
  * The cores quotas in the host's own ledger, read before it joins (its nats-server started
  * on its own for the moment): the control plane refuses the join unless it has a quota for
- * each, so none is dropped without a word (services/registry/join-quotas.ts).
+ * each, so none is dropped without a word (services/hub/join-quotas.ts).
  */
 async function ownCoresQuotas(opts: HostOptions, log: Logger): Promise<Record<string, number>> {
   const quotas: Record<string, number> = {};

@@ -95,7 +95,7 @@ export async function startHub(
   const cleanups = cleanupStack(log);
   try {
     await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-    cleanups.push(await acquireLock(opts.dataDir));
+    cleanups.push(await acquireLock(opts.dataDir, "cocalc-launchpad hub"));
     await mkdir(join(opts.dataDir, "keys"), { recursive: true, mode: 0o700 });
     const auth = await HubNatsAuth.open({
       dir: join(opts.dataDir, "keys"),

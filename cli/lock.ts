@@ -140,10 +140,17 @@ export async function runningPid(dataDir: string): Promise<number | undefined> {
   return (await lockHolder(dataDir)) ?? (await olderPlus(dataDir));
 }
 
-function locked(dataDir: string, pid: number): CocalcError {
+/** Who holds a data dir, for the refusal: plus (which has a stop command) or a launchpad part. */
+export type LockOwner = "cocalc-plus" | "cocalc-launchpad hub" | "cocalc-launchpad host";
+
+function locked(dataDir: string, pid: number, owner: LockOwner): CocalcError {
+  const stop =
+    owner === "cocalc-plus"
+      ? `stop it with \`cocalc-plus stop --data-dir ${dataDir}\``
+      : `stop it (kill -TERM ${pid})`;
   return new CocalcError(
     "ERR_DATA_DIR_LOCKED",
-    `another cocalc-plus (pid ${pid}) is already running on ${dataDir}.\nOpen it, stop it with \`cocalc-plus stop --data-dir ${dataDir}\`, or use another --data-dir.`,
+    `another ${owner} (pid ${pid}) is already running on ${dataDir}.\nOpen it, ${stop}, or use another --data-dir.`,
     { pid },
   );
 }
@@ -159,7 +166,10 @@ async function sweep(dir: string, mine: number): Promise<void> {
 }
 
 /** Takes the lock or throws ERR_DATA_DIR_LOCKED. Returns the release function. */
-export async function acquireLock(dataDir: string): Promise<() => Promise<void>> {
+export async function acquireLock(
+  dataDir: string,
+  owner: LockOwner = "cocalc-plus",
+): Promise<() => Promise<void>> {
   const dir = lockDir(dataDir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const content = `${process.pid} ${processStart(process.pid) ?? "-"}\n`;
@@ -172,7 +182,7 @@ export async function acquireLock(dataDir: string): Promise<() => Promise<void>>
         const h = await readHolder(join(dir, String(newest)));
         // Gone since the listing: a newer one was made; look again.
         if (h === undefined) continue;
-        if (h && holds(h)) throw locked(dataDir, h.pid);
+        if (h && holds(h)) throw locked(dataDir, h.pid, owner);
       }
       const mine = newest + 1;
       const file = join(dir, String(mine));
@@ -190,7 +200,7 @@ export async function acquireLock(dataDir: string): Promise<() => Promise<void>>
       const older = await olderPlus(dataDir);
       if (older !== undefined) {
         await rm(file, { force: true });
-        throw locked(dataDir, older);
+        throw locked(dataDir, older, owner);
       }
       const pidTmp = `${pidFile(dataDir)}.${randomId()}.tmp`;
       await writeFile(pidTmp, `${process.pid}\n`, { mode: 0o644 });

@@ -76,7 +76,7 @@ describe("subjects", () => {
     for (const subjects of Object.values(StreamSubjects)) {
       for (const s of subjects)
         expect(s).toMatch(
-          /^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.|placement\.|ledger\.|hub\.)/,
+          /^(ws\.\*\.|host\.|mount\.|remote\.|account\.|registry\.|placement\.|ledger\.|hub\.|hubws\.)/,
         );
     }
   });

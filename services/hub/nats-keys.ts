@@ -167,7 +167,7 @@ export function systemAccountJwt(k: HubKeyPairs): Promise<string> {
 
 /**
  * The account JWT with `revocations` (user public key → revoke JWTs issued at or before, unix
- * s) and what it takes from joined hosts' accounts (services/registry/leaf-accounts.ts).
+ * s) and what it takes from joined hosts' accounts (services/hub/leaf-accounts.ts).
  */
 export function accountJwt(
   k: HubKeyPairs,

@@ -2,7 +2,7 @@
  * Reading a KV view of another JetStream domain (a joined host's, from its control plane)
  * with requests only: the stream's subjects, then each key's last message. A KV watch or key
  * listing would need a consumer that delivers to the reader's inbox, which a host's leaf
- * account cannot reach (services/registry/leaf-accounts.ts).
+ * account cannot reach (services/hub/leaf-accounts.ts).
  */
 import { type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";

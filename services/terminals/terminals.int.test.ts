@@ -314,36 +314,6 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
     expect(max(late, "host")).toBeLessThan(200);
   });
 
-  it("a terminal outlives its lifecycle events (kept a day): restart and close still work", async () => {
-    const tid = newTerminalId();
-    const opened = await open({ tid });
-    const v = await viewer(tid);
-    typeInto(t.nc, TEST_WSID, tid, "exit 4\r");
-    await until("exited", async () => (await terminalView(t.nc, TEST_WSID, tid))?.exit?.code === 4);
-    // What a day of WS_TERM's max age does to them.
-    await t.jsm.streams.purge("WS_TERM", { filter: `ws.${TEST_WSID}.term.${tid}.life` });
-    expect(await terminalCommand(t.nc, TEST_WSID, "RestartTerminal", { tid })).toMatchObject({
-      ok: true,
-    });
-    const again = await until("running again", async () => {
-      const view = await terminalView(t.nc, TEST_WSID, tid);
-      return view?.status === "running" && view.pid ? view : undefined;
-    });
-    expect(again.generation).toBe(2);
-    expect(again.pid).not.toBe(opened.pid);
-    typeInto(t.nc, TEST_WSID, tid, "echo gen-$((1+1))\r");
-    await v.waitFor(/^gen-2$/m);
-    await t.jsm.streams.purge("WS_TERM", { filter: `ws.${TEST_WSID}.term.${tid}.life` });
-    expect(await terminalCommand(t.nc, TEST_WSID, "CloseTerminal", { tid })).toMatchObject({
-      ok: true,
-    });
-    await until(
-      "closed",
-      async () => (await terminalView(t.nc, TEST_WSID, tid)) === undefined || undefined,
-    );
-    await until("shell gone", async () => !alive(again.pid!));
-  });
-
   it("an event of a newer build on a terminal is skipped and rejected; the terminal still closes", async () => {
     const tid = newTerminalId();
     const opened = await open({ tid });
@@ -358,8 +328,8 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
       async () => (await terminalView(t.nc, TEST_WSID, tid)) === undefined || undefined,
     );
     await until("shell gone", async () => !alive(opened.pid!));
-    const last = await lastSubjectSeq(t.jsm, Streams.WS_TERM, life);
-    const recorded = (await readSubjectMessages(t.js, Streams.WS_TERM, life, skipped, last))
+    const last = await lastSubjectSeq(t.jsm, Streams.WS_TERM_LIFE, life);
+    const recorded = (await readSubjectMessages(t.js, Streams.WS_TERM_LIFE, life, skipped, last))
       .map((m) => readMessage(terminalRegistry, m.data))
       .flatMap((read) => (read.kind === "rejection" ? [read.event.data] : []));
     expect(recorded).toEqual([

@@ -47,8 +47,9 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
         m.root,
         "--host-id",
         HOST,
+        // Beats come every 5 s: a host unheard for 10 s is offline.
         "--offline-after",
-        "3s",
+        "10s",
         "--data-dir",
         hubDir,
       ],
@@ -164,7 +165,33 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     }, wsid);
     expect(forged.status).toBe(404);
     expect(await statusOf(admin)).toBe("Running");
+
+    // The admin's pages: the accounts, found by email, one disabled (signed out at once).
+    await admin.reload();
+    await admin.getByTestId("hub-admin-search").fill("bob@");
+    const bobRow = admin.locator('[data-testid="hub-admin-account"][data-email="bob@example.com"]');
+    await bobRow.waitFor({ timeout: 30_000 });
+    expect(await admin.getByTestId("hub-admin-account").count()).toBe(1);
+    await bobRow.getByRole("button", { name: "Disable" }).click();
+    await expect.poll(() => bobRow.locator("td").nth(2).textContent()).toBe("disabled");
+    await bob.reload();
+    await bob.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
     await bobCtx.close();
+    // Hosts: the hub's own, ready, with the workspace; a registration token issued, revoked.
+    const hostRow = admin.locator(`[data-testid="hub-admin-host"][data-host="${HOST}"]`);
+    await expect.poll(() => hostRow.getAttribute("data-state"), { timeout: 30_000 }).toBe("ready");
+    await admin.getByTestId("hub-admin-token-host").fill("extra1");
+    await admin.getByTestId("hub-admin-token-issue").click();
+    const tokenText = await admin.getByTestId("hub-admin-token").locator("textarea").inputValue();
+    const token = JSON.parse(tokenText) as { tokenId: string; hostId: string; v: number };
+    expect(token).toMatchObject({ hostId: "extra1", v: 2 });
+    const tokenRow = admin.locator(
+      `[data-testid="hub-admin-token-row"][data-token="${token.tokenId}"]`,
+    );
+    await expect.poll(() => tokenRow.getAttribute("data-status")).toBe("issued");
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-admin.png`, fullPage: true });
+    await tokenRow.getByRole("button", { name: "Revoke" }).click();
+    await expect.poll(() => tokenRow.getAttribute("data-status")).toBe("revoked");
 
     // The host stops answering: its nats-server frozen, so its beats stop.
     const pid = Number(

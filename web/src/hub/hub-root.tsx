@@ -15,6 +15,7 @@ import {
   signedOut,
   signOut,
 } from "../lib/session.js";
+import { AdminAccounts, AdminHosts } from "./admin-section.js";
 import { WorkspacesSection } from "./workspaces-section.js";
 import "./hub.css";
 
@@ -332,6 +333,8 @@ function Dashboard(props: { onSignedOut: () => void }) {
       </Show>
       <Show when={me()?.account.role === "admin"}>
         <AdminInvites />
+        <AdminAccounts />
+        <AdminHosts />
       </Show>
     </div>
   );

@@ -1,0 +1,158 @@
+/**
+ * The hub's admin pages over HTTP: accounts (a page of them, searched by email; disable,
+ * enable, make admin or user), hosts (state, capacity, workspaces on each) and their
+ * registration tokens (issue, list, revoke). Every action is the accounts service's or the
+ * registry's, with the signed-in admin as the one who acts (recorded as the events' actor).
+ * Register after authPlugin.
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { type Static, Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import { errorText, request } from "../../shared/command-client.js";
+import { CocalcError } from "../../shared/errors.js";
+import { type AccountView, type HubReply, HubSubjects } from "../../shared/hub.js";
+import type { HostTokenFile, HostTokenInfo, HostView } from "../../shared/launchpad.js";
+import { Buckets, RegistrySubjects } from "../../shared/subjects.js";
+import type { BrowserSessions } from "./browser-sessions.js";
+import { accountOfRequest, askHub } from "./hub-auth.js";
+
+export const HUB_ADMIN_PATH = "/api/hub/admin";
+
+export interface HubAdminOptions {
+  nc: NatsConnection;
+  sessions: BrowserSessions;
+}
+
+const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
+const AccountsQuery = Type.Object({
+  q: Type.Optional(Type.String({ maxLength: 254 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+});
+const AccountAction = Type.Object({
+  id: Id,
+  action: Type.Union(["disable", "enable", "admin", "user"].map((a) => Type.Literal(a))),
+});
+const TokenBody = Type.Object(
+  {
+    hostId: Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$" }),
+    ttlSeconds: Type.Integer({ minimum: 60, maximum: 30 * 86_400 }),
+  },
+  { additionalProperties: false },
+);
+
+/** A page of accounts whose email holds `q` (any case), oldest first. */
+export function pageOfAccounts<T extends { email?: string }>(
+  all: readonly T[],
+  q: string | undefined,
+  offset: number,
+  limit: number,
+): { total: number; accounts: T[] } {
+  const needle = q?.trim().toLowerCase();
+  const found = needle ? all.filter((a) => a.email?.toLowerCase().includes(needle)) : all;
+  return { total: found.length, accounts: found.slice(offset, offset + limit) };
+}
+
+export const hubAdminPlugin = fp<HubAdminOptions>(
+  async (app: FastifyInstance, opts: HubAdminOptions) => {
+    const { nc, sessions } = opts;
+    const accounts = (type: string, data: unknown) =>
+      askHub<HubReply>(nc, HubSubjects.command, type, data, "accounts service");
+    const registry = <T>(type: string, data: unknown) =>
+      request<{ result: T }>(
+        nc,
+        RegistrySubjects.command,
+        { type, data },
+        {
+          timeoutMs: 30_000,
+          refused: (error) => new CocalcError("ERR_HOST_JOIN", errorText(error)),
+        },
+      ).then((r) => r.result);
+
+    /** The signed-in account, if it is an admin (else ERR_HUB_FORBIDDEN). */
+    async function admin(req: FastifyRequest): Promise<string> {
+      const by = accountOfRequest(sessions, req);
+      const me = await accounts("WhoAmI", { by });
+      if (me.account?.role !== "admin" || me.account.status !== "active")
+        throw new CocalcError("ERR_HUB_FORBIDDEN", "only an admin may do that");
+      return by;
+    }
+    const fresh = <R>(reply: { header(k: string, v: string): R }) =>
+      reply.header("Cache-Control", "no-store");
+
+    app.get<{ Querystring: Static<typeof AccountsQuery> }>(
+      `${HUB_ADMIN_PATH}/accounts`,
+      { schema: { querystring: AccountsQuery } },
+      async (req, reply) => {
+        const by = await admin(req);
+        const all = (await accounts("ListAccounts", { by })).accounts ?? [];
+        const page = pageOfAccounts<AccountView & { email?: string }>(
+          all,
+          req.query.q,
+          req.query.offset ?? 0,
+          req.query.limit ?? 50,
+        );
+        return fresh(reply).send(page);
+      },
+    );
+
+    app.post<{ Params: Static<typeof AccountAction> }>(
+      `${HUB_ADMIN_PATH}/accounts/:id/:action`,
+      { schema: { params: AccountAction } },
+      async (req, reply) => {
+        const by = await admin(req);
+        const { id, action } = req.params;
+        const r =
+          action === "disable" || action === "enable"
+            ? await accounts("SetAccountDisabled", {
+                by,
+                account: id,
+                disabled: action === "disable",
+              })
+            : await accounts("SetAccountRole", { by, account: id, role: action });
+        return fresh(reply).send({ account: r.account });
+      },
+    );
+
+    app.get(`${HUB_ADMIN_PATH}/hosts`, async (req, reply) => {
+      await admin(req);
+      const { Kvm } = await import("@nats-io/kv");
+      const kv = await new Kvm(nc).open(Buckets.hosts);
+      const hosts: HostView[] = [];
+      for await (const key of await kv.keys()) {
+        const e = await kv.get(key);
+        if (e?.operation === "PUT" && e.length > 0) hosts.push(e.json<HostView>());
+      }
+      hosts.sort((a, b) => a.hostId.localeCompare(b.hostId));
+      return fresh(reply).send({ hosts });
+    });
+
+    app.get(`${HUB_ADMIN_PATH}/tokens`, async (req, reply) => {
+      await admin(req);
+      return fresh(reply).send({ tokens: await registry<HostTokenInfo[]>("ListHostTokens", {}) });
+    });
+
+    app.post<{ Body: Static<typeof TokenBody> }>(
+      `${HUB_ADMIN_PATH}/tokens`,
+      { schema: { body: TokenBody } },
+      async (req, reply) => {
+        await admin(req);
+        const token = await registry<HostTokenFile>("IssueHostToken", req.body);
+        // Shown once, to be saved as the host's 0600 token file; never kept by the page.
+        return fresh(reply).send({ token });
+      },
+    );
+
+    app.post<{ Params: { id: string } }>(
+      `${HUB_ADMIN_PATH}/tokens/:id/revoke`,
+      { schema: { params: Type.Object({ id: Id }) } },
+      async (req, reply) => {
+        await admin(req);
+        const token = await registry<HostTokenInfo>("RevokeHostToken", { tokenId: req.params.id });
+        return fresh(reply).send({ token });
+      },
+    );
+  },
+  { name: "hub-admin", dependencies: ["auth"] },
+);

@@ -1,0 +1,260 @@
+/**
+ * The admin's pages on the dashboard: accounts (searched by email, a page at a time; disable,
+ * enable, make admin or user), hosts (state, capacity, what runs there) and their
+ * registration tokens (issue one, shown once to save as the host's token file; list; revoke).
+ */
+import { createResource, createSignal, For, Show } from "solid-js";
+import type { AccountView } from "../../../shared/hub.js";
+import type { HostTokenFile, HostTokenInfo, HostView } from "../../../shared/launchpad.js";
+import { messageOf } from "../lib/delay.js";
+import { apiFetch, errorMessage, postJson } from "../lib/session.js";
+import { formatMb } from "./workspace-status.js";
+
+const PAGE = 20;
+
+async function getJson<T>(path: string): Promise<T> {
+  const res = await apiFetch(path, { cache: "no-store" });
+  if (!res.ok) throw new Error(await errorMessage(res));
+  return (await res.json()) as T;
+}
+
+function Problem(props: { text: string | undefined }) {
+  return (
+    <Show when={props.text}>
+      <p class="hub-problem" role="alert">
+        {props.text}
+      </p>
+    </Show>
+  );
+}
+
+export function AdminAccounts() {
+  const [q, setQ] = createSignal("");
+  const [offset, setOffset] = createSignal(0);
+  const [problem, setProblem] = createSignal<string>();
+  const [page, { refetch }] = createResource(
+    () => ({ q: q(), offset: offset() }),
+    (k) =>
+      getJson<{ total: number; accounts: (AccountView & { email?: string })[] }>(
+        `/api/hub/admin/accounts?q=${encodeURIComponent(k.q)}&offset=${k.offset}&limit=${PAGE}`,
+      ),
+  );
+  const act = async (id: string, action: string) => {
+    setProblem(undefined);
+    const res = await postJson(`/api/hub/admin/accounts/${id}/${action}`, {});
+    if (!res.ok) setProblem(await errorMessage(res));
+    await refetch();
+  };
+  return (
+    <section class="hub-section" data-testid="hub-admin-accounts">
+      <h2>Accounts</h2>
+      <div class="hub-row">
+        <input
+          data-testid="hub-admin-search"
+          placeholder="search by email"
+          value={q()}
+          onInput={(e) => {
+            setQ(e.currentTarget.value);
+            setOffset(0);
+          }}
+        />
+        <span class="muted">{page()?.total ?? 0} found</span>
+        <button
+          type="button"
+          class="button"
+          disabled={offset() === 0}
+          onClick={() => setOffset(Math.max(0, offset() - PAGE))}
+        >
+          Newer
+        </button>
+        <button
+          type="button"
+          class="button"
+          disabled={(page()?.total ?? 0) <= offset() + PAGE}
+          onClick={() => setOffset(offset() + PAGE)}
+        >
+          Older
+        </button>
+      </div>
+      <Problem text={problem() ?? (page.error ? messageOf(page.error) : undefined)} />
+      <table class="hub-table">
+        <thead>
+          <tr>
+            <th>Email</th>
+            <th>Role</th>
+            <th>Status</th>
+            <th>Made</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          <For each={page()?.accounts ?? []}>
+            {(a) => (
+              <tr data-testid="hub-admin-account" data-email={a.email}>
+                <td>{a.email ?? a.id}</td>
+                <td>{a.role}</td>
+                <td>{a.status}</td>
+                <td>
+                  {new Date(a.created).toLocaleDateString()} ({a.via})
+                </td>
+                <td class="hub-actions">
+                  <button
+                    type="button"
+                    class="button"
+                    onClick={() => void act(a.id, a.status === "active" ? "disable" : "enable")}
+                  >
+                    {a.status === "active" ? "Disable" : "Enable"}
+                  </button>
+                  <button
+                    type="button"
+                    class="button"
+                    onClick={() => void act(a.id, a.role === "admin" ? "user" : "admin")}
+                  >
+                    {a.role === "admin" ? "Make user" : "Make admin"}
+                  </button>
+                </td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+export function AdminHosts() {
+  const [hosts, { refetch }] = createResource(() =>
+    getJson<{ hosts: HostView[] }>("/api/hub/admin/hosts").then((r) => r.hosts),
+  );
+  const [tokens, tokensActions] = createResource(() =>
+    getJson<{ tokens: HostTokenInfo[] }>("/api/hub/admin/tokens").then((r) => r.tokens),
+  );
+  const [hostId, setHostId] = createSignal("");
+  const [issued, setIssued] = createSignal<HostTokenFile>();
+  const [problem, setProblem] = createSignal<string>();
+  const issue = async () => {
+    setProblem(undefined);
+    const res = await postJson("/api/hub/admin/tokens", {
+      hostId: hostId().trim(),
+      ttlSeconds: 3600,
+    });
+    if (!res.ok) return setProblem(await errorMessage(res));
+    setIssued(((await res.json()) as { token: HostTokenFile }).token);
+    await tokensActions.refetch();
+  };
+  const revoke = async (id: string) => {
+    setProblem(undefined);
+    const res = await postJson(`/api/hub/admin/tokens/${id}/revoke`, {});
+    if (!res.ok) setProblem(await errorMessage(res));
+    await tokensActions.refetch();
+  };
+  return (
+    <section class="hub-section" data-testid="hub-admin-hosts">
+      <h2>Hosts</h2>
+      <Problem text={problem() ?? (hosts.error ? messageOf(hosts.error) : undefined)} />
+      <table class="hub-table">
+        <thead>
+          <tr>
+            <th>Host</th>
+            <th>State</th>
+            <th>Workspaces (running)</th>
+            <th>Capacity used</th>
+            <th>Disk</th>
+            <th>Images</th>
+            <th>Last heard</th>
+          </tr>
+        </thead>
+        <tbody>
+          <For each={hosts() ?? []}>
+            {(h) => (
+              <tr data-testid="hub-admin-host" data-host={h.hostId} data-state={h.status}>
+                <td>{h.hostId}</td>
+                <td>{h.status}</td>
+                <td>
+                  {h.workspaces} ({h.running})
+                </td>
+                <td>
+                  {h.committed?.cpus ?? 0}/{h.capacity?.cpus ?? "?"} cpu,{" "}
+                  {formatMb(h.committed?.memoryMb ?? 0)}/{formatMb(h.capacity?.memoryMb)}
+                </td>
+                <td>
+                  {formatMb(h.disk.usedMb)}/{formatMb(h.disk.totalMb)}
+                </td>
+                <td>{(h.images ?? []).join(", ") || "none"}</td>
+                <td>{h.seenAt ? new Date(h.seenAt).toLocaleString() : "never"}</td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+      <div class="hub-row">
+        <button type="button" class="button" onClick={() => void refetch()}>
+          Refresh
+        </button>
+        <input
+          data-testid="hub-admin-token-host"
+          placeholder="host id, e.g. gpu-1"
+          value={hostId()}
+          onInput={(e) => setHostId(e.currentTarget.value)}
+        />
+        <button
+          type="button"
+          class="button"
+          data-testid="hub-admin-token-issue"
+          disabled={hostId().trim() === ""}
+          onClick={() => void issue()}
+        >
+          Issue a registration token (1 hour)
+        </button>
+      </div>
+      <Show when={issued()}>
+        {(t) => (
+          <div class="hub-panel" data-testid="hub-admin-token">
+            <p>
+              Save this as a file only root can read on host <strong>{t().hostId}</strong> (e.g.{" "}
+              <code>install -m 600 /dev/stdin {t().hostId}.token</code>, then paste), and run{" "}
+              <code>cocalc-launchpad host --join {t().hostId}.token --btrfs …</code>. It is shown
+              once.
+            </p>
+            <textarea readOnly rows={6} class="hub-token" value={JSON.stringify(t(), null, 2)} />
+            <button type="button" class="button" onClick={() => setIssued(undefined)}>
+              Done
+            </button>
+          </div>
+        )}
+      </Show>
+      <table class="hub-table">
+        <thead>
+          <tr>
+            <th>Token</th>
+            <th>Host</th>
+            <th>Status</th>
+            <th>Expires</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          <For each={[...(tokens() ?? [])].reverse().slice(0, 50)}>
+            {(t) => (
+              <tr data-testid="hub-admin-token-row" data-token={t.tokenId} data-status={t.status}>
+                <td>
+                  <code>{t.tokenId}</code>
+                </td>
+                <td>{t.hostId}</td>
+                <td>{t.status}</td>
+                <td>{new Date(t.expiresAt).toLocaleString()}</td>
+                <td>
+                  <Show when={t.status === "issued" || t.status === "joined"}>
+                    <button type="button" class="button" onClick={() => void revoke(t.tokenId)}>
+                      Revoke
+                    </button>
+                  </Show>
+                </td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+    </section>
+  );
+}
