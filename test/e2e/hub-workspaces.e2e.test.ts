@@ -165,6 +165,21 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     }, wsid);
     expect(forged.status).toBe(404);
     expect(await statusOf(admin)).toBe("Running");
+    // Nor any admin page: accounts, hosts, tokens.
+    const asBob = await bob.evaluate(async () => {
+      const cred = localStorage.getItem("cocalc-plus.credential");
+      const headers = { "content-type": "application/json", authorization: `Bearer ${cred}` };
+      const get = (p: string) => fetch(p, { headers }).then((r) => r.status);
+      const post = (p: string, body: object) =>
+        fetch(p, { method: "POST", headers, body: JSON.stringify(body) }).then((r) => r.status);
+      return [
+        await get("/api/hub/admin/accounts"),
+        await get("/api/hub/admin/hosts"),
+        await get("/api/hub/admin/tokens"),
+        await post("/api/hub/admin/tokens", { hostId: "evil", ttlSeconds: 600 }),
+      ];
+    });
+    expect(asBob).toEqual([403, 403, 403, 403]);
 
     // The admin's pages: the accounts, found by email, one disabled (signed out at once).
     await admin.reload();
