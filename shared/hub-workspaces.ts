@@ -27,6 +27,7 @@ export const HubWorkspaceSubjects = {
 } as const;
 
 export { HubWorkspaceBuckets } from "./hub.js";
+import type { AccountLimits } from "./hub.js";
 
 /** A workspace id the hub makes: lower-case letters and digits (it becomes a host name). */
 export const HUB_WSID = /^w[0-9a-f]{12}$/;
@@ -101,21 +102,7 @@ export const HubWorkspaceCommands = [
   HubCreateOptions,
 ] as const;
 
-/** What one account may have: workspaces, and what each may ask for. */
-export interface AccountLimits {
-  workspaces: number;
-  /** Disk of all its workspaces together (their quotas), MB. */
-  diskMb: number;
-  cpusPerWorkspace: number;
-  memoryMbPerWorkspace: number;
-}
-
-export const DEFAULT_ACCOUNT_LIMITS: AccountLimits = {
-  workspaces: 5,
-  diskMb: 20_480,
-  cpusPerWorkspace: 2,
-  memoryMbPerWorkspace: 4096,
-};
+export { type AccountLimits, DEFAULT_ACCOUNT_LIMITS } from "./hub.js";
 
 /** One workspace as the hub knows it (`hub-workspaces`, key `<wsid>`). */
 export interface HubWorkspaceView {

@@ -57,6 +57,29 @@ export const AccountDisabled = defineEvent("AccountDisabled", 1, Type.Object({})
 export const AccountEnabled = defineEvent("AccountEnabled", 1, Type.Object({}));
 export const AccountRoleChanged = defineEvent("AccountRoleChanged", 1, Type.Object({ role: Role }));
 export const PasswordChanged = defineEvent("PasswordChanged", 1, Type.Object({}));
+
+/** What one account may have: workspaces, and what each may ask for. */
+export const AccountLimitsSchema = Type.Object(
+  {
+    workspaces: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    /** Disk of all its workspaces together (their quotas), MB. */
+    diskMb: Type.Integer({ minimum: 0, maximum: 1024 * 1024 * 1024 }),
+    cpusPerWorkspace: Type.Number({ minimum: 0.05, maximum: 1024 }),
+    memoryMbPerWorkspace: Type.Integer({ minimum: 16, maximum: 1024 * 1024 }),
+  },
+  { additionalProperties: false },
+);
+export type AccountLimits = Static<typeof AccountLimitsSchema>;
+
+/** An account's limits until an admin sets others. */
+export const DEFAULT_ACCOUNT_LIMITS: AccountLimits = {
+  workspaces: 5,
+  diskMb: 20_480,
+  cpusPerWorkspace: 2,
+  memoryMbPerWorkspace: 4096,
+};
+
+export const AccountLimitsSet = defineEvent("AccountLimitsSet", 1, AccountLimitsSchema);
 /** What remains of a deleted account: that it existed (its personal data is erased). */
 export const AccountDeleted = defineEvent("AccountDeleted", 1, Type.Object({}));
 export const AccountLifeEvents = [
@@ -65,6 +88,7 @@ export const AccountLifeEvents = [
   AccountEnabled,
   AccountRoleChanged,
   PasswordChanged,
+  AccountLimitsSet,
   AccountDeleted,
 ] as const;
 export type AccountLifeEvent = EventOf<(typeof AccountLifeEvents)[number]>;
@@ -139,6 +163,10 @@ export const CreateAccount = defineCommand(
   Type.Object({ by: Id, email: Email, password: Password, role: Role }),
 );
 export const DeleteAccount = defineCommand("DeleteAccount", Type.Object({ by: Id, account: Id }));
+export const SetAccountLimits = defineCommand(
+  "SetAccountLimits",
+  Type.Object({ by: Id, account: Id, limits: AccountLimitsSchema }),
+);
 export const HubCommands = [
   SetUpHub,
   SignUp,
@@ -154,6 +182,7 @@ export const HubCommands = [
   FindAccount,
   ListAccounts,
   CreateAccount,
+  SetAccountLimits,
 ] as const;
 
 /** The answer to a command: what the gateway needs (never a hash). */
@@ -191,6 +220,8 @@ export interface AccountView {
   status: "active" | "disabled" | "deleted";
   via: AccountOrigin;
   created: string;
+  /** Set by an admin; else DEFAULT_ACCOUNT_LIMITS. */
+  limits?: AccountLimits;
 }
 
 export interface InviteView {

@@ -9,6 +9,8 @@ import { defineEvent, type EventOf } from "./envelope.js";
 
 const Name = (what: string) =>
   Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$", description: what });
+/** An account id: the CLI's names, or a hub account's id (base64url, may start with - or _). */
+const AccountName = Type.String({ pattern: "^[-_A-Za-z0-9]{1,64}$", description: "account" });
 
 /** Resource limits of one workspace. Disk is one limit for home, /scratch and the rootfs layer together. */
 export const QuotaSchema = Type.Object(
@@ -282,7 +284,7 @@ export const CreateWorkspaceOnHost = defineCommand(
       image: Name("image"),
       quota: Type.Optional(Type.Partial(QuotaSchema, { additionalProperties: false })),
       /** The account whose cores quota the workspace counts against (an id: it names subjects). */
-      account: Type.Optional(Name("account")),
+      account: Type.Optional(AccountName),
       /** The host to place it on (a control plane picks a ready one when not given). */
       hostId: Type.Optional(Name("host id")),
       /** Allow nested user namespaces inside (`unshare -U`); blocked by default. */
@@ -418,7 +420,7 @@ export const ReserveCores = defineCommand(
   "ReserveCores",
   Type.Object(
     {
-      account: Name("account"),
+      account: AccountName,
       wsid: Name("workspace id"),
       cores: Type.Number({ minimum: 0, maximum: 1024 }),
       /** Record what already runs (a restarted host), even above the quota. */
@@ -431,7 +433,7 @@ export const ReserveCores = defineCommand(
 export const ReleaseCores = defineCommand(
   "ReleaseCores",
   Type.Object(
-    { account: Name("account"), wsid: Name("workspace id") },
+    { account: AccountName, wsid: Name("workspace id") },
     { additionalProperties: false },
   ),
 );

@@ -11,9 +11,14 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import fp from "fastify-plugin";
 import { errorText, request } from "../../shared/command-client.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type AccountView, type HubReply, HubSubjects } from "../../shared/hub.js";
+import {
+  AccountLimitsSchema,
+  type AccountView,
+  type HubReply,
+  HubSubjects,
+} from "../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../shared/launchpad.js";
-import { Buckets, RegistrySubjects } from "../../shared/subjects.js";
+import { accountSubjects, Buckets, RegistrySubjects } from "../../shared/subjects.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { accountOfRequest, askHub } from "./hub-auth.js";
 
@@ -34,6 +39,14 @@ const AccountAction = Type.Object({
   id: Id,
   action: Type.Union(["disable", "enable", "admin", "user"].map((a) => Type.Literal(a))),
 });
+const LimitsBody = Type.Object(
+  {
+    limits: AccountLimitsSchema,
+    /** Cores its running workspaces may hold together (the fleet's ledger); null: no limit. */
+    cores: Type.Union([Type.Integer({ minimum: 0, maximum: 100_000 }), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
 const TokenBody = Type.Object(
   {
     hostId: Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$" }),
@@ -111,6 +124,27 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
                 disabled: action === "disable",
               })
             : await accounts("SetAccountRole", { by, account: id, role: action });
+        return fresh(reply).send({ account: r.account });
+      },
+    );
+
+    app.post<{ Params: { id: string }; Body: Static<typeof LimitsBody> }>(
+      `${HUB_ADMIN_PATH}/accounts/:id/limits`,
+      { schema: { params: Type.Object({ id: Id }), body: LimitsBody } },
+      async (req, reply) => {
+        const by = await admin(req);
+        const r = await accounts("SetAccountLimits", {
+          by,
+          account: req.params.id,
+          limits: req.body.limits,
+        });
+        // The running cores together are the fleet's ledger's (every host asks it at a start).
+        await request(
+          nc,
+          accountSubjects(req.params.id).command,
+          { type: "SetAccountCoresQuota", data: { cores: req.body.cores } },
+          { timeoutMs: 30_000 },
+        );
         return fresh(reply).send({ account: r.account });
       },
     );

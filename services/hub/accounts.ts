@@ -28,6 +28,7 @@ import {
   type ListAccounts,
   type RevokeInvite,
   type SetAccountDisabled,
+  type SetAccountLimits,
   type SetAccountRole,
   type SetSignUpMode,
   type SetUpHub,
@@ -186,6 +187,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           role: state.role,
           status: state.status,
           via: state.via,
+          ...(state.limits && { limits: state.limits }),
           // Not projected yet: it was made a moment ago.
           created: stored?.created ?? ctx.now().toISOString(),
         };
@@ -241,6 +243,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           | Wire<typeof FindAccount>
           | Wire<typeof ListAccounts>
           | Wire<typeof CreateAccountCommand>
+          | Wire<typeof SetAccountLimits>
         >(HubCommands, raw.data, meta("hub"));
         switch (cmd.type) {
           case "SetUpHub": {
@@ -400,6 +403,14 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
             await accounts.execute(HubSubjects.account(cmd.data.account), {
               type: "SetRole",
               data: { role: cmd.data.role },
+              ...meta(cmd.data.by),
+            });
+            return { ok: true, account: await viewOf(cmd.data.account) };
+          case "SetAccountLimits":
+            await requireAdmin(cmd.data.by);
+            await accounts.execute(HubSubjects.account(cmd.data.account), {
+              type: "SetLimits",
+              data: cmd.data.limits,
               ...meta(cmd.data.by),
             });
             return { ok: true, account: await viewOf(cmd.data.account) };

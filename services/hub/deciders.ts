@@ -6,7 +6,7 @@
 import type { Command } from "../../shared/commands.js";
 import type { Decider } from "../../shared/decider.js";
 import { CocalcError } from "../../shared/errors.js";
-import type { AccountOrigin, AccountRole, SignUpMode } from "../../shared/hub.js";
+import type { AccountLimits, AccountOrigin, AccountRole, SignUpMode } from "../../shared/hub.js";
 
 type Cmd<T extends string, D = Record<string, never>> = Command<T, D>;
 
@@ -66,6 +66,7 @@ export type AccountCommand =
   | Cmd<"Enable">
   | Cmd<"SetRole", { role: AccountRole }>
   | Cmd<"RecordPasswordChange">
+  | Cmd<"SetLimits", AccountLimits>
   | Cmd<"Delete">;
 export type AccountDecided =
   | {
@@ -76,10 +77,16 @@ export type AccountDecided =
   | { type: "AccountEnabled"; data: Record<string, never> }
   | { type: "AccountRoleChanged"; data: { role: AccountRole } }
   | { type: "PasswordChanged"; data: Record<string, never> }
+  | { type: "AccountLimitsSet"; data: AccountLimits }
   | { type: "AccountDeleted"; data: Record<string, never> };
 export type AccountState =
   | { status: "none" }
-  | { status: "active" | "disabled"; role: AccountRole; via: AccountOrigin }
+  | {
+      status: "active" | "disabled";
+      role: AccountRole;
+      via: AccountOrigin;
+      limits?: AccountLimits;
+    }
   | { status: "deleted" };
 
 function existing(
@@ -111,6 +118,9 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
       case "RecordPasswordChange":
         existing(s);
         return [{ type: "PasswordChanged", data: {} }];
+      case "SetLimits":
+        existing(s);
+        return [{ type: "AccountLimitsSet", data: c.data }];
       case "Delete":
         if (s.status === "deleted") return [];
         existing(s);
@@ -133,6 +143,8 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
         return s.status === "active" || s.status === "disabled" ? { ...s, role: e.data.role } : s;
       case "PasswordChanged":
         return s;
+      case "AccountLimitsSet":
+        return s.status === "active" || s.status === "disabled" ? { ...s, limits: e.data } : s;
       case "AccountDeleted":
         return { status: "deleted" };
       default: {

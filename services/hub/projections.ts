@@ -45,6 +45,8 @@ export const accountsProjection: Projection<AccountView, AccountLifeEvent> = {
         return view && { ...view, role: event.data.role };
       case "PasswordChanged":
         return view;
+      case "AccountLimitsSet":
+        return view && { ...view, limits: event.data };
       case "AccountDeleted":
         return null;
       default: {

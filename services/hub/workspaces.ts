@@ -12,7 +12,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { type CommandOf, parseCommand } from "../../shared/commands.js";
 import { EventRegistry } from "../../shared/envelope.js";
 import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
-import { HubBuckets } from "../../shared/hub.js";
+import { type AccountView, HubBuckets } from "../../shared/hub.js";
 import { MAX_MEMBERSHIPS, type Membership } from "../../shared/hub-permissions.js";
 import {
   type AccountLimits,
@@ -217,11 +217,13 @@ export function hubWorkspacesService(): ServiceDefinition {
         }
       }
 
-      async function accountActive(by: string): Promise<void> {
+      /** An active account's limits (its own, else the defaults). */
+      async function activeAccountLimits(by: string): Promise<AccountLimits> {
         const e = await accountsView.get(by);
-        const view = e?.operation === "PUT" && e.length > 0 ? e.json<{ status: string }>() : null;
+        const view = e?.operation === "PUT" && e.length > 0 ? e.json<AccountView>() : null;
         if (view?.status !== "active")
           throw new CocalcError("ERR_HUB_FORBIDDEN", "this account may not create workspaces");
+        return view.limits ?? DEFAULT_ACCOUNT_LIMITS;
       }
 
       async function ownWorkspaces(by: string): Promise<HubWorkspaceView[]> {
@@ -281,15 +283,14 @@ export function hubWorkspacesService(): ServiceDefinition {
               images: [...images]
                 .map(([name, on]) => ({ name, hosts: on }))
                 .sort((a, b) => a.name.localeCompare(b.name)),
-              limits: DEFAULT_ACCOUNT_LIMITS,
+              limits: await activeAccountLimits(by),
             };
           }
           case "CreateHubWorkspace": {
-            await accountActive(by);
             const quota = checkLimits(
               cmd.data.quota,
               await ownWorkspaces(by),
-              DEFAULT_ACCOUNT_LIMITS,
+              await activeAccountLimits(by),
             );
             const wsid = newWsid();
             await store.execute(HubWorkspaceSubjects.workspace(wsid), {

@@ -232,4 +232,66 @@ describe.skipIf(unsupported !== undefined)("hub workspaces on the hub's own host
       code: "ERR_WORKSPACE_NOT_FOUND",
     });
   });
+
+  it("hub workspaces - an admin sets an account's limits: what it may create follows", async () => {
+    const limits = { workspaces: 1, diskMb: 1000, cpusPerWorkspace: 1, memoryMbPerWorkspace: 512 };
+    // Only an admin may.
+    expect(
+      await refusal(
+        askHub<HubReply>(
+          hub.nc,
+          HubSubjects.command,
+          "SetAccountLimits",
+          {
+            by: bob,
+            account: bob,
+            limits: { ...limits, workspaces: 100 },
+          },
+          "accounts service",
+        ),
+      ),
+    ).toMatchObject({ code: "ERR_HUB_FORBIDDEN" });
+    const set = await askHub<HubReply>(
+      hub.nc,
+      HubSubjects.command,
+      "SetAccountLimits",
+      {
+        by: alice,
+        account: bob,
+        limits,
+      },
+      "accounts service",
+    );
+    expect(set.account?.limits).toEqual(limits);
+    await until("bob's limits in force", async () => {
+      const r = await ws("HubCreateOptions", { by: bob });
+      return r.limits?.workspaces === 1 ? true : undefined;
+    });
+    expect(
+      await refusal(
+        ws("CreateHubWorkspace", { by: bob, title: "x", image: "bb", quota: { cpus: 2 } }),
+      ),
+    ).toMatchObject({ code: "ERR_HUB_LIMIT", message: expect.stringMatching(/at most 1 cpus/) });
+    const one = await ws("CreateHubWorkspace", {
+      by: bob,
+      title: "one",
+      image: "bb",
+      quota: { cpus: 1, memoryMb: 256, diskMb: 200 },
+    });
+    await until("bob's first placed", async () =>
+      (await view<HubWorkspaceView>(HubWorkspaceBuckets.workspaces, one.wsid!))?.placement ===
+      "placed"
+        ? true
+        : undefined,
+    );
+    expect(
+      await refusal(
+        ws("CreateHubWorkspace", { by: bob, title: "two", image: "bb", quota: { diskMb: 200 } }),
+      ),
+    ).toMatchObject({
+      code: "ERR_HUB_LIMIT",
+      message: expect.stringMatching(/may have 1 workspaces/),
+    });
+    expect((await ws("DeleteHubWorkspace", { by: bob, wsid: one.wsid! })).ok).toBe(true);
+  });
 });

@@ -1026,6 +1026,26 @@ return function check(value) {
   )
 }
 })(),
+  "beea5057877e71fe7d8ea896": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['workspaces']) &&
+    value['workspaces'] <= 10000 &&
+    value['workspaces'] >= 0 &&
+    Number.isInteger(value['diskMb']) &&
+    value['diskMb'] <= 1073741824 &&
+    value['diskMb'] >= 0 &&
+    Number.isFinite(value['cpusPerWorkspace']) &&
+    value['cpusPerWorkspace'] <= 1024 &&
+    value['cpusPerWorkspace'] >= 0.05 &&
+    Number.isInteger(value['memoryMbPerWorkspace']) &&
+    value['memoryMbPerWorkspace'] <= 1048576 &&
+    value['memoryMbPerWorkspace'] >= 16 &&
+    Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
   "c03338fe15a4501175d89c5f": (() => {
 const local_0 = /^[A-Za-z0-9_-]{4,64}$/;
 const local_1 = /^[A-Za-z0-9_-]{4,80}$/;

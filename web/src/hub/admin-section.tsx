@@ -4,7 +4,7 @@
  * registration tokens (issue one, shown once to save as the host's token file; list; revoke).
  */
 import { createResource, createSignal, For, Show } from "solid-js";
-import type { AccountView } from "../../../shared/hub.js";
+import { type AccountView, DEFAULT_ACCOUNT_LIMITS } from "../../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../../shared/launchpad.js";
 import { messageOf } from "../lib/delay.js";
 import { apiFetch, errorMessage, postJson } from "../lib/session.js";
@@ -32,6 +32,7 @@ export function AdminAccounts() {
   const [q, setQ] = createSignal("");
   const [offset, setOffset] = createSignal(0);
   const [problem, setProblem] = createSignal<string>();
+  const [editing, setEditing] = createSignal<string>();
   const [page, { refetch }] = createResource(
     () => ({ q: q(), offset: offset() }),
     (k) =>
@@ -112,13 +113,95 @@ export function AdminAccounts() {
                   >
                     {a.role === "admin" ? "Make user" : "Make admin"}
                   </button>
+                  <button
+                    type="button"
+                    class="button"
+                    data-testid="hub-admin-limits"
+                    onClick={() => setEditing(editing() === a.id ? undefined : a.id)}
+                  >
+                    Limits
+                  </button>
                 </td>
               </tr>
             )}
           </For>
         </tbody>
       </table>
+      <Show when={page()?.accounts.find((a) => a.id === editing())}>
+        {(a) => (
+          <LimitsForm
+            account={a()}
+            onDone={async (problem) => {
+              setProblem(problem);
+              if (!problem) setEditing(undefined);
+              await refetch();
+            }}
+          />
+        )}
+      </Show>
     </section>
+  );
+}
+
+/** An account's limits, and the cores its running workspaces may hold together. */
+function LimitsForm(props: {
+  account: AccountView & { email?: string };
+  onDone: (problem: string | undefined) => void;
+}) {
+  const l = props.account.limits ?? DEFAULT_ACCOUNT_LIMITS;
+  const [workspaces, setWorkspaces] = createSignal(l.workspaces);
+  const [diskMb, setDiskMb] = createSignal(l.diskMb);
+  const [cpus, setCpus] = createSignal(l.cpusPerWorkspace);
+  const [memoryMb, setMemoryMb] = createSignal(l.memoryMbPerWorkspace);
+  const [cores, setCores] = createSignal("");
+  const save = async (e: Event) => {
+    e.preventDefault();
+    const res = await postJson(`/api/hub/admin/accounts/${props.account.id}/limits`, {
+      limits: {
+        workspaces: workspaces(),
+        diskMb: diskMb(),
+        cpusPerWorkspace: cpus(),
+        memoryMbPerWorkspace: memoryMb(),
+      },
+      cores: cores().trim() === "" ? null : Number(cores()),
+    });
+    props.onDone(res.ok ? undefined : await errorMessage(res));
+  };
+  const num = (set: (n: number) => void) => (e: { currentTarget: HTMLInputElement }) =>
+    set(Number(e.currentTarget.value) || 0);
+  return (
+    <form class="hub-panel hub-row" data-testid="hub-limits-form" onSubmit={save}>
+      <strong>{props.account.email ?? props.account.id}</strong>
+      <label class="hub-inline">
+        Workspaces
+        <input type="number" min="0" value={workspaces()} onInput={num(setWorkspaces)} />
+      </label>
+      <label class="hub-inline">
+        Disk MB together
+        <input type="number" min="0" value={diskMb()} onInput={num(setDiskMb)} />
+      </label>
+      <label class="hub-inline">
+        CPUs each
+        <input type="number" step="0.5" min="0.5" value={cpus()} onInput={num(setCpus)} />
+      </label>
+      <label class="hub-inline">
+        Memory MB each
+        <input type="number" min="16" value={memoryMb()} onInput={num(setMemoryMb)} />
+      </label>
+      <label class="hub-inline">
+        Cores running together
+        <input
+          type="number"
+          min="0"
+          placeholder="no limit"
+          value={cores()}
+          onInput={(e) => setCores(e.currentTarget.value)}
+        />
+      </label>
+      <button type="submit" class="button" data-testid="hub-limits-save">
+        Save limits
+      </button>
+    </form>
   );
 }
 
