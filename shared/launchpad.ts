@@ -506,6 +506,8 @@ export const IssueHostToken = defineCommand(
     {
       hostId: Name("host id"),
       ttlSeconds: Type.Integer({ minimum: 1, maximum: 30 * 86_400 }),
+      /** Who asks (an admin's account id); the console when absent. */
+      by: Type.Optional(AccountName),
     },
     { additionalProperties: false },
   ),
@@ -513,7 +515,10 @@ export const IssueHostToken = defineCommand(
 /** Revokes a registration token: unused, it can no longer join; used, its host is cut off. */
 export const RevokeHostToken = defineCommand(
   "RevokeHostToken",
-  Type.Object({ tokenId: Name("token id") }, { additionalProperties: false }),
+  Type.Object(
+    { tokenId: Name("token id"), by: Type.Optional(AccountName) },
+    { additionalProperties: false },
+  ),
 );
 /** Lists the registration tokens (never their secrets). */
 export const ListHostTokens = defineCommand(

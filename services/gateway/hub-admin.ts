@@ -18,7 +18,7 @@ import {
   HubSubjects,
 } from "../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../shared/launchpad.js";
-import { accountSubjects, Buckets, RegistrySubjects } from "../../shared/subjects.js";
+import { accountSubjects, Buckets, RegistrySubjects, Streams } from "../../shared/subjects.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { accountOfRequest, askHub } from "./hub-auth.js";
 
@@ -54,6 +54,40 @@ const TokenBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const ActivityQuery = Type.Object({
+  /** Where the previous page ended: `<HUB seq>.<REGISTRY seq>` (read below them). */
+  before: Type.Optional(Type.String({ pattern: "^[0-9]+\\.[0-9]+$" })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+});
+
+/** One line of the activity page: an event of the hub's or the registry's, and who caused it. */
+export interface ActivityItem {
+  stream: string;
+  seq: number;
+  subject: string;
+  type: string;
+  actor: string;
+  at: string;
+  data: unknown;
+}
+
+/** The newest `limit` of both lists (each newest first); where each stream's next page starts. */
+export function mergeActivity(
+  lists: Record<string, { items: ActivityItem[]; before: number }>,
+  limit: number,
+): { items: ActivityItem[]; before: Record<string, number> } {
+  const all = Object.values(lists)
+    .flatMap((l) => l.items)
+    .sort((a, b) => b.at.localeCompare(a.at) || b.seq - a.seq)
+    .slice(0, limit);
+  const before: Record<string, number> = {};
+  for (const [stream, l] of Object.entries(lists)) {
+    const taken = all.filter((i) => i.stream === stream);
+    before[stream] = taken.length > 0 ? Math.min(...taken.map((i) => i.seq)) : l.before;
+  }
+  return { items: all, before };
+}
 
 /** A page of accounts whose email holds `q` (any case), oldest first. */
 export function pageOfAccounts<T extends { email?: string }>(
@@ -149,6 +183,56 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
       },
     );
 
+    /** Up to `limit` events of `stream` below sequence `before` (0: from the newest), newest first. */
+    async function newestOf(stream: string, before: number, limit: number) {
+      const { jetstreamManager } = await import("@nats-io/jetstream");
+      const jsm = await jetstreamManager(nc);
+      const last = (await jsm.streams.info(stream)).state.last_seq;
+      const items: ActivityItem[] = [];
+      for (let seq = before > 0 ? before - 1 : last; seq > 0 && items.length < limit; seq--) {
+        const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
+        if (!m) continue;
+        try {
+          const e = m.json<{ type: string; actor: string; at: string; data: unknown }>();
+          if (typeof e?.type !== "string") continue;
+          items.push({
+            stream,
+            seq,
+            subject: m.subject,
+            type: e.type,
+            actor: e.actor,
+            at: e.at,
+            data: e.data,
+          });
+        } catch {
+          // not an event: skipped
+        }
+      }
+      return { items, before: before > 0 ? before : last + 1 };
+    }
+
+    app.get<{ Querystring: Static<typeof ActivityQuery> }>(
+      `${HUB_ADMIN_PATH}/activity`,
+      { schema: { querystring: ActivityQuery } },
+      async (req, reply) => {
+        await admin(req);
+        const limit = req.query.limit ?? 50;
+        const [hub, reg] = (req.query.before ?? "0.0").split(".").map(Number) as [number, number];
+        const page = mergeActivity(
+          {
+            [Streams.HUB]: await newestOf(Streams.HUB, hub, limit),
+            [Streams.REGISTRY]: await newestOf(Streams.REGISTRY, reg, limit),
+          },
+          limit,
+        );
+        const more = page.before[Streams.HUB]! > 1 || page.before[Streams.REGISTRY]! > 1;
+        return fresh(reply).send({
+          items: page.items,
+          ...(more && { before: `${page.before[Streams.HUB]}.${page.before[Streams.REGISTRY]}` }),
+        });
+      },
+    );
+
     app.get(`${HUB_ADMIN_PATH}/hosts`, async (req, reply) => {
       await admin(req);
       const { Kvm } = await import("@nats-io/kv");
@@ -171,8 +255,8 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
       `${HUB_ADMIN_PATH}/tokens`,
       { schema: { body: TokenBody } },
       async (req, reply) => {
-        await admin(req);
-        const token = await registry<HostTokenFile>("IssueHostToken", req.body);
+        const by = await admin(req);
+        const token = await registry<HostTokenFile>("IssueHostToken", { ...req.body, by });
         // Shown once, to be saved as the host's 0600 token file; never kept by the page.
         return fresh(reply).send({ token });
       },
@@ -182,8 +266,11 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
       `${HUB_ADMIN_PATH}/tokens/:id/revoke`,
       { schema: { params: Type.Object({ id: Id }) } },
       async (req, reply) => {
-        await admin(req);
-        const token = await registry<HostTokenInfo>("RevokeHostToken", { tokenId: req.params.id });
+        const by = await admin(req);
+        const token = await registry<HostTokenInfo>("RevokeHostToken", {
+          tokenId: req.params.id,
+          by,
+        });
         return fresh(reply).send({ token });
       },
     );

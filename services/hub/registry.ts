@@ -173,9 +173,15 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       state = evolve(state, e.event as RegistryEvent);
     return { state, last };
   };
-  const record = async (tokenId: string, e: RegistryEvent["type"], data: object, last: number) => {
+  const record = async (
+    tokenId: string,
+    e: RegistryEvent["type"],
+    data: object,
+    last: number,
+    actor = "hub",
+  ) => {
     const def = RegistryEvents.find((d) => d.type === e)!;
-    const ev = envelope(def, data as never, { actor: "control-plane", at: o.now() });
+    const ev = envelope(def, data as never, { actor, at: o.now() });
     registryEvents.check(ev);
     await publishEvent(o.js, RegistrySubjects.token(tokenId), ev, { expectLastSubjectSeq: last });
   };
@@ -186,13 +192,13 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     return Object.keys(info.state.subjects ?? {}).map((s) => s.split(".")[2]!);
   };
   /** Records the revocation of a token and removes what it gives: its login, or its host's. */
-  const revoke = async (tokenId: string, reason: string): Promise<TokenState> => {
+  const revoke = async (tokenId: string, reason: string, actor = "hub"): Promise<TokenState> => {
     const { state, last } = await tokenState(tokenId);
     if (state.status === "none")
       throw new CocalcError("ERR_HOST_JOIN", `no registration token ${tokenId}`);
     if (state.status === "revoked") return state;
     // Its join login stays until the grace period ends, so that a join with it hears why.
-    await record(tokenId, "HostTokenRevoked", { reason }, last);
+    await record(tokenId, "HostTokenRevoked", { reason }, last, actor);
     if (leafs.get(state.hostId)?.tokenId === tokenId) leafs.delete(state.hostId);
     o.log.info({ tokenId, hostId: state.hostId, reason }, "host registration token revoked");
     return state;
@@ -209,9 +215,11 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       }
       return out.sort((a, b) => a.issuedAt.localeCompare(b.issuedAt));
     }
+    // Who asks: an admin's account id, or the operator at the console.
+    const actor = (command.data as { by?: string }).by ?? "console";
     if (command.type === "RevokeHostToken") {
       const { tokenId } = command.data as { tokenId: string };
-      await revoke(tokenId, "revoked by an operator");
+      await revoke(tokenId, "revoked by an operator", actor);
       await save();
       return tokenInfo(tokenId, (await tokenState(tokenId)).state, o.now())!;
     }
@@ -220,7 +228,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
     for (const t of await tokenIds()) {
       const { state } = await tokenState(t);
       if (state.status === "issued" && state.hostId === hostId)
-        await revoke(t, "a newer token was issued for the host");
+        await revoke(t, "a newer token was issued for the host", actor);
     }
     const tokenId = id();
     const expiresAt = new Date(o.now().getTime() + ttlSeconds * 1000).toISOString();
@@ -228,7 +236,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       tokenId,
       new Date(Date.parse(expiresAt) + EXPIRED_GRACE_MS),
     );
-    await record(tokenId, "HostTokenIssued", { hostId, expiresAt }, 0);
+    await record(tokenId, "HostTokenIssued", { hostId, expiresAt }, 0, actor);
     await save();
     o.log.info({ tokenId, hostId, expiresAt }, "host registration token issued");
     return {
@@ -254,7 +262,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       o.dataDir,
     );
     const login = await o.auth.newLeafLogin(hostId);
-    await record(tokenId, "HostJoined", { hostId, leafUser: login.account }, last);
+    await record(tokenId, "HostJoined", { hostId, leafUser: login.account }, last, `host:${hostId}`);
     // A host that joins again gets new credentials in a new account: a leaf node still
     // connected with the old ones is left in an account nothing reaches.
     const before = leafs.get(hostId)?.tokenId;

@@ -207,6 +207,27 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-admin.png`, fullPage: true });
     await tokenRow.getByRole("button", { name: "Revoke" }).click();
     await expect.poll(() => tokenRow.getAttribute("data-status")).toBe("revoked");
+    // The activity page: each of these actions, with the admin as who did it.
+    await admin.reload();
+    const adminId = await admin.evaluate(async () => {
+      const cred = localStorage.getItem("cocalc-plus.credential");
+      const r = await fetch("/api/hub/me", { headers: { authorization: `Bearer ${cred}` } });
+      return ((await r.json()) as { account: { id: string } }).account.id;
+    });
+    const activity = admin.getByTestId("hub-activity");
+    await activity.first().waitFor({ timeout: 30_000 });
+    const seen = async () =>
+      (await activity.evaluateAll((rows) =>
+        rows.map((r) => `${r.getAttribute("data-type")} ${r.getAttribute("data-actor")}`),
+      )) as string[];
+    for (const type of [
+      "AccountDisabled",
+      "HostTokenIssued",
+      "HostTokenRevoked",
+      "HubWorkspaceCreated",
+      "InviteCreated",
+    ])
+      expect(await seen()).toContain(`${type} ${adminId}`);
 
     // The host stops answering: its nats-server frozen, so its beats stop.
     const pid = Number(

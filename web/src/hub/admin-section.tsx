@@ -341,3 +341,75 @@ export function AdminHosts() {
     </section>
   );
 }
+
+interface ActivityItem {
+  stream: string;
+  seq: number;
+  subject: string;
+  type: string;
+  actor: string;
+  at: string;
+  data: unknown;
+}
+
+/** What happened on the hub, newest first, a page at a time: every event and who caused it. */
+export function AdminActivity() {
+  const [items, setItems] = createSignal<ActivityItem[]>([]);
+  const [before, setBefore] = createSignal<string>();
+  const [done, setDone] = createSignal(false);
+  const [problem, setProblem] = createSignal<string>();
+  const more = async (from?: string) => {
+    setProblem(undefined);
+    try {
+      const page = await getJson<{ items: ActivityItem[]; before?: string }>(
+        `/api/hub/admin/activity?limit=30${from ? `&before=${from}` : ""}`,
+      );
+      setItems(from ? [...items(), ...page.items] : page.items);
+      setBefore(page.before);
+      setDone(page.before === undefined);
+    } catch (err) {
+      setProblem(messageOf(err));
+    }
+  };
+  void more();
+  return (
+    <section class="hub-section" data-testid="hub-admin-activity">
+      <h2>Activity</h2>
+      <div class="hub-row">
+        <button type="button" class="button" onClick={() => void more()}>
+          Newest
+        </button>
+      </div>
+      <Problem text={problem()} />
+      <table class="hub-table">
+        <thead>
+          <tr>
+            <th>When</th>
+            <th>Who</th>
+            <th>What</th>
+            <th>On</th>
+          </tr>
+        </thead>
+        <tbody>
+          <For each={items()}>
+            {(i) => (
+              <tr data-testid="hub-activity" data-type={i.type} data-actor={i.actor}>
+                <td>{new Date(i.at).toLocaleString()}</td>
+                <td>{i.actor}</td>
+                <td>{i.type}</td>
+                <td>
+                  <code>{i.subject}</code>
+                </td>
+              </tr>
+            )}
+          </For>
+        </tbody>
+      </table>
+      <Show when={!done()}>
+        <button type="button" class="button" onClick={() => void more(before())}>
+          Older
+        </button>
+      </Show>
+    </section>
+  );
+}

@@ -15,7 +15,7 @@ import {
   signedOut,
   signOut,
 } from "../lib/session.js";
-import { AdminAccounts, AdminHosts } from "./admin-section.js";
+import { AdminAccounts, AdminActivity, AdminHosts } from "./admin-section.js";
 import { WorkspacesSection } from "./workspaces-section.js";
 import "./hub.css";
 
@@ -335,6 +335,7 @@ function Dashboard(props: { onSignedOut: () => void }) {
         <AdminInvites />
         <AdminAccounts />
         <AdminHosts />
+        <AdminActivity />
       </Show>
     </div>
   );
