@@ -237,14 +237,6 @@ function parseHubToken(args: string[], env: NodeJS.ProcessEnv): LaunchpadCommand
   };
 }
 
-function port(flag: string, v: unknown): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535)
-    throw new UsageError(`${flag} takes a port number`);
-  return n;
-}
-
 export function defaultLaunchpadDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
   return join(base, "cocalc-launchpad");

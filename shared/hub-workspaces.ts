@@ -9,6 +9,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
+import type { AccountLimits } from "./hub.js";
 import type { WorkspaceRoles as Role } from "./hub-permissions.js";
 import { QuotaSchema } from "./launchpad.js";
 import { validateKeyToken } from "./subjects.js";
@@ -27,7 +28,6 @@ export const HubWorkspaceSubjects = {
 } as const;
 
 export { HubWorkspaceBuckets } from "./hub.js";
-import type { AccountLimits } from "./hub.js";
 
 /** A workspace id the hub makes: lower-case letters and digits (it becomes a host name). */
 export const HUB_WSID = /^w[0-9a-f]{12}$/;

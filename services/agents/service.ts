@@ -7,7 +7,6 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import {
   ThreadCommands,
-  ThreadEvents,
   threadIdentifiers,
   workspaceThreadIdentifiers,
 } from "../../shared/agents.js";
@@ -16,12 +15,7 @@ import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
-import {
-  type ThreadCommand,
-  type ThreadDecided,
-  type ThreadState,
-  threadDecider,
-} from "./decider.js";
+import type { ThreadCommand, ThreadDecided, ThreadState } from "./decider.js";
 import { EgressProxy } from "./egress.js";
 import type { AgentsServiceOptions } from "./options.js";
 import { containerPlace, hostPlace, WorkspaceFiles } from "./place.js";

@@ -41,8 +41,6 @@ export const HUB_PUBLIC_PATHS: ReadonlySet<string> = new Set([
   HUB_PATHS.signIn,
 ]);
 
-type HubAnswer = Omit<Extract<HubReply, { ok: true }>, "ok">;
-
 /** A refusal of a hub service, with how long to wait before trying again (sign-in limits). */
 function hubError(error: ErrorPayload & { retryAfterSeconds?: number }): Error {
   const err = fromErrorPayload(error);

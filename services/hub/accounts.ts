@@ -426,7 +426,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
             const list: (AccountView & { email?: string })[] = [];
             for await (const id of await accountsView.keys()) {
               const e = await accountsView.get(id);
-              if (!e || e.operation !== "PUT" || e.length === 0) continue;
+              if (e?.operation !== "PUT" || e.length === 0) continue;
               const view = e.json<AccountView & { _seq?: number }>();
               const { _seq, ...rest } = view;
               const record = await store.account(id);

@@ -262,7 +262,13 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       o.dataDir,
     );
     const login = await o.auth.newLeafLogin(hostId);
-    await record(tokenId, "HostJoined", { hostId, leafUser: login.account }, last, `host:${hostId}`);
+    await record(
+      tokenId,
+      "HostJoined",
+      { hostId, leafUser: login.account },
+      last,
+      `host:${hostId}`,
+    );
     // A host that joins again gets new credentials in a new account: a leaf node still
     // connected with the old ones is left in an account nothing reaches.
     const before = leafs.get(hostId)?.tokenId;

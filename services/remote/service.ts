@@ -7,7 +7,6 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
-import { commandReply } from "../../shared/command-client.js";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {

@@ -29,7 +29,6 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
   let m: HostMachine;
   let hub: ChildProcess;
   let out = "";
-  let base: string;
   let hubDir: string;
   let browser: Browser;
 
@@ -62,7 +61,6 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
       hub.stdout!.on("data", () => {
         if (/hub ready: (\S+)/.test(out) && /setup\?token=/.test(out)) {
           clearTimeout(timer);
-          base = /hub ready: (\S+)/.exec(out)![1]!.replace(/\/$/, "");
           resolve();
         }
       });
