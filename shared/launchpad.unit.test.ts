@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { containerName, wsidOfContainer } from "./launchpad.js";
+import { parseCommand } from "./commands.js";
+import { containerName, WorkspaceHostCommands, wsidOfContainer } from "./launchpad.js";
 
 describe("container names", () => {
   it("carry the host: the same workspace id on two hosts is two containers", () => {
@@ -13,5 +14,21 @@ describe("container names", () => {
     expect(wsidOfContainer("a", containerName("a-b", "c"))).toBeUndefined();
     expect(wsidOfContainer("hosta", "cocalc-ws-w1")).toBeUndefined();
     expect(wsidOfContainer("hosta", "something-else")).toBeUndefined();
+  });
+});
+
+describe("accounts in host commands", () => {
+  const meta = { actor: "hub", at: "2026-12-02T00:00:00.000Z" };
+  const create = (account: string) =>
+    new TextEncoder().encode(
+      JSON.stringify({ type: "CreateWorkspaceOnHost", data: { image: "bb", account } }),
+    );
+  it("take a hub account's id, which may start with - or _ (base64url)", () => {
+    for (const account of ["-Ab3_x", "_zZ9-", "acme"])
+      expect(parseCommand(WorkspaceHostCommands, create(account), meta).data).toMatchObject({
+        account,
+      });
+    for (const account of ["", "a.b", "a b", "x".repeat(65)])
+      expect(() => parseCommand(WorkspaceHostCommands, create(account), meta)).toThrow();
   });
 });
