@@ -93,6 +93,10 @@ export const ErrorCodes = {
     status: 403,
     summary: "Only an admin (or the workspace's owner or member) may do that.",
   },
+  ERR_HUB_PASSWORD_WRONG: {
+    status: 403,
+    summary: "The current password given to change it is not the account's.",
+  },
   ERR_HUB_LIMIT: {
     status: 409,
     summary: "Beyond the account's limits (workspaces, disk, cpus or memory per workspace).",

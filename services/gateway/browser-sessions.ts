@@ -143,9 +143,12 @@ export class BrowserSessions {
     await this.save();
   }
 
-  /** Signs out every browser of `subject` (a hub account: sign out everywhere, deletion). */
-  async revokeSubject(subject: string): Promise<void> {
-    const gone = [...this.byId.values()].filter((s) => s.subject === subject);
+  /**
+   * Signs out every browser of `subject` (a hub account: sign out everywhere, deletion), or
+   * every one but `keep` (its password changed in that browser).
+   */
+  async revokeSubject(subject: string, keep?: string): Promise<void> {
+    const gone = [...this.byId.values()].filter((s) => s.subject === subject && s.id !== keep);
     if (gone.length === 0) return;
     for (const s of gone) this.byId.delete(s.id);
     await this.save();

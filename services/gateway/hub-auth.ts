@@ -31,6 +31,7 @@ export const HUB_PATHS = {
   me: "/api/hub/me",
   invites: "/api/hub/invites",
   signUpMode: "/api/hub/sign-up-mode",
+  password: "/api/hub/password",
 } as const;
 
 /** What needs no signed-in browser. */
@@ -105,6 +106,7 @@ const InviteBody = Type.Object({
   ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 365 * 86_400 })),
 });
 const ModeBody = Type.Object({ mode: Type.Union(SignUpModes.map((m) => Type.Literal(m))) });
+const PasswordBody = Type.Object({ old: Password, password: Password });
 
 export const hubAuthPlugin = fp<HubAuthOptions>(
   async (app: FastifyInstance, opts) => {
@@ -206,6 +208,22 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       async (request, reply) => {
         const r = await ask("CreateInvite", { by: accountOf(request), ...request.body });
         return reply.header("Cache-Control", "no-store").send({ invite: r.invite });
+      },
+    );
+
+    // A new password signs out the account's other browsers; this one stays signed in.
+    app.post<{ Body: Static<typeof PasswordBody> }>(
+      HUB_PATHS.password,
+      { schema: { body: PasswordBody } },
+      async (request, reply) => {
+        const account = accountOf(request);
+        try {
+          await ask("ChangePassword", { by: account, ...request.body });
+        } catch (err) {
+          return refuse(reply, err);
+        }
+        await sessions.revokeSubject(account, request.browserSession);
+        return reply.header("Cache-Control", "no-store").send({ ok: true });
       },
     );
 

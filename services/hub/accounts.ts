@@ -341,7 +341,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               !record ||
               !(await argonVerify(record.passwordHash, cmd.data.old).catch(() => false))
             )
-              throw new CocalcError("ERR_HUB_SIGN_IN", "the current password is wrong");
+              throw new CocalcError("ERR_HUB_PASSWORD_WRONG", "the current password is wrong");
             checkPassword(cmd.data.password);
             await store.setPasswordHash(cmd.data.by, await argonHash(cmd.data.password));
             await accounts.execute(HubSubjects.account(cmd.data.by), {

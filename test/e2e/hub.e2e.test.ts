@@ -147,6 +147,32 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       await bob2.getByRole("button", { name: "Sign in" }).click();
       await bob2.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
 
+      // A new password: a wrong current one is refused in words; the right one signs out
+      // bob's other browser, not this one; the old password no longer signs in.
+      await bob.getByTestId("hub-password-old").fill("not bob's password");
+      await bob.getByTestId("hub-password-new").fill("bob's newer password");
+      await bob.getByTestId("hub-password-change").click();
+      await expect
+        .poll(() => bob.getByTestId("hub-password-said").textContent())
+        .toContain("current password is wrong");
+      await bob.getByTestId("hub-password-old").fill("bob's own password");
+      await bob.getByTestId("hub-password-change").click();
+      await expect
+        .poll(() => bob.getByTestId("hub-password-said").textContent())
+        .toContain("Password changed");
+      await bob2.reload();
+      await bob2.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+      await fill(bob2, { email: "bob@example.com", password: "bob's own password" });
+      await bob2.getByRole("button", { name: "Sign in" }).click();
+      await expect
+        .poll(() => bob2.getByTestId("hub-problem").textContent())
+        .toBe("wrong email or password");
+      await fill(bob2, { password: "bob's newer password" });
+      await bob2.getByRole("button", { name: "Sign in" }).click();
+      await bob2.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      await bob.reload();
+      await bob.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+
       await bob.getByTestId("hub-sign-out-everywhere").click();
       await bob.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
       // Bob's other browser is signed out; the admin is not.
@@ -188,7 +214,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
           body: JSON.stringify({ email, password }),
         });
       expect((await signIn("carol@example.com", "carol's long password")).status).toBe(200);
-      const bob = (await (await signIn("bob@example.com", "bob's own password")).json()) as {
+      const bob = (await (await signIn("bob@example.com", "bob's newer password")).json()) as {
         credential: string;
       };
       const me = () =>
@@ -197,7 +223,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       expect(cli(["disable", "bob@example.com"]).status).toBe(0);
       // Signed out at once, and refused from now on, in words.
       await expect.poll(async () => (await me()).status, { timeout: 30_000 }).toBe(401);
-      const refused = await signIn("bob@example.com", "bob's own password");
+      const refused = await signIn("bob@example.com", "bob's newer password");
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { message: string }).message).toContain("disabled");
       expect(cli(["delete", "carol@example.com"]).status).toBe(0);

@@ -331,6 +331,7 @@ function Dashboard(props: { onSignedOut: () => void }) {
       <Show when={me()?.account.id}>
         {(id) => <WorkspacesSection conn={conn} accountId={id()} />}
       </Show>
+      <ChangePassword />
       <Show when={me()?.account.role === "admin"}>
         <AdminInvites />
         <AdminAccounts />
@@ -338,6 +339,59 @@ function Dashboard(props: { onSignedOut: () => void }) {
         <AdminActivity />
       </Show>
     </div>
+  );
+}
+
+/** A new password; the account's other browsers are signed out, this one stays. */
+function ChangePassword() {
+  const [old, setOld] = createSignal("");
+  const [password, setPassword] = createSignal("");
+  const [said, setSaid] = createSignal<{ ok: boolean; text: string }>();
+  const change = async (e: Event) => {
+    e.preventDefault();
+    setSaid(undefined);
+    const res = await postJson("/api/hub/password", { old: old(), password: password() });
+    if (!res.ok) return setSaid({ ok: false, text: await errorMessage(res) });
+    setOld("");
+    setPassword("");
+    setSaid({ ok: true, text: "Password changed; your other browsers are signed out." });
+  };
+  return (
+    <section class="hub-section" data-testid="hub-password">
+      <h2>Your account</h2>
+      <form class="hub-row" onSubmit={change}>
+        <label class="hub-inline">
+          Current password
+          <input
+            type="password"
+            autocomplete="current-password"
+            data-testid="hub-password-old"
+            value={old()}
+            onInput={(e) => setOld(e.currentTarget.value)}
+          />
+        </label>
+        <label class="hub-inline">
+          New password
+          <input
+            type="password"
+            autocomplete="new-password"
+            data-testid="hub-password-new"
+            value={password()}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
+        </label>
+        <button type="submit" class="button" data-testid="hub-password-change">
+          Change password
+        </button>
+      </form>
+      <Show when={said()}>
+        {(s) => (
+          <p class={s().ok ? "muted" : "hub-problem"} role="status" data-testid="hub-password-said">
+            {s().text}
+          </p>
+        )}
+      </Show>
+    </section>
   );
 }
 
