@@ -66,16 +66,24 @@ export interface LinuxUser {
 
 async function run(cmd: string, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ["pipe", "pipe", "pipe"] });
+    // No stdin pipe unless there is input: a command that exits without reading it would
+    // fail our write with EPIPE, which nothing could catch.
+    const child = spawn(cmd, args, {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
-    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (err += b.toString()));
+    child.stdout!.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr!.on("data", (b: Buffer) => (err += b.toString()));
     child.once("error", reject);
-    child.once("exit", (code) =>
+    // After its output is read to the end, not only when it exited.
+    child.once("close", (code) =>
       code === 0 ? resolve(out) : reject(new Error(`${cmd} ${args.join(" ")}: ${err || code}`)),
     );
-    child.stdin.end(input ?? "");
+    if (input !== undefined) {
+      child.stdin!.on("error", () => undefined);
+      child.stdin!.end(input);
+    }
   });
 }
 
