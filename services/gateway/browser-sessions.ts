@@ -37,7 +37,10 @@ interface SessionsFile {
   sessions: StoredSession[];
 }
 
-/** Browsers kept signed in; signing in one more signs the one that signed in first out. */
+/**
+ * Browsers kept signed in per account (plus, with no accounts: in all); signing in one more
+ * signs out that account's browser that signed in first, never another account's.
+ */
 export const MAX_SESSIONS = 200;
 
 /** A signed link is valid this long. */
@@ -105,10 +108,15 @@ export class BrowserSessions {
       ...(subject !== undefined && { subject }),
     });
     const dropped: StoredSession[] = [];
+    let kept = 0;
+    for (const s of this.byId.values()) if (s.subject === subject) kept++;
+    // Oldest first: a Map iterates in the order of signing in.
     for (const old of this.byId.values()) {
-      if (this.byId.size <= MAX_SESSIONS) break;
+      if (kept <= MAX_SESSIONS) break;
+      if (old.subject !== subject) continue;
       this.byId.delete(old.id);
       dropped.push(old);
+      kept--;
     }
     await this.save();
     if (dropped.length > 0) this.emit(dropped);

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import { encodeAccount, encodeOperator, encodeUser, type User } from "@nats-io/jwt";
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { CocalcError } from "../../shared/errors.js";
+import { nativeKeyPair } from "../runtime/nkey.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { hostAccountClaims, hubAccountClaims, type LeafAccount } from "./leaf-accounts.js";
 
@@ -78,7 +79,7 @@ function pairsOf(seeds: HubNatsSeeds, file: string): HubKeyPairs {
   for (const [name, letter] of Object.entries(KINDS) as [keyof HubNatsSeeds, string][]) {
     let kp: KeyPair;
     try {
-      kp = fromSeed(te.encode(String(seeds[name])));
+      kp = nativeKeyPair(fromSeed(te.encode(String(seeds[name]))));
     } catch {
       throw new CocalcError("ERR_HUB_NATS_KEYS", `${file}: ${name} is not an nkey seed`);
     }

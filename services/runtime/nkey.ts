@@ -1,6 +1,7 @@
 /**
- * NATS nkey challenge signing with Node's native Ed25519. The pure-JS signer in nats.js costs
- * tens of milliseconds on a cold process, on every start and reconnect.
+ * NATS nkey challenge signing, and the hub's JWT signing, with Node's native Ed25519. The
+ * pure-JS signer in nats.js costs tens of milliseconds on a cold process, on every start and
+ * reconnect.
  */
 import {
   createPrivateKey,
@@ -10,6 +11,7 @@ import {
   sign,
 } from "node:crypto";
 import type { Authenticator } from "@nats-io/nats-core";
+import type { KeyPair } from "@nats-io/nkeys";
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /** DER header of a PKCS#8 Ed25519 private key; the 32-byte seed follows. */
@@ -91,7 +93,7 @@ export function createUserNkey(): { seed: string; publicKey: string } {
   return { seed: withChecksum(Buffer.concat([head, raw])), publicKey: userPublicKey(privateKey) };
 }
 
-/** The Ed25519 private key in an nkey seed ("SU…"): 2 prefix bytes, 32 key bytes, 2 CRC bytes. */
+/** The Ed25519 private key in an nkey seed ("S…"): 2 prefix bytes, 32 key bytes, 2 CRC bytes. */
 export function privateKeyOfSeed(seed: string): KeyObject {
   const raw = base32Decode(seed.trim());
   if (raw.length !== 36 || raw[0]! >> 3 !== 18) throw new Error("not an nkey seed");
@@ -109,4 +111,30 @@ export function nativeNkeyAuthenticator(seed: string, publicKey: string): Authen
     nkey: publicKey,
     sig: nonce ? sign(null, Buffer.from(nonce), key).toString("base64") : "",
   });
+}
+
+/**
+ * `kp` (an operator, account or user key) with its keys worked out once and its signatures
+ * made natively. The pure-JS pair derives its key from the seed again on every call (about
+ * 5 ms each), and minting one browser's user JWT (14 KB of permissions) made five of those
+ * calls and a pure-JS signature: some 30 ms of the hub's event loop per page load. Ed25519
+ * signatures are deterministic, so the bytes are the same.
+ */
+export function nativeKeyPair(kp: KeyPair): KeyPair {
+  const publicKey = kp.getPublicKey();
+  const key = privateKeyOfSeed(new TextDecoder().decode(kp.getSeed()));
+  let privateKey: Uint8Array | undefined;
+  return {
+    getPublicKey: () => publicKey,
+    getPrivateKey: () => {
+      privateKey ??= kp.getPrivateKey();
+      return privateKey;
+    },
+    getSeed: () => kp.getSeed(),
+    sign: (input) => new Uint8Array(sign(null, input, key)),
+    verify: (input, sig) => kp.verify(input, sig),
+    clear: () => kp.clear(),
+    seal: (input, recipient, nonce) => kp.seal(input, recipient, nonce),
+    open: (message, sender) => kp.open(message, sender),
+  };
 }

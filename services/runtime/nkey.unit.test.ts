@@ -1,8 +1,10 @@
+import { decode, encodeUser } from "@nats-io/jwt";
 import { type NKeyAuth, nkeyAuthenticator } from "@nats-io/nats-core";
-import { createUser, fromSeed } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser, fromSeed } from "@nats-io/nkeys";
 import { describe, expect, it } from "vitest";
 import {
   createUserNkey,
+  nativeKeyPair,
   nativeNkeyAuthenticator,
   privateKeyOfSeed,
   publicKeyOfSeed,
@@ -33,6 +35,40 @@ describe("nkey signing", () => {
         (nkeyAuthenticator(theirs.getSeed())(nonce) as NKeyAuth).sig,
       );
     }
+  });
+
+  it("a native key pair has the same keys and signs the same bytes as the pure-JS one", () => {
+    const data = new TextEncoder().encode("x".repeat(20_000));
+    for (const make of [createOperator, createAccount, createUser]) {
+      const kp = make();
+      const native = nativeKeyPair(kp);
+      expect(native.getPublicKey()).toBe(kp.getPublicKey());
+      expect(native.getSeed()).toEqual(kp.getSeed());
+      expect(native.getPrivateKey()).toEqual(kp.getPrivateKey());
+      const sig = native.sign(data);
+      expect(sig).toEqual(kp.sign(data));
+      expect(kp.verify(data, sig)).toBe(true);
+    }
+  });
+
+  it("a user JWT signed by a native account key decodes and verifies", async () => {
+    const account = nativeKeyPair(createAccount());
+    const signing = nativeKeyPair(createAccount());
+    const user = createUser().getPublicKey();
+    const jwt = await encodeUser(
+      "u",
+      user,
+      account.getPublicKey(),
+      { pub: { allow: ["a.>"] } },
+      {
+        signer: signing,
+      },
+    );
+    const claims = decode<{ issuer_account?: string; pub?: { allow?: string[] } }>(jwt);
+    expect(claims.iss).toBe(signing.getPublicKey());
+    expect(claims.sub).toBe(user);
+    expect(claims.nats.issuer_account).toBe(account.getPublicKey());
+    expect(claims.nats.pub?.allow).toEqual(["a.>"]);
   });
 
   it("refuses what is not a user seed", () => {

@@ -34,7 +34,7 @@ import {
 import { BrowserInbox } from "../../shared/browser-permissions.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { spawnServer, stopServer, waitForHttp200 } from "./proc.js";
-import { median, num, sleep, yesNo } from "./stats.js";
+import { median, num, percentile, sleep, yesNo } from "./stats.js";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const UPDATES = 10_000;
@@ -42,11 +42,6 @@ const HEAP_TURNS = QUICK ? 10 : 50;
 const REPLAY_TARGET_MS = 300;
 const PLUS_CLI = fileURLToPath(new URL("../../bundle/plus.js", import.meta.url));
 const AGENT = fileURLToPath(new URL("../../../test/fixtures/scripted-agent.mjs", import.meta.url));
-
-function percentile(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
-}
 
 async function waitEnded(
   nc: NatsConnection,

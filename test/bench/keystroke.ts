@@ -13,17 +13,12 @@ import { docsService } from "../../services/docs/index.js";
 import { NodeDoc } from "../../services/docs/test-kit.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
 import { setup, TEST_WSID, testLog } from "../helpers/nats.js";
-import { num, sleep, yesNo } from "./stats.js";
+import { num, percentile, sleep, yesNo } from "./stats.js";
 
 const CLIENTS = 10;
 const KEYSTROKES = 300;
 const P50_TARGET_MS = 10;
 const P99_TARGET_MS = 40;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** The floor: publish to a stream, received by an ordered consumer on another connection. */
 async function anchor(t: Awaited<ReturnType<typeof setup>>, n: number): Promise<number[]> {

@@ -7,6 +7,7 @@ import { agentLogBench } from "./agent-log.js";
 import { eventsBench } from "./events.js";
 import { fleetRouteBench } from "./fleet-route.js";
 import { forwardBench } from "./forward.js";
+import { hubLoginBench } from "./hub-login.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
 import { sshConnectBench } from "./ssh-connect.js";
@@ -31,6 +32,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ssh-connect": sshConnectBench,
   forward: forwardBench,
   "fleet-route": fleetRouteBench,
+  "hub-login": hubLoginBench,
 };
 
 async function main(names: string[]): Promise<number> {
