@@ -345,7 +345,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
   });
 
   it("codex-acp without credentials: the turn fails with a clear message", async () => {
+    // The new thread is selected once it exists: its settings are the ones changed below.
+    const count = Number(await page.getByTestId("thread-list").getAttribute("data-count"));
     await page.getByTestId("new-thread").click();
+    await expect
+      .poll(() => page.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+      .toBe(`Thread ${count + 1}`);
     await page.getByTestId("thread-settings-toggle").click();
     const form = page.getByTestId("thread-settings");
     await form.locator("select").first().selectOption("custom");
