@@ -29,7 +29,7 @@ import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/browser-permissions.js";
 import { CocalcError, toErrorPayload } from "../shared/errors.js";
 import { plusControlSubject } from "../shared/subjects.js";
-import { ensureStreams } from "../streams/ensure.js";
+import { ensureStreams, plusStreams } from "../streams/index.js";
 import type { StartOptions } from "./args.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
@@ -234,8 +234,8 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(() => supervisor.stop());
     // The services start as soon as their streams are there; they mostly wait on NATS round
     // trips meanwhile, which the gateway's set-up (CPU) fills.
-    const servicesUp = jetstreamManager(nc)
-      .then((jsm) => ensureStreams(jsm))
+    const servicesUp = jetstreamManager(nc, { checkAPI: false })
+      .then((jsm) => ensureStreams(jsm, plusStreams()))
       .then(() => {
         phase("streams ensured");
         return supervisor.start(services);
