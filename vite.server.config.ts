@@ -1,6 +1,20 @@
-// The cocalc-plus command as one ES module file (dist/bundle/plus.js): loading one file
-// instead of a few hundred from node_modules halves start-up time.
-import { defineConfig } from "vite";
+// The server programs as a few CommonJS files in dist/bundle/: loading a few files instead of
+// a few hundred from node_modules halves start-up time. CommonJS, not ES modules, because only
+// scripts can take a V8 code cache on Node 20: plus.js and launchpad.js are small loaders
+// (cli/bin/) that run plus-main.js and launchpad-main.js with one (cli/bin/load-bundled.ts).
+import { defineConfig, type Plugin } from "vite";
+
+/** dist/bundle/package.json: the bundle's .js files are CommonJS, whatever the package says. */
+const commonJsScope: Plugin = {
+  name: "commonjs-scope",
+  generateBundle() {
+    this.emitFile({
+      type: "asset",
+      fileName: "package.json",
+      source: `${JSON.stringify({ type: "commonjs" })}\n`,
+    });
+  },
+};
 
 export default defineConfig({
   build: {
@@ -14,10 +28,11 @@ export default defineConfig({
     sourcemap: false,
     reportCompressedSize: false,
     rollupOptions: {
-      // cocalc-launchpad (dist/bundle/launchpad.js) is bundled the same way.
       input: {
-        plus: "cli/plus.ts",
-        launchpad: "cli/launchpad.ts",
+        plus: "cli/bin/plus.ts",
+        "plus-main": "cli/plus.ts",
+        launchpad: "cli/bin/launchpad.ts",
+        "launchpad-main": "cli/launchpad.ts",
         // The terminals' pty host runs as its own process (found next to plus.js).
         "pty-host": "services/terminals/pty-host.ts",
         // A container workspace's file operations run in their own process, as its user.
@@ -26,7 +41,7 @@ export default defineConfig({
       // Native addons: loaded from node_modules at run time, never bundled.
       external: ["node-pty", "better-sqlite3", "@node-rs/argon2"],
       output: {
-        format: "es",
+        format: "cjs",
         entryFileNames: "[name].js",
         chunkFileNames: "[name]-[hash].js",
         minify: {
@@ -36,6 +51,7 @@ export default defineConfig({
       },
     },
   },
+  plugins: [commonJsScope],
   ssr: { noExternal: true, target: "node" },
   logLevel: "warn",
 });

@@ -3,20 +3,15 @@
  * handle whose stop() undoes it all in reverse order.
  */
 import { mkdir, rm } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
 import { docsService } from "../services/docs/index.js";
 import { forwardsService } from "../services/forwards/index.js";
 import { fsService } from "../services/fs/index.js";
-import { buildApp, type HealthInfo } from "../services/gateway/app.js";
-import { BrowserSessions } from "../services/gateway/browser-sessions.js";
-import { fileEventPublisher } from "../services/gateway/files.js";
-import { allowedHostnames } from "../services/gateway/security.js";
-import { UploadJournal } from "../services/gateway/upload-journal.js";
-import { openRemoteRoute, remoteService } from "../services/remote/index.js";
+import type { HealthInfo } from "../services/gateway/app.js";
+import { remoteService } from "../services/remote/index.js";
 import { connectServices } from "../services/runtime/connect.js";
 import type { Logger } from "../services/runtime/logger.js";
 import {
@@ -25,7 +20,6 @@ import {
   natsServerVersion,
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
-import { PathResolver } from "../services/runtime/paths.js";
 import { freePort } from "../services/runtime/ports.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
@@ -35,14 +29,13 @@ import { workspaceService } from "../services/workspace/index.js";
 import { browserPermissions } from "../shared/browser-permissions.js";
 import { CocalcError, toErrorPayload } from "../shared/errors.js";
 import { plusControlSubject } from "../shared/subjects.js";
-import { ensureStreams } from "../streams/ensure.js";
+import { ensureStreams, plusStreams } from "../streams/index.js";
 import type { StartOptions } from "./args.js";
 import { cleanupStack } from "./cleanups.js";
 import { writeFileAtomic } from "./files.js";
 import { acquireLock } from "./lock.js";
 import { removeNatsContext, writeNatsContext } from "./nats-context.js";
 import {
-  browserSessionsFile,
   loadSecrets,
   loadWorkspaceId,
   newSecret,
@@ -51,7 +44,7 @@ import {
   updateSecrets,
 } from "./secrets.js";
 import { sessionTargetResolver } from "./sync-target.js";
-import { PACKAGE_ROOT, VERSION, WEB_ROOT } from "./version.js";
+import { PACKAGE_ROOT, VERSION } from "./version.js";
 
 /** Where a running plus can be reached by local tools (events tail): 0600, removed on stop. */
 export interface RunInfo {
@@ -156,20 +149,29 @@ export function plusServices(
 export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHandle> {
   const cleanups = cleanupStack(log);
   const undo = cleanups.undo;
-  // Start-up phases at debug level, in ms since the process started.
-  const phase = (name: string) =>
-    log.debug({ ms: Math.round(performance.now()) }, `start: ${name}`);
+  // Start-up phases at debug level: ms since the process started, and CPU ms it used so far.
+  const phase = (name: string) => {
+    const cpu = process.cpuUsage();
+    const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+    log.debug({ ms: Math.round(performance.now()), cpuMs }, `start: ${name}`);
+  };
   try {
     phase("begin");
     const binary = locateNatsServer(opts.natsServer);
     await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
+    // Asked while the lock is taken: on a new data dir it runs `nats-server --version`.
+    const version = natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
+    version.catch(() => undefined);
     cleanups.push(await acquireLock(opts.dataDir));
 
-    const secrets = await loadSecrets(opts.dataDir);
+    const [secrets, wsid, natsPort, wsPort] = await Promise.all([
+      loadSecrets(opts.dataDir),
+      loadWorkspaceId(opts.dataDir),
+      freePort(),
+      freePort(),
+    ]);
     let token = opts.tokenFile ? await readTokenFile(opts.tokenFile) : secrets.token;
     let browserPassword = secrets.browserPassword;
-    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
-    const wsid = await loadWorkspaceId(opts.dataDir);
     const services = plusServices({
       dataDir: opts.dataDir,
       daemon: opts.daemon,
@@ -178,14 +180,13 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       secretFiles: secretFilesOf(opts),
     });
 
-    const version = await natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
     const servicesNkey = secrets.servicesPublicKey;
     const nats = new NatsServer(
       {
         binary,
         dir: join(opts.dataDir, "nats"),
-        port: await freePort(),
-        wsPort: await freePort(),
+        port: natsPort,
+        wsPort,
         servicesNkey,
         browser: {
           user: BROWSER_USER,
@@ -196,14 +197,19 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
           ),
         },
         wsOrigin: GATEWAY_ORIGIN,
-        syncAlways: supportsSyncAlways(version),
+        syncAlways: supportsSyncAlways(await version),
       },
       log.child({ component: "nats-server" }),
     );
     phase("nats-server spawning");
-    await nats.start();
-    phase("nats-server ready");
+    const { ready } = await nats.launch();
     cleanups.push(() => nats.stop());
+    // The gateway's code (fastify and all) loads while nats-server starts, and is built while
+    // nats-server makes the streams and the services start: CPU work here, next to waiting.
+    const gatewayModule = import("./plus-gateway.js");
+    gatewayModule.catch(() => undefined);
+    await ready;
+    phase("nats-server ready");
 
     const nc = await connectServices(
       { url: nats.url, seed: secrets.servicesSeed, publicKey: secrets.servicesPublicKey },
@@ -219,19 +225,23 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         if (s.type === "reconnect") natsConnected = true;
       }
     })();
-
     phase("connected");
-    await ensureStreams(await jetstreamManager(nc));
-    phase("streams ensured");
 
     // One plus per data dir: its services keep one health record each across restarts.
     const supervisor = new Supervisor({ nc, wsid, log, instance: "plus" });
     // Runs after the services stopped: in the foreground, stopping plus ends its terminals.
     if (!opts.daemon) cleanups.push(() => stopPtyHost(terminalsDir(opts.dataDir)));
     cleanups.push(() => supervisor.stop());
-    // The services mostly wait on NATS round trips while they start; the gateway's set-up is
-    // CPU work, so both go at once. It listens only once every service runs.
-    const starting = supervisor.start(services).then(() => phase("services started"));
+    // The services start as soon as their streams are there; they mostly wait on NATS round
+    // trips meanwhile, which the gateway's set-up (CPU) fills.
+    const servicesUp = jetstreamManager(nc, { checkAPI: false })
+      .then((jsm) => ensureStreams(jsm, plusStreams()))
+      .then(() => {
+        phase("streams ensured");
+        return supervisor.start(services);
+      })
+      .then(() => phase("services started"));
+    servicesUp.catch(() => undefined);
     // Signing every browser out also changes the browsers' NATS password: a browser (or
     // whoever it leaked to) that learnt the old one can no longer log in to nats-server.
     const signOutEverywhere = async () => {
@@ -240,38 +250,32 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       await nats.setBrowserPassword(browserPassword);
       log.info("every browser was signed out");
     };
-    const [app] = await Promise.all([
-      buildApp({
-        token: () => token,
-        sessions,
-        onSignOutEverywhere: signOutEverywhere,
-        allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
-        webRoot: WEB_ROOT,
-        natsWsPort: () => nats.config.wsPort,
-        natsWsOrigin: GATEWAY_ORIGIN,
-        session: () => ({
-          wsid,
-          version: VERSION,
-          ...(opts.title !== undefined && { title: opts.title }),
-          natsPath: "/nats",
-          nats: { user: BROWSER_USER, pass: browserPassword },
-        }),
-        health: (): HealthInfo => {
-          const ok = natsConnected && supervisor.health().every((h) => h.status === "running");
-          return { status: ok ? "ok" : "degraded" };
-        },
-        log: log.child({ component: "gateway" }),
-        files: {
-          resolver: await PathResolver.create({ home: homedir() }),
-          journal: await openUploadJournal(join(opts.dataDir, "uploads"), log),
-          publish: fileEventPublisher(jetstream(nc), wsid, log.child({ component: "files" })),
-          log: log.child({ component: "files" }),
-        },
+    const { app, sessions } = await (await gatewayModule).buildPlusGateway({
+      opts,
+      nc,
+      wsid,
+      token: () => token,
+      onSignOutEverywhere: signOutEverywhere,
+      natsWsPort: () => nats.config.wsPort,
+      natsWsOrigin: GATEWAY_ORIGIN,
+      session: () => ({
+        wsid,
+        version: VERSION,
+        ...(opts.title !== undefined && { title: opts.title }),
+        natsPath: "/nats",
+        nats: { user: BROWSER_USER, pass: browserPassword },
       }),
-      starting,
-    ]);
+      health: (): HealthInfo => {
+        const ok = natsConnected && supervisor.health().every((h) => h.status === "running");
+        return { status: ok ? "ok" : "degraded" };
+      },
+      log,
+    });
     cleanups.push(() => app.close());
-    openRemoteRoute(app, nc, opts.dataDir);
+    // Loads the plugins and compiles the routes' schemas: what listen() would do first.
+    await app.ready();
+    phase("gateway built");
+    await servicesUp;
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     const address = app.server.address();
@@ -355,12 +359,4 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await undo();
     throw err;
   }
-}
-
-/** The upload journal, with what a previous run left half-uploaded removed. */
-async function openUploadJournal(dir: string, log: Logger): Promise<UploadJournal> {
-  const journal = await UploadJournal.open(dir);
-  const removed = await journal.sweep();
-  if (removed > 0) log.info({ removed }, "removed temp files of interrupted uploads");
-  return journal;
 }

@@ -5,6 +5,7 @@ import pino from "pino";
 import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
+import { saveCodeCache } from "./bin/load-bundled.js";
 import { DAEMON_CHILD, logFile, startDaemonChild } from "./daemon.js";
 import { runningPid } from "./lock.js";
 import { openBrowser } from "./open-browser.js";
@@ -135,6 +136,8 @@ async function runForeground(opts: StartOptions): Promise<number> {
     return 1;
   }
   log.info({ url: handle.url, dataDir: opts.dataDir }, "ready");
+  // The code cache of a bundle that had none holds what this start ran (a no-op otherwise).
+  setImmediate(saveCodeCache);
   if (process.send) {
     process.send({ ready: handle.signInUrl });
     process.disconnect?.();

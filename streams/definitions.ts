@@ -231,6 +231,25 @@ export function allStreams(): StreamDefinition[] {
   return [...StreamDefinitions, ...BucketDefinitions.map(bucketAsStream)];
 }
 
+/** Streams and views of launchpad's hosts alone: their workspaces, mounts, images, accounts. */
+const HOST_ONLY = new Set<string>([
+  Streams.HOSTS,
+  Streams.MOUNTS,
+  Streams.ACCOUNTS,
+  ...[Buckets.workspaces, Buckets.hosts, Buckets.mounts, Buckets.images, Buckets.accounts].map(
+    bucketStream,
+  ),
+]);
+
+/**
+ * What plus makes: every stream and view but those of launchpad's hosts (plus is one
+ * workspace on one machine; none of its services or pages uses them). Each one less is a few
+ * directories and files less for nats-server to make on a first start.
+ */
+export function plusStreams(): StreamDefinition[] {
+  return allStreams().filter((d) => !HOST_ONLY.has(d.name));
+}
+
 /**
  * The control plane's views: hosts (from their heartbeats) and accounts (its ledger). Leaf
  * logins may neither publish nor receive `$KV.>`, so these never mix with a host's own.

@@ -250,6 +250,14 @@ export class NatsServer extends EventEmitter {
 
   /** Writes the config (0600) and starts the server; resolves when it accepts connections. */
   async start(): Promise<void> {
+    await (await this.launch()).ready;
+  }
+
+  /**
+   * start() in two steps: resolves once the server is spawned, with `ready`, which settles when
+   * it accepts connections. The caller can do its own work while the server starts.
+   */
+  async launch(): Promise<{ ready: Promise<void> }> {
     await mkdir(this.config.dir, { recursive: true, mode: 0o700 });
     await killOrphanNatsServer(this.config.dir, (pid) =>
       this.log.warn({ pid }, "stopping a nats-server left behind by an earlier run"),
@@ -258,13 +266,19 @@ export class NatsServer extends EventEmitter {
     await rm(file, { force: true });
     await writeFile(file, renderNatsConfig(this.config), { mode: 0o600 });
     await chmod(file, 0o600);
-    await this.spawnAndWait();
+    return { ready: this.spawnAndWait() };
   }
 
-  private async spawnAndWait(): Promise<void> {
-    const child = spawn(this.config.binary, ["-c", configPath(this.config.dir)], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+  /** Spawns the server now (not after a turn of the event loop) and waits until it is ready. */
+  private spawnAndWait(): Promise<void> {
+    let child: ChildProcess;
+    try {
+      child = spawn(this.config.binary, ["-c", configPath(this.config.dir)], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
     this.child = child;
     let ready = false;
     let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -296,20 +310,22 @@ export class NatsServer extends EventEmitter {
       exited = { code, signal };
       this.onExit(child, code, signal);
     });
-    const deadline = Date.now() + READY_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (exited) break;
-      if (ready && (await tcpReady(this.config.port))) {
-        this.log.info({ pid: child.pid, port: this.config.port }, "nats-server ready");
-        return;
+    return (async () => {
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        if (exited) break;
+        if (ready && (await tcpReady(this.config.port))) {
+          this.log.info({ pid: child.pid, port: this.config.port }, "nats-server ready");
+          return;
+        }
+        await sleep(ready ? 20 : 5);
       }
-      await sleep(ready ? 20 : 5);
-    }
-    if (!exited) child.kill("SIGKILL");
-    throw new CocalcError(
-      "ERR_NATS_SERVER_START",
-      `nats-server ${exited ? `exited (code ${exited.code}, signal ${exited.signal})` : "did not become ready"}:\n${this.recent.slice(-15).join("\n")}`,
-    );
+      if (!exited) child.kill("SIGKILL");
+      throw new CocalcError(
+        "ERR_NATS_SERVER_START",
+        `nats-server ${exited ? `exited (code ${exited.code}, signal ${exited.signal})` : "did not become ready"}:\n${this.recent.slice(-15).join("\n")}`,
+      );
+    })();
   }
 
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {

@@ -131,7 +131,9 @@ export class Supervisor {
       wsid: this.o.wsid,
       nc,
       js,
-      jsm: await jetstreamManager(nc),
+      // No API check (one round trip per service start): the first call says it if there is
+      // no JetStream.
+      jsm: await jetstreamManager(nc, { checkAPI: false }),
       kvm: new Kvm(js),
       log: this.o.log.child({ service: def.name }),
       now: this.now,

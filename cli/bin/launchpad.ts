@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** dist/bundle/launchpad.js, the `cocalc-launchpad` command: runs cli/launchpad.ts as bundled. */
+import { runBundled } from "./load-bundled.js";
+
+runBundled("launchpad-main.js");
