@@ -18,6 +18,7 @@ import {
   locateNatsServer,
   NatsServer,
   natsServerVersion,
+  natsVersionFile,
   supportsSyncAlways,
 } from "../services/runtime/nats-server.js";
 import { freePort } from "../services/runtime/ports.js";
@@ -159,8 +160,8 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     phase("begin");
     const binary = locateNatsServer(opts.natsServer);
     await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-    // Asked while the lock is taken: on a new data dir it runs `nats-server --version`.
-    const version = natsServerVersion(binary, join(opts.dataDir, "nats-version.json"));
+    // plus.ts asked already (on a new data dir: one `nats-server --version`); this waits for it.
+    const version = natsServerVersion(binary, natsVersionFile(opts.dataDir));
     version.catch(() => undefined);
     cleanups.push(await acquireLock(opts.dataDir));
 

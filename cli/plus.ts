@@ -3,6 +3,12 @@
 import { join } from "node:path";
 import pino from "pino";
 import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logger.js";
+import {
+  killOrphanNatsServer,
+  locateNatsServer,
+  natsServerVersion,
+  natsVersionFile,
+} from "../services/runtime/nats-server.js";
 import { CocalcError } from "../shared/errors.js";
 import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
 import { saveCodeCache } from "./bin/load-bundled.js";
@@ -107,7 +113,6 @@ async function stopRunning(dataDir: string, terminals = false): Promise<number> 
   process.kill(pid, "SIGKILL");
   console.log(`cocalc-plus (pid ${pid}) did not stop in 15 s and was killed`);
   // A killed plus cannot stop its nats-server; it would keep the store and ports.
-  const { killOrphanNatsServer } = await import("../services/runtime/nats-server.js");
   const nats = await killOrphanNatsServer(join(dataDir, "nats"));
   if (nats !== undefined) console.log(`stopped its nats-server (pid ${nats})`);
   await stopTerminals(dataDir, terminals);
@@ -124,6 +129,13 @@ async function runForeground(opts: StartOptions): Promise<number> {
   };
   for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
   let handle: PlusHandle;
+  // On a new data dir this runs `nats-server --version`: now, while plus's code loads, instead
+  // of when the server is about to start. Failures are startPlus's to report.
+  try {
+    natsServerVersion(locateNatsServer(opts.natsServer), natsVersionFile(opts.dataDir)).catch(
+      () => undefined,
+    );
+  } catch {}
   try {
     const { startPlus } = await import("./plus-server.js");
     // A daemon's child was started without --daemon; it still runs as the daemon.

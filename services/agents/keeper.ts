@@ -92,12 +92,14 @@ export class ProcessKeeper {
   private readonly groups = new Set<number>();
   private stopped = false;
 
-  constructor(private readonly log: Logger) {
-    this.launch();
-  }
+  constructor(private readonly log: Logger) {}
 
-  /** The environment every process of the pool gets, with a tag of its own run. */
+  /**
+   * The environment every process of the pool gets, with a tag of its own run. Asked before
+   * each process starts, so the keeper starts with the first one, not with the service.
+   */
   env(run: string): Record<string, string> {
+    if (!this.child && !this.stopped) this.launch();
     return { [SCOPE_VAR]: this.scope, [RUN_VAR]: run };
   }
 

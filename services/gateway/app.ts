@@ -11,6 +11,7 @@ import type { BrowserSessions } from "./browser-sessions.js";
 import { DOWNLOAD_PATH, type FilesOptions, filesPlugin } from "./files.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
+import { lazyTypeBoxValidator } from "./validation.js";
 import { registerWebApp } from "./web-app.js";
 
 /** What the browser learns from /api/session. */
@@ -52,6 +53,7 @@ export const LINKABLE_PATHS = [DOWNLOAD_PATH, "/api/remote/open/"] as const;
 
 export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
   const app = gatewayBase(deps.log);
+  app.setValidatorCompiler(lazyTypeBoxValidator);
 
   await app.register(securityPlugin, { allowedHosts: deps.allowedHosts });
   await app.register(authPlugin, {

@@ -53,9 +53,30 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
 
 export type Version = readonly [number, number, number];
 
+/** Where a data dir keeps the version of its nats-server binary (see natsServerVersion). */
+export function natsVersionFile(dataDir: string): string {
+  return join(dataDir, "nats-version.json");
+}
+
+/** `nats-server --version` runs at most once per binary (path, size, mtime) in a process. */
+const probes = new Map<string, Promise<Version>>();
+
+async function probeVersion(binary: string): Promise<Version> {
+  const { stdout } = await execFileP(binary, ["--version"], { timeout: 10_000 });
+  const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(stdout);
+  if (!m)
+    throw new CocalcError(
+      "ERR_NATS_SERVER_START",
+      `cannot read the version of ${binary}: ${stdout.trim()}`,
+    );
+  return [Number(m[1]), Number(m[2]), Number(m[3])];
+}
+
 /**
  * The version nats-server reports, e.g. [2, 9, 10]. With `cacheFile`, the answer is kept
  * there for as long as the binary (path, size, mtime) stays the same: one process less per start.
+ * A second call while the first one's process runs waits for that one (plus asks early, while
+ * its code loads, and again when it needs the answer).
  */
 export async function natsServerVersion(binary: string, cacheFile?: string): Promise<Version> {
   const info = await stat(binary);
@@ -72,14 +93,13 @@ export async function natsServerVersion(binary: string, cacheFile?: string): Pro
       // no cache yet
     }
   }
-  const { stdout } = await execFileP(binary, ["--version"], { timeout: 10_000 });
-  const m = /v?(\d+)\.(\d+)\.(\d+)/.exec(stdout);
-  if (!m)
-    throw new CocalcError(
-      "ERR_NATS_SERVER_START",
-      `cannot read the version of ${binary}: ${stdout.trim()}`,
-    );
-  const version: Version = [Number(m[1]), Number(m[2]), Number(m[3])];
+  let probe = probes.get(stamp);
+  if (!probe) {
+    probe = probeVersion(binary);
+    probes.set(stamp, probe);
+    probe.catch(() => probes.delete(stamp));
+  }
+  const version = await probe;
   if (cacheFile)
     await writeFile(cacheFile, JSON.stringify({ stamp, version })).catch(() => undefined);
   return version;
