@@ -27,6 +27,7 @@ import { HubNatsAuth, startHubNatsServer } from "../services/hub/index.js";
 import { startRegistry } from "../services/hub/registry.js";
 import {
   accountMemberships,
+  followPlacements,
   HUB_WORKSPACES_SERVICE,
   hubWorkspacesService,
 } from "../services/hub/workspaces.js";
@@ -147,6 +148,13 @@ export async function startHub(
       hubWorkspacesService(),
     ]);
     const memberships = await accountMemberships(nc);
+    // Members' browsers reach a workspace on its host once it is placed there.
+    const stopPlacements = await followPlacements(
+      nc,
+      (placements) => auth.setPlacements(placements),
+      log,
+    );
+    cleanups.push(stopPlacements);
 
     // Hosts join (registry), beat, get workspaces placed and their commands routed (fleet).
     let fleet: Fleet | undefined;

@@ -7,10 +7,18 @@
  *
  * - The hub's account imports from host `h` the services `hostcmd.h`, `hostcmd.h.>` (its
  *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
- *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views),
- *   and the streams `hostbeat.h`, `coresledger.h` and `hostview.h` (its heartbeats, ledger
- *   requests and workspace views).
+ *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views; a pull
+ *   consumer's messages are many answers to one request), and the streams `hostbeat.h`,
+ *   `coresledger.h` and `hostview.h` (its heartbeats, ledger requests and workspace views).
  *   Replies to the hub's requests go back by nats-server's service import.
+ * - For each workspace placed on `h`, and only those, the hub's account also imports what
+ *   its members' browsers use: the services `ws.<wsid>.cmd.<service>` of the workspace's
+ *   services on a host (never `cmd.host`: only the hub's fleet asks that, of the host itself),
+ *   `ws.<wsid>.req.*` and `ws.<wsid>.term.*.*` (keystrokes, resizes, viewers), and the stream
+ *   `ws.<wsid>.feed.>`. So a host reaches the browsers of its own workspaces only, and a
+ *   browser's subject permissions (shared/hub-permissions.ts) decide which of those it uses.
+ *   Push consumers are not routed (their deliveries are not answers): browsers read views with
+ *   pull consumers.
  * - Host `h` imports the stream `_HI.h.>` from the hub's account: the answers to its ledger
  *   requests (its connections use that inbox prefix).
  *
@@ -19,7 +27,7 @@
  * Pure.
  */
 import type { Export, Import } from "@nats-io/jwt";
-import { AllHosts, hostDomain, hostSubjects } from "../../shared/subjects.js";
+import { AllHosts, hostDomain, hostSubjects, ServiceNames } from "../../shared/subjects.js";
 
 /** One joined host's leaf account, as the registry keeps it (no secret: a public key). */
 export interface LeafAccount {
@@ -30,11 +38,41 @@ export interface LeafAccount {
   tokenId?: string;
 }
 
+/** A workspace placed on a host, as the hub's account imports it. */
+export interface Placement {
+  wsid: string;
+  hostId: string;
+}
+
 /** Commands may answer with progress first, and run as long as an image import (ns). */
 const COMMAND_ANSWERS = {
   response_type: "Stream",
   response_threshold: 15 * 60 * 1_000_000_000,
 } as const;
+
+/** A pull request's messages, and its heartbeats, until it expires (30 s in nats.js). */
+const PULL_ANSWERS = {
+  response_type: "Stream",
+  response_threshold: 2 * 60 * 1_000_000_000,
+} as const;
+
+/** The services a host runs in each of its workspaces, which the workspace's browsers ask. */
+export const HOSTED_SERVICES: readonly ServiceNames[] = [
+  ServiceNames.workspace,
+  ServiceNames.fs,
+  ServiceNames.docs,
+  ServiceNames.terminals,
+  ServiceNames.agents,
+];
+
+/** What the hub's account takes from a host for one workspace on it: services, then streams. */
+function workspaceOffers(wsid: string): { services: string[]; streams: string[] } {
+  const ws = `ws.${wsid}`;
+  return {
+    services: [...HOSTED_SERVICES.map((s) => `${ws}.cmd.${s}`), `${ws}.req.*`, `${ws}.term.*.*`],
+    streams: [`${ws}.feed.>`],
+  };
+}
 
 /** What host `hostId`'s account offers the hub: services, then streams. */
 function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
@@ -50,7 +88,7 @@ function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
     services: [
       service(h.command, COMMAND_ANSWERS),
       service(`${h.command}.>`, COMMAND_ANSWERS),
-      service(`$JS.${hostDomain(hostId)}.API.>`),
+      service(`$JS.${hostDomain(hostId)}.API.>`, PULL_ANSWERS),
     ],
     streams: [stream(h.beat), stream(h.ledger), stream(h.views)],
   };
@@ -63,22 +101,48 @@ export function hostAccountClaims(
 ): { exports: Export[]; imports: Import[] } {
   const offers = hostOffers(hostId);
   const inbox = `${hostSubjects(hostId).inbox}.>`;
+  // Every workspace's, as patterns: the hub imports those of the workspaces placed here.
+  const ws = workspaceOffers("*");
   return {
-    exports: [...offers.services, ...offers.streams],
+    exports: [
+      ...offers.services,
+      ...ws.services.map((subject): Export => ({ name: subject, subject, type: "service" })),
+      ...offers.streams,
+      ...ws.streams.map((subject): Export => ({ name: subject, subject, type: "stream" })),
+    ],
     imports: [{ name: inbox, subject: inbox, type: "stream", account: hubAccount }],
   };
 }
 
-/** The hub account's part in the hosts' accounts: the inboxes it offers, what it takes. */
-export function hubAccountClaims(leafs: readonly LeafAccount[]): {
+/**
+ * The hub account's part in the hosts' accounts: the inboxes it offers, what it takes (each
+ * host's own subjects, and those of the workspaces placed on it).
+ */
+export function hubAccountClaims(
+  leafs: readonly LeafAccount[],
+  placements: readonly Placement[] = [],
+): {
   exports: Export[];
   imports: Import[];
 } {
   const imports: Import[] = [];
+  const accountOf = new Map<string, string>();
   for (const l of leafs) {
+    accountOf.set(l.hostId, l.account);
     const offers = hostOffers(l.hostId);
     for (const e of [...offers.services, ...offers.streams])
       imports.push({ name: e.subject, subject: e.subject, type: e.type, account: l.account });
+  }
+  const seen = new Set<string>();
+  for (const p of placements) {
+    const account = accountOf.get(p.hostId);
+    if (account === undefined || seen.has(p.wsid)) continue;
+    seen.add(p.wsid);
+    const offers = workspaceOffers(p.wsid);
+    for (const subject of offers.services)
+      imports.push({ name: subject, subject, type: "service", account });
+    for (const subject of offers.streams)
+      imports.push({ name: subject, subject, type: "stream", account });
   }
   return {
     exports: [{ name: AllHosts.inboxes, subject: AllHosts.inboxes, type: "stream" }],

@@ -15,13 +15,14 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { fmtCreds } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
 import {
   jwtAuthenticator,
   type Msg,
   type NatsConnection,
+  nanos,
   type Subscription,
 } from "@nats-io/nats-core";
 import { createUser, fromSeed } from "@nats-io/nkeys";
@@ -444,6 +445,124 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
       { id: "fleetc", nc: onC },
     );
     expect(heard).toEqual({ controlPlane: [], victim: [] });
+  });
+
+  it("a workspace placed on host A: its member's browser reaches its services, terminals, feed and JetStream there through the hub; host B reaches none of it", async () => {
+    await auth.setPlacements([
+      { wsid: "wa1", hostId: "fleeta" },
+      { wsid: "wb1", hostId: "fleetb" },
+    ]);
+    // The workspace's services on host A, and an impostor of them on host B.
+    for (const [nc, on] of [
+      [onA, "A"],
+      [onB, "B"],
+    ] as const) {
+      for (const s of ["ws.wa1.req.fs", "ws.wa1.cmd.terminals", "ws.wb1.req.fs"])
+        witnesses.push(nc.subscribe(s, { callback: (_e, m) => void m.respond(`${s} on ${on}`) }));
+      await nc.flush();
+    }
+    const input = await witness(onA, ["ws.wa1.term.*.input"]);
+    const inputOnB = await witness(onB, ["ws.wa1.term.>", "ws.wa1.cmd.>"]);
+    const jsA = jetstream(onA);
+    for (const n of [1, 2, 3]) await jsA.publish("ws.wa1.term.t1.out", `chunk ${n}`);
+
+    const key = createUser();
+    const minted = await auth.mintUserJwt({
+      userNkeyPublic: key.getPublicKey(),
+      accountId: "acct1",
+      memberships: [
+        { wsid: "wa1", role: "collaborator", hostId: "fleeta", jsDomain: hostDomain("fleeta") },
+        { wsid: "wb1", role: "collaborator", hostId: "fleetb", jsDomain: hostDomain("fleetb") },
+      ],
+      connectionTypes: ["STANDARD"],
+    });
+    const browser = await connect({
+      servers: cpServer.url,
+      authenticator: jwtAuthenticator(minted.jwt, key.getSeed()),
+      inboxPrefix: minted.inboxPrefix,
+    });
+    conns.push(browser);
+
+    // Requests and commands reach host A's services (the account JWT changed, no reconnect).
+    const fs = await until("host A's fs service through the hub", async () =>
+      browser
+        .request("ws.wa1.req.fs", "{}", { timeout: 1000 })
+        .then((m) => m.string())
+        .catch(() => undefined),
+    );
+    expect(fs).toBe("ws.wa1.req.fs on A");
+    expect((await browser.request("ws.wa1.cmd.terminals", "{}")).string()).toBe(
+      "ws.wa1.cmd.terminals on A",
+    );
+    expect((await browser.request("ws.wb1.req.fs", "{}")).string()).toBe("ws.wb1.req.fs on B");
+    browser.publish("ws.wa1.term.t1.input", "ls\r");
+    await browser.flush();
+    await until("the keystrokes on host A", async () => input.length > 0);
+    expect(input).toEqual(["ws.wa1.term.t1.input"]);
+
+    // A pull consumer on host A's JetStream, made in one request as the page makes them:
+    // many answers to one pull request.
+    const domain = hostDomain("fleeta");
+    const jsmBrowser = await jetstreamManager(browser, { domain, checkAPI: false });
+    const info = await jsmBrowser.consumers.add("WS_TERM", {
+      name: "reader1",
+      filter_subject: "ws.wa1.term.t1.out",
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.All,
+      mem_storage: true,
+      inactive_threshold: nanos(60_000),
+    });
+    const consumer = jetstream(browser, { domain }).consumers.getConsumerFromInfo(info);
+    const chunks: string[] = [];
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      chunks.push(m.string());
+      if (chunks.length === 3) break;
+    }
+    expect(chunks).toEqual(["chunk 1", "chunk 2", "chunk 3"]);
+
+    // Feeds: host A's of its workspace arrive; host B's forgery of them does not, before B's
+    // own workspace's feed on the same path.
+    const feeds: string[] = [];
+    for (const s of ["ws.wa1.feed.>", "ws.wb1.feed.>"])
+      witnesses.push(
+        browser.subscribe(s, {
+          callback: (_e, m) => void feeds.push(`${m.subject} ${m.string()}`),
+        }),
+      );
+    await browser.flush();
+    await until("host A's feed at the browser", async () => {
+      onA.publish("ws.wa1.feed.fs", "from A");
+      await onA.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      return feeds.includes("ws.wa1.feed.fs from A");
+    });
+    onB.publish("ws.wa1.feed.fs", "forged");
+    await until("host B's own feed at the browser", async () => {
+      onB.publish("ws.wb1.feed.fs", "from B");
+      await onB.flush();
+      await new Promise((r) => setTimeout(r, 100));
+      return feeds.includes("ws.wb1.feed.fs from B");
+    });
+    expect(feeds.filter((f) => f.endsWith("forged"))).toEqual([]);
+    // Host B never heard what the browser sent to workspace wa1.
+    expect(inputOnB).toEqual([]);
+
+    // A workspace the browser is not a member of: refused by its permissions.
+    const other = await browser.request("ws.wb2.req.fs", "{}", { timeout: 2000 }).then(
+      () => "answered",
+      (err: Error) => err.message,
+    );
+    expect(other).toMatch(/permission|timeout|TIMEOUT/i);
+
+    // No longer placed there: nothing routes to host A.
+    await auth.setPlacements([{ wsid: "wb1", hostId: "fleetb" }]);
+    const gone = await browser.request("ws.wa1.req.fs", "{}", { timeout: 5000 }).then(
+      () => "answered",
+      (err: Error) => err.message,
+    );
+    expect(gone).toMatch(/no responders/);
+    await auth.setPlacements([]);
   });
 
   it("revoked credentials: a leaf still connected with them is cut off; the other hosts go on", async () => {

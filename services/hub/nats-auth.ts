@@ -18,7 +18,7 @@ import {
 import { RegistrySubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
-import type { LeafAccount } from "./leaf-accounts.js";
+import type { LeafAccount, Placement } from "./leaf-accounts.js";
 import {
   accountJwt,
   accountUserJwt,
@@ -47,6 +47,8 @@ interface UsersState {
   minted: Record<string, { accountId: string; exp: number }>;
   /** Joined hosts' leaf accounts: what the hub's account imports from. */
   leafs?: LeafAccount[];
+  /** Workspaces placed on joined hosts: their subjects are imported from their host's account. */
+  placements?: Placement[];
 }
 
 export interface MintRequest {
@@ -143,7 +145,24 @@ export class HubNatsAuth {
   }
 
   private hubAccountJwt(): Promise<string> {
-    return accountJwt(this.keys, this.state.revoked, this.leafs());
+    return accountJwt(this.keys, this.state.revoked, this.leafs(), this.state.placements ?? []);
+  }
+
+  /**
+   * Makes exactly these workspaces reachable on their hosts (for their members' browsers):
+   * the hub's account JWT is pushed again with their imports. Unchanged placements push
+   * nothing.
+   */
+  setPlacements(placements: readonly Placement[]): Promise<void> {
+    return this.serially(async () => {
+      const next = [...placements]
+        .map((p) => ({ wsid: p.wsid, hostId: p.hostId }))
+        .sort((a, b) => a.wsid.localeCompare(b.wsid));
+      if (JSON.stringify(next) === JSON.stringify(this.state.placements ?? [])) return;
+      this.state.placements = next;
+      await this.save();
+      await this.push(await this.hubAccountJwt());
+    });
   }
 
   /** The joined hosts' leaf accounts the hub's account imports from. */

@@ -19,7 +19,12 @@ import { createAccount, createOperator, createUser, fromSeed, type KeyPair } fro
 import { CocalcError } from "../../shared/errors.js";
 import { nativeKeyPair } from "../runtime/nkey.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
-import { hostAccountClaims, hubAccountClaims, type LeafAccount } from "./leaf-accounts.js";
+import {
+  hostAccountClaims,
+  hubAccountClaims,
+  type LeafAccount,
+  type Placement,
+} from "./leaf-accounts.js";
 
 /** The seeds the hub keeps (each an nkey seed "S…"). */
 export interface HubNatsSeeds {
@@ -168,12 +173,14 @@ export function systemAccountJwt(k: HubKeyPairs): Promise<string> {
 
 /**
  * The account JWT with `revocations` (user public key → revoke JWTs issued at or before, unix
- * s) and what it takes from joined hosts' accounts (services/hub/leaf-accounts.ts).
+ * s) and what it takes from joined hosts' accounts, for them and for the workspaces placed
+ * on them (services/hub/leaf-accounts.ts).
  */
 export function accountJwt(
   k: HubKeyPairs,
   revocations: Record<string, number>,
   leafs: readonly LeafAccount[] = [],
+  placements: readonly Placement[] = [],
 ): Promise<string> {
   return encodeAccount(
     ACCOUNT_NAME,
@@ -182,7 +189,7 @@ export function accountJwt(
       signing_keys: [k.accountSigning.getPublicKey()],
       limits: { ...UNLIMITED },
       revocations: { ...revocations },
-      ...hubAccountClaims(leafs),
+      ...hubAccountClaims(leafs, placements),
     },
     { signer: k.operatorSigning },
   );

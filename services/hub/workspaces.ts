@@ -415,3 +415,64 @@ export async function accountMemberships(
       .map(({ created: _c, ...m }) => m);
   };
 }
+
+/**
+ * Calls `apply` with every placed workspace and its host, as the placements become known and
+ * after each change (one call at a time, always with the newest; a failed one is tried again
+ * after `retryMs`). Returns the stop function.
+ */
+export async function followPlacements(
+  nc: NatsConnection,
+  apply: (placements: { wsid: string; hostId: string }[]) => Promise<void>,
+  log: { warn(o: object, m: string): void },
+  retryMs = 5_000,
+): Promise<() => Promise<void>> {
+  const kv = await new Kvm(nc).open(HubWorkspaceBuckets.workspaces);
+  const placed = new Map<string, string>();
+  let running: Promise<void> | undefined;
+  let again = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
+  const push = () => {
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await apply([...placed].map(([wsid, hostId]) => ({ wsid, hostId })));
+        } catch (err) {
+          log.warn({ err: String(err) }, "the workspaces' routes were not updated; trying again");
+          clearTimeout(timer);
+          timer = setTimeout(push, retryMs);
+        }
+      } while (again && !stopped);
+      running = undefined;
+    })();
+  };
+  const watch = await kv.watch();
+  const loop = (async () => {
+    for await (const e of watch) {
+      const before = placed.get(e.key);
+      let after: string | undefined;
+      if (e.operation === "PUT" && e.length > 0) {
+        const w = e.json<HubWorkspaceView>();
+        if (w.placement === "placed" && w.hostId !== undefined) after = w.hostId;
+      }
+      if (before === after) continue;
+      if (after === undefined) placed.delete(e.key);
+      else placed.set(e.key, after);
+      push();
+    }
+  })();
+  return async () => {
+    stopped = true;
+    clearTimeout(timer);
+    watch.stop();
+    await loop.catch(() => undefined);
+    await running;
+  };
+}
