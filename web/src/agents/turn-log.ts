@@ -89,7 +89,8 @@ export function openTurnLog(
     if (!nc || stopping.signal.aborted) return true;
     // One request creates the reader (an ordered consumer would first ask for the stream's
     // info): a tab that opens a turn waits one round trip less before the log flows.
-    const jsm = await jetstreamManager(nc, { checkAPI: false });
+    const domain = conn.jsDomain === undefined ? {} : { domain: conn.jsDomain };
+    const jsm = await jetstreamManager(nc, { ...domain, checkAPI: false });
     const info = await jsm.consumers.add(ids.logStream, {
       name: `log_${nuid.next()}`,
       filter_subject: ids.logSubject,
@@ -101,7 +102,7 @@ export function openTurnLog(
         ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
         : { deliver_policy: DeliverPolicy.All }),
     });
-    const consumer = jetstream(nc).consumers.getConsumerFromInfo(info);
+    const consumer = jetstream(nc, domain).consumers.getConsumerFromInfo(info);
     const messages = await consumer.consume({ max_messages: 10000, threshold_messages: 5000 });
     const release = () => void consumer.delete().catch(() => undefined);
     stopping.signal.addEventListener("abort", release, { once: true });

@@ -5,7 +5,6 @@
  * Cursors and selections go over core NATS (presence), never stored. Re-follows the stream
  * after reconnects from where it was.
  */
-import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
 import { randomId } from "../../../shared/base64url.js";
@@ -30,6 +29,7 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { watchKv } from "../lib/kv-watch.js";
+import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
@@ -114,7 +114,7 @@ export function attachDocument(
   const stopping = new AbortController();
   let client: DocClient | undefined;
   let sync!: DocSync;
-  let current: { stop(): void } | undefined;
+  let current: Reader | undefined;
   let nc: NatsConnection | undefined;
   let presenceSub: Subscription | undefined;
   let presenceNc: NatsConnection | undefined;
@@ -143,7 +143,7 @@ export function attachDocument(
         const r = await sendCommand(conn, ServiceNames.docs, "PatchDocument", p);
         if (!r.ok && r.error.code === "ERR_DOC_BASE_UNKNOWN") {
           resync = true;
-          current?.stop();
+          current?.release();
         }
         return r.ok ? { ok: true } : { ok: false, code: r.error.code, message: r.error.message };
       },
@@ -211,10 +211,9 @@ export function attachDocument(
         },
       });
     }
-    const js = jetstream(nc);
     let from: number;
     if (!client) {
-      const kv = await openView(nc, Buckets.docSnapshots);
+      const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
       const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
       const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
       client = new DocClient(clientId, snap?.text ?? "", snap?.seq ?? 0);
@@ -225,7 +224,7 @@ export function attachDocument(
       // Behind what the stream still has (compacted), or the service did not know our base:
       // start again from the newest snapshot, keeping what was typed.
       resync = false;
-      const kv = await openView(nc, Buckets.docSnapshots);
+      const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
       const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
       const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
       if (snap && snap.seq >= client.seq) {
@@ -238,17 +237,23 @@ export function attachDocument(
     } else {
       from = client.seq + 1;
     }
-    const consumer = await js.consumers.get(Streams.WS_DOCS, {
-      filter_subjects: subjects.patches,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
+    const reader = await openReader(nc, {
+      ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      stream: Streams.WS_DOCS,
+      filter: subjects.patches,
+      from: { seq: from },
+      prefix: "doc",
     });
-    const messages = await consumer.consume();
-    current = messages;
-    if (stopping.signal.aborted) messages.stop();
+    current = reader;
+    if (stopping.signal.aborted) reader.release();
     let ready = client.seq > 0;
     if (ready) hooks.status("ready");
-    for await (const m of messages) {
+    for await (const m of reader.messages) {
+      // A patch lost on the way: read on from the last one applied.
+      if (!reader.inOrder(m)) {
+        reader.release();
+        return;
+      }
       const event = registry.parse(m.data);
       if (event.type === "DocumentOpened") {
         client.reset(event.data.text, m.seq);
@@ -264,7 +269,7 @@ export function attachDocument(
         } catch (err) {
           if (!(err instanceof CocalcError && err.code === "ERR_DOC_PATCH_INVALID")) throw err;
           resync = true;
-          messages.stop();
+          reader.release();
           return;
         }
       }
@@ -323,13 +328,14 @@ export function attachDocument(
         failures++;
         hooks.status("error", messageOf(err));
       } finally {
+        current?.release();
         current = undefined;
       }
       await delay(Math.max(100, backoffMs(failures)), stopping.signal);
     }
   }
 
-  const offReconnect = conn.onReconnect(() => current?.stop());
+  const offReconnect = conn.onReconnect(() => current?.release());
   const stopView = watchKv(conn, Buckets.docs, Keys.doc(conn.wsid, doc), {
     reset: () => hooks.view(undefined),
     entry: (e) => hooks.view(e.operation === "PUT" ? e.json<DocView>() : undefined),
@@ -389,7 +395,7 @@ export function attachDocument(
       removeEventListener("pagehide", onHide);
       offReconnect();
       stopView();
-      current?.stop();
+      current?.release();
       presenceSub?.unsubscribe();
     },
   };

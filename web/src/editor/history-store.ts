@@ -10,11 +10,12 @@ import {
   AckPolicy,
   type ConsumerInfo,
   DeliverPolicy,
+  type JetStreamClient,
   type JetStreamManager,
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { type NatsConnection, nanos, nuid } from "@nats-io/nats-core";
+import { nanos, nuid } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import {
   applyPatch,
@@ -115,8 +116,13 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
   async function first(): Promise<void> {
     const nc = await conn.ready(stopping.signal);
     if (!nc) return;
-    reader = new Reader(nc, await jetstreamManager(nc, { checkAPI: false }), subject);
-    const kv = await openView(nc, Buckets.docSnapshots);
+    const domain = conn.jsDomain === undefined ? {} : { domain: conn.jsDomain };
+    reader = new Reader(
+      jetstream(nc, domain),
+      await jetstreamManager(nc, { ...domain, checkAPI: false }),
+      subject,
+    );
+    const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
     const snapshot = async (which: "head" | "base") => {
       const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, which));
       return e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
@@ -206,7 +212,7 @@ class Reader {
   private closed = false;
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly subject: string,
   ) {}
@@ -269,7 +275,7 @@ class Reader {
     const out: Entry[] = [];
     try {
       if (info.num_pending === 0) return out;
-      const messages = await jetstream(this.nc).consumers.getConsumerFromInfo(info).consume();
+      const messages = await this.js.consumers.getConsumerFromInfo(info).consume();
       for await (const m of messages) {
         if (m.seq >= upTo || this.closed) break;
         const ev = registry.parse(m.data);

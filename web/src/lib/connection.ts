@@ -21,6 +21,13 @@ export type ConnectionState = (typeof ConnectionStates)[number];
 export interface WorkspaceConnection {
   readonly wsid: string;
   readonly version: string;
+  /**
+   * The JetStream domain of the workspace's streams and views: a launchpad host's, reached
+   * through the hub; undefined on plus (the connection's own).
+   */
+  readonly jsDomain?: string;
+  /** A launchpad workspace opened through the hub (plus's own services are not there). */
+  readonly hosted?: boolean;
   /** The window title the server asks for (a remote session: its target). */
   readonly title?: string;
   /** "connecting" until the first connect, then one of the other three. */

@@ -1,16 +1,24 @@
 /**
- * A KV watch that lives as long as its owner, not as long as a socket. nats.js watch
- * iterators can end when the connection is lost or the consumer is gone; this re-opens them
- * with backoff and resumes after the last revision seen, so no update is missed and none is
- * applied twice. If the bucket's stream was re-created (new server data), the view is rebuilt.
+ * A KV watch that lives as long as its owner, not as long as a socket. A reader can end when
+ * the connection is lost or its consumer is gone; this makes it again with backoff and
+ * resumes after the last revision seen, so no update is missed and none is applied twice. If
+ * the bucket's stream was re-created (new server data), the view is rebuilt.
  */
-import type { KvEntry, KvWatchEntry } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/nats-core";
+import type { JsMsg } from "@nats-io/jetstream";
 import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
+import { bucketStream } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "./connection.js";
+import { backoffMs, delay, messageOf } from "./delay.js";
+import { openReader, type Reader } from "./stream-reader.js";
+import { openView } from "./views.js";
 
-/** What a watch needs of a connection: a connected client, and word of each reconnect. */
-export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect">;
+/**
+ * What a watch needs of a connection: a connected client, word of each reconnect, and the
+ * JetStream domain its views are in (a launchpad workspace's host; none on plus).
+ */
+export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect"> & {
+  readonly jsDomain?: string;
+};
 
 export interface WatchOptions {
   /**
@@ -20,14 +28,11 @@ export interface WatchOptions {
   rebuildCheck?: boolean;
 }
 
-import { backoffMs, delay, messageOf } from "./delay.js";
-import { openView } from "./views.js";
-
 export interface KvWatchHandlers {
   /** Forget everything seen so far; entries from a rebuilt bucket follow. */
   reset(): void;
   /** One entry: a PUT, or a DEL/PURGE marker. */
-  entry(entry: KvEntry): void;
+  entry(entry: ViewEntry): void;
   /** The watch failed (message) or is healthy again (undefined). */
   problem(message: string | undefined): void;
 }
@@ -71,7 +76,34 @@ export function watchKvRecords<T extends object>(
   );
 }
 
-/** Watches `key` (may hold wildcards) of `bucket` until the returned function is called. */
+/** One entry of a view as a watch delivers it: a PUT, or a DEL/PURGE marker. */
+export interface ViewEntry {
+  key: string;
+  revision: number;
+  operation: "PUT" | "DEL" | "PURGE";
+  /** Bytes of the value (0 for a marker). */
+  length: number;
+  json<T>(): T;
+  string(): string;
+}
+
+function entryOf(bucket: string, m: JsMsg): ViewEntry {
+  const op = m.headers?.get("KV-Operation");
+  return {
+    key: m.subject.slice(`$KV.${bucket}.`.length),
+    revision: m.seq,
+    operation: op === "DEL" || op === "PURGE" ? op : "PUT",
+    length: m.data.length,
+    json: <T>() => m.json<T>(),
+    string: () => m.string(),
+  };
+}
+
+/**
+ * Watches `key` (may hold wildcards) of `bucket` until the returned function is called: the
+ * newest entry of each key, then every change. Read with a pull consumer (lib/stream-reader.ts),
+ * so it works wherever the page reads views: on plus, and through the hub on a host.
+ */
 export function watchKv(
   conn: ViewSource,
   bucket: string,
@@ -80,19 +112,19 @@ export function watchKv(
   options: WatchOptions = {},
 ): () => void {
   const stopping = new AbortController();
-  let iter: QueuedIterator<KvWatchEntry> | undefined;
+  let reader: Reader | undefined;
   let lastRevision = 0;
   let streamCreated: string | undefined;
 
   // After a reconnect the server may have dropped our consumer; start a fresh one at once
   // rather than waiting for missed heartbeats to notice.
-  const offReconnect = conn.onReconnect(() => iter?.stop());
+  const offReconnect = conn.onReconnect(() => reader?.messages.stop());
 
-  async function openOnce(): Promise<QueuedIterator<KvWatchEntry> | undefined> {
+  async function openOnce(): Promise<Reader | undefined> {
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return undefined;
-    const kv = await openView(nc, bucket);
     if (options.rebuildCheck !== false) {
+      const kv = await openView(nc, bucket, conn.jsDomain);
       const { streamInfo } = await kv.status();
       const rebuilt =
         streamCreated !== undefined &&
@@ -103,24 +135,30 @@ export function watchKv(
       }
       streamCreated = streamInfo.created;
     }
-    return kv.watch(lastRevision > 0 ? { key, resumeFromRevision: lastRevision + 1 } : { key });
+    return openReader(nc, {
+      ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      stream: bucketStream(bucket),
+      filter: `$KV.${bucket}.${key}`,
+      from: lastRevision > 0 ? { seq: lastRevision + 1 } : { lastPerSubject: true },
+      prefix: "view",
+    });
   }
 
   async function run() {
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
-        iter = await openOnce();
-        if (!iter) break;
-        if (stopping.signal.aborted) {
-          iter.stop();
-          break;
-        }
+        reader = await openOnce();
+        if (!reader) break;
+        if (stopping.signal.aborted) break;
         failures = 0;
         handlers.problem(undefined);
-        for await (const entry of iter) {
-          if (entry.revision <= lastRevision) continue;
-          lastRevision = entry.revision;
+        for await (const m of reader.messages) {
+          // A message lost on the way: read on from the last entry applied.
+          if (!reader.inOrder(m)) break;
+          if (m.seq <= lastRevision) continue;
+          lastRevision = m.seq;
+          const entry = entryOf(bucket, m);
           try {
             handlers.entry(entry);
           } catch (err) {
@@ -138,7 +176,8 @@ export function watchKv(
             : `${bucket}: ${message}`,
         );
       } finally {
-        iter = undefined;
+        reader?.release();
+        reader = undefined;
       }
       // A clean end still waits a little, so a watch that keeps ending cannot spin.
       await delay(Math.max(100, backoffMs(failures)), stopping.signal);
@@ -150,6 +189,6 @@ export function watchKv(
   return () => {
     stopping.abort();
     offReconnect();
-    iter?.stop();
+    reader?.release();
   };
 }

@@ -5,13 +5,6 @@
  * (a flood must not freeze the page), sends keystrokes and size requests over core NATS,
  * and says it is there (presence) while attached. It re-attaches after reconnects.
  */
-import {
-  DeliverPolicy,
-  JetStreamApiError,
-  type JetStreamManager,
-  jetstream,
-  jetstreamManager,
-} from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { randomId } from "../../../shared/base64url.js";
@@ -26,6 +19,7 @@ import {
 } from "../../../shared/terminals.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
+import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
 /** What the session writes into: the xterm wrapper implements it. */
@@ -78,15 +72,6 @@ export function viewerLabel(ua = navigator.userAgent): string {
   return os ? `${browser} on ${os}` : browser;
 }
 
-async function lastSeq(jsm: JetStreamManager, subject: string): Promise<number> {
-  try {
-    return (await jsm.streams.getMessage(Streams.WS_TERM, { last_by_subj: subject }))?.seq ?? 0;
-  } catch (err) {
-    if (err instanceof JetStreamApiError && err.code === 10037) return 0; // no message
-    throw err;
-  }
-}
-
 async function inflate(data: Uint8Array): Promise<string> {
   const stream = new Blob([data as BlobPart])
     .stream()
@@ -128,7 +113,7 @@ export function attachTerminal(
   const viewerId = viewerIdFor(tid);
   const label = viewerLabel();
   const stopping = new AbortController();
-  let current: { stop(): void } | undefined;
+  let current: Reader | undefined;
   let nc: NatsConnection | undefined;
   const encoder = new TextEncoder();
   // Status changes only (a per-message "live" would make the view ask for its size again
@@ -167,10 +152,8 @@ export function attachTerminal(
     nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return;
     status("attaching");
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
-    const kv = await openView(nc, Buckets.termSnapshots);
-    const [snapshot, target] = await Promise.all([snapshotOf(kv, key), lastSeq(jsm, subjects.out)]);
+    const kv = await openView(nc, Buckets.termSnapshots, conn.jsDomain);
+    const snapshot = await snapshotOf(kv, key);
     if (stopping.signal.aborted) return;
     presence("open");
     sink.reset();
@@ -186,18 +169,30 @@ export function attachTerminal(
       seq = snapshot.header.seq;
       offset = snapshot.header.offset;
     }
-    if (seq >= target) status("live");
-    const consumer = await js.consumers.get(Streams.WS_TERM, {
-      filter_subjects: subjects.out,
-      ...(seq > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: seq + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
+    const reader = await openReader(nc, {
+      ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      stream: Streams.WS_TERM,
+      filter: subjects.out,
+      from: seq > 0 ? { seq: seq + 1 } : { all: true },
+      maxBytes: MAX_PENDING_BYTES,
+      prefix: "term",
     });
-    const messages = await consumer.consume({ max_bytes: MAX_PENDING_BYTES });
-    current = messages;
-    if (stopping.signal.aborted) messages.stop();
+    current = reader;
+    if (stopping.signal.aborted) reader.release();
+    // Live once nothing stored is left to replay: at once when the snapshot is the newest.
+    void reader
+      .pending()
+      .then((n) => {
+        if (n === 0 && current === reader) status("live");
+      })
+      .catch(() => undefined);
     let lastJumpCheck = 0;
-    for await (const m of messages) {
+    for await (const m of reader.messages) {
+      // A chunk lost on the way: attach again (from the newest snapshot).
+      if (!reader.inOrder(m)) {
+        reader.release();
+        return;
+      }
       const step = replayStep(
         m.data,
         m.headers?.get(TERM_OFFSET_HEADER),
@@ -212,7 +207,7 @@ export function attachTerminal(
         offset = Math.max(offset, step.offset) + data.length;
       }
       seq = m.seq;
-      if (seq >= target) status("live");
+      if (m.info.pending === 0) status("live");
       if (pending > MAX_PENDING_BYTES) {
         await new Promise<void>((resolve) => {
           drained = resolve;
@@ -225,7 +220,7 @@ export function attachTerminal(
         lastJumpCheck = Date.now();
         const newer = await snapshotOf(kv, key).catch(() => undefined);
         if (newer && newer.header.seq > seq + JUMP_BEHIND / 2) {
-          messages.stop();
+          reader.release();
           return;
         }
       }
@@ -243,14 +238,15 @@ export function attachTerminal(
         failures++;
         status("error", messageOf(err));
       } finally {
+        current?.release();
         current = undefined;
       }
       await delay(Math.max(100, backoffMs(failures)), stopping.signal);
     }
   }
 
-  // After a reconnect the ordered consumer may be gone: start over from the newest snapshot.
-  const offReconnect = conn.onReconnect(() => current?.stop());
+  // After a reconnect the reader's consumer may be gone: start over from the newest snapshot.
+  const offReconnect = conn.onReconnect(() => current?.release());
   const beat = setInterval(() => presence("open"), VIEWER_HEARTBEAT_MS);
   // Closing the tab runs no cleanup; say goodbye on the way out (best effort: else it times out).
   const onHide = (e: PageTransitionEvent) => {
@@ -278,7 +274,7 @@ export function attachTerminal(
       clearInterval(beat);
       removeEventListener("pagehide", onHide);
       offReconnect();
-      current?.stop();
+      current?.release();
       drained?.();
     },
   };

@@ -1,0 +1,93 @@
+/**
+ * Reading a stream (or a view's stream) in the page: one request makes an ephemeral pull
+ * consumer with the filter in its subject, then its messages arrive as answers to pull
+ * requests. That is what a browser may do everywhere: plus's own streams, and a launchpad
+ * workspace's on its host through the hub, where only answers to requests are routed back
+ * (push deliveries and flow control are not) and a stream's info is not the browser's to read.
+ * Nothing is acknowledged, so nothing comes twice: a gap in the delivery sequence means the
+ * reader must be made again from the last message applied (`Reader.inOrder`).
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  DeliverPolicy,
+  type JsMsg,
+  jetstream,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { type NatsConnection, nanos, nuid } from "@nats-io/nats-core";
+
+/** Where a reader starts. */
+export type ReadFrom =
+  | { all: true }
+  /** The stream sequence of the first message to read. */
+  | { seq: number }
+  /** The newest message of each subject (a view's current entries), then what follows. */
+  | { lastPerSubject: true };
+
+export interface ReaderOptions {
+  /** The JetStream domain (a launchpad host's); the connection's own when undefined. */
+  domain?: string;
+  stream: string;
+  filter: string;
+  from: ReadFrom;
+  /** Name prefix of the consumer (a token). */
+  prefix?: string;
+  /** Messages asked for at a time. */
+  batch?: number;
+  /** Or bytes asked for at a time (large messages, e.g. terminal output). */
+  maxBytes?: number;
+}
+
+export interface Reader {
+  messages: ConsumerMessages;
+  /** False when `m` does not follow the message before it (one was lost on the way). */
+  inOrder(m: JsMsg): boolean;
+  /** How many messages the consumer has left to deliver now (0: caught up). */
+  pending(): Promise<number>;
+  /** Stops reading and deletes the consumer (it would go by itself after a minute). */
+  release(): void;
+}
+
+function startOf(from: ReadFrom): Partial<ConsumerConfig> {
+  if ("seq" in from)
+    return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Math.max(1, from.seq) };
+  if ("lastPerSubject" in from) return { deliver_policy: DeliverPolicy.LastPerSubject };
+  return { deliver_policy: DeliverPolicy.All };
+}
+
+/** Makes a reader of `o.stream` filtered to `o.filter`. */
+export async function openReader(nc: NatsConnection, o: ReaderOptions): Promise<Reader> {
+  const domain = o.domain === undefined ? {} : { domain: o.domain };
+  const jsm = await jetstreamManager(nc, { ...domain, checkAPI: false });
+  const info = await jsm.consumers.add(o.stream, {
+    name: `${o.prefix ?? "read"}_${nuid.next()}`,
+    filter_subject: o.filter,
+    ack_policy: AckPolicy.None,
+    mem_storage: true,
+    num_replicas: 1,
+    inactive_threshold: nanos(60_000),
+    ...startOf(o.from),
+  });
+  const consumer = jetstream(nc, domain).consumers.getConsumerFromInfo(info);
+  const batch = o.batch ?? 1000;
+  const messages = await consumer.consume(
+    o.maxBytes !== undefined
+      ? { max_bytes: o.maxBytes }
+      : { max_messages: batch, threshold_messages: Math.floor(batch / 2) },
+  );
+  let delivered = 0;
+  let released = false;
+  return {
+    messages,
+    inOrder: (m) => m.info.deliverySequence === ++delivered,
+    pending: async () => (await consumer.info(true)).num_pending,
+    release() {
+      if (released) return;
+      released = true;
+      messages.stop();
+      void consumer.delete().catch(() => undefined);
+    },
+  };
+}
