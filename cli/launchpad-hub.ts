@@ -244,8 +244,13 @@ export async function startHub(
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
-      mintNats: async (account, publicKey) => {
-        const of = await memberships(account);
+      mintNats: async (account, publicKey, wsid) => {
+        let of = await memberships(account);
+        if (wsid !== undefined) {
+          of = of.filter((m) => m.wsid === wsid);
+          if (of.length === 0)
+            throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `no workspace ${wsid} of yours`);
+        }
         const login = await auth.mintUserJwt({
           userNkeyPublic: publicKey,
           accountId: account,
@@ -255,7 +260,9 @@ export async function startHub(
           ...login,
           memberships: of.map((m) => ({
             wsid: m.wsid,
+            role: m.role,
             ...(m.hostId !== undefined && { hostId: m.hostId }),
+            ...(m.jsDomain !== undefined && { jsDomain: m.jsDomain }),
           })),
         };
       },

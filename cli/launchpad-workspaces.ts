@@ -25,8 +25,10 @@ import type { Logger } from "../services/runtime/logger.js";
 import type { ServiceDefinition } from "../services/runtime/service.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { stopPtyHost, terminalsService } from "../services/terminals/index.js";
+import { workspaceService } from "../services/workspace/index.js";
 import {
   containerName,
+  hostedDurable,
   WORKSPACE_HOME,
   WORKSPACE_UID,
   type WorkspaceView,
@@ -73,6 +75,8 @@ export function containerWorkspaceServices(
   const hidePaths = (message: string) =>
     hideHostPaths(message, { root: o.root, dataDir: o.dataDir });
   return [
+    // Its settings (colour, agents' defaults); its title is the hub's.
+    workspaceService({ defaultTitle: wsid, durable: hostedDurable("workspace", wsid) }),
     fsService({
       hidePaths,
       sandbox: p.dir,
@@ -101,7 +105,7 @@ export function containerWorkspaceServices(
       hostScript: o.ptyHostScript,
       orphanExitMs: o.orphanExitMs ?? 60_000,
       home: WORKSPACE_HOME,
-      durable: `terminals-${wsid}`,
+      durable: hostedDurable("terminals", wsid),
       gate,
       shellCommand: ({ cwd, env }) => ({
         file: o.podman.podman,
@@ -116,7 +120,7 @@ export function containerWorkspaceServices(
     agentsService({
       hidePaths,
       dataDir: agentsDir(o.dataDir, wsid),
-      durable: `agents-${wsid}`,
+      durable: hostedDurable("agents", wsid),
       container: {
         home: WORKSPACE_HOME,
         exec: (argv, { cwd, env }) => [

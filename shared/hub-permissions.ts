@@ -11,6 +11,7 @@
  */
 import { CocalcError } from "./errors.js";
 import { HubWorkspaceBuckets } from "./hub.js";
+import { HOSTED_SERVICES, hostedDurable } from "./launchpad.js";
 import {
   Buckets,
   bucketStream,
@@ -130,6 +131,13 @@ function kvRead(api: string, bucket: string, key: string): string[] {
   ]);
 }
 
+/** Every consumer call on durable `d` in `api`: create (either form), info, delete, pull. */
+function denyDurable(deny: Set<string>, api: string, d: string): void {
+  deny.add(`${api}.CONSUMER.*.*.${d}`);
+  deny.add(`${api}.CONSUMER.*.*.${d}.>`);
+  deny.add(`${api}.CONSUMER.MSG.NEXT.*.${d}`);
+}
+
 /** Consumer upkeep of a browser's own (ephemeral, randomly named) consumers on `stream`. */
 function consumerUpkeep(api: string, stream: string): string[] {
   return [
@@ -192,6 +200,9 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     if (m.jsDomain === undefined) continue;
     const api = jsApiPrefix(validDomain(m.jsDomain, "JetStream domain"), hubDomain);
     apis.add(api);
+    // The durables of the workspace's services on its host: not to be read from (that would
+    // take their messages), made or deleted.
+    for (const service of HOSTED_SERVICES) denyDurable(deny, api, hostedDurable(service, wsid));
 
     if (m.role !== WorkspaceRoles.viewer) {
       // Commands and requests change things (fs writes share ws.<wsid>.req.fs with reads),
@@ -241,11 +252,7 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
       pub.add(`$JS.FC.${stream}.>`);
     }
     // The consumers' durable names are no browser's: not even in its own filter's form.
-    for (const d of durables) {
-      deny.add(`${api}.CONSUMER.*.*.${d}`);
-      deny.add(`${api}.CONSUMER.*.*.${d}.>`);
-      deny.add(`${api}.CONSUMER.MSG.NEXT.*.${d}`);
-    }
+    for (const d of durables) denyDurable(deny, api, d);
   }
   return {
     pub: { allow: [...pub], deny: [...deny] },

@@ -682,6 +682,21 @@ export function wsidOfContainer(hostId: string, name: string): string | undefine
   return wsid.length > 0 && !wsid.includes(".") ? wsid : undefined;
 }
 
+/**
+ * The services a launchpad host runs in each of its workspaces: what the workspace's
+ * browsers ask, through the hub.
+ */
+export const HOSTED_SERVICES = ["workspace", "fs", "docs", "terminals", "agents"] as const;
+export type HostedService = (typeof HOSTED_SERVICES)[number];
+
+/**
+ * The durable consumer of hosted service `service` of workspace `wsid` on its host: one per
+ * workspace, since a host runs the services of many. No browser may touch it.
+ */
+export function hostedDurable(service: HostedService, wsid: string): string {
+  return `${service}-${wsid}`;
+}
+
 /** The uid and gid of the workspace user inside its container. */
 export const WORKSPACE_UID = 1000;
 /** The workspace user's home inside its container. */

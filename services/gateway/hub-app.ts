@@ -25,8 +25,11 @@ export interface BrowserNatsLogin {
   inboxPrefix: string;
   /** Unix seconds: the page asks again before. */
   expiresAt: number;
-  /** The workspaces (and their hosts) the JWT reaches: the page asks again when they change. */
-  memberships: { wsid: string; hostId?: string }[];
+  /**
+   * The workspaces the JWT reaches, with the account's role and, once placed, the host and its
+   * JetStream domain: the page asks again when they change.
+   */
+  memberships: { wsid: string; role: string; hostId?: string; jsDomain?: string }[];
 }
 
 export interface HubGatewayDeps {
@@ -36,15 +39,22 @@ export interface HubGatewayDeps {
   webRoot: string;
   natsWsPort: () => number;
   natsWsOrigin: string;
-  /** Mints a user JWT for `publicKey` (the page's nkey) with what `account` may reach. */
-  mintNats(account: string, publicKey: string): Promise<BrowserNatsLogin>;
+  /**
+   * Mints a user JWT for `publicKey` (the page's nkey) with what `account` may reach: all its
+   * workspaces (the dashboard), or only `wsid` (a workspace's page; ERR_WORKSPACE_NOT_FOUND
+   * when the account is not one of its members).
+   */
+  mintNats(account: string, publicKey: string, wsid?: string): Promise<BrowserNatsLogin>;
   health(): { status: "ok" | "degraded" };
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
   log: Logger;
 }
 
-const NatsBody = Type.Object({ publicKey: Type.String({ pattern: "^U[A-Z2-7]{55}$" }) });
+const NatsBody = Type.Object({
+  publicKey: Type.String({ pattern: "^U[A-Z2-7]{55}$" }),
+  wsid: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" })),
+});
 
 export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance> {
   const app = gatewayBase(deps.log, deps.tls);
@@ -79,7 +89,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
       if (account === undefined)
         throw new CocalcError("ERR_GATEWAY_AUTH", "not signed in to an account");
       await deps.sessions.attachNatsKey(request.browserSession!, request.body.publicKey);
-      const login = await deps.mintNats(account, request.body.publicKey);
+      const login = await deps.mintNats(account, request.body.publicKey, request.body.wsid);
       return reply.header("Cache-Control", "no-store").send({ ...login, natsPath: "/nats" });
     },
   );

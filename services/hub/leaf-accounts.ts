@@ -27,7 +27,8 @@
  * Pure.
  */
 import type { Export, Import } from "@nats-io/jwt";
-import { AllHosts, hostDomain, hostSubjects, ServiceNames } from "../../shared/subjects.js";
+import { HOSTED_SERVICES } from "../../shared/launchpad.js";
+import { AllHosts, hostDomain, hostSubjects } from "../../shared/subjects.js";
 
 /** One joined host's leaf account, as the registry keeps it (no secret: a public key). */
 export interface LeafAccount {
@@ -55,15 +56,6 @@ const PULL_ANSWERS = {
   response_type: "Stream",
   response_threshold: 2 * 60 * 1_000_000_000,
 } as const;
-
-/** The services a host runs in each of its workspaces, which the workspace's browsers ask. */
-export const HOSTED_SERVICES: readonly ServiceNames[] = [
-  ServiceNames.workspace,
-  ServiceNames.fs,
-  ServiceNames.docs,
-  ServiceNames.terminals,
-  ServiceNames.agents,
-];
 
 /** What the hub's account takes from a host for one workspace on it: services, then streams. */
 function workspaceOffers(wsid: string): { services: string[]; streams: string[] } {

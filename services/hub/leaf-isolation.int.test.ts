@@ -548,6 +548,22 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     // Host B never heard what the browser sent to workspace wa1.
     expect(inputOnB).toEqual([]);
 
+    // The durables of the workspace's services on its host are not the browser's: neither to
+    // pull from (it would take their messages), nor to delete, look at or make.
+    for (const subject of [
+      `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.terminals-wa1`,
+      `$JS.${domain}.API.CONSUMER.DELETE.WS_TERM.terminals-wa1`,
+      `$JS.${domain}.API.CONSUMER.INFO.WS_TERM.agents-wa1`,
+      `$JS.${domain}.API.CONSUMER.CREATE.WS_TERM.docs-wa1.ws.wa1.>`,
+      `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.workspace-wa1`,
+    ]) {
+      const answer = await browser.request(subject, "{}", { timeout: 2000 }).then(
+        () => "answered",
+        (err: Error) => err.message,
+      );
+      expect(answer, subject).toMatch(/Permissions Violation/);
+    }
+
     // A workspace the browser is not a member of: refused by its permissions.
     const other = await browser.request("ws.wb2.req.fs", "{}", { timeout: 2000 }).then(
       () => "answered",

@@ -26,12 +26,18 @@ export const workspaceRegistry = new EventRegistry(WorkspaceEvents);
 export interface WorkspaceServiceOptions {
   /** Title of a workspace created on first start. */
   defaultTitle?: string;
+  /**
+   * The durable of this one workspace's settings (a launchpad host runs one service per
+   * workspace); without it, the one service of plus reads every workspace's.
+   */
+  durable?: string;
 }
 
 export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDefinition {
+  const durable = opts.durable ?? WORKSPACE_SERVICE;
   return {
     name: WORKSPACE_SERVICE,
-    durables: [WORKSPACE_SERVICE],
+    durables: [durable],
     async start(ctx): Promise<RunningService> {
       const subjects = workspaceSubjects(ctx.wsid);
       const project = await projectionHandler(ctx.kvm, [settingsProjection]);
@@ -40,9 +46,9 @@ export function workspaceService(opts: WorkspaceServiceOptions = {}): ServiceDef
         js: ctx.js,
         jsm: ctx.jsm,
         stream: Streams.WORKSPACES,
-        durable: WORKSPACE_SERVICE,
+        durable,
         // Only settings: the stream also holds the host lifecycle of launchpad workspaces.
-        filterSubject: AllWorkspaces.settings,
+        filterSubject: opts.durable === undefined ? AllWorkspaces.settings : subjects.life,
         registry: workspaceRegistry,
         log: ctx.log,
         handle: project,

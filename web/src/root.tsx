@@ -6,7 +6,7 @@ import { createSignal, Match, onCleanup, Switch } from "solid-js";
 import { AgentsProvider } from "./agents/agents-store.js";
 import { NoticePage } from "./components/notice-page.js";
 import { FilesProvider } from "./files/files-store.js";
-import { openConnection } from "./lib/connection.js";
+import { openConnection, type WorkspaceConnection } from "./lib/connection.js";
 import { backoffMs } from "./lib/delay.js";
 import {
   fetchSession,
@@ -91,8 +91,13 @@ function Workspace(props: { session: Session; onSignedOut: () => void }) {
     onSignedOut: props.onSignedOut,
   });
   onCleanup(() => void connection.close());
+  return <WorkspaceApp connection={connection} />;
+}
+
+/** The workspace's stores and shell over a connection: plus's own, or a hosted one's. */
+export function WorkspaceApp(props: { connection: WorkspaceConnection }) {
   return (
-    <ConnectionProvider connection={connection}>
+    <ConnectionProvider connection={props.connection}>
       <SettingsProvider>
         <ServicesProvider>
           <TerminalsProvider>

@@ -36,6 +36,8 @@ export interface WorkspaceTab {
   label: string;
   icon: Component<{ size?: number }>;
   pane: Component;
+  /** Only plus runs its service (a launchpad workspace's host does not). */
+  plusOnly?: true;
 }
 
 export const workspaceTabs: readonly WorkspaceTab[] = [
@@ -64,9 +66,20 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     pane: AgentsPane,
   },
   { id: "settings", label: "Settings", icon: SettingsIcon, pane: SettingsForm },
-  { id: "remote", label: "Remote sessions", icon: RemoteIcon, pane: RemoteSessionsPane },
-  { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane },
+  {
+    id: "remote",
+    label: "Remote sessions",
+    icon: RemoteIcon,
+    pane: RemoteSessionsPane,
+    plusOnly: true,
+  },
+  { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane, plusOnly: true },
 ];
+
+/** The tabs of a workspace: all of them on plus, those its host serves when hosted. */
+export function tabsOf(hosted: boolean): readonly WorkspaceTab[] {
+  return hosted ? workspaceTabs.filter((t) => !t.plusOnly) : workspaceTabs;
+}
 
 const DEFAULT_TAB: TabId = "files";
 

@@ -2,15 +2,16 @@
 import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
 import { Dynamic } from "solid-js/web";
 import { TopBar } from "./components/top-bar.js";
-import { useConnection } from "./stores/connection-store.js";
+import { useConnection, useConnectionState } from "./stores/connection-store.js";
 import { useSettings } from "./stores/settings-store.js";
-import { createTabRoute, type TabId, workspaceTabs } from "./tabs.js";
+import { createTabRoute, type TabId, tabsOf } from "./tabs.js";
 
 const DEFAULT_TITLE = "cocalc-plus";
 
 export function WorkspaceShell() {
   const settings = useSettings();
   const serverTitle = useConnection().title;
+  const tabs = tabsOf(useConnectionState().hosted);
   const [tab, selectTab] = createTabRoute();
   const [visited, setVisited] = createSignal<ReadonlySet<TabId>>(new Set([tab()]));
   createEffect(() => {
@@ -37,7 +38,7 @@ export function WorkspaceShell() {
     <div class="shell" data-testid="workspace-shell">
       <TopBar tab={tab} onSelect={selectTab} />
       <main class="panes">
-        <For each={workspaceTabs}>
+        <For each={tabs}>
           {(t) => (
             <Show when={visited().has(t.id)}>
               <section

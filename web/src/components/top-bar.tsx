@@ -1,15 +1,22 @@
 import { type Accessor, For, Show } from "solid-js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { useSettings } from "../stores/settings-store.js";
-import { type TabId, workspaceTabs } from "../tabs.js";
+import { type TabId, tabsOf } from "../tabs.js";
 import { ConnectionBadge } from "./connection-badge.js";
 import { FullscreenButton } from "./fullscreen-button.js";
 import { ServicesIndicator } from "./services-indicator.js";
 
 export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => void }) {
   const settings = useSettings();
+  const hosted = useConnectionState().hosted;
   return (
     <header class="top-bar">
       <div class="workspace-name">
+        <Show when={hosted}>
+          <a class="button subtle" href="/" data-testid="to-dashboard" title="Your workspaces">
+            ← Dashboard
+          </a>
+        </Show>
         <span class="workspace-swatch" aria-hidden="true" />
         <Show
           when={settings.state.view}
@@ -31,7 +38,7 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
         </Show>
       </div>
       <div class="tabs" role="tablist" aria-label="Workspace">
-        <For each={workspaceTabs}>
+        <For each={tabsOf(hosted)}>
           {(tab) => (
             <button
               type="button"
@@ -51,7 +58,9 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
         </For>
       </div>
       <div class="top-bar-status">
-        <ServicesIndicator />
+        <Show when={!hosted}>
+          <ServicesIndicator />
+        </Show>
         <ConnectionBadge />
         <FullscreenButton />
       </div>

@@ -5,14 +5,25 @@
  */
 import { fileUrl, pathOfUrl } from "../../../shared/paths.js";
 
+/** Where the workspace's addresses start: "" on plus, `/ws/<wsid>` on the hub. */
+let base = "";
+
+/** Sets where the workspace's addresses start (once, before the workspace is shown). */
+export function setRouteBase(prefix: string): void {
+  base = prefix.replace(/\/+$/, "");
+}
+
 /** The path the address bar names, or undefined (e.g. `/`). */
 export function pathInAddressBar(home: string): string | undefined {
-  return pathOfUrl(location.pathname, home);
+  const path = location.pathname;
+  if (base === "") return pathOfUrl(path, home);
+  if (path !== base && !path.startsWith(`${base}/`)) return undefined;
+  return pathOfUrl(path.slice(base.length) || "/", home);
 }
 
 /** The canonical URL of `abs`, keeping the hash (the tab) unless one is given. */
 export function urlOf(abs: string, home: string, hash = location.hash): string {
-  return `${fileUrl(abs, home)}${hash}`;
+  return `${base}${fileUrl(abs, home)}${hash}`;
 }
 
 function current(): string {

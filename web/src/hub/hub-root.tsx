@@ -16,6 +16,7 @@ import {
   signOut,
 } from "../lib/session.js";
 import { AdminAccounts, AdminActivity, AdminHosts } from "./admin-section.js";
+import { HubWorkspacePage, workspaceOfPath } from "./workspace-page.js";
 import { WorkspacesSection } from "./workspaces-section.js";
 import "./hub.css";
 
@@ -65,7 +66,12 @@ export function HubRoot() {
           </Switch>
         }
       >
-        <Dashboard onSignedOut={() => setSignedIn(false)} />
+        <Show
+          when={workspaceOfPath(location.pathname)}
+          fallback={<Dashboard onSignedOut={() => setSignedIn(false)} />}
+        >
+          {(wsid) => <HubWorkspacePage wsid={wsid()} />}
+        </Show>
       </Show>
     </div>
   );

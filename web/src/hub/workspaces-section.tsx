@@ -22,7 +22,11 @@ interface Options {
 }
 
 /** Posts a workspace action; the error's words, or undefined. */
-async function act(wsid: string, action: string, body: object = {}): Promise<string | undefined> {
+export async function act(
+  wsid: string,
+  action: string,
+  body: object = {},
+): Promise<string | undefined> {
   const res = await postJson(`/api/hub/workspaces/${wsid}/${action}`, body);
   return res.ok ? undefined : errorMessage(res);
 }
@@ -278,6 +282,14 @@ function Row(props: {
           {status().label}
         </span>
         <span class="hub-ws-actions">
+          <a
+            class="button primary"
+            href={`/ws/${props.wsid}/`}
+            data-testid="hub-ws-open"
+            title="Open the workspace: files, editor, terminals, agents"
+          >
+            Open
+          </a>
           <Show when={status().canStart}>
             <button
               type="button"

@@ -5,16 +5,21 @@
  * account's workspaces change what it must reach, the page asks for a new one and reconnects
  * with it (NATS applies a JWT's permissions at connect).
  */
-import { jwtAuthenticator, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { jwtAuthenticator, type Msg, type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
 import { type Accessor, createSignal } from "solid-js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { errorMessage, natsSocket, natsUrl, postJson } from "./session.js";
 
-/** What a minted JWT lets the page read: its workspaces, with their hosts once placed. */
+/**
+ * What a minted JWT lets the page reach: its workspaces, with the account's role and, once
+ * placed, the host and its JetStream domain.
+ */
 export interface Covered {
   wsid: string;
+  role?: string;
   hostId?: string;
+  jsDomain?: string;
 }
 
 interface Login {
@@ -32,6 +37,12 @@ export interface HubConnection {
   onReconnect(listener: () => void): () => void;
   /** Whether the current JWT reaches workspace `wsid` (on `hostId`). */
   covers(wsid: string, hostId?: string): boolean;
+  /** What the current JWT says of workspace `wsid`, once there is one. */
+  membership(wsid: string): Covered | undefined;
+  /** A new JWT was minted (its memberships may differ). */
+  onLogin(listener: () => void): () => void;
+  /** Request/reply on the current client; rejects when there is none. */
+  request(subject: string, payload: string, timeoutMs: number): Promise<Msg>;
   /** A new JWT (the account's workspaces changed), then a reconnect with it. */
   refresh(): Promise<void>;
   close(): Promise<void>;
@@ -40,8 +51,14 @@ export interface HubConnection {
 /** Refresh this long before the JWT expires. */
 const EARLY_S = 60;
 
-export function openHubConnection(): HubConnection {
+export interface HubConnectionOptions {
+  /** Reach only this workspace (a workspace's page), not all of the account's. */
+  wsid?: string;
+}
+
+export function openHubConnection(opts: HubConnectionOptions = {}): HubConnection {
   const key = createUser();
+  const logins = new Set<() => void>();
   const [state, setState] = createSignal<"connecting" | "connected" | "reconnecting">("connecting");
   const [problem, setProblem] = createSignal<string>();
   const listeners = new Set<() => void>();
@@ -52,9 +69,18 @@ export function openHubConnection(): HubConnection {
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   async function mint(): Promise<Login> {
-    const res = await postJson("/api/hub/nats", { publicKey: key.getPublicKey() });
+    const res = await postJson("/api/hub/nats", {
+      publicKey: key.getPublicKey(),
+      ...(opts.wsid !== undefined && { wsid: opts.wsid }),
+    });
     if (!res.ok) throw new Error(await errorMessage(res));
     return (await res.json()) as Login;
+  }
+
+  function loggedIn(l: Login) {
+    login = l;
+    schedule(l);
+    for (const listener of [...logins]) listener();
   }
 
   function schedule(l: Login) {
@@ -70,8 +96,7 @@ export function openHubConnection(): HubConnection {
     refreshing ??= (async () => {
       await delay(Math.max(0, lastRefresh + 2000 - Date.now()), closing.signal);
       try {
-        login = await mint();
-        schedule(login);
+        loggedIn(await mint());
         // The authenticator reads `login` at each connect: this one uses the new JWT.
         await nc?.reconnect();
       } finally {
@@ -103,18 +128,18 @@ export function openHubConnection(): HubConnection {
     let failures = 0;
     while (!closing.signal.aborted) {
       try {
-        login = await mint();
-        schedule(login);
+        const first = await mint();
+        loggedIn(first);
         const c = await wsconnect({
-          servers: natsUrl(login.natsPath),
+          servers: natsUrl(first.natsPath),
           authenticator: jwtAuthenticator(
             () => login!.jwt,
             () => key.getSeed(),
           ),
-          inboxPrefix: login.inboxPrefix,
+          inboxPrefix: first.inboxPrefix,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
-          name: "cocalc-launchpad dashboard",
+          name: opts.wsid === undefined ? "cocalc-launchpad dashboard" : `workspace ${opts.wsid}`,
           wsFactory: natsSocket,
         });
         nc = c;
@@ -161,6 +186,17 @@ export function openHubConnection(): HubConnection {
           (m) => m.wsid === wsid && (hostId === undefined || m.hostId === hostId),
         ) ?? false
       );
+    },
+    membership(wsid) {
+      return login?.memberships.find((m) => m.wsid === wsid);
+    },
+    onLogin(listener) {
+      logins.add(listener);
+      return () => logins.delete(listener);
+    },
+    request(subject, payload, timeoutMs) {
+      if (!nc) return Promise.reject(new Error("not connected to the hub"));
+      return nc.request(subject, payload, { timeout: timeoutMs });
     },
     refresh,
     async close() {

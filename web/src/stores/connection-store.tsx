@@ -28,7 +28,15 @@ export function useConnectionState(): {
   problem: Accessor<string | undefined>;
   wsid: string;
   version: string;
+  /** A launchpad workspace opened through the hub. */
+  hosted: boolean;
 } {
   const conn = useConnection();
-  return { state: conn.state, problem: conn.problem, wsid: conn.wsid, version: conn.version };
+  return {
+    state: conn.state,
+    problem: conn.problem,
+    wsid: conn.wsid,
+    version: conn.version,
+    hosted: conn.hosted === true,
+  };
 }

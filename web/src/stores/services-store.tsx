@@ -50,13 +50,17 @@ export function createServicesStore(conn: WorkspaceConnection): ServicesStore {
   const [problem, setProblem] = createSignal<string>();
   const [now, setNow] = createSignal(Date.now());
 
-  const stop = watchKvRecords(conn, Buckets.services, ">", {
-    set: setRecords,
-    id: (key) => key,
-    valid: isServiceHealth,
-    what: "health record",
-    problem: setProblem,
-  });
+  // A host's services view is every workspace's there: a hosted workspace's page shows the
+  // workspace's state from the hub instead.
+  const stop = conn.hosted
+    ? () => undefined
+    : watchKvRecords(conn, Buckets.services, ">", {
+        set: setRecords,
+        id: (key) => key,
+        valid: isServiceHealth,
+        what: "health record",
+        problem: setProblem,
+      });
   const timer = setInterval(() => setNow(Date.now()), REJUDGE_MS);
   onCleanup(() => {
     stop();
