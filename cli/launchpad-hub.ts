@@ -247,9 +247,13 @@ export async function startHub(
       mintNats: async (account, publicKey, wsid) => {
         let of = await memberships(account);
         if (wsid !== undefined) {
+          // A workspace's page: that workspace, on its host.
           of = of.filter((m) => m.wsid === wsid);
           if (of.length === 0)
             throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `no workspace ${wsid} of yours`);
+        } else {
+          // The dashboard: the hub's records of them, nothing on their hosts.
+          of = of.map(({ jsDomain: _d, ...m }) => m);
         }
         const login = await auth.mintUserJwt({
           userNkeyPublic: publicKey,

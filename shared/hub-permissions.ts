@@ -58,10 +58,13 @@ export interface BrowserUserInput {
 }
 
 /**
- * Most workspaces one JWT may carry: each adds about 2.5 KiB of permissions to the JWT the
- * browser sends in its CONNECT (the hub's nats-server allows control lines of 1 MiB).
+ * Most workspaces one JWT may carry, and most of them with their host's subjects (a
+ * `jsDomain`): a workspace read on the hub only (the dashboard's rows) adds about 1 KiB of
+ * permissions to the JWT the browser sends in its CONNECT, one reached on its host (a
+ * workspace's page) about 4 KiB; the hub's nats-server allows control lines of 1 MiB.
  */
 export const MAX_MEMBERSHIPS = 200;
+export const MAX_HOSTED_MEMBERSHIPS = 16;
 
 const DOMAIN = /^[-_A-Za-z0-9]{1,64}$/;
 const USER_KEY = /^U[A-Z2-7]{55}$/;
@@ -164,6 +167,12 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     throw new CocalcError(
       "ERR_HUB_NATS_INPUT",
       `at most ${MAX_MEMBERSHIPS} workspaces fit in one credential, not ${input.memberships.length}`,
+    );
+  const hosted = input.memberships.filter((m) => m?.jsDomain !== undefined).length;
+  if (hosted > MAX_HOSTED_MEMBERSHIPS)
+    throw new CocalcError(
+      "ERR_HUB_NATS_INPUT",
+      `at most ${MAX_HOSTED_MEMBERSHIPS} workspaces on their hosts fit in one credential, not ${hosted}`,
     );
 
   const pub = new Set<string>();

@@ -4,6 +4,7 @@ import { CocalcError } from "./errors.js";
 import {
   browserUserPermissions,
   consumerCreateProblem,
+  MAX_HOSTED_MEMBERSHIPS,
   MAX_MEMBERSHIPS,
   type Membership,
   userInboxPrefix,
@@ -150,6 +151,16 @@ describe("hub permissions", () => {
     ["a workspace twice", { memberships: [owner, { ...owner, role: "viewer" }] }],
     ["a bad durable", { memberships: [], durables: ["a b"] }],
     ["memberships not a list", { memberships: "w1" }],
+    [
+      "more workspaces on their hosts than fit",
+      {
+        memberships: Array.from({ length: MAX_HOSTED_MEMBERSHIPS + 1 }, (_, i) => ({
+          ...owner,
+          wsid: `w${i}`,
+          jsDomain: "host-h1",
+        })),
+      },
+    ],
     [
       "more memberships than fit",
       {

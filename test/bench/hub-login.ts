@@ -122,7 +122,8 @@ async function ourLogin(web: HubWeb, wsid: string, start: boolean): Promise<OurL
     startMs = lap();
   }
   const key = createUser();
-  const res = await web.post(HUB_NATS_PATH, { publicKey: key.getPublicKey() }, credential);
+  // What the workspace's page asks: a JWT for that workspace, on its host.
+  const res = await web.post(HUB_NATS_PATH, { publicKey: key.getPublicKey(), wsid }, credential);
   if (res.status !== 200) throw new Error(`${HUB_NATS_PATH} answered ${res.status}`);
   const login = (await res.json()) as BrowserNatsLogin & { natsPath: string };
   const hostId = login.memberships.find((m) => m.wsid === wsid)?.hostId;

@@ -98,6 +98,14 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
   });
 
   const row = (page: Page) => page.getByTestId("hub-ws").first();
+  /** The text on the terminal's screen. */
+  const screen = (page: Page) =>
+    page.evaluate(() => {
+      const rows = document.querySelector('[data-testid="terminal-screen"] .xterm-rows');
+      return Array.from(rows?.children ?? [])
+        .map((r) => (r.textContent ?? "").replace(/\u00a0/g, " ").trimEnd())
+        .join("\n");
+    });
   const statusOf = (page: Page) => row(page).getAttribute("data-status");
 
   it("create, start, live status, host away and back, snapshots, delete", async () => {
@@ -139,6 +147,44 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     await row(admin).getByTestId("hub-ws-start").click();
     await expect.poll(() => statusOf(admin), { timeout: 90_000 }).toBe("Running");
     if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-running.png` });
+
+    // Open: the workspace's own page, plus's app, reaching its services on the host through
+    // the hub with the page's JWT for this workspace.
+    const opened = (await row(admin).getAttribute("data-wsid"))!;
+    await row(admin).getByTestId("hub-ws-open").click();
+    await admin.waitForURL(`**/ws/${opened}/`);
+    await admin.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
+    // Files: the workspace's home as the workspace sees it.
+    await expect
+      .poll(() => admin.getByTestId("breadcrumb").getAttribute("data-path"), { timeout: 60_000 })
+      .toBe("/home/user");
+    // Its title is the hub's; plus's own services are not there: no remote sessions or sync.
+    await expect.poll(() => admin.getByTestId("workspace-title").textContent()).toBe("Thesis");
+    expect(await admin.getByTestId("tab-remote").count()).toBe(0);
+    expect(await admin.getByTestId("tab-sync").count()).toBe(0);
+    // A terminal in the container, as the workspace user; what it makes shows in Files live.
+    await admin.getByTestId("tab-terminals").click();
+    await admin.getByTestId("terminal-new-empty").click();
+    await expect
+      .poll(() => admin.getByTestId("terminal-state").textContent(), { timeout: 60_000 })
+      .toBe("running");
+    await admin.locator('[data-testid="terminal-screen"] .xterm-screen').click();
+    await admin.keyboard.type("echo me=$(whoami) sum=$((40+2)); echo hi > note.txt\n");
+    await expect.poll(() => screen(admin), { timeout: 30_000 }).toContain("me=user sum=42");
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-page-terminal.png` });
+    await admin.getByTestId("tab-files").click();
+    await admin
+      .locator('[data-testid="file-row"][data-name="note.txt"]')
+      .waitFor({ timeout: 30_000 });
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-page-files.png` });
+    // A reload opens the same place: a deep link into the workspace.
+    await admin.reload();
+    await admin.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
+    await admin
+      .locator('[data-testid="file-row"][data-name="note.txt"]')
+      .waitFor({ timeout: 30_000 });
+    await admin.getByTestId("to-dashboard").click();
+    await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
 
     // A second account (invited) sees none of it.
     await admin.getByTestId("hub-create-invite").click();

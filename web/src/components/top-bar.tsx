@@ -8,31 +8,30 @@ import { ServicesIndicator } from "./services-indicator.js";
 
 export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => void }) {
   const settings = useSettings();
-  const hosted = useConnectionState().hosted;
+  const conn = useConnectionState();
+  const hosted = conn.hosted;
+  // A hosted workspace's title is the hub's (the dashboard renames it).
+  const title = () => (hosted ? conn.title() : settings.state.view?.settings.title);
   return (
     <header class="top-bar">
       <div class="workspace-name">
         <Show when={hosted}>
-          <a class="button subtle" href="/" data-testid="to-dashboard" title="Your workspaces">
+          <a class="to-dashboard" href="/" data-testid="to-dashboard" title="Your workspaces">
             ← Dashboard
           </a>
         </Show>
         <span class="workspace-swatch" aria-hidden="true" />
         <Show
-          when={settings.state.view}
+          when={title()}
           fallback={
             <span class="workspace-title muted" data-testid="workspace-title">
               loading…
             </span>
           }
         >
-          {(view) => (
-            <span
-              class="workspace-title"
-              data-testid="workspace-title"
-              title={view().settings.title}
-            >
-              {view().settings.title}
+          {(t) => (
+            <span class="workspace-title" data-testid="workspace-title" title={t()}>
+              {t()}
             </span>
           )}
         </Show>

@@ -23,7 +23,8 @@ export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect"> & {
 export interface WatchOptions {
   /**
    * Notice a bucket that was made anew (new server data) and rebuild the view; it reads the
-   * stream's info, which a launchpad browser may not: it passes false.
+   * stream's info, which a launchpad browser may not (default: only without a JetStream
+   * domain, i.e. on plus).
    */
   rebuildCheck?: boolean;
 }
@@ -123,7 +124,8 @@ export function watchKv(
   async function openOnce(): Promise<Reader | undefined> {
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return undefined;
-    if (options.rebuildCheck !== false) {
+    // A workspace reached on its host through the hub may not read stream info.
+    if (options.rebuildCheck ?? conn.jsDomain === undefined) {
       const kv = await openView(nc, bucket, conn.jsDomain);
       const { streamInfo } = await kv.status();
       const rebuilt =

@@ -30,6 +30,8 @@ export function useConnectionState(): {
   version: string;
   /** A launchpad workspace opened through the hub. */
   hosted: boolean;
+  /** The title the server gives the workspace (a hosted one's is the hub's), if any. */
+  title: Accessor<string | undefined>;
 } {
   const conn = useConnection();
   return {
@@ -38,5 +40,6 @@ export function useConnectionState(): {
     wsid: conn.wsid,
     version: conn.version,
     hosted: conn.hosted === true,
+    title: () => conn.title,
   };
 }
