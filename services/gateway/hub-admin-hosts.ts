@@ -116,6 +116,13 @@ export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
       { schema: { params: Type.Object({ hostId: HostId }), body: ImportBody } },
       async (req, reply) => {
         const by = await requireAdmin(nc, sessions, req);
+        // Bad input is a plain refusal, before anything starts (the fleet checks it again).
+        const sources = (await fleet<{ result: ImageSource[] }>("ListImageSources", {})).result;
+        if (!sources.some((s) => s.path === req.body.source))
+          throw new CocalcError(
+            "ERR_HOST_IMAGE_SOURCE",
+            `${req.body.source} is not one of the root file system directories of the hub's images directory`,
+          );
         // From here on the answer is a stream: progress lines, then how it ended.
         const out = new PassThrough();
         const line = (v: object) => {
