@@ -10,6 +10,7 @@ import type { HostTokenFile, HostTokenInfo, HostView } from "../../../shared/lau
 import { messageOf } from "../lib/delay.js";
 import { apiFetch, errorMessage, postJson } from "../lib/session.js";
 import { HostImages } from "./host-images.js";
+import { Pager } from "./pager.js";
 import { formatMb } from "./workspace-status.js";
 
 const PAGE = 20;
@@ -289,9 +290,7 @@ export function AdminHosts() {
                   <Show when={h.drainedAt}>
                     {" "}
                     <span class="muted">
-                      {h.workspaces === 0
-                        ? "none left"
-                        : `still on it, ${h.running} running until stopped`}
+                      {h.workspaces === 0 ? "none left" : "still on it; they run until stopped"}
                     </span>
                   </Show>
                 </td>
@@ -339,23 +338,13 @@ export function AdminHosts() {
         <button type="button" class="button" onClick={() => void refetch()}>
           Refresh
         </button>
-        <span class="muted">{hosts()?.length ?? 0} hosts</span>
-        <button
-          type="button"
-          class="button"
-          disabled={hostsFrom() === 0}
-          onClick={() => setHostsFrom(Math.max(0, hostsFrom() - PAGE))}
-        >
-          Previous
-        </button>
-        <button
-          type="button"
-          class="button"
-          disabled={(hosts()?.length ?? 0) <= hostsFrom() + PAGE}
-          onClick={() => setHostsFrom(hostsFrom() + PAGE)}
-        >
-          Next
-        </button>
+        <Pager
+          total={hosts()?.length ?? 0}
+          offset={hostsFrom()}
+          page={PAGE}
+          what="hosts"
+          onOffset={setHostsFrom}
+        />
         <input
           data-testid="hub-admin-token-host"
           placeholder="host id, e.g. gpu-1"

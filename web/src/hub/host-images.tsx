@@ -7,6 +7,7 @@ import { createResource, createSignal, For, Show } from "solid-js";
 import type { ImageSource, ImageView } from "../../../shared/launchpad.js";
 import { messageOf } from "../lib/delay.js";
 import { apiFetch, errorMessage } from "../lib/session.js";
+import { Pager } from "./pager.js";
 import { formatMb } from "./workspace-status.js";
 
 const PAGE = 10;
@@ -139,23 +140,13 @@ export function HostImages(props: { hostId: string; onImported: () => void }) {
         </tbody>
       </table>
       <div class="hub-row">
-        <span class="muted">{page()?.total ?? 0} images</span>
-        <button
-          type="button"
-          class="button"
-          disabled={offset() === 0}
-          onClick={() => setOffset(Math.max(0, offset() - PAGE))}
-        >
-          Previous
-        </button>
-        <button
-          type="button"
-          class="button"
-          disabled={(page()?.total ?? 0) <= offset() + PAGE}
-          onClick={() => setOffset(offset() + PAGE)}
-        >
-          Next
-        </button>
+        <Pager
+          total={page()?.total ?? 0}
+          offset={offset()}
+          page={PAGE}
+          what="images"
+          onOffset={setOffset}
+        />
       </div>
       <form class="hub-row" onSubmit={startImport}>
         <label class="hub-inline">
