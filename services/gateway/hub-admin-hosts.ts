@@ -14,7 +14,7 @@ import fp from "fastify-plugin";
 import { errorText, parseReply, request } from "../../shared/command-client.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import type { ImageSource, ImageView } from "../../shared/launchpad.js";
-import { Buckets, FleetSubjects, hostDomain } from "../../shared/subjects.js";
+import { Buckets, FleetSubjects, hostDomain, Keys } from "../../shared/subjects.js";
 import { requestWithProgress } from "../runtime/progress.js";
 import { domainManager, viewValues } from "../runtime/remote-views.js";
 import type { BrowserSessions } from "./browser-sessions.js";
@@ -84,6 +84,13 @@ export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
       async (req, reply) => {
         await requireAdmin(nc, sessions, req);
         const { hostId } = req.params;
+        const { Kvm } = await import("@nats-io/kv");
+        const known = await (await new Kvm(nc).open(Buckets.hosts)).get(Keys.host(hostId));
+        if (known?.operation !== "PUT" || known.length === 0)
+          throw new CocalcError(
+            "ERR_HOST_NOT_FOUND",
+            `the hub has never heard host ${hostId} (it never joined, or never started)`,
+          );
         let images: ImageView[];
         try {
           images = await viewValues<ImageView>(

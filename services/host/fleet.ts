@@ -167,12 +167,18 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const showDrain = async (hostId: string) => {
     const v = heard.get(hostId);
     if (v) heard.set(hostId, withDrain(v));
-    const e = await hostsKv.get(Keys.host(hostId));
-    if (e?.operation !== "PUT" || e.length === 0) return;
-    // A beat written in between carries the drain already.
-    await hostsKv
-      .update(Keys.host(hostId), JSON.stringify(withDrain(e.json<HostView>())), e.revision)
-      .catch(() => undefined);
+    // A beat or the sweep may write in between: then this is read again and written over it.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = await hostsKv.get(Keys.host(hostId));
+      if (e?.operation !== "PUT" || e.length === 0) return;
+      const next = JSON.stringify(withDrain(e.json<HostView>()));
+      if (next === new TextDecoder().decode(e.value)) return;
+      const written = await hostsKv.update(Keys.host(hostId), next, e.revision).then(
+        () => true,
+        () => false,
+      );
+      if (written) return;
+    }
   };
   const hostView = async (hostId: string): Promise<HostView | undefined> => {
     const known = heard.get(hostId);

@@ -251,9 +251,14 @@ describe.skipIf(unsupported !== undefined)("the hub's admin pages: hosts", () =>
     for (const wsid of [running.wsid!, refused.wsid!, back.wsid!])
       expect((await ws("DeleteHubWorkspace", { by: alice, wsid })).ok).toBe(true);
     // A host the hub never heard of is no such host.
-    const unknown = await call(asAlice, "POST", "/hosts/nohost/drain", {});
-    expect(unknown.status).toBe(404);
-    expect(((await unknown.json()) as { code: string }).code).toBe("ERR_HOST_NOT_FOUND");
+    for (const [method, path] of [
+      ["POST", "/hosts/nohost/drain"],
+      ["GET", "/hosts/nohost/images"],
+    ] as const) {
+      const unknown = await call(asAlice, method, path, method === "POST" ? {} : undefined);
+      expect(unknown.status, path).toBe(404);
+      expect(((await unknown.json()) as { code: string }).code).toBe("ERR_HOST_NOT_FOUND");
+    }
   });
 
   it("hub admin hosts - the activity lists the drain, the undrain and the import, with the admin as who did it", async () => {
