@@ -56,13 +56,17 @@ Usage:
   cocalc-launchpad workspace shell WSID [--root]     a login shell (exec -it)
   cocalc-launchpad workspace list
   cocalc-launchpad image import NAME DIR [--description TEXT] [--host ID]
-                         a rootfs directory (see deploy/images); --host on a hub
+                         a rootfs directory (see deploy/images), its progress printed;
+                         --host on a hub
   cocalc-launchpad image list
   cocalc-launchpad account cores ACCOUNT N|none      the account's cores quota: its running
                                                      workspaces' cpus together (none = no limit)
   cocalc-launchpad account list
-  cocalc-launchpad hosts list                        hosts: status (ready, stopped, offline),
-                                                     running workspaces, disk, last heard
+  cocalc-launchpad hosts list                        hosts: status (ready, stopped, offline;
+                                                     draining), workspaces, disk, last heard
+  cocalc-launchpad hosts drain|undrain HOSTID        on a hub: a drained host takes no new
+                                                     workspaces (those on it keep running
+                                                     until stopped); undrain takes it back
 
 Host options:
   --btrfs DIR            a mounted btrfs file system for images and workspaces
@@ -521,7 +525,7 @@ export function parseLaunchpadCli(
         : first === "image"
           ? ["import", "list"]
           : first === "hosts"
-            ? ["list"]
+            ? ["list", "drain", "undrain"]
             : ["cores", "list"];
     if (action === undefined || !actions.includes(action))
       throw new UsageError(`${first} needs one of: ${actions.join(", ")}`);
@@ -573,7 +577,11 @@ export function parseLaunchpadCli(
           throw new UsageError("account cores takes a number of cores (0 or more) or none");
       } else need(0, "no arguments");
     } else if (first === "hosts") {
-      need(0, "no arguments");
+      if (action === "list") need(0, "no arguments");
+      else {
+        need(1, "HOSTID");
+        id("host id", positionals[0]);
+      }
     } else {
       if (action === "import") {
         need(2, "NAME DIR");

@@ -1,5 +1,5 @@
 /**
- * `cocalc-launchpad workspace …`, `image …`, `account …` and `hosts list`: drive a running
+ * `cocalc-launchpad workspace …`, `image …`, `account …` and `hosts …`: drive a running
  * host, or a hub (which routes each workspace's commands to its host), through NATS.
  */
 import { existsSync } from "node:fs";
@@ -24,6 +24,7 @@ import type {
 import {
   accountSubjects,
   Buckets,
+  FleetSubjects,
   hostDomain,
   hostSubjects,
   workspaceSubjects,
@@ -160,6 +161,29 @@ export async function runClient(
     const unanswered = (missing: string[]) => {
       if (missing.length > 0) print(`(not answering: ${missing.join(" ")})`);
     };
+    if (o.command === "hosts" && o.action !== "list") {
+      // Draining is placement's, which is the hub's.
+      if (run.hostId !== undefined)
+        throw new CommandFailed(
+          `hosts ${o.action} is the hub's: run it with --data-dir of the hub (this is host ${run.hostId})`,
+        );
+      const hostId = o.args[0]!;
+      const r = await requestReply<{ drainedAt?: string | null }>(
+        nc,
+        FleetSubjects.command,
+        { type: o.action === "drain" ? "DrainHost" : "UndrainHost", data: { hostId } },
+        { timeoutMs: 30_000 },
+      );
+      if (!r.ok) return finish(r, "");
+      const h = (await values<HostView>(nc, Buckets.hosts)).find((v) => v.hostId === hostId);
+      const still = h ? `; ${h.workspaces} workspaces on it (${h.running} running)` : "";
+      print(
+        r.drainedAt
+          ? `host ${hostId} drained since ${r.drainedAt}: it takes no new workspaces, those on it keep running until stopped${still}`
+          : `host ${hostId} takes new workspaces${still}`,
+      );
+      return 0;
+    }
     if (o.command === "hosts") {
       const hosts = await values<HostView>(nc, Buckets.hosts);
       print(
@@ -167,7 +191,7 @@ export async function runClient(
           ["HOST", "STATUS", "RUNNING", "WORKSPACES", "DISK", "LAST HEARD", "LAST ERROR"],
           ...hosts.map((h) => [
             h.hostId,
-            h.status,
+            h.drainedAt ? `${h.status}, draining` : h.status,
             String(h.running),
             String(h.workspaces),
             `${h.disk.usedMb}/${h.disk.totalMb} MB`,
@@ -274,20 +298,24 @@ export async function runClient(
         hostId = ready[0]!.hostId;
       }
       print(`importing ${resolve(dir)} as image ${name}…`);
-      const r = await requestReply(
+      const data = {
+        name,
+        source: resolve(dir),
+        ...(o.flags.description !== undefined && { description: o.flags.description }),
+      };
+      // On a hub, through its fleet (which records it, the console as the actor); on a host,
+      // to the host itself. Either way the host's steps come as progress.
+      const answer = await requestWithProgress(
         nc,
-        hostSubjects(hostId).command,
-        {
-          type: "ImportImage",
-          data: {
-            name,
-            source: resolve(dir),
-            ...(o.flags.description !== undefined && { description: o.flags.description }),
-          },
-        },
-        { timeoutMs: 30 * 60_000 },
+        run.hostId === undefined ? FleetSubjects.command : hostSubjects(hostId).command,
+        JSON.stringify(
+          run.hostId === undefined
+            ? { type: "ImportImageOnHost", data: { hostId, ...data } }
+            : { type: "ImportImage", data },
+        ),
+        { timeoutMs: 10 * 60_000, onProgress: (p) => process.stderr.write(`  ${p.line}\n`) },
       );
-      return finish(r, `image ${name} imported`);
+      return finish(parseReply(answer.string()), `image ${name} imported`);
     }
     const wsid = o.args[0]!;
     const subjects = workspaceSubjects(wsid);

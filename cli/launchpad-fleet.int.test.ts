@@ -225,6 +225,8 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     // Neither host had it; the least busy one (by id on a tie) got it imported, then the workspace.
     expect(made.progress).toContain("wsbase importing image base on host fleeta");
     expect(made.progress).toContain("wsbase image base imported on host fleeta");
+    // The host's own steps of the import, relayed.
+    expect(made.progress).toContain("wsbase making the image read-only");
     const w = await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsbase");
     expect(w?.image).toBe("base");
     await until("host A reports image base", async () =>
@@ -256,6 +258,28 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     for (const wsid of ["wsnone", "wsbig"])
       expect((await send(wsid, "StartWorkspace")).error?.code).toBe("ERR_WORKSPACE_NOT_FOUND");
     for (const wsid of ["wsbase", "wsbase2"])
+      expect((await send(wsid, "DeleteWorkspace")).ok).toBe(true);
+  });
+
+  it("the console drains a host: new workspaces go elsewhere and hosts list says so; undrained, it is taken again", async () => {
+    const quota = { cpus: 1, memoryMb: 256, diskMb: 200 };
+    const drained = await cliRun("hosts", "drain", [A]);
+    expect(drained.code, drained.progress).toBe(0);
+    expect(drained.text).toMatch(
+      new RegExp(`^host ${A} drained since \\S+: it takes no new workspaces`),
+    );
+    expect(await cli("hosts", "list")).toMatch(new RegExp(`^${A}\\s+ready, draining\\s`, "m"));
+    expect((await send("wsdr1", "CreateWorkspaceOnHost", { image: "bb", quota })).ok).toBe(true);
+    expect((await hostView<WorkspaceView>(hostB!.nc, Buckets.workspaces, "wsdr1"))?.hostId).toBe(B);
+    const named = await send("wsdr2", "CreateWorkspaceOnHost", { image: "bb", quota, hostId: A });
+    expect(named.error?.message).toMatch(new RegExp(`${A}: draining since `));
+    const undrained = await cliRun("hosts", "undrain", [A]);
+    expect(undrained.code, undrained.progress).toBe(0);
+    expect(undrained.text).toMatch(new RegExp(`^host ${A} takes new workspaces`));
+    // The least busy again, now that it may.
+    expect((await send("wsdr2", "CreateWorkspaceOnHost", { image: "bb", quota })).ok).toBe(true);
+    expect((await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsdr2"))?.hostId).toBe(A);
+    for (const wsid of ["wsdr1", "wsdr2"])
       expect((await send(wsid, "DeleteWorkspace")).ok).toBe(true);
   });
 

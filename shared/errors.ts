@@ -295,7 +295,16 @@ export const ErrorCodes = {
   ERR_HOST_NO_FIT: {
     status: 503,
     summary:
-      "No ready host can take the workspace: each lacks its image (and the import failed or has no source), free cores, memory or disk; the message says why for each host.",
+      "No ready host can take the workspace: each is drained, or lacks its image (and the import failed or has no source), free cores, memory or disk; the message says why for each host.",
+  },
+  ERR_HOST_NOT_FOUND: {
+    status: 404,
+    summary: "No such host: the hub has never heard it (it never joined, or never started).",
+  },
+  ERR_HOST_IMAGE_SOURCE: {
+    status: 400,
+    summary:
+      "An image import from the admin pages names no root file system directory of the hub's images directory (--images DIR: a directory DIR/NAME with bin/), or the hub has none.",
   },
   ERR_ACCOUNT_ON_CONTROL_PLANE: {
     status: 409,

@@ -527,6 +527,80 @@ export const ListHostTokens = defineCommand(
 );
 export const RegistryCommands = [IssueHostToken, RevokeHostToken, ListHostTokens] as const;
 
+// What admins did to a host: events on registry.host.<hostId> (the fleet records them)
+/** The host takes no new workspaces; those on it keep running until they are stopped. */
+export const HostDrained = defineEvent(
+  "HostDrained",
+  1,
+  Type.Object(
+    { since: Type.String({ minLength: 20, maxLength: 40 }) },
+    { additionalProperties: false },
+  ),
+);
+/** The host takes new workspaces again. */
+export const HostUndrained = defineEvent(
+  "HostUndrained",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+/** An admin (or the console) imported a rootfs image onto the host, from `source`. */
+export const HostImageImported = defineEvent(
+  "HostImageImported",
+  1,
+  Type.Object(
+    { name: Name("image"), source: Type.String({ minLength: 1, maxLength: 4096 }) },
+    { additionalProperties: false },
+  ),
+);
+export const HostAdminEvents = [HostDrained, HostUndrained, HostImageImported] as const;
+export type HostAdminEvent = EventOf<(typeof HostAdminEvents)[number]>;
+
+/** Who asks the fleet: an admin's account id, or the console when absent. */
+const By = Type.Optional(AccountName);
+// Commands to fleetcmd (the hub's services only: the gateway for admins, the console)
+/** Placement skips the host from now on (its workspaces keep running). */
+export const DrainHost = defineCommand(
+  "DrainHost",
+  Type.Object({ hostId: Name("host id"), by: By }, { additionalProperties: false }),
+);
+/** Placement takes the host again. */
+export const UndrainHost = defineCommand(
+  "UndrainHost",
+  Type.Object({ hostId: Name("host id"), by: By }, { additionalProperties: false }),
+);
+/**
+ * Imports a rootfs directory as image `name` on a ready host, with progress. From an admin
+ * (`by`), `source` must be a directory in the hub's images directory (`--images`); from the
+ * console, any absolute path the host can read.
+ */
+export const ImportImageOnHost = defineCommand(
+  "ImportImageOnHost",
+  Type.Object(
+    {
+      hostId: Name("host id"),
+      name: Name("image"),
+      source: Type.String({ pattern: "^/", minLength: 1, maxLength: 4096 }),
+      description: Type.Optional(Type.String({ maxLength: 1000 })),
+      by: By,
+    },
+    { additionalProperties: false },
+  ),
+);
+/** The rootfs directories of the hub's images directory, which admins may import from. */
+export const ListImageSources = defineCommand(
+  "ListImageSources",
+  Type.Object({}, { additionalProperties: false }),
+);
+export const FleetCommands = [DrainHost, UndrainHost, ImportImageOnHost, ListImageSources] as const;
+
+/** One rootfs directory an admin may import (ListImageSources). */
+export interface ImageSource {
+  /** The directory's name, the image's name by default. */
+  name: string;
+  /** Its path on the hub machine. */
+  path: string;
+}
+
 /** One registration token as `control-plane token list` shows it. */
 export interface HostTokenInfo {
   tokenId: string;
@@ -630,6 +704,11 @@ export interface HostView {
   beatAt: string;
   /** When the control plane last heard the host (its own clock); only in its view. */
   seenAt?: string;
+  /**
+   * Since when the host is drained (placement skips it); only in the control plane's view,
+   * from its own record (what a host's beat says here is dropped).
+   */
+  drainedAt?: string;
 }
 
 /** One message on `hostview.<hostId>`: a workspace's view on its host, or that it is gone. */

@@ -349,6 +349,8 @@ export const RegistrySubjects = {
   token: (tokenId: string) => `registry.token.${validateKeyToken(tokenId, "token id")}`,
   /** Every token's events, as a filter. */
   tokens: "registry.token.*",
+  /** What admins did to one host: drained, undrained, an image imported (the fleet writes it). */
+  host: (hostId: string) => `registry.host.${validateKeyToken(hostId, "host id")}`,
   /** Commands of the control plane's operators (issue a token); not stored. */
   command: "registrycmd",
   /** A host exchanges token `tokenId` for leaf credentials here (core NATS request). */
@@ -358,6 +360,12 @@ export const RegistrySubjects = {
   joinInbox: (tokenId: string) => `_JOIN.${validateKeyToken(tokenId, "token id")}`,
   /** Every joining host's inbox (no leaf node may listen there). */
   joinInboxes: "_JOIN.>",
+} as const;
+
+/** The control plane's fleet: its admins' commands for hosts (drain, import an image). */
+export const FleetSubjects = {
+  /** Commands of admins and the console (never stored; only the hub's services may send). */
+  command: "fleetcmd",
 } as const;
 
 /** The JetStream domain of a joined host's own nats-server. */

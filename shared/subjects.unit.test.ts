@@ -5,6 +5,7 @@ import {
   accountOfSubject,
   accountSubjects,
   execOfSubject,
+  FleetSubjects,
   hostDomain,
   hostEventsStream,
   hostSubjects,
@@ -114,7 +115,14 @@ describe("launchpad account and registry subjects", () => {
     expect(() => RegistrySubjects.join("t.*")).toThrow();
     expect(hostDomain("h1")).toBe("host-h1");
     expect(hostEventsStream("h1")).toBe("HOST_EVENTS_h1");
-    for (const s of [accountSubjects("a").command, RegistrySubjects.command, "hostjoin.t"])
+    expect(RegistrySubjects.host("h1")).toBe("registry.host.h1");
+    expect(() => RegistrySubjects.host("h.*")).toThrow();
+    for (const s of [
+      accountSubjects("a").command,
+      RegistrySubjects.command,
+      FleetSubjects.command,
+      "hostjoin.t",
+    ])
       for (const patterns of Object.values(StreamSubjects))
         for (const p of patterns) expect(s.split(".")[0]).not.toBe(p.split(".")[0]);
   });

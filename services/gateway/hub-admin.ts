@@ -72,6 +72,19 @@ export interface ActivityItem {
   data: unknown;
 }
 
+/** The signed-in account of `req`, if it is an active admin (else ERR_HUB_FORBIDDEN). */
+export async function requireAdmin(
+  nc: NatsConnection,
+  sessions: BrowserSessions,
+  req: FastifyRequest,
+): Promise<string> {
+  const by = accountOfRequest(sessions, req);
+  const me = await askHub<HubReply>(nc, HubSubjects.command, "WhoAmI", { by }, "accounts service");
+  if (me.account?.role !== "admin" || me.account.status !== "active")
+    throw new CocalcError("ERR_HUB_FORBIDDEN", "only an admin may do that");
+  return by;
+}
+
 /** The newest `limit` of both lists (each newest first); where each stream's next page starts. */
 export function mergeActivity(
   lists: Record<string, { items: ActivityItem[]; before: number }>,
@@ -117,14 +130,7 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
         },
       ).then((r) => r.result);
 
-    /** The signed-in account, if it is an admin (else ERR_HUB_FORBIDDEN). */
-    async function admin(req: FastifyRequest): Promise<string> {
-      const by = accountOfRequest(sessions, req);
-      const me = await accounts("WhoAmI", { by });
-      if (me.account?.role !== "admin" || me.account.status !== "active")
-        throw new CocalcError("ERR_HUB_FORBIDDEN", "only an admin may do that");
-      return by;
-    }
+    const admin = (req: FastifyRequest) => requireAdmin(nc, sessions, req);
     const fresh = <R>(reply: { header(k: string, v: string): R }) =>
       reply.header("Cache-Control", "no-store");
 

@@ -11,6 +11,7 @@ import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { hubAdminPlugin } from "./hub-admin.js";
+import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { hubWorkspacesPlugin } from "./hub-workspaces.js";
 import { attachNatsProxy } from "./nats-proxy.js";
@@ -72,6 +73,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
   await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubWorkspacesPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminPlugin, { nc: deps.nc, sessions: deps.sessions });
+  await app.register(hubAdminHostsPlugin, { nc: deps.nc, sessions: deps.sessions });
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();

@@ -1,8 +1,9 @@
 /**
  * The control plane's side of its hosts: the `hosts` view (from the hosts' heartbeats, with
- * hosts whose beats stopped marked offline), the placement of workspaces and the routing of
- * their commands to the one host each is on, and the account ledger all hosts reserve cores
- * in. Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
+ * hosts whose beats stopped marked offline, and the drain admins decided), the placement of
+ * workspaces (never on a drained host) and the routing of their commands to the one host each
+ * is on, the account ledger all hosts reserve cores in, and admins' commands for hosts
+ * (fleet-admin.ts: drain, undrain, import an image). Hosts that joined answer only their own subjects (`hostcmd.<hostId>.ws.*`), so a command
  * reaches exactly the host its workspace is on, or fails with ERR_HOST_OFFLINE.
  */
 import { join } from "node:path";
@@ -16,6 +17,7 @@ import {
   AccountEvents,
   DEFAULT_QUOTA,
   ExecInWorkspace,
+  HostAdminEvents,
   type HostView,
   type HostWorkspaceViewUpdate,
   LedgerCommands,
@@ -33,12 +35,14 @@ import {
   AllWorkspaces,
   accountOfSubject,
   Buckets,
+  FleetSubjects,
   hostDomain,
   hostOfSubject,
   hostSubjects,
   Keys,
   ledgerSubjects,
   placementSubject,
+  RegistrySubjects,
   ServiceNames,
   Streams,
   validateKeyToken,
@@ -58,6 +62,14 @@ import {
   accountRegistry,
   accountsProjection,
 } from "./accounts.js";
+import { fleetAdmin } from "./fleet-admin.js";
+import {
+  type HostAdminCommand,
+  type HostAdminDecided,
+  type HostAdminState,
+  hostAdminDecider,
+  hostAdminRegistry,
+} from "./host-admin.js";
 import {
   type PlacementCommand,
   type PlacementDecided,
@@ -114,6 +126,16 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     events: PlacementEvents,
     decider: placementDecider,
   });
+  // What admins decided about each host (drained), on the hub's registry of hosts.
+  const hostAdmin = new AggregateStore<HostAdminCommand, HostAdminDecided, HostAdminState>({
+    js: o.js,
+    jsm: o.jsm,
+    log,
+    stream: Streams.REGISTRY,
+    registry: hostAdminRegistry,
+    events: HostAdminEvents,
+    decider: hostAdminDecider,
+  });
   const ledger = new AggregateStore<AccountCommand, AccountDecided, AccountState>({
     js: o.js,
     jsm: o.jsm,
@@ -127,6 +149,37 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   // The hosts view.
   /** The newest beat of each host this instance heard: routing needs no view read then. */
   const heard = new Map<string, HostView>();
+  /** Since when each host is drained (null: it is not), as last read; absent: not read yet. */
+  const drained = new Map<string, string | null>();
+  const drainedAt = async (hostId: string): Promise<string | null> => {
+    const s = (await hostAdmin.state(RegistrySubjects.host(hostId))).state;
+    const at = s.status === "drained" ? s.since : null;
+    drained.set(hostId, at);
+    return at;
+  };
+  /** A host's record with the drain the control plane keeps (never what a beat says of it). */
+  const withDrain = (v: HostView): HostView => {
+    const { drainedAt: _beaten, ...rest } = v;
+    const at = drained.get(v.hostId);
+    return at ? { ...rest, drainedAt: at } : rest;
+  };
+  /** Shows a host's drain in its record now, without waiting for its next beat. */
+  const showDrain = async (hostId: string) => {
+    const v = heard.get(hostId);
+    if (v) heard.set(hostId, withDrain(v));
+    // A beat or the sweep may write in between: then this is read again and written over it.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = await hostsKv.get(Keys.host(hostId));
+      if (e?.operation !== "PUT" || e.length === 0) return;
+      const next = JSON.stringify(withDrain(e.json<HostView>()));
+      if (next === new TextDecoder().decode(e.value)) return;
+      const written = await hostsKv.update(Keys.host(hostId), next, e.revision).then(
+        () => true,
+        () => false,
+      );
+      if (written) return;
+    }
+  };
   const hostView = async (hostId: string): Promise<HostView | undefined> => {
     const known = heard.get(hostId);
     if (known) return known;
@@ -151,8 +204,12 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         log.warn({ subject: m.subject }, "malformed host heartbeat ignored");
         return;
       }
-      const seen: HostView = { ...v, seenAt: o.now().toISOString() };
+      const seen = withDrain({ ...v, seenAt: o.now().toISOString() });
       heard.set(hostId, seen);
+      if (!drained.has(hostId))
+        void drainedAt(hostId)
+          .then(() => showDrain(hostId))
+          .catch((err) => log.warn({ hostId, err }, "host's drain not read"));
       hostsKv
         .put(Keys.host(hostId), JSON.stringify(seen))
         .catch((err) => log.warn({ hostId, err: String(err) }, "hosts view not written"));
@@ -285,6 +342,25 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       .execute(placementSubject(wsid), { type: "UnplaceWorkspace", data: { wsid }, ...meta() })
       .catch((err) => log.error({ wsid, err: String(err) }, "placement not freed"));
 
+  /** Sends ImportImage to a host, its progress lines to `m`'s requester; the host's reply. */
+  const sendImport = async (
+    hostId: string,
+    data: { name: string; source: string; description?: string },
+    m: Msg,
+  ): Promise<HostReply> => {
+    const answer = await requestWithProgress(
+      o.nc,
+      hostSubjects(hostId).command,
+      JSON.stringify({ type: "ImportImage", data }),
+      { timeoutMs: o.commandTimeoutMs ?? 10 * 60_000, onProgress: (p) => sendProgress(m, p) },
+    );
+    const r = parseReply(answer.data);
+    const v = heard.get(hostId);
+    if (r.ok && v && !(v.images ?? []).includes(data.name))
+      heard.set(hostId, { ...v, images: [...(v.images ?? []), data.name] });
+    return r;
+  };
+
   /**
    * Imports image `name` on host `hostId` from the control plane's image directory; null
    * when it is there now, else why not.
@@ -296,24 +372,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     progress(`importing image ${name} on host ${hostId}`);
     let r: HostReply;
     try {
-      const answer = await requestWithProgress(
-        o.nc,
-        hostSubjects(hostId).command,
-        JSON.stringify({
-          type: "ImportImage",
-          data: { name, source: join(o.imagesDir, name) },
-        }),
-        { timeoutMs: o.commandTimeoutMs ?? 10 * 60_000, onProgress: (p) => sendProgress(m, p) },
-      );
-      r = parseReply(answer.data);
+      r = await sendImport(hostId, { name, source: join(o.imagesDir, name) }, m);
     } catch (err) {
       return `import failed: ${(err as Error).message}`;
     }
     // Imported meanwhile (its beat was older): it is there all the same.
     if (!r.ok && !(r.error?.code === "ERR_HOST_IMAGE" && /already exists/.test(r.error.message)))
       return `import failed: ${r.error?.message ?? "no answer"}`;
-    const v = heard.get(hostId);
-    if (v) heard.set(hostId, { ...v, images: [...(v.images ?? []), name] });
     progress(`image ${name} imported on host ${hostId}`);
     log.info({ hostId, image: name }, "image imported for a placement");
     return null;
@@ -342,7 +407,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       if (hosts.length === 0)
         throw new CocalcError("ERR_HOST_OFFLINE", "no host is ready to take a new workspace");
     }
-    const { fits, refused } = placeWorkspace(hosts, need);
+    // Whether admins drained them, as recorded now (not as of the last beat).
+    const offers = await Promise.all(
+      hosts.map(async (h) => {
+        const at = await drainedAt(h.hostId);
+        return at === null ? h : { ...h, drainedAt: at };
+      }),
+    );
+    const { fits, refused } = placeWorkspace(offers, need);
     for (const f of fits) {
       const why = f.importImage ? await importImage(f.hostId, need.image, m) : null;
       if (why === null) return f.hostId;
@@ -509,10 +581,26 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const routeSub = o.nc.subscribe(AllWorkspaces.command(ServiceNames.host), { queue: FLEET });
   const ledgerSub = o.nc.subscribe(AllHosts.ledger, { queue: FLEET });
   const accountSub = o.nc.subscribe(AllAccounts.commands, { queue: FLEET });
+  const adminSub = o.nc.subscribe(FleetSubjects.command, { queue: FLEET });
+  const onAdmin = fleetAdmin({
+    store: hostAdmin,
+    log,
+    now: o.now,
+    ...(o.imagesDir !== undefined && { imagesDir: o.imagesDir }),
+    hostView,
+    isOnline,
+    offline: (hostId, v) => offline(undefined, hostId, v),
+    changed: async (hostId, state) => {
+      drained.set(hostId, state.status === "drained" ? state.since : null);
+      await showDrain(hostId);
+    },
+    sendImport,
+  });
   const loops = Promise.all([
     serve(routeSub, route),
     serve(ledgerSub, onLedger, ownInbox),
     serve(accountSub, setQuota),
+    serve(adminSub, onAdmin),
   ]);
   let sweeping = false;
   const timer = setInterval(
@@ -538,7 +626,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       clearInterval(timer);
       beatsSub.unsubscribe();
       viewsSub.unsubscribe();
-      for (const s of [routeSub, ledgerSub, accountSub]) await s.drain();
+      for (const s of [routeSub, ledgerSub, accountSub, adminSub]) await s.drain();
       await Promise.allSettled([...inflight]);
       await loops;
       await projector.stop();

@@ -440,11 +440,14 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         serve(hostSub, async (m) => {
           const at = ctx.now().toISOString();
           const command = parseCommand<Command>(HostCommands, m.data, { actor: "user", at });
+          // An import's steps and copy go to a requester that asked for progress, only.
           const seqs =
             command.type === "ImportImage"
               ? await (() => {
                   const d = command.data as { name: string; source: string; description?: string };
-                  return runtime.importImage(d.name, d.source, d.description ?? "");
+                  return runtime.importImage(d.name, d.source, d.description ?? "", (line) =>
+                    sendProgress(m, { line }),
+                  );
                 })()
               : await runtime.removeImage((command.data as { name: string }).name);
           // Placement reads what images a host has from its beat: the next one says so now,

@@ -67,9 +67,9 @@ export interface WorkspaceNeeds {
   diskMb: number;
 }
 
-/** What placement reads of a host: its beat (the `hosts` view). */
+/** What placement reads of a host: its beat (the `hosts` view) and whether admins drained it. */
 export type HostOffer = Pick<HostView, "hostId" | "running" | "workspaces" | "disk"> &
-  Partial<Pick<HostView, "images" | "capacity" | "committed">>;
+  Partial<Pick<HostView, "images" | "capacity" | "committed" | "drainedAt">>;
 
 /** A host that can take the workspace; `importImage` when its image must be imported first. */
 export interface Fit {
@@ -78,11 +78,14 @@ export interface Fit {
 }
 
 /**
- * Whether a ready host can take a workspace: free cores and memory (its capacity less what its
- * running workspaces' quotas take: a stopped workspace holds only disk), free disk for the
- * quota, and the image (or one the control plane can import). A reason when it cannot.
+ * Whether a ready host can take a workspace: not drained, free cores and memory (its capacity
+ * less what its running workspaces' quotas take: a stopped workspace holds only disk), free
+ * disk for the quota, and the image (or one the control plane can import). A reason when it
+ * cannot.
  */
 export function fitHost(h: HostOffer, need: WorkspaceNeeds): Fit | { reason: string } {
+  if (h.drainedAt !== undefined)
+    return { reason: `draining since ${h.drainedAt} (it takes no new workspaces)` };
   const why: string[] = [];
   const freeCpus = (h.capacity?.cpus ?? 0) - (h.committed?.cpus ?? 0);
   if (h.capacity === undefined) why.push("reports no capacity (an older host)");

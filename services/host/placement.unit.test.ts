@@ -106,5 +106,22 @@ describe("placement of workspaces on hosts", () => {
       ]);
       expect(r.refused).toEqual([{ hostId: "full", reason: "0 of 4 cores free" }]);
     });
+
+    it("a drained host takes nothing, however idle; the others still do", () => {
+      const since = "2026-03-01T12:00:00.000Z";
+      expect(fitHost(host("a", { drainedAt: since }), need)).toEqual({
+        reason: `draining since ${since} (it takes no new workspaces)`,
+      });
+      const r = placeWorkspace(
+        [host("idle", { drainedAt: since }), host("busy", { workspaces: 9 })],
+        need,
+      );
+      expect(r.fits).toEqual([{ hostId: "busy", importImage: false }]);
+      expect(r.refused).toEqual([
+        { hostId: "idle", reason: `draining since ${since} (it takes no new workspaces)` },
+      ]);
+      // Drained, with nothing else left: no fit at all.
+      expect(placeWorkspace([host("idle", { drainedAt: since })], need).fits).toEqual([]);
+    });
   });
 });

@@ -901,34 +901,53 @@ export class HostRuntime {
 
   // Images
 
-  async importImage(name: string, source: string, description: string): Promise<number[]> {
+  /**
+   * Imports a rootfs directory as image `name`; `progress` hears each step and, while the
+   * copy runs, how much of it is done (no paths: the lines may reach a hub's admin).
+   */
+  async importImage(
+    name: string,
+    source: string,
+    description: string,
+    progress: (line: string) => void = () => undefined,
+  ): Promise<number[]> {
     return this.lock.run(`image:${name}`, async () => {
       const dest = imagePath(this.o.root, name);
       if (await pathExists(dest))
         throw new CocalcError("ERR_HOST_IMAGE", `image ${name} already exists; remove it first`);
       if (!(await isDirectory(source)) || !(await isDirectory(join(source, "bin"))))
         throw new CocalcError("ERR_HOST_IMAGE", `${source} is not a root file system (no bin/)`);
+      const megabytes = async (dir: string) =>
+        Number((await run("ERR_HOST_IMAGE", "du", ["-sm", dir])).split(/\s/)[0]) || 0;
+      const total = await megabytes(source);
       await mkdir(join(this.o.root, "images"), { recursive: true });
       const tmp = join(this.o.root, "images", `.import-${name}`);
       await btrfs.remove(tmp);
       await btrfs.create(tmp);
       try {
-        await run("ERR_HOST_IMAGE", "cp", ["-a", "--reflink=auto", `${source}/.`, `${tmp}/`], {
-          timeoutMs: 30 * 60_000,
-        });
+        progress(`copying image ${name} (${total} MB)`);
+        const copied = everyWhile(2000, async () =>
+          progress(`copied ${Math.min(await megabytes(tmp), total)} of ${total} MB`),
+        );
+        try {
+          await run("ERR_HOST_IMAGE", "cp", ["-a", "--reflink=auto", `${source}/.`, `${tmp}/`], {
+            timeoutMs: 30 * 60_000,
+          });
+        } finally {
+          await copied.stop();
+        }
+        progress("shifting owners into the workspaces' user namespace");
         await shiftOwnership(tmp, UID_BASE);
+        progress("making the image read-only");
         await btrfs.setReadOnly(tmp);
         await rename(tmp, dest);
       } catch (err) {
         await btrfs.remove(tmp).catch(() => undefined);
         throw err;
       }
-      const du = await run("ERR_HOST_IMAGE", "du", ["-sm", dest]);
-      const ev = envelope(
-        { type: "ImageAdded", v: 1 },
-        { name, description, sizeMb: Number(du.split(/\s/)[0]) || 0 },
-        this.meta(),
-      );
+      const sizeMb = await megabytes(dest);
+      progress(`image ${name} added (${sizeMb} MB)`);
+      const ev = envelope({ type: "ImageAdded", v: 1 }, { name, description, sizeMb }, this.meta());
       hostRegistry.check(ev);
       const ack = await publishEvent(this.o.js, hostSubjects(this.o.hostId).image(name), ev);
       return [ack.seq];
@@ -1185,6 +1204,25 @@ export async function shiftOwnership(dir: string, base: number): Promise<void> {
     }
   };
   await walk(dir);
+}
+
+/**
+ * Runs `task` every `ms` until stopped, one at a time (a slow one delays the next); a task
+ * that fails is skipped. `stop` waits for the one under way.
+ */
+function everyWhile(ms: number, task: () => Promise<void>): { stop(): Promise<void> } {
+  let current: Promise<void> = Promise.resolve();
+  let stopped = false;
+  const timer = setInterval(() => {
+    current = current.then(() => (stopped ? undefined : task().catch(() => undefined)));
+  }, ms);
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await current;
+    },
+  };
 }
 
 /** Runs a process with optional stdin, capturing bounded stdout and stderr. */

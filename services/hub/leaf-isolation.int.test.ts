@@ -108,6 +108,8 @@ const controlPlaneTargets = [
   "ledger.acme.cores",
   "registrycmd",
   "registry.token.t1",
+  "registry.host.fleetb",
+  "fleetcmd",
   "hostjoin.t1",
   "_JOIN.t1.x",
   "_CP_INBOX.x",

@@ -3,11 +3,13 @@
  * podman): the admin (first-run setup link) creates a workspace and starts it, and the row
  * follows its status live; an invited second account sees none of it; the host stops
  * answering (its nats-server frozen) → the row says so → the host is back → it recovers;
- * snapshots; delete, confirmed.
+ * snapshots; delete, confirmed. The hosts admin page: drain (the row says draining and what is
+ * still on it), undrain, and an image imported from the hub's images directory with its
+ * progress shown.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -30,11 +32,16 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
   let hub: ChildProcess;
   let out = "";
   let hubDir: string;
+  let imagesDir: string;
   let browser: Browser;
 
   beforeAll(async () => {
     m = await setupHostMachine(HOST, 2048);
     hubDir = join(m.dir, "hub");
+    // What admins may import from the pages: the hub's images directory.
+    imagesDir = join(m.dir, "images");
+    await mkdir(imagesDir);
+    await rename(await m.rootfs("pages"), join(imagesDir, "bb2"));
     const port = await freePortRange([2, 3]);
     hub = spawn(
       process.execPath,
@@ -49,6 +56,8 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
         // Beats come every 5 s: a host unheard for 10 s is offline.
         "--offline-after",
         "10s",
+        "--images",
+        imagesDir,
         "--data-dir",
         hubDir,
       ],
@@ -210,7 +219,7 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     expect(forged.status).toBe(404);
     expect(await statusOf(admin)).toBe("Running");
     // Nor any admin page: accounts, hosts, tokens.
-    const asBob = await bob.evaluate(async () => {
+    const asBob = await bob.evaluate(async (host) => {
       const cred = localStorage.getItem("cocalc-plus.credential");
       const headers = { "content-type": "application/json", authorization: `Bearer ${cred}` };
       const get = (p: string) => fetch(p, { headers }).then((r) => r.status);
@@ -221,9 +230,12 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
         await get("/api/hub/admin/hosts"),
         await get("/api/hub/admin/tokens"),
         await post("/api/hub/admin/tokens", { hostId: "evil", ttlSeconds: 600 }),
+        await post(`/api/hub/admin/hosts/${host}/drain`, {}),
+        await get(`/api/hub/admin/hosts/${host}/images`),
+        await post(`/api/hub/admin/hosts/${host}/images`, { name: "x", source: "/" }),
       ];
-    });
-    expect(asBob).toEqual([403, 403, 403, 403]);
+    }, HOST);
+    expect(asBob).toEqual([403, 403, 403, 403, 403, 403, 403]);
 
     // The admin's pages: the accounts, found by email, one disabled (signed out at once).
     await admin.reload();
@@ -252,6 +264,37 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-admin.png`, fullPage: true });
     await tokenRow.getByRole("button", { name: "Revoke" }).click();
     await expect.poll(() => tokenRow.getAttribute("data-status")).toBe("revoked");
+    // Drain the host: the row says so, with the workspace still running on it.
+    await hostRow.getByTestId("hub-admin-drain").click();
+    await expect.poll(() => hostRow.getAttribute("data-draining")).toBe("true");
+    expect(await hostRow.locator("td").nth(1).textContent()).toBe("ready, draining");
+    expect(await hostRow.getByTestId("hub-admin-host-workspaces").textContent()).toMatch(
+      /^1 \(1\) still on it; they run until stopped$/,
+    );
+    expect(await statusOf(admin)).toBe("Running");
+    // Its images, and one imported from the images directory, its progress on the page.
+    await hostRow.getByTestId("hub-admin-images").click();
+    const images = admin.getByTestId("hub-host-images");
+    await images.locator('[data-testid="hub-host-image"][data-name="bb"]').waitFor();
+    await expect
+      .poll(() => images.getByTestId("hub-image-source").locator("option").count())
+      .toBe(2);
+    await images.getByTestId("hub-image-source").selectOption(join(imagesDir, "bb2"));
+    await images.getByTestId("hub-image-import").click();
+    const result = images.getByTestId("hub-image-result");
+    await result.waitFor({ timeout: 60_000 });
+    expect(await result.getAttribute("data-ok"), (await result.textContent()) ?? "").toBe("true");
+    expect(await images.getByTestId("hub-image-progress").textContent()).toContain(
+      "making the image read-only",
+    );
+    await images.locator('[data-testid="hub-host-image"][data-name="bb2"]').waitFor();
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-admin-hosts.png`, fullPage: true });
+    // The same again: refused, in words.
+    await images.getByTestId("hub-image-import").click();
+    await expect.poll(() => result.getAttribute("data-ok"), { timeout: 60_000 }).toBe("false");
+    expect(await result.textContent()).toMatch(/the import failed: image bb2 already exists/);
+    await hostRow.getByTestId("hub-admin-drain").click();
+    await expect.poll(() => hostRow.getAttribute("data-draining")).toBe("false");
     // The activity page: each of these actions, with the admin as who did it.
     await admin.reload();
     const adminId = await admin.evaluate(async () => {
@@ -269,6 +312,9 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
       "AccountDisabled",
       "HostTokenIssued",
       "HostTokenRevoked",
+      "HostDrained",
+      "HostUndrained",
+      "HostImageImported",
       "HubWorkspaceCreated",
       "InviteCreated",
     ])

@@ -257,6 +257,17 @@ return function check(value) {
   )
 }
 })(),
+  "3adc9e36f721d01aea79ac59": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['since'] === 'string') &&
+    value['since'].length <= 40 &&
+    value['since'].length >= 20 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
   "3b75abf9d0c12a9acaa9cb81": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
@@ -861,6 +872,20 @@ return function check(value) {
     (typeof value['expiresAt'] === 'string') &&
     value['expiresAt'].length <= 40 &&
     value['expiresAt'].length >= 20 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "97577a10742c07d2d3536903": (() => {
+const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['name'] === 'string') &&
+    local_0.test(value['name']) &&
+    (typeof value['source'] === 'string') &&
+    value['source'].length <= 4096 &&
+    value['source'].length >= 1 &&
     Object.getOwnPropertyNames(value).length === 2
   )
 }

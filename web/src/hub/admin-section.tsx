@@ -1,13 +1,16 @@
 /**
  * The admin's pages on the dashboard: accounts (searched by email, a page at a time; disable,
- * enable, make admin or user), hosts (state, capacity, what runs there) and their
- * registration tokens (issue one, shown once to save as the host's token file; list; revoke).
+ * enable, make admin or user), hosts (state, capacity, what runs there; drain and undrain;
+ * their images and imports, host-images.tsx) and their registration tokens (issue one, shown
+ * once to save as the host's token file; list; revoke).
  */
 import { createResource, createSignal, For, Show } from "solid-js";
 import { type AccountView, DEFAULT_ACCOUNT_LIMITS } from "../../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../../shared/launchpad.js";
 import { messageOf } from "../lib/delay.js";
 import { apiFetch, errorMessage, postJson } from "../lib/session.js";
+import { HostImages } from "./host-images.js";
+import { Pager } from "./pager.js";
 import { formatMb } from "./workspace-status.js";
 
 const PAGE = 20;
@@ -215,6 +218,14 @@ export function AdminHosts() {
   const [hostId, setHostId] = createSignal("");
   const [issued, setIssued] = createSignal<HostTokenFile>();
   const [problem, setProblem] = createSignal<string>();
+  const [imagesOf, setImagesOf] = createSignal<string>();
+  const [hostsFrom, setHostsFrom] = createSignal(0);
+  const drain = async (id: string, action: "drain" | "undrain") => {
+    setProblem(undefined);
+    const res = await postJson(`/api/hub/admin/hosts/${id}/${action}`, {});
+    if (!res.ok) setProblem(await errorMessage(res));
+    await refetch();
+  };
   const issue = async () => {
     setProblem(undefined);
     const res = await postJson("/api/hub/admin/tokens", {
@@ -245,16 +256,43 @@ export function AdminHosts() {
             <th>Disk</th>
             <th>Images</th>
             <th>Last heard</th>
+            <th />
           </tr>
         </thead>
         <tbody>
-          <For each={hosts() ?? []}>
+          <For each={(hosts() ?? []).slice(hostsFrom(), hostsFrom() + PAGE)}>
             {(h) => (
-              <tr data-testid="hub-admin-host" data-host={h.hostId} data-state={h.status}>
+              <tr
+                data-testid="hub-admin-host"
+                data-host={h.hostId}
+                data-state={h.status}
+                data-draining={String(h.drainedAt !== undefined)}
+              >
                 <td>{h.hostId}</td>
-                <td>{h.status}</td>
                 <td>
+                  {h.status}
+                  <Show when={h.drainedAt}>
+                    {(since) => (
+                      <>
+                        ,{" "}
+                        <span
+                          class="hub-draining"
+                          title={`since ${new Date(since()).toLocaleString()}`}
+                        >
+                          draining
+                        </span>
+                      </>
+                    )}
+                  </Show>
+                </td>
+                <td data-testid="hub-admin-host-workspaces">
                   {h.workspaces} ({h.running})
+                  <Show when={h.drainedAt}>
+                    {" "}
+                    <span class="muted">
+                      {h.workspaces === 0 ? "none left" : "still on it; they run until stopped"}
+                    </span>
+                  </Show>
                 </td>
                 <td>
                   {h.committed?.cpus ?? 0}/{h.capacity?.cpus ?? "?"} cpu,{" "}
@@ -265,15 +303,48 @@ export function AdminHosts() {
                 </td>
                 <td>{(h.images ?? []).join(", ") || "none"}</td>
                 <td>{h.seenAt ? new Date(h.seenAt).toLocaleString() : "never"}</td>
+                <td class="hub-actions">
+                  <button
+                    type="button"
+                    class="button"
+                    data-testid="hub-admin-drain"
+                    title={
+                      h.drainedAt
+                        ? "take new workspaces again"
+                        : "take no new workspaces; those on it keep running until stopped"
+                    }
+                    onClick={() => void drain(h.hostId, h.drainedAt ? "undrain" : "drain")}
+                  >
+                    {h.drainedAt ? "Undrain" : "Drain"}
+                  </button>
+                  <button
+                    type="button"
+                    class="button"
+                    data-testid="hub-admin-images"
+                    onClick={() => setImagesOf(imagesOf() === h.hostId ? undefined : h.hostId)}
+                  >
+                    Images
+                  </button>
+                </td>
               </tr>
             )}
           </For>
         </tbody>
       </table>
+      <Show when={imagesOf()}>
+        {(id) => <HostImages hostId={id()} onImported={() => void refetch()} />}
+      </Show>
       <div class="hub-row">
         <button type="button" class="button" onClick={() => void refetch()}>
           Refresh
         </button>
+        <Pager
+          total={hosts()?.length ?? 0}
+          offset={hostsFrom()}
+          page={PAGE}
+          what="hosts"
+          onOffset={setHostsFrom}
+        />
         <input
           data-testid="hub-admin-token-host"
           placeholder="host id, e.g. gpu-1"
