@@ -6,7 +6,9 @@
  * changes of the file into patches, and keeps snapshots (`doc-snapshots`: the newest text,
  * and the oldest text history keeps) so that opening a document is snapshot + tail; patches
  * older than the history window are compacted away. Its durable consumer projects the
- * patches into the `docs` view, where it writes what it sees of the file beside them.
+ * patches into the `docs` view, where it writes what it sees of the file beside them. Every
+ * file access goes through its DocFiles (files.ts): this machine's disk, or a container
+ * workspace's fs service.
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, Subscription } from "@nats-io/nats-core";
