@@ -439,6 +439,30 @@ describe.skipIf(unsupported !== undefined)(
       }
     });
 
+    it("a document hears a change made inside while the workspace's fs service was restarting", async () => {
+      await until("only this workspace's services", async () =>
+        services.running().every((w) => w === ws),
+      );
+      const d = await openDoc("/home/user/doc.txt");
+      await until("the document loaded", async () => d.text.includes("appended inside"));
+      const [worker, ...others] = byCommandLine([process.execPath, FS_WORKER]);
+      expect(worker, "the fs worker").toBeDefined();
+      expect(others).toEqual([]);
+      process.kill(worker!.pid, "SIGKILL");
+      // The fs worker had the watch; the one the restarted fs service starts has none.
+      await sh("echo 'while the fs service restarted' >> ~/doc.txt");
+      await until(
+        "the change in the document",
+        async () => d.text.endsWith("appended inside\nwhile the fs service restarted\n"),
+        60_000,
+      );
+      await d.edit((text) => `${text}and after\n`);
+      await d.settled();
+      await until("the file inside has both", async () =>
+        (await sh("cat ~/doc.txt")).stdout.endsWith("restarted\nand after\n"),
+      );
+    });
+
     it("an agent runs inside the container as the workspace user: its files, its commands", async () => {
       const room = roomIdForPath("/home/user/agents.chat");
       const thread = newThreadId();
