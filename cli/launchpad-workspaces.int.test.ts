@@ -737,7 +737,7 @@ describe.skipIf(unsupported !== undefined)(
         ).json<Reply>();
       expect(await cmd("CreateWorkspaceOnHost", { image: "bb" })).toMatchObject({ ok: true });
       // At once, without waiting for anything: the services are not up yet.
-      const [read, opened] = await Promise.all([
+      const [read, opened, doc] = await Promise.all([
         t.nc
           .request(
             workspaceSubjects(w).request("fs"),
@@ -748,10 +748,12 @@ describe.skipIf(unsupported !== undefined)(
           )
           .then((m) => m.json<Reply>()),
         terminalCommand(t.nc, w, "OpenTerminal", { tid: newTerminalId(), cols: 80, rows: 24 }),
+        docsCommand(t.nc, w, "OpenDocument", { path: "/home/user/x" }, 20_000),
       ]);
-      // The services' own answers (the fs service's "no such file", the terminals service's
-      // "start the workspace"), each once: the request waited for them.
+      // The services' own answers (the fs and docs services' "no such file", the terminals
+      // service's "start the workspace"), each once: the request waited for them.
       expect(read).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
+      expect(doc).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
       expect(opened).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_STATE" } });
       expect(JSON.stringify(opened)).toMatch(/start the workspace/);
       expect(await cmd("DeleteWorkspace")).toMatchObject({ ok: true });
@@ -774,6 +776,8 @@ describe.skipIf(unsupported !== undefined)(
         ok: false,
         error: { code: "ERR_WORKSPACE_NOT_FOUND" },
       });
+      const doc = await docsCommand(t.nc, w, "OpenDocument", { path: "/home/user/x" }, 20_000);
+      expect(doc).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_NOT_FOUND" } });
     });
   },
 );
