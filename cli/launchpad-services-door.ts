@@ -1,5 +1,5 @@
 /**
- * The door of a host's per-workspace services (fs, terminals, agents): what answers a request
+ * The door of a host's per-workspace services (fs, docs, terminals, agents): what answers a request
  * to a workspace whose services are not up. A workspace's services start a moment after it
  * is provisioned (once its view says so); a request sent right after the create's answer
  * found nobody yet and timed out. Now it waits for them, or gets a coded answer.
@@ -28,6 +28,7 @@ import {
 const serviceSubjects = (wsid: string) => {
   const s = workspaceSubjects(wsid);
   return [
+    s.command(ServiceNames.docs),
     s.command(ServiceNames.terminals),
     s.command(ServiceNames.agents),
     s.request(ServiceNames.fs),
@@ -143,6 +144,7 @@ export function servicesDoor(o: ServicesDoorOptions): ServicesDoor {
   // A request to a workspace nobody expects (the view has not shown it yet, or it does not
   // exist): the services and the door above are not in the group yet, so nobody else has it.
   const strangers = [
+    AllWorkspaces.command(ServiceNames.docs),
     AllWorkspaces.command(ServiceNames.terminals),
     AllWorkspaces.command(ServiceNames.agents),
     AllWorkspaces.request(ServiceNames.fs),

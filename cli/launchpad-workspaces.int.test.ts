@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { chown, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   agentCommand,
@@ -9,7 +11,8 @@ import {
   messagesOf,
   turnView,
 } from "../services/agents/test-kit.js";
-import { detectPodman, hostService } from "../services/host/index.js";
+import { docsCommand, NodeDoc } from "../services/docs/test-kit.js";
+import { detectPodman, hostService, UID_BASE, workspacePaths } from "../services/host/index.js";
 import { Supervisor } from "../services/runtime/supervisor.js";
 import { NodeViewer, terminalCommand, typeInto } from "../services/terminals/test-kit.js";
 import {
@@ -19,8 +22,16 @@ import {
   roomIdForPath,
   turnEnded,
 } from "../shared/agents.js";
+import { type DocView, docIdForPath, makePatch } from "../shared/docs.js";
 import type { ExecResult } from "../shared/launchpad.js";
-import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
+import {
+  Buckets,
+  docSubjects,
+  hostSubjects,
+  Keys,
+  Streams,
+  workspaceSubjects,
+} from "../shared/subjects.js";
 import { newTerminalId } from "../shared/terminals.js";
 import {
   addScriptedAgent,
@@ -64,6 +75,7 @@ describe.skipIf(unsupported !== undefined)(
     let supervisor: Supervisor;
     let services: WorkspaceServices;
     const viewers: NodeViewer[] = [];
+    const docs: NodeDoc[] = [];
     const ws = "wsinside";
     let agentCommandLine = "";
     let servicesOptions: WorkspaceServicesOptions;
@@ -78,6 +90,11 @@ describe.skipIf(unsupported !== undefined)(
       const r = await host("ExecInWorkspace", { argv: ["/bin/sh", "-c", script] });
       if (!r.ok) throw new Error(`exec: ${r.error?.message}`);
       return r.result!;
+    };
+    const openDoc = async (path: string) => {
+      const d = await NodeDoc.open(t.nc, ws, path);
+      docs.push(d);
+      return d;
     };
     const fs = async <T>(req: Record<string, unknown>): Promise<Reply<T>> =>
       (
@@ -122,6 +139,7 @@ describe.skipIf(unsupported !== undefined)(
 
     afterAll(async () => {
       for (const v of viewers) await v.stop();
+      for (const d of docs) await d.stop();
       await services?.stop();
       await supervisor?.stop();
       await m?.cleanup();
@@ -294,6 +312,155 @@ describe.skipIf(unsupported !== undefined)(
         feed.unsubscribe();
         fsEvents.unsubscribe();
       }
+    });
+
+    it("a document of the workspace: edits reach the file inside as the workspace user, a change inside reaches the document", async () => {
+      await sh("printf 'first line\\n' > ~/doc.txt; chmod 640 ~/doc.txt");
+      const d = await openDoc("/home/user/doc.txt");
+      await until("the document loaded", async () => d.text === "first line\n");
+      await d.edit((text) => `${text}typed in the editor\n`);
+      await d.settled();
+      const cat = async (path: string) => (await sh(`cat ${path}`)).stdout;
+      await until(
+        "the edit in the file inside",
+        async () => (await cat("~/doc.txt")) === "first line\ntyped in the editor\n",
+      );
+      // Written by the workspace user, the file's mode kept.
+      expect((await sh("stat -c '%u:%g %a' ~/doc.txt")).stdout.trim()).toBe("1000:1000 640");
+
+      // A change made inside the container (a terminal's append) is merged into the document.
+      await sh("echo 'appended inside' >> ~/doc.txt");
+      await until(
+        "the change inside in the document",
+        async () => d.text === "first line\ntyped in the editor\nappended inside\n",
+      );
+      await d.edit((text) => text.replace("first", "1st"));
+      await d.settled();
+      expect(
+        await docsCommand(t.nc, ws, "SaveDocument", { path: "/home/user/doc.txt" }),
+      ).toMatchObject({ ok: true });
+      expect(await cat("~/doc.txt")).toBe("1st line\ntyped in the editor\nappended inside\n");
+      const view = await new Kvm(t.nc).open(Buckets.docs);
+      const entry = await view.get(Keys.doc(ws, docIdForPath("/home/user/doc.txt")));
+      expect(entry?.json<DocView>()).toMatchObject({ path: "/home/user/doc.txt", disk: "present" });
+
+      // The root file system too, while the workspace runs: a file made by the user in /tmp.
+      await sh("echo in-tmp > /tmp/doc-tmp.txt");
+      const tmp = await openDoc("/tmp/doc-tmp.txt");
+      await until("the /tmp document loaded", async () => tmp.text === "in-tmp\n");
+      await tmp.edit((text) => `${text}more\n`);
+      await tmp.settled();
+      await until(
+        "the /tmp edit inside",
+        async () => (await cat("/tmp/doc-tmp.txt")) === "in-tmp\nmore\n",
+      );
+      expect((await sh("stat -c '%u:%g' /tmp/doc-tmp.txt")).stdout.trim()).toBe("1000:1000");
+
+      // Missing files and root's files: coded errors, with the workspace's paths only.
+      const missing = await docsCommand(t.nc, ws, "OpenDocument", { path: "/home/user/none.txt" });
+      expect(missing).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
+      expect(JSON.stringify(missing)).toContain("~/none.txt");
+      for (const h of [m.root, m.dir]) expect(JSON.stringify(missing)).not.toContain(h);
+    });
+
+    it("a document through a symlink to a host path or into another workspace is refused, and names no host path", async () => {
+      const neighbour = "wsneighbour";
+      const cmd = async (type: string) =>
+        (
+          await t.nc.request(
+            workspaceSubjects(neighbour).command("host"),
+            JSON.stringify({ type, data: type === "CreateWorkspaceOnHost" ? { image: "bb" } : {} }),
+            { timeout: 60_000 },
+          )
+        ).json<Reply>();
+      expect(await cmd("CreateWorkspaceOnHost")).toMatchObject({ ok: true });
+      try {
+        // Every workspace user is the same uid on the host: only the sandbox keeps them apart.
+        const theirs = join(workspacePaths(m.root, neighbour).home, "secret.txt");
+        await writeFile(theirs, "the neighbour's secret\n");
+        await chown(theirs, UID_BASE + 1000, UID_BASE + 1000);
+        const hostFile = join(m.dir, "host-secret.txt");
+        await writeFile(hostFile, "the host's secret\n", { mode: 0o644 });
+        await sh(
+          `ln -sf ${theirs} ~/neighbour-link; ln -sf ${hostFile} ~/host-link; ln -sf /etc/shadow ~/shadow-link; ln -sfn ${m.dir} ~/host-dir`,
+        );
+        const docsBefore = (await t.jsm.streams.info(Streams.WS_DOCS)).state.last_seq;
+        const refusals: Reply[] = [];
+        for (const path of [
+          "/home/user/neighbour-link",
+          "/home/user/host-link",
+          "/home/user/shadow-link",
+          "/home/user/host-dir/host-secret.txt",
+        ]) {
+          for (const type of ["OpenDocument", "SaveDocument"]) {
+            const r = await docsCommand(t.nc, ws, type, { path });
+            expect(r, `${type} ${path}`).toMatchObject({
+              ok: false,
+              error: { code: "ERR_FS_OUTSIDE_SANDBOX" },
+            });
+            refusals.push(r);
+          }
+        }
+
+        // A file of an open document swapped for a symlink: neither read nor written through it.
+        await sh("echo mine > ~/swapped.txt");
+        const d = await openDoc("/home/user/swapped.txt");
+        await until("the document loaded", async () => d.text === "mine\n");
+        await sh(`rm ~/swapped.txt; ln -s ${hostFile} ~/swapped.txt`);
+        const patched = await docsCommand(t.nc, ws, "PatchDocument", {
+          path: "/home/user/swapped.txt",
+          base: d.seq,
+          patch: makePatch(d.text, [{ from: 0, to: 0, insert: "overwritten " }]),
+          client: "attacker01",
+          pid: "attack-1",
+        });
+        expect(patched).toMatchObject({ ok: false, error: { code: "ERR_FS_OUTSIDE_SANDBOX" } });
+        const saved = await docsCommand(t.nc, ws, "SaveDocument", {
+          path: "/home/user/swapped.txt",
+        });
+        expect(saved).toMatchObject({ ok: false, error: { code: "ERR_FS_OUTSIDE_SANDBOX" } });
+        refusals.push(patched, saved);
+
+        expect(await readFile(hostFile, "utf8")).toBe("the host's secret\n");
+        expect(await readFile(theirs, "utf8")).toBe("the neighbour's secret\n");
+        const text = JSON.stringify(refusals);
+        for (const h of [m.root, m.dir, servicesOptions.dataDir]) expect(text).not.toContain(h);
+        expect(text).not.toMatch(/the (host|neighbour)'s secret/);
+        expect(text).toContain("a symbolic link leads out of it");
+        // Nothing but the one document opened before the swap reached the stream.
+        const stored = await t.jsm.streams.getMessage(Streams.WS_DOCS, { seq: docsBefore + 1 });
+        expect(stored?.subject).toBe(
+          docSubjects(ws, docIdForPath("/home/user/swapped.txt")).patches,
+        );
+        expect((await t.jsm.streams.info(Streams.WS_DOCS)).state.last_seq).toBe(docsBefore + 1);
+      } finally {
+        await sh("rm -f ~/neighbour-link ~/host-link ~/shadow-link ~/host-dir ~/swapped.txt");
+        expect(await cmd("DeleteWorkspace")).toMatchObject({ ok: true });
+      }
+    });
+
+    it("a document hears a change made inside while the workspace's fs service was restarting", async () => {
+      await until("only this workspace's services", async () =>
+        services.running().every((w) => w === ws),
+      );
+      const d = await openDoc("/home/user/doc.txt");
+      await until("the document loaded", async () => d.text.includes("appended inside"));
+      const [worker, ...others] = byCommandLine([process.execPath, FS_WORKER]);
+      expect(worker, "the fs worker").toBeDefined();
+      expect(others).toEqual([]);
+      process.kill(worker!.pid, "SIGKILL");
+      // The fs worker had the watch; the one the restarted fs service starts has none.
+      await sh("echo 'while the fs service restarted' >> ~/doc.txt");
+      await until(
+        "the change in the document",
+        async () => d.text.endsWith("appended inside\nwhile the fs service restarted\n"),
+        60_000,
+      );
+      await d.edit((text) => `${text}and after\n`);
+      await d.settled();
+      await until("the file inside has both", async () =>
+        (await sh("cat ~/doc.txt")).stdout.endsWith("restarted\nand after\n"),
+      );
     });
 
     it("an agent runs inside the container as the workspace user: its files, its commands", async () => {
@@ -570,7 +737,7 @@ describe.skipIf(unsupported !== undefined)(
         ).json<Reply>();
       expect(await cmd("CreateWorkspaceOnHost", { image: "bb" })).toMatchObject({ ok: true });
       // At once, without waiting for anything: the services are not up yet.
-      const [read, opened] = await Promise.all([
+      const [read, opened, doc] = await Promise.all([
         t.nc
           .request(
             workspaceSubjects(w).request("fs"),
@@ -581,10 +748,12 @@ describe.skipIf(unsupported !== undefined)(
           )
           .then((m) => m.json<Reply>()),
         terminalCommand(t.nc, w, "OpenTerminal", { tid: newTerminalId(), cols: 80, rows: 24 }),
+        docsCommand(t.nc, w, "OpenDocument", { path: "/home/user/x" }, 20_000),
       ]);
-      // The services' own answers (the fs service's "no such file", the terminals service's
-      // "start the workspace"), each once: the request waited for them.
+      // The services' own answers (the fs and docs services' "no such file", the terminals
+      // service's "start the workspace"), each once: the request waited for them.
       expect(read).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
+      expect(doc).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
       expect(opened).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_STATE" } });
       expect(JSON.stringify(opened)).toMatch(/start the workspace/);
       expect(await cmd("DeleteWorkspace")).toMatchObject({ ok: true });
@@ -607,6 +776,8 @@ describe.skipIf(unsupported !== undefined)(
         ok: false,
         error: { code: "ERR_WORKSPACE_NOT_FOUND" },
       });
+      const doc = await docsCommand(t.nc, w, "OpenDocument", { path: "/home/user/x" }, 20_000);
+      expect(doc).toMatchObject({ ok: false, error: { code: "ERR_WORKSPACE_NOT_FOUND" } });
     });
   },
 );

@@ -1,8 +1,9 @@
 /**
  * The per-workspace services of a launchpad host: for every workspace the host has, a
  * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs), the
- * terminals service (shells through `podman exec` inside the container) and the agents service
- * (agents and their commands through `podman exec` inside, files through the fs service). They follow the
+ * docs service (documents' files through the fs service), the terminals service (shells
+ * through `podman exec` inside the container) and the agents service (agents and their
+ * commands through `podman exec` inside, files through the fs service). They follow the
  * `workspaces` view: started once a workspace is provisioned, stopped when it is deleted.
  */
 import { mkdir, rm } from "node:fs/promises";
@@ -11,6 +12,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
+import { docsService } from "../services/docs/index.js";
 import { fsService } from "../services/fs/index.js";
 import {
   hideHostPaths,
@@ -98,6 +100,13 @@ export function containerWorkspaceServices(
           return (await readMounts()).some((m) => m.target === p.rootfs);
         },
       },
+    }),
+    // Reads, writes and watches of documents' files go through the fs service above, so they
+    // act as the workspace user on the container's paths, never as root on the host's.
+    docsService({
+      hidePaths,
+      durable: `docs-${wsid}`,
+      container: { home: WORKSPACE_HOME },
     }),
     terminalsService({
       hidePaths,

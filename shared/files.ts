@@ -75,6 +75,8 @@ export const FsRequestSchemas = {
   ),
   /** What a path is, following symlinks; `real` is its canonical path. */
   stat: Type.Object({ op: Type.Literal("stat"), path: PathSchema }, strict),
+  /** The canonical path of a path (every symlink followed), also of one that does not exist yet. */
+  resolve: Type.Object({ op: Type.Literal("resolve"), path: PathSchema }, strict),
   /** Which of `names` exist in `dir` (without following symlinks). */
   exists: Type.Object(
     {
@@ -93,7 +95,11 @@ export const FsRequestSchemas = {
     },
     strict,
   ),
-  /** Writes a whole (small) file; `exclusive` fails when it exists (a new, empty file). */
+  /**
+   * Writes a whole (small) file; `exclusive` fails when it exists (a new, empty file);
+   * `atomic` writes a temp file beside it and renames it over the file, keeping its mode, so
+   * a reader never sees half of it (the docs service's saves).
+   */
   write: Type.Object(
     {
       op: Type.Literal("write"),
@@ -101,6 +107,7 @@ export const FsRequestSchemas = {
       content: Type.String({ maxLength: Math.ceil((MAX_WRITE_BYTES * 4) / 3) + 4 }),
       encoding: Type.Union([Type.Literal("utf8"), Type.Literal("base64")]),
       exclusive: Type.Boolean(),
+      atomic: Type.Optional(Type.Boolean()),
     },
     strict,
   ),
@@ -174,6 +181,7 @@ export interface FsResults {
   info: { home: string; sandbox: string | null };
   list: ListResult;
   stat: StatResult;
+  resolve: { real: string; display: string };
   exists: { existing: string[] };
   read: ReadResult;
   write: { path: string; size: number; created: boolean };
@@ -182,7 +190,8 @@ export interface FsResults {
   move: { moved: { from: string; to: string }[] };
   copy: { copied: { from: string; to: string }[] };
   delete: { deleted: string[] };
-  watch: { path: string; expiresInMs: number };
+  /** `renewed`: the client held this watch already (false: changes before now went unheard). */
+  watch: { path: string; expiresInMs: number; renewed: boolean };
   unwatch: { stopped: number };
 }
 
@@ -387,7 +396,10 @@ export function isHiddenName(name: string): boolean {
   return name.startsWith(".");
 }
 
-/** Prefix of the temp files uploads stream into; listings never show them. */
+/**
+ * Prefix of the temp files that uploads stream into and atomic writes fill before their
+ * rename; listings and the change feed never show them.
+ */
 export const UPLOAD_TEMP_PREFIX = ".cocalc-upload-";
 
 /**

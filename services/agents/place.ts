@@ -5,10 +5,8 @@
  * container paths and acts with that user's credentials).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { type Reply, requestReply } from "../../shared/command-client.js";
-import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
-import type { FsOp, FsRequest, FsResults } from "../../shared/files.js";
-import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
+import { CocalcError } from "../../shared/errors.js";
+import { fsRequest } from "../runtime/fs-requests.js";
 import type { AgentSpawn } from "./agent-process.js";
 
 /** Runs `argv` inside a container workspace as its user, in `cwd` (a path inside), passing the named environment variables. */
@@ -53,27 +51,9 @@ export class WorkspaceFiles {
     private readonly wsid: string,
   ) {}
 
-  private async call<O extends FsOp>(request: FsRequest<O>): Promise<FsResults[O]> {
-    const subject = workspaceSubjects(this.wsid).request(ServiceNames.fs);
-    let reply: Reply<{ result: FsResults[O] }> | undefined;
-    // The fs service starts beside this one and may not listen yet (a host starting up).
-    for (let waited = 0; !reply; waited += 250) {
-      try {
-        reply = await requestReply<{ result: FsResults[O] }>(this.nc, subject, request, {
-          timeoutMs: 30_000,
-        });
-      } catch (err) {
-        if (!/no responders/i.test(String(err)) || waited >= 15_000) throw err;
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
-    if (!reply.ok) throw fromErrorPayload(reply.error);
-    return reply.result;
-  }
-
   /** A whole text file (at most the fs service's read limit). */
   async read(path: string): Promise<string> {
-    const r = await this.call<"read">({ op: "read", path });
+    const r = await fsRequest(this.nc, this.wsid, { op: "read", path });
     if (r.truncated)
       throw new CocalcError("ERR_FS_TOO_LARGE", `${path} is larger than ${r.content.length} bytes`);
     if (r.binary) throw new CocalcError("ERR_FS_NOT_FILE", `${path} is not a text file`);
@@ -81,7 +61,7 @@ export class WorkspaceFiles {
   }
 
   async readBytes(path: string): Promise<Buffer> {
-    const r = await this.call<"read">({ op: "read", path });
+    const r = await fsRequest(this.nc, this.wsid, { op: "read", path });
     if (r.truncated) throw new CocalcError("ERR_FS_TOO_LARGE", `${path} is too large to read`);
     return Buffer.from(r.content, r.encoding);
   }
@@ -97,7 +77,7 @@ export class WorkspaceFiles {
 
   /** The canonical path (every symlink followed, also for a file that does not exist yet). */
   async real(path: string): Promise<string> {
-    return (await this.call<"stat">({ op: "stat", path })).real;
+    return (await fsRequest(this.nc, this.wsid, { op: "stat", path })).real;
   }
 
   /**
@@ -105,7 +85,7 @@ export class WorkspaceFiles {
    * the parent of a container's home or root is a host directory its user cannot open.)
    */
   async realDir(path: string): Promise<string> {
-    const r = await this.call<"list">({
+    const r = await fsRequest(this.nc, this.wsid, {
       op: "list",
       path,
       offset: 0,
@@ -134,11 +114,17 @@ export class WorkspaceFiles {
 
   async write(path: string, content: string): Promise<string> {
     return (
-      await this.call<"write">({ op: "write", path, content, encoding: "utf8", exclusive: false })
+      await fsRequest(this.nc, this.wsid, {
+        op: "write",
+        path,
+        content,
+        encoding: "utf8",
+        exclusive: false,
+      })
     ).path;
   }
 
   async remove(path: string): Promise<void> {
-    await this.call<"delete">({ op: "delete", paths: [path] });
+    await fsRequest(this.nc, this.wsid, { op: "delete", paths: [path] });
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The file side of a document: read it as text (refusing binary and oversized files), write
- * it atomically (temp file + rename, keeping the mode), and watch it for outside changes.
+ * The file side of a document on this machine's disk: read it as text (refusing binary and
+ * oversized files), write it atomically (temp file + rename, keeping the mode), and watch it
+ * for outside changes.
  */
 import { type FSWatcher, watch } from "node:fs";
 import { chmod, open, readFile, rename, rm, stat } from "node:fs/promises";
@@ -11,7 +12,7 @@ import { CocalcError } from "../../shared/errors.js";
 import { fsError } from "../runtime/paths.js";
 
 export type DiskRead =
-  | { status: "text"; text: string; mode: number }
+  | { status: "text"; text: string }
   | { status: "missing" }
   | { status: "binary" | "too-large"; size: number };
 
@@ -40,7 +41,7 @@ export async function readText(path: string): Promise<DiskRead> {
   if (bytes.length > DOC_MAX_BYTES) return { status: "too-large", size: bytes.length };
   if (bytes.includes(0)) return { status: "binary", size: bytes.length };
   try {
-    return { status: "text", text: strictUtf8.decode(bytes), mode: st.mode & 0o7777 };
+    return { status: "text", text: strictUtf8.decode(bytes) };
   } catch {
     return { status: "binary", size: bytes.length };
   }

@@ -6,7 +6,9 @@
  * changes of the file into patches, and keeps snapshots (`doc-snapshots`: the newest text,
  * and the oldest text history keeps) so that opening a document is snapshot + tail; patches
  * older than the history window are compacted away. Its durable consumer projects the
- * patches into the `docs` view, where it writes what it sees of the file beside them.
+ * patches into the `docs` view, where it writes what it sees of the file beside them. Every
+ * file access goes through its DocFiles (files.ts): this machine's disk, or a container
+ * workspace's fs service.
  */
 import type { KV } from "@nats-io/kv";
 import type { Msg, Subscription } from "@nats-io/nats-core";
@@ -41,13 +43,13 @@ import {
 } from "../../shared/subjects.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { writeLive } from "../runtime/live.js";
-import type { PathResolver } from "../runtime/paths.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
-import { readText, watchFile, writeTextAtomic } from "./disk.js";
+import type { DiskRead } from "./disk.js";
+import type { DocFiles } from "./files.js";
 import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
@@ -62,6 +64,13 @@ export interface DocsServiceOptions {
   snapshotEvery?: number;
   /** Who the events name as their actor for changes from disk. */
   actor?: string;
+  /**
+   * The durable consumer's name (default: the service's). Where one NATS serves many
+   * workspaces (a launchpad host), each workspace's service needs its own.
+   */
+  durable?: string;
+  /** Rewrites error answers' messages (a container workspace's: no host paths). */
+  hidePaths?: (message: string) => string;
 }
 
 interface OpenDoc {
@@ -103,8 +112,8 @@ export class DocsService {
 
   constructor(
     private readonly ctx: ServiceContext,
-    private readonly resolver: PathResolver,
-    opts: DocsServiceOptions,
+    private readonly files: DocFiles,
+    private readonly opts: DocsServiceOptions,
   ) {
     this.saveDelayMs = opts.saveDelayMs ?? 250;
     this.windowMs = opts.historyWindowMs ?? 30 * 24 * 3600 * 1000;
@@ -126,7 +135,7 @@ export class DocsService {
       js: this.ctx.js,
       jsm: this.ctx.jsm,
       stream: Streams.WS_DOCS,
-      durable: DOCS_SERVICE,
+      durable: this.opts.durable ?? DOCS_SERVICE,
       filterSubject: workspaceDocSubjects(this.ctx.wsid).patches,
       registry: docsRegistry,
       log: this.log,
@@ -143,7 +152,7 @@ export class DocsService {
     });
     this.sub = sub;
     const commands = { done: sub.closed.then(() => undefined), stop: () => this.stop() };
-    this.log.info({ sandbox: this.resolver.sandbox }, "docs service ready");
+    this.log.info(this.files.where, "docs service ready");
     return runningService([commands, consumer], async () => undefined);
   }
 
@@ -159,6 +168,7 @@ export class DocsService {
       );
     }
     this.docs.clear();
+    await this.files.close();
   }
 
   private async respond(m: Msg): Promise<void> {
@@ -207,6 +217,7 @@ export class DocsService {
       const error = toErrorPayload(err);
       if (error.code === "ERR_INTERNAL") this.log.error({ err }, "docs command failed");
       else this.log.info({ code: error.code, reason: error.message }, "docs command refused");
+      if (this.opts.hidePaths) error.message = this.opts.hidePaths(error.message);
       reply = { ok: false, error };
     }
     if (m.reply) m.respond(JSON.stringify(reply));
@@ -220,21 +231,18 @@ export class DocsService {
   }
 
   private async open(input: string): Promise<Reply> {
-    const path = await this.resolver.real(input);
+    const path = await this.files.real(input);
     const doc = docIdForPath(path);
     if (!this.docs.has(doc) && !this.loading.has(doc)) {
       // Refuse what is not text before a document exists for it.
       const events = await lastSubjectSeq(this.ctx.jsm, Streams.WS_DOCS, this.subjectOf(doc));
       if (events === 0) {
-        const read = await readText(path);
+        const read = await this.files.read(path);
         if (read.status === "binary" || read.status === "too-large") {
           return { ok: true, seqs: [], result: { doc, refused: read.status, size: read.size } };
         }
         if (read.status === "missing") {
-          throw new CocalcError(
-            "ERR_FS_NOT_FOUND",
-            `${this.resolver.display(path)} does not exist`,
-          );
+          throw new CocalcError("ERR_FS_NOT_FOUND", `${this.files.display(path)} does not exist`);
         }
       }
     }
@@ -248,7 +256,7 @@ export class DocsService {
 
   /** The open document of `input`, loaded (and created from disk) on first use. */
   private async load(input: string): Promise<OpenDoc> {
-    const path = await this.resolver.real(input);
+    const path = await this.files.real(input);
     const doc = docIdForPath(path);
     const known = this.docs.get(doc);
     if (known) return known;
@@ -280,14 +288,14 @@ export class DocsService {
       unwatch: () => undefined,
       queue: Promise.resolve(),
     };
-    const read = await readText(path);
+    const read = await this.files.read(path);
     if (last === 0) {
       if (read.status !== "text") {
         throw new CocalcError(
           read.status === "missing" ? "ERR_FS_NOT_FOUND" : "ERR_DOC_NOT_TEXT",
           read.status === "missing"
-            ? `${this.resolver.display(path)} does not exist`
-            : `${this.resolver.display(path)} is ${read.status === "binary" ? "not text" : "too large to edit"}`,
+            ? `${this.files.display(path)} does not exist`
+            : `${this.files.display(path)} is ${read.status === "binary" ? "not text" : "too large to edit"}`,
         );
       }
       const ev = envelope(
@@ -309,7 +317,7 @@ export class DocsService {
       const savedText = await this.replay(d, last);
       this.reconcile(d, read, savedText);
     }
-    d.unwatch = watchFile(path, () => {
+    d.unwatch = await this.files.watch(path, () => {
       if (!this.stopping) void this.serial(d, () => this.outsideChange(d)).catch(this.warn(d));
     });
     this.docs.set(doc, d);
@@ -362,11 +370,7 @@ export class DocsService {
   }
 
   /** After a (re)start: the file may be behind the stream, or changed while we were away. */
-  private reconcile(
-    d: OpenDoc,
-    read: Awaited<ReturnType<typeof readText>>,
-    savedText: string | undefined,
-  ): void {
+  private reconcile(d: OpenDoc, read: DiskRead, savedText: string | undefined): void {
     if (read.status === "missing") {
       d.disk = undefined;
       return;
@@ -482,7 +486,7 @@ export class DocsService {
   private async outsideChange(d: OpenDoc): Promise<void> {
     if (!this.docs.has(d.doc)) return;
     await this.applyPendingOutside(d);
-    const read = await readText(d.path);
+    const read = await this.files.read(d.path);
     if (read.status === "missing") {
       if (d.disk !== undefined) {
         d.disk = undefined;
@@ -535,7 +539,7 @@ export class DocsService {
     await this.applyPendingOutside(d);
     const text = d.head.text;
     if (text !== d.disk || force) {
-      await writeTextAtomic(d.path, text);
+      await this.files.write(d.path, text);
       d.disk = text;
     }
     d.saved = d.head.head;
@@ -578,8 +582,8 @@ export class DocsService {
 
 export async function startDocs(
   ctx: ServiceContext,
-  resolver: PathResolver,
+  files: DocFiles,
   opts: DocsServiceOptions,
 ): Promise<RunningService> {
-  return new DocsService(ctx, resolver, opts).start();
+  return new DocsService(ctx, files, opts).start();
 }

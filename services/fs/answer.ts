@@ -10,6 +10,8 @@ export async function answer(ops: FileOperations, r: FsRequest): Promise<unknown
       return ops.list(r);
     case "stat":
       return ops.stat(r.path);
+    case "resolve":
+      return ops.resolve(r.path);
     case "exists":
       return ops.exists(r);
     case "read":

@@ -1,12 +1,31 @@
 import { spawnSync } from "node:child_process";
-import { mkdir, mkdtemp, readFile, realpath, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BrowserInbox } from "../../shared/browser-permissions.js";
-import type { FsChange, FsEvent, FsReply, FsRequest, FsResults } from "../../shared/files.js";
+import {
+  type FsChange,
+  type FsEvent,
+  type FsReply,
+  type FsRequest,
+  type FsResults,
+  UPLOAD_TEMP_PREFIX,
+} from "../../shared/files.js";
 import { Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { Supervisor } from "../runtime/supervisor.js";
@@ -286,6 +305,71 @@ describe("fs service", () => {
     expect(await lastSeq()).toBe(quiet);
   });
 
+  it("write atomic - the file is replaced whole through a rename, keeps its mode, and a symlink stays", async () => {
+    const before = await lastSeq();
+    const path = join(home, "atomic.txt");
+    const write = (p: string, content: string) =>
+      call({ op: "write", path: p, content, encoding: "utf8", exclusive: false, atomic: true });
+    expect(await write("~/atomic.txt", "one\n")).toEqual({ path, size: 4, created: true });
+    await chmod(path, 0o640);
+    const inode = (await stat(path)).ino;
+    expect(await write("~/atomic.txt", "two\n")).toEqual({ path, size: 4, created: false });
+    expect(await readFile(path, "utf8")).toBe("two\n");
+    const after = await stat(path);
+    // A new inode: renamed over the old one, not rewritten in place.
+    expect(after.ino).not.toBe(inode);
+    expect(after.mode & 0o7777).toBe(0o640);
+    await symlink("atomic.txt", join(home, "atomic-link"));
+    expect(await write("~/atomic-link", "three\n")).toMatchObject({ path, created: false });
+    expect((await lstat(join(home, "atomic-link"))).isSymbolicLink()).toBe(true);
+    expect(await readFile(path, "utf8")).toBe("three\n");
+    expect(spawnSync("mkfifo", [join(home, "atomic-pipe")]).status).toBe(0);
+    await mkdir(join(home, "atomic-dir"));
+    for (const [p, code] of [
+      ["~/atomic-pipe", "ERR_FS_NOT_FILE"],
+      ["~/atomic-dir", "ERR_FS_IS_DIR"],
+      ["~/no-such-dir/x", "ERR_FS_NOT_FOUND"],
+    ] as const) {
+      const r = await raw({
+        op: "write",
+        path: p,
+        content: "x",
+        encoding: "utf8",
+        exclusive: false,
+        atomic: true,
+      });
+      expect(r.ok ? "ok" : r.error.code, p).toBe(code);
+    }
+    // No temp file is left behind.
+    expect((await readdir(home)).filter((n) => n.startsWith(UPLOAD_TEMP_PREFIX))).toEqual([]);
+    const events = await eventsSince(before);
+    expect(events.map((e) => e.event.type)).toEqual(["FileCreated", "FileWritten", "FileWritten"]);
+  });
+
+  it("resolve - the canonical path, also of what does not exist yet", async () => {
+    await mkdir(join(home, "real-dir"));
+    await symlink("real-dir", join(home, "dir-link"));
+    await symlink("real-dir/future.txt", join(home, "dangling"));
+    expect(await call({ op: "resolve", path: "~/dir-link/new/file.txt" })).toEqual({
+      real: join(home, "real-dir/new/file.txt"),
+      display: "~/real-dir/new/file.txt",
+    });
+    expect((await call({ op: "resolve", path: "~/dangling" })).real).toBe(
+      join(home, "real-dir/future.txt"),
+    );
+  });
+
+  it("watch - a renewal says whether the client held the watch already", async () => {
+    await mkdir(join(home, "leased"));
+    const client = "client-renew-1";
+    const watch = () => call({ op: "watch", path: "~/leased", client });
+    expect(await watch()).toMatchObject({ path: join(home, "leased"), renewed: false });
+    expect(await watch()).toMatchObject({ renewed: true });
+    expect(await call({ op: "unwatch", client })).toEqual({ stopped: 1 });
+    expect(await watch()).toMatchObject({ renewed: false });
+    await call({ op: "unwatch", client });
+  });
+
   it("change feed - an outside touch in a watched directory is reported", async () => {
     await mkdir(join(home, "watched"));
     const changes: FsChange[] = [];
@@ -371,6 +455,8 @@ describe("fs service", () => {
         const r = await ask({ op: "list", path, ...l });
         expect(r.ok ? "ok" : r.error.code, path).toBe("ERR_FS_OUTSIDE_SANDBOX");
       }
+      const resolved = await ask({ op: "resolve", path: "~/etc-link/passwd" });
+      expect(resolved.ok ? "ok" : resolved.error.code).toBe("ERR_FS_OUTSIDE_SANDBOX");
       const ok = await ask({ op: "list", path: "~", ...l });
       expect(ok.ok).toBe(true);
       const entries = (ok as { result: FsResults["list"] }).result.entries;

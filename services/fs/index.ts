@@ -111,6 +111,7 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           runAs: opts.runAs,
           home,
           ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
+          hideOutside: container !== undefined,
           log: ctx.log,
           emit,
           change: publishChange,
@@ -126,6 +127,8 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         const resolver = await PathResolver.create({
           home,
           ...(opts.sandbox !== undefined && { sandbox: opts.sandbox }),
+          // A container's people do not see where a symlink leads on the host.
+          hideOutside: container !== undefined,
         });
         const watches = new DirectoryWatches({ log: ctx.log, publish: publishChange });
         const ops = new FileOperations(resolver, watches, emit);

@@ -3,7 +3,8 @@
  * mutation reports the events it caused through `emit` (the service publishes them).
  */
 import { constants } from "node:fs";
-import { lstat, mkdir, open, rename, stat } from "node:fs/promises";
+import { lstat, mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { randomId } from "../../shared/base64url.js";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
@@ -16,6 +17,7 @@ import {
   MAX_WRITE_BYTES,
   nextFreeName,
   type StatResult,
+  UPLOAD_TEMP_PREFIX,
 } from "../../shared/files.js";
 import { checkName, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
 import { fsError, type PathResolver, type PinnedDir } from "../runtime/paths.js";
@@ -48,10 +50,10 @@ function completeUtf8(bytes: Buffer): Buffer {
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
-export function notAFile(display: string): CocalcError {
+export function notAFile(display: string, verb = "read"): CocalcError {
   return new CocalcError(
     "ERR_FS_NOT_FILE",
-    `cannot read ${display}: it is not a regular file (a pipe, socket or device)`,
+    `cannot ${verb} ${display}: it is not a regular file (a pipe, socket or device)`,
   );
 }
 
@@ -124,6 +126,14 @@ export class FileOperations {
       // Following every symlink (a dangling one leads to where its target would be).
       const real = await this.resolver.real(abs);
       return { path: abs, real, display: this.show(real), entry, type };
+    });
+  }
+
+  async resolve(path: string): Promise<FsResults["resolve"]> {
+    const abs = this.resolver.absolute(path);
+    return this.guard(abs, "resolve", async () => {
+      const real = await this.resolver.real(abs);
+      return { real, display: this.show(real) };
     });
   }
 
@@ -227,6 +237,8 @@ export class FileOperations {
           return joinPath(dir.path, name);
         });
         created = true;
+      } else if (r.atomic) {
+        ({ path, created } = await this.replace(abs, data));
       } else {
         const real = await this.resolver.real(abs);
         created = !(await exists(real));
@@ -247,6 +259,46 @@ export class FileOperations {
           : { type: "FileWritten", data: { path, size: data.length } },
       );
       return { path, size: data.length, created };
+    });
+  }
+
+  /**
+   * Writes `data` into a temp file beside the file, then renames it over the file: a reader
+   * sees the old bytes or the new ones, never half. The file keeps its mode; a new one gets
+   * 0666 minus the umask, as with any write.
+   */
+  private async replace(abs: string, data: Buffer): Promise<{ path: string; created: boolean }> {
+    const real = await this.resolver.real(abs);
+    return this.withParent(real, async (dir, name) => {
+      checkName(name);
+      let mode: number | undefined;
+      try {
+        const st = await lstat(dir.at(name));
+        if (st.isDirectory()) throw fsError({ code: "EISDIR" }, this.show(real), "write");
+        if (!st.isFile()) throw notAFile(this.show(real), "write");
+        mode = st.mode & 0o7777;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      }
+      const temp = `${UPLOAD_TEMP_PREFIX}${randomId()}`;
+      const flags =
+        constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+      try {
+        const h = await open(dir.at(temp), flags, mode ?? 0o666);
+        try {
+          await h.writeFile(data);
+          // The umask applied to the open: the file's own mode is put back as it was.
+          if (mode !== undefined) await h.chmod(mode);
+          await h.sync();
+        } finally {
+          await h.close();
+        }
+        await rename(dir.at(temp), dir.at(name));
+      } catch (err) {
+        await rm(dir.at(temp), { force: true }).catch(() => undefined);
+        throw err;
+      }
+      return { path: joinPath(dir.path, name), created: mode === undefined };
     });
   }
 

@@ -53,10 +53,14 @@ export class DirectoryWatches {
     this.sweeper.unref();
   }
 
-  /** Starts or renews `client`'s watch of `dir` (a canonical directory path). */
-  watch(dir: string, client: string): { expiresInMs: number } {
+  /**
+   * Starts or renews `client`'s watch of `dir` (a canonical directory path); `renewed` says
+   * whether the client held it already (else changes before now were not reported to it).
+   */
+  watch(dir: string, client: string): { expiresInMs: number; renewed: boolean } {
     if (this.stopped) throw new Error("watches are stopped");
     let w = this.dirs.get(dir);
+    const renewed = w?.leases.has(client) ?? false;
     if (!w) {
       if (this.dirs.size >= this.maxDirs) {
         throw new CocalcError(
@@ -68,7 +72,7 @@ export class DirectoryWatches {
       this.dirs.set(dir, w);
     }
     w.leases.set(client, this.now() + this.leaseMs);
-    return { expiresInMs: this.leaseMs };
+    return { expiresInMs: this.leaseMs, renewed };
   }
 
   /** Ends `client`'s watch of `dir`, or of every directory; returns how many ended. */

@@ -22,6 +22,8 @@ export interface FsWorkerOptions {
   runAs: RunAs;
   home: string;
   sandbox?: string;
+  /** Refusals do not say where a path outside the sandbox leads (PathResolverOptions). */
+  hideOutside?: boolean;
   log: Logger;
   emit(event: Uncommitted<FsEvent>): Promise<void>;
   change(change: FsChange): void;
@@ -93,6 +95,7 @@ export class FsWorker {
         gid: o.runAs.gid,
         home: o.home,
         ...(o.sandbox !== undefined && { sandbox: o.sandbox }),
+        ...(o.hideOutside && { hideOutside: true }),
       };
       child.send(init);
     }).catch((err) => {

@@ -4,7 +4,14 @@ import type { ErrorPayload } from "../../shared/errors.js";
 import type { FsChange, FsEvent } from "../../shared/files.js";
 
 export type ToWorker =
-  | { type: "init"; uid: number; gid: number; home: string; sandbox?: string }
+  | {
+      type: "init";
+      uid: number;
+      gid: number;
+      home: string;
+      sandbox?: string;
+      hideOutside?: boolean;
+    }
   | { type: "request"; id: number; request: unknown }
   /** The event `n` is published (or given up): the operation that caused it may reply. */
   | { type: "emitted"; n: number }

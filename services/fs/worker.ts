@@ -54,6 +54,7 @@ async function main(): Promise<void> {
           const resolver = await PathResolver.create({
             home: m.home,
             ...(m.sandbox !== undefined && { sandbox: m.sandbox }),
+            ...(m.hideOutside && { hideOutside: true }),
           });
           watches = new DirectoryWatches({
             log,

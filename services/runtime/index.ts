@@ -3,6 +3,7 @@ export * from "./commands.js";
 export * from "./connect.js";
 export * from "./consumer.js";
 export * from "./fold.js";
+export * from "./fs-requests.js";
 export * from "./gate.js";
 export * from "./live.js";
 export * from "./logger.js";

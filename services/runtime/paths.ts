@@ -39,6 +39,11 @@ export interface PathResolverOptions {
   /** Sandbox root: when set, nothing outside it can be reached. */
   sandbox?: string;
   /**
+   * A refusal says that a path leads out of the sandbox, not where to (a container
+   * workspace's: where a symlink really leads on the host is not for its users to see).
+   */
+  hideOutside?: boolean;
+  /**
    * Canonical paths that cannot be reached, whatever else allows it (a confined agent and
    * the product's secrets): a path that is one or lies inside one gets `refuse`'s error,
    * checked on the real path like the sandbox root (symlinks, and after the open).
@@ -135,6 +140,7 @@ export class PathResolver {
   readonly sandbox: string | null;
   private readonly beforeOpen: PathResolverOptions["beforeOpen"];
   private readonly deny: PathResolverOptions["deny"];
+  private readonly hideOutside: boolean;
   /** Descriptor paths pin directories; without /proc we check after the fact instead. */
   private readonly pinByFd: boolean;
 
@@ -143,6 +149,7 @@ export class PathResolver {
     this.sandbox = sandbox;
     this.beforeOpen = opts.beforeOpen;
     this.deny = opts.deny && opts.deny.paths.length > 0 ? opts.deny : undefined;
+    this.hideOutside = opts.hideOutside ?? false;
     this.pinByFd = (sandbox !== null || this.deny !== undefined) && existsSync(FD_DIR);
   }
 
@@ -194,7 +201,10 @@ export class PathResolver {
 
   private contain(real: string, asked: string): string {
     if (this.sandbox !== null && !isInside(real, this.sandbox)) {
-      throw outside(this.display(asked), `it leads to ${real}`);
+      throw outside(
+        this.display(asked),
+        this.hideOutside ? "a symbolic link leads out of it" : `it leads to ${real}`,
+      );
     }
     const denied = this.deny?.paths.find((d) => isInside(real, d));
     if (denied !== undefined) throw this.deny!.refuse(asked, real, denied);
