@@ -11,7 +11,6 @@
  */
 import { CocalcError } from "./errors.js";
 import { HubWorkspaceBuckets } from "./hub.js";
-import { HOSTED_SERVICES, hostedDurable } from "./launchpad.js";
 import {
   Buckets,
   bucketStream,
@@ -61,10 +60,11 @@ export interface BrowserUserInput {
  * Most workspaces one JWT may carry, and most of them with their host's subjects (a
  * `jsDomain`): a workspace read on the hub only (the dashboard's rows) adds about 1 KiB of
  * permissions to the JWT the browser sends in its CONNECT, one reached on its host (a
- * workspace's page) about 4 KiB; the hub's nats-server allows control lines of 1 MiB.
+ * workspace's page, with its readers' names) about 20 KiB; the hub's nats-server allows
+ * control lines of 1 MiB.
  */
 export const MAX_MEMBERSHIPS = 200;
-export const MAX_HOSTED_MEMBERSHIPS = 16;
+export const MAX_HOSTED_MEMBERSHIPS = 4;
 
 const DOMAIN = /^[-_A-Za-z0-9]{1,64}$/;
 const USER_KEY = /^U[A-Z2-7]{55}$/;
@@ -85,6 +85,19 @@ export const WorkspaceBuckets: readonly Buckets[] = [
   Buckets.threads,
   Buckets.turns,
 ];
+
+/** How many stream readers a browser key may have at once on its workspaces' hosts. */
+export const READER_SLOTS = 48;
+
+/**
+ * The names of the consumers a browser key may make on its workspaces' hosts, and the only
+ * ones it may pull from, look at or delete there: `r<n>_` and the end of its key.
+ */
+export function readerNames(userNkeyPublic: string): string[] {
+  userInboxPrefix(userNkeyPublic);
+  const tail = userNkeyPublic.slice(-20);
+  return Array.from({ length: READER_SLOTS }, (_, i) => `r${i}_${tail}`);
+}
 
 /** The inbox prefix of a browser user (set as `inboxPrefix` when it connects). */
 export function userInboxPrefix(userNkeyPublic: string): string {
@@ -178,7 +191,9 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
   const pub = new Set<string>();
   const sub = new Set<string>([`${inbox}.>`]);
   const deny = new Set<string>();
-  const apis = new Set<string>();
+  /** The domains where it reads its workspaces' streams (their hosts'). */
+  const readerApis = new Set<string>();
+  const readers = readerNames(input.userNkeyPublic);
   const seen = new Set<string>();
   const hubApi = jsApiPrefix(hubDomain, hubDomain);
 
@@ -208,10 +223,7 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     deny.add(`${ws}.cmd.host`);
     if (m.jsDomain === undefined) continue;
     const api = jsApiPrefix(validDomain(m.jsDomain, "JetStream domain"), hubDomain);
-    apis.add(api);
-    // The durables of the workspace's services on its host: not to be read from (that would
-    // take their messages), made or deleted.
-    for (const service of HOSTED_SERVICES) denyDurable(deny, api, hostedDurable(service, wsid));
+    readerApis.add(api);
 
     if (m.role !== WorkspaceRoles.viewer) {
       // Commands and requests change things (fs writes share ws.<wsid>.req.fs with reads),
@@ -227,42 +239,49 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     sub.add(`${ws}.feed.>`);
     sub.add(`${ws}.presence.doc.*`);
 
-    for (const stream of WorkspaceStreams) {
-      // Every subject of these streams starts with ws.<wsid>., so ws.<wsid>.> as the filter
-      // (or anything under it) reads this workspace only.
-      pub.add(`${api}.CONSUMER.CREATE.${stream}.*.${ws}.>`);
-      pub.add(`${api}.DIRECT.GET.${stream}.${ws}.>`);
+    // Readers only with the browser's own consumer names (a host's streams hold every
+    // workspace's there, and their services' durables), with a filter inside the workspace:
+    // its event subjects, or the keys of its views.
+    for (const name of readers) {
+      pub.add(`${api}.CONSUMER.CREATE.*.${name}.${ws}.>`);
+      pub.add(`${api}.CONSUMER.CREATE.*.${name}.$KV.*.${wsid}`);
+      pub.add(`${api}.CONSUMER.CREATE.*.${name}.$KV.*.${wsid}.>`);
     }
-    for (const bucket of WorkspaceBuckets) for (const s of kvRead(api, bucket, wsid)) pub.add(s);
+    // Every subject of these streams starts with ws.<wsid>., so a get of one under it reads
+    // this workspace only; a view's keys start with its id.
+    for (const stream of WorkspaceStreams) pub.add(`${api}.DIRECT.GET.${stream}.${ws}.>`);
+    for (const bucket of WorkspaceBuckets) {
+      const b = bucketStream(bucket);
+      pub.add(`${api}.DIRECT.GET.${b}.$KV.${bucket}.${wsid}`);
+      pub.add(`${api}.DIRECT.GET.${b}.$KV.${bucket}.${wsid}.>`);
+    }
   }
+  // Its readers' upkeep: look, pull, delete; the names are its own.
+  for (const api of readerApis)
+    for (const name of readers)
+      for (const call of ["INFO", "DELETE", "MSG.NEXT"])
+        pub.add(`${api}.CONSUMER.${call}.*.${name}`);
 
   for (const s of kvRead(hubApi, Buckets.accounts, accountId)) pub.add(s);
   // Its own list of workspaces (`<account>.<wsid>`).
   for (const s of kvRead(hubApi, HubWorkspaceBuckets.memberships, accountId)) pub.add(s);
-  apis.add(hubApi);
 
-  for (const api of apis) {
-    const streams = [
-      ...WorkspaceStreams,
-      ...WorkspaceBuckets.map(bucketStream),
-      ...(api === hubApi
-        ? [
-            Buckets.accounts,
-            Buckets.hosts,
-            Buckets.workspaces,
-            HubWorkspaceBuckets.memberships,
-            HubWorkspaceBuckets.workspaces,
-          ].map(bucketStream)
-        : []),
-    ];
-    for (const stream of streams) {
-      for (const s of consumerUpkeep(api, stream)) pub.add(s);
-      // Flow control replies of its push consumers (kv.watch) on the subject the server chose.
-      pub.add(`$JS.FC.${stream}.>`);
-    }
-    // The consumers' durable names are no browser's: not even in its own filter's form.
-    for (const d of durables) denyDurable(deny, api, d);
+  // The hub's own views it reads (its record of its workspaces, its account, its hosts):
+  // consumers of any name, but never a hub service's durable.
+  const hubViews = [
+    Buckets.accounts,
+    Buckets.hosts,
+    Buckets.workspaces,
+    HubWorkspaceBuckets.memberships,
+    HubWorkspaceBuckets.workspaces,
+  ].map(bucketStream);
+  for (const stream of hubViews) {
+    for (const s of consumerUpkeep(hubApi, stream)) pub.add(s);
+    // Flow control replies of its push consumers (kv.watch) on the subject the server chose.
+    pub.add(`$JS.FC.${stream}.>`);
   }
+  for (const api of new Set([hubApi, ...readerApis]))
+    for (const d of durables) denyDurable(deny, api, d);
   return {
     pub: { allow: [...pub], deny: [...deny] },
     sub: { allow: [...sub], deny: [] },

@@ -7,12 +7,18 @@ import {
   MAX_HOSTED_MEMBERSHIPS,
   MAX_MEMBERSHIPS,
   type Membership,
+  READER_SLOTS,
+  readerNames,
   userInboxPrefix,
   WorkspaceStreams,
 } from "./hub-permissions.js";
 
 const user = createUser().getPublicKey();
 const base = { accountId: "acct1", userNkeyPublic: user, hubDomain: "hub" };
+/** One of this browser's own consumer names, and another browser's. */
+const R = readerNames(user)[0]!;
+const R_LAST = readerNames(user).at(-1)!;
+const OTHERS = readerNames(createUser().getPublicKey())[0]!;
 
 /** nats-server's subject matching (whole tokens, `*` one token, `>` the rest), for the tests. */
 function matches(pattern: string, subject: string): boolean {
@@ -69,27 +75,44 @@ describe("hub permissions", () => {
     ["ws.w1.term.t1.input", true],
     ["ws.w1.term.t1.resize", true],
     ["ws.w1.presence.doc.d1", true],
-    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", true],
-    ["$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_x.$KV.terms.w1.*", true],
+    // its readers: its own consumer names, filters inside the workspace
+    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, true],
+    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R_LAST}.ws.w1.fs.>`, true],
+    [`$JS.host-a.API.CONSUMER.CREATE.KV_terms.${R}.$KV.terms.w1.*`, true],
+    [`$JS.host-a.API.CONSUMER.CREATE.KV_settings.${R}.$KV.settings.w1`, true],
+    [`$JS.host-a.API.CONSUMER.MSG.NEXT.WS_FS.${R}`, true],
+    [`$JS.host-a.API.CONSUMER.INFO.WS_FS.${R}`, true],
+    [`$JS.host-a.API.CONSUMER.DELETE.WS_FS.${R}`, true],
+    // any other consumer on a host (another browser's, a service's durable) is not its own
+    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    ["$JS.host-a.API.CONSUMER.CREATE.KV_terms.KV_WATCHER_x.$KV.terms.w1.*", false],
+    [`$JS.host-a.API.CONSUMER.MSG.NEXT.WS_FS.${OTHERS}`, false],
+    ["$JS.host-a.API.CONSUMER.MSG.NEXT.WS_TERM.terminals-w9", false],
+    ["$JS.host-a.API.CONSUMER.DELETE.WS_TERM.terminals-w1", false],
+    ["$JS.host-a.API.CONSUMER.INFO.WS_TERM.agents-w9", false],
+    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R}.ws.w9.>`, false],
+    [`$JS.host-a.API.CONSUMER.CREATE.KV_terms.${R}.$KV.terms.w9.*`, false],
+    [`$JS.host-a.API.CONSUMER.CREATE.KV_terms.${R}.$KV.terms.>`, false],
     ["$JS.host-a.API.DIRECT.GET.KV_settings.$KV.settings.w1", true],
     ["$JS.host-a.API.DIRECT.GET.WS_TERM.ws.w1.term.t1.out", true],
     // the hub's own domain is checked after nats-server maps it to the local form
     ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
     ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", false],
-    ["$JS.FC.KV_terms.x.y", true],
+    ["$JS.FC.KV_hub-memberships.x.y", true],
+    ["$JS.FC.KV_terms.x.y", false],
     // a viewer reads but neither commands nor types
     ["ws.w2.cmd.fs", false],
     ["ws.w2.req.fs", false],
     ["ws.w2.term.t1.input", false],
     ["ws.w2.term.t1.resize", false],
     ["ws.w2.term.t1.viewer", true],
-    ["$JS.host-b.API.CONSUMER.CREATE.WS_TERM.oc_1.ws.w2.>", true],
+    [`$JS.host-b.API.CONSUMER.CREATE.WS_TERM.${R}.ws.w2.>`, true],
     // the wrong domain for a workspace, or no domain (the legacy $JS.API prefix)
-    ["$JS.host-b.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
-    ["$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>", false],
+    [`$JS.host-b.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],
+    [`$JS.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],
     // legacy JS API forms
     ["$JS.host-a.API.CONSUMER.CREATE.WS_FS", false],
-    ["$JS.host-a.API.CONSUMER.CREATE.WS_FS.oc_1", false],
+    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R}`, false],
     ["$JS.host-a.API.CONSUMER.DURABLE.CREATE.WS_FS.x", false],
     ["$JS.host-a.API.STREAM.MSG.GET.WS_FS", false],
     ["$JS.host-a.API.DIRECT.GET.WS_FS", false],
@@ -122,6 +145,13 @@ describe("hub permissions", () => {
     );
   });
 
+  it("hub permissions - a browser's reader names are its own, as many as READER_SLOTS", () => {
+    const names = readerNames(user);
+    expect(new Set(names).size).toBe(READER_SLOTS);
+    expect(names.every((n) => /^r\d+_[A-Z2-7]{20}$/.test(n))).toBe(true);
+    expect(names).not.toContain(OTHERS);
+  });
+
   it("hub permissions - no membership: only its inbox and its account's view", () => {
     const p = browserUserPermissions({ ...base, memberships: [] });
     expect(p.sub.allow).toEqual([`${userInboxPrefix(user)}.>`]);
@@ -135,7 +165,7 @@ describe("hub permissions", () => {
       ...base,
       memberships: [{ wsid: "w1", role: "owner", jsDomain: "hub" }],
     });
-    expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS.oc_1.ws.w1.>")).toBe(true);
+    expect(canPublish(p, `$JS.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`)).toBe(true);
     expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS")).toBe(false);
     expect(canPublish(p, "$JS.API.DIRECT.GET.WS_FS")).toBe(false);
   });

@@ -28,6 +28,7 @@ import {
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readerNames } from "../../shared/hub-permissions.js";
 import { hostDomain, hostSubjects } from "../../shared/subjects.js";
 import { testLog, until } from "../../test/helpers/nats.js";
 import { connectServices } from "../runtime/connect.js";
@@ -507,7 +508,7 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     const domain = hostDomain("fleeta");
     const jsmBrowser = await jetstreamManager(browser, { domain, checkAPI: false });
     const info = await jsmBrowser.consumers.add("WS_TERM", {
-      name: "reader1",
+      name: readerNames(key.getPublicKey())[0]!,
       filter_subject: "ws.wa1.term.t1.out",
       ack_policy: AckPolicy.None,
       deliver_policy: DeliverPolicy.All,
@@ -550,14 +551,20 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     // Host B never heard what the browser sent to workspace wa1.
     expect(inputOnB).toEqual([]);
 
-    // The durables of the workspace's services on its host are not the browser's: neither to
-    // pull from (it would take their messages), nor to delete, look at or make.
+    // No consumer on the host is the browser's but its own readers: not the durables of its
+    // workspace's services or of another workspace's there (pulling from one would take its
+    // messages), nor another browser's reader; neither to pull from, delete, look at or make.
+    const othersReader = readerNames(createUser().getPublicKey())[0]!;
     for (const subject of [
       `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.terminals-wa1`,
       `$JS.${domain}.API.CONSUMER.DELETE.WS_TERM.terminals-wa1`,
       `$JS.${domain}.API.CONSUMER.INFO.WS_TERM.agents-wa1`,
       `$JS.${domain}.API.CONSUMER.CREATE.WS_TERM.docs-wa1.ws.wa1.>`,
       `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.workspace-wa1`,
+      `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.terminals-wa2`,
+      `$JS.${domain}.API.CONSUMER.DELETE.WS_DOCS.docs-wa2`,
+      `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.${othersReader}`,
+      `$JS.${domain}.API.CONSUMER.CREATE.WS_TERM.${othersReader}.ws.wa1.>`,
     ]) {
       const answer = await browser.request(subject, "{}", { timeout: 2000 }).then(
         () => "answered",

@@ -21,6 +21,7 @@ import {
   MAX_HOSTED_MEMBERSHIPS,
   MAX_MEMBERSHIPS,
   type Membership,
+  readerNames,
 } from "../../shared/hub-permissions.js";
 import { hubStreams } from "../../streams/definitions.js";
 import { ensureStreams } from "../../streams/ensure.js";
@@ -35,6 +36,10 @@ const DURABLE = "svc-durable";
 /** Workspace w1 of account A, w2 of account C (A is no member), w3 where A is a viewer. */
 const W1: Membership = { wsid: "w1", role: "owner", jsDomain: D, hostId: "h1" };
 const W3: Membership = { wsid: "w3", role: "viewer", jsDomain: D };
+/** Browser A's key, and the consumer names it may use. */
+const aKey = createUser();
+const RA = readerNames(aKey.getPublicKey());
+const OTHER_READER = readerNames(createUser().getPublicKey())[0]!;
 
 let hub: TestHub;
 
@@ -162,7 +167,7 @@ describe("hub NATS authorization", () => {
     await (await new Kvm(hub.services).open("accounts")).put("acctC", "{}");
     // A service's durable on a workspace stream, which no browser may touch.
     await jsm.consumers.add("WS_FS", { durable_name: DURABLE, ack_policy: "explicit" as never });
-    a = await browser([W1, W3]);
+    a = await browser([W1, W3], { key: aKey });
     viewer = a;
   });
   afterAll(async () => {
@@ -243,8 +248,8 @@ describe("hub NATS authorization", () => {
   });
 
   // Every JetStream API form: its own workspace in the subject form → allowed, anything else denied.
-  const ownConsumer = consumerCreate("WS_FS", "oc_a1", "ws.w1.fs.>");
-  const otherConsumer = consumerCreate("WS_FS", "oc_a2", "ws.w2.fs.>");
+  const ownConsumer = consumerCreate("WS_FS", RA[0]!, "ws.w1.fs.>");
+  const otherConsumer = consumerCreate("WS_FS", RA[1]!, "ws.w2.fs.>");
   it.each([
     [
       "consumer create, own workspace, subject form",
@@ -254,8 +259,8 @@ describe("hub NATS authorization", () => {
     ],
     [
       "consumer create, own KV key",
-      consumerCreate("KV_terms", "KV_WATCHER_a", "$KV.terms.w1.*").subject,
-      consumerCreate("KV_terms", "KV_WATCHER_a", "$KV.terms.w1.*").body,
+      consumerCreate("KV_terms", RA[2]!, "$KV.terms.w1.*").subject,
+      consumerCreate("KV_terms", RA[2]!, "$KV.terms.w1.*").body,
       "allowed",
     ],
     ["direct get, own KV key", `${API}.DIRECT.GET.KV_terms.$KV.terms.w1.t1`, "", "allowed"],
@@ -268,14 +273,14 @@ describe("hub NATS authorization", () => {
     ["consumer create, other workspace", otherConsumer.subject, otherConsumer.body, "denied"],
     [
       "consumer create, wildcard workspace",
-      consumerCreate("WS_FS", "oc_a3", "ws.*.>").subject,
-      consumerCreate("WS_FS", "oc_a3", "ws.*.>").body,
+      consumerCreate("WS_FS", RA[3]!, "ws.*.>").subject,
+      consumerCreate("WS_FS", RA[3]!, "ws.*.>").body,
       "denied",
     ],
     [
       "consumer create, other KV key",
-      consumerCreate("KV_terms", "KV_WATCHER_b", "$KV.terms.w2.*").subject,
-      consumerCreate("KV_terms", "KV_WATCHER_b", "$KV.terms.w2.*").body,
+      consumerCreate("KV_terms", RA[4]!, "$KV.terms.w2.*").subject,
+      consumerCreate("KV_terms", RA[4]!, "$KV.terms.w2.*").body,
       "denied",
     ],
     [
@@ -305,8 +310,8 @@ describe("hub NATS authorization", () => {
     ],
     [
       "legacy consumer create (name, no filter in the subject)",
-      `${API}.CONSUMER.CREATE.WS_FS.oc_x`,
-      JSON.stringify({ stream_name: "WS_FS", config: { name: "oc_x", filter_subject: "ws.w1.>" } }),
+      `${API}.CONSUMER.CREATE.WS_FS.${RA[5]}`,
+      JSON.stringify({ stream_name: "WS_FS", config: { name: RA[5], filter_subject: "ws.w1.>" } }),
       "denied",
     ],
     [
@@ -336,61 +341,91 @@ describe("hub NATS authorization", () => {
     ["durable delete", `${API}.CONSUMER.DELETE.WS_FS.${DURABLE}`, "", "denied"],
     [
       "the local form of the hub's domain, other workspace",
-      "$JS.API.CONSUMER.CREATE.WS_FS.oc_y.ws.w2.>",
-      JSON.stringify({ stream_name: "WS_FS", config: { name: "oc_y", filter_subject: "ws.w2.>" } }),
+      `$JS.API.CONSUMER.CREATE.WS_FS.${RA[6]}.ws.w2.>`,
+      JSON.stringify({ stream_name: "WS_FS", config: { name: RA[6], filter_subject: "ws.w2.>" } }),
       "denied",
     ],
     ["the local form, legacy consumer create", "$JS.API.CONSUMER.CREATE.WS_FS", "{}", "denied"],
     ["the local form, stream names", "$JS.API.STREAM.NAMES", "", "denied"],
-    ["another domain", "$JS.other.API.CONSUMER.CREATE.WS_FS.oc_z.ws.w1.>", "", "denied"],
+    ["another domain", `$JS.other.API.CONSUMER.CREATE.WS_FS.${RA[7]}.ws.w1.>`, "", "denied"],
+    [
+      "consumer create, own workspace, a name not its own",
+      consumerCreate("WS_FS", "oc_any", "ws.w1.fs.>").subject,
+      consumerCreate("WS_FS", "oc_any", "ws.w1.fs.>").body,
+      "denied",
+    ],
+    [
+      "consumer create, own workspace, another browser's name",
+      consumerCreate("WS_FS", OTHER_READER, "ws.w1.fs.>").subject,
+      consumerCreate("WS_FS", OTHER_READER, "ws.w1.fs.>").body,
+      "denied",
+    ],
+    [
+      "pull from another browser's reader",
+      `${API}.CONSUMER.MSG.NEXT.WS_FS.${OTHER_READER}`,
+      "",
+      "denied",
+    ],
+    [
+      "delete another browser's reader",
+      `${API}.CONSUMER.DELETE.WS_FS.${OTHER_READER}`,
+      "",
+      "denied",
+    ],
   ] as const)("hub nats - JS API: %s → %s", async (_what, subject, body, want) => {
     expect(await request(a.nc, subject, body)).toBe(want);
   });
 
   it("hub nats - a consumer of its own workspace delivers only its messages", async () => {
-    const c = consumerCreate("WS_FS", "oc_own", "ws.w1.fs.>");
+    const c = consumerCreate("WS_FS", RA[8]!, "ws.w1.fs.>");
     const created = (await jsReply(a.nc, c.subject, c.body)).json<{ error?: unknown }>();
     expect(created.error, JSON.stringify(created.error)).toBeUndefined();
     // A pull's message arrives on the inbox with its own subject (as nats.js's pull does it).
     const inbox = createInbox(a.minted.inboxPrefix);
     const sub = a.nc.subscribe(inbox, { max: 1 });
-    a.nc.publish(`${API}.CONSUMER.MSG.NEXT.WS_FS.oc_own`, JSON.stringify({ batch: 1 }), {
+    a.nc.publish(`${API}.CONSUMER.MSG.NEXT.WS_FS.${RA[8]}`, JSON.stringify({ batch: 1 }), {
       reply: inbox,
     });
     const subjects: string[] = [];
     for await (const m of sub) subjects.push(m.subject);
     expect(subjects).toEqual(["ws.w1.fs.created"]);
-    const info = (await jsReply(a.nc, `${API}.CONSUMER.INFO.WS_FS.oc_own`, "")).json<{
+    const info = (await jsReply(a.nc, `${API}.CONSUMER.INFO.WS_FS.${RA[8]}`, "")).json<{
       name: string;
     }>();
-    expect(info.name).toBe("oc_own");
-    await jsReply(a.nc, `${API}.CONSUMER.DELETE.WS_FS.oc_own`, "");
+    expect(info.name).toBe(RA[8]!);
+    await jsReply(a.nc, `${API}.CONSUMER.DELETE.WS_FS.${RA[8]}`, "");
   });
 
   it("hub nats - a body whose filter differs from the subject's is refused by nats-server", async () => {
-    const subject = `${API}.CONSUMER.CREATE.WS_FS.oc_mismatch.ws.w1.fs.>`;
+    const subject = `${API}.CONSUMER.CREATE.WS_FS.${RA[9]}.ws.w1.fs.>`;
     const body = JSON.stringify({
       stream_name: "WS_FS",
-      config: { name: "oc_mismatch", filter_subject: "ws.w2.fs.>", ack_policy: "none" },
+      config: { name: RA[9]!, filter_subject: "ws.w2.fs.>", ack_policy: "none" },
     });
     const r = (await jsReply(a.nc, subject, body)).json<{ error?: { code: number } }>();
     expect(r.error?.code).toBeGreaterThanOrEqual(400);
   });
 
-  it("hub nats - nats.js kv (allow_direct) gets and watches its own keys", async () => {
+  it("hub nats - nats.js kv (allow_direct) gets its own keys; a view is watched with its own reader", async () => {
     const js = jetstream(a.nc, { domain: D });
     const terms = await new Kvm(js).open("terms", { allow_direct: true });
     expect((await terms.get("w1.t1"))?.json()).toEqual({ ws: "w1" });
-    const w = await terms.watch({ key: "w1.*" });
-    for await (const e of w) {
-      expect(e.key).toBe("w1.t1");
-      break;
-    }
-    w.stop();
+    // A watch as the page makes one: its own consumer name, the view's keys of its workspace.
+    const c = consumerCreate("KV_terms", RA[11]!, "$KV.terms.w1.*");
+    expect((await jsReply(a.nc, c.subject, c.body)).json<{ error?: unknown }>().error).toBe(
+      undefined,
+    );
+    const inbox = createInbox(a.minted.inboxPrefix);
+    const sub = a.nc.subscribe(inbox, { max: 1 });
+    a.nc.publish(`${API}.CONSUMER.MSG.NEXT.KV_terms.${RA[11]}`, JSON.stringify({ batch: 1 }), {
+      reply: inbox,
+    });
+    for await (const m of sub) expect(m.subject).toBe("$KV.terms.w1.t1");
+    await jsReply(a.nc, `${API}.CONSUMER.DELETE.KV_terms.${RA[11]}`, "");
   });
 
   it("hub nats - a viewer reads its workspace's stream and views", async () => {
-    const c = consumerCreate("WS_TERM", "oc_view", "ws.w3.term.*.out");
+    const c = consumerCreate("WS_TERM", RA[10]!, "ws.w3.term.*.out");
     expect((await jsReply(viewer.nc, c.subject, c.body)).json<{ error?: unknown }>().error).toBe(
       undefined,
     );
@@ -482,7 +517,7 @@ describe("hub NATS authorization", () => {
     await before.nc.closed();
     const after = await browser([W3]);
     expect(await request(after.nc, "ws.w1.cmd.fs")).toBe("denied");
-    const c = consumerCreate("WS_FS", "oc_gone", "ws.w1.fs.>");
+    const c = consumerCreate("WS_FS", readerNames(after.key.getPublicKey())[0]!, "ws.w1.fs.>");
     expect(await request(after.nc, c.subject, c.body)).toBe("denied");
     expect(await request(after.nc, `${API}.DIRECT.GET.KV_terms.$KV.terms.w1.t1`)).toBe("denied");
     expect(await subscribe(after.nc, "ws.w1.feed.>", "ws.w1.feed.fs")).toBe("denied");

@@ -4,14 +4,13 @@
  * mid-turn (a reload, a second tab) gets every event from the first. Only turns on screen
  * hold a log: stop() releases it.
  */
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { nanos, nuid } from "@nats-io/nats-core";
 import { batch, createSignal } from "solid-js";
 import { createStore, produce } from "solid-js/store";
 import { type TurnLogEvent, TurnLogEvents, turnIdentifiers } from "../../../shared/agents.js";
 import { EventRegistry } from "../../../shared/envelope.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
+import { openReader } from "../lib/stream-reader.js";
 import { applyLogEvent, emptyLog, type LogModel } from "./log-model.js";
 
 const registry = new EventRegistry<TurnLogEvent>(TurnLogEvents);
@@ -89,39 +88,33 @@ export function openTurnLog(
     if (!nc || stopping.signal.aborted) return true;
     // One request creates the reader (an ordered consumer would first ask for the stream's
     // info): a tab that opens a turn waits one round trip less before the log flows.
-    const domain = conn.jsDomain === undefined ? {} : { domain: conn.jsDomain };
-    const jsm = await jetstreamManager(nc, { ...domain, checkAPI: false });
-    const info = await jsm.consumers.add(ids.logStream, {
-      name: `log_${nuid.next()}`,
-      filter_subject: ids.logSubject,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(60_000),
-      ...(lastSeq > 0
-        ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: lastSeq + 1 }
-        : { deliver_policy: DeliverPolicy.All }),
+    const reader = await openReader(nc, {
+      ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      ...(conn.readers && { slots: conn.readers }),
+      stream: ids.logStream,
+      filter: ids.logSubject,
+      from: lastSeq > 0 ? { seq: lastSeq + 1 } : { all: true },
+      batch: 10_000,
+      prefix: "log",
     });
-    const consumer = jetstream(nc, domain).consumers.getConsumerFromInfo(info);
-    const messages = await consumer.consume({ max_messages: 10000, threshold_messages: 5000 });
-    const release = () => void consumer.delete().catch(() => undefined);
+    const messages = reader.messages;
+    const release = () => reader.release();
     stopping.signal.addEventListener("abort", release, { once: true });
     current = messages;
     if (stopping.signal.aborted) messages.stop();
     setProblem(undefined);
     // An empty log (a turn that has not started) is caught up at once; asked alongside the
     // first messages, not before them.
-    void consumer
-      .info(true)
-      .then((info) => {
-        if (info.num_pending === 0 && lastSeq === 0) caughtUpNow();
+    void reader
+      .pending()
+      .then((n) => {
+        if (n === 0 && lastSeq === 0) caughtUpNow();
       })
       .catch(() => undefined);
-    let delivered = 0;
     for await (const m of messages) {
       // Nothing is acknowledged, so nothing is sent again: a gap (a message lost on the way)
       // means reading on from the last event applied, with a new consumer.
-      if (m.info.deliverySequence !== ++delivered) {
+      if (!reader.inOrder(m)) {
         messages.stop();
         release();
         return false;

@@ -239,6 +239,7 @@ export function attachDocument(
     }
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      ...(conn.readers && { slots: conn.readers }),
       stream: Streams.WS_DOCS,
       filter: subjects.patches,
       from: { seq: from },

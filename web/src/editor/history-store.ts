@@ -15,7 +15,7 @@ import {
   jetstream,
   jetstreamManager,
 } from "@nats-io/jetstream";
-import { nanos, nuid } from "@nats-io/nats-core";
+import { nanos } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import {
   applyPatch,
@@ -28,6 +28,7 @@ import { EventRegistry } from "../../../shared/envelope.js";
 import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
+import { consumerName, type ReaderSlots } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
 /** Versions a page of history shows. */
@@ -121,6 +122,7 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
       jetstream(nc, domain),
       await jetstreamManager(nc, { ...domain, checkAPI: false }),
       subject,
+      conn.readers,
     );
     const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
     const snapshot = async (which: "head" | "base") => {
@@ -215,20 +217,33 @@ class Reader {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly subject: string,
+    private readonly slots?: ReaderSlots,
   ) {}
+
+  /** Hands back the names of consumers that are gone. */
+  private readonly names = new Map<string, (gone: boolean) => void>();
 
   /** A consumer from `from` on, created in one request; its info counts what it would deliver. */
   private async consumer(from: number): Promise<ConsumerInfo> {
-    const info = await this.jsm.consumers.add(Streams.WS_DOCS, {
-      name: `hist_${nuid.next()}`,
-      filter_subject: this.subject,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(60_000),
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: from,
-    });
+    const slot = consumerName(this.slots, "hist");
+    this.names.set(slot.name, slot.done);
+    let info: ConsumerInfo;
+    try {
+      info = await this.jsm.consumers.add(Streams.WS_DOCS, {
+        name: slot.name,
+        filter_subject: this.subject,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: nanos(60_000),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: from,
+      });
+    } catch (err) {
+      this.names.delete(slot.name);
+      slot.done(false);
+      throw err;
+    }
     this.open.add(info.name);
     if (this.closed) this.release(info.name);
     return info;
@@ -236,7 +251,12 @@ class Reader {
 
   private release(name: string): void {
     this.open.delete(name);
-    void this.jsm.consumers.delete(Streams.WS_DOCS, name).catch(() => undefined);
+    const done = this.names.get(name);
+    this.names.delete(name);
+    void this.jsm.consumers.delete(Streams.WS_DOCS, name).then(
+      () => done?.(true),
+      () => done?.(false),
+    );
   }
 
   /** How many patches have sequence `from` or later. */

@@ -7,11 +7,13 @@
  * above it while the app waits to reconnect.
  */
 import { createEffect, createMemo, createSignal, onCleanup, Show } from "solid-js";
+import { readerNames } from "../../../shared/hub-permissions.js";
 import { NoticePage } from "../components/notice-page.js";
 import { setRouteBase } from "../files/route.js";
 import type { ConnectionState, WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { type HubConnection, openHubConnection } from "../lib/hub-connection.js";
+import { ReaderSlots } from "../lib/stream-reader.js";
 import { WorkspaceApp } from "../root.js";
 import { watchWorkspaceRow } from "../stores/hub-workspaces-store.js";
 import { type WorkspaceStatus, workspaceStatus } from "./workspace-status.js";
@@ -36,6 +38,7 @@ function hostedConnection(
     version: "",
     jsDomain,
     hosted: true,
+    readers: new ReaderSlots(readerNames(hub.publicKey)),
     get title() {
       return title();
     },

@@ -9,6 +9,7 @@ import { type Accessor, createSignal } from "solid-js";
 import { BrowserInbox } from "../../../shared/browser-permissions.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsSocket, natsUrl, type Session, type SessionResult } from "./session.js";
+import type { ReaderSlots } from "./stream-reader.js";
 
 export const ConnectionStates = [
   "connecting",
@@ -28,6 +29,8 @@ export interface WorkspaceConnection {
   readonly jsDomain?: string;
   /** A launchpad workspace opened through the hub (plus's own services are not there). */
   readonly hosted?: boolean;
+  /** The consumer names its readers must use (a hosted workspace's JWT names them). */
+  readonly readers?: ReaderSlots;
   /** The window title the server asks for (a remote session: its target). */
   readonly title?: string;
   /** "connecting" until the first connect, then one of the other three. */

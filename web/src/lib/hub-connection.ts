@@ -31,6 +31,8 @@ interface Login {
 }
 
 export interface HubConnection {
+  /** The page's own nkey's public key (its seed never leaves the page). */
+  readonly publicKey: string;
   readonly state: Accessor<"connecting" | "connected" | "reconnecting">;
   readonly problem: Accessor<string | undefined>;
   ready(signal?: AbortSignal): Promise<NatsConnection | undefined>;
@@ -162,6 +164,7 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
   void run();
 
   return {
+    publicKey: key.getPublicKey(),
     state,
     problem,
     ready(signal) {

@@ -9,7 +9,7 @@ import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
 import { bucketStream } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "./connection.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
-import { openReader, type Reader } from "./stream-reader.js";
+import { openReader, type Reader, type ReaderSlots } from "./stream-reader.js";
 import { openView } from "./views.js";
 
 /**
@@ -18,6 +18,7 @@ import { openView } from "./views.js";
  */
 export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect"> & {
   readonly jsDomain?: string;
+  readonly readers?: ReaderSlots;
 };
 
 export interface WatchOptions {
@@ -139,6 +140,7 @@ export function watchKv(
     }
     return openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      ...(conn.readers && { slots: conn.readers }),
       stream: bucketStream(bucket),
       filter: `$KV.${bucket}.${key}`,
       from: lastRevision > 0 ? { seq: lastRevision + 1 } : { lastPerSubject: true },

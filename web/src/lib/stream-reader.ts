@@ -26,9 +26,61 @@ export type ReadFrom =
   /** The newest message of each subject (a view's current entries), then what follows. */
   | { lastPerSubject: true };
 
+/**
+ * The consumer names a browser may use on a launchpad workspace's host (its JWT names them:
+ * shared/hub-permissions.ts readerNames), handed out one per reader. A name comes back once
+ * its consumer is deleted, or after the consumer's inactivity limit when that failed.
+ */
+export class ReaderSlots {
+  private readonly free: string[];
+
+  constructor(names: readonly string[]) {
+    this.free = [...names];
+  }
+
+  take(): string {
+    const name = this.free.shift();
+    if (name === undefined)
+      throw new Error("too many readers open at once in this page: close a document or terminal");
+    return name;
+  }
+
+  /** `name` is free again: at once when its consumer is gone, else once it expires. */
+  give(name: string, gone: boolean): void {
+    if (gone) this.free.push(name);
+    else setTimeout(() => this.free.push(name), INACTIVE_MS + 5_000);
+  }
+}
+
+/** A consumer of a reader goes by itself after this long without a pull. */
+const INACTIVE_MS = 60_000;
+
+/**
+ * A name for a consumer: one of `slots` when the page has them, else a fresh random one.
+ * `done(gone)` hands it back.
+ */
+export function consumerName(
+  slots: ReaderSlots | undefined,
+  prefix: string,
+): { name: string; done(gone: boolean): void } {
+  if (!slots) return { name: `${prefix}_${nuid.next()}`, done: () => undefined };
+  const name = slots.take();
+  let given = false;
+  return {
+    name,
+    done(gone) {
+      if (given) return;
+      given = true;
+      slots.give(name, gone);
+    },
+  };
+}
+
 export interface ReaderOptions {
   /** The JetStream domain (a launchpad host's); the connection's own when undefined. */
   domain?: string;
+  /** The consumer names this page may use (a hosted workspace's); any name without. */
+  slots?: ReaderSlots;
   stream: string;
   filter: string;
   from: ReadFrom;
@@ -61,15 +113,23 @@ function startOf(from: ReadFrom): Partial<ConsumerConfig> {
 export async function openReader(nc: NatsConnection, o: ReaderOptions): Promise<Reader> {
   const domain = o.domain === undefined ? {} : { domain: o.domain };
   const jsm = await jetstreamManager(nc, { ...domain, checkAPI: false });
-  const info = await jsm.consumers.add(o.stream, {
-    name: `${o.prefix ?? "read"}_${nuid.next()}`,
-    filter_subject: o.filter,
-    ack_policy: AckPolicy.None,
-    mem_storage: true,
-    num_replicas: 1,
-    inactive_threshold: nanos(60_000),
-    ...startOf(o.from),
-  });
+  const slot = consumerName(o.slots, o.prefix ?? "read");
+  let info: Awaited<ReturnType<typeof jsm.consumers.add>>;
+  try {
+    info = await jsm.consumers.add(o.stream, {
+      name: slot.name,
+      filter_subject: o.filter,
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(INACTIVE_MS),
+      ...startOf(o.from),
+    });
+  } catch (err) {
+    // The name may still be taken by a consumer that was not deleted: let it expire.
+    slot.done(false);
+    throw err;
+  }
   const consumer = jetstream(nc, domain).consumers.getConsumerFromInfo(info);
   const batch = o.batch ?? 1000;
   const messages = await consumer.consume(
@@ -87,7 +147,10 @@ export async function openReader(nc: NatsConnection, o: ReaderOptions): Promise<
       if (released) return;
       released = true;
       messages.stop();
-      void consumer.delete().catch(() => undefined);
+      void consumer.delete().then(
+        () => slot.done(true),
+        () => slot.done(false),
+      );
     },
   };
 }

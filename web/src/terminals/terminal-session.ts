@@ -171,6 +171,7 @@ export function attachTerminal(
     }
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
+      ...(conn.readers && { slots: conn.readers }),
       stream: Streams.WS_TERM,
       filter: subjects.out,
       from: seq > 0 ? { seq: seq + 1 } : { all: true },
