@@ -24,6 +24,7 @@ import {
   setupToken,
 } from "../services/hub/accounts.js";
 import { HubNatsAuth, startHubNatsServer } from "../services/hub/index.js";
+import { startReaders } from "../services/hub/readers.js";
 import { startRegistry } from "../services/hub/registry.js";
 import {
   accountMemberships,
@@ -155,6 +156,15 @@ export async function startHub(
       log,
     );
     cleanups.push(stopPlacements);
+    // Browsers' readers: made by the hub, named and filtered for the browser that asks.
+    const readers = startReaders({
+      nc,
+      accountOfKey: (key) => auth.accountOfKey(key),
+      memberships,
+      hubDomain: HUB_JS_DOMAIN,
+      log: log.child({ component: "readers" }),
+    });
+    cleanups.push(() => readers.stop());
 
     // Hosts join (registry), beat, get workspaces placed and their commands routed (fleet).
     let fleet: Fleet | undefined;

@@ -87,7 +87,7 @@ export const WorkspaceBuckets: readonly Buckets[] = [
 ];
 
 /** How many stream readers a browser key may have at once on its workspaces' hosts. */
-export const READER_SLOTS = 48;
+export const READER_SLOTS = 128;
 
 /**
  * The names of the consumers a browser key may make on its workspaces' hosts, and the only
@@ -135,16 +135,12 @@ function checked<T>(fn: () => T): T {
   }
 }
 
-/** Read access to the keys `key` and `key.>` of `bucket` in JetStream domain `domain`. */
+/** Gets of the keys `key` and `key.>` of `bucket` (allow_direct: the key in the subject). */
 function kvRead(api: string, bucket: string, key: string): string[] {
   const stream = bucketStream(bucket);
-  const subjects = [`$KV.${bucket}.${key}`, `$KV.${bucket}.${key}.>`];
-  return subjects.flatMap((s) => [
-    // kv.watch: an ordered push consumer named KV_WATCHER_<nuid>, filter in the subject.
-    `${api}.CONSUMER.CREATE.${stream}.*.${s}`,
-    // kv.get on a bucket opened with allow_direct: the key travels in the subject.
-    `${api}.DIRECT.GET.${stream}.${s}`,
-  ]);
+  return [`$KV.${bucket}.${key}`, `$KV.${bucket}.${key}.>`].map(
+    (s) => `${api}.DIRECT.GET.${stream}.${s}`,
+  );
 }
 
 /** Every consumer call on durable `d` in `api`: create (either form), info, delete, pull. */
@@ -152,15 +148,6 @@ function denyDurable(deny: Set<string>, api: string, d: string): void {
   deny.add(`${api}.CONSUMER.*.*.${d}`);
   deny.add(`${api}.CONSUMER.*.*.${d}.>`);
   deny.add(`${api}.CONSUMER.MSG.NEXT.*.${d}`);
-}
-
-/** Consumer upkeep of a browser's own (ephemeral, randomly named) consumers on `stream`. */
-function consumerUpkeep(api: string, stream: string): string[] {
-  return [
-    `${api}.CONSUMER.INFO.${stream}.*`,
-    `${api}.CONSUMER.DELETE.${stream}.*`,
-    `${api}.CONSUMER.MSG.NEXT.${stream}.*`,
-  ];
 }
 
 /**
@@ -239,14 +226,6 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     sub.add(`${ws}.feed.>`);
     sub.add(`${ws}.presence.doc.*`);
 
-    // Readers only with the browser's own consumer names (a host's streams hold every
-    // workspace's there, and their services' durables), with a filter inside the workspace:
-    // its event subjects, or the keys of its views.
-    for (const name of readers) {
-      pub.add(`${api}.CONSUMER.CREATE.*.${name}.${ws}.>`);
-      pub.add(`${api}.CONSUMER.CREATE.*.${name}.$KV.*.${wsid}`);
-      pub.add(`${api}.CONSUMER.CREATE.*.${name}.$KV.*.${wsid}.>`);
-    }
     // Every subject of these streams starts with ws.<wsid>., so a get of one under it reads
     // this workspace only; a view's keys start with its id.
     for (const stream of WorkspaceStreams) pub.add(`${api}.DIRECT.GET.${stream}.${ws}.>`);
@@ -256,8 +235,10 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
       pub.add(`${api}.DIRECT.GET.${b}.$KV.${bucket}.${wsid}.>`);
     }
   }
-  // Its readers' upkeep: look, pull, delete; the names are its own.
-  for (const api of readerApis)
+  // Its readers, which the hub's reader service makes for it (readerPlan): it asks on its
+  // own subject, then looks at, pulls from and deletes them, by their names only.
+  pub.add(readerSubject(input.userNkeyPublic));
+  for (const api of new Set([hubApi, ...readerApis]))
     for (const name of readers)
       for (const call of ["INFO", "DELETE", "MSG.NEXT"])
         pub.add(`${api}.CONSUMER.${call}.*.${name}`);
@@ -266,20 +247,6 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
   // Its own list of workspaces (`<account>.<wsid>`).
   for (const s of kvRead(hubApi, HubWorkspaceBuckets.memberships, accountId)) pub.add(s);
 
-  // The hub's own views it reads (its record of its workspaces, its account, its hosts):
-  // consumers of any name, but never a hub service's durable.
-  const hubViews = [
-    Buckets.accounts,
-    Buckets.hosts,
-    Buckets.workspaces,
-    HubWorkspaceBuckets.memberships,
-    HubWorkspaceBuckets.workspaces,
-  ].map(bucketStream);
-  for (const stream of hubViews) {
-    for (const s of consumerUpkeep(hubApi, stream)) pub.add(s);
-    // Flow control replies of its push consumers (kv.watch) on the subject the server chose.
-    pub.add(`$JS.FC.${stream}.>`);
-  }
   for (const api of new Set([hubApi, ...readerApis]))
     for (const d of durables) denyDurable(deny, api, d);
   return {
@@ -326,5 +293,112 @@ export function consumerCreateProblem(
     (typeof deliver !== "string" || !deliver.startsWith(`${inboxPrefix}.`))
   )
     return "a push consumer delivers to the browser's own inbox only";
+  return undefined;
+}
+
+/** Where a browser asks the hub's reader service for a reader: its own key's subject. */
+export function readerSubject(userNkeyPublic: string): string {
+  userInboxPrefix(userNkeyPublic);
+  return `hubread.${userNkeyPublic}`;
+}
+
+/** Every browser's reader requests (the hub's reader service listens here). */
+export const ALL_READER_REQUESTS = "hubread.*";
+
+/** What a page asks for: a reader of `stream` filtered to `filter`, named `name`. */
+export interface ReaderRequest {
+  /** The workspace whose host's stream or view it reads; none: one of the hub's own views. */
+  wsid?: string;
+  stream: string;
+  filter: string;
+  name: string;
+  from: { all: true } | { seq: number } | { lastPerSubject: true };
+}
+
+/** The consumer the reader service makes for a request, in JetStream domain `domain`. */
+export interface ReaderPlan {
+  domain: string;
+  stream: string;
+  config: {
+    name: string;
+    filter_subject: string;
+    deliver_policy: "all" | "by_start_sequence" | "last_per_subject";
+    opt_start_seq?: number;
+  };
+}
+
+const FILTER = /^[^\s.*>]+(\.([^\s.*>]+|\*))*(\.>)?$/;
+
+/** `filter` is `prefix` or lies under it (`prefix.…`), with no empty or odd token. */
+function within(filter: string, prefix: string): boolean {
+  return (filter === prefix || filter.startsWith(`${prefix}.`)) && FILTER.test(filter);
+}
+
+/**
+ * Checks a browser's reader request against its account's memberships: its own name, a
+ * stream and a filter it may read (its workspaces' streams and views on their hosts; on the
+ * hub, its account's entry, its list, and its workspaces' and their hosts' records), and the
+ * consumer to make: pull (no deliver subject), one filter. Throws ERR_HUB_NATS_INPUT (bad
+ * request) or ERR_WORKSPACE_NOT_FOUND (not one of its workspaces, or not on a host yet).
+ * Pure.
+ */
+export function readerPlan(
+  req: ReaderRequest,
+  o: {
+    userNkeyPublic: string;
+    accountId: string;
+    memberships: readonly Membership[];
+    hubDomain: string;
+  },
+): ReaderPlan {
+  const bad = (why: string) => new CocalcError("ERR_HUB_NATS_INPUT", why);
+  if (typeof req !== "object" || req === null) throw bad("not a reader request");
+  const { stream, filter, name, from, wsid } = req;
+  if (typeof stream !== "string" || typeof filter !== "string" || typeof name !== "string")
+    throw bad("stream, filter and name are text");
+  if (filter.length > 512) throw bad("the filter is too long");
+  if (!readerNames(o.userNkeyPublic).includes(name))
+    throw bad("that consumer name is not one of this browser's readers");
+  const start = startOf(from);
+  if (!start) throw bad("from is { all }, { seq } or { lastPerSubject }");
+  const plan = (domain: string): ReaderPlan => ({
+    domain,
+    stream,
+    config: { name, filter_subject: filter, ...start },
+  });
+  const kvKey = (bucket: string, key: string) =>
+    stream === bucketStream(bucket) && within(filter, `$KV.${bucket}.${key}`);
+
+  if (wsid !== undefined) {
+    const m = o.memberships.find((x) => x.wsid === wsid);
+    if (!m || m.jsDomain === undefined)
+      throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `no workspace ${wsid} of yours on a host`);
+    const events =
+      (WorkspaceStreams as readonly string[]).includes(stream) && within(filter, `ws.${wsid}`);
+    if (events || WorkspaceBuckets.some((b) => kvKey(b, wsid))) return plan(m.jsDomain);
+    throw bad(`${stream} ${filter} is not a stream or view of workspace ${wsid}`);
+  }
+  const hub =
+    kvKey(Buckets.accounts, o.accountId) ||
+    kvKey(HubWorkspaceBuckets.memberships, o.accountId) ||
+    o.memberships.some(
+      (m) =>
+        kvKey(HubWorkspaceBuckets.workspaces, m.wsid) ||
+        kvKey(Buckets.workspaces, m.wsid) ||
+        (m.hostId !== undefined && kvKey(Buckets.hosts, m.hostId)),
+    );
+  if (hub) return plan(o.hubDomain);
+  throw bad(`${stream} ${filter} is not one of your views on the hub`);
+}
+
+function startOf(
+  from: ReaderRequest["from"],
+): Omit<ReaderPlan["config"], "name" | "filter_subject"> | undefined {
+  if (typeof from !== "object" || from === null) return undefined;
+  if ("all" in from && from.all === true) return { deliver_policy: "all" };
+  if ("lastPerSubject" in from && from.lastPerSubject === true)
+    return { deliver_policy: "last_per_subject" };
+  if ("seq" in from && Number.isSafeInteger(from.seq) && from.seq >= 1)
+    return { deliver_policy: "by_start_sequence", opt_start_seq: from.seq };
   return undefined;
 }

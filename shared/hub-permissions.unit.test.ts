@@ -8,7 +8,9 @@ import {
   MAX_MEMBERSHIPS,
   type Membership,
   READER_SLOTS,
+  type ReaderRequest,
   readerNames,
+  readerPlan,
   userInboxPrefix,
   WorkspaceStreams,
 } from "./hub-permissions.js";
@@ -75,12 +77,16 @@ describe("hub permissions", () => {
     ["ws.w1.term.t1.input", true],
     ["ws.w1.term.t1.resize", true],
     ["ws.w1.presence.doc.d1", true],
-    // its readers: its own consumer names, filters inside the workspace
-    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, true],
-    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R_LAST}.ws.w1.fs.>`, true],
-    [`$JS.host-a.API.CONSUMER.CREATE.KV_terms.${R}.$KV.terms.w1.*`, true],
-    [`$JS.host-a.API.CONSUMER.CREATE.KV_settings.${R}.$KV.settings.w1`, true],
+    // its readers: the hub makes them on its own subject; it pulls, looks and deletes by name
+    [`hubread.${user}`, true],
+    [`hubread.${createUser().getPublicKey()}`, false],
     [`$JS.host-a.API.CONSUMER.MSG.NEXT.WS_FS.${R}`, true],
+    [`$JS.host-a.API.CONSUMER.MSG.NEXT.WS_FS.${R_LAST}`, true],
+    [`$JS.API.CONSUMER.MSG.NEXT.KV_hub-memberships.${R}`, true],
+    // no consumer create of its own, in any form (a body could name any deliver subject)
+    [`$JS.host-a.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],
+    [`$JS.host-a.API.CONSUMER.CREATE.KV_terms.${R}.$KV.terms.w1.*`, false],
+    [`$JS.API.CONSUMER.CREATE.KV_hub-memberships.${R}.$KV.hub-memberships.acct1.*`, false],
     [`$JS.host-a.API.CONSUMER.INFO.WS_FS.${R}`, true],
     [`$JS.host-a.API.CONSUMER.DELETE.WS_FS.${R}`, true],
     // any other consumer on a host (another browser's, a service's durable) is not its own
@@ -98,7 +104,7 @@ describe("hub permissions", () => {
     // the hub's own domain is checked after nats-server maps it to the local form
     ["$JS.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", true],
     ["$JS.hub.API.DIRECT.GET.KV_accounts.$KV.accounts.acct1", false],
-    ["$JS.FC.KV_hub-memberships.x.y", true],
+    ["$JS.FC.KV_hub-memberships.x.y", false],
     ["$JS.FC.KV_terms.x.y", false],
     // a viewer reads but neither commands nor types
     ["ws.w2.cmd.fs", false],
@@ -106,7 +112,7 @@ describe("hub permissions", () => {
     ["ws.w2.term.t1.input", false],
     ["ws.w2.term.t1.resize", false],
     ["ws.w2.term.t1.viewer", true],
-    [`$JS.host-b.API.CONSUMER.CREATE.WS_TERM.${R}.ws.w2.>`, true],
+    [`$JS.host-b.API.CONSUMER.MSG.NEXT.WS_TERM.${R}`, true],
     // the wrong domain for a workspace, or no domain (the legacy $JS.API prefix)
     [`$JS.host-b.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],
     [`$JS.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],
@@ -155,7 +161,7 @@ describe("hub permissions", () => {
   it("hub permissions - no membership: only its inbox and its account's view", () => {
     const p = browserUserPermissions({ ...base, memberships: [] });
     expect(p.sub.allow).toEqual([`${userInboxPrefix(user)}.>`]);
-    expect(p.pub.allow.every((s) => s.startsWith("$JS.API.") || s.startsWith("$JS.FC."))).toBe(
+    expect(p.pub.allow.every((s) => s.startsWith("$JS.API.") || s === `hubread.${user}`)).toBe(
       true,
     );
   });
@@ -165,7 +171,8 @@ describe("hub permissions", () => {
       ...base,
       memberships: [{ wsid: "w1", role: "owner", jsDomain: "hub" }],
     });
-    expect(canPublish(p, `$JS.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`)).toBe(true);
+    expect(canPublish(p, `$JS.API.CONSUMER.MSG.NEXT.WS_FS.${R}`)).toBe(true);
+    expect(canPublish(p, `$JS.API.DIRECT.GET.WS_FS.ws.w1.fs.created`)).toBe(true);
     expect(canPublish(p, "$JS.API.CONSUMER.CREATE.WS_FS")).toBe(false);
     expect(canPublish(p, "$JS.API.DIRECT.GET.WS_FS")).toBe(false);
   });
@@ -239,5 +246,86 @@ describe("consumer create bodies", () => {
     expect(consumerCreateProblem("$JS.API.CONSUMER.INFO.S.n", "", inbox)).toBeUndefined();
     expect(consumerCreateProblem(subject, "{", inbox)).toMatch(/JSON/);
     expect(consumerCreateProblem(subject, "{}", inbox)).toMatch(/config/);
+  });
+});
+
+describe("reader plans", () => {
+  const key = createUser().getPublicKey();
+  const [name] = readerNames(key);
+  const ms: Membership[] = [
+    { wsid: "w1", role: "viewer", jsDomain: "host-a", hostId: "a" },
+    { wsid: "w2", role: "owner" },
+  ];
+  const o = { userNkeyPublic: key, accountId: "acct1", memberships: ms, hubDomain: "hub" };
+  const ask = (r: Partial<ReaderRequest>) =>
+    readerPlan(
+      { stream: "WS_FS", filter: "ws.w1.fs.>", name: name!, from: { all: true }, ...r },
+      o,
+    );
+
+  it("reader plans - its workspace's streams and views on its host, in the host's domain", () => {
+    expect(ask({ wsid: "w1" })).toEqual({
+      domain: "host-a",
+      stream: "WS_FS",
+      config: { name, filter_subject: "ws.w1.fs.>", deliver_policy: "all" },
+    });
+    expect(
+      ask({
+        wsid: "w1",
+        stream: "KV_terms",
+        filter: "$KV.terms.w1.*",
+        from: { lastPerSubject: true },
+      }).config,
+    ).toEqual({ name, filter_subject: "$KV.terms.w1.*", deliver_policy: "last_per_subject" });
+    expect(ask({ wsid: "w1", from: { seq: 7 } }).config.opt_start_seq).toBe(7);
+  });
+
+  it("reader plans - on the hub: its account, its list, its workspaces' records and hosts", () => {
+    for (const [stream, filter] of [
+      ["KV_accounts", "$KV.accounts.acct1"],
+      ["KV_hub-memberships", "$KV.hub-memberships.acct1.*"],
+      ["KV_hub-workspaces", "$KV.hub-workspaces.w2"],
+      ["KV_workspaces", "$KV.workspaces.w1"],
+      ["KV_hosts", "$KV.hosts.a"],
+    ])
+      expect(ask({ stream, filter }).domain).toBe("hub");
+  });
+
+  it.each([
+    ["another browser's name", { wsid: "w1", name: readerNames(createUser().getPublicKey())[0] }],
+    ["a service's durable name", { wsid: "w1", name: "terminals-w1" }],
+    ["another workspace's stream", { wsid: "w1", filter: "ws.w9.fs.>" }],
+    ["every workspace", { wsid: "w1", filter: "ws.*.fs.>" }],
+    ["a prefix that is not a token", { wsid: "w1", filter: "ws.w1x.fs.>" }],
+    [
+      "a view key of another workspace",
+      { wsid: "w1", stream: "KV_terms", filter: "$KV.terms.w9.*" },
+    ],
+    ["a view of the wrong stream", { wsid: "w1", stream: "WS_FS", filter: "$KV.terms.w1.*" }],
+    ["all of a view", { wsid: "w1", stream: "KV_terms", filter: "$KV.terms.>" }],
+    [
+      "a stream that is not the workspace's",
+      { wsid: "w1", stream: "PLACEMENTS", filter: "ws.w1.>" },
+    ],
+    ["an empty token", { wsid: "w1", filter: "ws.w1..x" }],
+    ["a bad start", { wsid: "w1", from: { seq: 0 } as never }],
+    ["on the hub: another account", { stream: "KV_accounts", filter: "$KV.accounts.acct2" }],
+    [
+      "on the hub: another list",
+      { stream: "KV_hub-memberships", filter: "$KV.hub-memberships.acct2.*" },
+    ],
+    [
+      "on the hub: a workspace not its own",
+      { stream: "KV_hub-workspaces", filter: "$KV.hub-workspaces.w9" },
+    ],
+    ["on the hub: a host not its workspaces'", { stream: "KV_hosts", filter: "$KV.hosts.b" }],
+    ["on the hub: a workspace stream", { stream: "WS_FS", filter: "ws.w1.fs.>" }],
+  ] as const)("reader plans - %s is ERR_HUB_NATS_INPUT", (_what, r) => {
+    expect(codeOf(() => ask(r as Partial<ReaderRequest>))).toBe("ERR_HUB_NATS_INPUT");
+  });
+
+  it("reader plans - a workspace not its own, or not on a host yet, is ERR_WORKSPACE_NOT_FOUND", () => {
+    expect(codeOf(() => ask({ wsid: "w9" }))).toBe("ERR_WORKSPACE_NOT_FOUND");
+    expect(codeOf(() => ask({ wsid: "w2", filter: "ws.w2.fs.>" }))).toBe("ERR_WORKSPACE_NOT_FOUND");
   });
 });

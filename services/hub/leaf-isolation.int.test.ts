@@ -15,7 +15,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type ConsumerInfo, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { fmtCreds } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
 import {
@@ -28,7 +28,7 @@ import {
 import { createUser, fromSeed } from "@nats-io/nkeys";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { readerNames } from "../../shared/hub-permissions.js";
+import { readerNames, readerSubject } from "../../shared/hub-permissions.js";
 import { hostDomain, hostSubjects } from "../../shared/subjects.js";
 import { testLog, until } from "../../test/helpers/nats.js";
 import { connectServices } from "../runtime/connect.js";
@@ -38,6 +38,7 @@ import { domainManager, viewValue } from "../runtime/remote-views.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { HubNatsAuth, type HubNatsServer, startHubNatsServer } from "./index.js";
 import type { LeafAccount } from "./leaf-accounts.js";
+import { startReaders } from "./readers.js";
 
 const HUB = "hub";
 const td = new TextDecoder();
@@ -503,19 +504,37 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     await until("the keystrokes on host A", async () => input.length > 0);
     expect(input).toEqual(["ws.wa1.term.t1.input"]);
 
-    // A pull consumer on host A's JetStream, made in one request as the page makes them:
-    // many answers to one pull request.
+    // A reader on host A's JetStream, made by the hub's reader service for the browser (as the
+    // page has them): many answers to one pull request.
     const domain = hostDomain("fleeta");
-    const jsmBrowser = await jetstreamManager(browser, { domain, checkAPI: false });
-    const info = await jsmBrowser.consumers.add("WS_TERM", {
-      name: readerNames(key.getPublicKey())[0]!,
-      filter_subject: "ws.wa1.term.t1.out",
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.All,
-      mem_storage: true,
-      inactive_threshold: nanos(60_000),
+    const memberships = [
+      { wsid: "wa1", role: "collaborator", hostId: "fleeta", jsDomain: domain },
+      { wsid: "wb1", role: "collaborator", hostId: "fleetb", jsDomain: hostDomain("fleetb") },
+    ] as const;
+    const readers = startReaders({
+      nc: cp,
+      accountOfKey: (k) => auth.accountOfKey(k),
+      memberships: async () => [...memberships],
+      hubDomain: HUB,
+      log: testLog,
     });
-    const consumer = jetstream(browser, { domain }).consumers.getConsumerFromInfo(info);
+    await cp.flush();
+    const ask = async (body: object) =>
+      (
+        await browser.request(readerSubject(key.getPublicKey()), JSON.stringify(body), {
+          timeout: 10_000,
+        })
+      ).json<{ ok: boolean; info?: ConsumerInfo; error?: { code: string } }>();
+    const [r0, r1] = readerNames(key.getPublicKey());
+    const made = await ask({
+      wsid: "wa1",
+      stream: "WS_TERM",
+      filter: "ws.wa1.term.t1.out",
+      name: r0,
+      from: { all: true },
+    });
+    expect(made.ok, JSON.stringify(made.error)).toBe(true);
+    const consumer = jetstream(browser, { domain }).consumers.getConsumerFromInfo(made.info!);
     const chunks: string[] = [];
     const messages = await consumer.consume();
     for await (const m of messages) {
@@ -523,6 +542,40 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
       if (chunks.length === 3) break;
     }
     expect(chunks).toEqual(["chunk 1", "chunk 2", "chunk 3"]);
+    // What the reader service refuses: another workspace on the host, a durable's name.
+    expect(
+      (
+        await ask({
+          wsid: "wa2",
+          stream: "WS_TERM",
+          filter: "ws.wa2.>",
+          name: r1,
+          from: { all: true },
+        })
+      ).error?.code,
+    ).toBe("ERR_WORKSPACE_NOT_FOUND");
+    expect(
+      (
+        await ask({
+          wsid: "wa1",
+          stream: "WS_TERM",
+          filter: "ws.wa1.>",
+          name: "terminals-wa1",
+          from: { all: true },
+        })
+      ).error?.code,
+    ).toBe("ERR_HUB_NATS_INPUT");
+    expect(
+      (
+        await ask({
+          wsid: "wa1",
+          stream: "WS_TERM",
+          filter: "ws.*.>",
+          name: r1,
+          from: { all: true },
+        })
+      ).error?.code,
+    ).toBe("ERR_HUB_NATS_INPUT");
 
     // Feeds: host A's of its workspace arrive; host B's forgery of them does not, before B's
     // own workspace's feed on the same path.
@@ -565,6 +618,8 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
       `$JS.${domain}.API.CONSUMER.DELETE.WS_DOCS.docs-wa2`,
       `$JS.${domain}.API.CONSUMER.MSG.NEXT.WS_TERM.${othersReader}`,
       `$JS.${domain}.API.CONSUMER.CREATE.WS_TERM.${othersReader}.ws.wa1.>`,
+      // nor does it make one itself, even with its own name (the hub's reader service does)
+      `$JS.${domain}.API.CONSUMER.CREATE.WS_TERM.${r1}.ws.wa1.>`,
     ]) {
       const answer = await browser.request(subject, "{}", { timeout: 2000 }).then(
         () => "answered",
@@ -588,6 +643,7 @@ describe.skipIf(serverBinary === undefined)("joined hosts are isolated on the le
     );
     expect(gone).toMatch(/no responders/);
     await auth.setPlacements([]);
+    await readers.stop();
   });
 
   it("revoked credentials: a leaf still connected with them is cut off; the other hosts go on", async () => {

@@ -251,17 +251,25 @@ describe("hub NATS authorization", () => {
   const ownConsumer = consumerCreate("WS_FS", RA[0]!, "ws.w1.fs.>");
   const otherConsumer = consumerCreate("WS_FS", RA[1]!, "ws.w2.fs.>");
   it.each([
+    // The hub's reader service makes a browser's consumers: the browser makes none itself.
     [
-      "consumer create, own workspace, subject form",
+      "consumer create, own workspace, own name, subject form",
       ownConsumer.subject,
       ownConsumer.body,
-      "allowed",
+      "denied",
     ],
     [
       "consumer create, own KV key",
       consumerCreate("KV_terms", RA[2]!, "$KV.terms.w1.*").subject,
       consumerCreate("KV_terms", RA[2]!, "$KV.terms.w1.*").body,
-      "allowed",
+      "denied",
+    ],
+    ["ask the reader service, own subject", `hubread.${aKey.getPublicKey()}`, "{}", "allowed"],
+    [
+      "ask the reader service as another key",
+      `hubread.${createUser().getPublicKey()}`,
+      "{}",
+      "denied",
     ],
     ["direct get, own KV key", `${API}.DIRECT.GET.KV_terms.$KV.terms.w1.t1`, "", "allowed"],
     [
@@ -376,58 +384,66 @@ describe("hub NATS authorization", () => {
     expect(await request(a.nc, subject, body)).toBe(want);
   });
 
-  it("hub nats - a consumer of its own workspace delivers only its messages", async () => {
-    const c = consumerCreate("WS_FS", RA[8]!, "ws.w1.fs.>");
-    const created = (await jsReply(a.nc, c.subject, c.body)).json<{ error?: unknown }>();
-    expect(created.error, JSON.stringify(created.error)).toBeUndefined();
-    // A pull's message arrives on the inbox with its own subject (as nats.js's pull does it).
-    const inbox = createInbox(a.minted.inboxPrefix);
-    const sub = a.nc.subscribe(inbox, { max: 1 });
-    a.nc.publish(`${API}.CONSUMER.MSG.NEXT.WS_FS.${RA[8]}`, JSON.stringify({ batch: 1 }), {
+  /** A consumer the hub makes for browser A (as its reader service does), by name. */
+  async function readerFor(stream: string, name: string, filter: string) {
+    const jsm = await jetstreamManager(hub.services);
+    await jsm.consumers.add(stream, {
+      name,
+      filter_subject: filter,
+      ack_policy: "none" as never,
+      inactive_threshold: 60e9,
+    });
+  }
+
+  /** One message pulled from consumer `name` on `nc`'s inbox, as nats.js's pull does it. */
+  async function pullOne(nc: NatsConnection, prefix: string, stream: string, name: string) {
+    const inbox = createInbox(prefix);
+    const sub = nc.subscribe(inbox, { max: 1 });
+    nc.publish(`${API}.CONSUMER.MSG.NEXT.${stream}.${name}`, JSON.stringify({ batch: 1 }), {
       reply: inbox,
     });
-    const subjects: string[] = [];
-    for await (const m of sub) subjects.push(m.subject);
-    expect(subjects).toEqual(["ws.w1.fs.created"]);
+    for await (const m of sub) return m.subject;
+    return undefined;
+  }
+
+  it("hub nats - a reader made for it delivers only its workspace's messages; it looks and deletes by name", async () => {
+    await readerFor("WS_FS", RA[8]!, "ws.w1.fs.>");
+    expect(await pullOne(a.nc, a.minted.inboxPrefix, "WS_FS", RA[8]!)).toBe("ws.w1.fs.created");
     const info = (await jsReply(a.nc, `${API}.CONSUMER.INFO.WS_FS.${RA[8]}`, "")).json<{
       name: string;
     }>();
-    expect(info.name).toBe(RA[8]!);
+    expect(info.name).toBe(RA[8]);
     await jsReply(a.nc, `${API}.CONSUMER.DELETE.WS_FS.${RA[8]}`, "");
   });
 
-  it("hub nats - a body whose filter differs from the subject's is refused by nats-server", async () => {
+  it("hub nats - a push consumer delivering elsewhere cannot be made (the body's deliver subject is not checked by nats-server)", async () => {
     const subject = `${API}.CONSUMER.CREATE.WS_FS.${RA[9]}.ws.w1.fs.>`;
     const body = JSON.stringify({
       stream_name: "WS_FS",
-      config: { name: RA[9]!, filter_subject: "ws.w2.fs.>", ack_policy: "none" },
+      config: {
+        name: RA[9],
+        filter_subject: "ws.w1.fs.>",
+        deliver_subject: "ws.w2.cmd.fs",
+        ack_policy: "none",
+      },
     });
-    const r = (await jsReply(a.nc, subject, body)).json<{ error?: { code: number } }>();
-    expect(r.error?.code).toBeGreaterThanOrEqual(400);
+    expect(await request(a.nc, subject, body)).toBe("denied");
   });
 
   it("hub nats - nats.js kv (allow_direct) gets its own keys; a view is watched with its own reader", async () => {
     const js = jetstream(a.nc, { domain: D });
     const terms = await new Kvm(js).open("terms", { allow_direct: true });
     expect((await terms.get("w1.t1"))?.json()).toEqual({ ws: "w1" });
-    // A watch as the page makes one: its own consumer name, the view's keys of its workspace.
-    const c = consumerCreate("KV_terms", RA[11]!, "$KV.terms.w1.*");
-    expect((await jsReply(a.nc, c.subject, c.body)).json<{ error?: unknown }>().error).toBe(
-      undefined,
-    );
-    const inbox = createInbox(a.minted.inboxPrefix);
-    const sub = a.nc.subscribe(inbox, { max: 1 });
-    a.nc.publish(`${API}.CONSUMER.MSG.NEXT.KV_terms.${RA[11]}`, JSON.stringify({ batch: 1 }), {
-      reply: inbox,
-    });
-    for await (const m of sub) expect(m.subject).toBe("$KV.terms.w1.t1");
+    // A watch as the page has one: a reader of the view's keys of its workspace, by name.
+    await readerFor("KV_terms", RA[11]!, "$KV.terms.w1.*");
+    expect(await pullOne(a.nc, a.minted.inboxPrefix, "KV_terms", RA[11]!)).toBe("$KV.terms.w1.t1");
     await jsReply(a.nc, `${API}.CONSUMER.DELETE.KV_terms.${RA[11]}`, "");
   });
 
   it("hub nats - a viewer reads its workspace's stream and views", async () => {
-    const c = consumerCreate("WS_TERM", RA[10]!, "ws.w3.term.*.out");
-    expect((await jsReply(viewer.nc, c.subject, c.body)).json<{ error?: unknown }>().error).toBe(
-      undefined,
+    await readerFor("WS_TERM", RA[10]!, "ws.w3.term.*.out");
+    expect(await pullOne(viewer.nc, viewer.minted.inboxPrefix, "WS_TERM", RA[10]!)).toBe(
+      "ws.w3.term.t1.out",
     );
     const js = jetstream(viewer.nc, { domain: D });
     const settings = await new Kvm(js).open("settings", { allow_direct: true });

@@ -274,6 +274,14 @@ export class HubNatsAuth {
     });
   }
 
+  /** The account browser key `userNkeyPublic` was minted for, while a JWT of it is valid. */
+  accountOfKey(userNkeyPublic: string): string | undefined {
+    const m = this.state.minted[userNkeyPublic];
+    if (!m || m.exp < Math.floor(this.now() / 1000)) return undefined;
+    if (this.state.revoked[userNkeyPublic] !== undefined) return undefined;
+    return m.accountId;
+  }
+
   /** Revokes one browser key at once: its open connections are closed, its JWTs refused. */
   revokeUser(userNkeyPublic: string): Promise<void> {
     userInboxPrefix(userNkeyPublic); // validates the key

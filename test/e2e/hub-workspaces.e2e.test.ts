@@ -320,6 +320,23 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     ])
       expect(await seen()).toContain(`${type} ${adminId}`);
 
+    // The workspace's page while it is stopped says so, with Start; started from there, the
+    // workspace opens by itself.
+    await row(admin).getByTestId("hub-ws-stop").click();
+    await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Stopped");
+    const wsPage = await ctx.newPage();
+    await wsPage.goto(new URL(`/ws/${opened}/`, admin.url()).href);
+    await expect
+      .poll(() => wsPage.getByTestId("hub-ws-page-state").textContent(), { timeout: 30_000 })
+      .toBe("Stopped");
+    if (SHOTS) await wsPage.screenshot({ path: `${SHOTS}/hub-ws-page-stopped.png` });
+    await wsPage.getByTestId("hub-ws-page-start").click();
+    await wsPage.getByTestId("workspace-shell").waitFor({ timeout: 90_000 });
+    await wsPage
+      .locator('[data-testid="file-row"][data-name="note.txt"]')
+      .waitFor({ timeout: 30_000 });
+    await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Running");
+
     // The host stops answering: its nats-server frozen, so its beats stop.
     const pid = Number(
       (await readFile(join(hubDir, "local-host", "nats", "nats-server.pid"), "utf8")).trim(),
@@ -331,10 +348,25 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
         /comes back by itself when the host does/,
       );
       if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-host-offline.png` });
+      // The open workspace page says so too, above the workspace, which stays.
+      await expect
+        .poll(() => wsPage.getByTestId("hub-ws-page-state").textContent(), { timeout: 30_000 })
+        .toBe("Host offline");
+      expect(await wsPage.getByTestId("workspace-shell").count()).toBe(1);
+      if (SHOTS) await wsPage.screenshot({ path: `${SHOTS}/hub-ws-page-host-offline.png` });
     } finally {
       process.kill(pid, "SIGCONT");
     }
     await expect.poll(() => statusOf(admin), { timeout: 60_000 }).toBe("Running");
+    // Back: the banner goes, and the workspace answers again (a new folder made from it).
+    await wsPage.getByTestId("hub-ws-page-banner").waitFor({ state: "detached", timeout: 60_000 });
+    await wsPage.getByTestId("new-folder").click();
+    await wsPage.getByTestId("new-folder-dialog-input").fill("after the outage");
+    await wsPage.getByTestId("new-folder-dialog-submit").click();
+    await wsPage
+      .locator('[data-testid="file-row"][data-name="after the outage"]')
+      .waitFor({ timeout: 60_000 });
+    await wsPage.close();
 
     // Stop, snapshot, restore.
     await row(admin).getByTestId("hub-ws-stop").click();

@@ -91,6 +91,7 @@ export function openTurnLog(
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
       ...(conn.readers && { slots: conn.readers }),
+      ...(conn.makeReader && { make: conn.makeReader }),
       stream: ids.logStream,
       filter: ids.logSubject,
       from: lastSeq > 0 ? { seq: lastSeq + 1 } : { all: true },

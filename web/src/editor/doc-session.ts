@@ -109,8 +109,8 @@ export function attachDocument(
 ): DocSession {
   const subjects = docSubjects(conn.wsid, doc);
   const clientId = `c${randomId().slice(0, 12)}`;
-  const name = viewerName();
-  const color = COLORS[Math.floor(Math.random() * COLORS.length)]!;
+  const name = conn.person?.name ?? viewerName();
+  const color = conn.person?.color ?? COLORS[Math.floor(Math.random() * COLORS.length)]!;
   const stopping = new AbortController();
   let client: DocClient | undefined;
   let sync!: DocSync;
@@ -240,6 +240,7 @@ export function attachDocument(
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
       ...(conn.readers && { slots: conn.readers }),
+      ...(conn.makeReader && { make: conn.makeReader }),
       stream: Streams.WS_DOCS,
       filter: subjects.patches,
       from: { seq: from },

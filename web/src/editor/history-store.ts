@@ -28,7 +28,7 @@ import { EventRegistry } from "../../../shared/envelope.js";
 import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
-import { consumerName, type ReaderSlots } from "../lib/stream-reader.js";
+import { consumerName, type MakeReader, type ReaderSlots } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
 /** Versions a page of history shows. */
@@ -123,6 +123,7 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
       await jetstreamManager(nc, { ...domain, checkAPI: false }),
       subject,
       conn.readers,
+      conn.makeReader,
     );
     const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
     const snapshot = async (which: "head" | "base") => {
@@ -218,6 +219,7 @@ class Reader {
     private readonly jsm: JetStreamManager,
     private readonly subject: string,
     private readonly slots?: ReaderSlots,
+    private readonly make?: MakeReader,
   ) {}
 
   /** Hands back the names of consumers that are gone. */
@@ -229,16 +231,23 @@ class Reader {
     this.names.set(slot.name, slot.done);
     let info: ConsumerInfo;
     try {
-      info = await this.jsm.consumers.add(Streams.WS_DOCS, {
-        name: slot.name,
-        filter_subject: this.subject,
-        ack_policy: AckPolicy.None,
-        mem_storage: true,
-        num_replicas: 1,
-        inactive_threshold: nanos(60_000),
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: from,
-      });
+      info = this.make
+        ? await this.make({
+            stream: Streams.WS_DOCS,
+            filter: this.subject,
+            name: slot.name,
+            from: { seq: from },
+          })
+        : await this.jsm.consumers.add(Streams.WS_DOCS, {
+            name: slot.name,
+            filter_subject: this.subject,
+            ack_policy: AckPolicy.None,
+            mem_storage: true,
+            num_replicas: 1,
+            inactive_threshold: nanos(60_000),
+            deliver_policy: DeliverPolicy.StartSequence,
+            opt_start_seq: from,
+          });
     } catch (err) {
       this.names.delete(slot.name);
       slot.done(false);

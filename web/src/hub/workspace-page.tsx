@@ -6,14 +6,13 @@
  * and opens it by itself once it runs; once open, a change (stopped, host gone) shows as a bar
  * above it while the app waits to reconnect.
  */
-import { createEffect, createMemo, createSignal, onCleanup, Show } from "solid-js";
-import { readerNames } from "../../../shared/hub-permissions.js";
+import { createEffect, createMemo, createResource, createSignal, onCleanup, Show } from "solid-js";
 import { NoticePage } from "../components/notice-page.js";
 import { setRouteBase } from "../files/route.js";
 import type { ConnectionState, WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { type HubConnection, openHubConnection } from "../lib/hub-connection.js";
-import { ReaderSlots } from "../lib/stream-reader.js";
+import { apiFetch } from "../lib/session.js";
 import { WorkspaceApp } from "../root.js";
 import { watchWorkspaceRow } from "../stores/hub-workspaces-store.js";
 import { type WorkspaceStatus, workspaceStatus } from "./workspace-status.js";
@@ -25,20 +24,35 @@ export function workspaceOfPath(path: string): string | undefined {
   return m?.[1];
 }
 
+const PERSON_COLORS = ["#e5484d", "#12a594", "#8e4ec6", "#f76b15", "#0090ff", "#d6409f", "#46a758"];
+
+/** An account as others see it at work: its email's name, and a colour of its own. */
+export function personOf(accountId: string, email?: string): { name: string; color: string } {
+  let h = 0;
+  for (const c of accountId) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  const name = (email?.split("@")[0] ?? accountId).slice(0, 80) || accountId.slice(0, 80);
+  return { name, color: PERSON_COLORS[h % PERSON_COLORS.length]! };
+}
+
 /** The hub connection as the workspace app's: this workspace, in its host's domain. */
 function hostedConnection(
   hub: HubConnection,
   wsid: string,
   jsDomain: string,
   title: () => string | undefined,
+  person: () => { name: string; color: string } | undefined,
 ): WorkspaceConnection {
   const state = (): ConnectionState => hub.state();
   return {
+    get person() {
+      return person();
+    },
     wsid,
     version: "",
     jsDomain,
     hosted: true,
-    readers: new ReaderSlots(readerNames(hub.publicKey)),
+    readers: hub.readers,
+    makeReader: (ask) => hub.makeReader(ask, wsid),
     get title() {
       return title();
     },
@@ -61,6 +75,13 @@ export function HubWorkspacePage(props: { wsid: string }) {
   onCleanup(hub.onLogin(() => setMembership(hub.membership(wsid))));
 
   const row = watchWorkspaceRow(hub, wsid);
+  // Who this is, as the workspace's other people see them on cursors and terminals.
+  const [me] = createResource(async () => {
+    const res = await apiFetch("/api/hub/me", { cache: "no-store" });
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as { account: { id: string }; email?: string };
+    return personOf(body.account.id, body.email);
+  });
   const status = createMemo(() => workspaceStatus(row.hub(), row.view(), row.host()));
   const running = () => row.view()?.status === "running" && status().label === "Running";
   // Opened once it runs and the JWT reaches its host; kept open from then on.
@@ -68,7 +89,7 @@ export function HubWorkspacePage(props: { wsid: string }) {
   createEffect(() => {
     const m = membership();
     if (opened() || !running() || m?.jsDomain === undefined) return;
-    setOpened(hostedConnection(hub, wsid, m.jsDomain, () => row.hub()?.title));
+    setOpened(hostedConnection(hub, wsid, m.jsDomain, () => row.hub()?.title, me));
   });
   const notFound = () => /not.?found|no workspace/i.test(hub.problem() ?? "");
 

@@ -9,7 +9,7 @@ import { type Accessor, createSignal } from "solid-js";
 import { BrowserInbox } from "../../../shared/browser-permissions.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsSocket, natsUrl, type Session, type SessionResult } from "./session.js";
-import type { ReaderSlots } from "./stream-reader.js";
+import type { MakeReader, ReaderSlots } from "./stream-reader.js";
 
 export const ConnectionStates = [
   "connecting",
@@ -31,6 +31,13 @@ export interface WorkspaceConnection {
   readonly hosted?: boolean;
   /** The consumer names its readers must use (a hosted workspace's JWT names them). */
   readonly readers?: ReaderSlots;
+  /** Who makes its readers' consumers (a hosted workspace's hub); the page itself without. */
+  readonly makeReader?: MakeReader;
+  /**
+   * Who is at this page, as others see them (a hosted workspace's member: the account's
+   * name and colour); without it, the browser is named after itself.
+   */
+  readonly person?: { name: string; color: string };
   /** The window title the server asks for (a remote session: its target). */
   readonly title?: string;
   /** "connecting" until the first connect, then one of the other three. */

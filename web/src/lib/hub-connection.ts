@@ -5,11 +5,15 @@
  * account's workspaces change what it must reach, the page asks for a new one and reconnects
  * with it (NATS applies a JWT's permissions at connect).
  */
+import type { ConsumerInfo } from "@nats-io/jetstream";
 import { jwtAuthenticator, type Msg, type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
 import { type Accessor, createSignal } from "solid-js";
+import { type ErrorPayload, fromErrorPayload } from "../../../shared/errors.js";
+import { readerNames, readerSubject } from "../../../shared/hub-permissions.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { errorMessage, natsSocket, natsUrl, postJson } from "./session.js";
+import { type ReaderAsk, ReaderSlots } from "./stream-reader.js";
 
 /**
  * What a minted JWT lets the page reach: its workspaces, with the account's role and, once
@@ -33,6 +37,10 @@ interface Login {
 export interface HubConnection {
   /** The page's own nkey's public key (its seed never leaves the page). */
   readonly publicKey: string;
+  /** The consumer names of this page's readers (its JWT names them). */
+  readonly readers: ReaderSlots;
+  /** Asks the hub for a reader's consumer: of one of the hub's views, or of workspace `wsid`. */
+  makeReader(ask: ReaderAsk, wsid?: string): Promise<ConsumerInfo>;
   readonly state: Accessor<"connecting" | "connected" | "reconnecting">;
   readonly problem: Accessor<string | undefined>;
   ready(signal?: AbortSignal): Promise<NatsConnection | undefined>;
@@ -163,8 +171,24 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
   }
   void run();
 
+  const readers = new ReaderSlots(readerNames(key.getPublicKey()));
+  const readerSubjectOfPage = readerSubject(key.getPublicKey());
+
   return {
     publicKey: key.getPublicKey(),
+    readers,
+    async makeReader(ask, wsid) {
+      const c = nc;
+      if (!c) throw new Error("not connected to the hub");
+      const m = await c.request(
+        readerSubjectOfPage,
+        JSON.stringify({ ...ask, ...(wsid !== undefined && { wsid }) }),
+        { timeout: 15_000 },
+      );
+      const r = m.json<{ ok: true; info: ConsumerInfo } | { ok: false; error: ErrorPayload }>();
+      if (!r.ok) throw fromErrorPayload(r.error);
+      return r.info;
+    },
     state,
     problem,
     ready(signal) {

@@ -9,7 +9,7 @@ import { produce, reconcile, type SetStoreFunction } from "solid-js/store";
 import { bucketStream } from "../../../shared/subjects.js";
 import type { WorkspaceConnection } from "./connection.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
-import { openReader, type Reader, type ReaderSlots } from "./stream-reader.js";
+import { type MakeReader, openReader, type Reader, type ReaderSlots } from "./stream-reader.js";
 import { openView } from "./views.js";
 
 /**
@@ -19,6 +19,7 @@ import { openView } from "./views.js";
 export type ViewSource = Pick<WorkspaceConnection, "ready" | "onReconnect"> & {
   readonly jsDomain?: string;
   readonly readers?: ReaderSlots;
+  readonly makeReader?: MakeReader;
 };
 
 export interface WatchOptions {
@@ -141,6 +142,7 @@ export function watchKv(
     return openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
       ...(conn.readers && { slots: conn.readers }),
+      ...(conn.makeReader && { make: conn.makeReader }),
       stream: bucketStream(bucket),
       filter: `$KV.${bucket}.${key}`,
       from: lastRevision > 0 ? { seq: lastRevision + 1 } : { lastPerSubject: true },

@@ -10,6 +10,7 @@
 import {
   AckPolicy,
   type ConsumerConfig,
+  type ConsumerInfo,
   type ConsumerMessages,
   DeliverPolicy,
   type JsMsg,
@@ -76,11 +77,24 @@ export function consumerName(
   };
 }
 
+/** What a page asks the hub for: a reader of `stream` filtered to `filter`, named `name`. */
+export interface ReaderAsk {
+  stream: string;
+  filter: string;
+  name: string;
+  from: ReadFrom;
+}
+
+/** Makes the consumer of a reader elsewhere (the hub does, for a launchpad page). */
+export type MakeReader = (ask: ReaderAsk) => Promise<ConsumerInfo>;
+
 export interface ReaderOptions {
   /** The JetStream domain (a launchpad host's); the connection's own when undefined. */
   domain?: string;
-  /** The consumer names this page may use (a hosted workspace's); any name without. */
+  /** The consumer names this page may use (a launchpad page's); any name without. */
   slots?: ReaderSlots;
+  /** Who makes the consumer (a launchpad page's hub); the page itself without. */
+  make?: MakeReader;
   stream: string;
   filter: string;
   from: ReadFrom;
@@ -114,17 +128,19 @@ export async function openReader(nc: NatsConnection, o: ReaderOptions): Promise<
   const domain = o.domain === undefined ? {} : { domain: o.domain };
   const jsm = await jetstreamManager(nc, { ...domain, checkAPI: false });
   const slot = consumerName(o.slots, o.prefix ?? "read");
-  let info: Awaited<ReturnType<typeof jsm.consumers.add>>;
+  let info: ConsumerInfo;
   try {
-    info = await jsm.consumers.add(o.stream, {
-      name: slot.name,
-      filter_subject: o.filter,
-      ack_policy: AckPolicy.None,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(INACTIVE_MS),
-      ...startOf(o.from),
-    });
+    info = o.make
+      ? await o.make({ stream: o.stream, filter: o.filter, name: slot.name, from: o.from })
+      : await jsm.consumers.add(o.stream, {
+          name: slot.name,
+          filter_subject: o.filter,
+          ack_policy: AckPolicy.None,
+          mem_storage: true,
+          num_replicas: 1,
+          inactive_threshold: nanos(INACTIVE_MS),
+          ...startOf(o.from),
+        });
   } catch (err) {
     // The name may still be taken by a consumer that was not deleted: let it expire.
     slot.done(false);

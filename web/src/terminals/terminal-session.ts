@@ -111,7 +111,7 @@ export function attachTerminal(
   const subjects = terminalSubjects(conn.wsid, tid);
   const key = Keys.terminal(conn.wsid, tid);
   const viewerId = viewerIdFor(tid);
-  const label = viewerLabel();
+  const label = conn.person?.name ?? viewerLabel();
   const stopping = new AbortController();
   let current: Reader | undefined;
   let nc: NatsConnection | undefined;
@@ -172,6 +172,7 @@ export function attachTerminal(
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
       ...(conn.readers && { slots: conn.readers }),
+      ...(conn.makeReader && { make: conn.makeReader }),
       stream: Streams.WS_TERM,
       filter: subjects.out,
       from: seq > 0 ? { seq: seq + 1 } : { all: true },
