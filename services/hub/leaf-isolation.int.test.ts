@@ -22,7 +22,6 @@ import {
   jwtAuthenticator,
   type Msg,
   type NatsConnection,
-  nanos,
   type Subscription,
 } from "@nats-io/nats-core";
 import { createUser, fromSeed } from "@nats-io/nkeys";
