@@ -3,7 +3,9 @@
  * - shared/ imports only shared/ and pure packages (no Node builtins, no DOM: the second half
  *   is enforced by compiling shared/ against shared/tsconfig.json, which has neither);
  * - a service imports shared/, streams/ and services/runtime/, never another service;
- * - web/ imports only web/, shared/ and packages; streams/ only shared/ and packages.
+ * - web/ imports only web/, shared/ and packages; streams/ only shared/ and packages;
+ * - in web/, a component (a .tsx file) never talks to NATS itself: `@nats-io/*` is for the
+ *   stores, sessions and connections (.ts files), which components use.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -89,6 +91,8 @@ export function violations(root = ROOT): string[] {
           (BUILTINS.has(spec) || spec.startsWith("node:"))
         ) {
           problems.push(`${rel}: web/ imports Node module ${spec}`);
+        } else if (from[0] === "web" && file.endsWith(".tsx") && spec.startsWith("@nats-io/")) {
+          problems.push(`${rel}: a component imports ${spec} (NATS belongs in a store or lib/)`);
         }
       }
     }

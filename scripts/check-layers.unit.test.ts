@@ -24,6 +24,7 @@ describe("layering check", () => {
       "web/src/w.tsx":
         'import { b } from "../../shared/b.js";\nimport { createStore } from "solid-js/store";',
       "web/vite.config.ts": 'import { fileURLToPath } from "node:url";',
+      "web/src/lib/c.ts": 'import { wsconnect } from "@nats-io/nats-core";',
     });
     expect(violations(root)).toEqual([]);
     rmSync(root, { recursive: true });
@@ -52,6 +53,17 @@ describe("layering check", () => {
       ]),
     );
     expect(v).toHaveLength(8);
+    rmSync(root, { recursive: true });
+  });
+
+  it("fails on a component that talks to NATS itself", () => {
+    const root = tree({
+      "web/src/pane.tsx": 'import { jetstream } from "@nats-io/jetstream";',
+      "web/src/store.ts": 'import { jetstream } from "@nats-io/jetstream";',
+    });
+    expect(violations(root)).toEqual([
+      expect.stringContaining("web/src/pane.tsx: a component imports @nats-io/jetstream"),
+    ]);
     rmSync(root, { recursive: true });
   });
 });
