@@ -5,7 +5,8 @@
  * of text) and `quota.json` (bytes), rewritten at each start, each quota change and each usage
  * sample.
  */
-import { rename, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Quota } from "../../shared/launchpad.js";
 
@@ -70,15 +71,21 @@ export function quotaText(f: QuotaFile): string {
 /**
  * Writes both files into `dir` (the host's folder): each through a new file renamed over the
  * old, so a reader inside never sees half a file (the folder is mounted, not the files, so the
- * rename shows).
+ * rename shows). Each write has new files of its own: a usage sample and a quota change may
+ * write at the same moment, and the later rename wins.
  */
 export async function writeQuotaFiles(dir: string, f: QuotaFile): Promise<void> {
   for (const [name, text] of [
     ["quota", quotaText(f)],
     ["quota.json", `${JSON.stringify(f, null, 2)}\n`],
   ] as const) {
-    const tmp = join(dir, `.${name}.new`);
-    await writeFile(tmp, text, { mode: 0o644 });
-    await rename(tmp, join(dir, name));
+    const tmp = join(dir, `.${name}.${randomBytes(6).toString("hex")}.new`);
+    try {
+      await writeFile(tmp, text, { mode: 0o644 });
+      await rename(tmp, join(dir, name));
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
   }
 }

@@ -65,17 +65,26 @@ describe("leaf accounts", () => {
   const hub = hubAccountClaims([a, b]);
   const subjects = (list: { subject: string }[]) => list.map((e) => e.subject);
 
-  it("each host's account offers only its own commands, JetStream domain, beats and ledger requests", () => {
+  it("each host's account offers only its own commands, JetStream domain, beats and ledger requests, and its workspaces' subjects", () => {
     const h1 = hostAccountClaims("h1", HUB);
     // Commands answer with progress, then the answer (for as long as an import takes: 15 min).
     const streamed = { response_type: "Stream", response_threshold: 900_000_000_000 };
+    // A pull's messages are many answers to one request, until it expires.
+    const pulled = { response_type: "Stream", response_threshold: 120_000_000_000 };
+    const service = (subject: string) => ({ name: subject, subject, type: "service" });
     expect(h1.exports).toEqual([
       { name: "hostcmd.h1", subject: "hostcmd.h1", type: "service", ...streamed },
       { name: "hostcmd.h1.>", subject: "hostcmd.h1.>", type: "service", ...streamed },
-      { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service" },
+      { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service", ...pulled },
+      // Its workspaces' services (never cmd.host), requests and keystrokes, as patterns: the
+      // hub imports those of the workspaces placed there.
+      ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => service(`ws.*.cmd.${s}`)),
+      service("ws.*.req.*"),
+      service("ws.*.term.*.*"),
       { name: "hostbeat.h1", subject: "hostbeat.h1", type: "stream" },
       { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
       { name: "hostview.h1", subject: "hostview.h1", type: "stream" },
+      { name: "ws.*.feed.>", subject: "ws.*.feed.>", type: "stream" },
     ]);
     // The answers to its own ledger requests, nothing else.
     expect(h1.imports).toEqual([
@@ -104,6 +113,30 @@ describe("leaf accounts", () => {
     ]);
     expect(hub.exports).toEqual([{ name: "_HI.*.>", subject: "_HI.*.>", type: "stream" }]);
     expect(hubAccountClaims([]).imports).toEqual([]);
+  });
+
+  it("the hub takes a workspace's subjects from the host it is placed on, and only there", () => {
+    const placed = hubAccountClaims(
+      [a, b],
+      [
+        { wsid: "w1", hostId: "h1" },
+        { wsid: "w2", hostId: "h2" },
+        // Not joined (or gone): nothing to take from.
+        { wsid: "w3", hostId: "h9" },
+      ],
+    );
+    const of = (account: string) =>
+      placed.imports.filter((i) => i.account === account && i.subject.startsWith("ws."));
+    expect(subjects(of("AHOSTONE"))).toEqual([
+      ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => `ws.w1.cmd.${s}`),
+      "ws.w1.req.*",
+      "ws.w1.term.*.*",
+      "ws.w1.feed.>",
+    ]);
+    expect(of("AHOSTONE").at(-1)?.type).toBe("stream");
+    expect(JSON.stringify(of("AHOSTTWO"))).not.toContain("w1");
+    expect(JSON.stringify(placed.imports)).not.toContain("w3");
+    expect(JSON.stringify(placed.imports)).not.toContain("cmd.host");
   });
 });
 
