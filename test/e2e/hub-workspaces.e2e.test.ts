@@ -192,6 +192,23 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     await admin
       .locator('[data-testid="file-row"][data-name="note.txt"]')
       .waitFor({ timeout: 30_000 });
+    // The editor, by a deep link: a document of the container, through its host's docs
+    // service; what is typed is in the file inside.
+    await admin.goto(new URL(`/ws/${opened}/files/note.txt#editor`, admin.url()).href);
+    const editor = admin.locator("[data-testid=code-editor] .cm-content");
+    await editor.waitFor({ timeout: 60_000 });
+    await expect.poll(() => editor.textContent(), { timeout: 30_000 }).toContain("hi");
+    await editor.click();
+    await admin.keyboard.press("Control+End");
+    await admin.keyboard.type("typed in the hub");
+    await expect
+      .poll(() => admin.getByTestId("save-state").getAttribute("data-state"), { timeout: 30_000 })
+      .toBe("saved");
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-page-editor.png` });
+    await admin.getByTestId("tab-terminals").click();
+    await admin.locator('[data-testid="terminal-screen"] .xterm-screen').click();
+    await admin.keyboard.type("cat note.txt\n");
+    await expect.poll(() => screen(admin), { timeout: 30_000 }).toContain("typed in the hub");
     await admin.getByTestId("to-dashboard").click();
     await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
 
