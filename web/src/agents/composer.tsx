@@ -1,8 +1,10 @@
 /** The prompt box of a thread: markdown, pasted or dropped images; Ctrl+Enter sends. */
 import { createSignal, For, Show } from "solid-js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 
 export function Composer(props: { onSent: () => void }) {
+  const readOnly = useConnectionState().readOnly;
   const agents = useAgents();
   const [text, setText] = createSignal("");
   const [images, setImages] = createSignal<string[]>([]);
@@ -69,7 +71,12 @@ export function Composer(props: { onSent: () => void }) {
       </Show>
       <textarea
         data-testid="composer-input"
-        placeholder="Ask the agent (markdown; paste or drop images). Ctrl+Enter sends."
+        disabled={readOnly()}
+        placeholder={
+          readOnly()
+            ? "A viewer follows the turns; only members who may change the workspace ask the agent."
+            : "Ask the agent (markdown; paste or drop images). Ctrl+Enter sends."
+        }
         value={text()}
         onInput={(e) => setText(e.currentTarget.value)}
         onPaste={(e) => {

@@ -134,6 +134,8 @@ export function CodeEditor(props: {
   wrap: boolean;
   others: readonly DocPresence[];
   onSave(): void;
+  /** Shown, not changed (a viewer's). */
+  readOnly?: boolean;
   ref?: (api: CodeEditorApi) => void;
 }) {
   let host!: HTMLDivElement;
@@ -184,6 +186,7 @@ export function CodeEditor(props: {
           indentWithTab,
         ]),
         othersField,
+        ...(props.readOnly ? [EditorState.readOnly.of(true), EditorView.editable.of(false)] : []),
         language.of([]),
         wrapping.of(props.wrap ? EditorView.lineWrapping : []),
         theme.of(props.dark ? oneDark : []),

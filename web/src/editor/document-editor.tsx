@@ -7,7 +7,7 @@ import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
 import { FONT_SIZES } from "../../../shared/workspace.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
-import { useConnection } from "../stores/connection-store.js";
+import { useConnection, useConnectionState } from "../stores/connection-store.js";
 import { useSettings } from "../stores/settings-store.js";
 import { CodeEditor, type CodeEditorApi } from "./code-editor.js";
 import { createDocumentStore, type SaveState } from "./document-store.js";
@@ -30,6 +30,7 @@ const SAVE_LABEL: Record<SaveState, string> = {
 };
 
 export function DocumentEditor(props: { path: string; shown: string; onDownload: () => void }) {
+  const readOnly = useConnectionState().readOnly;
   const store = createDocumentStore(useConnection(), props.path);
   onCleanup(() => store.stop());
   const settings = useSettings();
@@ -187,6 +188,7 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
                   wrap={wrap()}
                   others={store.others()}
                   onSave={() => void store.save()}
+                  readOnly={readOnly()}
                   ref={(a) => {
                     api = a;
                     store.onRemote((text) => a.applyRemote(text));

@@ -6,6 +6,7 @@
 import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
 import type { FileEntry } from "../../../shared/files.js";
 import { checkName, displayPath, joinPath, parentOf } from "../../../shared/paths.js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { Breadcrumb } from "./breadcrumb.js";
 import { ConfirmDialog, ConflictDialog, TextDialog } from "./dialogs.js";
 import { dragHasFiles, pickedFromDataTransfer, pickedFromFiles } from "./drop.js";
@@ -67,6 +68,7 @@ function nameProblem(name: string): string | undefined {
 function Explorer(props: { session: FilesSession }) {
   const s = props.session;
   const ex = s.explorer;
+  const readOnly = useConnectionState().readOnly;
   const [dialog, setDialog] = createSignal<Dialog>();
   const [renaming, setRenaming] = createSignal<string>();
   const [dragging, setDragging] = createSignal(false);
@@ -134,7 +136,7 @@ function Explorer(props: { session: FilesSession }) {
     }
   };
   const onDrop = (e: DragEvent) => {
-    if (!e.dataTransfer || !dragHasFiles(e.dataTransfer)) return;
+    if (readOnly() || !e.dataTransfer || !dragHasFiles(e.dataTransfer)) return;
     e.preventDefault();
     const into = rowUnder(e);
     const target = into ? joinPath(dir(), into) : dir();
@@ -205,46 +207,49 @@ function Explorer(props: { session: FilesSession }) {
             />
             <span>Hidden</span>
           </label>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="new-file"
-            title="New file"
-            onClick={() => setDialog({ kind: "new-file" })}
-          >
-            <NewFileIcon />
-            <span class="icon-button-label">New file</span>
-          </button>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="new-folder"
-            title="New folder"
-            onClick={() => setDialog({ kind: "new-folder" })}
-          >
-            <NewFolderIcon />
-            <span class="icon-button-label">New folder</span>
-          </button>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="upload-files"
-            title="Upload files (or drop them here)"
-            onClick={() => fileInput.click()}
-          >
-            <UploadIcon />
-            <span class="icon-button-label">Upload</span>
-          </button>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="upload-folder"
-            title="Upload a folder"
-            onClick={() => folderInput.click()}
-          >
-            <UploadFolderIcon />
-            <span class="icon-button-label">Upload folder</span>
-          </button>
+          {/* A viewer looks: nothing to make or upload (its requests would be refused). */}
+          <Show when={!readOnly()}>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="new-file"
+              title="New file"
+              onClick={() => setDialog({ kind: "new-file" })}
+            >
+              <NewFileIcon />
+              <span class="icon-button-label">New file</span>
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="new-folder"
+              title="New folder"
+              onClick={() => setDialog({ kind: "new-folder" })}
+            >
+              <NewFolderIcon />
+              <span class="icon-button-label">New folder</span>
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="upload-files"
+              title="Upload files (or drop them here)"
+              onClick={() => fileInput.click()}
+            >
+              <UploadIcon />
+              <span class="icon-button-label">Upload</span>
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="upload-folder"
+              title="Upload a folder"
+              onClick={() => folderInput.click()}
+            >
+              <UploadFolderIcon />
+              <span class="icon-button-label">Upload folder</span>
+            </button>
+          </Show>
           <button
             type="button"
             class="icon-button"
@@ -289,40 +294,42 @@ function Explorer(props: { session: FilesSession }) {
             <DownloadIcon />
             Download
           </button>
-          <Show when={ex.selection().size === 1}>
+          <Show when={!readOnly()}>
+            <Show when={ex.selection().size === 1}>
+              <button
+                type="button"
+                class="icon-button"
+                data-testid="action-rename"
+                onClick={() => setRenaming(selected()[0])}
+              >
+                Rename
+              </button>
+            </Show>
             <button
               type="button"
               class="icon-button"
-              data-testid="action-rename"
-              onClick={() => setRenaming(selected()[0])}
+              data-testid="action-move"
+              onClick={() => setDialog({ kind: "move", names: selected() })}
             >
-              Rename
+              Move…
+            </button>
+            <button
+              type="button"
+              class="icon-button"
+              data-testid="action-copy"
+              onClick={() => setDialog({ kind: "copy", names: selected() })}
+            >
+              Copy…
+            </button>
+            <button
+              type="button"
+              class="icon-button danger"
+              data-testid="action-delete"
+              onClick={() => setDialog({ kind: "delete", names: selected() })}
+            >
+              Delete
             </button>
           </Show>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="action-move"
-            onClick={() => setDialog({ kind: "move", names: selected() })}
-          >
-            Move…
-          </button>
-          <button
-            type="button"
-            class="icon-button"
-            data-testid="action-copy"
-            onClick={() => setDialog({ kind: "copy", names: selected() })}
-          >
-            Copy…
-          </button>
-          <button
-            type="button"
-            class="icon-button danger"
-            data-testid="action-delete"
-            onClick={() => setDialog({ kind: "delete", names: selected() })}
-          >
-            Delete
-          </button>
           <button
             type="button"
             class="icon-button"

@@ -41,9 +41,13 @@ function hostedConnection(
   jsDomain: string,
   title: () => string | undefined,
   person: () => { name: string; color: string } | undefined,
+  role: () => string | undefined,
 ): WorkspaceConnection {
   const state = (): ConnectionState => hub.state();
   return {
+    get readOnly() {
+      return role() === "viewer";
+    },
     get person() {
       return person();
     },
@@ -89,7 +93,16 @@ export function HubWorkspacePage(props: { wsid: string }) {
   createEffect(() => {
     const m = membership();
     if (opened() || !running() || m?.jsDomain === undefined) return;
-    setOpened(hostedConnection(hub, wsid, m.jsDomain, () => row.hub()?.title, me));
+    setOpened(
+      hostedConnection(
+        hub,
+        wsid,
+        m.jsDomain,
+        () => row.hub()?.title,
+        me,
+        () => membership()?.role,
+      ),
+    );
   });
   const notFound = () => /not.?found|no workspace/i.test(hub.problem() ?? "");
 

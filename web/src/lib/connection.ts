@@ -38,6 +38,8 @@ export interface WorkspaceConnection {
    * name and colour); without it, the browser is named after itself.
    */
   readonly person?: { name: string; color: string };
+  /** Its people may look, not change anything (a hosted workspace's viewer; NATS enforces). */
+  readonly readOnly?: boolean;
   /** The window title the server asks for (a remote session: its target). */
   readonly title?: string;
   /** "connecting" until the first connect, then one of the other three. */

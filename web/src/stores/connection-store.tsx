@@ -32,6 +32,8 @@ export function useConnectionState(): {
   hosted: boolean;
   /** The title the server gives the workspace (a hosted one's is the hub's), if any. */
   title: Accessor<string | undefined>;
+  /** This page may look, not change anything (a viewer). */
+  readOnly: Accessor<boolean>;
 } {
   const conn = useConnection();
   return {
@@ -41,5 +43,6 @@ export function useConnectionState(): {
     version: conn.version,
     hosted: conn.hosted === true,
     title: () => conn.title,
+    readOnly: () => conn.readOnly === true,
   };
 }

@@ -17,6 +17,7 @@ import {
   TERM_MIN_ROWS,
   TERM_SCROLLBACK,
 } from "../../../shared/terminals.js";
+import { useConnectionState } from "../stores/connection-store.js";
 import type { SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
 import { terminalTheme } from "./theme.js";
@@ -67,10 +68,13 @@ export function XtermView(props: {
   onStatus?(status: SessionStatus, problem?: string): void;
 }) {
   const store = useTerminals();
+  const readOnly = useConnectionState().readOnly;
   let host!: HTMLDivElement;
 
   onMount(() => {
     const term = new Terminal({
+      // A viewer watches; its keystrokes would be refused anyway.
+      disableStdin: readOnly(),
       scrollback: TERM_SCROLLBACK,
       fontFamily: MONO,
       fontSize: props.fontSize,
