@@ -13,7 +13,7 @@ import { buildApp, type GatewayDeps } from "../services/gateway/app.js";
 import { BrowserSessions } from "../services/gateway/browser-sessions.js";
 import { fileEventPublisher } from "../services/gateway/files.js";
 import { allowedHostnames } from "../services/gateway/security.js";
-import { UploadJournal } from "../services/gateway/upload-journal.js";
+import { UploadJournal } from "../services/runtime/upload-journal.js";
 import { openRemoteRoute } from "../services/remote/index.js";
 import type { Logger } from "../services/runtime/logger.js";
 import { PathResolver } from "../services/runtime/paths.js";
