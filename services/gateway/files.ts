@@ -27,12 +27,11 @@ import { workspaceSubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { fsError, type PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
-import { archiveName, folderArchive, openUpload } from "../runtime/uploads.js";
 import type { UploadJournal } from "../runtime/upload-journal.js";
+import { archiveName, folderArchive, openUpload } from "../runtime/uploads.js";
 
 export const UPLOAD_PATH = "/api/files/upload";
 export const DOWNLOAD_PATH = "/api/files/download";
-
 
 export interface FilesOptions {
   resolver: PathResolver;
@@ -148,7 +147,7 @@ const TYPES: Record<string, string> = {
   tar: "application/x-tar",
 };
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   const dot = name.lastIndexOf(".");
   return (dot > 0 && TYPES[name.slice(dot + 1).toLowerCase()]) || "application/octet-stream";
 }

@@ -281,7 +281,10 @@ export async function folderArchive(
       } else if (st.isFile()) {
         let handle: FileHandle;
         try {
-          handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+          handle = await open(
+            path,
+            constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
+          );
         } catch (err) {
           log.warn({ path: rel, err }, "file left out of the archive");
           continue;
