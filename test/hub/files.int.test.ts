@@ -96,18 +96,15 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
     body: string | Uint8Array<ArrayBuffer>,
     conflict = "fail",
   ) =>
-    fetch(
-      `${base}${hubFilesPaths(wsid).upload}?${new URLSearchParams({ dir, name, conflict })}`,
-      {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${creds[who]}`,
-          origin: base,
-          "content-type": "application/octet-stream",
-        },
-        body,
+    fetch(`${base}${hubFilesPaths(wsid).upload}?${new URLSearchParams({ dir, name, conflict })}`, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${creds[who]}`,
+        origin: base,
+        "content-type": "application/octet-stream",
       },
-    );
+      body,
+    });
   const download = (who: string, path: string, headers: Record<string, string> = {}) =>
     fetch(`${base}${hubFilesPaths(wsid).download}?${new URLSearchParams({ path })}`, {
       headers: { authorization: `Bearer ${creds[who]}`, ...headers },
