@@ -3,7 +3,8 @@
  * the hub's gateway, then chunks over NATS through the host's leaf connection to the
  * workspace's fs service, written by its worker as the workspace's user) next to plus's own
  * upload on the same machine (HTTP straight to disk: the anchor). The client is the same for
- * both: one PUT whose body is a 1 MiB buffer sent 1024 times, over loopback.
+ * both: one PUT whose body is a 1 MiB buffer sent 1024 times, over loopback, after one
+ * warm-up upload of 32 MiB each.
  *
  * Plus's home is on the same loop btrfs as the workspaces, so both write to the same disk.
  * The hub is its own process with the host it runs joined to itself (loop btrfs, podman), so
@@ -26,6 +27,7 @@ const MiB = 1024 * 1024;
 const RATIO_TARGET = 0.5;
 const RSS_TARGET_MB = 64;
 const HOST = "benchupload";
+const WARM_UP = 32 * MiB;
 
 export async function wsUploadBench(): Promise<string> {
   const why = await hostUnsupported();
@@ -58,6 +60,9 @@ export async function wsUploadBench(): Promise<string> {
       const theirs: number[] = [];
       const growth: number[] = [];
       const treeGrowth: number[] = [];
+      // One small upload each first: code loaded and buffers grown once, not in the runs.
+      await put(plus.port, plusTarget, WARM_UP, plusHeaders);
+      await put(hubPort, hubTarget, WARM_UP, hub.headers());
       for (let run = 1; run <= runs; run++) {
         const a = await put(plus.port, plusTarget, size, plusHeaders);
         await rm(join(home, "bench.bin"), { force: true });
