@@ -30,7 +30,7 @@ import type { UploadConflict, UploadResult } from "../../shared/file-transfer.js
 import { type FsEvent, nextFreeName, UPLOAD_TEMP_PREFIX } from "../../shared/files.js";
 import { checkRelativePath, joinPath, nameOf } from "../../shared/paths.js";
 import type { Logger } from "./logger.js";
-import { type PathResolver, type PinnedDir, pinChild } from "./paths.js";
+import { fsError, type PathResolver, type PinnedDir, pinChild } from "./paths.js";
 
 export type PublishFileEvent = (event: Uncommitted<FsEvent>) => Promise<void>;
 
@@ -108,7 +108,8 @@ export async function openUpload(
     );
   } catch (err) {
     await closeDirs();
-    throw err;
+    // The message names the file that could not be made, not only its folder.
+    throw fsError(err, shown, "upload to");
   }
   let ended = false;
   return {
