@@ -280,6 +280,8 @@ export async function startHub(
           })),
         };
       },
+      membership: async (account, wsid) =>
+        (await memberships(account)).find((m) => m.wsid === wsid),
       ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
       health: () => ({
         status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",

@@ -83,6 +83,7 @@ export function containerWorkspaceServices(
       hidePaths,
       sandbox: p.dir,
       runAs: { uid: user, gid: user, script: o.fsWorkerScript },
+      uploadJournal: uploadsDir(o.dataDir, wsid),
       container: {
         home: WORKSPACE_HOME,
         mounts: [
@@ -142,6 +143,11 @@ export function containerWorkspaceServices(
   ];
 }
 
+/** Uploads over NATS in progress (markers naming their temp files; only root reads them). */
+function uploadsDir(dataDir: string, wsid: string): string {
+  return join(dataDir, "uploads", wsid);
+}
+
 function ptyDir(dataDir: string, wsid: string): string {
   return join(dataDir, "terminals", wsid);
 }
@@ -190,6 +196,7 @@ export async function startWorkspaceServices(
     if (keepShells) return;
     await stopPtyHost(ptyDir(o.dataDir, wsid)).catch(() => undefined);
     await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
+    await rm(uploadsDir(o.dataDir, wsid), { recursive: true, force: true });
     o.log.info({ wsid }, "workspace services stopped");
   };
   // Requests that come before a workspace's services are up wait for them.

@@ -216,6 +216,11 @@ export const ErrorCodes = {
     status: 400,
     summary: "The upload ended before all its bytes arrived (cancelled or cut); nothing was kept.",
   },
+  ERR_FS_TRANSFER: {
+    status: 409,
+    summary:
+      "No such upload or download in progress (it ended, was cancelled, or waited too long), or its chunks came out of order; nothing was kept.",
+  },
   ERR_FS_NOT_FILE: {
     status: 409,
     summary: "Not a regular file (a pipe, socket or device): it cannot be read or downloaded.",

@@ -9,7 +9,6 @@
  * what that user can do inside, and what they create belongs to that user.
  */
 import { CocalcError } from "../../shared/errors.js";
-import type { FsRequest } from "../../shared/files.js";
 import { expandPath, isInside, joinPath } from "../../shared/paths.js";
 
 /** One part of the container's file system and where it lives on the host. */
@@ -75,16 +74,16 @@ export class ContainerPaths {
     return mount.at === "/" ? `/${rest}` : `${mount.at}/${rest}`;
   }
 
-  /** The request with every path mapped to the host. */
-  async request(r: FsRequest): Promise<FsRequest> {
-    const out: Record<string, unknown> = { ...r };
+  /** The request (an fs or a transfer request) with every path mapped to the host. */
+  async request<R extends object>(r: R): Promise<R> {
+    const out = { ...r } as Record<string, unknown>;
     for (const key of ["path", "from", "to", "dir"] as const) {
       const v = out[key];
       if (typeof v === "string") out[key] = await this.toHost(v);
     }
     if (Array.isArray(out.paths))
       out.paths = await Promise.all((out.paths as string[]).map((p) => this.toHost(p)));
-    return out as FsRequest;
+    return out as R;
   }
 
   /** Every host path inside `value` (a reply, an event's data, a change) mapped back. */

@@ -9,6 +9,7 @@ import { homedir } from "node:os";
 import type { Msg } from "@nats-io/nats-core";
 import { EventRegistry, envelope, type Uncommitted } from "../../shared/envelope.js";
 import { toErrorPayload } from "../../shared/errors.js";
+import type { TransferRequest } from "../../shared/file-transfer.js";
 import {
   type FsChange,
   type FsEvent,
@@ -23,9 +24,12 @@ import type { Logger } from "../runtime/logger.js";
 import { PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceDefinition } from "../runtime/service.js";
+import { UploadJournal } from "../runtime/upload-journal.js";
 import { answer } from "./answer.js";
 import { type ContainerFiles, ContainerPaths } from "./container.js";
 import { FileOperations } from "./operations.js";
+import { serveTransfers } from "./transfer-server.js";
+import { FileTransfers, type TransferAnswer } from "./transfers.js";
 import { DirectoryWatches } from "./watches.js";
 import { FsWorker, type RunAs } from "./worker-client.js";
 
@@ -51,6 +55,11 @@ export interface FsServiceOptions {
   runAs?: RunAs;
   /** Rewrites error answers' messages (a container workspace's: no host paths). */
   hidePaths?: (message: string) => string;
+  /**
+   * Where uploads over NATS in progress are recorded (a directory only the service reads), so
+   * a restart removes the temp files of those that never ended.
+   */
+  uploadJournal?: string;
 }
 
 /** What does the file operations: in this process, or in a worker with other credentials. */
@@ -58,6 +67,10 @@ interface FileBackend {
   home: string;
   sandbox: string | null;
   answer(r: FsRequest): Promise<unknown>;
+  /** An upload or download request (shared/file-transfer.ts). */
+  transfer(r: TransferRequest, bytes: Uint8Array): Promise<TransferAnswer>;
+  /** Removes an abandoned upload's temp file (named by the journal). */
+  removeTemp(path: string): Promise<void>;
   /** Settles (with the reason) when the backend is gone on its own. */
   gone: Promise<string>;
   stop(): Promise<void>;
@@ -120,6 +133,8 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           home: worker.home,
           sandbox: worker.sandbox,
           answer: (r) => worker.answer(r),
+          transfer: (r, bytes) => worker.transfer(r, bytes),
+          removeTemp: (path) => worker.removeTemp(path),
           gone: worker.exited,
           stop: () => worker.stop(),
         };
@@ -132,12 +147,16 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         });
         const watches = new DirectoryWatches({ log: ctx.log, publish: publishChange });
         const ops = new FileOperations(resolver, watches, emit);
+        const transfers = new FileTransfers(resolver, emit, ctx.log);
         backend = {
           home: resolver.home,
           sandbox: resolver.sandbox,
           answer: (r) => answer(ops, r),
+          transfer: (r, bytes) => transfers.answer(r, bytes),
+          removeTemp: (path) => transfers.removeTemp(path),
           gone: new Promise<string>(() => undefined),
           async stop() {
+            await transfers.stop();
             watches.stop();
             ops.listings.clear();
           },
@@ -166,6 +185,22 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
 
       let crash!: (err: unknown) => void;
       const crashed = new Promise<never>((_, reject) => (crash = reject));
+      let journal: UploadJournal | undefined;
+      if (opts.uploadJournal) {
+        journal = await UploadJournal.open(opts.uploadJournal);
+        const removed = await journal.sweep((path) => backend.removeTemp(path));
+        if (removed > 0) ctx.log.info({ removed }, "temp files of unfinished uploads removed");
+      }
+      const transfers = serveTransfers({
+        nc: ctx.nc,
+        wsid: ctx.wsid,
+        log: ctx.log,
+        transfer: (r, bytes) => backend.transfer(r, bytes),
+        ...(container && { container }),
+        ...(journal && { journal }),
+        ...(opts.hidePaths && { hidePaths: opts.hidePaths }),
+        failed: (err) => crash(err),
+      });
       const sub = ctx.nc.subscribe(subjects.request(FS_SERVICE), {
         queue: subjects.request(FS_SERVICE),
         callback: (err, m) => {
@@ -194,7 +229,7 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
       };
       // A crash or a dead worker stops the requests too, and the worker goes with them.
       return runningService(
-        [requests],
+        [requests, transfers],
         async () => {
           stopping = true;
           await Promise.allSettled([...inflight]);

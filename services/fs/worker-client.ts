@@ -6,8 +6,10 @@
 import { type ChildProcess, fork } from "node:child_process";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
+import type { TransferRequest } from "../../shared/file-transfer.js";
 import type { FsChange, FsEvent, FsRequest } from "../../shared/files.js";
 import type { Logger } from "../runtime/logger.js";
+import type { TransferAnswer } from "./transfers.js";
 import type { FromWorker, ToWorker } from "./worker-protocol.js";
 
 /** Who the file operations run as, and the worker script that runs them. */
@@ -61,6 +63,7 @@ export class FsWorker {
     const child = fork(o.runAs.script, [], {
       // The parent's loader flags (a test runner's) are not for the worker.
       execArgv: [],
+      serialization: "advanced",
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
     });
@@ -119,7 +122,7 @@ export class FsWorker {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
         if (!p) return;
-        if (m.ok) p.resolve(m.result);
+        if (m.ok) p.resolve(m.bytes ? { ...(m.result as object), bytes: m.bytes } : m.result);
         else p.reject(fromErrorPayload(m.error));
         return;
       }
@@ -139,14 +142,28 @@ export class FsWorker {
     }
   }
 
-  /** Runs one request in the worker, as its user. */
-  answer(request: FsRequest): Promise<unknown> {
+  private call(message: (id: number) => ToWorker): Promise<unknown> {
     if (this.exitReason) return Promise.reject(new CocalcError("ERR_FS_WORKER", this.exitReason));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.send({ type: "request", id, request });
+      this.send(message(id));
     });
+  }
+
+  /** Runs one request in the worker, as its user. */
+  answer(request: FsRequest): Promise<unknown> {
+    return this.call((id) => ({ type: "request", id, request }));
+  }
+
+  /** Runs one transfer request in the worker, as its user. */
+  transfer(request: TransferRequest, bytes: Uint8Array): Promise<TransferAnswer> {
+    return this.call((id) => ({ type: "transfer", id, request, bytes })) as Promise<TransferAnswer>;
+  }
+
+  /** Removes an abandoned upload's temp file, as the worker's user. */
+  async removeTemp(path: string): Promise<void> {
+    await this.call((id) => ({ type: "remove-temp", id, path }));
   }
 
   /** Asks the worker to stop, and kills it if it does not within a few seconds. */

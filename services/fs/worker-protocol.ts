@@ -1,4 +1,7 @@
-/** Messages between an fs service and its worker process (Node's IPC channel, JSON). */
+/**
+ * Messages between an fs service and its worker process (Node's IPC channel, with advanced
+ * serialization so a transfer's chunk travels as bytes).
+ */
 import type { Uncommitted } from "../../shared/envelope.js";
 import type { ErrorPayload } from "../../shared/errors.js";
 import type { FsChange, FsEvent } from "../../shared/files.js";
@@ -13,6 +16,10 @@ export type ToWorker =
       hideOutside?: boolean;
     }
   | { type: "request"; id: number; request: unknown }
+  /** An upload or download request (shared/file-transfer.ts) and a chunk's bytes. */
+  | { type: "transfer"; id: number; request: unknown; bytes: Uint8Array }
+  /** Removes an abandoned upload's temp file (from the service's journal). */
+  | { type: "remove-temp"; id: number; path: string }
   /** The event `n` is published (or given up): the operation that caused it may reply. */
   | { type: "emitted"; n: number }
   | { type: "stop" };
@@ -20,7 +27,7 @@ export type ToWorker =
 export type FromWorker =
   | { type: "ready"; home: string; sandbox: string | null }
   | { type: "failed"; message: string }
-  | { type: "reply"; id: number; ok: true; result: unknown }
+  | { type: "reply"; id: number; ok: true; result: unknown; bytes?: Uint8Array }
   | { type: "reply"; id: number; ok: false; error: ErrorPayload }
   | { type: "event"; n: number; event: Uncommitted<FsEvent> }
   | { type: "change"; change: FsChange };

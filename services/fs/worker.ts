@@ -11,10 +11,12 @@
 import pino from "pino";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { toErrorPayload } from "../../shared/errors.js";
+import type { TransferRequest } from "../../shared/file-transfer.js";
 import type { FsChange, FsEvent, FsRequest } from "../../shared/files.js";
 import { PathResolver } from "../runtime/paths.js";
 import { answer } from "./answer.js";
 import { FileOperations } from "./operations.js";
+import { FileTransfers } from "./transfers.js";
 import { DirectoryWatches } from "./watches.js";
 import type { FromWorker, ToWorker } from "./worker-protocol.js";
 
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
   const log = pino({ base: { pid: process.pid, component: "fs-worker" } }, pino.destination(2));
   let ops: FileOperations | undefined;
   let watches: DirectoryWatches | undefined;
+  let transfers: FileTransfers | undefined;
   let nextEmit = 0;
   const emitted = new Map<number, () => void>();
 
@@ -61,6 +64,7 @@ async function main(): Promise<void> {
             publish: (change: FsChange) => send({ type: "change", change }),
           });
           ops = new FileOperations(resolver, watches, emit);
+          transfers = new FileTransfers(resolver, emit, log);
           send({ type: "ready", home: resolver.home, sandbox: resolver.sandbox });
         } catch (err) {
           send({ type: "failed", message: String((err as Error).message ?? err) });
@@ -80,11 +84,33 @@ async function main(): Promise<void> {
         }
         return;
       }
+      case "transfer":
+      case "remove-temp": {
+        try {
+          if (!transfers) throw new Error("the fs worker is not initialised");
+          if (m.type === "remove-temp") {
+            await transfers.removeTemp(m.path);
+            send({ type: "reply", id: m.id, ok: true, result: null });
+            return;
+          }
+          const { bytes, ...answer } = await transfers.answer(
+            m.request as TransferRequest,
+            m.bytes,
+          );
+          send({ type: "reply", id: m.id, ok: true, result: answer, ...(bytes && { bytes }) });
+        } catch (err) {
+          const error = toErrorPayload(err);
+          if (error.code === "ERR_INTERNAL") log.error({ err }, "fs transfer failed");
+          send({ type: "reply", id: m.id, ok: false, error });
+        }
+        return;
+      }
       case "emitted":
         emitted.get(m.n)?.();
         emitted.delete(m.n);
         return;
       case "stop":
+        await transfers?.stop();
         watches?.stop();
         ops?.listings.clear();
         process.disconnect?.();

@@ -28,8 +28,8 @@ export interface AuthOptions {
   token?: () => string;
   /** Paths that need no session (besides the app shell and sign-in). */
   publicPaths: ReadonlySet<string>;
-  /** Path prefixes of GET routes that a signed link may open. */
-  linkable: readonly string[];
+  /** GET routes a signed link may open: path prefixes, or patterns of whole paths. */
+  linkable: readonly (string | RegExp)[];
   /** After "sign out everywhere": what else must change (the browser's NATS password). */
   onSignOutEverywhere?: () => Promise<void>;
 }
@@ -60,6 +60,10 @@ function isShell(method: string, path: string): boolean {
   return (method === "GET" || method === "HEAD") && !path.startsWith("/api/") && path !== "/api";
 }
 
+function isLinkable(linkable: AuthOptions["linkable"], path: string): boolean {
+  return linkable.some((p) => (typeof p === "string" ? path.startsWith(p) : p.test(path)));
+}
+
 function refuse(reply: FastifyReply, err: CocalcError) {
   return reply
     .code(err.status)
@@ -84,7 +88,7 @@ export const authPlugin = fp<AuthOptions>(
       const id =
         given !== undefined
           ? sessions.verify(given)
-          : request.method === "GET" && opts.linkable.some((p) => path.startsWith(p))
+          : request.method === "GET" && isLinkable(opts.linkable, path)
             ? sessions.useLink(request.url)
             : undefined;
       if (id === undefined) {
@@ -146,7 +150,7 @@ export const authPlugin = fp<AuthOptions>(
       async (request, reply) => {
         const url = request.body.url;
         const path = url.startsWith("/") && !url.startsWith("//") ? url.split("?")[0]! : "";
-        if (!opts.linkable.some((p) => path.startsWith(p))) {
+        if (!isLinkable(opts.linkable, path)) {
           throw new CocalcError("ERR_GATEWAY_LINK", `no link can be made for ${path || url}`);
         }
         return reply

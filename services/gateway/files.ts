@@ -12,36 +12,26 @@
  * Both go through the PathResolver like every other file access, and are authenticated and
  * Origin-checked by the gateway's hooks like every request.
  */
-import { constants, type Stats } from "node:fs";
-import { link, lstat, mkdir, open, readdir, readlink, rename, unlink } from "node:fs/promises";
+import { constants } from "node:fs";
+import { lstat } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { Transform, type TransformCallback, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { randomId } from "../../shared/base64url.js";
 import { envelope, type Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
-import {
-  FileCreated,
-  FileUploaded,
-  type FsEvent,
-  FsEventKinds,
-  nextFreeName,
-  UPLOAD_TEMP_PREFIX,
-} from "../../shared/files.js";
-import { checkRelativePath, joinPath, nameOf } from "../../shared/paths.js";
+import { type UploadConflict, UploadConflicts } from "../../shared/file-transfer.js";
+import { FileCreated, FileUploaded, type FsEvent, FsEventKinds } from "../../shared/files.js";
+import { nameOf } from "../../shared/paths.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
-import { fsError, type PathResolver, type PinnedDir, pinChild } from "../runtime/paths.js";
+import { fsError, type PathResolver } from "../runtime/paths.js";
 import { publishEvent } from "../runtime/publish.js";
-import type { UploadJournal } from "./upload-journal.js";
+import type { UploadJournal } from "../runtime/upload-journal.js";
+import { archiveName, folderArchive, openUpload } from "../runtime/uploads.js";
 
 export const UPLOAD_PATH = "/api/files/upload";
 export const DOWNLOAD_PATH = "/api/files/download";
-
-export const UploadConflicts = ["fail", "replace", "rename"] as const;
-export type UploadConflict = (typeof UploadConflicts)[number];
 
 export interface FilesOptions {
   resolver: PathResolver;
@@ -83,15 +73,6 @@ function required(q: Record<string, string | undefined>, name: string): string {
     throw new CocalcError("ERR_FS_REQUEST", `the query parameter ${name} is missing`);
   }
   return v;
-}
-
-async function lstatOrNull(path: string): Promise<Stats | null> {
-  try {
-    return await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw err;
-  }
 }
 
 /** Counts bytes on their way through, so a short body is noticed. */
@@ -166,7 +147,7 @@ const TYPES: Record<string, string> = {
   tar: "application/x-tar",
 };
 
-function contentType(name: string): string {
+export function contentType(name: string): string {
   const dot = name.lastIndexOf(".");
   return (dot > 0 && TYPES[name.slice(dot + 1).toLowerCase()]) || "application/octet-stream";
 }
@@ -216,94 +197,6 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
       .send(JSON.stringify(payload));
   };
 
-  /** Creates (or enters) the folders of a relative upload path, pinned one by one. */
-  async function enterFolders(base: PinnedDir, folders: string[]): Promise<PinnedDir[]> {
-    const opened: PinnedDir[] = [base];
-    try {
-      for (const folder of folders) {
-        const here = opened.at(-1)!;
-        const st = await lstatOrNull(here.at(folder));
-        if (st === null) {
-          try {
-            await mkdir(here.at(folder));
-            await opts.publish({
-              type: "FileCreated",
-              data: { path: joinPath(here.path, folder), kind: "dir" },
-            });
-          } catch (err) {
-            if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-          }
-        } else if (!st.isDirectory()) {
-          throw new CocalcError(
-            "ERR_FS_NOT_DIR",
-            `${resolver.display(joinPath(here.path, folder))} exists and is not a folder`,
-          );
-        }
-        opened.push(await pinChild(here, folder));
-      }
-      return opened;
-    } catch (err) {
-      for (const d of opened.slice(1)) await d.close();
-      throw err;
-    }
-  }
-
-  /** Puts the finished temp file at its name; returns the name used and what it replaced. */
-  async function place(
-    dir: PinnedDir,
-    temp: string,
-    name: string,
-    conflict: UploadConflict,
-  ): Promise<{ name: string; replaced: boolean }> {
-    if (conflict === "replace") {
-      const before = await lstatOrNull(dir.at(name));
-      if (before?.isDirectory()) {
-        throw new CocalcError(
-          "ERR_FS_IS_DIR",
-          `${resolver.display(joinPath(dir.path, name))} is a folder; it was not replaced`,
-        );
-      }
-      await rename(dir.at(temp), dir.at(name));
-      return { name, replaced: before !== null };
-    }
-    // link(2) fails when the name exists: no window in which another file could be replaced.
-    const taken = new Set<string>();
-    for (;;) {
-      const candidate = conflict === "rename" ? nextFreeName(name, (n) => taken.has(n)) : name;
-      try {
-        await link(dir.at(temp), dir.at(candidate));
-        await unlink(dir.at(temp));
-        return { name: candidate, replaced: false };
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if (code === "EEXIST") {
-          if (conflict === "fail") {
-            throw new CocalcError(
-              "ERR_FS_EXISTS",
-              `${resolver.display(joinPath(dir.path, candidate))} already exists`,
-            );
-          }
-          taken.add(candidate);
-          continue;
-        }
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP") throw err;
-        // No hard links on this file system: check, then rename.
-        if ((await lstatOrNull(dir.at(candidate))) !== null) {
-          if (conflict === "fail") {
-            throw new CocalcError(
-              "ERR_FS_EXISTS",
-              `${resolver.display(joinPath(dir.path, candidate))} already exists`,
-            );
-          }
-          taken.add(candidate);
-          continue;
-        }
-        await rename(dir.at(temp), dir.at(candidate));
-        return { name: candidate, replaced: false };
-      }
-    }
-  }
-
   app.put(UPLOAD_PATH, async (request, reply) => {
     const raw: IncomingMessage = request.raw;
     let target = "";
@@ -316,44 +209,26 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
           `conflict must be one of ${UploadConflicts.join(", ")}`,
         );
       }
-      const parts = checkRelativePath(required(q, "name"));
-      const hidden = parts.find((p) => p.startsWith(UPLOAD_TEMP_PREFIX));
-      if (hidden !== undefined) {
-        // Listings hide such names (uploads in progress): a file of that name would vanish.
-        throw new CocalcError(
-          "ERR_FS_NAME",
-          `${JSON.stringify(hidden)} starts with ${UPLOAD_TEMP_PREFIX}, which is kept for uploads in progress; rename it first`,
-        );
-      }
+      const name = required(q, "name");
       const dirInput = required(q, "dir");
       target = resolver.display(resolver.absolute(dirInput));
       const expected = raw.headers["content-length"];
       const length = expected === undefined ? undefined : Number(expected);
-
-      const base = await resolver.pinDir(dirInput);
-      const dirs = await enterFolders(base, parts.slice(0, -1)).catch(async (err) => {
-        await base.close();
-        throw err;
-      });
-      const dir = dirs.at(-1)!;
-      const name = parts.at(-1)!;
-      target = resolver.display(joinPath(dir.path, name));
-      const temp = `${UPLOAD_TEMP_PREFIX}${randomId()}`;
       let marker: string | undefined;
       try {
-        marker = await opts.journal?.begin(joinPath(dir.path, temp));
-        if (conflict === "fail" && (await lstatOrNull(dir.at(name))) !== null) {
-          throw new CocalcError("ERR_FS_EXISTS", `${target} already exists`);
-        }
-        const handle = await open(
-          dir.at(temp),
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o666,
+        const upload = await openUpload(
+          resolver,
+          { dir: dirInput, name, conflict },
+          opts.publish,
+          async (tempPath) => {
+            marker = await opts.journal?.begin(tempPath);
+          },
         );
+        target = upload.shown;
         const counter = new Counter();
         try {
           // The stream closes the handle when it is done (close() would wait for it forever).
-          await receive(raw, counter, handle.createWriteStream({ autoClose: true }));
+          await receive(raw, counter, upload.handle.createWriteStream({ autoClose: true }));
           if (length !== undefined && counter.bytes !== length) {
             throw new CocalcError(
               "ERR_FS_UPLOAD_INCOMPLETE",
@@ -366,26 +241,8 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
               `${target}: the upload was cancelled`,
             );
           }
-          const placed = await place(dir, temp, name, conflict);
-          const path = joinPath(dir.path, placed.name);
-          await opts.publish({
-            type: "FileUploaded",
-            data: { path, size: counter.bytes, replaced: placed.replaced },
-          });
-          log.info({ path, size: counter.bytes }, "file uploaded");
-          return reply
-            .code(201)
-            .header("Cache-Control", "no-store")
-            .send({
-              path,
-              display: resolver.display(path),
-              name: placed.name,
-              size: counter.bytes,
-              replaced: placed.replaced,
-            });
         } catch (err) {
-          await handle.close().catch(() => undefined);
-          await unlink(dir.at(temp)).catch(() => undefined);
+          await upload.discard();
           const code = (err as NodeJS.ErrnoException).code;
           if (code === "ECONNRESET" || raw.readableAborted) {
             log.info({ path: target, bytes: counter.bytes }, "upload cancelled; nothing kept");
@@ -396,9 +253,11 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
           }
           throw err;
         }
+        const placed = await upload.place(counter.bytes);
+        log.info({ path: placed.path, size: placed.size }, "file uploaded");
+        return reply.code(201).header("Cache-Control", "no-store").send(placed);
       } finally {
         if (marker) await opts.journal?.end(marker);
-        for (const d of dirs) await d.close();
       }
     } catch (err) {
       return fail(reply, fsError(err, target || "the upload", "upload to"));
@@ -455,78 +314,10 @@ export async function filesPlugin(app: FastifyInstance, opts: FilesOptions): Pro
 
   /** Streams directory `real` as a tar archive named after it. */
   async function sendArchive(reply: FastifyReply, real: string) {
-    const top = nameOf(real) || "root";
-    // Loaded on the first folder download, not at every start.
-    const { pack } = await import("tar-stream");
-    const archive = pack();
-    const root = await resolver.pinReal(real);
-    const walk = async (dir: PinnedDir, prefix: string): Promise<void> => {
-      for (const name of (await readdir(dir.dirPath)).sort()) {
-        const path = dir.at(name);
-        const rel = `${prefix}/${name}`;
-        let st: Stats;
-        try {
-          st = await lstat(path);
-        } catch {
-          continue; // removed meanwhile
-        }
-        const header = { name: rel, mode: st.mode & 0o7777, mtime: st.mtime };
-        if (st.isDirectory()) {
-          archive.entry({ ...header, type: "directory" });
-          let child: PinnedDir;
-          try {
-            child = await pinChild(dir, name);
-          } catch (err) {
-            log.warn({ path: rel, err }, "folder left out of the archive");
-            continue;
-          }
-          try {
-            await walk(child, rel);
-          } finally {
-            await child.close();
-          }
-        } else if (st.isSymbolicLink()) {
-          archive.entry({ ...header, type: "symlink", linkname: await readlink(path) });
-        } else if (st.isFile()) {
-          let handle: Awaited<ReturnType<typeof open>>;
-          try {
-            handle = await open(
-              path,
-              constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK,
-            );
-          } catch (err) {
-            log.warn({ path: rel, err }, "file left out of the archive");
-            continue;
-          }
-          try {
-            if (st.size > 0) {
-              await pipeline(
-                handle.createReadStream({ start: 0, end: st.size - 1, autoClose: true }),
-                archive.entry({ ...header, size: st.size }),
-              );
-            } else {
-              archive.entry({ ...header, size: 0 }, "");
-            }
-          } finally {
-            await handle.close();
-          }
-        }
-      }
-    };
-    void (async () => {
-      try {
-        archive.entry({ name: top, type: "directory", mode: 0o755, mtime: new Date() });
-        await walk(root, top);
-        archive.finalize();
-      } catch (err) {
-        log.warn({ path: real, err }, "archive cut short");
-        archive.destroy(err as Error);
-      } finally {
-        await root.close();
-      }
-    })();
+    const { top, file } = archiveName(real);
+    const archive = await folderArchive(resolver, real, top, log);
     return reply
-      .header("Content-Disposition", contentDisposition(`${top}.tar`))
+      .header("Content-Disposition", contentDisposition(file))
       .type("application/x-tar")
       .send(archive);
   }

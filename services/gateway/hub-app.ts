@@ -1,11 +1,12 @@
 /**
  * The hub's gateway: the web app (as the hub: setup, sign-in, sign-up, dashboard), account
- * sign-in (hub-auth.ts), a browser's NATS login (a short-lived user JWT for the page's own
+ * sign-in (hub-auth.ts), a hosted workspace's uploads and downloads (hub-files.ts), a browser's NATS login (a short-lived user JWT for the page's own
  * nkey), /healthz and the /nats WebSocket pipe. Not listening: only the hub's main listens.
  */
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
 import { CocalcError } from "../../shared/errors.js";
+import type { Membership } from "../../shared/hub-permissions.js";
 import type { Logger } from "../runtime/logger.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
@@ -13,6 +14,7 @@ import type { BrowserSessions } from "./browser-sessions.js";
 import { hubAdminPlugin } from "./hub-admin.js";
 import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
+import { HUB_DOWNLOAD_LINK, hubFilesPlugin } from "./hub-files.js";
 import { hubWorkspacesPlugin } from "./hub-workspaces.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
@@ -46,6 +48,8 @@ export interface HubGatewayDeps {
    * when the account is not one of its members).
    */
   mintNats(account: string, publicKey: string, wsid?: string): Promise<BrowserNatsLogin>;
+  /** The account's membership of workspace `wsid` (role, host), or undefined. */
+  membership(account: string, wsid: string): Promise<Membership | undefined>;
   health(): { status: "ok" | "degraded" };
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
@@ -68,12 +72,18 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
   await app.register(authPlugin, {
     sessions: deps.sessions,
     publicPaths: new Set([...HUB_PUBLIC_PATHS, "/healthz"]),
-    linkable: [],
+    linkable: [HUB_DOWNLOAD_LINK],
   });
   await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubWorkspacesPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminHostsPlugin, { nc: deps.nc, sessions: deps.sessions });
+  await app.register(hubFilesPlugin, {
+    nc: deps.nc,
+    sessions: deps.sessions,
+    membership: deps.membership,
+    log: deps.log,
+  });
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();

@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { sleep } from "./stats.js";
 
 /** Resident set size of one process in KiB, or 0 when it is gone. */
-function rssKib(pid: number): number {
+export function rssKib(pid: number): number {
   try {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);

@@ -17,6 +17,7 @@ import { termBench } from "./term.js";
 import { traceBench } from "./trace.js";
 import { uploadBench } from "./upload.js";
 import { wsStartBench } from "./ws-start.js";
+import { wsUploadBench } from "./ws-upload.js";
 
 const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   startup: startupBench,
@@ -33,6 +34,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   forward: forwardBench,
   "fleet-route": fleetRouteBench,
   "hub-login": hubLoginBench,
+  "ws-upload": wsUploadBench,
 };
 
 async function main(names: string[]): Promise<number> {

@@ -51,7 +51,7 @@ function body(size: number): Readable {
 }
 
 /** PUTs `size` bytes; resolves with the seconds until the response arrived. */
-function put(
+export function put(
   port: number,
   path: string,
   size: number,

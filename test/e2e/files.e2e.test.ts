@@ -2,38 +2,10 @@ import { mkdir, readdir, readFile, stat, symlink, writeFile } from "node:fs/prom
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { dropFiles, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
-
-/** Files as the drop builds them: a path with '/' is a file inside a dropped folder. */
-interface DropFile {
-  path: string;
-  size: number;
-}
-
-/**
- * A drop as the browser delivers it, synthesised with a DataTransfer. Files inside a dropped
- * folder carry their path in webkitRelativePath, as the file list of a real folder drop does.
- */
-async function dropFiles(page: Page, selector: string, files: DropFile[]): Promise<void> {
-  const dt = await page.evaluateHandle((list: DropFile[]) => {
-    const transfer = new DataTransfer();
-    for (const f of list) {
-      const file = new File([new Uint8Array(f.size).fill(97)], f.path.split("/").pop()!);
-      if (f.path.includes("/")) {
-        Object.defineProperty(file, "webkitRelativePath", { value: f.path });
-      }
-      transfer.items.add(file);
-    }
-    return transfer;
-  }, files);
-  for (const type of ["dragenter", "dragover", "drop"]) {
-    await page.dispatchEvent(selector, type, { dataTransfer: dt });
-  }
-  await dt.dispose();
-}
 
 const rowNames = (page: Page) =>
   page

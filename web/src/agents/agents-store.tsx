@@ -41,6 +41,7 @@ import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
 import { requestSender, sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
+import { fileRoutes } from "../lib/file-routes.js";
 import { watchKvRecords } from "../lib/kv-watch.js";
 import { apiFetch } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
@@ -83,8 +84,6 @@ export interface AgentsStore {
   saveImage(file: Blob, name: string): Promise<string>;
   openLog(thread: string, turn: string): TurnLog;
 }
-
-const UPLOAD_URL = "/api/files/upload";
 
 function isThreadView(v: unknown): v is ThreadView {
   const t = v as ThreadView;
@@ -303,7 +302,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       const dir = parentOf(path);
       const stem = path.slice(dir.length + 1).replace(/\.chat$/, "");
       const q = new URLSearchParams({ dir, name: `.${stem}-images/${name}`, conflict: "rename" });
-      const res = await apiFetch(`${UPLOAD_URL}?${q}`, {
+      const res = await apiFetch(`${fileRoutes(conn).upload}?${q}`, {
         method: "PUT",
         headers: { "Content-Type": "application/octet-stream" },
         body: file,

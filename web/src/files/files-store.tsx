@@ -18,6 +18,7 @@ import type { FileEntry, StatResult } from "../../../shared/files.js";
 import { joinPath, parentOf } from "../../../shared/paths.js";
 import { useAgents } from "../agents/agents-store.js";
 import { backoffMs, delay } from "../lib/delay.js";
+import { type FileRoutes, fileRoutes } from "../lib/file-routes.js";
 import { downloadThrough } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { useTerminals } from "../terminals/terminals-store.js";
@@ -60,20 +61,27 @@ export interface FilesStore {
   readonly problem: Accessor<ErrorPayload | undefined>;
 }
 
-export const DOWNLOAD_URL = "/api/files/download";
-
 function notifyTabRouter() {
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }
 
-function createSession(fs: FsClient, home: string, openers: FileOpener[]): FilesSession {
+function createSession(
+  fs: FsClient,
+  routes: FileRoutes,
+  home: string,
+  openers: FileOpener[],
+): FilesSession {
   const explorer = createExplorerStore(fs, home);
   const documents = createDocumentsStore(fs);
-  const uploads = createUploadsStore(fs, {
-    uploaded: (dir) => {
-      if (dir === explorer.dir()) void explorer.refresh();
+  const uploads = createUploadsStore(
+    fs,
+    {
+      uploaded: (dir) => {
+        if (dir === explorer.dir()) void explorer.refresh();
+      },
     },
-  });
+    routes.upload,
+  );
   const documentOpener: FileOpener = {
     name: "preview",
     canOpen: () => true,
@@ -164,7 +172,7 @@ function createSession(fs: FsClient, home: string, openers: FileOpener[]): Files
       if (entry.type === "dir" || entry.link?.type === "dir") return showDir(path, "push");
       return openFile(path);
     },
-    download: (path) => downloadThrough(`${DOWNLOAD_URL}?${new URLSearchParams({ path })}`),
+    download: (path) => downloadThrough(`${routes.download}?${new URLSearchParams({ path })}`),
     showDocument(path) {
       const target = path ?? explorer.dir() ?? home;
       if (location.hash === "#editor") replaceUrl(urlOf(target, home, "#editor"));
@@ -194,7 +202,7 @@ export function createFilesStore(
         const info = await fs.call({ op: "info" }, 10_000);
         if (stopping.signal.aborted) return;
         setProblem(undefined);
-        setSession(createSession(fs, info.home, openers));
+        setSession(createSession(fs, fileRoutes(conn), info.home, openers));
         return;
       } catch (err) {
         setProblem(errorPayloadOf(err));

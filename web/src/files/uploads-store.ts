@@ -12,7 +12,6 @@ import { authHeaders } from "../lib/session.js";
 import type { Picked } from "./drop.js";
 import { errorPayloadOf, type FsClient } from "./fs-client.js";
 
-export const UPLOAD_URL = "/api/files/upload";
 const PARALLEL = 3;
 
 export type UploadStatus = "queued" | "uploading" | "done" | "error" | "cancelled";
@@ -58,6 +57,8 @@ export interface UploadsStore {
 export function createUploadsStore(
   fs: FsClient,
   hooks: { uploaded(dir: string): void },
+  /** Where uploads go (lib/file-routes.ts). */
+  uploadUrl: string,
 ): UploadsStore {
   const [items, setItems] = createStore<UploadItem[]>([]);
   const [question, setQuestion] = createSignal<ConflictQuestion>();
@@ -84,7 +85,7 @@ export function createUploadsStore(
     const xhr = new XMLHttpRequest();
     requests.set(id, xhr);
     const q = new URLSearchParams({ dir: u.dir, name: u.path, conflict: u.conflict });
-    xhr.open("PUT", `${UPLOAD_URL}?${q}`);
+    xhr.open("PUT", `${uploadUrl}?${q}`);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
     for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
     xhr.upload.onprogress = (e) => patch(id, { loaded: e.loaded });

@@ -30,15 +30,16 @@ export class UploadJournal {
   /**
    * Removes the temp files of uploads that never ended (at start-up, before uploads are
    * accepted). Only files named like upload temps are touched. Returns how many were removed.
+   * `remove` unlinks one (by default here; an fs service has its worker do it, as the user).
    */
-  async sweep(): Promise<number> {
+  async sweep(remove: (tempPath: string) => Promise<void> = (p) => unlink(p)): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.dir)) {
       const marker = join(this.dir, name);
       const temp = await readFile(marker, "utf8").catch(() => "");
       if (temp.startsWith("/") && basename(temp).startsWith(UPLOAD_TEMP_PREFIX)) {
         try {
-          await unlink(temp);
+          await remove(temp);
           removed++;
         } catch {
           // Already gone, or its folder was removed or renamed since: nothing to clean.

@@ -1,0 +1,166 @@
+/**
+ * The hub gateway's side of uploads and downloads over NATS (shared/file-transfer.ts): one
+ * request per chunk to the workspace's fs service on its host, at most TRANSFER_WINDOW of them
+ * unanswered, so a gigabyte passes through with a few chunks in memory. A host that is not
+ * there (no responders, or no answer in time) is ERR_HOST_OFFLINE in words, not a NATS error.
+ */
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import { type NatsConnection, RequestError, TimeoutError } from "@nats-io/nats-core";
+import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
+import {
+  decodeFrame,
+  encodeFrame,
+  TRANSFER_CHUNK_BYTES,
+  TRANSFER_REQUEST_TIMEOUT_MS,
+  TRANSFER_WINDOW,
+  type TransferReply,
+  type TransferRequest,
+  type TransferResults,
+  transferSubject,
+} from "../../shared/file-transfer.js";
+
+export class TransferClient {
+  private readonly subject: string;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    wsid: string,
+  ) {
+    this.subject = transferSubject(wsid);
+  }
+
+  /** One request; its result and bytes, or its refusal as an error with the same code. */
+  async ask<R extends TransferRequest>(
+    request: R,
+    bytes?: Uint8Array,
+  ): Promise<{ result: TransferResults[R["op"]]; bytes: Uint8Array }> {
+    type O = R["op"];
+    let data: Uint8Array;
+    try {
+      data = (
+        await this.nc.request(this.subject, encodeFrame(request, bytes), {
+          timeout: TRANSFER_REQUEST_TIMEOUT_MS,
+        })
+      ).data;
+    } catch (err) {
+      if (err instanceof RequestError && err.isNoResponders())
+        throw new CocalcError(
+          "ERR_HOST_OFFLINE",
+          "the workspace's host is not reachable (offline, or its services are starting): try again in a moment",
+        );
+      if (err instanceof TimeoutError || (err as Error).name === "TimeoutError")
+        throw new CocalcError(
+          "ERR_HOST_OFFLINE",
+          "the workspace's host did not answer in time: it may be offline or overloaded",
+        );
+      throw err;
+    }
+    let reply: TransferReply<O>;
+    let rest: Uint8Array;
+    try {
+      const frame = decodeFrame(data);
+      reply = frame.json as TransferReply<O>;
+      rest = frame.bytes;
+    } catch {
+      // Not a frame: a plain JSON refusal (a host's door for workspaces it does not have).
+      reply = JSON.parse(new TextDecoder().decode(data)) as TransferReply<O>;
+      rest = new Uint8Array(0);
+    }
+    if (reply?.ok === true) return { result: reply.result, bytes: rest };
+    if (reply?.ok === false && typeof reply.error?.message === "string")
+      throw fromErrorPayload(reply.error);
+    throw new Error("the host's transfer reply has an unexpected shape");
+  }
+
+  /**
+   * Sends an HTTP request's body as chunks of upload `id`; returns the bytes sent. Rejects
+   * when the browser goes away (ECONNRESET) or the host refuses a chunk.
+   */
+  async sendBody(raw: IncomingMessage, id: string): Promise<number> {
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    let offset = 0;
+    let chunk = Buffer.allocUnsafe(TRANSFER_CHUNK_BYTES);
+    let fill = 0;
+    const send = async (bytes: Buffer) => {
+      const p: Promise<void> = this.ask({ op: "chunk", id, offset }, bytes)
+        .then(() => undefined)
+        .catch((err) => {
+          failure ??= err;
+        })
+        .finally(() => inflight.delete(p));
+      offset += bytes.length;
+      inflight.add(p);
+      // The window: the body is not read further until the host has taken enough.
+      while (inflight.size >= TRANSFER_WINDOW) await Promise.race(inflight);
+      if (failure) throw failure;
+    };
+    try {
+      for await (const piece of raw as AsyncIterable<Buffer>) {
+        let at = 0;
+        while (at < piece.length) {
+          const n = Math.min(piece.length - at, TRANSFER_CHUNK_BYTES - fill);
+          piece.copy(chunk, fill, at, at + n);
+          fill += n;
+          at += n;
+          if (fill === TRANSFER_CHUNK_BYTES) {
+            const full = chunk;
+            chunk = Buffer.allocUnsafe(TRANSFER_CHUNK_BYTES);
+            fill = 0;
+            await send(full);
+          }
+        }
+      }
+      if (!raw.complete)
+        throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
+      if (fill > 0) await send(chunk.subarray(0, fill));
+      await Promise.all(inflight);
+      if (failure) throw failure;
+      return offset;
+    } catch (err) {
+      await Promise.allSettled(inflight);
+      if ((err as { code?: string }).code === "ECONNABORTED" || raw.readableAborted)
+        throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
+      throw err;
+    }
+  }
+
+  /**
+   * Download `id`'s bytes from `start` to `end` (inclusive; a folder's archive: to its end,
+   * one read at a time, as it is made) as a stream; the download is closed when it ends.
+   */
+  stream(id: string, start: number, end: number | undefined): Readable {
+    const window = end === undefined ? 1 : TRANSFER_WINDOW;
+    const last = end ?? Number.POSITIVE_INFINITY;
+    const read = (offset: number, length: number) => {
+      const p = this.ask({ op: "read", id, offset, length });
+      p.catch(() => undefined); // read ahead: awaited in order below
+      return p;
+    };
+    const self = this;
+    async function* chunks() {
+      const ahead: ReturnType<typeof read>[] = [];
+      let next = start;
+      try {
+        for (;;) {
+          while (ahead.length < window && next <= last) {
+            const length = Math.min(TRANSFER_CHUNK_BYTES, last - next + 1);
+            ahead.push(read(next, length));
+            next += length;
+          }
+          const p = ahead.shift();
+          if (!p) return;
+          const { result, bytes } = await p;
+          if (bytes.length > 0) yield bytes;
+          if (result.eof) return;
+          // A folder's archive: the next read starts where this one ended.
+          if (end === undefined) next = next - TRANSFER_CHUNK_BYTES + bytes.length;
+        }
+      } finally {
+        self.ask({ op: "close", id }).catch(() => undefined);
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false, highWaterMark: TRANSFER_CHUNK_BYTES });
+  }
+}
