@@ -6,12 +6,9 @@
  * owns one workspace of a busybox image. A browser with nothing stored POSTs
  * /api/hub/sign-in (email, password: the accounts service checks an argon2id hash) for its
  * credential, makes its nkey pair, POSTs /api/hub/nats for a JWT, connects over the hub's
- * /nats WebSocket and reads the workspace's view from the JetStream of the host it runs on
- * (`$JS.host-<id>.API.DIRECT.GET.KV_workspaces.$KV.workspaces.<wsid>`, through the hub and
- * the host's leaf node), which must say `running`. That view is the first answer about the
- * running workspace a browser can get today: browsers cannot reach a workspace's own services
- * through the hub yet (the hub does not import `ws.<wsid>.>` from hosts), so no process of
- * the workspace itself answers, whereas JupyterHub's answer comes from the user's server.
+ * /nats WebSocket and asks the workspace's own fs service for its home (`ws.<wsid>.req.fs`,
+ * through the hub and the host's leaf node, as the workspace page's Files does first): a
+ * process of the running workspace answers, as JupyterHub's user server does.
  *
  * JupyterHub: POST /hub/login, the hub's redirects, the server's OAuth with the hub, then the
  * server's authenticated /user/<name>/api/status. Twice: with PAM (Debian's default: the
@@ -26,7 +23,6 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { jwtAuthenticator, wsconnect } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
@@ -45,7 +41,7 @@ import {
   type HubWorkspaceView,
 } from "../../shared/hub-workspaces.js";
 import type { WorkspaceStatus, WorkspaceView } from "../../shared/launchpad.js";
-import { Buckets, hostDomain, hostSubjects } from "../../shared/subjects.js";
+import { Buckets, hostSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import { hostUnsupported, setupHostMachine, startTestHub } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 import {
@@ -145,11 +141,17 @@ async function ourLogin(web: HubWeb, wsid: string, start: boolean): Promise<OurL
   });
   const connectMs = lap();
   try {
-    const js = jetstream(nc, { domain: hostDomain(hostId), checkAPI: false });
-    const kv = await new Kvm(js).open(Buckets.workspaces, { allow_direct: true });
-    const e = await kv.get(wsid);
-    const status = e?.operation === "PUT" ? e.json<WorkspaceView>().status : undefined;
-    if (status !== "running") throw new Error(`the host's view says ${status}, not running`);
+    // The workspace's own fs service on its host answers (through the hub and the host's
+    // leaf node): the first answer of the running workspace.
+    const m = await nc.request(
+      workspaceSubjects(wsid).request("fs"),
+      JSON.stringify({ op: "info" }),
+      {
+        timeout: 30_000,
+      },
+    );
+    const info = m.json<{ ok: boolean; home?: string; error?: { message: string } }>();
+    if (!info.ok) throw new Error(`the workspace's fs service answered ${info.error?.message}`);
     return {
       steps: { signIn: signInMs, start: startMs, jwt: jwtMs, connect: connectMs, answer: lap() },
       totalMs: last - t0,
