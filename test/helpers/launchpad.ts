@@ -4,15 +4,19 @@
  * pretending; `cleanup()` removes every container, overlay, loop mount and file it made.
  */
 import { execFile } from "node:child_process";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, existsSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
 import pino from "pino";
 import type { HubOptions } from "../../cli/launchpad-args.js";
 import { type RunningHub, startHub } from "../../cli/launchpad-hub.js";
+import { askHub } from "../../services/gateway/hub-auth.js";
 import { freePortRange } from "../../services/runtime/ports.js";
+import { type HubWorkspaceReply, HubWorkspaceSubjects } from "../../shared/hub-workspaces.js";
 
 const execFileP = promisify(execFile);
 
@@ -176,4 +180,36 @@ export async function startTestHub(
     pino({ level: "warn" }),
     () => undefined,
   );
+}
+
+const PTY_HOST = new URL("../../dist/bundle/pty-host.js", import.meta.url).pathname;
+
+/** Why a hub with a host of its own cannot run here (a host, and the built pty host), or undefined. */
+export async function hubHostUnsupported(): Promise<string | undefined> {
+  return (
+    (await hostUnsupported()) ??
+    (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`)
+  );
+}
+
+/** A command to the hub's workspaces service, as its gateway sends it. */
+export function askWorkspaces(nc: NatsConnection, type: string, data: object) {
+  return askHub<HubWorkspaceReply>(
+    nc,
+    HubWorkspaceSubjects.command,
+    type,
+    data,
+    "workspaces service",
+    150_000,
+  );
+}
+
+/** The entry `key` of view `bucket`, or undefined. */
+export async function viewEntry<T>(
+  nc: NatsConnection,
+  bucket: string,
+  key: string,
+): Promise<T | undefined> {
+  const e = await (await new Kvm(nc).open(bucket)).get(key);
+  return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
 }

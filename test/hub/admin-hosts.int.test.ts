@@ -1,40 +1,24 @@
-/**
- * The admin pages' actions on hosts over HTTP, with a real hub and the host it runs joined to
- * itself (real btrfs, podman): an admin imports an image from the hub's images directory onto
- * the host (its progress streamed) and sees it listed; drains the host, which then takes no
- * new workspace (the refusal says why) while one that runs there keeps running; undrains it,
- * and a new workspace is placed there again. The activity lists each with the admin as who
- * did it. A signed-in account that is not an admin is refused (403) and changes nothing.
- */
-import { existsSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad-hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
-import {
-  HubWorkspaceBuckets,
-  type HubWorkspaceReply,
-  HubWorkspaceSubjects,
-  type HubWorkspaceView,
-} from "../../shared/hub-workspaces.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { HostView, ImageView, WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets } from "../../shared/subjects.js";
 import {
+  askWorkspaces,
   type HostMachine,
-  hostUnsupported,
+  hubHostUnsupported,
   setupHostMachine,
   startTestHub,
+  viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 
 const HOST = "adminhost1";
-const PTY_HOST = new URL("../../dist/bundle/pty-host.js", import.meta.url).pathname;
-const unsupported =
-  (await hostUnsupported()) ??
-  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+const unsupported = await hubHostUnsupported();
 if (unsupported) console.warn(`hub admin hosts skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)("the hub's admin pages: hosts", () => {
@@ -46,19 +30,8 @@ describe.skipIf(unsupported !== undefined)("the hub's admin pages: hosts", () =>
   let asAlice: string;
   let asBob: string;
 
-  const ws = (type: string, data: object) =>
-    askHub<HubWorkspaceReply>(
-      hub.nc,
-      HubWorkspaceSubjects.command,
-      type,
-      data,
-      "workspaces service",
-      150_000,
-    );
-  const view = async <T>(bucket: string, key: string) => {
-    const e = await (await new Kvm(hub.nc).open(bucket)).get(key);
-    return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
-  };
+  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
+  const view = <T>(bucket: string, key: string) => viewEntry<T>(hub.nc, bucket, key);
   const account = async (email: string, role: "admin" | "user") => {
     const password = `${email}'s long password`;
     const id = (

@@ -21,28 +21,22 @@ import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { UID_BASE, workspacePaths } from "../../services/host/index.js";
 import { UPLOAD_TEMP_PREFIX } from "../../shared/files.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
-import {
-  HubWorkspaceBuckets,
-  type HubWorkspaceReply,
-  HubWorkspaceSubjects,
-  type HubWorkspaceView,
-} from "../../shared/hub-workspaces.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import { containerName, WORKSPACE_UID, type WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets, hostSubjects } from "../../shared/subjects.js";
 import {
+  askWorkspaces,
   type HostMachine,
-  hostUnsupported,
+  hubHostUnsupported,
   setupHostMachine,
   startTestHub,
+  viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 
 const execFileP = promisify(execFile);
 const HOST = "hubfiles1";
-const PTY_HOST = new URL("../../dist/bundle/pty-host.js", import.meta.url).pathname;
-const unsupported =
-  (await hostUnsupported()) ??
-  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+const unsupported = await hubHostUnsupported();
 if (unsupported) console.warn(`hub files skipped: ${unsupported}`);
 
 const USER = UID_BASE + WORKSPACE_UID;
@@ -56,15 +50,7 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
   let home: string;
   const creds: Record<string, string> = {};
 
-  const ws = (type: string, data: object) =>
-    askHub<HubWorkspaceReply>(
-      hub.nc,
-      HubWorkspaceSubjects.command,
-      type,
-      data,
-      "workspaces service",
-      150_000,
-    );
+  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
   const account = async (email: string, role: "admin" | "user") =>
     (
       await askHub<HubReply>(
@@ -85,10 +71,7 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
     expect(res.status, body.message).toBe(200);
     return body.credential!;
   };
-  const view = async <T>(bucket: string, key: string) => {
-    const e = await (await new Kvm(hub.nc).open(bucket)).get(key);
-    return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
-  };
+  const view = <T>(bucket: string, key: string) => viewEntry<T>(hub.nc, bucket, key);
   const upload = (
     who: string,
     dir: string,

@@ -1,10 +1,3 @@
-/**
- * The hub's workspaces with a real hub and the host it runs joined to itself (real btrfs,
- * podman): an account creates a workspace within its limits, the hub places it, its owner
- * starts, snapshots, stops, restores and deletes it, the hub's copy of the host's view follows,
- * and another account can do none of it. A workspace no host can take says why.
- */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,26 +6,23 @@ import { askHub } from "../../services/gateway/hub-auth.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
 import {
   HubWorkspaceBuckets,
-  type HubWorkspaceReply,
-  HubWorkspaceSubjects,
   type HubWorkspaceView,
   type MembershipView,
 } from "../../shared/hub-workspaces.js";
 import type { WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets, hostSubjects } from "../../shared/subjects.js";
 import {
+  askWorkspaces,
   type HostMachine,
-  hostUnsupported,
+  hubHostUnsupported,
   setupHostMachine,
   startTestHub,
+  viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 
 const HOST = "hubhost1";
-const PTY_HOST = new URL("../../dist/bundle/pty-host.js", import.meta.url).pathname;
-const unsupported =
-  (await hostUnsupported()) ??
-  (existsSync(PTY_HOST) ? undefined : `${PTY_HOST} is missing: run npm run build first`);
+const unsupported = await hubHostUnsupported();
 if (unsupported) console.warn(`hub workspaces skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)("hub workspaces on the hub's own host", () => {
@@ -41,24 +31,13 @@ describe.skipIf(unsupported !== undefined)("hub workspaces on the hub's own host
   let alice: string;
   let bob: string;
 
-  const ws = (type: string, data: object) =>
-    askHub<HubWorkspaceReply>(
-      hub.nc,
-      HubWorkspaceSubjects.command,
-      type,
-      data,
-      "workspaces service",
-      150_000,
-    );
+  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
   const refusal = (p: Promise<unknown>) =>
     p.then(
       () => undefined,
       (err: { code?: string; message?: string }) => ({ code: err.code, message: err.message }),
     );
-  const view = async <T>(bucket: string, key: string) => {
-    const e = await (await new Kvm(hub.nc).open(bucket)).get(key);
-    return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
-  };
+  const view = <T>(bucket: string, key: string) => viewEntry<T>(hub.nc, bucket, key);
   const account = async (email: string, role: "admin" | "user") =>
     (
       await askHub<HubReply>(
