@@ -307,7 +307,7 @@ export async function hubLoginBench(): Promise<string> {
     const argonMs = await argon2VerifyMs();
     const shadowMs = await user.verifyMs();
     console.log(`hub-login: ours: cocalc-launchpad hub in this process, its own host (loop btrfs, podman), a busybox workspace
-hub-login:   first answer: the workspace's view (status running) read from its host's JetStream over the hub's /nats with the page's JWT
+hub-login:   first answer: the workspace's own fs service (ws.<wsid>.req.fs info) on its host, through the hub's /nats with the page's JWT for that workspace
 hub-login: anchors: ${pam.label}; ${dummy.label}
 hub-login:   first answer: the single-user server's /user/${LINUX_USER}/api/status with its OAuth cookie
 hub-login: password check: ours argon2id (@node-rs/argon2 defaults m=19456 KiB t=2 p=1) ${num(argonMs, 1)} ms; PAM ${await user.hashMethod()} (crypt) ${num(shadowMs, 1)} ms plus the PAM stack; Dummy: no hash`);
