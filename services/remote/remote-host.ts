@@ -81,7 +81,9 @@ export function bundleTarArgs(bundle: LocalBundle): string[] {
     transforms.push("--transform", `s|^${rel.replace(/[|]/g, "")}$|bin/nats-server|`);
     members.push("-C", "/", rel);
   }
-  return [...transforms, "-chzf", "-", ...members];
+  // The code cache (cli/bin/load-bundled.ts) is this machine's Node's, and a plus starting from this checkout may be
+  // writing it while tar reads: the remote makes its own at its first start.
+  return [...transforms, "--exclude=dist/bundle/code-cache", "-chzf", "-", ...members];
 }
 
 const builds = new Map<string, string>();
