@@ -1,9 +1,16 @@
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
-import { checkRunnable, nodePlatform, packageDir, parseProbe } from "./remote-host.js";
+import {
+  bundleTarArgs,
+  checkRunnable,
+  nodePlatform,
+  packageDir,
+  parseProbe,
+} from "./remote-host.js";
 import { redact, sshFailure } from "./ssh.js";
 
 const code = (f: () => void) => {
@@ -101,6 +108,41 @@ describe("native modules to copy", () => {
       expect(packageDir(root, "no-such-module")).toBeUndefined();
     } finally {
       rmSync(top, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("the packed bundle", () => {
+  it("holds the bundle, the web app and native modules, but not this machine's code cache", () => {
+    const root = mkdtempSync(join(tmpdir(), "cocalc-pack-"));
+    try {
+      for (const dir of ["dist/bundle/code-cache", "dist/web", "node_modules/node-pty/lib"]) {
+        mkdirSync(join(root, dir), { recursive: true });
+      }
+      for (const f of [
+        "package.json",
+        "dist/bundle/plus.js",
+        "dist/bundle/code-cache/plus.js",
+        "dist/web/index.html",
+        "node_modules/node-pty/package.json",
+        "node_modules/node-pty/lib/index.js",
+      ]) {
+        writeFileSync(join(root, f), "x");
+      }
+      const listing = execFileSync("sh", [
+        "-c",
+        'tar "$@" | tar -tzf -',
+        "tar",
+        ...bundleTarArgs({ version: "0.0.0", root }),
+      ])
+        .toString()
+        .split("\n");
+      expect(listing).toContain("dist/bundle/plus.js");
+      expect(listing).toContain("dist/web/index.html");
+      expect(listing).toContain("node_modules/node-pty/lib/index.js");
+      expect(listing.filter((f) => f.includes("code-cache"))).toEqual([]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });
