@@ -14,6 +14,8 @@ import { errorText, request } from "../shared/command-client.js";
 import { CocalcError } from "../shared/errors.js";
 import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
+import { writeFileAtomic } from "./files.js";
+import { checkPin, pinnedTls, tlsFailure } from "./tls-pin.js";
 
 function leafFile(dataDir: string): string {
   return join(dataDir, "leaf.json");
@@ -67,7 +69,10 @@ export async function joinHub(
       `${tokenFile}: its secret is damaged (not an nkey seed); issue a new token`,
     );
   }
-  progress(`joining the hub at ${token.natsUrl} as host ${token.hostId}`);
+  const pin = token.tls && checkPin(token.tls, tokenFile);
+  progress(
+    `joining the hub at ${token.natsUrl} as host ${token.hostId}${pin ? ` (TLS, certificate SHA-256 ${pin.fingerprint})` : ""}`,
+  );
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -76,9 +81,18 @@ export async function joinHub(
       inboxPrefix: RegistrySubjects.joinInbox(token.tokenId),
       maxReconnectAttempts: 0,
       timeout: 10_000,
+      ...(pin && { tls: pinnedTls(pin) }),
     });
   } catch (err) {
     const e = err as Error;
+    const tls = tlsFailure(err);
+    if (tls)
+      throw new CocalcError(
+        "ERR_HOST_JOIN_TLS",
+        pin
+          ? `the hub at ${token.natsUrl} is not the one the registration token names (certificate SHA-256 ${pin.fingerprint}): ${tls}. Nothing was joined: use a token of this hub (after its certificate changed, issue a new one) and check that nothing sits between this host and the hub`
+          : `the hub at ${token.natsUrl} speaks TLS, but the registration token names no certificate to check it by: ${tls}. Nothing was joined: issue a new token`,
+      );
     throw new CocalcError(
       "ERR_HOST_JOIN",
       /authori[sz]ation/i.test(`${e.name} ${e.message}`)
@@ -100,7 +114,13 @@ export async function joinHub(
       },
     );
     const { coresQuotaNotes, ...answer } = r.result;
-    const leaf = { ...answer, ...(leafUrl !== undefined && { leafUrl }) };
+    // A self-signed hub's certificate is the only CA its leaf connection trusts.
+    const hubCaFile = pin?.cert !== undefined ? await writeHubCert(pin.cert, dataDir) : undefined;
+    const leaf: LeafCredentials = {
+      ...answer,
+      ...(leafUrl !== undefined && { leafUrl }),
+      ...(hubCaFile !== undefined && { hubCaFile }),
+    };
     await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
     progress(`joined the hub as host ${leaf.hostId}`);
     for (const note of coresQuotaNotes ?? []) progress(note);
@@ -108,6 +128,13 @@ export async function joinHub(
   } finally {
     await nc.close().catch(() => undefined);
   }
+}
+
+/** Writes the hub's certificate (public: 0644) where the host's nats-server reads it; its path. */
+async function writeHubCert(cert: string, dataDir: string): Promise<string> {
+  const file = join(dataDir, "hub-cert.pem");
+  await writeFileAtomic(file, cert.endsWith("\n") ? cert : `${cert}\n`, 0o644);
+  return file;
 }
 
 /** The leaf credentials of a host that joined earlier (kept in DATA_DIR/leaf.json), if any. */

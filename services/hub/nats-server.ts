@@ -95,7 +95,7 @@ export async function startHubNatsServer(
   return {
     url: `nats://${config.host}:${config.port}`,
     wsUrl: `ws://${config.websocket.host}:${config.websocket.port}`,
-    leafUrl: `nats-leaf://${config.leaf.host}:${config.leaf.port}`,
+    leafUrl: `${config.tls ? "tls" : "nats-leaf"}://${config.leaf.host}:${config.leaf.port}`,
     pid: child.pid,
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
