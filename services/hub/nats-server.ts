@@ -63,7 +63,10 @@ export async function startHubNatsServer(
         recent.push(line);
         if (recent.length > 40) recent.shift();
         if (line.includes("Server is ready")) ready = true;
-        if (/\[(ERR|FTL)\]/.test(line)) log.warn({ nats: line }, "nats-server");
+        // A client that fails its TLS handshake (a wrong pin, a port scan, the readiness probe
+        // below) is that client's failure, not the server's.
+        if (/TLS (\w+ )?handshake error/.test(line)) log.info({ nats: line }, "nats-server");
+        else if (/\[(ERR|FTL)\]/.test(line)) log.warn({ nats: line }, "nats-server");
         else log.debug({ nats: line }, "nats-server");
       }
     });
