@@ -22,6 +22,7 @@ import {
   setupHostMachine,
   startTestHub,
 } from "../test/helpers/launchpad.js";
+import { until } from "../test/helpers/nats.js";
 import type { HostOptions } from "./launchpad-args.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
 import { issueHostToken, listHostTokens, type RunningHub } from "./launchpad-hub.js";
@@ -279,6 +280,62 @@ describe.skipIf(bind.address === undefined)(
         expect(r.result?.stdout).toBe(`ws-${ws}\n`);
         expect((await send("StopWorkspace")).ok).toBe(true);
       });
+    });
+  },
+);
+
+describe.skipIf(bind.address === undefined || hostUnsupported !== undefined)(
+  "the hub's own host off loopback",
+  () => {
+    const LOCAL = "hosttls3";
+    let m: HostMachine;
+    let hub: RunningHub | undefined;
+    const address = bind.address!;
+
+    afterAll(async () => {
+      await hub?.stop();
+      await m?.cleanup();
+      if (bind.added) await execFileP("ip", ["addr", "del", "192.0.2.2/32", "dev", "lo"]);
+    }, 120_000);
+
+    /** The sign the host's leaf is up: a malformed command reaches it and is answered. */
+    const reachable = (h: RunningHub) =>
+      until("the hub's own host reachable over its leaf", async () =>
+        h.nc
+          .request(hostSubjects(LOCAL).command, JSON.stringify({ type: "ImportImage", data: {} }), {
+            timeout: 2000,
+          })
+          .then((r) => r.json<{ error?: { code: string } }>().error?.code === "ERR_COMMAND_INVALID")
+          .catch(() => false),
+      );
+
+    it("joins over TLS, and follows a new self-signed certificate when the hub restarts with one", async () => {
+      m = await setupHostMachine(LOCAL, 1024);
+      const hubDir = join(m.dir, "hub");
+      const start = async () =>
+        startTestHub(hubDir, {
+          bind: address,
+          port: await freePortRange([2, 3], address),
+          localHost: { btrfs: m.root, sizeBytes: 0, hostId: LOCAL },
+        });
+      hub = await start();
+      expect(hub.localHostId).toBe(LOCAL);
+      await reachable(hub);
+      const localDir = join(hubDir, "local-host");
+      const first = hub.fingerprint;
+      expect(await readFile(join(localDir, "hub-cert.pem"), "utf8")).toBe(
+        await readFile(join(hubDir, "tls", "cert.pem"), "utf8"),
+      );
+      // Rotation: the operator removes the self-signed certificate; the hub makes a new one.
+      await hub.stop();
+      hub = undefined;
+      await rm(join(hubDir, "tls"), { recursive: true });
+      hub = await start();
+      expect(hub.fingerprint).not.toBe(first);
+      await reachable(hub);
+      expect(await readFile(join(localDir, "hub-cert.pem"), "utf8")).toBe(
+        await readFile(join(hubDir, "tls", "cert.pem"), "utf8"),
+      );
     });
   },
 );

@@ -317,6 +317,7 @@ export async function startHub(
       {
         natsUrl: `nats://${here}:${opts.port + 3}`,
         leafUrl: `${leafScheme}://${leafNameHere(opts, tls)}:${opts.port + 2}`,
+        tls: pin,
       },
       log,
       progress,

@@ -12,7 +12,7 @@ import type { JoinAnswer } from "../services/hub/registry.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { errorText, request } from "../shared/command-client.js";
 import { CocalcError } from "../shared/errors.js";
-import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
+import type { HostTokenFile, HubCertPin, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
 import { writeFileAtomic } from "./files.js";
 import { checkPin, pinnedTls, tlsFailure } from "./tls-pin.js";
@@ -114,14 +114,7 @@ export async function joinHub(
       },
     );
     const { coresQuotaNotes, ...answer } = r.result;
-    // A self-signed hub's certificate is the only CA its leaf connection trusts.
-    const hubCaFile = pin?.cert !== undefined ? await writeHubCert(pin.cert, dataDir) : undefined;
-    const leaf: LeafCredentials = {
-      ...answer,
-      ...(leafUrl !== undefined && { leafUrl }),
-      ...(hubCaFile !== undefined && { hubCaFile }),
-    };
-    await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
+    const leaf = await keepLeaf(dataDir, answer, leafUrl ?? answer.leafUrl, pin);
     progress(`joined the hub as host ${leaf.hostId}`);
     for (const note of coresQuotaNotes ?? []) progress(note);
     return leaf;
@@ -130,11 +123,26 @@ export async function joinHub(
   }
 }
 
-/** Writes the hub's certificate (public: 0644) where the host's nats-server reads it; its path. */
-async function writeHubCert(cert: string, dataDir: string): Promise<string> {
-  const file = join(dataDir, "hub-cert.pem");
-  await writeFileAtomic(file, cert.endsWith("\n") ? cert : `${cert}\n`, 0o644);
-  return file;
+/**
+ * Keeps a host's leaf credentials (0600) with the leaf listener's URL and, for a self-signed
+ * hub, its certificate as the only CA the leaf connection trusts (public: 0644); what it kept.
+ * The hub's own host goes through here on every start, so it follows the hub's certificate.
+ */
+export async function keepLeaf(
+  dataDir: string,
+  creds: LeafCredentials,
+  leafUrl: string,
+  pin: HubCertPin | undefined,
+): Promise<LeafCredentials> {
+  const { hubCaFile: _before, ...rest } = creds;
+  let hubCaFile: string | undefined;
+  if (pin?.cert !== undefined) {
+    hubCaFile = join(dataDir, "hub-cert.pem");
+    await writeFileAtomic(hubCaFile, pin.cert.endsWith("\n") ? pin.cert : `${pin.cert}\n`, 0o644);
+  }
+  const leaf: LeafCredentials = { ...rest, leafUrl, ...(hubCaFile !== undefined && { hubCaFile }) };
+  await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
+  return leaf;
 }
 
 /** The leaf credentials of a host that joined earlier (kept in DATA_DIR/leaf.json), if any. */
