@@ -11,9 +11,11 @@ import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { createUser } from "@nats-io/nkeys";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePortRange } from "../services/runtime/ports.js";
+import { locateNatsServer, NatsServer } from "../services/runtime/nats-server.js";
+import { freePort, freePortRange } from "../services/runtime/ports.js";
 import type { ExecResult, HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
 import { hostSubjects, workspaceSubjects } from "../shared/subjects.js";
 import {
@@ -27,7 +29,7 @@ import type { HostOptions } from "./launchpad-args.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
 import { issueHostToken, listHostTokens, type RunningHub } from "./launchpad-hub.js";
 import { connectHub, hubRunFile } from "./launchpad-hub-connect.js";
-import { joinHub } from "./launchpad-join.js";
+import { joinHub, writeLeafCredentials } from "./launchpad-join.js";
 import { hubTls } from "./tls.js";
 
 const execFileP = promisify(execFile);
@@ -186,6 +188,40 @@ describe.skipIf(bind.address === undefined)(
       const leaf = await joinHub(out, hostDir, quiet);
       expect(leaf.leafUrl).toBe(hub.leafUrl);
       expect(await tokenStatus(t.tokenId)).toBe("joined");
+
+      // A leaf node with those credentials that trusts another certificate than the hub's
+      // (what a host sees of a man in the middle) stops at the TLS handshake.
+      const lines: string[] = [];
+      const capture = pino({ level: "debug" }, { write: (l: string) => void lines.push(l) });
+      const nats = new NatsServer(
+        {
+          binary: locateNatsServer(),
+          dir: join(hostDir, "nats"),
+          port: await freePort(),
+          wsPort: await freePort(),
+          servicesNkey: createUser().getPublicKey(),
+          wsOrigin: "http://gateway.test.invalid",
+          syncAlways: false,
+          serverName: "cocalc-host-hosttls2",
+          jetstreamDomain: leaf.hostDomain,
+          leafRemote: {
+            url: leaf.leafUrl,
+            credentials: await writeLeafCredentials(leaf, hostDir),
+            caFile: other.certFile,
+          },
+        },
+        capture,
+      );
+      await nats.start();
+      try {
+        await until("the leaf node refuses the certificate it does not trust", async () =>
+          lines.some((l) =>
+            /leafnode handshake error: x509: certificate signed by unknown/.test(l),
+          ),
+        );
+      } finally {
+        await nats.stop();
+      }
     });
 
     it("a console command refuses a hub that presents another certificate than its run file pins", async () => {
