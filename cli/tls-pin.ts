@@ -11,12 +11,12 @@ import { CocalcError } from "../shared/errors.js";
 import type { HubCertPin } from "../shared/launchpad.js";
 
 /** `AB:CD:…` (what X509Certificate.fingerprint256 gives), whatever case or separators. */
-export function normalFingerprint(fingerprint: string): string {
+function normalFingerprint(fingerprint: string): string {
   return fingerprint.replace(/[^0-9a-f]/gi, "").toUpperCase();
 }
 
 /** Whether `fingerprint` has the form of a SHA-256 fingerprint (32 bytes in hex). */
-export function isFingerprint(fingerprint: unknown): fingerprint is string {
+function isFingerprint(fingerprint: unknown): fingerprint is string {
   return (
     typeof fingerprint === "string" &&
     /^[0-9a-f:]+$/i.test(fingerprint) &&
