@@ -286,6 +286,7 @@ async function hostNatsServer(
         leafRemote: {
           url: leaf.leafUrl,
           credentials: await writeLeafCredentials(leaf, opts.dataDir),
+          ...(leaf.hubCaFile !== undefined && { caFile: leaf.hubCaFile }),
         },
       }),
     },

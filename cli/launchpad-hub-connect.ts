@@ -8,7 +8,10 @@ import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { HubNatsAuth } from "../services/hub/index.js";
 import type { Logger } from "../services/runtime/logger.js";
+import { CocalcError } from "../shared/errors.js";
 import { HUB_JS_DOMAIN } from "../shared/hub.js";
+import type { HubCertPin } from "../shared/launchpad.js";
+import { pinnedTls, tlsFailure } from "./tls-pin.js";
 
 /** Where a running hub says how its console commands reach it (0600, removed on stop). */
 export function hubRunFile(dataDir: string): string {
@@ -18,21 +21,29 @@ export function hubRunFile(dataDir: string): string {
 export interface HubRunInfo {
   pid: number;
   natsUrl: string;
+  /** The hub's certificate when its nats-server speaks TLS (the console pins it). */
+  tls?: HubCertPin;
 }
 
-/** A JWT login to the hub's nats-server; the hub's own connections reconnect for ever. */
+/**
+ * A JWT login to the hub's nats-server, over TLS to exactly the pinned certificate when there
+ * is one; the hub's own connections reconnect for ever.
+ */
 export async function hubLogin(
   url: string,
   jwt: string,
   seed: Uint8Array,
   name: string,
-  reconnect = true,
+  o: { pin?: HubCertPin | undefined; reconnect?: boolean } = {},
 ) {
   return connect({
     servers: url,
     authenticator: jwtAuthenticator(jwt, seed),
     name,
-    ...(reconnect ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 } : { reconnect: false }),
+    ...(o.pin && { tls: pinnedTls(o.pin) }),
+    ...(o.reconnect !== false
+      ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 }
+      : { reconnect: false }),
   });
 }
 
@@ -53,8 +64,17 @@ export async function connectHub(dataDir: string, log: Logger): Promise<NatsConn
   });
   const svc = await auth.servicesCredentials();
   try {
-    return await hubLogin(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", false);
+    return await hubLogin(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", {
+      pin: run.tls,
+      reconnect: false,
+    });
   } catch (err) {
+    const tls = tlsFailure(err);
+    if (tls)
+      throw new CocalcError(
+        "ERR_HUB_TLS",
+        `the hub on ${dataDir} (${run.natsUrl}) is not the one its run file names: ${tls}`,
+      );
     throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
   }
 }

@@ -55,7 +55,7 @@ import {
 import { startLocalHost } from "./launchpad-local-host.js";
 import { acquireLock } from "./lock.js";
 import { browserSessionsFile } from "./secrets.js";
-import { hubTls } from "./tls.js";
+import { certPin, hubTls, type Tls } from "./tls.js";
 import { WEB_ROOT } from "./version.js";
 
 /** nats-server accepts websocket connections only with this Origin: the gateway's. */
@@ -89,6 +89,19 @@ function advertisedHost(opts: HubOptions): string {
   return opts.bind.includes(":") ? `[${opts.bind}]` : opts.bind;
 }
 
+/**
+ * The name the hub's own host reaches the leaf listener by. Its nats-server checks the hub's
+ * certificate against it: a self-signed one names localhost and the bind address, a given one
+ * the public names (which must then reach this machine from itself). Its join goes to the
+ * client listener by address: the console's pin needs no name.
+ */
+function leafNameHere(opts: HubOptions, tls: Tls | undefined): string {
+  const wildcard = opts.bind === "0.0.0.0" || opts.bind === "::";
+  if (tls && !tls.selfSigned) return advertisedHost(opts);
+  if (wildcard) return tls ? "localhost" : "127.0.0.1";
+  return advertisedHost(opts);
+}
+
 export async function startHub(
   opts: HubOptions,
   log: Logger,
@@ -107,6 +120,21 @@ export async function startHub(
     });
     const operatorJwtFile = join(opts.dataDir, "keys", "operator.jwt");
     await writeSecretFile(operatorJwtFile, await auth.operatorJwt());
+    const loopback = ["127.0.0.1", "localhost", "::1"].includes(opts.bind);
+    const tls =
+      loopback && !opts.cert
+        ? undefined
+        : await hubTls(opts.dataDir, { cert: opts.cert, key: opts.key }, [
+            opts.bind,
+            ...opts.allowHosts,
+            ...(opts.publicUrl ? [new URL(opts.publicUrl).hostname] : []),
+          ]);
+    if (tls)
+      progress(
+        `HTTPS (and TLS on the client and leaf listeners) with ${tls.selfSigned ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
+      );
+    // Hosts and the console trust exactly this certificate (cli/tls-pin.ts).
+    const pin = tls && certPin(tls);
     const wsPort = await freePort();
     const server = await startHubNatsServer(
       locateNatsServer(),
@@ -122,6 +150,7 @@ export async function startHub(
         operatorJwtFile,
         systemAccount: auth.systemAccountPublicKey,
         preload: await auth.preload(),
+        ...(tls && { tls: { certFile: tls.certFile, keyFile: tls.keyFile } }),
       },
       log.child({ component: "nats-server" }),
     );
@@ -133,11 +162,11 @@ export async function startHub(
       for (const c of conns.reverse()) await c.drain().catch(() => c.close());
     });
     const sys = await auth.systemCredentials();
-    const system = await login(server.url, sys.jwt, sys.seed, "cocalc-hub system");
+    const system = await login(server.url, sys.jwt, sys.seed, "cocalc-hub system", { pin });
     conns.push(system);
     auth.attach(system);
     const svc = await auth.servicesCredentials();
-    const nc = await login(server.url, svc.jwt, svc.seed, "cocalc-hub services");
+    const nc = await login(server.url, svc.jwt, svc.seed, "cocalc-hub services", { pin });
     conns.push(nc);
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, [...hubStreams(), ...controlPlaneStreams()]);
@@ -169,6 +198,7 @@ export async function startHub(
     // Hosts join (registry), beat, get workspaces placed and their commands routed (fleet).
     let fleet: Fleet | undefined;
     const hostsSee = advertisedHost(opts);
+    const leafScheme = tls ? "tls" : "nats-leaf";
     const registry = await startRegistry({
       nc,
       js: jetstream(nc),
@@ -176,7 +206,8 @@ export async function startHub(
       log: log.child({ component: "registry" }),
       auth,
       natsUrl: `nats://${hostsSee}:${opts.port + 3}`,
-      leafUrl: `nats-leaf://${hostsSee}:${opts.port + 2}`,
+      leafUrl: `${leafScheme}://${hostsSee}:${opts.port + 2}`,
+      ...(pin && { tls: pin }),
       hubDomain: HUB_JS_DOMAIN,
       coresQuotas: async (accounts) => {
         if (accounts.length === 0) return {};
@@ -212,18 +243,6 @@ export async function startHub(
         (await setupToken(setupTokenFile(opts.dataDir))) ??
         (await newSetupToken(setupTokenFile(opts.dataDir)));
 
-    const loopback = ["127.0.0.1", "localhost", "::1"].includes(opts.bind);
-    const tls =
-      loopback && !opts.cert
-        ? undefined
-        : await hubTls(opts.dataDir, { cert: opts.cert, key: opts.key }, [
-            opts.bind,
-            ...opts.allowHosts,
-          ]);
-    if (tls)
-      progress(
-        `HTTPS with ${tls.selfSigned ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
-      );
     const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
     // A browser that signs out (or is signed out everywhere) loses its NATS logins at once,
     // not when their JWTs expire.
@@ -297,13 +316,14 @@ export async function startHub(
       nc,
       {
         natsUrl: `nats://${here}:${opts.port + 3}`,
-        leafUrl: `nats-leaf://${here}:${opts.port + 2}`,
+        leafUrl: `${leafScheme}://${leafNameHere(opts, tls)}:${opts.port + 2}`,
+        tls: pin,
       },
       log,
       progress,
     );
     if (localHost) cleanups.push(() => localHost.stop());
-    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url };
+    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url, ...(pin && { tls: pin }) };
     await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
     cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     const shownHost =

@@ -12,8 +12,10 @@ import type { JoinAnswer } from "../services/hub/registry.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { errorText, request } from "../shared/command-client.js";
 import { CocalcError } from "../shared/errors.js";
-import type { HostTokenFile, LeafCredentials } from "../shared/launchpad.js";
+import type { HostTokenFile, HubCertPin, LeafCredentials } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
+import { writeFileAtomic } from "./files.js";
+import { checkPin, pinnedTls, tlsFailure } from "./tls-pin.js";
 
 function leafFile(dataDir: string): string {
   return join(dataDir, "leaf.json");
@@ -67,7 +69,10 @@ export async function joinHub(
       `${tokenFile}: its secret is damaged (not an nkey seed); issue a new token`,
     );
   }
-  progress(`joining the hub at ${token.natsUrl} as host ${token.hostId}`);
+  const pin = token.tls && checkPin(token.tls, tokenFile);
+  progress(
+    `joining the hub at ${token.natsUrl} as host ${token.hostId}${pin ? ` (TLS, certificate SHA-256 ${pin.fingerprint})` : ""}`,
+  );
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -76,9 +81,18 @@ export async function joinHub(
       inboxPrefix: RegistrySubjects.joinInbox(token.tokenId),
       maxReconnectAttempts: 0,
       timeout: 10_000,
+      ...(pin && { tls: pinnedTls(pin) }),
     });
   } catch (err) {
     const e = err as Error;
+    const tls = tlsFailure(err);
+    if (tls)
+      throw new CocalcError(
+        "ERR_HOST_JOIN_TLS",
+        pin
+          ? `the hub at ${token.natsUrl} is not the one the registration token names (certificate SHA-256 ${pin.fingerprint}): ${tls}. Nothing was joined: use a token of this hub (after its certificate changed, issue a new one) and check that nothing sits between this host and the hub`
+          : `the hub at ${token.natsUrl} speaks TLS, but the registration token names no certificate to check it by: ${tls}. Nothing was joined: issue a new token`,
+      );
     throw new CocalcError(
       "ERR_HOST_JOIN",
       /authori[sz]ation/i.test(`${e.name} ${e.message}`)
@@ -100,14 +114,35 @@ export async function joinHub(
       },
     );
     const { coresQuotaNotes, ...answer } = r.result;
-    const leaf = { ...answer, ...(leafUrl !== undefined && { leafUrl }) };
-    await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
+    const leaf = await keepLeaf(dataDir, answer, leafUrl ?? answer.leafUrl, pin);
     progress(`joined the hub as host ${leaf.hostId}`);
     for (const note of coresQuotaNotes ?? []) progress(note);
     return leaf;
   } finally {
     await nc.close().catch(() => undefined);
   }
+}
+
+/**
+ * Keeps a host's leaf credentials (0600) with the leaf listener's URL and, for a self-signed
+ * hub, its certificate as the only CA the leaf connection trusts (public: 0644); what it kept.
+ * The hub's own host goes through here on every start, so it follows the hub's certificate.
+ */
+export async function keepLeaf(
+  dataDir: string,
+  creds: LeafCredentials,
+  leafUrl: string,
+  pin: HubCertPin | undefined,
+): Promise<LeafCredentials> {
+  const { hubCaFile: _before, ...rest } = creds;
+  let hubCaFile: string | undefined;
+  if (pin?.cert !== undefined) {
+    hubCaFile = join(dataDir, "hub-cert.pem");
+    await writeFileAtomic(hubCaFile, pin.cert.endsWith("\n") ? pin.cert : `${pin.cert}\n`, 0o644);
+  }
+  const leaf: LeafCredentials = { ...rest, leafUrl, ...(hubCaFile !== undefined && { hubCaFile }) };
+  await writeSecretFile(leafFile(dataDir), `${JSON.stringify(leaf, null, 2)}\n`);
+  return leaf;
 }
 
 /** The leaf credentials of a host that joined earlier (kept in DATA_DIR/leaf.json), if any. */

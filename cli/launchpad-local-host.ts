@@ -12,11 +12,11 @@ import type { Logger } from "../services/runtime/logger.js";
 import { writeSecretFile } from "../services/runtime/secret-file.js";
 import { request } from "../shared/command-client.js";
 import { CocalcError } from "../shared/errors.js";
-import type { HostTokenFile } from "../shared/launchpad.js";
+import type { HostTokenFile, HubCertPin } from "../shared/launchpad.js";
 import { RegistrySubjects } from "../shared/subjects.js";
 import { defaultHostId, type HostOptions, type HubOptions } from "./launchpad-args.js";
 import { type LaunchpadHost, startLaunchpadHost } from "./launchpad-host.js";
-import { joinedBefore } from "./launchpad-join.js";
+import { joinedBefore, keepLeaf } from "./launchpad-join.js";
 
 export function localHostDir(hubDataDir: string): string {
   return join(hubDataDir, "local-host");
@@ -42,7 +42,7 @@ export function cannotRunWorkspaces(): string | undefined {
 export async function startLocalHost(
   hub: HubOptions,
   nc: NatsConnection,
-  loopback: { natsUrl: string; leafUrl: string },
+  loopback: { natsUrl: string; leafUrl: string; tls?: HubCertPin | undefined },
   log: Logger,
   progress: (line: string) => void,
 ): Promise<LaunchpadHost | undefined> {
@@ -62,7 +62,9 @@ export async function startLocalHost(
   await chmod(hub.dataDir, 0o711);
   const dataDir = localHostDir(hub.dataDir);
   const tokenFile = join(dataDir, "join.token");
-  const joined = await joinedBefore(dataDir);
+  const before = await joinedBefore(dataDir);
+  // The hub's own host follows the hub: its address and certificate as they are now.
+  const joined = before && (await keepLeaf(dataDir, before, loopback.leafUrl, loopback.tls));
   const hostId = joined?.hostId ?? want.hostId ?? defaultHostId();
   if (!joined) {
     const r = await request<{ result: HostTokenFile }>(

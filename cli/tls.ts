@@ -11,12 +11,16 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { CocalcError } from "../shared/errors.js";
+import type { HubCertPin } from "../shared/launchpad.js";
 
 const execFileP = promisify(execFile);
 
 export interface Tls {
   cert: string;
   key: string;
+  /** The files, which the hub's nats-server reads for its client and leaf listeners. */
+  certFile: string;
+  keyFile: string;
   /** SHA-256 fingerprint of the certificate, for people to compare. */
   fingerprint: string;
   selfSigned: boolean;
@@ -39,7 +43,12 @@ async function load(certFile: string, keyFile: string, selfSigned: boolean): Pro
       `${certFile} is not a PEM certificate: ${(err as Error).message}`,
     );
   }
-  return { cert, key, fingerprint, selfSigned };
+  return { cert, key, certFile, keyFile, fingerprint, selfSigned };
+}
+
+/** What hosts and the console pin: the fingerprint, and the certificate when self-signed. */
+export function certPin(tls: Tls): HubCertPin {
+  return { fingerprint: tls.fingerprint, ...(tls.selfSigned && { cert: tls.cert }) };
 }
 
 /** The certificate to serve: the given files, or the data dir's self-signed one (made once). */

@@ -64,7 +64,7 @@ export const ErrorCodes = {
   ERR_HUB_TLS: {
     status: 500,
     summary:
-      "The hub's certificate: --cert/--key unreadable or not PEM, or openssl could not make one.",
+      "The hub's certificate: --cert/--key unreadable or not PEM, openssl could not make one, or the hub's nats-server presented another certificate than the one its run file pins to a console command.",
   },
   ERR_HUB_SETUP: {
     status: 409,
@@ -281,6 +281,11 @@ export const ErrorCodes = {
     status: 403,
     summary:
       "A host registration token is wrong, expired, used or revoked, its file is readable by others, or the control plane refused the host.",
+  },
+  ERR_HOST_JOIN_TLS: {
+    status: 502,
+    summary:
+      "The hub a host joins did not present the certificate its registration token pins, or does not speak TLS although the token says it does: nothing was sent or joined.",
   },
   ERR_HOST_JOIN_QUOTA: {
     status: 409,

@@ -623,6 +623,17 @@ export interface HostTokenFile {
   /** The token's NATS login: a user JWT (may only ask to join) and its nkey seed. */
   jwt: string;
   secret: string;
+  /** The hub's certificate, when its listeners speak TLS (a hub bound off loopback). */
+  tls?: HubCertPin;
+}
+
+/**
+ * How a host or the console knows the hub's certificate: its SHA-256 fingerprint, and the
+ * certificate itself (PEM) when it is self-signed, so it is also the only CA trusted.
+ */
+export interface HubCertPin {
+  fingerprint: string;
+  cert?: string;
 }
 
 /** The control plane's answer to a join: the host's leaf credentials (kept 0600 by the host). */
@@ -636,6 +647,11 @@ export interface LeafCredentials {
   /** JetStream domains: the control plane's and the host's own. */
   hubDomain: string;
   hostDomain: string;
+  /**
+   * The hub's self-signed certificate as a file of the host (its leaf connection trusts that
+   * certificate only); absent with a `tls://` leaf URL: the system's CAs and the URL's name.
+   */
+  hubCaFile?: string;
 }
 
 /** The reply to ExecInWorkspace. Output is cut at EXEC_OUTPUT_LIMIT bytes each. */

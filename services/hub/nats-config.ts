@@ -27,6 +27,11 @@ export interface HubNatsConfig {
   systemAccount: string;
   /** Account public key → account JWT: the newest ones, so a restart keeps revocations. */
   preload: Record<string, string>;
+  /**
+   * The hub's certificate: the client and leaf listeners then speak TLS only (a hub bound off
+   * loopback); the websocket listener stays plain on loopback behind the gateway's HTTPS.
+   */
+  tls?: { certFile: string; keyFile: string };
   /** `sync_interval: always` (nats-server 2.10.23 and newer only). */
   syncAlways?: boolean;
 }
@@ -39,6 +44,8 @@ export function hubConfigPath(dir: string): string {
 
 /** The config file's text: JSON, which nats-server reads as its own syntax. */
 export function renderHubNatsConfig(c: HubNatsConfig): string {
+  // A busy machine can take more than nats-server's default half second for a handshake.
+  const tls = c.tls && { cert_file: c.tls.certFile, key_file: c.tls.keyFile, timeout: 5 };
   const conf = {
     server_name: c.serverName,
     host: c.host,
@@ -48,13 +55,14 @@ export function renderHubNatsConfig(c: HubNatsConfig): string {
     // A browser's CONNECT carries its JWT, whose permissions grow with its memberships
     // (about 2 KiB each; MAX_MEMBERSHIPS of shared/hub-permissions.ts bounds it).
     max_control_line: 1024 * 1024,
+    ...(tls && { tls }),
     jetstream: {
       store_dir: join(c.dir, "jetstream"),
       max_memory_store: 64 * 1024 * 1024,
       domain: c.jetstreamDomain,
       ...(c.syncAlways && { sync_interval: "always" }),
     },
-    leafnodes: { host: c.leaf.host, port: c.leaf.port },
+    leafnodes: { host: c.leaf.host, port: c.leaf.port, ...(tls && { tls }) },
     websocket: {
       host: c.websocket.host,
       port: c.websocket.port,

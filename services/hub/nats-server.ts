@@ -63,7 +63,10 @@ export async function startHubNatsServer(
         recent.push(line);
         if (recent.length > 40) recent.shift();
         if (line.includes("Server is ready")) ready = true;
-        if (/\[(ERR|FTL)\]/.test(line)) log.warn({ nats: line }, "nats-server");
+        // A client that fails its TLS handshake (a wrong pin, a port scan, the readiness probe
+        // below) is that client's failure, not the server's.
+        if (/TLS (\w+ )?handshake error/.test(line)) log.info({ nats: line }, "nats-server");
+        else if (/\[(ERR|FTL)\]/.test(line)) log.warn({ nats: line }, "nats-server");
         else log.debug({ nats: line }, "nats-server");
       }
     });
@@ -95,7 +98,7 @@ export async function startHubNatsServer(
   return {
     url: `nats://${config.host}:${config.port}`,
     wsUrl: `ws://${config.websocket.host}:${config.websocket.port}`,
-    leafUrl: `nats-leaf://${config.leaf.host}:${config.leaf.port}`,
+    leafUrl: `${config.tls ? "tls" : "nats-leaf"}://${config.leaf.host}:${config.leaf.port}`,
     pid: child.pid,
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -19,6 +19,7 @@ import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type HostTokenFile,
   type HostTokenInfo,
+  type HubCertPin,
   type LeafCredentials,
   RegistryCommands,
   type RegistryEvent,
@@ -55,8 +56,10 @@ export interface RegistryOptions {
   auth: LeafAuthority;
   /** The client address hosts exchange their tokens at (goes into token files). */
   natsUrl: string;
-  /** `nats-leaf://host:port` of the leaf node listener. */
+  /** `nats-leaf://host:port` of the leaf node listener (`tls://` when it speaks TLS). */
   leafUrl: string;
+  /** The hub's certificate, when its listeners speak TLS: every token carries it. */
+  tls?: HubCertPin;
   hubDomain: string;
   /** The cores quotas of these accounts in the hub's ledger (null: none). */
   coresQuotas(accounts: string[]): Promise<Record<string, number | null>>;
@@ -247,6 +250,7 @@ export async function startRegistry(o: RegistryOptions): Promise<Registry> {
       expiresAt,
       jwt: login.jwt,
       secret: td.decode(login.seed),
+      ...(o.tls && { tls: o.tls }),
     };
   };
 

@@ -137,14 +137,22 @@ export interface NatsServerConfig {
   /** JetStream domain: a host and its control plane each keep their own JetStream. */
   jetstreamDomain?: string;
   /**
-   * Connect as a leaf node to the hub: its `nats-leaf://host:port` and the 0600 file of the
-   * leaf's login (a user JWT and its seed, NATS's credentials format).
+   * Connect as a leaf node to the hub: its `nats-leaf://host:port` (`tls://host:port`: over
+   * TLS, the certificate checked against the URL's name and `caFile`, else the system's CAs)
+   * and the 0600 file of the leaf's login (a user JWT and its seed, NATS's credentials format).
    */
-  leafRemote?: { url: string; credentials: string };
+  leafRemote?: { url: string; credentials: string; caFile?: string };
 }
 
 export function configPath(dir: string): string {
   return join(dir, "nats-server.conf");
+}
+
+function leafRemote(r: NonNullable<NatsServerConfig["leafRemote"]>) {
+  if (!r.url.startsWith("tls://")) return { url: r.url, credentials: r.credentials };
+  // A busy machine can take more than nats-server's default half second for a handshake.
+  const tls = { timeout: 5, ...(r.caFile !== undefined && { ca_file: r.caFile }) };
+  return { url: r.url, credentials: r.credentials, tls };
 }
 
 /** The config file's text. JSON is valid nats-server config syntax and needs no escaping rules of its own. */
@@ -161,9 +169,7 @@ export function renderNatsConfig(c: NatsServerConfig): string {
       ...(c.syncAlways && { sync_interval: "always" }),
       ...(c.jetstreamDomain !== undefined && { domain: c.jetstreamDomain }),
     },
-    ...(c.leafRemote && {
-      leafnodes: { remotes: [{ url: c.leafRemote.url, credentials: c.leafRemote.credentials }] },
-    }),
+    ...(c.leafRemote && { leafnodes: { remotes: [leafRemote(c.leafRemote)] } }),
     websocket: {
       host: "127.0.0.1",
       port: c.wsPort,
