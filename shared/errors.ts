@@ -101,7 +101,7 @@ export const ErrorCodes = {
   ERR_HUB_AGENT_KEYS: {
     status: 400,
     summary:
-      "Agents' API keys: a bad name or value, too many keys, or a workspace's keys asked for by someone who is not its owner.",
+      "Agents' API keys: a bad name or value, more than 32 keys, or a key request without its workspace or account.",
   },
   ERR_HUB_PASSWORD_WRONG: {
     status: 403,
