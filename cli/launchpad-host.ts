@@ -227,6 +227,7 @@ export async function startLaunchpadHost(
       log: log.child({ component: "workspace-services" }),
       // Joined to a control plane, another host may have the workspace.
       answerUnknown: leaf === undefined,
+      keysFromHub: leaf !== undefined,
     });
     // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
     cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));

@@ -23,6 +23,7 @@ import {
   newSetupToken,
   setupToken,
 } from "../services/hub/accounts.js";
+import { hubAgentKeysService } from "../services/hub/agent-keys.js";
 import { HubNatsAuth, startHubNatsServer } from "../services/hub/index.js";
 import { startReaders } from "../services/hub/readers.js";
 import { startRegistry } from "../services/hub/registry.js";
@@ -176,6 +177,7 @@ export async function startHub(
     await supervisor.start([
       hubAccountsService({ setupTokenFile: setupTokenFile(opts.dataDir) }),
       hubWorkspacesService(),
+      hubAgentKeysService({ keyFile: join(opts.dataDir, "keys", "agent-keys.key") }),
     ]);
     const memberships = await accountMemberships(nc);
     // Members' browsers reach a workspace on its host once it is placed there.

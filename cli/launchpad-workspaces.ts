@@ -14,6 +14,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../services/agents/index.js";
 import { docsService } from "../services/docs/index.js";
 import { fsService } from "../services/fs/index.js";
+import { hubTurnKeys } from "../services/host/hub-keys.js";
 import {
   hideHostPaths,
   type PodmanConfig,
@@ -61,6 +62,8 @@ export interface WorkspaceServicesOptions {
    * its own knows that no other host has them.
    */
   answerUnknown?: boolean;
+  /** Joined to a hub: agents get the API keys of the account that submits a turn from it. */
+  keysFromHub?: boolean;
 }
 
 /** The services of one container workspace. */
@@ -131,6 +134,7 @@ export function containerWorkspaceServices(
       hidePaths,
       dataDir: agentsDir(o.dataDir, wsid),
       durable: hostedDurable("agents", wsid),
+      ...(o.keysFromHub && { turnKeys: hubTurnKeys(o.nc, o.hostId, wsid) }),
       container: {
         home: WORKSPACE_HOME,
         exec: (argv, { cwd, env }) => [

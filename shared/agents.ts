@@ -449,6 +449,11 @@ export interface TurnView {
   stopReason?: StopReason;
   failure?: { code: string; reason: string };
   submittedAt: string;
+  /**
+   * Who submitted it: a launchpad account (a hosted workspace: its agent gets that account's
+   * API keys), or "user" (plus, or a host's own client).
+   */
+  by?: string;
   startedAt?: string;
   endedAt?: string;
   /** Live fields the service writes while the turn runs. */

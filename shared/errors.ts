@@ -93,6 +93,16 @@ export const ErrorCodes = {
     status: 403,
     summary: "Only an admin (or the workspace's owner or member) may do that.",
   },
+  ERR_HUB_SEALED: {
+    status: 500,
+    summary:
+      "A secret the hub keeps sealed (an agent's API key) does not open with the hub's key: the key file was replaced or the record was changed.",
+  },
+  ERR_HUB_AGENT_KEYS: {
+    status: 400,
+    summary:
+      "Agents' API keys: a bad name or value, more than 32 keys, or a key request without its workspace or account.",
+  },
   ERR_HUB_PASSWORD_WRONG: {
     status: 403,
     summary: "The current password given to change it is not the account's.",
@@ -404,6 +414,11 @@ export const ErrorCodes = {
     status: 403,
     summary:
       "Outside full access, plus's data directory, its token files and credential folders (~/.ssh, ~/.gnupg, ~/.config/nats) are neither readable nor writable by the agent.",
+  },
+  ERR_AGENT_KEYS_AT_HUB: {
+    status: 400,
+    summary:
+      "A hosted workspace's agents get the API keys of the account that submits a turn, kept by the hub: set them there, not in the workspace.",
   },
   ERR_AGENT_ENV_SECRET: {
     status: 400,

@@ -155,6 +155,24 @@ export const SetAccountRole = defineCommand(
 export const WhoAmI = defineCommand("WhoAmI", Type.Object({ by: Id }));
 /** The operator at the hub's console acts as an admin with this `by` (no account has it). */
 export const CONSOLE_ACTOR = "console";
+
+const BROWSER_USER = "browser ";
+
+/**
+ * The name of a browser's NATS user, which says the account it was minted for. nats-server
+ * passes it on (`name_tag` of the Nats-Request-Info header) with a request that crosses a
+ * shared service import, so a host's service knows which account asks.
+ */
+export function browserUserName(accountId: string): string {
+  return `${BROWSER_USER}${accountId}`;
+}
+
+/** The account of a browser user's name; undefined for any other user. */
+export function accountOfBrowserUser(name: string | undefined): string | undefined {
+  if (!name?.startsWith(BROWSER_USER)) return undefined;
+  const id = name.slice(BROWSER_USER.length);
+  return /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : undefined;
+}
 export const FindAccount = defineCommand("FindAccount", Type.Object({ by: Id, email: Email }));
 export const ListAccounts = defineCommand("ListAccounts", Type.Object({ by: Id }));
 /** An account made at the console (an admin's choice of role; no invite). */

@@ -243,6 +243,11 @@ export function hostSubjects(hostId: string) {
      */
     views: `hostview.${hostId}`,
     /**
+     * The host's requests for the agent API keys of the account a turn runs for (core NATS,
+     * answered on the host's inbox): the hub keeps them, encrypted.
+     */
+    agentKeys: `hostkeys.${hostId}`,
+    /**
      * The inbox prefix of a joined host's connections: the only replies the control plane
      * can send it (answers to its ledger requests).
      */
@@ -262,6 +267,8 @@ export const AllHosts = {
   ledger: "coresledger.*",
   /** Every host's mirrored workspace views. */
   views: "hostview.*",
+  /** Every host's requests for agent API keys (the hub answers). */
+  agentKeys: "hostkeys.*",
   /** Every joined host's inbox (see hostSubjects().inbox). */
   inboxes: "_HI.*.>",
 } as const;
@@ -283,7 +290,7 @@ export function execOfSubject(
 /** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
 export function hostOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
-  return ["hostbeat", "coresledger", "hostcmd", "hostview"].includes(parts[0] ?? "") &&
+  return ["hostbeat", "coresledger", "hostcmd", "hostview", "hostkeys"].includes(parts[0] ?? "") &&
     parts.length > 1
     ? parts[1]
     : undefined;

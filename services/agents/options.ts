@@ -4,6 +4,12 @@ import type { ContainerExec } from "./place.js";
 export interface AgentsServiceOptions {
   /** Where the 0600 file of API keys lives. */
   dataDir: string;
+  /**
+   * The API keys of a turn submitted by `by` (a launchpad account; "user" without one),
+   * instead of the 0600 file: a joined launchpad host asks the hub. Keys are then set at the
+   * hub, not through this service.
+   */
+  turnKeys?: (by: string) => Promise<Record<string, string>>;
   /** The home directory (default: the user's). */
   home?: string;
   /** More places to look for installed agents (e.g. the package's node_modules/.bin). */

@@ -99,7 +99,6 @@ export interface PoolOptions {
   idleMs: number;
   initTimeoutMs: number;
   binDirs: readonly string[];
-  keys: AgentKeys;
   log: Logger;
   handlers: ClientHandlers;
   home: string;
@@ -162,6 +161,7 @@ export class AgentPool {
   async acquire(
     thread: string,
     settings: ThreadSettings,
+    keys: Record<string, string>,
     waiting: () => void,
   ): Promise<AgentProcess> {
     const command = this.argvOf(settings);
@@ -181,7 +181,6 @@ export class AgentPool {
         network: settings.network ? "host" : { egress: this.o.egressSocket() },
       }).argv;
     }
-    const keys = await this.o.keys.all();
     const run = newTag();
     const spec = this.o.place.spawnOf(argv, settings.cwd, {
       ...keys,

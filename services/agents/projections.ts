@@ -136,6 +136,7 @@ export const turnsProjection: Projection<TurnView, TurnEvent> = {
         images: event.data.images,
         status: "starting",
         submittedAt: at,
+        by: event.actor,
       };
     }
     if (!view) return null;

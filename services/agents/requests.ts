@@ -18,6 +18,8 @@ export interface RequestDeps {
   ctx: ServiceContext;
   runner: TurnRunner;
   keys: AgentKeys;
+  /** Turns get their keys from the hub (a joined launchpad host): none are kept here. */
+  keysAtHub: boolean;
   reverts: TurnReverts;
   /** Rewrites error answers' messages (a container workspace's: no host paths). */
   hidePaths?: (message: string) => string;
@@ -52,8 +54,13 @@ async function answer(d: RequestDeps, r: AgentRequest): Promise<AgentResults[key
     case "detect":
       return { agents: await d.runner.pool.detect() };
     case "keys":
-      return { names: await d.keys.names() };
+      return { names: d.keysAtHub ? [] : await d.keys.names() };
     case "setKey":
+      if (d.keysAtHub)
+        throw new CocalcError(
+          "ERR_AGENT_KEYS_AT_HUB",
+          "this workspace's agents get the API keys of the account that submits a turn: set them in your account's agent keys",
+        );
       return { names: await d.keys.set(r.name, r.value) };
     case "answer":
       d.runner.answer(r.thread, r.turn, r.request, r.optionId);

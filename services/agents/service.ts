@@ -56,7 +56,7 @@ export async function startAgents(
     options: opts,
     home,
     place,
-    keys,
+    keysFor: opts.turnKeys ?? (() => keys.all()),
     protect,
     threads,
     turns: turnViews,
@@ -98,6 +98,7 @@ export async function startAgents(
     ctx,
     runner,
     keys,
+    keysAtHub: opts.turnKeys !== undefined,
     reverts,
     ...(opts.hidePaths && { hidePaths: opts.hidePaths }),
   });

@@ -44,15 +44,19 @@ export function agentRequest<T = unknown>(
   });
 }
 
+/** `domain`: the JetStream domain of the workspace's views (a launchpad host's, from its hub). */
 export async function turnView(
   nc: NatsConnection,
   wsid: string,
   thread: string,
   turn: string,
+  domain?: string,
 ): Promise<TurnView | undefined> {
   const ids = turnIdentifiers(wsid, thread, turn);
   // By subject (direct get): also what the browser's NATS user may do.
-  const kv = await new Kvm(nc).open(ids.bucket, { allow_direct: true });
+  const kv = await new Kvm(jetstream(nc, domain ? { domain } : {})).open(ids.bucket, {
+    allow_direct: true,
+  });
   const e = await kv.get(ids.key);
   return e && e.operation === "PUT" && e.length > 0 ? e.json<TurnView>() : undefined;
 }
@@ -81,9 +85,10 @@ export async function followLog(
   turn: string,
   onEvent?: (e: StoredEvent<TurnLogEvent>) => void,
   timeoutMs = 60_000,
+  domain?: string,
 ): Promise<StoredEvent<TurnLogEvent>[]> {
   const ids = turnIdentifiers(wsid, thread, turn);
-  const consumer = await jetstream(nc).consumers.get(ids.logStream, {
+  const consumer = await jetstream(nc, domain ? { domain } : {}).consumers.get(ids.logStream, {
     filter_subjects: ids.logSubject,
     deliver_policy: DeliverPolicy.All,
   });

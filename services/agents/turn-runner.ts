@@ -35,7 +35,7 @@ import type { AgentProcess } from "./agent-process.js";
 import { openSession } from "./agent-session.js";
 import type { AgentsServiceOptions } from "./options.js";
 import type { AgentPlace } from "./place.js";
-import { type AgentKeys, AgentPool } from "./pool.js";
+import { AgentPool } from "./pool.js";
 import { readTurnView, threadOfSubject } from "./projections.js";
 import { promptOf } from "./prompt.js";
 import {
@@ -52,7 +52,8 @@ export interface TurnRunnerDeps {
   options: AgentsServiceOptions;
   home: string;
   place: AgentPlace;
-  keys: AgentKeys;
+  /** The API keys of a turn, by who submitted it. */
+  keysFor: (by: string) => Promise<Record<string, string>>;
   /** What confined agents can neither read nor write. */
   protect: readonly ProtectedPath[];
   threads: ServiceThreads;
@@ -99,7 +100,6 @@ export class TurnRunner {
       idleMs: o.idleMs ?? 10 * 60_000,
       initTimeoutMs: o.initTimeoutMs ?? 30_000,
       binDirs: o.binDirs ?? [],
-      keys: d.keys,
       log: d.ctx.log,
       home: d.home,
       protect: d.protect,
@@ -280,7 +280,8 @@ export class TurnRunner {
         const real = await realOrNearest(settings.cwd);
         checkNotProtected(await resolveProtected(this.d.protect), settings.cwd, real);
       }
-      const acquiring = this.pool.acquire(thread, settings, () =>
+      const by = (await readTurnView(this.d.turns, ids.key))?.by ?? "user";
+      const acquiring = this.pool.acquire(thread, settings, await this.d.keysFor(by), () =>
         log.append("AgentNotice", {
           level: "info",
           text: "every agent process is busy: this turn starts when one is free",

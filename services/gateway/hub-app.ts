@@ -13,6 +13,7 @@ import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { hubAdminPlugin } from "./hub-admin.js";
 import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
+import { hubAgentKeysPlugin } from "./hub-agent-keys.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { HUB_DOWNLOAD_LINK, hubFilesPlugin } from "./hub-files.js";
 import { hubWorkspacesPlugin } from "./hub-workspaces.js";
@@ -76,6 +77,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
   });
   await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubWorkspacesPlugin, { nc: deps.nc, sessions: deps.sessions });
+  await app.register(hubAgentKeysPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminHostsPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubFilesPlugin, {

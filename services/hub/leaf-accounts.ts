@@ -9,18 +9,20 @@
  *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
  *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views; a pull
  *   consumer's messages are many answers to one request), and the streams `hostbeat.h`,
- *   `coresledger.h` and `hostview.h` (its heartbeats, ledger requests and workspace views).
+ *   `coresledger.h`, `hostview.h` and `hostkeys.h` (its heartbeats, ledger requests,
+ *   workspace views and requests for the agent API keys of a turn's account).
  *   Replies to the hub's requests go back by nats-server's service import.
  * - For each workspace placed on `h`, and only those, the hub's account also imports what
  *   its members' browsers use: the services `ws.<wsid>.cmd.<service>` of the workspace's
- *   services on a host (never `cmd.host`: only the hub's fleet asks that, of the host itself),
+ *   services on a host (never `cmd.host`: only the hub's fleet asks that, of the host itself;
+ *   shared, so the host learns which account sent each command: services/runtime/caller.ts),
  *   `ws.<wsid>.req.*` and `ws.<wsid>.term.*.*` (keystrokes, resizes, viewers), and the stream
  *   `ws.<wsid>.feed.>`. So a host reaches the browsers of its own workspaces only, and a
  *   browser's subject permissions (shared/hub-permissions.ts) decide which of those it uses.
  *   Push consumers are not routed (their deliveries are not answers): browsers read views with
  *   pull consumers.
  * - Host `h` imports the stream `_HI.h.>` from the hub's account: the answers to its ledger
- *   requests (its connections use that inbox prefix).
+ *   and key requests (its connections use that inbox prefix).
  *
  * Each credential has its own account, so replacing or revoking credentials leaves a leaf
  * still connected with the old ones in an account that nothing imports from or exports to.
@@ -57,6 +59,8 @@ const PULL_ANSWERS = {
   response_threshold: 2 * 60 * 1_000_000_000,
 } as const;
 
+const isCommand = (subject: string) => subject.split(".")[2] === "cmd";
+
 /** What the hub's account takes from a host for one workspace on it: services, then streams. */
 function workspaceOffers(wsid: string): { services: string[]; streams: string[] } {
   const ws = `ws.${wsid}`;
@@ -82,7 +86,7 @@ function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
       service(`${h.command}.>`, COMMAND_ANSWERS),
       service(`$JS.${hostDomain(hostId)}.API.>`, PULL_ANSWERS),
     ],
-    streams: [stream(h.beat), stream(h.ledger), stream(h.views)],
+    streams: [stream(h.beat), stream(h.ledger), stream(h.views), stream(h.agentKeys)],
   };
 }
 
@@ -132,7 +136,14 @@ export function hubAccountClaims(
     seen.add(p.wsid);
     const offers = workspaceOffers(p.wsid);
     for (const subject of offers.services)
-      imports.push({ name: subject, subject, type: "service", account });
+      imports.push({
+        name: subject,
+        subject,
+        type: "service",
+        account,
+        // Commands carry who sent them (services/runtime/caller.ts): the events' actor.
+        ...(isCommand(subject) && { share: true }),
+      });
     for (const subject of offers.streams)
       imports.push({ name: subject, subject, type: "stream", account });
   }

@@ -10,6 +10,7 @@ import type { ConnectionType } from "@nats-io/jwt";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createAccount, createUser } from "@nats-io/nkeys";
 import { CocalcError } from "../../shared/errors.js";
+import { browserUserName } from "../../shared/hub.js";
 import {
   browserUserPermissions,
   type Membership,
@@ -258,7 +259,7 @@ export class HubNatsAuth {
       const exp = Math.floor(this.now() / 1000) + ttl;
       const jwt = await accountUserJwt(
         this.keys,
-        `browser ${req.accountId}`,
+        browserUserName(req.accountId),
         req.userNkeyPublic,
         {
           pub: perms.pub,

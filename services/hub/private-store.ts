@@ -26,6 +26,9 @@ const accountKey = (id: string) => `account.${id}`;
 const emailKey = (email: string) =>
   `email.${bytesToBase64url(new TextEncoder().encode(normalEmail(email)))}`;
 const inviteKey = (id: string) => `invite.${id}`;
+/** Where the sealed agent API keys of an account, or of a workspace, are kept. */
+export const agentKeysKey = (scope: { account: string } | { wsid: string }) =>
+  "account" in scope ? `agentkeys.account.${scope.account}` : `agentkeys.ws.${scope.wsid}`;
 
 export class PrivateStore {
   private constructor(
@@ -74,10 +77,14 @@ export class PrivateStore {
     await this.write(accountKey(id), JSON.stringify({ ...current, passwordHash }));
   }
 
-  /** Erases the account's email, hash and index entry from the store's files. */
+  /** Erases the account's email, hash, index entry and agent keys from the store's files. */
   async erase(id: string): Promise<void> {
     const current = await this.account(id);
-    const keys = [accountKey(id), ...(current ? [emailKey(current.email)] : [])];
+    const keys = [
+      accountKey(id),
+      agentKeysKey({ account: id }),
+      ...(current ? [emailKey(current.email)] : []),
+    ];
     for (const key of keys) await this.eraseKey(key);
   }
 
@@ -92,6 +99,18 @@ export class PrivateStore {
 
   async eraseInvite(id: string): Promise<void> {
     await this.eraseKey(inviteKey(id));
+  }
+
+  /** A value sealed by its owner (services/hub/sealed.ts), e.g. at agentKeysKey(). */
+  async sealed(key: string): Promise<string | undefined> {
+    const e = await this.kv.get(key);
+    return e && e.operation === "PUT" && e.length > 0 ? e.string() : undefined;
+  }
+
+  /** Stores a sealed value; empty erases it. */
+  async setSealed(key: string, value: string): Promise<void> {
+    if (value === "") await this.eraseKey(key);
+    else await this.write(key, value);
   }
 
   /** Puts a value, then erases the revision it replaced. */

@@ -84,6 +84,7 @@ describe("leaf accounts", () => {
       { name: "hostbeat.h1", subject: "hostbeat.h1", type: "stream" },
       { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
       { name: "hostview.h1", subject: "hostview.h1", type: "stream" },
+      { name: "hostkeys.h1", subject: "hostkeys.h1", type: "stream" },
       { name: "ws.*.feed.>", subject: "ws.*.feed.>", type: "stream" },
     ]);
     // The answers to its own ledger requests, nothing else.
@@ -106,10 +107,11 @@ describe("leaf accounts", () => {
       "hostbeat.h2",
       "coresledger.h2",
       "hostview.h2",
+      "hostkeys.h2",
     ]);
     expect(fromH2.map((i) => i.type)).toEqual([
       ...Array(3).fill("service"),
-      ...Array(3).fill("stream"),
+      ...Array(4).fill("stream"),
     ]);
     expect(hub.exports).toEqual([{ name: "_HI.*.>", subject: "_HI.*.>", type: "stream" }]);
     expect(hubAccountClaims([]).imports).toEqual([]);
@@ -134,6 +136,12 @@ describe("leaf accounts", () => {
       "ws.w1.feed.>",
     ]);
     expect(of("AHOSTONE").at(-1)?.type).toBe("stream");
+    // Commands carry who sent them to the host (Nats-Request-Info); nothing else does.
+    expect(
+      of("AHOSTONE")
+        .filter((i) => i.share)
+        .map((i) => i.subject),
+    ).toEqual(["workspace", "fs", "docs", "terminals", "agents"].map((s) => `ws.w1.cmd.${s}`));
     expect(JSON.stringify(of("AHOSTTWO"))).not.toContain("w1");
     expect(JSON.stringify(placed.imports)).not.toContain("w3");
     expect(JSON.stringify(placed.imports)).not.toContain("cmd.host");

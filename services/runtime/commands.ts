@@ -12,6 +12,7 @@ import {
 import type { DecidedEvent } from "../../shared/decider.js";
 import { toErrorPayload } from "../../shared/errors.js";
 import type { AggregateStore } from "./aggregate.js";
+import { callerAccount } from "./caller.js";
 import type { Logger } from "./logger.js";
 import type { RunningService } from "./service.js";
 
@@ -44,7 +45,9 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
     for await (const m of sub) {
       const at = o.now().toISOString();
       try {
-        const command = parseCommand<C>(o.commands, m.data, { actor: "user", at });
+        // A hosted workspace's command names the account that sent it (see caller.ts).
+        const actor = callerAccount(m) ?? "user";
+        const command = parseCommand<C>(o.commands, m.data, { actor, at });
         await o.check?.(command);
         const { seqs } = await o.store.execute(o.aggregateSubject(command), command);
         reply(m, { ok: true, seqs });

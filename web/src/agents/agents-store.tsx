@@ -38,6 +38,7 @@ import type { CommandReply } from "../../../shared/commands.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
 import { parentOf } from "../../../shared/paths.js";
 import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
+import type { AgentKeyNames, AgentKeyScope } from "../lib/agent-keys.js";
 import { requestSender, sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
@@ -61,6 +62,11 @@ export interface AgentsStore {
   readonly turns: Accessor<TurnView[]>;
   readonly agents: Accessor<DetectedAgent[]>;
   readonly keyNames: Accessor<string[]>;
+  /**
+   * A hosted workspace: the names of the signed-in account's keys and (for an owner) the
+   * workspace's; undefined where the workspace's agents service keeps them.
+   */
+  readonly hubKeyNames: Accessor<AgentKeyNames | undefined>;
   readonly problem: Accessor<string | undefined>;
   readonly lastError: Accessor<string | undefined>;
   clearError(): void;
@@ -78,8 +84,11 @@ export interface AgentsStore {
     turn: string,
     force: boolean,
   ): Promise<{ ok: true; reverted: string[] } | { ok: false; error: ErrorPayload }>;
-  /** Stores (empty: removes) an API key; resolves with whether it was stored. */
-  setKey(name: string, value: string): Promise<boolean>;
+  /**
+   * Stores (empty: removes) an API key; resolves with whether it was stored. A hosted
+   * workspace's go to the account, or (`scope` "workspace", its owners) to the workspace.
+   */
+  setKey(name: string, value: string, scope?: AgentKeyScope): Promise<boolean>;
   /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
   saveImage(file: Blob, name: string): Promise<string>;
   openLog(thread: string, turn: string): TurnLog;
@@ -139,6 +148,11 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const [lastError, setLastError] = createSignal<string>();
   const [agents, setAgents] = createSignal<DetectedAgent[]>([]);
   const [keyNames, setKeyNames] = createSignal<string[]>([]);
+  const [hubKeyNames, setHubKeyNames] = createSignal<AgentKeyNames>();
+  const showNames = (names: AgentKeyNames) => {
+    setHubKeyNames(names);
+    setKeyNames([...new Set([...names.account, ...(names.workspace ?? [])])].sort());
+  };
 
   createEffect(() => {
     const r = room();
@@ -187,7 +201,8 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       try {
         await conn.ready();
         setAgents((await request<{ agents: DetectedAgent[] }>(conn, { op: "detect" })).agents);
-        setKeyNames((await request<{ names: string[] }>(conn, { op: "keys" })).names);
+        if (conn.agentKeys) showNames(await conn.agentKeys.names());
+        else setKeyNames((await request<{ names: string[] }>(conn, { op: "keys" })).names);
         return;
       } catch {
         await new Promise((r) => setTimeout(r, 1000));
@@ -227,6 +242,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     turns,
     agents,
     keyNames,
+    hubKeyNames,
     problem,
     lastError,
     clearError: () => setLastError(undefined),
@@ -284,11 +300,13 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
       }
     },
-    async setKey(name, value) {
+    async setKey(name, value, scope = "account") {
       try {
-        setKeyNames(
-          (await request<{ names: string[] }>(conn, { op: "setKey", name, value })).names,
-        );
+        if (conn.agentKeys) showNames(await conn.agentKeys.set(scope, name, value));
+        else
+          setKeyNames(
+            (await request<{ names: string[] }>(conn, { op: "setKey", name, value })).names,
+          );
         setLastError(undefined);
         return true;
       } catch (err) {

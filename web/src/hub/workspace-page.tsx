@@ -9,6 +9,7 @@
 import { createEffect, createMemo, createResource, createSignal, onCleanup, Show } from "solid-js";
 import { NoticePage } from "../components/notice-page.js";
 import { setRouteBase } from "../files/route.js";
+import { hubAgentKeys } from "../lib/agent-keys.js";
 import type { ConnectionState, WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { type HubConnection, openHubConnection } from "../lib/hub-connection.js";
@@ -55,6 +56,7 @@ function hostedConnection(
     version: "",
     jsDomain,
     hosted: true,
+    agentKeys: hubAgentKeys(wsid),
     readers: hub.readers,
     makeReader: (ask) => hub.makeReader(ask, wsid),
     get title() {

@@ -19,6 +19,8 @@ export const ConnectionStates = [
 ] as const;
 export type ConnectionState = (typeof ConnectionStates)[number];
 
+import type { AgentKeyStore } from "./agent-keys.js";
+
 export interface WorkspaceConnection {
   readonly wsid: string;
   readonly version: string;
@@ -38,6 +40,11 @@ export interface WorkspaceConnection {
    * name and colour); without it, the browser is named after itself.
    */
   readonly person?: { name: string; color: string };
+  /**
+   * Where agents' API keys are kept when not in the workspace's agents service (a hosted
+   * workspace: the hub, per account, and per workspace for its owners).
+   */
+  readonly agentKeys?: AgentKeyStore;
   /** Its people may look, not change anything (a hosted workspace's viewer; NATS enforces). */
   readonly readOnly?: boolean;
   /** The window title the server asks for (a remote session: its target). */

@@ -1,0 +1,319 @@
+/**
+ * Agents' API keys in a hosted workspace, with a real hub and the host it runs joined to
+ * itself (real btrfs, podman) and the scripted ACP agent inside the container: each account
+ * sets its keys at the hub (an owner also the workspace's); a turn's agent gets the keys of
+ * the account that submitted it — the owner's workspace keys over the account's, a
+ * collaborator only its own — in its environment inside the container. The hub gives keys
+ * only to the host the workspace is on and only for owners and collaborators; keys are
+ * sealed at rest (no value in the hub's files), never in events, and go with the account.
+ */
+import { readdir, readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningHub } from "../../cli/launchpad-hub.js";
+import { agentCommand, followLog, messagesOf, turnView } from "../../services/agents/test-kit.js";
+import { HUB_AGENT_KEYS_PATH } from "../../services/gateway/hub-agent-keys.js";
+import { askHub } from "../../services/gateway/hub-auth.js";
+import { agentKeysKey, PrivateStore } from "../../services/hub/private-store.js";
+import {
+  defaultThreadSettings,
+  newThreadId,
+  newTurnId,
+  roomIdForPath,
+  turnEnded,
+} from "../../shared/agents.js";
+import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
+import type { HostKeysReply } from "../../shared/hub-agent-keys.js";
+import {
+  HubWorkspaceBuckets,
+  type HubWorkspaceView,
+  type MembershipView,
+} from "../../shared/hub-workspaces.js";
+import type { WorkspaceView } from "../../shared/launchpad.js";
+import { Buckets, hostDomain, hostSubjects } from "../../shared/subjects.js";
+import { hubBrowserNats } from "../helpers/hub-browser.js";
+import {
+  addScriptedAgent,
+  askWorkspaces,
+  type HostMachine,
+  hubHostUnsupported,
+  setupHostMachine,
+  startTestHub,
+  viewEntry,
+} from "../helpers/launchpad.js";
+import { until } from "../helpers/nats.js";
+
+const HOST = "hubkeys1";
+const unsupported = await hubHostUnsupported();
+if (unsupported) console.warn(`hub agent keys skipped: ${unsupported}`);
+
+const SECRETS = {
+  aliceAccount: "sk-alice-account-0f3a9c",
+  aliceWorkspace: "sk-alice-workspace-77e1d2",
+  aliceAnthropic: "sk-ant-alice-5b6c7d",
+  bob: "sk-bob-own-a1b2c3",
+};
+
+describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to a host", () => {
+  let m: HostMachine;
+  let hub: RunningHub;
+  let base: string;
+  let wsid: string;
+  let agentLine = "";
+  const ids: Record<string, string> = {};
+  const creds: Record<string, string> = {};
+  const conns: NatsConnection[] = [];
+
+  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
+  const account = async (email: string, role: "admin" | "user") =>
+    (
+      await askHub<HubReply>(
+        hub.nc,
+        HubSubjects.command,
+        "CreateAccount",
+        { by: CONSOLE_ACTOR, email, password: "a long enough password", role },
+        "accounts service",
+      )
+    ).account!.id;
+  const signIn = async (email: string) => {
+    const res = await fetch(`${base}/api/hub/sign-in`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: base },
+      body: JSON.stringify({ email, password: "a long enough password" }),
+    });
+    const body = (await res.json()) as { credential?: string; message?: string };
+    expect(res.status, body.message).toBe(200);
+    return body.credential!;
+  };
+  const keysApi = (who: string, method: "GET" | "PUT", body?: object) =>
+    fetch(`${base}${HUB_AGENT_KEYS_PATH}${method === "GET" ? `?wsid=${wsid}` : ""}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${creds[who]}`,
+        origin: base,
+        ...(body && { "content-type": "application/json" }),
+      },
+      ...(body && { body: JSON.stringify(body) }),
+    });
+  const setKey = async (who: string, scope: string, name: string, value: string) => {
+    const res = await keysApi(who, "PUT", { scope, wsid, name, value });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  /** Who = a member's browser: a thread of the scripted agent, one turn, its log's text. */
+  const turnOf = async (nc: NatsConnection, prompt: string, thread?: string) => {
+    const room = roomIdForPath("/home/user/keys.chat");
+    const t = thread ?? newThreadId();
+    if (!thread) {
+      const created = await agentCommand(nc, wsid, "CreateThread", {
+        room,
+        thread: t,
+        title: "keys",
+        settings: {
+          ...defaultThreadSettings("/home/user"),
+          agent: "custom",
+          command: agentLine,
+          mode: "workspace-write",
+        },
+      });
+      expect(created).toMatchObject({ ok: true });
+    }
+    const turn = newTurnId();
+    expect(
+      await agentCommand(nc, wsid, "SubmitTurn", { room, thread: t, turn, prompt }),
+    ).toMatchObject({
+      ok: true,
+    });
+    const domain = hostDomain(HOST);
+    const view = await until(
+      "the turn ended",
+      async () => {
+        const v = await turnView(hub.nc, wsid, t, turn, domain);
+        return v && turnEnded(v.status) ? v : undefined;
+      },
+      90_000,
+    );
+    const text = messagesOf(await followLog(hub.nc, wsid, t, turn, undefined, 60_000, domain));
+    return { thread: t, view, text };
+  };
+  /** Asks the hub for keys as host `hostId` would, answered on that host's inbox. */
+  const asHost = async (hostId: string, body: object): Promise<HostKeysReply> => {
+    const inbox = `${hostSubjects(hostId).inbox}.test${Math.random().toString(36).slice(2)}`;
+    const sub = hub.nc.subscribe(inbox, { max: 1 });
+    hub.nc.publish(hostSubjects(hostId).agentKeys, JSON.stringify(body), { reply: inbox });
+    for await (const msg of sub) return msg.json<HostKeysReply>();
+    throw new Error("no answer");
+  };
+
+  beforeAll(async () => {
+    m = await setupHostMachine(HOST, 2048);
+    hub = await startTestHub(join(m.dir, "hub"), {
+      localHost: { btrfs: m.root, sizeBytes: 0, hostId: HOST },
+    });
+    base = new URL(hub.url).origin;
+    ids.alice = await account("alice@example.com", "admin");
+    ids.bob = await account("bob@example.com", "user");
+    ids.carol = await account("carol@example.com", "user");
+    const rootfs = await m.rootfs("k");
+    agentLine = await addScriptedAgent(rootfs);
+    const imported = await hub.nc.request(
+      hostSubjects(HOST).command,
+      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: rootfs } }),
+      { timeout: 120_000 },
+    );
+    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
+    await until("the image offered", async () =>
+      (await ws("HubCreateOptions", { by: ids.alice! })).images?.some((i) => i.name === "bb")
+        ? true
+        : undefined,
+    );
+    wsid = (
+      await ws("CreateHubWorkspace", {
+        by: ids.alice!,
+        title: "Keys",
+        image: "bb",
+        quota: { diskMb: 400, memoryMb: 256 },
+      })
+    ).wsid!;
+    await until("placed", async () =>
+      (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
+        ?.placement === "placed"
+        ? true
+        : undefined,
+    );
+    expect((await ws("StartHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
+    await until("running", async () =>
+      (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "running"
+        ? true
+        : undefined,
+    );
+    // Bob collaborates and Carol views (written as the hub's projections would write them).
+    const kvm = new Kvm(hub.nc);
+    const memberships = await kvm.open(HubWorkspaceBuckets.memberships);
+    const workspaces = await kvm.open(HubWorkspaceBuckets.workspaces);
+    const w = (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))!;
+    const roles = { bob: "collaborator", carol: "viewer" } as const;
+    for (const [who, role] of Object.entries(roles)) {
+      const view: MembershipView = { wsid, account: ids[who]!, role };
+      await memberships.put(`${ids[who]}.${wsid}`, JSON.stringify(view));
+      w.members[ids[who]!] = role;
+    }
+    await workspaces.put(wsid, JSON.stringify(w));
+    for (const who of ["alice", "bob", "carol"]) creds[who] = await signIn(`${who}@example.com`);
+  }, 400_000);
+
+  afterAll(async () => {
+    for (const c of conns) await c.close().catch(() => undefined);
+    await hub?.stop();
+    await m?.cleanup();
+  });
+
+  it("hub agent keys - each account sets its own; only names come back; bad input changes nothing", async () => {
+    expect(await setKey("alice", "account", "OPENAI_API_KEY", SECRETS.aliceAccount)).toMatchObject({
+      status: 200,
+      body: { names: { account: ["OPENAI_API_KEY"], workspace: [] } },
+    });
+    await setKey("alice", "account", "ANTHROPIC_API_KEY", SECRETS.aliceAnthropic);
+    const ownerWs = await setKey("alice", "workspace", "OPENAI_API_KEY", SECRETS.aliceWorkspace);
+    expect(ownerWs.body).toEqual({
+      names: { account: ["ANTHROPIC_API_KEY", "OPENAI_API_KEY"], workspace: ["OPENAI_API_KEY"] },
+    });
+    expect(await setKey("bob", "account", "OPENAI_API_KEY", SECRETS.bob)).toMatchObject({
+      status: 200,
+      body: { names: { account: ["OPENAI_API_KEY"] } },
+    });
+    // A collaborator keeps no keys for the workspace; bad names and values are refused.
+    const notOwner = await setKey("bob", "workspace", "OPENAI_API_KEY", "x");
+    expect(notOwner).toMatchObject({ status: 403, body: { code: "ERR_HUB_FORBIDDEN" } });
+    expect((await setKey("bob", "account", "BAD NAME", "x")).status).toBe(400);
+    expect((await setKey("bob", "account", "A", "x".repeat(10_001))).status).toBe(400);
+    expect((await keysApi("bob", "PUT", { scope: "everyone", name: "A", value: "x" })).status).toBe(
+      400,
+    );
+    const listed = await keysApi("bob", "GET");
+    expect(await listed.json()).toEqual({ names: { account: ["OPENAI_API_KEY"] } });
+    const carol = await keysApi("carol", "GET");
+    expect(await carol.json()).toEqual({ names: { account: [] } });
+    // No value in what the hub answers, ever.
+    expect(JSON.stringify(await (await keysApi("alice", "GET")).json())).not.toContain("sk-");
+  });
+
+  it("hub agent keys - a turn's agent gets the keys of who submitted it, inside the container", async () => {
+    const alice = (await hubBrowserNats(base, creds.alice!, wsid)).nc;
+    const bob = (await hubBrowserNats(base, creds.bob!, wsid)).nc;
+    conns.push(alice, bob);
+    const prompt = "env OPENAI_API_KEY\nenv ANTHROPIC_API_KEY\nrun id -u";
+    const a = await turnOf(alice, prompt);
+    expect(a.view.status, `${JSON.stringify(a.view.failure)} ${a.text}`).toBe("finished");
+    // The owner: the workspace's key over the account's of the same name, and the account's.
+    expect(a.text).toContain(`env OPENAI_API_KEY=${SECRETS.aliceWorkspace}`);
+    expect(a.text).toContain(`env ANTHROPIC_API_KEY=${SECRETS.aliceAnthropic}`);
+    expect(a.text).toContain('exit 0 output "1000\\n"');
+    expect(a.view.by).toBe(ids.alice);
+    // Bob's turn in Alice's thread: his own key only, none of Alice's.
+    const b = await turnOf(bob, prompt, a.thread);
+    expect(b.view.status, `${JSON.stringify(b.view.failure)} ${b.text}`).toBe("finished");
+    expect(b.text).toContain(`env OPENAI_API_KEY=${SECRETS.bob}`);
+    expect(b.text).toMatch(/env ANTHROPIC_API_KEY=exit 0/);
+    expect(b.text).not.toContain(SECRETS.aliceAccount);
+    expect(b.text).not.toContain(SECRETS.aliceWorkspace);
+    expect(b.text).not.toContain(SECRETS.aliceAnthropic);
+    expect(b.view.by).toBe(ids.bob);
+  });
+
+  it("hub agent keys - the hub answers only the workspace's host, for its owners and collaborators", async () => {
+    expect(await asHost(HOST, { wsid, account: ids.bob! })).toEqual({
+      ok: true,
+      env: { OPENAI_API_KEY: SECRETS.bob },
+    });
+    for (const [hostId, body] of [
+      [HOST, { wsid, account: ids.carol! }], // a viewer
+      ["otherhost", { wsid, account: ids.alice! }], // not where the workspace is
+      [HOST, { wsid: "nosuchworkspace", account: ids.alice! }],
+      [HOST, { wsid, account: "nosuchaccount" }],
+    ] as const) {
+      expect(await asHost(hostId, body)).toMatchObject({
+        ok: false,
+        error: { code: "ERR_HUB_FORBIDDEN" },
+      });
+    }
+    expect(await asHost(HOST, { wsid })).toMatchObject({
+      ok: false,
+      error: { code: "ERR_HUB_AGENT_KEYS" },
+    });
+  });
+
+  it("hub agent keys - no value in events or the hub's files; an account's keys go with it", async () => {
+    const values = Object.values(SECRETS);
+    const files: string[] = [];
+    const walk = async (dir: string) => {
+      for (const e of await readdir(dir, { withFileTypes: true })) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        // The turns' logs hold what the agent said: the scripted agent says the values.
+        else if (p.includes("/streams/WS_AGENT_LOG/")) continue;
+        else if (e.isFile() && (await stat(p)).size < 64 * 1024 * 1024) files.push(p);
+      }
+    };
+    // The hub's JetStream (events, views, the private store) and everything else it keeps,
+    // and the host's data (its JetStream with the turns' events and logs).
+    await walk(join(m.dir, "hub"));
+    expect(files.length).toBeGreaterThan(10);
+    for (const f of files) {
+      const text = (await readFile(f)).toString("latin1");
+      for (const v of values) expect(text.includes(v), `${v} in ${f}`).toBe(false);
+    }
+    const store = await PrivateStore.open(new Kvm(hub.nc), await jetstreamManager(hub.nc));
+    expect(await store.sealed(agentKeysKey({ account: ids.bob! }))).toBeDefined();
+    await askHub(
+      hub.nc,
+      HubSubjects.command,
+      "DeleteAccount",
+      { by: CONSOLE_ACTOR, account: ids.bob! },
+      "accounts service",
+    );
+    expect(await store.sealed(agentKeysKey({ account: ids.bob! }))).toBeUndefined();
+  });
+});
