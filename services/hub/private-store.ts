@@ -1,10 +1,12 @@
 /**
  * What identifies a person, kept apart from the event history: an account's email and
- * password hash, the email → account index, invite secrets. KV `hub-private` keeps two
+ * password hash, the email → account index, invite secrets (the hub's sign-up invites and
+ * workspaces' invite links). KV `hub-private` keeps two
  * revisions; every write erases the revision before it in place (nats-server overwrites the
  * message on disk), and deleting an account erases every revision of its keys. So what is
  * deleted is gone from the store's files, not only hidden.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
 import { bytesToBase64url } from "../../shared/base64url.js";
@@ -17,6 +19,16 @@ export interface PrivateAccount {
   passwordHash: string;
 }
 
+/** What the store keeps of a secret (a token, an invite's): its SHA-256, hex. */
+export const secretHash = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Whether two hashes are the same, in constant time. */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
 /** Emails compare case-insensitively and without surrounding space. */
 export function normalEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -26,6 +38,14 @@ const accountKey = (id: string) => `account.${id}`;
 const emailKey = (email: string) =>
   `email.${bytesToBase64url(new TextEncoder().encode(normalEmail(email)))}`;
 const inviteKey = (id: string) => `invite.${id}`;
+/** A workspace invite link's: apart from the hub's sign-up invites, so neither works as the other. */
+const workspaceInviteKey = (id: string) => `wsinvite.${id}`;
+
+/** Where a workspace invite link leads, and its secret's hash. */
+export interface WorkspaceInviteSecret {
+  wsid: string;
+  hash: string;
+}
 
 export class PrivateStore {
   private constructor(
@@ -92,6 +112,20 @@ export class PrivateStore {
 
   async eraseInvite(id: string): Promise<void> {
     await this.eraseKey(inviteKey(id));
+  }
+
+  async workspaceInvite(id: string): Promise<WorkspaceInviteSecret | undefined> {
+    const e = await this.kv.get(workspaceInviteKey(id));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<WorkspaceInviteSecret>() : undefined;
+  }
+
+  async setWorkspaceInvite(id: string, secret: WorkspaceInviteSecret): Promise<void> {
+    await this.write(workspaceInviteKey(id), JSON.stringify(secret));
+  }
+
+  /** A spent or revoked link's hash is erased: the token no longer matches anything. */
+  async eraseWorkspaceInvite(id: string): Promise<void> {
+    await this.eraseKey(workspaceInviteKey(id));
   }
 
   /** Puts a value, then erases the revision it replaced. */
