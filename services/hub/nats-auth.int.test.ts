@@ -177,6 +177,10 @@ describe("hub NATS authorization", () => {
     ["ws.w3.term.t1.input", "denied"],
     ["ws.w3.term.t1.resize", "denied"],
     ["ws.w3.term.t1.viewer", "allowed"],
+    // What only reads has subjects of its own, which a viewer may use.
+    ["ws.w3.read.fs", "allowed"],
+    ["ws.w3.read.docs", "allowed"],
+    ["ws.w2.read.fs", "denied"],
     ["ws.w1.fs.created", "denied"],
     ["ws.w1.life.settings", "denied"],
     ["$KV.terms.w1.t1", "denied"],
