@@ -57,6 +57,7 @@ import { consumeEvents } from "../runtime/consumer.js";
 import { requestWithProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
+import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 import {
   actingMember,
   NO_SUCH_WORKSPACE,
@@ -67,7 +68,6 @@ import {
   workspaceDecider,
 } from "./workspace-decider.js";
 import { hubWorkspacesProjection, membershipsProjection } from "./workspace-projections.js";
-import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 
 export const HUB_WORKSPACES_SERVICE = "hub-workspaces";
 const registry = new EventRegistry(HubWorkspaceEvents);
