@@ -29,6 +29,7 @@ import { startReaders } from "../services/hub/readers.js";
 import { startRegistry } from "../services/hub/registry.js";
 import {
   accountMemberships,
+  followMemberships,
   followPlacements,
   HUB_WORKSPACES_SERVICE,
   hubWorkspacesService,
@@ -187,6 +188,15 @@ export async function startHub(
       log,
     );
     cleanups.push(stopPlacements);
+    // A member removed or given another role loses the NATS logins that reached the workspace
+    // at once (nats-server closes them); its pages mint again with what the account has now.
+    const stopMemberships = await followMemberships(nc, (account, wsid) => {
+      auth
+        .revokeWorkspaceAccess(account, wsid)
+        .then((n) => n > 0 && log.info({ account, wsid, keys: n }, "workspace access changed"))
+        .catch((err) => log.warn({ err, account, wsid }, "NATS logins not revoked"));
+    });
+    cleanups.push(stopMemberships);
     // Browsers' readers: made by the hub, named and filtered for the browser that asks.
     const readers = startReaders({
       nc,

@@ -86,6 +86,7 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
       allow: [
         ws.commands,
         ws.requests,
+        ws.reads,
         // Keystrokes, resizes and presence of its terminals: core NATS, never stored.
         terms.input,
         terms.resize,

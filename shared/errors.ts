@@ -113,6 +113,18 @@ export const ErrorCodes = {
   },
   ERR_HUB_ACCOUNT_DISABLED: { status: 403, summary: "The account is disabled by an admin." },
   ERR_HUB_ACCOUNT_NOT_FOUND: { status: 404, summary: "No such account (never made, or deleted)." },
+  ERR_HUB_LAST_OWNER: {
+    status: 409,
+    summary: "A workspace keeps at least one owner: make another owner first.",
+  },
+  ERR_HUB_MEMBER_EXISTS: {
+    status: 409,
+    summary: "That account is a member of the workspace already.",
+  },
+  ERR_HUB_MEMBER_NOT_FOUND: {
+    status: 404,
+    summary: "That account is not a member of the workspace.",
+  },
   ERR_CLI_USAGE: { status: 400, summary: "Unknown flag or bad flag value (exit code 2)." },
   ERR_DATA_DIR_LOCKED: {
     status: 409,

@@ -134,6 +134,22 @@ export const FsRequestSchemas = {
 } as const;
 
 export type FsOp = keyof typeof FsRequestSchemas;
+
+/**
+ * The ops that change no file: the only ones the fs service answers on its read subject
+ * (`ws.<wsid>.read.fs`), which is all a viewer may ask. A watch changes no file either: it
+ * is a lease on change notices.
+ */
+export const FS_READ_OPS: ReadonlySet<FsOp> = new Set<FsOp>([
+  "info",
+  "list",
+  "stat",
+  "resolve",
+  "exists",
+  "read",
+  "watch",
+  "unwatch",
+]);
 type FsRequests = { [O in FsOp]: Static<(typeof FsRequestSchemas)[O]> };
 /** A request of op `O` (by default: any request). */
 export type FsRequest<O extends FsOp = FsOp> = FsRequests[O];

@@ -213,13 +213,16 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     readerApis.add(api);
 
     if (m.role !== WorkspaceRoles.viewer) {
-      // Commands and requests change things (fs writes share ws.<wsid>.req.fs with reads),
-      // and so do keystrokes and resizes: none of them for a viewer.
+      // Commands and requests may change things (doc edits, fs writes, uploads, agent
+      // prompts, starting terminals), and so do keystrokes and resizes: none for a viewer.
       pub.add(`${ws}.cmd.>`);
       pub.add(`${ws}.req.>`);
       pub.add(`${ws}.term.*.input`);
       pub.add(`${ws}.term.*.resize`);
     }
+    // What only reads has subjects of its own (`read.<service>`): the services answer only
+    // reads there, so NATS itself keeps a viewer to them.
+    pub.add(`${ws}.read.*`);
     // Presence changes nothing stored: a viewer's heartbeat and cursor are shown, not kept.
     pub.add(`${ws}.term.*.viewer`);
     pub.add(`${ws}.presence.doc.*`);

@@ -112,6 +112,11 @@ describe("hub permissions", () => {
     ["ws.w2.term.t1.input", false],
     ["ws.w2.term.t1.resize", false],
     ["ws.w2.term.t1.viewer", true],
+    // ... and asks what only reads: listings, a file's start, opening a document
+    ["ws.w2.read.fs", true],
+    ["ws.w2.read.docs", true],
+    ["ws.w2.read.fs.x", false],
+    ["ws.w9.read.fs", false],
     [`$JS.host-b.API.CONSUMER.MSG.NEXT.WS_TERM.${R}`, true],
     // the wrong domain for a workspace, or no domain (the legacy $JS.API prefix)
     [`$JS.host-b.API.CONSUMER.CREATE.WS_FS.${R}.ws.w1.>`, false],

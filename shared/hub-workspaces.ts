@@ -10,7 +10,7 @@ import { type Static, Type } from "@sinclair/typebox";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import type { AccountLimits } from "./hub.js";
-import type { WorkspaceRoles as Role } from "./hub-permissions.js";
+import { WorkspaceRoles as Role } from "./hub-permissions.js";
 import { QuotaSchema } from "./launchpad.js";
 import { validateKeyToken } from "./subjects.js";
 
@@ -18,6 +18,9 @@ const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
 const Name = Type.String({ pattern: "^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$" });
 const Title = Type.String({ minLength: 1, maxLength: 200 });
 const WorkspaceQuota = Type.Partial(QuotaSchema, { additionalProperties: false });
+const RoleSchema = Type.Union(Object.values(Role).map((r) => Type.Literal(r)));
+/** An ISO time (compared with Date.parse in the decider). */
+const Time = Type.String({ minLength: 10, maxLength: 40 });
 
 export const HubWorkspaceSubjects = {
   /** Outside `hub.>`, so that the accounts service's consumer never sees these events. */
@@ -53,12 +56,55 @@ export const HubWorkspaceRenamed = defineEvent(
   1,
   Type.Object({ title: Title }),
 );
-/** An account's membership ends (a workspace's members are removed before it is deleted). */
-export const MemberRemoved = defineEvent("MemberRemoved", 1, Type.Object({ account: Id }));
+/**
+ * An account joins the workspace with a role: added by an owner (`by`), or by accepting an
+ * owner's invite link (`by` is the account itself, `invite` the link's id).
+ */
+export const MemberAdded = defineEvent(
+  "MemberAdded",
+  1,
+  Type.Object({ account: Id, role: RoleSchema, by: Id, invite: Type.Optional(Id) }),
+);
+export const MemberRoleChanged = defineEvent(
+  "MemberRoleChanged",
+  1,
+  Type.Object({ account: Id, role: RoleSchema, by: Id }),
+);
+/**
+ * An account's membership ends: an owner removed it (`by`), or the workspace is deleted (its
+ * members are removed first; no `by`).
+ */
+export const MemberRemoved = defineEvent(
+  "MemberRemoved",
+  1,
+  Type.Object({ account: Id, by: Type.Optional(Id) }),
+);
+/** An owner made a one-time invite link; its secret's hash is in the hub's private store only. */
+export const HubWorkspaceInviteCreated = defineEvent(
+  "HubWorkspaceInviteCreated",
+  1,
+  Type.Object({ inviteId: Id, role: RoleSchema, expires: Time, by: Id }),
+);
+export const HubWorkspaceInviteRevoked = defineEvent(
+  "HubWorkspaceInviteRevoked",
+  1,
+  Type.Object({ inviteId: Id, by: Id }),
+);
+/** The link was accepted (by `account`, who is added in the same decision): it is spent. */
+export const HubWorkspaceInviteUsed = defineEvent(
+  "HubWorkspaceInviteUsed",
+  1,
+  Type.Object({ inviteId: Id, account: Id }),
+);
 export const HubWorkspaceDeleted = defineEvent("HubWorkspaceDeleted", 1, Type.Object({}));
 export const HubWorkspaceEvents = [
   HubWorkspaceCreated,
+  MemberAdded,
+  MemberRoleChanged,
   MemberRemoved,
+  HubWorkspaceInviteCreated,
+  HubWorkspaceInviteRevoked,
+  HubWorkspaceInviteUsed,
   HubWorkspacePlaced,
   HubWorkspacePlacementFailed,
   HubWorkspaceRenamed,
@@ -90,6 +136,50 @@ export const RestoreHubWorkspace = defineCommand(
 export const ListHubSnapshots = defineCommand("ListHubSnapshots", Type.Object(OnWorkspace));
 /** The images a new workspace may have (those some ready host has), and the account's limits. */
 export const HubCreateOptions = defineCommand("HubCreateOptions", Type.Object({ by: Id }));
+/** Who is in the workspace, with their names (any member may ask; owners also see emails). */
+export const ListHubMembers = defineCommand("ListHubMembers", Type.Object(OnWorkspace));
+/**
+ * Adds the account that has `email` (it must exist): only an owner may. The answer says only
+ * whether it exists, its id and its name; nothing is listed or searched.
+ */
+export const AddHubMember = defineCommand(
+  "AddHubMember",
+  Type.Object({
+    ...OnWorkspace,
+    email: Type.String({ minLength: 3, maxLength: 254 }),
+    role: RoleSchema,
+  }),
+);
+export const ChangeHubMemberRole = defineCommand(
+  "ChangeHubMemberRole",
+  Type.Object({ ...OnWorkspace, account: Id, role: RoleSchema }),
+);
+export const RemoveHubMember = defineCommand(
+  "RemoveHubMember",
+  Type.Object({ ...OnWorkspace, account: Id }),
+);
+/** Shortest and longest life of a workspace invite link. */
+export const WORKSPACE_INVITE_TTL = { min: 60, max: 30 * 86_400, default: 7 * 86_400 } as const;
+export const CreateHubWorkspaceInvite = defineCommand(
+  "CreateHubWorkspaceInvite",
+  Type.Object({
+    ...OnWorkspace,
+    role: RoleSchema,
+    ttlSeconds: Type.Integer({
+      minimum: WORKSPACE_INVITE_TTL.min,
+      maximum: WORKSPACE_INVITE_TTL.max,
+    }),
+  }),
+);
+export const RevokeHubWorkspaceInvite = defineCommand(
+  "RevokeHubWorkspaceInvite",
+  Type.Object({ ...OnWorkspace, inviteId: Id }),
+);
+/** The signed-in account `by` accepts an invite link's token (`<inviteId>.<secret>`). */
+export const AcceptHubWorkspaceInvite = defineCommand(
+  "AcceptHubWorkspaceInvite",
+  Type.Object({ by: Id, token: Type.String({ minLength: 1, maxLength: 256 }) }),
+);
 export const HubWorkspaceCommands = [
   CreateHubWorkspace,
   StartHubWorkspace,
@@ -100,6 +190,13 @@ export const HubWorkspaceCommands = [
   RestoreHubWorkspace,
   ListHubSnapshots,
   HubCreateOptions,
+  ListHubMembers,
+  AddHubMember,
+  ChangeHubMemberRole,
+  RemoveHubMember,
+  CreateHubWorkspaceInvite,
+  RevokeHubWorkspaceInvite,
+  AcceptHubWorkspaceInvite,
 ] as const;
 
 export { type AccountLimits, DEFAULT_ACCOUNT_LIMITS } from "./hub.js";
@@ -117,7 +214,26 @@ export interface HubWorkspaceView {
   placement: "placing" | "placed" | "failed";
   hostId?: string;
   error?: { code: string; message: string };
+  /** The open invite links (never their secrets), by id. */
+  invites?: Record<string, WorkspaceInviteView>;
   created: string;
+}
+
+/** An invite link as members see it: the role it gives and until when. */
+export interface WorkspaceInviteView {
+  role: Role;
+  expires: string;
+  by: string;
+}
+
+/** A member as the Share panel shows it. */
+export interface HubMember {
+  account: string;
+  role: Role;
+  /** The name others see (the email's part before the @). */
+  name: string;
+  /** Only to owners: they manage who is in. */
+  email?: string;
 }
 
 /** That an account belongs to a workspace (`hub-memberships`, key `<account>.<wsid>`). */
@@ -135,5 +251,11 @@ export type HubWorkspaceReply =
       images?: { name: string; hosts: string[] }[];
       limits?: AccountLimits;
       snapshots?: { name: string; takenAt: string; exclusiveBytes: number | null }[];
+      members?: HubMember[];
+      member?: HubMember;
+      /** A new invite link's token (`<inviteId>.<secret>`): shown once, to its owner. */
+      invite?: { inviteId: string; token: string; expires: string };
+      /** What accepting an invite gave. */
+      joined?: { wsid: string; role: Role };
     }
   | { ok: false; error: { code: string; message: string } };

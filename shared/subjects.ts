@@ -156,6 +156,13 @@ export function workspaceSubjects(wsid: string) {
     request: (service: string) => `${base}.req.${validateToken(service, "service name")}`,
     /** All request subjects of the workspace. */
     requests: `${base}.req.>`,
+    /**
+     * Requests of a service that only read (an fs listing, a file's start, opening a
+     * document): a viewer may send these and nothing on `req`/`cmd` (core NATS, not stored).
+     */
+    read: (service: string) => `${base}.read.${validateToken(service, "service name")}`,
+    /** All read-only request subjects of the workspace. */
+    reads: `${base}.read.>`,
     /** Live notifications of a service, e.g. fs changes of watched directories (core NATS, not stored). */
     feed: (service: string) => `${base}.feed.${validateToken(service, "service name")}`,
     /** All feed subjects of the workspace. */

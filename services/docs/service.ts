@@ -2,7 +2,8 @@
  * The docs service. Every change to a document goes through it: it validates a patch
  * (known base, well formed, path inside the sandbox), rebases it onto the head and publishes
  * the exact result with `expect.lastSubjectSequence`, so the stream's order is the one order
- * every client applies. It writes documents to disk (debounced, atomically), turns outside
+ * every client applies; opening a document is also answered on `ws.<wsid>.read.docs` (all that a
+ * viewer may send). It writes documents to disk (debounced, atomically), turns outside
  * changes of the file into patches, and keeps snapshots (`doc-snapshots`: the newest text,
  * and the oldest text history keeps) so that opening a document is snapshot + tail; patches
  * older than the history window are compacted away. Its durable consumer projects the
@@ -26,6 +27,7 @@ import {
   type DocView,
   docIdForPath,
   lengthChange,
+  OpenDocument,
   type OpenDocumentResult,
   parsePatch,
 } from "../../shared/docs.js";
@@ -102,7 +104,7 @@ export class DocsService {
   private readonly loading = new Map<string, Promise<OpenDoc>>();
   private view!: KV;
   private snapshots!: KV;
-  private sub: Subscription | undefined;
+  private subs: Subscription[] = [];
   private stopping = false;
   private readonly saveDelayMs: number;
   private readonly windowMs: number;
@@ -141,17 +143,25 @@ export class DocsService {
       log: this.log,
       handle: await projectionHandler(this.ctx.kvm, [docsProjection]),
     });
-    const subject = workspaceSubjects(this.ctx.wsid).command(DOCS_SERVICE);
-    const sub = this.ctx.nc.subscribe(subject, {
-      queue: subject,
-      callback: (err, m) => {
-        if (err) return;
-        const p = this.respond(m).finally(() => this.inflight.delete(p));
-        this.inflight.add(p);
-      },
-    });
-    this.sub = sub;
-    const commands = { done: sub.closed.then(() => undefined), stop: () => this.stop() };
+    const subjects = workspaceSubjects(this.ctx.wsid);
+    // Every command on cmd.docs; on read.docs only opening (what a viewer may ask).
+    const serve = (subject: string, readOnly: boolean) =>
+      this.ctx.nc.subscribe(subject, {
+        queue: subject,
+        callback: (err, m) => {
+          if (err) return;
+          const p = this.respond(m, readOnly).finally(() => this.inflight.delete(p));
+          this.inflight.add(p);
+        },
+      });
+    this.subs = [
+      serve(subjects.command(DOCS_SERVICE), false),
+      serve(subjects.read(DOCS_SERVICE), true),
+    ];
+    const commands = {
+      done: Promise.race(this.subs.map((sub) => sub.closed)).then(() => undefined),
+      stop: () => this.stop(),
+    };
     this.log.info(this.files.where, "docs service ready");
     return runningService([commands, consumer], async () => undefined);
   }
@@ -159,7 +169,7 @@ export class DocsService {
   /** Stops taking commands; what is not on disk yet goes there (the stream has it either way). */
   private async stop(): Promise<void> {
     this.stopping = true;
-    await this.sub?.drain();
+    for (const sub of this.subs) if (!sub.isClosed()) await sub.drain();
     await Promise.allSettled([...this.inflight]);
     for (const d of this.docs.values()) {
       d.unwatch();
@@ -171,7 +181,7 @@ export class DocsService {
     await this.files.close();
   }
 
-  private async respond(m: Msg): Promise<void> {
+  private async respond(m: Msg, readOnly: boolean): Promise<void> {
     let reply: Reply;
     const at = this.ctx.now().toISOString();
     try {
@@ -192,6 +202,11 @@ export class DocsService {
           }
         | { type: "SaveDocument"; data: { path: string }; actor: string; at: string }
       >(DocumentCommands, m.data, { actor: "user", at });
+      if (readOnly && command.type !== OpenDocument.type)
+        throw new CocalcError(
+          "ERR_COMMAND_REJECTED",
+          `${command.type} changes the document: it is not answered on the read-only subject`,
+        );
       switch (command.type) {
         case "OpenDocument":
           reply = await this.open(command.data.path);

@@ -1,6 +1,7 @@
 /**
  * The fs service: file access for everyone (web app, later editor, agents, launchpad) as
- * request/reply on `ws.<wsid>.req.fs`. Every mutation publishes an event on WS_FS
+ * request/reply on `ws.<wsid>.req.fs`, and the ops that change no file also on
+ * `ws.<wsid>.read.fs` (all that a hosted workspace's viewer may send). Every mutation publishes an event on WS_FS
  * (`ws.<wsid>.fs.<kind>`) after it happened on disk (the disk is the truth for files);
  * changes inside watched directories go out on the live feed `ws.<wsid>.feed.fs` (core
  * NATS, not stored). Requests are handled concurrently; a slow copy does not hold up a listing.
@@ -8,9 +9,10 @@
 import { homedir } from "node:os";
 import type { Msg } from "@nats-io/nats-core";
 import { EventRegistry, envelope, type Uncommitted } from "../../shared/envelope.js";
-import { toErrorPayload } from "../../shared/errors.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import type { TransferRequest } from "../../shared/file-transfer.js";
 import {
+  FS_READ_OPS,
   type FsChange,
   type FsEvent,
   FsEventKinds,
@@ -164,12 +166,17 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
       }
       const inflight = new Set<Promise<void>>();
 
-      const respond = async (m: Msg) => {
+      const respond = async (m: Msg, readOnly: boolean) => {
         let op: string | undefined;
         let reply: FsReply;
         try {
           const r = parseFsRequest(m.data);
           op = r.op;
+          if (readOnly && !FS_READ_OPS.has(r.op))
+            throw new CocalcError(
+              "ERR_FS_REQUEST",
+              `${r.op} changes files: it is not answered on the read-only subject`,
+            );
           const result = container
             ? await answerInContainer(backend, container, r)
             : await backend.answer(r);
@@ -201,17 +208,23 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         ...(opts.hidePaths && { hidePaths: opts.hidePaths }),
         failed: (err) => crash(err),
       });
-      const sub = ctx.nc.subscribe(subjects.request(FS_SERVICE), {
-        queue: subjects.request(FS_SERVICE),
-        callback: (err, m) => {
-          if (err) {
-            crash(err);
-            return;
-          }
-          const p = respond(m).finally(() => inflight.delete(p));
-          inflight.add(p);
-        },
-      });
+      // Everything on req.fs; on read.fs only what changes no file (what a viewer may ask).
+      const serve = (subject: string, readOnly: boolean) =>
+        ctx.nc.subscribe(subject, {
+          queue: subject,
+          callback: (err, m) => {
+            if (err) {
+              crash(err);
+              return;
+            }
+            const p = respond(m, readOnly).finally(() => inflight.delete(p));
+            inflight.add(p);
+          },
+        });
+      const subs = [
+        serve(subjects.request(FS_SERVICE), false),
+        serve(subjects.read(FS_SERVICE), true),
+      ];
       ctx.log.info(
         { home: backend.home, sandbox: backend.sandbox, uid: opts.runAs?.uid },
         "fs service ready",
@@ -221,10 +234,10 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
         if (!stopping) throw new Error(why);
       });
       const requests = {
-        done: sub.closed,
+        done: Promise.race(subs.map((sub) => sub.closed)),
         async stop() {
           stopping = true;
-          if (!sub.isClosed()) await sub.drain();
+          for (const sub of subs) if (!sub.isClosed()) await sub.drain();
         },
       };
       // A crash or a dead worker stops the requests too, and the worker goes with them.

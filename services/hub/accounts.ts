@@ -4,7 +4,7 @@
  * events on stream HUB (projected into the hub's views); emails and password hashes go only
  * to the private store. Its commands arrive on `hubcmd.accounts` from the hub's gateway.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import type { Msg, Subscription } from "@nats-io/nats-core";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
@@ -55,7 +55,7 @@ import {
   type InviteState,
   inviteDecider,
 } from "./deciders.js";
-import { normalEmail, PrivateStore } from "./private-store.js";
+import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 import { accountsProjection, configProjection, invitesProjection } from "./projections.js";
 import { SignInLimiter } from "./rate-limit.js";
 
@@ -84,14 +84,6 @@ function checkPassword(password: string): void {
       "ERR_HUB_PASSWORD_WEAK",
       `a password needs at least ${MIN_PASSWORD} characters`,
     );
-}
-
-const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
-
-function equalHex(a: string, b: string): boolean {
-  const x = Buffer.from(a, "hex");
-  const y = Buffer.from(b, "hex");
-  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Creates the setup token file if the hub has no admin yet; returns the token, if any. */
@@ -251,7 +243,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
             const { state } = await config.state(HubSubjects.config);
             if (state.setUp || want === undefined)
               throw new CocalcError("ERR_HUB_SETUP", "the hub is set up already: sign in instead");
-            if (!equalHex(sha256(cmd.data.setupToken), sha256(want)))
+            if (!sameHash(secretHash(cmd.data.setupToken), secretHash(want)))
               throw new CocalcError(
                 "ERR_HUB_SETUP",
                 "this setup link is wrong: use the one the hub printed when it started",
@@ -363,7 +355,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
             await requireAdmin(cmd.data.by);
             const id = randomId();
             const secret = randomBytes(24).toString("base64url");
-            await store.setInviteHash(id, sha256(secret));
+            await store.setInviteHash(id, secretHash(secret));
             const at = ctx.now();
             await invites.execute(HubSubjects.invite(id), {
               type: "CreateInvite",
@@ -482,7 +474,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
         );
         if (!id || !secret || !/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw bad;
         const want = await store.inviteHash(id);
-        if (!want || !equalHex(sha256(secret), want)) throw bad;
+        if (!want || !sameHash(secretHash(secret), want)) throw bad;
         return id;
       }
 

@@ -16,7 +16,8 @@
  *   its members' browsers use: the services `ws.<wsid>.cmd.<service>` of the workspace's
  *   services on a host (never `cmd.host`: only the hub's fleet asks that, of the host itself;
  *   shared, so the host learns which account sent each command: services/runtime/caller.ts),
- *   `ws.<wsid>.req.*` and `ws.<wsid>.term.*.*` (keystrokes, resizes, viewers), and the stream
+ *   `ws.<wsid>.req.*`, `ws.<wsid>.read.*` (what a viewer may ask) and `ws.<wsid>.term.*.*`
+ *   (keystrokes, resizes, viewers), and the stream
  *   `ws.<wsid>.feed.>`. So a host reaches the browsers of its own workspaces only, and a
  *   browser's subject permissions (shared/hub-permissions.ts) decide which of those it uses.
  *   Push consumers are not routed (their deliveries are not answers): browsers read views with
@@ -65,7 +66,12 @@ const isCommand = (subject: string) => subject.split(".")[2] === "cmd";
 function workspaceOffers(wsid: string): { services: string[]; streams: string[] } {
   const ws = `ws.${wsid}`;
   return {
-    services: [...HOSTED_SERVICES.map((s) => `${ws}.cmd.${s}`), `${ws}.req.*`, `${ws}.term.*.*`],
+    services: [
+      ...HOSTED_SERVICES.map((s) => `${ws}.cmd.${s}`),
+      `${ws}.req.*`,
+      `${ws}.read.*`,
+      `${ws}.term.*.*`,
+    ],
     streams: [`${ws}.feed.>`],
   };
 }

@@ -8,7 +8,6 @@ import {
   createInbox,
   jwtAuthenticator,
   type NatsConnection,
-  NoRespondersError,
   PermissionViolationError,
   wsconnect,
 } from "@nats-io/nats-core";
@@ -25,6 +24,11 @@ import {
 } from "../../shared/hub-permissions.js";
 import { hubStreams } from "../../streams/definitions.js";
 import { ensureStreams } from "../../streams/ensure.js";
+import {
+  type Outcome,
+  publishOutcome,
+  watchViolations,
+} from "../../test/helpers/nats-permissions.js";
 import { HubNatsAuth } from "./nats-auth.js";
 import { KEYS_FILE } from "./nats-keys.js";
 import { HUB_DOMAIN, startTestHub, type TestHub } from "./test-kit.js";
@@ -61,51 +65,13 @@ async function browser(
   return { key, minted, nc };
 }
 
-type Outcome = "denied" | "allowed";
-
 /** The subject nats-server checks: its own domain's API is mapped to the local form first. */
 function checkedSubject(subject: string): string {
   return subject.startsWith(`$JS.${D}.API.`) ? `$JS.API.${subject.slice(API.length + 1)}` : subject;
 }
 
-/** Permission violations the server reported on `nc`, by subject, as they come. */
-const violations = new WeakMap<NatsConnection, Map<string, () => void>>();
-function watchViolations(nc: NatsConnection): void {
-  const waiting = new Map<string, () => void>();
-  violations.set(nc, waiting);
-  void (async () => {
-    for await (const st of nc.status()) {
-      if (st.type !== "error" || !(st.error instanceof PermissionViolationError)) continue;
-      waiting.get(st.error.subject)?.();
-    }
-  })();
-}
-
-/**
- * A request's fate: a permission violation for its subject (as the server checked it), or
- * anything the other side said (a reply, a JetStream error, or "no responders").
- */
-async function request(nc: NatsConnection, subject: string, body = ""): Promise<Outcome> {
-  const waiting = violations.get(nc);
-  if (!waiting) throw new Error("connection without a violations watch");
-  const key = checkedSubject(subject);
-  const denied = new Promise<Outcome>((r) => waiting.set(key, () => r("denied")));
-  const answered = nc.request(subject, body, { timeout: 10_000 }).then(
-    () => "allowed" as const,
-    (err: unknown) => {
-      const cause = (err as { cause?: unknown }).cause;
-      if (err instanceof NoRespondersError || cause instanceof NoRespondersError) return "allowed";
-      if (err instanceof PermissionViolationError || cause instanceof PermissionViolationError)
-        return "denied";
-      throw err;
-    },
-  );
-  try {
-    return await Promise.race([denied, answered]);
-  } finally {
-    waiting.delete(key);
-  }
-}
+const request = (nc: NatsConnection, subject: string, body = "") =>
+  publishOutcome(nc, subject, body, checkedSubject(subject));
 
 /** Whether a subscription stands: allowed when a message published by the services arrives. */
 async function subscribe(nc: NatsConnection, subject: string, probe: string): Promise<Outcome> {
@@ -211,6 +177,10 @@ describe("hub NATS authorization", () => {
     ["ws.w3.term.t1.input", "denied"],
     ["ws.w3.term.t1.resize", "denied"],
     ["ws.w3.term.t1.viewer", "allowed"],
+    // What only reads has subjects of its own, which a viewer may use.
+    ["ws.w3.read.fs", "allowed"],
+    ["ws.w3.read.docs", "allowed"],
+    ["ws.w2.read.fs", "denied"],
     ["ws.w1.fs.created", "denied"],
     ["ws.w1.life.settings", "denied"],
     ["$KV.terms.w1.t1", "denied"],

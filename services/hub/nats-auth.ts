@@ -2,7 +2,10 @@
  * Per-user NATS credentials of the launchpad hub: browsers get short-lived user JWTs whose
  * permissions come from their account's memberships; revoking a browser key (or every key of
  * an account) updates the account JWT's revocations and pushes it to nats-server through the
- * system account, which closes the revoked connections at once.
+ * system account, which closes the revoked connections at once. When an account's role in a
+ * workspace changes or ends, the JWTs that reached that workspace are revoked the same way;
+ * those keys may be minted for again (a JWT issued after the revocation is valid), with what
+ * the account still has.
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -44,8 +47,16 @@ export const USERS_FILE = "nats-users.json";
 interface UsersState {
   /** User public key → revoke every JWT of it issued at or before (unix seconds). */
   revoked: Record<string, number>;
-  /** User public key → the account it was minted for, and its newest JWT's expiry (unix s). */
-  minted: Record<string, { accountId: string; exp: number }>;
+  /**
+   * User public key → the account it was minted for, its newest JWT's expiry (unix s), and
+   * the workspaces that JWT reaches.
+   */
+  minted: Record<string, { accountId: string; exp: number; wsids?: string[]; issued?: number }>;
+  /**
+   * Keys revoked because their account's access to a workspace changed (unix s, as in
+   * `revoked`): unlike a signed-out key, each may be minted for again.
+   */
+  changed?: Record<string, number>;
   /** Joined hosts' leaf accounts: what the hub's account imports from. */
   leafs?: LeafAccount[];
   /** Workspaces placed on joined hosts: their subjects are imported from their host's account. */
@@ -91,6 +102,12 @@ export interface HubNatsAuthOptions {
 }
 
 const CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE";
+
+/** Resolves once the wall clock's second is past `unixS` (JWTs carry the real time). */
+async function waitUntilAfter(unixS: number): Promise<void> {
+  const ms = (unixS + 1) * 1000 - Date.now();
+  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+}
 
 export class HubNatsAuth {
   private system: NatsConnection | undefined;
@@ -254,8 +271,13 @@ export class HubNatsAuth {
       durables: this.opts.durables ?? [],
     });
     return this.serially(async () => {
-      if (this.state.revoked[req.userNkeyPublic] !== undefined)
-        throw new CocalcError("ERR_HUB_NATS_REVOKED", "this browser key was revoked");
+      const revokedAt = this.state.revoked[req.userNkeyPublic];
+      if (revokedAt !== undefined) {
+        if (this.state.changed?.[req.userNkeyPublic] !== revokedAt)
+          throw new CocalcError("ERR_HUB_NATS_REVOKED", "this browser key was revoked");
+        // nats-server refuses a JWT issued in the second of its key's revocation or before.
+        await waitUntilAfter(revokedAt);
+      }
       const exp = Math.floor(this.now() / 1000) + ttl;
       const jwt = await accountUserJwt(
         this.keys,
@@ -269,7 +291,12 @@ export class HubNatsAuth {
         },
         exp,
       );
-      this.state.minted[req.userNkeyPublic] = { accountId: req.accountId, exp };
+      this.state.minted[req.userNkeyPublic] = {
+        accountId: req.accountId,
+        exp,
+        wsids: req.memberships.map((m) => m.wsid),
+        issued: Math.floor(Date.now() / 1000),
+      };
       await this.save();
       return { jwt, inboxPrefix: userInboxPrefix(req.userNkeyPublic), expiresAt: exp };
     });
@@ -279,7 +306,13 @@ export class HubNatsAuth {
   accountOfKey(userNkeyPublic: string): string | undefined {
     const m = this.state.minted[userNkeyPublic];
     if (!m || m.exp < Math.floor(this.now() / 1000)) return undefined;
-    if (this.state.revoked[userNkeyPublic] !== undefined) return undefined;
+    const revokedAt = this.state.revoked[userNkeyPublic];
+    // A key revoked when its access changed counts again once minted for anew.
+    if (
+      revokedAt !== undefined &&
+      !(this.state.changed?.[userNkeyPublic] === revokedAt && (m.issued ?? 0) > revokedAt)
+    )
+      return undefined;
     return m.accountId;
   }
 
@@ -301,10 +334,34 @@ export class HubNatsAuth {
     });
   }
 
-  private async revoke(keys: readonly string[]): Promise<void> {
+  /**
+   * Revokes at once every browser key of `accountId` whose JWT reaches workspace `wsid` (its
+   * role there changed or ended): open connections are closed, and a new JWT of the same key
+   * carries what the account has now. Returns how many keys.
+   */
+  revokeWorkspaceAccess(accountId: string, wsid: string): Promise<number> {
+    return this.serially(async () => {
+      const nowS = Math.floor(this.now() / 1000);
+      const keys = Object.entries(this.state.minted)
+        .filter(([, m]) => m.accountId === accountId && m.exp >= nowS && m.wsids?.includes(wsid))
+        .map(([k]) => k)
+        .filter(
+          (k) => this.state.revoked[k] === undefined || this.state.changed?.[k] !== undefined,
+        );
+      await this.revoke(keys, true);
+      return keys.length;
+    });
+  }
+
+  private async revoke(keys: readonly string[], renewable = false): Promise<void> {
     if (keys.length === 0) return;
     const nowS = Math.floor(this.now() / 1000);
-    for (const k of keys) this.state.revoked[k] = nowS;
+    this.state.changed ??= {};
+    for (const k of keys) {
+      this.state.revoked[k] = nowS;
+      if (renewable) this.state.changed[k] = nowS;
+      else delete this.state.changed[k];
+    }
     await this.save();
     await this.push(await this.hubAccountJwt());
     this.opts.log.info({ keys: keys.length }, "revoked browser keys");
@@ -338,6 +395,8 @@ export class HubNatsAuth {
       if (m.exp < nowS) delete this.state.minted[k];
     for (const [k, t] of Object.entries(this.state.revoked))
       if (t + MAX_USER_TTL_S < nowS) delete this.state.revoked[k];
+    for (const k of Object.keys(this.state.changed ?? {}))
+      if (this.state.revoked[k] === undefined) delete this.state.changed![k];
   }
 
   private async save(): Promise<void> {

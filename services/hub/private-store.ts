@@ -1,10 +1,12 @@
 /**
  * What identifies a person, kept apart from the event history: an account's email and
- * password hash, the email → account index, invite secrets. KV `hub-private` keeps two
+ * password hash, the email → account index, invite secrets (the hub's sign-up invites and
+ * workspaces' invite links). KV `hub-private` keeps two
  * revisions; every write erases the revision before it in place (nats-server overwrites the
  * message on disk), and deleting an account erases every revision of its keys. So what is
  * deleted is gone from the store's files, not only hidden.
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV, Kvm } from "@nats-io/kv";
 import { bytesToBase64url } from "../../shared/base64url.js";
@@ -15,6 +17,16 @@ import { bucketStream } from "../../shared/subjects.js";
 export interface PrivateAccount {
   email: string;
   passwordHash: string;
+}
+
+/** What the store keeps of a secret (a token, an invite's): its SHA-256, hex. */
+export const secretHash = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/** Whether two hashes are the same, in constant time. */
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, "hex");
+  const y = Buffer.from(b, "hex");
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** Emails compare case-insensitively and without surrounding space. */
@@ -29,6 +41,14 @@ const inviteKey = (id: string) => `invite.${id}`;
 /** Where the sealed agent API keys of an account, or of a workspace, are kept. */
 export const agentKeysKey = (scope: { account: string } | { wsid: string }) =>
   "account" in scope ? `agentkeys.account.${scope.account}` : `agentkeys.ws.${scope.wsid}`;
+/** A workspace invite link's: apart from the hub's sign-up invites, so neither works as the other. */
+const workspaceInviteKey = (id: string) => `wsinvite.${id}`;
+
+/** Where a workspace invite link leads, and its secret's hash. */
+export interface WorkspaceInviteSecret {
+  wsid: string;
+  hash: string;
+}
 
 export class PrivateStore {
   private constructor(
@@ -111,6 +131,20 @@ export class PrivateStore {
   async setSealed(key: string, value: string): Promise<void> {
     if (value === "") await this.eraseKey(key);
     else await this.write(key, value);
+  }
+
+  async workspaceInvite(id: string): Promise<WorkspaceInviteSecret | undefined> {
+    const e = await this.kv.get(workspaceInviteKey(id));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<WorkspaceInviteSecret>() : undefined;
+  }
+
+  async setWorkspaceInvite(id: string, secret: WorkspaceInviteSecret): Promise<void> {
+    await this.write(workspaceInviteKey(id), JSON.stringify(secret));
+  }
+
+  /** A spent or revoked link's hash is erased: the token no longer matches anything. */
+  async eraseWorkspaceInvite(id: string): Promise<void> {
+    await this.eraseKey(workspaceInviteKey(id));
   }
 
   /** Puts a value, then erases the revision it replaced. */

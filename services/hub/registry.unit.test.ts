@@ -80,6 +80,7 @@ describe("leaf accounts", () => {
       // hub imports those of the workspaces placed there.
       ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => service(`ws.*.cmd.${s}`)),
       service("ws.*.req.*"),
+      service("ws.*.read.*"),
       service("ws.*.term.*.*"),
       { name: "hostbeat.h1", subject: "hostbeat.h1", type: "stream" },
       { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
@@ -132,6 +133,7 @@ describe("leaf accounts", () => {
     expect(subjects(of("AHOSTONE"))).toEqual([
       ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => `ws.w1.cmd.${s}`),
       "ws.w1.req.*",
+      "ws.w1.read.*",
       "ws.w1.term.*.*",
       "ws.w1.feed.>",
     ]);

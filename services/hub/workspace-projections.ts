@@ -1,4 +1,8 @@
-/** The hub's workspace views: each workspace, and each account's memberships (its list). */
+/**
+ * The hub's workspace views: each workspace (its members with their roles, its open invite
+ * links), and each account's memberships (its list, with its role: the dashboard's "shared
+ * with me" rows are the ones it does not own).
+ */
 import type { Envelope, StoredEvent } from "../../shared/envelope.js";
 import { WorkspaceRoles } from "../../shared/hub-permissions.js";
 import {
@@ -41,10 +45,26 @@ export const hubWorkspacesProjection: Projection<HubWorkspaceView, HubWorkspaceE
         return view && { ...view, placement: "failed", error: event.data };
       case "HubWorkspaceRenamed":
         return view && { ...view, title: event.data.title };
+      case "MemberAdded":
+      case "MemberRoleChanged":
+        return (
+          view && { ...view, members: { ...view.members, [event.data.account]: event.data.role } }
+        );
       case "MemberRemoved": {
         if (!view) return null;
         const { [event.data.account]: _gone, ...members } = view.members;
         return { ...view, members };
+      }
+      case "HubWorkspaceInviteCreated": {
+        if (!view) return null;
+        const { inviteId, role, expires, by } = event.data;
+        return { ...view, invites: { ...view.invites, [inviteId]: { role, expires, by } } };
+      }
+      case "HubWorkspaceInviteRevoked":
+      case "HubWorkspaceInviteUsed": {
+        if (!view) return null;
+        const { [event.data.inviteId]: _spent, ...invites } = view.invites ?? {};
+        return { ...view, invites };
       }
       case "HubWorkspaceDeleted":
         return null;
@@ -56,22 +76,30 @@ export const hubWorkspacesProjection: Projection<HubWorkspaceView, HubWorkspaceE
   },
 };
 
+const membershipTypes = new Set([
+  "HubWorkspaceCreated",
+  "MemberAdded",
+  "MemberRoleChanged",
+  "MemberRemoved",
+]);
 type MembershipEvent = Extract<
   HubWorkspaceEvent,
-  { type: "HubWorkspaceCreated" | "MemberRemoved" }
+  { type: "HubWorkspaceCreated" | "MemberAdded" | "MemberRoleChanged" | "MemberRemoved" }
 >;
 
 export const membershipsProjection: Projection<MembershipView, MembershipEvent> = {
   name: "hub-memberships",
   bucket: HubWorkspaceBuckets.memberships,
-  canHandle: (e: Envelope): e is MembershipEvent =>
-    e.type === "HubWorkspaceCreated" || e.type === "MemberRemoved",
+  canHandle: (e: Envelope): e is MembershipEvent => membershipTypes.has(e.type),
   key: ({ event, subject }) =>
     `${event.type === "HubWorkspaceCreated" ? event.data.owner : event.data.account}.${wsidOf(subject)}`,
   evolve(_view, { event, subject }) {
     switch (event.type) {
       case "HubWorkspaceCreated":
         return { wsid: wsidOf(subject), account: event.data.owner, role: WorkspaceRoles.owner };
+      case "MemberAdded":
+      case "MemberRoleChanged":
+        return { wsid: wsidOf(subject), account: event.data.account, role: event.data.role };
       case "MemberRemoved":
         return null;
       default: {

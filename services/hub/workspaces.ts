@@ -1,35 +1,45 @@
 /**
  * The hub's workspaces service: an account creates a workspace (within its limits), the hub
  * places it on a host through the fleet and records where (or why none could take it), and
- * its members start, stop, snapshot and restore it; its owner deletes it. Commands arrive on
+ * its members start, stop, snapshot and restore it; its owners share it (members by email,
+ * one-time invite links whose secrets stay in the private store) and delete it. Commands arrive on
  * `hubcmd.workspaces` from the hub's gateway, which names the signed-in account (`by`); the
  * hub forwards them to the fleet (`ws.<wsid>.cmd.host`), a subject no browser may publish to.
  * A placement cut short (the hub stopped) is taken up again at the next start.
  */
 import { randomBytes } from "node:crypto";
-import { type KV, Kvm } from "@nats-io/kv";
+import { type KV, Kvm, KvWatchInclude } from "@nats-io/kv";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { randomId } from "../../shared/base64url.js";
 import { type CommandOf, parseCommand } from "../../shared/commands.js";
 import { EventRegistry } from "../../shared/envelope.js";
 import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/errors.js";
 import { type AccountView, HubBuckets } from "../../shared/hub.js";
-import { MAX_MEMBERSHIPS, type Membership } from "../../shared/hub-permissions.js";
+import { MAX_MEMBERSHIPS, type Membership, WorkspaceRoles } from "../../shared/hub-permissions.js";
 import {
+  type AcceptHubWorkspaceInvite,
   type AccountLimits,
+  type AddHubMember,
+  type ChangeHubMemberRole,
   type CreateHubWorkspace,
+  type CreateHubWorkspaceInvite,
   DEFAULT_ACCOUNT_LIMITS,
   type DeleteHubWorkspace,
   type HubCreateOptions,
+  type HubMember,
   HubWorkspaceBuckets,
   HubWorkspaceCommands,
   HubWorkspaceEvents,
   type HubWorkspaceReply,
   HubWorkspaceSubjects,
   type HubWorkspaceView,
+  type ListHubMembers,
   type ListHubSnapshots,
   type MembershipView,
+  type RemoveHubMember,
   type RenameHubWorkspace,
   type RestoreHubWorkspace,
+  type RevokeHubWorkspaceInvite,
   type SnapshotHubWorkspace,
   type StartHubWorkspace,
   type StopHubWorkspace,
@@ -47,9 +57,11 @@ import { consumeEvents } from "../runtime/consumer.js";
 import { requestWithProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
+import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 import {
   actingMember,
   NO_SUCH_WORKSPACE,
+  ownedBy,
   type WorkspaceCommand,
   type WorkspaceDecided,
   type WorkspaceState,
@@ -65,6 +77,11 @@ const HOST_COMMAND_MS = 120_000;
 
 type Wire<D> = CommandOf<D>;
 type HostReply<T = unknown> = { ok: true; result?: T } | { ok: false; error: ErrorPayload };
+
+/** The name others see of an account: its email's part before the @ (else its id). */
+export function nameOf(account: string, email?: string): string {
+  return (email?.split("@")[0] ?? "").slice(0, 80) || account.slice(0, 80);
+}
 
 /** A new workspace id: `w` and 12 hex digits (valid as a subject token and a host name). */
 export function newWsid(): string {
@@ -131,6 +148,7 @@ export function hubWorkspacesService(): ServiceDefinition {
       const membershipsView = await ctx.kvm.open(HubWorkspaceBuckets.memberships);
       const hostsView = await ctx.kvm.open(Buckets.hosts);
       const accountsView = await ctx.kvm.open(HubBuckets.accounts);
+      const secrets = await PrivateStore.open(ctx.kvm, jsm);
       const meta = (actor: string) => ({ actor, at: ctx.now().toISOString() });
 
       const projector = await consumeEvents({
@@ -257,6 +275,23 @@ export function hubWorkspacesService(): ServiceDefinition {
         return toHost<T>(wsid, type, data);
       }
 
+      const workspaceState = async (wsid: string) =>
+        (await store.state(HubWorkspaceSubjects.workspace(wsid))).state;
+
+      /** Whether `account` is an active account of the hub. */
+      async function active(account: string): Promise<boolean> {
+        const e = await accountsView.get(account);
+        return e?.operation === "PUT" && e.length > 0 && e.json<AccountView>().status === "active";
+      }
+
+      /** A member as the Share panel shows it; its email only to an owner. */
+      async function memberOf(account: string, role: WorkspaceRoles, owner: boolean) {
+        const email = (await secrets.account(account))?.email;
+        const m: HubMember = { account, role, name: nameOf(account, email) };
+        if (owner && email !== undefined) m.email = email;
+        return m;
+      }
+
       async function handle(raw: Msg): Promise<HubWorkspaceReply> {
         const cmd = parseCommand<
           | Wire<typeof CreateHubWorkspace>
@@ -268,6 +303,13 @@ export function hubWorkspacesService(): ServiceDefinition {
           | Wire<typeof RestoreHubWorkspace>
           | Wire<typeof ListHubSnapshots>
           | Wire<typeof HubCreateOptions>
+          | Wire<typeof ListHubMembers>
+          | Wire<typeof AddHubMember>
+          | Wire<typeof ChangeHubMemberRole>
+          | Wire<typeof RemoveHubMember>
+          | Wire<typeof CreateHubWorkspaceInvite>
+          | Wire<typeof RevokeHubWorkspaceInvite>
+          | Wire<typeof AcceptHubWorkspaceInvite>
         >(HubWorkspaceCommands, raw.data, meta("hub"));
         const by = cmd.data.by;
         switch (cmd.type) {
@@ -339,8 +381,8 @@ export function hubWorkspacesService(): ServiceDefinition {
           case "DeleteHubWorkspace": {
             const { state: s } = await store.state(HubWorkspaceSubjects.workspace(cmd.data.wsid));
             if (s.status !== "active" || s.members[by] === undefined) throw NO_SUCH_WORKSPACE();
-            if (s.owner !== by)
-              throw new CocalcError("ERR_HUB_FORBIDDEN", "only its owner may delete a workspace");
+            if (s.members[by] !== WorkspaceRoles.owner)
+              throw new CocalcError("ERR_HUB_FORBIDDEN", "only an owner may delete a workspace");
             // Its host deletes it first, stopped (a workspace nobody placed has nothing there).
             if (s.placement === "placed") {
               for (const type of ["StopWorkspace", "DeleteWorkspace"])
@@ -356,6 +398,99 @@ export function hubWorkspacesService(): ServiceDefinition {
               ...meta(by),
             });
             return { ok: true };
+          }
+          case "ListHubMembers": {
+            const s = await workspaceState(cmd.data.wsid);
+            if (s.status !== "active" || s.members[by] === undefined) throw NO_SUCH_WORKSPACE();
+            const owner = s.members[by] === WorkspaceRoles.owner;
+            const members: HubMember[] = [];
+            for (const [account, role] of Object.entries(s.members))
+              members.push(await memberOf(account, role, owner));
+            return { ok: true, members };
+          }
+          case "AddHubMember": {
+            // Only an owner learns whether an email has an account, and only of the one it typed.
+            ownedBy(await workspaceState(cmd.data.wsid), by);
+            const account = await secrets.accountOfEmail(normalEmail(cmd.data.email));
+            if (account === undefined || !(await active(account)))
+              throw new CocalcError(
+                "ERR_HUB_ACCOUNT_NOT_FOUND",
+                "no account of this hub has this email: send an invite link instead",
+              );
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "AddMember",
+              data: { by, account, role: cmd.data.role },
+              ...meta(by),
+            });
+            return { ok: true, member: await memberOf(account, cmd.data.role, true) };
+          }
+          case "ChangeHubMemberRole":
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "ChangeRole",
+              data: { by, account: cmd.data.account, role: cmd.data.role },
+              ...meta(by),
+            });
+            return { ok: true };
+          case "RemoveHubMember":
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "RemoveMember",
+              data: { by, account: cmd.data.account },
+              ...meta(by),
+            });
+            return { ok: true };
+          case "CreateHubWorkspaceInvite": {
+            const { wsid } = cmd.data;
+            ownedBy(await workspaceState(wsid), by);
+            const inviteId = randomId();
+            const secret = randomBytes(24).toString("base64url");
+            const expires = new Date(
+              ctx.now().getTime() + cmd.data.ttlSeconds * 1000,
+            ).toISOString();
+            await secrets.setWorkspaceInvite(inviteId, { wsid, hash: secretHash(secret) });
+            try {
+              await store.execute(HubWorkspaceSubjects.workspace(wsid), {
+                type: "CreateInvite",
+                data: { by, inviteId, role: cmd.data.role, expires },
+                ...meta(by),
+              });
+            } catch (err) {
+              await secrets.eraseWorkspaceInvite(inviteId).catch(() => undefined);
+              throw err;
+            }
+            return { ok: true, invite: { inviteId, token: `${inviteId}.${secret}`, expires } };
+          }
+          case "RevokeHubWorkspaceInvite":
+            await store.execute(HubWorkspaceSubjects.workspace(cmd.data.wsid), {
+              type: "RevokeInvite",
+              data: { by, inviteId: cmd.data.inviteId },
+              ...meta(by),
+            });
+            await secrets.eraseWorkspaceInvite(cmd.data.inviteId);
+            return { ok: true };
+          case "AcceptHubWorkspaceInvite": {
+            const bad = () =>
+              new CocalcError("ERR_HUB_INVITE", "this invite link is not valid: ask for a new one");
+            const [inviteId, secret, extra] = cmd.data.token.split(".");
+            if (
+              !inviteId ||
+              !secret ||
+              extra !== undefined ||
+              !/^[A-Za-z0-9_-]{1,64}$/.test(inviteId)
+            )
+              throw bad();
+            const found = await secrets.workspaceInvite(inviteId);
+            if (!found || !sameHash(secretHash(secret), found.hash)) throw bad();
+            if (!(await active(by)))
+              throw new CocalcError("ERR_HUB_FORBIDDEN", "this account may not join workspaces");
+            const { state } = await store.execute(HubWorkspaceSubjects.workspace(found.wsid), {
+              type: "AcceptInvite",
+              data: { account: by, inviteId },
+              ...meta(by),
+            });
+            await secrets.eraseWorkspaceInvite(inviteId);
+            const role = state.status === "active" ? state.members[by] : undefined;
+            if (role === undefined) throw NO_SUCH_WORKSPACE();
+            return { ok: true, joined: { wsid: found.wsid, role } };
           }
           default: {
             const never: never = cmd;
@@ -474,5 +609,28 @@ export async function followPlacements(
     watch.stop();
     await loop.catch(() => undefined);
     await running;
+  };
+}
+
+/**
+ * Calls `changed(account, wsid)` whenever an account's membership of a workspace is written
+ * after this starts (added, its role changed, removed): once the `hub-memberships` view says
+ * so, so that whatever reads the view next (a new JWT) sees the change. Returns the stop.
+ */
+export async function followMemberships(
+  nc: NatsConnection,
+  changed: (account: string, wsid: string) => void,
+): Promise<() => Promise<void>> {
+  const kv = await new Kvm(nc).open(HubWorkspaceBuckets.memberships);
+  const watch = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+  const loop = (async () => {
+    for await (const e of watch) {
+      const [account, wsid] = e.key.split(".");
+      if (account && wsid) changed(account, wsid);
+    }
+  })();
+  return async () => {
+    watch.stop();
+    await loop.catch(() => undefined);
   };
 }

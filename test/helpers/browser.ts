@@ -51,3 +51,13 @@ export async function dropFiles(page: Page, selector: string, files: DropFile[])
   }
   await dt.dispose();
 }
+
+/** The text on the page's terminal screen, row by row. */
+export function terminalScreen(page: Page): Promise<string> {
+  return page.evaluate(() => {
+    const rows = document.querySelector('[data-testid="terminal-screen"] .xterm-rows');
+    return Array.from(rows?.children ?? [])
+      .map((r) => (r.textContent ?? "").replace(/\u00a0/g, " ").trimEnd())
+      .join("\n");
+  });
+}

@@ -1,51 +1,78 @@
 /**
- * What a hub page does to reach NATS, from Node: its own nkey pair, a JWT from the hub for
- * it (`/api/hub/nats`, for one workspace when `wsid` is given), and a WebSocket to the hub's
- * gateway with the page's credential as a subprotocol and the hub's origin.
+ * A browser of the hub, driven from Node: signed in over HTTP (its credential), its own nkey,
+ * a NATS login minted by the hub for it and a connection through the gateway's /nats, as the
+ * web app makes them. What it may do is what that login's permissions say.
  */
 import { jwtAuthenticator, type NatsConnection, wsconnect } from "@nats-io/nats-core";
-import { createUser } from "@nats-io/nkeys";
-import WS from "ws";
-import { type BrowserNatsLogin, HUB_NATS_PATH } from "../../services/gateway/hub-app.js";
-import { NATS_SUBPROTOCOL } from "../../services/gateway/nats-proxy.js";
+import { createUser, type KeyPair } from "@nats-io/nkeys";
+import WebSocket from "ws";
+import { HUB_NATS_PATH } from "../../services/gateway/hub-app.js";
+import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
+import { TEST_PASSWORD } from "./launchpad.js";
 
-export interface HubBrowserNats {
-  nc: NatsConnection;
-  login: BrowserNatsLogin & { natsPath: string };
-  /** The page's nkey public key. */
-  publicKey: string;
+export interface HubLogin {
+  jwt: string;
+  inboxPrefix: string;
+  natsPath: string;
+  memberships: { wsid: string; role: string; hostId?: string; jsDomain?: string }[];
 }
 
-/** `base`: the hub's origin; `credential`: the signed-in page's. */
-export async function hubBrowserNats(
-  base: string,
-  credential: string,
-  wsid?: string,
-): Promise<HubBrowserNats> {
-  const key = createUser();
-  const res = await fetch(`${base}${HUB_NATS_PATH}`, {
+export interface HubBrowser {
+  credential: string;
+  /** A request to the hub's API as this browser (JSON body; its Origin). */
+  api(method: string, path: string, body?: unknown): Promise<Response>;
+  /** A NATS login for `key` (a workspace's page with `wsid`, else the dashboard's). */
+  mint(key: KeyPair, wsid?: string): Promise<Response>;
+  /** A login for a new key and its connection through the gateway (closed by its owner). */
+  connect(
+    wsid?: string,
+    key?: KeyPair,
+  ): Promise<{ nc: NatsConnection; login: HubLogin; key: KeyPair }>;
+}
+
+/** Signs `email` in to the hub at `base` (http://host:port) with TEST_PASSWORD. */
+export async function hubBrowser(base: string, email: string): Promise<HubBrowser> {
+  const res = await fetch(`${base}${HUB_PATHS.signIn}`, {
     method: "POST",
-    headers: {
-      "content-type": "application/json",
-      origin: base,
-      authorization: `Bearer ${credential}`,
-    },
-    body: JSON.stringify({ publicKey: key.getPublicKey(), ...(wsid && { wsid }) }),
+    headers: { "content-type": "application/json", origin: base },
+    body: JSON.stringify({ email, password: TEST_PASSWORD }),
   });
-  if (res.status !== 200)
-    throw new Error(`${HUB_NATS_PATH} answered ${res.status}: ${await res.text()}`);
-  const login = (await res.json()) as BrowserNatsLogin & { natsPath: string };
-  const nc = await wsconnect({
-    servers: `${base.replace(/^http/, "ws")}${login.natsPath}`,
-    authenticator: jwtAuthenticator(login.jwt, key.getSeed()),
-    inboxPrefix: login.inboxPrefix,
-    reconnect: false,
-    wsFactory: async (u) => ({
-      socket: new WS(u, [NATS_SUBPROTOCOL, `cocalc.auth.${credential}`], {
+  const body = (await res.json()) as { credential?: string; message?: string };
+  if (res.status !== 200) throw new Error(`sign-in of ${email}: ${res.status} ${body.message}`);
+  const credential = body.credential!;
+  const api = (method: string, path: string, payload?: unknown) =>
+    fetch(`${base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${credential}`,
         origin: base,
-      }) as unknown as WebSocket,
-      encrypted: false,
-    }),
-  });
-  return { nc, login, publicKey: key.getPublicKey() };
+        ...(payload !== undefined && { "content-type": "application/json" }),
+      },
+      ...(payload !== undefined && { body: JSON.stringify(payload) }),
+    });
+  const mint = (key: KeyPair, wsid?: string) =>
+    api("POST", HUB_NATS_PATH, { publicKey: key.getPublicKey(), ...(wsid && { wsid }) });
+  return {
+    credential,
+    api,
+    mint,
+    async connect(wsid, key = createUser()) {
+      const minted = await mint(key, wsid);
+      if (minted.status !== 200) throw new Error(`mint: ${minted.status} ${await minted.text()}`);
+      const login = (await minted.json()) as HubLogin;
+      const nc = await wsconnect({
+        servers: `${base.replace("http", "ws")}${login.natsPath}`,
+        authenticator: jwtAuthenticator(login.jwt, key.getSeed()),
+        inboxPrefix: login.inboxPrefix,
+        reconnect: false,
+        wsFactory: async (u: string) => ({
+          socket: new WebSocket(u, ["cocalc.v1", `cocalc.auth.${credential}`], {
+            headers: { origin: base },
+          }) as unknown as globalThis.WebSocket,
+          encrypted: false,
+        }),
+      });
+      return { nc, login, key };
+    },
+  };
 }

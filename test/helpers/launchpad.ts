@@ -16,6 +16,7 @@ import type { HubOptions } from "../../cli/launchpad-args.js";
 import { type RunningHub, startHub } from "../../cli/launchpad-hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { freePortRange } from "../../services/runtime/ports.js";
+import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
 import { type HubWorkspaceReply, HubWorkspaceSubjects } from "../../shared/hub-workspaces.js";
 
 const execFileP = promisify(execFile);
@@ -212,4 +213,23 @@ export async function viewEntry<T>(
 ): Promise<T | undefined> {
   const e = await (await new Kvm(nc).open(bucket)).get(key);
   return e?.operation === "PUT" && e.length > 0 ? e.json<T>() : undefined;
+}
+
+/** The password test accounts made by createHubAccount have. */
+export const TEST_PASSWORD = "a long enough password";
+
+/** An account made at the hub's console (as `cocalc-launchpad account create` does); its id. */
+export async function createHubAccount(
+  nc: NatsConnection,
+  email: string,
+  role: "admin" | "user" = "user",
+): Promise<string> {
+  const r = await askHub<HubReply>(
+    nc,
+    HubSubjects.command,
+    "CreateAccount",
+    { by: CONSOLE_ACTOR, email, password: TEST_PASSWORD, role },
+    "accounts service",
+  );
+  return r.account!.id;
 }

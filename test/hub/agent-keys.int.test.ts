@@ -25,19 +25,16 @@ import {
   roomIdForPath,
   turnEnded,
 } from "../../shared/agents.js";
-import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
+import { CONSOLE_ACTOR, HubSubjects } from "../../shared/hub.js";
 import type { HostKeysReply } from "../../shared/hub-agent-keys.js";
-import {
-  HubWorkspaceBuckets,
-  type HubWorkspaceView,
-  type MembershipView,
-} from "../../shared/hub-workspaces.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets, hostDomain, hostSubjects } from "../../shared/subjects.js";
-import { hubBrowserNats } from "../helpers/hub-browser.js";
+import { type HubBrowser, hubBrowser } from "../helpers/hub-browser.js";
 import {
   addScriptedAgent,
   askWorkspaces,
+  createHubAccount,
   type HostMachine,
   hubHostUnsupported,
   setupHostMachine,
@@ -64,40 +61,16 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
   let wsid: string;
   let agentLine = "";
   const ids: Record<string, string> = {};
-  const creds: Record<string, string> = {};
+  const browsers: Record<string, HubBrowser> = {};
   const conns: NatsConnection[] = [];
 
   const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
-  const account = async (email: string, role: "admin" | "user") =>
-    (
-      await askHub<HubReply>(
-        hub.nc,
-        HubSubjects.command,
-        "CreateAccount",
-        { by: CONSOLE_ACTOR, email, password: "a long enough password", role },
-        "accounts service",
-      )
-    ).account!.id;
-  const signIn = async (email: string) => {
-    const res = await fetch(`${base}/api/hub/sign-in`, {
-      method: "POST",
-      headers: { "content-type": "application/json", origin: base },
-      body: JSON.stringify({ email, password: "a long enough password" }),
-    });
-    const body = (await res.json()) as { credential?: string; message?: string };
-    expect(res.status, body.message).toBe(200);
-    return body.credential!;
-  };
   const keysApi = (who: string, method: "GET" | "PUT", body?: object) =>
-    fetch(`${base}${HUB_AGENT_KEYS_PATH}${method === "GET" ? `?wsid=${wsid}` : ""}`, {
+    browsers[who]!.api(
       method,
-      headers: {
-        authorization: `Bearer ${creds[who]}`,
-        origin: base,
-        ...(body && { "content-type": "application/json" }),
-      },
-      ...(body && { body: JSON.stringify(body) }),
-    });
+      `${HUB_AGENT_KEYS_PATH}${method === "GET" ? `?wsid=${wsid}` : ""}`,
+      body,
+    );
   const setKey = async (who: string, scope: string, name: string, value: string) => {
     const res = await keysApi(who, "PUT", { scope, wsid, name, value });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -153,9 +126,9 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
       localHost: { btrfs: m.root, sizeBytes: 0, hostId: HOST },
     });
     base = new URL(hub.url).origin;
-    ids.alice = await account("alice@example.com", "admin");
-    ids.bob = await account("bob@example.com", "user");
-    ids.carol = await account("carol@example.com", "user");
+    ids.alice = await createHubAccount(hub.nc, "alice@example.com", "admin");
+    ids.bob = await createHubAccount(hub.nc, "bob@example.com");
+    ids.carol = await createHubAccount(hub.nc, "carol@example.com");
     const rootfs = await m.rootfs("k");
     agentLine = await addScriptedAgent(rootfs);
     const imported = await hub.nc.request(
@@ -189,19 +162,17 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
         ? true
         : undefined,
     );
-    // Bob collaborates and Carol views (written as the hub's projections would write them).
-    const kvm = new Kvm(hub.nc);
-    const memberships = await kvm.open(HubWorkspaceBuckets.memberships);
-    const workspaces = await kvm.open(HubWorkspaceBuckets.workspaces);
-    const w = (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))!;
-    const roles = { bob: "collaborator", carol: "viewer" } as const;
-    for (const [who, role] of Object.entries(roles)) {
-      const view: MembershipView = { wsid, account: ids[who]!, role };
-      await memberships.put(`${ids[who]}.${wsid}`, JSON.stringify(view));
-      w.members[ids[who]!] = role;
+    // Bob collaborates and Carol views.
+    for (const [who, role] of [
+      ["bob", "collaborator"],
+      ["carol", "viewer"],
+    ] as const) {
+      expect(
+        (await ws("AddHubMember", { by: ids.alice!, wsid, email: `${who}@example.com`, role })).ok,
+      ).toBe(true);
     }
-    await workspaces.put(wsid, JSON.stringify(w));
-    for (const who of ["alice", "bob", "carol"]) creds[who] = await signIn(`${who}@example.com`);
+    for (const who of ["alice", "bob", "carol"])
+      browsers[who] = await hubBrowser(base, `${who}@example.com`);
   }, 400_000);
 
   afterAll(async () => {
@@ -241,8 +212,8 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
   });
 
   it("hub agent keys - a turn's agent gets the keys of who submitted it, inside the container", async () => {
-    const alice = (await hubBrowserNats(base, creds.alice!, wsid)).nc;
-    const bob = (await hubBrowserNats(base, creds.bob!, wsid)).nc;
+    const alice = (await browsers.alice!.connect(wsid)).nc;
+    const bob = (await browsers.bob!.connect(wsid)).nc;
     conns.push(alice, bob);
     const prompt = "env OPENAI_API_KEY\nenv ANTHROPIC_API_KEY\nrun id -u";
     const a = await turnOf(alice, prompt);

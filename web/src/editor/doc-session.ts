@@ -68,9 +68,13 @@ export type OpenResult =
 
 /** Asks the docs service to open `path`. */
 export async function openDocument(conn: WorkspaceConnection, path: string): Promise<OpenResult> {
-  const reply = (await sendCommand(conn, ServiceNames.docs, "OpenDocument", { path })) as
-    | { ok: true; result?: OpenDocumentResult }
-    | { ok: false; error: ErrorPayload };
+  const reply = (await sendCommand(
+    conn,
+    ServiceNames.docs,
+    "OpenDocument",
+    { path },
+    { read: true },
+  )) as { ok: true; result?: OpenDocumentResult } | { ok: false; error: ErrorPayload };
   if (!reply.ok) return { ok: false, error: reply.error };
   const r = reply.result;
   if (!r)

@@ -1,12 +1,18 @@
 /**
- * The page's client of the fs service: typed request/reply on `ws.<wsid>.req.fs`, and the
+ * The page's client of the fs service: typed request/reply on `ws.<wsid>.req.fs` (what only
+ * reads on `ws.<wsid>.read.fs`, where a hosted workspace's viewer may ask too), and the
  * live change feed `ws.<wsid>.feed.fs`, re-subscribed whenever the page gets a new NATS
  * client. Only stores use it; components never see NATS.
  */
 import { randomId } from "../../../shared/base64url.js";
 import { requestReply } from "../../../shared/command-client.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
-import type { FsChange, FsRequest, FsResults } from "../../../shared/files.js";
+import {
+  FS_READ_OPS,
+  type FsChange,
+  type FsRequest,
+  type FsResults,
+} from "../../../shared/files.js";
 import { ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
 import { requestSender, unansweredError } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
@@ -44,6 +50,7 @@ export interface FsClient {
 export function createFsClient(conn: WorkspaceConnection): FsClient {
   const subjects = workspaceSubjects(conn.wsid);
   const requestSubject = subjects.request(ServiceNames.fs);
+  const readSubject = subjects.read(ServiceNames.fs);
   const feedSubject = subjects.feed(ServiceNames.fs);
   const clientId = randomId();
   const listeners = new Set<(change: FsChange) => void>();
@@ -82,7 +89,7 @@ export function createFsClient(conn: WorkspaceConnection): FsClient {
     async call(request, timeoutMs = DEFAULT_TIMEOUT_MS) {
       const reply = await requestReply<{ result: unknown }>(
         requestSender(conn),
-        requestSubject,
+        FS_READ_OPS.has(request.op) ? readSubject : requestSubject,
         request,
         {
           timeoutMs,

@@ -116,6 +116,19 @@ return function check(value) {
   )
 }
 })(),
+  "1d8a620332098b9a399afe19": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['inviteId'] === 'string') &&
+    local_0.test(value['inviteId']) &&
+    (typeof value['account'] === 'string') &&
+    local_1.test(value['account'])
+  )
+}
+})(),
   "203771d76bfdfba99ec18557": (() => {
 return function check(value) {
   return (
@@ -188,6 +201,20 @@ return function check(value) {
     (value['optionId'] !== undefined ? ((typeof value['optionId'] === 'string') && value['optionId'].length <= 200) : true) &&
     (((value['by'] === 'user')) || ((value['by'] === 'timeout')) || ((value['by'] === 'turn-ended'))) &&
     Object.getOwnPropertyNames(value).every(key => ['request', 'optionId', 'by'].includes(key))
+  )
+}
+})(),
+  "301ef9ccc712d71bc2d9cca1": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['account'] === 'string') &&
+    local_0.test(value['account']) &&
+    (((value['role'] === 'owner')) || ((value['role'] === 'collaborator')) || ((value['role'] === 'viewer'))) &&
+    (typeof value['by'] === 'string') &&
+    local_1.test(value['by'])
   )
 }
 })(),
@@ -901,6 +928,19 @@ return function check(value) {
   )
 }
 })(),
+  "9af7be7d8c20e266a80b13ad": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['inviteId'] === 'string') &&
+    local_0.test(value['inviteId']) &&
+    (typeof value['by'] === 'string') &&
+    local_1.test(value['by'])
+  )
+}
+})(),
   "a1bcbb4516bc45a7d4fa1edb": (() => {
 return function check(value) {
   return (
@@ -1143,6 +1183,23 @@ return function check(value) {
   )
 }
 })(),
+  "ca81164ccc80a366a8c16e3a": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['inviteId'] === 'string') &&
+    local_0.test(value['inviteId']) &&
+    (((value['role'] === 'owner')) || ((value['role'] === 'collaborator')) || ((value['role'] === 'viewer'))) &&
+    (typeof value['expires'] === 'string') &&
+    value['expires'].length <= 40 &&
+    value['expires'].length >= 10 &&
+    (typeof value['by'] === 'string') &&
+    local_1.test(value['by'])
+  )
+}
+})(),
   "cb6e6b7400ed10fb37c9c382": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
@@ -1150,6 +1207,22 @@ return function check(value) {
     (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
     (typeof value['hostId'] === 'string') &&
     local_0.test(value['hostId'])
+  )
+}
+})(),
+  "cf763bc9cf7e1b959d4dfe2b": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_2 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['account'] === 'string') &&
+    local_0.test(value['account']) &&
+    (((value['role'] === 'owner')) || ((value['role'] === 'collaborator')) || ((value['role'] === 'viewer'))) &&
+    (typeof value['by'] === 'string') &&
+    local_1.test(value['by']) &&
+    (value['invite'] !== undefined ? ((typeof value['invite'] === 'string') && local_2.test(value['invite'])) : true)
   )
 }
 })(),
@@ -1263,6 +1336,18 @@ return function check(value) {
     (typeof value['openedBy'] === 'string') &&
     value['openedBy'].length <= 200 &&
     Object.getOwnPropertyNames(value).every(key => ['generation', 'title', 'cwd', 'path', 'status', 'cols', 'rows', 'exit', 'openedAt', 'openedBy'].includes(key))
+  )
+}
+})(),
+  "eada17ba37ecf2ff6fbbc83c": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['account'] === 'string') &&
+    local_0.test(value['account']) &&
+    (value['by'] !== undefined ? ((typeof value['by'] === 'string') && local_1.test(value['by'])) : true)
   )
 }
 })(),

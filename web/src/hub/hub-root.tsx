@@ -1,9 +1,19 @@
 /**
- * The hub's pages: first-run setup (`/setup?token=…`), sign-in, sign-up (`/sign-up?invite=…`)
- * and, once signed in, the dashboard. The credential a sign-in answers with is kept like
- * plus's (lib/session.ts): in this origin's storage, sent in a header.
+ * The hub's pages: first-run setup (`/setup?token=…`), sign-in, sign-up (`/sign-up?invite=…`),
+ * a workspace's invite link (`/join#<token>`: sign in or up, then join) and, once signed in,
+ * the dashboard. The credential a sign-in answers with is kept like plus's (lib/session.ts):
+ * in this origin's storage, sent in a header.
  */
-import { createResource, createSignal, type JSX, Match, onCleanup, Show, Switch } from "solid-js";
+import {
+  createEffect,
+  createResource,
+  createSignal,
+  type JSX,
+  Match,
+  onCleanup,
+  Show,
+  Switch,
+} from "solid-js";
 import { messageOf } from "../lib/delay.js";
 import { openHubConnection } from "../lib/hub-connection.js";
 import {
@@ -25,9 +35,17 @@ interface Me {
   email?: string;
 }
 
-type Page = "setup" | "sign-in" | "sign-up";
+type Page = "setup" | "sign-in" | "sign-up" | "join";
+
+/**
+ * An invite link's token, taken from the fragment once (browsers never send a fragment, so
+ * no server or proxy logs it) and out of the address bar at once.
+ */
+const joinToken = location.pathname === "/join" ? location.hash.slice(1) : "";
+if (joinToken) history.replaceState(null, "", "/join");
 
 function pageOfPath(): Page {
+  if (location.pathname === "/join") return "join";
   if (location.pathname === "/setup") return "setup";
   if (location.pathname === "/sign-up") return "sign-up";
   return "sign-in";
@@ -42,6 +60,11 @@ export function HubRoot() {
   };
   const onSignedIn = (credential: string) => {
     keepCredential(credential);
+    if (page() === "join") {
+      // Signed in to accept the link: the join page takes it from here.
+      setSignedIn(true);
+      return;
+    }
     // The token or invite of the link is spent: it leaves the address bar.
     history.replaceState(null, "", "/");
     // Signing out later comes back to sign-in, not to the spent link's page.
@@ -54,6 +77,9 @@ export function HubRoot() {
         when={signedIn() && !signedOut()}
         fallback={
           <Switch>
+            <Match when={page() === "join"}>
+              <JoinSignIn onSignedIn={onSignedIn} />
+            </Match>
             <Match when={page() === "setup"}>
               <SetupPage onSignedIn={onSignedIn} />
             </Match>
@@ -67,10 +93,15 @@ export function HubRoot() {
         }
       >
         <Show
-          when={workspaceOfPath(location.pathname)}
-          fallback={<Dashboard onSignedOut={() => setSignedIn(false)} />}
+          when={page() !== "join"}
+          fallback={<JoinPage token={joinToken} onDashboard={() => go("sign-in")} />}
         >
-          {(wsid) => <HubWorkspacePage wsid={wsid()} />}
+          <Show
+            when={workspaceOfPath(location.pathname)}
+            fallback={<Dashboard onSignedOut={() => setSignedIn(false)} />}
+          >
+            {(wsid) => <HubWorkspacePage wsid={wsid()} />}
+          </Show>
         </Show>
       </Show>
     </div>
@@ -279,6 +310,60 @@ function SignUpPage(props: { onSignedIn: (c: string) => void; onSignIn: () => vo
         fresh={true}
       />
     </AuthForm>
+  );
+}
+
+/** An invite link opened signed out: sign in (or up) first, then the link is accepted. */
+function JoinSignIn(props: { onSignedIn: (c: string) => void }) {
+  const [signUp, setSignUp] = createSignal(false);
+  return (
+    <div data-testid="hub-join-sign-in">
+      <p class="hub-join-intro">
+        You were invited to a workspace. Sign in, or sign up, and you join it.
+      </p>
+      <Show
+        when={signUp()}
+        fallback={<SignInPage onSignedIn={props.onSignedIn} onSignUp={() => setSignUp(true)} />}
+      >
+        <SignUpPage onSignedIn={props.onSignedIn} onSignIn={() => setSignUp(false)} />
+      </Show>
+    </div>
+  );
+}
+
+/** Accepts the invite link's token once, then opens the workspace it gave. */
+function JoinPage(props: { token: string; onDashboard: () => void }) {
+  const [joined] = createResource(async () => {
+    if (!props.token) throw new Error("this invite link has no token: open the whole link");
+    const res = await postJson("/api/hub/join", { token: props.token });
+    if (!res.ok) throw new Error(await errorMessage(res));
+    return ((await res.json()) as { joined: { wsid: string; role: string } }).joined;
+  });
+  createEffect(() => {
+    const j = joined();
+    if (j) location.assign(`/ws/${j.wsid}/`);
+  });
+  return (
+    <div class="hub-card" data-testid="hub-join">
+      <h1>Joining the workspace</h1>
+      <Show
+        when={joined.error}
+        fallback={
+          <p class="muted" data-testid="hub-join-state">
+            {joined() ? `Joined as ${joined()!.role}; opening it…` : "Accepting the invite…"}
+          </p>
+        }
+      >
+        <p class="hub-problem" role="alert" data-testid="hub-join-problem">
+          {messageOf(joined.error)}
+        </p>
+        <p>
+          <button type="button" class="link-button" onClick={() => props.onDashboard()}>
+            Go to your workspaces
+          </button>
+        </p>
+      </Show>
+    </div>
   );
 }
 

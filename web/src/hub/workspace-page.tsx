@@ -4,7 +4,9 @@
  * which reaches its services on its host through the hub. Until it runs the page says where it
  * stands in words (stopped, with a Start button; starting, with its step; its host offline)
  * and opens it by itself once it runs; once open, a change (stopped, host gone) shows as a bar
- * above it while the app waits to reconnect.
+ * above it while the app waits to reconnect. A bar on top names the workspace and the
+ * account's role in it ("read-only" for a viewer) and opens its Share panel. When the
+ * account's access ends (removed), the page says so instead of the app.
  */
 import { createEffect, createMemo, createResource, createSignal, onCleanup, Show } from "solid-js";
 import { NoticePage } from "../components/notice-page.js";
@@ -15,7 +17,9 @@ import { messageOf } from "../lib/delay.js";
 import { type HubConnection, openHubConnection } from "../lib/hub-connection.js";
 import { apiFetch } from "../lib/session.js";
 import { WorkspaceApp } from "../root.js";
+import { createShareStore } from "../stores/hub-share-store.js";
 import { watchWorkspaceRow } from "../stores/hub-workspaces-store.js";
+import { SharePanel } from "./share-panel.js";
 import { type WorkspaceStatus, workspaceStatus } from "./workspace-status.js";
 import { act } from "./workspaces-section.js";
 
@@ -82,12 +86,16 @@ export function HubWorkspacePage(props: { wsid: string }) {
 
   const row = watchWorkspaceRow(hub, wsid);
   // Who this is, as the workspace's other people see them on cursors and terminals.
-  const [me] = createResource(async () => {
+  const [account] = createResource(async () => {
     const res = await apiFetch("/api/hub/me", { cache: "no-store" });
     if (!res.ok) return undefined;
     const body = (await res.json()) as { account: { id: string }; email?: string };
-    return personOf(body.account.id, body.email);
+    return { id: body.account.id, person: personOf(body.account.id, body.email) };
   });
+  const me = () => account()?.person;
+  const share = createShareStore(wsid, row);
+  const [sharing, setSharing] = createSignal(false);
+  const role = () => membership()?.role;
   const status = createMemo(() => workspaceStatus(row.hub(), row.view(), row.host()));
   const running = () => row.view()?.status === "running" && status().label === "Running";
   // Opened once it runs and the JWT reaches its host; kept open from then on.
@@ -107,6 +115,11 @@ export function HubWorkspacePage(props: { wsid: string }) {
     );
   });
   const notFound = () => /not.?found|no workspace/i.test(hub.problem() ?? "");
+  // Once in, a login refused for this workspace means the account was removed from it.
+  const ended = () => opened() !== undefined && notFound();
+  createEffect(() => {
+    if (ended()) void hub.close();
+  });
 
   return (
     <Show
@@ -137,14 +150,69 @@ export function HubWorkspacePage(props: { wsid: string }) {
       }
     >
       {(conn) => (
-        <div class="hub-ws-page" data-testid="hub-ws-page">
-          <Show when={!running()}>
-            <div class="hub-ws-banner" role="status" data-testid="hub-ws-page-banner">
-              <StatusWords wsid={wsid} status={status()} problem={row.problem()} />
+        <Show
+          when={!ended()}
+          fallback={
+            <NoticePage title="Your access ended" testid="hub-ws-page-ended" tone="warn">
+              <p>
+                You are no longer a member of {row.hub()?.title ?? "this workspace"}: an owner
+                removed you. Ask an owner to add you again.
+              </p>
+              <p>
+                <a href="/">Back to your workspaces</a>
+              </p>
+            </NoticePage>
+          }
+        >
+          <div class="hub-ws-page" data-testid="hub-ws-page" data-role={role()}>
+            <div class="hub-ws-bar">
+              <a href="/" class="hub-ws-back" title="Your workspaces">
+                ←
+              </a>
+              <span class="hub-ws-bar-title">{row.hub()?.title ?? wsid}</span>
+              <Show
+                when={role() === "viewer"}
+                fallback={
+                  <span class="hub-badge" data-testid="hub-ws-role">
+                    {role()}
+                  </span>
+                }
+              >
+                <span
+                  class="hub-badge hub-badge-readonly"
+                  data-testid="hub-ws-readonly"
+                  title="You view this workspace: you cannot edit, type into terminals or run agents"
+                >
+                  read-only
+                </span>
+              </Show>
+              <button
+                type="button"
+                class="button"
+                data-testid="hub-ws-share"
+                onClick={() => setSharing(!sharing())}
+              >
+                Share
+              </button>
             </div>
-          </Show>
-          <WorkspaceApp connection={conn()} />
-        </div>
+            <Show when={sharing()}>
+              <div class="hub-ws-share-overlay">
+                <SharePanel
+                  share={share}
+                  me={account()?.id}
+                  owner={role() === "owner"}
+                  onClose={() => setSharing(false)}
+                />
+              </div>
+            </Show>
+            <Show when={!running()}>
+              <div class="hub-ws-banner" role="status" data-testid="hub-ws-page-banner">
+                <StatusWords wsid={wsid} status={status()} problem={row.problem()} />
+              </div>
+            </Show>
+            <WorkspaceApp connection={conn()} />
+          </div>
+        </Show>
       )}
     </Show>
   );

@@ -1,8 +1,9 @@
 /**
  * The dashboard's workspaces: a form to make one (title, an image some ready host has, its
- * limits within the account's), and the account's workspaces in a virtual list, each row
- * live from the views (status in words, host and its state, image, limits and use, last
- * activity) with start, stop, snapshots and delete (confirmed).
+ * limits within the account's), the account's own workspaces and those shared with it (with
+ * its role), each in a virtual list, each row live from the views (status in words, host and
+ * its state, image, limits and use, last activity) with start, stop, snapshots (not for a
+ * viewer) and delete (confirmed; an owner's only).
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createResource, createSignal, For, Show } from "solid-js";
@@ -36,6 +37,9 @@ export function WorkspacesSection(props: { conn: HubConnection; accountId: strin
   const [problem, setProblem] = createSignal<string>();
   const [snapshotsOf, setSnapshotsOf] = createSignal<string>();
   const [deleting, setDeleting] = createSignal<{ wsid: string; title: string }>();
+  // Its own (it is an owner), and what others share with it.
+  const own = createMemo(() => list.wsids().filter((w) => list.roleOf(w) === "owner"));
+  const shared = createMemo(() => list.wsids().filter((w) => list.roleOf(w) !== "owner"));
   return (
     <section class="hub-section" data-testid="hub-workspaces">
       <h2>Workspaces</h2>
@@ -48,7 +52,7 @@ export function WorkspacesSection(props: { conn: HubConnection; accountId: strin
         )}
       </Show>
       <Show
-        when={list.wsids().length > 0}
+        when={own().length > 0}
         fallback={
           <p class="muted" data-testid="hub-no-workspaces">
             You have no workspaces on this hub yet.
@@ -57,7 +61,21 @@ export function WorkspacesSection(props: { conn: HubConnection; accountId: strin
       >
         <WorkspaceList
           conn={props.conn}
-          wsids={list.wsids()}
+          wsids={own()}
+          roleOf={list.roleOf}
+          testid="hub-ws-list"
+          onProblem={setProblem}
+          onSnapshots={setSnapshotsOf}
+          onDelete={(wsid, title) => setDeleting({ wsid, title })}
+        />
+      </Show>
+      <Show when={shared().length > 0}>
+        <h3 class="hub-shared-heading">Shared with you</h3>
+        <WorkspaceList
+          conn={props.conn}
+          wsids={shared()}
+          roleOf={list.roleOf}
+          testid="hub-ws-shared-list"
           onProblem={setProblem}
           onSnapshots={setSnapshotsOf}
           onDelete={(wsid, title) => setDeleting({ wsid, title })}
@@ -86,6 +104,8 @@ export function WorkspacesSection(props: { conn: HubConnection; accountId: strin
 function WorkspaceList(props: {
   conn: HubConnection;
   wsids: string[];
+  roleOf: (wsid: string) => string | undefined;
+  testid: string;
   onProblem: (p: string | undefined) => void;
   onSnapshots: (wsid: string) => void;
   onDelete: (wsid: string, title: string) => void;
@@ -109,7 +129,7 @@ function WorkspaceList(props: {
   return (
     <div
       class="hub-ws-scroll"
-      data-testid="hub-ws-list"
+      data-testid={props.testid}
       data-count={props.wsids.length}
       ref={(el) => {
         scroller = el;
@@ -127,6 +147,7 @@ function WorkspaceList(props: {
               <Row
                 conn={props.conn}
                 wsid={wsid}
+                role={props.roleOf(wsid)}
                 onProblem={props.onProblem}
                 onSnapshots={() => props.onSnapshots(wsid)}
                 onDelete={(title) => props.onDelete(wsid, title)}
@@ -252,12 +273,15 @@ function CreateWorkspace(props: { onProblem: (p: string | undefined) => void }) 
 function Row(props: {
   conn: HubConnection;
   wsid: string;
+  /** The account's role in it. */
+  role?: string;
   onProblem: (p: string | undefined) => void;
   onSnapshots: () => void;
   onDelete: (title: string) => void;
 }) {
   const row = watchWorkspaceRow(props.conn, props.wsid);
   const status = () => workspaceStatus(row.hub(), row.view(), row.host());
+  const acts = () => props.role !== "viewer";
   const [busy, setBusy] = createSignal(false);
   const run = async (action: string) => {
     props.onProblem(undefined);
@@ -273,11 +297,22 @@ function Row(props: {
   const quota = () => row.hub()?.quota ?? {};
   const usage = () => row.view()?.usage;
   return (
-    <div class="hub-ws" data-testid="hub-ws" data-wsid={props.wsid} data-status={status().label}>
+    <div
+      class="hub-ws"
+      data-testid="hub-ws"
+      data-wsid={props.wsid}
+      data-status={status().label}
+      data-role={props.role}
+    >
       <div class="hub-ws-main">
         <span class="hub-ws-title" title={row.hub()?.title}>
           {row.hub()?.title ?? props.wsid}
         </span>
+        <Show when={props.role !== undefined && props.role !== "owner"}>
+          <span class="hub-badge" data-testid="hub-ws-my-role">
+            {props.role === "viewer" ? "viewer · read-only" : props.role}
+          </span>
+        </Show>
         <span class={`hub-ws-status tone-${status().tone}`} data-testid="hub-ws-status">
           {status().label}
         </span>
@@ -290,7 +325,7 @@ function Row(props: {
           >
             Open
           </a>
-          <Show when={status().canStart}>
+          <Show when={acts() && status().canStart}>
             <button
               type="button"
               class="button"
@@ -301,7 +336,7 @@ function Row(props: {
               Start
             </button>
           </Show>
-          <Show when={status().canStop}>
+          <Show when={acts() && status().canStop}>
             <button
               type="button"
               class="button"
@@ -312,7 +347,7 @@ function Row(props: {
               Stop
             </button>
           </Show>
-          <Show when={row.hub()?.placement === "placed"}>
+          <Show when={acts() && row.hub()?.placement === "placed"}>
             <button
               type="button"
               class="button"
@@ -322,15 +357,17 @@ function Row(props: {
               Snapshots
             </button>
           </Show>
-          <button
-            type="button"
-            class="button"
-            data-testid="hub-ws-delete"
-            disabled={busy()}
-            onClick={() => props.onDelete(row.hub()?.title ?? props.wsid)}
-          >
-            Delete
-          </button>
+          <Show when={props.role === "owner"}>
+            <button
+              type="button"
+              class="button"
+              data-testid="hub-ws-delete"
+              disabled={busy()}
+              onClick={() => props.onDelete(row.hub()?.title ?? props.wsid)}
+            >
+              Delete
+            </button>
+          </Show>
         </span>
       </div>
       <div class="hub-ws-detail muted" data-testid="hub-ws-detail" title={status().detail}>

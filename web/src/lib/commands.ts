@@ -37,16 +37,22 @@ export function unansweredError(
   return { code: "ERR_INTERNAL", message: messageOf(err) };
 }
 
-/** Sends `{ type, data }` to `service`; never throws, failures come back as `{ ok: false }`. */
+/**
+ * Sends `{ type, data }` to `service`; never throws, failures come back as `{ ok: false }`.
+ * `read`: a command that only reads (opening a document), sent on the service's read-only
+ * subject, which a hosted workspace's viewer may use too.
+ */
 export async function sendCommand(
   conn: WorkspaceConnection,
   service: string,
   type: string,
   data: unknown,
+  o: { read?: boolean } = {},
 ): Promise<CommandReply> {
   let subject: string;
   try {
-    subject = workspaceSubjects(conn.wsid).command(service);
+    const subjects = workspaceSubjects(conn.wsid);
+    subject = o.read ? subjects.read(service) : subjects.command(service);
   } catch (err) {
     return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
   }

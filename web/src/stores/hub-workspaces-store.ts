@@ -21,11 +21,15 @@ const hasWsid = <T>(v: unknown): v is T => isObject(v) && typeof v.wsid === "str
 const hasHostId = (v: unknown): v is HostView => isObject(v) && typeof v.hostId === "string";
 const NO_REBUILD = { rebuildCheck: false } as const;
 
-/** The account's workspaces, newest first. */
+/** The account's workspaces (its own and those shared with it), and its role in each. */
 export function watchWorkspaceList(
   conn: HubConnection,
   accountId: string,
-): { wsids: Accessor<string[]>; problem: Accessor<string | undefined> } {
+): {
+  wsids: Accessor<string[]>;
+  roleOf: (wsid: string) => MembershipView["role"] | undefined;
+  problem: Accessor<string | undefined>;
+} {
   const [rows, setRows] = createStore<Record<string, MembershipView>>({});
   const [problem, setProblem] = createSignal<string>();
   const stop = watchKvRecords<MembershipView>(
@@ -50,7 +54,7 @@ export function watchWorkspaceList(
   // Ids are `w` + random hex: the order of making is in the hub's records; sort by id here
   // and let the rows show their dates.
   const wsids = () => Object.keys(rows).sort();
-  return { wsids, problem };
+  return { wsids, roleOf: (wsid) => rows[wsid]?.role, problem };
 }
 
 export interface WorkspaceRow {
