@@ -209,6 +209,30 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     await admin.locator('[data-testid="terminal-screen"] .xterm-screen').click();
     await admin.keyboard.type("cat note.txt\n");
     await expect.poll(() => screen(admin), { timeout: 30_000 }).toContain("typed in the hub");
+    // Agents' API keys of a hosted workspace are the account's (and, for an owner, the
+    // workspace's), kept by the hub: the settings store them there and show only names.
+    await admin.goto(new URL(`/ws/${opened}/files/keys.chat`, admin.url()).href);
+    await admin.getByTestId("agents").waitFor({ timeout: 60_000 });
+    await admin.getByTestId("new-thread").click();
+    await admin.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+    await admin.getByTestId("thread-settings-toggle").click();
+    const keys = admin.getByTestId("agent-keys");
+    await expect.poll(() => keys.getByTestId("account-keys").textContent()).toBe("Yours: none");
+    await keys.getByLabel("Key name").fill("OPENAI_API_KEY");
+    await keys.getByLabel("Key value").fill("sk-e2e-account");
+    await keys.getByRole("button", { name: "Store key" }).click();
+    await expect
+      .poll(() => keys.getByTestId("account-keys").textContent(), { timeout: 30_000 })
+      .toBe("Yours: OPENAI_API_KEY");
+    await keys.getByLabel("Key for").selectOption("workspace");
+    await keys.getByLabel("Key name").fill("ANTHROPIC_API_KEY");
+    await keys.getByLabel("Key value").fill("sk-e2e-workspace");
+    await keys.getByRole("button", { name: "Store key" }).click();
+    await expect
+      .poll(() => keys.getByTestId("workspace-keys").textContent(), { timeout: 30_000 })
+      .toContain("ANTHROPIC_API_KEY");
+    expect(await admin.content()).not.toContain("sk-e2e-");
+    if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-agent-keys.png` });
     await admin.getByTestId("to-dashboard").click();
     await admin.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
 
