@@ -207,12 +207,18 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-page-editor.png` });
     await admin.getByTestId("tab-terminals").click();
     await admin.locator('[data-testid="terminal-screen"] .xterm-screen').click();
-    await admin.keyboard.type("cat note.txt\n");
+    await admin.keyboard.type("cat note.txt; touch keys.chat\n");
     await expect.poll(() => screen(admin), { timeout: 30_000 }).toContain("typed in the hub");
     // Agents' API keys of a hosted workspace are the account's (and, for an owner, the
     // workspace's), kept by the hub: the settings store them there and show only names.
     await admin.goto(new URL(`/ws/${opened}/files/keys.chat`, admin.url()).href);
-    await admin.getByTestId("agents").waitFor({ timeout: 60_000 });
+    await admin
+      .getByTestId("agents")
+      .waitFor({ timeout: 60_000 })
+      .catch(async (err) => {
+        if (SHOTS) await admin.screenshot({ path: `${SHOTS}/hub-ws-agents-missing.png` });
+        throw err;
+      });
     await admin.getByTestId("new-thread").click();
     await admin.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
     await admin.getByTestId("thread-settings-toggle").click();
