@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { BrowserSessions } from "../services/gateway/browser-sessions.js";
+import {
+  BrowserSessions,
+  HUB_SESSION_IDLE_MS,
+  HUB_SESSION_LIFETIME_MS,
+} from "../services/gateway/browser-sessions.js";
 import { buildHubApp } from "../services/gateway/hub-app.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { FLEET, type Fleet, startFleet } from "../services/host/fleet.js";
@@ -224,7 +228,11 @@ export async function startHub(
       progress(
         `HTTPS with ${tls.selfSigned ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
       );
-    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
+    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir), {
+      idleMs: opts.sessionIdleMs ?? HUB_SESSION_IDLE_MS,
+      lifetimeMs: opts.sessionLifetimeMs ?? HUB_SESSION_LIFETIME_MS,
+    });
+    cleanups.push(() => sessions.close());
     // A browser that signs out (or is signed out everywhere) loses its NATS logins at once,
     // not when their JWTs expire.
     sessions.onRevoke((_ids, gone) => {
