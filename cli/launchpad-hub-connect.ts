@@ -18,6 +18,8 @@ export function hubRunFile(dataDir: string): string {
 export interface HubRunInfo {
   pid: number;
   natsUrl: string;
+  /** The URL people use (for links the console makes), ending without a slash. */
+  url?: string;
 }
 
 /** A JWT login to the hub's nats-server; the hub's own connections reconnect for ever. */
@@ -38,14 +40,7 @@ export async function hubLogin(
 
 /** The hub's services connection, for console commands: its keys and run file in `dataDir`. */
 export async function connectHub(dataDir: string, log: Logger): Promise<NatsConnection> {
-  let run: HubRunInfo;
-  try {
-    run = JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
-  } catch {
-    throw new Error(
-      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
-    );
-  }
+  const run = await readHubRun(dataDir);
   const auth = await HubNatsAuth.open({
     dir: join(dataDir, "keys"),
     hubDomain: HUB_JS_DOMAIN,
@@ -56,5 +51,16 @@ export async function connectHub(dataDir: string, log: Logger): Promise<NatsConn
     return await hubLogin(run.natsUrl, svc.jwt, svc.seed, "cocalc-launchpad console", false);
   } catch (err) {
     throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
+  }
+}
+
+/** What the hub running on `dataDir` wrote about itself. */
+export async function readHubRun(dataDir: string): Promise<HubRunInfo> {
+  try {
+    return JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
+  } catch {
+    throw new Error(
+      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
+    );
   }
 }

@@ -311,9 +311,6 @@ export async function startHub(
       progress,
     );
     if (localHost) cleanups.push(() => localHost.stop());
-    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url };
-    await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
-    cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     const shownHost =
       opts.bind === "0.0.0.0" || opts.bind === "::"
         ? "127.0.0.1"
@@ -322,6 +319,9 @@ export async function startHub(
           : opts.bind;
     const scheme = tls ? "https" : "http";
     const url = (opts.publicUrl ?? `${scheme}://${shownHost}:${opts.port}`).replace(/\/$/, "");
+    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url, url };
+    await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
+    cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     return {
       url: `${url}/`,
       ...(token !== undefined && { setupUrl: `${url}/setup?token=${token}` }),
