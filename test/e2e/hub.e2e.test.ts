@@ -104,6 +104,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       expect(await admin.getByTestId("hub-who").textContent()).toContain("admin");
       // The setup link is spent.
       expect(out).toContain("the link works once");
+      // The page's NATS key is WebCrypto's Ed25519 here (web/src/lib/page-key.ts).
+      expect(
+        await admin.evaluate(() =>
+          crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      ).toBe(true);
 
       await admin.getByTestId("hub-create-invite").click();
       const link = (await admin.getByTestId("hub-invite-link").textContent())!;
