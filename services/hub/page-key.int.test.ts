@@ -54,7 +54,9 @@ describe("hub nats - the page's own key", () => {
     });
     // The hub's services answer w1's commands; the page asks (a request: its inbox too).
     const served = hub.services.subscribe("ws.w1.cmd.fs", {
-      callback: (_err, msg) => msg.respond("here"),
+      callback: (_err, msg) => {
+        msg.respond("here");
+      },
     });
     await hub.services.flush();
     for (let i = 0; i < 2; i++) {

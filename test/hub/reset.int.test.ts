@@ -152,6 +152,7 @@ describe("hub - password reset links", () => {
     const events: { type: string; actor: string; subject: string }[] = [];
     for (let seq = 1; seq <= last; seq++) {
       const m = await jsm.streams.getMessage(Streams.HUB, { seq });
+      if (!m) throw new Error(`HUB has no message ${seq}`);
       expect(m.string()).not.toContain(secret);
       events.push({ ...m.json<{ type: string; actor: string }>(), subject: m.subject });
     }
