@@ -11,6 +11,7 @@ Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
                    [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
                    [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
+                   [--session-idle 30d] [--session-lifetime 90d]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
       one-time setup link that makes the first admin. HTTP on loopback; bound elsewhere,
       HTTPS with --cert/--key or a self-signed certificate made once in the data dir (its
@@ -20,10 +21,15 @@ Usage:
       --size 20G, sparse), with id --host-id (default from the host name); --no-local-host:
       none. --images: rootfs directories DIR/NAME
       (readable by every host) imported on a host before a workspace of image NAME is
-      placed there. --offline-after: a host not heard this long is offline
+      placed there. --offline-after: a host not heard this long is offline.
+      --session-idle: a browser not used this long is signed out; --session-lifetime: a
+      browser is signed out this long after it signed in, used or not
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
       the hub's accounts, for the operator at the console (the hub must be running; create
       reads the password from stdin, --admin makes an admin)
+  cocalc-launchpad hub account reset EMAIL [--ttl 1h]
+      a one-time link that sets a new password for EMAIL (valid --ttl, at most 7d); using
+      it signs out that account's browsers. Also: cocalc-launchpad account reset EMAIL
   cocalc-launchpad hub token HOSTID --out FILE [--ttl 1h]
       a one-time registration token for a host, written to FILE (0600); the host joins
       with \`cocalc-launchpad host --join FILE …\` (its earlier unused tokens are revoked)
@@ -160,6 +166,10 @@ export interface HubOptions {
   imagesDir?: string;
   /** A host not heard for this long is offline. */
   offlineAfterMs?: number;
+  /** A browser unused this long is signed out (default 30 days). */
+  sessionIdleMs?: number;
+  /** A browser is signed out this long after signing in (default 90 days). */
+  sessionLifetimeMs?: number;
   /**
    * The host the hub runs joined to itself: off, or where its btrfs is (default: a btrfs
    * image in the data dir, when this machine can run workspaces).
@@ -170,9 +180,11 @@ export interface HubOptions {
 /** `cocalc-launchpad hub account …`: the operator at the console manages accounts. */
 export interface HubAccountOptions {
   command: "hub-account";
-  action: "list" | "create" | "disable" | "enable" | "admin" | "user" | "delete";
+  action: "list" | "create" | "disable" | "enable" | "admin" | "user" | "delete" | "reset";
   email?: string;
   admin: boolean;
+  /** How long a reset link is valid (reset). */
+  ttlSeconds?: number;
   dataDir: string;
 }
 
@@ -188,15 +200,16 @@ export type LaunchpadCommand =
   | HubTokensOptions
   | { command: "help" };
 
-/** `30s`, `10m`, `1h`, `7d`, in seconds. */
-export function parseDuration(value: string, flag = "--ttl"): number {
+/** `30s`, `10m`, `1h`, `7d`, in seconds (from 1 s to `maxDays`). */
+export function parseDuration(value: string, flag = "--ttl", maxDays = 30): number {
   const m = /^(\d+)([smhd])$/.exec(value.trim());
   if (!m)
     throw new UsageError(
       `${flag} takes a duration like 30s, 10m, 1h or 7d, not ${JSON.stringify(value)}`,
     );
   const s = Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "s" | "m" | "h" | "d"];
-  if (s < 1 || s > 30 * 86_400) throw new UsageError(`${flag} must be between 1s and 30d`);
+  if (s < 1 || s > maxDays * 86_400)
+    throw new UsageError(`${flag} must be between 1s and ${maxDays}d`);
   return s;
 }
 
@@ -319,13 +332,30 @@ export function parseLaunchpadCli(
   const [first, ...rest] = argv;
   if (first === "--help" || first === "-h" || first === "help") return { command: "help" };
   const common = { "data-dir": { type: "string" as const }, help: { type: "boolean" as const } };
-  if (first === "hub" && rest[0] === "account") {
-    const { values, positionals } = parse(rest.slice(1), {
+  // `account reset EMAIL` is the hub's, the one account command the ledger's has no use for.
+  const hubAccount =
+    first === "hub" && rest[0] === "account"
+      ? rest.slice(1)
+      : first === "account" && rest[0] === "reset"
+        ? rest
+        : undefined;
+  if (hubAccount) {
+    const { values, positionals } = parse(hubAccount, {
       ...common,
       admin: { type: "boolean" },
+      ttl: { type: "string" },
     });
     if (values.help) return { command: "help" };
-    const actions = ["list", "create", "disable", "enable", "admin", "user", "delete"] as const;
+    const actions = [
+      "list",
+      "create",
+      "disable",
+      "enable",
+      "admin",
+      "user",
+      "delete",
+      "reset",
+    ] as const;
     const action = actions.find((a) => a === positionals[0]);
     if (!action) throw new UsageError(`hub account takes one of ${actions.join(", ")}`);
     const email = positionals[1];
@@ -333,11 +363,16 @@ export function parseLaunchpadCli(
       throw new UsageError(
         action === "list" ? "hub account list takes nothing" : `hub account ${action} takes EMAIL`,
       );
+    if (values.ttl !== undefined && action !== "reset")
+      throw new UsageError("--ttl goes with hub account reset");
     return {
       command: "hub-account",
       action,
       ...(email !== undefined && { email }),
       admin: values.admin === true,
+      ...(action === "reset" && {
+        ttlSeconds: parseDuration((values.ttl as string | undefined) ?? "1h", "--ttl", 7),
+      }),
       dataDir: hubDataDir(values, env),
     };
   }
@@ -354,6 +389,8 @@ export function parseLaunchpadCli(
       "log-level": { type: "string" },
       images: { type: "string" },
       "offline-after": { type: "string" },
+      "session-idle": { type: "string" },
+      "session-lifetime": { type: "string" },
       "no-local-host": { type: "boolean" },
       btrfs: { type: "string" },
       "btrfs-image": { type: "string" },
@@ -399,6 +436,18 @@ export function parseLaunchpadCli(
       ...(values["offline-after"] !== undefined && {
         offlineAfterMs: parseDuration(values["offline-after"] as string, "--offline-after") * 1000,
       }),
+      sessionIdleMs:
+        parseDuration(
+          (values["session-idle"] as string | undefined) ?? "30d",
+          "--session-idle",
+          3650,
+        ) * 1000,
+      sessionLifetimeMs:
+        parseDuration(
+          (values["session-lifetime"] as string | undefined) ?? "90d",
+          "--session-lifetime",
+          3650,
+        ) * 1000,
       localHost: values["no-local-host"]
         ? false
         : {

@@ -1,8 +1,8 @@
 /** `cocalc-launchpad hub account …`: the operator at the console lists and manages accounts. */
 import pino from "pino";
-import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../shared/hub.js";
+import { CONSOLE_ACTOR, type HubReply, HubSubjects, RESET_PATH } from "../shared/hub.js";
 import type { HubAccountOptions } from "./launchpad-args.js";
-import { connectHub } from "./launchpad-hub-connect.js";
+import { connectHub, readHubRun } from "./launchpad-hub-connect.js";
 
 async function readPassword(): Promise<string> {
   if (process.stdin.isTTY) process.stderr.write("password (at least 10 characters): ");
@@ -62,6 +62,17 @@ export async function hubAccountCli(o: HubAccountOptions): Promise<number> {
     }
     const found = await ask("FindAccount", { email: o.email });
     const id = found.account!.id;
+    if (o.action === "reset") {
+      const { reset } = await ask("CreateResetLink", {
+        account: id,
+        ttlSeconds: o.ttlSeconds ?? 3600,
+      });
+      const url = (await readHubRun(o.dataDir)).url ?? "";
+      // The link goes to the operator's terminal only; the secret is in its hash part.
+      console.log(`a password reset link for ${o.email}, valid until ${reset!.expires}, once:`);
+      console.log(`${url}${RESET_PATH}#${reset!.token}`);
+      return 0;
+    }
     if (o.action === "delete") await ask("DeleteAccount", { account: id });
     else if (o.action === "disable" || o.action === "enable")
       await ask("SetAccountDisabled", { account: id, disabled: o.action === "disable" });

@@ -23,6 +23,8 @@ export interface HubRunInfo {
   natsUrl: string;
   /** The hub's certificate when its nats-server speaks TLS (the console pins it). */
   tls?: HubCertPin;
+  /** The URL people use (for links the console makes), ending without a slash. */
+  url?: string;
 }
 
 /**
@@ -49,14 +51,7 @@ export async function hubLogin(
 
 /** The hub's services connection, for console commands: its keys and run file in `dataDir`. */
 export async function connectHub(dataDir: string, log: Logger): Promise<NatsConnection> {
-  let run: HubRunInfo;
-  try {
-    run = JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
-  } catch {
-    throw new Error(
-      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
-    );
-  }
+  const run = await readHubRun(dataDir);
   const auth = await HubNatsAuth.open({
     dir: join(dataDir, "keys"),
     hubDomain: HUB_JS_DOMAIN,
@@ -76,5 +71,16 @@ export async function connectHub(dataDir: string, log: Logger): Promise<NatsConn
         `the hub on ${dataDir} (${run.natsUrl}) is not the one its run file names: ${tls}`,
       );
     throw new Error(`the hub on ${dataDir} did not answer: ${(err as Error).message}`);
+  }
+}
+
+/** What the hub running on `dataDir` wrote about itself. */
+export async function readHubRun(dataDir: string): Promise<HubRunInfo> {
+  try {
+    return JSON.parse(await readFile(hubRunFile(dataDir), "utf8")) as HubRunInfo;
+  } catch {
+    throw new Error(
+      `no hub is running on ${dataDir} (start it with cocalc-launchpad, or pass --data-dir)`,
+    );
   }
 }

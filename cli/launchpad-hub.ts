@@ -13,7 +13,11 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { BrowserSessions } from "../services/gateway/browser-sessions.js";
+import {
+  BrowserSessions,
+  HUB_SESSION_IDLE_MS,
+  HUB_SESSION_LIFETIME_MS,
+} from "../services/gateway/browser-sessions.js";
 import { buildHubApp } from "../services/gateway/hub-app.js";
 import { allowedHostnames } from "../services/gateway/security.js";
 import { FLEET, type Fleet, startFleet } from "../services/host/fleet.js";
@@ -255,7 +259,11 @@ export async function startHub(
         (await setupToken(setupTokenFile(opts.dataDir))) ??
         (await newSetupToken(setupTokenFile(opts.dataDir)));
 
-    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir));
+    const sessions = await BrowserSessions.open(browserSessionsFile(opts.dataDir), {
+      idleMs: opts.sessionIdleMs ?? HUB_SESSION_IDLE_MS,
+      lifetimeMs: opts.sessionLifetimeMs ?? HUB_SESSION_LIFETIME_MS,
+    });
+    cleanups.push(() => sessions.close());
     // A browser that signs out (or is signed out everywhere) loses its NATS logins at once,
     // not when their JWTs expire.
     sessions.onRevoke((_ids, gone) => {
@@ -335,9 +343,6 @@ export async function startHub(
       progress,
     );
     if (localHost) cleanups.push(() => localHost.stop());
-    const run: HubRunInfo = { pid: process.pid, natsUrl: server.url, ...(pin && { tls: pin }) };
-    await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
-    cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     const shownHost =
       opts.bind === "0.0.0.0" || opts.bind === "::"
         ? "127.0.0.1"
@@ -346,6 +351,14 @@ export async function startHub(
           : opts.bind;
     const scheme = tls ? "https" : "http";
     const url = (opts.publicUrl ?? `${scheme}://${shownHost}:${opts.port}`).replace(/\/$/, "");
+    const run: HubRunInfo = {
+      pid: process.pid,
+      natsUrl: server.url,
+      url,
+      ...(pin && { tls: pin }),
+    };
+    await writeSecretFile(hubRunFile(opts.dataDir), `${JSON.stringify(run)}\n`);
+    cleanups.push(() => rm(hubRunFile(opts.dataDir), { force: true }));
     return {
       url: `${url}/`,
       ...(token !== undefined && { setupUrl: `${url}/setup?token=${token}` }),

@@ -3,6 +3,10 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
+import {
+  HUB_SESSION_IDLE_MS,
+  HUB_SESSION_LIFETIME_MS,
+} from "../services/gateway/browser-sessions.js";
 import { type Logger, REDACTION, setRootLogger } from "../services/runtime/logger.js";
 import { CocalcError } from "../shared/errors.js";
 import { UsageError } from "./args.js";
@@ -86,6 +90,18 @@ async function runHost(opts: HostOptions): Promise<number> {
   );
 }
 
+/** A duration for people: whole days when it is, else hours, minutes or seconds. */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  for (const [unit, n] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (s % n === 0) return `${s / n}${unit}`;
+  return `${s}s`;
+}
+
 async function runHub(opts: HubOptions): Promise<number> {
   const log = makeLogger(opts);
   return runUntilSignalled(
@@ -97,6 +113,7 @@ async function runHub(opts: HubOptions): Promise<number> {
       [
         `cocalc-launchpad hub ready: ${hub.url}`,
         `  data dir ${hub.dataDir}; nats ${hub.natsUrl}; leaf nodes ${hub.leafUrl}; ${hub.fingerprint ? `HTTPS, certificate SHA-256 ${hub.fingerprint}` : "plain HTTP on loopback"}`,
+        `  browsers signed out after ${duration(opts.sessionIdleMs ?? HUB_SESSION_IDLE_MS)} unused, ${duration(opts.sessionLifetimeMs ?? HUB_SESSION_LIFETIME_MS)} after signing in`,
         ...(hub.setupUrl
           ? [`  no admin yet: open ${hub.setupUrl} to make the first one (the link works once)`]
           : []),

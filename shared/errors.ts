@@ -78,6 +78,11 @@ export const ErrorCodes = {
     status: 403,
     summary: "The invite is missing, wrong, expired, revoked or used up.",
   },
+  ERR_HUB_RESET: {
+    status: 403,
+    summary:
+      "The password reset link is wrong, expired, used already or replaced by a newer one: nothing was changed.",
+  },
   ERR_HUB_EMAIL_TAKEN: { status: 409, summary: "An account with this email exists." },
   ERR_HUB_EMAIL_INVALID: { status: 400, summary: "That is not an email address." },
   ERR_HUB_PASSWORD_WEAK: {

@@ -57,6 +57,25 @@ export const AccountDisabled = defineEvent("AccountDisabled", 1, Type.Object({})
 export const AccountEnabled = defineEvent("AccountEnabled", 1, Type.Object({}));
 export const AccountRoleChanged = defineEvent("AccountRoleChanged", 1, Type.Object({ role: Role }));
 export const PasswordChanged = defineEvent("PasswordChanged", 1, Type.Object({}));
+/**
+ * An admin (the actor) made the account's reset link number `n`, valid until `expires`; it
+ * voids the account's earlier links. Its secret is only in the link and, hashed, in the
+ * private store.
+ */
+export const ResetLinkCreated = defineEvent(
+  "ResetLinkCreated",
+  1,
+  Type.Object({
+    n: Type.Integer({ minimum: 1 }),
+    expires: Type.String({ minLength: 10, maxLength: 40 }),
+  }),
+);
+/** Reset link `n` set a new password (once); the account's browsers were signed out. */
+export const PasswordReset = defineEvent(
+  "PasswordReset",
+  1,
+  Type.Object({ n: Type.Integer({ minimum: 1 }) }),
+);
 
 /** What one account may have: workspaces, and what each may ask for. */
 export const AccountLimitsSchema = Type.Object(
@@ -88,6 +107,8 @@ export const AccountLifeEvents = [
   AccountEnabled,
   AccountRoleChanged,
   PasswordChanged,
+  ResetLinkCreated,
+  PasswordReset,
   AccountLimitsSet,
   AccountDeleted,
 ] as const;
@@ -109,6 +130,11 @@ export const InviteEvents = [InviteCreated, InviteUsed, InviteRevoked] as const;
 export type InviteEvent = EventOf<(typeof InviteEvents)[number]>;
 
 export const HubEvents = [...HubConfigEvents, ...AccountLifeEvents, ...InviteEvents] as const;
+
+/** A reset link is valid at most this long (7 days). */
+export const MAX_RESET_TTL_SECONDS = 7 * 86_400;
+/** A reset link's path on the hub: the token follows in the hash, which no server sees. */
+export const RESET_PATH = "/reset";
 
 const Email = Type.String({ minLength: 3, maxLength: 254 });
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
@@ -185,6 +211,20 @@ export const SetAccountLimits = defineCommand(
   "SetAccountLimits",
   Type.Object({ by: Id, account: Id, limits: AccountLimitsSchema }),
 );
+/** A one-time link for the account's password (an admin's, or the console's). */
+export const CreateResetLink = defineCommand(
+  "CreateResetLink",
+  Type.Object({
+    by: Id,
+    account: Id,
+    ttlSeconds: Type.Integer({ minimum: 60, maximum: MAX_RESET_TTL_SECONDS }),
+  }),
+);
+/** A new password through a reset link's token (`<account>.<n>.<secret>`). */
+export const ResetPassword = defineCommand(
+  "ResetPassword",
+  Type.Object({ token: Type.String({ maxLength: 256 }), password: Password }),
+);
 export const HubCommands = [
   SetUpHub,
   SignUp,
@@ -201,6 +241,8 @@ export const HubCommands = [
   ListAccounts,
   CreateAccount,
   SetAccountLimits,
+  CreateResetLink,
+  ResetPassword,
 ] as const;
 
 /** The answer to a command: what the gateway needs (never a hash). */
@@ -212,6 +254,8 @@ export type HubReply =
       email?: string;
       accounts?: (AccountView & { email?: string })[];
       invite?: { id: string; token: string };
+      /** A reset link's token (`<account>.<n>.<secret>`: shown once) and its expiry. */
+      reset?: { token: string; expires: string };
     }
   | { ok: false; error: { code: string; message: string; retryAfterSeconds?: number } };
 

@@ -7,4 +7,8 @@ declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean });
   decode(input?: Uint8Array): string;
 }
-declare var crypto: { getRandomValues<T extends Uint8Array>(array: T): T };
+declare var crypto: {
+  getRandomValues<T extends Uint8Array>(array: T): T;
+  /** WebCrypto (nats-page-key.ts types the part it uses). */
+  readonly subtle?: unknown;
+};

@@ -2,28 +2,21 @@
  * Signed-in browsers. Signing in with the URL token makes a credential `<id>.<secret>` that the
  * page keeps in its origin's storage and sends itself (an Authorization header, a WebSocket
  * subprotocol): a browser sends it to no other server, whatever port that server listens on,
- * as it would a cookie. The server keeps only a hash of each secret, in a 0600 file, so a
- * restart keeps browsers signed in and signing out (one browser or all) takes effect at once.
+ * as it would a cookie. The server keeps only a hash of each secret, in a 0600 file (an
+ * append-only journal, session-journal.ts), so a restart keeps browsers signed in and signing
+ * out (one browser or all) takes effect at once. With limits (the hub's), a browser unused
+ * for the idle time, or signed in longer than the lifetime, is signed out.
  *
  * Links that cannot carry a header (a download, opening a remote session in a new tab) get a
  * short-lived, single-use signature bound to the signed-in browser, the method and the URL.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { readFile } from "node:fs/promises";
-import { writeSecretFile } from "../runtime/secret-file.js";
-
-interface StoredSession {
-  id: string;
-  /** sha256 of the secret, hex. */
-  hash: string;
-  created: string;
-  /** What the browser said it is when it signed in, for a list of signed-in browsers. */
-  label: string;
-  /** Who signed in (a hub account); plus has one user and leaves it out. */
-  subject?: string;
-  /** NATS user keys the hub minted credentials for in this browser (revoked when it leaves). */
-  natsKeys?: string[];
-}
+import {
+  applyEntry,
+  type JournalEntry,
+  SessionJournal,
+  type StoredSession,
+} from "./session-journal.js";
 
 /** What a signed-out browser held, for what must end with it. */
 export interface SignedOut {
@@ -32,16 +25,27 @@ export interface SignedOut {
   natsKeys: readonly string[];
 }
 
-interface SessionsFile {
-  v: 1;
-  sessions: StoredSession[];
-}
-
 /**
  * Browsers kept signed in per account (plus, with no accounts: in all); signing in one more
  * signs out that account's browser that signed in first, never another account's.
  */
 export const MAX_SESSIONS = 200;
+
+export interface SessionLimits {
+  /** A browser not used this long is signed out (ms; default: never). */
+  idleMs?: number;
+  /** A browser is signed out this long after it signed in, used or not (ms; default: never). */
+  lifetimeMs?: number;
+  /** The clock (Unix ms); tests move it. */
+  now?: () => number;
+}
+
+/** The hub's defaults: idle 30 days, at most 90 days after signing in. */
+export const HUB_SESSION_IDLE_MS = 30 * 86_400_000;
+export const HUB_SESSION_LIFETIME_MS = 90 * 86_400_000;
+
+/** How stale a session's last use may be in the file (idle expiry counts from the file's). */
+const SEEN_EVERY_MS = 3_600_000;
 
 /** A signed link is valid this long. */
 export const LINK_TTL_MS = 60_000;
@@ -61,37 +65,33 @@ export type RevokeListener = (ids: ReadonlySet<string> | "all", gone: readonly S
 
 export class BrowserSessions {
   private readonly byId = new Map<string, StoredSession>();
+  /** When each session was last used, to the ms (the file's `seen` lags by up to an hour). */
+  private readonly lastUsed = new Map<string, number>();
   private readonly listeners = new Set<RevokeListener>();
   /** Signs links; a new key each start, so a restart ends every link (they live a minute). */
   private readonly linkKey = randomBytes(32);
   /** Nonces of links already used, with their expiry. */
   private readonly usedLinks = new Map<string, number>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly now: () => number;
 
-  private constructor(private readonly file: string | undefined) {}
+  private constructor(
+    private readonly journal: SessionJournal | undefined,
+    private readonly limits: SessionLimits,
+  ) {
+    this.now = limits.now ?? Date.now;
+  }
 
-  /** The sessions kept in `file` (0600; made on the first sign-in); without a file, in memory. */
-  static async open(file?: string): Promise<BrowserSessions> {
-    const s = new BrowserSessions(file);
-    if (!file) return s;
-    let parsed: SessionsFile | undefined;
-    try {
-      parsed = JSON.parse(await readFile(file, "utf8")) as SessionsFile;
-    } catch (err) {
-      // A damaged file signs everyone out, which is the safe side.
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT" && !(err instanceof SyntaxError))
-        throw err;
-    }
-    for (const x of parsed?.v === 1 && Array.isArray(parsed.sessions) ? parsed.sessions : []) {
-      if (
-        typeof x?.id === "string" &&
-        typeof x.hash === "string" &&
-        /^[0-9a-f]{64}$/.test(x.hash) &&
-        (x.subject === undefined || typeof x.subject === "string") &&
-        (x.natsKeys === undefined ||
-          (Array.isArray(x.natsKeys) && x.natsKeys.every((k) => typeof k === "string")))
-      )
-        s.byId.set(x.id, x);
+  /**
+   * The sessions kept in `file` (0600, an append-only journal: session-journal.ts); without
+   * a file, in memory. Sessions past `limits` are signed out when next seen.
+   */
+  static async open(file?: string, limits: SessionLimits = {}): Promise<BrowserSessions> {
+    if (!file) return new BrowserSessions(undefined, limits);
+    const { journal, loaded } = await SessionJournal.open(file);
+    const s = new BrowserSessions(journal, limits);
+    for (const x of loaded.sessions) {
+      s.byId.set(x.id, x);
+      s.lastUsed.set(x.id, x.seen ?? Date.parse(x.created));
     }
     return s;
   }
@@ -100,37 +100,62 @@ export class BrowserSessions {
   async create(label: string, subject?: string): Promise<string> {
     const id = random(12);
     const secret = random(32);
-    this.byId.set(id, {
+    const now = this.now();
+    const session: StoredSession = {
       id,
       hash: sha256(secret).toString("hex"),
-      created: new Date().toISOString(),
+      created: new Date(now).toISOString(),
       label: label.slice(0, 200),
       ...(subject !== undefined && { subject }),
-    });
-    const dropped: StoredSession[] = [];
-    let kept = 0;
-    for (const s of this.byId.values()) if (s.subject === subject) kept++;
+      seen: now,
+    };
+    const dropped = [...this.byId.values()].filter((s) => this.expired(s, now));
+    let kept = 1;
+    for (const s of this.byId.values()) if (s.subject === subject && !dropped.includes(s)) kept++;
     // Oldest first: a Map iterates in the order of signing in.
     for (const old of this.byId.values()) {
       if (kept <= MAX_SESSIONS) break;
-      if (old.subject !== subject) continue;
-      this.byId.delete(old.id);
+      if (old.subject !== subject || dropped.includes(old)) continue;
       dropped.push(old);
       kept--;
     }
-    await this.save();
-    if (dropped.length > 0) this.emit(dropped);
+    if (dropped.length > 0) await this.remove(dropped);
+    this.byId.set(id, session);
+    this.lastUsed.set(id, now);
+    try {
+      await this.write({ op: "add", session });
+    } catch (err) {
+      // Never answered with its credential: it was not signed in.
+      this.byId.delete(id);
+      this.lastUsed.delete(id);
+      throw err;
+    }
     return `${id}.${secret}`;
   }
 
-  /** The session id of a valid credential, else undefined. */
+  /**
+   * The session id of a valid credential, else undefined; a session past its limits is
+   * signed out here. Using a session keeps it from going idle.
+   */
   verify(credential: string | undefined): string | undefined {
     const m = credential ? CREDENTIAL.exec(credential) : null;
     if (!m) return undefined;
     const stored = this.byId.get(m[1]!);
     if (!stored) return undefined;
     const want = Buffer.from(stored.hash, "hex");
-    return timingSafeEqual(want, sha256(m[2]!)) ? stored.id : undefined;
+    if (!timingSafeEqual(want, sha256(m[2]!))) return undefined;
+    const now = this.now();
+    if (this.expired(stored, now)) {
+      void this.remove([stored]).catch(() => undefined);
+      return undefined;
+    }
+    this.lastUsed.set(stored.id, now);
+    if (now - (stored.seen ?? 0) >= SEEN_EVERY_MS) {
+      stored.seen = now;
+      // Losing this write only makes the session look idle sooner after a restart.
+      void this.write({ op: "seen", id: stored.id, at: now }).catch(() => undefined);
+    }
+    return stored.id;
   }
 
   has(id: string): boolean {
@@ -147,20 +172,19 @@ export class BrowserSessions {
     const s = this.byId.get(id);
     if (!s || s.natsKeys?.includes(key)) return;
     // A page makes a new key when it loads: keep the newest few.
-    s.natsKeys = [...(s.natsKeys ?? []), key].slice(-20);
-    await this.save();
+    const entry: JournalEntry = { op: "key", id, key };
+    applyEntry(this.byId, entry);
+    await this.write(entry);
   }
 
   /**
-   * Signs out every browser of `subject` (a hub account: sign out everywhere, deletion), or
-   * every one but `keep` (its password changed in that browser).
+   * Signs out every browser of `subject` (a hub account: sign out everywhere, deletion, a
+   * password reset), or every one but `keep` (its password changed in that browser).
    */
   async revokeSubject(subject: string, keep?: string): Promise<void> {
-    const gone = [...this.byId.values()].filter((s) => s.subject === subject && s.id !== keep);
-    if (gone.length === 0) return;
-    for (const s of gone) this.byId.delete(s.id);
-    await this.save();
-    this.emit(gone);
+    await this.remove(
+      [...this.byId.values()].filter((s) => s.subject === subject && s.id !== keep),
+    );
   }
 
   get size(): number {
@@ -170,18 +194,19 @@ export class BrowserSessions {
   /** Signs this browser out. */
   async revoke(id: string): Promise<void> {
     const s = this.byId.get(id);
-    if (!s) return;
-    this.byId.delete(id);
-    await this.save();
-    this.emit([s]);
+    if (s) await this.remove([s]);
   }
 
   /** Signs every browser out (sign out everywhere, a new token). */
   async revokeAll(): Promise<void> {
     const all = [...this.byId.values()];
-    this.byId.clear();
-    await this.save();
+    await this.remove(all, true);
     this.emit(all, true);
+  }
+
+  /** Waits for the writes under way (a last use being noted, say), before the file goes. */
+  async close(): Promise<void> {
+    await this.journal?.settled();
   }
 
   /** Called after browsers were signed out, e.g. to close their open sockets. */
@@ -233,6 +258,28 @@ export class BrowserSessions {
     for (const [nonce, expires] of this.usedLinks) if (expires <= now) this.usedLinks.delete(nonce);
   }
 
+  /** Whether `s` is past its idle time or its lifetime at `now`. */
+  private expired(s: StoredSession, now: number): boolean {
+    const { idleMs, lifetimeMs } = this.limits;
+    const used = this.lastUsed.get(s.id) ?? s.seen ?? Date.parse(s.created);
+    return (
+      (idleMs !== undefined && now - used >= idleMs) ||
+      (lifetimeMs !== undefined && now - Date.parse(s.created) >= lifetimeMs)
+    );
+  }
+
+  /** Signs `gone` out: forgotten at once, written, then told to the listeners. */
+  private async remove(gone: readonly StoredSession[], quiet = false): Promise<void> {
+    const here = gone.filter((s) => this.byId.get(s.id) === s);
+    if (here.length === 0) return;
+    for (const s of here) {
+      this.byId.delete(s.id);
+      this.lastUsed.delete(s.id);
+    }
+    await this.write({ op: "remove", ids: here.map((s) => s.id) });
+    if (!quiet) this.emit(here);
+  }
+
   private emit(gone: readonly StoredSession[], all = false): void {
     const ids = all ? ("all" as const) : new Set(gone.map((s) => s.id));
     const out: SignedOut[] = gone.map((s) => ({
@@ -243,14 +290,14 @@ export class BrowserSessions {
     for (const listener of [...this.listeners]) listener(ids, out);
   }
 
-  private save(): Promise<void> {
-    const file = this.file;
-    if (!file) return Promise.resolve();
-    const body: SessionsFile = { v: 1, sessions: [...this.byId.values()] };
-    // One write at a time, each with the state as it is when it runs.
-    this.writing = this.writing
-      .catch(() => undefined)
-      .then(() => writeSecretFile(file, `${JSON.stringify(body, null, 2)}\n`));
-    return this.writing;
+  /**
+   * Appends `entry` to the file (if any), compacting it when it has grown. The change is in
+   * memory already, so a compaction (which writes what memory holds) never undoes it.
+   */
+  private async write(entry: JournalEntry): Promise<void> {
+    const j = this.journal;
+    if (!j) return;
+    await j.append(entry);
+    if (j.wantsCompaction(this.byId.size)) await j.compact(() => [...this.byId.values()]);
   }
 }

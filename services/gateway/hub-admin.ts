@@ -1,6 +1,6 @@
 /**
  * The hub's admin pages over HTTP: accounts (a page of them, searched by email; disable,
- * enable, make admin or user), hosts (state, capacity, workspaces on each) and their
+ * enable, make admin or user, a password reset link), hosts (state, capacity, workspaces on each) and their
  * registration tokens (issue, list, revoke). Every action is the accounts service's or the
  * registry's, with the signed-in admin as the one who acts (recorded as the events' actor).
  * Register after authPlugin.
@@ -16,6 +16,7 @@ import {
   type AccountView,
   type HubReply,
   HubSubjects,
+  MAX_RESET_TTL_SECONDS,
 } from "../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../shared/launchpad.js";
 import { accountSubjects, Buckets, RegistrySubjects, Streams } from "../../shared/subjects.js";
@@ -45,6 +46,10 @@ const LimitsBody = Type.Object(
     /** Cores its running workspaces may hold together (the fleet's ledger); null: no limit. */
     cores: Type.Union([Type.Integer({ minimum: 0, maximum: 100_000 }), Type.Null()]),
   },
+  { additionalProperties: false },
+);
+const ResetLinkBody = Type.Object(
+  { ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: MAX_RESET_TTL_SECONDS })) },
   { additionalProperties: false },
 );
 const TokenBody = Type.Object(
@@ -186,6 +191,21 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
           { timeoutMs: 30_000 },
         );
         return fresh(reply).send({ account: r.account });
+      },
+    );
+
+    // A one-time link that sets the account's password (shown once, to this admin only).
+    app.post<{ Params: { id: string }; Body: Static<typeof ResetLinkBody> }>(
+      `${HUB_ADMIN_PATH}/accounts/:id/reset-link`,
+      { schema: { params: Type.Object({ id: Id }), body: ResetLinkBody } },
+      async (req, reply) => {
+        const by = await admin(req);
+        const r = await accounts("CreateResetLink", {
+          by,
+          account: req.params.id,
+          ttlSeconds: req.body.ttlSeconds ?? 86_400,
+        });
+        return fresh(reply).send({ reset: r.reset });
       },
     );
 

@@ -1,6 +1,6 @@
 /**
  * The hub's sign-in over HTTP: first-run setup, sign-up, sign-in with email and password,
- * and who am I. Each success makes a browser credential exactly as plus's token sign-in does
+ * a new password through a reset link, and who am I. Each success makes a browser credential exactly as plus's token sign-in does
  * (see auth.ts: kept by the page in its origin's storage, sent in a header, no cookie), bound
  * to the account; the accounts service (over NATS, `hubcmd.accounts`) decides everything else.
  * Register after authPlugin, with HUB_PUBLIC_PATHS among its public paths.
@@ -32,6 +32,7 @@ export const HUB_PATHS = {
   invites: "/api/hub/invites",
   signUpMode: "/api/hub/sign-up-mode",
   password: "/api/hub/password",
+  reset: "/api/hub/reset",
 } as const;
 
 /** What needs no signed-in browser. */
@@ -40,6 +41,7 @@ export const HUB_PUBLIC_PATHS: ReadonlySet<string> = new Set([
   HUB_PATHS.setup,
   HUB_PATHS.signUp,
   HUB_PATHS.signIn,
+  HUB_PATHS.reset,
 ]);
 
 /** A refusal of a hub service, with how long to wait before trying again (sign-in limits). */
@@ -107,6 +109,7 @@ const InviteBody = Type.Object({
 });
 const ModeBody = Type.Object({ mode: Type.Union(SignUpModes.map((m) => Type.Literal(m))) });
 const PasswordBody = Type.Object({ old: Password, password: Password });
+const ResetBody = Type.Object({ token: Type.String({ maxLength: 256 }), password: Password });
 
 export const hubAuthPlugin = fp<HubAuthOptions>(
   async (app: FastifyInstance, opts) => {
@@ -224,6 +227,24 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
         }
         await sessions.revokeSubject(account, request.browserSession);
         return reply.header("Cache-Control", "no-store").send({ ok: true });
+      },
+    );
+
+    // A reset link: the new password signs out every browser of the account, then this one
+    // is signed in with it.
+    app.post<{ Body: Static<typeof ResetBody> }>(
+      HUB_PATHS.reset,
+      { schema: { body: ResetBody } },
+      async (request, reply) => {
+        checkOrigin(request.raw, true);
+        let account: AccountView;
+        try {
+          account = (await ask("ResetPassword", request.body)).account!;
+        } catch (err) {
+          return refuse(reply, err);
+        }
+        await sessions.revokeSubject(account.id);
+        return signedIn(request, reply, account);
       },
     );
 

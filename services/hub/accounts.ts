@@ -18,6 +18,7 @@ import {
   CONSOLE_ACTOR,
   type CreateAccount as CreateAccountCommand,
   type CreateInvite,
+  type CreateResetLink,
   type DeleteAccount,
   type FindAccount,
   HubBuckets,
@@ -26,6 +27,7 @@ import {
   type HubReply,
   HubSubjects,
   type ListAccounts,
+  type ResetPassword,
   type RevokeInvite,
   type SetAccountDisabled,
   type SetAccountLimits,
@@ -55,9 +57,11 @@ import {
   type InviteState,
   inviteDecider,
 } from "./deciders.js";
+import { checkPassword } from "./passwords.js";
 import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 import { accountsProjection, configProjection, invitesProjection } from "./projections.js";
 import { SignInLimiter } from "./rate-limit.js";
+import { createResetLink, type ResetLinkDeps, resetPassword } from "./reset-links.js";
 
 export const HUB_ACCOUNTS_SERVICE = "hub-accounts";
 export const hubRegistry = new EventRegistry(HubEvents);
@@ -67,8 +71,6 @@ export interface HubAccountsOptions {
   setupTokenFile: string;
 }
 
-/** Passwords shorter than this are refused. */
-export const MIN_PASSWORD = 10;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,190}\.[^\s@]{1,63}$/;
 
 function checkEmail(email: string): string {
@@ -76,14 +78,6 @@ function checkEmail(email: string): string {
   if (!EMAIL.test(e))
     throw new CocalcError("ERR_HUB_EMAIL_INVALID", "that is not an email address");
   return e;
-}
-
-function checkPassword(password: string): void {
-  if ([...password].length < MIN_PASSWORD)
-    throw new CocalcError(
-      "ERR_HUB_PASSWORD_WEAK",
-      `a password needs at least ${MIN_PASSWORD} characters`,
-    );
 }
 
 /** Creates the setup token file if the hub has no admin yet; returns the token, if any. */
@@ -162,6 +156,8 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       });
 
       const meta = (actor: string) => ({ actor, at: ctx.now().toISOString() });
+      const resets: ResetLinkDeps = { accounts, store, meta, now: () => ctx.now() };
+      let resetting: Promise<unknown> = Promise.resolve();
 
       /**
        * An account as its events say now (the view may not have caught up with a command
@@ -236,6 +232,8 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           | Wire<typeof ListAccounts>
           | Wire<typeof CreateAccountCommand>
           | Wire<typeof SetAccountLimits>
+          | Wire<typeof CreateResetLink>
+          | Wire<typeof ResetPassword>
         >(HubCommands, raw.data, meta("hub"));
         switch (cmd.type) {
           case "SetUpHub": {
@@ -437,6 +435,21 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               { role: cmd.data.role, via: "console" },
               cmd.data.by,
             );
+            return { ok: true, account: await viewOf(id) };
+          }
+          case "CreateResetLink": {
+            await requireAdmin(cmd.data.by);
+            const { by, account, ttlSeconds } = cmd.data;
+            // One at a time: each link's number is the one after the last.
+            const made = resetting.then(() => createResetLink(resets, by, account, ttlSeconds));
+            resetting = made.catch(() => undefined);
+            const reset = await made;
+            ctx.log.info({ account, by, expires: reset.expires }, "a password reset link was made");
+            return { ok: true, reset };
+          }
+          case "ResetPassword": {
+            const id = await resetPassword(resets, cmd.data.token, cmd.data.password);
+            ctx.log.info({ account: id }, "a password was reset through a link");
             return { ok: true, account: await viewOf(id) };
           }
           case "WhoAmI": {

@@ -1,6 +1,7 @@
 /**
  * The hub's three aggregates, as pure deciders: its configuration (set up once, sign-up
- * mode), each account (created, disabled, role, password changed, deleted) and each invite
+ * mode), each account (created, disabled, role, password changed or reset through a link,
+ * deleted) and each invite
  * (uses left, expiry, revoked). Personal data never passes through here.
  */
 import type { Command } from "../../shared/commands.js";
@@ -66,6 +67,8 @@ export type AccountCommand =
   | Cmd<"Enable">
   | Cmd<"SetRole", { role: AccountRole }>
   | Cmd<"RecordPasswordChange">
+  | Cmd<"CreateResetLink", { expires: string }>
+  | Cmd<"UseResetLink", { n: number }>
   | Cmd<"SetLimits", AccountLimits>
   | Cmd<"Delete">;
 export type AccountDecided =
@@ -77,8 +80,17 @@ export type AccountDecided =
   | { type: "AccountEnabled"; data: Record<string, never> }
   | { type: "AccountRoleChanged"; data: { role: AccountRole } }
   | { type: "PasswordChanged"; data: Record<string, never> }
+  | { type: "ResetLinkCreated"; data: { n: number; expires: string } }
+  | { type: "PasswordReset"; data: { n: number } }
   | { type: "AccountLimitsSet"; data: AccountLimits }
   | { type: "AccountDeleted"; data: Record<string, never> };
+/** The account's newest reset link: its number, expiry, and whether it was used. */
+export interface ResetLinkState {
+  n: number;
+  expires: string;
+  used: boolean;
+}
+
 export type AccountState =
   | { status: "none" }
   | {
@@ -86,8 +98,26 @@ export type AccountState =
       role: AccountRole;
       via: AccountOrigin;
       limits?: AccountLimits;
+      reset?: ResetLinkState;
     }
   | { status: "deleted" };
+
+const RESET_AGAIN = "ask an admin for a new one";
+
+/** Why reset link `n` cannot be used at `at` (ERR_HUB_RESET), or nothing when it can. */
+function resetRefusal(
+  reset: ResetLinkState | undefined,
+  n: number,
+  at: string,
+): string | undefined {
+  if (!reset || n > reset.n || n < 1) return `this reset link is not valid: ${RESET_AGAIN}`;
+  if (n < reset.n)
+    return `a newer reset link was made for this account: use that one, or ${RESET_AGAIN}`;
+  if (reset.used) return `this reset link has been used already: ${RESET_AGAIN}`;
+  if (Date.parse(at) >= Date.parse(reset.expires))
+    return `this reset link has expired: ${RESET_AGAIN}`;
+  return undefined;
+}
 
 function existing(
   s: AccountState,
@@ -118,6 +148,26 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
       case "RecordPasswordChange":
         existing(s);
         return [{ type: "PasswordChanged", data: {} }];
+      case "CreateResetLink":
+        existing(s);
+        return [
+          {
+            type: "ResetLinkCreated",
+            data: { n: (s.reset?.n ?? 0) + 1, expires: c.data.expires },
+          },
+        ];
+      case "UseResetLink": {
+        if (s.status !== "active" && s.status !== "disabled")
+          throw new CocalcError("ERR_HUB_RESET", `this reset link is not valid: ${RESET_AGAIN}`);
+        const refusal = resetRefusal(s.reset, c.data.n, c.at);
+        if (refusal) throw new CocalcError("ERR_HUB_RESET", refusal);
+        if (s.status === "disabled")
+          throw new CocalcError(
+            "ERR_HUB_ACCOUNT_DISABLED",
+            "this account is disabled: ask an admin",
+          );
+        return [{ type: "PasswordReset", data: { n: c.data.n } }];
+      }
       case "SetLimits":
         existing(s);
         return [{ type: "AccountLimitsSet", data: c.data }];
@@ -143,6 +193,14 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
         return s.status === "active" || s.status === "disabled" ? { ...s, role: e.data.role } : s;
       case "PasswordChanged":
         return s;
+      case "ResetLinkCreated":
+        return s.status === "active" || s.status === "disabled"
+          ? { ...s, reset: { n: e.data.n, expires: e.data.expires, used: false } }
+          : s;
+      case "PasswordReset":
+        return (s.status === "active" || s.status === "disabled") && s.reset?.n === e.data.n
+          ? { ...s, reset: { ...s.reset, used: true } }
+          : s;
       case "AccountLimitsSet":
         return s.status === "active" || s.status === "disabled" ? { ...s, limits: e.data } : s;
       case "AccountDeleted":

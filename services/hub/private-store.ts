@@ -1,7 +1,8 @@
 /**
  * What identifies a person, kept apart from the event history: an account's email and
  * password hash, the email → account index, invite secrets (the hub's sign-up invites and
- * workspaces' invite links). KV `hub-private` keeps two
+ * workspaces' invite links), the hashes of its reset links, and agents' API keys (sealed). KV
+ * `hub-private` keeps two
  * revisions; every write erases the revision before it in place (nats-server overwrites the
  * message on disk), and deleting an account erases every revision of its keys. So what is
  * deleted is gone from the store's files, not only hidden.
@@ -49,6 +50,13 @@ export interface WorkspaceInviteSecret {
   wsid: string;
   hash: string;
 }
+const resetKey = (id: string) => `reset.${id}`;
+
+/** An account's newest reset links: the sha256 (hex) of each one's secret, by its number. */
+export type StoredResetLinks = Record<string, string>;
+
+/** Reset links whose hash is kept (older ones are refused as not valid). */
+const RESET_LINKS_KEPT = 5;
 
 export class PrivateStore {
   private constructor(
@@ -102,6 +110,7 @@ export class PrivateStore {
     const current = await this.account(id);
     const keys = [
       accountKey(id),
+      resetKey(id),
       agentKeysKey({ account: id }),
       ...(current ? [emailKey(current.email)] : []),
     ];
@@ -145,6 +154,23 @@ export class PrivateStore {
   /** A spent or revoked link's hash is erased: the token no longer matches anything. */
   async eraseWorkspaceInvite(id: string): Promise<void> {
     await this.eraseKey(workspaceInviteKey(id));
+  }
+
+  /** The hash of the secret of the account's reset link number `n`, if it is kept. */
+  async resetLinkHash(id: string, n: number): Promise<string | undefined> {
+    const e = await this.kv.get(resetKey(id));
+    const links = e && e.operation === "PUT" && e.length > 0 ? e.json<StoredResetLinks>() : {};
+    return Object.hasOwn(links, String(n)) ? links[String(n)] : undefined;
+  }
+
+  /** Keeps the hash of reset link `n`, with those of the few before it. */
+  async addResetLink(id: string, n: number, hash: string): Promise<void> {
+    const e = await this.kv.get(resetKey(id));
+    const links = e && e.operation === "PUT" && e.length > 0 ? e.json<StoredResetLinks>() : {};
+    const kept = Object.entries({ ...links, [String(n)]: hash })
+      .sort(([a], [b]) => Number(b) - Number(a))
+      .slice(0, RESET_LINKS_KEPT);
+    await this.write(resetKey(id), JSON.stringify(Object.fromEntries(kept)));
   }
 
   /** Puts a value, then erases the revision it replaced. */

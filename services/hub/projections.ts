@@ -44,6 +44,8 @@ export const accountsProjection: Projection<AccountView, AccountLifeEvent> = {
       case "AccountRoleChanged":
         return view && { ...view, role: event.data.role };
       case "PasswordChanged":
+      case "ResetLinkCreated":
+      case "PasswordReset":
         return view;
       case "AccountLimitsSet":
         return view && { ...view, limits: event.data };

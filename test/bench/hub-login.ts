@@ -5,7 +5,8 @@
  * Ours: the hub in this process with its own host (loop btrfs, podman) and one account that
  * owns one workspace of a busybox image. A browser with nothing stored POSTs
  * /api/hub/sign-in (email, password: the accounts service checks an argon2id hash) for its
- * credential, makes its nkey pair, POSTs /api/hub/nats for a JWT, connects over the hub's
+ * credential, POSTs /api/hub/nats for a JWT for its key (made when the page loaded, before
+ * the clock starts, as web/src/lib/page-key.ts does; WebCrypto Ed25519), connects over the hub's
  * /nats WebSocket and asks the workspace's own fs service for its home (`ws.<wsid>.req.fs`,
  * through the hub and the host's leaf node, as the workspace page's Files does first): a
  * process of the running workspace answers, as JupyterHub's user server does.
@@ -24,8 +25,7 @@ import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
-import { jwtAuthenticator, wsconnect } from "@nats-io/nats-core";
-import { createUser } from "@nats-io/nkeys";
+import { wsconnect } from "@nats-io/nats-core";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
 import WS from "ws";
 import type { RunningHub } from "../../cli/launchpad-hub.js";
@@ -41,6 +41,7 @@ import {
   type HubWorkspaceView,
 } from "../../shared/hub-workspaces.js";
 import type { WorkspaceStatus, WorkspaceView } from "../../shared/launchpad.js";
+import { type NatsSocket, NonceSigner, webCryptoNatsKey } from "../../shared/nats-page-key.js";
 import { Buckets, hostSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import { hostUnsupported, setupHostMachine, startTestHub } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
@@ -101,6 +102,11 @@ async function signIn(web: HubWeb, email: string): Promise<string> {
 
 /** A browser with nothing stored signs in and reads the running workspace's view (see top). */
 async function ourLogin(web: HubWeb, wsid: string, start: boolean): Promise<OurLogin> {
+  // The page's key is made when the page loads (web/src/lib/page-key.ts), before the person
+  // has typed a password: not on the sign-in path.
+  const key = await webCryptoNatsKey();
+  if (!key) throw new Error("this Node has no WebCrypto Ed25519");
+  const signer = new NonceSigner(key);
   const t0 = performance.now();
   let last = t0;
   const lap = () => {
@@ -117,9 +123,8 @@ async function ourLogin(web: HubWeb, wsid: string, start: boolean): Promise<OurL
     if (res.status !== 200) throw new Error(`start answered ${res.status}: ${await res.text()}`);
     startMs = lap();
   }
-  const key = createUser();
   // What the workspace's page asks: a JWT for that workspace, on its host.
-  const res = await web.post(HUB_NATS_PATH, { publicKey: key.getPublicKey(), wsid }, credential);
+  const res = await web.post(HUB_NATS_PATH, { publicKey: key.publicKey, wsid }, credential);
   if (res.status !== 200) throw new Error(`${HUB_NATS_PATH} answered ${res.status}`);
   const login = (await res.json()) as BrowserNatsLogin & { natsPath: string };
   const hostId = login.memberships.find((m) => m.wsid === wsid)?.hostId;
@@ -127,15 +132,18 @@ async function ourLogin(web: HubWeb, wsid: string, start: boolean): Promise<OurL
   const jwtMs = lap();
   const nc = await wsconnect({
     servers: `${web.base.replace(/^http/, "ws")}${login.natsPath}`,
-    authenticator: jwtAuthenticator(login.jwt, key.getSeed()),
+    // As the page: the nonce signed by WebCrypto while the wrapped socket holds back INFO.
+    authenticator: (nonce) => ({ jwt: login.jwt, ...signer.auth(nonce) }),
     inboxPrefix: login.inboxPrefix,
     reconnect: false,
     name: "hub-login bench",
     // What the page's natsSocket does: the credential as a subprotocol, from the hub's origin.
     wsFactory: async (u) => ({
-      socket: new WS(u, [NATS_SUBPROTOCOL, `cocalc.auth.${credential}`], {
-        origin: web.base,
-      }) as unknown as WebSocket,
+      socket: signer.wrap(
+        new WS(u, [NATS_SUBPROTOCOL, `cocalc.auth.${credential}`], {
+          origin: web.base,
+        }) as unknown as NatsSocket,
+      ) as unknown as WebSocket,
       encrypted: false,
     }),
   });
@@ -308,6 +316,7 @@ export async function hubLoginBench(): Promise<string> {
     const shadowMs = await user.verifyMs();
     console.log(`hub-login: ours: cocalc-launchpad hub in this process, its own host (loop btrfs, podman), a busybox workspace
 hub-login:   first answer: the workspace's own fs service (ws.<wsid>.req.fs info) on its host, through the hub's /nats with the page's JWT for that workspace
+hub-login:   the page's key: WebCrypto Ed25519, made when the page loads (not timed); the server's nonce signed by WebCrypto at connect
 hub-login: anchors: ${pam.label}; ${dummy.label}
 hub-login:   first answer: the single-user server's /user/${LINUX_USER}/api/status with its OAuth cookie
 hub-login: password check: ours argon2id (@node-rs/argon2 defaults m=19456 KiB t=2 p=1) ${num(argonMs, 1)} ms; PAM ${await user.hashMethod()} (crypt) ${num(shadowMs, 1)} ms plus the PAM stack; Dummy: no hash`);

@@ -104,6 +104,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       expect(await admin.getByTestId("hub-who").textContent()).toContain("admin");
       // The setup link is spent.
       expect(out).toContain("the link works once");
+      // The page's NATS key is WebCrypto's Ed25519 here (web/src/lib/page-key.ts).
+      expect(
+        await admin.evaluate(() =>
+          crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]).then(
+            () => true,
+            () => false,
+          ),
+        ),
+      ).toBe(true);
 
       await admin.getByTestId("hub-create-invite").click();
       const link = (await admin.getByTestId("hub-invite-link").textContent())!;
@@ -230,6 +239,103 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       expect((await signIn("carol@example.com", "carol's long password")).status).toBe(401);
       expect(cli(["disable", "nobody@example.com"]).stderr).toContain("ERR_HUB_ACCOUNT_NOT_FOUND");
       expect(cli(["frobnicate"]).status).toBe(2);
+    });
+
+    it("reset links: the admin's Accounts makes one, the reset page sets a new password once and signs out the other browser; the console's works too", async () => {
+      const cli = (args: string[], input?: string) =>
+        spawnSync(
+          process.execPath,
+          [LAUNCHPAD, "hub", "account", ...args, "--data-dir", join(dir, "hub")],
+          {
+            env: { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "share") },
+            encoding: "utf8",
+            ...(input !== undefined && { input }),
+            timeout: 60_000,
+          },
+        );
+      expect(cli(["create", "dora@example.com"], "dora's first password\n").status).toBe(0);
+      const signInPage = async (email: string, password: string) => {
+        const context = await browser.newContext();
+        const page = await context.newPage();
+        await page.goto(`${base}/`);
+        await fill(page, { email, password });
+        await page.getByRole("button", { name: "Sign in" }).click();
+        await page.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+        return { context, page };
+      };
+      const admin = await signInPage("admin@example.com", "the admin's long password");
+      const dora = await signInPage("dora@example.com", "dora's first password");
+
+      await admin.page.getByTestId("hub-admin-search").fill("dora");
+      const row = admin.page.locator(
+        '[data-testid="hub-admin-account"][data-email="dora@example.com"]',
+      );
+      await row.getByTestId("hub-admin-reset-link").click();
+      const link = (await admin.page.getByTestId("hub-reset-link").textContent())!;
+      expect(link).toMatch(new RegExp(`^${base}/reset#[A-Za-z0-9_-]+\\.1\\.[A-Za-z0-9_-]{32}$`));
+      if (SHOTS)
+        await admin.page.screenshot({ path: `${SHOTS}/hub-reset-link.png`, fullPage: true });
+
+      // The link in another browser: the secret leaves the address bar at once.
+      const other = await browser.newContext();
+      const reset = await other.newPage();
+      await reset.goto(link);
+      await reset.getByTestId("hub-reset").waitFor({ timeout: 30_000 });
+      expect(reset.url()).toBe(`${base}/reset`);
+      await fill(reset, { password: "dora's second password", "password-again": "something else" });
+      await reset.getByRole("button", { name: "Set the password and sign in" }).click();
+      await expect.poll(() => reset.getByTestId("hub-problem").textContent()).toContain("differ");
+      await fill(reset, { "password-again": "dora's second password" });
+      if (SHOTS) await reset.screenshot({ path: `${SHOTS}/hub-reset.png` });
+      await reset.getByRole("button", { name: "Set the password and sign in" }).click();
+      await reset.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      await expect.poll(() => reset.getByTestId("hub-who").textContent()).toBe("dora@example.com");
+      // Dora's browser from before is signed out.
+      await dora.page.reload();
+      await dora.page.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+
+      // A second use says so, and changes nothing.
+      const again = await (await browser.newContext()).newPage();
+      await again.goto(link);
+      await fill(again, {
+        password: "someone else's password",
+        "password-again": "someone else's password",
+      });
+      await again.getByRole("button", { name: "Set the password and sign in" }).click();
+      await expect
+        .poll(() => again.getByTestId("hub-problem").textContent())
+        .toContain("used already");
+      if (SHOTS) await again.screenshot({ path: `${SHOTS}/hub-reset-used.png` });
+      await fill(dora.page, { email: "dora@example.com", password: "dora's second password" });
+      await dora.page.getByRole("button", { name: "Sign in" }).click();
+      await dora.page.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+
+      // The console's link, for the operator's terminal.
+      const printed = cli(["reset", "dora@example.com", "--ttl", "10m"]);
+      expect(printed.status, printed.stderr).toBe(0);
+      const consoleLink = /(http\S+\/reset#\S+)/.exec(printed.stdout)![1]!;
+      expect(consoleLink.startsWith(`${base}/reset#`)).toBe(true);
+      expect(cli(["reset", "dora@example.com", "--ttl", "8d"]).status).toBe(2);
+      const viaConsole = await (await browser.newContext()).newPage();
+      await viaConsole.goto(consoleLink);
+      await fill(viaConsole, {
+        password: "dora's third password",
+        "password-again": "dora's third password",
+      });
+      await viaConsole.getByRole("button", { name: "Set the password and sign in" }).click();
+      await viaConsole.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+
+      // The admin's activity page names who made each link.
+      await admin.page.reload();
+      const made = admin.page.locator('[data-testid="hub-activity"][data-type="ResetLinkCreated"]');
+      await expect.poll(() => made.count(), { timeout: 30_000 }).toBe(2);
+      expect(await made.nth(0).getAttribute("data-actor")).toBe("console");
+      await expect
+        .poll(() =>
+          admin.page.locator('[data-testid="hub-activity"][data-type="PasswordReset"]').count(),
+        )
+        .toBe(2);
+      await browser.contexts().reduce((p, c) => p.then(() => c.close()), Promise.resolve());
     });
 
     it("a signed-in browser's own NATS login: minted for its nkey, closed when it signs out", async () => {

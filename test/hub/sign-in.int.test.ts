@@ -3,56 +3,26 @@
  * sign-up with an invite, sign-in (429 with Retry-After when guessing), who am I, and sign
  * out everywhere, which ends that account's browsers only.
  */
-import { join } from "node:path";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { authPlugin } from "../../services/gateway/auth.js";
-import { BrowserSessions } from "../../services/gateway/browser-sessions.js";
-import { HUB_PATHS, HUB_PUBLIC_PATHS, hubAuthPlugin } from "../../services/gateway/hub-auth.js";
-import { securityPlugin } from "../../services/gateway/security.js";
-import { hubAccountsService, newSetupToken } from "../../services/hub/accounts.js";
-import { Supervisor } from "../../services/runtime/supervisor.js";
+import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { HubSubjects } from "../../shared/hub.js";
-import { hubStreams } from "../../streams/definitions.js";
-import { ensureStreams } from "../../streams/ensure.js";
-import { setup, TEST_WSID, type TestNats, testLog } from "../helpers/nats.js";
+import { startHubGateway, type TestHubGateway } from "../helpers/hub-gateway.js";
 
 describe("gateway - hub sign-in", () => {
-  let t: TestNats;
-  let supervisor: Supervisor;
-  let app: FastifyInstance;
-  let base: string;
+  let g: TestHubGateway;
+  let t: TestHubGateway["t"];
   let setupToken: string;
+  let post: TestHubGateway["post"];
+  let me: TestHubGateway["me"];
+  let base: string;
 
   beforeAll(async () => {
-    t = await setup();
-    await ensureStreams(t.jsm, hubStreams());
-    const file = join(t.dir, "setup-token");
-    setupToken = await newSetupToken(file);
-    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
-    await supervisor.start([hubAccountsService({ setupTokenFile: file })]);
-    const sessions = await BrowserSessions.open();
-    app = Fastify({ loggerInstance: testLog as FastifyBaseLogger });
-    await app.register(securityPlugin, { allowedHosts: new Set(["127.0.0.1"]) });
-    await app.register(authPlugin, { sessions, publicPaths: HUB_PUBLIC_PATHS, linkable: [] });
-    await app.register(hubAuthPlugin, { nc: t.nc, sessions });
-    await app.listen({ port: 0, host: "127.0.0.1" });
-    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+    g = await startHubGateway();
+    ({ t, setupToken, post, me, base } = g);
   });
   afterAll(async () => {
-    await app?.close();
-    await supervisor?.stop();
-    await t?.cleanup();
+    await g?.cleanup();
   });
-
-  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${base}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json", origin: base, ...headers },
-      body: JSON.stringify(body),
-    });
-  const me = (credential: string) =>
-    fetch(`${base}${HUB_PATHS.me}`, { headers: { authorization: `Bearer ${credential}` } });
 
   it("setup link → admin signed in; invite → a second account; sign out everywhere is per account", async () => {
     const state = await (await fetch(`${base}${HUB_PATHS.state}`)).json();

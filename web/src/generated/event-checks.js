@@ -984,6 +984,18 @@ return function check(value) {
   )
 }
 })(),
+  "adcbe9f447f39e21eb4a8f11": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['n']) &&
+    value['n'] >= 1 &&
+    (typeof value['expires'] === 'string') &&
+    value['expires'].length <= 40 &&
+    value['expires'].length >= 10
+  )
+}
+})(),
   "b2d234782bf75198d43292f2": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
@@ -1359,6 +1371,15 @@ return function check(value) {
     value['uses'] <= 10000 &&
     value['uses'] >= 1 &&
     (value['expires'] !== undefined ? ((typeof value['expires'] === 'string') && value['expires'].length <= 40 && value['expires'].length >= 10) : true)
+  )
+}
+})(),
+  "ef15c34b3409b2ff2873969a": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['n']) &&
+    value['n'] >= 1
   )
 }
 })(),

@@ -5,7 +5,7 @@
  * once to save as the host's token file; list; revoke).
  */
 import { createResource, createSignal, For, Show } from "solid-js";
-import { type AccountView, DEFAULT_ACCOUNT_LIMITS } from "../../../shared/hub.js";
+import { type AccountView, DEFAULT_ACCOUNT_LIMITS, RESET_PATH } from "../../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../../shared/launchpad.js";
 import { messageOf } from "../lib/delay.js";
 import { apiFetch, errorMessage, postJson } from "../lib/session.js";
@@ -49,6 +49,21 @@ export function AdminAccounts() {
     if (!res.ok) setProblem(await errorMessage(res));
     await refetch();
   };
+  const [resetLink, setResetLink] = createSignal<{ email: string; url: string; expires: string }>();
+  const makeResetLink = async (a: AccountView & { email?: string }) => {
+    setProblem(undefined);
+    setResetLink(undefined);
+    const res = await postJson(`/api/hub/admin/accounts/${a.id}/reset-link`, {
+      ttlSeconds: 86_400,
+    });
+    if (!res.ok) return setProblem(await errorMessage(res));
+    const { reset } = (await res.json()) as { reset: { token: string; expires: string } };
+    setResetLink({
+      email: a.email ?? a.id,
+      url: `${location.origin}${RESET_PATH}#${reset.token}`,
+      expires: reset.expires,
+    });
+  };
   return (
     <section class="hub-section" data-testid="hub-admin-accounts">
       <h2>Accounts</h2>
@@ -81,6 +96,15 @@ export function AdminAccounts() {
         </button>
       </div>
       <Problem text={problem() ?? (page.error ? messageOf(page.error) : undefined)} />
+      <Show when={resetLink()}>
+        {(r) => (
+          <p class="hub-link">
+            Send this link to {r().email}; it sets a new password once, until{" "}
+            {new Date(r().expires).toLocaleString()}, and is shown only now:{" "}
+            <code data-testid="hub-reset-link">{r().url}</code>
+          </p>
+        )}
+      </Show>
       <table class="hub-table">
         <thead>
           <tr>
@@ -123,6 +147,14 @@ export function AdminAccounts() {
                     onClick={() => setEditing(editing() === a.id ? undefined : a.id)}
                   >
                     Limits
+                  </button>
+                  <button
+                    type="button"
+                    class="button"
+                    data-testid="hub-admin-reset-link"
+                    onClick={() => void makeResetLink(a)}
+                  >
+                    Reset link
                   </button>
                 </td>
               </tr>

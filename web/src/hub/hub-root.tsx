@@ -1,8 +1,11 @@
 /**
  * The hub's pages: first-run setup (`/setup?token=…`), sign-in, sign-up (`/sign-up?invite=…`),
- * a workspace's invite link (`/join#<token>`: sign in or up, then join) and, once signed in,
- * the dashboard. The credential a sign-in answers with is kept like plus's (lib/session.ts):
- * in this origin's storage, sent in a header.
+/**
+ * The hub's pages: first-run setup (`/setup?token=…`), sign-in, sign-up (`/sign-up?invite=…`),
+ * a workspace's invite link (`/join#<token>`: sign in or up, then join), a new password
+ * through an admin's reset link (`/reset#<token>`) and, once signed in, the dashboard. The
+ * credential a sign-in answers with is kept like plus's (lib/session.ts): in this origin's
+ * storage, sent in a header.
  */
 import {
   createEffect,
@@ -14,6 +17,7 @@ import {
   Show,
   Switch,
 } from "solid-js";
+import { RESET_PATH } from "../../../shared/hub.js";
 import { messageOf } from "../lib/delay.js";
 import { openHubConnection } from "../lib/hub-connection.js";
 import {
@@ -35,7 +39,7 @@ interface Me {
   email?: string;
 }
 
-type Page = "setup" | "sign-in" | "sign-up" | "join";
+type Page = "setup" | "sign-in" | "sign-up" | "join" | "reset";
 
 /**
  * An invite link's token, taken from the fragment once (browsers never send a fragment, so
@@ -47,6 +51,7 @@ if (joinToken) history.replaceState(null, "", "/join");
 function pageOfPath(): Page {
   if (location.pathname === "/join") return "join";
   if (location.pathname === "/setup") return "setup";
+  if (location.pathname === RESET_PATH) return "reset";
   if (location.pathname === "/sign-up") return "sign-up";
   return "sign-in";
 }
@@ -74,33 +79,38 @@ export function HubRoot() {
   return (
     <div class="hub">
       <Show
-        when={signedIn() && !signedOut()}
-        fallback={
-          <Switch>
-            <Match when={page() === "join"}>
-              <JoinSignIn onSignedIn={onSignedIn} />
-            </Match>
-            <Match when={page() === "setup"}>
-              <SetupPage onSignedIn={onSignedIn} />
-            </Match>
-            <Match when={page() === "sign-up"}>
-              <SignUpPage onSignedIn={onSignedIn} onSignIn={() => go("sign-in")} />
-            </Match>
-            <Match when={page() === "sign-in"}>
-              <SignInPage onSignedIn={onSignedIn} onSignUp={() => go("sign-up")} />
-            </Match>
-          </Switch>
-        }
+        when={page() !== "reset"}
+        fallback={<ResetPage onSignedIn={onSignedIn} onSignIn={() => go("sign-in")} />}
       >
         <Show
-          when={page() !== "join"}
-          fallback={<JoinPage token={joinToken} onDashboard={() => go("sign-in")} />}
+          when={signedIn() && !signedOut()}
+          fallback={
+            <Switch>
+              <Match when={page() === "join"}>
+                <JoinSignIn onSignedIn={onSignedIn} />
+              </Match>
+              <Match when={page() === "setup"}>
+                <SetupPage onSignedIn={onSignedIn} />
+              </Match>
+              <Match when={page() === "sign-up"}>
+                <SignUpPage onSignedIn={onSignedIn} onSignIn={() => go("sign-in")} />
+              </Match>
+              <Match when={page() === "sign-in"}>
+                <SignInPage onSignedIn={onSignedIn} onSignUp={() => go("sign-up")} />
+              </Match>
+            </Switch>
+          }
         >
           <Show
-            when={workspaceOfPath(location.pathname)}
-            fallback={<Dashboard onSignedOut={() => setSignedIn(false)} />}
+            when={page() !== "join"}
+            fallback={<JoinPage token={joinToken} onDashboard={() => go("sign-in")} />}
           >
-            {(wsid) => <HubWorkspacePage wsid={wsid()} />}
+            <Show
+              when={workspaceOfPath(location.pathname)}
+              fallback={<Dashboard onSignedOut={() => setSignedIn(false)} />}
+            >
+              {(wsid) => <HubWorkspacePage wsid={wsid()} />}
+            </Show>
           </Show>
         </Show>
       </Show>
@@ -115,6 +125,8 @@ function AuthForm(props: {
   path: string;
   submit: string;
   body: () => unknown;
+  /** What is wrong with the form before it is sent, if anything. */
+  check?: () => string | undefined;
   onSignedIn: (credential: string) => void;
   children: JSX.Element;
   footer?: JSX.Element;
@@ -123,8 +135,10 @@ function AuthForm(props: {
   const [problem, setProblem] = createSignal<string>();
   const onSubmit = async (e: SubmitEvent) => {
     e.preventDefault();
+    const wrong = props.check?.();
+    setProblem(wrong);
+    if (wrong) return;
     setBusy(true);
-    setProblem(undefined);
     try {
       const res = await postJson(props.path, props.body());
       if (!res.ok) {
@@ -232,6 +246,63 @@ function SetupPage(props: { onSignedIn: (c: string) => void }) {
         onEmail={setEmail}
         onPassword={setPassword}
         fresh={true}
+      />
+    </AuthForm>
+  );
+}
+
+/**
+ * A new password through an admin's reset link. The token is in the link's hash, which no
+ * server sees; it leaves the address bar (and so the history) as soon as the page has it.
+ */
+function ResetPage(props: { onSignedIn: (c: string) => void; onSignIn: () => void }) {
+  const token = decodeURIComponent(location.hash.slice(1));
+  history.replaceState(null, "", RESET_PATH);
+  const [password, setPassword] = createSignal("");
+  const [again, setAgain] = createSignal("");
+  return (
+    <AuthForm
+      title="Set a new password"
+      testid="hub-reset"
+      path="/api/hub/reset"
+      submit="Set the password and sign in"
+      body={() => ({ token, password: password() })}
+      check={() =>
+        !token
+          ? "this reset link is not complete: open the whole link you were given"
+          : password() !== again()
+            ? "the two passwords differ"
+            : undefined
+      }
+      onSignedIn={props.onSignedIn}
+      footer={
+        <p class="muted">
+          Remember it after all?{" "}
+          <button type="button" class="link-button" onClick={() => props.onSignIn()}>
+            Sign in
+          </button>
+        </p>
+      }
+    >
+      <p class="muted">
+        An admin made this link for your account. It works once; your browsers that are signed in
+        now will be signed out.
+      </p>
+      <Field
+        label="New password (at least 10 characters)"
+        name="password"
+        type="password"
+        value={password()}
+        onInput={setPassword}
+        autocomplete="new-password"
+      />
+      <Field
+        label="The same again"
+        name="password-again"
+        type="password"
+        value={again()}
+        onInput={setAgain}
+        autocomplete="new-password"
       />
     </AuthForm>
   );

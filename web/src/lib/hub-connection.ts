@@ -1,17 +1,19 @@
 /**
- * The dashboard's NATS connection. The page makes its own nkey pair (the seed never leaves
- * the page), asks the hub for a short-lived user JWT for it (`/api/hub/nats`), and connects
- * through the gateway's /nats with its credential. Before the JWT expires, and whenever the
+ * The dashboard's NATS connection. The page's own key (page-key.ts: made once per page, the
+ * seed never leaves it) gets a short-lived user JWT from the hub (`/api/hub/nats`), and the
+ * page connects through the gateway's /nats with its credential, its socket wrapped so that
+ * the server's nonce is signed before nats.js answers it. Before the JWT expires, and whenever the
  * account's workspaces change what it must reach, the page asks for a new one and reconnects
  * with it (NATS applies a JWT's permissions at connect).
  */
 import type { ConsumerInfo } from "@nats-io/jetstream";
-import { jwtAuthenticator, type Msg, type NatsConnection, wsconnect } from "@nats-io/nats-core";
-import { createUser } from "@nats-io/nkeys";
+import { type Msg, type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import { type ErrorPayload, fromErrorPayload } from "../../../shared/errors.js";
 import { readerNames, readerSubject } from "../../../shared/hub-permissions.js";
+import type { NatsSocket } from "../../../shared/nats-page-key.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
+import { pageSigner, renewPageKey } from "./page-key.js";
 import { errorMessage, natsSocket, natsUrl, postJson } from "./session.js";
 import { type ReaderAsk, ReaderSlots } from "./stream-reader.js";
 
@@ -35,7 +37,7 @@ interface Login {
 }
 
 export interface HubConnection {
-  /** The page's own nkey's public key (its seed never leaves the page). */
+  /** The page's own nkey's public key (its seed never leaves the page); "" until it is made. */
   readonly publicKey: string;
   /** The consumer names of this page's readers (its JWT names them). */
   readonly readers: ReaderSlots;
@@ -67,7 +69,16 @@ export interface HubConnectionOptions {
 }
 
 export function openHubConnection(opts: HubConnectionOptions = {}): HubConnection {
-  const key = createUser();
+  // The page's key (page-key.ts), known once it is made; a connection keeps the one it began with.
+  const signer = pageSigner();
+  let publicKey = "";
+  const readers = new ReaderSlots([]);
+  let readerSubjectOfPage = "";
+  void signer.then((s) => {
+    publicKey = s.key.publicKey;
+    readers.fill(readerNames(publicKey));
+    readerSubjectOfPage = readerSubject(publicKey);
+  });
   const logins = new Set<() => void>();
   const [state, setState] = createSignal<"connecting" | "connected" | "reconnecting">("connecting");
   const [problem, setProblem] = createSignal<string>();
@@ -80,7 +91,7 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
 
   async function mint(): Promise<Login> {
     const res = await postJson("/api/hub/nats", {
-      publicKey: key.getPublicKey(),
+      publicKey: (await signer).key.publicKey,
       ...(opts.wsid !== undefined && { wsid: opts.wsid }),
     });
     if (!res.ok) throw new Error(await errorMessage(res));
@@ -140,17 +151,23 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
       try {
         const first = await mint();
         loggedIn(first);
+        const s = await signer;
         const c = await wsconnect({
           servers: natsUrl(first.natsPath),
-          authenticator: jwtAuthenticator(
-            () => login!.jwt,
-            () => key.getSeed(),
-          ),
+          // The JWT is read at each connect (a refresh may have brought a new one); the nonce
+          // was signed by the socket's wrapper before nats.js saw it.
+          authenticator: (nonce) => ({ jwt: login!.jwt, ...s.auth(nonce) }),
           inboxPrefix: first.inboxPrefix,
           maxReconnectAttempts: -1,
           reconnectTimeWait: 1000,
           name: opts.wsid === undefined ? "cocalc-launchpad dashboard" : `workspace ${opts.wsid}`,
-          wsFactory: natsSocket,
+          wsFactory: async (u) => {
+            const { socket, encrypted } = await natsSocket(u);
+            return {
+              socket: s.wrap(socket as unknown as NatsSocket) as unknown as WebSocket,
+              encrypted,
+            };
+          },
         });
         nc = c;
         failures = 0;
@@ -171,11 +188,10 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
   }
   void run();
 
-  const readers = new ReaderSlots(readerNames(key.getPublicKey()));
-  const readerSubjectOfPage = readerSubject(key.getPublicKey());
-
   return {
-    publicKey: key.getPublicKey(),
+    get publicKey() {
+      return publicKey;
+    },
     readers,
     async makeReader(ask, wsid) {
       const c = nc;
@@ -228,6 +244,8 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
     refresh,
     async close() {
       closing.abort();
+      // Signing out revokes this key; the next sign-in in this page gets a new one, made now.
+      renewPageKey();
       clearTimeout(timer);
       for (const w of [...waiters]) w(undefined);
       await nc?.close();

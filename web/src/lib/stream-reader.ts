@@ -39,6 +39,11 @@ export class ReaderSlots {
     this.free = [...names];
   }
 
+  /** More names (a page's, once its key is made). */
+  fill(names: readonly string[]): void {
+    this.free.push(...names);
+  }
+
   take(): string {
     const name = this.free.shift();
     if (name === undefined)
