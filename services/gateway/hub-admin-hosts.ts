@@ -7,6 +7,7 @@
  * the one who acts (the events' actor). Register after authPlugin.
  */
 import { PassThrough } from "node:stream";
+import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
 import type { FastifyInstance } from "fastify";
@@ -50,6 +51,16 @@ const IMPORT_QUIET_MS = 10 * 60_000;
 export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
   async (app: FastifyInstance, opts: HubAdminHostsOptions) => {
     const { nc, sessions } = opts;
+    // The hub's hosts view, opened once (on first use: the plugin registers before JetStream
+    // is asked anything).
+    let hostsView: Promise<KV> | undefined;
+    const hosts = () => {
+      hostsView ??= new Kvm(nc).open(Buckets.hosts);
+      hostsView.catch(() => {
+        hostsView = undefined;
+      });
+      return hostsView;
+    };
     const fleet = <T extends object>(type: string, data: object) =>
       request<T>(
         nc,
@@ -84,8 +95,7 @@ export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
       async (req, reply) => {
         await requireAdmin(nc, sessions, req);
         const { hostId } = req.params;
-        const { Kvm } = await import("@nats-io/kv");
-        const known = await (await new Kvm(nc).open(Buckets.hosts)).get(Keys.host(hostId));
+        const known = await (await hosts()).get(Keys.host(hostId));
         if (known?.operation !== "PUT" || known.length === 0)
           throw new CocalcError(
             "ERR_HOST_NOT_FOUND",

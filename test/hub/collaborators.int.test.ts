@@ -457,9 +457,13 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       expires: string;
     };
     expect(Date.parse(expires) - Date.now()).toBeGreaterThan(3500_000);
-    expect(
-      (await view<HubWorkspaceView>(HubWorkspaceBuckets.workspaces, wsid))?.invites?.[inviteId],
-    ).toMatchObject({ role: "collaborator", expires });
+    // The view follows the event (its projection may not have run yet).
+    const shown = await until(
+      "the invite in the view",
+      async () =>
+        (await view<HubWorkspaceView>(HubWorkspaceBuckets.workspaces, wsid))?.invites?.[inviteId],
+    );
+    expect(shown).toMatchObject({ role: "collaborator", expires });
     // The secret and its hash are in the private store, never in an event.
     const secret = token.split(".")[1]!;
     const jsm = await jetstreamManager(hub.nc);
