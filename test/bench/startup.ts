@@ -16,7 +16,8 @@ import { median, num, sleep, yesNo } from "./stats.js";
 
 const execFileP = promisify(execFile);
 
-const RUNS = 3;
+/** Cold starts of each (BENCH_RUNS, default 3): more on a noisy machine. */
+const RUNS = Math.max(1, Number(process.env.BENCH_RUNS) || 3);
 const START_TARGET = 0.5;
 const RSS_TARGET_MB = 150;
 const PLUS_CLI = fileURLToPath(new URL("../../bundle/plus.js", import.meta.url));
