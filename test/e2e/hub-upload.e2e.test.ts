@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UID_BASE, workspacePaths } from "../../services/host/index.js";
 import { WORKSPACE_UID } from "../../shared/launchpad.js";
 import { dropFiles, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { hubPages } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
 import { WEB_BUILT } from "../helpers/plus.js";
@@ -44,16 +45,9 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("200 files uploaded into the container workspace", async () => {
-      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-      // The admin's browser, signed in: its credential in the hub origin's storage.
-      await ctx.addInitScript(
-        ([origin, credential]) => {
-          if (location.origin === origin)
-            localStorage.setItem("cocalc-plus.credential", credential!);
-        },
-        [hub.base, hub.credential],
-      );
-      const page = await ctx.newPage();
+      // The admin's browser, signed in.
+      const pages = hubPages(browser, hub.base);
+      const page = await pages.open(hub.credential);
       await page.goto(`${hub.base}/ws/${hub.wsid}/`);
       await page.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
       await expect
@@ -86,7 +80,7 @@ describe.skipIf(unsupported !== undefined)(
       const got = await folder;
       expect(got.suggestedFilename()).toBe("batch.tar");
       expect((await stat((await got.path())!)).size).toBeGreaterThan(N * 512);
-      await ctx.close();
+      await pages.close();
     });
   },
 );
