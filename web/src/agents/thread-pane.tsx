@@ -89,7 +89,9 @@ export function ThreadPane() {
         <For each={visible()}>{(t) => <TurnCard turn={t} />}</For>
         <Show when={agents.turns().length === 0}>
           <p class="muted agents-hint">
-            Ask the agent something. It works in {thread().settings.cwd} ({thread().settings.mode}).
+            {readOnly()
+              ? "No turns yet: they show here as members ask the agent."
+              : `Ask the agent something. It works in ${thread().settings.cwd} (${thread().settings.mode}).`}
           </p>
         </Show>
       </div>
