@@ -11,14 +11,14 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
-import { HAVE_CHROMIUM, launchChromium, terminalScreen } from "../helpers/browser.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
 import {
   editorOf,
   type HubPages,
   hubPages,
-  openTerminals,
-  typeInTerminal,
+  removeMember,
+  terminalOfThree,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
 import {
@@ -141,33 +141,11 @@ describe.skipIf(unsupported !== undefined)("a hosted workspace shared by three p
     if (SHOTS) await viewer.screenshot({ path: `${SHOTS}/hub-viewer-editor.png` });
 
     // A terminal in the container for both; the viewer sees them and cannot type.
-    await owner.getByTestId("tab-terminals").click();
-    await owner.getByTestId("terminal-new-empty").click();
-    await openTerminals(owner);
-    await typeInTerminal(owner, "echo owner=$(whoami)\n");
-    await expect.poll(() => terminalScreen(owner), { timeout: 30_000 }).toContain("owner=user");
-    await openTerminals(collaborator);
-    await typeInTerminal(collaborator, "echo collaborator=$(whoami)\n");
-    await expect
-      .poll(() => terminalScreen(owner), { timeout: 30_000 })
-      .toContain("collaborator=user");
-    await openTerminals(viewer);
-    await expect
-      .poll(() => terminalScreen(viewer), { timeout: 30_000 })
-      .toContain("collaborator=user");
-    await typeInTerminal(viewer, "echo viewer-typed\n");
-    // Once what the owner types next is on the viewer's screen, what it typed would be too.
-    await typeInTerminal(owner, "echo owner-after\n");
-    await expect.poll(() => terminalScreen(viewer), { timeout: 30_000 }).toContain("owner-after");
-    expect(await terminalScreen(viewer)).not.toContain("viewer-typed");
+    await terminalOfThree({ owner, collaborator, viewer });
     if (SHOTS) await viewer.screenshot({ path: `${SHOTS}/hub-viewer-terminal.png` });
 
     // Removed: the collaborator's page says its access ended.
-    await owner.getByTestId("hub-ws-share").click();
-    await owner
-      .locator('[data-testid="hub-share-member"][data-role="collaborator"]')
-      .getByTestId("hub-share-remove")
-      .click();
+    await removeMember(owner, "collaborator");
     await collaborator.getByTestId("hub-ws-page-ended").waitFor({ timeout: 60_000 });
     if (SHOTS) await collaborator.screenshot({ path: `${SHOTS}/hub-access-ended.png` });
     await expect.poll(() => owner.getByTestId("hub-share-member").count()).toBe(2);

@@ -8,7 +8,7 @@
  * host stops → every page says so → the host is back → the pages go on; a collaborator the
  * owner removes in the Share panel loses access.
  */
-import { access, readdir, stat } from "node:fs/promises";
+import { access, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
@@ -17,18 +17,19 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
-import { UID_BASE, workspacePaths } from "../../services/host/index.js";
+import { workspacePaths } from "../../services/host/index.js";
 import { readerNames } from "../../shared/hub-permissions.js";
-import { WORKSPACE_UID } from "../../shared/launchpad.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
-import { dropFiles, HAVE_CHROMIUM, launchChromium, terminalScreen } from "../helpers/browser.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type HubBrowser, hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
 import {
   editorOf,
   type HubPages,
   hubPages,
-  openTerminals,
-  typeInTerminal,
+  openFiles,
+  removeMember,
+  terminalOfThree,
+  uploadBatch,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
@@ -79,14 +80,6 @@ describe.skipIf(unsupported !== undefined)(
         },
       );
     const home = () => workspacePaths(m.root, hub.wsid).home;
-    /** Files of the workspace's page, its home listed. */
-    const filesOf = async (page: Page) => {
-      await page.goto(at());
-      await page.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
-      await expect
-        .poll(() => page.getByTestId("breadcrumb").getAttribute("data-path"), { timeout: 60_000 })
-        .toBe(HOME);
-    };
     const row = (page: Page, name: string) =>
       page.locator(`[data-testid=file-row][data-name="${name}"]`);
 
@@ -151,26 +144,7 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("a terminal in the container for both, as the workspace user; the viewer sees it and cannot type", async () => {
-      await owner.getByTestId("tab-terminals").click();
-      await owner.getByTestId("terminal-new-empty").click();
-      await openTerminals(owner);
-      await typeInTerminal(owner, "echo owner=$(whoami)\n");
-      await expect.poll(() => terminalScreen(owner), { timeout: 30_000 }).toContain("owner=user");
-      await openTerminals(collaborator);
-      await typeInTerminal(collaborator, "echo collaborator=$(whoami)\n");
-      await expect
-        .poll(() => terminalScreen(owner), { timeout: 30_000 })
-        .toContain("collaborator=user");
-      await openTerminals(viewer);
-      await expect
-        .poll(() => terminalScreen(viewer), { timeout: 30_000 })
-        .toContain("collaborator=user");
-      await typeInTerminal(viewer, "echo viewer-typed\n");
-      // Once what the owner types next is on the viewer's screen, what it typed would be too.
-      await typeInTerminal(owner, "echo owner-after\n");
-      await expect.poll(() => terminalScreen(viewer), { timeout: 30_000 }).toContain("owner-after");
-      expect(await terminalScreen(viewer)).not.toContain("viewer-typed");
-      expect(await terminalScreen(owner)).not.toContain("viewer-typed");
+      await terminalOfThree({ owner, collaborator, viewer });
       await shot(owner, "owner-terminal");
       await shot(viewer, "viewer-terminal");
     });
@@ -230,25 +204,11 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("200 files uploaded into the container workspace; the viewer has no upload", async () => {
-      await filesOf(owner);
-      await dropFiles(
-        owner,
-        "[data-testid=explorer]",
-        Array.from({ length: N }, (_, i) => ({ path: `batch/f${i}.txt`, size: 100 + i })),
-      );
-      await expect
-        .poll(() => owner.getByTestId("uploads").locator(".uploads-header > span").textContent(), {
-          timeout: 180_000,
-        })
-        .toBe(`${N} uploaded`);
+      await openFiles(owner, at());
+      await uploadBatch(owner, home(), N);
       await shot(owner, "owner-uploaded");
-      const dir = join(home(), "batch");
-      expect((await readdir(dir)).length).toBe(N);
-      const st = await stat(join(dir, "f7.txt"));
-      expect(st.size).toBe(107);
-      expect(st.uid).toBe(UID_BASE + WORKSPACE_UID);
       for (const page of [collaborator, viewer]) {
-        await filesOf(page);
+        await openFiles(page, at());
         await row(page, "batch").waitFor({ timeout: 30_000 });
       }
       expect(await viewer.getByTestId("upload-files").count()).toBe(0);
@@ -288,11 +248,7 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("a collaborator the owner removes in the Share panel loses access", async () => {
-      await owner.getByTestId("hub-ws-share").click();
-      await owner
-        .locator('[data-testid="hub-share-member"][data-role="collaborator"]')
-        .getByTestId("hub-share-remove")
-        .click();
+      await removeMember(owner, "collaborator");
       await collaborator.getByTestId("hub-ws-page-ended").waitFor({ timeout: 60_000 });
       await expect.poll(() => owner.getByTestId("hub-share-member").count()).toBe(2);
       await shot(collaborator, "collaborator-access-ended");

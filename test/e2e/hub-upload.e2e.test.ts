@@ -4,14 +4,12 @@
  * uploads panel as plus; the folder downloads again (as tar) through a signed link.
  * The hub runs as its own process with the host it runs joined to itself (real btrfs, podman).
  */
-import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UID_BASE, workspacePaths } from "../../services/host/index.js";
-import { WORKSPACE_UID } from "../../shared/launchpad.js";
-import { dropFiles, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { hubPages } from "../helpers/hub-pages.js";
+import { workspacePaths } from "../../services/host/index.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { hubPages, openFiles, uploadBatch } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
 import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
 import { WEB_BUILT } from "../helpers/plus.js";
@@ -48,28 +46,9 @@ describe.skipIf(unsupported !== undefined)(
       // The admin's browser, signed in.
       const pages = hubPages(browser, hub.base);
       const page = await pages.open(hub.credential);
-      await page.goto(`${hub.base}/ws/${hub.wsid}/`);
-      await page.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
-      await expect
-        .poll(() => page.getByTestId("breadcrumb").getAttribute("data-path"), { timeout: 60_000 })
-        .toBe("/home/user");
-      await dropFiles(
-        page,
-        "[data-testid=explorer]",
-        Array.from({ length: N }, (_, i) => ({ path: `batch/f${i}.txt`, size: 100 + i })),
-      );
-      await expect
-        .poll(() => page.getByTestId("uploads").locator(".uploads-header > span").textContent(), {
-          timeout: 180_000,
-        })
-        .toBe(`${N} uploaded`);
+      await openFiles(page, `${hub.base}/ws/${hub.wsid}/`);
+      await uploadBatch(page, workspacePaths(m.root, hub.wsid).home, N);
       if (SHOTS) await page.screenshot({ path: `${SHOTS}/hub-ws-uploaded.png` });
-      const dir = join(workspacePaths(m.root, hub.wsid).home, "batch");
-      const names = await readdir(dir);
-      expect(names.length).toBe(N);
-      const st = await stat(join(dir, "f7.txt"));
-      expect(st.size).toBe(107);
-      expect(st.uid).toBe(UID_BASE + WORKSPACE_UID);
       // The folder shows in the explorer (the upload's events refreshed it).
       await page.locator('[data-testid=file-row][data-name="batch"]').waitFor({ timeout: 30_000 });
 
