@@ -11,30 +11,22 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
-import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { launchChromium } from "../helpers/browser.js";
 import { hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
 import {
   editorOf,
   type HubPages,
   hubPages,
+  hubPagesUnsupported,
   removeMember,
   terminalOfThree,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
-import {
-  type HostMachine,
-  hostUnsupported,
-  setupHostMachine,
-  TEST_PASSWORD,
-} from "../helpers/launchpad.js";
-import { WEB_BUILT } from "../helpers/plus.js";
+import { type HostMachine, setupHostMachine, TEST_PASSWORD } from "../helpers/launchpad.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "hubcollab2";
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`hub collaborators e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)("a hosted workspace shared by three people", () => {

@@ -4,29 +4,24 @@
  * the hub: created, started and opened from the dashboard; a terminal in its container; the
  * host stops answering → the page says so → the host is back → the page goes on.
  */
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePortRange } from "../../services/runtime/ports.js";
-import { HAVE_CHROMIUM, launchChromium, terminalScreen } from "../helpers/browser.js";
+import { launchChromium, terminalScreen } from "../helpers/browser.js";
+import { hubPagesUnsupported } from "../helpers/hub-pages.js";
 import {
   importImage,
   type JoinedHost,
   joinHost,
-  LAUNCHPAD_BUNDLE,
   type LaunchpadProcess,
   startLaunchpad,
 } from "../helpers/hub-process.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
-import { WEB_BUILT } from "../helpers/plus.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "hubjoin2";
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT || !existsSync(LAUNCHPAD_BUNDLE) ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`joined host e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)("a workspace on a joined host, through the hub", () => {

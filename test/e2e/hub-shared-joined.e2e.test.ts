@@ -20,30 +20,27 @@ import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
 import { workspacePaths } from "../../services/host/index.js";
 import { readerNames } from "../../shared/hub-permissions.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
-import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { launchChromium } from "../helpers/browser.js";
 import { type HubBrowser, hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
 import {
   editorOf,
   type HubPages,
   hubPages,
+  hubPagesUnsupported,
   openFiles,
   removeMember,
   terminalOfThree,
   uploadBatch,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
 import { publishOutcome, viewerChanges, watchViolations } from "../helpers/nats-permissions.js";
-import { WEB_BUILT } from "../helpers/plus.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "sharedjoin3";
 const N = 200;
 const HOME = "/home/user";
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`shared workspace on a joined host e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)(

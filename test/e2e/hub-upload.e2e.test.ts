@@ -8,19 +8,15 @@ import { stat } from "node:fs/promises";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { workspacePaths } from "../../services/host/index.js";
-import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { hubPages, openFiles, uploadBatch } from "../helpers/hub-pages.js";
+import { launchChromium } from "../helpers/browser.js";
+import { hubPages, hubPagesUnsupported, openFiles, uploadBatch } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
-import { WEB_BUILT } from "../helpers/plus.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "hubupload1";
 const N = 200;
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`hub upload e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)(

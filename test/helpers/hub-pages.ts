@@ -2,13 +2,26 @@
  * The hub's pages in Chromium: contexts signed in as a hub account (its credential in the hub
  * origin's storage, where the web app keeps it), and what tests do on a workspace's page.
  */
+import { existsSync } from "node:fs";
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { expect } from "vitest";
 import { UID_BASE } from "../../services/host/index.js";
 import { WORKSPACE_UID } from "../../shared/launchpad.js";
-import { dropFiles, terminalScreen } from "./browser.js";
+import { dropFiles, HAVE_CHROMIUM, terminalScreen } from "./browser.js";
+import { LAUNCHPAD_BUNDLE } from "./hub-process.js";
+import { hostUnsupported } from "./launchpad.js";
+import { WEB_BUILT } from "./plus.js";
+
+/** Why the hub's pages with a real host cannot run here, or undefined when they can. */
+export async function hubPagesUnsupported(): Promise<string | undefined> {
+  return (
+    (await hostUnsupported()) ??
+    (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
+    (!WEB_BUILT || !existsSync(LAUNCHPAD_BUNDLE) ? "not built (npm run build)" : undefined)
+  );
+}
 
 export interface HubPages {
   /** A new page of its own context, signed in with `credential` (signed out without). */
