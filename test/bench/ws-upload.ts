@@ -49,7 +49,7 @@ export async function wsUploadBench(): Promise<string> {
   await mkdir(home);
   const plus = await startBenchPlus(dir, home);
   try {
-    const hub = await startHubProcess(m, HOST, { diskMb, memoryMb: 256 });
+    const hub = await startHubProcess(m, HOST, { quota: { diskMb, memoryMb: 256 } });
     try {
       const hubPort = Number(new URL(hub.base).port);
       const hubTarget = `${hubFilesPaths(hub.wsid).upload}?${new URLSearchParams({ dir: "~", name: "bench.bin", conflict: "replace" })}`;

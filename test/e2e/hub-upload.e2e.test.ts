@@ -4,24 +4,19 @@
  * uploads panel as plus; the folder downloads again (as tar) through a signed link.
  * The hub runs as its own process with the host it runs joined to itself (real btrfs, podman).
  */
-import { readdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { UID_BASE, workspacePaths } from "../../services/host/index.js";
-import { WORKSPACE_UID } from "../../shared/launchpad.js";
-import { dropFiles, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { workspacePaths } from "../../services/host/index.js";
+import { launchChromium } from "../helpers/browser.js";
+import { hubPages, hubPagesUnsupported, openFiles, uploadBatch } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
-import { WEB_BUILT } from "../helpers/plus.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "hubupload1";
 const N = 200;
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`hub upload e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)(
@@ -44,38 +39,12 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("200 files uploaded into the container workspace", async () => {
-      const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-      // The admin's browser, signed in: its credential in the hub origin's storage.
-      await ctx.addInitScript(
-        ([origin, credential]) => {
-          if (location.origin === origin)
-            localStorage.setItem("cocalc-plus.credential", credential!);
-        },
-        [hub.base, hub.credential],
-      );
-      const page = await ctx.newPage();
-      await page.goto(`${hub.base}/ws/${hub.wsid}/`);
-      await page.getByTestId("workspace-shell").waitFor({ timeout: 60_000 });
-      await expect
-        .poll(() => page.getByTestId("breadcrumb").getAttribute("data-path"), { timeout: 60_000 })
-        .toBe("/home/user");
-      await dropFiles(
-        page,
-        "[data-testid=explorer]",
-        Array.from({ length: N }, (_, i) => ({ path: `batch/f${i}.txt`, size: 100 + i })),
-      );
-      await expect
-        .poll(() => page.getByTestId("uploads").locator(".uploads-header > span").textContent(), {
-          timeout: 180_000,
-        })
-        .toBe(`${N} uploaded`);
+      // The admin's browser, signed in.
+      const pages = hubPages(browser, hub.base);
+      const page = await pages.open(hub.credential);
+      await openFiles(page, `${hub.base}/ws/${hub.wsid}/`);
+      await uploadBatch(page, workspacePaths(m.root, hub.wsid).home, N);
       if (SHOTS) await page.screenshot({ path: `${SHOTS}/hub-ws-uploaded.png` });
-      const dir = join(workspacePaths(m.root, hub.wsid).home, "batch");
-      const names = await readdir(dir);
-      expect(names.length).toBe(N);
-      const st = await stat(join(dir, "f7.txt"));
-      expect(st.size).toBe(107);
-      expect(st.uid).toBe(UID_BASE + WORKSPACE_UID);
       // The folder shows in the explorer (the upload's events refreshed it).
       await page.locator('[data-testid=file-row][data-name="batch"]').waitFor({ timeout: 30_000 });
 
@@ -86,7 +55,7 @@ describe.skipIf(unsupported !== undefined)(
       const got = await folder;
       expect(got.suggestedFilename()).toBe("batch.tar");
       expect((await stat((await got.path())!)).size).toBeGreaterThan(N * 512);
-      await ctx.close();
+      await pages.close();
     });
   },
 );

@@ -8,23 +8,19 @@
  * progress shown.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePortRange } from "../../services/runtime/ports.js";
-import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { type HostMachine, hostUnsupported, setupHostMachine } from "../helpers/launchpad.js";
-import { WEB_BUILT } from "../helpers/plus.js";
+import { launchChromium } from "../helpers/browser.js";
+import { hubPagesUnsupported } from "../helpers/hub-pages.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
 
 const LAUNCHPAD = new URL("../../dist/bundle/launchpad.js", import.meta.url).pathname;
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "hubdash1";
-const unsupported =
-  (await hostUnsupported()) ??
-  (!HAVE_CHROMIUM ? "no Chromium" : undefined) ??
-  (!WEB_BUILT || !existsSync(LAUNCHPAD) ? "not built (npm run build)" : undefined);
+const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`hub dashboard e2e skipped: ${unsupported}`);
 
 describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", () => {

@@ -31,14 +31,23 @@ export interface HubBrowser {
 }
 
 /** Signs `email` in to the hub at `base` (http://host:port) with TEST_PASSWORD. */
-export async function hubBrowser(base: string, email: string): Promise<HubBrowser> {
-  const res = await fetch(`${base}${HUB_PATHS.signIn}`, {
+export function hubBrowser(base: string, email: string): Promise<HubBrowser> {
+  return entered(base, HUB_PATHS.signIn, email);
+}
+
+/** Signs `email` up at the hub at `base` with TEST_PASSWORD (its sign-up mode open). */
+export function hubSignUp(base: string, email: string): Promise<HubBrowser> {
+  return entered(base, HUB_PATHS.signUp, email);
+}
+
+async function entered(base: string, path: string, email: string): Promise<HubBrowser> {
+  const res = await fetch(`${base}${path}`, {
     method: "POST",
     headers: { "content-type": "application/json", origin: base },
     body: JSON.stringify({ email, password: TEST_PASSWORD }),
   });
   const body = (await res.json()) as { credential?: string; message?: string };
-  if (res.status !== 200) throw new Error(`sign-in of ${email}: ${res.status} ${body.message}`);
+  if (res.status !== 200) throw new Error(`${path} of ${email}: ${res.status} ${body.message}`);
   const credential = body.credential!;
   const api = (method: string, path: string, payload?: unknown) =>
     fetch(`${base}${path}`, {

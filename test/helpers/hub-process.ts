@@ -1,18 +1,22 @@
 /**
- * The launchpad hub as its own process (the bundle, as an operator runs it) with the host it
- * runs joined to itself on a loop btrfs, an image of that host, and its first admin signed in
- * over HTTP with a workspace of that image: what e2e tests and benchmarks that go through the
- * hub's gateway start from. `stop()` ends the hub (the machine's cleanup is the caller's).
+ * The launchpad hub as its own process (the bundle, as an operator runs it) with a host on a
+ * loop btrfs: by default the host the hub runs joined to itself; with `joined`, a second host
+ * process with its own nats-server that joined the hub's leaf listener by a registration
+ * token (the hub runs no host of its own). Then an image on that host, and the hub's first
+ * admin signed in over HTTP with a running workspace of that image: what e2e tests and
+ * benchmarks that go through the hub's gateway start from. `stop()` ends the hub and the
+ * joined host (the machine's cleanup is the caller's).
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { HUB_WORKSPACES_PATH } from "../../services/gateway/hub-workspaces.js";
 import { freePortRange } from "../../services/runtime/ports.js";
-import type { HostMachine } from "./launchpad.js";
+import { type HostMachine, TEST_PASSWORD } from "./launchpad.js";
 
 /** The bundle, from the sources (vitest) or from dist/test (benchmarks). */
 export const LAUNCHPAD_BUNDLE =
@@ -23,45 +27,30 @@ export const LAUNCHPAD_BUNDLE =
     .map((u) => fileURLToPath(u))
     .find((p) => existsSync(p)) ?? "dist/bundle/launchpad.js";
 
-export interface HubProcess {
+/** Runs `cocalc-launchpad args…` to the end; its output, or a failure with it. */
+export function runLaunchpad(args: string[], timeout = 120_000): string {
+  const r = spawnSync(process.execPath, [LAUNCHPAD_BUNDLE, ...args], {
+    encoding: "utf8",
+    timeout,
+  });
+  if (r.status !== 0) throw new Error(`cocalc-launchpad ${args.join(" ")}: ${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** A long-running cocalc-launchpad. */
+export interface LaunchpadProcess {
   child: ChildProcess;
-  /** http://127.0.0.1:PORT (no trailing slash). */
-  base: string;
-  /** The admin's browser credential. */
-  credential: string;
-  /** A workspace of the admin's, placed on the host and running. */
-  wsid: string;
-  /** Headers of the admin's browser for the hub's API. */
-  headers(extra?: Record<string, string>): Record<string, string>;
-  /** What the hub printed (for a failure's message). */
+  /** What it printed (the tail, for a failure's message). */
   output(): string;
+  /** SIGTERM, and its exit. */
   stop(): Promise<void>;
 }
 
-const PASSWORD = "the admin's long password";
-
-export async function startHubProcess(
-  m: HostMachine,
-  hostId: string,
-  quota: { diskMb: number; memoryMb: number } = { diskMb: 300, memoryMb: 256 },
-): Promise<HubProcess> {
-  const dataDir = join(m.dir, "hub");
-  const port = await freePortRange([2, 3]);
-  const child = spawn(
-    process.execPath,
-    [
-      LAUNCHPAD_BUNDLE,
-      "--port",
-      String(port),
-      "--btrfs",
-      m.root,
-      "--host-id",
-      hostId,
-      "--data-dir",
-      dataDir,
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
+/** Starts `cocalc-launchpad args…`; resolves once `ready` matches what it printed. */
+export async function startLaunchpad(args: string[], ready: RegExp): Promise<LaunchpadProcess> {
+  const child = spawn(process.execPath, [LAUNCHPAD_BUNDLE, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   // Only the tail matters for an error message.
   const keep = (d: Buffer) => (out = (out + d.toString()).slice(-20_000));
@@ -75,33 +64,125 @@ export async function startHubProcess(
   };
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the hub did not start:\n${out}`)), 120_000);
-      child.stdout!.on("data", () => {
-        if (/hub ready: (\S+)/.test(out) && /setup\?token=/.test(out)) {
-          clearTimeout(timer);
-          resolve();
-        }
+      const timer = setTimeout(() => reject(new Error(`not ready:\n${out}`)), 120_000);
+      const check = () => {
+        if (!ready.test(out)) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      child.stdout!.on("data", check);
+      child.stderr!.on("data", check);
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`cocalc-launchpad ${args[0]} exited with ${code}:\n${out}`));
       });
-      child.once("exit", (code) => reject(new Error(`the hub exited with ${code}:\n${out}`)));
     });
-    const imported = spawnSync(
-      process.execPath,
-      [
-        LAUNCHPAD_BUNDLE,
-        "image",
-        "import",
-        "bb",
-        await m.rootfs("hub-process"),
-        "--host",
-        hostId,
-        "--data-dir",
-        dataDir,
-      ],
-      { encoding: "utf8", timeout: 120_000 },
-    );
-    if (imported.status !== 0) throw new Error(`image import failed: ${imported.stderr}`);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { child, output: () => out, stop };
+}
+
+/** A host process joined to the hub over its leaf listener. */
+export interface JoinedHost extends LaunchpadProcess {
+  dataDir: string;
+  /** The pid of the host's own nats-server (the leaf node). */
+  natsPid(): Promise<number>;
+}
+
+/** A second host process on `m`'s btrfs, joined to the hub of `hubDataDir` by a token. */
+export async function joinHost(
+  m: HostMachine,
+  hostId: string,
+  hubDataDir: string,
+): Promise<JoinedHost> {
+  const tokenFile = join(m.dir, `${hostId}.token`);
+  runLaunchpad(["hub", "token", hostId, "--out", tokenFile, "--data-dir", hubDataDir]);
+  const dataDir = join(m.dir, `host-${hostId}`);
+  const p = await startLaunchpad(
+    ["host", "--btrfs", m.root, "--host-id", hostId, "--data-dir", dataDir, "--join", tokenFile],
+    /host \S+ ready:/,
+  );
+  return {
+    ...p,
+    dataDir,
+    natsPid: async () =>
+      Number((await readFile(join(dataDir, "nats", "nats-server.pid"), "utf8")).trim()),
+  };
+}
+
+/** The operator imports image "bb" onto `hostId` through the hub, once it has heard from it. */
+export async function importImage(m: HostMachine, hostId: string, hubDataDir: string) {
+  const rootfs = await m.rootfs("bb");
+  for (let tries = 0; ; tries++) {
+    try {
+      runLaunchpad(["image", "import", "bb", rootfs, "--host", hostId, "--data-dir", hubDataDir]);
+      return;
+    } catch (err) {
+      if (tries >= 30) throw err;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+}
+
+export interface HubProcess {
+  child: ChildProcess;
+  /** http://127.0.0.1:PORT (no trailing slash). */
+  base: string;
+  dataDir: string;
+  /** The admin's browser credential (admin@example.com, TEST_PASSWORD). */
+  credential: string;
+  /** A workspace of the admin's, placed on the host and running. */
+  wsid: string;
+  /** The second host, with `joined`. */
+  host?: JoinedHost;
+  /** Headers of the admin's browser for the hub's API. */
+  headers(extra?: Record<string, string>): Record<string, string>;
+  /** What the hub printed (for a failure's message). */
+  output(): string;
+  stop(): Promise<void>;
+}
+
+export interface HubProcessOptions {
+  quota?: { diskMb: number; memoryMb: number };
+  /** The host is a second process that joins the hub (which runs none of its own). */
+  joined?: boolean;
+  /** The hub's --offline-after (a host unheard for so long is offline). */
+  offlineAfter?: string;
+}
+
+/** A hub on `m` with host `hostId` (its own, or joined), an image and a running workspace. */
+export async function startHubProcess(
+  m: HostMachine,
+  hostId: string,
+  opts: HubProcessOptions = {},
+): Promise<HubProcess> {
+  const { quota = { diskMb: 300, memoryMb: 256 }, joined = false } = opts;
+  const dataDir = join(m.dir, "hub");
+  const port = await freePortRange([2, 3]);
+  const hostArgs = joined ? ["--no-local-host"] : ["--btrfs", m.root, "--host-id", hostId];
+  const hub = await startLaunchpad(
+    [
+      "--port",
+      String(port),
+      ...hostArgs,
+      ...(opts.offlineAfter ? ["--offline-after", opts.offlineAfter] : []),
+      "--data-dir",
+      dataDir,
+    ],
+    /hub ready: \S+[\s\S]*setup\?token=|setup\?token=[\s\S]*hub ready: /,
+  );
+  let host: JoinedHost | undefined;
+  const stop = async () => {
+    await host?.stop();
+    await hub.stop();
+  };
+  try {
+    if (joined) host = await joinHost(m, hostId, dataDir);
+    await importImage(m, hostId, dataDir);
     const base = `http://127.0.0.1:${port}`;
-    const setupToken = /setup\?token=(\S+)/.exec(out)![1]!;
+    const setupToken = /setup\?token=(\S+)/.exec(hub.output())![1]!;
     const post = async (path: string, body: unknown, credential?: string) => {
       const res = await fetch(`${base}${path}`, {
         method: "POST",
@@ -119,7 +200,7 @@ export async function startHubProcess(
     const { credential } = (await post(HUB_PATHS.setup, {
       setupToken,
       email: "admin@example.com",
-      password: PASSWORD,
+      password: TEST_PASSWORD,
     })) as { credential: string };
     // The image is offered once the host's beat says it has it.
     let wsid: string | undefined;
@@ -164,7 +245,17 @@ export async function startHubProcess(
       if (i > 120) throw new Error(`the workspace's files never answered: ${await res.text()}`);
       await new Promise((r) => setTimeout(r, 500));
     }
-    return { child, base, credential, wsid, headers, output: () => out, stop };
+    return {
+      child: hub.child,
+      base,
+      dataDir,
+      credential,
+      wsid,
+      ...(host && { host }),
+      headers,
+      output: hub.output,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

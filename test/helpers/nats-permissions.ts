@@ -8,6 +8,9 @@ import {
   NoRespondersError,
   PermissionViolationError,
 } from "@nats-io/nats-core";
+import { HubWorkspaceSubjects } from "../../shared/hub-workspaces.js";
+import { terminalSubjects, workspaceSubjects } from "../../shared/subjects.js";
+import { newTerminalId } from "../../shared/terminals.js";
 
 export type Outcome = "denied" | "allowed";
 
@@ -54,4 +57,37 @@ export async function publishOutcome(
   } finally {
     waiting.delete(checked);
   }
+}
+
+/**
+ * One request of each kind that changes workspace `wsid` (with its terminal `tid`): what a
+ * viewer's login must be refused by nats-server. `api` is the JetStream API prefix of the
+ * workspace's host (`$JS.<domain>.API`), `reader` a consumer name the login may use,
+ * `account` the viewer's account id.
+ */
+export function viewerChanges(
+  wsid: string,
+  tid: string,
+  ids: { api: string; reader: string; account: string },
+): [subject: string, body: unknown][] {
+  const ws = workspaceSubjects(wsid);
+  const term = terminalSubjects(wsid, tid);
+  const { api, reader, account } = ids;
+  const HOME = "/home/user";
+  return [
+    [ws.command("docs"), { type: "PatchDocument", data: {} }],
+    [ws.request("fs"), { op: "write", path: `${HOME}/by-viewer.txt`, content: "x" }],
+    [ws.request("fs-transfer"), { op: "upload" }],
+    [term.input, "rm -rf ~\n"],
+    [term.resize, { cols: 10, rows: 10 }],
+    [ws.command("terminals"), { type: "OpenTerminal", data: { tid: newTerminalId() } }],
+    [ws.command("workspace"), { type: "ChangeSettings", data: { title: "mine" } }],
+    [ws.command("agents"), { type: "SubmitTurn", data: {} }],
+    [ws.request("agents"), { op: "setKey", name: "x", value: "y" }],
+    [ws.command("host"), { type: "StopWorkspace", data: {} }],
+    [HubWorkspaceSubjects.command, { type: "StopHubWorkspace", data: { by: account, wsid } }],
+    [ws.fsEvent("created"), {}],
+    [`${api}.CONSUMER.CREATE.WS_FS.${reader}.ws.${wsid}.>`, {}],
+    [`${api}.STREAM.MSG.GET.WS_FS`, { last_by_subj: `ws.${wsid}.fs.created` }],
+  ];
 }

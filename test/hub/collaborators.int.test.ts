@@ -46,7 +46,7 @@ import {
   viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
-import { publishOutcome, watchViolations } from "../helpers/nats-permissions.js";
+import { publishOutcome, viewerChanges, watchViolations } from "../helpers/nats-permissions.js";
 
 const HOST = "hubcollab1";
 const unsupported = await hubHostUnsupported();
@@ -348,22 +348,7 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
     const name = readerNames(vic.key.getPublicKey())[1]!;
 
     // Writes, each refused by nats-server itself.
-    const refused: [string, unknown][] = [
-      [ws.command("docs"), { type: "PatchDocument", data: {} }],
-      [ws.request("fs"), { op: "write", path: `${HOME}/by-vic.txt`, content: "x" }],
-      [ws.request("fs-transfer"), { op: "upload" }],
-      [term.input, "rm -rf ~\n"],
-      [term.resize, { cols: 10, rows: 10 }],
-      [ws.command("terminals"), { type: "OpenTerminal", data: { tid: newTerminalId() } }],
-      [ws.command("workspace"), { type: "ChangeSettings", data: { title: "mine" } }],
-      [ws.command("agents"), { type: "SubmitTurn", data: {} }],
-      [ws.request("agents"), { op: "setKey", name: "x", value: "y" }],
-      [ws.command("host"), { type: "StopWorkspace", data: {} }],
-      ["hubcmd.workspaces", { type: "StopHubWorkspace", data: { by: ids.vic, wsid } }],
-      [ws.fsEvent("created"), {}],
-      [`${api}.CONSUMER.CREATE.WS_FS.${name}.ws.${wsid}.>`, {}],
-      [`${api}.STREAM.MSG.GET.WS_FS`, { last_by_subj: `ws.${wsid}.fs.created` }],
-    ];
+    const refused = viewerChanges(wsid, tid, { api, reader: name, account: ids.vic! });
     for (const [subject, body] of refused)
       expect([subject, await publishOutcome(nc, subject, JSON.stringify(body))]).toEqual([
         subject,
@@ -372,7 +357,7 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
     // On the read subjects only reads are answered.
     const sneaky = await ask(nc, ws.read("fs"), {
       op: "write",
-      path: `${HOME}/by-vic.txt`,
+      path: `${HOME}/by-viewer.txt`,
       content: "x",
       encoding: "utf8",
       exclusive: false,
@@ -389,7 +374,7 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       },
     });
     expect(patched).toMatchObject({ ok: false });
-    expect(await readAsOwner(`${HOME}/by-vic.txt`)).toMatchObject({
+    expect(await readAsOwner(`${HOME}/by-viewer.txt`)).toMatchObject({
       ok: false,
       error: { code: "ERR_FS_NOT_FOUND" },
     });

@@ -95,7 +95,12 @@ export function Composer(props: { onSent: () => void }) {
       />
       <div class="composer-actions">
         <span class="muted">{note()}</span>
-        <button type="submit" class="button primary" data-testid="submit" disabled={busy()}>
+        <button
+          type="submit"
+          class="button primary"
+          data-testid="submit"
+          disabled={busy() || readOnly()}
+        >
           Send
         </button>
       </div>

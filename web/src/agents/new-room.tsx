@@ -4,11 +4,13 @@ import { joinPath } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { AgentIcon } from "../components/icons.js";
 import { useFiles } from "../files/files-store.js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 
 export function NewRoom() {
   const agents = useAgents();
   const files = useFiles();
+  const readOnly = useConnectionState().readOnly;
   const [name, setName] = createSignal("agents");
   const [error, setError] = createSignal<string>();
   const create = async (e: Event) => {
@@ -42,19 +44,25 @@ export function NewRoom() {
       <EmptyState
         icon={<AgentIcon size={28} />}
         title="No chat room open"
-        detail="Open a .chat file in Files, or create a chat room."
+        detail={
+          readOnly()
+            ? "Open a .chat file in Files to follow its threads."
+            : "Open a .chat file in Files, or create a chat room."
+        }
       />
-      <form class="agents-new-room" onSubmit={create}>
-        <input
-          aria-label="Chat room name"
-          data-testid="room-name"
-          value={name()}
-          onInput={(e) => setName(e.currentTarget.value)}
-        />
-        <button type="submit" class="button" data-testid="create-room">
-          Create chat room
-        </button>
-      </form>
+      <Show when={!readOnly()}>
+        <form class="agents-new-room" onSubmit={create}>
+          <input
+            aria-label="Chat room name"
+            data-testid="room-name"
+            value={name()}
+            onInput={(e) => setName(e.currentTarget.value)}
+          />
+          <button type="submit" class="button" data-testid="create-room">
+            Create chat room
+          </button>
+        </form>
+      </Show>
       <Show when={error()}>
         <p class="agents-error">{error()}</p>
       </Show>

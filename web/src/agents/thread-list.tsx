@@ -2,6 +2,7 @@
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, For, Show } from "solid-js";
 import { useFiles } from "../files/files-store.js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 
 /** A thread row's height (one line; fixed in agents.css, so rows need no measuring). */
@@ -11,6 +12,7 @@ const THREAD_ROW_HEIGHT = 34;
 export function ThreadList() {
   const agents = useAgents();
   const files = useFiles();
+  const readOnly = useConnectionState().readOnly;
   const create = () =>
     void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
   let scroller: HTMLDivElement | undefined;
@@ -34,14 +36,17 @@ export function ThreadList() {
       <div class="agents-room" title={agents.roomPath()}>
         {agents.roomPath()?.split("/").pop()}
       </div>
-      <button
-        type="button"
-        class="button agents-new-thread"
-        data-testid="new-thread"
-        onClick={create}
-      >
-        New thread
-      </button>
+      {/* A viewer follows the threads; making one is a change its login is refused. */}
+      <Show when={!readOnly()}>
+        <button
+          type="button"
+          class="button agents-new-thread"
+          data-testid="new-thread"
+          onClick={create}
+        >
+          New thread
+        </button>
+      </Show>
       <div
         class="agents-thread-scroll"
         data-testid="thread-list"

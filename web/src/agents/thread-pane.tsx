@@ -1,5 +1,6 @@
 /** The selected thread: its header (export, settings), its latest turns and the composer. */
 import { createMemo, createSignal, For, Show } from "solid-js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
@@ -8,6 +9,7 @@ import { TurnCard } from "./turn-card.js";
 
 export function ThreadPane() {
   const agents = useAgents();
+  const readOnly = useConnectionState().readOnly;
   const thread = () => agents.selected()!;
   const [shown, setShown] = createSignal(TURNS_PAGE);
   const [settingsOpen, setSettingsOpen] = createSignal(false);
@@ -51,16 +53,18 @@ export function ThreadPane() {
         <button type="button" class="button" onClick={() => void exportThread(false)}>
           Export without thinking
         </button>
-        <button
-          type="button"
-          class="button"
-          data-testid="thread-settings-toggle"
-          onClick={() => setSettingsOpen(!settingsOpen())}
-        >
-          Settings
-        </button>
+        <Show when={!readOnly()}>
+          <button
+            type="button"
+            class="button"
+            data-testid="thread-settings-toggle"
+            onClick={() => setSettingsOpen(!settingsOpen())}
+          >
+            Settings
+          </button>
+        </Show>
       </header>
-      <Show when={settingsOpen()}>
+      <Show when={settingsOpen() && !readOnly()}>
         <ThreadSettingsForm onDone={() => setSettingsOpen(false)} />
       </Show>
       <Show when={agents.lastError()}>
@@ -85,7 +89,9 @@ export function ThreadPane() {
         <For each={visible()}>{(t) => <TurnCard turn={t} />}</For>
         <Show when={agents.turns().length === 0}>
           <p class="muted agents-hint">
-            Ask the agent something. It works in {thread().settings.cwd} ({thread().settings.mode}).
+            {readOnly()
+              ? "No turns yet: they show here as members ask the agent."
+              : `Ask the agent something. It works in ${thread().settings.cwd} (${thread().settings.mode}).`}
           </p>
         </Show>
       </div>

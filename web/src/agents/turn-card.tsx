@@ -1,6 +1,7 @@
 /** One turn: its prompt, status, heartbeat and usage, its replayed log, stop and revert. */
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { TURN_STALLED_MS, type TurnView, turnEnded } from "../../../shared/agents.js";
+import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 import { LogEntry } from "./log-entry.js";
 import type { LogItem } from "./log-model.js";
@@ -31,6 +32,7 @@ function useNow(): () => number {
 
 export function TurnCard(props: { turn: TurnView }) {
   const agents = useAgents();
+  const readOnly = useConnectionState().readOnly;
   const t = () => props.turn;
   const log = agents.openLog(props.turn.thread, props.turn.turn);
   onCleanup(() => log.stop());
@@ -81,10 +83,10 @@ export function TurnCard(props: { turn: TurnView }) {
           )}
         </Show>
         <span class="agents-spacer" />
-        <Show when={!live() && log.caughtUp() && written().length > 0}>
+        <Show when={!readOnly() && !live() && log.caughtUp() && written().length > 0}>
           <RevertTurn turn={t()} files={written()} />
         </Show>
-        <Show when={live()}>
+        <Show when={live() && !readOnly()}>
           <button
             type="button"
             class="button turn-stop"

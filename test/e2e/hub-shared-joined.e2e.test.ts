@@ -1,0 +1,258 @@
+/**
+ * A workspace on a joined second host (its own process and nats-server on loopback, joined
+ * over the hub's leaf listener; the hub runs no host of its own), shared by three accounts
+ * and used in Chromium through the hub. The owner edits a file and the collaborator sees it
+ * live; a terminal in the container works for both (whoami = the workspace user); the viewer
+ * sees both and is refused on edit, upload, terminal input and agent prompt, in its page and
+ * with its own NATS login used directly; 200 files uploaded into the container workspace; the
+ * host stops → every page says so → the host is back → the pages go on; a collaborator the
+ * owner removes in the Share panel loses access.
+ */
+import { access, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { createUser } from "@nats-io/nkeys";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
+import { hubFilesPaths } from "../../services/gateway/hub-files.js";
+import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
+import { workspacePaths } from "../../services/host/index.js";
+import { readerNames } from "../../shared/hub-permissions.js";
+import { workspaceSubjects } from "../../shared/subjects.js";
+import { launchChromium } from "../helpers/browser.js";
+import { type HubBrowser, hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
+import {
+  editorOf,
+  type HubPages,
+  hubPages,
+  hubPagesUnsupported,
+  openFiles,
+  removeMember,
+  terminalOfThree,
+  uploadBatch,
+} from "../helpers/hub-pages.js";
+import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
+import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
+import { publishOutcome, viewerChanges, watchViolations } from "../helpers/nats-permissions.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const HOST = "sharedjoin3";
+const N = 200;
+const HOME = "/home/user";
+const unsupported = await hubPagesUnsupported();
+if (unsupported) console.warn(`shared workspace on a joined host e2e skipped: ${unsupported}`);
+
+describe.skipIf(unsupported !== undefined)(
+  "a workspace on a joined host, shared by three people",
+  () => {
+    let m: HostMachine;
+    let hub: HubProcess;
+    let browser: Browser;
+    let pages: HubPages;
+    let admin: HubBrowser;
+    let bob: HubBrowser;
+    let vic: HubBrowser;
+    let owner: Page;
+    let collaborator: Page;
+    let viewer: Page;
+    const open: NatsConnection[] = [];
+    const ids: Record<string, string> = {};
+
+    const shot = async (page: Page, name: string) => {
+      if (SHOTS) await page.screenshot({ path: `${SHOTS}/shared-joined-${name}.png` });
+    };
+    const at = (path = "") => `${hub.base}/ws/${hub.wsid}/${path}`;
+    const upload = (who: HubBrowser, name: string, body: string) =>
+      fetch(
+        `${hub.base}${hubFilesPaths(hub.wsid).upload}?${new URLSearchParams({ dir: "~", name })}`,
+        {
+          method: "PUT",
+          headers: {
+            authorization: `Bearer ${who.credential}`,
+            origin: hub.base,
+            "content-type": "application/octet-stream",
+          },
+          body,
+        },
+      );
+    const home = () => workspacePaths(m.root, hub.wsid).home;
+    const row = (page: Page, name: string) =>
+      page.locator(`[data-testid=file-row][data-name="${name}"]`);
+
+    beforeAll(async () => {
+      m = await setupHostMachine(HOST, 2048);
+      // Beats come every 5 s: a host unheard for 10 s is offline.
+      hub = await startHubProcess(m, HOST, { joined: true, offlineAfter: "10s" });
+      admin = await hubBrowser(hub.base, "admin@example.com");
+      expect((await admin.api("POST", HUB_PATHS.signUpMode, { mode: "open" })).status).toBe(200);
+      bob = await hubSignUp(hub.base, "bob@example.com");
+      vic = await hubSignUp(hub.base, "vic@example.com");
+      for (const [who, role] of [
+        ["bob", "collaborator"],
+        ["vic", "viewer"],
+      ]) {
+        const res = await admin.api("POST", hubSharePaths(hub.wsid).members, {
+          email: `${who}@example.com`,
+          role,
+        });
+        expect(res.status).toBe(200);
+        ids[who!] = ((await res.json()) as { member: { account: string } }).member.account;
+      }
+      expect((await upload(admin, "note.txt", "first line\n")).status).toBe(201);
+      const chat = `${JSON.stringify({ type: "cocalc-chat", v: 1 })}\n`;
+      expect((await upload(admin, "talk.chat", chat)).status).toBe(201);
+      browser = await launchChromium();
+      pages = hubPages(browser, hub.base);
+      owner = await pages.open(admin.credential);
+      collaborator = await pages.open(bob.credential);
+      viewer = await pages.open(vic.credential);
+    }, 300_000);
+
+    afterAll(async () => {
+      for (const nc of open) await nc.close().catch(() => undefined);
+      await pages?.close();
+      await browser?.close();
+      await hub?.stop();
+      await m?.cleanup();
+    });
+
+    it("the owner edits a file and the collaborator sees it live; the viewer sees it and cannot edit", async () => {
+      // The hub runs no host of its own: the workspace is on the joined one.
+      expect(hub.host).toBeDefined();
+      expect(await readdir(home())).toContain("note.txt");
+      for (const page of [owner, collaborator, viewer]) {
+        await page.goto(at("files/note.txt#editor"));
+        await expect
+          .poll(() => editorOf(page).textContent(), { timeout: 60_000 })
+          .toContain("first line");
+      }
+      await editorOf(owner).click();
+      await owner.keyboard.press("Control+End");
+      await owner.keyboard.type("the owner typed this");
+      for (const page of [collaborator, viewer])
+        await expect
+          .poll(() => editorOf(page).textContent(), { timeout: 30_000 })
+          .toContain("the owner typed this");
+      await viewer.getByTestId("hub-ws-readonly").waitFor();
+      expect(await editorOf(viewer).getAttribute("contenteditable")).toBe("false");
+      await shot(collaborator, "collaborator-editor");
+      await shot(viewer, "viewer-editor");
+    });
+
+    it("a terminal in the container for both, as the workspace user; the viewer sees it and cannot type", async () => {
+      await terminalOfThree({ owner, collaborator, viewer });
+      await shot(owner, "owner-terminal");
+      await shot(viewer, "viewer-terminal");
+    });
+
+    it("the viewer's own NATS login reads and is refused every change; its upload over HTTP too", async () => {
+      const tid = (await owner.getByTestId("terminal").getAttribute("data-tid"))!;
+      const c = await vic.connect(hub.wsid);
+      open.push(c.nc);
+      watchViolations(c.nc);
+      const [membership] = c.login.memberships;
+      expect(membership).toMatchObject({ wsid: hub.wsid, role: "viewer", hostId: HOST });
+      const ws = workspaceSubjects(hub.wsid);
+      const read = await c.nc.request(
+        ws.read("fs"),
+        JSON.stringify({ op: "read", path: `${HOME}/note.txt` }),
+        { timeout: 20_000 },
+      );
+      expect(read.json()).toMatchObject({
+        ok: true,
+        result: { content: expect.stringContaining("the owner typed this") },
+      });
+      const changes = viewerChanges(hub.wsid, tid, {
+        api: `$JS.${membership!.jsDomain}.API`,
+        reader: readerNames(c.key.getPublicKey())[1]!,
+        account: ids.vic!,
+      });
+      for (const [subject, body] of changes)
+        expect([subject, await publishOutcome(c.nc, subject, JSON.stringify(body))]).toEqual([
+          subject,
+          "denied",
+        ]);
+      const up = await upload(vic, "by-viewer.txt", "x");
+      expect(up.status).toBe(403);
+      expect(await up.json()).toMatchObject({ code: "ERR_HUB_FORBIDDEN" });
+      await expect(access(join(home(), "by-viewer.txt"))).rejects.toThrow();
+      await c.nc.close();
+    });
+
+    it("the agents pane: the owner makes a thread, the viewer follows it with the composer off", async () => {
+      await owner.goto(at("files/talk.chat"));
+      await owner.getByTestId("new-thread").click({ timeout: 60_000 });
+      await owner.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+      expect(await owner.getByTestId("composer-input").isEnabled()).toBe(true);
+      await viewer.goto(at("files/talk.chat"));
+      await expect
+        .poll(() => viewer.getByTestId("thread-list").getAttribute("data-count"), {
+          timeout: 60_000,
+        })
+        .toBe("1");
+      await viewer.getByTestId("thread").click();
+      await viewer.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+      expect(await viewer.getByTestId("composer-input").isDisabled()).toBe(true);
+      expect(await viewer.getByTestId("submit").isDisabled()).toBe(true);
+      expect(await viewer.getByTestId("new-thread").count()).toBe(0);
+      expect(await viewer.getByTestId("thread-settings-toggle").count()).toBe(0);
+      await shot(viewer, "viewer-agents");
+    });
+
+    it("200 files uploaded into the container workspace; the viewer has no upload", async () => {
+      await openFiles(owner, at());
+      await uploadBatch(owner, home(), N);
+      await shot(owner, "owner-uploaded");
+      for (const page of [collaborator, viewer]) {
+        await openFiles(page, at());
+        await row(page, "batch").waitFor({ timeout: 30_000 });
+      }
+      expect(await viewer.getByTestId("upload-files").count()).toBe(0);
+      expect(await viewer.getByTestId("new-file").count()).toBe(0);
+      expect(await collaborator.getByTestId("upload-files").count()).toBe(1);
+      await shot(viewer, "viewer-files");
+    });
+
+    it("the host stops: every page says so; it is back: the pages go on", async () => {
+      const host = hub.host!;
+      const frozen = [host.child.pid!, await host.natsPid()];
+      for (const pid of frozen) process.kill(pid, "SIGSTOP");
+      try {
+        for (const page of [owner, collaborator, viewer])
+          await expect
+            .poll(() => page.getByTestId("hub-ws-page-state").textContent(), { timeout: 60_000 })
+            .toBe("Host offline");
+        expect(await owner.getByTestId("hub-ws-page-detail").textContent()).toContain(HOST);
+        await shot(owner, "owner-host-offline");
+        await shot(collaborator, "collaborator-host-offline");
+        await shot(viewer, "viewer-host-offline");
+      } finally {
+        for (const pid of frozen) process.kill(pid, "SIGCONT");
+      }
+      for (const page of [owner, collaborator, viewer])
+        await page
+          .getByTestId("hub-ws-page-banner")
+          .waitFor({ state: "detached", timeout: 60_000 });
+      // A file made from the owner's page shows on the others'.
+      await owner.getByTestId("new-file").click();
+      await owner.getByTestId("new-file-dialog-input").fill("after-the-outage.txt");
+      await owner.getByTestId("new-file-dialog-submit").click();
+      for (const page of [collaborator, viewer])
+        await row(page, "after-the-outage.txt").waitFor({ timeout: 60_000 });
+      await access(join(home(), "after-the-outage.txt"));
+      await shot(collaborator, "collaborator-resumed");
+    });
+
+    it("a collaborator the owner removes in the Share panel loses access", async () => {
+      await removeMember(owner, "collaborator");
+      await collaborator.getByTestId("hub-ws-page-ended").waitFor({ timeout: 60_000 });
+      await expect.poll(() => owner.getByTestId("hub-share-member").count()).toBe(2);
+      await shot(collaborator, "collaborator-access-ended");
+      // What it mints now reaches the workspace no more.
+      const again = await bob.mint(createUser(), hub.wsid);
+      expect(again.status).toBe(404);
+      expect(await again.json()).toMatchObject({ code: "ERR_WORKSPACE_NOT_FOUND" });
+    });
+  },
+);
