@@ -26,7 +26,7 @@ export const PRESENCE_EXPIRE_MS = 35_000;
  */
 export const PRESENCE_AWAY_EXPIRE_MS = 150_000;
 /** The largest presence message read; a bigger one is ignored. */
-export const MAX_PRESENCE_BYTES = 8192;
+export const MAX_PRESENCE_BYTES = 16_384;
 
 const PageId = Type.String({ pattern: "^p[A-Za-z0-9_-]{22}$" });
 
