@@ -20,6 +20,8 @@ import {
 export const MAX_PAGES_PER_ACCOUNT = 16;
 /** Pages the roster holds in all. */
 export const MAX_PAGES = 256;
+/** Left pages remembered, so a beat that arrives after a page's leave does not revive it. */
+const MAX_LEFT = 256;
 
 /** A page that is here, as it said. */
 export interface PresentPage {
@@ -59,6 +61,8 @@ export function parsePresence(data: Uint8Array | string): PresenceMessage | unde
 
 export class PresenceRoster {
   private readonly pages = new Map<string, PresentPage>();
+  /** Ids of pages that left: their secret is out, so the id is spent. */
+  private readonly left = new Set<string>();
 
   /** `self` is this page's own id: its echoes are not others. */
   constructor(private readonly self: string) {}
@@ -69,8 +73,11 @@ export class PresenceRoster {
     const m = parsePresence(data);
     if (!m || m.page === this.self) return IGNORED;
     const key = `${account}/${m.page}`;
+    if (this.left.has(key)) return IGNORED;
     if (m.kind === "left") {
       if (pageIdOf(m.key) !== m.page) return IGNORED;
+      this.left.add(key);
+      if (this.left.size > MAX_LEFT) this.left.delete(this.left.values().next().value!);
       return { changed: this.pages.delete(key), hello: false };
     }
     const known = this.pages.get(key);

@@ -80,6 +80,9 @@ describe("presence roster", () => {
     expect(r.receive("a2", ada.leave(), 2).changed).toBe(false);
     expect(r.receive("a1", ada.leave(), 3).changed).toBe(true);
     expect(r.list().map((p) => p.name)).toEqual(["Eve"]);
+    // A beat after the leave (a closing tab turning hidden, or a replay) does not revive it.
+    expect(r.receive("a1", ada.beat({ away: true }), 4).changed).toBe(false);
+    expect(r.list().map((p) => p.name)).toEqual(["Eve"]);
   });
 
   it("presence - the same page id under another account is another entry, not a takeover", () => {

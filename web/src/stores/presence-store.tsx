@@ -54,11 +54,15 @@ export function createPresenceStore(conn: WorkspaceConnection): PresenceStore {
   let where: PresenceWhere = { tab: "files" };
   let hello = true;
   let answered = 0;
+  // Once it said it leaves, the page says nothing more (a closing tab turns hidden after
+  // its pagehide, and an away beat then would bring it back for the others).
+  let left = false;
 
   const show = () => setOthers(roster.list());
   const send = (message: PresenceBeat | PresenceLeave) => {
     const account = pageAccount(conn);
-    return account !== undefined && channel.send(account, JSON.stringify(message));
+    if (left || account === undefined) return false;
+    return channel.send(account, JSON.stringify(message));
   };
   const beat = () => {
     const { name, color } = pagePerson(conn);
@@ -94,7 +98,10 @@ export function createPresenceStore(conn: WorkspaceConnection): PresenceStore {
     if (roster.expire(Date.now())) show();
   }, PRESENCE_BEAT_MS);
   const onVisibility = () => beat();
-  const leave = () => send({ kind: "left", page, key });
+  const leave = () => {
+    send({ kind: "left", page, key });
+    left = true;
+  };
   const onPageHide = (e: PageTransitionEvent) => {
     if (!e.persisted) leave();
   };
