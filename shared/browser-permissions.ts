@@ -17,9 +17,11 @@
  * - replies come to the browser's own inbox prefix only: `_INBOX.>` would let it read the
  *   services' replies (and answer in their place).
  */
+import { PLUS_ACCOUNT } from "./presence.js";
 import {
   Buckets,
   bucketStream,
+  presenceSubjects,
   Streams,
   validateToken,
   workspaceDocSubjects,
@@ -60,6 +62,7 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
   const ws = workspaceSubjects(wsid);
   const terms = workspaceTerminalSubjects(wsid);
   const docs = workspaceDocSubjects(wsid);
+  const presence = presenceSubjects(wsid);
   // Subjects inside the workspace, as the tail of an API subject: the filter of a consumer
   // or the subject of a direct get.
   const eventTails = EVENT_STREAMS.map((s) => ({ stream: s, tails: [ws.all] }));
@@ -93,6 +96,8 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
         terms.viewer,
         // Cursors and selections in documents: core NATS, never stored.
         docs.presence,
+        // Who has the workspace open, and where: core NATS, never stored.
+        presence.page(PLUS_ACCOUNT),
         `${api}.INFO`,
         ...readable.map((r) => `${api}.STREAM.INFO.${r.stream}`),
         // The newest output chunk's sequence of a terminal (the body names the subject).
@@ -109,6 +114,6 @@ export function browserPermissions(wsid: string, durables: readonly string[]) {
       ],
       deny: [`${api}.CONSUMER.DURABLE.CREATE.>`, ...deny],
     },
-    subscribe: { allow: [`${BrowserInbox}.>`, ws.feeds, docs.presence] },
+    subscribe: { allow: [`${BrowserInbox}.>`, ws.feeds, docs.presence, presence.all] },
   };
 }

@@ -48,4 +48,13 @@ describe("the browser's NATS permissions", () => {
       false,
     );
   });
+
+  it("publishes workspace presence on plus's one account subject, and hears every page's", () => {
+    expect(p.publish.allow).toContain("ws.w1.presence.page.user");
+    expect(p.publish.allow.filter((s) => s.includes(".presence.page"))).toEqual([
+      "ws.w1.presence.page.user",
+    ]);
+    expect(p.subscribe.allow).toContain("ws.w1.presence.page.*");
+    expect(p.subscribe.allow.some((s) => s.startsWith("ws.w2."))).toBe(false);
+  });
 });

@@ -14,6 +14,7 @@ import { HubWorkspaceBuckets } from "./hub.js";
 import {
   Buckets,
   bucketStream,
+  presenceSubjects,
   StreamSubjects,
   type Streams,
   validateKeyToken,
@@ -226,8 +227,13 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
     // Presence changes nothing stored: a viewer's heartbeat and cursor are shown, not kept.
     pub.add(`${ws}.term.*.viewer`);
     pub.add(`${ws}.presence.doc.*`);
+    // Its pages' workspace presence on its own account's subject only, so that who a page
+    // is, by account, is the hub's word and not the page's.
+    const presence = presenceSubjects(wsid);
+    pub.add(presence.page(accountId));
     sub.add(`${ws}.feed.>`);
     sub.add(`${ws}.presence.doc.*`);
+    sub.add(presence.all);
 
     // Every subject of these streams starts with ws.<wsid>., so a get of one under it reads
     // this workspace only; a view's keys start with its id.

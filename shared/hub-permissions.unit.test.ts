@@ -77,6 +77,14 @@ describe("hub permissions", () => {
     ["ws.w1.term.t1.input", true],
     ["ws.w1.term.t1.resize", true],
     ["ws.w1.presence.doc.d1", true],
+    // workspace presence: on its own account's subject only (a viewer's too: it is there)
+    ["ws.w1.presence.page.acct1", true],
+    ["ws.w2.presence.page.acct1", true],
+    ["ws.w1.presence.page.acct2", false],
+    ["ws.w2.presence.page.acct2", false],
+    ["ws.w9.presence.page.acct1", false],
+    ["ws.w1.presence.page", false],
+    ["ws.w1.presence.page.acct1.x", false],
     // its readers: the hub makes them on its own subject; it pulls, looks and deletes by name
     [`hubread.${user}`, true],
     [`hubread.${createUser().getPublicKey()}`, false],
@@ -150,8 +158,10 @@ describe("hub permissions", () => {
         `${userInboxPrefix(user)}.>`,
         "ws.w1.feed.>",
         "ws.w1.presence.doc.*",
+        "ws.w1.presence.page.*",
         "ws.w2.feed.>",
         "ws.w2.presence.doc.*",
+        "ws.w2.presence.page.*",
       ].sort(),
     );
   });

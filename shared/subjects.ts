@@ -456,6 +456,30 @@ export function workspaceDocSubjects(wsid: string) {
   } as const;
 }
 
+/**
+ * Workspace presence (who has the workspace open, and where): each page's heartbeats and its
+ * leave, on a subject that names the page's launchpad account (`PLUS_ACCOUNT` on plus), so a
+ * hub JWT can let a page publish on its own account's subject only (core NATS, never stored).
+ */
+export function presenceSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  const base = `ws.${wsid}.presence.page`;
+  return {
+    /** Where pages of `account` announce themselves. */
+    page: (account: string) => `${base}.${validateKeyToken(account, "account id")}`,
+    /** Every page's announcements, as a subscription filter. */
+    all: `${base}.*`,
+  } as const;
+}
+
+/** The account token of a presence subject (`ws.<wsid>.presence.page.<account>`), or undefined. */
+export function accountOfPresenceSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "presence" && parts[3] === "page"
+    ? parts[4]
+    : undefined;
+}
+
 /** The document id in a document subject (`ws.<wsid>.doc.<doc>.patch`), or undefined. */
 export function docIdOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");

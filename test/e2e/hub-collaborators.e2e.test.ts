@@ -4,7 +4,7 @@
  * viewer by link (the viewer signs in on the join page and lands in the workspace). The owner
  * edits a file and the collaborator sees it live; both use a terminal in the container
  * (whoami = the workspace user); the viewer sees both, with a read-only badge, and can neither
- * type nor edit; the collaborator's dashboard lists it as shared; removed, the collaborator's
+ * type nor edit; each sees the others present (the viewer too); the collaborator's dashboard lists it as shared; removed, the collaborator's
  * page says its access ended.
  */
 import type { Browser } from "playwright-core";
@@ -135,6 +135,15 @@ describe.skipIf(unsupported !== undefined)("a hosted workspace shared by three p
     // A terminal in the container for both; the viewer sees them and cannot type.
     await terminalOfThree({ owner, collaborator, viewer });
     if (SHOTS) await viewer.screenshot({ path: `${SHOTS}/hub-viewer-terminal.png` });
+
+    // Everyone is there for the others, the viewer too: by account name, in the top bar.
+    const present = (page: Page) =>
+      page
+        .locator('[data-testid="workspace-presence"] [data-testid="presence-avatar"]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-name")));
+    await expect.poll(() => present(owner), { timeout: 60_000 }).toEqual(["bob", "vic"]);
+    await expect.poll(() => present(viewer), { timeout: 60_000 }).toContain("bob");
+    if (SHOTS) await owner.screenshot({ path: `${SHOTS}/hub-presence.png` });
 
     // Removed: the collaborator's page says its access ended.
     await removeMember(owner, "collaborator");

@@ -17,6 +17,7 @@ import {
   signInFromUrl,
 } from "./lib/session.js";
 import { ConnectionProvider } from "./stores/connection-store.js";
+import { PresenceProvider } from "./stores/presence-store.js";
 import { ServicesProvider } from "./stores/services-store.js";
 import { SettingsProvider } from "./stores/settings-store.js";
 import { TerminalsProvider } from "./terminals/terminals-store.js";
@@ -100,13 +101,15 @@ export function WorkspaceApp(props: { connection: WorkspaceConnection }) {
     <ConnectionProvider connection={props.connection}>
       <SettingsProvider>
         <ServicesProvider>
-          <TerminalsProvider>
-            <AgentsProvider>
-              <FilesProvider>
-                <WorkspaceShell />
-              </FilesProvider>
-            </AgentsProvider>
-          </TerminalsProvider>
+          <PresenceProvider>
+            <TerminalsProvider>
+              <AgentsProvider>
+                <FilesProvider>
+                  <WorkspaceShell />
+                </FilesProvider>
+              </AgentsProvider>
+            </TerminalsProvider>
+          </PresenceProvider>
         </ServicesProvider>
       </SettingsProvider>
     </ConnectionProvider>

@@ -1,8 +1,11 @@
 /** The workspace page: top bar, tabs, and the workspace's colour and title applied to the page. */
 import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
 import { Dynamic } from "solid-js/web";
+import { useAgents } from "./agents/agents-store.js";
 import { TopBar } from "./components/top-bar.js";
+import { useFiles } from "./files/files-store.js";
 import { useConnection, useConnectionState } from "./stores/connection-store.js";
+import { usePresence } from "./stores/presence-store.js";
 import { useSettings } from "./stores/settings-store.js";
 import { createTabRoute, type TabId, tabsOf } from "./tabs.js";
 
@@ -17,6 +20,25 @@ export function WorkspaceShell() {
   createEffect(() => {
     const id = tab();
     if (!visited().has(id)) setVisited(new Set([...visited(), id]));
+  });
+
+  // Where this page is, for the others: its tab, and the folder, document or thread it shows.
+  const presence = usePresence();
+  const files = useFiles();
+  const agents = useAgents();
+  createEffect(() => {
+    const id = tab();
+    const session = files.session();
+    const path =
+      id === "files"
+        ? session?.explorer.dir()
+        : id === "editor"
+          ? session?.documents.active()
+          : id === "agents"
+            ? agents.roomPath()
+            : undefined;
+    const thread = id === "agents" ? agents.selected()?.thread : undefined;
+    presence.setWhere({ tab: id, ...(path && { path }), ...(thread && { thread }) });
   });
 
   createEffect(() => {

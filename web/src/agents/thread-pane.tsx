@@ -1,6 +1,8 @@
 /** The selected thread: its header (export, settings), its latest turns and the composer. */
 import { createMemo, createSignal, For, Show } from "solid-js";
+import { PresenceAvatars } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
+import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
@@ -11,6 +13,11 @@ export function ThreadPane() {
   const agents = useAgents();
   const readOnly = useConnectionState().readOnly;
   const thread = () => agents.selected()!;
+  const presence = usePresence();
+  // Who else has this thread open (in this browser's other tabs too).
+  const lookers = createMemo(() =>
+    presence.others().filter((p) => p.where.tab === "agents" && p.where.thread === thread().thread),
+  );
   const [shown, setShown] = createSignal(TURNS_PAGE);
   const [settingsOpen, setSettingsOpen] = createSignal(false);
   const visible = createMemo(() => agents.turns().slice(-shown()));
@@ -47,6 +54,11 @@ export function ThreadPane() {
           · {thread().settings.cwd}
         </span>
         <span class="agents-spacer" />
+        <PresenceAvatars
+          people={lookers()}
+          title={(p) => `${p.name}${p.away ? " (away)" : ""} is looking at this thread`}
+          testid="thread-presence"
+        />
         <button type="button" class="button" onClick={() => void exportThread(true)}>
           Export
         </button>

@@ -1,7 +1,9 @@
 /** One turn: its prompt, status, heartbeat and usage, its replayed log, stop and revert. */
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { TURN_STALLED_MS, type TurnView, turnEnded } from "../../../shared/agents.js";
+import { Avatar } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
+import { usePresence } from "../stores/presence-store.js";
 import { useAgents } from "./agents-store.js";
 import { LogEntry } from "./log-entry.js";
 import type { LogItem } from "./log-model.js";
@@ -37,6 +39,12 @@ export function TurnCard(props: { turn: TurnView }) {
   const log = agents.openLog(props.turn.thread, props.turn.turn);
   onCleanup(() => log.stop());
   const now = useNow();
+  const presence = usePresence();
+  // A hosted workspace's turn names the account that submitted it ("user": plus's one user).
+  const submitter = () => {
+    const by = t().by;
+    return by && by !== "user" ? presence.personOf(by) : undefined;
+  };
   const live = () => !turnEnded(t().status);
   const elapsed = () => {
     const start = t().startedAt ?? t().submittedAt;
@@ -57,6 +65,19 @@ export function TurnCard(props: { turn: TurnView }) {
         <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
       </div>
       <div class="turn-meta">
+        <Show when={submitter()}>
+          {(p) => (
+            <span class="turn-by" data-testid="turn-by" data-name={p().name}>
+              <Avatar
+                person={p()}
+                title={`submitted by ${p().name}`}
+                testid="turn-by-avatar"
+                small
+              />
+              {p().name}
+            </span>
+          )}
+        </Show>
         <span class="turn-status" data-testid="turn-status" data-status={t().status}>
           {STATUS_LABEL[t().status]}
           {t().stopping ? " (stopping…)" : ""}

@@ -1,14 +1,17 @@
 import { type Accessor, For, Show } from "solid-js";
 import { useConnectionState } from "../stores/connection-store.js";
+import { type PresentPage, usePresence } from "../stores/presence-store.js";
 import { useSettings } from "../stores/settings-store.js";
 import { type TabId, tabsOf } from "../tabs.js";
 import { ConnectionBadge } from "./connection-badge.js";
 import { FullscreenButton } from "./fullscreen-button.js";
+import { PresenceAvatars } from "./presence-avatars.js";
 import { ServicesIndicator } from "./services-indicator.js";
 
 export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => void }) {
   const settings = useSettings();
   const conn = useConnectionState();
+  const presence = usePresence();
   const hosted = conn.hosted;
   // A hosted workspace's title is the hub's (the dashboard renames it).
   const title = () => (hosted ? conn.title() : settings.state.view?.settings.title);
@@ -57,6 +60,11 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
         </For>
       </div>
       <div class="top-bar-status">
+        <PresenceAvatars
+          people={presence.others()}
+          title={(p) => `${p.name}${p.away ? " (away)" : ""}: ${whereOf(p, hosted)}`}
+          testid="workspace-presence"
+        />
         <Show when={!hosted}>
           <ServicesIndicator />
         </Show>
@@ -65,4 +73,10 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
       </div>
     </header>
   );
+}
+
+/** "Editor: /home/a/x.ts", "Agents: e2e.chat", "Terminals". */
+function whereOf(p: PresentPage, hosted: boolean): string {
+  const label = tabsOf(hosted).find((t) => t.id === p.where.tab)?.label ?? p.where.tab;
+  return p.where.path ? `${label}: ${p.where.path}` : label;
 }

@@ -29,13 +29,13 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { watchKv } from "../lib/kv-watch.js";
+import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
 /** Keystrokes within this long go out as one patch. */
 const BATCH_MS = 4;
-const COLORS = ["#e5484d", "#12a594", "#8e4ec6", "#f76b15", "#0090ff", "#d6409f", "#46a758"];
 
 /** What the editor is told. */
 export interface DocSessionHooks {
@@ -83,17 +83,6 @@ export async function openDocument(conn: WorkspaceConnection, path: string): Pro
   return { ok: true, doc: r.doc };
 }
 
-/** A name for this viewer in others' editors. */
-function viewerName(): string {
-  const ua = navigator.userAgent;
-  const browser = /Firefox\//.test(ua)
-    ? "Firefox"
-    : /Chrom(e|ium)\//.test(ua)
-      ? "Chrome"
-      : "Browser";
-  return `${browser} ${randomId().slice(0, 3)}`;
-}
-
 function readRescue(key: string): Unstored | undefined {
   try {
     const raw = sessionStorage.getItem(key);
@@ -113,8 +102,7 @@ export function attachDocument(
 ): DocSession {
   const subjects = docSubjects(conn.wsid, doc);
   const clientId = `c${randomId().slice(0, 12)}`;
-  const name = conn.person?.name ?? viewerName();
-  const color = conn.person?.color ?? COLORS[Math.floor(Math.random() * COLORS.length)]!;
+  const { name, color } = pagePerson(conn);
   const stopping = new AbortController();
   let client: DocClient | undefined;
   let sync!: DocSync;

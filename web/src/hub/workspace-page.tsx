@@ -9,12 +9,14 @@
  * account's access ends (removed), the page says so instead of the app.
  */
 import { createEffect, createMemo, createResource, createSignal, onCleanup, Show } from "solid-js";
+import type { HubMember } from "../../../shared/hub-workspaces.js";
 import { NoticePage } from "../components/notice-page.js";
 import { setRouteBase } from "../files/route.js";
 import { hubAgentKeys } from "../lib/agent-keys.js";
 import type { ConnectionState, WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { type HubConnection, openHubConnection } from "../lib/hub-connection.js";
+import { PERSON_COLORS, type Person } from "../lib/page-person.js";
 import { apiFetch } from "../lib/session.js";
 import { WorkspaceApp } from "../root.js";
 import { createShareStore } from "../stores/hub-share-store.js";
@@ -29,10 +31,8 @@ export function workspaceOfPath(path: string): string | undefined {
   return m?.[1];
 }
 
-const PERSON_COLORS = ["#e5484d", "#12a594", "#8e4ec6", "#f76b15", "#0090ff", "#d6409f", "#46a758"];
-
 /** An account as others see it at work: its email's name, and a colour of its own. */
-export function personOf(accountId: string, email?: string): { name: string; color: string } {
+export function personOf(accountId: string, email?: string): Person {
   let h = 0;
   for (const c of accountId) h = (h * 31 + c.charCodeAt(0)) >>> 0;
   const name = (email?.split("@")[0] ?? accountId).slice(0, 80) || accountId.slice(0, 80);
@@ -45,8 +45,9 @@ function hostedConnection(
   wsid: string,
   jsDomain: string,
   title: () => string | undefined,
-  person: () => { name: string; color: string } | undefined,
+  me: () => { id: string; person: Person } | undefined,
   role: () => string | undefined,
+  members: () => readonly HubMember[],
 ): WorkspaceConnection {
   const state = (): ConnectionState => hub.state();
   return {
@@ -54,7 +55,14 @@ function hostedConnection(
       return role() === "viewer";
     },
     get person() {
-      return person();
+      return me()?.person;
+    },
+    get account() {
+      return me()?.id;
+    },
+    memberPerson: (account) => {
+      const m = members().find((x) => x.account === account);
+      return m && { name: m.name, color: personOf(account).color };
     },
     wsid,
     version: "",
@@ -92,7 +100,6 @@ export function HubWorkspacePage(props: { wsid: string }) {
     const body = (await res.json()) as { account: { id: string }; email?: string };
     return { id: body.account.id, person: personOf(body.account.id, body.email) };
   });
-  const me = () => account()?.person;
   const share = createShareStore(wsid, row);
   const [sharing, setSharing] = createSignal(false);
   const role = () => membership()?.role;
@@ -109,8 +116,9 @@ export function HubWorkspacePage(props: { wsid: string }) {
         wsid,
         m.jsDomain,
         () => row.hub()?.title,
-        me,
+        account,
         () => membership()?.role,
+        share.members,
       ),
     );
   });

@@ -40,6 +40,13 @@ export interface WorkspaceConnection {
    * name and colour); without it, the browser is named after itself.
    */
   readonly person?: { name: string; color: string };
+  /** The launchpad account at this page (a hosted workspace's member), once known. */
+  readonly account?: string;
+  /**
+   * A member of the workspace by account, as the hosted page knows its members; undefined
+   * for one it does not know (or on plus, whose one user is every page).
+   */
+  readonly memberPerson?: (account: string) => { name: string; color: string } | undefined;
   /**
    * Where agents' API keys are kept when not in the workspace's agents service (a hosted
    * workspace: the hub, per account, and per workspace for its owners).

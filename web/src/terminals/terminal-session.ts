@@ -19,6 +19,7 @@ import {
 } from "../../../shared/terminals.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
+import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
@@ -48,29 +49,6 @@ export interface TerminalSession {
 const MAX_PENDING_BYTES = 1024 * 1024;
 /** Messages behind at which the page looks for a newer snapshot to jump to. */
 const JUMP_BEHIND = 300;
-
-/** "Chrome on Linux": who is viewing, for the viewer list. */
-export function viewerLabel(ua = navigator.userAgent): string {
-  const browser = /Edg\//.test(ua)
-    ? "Edge"
-    : /Firefox\//.test(ua)
-      ? "Firefox"
-      : /Chrom(e|ium)\//.test(ua)
-        ? "Chrome"
-        : /Safari\//.test(ua)
-          ? "Safari"
-          : "Browser";
-  const os = /Windows/.test(ua)
-    ? "Windows"
-    : /Mac OS X|Macintosh/.test(ua)
-      ? "macOS"
-      : /Android/.test(ua)
-        ? "Android"
-        : /Linux/.test(ua)
-          ? "Linux"
-          : "";
-  return os ? `${browser} on ${os}` : browser;
-}
 
 async function inflate(data: Uint8Array): Promise<string> {
   const stream = new Blob([data as BlobPart])
@@ -111,7 +89,7 @@ export function attachTerminal(
   const subjects = terminalSubjects(conn.wsid, tid);
   const key = Keys.terminal(conn.wsid, tid);
   const viewerId = viewerIdFor(tid);
-  const label = conn.person?.name ?? viewerLabel();
+  const label = pagePerson(conn).name;
   const stopping = new AbortController();
   let current: Reader | undefined;
   let nc: NatsConnection | undefined;
