@@ -7,7 +7,7 @@
  * type nor edit; each sees the others present (the viewer too); the collaborator's dashboard lists it as shared; removed, the collaborator's
  * page says its access ended.
  */
-import type { Browser } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
