@@ -1,0 +1,223 @@
+#!/usr/bin/env node
+/** The `cocalc-launchpad` command. */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import pino from "pino";
+import {
+  HUB_SESSION_IDLE_MS,
+  HUB_SESSION_LIFETIME_MS,
+} from "../../services/gateway/browser-sessions.js";
+import { type Logger, REDACTION, setRootLogger } from "../../services/runtime/logger.js";
+import { CocalcError } from "../../shared/errors.js";
+import { UsageError } from "../plus/args.js";
+import { type HostOptions, type HubOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./args.js";
+
+function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
+  const dir = join(opts.dataDir, "logs");
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const log = pino(
+    {
+      level: opts.logLevel,
+      base: { pid: process.pid },
+      redact: REDACTION,
+    },
+    pino.multistream([
+      {
+        level: opts.logLevel as pino.Level,
+        stream: pino.destination({ dest: join(dir, "launchpad.log"), sync: false }),
+      },
+      { level: "warn", stream: process.stderr },
+    ]),
+  );
+  setRootLogger(log);
+  return log;
+}
+
+const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
+
+/**
+ * Starts something that runs until a signal: signals are handled from the first moment (one
+ * that arrives during start-up stops it as soon as it is up), then it is stopped gracefully.
+ */
+async function runUntilSignalled<T extends { stop(): Promise<void> }>(
+  start: () => Promise<T>,
+  ready: (running: T) => string,
+): Promise<number> {
+  let signalled: string | undefined;
+  let onSignal: (s: string) => void = (s) => {
+    signalled ??= s;
+  };
+  for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, () => onSignal(s));
+  let running: T;
+  try {
+    running = await start();
+  } catch (err) {
+    const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
+    console.error(`cocalc-launchpad: ${message}`);
+    return 1;
+  }
+  console.log(ready(running));
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      progress(`${signal}, stopping…`);
+      running.stop().then(
+        () => resolve(0),
+        (err) => {
+          console.error(`cocalc-launchpad: error while stopping: ${err}`);
+          resolve(1);
+        },
+      );
+    };
+    onSignal = stop;
+    if (signalled) stop(signalled);
+  });
+}
+
+async function runHost(opts: HostOptions): Promise<number> {
+  const log = makeLogger(opts);
+  return runUntilSignalled(
+    async () => {
+      const { startLaunchpadHost } = await import("./host.js");
+      return startLaunchpadHost(opts, log, progress);
+    },
+    (host) =>
+      `cocalc-launchpad host ${host.hostId} ready: btrfs ${host.root}, nats ${host.natsUrl}`,
+  );
+}
+
+/** A duration for people: whole days when it is, else hours, minutes or seconds. */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  for (const [unit, n] of [
+    ["d", 86_400],
+    ["h", 3600],
+    ["m", 60],
+  ] as const)
+    if (s % n === 0) return `${s / n}${unit}`;
+  return `${s}s`;
+}
+
+async function runHub(opts: HubOptions): Promise<number> {
+  const log = makeLogger(opts);
+  return runUntilSignalled(
+    async () => {
+      const { startHub } = await import("./hub.js");
+      return startHub(opts, log, progress);
+    },
+    (hub) =>
+      [
+        `cocalc-launchpad hub ready: ${hub.url}`,
+        `  data dir ${hub.dataDir}; nats ${hub.natsUrl}; leaf nodes ${hub.leafUrl}; ${hub.fingerprint ? `HTTPS, certificate SHA-256 ${hub.fingerprint}` : "plain HTTP on loopback"}`,
+        `  browsers signed out after ${duration(opts.sessionIdleMs ?? HUB_SESSION_IDLE_MS)} unused, ${duration(opts.sessionLifetimeMs ?? HUB_SESSION_LIFETIME_MS)} after signing in`,
+        ...(hub.setupUrl
+          ? [`  no admin yet: open ${hub.setupUrl} to make the first one (the link works once)`]
+          : []),
+      ].join("\n"),
+  );
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cmd: ReturnType<typeof parseLaunchpadCli>;
+  try {
+    cmd = parseLaunchpadCli(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`cocalc-launchpad: ${err.message}\nRun \`cocalc-launchpad --help\` for usage.`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (cmd.command) {
+    case "help":
+      console.log(LAUNCHPAD_HELP);
+      return 0;
+    case "hub":
+      return runHub(cmd);
+    case "hub-account": {
+      const { hubAccountCli } = await import("./hub-accounts.js");
+      try {
+        return await hubAccountCli(cmd);
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    case "host":
+      return runHost(cmd);
+    case "hub-token": {
+      const { issueHostToken } = await import("./hub.js");
+      try {
+        const t = await issueHostToken(cmd, pino({ level: "silent" }));
+        console.log(
+          `registration token for host ${t.hostId} written to ${cmd.out} (expires ${t.expiresAt}); join with: cocalc-launchpad host --join ${cmd.out} …`,
+        );
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    case "hub-tokens": {
+      const { listHostTokens, revokeHostToken } = await import("./hub.js");
+      const log = pino({ level: "silent" });
+      try {
+        if (cmd.action === "revoke") {
+          const t = await revokeHostToken(cmd.dataDir, cmd.tokenId, log);
+          console.log(`token ${t.tokenId} (host ${t.hostId}) revoked`);
+          return 0;
+        }
+        const rows = [
+          ["TOKEN", "HOST", "STATUS", "ISSUED", "EXPIRES", "JOINED", "REVOKED"],
+          ...(await listHostTokens(cmd.dataDir, log)).map((t) => [
+            t.tokenId,
+            t.hostId,
+            t.status,
+            t.issuedAt,
+            t.expiresAt,
+            t.joinedAt ?? "",
+            t.revoked ? `${t.revoked.at} (${t.revoked.reason})` : "",
+          ]),
+        ];
+        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+        for (const r of rows)
+          console.log(
+            r
+              .map((c, i) => c.padEnd(widths[i]!))
+              .join("  ")
+              .trimEnd(),
+          );
+        return 0;
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    case "workspace":
+    case "image":
+    case "account":
+    case "hosts": {
+      const { runClient } = await import("./client.js");
+      try {
+        return await runClient(cmd);
+      } catch (err) {
+        console.error(`cocalc-launchpad: ${(err as Error).message}`);
+        return 1;
+      }
+    }
+    default: {
+      const never: never = cmd;
+      return never;
+    }
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    setTimeout(() => process.exit(code), 50).unref();
+    process.exitCode = code;
+  },
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
