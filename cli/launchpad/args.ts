@@ -2,8 +2,7 @@
 import { isIP } from "node:net";
 import { homedir, hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import { UsageError } from "../plus/args.js";
+import { parseOptions as parse, UsageError } from "../common/usage.js";
 
 export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one machine, in containers on btrfs.
 
@@ -307,14 +306,6 @@ function logLevelOf(value: string | undefined): string {
   if (!["trace", "debug", "info", "warn", "error", "silent"].includes(level))
     throw new UsageError("--log-level must be trace, debug, info, warn, error or silent");
   return level;
-}
-
-function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError((err as Error).message.replace(/\. To specify a positional.*$/s, ""));
-  }
 }
 
 function number(flag: string, v: unknown, integer: boolean): number | undefined {

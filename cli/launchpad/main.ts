@@ -9,7 +9,7 @@ import {
 } from "../../services/gateway/browser-sessions.js";
 import { type Logger, REDACTION, setRootLogger } from "../../services/runtime/logger.js";
 import { CocalcError } from "../../shared/errors.js";
-import { UsageError } from "../plus/args.js";
+import { failed, runMain } from "../common/usage.js";
 import { type HostOptions, type HubOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./args.js";
 
 function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
@@ -117,16 +117,7 @@ async function runHub(opts: HubOptions): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let cmd: ReturnType<typeof parseLaunchpadCli>;
-  try {
-    cmd = parseLaunchpadCli(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`cocalc-launchpad: ${err.message}\nRun \`cocalc-launchpad --help\` for usage.`);
-      return 2;
-    }
-    throw err;
-  }
+  const cmd = parseLaunchpadCli(argv);
   switch (cmd.command) {
     case "help":
       console.log(LAUNCHPAD_HELP);
@@ -138,8 +129,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         return await hubAccountCli(cmd);
       } catch (err) {
-        console.error(`cocalc-launchpad: ${(err as Error).message}`);
-        return 1;
+        return failed("cocalc-launchpad", err);
       }
     }
     case "host":
@@ -153,8 +143,7 @@ async function main(argv: string[]): Promise<number> {
         );
         return 0;
       } catch (err) {
-        console.error(`cocalc-launchpad: ${(err as Error).message}`);
-        return 1;
+        return failed("cocalc-launchpad", err);
       }
     }
     case "hub-tokens": {
@@ -188,8 +177,7 @@ async function main(argv: string[]): Promise<number> {
           );
         return 0;
       } catch (err) {
-        console.error(`cocalc-launchpad: ${(err as Error).message}`);
-        return 1;
+        return failed("cocalc-launchpad", err);
       }
     }
     case "workspace":
@@ -200,8 +188,7 @@ async function main(argv: string[]): Promise<number> {
       try {
         return await runClient(cmd);
       } catch (err) {
-        console.error(`cocalc-launchpad: ${(err as Error).message}`);
-        return 1;
+        return failed("cocalc-launchpad", err);
       }
     }
     default: {
@@ -211,13 +198,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    setTimeout(() => process.exit(code), 50).unref();
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain("cocalc-launchpad", main);

@@ -1,15 +1,9 @@
 /** Command-line parsing for cocalc-plus. Bad input is a UsageError: a clear message and exit code 2. */
 import { isIP } from "node:net";
-import { homedir } from "node:os";
-import { join, resolve } from "node:path";
-import { type ParseArgsConfig, parseArgs } from "node:util";
-import type { ForwardCliOptions } from "./forward-client.js";
+import { resolve } from "node:path";
+import { nonEmpty, parseOptions as parse, UsageError } from "../common/usage.js";
+import { dataDirOption } from "./data-dir.js";
 import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
-import type { SyncCliOptions } from "./sync-client.js";
-
-export class UsageError extends Error {
-  readonly code = "ERR_CLI_USAGE";
-}
 
 export const HELP = `cocalc-plus — a workspace in your browser: files, editor, terminals and coding agents.
 
@@ -63,6 +57,30 @@ export interface StartOptions {
   title?: string;
 }
 
+/** `cocalc-plus sync ACTION …` */ export interface SyncCliOptions {
+  action: "add" | "list" | "pause" | "resume" | "rm" | "check";
+  dataDir: string;
+  /** add: LOCAL [REMOTE]; others: PAIR or LOCAL path. */
+  args: string[];
+  session?: string;
+  ignore: string[];
+  ignoreFile?: string;
+  prefer?: "local" | "remote";
+  outsideHome: boolean;
+  json: boolean;
+}
+
+/** `cocalc-plus forward ACTION …` */ export interface ForwardCliOptions {
+  action: "add" | "list" | "rm";
+  dataDir: string;
+  /** add: LOCAL_PORT [REMOTE_PORT]; rm: FORWARD id or local port. */
+  args: string[];
+  session?: string;
+  direction?: string;
+  name?: string;
+  json: boolean;
+}
+
 export type CliCommand =
   | StartOptions
   | { command: "help" }
@@ -82,12 +100,6 @@ const SYNC_REMOTE_COMMANDS = new Set(["sync-scan", "sync-apply", "sync-watch", "
 
 const LOG_LEVELS = new Set(["trace", "debug", "info", "warn", "error", "fatal", "silent"]);
 
-/** The default data directory: $XDG_DATA_HOME/cocalc-plus. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_DATA_HOME || join(env.HOME || homedir(), ".local", "share");
-  return join(base, "cocalc-plus");
-}
-
 function port(value: string): number {
   if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
     throw new UsageError(
@@ -106,25 +118,6 @@ function bindAddress(value: string): string {
   return value;
 }
 
-function nonEmpty(flag: string, value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (value.trim() === "") throw new UsageError(`${flag} needs a value`);
-  return value;
-}
-
-function parse(
-  args: string[],
-  options: NonNullable<ParseArgsConfig["options"]>,
-  positionals: boolean,
-) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: positionals });
-  } catch (err) {
-    const message = (err as Error).message.replace(/\. To specify a positional argument.*$/s, "");
-    throw new UsageError(message);
-  }
-}
-
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): CliCommand {
   const [first, second] = argv;
   if (first !== undefined && SYNC_REMOTE_COMMANDS.has(first)) {
@@ -140,9 +133,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     return {
       command: "stop",
       ...(values.terminals === true && { terminals: true }),
-      dataDir: resolve(
-        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-      ),
+      dataDir: dataDirOption(values["data-dir"], env),
     };
   }
   if (first === "token") {
@@ -154,9 +145,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     return {
       command: "token",
       rotate: values.rotate === true,
-      dataDir: resolve(
-        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-      ),
+      dataDir: dataDirOption(values["data-dir"], env),
     };
   }
   if (first === "sync") {
@@ -191,9 +180,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       command: "sync",
       action,
       args: positionals,
-      dataDir: resolve(
-        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-      ),
+      dataDir: dataDirOption(values["data-dir"], env),
       ignore: (values.ignore as string[] | undefined) ?? [],
       outsideHome: values["outside-home"] === true,
       json: values.json === true,
@@ -234,9 +221,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       command: "forward",
       action,
       args: positionals,
-      dataDir: resolve(
-        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-      ),
+      dataDir: dataDirOption(values["data-dir"], env),
       json: values.json === true,
       ...(session !== undefined && { session }),
       ...(direction !== undefined && { direction }),
@@ -258,9 +243,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     const since = nonEmpty("--since", values.since as string | undefined);
     return {
       command: "events-tail",
-      dataDir: resolve(
-        nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-      ),
+      dataDir: dataDirOption(values["data-dir"], env),
       ...(positionals[0] !== undefined && { subject: positionals[0] }),
       ...(since !== undefined && { since }),
     };
@@ -310,9 +293,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     port: values.port === undefined ? 0 : port(values.port as string),
     bind: values.bind === undefined ? "127.0.0.1" : bindAddress(values.bind as string),
     allowHosts,
-    dataDir: resolve(
-      nonEmpty("--data-dir", values["data-dir"] as string | undefined) ?? defaultDataDir(env),
-    ),
+    dataDir: dataDirOption(values["data-dir"], env),
     open: !values["no-open"],
     daemon: Boolean(values.daemon),
     logLevel,

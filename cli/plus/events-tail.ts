@@ -9,7 +9,7 @@ import {
 } from "@nats-io/jetstream";
 import { connectServices } from "../../services/runtime/connect.js";
 import { secretsFile } from "../common/secrets.js";
-import { UsageError } from "./args.js";
+import { UsageError } from "../common/usage.js";
 import { type RunInfo, runInfoFile } from "./server.js";
 
 /** `--since`: a stream sequence, an ISO time, or a duration back from now (30s, 10m, 2h, 1d). */

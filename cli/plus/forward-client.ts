@@ -9,19 +9,9 @@ import {
 } from "../../shared/forwards.js";
 import { sessionIdOf } from "../../shared/remote.js";
 import { Buckets, ServiceNames } from "../../shared/subjects.js";
-import { UsageError } from "./args.js";
+import { UsageError } from "../common/usage.js";
+import type { ForwardCliOptions } from "./args.js";
 import { connectPlus, sendCommand } from "./client.js";
-
-export interface ForwardCliOptions {
-  action: "add" | "list" | "rm";
-  dataDir: string;
-  /** add: LOCAL_PORT [REMOTE_PORT]; rm: FORWARD id or local port. */
-  args: string[];
-  session?: string;
-  direction?: string;
-  name?: string;
-  json: boolean;
-}
 
 export const FORWARD_HELP = `cocalc-plus forward — keep ports forwarded over a remote session's SSH connection.
 

@@ -12,8 +12,9 @@ import {
 import { CocalcError } from "../../shared/errors.js";
 import { saveCodeCache } from "../bin/load-bundled.js";
 import { runningPid } from "../common/lock.js";
+import { failed, runMain } from "../common/usage.js";
 import { VERSION } from "../common/version.js";
-import { HELP, parseCli, type StartOptions, UsageError } from "./args.js";
+import { HELP, parseCli, type StartOptions } from "./args.js";
 import { DAEMON_CHILD, logFile, startDaemonChild } from "./daemon.js";
 import { openBrowser } from "./open-browser.js";
 import type { PlusHandle } from "./server.js";
@@ -191,16 +192,7 @@ async function runForeground(opts: StartOptions): Promise<number> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  let cmd: ReturnType<typeof parseCli>;
-  try {
-    cmd = parseCli(argv);
-  } catch (err) {
-    if (err instanceof UsageError) {
-      console.error(`cocalc-plus: ${err.message}\nRun \`cocalc-plus --help\` for usage.`);
-      return 2;
-    }
-    throw err;
-  }
+  const cmd = parseCli(argv);
   switch (cmd.command) {
     case "help":
       console.log(HELP);
@@ -216,8 +208,7 @@ async function main(argv: string[]): Promise<number> {
         console.log(await tokenCli(cmd.dataDir, cmd.rotate));
         return 0;
       } catch (err) {
-        console.error(`cocalc-plus: ${(err as Error).message}`);
-        return 1;
+        return failed("cocalc-plus", err);
       }
     case "events-tail":
       try {
@@ -225,8 +216,7 @@ async function main(argv: string[]): Promise<number> {
         await eventsTail(cmd.dataDir, cmd.subject, cmd.since);
         return 0;
       } catch (err) {
-        console.error(`cocalc-plus: ${(err as Error).message}`);
-        return err instanceof UsageError ? 2 : 1;
+        return failed("cocalc-plus", err);
       }
     case "sync-help": {
       const { SYNC_HELP } = await import("./sync-client.js");
@@ -239,8 +229,7 @@ async function main(argv: string[]): Promise<number> {
         await syncCli(cmd);
         return 0;
       } catch (err) {
-        console.error(`cocalc-plus: ${(err as Error).message}`);
-        return err instanceof UsageError ? 2 : 1;
+        return failed("cocalc-plus", err);
       }
     case "forward-help": {
       const { FORWARD_HELP } = await import("./forward-client.js");
@@ -254,8 +243,7 @@ async function main(argv: string[]): Promise<number> {
         await forwardCli(cmd);
         return 0;
       } catch (err) {
-        console.error(`cocalc-plus: ${(err as Error).message}`);
-        return err instanceof UsageError ? 2 : 1;
+        return failed("cocalc-plus", err);
       }
     case "sync-remote": {
       const { runRemoteCommand } = await import("../../services/sync/remote-cli.js");
@@ -281,14 +269,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    // Let pino flush its file stream, then leave even if a stray handle lingers.
-    setTimeout(() => process.exit(code), 50).unref();
-    process.exitCode = code;
-  },
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runMain("cocalc-plus", main);

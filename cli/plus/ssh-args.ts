@@ -1,9 +1,9 @@
 /** Command-line parsing of `cocalc-plus ssh …` and `cocalc-plus uninstall`. */
 import { resolve } from "node:path";
-import { type ParseArgsConfig, parseArgs } from "node:util";
 import { CocalcError } from "../../shared/errors.js";
 import { formatTarget, parseTarget, type SessionOptions } from "../../shared/remote.js";
-import { defaultDataDir, UsageError } from "./args.js";
+import { parseOptions as parse, UsageError } from "../common/usage.js";
+import { dataDirOption as dataDir } from "./data-dir.js";
 
 export const SSH_HELP = `cocalc-plus ssh — run the workspace on another machine, open it here.
 
@@ -49,16 +49,6 @@ export type SshCommand =
   | { command: "ssh-help" }
   | { command: "uninstall"; dataDir: string; purge: boolean };
 
-function parse(args: string[], options: NonNullable<ParseArgsConfig["options"]>) {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (err) {
-    throw new UsageError(
-      (err as Error).message.replace(/\. To specify a positional argument.*$/s, ""),
-    );
-  }
-}
-
 function target(text: string | undefined): string {
   if (text === undefined) throw new UsageError("a target is needed: [user@]host[:port]");
   try {
@@ -74,12 +64,6 @@ function port(flag: string, value: unknown): number | undefined {
   if (!/^\d{1,5}$/.test(v) || Number(v) < 1 || Number(v) > 65535)
     throw new UsageError(`${flag} must be a port from 1 to 65535, not ${JSON.stringify(v)}`);
   return Number(v);
-}
-
-function dataDir(value: unknown, env: NodeJS.ProcessEnv): string {
-  if (value !== undefined && String(value).trim() === "")
-    throw new UsageError("--data-dir needs a value");
-  return resolve((value as string | undefined) ?? defaultDataDir(env));
 }
 
 export function parseSshCli(argv: string[], env: NodeJS.ProcessEnv = process.env): SshCommand {

@@ -11,21 +11,9 @@ import {
   type SyncPairView,
   syncSummary,
 } from "../../shared/sync.js";
-import { UsageError } from "./args.js";
+import { UsageError } from "../common/usage.js";
+import type { SyncCliOptions } from "./args.js";
 import { connectPlus, sendCommand } from "./client.js";
-
-export interface SyncCliOptions {
-  action: "add" | "list" | "pause" | "resume" | "rm" | "check";
-  dataDir: string;
-  /** add: LOCAL [REMOTE]; others: PAIR or LOCAL path. */
-  args: string[];
-  session?: string;
-  ignore: string[];
-  ignoreFile?: string;
-  prefer?: "local" | "remote";
-  outsideHome: boolean;
-  json: boolean;
-}
 
 export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and on a remote session.
 
