@@ -29,6 +29,7 @@ import {
   hostSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { table } from "../common/table.js";
 import type { ClientOptions } from "./args.js";
 import { streamExec } from "./exec.js";
 import { launchpadRunFile } from "./host.js";
@@ -136,18 +137,6 @@ export function snapshotsTable(rows: readonly SnapshotInfo[]): string {
       formatBytes(r.referencedBytes),
     ]),
   ]);
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 /** Runs one client command; returns the exit code. */

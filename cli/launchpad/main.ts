@@ -9,6 +9,7 @@ import {
 } from "../../services/gateway/browser-sessions.js";
 import { type Logger, REDACTION, setRootLogger } from "../../services/runtime/logger.js";
 import { CocalcError } from "../../shared/errors.js";
+import { table } from "../common/table.js";
 import { failed, runMain } from "../common/usage.js";
 import { type HostOptions, type HubOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./args.js";
 
@@ -167,14 +168,7 @@ async function main(argv: string[]): Promise<number> {
             t.revoked ? `${t.revoked.at} (${t.revoked.reason})` : "",
           ]),
         ];
-        const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-        for (const r of rows)
-          console.log(
-            r
-              .map((c, i) => c.padEnd(widths[i]!))
-              .join("  ")
-              .trimEnd(),
-          );
+        console.log(table(rows));
         return 0;
       } catch (err) {
         return failed("cocalc-launchpad", err);

@@ -9,6 +9,7 @@ import {
 } from "../../shared/forwards.js";
 import { sessionIdOf } from "../../shared/remote.js";
 import { Buckets, ServiceNames } from "../../shared/subjects.js";
+import { table } from "../common/table.js";
 import { UsageError } from "../common/usage.js";
 import type { ForwardCliOptions } from "./args.js";
 import { connectPlus, sendCommand } from "./client.js";
@@ -65,18 +66,6 @@ export function forwardStatusText(f: ForwardView): string {
   const restarts = f.restarts > 0 ? ` (${f.restarts} restart${f.restarts === 1 ? "" : "s"})` : "";
   const why = f.status !== "up" && f.error ? `: ${f.error.message}` : "";
   return `${f.status}${restarts}${why}`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 /** Runs one forward command; prints to `out`. Throws with a message for people. */

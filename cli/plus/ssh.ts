@@ -33,6 +33,7 @@ import {
 import { sessionIdOfPair } from "../../shared/sync.js";
 import { runningPid } from "../common/lock.js";
 import { secretsFile } from "../common/secrets.js";
+import { table } from "../common/table.js";
 import { startDaemonChild } from "./daemon.js";
 import { openBrowser } from "./open-browser.js";
 import { type RunInfo, runInfoFile } from "./server.js";
@@ -260,18 +261,6 @@ function ago(iso: string | undefined, now = Date.now()): string {
   if (s < 3600) return `${Math.round(s / 60)}m ago`;
   if (s < 86400) return `${Math.round(s / 3600)}h ago`;
   return `${Math.round(s / 86400)}d ago`;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 async function list(dataDir: string, json: boolean): Promise<number> {

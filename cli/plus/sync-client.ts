@@ -11,6 +11,7 @@ import {
   type SyncPairView,
   syncSummary,
 } from "../../shared/sync.js";
+import { table } from "../common/table.js";
 import { UsageError } from "../common/usage.js";
 import type { SyncCliOptions } from "./args.js";
 import { connectPlus, sendCommand } from "./client.js";
@@ -34,18 +35,6 @@ async function pairs(nc: NatsConnection): Promise<SyncPairView[]> {
     if (e?.operation === "PUT" && e.length > 0) out.push(e.json<SyncPairView>());
   }
   return out.sort((a, b) => a.session.localeCompare(b.session) || a.local.localeCompare(b.local));
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join("  ")
-        .trimEnd(),
-    )
-    .join("\n");
 }
 
 /** Runs one sync command; prints to `out`. Throws with a message for people. */
