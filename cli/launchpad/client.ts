@@ -7,7 +7,6 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import pino from "pino";
 import { accountsOnControlPlane } from "../../services/host/index.js";
 import { connectServices } from "../../services/runtime/connect.js";
 import { requestWithProgress } from "../../services/runtime/progress.js";
@@ -29,6 +28,7 @@ import {
   hostSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { silentLogger } from "../common/logger.js";
 import { table } from "../common/table.js";
 import type { ClientOptions } from "./args.js";
 import { streamExec } from "./exec.js";
@@ -71,7 +71,7 @@ async function connect(dataDir: string): Promise<{ nc: NatsConnection; run: Targ
     };
   for (const dir of [dataDir, join(dataDir, "hub")]) {
     if (!existsSync(hubRunFile(dir))) continue;
-    const nc = await connectHub(dir, pino({ level: "silent" }));
+    const nc = await connectHub(dir, silentLogger());
     return { nc, run: { natsUrl: nc.getServer() } };
   }
   throw new CommandFailed(

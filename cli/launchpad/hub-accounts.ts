@@ -1,6 +1,6 @@
 /** `cocalc-launchpad hub account …`: the operator at the console lists and manages accounts. */
-import pino from "pino";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects, RESET_PATH } from "../../shared/hub.js";
+import { silentLogger } from "../common/logger.js";
 import type { HubAccountOptions } from "./args.js";
 import { connectHub, readHubRun } from "./hub-connect.js";
 
@@ -16,7 +16,7 @@ async function readPassword(): Promise<string> {
 
 /** Runs the command; returns the exit code, printing what it did or why not. */
 export async function hubAccountCli(o: HubAccountOptions): Promise<number> {
-  const nc = await connectHub(o.dataDir, pino({ level: "silent" }));
+  const nc = await connectHub(o.dataDir, silentLogger());
   const ask = async (type: string, data: Record<string, unknown>) => {
     const m = await nc.request(
       HubSubjects.command,

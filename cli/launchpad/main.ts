@@ -1,37 +1,19 @@
 #!/usr/bin/env node
 /** The `cocalc-launchpad` command. */
-import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import pino from "pino";
 import {
   HUB_SESSION_IDLE_MS,
   HUB_SESSION_LIFETIME_MS,
 } from "../../services/gateway/browser-sessions.js";
-import { type Logger, REDACTION, setRootLogger } from "../../services/runtime/logger.js";
+import type { Logger } from "../../services/runtime/logger.js";
 import { CocalcError } from "../../shared/errors.js";
+import { cliLogger, silentLogger } from "../common/logger.js";
 import { table } from "../common/table.js";
 import { failed, runMain } from "../common/usage.js";
 import { type HostOptions, type HubOptions, LAUNCHPAD_HELP, parseLaunchpadCli } from "./args.js";
 
 function makeLogger(opts: { dataDir: string; logLevel: string }): Logger {
-  const dir = join(opts.dataDir, "logs");
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const log = pino(
-    {
-      level: opts.logLevel,
-      base: { pid: process.pid },
-      redact: REDACTION,
-    },
-    pino.multistream([
-      {
-        level: opts.logLevel as pino.Level,
-        stream: pino.destination({ dest: join(dir, "launchpad.log"), sync: false }),
-      },
-      { level: "warn", stream: process.stderr },
-    ]),
-  );
-  setRootLogger(log);
-  return log;
+  return cliLogger({ file: join(opts.dataDir, "logs", "launchpad.log"), level: opts.logLevel });
 }
 
 const progress = (line: string) => console.error(`cocalc-launchpad: ${line}`);
@@ -138,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     case "hub-token": {
       const { issueHostToken } = await import("./hub.js");
       try {
-        const t = await issueHostToken(cmd, pino({ level: "silent" }));
+        const t = await issueHostToken(cmd, silentLogger());
         console.log(
           `registration token for host ${t.hostId} written to ${cmd.out} (expires ${t.expiresAt}); join with: cocalc-launchpad host --join ${cmd.out} …`,
         );
@@ -149,7 +131,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case "hub-tokens": {
       const { listHostTokens, revokeHostToken } = await import("./hub.js");
-      const log = pino({ level: "silent" });
+      const log = silentLogger();
       try {
         if (cmd.action === "revoke") {
           const t = await revokeHostToken(cmd.dataDir, cmd.tokenId, log);

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 /** The `cocalc-plus` command. */
 import { join } from "node:path";
-import pino from "pino";
-import { type Logger, REDACTION, setRootLogger } from "../../services/runtime/logger.js";
+import type { Logger } from "../../services/runtime/logger.js";
 import {
   killOrphanNatsServer,
   locateNatsServer,
@@ -12,6 +11,7 @@ import {
 import { CocalcError } from "../../shared/errors.js";
 import { saveCodeCache } from "../bin/load-bundled.js";
 import { runningPid } from "../common/lock.js";
+import { cliLogger } from "../common/logger.js";
 import { failed, runMain } from "../common/usage.js";
 import { VERSION } from "../common/version.js";
 import { HELP, parseCli, type StartOptions } from "./args.js";
@@ -20,23 +20,12 @@ import { openBrowser } from "./open-browser.js";
 import type { PlusHandle } from "./server.js";
 
 function makeLogger(opts: StartOptions): Logger {
-  const streams: pino.StreamEntry[] = [
-    {
-      level: opts.logLevel as pino.Level,
-      stream: pino.destination({ dest: logFile(opts.dataDir), mkdir: true, sync: false }),
-    },
-  ];
-  if (!process.env[DAEMON_CHILD]) streams.push({ level: "warn", stream: process.stderr });
-  const log = pino(
-    {
-      level: opts.logLevel,
-      base: { pid: process.pid },
-      redact: REDACTION,
-    },
-    pino.multistream(streams),
-  );
-  setRootLogger(log);
-  return log;
+  return cliLogger({
+    file: logFile(opts.dataDir),
+    level: opts.logLevel,
+    // A daemon's stderr is its log file already.
+    console: process.env[DAEMON_CHILD] ? false : process.stderr,
+  });
 }
 
 function sleep(ms: number) {
