@@ -6,6 +6,8 @@
  * - web/ imports only web/, shared/ and packages; streams/ only shared/ and packages;
  * - in web/, a component (a .tsx file) never talks to NATS itself: `@nats-io/*` is for the
  *   stores, sessions and connections (.ts files), which components use;
+ * - in cli/, plus/ and launchpad/ import common/ (and bin/), never each other; common/ imports
+ *   neither;
  * - cli/ has no import circle (type-only imports count too: a circle is a knot for the reader
  *   whether or not it survives compilation).
  */
@@ -136,7 +138,7 @@ function area(root: string, file: string): string[] {
 
 export function violations(root = ROOT): string[] {
   const problems: string[] = [];
-  for (const top of ["shared", "services", "streams", "web"]) {
+  for (const top of ["shared", "services", "streams", "web", "cli"]) {
     let all: string[];
     try {
       all = files(join(root, top));
@@ -166,6 +168,13 @@ export function violations(root = ROOT): string[] {
               (tTop === "services" && (tSub === from[1] || tSub === "runtime"));
             if (!ok) problems.push(`${rel}: service ${from[1]} imports ${spec}`);
           }
+          if (
+            from[0] === "cli" &&
+            tTop === "cli" &&
+            (tSub === "plus" || tSub === "launchpad") &&
+            tSub !== from[1]
+          )
+            problems.push(`${rel}: cli/${from[1]} imports ${spec} (share it through cli/common/)`);
         } else if (from[0] === "shared" && !isTest) {
           if (BUILTINS.has(spec) || spec.startsWith("node:"))
             problems.push(`${rel}: shared/ imports Node module ${spec}`);

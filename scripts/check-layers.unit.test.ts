@@ -67,7 +67,7 @@ describe("layering check", () => {
     rmSync(root, { recursive: true });
   });
 
-  it("passes cli/ without a circle, and finds each circle in cli/ once, type imports included", () => {
+  it("keeps cli/'s products apart, and finds each circle in cli/ once, type imports included", () => {
     const clean = tree({
       "cli/common/usage.ts": "export class UsageError extends Error {}",
       "cli/plus/args.ts": 'import { UsageError } from "../common/usage.js";',
@@ -76,6 +76,17 @@ describe("layering check", () => {
     });
     expect(violations(clean)).toEqual([]);
     rmSync(clean, { recursive: true });
+
+    const crossed = tree({
+      "cli/plus/args.ts": "export const a = 1;",
+      "cli/launchpad/args.ts": 'import { a } from "../plus/args.js";',
+      "cli/common/usage.ts": 'import type { b } from "../launchpad/args.js";',
+    });
+    expect(violations(crossed).sort()).toEqual([
+      "cli/common/usage.ts: cli/common imports ../launchpad/args.js (share it through cli/common/)",
+      "cli/launchpad/args.ts: cli/launchpad imports ../plus/args.js (share it through cli/common/)",
+    ]);
+    rmSync(crossed, { recursive: true });
 
     const root = tree({
       "cli/plus/args.ts": 'import type { SyncOptions } from "./sync.js";',
