@@ -1,5 +1,4 @@
 /** `cocalc-plus events tail`: prints events as they arrive, for people without the nats CLI. */
-import { readFile } from "node:fs/promises";
 import {
   DeliverPolicy,
   type JetStreamManager,
@@ -7,10 +6,8 @@ import {
   jetstreamManager,
   type OrderedConsumerOptions,
 } from "@nats-io/jetstream";
-import { connectServices } from "../../services/runtime/connect.js";
-import { secretsFile } from "../common/secrets.js";
 import { UsageError } from "../common/usage.js";
-import { type RunInfo, runInfoFile } from "./server.js";
+import { connectPlus } from "./client.js";
 
 /** `--since`: a stream sequence, an ISO time, or a duration back from now (30s, 10m, 2h, 1d). */
 export function parseSince(since: string, now = Date.now()): { seq: number } | { time: Date } {
@@ -44,16 +41,7 @@ export async function eventsTail(
   out = process.stdout,
 ): Promise<void> {
   const start = since === undefined ? undefined : parseSince(since);
-  let run: RunInfo;
-  let seed: string;
-  try {
-    run = JSON.parse(await readFile(runInfoFile(dataDir), "utf8")) as RunInfo;
-    seed = (JSON.parse(await readFile(secretsFile(dataDir), "utf8")) as { servicesSeed: string })
-      .servicesSeed;
-  } catch {
-    throw new Error(`no cocalc-plus is running on ${dataDir} (start it first, or pass --data-dir)`);
-  }
-  const nc = await connectServices({ url: run.natsUrl, seed }, "cocalc-plus events tail");
+  const { nc } = await connectPlus(dataDir, "cocalc-plus events tail");
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   let streams: string[];
