@@ -30,9 +30,9 @@ export default defineConfig({
     rollupOptions: {
       input: {
         plus: "cli/bin/plus.ts",
-        "plus-main": "cli/plus.ts",
+        "plus-main": "cli/plus/main.ts",
         launchpad: "cli/bin/launchpad.ts",
-        "launchpad-main": "cli/launchpad.ts",
+        "launchpad-main": "cli/launchpad/main.ts",
         // The terminals' pty host runs as its own process (found next to plus.js).
         "pty-host": "services/terminals/pty-host.ts",
         // A container workspace's file operations run in their own process, as its user.

@@ -5,7 +5,11 @@
  * - a service imports shared/, streams/ and services/runtime/, never another service;
  * - web/ imports only web/, shared/ and packages; streams/ only shared/ and packages;
  * - in web/, a component (a .tsx file) never talks to NATS itself: `@nats-io/*` is for the
- *   stores, sessions and connections (.ts files), which components use.
+ *   stores, sessions and connections (.ts files), which components use;
+ * - in cli/, plus/ and launchpad/ import common/ (and bin/), never each other; common/ imports
+ *   neither;
+ * - cli/ has no import circle (type-only imports count too: a circle is a knot for the reader
+ *   whether or not it survives compilation).
  */
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -41,13 +45,100 @@ function files(dir: string): string[] {
   return out;
 }
 
+/** Relative specifiers of one file's imports and re-exports. */
+function specifiers(text: string): string[] {
+  return [...text.matchAll(IMPORT)].map((m) => m[1] ?? m[2] ?? m[3]!);
+}
+
+/** A module a relative specifier names: `./x.js` is the source file `./x.ts` (or `.tsx`). */
+function sourceOf(file: string, spec: string): string {
+  const target = resolve(dirname(file), spec);
+  for (const ts of [target.replace(/\.js$/, ".ts"), target.replace(/\.js$/, ".tsx")])
+    if (existsSync(ts)) return ts;
+  return target;
+}
+
+/**
+ * The import circles among `all`: one per strongly connected component (Tarjan), each shown
+ * as a shortest path that returns to its start, with the component's files when it has more.
+ */
+function circles(root: string, all: string[]): string[] {
+  const inside = new Set(all);
+  const edges = new Map<string, string[]>();
+  for (const file of all) {
+    const out = specifiers(readFileSync(file, "utf8"))
+      .filter((s) => s.startsWith("."))
+      .map((s) => sourceOf(file, s))
+      .filter((t) => inside.has(t));
+    edges.set(file, [...new Set(out)].sort());
+  }
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const stack: string[] = [];
+  const onStack = new Set<string>();
+  const found: string[] = [];
+  const visit = (v: string) => {
+    index.set(v, index.size);
+    low.set(v, index.get(v)!);
+    stack.push(v);
+    onStack.add(v);
+    for (const w of edges.get(v)!) {
+      if (!index.has(w)) {
+        visit(w);
+        low.set(v, Math.min(low.get(v)!, low.get(w)!));
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!));
+    }
+    if (low.get(v) !== index.get(v)) return;
+    const component = new Set<string>();
+    for (let w = stack.pop()!; ; w = stack.pop()!) {
+      onStack.delete(w);
+      component.add(w);
+      if (w === v) break;
+    }
+    if (component.size === 1 && !edges.get(v)!.includes(v)) return;
+    const path = cycleThrough(v, component, edges).map((f) => relative(root, f));
+    const knot =
+      component.size > path.length - 1
+        ? ` (one knot of ${component.size}: ${[...component]
+            .map((f) => relative(root, f))
+            .sort()
+            .join(", ")})`
+        : "";
+    found.push(`${path.join(" → ")}${knot}`);
+  };
+  for (const file of [...all].sort()) if (!index.has(file)) visit(file);
+  return found;
+}
+
+/** A shortest path from `start` back to itself inside one component (breadth first). */
+function cycleThrough(start: string, component: Set<string>, edges: Map<string, string[]>) {
+  const from = new Map<string, string>();
+  const queue = [start];
+  while (queue.length > 0) {
+    const v = queue.shift()!;
+    for (const w of edges.get(v)!) {
+      if (!component.has(w)) continue;
+      if (w === start) {
+        const path = [start];
+        for (let u = v; u !== start; u = from.get(u)!) path.splice(1, 0, u);
+        return [...path, start];
+      }
+      if (!from.has(w)) {
+        from.set(w, v);
+        queue.push(w);
+      }
+    }
+  }
+  return [start, start];
+}
+
 function area(root: string, file: string): string[] {
   return relative(root, file).split(sep);
 }
 
 export function violations(root = ROOT): string[] {
   const problems: string[] = [];
-  for (const top of ["shared", "services", "streams", "web"]) {
+  for (const top of ["shared", "services", "streams", "web", "cli"]) {
     let all: string[];
     try {
       all = files(join(root, top));
@@ -58,8 +149,7 @@ export function violations(root = ROOT): string[] {
       const rel = relative(root, file);
       const isTest = /\.test\.tsx?$/.test(file);
       const text = readFileSync(file, "utf8");
-      for (const m of text.matchAll(IMPORT)) {
-        const spec = m[1] ?? m[2] ?? m[3]!;
+      for (const spec of specifiers(text)) {
         const from = area(root, file);
         if (spec.startsWith(".")) {
           const target = area(root, resolve(dirname(file), spec));
@@ -78,6 +168,13 @@ export function violations(root = ROOT): string[] {
               (tTop === "services" && (tSub === from[1] || tSub === "runtime"));
             if (!ok) problems.push(`${rel}: service ${from[1]} imports ${spec}`);
           }
+          if (
+            from[0] === "cli" &&
+            tTop === "cli" &&
+            (tSub === "plus" || tSub === "launchpad") &&
+            tSub !== from[1]
+          )
+            problems.push(`${rel}: cli/${from[1]} imports ${spec} (share it through cli/common/)`);
         } else if (from[0] === "shared" && !isTest) {
           if (BUILTINS.has(spec) || spec.startsWith("node:"))
             problems.push(`${rel}: shared/ imports Node module ${spec}`);
@@ -97,6 +194,11 @@ export function violations(root = ROOT): string[] {
       }
     }
   }
+  let cli: string[] = [];
+  try {
+    cli = files(join(root, "cli"));
+  } catch {}
+  for (const circle of circles(root, cli)) problems.push(`cli/ has an import circle: ${circle}`);
   return problems;
 }
 

@@ -66,4 +66,46 @@ describe("layering check", () => {
     ]);
     rmSync(root, { recursive: true });
   });
+
+  it("keeps cli/'s products apart, and finds each circle in cli/ once, type imports included", () => {
+    const clean = tree({
+      "cli/common/usage.ts": "export class UsageError extends Error {}",
+      "cli/plus/args.ts": 'import { UsageError } from "../common/usage.js";',
+      "cli/plus/main.ts":
+        'import { parse } from "./args.js";\nconst { x } = await import("../common/usage.js");',
+    });
+    expect(violations(clean)).toEqual([]);
+    rmSync(clean, { recursive: true });
+
+    const crossed = tree({
+      "cli/plus/args.ts": "export const a = 1;",
+      "cli/launchpad/args.ts": 'import { a } from "../plus/args.js";',
+      "cli/common/usage.ts": 'import type { b } from "../launchpad/args.js";',
+    });
+    expect(violations(crossed).sort()).toEqual([
+      "cli/common/usage.ts: cli/common imports ../launchpad/args.js (share it through cli/common/)",
+      "cli/launchpad/args.ts: cli/launchpad imports ../plus/args.js (share it through cli/common/)",
+    ]);
+    rmSync(crossed, { recursive: true });
+
+    const root = tree({
+      "cli/plus/args.ts": 'import type { SyncOptions } from "./sync.js";',
+      "cli/plus/sync.ts": 'import { client } from "./client.js";',
+      "cli/plus/client.ts": 'export { UsageError } from "./args.js";',
+      "cli/launchpad/main.ts": 'const host = await import("./host.js");',
+      "cli/launchpad/host.ts": 'import { main } from "./main.js";',
+      "cli/common/self.ts": 'import { me } from "./self.js";',
+      "cli/common/fine.ts": 'import { me } from "./self.js";',
+    });
+    const v = violations(root);
+    expect(v).toEqual(
+      expect.arrayContaining([
+        "cli/ has an import circle: cli/common/self.ts → cli/common/self.ts",
+        "cli/ has an import circle: cli/launchpad/host.ts → cli/launchpad/main.ts → cli/launchpad/host.ts",
+        "cli/ has an import circle: cli/plus/args.ts → cli/plus/sync.ts → cli/plus/client.ts → cli/plus/args.ts",
+      ]),
+    );
+    expect(v).toHaveLength(3);
+    rmSync(root, { recursive: true });
+  });
 });

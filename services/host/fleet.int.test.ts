@@ -3,7 +3,7 @@
  * (a host that stops beating turns offline), the refusals of routing (no ready host, a host
  * that is not connected, a workspace on no host), and the ledger a joined host reserves
  * cores in, including a release sent again after the control plane was away. Real hosts
- * (podman, btrfs, leaf nodes) are in cli/launchpad-fleet.int.test.ts.
+ * (podman, btrfs, leaf nodes) are in cli/launchpad/fleet.int.test.ts.
  */
 import { mkdir, symlink } from "node:fs/promises";
 import { join } from "node:path";

@@ -8,9 +8,9 @@
  */
 import { join } from "node:path";
 import pino from "pino";
-import type { HostOptions } from "../../cli/launchpad-args.js";
-import { startLaunchpadHost } from "../../cli/launchpad-host.js";
-import { issueHostToken } from "../../cli/launchpad-hub.js";
+import type { HostOptions } from "../../cli/launchpad/args.js";
+import { startLaunchpadHost } from "../../cli/launchpad/host.js";
+import { issueHostToken } from "../../cli/launchpad/hub.js";
 import { hostSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import { hostUnsupported, setupHostMachine, startTestHub } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";

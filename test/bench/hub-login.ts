@@ -28,7 +28,7 @@ import { Kvm } from "@nats-io/kv";
 import { wsconnect } from "@nats-io/nats-core";
 import { hash as argonHash, verify as argonVerify } from "@node-rs/argon2";
 import WS from "ws";
-import type { RunningHub } from "../../cli/launchpad-hub.js";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { type BrowserNatsLogin, HUB_NATS_PATH } from "../../services/gateway/hub-app.js";
 import { askHub, HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { HUB_WORKSPACES_PATH } from "../../services/gateway/hub-workspaces.js";

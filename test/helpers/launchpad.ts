@@ -12,8 +12,8 @@ import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import pino from "pino";
-import type { HubOptions } from "../../cli/launchpad-args.js";
-import { type RunningHub, startHub } from "../../cli/launchpad-hub.js";
+import type { HubOptions } from "../../cli/launchpad/args.js";
+import { type RunningHub, startHub } from "../../cli/launchpad/hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { freePortRange } from "../../services/runtime/ports.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
@@ -78,7 +78,7 @@ export async function addScriptedAgent(rootfs: string): Promise<string> {
     await sh("cp", ["-L", file, join(rootfs, inside)]);
   }
   const agent = join(rootfs, "opt", "agent");
-  const modules = new URL("../../node_modules/", import.meta.url).pathname;
+  const modules = new URL("../../node_modules", import.meta.url).pathname;
   await mkdir(join(agent, "node_modules", "@agentclientprotocol"), { recursive: true });
   await sh("cp", [
     "-rL",

@@ -4,11 +4,11 @@
  * exits 1. Usage: node lock-starter.js DATA_DIR
  */
 import { mkdir } from "node:fs/promises";
-import { acquireLock } from "../../cli/lock.js";
+import { acquireLock } from "../../cli/common/lock.js";
 
 const dataDir = process.argv[2]!;
 try {
-  // As cli/plus-server.ts does before it takes the lock.
+  // As cli/plus/server.ts does before it takes the lock.
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await acquireLock(dataDir);
   process.stdout.write("running\n");

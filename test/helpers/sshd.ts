@@ -19,7 +19,7 @@ import {
 import { chown } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PACKAGE_ROOT } from "../../cli/version.js";
+import { PACKAGE_ROOT } from "../../cli/common/version.js";
 import { freePort } from "../../services/runtime/ports.js";
 
 /** The remote user of the CLI tests; each test file uses its own user, so files can run at once. */

@@ -5,7 +5,7 @@
  * services of WAIT_FOR (a workspace id) run.
  */
 import pino from "pino";
-import { startWorkspaceServices } from "../../cli/launchpad-workspaces.js";
+import { startWorkspaceServices } from "../../cli/launchpad/workspaces.js";
 import { detectPodman } from "../../services/host/index.js";
 import { connectServices } from "../../services/runtime/connect.js";
 

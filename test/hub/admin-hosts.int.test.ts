@@ -1,7 +1,7 @@
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningHub } from "../../cli/launchpad-hub.js";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
 import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";

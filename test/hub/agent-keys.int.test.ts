@@ -13,7 +13,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningHub } from "../../cli/launchpad-hub.js";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { agentCommand, followLog, messagesOf, turnView } from "../../services/agents/test-kit.js";
 import { HUB_AGENT_KEYS_PATH } from "../../services/gateway/hub-agent-keys.js";
 import { askHub } from "../../services/gateway/hub-auth.js";

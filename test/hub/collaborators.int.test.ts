@@ -12,7 +12,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createUser, type KeyPair } from "@nats-io/nkeys";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningHub } from "../../cli/launchpad-hub.js";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import {
   HUB_JOIN_PATH,

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningHub } from "../../cli/launchpad-hub.js";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { UID_BASE, workspacePaths } from "../../services/host/index.js";

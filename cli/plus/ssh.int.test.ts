@@ -1,0 +1,490 @@
+/**
+ * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../../services/runtime/ports.js";
+import type { RemoteSessionView } from "../../shared/remote.js";
+import { until } from "../../test/helpers/nats.js";
+import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
+import { type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
+
+const skip = sshdSkipReason();
+if (skip) console.warn(`skipping cocalc-plus ssh tests: ${skip}`);
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function plus(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Every process's argv, as one string each. */
+function allArgv(): { pid: number; argv: string }[] {
+  const out: { pid: number; argv: string }[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      out.push({
+        pid: Number(name),
+        argv: readFileSync(`/proc/${name}/cmdline`, "utf8").replace(/\0/g, " "),
+      });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+function userProcesses(user: string, pattern: RegExp): string[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", ["-u", user, "-o", "pid=,args="], { encoding: "utf8" });
+  } catch {
+    return [];
+  }
+  // A zombie is an exited process its (container) init has not reaped yet: not running.
+  return out.split("\n").filter((l) => pattern.test(l) && !l.includes("<defunct>"));
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
+  let sshd: Sshd;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let dataDir: string;
+  let args: string[];
+
+  const view = async (): Promise<RemoteSessionView | undefined> => {
+    const r = await plus(["ssh", "list", "--json", "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    return (JSON.parse(r.stdout) as RemoteSessionView[]).find((v) => v.target === sshd.target);
+  };
+
+  beforeAll(async () => {
+    sshd = await startSshd();
+    // A clean remote: no plus installed, no daemon, but an old version to be cleaned up.
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // nothing ran
+    }
+  }, 60_000);
+
+  beforeAll(async () => {
+    sshd.asUser(
+      'rm -rf "$HOME/.cache/cocalc" "$HOME/.local/share/cocalc-plus"; mkdir -p "$HOME/.cache/cocalc/cocalc-plus/0.0.1-old/dist"',
+    );
+    home = await tempHome();
+    dataDir = join(home, "data");
+    env = plusEnv(home);
+    args = ["--no-open", "--data-dir", dataDir, ...sshd.sshArgs];
+  });
+
+  afterAll(async () => {
+    if (!sshd) return;
+    await plus(["stop", "--terminals", "--data-dir", dataDir], env);
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // none left
+    }
+    await sshd.stop();
+    await removeHome(home);
+  }, 60_000);
+
+  it("--no-install on a host without plus fails with a clear message", async () => {
+    const r = await plus(["ssh", sshd.target, "--no-install", ...args], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/not installed on .*--no-install/);
+    expect(r.stderr).toContain("ERR_REMOTE_NOT_INSTALLED");
+    expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+  }, 60_000);
+
+  it("a wrong key is a clear authentication error with the ssh output", async () => {
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(sshd.dir, "bad_key")]);
+    const bad = join(sshd.dir, "bad_config");
+    writeFileSync(
+      bad,
+      readFileSync(sshd.config, "utf8").replace(
+        /IdentityFile .*/,
+        `IdentityFile ${join(sshd.dir, "bad_key")}`,
+      ),
+    );
+    const r = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, `--ssh-arg=-F${bad}`],
+      env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/authentication failed/);
+    expect(r.stderr).toContain("ERR_REMOTE_AUTH");
+    expect(r.stderr).toMatch(/ssh said:[\s\S]*Permission denied/);
+  }, 60_000);
+
+  it("an unreachable host says so", async () => {
+    const r = await plus(
+      ["ssh", `nobody@127.0.0.1:1`, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/host unreachable/);
+    expect(r.stderr).toContain("ERR_REMOTE_UNREACHABLE");
+    await plus(["ssh", "rm", "nobody@127.0.0.1:1", "--data-dir", dataDir], env);
+  }, 60_000);
+
+  it("bad targets and flags are usage errors", async () => {
+    for (const bad of [
+      ["-oProxyCommand=x"],
+      ["a@b@"],
+      ["host:99999"],
+      ["host", "--local-port", "0"],
+    ]) {
+      const r = await plus(["ssh", ...bad, "--data-dir", dataDir], env);
+      expect(r.code, bad.join(" ")).toBe(2);
+    }
+  });
+
+  let remotePid: number;
+  let localPort: number;
+  let token: string;
+
+  it("the first connect installs, starts and forwards; the URL answers", async () => {
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/installing cocalc-plus/);
+    const m = /ready: http:\/\/127\.0\.0\.1:(\d+)\/\?token=([A-Za-z0-9_-]+)/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    localPort = Number(m![1]);
+    token = m![2]!;
+    const res = await fetch(`http://127.0.0.1:${localPort}/?token=${token}`, {
+      redirect: "manual",
+    });
+    expect([200, 302, 303]).toContain(res.status);
+    expect(await healthy(localPort)).toBe(true);
+
+    const v = (await view())!;
+    expect(v.status).toBe("running");
+    expect(v.localPort).toBe(localPort);
+    remotePid = v.remotePid!;
+    // Installed into the versioned cache; the old version is gone.
+    const installed = sshd.asUser('ls -A "$HOME/.cache/cocalc/cocalc-plus"').trim().split("\n");
+    expect(installed).toEqual([v.localVersion]);
+    // The daemon runs as the remote user, bound to 127.0.0.1 only, and its files are 0600.
+    expect(userProcesses(sshd.user, new RegExp(`^\\s*${remotePid}\\s.*plus\\.js`))).toHaveLength(1);
+    const listen = execFileSync("ss", ["-ltnH"], { encoding: "utf8" });
+    const lines = listen.split("\n").filter((l) => l.includes(`:${v.remotePort} `));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const l of lines) expect(l).toContain(`127.0.0.1:${v.remotePort}`);
+    for (const f of ["token", "connection.json"]) {
+      const path = join(sshd.home, ".local/share/cocalc-plus/ssh", f);
+      expect((statSync(path).mode & 0o777).toString(8), f).toBe("600");
+    }
+    const info = JSON.parse(
+      readFileSync(join(sshd.home, ".local/share/cocalc-plus/ssh/connection.json"), "utf8"),
+    ) as Record<string, unknown>;
+    expect(info).toMatchObject({ port: v.remotePort, pid: remotePid, version: v.localVersion });
+    expect(typeof info.started).toBe("string");
+  }, 180_000);
+
+  it("the token is in no process's argv, local or remote", () => {
+    const hits = allArgv().filter((p) => p.argv.includes(token));
+    expect(hits).toEqual([]);
+  });
+
+  it("the same command again reuses the daemon and the port", async () => {
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    expect(r.stdout).toContain(`http://127.0.0.1:${localPort}/?token=${token}`);
+    const v = (await view())!;
+    expect(v.remotePid).toBe(remotePid);
+    expect(v.localPort).toBe(localPort);
+  }, 60_000);
+
+  it("a killed tunnel is restarted and the URL works again", async () => {
+    const before = (await view())!;
+    process.kill(before.tunnelPid!, "SIGKILL");
+    await until(
+      "the tunnel restarted",
+      async () => {
+        const v = await view();
+        return v?.status === "running" && v.tunnelRestarts >= 1 && v.tunnelPid !== before.tunnelPid;
+      },
+      60_000,
+    );
+    await until("the URL answers again", () => healthy(localPort), 30_000);
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 90_000);
+
+  it("ssh list and ssh status show the session", async () => {
+    const l = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stdout).toMatch(/TARGET\s+STATUS\s+LOCAL PORT\s+REMOTE VERSION\s+LAST USED/);
+    expect(l.stdout).toContain(sshd.target);
+    expect(l.stdout).toMatch(new RegExp(`running\\s+${localPort}`));
+    const s = await plus(["ssh", "status", sshd.target, "--data-dir", dataDir], env);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/answers\s+yes/);
+    expect(s.stdout).toContain(`remote pid      ${remotePid}`);
+    const missing = await plus(
+      ["ssh", "status", "nope@example.invalid", "--data-dir", dataDir],
+      env,
+    );
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("ERR_REMOTE_NOT_FOUND");
+  }, 60_000);
+
+  it("--verbose-ssh shows every ssh command", async () => {
+    const r = await plus(["ssh", sshd.target, "--verbose-ssh", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/\$ ssh .*-S \S+ -o ControlMaster=no -- 127\.0\.0\.1 /);
+    expect(r.stderr).not.toContain(token);
+  }, 60_000);
+
+  it("a restarted local plus brings the session back on the same port", async () => {
+    expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
+    expect(await healthy(localPort)).toBe(false);
+    const up = await plus(["--daemon", "--no-open", "--data-dir", dataDir], env);
+    expect(up.code, up.stderr).toBe(0);
+    await until(
+      "the session runs again",
+      async () => (await view())?.status === "running" && (await healthy(localPort)),
+      60_000,
+    );
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 120_000);
+
+  it("another version on the remote: a clear warning, then --upgrade replaces it", async () => {
+    const version = (await view())!.localVersion!;
+    expect((await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env)).code).toBe(0);
+    // An older plus, as if installed by an earlier cocalc-plus, runs on the remote.
+    sshd.asUser(
+      [
+        'c="$HOME/.cache/cocalc/cocalc-plus"',
+        `cp -a "$c/${version}" "$c/0.0.9"`,
+        `sed -i 's/"version": "${version}"/"version": "0.0.9"/' "$c/0.0.9/package.json"`,
+        's="$HOME/.local/share/cocalc-plus/ssh"',
+        'cd "$HOME" && node "$c/0.0.9/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --data-dir "$HOME/.local/share/cocalc-plus" --token-file "$s/token" --write-connection-info "$s/connection.json" --nats-server "$c/0.0.9/bin/nats-server" > /dev/null',
+      ].join("; "),
+    );
+    const r = await plus(["ssh", sshd.target, ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/version mismatch: the remote runs cocalc-plus 0\.0\.9, this is/);
+    expect(r.stderr).toMatch(/--upgrade/);
+    const old = (await view())!;
+    expect(old).toMatchObject({ remoteVersion: "0.0.9", versionMismatch: true });
+    const l = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(l.stdout).toContain(`0.0.9 (this is ${version})`);
+
+    const u = await plus(["ssh", sshd.target, "--upgrade", ...args], env);
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stderr).toMatch(/stopping cocalc-plus 0\.0\.9 on the remote to upgrade it/);
+    const v = (await view())!;
+    expect(v).toMatchObject({ remoteVersion: version, versionMismatch: false, status: "running" });
+    expect(v.remotePid).not.toBe(old.remotePid);
+    remotePid = v.remotePid!;
+    expect(userProcesses(sshd.user, new RegExp(`^\\s*${old.remotePid}\\s`))).toEqual([]);
+    expect(sshd.asUser('ls -A "$HOME/.cache/cocalc/cocalc-plus"').trim().split("\n")).toEqual([
+      version,
+    ]);
+    expect(await healthy(v.localPort!)).toBe(true);
+    localPort = v.localPort!;
+  }, 180_000);
+
+  it("--forward-only forwards to the running daemon and installs nothing", async () => {
+    const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 60_000);
+
+  it("--identity and --proxy-jump reach the same daemon", async () => {
+    // A config without the key: only --identity provides it.
+    const noKey = join(sshd.dir, "nokey_config");
+    writeFileSync(noKey, readFileSync(sshd.config, "utf8").replace(/ {2}IdentityFile .*\n/, ""));
+    const id = join(sshd.dir, "client_key");
+    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${noKey}`, "--identity", id];
+    const r = await plus(["ssh", sshd.target, ...base], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/reusing the running cocalc-plus/);
+    // The same sshd as the jump host, under another name (ssh refuses a jump to itself).
+    const jump = `${sshd.user}@localhost:${sshd.port}`;
+    const j = await plus(["ssh", sshd.target, ...args, "--proxy-jump", jump, "--verbose-ssh"], env);
+    expect(j.code, j.stderr).toBe(0);
+    expect(j.stderr).toContain(`-J ${jump} `);
+    expect((await view())!.remotePid).toBe(remotePid);
+    // Back to the plain options for what follows.
+    expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
+  }, 90_000);
+
+  it("ssh stop leaves no remote process", async () => {
+    const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/stopped cocalc-plus \(pid \d+\)/);
+    expect(userProcesses(sshd.user, /plus\.js|nats-server|pty-host/)).toEqual([]);
+    expect((await view())!.status).toBe("stopped");
+    expect(await healthy(localPort)).toBe(false);
+  }, 90_000);
+
+  it("--forward-only with no daemon on the remote says so", async () => {
+    const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/--forward-only: no cocalc-plus daemon runs on the remote/);
+    expect(r.stderr).toContain("ERR_REMOTE_DAEMON");
+    expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+  }, 60_000);
+
+  it("no Node on the remote is a clear error", async () => {
+    // A PATH with the usual tools but no node (sshd takes it from ~/.ssh/environment).
+    const bin = join(sshd.dir, "nonode-bin");
+    mkdirSync(bin, { mode: 0o755 });
+    for (const tool of [
+      "uname",
+      "sed",
+      "tr",
+      "grep",
+      "cat",
+      "ls",
+      "basename",
+      "mkdir",
+      "head",
+      "od",
+      "sleep",
+      "rm",
+    ])
+      symlinkSync(
+        execFileSync("sh", ["-c", `command -v ${tool}`], { encoding: "utf8" }).trim(),
+        join(bin, tool),
+      );
+    const envFile = join(sshd.home, ".ssh/environment");
+    writeFileSync(envFile, `PATH=${bin}\n`, { mode: 0o600 });
+    execFileSync("chown", [`${sshd.user}:`, envFile]);
+    try {
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/no Node on the remote: `node` is not on the PATH/);
+      expect(r.stderr).toContain("ERR_REMOTE_NO_NODE");
+      expect((await view())!.status).toBe("failed");
+    } finally {
+      rmSync(envFile, { force: true });
+    }
+  }, 60_000);
+
+  it("an unsupported OS/arch is a clear error", async () => {
+    // The remote's uname reports another CPU (first on its PATH via ~/.ssh/environment).
+    const bin = join(sshd.dir, "arm-bin");
+    mkdirSync(bin, { mode: 0o755 });
+    writeFileSync(
+      join(bin, "uname"),
+      '#!/bin/sh\nif [ "$1" = "-m" ]; then echo aarch64; else /usr/bin/uname "$@"; fi\n',
+      { mode: 0o755 },
+    );
+    const envFile = join(sshd.home, ".ssh/environment");
+    writeFileSync(envFile, `PATH=${bin}:/usr/local/bin:/usr/bin:/bin\n`, { mode: 0o600 });
+    execFileSync("chown", [`${sshd.user}:`, envFile]);
+    try {
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/unsupported OS\/arch: the remote is Linux aarch64/);
+      expect(r.stderr).toContain("ERR_REMOTE_PLATFORM");
+      expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+    } finally {
+      rmSync(envFile, { force: true });
+    }
+  }, 60_000);
+
+  it("ssh rm leaves no local ssh process and forgets the session", async () => {
+    const [lp, rp] = [await freePort(), await freePort()];
+    const up = await plus(
+      ["ssh", sshd.target, "--local-port", String(lp), "--remote-port", String(rp), ...args],
+      env,
+    );
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr).toMatch(/started cocalc-plus/);
+    expect(up.stdout).toContain(`http://127.0.0.1:${lp}/?token=`);
+    const v = (await view())!;
+    expect([v.localPort, v.remotePort]).toEqual([lp, rp]);
+    expect(allArgv().some((p) => p.pid === v.tunnelPid)).toBe(true);
+
+    // A sync pair of the session goes through the session's ssh (no ssh options of its own).
+    const local = join(home, "synced/proj");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "hello.txt"), "hello through the session");
+    const sync = (...a: string[]) => plus(["sync", ...a, "--data-dir", dataDir], env);
+    const added = await sync("add", "synced/proj", "--session", sshd.target);
+    expect(added.code, added.stderr).toBe(0);
+    const remoteFile = join(sshd.home, "synced/proj/hello.txt");
+    await until("the file on the remote", async () => existsSync(remoteFile), 60_000);
+    expect(readFileSync(remoteFile, "utf8")).toBe("hello through the session");
+    expect((await sync("list")).stdout).toContain("synced/proj");
+
+    const r = await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/its files were not touched/);
+    expect(await view()).toBeUndefined();
+    // Its pair went with it; the files stay on both sides.
+    expect((await sync("list", "--json")).stdout.trim()).toBe("[]");
+    expect(readFileSync(join(local, "hello.txt"), "utf8")).toBe("hello through the session");
+    expect(existsSync(remoteFile)).toBe(true);
+    sshd.asUser('rm -rf "$HOME/synced"');
+    const ssh = allArgv().filter((p) => /^ssh /.test(p.argv) && p.argv.includes(String(sshd.port)));
+    expect(ssh).toEqual([]);
+    expect(userProcesses(sshd.user, /plus\.js|nats-server|pty-host/)).toEqual([]);
+    // The remote user's files are still there.
+    expect(sshd.asUser('ls -d "$HOME/.cache/cocalc/cocalc-plus"').trim()).not.toBe("");
+  }, 120_000);
+
+  it("--dry-run shows the ssh commands and runs nothing", async () => {
+    const r = await plus(["ssh", sshd.target, "--dry-run", ...args], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/nothing runs with --dry-run/);
+    expect(r.stdout).toMatch(
+      /ssh .*-O forward -L 127\.0\.0\.1:LOCAL_PORT:127\.0\.0\.1:REMOTE_PORT/,
+    );
+    expect(await view()).toBeUndefined();
+  }, 60_000);
+
+  it("uninstall removes the cache and keeps the data unless --purge", async () => {
+    const out = sshd.asUser(
+      `cd "$HOME" && node "$HOME/.cache/cocalc/cocalc-plus/"*/dist/bundle/plus.js uninstall 2>&1; ls -A "$HOME/.cache/cocalc" ; ls -d "$HOME/.local/share/cocalc-plus"`,
+    );
+    expect(out).toMatch(/removed the installed bundles and cache/);
+    expect(out).toMatch(/kept the data/);
+    expect(out).toMatch(/\.local\/share\/cocalc-plus/);
+    const purge = sshd.asUser(
+      'mkdir -p "$HOME/.cache/cocalc/cocalc-plus/x"; cd / && node ' +
+        `${PLUS_BIN} uninstall --purge 2>&1; test -e "$HOME/.local/share/cocalc-plus" && echo "data: kept" || echo "data: gone"`,
+    );
+    expect(purge).toMatch(/removed the data \(--purge\)/);
+    expect(purge).toContain("data: gone");
+  }, 60_000);
+});

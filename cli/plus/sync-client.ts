@@ -1,0 +1,137 @@
+/** `cocalc-plus sync add|list|pause|resume|rm|check`: commands to the sync service of a running plus. */
+import { readFile } from "node:fs/promises";
+import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Buckets, ServiceNames } from "../../shared/subjects.js";
+import {
+  displayRoot,
+  IGNORE_HELP,
+  normalizeRoot,
+  pairIdFor,
+  type SyncPairView,
+  syncSummary,
+} from "../../shared/sync.js";
+import { table } from "../common/table.js";
+import { UsageError } from "../common/usage.js";
+import type { SyncCliOptions } from "./args.js";
+import { connectPlus, sendCommand } from "./client.js";
+
+export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and on a remote session.
+
+  cocalc-plus sync add LOCAL [REMOTE] --session [user@]host[:port]
+        [--ignore PATTERN]... [--ignore-file FILE] [--prefer local|remote] [--outside-home]
+  cocalc-plus sync list [--json]
+  cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
+
+Paths are relative to the home directory on each side (~/ means that side's home); REMOTE
+defaults to LOCAL. rm stops syncing and never deletes files. Ignore patterns:
+${IGNORE_HELP}`;
+
+async function pairs(nc: NatsConnection): Promise<SyncPairView[]> {
+  const kv = await new Kvm(nc).open(Buckets.syncPairs);
+  const out: SyncPairView[] = [];
+  for await (const key of await kv.keys()) {
+    const e = await kv.get(key);
+    if (e?.operation === "PUT" && e.length > 0) out.push(e.json<SyncPairView>());
+  }
+  return out.sort((a, b) => a.session.localeCompare(b.session) || a.local.localeCompare(b.local));
+}
+
+/** Runs one sync command; prints to `out`. Throws with a message for people. */
+export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<void> {
+  const { nc, run } = await connectPlus(o.dataDir, "cocalc-plus sync");
+  try {
+    const all = await pairs(nc);
+    const find = (ref: string): SyncPairView => {
+      const byId = all.find((p) => p.pair === ref);
+      if (byId) return byId;
+      let local: string;
+      try {
+        local = normalizeRoot(ref, { outsideHome: true, home: process.env.HOME });
+      } catch {
+        local = ref;
+      }
+      const matches = all.filter((p) => p.local === local);
+      if (matches.length === 1) return matches[0]!;
+      if (matches.length > 1)
+        throw new UsageError(`${ref} is synced with several sessions; name the pair id`);
+      throw new Error(`no sync pair ${ref} (see cocalc-plus sync list)`);
+    };
+    switch (o.action) {
+      case "list": {
+        if (o.json) {
+          out.write(`${JSON.stringify(all, null, 2)}\n`);
+          return;
+        }
+        if (all.length === 0) {
+          out.write("no sync pairs\n");
+          return;
+        }
+        const rows = [["PAIR", "SESSION", "LOCAL", "REMOTE", "STATUS", "CONFLICTS"]];
+        for (const p of all) {
+          rows.push([
+            p.pair,
+            p.session,
+            displayRoot(p.local),
+            displayRoot(p.remote),
+            syncSummary(p),
+            String(p.conflicts.length),
+          ]);
+        }
+        out.write(`${table(rows)}\n`);
+        return;
+      }
+      case "add": {
+        if (!o.session) throw new UsageError("sync add needs --session [user@]host[:port]");
+        const [local, remote] = o.args;
+        if (!local) throw new UsageError("sync add needs the LOCAL path");
+        let ignore = o.ignore.join("\n");
+        if (o.ignoreFile) {
+          ignore = `${await readFile(o.ignoreFile, "utf8")}\n${ignore}`.trim();
+        }
+        await sendCommand(nc, run.wsid, ServiceNames.sync, "AddSyncPair", {
+          session: o.session,
+          local,
+          ...(remote !== undefined && { remote }),
+          ...(ignore !== "" && { ignore }),
+          ...(o.prefer && { prefer: o.prefer }),
+          ...(o.outsideHome && { outsideHome: true }),
+        });
+        const norm = normalizeRoot(local, { outsideHome: o.outsideHome, home: process.env.HOME });
+        out.write(
+          `added sync pair ${pairIdFor(o.session, norm)}: ${displayRoot(norm)} ↔ ${o.session}\n`,
+        );
+        return;
+      }
+      case "pause":
+      case "resume":
+      case "rm":
+      case "check": {
+        const ref = o.args[0];
+        if (!ref) throw new UsageError(`sync ${o.action} needs a PAIR id or LOCAL path`);
+        const p = find(ref);
+        const type = {
+          pause: "PauseSyncPair",
+          resume: "ResumeSyncPair",
+          rm: "RemoveSyncPair",
+          check: "CheckSyncPair",
+        }[o.action];
+        await sendCommand(nc, run.wsid, ServiceNames.sync, type, { pair: p.pair });
+        const done = {
+          pause: "paused",
+          resume: "resumed",
+          rm: "removed (no files were deleted)",
+          check: "deep check started",
+        }[o.action];
+        out.write(`${p.pair} ${displayRoot(p.local)} ↔ ${p.session}: ${done}\n`);
+        return;
+      }
+      default: {
+        const never: never = o.action;
+        return never;
+      }
+    }
+  } finally {
+    await nc.close();
+  }
+}
