@@ -128,14 +128,23 @@ const HEAD = 4;
 /** Largest JSON part of a frame. */
 const MAX_JSON_BYTES = 64 * 1024;
 
+/**
+ * A frame of `json` with room for `size` bytes after it (`bytes`, to be filled in place: a
+ * chunk is copied once, from where it arrives into the message that carries it on).
+ */
+export function frameWithRoom(json: unknown, size: number): { frame: Uint8Array; bytes: Uint8Array } {
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const frame = new Uint8Array(HEAD + text.length + size);
+  new DataView(frame.buffer).setUint32(0, text.length);
+  frame.set(text, HEAD);
+  return { frame, bytes: frame.subarray(HEAD + text.length) };
+}
+
 /** A frame of `json` followed by `bytes`. */
 export function encodeFrame(json: unknown, bytes?: Uint8Array): Uint8Array {
-  const text = new TextEncoder().encode(JSON.stringify(json));
-  const out = new Uint8Array(HEAD + text.length + (bytes?.length ?? 0));
-  new DataView(out.buffer).setUint32(0, text.length);
-  out.set(text, HEAD);
-  if (bytes) out.set(bytes, HEAD + text.length);
-  return out;
+  const out = frameWithRoom(json, bytes?.length ?? 0);
+  if (bytes) out.bytes.set(bytes);
+  return out.frame;
 }
 
 /** The JSON and the bytes of a frame; throws ERR_FS_REQUEST when it is not one. */
