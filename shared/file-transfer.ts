@@ -132,7 +132,10 @@ const MAX_JSON_BYTES = 64 * 1024;
  * A frame of `json` with room for `size` bytes after it (`bytes`, to be filled in place: a
  * chunk is copied once, from where it arrives into the message that carries it on).
  */
-export function frameWithRoom(json: unknown, size: number): { frame: Uint8Array; bytes: Uint8Array } {
+export function frameWithRoom(
+  json: unknown,
+  size: number,
+): { frame: Uint8Array; bytes: Uint8Array } {
   const text = new TextEncoder().encode(JSON.stringify(json));
   const frame = new Uint8Array(HEAD + text.length + size);
   new DataView(frame.buffer).setUint32(0, text.length);

@@ -87,7 +87,10 @@ export class TransferClient {
     let offset = 0;
     // Each chunk's frame is made before its bytes come, which are then read straight into it.
     const chunkAt = (at: number) =>
-      frameWithRoom({ op: "chunk", id, offset: at } satisfies TransferRequest, TRANSFER_CHUNK_BYTES);
+      frameWithRoom(
+        { op: "chunk", id, offset: at } satisfies TransferRequest,
+        TRANSFER_CHUNK_BYTES,
+      );
     let chunk = chunkAt(0);
     let fill = 0;
     const send = async (frame: Uint8Array, length: number) => {
