@@ -27,10 +27,18 @@ export function transferSubject(wsid: string): string {
   return workspaceSubjects(wsid).request(TRANSFER_REQUESTS);
 }
 
-/** Bytes per chunk: with its JSON, well inside nats-server's default max_payload (1 MiB). */
-export const TRANSFER_CHUNK_BYTES = 512 * 1024;
-/** Chunks a sender may have unanswered at once. */
-export const TRANSFER_WINDOW = 4;
+/**
+ * Bytes per chunk: as large as nats-server's max_payload (1 MiB, NATS_MAX_PAYLOAD) allows with
+ * room for the frame's JSON, because every message costs each process on the way (the
+ * gateway, both nats-servers, the fs service) a fixed amount besides its bytes. Part of the
+ * protocol: a hub and its hosts run one release.
+ */
+export const TRANSFER_CHUNK_BYTES = 1024 * 1024 - 4 * 1024;
+/**
+ * Chunks a sender may have unanswered at once (8 MiB): enough to keep the hops busy while one
+ * of them waits for a CPU on a loaded machine, little enough to bound memory per transfer.
+ */
+export const TRANSFER_WINDOW = 8;
 /** A transfer with no request for this long is ended by the host (and an upload's temp removed). */
 export const TRANSFER_IDLE_MS = 120_000;
 /** How long one transfer request may take (a chunk written to a slow disk, a finish). */

@@ -19,8 +19,8 @@ import { PathResolver } from "../runtime/paths.js";
 import { answer } from "./answer.js";
 import { FileOperations } from "./operations.js";
 import { FileTransfers } from "./transfers.js";
-import { WORKER_BYTES_FD, WorkerBytesReader } from "./worker-bytes.js";
 import { DirectoryWatches } from "./watches.js";
+import { WORKER_BYTES_FD, WorkerBytesReader } from "./worker-bytes.js";
 import type { FromWorker, ToWorker } from "./worker-protocol.js";
 
 const send = (m: FromWorker) => process.send?.(m);

@@ -52,6 +52,9 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
   throw new CocalcError("ERR_NATS_SERVER_MISSING", NATS_INSTALL_HELP);
 }
 
+/** nats-server's max_payload, on every server (plus, hosts, the hub): one message's bytes. */
+export const NATS_MAX_PAYLOAD = 1024 * 1024;
+
 /**
  * The environment nats-server runs with. Its own heap is small (a few MB) while the messages
  * it passes on are large (512 KiB transfer chunks), and Go collects whenever the heap doubles
@@ -170,7 +173,7 @@ export function renderNatsConfig(c: NatsServerConfig): string {
     host: c.host ?? "127.0.0.1",
     port: c.port,
     pid_file: join(c.dir, "nats-server.pid"),
-    max_payload: 1024 * 1024,
+    max_payload: NATS_MAX_PAYLOAD,
     jetstream: {
       store_dir: join(c.dir, "jetstream"),
       max_memory_store: 64 * 1024 * 1024,
