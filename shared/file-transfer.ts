@@ -35,10 +35,11 @@ export function transferSubject(wsid: string): string {
  */
 export const TRANSFER_CHUNK_BYTES = 1024 * 1024 - 4 * 1024;
 /**
- * Chunks a sender may have unanswered at once (8 MiB): enough to keep the hops busy while one
- * of them waits for a CPU on a loaded machine, little enough to bound memory per transfer.
+ * Chunks a sender may have unanswered at once (4 MiB): enough to keep every hop busy; each
+ * one more is held several times on the way (the gateway's frame, nats.js's buffers on both
+ * ends, the worker's socket), and 8 made the hub's RSS grow by 97 MB in a 1 GiB upload.
  */
-export const TRANSFER_WINDOW = 8;
+export const TRANSFER_WINDOW = 4;
 /** A transfer with no request for this long is ended by the host (and an upload's temp removed). */
 export const TRANSFER_IDLE_MS = 120_000;
 /** How long one transfer request may take (a chunk written to a slow disk, a finish). */
