@@ -152,6 +152,21 @@ export function frameWithRoom(
   return { frame, bytes: frame.subarray(HEAD + text.length) };
 }
 
+/**
+ * `frame` (made by frameWithRoom) again, with `json` in place of its own when that is as long
+ * (a chunk's at the next offset nearly always is); undefined when it is not.
+ */
+export function reframe(
+  frame: Uint8Array,
+  json: unknown,
+): { frame: Uint8Array; bytes: Uint8Array } | undefined {
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  if (new DataView(frame.buffer, frame.byteOffset, HEAD).getUint32(0) !== text.length)
+    return undefined;
+  frame.set(text, HEAD);
+  return { frame, bytes: frame.subarray(HEAD + text.length) };
+}
+
 /** A frame of `json` followed by `bytes`. */
 export function encodeFrame(json: unknown, bytes?: Uint8Array): Uint8Array {
   const out = frameWithRoom(json, bytes?.length ?? 0);

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   decodeFrame,
   encodeFrame,
+  frameWithRoom,
   parseTransferRequest,
+  reframe,
   TRANSFER_CHUNK_BYTES,
 } from "../../shared/file-transfer.js";
 import { NATS_MAX_PAYLOAD } from "../runtime/nats-server.js";
@@ -44,5 +46,18 @@ describe("worker bytes", () => {
     expect(frame.length).toBeLessThanOrEqual(NATS_MAX_PAYLOAD);
     const { json, bytes } = decodeFrame(frame);
     expect(parseTransferRequest(json, bytes)).toMatchObject({ op: "chunk", id });
+  });
+
+  it("frames - a chunk's frame is filled again only with JSON as long as its own", () => {
+    const { frame, bytes } = frameWithRoom({ op: "chunk", id: "abcdefgh", offset: 10 }, 3);
+    bytes.set([1, 2, 3]);
+    const again = reframe(frame, { op: "chunk", id: "abcdefgh", offset: 20 });
+    expect(again?.frame).toBe(frame);
+    again!.bytes.set([4, 5, 6]);
+    expect(decodeFrame(frame)).toEqual({
+      json: { op: "chunk", id: "abcdefgh", offset: 20 },
+      bytes: new Uint8Array([4, 5, 6]),
+    });
+    expect(reframe(frame, { op: "chunk", id: "abcdefgh", offset: 100 })).toBeUndefined();
   });
 });

@@ -12,6 +12,7 @@ import {
   decodeFrame,
   encodeFrame,
   frameWithRoom,
+  reframe,
   TRANSFER_CHUNK_BYTES,
   TRANSFER_REQUEST_TIMEOUT_MS,
   TRANSFER_WINDOW,
@@ -85,17 +86,25 @@ export class TransferClient {
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
     let offset = 0;
-    // Each chunk's frame is made before its bytes come, which are then read straight into it.
-    const chunkAt = (at: number) =>
-      frameWithRoom(
-        { op: "chunk", id, offset: at } satisfies TransferRequest,
-        TRANSFER_CHUNK_BYTES,
-      );
+    // Each chunk's frame is made before its bytes come, which are then read straight into it;
+    // the frames of answered chunks are filled again (a chunk's reply means NATS has sent it),
+    // so an upload makes about TRANSFER_WINDOW of them, not one per MiB.
+    const answered: Uint8Array[] = [];
+    const chunkAt = (at: number) => {
+      const json = { op: "chunk", id, offset: at } satisfies TransferRequest;
+      for (let frame = answered.pop(); frame; frame = answered.pop()) {
+        const again = reframe(frame, json);
+        if (again) return again;
+      }
+      return frameWithRoom(json, TRANSFER_CHUNK_BYTES);
+    };
     let chunk = chunkAt(0);
     let fill = 0;
     const send = async (frame: Uint8Array, length: number) => {
       const p: Promise<void> = this.askFrame<"chunk">(frame)
-        .then(() => undefined)
+        .then(() => {
+          if (length === TRANSFER_CHUNK_BYTES) answered.push(frame);
+        })
         .catch((err) => {
           failure ??= err;
         })
