@@ -5,9 +5,9 @@
  * workspace's root file system stays out of reach, and what is created belongs to the user.
  *
  * Started by `FsWorker` (worker-client.ts) with an IPC channel and a socket for the bytes of
- * uploads (worker-bytes.ts). Everything it needs is
- * loaded before it gives up root (a dropped process may not be able to read the package),
- * and nothing is opened before: a descriptor opened as root would keep root's access.
+ * uploads (worker-bytes.ts, fd 4: inherited from the service, it reaches no file). Everything
+ * it needs is loaded before it gives up root (a dropped process may not be able to read the
+ * package), and nothing is opened before: a descriptor opened as root would keep root's access.
  */
 import { Socket } from "node:net";
 import pino from "pino";
