@@ -27,9 +27,18 @@ export function transferSubject(wsid: string): string {
   return workspaceSubjects(wsid).request(TRANSFER_REQUESTS);
 }
 
-/** Bytes per chunk: with its JSON, well inside nats-server's default max_payload (1 MiB). */
-export const TRANSFER_CHUNK_BYTES = 512 * 1024;
-/** Chunks a sender may have unanswered at once. */
+/**
+ * Bytes per chunk: as large as nats-server's max_payload (1 MiB, NATS_MAX_PAYLOAD) allows with
+ * room for the frame's JSON, because every message costs each process on the way (the
+ * gateway, both nats-servers, the fs service) a fixed amount besides its bytes. Part of the
+ * protocol: a hub and its hosts run one release.
+ */
+export const TRANSFER_CHUNK_BYTES = 1024 * 1024 - 4 * 1024;
+/**
+ * Chunks a sender may have unanswered at once (4 MiB): enough to keep every hop busy; each
+ * one more is held several times on the way (the gateway's frame, nats.js's buffers on both
+ * ends, the worker's socket), and 8 made the hub's RSS grow by 97 MB in a 1 GiB upload.
+ */
 export const TRANSFER_WINDOW = 4;
 /** A transfer with no request for this long is ended by the host (and an upload's temp removed). */
 export const TRANSFER_IDLE_MS = 120_000;
@@ -128,14 +137,41 @@ const HEAD = 4;
 /** Largest JSON part of a frame. */
 const MAX_JSON_BYTES = 64 * 1024;
 
+/**
+ * A frame of `json` with room for `size` bytes after it (`bytes`, to be filled in place: a
+ * chunk is copied once, from where it arrives into the message that carries it on).
+ */
+export function frameWithRoom(
+  json: unknown,
+  size: number,
+): { frame: Uint8Array; bytes: Uint8Array } {
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  const frame = new Uint8Array(HEAD + text.length + size);
+  new DataView(frame.buffer).setUint32(0, text.length);
+  frame.set(text, HEAD);
+  return { frame, bytes: frame.subarray(HEAD + text.length) };
+}
+
+/**
+ * `frame` (made by frameWithRoom) again, with `json` in place of its own when that is as long
+ * (a chunk's at the next offset nearly always is); undefined when it is not.
+ */
+export function reframe(
+  frame: Uint8Array,
+  json: unknown,
+): { frame: Uint8Array; bytes: Uint8Array } | undefined {
+  const text = new TextEncoder().encode(JSON.stringify(json));
+  if (new DataView(frame.buffer, frame.byteOffset, HEAD).getUint32(0) !== text.length)
+    return undefined;
+  frame.set(text, HEAD);
+  return { frame, bytes: frame.subarray(HEAD + text.length) };
+}
+
 /** A frame of `json` followed by `bytes`. */
 export function encodeFrame(json: unknown, bytes?: Uint8Array): Uint8Array {
-  const text = new TextEncoder().encode(JSON.stringify(json));
-  const out = new Uint8Array(HEAD + text.length + (bytes?.length ?? 0));
-  new DataView(out.buffer).setUint32(0, text.length);
-  out.set(text, HEAD);
-  if (bytes) out.set(bytes, HEAD + text.length);
-  return out;
+  const out = frameWithRoom(json, bytes?.length ?? 0);
+  if (bytes) out.bytes.set(bytes);
+  return out.frame;
 }
 
 /** The JSON and the bytes of a frame; throws ERR_FS_REQUEST when it is not one. */

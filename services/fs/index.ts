@@ -154,7 +154,7 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
           home: resolver.home,
           sandbox: resolver.sandbox,
           answer: (r) => answer(ops, r),
-          transfer: (r, bytes) => transfers.answer(r, bytes),
+          transfer: (r, bytes) => transfers.answer(r, bytes.length > 0 ? [bytes] : []),
           removeTemp: (path) => transfers.removeTemp(path),
           gone: new Promise<string>(() => undefined),
           async stop() {

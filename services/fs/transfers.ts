@@ -93,6 +93,23 @@ type Download = { timer: NodeJS.Timeout } & (
   | { kind: "dir"; archive: ArchiveReader }
 );
 
+/** Writes `pieces` at `position`, all of them (a short write is retried; it then says why). */
+async function writeAll(
+  handle: FileHandle,
+  pieces: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  const length = pieces.reduce((n, b) => n + b.length, 0);
+  let done = (await handle.writev(pieces as Uint8Array[], position)).bytesWritten;
+  if (done === length) return;
+  const all = Buffer.concat(pieces);
+  while (done < length) {
+    const { bytesWritten } = await handle.write(all, done, length - done, position + done);
+    if (bytesWritten === 0) throw new Error(`a write at byte ${position + done} wrote nothing`);
+    done += bytesWritten;
+  }
+}
+
 function unknownTransfer(id: string): CocalcError {
   return new CocalcError(
     "ERR_FS_TRANSFER",
@@ -111,7 +128,8 @@ export class FileTransfers {
     private readonly idleMs = TRANSFER_IDLE_MS,
   ) {}
 
-  async answer(r: TransferRequest, bytes: Uint8Array): Promise<TransferAnswer> {
+  /** One request; a chunk's bytes come as the pieces they were read in. */
+  async answer(r: TransferRequest, bytes: readonly Uint8Array[]): Promise<TransferAnswer> {
     switch (r.op) {
       case "upload":
         return this.begin(r);
@@ -168,7 +186,7 @@ export class FileTransfers {
     return t;
   }
 
-  private async chunk(id: string, offset: number, bytes: Uint8Array) {
+  private async chunk(id: string, offset: number, bytes: readonly Uint8Array[]) {
     const u = this.uploads.get(id);
     if (!u) throw unknownTransfer(id);
     this.touch(u);
@@ -180,9 +198,9 @@ export class FileTransfers {
         `${u.target.shown}: a chunk for byte ${offset} came where byte ${u.next} was due; the upload was cancelled`,
       );
     }
-    u.next += bytes.length;
+    u.next += bytes.reduce((n, b) => n + b.length, 0);
     // Positional writes: chunks in flight may land in any order.
-    const write = u.target.handle.write(bytes, 0, bytes.length, offset);
+    const write = writeAll(u.target.handle, bytes, offset);
     u.writes.add(write);
     try {
       await write;

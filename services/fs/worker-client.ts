@@ -4,12 +4,14 @@
  * and ends the service (the supervisor starts a new one).
  */
 import { type ChildProcess, fork } from "node:child_process";
+import type { Writable } from "node:stream";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
 import type { TransferRequest } from "../../shared/file-transfer.js";
 import type { FsChange, FsEvent, FsRequest } from "../../shared/files.js";
 import type { Logger } from "../runtime/logger.js";
 import type { TransferAnswer } from "./transfers.js";
+import { sendWorkerBytes, WORKER_BYTES_FD } from "./worker-bytes.js";
 import type { FromWorker, ToWorker } from "./worker-protocol.js";
 
 /** Who the file operations run as, and the worker script that runs them. */
@@ -33,6 +35,7 @@ export interface FsWorkerOptions {
 
 export class FsWorker {
   private nextId = 0;
+  private readonly bytes: Writable;
   private readonly pending = new Map<
     number,
     { resolve(v: unknown): void; reject(e: unknown): void }
@@ -57,6 +60,8 @@ export class FsWorker {
       });
     });
     child.on("message", (m: FromWorker) => this.onMessage(m));
+    this.bytes = child.stdio[WORKER_BYTES_FD] as Writable;
+    this.bytes.on("error", (err) => o.log.warn({ err }, "fs worker bytes channel"));
   }
 
   static async start(o: FsWorkerOptions): Promise<FsWorker> {
@@ -64,7 +69,8 @@ export class FsWorker {
       // The parent's loader flags (a test runner's) are not for the worker.
       execArgv: [],
       serialization: "advanced",
-      stdio: ["ignore", "ignore", "pipe", "ipc"],
+      // fd 4: the bytes of uploads (worker-bytes.ts).
+      stdio: ["ignore", "ignore", "pipe", "ipc", "pipe"],
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LANG: "C.UTF-8" },
     });
     child.stderr?.setEncoding("utf8");
@@ -144,7 +150,9 @@ export class FsWorker {
 
   private call(message: (id: number) => ToWorker): Promise<unknown> {
     if (this.exitReason) return Promise.reject(new CocalcError("ERR_FS_WORKER", this.exitReason));
-    const id = this.nextId++;
+    const id = this.nextId;
+    // Ids name calls on the bytes socket too, as 32 bits.
+    this.nextId = (this.nextId + 1) % 2 ** 32;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.send(message(id));
@@ -158,7 +166,10 @@ export class FsWorker {
 
   /** Runs one transfer request in the worker, as its user. */
   transfer(request: TransferRequest, bytes: Uint8Array): Promise<TransferAnswer> {
-    return this.call((id) => ({ type: "transfer", id, request, bytes })) as Promise<TransferAnswer>;
+    return this.call((id) => {
+      if (bytes.length > 0) sendWorkerBytes(this.bytes, id, bytes);
+      return { type: "transfer", id, request, bytes: bytes.length };
+    }) as Promise<TransferAnswer>;
   }
 
   /** Removes an abandoned upload's temp file, as the worker's user. */

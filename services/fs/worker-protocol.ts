@@ -1,6 +1,7 @@
 /**
  * Messages between an fs service and its worker process (Node's IPC channel, with advanced
- * serialization so a transfer's chunk travels as bytes).
+ * serialization so a download's bytes travel as bytes; an upload's come on a socket of their
+ * own, worker-bytes.ts).
  */
 import type { Uncommitted } from "../../shared/envelope.js";
 import type { ErrorPayload } from "../../shared/errors.js";
@@ -16,8 +17,11 @@ export type ToWorker =
       hideOutside?: boolean;
     }
   | { type: "request"; id: number; request: unknown }
-  /** An upload or download request (shared/file-transfer.ts) and a chunk's bytes. */
-  | { type: "transfer"; id: number; request: unknown; bytes: Uint8Array }
+  /**
+   * An upload or download request (shared/file-transfer.ts); a chunk's `bytes` (its length)
+   * come on the bytes socket (worker-bytes.ts).
+   */
+  | { type: "transfer"; id: number; request: unknown; bytes: number }
   /** Removes an abandoned upload's temp file (from the service's journal). */
   | { type: "remove-temp"; id: number; path: string }
   /** The event `n` is published (or given up): the operation that caused it may reply. */

@@ -4,10 +4,12 @@
  * the kernel then allows exactly what that user may do, so a root-owned file of the
  * workspace's root file system stays out of reach, and what is created belongs to the user.
  *
- * Started by `FsWorker` (worker-client.ts) with an IPC channel. Everything it needs is
- * loaded before it gives up root (a dropped process may not be able to read the package),
- * and nothing is opened before: a descriptor opened as root would keep root's access.
+ * Started by `FsWorker` (worker-client.ts) with an IPC channel and a socket for the bytes of
+ * uploads (worker-bytes.ts, fd 4: inherited from the service, it reaches no file). Everything
+ * it needs is loaded before it gives up root (a dropped process may not be able to read the
+ * package), and nothing is opened before: a descriptor opened as root would keep root's access.
  */
+import { Socket } from "node:net";
 import pino from "pino";
 import type { Uncommitted } from "../../shared/envelope.js";
 import { toErrorPayload } from "../../shared/errors.js";
@@ -18,6 +20,7 @@ import { answer } from "./answer.js";
 import { FileOperations } from "./operations.js";
 import { FileTransfers } from "./transfers.js";
 import { DirectoryWatches } from "./watches.js";
+import { WORKER_BYTES_FD, WorkerBytesReader } from "./worker-bytes.js";
 import type { FromWorker, ToWorker } from "./worker-protocol.js";
 
 const send = (m: FromWorker) => process.send?.(m);
@@ -41,6 +44,9 @@ async function main(): Promise<void> {
   let transfers: FileTransfers | undefined;
   let nextEmit = 0;
   const emitted = new Map<number, () => void>();
+  const bytes = new WorkerBytesReader(
+    new Socket({ fd: WORKER_BYTES_FD, readable: true, writable: false }),
+  );
 
   const emit = (event: Uncommitted<FsEvent>) =>
     new Promise<void>((resolve) => {
@@ -93,11 +99,12 @@ async function main(): Promise<void> {
             send({ type: "reply", id: m.id, ok: true, result: null });
             return;
           }
-          const { bytes, ...answer } = await transfers.answer(
+          const pieces = m.bytes > 0 ? await bytes.take(m.id) : [];
+          const { bytes: read, ...answer } = await transfers.answer(
             m.request as TransferRequest,
-            m.bytes,
+            pieces,
           );
-          send({ type: "reply", id: m.id, ok: true, result: answer, ...(bytes && { bytes }) });
+          send({ type: "reply", id: m.id, ok: true, result: answer, ...(read && { bytes: read }) });
         } catch (err) {
           const error = toErrorPayload(err);
           if (error.code === "ERR_INTERNAL") log.error({ err }, "fs transfer failed");

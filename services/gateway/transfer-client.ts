@@ -11,6 +11,8 @@ import { CocalcError, fromErrorPayload } from "../../shared/errors.js";
 import {
   decodeFrame,
   encodeFrame,
+  frameWithRoom,
+  reframe,
   TRANSFER_CHUNK_BYTES,
   TRANSFER_REQUEST_TIMEOUT_MS,
   TRANSFER_WINDOW,
@@ -31,18 +33,21 @@ export class TransferClient {
   }
 
   /** One request; its result and bytes, or its refusal as an error with the same code. */
-  async ask<R extends TransferRequest>(
+  ask<R extends TransferRequest>(
     request: R,
     bytes?: Uint8Array,
   ): Promise<{ result: TransferResults[R["op"]]; bytes: Uint8Array }> {
-    type O = R["op"];
+    return this.askFrame<R["op"]>(encodeFrame(request, bytes));
+  }
+
+  /** One request already framed (a chunk filled in place). */
+  private async askFrame<O extends TransferRequest["op"]>(
+    frame: Uint8Array,
+  ): Promise<{ result: TransferResults[O]; bytes: Uint8Array }> {
     let data: Uint8Array;
     try {
-      data = (
-        await this.nc.request(this.subject, encodeFrame(request, bytes), {
-          timeout: TRANSFER_REQUEST_TIMEOUT_MS,
-        })
-      ).data;
+      data = (await this.nc.request(this.subject, frame, { timeout: TRANSFER_REQUEST_TIMEOUT_MS }))
+        .data;
     } catch (err) {
       if (err instanceof RequestError && err.isNoResponders())
         throw new CocalcError(
@@ -81,16 +86,30 @@ export class TransferClient {
     const inflight = new Set<Promise<void>>();
     let failure: unknown;
     let offset = 0;
-    let chunk = Buffer.allocUnsafe(TRANSFER_CHUNK_BYTES);
+    // Each chunk's frame is made before its bytes come, which are then read straight into it;
+    // the frames of answered chunks are filled again (a chunk's reply means NATS has sent it),
+    // so an upload makes about TRANSFER_WINDOW of them, not one per MiB.
+    const answered: Uint8Array[] = [];
+    const chunkAt = (at: number) => {
+      const json = { op: "chunk", id, offset: at } satisfies TransferRequest;
+      for (let frame = answered.pop(); frame; frame = answered.pop()) {
+        const again = reframe(frame, json);
+        if (again) return again;
+      }
+      return frameWithRoom(json, TRANSFER_CHUNK_BYTES);
+    };
+    let chunk = chunkAt(0);
     let fill = 0;
-    const send = async (bytes: Buffer) => {
-      const p: Promise<void> = this.ask({ op: "chunk", id, offset }, bytes)
-        .then(() => undefined)
+    const send = async (frame: Uint8Array, length: number) => {
+      const p: Promise<void> = this.askFrame<"chunk">(frame)
+        .then(() => {
+          if (length === TRANSFER_CHUNK_BYTES) answered.push(frame);
+        })
         .catch((err) => {
           failure ??= err;
         })
         .finally(() => inflight.delete(p));
-      offset += bytes.length;
+      offset += length;
       inflight.add(p);
       // The window: the body is not read further until the host has taken enough.
       while (inflight.size >= TRANSFER_WINDOW) await Promise.race(inflight);
@@ -101,20 +120,21 @@ export class TransferClient {
         let at = 0;
         while (at < piece.length) {
           const n = Math.min(piece.length - at, TRANSFER_CHUNK_BYTES - fill);
-          piece.copy(chunk, fill, at, at + n);
+          chunk.bytes.set(piece.subarray(at, at + n), fill);
           fill += n;
           at += n;
           if (fill === TRANSFER_CHUNK_BYTES) {
-            const full = chunk;
-            chunk = Buffer.allocUnsafe(TRANSFER_CHUNK_BYTES);
+            const full = chunk.frame;
+            chunk = chunkAt(offset + TRANSFER_CHUNK_BYTES);
             fill = 0;
-            await send(full);
+            await send(full, TRANSFER_CHUNK_BYTES);
           }
         }
       }
       if (!raw.complete)
         throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
-      if (fill > 0) await send(chunk.subarray(0, fill));
+      if (fill > 0)
+        await send(chunk.frame.subarray(0, chunk.frame.length - TRANSFER_CHUNK_BYTES + fill), fill);
       await Promise.all(inflight);
       if (failure) throw failure;
       return offset;

@@ -6,6 +6,7 @@
  * restart or reload. No `accounts` or `authorization` block (CVE-2023-47090 shape avoided).
  */
 import { join } from "node:path";
+import { NATS_MAX_PAYLOAD } from "../runtime/nats-server.js";
 
 export interface HubNatsConfig {
   /** Directory of the config, pid file, resolver store and JetStream store. */
@@ -51,7 +52,7 @@ export function renderHubNatsConfig(c: HubNatsConfig): string {
     host: c.host,
     port: c.port,
     pid_file: join(c.dir, "nats-server.pid"),
-    max_payload: 1024 * 1024,
+    max_payload: NATS_MAX_PAYLOAD,
     // A browser's CONNECT carries its JWT, whose permissions grow with its memberships
     // (about 2 KiB each; MAX_MEMBERSHIPS of shared/hub-permissions.ts bounds it).
     max_control_line: 1024 * 1024,

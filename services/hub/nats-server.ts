@@ -7,7 +7,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
-import { killOrphanNatsServer } from "../runtime/nats-server.js";
+import { killOrphanNatsServer, natsServerEnv } from "../runtime/nats-server.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { type HubNatsConfig, hubConfigPath, renderHubNatsConfig } from "./nats-config.js";
 
@@ -47,7 +47,10 @@ export async function startHubNatsServer(
   await rm(file, { force: true });
   await writeSecretFile(file, renderHubNatsConfig(config));
 
-  const child: ChildProcess = spawn(binary, ["-c", file], { stdio: ["ignore", "pipe", "pipe"] });
+  const child: ChildProcess = spawn(binary, ["-c", file], {
+    env: natsServerEnv(),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const recent: string[] = [];
   let ready = false;
   let exited = false;

@@ -7,6 +7,7 @@ import { EventEmitter } from "node:events";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
+import { totalmem } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import { CocalcError } from "../../shared/errors.js";
@@ -49,6 +50,24 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
     if (executable(candidate)) return candidate;
   }
   throw new CocalcError("ERR_NATS_SERVER_MISSING", NATS_INSTALL_HELP);
+}
+
+/** nats-server's max_payload, on every server (plus, hosts, the hub): one message's bytes. */
+export const NATS_MAX_PAYLOAD = 1024 * 1024;
+
+/**
+ * The environment nats-server runs with. Its own heap is small (a few MB) while the messages
+ * it passes on are large (512 KiB transfer chunks), and Go collects whenever the heap doubles
+ * (GOGC=100): every few messages, about half of the server's CPU in a 1 GiB upload. GOGC=400
+ * collects at five times the live heap instead; GOMEMLIMIT (half the machine's memory) brings
+ * the collector back before that grows large. Values in `env` (an operator's) are kept.
+ */
+export function natsServerEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    GOGC: env.GOGC ?? "400",
+    GOMEMLIMIT: env.GOMEMLIMIT ?? `${Math.floor(totalmem() / 2 / 1024 / 1024)}MiB`,
+  };
 }
 
 export type Version = readonly [number, number, number];
@@ -162,7 +181,7 @@ export function renderNatsConfig(c: NatsServerConfig): string {
     host: c.host ?? "127.0.0.1",
     port: c.port,
     pid_file: join(c.dir, "nats-server.pid"),
-    max_payload: 1024 * 1024,
+    max_payload: NATS_MAX_PAYLOAD,
     jetstream: {
       store_dir: join(c.dir, "jetstream"),
       max_memory_store: 64 * 1024 * 1024,
@@ -300,6 +319,7 @@ export class NatsServer extends EventEmitter {
     let child: ChildProcess;
     try {
       child = spawn(this.config.binary, ["-c", configPath(this.config.dir)], {
+        env: natsServerEnv(),
         stdio: ["ignore", "pipe", "pipe"],
       });
     } catch (err) {

@@ -5,7 +5,8 @@
  * Files and folders land in the container owned by that user; the conflict choices are
  * plus's; an aborted upload leaves nothing; a symlink out of the workspace is not followed;
  * a viewer may only download, another account not even that; downloads with Range and of
- * folders (tar).
+ * folders (tar); chunks sent straight over NATS are on disk once answered, and one too large
+ * or out of order changes nothing or ends the upload without a trace.
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -18,7 +19,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
+import { TransferClient } from "../../services/gateway/transfer-client.js";
 import { UID_BASE, workspacePaths } from "../../services/host/index.js";
+import { TRANSFER_CHUNK_BYTES } from "../../shared/file-transfer.js";
 import { UPLOAD_TEMP_PREFIX } from "../../shared/files.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
 import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
@@ -217,6 +220,41 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
       (await readdir(home)).some((n) => n.startsWith(UPLOAD_TEMP_PREFIX)) ? undefined : true,
     );
     expect(existsSync(join(home, "cut.bin"))).toBe(false);
+  });
+
+  it("hub files - chunks straight over NATS: an answered one is on disk, a bad one ends the upload and leaves nothing", async () => {
+    const client = new TransferClient(hub.nc, wsid);
+    const temps = async () => (await readdir(home)).filter((n) => n.startsWith(UPLOAD_TEMP_PREFIX));
+    const { result } = await client.ask({
+      op: "upload",
+      dir: "~",
+      name: "raw.bin",
+      conflict: "fail",
+    });
+    const first = Buffer.alloc(1000, 5);
+    expect((await client.ask({ op: "chunk", id: result.id, offset: 0 }, first)).result).toEqual({
+      received: 1000,
+    });
+    // Acknowledged means written: the temp file holds the chunk now.
+    const [temp] = await temps();
+    expect(await readFile(join(home, temp!))).toEqual(first);
+    // Larger than a chunk may be: refused before anything is written; the upload goes on.
+    await expect(
+      client.ask(
+        { op: "chunk", id: result.id, offset: 1000 },
+        new Uint8Array(TRANSFER_CHUNK_BYTES + 1),
+      ),
+    ).rejects.toMatchObject({ code: "ERR_FS_REQUEST" });
+    expect((await stat(join(home, temp!))).size).toBe(1000);
+    // A gap (a chunk lost on the way): the upload is cancelled and its temp file removed.
+    await expect(
+      client.ask({ op: "chunk", id: result.id, offset: 5000 }, first),
+    ).rejects.toMatchObject({ code: "ERR_FS_TRANSFER" });
+    expect(await temps()).toEqual([]);
+    await expect(client.ask({ op: "finish", id: result.id, size: 1000 })).rejects.toMatchObject({
+      code: "ERR_FS_TRANSFER",
+    });
+    expect(existsSync(join(home, "raw.bin"))).toBe(false);
   });
 
   it("hub files - a symlink out of the workspace is not followed", async () => {
