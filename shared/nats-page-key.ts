@@ -10,6 +10,7 @@
  * server's INFO until its nonce is signed, and the authenticator then finds the signature.
  */
 import { bytesToBase64url } from "./base64url.js";
+import { encodeNkey, PREFIX_USER } from "./nkey-codec.js";
 
 /** What signs a page's NATS logins: its public nkey (`U…`) and a signer of nonces. */
 export interface NatsKey {
@@ -28,46 +29,10 @@ interface Ed25519Subtle {
   sign(algorithm: { name: "Ed25519" }, key: object, data: Uint8Array): Promise<ArrayBuffer>;
 }
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-/** nkeys' prefix byte of a user's public key (`U`). */
-const USER_PREFIX = 20 << 3;
-
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++)
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-function base32(bytes: Uint8Array): string {
-  let out = "";
-  let acc = 0;
-  let bits = 0;
-  for (const b of bytes) {
-    acc = (acc << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += BASE32[(acc >> bits) & 31];
-    }
-  }
-  if (bits > 0) out += BASE32[(acc << (5 - bits)) & 31];
-  return out;
-}
-
 /** A user's public nkey (`U` + 55 characters) of a raw 32-byte Ed25519 public key. */
 export function userPublicKey(raw: Uint8Array): string {
   if (raw.length !== 32) throw new Error("an Ed25519 public key has 32 bytes");
-  const body = new Uint8Array(35);
-  body[0] = USER_PREFIX;
-  body.set(raw, 1);
-  const crc = crc16(body.subarray(0, 33));
-  body[33] = crc & 0xff;
-  body[34] = crc >> 8;
-  return base32(body);
+  return encodeNkey([PREFIX_USER], raw);
 }
 
 /** A new key made by WebCrypto (private half not extractable); undefined where it has no Ed25519. */

@@ -12,63 +12,10 @@ import {
 } from "node:crypto";
 import type { Authenticator } from "@nats-io/nats-core";
 import type { KeyPair } from "@nats-io/nkeys";
+import { base32Decode, encodeNkey, PREFIX_SEED, PREFIX_USER } from "../../shared/nkey-codec.js";
 
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /** DER header of a PKCS#8 Ed25519 private key; the 32-byte seed follows. */
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
-
-function base32Decode(text: string): Buffer {
-  const out: number[] = [];
-  let bits = 0;
-  let acc = 0;
-  for (const c of text) {
-    const v = BASE32.indexOf(c);
-    if (v === -1) throw new Error("an nkey seed holds only A-Z and 2-7");
-    acc = (acc << 5) | v;
-    bits += 5;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push((acc >> bits) & 0xff);
-    }
-  }
-  return Buffer.from(out);
-}
-
-/** nkey prefix bytes: a seed, and the user role (its public keys start with "U"). */
-const PREFIX_SEED = 18 << 3;
-const PREFIX_USER = 20 << 3;
-
-function base32Encode(bytes: Uint8Array): string {
-  let out = "";
-  let bits = 0;
-  let acc = 0;
-  for (const b of bytes) {
-    acc = ((acc << 8) | b) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      bits -= 5;
-      out += BASE32[(acc >> bits) & 31];
-    }
-  }
-  if (bits > 0) out += BASE32[(acc << (5 - bits)) & 31];
-  return out;
-}
-
-/** CRC-16/XMODEM, the checksum nkeys append (little-endian). */
-function crc16(bytes: Uint8Array): number {
-  let crc = 0;
-  for (const b of bytes) {
-    crc ^= b << 8;
-    for (let i = 0; i < 8; i++)
-      crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc;
-}
-
-function withChecksum(payload: Buffer): string {
-  const crc = crc16(payload);
-  return base32Encode(Buffer.concat([payload, Buffer.from([crc & 0xff, crc >> 8])]));
-}
 
 /** The last 32 bytes of a DER-encoded Ed25519 key are the raw key. */
 function rawKey(der: Buffer): Buffer {
@@ -77,7 +24,7 @@ function rawKey(der: Buffer): Buffer {
 
 function userPublicKey(key: KeyObject): string {
   const raw = rawKey(createPublicKey(key).export({ format: "der", type: "spki" }));
-  return withChecksum(Buffer.concat([Buffer.from([PREFIX_USER]), raw]));
+  return encodeNkey([PREFIX_USER], raw);
 }
 
 /** The public key ("U…") of a user seed, derived natively. */
@@ -89,8 +36,8 @@ export function publicKeyOfSeed(seed: string): string {
 export function createUserNkey(): { seed: string; publicKey: string } {
   const { privateKey } = generateKeyPairSync("ed25519");
   const raw = rawKey(privateKey.export({ format: "der", type: "pkcs8" }));
-  const head = Buffer.from([PREFIX_SEED | (PREFIX_USER >> 5), (PREFIX_USER & 31) << 3]);
-  return { seed: withChecksum(Buffer.concat([head, raw])), publicKey: userPublicKey(privateKey) };
+  const head = [PREFIX_SEED | (PREFIX_USER >> 5), (PREFIX_USER & 31) << 3];
+  return { seed: encodeNkey(head, raw), publicKey: userPublicKey(privateKey) };
 }
 
 /** The Ed25519 private key in an nkey seed ("S…"): 2 prefix bytes, 32 key bytes, 2 CRC bytes. */
@@ -98,7 +45,7 @@ export function privateKeyOfSeed(seed: string): KeyObject {
   const raw = base32Decode(seed.trim());
   if (raw.length !== 36 || raw[0]! >> 3 !== 18) throw new Error("not an nkey seed");
   return createPrivateKey({
-    key: Buffer.concat([PKCS8_ED25519, raw.subarray(2, 34)]),
+    key: Buffer.concat([PKCS8_ED25519, Buffer.from(raw.subarray(2, 34))]),
     format: "der",
     type: "pkcs8",
   });
