@@ -294,6 +294,12 @@ export function execOfSubject(
   return ExecOps.includes(op) ? { wsid: p[3]!, execId: p[5]!, op } : undefined;
 }
 
+/** The host whose inbox (`_HI.<hostId>.…`, hostSubjects().inbox) `reply` is; undefined for any other. */
+export function hostOfInbox(reply: string | undefined): string | undefined {
+  const parts = reply?.split(".") ?? [];
+  return parts[0] === "_HI" && parts.length > 2 ? parts[1] : undefined;
+}
+
 /** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
 export function hostOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");

@@ -8,6 +8,7 @@ import {
   FleetSubjects,
   hostDomain,
   hostEventsStream,
+  hostOfInbox,
   hostSubjects,
   Keys,
   pathFromToken,
@@ -141,5 +142,14 @@ describe("launchpad exec session subjects", () => {
     expect(s.stdin.split(".").length).not.toBe(
       hostSubjects("h1").workspaceCommands.split(".").length,
     );
+  });
+});
+
+describe("host inboxes", () => {
+  it("name the host whose inbox a reply is, and nothing else", () => {
+    expect(hostOfInbox(`${hostSubjects("h1").inbox}.abc`)).toBe("h1");
+    expect(hostOfInbox(hostSubjects("h1").inbox)).toBeUndefined();
+    expect(hostOfInbox("_INBOX.abc")).toBeUndefined();
+    expect(hostOfInbox(undefined)).toBeUndefined();
   });
 });

@@ -37,6 +37,7 @@ import {
   Buckets,
   FleetSubjects,
   hostDomain,
+  hostOfInbox,
   hostOfSubject,
   hostSubjects,
   Keys,
@@ -539,13 +540,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
    * answer in another host's is dropped, not answered there.
    */
   const ownInbox = (m: Msg): boolean => {
-    const hostId = hostOfSubject(m.subject);
-    const hostInbox = hostSubjects("x").inbox.slice(0, -1);
-    if (
-      !m.reply?.startsWith(hostInbox) ||
-      (hostId && m.reply.startsWith(`${hostSubjects(hostId).inbox}.`))
-    )
-      return true;
+    const inboxOf = hostOfInbox(m.reply);
+    if (inboxOf === undefined || inboxOf === hostOfSubject(m.subject)) return true;
     log.warn(
       { subject: m.subject, reply: m.reply },
       "ledger request with another host's inbox dropped",

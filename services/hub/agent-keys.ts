@@ -29,7 +29,7 @@ import {
   HubWorkspaceSubjects,
   type HubWorkspaceView,
 } from "../../shared/hub-workspaces.js";
-import { AllHosts, hostOfSubject, hostSubjects } from "../../shared/subjects.js";
+import { AllHosts, hostOfInbox, hostOfSubject } from "../../shared/subjects.js";
 import type { Logger } from "../runtime/logger.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
 import { agentKeysKey, PrivateStore } from "./private-store.js";
@@ -192,8 +192,7 @@ export function hubAgentKeysService(opts: AgentKeysServiceOptions): ServiceDefin
       /** A host hears only its own inbox: an answer sent to another host's is not sent. */
       const ownInbox = (m: Msg) => {
         const hostId = hostOfSubject(m.subject);
-        const ok =
-          hostId !== undefined && (m.reply?.startsWith(`${hostSubjects(hostId).inbox}.`) ?? false);
+        const ok = hostId !== undefined && hostOfInbox(m.reply) === hostId;
         if (!ok)
           ctx.log.warn(
             { subject: m.subject, reply: m.reply },
