@@ -3,7 +3,8 @@
  * itself (real btrfs, podman) and the scripted ACP agent inside the container: each account
  * sets its keys at the hub (an owner also the workspace's); a turn's agent gets the keys of
  * the account that submitted it — the owner's workspace keys over the account's, a
- * collaborator only its own — in its environment inside the container. The hub gives keys
+ * collaborator only its own, also when its browser forges the header that names the sender —
+ * in its environment inside the container. The hub gives keys
  * only to the host the workspace is on and only for owners and collaborators; keys are
  * sealed at rest (no value in the hub's files), never in events, and go with the account.
  */
@@ -11,13 +12,14 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { agentCommand, followLog, messagesOf, turnView } from "../../services/agents/test-kit.js";
 import { HUB_AGENT_KEYS_PATH } from "../../services/gateway/hub-agent-keys.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { agentKeysKey, PrivateStore } from "../../services/hub/private-store.js";
+import { REQUEST_INFO_HEADER } from "../../services/runtime/caller.js";
 import {
   defaultThreadSettings,
   newThreadId,
@@ -25,7 +27,7 @@ import {
   roomIdForPath,
   turnEnded,
 } from "../../shared/agents.js";
-import { CONSOLE_ACTOR, HubSubjects } from "../../shared/hub.js";
+import { browserUserName, CONSOLE_ACTOR, HubSubjects } from "../../shared/hub.js";
 import type { HostKeysReply } from "../../shared/hub-agent-keys.js";
 import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { WorkspaceView } from "../../shared/launchpad.js";
@@ -232,6 +234,20 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
     expect(b.text).not.toContain(SECRETS.aliceWorkspace);
     expect(b.text).not.toContain(SECRETS.aliceAnthropic);
     expect(b.view.by).toBe(ids.bob);
+    // Bob's browser puts a Nats-Request-Info naming Alice on its command: nats-server writes
+    // its own over it, so the turn is still Bob's and gets Bob's keys.
+    const forged = headers();
+    forged.set(
+      REQUEST_INFO_HEADER,
+      JSON.stringify({ acc: "forged", user: "forged", name_tag: browserUserName(ids.alice!) }),
+    );
+    const forging = Object.assign(Object.create(bob) as NatsConnection, {
+      request: (subject: string, payload: string, o: { timeout: number }) =>
+        bob.request(subject, payload, { ...o, headers: forged }),
+    });
+    const f = await turnOf(forging, "env OPENAI_API_KEY", a.thread);
+    expect(f.view.by).toBe(ids.bob);
+    expect(f.text).toContain(`env OPENAI_API_KEY=${SECRETS.bob}`);
   });
 
   it("hub agent keys - the hub answers only the workspace's host, for its owners and collaborators", async () => {
