@@ -276,7 +276,14 @@ describe.skipIf(unsupported !== undefined)("a control plane with two hosts", () 
     const undrained = await cliRun("hosts", "undrain", [A]);
     expect(undrained.code, undrained.progress).toBe(0);
     expect(undrained.text).toMatch(new RegExp(`^host ${A} takes new workspaces`));
-    // The least busy again, now that it may.
+    // The least busy again, now that it may: once the hub's view of both hosts has caught up
+    // (B has wsdr1; A no longer has the workspaces the tests before deleted).
+    await until("the hosts' workspace counts on the hub", async () =>
+      (await hubView<HostView>(Buckets.hosts, Keys.host(A)))?.workspaces === 0 &&
+      ((await hubView<HostView>(Buckets.hosts, Keys.host(B)))?.workspaces ?? 0) >= 1
+        ? true
+        : undefined,
+    );
     expect((await send("wsdr2", "CreateWorkspaceOnHost", { image: "bb", quota })).ok).toBe(true);
     expect((await hostView<WorkspaceView>(hostA!.nc, Buckets.workspaces, "wsdr2"))?.hostId).toBe(A);
     for (const wsid of ["wsdr1", "wsdr2"])
