@@ -229,8 +229,9 @@ describe.skipIf(unsupported !== undefined)("the hub's admin pages: hosts", () =>
       ["GET", "/hosts/nohost/images"],
     ] as const) {
       const unknown = await call(asAlice, method, path, method === "POST" ? {} : undefined);
-      expect(unknown.status, path).toBe(404);
-      expect(((await unknown.json()) as { code: string }).code).toBe("ERR_HOST_NOT_FOUND");
+      const body = await unknown.text();
+      expect(unknown.status, `${path}: ${body}`).toBe(404);
+      expect((JSON.parse(body) as { code: string }).code).toBe("ERR_HOST_NOT_FOUND");
     }
   });
 

@@ -36,7 +36,7 @@ export function AdminAccounts() {
   const [offset, setOffset] = createSignal(0);
   const [problem, setProblem] = createSignal<string>();
   const [editing, setEditing] = createSignal<string>();
-  const [page, { refetch }] = createResource(
+  const [page, { mutate, refetch }] = createResource(
     () => ({ q: q(), offset: offset() }),
     (k) =>
       getJson<{ total: number; accounts: (AccountView & { email?: string })[] }>(
@@ -46,9 +46,22 @@ export function AdminAccounts() {
   const act = async (id: string, action: string) => {
     setProblem(undefined);
     const res = await postJson(`/api/hub/admin/accounts/${id}/${action}`, {});
-    if (!res.ok) setProblem(await errorMessage(res));
-    await refetch();
+    if (!res.ok) {
+      setProblem(await errorMessage(res));
+      return refetch();
+    }
+    answered(((await res.json()) as { account: AccountView }).account);
   };
+  // An action's answer is the account as its events now have it; the page was read from the
+  // view, which may not have caught up yet, so the row takes the answer instead of a reload.
+  const answered = (account: AccountView) =>
+    mutate(
+      (p) =>
+        p && {
+          ...p,
+          accounts: p.accounts.map((a) => (a.id === account.id ? { ...a, ...account } : a)),
+        },
+    );
   const [resetLink, setResetLink] = createSignal<{ email: string; url: string; expires: string }>();
   const makeResetLink = async (a: AccountView & { email?: string }) => {
     setProblem(undefined);
@@ -166,10 +179,11 @@ export function AdminAccounts() {
         {(a) => (
           <LimitsForm
             account={a()}
-            onDone={async (problem) => {
+            onDone={(problem, account) => {
               setProblem(problem);
-              if (!problem) setEditing(undefined);
-              await refetch();
+              if (!account) return void refetch();
+              setEditing(undefined);
+              answered(account);
             }}
           />
         )}
@@ -181,7 +195,7 @@ export function AdminAccounts() {
 /** An account's limits, and the cores its running workspaces may hold together. */
 function LimitsForm(props: {
   account: AccountView & { email?: string };
-  onDone: (problem: string | undefined) => void;
+  onDone: (problem: string | undefined, account?: AccountView) => void;
 }) {
   const l = props.account.limits ?? DEFAULT_ACCOUNT_LIMITS;
   const [workspaces, setWorkspaces] = createSignal(l.workspaces);
@@ -200,7 +214,8 @@ function LimitsForm(props: {
       },
       cores: cores().trim() === "" ? null : Number(cores()),
     });
-    props.onDone(res.ok ? undefined : await errorMessage(res));
+    if (!res.ok) return props.onDone(await errorMessage(res));
+    props.onDone(undefined, ((await res.json()) as { account: AccountView }).account);
   };
   const num = (set: (n: number) => void) => (e: { currentTarget: HTMLInputElement }) =>
     set(Number(e.currentTarget.value) || 0);
@@ -241,7 +256,7 @@ function LimitsForm(props: {
 }
 
 export function AdminHosts() {
-  const [hosts, { refetch }] = createResource(() =>
+  const [hosts, { mutate, refetch }] = createResource(() =>
     getJson<{ hosts: HostView[] }>("/api/hub/admin/hosts").then((r) => r.hosts),
   );
   const [tokens, tokensActions] = createResource(() =>
@@ -255,8 +270,19 @@ export function AdminHosts() {
   const drain = async (id: string, action: "drain" | "undrain") => {
     setProblem(undefined);
     const res = await postJson(`/api/hub/admin/hosts/${id}/${action}`, {});
-    if (!res.ok) setProblem(await errorMessage(res));
-    await refetch();
+    if (!res.ok) {
+      setProblem(await errorMessage(res));
+      return refetch();
+    }
+    // As for accounts: the answer is newer than the hosts view may be.
+    const { drainedAt } = (await res.json()) as { drainedAt: string | null };
+    mutate((list) =>
+      list?.map((h) => {
+        if (h.hostId !== id) return h;
+        const { drainedAt: _was, ...rest } = h;
+        return drainedAt === null ? rest : { ...rest, drainedAt };
+      }),
+    );
   };
   const issue = async () => {
     setProblem(undefined);
