@@ -20,7 +20,7 @@ import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
 import { workspacePaths } from "../../services/host/index.js";
 import { readerNames } from "../../shared/hub-permissions.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
-import { launchChromium } from "../helpers/browser.js";
+import { launchChromium, terminalScreen } from "../helpers/browser.js";
 import { type HubBrowser, hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
 import {
   editorOf,
@@ -28,8 +28,10 @@ import {
   hubPages,
   hubPagesUnsupported,
   openFiles,
+  openTerminals,
   removeMember,
   terminalOfThree,
+  typeInTerminal,
   uploadBatch,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
@@ -242,6 +244,101 @@ describe.skipIf(unsupported !== undefined)(
         await row(page, "after-the-outage.txt").waitFor({ timeout: 60_000 });
       await access(join(home(), "after-the-outage.txt"));
       await shot(collaborator, "collaborator-resumed");
+    });
+
+    it("the host crashes and is started again: every page says so, then goes on by itself", async () => {
+      await hub.host!.crash();
+      for (const page of [owner, collaborator, viewer])
+        await expect
+          .poll(() => page.getByTestId("hub-ws-page-state").textContent(), { timeout: 60_000 })
+          .toBe("Host offline");
+      await hub.host!.restart();
+      for (const page of [owner, collaborator, viewer])
+        await page
+          .getByTestId("hub-ws-page-banner")
+          .waitFor({ state: "detached", timeout: 120_000 });
+      // The host's services were started anew, and knew nothing of the pages' live listings:
+      // what is made now shows on every page all the same.
+      // Its services answer a few seconds after it says it is ready.
+      const c = await admin.connect(hub.wsid);
+      open.push(c.nc);
+      await expect
+        .poll(
+          () =>
+            c.nc
+              .request(workspaceSubjects(hub.wsid).read("fs"), JSON.stringify({ op: "info" }), {
+                timeout: 2_000,
+              })
+              .then((m) => m.json<{ ok: boolean }>().ok)
+              .catch(() => false),
+          { timeout: 60_000 },
+        )
+        .toBe(true);
+      expect((await upload(admin, "after-the-crash.txt", "x")).status).toBe(201);
+      for (const page of [owner, collaborator, viewer])
+        await row(page, "after-the-crash.txt").waitFor({ timeout: 60_000 });
+      await owner.getByTestId("new-file").click();
+      await owner.getByTestId("new-file-dialog-input").fill("made-after-the-crash.txt");
+      await owner.getByTestId("new-file-dialog-submit").click();
+      for (const page of [collaborator, viewer])
+        await row(page, "made-after-the-crash.txt").waitFor({ timeout: 60_000 });
+      await access(join(home(), "made-after-the-crash.txt"));
+      await shot(viewer, "viewer-after-crash");
+    });
+
+    it("a collaborator made a viewer stops editing and typing at once, with no reload; made a collaborator again, it goes on", async () => {
+      await collaborator.goto(at("files/note.txt#editor"));
+      await expect
+        .poll(() => editorOf(collaborator).textContent(), { timeout: 60_000 })
+        .toContain("the owner typed this");
+      expect(await editorOf(collaborator).getAttribute("contenteditable")).toBe("true");
+      await openTerminals(collaborator);
+      const screen = collaborator.getByTestId("terminal-screen");
+      expect(await screen.getAttribute("data-readonly")).toBe("false");
+      const setRole = async (role: string) => {
+        await owner.getByTestId("hub-ws-share").click();
+        await owner
+          .locator(`[data-testid="hub-share-member"][data-account="${ids.bob}"]`)
+          .getByTestId("hub-share-role")
+          .selectOption(role);
+        await owner
+          .locator(`[data-testid="hub-share-member"][data-account="${ids.bob}"]`)
+          .and(owner.locator(`[data-role="${role}"]`))
+          .waitFor({ timeout: 30_000 });
+        await owner.getByTestId("hub-share-close").click();
+      };
+      await setRole("viewer");
+      await expect
+        .poll(() => screen.getAttribute("data-readonly"), { timeout: 60_000 })
+        .toBe("true");
+      await collaborator.getByTestId("hub-ws-readonly").waitFor();
+      await shot(collaborator, "demoted-terminal");
+      // What it types now reaches no screen.
+      await typeInTerminal(collaborator, "echo demoted-typed\n");
+      await openTerminals(owner);
+      await typeInTerminal(owner, "echo owner-after-demotion\n");
+      await expect
+        .poll(() => terminalScreen(collaborator), { timeout: 30_000 })
+        .toContain("owner-after-demotion");
+      expect(await terminalScreen(owner)).not.toContain("demoted-typed");
+      // The editor opened before stays mounted behind its tab: it is read-only now too.
+      await collaborator.getByTestId("tab-files").click();
+      await expect
+        .poll(() => editorOf(collaborator).getAttribute("contenteditable"), { timeout: 30_000 })
+        .toBe("false");
+
+      await setRole("collaborator");
+      await expect
+        .poll(() => editorOf(collaborator).getAttribute("contenteditable"), { timeout: 60_000 })
+        .toBe("true");
+      await collaborator.getByTestId("tab-terminals").click();
+      await expect
+        .poll(() => screen.getAttribute("data-readonly"), { timeout: 60_000 })
+        .toBe("false");
+      await typeInTerminal(collaborator, "echo promoted-typed\n");
+      await expect
+        .poll(() => terminalScreen(owner), { timeout: 30_000 })
+        .toContain("promoted-typed");
     });
 
     it("a collaborator the owner removes in the Share panel loses access", async () => {

@@ -17,6 +17,7 @@ import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { HUB_WORKSPACES_PATH } from "../../services/gateway/hub-workspaces.js";
 import { freePortRange } from "../../services/runtime/ports.js";
 import { type HostMachine, TEST_PASSWORD } from "./launchpad.js";
+import { alive, proc } from "./procs.js";
 
 /** The bundle, from the sources (vitest) or from dist/test (benchmarks). */
 export const LAUNCHPAD_BUNDLE =
@@ -89,6 +90,10 @@ export interface JoinedHost extends LaunchpadProcess {
   dataDir: string;
   /** The pid of the host's own nats-server (the leaf node). */
   natsPid(): Promise<number>;
+  /** The host dies: SIGKILL to its process and its nats-server, as a power cut leaves them. */
+  crash(): Promise<void>;
+  /** Started again after `crash()`, as an operator would: the same command. */
+  restart(): Promise<void>;
 }
 
 /** A second host process on `m`'s btrfs, joined to the hub of `hubDataDir` by a token. */
@@ -100,15 +105,33 @@ export async function joinHost(
   const tokenFile = join(m.dir, `${hostId}.token`);
   runLaunchpad(["hub", "token", hostId, "--out", tokenFile, "--data-dir", hubDataDir]);
   const dataDir = join(m.dir, `host-${hostId}`);
-  const p = await startLaunchpad(
-    ["host", "--btrfs", m.root, "--host-id", hostId, "--data-dir", dataDir, "--join", tokenFile],
-    /host \S+ ready:/,
-  );
+  const args = [
+    "host",
+    ...["--btrfs", m.root, "--host-id", hostId, "--data-dir", dataDir, "--join", tokenFile],
+  ];
+  const ready = /host \S+ ready:/;
+  let p = await startLaunchpad(args, ready);
+  const natsPid = async () =>
+    Number((await readFile(join(dataDir, "nats", "nats-server.pid"), "utf8")).trim());
   return {
-    ...p,
+    get child() {
+      return p.child;
+    },
+    output: () => p.output(),
+    stop: () => p.stop(),
     dataDir,
-    natsPid: async () =>
-      Number((await readFile(join(dataDir, "nats", "nats-server.pid"), "utf8")).trim()),
+    natsPid,
+    async crash() {
+      const nats = proc(await natsPid());
+      const gone = new Promise((r) => p.child.once("exit", r));
+      p.child.kill("SIGKILL");
+      if (nats) process.kill(nats.pid, "SIGKILL");
+      await gone;
+      while (nats && alive(nats)) await new Promise((r) => setTimeout(r, 100));
+    },
+    async restart() {
+      p = await startLaunchpad(args, ready);
+    },
   };
 }
 

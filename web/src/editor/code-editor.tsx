@@ -124,6 +124,11 @@ export interface CodeEditorApi {
   text(): string;
 }
 
+/** What a viewer's editor is: neither changed by keys nor focusable for typing. */
+function accessOf(readOnly: boolean): Extension {
+  return readOnly ? [EditorState.readOnly.of(true), EditorView.editable.of(false)] : [];
+}
+
 export function CodeEditor(props: {
   path: string;
   session: DocSession;
@@ -143,6 +148,7 @@ export function CodeEditor(props: {
   const wrapping = new Compartment();
   const theme = new Compartment();
   const font = new Compartment();
+  const access = new Compartment();
   let view: EditorView | undefined;
 
   /** Applies a rebase: the editor's text becomes `text`, as a remote change. */
@@ -186,7 +192,7 @@ export function CodeEditor(props: {
           indentWithTab,
         ]),
         othersField,
-        ...(props.readOnly ? [EditorState.readOnly.of(true), EditorView.editable.of(false)] : []),
+        access.of(accessOf(props.readOnly === true)),
         language.of([]),
         wrapping.of(props.wrap ? EditorView.lineWrapping : []),
         theme.of(props.dark ? oneDark : []),
@@ -229,6 +235,14 @@ export function CodeEditor(props: {
     on(
       () => props.dark,
       (d) => view?.dispatch({ effects: theme.reconfigure(d ? oneDark : []) }),
+      { defer: true },
+    ),
+  );
+  // A member made a viewer while the file is open stops editing at once (and back).
+  createEffect(
+    on(
+      () => props.readOnly === true,
+      (ro) => view?.dispatch({ effects: access.reconfigure(accessOf(ro)) }),
       { defer: true },
     ),
   );

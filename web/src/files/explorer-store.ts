@@ -26,6 +26,8 @@ export interface ListingPrefs {
 }
 
 const PREFS_KEY = "cocalc-plus.explorer";
+/** After a listing the service did not answer in time, it is asked again this soon. */
+const HICCUP_RETRY_MS = 3_000;
 
 function loadPrefs(): ListingPrefs {
   try {
@@ -120,6 +122,9 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     } as FsRequest<"list">;
   }
 
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  /** The last listing was not answered in time (its time says nothing of the folder's size). */
+  let hiccup = false;
   /** Lists `path` afresh: the first page, and the pages on screen, swapped in at once. */
   async function load(path: string, keepRows: boolean): Promise<string | undefined> {
     const gen = ++generation;
@@ -175,8 +180,12 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
       if (gen !== generation) return undefined;
       const e = errorPayloadOf(err);
       if (keepRows && dir() === path && e.code === "ERR_COMMAND_TIMEOUT") {
-        // A hiccup of the service: keep showing what we have.
+        // A hiccup of the service (busy, or starting anew): keep showing what we have, and
+        // ask again soon, since what changed meanwhile is not on screen.
         setWatchProblem(e.message);
+        hiccup = true;
+        clearTimeout(retry);
+        retry = setTimeout(() => scheduleRefresh(), HICCUP_RETRY_MS);
         return undefined;
       }
       batch(() => {
@@ -203,8 +212,9 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     refreshing = (async () => {
       const t0 = performance.now();
       const d = dir();
+      hiccup = false;
       if (d !== undefined) await load(d, true);
-      const took = performance.now() - t0;
+      const took = hiccup ? 0 : performance.now() - t0;
       await new Promise((r) => setTimeout(r, Math.max(150, 2 * took)));
       refreshing = undefined;
       if (again) {
@@ -225,7 +235,12 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     const d = dir();
     if (d === undefined || phase() !== "ready") return;
     fs.call({ op: "watch", path: d, client: fs.clientId }).then(
-      () => setWatchProblem(undefined),
+      (r) => {
+        setWatchProblem(undefined);
+        // The service did not hold this page's watch (it started anew): what changed in
+        // between was not reported.
+        if (!r.renewed) scheduleRefresh();
+      },
       (err) => setWatchProblem(errorPayloadOf(err).message),
     );
   }, WATCH_LEASE_MS / 3);
@@ -468,6 +483,7 @@ export function createExplorerStore(fs: FsClient, home: string): ExplorerStore {
     },
     stop() {
       clearInterval(renew);
+      clearTimeout(retry);
       clearTimeout(filterTimer);
       offChange();
       offReconnect();

@@ -8,7 +8,15 @@
  * account's role in it ("read-only" for a viewer) and opens its Share panel. When the
  * account's access ends (removed), the page says so instead of the app.
  */
-import { createEffect, createMemo, createResource, createSignal, onCleanup, Show } from "solid-js";
+import {
+  createEffect,
+  createMemo,
+  createResource,
+  createSignal,
+  on,
+  onCleanup,
+  Show,
+} from "solid-js";
 import type { HubMember } from "../../../shared/hub-workspaces.js";
 import { NoticePage } from "../components/notice-page.js";
 import { setRouteBase } from "../files/route.js";
@@ -48,6 +56,7 @@ function hostedConnection(
   me: () => { id: string; person: Person } | undefined,
   role: () => string | undefined,
   members: () => readonly HubMember[],
+  hostBack: Set<() => void>,
 ): WorkspaceConnection {
   const state = (): ConnectionState => hub.state();
   return {
@@ -77,7 +86,17 @@ function hostedConnection(
     state,
     problem: hub.problem,
     ready: (signal) => hub.ready(signal),
-    onReconnect: (listener) => hub.onReconnect(listener),
+    // The page's connection is the hub's, which a host's outage does not break; the host's
+    // services may have started anew meanwhile (watches, attachments gone), so its return
+    // counts as a reconnect too.
+    onReconnect: (listener) => {
+      const off = hub.onReconnect(listener);
+      hostBack.add(listener);
+      return () => {
+        off();
+        hostBack.delete(listener);
+      };
+    },
     request: (subject, payload, timeoutMs) => hub.request(subject, payload, timeoutMs),
     // The page owns the hub connection: it closes it.
     close: async () => undefined,
@@ -107,6 +126,12 @@ export function HubWorkspacePage(props: { wsid: string }) {
   const running = () => row.view()?.status === "running" && status().label === "Running";
   // Opened once it runs and the JWT reaches its host; kept open from then on.
   const [opened, setOpened] = createSignal<WorkspaceConnection>();
+  const hostBack = new Set<() => void>();
+  createEffect(
+    on(running, (now, before) => {
+      if (now && before === false && opened()) for (const listener of [...hostBack]) listener();
+    }),
+  );
   createEffect(() => {
     const m = membership();
     if (opened() || !running() || m?.jsDomain === undefined) return;
@@ -119,6 +144,7 @@ export function HubWorkspacePage(props: { wsid: string }) {
         account,
         () => membership()?.role,
         share.members,
+        hostBack,
       ),
     );
   });

@@ -136,6 +136,7 @@ export function XtermView(props: {
     // Typing into a terminal whose shell is still starting: keep it until the shell runs.
     let early: (string | Uint8Array)[] | undefined = [];
     const input = (data: string | Uint8Array) => {
+      if (readOnly()) return;
       if (early) early.push(data);
       else session.input(data);
     };
@@ -173,6 +174,16 @@ export function XtermView(props: {
       return true;
     });
 
+    // A member made a viewer with the terminal open watches from then on (and back).
+    createEffect(
+      on(
+        readOnly,
+        (ro) => {
+          term.options.disableStdin = ro;
+        },
+        { defer: true },
+      ),
+    );
     createEffect(
       on(
         () => props.dark,
@@ -227,5 +238,12 @@ export function XtermView(props: {
     });
   });
 
-  return <div class="xterm-host" ref={host} data-testid="terminal-screen" />;
+  return (
+    <div
+      class="xterm-host"
+      ref={host}
+      data-testid="terminal-screen"
+      data-readonly={String(readOnly())}
+    />
+  );
 }
