@@ -28,6 +28,8 @@ export interface AuthOptions {
   token?: () => string;
   /** Paths that need no session (besides the app shell and sign-in). */
   publicPaths: ReadonlySet<string>;
+  /** Path prefixes whose routes check who may pass themselves (proxied apps). */
+  selfAuthorized?: readonly string[];
   /** GET routes a signed link may open: path prefixes, or patterns of whole paths. */
   linkable: readonly (string | RegExp)[];
   /** After "sign out everywhere": what else must change (the browser's NATS password). */
@@ -83,6 +85,7 @@ export const authPlugin = fp<AuthOptions>(
     app.addHook("onRequest", async (request, reply) => {
       const path = new URL(request.url, "http://x").pathname;
       if (opts.publicPaths.has(path) || isShell(request.method, path)) return;
+      if (opts.selfAuthorized?.some((p) => path.startsWith(p))) return;
       if (request.method === "POST" && path === SIGN_IN_PATH && opts.token) return;
       const given = bearer(request.raw);
       const id =
