@@ -7,13 +7,17 @@
  * here is the two pipes, which node does with backpressure already, and a keep-alive agent.
  * `POST /api/proxy/token` makes links for another tab or tool.
  */
-import { Agent, request as httpRequest, type IncomingMessage } from "node:http";
+import {
+  Agent,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { AddressInfo } from "node:net";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { pipeline } from "node:stream";
 import { type Static, Type } from "@sinclair/typebox";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import {
@@ -29,7 +33,9 @@ import {
 } from "./app-proxy-request.js";
 import { PROXY_TOKEN_MAX_TTL_S, PROXY_TOKEN_TTL_S, type ProxyTokens } from "./app-proxy-tokens.js";
 import type { BrowserSessions } from "./browser-sessions.js";
-import { checkHost } from "./security.js";
+import { checkHost, checkOrigin } from "./security.js";
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 export const PROXY_TOKEN_PATH = "/api/proxy/token";
 export const PROXIED_PREFIXES = [PORT_PREFIX, STRIP_PREFIX] as const;
@@ -55,11 +61,7 @@ const TokenBody = Type.Object({
   strip: Type.Optional(Type.Boolean()),
 });
 
-function sendError(
-  res: { writeHead: FastifyReply["raw"]["writeHead"]; end: (b: string) => void },
-  err: CocalcError,
-  accept: string | undefined,
-) {
+function sendError(res: ServerResponse, err: CocalcError, accept: string | undefined) {
   const a = errorAnswer(err, accept);
   res.writeHead(a.status, {
     "Content-Type": a.type,
@@ -73,14 +75,21 @@ function sendError(
 export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 });
   const host = o.upstreamHost ?? "127.0.0.1";
-  const ownPort = () => (app.server.address() as AddressInfo | null)?.port ?? 0;
-  const ctx = (): ProxyAuthContext => ({
-    tokens: o.tokens,
-    wsid: o.wsid,
-    signedIn: (id) => o.sessions.has(id),
-    userOf: (id) => o.sessions.subjectOf(id) ?? "owner",
-    refusedPorts: new Set([ownPort()]),
-  });
+  let known: ProxyAuthContext | undefined;
+  /** Made once the server listens (its own port is refused). */
+  const ctx = (): ProxyAuthContext => {
+    if (known) return known;
+    const own = (app.server.address() as AddressInfo | null)?.port;
+    const c: ProxyAuthContext = {
+      tokens: o.tokens,
+      wsid: o.wsid,
+      signedIn: (id) => o.sessions.has(id),
+      userOf: (id) => o.sessions.subjectOf(id) ?? "owner",
+      refusedPorts: new Set(own ? [own] : []),
+    };
+    if (own) known = c;
+    return c;
+  };
   const log = o.log.child({ component: "app-proxy" });
 
   app.post<{ Body: Static<typeof TokenBody> }>(
@@ -109,20 +118,29 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     },
   );
 
-  await app.register(async (proxied) => {
-    // The body is the app's: passed on as a stream, never parsed or limited here.
-    proxied.removeAllContentTypeParsers();
-    proxied.addContentTypeParser("*", (_req, _payload, done) => done(null));
-    const handle = (request: FastifyRequest, reply: FastifyReply) => {
-      reply.hijack();
-      proxyHttp(request.raw, reply.raw);
-    };
-    for (const prefix of PROXIED_PREFIXES) {
-      proxied.all(`${prefix}*`, handle);
+  // Proxied requests are taken before fastify routes them: its hooks and reply cost a third
+  // of a small answer's time, and none of it applies (the body is the app's, never parsed or
+  // limited; the answer is the app's). The same Host and Origin checks as every request.
+  const server = app.server;
+  const routed = server.listeners("request") as ((...a: unknown[]) => void)[];
+  server.removeAllListeners("request");
+  const front = (req: IncomingMessage, res: ServerResponse) => {
+    if (!isProxiedPath(req.url ?? "/")) {
+      for (const h of routed) h.call(server, req, res);
+      return;
     }
-  });
+    try {
+      checkHost(req, o.allowedHosts);
+      if (!SAFE_METHODS.has(req.method ?? "")) checkOrigin(req, false);
+    } catch (err) {
+      sendError(res, err as CocalcError, req.headers.accept);
+      return;
+    }
+    proxyHttp(req, res);
+  };
+  server.on("request", front);
 
-  function proxyHttp(req: IncomingMessage, res: FastifyReply["raw"]): void {
+  function proxyHttp(req: IncomingMessage, res: ServerResponse): void {
     const accept = req.headers.accept;
     const url = req.url ?? "/";
     const pathname = url.split("?")[0]!;
@@ -182,9 +200,15 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
       }),
       agent,
     });
+    // Head and body go out as separate writes: with Nagle's algorithm the second waits for
+    // the peer's delayed ACK (40 ms) on a kept-alive connection.
+    up.on("socket", (s) => s.setNoDelay(true));
+    // pipe(), not pipeline(): the same backpressure, without an AbortController and an
+    // AbortError made for every request that ends well.
     up.on("response", (upRes) => {
       res.writeHead(upRes.statusCode ?? 502, downstreamHeaders(upRes.headers, t));
-      pipeline(upRes, res, () => undefined);
+      upRes.on("error", () => res.destroy());
+      upRes.pipe(res);
     });
     up.on("error", (err) => {
       if (!res.headersSent) {
@@ -204,7 +228,8 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     res.on("close", () => {
       if (!res.writableFinished) up.destroy();
     });
-    pipeline(req, up, () => undefined);
+    req.on("error", () => up.destroy());
+    req.pipe(up);
   }
 
   const open = new Map<Duplex, string>();
@@ -245,7 +270,9 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     let connected = false;
     upstream.once("connect", () => {
       connected = true;
+      // Messages are small and answered at once (a kernel's, an editor's): no Nagle delay.
       upstream.setNoDelay(true);
+      (socket as Socket).setNoDelay?.(true);
       upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);
