@@ -39,19 +39,20 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("proxied apps in Chromium", () => 
   let context: BrowserContext;
   let page: Page;
 
-  /** Opens app port `p` the way plus's page does: a link made with its credential. */
+  /** Opens app port `p` from plus's Apps tab (Open: a signed link in a new tab). */
   async function openApp(p: number, rest = ""): Promise<Page> {
-    const path = await page.evaluate(async (port) => {
-      const c = localStorage.getItem("cocalc-plus.credential");
-      const r = await fetch("/api/proxy/token", {
-        method: "POST",
-        headers: { authorization: `Bearer ${c}`, "content-type": "application/json" },
-        body: JSON.stringify({ port }),
-      });
-      return ((await r.json()) as { path: string }).path;
-    }, p);
-    const tab = await context.newPage();
-    await tab.goto(`${plus.url.replace(/\/$/, "")}${path}`);
+    await page.goto(`${plus.url}#apps`);
+    await page.fill('[data-testid="apps-port"]', String(p));
+    const [tab] = await Promise.all([
+      context.waitForEvent("page"),
+      page.click('[data-testid="apps-open"]'),
+    ]);
+    await tab.waitForURL(
+      (u) => u.pathname.startsWith(`/port/${p}/`) && !u.search.includes("token"),
+    );
+    await tab.waitForLoadState();
+    if (process.env.E2E_SCREENSHOTS)
+      await page.screenshot({ path: join(process.env.E2E_SCREENSHOTS, "proxy-apps-pane.png") });
     if (rest) await tab.goto(`${plus.url.replace(/\/$/, "")}/port/${p}/${rest}`);
     return tab;
   }
@@ -238,7 +239,7 @@ Promise.all([
         appPort,
       );
       expect(own).toBe(200);
-      expect(reached).toContain("GET /port/" + appPort + "/control");
+      expect(reached).toContain(`GET /port/${appPort}/control`);
 
       const evil = await context.newPage();
       await evil.goto(`http://127.0.0.1:${attackerPort}/`);
