@@ -2,12 +2,14 @@
  * Apps: web apps on this machine's ports, opened behind plus's sign-in. A port is opened with a
  * short-lived link the gateway signs (POST /api/proxy/token) and exchanges for a cookie of that
  * app's path; "Copy link" gives such a link to another tab or tool (valid 5 minutes). The
- * launchers say how to start Jupyter, JupyterLab, code-server or any server so that it works
- * behind the proxy, and how to install it.
+ * launchers start Jupyter, JupyterLab, code-server or any server in a terminal of the
+ * workspace (its supervisor and log) with the flags that make it work behind the proxy, and
+ * say how to install it.
  */
 import { createSignal, For, Show } from "solid-js";
 import { Icon } from "../components/icons.js";
 import { errorMessage, postJson } from "../lib/session.js";
+import { useTerminals } from "../terminals/terminals-store.js";
 import { appPath, LAUNCHERS, type Launcher, parseAppPort } from "./launchers.js";
 import "./apps.css";
 
@@ -180,24 +182,51 @@ export function AppsPane() {
       </Show>
       <h2>Launchers</h2>
       <p class="apps-intro">
-        Run one of these in a terminal of this workspace, then open its port. Each starts without a
-        sign-in of its own and on 127.0.0.1 only: plus's sign-in is in front of it.
+        "Start in a terminal" runs one in a new terminal of this workspace (its output there, Ctrl-C
+        or closing the terminal stops it), then "Open" opens it. Each starts without a sign-in of
+        its own and on 127.0.0.1 only: plus's sign-in is in front of it.
       </p>
       <ul class="apps-list">
-        <For each={LAUNCHERS}>{(l) => <LauncherCard launcher={l} port={portText()} />}</For>
+        <For each={LAUNCHERS}>
+          {(l) => <LauncherCard launcher={l} port={portText()} open={(o) => void open(o)} />}
+        </For>
       </ul>
     </div>
   );
 }
 
-function LauncherCard(props: { launcher: Launcher; port: string }) {
+function LauncherCard(props: { launcher: Launcher; port: string; open: (o: Opened) => void }) {
+  const terminals = useTerminals();
   const n = () => parseAppPort(props.port) ?? 8888;
   const [copied, setCopied] = createSignal(false);
+  const [started, setStarted] = createSignal<{ text: string; error?: true }>();
+  const start = async () => {
+    const title = `${props.launcher.name} :${n()}`;
+    const reply = await terminals.launch(title, props.launcher.command(n()));
+    setStarted(
+      reply.ok
+        ? {
+            text: `Started in the terminal "${title}" (Terminals tab: its output, Ctrl-C stops it).`,
+          }
+        : { text: reply.error.message, error: true },
+    );
+  };
   return (
     <li class="apps-card" data-testid="apps-launcher" data-launcher={props.launcher.id}>
       <h3>{props.launcher.name}</h3>
       <pre class="apps-cmd">{props.launcher.command(n())}</pre>
       <div class="apps-actions">
+        <button type="button" class="button" data-testid="apps-launch" onClick={() => void start()}>
+          Start in a terminal
+        </button>
+        <button
+          type="button"
+          class="button"
+          data-testid="apps-launcher-open"
+          onClick={() => props.open({ port: n(), mount: props.launcher.mount })}
+        >
+          Open
+        </button>
         <button
           type="button"
           class="button"
@@ -213,6 +242,13 @@ function LauncherCard(props: { launcher: Launcher; port: string }) {
           opens at <code>{appPath(props.launcher.mount, n())}</code>
         </span>
       </div>
+      <Show when={started()}>
+        {(st) => (
+          <p class="apps-status" role="status" data-error={st().error ? "" : undefined}>
+            {st().text}
+          </p>
+        )}
+      </Show>
       <span class="apps-muted">
         Not installed? <code>{props.launcher.install}</code>
       </span>
