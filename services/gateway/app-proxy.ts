@@ -206,6 +206,8 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     // pipe(), not pipeline(): the same backpressure, without an AbortController and an
     // AbortError made for every request that ends well.
     up.on("response", (upRes) => {
+      // The same on the browser's side: a 1 MiB answer took 20 ms instead of 4 without it.
+      res.socket?.setNoDelay(true);
       res.writeHead(upRes.statusCode ?? 502, downstreamHeaders(upRes.headers, t));
       upRes.on("error", () => res.destroy());
       upRes.pipe(res);
