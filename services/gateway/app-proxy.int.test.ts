@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { testLog } from "../../test/helpers/nats.js";
+import { testLog, until } from "../../test/helpers/nats.js";
 import { signIn } from "../../test/helpers/plus.js";
 import { freePort } from "../runtime/ports.js";
 import { buildApp } from "./app.js";
@@ -20,6 +20,9 @@ import { ProxyTokens } from "./app-proxy-tokens.js";
 import { BrowserSessions } from "./browser-sessions.js";
 
 const MIB = 1024 * 1024;
+const ENDLESS = 128 * MIB;
+/** How far the app got writing /endless, and whether it waits for the proxy to take more. */
+const flow = { written: 0, blocked: false };
 const WSID = "ws-proxy-test";
 
 interface Answer {
@@ -108,6 +111,29 @@ describe("gateway - proxied apps", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "app-proxy-"));
     appServer = createServer((req, res) => {
+      if (req.url?.endsWith("/endless")) {
+        // 128 MiB, written as fast as the proxy takes it: the counter shows what it took.
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        const chunk = Buffer.alloc(64 * 1024, 1);
+        let left = ENDLESS / chunk.length;
+        const more = () => {
+          while (left > 0) {
+            left--;
+            flow.written += chunk.length;
+            if (!res.write(chunk)) {
+              flow.blocked = true;
+              res.once("drain", () => {
+                flow.blocked = false;
+                more();
+              });
+              return;
+            }
+          }
+          res.end();
+        };
+        more();
+        return;
+      }
       if (req.url?.endsWith("/big")) {
         res.writeHead(200, { "content-type": "application/octet-stream" });
         res.end(Buffer.alloc(MIB, 7));
@@ -324,6 +350,45 @@ describe("gateway - proxied apps", () => {
     });
     expect(back.status).toBe(200);
     expect(back.body.equals(payload)).toBe(true);
+  });
+
+  it("proxy - a reader that stops reading stops the app, not our memory (backpressure)", async () => {
+    const token = await mint(appPort);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          path: `/port/${appPort}/endless`,
+          headers: { authorization: `Bearer ${token}` },
+        },
+        resolve,
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    res.pause();
+    // Positive sign: the app waits for drain and writes nothing more across twenty looks.
+    let still = 0;
+    let last = -1;
+    await until(
+      "the app blocked by the paused reader",
+      async () => {
+        still = flow.blocked && flow.written === last ? still + 1 : 0;
+        last = flow.written;
+        return still >= 20;
+      },
+      30_000,
+    );
+    // Socket buffers on both sides and the proxy's stream buffers, not the body.
+    expect(flow.written).toBeLessThan(32 * MIB);
+    let got = 0;
+    res.on("data", (c: Buffer) => {
+      got += c.length;
+    });
+    res.resume();
+    await new Promise((r) => res.once("end", r));
+    expect(got).toBe(ENDLESS);
   });
 
   it("proxy - WebSocket: token, cookie with this Origin; not a cookie with another port's Origin", async () => {
