@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../runtime/logger.js";
-import { isProxiedPath, PROXIED_PREFIXES, registerAppProxy } from "./app-proxy.js";
+import { isProxiedPath, registerAppProxy } from "./app-proxy.js";
 import type { ProxyTokens } from "./app-proxy-tokens.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
@@ -65,7 +65,6 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     sessions: deps.sessions,
     publicPaths: new Set(["/healthz"]),
     linkable: LINKABLE_PATHS,
-    ...(deps.appProxy && { selfAuthorized: PROXIED_PREFIXES }),
     ...(deps.onSignOutEverywhere && { onSignOutEverywhere: deps.onSignOutEverywhere }),
   });
   if (deps.files) await app.register(filesPlugin, deps.files);

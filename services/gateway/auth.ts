@@ -4,7 +4,7 @@
  * /nats WebSocket: in its subprotocol, see nats-proxy.ts), or, for the few GET routes a plain
  * link must open, a signed single-use `link` parameter. No cookie opens any of it: a browser
  * sends cookies to every port of a host, so another local server would receive them. (Proxied
- * apps check who may pass themselves: app-proxy-request.ts.)
+ * apps are taken before these routes and check who may pass themselves: app-proxy.ts.)
  *
  * Signing in: the page reads `?token=` from its own URL, posts it to /api/auth/sign-in and
  * keeps the credential it gets back in its origin's storage (see docs/architecture.md,
@@ -29,8 +29,6 @@ export interface AuthOptions {
   token?: () => string;
   /** Paths that need no session (besides the app shell and sign-in). */
   publicPaths: ReadonlySet<string>;
-  /** Path prefixes whose routes check who may pass themselves (proxied apps). */
-  selfAuthorized?: readonly string[];
   /** GET routes a signed link may open: path prefixes, or patterns of whole paths. */
   linkable: readonly (string | RegExp)[];
   /** After "sign out everywhere": what else must change (the browser's NATS password). */
@@ -86,7 +84,6 @@ export const authPlugin = fp<AuthOptions>(
     app.addHook("onRequest", async (request, reply) => {
       const path = new URL(request.url, "http://x").pathname;
       if (opts.publicPaths.has(path) || isShell(request.method, path)) return;
-      if (opts.selfAuthorized?.some((p) => path.startsWith(p))) return;
       if (request.method === "POST" && path === SIGN_IN_PATH && opts.token) return;
       const given = bearer(request.raw);
       const id =
