@@ -57,6 +57,29 @@ export const ErrorCodes = {
     status: 400,
     summary: "A signed link was asked for a URL that is not a download or a remote session.",
   },
+  ERR_PROXY_PORT: {
+    status: 400,
+    summary: "A proxied app's path does not name a port (1-65535), or names the gateway's own.",
+  },
+  ERR_PROXY_AUTH: {
+    status: 401,
+    summary:
+      "A proxied app was asked for without its cookie or token, or after signing out: open it from plus (Apps) or with a link made there.",
+  },
+  ERR_PROXY_TOKEN: {
+    status: 401,
+    summary:
+      "A proxied app's token is expired, for another port or workspace, forged, or from a browser that signed out.",
+  },
+  ERR_PROXY_SITE: {
+    status: 403,
+    summary:
+      "A proxied app was asked for by a page of another site or port (Sec-Fetch-Site, Origin): only plus's own pages, typed URLs or tokens open it.",
+  },
+  ERR_PROXY_UPSTREAM: {
+    status: 502,
+    summary: "Nothing answers on the proxied app's port of this machine.",
+  },
   ERR_TOKEN_FILE: {
     status: 409,
     summary: "This cocalc-plus reads its token from --token-file: change the file and restart.",

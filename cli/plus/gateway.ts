@@ -10,6 +10,7 @@ import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { FastifyInstance } from "fastify";
 import { buildApp, type GatewayDeps } from "../../services/gateway/app.js";
+import { ProxyTokens } from "../../services/gateway/app-proxy-tokens.js";
 import { BrowserSessions } from "../../services/gateway/browser-sessions.js";
 import { fileEventPublisher } from "../../services/gateway/files.js";
 import { allowedHostnames } from "../../services/gateway/security.js";
@@ -37,10 +38,11 @@ export interface PlusGateway {
 /** The gateway app, not listening yet, and the signed-in browsers it checks. */
 export async function buildPlusGateway(o: PlusGatewayOptions): Promise<PlusGateway> {
   const { opts, log } = o;
-  const [sessions, resolver, journal] = await Promise.all([
+  const [sessions, resolver, journal, proxyTokens] = await Promise.all([
     BrowserSessions.open(browserSessionsFile(opts.dataDir)),
     PathResolver.create({ home: homedir() }),
     openUploadJournal(join(opts.dataDir, "uploads"), log),
+    ProxyTokens.open(join(opts.dataDir, "proxy-key")),
   ]);
   const filesLog = log.child({ component: "files" });
   const app = await buildApp({
@@ -60,6 +62,7 @@ export async function buildPlusGateway(o: PlusGatewayOptions): Promise<PlusGatew
       publish: fileEventPublisher(jetstream(o.nc), o.wsid, filesLog),
       log: filesLog,
     },
+    appProxy: { tokens: proxyTokens },
   });
   openRemoteRoute(app, o.nc, opts.dataDir);
   return { app, sessions };

@@ -5,6 +5,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "../runtime/logger.js";
+import { isProxiedPath, registerAppProxy } from "./app-proxy.js";
+import type { ProxyTokens } from "./app-proxy-tokens.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
@@ -45,6 +47,8 @@ export interface GatewayDeps {
   log: Logger;
   /** Uploads and downloads (services/gateway/files.ts); without it those routes do not exist. */
   files?: FilesOptions;
+  /** Proxied apps (`/port/<n>/`, services/gateway/app-proxy.ts); without it those routes do not exist. */
+  appProxy?: { tokens: ProxyTokens };
 }
 
 export const NATS_PATH = "/nats";
@@ -64,6 +68,15 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     ...(deps.onSignOutEverywhere && { onSignOutEverywhere: deps.onSignOutEverywhere }),
   });
   if (deps.files) await app.register(filesPlugin, deps.files);
+  if (deps.appProxy) {
+    await registerAppProxy(app, {
+      tokens: deps.appProxy.tokens,
+      sessions: deps.sessions,
+      wsid: deps.session().wsid,
+      allowedHosts: deps.allowedHosts,
+      log: deps.log,
+    });
+  }
 
   app.get("/healthz", async (_req, reply) => {
     const h = deps.health();
@@ -88,6 +101,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     upstreamPort: deps.natsWsPort,
     upstreamOrigin: deps.natsWsOrigin,
     log: deps.log,
+    ...(deps.appProxy && { others: isProxiedPath }),
   });
   app.addHook("onClose", async () => detach());
   return app;

@@ -2,8 +2,9 @@
  * Who may act. The app shell (the page and its static assets) is public: it holds no secret.
  * Everything else wants a signed-in browser's credential in `Authorization: Bearer …` (the
  * /nats WebSocket: in its subprotocol, see nats-proxy.ts), or, for the few GET routes a plain
- * link must open, a signed single-use `link` parameter. No cookie is ever set: a browser sends
- * cookies to every port of a host, so another local server would receive them.
+ * link must open, a signed single-use `link` parameter. No cookie opens any of it: a browser
+ * sends cookies to every port of a host, so another local server would receive them. (Proxied
+ * apps are taken before these routes and check who may pass themselves: app-proxy.ts.)
  *
  * Signing in: the page reads `?token=` from its own URL, posts it to /api/auth/sign-in and
  * keeps the credential it gets back in its origin's storage (see docs/architecture.md,

@@ -10,6 +10,7 @@ import { forwardBench } from "./forward.js";
 import { hubLoginBench } from "./hub-login.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
+import { proxyBench } from "./proxy.js";
 import { sshConnectBench } from "./ssh-connect.js";
 import { startupBench } from "./startup.js";
 import { syncBench } from "./sync.js";
@@ -35,6 +36,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "fleet-route": fleetRouteBench,
   "hub-login": hubLoginBench,
   "ws-upload": wsUploadBench,
+  proxy: proxyBench,
 };
 
 async function main(names: string[]): Promise<number> {

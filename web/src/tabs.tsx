@@ -5,6 +5,7 @@
  */
 import { type Accessor, type Component, createSignal, onCleanup } from "solid-js";
 import { AgentsPane } from "./agents/agents-pane.js";
+import { AppsIcon, AppsPane } from "./apps/apps-pane.js";
 import {
   AgentIcon,
   EditorIcon,
@@ -28,6 +29,7 @@ export const TabIds = [
   "settings",
   "remote",
   "sync",
+  "apps",
 ] as const;
 export type TabId = (typeof TabIds)[number];
 
@@ -74,6 +76,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     plusOnly: true,
   },
   { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane, plusOnly: true },
+  { id: "apps", label: "Apps", icon: AppsIcon, pane: AppsPane, plusOnly: true },
 ];
 
 /** The tabs of a workspace: all of them on plus, those its host serves when hosted. */
