@@ -85,7 +85,7 @@ describe.skipIf(unsupported !== undefined)(
     beforeAll(async () => {
       m = await setupHostMachine(HOST, 2048);
       // Beats come every 5 s: a host unheard for 10 s is offline.
-      hub = await startHubProcess(m, HOST, { joined: true, offlineAfter: "10s" });
+      hub = await startHubProcess(m, HOST, { joined: true, offlineAfter: "10s", agent: true });
       admin = await hubBrowser(hub.base, "admin@example.com");
       expect((await admin.api("POST", HUB_PATHS.signUpMode, { mode: "open" })).status).toBe(200);
       bob = await hubSignUp(hub.base, "bob@example.com");
@@ -201,6 +201,35 @@ describe.skipIf(unsupported !== undefined)(
       expect(await viewer.getByTestId("thread-settings-toggle").count()).toBe(0);
       await shot(viewer, "viewer-agents");
     });
+
+    it("a turn of the owner's and one of the collaborator's, each named by who submitted it", async () => {
+      // The owner's turn and the collaborator's, each named on every page by who submitted it.
+      await owner.getByTestId("thread-settings-toggle").click();
+      const form = owner.getByTestId("thread-settings");
+      await form.locator("select").first().selectOption("custom");
+      await owner.getByTestId("agent-command").fill(hub.agentCommand!);
+      await form.locator("select").nth(1).selectOption("full-access");
+      await owner.getByTestId("save-settings").click();
+      await expect.poll(() => owner.locator(".agents-summary").textContent()).toContain("custom");
+      await owner.getByTestId("composer-input").fill("a prompt from the owner");
+      await owner.getByTestId("submit").click();
+      await collaborator.goto(at("files/talk.chat"));
+      await collaborator.getByTestId("thread").click({ timeout: 60_000 });
+      await collaborator.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+      await collaborator.getByTestId("composer-input").fill("a prompt from the collaborator");
+      await collaborator.getByTestId("submit").click();
+      for (const page of [owner, collaborator, viewer]) {
+        await expect
+          .poll(() => page.locator('[data-testid="turn"][data-status="finished"]').count(), {
+            timeout: 120_000,
+          })
+          .toBe(2);
+        expect(
+          await page.getByTestId("turn-by").evaluateAll((els) => els.map((e) => e.dataset.name)),
+        ).toEqual(["admin", "bob"]);
+      }
+      await shot(viewer, "viewer-turns");
+    }, 300_000);
 
     it("200 files uploaded into the container workspace; the viewer has no upload", async () => {
       await openFiles(owner, at());

@@ -16,7 +16,7 @@ import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { HUB_WORKSPACES_PATH } from "../../services/gateway/hub-workspaces.js";
 import { freePortRange } from "../../services/runtime/ports.js";
-import { type HostMachine, TEST_PASSWORD } from "./launchpad.js";
+import { addScriptedAgent, type HostMachine, TEST_PASSWORD } from "./launchpad.js";
 import { alive, proc } from "./procs.js";
 
 /** The bundle, from the sources (vitest) or from dist/test (benchmarks). */
@@ -136,8 +136,14 @@ export async function joinHost(
 }
 
 /** The operator imports image "bb" onto `hostId` through the hub, once it has heard from it. */
-export async function importImage(m: HostMachine, hostId: string, hubDataDir: string) {
+export async function importImage(
+  m: HostMachine,
+  hostId: string,
+  hubDataDir: string,
+  prepare?: (rootfs: string) => Promise<void>,
+) {
   const rootfs = await m.rootfs("bb");
+  await prepare?.(rootfs);
   for (let tries = 0; ; tries++) {
     try {
       runLaunchpad(["image", "import", "bb", rootfs, "--host", hostId, "--data-dir", hubDataDir]);
@@ -160,6 +166,8 @@ export interface HubProcess {
   wsid: string;
   /** The second host, with `joined`. */
   host?: JoinedHost;
+  /** With `agent`: the scripted agent's command line inside the container. */
+  agentCommand?: string;
   /** Headers of the admin's browser for the hub's API. */
   headers(extra?: Record<string, string>): Record<string, string>;
   /** What the hub printed (for a failure's message). */
@@ -173,6 +181,8 @@ export interface HubProcessOptions {
   joined?: boolean;
   /** The hub's --offline-after (a host unheard for so long is offline). */
   offlineAfter?: string;
+  /** The image carries the scripted ACP agent (its command: HubProcess.agentCommand). */
+  agent?: boolean;
 }
 
 /** A hub on `m` with host `hostId` (its own, or joined), an image and a running workspace. */
@@ -203,7 +213,10 @@ export async function startHubProcess(
   };
   try {
     if (joined) host = await joinHost(m, hostId, dataDir);
-    await importImage(m, hostId, dataDir);
+    let agentCommand: string | undefined;
+    await importImage(m, hostId, dataDir, async (rootfs) => {
+      if (opts.agent) agentCommand = await addScriptedAgent(rootfs);
+    });
     const base = `http://127.0.0.1:${port}`;
     const setupToken = /setup\?token=(\S+)/.exec(hub.output())![1]!;
     const post = async (path: string, body: unknown, credential?: string) => {
@@ -275,6 +288,7 @@ export async function startHubProcess(
       credential,
       wsid,
       ...(host && { host }),
+      ...(agentCommand && { agentCommand }),
       headers,
       output: hub.output,
       stop,
