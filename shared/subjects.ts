@@ -167,6 +167,8 @@ export function workspaceSubjects(wsid: string) {
     feed: (service: string) => `${base}.feed.${validateToken(service, "service name")}`,
     /** All feed subjects of the workspace. */
     feeds: `${base}.feed.>`,
+    /** Whether the event store takes events (StoreState, core NATS: works on a full disk). */
+    storeFeed: `${base}.feed.store`,
     /** File events of one kind: created, written, renamed, copied, deleted, uploaded (stream WS_FS). */
     fsEvent: (kind: string) => `${base}.fs.${validateToken(kind, "fs event kind")}`,
     /** All file events of the workspace. */

@@ -27,6 +27,8 @@ export interface SessionInfo {
 /** What anyone who can reach the port may learn: whether plus is up, nothing more. */
 export interface HealthInfo {
   status: "ok" | "degraded";
+  /** Why it is degraded, in words (e.g. "disk full: 3.2 MB free on …"). */
+  reason?: string;
 }
 
 export interface GatewayDeps {
@@ -70,7 +72,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     return reply
       .code(h.status === "ok" ? 200 : 503)
       .header("Cache-Control", "no-store")
-      .send({ status: h.status });
+      .send({ status: h.status, ...(h.reason !== undefined && { reason: h.reason }) });
   });
 
   app.get("/api/session", async (_req, reply) => {
