@@ -1,5 +1,5 @@
 /**
- * A full disk under the store, for real: nats-server's directory on a small tmpfs (root only:
+ * The workspace service with a full disk under the store, for real: nats-server's directory on a small tmpfs (root only:
  * mounting needs it), filled by a file until the file system has no room, then freed.
  */
 import { execFileSync } from "node:child_process";
@@ -14,10 +14,10 @@ import { Buckets, Keys, workspaceSubjects } from "../../shared/subjects.js";
 import type { SettingsView } from "../../shared/workspace.js";
 import { Counted } from "../../test/helpers/counter-worker.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
-import { workspaceService } from "../workspace/index.js";
-import { publishEvent } from "./publish.js";
-import { StoreWatch } from "./store-watch.js";
-import { Supervisor } from "./supervisor.js";
+import { publishEvent } from "../runtime/publish.js";
+import { StoreWatch } from "../runtime/store-watch.js";
+import { Supervisor } from "../runtime/supervisor.js";
+import { workspaceService } from "./index.js";
 
 function mountTmpfs(dir: string): string | undefined {
   if (process.getuid?.() !== 0) return "not root: mounting a tmpfs needs root";
