@@ -118,11 +118,43 @@ function rejectionsProjection<V>(
   };
 }
 
+/** The views a projection handler writes, as a consumer that lost events needs them. */
+export interface ProjectedViews {
+  /**
+   * Deletes every value made from an event after `seq` (its `_seq` is higher): events the
+   * stream lost. Replaying the stream from its beginning then makes them again from what is
+   * there; values made from earlier events only are kept (replaying skips what they saw).
+   */
+  forgetAfter(seq: number): Promise<number>;
+}
+
+/** Deletes the values of `kv` whose `_seq` is above `seq`; returns how many. */
+async function forgetAfter(kv: KV, seq: number): Promise<number> {
+  let forgotten = 0;
+  for await (const key of await kv.keys()) {
+    const entry = await kv.get(key);
+    if (entry?.operation !== "PUT" || entry.length === 0) continue;
+    let stored: { _seq?: unknown };
+    try {
+      stored = entry.json<{ _seq?: unknown }>();
+    } catch {
+      continue;
+    }
+    if (typeof stored._seq !== "number" || stored._seq <= seq) continue;
+    await kv.delete(key, { previousSeq: entry.revision });
+    forgotten++;
+  }
+  return forgotten;
+}
+
 /**
  * A handler that runs every matching projection for each event, and, for a rejection record,
- * every projection that shows rejections.
+ * every projection that shows rejections. It carries its views (see ProjectedViews).
  */
-export async function projectionHandler(kvm: Kvm, projections: readonly Projection<any, any>[]) {
+export async function projectionHandler(
+  kvm: Kvm,
+  projections: readonly Projection<any, any>[],
+): Promise<((event: StoredEvent) => Promise<void>) & { views: ProjectedViews }> {
   const buckets = new Map<string, KV>();
   for (const p of projections) {
     if (!buckets.has(p.bucket)) buckets.set(p.bucket, await kvm.open(p.bucket));
@@ -131,9 +163,17 @@ export async function projectionHandler(kvm: Kvm, projections: readonly Projecti
     ...projections,
     ...projections.flatMap((p) => (p.rejected ? [rejectionsProjection(p, p.rejected)] : [])),
   ];
-  return async (event: StoredEvent): Promise<void> => {
+  const handle = async (event: StoredEvent): Promise<void> => {
     for (const p of all) {
       if (p.canHandle(event.event)) await applyToView(buckets.get(p.bucket)!, p, event);
     }
   };
+  const views: ProjectedViews = {
+    async forgetAfter(seq) {
+      let n = 0;
+      for (const kv of buckets.values()) n += await forgetAfter(kv, seq);
+      return n;
+    },
+  };
+  return Object.assign(handle, { views });
 }
