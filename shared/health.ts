@@ -34,10 +34,11 @@ export function livenessOf(h: ServiceHealth, now: number): Liveness {
  * when the disk is full).
  */
 export type StoreState =
-  | { status: "ok"; at: string }
+  | { status: "ok"; at: string; losses?: StoreLoss[] }
   | {
       status: "full";
       at: string;
+      losses?: StoreLoss[];
       /** Free bytes on the store's file system (for an unprivileged user). */
       freeBytes: number;
       /** The directory whose file system is full. */
@@ -47,6 +48,27 @@ export type StoreState =
       /** What nats-server said, when it said something (its log line). */
       serverSaid?: string;
     };
+
+/**
+ * Events a durable had seen that its stream no longer has: the store was damaged (a truncated
+ * block file) or put back from an older copy. `from`..`to` are the stream sequences lost.
+ */
+export interface StoreLoss {
+  stream: string;
+  durable: string;
+  /** The stream's last sequence when the loss was found. */
+  lastSeq: number;
+  from: number;
+  to: number;
+  /** When it was found (ISO time). */
+  at: string;
+}
+
+/** One loss in words, as the page and the log say it. */
+export function storeLossSummary(l: StoreLoss): string {
+  const n = l.to - l.from + 1;
+  return `${n} event${n === 1 ? "" : "s"} of ${l.stream} lost (sequences ${l.from}..${l.to})`;
+}
 
 /** What a full store stops, in the product's words (the page and the log say it). */
 export const STORE_FULL_AFFECTS =

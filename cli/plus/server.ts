@@ -245,6 +245,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       connections: [nc],
       log: log.child({ component: "store" }),
       publishTo: [workspaceSubjects(wsid).storeFeed],
+      answerOn: workspaceSubjects(wsid).storeRead,
       ...storeWatchOptionsFromEnv(),
     });
     store.start();

@@ -17,11 +17,13 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos, type QueuedIterator, type Status } from "@nats-io/nats-core";
 import type { Envelope, EventRegistry, StoredEvent } from "../../shared/envelope.js";
+import type { StoreLoss } from "../../shared/health.js";
 import type { RejectionEvent } from "../../shared/rejections.js";
 import type { Logger } from "./logger.js";
 import type { ProjectedViews } from "./projection.js";
 import { readMessage } from "./rejections.js";
 import type { RunningService } from "./service.js";
+import { reportStoreLoss } from "./store-watch.js";
 
 /**
  * How long a delivered, unacknowledged event waits before redelivery, e.g. after a crash.
@@ -39,18 +41,7 @@ export interface DurableSpec {
 /** What ensureDurable found and did. */
 export type DurableCheck = "created" | "unchanged" | "restored" | "recreated" | "rewound";
 
-/**
- * Events a durable had seen that its stream no longer has: the store was damaged (a truncated
- * block file) or put back from an older copy. `from`..`to` are the stream sequences lost.
- */
-export interface StoreLoss {
-  stream: string;
-  durable: string;
-  /** The stream's last sequence now. */
-  lastSeq: number;
-  from: number;
-  to: number;
-}
+export type { StoreLoss };
 
 /** Who is told of a loss before the durable starts again from the stream's beginning. */
 export type OnStoreLoss = (loss: StoreLoss) => Promise<void>;
@@ -173,12 +164,13 @@ export async function ensureDurable(
   log: Logger,
   firstSeq?: number,
   onLoss?: OnStoreLoss,
+  views?: ProjectedViews,
 ): Promise<DurableCheck> {
   const { stream, durable, filterSubject } = spec;
   let info: ConsumerInfo;
   try {
     info = await jsm.consumers.info(stream, durable);
-    if (await rewoundAfterLoss(jsm, spec, info, log, onLoss)) return "rewound";
+    if (await rewoundAfterLoss(jsm, spec, info, log, onLoss, views)) return "rewound";
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
       throw err;
@@ -230,9 +222,12 @@ async function rewoundAfterLoss(
   info: ConsumerInfo,
   log: Logger,
   onLoss?: OnStoreLoss,
+  views?: ProjectedViews,
 ): Promise<boolean> {
-  const seen = Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq);
   const { last_seq: lastSeq } = (await jsm.streams.info(spec.stream)).state;
+  let seen = Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq);
+  // The views may have been kept while the durable was put back with the stream.
+  if (seen <= lastSeq && views) seen = Math.max(seen, await views.highestSeq());
   if (seen <= lastSeq) return false;
   const loss: StoreLoss = {
     stream: spec.stream,
@@ -240,6 +235,7 @@ async function rewoundAfterLoss(
     lastSeq,
     from: lastSeq + 1,
     to: seen,
+    at: new Date().toISOString(),
   };
   log.error(
     { ...loss },
@@ -293,11 +289,13 @@ export async function consumeEvents<E extends Envelope>(
   opts: ConsumeOptions<E>,
 ): Promise<RunningService> {
   const spec = { stream: opts.stream, durable: opts.durable, filterSubject: opts.filterSubject };
+  const views = opts.handle.views;
   const onLoss: OnStoreLoss = async (loss) => {
-    await opts.handle.views?.forgetAfter(loss.lastSeq);
+    await views?.forgetAfter(loss.lastSeq);
+    reportStoreLoss(opts.nc, loss);
     await opts.onLoss?.(loss);
   };
-  await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss);
+  await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss, views);
   const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
   let stopping = false;
@@ -343,7 +341,7 @@ export async function consumeEvents<E extends Envelope>(
     for await (const s of status) {
       if (s.type !== "reconnect") continue;
       try {
-        const check = await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss);
+        const check = await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss, views);
         if (check === "created" || check === "recreated" || check === "rewound")
           throw new Error(
             `durable ${opts.durable} of ${opts.stream} was ${check} after a reconnect`,

@@ -126,11 +126,12 @@ export interface ProjectedViews {
    * there; values made from earlier events only are kept (replaying skips what they saw).
    */
   forgetAfter(seq: number): Promise<number>;
+  /** The highest `_seq` among the values: the last event the views have seen. */
+  highestSeq(): Promise<number>;
 }
 
-/** Deletes the values of `kv` whose `_seq` is above `seq`; returns how many. */
-async function forgetAfter(kv: KV, seq: number): Promise<number> {
-  let forgotten = 0;
+/** Every live value of `kv` with its entry, for a scan of `_seq`s. */
+async function* storedValues(kv: KV) {
   for await (const key of await kv.keys()) {
     const entry = await kv.get(key);
     if (entry?.operation !== "PUT" || entry.length === 0) continue;
@@ -140,8 +141,16 @@ async function forgetAfter(kv: KV, seq: number): Promise<number> {
     } catch {
       continue;
     }
-    if (typeof stored._seq !== "number" || stored._seq <= seq) continue;
-    await kv.delete(key, { previousSeq: entry.revision });
+    if (typeof stored._seq === "number") yield { key, seq: stored._seq, revision: entry.revision };
+  }
+}
+
+/** Deletes the values of `kv` whose `_seq` is above `seq`; returns how many. */
+async function forgetAfter(kv: KV, seq: number): Promise<number> {
+  let forgotten = 0;
+  for await (const v of storedValues(kv)) {
+    if (v.seq <= seq) continue;
+    await kv.delete(v.key, { previousSeq: v.revision });
     forgotten++;
   }
   return forgotten;
@@ -173,6 +182,12 @@ export async function projectionHandler(
       let n = 0;
       for (const kv of buckets.values()) n += await forgetAfter(kv, seq);
       return n;
+    },
+    async highestSeq() {
+      let high = 0;
+      for (const kv of buckets.values())
+        for await (const v of storedValues(kv)) high = Math.max(high, v.seq);
+      return high;
     },
   };
   return Object.assign(handle, { views });

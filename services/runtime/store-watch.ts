@@ -13,7 +13,12 @@ import { EventEmitter } from "node:events";
 import { statfs } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { CocalcError } from "../../shared/errors.js";
-import { STORE_FULL_AFFECTS, type StoreState, storeFullSummary } from "../../shared/health.js";
+import {
+  STORE_FULL_AFFECTS,
+  type StoreLoss,
+  type StoreState,
+  storeFullSummary,
+} from "../../shared/health.js";
 import type { Logger } from "./logger.js";
 
 /** What nats-server logs when its store cannot take a write. */
@@ -50,6 +55,8 @@ export interface StoreWatchOptions {
   probeTimeoutMs?: number;
   /** Where the state is published (core NATS), e.g. a workspace's store feed. */
   publishTo?: readonly string[];
+  /** Where the state is answered on request (a page that opens asks), e.g. `ws.<wsid>.read.store`. */
+  answerOn?: string;
   now?: () => Date;
 }
 
@@ -94,6 +101,17 @@ export function replyConnection(nc: NatsConnection): NatsConnection {
   return watch?.state.status === "full" ? watch.nc : nc;
 }
 
+/**
+ * Records a loss found by a consumer on this connection (consumer.ts) with the store watch of
+ * the process, which shows it (the page's store feed) until the process ends.
+ */
+export function reportStoreLoss(nc: NatsConnection, loss: StoreLoss): void {
+  watches.get(nc)?.addLoss(loss);
+}
+
+/** The most losses kept (the oldest go first). */
+const MAX_LOSSES = 20;
+
 /** Emits "change" (StoreState). Owned by whoever starts nats-server; stop() ends it. */
 export class StoreWatch extends EventEmitter {
   state: StoreState;
@@ -102,6 +120,8 @@ export class StoreWatch extends EventEmitter {
   private storeError: string | undefined;
   private stopped = false;
   private restartedAt = 0;
+  private losses: StoreLoss[] = [];
+  private answering: { unsubscribe(): void } | undefined;
   private readonly intervalMs: number;
   private readonly now: () => Date;
   private readonly onLine = (line: string) => {
@@ -124,6 +144,12 @@ export class StoreWatch extends EventEmitter {
   start(): void {
     for (const nc of this.o.connections) watches.set(nc, this);
     this.o.server.on("line", this.onLine);
+    if (this.o.answerOn)
+      this.answering = this.o.nc.subscribe(this.o.answerOn, {
+        callback: (_err, m) => {
+          if (m.reply) m.respond(JSON.stringify(this.state));
+        },
+      });
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     this.timer.unref();
     void this.check();
@@ -204,6 +230,7 @@ export class StoreWatch extends EventEmitter {
     const state: Full = {
       status: "full",
       at,
+      ...(this.losses.length > 0 && { losses: this.losses }),
       freeBytes,
       path: this.o.dir,
       since: was?.since ?? at,
@@ -220,8 +247,22 @@ export class StoreWatch extends EventEmitter {
     this.changed();
   }
 
+  /** A loss a consumer found (the same one found again after a restart is kept once). */
+  addLoss(loss: StoreLoss): void {
+    const same = (l: StoreLoss) =>
+      l.stream === loss.stream && l.durable === loss.durable && l.from === loss.from;
+    if (this.losses.some(same)) return;
+    this.losses = [...this.losses, loss].slice(-MAX_LOSSES);
+    this.state = { ...this.state, losses: this.losses };
+    this.changed();
+  }
+
   private setOk(): void {
-    this.state = { status: "ok", at: this.now().toISOString() };
+    this.state = {
+      status: "ok",
+      at: this.now().toISOString(),
+      ...(this.losses.length > 0 && { losses: this.losses }),
+    };
     this.o.log.info({ dir: this.o.dir }, "the store takes events again");
     this.changed();
   }
@@ -238,6 +279,7 @@ export class StoreWatch extends EventEmitter {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.o.server.off("line", this.onLine);
+    this.answering?.unsubscribe();
     await this.checking;
     for (const nc of this.o.connections) if (watches.get(nc) === this) watches.delete(nc);
   }

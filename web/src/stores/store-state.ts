@@ -1,6 +1,7 @@
 /**
- * Whether plus's event store takes events: the store feed (core NATS) that the process
- * running nats-server publishes on while the disk is full, and once when it is not any more.
+ * Whether plus's event store takes events, and events it lost: asked for when the page
+ * connects, then the store feed (core NATS) that the process running nats-server publishes on
+ * while the disk is full, when it is not any more, and when a loss is found.
  */
 import { type Accessor, createSignal, onCleanup } from "solid-js";
 import type { StoreState } from "../../../shared/health.js";
@@ -25,7 +26,7 @@ export function createStoreState(conn: WorkspaceConnection): Accessor<StoreState
   onCleanup(() => stopping.abort());
   // A hosted workspace's store is its host's, which does not publish to the page.
   if (conn.hosted) return state;
-  const subject = workspaceSubjects(conn.wsid).storeFeed;
+  const { storeFeed: subject, storeRead } = workspaceSubjects(conn.wsid);
   void (async () => {
     while (!stopping.signal.aborted) {
       const nc = await conn.ready(stopping.signal);
@@ -33,6 +34,14 @@ export function createStoreState(conn: WorkspaceConnection): Accessor<StoreState
       const sub = nc.subscribe(subject);
       const stop = () => sub.unsubscribe();
       stopping.signal.addEventListener("abort", stop, { once: true });
+      // What it is now (a loss found before this page opened, a disk full since then).
+      void nc
+        .request(storeRead, "", { timeout: 5000 })
+        .then((m) => {
+          const v: unknown = m.json();
+          if (isStoreState(v)) setState(v);
+        })
+        .catch(() => undefined);
       try {
         for await (const m of sub) {
           let v: unknown;
