@@ -54,7 +54,10 @@ export type StoreState =
  * block file) or put back from an older copy. `from`..`to` are the stream sequences lost.
  */
 export interface StoreLoss {
+  /** "lost": gone from the stream's end; "unreadable": inside it, damaged (default "lost"). */
+  kind?: "lost" | "unreadable";
   stream: string;
+  /** The durable that found it ("" for the scrub of the stream's messages). */
   durable: string;
   /** The stream's last sequence when the loss was found. */
   lastSeq: number;
@@ -67,7 +70,9 @@ export interface StoreLoss {
 /** One loss in words, as the page and the log say it. */
 export function storeLossSummary(l: StoreLoss): string {
   const n = l.to - l.from + 1;
-  return `${n} event${n === 1 ? "" : "s"} of ${l.stream} lost (sequences ${l.from}..${l.to})`;
+  const what = l.kind === "unreadable" ? "unreadable" : "lost";
+  const seqs = n === 1 ? `sequence ${l.from}` : `sequences ${l.from}..${l.to}`;
+  return `${n} event${n === 1 ? "" : "s"} of ${l.stream} ${what} (${seqs})`;
 }
 
 /** What a full store stops, in the product's words (the page and the log say it). */

@@ -302,6 +302,14 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await app.ready();
     phase("gateway built");
     await servicesUp;
+    // Messages a damaged block made unreadable: looked for once the services run, in the
+    // background, and after every nats-server restart.
+    void store.scrub();
+    const scrubAfterRestart = () => void store.scrub();
+    nats.on("restarted", scrubAfterRestart);
+    cleanups.push(async () => {
+      nats.off("restarted", scrubAfterRestart);
+    });
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     const address = app.server.address();

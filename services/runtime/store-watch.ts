@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from "node:events";
 import { statfs } from "node:fs/promises";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { CocalcError } from "../../shared/errors.js";
 import {
@@ -20,6 +21,7 @@ import {
   storeFullSummary,
 } from "../../shared/health.js";
 import type { Logger } from "./logger.js";
+import { scrubStore } from "./store-scrub.js";
 
 /** What nats-server logs when its store cannot take a write. */
 const STORE_ERROR =
@@ -121,6 +123,8 @@ export class StoreWatch extends EventEmitter {
   private stopped = false;
   private restartedAt = 0;
   private losses: StoreLoss[] = [];
+  private scrubbing: Promise<void> | undefined;
+  private readonly stopScrub = new AbortController();
   private answering: { unsubscribe(): void } | undefined;
   private readonly intervalMs: number;
   private readonly now: () => Date;
@@ -247,6 +251,28 @@ export class StoreWatch extends EventEmitter {
     this.changed();
   }
 
+  /**
+   * Reads every stored message once, in the background, and shows the ones the store can no
+   * longer read (store-scrub.ts). At start and after nats-server restarts; one at a time.
+   */
+  scrub(): Promise<void> {
+    this.scrubbing ??= (async () => {
+      const jsm = await jetstreamManager(this.o.nc, { checkAPI: false });
+      await scrubStore({
+        js: jetstream(this.o.nc),
+        jsm,
+        log: this.o.log,
+        report: (l) => this.addLoss(l),
+        signal: this.stopScrub.signal,
+      });
+    })()
+      .catch((err) => this.o.log.warn({ err }, "store not scrubbed"))
+      .finally(() => {
+        this.scrubbing = undefined;
+      });
+    return this.scrubbing;
+  }
+
   /** A loss a consumer found (the same one found again after a restart is kept once). */
   addLoss(loss: StoreLoss): void {
     const same = (l: StoreLoss) =>
@@ -280,7 +306,9 @@ export class StoreWatch extends EventEmitter {
     if (this.timer) clearInterval(this.timer);
     this.o.server.off("line", this.onLine);
     this.answering?.unsubscribe();
+    this.stopScrub.abort();
     await this.checking;
+    await this.scrubbing;
     for (const nc of this.o.connections) if (watches.get(nc) === this) watches.delete(nc);
   }
 }

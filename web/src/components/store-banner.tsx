@@ -43,7 +43,11 @@ export function StoreBanner() {
       <Show when={losses().length > 0}>
         <div class="banner banner-warn store-banner" role="alert" data-testid="store-losses">
           <span>
-            <strong>The event store was damaged or put back from an older copy:</strong>{" "}
+            <strong>
+              {losses().some((l) => l.kind !== "unreadable")
+                ? "The event store was damaged or put back from an older copy:"
+                : "The event store is damaged:"}
+            </strong>{" "}
             <For each={losses()}>
               {(l, i) => (
                 <span data-testid="store-loss">
@@ -52,7 +56,10 @@ export function StoreBanner() {
                 </span>
               )}
             </For>
-            . The views were rebuilt from what is left.
+            .
+            {losses().some((l) => l.kind !== "unreadable")
+              ? " The views were rebuilt from what is left."
+              : " Services skip what cannot be read."}
           </span>
           <button
             type="button"
