@@ -91,6 +91,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     upstreamOrigin: deps.natsWsOrigin,
     log: deps.log,
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every connection, and a proxied NATS WebSocket
+  // (an open tab) never ends by itself.
+  app.addHook("preClose", async () => detach());
   return app;
 }

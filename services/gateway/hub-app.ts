@@ -119,6 +119,8 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     upstreamOrigin: deps.natsWsOrigin,
     log: deps.log,
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every connection, and a proxied NATS WebSocket
+  // (an open tab) never ends by itself.
+  app.addHook("preClose", async () => detach());
   return app;
 }
