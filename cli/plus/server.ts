@@ -379,6 +379,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
       });
     }
 
+    // Stopping starts by telling the open pages, which then say "stopped", not "reconnecting".
+    cleanups.push(async () => {
+      nc.publish(workspaceSubjects(wsid).plusFeed, JSON.stringify({ type: "PlusStopping" }));
+      await nc.flush().catch(() => undefined);
+    });
+
     return {
       url,
       signInUrl,

@@ -35,6 +35,8 @@ function alive(pid: number): boolean {
   }
 }
 
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", () => {
   let plus: RunningPlus;
   let browser: Browser;
@@ -69,5 +71,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", ()
     expect(code).toBe(0);
     expect(plus.output()).not.toMatch(/did not stop/);
     await expect.poll(() => tree.filter(alive), { timeout: 10_000 }).toEqual([]);
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 10_000 })
+        .toBe("plus stopped");
+    if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-stopped.png` });
   }, 120_000);
 });
