@@ -341,7 +341,9 @@ export async function consumeEvents<E extends Envelope>(
     for await (const s of status) {
       if (s.type !== "reconnect") continue;
       try {
-        const check = await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss, views);
+        // The durable's own sequences only: a restarted nats-server keeps its consumers' state
+        // with the streams', and a scan of every view value on each reconnect would cost.
+        const check = await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss);
         if (check === "created" || check === "recreated" || check === "rewound")
           throw new Error(
             `durable ${opts.durable} of ${opts.stream} was ${check} after a reconnect`,

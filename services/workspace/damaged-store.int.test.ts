@@ -4,7 +4,7 @@
  * had seen. The loss is logged with its range, the view is rebuilt from what is left, and new
  * commands apply again (before, they were answered ok and changed nothing).
  */
-import { readdir, stat, truncate } from "node:fs/promises";
+import { cp, readdir, rm, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { Kvm } from "@nats-io/kv";
@@ -103,5 +103,66 @@ describe("workspace service - a damaged store", () => {
     expect(ok.ok).toBe(true);
     await until("the colour projected", async () => (await view())?.settings.color === "#123456");
     expect((await view())?.settings.title).toBe(lastTitle);
+  }, 120_000);
+
+  it("an older copy of the stream put back while plus is down: found at start through the views", async () => {
+    await supervisor?.stop();
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log, heartbeatMs: 500 });
+    await supervisor.start([workspaceService({ defaultTitle: "t0" })]);
+    const settings = await new Kvm(t.nc).open(Buckets.settings);
+    const view = async () =>
+      (await settings.get(Keys.settings(TEST_WSID)).catch(() => null))?.json<
+        SettingsView & { _seq: number }
+      >();
+    await until("a command applies", async () =>
+      send({ title: "old copy" })
+        .then((r) => r.ok)
+        .catch(() => false),
+    );
+    await until("projected", async () => (await view())?.settings.title === "old copy");
+
+    // A copy of the stream (its consumers' state included), taken while nats-server is down.
+    await supervisor.stop();
+    await t.server.stop();
+    const streams = join(t.dir, "jetstream", "jetstream", "$G", "streams");
+    const copy = join(t.dir, "workspaces-copy");
+    await cp(join(streams, Streams.WORKSPACES), copy, { recursive: true });
+    await t.server.start();
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log, heartbeatMs: 500 });
+    await until("the stream answers", async () =>
+      t.jsm.streams.info(Streams.WORKSPACES).catch(() => undefined),
+    );
+    await supervisor.start([workspaceService({ defaultTitle: "t0" })]);
+    for (let i = 1; i <= 20; i++) expect((await send({ title: `new ${i}` })).ok).toBe(true);
+    await until("projected", async () => (await view())?.settings.title === "new 20");
+    const seenSeq = (await view())!._seq;
+
+    // plus stopped, the old copy put back (the views, in their own streams, stay newer).
+    await supervisor.stop();
+    await t.server.stop();
+    await rm(join(streams, Streams.WORKSPACES), { recursive: true });
+    await cp(copy, join(streams, Streams.WORKSPACES), { recursive: true });
+    await t.server.start();
+    const lastSeq = await until("the stream answers", async () =>
+      t.jsm.streams
+        .info(Streams.WORKSPACES)
+        .then((i) => i.state.last_seq)
+        .catch(() => undefined),
+    );
+    expect(lastSeq).toBeLessThan(seenSeq);
+    logged.length = 0;
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log, heartbeatMs: 500 });
+    await supervisor.start([workspaceService({ defaultTitle: "t0" })]);
+
+    const loss = await until("the loss is logged", async () =>
+      logged.find((l) => l.stream === Streams.WORKSPACES && l.level === 50 && l.from),
+    );
+    expect(loss).toMatchObject({ from: lastSeq + 1, to: seenSeq });
+    await until("the view rebuilt", async () => {
+      const v = await view();
+      return v?._seq === lastSeq && v.settings.title === "old copy";
+    });
+    expect((await send({ color: "#654321" })).ok).toBe(true);
+    await until("the colour projected", async () => (await view())?.settings.color === "#654321");
   }, 120_000);
 });
