@@ -166,6 +166,11 @@ export const ErrorCodes = {
     status: 500,
     summary: "nats-server did not start or did not become ready.",
   },
+  ERR_DISK_FULL: {
+    status: 507,
+    summary:
+      "The file system of the data directory is (nearly) full: nothing new is stored until space is freed.",
+  },
   ERR_WORKSPACE_NOT_FOUND: {
     status: 404,
     summary: "No such workspace on this host (never created, or deleted).",

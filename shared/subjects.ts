@@ -167,6 +167,12 @@ export function workspaceSubjects(wsid: string) {
     feed: (service: string) => `${base}.feed.${validateToken(service, "service name")}`,
     /** All feed subjects of the workspace. */
     feeds: `${base}.feed.>`,
+    /** Whether the event store takes events (StoreState, core NATS: works on a full disk). */
+    storeFeed: `${base}.feed.store`,
+    /** plus itself says it is stopping, to its open pages (core NATS). */
+    plusFeed: `${base}.feed.plus`,
+    /** Asks for the event store's state now (a page that opens; viewers may). */
+    storeRead: `${base}.read.store`,
     /** File events of one kind: created, written, renamed, copied, deleted, uploaded (stream WS_FS). */
     fsEvent: (kind: string) => `${base}.fs.${validateToken(kind, "fs event kind")}`,
     /** All file events of the workspace. */

@@ -28,6 +28,7 @@ import {
   supportsSyncAlways,
 } from "../../services/runtime/nats-server.js";
 import { freePort } from "../../services/runtime/ports.js";
+import { StoreWatch, storeWatchOptionsFromEnv } from "../../services/runtime/store-watch.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
 import { browserPermissions } from "../../shared/browser-permissions.js";
 import { requestReply } from "../../shared/command-client.js";
@@ -153,6 +154,7 @@ export async function startLaunchpadHost(
     let natsUrl: string;
     let seed: string;
     let seedFile: string;
+    let ownNats: NatsServer | undefined;
     if (opts.nats) {
       natsUrl = opts.nats;
       seedFile = opts.natsSeedFile!;
@@ -160,6 +162,7 @@ export async function startLaunchpadHost(
     } else {
       const own = await hostNatsServer(opts, log, leaf);
       const nats = own.nats;
+      ownNats = nats;
       seed = own.seed;
       seedFile = own.seedFile;
       await nats.start();
@@ -179,6 +182,28 @@ export async function startLaunchpadHost(
       await nc.drain().catch(() => nc.close());
     });
     await ensureStreams(await jetstreamManager(nc));
+    // A full disk under the host's store: noticed, commands refused with ERR_DISK_FULL, and
+    // nats-server restarted once there is room again (services/runtime/store-watch.ts).
+    if (ownNats) {
+      const storeNc = await connectServices(
+        { url: natsUrl, seed },
+        `cocalc-launchpad host ${opts.hostId} store watch`,
+        leaf ? hostSubjects(opts.hostId).inbox : undefined,
+      );
+      cleanups.push(async () => {
+        await storeNc.drain().catch(() => storeNc.close());
+      });
+      const store = new StoreWatch({
+        dir: ownNats.config.dir,
+        server: ownNats,
+        nc: storeNc,
+        connections: [nc],
+        log: log.child({ component: "store" }),
+        ...storeWatchOptionsFromEnv(),
+      });
+      store.start();
+      cleanups.push(() => store.stop());
+    }
 
     const supervisor = new Supervisor({ nc, wsid: opts.hostId, log });
     let failed: string | undefined;

@@ -42,9 +42,11 @@ import type { Logger } from "../../services/runtime/logger.js";
 import { locateNatsServer } from "../../services/runtime/nats-server.js";
 import { freePort } from "../../services/runtime/ports.js";
 import { writeSecretFile } from "../../services/runtime/secret-file.js";
+import { StoreWatch, storeWatchOptionsFromEnv } from "../../services/runtime/store-watch.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
 import { errorText, request } from "../../shared/command-client.js";
 import { CocalcError } from "../../shared/errors.js";
+import { storeFullSummary } from "../../shared/health.js";
 import { HUB_JS_DOMAIN, HubBuckets, type HubConfigView, HubSubjects } from "../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo } from "../../shared/launchpad.js";
 import { RegistrySubjects } from "../../shared/subjects.js";
@@ -171,6 +173,20 @@ export async function startHub(
     conns.push(nc);
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, [...hubStreams(), ...controlPlaneStreams()]);
+    // A full disk under the hub's store: noticed, commands refused with ERR_DISK_FULL, health
+    // degraded, nats-server restarted once there is room again (services/runtime/store-watch.ts).
+    const storeNc = await login(server.url, svc.jwt, svc.seed, "cocalc-hub store watch", { pin });
+    conns.push(storeNc);
+    const store = new StoreWatch({
+      dir: join(opts.dataDir, "nats"),
+      server,
+      nc: storeNc,
+      connections: [nc],
+      log: log.child({ component: "store" }),
+      ...storeWatchOptionsFromEnv(),
+    });
+    store.start();
+    cleanups.push(() => store.stop());
 
     const supervisor = new Supervisor({ nc, wsid: "hub", log, instance: "hub" });
     cleanups.push(() => supervisor.stop());
@@ -317,9 +333,12 @@ export async function startHub(
       membership: async (account, wsid) =>
         (await memberships(account)).find((m) => m.wsid === wsid),
       ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
-      health: () => ({
-        status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",
-      }),
+      health: () =>
+        store.state.status === "full"
+          ? { status: "degraded", reason: storeFullSummary(store.state) }
+          : {
+              status: supervisor.health().every((h) => h.status === "running") ? "ok" : "degraded",
+            },
       log: log.child({ component: "gateway" }),
     });
     cleanups.push(() => app.close());

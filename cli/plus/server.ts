@@ -23,13 +23,15 @@ import {
 } from "../../services/runtime/nats-server.js";
 import { freePort } from "../../services/runtime/ports.js";
 import type { ServiceDefinition } from "../../services/runtime/service.js";
+import { StoreWatch, storeWatchOptionsFromEnv } from "../../services/runtime/store-watch.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
 import { syncService, syncStateFile } from "../../services/sync/index.js";
 import { stopPtyHost, terminalsService } from "../../services/terminals/index.js";
 import { workspaceService } from "../../services/workspace/index.js";
 import { browserPermissions } from "../../shared/browser-permissions.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
-import { plusControlSubject } from "../../shared/subjects.js";
+import { storeFullSummary } from "../../shared/health.js";
+import { plusControlSubject, workspaceSubjects } from "../../shared/subjects.js";
 import { ensureStreams, plusStreams } from "../../streams/index.js";
 import { cleanupStack } from "../common/cleanups.js";
 import { writeFileAtomic } from "../common/files.js";
@@ -228,6 +230,27 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     })();
     phase("connected");
 
+    // A full disk under the data dir: noticed, told to the page, recovered from by itself.
+    const storeNc = await connectServices(
+      { url: nats.url, seed: secrets.servicesSeed, publicKey: secrets.servicesPublicKey },
+      "cocalc-plus store watch",
+    );
+    cleanups.push(async () => {
+      await storeNc.drain().catch(() => storeNc.close());
+    });
+    const store = new StoreWatch({
+      dir: nats.config.dir,
+      server: nats,
+      nc: storeNc,
+      connections: [nc],
+      log: log.child({ component: "store" }),
+      publishTo: [workspaceSubjects(wsid).storeFeed],
+      answerOn: workspaceSubjects(wsid).storeRead,
+      ...storeWatchOptionsFromEnv(),
+    });
+    store.start();
+    cleanups.push(() => store.stop());
+
     // One plus per data dir: its services keep one health record each across restarts.
     const supervisor = new Supervisor({ nc, wsid, log, instance: "plus" });
     // Runs after the services stopped: in the foreground, stopping plus ends its terminals.
@@ -267,6 +290,8 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         nats: { user: BROWSER_USER, pass: browserPassword },
       }),
       health: (): HealthInfo => {
+        if (store.state.status === "full")
+          return { status: "degraded", reason: storeFullSummary(store.state) };
         const ok = natsConnected && supervisor.health().every((h) => h.status === "running");
         return { status: ok ? "ok" : "degraded" };
       },
@@ -277,6 +302,14 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     await app.ready();
     phase("gateway built");
     await servicesUp;
+    // Messages a damaged block made unreadable: looked for once the services run, in the
+    // background, and after every nats-server restart.
+    void store.scrub();
+    const scrubAfterRestart = () => void store.scrub();
+    nats.on("restarted", scrubAfterRestart);
+    cleanups.push(async () => {
+      nats.off("restarted", scrubAfterRestart);
+    });
     await app.listen({ port: opts.port, host: opts.bind });
     phase("gateway listening");
     const address = app.server.address();
@@ -345,6 +378,12 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         await rm(tokenPath, { force: true });
       });
     }
+
+    // Stopping starts by telling the open pages, which then say "stopped", not "reconnecting".
+    cleanups.push(async () => {
+      nc.publish(workspaceSubjects(wsid).plusFeed, JSON.stringify({ type: "PlusStopping" }));
+      await nc.flush().catch(() => undefined);
+    });
 
     return {
       url,

@@ -29,6 +29,8 @@ export interface SessionInfo {
 /** What anyone who can reach the port may learn: whether plus is up, nothing more. */
 export interface HealthInfo {
   status: "ok" | "degraded";
+  /** Why it is degraded, in words (e.g. "disk full: 3.2 MB free on …"). */
+  reason?: string;
 }
 
 export interface GatewayDeps {
@@ -83,7 +85,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     return reply
       .code(h.status === "ok" ? 200 : 503)
       .header("Cache-Control", "no-store")
-      .send({ status: h.status });
+      .send({ status: h.status, ...(h.reason !== undefined && { reason: h.reason }) });
   });
 
   app.get("/api/session", async (_req, reply) => {
@@ -103,6 +105,8 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     log: deps.log,
     ...(deps.appProxy && { others: isProxiedPath }),
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every connection, and a proxied NATS WebSocket
+  // (an open tab) never ends by itself.
+  app.addHook("preClose", async () => detach());
   return app;
 }

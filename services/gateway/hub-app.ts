@@ -8,6 +8,7 @@ import type { FastifyInstance } from "fastify";
 import { CocalcError } from "../../shared/errors.js";
 import type { Membership } from "../../shared/hub-permissions.js";
 import type { Logger } from "../runtime/logger.js";
+import type { HealthInfo } from "./app.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
@@ -51,7 +52,7 @@ export interface HubGatewayDeps {
   mintNats(account: string, publicKey: string, wsid?: string): Promise<BrowserNatsLogin>;
   /** The account's membership of workspace `wsid` (role, host), or undefined. */
   membership(account: string, wsid: string): Promise<Membership | undefined>;
-  health(): { status: "ok" | "degraded" };
+  health(): HealthInfo;
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
   log: Logger;
@@ -92,7 +93,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     return reply
       .code(h.status === "ok" ? 200 : 503)
       .header("Cache-Control", "no-store")
-      .send({ status: h.status });
+      .send({ status: h.status, ...(h.reason !== undefined && { reason: h.reason }) });
   });
 
   app.post<{ Body: Static<typeof NatsBody> }>(
@@ -118,6 +119,8 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     upstreamOrigin: deps.natsWsOrigin,
     log: deps.log,
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every connection, and a proxied NATS WebSocket
+  // (an open tab) never ends by itself.
+  app.addHook("preClose", async () => detach());
   return app;
 }

@@ -3,6 +3,7 @@
  * while it runs: users are minted and revoked through the system account.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { EventEmitter } from "node:events";
 import { mkdir, rm } from "node:fs/promises";
 import { connect as tcpConnect } from "node:net";
 import { CocalcError } from "../../shared/errors.js";
@@ -24,13 +25,32 @@ function tcpReady(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A running operator-mode nats-server; `stop()` ends it. */
+/**
+ * A running operator-mode nats-server; `stop()` ends it, `restart()` replaces it by a new one
+ * on the same config (the store watch does, after a full disk). Emits "line" (its log lines).
+ */
 export interface HubNatsServer {
   readonly url: string;
   readonly wsUrl: string;
   readonly leafUrl: string;
   readonly pid: number | undefined;
   stop(graceMs?: number): Promise<void>;
+  restart(graceMs?: number): Promise<void>;
+  on(event: "line", listener: (line: string) => void): unknown;
+  off(event: "line", listener: (line: string) => void): unknown;
+}
+
+interface Spawned {
+  child: ChildProcess;
+  gone: Promise<void>;
+}
+
+async function endChild({ child, gone }: Spawned, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await gone;
+  clearTimeout(timer);
 }
 
 /** Writes the config (0600) and starts nats-server; resolves once it accepts connections. */
@@ -46,7 +66,38 @@ export async function startHubNatsServer(
   const file = hubConfigPath(config.dir);
   await rm(file, { force: true });
   await writeSecretFile(file, renderHubNatsConfig(config));
+  const lines = new EventEmitter();
+  let current = await spawnHubNatsServer(binary, file, config, log, lines);
+  let stopping = false;
+  return {
+    url: `nats://${config.host}:${config.port}`,
+    wsUrl: `ws://${config.websocket.host}:${config.websocket.port}`,
+    leafUrl: `${config.tls ? "tls" : "nats-leaf"}://${config.leaf.host}:${config.leaf.port}`,
+    get pid() {
+      return current.child.pid;
+    },
+    async stop(graceMs = 5000) {
+      stopping = true;
+      await endChild(current, graceMs);
+    },
+    async restart(graceMs = 2000) {
+      if (stopping) return;
+      await endChild(current, graceMs);
+      log.warn({ pid: current.child.pid }, "hub nats-server restarted");
+      current = await spawnHubNatsServer(binary, file, config, log, lines);
+    },
+    on: (event, listener) => lines.on(event, listener),
+    off: (event, listener) => lines.off(event, listener),
+  };
+}
 
+async function spawnHubNatsServer(
+  binary: string,
+  file: string,
+  config: HubNatsConfig,
+  log: Logger,
+  events: EventEmitter,
+): Promise<Spawned> {
   const child: ChildProcess = spawn(binary, ["-c", file], {
     env: natsServerEnv(),
     stdio: ["ignore", "pipe", "pipe"],
@@ -66,6 +117,7 @@ export async function startHubNatsServer(
         recent.push(line);
         if (recent.length > 40) recent.shift();
         if (line.includes("Server is ready")) ready = true;
+        events.emit("line", line);
         // A client that fails its TLS handshake (a wrong pin, a port scan, the readiness probe
         // below) is that client's failure, not the server's.
         if (/TLS (\w+ )?handshake error/.test(line)) log.info({ nats: line }, "nats-server");
@@ -98,17 +150,5 @@ export async function startHubNatsServer(
   }
   log.info({ pid: child.pid, port: config.port }, "hub nats-server ready");
 
-  return {
-    url: `nats://${config.host}:${config.port}`,
-    wsUrl: `ws://${config.websocket.host}:${config.websocket.port}`,
-    leafUrl: `${config.tls ? "tls" : "nats-leaf"}://${config.leaf.host}:${config.leaf.port}`,
-    pid: child.pid,
-    async stop(graceMs = 5000) {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-      await gone;
-      clearTimeout(timer);
-    },
-  };
+  return { child, gone };
 }

@@ -9,7 +9,14 @@ import { errors, type NatsConnection, nanos, nuid, wsconnect } from "@nats-io/na
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BrowserInbox } from "../../shared/browser-permissions.js";
-import { agentSubjects, Buckets, Keys, Streams, terminalSubjects } from "../../shared/subjects.js";
+import {
+  agentSubjects,
+  Buckets,
+  Keys,
+  Streams,
+  terminalSubjects,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog } from "../../test/helpers/nats.js";
 import { ensureDurable } from "./consumer.js";
 
@@ -234,5 +241,11 @@ describe("the browser's NATS user", () => {
       await plain.close();
       echo.unsubscribe();
     }
+  });
+
+  it("cannot speak for plus: no 'plus stopped' or store state of its own making", async () => {
+    const ws = workspaceSubjects(TEST_WSID);
+    await refused(ws.plusFeed, { type: "PlusStopping" });
+    await refused(ws.storeFeed, { status: "full", freeBytes: 0, path: "/" });
   });
 });

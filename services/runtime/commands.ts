@@ -15,6 +15,7 @@ import type { AggregateStore } from "./aggregate.js";
 import { callerAccount } from "./caller.js";
 import type { Logger } from "./logger.js";
 import type { RunningService } from "./service.js";
+import { refuseWhenStoreFull, replyConnection } from "./store-watch.js";
 
 export interface CommandServerOptions<C extends Command, E extends DecidedEvent, S> {
   /** Rewrites an error answer's message (a container workspace's: no host paths). */
@@ -39,7 +40,7 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
 ): RunningService {
   const sub: Subscription = o.nc.subscribe(o.subject, { queue: o.subject });
   const reply = (m: Msg, r: CommandReply) => {
-    if (m.reply) m.respond(JSON.stringify(r));
+    if (m.reply) replyConnection(o.nc).publish(m.reply, JSON.stringify(r));
   };
   const done = (async () => {
     for await (const m of sub) {
@@ -48,6 +49,8 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
         // A hosted workspace's command names the account that sent it (see caller.ts).
         const actor = callerAccount(m) ?? "user";
         const command = parseCommand<C>(o.commands, m.data, { actor, at });
+        // At once, instead of a publish that times out on a JetStream stuck on a full disk.
+        refuseWhenStoreFull(o.nc);
         await o.check?.(command);
         const { seqs } = await o.store.execute(o.aggregateSubject(command), command);
         reply(m, { ok: true, seqs });

@@ -17,10 +17,13 @@ import {
 } from "@nats-io/jetstream";
 import { type NatsConnection, nanos, type QueuedIterator, type Status } from "@nats-io/nats-core";
 import type { Envelope, EventRegistry, StoredEvent } from "../../shared/envelope.js";
+import type { StoreLoss } from "../../shared/health.js";
 import type { RejectionEvent } from "../../shared/rejections.js";
 import type { Logger } from "./logger.js";
+import type { ProjectedViews } from "./projection.js";
 import { readMessage } from "./rejections.js";
 import type { RunningService } from "./service.js";
+import { reportStoreLoss } from "./store-watch.js";
 
 /**
  * How long a delivered, unacknowledged event waits before redelivery, e.g. after a crash.
@@ -36,7 +39,12 @@ export interface DurableSpec {
 }
 
 /** What ensureDurable found and did. */
-export type DurableCheck = "created" | "unchanged" | "restored" | "recreated";
+export type DurableCheck = "created" | "unchanged" | "restored" | "recreated" | "rewound";
+
+export type { StoreLoss };
+
+/** Who is told of a loss before the durable starts again from the stream's beginning. */
+export type OnStoreLoss = (loss: StoreLoss) => Promise<void>;
 
 /** The configuration every service durable has. */
 function durableConfig(durable: string, filterSubject: string) {
@@ -155,11 +163,14 @@ export async function ensureDurable(
   spec: DurableSpec,
   log: Logger,
   firstSeq?: number,
+  onLoss?: OnStoreLoss,
+  views?: ProjectedViews,
 ): Promise<DurableCheck> {
   const { stream, durable, filterSubject } = spec;
   let info: ConsumerInfo;
   try {
     info = await jsm.consumers.info(stream, durable);
+    if (await rewoundAfterLoss(jsm, spec, info, log, onLoss, views)) return "rewound";
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound))
       throw err;
@@ -198,6 +209,44 @@ export async function ensureDurable(
   return "recreated";
 }
 
+/**
+ * A durable that saw (delivered or acknowledged) sequences beyond its stream's last one: those
+ * events are gone, and events published from now on reuse their numbers, which the durable
+ * would skip and the views would take for seen. `onLoss` (the views: forget what came from
+ * the lost events) runs first; then the durable is made again from the stream's beginning, so
+ * the views are rebuilt from what is there and new events apply.
+ */
+async function rewoundAfterLoss(
+  jsm: JetStreamManager,
+  spec: DurableSpec,
+  info: ConsumerInfo,
+  log: Logger,
+  onLoss?: OnStoreLoss,
+  views?: ProjectedViews,
+): Promise<boolean> {
+  const { last_seq: lastSeq } = (await jsm.streams.info(spec.stream)).state;
+  let seen = Math.max(info.ack_floor.stream_seq, info.delivered.stream_seq);
+  // The views may have been kept while the durable was put back with the stream.
+  if (seen <= lastSeq && views) seen = Math.max(seen, await views.highestSeq());
+  if (seen <= lastSeq) return false;
+  const loss: StoreLoss = {
+    stream: spec.stream,
+    durable: spec.durable,
+    lastSeq,
+    from: lastSeq + 1,
+    to: seen,
+    at: new Date().toISOString(),
+  };
+  log.error(
+    { ...loss },
+    `events ${loss.from}..${loss.to} of stream ${loss.stream} are lost (its store was damaged or put back from an older copy): rebuilding the views from what is there`,
+  );
+  await onLoss?.(loss);
+  await jsm.consumers.delete(spec.stream, spec.durable);
+  await jsm.consumers.add(spec.stream, durableConfig(spec.durable, spec.filterSubject));
+  return true;
+}
+
 /** What the stream attached to a message, around the event read from it. */
 function stored<E extends Envelope>(event: E, m: JsMsg): StoredEvent<E> {
   return {
@@ -214,7 +263,13 @@ export interface ConsumeOptions<E extends Envelope> extends DurableSpec {
   jsm: JetStreamManager;
   registry: EventRegistry<E>;
   log: Logger;
-  handle(event: StoredEvent<E>): Promise<void>;
+  /**
+   * Applies one event. A projection handler (projection.ts) also carries its views, which
+   * forget what came from lost events when the stream lost some (see ensureDurable).
+   */
+  handle: ((event: StoredEvent<E>) => Promise<void>) & { views?: ProjectedViews };
+  /** Told of every loss found (after the views forgot and before the durable restarts). */
+  onLoss?: OnStoreLoss;
   /**
    * A rejection record of an aggregate on the stream (shared/rejections.ts): the views that
    * show rejections take it here. Without this, it is acknowledged and changes nothing.
@@ -234,7 +289,13 @@ export async function consumeEvents<E extends Envelope>(
   opts: ConsumeOptions<E>,
 ): Promise<RunningService> {
   const spec = { stream: opts.stream, durable: opts.durable, filterSubject: opts.filterSubject };
-  await ensureDurable(opts.jsm, spec, opts.log);
+  const views = opts.handle.views;
+  const onLoss: OnStoreLoss = async (loss) => {
+    await views?.forgetAfter(loss.lastSeq);
+    reportStoreLoss(opts.nc, loss);
+    await opts.onLoss?.(loss);
+  };
+  await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss, views);
   const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
   const messages: ConsumerMessages = await consumer.consume({ max_messages: 256 });
   let stopping = false;
@@ -280,8 +341,10 @@ export async function consumeEvents<E extends Envelope>(
     for await (const s of status) {
       if (s.type !== "reconnect") continue;
       try {
-        const check = await ensureDurable(opts.jsm, spec, opts.log);
-        if (check === "created" || check === "recreated")
+        // The durable's own sequences only: a restarted nats-server keeps its consumers' state
+        // with the streams', and a scan of every view value on each reconnect would cost.
+        const check = await ensureDurable(opts.jsm, spec, opts.log, undefined, onLoss);
+        if (check === "created" || check === "recreated" || check === "rewound")
           throw new Error(
             `durable ${opts.durable} of ${opts.stream} was ${check} after a reconnect`,
           );

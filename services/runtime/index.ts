@@ -14,5 +14,6 @@ export * from "./projection.js";
 export * from "./publish.js";
 export * from "./rejections.js";
 export * from "./service.js";
+export * from "./store-watch.js";
 export * from "./stream-read.js";
 export * from "./supervisor.js";

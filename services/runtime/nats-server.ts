@@ -266,7 +266,10 @@ const EXPECTED_WARNINGS = /Plaintext passwords detected|Websocket not configured
 const READY_TIMEOUT_MS = 30_000;
 const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000] as const;
 
-/** A supervised nats-server child. Emits "exit" (code, signal) and "restarted" (pid). */
+/**
+ * A supervised nats-server child. Emits "exit" (code, signal), "restarted" (pid) and "line"
+ * (each line it logs).
+ */
 export class NatsServer extends EventEmitter {
   private child: ChildProcess | undefined;
   private stopping = false;
@@ -334,6 +337,7 @@ export class NatsServer extends EventEmitter {
       if (this.recent.length > 40) this.recent.shift();
       if (line.includes("Server is ready")) ready = true;
       if (line.includes("Reloaded server configuration")) this.reloads++;
+      this.emit("line", line);
       if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line))
         this.log.warn({ nats: line }, "nats-server");
       else this.log.debug({ nats: line }, "nats-server");
@@ -399,9 +403,29 @@ export class NatsServer extends EventEmitter {
   }
 
   /**
-   * Rewrites the config with other `users` (and accounts) and has the running server reload
-   * it (SIGHUP); resolves once the server says it reloaded.
+   * Stops the running server and starts it again on the same config; resolves once it is
+   * ready (then emits "restarted"). A JetStream that hit a full disk stays stuck after space
+   * is freed (2.9.10: it no longer answers, and ignores SIGTERM), so after `graceMs` it is
+   * killed: nats-server writes each message before acking, so nothing acked is lost.
    */
+  async restart(graceMs = 2000): Promise<void> {
+    if (this.stopping) return;
+    const child = this.child;
+    // Its exit is ours, not a crash: onExit ignores a child that is no longer this.child.
+    this.child = undefined;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const done = new Promise<void>((r) => child.once("exit", () => r()));
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await done;
+      clearTimeout(timer);
+    }
+    if (this.stopping) return;
+    this.log.warn({ pid: child?.pid }, "nats-server restarted");
+    await this.spawnAndWait();
+    this.emit("restarted", this.pid);
+  }
+
   /**
    * A new password for the browser's user. The reload closes every connection that logged in
    * with the old one (also any made straight to the websocket port, not through the gateway).

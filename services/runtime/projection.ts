@@ -118,11 +118,52 @@ function rejectionsProjection<V>(
   };
 }
 
+/** The views a projection handler writes, as a consumer that lost events needs them. */
+export interface ProjectedViews {
+  /**
+   * Deletes every value made from an event after `seq` (its `_seq` is higher): events the
+   * stream lost. Replaying the stream from its beginning then makes them again from what is
+   * there; values made from earlier events only are kept (replaying skips what they saw).
+   */
+  forgetAfter(seq: number): Promise<number>;
+  /** The highest `_seq` among the values: the last event the views have seen. */
+  highestSeq(): Promise<number>;
+}
+
+/** Every live value of `kv` with its entry, for a scan of `_seq`s. */
+async function* storedValues(kv: KV) {
+  for await (const key of await kv.keys()) {
+    const entry = await kv.get(key);
+    if (entry?.operation !== "PUT" || entry.length === 0) continue;
+    let stored: { _seq?: unknown };
+    try {
+      stored = entry.json<{ _seq?: unknown }>();
+    } catch {
+      continue;
+    }
+    if (typeof stored._seq === "number") yield { key, seq: stored._seq, revision: entry.revision };
+  }
+}
+
+/** Deletes the values of `kv` whose `_seq` is above `seq`; returns how many. */
+async function forgetAfter(kv: KV, seq: number): Promise<number> {
+  let forgotten = 0;
+  for await (const v of storedValues(kv)) {
+    if (v.seq <= seq) continue;
+    await kv.delete(v.key, { previousSeq: v.revision });
+    forgotten++;
+  }
+  return forgotten;
+}
+
 /**
  * A handler that runs every matching projection for each event, and, for a rejection record,
- * every projection that shows rejections.
+ * every projection that shows rejections. It carries its views (see ProjectedViews).
  */
-export async function projectionHandler(kvm: Kvm, projections: readonly Projection<any, any>[]) {
+export async function projectionHandler(
+  kvm: Kvm,
+  projections: readonly Projection<any, any>[],
+): Promise<((event: StoredEvent) => Promise<void>) & { views: ProjectedViews }> {
   const buckets = new Map<string, KV>();
   for (const p of projections) {
     if (!buckets.has(p.bucket)) buckets.set(p.bucket, await kvm.open(p.bucket));
@@ -131,9 +172,23 @@ export async function projectionHandler(kvm: Kvm, projections: readonly Projecti
     ...projections,
     ...projections.flatMap((p) => (p.rejected ? [rejectionsProjection(p, p.rejected)] : [])),
   ];
-  return async (event: StoredEvent): Promise<void> => {
+  const handle = async (event: StoredEvent): Promise<void> => {
     for (const p of all) {
       if (p.canHandle(event.event)) await applyToView(buckets.get(p.bucket)!, p, event);
     }
   };
+  const views: ProjectedViews = {
+    async forgetAfter(seq) {
+      let n = 0;
+      for (const kv of buckets.values()) n += await forgetAfter(kv, seq);
+      return n;
+    },
+    async highestSeq() {
+      let high = 0;
+      for (const kv of buckets.values())
+        for await (const v of storedValues(kv)) high = Math.max(high, v.seq);
+      return high;
+    },
+  };
+  return Object.assign(handle, { views });
 }

@@ -38,11 +38,14 @@ export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" });
 
 export const TEST_WSID = "testws1";
 
-/** Starts nats-server and connects; `streams` also creates every stream and bucket. */
+/**
+ * Starts nats-server and connects; `streams` also creates every stream and bucket. `dir`: the
+ * server's directory (e.g. on a small tmpfs) instead of a new temp dir.
+ */
 export async function setup(
-  opts: { streams?: boolean; durables?: string[] } = {},
+  opts: { streams?: boolean; durables?: string[]; dir?: string } = {},
 ): Promise<TestNats> {
-  const dir = await mkdtemp(join(tmpdir(), "cocalc-test-nats-"));
+  const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cocalc-test-nats-")));
   const user = createUser();
   const seed = new TextDecoder().decode(user.getSeed());
   const browser = { user: "browser", password: "test-browser-password" };
@@ -85,7 +88,7 @@ export async function setup(
     async cleanup() {
       for (const c of conns) await c.close().catch(() => undefined);
       await server.stop();
-      await rm(dir, { recursive: true, force: true });
+      if (!opts.dir) await rm(dir, { recursive: true, force: true });
     },
   };
 }

@@ -2,6 +2,7 @@
 import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
 import { Dynamic } from "solid-js/web";
 import { useAgents } from "./agents/agents-store.js";
+import { StoreBanner } from "./components/store-banner.js";
 import { TopBar } from "./components/top-bar.js";
 import { useFiles } from "./files/files-store.js";
 import { useConnection, useConnectionState } from "./stores/connection-store.js";
@@ -59,6 +60,7 @@ export function WorkspaceShell() {
   return (
     <div class="shell" data-testid="workspace-shell">
       <TopBar tab={tab} onSelect={selectTab} />
+      <StoreBanner />
       <main class="panes">
         <For each={tabs}>
           {(t) => (

@@ -6,7 +6,9 @@ export function ConnectionBadge() {
   return (
     <span class="badge connection-badge" data-state={conn.state()} title={conn.problem() ?? ""}>
       <span class="status-dot" aria-hidden="true" />
-      <span data-testid="connection-state">{conn.state()}</span>
+      <span data-testid="connection-state">
+        {conn.state() === "stopped" ? "plus stopped" : conn.state()}
+      </span>
     </span>
   );
 }

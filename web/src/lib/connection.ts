@@ -7,6 +7,7 @@
 import { type Msg, type NatsConnection, type Status, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import { BrowserInbox } from "../../../shared/browser-permissions.js";
+import { workspaceSubjects } from "../../../shared/subjects.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { natsSocket, natsUrl, type Session, type SessionResult } from "./session.js";
 import type { MakeReader, ReaderSlots } from "./stream-reader.js";
@@ -16,6 +17,8 @@ export const ConnectionStates = [
   "connected",
   "reconnecting",
   "disconnected",
+  /** plus said it was stopping, then the connection went: it keeps trying all the same. */
+  "stopped",
 ] as const;
 export type ConnectionState = (typeof ConnectionStates)[number];
 
@@ -78,7 +81,11 @@ export interface ConnectionOptions {
 }
 
 export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
-  const [state, setState] = createSignal<ConnectionState>("connecting");
+  const [state, setConnState] = createSignal<ConnectionState>("connecting");
+  // plus announces its stop (on a feed) just before it closes the tabs' sockets.
+  let plusStopping = false;
+  const setState = (next: ConnectionState) =>
+    setConnState(plusStopping && next !== "connected" ? "stopped" : next);
   const [problem, setProblem] = createSignal<string>();
   const closing = new AbortController();
   const listeners = new Set<() => void>();
@@ -88,6 +95,7 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
 
   function markConnected(nc: NatsConnection) {
     current = nc;
+    plusStopping = false;
     setState("connected");
     setProblem(undefined);
     for (const resolve of [...waiters]) resolve(nc);
@@ -109,7 +117,7 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
       case "reconnecting":
       case "staleConnection":
       case "forceReconnect":
-        if (state() !== "reconnecting") setState("reconnecting");
+        if (state() !== "reconnecting" && state() !== "stopped") setState("reconnecting");
         break;
       case "reconnect":
         markConnected(nc);
@@ -181,6 +189,11 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
       failures = 0;
       current = nc;
       void followStatus(nc);
+      nc.subscribe(workspaceSubjects(session.wsid).plusFeed, {
+        callback: () => {
+          plusStopping = true;
+        },
+      });
       markConnected(nc);
       if (connectedBefore) announceReconnect();
       connectedBefore = true;

@@ -1,0 +1,80 @@
+/**
+ * Stopping plus with five tabs open: the whole process tree ends (nats-server included), and
+ * every tab says that plus stopped.
+ */
+import { execFileSync } from "node:child_process";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+
+/** Pids of `pid`'s descendants (ps, as a person would look). */
+function descendants(pid: number): number[] {
+  const rows = execFileSync("ps", ["-e", "-o", "pid=,ppid="], { encoding: "utf8" })
+    .trim()
+    .split("\n")
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [c, pp] of rows)
+      if (pp === p) {
+        out.push(c);
+        walk(c);
+      }
+  };
+  walk(pid);
+  return out;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  beforeAll(async () => {
+    plus = await startPlus();
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await plus?.stop("SIGKILL");
+    if (plus) await removeHome(plus.home);
+  });
+
+  it("SIGTERM with five tabs: every process ends, without SIGKILL", async () => {
+    const context = await browser.newContext();
+    const pages: Page[] = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await context.newPage();
+      await page.goto(i === 0 ? plus.signInUrl : plus.url);
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 30_000 })
+        .toBe("connected");
+      pages.push(page);
+    }
+    const tree = descendants(plus.child.pid!);
+    expect(tree.length).toBeGreaterThan(0);
+    const began = Date.now();
+    const code = await plus.stop("SIGTERM");
+
+    // How long it took is printed, not asserted (the machine is shared); it ended by itself.
+    console.log(`plus stopped with five tabs open in ${Date.now() - began} ms`);
+    expect(code).toBe(0);
+    expect(plus.output()).not.toMatch(/did not stop/);
+    await expect.poll(() => tree.filter(alive), { timeout: 10_000 }).toEqual([]);
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 10_000 })
+        .toBe("plus stopped");
+    if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-stopped.png` });
+  }, 120_000);
+});
