@@ -160,7 +160,7 @@ export async function startHubProcess(
 ): Promise<HubProcess> {
   const { quota = { diskMb: 300, memoryMb: 256 }, joined = false } = opts;
   const dataDir = join(m.dir, "hub");
-  const port = await freePortRange([2, 3]);
+  const port = await freePortRange([1, 2, 3]);
   const hostArgs = joined ? ["--no-local-host"] : ["--btrfs", m.root, "--host-id", hostId];
   const hub = await startLaunchpad(
     [
