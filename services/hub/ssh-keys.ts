@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Msg } from "@nats-io/nats-core";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
 import { type CommandOf, parseCommand } from "../../shared/commands.js";
 import { CocalcError } from "../../shared/errors.js";
 import { CONSOLE_ACTOR } from "../../shared/hub.js";
@@ -32,7 +32,7 @@ export function sshFingerprint(wire: Buffer): string {
 
 /** A public key line's type and wire form; ERR_HUB_SSH_KEY when it is not one. */
 export function parsePublicKey(line: string): { type: string; wire: Buffer } {
-  const parsed = utils.parseKey(line.trim());
+  const parsed = ssh2.utils.parseKey(line.trim());
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key instanceof Error || key.isPrivateKey())
     throw new CocalcError(

@@ -13,14 +13,8 @@
 import { readFile } from "node:fs/promises";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import {
-  type AuthContext,
-  type Connection,
-  type PseudoTtyInfo,
-  Server,
-  type ServerChannel,
-  utils,
-} from "ssh2";
+import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel } from "ssh2";
+import ssh2 from "ssh2";
 import { randomId } from "../../shared/base64url.js";
 import { request } from "../../shared/command-client.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
@@ -34,6 +28,9 @@ import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
 import { PrivateStore } from "./private-store.js";
+
+// ssh2 is CommonJS: its parts come off the default export under Node's ESM.
+const { Server, utils } = ssh2;
 
 export const HUB_SSH_SERVICE = "hub-ssh";
 

@@ -113,8 +113,14 @@ export async function joinHost(
 }
 
 /** The operator imports image "bb" onto `hostId` through the hub, once it has heard from it. */
-export async function importImage(m: HostMachine, hostId: string, hubDataDir: string) {
+export async function importImage(
+  m: HostMachine,
+  hostId: string,
+  hubDataDir: string,
+  prepare?: (rootfs: string) => Promise<void>,
+) {
   const rootfs = await m.rootfs("bb");
+  await prepare?.(rootfs);
   for (let tries = 0; ; tries++) {
     try {
       runLaunchpad(["image", "import", "bb", rootfs, "--host", hostId, "--data-dir", hubDataDir]);
@@ -150,6 +156,8 @@ export interface HubProcessOptions {
   joined?: boolean;
   /** The hub's --offline-after (a host unheard for so long is offline). */
   offlineAfter?: string;
+  /** Puts more into the image's rootfs before it is imported (programs a bench needs). */
+  prepareImage?: (rootfs: string) => Promise<void>;
 }
 
 /** A hub on `m` with host `hostId` (its own, or joined), an image and a running workspace. */
@@ -180,7 +188,7 @@ export async function startHubProcess(
   };
   try {
     if (joined) host = await joinHost(m, hostId, dataDir);
-    await importImage(m, hostId, dataDir);
+    await importImage(m, hostId, dataDir, opts.prepareImage);
     const base = `http://127.0.0.1:${port}`;
     const setupToken = /setup\?token=(\S+)/.exec(hub.output())![1]!;
     const post = async (path: string, body: unknown, credential?: string) => {
