@@ -18,7 +18,7 @@ import ssh2 from "ssh2";
 import { randomId } from "../../shared/base64url.js";
 import { request } from "../../shared/command-client.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
-import { type AccountView, HubBuckets } from "../../shared/hub.js";
+import { type AccountView, HubBuckets, HubSubjects } from "../../shared/hub.js";
 import { wsidOfSshUser } from "../../shared/hub-ssh.js";
 import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { PipeExecControl } from "../../shared/launchpad-exec.js";
@@ -28,6 +28,7 @@ import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
 import { PrivateStore } from "./private-store.js";
+import { followMemberships } from "./workspaces.js";
 
 // ssh2 is CommonJS: its parts come off the default export under Node's ESM.
 const { Server, utils } = ssh2;
@@ -118,6 +119,39 @@ export function hubSshService(o: HubSshOptions): ServiceDefinition {
       };
 
       const clients = new Set<Connection>();
+      /** Signed-in clients by `account.wsid`: ended when the account may no longer write there. */
+      const signedIn = new Map<string, Set<Connection>>();
+      const recheck = (account: string, wsid: string) => {
+        const these = signedIn.get(`${account}.${wsid}`);
+        if (!these || these.size === 0) return;
+        void (async () => {
+          const role = (await workspace(wsid))?.members[account];
+          if ((role === "owner" || role === "collaborator") && (await active(account))) return;
+          log.info({ account, wsid, role }, "ssh: access gone, sessions ended");
+          for (const c of these) c.end();
+        })().catch((err) => log.warn({ err, account, wsid }, "ssh: access not rechecked"));
+      };
+      const stopMemberships = await followMemberships(ctx.nc, recheck);
+      // A disabled or deleted account's sessions end too (every account event reaches here).
+      const accountEvents = ctx.nc.subscribe(HubSubjects.accounts, {
+        callback: (err, m) => {
+          if (err) return;
+          const account = m.subject.split(".")[2];
+          let type: string | undefined;
+          try {
+            type = m.json<{ type?: string }>().type;
+          } catch {
+            return;
+          }
+          if (!account || (type !== "AccountDisabled" && type !== "AccountDeleted")) return;
+          // The event, not the view (which follows it): its sessions end now.
+          for (const [key, these] of signedIn)
+            if (key.startsWith(`${account}.`)) {
+              log.info({ account, type }, "ssh: account closed, sessions ended");
+              for (const c of these) c.end();
+            }
+        },
+      });
       const server = new Server(
         { hostKeys: [await sshHostKey(o.hostKeyFile)], ident: "cocalc-launchpad" },
         (client, info) => {
@@ -141,6 +175,14 @@ export function hubSshService(o: HubSshOptions): ServiceDefinition {
                 if (!w) return a.reject(["publickey"]);
                 if (a.signature) {
                   who = w;
+                  const key = `${w.account}.${wsid}`;
+                  const set = signedIn.get(key) ?? new Set();
+                  set.add(client);
+                  signedIn.set(key, set);
+                  client.once("close", () => {
+                    set.delete(client);
+                    if (set.size === 0) signedIn.delete(key);
+                  });
                   clog.info({ account: w.account, wsid }, "ssh: signed in");
                 }
                 a.accept();
@@ -256,7 +298,10 @@ export function hubSshService(o: HubSshOptions): ServiceDefinition {
             },
           },
         ],
-        async () => undefined,
+        async () => {
+          accountEvents.unsubscribe();
+          await stopMemberships();
+        },
       );
     },
   };

@@ -372,6 +372,25 @@ describe.skipIf(unsupported !== undefined)("hub ssh - into a workspace through t
     expect(other.status).toBe(255);
   });
 
+  it("hub ssh - a member removed while signed in is cut off at once", async () => {
+    const child = spawn("ssh", [...sshArgs("bob"), `${wsid}@127.0.0.1`, "echo ready; cat"], {
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d));
+    const exited = new Promise<number | null>((r) => child.once("close", r));
+    try {
+      await until("bob's session runs", async () => out.includes("ready"));
+      expect((await ws("RemoveHubMember", { by: ids.alice!, wsid, account: ids.bob! })).ok).toBe(
+        true,
+      );
+      expect(await exited).toBe(255);
+      expect((await ssh("bob", ["true"])).status).toBe(255);
+    } finally {
+      child.kill();
+    }
+  });
+
   it("hub ssh - a stopped workspace says so", async () => {
     expect((await ws("StopHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
     await until("stopped", async () =>
