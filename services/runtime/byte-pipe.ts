@@ -25,6 +25,8 @@ import { CocalcError, type ErrorPayload, toErrorPayload } from "../../shared/err
 export const PIPE_WINDOW = 2 * 1024 * 1024;
 /** Largest data frame's body: well under nats-server's max_payload. */
 export const PIPE_CHUNK_BYTES = 256 * 1024;
+/** A write at least this large is bulk: the next waits a turn to gather (see send). */
+const BULK_BYTES = 16 * 1024;
 /** An end that has sent nothing for this long says it is alive. */
 export const PIPE_PING_MS = 3_000;
 /** An end that hears nothing from its peer for this long ends the pipe. */
@@ -250,8 +252,17 @@ export class BytePipe extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
-    void this.sendBytes(chunk).then(
-      () => done(),
+    this.send(chunk, done);
+  }
+
+  /**
+   * Sends `bytes`; after a bulk write, the next is taken one turn of the event loop later, so
+   * what arrives meanwhile goes on as one message (_writev): per-message work on every hop
+   * is what a stream of 32 KiB SSH packets costs most. A keystroke goes at once.
+   */
+  private send(bytes: Buffer, done: (err?: Error | null) => void) {
+    void this.sendBytes(bytes).then(
+      () => (bytes.length >= BULK_BYTES ? setImmediate(done) : done()),
       (err: Error) => done(err),
     );
   }
@@ -260,11 +271,9 @@ export class BytePipe extends Duplex {
     chunks: { chunk: Buffer; encoding: BufferEncoding }[],
     done: (err?: Error | null) => void,
   ): void {
-    void this.sendBytes(
+    this.send(
       chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk)),
-    ).then(
-      () => done(),
-      (err: Error) => done(err),
+      done,
     );
   }
 
