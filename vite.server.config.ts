@@ -38,8 +38,8 @@ export default defineConfig({
         // A container workspace's file operations run in their own process, as its user.
         "fs-worker": "services/fs/worker.ts",
       },
-      // Native addons: loaded from node_modules at run time, never bundled.
-      external: ["node-pty", "better-sqlite3", "@node-rs/argon2"],
+      // Native addons (ssh2 has optional ones): loaded from node_modules at run time, never bundled.
+      external: ["node-pty", "better-sqlite3", "@node-rs/argon2", "ssh2"],
       output: {
         format: "cjs",
         entryFileNames: "[name].js",

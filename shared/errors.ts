@@ -131,6 +131,25 @@ export const ErrorCodes = {
     summary:
       "Agents' API keys: a bad name or value, more than 32 keys, or a key request without its workspace or account.",
   },
+  ERR_HUB_SSH_KEY: {
+    status: 400,
+    summary:
+      "An SSH public key is not one (OpenSSH one-line form: ssh-ed25519, ecdsa-sha2-*, ssh-rsa), its name is bad or taken, the key is already on an account, or the account has too many.",
+  },
+  ERR_PIPE_PEER_GONE: {
+    status: 503,
+    summary:
+      "The other end of a byte pipe over NATS (an SSH session, a proxied port) was not heard for a while: its host or the hub went away.",
+  },
+  ERR_PIPE_ABORTED: {
+    status: 499,
+    summary: "The other end of a byte pipe over NATS aborted it; the message says why.",
+  },
+  ERR_PIPE_BROKEN: {
+    status: 502,
+    summary:
+      "A byte pipe over NATS lost a message or got one it may not (out of order, over its credit): it is ended rather than passing on wrong bytes.",
+  },
   ERR_HUB_PASSWORD_WRONG: {
     status: 403,
     summary: "The current password given to change it is not the account's.",

@@ -14,6 +14,7 @@ import {
   userInboxPrefix,
   WorkspaceStreams,
 } from "./hub-permissions.js";
+import { hostSubjects } from "./subjects.js";
 
 const user = createUser().getPublicKey();
 const base = { accountId: "acct1", userNkeyPublic: user, hubDomain: "hub" };
@@ -163,6 +164,16 @@ describe("hub permissions", () => {
         "ws.w2.presence.doc.*",
         "ws.w2.presence.page.*",
       ].sort(),
+    );
+  });
+
+  it("hub permissions - an owner's browser can neither open nor hear a byte pipe (SSH, app proxy) to a host", () => {
+    const pipe = hostSubjects("host-a").pipe("w1", "pipe0001abcd");
+    expect(canPublish(perms, pipe.toHost)).toBe(false);
+    expect(canPublish(perms, pipe.fromHost)).toBe(false);
+    expect(canPublish(perms, hostSubjects("host-a").workspaceCommand("w1"))).toBe(false);
+    expect(perms.sub.allow.some((a) => matches(a, pipe.fromHost) || matches(a, pipe.toHost))).toBe(
+      false,
     );
   });
 

@@ -95,3 +95,36 @@ export const EXEC_BUFFER_BYTES = 1024 * 1024;
 export const EXEC_WRITE_BYTES = 64 * 1024;
 /** Exit code of a command ended by its timeout (as timeout(1)). */
 export const EXEC_TIMEOUT_EXIT = 124;
+
+/**
+ * Opens a command in a workspace whose bytes go over a byte pipe (services/runtime/byte-pipe.ts,
+ * hostSubjects().pipe(wsid, pipeId)): the hub's SSH server sends it to the workspace's host
+ * directly, never a browser. `kind` "exec" runs argv in the container as the workspace user
+ * (stdout on the pipe, stderr as `{ err }` control messages, the exit as `{ exit }`); "tcp"
+ * connects to `port` on the container's own network (SSH's -L).
+ */
+export const OpenPipe = defineCommand(
+  "OpenPipe",
+  Type.Object(
+    {
+      pipeId: Type.String({ pattern: "^[A-Za-z0-9_-]{8,64}$" }),
+      kind: Type.Union([Type.Literal("exec"), Type.Literal("tcp")]),
+      argv: Type.Optional(
+        Type.Array(Type.String({ maxLength: 100_000 }), { minItems: 1, maxItems: 1000 }),
+      ),
+      tty: Type.Optional(Type.Boolean()),
+      cols: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+      rows: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+      term: Type.Optional(Type.String({ pattern: "^[-_.+A-Za-z0-9]{1,64}$" })),
+      /** For "tcp": where in the container's network (127.0.0.1 by default). */
+      host: Type.Optional(Type.String({ pattern: "^[-.:A-Za-z0-9]{1,255}$" })),
+      port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_535 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/** Control messages of a pipe of OpenPipe, host to hub. */
+export type PipeExecControl = { err: string } | { exit: ExecExit };
+/** Control messages of a pipe of OpenPipe, hub to host. */
+export type PipeExecInput = { cols: number; rows: number };

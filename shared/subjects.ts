@@ -246,6 +246,19 @@ export function hostSubjects(hostId: string) {
     },
     /** Every exec session subject of this host, as a filter. */
     execs: `hostcmd.${hostId}.ws.*.exec.*.*`,
+    /**
+     * The two directions of one byte pipe (services/runtime/byte-pipe.ts) to a workspace on
+     * this host: the hub sends under `hostcmd.<hostId>.ws.<wsid>` (a host hears only its own
+     * commands; a browser may send none), the host sends on `hostpipe.<hostId>.<pipeId>`,
+     * which the hub's account alone imports from the host's.
+     */
+    pipe: (wsid: string, pipeId: string) =>
+      ({
+        toHost: `hostcmd.${hostId}.ws.${validateToken(wsid, "workspace id")}.pipe.${validateKeyToken(pipeId, "pipe id")}`,
+        fromHost: `hostpipe.${hostId}.${validateKeyToken(pipeId, "pipe id")}`,
+      }) as const,
+    /** Every pipe this host sends on (the hub's account imports them). */
+    pipesFromHost: `hostpipe.${hostId}.>`,
     /** The host's heartbeat (its `hosts` view record) for the control plane (core NATS). */
     beat: `hostbeat.${hostId}`,
     /** The host's requests to the control plane's account ledger (core NATS request/reply). */
@@ -284,6 +297,8 @@ export const AllHosts = {
   agentKeys: "hostkeys.*",
   /** Every joined host's inbox (see hostSubjects().inbox). */
   inboxes: "_HI.*.>",
+  /** What every host sends on its byte pipes (see hostSubjects().pipe). */
+  pipes: "hostpipe.>",
 } as const;
 
 /** The operations of an exec session subject (hostSubjects().exec). */
@@ -306,11 +321,12 @@ export function hostOfInbox(reply: string | undefined): string | undefined {
   return parts[0] === "_HI" && parts.length > 2 ? parts[1] : undefined;
 }
 
-/** The host id in `hostbeat.<id>`, `coresledger.<id>` or `hostcmd.<id>…`, or undefined. */
+/** The host id in `hostbeat.<id>`, `coresledger.<id>`, `hostcmd.<id>…` and the like, or undefined. */
 export function hostOfSubject(subject: string): string | undefined {
   const parts = subject.split(".");
-  return ["hostbeat", "coresledger", "hostcmd", "hostview", "hostkeys"].includes(parts[0] ?? "") &&
-    parts.length > 1
+  return ["hostbeat", "coresledger", "hostcmd", "hostview", "hostkeys", "hostpipe"].includes(
+    parts[0] ?? "",
+  ) && parts.length > 1
     ? parts[1]
     : undefined;
 }

@@ -26,6 +26,10 @@ Usage:
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
       the hub's accounts, for the operator at the console (the hub must be running; create
       reads the password from stdin, --admin makes an admin)
+  cocalc-launchpad hub account ssh-key add EMAIL NAME [--file KEY.pub] | list EMAIL | remove EMAIL NAME
+      an account's SSH public keys (add reads the key from stdin without --file); with one,
+      ssh -p <hub port + 1> WSID@HUB opens a shell in a workspace the account owns or
+      collaborates on (exec, sftp, scp, rsync and -L work too)
   cocalc-launchpad hub account reset EMAIL [--ttl 1h]
       a one-time link that sets a new password for EMAIL (valid --ttl, at most 7d); using
       it signs out that account's browsers. Also: cocalc-launchpad account reset EMAIL
@@ -187,12 +191,24 @@ export interface HubAccountOptions {
   dataDir: string;
 }
 
+/** `cocalc-launchpad hub account ssh-key …`: an account's SSH public keys, from the console. */
+export interface HubSshKeyOptions {
+  command: "hub-ssh-key";
+  action: "add" | "list" | "remove";
+  email: string;
+  name?: string;
+  /** The public key's file (add); else it is read from stdin. */
+  file?: string;
+  dataDir: string;
+}
+
 /** The hub's base port; its leaf node listener is base + 2 (base + 1 is kept for SSH). */
 export const HUB_PORT = 8443;
 
 export type LaunchpadCommand =
   | HubOptions
   | HubAccountOptions
+  | HubSshKeyOptions
   | HostOptions
   | ClientOptions
   | HubTokenOptions
@@ -330,6 +346,33 @@ export function parseLaunchpadCli(
       : first === "account" && rest[0] === "reset"
         ? rest
         : undefined;
+  if (hubAccount && hubAccount[0] === "ssh-key") {
+    const { values, positionals } = parse(hubAccount.slice(1), {
+      ...common,
+      file: { type: "string" },
+    });
+    if (values.help) return { command: "help" };
+    const [action, email, name] = positionals;
+    if (action !== "add" && action !== "list" && action !== "remove")
+      throw new UsageError("hub account ssh-key takes add, list or remove");
+    const want = action === "list" ? 2 : 3;
+    if (positionals.length !== want || !email)
+      throw new UsageError(
+        action === "list"
+          ? "hub account ssh-key list takes EMAIL"
+          : `hub account ssh-key ${action} takes EMAIL NAME`,
+      );
+    if (values.file !== undefined && action !== "add")
+      throw new UsageError("--file goes with hub account ssh-key add");
+    return {
+      command: "hub-ssh-key",
+      action,
+      email,
+      ...(name !== undefined && { name }),
+      ...(values.file !== undefined && { file: values.file as string }),
+      dataDir: hubDataDir(values, env),
+    };
+  }
   if (hubAccount) {
     const { values, positionals } = parse(hubAccount, {
       ...common,

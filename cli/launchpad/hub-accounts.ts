@@ -1,7 +1,9 @@
 /** `cocalc-launchpad hub account …`: the operator at the console lists and manages accounts. */
+import { readFile } from "node:fs/promises";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects, RESET_PATH } from "../../shared/hub.js";
+import { HubSshKeySubjects, type HubSshKeysReply } from "../../shared/hub-ssh.js";
 import { silentLogger } from "../common/logger.js";
-import type { HubAccountOptions } from "./args.js";
+import type { HubAccountOptions, HubSshKeyOptions } from "./args.js";
 import { connectHub, readHubRun } from "./hub-connect.js";
 
 async function readPassword(): Promise<string> {
@@ -79,6 +81,70 @@ export async function hubAccountCli(o: HubAccountOptions): Promise<number> {
     else
       await ask("SetAccountRole", { account: id, role: o.action === "admin" ? "admin" : "user" });
     console.log(`account ${o.email}: ${o.action} done`);
+    return 0;
+  } catch (err) {
+    console.error(`cocalc-launchpad: ${(err as Error).message}`);
+    return 1;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** `hub account ssh-key add|list|remove`: an account's SSH public keys. */
+export async function hubSshKeyCli(o: HubSshKeyOptions): Promise<number> {
+  const nc = await connectHub(o.dataDir, silentLogger());
+  const ask = async <R>(subject: string, type: string, data: Record<string, unknown>) => {
+    const m = await nc.request(
+      subject,
+      JSON.stringify({ type, data: { by: CONSOLE_ACTOR, ...data } }),
+      { timeout: 20_000 },
+    );
+    const r = m.json<R & { ok: boolean; error?: { code: string; message: string } }>();
+    if (!r.ok) throw new Error(`${r.error?.message} (${r.error?.code})`);
+    return r;
+  };
+  try {
+    const found = await ask<HubReply>(HubSubjects.command, "FindAccount", { email: o.email });
+    const account = (found as HubReply & { ok: true }).account!.id;
+    const keys = async (type: string, data: Record<string, unknown> = {}) =>
+      (
+        await ask<HubSshKeysReply & { ok: true }>(HubSshKeySubjects.command, type, {
+          account,
+          ...data,
+        })
+      ).keys;
+    if (o.action === "list") {
+      const rows = [
+        ["NAME", "TYPE", "FINGERPRINT", "ADDED"],
+        ...(await keys("ListSshKeys")).map((k) => [k.name, k.type, k.fingerprint, k.added]),
+      ];
+      const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+      for (const r of rows)
+        console.log(
+          r
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd(),
+        );
+      return 0;
+    }
+    if (o.action === "remove") {
+      await keys("RemoveSshKey", { name: o.name });
+      console.log(`ssh key ${o.name} of ${o.email} removed`);
+      return 0;
+    }
+    const text =
+      o.file !== undefined
+        ? await readFile(o.file, "utf8")
+        : await (async () => {
+            const chunks: Buffer[] = [];
+            for await (const c of process.stdin) chunks.push(c as Buffer);
+            return Buffer.concat(chunks).toString("utf8");
+          })();
+    const added = (await keys("AddSshKey", { name: o.name, key: text.trim() })).find(
+      (k) => k.name === o.name,
+    );
+    console.log(`ssh key ${o.name} added to ${o.email}: ${added?.type} ${added?.fingerprint}`);
     return 0;
   } catch (err) {
     console.error(`cocalc-launchpad: ${(err as Error).message}`);

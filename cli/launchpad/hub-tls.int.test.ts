@@ -116,7 +116,7 @@ describe.skipIf(bind.address === undefined)(
       hubDir = join(dir, "hub");
       hub = await startTestHub(hubDir, {
         bind: address,
-        port: await freePortRange([2, 3], address),
+        port: await freePortRange([1, 2, 3], address),
       });
     }, 120_000);
 
@@ -354,7 +354,7 @@ describe.skipIf(hostUnsupported !== undefined)(
       const start = async () =>
         startTestHub(hubDir, {
           bind: address,
-          port: await freePortRange([2, 3], address),
+          port: await freePortRange([1, 2, 3], address),
           localHost: { btrfs: m.root, sizeBytes: 0, hostId: LOCAL },
         });
       hub = await start();

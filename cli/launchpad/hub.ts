@@ -31,6 +31,8 @@ import { hubAgentKeysService } from "../../services/hub/agent-keys.js";
 import { HubNatsAuth, startHubNatsServer } from "../../services/hub/index.js";
 import { startReaders } from "../../services/hub/readers.js";
 import { startRegistry } from "../../services/hub/registry.js";
+import { hubSshKeysService } from "../../services/hub/ssh-keys.js";
+import { hubSshService } from "../../services/hub/ssh-server.js";
 import {
   accountMemberships,
   followMemberships,
@@ -77,6 +79,8 @@ export interface RunningHub {
   /** The certificate's SHA-256 fingerprint when serving HTTPS. */
   fingerprint?: string;
   port: number;
+  /** The SSH server's port (port + 1). */
+  sshPort: number;
   dataDir: string;
   stop(): Promise<void>;
 }
@@ -194,7 +198,15 @@ export async function startHub(
       hubAccountsService({ setupTokenFile: setupTokenFile(opts.dataDir) }),
       hubWorkspacesService(),
       hubAgentKeysService({ keyFile: join(opts.dataDir, "keys", "agent-keys.key") }),
+      hubSshKeysService(),
+      // SSH into workspaces, on the port after the web's.
+      hubSshService({
+        host: opts.bind,
+        port: opts.port + 1,
+        hostKeyFile: join(opts.dataDir, "keys", "ssh-host-ed25519"),
+      }),
     ]);
+    progress(`SSH into workspaces on port ${opts.port + 1} (ssh -p ${opts.port + 1} WSID@HOST)`);
     const memberships = await accountMemberships(nc);
     // Members' browsers reach a workspace on its host once it is placed there.
     const stopPlacements = await followPlacements(
@@ -382,6 +394,7 @@ export async function startHub(
       ...(localHost && { localHostId: localHost.hostId }),
       ...(tls && { fingerprint: tls.fingerprint }),
       port: opts.port,
+      sshPort: opts.port + 1,
       dataDir: opts.dataDir,
       stop: cleanups.undo,
     };

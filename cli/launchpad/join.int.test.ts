@@ -89,7 +89,7 @@ describe.skipIf(unsupported !== undefined)("a host joins the hub as a leaf node"
   beforeAll(async () => {
     m = await setupHostMachine(HOST, 1024);
     cpDir = join(m.dir, "hub");
-    const port = String(await freePortRange([2, 3]));
+    const port = String(await freePortRange([1, 2, 3]));
     cp = (
       await daemon([
         "hub",

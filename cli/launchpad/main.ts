@@ -107,6 +107,14 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     case "hub":
       return runHub(cmd);
+    case "hub-ssh-key": {
+      const { hubSshKeyCli } = await import("./hub-accounts.js");
+      try {
+        return await hubSshKeyCli(cmd);
+      } catch (err) {
+        return failed("cocalc-launchpad", err);
+      }
+    }
     case "hub-account": {
       const { hubAccountCli } = await import("./hub-accounts.js");
       try {

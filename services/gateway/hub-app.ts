@@ -17,6 +17,7 @@ import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
 import { hubAgentKeysPlugin } from "./hub-agent-keys.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { HUB_DOWNLOAD_LINK, hubFilesPlugin } from "./hub-files.js";
+import { hubSshKeysPlugin } from "./hub-ssh-keys.js";
 import { hubWorkspacesPlugin } from "./hub-workspaces.js";
 import { attachNatsProxy } from "./nats-proxy.js";
 import { securityPlugin } from "./security.js";
@@ -79,6 +80,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
   await app.register(hubAuthPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubWorkspacesPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAgentKeysPlugin, { nc: deps.nc, sessions: deps.sessions });
+  await app.register(hubSshKeysPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubAdminHostsPlugin, { nc: deps.nc, sessions: deps.sessions });
   await app.register(hubFilesPlugin, {

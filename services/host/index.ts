@@ -25,7 +25,7 @@ import {
   WorkspaceHostCommands,
   type WorkspaceView,
 } from "../../shared/launchpad.js";
-import { OpenExec } from "../../shared/launchpad-exec.js";
+import { OpenExec, OpenPipe } from "../../shared/launchpad-exec.js";
 import {
   AllAccounts,
   AllHosts,
@@ -50,6 +50,7 @@ import type { LifecycleCommand } from "./decider.js";
 import { ExecSessions } from "./exec.js";
 import { remoteLedger } from "./ledger.js";
 import { mountRegistry } from "./mounts.js";
+import { PipeExecs } from "./pipe-exec.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
 import {
   HostRuntime,
@@ -111,7 +112,7 @@ export interface HostServiceOptions {
   onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
 }
 
-const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, ListSnapshots];
+const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, OpenPipe, ListSnapshots];
 
 export function hostService(opts: HostServiceOptions): ServiceDefinition {
   return {
@@ -178,8 +179,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           beatAt: ctx.now().toISOString(),
         };
         await hostsKv.put(Keys.host(opts.hostId), JSON.stringify(view)).catch(() => undefined);
-        // For a control plane, if there is one (nobody listens on a host on its own).
-        ctx.nc.publish(hostSubjects(opts.hostId).beat, JSON.stringify(view));
+        // For a control plane, if there is one (nobody listens on a host on its own); a beat
+        // that ends after the connection closed (the host stopping) is dropped.
+        if (!ctx.nc.isClosed())
+          ctx.nc.publish(hostSubjects(opts.hostId).beat, JSON.stringify(view));
         if (!retrying) {
           retrying = true;
           void runtime.ledger.retry().finally(() => {
@@ -356,6 +359,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         log,
         ...(opts.execIdleMs !== undefined && { idleMs: opts.execIdleMs }),
       });
+      const pipes = new PipeExecs({ nc: ctx.nc, hostId: opts.hostId, log });
       const own = hostSubjects(opts.hostId);
       // On its own a host answers every workspace's commands; joined to a control plane, only
       // those routed to it (the control plane answers `ws.*.cmd.host` and accounts there).
@@ -411,6 +415,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         }
         if (command.type === OpenExec.type) {
           return { result: await runtime.openExec(execs, wsid, command.data as never) };
+        }
+        if (command.type === OpenPipe.type) {
+          return { result: await runtime.openPipe(pipes, wsid, command.data as never) };
         }
         if (command.type === "CreateWorkspaceOnHost") {
           const { hostId, ...data } = command.data as { hostId?: string };
@@ -491,6 +498,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           await Promise.allSettled([...inflight]);
           await loops;
           await execs.stop();
+          await pipes.stop();
           for (const c of consumers) await c.stop();
           status = "stopped";
           await beat();

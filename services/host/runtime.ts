@@ -22,6 +22,7 @@ import { constants } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { randomId } from "../../shared/base64url.js";
+import type { CommandOf } from "../../shared/commands.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, type ErrorCode, toErrorPayload } from "../../shared/errors.js";
 import {
@@ -39,7 +40,7 @@ import {
   workspaceExecArgv,
   wsidOfContainer,
 } from "../../shared/launchpad.js";
-import type { ExecOpened } from "../../shared/launchpad-exec.js";
+import type { ExecOpened, OpenPipe } from "../../shared/launchpad-exec.js";
 import {
   accountSubjects,
   hostSubjects,
@@ -66,6 +67,7 @@ import type { ExecSessions } from "./exec.js";
 import { hideHostPaths } from "./host-paths.js";
 import { type CoresLedger, localLedger } from "./ledger.js";
 import { MountManager } from "./mounts.js";
+import type { PipeExecs } from "./pipe-exec.js";
 import { type DiskUse, QUOTA_DIR_INSIDE, quotaFile, writeQuotaFiles } from "./quota-file.js";
 import {
   btrfs,
@@ -866,9 +868,7 @@ export class HostRuntime {
   ): Promise<ExecOpened> {
     const release = await this.holdForExec(wsid);
     try {
-      const pidfile = join(workspacePaths(this.o.root, wsid).dir, "container.pid");
-      const initPid = Number((await readFile(pidfile, "utf8").catch(() => "")).trim());
-      if (!(initPid > 0) || !(await pathExists(`/proc/${initPid}`))) throw this.containerGone(wsid);
+      const initPid = await this.initPid(wsid);
       const container = containerName(this.o.hostId, wsid);
       return await sessions.open({
         wsid,
@@ -889,6 +889,59 @@ export class HostRuntime {
               root: data.root ?? false,
               env,
             }),
+          ],
+        ],
+        onEnd: release,
+      });
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  /** The host pid of the running container's init; ERR_WORKSPACE_STATE when it is gone. */
+  private async initPid(wsid: string): Promise<number> {
+    const pidfile = join(workspacePaths(this.o.root, wsid).dir, "container.pid");
+    const initPid = Number((await readFile(pidfile, "utf8").catch(() => "")).trim());
+    if (!(initPid > 0) || !(await pathExists(`/proc/${initPid}`))) throw this.containerGone(wsid);
+    return initPid;
+  }
+
+  /**
+   * Opens a command (or a forward) of a running workspace on a byte pipe (pipe-exec.ts), as
+   * the workspace user; it holds the rootfs until its processes are gone.
+   */
+  async openPipe(
+    pipes: PipeExecs,
+    wsid: string,
+    data: CommandOf<typeof OpenPipe>["data"],
+  ): Promise<{ pipeId: string }> {
+    const release = await this.holdForExec(wsid);
+    try {
+      const initPid = await this.initPid(wsid);
+      const container = containerName(this.o.hostId, wsid);
+      const tty = data.tty ?? false;
+      if (data.kind === "tcp" && data.port === undefined)
+        throw new CocalcError("ERR_COMMAND_INVALID", "a forward needs its port");
+      if (data.kind === "exec" && data.argv === undefined)
+        throw new CocalcError("ERR_COMMAND_INVALID", "an exec needs its command");
+      return await pipes.open({
+        wsid,
+        initPid,
+        pipeId: data.pipeId,
+        kind: data.kind,
+        argv: data.argv ?? [],
+        tty,
+        cols: data.cols ?? 80,
+        rows: data.rows ?? 24,
+        term: data.term ?? "xterm-256color",
+        ...(data.host !== undefined && { host: data.host }),
+        ...(data.port !== undefined && { port: data.port }),
+        podmanArgv: (cmd, env) => [
+          this.o.podman.podman,
+          [
+            ...podmanGlobal(this.o.podman),
+            ...workspaceExecArgv(container, cmd, { tty, root: false, env }),
           ],
         ],
         onEnd: release,

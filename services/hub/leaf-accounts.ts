@@ -9,8 +9,9 @@
  *   commands: answered with progress lines, then the answer, for as long as 15 minutes) and
  *   `$JS.host-h.API.>` (its JetStream, request/reply only: reading its views; a pull
  *   consumer's messages are many answers to one request), and the streams `hostbeat.h`,
- *   `coresledger.h`, `hostview.h` and `hostkeys.h` (its heartbeats, ledger requests,
- *   workspace views and requests for the agent API keys of a turn's account).
+ *   `coresledger.h`, `hostview.h`, `hostkeys.h` and `hostpipe.h.>` (its heartbeats, ledger
+ *   requests, workspace views, requests for the agent API keys of a turn's account, and its
+ *   side of the byte pipes the hub's services open: SSH sessions, proxied ports).
  *   Replies to the hub's requests go back by nats-server's service import.
  * - For each workspace placed on `h`, and only those, the hub's account also imports what
  *   its members' browsers use: the services `ws.<wsid>.cmd.<service>` of the workspace's
@@ -92,7 +93,13 @@ function hostOffers(hostId: string): { services: Export[]; streams: Export[] } {
       service(`${h.command}.>`, COMMAND_ANSWERS),
       service(`$JS.${hostDomain(hostId)}.API.>`, PULL_ANSWERS),
     ],
-    streams: [stream(h.beat), stream(h.ledger), stream(h.views), stream(h.agentKeys)],
+    streams: [
+      stream(h.beat),
+      stream(h.ledger),
+      stream(h.views),
+      stream(h.agentKeys),
+      stream(h.pipesFromHost),
+    ],
   };
 }
 

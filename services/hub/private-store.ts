@@ -1,7 +1,8 @@
 /**
  * What identifies a person, kept apart from the event history: an account's email and
  * password hash, the email → account index, invite secrets (the hub's sign-up invites and
- * workspaces' invite links), the hashes of its reset links, and agents' API keys (sealed). KV
+ * workspaces' invite links), the hashes of its reset links, agents' API keys (sealed) and SSH
+ * public keys. KV
  * `hub-private` keeps two
  * revisions; every write erases the revision before it in place (nats-server overwrites the
  * message on disk), and deleting an account erases every revision of its keys. So what is
@@ -42,6 +43,18 @@ const inviteKey = (id: string) => `invite.${id}`;
 /** Where the sealed agent API keys of an account, or of a workspace, are kept. */
 export const agentKeysKey = (scope: { account: string } | { wsid: string }) =>
   "account" in scope ? `agentkeys.account.${scope.account}` : `agentkeys.ws.${scope.wsid}`;
+/** Where an account's SSH public keys are kept. */
+const sshKeysKey = (account: string) => `sshkeys.${account}`;
+
+/** An SSH public key of an account, as the store keeps it. */
+export interface StoredSshKey {
+  name: string;
+  type: string;
+  /** The key's wire form (base64), as OpenSSH's second field. */
+  data: string;
+  fingerprint: string;
+  added: string;
+}
 /** A workspace invite link's: apart from the hub's sign-up invites, so neither works as the other. */
 const workspaceInviteKey = (id: string) => `wsinvite.${id}`;
 
@@ -105,13 +118,26 @@ export class PrivateStore {
     await this.write(accountKey(id), JSON.stringify({ ...current, passwordHash }));
   }
 
-  /** Erases the account's email, hash, index entry and agent keys from the store's files. */
+  /** The account's SSH public keys. */
+  async sshKeys(account: string): Promise<StoredSshKey[]> {
+    const e = await this.kv.get(sshKeysKey(account));
+    return e && e.operation === "PUT" && e.length > 0 ? e.json<StoredSshKey[]>() : [];
+  }
+
+  /** Replaces the account's SSH public keys (none: erased). */
+  async setSshKeys(account: string, keys: StoredSshKey[]): Promise<void> {
+    if (keys.length === 0) await this.eraseKey(sshKeysKey(account));
+    else await this.write(sshKeysKey(account), JSON.stringify(keys));
+  }
+
+  /** Erases the account's email, hash, index entry, agent and SSH keys from the store's files. */
   async erase(id: string): Promise<void> {
     const current = await this.account(id);
     const keys = [
       accountKey(id),
       resetKey(id),
       agentKeysKey({ account: id }),
+      sshKeysKey(id),
       ...(current ? [emailKey(current.email)] : []),
     ];
     for (const key of keys) await this.eraseKey(key);

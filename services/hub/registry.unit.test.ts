@@ -86,6 +86,8 @@ describe("leaf accounts", () => {
       { name: "coresledger.h1", subject: "coresledger.h1", type: "stream" },
       { name: "hostview.h1", subject: "hostview.h1", type: "stream" },
       { name: "hostkeys.h1", subject: "hostkeys.h1", type: "stream" },
+      // Its side of the byte pipes the hub opens (SSH sessions, proxied ports).
+      { name: "hostpipe.h1.>", subject: "hostpipe.h1.>", type: "stream" },
       { name: "ws.*.feed.>", subject: "ws.*.feed.>", type: "stream" },
     ]);
     // The answers to its own ledger requests, nothing else.
@@ -109,10 +111,11 @@ describe("leaf accounts", () => {
       "coresledger.h2",
       "hostview.h2",
       "hostkeys.h2",
+      "hostpipe.h2.>",
     ]);
     expect(fromH2.map((i) => i.type)).toEqual([
       ...Array(3).fill("service"),
-      ...Array(4).fill("stream"),
+      ...Array(5).fill("stream"),
     ]);
     expect(hub.exports).toEqual([{ name: "_HI.*.>", subject: "_HI.*.>", type: "stream" }]);
     expect(hubAccountClaims([]).imports).toEqual([]);

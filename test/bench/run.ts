@@ -17,6 +17,7 @@ import { syncBench } from "./sync.js";
 import { termBench } from "./term.js";
 import { traceBench } from "./trace.js";
 import { uploadBench } from "./upload.js";
+import { wsSshBench } from "./ws-ssh.js";
 import { wsStartBench } from "./ws-start.js";
 import { wsUploadBench } from "./ws-upload.js";
 
@@ -37,6 +38,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "hub-login": hubLoginBench,
   "ws-upload": wsUploadBench,
   proxy: proxyBench,
+  "ws-ssh": wsSshBench,
 };
 
 async function main(names: string[]): Promise<number> {

@@ -34,7 +34,7 @@ describe.skipIf(unsupported !== undefined)("a workspace on a joined host, throug
   beforeAll(async () => {
     m = await setupHostMachine(HOST, 2048);
     hubDir = join(m.dir, "hub");
-    const port = await freePortRange([2, 3]);
+    const port = await freePortRange([1, 2, 3]);
     hub = await startLaunchpad(
       ["--port", String(port), "--no-local-host", "--offline-after", "10s", "--data-dir", hubDir],
       /setup\?token=/,

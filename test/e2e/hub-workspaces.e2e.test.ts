@@ -38,7 +38,7 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     imagesDir = join(m.dir, "images");
     await mkdir(imagesDir);
     await rename(await m.rootfs("pages"), join(imagesDir, "bb2"));
-    const port = await freePortRange([2, 3]);
+    const port = await freePortRange([1, 2, 3]);
     hub = spawn(
       process.execPath,
       [

@@ -25,7 +25,7 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 if (!existsSync(LAUNCHPAD)) console.warn(`hub e2e skipped: no ${LAUNCHPAD} (npm run build)`);
 
 /** A base port whose leaf port (base + 2) and hosts' port (base + 3) are free too. */
-const hubPort = () => freePortRange([2, 3]);
+const hubPort = () => freePortRange([1, 2, 3]);
 
 if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
 

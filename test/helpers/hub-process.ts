@@ -183,6 +183,8 @@ export interface HubProcessOptions {
   offlineAfter?: string;
   /** The image carries the scripted ACP agent (its command: HubProcess.agentCommand). */
   agent?: boolean;
+  /** Puts more into the image's rootfs before it is imported (programs a bench needs). */
+  prepareImage?: (rootfs: string) => Promise<void>;
 }
 
 /** A hub on `m` with host `hostId` (its own, or joined), an image and a running workspace. */
@@ -193,7 +195,7 @@ export async function startHubProcess(
 ): Promise<HubProcess> {
   const { quota = { diskMb: 300, memoryMb: 256 }, joined = false } = opts;
   const dataDir = join(m.dir, "hub");
-  const port = await freePortRange([2, 3]);
+  const port = await freePortRange([1, 2, 3]);
   const hostArgs = joined ? ["--no-local-host"] : ["--btrfs", m.root, "--host-id", hostId];
   const hub = await startLaunchpad(
     [
@@ -216,6 +218,7 @@ export async function startHubProcess(
     let agentCommand: string | undefined;
     await importImage(m, hostId, dataDir, async (rootfs) => {
       if (opts.agent) agentCommand = await addScriptedAgent(rootfs);
+      await opts.prepareImage?.(rootfs);
     });
     const base = `http://127.0.0.1:${port}`;
     const setupToken = /setup\?token=(\S+)/.exec(hub.output())![1]!;

@@ -62,21 +62,27 @@ export async function hostUnsupported(): Promise<string | undefined> {
 }
 
 /**
+ * Copies one of this machine's programs (with the shared libraries it needs, at their paths)
+ * into a test rootfs, at `inside` (default: where it is here).
+ */
+export async function copyProgram(rootfs: string, file: string, inside = file): Promise<void> {
+  const libs = (await sh("ldd", [file]))
+    .split("\n")
+    .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
+    .filter((l): l is string => l !== undefined);
+  for (const [from, to] of [[file, inside] as const, ...libs.map((l) => [l, l] as const)]) {
+    await mkdir(join(rootfs, to, ".."), { recursive: true });
+    await sh("cp", ["-L", from, join(rootfs, to)]);
+  }
+}
+
+/**
  * Puts this machine's node (with the shared libraries it needs) and the scripted ACP agent
  * (with its SDK) into a test rootfs: real agents are installed in curated images instead
  * (deploy/images/build-image.sh --agents). Returns the agent's command line inside.
  */
 export async function addScriptedAgent(rootfs: string): Promise<string> {
-  const node = process.execPath;
-  const libs = (await sh("ldd", [node]))
-    .split("\n")
-    .map((l) => /(\/\S+) \(0x/.exec(l)?.[1])
-    .filter((l): l is string => l !== undefined);
-  for (const file of [node, ...libs]) {
-    const inside = file === node ? "/usr/local/bin/node" : file;
-    await mkdir(join(rootfs, inside, ".."), { recursive: true });
-    await sh("cp", ["-L", file, join(rootfs, inside)]);
-  }
+  await copyProgram(rootfs, process.execPath, "/usr/local/bin/node");
   const agent = join(rootfs, "opt", "agent");
   const modules = new URL("../../node_modules", import.meta.url).pathname;
   await mkdir(join(agent, "node_modules", "@agentclientprotocol"), { recursive: true });
@@ -171,7 +177,7 @@ export async function startTestHub(
     {
       command: "hub",
       bind: "127.0.0.1",
-      port: await freePortRange([2, 3]),
+      port: await freePortRange([1, 2, 3]),
       allowHosts: [],
       dataDir,
       logLevel: "warn",

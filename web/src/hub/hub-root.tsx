@@ -30,6 +30,7 @@ import {
   signOut,
 } from "../lib/session.js";
 import { AdminAccounts, AdminActivity, AdminHosts } from "./admin-section.js";
+import { SshKeysSection } from "./ssh-keys-section.js";
 import { HubWorkspacePage, workspaceOfPath } from "./workspace-page.js";
 import { WorkspacesSection } from "./workspaces-section.js";
 import "./hub.css";
@@ -494,6 +495,7 @@ function Dashboard(props: { onSignedOut: () => void }) {
         {(id) => <WorkspacesSection conn={conn} accountId={id()} />}
       </Show>
       <ChangePassword />
+      <SshKeysSection />
       <Show when={me()?.account.role === "admin"}>
         <AdminInvites />
         <AdminAccounts />
