@@ -417,6 +417,44 @@ export interface ThreadView extends ShowsRejections {
   turnCount: number;
   createdAt: string;
   updatedAt: string;
+  /** How the thread's agent can be signed in to (live: told by its last initialize). */
+  auth?: AgentAuth;
+  /** The interactive sign-in that runs or ran last (live). */
+  signIn?: AgentSignIn;
+}
+
+/** One way to sign in to an agent, as its `initialize` answer offers it. */
+export interface AgentAuthMethod {
+  id: string;
+  name: string;
+  description?: string;
+  /**
+   * key: the agent reads API keys from these environment variables (plus authenticates with
+   * it when they are stored); agent: the agent runs its own flow (a browser sign-in);
+   * terminal: a command the user runs in a terminal.
+   */
+  kind: "key" | "agent" | "terminal";
+  vars?: string[];
+  /** The terminal method's command line. */
+  command?: string[];
+}
+
+/** What the thread's agent offers for signing in, and which way the last process used. */
+export interface AgentAuth {
+  agent: string;
+  methods: AgentAuthMethod[];
+  /** The key method plus authenticated with (none: the agent was not asked). */
+  using?: string;
+}
+
+/** An interactive sign-in of the thread's agent. */
+export interface AgentSignIn {
+  method: string;
+  status: "starting" | "waiting" | "signed-in" | "failed";
+  /** Where the user signs in (the agent asked to open it). */
+  url?: string;
+  reason?: string;
+  at: string;
 }
 
 export const TurnStatuses = [
@@ -644,6 +682,34 @@ export const AgentRequestSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** Runs the agent's own interactive sign-in (`method` from the thread's `auth`). */
+  Type.Object(
+    {
+      op: Type.Literal("signIn"),
+      room: RoomRef,
+      thread: ThreadRef,
+      method: Type.String({ minLength: 1, maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+  /**
+   * The address the browser ended on after a sign-in (a localhost callback that did not load
+   * because plus runs on another machine): plus opens it where the agent runs.
+   */
+  Type.Object(
+    {
+      op: Type.Literal("signInCallback"),
+      room: RoomRef,
+      thread: ThreadRef,
+      url: Type.String({ minLength: 1, maxLength: 8192 }),
+    },
+    { additionalProperties: false },
+  ),
+  /** Ends the thread's running sign-in. */
+  Type.Object(
+    { op: Type.Literal("signInCancel"), room: RoomRef, thread: ThreadRef },
+    { additionalProperties: false },
+  ),
   /** Every file the turn wrote, newest write first; refused when one changed since, unless forced. */
   Type.Object(
     {
@@ -673,6 +739,10 @@ export interface AgentResults {
   revert: { reverted: true };
   /** The files put back, in that order. */
   revertTurn: { reverted: string[] };
+  signIn: { started: true };
+  /** What the agent's callback answered (its status and the start of its text). */
+  signInCallback: { relayed: true; status: number; text: string };
+  signInCancel: { cancelled: boolean };
 }
 
 /** Settings a new thread gets in directory `cwd` when nothing else is chosen. */

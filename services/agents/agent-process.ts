@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type * as acp from "@agentclientprotocol/sdk";
+import type { AgentAuthMethod } from "../../shared/agents.js";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { acpSdk } from "./acp-sdk.js";
@@ -46,6 +47,10 @@ export class AgentProcess {
   busy = false;
   /** Its start was told in a turn's log. */
   announced = false;
+  /** How it can be signed in to, and the key method it was authenticated with. */
+  auth: { methods: AgentAuthMethod[]; using?: string } = { methods: [] };
+  /** What to tell a user whose credentials the agent refuses. */
+  signInAdvice: string | undefined;
 
   constructor(
     spec: AgentSpawn,
@@ -205,7 +210,13 @@ export class AgentProcess {
   async initialize(timeoutMs: number): Promise<acp.InitializeResponse> {
     const request = this.connection.agent.request(acpSdk().methods.agent.initialize, {
       protocolVersion: acpSdk().PROTOCOL_VERSION,
-      clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true },
+      clientCapabilities: {
+        fs: { readTextFile: true, writeTextFile: true },
+        terminal: true,
+        // Terminal sign-ins are offered: the page shows their command to run in a terminal.
+        auth: { terminal: true },
+        _meta: { "terminal-auth": true },
+      },
       clientInfo: { name: "cocalc-plus", version: "1" },
     });
     try {
@@ -251,7 +262,7 @@ export class AgentProcess {
             this.ended,
             new Promise<undefined>((r) => setTimeout(() => r(undefined), 500)),
           ]);
-          throw ended ?? requestFailure(err, what, code, this.stderrSuffix());
+          throw ended ?? requestFailure(err, what, code, this.stderrSuffix(), this.signInAdvice);
         }),
         this.ended.then((e) => Promise.reject(e)),
         timeout,
@@ -348,6 +359,7 @@ export function requestFailure(
   what: string,
   code: ErrorCode,
   stderr = "",
+  advice = "Set the agent's API key in the agent settings, or log in with its own CLI.",
 ): CocalcError {
   if (err instanceof CocalcError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -357,10 +369,7 @@ export function requestFailure(
       ? ` (${JSON.stringify(err.data).slice(0, 500)})`
       : "";
   if (rpc === -32000 || /auth/i.test(message)) {
-    return new CocalcError(
-      "ERR_AGENT_AUTH",
-      `${what}: ${message}${data}. Set the agent's API key in the agent settings, or log in with its own CLI.`,
-    );
+    return new CocalcError("ERR_AGENT_AUTH", `${what}: ${message}${data}. ${advice}`);
   }
   return new CocalcError(code, `${what} failed: ${message}${data}${stderr}`);
 }

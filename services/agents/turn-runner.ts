@@ -11,6 +11,7 @@ import { stat } from "node:fs/promises";
 import type * as acp from "@agentclientprotocol/sdk";
 import type { KV } from "@nats-io/kv";
 import {
+  type AgentAuth,
   PERMISSION_TIMEOUT_MS,
   type StopReason,
   StopReasons,
@@ -20,6 +21,7 @@ import {
   TURN_HEARTBEAT_MS,
   type TurnStatus,
   type TurnView,
+  threadIdentifiers,
   turnIdentifiers,
   workspaceThreadIdentifiers,
 } from "../../shared/agents.js";
@@ -57,6 +59,8 @@ export interface TurnRunnerDeps {
   /** What confined agents can neither read nor write. */
   protect: readonly ProtectedPath[];
   threads: ServiceThreads;
+  /** The `threads` view (the agent's sign-in methods are written beside the projection). */
+  threadViews: KV;
   turns: KV;
   /** The egress proxy's socket (confined agents on this machine reach their API through it). */
   egressSocket: () => string;
@@ -290,6 +294,7 @@ export class TurnRunner {
       acquiring.then((p) => a.cancelled && this.pool.release(p)).catch(() => undefined);
       proc = await Promise.race([acquiring, a.stopped]);
       a.proc = proc;
+      await this.showAuth(a, proc);
       if (!proc.announced) {
         proc.announced = true;
         const info = proc.init?.agentInfo;
@@ -413,6 +418,19 @@ export class TurnRunner {
         a.proc?.kill();
       }
     }, this.d.options.cancelGraceMs ?? 1500);
+  }
+
+  /** How the thread's agent signs in, in the thread's view (the page offers it). */
+  private async showAuth(a: ActiveTurn, proc: AgentProcess): Promise<void> {
+    const key = threadIdentifiers(this.d.ctx.wsid, a.room, a.thread).key;
+    const auth: AgentAuth = {
+      agent: proc.init?.agentInfo?.title ?? proc.init?.agentInfo?.name ?? "the agent",
+      methods: proc.auth.methods,
+      ...(proc.auth.using && { using: proc.auth.using }),
+    };
+    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({ ...view, auth })).catch(
+      (err) => this.log.warn({ thread: a.thread, err }, "sign-in methods not shown"),
+    );
   }
 
   /** Heartbeat and usage of a running turn, beside the projection in its view. */
