@@ -164,6 +164,13 @@ export function checkThreadEnv(env: Record<string, string>): void {
   );
 }
 
+/** A command line as a shell would read it back: words quoted only where they need it. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv
+    .map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))
+    .join(" ");
+}
+
 /**
  * Splits a command line into words: whitespace separates, single and double quotes group,
  * backslash escapes. Nothing is expanded (no variables, globs or `~`).

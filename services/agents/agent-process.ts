@@ -79,7 +79,8 @@ export class AgentProcess {
     });
     this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (d: string) => {
-      this.stderrTail = (this.stderrTail + d).slice(-STDERR_TAIL);
+      // Without terminal colours: the tail is shown in the page as words.
+      this.stderrTail = (this.stderrTail + stripAnsi(d)).slice(-STDERR_TAIL);
     });
     this.child.on("exit", (code, signal) => {
       keeping?.keeper.release(pid);
@@ -347,6 +348,12 @@ export function descendants(root: number): number[] {
   return out;
 }
 
+/** Text without terminal escape sequences (colours, cursor moves). */
+function stripAnsi(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it removes
+  return s.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, "");
+}
+
 function isJsonRpc(m: unknown): m is acp.AnyMessage {
   if (typeof m !== "object" || m === null || Array.isArray(m)) return false;
   const o = m as Record<string, unknown>;
@@ -370,6 +377,14 @@ export function requestFailure(
       : "";
   if (rpc === -32000 || /auth/i.test(message)) {
     return new CocalcError("ERR_AGENT_AUTH", `${what}: ${message}${data}. ${advice}`);
+  }
+  const said =
+    err instanceof acpSdk().RequestError
+      ? (err.data as { message?: unknown } | undefined)
+      : undefined;
+  // The agent said what went wrong (codex-acp: "stream disconnected …"): its words, not its logs.
+  if (typeof said?.message === "string" && said.message !== "") {
+    return new CocalcError(code, `${what} failed: ${said.message.slice(0, 2000)}`);
   }
   return new CocalcError(code, `${what} failed: ${message}${data}${stderr}`);
 }

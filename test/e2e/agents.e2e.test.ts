@@ -344,7 +344,16 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
   });
 
-  it("codex-acp without credentials: the turn fails with a clear message", async () => {
+  it("codex-acp without a key: the turn fails in words and the sign-in choices show; Login with ChatGPT shows its page", async () => {
+    // The key stored above is removed: this thread's agent has no credentials.
+    await page.getByTestId("thread-settings-toggle").click();
+    await page.getByLabel("Key name").fill("OPENAI_API_KEY");
+    await page.getByLabel("Key value").fill("");
+    await page.getByRole("button", { name: "Store key" }).click();
+    await expect
+      .poll(() => page.locator(".agents-keys").textContent())
+      .not.toContain("OPENAI_API_KEY");
+    await page.getByTestId("thread-settings").getByRole("button", { name: "Cancel" }).click();
     // The new thread is selected once it exists: its settings are the ones changed below.
     const count = Number(await page.getByTestId("thread-list").getAttribute("data-count"));
     await page.getByTestId("new-thread").click();
@@ -365,6 +374,45 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const failure = (await turn.getByTestId("turn-failure").textContent()) ?? "";
     expect(failure).toContain("ERR_AGENT_AUTH");
     expect(failure).toMatch(/Authentication required/i);
-    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-auth.png` });
+    expect(failure).toContain("OPENAI_API_KEY");
+    // The sign-in choices the agent offered show by themselves.
+    const panel = page.getByTestId("sign-in-panel");
+    await panel.waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("sign-in-keys").textContent()).toContain("OPENAI_API_KEY");
+    await page.getByTestId("sign-in-chatgpt").click();
+    const link = page.getByTestId("sign-in-url");
+    await link.waitFor({ timeout: 60_000 });
+    expect(await link.getAttribute("href")).toMatch(/^https:\/\/auth\.openai\.com\//);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-sign-in.png` });
+    // Only the sign-in's own callback is relayed.
+    await page.getByTestId("sign-in-callback").fill("http://localhost:9/elsewhere?code=x");
+    await panel.getByRole("button", { name: "Send" }).click();
+    await expect
+      .poll(() => page.locator(".agents-error").textContent())
+      .toContain("not the sign-in's callback");
+    await panel.getByRole("button", { name: "Cancel sign-in" }).click();
+    await expect
+      .poll(() => page.getByTestId("sign-in-failed").textContent(), { timeout: 30_000 })
+      .toContain("cancelled");
   });
+
+  it("codex-acp with a stored key: plus authenticates, and the turn fails with the network error in words", async () => {
+    await page.getByTestId("sign-in-panel").getByRole("button", { name: "Store a key" }).click();
+    await page.getByLabel("Key name").fill("OPENAI_API_KEY");
+    await page.getByLabel("Key value").fill("sk-proj-0123456789abcdefghijklmnopqrstuvwxyzABCD");
+    await page.getByRole("button", { name: "Store key" }).click();
+    await expect.poll(() => page.locator(".agents-keys").textContent()).toContain("OPENAI_API_KEY");
+    await page.getByTestId("thread-settings").getByRole("button", { name: "Cancel" }).click();
+    const before = await page.getByTestId("turn").count();
+    await send("hello again");
+    await expect.poll(() => page.getByTestId("turn").count()).toBe(before + 1);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 180_000 })
+      .toBe("failed");
+    const failure = (await turn.getByTestId("turn-failure").textContent()) ?? "";
+    expect(failure).not.toContain("ERR_AGENT_AUTH");
+    expect(failure).toMatch(/stream disconnected|error sending request|api\.openai\.com/i);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-network.png` });
+  }, 240_000);
 });

@@ -89,6 +89,11 @@ export interface AgentsStore {
    * workspace's go to the account, or (`scope` "workspace", its owners) to the workspace.
    */
   setKey(name: string, value: string, scope?: AgentKeyScope): Promise<boolean>;
+  /** Starts the agent's own sign-in (`method`: an "agent" method of the thread's `auth`). */
+  signIn(method: string): Promise<void>;
+  /** Relays the address a sign-in's browser ended on; resolves with the agent's answer. */
+  signInCallback(url: string): Promise<{ status: number; text: string } | undefined>;
+  cancelSignIn(): Promise<void>;
   /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
   saveImage(file: Blob, name: string): Promise<string>;
   openLog(thread: string, turn: string): TurnLog;
@@ -300,6 +305,28 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
       }
     },
+    signIn: (method) =>
+      guard(() =>
+        request(conn, { op: "signIn", room: need().room, thread: need().thread, method }),
+      ),
+    async signInCallback(url) {
+      try {
+        const t = need();
+        const r = await request<{ status: number; text: string }>(conn, {
+          op: "signInCallback",
+          room: t.room,
+          thread: t.thread,
+          url,
+        });
+        setLastError(undefined);
+        return r;
+      } catch (err) {
+        setLastError(messageOf(err));
+        return undefined;
+      }
+    },
+    cancelSignIn: () =>
+      guard(() => request(conn, { op: "signInCancel", room: need().room, thread: need().thread })),
     async setKey(name, value, scope = "account") {
       try {
         if (conn.agentKeys) showNames(await conn.agentKeys.set(scope, name, value));

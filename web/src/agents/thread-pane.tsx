@@ -6,6 +6,7 @@ import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
+import { SignInPanel } from "./sign-in-panel.js";
 import { ThreadSettingsForm } from "./thread-settings-form.js";
 import { TurnCard } from "./turn-card.js";
 
@@ -20,6 +21,16 @@ export function ThreadPane() {
   );
   const [shown, setShown] = createSignal(TURNS_PAGE);
   const [settingsOpen, setSettingsOpen] = createSignal(false);
+  const [signInOpen, setSignInOpen] = createSignal<boolean>();
+  /** The sign-in shows when asked for, while one runs, and after a turn the agent refused. */
+  const signInShown = createMemo(() => {
+    if (!thread().auth?.methods.length) return false;
+    const asked = signInOpen();
+    if (asked !== undefined) return asked;
+    const s = thread().signIn?.status;
+    if (s === "starting" || s === "waiting") return true;
+    return agents.turns().at(-1)?.failure?.code === "ERR_AGENT_AUTH";
+  });
   const visible = createMemo(() => agents.turns().slice(-shown()));
   const hidden = () => Math.max(0, agents.turns().length - shown());
   let list!: HTMLDivElement;
@@ -65,6 +76,16 @@ export function ThreadPane() {
         <button type="button" class="button" onClick={() => void exportThread(false)}>
           Export without thinking
         </button>
+        <Show when={!readOnly() && thread().auth?.methods.length}>
+          <button
+            type="button"
+            class="button"
+            data-testid="sign-in-toggle"
+            onClick={() => setSignInOpen(!signInShown())}
+          >
+            Sign in
+          </button>
+        </Show>
         <Show when={!readOnly()}>
           <button
             type="button"
@@ -76,6 +97,9 @@ export function ThreadPane() {
           </button>
         </Show>
       </header>
+      <Show when={signInShown() && !readOnly()}>
+        <SignInPanel onClose={() => setSignInOpen(false)} onKeys={() => setSettingsOpen(true)} />
+      </Show>
       <Show when={settingsOpen() && !readOnly()}>
         <ThreadSettingsForm onDone={() => setSettingsOpen(false)} />
       </Show>
