@@ -525,7 +525,7 @@ export const AgentUpdate = defineEvent(
     { additionalProperties: false },
   ),
 );
-/** The agent wrote a file through the client: before and after, for the diff and a revert. */
+/** The agent wrote a file (through the client, or with its own tool): for the diff and a revert. */
 export const FileWritten = defineEvent(
   "FileWritten",
   1,
@@ -537,6 +537,11 @@ export const FileWritten = defineEvent(
       after: Type.String(),
       /** Too big to record whole: before/after are cut, a revert is not offered. */
       truncated: Type.Boolean(),
+      /**
+       * The agent wrote it with a tool of its own and reported the tool call's diff: the
+       * record is what the file held after that tool call and before it by the diff.
+       */
+      toolCallId: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     },
     { additionalProperties: false },
   ),

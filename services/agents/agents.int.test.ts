@@ -409,6 +409,82 @@ describe("agents service", () => {
     expect(await readFile(a, "utf8")).toBe("a before\n");
   });
 
+  it("edits an agent makes with its own tools (diff content) are recorded and revertible, per file and per turn; a file changed after the agent is a conflict", async () => {
+    const thread = await newThread();
+    const x = join(work, "tool-x.txt");
+    const y = join(work, "tool-y.txt");
+    const z = join(work, "tool-z.txt");
+    await writeFile(x, "alpha\nbeta\ngamma\n");
+    const turn = await submit(
+      thread,
+      `edit ${x} beta BETA\ncreate ${y} made by a tool\nwrite ${z} through the client`,
+    );
+    expect((await ended(thread, turn)).status).toBe("finished");
+    expect(await readFile(x, "utf8")).toBe("alpha\nBETA\ngamma\n");
+    const log = await followLog(t.nc, W, thread, turn);
+    const writes = log.flatMap((e) => (e.event.type === "FileWritten" ? [e.event.data] : []));
+    expect(writes.map((w) => [w.path, w.before, w.after, w.toolCallId !== undefined])).toEqual([
+      [x, "alpha\nbeta\ngamma\n", "alpha\nBETA\ngamma\n", true],
+      [y, null, "made by a tool\n", true],
+      // Written through the client (and reported as a diff too): recorded once.
+      [z, null, "through the client\n", false],
+    ]);
+
+    // y changed after the agent: the turn's revert says so and changes nothing.
+    await writeFile(y, "the user's y\n");
+    expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn })).toMatchObject({
+      ok: false,
+      error: { code: "ERR_AGENT_REVERT_CONFLICT", message: expect.stringContaining(y) },
+    });
+    expect(await readFile(x, "utf8")).toBe("alpha\nBETA\ngamma\n");
+    expect(await agentRequest(t.nc, W, { op: "revert", thread, turn, path: y })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining("changed after") },
+    });
+    expect(await readFile(y, "utf8")).toBe("the user's y\n");
+    // One file: put back.
+    expect(await agentRequest(t.nc, W, { op: "revert", thread, turn, path: x })).toMatchObject({
+      ok: true,
+    });
+    expect(await readFile(x, "utf8")).toBe("alpha\nbeta\ngamma\n");
+  });
+
+  it.skipIf(!BWRAP)(
+    "a lying agent's diff is not recorded where its mode does not let it write: a revert cannot write for it",
+    async () => {
+      const inside = join(work, "lies");
+      await mkdir(inside, { recursive: true });
+      const outsideFile = join(work, "outside-lie.txt");
+      await writeFile(outsideFile, "keep\nsafe line\n");
+      const insideFile = join(inside, "inside-lie.txt");
+      await writeFile(insideFile, "keep\nsafe line\n");
+      const cases = [
+        {
+          mode: "workspace-write" as const,
+          path: outsideFile,
+          why: /outside the working directory/,
+        },
+        { mode: "read-only" as const, path: insideFile, why: /read-only/ },
+      ];
+      for (const c of cases) {
+        const thread = await newThread({ mode: c.mode, cwd: inside });
+        const turn = await submit(thread, `fakeedit ${c.path} evil safe line`);
+        expect((await ended(thread, turn)).status).toBe("finished");
+        const log = await followLog(t.nc, W, thread, turn);
+        expect(log.some((e) => e.event.type === "FileWritten")).toBe(false);
+        const notice = log.find(
+          (e) => e.event.type === "AgentNotice" && /cannot be reverted/.test(e.event.data.text),
+        );
+        expect(notice?.event.type === "AgentNotice" && notice.event.data.text).toMatch(c.why);
+        expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn })).toMatchObject({
+          ok: false,
+          error: { message: expect.stringContaining("wrote no files") },
+        });
+        expect(await readFile(c.path, "utf8")).toBe("keep\nsafe line\n");
+      }
+    },
+  );
+
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "ask");

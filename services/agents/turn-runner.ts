@@ -47,6 +47,7 @@ import {
   resolveProtected,
 } from "./protected.js";
 import type { ServiceThreads } from "./threads.js";
+import { diffsOf, recordToolEdits, type ToolDiff } from "./tool-edits.js";
 import { loggedUpdate, TurnLog } from "./turn-log.js";
 
 export interface TurnRunnerDeps {
@@ -79,6 +80,10 @@ interface ActiveTurn {
   stop: () => void;
   cancelTimer?: NodeJS.Timeout;
   usage?: { used: number; size: number };
+  /** The diff content of the turn's tool calls, and whether their edits were recorded. */
+  tools: Map<string, { diffs: ToolDiff[]; recorded: boolean }>;
+  /** Recording of the edits of completed tool calls, in order; waited for before the log ends. */
+  edits: Promise<void>;
 }
 
 class Stopped extends Error {
@@ -214,6 +219,8 @@ export class TurnRunner {
       cancelled: false,
       stopped,
       stop,
+      tools: new Map(),
+      edits: Promise.resolve(),
       scope: {
         thread,
         turn: head,
@@ -230,6 +237,7 @@ export class TurnRunner {
           a.usage = { used, size };
         },
         terminals: new Map(),
+        written: new Map(),
         permissions: new Map(),
       },
     };
@@ -361,6 +369,7 @@ export class TurnRunner {
       });
     }
     if (this.stopping) return;
+    await a.edits;
     const status: TurnStatus =
       "code" in outcome ? "failed" : outcome.stopReason === "cancelled" ? "cancelled" : "finished";
     // The whole log is stored before the view says the turn ended.
@@ -393,6 +402,27 @@ export class TurnRunner {
       a.scope.usage(u.used, u.size);
     }
     a.scope.log.append("AgentUpdate", { update: loggedUpdate(update) });
+    if (update.sessionUpdate === "tool_call" || update.sessionUpdate === "tool_call_update") {
+      this.followTool(a, update);
+    }
+  }
+
+  /** Keeps a tool call's diffs; once it completed, its edits are recorded (for a revert). */
+  private followTool(a: ActiveTurn, update: Record<string, unknown>): void {
+    const id = String(update.toolCallId);
+    let tool = a.tools.get(id);
+    const diffs = diffsOf(update.content);
+    if (diffs.length > 0) {
+      tool ??= { diffs: [], recorded: false };
+      tool.diffs = diffs;
+      a.tools.set(id, tool);
+    }
+    if (update.status !== "completed" || !tool || tool.recorded) return;
+    tool.recorded = true;
+    const recorded = tool.diffs;
+    a.edits = a.edits
+      .then(() => recordToolEdits(a.scope, id, recorded))
+      .catch((err) => this.log.warn({ turn: a.turn, err }, "tool edits not recorded"));
   }
 
   /** Stops a running turn: ACP cancel, then the process is killed if the agent does not end it. */
