@@ -279,6 +279,44 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-reverted.png` });
   });
 
+  it("edits the agent makes with its own tools show as diffs per file, collapsible, and revert per file and per turn", async () => {
+    const x = join(plus.home, "project", "tool-x.py");
+    const y = join(plus.home, "project", "tool-y.py");
+    await writeFile(x, "def f():\n    return one()\n\nprint(f())\n");
+    await send(`edit ${x} one() two()\ncreate ${y} print(42)`);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    const diffs = turn.getByTestId("file-diff");
+    await expect.poll(() => diffs.count(), { timeout: 30_000 }).toBe(2);
+    // Whole-file diffs, as recorded: the line that changed, with its neighbours.
+    const xDiff = turn.locator(`[data-testid=file-diff][data-path="${x}"]`);
+    expect(await xDiff.locator(".diff-del").textContent()).toContain("return one()");
+    expect(await xDiff.locator(".diff-add").textContent()).toContain("return two()");
+    expect(await xDiff.locator(".turn-file-head").textContent()).toContain("+1");
+    // Collapsible.
+    await xDiff.locator("summary code").click();
+    await expect.poll(() => xDiff.getAttribute("open")).toBeNull();
+    await xDiff.locator("summary code").click();
+    await expect.poll(() => xDiff.getAttribute("open")).toBe("");
+    if (SHOTS) await turn.screenshot({ path: `${SHOTS}/agents-tool-edits.png` });
+    expect(await turn.getByTestId("turn-revert").textContent()).toContain("2 files");
+
+    // One file back.
+    await xDiff.getByTestId("file-revert").click();
+    await expect.poll(() => readFile(x, "utf8"), { timeout: 30_000 }).toContain("return one()");
+    await xDiff.getByTestId("file-reverted").waitFor({ timeout: 30_000 });
+    // The other changed after the agent: the turn's revert says so and changes nothing.
+    await writeFile(y, "print(43)\n");
+    await turn.getByTestId("turn-revert").click();
+    const conflict = turn.getByTestId("turn-revert-conflict");
+    await conflict.waitFor({ timeout: 30_000 });
+    expect(await conflict.textContent()).toContain(y);
+    expect(await readFile(y, "utf8")).toBe("print(43)\n");
+    await conflict.getByRole("button", { name: "Cancel" }).click();
+  });
+
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;

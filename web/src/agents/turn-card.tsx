@@ -6,7 +6,7 @@ import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { useAgents } from "./agents-store.js";
 import { LogEntry } from "./log-entry.js";
-import type { LogItem } from "./log-model.js";
+import { type LogItem, revertableFiles } from "./log-model.js";
 import { Markdown } from "./markdown.js";
 import { RevertTurn } from "./revert-turn.js";
 
@@ -55,9 +55,7 @@ export function TurnCard(props: { turn: TurnView }) {
   const stalled = () => t().status === "running" && (beatAge() ?? 0) > TURN_STALLED_MS;
   const usage = () => log.model.usage ?? t().usage;
   /** Files the turn wrote that a revert can put back. */
-  const written = createMemo(() => [
-    ...new Set(log.model.items.flatMap((i) => (i.kind === "file" && !i.truncated ? [i.path] : []))),
-  ]);
+  const written = createMemo(() => revertableFiles(log.model));
   return (
     <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
       <div class="turn-prompt">

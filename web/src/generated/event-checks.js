@@ -437,21 +437,6 @@ return function check(value) {
   )
 }
 })(),
-  "49a575326f71b833ff51231f": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
-    (typeof value['after'] === 'string') &&
-    (typeof value['truncated'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 4
-  )
-}
-})(),
   "49c030cabf7a6efca4a197cb": (() => {
 return function check(value) {
   return (
@@ -798,6 +783,22 @@ return function check(value) {
     value['to'].length >= 1 &&
     (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
     Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "80e0c5e6d596522de2d00a58": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
+    (typeof value['after'] === 'string') &&
+    (typeof value['truncated'] === 'boolean') &&
+    (value['toolCallId'] !== undefined ? ((typeof value['toolCallId'] === 'string') && value['toolCallId'].length <= 500 && value['toolCallId'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['path', 'before', 'after', 'truncated', 'toolCallId'].includes(key))
   )
 }
 })(),
