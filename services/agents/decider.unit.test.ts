@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   defaultThreadSettings,
   roomIdForPath,
+  shellQuote,
   splitCommand,
   threadIdentifiers,
   turnIdentifiers,
@@ -211,5 +212,16 @@ describe("agent identifiers", () => {
       "$HOME",
     ]);
     expect(() => splitCommand(`node "x`)).toThrow(CocalcError);
+  });
+
+  it("quotes command lines as a shell reads them back", () => {
+    expect(shellQuote(["bash", "-c", "touch /usr/probe"])).toBe("bash -c 'touch /usr/probe'");
+    const argv = ["printf", "%s", "it's", "", "$HOME", "a\nb"];
+    expect(shellQuote(argv)).toBe(`printf %s 'it'\\''s' '' '$HOME' 'a\nb'`);
+    expect(splitCommand(shellQuote(["node", "/a b/x.js", "y z"]))).toEqual([
+      "node",
+      "/a b/x.js",
+      "y z",
+    ]);
   });
 });

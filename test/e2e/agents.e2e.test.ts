@@ -317,6 +317,31 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await conflict.getByRole("button", { name: "Cancel" }).click();
   });
 
+  it("the log follows new output while the reader is at the bottom; scrolled up, it offers to jump to the latest", async () => {
+    const turns = page.getByTestId("turns");
+    const gap = () =>
+      turns.evaluate((el) => Math.round(el.scrollHeight - el.scrollTop - el.clientHeight));
+    await send("slow 40 60");
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("running");
+    await logText(turn, "chunk 20");
+    expect(await gap()).toBeLessThan(48);
+    // Up in the log: it stays where the reader is, and says there is more below.
+    await turns.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await page.getByTestId("jump-to-latest").waitFor({ timeout: 30_000 });
+    expect(await turns.evaluate((el) => el.scrollTop)).toBe(0);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await page.getByTestId("jump-to-latest").click();
+    await expect.poll(gap).toBeLessThan(48);
+    expect(await page.getByTestId("jump-to-latest").count()).toBe(0);
+  });
+
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;
@@ -453,4 +478,25 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(failure).toMatch(/stream disconnected|error sending request|api\.openai\.com/i);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-network.png` });
   }, 240_000);
+
+  it("the selected thread is in the URL: a reload (or the link elsewhere) opens it, not the newest", async () => {
+    await page.getByTestId("thread").filter({ hasText: "Thread 1" }).click();
+    await expect.poll(() => page.locator(".agents-header h2").textContent()).toBe("Thread 1");
+    await expect.poll(() => page.evaluate(() => location.hash)).toMatch(/^#agents\/[\w-]+$/);
+    const link = page.url();
+    await page.reload();
+    await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => page.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+      .toBe("Thread 1");
+    const other = await context.newPage();
+    try {
+      await other.goto(link);
+      await expect
+        .poll(() => other.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+        .toBe("Thread 1");
+    } finally {
+      await other.close();
+    }
+  });
 });

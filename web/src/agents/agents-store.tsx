@@ -136,6 +136,11 @@ async function request<T>(conn: WorkspaceConnection, body: object): Promise<T> {
   return r.result;
 }
 
+/** The thread a `#agents/<thread>` URL names. */
+function threadOfHash(hash: string): string | undefined {
+  return /^#agents\/([A-Za-z0-9_-]{8,64})$/.exec(hash)?.[1];
+}
+
 /** The last token of a view key: the thread or turn id. */
 const lastToken = (key: string) => key.slice(key.lastIndexOf(".") + 1);
 
@@ -177,9 +182,21 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const threads = createMemo(() =>
     Object.values(threadRecords).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
   );
+  // The thread a link or a reload names (`#agents/<thread>`), until one is chosen here.
+  const [linked, setLinked] = createSignal(threadOfHash(location.hash));
+  const onHash = () => setLinked(threadOfHash(location.hash));
+  window.addEventListener("hashchange", onHash);
+  onCleanup(() => window.removeEventListener("hashchange", onHash));
   const selected = createMemo(() => {
     const t = chosen();
-    return (t && threadRecords[t]) || threads()[0];
+    const l = linked();
+    return (t && threadRecords[t]) || (l && threadRecords[l]) || threads()[0];
+  });
+  // The selected thread goes into the URL while the Agents tab shows (a reload keeps it).
+  createEffect(() => {
+    const id = selected()?.thread;
+    if (!id || !/^#agents(\/|$)/.test(location.hash)) return;
+    if (threadOfHash(location.hash) !== id) history.replaceState(null, "", `#agents/${id}`);
   });
   const selectedId = createMemo(() => selected()?.thread);
   const selectedRoom = createMemo(() => selected()?.room);

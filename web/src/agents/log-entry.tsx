@@ -3,13 +3,21 @@
  * permission request or notice.
  */
 import { For, Match, Show, Switch } from "solid-js";
-import { type TurnView, turnEnded } from "../../../shared/agents.js";
+import { shellQuote, type TurnView, turnEnded } from "../../../shared/agents.js";
 import { useAgents } from "./agents-store.js";
 import { FileDiff } from "./file-diff.js";
 import type { LogItem } from "./log-model.js";
 import { Markdown } from "./markdown.js";
 
 type ToolItem = Extract<LogItem, { kind: "tool" }>;
+type PermissionItem = Extract<LogItem, { kind: "permission" }>;
+
+/** An answered permission in the words of the option chosen ("Allow", not its id). */
+function answerLabel(p: PermissionItem): string {
+  if (p.answer === undefined) return "not answered";
+  if (p.answer === "cancelled") return "cancelled";
+  return p.options.find((o) => o.optionId === p.answer)?.name ?? p.answer;
+}
 
 /**
  * A tool call's files: each edit as recorded (whole file, revertable), else its diff as the
@@ -102,7 +110,7 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
         {(i) => (
           <div class="turn-command">
             <div class="turn-command-line">
-              <code>$ {[i().command, ...i().args].join(" ")}</code>
+              <code>$ {shellQuote([i().command, ...i().args])}</code>
               <Show when={i().sandbox !== "none"}>
                 <span class="badge">{i().sandbox}</span>
               </Show>
@@ -133,8 +141,8 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
             <Show
               when={i().answer === undefined && props.turn.status === "running"}
               fallback={
-                <span class="muted">
-                  {i().answer ?? "not answered"}
+                <span class="muted" data-testid="permission-answer">
+                  {answerLabel(i())}
                   {i().by && i().by !== "user" ? ` (${i().by})` : ""}
                 </span>
               }

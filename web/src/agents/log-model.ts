@@ -3,7 +3,7 @@
  * thoughts, plans, tool calls, commands with their output, file edits, permission requests,
  * notices). Pure: the turn store applies events with it, the export reuses it.
  */
-import type { TurnLogEvent, TurnStatus } from "../../../shared/agents.js";
+import { shellQuote, type TurnLogEvent, type TurnStatus } from "../../../shared/agents.js";
 
 export interface PlanEntry {
   content: string;
@@ -300,7 +300,7 @@ export function turnMarkdown(
       case "command":
         out.push(
           "```console",
-          `$ ${[item.command, ...item.args].join(" ")}`,
+          `$ ${shellQuote([item.command, ...item.args])}`,
           item.output.trimEnd(),
           "```",
           "",

@@ -1,5 +1,14 @@
 /** The selected thread: its header (export, settings), its latest turns and the composer. */
-import { createMemo, createSignal, For, Show } from "solid-js";
+import {
+  createEffect,
+  createMemo,
+  createSignal,
+  For,
+  on,
+  onCleanup,
+  onMount,
+  Show,
+} from "solid-js";
 import { PresenceAvatars } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
@@ -34,6 +43,38 @@ export function ThreadPane() {
   const visible = createMemo(() => agents.turns().slice(-shown()));
   const hidden = () => Math.max(0, agents.turns().length - shown());
   let list!: HTMLDivElement;
+  /** The reader is at the bottom of the log: new output keeps it there. */
+  const [following, setFollowing] = createSignal(true);
+  const [behind, setBehind] = createSignal(false);
+  const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  const toLatest = () => {
+    list.scrollTop = list.scrollHeight;
+    setFollowing(true);
+    setBehind(false);
+  };
+  onMount(() => {
+    toLatest();
+    // Whatever grows the log (a new turn, a chunk, a diff): follow it, or offer to jump there.
+    const grown = new MutationObserver(() => {
+      if (following()) list.scrollTop = list.scrollHeight;
+      else setBehind(true);
+    });
+    grown.observe(list, { childList: true, subtree: true, characterData: true });
+    onCleanup(() => grown.disconnect());
+  });
+  // Another thread opens at its latest turn.
+  createEffect(
+    on(
+      () => thread().thread,
+      () => queueMicrotask(toLatest),
+      { defer: true },
+    ),
+  );
+  const onScroll = () => {
+    const bottom = atBottom();
+    setFollowing(bottom);
+    if (bottom) setBehind(false);
+  };
 
   const exportThread = async (withThinking: boolean) => {
     const parts = [`# ${thread().title}`, ""];
@@ -111,7 +152,7 @@ export function ThreadPane() {
           </button>
         </div>
       </Show>
-      <div class="agents-turns" ref={list}>
+      <div class="agents-turns" ref={list} onScroll={onScroll} data-testid="turns">
         <Show when={hidden() > 0}>
           <button
             type="button"
@@ -130,8 +171,18 @@ export function ThreadPane() {
               : `Ask the agent something. It works in ${thread().settings.cwd} (${thread().settings.mode}).`}
           </p>
         </Show>
+        <Show when={behind()}>
+          <button
+            type="button"
+            class="button primary agents-jump"
+            data-testid="jump-to-latest"
+            onClick={toLatest}
+          >
+            ↓ Jump to latest
+          </button>
+        </Show>
       </div>
-      <Composer onSent={() => queueMicrotask(() => (list.scrollTop = list.scrollHeight))} />
+      <Composer onSent={() => queueMicrotask(toLatest)} />
     </section>
   );
 }
