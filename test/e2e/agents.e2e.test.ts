@@ -342,6 +342,43 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(await page.getByTestId("jump-to-latest").count()).toBe(0);
   });
 
+  it("a failed turn can be retried, a sent prompt edited and sent again, an answer copied", async () => {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: plus.url });
+    const count = () => page.getByTestId("turn").count();
+    const before = await count();
+    await send("say answer **one**\ncrash");
+    await expect.poll(count).toBe(before + 1);
+    const failed = lastTurn(page);
+    await expect
+      .poll(() => failed.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("failed");
+    await failed.getByTestId("turn-retry").click();
+    await expect.poll(count).toBe(before + 2);
+    expect(await lastTurn(page).locator(".turn-prompt").textContent()).toContain("crash");
+    await expect
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("failed");
+    // Edit: the prompt goes back into the box, to change and send.
+    await lastTurn(page).getByTestId("turn-edit").click();
+    await expect
+      .poll(() => page.getByTestId("composer-input").inputValue())
+      .toBe("say answer **one**\ncrash");
+    await page.getByTestId("composer-input").fill("say answer **two**");
+    await page.getByTestId("submit").click();
+    await expect.poll(count).toBe(before + 3);
+    const done = lastTurn(page);
+    await expect
+      .poll(() => done.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await done.getByTestId("turn-copy").click();
+    await expect.poll(() => done.getByTestId("turn-copy").textContent()).toBe("Copied");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("answer **two**");
+  });
+
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;

@@ -89,6 +89,9 @@ export interface AgentsStore {
    * workspace's go to the account, or (`scope` "workspace", its owners) to the workspace.
    */
   setKey(name: string, value: string, scope?: AgentKeyScope): Promise<boolean>;
+  /** A prompt put back into the composer to edit and send again (taken by the composer). */
+  readonly draft: Accessor<{ text: string; images: string[] } | undefined>;
+  setDraft(d: { text: string; images: string[] } | undefined): void;
   /** Starts the agent's own sign-in (`method`: an "agent" method of the thread's `auth`). */
   signIn(method: string): Promise<void>;
   /** Relays the address a sign-in's browser ended on; resolves with the agent's answer. */
@@ -154,6 +157,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const [threadRecords, setThreadRecords] = createStore<Record<string, ThreadView>>({});
   const [turnRecords, setTurnRecords] = createStore<Record<string, TurnView>>({});
   const [chosen, setChosen] = createSignal<string | undefined>();
+  const [draft, setDraft] = createSignal<{ text: string; images: string[] }>();
   const [problem, setProblem] = createSignal<string>();
   const [lastError, setLastError] = createSignal<string>();
   const [agents, setAgents] = createSignal<DetectedAgent[]>([]);
@@ -322,6 +326,8 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
       }
     },
+    draft,
+    setDraft,
     signIn: (method) =>
       guard(() =>
         request(conn, { op: "signIn", room: need().room, thread: need().thread, method }),

@@ -1,5 +1,5 @@
 /** The prompt box of a thread: markdown, pasted or dropped images; Ctrl+Enter sends. */
-import { createSignal, For, Show } from "solid-js";
+import { createEffect, createSignal, For, Show } from "solid-js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 
@@ -10,6 +10,16 @@ export function Composer(props: { onSent: () => void }) {
   const [images, setImages] = createSignal<string[]>([]);
   const [busy, setBusy] = createSignal(false);
   const [note, setNote] = createSignal<string>();
+  let input: HTMLTextAreaElement | undefined;
+  // A sent prompt put back to edit: it replaces what the box held.
+  createEffect(() => {
+    const d = agents.draft();
+    if (!d) return;
+    setText(d.text);
+    setImages(d.images);
+    agents.setDraft(undefined);
+    input?.focus();
+  });
 
   const addFiles = async (files: File[]) => {
     for (const f of files.filter((f) => f.type.startsWith("image/"))) {
@@ -70,6 +80,7 @@ export function Composer(props: { onSent: () => void }) {
         </div>
       </Show>
       <textarea
+        ref={input}
         data-testid="composer-input"
         disabled={readOnly()}
         placeholder={
