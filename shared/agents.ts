@@ -125,6 +125,14 @@ export const ThreadSettingsSchema = Type.Object(
      * plus's egress proxy (public addresses only).
      */
     network: Type.Optional(Type.Boolean()),
+    /** The agent's session mode (ACP session/set_mode), one it advertised. */
+    sessionMode: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** Values of the agent's session config options (ACP session/set_config_option), by id. */
+    options: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 200 }), Type.String({ maxLength: 200 }), {
+        maxProperties: 20,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -428,6 +436,22 @@ export interface ThreadView extends ShowsRejections {
   auth?: AgentAuth;
   /** The interactive sign-in that runs or ran last (live). */
   signIn?: AgentSignIn;
+  /** What the agent's session offers: modes, config options, slash commands (live). */
+  session?: AgentSessionInfo;
+}
+
+/** A session's modes, config options and commands, as the agent last told them. */
+export interface AgentSessionInfo {
+  modes?: { current: string; available: { id: string; name: string; description?: string }[] };
+  options?: {
+    id: string;
+    name: string;
+    description?: string;
+    category?: string;
+    current: string;
+    values: { value: string; name: string; description?: string }[];
+  }[];
+  commands?: { name: string; description: string; hint?: string }[];
 }
 
 /** One way to sign in to an agent, as its `initialize` answer offers it. */

@@ -7,7 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type * as acp from "@agentclientprotocol/sdk";
-import type { AgentAuthMethod } from "../../shared/agents.js";
+import type { AgentAuthMethod, AgentSessionInfo } from "../../shared/agents.js";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { acpSdk } from "./acp-sdk.js";
@@ -51,6 +51,8 @@ export class AgentProcess {
   auth: { methods: AgentAuthMethod[]; using?: string } = { methods: [] };
   /** What to tell a user whose credentials the agent refuses. */
   signInAdvice: string | undefined;
+  /** What its open session offers (modes, config options, commands). */
+  session: AgentSessionInfo = {};
 
   constructor(
     spec: AgentSpawn,

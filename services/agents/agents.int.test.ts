@@ -485,6 +485,54 @@ describe("agents service", () => {
     },
   );
 
+  it("the session's modes, config options and slash commands show in the thread's view; the thread's choices are applied and kept", async () => {
+    const thread = await newThread({
+      model: "large",
+      sessionMode: "code",
+      options: { effort: "high" },
+    });
+    const turn = await submit(thread, "config");
+    expect((await ended(thread, turn)).status).toBe("finished");
+    const log = await followLog(t.nc, W, thread, turn);
+    expect(messagesOf(log)).toContain("mode code model large effort high");
+    const view = await until("the session's offer shows", async () => {
+      const v = await threadView(t.nc, W, room, thread);
+      return v?.session?.commands?.length ? v : undefined;
+    });
+    expect(view.session?.modes).toMatchObject({ current: "code" });
+    expect(view.session?.modes?.available.map((m) => m.id)).toEqual(["ask", "code"]);
+    expect(
+      view.session?.options?.map((o) => [o.id, o.current, o.values.map((v) => v.value)]),
+    ).toEqual([
+      ["model", "large", ["small", "large"]],
+      ["effort", "high", ["low", "high"]],
+    ]);
+    expect(view.session?.commands).toEqual([
+      { name: "review", description: "Review the changes", hint: "what to look at" },
+      { name: "init", description: "Write an AGENTS.md" },
+    ]);
+    // A change of the thread's choice reaches the session at the next turn; a value the
+    // agent refuses is said, and the turn goes on.
+    expect(
+      await agentCommand(t.nc, W, "ChangeThreadSettings", {
+        room,
+        thread,
+        change: { sessionMode: "ask", options: { effort: "extreme" } },
+      }),
+    ).toMatchObject({ ok: true });
+    const next = await submit(thread, "config");
+    expect((await ended(thread, next)).status).toBe("finished");
+    const later = await followLog(t.nc, W, thread, next);
+    expect(messagesOf(later)).toContain("mode ask model large effort high");
+    expect(
+      later.some(
+        (e) =>
+          e.event.type === "AgentNotice" &&
+          /Reasoning effort extreme was not accepted/.test(e.event.data.text),
+      ),
+    ).toBe(true);
+  });
+
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "ask");

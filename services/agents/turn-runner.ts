@@ -46,6 +46,7 @@ import {
   realOrNearest,
   resolveProtected,
 } from "./protected.js";
+import { afterUpdate } from "./session-config.js";
 import type { ServiceThreads } from "./threads.js";
 import { diffsOf, recordToolEdits, type ToolDiff } from "./tool-edits.js";
 import { loggedUpdate, TurnLog } from "./turn-log.js";
@@ -325,6 +326,7 @@ export class TurnRunner {
       });
       const sessionId = await Promise.race([session, a.stopped]);
       a.sessionId = sessionId;
+      void this.showSession(a, proc);
       this.bySession.set(sessionId, a);
       if (a.cancelled) throw new Stopped();
       const view = await readTurnView(this.d.turns, ids.key);
@@ -405,6 +407,21 @@ export class TurnRunner {
     if (update.sessionUpdate === "tool_call" || update.sessionUpdate === "tool_call_update") {
       this.followTool(a, update);
     }
+    const proc = a.proc;
+    const next = proc && afterUpdate(proc.session, update);
+    if (proc && next) {
+      proc.session = next;
+      void this.showSession(a, proc);
+    }
+  }
+
+  /** What the session offers (modes, options, commands), in the thread's view. */
+  private async showSession(a: ActiveTurn, proc: AgentProcess): Promise<void> {
+    const key = threadIdentifiers(this.d.ctx.wsid, a.room, a.thread).key;
+    const session = proc.session;
+    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({ ...view, session })).catch(
+      (err) => this.log.warn({ thread: a.thread, err }, "session options not shown"),
+    );
   }
 
   /** Keeps a tool call's diffs; once it completed, its edits are recorded (for a revert). */
