@@ -31,6 +31,8 @@ export async function openSession(
     return known;
   }
   let answer: { modes?: unknown; configOptions?: unknown } | undefined;
+  // Another session's offer is not this one's.
+  proc.session = {};
   let sessionId: string | undefined;
   if (known) {
     const params = { sessionId: known, cwd: settings.cwd, mcpServers: [] };
@@ -80,6 +82,8 @@ export async function openSession(
     );
     sessionId = r.sessionId;
     answer = r;
+    // Its updates (the agent's commands come right away) reach the turn while it is assigned.
+    proc.sessionId = sessionId;
     await assign({
       sessionId,
       agent: agentName,
@@ -89,7 +93,12 @@ export async function openSession(
   proc.sessionId = sessionId;
   const modes = modesOf(answer?.modes);
   const options = optionsOf(answer?.configOptions);
-  proc.session = { ...(modes && { modes }), ...(options && { options }) };
+  // Commands the agent told while the session opened are kept.
+  proc.session = {
+    ...(proc.session.commands && { commands: proc.session.commands }),
+    ...(modes && { modes }),
+    ...(options && { options }),
+  };
   await applyChoices(proc, sessionId, settings, log);
   return sessionId;
 }

@@ -100,6 +100,14 @@ export class TurnRunner {
   private readonly active = new Map<string, ActiveTurn>();
   /** Which running turn a session's requests and updates belong to. */
   private readonly bySession = new Map<string, ActiveTurn>();
+  /**
+   * The open session of each thread's process, between turns too: an agent may tell its
+   * commands or modes after a turn ended (codex-acp tells its commands just after session/new).
+   */
+  private readonly openSessions = new Map<
+    string,
+    { room: string; thread: string; proc: AgentProcess }
+  >();
   private readonly runs = new Set<Promise<void>>();
   private stopping = false;
 
@@ -326,6 +334,9 @@ export class TurnRunner {
       });
       const sessionId = await Promise.race([session, a.stopped]);
       a.sessionId = sessionId;
+      for (const [id, o] of this.openSessions)
+        if (o.thread === thread) this.openSessions.delete(id);
+      this.openSessions.set(sessionId, { room: a.room, thread, proc });
       void this.showSession(a, proc);
       this.bySession.set(sessionId, a);
       if (a.cancelled) throw new Stopped();
@@ -396,9 +407,24 @@ export class TurnRunner {
   }
 
   private onUpdate(n: acp.SessionNotification): void {
-    const a = this.bySession.get(n.sessionId);
-    if (!a) return;
+    const a =
+      this.bySession.get(n.sessionId) ??
+      // A session still being opened (its first updates come before it is assigned).
+      [...this.active.values()].find((x) => x.proc?.sessionId === n.sessionId);
     const update = n.update as unknown as { sessionUpdate: string } & Record<string, unknown>;
+    if (!a) {
+      const open = this.openSessions.get(n.sessionId);
+      if (!open?.proc.alive || open.proc.sessionId !== n.sessionId) {
+        this.openSessions.delete(n.sessionId);
+        return;
+      }
+      const next = afterUpdate(open.proc.session, update);
+      if (next) {
+        open.proc.session = next;
+        void this.showSession(open, open.proc);
+      }
+      return;
+    }
     if (update.sessionUpdate === "usage_update") {
       const u = update as unknown as { used: number; size: number };
       a.scope.usage(u.used, u.size);
@@ -416,12 +442,20 @@ export class TurnRunner {
   }
 
   /** What the session offers (modes, options, commands), in the thread's view. */
-  private async showSession(a: ActiveTurn, proc: AgentProcess): Promise<void> {
+  private async showSession(
+    a: { room: string; thread: string },
+    proc: AgentProcess,
+  ): Promise<void> {
     const key = threadIdentifiers(this.d.ctx.wsid, a.room, a.thread).key;
     const session = proc.session;
-    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({ ...view, session })).catch(
-      (err) => this.log.warn({ thread: a.thread, err }, "session options not shown"),
-    );
+    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({
+      ...view,
+      session: {
+        // A loaded session may not tell its commands again: the ones it told before stay.
+        ...(!session.commands && view.session?.commands && { commands: view.session.commands }),
+        ...session,
+      },
+    })).catch((err) => this.log.warn({ thread: a.thread, err }, "session options not shown"));
   }
 
   /** Keeps a tool call's diffs; once it completed, its edits are recorded (for a revert). */

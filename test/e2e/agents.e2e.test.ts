@@ -344,10 +344,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
 
   it("a failed turn can be retried, a sent prompt edited and sent again, an answer copied", async () => {
     await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: plus.url });
-    const count = () => page.getByTestId("turn").count();
-    const before = await count();
+    // The newest turn card (the page shows the latest turns only: count the turn ids).
+    const newest = () => lastTurn(page).getAttribute("data-turn");
+    const seen = new Set([await newest()]);
+    const next = async () => {
+      await expect.poll(async () => !seen.has(await newest()), { timeout: 30_000 }).toBe(true);
+      seen.add(await newest());
+    };
     await send("say answer **one**\ncrash");
-    await expect.poll(count).toBe(before + 1);
+    await next();
     const failed = lastTurn(page);
     await expect
       .poll(() => failed.getByTestId("turn-status").getAttribute("data-status"), {
@@ -355,7 +360,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
       })
       .toBe("failed");
     await failed.getByTestId("turn-retry").click();
-    await expect.poll(count).toBe(before + 2);
+    await next();
     expect(await lastTurn(page).locator(".turn-prompt").textContent()).toContain("crash");
     await expect
       .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
@@ -369,7 +374,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
       .toBe("say answer **one**\ncrash");
     await page.getByTestId("composer-input").fill("say answer **two**");
     await page.getByTestId("submit").click();
-    await expect.poll(count).toBe(before + 3);
+    await next();
     const done = lastTurn(page);
     await expect
       .poll(() => done.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
@@ -377,6 +382,38 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await done.getByTestId("turn-copy").click();
     await expect.poll(() => done.getByTestId("turn-copy").textContent()).toBe("Copied");
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("answer **two**");
+  });
+
+  it("the agent's modes and options are pickers in the thread's header, remembered on the thread; its slash commands complete in the box", async () => {
+    // The session tells what it offers once it runs.
+    await send("say hello");
+    await logText(lastTurn(page), "hello");
+    const mode = page.getByTestId("session-mode");
+    await mode.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("session-id").textContent()).toContain("session scripte");
+    await mode.selectOption("code");
+    await page.getByTestId("session-option-model").selectOption("large");
+    await expect.poll(() => page.locator(".agents-summary").textContent()).toContain("large");
+    await send("config");
+    const turn = lastTurn(page);
+    await logText(turn, "mode code model large effort low");
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId("session-mode").inputValue(), { timeout: 30_000 })
+      .toBe("code");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-session-pickers.png` });
+
+    const box = page.getByTestId("composer-input");
+    await box.fill("/re");
+    const offered = page.getByTestId("slash-commands");
+    await offered.waitFor({ timeout: 10_000 });
+    expect(await offered.textContent()).toContain("/review");
+    expect(await offered.textContent()).not.toContain("/init");
+    if (SHOTS) await page.locator(".composer").screenshot({ path: `${SHOTS}/agents-slash.png` });
+    await box.press("Tab");
+    expect(await box.inputValue()).toBe("/review ");
+    expect(await offered.count()).toBe(0);
+    await box.fill("");
   });
 
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {

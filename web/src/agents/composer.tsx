@@ -1,5 +1,5 @@
 /** The prompt box of a thread: markdown, pasted or dropped images; Ctrl+Enter sends. */
-import { createEffect, createSignal, For, Show } from "solid-js";
+import { createEffect, createMemo, createSignal, For, Show } from "solid-js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
 
@@ -34,6 +34,19 @@ export function Composer(props: { onSent: () => void }) {
         setNote(err instanceof Error ? err.message : String(err));
       }
     }
+  };
+  /** The agent's slash commands the word being typed ("/re") could be. */
+  const commands = createMemo(() => {
+    const m = /^\/(\S*)$/.exec(text());
+    if (!m) return [];
+    const typed = m[1]!.toLowerCase();
+    return (agents.selected()?.session?.commands ?? [])
+      .filter((c) => c.name.toLowerCase().startsWith(typed))
+      .slice(0, 8);
+  });
+  const complete = (name: string) => {
+    setText(`/${name} `);
+    input?.focus();
   };
   const send = async () => {
     if (busy() || (text().trim() === "" && images().length === 0)) return;
@@ -79,6 +92,27 @@ export function Composer(props: { onSent: () => void }) {
           </For>
         </div>
       </Show>
+      <Show when={commands().length > 0}>
+        <ul
+          class="composer-commands"
+          data-testid="slash-commands"
+          aria-label="The agent's commands"
+        >
+          <For each={commands()}>
+            {(c) => (
+              <li>
+                <button type="button" class="link-button" onClick={() => complete(c.name)}>
+                  <code>/{c.name}</code>
+                </button>{" "}
+                <span class="muted">
+                  {c.description}
+                  {c.hint ? ` (${c.hint})` : ""}
+                </span>
+              </li>
+            )}
+          </For>
+        </ul>
+      </Show>
       <textarea
         ref={input}
         data-testid="composer-input"
@@ -98,6 +132,12 @@ export function Composer(props: { onSent: () => void }) {
           }
         }}
         onKeyDown={(e) => {
+          const first = commands()[0];
+          if (e.key === "Tab" && first) {
+            e.preventDefault();
+            complete(first.name);
+            return;
+          }
           if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
             e.preventDefault();
             void send();

@@ -15,6 +15,7 @@ import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
+import { SessionPickers } from "./session-pickers.js";
 import { SignInPanel } from "./sign-in-panel.js";
 import { ThreadSettingsForm } from "./thread-settings-form.js";
 import { TurnCard } from "./turn-card.js";
@@ -138,6 +139,21 @@ export function ThreadPane() {
           </button>
         </Show>
       </header>
+      <Show when={thread().sessionId || thread().session}>
+        <div class="agents-session-bar">
+          <Show when={!readOnly() && thread().session}>
+            <SessionPickers />
+          </Show>
+          <span class="agents-spacer" />
+          <Show when={thread().sessionId}>
+            {(id) => (
+              <span class="muted" data-testid="session-id" title={`ACP session ${id()}`}>
+                {thread().auth?.agent ?? thread().settings.agent} · session {id()}
+              </span>
+            )}
+          </Show>
+        </div>
+      </Show>
       <Show when={signInShown() && !readOnly()}>
         <SignInPanel onClose={() => setSignInOpen(false)} onKeys={() => setSettingsOpen(true)} />
       </Show>
