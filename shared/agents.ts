@@ -250,6 +250,8 @@ export const TurnSubmitted = defineEvent(
       index: Type.Integer({ minimum: 1 }),
       prompt: Prompt,
       images: Images,
+      /** Sent now: it stops this running turn and runs next, before the queue. */
+      interrupts: Type.Optional(TurnRef),
     },
     { additionalProperties: false },
   ),
@@ -398,6 +400,11 @@ export const SubmitTurn = defineCommand(
       turn: TurnRef,
       prompt: Prompt,
       images: Type.Optional(Images),
+      /**
+       * Send now: while a turn runs, it is stopped (ACP cancel) and this one runs next, before
+       * the queue. ACP has no way to add a prompt to a running turn.
+       */
+      now: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -512,6 +519,8 @@ export interface TurnView {
   index: number;
   prompt: string;
   images: string[];
+  /** Sent now: the running turn it stopped. */
+  interrupts?: string;
   status: TurnStatus;
   /** Stop was asked for and the agent was told; it ends soon. */
   stopping?: boolean;

@@ -533,6 +533,31 @@ describe("agents service", () => {
     ).toBe(true);
   });
 
+  it("send now: the running turn is stopped and the new prompt runs next, before the queue", async () => {
+    const thread = await newThread();
+    const running = await submit(thread, "slow 200 100");
+    await status(thread, running, "running");
+    const queued = await submit(thread, "say queued");
+    const now = newTurnId();
+    expect(
+      await agentCommand(t.nc, W, "SubmitTurn", {
+        room,
+        thread,
+        turn: now,
+        prompt: "say now",
+        now: true,
+      }),
+    ).toMatchObject({ ok: true });
+    expect((await ended(thread, running)).status).toBe("cancelled");
+    const nowView = await ended(thread, now);
+    expect(nowView).toMatchObject({ status: "finished", interrupts: running });
+    const queuedView = await ended(thread, queued);
+    expect(queuedView.status).toBe("finished");
+    // Ran in that order: the one sent now before the one that waited.
+    expect(Date.parse(nowView.endedAt!)).toBeLessThanOrEqual(Date.parse(queuedView.startedAt!));
+    expect(messagesOf(await followLog(t.nc, W, thread, now))).toContain("now");
+  });
+
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "ask");

@@ -114,6 +114,8 @@ export interface PoolOptions {
 interface Entry {
   proc: AgentProcess;
   fingerprint: string;
+  /** Initialized (and authenticated): settles once. */
+  ready: Promise<void>;
 }
 
 export class AgentPool {
@@ -189,10 +191,15 @@ export class AgentPool {
       ...this.keeper.env(run),
     });
     const fingerprint = JSON.stringify([argv, keys, settings.env]);
-    const existing = this.entries.get(thread);
+    let existing = this.entries.get(thread);
     if (existing?.proc.alive && existing.fingerprint === fingerprint) {
-      existing.proc.busy = true;
-      return existing.proc;
+      // A turn stopped while its process started leaves it starting: the next one waits.
+      await existing.ready.catch(() => undefined);
+      if (existing.proc.alive && this.entries.get(thread) === existing) {
+        existing.proc.busy = true;
+        return existing.proc;
+      }
+      existing = this.entries.get(thread);
     }
     if (existing) {
       this.entries.delete(thread);
@@ -210,11 +217,14 @@ export class AgentPool {
       run,
     });
     proc.busy = true;
-    this.entries.set(thread, { proc, fingerprint });
-    this.o.log.info({ thread, pid: proc.pid, command: argv[0] }, "agent process started");
-    try {
+    const ready = (async () => {
       await proc.initialize(this.o.initTimeoutMs);
       await this.authenticate(proc, command, { ...keys, ...settings.env });
+    })();
+    this.entries.set(thread, { proc, fingerprint, ready });
+    this.o.log.info({ thread, pid: proc.pid, command: argv[0] }, "agent process started");
+    try {
+      await ready;
     } catch (err) {
       this.drop(thread, proc);
       throw err;

@@ -416,6 +416,32 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await box.fill("");
   });
 
+  it("send now while a turn runs: it is stopped and the new prompt runs at once; the page says so", async () => {
+    await send("slow 200 100");
+    const running = lastTurn(page);
+    await expect
+      .poll(() => running.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("running");
+    const first = await running.getAttribute("data-turn");
+    expect(await page.getByTestId("submit").textContent()).toBe("Queue");
+    await page.getByTestId("composer-input").fill("say steered");
+    await page.getByTestId("submit-now").click();
+    await expect.poll(() => lastTurn(page).getAttribute("data-turn")).not.toBe(first);
+    const steered = lastTurn(page);
+    await steered.getByTestId("turn-sent-now").waitFor({ timeout: 30_000 });
+    await logText(steered, "steered");
+    await expect
+      .poll(() => steered.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("finished");
+    const stopped = page.locator(`[data-testid=turn][data-turn="${first}"]`);
+    expect(await stopped.getByTestId("turn-status").getAttribute("data-status")).toBe("cancelled");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-send-now.png` });
+  });
+
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;

@@ -72,7 +72,8 @@ export interface AgentsStore {
   clearError(): void;
   createThread(title: string, home: string): Promise<CommandReply>;
   changeSettings(change: ThreadSettingsChange, title?: string): Promise<CommandReply>;
-  submit(prompt: string, images: string[]): Promise<CommandReply>;
+  /** `now`: stops the running turn and runs this one next, before the queue. */
+  submit(prompt: string, images: string[], now?: boolean): Promise<CommandReply>;
   interrupt(turn: string): Promise<CommandReply>;
   answer(turn: string, request: string, optionId: string): Promise<void>;
   revert(turn: string, path: string): Promise<void>;
@@ -297,7 +298,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         ...(title !== undefined && { title }),
       });
     },
-    submit(prompt, images) {
+    submit(prompt, images, now) {
       const t = need();
       return run(SubmitTurn.type, {
         room: t.room,
@@ -305,6 +306,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         turn: newTurnId(),
         prompt,
         images,
+        ...(now && { now }),
       });
     },
     interrupt(turn) {

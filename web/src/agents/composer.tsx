@@ -48,10 +48,10 @@ export function Composer(props: { onSent: () => void }) {
     setText(`/${name} `);
     input?.focus();
   };
-  const send = async () => {
+  const send = async (now = false) => {
     if (busy() || (text().trim() === "" && images().length === 0)) return;
     setBusy(true);
-    const reply = await agents.submit(text(), images());
+    const reply = await agents.submit(text(), images(), now);
     setBusy(false);
     if (reply.ok) {
       setText("");
@@ -146,13 +146,26 @@ export function Composer(props: { onSent: () => void }) {
       />
       <div class="composer-actions">
         <span class="muted">{note()}</span>
+        <Show when={agents.selected()?.running}>
+          <button
+            type="button"
+            class="button"
+            data-testid="submit-now"
+            title="Stops the running turn and runs this prompt at once (before any queued ones)"
+            disabled={busy() || readOnly()}
+            onClick={() => void send(true)}
+          >
+            Send now
+          </button>
+        </Show>
         <button
           type="submit"
           class="button primary"
           data-testid="submit"
           disabled={busy() || readOnly()}
+          title={agents.selected()?.running ? "Queued: runs when the running turn ends" : undefined}
         >
-          Send
+          {agents.selected()?.running ? "Queue" : "Send"}
         </button>
       </div>
     </form>

@@ -72,6 +72,11 @@ export function TurnCard(props: { turn: TurnView }) {
         <Markdown text={t().prompt} breaks />
         <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
       </div>
+      <Show when={t().interrupts}>
+        <div class="turn-notice" data-testid="turn-sent-now">
+          Sent now: the turn that was running was stopped, and this one ran next.
+        </div>
+      </Show>
       <div class="turn-meta">
         <Show when={submitter()}>
           {(p) => (

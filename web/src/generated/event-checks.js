@@ -53,6 +53,27 @@ return function check(value) {
   )
 }
 })(),
+  "1954abfe32d6fa25f730f1fb": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^\/[^\u0000]*$/;
+const local_2 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Number.isInteger(value['index']) &&
+    value['index'] >= 1 &&
+    (typeof value['prompt'] === 'string') &&
+    value['prompt'].length <= 100000 &&
+    Array.isArray(value['images']) &&
+    value['images'].length <= 16 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
+    (value['interrupts'] !== undefined ? ((typeof value['interrupts'] === 'string') && local_2.test(value['interrupts'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['turn', 'index', 'prompt', 'images', 'interrupts'].includes(key))
+  )
+}
+})(),
   "19bfb2a38a60eae9a91a8f3a": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
@@ -66,25 +87,6 @@ return function check(value) {
     Number.isFinite(value['cores']) &&
     value['cores'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "1b1897fbde9f0475e315c39a": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-const local_1 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Number.isInteger(value['index']) &&
-    value['index'] >= 1 &&
-    (typeof value['prompt'] === 'string') &&
-    value['prompt'].length <= 100000 &&
-    Array.isArray(value['images']) &&
-    value['images'].length <= 16 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
-    Object.getOwnPropertyNames(value).length === 4
   )
 }
 })(),
