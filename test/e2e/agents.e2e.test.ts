@@ -599,4 +599,20 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
       await other.close();
     }
   });
+
+  it("Settings → Agent defaults stores workspace-level API keys (0600), used by every thread", async () => {
+    await page.getByTestId("tab-settings").click();
+    const keys = page.locator(".settings-section [data-testid=agent-keys]");
+    await keys.waitFor({ timeout: 30_000 });
+    await keys.getByLabel("Key name").fill("ANTHROPIC_API_KEY");
+    await keys.getByLabel("Key value").fill("sk-ant-e2e-settings");
+    await keys.getByRole("button", { name: "Store key" }).click();
+    await expect.poll(() => keys.textContent()).toContain("ANTHROPIC_API_KEY");
+    const file = join(plus.dataDir, "agent-keys.json");
+    expect(JSON.parse(await readFile(file, "utf8"))).toMatchObject({
+      ANTHROPIC_API_KEY: "sk-ant-e2e-settings",
+    });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/settings-agent-keys.png`, fullPage: true });
+  });
 });
