@@ -109,7 +109,9 @@ export function signInAdvice(methods: readonly AgentAuthMethod[]): string {
   const interactive = methods.filter((m) => m.kind !== "key").map((m) => `"${m.name}"`);
   const ways: string[] = [];
   if (keys.length > 0)
-    ways.push(`store ${keys.join(" or ")} as an API key (Settings → Agent defaults, or the thread's settings)`);
+    ways.push(
+      `store ${keys.join(" or ")} as an API key (Settings → Agent defaults, or the thread's settings)`,
+    );
   if (interactive.length > 0) ways.push(`use Sign in in the thread (${interactive.join(", ")})`);
   if (ways.length === 0)
     return "Set the agent's API key in the agent settings, or log in with its own CLI.";
