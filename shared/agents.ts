@@ -125,6 +125,14 @@ export const ThreadSettingsSchema = Type.Object(
      * plus's egress proxy (public addresses only).
      */
     network: Type.Optional(Type.Boolean()),
+    /** The agent's session mode (ACP session/set_mode), one it advertised. */
+    sessionMode: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** Values of the agent's session config options (ACP session/set_config_option), by id. */
+    options: Type.Optional(
+      Type.Record(Type.String({ minLength: 1, maxLength: 200 }), Type.String({ maxLength: 200 }), {
+        maxProperties: 20,
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -162,6 +170,13 @@ export function checkThreadEnv(env: Record<string, string>): void {
     "ERR_AGENT_ENV_SECRET",
     `${names} ${secret.length === 1 ? "looks" : "look"} like a secret: the thread's environment is stored in its history in clear; store ${secret.length === 1 ? "it" : "them"} as an API key instead (kept 0600 on this machine and given to the agent by environment)`,
   );
+}
+
+/** A command line as a shell would read it back: words quoted only where they need it. */
+export function shellQuote(argv: readonly string[]): string {
+  return argv
+    .map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`))
+    .join(" ");
 }
 
 /**
@@ -235,6 +250,8 @@ export const TurnSubmitted = defineEvent(
       index: Type.Integer({ minimum: 1 }),
       prompt: Prompt,
       images: Images,
+      /** Sent now: it stops this running turn and runs next, before the queue. */
+      interrupts: Type.Optional(TurnRef),
     },
     { additionalProperties: false },
   ),
@@ -383,6 +400,11 @@ export const SubmitTurn = defineCommand(
       turn: TurnRef,
       prompt: Prompt,
       images: Type.Optional(Images),
+      /**
+       * Send now: while a turn runs, it is stopped (ACP cancel) and this one runs next, before
+       * the queue. ACP has no way to add a prompt to a running turn.
+       */
+      now: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -417,6 +439,60 @@ export interface ThreadView extends ShowsRejections {
   turnCount: number;
   createdAt: string;
   updatedAt: string;
+  /** How the thread's agent can be signed in to (live: told by its last initialize). */
+  auth?: AgentAuth;
+  /** The interactive sign-in that runs or ran last (live). */
+  signIn?: AgentSignIn;
+  /** What the agent's session offers: modes, config options, slash commands (live). */
+  session?: AgentSessionInfo;
+}
+
+/** A session's modes, config options and commands, as the agent last told them. */
+export interface AgentSessionInfo {
+  modes?: { current: string; available: { id: string; name: string; description?: string }[] };
+  options?: {
+    id: string;
+    name: string;
+    description?: string;
+    category?: string;
+    current: string;
+    values: { value: string; name: string; description?: string }[];
+  }[];
+  commands?: { name: string; description: string; hint?: string }[];
+}
+
+/** One way to sign in to an agent, as its `initialize` answer offers it. */
+export interface AgentAuthMethod {
+  id: string;
+  name: string;
+  description?: string;
+  /**
+   * key: the agent reads API keys from these environment variables (plus authenticates with
+   * it when they are stored); agent: the agent runs its own flow (a browser sign-in);
+   * terminal: a command the user runs in a terminal.
+   */
+  kind: "key" | "agent" | "terminal";
+  vars?: string[];
+  /** The terminal method's command line. */
+  command?: string[];
+}
+
+/** What the thread's agent offers for signing in, and which way the last process used. */
+export interface AgentAuth {
+  agent: string;
+  methods: AgentAuthMethod[];
+  /** The key method plus authenticated with (none: the agent was not asked). */
+  using?: string;
+}
+
+/** An interactive sign-in of the thread's agent. */
+export interface AgentSignIn {
+  method: string;
+  status: "starting" | "waiting" | "signed-in" | "failed";
+  /** Where the user signs in (the agent asked to open it). */
+  url?: string;
+  reason?: string;
+  at: string;
 }
 
 export const TurnStatuses = [
@@ -443,6 +519,8 @@ export interface TurnView {
   index: number;
   prompt: string;
   images: string[];
+  /** Sent now: the running turn it stopped. */
+  interrupts?: string;
   status: TurnStatus;
   /** Stop was asked for and the agent was told; it ends soon. */
   stopping?: boolean;
@@ -480,7 +558,7 @@ export const AgentUpdate = defineEvent(
     { additionalProperties: false },
   ),
 );
-/** The agent wrote a file through the client: before and after, for the diff and a revert. */
+/** The agent wrote a file (through the client, or with its own tool): for the diff and a revert. */
 export const FileWritten = defineEvent(
   "FileWritten",
   1,
@@ -492,6 +570,11 @@ export const FileWritten = defineEvent(
       after: Type.String(),
       /** Too big to record whole: before/after are cut, a revert is not offered. */
       truncated: Type.Boolean(),
+      /**
+       * The agent wrote it with a tool of its own and reported the tool call's diff: the
+       * record is what the file held after that tool call and before it by the diff.
+       */
+      toolCallId: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     },
     { additionalProperties: false },
   ),
@@ -644,6 +727,34 @@ export const AgentRequestSchema = Type.Union([
     },
     { additionalProperties: false },
   ),
+  /** Runs the agent's own interactive sign-in (`method` from the thread's `auth`). */
+  Type.Object(
+    {
+      op: Type.Literal("signIn"),
+      room: RoomRef,
+      thread: ThreadRef,
+      method: Type.String({ minLength: 1, maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+  /**
+   * The address the browser ended on after a sign-in (a localhost callback that did not load
+   * because plus runs on another machine): plus opens it where the agent runs.
+   */
+  Type.Object(
+    {
+      op: Type.Literal("signInCallback"),
+      room: RoomRef,
+      thread: ThreadRef,
+      url: Type.String({ minLength: 1, maxLength: 8192 }),
+    },
+    { additionalProperties: false },
+  ),
+  /** Ends the thread's running sign-in. */
+  Type.Object(
+    { op: Type.Literal("signInCancel"), room: RoomRef, thread: ThreadRef },
+    { additionalProperties: false },
+  ),
   /** Every file the turn wrote, newest write first; refused when one changed since, unless forced. */
   Type.Object(
     {
@@ -673,6 +784,10 @@ export interface AgentResults {
   revert: { reverted: true };
   /** The files put back, in that order. */
   revertTurn: { reverted: string[] };
+  signIn: { started: true };
+  /** What the agent's callback answered (its status and the start of its text). */
+  signInCallback: { relayed: true; status: number; text: string };
+  signInCancel: { cancelled: boolean };
 }
 
 /** Settings a new thread gets in directory `cwd` when nothing else is chosen. */

@@ -479,6 +479,11 @@ export const ErrorCodes = {
     summary:
       "Outside full access, plus's data directory, its token files and credential folders (~/.ssh, ~/.gnupg, ~/.config/nats) are neither readable nor writable by the agent.",
   },
+  ERR_AGENT_SIGN_IN: {
+    status: 400,
+    summary:
+      "The agent's interactive sign-in could not run or did not succeed (the reason says why).",
+  },
   ERR_AGENT_KEYS_AT_HUB: {
     status: 400,
     summary:

@@ -64,6 +64,8 @@ export interface TurnScope {
   usage(used: number, size: number): void;
   /** Terminals and permission requests of the turn, ended with it. */
   terminals: Map<string, AgentTerminal>;
+  /** What each file the turn recorded held after its last recorded write (by real path). */
+  written: Map<string, string>;
   permissions: Map<
     string,
     (optionId: string | undefined, by: "user" | "timeout" | "turn-ended") => void
@@ -206,7 +208,7 @@ export class AgentTerminal {
 }
 
 /** The resolver of the agent's reads: outside full access, the protected paths are refused. */
-async function readResolver(scope: TurnScope): Promise<PathResolver> {
+export async function readResolver(scope: TurnScope): Promise<PathResolver> {
   if (scope.mode === "full-access") return PathResolver.create({ home: scope.home });
   const deny = resolverDeny(await resolveProtected(scope.protect));
   return PathResolver.create({ home: scope.home, deny });
@@ -221,7 +223,7 @@ async function readText(resolver: PathResolver, path: string): Promise<string> {
   }
 }
 
-async function readIfExists(resolver: PathResolver, path: string): Promise<string | null> {
+export async function readIfExists(resolver: PathResolver, path: string): Promise<string | null> {
   try {
     return await readText(resolver, path);
   } catch (err) {
@@ -301,15 +303,24 @@ export async function writeFile(scope: TurnScope, path: string, content: string)
   recordWrite(scope, real, before, content);
 }
 
-function recordWrite(scope: TurnScope, real: string, before: string | null, content: string): void {
+/** Records a write of the turn (for its diff and a revert); `toolCallId`: an agent's own tool. */
+export function recordWrite(
+  scope: TurnScope,
+  real: string,
+  before: string | null,
+  content: string,
+  toolCallId?: string,
+): void {
   const cut = (s: string) => (s.length > MAX_RECORDED_FILE ? s.slice(0, MAX_RECORDED_FILE) : s);
   const truncated =
     content.length > MAX_RECORDED_FILE || (before !== null && before.length > MAX_RECORDED_FILE);
+  scope.written.set(real, content);
   scope.log.append("FileWritten", {
     path: real,
     before: before === null ? null : cut(before),
     after: cut(content),
     truncated,
+    ...(toolCallId !== undefined && { toolCallId }),
   });
 }
 

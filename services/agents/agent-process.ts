@@ -7,6 +7,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import type * as acp from "@agentclientprotocol/sdk";
+import type { AgentAuthMethod, AgentSessionInfo } from "../../shared/agents.js";
 import { CocalcError, type ErrorCode } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { acpSdk } from "./acp-sdk.js";
@@ -46,6 +47,12 @@ export class AgentProcess {
   busy = false;
   /** Its start was told in a turn's log. */
   announced = false;
+  /** How it can be signed in to, and the key method it was authenticated with. */
+  auth: { methods: AgentAuthMethod[]; using?: string } = { methods: [] };
+  /** What to tell a user whose credentials the agent refuses. */
+  signInAdvice: string | undefined;
+  /** What its open session offers (modes, config options, commands). */
+  session: AgentSessionInfo = {};
 
   constructor(
     spec: AgentSpawn,
@@ -74,7 +81,8 @@ export class AgentProcess {
     });
     this.child.stderr!.setEncoding("utf8");
     this.child.stderr!.on("data", (d: string) => {
-      this.stderrTail = (this.stderrTail + d).slice(-STDERR_TAIL);
+      // Without terminal colours: the tail is shown in the page as words.
+      this.stderrTail = (this.stderrTail + stripAnsi(d)).slice(-STDERR_TAIL);
     });
     this.child.on("exit", (code, signal) => {
       keeping?.keeper.release(pid);
@@ -205,7 +213,13 @@ export class AgentProcess {
   async initialize(timeoutMs: number): Promise<acp.InitializeResponse> {
     const request = this.connection.agent.request(acpSdk().methods.agent.initialize, {
       protocolVersion: acpSdk().PROTOCOL_VERSION,
-      clientCapabilities: { fs: { readTextFile: true, writeTextFile: true }, terminal: true },
+      clientCapabilities: {
+        fs: { readTextFile: true, writeTextFile: true },
+        terminal: true,
+        // Terminal sign-ins are offered: the page shows their command to run in a terminal.
+        auth: { terminal: true },
+        _meta: { "terminal-auth": true },
+      },
       clientInfo: { name: "cocalc-plus", version: "1" },
     });
     try {
@@ -251,7 +265,7 @@ export class AgentProcess {
             this.ended,
             new Promise<undefined>((r) => setTimeout(() => r(undefined), 500)),
           ]);
-          throw ended ?? requestFailure(err, what, code, this.stderrSuffix());
+          throw ended ?? requestFailure(err, what, code, this.stderrSuffix(), this.signInAdvice);
         }),
         this.ended.then((e) => Promise.reject(e)),
         timeout,
@@ -336,6 +350,12 @@ export function descendants(root: number): number[] {
   return out;
 }
 
+/** Text without terminal escape sequences (colours, cursor moves). */
+function stripAnsi(s: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it removes
+  return s.replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, "");
+}
+
 function isJsonRpc(m: unknown): m is acp.AnyMessage {
   if (typeof m !== "object" || m === null || Array.isArray(m)) return false;
   const o = m as Record<string, unknown>;
@@ -348,6 +368,7 @@ export function requestFailure(
   what: string,
   code: ErrorCode,
   stderr = "",
+  advice = "Set the agent's API key in the agent settings, or log in with its own CLI.",
 ): CocalcError {
   if (err instanceof CocalcError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -357,10 +378,15 @@ export function requestFailure(
       ? ` (${JSON.stringify(err.data).slice(0, 500)})`
       : "";
   if (rpc === -32000 || /auth/i.test(message)) {
-    return new CocalcError(
-      "ERR_AGENT_AUTH",
-      `${what}: ${message}${data}. Set the agent's API key in the agent settings, or log in with its own CLI.`,
-    );
+    return new CocalcError("ERR_AGENT_AUTH", `${what}: ${message}${data}. ${advice}`);
+  }
+  const said =
+    err instanceof acpSdk().RequestError
+      ? (err.data as { message?: unknown } | undefined)
+      : undefined;
+  // The agent said what went wrong (codex-acp: "stream disconnected …"): its words, not its logs.
+  if (typeof said?.message === "string" && said.message !== "") {
+    return new CocalcError(code, `${what} failed: ${said.message.slice(0, 2000)}`);
   }
   return new CocalcError(code, `${what} failed: ${message}${data}${stderr}`);
 }

@@ -1,14 +1,14 @@
 /**
  * A thread's ACP session in an agent process: the one the process has open is reused; a
  * known one is loaded (or resumed) when the agent can; else a new one starts and is assigned
- * to the thread. The thread's model is chosen through the session's config options.
+ * to the thread. The thread's model, mode and options are applied (session-config.ts).
  */
-import type * as acp from "@agentclientprotocol/sdk";
 import type { ThreadSettings } from "../../shared/agents.js";
 import { CocalcError } from "../../shared/errors.js";
 import type { TurnLogSink } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
+import { applyChoices, modesOf, optionsOf } from "./session-config.js";
 
 export interface SessionOptions {
   log: TurnLogSink;
@@ -26,8 +26,13 @@ export async function openSession(
 ): Promise<string> {
   const caps = proc.init?.agentCapabilities;
   const agentName = proc.init?.agentInfo?.name ?? settings.agent;
-  if (known && proc.sessionId === known) return known;
-  let configOptions: acp.SessionConfigOption[] | null | undefined;
+  if (known && proc.sessionId === known) {
+    await applyChoices(proc, known, settings, log);
+    return known;
+  }
+  let answer: { modes?: unknown; configOptions?: unknown } | undefined;
+  // Another session's offer is not this one's.
+  proc.session = {};
   let sessionId: string | undefined;
   if (known) {
     const params = { sessionId: known, cwd: settings.cwd, mcpServers: [] };
@@ -44,8 +49,7 @@ export async function openSession(
           `session/${how}`,
           "ERR_AGENT_SESSION",
         );
-        configOptions = (r as { configOptions?: acp.SessionConfigOption[] } | undefined)
-          ?.configOptions;
+        answer = r as typeof answer;
         sessionId = known;
         log.append("AgentNotice", {
           level: "info",
@@ -77,7 +81,9 @@ export async function openSession(
       "ERR_AGENT_SESSION",
     );
     sessionId = r.sessionId;
-    configOptions = r.configOptions;
+    answer = r;
+    // Its updates (the agent's commands come right away) reach the turn while it is assigned.
+    proc.sessionId = sessionId;
     await assign({
       sessionId,
       agent: agentName,
@@ -85,40 +91,14 @@ export async function openSession(
     });
   }
   proc.sessionId = sessionId;
-  if (settings.model) await chooseModel(proc, sessionId, settings.model, configOptions, log);
+  const modes = modesOf(answer?.modes);
+  const options = optionsOf(answer?.configOptions);
+  // Commands the agent told while the session opened are kept.
+  proc.session = {
+    ...(proc.session.commands && { commands: proc.session.commands }),
+    ...(modes && { modes }),
+    ...(options && { options }),
+  };
+  await applyChoices(proc, sessionId, settings, log);
   return sessionId;
-}
-
-async function chooseModel(
-  proc: AgentProcess,
-  sessionId: string,
-  model: string,
-  options: acp.SessionConfigOption[] | null | undefined,
-  log: TurnLogSink,
-): Promise<void> {
-  const option = options?.find((o) => o.category === "model" || o.id === "model");
-  if (!option) {
-    log.append("AgentNotice", {
-      level: "warning",
-      text: `the agent offers no model choice; model ${model} is not applied`,
-    });
-    return;
-  }
-  try {
-    await proc.within(
-      proc.connection.agent.request(acpSdk().methods.agent.session.setConfigOption, {
-        sessionId,
-        configId: option.id,
-        value: model,
-      }),
-      30_000,
-      "session/set_config_option",
-      "ERR_AGENT_SESSION",
-    );
-  } catch (err) {
-    log.append("AgentNotice", {
-      level: "warning",
-      text: `model ${model} was not accepted: ${err instanceof Error ? err.message : String(err)}`,
-    });
-  }
 }

@@ -409,6 +409,155 @@ describe("agents service", () => {
     expect(await readFile(a, "utf8")).toBe("a before\n");
   });
 
+  it("edits an agent makes with its own tools (diff content) are recorded and revertible, per file and per turn; a file changed after the agent is a conflict", async () => {
+    const thread = await newThread();
+    const x = join(work, "tool-x.txt");
+    const y = join(work, "tool-y.txt");
+    const z = join(work, "tool-z.txt");
+    await writeFile(x, "alpha\nbeta\ngamma\n");
+    const turn = await submit(
+      thread,
+      `edit ${x} beta BETA\ncreate ${y} made by a tool\nwrite ${z} through the client`,
+    );
+    expect((await ended(thread, turn)).status).toBe("finished");
+    expect(await readFile(x, "utf8")).toBe("alpha\nBETA\ngamma\n");
+    const log = await followLog(t.nc, W, thread, turn);
+    const writes = log.flatMap((e) => (e.event.type === "FileWritten" ? [e.event.data] : []));
+    expect(writes.map((w) => [w.path, w.before, w.after, w.toolCallId !== undefined])).toEqual([
+      [x, "alpha\nbeta\ngamma\n", "alpha\nBETA\ngamma\n", true],
+      [y, null, "made by a tool\n", true],
+      // Written through the client (and reported as a diff too): recorded once.
+      [z, null, "through the client\n", false],
+    ]);
+
+    // y changed after the agent: the turn's revert says so and changes nothing.
+    await writeFile(y, "the user's y\n");
+    expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn })).toMatchObject({
+      ok: false,
+      error: { code: "ERR_AGENT_REVERT_CONFLICT", message: expect.stringContaining(y) },
+    });
+    expect(await readFile(x, "utf8")).toBe("alpha\nBETA\ngamma\n");
+    expect(await agentRequest(t.nc, W, { op: "revert", thread, turn, path: y })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining("changed after") },
+    });
+    expect(await readFile(y, "utf8")).toBe("the user's y\n");
+    // One file: put back.
+    expect(await agentRequest(t.nc, W, { op: "revert", thread, turn, path: x })).toMatchObject({
+      ok: true,
+    });
+    expect(await readFile(x, "utf8")).toBe("alpha\nbeta\ngamma\n");
+  });
+
+  it.skipIf(!BWRAP)(
+    "a lying agent's diff is not recorded where its mode does not let it write: a revert cannot write for it",
+    async () => {
+      const inside = join(work, "lies");
+      await mkdir(inside, { recursive: true });
+      const outsideFile = join(work, "outside-lie.txt");
+      await writeFile(outsideFile, "keep\nsafe line\n");
+      const insideFile = join(inside, "inside-lie.txt");
+      await writeFile(insideFile, "keep\nsafe line\n");
+      const cases = [
+        {
+          mode: "workspace-write" as const,
+          path: outsideFile,
+          why: /outside the working directory/,
+        },
+        { mode: "read-only" as const, path: insideFile, why: /read-only/ },
+      ];
+      for (const c of cases) {
+        const thread = await newThread({ mode: c.mode, cwd: inside });
+        const turn = await submit(thread, `fakeedit ${c.path} evil safe line`);
+        expect((await ended(thread, turn)).status).toBe("finished");
+        const log = await followLog(t.nc, W, thread, turn);
+        expect(log.some((e) => e.event.type === "FileWritten")).toBe(false);
+        const notice = log.find(
+          (e) => e.event.type === "AgentNotice" && /cannot be reverted/.test(e.event.data.text),
+        );
+        expect(notice?.event.type === "AgentNotice" && notice.event.data.text).toMatch(c.why);
+        expect(await agentRequest(t.nc, W, { op: "revertTurn", thread, turn })).toMatchObject({
+          ok: false,
+          error: { message: expect.stringContaining("wrote no files") },
+        });
+        expect(await readFile(c.path, "utf8")).toBe("keep\nsafe line\n");
+      }
+    },
+  );
+
+  it("the session's modes, config options and slash commands show in the thread's view; the thread's choices are applied and kept", async () => {
+    const thread = await newThread({
+      model: "large",
+      sessionMode: "code",
+      options: { effort: "high" },
+    });
+    const turn = await submit(thread, "config");
+    expect((await ended(thread, turn)).status).toBe("finished");
+    const log = await followLog(t.nc, W, thread, turn);
+    expect(messagesOf(log)).toContain("mode code model large effort high");
+    const view = await until("the session's offer shows", async () => {
+      const v = await threadView(t.nc, W, room, thread);
+      return v?.session?.commands?.length ? v : undefined;
+    });
+    expect(view.session?.modes).toMatchObject({ current: "code" });
+    expect(view.session?.modes?.available.map((m) => m.id)).toEqual(["ask", "code"]);
+    expect(
+      view.session?.options?.map((o) => [o.id, o.current, o.values.map((v) => v.value)]),
+    ).toEqual([
+      ["model", "large", ["small", "large"]],
+      ["effort", "high", ["low", "high"]],
+    ]);
+    expect(view.session?.commands).toEqual([
+      { name: "review", description: "Review the changes", hint: "what to look at" },
+      { name: "init", description: "Write an AGENTS.md" },
+    ]);
+    // A change of the thread's choice reaches the session at the next turn; a value the
+    // agent refuses is said, and the turn goes on.
+    expect(
+      await agentCommand(t.nc, W, "ChangeThreadSettings", {
+        room,
+        thread,
+        change: { sessionMode: "ask", options: { effort: "extreme" } },
+      }),
+    ).toMatchObject({ ok: true });
+    const next = await submit(thread, "config");
+    expect((await ended(thread, next)).status).toBe("finished");
+    const later = await followLog(t.nc, W, thread, next);
+    expect(messagesOf(later)).toContain("mode ask model large effort high");
+    expect(
+      later.some(
+        (e) =>
+          e.event.type === "AgentNotice" &&
+          /Reasoning effort extreme was not accepted/.test(e.event.data.text),
+      ),
+    ).toBe(true);
+  });
+
+  it("send now: the running turn is stopped and the new prompt runs next, before the queue", async () => {
+    const thread = await newThread();
+    const running = await submit(thread, "slow 200 100");
+    await status(thread, running, "running");
+    const queued = await submit(thread, "say queued");
+    const now = newTurnId();
+    expect(
+      await agentCommand(t.nc, W, "SubmitTurn", {
+        room,
+        thread,
+        turn: now,
+        prompt: "say now",
+        now: true,
+      }),
+    ).toMatchObject({ ok: true });
+    expect((await ended(thread, running)).status).toBe("cancelled");
+    const nowView = await ended(thread, now);
+    expect(nowView).toMatchObject({ status: "finished", interrupts: running });
+    const queuedView = await ended(thread, queued);
+    expect(queuedView.status).toBe("finished");
+    // Ran in that order: the one sent now before the one that waited.
+    expect(Date.parse(nowView.endedAt!)).toBeLessThanOrEqual(Date.parse(queuedView.startedAt!));
+    expect(messagesOf(await followLog(t.nc, W, thread, now))).toContain("now");
+  });
+
   it("permission requests are relayed, answered, and time out", async () => {
     const thread = await newThread();
     const turn = await submit(thread, "ask");

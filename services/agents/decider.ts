@@ -120,6 +120,17 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
         if (prompt.trim() === "" && images.length === 0) {
           throw new CocalcError("ERR_AGENT_PROMPT", "the prompt is empty");
         }
+        if (command.data.now && s.running !== undefined) {
+          const running = s.running;
+          return [
+            {
+              type: "TurnSubmitted",
+              data: { turn, index: s.count + 1, prompt, images, interrupts: running },
+            },
+            { type: "TurnQueued", data: { turn, ahead: 1 } },
+            ...(s.stopping ? [] : [{ type: "TurnInterrupted" as const, data: { turn: running } }]),
+          ];
+        }
         const ahead = s.queue.length + (s.running ? 1 : 0);
         return [
           { type: "TurnSubmitted", data: { turn, index: s.count + 1, prompt, images } },
@@ -221,7 +232,10 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       case "TurnSubmitted":
         return {
           ...state,
-          queue: [...state.queue, event.data.turn],
+          // Sent now: before the queue.
+          queue: event.data.interrupts
+            ? [event.data.turn, ...state.queue]
+            : [...state.queue, event.data.turn],
           turns: { ...state.turns, [event.data.turn]: "queued" },
           count: Math.max(state.count, event.data.index),
         };

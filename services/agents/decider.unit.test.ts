@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   defaultThreadSettings,
   roomIdForPath,
+  shellQuote,
   splitCommand,
   threadIdentifiers,
   turnIdentifiers,
@@ -202,6 +203,46 @@ describe("agent identifiers", () => {
     expect(() => turnIdentifiers("w1", thread, "bad.turn")).toThrow(CocalcError);
   });
 
+  it("send now: the running turn is interrupted and the new one goes before the queue", () => {
+    const started: ThreadDecided = { type: "TurnStarted", data: { turn: "tturn0001" } };
+    const queued: ThreadDecided = { type: "TurnQueued", data: { turn: "tturn0002", ahead: 1 } };
+    const history = [
+      created,
+      submitted("tturn0001", 1),
+      started,
+      submitted("tturn0002", 2),
+      queued,
+    ];
+    const now = cmd("SubmitTurn", { turn: "tturn0003", prompt: "stop that", now: true });
+    const r = given(threadDecider, history).when(now);
+    expect(r.events).toEqual([
+      {
+        type: "TurnSubmitted",
+        data: {
+          turn: "tturn0003",
+          index: 3,
+          prompt: "stop that",
+          images: [],
+          interrupts: "tturn0001",
+        },
+      },
+      { type: "TurnQueued", data: { turn: "tturn0003", ahead: 1 } },
+      { type: "TurnInterrupted", data: { turn: "tturn0001" } },
+    ]);
+    const after = [...history, ...(r.events ?? [])].reduce(
+      (s, e) => threadDecider.evolve(s, e),
+      threadDecider.initialState(),
+    );
+    expect(after.status === "active" && after.queue).toEqual(["tturn0003", "tturn0002"]);
+    // Nothing running: an ordinary submit.
+    const idle = given(threadDecider, [created]).when(
+      cmd("SubmitTurn", { turn: "tturn0004", prompt: "hi", now: true }),
+    );
+    expect(idle.events).toEqual([
+      { type: "TurnSubmitted", data: { turn: "tturn0004", index: 1, prompt: "hi", images: [] } },
+    ]);
+  });
+
   it("splits command lines without expanding anything", () => {
     expect(splitCommand(`node "/a b/agent.js" --x 'y z' \\$HOME`)).toEqual([
       "node",
@@ -211,5 +252,16 @@ describe("agent identifiers", () => {
       "$HOME",
     ]);
     expect(() => splitCommand(`node "x`)).toThrow(CocalcError);
+  });
+
+  it("quotes command lines as a shell reads them back", () => {
+    expect(shellQuote(["bash", "-c", "touch /usr/probe"])).toBe("bash -c 'touch /usr/probe'");
+    const argv = ["printf", "%s", "it's", "", "$HOME", "a\nb"];
+    expect(shellQuote(argv)).toBe(`printf %s 'it'\\''s' '' '$HOME' 'a\nb'`);
+    expect(splitCommand(shellQuote(["node", "/a b/x.js", "y z"]))).toEqual([
+      "node",
+      "/a b/x.js",
+      "y z",
+    ]);
   });
 });

@@ -18,6 +18,7 @@ import { randomId } from "../../shared/base64url.js";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import { loadAcp } from "./acp-sdk.js";
+import { authenticateWithKey, authMethodsOf, signInAdvice } from "./agent-auth.js";
 import { AgentProcess, type ClientHandlers } from "./agent-process.js";
 import { newTag, ProcessKeeper } from "./keeper.js";
 import type { AgentPlace } from "./place.js";
@@ -113,6 +114,8 @@ export interface PoolOptions {
 interface Entry {
   proc: AgentProcess;
   fingerprint: string;
+  /** Initialized (and authenticated): settles once. */
+  ready: Promise<void>;
 }
 
 export class AgentPool {
@@ -188,10 +191,15 @@ export class AgentPool {
       ...this.keeper.env(run),
     });
     const fingerprint = JSON.stringify([argv, keys, settings.env]);
-    const existing = this.entries.get(thread);
+    let existing = this.entries.get(thread);
     if (existing?.proc.alive && existing.fingerprint === fingerprint) {
-      existing.proc.busy = true;
-      return existing.proc;
+      // A turn stopped while its process started leaves it starting: the next one waits.
+      await existing.ready.catch(() => undefined);
+      if (existing.proc.alive && this.entries.get(thread) === existing) {
+        existing.proc.busy = true;
+        return existing.proc;
+      }
+      existing = this.entries.get(thread);
     }
     if (existing) {
       this.entries.delete(thread);
@@ -209,15 +217,69 @@ export class AgentPool {
       run,
     });
     proc.busy = true;
-    this.entries.set(thread, { proc, fingerprint });
+    const ready = (async () => {
+      await proc.initialize(this.o.initTimeoutMs);
+      await this.authenticate(proc, command, { ...keys, ...settings.env });
+    })();
+    this.entries.set(thread, { proc, fingerprint, ready });
     this.o.log.info({ thread, pid: proc.pid, command: argv[0] }, "agent process started");
     try {
-      await proc.initialize(this.o.initTimeoutMs);
+      await ready;
     } catch (err) {
       this.drop(thread, proc);
       throw err;
     }
     return proc;
+  }
+
+  /** Reads how the agent signs in and authenticates with a stored key when one fits. */
+  private async authenticate(
+    proc: AgentProcess,
+    command: readonly string[],
+    env: Record<string, string>,
+  ): Promise<void> {
+    const methods = authMethodsOf(proc.init, command);
+    proc.auth = { methods };
+    proc.signInAdvice = signInAdvice(methods);
+    const using = await authenticateWithKey(proc, methods, env, this.o.initTimeoutMs);
+    if (using) proc.auth.using = using;
+  }
+
+  /**
+   * A process of the thread's agent for its own interactive sign-in, outside the pool and
+   * unconfined: like running the agent's login command, it writes the agent's credentials
+   * where the agent keeps them and listens for the browser's callback on this machine.
+   */
+  async signInProcess(
+    settings: ThreadSettings,
+    extra: Record<string, string>,
+  ): Promise<AgentProcess> {
+    const argv = this.argvOf(settings);
+    const run = newTag();
+    const spec = this.o.place.spawnOf(argv, settings.cwd, {
+      ...settings.env,
+      ...extra,
+      ...this.keeper.env(run),
+    });
+    await loadAcp();
+    const proc = new AgentProcess(spec, this.o.handlers, this.o.log, { keeper: this.keeper, run });
+    this.o.log.info({ pid: proc.pid, command: argv[0] }, "agent sign-in process started");
+    try {
+      await proc.initialize(this.o.initTimeoutMs);
+      proc.auth = { methods: authMethodsOf(proc.init, argv) };
+    } catch (err) {
+      proc.kill();
+      throw err;
+    }
+    return proc;
+  }
+
+  /** Stops a thread's idle process, so its next turn starts one that reads new credentials. */
+  async forget(thread: string): Promise<void> {
+    const e = this.entries.get(thread);
+    if (!e || e.proc.busy) return;
+    this.entries.delete(thread);
+    await e.proc.stop();
   }
 
   release(proc: AgentProcess): void {

@@ -78,7 +78,9 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
       case "TurnSubmitted":
         return {
           ...view,
-          queue: [...view.queue, event.data.turn],
+          queue: event.data.interrupts
+            ? [event.data.turn, ...view.queue]
+            : [...view.queue, event.data.turn],
           turnCount: Math.max(view.turnCount, event.data.index),
           updatedAt: at,
         };
@@ -134,6 +136,7 @@ export const turnsProjection: Projection<TurnView, TurnEvent> = {
         index: event.data.index,
         prompt: event.data.prompt,
         images: event.data.images,
+        ...(event.data.interrupts !== undefined && { interrupts: event.data.interrupts }),
         status: "starting",
         submittedAt: at,
         by: event.actor,

@@ -11,6 +11,7 @@ import { workspaceSubjects } from "../../shared/subjects.js";
 import type { ServiceContext } from "../runtime/service.js";
 import type { AgentKeys } from "./pool.js";
 import type { TurnReverts } from "./revert.js";
+import type { SignIns } from "./sign-in.js";
 import { AGENTS_SERVICE } from "./threads.js";
 import type { TurnRunner } from "./turn-runner.js";
 
@@ -21,6 +22,7 @@ export interface RequestDeps {
   /** Turns get their keys from the hub (a joined launchpad host): none are kept here. */
   keysAtHub: boolean;
   reverts: TurnReverts;
+  signIns: SignIns;
   /** Rewrites error answers' messages (a container workspace's: no host paths). */
   hidePaths?: (message: string) => string;
 }
@@ -70,6 +72,13 @@ async function answer(d: RequestDeps, r: AgentRequest): Promise<AgentResults[key
       return { reverted: true };
     case "revertTurn":
       return { reverted: await d.reverts.revertTurn(r.thread, r.turn, r.force) };
+    case "signIn":
+      await d.signIns.start(r.room, r.thread, r.method);
+      return { started: true };
+    case "signInCallback":
+      return { relayed: true, ...(await d.signIns.callback(r.thread, r.url)) };
+    case "signInCancel":
+      return { cancelled: await d.signIns.cancel(r.thread) };
     default: {
       const never: never = r;
       throw new Error(`unhandled op ${(never as { op: string }).op}`);

@@ -24,6 +24,7 @@ import { threadsProjection, turnsProjection } from "./projections.js";
 import { protectedPaths } from "./protected.js";
 import { serveRequests } from "./requests.js";
 import { TurnReverts } from "./revert.js";
+import { SignIns } from "./sign-in.js";
 import { AGENTS_SERVICE, ServiceThreads, threadRegistry } from "./threads.js";
 import { TurnRunner } from "./turn-runner.js";
 
@@ -59,6 +60,7 @@ export async function startAgents(
     keysFor: opts.turnKeys ?? (() => keys.all()),
     protect,
     threads,
+    threadViews,
     turns: turnViews,
     egressSocket: () => {
       if (!egress) throw new Error("bug: the egress proxy is not running");
@@ -66,6 +68,7 @@ export async function startAgents(
     },
   });
   const reverts = new TurnReverts({ ctx, turns: turnViews, place, home, threads });
+  const signIns = new SignIns({ ctx, pool: runner.pool, place, threads, threadViews });
   const consumer = await consumeEvents({
     nc: ctx.nc,
     js: ctx.js,
@@ -100,11 +103,13 @@ export async function startAgents(
     keys,
     keysAtHub: opts.turnKeys !== undefined,
     reverts,
+    signIns,
     ...(opts.hidePaths && { hidePaths: opts.hidePaths }),
   });
   void runner.resume(threadViews).catch((err) => log.warn({ err }, "resume failed"));
   return runningService([commands, consumer], async () => {
     requests.unsubscribe();
+    await signIns.close();
     await runner.stop();
     await egress?.close();
   });

@@ -11,6 +11,7 @@ import { stat } from "node:fs/promises";
 import type * as acp from "@agentclientprotocol/sdk";
 import type { KV } from "@nats-io/kv";
 import {
+  type AgentAuth,
   PERMISSION_TIMEOUT_MS,
   type StopReason,
   StopReasons,
@@ -20,6 +21,7 @@ import {
   TURN_HEARTBEAT_MS,
   type TurnStatus,
   type TurnView,
+  threadIdentifiers,
   turnIdentifiers,
   workspaceThreadIdentifiers,
 } from "../../shared/agents.js";
@@ -44,7 +46,9 @@ import {
   realOrNearest,
   resolveProtected,
 } from "./protected.js";
+import { afterUpdate } from "./session-config.js";
 import type { ServiceThreads } from "./threads.js";
+import { diffsOf, recordToolEdits, type ToolDiff } from "./tool-edits.js";
 import { loggedUpdate, TurnLog } from "./turn-log.js";
 
 export interface TurnRunnerDeps {
@@ -57,6 +61,8 @@ export interface TurnRunnerDeps {
   /** What confined agents can neither read nor write. */
   protect: readonly ProtectedPath[];
   threads: ServiceThreads;
+  /** The `threads` view (the agent's sign-in methods are written beside the projection). */
+  threadViews: KV;
   turns: KV;
   /** The egress proxy's socket (confined agents on this machine reach their API through it). */
   egressSocket: () => string;
@@ -75,6 +81,10 @@ interface ActiveTurn {
   stop: () => void;
   cancelTimer?: NodeJS.Timeout;
   usage?: { used: number; size: number };
+  /** The diff content of the turn's tool calls, and whether their edits were recorded. */
+  tools: Map<string, { diffs: ToolDiff[]; recorded: boolean }>;
+  /** Recording of the edits of completed tool calls, in order; waited for before the log ends. */
+  edits: Promise<void>;
 }
 
 class Stopped extends Error {
@@ -90,6 +100,14 @@ export class TurnRunner {
   private readonly active = new Map<string, ActiveTurn>();
   /** Which running turn a session's requests and updates belong to. */
   private readonly bySession = new Map<string, ActiveTurn>();
+  /**
+   * The open session of each thread's process, between turns too: an agent may tell its
+   * commands or modes after a turn ended (codex-acp tells its commands just after session/new).
+   */
+  private readonly openSessions = new Map<
+    string,
+    { room: string; thread: string; proc: AgentProcess }
+  >();
   private readonly runs = new Set<Promise<void>>();
   private stopping = false;
 
@@ -210,6 +228,8 @@ export class TurnRunner {
       cancelled: false,
       stopped,
       stop,
+      tools: new Map(),
+      edits: Promise.resolve(),
       scope: {
         thread,
         turn: head,
@@ -226,6 +246,7 @@ export class TurnRunner {
           a.usage = { used, size };
         },
         terminals: new Map(),
+        written: new Map(),
         permissions: new Map(),
       },
     };
@@ -290,6 +311,7 @@ export class TurnRunner {
       acquiring.then((p) => a.cancelled && this.pool.release(p)).catch(() => undefined);
       proc = await Promise.race([acquiring, a.stopped]);
       a.proc = proc;
+      await this.showAuth(a, proc);
       if (!proc.announced) {
         proc.announced = true;
         const info = proc.init?.agentInfo;
@@ -312,6 +334,10 @@ export class TurnRunner {
       });
       const sessionId = await Promise.race([session, a.stopped]);
       a.sessionId = sessionId;
+      for (const [id, o] of this.openSessions)
+        if (o.thread === thread) this.openSessions.delete(id);
+      this.openSessions.set(sessionId, { room: a.room, thread, proc });
+      void this.showSession(a, proc);
       this.bySession.set(sessionId, a);
       if (a.cancelled) throw new Stopped();
       const view = await readTurnView(this.d.turns, ids.key);
@@ -356,6 +382,7 @@ export class TurnRunner {
       });
     }
     if (this.stopping) return;
+    await a.edits;
     const status: TurnStatus =
       "code" in outcome ? "failed" : outcome.stopReason === "cancelled" ? "cancelled" : "finished";
     // The whole log is stored before the view says the turn ended.
@@ -380,14 +407,73 @@ export class TurnRunner {
   }
 
   private onUpdate(n: acp.SessionNotification): void {
-    const a = this.bySession.get(n.sessionId);
-    if (!a) return;
+    const a =
+      this.bySession.get(n.sessionId) ??
+      // A session still being opened (its first updates come before it is assigned).
+      [...this.active.values()].find((x) => x.proc?.sessionId === n.sessionId);
     const update = n.update as unknown as { sessionUpdate: string } & Record<string, unknown>;
+    if (!a) {
+      const open = this.openSessions.get(n.sessionId);
+      if (!open?.proc.alive || open.proc.sessionId !== n.sessionId) {
+        this.openSessions.delete(n.sessionId);
+        return;
+      }
+      const next = afterUpdate(open.proc.session, update);
+      if (next) {
+        open.proc.session = next;
+        void this.showSession(open, open.proc);
+      }
+      return;
+    }
     if (update.sessionUpdate === "usage_update") {
       const u = update as unknown as { used: number; size: number };
       a.scope.usage(u.used, u.size);
     }
     a.scope.log.append("AgentUpdate", { update: loggedUpdate(update) });
+    if (update.sessionUpdate === "tool_call" || update.sessionUpdate === "tool_call_update") {
+      this.followTool(a, update);
+    }
+    const proc = a.proc;
+    const next = proc && afterUpdate(proc.session, update);
+    if (proc && next) {
+      proc.session = next;
+      void this.showSession(a, proc);
+    }
+  }
+
+  /** What the session offers (modes, options, commands), in the thread's view. */
+  private async showSession(
+    a: { room: string; thread: string },
+    proc: AgentProcess,
+  ): Promise<void> {
+    const key = threadIdentifiers(this.d.ctx.wsid, a.room, a.thread).key;
+    const session = proc.session;
+    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({
+      ...view,
+      session: {
+        // A loaded session may not tell its commands again: the ones it told before stay.
+        ...(!session.commands && view.session?.commands && { commands: view.session.commands }),
+        ...session,
+      },
+    })).catch((err) => this.log.warn({ thread: a.thread, err }, "session options not shown"));
+  }
+
+  /** Keeps a tool call's diffs; once it completed, its edits are recorded (for a revert). */
+  private followTool(a: ActiveTurn, update: Record<string, unknown>): void {
+    const id = String(update.toolCallId);
+    let tool = a.tools.get(id);
+    const diffs = diffsOf(update.content);
+    if (diffs.length > 0) {
+      tool ??= { diffs: [], recorded: false };
+      tool.diffs = diffs;
+      a.tools.set(id, tool);
+    }
+    if (update.status !== "completed" || !tool || tool.recorded) return;
+    tool.recorded = true;
+    const recorded = tool.diffs;
+    a.edits = a.edits
+      .then(() => recordToolEdits(a.scope, id, recorded))
+      .catch((err) => this.log.warn({ turn: a.turn, err }, "tool edits not recorded"));
   }
 
   /** Stops a running turn: ACP cancel, then the process is killed if the agent does not end it. */
@@ -413,6 +499,19 @@ export class TurnRunner {
         a.proc?.kill();
       }
     }, this.d.options.cancelGraceMs ?? 1500);
+  }
+
+  /** How the thread's agent signs in, in the thread's view (the page offers it). */
+  private async showAuth(a: ActiveTurn, proc: AgentProcess): Promise<void> {
+    const key = threadIdentifiers(this.d.ctx.wsid, a.room, a.thread).key;
+    const auth: AgentAuth = {
+      agent: proc.init?.agentInfo?.title ?? proc.init?.agentInfo?.name ?? "the agent",
+      methods: proc.auth.methods,
+      ...(proc.auth.using && { using: proc.auth.using }),
+    };
+    await writeLive<ThreadView>(this.d.threadViews, key, (view) => ({ ...view, auth })).catch(
+      (err) => this.log.warn({ thread: a.thread, err }, "sign-in methods not shown"),
+    );
   }
 
   /** Heartbeat and usage of a running turn, beside the projection in its view. */

@@ -279,6 +279,169 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-reverted.png` });
   });
 
+  it("edits the agent makes with its own tools show as diffs per file, collapsible, and revert per file and per turn", async () => {
+    const x = join(plus.home, "project", "tool-x.py");
+    const y = join(plus.home, "project", "tool-y.py");
+    await writeFile(x, "def f():\n    return one()\n\nprint(f())\n");
+    await send(`edit ${x} one() two()\ncreate ${y} print(42)`);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    const diffs = turn.getByTestId("file-diff");
+    await expect.poll(() => diffs.count(), { timeout: 30_000 }).toBe(2);
+    // Whole-file diffs, as recorded: the line that changed, with its neighbours.
+    const xDiff = turn.locator(`[data-testid=file-diff][data-path="${x}"]`);
+    expect(await xDiff.locator(".diff-del").textContent()).toContain("return one()");
+    expect(await xDiff.locator(".diff-add").textContent()).toContain("return two()");
+    expect(await xDiff.locator(".turn-file-head").textContent()).toContain("+1");
+    // Collapsible.
+    await xDiff.locator("summary code").click();
+    await expect.poll(() => xDiff.getAttribute("open")).toBeNull();
+    await xDiff.locator("summary code").click();
+    await expect.poll(() => xDiff.getAttribute("open")).toBe("");
+    if (SHOTS) await turn.screenshot({ path: `${SHOTS}/agents-tool-edits.png` });
+    expect(await turn.getByTestId("turn-revert").textContent()).toContain("2 files");
+
+    // One file back.
+    await xDiff.getByTestId("file-revert").click();
+    await expect.poll(() => readFile(x, "utf8"), { timeout: 30_000 }).toContain("return one()");
+    await xDiff.getByTestId("file-reverted").waitFor({ timeout: 30_000 });
+    // The other changed after the agent: the turn's revert says so and changes nothing.
+    await writeFile(y, "print(43)\n");
+    await turn.getByTestId("turn-revert").click();
+    const conflict = turn.getByTestId("turn-revert-conflict");
+    await conflict.waitFor({ timeout: 30_000 });
+    expect(await conflict.textContent()).toContain(y);
+    expect(await readFile(y, "utf8")).toBe("print(43)\n");
+    await conflict.getByRole("button", { name: "Cancel" }).click();
+  });
+
+  it("the log follows new output while the reader is at the bottom; scrolled up, it offers to jump to the latest", async () => {
+    const turns = page.getByTestId("turns");
+    const gap = () =>
+      turns.evaluate((el) => Math.round(el.scrollHeight - el.scrollTop - el.clientHeight));
+    await send("slow 40 60");
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("running");
+    await logText(turn, "chunk 20");
+    expect(await gap()).toBeLessThan(48);
+    // Up in the log: it stays where the reader is, and says there is more below.
+    await turns.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await page.getByTestId("jump-to-latest").waitFor({ timeout: 30_000 });
+    expect(await turns.evaluate((el) => el.scrollTop)).toBe(0);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await page.getByTestId("jump-to-latest").click();
+    await expect.poll(gap).toBeLessThan(48);
+    expect(await page.getByTestId("jump-to-latest").count()).toBe(0);
+  });
+
+  it("a failed turn can be retried, a sent prompt edited and sent again, an answer copied", async () => {
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: plus.url });
+    // The newest turn card (the page shows the latest turns only: count the turn ids).
+    const newest = () => lastTurn(page).getAttribute("data-turn");
+    const seen = new Set([await newest()]);
+    const next = async () => {
+      await expect.poll(async () => !seen.has(await newest()), { timeout: 30_000 }).toBe(true);
+      seen.add(await newest());
+    };
+    await send("say answer **one**\ncrash");
+    await next();
+    const failed = lastTurn(page);
+    await expect
+      .poll(() => failed.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("failed");
+    await failed.getByTestId("turn-retry").click();
+    await next();
+    expect(await lastTurn(page).locator(".turn-prompt").textContent()).toContain("crash");
+    await expect
+      .poll(() => lastTurn(page).getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("failed");
+    // Edit: the prompt goes back into the box, to change and send.
+    await lastTurn(page).getByTestId("turn-edit").click();
+    await expect
+      .poll(() => page.getByTestId("composer-input").inputValue())
+      .toBe("say answer **one**\ncrash");
+    await page.getByTestId("composer-input").fill("say answer **two**");
+    await page.getByTestId("submit").click();
+    await next();
+    const done = lastTurn(page);
+    await expect
+      .poll(() => done.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    await done.getByTestId("turn-copy").click();
+    await expect.poll(() => done.getByTestId("turn-copy").textContent()).toBe("Copied");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe("answer **two**");
+  });
+
+  it("the agent's modes and options are pickers in the thread's header, remembered on the thread; its slash commands complete in the box", async () => {
+    // The session tells what it offers once it runs.
+    await send("say hello");
+    await logText(lastTurn(page), "hello");
+    const mode = page.getByTestId("session-mode");
+    await mode.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("session-id").textContent()).toContain("session scripte");
+    await mode.selectOption("code");
+    await page.getByTestId("session-option-model").selectOption("large");
+    await expect.poll(() => page.locator(".agents-summary").textContent()).toContain("large");
+    await send("config");
+    const turn = lastTurn(page);
+    await logText(turn, "mode code model large effort low");
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId("session-mode").inputValue(), { timeout: 30_000 })
+      .toBe("code");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-session-pickers.png` });
+
+    const box = page.getByTestId("composer-input");
+    await box.fill("/re");
+    const offered = page.getByTestId("slash-commands");
+    await offered.waitFor({ timeout: 10_000 });
+    expect(await offered.textContent()).toContain("/review");
+    expect(await offered.textContent()).not.toContain("/init");
+    if (SHOTS) await page.locator(".composer").screenshot({ path: `${SHOTS}/agents-slash.png` });
+    await box.press("Tab");
+    expect(await box.inputValue()).toBe("/review ");
+    expect(await offered.count()).toBe(0);
+    await box.fill("");
+  });
+
+  it("send now while a turn runs: it is stopped and the new prompt runs at once; the page says so", async () => {
+    await send("slow 200 100");
+    const running = lastTurn(page);
+    await expect
+      .poll(() => running.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("running");
+    const first = await running.getAttribute("data-turn");
+    expect(await page.getByTestId("submit").textContent()).toBe("Queue");
+    await page.getByTestId("composer-input").fill("say steered");
+    await page.getByTestId("submit-now").click();
+    await expect.poll(() => lastTurn(page).getAttribute("data-turn")).not.toBe(first);
+    const steered = lastTurn(page);
+    await steered.getByTestId("turn-sent-now").waitFor({ timeout: 30_000 });
+    await logText(steered, "steered");
+    await expect
+      .poll(() => steered.getByTestId("turn-status").getAttribute("data-status"), {
+        timeout: 30_000,
+      })
+      .toBe("finished");
+    const stopped = page.locator(`[data-testid=turn][data-turn="${first}"]`);
+    expect(await stopped.getByTestId("turn-status").getAttribute("data-status")).toBe("cancelled");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-send-now.png` });
+  });
+
   it("a room with 500 threads: only rows in view are rendered; scrolled to the bottom, the oldest shows", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;
@@ -344,7 +507,16 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
   });
 
-  it("codex-acp without credentials: the turn fails with a clear message", async () => {
+  it("codex-acp without a key: the turn fails in words and the sign-in choices show; Login with ChatGPT shows its page", async () => {
+    // The key stored above is removed: this thread's agent has no credentials.
+    await page.getByTestId("thread-settings-toggle").click();
+    await page.getByLabel("Key name").fill("OPENAI_API_KEY");
+    await page.getByLabel("Key value").fill("");
+    await page.getByRole("button", { name: "Store key" }).click();
+    await expect
+      .poll(() => page.locator(".agents-keys").textContent())
+      .not.toContain("OPENAI_API_KEY");
+    await page.getByTestId("thread-settings").getByRole("button", { name: "Cancel" }).click();
     // The new thread is selected once it exists: its settings are the ones changed below.
     const count = Number(await page.getByTestId("thread-list").getAttribute("data-count"));
     await page.getByTestId("new-thread").click();
@@ -365,6 +537,82 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const failure = (await turn.getByTestId("turn-failure").textContent()) ?? "";
     expect(failure).toContain("ERR_AGENT_AUTH");
     expect(failure).toMatch(/Authentication required/i);
-    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-auth.png` });
+    expect(failure).toContain("OPENAI_API_KEY");
+    // The sign-in choices the agent offered show by themselves.
+    const panel = page.getByTestId("sign-in-panel");
+    await panel.waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId("sign-in-keys").textContent()).toContain("OPENAI_API_KEY");
+    await page.getByTestId("sign-in-chatgpt").click();
+    const link = page.getByTestId("sign-in-url");
+    await link.waitFor({ timeout: 60_000 });
+    expect(await link.getAttribute("href")).toMatch(/^https:\/\/auth\.openai\.com\//);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-sign-in.png` });
+    // Only the sign-in's own callback is relayed.
+    await page.getByTestId("sign-in-callback").fill("http://localhost:9/elsewhere?code=x");
+    await panel.getByRole("button", { name: "Send" }).click();
+    await expect
+      .poll(() => page.locator(".agents-error").textContent())
+      .toContain("not the sign-in's callback");
+    await panel.getByRole("button", { name: "Cancel sign-in" }).click();
+    await expect
+      .poll(() => page.getByTestId("sign-in-failed").textContent(), { timeout: 30_000 })
+      .toContain("cancelled");
+  });
+
+  it("codex-acp with a stored key: plus authenticates, and the turn fails with the network error in words", async () => {
+    await page.getByTestId("sign-in-panel").getByRole("button", { name: "Store a key" }).click();
+    await page.getByLabel("Key name").fill("OPENAI_API_KEY");
+    await page.getByLabel("Key value").fill("sk-proj-0123456789abcdefghijklmnopqrstuvwxyzABCD");
+    await page.getByRole("button", { name: "Store key" }).click();
+    await expect.poll(() => page.locator(".agents-keys").textContent()).toContain("OPENAI_API_KEY");
+    await page.getByTestId("thread-settings").getByRole("button", { name: "Cancel" }).click();
+    const before = await page.getByTestId("turn").count();
+    await send("hello again");
+    await expect.poll(() => page.getByTestId("turn").count()).toBe(before + 1);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 180_000 })
+      .toBe("failed");
+    const failure = (await turn.getByTestId("turn-failure").textContent()) ?? "";
+    expect(failure).not.toContain("ERR_AGENT_AUTH");
+    expect(failure).toMatch(/stream disconnected|error sending request|api\.openai\.com/i);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-codex-network.png` });
+  }, 240_000);
+
+  it("the selected thread is in the URL: a reload (or the link elsewhere) opens it, not the newest", async () => {
+    await page.getByTestId("thread").filter({ hasText: "Thread 1" }).click();
+    await expect.poll(() => page.locator(".agents-header h2").textContent()).toBe("Thread 1");
+    await expect.poll(() => page.evaluate(() => location.hash)).toMatch(/^#agents\/[\w-]+$/);
+    const link = page.url();
+    await page.reload();
+    await page.getByTestId("thread-pane").waitFor({ timeout: 30_000 });
+    await expect
+      .poll(() => page.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+      .toBe("Thread 1");
+    const other = await context.newPage();
+    try {
+      await other.goto(link);
+      await expect
+        .poll(() => other.locator(".agents-header h2").textContent(), { timeout: 30_000 })
+        .toBe("Thread 1");
+    } finally {
+      await other.close();
+    }
+  });
+
+  it("Settings → Agent defaults stores workspace-level API keys (0600), used by every thread", async () => {
+    await page.getByTestId("tab-settings").click();
+    const keys = page.locator(".settings-section [data-testid=agent-keys]");
+    await keys.waitFor({ timeout: 30_000 });
+    await keys.getByLabel("Key name").fill("ANTHROPIC_API_KEY");
+    await keys.getByLabel("Key value").fill("sk-ant-e2e-settings");
+    await keys.getByRole("button", { name: "Store key" }).click();
+    await expect.poll(() => keys.textContent()).toContain("ANTHROPIC_API_KEY");
+    const file = join(plus.dataDir, "agent-keys.json");
+    expect(JSON.parse(await readFile(file, "utf8"))).toMatchObject({
+      ANTHROPIC_API_KEY: "sk-ant-e2e-settings",
+    });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/settings-agent-keys.png`, fullPage: true });
   });
 });

@@ -87,7 +87,8 @@ export function tabsOf(hosted: boolean): readonly WorkspaceTab[] {
 const DEFAULT_TAB: TabId = "files";
 
 function tabOfHash(hash: string): TabId {
-  const id = hash.replace(/^#\/?/, "");
+  // "#agents/<thread>": a tab may keep what it shows after its id.
+  const id = hash.replace(/^#\/?/, "").split("/")[0]!;
   return (TabIds as readonly string[]).includes(id) ? (id as TabId) : DEFAULT_TAB;
 }
 

@@ -72,7 +72,8 @@ export interface AgentsStore {
   clearError(): void;
   createThread(title: string, home: string): Promise<CommandReply>;
   changeSettings(change: ThreadSettingsChange, title?: string): Promise<CommandReply>;
-  submit(prompt: string, images: string[]): Promise<CommandReply>;
+  /** `now`: stops the running turn and runs this one next, before the queue. */
+  submit(prompt: string, images: string[], now?: boolean): Promise<CommandReply>;
   interrupt(turn: string): Promise<CommandReply>;
   answer(turn: string, request: string, optionId: string): Promise<void>;
   revert(turn: string, path: string): Promise<void>;
@@ -89,6 +90,14 @@ export interface AgentsStore {
    * workspace's go to the account, or (`scope` "workspace", its owners) to the workspace.
    */
   setKey(name: string, value: string, scope?: AgentKeyScope): Promise<boolean>;
+  /** A prompt put back into the composer to edit and send again (taken by the composer). */
+  readonly draft: Accessor<{ text: string; images: string[] } | undefined>;
+  setDraft(d: { text: string; images: string[] } | undefined): void;
+  /** Starts the agent's own sign-in (`method`: an "agent" method of the thread's `auth`). */
+  signIn(method: string): Promise<void>;
+  /** Relays the address a sign-in's browser ended on; resolves with the agent's answer. */
+  signInCallback(url: string): Promise<{ status: number; text: string } | undefined>;
+  cancelSignIn(): Promise<void>;
   /** Uploads a pasted or dropped image next to the chat file; resolves with its path. */
   saveImage(file: Blob, name: string): Promise<string>;
   openLog(thread: string, turn: string): TurnLog;
@@ -131,6 +140,11 @@ async function request<T>(conn: WorkspaceConnection, body: object): Promise<T> {
   return r.result;
 }
 
+/** The thread a `#agents/<thread>` URL names. */
+function threadOfHash(hash: string): string | undefined {
+  return /^#agents\/([A-Za-z0-9_-]{8,64})$/.exec(hash)?.[1];
+}
+
 /** The last token of a view key: the thread or turn id. */
 const lastToken = (key: string) => key.slice(key.lastIndexOf(".") + 1);
 
@@ -144,6 +158,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const [threadRecords, setThreadRecords] = createStore<Record<string, ThreadView>>({});
   const [turnRecords, setTurnRecords] = createStore<Record<string, TurnView>>({});
   const [chosen, setChosen] = createSignal<string | undefined>();
+  const [draft, setDraft] = createSignal<{ text: string; images: string[] }>();
   const [problem, setProblem] = createSignal<string>();
   const [lastError, setLastError] = createSignal<string>();
   const [agents, setAgents] = createSignal<DetectedAgent[]>([]);
@@ -172,9 +187,21 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   const threads = createMemo(() =>
     Object.values(threadRecords).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
   );
+  // The thread a link or a reload names (`#agents/<thread>`), until one is chosen here.
+  const [linked, setLinked] = createSignal(threadOfHash(location.hash));
+  const onHash = () => setLinked(threadOfHash(location.hash));
+  window.addEventListener("hashchange", onHash);
+  onCleanup(() => window.removeEventListener("hashchange", onHash));
   const selected = createMemo(() => {
     const t = chosen();
-    return (t && threadRecords[t]) || threads()[0];
+    const l = linked();
+    return (t && threadRecords[t]) || (l && threadRecords[l]) || threads()[0];
+  });
+  // The selected thread goes into the URL while the Agents tab shows (a reload keeps it).
+  createEffect(() => {
+    const id = selected()?.thread;
+    if (!id || !/^#agents(\/|$)/.test(location.hash)) return;
+    if (threadOfHash(location.hash) !== id) history.replaceState(null, "", `#agents/${id}`);
   });
   const selectedId = createMemo(() => selected()?.thread);
   const selectedRoom = createMemo(() => selected()?.room);
@@ -271,7 +298,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         ...(title !== undefined && { title }),
       });
     },
-    submit(prompt, images) {
+    submit(prompt, images, now) {
       const t = need();
       return run(SubmitTurn.type, {
         room: t.room,
@@ -279,6 +306,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         turn: newTurnId(),
         prompt,
         images,
+        ...(now && { now }),
       });
     },
     interrupt(turn) {
@@ -300,6 +328,30 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         return { ok: false, error: { code: "ERR_INTERNAL", message: messageOf(err) } };
       }
     },
+    draft,
+    setDraft,
+    signIn: (method) =>
+      guard(() =>
+        request(conn, { op: "signIn", room: need().room, thread: need().thread, method }),
+      ),
+    async signInCallback(url) {
+      try {
+        const t = need();
+        const r = await request<{ status: number; text: string }>(conn, {
+          op: "signInCallback",
+          room: t.room,
+          thread: t.thread,
+          url,
+        });
+        setLastError(undefined);
+        return r;
+      } catch (err) {
+        setLastError(messageOf(err));
+        return undefined;
+      }
+    },
+    cancelSignIn: () =>
+      guard(() => request(conn, { op: "signInCancel", room: need().room, thread: need().thread })),
     async setKey(name, value, scope = "account") {
       try {
         if (conn.agentKeys) showNames(await conn.agentKeys.set(scope, name, value));

@@ -3,11 +3,56 @@
  * permission request or notice.
  */
 import { For, Match, Show, Switch } from "solid-js";
-import { type TurnView, turnEnded } from "../../../shared/agents.js";
+import { shellQuote, type TurnView, turnEnded } from "../../../shared/agents.js";
 import { useAgents } from "./agents-store.js";
-import { lineDiff } from "./diff.js";
+import { FileDiff } from "./file-diff.js";
 import type { LogItem } from "./log-model.js";
 import { Markdown } from "./markdown.js";
+
+type ToolItem = Extract<LogItem, { kind: "tool" }>;
+type PermissionItem = Extract<LogItem, { kind: "permission" }>;
+
+/** An answered permission in the words of the option chosen ("Allow", not its id). */
+function answerLabel(p: PermissionItem): string {
+  if (p.answer === undefined) return "not answered";
+  if (p.answer === "cancelled") return "cancelled";
+  return p.options.find((o) => o.optionId === p.answer)?.name ?? p.answer;
+}
+
+/**
+ * A tool call's files: each edit as recorded (whole file, revertable), else its diff as the
+ * agent gave it (which may be an excerpt: not revertable, and the page says why).
+ */
+function toolFiles(t: ToolItem) {
+  const recorded = Object.values(t.recorded ?? {});
+  const diffs = t.diffs ?? [];
+  const out = recorded.map((e) => ({
+    path: e.path,
+    before: e.before,
+    after: e.after,
+    revertable: !e.truncated,
+    note: e.truncated ? "too large to revert from the log" : undefined,
+  }));
+  // A diff names the file as the agent did; the record, by its real path. One each: a pair.
+  const unmatched = diffs.filter(
+    (d) => !(t.recorded?.[d.path] || (diffs.length === 1 && recorded.length === 1)),
+  );
+  for (const d of unmatched) {
+    out.push({
+      path: d.path,
+      before: d.oldText,
+      after: d.newText,
+      revertable: false,
+      note:
+        t.status === "completed"
+          ? "not recorded: cannot be reverted (see the notice)"
+          : t.status === "failed"
+            ? "the tool call failed"
+            : "proposed",
+    });
+  }
+  return out;
+}
 
 export function LogEntry(props: { item: LogItem; turn: TurnView }) {
   const agents = useAgents();
@@ -46,6 +91,18 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
             <Show when={i().text}>
               <pre>{i().text}</pre>
             </Show>
+            <For each={toolFiles(i())}>
+              {(f) => (
+                <FileDiff
+                  turn={props.turn}
+                  path={f.path}
+                  before={f.before}
+                  after={f.after}
+                  revertable={f.revertable}
+                  note={f.note}
+                />
+              )}
+            </For>
           </div>
         )}
       </Match>
@@ -53,7 +110,7 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
         {(i) => (
           <div class="turn-command">
             <div class="turn-command-line">
-              <code>$ {[i().command, ...i().args].join(" ")}</code>
+              <code>$ {shellQuote([i().command, ...i().args])}</code>
               <Show when={i().sandbox !== "none"}>
                 <span class="badge">{i().sandbox}</span>
               </Show>
@@ -67,45 +124,14 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
       </Match>
       <Match when={props.item.kind === "file" && props.item}>
         {(i) => (
-          <div class="turn-file">
-            <div class="turn-file-head">
-              <code>{i().path}</code>
-              <span class="muted">{i().before === null ? "new file" : "edited"}</span>
-              <Show when={props.turn.reverted?.includes(i().path)}>
-                <span class="badge" data-testid="file-reverted">
-                  reverted
-                </span>
-              </Show>
-              <Show
-                when={
-                  !i().truncated &&
-                  turnEnded(props.turn.status) &&
-                  !props.turn.reverted?.includes(i().path)
-                }
-              >
-                <button
-                  type="button"
-                  class="link-button"
-                  onClick={() => void agents.revert(props.turn.turn, i().path)}
-                >
-                  Revert
-                </button>
-              </Show>
-            </div>
-            <pre class="turn-diff">
-              <For each={lineDiff(i().before ?? "", i().after)}>
-                {(l) =>
-                  l.kind === "fold" ? (
-                    <div class="diff-fold">… {l.count} unchanged lines</div>
-                  ) : (
-                    <div class={`diff-${l.kind}`}>
-                      {l.kind === "add" ? "+" : l.kind === "del" ? "-" : " "} {l.text}
-                    </div>
-                  )
-                }
-              </For>
-            </pre>
-          </div>
+          <FileDiff
+            turn={props.turn}
+            path={i().path}
+            before={i().before}
+            after={i().after}
+            revertable={!i().truncated}
+            note="too large to revert from the log"
+          />
         )}
       </Match>
       <Match when={props.item.kind === "permission" && props.item}>
@@ -115,8 +141,8 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
             <Show
               when={i().answer === undefined && props.turn.status === "running"}
               fallback={
-                <span class="muted">
-                  {i().answer ?? "not answered"}
+                <span class="muted" data-testid="permission-answer">
+                  {answerLabel(i())}
                   {i().by && i().by !== "user" ? ` (${i().by})` : ""}
                 </span>
               }

@@ -3,7 +3,7 @@
  * thoughts, plans, tool calls, commands with their output, file edits, permission requests,
  * notices). Pure: the turn store applies events with it, the export reuses it.
  */
-import type { TurnLogEvent, TurnStatus } from "../../../shared/agents.js";
+import { shellQuote, type TurnLogEvent, type TurnStatus } from "../../../shared/agents.js";
 
 export interface PlanEntry {
   content: string;
@@ -23,6 +23,10 @@ export type LogItem =
       status: string;
       terminalId?: string;
       text?: string;
+      /** The tool call's diff content: the edits the agent made (or proposes) with it. */
+      diffs?: ToolDiff[];
+      /** Its edits as recorded once it completed, whole files, by path: these can be reverted. */
+      recorded?: Record<string, FileEdit>;
     }
   | {
       kind: "command";
@@ -34,7 +38,7 @@ export type LogItem =
       output: string;
       exit?: { exitCode: number | null; signal: string | null };
     }
-  | { kind: "file"; path: string; before: string | null; after: string; truncated: boolean }
+  | ({ kind: "file" } & FileEdit)
   | {
       kind: "permission";
       request: string;
@@ -44,6 +48,49 @@ export type LogItem =
       by?: string;
     }
   | { kind: "notice"; level: string; text: string };
+
+/** One diff of a tool call's content. */
+export interface ToolDiff {
+  path: string;
+  oldText: string | null;
+  newText: string;
+}
+
+/** A recorded write of a file: before (null: none) and after. */
+export interface FileEdit {
+  path: string;
+  before: string | null;
+  after: string;
+  truncated: boolean;
+}
+
+/** Files of a turn that a revert can put back, in the order they were first written. */
+export function revertableFiles(m: LogModel): string[] {
+  return [
+    ...new Set(
+      m.items.flatMap((i) => {
+        if (i.kind === "file") return i.truncated ? [] : [i.path];
+        if (i.kind === "tool" && i.recorded)
+          return Object.values(i.recorded).flatMap((e) => (e.truncated ? [] : [e.path]));
+        return [];
+      }),
+    ),
+  ];
+}
+
+function diffsOf(content: { type: string }[]): ToolDiff[] {
+  return content.flatMap((c) => {
+    const d = c as { type: string; path?: unknown; oldText?: unknown; newText?: unknown };
+    if (d.type !== "diff" || typeof d.path !== "string" || typeof d.newText !== "string") return [];
+    return [
+      {
+        path: d.path,
+        oldText: typeof d.oldText === "string" ? d.oldText : null,
+        newText: d.newText,
+      },
+    ];
+  });
+}
 
 export interface LogModel {
   items: LogItem[];
@@ -112,6 +159,7 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
             .filter((c) => c.type === "content")
             .map((c) => textOf(c.content))
             .join("");
+          const diffs = diffsOf(content);
           const at = m.index[`tool:${id}`];
           const existing = at !== undefined ? m.items[at] : undefined;
           if (existing && existing.kind === "tool") {
@@ -120,6 +168,7 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
             if (typeof u.kind === "string") existing.toolKind = u.kind;
             if (terminalId) existing.terminalId = terminalId;
             if (text) existing.text = text;
+            if (diffs.length > 0) existing.diffs = diffs;
             return;
           }
           m.index[`tool:${id}`] = m.items.length;
@@ -131,6 +180,7 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
             status: typeof u.status === "string" ? u.status : "pending",
             ...(terminalId !== undefined && { terminalId }),
             ...(text && { text }),
+            ...(diffs.length > 0 && { diffs }),
           });
           return;
         }
@@ -161,9 +211,27 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
         item.exit = { exitCode: e.data.exitCode, signal: e.data.signal };
       return;
     }
-    case "FileWritten":
-      m.items.push({ kind: "file", ...e.data });
+    case "FileWritten": {
+      const { toolCallId, ...edit } = e.data;
+      // An edit made with the agent's own tool belongs to that tool call's diff.
+      // A write through the client that a tool call's diff announced belongs there too.
+      const at =
+        toolCallId !== undefined
+          ? m.index[`tool:${toolCallId}`]
+          : m.items.findLastIndex(
+              (i) =>
+                i.kind === "tool" &&
+                !i.recorded?.[edit.path] &&
+                i.diffs?.some((d) => d.path === edit.path) === true,
+            );
+      const tool = at !== undefined && at >= 0 ? m.items[at] : undefined;
+      if (tool?.kind === "tool") {
+        tool.recorded = { ...tool.recorded, [edit.path]: edit };
+        return;
+      }
+      m.items.push({ kind: "file", ...edit });
       return;
+    }
     case "PermissionRequested":
       m.index[`perm:${e.data.request}`] = m.items.length;
       m.items.push({
@@ -232,7 +300,7 @@ export function turnMarkdown(
       case "command":
         out.push(
           "```console",
-          `$ ${[item.command, ...item.args].join(" ")}`,
+          `$ ${shellQuote([item.command, ...item.args])}`,
           item.output.trimEnd(),
           "```",
           "",

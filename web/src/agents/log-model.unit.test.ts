@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TurnLogEvent } from "../../../shared/agents.js";
 import { envelope } from "../../../shared/envelope.js";
-import { answerOf, applyLogEvent, emptyLog, turnMarkdown } from "./log-model.js";
+import { answerOf, applyLogEvent, emptyLog, revertableFiles, turnMarkdown } from "./log-model.js";
 
 const at = "2026-01-01T00:00:00.000Z";
 function ev(type: TurnLogEvent["type"], data: object) {
@@ -73,5 +73,50 @@ describe("turn log model", () => {
     expect(turnMarkdown("p", 1, "finished", m, true)).toContain("> hmm");
     expect(turnMarkdown("p", 1, "finished", m, false)).not.toContain("hmm");
     expect(turnMarkdown("p", 1, "finished", m, false)).toContain("$ bash -c ls\na\nb");
+  });
+
+  it("a tool call's diffs and the edits recorded for it stay with it; both kinds of write can be reverted", () => {
+    const m = emptyLog();
+    const tool = (toolCallId: string, path: string, extra: object) =>
+      ev("AgentUpdate", {
+        update: {
+          sessionUpdate: "tool_call",
+          toolCallId,
+          title: `Edit ${path}`,
+          kind: "edit",
+          ...extra,
+        },
+      });
+    for (const e of [
+      tool("e1", "/w/a.py", {
+        status: "in_progress",
+        content: [{ type: "diff", path: "/w/a.py", oldText: "x = 1", newText: "x = 2" }],
+      }),
+      ev("AgentUpdate", {
+        update: { sessionUpdate: "tool_call_update", toolCallId: "e1", status: "completed" },
+      }),
+      ev("FileWritten", {
+        path: "/w/a.py",
+        before: "x = 1\n",
+        after: "x = 2\n",
+        truncated: false,
+        toolCallId: "e1",
+      }),
+      // Announced by a diff, written through the client: one entry, with the tool call.
+      tool("w1", "/w/b.py", {
+        status: "in_progress",
+        content: [{ type: "diff", path: "/w/b.py", newText: "b\n" }],
+      }),
+      ev("FileWritten", { path: "/w/b.py", before: null, after: "b\n", truncated: false }),
+      ev("FileWritten", { path: "/w/c.py", before: null, after: "c\n", truncated: false }),
+    ])
+      applyLogEvent(m, e);
+    expect(m.items.map((i) => i.kind)).toEqual(["tool", "tool", "file"]);
+    expect(m.items[0]).toMatchObject({
+      diffs: [{ path: "/w/a.py", oldText: "x = 1", newText: "x = 2" }],
+      recorded: { "/w/a.py": { before: "x = 1\n", after: "x = 2\n" } },
+    });
+    expect(m.items[1]).toMatchObject({ recorded: { "/w/b.py": { before: null } } });
+    expect(revertableFiles(m)).toEqual(["/w/a.py", "/w/b.py", "/w/c.py"]);
   });
 });

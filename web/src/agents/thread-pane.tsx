@@ -1,11 +1,22 @@
 /** The selected thread: its header (export, settings), its latest turns and the composer. */
-import { createMemo, createSignal, For, Show } from "solid-js";
+import {
+  createEffect,
+  createMemo,
+  createSignal,
+  For,
+  on,
+  onCleanup,
+  onMount,
+  Show,
+} from "solid-js";
 import { PresenceAvatars } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
+import { SessionPickers } from "./session-pickers.js";
+import { SignInPanel } from "./sign-in-panel.js";
 import { ThreadSettingsForm } from "./thread-settings-form.js";
 import { TurnCard } from "./turn-card.js";
 
@@ -20,9 +31,51 @@ export function ThreadPane() {
   );
   const [shown, setShown] = createSignal(TURNS_PAGE);
   const [settingsOpen, setSettingsOpen] = createSignal(false);
+  const [signInOpen, setSignInOpen] = createSignal<boolean>();
+  /** The sign-in shows when asked for, while one runs, and after a turn the agent refused. */
+  const signInShown = createMemo(() => {
+    if (!thread().auth?.methods.length) return false;
+    const asked = signInOpen();
+    if (asked !== undefined) return asked;
+    const s = thread().signIn?.status;
+    if (s === "starting" || s === "waiting") return true;
+    return agents.turns().at(-1)?.failure?.code === "ERR_AGENT_AUTH";
+  });
   const visible = createMemo(() => agents.turns().slice(-shown()));
   const hidden = () => Math.max(0, agents.turns().length - shown());
   let list!: HTMLDivElement;
+  /** The reader is at the bottom of the log: new output keeps it there. */
+  const [following, setFollowing] = createSignal(true);
+  const [behind, setBehind] = createSignal(false);
+  const atBottom = () => list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  const toLatest = () => {
+    list.scrollTop = list.scrollHeight;
+    setFollowing(true);
+    setBehind(false);
+  };
+  onMount(() => {
+    toLatest();
+    // Whatever grows the log (a new turn, a chunk, a diff): follow it, or offer to jump there.
+    const grown = new MutationObserver(() => {
+      if (following()) list.scrollTop = list.scrollHeight;
+      else setBehind(true);
+    });
+    grown.observe(list, { childList: true, subtree: true, characterData: true });
+    onCleanup(() => grown.disconnect());
+  });
+  // Another thread opens at its latest turn.
+  createEffect(
+    on(
+      () => thread().thread,
+      () => queueMicrotask(toLatest),
+      { defer: true },
+    ),
+  );
+  const onScroll = () => {
+    const bottom = atBottom();
+    setFollowing(bottom);
+    if (bottom) setBehind(false);
+  };
 
   const exportThread = async (withThinking: boolean) => {
     const parts = [`# ${thread().title}`, ""];
@@ -65,6 +118,16 @@ export function ThreadPane() {
         <button type="button" class="button" onClick={() => void exportThread(false)}>
           Export without thinking
         </button>
+        <Show when={!readOnly() && thread().auth?.methods.length}>
+          <button
+            type="button"
+            class="button"
+            data-testid="sign-in-toggle"
+            onClick={() => setSignInOpen(!signInShown())}
+          >
+            Sign in
+          </button>
+        </Show>
         <Show when={!readOnly()}>
           <button
             type="button"
@@ -76,6 +139,24 @@ export function ThreadPane() {
           </button>
         </Show>
       </header>
+      <Show when={thread().sessionId || thread().session}>
+        <div class="agents-session-bar">
+          <Show when={!readOnly() && thread().session}>
+            <SessionPickers />
+          </Show>
+          <span class="agents-spacer" />
+          <Show when={thread().sessionId}>
+            {(id) => (
+              <span class="muted" data-testid="session-id" title={`ACP session ${id()}`}>
+                {thread().auth?.agent ?? thread().settings.agent} · session {id()}
+              </span>
+            )}
+          </Show>
+        </div>
+      </Show>
+      <Show when={signInShown() && !readOnly()}>
+        <SignInPanel onClose={() => setSignInOpen(false)} onKeys={() => setSettingsOpen(true)} />
+      </Show>
       <Show when={settingsOpen() && !readOnly()}>
         <ThreadSettingsForm onDone={() => setSettingsOpen(false)} />
       </Show>
@@ -87,7 +168,7 @@ export function ThreadPane() {
           </button>
         </div>
       </Show>
-      <div class="agents-turns" ref={list}>
+      <div class="agents-turns" ref={list} onScroll={onScroll} data-testid="turns">
         <Show when={hidden() > 0}>
           <button
             type="button"
@@ -106,8 +187,18 @@ export function ThreadPane() {
               : `Ask the agent something. It works in ${thread().settings.cwd} (${thread().settings.mode}).`}
           </p>
         </Show>
+        <Show when={behind()}>
+          <button
+            type="button"
+            class="button primary agents-jump"
+            data-testid="jump-to-latest"
+            onClick={toLatest}
+          >
+            ↓ Jump to latest
+          </button>
+        </Show>
       </div>
-      <Composer onSent={() => queueMicrotask(() => (list.scrollTop = list.scrollHeight))} />
+      <Composer onSent={() => queueMicrotask(toLatest)} />
     </section>
   );
 }

@@ -6,7 +6,7 @@ import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { useAgents } from "./agents-store.js";
 import { LogEntry } from "./log-entry.js";
-import type { LogItem } from "./log-model.js";
+import { answerOf, type LogItem, revertableFiles } from "./log-model.js";
 import { Markdown } from "./markdown.js";
 import { RevertTurn } from "./revert-turn.js";
 
@@ -55,15 +55,28 @@ export function TurnCard(props: { turn: TurnView }) {
   const stalled = () => t().status === "running" && (beatAge() ?? 0) > TURN_STALLED_MS;
   const usage = () => log.model.usage ?? t().usage;
   /** Files the turn wrote that a revert can put back. */
-  const written = createMemo(() => [
-    ...new Set(log.model.items.flatMap((i) => (i.kind === "file" && !i.truncated ? [i.path] : []))),
-  ]);
+  const written = createMemo(() => revertableFiles(log.model));
+  const [copied, setCopied] = createSignal<string>();
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(answerOf(log.model));
+      setCopied("Copied");
+    } catch {
+      setCopied("Copy refused by the browser");
+    }
+    setTimeout(() => setCopied(undefined), 2000);
+  };
   return (
     <article class="turn" data-testid="turn" data-status={t().status} data-turn={t().turn}>
       <div class="turn-prompt">
         <Markdown text={t().prompt} breaks />
         <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
       </div>
+      <Show when={t().interrupts}>
+        <div class="turn-notice" data-testid="turn-sent-now">
+          Sent now: the turn that was running was stopped, and this one ran next.
+        </div>
+      </Show>
       <div class="turn-meta">
         <Show when={submitter()}>
           {(p) => (
@@ -104,6 +117,38 @@ export function TurnCard(props: { turn: TurnView }) {
           )}
         </Show>
         <span class="agents-spacer" />
+        <Show when={!live() && log.caughtUp() && answerOf(log.model) !== ""}>
+          <button
+            type="button"
+            class="link-button"
+            data-testid="turn-copy"
+            title="Copy the agent's answer (markdown)"
+            onClick={() => void copy()}
+          >
+            {copied() ?? "Copy"}
+          </button>
+        </Show>
+        <Show when={!readOnly() && !live()}>
+          <button
+            type="button"
+            class="link-button"
+            data-testid="turn-edit"
+            title="Put this prompt back in the box to edit and send again"
+            onClick={() => agents.setDraft({ text: t().prompt, images: [...t().images] })}
+          >
+            Edit
+          </button>
+        </Show>
+        <Show when={!readOnly() && (t().status === "failed" || t().status === "cancelled")}>
+          <button
+            type="button"
+            class="button"
+            data-testid="turn-retry"
+            onClick={() => void agents.submit(t().prompt, [...t().images])}
+          >
+            Retry
+          </button>
+        </Show>
         <Show when={!readOnly() && !live() && log.caughtUp() && written().length > 0}>
           <RevertTurn turn={t()} files={written()} />
         </Show>

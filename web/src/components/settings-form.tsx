@@ -11,6 +11,7 @@ import {
   type Theme,
   Themes,
 } from "../../../shared/workspace.js";
+import { AgentKeysForm } from "../agents/agent-keys-form.js";
 import { type SettingsRecord, useSettings } from "../stores/settings-store.js";
 import { SignInSection } from "./sign-in-section.js";
 
@@ -214,6 +215,14 @@ function SettingsFields(props: { view: SettingsRecord }) {
             </For>
           </select>
         </Row>
+        <div class="settings-agent-keys">
+          <p class="muted">
+            Used by every thread's agent (a thread's Environment can override one); plus
+            authenticates with them when the agent asks for a key (Codex: OPENAI_API_KEY or
+            CODEX_API_KEY; Claude Code: ANTHROPIC_API_KEY).
+          </p>
+          <AgentKeysForm />
+        </div>
       </section>
 
       <section class="settings-section">

@@ -42,7 +42,8 @@ export function replaceUrl(url: string): void {
 
 /** Shows a tab of the shell: the tab router follows the hash. */
 export function showTab(id: string): void {
-  if (location.hash === `#${id}`) return;
+  // Already there ("#agents/<thread>" shows the agents tab too): what it shows stays.
+  if (location.hash.replace(/^#\/?/, "").split("/")[0] === id) return;
   history.replaceState(null, "", `${location.pathname}${location.search}#${id}`);
   window.dispatchEvent(new HashChangeEvent("hashchange"));
 }

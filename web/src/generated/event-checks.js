@@ -15,34 +15,6 @@ return function check(value) {
   )
 }
 })(),
-  "07dcf37ad1ae4f733ca25059": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['title'] === 'string') &&
-    value['title'].length <= 200 &&
-    value['title'].length >= 1 &&
-    (typeof value['settings'] === 'object' && value['settings'] !== null && !Array.isArray(value['settings'])) &&
-    (((value['settings']['agent'] === 'codex')) || ((value['settings']['agent'] === 'claude')) || ((value['settings']['agent'] === 'custom'))) &&
-    (typeof value['settings']['command'] === 'string') &&
-    value['settings']['command'].length <= 2000 &&
-    (typeof value['settings']['model'] === 'string') &&
-    value['settings']['model'].length <= 200 &&
-    (((value['settings']['mode'] === 'full-access')) || ((value['settings']['mode'] === 'workspace-write')) || ((value['settings']['mode'] === 'read-only'))) &&
-    (typeof value['settings']['cwd'] === 'string') &&
-    value['settings']['cwd'].length <= 4096 &&
-    local_0.test(value['settings']['cwd']) &&
-    (typeof value['settings']['env'] === 'object' && value['settings']['env'] !== null && !Array.isArray(value['settings']['env']) && !(value['settings']['env'] instanceof Date) && !(value['settings']['env'] instanceof Uint8Array)) &&
-    Object.getOwnPropertyNames(value['settings']['env']).length <= 50 &&
-    (Object.entries(value['settings']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true))) &&
-    (value['settings']['network'] !== undefined ? ((typeof value['settings']['network'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['settings']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "0d9db4e711e26a1d50928d2e": (() => {
 return function check(value) {
   return (
@@ -81,6 +53,27 @@ return function check(value) {
   )
 }
 })(),
+  "1954abfe32d6fa25f730f1fb": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^\/[^\u0000]*$/;
+const local_2 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Number.isInteger(value['index']) &&
+    value['index'] >= 1 &&
+    (typeof value['prompt'] === 'string') &&
+    value['prompt'].length <= 100000 &&
+    Array.isArray(value['images']) &&
+    value['images'].length <= 16 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
+    (value['interrupts'] !== undefined ? ((typeof value['interrupts'] === 'string') && local_2.test(value['interrupts'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['turn', 'index', 'prompt', 'images', 'interrupts'].includes(key))
+  )
+}
+})(),
   "19bfb2a38a60eae9a91a8f3a": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 const local_1 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
@@ -94,25 +87,6 @@ return function check(value) {
     Number.isFinite(value['cores']) &&
     value['cores'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
-  "1b1897fbde9f0475e315c39a": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-const local_1 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Number.isInteger(value['index']) &&
-    value['index'] >= 1 &&
-    (typeof value['prompt'] === 'string') &&
-    value['prompt'].length <= 100000 &&
-    Array.isArray(value['images']) &&
-    value['images'].length <= 16 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
-    Object.getOwnPropertyNames(value).length === 4
   )
 }
 })(),
@@ -437,21 +411,6 @@ return function check(value) {
   )
 }
 })(),
-  "49a575326f71b833ff51231f": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
-    (typeof value['after'] === 'string') &&
-    (typeof value['truncated'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 4
-  )
-}
-})(),
   "49c030cabf7a6efca4a197cb": (() => {
 return function check(value) {
   return (
@@ -742,6 +701,30 @@ return function check(value) {
   )
 }
 })(),
+  "73e0058057267d06bc8e9ac9": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
+const local_2 = /^(.*)$/
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
+    Object.getOwnPropertyNames(value['change']).length >= 1 &&
+    (value['change']['agent'] !== undefined ? ((((value['change']['agent'] === 'codex')) || ((value['change']['agent'] === 'claude')) || ((value['change']['agent'] === 'custom')))) : true) &&
+    (value['change']['command'] !== undefined ? ((typeof value['change']['command'] === 'string') && value['change']['command'].length <= 2000) : true) &&
+    (value['change']['model'] !== undefined ? ((typeof value['change']['model'] === 'string') && value['change']['model'].length <= 200) : true) &&
+    (value['change']['mode'] !== undefined ? ((((value['change']['mode'] === 'full-access')) || ((value['change']['mode'] === 'workspace-write')) || ((value['change']['mode'] === 'read-only')))) : true) &&
+    (value['change']['cwd'] !== undefined ? ((typeof value['change']['cwd'] === 'string') && value['change']['cwd'].length <= 4096 && local_0.test(value['change']['cwd'])) : true) &&
+    (value['change']['env'] !== undefined ? ((typeof value['change']['env'] === 'object' && value['change']['env'] !== null && !Array.isArray(value['change']['env']) && !(value['change']['env'] instanceof Date) && !(value['change']['env'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['change']['env']).length <= 50 && (Object.entries(value['change']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true)))) : true) &&
+    (value['change']['network'] !== undefined ? ((typeof value['change']['network'] === 'boolean')) : true) &&
+    (value['change']['sessionMode'] !== undefined ? ((typeof value['change']['sessionMode'] === 'string') && value['change']['sessionMode'].length <= 200 && value['change']['sessionMode'].length >= 1) : true) &&
+    (value['change']['options'] !== undefined ? ((typeof value['change']['options'] === 'object' && value['change']['options'] !== null && !Array.isArray(value['change']['options']) && !(value['change']['options'] instanceof Date) && !(value['change']['options'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['change']['options']).length <= 20 && (Object.entries(value['change']['options']).every(([key, value]) => (local_2.test(key) ? ((typeof value === 'string') && value.length <= 200) : true)))) : true) &&
+    Object.getOwnPropertyNames(value['change']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network', 'sessionMode', 'options'].includes(key)) &&
+    (value['title'] !== undefined ? ((typeof value['title'] === 'string') && value['title'].length <= 200 && value['title'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['change', 'title'].includes(key))
+  )
+}
+})(),
   "79291dc5685f4f737b3f44f6": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 const local_1 = /^\/[^\u0000]*$/;
@@ -798,6 +781,22 @@ return function check(value) {
     value['to'].length >= 1 &&
     (((value['kind'] === 'file')) || ((value['kind'] === 'dir')) || ((value['kind'] === 'other'))) &&
     Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "80e0c5e6d596522de2d00a58": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
+    (typeof value['after'] === 'string') &&
+    (typeof value['truncated'] === 'boolean') &&
+    (value['toolCallId'] !== undefined ? ((typeof value['toolCallId'] === 'string') && value['toolCallId'].length <= 500 && value['toolCallId'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['path', 'before', 'after', 'truncated', 'toolCallId'].includes(key))
   )
 }
 })(),
@@ -1268,6 +1267,37 @@ return function check(value) {
   )
 }
 })(),
+  "d325d459052b412231e2085a": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
+const local_2 = /^(.*)$/
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['title'] === 'string') &&
+    value['title'].length <= 200 &&
+    value['title'].length >= 1 &&
+    (typeof value['settings'] === 'object' && value['settings'] !== null && !Array.isArray(value['settings'])) &&
+    (((value['settings']['agent'] === 'codex')) || ((value['settings']['agent'] === 'claude')) || ((value['settings']['agent'] === 'custom'))) &&
+    (typeof value['settings']['command'] === 'string') &&
+    value['settings']['command'].length <= 2000 &&
+    (typeof value['settings']['model'] === 'string') &&
+    value['settings']['model'].length <= 200 &&
+    (((value['settings']['mode'] === 'full-access')) || ((value['settings']['mode'] === 'workspace-write')) || ((value['settings']['mode'] === 'read-only'))) &&
+    (typeof value['settings']['cwd'] === 'string') &&
+    value['settings']['cwd'].length <= 4096 &&
+    local_0.test(value['settings']['cwd']) &&
+    (typeof value['settings']['env'] === 'object' && value['settings']['env'] !== null && !Array.isArray(value['settings']['env']) && !(value['settings']['env'] instanceof Date) && !(value['settings']['env'] instanceof Uint8Array)) &&
+    Object.getOwnPropertyNames(value['settings']['env']).length <= 50 &&
+    (Object.entries(value['settings']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true))) &&
+    (value['settings']['network'] !== undefined ? ((typeof value['settings']['network'] === 'boolean')) : true) &&
+    (value['settings']['sessionMode'] !== undefined ? ((typeof value['settings']['sessionMode'] === 'string') && value['settings']['sessionMode'].length <= 200 && value['settings']['sessionMode'].length >= 1) : true) &&
+    (value['settings']['options'] !== undefined ? ((typeof value['settings']['options'] === 'object' && value['settings']['options'] !== null && !Array.isArray(value['settings']['options']) && !(value['settings']['options'] instanceof Date) && !(value['settings']['options'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['settings']['options']).length <= 20 && (Object.entries(value['settings']['options']).every(([key, value]) => (local_2.test(key) ? ((typeof value === 'string') && value.length <= 200) : true)))) : true) &&
+    Object.getOwnPropertyNames(value['settings']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network', 'sessionMode', 'options'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "d349dcc945ad2f30c4bad59f": (() => {
 return function check(value) {
   return (
@@ -1298,27 +1328,6 @@ return function check(value) {
     Number.isInteger(value['pendingBytes']) &&
     value['pendingBytes'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 6
-  )
-}
-})(),
-  "da9484354e9f4a447c99809b": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['change'] === 'object' && value['change'] !== null && !Array.isArray(value['change'])) &&
-    Object.getOwnPropertyNames(value['change']).length >= 1 &&
-    (value['change']['agent'] !== undefined ? ((((value['change']['agent'] === 'codex')) || ((value['change']['agent'] === 'claude')) || ((value['change']['agent'] === 'custom')))) : true) &&
-    (value['change']['command'] !== undefined ? ((typeof value['change']['command'] === 'string') && value['change']['command'].length <= 2000) : true) &&
-    (value['change']['model'] !== undefined ? ((typeof value['change']['model'] === 'string') && value['change']['model'].length <= 200) : true) &&
-    (value['change']['mode'] !== undefined ? ((((value['change']['mode'] === 'full-access')) || ((value['change']['mode'] === 'workspace-write')) || ((value['change']['mode'] === 'read-only')))) : true) &&
-    (value['change']['cwd'] !== undefined ? ((typeof value['change']['cwd'] === 'string') && value['change']['cwd'].length <= 4096 && local_0.test(value['change']['cwd'])) : true) &&
-    (value['change']['env'] !== undefined ? ((typeof value['change']['env'] === 'object' && value['change']['env'] !== null && !Array.isArray(value['change']['env']) && !(value['change']['env'] instanceof Date) && !(value['change']['env'] instanceof Uint8Array)) && Object.getOwnPropertyNames(value['change']['env']).length <= 50 && (Object.entries(value['change']['env']).every(([key, value]) => (local_1.test(key) ? ((typeof value === 'string') && value.length <= 10000) : true)))) : true) &&
-    (value['change']['network'] !== undefined ? ((typeof value['change']['network'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['change']).every(key => ['agent', 'command', 'model', 'mode', 'cwd', 'env', 'network'].includes(key)) &&
-    (value['title'] !== undefined ? ((typeof value['title'] === 'string') && value['title'].length <= 200 && value['title'].length >= 1) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['change', 'title'].includes(key))
   )
 }
 })(),
