@@ -91,4 +91,56 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     expect(await page.locator("svg script").count()).toBe(0);
     await page.close();
   });
+
+  async function openSource(name: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
+    await page.locator("[data-testid=code-editor] .cm-content").waitFor({ timeout: 30_000 });
+    await page.getByTestId("source-preview").waitFor({ timeout: 30_000 });
+    return page;
+  }
+
+  it("Markdown shows a sanitised GFM preview beside the editor that follows typing", async () => {
+    await writeFile(
+      join(plus.home, "notes.md"),
+      '# Notes\n\n| a | b |\n| - | - |\n| 1 | 2 |\n\n- [x] done\n\n<img src=x onerror="top.pwned=1">\n<script>top.pwned = 1</script>\n',
+    );
+    const page = await openSource("notes.md");
+    const preview = page.getByTestId("source-preview");
+    await expect.poll(() => preview.locator("h1").textContent(), { timeout: 30_000 }).toBe("Notes");
+    expect(await preview.locator("table td").count()).toBe(2);
+    expect(await preview.locator("input[type=checkbox]").count()).toBe(1);
+    expect(await preview.locator("script").count()).toBe(0);
+    const content = page.locator("[data-testid=code-editor] .cm-content");
+    await content.click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("\n## Typed here\n", { delay: 10 });
+    await expect
+      .poll(() => preview.locator("h2").textContent(), { timeout: 30_000 })
+      .toBe("Typed here");
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-markdown.png") });
+    await page.getByTestId("preview-toggle").click();
+    await expect.poll(() => page.getByTestId("source-preview").count()).toBe(0);
+    await page.close();
+  });
+
+  it("HTML shows a preview in a sandbox where its script does not run", async () => {
+    await writeFile(
+      join(plus.home, "page.html"),
+      "<h1 id=t>Hello</h1><p>from <b>HTML</b></p><script>document.getElementById('t').textContent = 'ran'; top.pwned = 1;</script>\n",
+    );
+    const page = await openSource("page.html");
+    const frame = page.getByTestId("html-preview");
+    expect(await frame.getAttribute("sandbox")).toBe("");
+    const inner = page.frameLocator("[data-testid=html-preview]");
+    await expect.poll(() => inner.locator("h1").textContent(), { timeout: 30_000 }).toBe("Hello");
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-html.png") });
+    await page.close();
+  });
 });
