@@ -1,6 +1,8 @@
 /** Syntax modes by file name, loaded on demand (each one is its own chunk). */
+
 import type { StreamParser } from "@codemirror/language";
 import type { Extension } from "@codemirror/state";
+import { extensionOf } from "../../../shared/paths.js";
 
 type Loader = () => Promise<Extension>;
 
@@ -81,7 +83,6 @@ export function languageOf(path: string): { name: string; load: Loader } | undef
   const name = path.slice(path.lastIndexOf("/") + 1);
   const known = BY_NAME[name];
   if (known) return known;
-  const dot = name.lastIndexOf(".");
-  if (dot <= 0) return undefined;
-  return BY_EXTENSION[name.slice(dot + 1).toLowerCase()];
+  const ext = extensionOf(name);
+  return ext === "" ? undefined : BY_EXTENSION[ext];
 }

@@ -4,7 +4,9 @@
  * nor load anything by itself) and HTML (in an iframe sandboxed with no scripts and an opaque
  * origin: it can reach neither the page, its storage, nor the workspace's API).
  */
+
 import { createEffect } from "solid-js";
+import { extensionOf } from "../../../shared/paths.js";
 import { Markdown } from "../agents/markdown.js";
 
 export type PreviewKind = "markdown" | "html";
@@ -18,9 +20,8 @@ const KINDS: Record<string, PreviewKind> = {
 
 /** Which preview file `path` has, by its extension. */
 export function previewOf(path: string): PreviewKind | undefined {
-  const dot = path.lastIndexOf(".");
-  if (dot < 0 || dot < path.lastIndexOf("/")) return undefined;
-  return KINDS[path.slice(dot + 1).toLowerCase()];
+  const ext = extensionOf(path);
+  return Object.hasOwn(KINDS, ext) ? KINDS[ext] : undefined;
 }
 
 export function SourcePreview(props: { kind: PreviewKind; text: string }) {

@@ -3,7 +3,9 @@
  * the workspace's download route and are shown as an <img> of a blob URL with the type named
  * by the extension: an SVG drawn by <img> runs no script and loads nothing, whatever it holds.
  */
+
 import { createResource, createSignal, onCleanup, Show } from "solid-js";
+import { extensionOf } from "../../../shared/paths.js";
 import { reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
 import "./viewers.css";
@@ -19,9 +21,8 @@ const IMAGE_TYPES: Record<string, string> = {
 
 /** The image type of `path` by its extension, or undefined when it is not an image we show. */
 export function imageTypeOf(path: string): string | undefined {
-  const dot = path.lastIndexOf(".");
-  if (dot < 0 || dot < path.lastIndexOf("/")) return undefined;
-  return IMAGE_TYPES[path.slice(dot + 1).toLowerCase()];
+  const ext = extensionOf(path);
+  return Object.hasOwn(IMAGE_TYPES, ext) ? IMAGE_TYPES[ext] : undefined;
 }
 
 const ZOOM_STEP = 1.25;
