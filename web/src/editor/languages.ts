@@ -81,8 +81,8 @@ const BY_NAME: Record<string, { name: string; load: Loader }> = {
 /** The syntax mode of a file, or undefined for plain text. */
 export function languageOf(path: string): { name: string; load: Loader } | undefined {
   const name = path.slice(path.lastIndexOf("/") + 1);
-  const known = BY_NAME[name];
+  const known = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (known) return known;
   const ext = extensionOf(name);
-  return ext === "" ? undefined : BY_EXTENSION[ext];
+  return Object.hasOwn(BY_EXTENSION, ext) ? BY_EXTENSION[ext] : undefined;
 }
