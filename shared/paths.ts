@@ -54,6 +54,13 @@ export function nameOf(path: string): string {
   return p.slice(p.lastIndexOf("/") + 1);
 }
 
+/** The lowercased extension of a path's name (`/a/B.PNG` → "png"); "" for none or a dotfile. */
+export function extensionOf(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  const dot = name.lastIndexOf(".");
+  return dot <= 0 ? "" : name.slice(dot + 1).toLowerCase();
+}
+
 /** The components of an absolute path: `/a/b` → ["a", "b"]. */
 export function componentsOf(path: string): string[] {
   const p = normalize(path);

@@ -5,6 +5,7 @@ import {
   checkRelativePath,
   displayPath,
   expandPath,
+  extensionOf,
   fileUrl,
   isInside,
   normalize,
@@ -24,6 +25,12 @@ function codeOf(fn: () => unknown): string {
 }
 
 describe("paths", () => {
+  it("reads a name's extension, lowercased, and none for a dotfile", () => {
+    expect(extensionOf("/a/B.PNG")).toBe("png");
+    expect(extensionOf("/a.d/notes.tar.gz")).toBe("gz");
+    expect(extensionOf("/a.d/Makefile")).toBe("");
+    expect(extensionOf("/home/.bashrc")).toBe("");
+  });
   it("normalises lexically and never climbs above /", () => {
     expect(normalize("/a//b/./c/../d/")).toBe("/a/b/d");
     expect(normalize("/../../etc")).toBe("/etc");

@@ -139,6 +139,8 @@ export function CodeEditor(props: {
   wrap: boolean;
   others: readonly DocPresence[];
   onSave(): void;
+  /** The editor's whole text after every change, local or remote (a preview follows it). */
+  onText?(text: string): void;
   /** Shown, not changed (a viewer's). */
   readOnly?: boolean;
   ref?: (api: CodeEditorApi) => void;
@@ -200,6 +202,7 @@ export function CodeEditor(props: {
         EditorView.updateListener.of((u) => {
           const remote = u.transactions.some((t) => t.annotation(remoteChange));
           if (u.docChanged && !remote) props.session.edit(u.state.doc.toString());
+          if (u.docChanged) props.onText?.(u.state.doc.toString());
           if (u.selectionSet || u.docChanged) {
             const sel = u.state.selection.main;
             props.session.select(sel.anchor, sel.head);

@@ -12,6 +12,7 @@ import { useSettings } from "../stores/settings-store.js";
 import { CodeEditor, type CodeEditorApi } from "./code-editor.js";
 import { createDocumentStore, type SaveState } from "./document-store.js";
 import { HistoryPanel } from "./history-panel.js";
+import { previewOf, SourcePreview } from "./source-preview.js";
 import "./editor.css";
 
 const WRAP_KEY = "cocalc-editor-wrap";
@@ -41,6 +42,9 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
     if (next !== fontSize()) void settings.change({ appearance: { editorFontSize: next } });
   };
   const [showHistory, setShowHistory] = createSignal(false);
+  const previewKind = previewOf(props.path);
+  const [showPreview, setShowPreview] = createSignal(previewKind !== undefined);
+  const [text, setText] = createSignal("");
   let api: CodeEditorApi | undefined;
 
   return (
@@ -167,6 +171,18 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
               >
                 A+
               </button>
+              <Show when={previewKind}>
+                <button
+                  type="button"
+                  class="icon-button"
+                  aria-pressed={showPreview()}
+                  data-testid="preview-toggle"
+                  title="Show the rendered file beside its source"
+                  onClick={() => setShowPreview(!showPreview())}
+                >
+                  Preview
+                </button>
+              </Show>
               <button
                 type="button"
                 class="icon-button"
@@ -188,14 +204,19 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
                   wrap={wrap()}
                   others={store.others()}
                   onSave={() => void store.save()}
+                  onText={setText}
                   readOnly={readOnly()}
                   ref={(a) => {
                     api = a;
                     store.onRemote((text) => a.applyRemote(text));
                     // Text that arrived between loading and the editor's first paint.
                     a.applyRemote(p().session.sync.client.local);
+                    setText(p().session.sync.client.local);
                   }}
                 />
+              </Show>
+              <Show when={previewKind && showPreview() && store.loaded() ? previewKind : undefined}>
+                {(kind) => <SourcePreview kind={kind()} text={text()} />}
               </Show>
               <Show when={showHistory() && store.loaded()}>
                 <HistoryPanel

@@ -1,6 +1,8 @@
 /** Syntax modes by file name, loaded on demand (each one is its own chunk). */
+
 import type { StreamParser } from "@codemirror/language";
 import type { Extension } from "@codemirror/state";
+import { extensionOf } from "../../../shared/paths.js";
 
 type Loader = () => Promise<Extension>;
 
@@ -79,9 +81,8 @@ const BY_NAME: Record<string, { name: string; load: Loader }> = {
 /** The syntax mode of a file, or undefined for plain text. */
 export function languageOf(path: string): { name: string; load: Loader } | undefined {
   const name = path.slice(path.lastIndexOf("/") + 1);
-  const known = BY_NAME[name];
+  const known = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (known) return known;
-  const dot = name.lastIndexOf(".");
-  if (dot <= 0) return undefined;
-  return BY_EXTENSION[name.slice(dot + 1).toLowerCase()];
+  const ext = extensionOf(name);
+  return Object.hasOwn(BY_EXTENSION, ext) ? BY_EXTENSION[ext] : undefined;
 }

@@ -7,6 +7,7 @@ import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
 import { DocumentEditor } from "../editor/document-editor.js";
+import { ImageViewer, imageTypeOf } from "../viewers/image-viewer.js";
 import type { OpenDocument } from "./documents-store.js";
 import { type FilesSession, useFiles } from "./files-store.js";
 import { CloseIcon, DownloadIcon, WarnIcon } from "./icons.js";
@@ -118,11 +119,16 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           Show in Files
         </button>
       </div>
-      <DocumentEditor
-        path={props.doc.path}
-        shown={shown()}
-        onDownload={() => void s.download(props.doc.path)}
-      />
+      <Show
+        when={imageTypeOf(props.doc.path) === undefined}
+        fallback={<ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />}
+      >
+        <DocumentEditor
+          path={props.doc.path}
+          shown={shown()}
+          onDownload={() => void s.download(props.doc.path)}
+        />
+      </Show>
     </div>
   );
 }

@@ -19,7 +19,7 @@ import { joinPath, parentOf } from "../../../shared/paths.js";
 import { useAgents } from "../agents/agents-store.js";
 import { backoffMs, delay } from "../lib/delay.js";
 import { type FileRoutes, fileRoutes } from "../lib/file-routes.js";
-import { downloadThrough } from "../lib/session.js";
+import { apiFetch, downloadThrough, errorMessage } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { useTerminals } from "../terminals/terminals-store.js";
 import { createDocumentsStore, type DocumentsStore } from "./documents-store.js";
@@ -48,6 +48,8 @@ export interface FilesSession {
   openEntry(entry: FileEntry): Promise<void>;
   /** Downloads a path (a directory comes as a tar archive) through a signed link. */
   download(path: string): Promise<void>;
+  /** The bytes of file `path`, read through the same download route as a download. */
+  readBytes(path: string, signal?: AbortSignal): Promise<Blob>;
   /** The Editor tab shows document `path` (or none): keeps the address bar in step. */
   showDocument(path: string | undefined): void;
   /** Ends what the session listens to and runs. */
@@ -173,6 +175,14 @@ function createSession(
       return openFile(path);
     },
     download: (path) => downloadThrough(`${routes.download}?${new URLSearchParams({ path })}`),
+    async readBytes(path, signal) {
+      const res = await apiFetch(`${routes.download}?${new URLSearchParams({ path })}`, {
+        signal,
+        cache: "no-store",
+      });
+      if (!res.ok) throw new Error(await errorMessage(res));
+      return res.blob();
+    },
     showDocument(path) {
       const target = path ?? explorer.dir() ?? home;
       if (location.hash === "#editor") replaceUrl(urlOf(target, home, "#editor"));
