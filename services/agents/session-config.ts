@@ -63,6 +63,13 @@ export function optionsOf(raw: unknown): AgentSessionInfo["options"] {
   });
 }
 
+/** The updates that tell what a session offers (kept even when they come before its id). */
+export const SESSION_OFFER_UPDATES: ReadonlySet<string> = new Set([
+  "current_mode_update",
+  "config_option_update",
+  "available_commands_update",
+]);
+
 /** The slash commands of an available_commands_update. */
 export function commandsOf(raw: unknown): AgentSessionInfo["commands"] {
   return list(raw).flatMap((c) => {

@@ -46,10 +46,15 @@ import {
   realOrNearest,
   resolveProtected,
 } from "./protected.js";
-import { afterUpdate } from "./session-config.js";
+import { afterUpdate, SESSION_OFFER_UPDATES } from "./session-config.js";
 import type { ServiceThreads } from "./threads.js";
 import { diffsOf, recordToolEdits, type ToolDiff } from "./tool-edits.js";
 import { loggedUpdate, TurnLog } from "./turn-log.js";
+
+/** How long, and how many, updates of a session not known yet are held (see `early`). */
+const EARLY_UPDATES_MS = 60_000;
+const MAX_EARLY_UPDATES = 200;
+const MAX_EARLY_SESSIONS = 16;
 
 export interface TurnRunnerDeps {
   ctx: ServiceContext;
@@ -108,6 +113,12 @@ export class TurnRunner {
     string,
     { room: string; thread: string; proc: AgentProcess }
   >();
+  /**
+   * What a session not known yet offers (its commands, modes, options): an agent may send it before its answer to
+   * session/new has been read here (the notification's handler runs first). Each is handled,
+   * in order, as soon as its session is known; held a minute at most, and a bounded number.
+   */
+  private readonly early = new Map<string, { at: number; updates: acp.SessionNotification[] }>();
   private readonly runs = new Set<Promise<void>>();
   private stopping = false;
 
@@ -337,8 +348,9 @@ export class TurnRunner {
       for (const [id, o] of this.openSessions)
         if (o.thread === thread) this.openSessions.delete(id);
       this.openSessions.set(sessionId, { room: a.room, thread, proc });
-      void this.showSession(a, proc);
       this.bySession.set(sessionId, a);
+      this.release(sessionId);
+      void this.showSession(a, proc);
       if (a.cancelled) throw new Stopped();
       const view = await readTurnView(this.d.turns, ids.key);
       if (!view) throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `turn ${turn} has no record`);
@@ -407,6 +419,44 @@ export class TurnRunner {
   }
 
   private onUpdate(n: acp.SessionNotification): void {
+    if (!this.sessionKnown(n.sessionId)) {
+      this.hold(n);
+      return;
+    }
+    this.release(n.sessionId);
+    this.handleUpdate(n);
+  }
+
+  private sessionKnown(sessionId: string): boolean {
+    if (this.bySession.has(sessionId) || this.openSessions.has(sessionId)) return true;
+    for (const x of this.active.values()) if (x.proc?.sessionId === sessionId) return true;
+    return false;
+  }
+
+  private hold(n: acp.SessionNotification): void {
+    // Only what the session offers: a loaded session's replay of its past is not this turn's.
+    const kind = (n.update as { sessionUpdate?: string }).sessionUpdate;
+    if (!kind || !SESSION_OFFER_UPDATES.has(kind)) return;
+    const now = Date.now();
+    for (const [id, h] of this.early) if (now - h.at > EARLY_UPDATES_MS) this.early.delete(id);
+    const held = this.early.get(n.sessionId);
+    if (held) {
+      if (held.updates.length < MAX_EARLY_UPDATES) held.updates.push(n);
+      return;
+    }
+    if (this.early.size >= MAX_EARLY_SESSIONS) return;
+    this.early.set(n.sessionId, { at: now, updates: [n] });
+  }
+
+  /** What `sessionId` sent before it was known, handled now (in the order it came). */
+  private release(sessionId: string): void {
+    const held = this.early.get(sessionId);
+    if (!held) return;
+    this.early.delete(sessionId);
+    for (const n of held.updates) this.handleUpdate(n);
+  }
+
+  private handleUpdate(n: acp.SessionNotification): void {
     const a =
       this.bySession.get(n.sessionId) ??
       // A session still being opened (its first updates come before it is assigned).
