@@ -96,6 +96,45 @@ export const AppPrograms: Record<
   },
 };
 
+/**
+ * The program and argv an app is started with: its base path, no auth of its own (plus's
+ * sign-in is in front of it), loopback only. `section`: the Jupyter settings class the
+ * installed notebook takes (NotebookApp before Notebook 7, ServerApp after).
+ */
+export function appArgv(
+  config: Pick<AppConfig, "kind" | "port" | "mount" | "cwd" | "command">,
+  program: string,
+  section: "NotebookApp" | "ServerApp" = "ServerApp",
+): [string, string[]] {
+  const n = config.port;
+  const jupyter = (s: string) => [
+    "--no-browser",
+    "--ip=127.0.0.1",
+    `--port=${n}`,
+    `--${s}.port_retries=0`,
+    `--${s}.token=`,
+    `--${s}.password=`,
+    `--${s}.base_url=${appPath(config.mount, n)}`,
+  ];
+  switch (config.kind) {
+    case "jupyter-notebook":
+      return [program, jupyter(section)];
+    case "jupyterlab":
+      return [program, jupyter("ServerApp")];
+    case "code-server":
+      return [
+        program,
+        ["--auth", "none", "--bind-addr", `127.0.0.1:${n}`, "--disable-telemetry", config.cwd],
+      ];
+    case "command":
+      return ["/bin/sh", ["-c", (config.command ?? "").replaceAll("{port}", String(n))]];
+    default: {
+      const never: never = config.kind;
+      throw new Error(`unknown app kind ${never}`);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Events
 

@@ -13,6 +13,7 @@ import {
   type AppKind,
   AppPrograms,
   type AppRunEvent,
+  appArgv,
   appPath,
 } from "../../shared/apps.js";
 import type { Logger } from "../runtime/logger.js";
@@ -96,36 +97,10 @@ function notebookSection(binary: string): "NotebookApp" | "ServerApp" {
   return major >= 7 ? "ServerApp" : "NotebookApp";
 }
 
-/** The program and argv an app is started with: its base path, no auth of its own, loopback only. */
-export function appArgv(config: AppConfig, binary: string | undefined): [string, string[]] {
-  const n = config.port;
-  const base = appPath(config.mount, n);
-  const jupyter = (s: string) => [
-    "--no-browser",
-    "--ip=127.0.0.1",
-    `--port=${n}`,
-    `--${s}.port_retries=0`,
-    `--${s}.token=`,
-    `--${s}.password=`,
-    `--${s}.base_url=${base}`,
-  ];
-  switch (config.kind) {
-    case "jupyter-notebook":
-      return [binary!, jupyter(notebookSection(binary!))];
-    case "jupyterlab":
-      return [binary!, jupyter("ServerApp")];
-    case "code-server":
-      return [
-        binary!,
-        ["--auth", "none", "--bind-addr", `127.0.0.1:${n}`, "--disable-telemetry", config.cwd],
-      ];
-    case "command":
-      return ["/bin/sh", ["-c", config.command!.replaceAll("{port}", String(n))]];
-    default: {
-      const never: never = config.kind;
-      throw new Error(`unknown app kind ${never}`);
-    }
-  }
+/** The program and argv an app is started with (`binary`: its program found on PATH). */
+export function appArgvFor(config: AppConfig, binary: string | undefined): [string, string[]] {
+  const section = config.kind === "jupyter-notebook" ? notebookSection(binary!) : "ServerApp";
+  return appArgv(config, binary ?? "", section);
 }
 
 /** The program an app kind needs, found on PATH (undefined: not installed; `command` needs none). */
@@ -201,7 +176,7 @@ export class AppProcess {
 
   start(binary: string | undefined): void {
     const { config, log } = this.o;
-    const [file, args] = appArgv(config, binary);
+    const [file, args] = appArgvFor(config, binary);
     this.output.write(`$ ${[file, ...args].join(" ")}\n`);
     let child: ChildProcess;
     try {
