@@ -16,6 +16,7 @@ import { requestReply } from "../../shared/command-client.js";
 import type { CommandReply } from "../../shared/commands.js";
 import { Buckets, Keys, ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
+import { groupMembers } from "../../test/helpers/procs.js";
 import { freePort } from "../runtime/ports.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { appsService } from "./index.js";
@@ -24,18 +25,7 @@ import { findProgram } from "./process.js";
 const PYTHON = findProgram("python3");
 if (!PYTHON) console.warn("the apps service tests are skipped: no python3 on PATH");
 
-/** Is any process of group `pgid` left (read from /proc)? */
-async function groupAlive(pgid: number): Promise<boolean> {
-  const { readdir, readFile } = await import("node:fs/promises");
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
-    // pid (comm) state ppid pgrp …: comm may hold spaces, so split after its closing paren.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(fields[2]) === pgid && fields[0] !== "Z") return true;
-  }
-  return false;
-}
+const groupAlive = async (pgid: number) => groupMembers(pgid).length > 0;
 
 describe.skipIf(!PYTHON)("apps service", () => {
   let t: TestNats;

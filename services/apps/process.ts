@@ -100,7 +100,10 @@ function notebookSection(binary: string): "NotebookApp" | "ServerApp" {
 /** The program and argv an app is started with (`binary`: its program found on PATH). */
 export function appArgvFor(config: AppConfig, binary: string | undefined): [string, string[]] {
   const section = config.kind === "jupyter-notebook" ? notebookSection(binary!) : "ServerApp";
-  return appArgv(config, binary ?? "", section);
+  const [file, args] = appArgv(config, binary ?? "", section);
+  // Jupyter refuses to run as root without this (containers and CI run as root).
+  const jupyter = config.kind === "jupyter-notebook" || config.kind === "jupyterlab";
+  return [file, jupyter && process.getuid?.() === 0 ? [...args, "--allow-root"] : args];
 }
 
 /** The program an app kind needs, found on PATH (undefined: not installed; `command` needs none). */
@@ -262,6 +265,17 @@ export class AppProcess {
         data: { code: "ERR_APP_START", message, logTail: this.output.tail() },
       })
       .catch((err) => this.o.log.warn({ err }, "app failure not recorded"));
+  }
+
+  /** Kills its process group at once (plus is exiting and cannot wait). */
+  killNow(): void {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
   }
 
   /** Ends its process group; resolves once it is gone (nothing is recorded: the caller did). */

@@ -240,7 +240,15 @@ export async function startApps(
     },
   };
 
+  // A plus that exits without stopping its services (a stop that took too long) still takes
+  // its apps with it; only a plus killed with SIGKILL leaves them, for the next start to end.
+  const onExit = () => {
+    for (const proc of apps.values()) proc.killNow();
+  };
+  process.on("exit", onExit);
+
   const stopAll = async () => {
+    process.off("exit", onExit);
     await Promise.all(
       [...apps].map(async ([app, proc]) => {
         if (!proc.alive) return;

@@ -87,7 +87,12 @@ export function RunningApps(props: {
                 const live = () => a.status === "running" || a.status === "starting";
                 return (
                   <>
-                    <tr data-testid="apps-row" data-app={a.app} data-status={a.status}>
+                    <tr
+                      data-testid="apps-row"
+                      data-app={a.app}
+                      data-status={a.status}
+                      data-pid={a.pid}
+                    >
                       <td>
                         {nameOf(a)}
                         <Show when={a.kind === "command"}>
