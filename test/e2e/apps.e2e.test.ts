@@ -100,7 +100,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("supervised apps in Chromium", () 
       undefined,
       { timeout: 30_000, polling: 250 },
     );
-    if (shots) await page.screenshot({ path: join(shots, "apps-command.png"), fullPage: true });
+    if (shots)
+      await page
+        .locator('[data-testid="apps-running"]')
+        .screenshot({ path: join(shots, "apps-running-command.png") });
     await row.locator('[data-testid="apps-row-stop"]').click();
     await page.waitForSelector(`[data-testid="apps-row"][data-app="a${p}"][data-status="stopped"]`);
     expect(groupMembers(pid)).toEqual([]);
@@ -117,6 +120,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("supervised apps in Chromium", () 
         "code-server.dev/install.sh",
       );
       expect(await card.locator('[data-testid="apps-start"]').isDisabled()).toBe(true);
+      if (shots) await card.screenshot({ path: join(shots, "apps-missing.png") });
     },
   );
 
@@ -140,7 +144,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("supervised apps in Chromium", () 
         undefined,
         { timeout: 30_000, polling: 250 },
       );
-      if (shots) await page.screenshot({ path: join(shots, "apps-pane.png"), fullPage: true });
+      if (shots) {
+        await page.screenshot({ path: join(shots, "apps-pane.png") });
+        await page
+          .locator('[data-testid="apps-running"]')
+          .screenshot({ path: join(shots, "apps-running-jupyter.png") });
+      }
     },
   );
 

@@ -193,6 +193,8 @@ export function AppsPane() {
           </For>
         </div>
       </Show>
+      <h2>Running apps</h2>
+      <RunningApps store={store} open={(o) => void open(o)} copy={(o) => void copy(o)} />
       <h2>Launchers</h2>
       <p class="apps-intro">
         "Start" runs one as an app of this workspace: without a sign-in of its own, on 127.0.0.1
@@ -211,8 +213,6 @@ export function AppsPane() {
           )}
         </For>
       </ul>
-      <h2>Running apps</h2>
-      <RunningApps store={store} open={(o) => void open(o)} copy={(o) => void copy(o)} />
     </div>
   );
 }

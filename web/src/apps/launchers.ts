@@ -40,7 +40,7 @@ export const DEFAULT_COMMAND = "python3 -m http.server {port} --bind 127.0.0.1";
 
 /** Quotes one word for a POSIX shell when it needs it. */
 function shellWord(w: string): string {
-  return /^[-\w@%+=:,./]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
+  return /^[-\w@%+=:,./~]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Stands for a port not chosen yet (no real port has 6 digits). */
