@@ -17,6 +17,7 @@ import {
   appPath,
 } from "../../shared/apps.js";
 import type { Logger } from "../runtime/logger.js";
+import { userEnv } from "../runtime/user-env.js";
 
 export type AppRunDecided = {
   [E in AppRunEvent as E["type"]]: Pick<E, "type" | "data">;
@@ -188,7 +189,7 @@ export class AppProcess {
         detached: true,
         stdio: ["ignore", "pipe", "pipe"],
         env: {
-          ...process.env,
+          ...userEnv(),
           PORT: String(config.port),
           [APP_MARK]: `${this.o.wsid}.${this.o.app}`,
         },
