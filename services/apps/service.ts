@@ -110,8 +110,10 @@ export async function startApps(
     const app = appIdOfSubject(stored.subject);
     if (!app) return;
     const { event } = stored;
-    // A stopped app's log stays readable until it starts again or is removed.
-    if (event.type !== "AppSpawned" && event.type !== "AppRunning") await apps.get(app)?.stop();
+    // Asked to start (again), stop or go: its process ends first. A stopped app's log stays
+    // readable until it starts again or is removed.
+    if (event.type === "AppStarted" || event.type === "AppStopped" || event.type === "AppRemoved")
+      await apps.get(app)?.stop();
     if (event.type === "AppRemoved") apps.delete(app);
     await project(stored);
     if (event.type !== "AppStarted") return;
