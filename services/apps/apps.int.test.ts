@@ -32,9 +32,9 @@ describe.skipIf(!PYTHON)("apps service", () => {
   let home: string;
   let supervisor: Supervisor;
 
-  const start = async () => {
+  const start = async (readyTimeoutMs = 60_000) => {
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
-    await supervisor.start([appsService({ home, readyTimeoutMs: 60_000 })]);
+    await supervisor.start([appsService({ home, readyTimeoutMs })]);
   };
   beforeAll(async () => {
     t = await setup({ streams: true });
@@ -174,6 +174,33 @@ describe.skipIf(!PYTHON)("apps service", () => {
       }
     },
   );
+
+  it("fails an app whose port never answers, with the end of its log, and ends its group", async () => {
+    await supervisor.stop();
+    // Long enough to see its pid in the view first, short enough for a test.
+    await start(5000);
+    try {
+      const port = await freePort();
+      expect(
+        await command("StartApp", {
+          kind: "command",
+          port,
+          command: "echo waiting; exec sleep 600",
+        }),
+      ).toMatchObject({ ok: true });
+      const spawned = await until("app spawned", async () => (await view(`a${port}`))?.pid);
+      const v = await until("app failed", async () => {
+        const x = await view(`a${port}`);
+        return x?.status === "failed" && x;
+      });
+      expect(v.error).toMatchObject({ code: "ERR_APP_START" });
+      expect(v.error?.logTail).toContain("waiting");
+      expect(await groupAlive(spawned)).toBe(false);
+    } finally {
+      await supervisor.stop();
+      await start();
+    }
+  });
 
   it("ends every app's process group when plus stops", async () => {
     const port = await freePort();
