@@ -103,6 +103,7 @@ export async function buildApp(deps: GatewayDeps): Promise<FastifyInstance> {
     log: deps.log,
     ...(deps.appProxy && { others: isProxiedPath }),
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every socket, the upgraded ones too.
+  app.addHook("preClose", async () => detach());
   return app;
 }

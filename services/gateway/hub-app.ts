@@ -118,6 +118,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     upstreamOrigin: deps.natsWsOrigin,
     log: deps.log,
   });
-  app.addHook("onClose", async () => detach());
+  // Before the server closes: it waits for every socket, the upgraded ones too.
+  app.addHook("preClose", async () => detach());
   return app;
 }

@@ -157,8 +157,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("supervised apps in Chromium", () 
     const p = await freePort();
     await start("command", p, "python3 -m http.server {port} --bind 127.0.0.1");
     expect(pids.some((pid) => groupMembers(pid).length > 0)).toBe(true);
-    // With the page still open (as a person stops plus from its terminal).
-    await plus.stop();
+    // With the page still open (as a person stops plus from its terminal): a clean stop, not
+    // the forced exit after 20 s.
+    expect(await plus.stop()).toBe(0);
+    expect(plus.output()).not.toContain("did not stop");
     await until("no app process left", async () =>
       pids.every((pid) => groupMembers(pid).length === 0),
     );
