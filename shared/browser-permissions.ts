@@ -55,6 +55,7 @@ const PLUS_VIEWS = [
   Buckets.remoteSessions,
   Buckets.portForwards,
   Buckets.syncPairs,
+  Buckets.apps,
 ] as const;
 
 /** The NATS permissions of the browser's user; `durables` are every service durable's name. */

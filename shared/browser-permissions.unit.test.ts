@@ -19,6 +19,7 @@ describe("the browser's NATS permissions", () => {
           "KV_remote-sessions",
           "KV_port-forwards",
           "KV_sync-pairs",
+          "KV_apps",
         ]).toContain(stream);
     }
     expect(p.publish.allow.some((s) => s.includes("DURABLE"))).toBe(false);

@@ -549,6 +549,38 @@ export const ErrorCodes = {
     status: 409,
     summary: "The local port for the tunnel is in use or cannot be forwarded.",
   },
+  ERR_APP_PORT: {
+    status: 400,
+    summary: "An app's port is not a whole number from 1 to 65535.",
+  },
+  ERR_APP_PORT_IN_USE: {
+    status: 409,
+    summary: "Another program listens on the port an app was to start on.",
+  },
+  ERR_APP_COMMAND: {
+    status: 400,
+    summary: "A command app's command line is empty, too long or contains a NUL byte.",
+  },
+  ERR_APP_CWD: {
+    status: 400,
+    summary: "An app's directory is not an absolute path of an existing directory.",
+  },
+  ERR_APP_NOT_INSTALLED: {
+    status: 424,
+    summary: "The program of that app is not on the PATH; the message says how to install it.",
+  },
+  ERR_APP_RUNNING: {
+    status: 409,
+    summary: "An app already runs on that port: stop it first or restart it.",
+  },
+  ERR_APP_NOT_FOUND: {
+    status: 404,
+    summary: "No app with that id.",
+  },
+  ERR_APP_START: {
+    status: 502,
+    summary: "An app could not be spawned, or its port did not answer HTTP in time.",
+  },
   ERR_FORWARD_PORT: {
     status: 400,
     summary: "A port of a forward is not a whole number from 1 to 65535.",

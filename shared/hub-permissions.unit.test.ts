@@ -64,6 +64,7 @@ describe("hub permissions", () => {
     expect(WorkspaceStreams).toEqual([
       "WORKSPACES",
       "WS_AGENT_LOG",
+      "WS_APPS",
       "WS_CHAT",
       "WS_DOCS",
       "WS_FS",

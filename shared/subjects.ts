@@ -74,6 +74,7 @@ export const ServiceNames = {
   agents: "agents",
   remote: "remote",
   forwards: "forwards",
+  apps: "apps",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -85,6 +86,7 @@ export const Streams = {
   WS_TERM_LIFE: "WS_TERM_LIFE",
   WS_CHAT: "WS_CHAT",
   WS_AGENT_LOG: "WS_AGENT_LOG",
+  WS_APPS: "WS_APPS",
   WORKSPACES: "WORKSPACES",
   HOSTS: "HOSTS",
   MOUNTS: "MOUNTS",
@@ -105,6 +107,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   WS_TERM_LIFE: ["ws.*.term.*.life"],
   WS_CHAT: ["ws.*.chat.>"],
   WS_AGENT_LOG: ["ws.*.agent.*.*.log"],
+  WS_APPS: ["ws.*.app.>"],
   WORKSPACES: ["ws.*.life.>"],
   HOSTS: ["host.>"],
   MOUNTS: ["mount.>"],
@@ -134,6 +137,7 @@ export const Buckets = {
   turns: "turns",
   remoteSessions: "remote-sessions",
   portForwards: "port-forwards",
+  apps: "apps",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -575,6 +579,26 @@ export function syncPairOfSubject(subject: string): string | undefined {
   return parts.length === 5 && parts[0] === "remote" && parts[2] === "sync" ? parts[3] : undefined;
 }
 
+/** Subjects of app `app` of workspace `wsid` (stream WS_APPS). */
+export function appSubjects(wsid: string, app: string) {
+  const base = `ws.${validateToken(wsid, "workspace id")}.app.${validateKeyToken(app, "app id")}`;
+  return {
+    /** What was asked: started (its settings), stopped. */
+    config: `${base}.cfg`,
+    /** What its process did: running, exited, failed. */
+    run: `${base}.run`,
+  } as const;
+}
+
+/** Every app subject of every workspace, as a consumer filter. */
+export const AllApps = { all: "ws.*.app.>" } as const;
+
+/** The app id in an app subject (`ws.<wsid>.app.<app>.<kind>`), or undefined. */
+export function appIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "app" ? parts[3] : undefined;
+}
+
 /** Subjects of port forward `fid` of remote session `sid` (stream REMOTE, under the session). */
 export function forwardSubjects(sid: string, fid: string) {
   const base = remoteSubjects(sid).forward(fid);
@@ -647,6 +671,8 @@ export const Keys = {
   remoteSession: (sid: string) => validateKeyToken(sid, "session id"),
   /** A port forward of a remote session (view `port-forwards`). */
   portForward: (fid: string) => validateKeyToken(fid, "forward id"),
+  /** A web app started by plus (view `apps`). */
+  app: (app: string) => validateKeyToken(app, "app id"),
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */

@@ -65,6 +65,9 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.WS_TERM_LIFE, "terminal lifecycle: opened, resized, exited, restarted, closed"),
   stream(Streams.WS_CHAT, "chat threads, messages and turns"),
   stream(Streams.WS_AGENT_LOG, "per-turn agent updates", { maxAgeMs: 14 * DAY }),
+  stream(Streams.WS_APPS, "web apps plus started: started, running, exited, stopped", {
+    maxAgeMs: 30 * DAY,
+  }),
   stream(Streams.WORKSPACES, "workspace lifecycle and settings"),
   stream(Streams.HOSTS, "host lifecycle"),
   stream(Streams.MOUNTS, "mount references"),
@@ -203,6 +206,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
   {
     name: Buckets.portForwards,
     description: "port forwards of remote sessions: ports, direction, status, restarts",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.apps,
+    description: "web apps plus started: kind, port, directory, status, exit code",
     history: 1,
     ttlMs: 0,
     maxValueSize: 64 * 1024,

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../../services/agents/index.js";
+import { appsService } from "../../services/apps/index.js";
 import { docsService } from "../../services/docs/index.js";
 import { forwardsService } from "../../services/forwards/index.js";
 import { fsService } from "../../services/fs/index.js";
@@ -146,6 +147,7 @@ export function plusServices(
       },
     }),
     forwardsService(),
+    appsService(),
   ];
 }
 

@@ -5,7 +5,6 @@
  * the `port-forwards` view. Which sessions run it learns from the `remote-sessions` view.
  */
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
@@ -32,6 +31,7 @@ import {
 import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { listenProblem } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
@@ -59,23 +59,17 @@ export interface ForwardsServiceOptions {
 
 /** Throws ERR_FORWARD_PORT_IN_USE when something listens on 127.0.0.1:port (or [::1]:port). */
 export async function checkPortFree(port: number): Promise<void> {
-  for (const host of ["127.0.0.1", "::1"]) {
-    const code = await new Promise<string | undefined>((resolve) => {
-      const srv = createServer();
-      srv.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "ERROR"));
-      srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(undefined)));
-    });
-    if (code === undefined || code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT") continue;
-    if (code === "EACCES")
-      throw new CocalcError(
-        "ERR_FORWARD_PORT",
-        `cannot listen on local port ${port}: permission denied (ports below 1024 need root)`,
-      );
+  const p = await listenProblem(port);
+  if (p?.kind === "denied")
+    throw new CocalcError(
+      "ERR_FORWARD_PORT",
+      `cannot listen on local port ${port}: permission denied (ports below 1024 need root)`,
+    );
+  if (p?.kind === "in-use")
     throw new CocalcError(
       "ERR_FORWARD_PORT_IN_USE",
-      `local port ${port} is in use by another program (${code} on ${host.includes(":") ? `[${host}]` : host})`,
+      `local port ${port} is in use by another program (${p.code} on ${p.host})`,
     );
-  }
 }
 
 /**

@@ -299,7 +299,8 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     });
   };
   app.server.on("upgrade", onUpgrade);
-  app.addHook("onClose", async () => {
+  // Before the server closes: it waits for every socket, the upgraded ones too.
+  app.addHook("preClose", async () => {
     app.server.off("upgrade", onUpgrade);
     stopRevoke();
     for (const s of open.keys()) s.destroy();

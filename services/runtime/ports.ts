@@ -33,3 +33,23 @@ export async function freePortRange(offsets: readonly number[], host = "127.0.0.
   }
   throw new Error(`no free run of ports at offsets 0, ${offsets.join(", ")}`);
 }
+
+/**
+ * Why nothing could listen on 127.0.0.1:port (or [::1]:port) right now: `in-use` (with the
+ * error code and host) or `denied`, or undefined when both are free.
+ */
+export async function listenProblem(
+  port: number,
+): Promise<{ kind: "in-use"; code: string; host: string } | { kind: "denied" } | undefined> {
+  for (const host of ["127.0.0.1", "::1"]) {
+    const code = await new Promise<string | undefined>((resolve) => {
+      const srv = createServer();
+      srv.once("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "ERROR"));
+      srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(undefined)));
+    });
+    if (code === undefined || code === "EADDRNOTAVAIL" || code === "EAFNOSUPPORT") continue;
+    if (code === "EACCES") return { kind: "denied" };
+    return { kind: "in-use", code, host: host.includes(":") ? `[${host}]` : host };
+  }
+  return undefined;
+}

@@ -15,6 +15,7 @@ import { chmod, open, rm } from "node:fs/promises";
 import { connect, createServer, type Server, type Socket } from "node:net";
 import { type IPty, spawn } from "node-pty";
 import pino from "pino";
+import { userEnv } from "../runtime/user-env.js";
 import {
   FrameReader,
   type HostExit,
@@ -38,18 +39,6 @@ const log = pino({ base: { pid: process.pid, component: "pty-host" } });
 /** Held keystrokes go to a shell that printed nothing after this long anyway. */
 const HOLD_INPUT_MAX_MS = 15_000;
 const HOLD_INPUT_MAX_BYTES = 64 * 1024;
-
-/** Variables of our own start-up that a user's shell should not inherit. */
-const NOT_INHERITED = /^(npm_|COCALC_PLUS_DAEMON_CHILD$|NODE_CHANNEL_|VITEST|JEST_WORKER_ID$)/;
-
-function baseEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !NOT_INHERITED.test(k)) env[k] = v;
-  }
-  env.LANG ??= "C.UTF-8";
-  return env;
-}
 
 class Hosted {
   pty: IPty | undefined;
@@ -112,7 +101,7 @@ class Hosted {
       cols: this.cols,
       rows: this.rows,
       cwd,
-      env: { ...baseEnv(), ...spec.env },
+      env: { ...userEnv(), ...spec.env },
       encoding: null,
     });
     this.pty = pty;

@@ -77,32 +77,6 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("proxied apps in Chromium", () => 
     if (plus) await removeHome(plus.home);
   });
 
-  it("a launcher starts a server in a terminal of the workspace, and it opens behind the proxy", async () => {
-    const p = await freePort();
-    await page.goto(`${plus.url}#apps`);
-    await page.fill('[data-testid="apps-port"]', String(p));
-    const card = page.locator('[data-launcher="any"]');
-    await card.locator('[data-testid="apps-launch"]').click();
-    await until(
-      "the launched server answers",
-      async () => (await fetch(`http://127.0.0.1:${p}/`).catch(() => undefined))?.status === 200,
-      60_000,
-    );
-    const [tab] = await Promise.all([
-      context.waitForEvent("page"),
-      card.locator('[data-testid="apps-launcher-open"]').click(),
-    ]);
-    await tab.waitForURL((u) => u.pathname === `/proxy/${p}/` && !u.search.includes("token"));
-    expect(await tab.textContent("h1")).toContain("Directory listing");
-    await tab.close();
-    if (process.env.E2E_SCREENSHOTS) {
-      await page.screenshot({ path: join(process.env.E2E_SCREENSHOTS, "proxy-launched.png") });
-      await page.goto(`${plus.url}#terminals`);
-      await page.waitForSelector(".xterm-rows", { timeout: 30_000 });
-      await page.screenshot({ path: join(process.env.E2E_SCREENSHOTS, "proxy-launched-term.png") });
-    }
-  });
-
   describe.skipIf(!HAVE_JUPYTER)("jupyter-notebook", () => {
     let jupyter: ChildProcess;
     let jport: number;

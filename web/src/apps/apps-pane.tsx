@@ -2,15 +2,26 @@
  * Apps: web apps on this machine's ports, opened behind plus's sign-in. A port is opened with a
  * short-lived link the gateway signs (POST /api/proxy/token) and exchanges for a cookie of that
  * app's path; "Copy link" gives such a link to another tab or tool (valid 5 minutes). The
- * launchers start Jupyter, JupyterLab, code-server or any server in a terminal of the
- * workspace (its supervisor and log) with the flags that make it work behind the proxy, and
- * say how to install it.
+ * launchers start Jupyter, JupyterLab, code-server or any command as supervised apps of the
+ * workspace (the apps service: running once the port answers, output kept, ended with plus),
+ * with the flags that make them work behind the proxy; one whose program is missing says how
+ * to install it. Started apps are listed live from the `apps` view.
  */
-import { createSignal, For, Show } from "solid-js";
+import { createResource, createSignal, For, Show } from "solid-js";
+import type { AppProgramsAnswer } from "../../../shared/apps.js";
 import { Icon } from "../components/icons.js";
 import { errorMessage, postJson } from "../lib/session.js";
-import { useTerminals } from "../terminals/terminals-store.js";
-import { appPath, LAUNCHERS, type Launcher, parseAppPort } from "./launchers.js";
+import { useConnection } from "../stores/connection-store.js";
+import { type AppsStore, createAppsStore } from "./apps-store.js";
+import {
+  appPath,
+  DEFAULT_COMMAND,
+  LAUNCHERS,
+  type Launcher,
+  launcherCommand,
+  parseAppPort,
+} from "./launchers.js";
+import { RunningApps } from "./running-apps.js";
 import "./apps.css";
 
 export const AppsIcon = (p: { size?: number }) => (
@@ -25,7 +36,7 @@ export const AppsIcon = (p: { size?: number }) => (
 const RECENT_KEY = "cocalc-plus.apps.recent";
 const MAX_RECENT = 8;
 
-interface Opened {
+export interface Opened {
   port: number;
   mount: "port" | "proxy";
 }
@@ -40,13 +51,15 @@ function readRecent(): Opened[] {
 }
 
 /** A signed link to app `o` (path and query), valid 5 minutes. */
-async function signedPath(o: Opened): Promise<{ path: string; expiresAt: string }> {
+export async function signedPath(o: Opened): Promise<{ path: string; expiresAt: string }> {
   const res = await postJson("/api/proxy/token", { port: o.port, strip: o.mount === "proxy" });
   if (!res.ok) throw new Error(await errorMessage(res));
   return (await res.json()) as { path: string; expiresAt: string };
 }
 
 export function AppsPane() {
+  const store = createAppsStore(useConnection());
+  const [programs] = createResource(() => store.programs().catch(() => undefined));
   const [portText, setPortText] = createSignal("8888");
   const [mount, setMount] = createSignal<"port" | "proxy">("port");
   const [status, setStatus] = createSignal<{ text: string; error?: true }>();
@@ -180,66 +193,139 @@ export function AppsPane() {
           </For>
         </div>
       </Show>
+      <h2>Running apps</h2>
+      <RunningApps store={store} open={(o) => void open(o)} copy={(o) => void copy(o)} />
       <h2>Launchers</h2>
       <p class="apps-intro">
-        "Start in a terminal" runs one in a new terminal of this workspace (its output there, Ctrl-C
-        or closing the terminal stops it), then "Open" opens it. Each starts without a sign-in of
-        its own and on 127.0.0.1 only: plus's sign-in is in front of it.
+        "Start" runs one as an app of this workspace: without a sign-in of its own, on 127.0.0.1
+        only (plus's sign-in is in front of it), its output kept under "Logs", ended when plus
+        stops. It shows "running" once its port answers.
       </p>
       <ul class="apps-list">
         <For each={LAUNCHERS}>
-          {(l) => <LauncherCard launcher={l} port={portText()} open={(o) => void open(o)} />}
+          {(l) => (
+            <LauncherCard
+              launcher={l}
+              store={store}
+              programs={programs()}
+              status={(text, error) => setStatus(error ? { text, error } : { text })}
+            />
+          )}
         </For>
       </ul>
     </div>
   );
 }
 
-function LauncherCard(props: { launcher: Launcher; port: string; open: (o: Opened) => void }) {
-  const terminals = useTerminals();
-  const n = () => parseAppPort(props.port) ?? 8888;
+function LauncherCard(props: {
+  launcher: Launcher;
+  store: AppsStore;
+  programs: AppProgramsAnswer | undefined;
+  status: (text: string, error?: boolean) => void;
+}) {
+  const l = props.launcher;
+  const [portText, setPortText] = createSignal("");
+  const [command, setCommand] = createSignal(DEFAULT_COMMAND);
+  const [mount, setMount] = createSignal<"port" | "proxy">(l.mount);
   const [copied, setCopied] = createSignal(false);
+  const [busy, setBusy] = createSignal(false);
   const [started, setStarted] = createSignal<{ text: string; error?: true }>();
+  const installed = () => props.programs?.[l.kind]?.installed !== false;
+  const port = () => parseAppPort(portText());
+  const line = () =>
+    launcherCommand(l, port(), l.kind === "command" ? { command: command(), mount: mount() } : {});
   const start = async () => {
-    const title = `${props.launcher.name} :${n()}`;
-    const reply = await terminals.launch(title, props.launcher.command(n()));
+    const text = portText().trim();
+    if (text !== "" && port() === undefined) {
+      setStarted({
+        text: "A port is a whole number from 1 to 65535 (or blank: any free one).",
+        error: true,
+      });
+      return;
+    }
+    setBusy(true);
+    const reply = await props.store.start({
+      kind: l.kind,
+      ...(text !== "" && { port: text }),
+      ...(l.kind === "command" && { command: command(), mount: mount() }),
+    });
+    setBusy(false);
     setStarted(
       reply.ok
-        ? {
-            text: `Started in the terminal "${title}" (Terminals tab: its output, Ctrl-C stops it).`,
-          }
+        ? { text: "Started: it is listed under Running apps." }
         : { text: reply.error.message, error: true },
     );
   };
   return (
-    <li class="apps-card" data-testid="apps-launcher" data-launcher={props.launcher.id}>
-      <h3>{props.launcher.name}</h3>
-      <pre class="apps-cmd">{props.launcher.command(n())}</pre>
+    <li
+      class="apps-card"
+      data-testid="apps-launcher"
+      data-launcher={l.kind}
+      data-installed={installed() ? "yes" : "no"}
+    >
+      <h3>{l.name}</h3>
+      <Show when={l.kind === "command"}>
+        <label class="apps-field">
+          Command
+          <input
+            type="text"
+            value={command()}
+            onInput={(e) => setCommand(e.currentTarget.value)}
+            data-testid="apps-command"
+          />
+        </label>
+        <div class="apps-actions">
+          <label>
+            <input type="radio" checked={mount() === "proxy"} onChange={() => setMount("proxy")} />
+            relative links (<code>/proxy/</code>)
+          </label>
+          <label>
+            <input type="radio" checked={mount() === "port"} onChange={() => setMount("port")} />
+            knows its base path (<code>/port/</code>)
+          </label>
+        </div>
+      </Show>
+      <pre class="apps-cmd">{line()}</pre>
       <div class="apps-actions">
-        <button type="button" class="button" data-testid="apps-launch" onClick={() => void start()}>
-          Start in a terminal
-        </button>
+        <label class="apps-port">
+          Port
+          <input
+            type="text"
+            inputmode="numeric"
+            placeholder="any free"
+            value={portText()}
+            onInput={(e) => setPortText(e.currentTarget.value)}
+            data-testid="apps-launcher-port"
+          />
+        </label>
         <button
           type="button"
           class="button"
-          data-testid="apps-launcher-open"
-          onClick={() => props.open({ port: n(), mount: props.launcher.mount })}
+          data-testid="apps-start"
+          disabled={!installed() || busy()}
+          onClick={() => void start()}
         >
-          Open
+          {busy() ? "Starting…" : "Start"}
         </button>
         <button
           type="button"
           class="button"
           onClick={() =>
-            void navigator.clipboard.writeText(props.launcher.command(n())).then(() => {
-              setCopied(true);
-            })
+            void navigator.clipboard.writeText(line()).then(
+              () => setCopied(true),
+              (err: Error) => props.status(err.message, true),
+            )
           }
         >
           {copied() ? "Copied" : "Copy command"}
         </button>
         <span class="apps-muted">
-          opens at <code>{appPath(props.launcher.mount, n())}</code>
+          opens at{" "}
+          <code>
+            {port()
+              ? appPath(l.kind === "command" ? mount() : l.mount, port()!)
+              : `/${l.kind === "command" ? mount() : l.mount}/<port>/`}
+          </code>
         </span>
       </div>
       <Show when={started()}>
@@ -249,11 +335,22 @@ function LauncherCard(props: { launcher: Launcher; port: string; open: (o: Opene
           </p>
         )}
       </Show>
-      <span class="apps-muted">
-        Not installed? <code>{props.launcher.install}</code>
-      </span>
-      <Show when={props.launcher.note}>
-        <span class="apps-muted">{props.launcher.note}</span>
+      <Show
+        when={installed()}
+        fallback={
+          <p class="apps-missing" data-testid="apps-missing">
+            Not installed. Install it with: <code>{l.install}</code>
+          </p>
+        }
+      >
+        <Show when={l.kind !== "command"}>
+          <span class="apps-muted">
+            Not installed? <code>{l.install}</code>
+          </span>
+        </Show>
+      </Show>
+      <Show when={l.note}>
+        <span class="apps-muted">{l.note}</span>
       </Show>
     </li>
   );

@@ -1,59 +1,73 @@
 /**
- * How each kind of app is started so that it works behind `/port/<n>/` (or `/proxy/<n>/`) and
- * leaves sign-in to plus: its command line for a port, the path it is opened at, and how to
- * install it. Pure data for the Apps pane.
+ * The launchers of the Apps pane: what each kind of app is called, the command line it is
+ * started with (shown, and copied for running it by hand), where it opens, how to install it.
+ * The command line comes from shared/apps.ts, the same one the apps service runs.
  */
+import {
+  type AppKind,
+  type AppMount,
+  AppPrograms,
+  appArgv,
+  appPath,
+} from "../../../shared/apps.js";
+
+export { appPath };
 
 export interface Launcher {
-  id: string;
+  kind: AppKind;
   name: string;
-  /** The command line for port `n`, to run in a terminal of the workspace. */
-  command: (n: number) => string;
-  /** Where the app is opened: `port` keeps the path (the app was given that base path). */
-  mount: "port" | "proxy";
+  mount: AppMount;
   install: string;
   note?: string;
 }
 
-export const LAUNCHERS: readonly Launcher[] = [
-  {
-    id: "jupyter-notebook",
-    name: "Jupyter Notebook",
-    command: (n) =>
-      `jupyter-notebook --no-browser --ip=127.0.0.1 --port=${n} --NotebookApp.token='' --NotebookApp.password='' --NotebookApp.base_url=/port/${n}/`,
-    mount: "port",
-    install: "apt-get install jupyter-notebook   (or: pip install notebook)",
-  },
-  {
-    id: "jupyterlab",
-    name: "JupyterLab",
-    command: (n) =>
-      `jupyter lab --no-browser --ip=127.0.0.1 --port=${n} --ServerApp.token='' --ServerApp.password='' --ServerApp.base_url=/port/${n}/`,
-    mount: "port",
-    install: "pip install jupyterlab   (Debian has no package of it)",
-  },
-  {
-    id: "code-server",
-    name: "code-server (VS Code)",
-    command: (n) => `code-server --auth none --bind-addr 127.0.0.1:${n}`,
-    mount: "proxy",
-    install:
-      "curl -fsSL https://code-server.dev/install.sh | sh   (see https://coder.com/docs/code-server/install)",
+export const LAUNCHERS: readonly Launcher[] = (
+  ["jupyter-notebook", "jupyterlab", "code-server", "command"] as const
+).map((kind) => ({
+  kind,
+  name: AppPrograms[kind].name,
+  mount: AppPrograms[kind].mount,
+  install: AppPrograms[kind].install,
+  ...(kind === "code-server" && {
     note: "code-server uses relative links only, so it is opened at /proxy/<n>/ (the prefix taken off).",
-  },
-  {
-    id: "any",
-    name: "Any web server",
-    command: (n) => `python3 -m http.server ${n} --bind 127.0.0.1`,
-    mount: "proxy",
-    install: "Any program that listens on 127.0.0.1:<port>.",
-    note: "An app that knows its base path (e.g. --base-url /port/<n>/) opens at /port/<n>/; one with relative links at /proxy/<n>/.",
-  },
-];
+  }),
+  ...(kind === "command" && {
+    note: "{port} and $PORT are its port. An app that knows its base path (--base-url /port/<n>/) opens at /port/<n>/; one with relative links at /proxy/<n>/.",
+  }),
+}));
 
-/** The path an app on port `n` is opened at. */
-export function appPath(mount: "port" | "proxy", n: number): string {
-  return `/${mount}/${n}/`;
+export const DEFAULT_COMMAND = "python3 -m http.server {port} --bind 127.0.0.1";
+
+/** Quotes one word for a POSIX shell when it needs it. */
+function shellWord(w: string): string {
+  return /^[-\w@%+=:,./~]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Stands for a port not chosen yet (no real port has 6 digits). */
+const UNCHOSEN = 999999;
+
+/** The command line a launcher runs for port `n` (undefined: `<port>`), in shell words. */
+export function launcherCommand(
+  l: Launcher,
+  n: number | undefined,
+  o: { command?: string; mount?: AppMount } = {},
+): string {
+  const port = n ?? UNCHOSEN;
+  const program = AppPrograms[l.kind].program ?? "";
+  const [file, args] = appArgv(
+    {
+      kind: l.kind,
+      port,
+      mount: o.mount ?? l.mount,
+      cwd: "~",
+      command: o.command ?? DEFAULT_COMMAND,
+    },
+    program,
+    // Debian's jupyter-notebook is 6.x; the service asks the installed one.
+    l.kind === "jupyter-notebook" ? "NotebookApp" : "ServerApp",
+  );
+  const line = l.kind === "command" ? args[1]! : [file, ...args.map(shellWord)].join(" ");
+  return n === undefined ? line.replaceAll(String(UNCHOSEN), "<port>") : line;
 }
 
 /** A port typed by a person, or undefined when it is not one (1-65535). */

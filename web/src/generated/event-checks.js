@@ -111,6 +111,16 @@ return function check(value) {
   )
 }
 })(),
+  "239e142a8da03cc3c92e065e": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
+    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "23f56367dc8b1d41b01310c8": (() => {
 const local_0 = /^(container|exec|agent):[-_=A-Za-z0-9]{1,100}$/;
 return function check(value) {
@@ -200,6 +210,26 @@ return function check(value) {
     (typeof value['hostId'] === 'string') &&
     local_0.test(value['hostId']) &&
     Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "322b60882f885c060024a91f": (() => {
+const local_0 = /^[^\u0000]*$/;
+const local_1 = /^[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['kind'] === 'jupyter-notebook')) || ((value['kind'] === 'jupyterlab')) || ((value['kind'] === 'code-server')) || ((value['kind'] === 'command'))) &&
+    Number.isInteger(value['port']) &&
+    value['port'] <= 65535 &&
+    value['port'] >= 1 &&
+    (typeof value['cwd'] === 'string') &&
+    value['cwd'].length <= 4096 &&
+    value['cwd'].length >= 1 &&
+    local_0.test(value['cwd']) &&
+    (value['command'] !== undefined ? ((typeof value['command'] === 'string') && value['command'].length <= 4000 && local_1.test(value['command'])) : true) &&
+    (((value['mount'] === 'port')) || ((value['mount'] === 'proxy'))) &&
+    Object.getOwnPropertyNames(value).every(key => ['kind', 'port', 'cwd', 'command', 'mount'].includes(key))
   )
 }
 })(),
@@ -983,6 +1013,16 @@ return function check(value) {
   )
 }
 })(),
+  "ada54aea137fa720abc0cbf0": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
   "adcbe9f447f39e21eb4a8f11": (() => {
 return function check(value) {
   return (
@@ -1014,6 +1054,20 @@ return function check(value) {
     (value['quota']['cpus'] !== undefined ? (Number.isFinite(value['quota']['cpus']) && value['quota']['cpus'] <= 1024 && value['quota']['cpus'] >= 0.05) : true) &&
     (value['quota']['pids'] !== undefined ? (Number.isInteger(value['quota']['pids']) && value['quota']['pids'] <= 1000000 && value['quota']['pids'] >= 16) : true) &&
     Object.getOwnPropertyNames(value['quota']).every(key => ['diskMb', 'memoryMb', 'cpus', 'pids'].includes(key))
+  )
+}
+})(),
+  "b3396849733637dbf0f195be": (() => {
+const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['code'] === 'string') &&
+    local_0.test(value['code']) &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 16384 &&
+    (value['logTail'] !== undefined ? ((typeof value['logTail'] === 'string') && value['logTail'].length <= 16384) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'logTail'].includes(key))
   )
 }
 })(),

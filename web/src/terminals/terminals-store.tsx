@@ -60,11 +60,6 @@ export interface TerminalsStore {
    * and the Terminals tab shown. Opening the same path again is the same terminal.
    */
   openPath(path: string): Promise<CommandReply>;
-  /**
-   * A new terminal titled `title` whose shell is given `command` as typed input once it has
-   * printed its prompt (an app launcher: the terminal is its supervisor and its log).
-   */
-  launch(title: string, command: string): Promise<CommandReply & { tid?: string }>;
   restart(tid: string): Promise<CommandReply>;
   close(tid: string): Promise<CommandReply>;
   /** Attaches a terminal emulator to a terminal until the session is stopped. */
@@ -181,44 +176,6 @@ export function createTerminalsStore(
     async openPath(path) {
       if (location.hash !== "#terminals") location.hash = "#terminals";
       return open({ tid: terminalIdForPath(path), path, ...TERM_DEFAULT_SIZE });
-    },
-    async launch(title, command) {
-      const tid = newTerminalId();
-      const reply = await open({ tid, title, ...TERM_DEFAULT_SIZE });
-      if (!reply.ok) return reply;
-      // Typed only once the shell has written something: input before its pty exists is lost.
-      const typed = await new Promise<boolean>((resolve) => {
-        let sent = false;
-        const timer = setTimeout(() => finish(false), 20_000);
-        const finish = (ok: boolean) => {
-          clearTimeout(timer);
-          session.stop();
-          resolve(ok);
-        };
-        const session = attachTerminal(
-          conn,
-          tid,
-          {
-            reset: () => undefined,
-            resize: () => undefined,
-            write(data, done) {
-              done?.();
-              if (sent || data.length === 0) return;
-              sent = true;
-              // A core NATS publish on the page's connection: it is sent after we detach too.
-              session.input(`${command}\r`);
-              finish(true);
-            },
-          },
-          { status: (st, problem) => st === "error" && problem && finish(false) },
-        );
-      });
-      return typed
-        ? { ...reply, tid }
-        : {
-            ok: false,
-            error: { code: "ERR_TERM_HOST", message: "the terminal's shell did not start" },
-          };
     },
     restart: (tid) => run(RestartTerminal.type, { tid }),
     close: (tid) => run(CloseTerminal.type, { tid }),
