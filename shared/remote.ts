@@ -163,11 +163,22 @@ export const SessionConnected = defineEvent(
   ),
 );
 /** The tunnel answers: a request through it got a 200. */
+/**
+ * The stream sequence of the SessionConnectRequested an attempt answers (none: an attempt of
+ * the service's own, after a start or a dead tunnel): whoever asked waits for its own outcome.
+ */
+const ConnectRequest = Type.Integer({ minimum: 1 });
+
 export const TunnelStarted = defineEvent(
   "TunnelStarted",
   1,
   Type.Object(
-    { localPort: Port, pid: Type.Integer({ minimum: 1 }), restarts: Type.Integer({ minimum: 0 }) },
+    {
+      localPort: Port,
+      pid: Type.Integer({ minimum: 1 }),
+      restarts: Type.Integer({ minimum: 0 }),
+      request: Type.Optional(ConnectRequest),
+    },
     { additionalProperties: false },
   ),
 );
@@ -194,6 +205,7 @@ export const SessionFailed = defineEvent(
       message: Text,
       sshOutput: Type.Optional(Text),
       retryInMs: Type.Optional(Type.Integer({ minimum: 0 })),
+      request: Type.Optional(ConnectRequest),
     },
     { additionalProperties: false },
   ),

@@ -178,6 +178,9 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
       mode: { install: cmd.install, upgrade: cmd.upgrade, forwardOnly: cmd.forwardOnly },
     });
     let outcome: { ok: true; port: number } | { ok: false } | undefined;
+    // An attempt begun before this request (a start's own, an earlier request's) is not its answer.
+    const other = (e: { data: { request?: number } }) =>
+      e.data.request !== undefined && e.data.request !== seq;
     const done = await follow(local, sid, seq, CONNECT_TIMEOUT_MS, (e) => {
       switch (e.type) {
         case "SessionProgressed":
@@ -194,9 +197,11 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
           );
           return false;
         case "TunnelStarted":
+          if (other(e)) return false;
           outcome = { ok: true, port: e.data.localPort };
           return true;
         case "SessionFailed":
+          if (other(e)) return false;
           printFailure(e);
           outcome = { ok: false };
           return true;

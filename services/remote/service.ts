@@ -199,7 +199,7 @@ class Sessions {
     }
   }
 
-  onEvent({ event, subject }: StoredEvent<RemoteEvent>): void {
+  onEvent({ event, subject, seq }: StoredEvent<RemoteEvent>): void {
     const sid = sessionIdOfSubject(subject);
     if (!sid) return;
     switch (event.type) {
@@ -208,7 +208,8 @@ class Sessions {
         return;
       case "SessionConnectRequested":
         void this.view(sid).then((v) => {
-          if (v) this.actor(sid, v.target).want("running", event.data.mode, event.data.options);
+          if (v)
+            this.actor(sid, v.target).want("running", event.data.mode, event.data.options, seq);
         });
         return;
       case "SessionStopRequested":
@@ -236,6 +237,8 @@ class SessionActor {
   private desired: "running" | "stopped" | "removed" | "idle" = "idle";
   private mode: ConnectMode = { install: true, upgrade: false, forwardOnly: false };
   private options: SessionOptions = {};
+  /** The connect request the current attempt answers, if it answers one. */
+  private request: number | undefined;
   private ssh: SshClient | undefined;
   private sshKey = "";
   private forwarded: { local: number; remote: number; master: number } | undefined;
@@ -255,9 +258,15 @@ class SessionActor {
     readonly target: string,
   ) {}
 
-  want(desired: "running" | "stopped" | "removed", mode?: ConnectMode, options?: SessionOptions) {
+  want(
+    desired: "running" | "stopped" | "removed",
+    mode?: ConnectMode,
+    options?: SessionOptions,
+    request?: number,
+  ) {
     if (this.closed) return;
     this.desired = desired;
+    this.request = request;
     if (mode) this.mode = mode;
     if (options) this.options = options;
     if (desired !== "running") this.attempt = 0;
@@ -432,6 +441,7 @@ class SessionActor {
         localPort: this.forwarded.local,
         pid: master,
         restarts: this.restarts,
+        ...(this.request !== undefined && { request: this.request }),
       });
       if (this.stable) clearTimeout(this.stable);
       this.stable = setTimeout(() => {
@@ -451,6 +461,7 @@ class SessionActor {
         message: payload.message,
         ...(sshOutput && { sshOutput }),
         ...(retryInMs !== undefined && { retryInMs }),
+        ...(this.request !== undefined && { request: this.request }),
       });
       if (retryInMs !== undefined) this.schedule(retryInMs);
       else await this.closeSsh();

@@ -253,6 +253,22 @@ return function check(value) {
   )
 }
 })(),
+  "36970c576904e20f80debdc4": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['localPort']) &&
+    value['localPort'] <= 65535 &&
+    value['localPort'] >= 1 &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    Number.isInteger(value['restarts']) &&
+    value['restarts'] >= 0 &&
+    (value['request'] !== undefined ? (Number.isInteger(value['request']) && value['request'] >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['localPort', 'pid', 'restarts', 'request'].includes(key))
+  )
+}
+})(),
   "3869f0d01fe40223ce750d26": (() => {
 return function check(value) {
   return (
@@ -374,21 +390,6 @@ return function check(value) {
     ((Number.isInteger(value['signal'])) || ((value['signal'] === null))) &&
     (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 500) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['generation', 'code', 'signal', 'reason'].includes(key))
-  )
-}
-})(),
-  "401e3dcf56cb5d0a91dbbdaf": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    Number.isInteger(value['localPort']) &&
-    value['localPort'] <= 65535 &&
-    value['localPort'] >= 1 &&
-    Number.isInteger(value['pid']) &&
-    value['pid'] >= 1 &&
-    Number.isInteger(value['restarts']) &&
-    value['restarts'] >= 0 &&
-    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
@@ -668,6 +669,22 @@ return function check(value) {
   )
 }
 })(),
+  "6b00e26c4fbc63f2ccc1f27e": (() => {
+const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['code'] === 'string') &&
+    local_0.test(value['code']) &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 65536 &&
+    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
+    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
+    (value['request'] !== undefined ? (Number.isInteger(value['request']) && value['request'] >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs', 'request'].includes(key))
+  )
+}
+})(),
   "6b9c66ea671539b8affa01fa": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
@@ -713,21 +730,6 @@ return function check(value) {
     Number.isInteger(value['size']) &&
     value['size'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
-  "7015cf03d26787a573036a98": (() => {
-const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['code'] === 'string') &&
-    local_0.test(value['code']) &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 65536 &&
-    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
-    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs'].includes(key))
   )
 }
 })(),
