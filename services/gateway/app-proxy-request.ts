@@ -329,7 +329,7 @@ export function errorAnswer(
     return {
       status: err.status,
       type: "text/html; charset=utf-8",
-      body: `<!doctype html><meta charset="utf-8"><title>${esc(err.code)}</title><style>body{font:15px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .3em}</style><h1>${err.status === 502 ? "The app does not answer" : "This app is not open to this page"}</h1><p>${esc(err.message)}</p><p><code>${esc(err.code)}</code></p>`,
+      body: `<!doctype html><meta charset="utf-8"><title>${esc(err.code)}</title><style>body{font:15px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .3em}</style><h1>${err.status === 502 ? "The app does not answer" : err.code === "ERR_WORKSPACE_STATE" ? "The workspace is not running" : "This app is not open to this page"}</h1><p>${esc(err.message)}</p><p><code>${esc(err.code)}</code></p>`,
     };
   }
   return {

@@ -1,7 +1,7 @@
 /**
  * Proxied apps of launchpad: `/ws/<wsid>/port/<n>/…` on the hub reaches port n inside the
  * workspace's container. Each upstream connection is one byte pipe over NATS to the
- * workspace's host (services/hub/workspace-pipe.ts, `kind: "tcp"`: the host relays to the port
+ * workspace's host (services/runtime/workspace-pipe.ts, `kind: "tcp"`: the host relays to the port
  * in the container's network namespace), so hosts open no port. HTTP/1.1 goes over the pipe
  * with node's http client (the pipe is its socket); a WebSocket upgrade is written to the pipe
  * and the two raw streams are joined.
@@ -22,8 +22,8 @@ import type { FastifyInstance } from "fastify";
 import { CocalcError } from "../../shared/errors.js";
 import type { Membership } from "../../shared/hub-permissions.js";
 import { WorkspaceRoles } from "../../shared/hub-permissions.js";
-import { openWorkspacePipe } from "../hub/workspace-pipe.js";
 import type { Logger } from "../runtime/logger.js";
+import { openWorkspacePipe } from "../runtime/workspace-pipe.js";
 import { refuseSocket, sendError, sendExchange, upgradeHead } from "./app-proxy.js";
 import {
   authorizeProxied,

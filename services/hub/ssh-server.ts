@@ -24,8 +24,8 @@ import type { BytePipe } from "../runtime/byte-pipe.js";
 import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
+import { openWorkspacePipe } from "../runtime/workspace-pipe.js";
 import { PrivateStore } from "./private-store.js";
-import { openWorkspacePipe } from "./workspace-pipe.js";
 import { followMemberships } from "./workspaces.js";
 
 // ssh2 is CommonJS: its parts come off the default export under Node's ESM.

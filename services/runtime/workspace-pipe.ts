@@ -9,7 +9,7 @@ import { randomId } from "../../shared/base64url.js";
 import { request } from "../../shared/command-client.js";
 import { CocalcError } from "../../shared/errors.js";
 import { hostSubjects } from "../../shared/subjects.js";
-import { BytePipe } from "../runtime/byte-pipe.js";
+import { BytePipe } from "./byte-pipe.js";
 
 /** Opens a pipe to workspace `wsid` on `hostId` for `data` (OpenPipe); refused with a CocalcError. */
 export async function openWorkspacePipe(
