@@ -11,7 +11,8 @@
  * hub's own origin), and then, on every request, the account's role now: owners and
  * collaborators reach apps, viewers do not (ERR_HUB_FORBIDDEN), others do not know the
  * workspace (ERR_WORKSPACE_NOT_FOUND). Roles are looked up at most a few seconds old, so a
- * removed member's link and cookie stop working; signing out closes open WebSockets at once.
+ * removed member's link and cookie stop working, and their open WebSockets close; signing out
+ * closes them at once.
  * `POST /api/hub/proxy/token` makes links.
  */
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
@@ -220,10 +221,18 @@ export async function registerHubAppProxy(
     req.pipe(up);
   }
 
-  const open = new Map<Duplex, string>();
+  const open = new Map<Duplex, { session: string; account: string; wsid: string }>();
   const stopRevoke = o.sessions.onRevoke((ids) => {
-    for (const [socket, id] of open) if (ids === "all" || ids.has(id)) socket.destroy();
+    for (const [socket, w] of open) if (ids === "all" || ids.has(w.session)) socket.destroy();
   });
+  // An open WebSocket of a member removed or made a viewer is closed within a few seconds.
+  const recheck = setInterval(() => {
+    for (const [socket, w] of open)
+      mayReach(w.account, w.wsid).catch((err) => {
+        if (err instanceof CocalcError) socket.destroy();
+      });
+  }, ROLE_CACHE_MS);
+  recheck.unref();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? "/";
     const wsid = hubProxiedWorkspace(url.split("?")[0]!);
@@ -241,7 +250,7 @@ export async function registerHubAppProxy(
     if (d.kind === "refuse") return refuseSocket(socket, d.error);
     if (d.kind !== "pass") return refuseSocket(socket, new CocalcError("ERR_PROXY_AUTH", "no"));
     const t = d.target;
-    open.set(socket, d.claims.session);
+    open.set(socket, { session: d.claims.session, account: d.claims.user, wsid });
     socket.on("close", () => open.delete(socket));
     void (async () => {
       const m = await mayReach(d.claims.user, wsid);
@@ -262,6 +271,7 @@ export async function registerHubAppProxy(
   app.addHook("preClose", async () => {
     server.off("upgrade", onUpgrade);
     stopRevoke();
+    clearInterval(recheck);
     for (const s of open.keys()) s.destroy();
   });
 }

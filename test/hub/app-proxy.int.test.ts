@@ -273,7 +273,27 @@ describe.skipIf(unsupported !== undefined)(
         });
       });
       expect(answer).toBe(`echo:${app(18081, "x")}:ping`);
-    });
+      // A collaborator's open WebSocket closes once they are made a viewer.
+      const role = (r: string) =>
+        ws("ChangeHubMemberRole", { by: ids.alice!, wsid, account: ids.bob!, role: r });
+      expect((await role("collaborator")).ok).toBe(true);
+      const bob = await until("bob may make links again", async () => {
+        const r = await link("bob", 18081);
+        return r.status === 200 ? r.body.token : undefined;
+      });
+      const sock = new WebSocket(
+        `${base.replace("http", "ws")}${app(18081)}?token=${encodeURIComponent(bob)}`,
+      );
+      const closed = new Promise<void>((r) => sock.on("close", () => r()));
+      sock.on("error", () => undefined);
+      const first = await new Promise<string>((resolve) => {
+        sock.on("open", () => sock.send("hi"));
+        sock.once("message", (d) => resolve(String(d)));
+      });
+      expect(first).toBe(`echo:${app(18081)}:hi`);
+      expect((await role("viewer")).ok).toBe(true);
+      await closed;
+    }, 60_000);
 
     it("hub app proxy - a stopped workspace says so", async () => {
       const { token } = (await link("alice", 18080)).body;
