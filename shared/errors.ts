@@ -78,7 +78,8 @@ export const ErrorCodes = {
   },
   ERR_PROXY_UPSTREAM: {
     status: 502,
-    summary: "Nothing answers on the proxied app's port of this machine.",
+    summary:
+      "Nothing answers on the proxied app's port of this machine (launchpad: inside the workspace's container).",
   },
   ERR_TOKEN_FILE: {
     status: 409,

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { ProxyTokens } from "../../services/gateway/app-proxy-tokens.js";
 import {
   BrowserSessions,
   HUB_SESSION_IDLE_MS,
@@ -312,6 +313,7 @@ export async function startHub(
     const app = await buildHubApp({
       nc,
       sessions,
+      proxyTokens: await ProxyTokens.open(join(opts.dataDir, "keys", "proxy-key")),
       allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,

@@ -33,8 +33,13 @@ export interface ProxyTarget {
   strip: boolean;
 }
 
-/** The app a request path is for, or undefined when it is not a proxied path at all. */
-export function proxyTarget(pathname: string): ProxyTarget | undefined {
+/**
+ * The app a request path is for, or undefined when it is not a proxied path at all. `mount` is
+ * what comes before the prefix (the hub: `/ws/<wsid>`; plus: nothing).
+ */
+export function proxyTarget(full: string, mount = ""): ProxyTarget | undefined {
+  if (!full.startsWith(mount)) return undefined;
+  const pathname = full.slice(mount.length);
   const prefix = pathname.startsWith(PORT_PREFIX)
     ? PORT_PREFIX
     : pathname.startsWith(STRIP_PREFIX)
@@ -50,7 +55,11 @@ export function proxyTarget(pathname: string): ProxyTarget | undefined {
       `${prefix}${digits || "…"}/ is not a port: use ${prefix}<1-65535>/`,
     );
   }
-  return { port: Number(digits), base: `${prefix}${digits}/`, strip: prefix === STRIP_PREFIX };
+  return {
+    port: Number(digits),
+    base: `${mount}${prefix}${digits}/`,
+    strip: prefix === STRIP_PREFIX,
+  };
 }
 
 /** The cookie that opens one app (its name carries the prefix too: two paths, two cookies). */
@@ -67,6 +76,10 @@ export interface ProxyAuthContext {
   userOf: (id: string) => string;
   /** Ports never proxied (the gateway's own: a request would come back to itself). */
   refusedPorts: ReadonlySet<number>;
+  /** What comes before `/port/` (the hub: `/ws/<wsid>`). */
+  mount?: string;
+  /** Where links are made, for the refusal's words (plus: "plus (Apps)"). */
+  opener?: string;
 }
 
 export interface ProxyRequest {
@@ -120,7 +133,7 @@ export function authorizeProxied(req: ProxyRequest, ctx: ProxyAuthContext): Prox
   const url = new URL(req.url, "http://x");
   let target: ProxyTarget | undefined;
   try {
-    target = proxyTarget(url.pathname);
+    target = proxyTarget(url.pathname, ctx.mount);
   } catch (err) {
     return { kind: "refuse", error: err as CocalcError };
   }
@@ -173,7 +186,7 @@ export function authorizeProxied(req: ProxyRequest, ctx: ProxyAuthContext): Prox
   if (cookie === undefined) {
     return refuse(
       "ERR_PROXY_AUTH",
-      `Not signed in to the app on port ${target.port}: open it from plus (Apps), or with a link it made.`,
+      `Not signed in to the app on port ${target.port}: open it from ${ctx.opener ?? "plus (Apps)"}, or with a link it made.`,
     );
   }
   const site = header(req.headers, "sec-fetch-site");
@@ -201,7 +214,11 @@ export function authorizeProxied(req: ProxyRequest, ctx: ProxyAuthContext): Prox
     );
   }
   const v = check(cookie, "cookie");
-  if (!v.ok) return refuse("ERR_PROXY_AUTH", `Open the app again from plus: ${v.reason}.`);
+  if (!v.ok)
+    return refuse(
+      "ERR_PROXY_AUTH",
+      `Open the app again from ${ctx.opener ?? "plus"}: ${v.reason}.`,
+    );
   return { kind: "pass", target, claims: v.claims, upstreamUrl: upstreamUrl(url, target) };
 }
 
@@ -312,7 +329,7 @@ export function errorAnswer(
     return {
       status: err.status,
       type: "text/html; charset=utf-8",
-      body: `<!doctype html><meta charset="utf-8"><title>${esc(err.code)}</title><style>body{font:15px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .3em}</style><h1>${err.status === 502 ? "The app does not answer" : "This app is not open to this page"}</h1><p>${esc(err.message)}</p><p><code>${esc(err.code)}</code></p>`,
+      body: `<!doctype html><meta charset="utf-8"><title>${esc(err.code)}</title><style>body{font:15px system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}code{background:#eee;padding:0 .3em}</style><h1>${err.status === 502 ? "The app does not answer" : err.code === "ERR_WORKSPACE_STATE" ? "The workspace is not running" : "This app is not open to this page"}</h1><p>${esc(err.message)}</p><p><code>${esc(err.code)}</code></p>`,
     };
   }
   return {

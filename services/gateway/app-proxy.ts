@@ -27,6 +27,7 @@ import {
   PORT_PREFIX,
   type ProxyAuthContext,
   type ProxyDecision,
+  type ProxyTarget,
   proxyTarget,
   STRIP_PREFIX,
   upstreamHeaders,
@@ -61,7 +62,8 @@ const TokenBody = Type.Object({
   strip: Type.Optional(Type.Boolean()),
 });
 
-function sendError(res: ServerResponse, err: CocalcError, accept: string | undefined) {
+/** A refusal or failure as the answer to an HTTP request. */
+export function sendError(res: ServerResponse, err: CocalcError, accept: string | undefined) {
   const a = errorAnswer(err, accept);
   res.writeHead(a.status, {
     "Content-Type": a.type,
@@ -69,6 +71,59 @@ function sendError(res: ServerResponse, err: CocalcError, accept: string | undef
     "Cache-Control": "no-store",
   });
   res.end(a.body);
+}
+
+/** A link's token exchanged for the app's cookie, and the browser sent on without it. */
+export function sendExchange(
+  req: IncomingMessage,
+  res: ServerResponse,
+  d: Extract<ProxyDecision, { kind: "exchange" }>,
+): void {
+  const site = req.headers["sec-fetch-site"];
+  if (site === "same-origin" || site === "none") {
+    res.writeHead(303, {
+      Location: d.location,
+      "Set-Cookie": d.setCookie,
+      "Cache-Control": "no-store",
+      "Referrer-Policy": "no-referrer",
+    });
+    return void res.end();
+  }
+  // Opened from another site: a SameSite=Strict cookie would not come with a redirect
+  // that site started, so this page sends the browser on itself (a same-origin navigation).
+  const body = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${d.location.replace(/"/g, "%22")}"><title>Opening…</title>`;
+  res.writeHead(200, {
+    "Content-Type": "text/html; charset=utf-8",
+    "Content-Length": Buffer.byteLength(body),
+    "Set-Cookie": d.setCookie,
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+  });
+  return void res.end(body);
+}
+
+/** A refused WebSocket upgrade: an HTTP answer on the raw socket, then closed. */
+export function refuseSocket(socket: Duplex, err: CocalcError): void {
+  const body = JSON.stringify({ code: err.code, message: err.message });
+  socket.end(
+    `HTTP/1.1 ${err.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The request line and headers of an upgrade, as the app gets them. */
+export function upgradeHead(
+  req: IncomingMessage,
+  upstreamUrl: string,
+  target: ProxyTarget,
+): string {
+  const h = upstreamHeaders(req.rawHeaders, {
+    upgrade: true,
+    remoteAddress: req.socket.remoteAddress ?? "",
+    target,
+  });
+  const lines = [`${req.method} ${upstreamUrl} HTTP/1.1`];
+  for (let i = 0; i < h.length; i += 2) lines.push(`${h[i]}: ${h[i + 1]}`);
+  return `${lines.join("\r\n")}\r\n\r\n`;
 }
 
 /** Registers the proxy routes and its upgrade handler on `app`. */
@@ -164,29 +219,7 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
       sendError(res, d.error, accept);
       return;
     }
-    if (d.kind === "exchange") {
-      const site = req.headers["sec-fetch-site"];
-      if (site === "same-origin" || site === "none") {
-        res.writeHead(303, {
-          Location: d.location,
-          "Set-Cookie": d.setCookie,
-          "Cache-Control": "no-store",
-          "Referrer-Policy": "no-referrer",
-        });
-        return void res.end();
-      }
-      // Opened from another site: a SameSite=Strict cookie would not come with a redirect
-      // that site started, so this page sends the browser on itself (a same-origin navigation).
-      const body = `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${d.location.replace(/"/g, "%22")}"><title>Opening…</title>`;
-      res.writeHead(200, {
-        "Content-Type": "text/html; charset=utf-8",
-        "Content-Length": Buffer.byteLength(body),
-        "Set-Cookie": d.setCookie,
-        "Cache-Control": "no-store",
-        "Referrer-Policy": "no-referrer",
-      });
-      return void res.end(body);
-    }
+    if (d.kind === "exchange") return void sendExchange(req, res, d);
     const t = d.target;
     const up = httpRequest({
       host,
@@ -238,12 +271,6 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
   const stopRevoke = o.sessions.onRevoke((ids) => {
     for (const [socket, id] of open) if (ids === "all" || ids.has(id)) socket.destroy();
   });
-  const refuseSocket = (socket: Duplex, err: CocalcError) => {
-    const body = JSON.stringify({ code: err.code, message: err.message });
-    socket.end(
-      `HTTP/1.1 ${err.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  };
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? "/";
     if (!isProxiedPath(url.split("?")[0]!)) return;
@@ -262,20 +289,13 @@ export async function registerAppProxy(app: FastifyInstance, o: AppProxyOptions)
     const t = d.target;
     const upstream = connect({ host, port: t.port });
     open.set(socket, d.claims.session);
-    const h = upstreamHeaders(req.rawHeaders, {
-      upgrade: true,
-      remoteAddress: req.socket.remoteAddress ?? "",
-      target: t,
-    });
-    const lines = [`${req.method} ${d.upstreamUrl} HTTP/1.1`];
-    for (let i = 0; i < h.length; i += 2) lines.push(`${h[i]}: ${h[i + 1]}`);
     let connected = false;
     upstream.once("connect", () => {
       connected = true;
       // Messages are small and answered at once (a kernel's, an editor's): no Nagle delay.
       upstream.setNoDelay(true);
       (socket as Socket).setNoDelay?.(true);
-      upstream.write(`${lines.join("\r\n")}\r\n\r\n`);
+      upstream.write(upgradeHead(req, d.upstreamUrl, t));
       if (head.length > 0) upstream.write(head);
       upstream.pipe(socket);
       socket.pipe(upstream);

@@ -1,6 +1,7 @@
 /**
  * The hub's gateway: the web app (as the hub: setup, sign-in, sign-up, dashboard), account
- * sign-in (hub-auth.ts), a hosted workspace's uploads and downloads (hub-files.ts), a browser's NATS login (a short-lived user JWT for the page's own
+ * sign-in (hub-auth.ts), a hosted workspace's uploads and downloads (hub-files.ts), its apps
+ * (`/ws/<wsid>/port/<n>/`, hub-app-proxy.ts), a browser's NATS login (a short-lived user JWT for the page's own
  * nkey), /healthz and the /nats WebSocket pipe. Not listening: only the hub's main listens.
  */
 import { type Static, Type } from "@sinclair/typebox";
@@ -9,12 +10,14 @@ import { CocalcError } from "../../shared/errors.js";
 import type { Membership } from "../../shared/hub-permissions.js";
 import type { Logger } from "../runtime/logger.js";
 import type { HealthInfo } from "./app.js";
+import type { ProxyTokens } from "./app-proxy-tokens.js";
 import { authPlugin } from "./auth.js";
 import { gatewayBase } from "./base.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { hubAdminPlugin } from "./hub-admin.js";
 import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
 import { hubAgentKeysPlugin } from "./hub-agent-keys.js";
+import { hubProxiedWorkspace, registerHubAppProxy } from "./hub-app-proxy.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { HUB_DOWNLOAD_LINK, hubFilesPlugin } from "./hub-files.js";
 import { hubSshKeysPlugin } from "./hub-ssh-keys.js";
@@ -54,6 +57,8 @@ export interface HubGatewayDeps {
   /** The account's membership of workspace `wsid` (role, host), or undefined. */
   membership(account: string, wsid: string): Promise<Membership | undefined>;
   health(): HealthInfo;
+  /** The key of workspace apps' links and cookies (`/ws/<wsid>/port/<n>/`). */
+  proxyTokens: ProxyTokens;
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
   log: Logger;
@@ -111,6 +116,15 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     },
   );
 
+  await registerHubAppProxy(app, {
+    nc: deps.nc,
+    sessions: deps.sessions,
+    tokens: deps.proxyTokens,
+    membership: deps.membership,
+    allowedHosts: deps.allowedHosts,
+    log: deps.log,
+  });
+
   await registerWebApp(app, deps.webRoot, { [PRODUCT_META]: "hub" });
 
   const detach = attachNatsProxy(app.server, {
@@ -119,6 +133,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     allowedHosts: deps.allowedHosts,
     upstreamPort: deps.natsWsPort,
     upstreamOrigin: deps.natsWsOrigin,
+    others: (path) => hubProxiedWorkspace(path) !== undefined,
     log: deps.log,
   });
   // Before the server closes: it waits for every connection, and a proxied NATS WebSocket

@@ -15,18 +15,16 @@ import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { AuthContext, Connection, PseudoTtyInfo, ServerChannel } from "ssh2";
 import ssh2 from "ssh2";
-import { randomId } from "../../shared/base64url.js";
-import { request } from "../../shared/command-client.js";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { toErrorPayload } from "../../shared/errors.js";
 import { type AccountView, HubBuckets, HubSubjects } from "../../shared/hub.js";
 import { wsidOfSshUser } from "../../shared/hub-ssh.js";
 import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { PipeExecControl } from "../../shared/launchpad-exec.js";
-import { hostSubjects } from "../../shared/subjects.js";
-import { BytePipe } from "../runtime/byte-pipe.js";
+import type { BytePipe } from "../runtime/byte-pipe.js";
 import type { Logger } from "../runtime/logger.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { runningService, type ServiceDefinition } from "../runtime/service.js";
+import { openWorkspacePipe } from "../runtime/workspace-pipe.js";
 import { PrivateStore } from "./private-store.js";
 import { followMemberships } from "./workspaces.js";
 
@@ -307,43 +305,14 @@ export function hubSshService(o: HubSshOptions): ServiceDefinition {
   };
 }
 
-/** Opens a pipe to the workspace's host for `data` (OpenPipe); refused with a CocalcError. */
+/** Opens a pipe to the workspace's host now (it may have moved since the client signed in). */
 async function openPipe(
   nc: NatsConnection,
   who: Who,
   workspace: (wsid: string) => Promise<HubWorkspaceView | undefined>,
   data: Record<string, unknown>,
 ): Promise<BytePipe> {
-  const { wsid } = who;
-  // The workspace's host now: it may have moved since the client signed in.
-  const view = await workspace(wsid);
-  if (!view?.hostId)
-    throw new CocalcError("ERR_WORKSPACE_STATE", "the workspace is not on a host yet");
-  const pipeId = randomId()
-    .replace(/[^A-Za-z0-9]/g, "")
-    .slice(0, 20);
-  const s = hostSubjects(view.hostId).pipe(wsid, pipeId);
-  const pipe = new BytePipe({ nc, send: s.toHost, receive: s.fromHost });
-  await pipe.ready();
-  try {
-    await request(
-      nc,
-      hostSubjects(view.hostId).workspaceCommand(wsid),
-      { type: "OpenPipe", data: { pipeId, ...data } },
-      {
-        timeoutMs: 60_000,
-        unanswered: () =>
-          new CocalcError(
-            "ERR_HOST_OFFLINE",
-            "the workspace's host did not answer: it may be offline; try again in a moment",
-          ),
-      },
-    );
-  } catch (err) {
-    pipe.destroy();
-    throw err;
-  }
-  return pipe;
+  return openWorkspacePipe(nc, who.wsid, (await workspace(who.wsid))?.hostId, data);
 }
 
 /** A session channel and its command's pipe: bytes both ways, stderr, the exit code. */

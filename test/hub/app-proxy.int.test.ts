@@ -1,0 +1,314 @@
+/**
+ * A workspace's apps through the hub (`/ws/<wsid>/port/<n>/`), through a real hub and the host
+ * it runs joined to itself (real btrfs, podman): busybox httpd and a node WebSocket echo inside
+ * the container, reached over NATS byte pipes; links, the cookie exchange, the other-site
+ * attack, a viewer, a non-member, foreign tokens and a stopped workspace refused.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import type { RunningHub } from "../../cli/launchpad/hub.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
+import { containerName, type WorkspaceView } from "../../shared/launchpad.js";
+import { Buckets, hostSubjects } from "../../shared/subjects.js";
+import {
+  askWorkspaces,
+  copyProgram,
+  createHubAccount,
+  type HostMachine,
+  hubHostUnsupported,
+  setupHostMachine,
+  startTestHub,
+  TEST_PASSWORD,
+  viewEntry,
+} from "../helpers/launchpad.js";
+import { until } from "../helpers/nats.js";
+
+const HOST = "lproxy1";
+const unsupported = await hubHostUnsupported();
+if (unsupported) console.warn(`hub app proxy skipped: ${unsupported}`);
+
+interface Got {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+function get(base: string, path: string, headers: Record<string, string> = {}): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+const ECHO = `import { WebSocketServer } from "ws";
+const wss = new WebSocketServer({ host: "127.0.0.1", port: 18081 });
+wss.on("connection", (s, req) => s.on("message", (m) => s.send("echo:" + req.url + ":" + m)));
+`;
+
+describe.skipIf(unsupported !== undefined)(
+  "hub app proxy - a workspace's port through the hub",
+  () => {
+    let m: HostMachine;
+    let hub: RunningHub;
+    let wsid: string;
+    let base: string;
+    const big = randomBytes(1 << 20);
+    const ids: Record<string, string> = {};
+    const creds: Record<string, string> = {};
+    const servers: ChildProcess[] = [];
+    const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
+    const signIn = async (who: string) => {
+      const res = await fetch(`${base}/api/hub/sign-in`, {
+        method: "POST",
+        headers: { "content-type": "application/json", origin: base },
+        body: JSON.stringify({ email: `${who}@example.com`, password: TEST_PASSWORD }),
+      });
+      const body = (await res.json()) as { credential?: string };
+      expect(res.status).toBe(200);
+      return body.credential!;
+    };
+    const link = async (who: string, port: number, o: { wsid?: string; ttl?: number } = {}) => {
+      const res = await fetch(`${base}/api/hub/proxy/token`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          origin: base,
+          authorization: `Bearer ${creds[who]}`,
+        },
+        body: JSON.stringify({ wsid: o.wsid ?? wsid, port, ...(o.ttl && { ttl: o.ttl }) }),
+      });
+      return {
+        status: res.status,
+        body: (await res.json()) as { token: string; path: string; code?: string },
+      };
+    };
+    const app = (port: number, rest = "") => `/ws/${wsid}/port/${port}/${rest}`;
+
+    beforeAll(async () => {
+      m = await setupHostMachine(HOST, 2048);
+      hub = await startTestHub(join(m.dir, "hub"), {
+        localHost: { btrfs: m.root, sizeBytes: 0, hostId: HOST },
+      });
+      base = hub.url.replace(/\/$/, "");
+      for (const [who, role] of [
+        ["alice", "admin"],
+        ["bob", "user"],
+        ["carol", "user"],
+        ["dave", "user"],
+      ] as const)
+        ids[who] = await createHubAccount(hub.nc, `${who}@example.com`, role);
+      const rootfs = await m.rootfs("p");
+      await mkdir(join(rootfs, "srv", "www"), { recursive: true });
+      await writeFile(join(rootfs, "srv", "www", "index.html"), "hello from the workspace\n");
+      await writeFile(join(rootfs, "srv", "www", "big"), big);
+      await copyProgram(rootfs, process.execPath, "/usr/local/bin/node");
+      const modules = new URL("../../node_modules", import.meta.url).pathname;
+      await mkdir(join(rootfs, "opt", "echo", "node_modules"), { recursive: true });
+      await new Promise((r) =>
+        spawn("cp", ["-rL", join(modules, "ws"), join(rootfs, "opt", "echo", "node_modules")]).on(
+          "close",
+          r,
+        ),
+      );
+      await writeFile(join(rootfs, "opt", "echo", "echo.mjs"), ECHO);
+      const imported = await hub.nc.request(
+        hostSubjects(HOST).command,
+        JSON.stringify({ type: "ImportImage", data: { name: "pximg", source: rootfs } }),
+        { timeout: 120_000 },
+      );
+      expect(imported.json<{ ok: boolean }>().ok).toBe(true);
+      await until("the image offered", async () =>
+        (await ws("HubCreateOptions", { by: ids.alice! })).images?.some((i) => i.name === "pximg")
+          ? true
+          : undefined,
+      );
+      wsid = (
+        await ws("CreateHubWorkspace", {
+          by: ids.alice!,
+          title: "Apps",
+          image: "pximg",
+          quota: { diskMb: 600, memoryMb: 256 },
+        })
+      ).wsid!;
+      await until("placed", async () =>
+        (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
+          ?.placement === "placed"
+          ? true
+          : undefined,
+      );
+      expect((await ws("StartHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
+      await until("running", async () =>
+        (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "running"
+          ? true
+          : undefined,
+      );
+      for (const [who, role] of [
+        ["bob", "collaborator"],
+        ["carol", "viewer"],
+      ] as const)
+        expect(
+          (await ws("AddHubMember", { by: ids.alice!, wsid, email: `${who}@example.com`, role }))
+            .ok,
+        ).toBe(true);
+      for (const who of ["alice", "bob", "carol", "dave"]) creds[who] = await signIn(who);
+      const inside = (cmd: string) => {
+        const p = spawn("podman", ["exec", containerName(HOST, wsid), "sh", "-c", cmd], {
+          stdio: "ignore",
+        });
+        servers.push(p);
+      };
+      // An app given its base path (the proxy passes `/ws/<wsid>/port/18080/…` on as it is).
+      inside(
+        `mkdir -p /tmp/w/ws/${wsid}/port && ln -s /srv/www /tmp/w/ws/${wsid}/port/18080 && exec httpd -f -p 127.0.0.1:18080 -h /tmp/w`,
+      );
+      inside("cd /opt/echo && exec /usr/local/bin/node echo.mjs");
+    }, 400_000);
+
+    afterAll(async () => {
+      for (const p of servers) p.kill();
+      await hub?.stop();
+      await m?.cleanup();
+    }, 120_000);
+
+    it("hub app proxy - an owner's link reaches httpd in the container, 1 MiB intact", async () => {
+      const { body } = await link("alice", 18080);
+      const token = body.token;
+      const auth = { authorization: `Bearer ${token}` };
+      const small = await until("httpd answers", async () => {
+        const r = await get(base, app(18080), auth);
+        return r.status === 200 ? r : undefined;
+      });
+      expect(small.body.toString()).toBe("hello from the workspace\n");
+      const r = await get(base, app(18080, "big"), auth);
+      expect(r.status).toBe(200);
+      expect(r.body.equals(big)).toBe(true);
+    });
+
+    it("hub app proxy - ?token= is exchanged for a cookie that works from the hub's own pages only", async () => {
+      const { body } = await link("alice", 18080);
+      const ex = await get(base, body.path, { "sec-fetch-site": "none" });
+      expect(ex.status).toBe(303);
+      expect(ex.headers.location).toBe(app(18080));
+      const setCookie = String(ex.headers["set-cookie"]);
+      expect(setCookie).toMatch(/HttpOnly; SameSite=Strict/);
+      expect(setCookie).toContain(`Path=${app(18080)}`);
+      const cookie = setCookie.split(";")[0]!;
+      const ok = await get(base, app(18080), { cookie, "sec-fetch-site": "same-origin" });
+      expect(ok.status).toBe(200);
+      // A page on another port of this host is the same site: its requests carry our cookie.
+      const attack = await get(base, app(18080), { cookie, "sec-fetch-site": "same-site" });
+      expect(attack.status).toBe(403);
+      expect(JSON.parse(attack.body.toString()).code).toBe("ERR_PROXY_SITE");
+      // Nor does a cookie open another port.
+      const other = await get(base, app(18081), { cookie, "sec-fetch-site": "same-origin" });
+      expect(other.status).toBe(401);
+    });
+
+    it("hub app proxy - viewers, non-members and foreign tokens are refused", async () => {
+      expect((await link("carol", 18080)).status).toBe(403);
+      expect((await link("dave", 18080)).status).toBe(404);
+      const code = async (path: string, headers: Record<string, string>) => {
+        const r = await get(base, path, headers);
+        return r.status === 200 ? "passed" : (JSON.parse(r.body.toString()).code as string);
+      };
+      const alice = (await link("alice", 18080)).body.token;
+      // For another port, another workspace, forged, expired.
+      expect(await code(app(18081), { authorization: `Bearer ${alice}` })).toBe("ERR_PROXY_TOKEN");
+      expect(await code(`/ws/other${wsid}/port/18080/`, { authorization: `Bearer ${alice}` })).toBe(
+        "ERR_PROXY_TOKEN",
+      );
+      const forged = `${alice.slice(0, -4)}AAAA`;
+      expect(await code(app(18080), { authorization: `Bearer ${forged}` })).toBe("ERR_PROXY_TOKEN");
+      const short = (await link("alice", 18080, { ttl: 10 })).body.token;
+      await until("the short link expired", async () =>
+        (await code(app(18080), { authorization: `Bearer ${short}` })) === "ERR_PROXY_TOKEN"
+          ? true
+          : undefined,
+      );
+      // A collaborator's link stops working once they are made a viewer.
+      const bob = (await link("bob", 18080)).body.token;
+      expect((await get(base, app(18080), { authorization: `Bearer ${bob}` })).status).toBe(200);
+      expect(
+        (
+          await ws("ChangeHubMemberRole", {
+            by: ids.alice!,
+            wsid,
+            account: ids.bob!,
+            role: "viewer",
+          })
+        ).ok,
+      ).toBe(true);
+      await until("bob refused", async () =>
+        (await code(app(18080), { authorization: `Bearer ${bob}` })) === "ERR_HUB_FORBIDDEN"
+          ? true
+          : undefined,
+      );
+    }, 60_000);
+
+    it("hub app proxy - a WebSocket echo round trip through the hub", async () => {
+      const { token } = (await link("alice", 18081)).body;
+      const answer = await until("the echo answers", async () => {
+        const sock = new WebSocket(
+          `${base.replace("http", "ws")}${app(18081, "x")}?token=${encodeURIComponent(token)}`,
+        );
+        return await new Promise<string | undefined>((resolve) => {
+          sock.on("open", () => sock.send("ping"));
+          sock.on("message", (d) => {
+            resolve(String(d));
+            sock.close();
+          });
+          sock.on("error", () => resolve(undefined));
+        });
+      });
+      expect(answer).toBe(`echo:${app(18081, "x")}:ping`);
+      // A collaborator's open WebSocket closes once they are made a viewer.
+      const role = (r: string) =>
+        ws("ChangeHubMemberRole", { by: ids.alice!, wsid, account: ids.bob!, role: r });
+      expect((await role("collaborator")).ok).toBe(true);
+      const bob = await until("bob may make links again", async () => {
+        const r = await link("bob", 18081);
+        return r.status === 200 ? r.body.token : undefined;
+      });
+      const sock = new WebSocket(
+        `${base.replace("http", "ws")}${app(18081)}?token=${encodeURIComponent(bob)}`,
+      );
+      const closed = new Promise<void>((r) => sock.on("close", () => r()));
+      sock.on("error", () => undefined);
+      const first = await new Promise<string>((resolve) => {
+        sock.on("open", () => sock.send("hi"));
+        sock.once("message", (d) => resolve(String(d)));
+      });
+      expect(first).toBe(`echo:${app(18081)}:hi`);
+      expect((await role("viewer")).ok).toBe(true);
+      await closed;
+    }, 60_000);
+
+    it("hub app proxy - a stopped workspace says so", async () => {
+      const { token } = (await link("alice", 18080)).body;
+      expect((await ws("StopHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
+      await until("stopped", async () =>
+        (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "stopped"
+          ? true
+          : undefined,
+      );
+      const r = await get(base, app(18080), {
+        authorization: `Bearer ${token}`,
+        accept: "text/html",
+      });
+      expect(r.status).toBe(409);
+      expect(r.body.toString()).toMatch(/stopped/);
+    }, 120_000);
+  },
+);
