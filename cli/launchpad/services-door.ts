@@ -1,6 +1,7 @@
 /**
- * The door of a host's per-workspace services (fs, docs, terminals, agents): what answers a request
- * to a workspace whose services are not up. A workspace's services start a moment after it
+ * The door of a host's per-workspace services (fs with its reads and transfers, docs,
+ * terminals, agents): what answers a request to a workspace whose services are not up (just
+ * made, or the host just started again). A workspace's services start a moment after it
  * is provisioned (once its view says so); a request sent right after the create's answer
  * found nobody yet and timed out. Now it waits for them, or gets a coded answer.
  *
@@ -16,6 +17,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "../../services/runtime/logger.js";
 import type { ErrorPayload } from "../../shared/errors.js";
+import { TRANSFER_REQUESTS } from "../../shared/file-transfer.js";
 import {
   AllWorkspaces,
   ServiceNames,
@@ -32,6 +34,8 @@ const serviceSubjects = (wsid: string) => {
     s.command(ServiceNames.terminals),
     s.command(ServiceNames.agents),
     s.request(ServiceNames.fs),
+    s.read(ServiceNames.fs),
+    s.request(TRANSFER_REQUESTS),
     s.request(ServiceNames.agents),
   ];
 };
@@ -149,6 +153,9 @@ export function servicesDoor(o: ServicesDoorOptions): ServicesDoor {
     AllWorkspaces.command(ServiceNames.agents),
     AllWorkspaces.request(ServiceNames.fs),
     AllWorkspaces.request(ServiceNames.agents),
+    // Not reads and transfers: this sees every one of them, of every workspace of every host
+    // whose subjects pass here (an upload's every chunk), for the sake of a workspace made a
+    // moment ago; once expected, the door holds those too.
   ].map((subject) =>
     o.nc.subscribe(subject, {
       callback: (err, m) => {
@@ -159,7 +166,11 @@ export function servicesDoor(o: ServicesDoorOptions): ServicesDoor {
             // Not expected yet when it came: nobody has it. Held, and sent on when up.
             if (!waiting.has(wsid) && !o.up(wsid)) expect(wsid);
             if (o.up(wsid)) open(wsid);
-            if (!hold(wsid, m)) o.nc.publish(m.subject, m.data, { reply: m.reply! });
+            if (!hold(wsid, m))
+              o.nc.publish(m.subject, m.data, {
+                reply: m.reply!,
+                ...(m.headers && { headers: m.headers }),
+              });
           } else if (o.answerUnknown) answer(m, notFound(wsid));
         });
       },
