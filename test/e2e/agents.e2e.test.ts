@@ -290,9 +290,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
       .toBe("finished");
     const diffs = turn.getByTestId("file-diff");
     await expect.poll(() => diffs.count(), { timeout: 30_000 }).toBe(2);
-    // Whole-file diffs, as recorded: the line that changed, with its neighbours.
+    // Whole-file diffs, as recorded: the line that changed, with its neighbours (the tool
+    // call's own diff shows until the recorded write has reached the page).
     const xDiff = turn.locator(`[data-testid=file-diff][data-path="${x}"]`);
-    expect(await xDiff.locator(".diff-del").textContent()).toContain("return one()");
+    await expect
+      .poll(() => xDiff.locator(".diff-del").textContent(), { timeout: 30_000 })
+      .toContain("return one()");
     expect(await xDiff.locator(".diff-add").textContent()).toContain("return two()");
     expect(await xDiff.locator(".turn-file-head").textContent()).toContain("+1");
     // Collapsible.
