@@ -7,6 +7,7 @@
  * the one who acts (the events' actor). Register after authPlugin.
  */
 import { PassThrough } from "node:stream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
@@ -61,6 +62,23 @@ export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
       });
       return hostsView;
     };
+    /** Whether the hub's hosts view has `hostId`. */
+    const hostKnown = async (hostId: string): Promise<boolean> => {
+      const key = Keys.host(hostId);
+      try {
+        const e = await (await hosts()).get(key);
+        return e?.operation === "PUT" && e.length > 0;
+      } catch {
+        // nats-server 2.9 now and then refuses a direct get ("jetstream is not enabled"):
+        // the stream's own message API answers the same question.
+        const jsm = await jetstreamManager(nc);
+        const m = await jsm.streams.getMessage(`KV_${Buckets.hosts}`, {
+          last_by_subj: `$KV.${Buckets.hosts}.${key}`,
+        });
+        const op = m?.header?.get("KV-Operation");
+        return m !== null && m.data.length > 0 && op !== "DEL" && op !== "PURGE";
+      }
+    };
     const fleet = <T extends object>(type: string, data: object) =>
       request<T>(
         nc,
@@ -95,8 +113,7 @@ export const hubAdminHostsPlugin = fp<HubAdminHostsOptions>(
       async (req, reply) => {
         await requireAdmin(nc, sessions, req);
         const { hostId } = req.params;
-        const known = await (await hosts()).get(Keys.host(hostId));
-        if (known?.operation !== "PUT" || known.length === 0)
+        if (!(await hostKnown(hostId)))
           throw new CocalcError(
             "ERR_HOST_NOT_FOUND",
             `the hub has never heard host ${hostId} (it never joined, or never started)`,
