@@ -103,10 +103,17 @@ export interface HubNatsAuthOptions {
 
 const CLAIMS_UPDATE = "$SYS.REQ.CLAIMS.UPDATE";
 
-/** Resolves once the wall clock's second is past `unixS` (JWTs carry the real time). */
+/**
+ * Resolves once the wall clock's second is past `unixS` (JWTs carry the real time). A timer
+ * counts from the event loop's cached time, so on a busy loop it fires before the wall clock
+ * got there: the clock is asked again after each wait.
+ */
 async function waitUntilAfter(unixS: number): Promise<void> {
-  const ms = (unixS + 1) * 1000 - Date.now();
-  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  for (;;) {
+    const ms = (unixS + 1) * 1000 - Date.now();
+    if (ms <= 0) return;
+    await new Promise((r) => setTimeout(r, ms));
+  }
 }
 
 export class HubNatsAuth {
