@@ -17,7 +17,15 @@ import { type RunningHub, startHub } from "../../cli/launchpad/hub.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { freePortRange } from "../../services/runtime/ports.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
-import { type HubWorkspaceReply, HubWorkspaceSubjects } from "../../shared/hub-workspaces.js";
+import {
+  HubWorkspaceBuckets,
+  type HubWorkspaceReply,
+  HubWorkspaceSubjects,
+  type HubWorkspaceView,
+} from "../../shared/hub-workspaces.js";
+import type { WorkspaceView } from "../../shared/launchpad.js";
+import { Buckets, hostSubjects } from "../../shared/subjects.js";
+import { until } from "./nats.js";
 
 const execFileP = promisify(execFile);
 
@@ -238,4 +246,66 @@ export async function createHubAccount(
     "accounts service",
   );
   return r.account!.id;
+}
+
+/** What `runningHubWorkspace()` makes: a workspace of `owner` from a rootfs made into an image. */
+export interface HubWorkspaceSetup {
+  /** The hub's host the image is imported onto. */
+  hostId: string;
+  /** The owner's account id. */
+  owner: string;
+  /** A root file system (`HostMachine.rootfs()`), imported as `image`. */
+  rootfs: string;
+  image: string;
+  title: string;
+  quota: { diskMb: number; memoryMb: number };
+  /** Added by the owner once it runs, by email. */
+  members?: readonly (readonly [email: string, role: "collaborator" | "viewer"])[];
+}
+
+/**
+ * A running workspace on the hub's host, the way a user gets one: the image imported onto the
+ * host and offered, the workspace created, placed and started, its members added. Its wsid.
+ * A refusal on the way throws.
+ */
+export async function runningHubWorkspace(
+  nc: NatsConnection,
+  s: HubWorkspaceSetup,
+): Promise<string> {
+  const imported = await nc.request(
+    hostSubjects(s.hostId).command,
+    JSON.stringify({ type: "ImportImage", data: { name: s.image, source: s.rootfs } }),
+    { timeout: 120_000 },
+  );
+  const answer = imported.json<{ ok: boolean; error?: unknown }>();
+  if (!answer.ok) throw new Error(`image ${s.image} not imported: ${JSON.stringify(answer.error)}`);
+  await until("the image offered", async () =>
+    (await askWorkspaces(nc, "HubCreateOptions", { by: s.owner })).images?.some(
+      (i) => i.name === s.image,
+    )
+      ? true
+      : undefined,
+  );
+  const { wsid } = await askWorkspaces(nc, "CreateHubWorkspace", {
+    by: s.owner,
+    title: s.title,
+    image: s.image,
+    quota: s.quota,
+  });
+  if (!wsid) throw new Error("the workspaces service made no workspace");
+  await until("placed", async () =>
+    (await viewEntry<HubWorkspaceView>(nc, HubWorkspaceBuckets.workspaces, wsid))?.placement ===
+    "placed"
+      ? true
+      : undefined,
+  );
+  await askWorkspaces(nc, "StartHubWorkspace", { by: s.owner, wsid });
+  await until("running", async () =>
+    (await viewEntry<WorkspaceView>(nc, Buckets.workspaces, wsid))?.status === "running"
+      ? true
+      : undefined,
+  );
+  for (const [email, role] of s.members ?? [])
+    await askWorkspaces(nc, "AddHubMember", { by: s.owner, wsid, email, role });
+  return wsid;
 }

@@ -29,9 +29,7 @@ import {
 } from "../../shared/agents.js";
 import { browserUserName, CONSOLE_ACTOR, HubSubjects } from "../../shared/hub.js";
 import type { HostKeysReply } from "../../shared/hub-agent-keys.js";
-import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
-import type { WorkspaceView } from "../../shared/launchpad.js";
-import { Buckets, hostDomain, hostSubjects } from "../../shared/subjects.js";
+import { hostDomain, hostSubjects } from "../../shared/subjects.js";
 import { type HubBrowser, hubBrowser } from "../helpers/hub-browser.js";
 import {
   addScriptedAgent,
@@ -39,9 +37,9 @@ import {
   createHubAccount,
   type HostMachine,
   hubHostUnsupported,
+  runningHubWorkspace,
   setupHostMachine,
   startTestHub,
-  viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 
@@ -66,7 +64,6 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
   const browsers: Record<string, HubBrowser> = {};
   const conns: NatsConnection[] = [];
 
-  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
   const keysApi = (who: string, method: "GET" | "PUT", body?: object) =>
     browsers[who]!.api(
       method,
@@ -133,46 +130,19 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
     ids.carol = await createHubAccount(hub.nc, "carol@example.com");
     const rootfs = await m.rootfs("k");
     agentLine = await addScriptedAgent(rootfs);
-    const imported = await hub.nc.request(
-      hostSubjects(HOST).command,
-      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: rootfs } }),
-      { timeout: 120_000 },
-    );
-    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
-    await until("the image offered", async () =>
-      (await ws("HubCreateOptions", { by: ids.alice! })).images?.some((i) => i.name === "bb")
-        ? true
-        : undefined,
-    );
-    wsid = (
-      await ws("CreateHubWorkspace", {
-        by: ids.alice!,
-        title: "Keys",
-        image: "bb",
-        quota: { diskMb: 400, memoryMb: 256 },
-      })
-    ).wsid!;
-    await until("placed", async () =>
-      (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
-        ?.placement === "placed"
-        ? true
-        : undefined,
-    );
-    expect((await ws("StartHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
-    await until("running", async () =>
-      (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "running"
-        ? true
-        : undefined,
-    );
     // Bob collaborates and Carol views.
-    for (const [who, role] of [
-      ["bob", "collaborator"],
-      ["carol", "viewer"],
-    ] as const) {
-      expect(
-        (await ws("AddHubMember", { by: ids.alice!, wsid, email: `${who}@example.com`, role })).ok,
-      ).toBe(true);
-    }
+    wsid = await runningHubWorkspace(hub.nc, {
+      hostId: HOST,
+      owner: ids.alice!,
+      rootfs,
+      image: "bb",
+      title: "Keys",
+      quota: { diskMb: 400, memoryMb: 256 },
+      members: [
+        ["bob@example.com", "collaborator"],
+        ["carol@example.com", "viewer"],
+      ],
+    });
     for (const who of ["alice", "bob", "carol"])
       browsers[who] = await hubBrowser(base, `${who}@example.com`);
   }, 400_000);

@@ -12,15 +12,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
-import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import { containerName, type WorkspaceView } from "../../shared/launchpad.js";
-import { Buckets, hostSubjects } from "../../shared/subjects.js";
+import { Buckets } from "../../shared/subjects.js";
 import {
   askWorkspaces,
   copyProgram,
   createHubAccount,
   type HostMachine,
   hubHostUnsupported,
+  runningHubWorkspace,
   setupHostMachine,
   startTestHub,
   TEST_PASSWORD,
@@ -123,45 +123,18 @@ describe.skipIf(unsupported !== undefined)(
         ),
       );
       await writeFile(join(rootfs, "opt", "echo", "echo.mjs"), ECHO);
-      const imported = await hub.nc.request(
-        hostSubjects(HOST).command,
-        JSON.stringify({ type: "ImportImage", data: { name: "pximg", source: rootfs } }),
-        { timeout: 120_000 },
-      );
-      expect(imported.json<{ ok: boolean }>().ok).toBe(true);
-      await until("the image offered", async () =>
-        (await ws("HubCreateOptions", { by: ids.alice! })).images?.some((i) => i.name === "pximg")
-          ? true
-          : undefined,
-      );
-      wsid = (
-        await ws("CreateHubWorkspace", {
-          by: ids.alice!,
-          title: "Apps",
-          image: "pximg",
-          quota: { diskMb: 600, memoryMb: 256 },
-        })
-      ).wsid!;
-      await until("placed", async () =>
-        (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
-          ?.placement === "placed"
-          ? true
-          : undefined,
-      );
-      expect((await ws("StartHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
-      await until("running", async () =>
-        (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "running"
-          ? true
-          : undefined,
-      );
-      for (const [who, role] of [
-        ["bob", "collaborator"],
-        ["carol", "viewer"],
-      ] as const)
-        expect(
-          (await ws("AddHubMember", { by: ids.alice!, wsid, email: `${who}@example.com`, role }))
-            .ok,
-        ).toBe(true);
+      wsid = await runningHubWorkspace(hub.nc, {
+        hostId: HOST,
+        owner: ids.alice!,
+        rootfs,
+        image: "pximg",
+        title: "Apps",
+        quota: { diskMb: 600, memoryMb: 256 },
+        members: [
+          ["bob@example.com", "collaborator"],
+          ["carol@example.com", "viewer"],
+        ],
+      });
       for (const who of ["alice", "bob", "carol", "dave"]) creds[who] = await signIn(who);
       const inside = (cmd: string) => {
         const p = spawn("podman", ["exec", containerName(HOST, wsid), "sh", "-c", cmd], {

@@ -26,21 +26,14 @@ import {
   type HubWorkspaceView,
   type MembershipView,
 } from "../../shared/hub-workspaces.js";
-import type { WorkspaceView } from "../../shared/launchpad.js";
-import {
-  Buckets,
-  hostSubjects,
-  Streams,
-  terminalSubjects,
-  workspaceSubjects,
-} from "../../shared/subjects.js";
+import { Streams, terminalSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import { newTerminalId } from "../../shared/terminals.js";
 import { type HubBrowser, hubBrowser } from "../helpers/hub-browser.js";
 import {
-  askWorkspaces,
   createHubAccount,
   type HostMachine,
   hubHostUnsupported,
+  runningHubWorkspace,
   setupHostMachine,
   startTestHub,
   viewEntry,
@@ -134,40 +127,14 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       ["dan", "user"],
     ] as const)
       ids[who] = await createHubAccount(hub.nc, `${who}@example.com`, role);
-    const imported = await hub.nc.request(
-      hostSubjects(HOST).command,
-      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("c") } }),
-      { timeout: 120_000 },
-    );
-    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
-    await until("the image offered", async () =>
-      (await askWorkspaces(hub.nc, "HubCreateOptions", { by: ids.ann! })).images?.some(
-        (i) => i.name === "bb",
-      )
-        ? true
-        : undefined,
-    );
-    wsid = (
-      await askWorkspaces(hub.nc, "CreateHubWorkspace", {
-        by: ids.ann!,
-        title: "Shared",
-        image: "bb",
-        quota: { diskMb: 400, memoryMb: 256 },
-      })
-    ).wsid!;
-    await until("placed", async () =>
-      (await view<HubWorkspaceView>(HubWorkspaceBuckets.workspaces, wsid))?.placement === "placed"
-        ? true
-        : undefined,
-    );
-    expect((await askWorkspaces(hub.nc, "StartHubWorkspace", { by: ids.ann!, wsid })).ok).toBe(
-      true,
-    );
-    await until("running", async () =>
-      (await view<WorkspaceView>(Buckets.workspaces, wsid))?.status === "running"
-        ? true
-        : undefined,
-    );
+    wsid = await runningHubWorkspace(hub.nc, {
+      hostId: HOST,
+      owner: ids.ann!,
+      rootfs: await m.rootfs("c"),
+      image: "bb",
+      title: "Shared",
+      quota: { diskMb: 400, memoryMb: 256 },
+    });
     for (const who of Object.keys(ids)) people[who] = await hubBrowser(base, `${who}@example.com`);
     // Its services answer once the owner's first upload goes through.
     await until("the owner's note uploaded", async () => {

@@ -24,13 +24,13 @@ import { UID_BASE, workspacePaths } from "../../services/host/index.js";
 import { TRANSFER_CHUNK_BYTES } from "../../shared/file-transfer.js";
 import { UPLOAD_TEMP_PREFIX } from "../../shared/files.js";
 import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
-import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
-import { containerName, WORKSPACE_UID, type WorkspaceView } from "../../shared/launchpad.js";
-import { Buckets, hostSubjects } from "../../shared/subjects.js";
+import { HubWorkspaceBuckets } from "../../shared/hub-workspaces.js";
+import { containerName, WORKSPACE_UID } from "../../shared/launchpad.js";
 import {
   askWorkspaces,
   type HostMachine,
   hubHostUnsupported,
+  runningHubWorkspace,
   setupHostMachine,
   startTestHub,
   viewEntry,
@@ -53,7 +53,6 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
   let home: string;
   const creds: Record<string, string> = {};
 
-  const ws = (type: string, data: object) => askWorkspaces(hub.nc, type, data);
   const account = async (email: string, role: "admin" | "user") =>
     (
       await askHub<HubReply>(
@@ -74,7 +73,6 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
     expect(res.status, body.message).toBe(200);
     return body.credential!;
   };
-  const view = <T>(bucket: string, key: string) => viewEntry<T>(hub.nc, bucket, key);
   const upload = (
     who: string,
     dir: string,
@@ -107,36 +105,14 @@ describe.skipIf(unsupported !== undefined)("hub files - through the hub to a hos
     const alice = await account("alice@example.com", "admin");
     const bob = await account("bob@example.com", "user");
     await account("carol@example.com", "user");
-    const imported = await hub.nc.request(
-      hostSubjects(HOST).command,
-      JSON.stringify({ type: "ImportImage", data: { name: "bb", source: await m.rootfs("f") } }),
-      { timeout: 120_000 },
-    );
-    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
-    await until("the image offered", async () =>
-      (await ws("HubCreateOptions", { by: alice })).images?.some((i) => i.name === "bb")
-        ? true
-        : undefined,
-    );
-    wsid = (
-      await ws("CreateHubWorkspace", {
-        by: alice,
-        title: "Files",
-        image: "bb",
-        quota: { diskMb: 400, memoryMb: 256 },
-      })
-    ).wsid!;
-    await until("placed", async () =>
-      (await view<HubWorkspaceView>(HubWorkspaceBuckets.workspaces, wsid))?.placement === "placed"
-        ? true
-        : undefined,
-    );
-    expect((await ws("StartHubWorkspace", { by: alice, wsid })).ok).toBe(true);
-    await until("running", async () =>
-      (await view<WorkspaceView>(Buckets.workspaces, wsid))?.status === "running"
-        ? true
-        : undefined,
-    );
+    wsid = await runningHubWorkspace(hub.nc, {
+      hostId: HOST,
+      owner: alice,
+      rootfs: await m.rootfs("f"),
+      image: "bb",
+      title: "Files",
+      quota: { diskMb: 400, memoryMb: 256 },
+    });
     // Bob views the workspace (there is no invitation yet: his membership is written as the
     // hub's projection would write it).
     await (await new Kvm(hub.nc).open(HubWorkspaceBuckets.memberships)).put(

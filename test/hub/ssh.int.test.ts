@@ -14,9 +14,8 @@ import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { freePort } from "../../services/runtime/ports.js";
 import { CONSOLE_ACTOR, HubSubjects } from "../../shared/hub.js";
 import { HubSshKeySubjects, type HubSshKeysReply } from "../../shared/hub-ssh.js";
-import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import type { WorkspaceView } from "../../shared/launchpad.js";
-import { Buckets, hostSubjects } from "../../shared/subjects.js";
+import { Buckets } from "../../shared/subjects.js";
 import { LAUNCHPAD_BUNDLE } from "../helpers/hub-process.js";
 import {
   askWorkspaces,
@@ -24,6 +23,7 @@ import {
   createHubAccount,
   type HostMachine,
   hubHostUnsupported,
+  runningHubWorkspace,
   setupHostMachine,
   startTestHub,
   viewEntry,
@@ -133,45 +133,19 @@ describe.skipIf(unsupported !== undefined)("hub ssh - into a workspace through t
     const rootfs = await m.rootfs("s");
     await copyProgram(rootfs, "/usr/bin/rsync");
     await copyProgram(rootfs, SFTP_SERVER);
-    const imported = await hub.nc.request(
-      hostSubjects(HOST).command,
-      JSON.stringify({ type: "ImportImage", data: { name: "sshimg", source: rootfs } }),
-      { timeout: 120_000 },
-    );
-    expect(imported.json<{ ok: boolean }>().ok).toBe(true);
-    await until("the image offered", async () =>
-      (await ws("HubCreateOptions", { by: ids.alice! })).images?.some((i) => i.name === "sshimg")
-        ? true
-        : undefined,
-    );
-    wsid = (
-      await ws("CreateHubWorkspace", {
-        by: ids.alice!,
-        title: "SSH",
-        image: "sshimg",
-        quota: { diskMb: 600, memoryMb: 256 },
-      })
-    ).wsid!;
-    await until("placed", async () =>
-      (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
-        ?.placement === "placed"
-        ? true
-        : undefined,
-    );
-    expect((await ws("StartHubWorkspace", { by: ids.alice!, wsid })).ok).toBe(true);
-    await until("running", async () =>
-      (await viewEntry<WorkspaceView>(hub.nc, Buckets.workspaces, wsid))?.status === "running"
-        ? true
-        : undefined,
-    );
-    for (const [who, role] of [
-      ["bob", "collaborator"],
-      ["carol", "viewer"],
-      ["eve", "collaborator"],
-    ] as const)
-      expect(
-        (await ws("AddHubMember", { by: ids.alice!, wsid, email: `${who}@example.com`, role })).ok,
-      ).toBe(true);
+    wsid = await runningHubWorkspace(hub.nc, {
+      hostId: HOST,
+      owner: ids.alice!,
+      rootfs,
+      image: "sshimg",
+      title: "SSH",
+      quota: { diskMb: 600, memoryMb: 256 },
+      members: [
+        ["bob@example.com", "collaborator"],
+        ["carol@example.com", "viewer"],
+        ["eve@example.com", "collaborator"],
+      ],
+    });
     for (const who of ["bob", "carol", "dave", "eve"]) {
       const r = await keys("AddSshKey", {
         account: ids[who],
