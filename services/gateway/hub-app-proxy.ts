@@ -1,14 +1,19 @@
 /**
- * Proxied apps of launchpad: `/ws/<wsid>/port/<n>/…` on the hub reaches port n inside the
- * workspace's container. Each upstream connection is one byte pipe over NATS to the
+ * Proxied apps of launchpad: `p<n>-<wsid>.<apps domain>` (an origin of the app's own, on the
+ * hub's port) reaches port n inside the workspace's container; the path is the app's, so an
+ * app needs no base path. An app's pages never share an origin with the hub's pages or with
+ * another app: a collaborator's app cannot read the credential a member's dashboard keeps in
+ * its origin's storage, nor fetch another workspace's app with that browser's cookie for it.
+ * `/ws/<wsid>/port/<n>/…` on the hub is sent there. Each upstream connection is one byte pipe
+ * over NATS to the workspace's host Each upstream connection is one byte pipe over NATS to the
  * workspace's host (services/runtime/workspace-pipe.ts, `kind: "tcp"`: the host relays to the port
  * in the container's network namespace), so hosts open no port. HTTP/1.1 goes over the pipe
  * with node's http client (the pipe is its socket); a WebSocket upgrade is written to the pipe
  * and the two raw streams are joined.
  *
  * Who may pass is plus's rule (app-proxy-request.ts: a short-lived signed link token,
- * exchanged for a path-scoped HttpOnly SameSite=Strict cookie, a cookie counting only from the
- * hub's own origin), and then, on every request, the account's role now: owners and
+ * exchanged for a host-only HttpOnly SameSite=Strict cookie, a cookie counting only from the
+ * app's own origin), and then, on every request, the account's role now: owners and
  * collaborators reach apps, viewers do not (ERR_HUB_FORBIDDEN), others do not know the
  * workspace (ERR_WORKSPACE_NOT_FOUND). Roles are looked up at most a few seconds old, so a
  * removed member's link and cookie stop working, and their open WebSockets close; signing out
@@ -29,7 +34,6 @@ import { refuseSocket, sendError, sendExchange, upgradeHead } from "./app-proxy.
 import {
   authorizeProxied,
   downstreamHeaders,
-  PORT_PREFIX,
   type ProxyAuthContext,
   type ProxyTarget,
   proxyTarget,
@@ -38,22 +42,41 @@ import {
 import { PROXY_TOKEN_MAX_TTL_S, PROXY_TOKEN_TTL_S, type ProxyTokens } from "./app-proxy-tokens.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { accountOfRequest } from "./hub-auth.js";
-import { checkHost, checkOrigin } from "./security.js";
+import { checkHost, checkOrigin, hostnameOf } from "./security.js";
+
+/** A workspace's app: a port inside its container. */
+interface App {
+  wsid: string;
+  port: number;
+}
 
 export const HUB_PROXY_TOKEN_PATH = "/api/hub/proxy/token";
 /** How old a role may be when a request is let through (a removed member's cookie then ends). */
 const ROLE_CACHE_MS = 3000;
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const PROXIED = /^\/ws\/([A-Za-z0-9_-]{1,64})\/port\//;
+/** `p<port>-<wsid>.`: one DNS label (the hub's wsids are `w` and hex digits). */
+const APP_HOST = /^p([1-9][0-9]{0,4})-([a-z0-9]{1,48})\.(.+)$/;
 
-/** The workspace a path is a proxied app of, or undefined when it is not one. */
+/** The workspace a path of the hub's own origin names an app of, or undefined. */
 export function hubProxiedWorkspace(pathname: string): string | undefined {
   return PROXIED.exec(pathname)?.[1];
 }
 
-/** `/ws/<wsid>/port/<n>/`: where a workspace's app is reached on the hub. */
-export function hubAppBase(wsid: string, port: number): string {
-  return `/ws/${wsid}${PORT_PREFIX}${port}/`;
+/** The host name of workspace `wsid`'s app on `port`: its own origin under `domain`. */
+export function appHostName(wsid: string, port: number, domain: string): string {
+  return `p${port}-${wsid}.${domain}`;
+}
+
+/** The app a Host header names under `domain`, or undefined when it names none. */
+export function appOfHost(
+  host: string | undefined,
+  domain: string | undefined,
+): { wsid: string; port: number } | undefined {
+  if (!host || !domain) return undefined;
+  const m = APP_HOST.exec(hostnameOf(host));
+  if (!m || m[3] !== domain.toLowerCase() || Number(m[1]) > 65535) return undefined;
+  return { wsid: m[2]!, port: Number(m[1]) };
 }
 
 export interface HubAppProxyOptions {
@@ -62,6 +85,13 @@ export interface HubAppProxyOptions {
   tokens: ProxyTokens;
   membership(account: string, wsid: string): Promise<Membership | undefined>;
   allowedHosts: ReadonlySet<string>;
+  /**
+   * The domain apps get their own origins under (`p<n>-<wsid>.<domain>`: a wildcard DNS name
+   * for the hub); undefined: the hub serves no apps.
+   */
+  appsDomain?: string;
+  /** An app's origin as browsers reach it (scheme, host, the hub's port). */
+  appOrigin(wsid: string, port: number): string;
   log: Logger;
 }
 
@@ -100,15 +130,25 @@ export async function registerHubAppProxy(
       );
     return m;
   };
-  const ctxOf = (wsid: string): ProxyAuthContext => ({
+  const ctxOf = (app: App): ProxyAuthContext => ({
     tokens: o.tokens,
-    wsid,
+    wsid: app.wsid,
     signedIn: (id) => o.sessions.has(id),
     userOf: (id) => o.sessions.subjectOf(id) ?? "",
     refusedPorts: new Set(),
-    mount: `/ws/${wsid}`,
+    target: { port: app.port, base: "/", strip: false },
     opener: "the workspace's page (Apps)",
   });
+  const off = () =>
+    new CocalcError(
+      "ERR_PROXY_OFF",
+      "This hub serves no workspace apps: start it with --apps-domain DOMAIN (a wildcard DNS name *.DOMAIN for the hub, and a certificate for it).",
+    );
+  /** Where an app is, as a link: its origin and what follows (path and query). */
+  const appUrl = (app: App, rest: string) => {
+    if (o.appsDomain === undefined) throw off();
+    return `${o.appOrigin(app.wsid, app.port)}${rest}`;
+  };
   /** A refusal as it is; anything else as the app not reached (and logged). */
   const failure = (err: unknown): CocalcError => {
     if (err instanceof CocalcError) return err;
@@ -125,6 +165,7 @@ export async function registerHubAppProxy(
     async (request, reply) => {
       const account = accountOfRequest(o.sessions, request);
       const { wsid, port } = request.body;
+      if (o.appsDomain === undefined) throw off();
       await mayReach(account, wsid);
       const ttl = request.body.ttl ?? PROXY_TOKEN_TTL_S;
       const token = o.tokens.sign(
@@ -133,7 +174,7 @@ export async function registerHubAppProxy(
       );
       return reply.header("Cache-Control", "no-store").send({
         token,
-        path: `${hubAppBase(wsid, port)}?token=${encodeURIComponent(token)}`,
+        url: appUrl({ wsid, port }, `/?token=${encodeURIComponent(token)}`),
         expiresAt: new Date(Date.now() + ttl * 1000).toISOString(),
       });
     },
@@ -144,37 +185,44 @@ export async function registerHubAppProxy(
   const routed = server.listeners("request") as ((...a: unknown[]) => void)[];
   server.removeAllListeners("request");
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const wsid = hubProxiedWorkspace((req.url ?? "/").split("?")[0]!);
-    if (wsid === undefined) {
+    const app = appOfHost(req.headers.host, o.appsDomain);
+    const pathname = (req.url ?? "/").split("?")[0]!;
+    if (app === undefined && hubProxiedWorkspace(pathname) === undefined) {
       for (const h of routed) h.call(server, req, res);
       return;
     }
     try {
-      checkHost(req, o.allowedHosts);
+      if (app === undefined) return sendToOrigin(req, res, pathname);
+      // Its Host is the app's: no hub route, page or API answers on an app's origin.
       if (!SAFE_METHODS.has(req.method ?? "")) checkOrigin(req, false);
     } catch (err) {
       return sendError(res, err as CocalcError, req.headers.accept);
     }
-    proxyHttp(req, res, wsid).catch((err) => {
+    proxyHttp(req, res, app).catch((err) => {
       const e = failure(err);
       if (!res.headersSent) sendError(res, e, req.headers.accept);
       else res.destroy();
     });
   });
 
-  async function proxyHttp(req: IncomingMessage, res: ServerResponse, wsid: string) {
+  /** `/ws/<wsid>/port/<n>/rest` of the hub's origin: to `rest` on the app's own origin. */
+  function sendToOrigin(req: IncomingMessage, res: ServerResponse, pathname: string) {
+    checkHost(req, o.allowedHosts);
+    const wsid = hubProxiedWorkspace(pathname)!;
+    const t = proxyTarget(pathname, `/ws/${wsid}`)!;
+    const rest = pathname === t.base.slice(0, -1) ? "" : pathname.slice(t.base.length);
+    const query = (req.url ?? "").slice(pathname.length);
+    res.writeHead(308, { Location: appUrl({ wsid, port: t.port }, `/${rest}${query}`) });
+    res.end();
+  }
+
+  async function proxyHttp(req: IncomingMessage, res: ServerResponse, app: App) {
     const accept = req.headers.accept;
     const url = req.url ?? "/";
-    const pathname = url.split("?")[0]!;
-    const target = proxyTarget(pathname, `/ws/${wsid}`);
-    // The app's cookie has the base path with its slash: `/ws/<wsid>/port/8888` goes there.
-    if (target && pathname === target.base.slice(0, -1)) {
-      res.writeHead(308, { Location: `${target.base}${url.slice(pathname.length)}` });
-      return void res.end();
-    }
+    const wsid = app.wsid;
     const d = authorizeProxied(
       { method: req.method ?? "GET", url, headers: req.headers, upgrade: false },
-      ctxOf(wsid),
+      ctxOf(app),
     );
     if (d.kind === "refuse") return sendError(res, d.error, accept);
     if (d.kind === "exchange") return sendExchange(req, res, d);
@@ -235,17 +283,24 @@ export async function registerHubAppProxy(
   recheck.unref();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = req.url ?? "/";
-    const wsid = hubProxiedWorkspace(url.split("?")[0]!);
-    if (wsid === undefined) return;
+    const app = appOfHost(req.headers.host, o.appsDomain);
+    const old = hubProxiedWorkspace(url.split("?")[0]!);
+    if (app === undefined && old === undefined) return;
     socket.on("error", () => socket.destroy());
-    try {
-      checkHost(req, o.allowedHosts);
-    } catch (err) {
-      return refuseSocket(socket, err as CocalcError);
-    }
+    if (app === undefined)
+      return refuseSocket(
+        socket,
+        o.appsDomain === undefined
+          ? off()
+          : new CocalcError(
+              "ERR_GATEWAY_NOT_FOUND",
+              "A workspace's app is served on its own origin (p<port>-<wsid>.<apps domain>), not on the hub's.",
+            ),
+      );
+    const wsid = app.wsid;
     const d = authorizeProxied(
       { method: req.method ?? "GET", url, headers: req.headers, upgrade: true },
-      ctxOf(wsid),
+      ctxOf(app),
     );
     if (d.kind === "refuse") return refuseSocket(socket, d.error);
     if (d.kind !== "pass") return refuseSocket(socket, new CocalcError("ERR_PROXY_AUTH", "no"));
