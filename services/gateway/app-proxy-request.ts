@@ -105,7 +105,8 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function cookieValue(h: IncomingHttpHeaders, name: string): string | undefined {
+/** The value of cookie `name` in the request's Cookie header. */
+export function cookieValue(h: IncomingHttpHeaders, name: string): string | undefined {
   const all = header(h, "cookie");
   if (!all) return undefined;
   for (const part of all.split(";")) {

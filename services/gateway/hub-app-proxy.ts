@@ -28,20 +28,33 @@ import type { FastifyInstance } from "fastify";
 import { CocalcError } from "../../shared/errors.js";
 import type { Membership } from "../../shared/hub-permissions.js";
 import { WorkspaceRoles } from "../../shared/hub-permissions.js";
+import {
+  APP_PROXY_ACTOR,
+  type HubWorkspaceReply,
+  HubWorkspaceSubjects,
+} from "../../shared/hub-workspaces.js";
 import type { Logger } from "../runtime/logger.js";
 import { openWorkspacePipe } from "../runtime/workspace-pipe.js";
 import { refuseSocket, sendError, sendExchange, upgradeHead } from "./app-proxy.js";
 import {
   authorizeProxied,
+  cookieValue,
   downstreamHeaders,
   type ProxyAuthContext,
+  type ProxyDecision,
   type ProxyTarget,
   proxyTarget,
   upstreamHeaders,
 } from "./app-proxy-request.js";
-import { PROXY_TOKEN_MAX_TTL_S, PROXY_TOKEN_TTL_S, type ProxyTokens } from "./app-proxy-tokens.js";
+import {
+  PROXY_COOKIE_TTL_S,
+  PROXY_TOKEN_MAX_TTL_S,
+  PROXY_TOKEN_TTL_S,
+  type ProxyTokens,
+} from "./app-proxy-tokens.js";
 import type { BrowserSessions } from "./browser-sessions.js";
-import { accountOfRequest } from "./hub-auth.js";
+import { accountOfRequest, askHub } from "./hub-auth.js";
+import { HUB_WORKSPACES_PATH } from "./hub-workspaces.js";
 import { checkHost, checkOrigin, hostnameOf } from "./security.js";
 
 /** A workspace's app: a port inside its container. */
@@ -49,6 +62,25 @@ interface App {
   wsid: string;
   port: number;
 }
+
+/** Who may pass, and where the bytes go: a member's or a public link's. */
+type Decision =
+  | Exclude<ProxyDecision, { kind: "pass" }>
+  | {
+      kind: "pass";
+      target: ProxyTarget;
+      upstreamUrl: string;
+      to: { wsid: string; hostId?: string };
+      member?: { session: string; account: string };
+      share?: string;
+    };
+
+/** `?share=<secret>`: a port's public link (ShareHubPort). */
+const SHARE_PARAM = "share";
+/** The cookie a public link is exchanged for (its prefix keeps it from the app, like ours). */
+const shareCookieName = (port: number) => `cocalc-app-share-p${port}`;
+/** Whether the request came over TLS (the cookie is then Secure). */
+const secure = (req: IncomingMessage) => (req.socket as { encrypted?: boolean }).encrypted === true;
 
 export const HUB_PROXY_TOKEN_PATH = "/api/hub/proxy/token";
 /** How old a role may be when a request is let through (a removed member's cookie then ends). */
@@ -156,8 +188,85 @@ export async function registerHubAppProxy(
     return new CocalcError("ERR_PROXY_UPSTREAM", "the workspace's app could not be reached");
   };
   /** A pipe to the app's port in the container (refusals: the workspace's state, its host). */
-  const pipeTo = (m: Membership, t: ProxyTarget) =>
+  const pipeTo = (m: { wsid: string; hostId?: string }, t: ProxyTarget) =>
     openWorkspacePipe(o.nc, m.wsid, m.hostId, { kind: "tcp", host: "127.0.0.1", port: t.port });
+
+  const shares = new Map<string, { at: number; host: Promise<{ hostId?: string }> }>();
+  /**
+   * The workspace's host if `secret` is the public link of the app now (asked at most
+   * ROLE_CACHE_MS ago: a revoked link stops within those seconds); else ERR_PROXY_TOKEN.
+   */
+  const publicShare = (app: App, secret: string) => {
+    const key = `${app.wsid}.${app.port}.${secret}`;
+    const kept = shares.get(key);
+    if (kept && Date.now() - kept.at < ROLE_CACHE_MS) return kept.host;
+    if (shares.size > 10_000) shares.clear();
+    const host = askHub<HubWorkspaceReply>(
+      o.nc,
+      HubWorkspaceSubjects.command,
+      "CheckHubPortShare",
+      { by: APP_PROXY_ACTOR, wsid: app.wsid, port: app.port, secret },
+      "workspaces service",
+    ).then((r) => r.shared ?? {});
+    shares.set(key, { at: Date.now(), host });
+    host.catch(() => undefined);
+    return host;
+  };
+  /** A public link's secret the request carries: in its URL (`?share=`) or its cookie. */
+  const shareOf = (req: IncomingMessage, app: App) => {
+    const url = new URL(req.url ?? "/", "http://x");
+    const given = url.searchParams.getAll(SHARE_PARAM);
+    if (given.length > 1)
+      throw new CocalcError("ERR_PROXY_TOKEN", "more than one public link in the URL");
+    if (given.length === 1) {
+      url.searchParams.delete(SHARE_PARAM);
+      return { secret: given[0]!, inUrl: true, rest: `${url.pathname}${url.search}` };
+    }
+    const secret = cookieValue(req.headers, shareCookieName(app.port));
+    return secret === undefined ? undefined : { secret, inUrl: false, rest: req.url ?? "/" };
+  };
+  /**
+   * Who may pass and where to: a public link (anyone, no sign-in), or a member's token or
+   * cookie (plus's rule, then the account's role now).
+   */
+  const decide = async (req: IncomingMessage, app: App, upgrade: boolean): Promise<Decision> => {
+    const target: ProxyTarget = { port: app.port, base: "/", strip: false };
+    const share = shareOf(req, app);
+    if (share) {
+      // Without a sign-in of its own, a WebSocket comes from the app's own pages only.
+      if (upgrade) checkOrigin(req, true);
+      const host = await publicShare(app, share.secret);
+      if (share.inUrl && !upgrade && (req.method === "GET" || req.method === "HEAD"))
+        return {
+          kind: "exchange",
+          target,
+          location: share.rest,
+          // Lax: a public link followed from another site brings it along; it opens no more
+          // than the link does.
+          setCookie: `${shareCookieName(app.port)}=${share.secret}; Path=/; Max-Age=${PROXY_COOKIE_TTL_S}; HttpOnly; SameSite=Lax${secure(req) ? "; Secure" : ""}`,
+        };
+      return {
+        kind: "pass",
+        target,
+        upstreamUrl: share.rest,
+        to: { wsid: app.wsid, ...host },
+        share: share.secret,
+      };
+    }
+    const d = authorizeProxied(
+      { method: req.method ?? "GET", url: req.url ?? "/", headers: req.headers, upgrade },
+      ctxOf(app),
+    );
+    if (d.kind !== "pass") return d;
+    const m = await mayReach(d.claims.user, app.wsid);
+    return {
+      kind: "pass",
+      target,
+      upstreamUrl: d.upstreamUrl,
+      to: m,
+      member: { session: d.claims.session, account: d.claims.user },
+    };
+  };
 
   app.post<{ Body: Static<typeof TokenBody> }>(
     HUB_PROXY_TOKEN_PATH,
@@ -177,6 +286,42 @@ export async function registerHubAppProxy(
         url: appUrl({ wsid, port }, `/?token=${encodeURIComponent(token)}`),
         expiresAt: new Date(Date.now() + ttl * 1000).toISOString(),
       });
+    },
+  );
+
+  const PortParams = Type.Object({
+    wsid: TokenBody.properties.wsid,
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+  });
+  const ask = (type: string, data: object) =>
+    askHub<HubWorkspaceReply>(o.nc, HubWorkspaceSubjects.command, type, data, "workspaces service");
+  // An owner shares one port publicly: the answer holds the link, once.
+  app.post<{ Params: { wsid: string }; Body: { port: number } }>(
+    `${HUB_WORKSPACES_PATH}/:wsid/ports`,
+    {
+      schema: {
+        params: Type.Object({ wsid: TokenBody.properties.wsid }),
+        body: Type.Object({ port: PortParams.properties.port }),
+      },
+    },
+    async (request, reply) => {
+      const by = accountOfRequest(o.sessions, request);
+      if (o.appsDomain === undefined) throw off();
+      const { wsid } = request.params;
+      const r = await ask("ShareHubPort", { by, wsid, port: request.body.port });
+      const { port, secret } = r.share!;
+      return reply
+        .header("Cache-Control", "no-store")
+        .send({ port, url: appUrl({ wsid, port }, `/?${SHARE_PARAM}=${secret}`) });
+    },
+  );
+  app.delete<{ Params: Static<typeof PortParams> }>(
+    `${HUB_WORKSPACES_PATH}/:wsid/ports/:port`,
+    { schema: { params: PortParams } },
+    async (request, reply) => {
+      const by = accountOfRequest(o.sessions, request);
+      await ask("UnshareHubPort", { by, ...request.params });
+      return reply.header("Cache-Control", "no-store").send({ ok: true });
     },
   );
 
@@ -220,15 +365,11 @@ export async function registerHubAppProxy(
     const accept = req.headers.accept;
     const url = req.url ?? "/";
     const wsid = app.wsid;
-    const d = authorizeProxied(
-      { method: req.method ?? "GET", url, headers: req.headers, upgrade: false },
-      ctxOf(app),
-    );
+    const d = await decide(req, app, false);
     if (d.kind === "refuse") return sendError(res, d.error, accept);
     if (d.kind === "exchange") return sendExchange(req, res, d);
     const t = d.target;
-    const m = await mayReach(d.claims.user, wsid);
-    const pipe = await pipeTo(m, t);
+    const pipe = await pipeTo(d.to, t);
     const up = httpRequest({
       method: req.method,
       path: d.upstreamUrl,
@@ -269,16 +410,21 @@ export async function registerHubAppProxy(
     req.pipe(up);
   }
 
-  const open = new Map<Duplex, { session: string; account: string; wsid: string }>();
+  const open = new Map<Duplex, { app: App; session?: string; account?: string; share?: string }>();
   const stopRevoke = o.sessions.onRevoke((ids) => {
-    for (const [socket, w] of open) if (ids === "all" || ids.has(w.session)) socket.destroy();
-  });
-  // An open WebSocket of a member removed or made a viewer is closed within a few seconds.
-  const recheck = setInterval(() => {
     for (const [socket, w] of open)
-      mayReach(w.account, w.wsid).catch((err) => {
+      if (w.session !== undefined && (ids === "all" || ids.has(w.session))) socket.destroy();
+  });
+  // An open WebSocket of a member removed or made a viewer, or through a public link that was
+  // revoked, is closed within a few seconds.
+  const recheck = setInterval(() => {
+    for (const [socket, w] of open) {
+      const still =
+        w.share !== undefined ? publicShare(w.app, w.share) : mayReach(w.account ?? "", w.app.wsid);
+      still.catch((err) => {
         if (err instanceof CocalcError) socket.destroy();
       });
+    }
   }, ROLE_CACHE_MS);
   recheck.unref();
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -297,19 +443,18 @@ export async function registerHubAppProxy(
               "A workspace's app is served on its own origin (p<port>-<wsid>.<apps domain>), not on the hub's.",
             ),
       );
-    const wsid = app.wsid;
-    const d = authorizeProxied(
-      { method: req.method ?? "GET", url, headers: req.headers, upgrade: true },
-      ctxOf(app),
-    );
-    if (d.kind === "refuse") return refuseSocket(socket, d.error);
-    if (d.kind !== "pass") return refuseSocket(socket, new CocalcError("ERR_PROXY_AUTH", "no"));
-    const t = d.target;
-    open.set(socket, { session: d.claims.session, account: d.claims.user, wsid });
-    socket.on("close", () => open.delete(socket));
     void (async () => {
-      const m = await mayReach(d.claims.user, wsid);
-      const pipe = await pipeTo(m, t);
+      const d = await decide(req, app, true);
+      if (d.kind === "refuse") return refuseSocket(socket, d.error);
+      if (d.kind !== "pass") return refuseSocket(socket, new CocalcError("ERR_PROXY_AUTH", "no"));
+      const t = d.target;
+      open.set(socket, {
+        app,
+        ...(d.member ?? {}),
+        ...(d.share !== undefined && { share: d.share }),
+      });
+      socket.on("close", () => open.delete(socket));
+      const pipe = await pipeTo(d.to, t);
       if (socket.destroyed) return void pipe.destroy();
       pipe.write(upgradeHead(req, d.upstreamUrl, t));
       if (head.length > 0) pipe.write(head);

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
+import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import { containerName, type WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets } from "../../shared/subjects.js";
 import {
@@ -288,6 +290,81 @@ describe.skipIf(unsupported !== undefined)(
       expect(first).toBe("echo:/:hi");
       expect((await role("viewer")).ok).toBe(true);
       await closed;
+    }, 60_000);
+
+    it("hub app proxy - an owner shares a port publicly: anyone opens it by the link, until it is revoked", async () => {
+      const ports = hubSharePaths(wsid).ports;
+      const api = (who: string, method: string, path: string, body?: object) =>
+        fetch(`${base}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${creds[who]}`,
+            origin: base,
+            ...(body && { "content-type": "application/json" }),
+          },
+          ...(body && { body: JSON.stringify(body) }),
+        });
+      const code = async (path: string, headers: Record<string, string>) => {
+        const r = await get(base, path, headers);
+        return r.status === 200 ? "passed" : (JSON.parse(r.body.toString()).code as string);
+      };
+      // Only an owner shares; a non-member does not know the workspace.
+      expect((await api("bob", "POST", ports, { port: 18080 })).status).toBe(403);
+      expect((await api("carol", "POST", ports, { port: 18080 })).status).toBe(403);
+      expect((await api("dave", "POST", ports, { port: 18080 })).status).toBe(404);
+      expect((await api("alice", "POST", ports, { port: 0 })).status).toBe(400);
+      const made = await api("alice", "POST", ports, { port: 18080 });
+      expect(made.status).toBe(200);
+      const link = new URL(((await made.json()) as { url: string }).url);
+      expect(link.host).toBe(at(18080).host);
+      expect(link.searchParams.get("share")?.length).toBeGreaterThanOrEqual(32);
+      await until("the view lists the port", async () =>
+        (
+          await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid)
+        )?.publicPorts?.includes(18080)
+          ? true
+          : undefined,
+      );
+      // Nothing of the secret is in the workspace's history.
+      const history = await hub.nc.request(
+        `$JS.API.STREAM.MSG.GET.HUB`,
+        JSON.stringify({ last_by_subj: `hubws.${wsid}` }),
+      );
+      const last = Buffer.from(
+        history.json<{ message: { data: string } }>().message.data,
+        "base64",
+      ).toString();
+      expect(last).toContain("HubPortShared");
+      expect(last).not.toContain(link.searchParams.get("share")!);
+
+      // Anyone, signed in nowhere: the link is exchanged for a cookie of the app's origin.
+      const ex = await get(base, `${link.pathname}${link.search}`, {
+        ...at(18080),
+        "sec-fetch-site": "none",
+      });
+      expect(ex.status).toBe(303);
+      expect(ex.headers.location).toBe("/");
+      const setCookie = String(ex.headers["set-cookie"]);
+      expect(setCookie).toMatch(/HttpOnly; SameSite=Lax/);
+      const cookie = setCookie.split(";")[0]!;
+      const page = await get(base, "/", { ...at(18080), cookie });
+      expect(page.status).toBe(200);
+      expect(page.body.toString()).toBe("hello from the workspace\n");
+      // The link opens that port only, and a wrong secret nothing.
+      expect(await code("/", { ...at(18081), cookie })).toBe("ERR_PROXY_AUTH");
+      expect(await code(`/${link.search}`, at(18081))).toBe("ERR_PROXY_TOKEN");
+      expect(await code("/?share=not-the-secret", at(18080))).toBe("ERR_PROXY_TOKEN");
+      // A collaborator cannot revoke it; the owner can, and it stops within seconds.
+      expect((await api("bob", "DELETE", hubSharePaths(wsid).port(18080))).status).toBe(403);
+      expect((await api("alice", "DELETE", hubSharePaths(wsid).port(18080))).status).toBe(200);
+      await until("the revoked link refused", async () =>
+        (await code("/", { ...at(18080), cookie })) === "ERR_PROXY_TOKEN" ? true : undefined,
+      );
+      expect(await code(`/${link.search}`, at(18080))).toBe("ERR_PROXY_TOKEN");
+      expect(
+        (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
+          ?.publicPorts,
+      ).toEqual([]);
     }, 60_000);
 
     it("hub app proxy - a stopped workspace says so", async () => {
