@@ -363,7 +363,6 @@ export async function registerHubAppProxy(
 
   async function proxyHttp(req: IncomingMessage, res: ServerResponse, app: App) {
     const accept = req.headers.accept;
-    const url = req.url ?? "/";
     const wsid = app.wsid;
     const d = await decide(req, app, false);
     if (d.kind === "refuse") return sendError(res, d.error, accept);
