@@ -148,5 +148,40 @@ describe.skipIf(why !== undefined)(
         await pages.close();
       }
     }, 180_000);
+
+    it("hub app origin - the owner makes a public link in the Share panel; a stranger opens it until it is revoked", async () => {
+      const ann = await hubBrowser(base, "ann@example.com");
+      const pages = hubPages(browser, base);
+      try {
+        const owner = await pages.open(ann.credential);
+        await owner.goto(`${base}/ws/${wsid}/`);
+        await owner.getByTestId("hub-ws-share").click();
+        const panel = owner.getByTestId("hub-share-public");
+        await panel.getByTestId("hub-share-port").fill("18091");
+        await panel.getByTestId("hub-share-port-submit").click();
+        const link = (await panel.getByTestId("hub-share-port-link").textContent())!;
+        expect(new URL(link).hostname).toBe(`p18091-${wsid}.localhost`);
+        await panel
+          .locator('[data-testid="hub-share-public-port"][data-port="18091"]')
+          .waitFor({ timeout: 30_000 });
+        if (SHOTS) await owner.screenshot({ path: join(SHOTS, "hub-share-public.png") });
+
+        // Someone signed in nowhere opens the link.
+        const stranger = await pages.open();
+        await stranger.goto(link);
+        expect(await stranger.locator("body").textContent()).toContain("the other app's secret");
+        expect(new URL(stranger.url()).search).toBe("");
+
+        await panel.getByTestId("hub-share-port-revoke").click();
+        await panel.getByTestId("hub-share-public-ports").waitFor({ state: "detached" });
+        await until("the stranger refused", async () => {
+          await stranger.reload();
+          return (await stranger.title()) === "ERR_PROXY_TOKEN" ? true : undefined;
+        });
+        if (SHOTS) await stranger.screenshot({ path: join(SHOTS, "hub-share-revoked.png") });
+      } finally {
+        await pages.close();
+      }
+    }, 180_000);
   },
 );
