@@ -403,6 +403,9 @@ export function hubWorkspacesService(): ServiceDefinition {
               data: { by },
               ...meta(by),
             });
+            // Its public links' hashes go with it.
+            for (const port of s.publicPorts ?? [])
+              await secrets.erasePortShare(cmd.data.wsid, port).catch(() => undefined);
             return { ok: true };
           }
           case "ListHubMembers": {
