@@ -62,6 +62,8 @@ export interface HubAppProxyOptions {
   tokens: ProxyTokens;
   membership(account: string, wsid: string): Promise<Membership | undefined>;
   allowedHosts: ReadonlySet<string>;
+  /** The hub serves HTTPS: its app cookies are `Secure`. */
+  secure: boolean;
   log: Logger;
 }
 
@@ -108,6 +110,7 @@ export async function registerHubAppProxy(
     refusedPorts: new Set(),
     mount: `/ws/${wsid}`,
     opener: "the workspace's page (Apps)",
+    secure: o.secure,
   });
   /** A refusal as it is; anything else as the app not reached (and logged). */
   const failure = (err: unknown): CocalcError => {

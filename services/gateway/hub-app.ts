@@ -122,6 +122,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     tokens: deps.proxyTokens,
     membership: deps.membership,
     allowedHosts: deps.allowedHosts,
+    secure: deps.tls !== undefined,
     log: deps.log,
   });
 
