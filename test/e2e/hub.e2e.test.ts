@@ -246,6 +246,22 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
           body: JSON.stringify({ email, password }),
         });
       expect((await signIn("carol@example.com", "carol's long password")).status).toBe(200);
+      // Made an admin at the console, carol reaches the admin pages; made a user, not.
+      const carol = (await (await signIn("carol@example.com", "carol's long password")).json()) as {
+        credential: string;
+      };
+      const carolAdmin = async () =>
+        (
+          await fetch(`${base}/api/hub/admin/accounts`, {
+            headers: { authorization: `Bearer ${carol.credential}` },
+          })
+        ).status;
+      expect(await carolAdmin()).toBe(403);
+      expect(cli(["admin", "carol@example.com"]).status).toBe(0);
+      expect(cli(["list"]).stdout).toMatch(/carol@example\.com\s+admin\s+active\s+console/);
+      expect(await carolAdmin()).toBe(200);
+      expect(cli(["user", "carol@example.com"]).status).toBe(0);
+      expect(await carolAdmin()).toBe(403);
       const bob = (await (await signIn("bob@example.com", "bob's newer password")).json()) as {
         credential: string;
       };
