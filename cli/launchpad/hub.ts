@@ -314,7 +314,13 @@ export async function startHub(
       nc,
       sessions,
       proxyTokens: await ProxyTokens.open(join(opts.dataDir, "keys", "proxy-key")),
-      allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
+      // The public URL's name is the hub's own (a reverse proxy in front keeps the Host).
+      allowedHosts: allowedHostnames(opts.bind, [
+        ...opts.allowHosts,
+        ...(opts.publicUrl ? [new URL(opts.publicUrl).hostname] : []),
+      ]),
+      // Browsers reach it over HTTPS: its own, or a proxy's in front of --public-url https://….
+      secureCookies: tls !== undefined || opts.publicUrl?.startsWith("https:") === true,
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,

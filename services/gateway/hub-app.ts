@@ -61,6 +61,11 @@ export interface HubGatewayDeps {
   proxyTokens: ProxyTokens;
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
+  /**
+   * Browsers reach the hub over HTTPS (its own, or a proxy's in front of it): its cookies are
+   * `Secure`. Default: whether it serves HTTPS itself.
+   */
+  secureCookies?: boolean;
   log: Logger;
 }
 
@@ -122,7 +127,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     tokens: deps.proxyTokens,
     membership: deps.membership,
     allowedHosts: deps.allowedHosts,
-    secure: deps.tls !== undefined,
+    secure: deps.secureCookies ?? deps.tls !== undefined,
     log: deps.log,
   });
 
