@@ -295,6 +295,9 @@ export interface InviteView {
   created: string;
 }
 
+/** A sign-up invite as the admin's list shows it: an open one past its expiry says so. */
+export type InviteItem = Omit<InviteView, "status"> & { status: InviteView["status"] | "expired" };
+
 export interface HubConfigView {
   setUp: boolean;
   signUpMode: SignUpMode;

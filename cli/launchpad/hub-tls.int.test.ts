@@ -8,6 +8,8 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import type { IncomingHttpHeaders } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer, connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,6 +17,8 @@ import { promisify } from "node:util";
 import { createUser } from "@nats-io/nkeys";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ProxyTokens } from "../../services/gateway/app-proxy-tokens.js";
+import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { locateNatsServer, NatsServer } from "../../services/runtime/nats-server.js";
 import { freePort, freePortRange } from "../../services/runtime/ports.js";
 import type { ExecResult, HostTokenFile, LeafCredentials } from "../../shared/launchpad.js";
@@ -117,6 +121,7 @@ describe.skipIf(bind.address === undefined)(
       hub = await startTestHub(hubDir, {
         bind: address,
         port: await freePortRange([1, 2, 3], address),
+        appsDomain: "apps.example",
       });
     }, 120_000);
 
@@ -146,6 +151,75 @@ describe.skipIf(bind.address === undefined)(
         expect(info).toMatch(/^INFO .*"tls_required":true/);
         expect(answer).not.toMatch(/PONG|\+OK/);
       }
+    });
+
+    it("a signed-in browser's app cookie is Secure over HTTPS", async () => {
+      const ca = await readFile(join(hubDir, "tls", "cert.pem"), "utf8");
+      /** One HTTPS request to the hub, trusting exactly its certificate. */
+      const ask = (method: string, path: string, body?: unknown, host?: string) =>
+        new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>(
+          (resolve, reject) => {
+            const req = httpsRequest(
+              {
+                host: address,
+                port: hub.port,
+                method,
+                path,
+                ca,
+                headers: {
+                  ...(host && { host }),
+                  origin: `https://${address}:${hub.port}`,
+                  // As a link opened in the address bar.
+                  "sec-fetch-site": "none",
+                  ...(body !== undefined && { "content-type": "application/json" }),
+                },
+              },
+              (res) => {
+                let text = "";
+                res.on("data", (d) => (text += d));
+                res.on("end", () =>
+                  resolve({ status: res.statusCode ?? 0, headers: res.headers, text }),
+                );
+              },
+            );
+            req.on("error", reject);
+            req.end(body === undefined ? undefined : JSON.stringify(body));
+          },
+        );
+      const setupToken = new URL(hub.setupUrl!).searchParams.get("token")!;
+      const made = await ask("POST", HUB_PATHS.setup, {
+        setupToken,
+        email: "tls-admin@example.com",
+        password: "an admin's password",
+      });
+      expect(made.status, made.text).toBe(200);
+      const { credential, account } = JSON.parse(made.text) as {
+        credential: string;
+        account: { id: string };
+      };
+      // A link as the workspace's Apps makes one, for this browser (the hub's own key).
+      const tokens = await ProxyTokens.open(join(hubDir, "keys", "proxy-key"));
+      const link = tokens.sign(
+        {
+          kind: "link",
+          user: account.id,
+          wsid: "wscookie",
+          port: 8080,
+          session: credential.split(".")[0]!,
+        },
+        60,
+      );
+      // On the app's own origin.
+      const r = await ask(
+        "GET",
+        `/?token=${encodeURIComponent(link)}`,
+        undefined,
+        `p8080-wscookie.apps.example:${hub.port}`,
+      );
+      expect(r.status, r.text).toBe(303);
+      const cookie = String(r.headers["set-cookie"]);
+      expect(cookie).toContain("Path=/;");
+      expect(cookie).toMatch(/HttpOnly; SameSite=Strict; Secure/);
     });
 
     it("a token whose pin is not the hub's certificate joins nothing (ERR_HOST_JOIN_TLS)", async () => {

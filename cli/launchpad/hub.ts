@@ -323,7 +323,13 @@ export async function startHub(
         const seen = new URL(opts.publicUrl ?? `${tls ? "https" : "http"}://x:${opts.port}`);
         return `${seen.protocol}//${appHostName(wsid, port, appsDomain!)}${seen.port ? `:${seen.port}` : ""}`;
       },
-      allowedHosts: allowedHostnames(opts.bind, opts.allowHosts),
+      // The public URL's name is the hub's own (a reverse proxy in front keeps the Host).
+      allowedHosts: allowedHostnames(opts.bind, [
+        ...opts.allowHosts,
+        ...(opts.publicUrl ? [new URL(opts.publicUrl).hostname] : []),
+      ]),
+      // Browsers reach it over HTTPS: its own, or a proxy's in front of --public-url https://….
+      secureCookies: tls !== undefined || opts.publicUrl?.startsWith("https:") === true,
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,

@@ -85,6 +85,11 @@ export interface ProxyAuthContext {
   target?: ProxyTarget;
   /** Where links are made, for the refusal's words (plus: "plus (Apps)"). */
   opener?: string;
+  /**
+   * The server speaks HTTPS: the cookie is `Secure`, so no plain-HTTP request to this host
+   * (any port: cookies ignore it) carries it in the clear.
+   */
+  secure?: boolean;
 }
 
 export interface ProxyRequest {
@@ -181,7 +186,7 @@ export function authorizeProxied(req: ProxyRequest, ctx: ProxyAuthContext): Prox
           kind: "exchange",
           target,
           location: `${url.pathname}${url.search}`,
-          setCookie: `${appCookieName(target)}=${cookie}; Path=${target.base}; Max-Age=${PROXY_COOKIE_TTL_S}; HttpOnly; SameSite=Strict`,
+          setCookie: `${appCookieName(target)}=${cookie}; Path=${target.base}; Max-Age=${PROXY_COOKIE_TTL_S}; HttpOnly; SameSite=Strict${ctx.secure ? "; Secure" : ""}`,
         };
       }
     }

@@ -1,6 +1,7 @@
 /**
  * The hub's admin pages over HTTP: accounts (a page of them, searched by email; disable,
- * enable, make admin or user, a password reset link), hosts (state, capacity, workspaces on each) and their
+ * enable, make admin or user, a password reset link), sign-up invites (a page of them, revoke),
+ * hosts (state, capacity, workspaces on each) and their
  * registration tokens (issue, list, revoke). Every action is the accounts service's or the
  * registry's, with the signed-in admin as the one who acts (recorded as the events' actor).
  * Register after authPlugin.
@@ -14,8 +15,11 @@ import { CocalcError } from "../../shared/errors.js";
 import {
   AccountLimitsSchema,
   type AccountView,
+  HubBuckets,
   type HubReply,
   HubSubjects,
+  type InviteItem,
+  type InviteView,
   MAX_RESET_TTL_SECONDS,
 } from "../../shared/hub.js";
 import type { HostTokenFile, HostTokenInfo, HostView } from "../../shared/launchpad.js";
@@ -28,6 +32,8 @@ export const HUB_ADMIN_PATH = "/api/hub/admin";
 export interface HubAdminOptions {
   nc: NatsConnection;
   sessions: BrowserSessions;
+  /** The clock (Unix ms) that decides which invites have expired; tests move it. */
+  now?: () => number;
 }
 
 const Id = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
@@ -59,6 +65,30 @@ const TokenBody = Type.Object(
   },
   { additionalProperties: false },
 );
+
+const PageQuery = Type.Object({
+  offset: Type.Optional(Type.Integer({ minimum: 0 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200 })),
+});
+
+/** A page of sign-up invites, newest first; `now` decides which open ones have expired. */
+export function pageOfInvites(
+  all: readonly InviteView[],
+  now: number,
+  offset: number,
+  limit: number,
+): { total: number; invites: InviteItem[] } {
+  const sorted = [...all].sort((a, b) => b.created.localeCompare(a.created));
+  const invites = sorted
+    .slice(offset, offset + limit)
+    .map(
+      (i): InviteItem =>
+        i.status === "open" && i.expires !== undefined && Date.parse(i.expires) <= now
+          ? { ...i, status: "expired" }
+          : i,
+    );
+  return { total: sorted.length, invites };
+}
 
 const ActivityQuery = Type.Object({
   /** Where the previous page ended: `<HUB seq>.<REGISTRY seq>` (read below them). */
@@ -136,6 +166,17 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
       ).then((r) => r.result);
 
     const admin = (req: FastifyRequest) => requireAdmin(nc, sessions, req);
+    /** Every entry of a view (a KV bucket). */
+    const valuesOf = async <T>(bucket: string): Promise<T[]> => {
+      const { Kvm } = await import("@nats-io/kv");
+      const kv = await new Kvm(nc).open(bucket);
+      const all: T[] = [];
+      for await (const key of await kv.keys()) {
+        const e = await kv.get(key);
+        if (e?.operation === "PUT" && e.length > 0) all.push(e.json<T>());
+      }
+      return all;
+    };
     const fresh = <R>(reply: { header(k: string, v: string): R }) =>
       reply.header("Cache-Control", "no-store");
 
@@ -209,6 +250,35 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
       },
     );
 
+    // Sign-up invites (made with POST /api/hub/invites): a page of them, and revoking one,
+    // which also erases its secret's hash.
+    app.get<{ Querystring: Static<typeof PageQuery> }>(
+      `${HUB_ADMIN_PATH}/invites`,
+      { schema: { querystring: PageQuery } },
+      async (req, reply) => {
+        await admin(req);
+        const all = await valuesOf<InviteView>(HubBuckets.invites);
+        return fresh(reply).send(
+          pageOfInvites(
+            all,
+            (opts.now ?? Date.now)(),
+            req.query.offset ?? 0,
+            req.query.limit ?? 50,
+          ),
+        );
+      },
+    );
+
+    app.post<{ Params: { id: string } }>(
+      `${HUB_ADMIN_PATH}/invites/:id/revoke`,
+      { schema: { params: Type.Object({ id: Id }) } },
+      async (req, reply) => {
+        const by = await admin(req);
+        await accounts("RevokeInvite", { by, invite: req.params.id });
+        return fresh(reply).send({ ok: true });
+      },
+    );
+
     /** Up to `limit` events of `stream` below sequence `before` (0: from the newest), newest first. */
     async function newestOf(stream: string, before: number, limit: number) {
       const { jetstreamManager } = await import("@nats-io/jetstream");
@@ -261,13 +331,7 @@ export const hubAdminPlugin = fp<HubAdminOptions>(
 
     app.get(`${HUB_ADMIN_PATH}/hosts`, async (req, reply) => {
       await admin(req);
-      const { Kvm } = await import("@nats-io/kv");
-      const kv = await new Kvm(nc).open(Buckets.hosts);
-      const hosts: HostView[] = [];
-      for await (const key of await kv.keys()) {
-        const e = await kv.get(key);
-        if (e?.operation === "PUT" && e.length > 0) hosts.push(e.json<HostView>());
-      }
+      const hosts = await valuesOf<HostView>(Buckets.hosts);
       hosts.sort((a, b) => a.hostId.localeCompare(b.hostId));
       return fresh(reply).send({ hosts });
     });

@@ -79,8 +79,6 @@ type Decision =
 const SHARE_PARAM = "share";
 /** The cookie a public link is exchanged for (its prefix keeps it from the app, like ours). */
 const shareCookieName = (port: number) => `cocalc-app-share-p${port}`;
-/** Whether the request came over TLS (the cookie is then Secure). */
-const secure = (req: IncomingMessage) => (req.socket as { encrypted?: boolean }).encrypted === true;
 
 export const HUB_PROXY_TOKEN_PATH = "/api/hub/proxy/token";
 /** How old a role may be when a request is let through (a removed member's cookie then ends). */
@@ -124,6 +122,8 @@ export interface HubAppProxyOptions {
   appsDomain?: string;
   /** An app's origin as browsers reach it (scheme, host, the hub's port). */
   appOrigin(wsid: string, port: number): string;
+  /** The hub serves HTTPS: its app cookies are `Secure`. */
+  secure: boolean;
   log: Logger;
 }
 
@@ -170,6 +170,7 @@ export async function registerHubAppProxy(
     refusedPorts: new Set(),
     target: { port: app.port, base: "/", strip: false },
     opener: "the workspace's page (Apps)",
+    secure: o.secure,
   });
   const off = () =>
     new CocalcError(
@@ -243,7 +244,7 @@ export async function registerHubAppProxy(
           location: share.rest,
           // Lax: a public link followed from another site brings it along; it opens no more
           // than the link does.
-          setCookie: `${shareCookieName(app.port)}=${share.secret}; Path=/; Max-Age=${PROXY_COOKIE_TTL_S}; HttpOnly; SameSite=Lax${secure(req) ? "; Secure" : ""}`,
+          setCookie: `${shareCookieName(app.port)}=${share.secret}; Path=/; Max-Age=${PROXY_COOKIE_TTL_S}; HttpOnly; SameSite=Lax${o.secure ? "; Secure" : ""}`,
         };
       return {
         kind: "pass",

@@ -65,6 +65,11 @@ export interface HubGatewayDeps {
   appOrigin(wsid: string, port: number): string;
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
+  /**
+   * Browsers reach the hub over HTTPS (its own, or a proxy's in front of it): its cookies are
+   * `Secure`. Default: whether it serves HTTPS itself.
+   */
+  secureCookies?: boolean;
   log: Logger;
 }
 
@@ -128,6 +133,7 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     allowedHosts: deps.allowedHosts,
     ...(deps.appsDomain !== undefined && { appsDomain: deps.appsDomain }),
     appOrigin: deps.appOrigin,
+    secure: deps.secureCookies ?? deps.tls !== undefined,
     log: deps.log,
   });
 

@@ -136,6 +136,29 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       await fill(eve, { email: "eve@example.com", password: "eve's own password" });
       await eve.getByRole("button", { name: "Create my account" }).click();
       await expect.poll(() => eve.getByTestId("hub-problem").textContent()).toContain("used up");
+
+      // A second invite, valid a day, sent to the wrong person: the admin revokes it and its
+      // link signs nobody up. The first one's row says it is used up.
+      await admin.getByTestId("hub-invite-ttl").selectOption({ label: "1 day" });
+      await admin.getByTestId("hub-create-invite").click();
+      await expect.poll(() => admin.getByTestId("hub-invite-link").textContent()).not.toBe(link);
+      const second = (await admin.getByTestId("hub-invite-link").textContent())!;
+      const secondId = decodeURIComponent(second.split("invite=")[1]!).split(".")[0]!;
+      const rows = admin.getByTestId("hub-invite-row");
+      await expect.poll(() => rows.count()).toBe(2);
+      const secondRow = admin.locator(`[data-testid="hub-invite-row"][data-invite="${secondId}"]`);
+      expect(await secondRow.getAttribute("data-status")).toBe("open");
+      expect(await rows.nth(1).getAttribute("data-status")).toBe("used-up");
+      if (SHOTS)
+        await admin.getByTestId("hub-admin").screenshot({ path: `${SHOTS}/hub-invites.png` });
+      await secondRow.getByTestId("hub-invite-revoke").click();
+      await expect.poll(() => secondRow.getAttribute("data-status")).toBe("revoked");
+      expect(await secondRow.getByTestId("hub-invite-revoke").count()).toBe(0);
+      await eve.goto(second);
+      await eve.getByTestId("hub-sign-up").waitFor({ timeout: 30_000 });
+      await fill(eve, { email: "eve@example.com", password: "eve's own password" });
+      await eve.getByRole("button", { name: "Create my account" }).click();
+      await expect.poll(() => eve.getByTestId("hub-problem").textContent()).toContain("not valid");
       await eveContext.close();
 
       // Sign out, a wrong password, then in again; and a second browser of bob's.
@@ -223,6 +246,22 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
           body: JSON.stringify({ email, password }),
         });
       expect((await signIn("carol@example.com", "carol's long password")).status).toBe(200);
+      // Made an admin at the console, carol reaches the admin pages; made a user, not.
+      const carol = (await (await signIn("carol@example.com", "carol's long password")).json()) as {
+        credential: string;
+      };
+      const carolAdmin = async () =>
+        (
+          await fetch(`${base}/api/hub/admin/accounts`, {
+            headers: { authorization: `Bearer ${carol.credential}` },
+          })
+        ).status;
+      expect(await carolAdmin()).toBe(403);
+      expect(cli(["admin", "carol@example.com"]).status).toBe(0);
+      expect(cli(["list"]).stdout).toMatch(/carol@example\.com\s+admin\s+active\s+console/);
+      expect(await carolAdmin()).toBe(200);
+      expect(cli(["user", "carol@example.com"]).status).toBe(0);
+      expect(await carolAdmin()).toBe(403);
       const bob = (await (await signIn("bob@example.com", "bob's newer password")).json()) as {
         credential: string;
       };

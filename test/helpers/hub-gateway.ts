@@ -56,7 +56,7 @@ export async function startHubGateway(
   await app.register(securityPlugin, { allowedHosts: new Set(["127.0.0.1"]) });
   await app.register(authPlugin, { sessions, publicPaths: HUB_PUBLIC_PATHS, linkable: [] });
   await app.register(hubAuthPlugin, { nc: t.nc, sessions });
-  await app.register(hubAdminPlugin, { nc: t.nc, sessions });
+  await app.register(hubAdminPlugin, { nc: t.nc, sessions, now });
   await app.listen({ port: 0, host: "127.0.0.1" });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
   const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>

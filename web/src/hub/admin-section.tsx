@@ -15,13 +15,13 @@ import { formatMb } from "./workspace-status.js";
 
 const PAGE = 20;
 
-async function getJson<T>(path: string): Promise<T> {
+export async function getJson<T>(path: string): Promise<T> {
   const res = await apiFetch(path, { cache: "no-store" });
   if (!res.ok) throw new Error(await errorMessage(res));
   return (await res.json()) as T;
 }
 
-function Problem(props: { text: string | undefined }) {
+export function Problem(props: { text: string | undefined }) {
   return (
     <Show when={props.text}>
       <p class="hub-problem" role="alert">

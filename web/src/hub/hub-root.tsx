@@ -29,6 +29,7 @@ import {
   signedOut,
   signOut,
 } from "../lib/session.js";
+import { AdminInvites } from "./admin-invites.js";
 import { AdminAccounts, AdminActivity, AdminHosts } from "./admin-section.js";
 import { SshKeysSection } from "./ssh-keys-section.js";
 import { HubWorkspacePage, workspaceOfPath } from "./workspace-page.js";
@@ -554,75 +555,6 @@ function ChangePassword() {
             {s().text}
           </p>
         )}
-      </Show>
-    </section>
-  );
-}
-
-function AdminInvites() {
-  const [uses, setUses] = createSignal(1);
-  const [link, setLink] = createSignal<string>();
-  const [problem, setProblem] = createSignal<string>();
-  const [state] = createResource(async () => {
-    const res = await apiFetch("/api/hub/state", { cache: "no-store" });
-    return (await res.json()) as { signUpMode: string };
-  });
-  const create = async () => {
-    setProblem(undefined);
-    const res = await postJson("/api/hub/invites", { uses: uses(), ttlSeconds: 7 * 86_400 });
-    if (!res.ok) return setProblem(await errorMessage(res));
-    const { invite } = (await res.json()) as { invite: { token: string } };
-    setLink(`${location.origin}/sign-up?invite=${encodeURIComponent(invite.token)}`);
-  };
-  const mode = async (m: string) => {
-    setProblem(undefined);
-    const res = await postJson("/api/hub/sign-up-mode", { mode: m });
-    if (!res.ok) setProblem(await errorMessage(res));
-  };
-  return (
-    <section class="hub-section" data-testid="hub-admin">
-      <h2>People</h2>
-      <div class="hub-row">
-        <label class="hub-inline">
-          Uses
-          <input
-            type="number"
-            min="1"
-            max="10000"
-            value={uses()}
-            onInput={(e) => setUses(Math.max(1, Number(e.currentTarget.value) || 1))}
-          />
-        </label>
-        <button
-          type="button"
-          class="button"
-          data-testid="hub-create-invite"
-          onClick={() => void create()}
-        >
-          Create an invite link (valid 7 days)
-        </button>
-        <label class="hub-inline">
-          Sign-up
-          <select
-            data-testid="hub-sign-up-mode"
-            value={state()?.signUpMode ?? "invite"}
-            onChange={(e) => void mode(e.currentTarget.value)}
-          >
-            <option value="invite">with an invite</option>
-            <option value="open">open to anyone</option>
-            <option value="closed">closed</option>
-          </select>
-        </label>
-      </div>
-      <Show when={link()}>
-        <p class="hub-link">
-          Send this link; it is shown once: <code data-testid="hub-invite-link">{link()}</code>
-        </p>
-      </Show>
-      <Show when={problem()}>
-        <p class="hub-problem" role="alert">
-          {problem()}
-        </p>
       </Show>
     </section>
   );
