@@ -194,6 +194,7 @@ export async function startLaunchpadHost(
     // nats-server restarted once there is room again (services/runtime/store-watch.ts).
     // The workspaces whose pages hear of a full disk (their services run here).
     let hosted: () => readonly string[] = () => [];
+    let scrub: (() => void) | undefined;
     if (ownNats) {
       const storeNc = await connectServices(
         { url: natsUrl, seed },
@@ -217,6 +218,15 @@ export async function startLaunchpadHost(
       });
       store.start();
       cleanups.push(() => store.stop());
+      // Messages a damaged block made unreadable: looked for once the services run, in the
+      // background, and after every nats-server restart (the host's log says what was lost).
+      const again = () => void store.scrub();
+      scrub = again;
+      const server = ownNats;
+      server.on("restarted", again);
+      cleanups.push(async () => {
+        server.off("restarted", again);
+      });
     }
 
     const supervisor = new Supervisor({ nc, wsid: opts.hostId, log });
@@ -269,6 +279,7 @@ export async function startLaunchpadHost(
       keysFromHub: leaf !== undefined,
     });
     hosted = () => workspaces.running();
+    scrub?.();
     // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
     cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));
 

@@ -212,6 +212,9 @@ export async function startHub(
       }),
     ]);
     progress(`SSH into workspaces on port ${opts.port + 1} (ssh -p ${opts.port + 1} WSID@HOST)`);
+    // Messages a damaged block made unreadable: looked for in the background once the
+    // services run (the hub's log says what was lost).
+    void store.scrub();
     const memberships = await accountMemberships(nc);
     // Members' browsers reach a workspace on its host once it is placed there.
     const stopPlacements = await followPlacements(
