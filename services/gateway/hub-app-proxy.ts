@@ -20,7 +20,12 @@
  * closes them at once.
  * `POST /api/hub/proxy/token` makes links.
  */
-import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import {
+  Agent,
+  request as httpRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import type { Duplex } from "node:stream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { type Static, Type } from "@sinclair/typebox";
@@ -74,6 +79,43 @@ type Decision =
       member?: { session: string; account: string };
       share?: string;
     };
+
+/** Apps with kept-alive pipes at once (past it, all are let go). */
+const MAX_AGENTS = 1000;
+/** A kept-alive pipe nobody used for this long is closed. */
+const IDLE_PIPE_MS = 15_000;
+
+/**
+ * A byte pipe as node's http Agent keeps a socket: the calls it makes on a kept-alive
+ * connection (keep-alive, ref/unref, an idle timeout) that a pipe has no use for but the timer.
+ */
+function asSocket(pipe: Duplex): Duplex {
+  const s = pipe as Duplex & {
+    setKeepAlive?: () => unknown;
+    setNoDelay?: () => unknown;
+    ref?: () => unknown;
+    unref?: () => unknown;
+    setTimeout?: (ms: number, cb?: () => void) => unknown;
+  };
+  s.setKeepAlive ??= () => s;
+  s.setNoDelay ??= () => s;
+  s.ref ??= () => s;
+  s.unref ??= () => s;
+  if (!s.setTimeout) {
+    let timer: NodeJS.Timeout | undefined;
+    s.setTimeout = (ms, cb) => {
+      clearTimeout(timer);
+      if (cb) s.once("timeout", cb);
+      if (ms > 0) {
+        timer = setTimeout(() => s.emit("timeout"), ms);
+        timer.unref();
+      }
+      return s;
+    };
+    s.once("close", () => clearTimeout(timer));
+  }
+  return s;
+}
 
 /** `?share=<secret>`: a port's public link (ShareHubPort). */
 const SHARE_PARAM = "share";
@@ -191,6 +233,40 @@ export async function registerHubAppProxy(
   /** A pipe to the app's port in the container (refusals: the workspace's state, its host). */
   const pipeTo = (m: { wsid: string; hostId?: string }, t: ProxyTarget) =>
     openWorkspacePipe(o.nc, m.wsid, m.hostId, { kind: "tcp", host: "127.0.0.1", port: t.port });
+
+  /**
+   * Kept-alive connections to each app: a byte pipe costs the host a relay process in the
+   * container's network namespace, so one pipe carries request after request as long as the
+   * app keeps the connection open (HTTP/1.1 keep-alive), as a browser's would.
+   */
+  const agents = new Map<string, Agent>();
+  const agentFor = (to: { wsid: string; hostId?: string }, t: ProxyTarget): Agent => {
+    const key = `${to.wsid}/${to.hostId ?? ""}/${t.port}`;
+    let agent = agents.get(key);
+    if (agent) return agent;
+    if (agents.size >= MAX_AGENTS) {
+      for (const a of agents.values()) a.destroy();
+      agents.clear();
+    }
+    agent = new Agent({
+      keepAlive: true,
+      maxSockets: 32,
+      maxFreeSockets: 8,
+      timeout: IDLE_PIPE_MS,
+    });
+    agent.createConnection = ((
+      _options: unknown,
+      done: (err: Error | null, s?: Duplex) => void,
+    ) => {
+      pipeTo(to, t).then(
+        (pipe) => done(null, asSocket(pipe)),
+        (err: Error) => done(err),
+      );
+      return undefined;
+    }) as unknown as Agent["createConnection"];
+    agents.set(key, agent);
+    return agent;
+  };
 
   const shares = new Map<string, { at: number; host: Promise<{ hostId?: string }> }>();
   /**
@@ -369,7 +445,6 @@ export async function registerHubAppProxy(
     if (d.kind === "refuse") return sendError(res, d.error, accept);
     if (d.kind === "exchange") return sendExchange(req, res, d);
     const t = d.target;
-    const pipe = await pipeTo(d.to, t);
     const up = httpRequest({
       method: req.method,
       path: d.upstreamUrl,
@@ -378,18 +453,18 @@ export async function registerHubAppProxy(
         remoteAddress: req.socket.remoteAddress ?? "",
         target: t,
       }),
-      createConnection: () => pipe as unknown as import("node:net").Socket,
+      agent: agentFor(d.to, t),
     });
     up.on("response", (upRes) => {
       res.socket?.setNoDelay(true);
       res.writeHead(upRes.statusCode ?? 502, downstreamHeaders(upRes.headers, t));
       upRes.on("error", () => res.destroy());
       upRes.pipe(res);
-      upRes.on("end", () => pipe.destroy());
     });
     up.on("error", (err) => {
-      pipe.destroy();
       if (res.headersSent) return void res.destroy();
+      // The workspace's state or its host (the pipe was refused), else nothing answered.
+      if (err instanceof CocalcError) return sendError(res, err, accept);
       log.debug({ err, wsid, port: t.port }, "proxied app unreachable");
       sendError(
         res,
@@ -401,10 +476,7 @@ export async function registerHubAppProxy(
       );
     });
     res.on("close", () => {
-      if (!res.writableFinished) {
-        up.destroy();
-        pipe.destroy();
-      }
+      if (!res.writableFinished) up.destroy();
     });
     req.on("error", () => up.destroy());
     req.pipe(up);
@@ -473,5 +545,6 @@ export async function registerHubAppProxy(
     stopRevoke();
     clearInterval(recheck);
     for (const s of open.keys()) s.destroy();
+    for (const a of agents.values()) a.destroy();
   });
 }

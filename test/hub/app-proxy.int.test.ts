@@ -54,6 +54,14 @@ function get(base: string, path: string, headers: Record<string, string> = {}): 
   });
 }
 
+/** Answers how many TCP connections it has been sent (an app that keeps them alive). */
+const COUNT = `import { createServer } from "node:http";
+let connections = 0;
+const server = createServer((q, r) => r.end(String(connections)));
+server.on("connection", () => connections++);
+server.listen(18082, "127.0.0.1");
+`;
+
 const ECHO = `import { WebSocketServer } from "ws";
 const wss = new WebSocketServer({ host: "127.0.0.1", port: 18081 });
 wss.on("connection", (s, req) => s.on("message", (m) => s.send("echo:" + req.url + ":" + m)));
@@ -128,6 +136,7 @@ describe.skipIf(unsupported !== undefined)(
         ),
       );
       await writeFile(join(rootfs, "opt", "echo", "echo.mjs"), ECHO);
+      await writeFile(join(rootfs, "opt", "echo", "count.mjs"), COUNT);
       wsid = await runningHubWorkspace(hub.nc, {
         hostId: HOST,
         owner: ids.alice!,
@@ -150,6 +159,7 @@ describe.skipIf(unsupported !== undefined)(
       // On its own origin an app needs no base path.
       inside("exec httpd -f -p 127.0.0.1:18080 -h /srv/www");
       inside("cd /opt/echo && exec /usr/local/bin/node echo.mjs");
+      inside("exec /usr/local/bin/node /opt/echo/count.mjs");
     }, 400_000);
 
     afterAll(async () => {
@@ -173,6 +183,17 @@ describe.skipIf(unsupported !== undefined)(
       const r = await get(base, "/big", auth);
       expect(r.status).toBe(200);
       expect(r.body.equals(big)).toBe(true);
+    });
+
+    it("hub app proxy - requests to an app that keeps connections alive share one pipe", async () => {
+      const { token } = (await link("alice", 18082)).body;
+      const as = { authorization: `Bearer ${token}`, ...at(18082) };
+      await until("the app answers", async () => (await get(base, "/", as)).status === 200);
+      // One after the other, as a page loads its files: the app sees the same connection.
+      const before = Number((await get(base, "/", as)).body.toString());
+      let after = before;
+      for (let i = 0; i < 10; i++) after = Number((await get(base, "/", as)).body.toString());
+      expect(after).toBe(before);
     });
 
     it("hub app proxy - ?token= is exchanged for a cookie of the app's own origin, from its own pages only", async () => {
