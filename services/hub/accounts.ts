@@ -327,11 +327,18 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           }
           case "ChangePassword": {
             const record = await store.account(cmd.data.by);
+            // The current password is asked so that a browser left signed in cannot take the
+            // account: guessing it is slowed as a sign-in's is, on the same count.
+            const keys = record ? [`email:${normalEmail(record.email)}`] : [];
+            limiter.check(keys);
             if (
               !record ||
               !(await argonVerify(record.passwordHash, cmd.data.old).catch(() => false))
-            )
+            ) {
+              limiter.failed(keys);
               throw new CocalcError("ERR_HUB_PASSWORD_WRONG", "the current password is wrong");
+            }
+            limiter.succeeded(keys[0]!);
             checkPassword(cmd.data.password);
             await store.setPasswordHash(cmd.data.by, await argonHash(cmd.data.password));
             await accounts.execute(HubSubjects.account(cmd.data.by), {

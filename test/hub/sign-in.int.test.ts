@@ -106,3 +106,44 @@ describe("gateway - hub sign-in", () => {
     expect((await post(HUB_PATHS.signIn, { email: "x" })).status).toBe(400);
   });
 });
+
+describe("gateway - hub password change", () => {
+  let g: TestHubGateway;
+  let now = Date.now();
+
+  beforeAll(async () => {
+    g = await startHubGateway({ now: () => now });
+  });
+  afterAll(async () => {
+    await g?.cleanup();
+  });
+
+  it("a signed-in browser guessing the current password is slowed, on the account's sign-in count", async () => {
+    const admin = await g.admin("owner@example.com", "the owner's password");
+    const as = { authorization: `Bearer ${admin.credential}` };
+    const change = (old: string) =>
+      g.post(HUB_PATHS.password, { old, password: "a brand new password" }, as);
+    for (let i = 0; i < 5; i++) {
+      const wrong = await change(`guess number ${i}`);
+      expect(wrong.status).toBe(403);
+      expect(((await wrong.json()) as { code: string }).code).toBe("ERR_HUB_PASSWORD_WRONG");
+    }
+    // Now even the right one waits, in words, and so does signing in to the account.
+    const limited = await change("the owner's password");
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(/try again in \d+ s/);
+    const signIn = await g.post(HUB_PATHS.signIn, {
+      email: "owner@example.com",
+      password: "the owner's password",
+    });
+    expect(signIn.status).toBe(429);
+    // Nothing changed: once the wait is over, the old password signs in, the new one not.
+    now += 16 * 60_000;
+    const signInWith = (password: string) =>
+      g.post(HUB_PATHS.signIn, { email: "owner@example.com", password });
+    expect((await signInWith("a brand new password")).status).toBe(401);
+    expect((await signInWith("the owner's password")).status).toBe(200);
+    expect((await g.me(admin.credential)).status).toBe(200);
+  });
+});
