@@ -147,3 +147,51 @@ describe("gateway - hub password change", () => {
     expect((await g.me(admin.credential)).status).toBe(200);
   });
 });
+
+describe("gateway - hub open sign-up", () => {
+  let g: TestHubGateway;
+  let now = Date.now();
+
+  beforeAll(async () => {
+    g = await startHubGateway({ now: () => now });
+  });
+  afterAll(async () => {
+    await g?.cleanup();
+  });
+
+  it("one address makes 20 accounts at once, then waits; invited ones are the invite's", async () => {
+    const admin = await g.admin();
+    const as = { authorization: `Bearer ${admin.credential}` };
+    expect((await g.post(HUB_PATHS.signUpMode, { mode: "open" }, as)).status).toBe(200);
+    const signUp = (n: number, invite?: string) =>
+      g.post(HUB_PATHS.signUp, {
+        email: `person${n}@example.com`,
+        password: "a long enough password",
+        ...(invite && { invite }),
+        // The address is the gateway's to say, not the body's.
+        address: `10.9.9.${n}`,
+      });
+    for (let n = 0; n < 20; n++) expect((await signUp(n)).status).toBe(200);
+    const limited = await signUp(20);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(
+      /too many accounts made from this address: try again in \d+ s/,
+    );
+    expect(
+      (
+        await g.post(HUB_PATHS.signIn, {
+          email: "person20@example.com",
+          password: "a long enough password",
+        })
+      ).status,
+    ).toBe(401);
+    // An invite the admin made still works from there.
+    const inv = await g.post(HUB_PATHS.invites, { uses: 1 }, as);
+    const { token } = ((await inv.json()) as { invite: { token: string } }).invite;
+    expect((await signUp(21, token)).status).toBe(200);
+    // Later, open sign-up from there works again.
+    now += 16 * 60_000;
+    expect((await signUp(20)).status).toBe(200);
+  });
+});
