@@ -8,7 +8,7 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
-                   [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
+                   [--trust-proxy ADDR] [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
                    [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
                    [--session-idle 30d] [--session-lifetime 90d]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
@@ -22,7 +22,9 @@ Usage:
       (readable by every host) imported on a host before a workspace of image NAME is
       placed there. --offline-after: a host not heard this long is offline.
       --session-idle: a browser not used this long is signed out; --session-lifetime: a
-      browser is signed out this long after it signed in, used or not
+      browser is signed out this long after it signed in, used or not. --trust-proxy ADDR
+      (an address or CIDR range, repeatable): a reverse proxy in front, whose
+      X-Forwarded-For is the client's address (what sign-in slows guessing by)
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
       the hub's accounts, for the operator at the console (the hub must be running; create
       reads the password from stdin, --admin makes an admin)
@@ -160,6 +162,8 @@ export interface HubOptions {
   allowHosts: string[];
   /** The URL people use, for links (default http(s)://BIND:PORT). */
   publicUrl?: string;
+  /** Reverse proxies in front (addresses or CIDR ranges) whose X-Forwarded-For is believed. */
+  trustProxies?: string[];
   /** PEM files to serve HTTPS with; without them, a self-signed certificate off loopback. */
   cert?: string;
   key?: string;
@@ -418,6 +422,7 @@ export function parseLaunchpadCli(
       port: { type: "string" },
       "allow-host": { type: "string", multiple: true },
       "public-url": { type: "string" },
+      "trust-proxy": { type: "string", multiple: true },
       cert: { type: "string" },
       key: { type: "string" },
       "log-level": { type: "string" },
@@ -456,12 +461,27 @@ export function parseLaunchpadCli(
     const publicUrl = values["public-url"] as string | undefined;
     if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+(\/|$)/.test(publicUrl))
       throw new UsageError(`--public-url must be an http(s) URL, not ${JSON.stringify(publicUrl)}`);
+    const trustProxies = (values["trust-proxy"] as string[] | undefined) ?? [];
+    for (const p of trustProxies) {
+      const [ip, bits, extra] = p.split("/");
+      const family = isIP(ip ?? "");
+      if (
+        family === 0 ||
+        extra !== undefined ||
+        (bits !== undefined &&
+          !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))
+      )
+        throw new UsageError(
+          `--trust-proxy takes an IP address or a CIDR range (127.0.0.1, 10.0.0.0/8), not ${JSON.stringify(p)}`,
+        );
+    }
     return {
       command: "hub",
       bind,
       port,
       allowHosts: (values["allow-host"] as string[] | undefined) ?? [],
       ...(publicUrl !== undefined && { publicUrl }),
+      ...(trustProxies.length > 0 && { trustProxies }),
       ...(values.cert !== undefined && { cert: resolve(values.cert as string) }),
       ...(values.key !== undefined && { key: resolve(values.key as string) }),
       dataDir: hubDataDir(values, env),

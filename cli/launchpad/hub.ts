@@ -321,6 +321,7 @@ export async function startHub(
       ]),
       // Browsers reach it over HTTPS: its own, or a proxy's in front of --public-url https://….
       secureCookies: tls !== undefined || opts.publicUrl?.startsWith("https:") === true,
+      trustedProxies: opts.trustProxies ?? [],
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
