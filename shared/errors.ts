@@ -76,6 +76,11 @@ export const ErrorCodes = {
     summary:
       "A proxied app was asked for by a page of another site or port (Sec-Fetch-Site, Origin): only plus's own pages, typed URLs or tokens open it.",
   },
+  ERR_PROXY_OFF: {
+    status: 404,
+    summary:
+      "This hub serves no workspace apps: it was started on a public address without --apps-domain (a wildcard DNS name for its apps' own origins).",
+  },
   ERR_PROXY_UPSTREAM: {
     status: 502,
     summary:

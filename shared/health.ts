@@ -79,6 +79,16 @@ export function storeLossSummary(l: StoreLoss): string {
 export const STORE_FULL_AFFECTS =
   "nothing new is saved: commands are refused, edits, terminal output and agents' turns are not kept";
 
+/**
+ * The state as a hosted workspace's page is shown it: where the disk is in words (`where`,
+ * never the host's path) and no losses (a host's durables are every workspace's).
+ */
+export function storeStateFor(s: StoreState, where: string): StoreState {
+  return s.status === "full"
+    ? { status: "full", at: s.at, since: s.since, freeBytes: s.freeBytes, path: where }
+    : { status: "ok", at: s.at };
+}
+
 /** "disk full: 3 MB free on /path": the one line a user reads first. */
 export function storeFullSummary(s: Extract<StoreState, { status: "full" }>): string {
   const mb = s.freeBytes / (1024 * 1024);

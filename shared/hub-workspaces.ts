@@ -96,8 +96,27 @@ export const HubWorkspaceInviteUsed = defineEvent(
   1,
   Type.Object({ inviteId: Id, account: Id }),
 );
+const AppPort = Type.Integer({ minimum: 1, maximum: 65535 });
+/**
+ * An owner shared one of the workspace's ports publicly: anyone with the link reaches that app
+ * without signing in. The link's secret's hash is in the hub's private store only; sharing a
+ * port again replaces its link.
+ */
+export const HubPortShared = defineEvent(
+  "HubPortShared",
+  1,
+  Type.Object({ port: AppPort, by: Id }),
+);
+/** The port's public link was revoked: it opens nothing any more. */
+export const HubPortUnshared = defineEvent(
+  "HubPortUnshared",
+  1,
+  Type.Object({ port: AppPort, by: Id }),
+);
 export const HubWorkspaceDeleted = defineEvent("HubWorkspaceDeleted", 1, Type.Object({}));
 export const HubWorkspaceEvents = [
+  HubPortShared,
+  HubPortUnshared,
   HubWorkspaceCreated,
   MemberAdded,
   MemberRoleChanged,
@@ -180,7 +199,30 @@ export const AcceptHubWorkspaceInvite = defineCommand(
   "AcceptHubWorkspaceInvite",
   Type.Object({ by: Id, token: Type.String({ minLength: 1, maxLength: 256 }) }),
 );
+/** Makes a public link for one port (owners only); the answer holds its secret, once. */
+export const ShareHubPort = defineCommand(
+  "ShareHubPort",
+  Type.Object({ ...OnWorkspace, port: AppPort }),
+);
+export const UnshareHubPort = defineCommand(
+  "UnshareHubPort",
+  Type.Object({ ...OnWorkspace, port: AppPort }),
+);
+/** Who asks CheckHubPortShare: the hub's app proxy, for a visitor who is not signed in. */
+export const APP_PROXY_ACTOR = "app-proxy";
+/** Whether `secret` is the public link of the workspace's `port` now; its host if so. */
+export const CheckHubPortShare = defineCommand(
+  "CheckHubPortShare",
+  Type.Object({
+    ...OnWorkspace,
+    port: AppPort,
+    secret: Type.String({ minLength: 1, maxLength: 128 }),
+  }),
+);
 export const HubWorkspaceCommands = [
+  ShareHubPort,
+  UnshareHubPort,
+  CheckHubPortShare,
   CreateHubWorkspace,
   StartHubWorkspace,
   StopHubWorkspace,
@@ -216,6 +258,8 @@ export interface HubWorkspaceView {
   error?: { code: string; message: string };
   /** The open invite links (never their secrets), by id. */
   invites?: Record<string, WorkspaceInviteView>;
+  /** Ports anyone with their link reaches (never the links' secrets), ascending. */
+  publicPorts?: number[];
   created: string;
 }
 
@@ -257,5 +301,9 @@ export type HubWorkspaceReply =
       invite?: { inviteId: string; token: string; expires: string };
       /** What accepting an invite gave. */
       joined?: { wsid: string; role: Role };
+      /** A port's new public link's secret: shown once, to the owner who made it. */
+      share?: { port: number; secret: string };
+      /** CheckHubPortShare: the secret opens the port; the workspace's host. */
+      shared?: { hostId?: string };
     }
   | { ok: false; error: { code: string; message: string } };

@@ -215,6 +215,8 @@ export const AllWorkspaces = {
   command: (service: string) => `ws.*.cmd.${validateToken(service, "service name")}`,
   /** Requests to `service` of any workspace. */
   request: (service: string) => `ws.*.req.${validateToken(service, "service name")}`,
+  /** Asks for the event store's state, of any workspace (a host answers for its own). */
+  storeRead: "ws.*.read.store",
 } as const;
 
 /** Subjects of launchpad host `hostId` (stream HOSTS). */

@@ -10,7 +10,7 @@ Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
                    [--trust-proxy ADDR] [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
                    [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
-                   [--session-idle 30d] [--session-lifetime 90d]
+                   [--session-idle 30d] [--session-lifetime 90d] [--apps-domain DOMAIN]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
       one-time setup link that makes the first admin. HTTP on loopback; bound elsewhere,
       HTTPS with --cert/--key or a self-signed certificate made once in the data dir (its
@@ -22,7 +22,10 @@ Usage:
       (readable by every host) imported on a host before a workspace of image NAME is
       placed there. --offline-after: a host not heard this long is offline.
       --session-idle: a browser not used this long is signed out; --session-lifetime: a
-      browser is signed out this long after it signed in, used or not. --trust-proxy ADDR
+      browser is signed out this long after it signed in, used or not. --apps-domain: a
+      workspace's app on port N is served at p<N>-<wsid>.DOMAIN on the hub's port, an origin
+      of its own (wildcard DNS *.DOMAIN to the hub; its certificate covers it); default
+      localhost on loopback (browsers resolve *.localhost), else no apps. --trust-proxy ADDR
       (an address or CIDR range, repeatable): a reverse proxy in front, whose
       X-Forwarded-For is the client's address (what sign-in slows guessing by)
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
@@ -164,6 +167,11 @@ export interface HubOptions {
   publicUrl?: string;
   /** Reverse proxies in front (addresses or CIDR ranges) whose X-Forwarded-For is believed. */
   trustProxies?: string[];
+  /**
+   * Workspace apps' own origins are `p<port>-<wsid>.<appsDomain>`; default `localhost` on
+   * loopback, else no apps.
+   */
+  appsDomain?: string;
   /** PEM files to serve HTTPS with; without them, a self-signed certificate off loopback. */
   cert?: string;
   key?: string;
@@ -423,6 +431,7 @@ export function parseLaunchpadCli(
       "allow-host": { type: "string", multiple: true },
       "public-url": { type: "string" },
       "trust-proxy": { type: "string", multiple: true },
+      "apps-domain": { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
       "log-level": { type: "string" },
@@ -475,10 +484,21 @@ export function parseLaunchpadCli(
           `--trust-proxy takes an IP address or a CIDR range (127.0.0.1, 10.0.0.0/8), not ${JSON.stringify(p)}`,
         );
     }
+    const appsDomain = (values["apps-domain"] as string | undefined)?.toLowerCase();
+    if (
+      appsDomain !== undefined &&
+      !/^(?=.{1,200}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/.test(
+        appsDomain,
+      )
+    )
+      throw new UsageError(
+        `--apps-domain must be a DNS name such as apps.example.com, not ${JSON.stringify(appsDomain)}`,
+      );
     return {
       command: "hub",
       bind,
       port,
+      ...(appsDomain !== undefined && { appsDomain }),
       allowHosts: (values["allow-host"] as string[] | undefined) ?? [],
       ...(publicUrl !== undefined && { publicUrl }),
       ...(trustProxies.length > 0 && { trustProxies }),

@@ -33,8 +33,16 @@ import { Supervisor } from "../../services/runtime/supervisor.js";
 import { browserPermissions } from "../../shared/browser-permissions.js";
 import { requestReply } from "../../shared/command-client.js";
 import { CocalcError } from "../../shared/errors.js";
+import { storeStateFor } from "../../shared/health.js";
 import { AccountEvents, type LeafCredentials } from "../../shared/launchpad.js";
-import { AllAccounts, accountOfSubject, hostSubjects, Streams } from "../../shared/subjects.js";
+import {
+  AllAccounts,
+  AllWorkspaces,
+  accountOfSubject,
+  hostSubjects,
+  Streams,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import { ensureStreams } from "../../streams/ensure.js";
 import { cleanupStack } from "../common/cleanups.js";
 import { writeFileAtomic } from "../common/files.js";
@@ -184,6 +192,8 @@ export async function startLaunchpadHost(
     await ensureStreams(await jetstreamManager(nc));
     // A full disk under the host's store: noticed, commands refused with ERR_DISK_FULL, and
     // nats-server restarted once there is room again (services/runtime/store-watch.ts).
+    // The workspaces whose pages hear of a full disk (their services run here).
+    let hosted: () => readonly string[] = () => [];
     if (ownNats) {
       const storeNc = await connectServices(
         { url: natsUrl, seed },
@@ -200,6 +210,10 @@ export async function startLaunchpadHost(
         connections: [nc],
         log: log.child({ component: "store" }),
         ...storeWatchOptionsFromEnv(),
+        // Its workspaces' pages say so too (a hosted page's banner), in their own words.
+        publishTo: () => hosted().map((wsid) => workspaceSubjects(wsid).storeFeed),
+        answerOn: AllWorkspaces.storeRead,
+        shown: (s) => storeStateFor(s, `the disk of host ${opts.hostId}`),
       });
       store.start();
       cleanups.push(() => store.stop());
@@ -254,6 +268,7 @@ export async function startLaunchpadHost(
       answerUnknown: leaf === undefined,
       keysFromHub: leaf !== undefined,
     });
+    hosted = () => workspaces.running();
     // Kept workspaces keep their terminals' shells (the pty hosts) for the restarted host.
     cleanups.push(() => workspaces.stop({ keepShells: opts.keepWorkspaces }));
 

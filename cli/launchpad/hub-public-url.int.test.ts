@@ -27,6 +27,7 @@ describe("a hub behind an HTTPS proxy (--public-url)", () => {
     hub = await startTestHub(join(dir, "hub"), {
       publicUrl: `https://${PUBLIC}/`,
       trustProxies: ["127.0.0.1"],
+      appsDomain: `apps.${PUBLIC}`,
     });
   }, 120_000);
   afterAll(async () => {
@@ -101,7 +102,9 @@ describe("a hub behind an HTTPS proxy (--public-url)", () => {
       },
       60,
     );
-    const r = await ask("GET", `/ws/wsp/port/8080/?token=${encodeURIComponent(link)}`, {
+    // On the app's own origin under the public name's apps domain.
+    const r = await ask("GET", `/?token=${encodeURIComponent(link)}`, {
+      host: `p8080-wsp.apps.${PUBLIC}`,
       headers: { "sec-fetch-site": "none" },
     });
     expect(r.status, r.text).toBe(303);

@@ -121,6 +121,7 @@ describe.skipIf(bind.address === undefined)(
       hub = await startTestHub(hubDir, {
         bind: address,
         port: await freePortRange([1, 2, 3], address),
+        appsDomain: "apps.example",
       });
     }, 120_000);
 
@@ -155,7 +156,7 @@ describe.skipIf(bind.address === undefined)(
     it("a signed-in browser's app cookie is Secure over HTTPS", async () => {
       const ca = await readFile(join(hubDir, "tls", "cert.pem"), "utf8");
       /** One HTTPS request to the hub, trusting exactly its certificate. */
-      const ask = (method: string, path: string, body?: unknown) =>
+      const ask = (method: string, path: string, body?: unknown, host?: string) =>
         new Promise<{ status: number; headers: IncomingHttpHeaders; text: string }>(
           (resolve, reject) => {
             const req = httpsRequest(
@@ -166,6 +167,7 @@ describe.skipIf(bind.address === undefined)(
                 path,
                 ca,
                 headers: {
+                  ...(host && { host }),
                   origin: `https://${address}:${hub.port}`,
                   // As a link opened in the address bar.
                   "sec-fetch-site": "none",
@@ -207,10 +209,16 @@ describe.skipIf(bind.address === undefined)(
         },
         60,
       );
-      const r = await ask("GET", `/ws/wscookie/port/8080/?token=${encodeURIComponent(link)}`);
+      // On the app's own origin.
+      const r = await ask(
+        "GET",
+        `/?token=${encodeURIComponent(link)}`,
+        undefined,
+        `p8080-wscookie.apps.example:${hub.port}`,
+      );
       expect(r.status, r.text).toBe(303);
       const cookie = String(r.headers["set-cookie"]);
-      expect(cookie).toContain("Path=/ws/wscookie/port/8080/");
+      expect(cookie).toContain("Path=/;");
       expect(cookie).toMatch(/HttpOnly; SameSite=Strict; Secure/);
     });
 

@@ -20,6 +20,7 @@ import {
   HUB_SESSION_LIFETIME_MS,
 } from "../../services/gateway/browser-sessions.js";
 import { buildHubApp } from "../../services/gateway/hub-app.js";
+import { appHostName } from "../../services/gateway/hub-app-proxy.js";
 import { allowedHostnames } from "../../services/gateway/security.js";
 import { FLEET, type Fleet, startFleet } from "../../services/host/fleet.js";
 import {
@@ -129,6 +130,8 @@ export async function startHub(
     const operatorJwtFile = join(opts.dataDir, "keys", "operator.jwt");
     await writeSecretFile(operatorJwtFile, await auth.operatorJwt());
     const loopback = ["127.0.0.1", "localhost", "::1"].includes(opts.bind);
+    // Browsers resolve *.localhost to loopback themselves: apps' origins need no DNS there.
+    const appsDomain = opts.appsDomain ?? (loopback ? "localhost" : undefined);
     const tls =
       loopback && !opts.cert
         ? undefined
@@ -136,6 +139,7 @@ export async function startHub(
             opts.bind,
             ...opts.allowHosts,
             ...(opts.publicUrl ? [new URL(opts.publicUrl).hostname] : []),
+            ...(appsDomain !== undefined && appsDomain !== "localhost" ? [`*.${appsDomain}`] : []),
           ]);
     if (tls)
       progress(
@@ -314,6 +318,11 @@ export async function startHub(
       nc,
       sessions,
       proxyTokens: await ProxyTokens.open(join(opts.dataDir, "keys", "proxy-key")),
+      ...(appsDomain !== undefined && { appsDomain }),
+      appOrigin: (wsid, port) => {
+        const seen = new URL(opts.publicUrl ?? `${tls ? "https" : "http"}://x:${opts.port}`);
+        return `${seen.protocol}//${appHostName(wsid, port, appsDomain!)}${seen.port ? `:${seen.port}` : ""}`;
+      },
       // The public URL's name is the hub's own (a reverse proxy in front keeps the Host).
       allowedHosts: allowedHostnames(opts.bind, [
         ...opts.allowHosts,

@@ -76,8 +76,13 @@ export interface ProxyAuthContext {
   userOf: (id: string) => string;
   /** Ports never proxied (the gateway's own: a request would come back to itself). */
   refusedPorts: ReadonlySet<number>;
-  /** What comes before `/port/` (the hub: `/ws/<wsid>`). */
+  /** What comes before `/port/` (plus: nothing). */
   mount?: string;
+  /**
+   * The app, when the request's host names it (the hub: an app's own origin, its path the
+   * app's own): the path then names no port.
+   */
+  target?: ProxyTarget;
   /** Where links are made, for the refusal's words (plus: "plus (Apps)"). */
   opener?: string;
   /**
@@ -105,7 +110,8 @@ function header(h: IncomingHttpHeaders, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function cookieValue(h: IncomingHttpHeaders, name: string): string | undefined {
+/** The value of cookie `name` in the request's Cookie header. */
+export function cookieValue(h: IncomingHttpHeaders, name: string): string | undefined {
   const all = header(h, "cookie");
   if (!all) return undefined;
   for (const part of all.split(";")) {
@@ -136,9 +142,9 @@ const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Whether `req` may reach its app, and how. Throws nothing: a refusal is a decision. */
 export function authorizeProxied(req: ProxyRequest, ctx: ProxyAuthContext): ProxyDecision {
   const url = new URL(req.url, "http://x");
-  let target: ProxyTarget | undefined;
+  let target = ctx.target;
   try {
-    target = proxyTarget(url.pathname, ctx.mount);
+    target ??= proxyTarget(url.pathname, ctx.mount);
   } catch (err) {
     return { kind: "refuse", error: err as CocalcError };
   }

@@ -17,7 +17,7 @@ import type { BrowserSessions } from "./browser-sessions.js";
 import { hubAdminPlugin } from "./hub-admin.js";
 import { hubAdminHostsPlugin } from "./hub-admin-hosts.js";
 import { hubAgentKeysPlugin } from "./hub-agent-keys.js";
-import { hubProxiedWorkspace, registerHubAppProxy } from "./hub-app-proxy.js";
+import { appOfHost, hubProxiedWorkspace, registerHubAppProxy } from "./hub-app-proxy.js";
 import { HUB_PUBLIC_PATHS, hubAuthPlugin } from "./hub-auth.js";
 import { HUB_DOWNLOAD_LINK, hubFilesPlugin } from "./hub-files.js";
 import { hubSshKeysPlugin } from "./hub-ssh-keys.js";
@@ -57,8 +57,12 @@ export interface HubGatewayDeps {
   /** The account's membership of workspace `wsid` (role, host), or undefined. */
   membership(account: string, wsid: string): Promise<Membership | undefined>;
   health(): HealthInfo;
-  /** The key of workspace apps' links and cookies (`/ws/<wsid>/port/<n>/`). */
+  /** The key of workspace apps' links and cookies. */
   proxyTokens: ProxyTokens;
+  /** Workspace apps' own origins are `p<port>-<wsid>.<appsDomain>`; undefined: no apps. */
+  appsDomain?: string;
+  /** An app's origin as browsers reach it. */
+  appOrigin(wsid: string, port: number): string;
   /** Serve HTTPS with this certificate (the hub off loopback). */
   tls?: { cert: string; key: string };
   /**
@@ -132,6 +136,8 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     tokens: deps.proxyTokens,
     membership: deps.membership,
     allowedHosts: deps.allowedHosts,
+    ...(deps.appsDomain !== undefined && { appsDomain: deps.appsDomain }),
+    appOrigin: deps.appOrigin,
     secure: deps.secureCookies ?? deps.tls !== undefined,
     log: deps.log,
   });
@@ -144,7 +150,9 @@ export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance
     allowedHosts: deps.allowedHosts,
     upstreamPort: deps.natsWsPort,
     upstreamOrigin: deps.natsWsOrigin,
-    others: (path) => hubProxiedWorkspace(path) !== undefined,
+    others: (path, req) =>
+      hubProxiedWorkspace(path) !== undefined ||
+      appOfHost(req.headers.host, deps.appsDomain) !== undefined,
     log: deps.log,
   });
   // Before the server closes: it waits for every connection, and a proxied NATS WebSocket

@@ -32,6 +32,9 @@ export function hubSharePaths(wsid: string) {
     member: (account: string) => `${base}/members/${encodeURIComponent(account)}`,
     invites: `${base}/invites`,
     invite: (inviteId: string) => `${base}/invites/${encodeURIComponent(inviteId)}`,
+    /** Public links of its apps' ports (services/gateway/hub-app-proxy.ts). */
+    ports: `${base}/ports`,
+    port: (port: number) => `${base}/ports/${port}`,
   } as const;
 }
 

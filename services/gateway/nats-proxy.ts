@@ -21,8 +21,8 @@ export interface NatsProxyOptions {
   /** The Origin nats-server's allowed_origins lists. */
   upstreamOrigin: string;
   log: Logger;
-  /** Paths another upgrade handler serves (proxied apps): left alone here. */
-  others?: (pathname: string) => boolean;
+  /** Upgrades another handler serves (proxied apps, by path or host): left alone here. */
+  others?: (pathname: string, req: IncomingMessage) => boolean;
 }
 
 /**
@@ -82,7 +82,7 @@ export function attachNatsProxy(server: Server, o: NatsProxyOptions): () => void
     let session: string | undefined;
     try {
       const path = new URL(req.url ?? "/", "http://x").pathname;
-      if (path !== o.path && o.others?.(path)) return;
+      if (o.others?.(path, req)) return;
       if (path !== o.path)
         throw new CocalcError("ERR_GATEWAY_NOT_FOUND", `no WebSocket at ${path}`);
       checkHost(req, o.allowedHosts);

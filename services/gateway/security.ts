@@ -11,7 +11,7 @@ export function allowedHostnames(bind: string, extra: readonly string[] = []): S
   return names;
 }
 
-function hostnameOf(hostHeader: string): string {
+export function hostnameOf(hostHeader: string): string {
   const h = hostHeader.toLowerCase();
   if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
   const colon = h.lastIndexOf(":");

@@ -64,6 +64,8 @@ export interface WorkspaceInviteSecret {
   hash: string;
 }
 const resetKey = (id: string) => `reset.${id}`;
+/** A port's public link: the sha256 (hex) of its secret. */
+const portShareKey = (wsid: string, port: number) => `portshare.${wsid}.${port}`;
 
 /** An account's newest reset links: the sha256 (hex) of each one's secret, by its number. */
 export type StoredResetLinks = Record<string, string>;
@@ -180,6 +182,21 @@ export class PrivateStore {
   /** A spent or revoked link's hash is erased: the token no longer matches anything. */
   async eraseWorkspaceInvite(id: string): Promise<void> {
     await this.eraseKey(workspaceInviteKey(id));
+  }
+
+  /** The hash of the secret of workspace `wsid`'s public link for `port`, while it is shared. */
+  async portShareHash(wsid: string, port: number): Promise<string | undefined> {
+    const e = await this.kv.get(portShareKey(wsid, port));
+    return e && e.operation === "PUT" && e.length > 0 ? e.string() : undefined;
+  }
+
+  async setPortShare(wsid: string, port: number, hash: string): Promise<void> {
+    await this.write(portShareKey(wsid, port), hash);
+  }
+
+  /** A revoked link's hash is erased: its secret opens nothing. */
+  async erasePortShare(wsid: string, port: number): Promise<void> {
+    await this.eraseKey(portShareKey(wsid, port));
   }
 
   /** The hash of the secret of the account's reset link number `n`, if it is kept. */

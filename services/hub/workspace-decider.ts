@@ -24,7 +24,9 @@ export type WorkspaceCommand =
   | Command<"RemoveMember", { by: string; account: string }>
   | Command<"CreateInvite", { by: string; inviteId: string; role: Role; expires: string }>
   | Command<"RevokeInvite", { by: string; inviteId: string }>
-  | Command<"AcceptInvite", { account: string; inviteId: string }>;
+  | Command<"AcceptInvite", { account: string; inviteId: string }>
+  | Command<"SharePort", { by: string; port: number }>
+  | Command<"UnsharePort", { by: string; port: number }>;
 
 export type WorkspaceDecided =
   | {
@@ -43,6 +45,8 @@ export type WorkspaceDecided =
     }
   | { type: "HubWorkspaceInviteRevoked"; data: { inviteId: string; by: string } }
   | { type: "HubWorkspaceInviteUsed"; data: { inviteId: string; account: string } }
+  | { type: "HubPortShared"; data: { port: number; by: string } }
+  | { type: "HubPortUnshared"; data: { port: number; by: string } }
   | { type: "HubWorkspaceDeleted"; data: Record<string, never> };
 
 export type WorkspaceState =
@@ -185,6 +189,21 @@ export const workspaceDecider: Decider<WorkspaceCommand, WorkspaceDecided, Works
           },
         ];
       }
+      case "SharePort": {
+        const state = ownedBy(s, c.data.by);
+        if (state.hostId === undefined)
+          throw new CocalcError(
+            "ERR_WORKSPACE_STATE",
+            "the workspace is not on a host yet: start it, then share its app",
+          );
+        return [{ type: "HubPortShared", data: c.data }];
+      }
+      case "UnsharePort": {
+        const state = ownedBy(s, c.data.by);
+        return state.publicPorts?.includes(c.data.port)
+          ? [{ type: "HubPortUnshared", data: c.data }]
+          : [];
+      }
       default: {
         const never: never = c;
         throw new Error(`unhandled command ${(never as { type: string }).type}`);
@@ -233,6 +252,14 @@ export const workspaceDecider: Decider<WorkspaceCommand, WorkspaceDecided, Works
         if (!link) return s;
         const status = e.type === "HubWorkspaceInviteUsed" ? "used" : "revoked";
         return { ...s, links: { ...s.links, [e.data.inviteId]: { ...link, status } } };
+      }
+      case "HubPortShared":
+      case "HubPortUnshared": {
+        if (s.status === "none") return s;
+        const others = (s.publicPorts ?? []).filter((p) => p !== e.data.port);
+        const publicPorts =
+          e.type === "HubPortShared" ? [...others, e.data.port].sort((a, b) => a - b) : others;
+        return { ...s, publicPorts };
       }
       case "HubWorkspaceDeleted":
         return s.status === "none" ? s : { ...s, status: "deleted" };

@@ -66,6 +66,16 @@ export const hubWorkspacesProjection: Projection<HubWorkspaceView, HubWorkspaceE
         const { [event.data.inviteId]: _spent, ...invites } = view.invites ?? {};
         return { ...view, invites };
       }
+      case "HubPortShared":
+      case "HubPortUnshared": {
+        if (!view) return null;
+        const others = (view.publicPorts ?? []).filter((p) => p !== event.data.port);
+        const publicPorts =
+          event.type === "HubPortShared"
+            ? [...others, event.data.port].sort((a, b) => a - b)
+            : others;
+        return { ...view, publicPorts };
+      }
       case "HubWorkspaceDeleted":
         return null;
       default: {

@@ -21,6 +21,7 @@ import {
   type AccountLimits,
   type AddHubMember,
   type ChangeHubMemberRole,
+  type CheckHubPortShare,
   type CreateHubWorkspace,
   type CreateHubWorkspaceInvite,
   DEFAULT_ACCOUNT_LIMITS,
@@ -40,9 +41,11 @@ import {
   type RenameHubWorkspace,
   type RestoreHubWorkspace,
   type RevokeHubWorkspaceInvite,
+  type ShareHubPort,
   type SnapshotHubWorkspace,
   type StartHubWorkspace,
   type StopHubWorkspace,
+  type UnshareHubPort,
 } from "../../shared/hub-workspaces.js";
 import type { HostView, PlacementEvent, SnapshotInfo } from "../../shared/launchpad.js";
 import {
@@ -310,6 +313,9 @@ export function hubWorkspacesService(): ServiceDefinition {
           | Wire<typeof CreateHubWorkspaceInvite>
           | Wire<typeof RevokeHubWorkspaceInvite>
           | Wire<typeof AcceptHubWorkspaceInvite>
+          | Wire<typeof ShareHubPort>
+          | Wire<typeof UnshareHubPort>
+          | Wire<typeof CheckHubPortShare>
         >(HubWorkspaceCommands, raw.data, meta("hub"));
         const by = cmd.data.by;
         switch (cmd.type) {
@@ -397,6 +403,9 @@ export function hubWorkspacesService(): ServiceDefinition {
               data: { by },
               ...meta(by),
             });
+            // Its public links' hashes go with it.
+            for (const port of s.publicPorts ?? [])
+              await secrets.erasePortShare(cmd.data.wsid, port).catch(() => undefined);
             return { ok: true };
           }
           case "ListHubMembers": {
@@ -491,6 +500,51 @@ export function hubWorkspacesService(): ServiceDefinition {
             const role = state.status === "active" ? state.members[by] : undefined;
             if (role === undefined) throw NO_SUCH_WORKSPACE();
             return { ok: true, joined: { wsid: found.wsid, role } };
+          }
+          case "ShareHubPort": {
+            const { wsid, port } = cmd.data;
+            ownedBy(await workspaceState(wsid), by);
+            const secret = randomBytes(24).toString("base64url");
+            // The hash first: the link works once the event says the port is public.
+            await secrets.setPortShare(wsid, port, secretHash(secret));
+            try {
+              await store.execute(HubWorkspaceSubjects.workspace(wsid), {
+                type: "SharePort",
+                data: { by, port },
+                ...meta(by),
+              });
+            } catch (err) {
+              await secrets.erasePortShare(wsid, port).catch(() => undefined);
+              throw err;
+            }
+            return { ok: true, share: { port, secret } };
+          }
+          case "UnshareHubPort": {
+            const { wsid, port } = cmd.data;
+            ownedBy(await workspaceState(wsid), by);
+            await secrets.erasePortShare(wsid, port);
+            await store.execute(HubWorkspaceSubjects.workspace(wsid), {
+              type: "UnsharePort",
+              data: { by, port },
+              ...meta(by),
+            });
+            return { ok: true };
+          }
+          case "CheckHubPortShare": {
+            const { wsid, port } = cmd.data;
+            const no = () =>
+              new CocalcError(
+                "ERR_PROXY_TOKEN",
+                "This public link does not open the app: it was revoked or is wrong.",
+              );
+            const state = await workspaceState(wsid);
+            if (state.status !== "active" || !state.publicPorts?.includes(port)) throw no();
+            const hash = await secrets.portShareHash(wsid, port);
+            if (hash === undefined || !sameHash(secretHash(cmd.data.secret), hash)) throw no();
+            return {
+              ok: true,
+              shared: { ...(state.hostId !== undefined && { hostId: state.hostId }) },
+            };
           }
           default: {
             const never: never = cmd;

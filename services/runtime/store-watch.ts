@@ -55,8 +55,16 @@ export interface StoreWatchOptions {
   intervalMs?: number;
   /** How long `$JS.API.INFO` may take before JetStream counts as not answering. */
   probeTimeoutMs?: number;
-  /** Where the state is published (core NATS), e.g. a workspace's store feed. */
-  publishTo?: readonly string[];
+  /**
+   * Where the state is published (core NATS), e.g. a workspace's store feed; or asked each
+   * time (a host: the store feeds of the workspaces it runs now).
+   */
+  publishTo?: readonly string[] | (() => readonly string[]);
+  /**
+   * What the published and answered state shows (a host's workspaces: neither the host's
+   * paths nor what other workspaces' durables lost); default all of it.
+   */
+  shown?: (state: StoreState) => StoreState;
   /** Where the state is answered on request (a page that opens asks), e.g. `ws.<wsid>.read.store`. */
   answerOn?: string;
   now?: () => Date;
@@ -151,7 +159,7 @@ export class StoreWatch extends EventEmitter {
     if (this.o.answerOn)
       this.answering = this.o.nc.subscribe(this.o.answerOn, {
         callback: (_err, m) => {
-          if (m.reply) m.respond(JSON.stringify(this.state));
+          if (m.reply) m.respond(JSON.stringify(this.shownState()));
         },
       });
     this.timer = setInterval(() => void this.check(), this.intervalMs);
@@ -298,7 +306,15 @@ export class StoreWatch extends EventEmitter {
     this.emit("change", this.state);
     const nc = this.o.nc;
     if (nc.isClosed()) return;
-    for (const subject of this.o.publishTo ?? []) nc.publish(subject, JSON.stringify(this.state));
+    const to = this.o.publishTo;
+    const subjects = typeof to === "function" ? to() : (to ?? []);
+    if (subjects.length === 0) return;
+    const body = JSON.stringify(this.shownState());
+    for (const subject of subjects) nc.publish(subject, body);
+  }
+
+  private shownState(): StoreState {
+    return this.o.shown ? this.o.shown(this.state) : this.state;
   }
 
   async stop(): Promise<void> {

@@ -9,8 +9,8 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { envelope } from "../../shared/envelope.js";
-import type { StoreState } from "../../shared/health.js";
-import { Buckets, Keys, workspaceSubjects } from "../../shared/subjects.js";
+import { type StoreState, storeStateFor } from "../../shared/health.js";
+import { AllWorkspaces, Buckets, Keys, workspaceSubjects } from "../../shared/subjects.js";
 import type { SettingsView } from "../../shared/workspace.js";
 import { Counted } from "../../test/helpers/counter-worker.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
@@ -83,8 +83,14 @@ describe.skipIf(why !== undefined)("store - a full disk", () => {
 
     const feed = workspaceSubjects(TEST_WSID).feed("store");
     const seen: StoreState[] = [];
+    // A host's workspace's page: the feeds of the workspaces running now, in its own words.
+    const hostedFeed = workspaceSubjects("whosted").feed("store");
+    const hostedSeen: StoreState[] = [];
     const listener = await t.connect("store listener");
     listener.subscribe(feed, { callback: (_e, m) => void seen.push(m.json<StoreState>()) });
+    listener.subscribe(hostedFeed, {
+      callback: (_e, m) => void hostedSeen.push(m.json<StoreState>()),
+    });
     await listener.flush();
     const sender = await t.connect("a page");
     watch = new StoreWatch({
@@ -98,6 +104,19 @@ describe.skipIf(why !== undefined)("store - a full disk", () => {
       publishTo: [feed],
     });
     watch.start();
+    const hostWatch = new StoreWatch({
+      nc: await t.connect("host store watch"),
+      dir: t.dir,
+      server: t.server,
+      connections: [],
+      log: testLog,
+      intervalMs: 200,
+      minFreeBytes: 256 * 1024,
+      publishTo: () => [hostedFeed],
+      answerOn: AllWorkspaces.storeRead,
+      shown: (s) => storeStateFor(s, "the disk of host h1"),
+    });
+    hostWatch.start();
     const pidBefore = t.server.pid;
 
     const filler = join(base, "filler");
@@ -118,6 +137,16 @@ describe.skipIf(why !== undefined)("store - a full disk", () => {
       seen.find((s) => s.status === "full"),
     );
     expect(full).toMatchObject({ status: "full", path: t.dir });
+    const hostedFull = await until("the hosted page's feed says full", async () =>
+      hostedSeen.find((s) => s.status === "full"),
+    );
+    expect(hostedFull).toMatchObject({ status: "full", path: "the disk of host h1" });
+    expect(JSON.stringify(hostedFull)).not.toContain(t.dir);
+    const asked = (
+      await sender.request(workspaceSubjects("whosted").storeRead, "", { timeout: 5000 })
+    ).json<StoreState>();
+    expect(asked).toMatchObject({ status: "full", path: "the disk of host h1" });
+    await hostWatch.stop();
 
     const subject = workspaceSubjects(TEST_WSID).command("workspace");
     const reply = (

@@ -33,7 +33,6 @@ import { hostDomain, hostSubjects } from "../../shared/subjects.js";
 import { type HubBrowser, hubBrowser } from "../helpers/hub-browser.js";
 import {
   addScriptedAgent,
-  askWorkspaces,
   createHubAccount,
   type HostMachine,
   hubHostUnsupported,

@@ -12,6 +12,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
+import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
+import { HubWorkspaceBuckets, type HubWorkspaceView } from "../../shared/hub-workspaces.js";
 import { containerName, type WorkspaceView } from "../../shared/launchpad.js";
 import { Buckets } from "../../shared/subjects.js";
 import {
@@ -91,10 +93,13 @@ describe.skipIf(unsupported !== undefined)(
       });
       return {
         status: res.status,
-        body: (await res.json()) as { token: string; path: string; code?: string },
+        body: (await res.json()) as { token: string; url: string; code?: string },
       };
     };
-    const app = (port: number, rest = "") => `/ws/${wsid}/port/${port}/${rest}`;
+    /** The Host of an app's own origin (a browser resolves *.localhost to loopback itself). */
+    const at = (port: number, w = wsid) => ({
+      host: `p${port}-${w}.localhost:${new URL(base).port}`,
+    });
 
     beforeAll(async () => {
       m = await setupHostMachine(HOST, 2048);
@@ -142,10 +147,8 @@ describe.skipIf(unsupported !== undefined)(
         });
         servers.push(p);
       };
-      // An app given its base path (the proxy passes `/ws/<wsid>/port/18080/…` on as it is).
-      inside(
-        `mkdir -p /tmp/w/ws/${wsid}/port && ln -s /srv/www /tmp/w/ws/${wsid}/port/18080 && exec httpd -f -p 127.0.0.1:18080 -h /tmp/w`,
-      );
+      // On its own origin an app needs no base path.
+      inside("exec httpd -f -p 127.0.0.1:18080 -h /srv/www");
       inside("cd /opt/echo && exec /usr/local/bin/node echo.mjs");
     }, 400_000);
 
@@ -158,35 +161,57 @@ describe.skipIf(unsupported !== undefined)(
     it("hub app proxy - an owner's link reaches httpd in the container, 1 MiB intact", async () => {
       const { body } = await link("alice", 18080);
       const token = body.token;
-      const auth = { authorization: `Bearer ${token}` };
+      expect(body.url).toBe(
+        `http://p18080-${wsid}.localhost:${new URL(base).port}/?token=${encodeURIComponent(token)}`,
+      );
+      const auth = { authorization: `Bearer ${token}`, ...at(18080) };
       const small = await until("httpd answers", async () => {
-        const r = await get(base, app(18080), auth);
+        const r = await get(base, "/", auth);
         return r.status === 200 ? r : undefined;
       });
       expect(small.body.toString()).toBe("hello from the workspace\n");
-      const r = await get(base, app(18080, "big"), auth);
+      const r = await get(base, "/big", auth);
       expect(r.status).toBe(200);
       expect(r.body.equals(big)).toBe(true);
     });
 
-    it("hub app proxy - ?token= is exchanged for a cookie that works from the hub's own pages only", async () => {
+    it("hub app proxy - ?token= is exchanged for a cookie of the app's own origin, from its own pages only", async () => {
       const { body } = await link("alice", 18080);
-      const ex = await get(base, body.path, { "sec-fetch-site": "none" });
+      const ex = await get(base, new URL(body.url).pathname + new URL(body.url).search, {
+        ...at(18080),
+        "sec-fetch-site": "none",
+      });
       expect(ex.status).toBe(303);
-      expect(ex.headers.location).toBe(app(18080));
+      expect(ex.headers.location).toBe("/");
       const setCookie = String(ex.headers["set-cookie"]);
       expect(setCookie).toMatch(/HttpOnly; SameSite=Strict/);
-      expect(setCookie).toContain(`Path=${app(18080)}`);
+      expect(setCookie).toContain("Path=/;");
+      // Host-only: no other app's origin, nor the hub's, is sent it by the browser.
+      expect(setCookie).not.toMatch(/Domain=/i);
       const cookie = setCookie.split(";")[0]!;
-      const ok = await get(base, app(18080), { cookie, "sec-fetch-site": "same-origin" });
+      const ok = await get(base, "/", { ...at(18080), cookie, "sec-fetch-site": "same-origin" });
       expect(ok.status).toBe(200);
-      // A page on another port of this host is the same site: its requests carry our cookie.
-      const attack = await get(base, app(18080), { cookie, "sec-fetch-site": "same-site" });
+      // Another app's page (or the hub's, or another port's) is the same site at most.
+      const attack = await get(base, "/", { ...at(18080), cookie, "sec-fetch-site": "same-site" });
       expect(attack.status).toBe(403);
       expect(JSON.parse(attack.body.toString()).code).toBe("ERR_PROXY_SITE");
       // Nor does a cookie open another port.
-      const other = await get(base, app(18081), { cookie, "sec-fetch-site": "same-origin" });
+      const other = await get(base, "/", { ...at(18081), cookie, "sec-fetch-site": "same-origin" });
       expect(other.status).toBe(401);
+      // No hub route answers on an app's origin: its pages reach the app, nothing of the hub.
+      const hubApi = await get(base, "/api/hub/nats", {
+        ...at(18080),
+        authorization: `Bearer ${creds.alice}`,
+      });
+      expect(JSON.parse(hubApi.body.toString()).code).toBe("ERR_PROXY_AUTH");
+      // The hub's own origin never serves an app: its old path is sent to the app's origin.
+      const old = await get(base, `/ws/${wsid}/port/18080/big?x=1`);
+      expect(old.status).toBe(308);
+      expect(old.headers.location).toBe(
+        `http://p18080-${wsid}.localhost:${new URL(base).port}/big?x=1`,
+      );
+      const hostile = await get(base, "/", { host: `p18080-${wsid}.localhost.evil.example` });
+      expect(hostile.status).not.toBe(200);
     });
 
     it("hub app proxy - viewers, non-members and foreign tokens are refused", async () => {
@@ -198,21 +223,21 @@ describe.skipIf(unsupported !== undefined)(
       };
       const alice = (await link("alice", 18080)).body.token;
       // For another port, another workspace, forged, expired.
-      expect(await code(app(18081), { authorization: `Bearer ${alice}` })).toBe("ERR_PROXY_TOKEN");
-      expect(await code(`/ws/other${wsid}/port/18080/`, { authorization: `Bearer ${alice}` })).toBe(
-        "ERR_PROXY_TOKEN",
-      );
+      const as = (token: string, port = 18080, w = wsid) => ({
+        authorization: `Bearer ${token}`,
+        ...at(port, w),
+      });
+      expect(await code("/", as(alice, 18081))).toBe("ERR_PROXY_TOKEN");
+      expect(await code("/", as(alice, 18080, `x${wsid.slice(1)}`))).toBe("ERR_PROXY_TOKEN");
       const forged = `${alice.slice(0, -4)}AAAA`;
-      expect(await code(app(18080), { authorization: `Bearer ${forged}` })).toBe("ERR_PROXY_TOKEN");
+      expect(await code("/", as(forged))).toBe("ERR_PROXY_TOKEN");
       const short = (await link("alice", 18080, { ttl: 10 })).body.token;
       await until("the short link expired", async () =>
-        (await code(app(18080), { authorization: `Bearer ${short}` })) === "ERR_PROXY_TOKEN"
-          ? true
-          : undefined,
+        (await code("/", as(short))) === "ERR_PROXY_TOKEN" ? true : undefined,
       );
       // A collaborator's link stops working once they are made a viewer.
       const bob = (await link("bob", 18080)).body.token;
-      expect((await get(base, app(18080), { authorization: `Bearer ${bob}` })).status).toBe(200);
+      expect((await get(base, "/", as(bob))).status).toBe(200);
       expect(
         (
           await ws("ChangeHubMemberRole", {
@@ -224,18 +249,18 @@ describe.skipIf(unsupported !== undefined)(
         ).ok,
       ).toBe(true);
       await until("bob refused", async () =>
-        (await code(app(18080), { authorization: `Bearer ${bob}` })) === "ERR_HUB_FORBIDDEN"
-          ? true
-          : undefined,
+        (await code("/", as(bob))) === "ERR_HUB_FORBIDDEN" ? true : undefined,
       );
     }, 60_000);
 
     it("hub app proxy - a WebSocket echo round trip through the hub", async () => {
       const { token } = (await link("alice", 18081)).body;
+      const socket = (t: string, rest: string) =>
+        new WebSocket(`${base.replace("http", "ws")}/${rest}?token=${encodeURIComponent(t)}`, {
+          headers: at(18081),
+        });
       const answer = await until("the echo answers", async () => {
-        const sock = new WebSocket(
-          `${base.replace("http", "ws")}${app(18081, "x")}?token=${encodeURIComponent(token)}`,
-        );
+        const sock = socket(token, "x");
         return await new Promise<string | undefined>((resolve) => {
           sock.on("open", () => sock.send("ping"));
           sock.on("message", (d) => {
@@ -245,7 +270,8 @@ describe.skipIf(unsupported !== undefined)(
           sock.on("error", () => resolve(undefined));
         });
       });
-      expect(answer).toBe(`echo:${app(18081, "x")}:ping`);
+      // The token is taken out before the app sees the request.
+      expect(answer).toBe("echo:/x:ping");
       // A collaborator's open WebSocket closes once they are made a viewer.
       const role = (r: string) =>
         ws("ChangeHubMemberRole", { by: ids.alice!, wsid, account: ids.bob!, role: r });
@@ -254,18 +280,91 @@ describe.skipIf(unsupported !== undefined)(
         const r = await link("bob", 18081);
         return r.status === 200 ? r.body.token : undefined;
       });
-      const sock = new WebSocket(
-        `${base.replace("http", "ws")}${app(18081)}?token=${encodeURIComponent(bob)}`,
-      );
+      const sock = socket(bob, "");
       const closed = new Promise<void>((r) => sock.on("close", () => r()));
       sock.on("error", () => undefined);
       const first = await new Promise<string>((resolve) => {
         sock.on("open", () => sock.send("hi"));
         sock.once("message", (d) => resolve(String(d)));
       });
-      expect(first).toBe(`echo:${app(18081)}:hi`);
+      expect(first).toBe("echo:/:hi");
       expect((await role("viewer")).ok).toBe(true);
       await closed;
+    }, 60_000);
+
+    it("hub app proxy - an owner shares a port publicly: anyone opens it by the link, until it is revoked", async () => {
+      const ports = hubSharePaths(wsid).ports;
+      const api = (who: string, method: string, path: string, body?: object) =>
+        fetch(`${base}${path}`, {
+          method,
+          headers: {
+            authorization: `Bearer ${creds[who]}`,
+            origin: base,
+            ...(body && { "content-type": "application/json" }),
+          },
+          ...(body && { body: JSON.stringify(body) }),
+        });
+      const code = async (path: string, headers: Record<string, string>) => {
+        const r = await get(base, path, headers);
+        return r.status === 200 ? "passed" : (JSON.parse(r.body.toString()).code as string);
+      };
+      // Only an owner shares; a non-member does not know the workspace.
+      expect((await api("bob", "POST", ports, { port: 18080 })).status).toBe(403);
+      expect((await api("carol", "POST", ports, { port: 18080 })).status).toBe(403);
+      expect((await api("dave", "POST", ports, { port: 18080 })).status).toBe(404);
+      expect((await api("alice", "POST", ports, { port: 0 })).status).toBe(400);
+      const made = await api("alice", "POST", ports, { port: 18080 });
+      expect(made.status).toBe(200);
+      const link = new URL(((await made.json()) as { url: string }).url);
+      expect(link.host).toBe(at(18080).host);
+      expect(link.searchParams.get("share")?.length).toBeGreaterThanOrEqual(32);
+      await until("the view lists the port", async () =>
+        (
+          await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid)
+        )?.publicPorts?.includes(18080)
+          ? true
+          : undefined,
+      );
+      // Nothing of the secret is in the workspace's history.
+      const history = await hub.nc.request(
+        `$JS.API.STREAM.MSG.GET.HUB`,
+        JSON.stringify({ last_by_subj: `hubws.${wsid}` }),
+      );
+      const last = Buffer.from(
+        history.json<{ message: { data: string } }>().message.data,
+        "base64",
+      ).toString();
+      expect(last).toContain("HubPortShared");
+      expect(last).not.toContain(link.searchParams.get("share")!);
+
+      // Anyone, signed in nowhere: the link is exchanged for a cookie of the app's origin.
+      const ex = await get(base, `${link.pathname}${link.search}`, {
+        ...at(18080),
+        "sec-fetch-site": "none",
+      });
+      expect(ex.status).toBe(303);
+      expect(ex.headers.location).toBe("/");
+      const setCookie = String(ex.headers["set-cookie"]);
+      expect(setCookie).toMatch(/HttpOnly; SameSite=Lax/);
+      const cookie = setCookie.split(";")[0]!;
+      const page = await get(base, "/", { ...at(18080), cookie });
+      expect(page.status).toBe(200);
+      expect(page.body.toString()).toBe("hello from the workspace\n");
+      // The link opens that port only, and a wrong secret nothing.
+      expect(await code("/", { ...at(18081), cookie })).toBe("ERR_PROXY_AUTH");
+      expect(await code(`/${link.search}`, at(18081))).toBe("ERR_PROXY_TOKEN");
+      expect(await code("/?share=not-the-secret", at(18080))).toBe("ERR_PROXY_TOKEN");
+      // A collaborator cannot revoke it; the owner can, and it stops within seconds.
+      expect((await api("bob", "DELETE", hubSharePaths(wsid).port(18080))).status).toBe(403);
+      expect((await api("alice", "DELETE", hubSharePaths(wsid).port(18080))).status).toBe(200);
+      await until("the revoked link refused", async () =>
+        (await code("/", { ...at(18080), cookie })) === "ERR_PROXY_TOKEN" ? true : undefined,
+      );
+      expect(await code(`/${link.search}`, at(18080))).toBe("ERR_PROXY_TOKEN");
+      expect(
+        (await viewEntry<HubWorkspaceView>(hub.nc, HubWorkspaceBuckets.workspaces, wsid))
+          ?.publicPorts,
+      ).toEqual([]);
     }, 60_000);
 
     it("hub app proxy - a stopped workspace says so", async () => {
@@ -276,8 +375,9 @@ describe.skipIf(unsupported !== undefined)(
           ? true
           : undefined,
       );
-      const r = await get(base, app(18080), {
+      const r = await get(base, "/", {
         authorization: `Bearer ${token}`,
+        ...at(18080),
         accept: "text/html",
       });
       expect(r.status).toBe(409);

@@ -27,13 +27,11 @@ import { CONSOLE_ACTOR, type HubReply, HubSubjects } from "../../shared/hub.js";
 import { HubWorkspaceBuckets } from "../../shared/hub-workspaces.js";
 import { containerName, WORKSPACE_UID } from "../../shared/launchpad.js";
 import {
-  askWorkspaces,
   type HostMachine,
   hubHostUnsupported,
   runningHubWorkspace,
   setupHostMachine,
   startTestHub,
-  viewEntry,
 } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
 

@@ -15,7 +15,8 @@ import { createStoreState } from "../stores/store-state.js";
 const lossKey = (l: StoreLoss) => `${l.stream}/${l.durable}/${l.from}`;
 
 export function StoreBanner() {
-  const state = createStoreState(useConnection());
+  const conn = useConnection();
+  const state = createStoreState(conn);
   const [dismissed, setDismissed] = createSignal<ReadonlySet<string>>(new Set());
   const full = () => {
     const s = state();
@@ -35,8 +36,10 @@ export function StoreBanner() {
       <Show when={full()}>
         {(s) => (
           <div class="banner banner-error store-banner" role="alert" data-testid="store-banner">
-            <strong>{storeFullSummary(s())}</strong>: {STORE_FULL_AFFECTS}. Free some space there;
-            plus takes events again by itself, with nothing saved before lost.
+            <strong>{storeFullSummary(s())}</strong>: {STORE_FULL_AFFECTS}.{" "}
+            {conn.hosted
+              ? "The hub's admin frees space there; the workspace takes events again by itself, with nothing saved before lost."
+              : "Free some space there; plus takes events again by itself, with nothing saved before lost."}
           </div>
         )}
       </Show>

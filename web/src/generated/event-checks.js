@@ -1507,6 +1507,19 @@ return function check(value) {
   )
 }
 })(),
+  "f34fcff27bc6c2149c30d76b": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['port']) &&
+    value['port'] <= 65535 &&
+    value['port'] >= 1 &&
+    (typeof value['by'] === 'string') &&
+    local_0.test(value['by'])
+  )
+}
+})(),
   "f42282b81ec81e084badd8bd": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 return function check(value) {

@@ -1,7 +1,8 @@
 /**
  * A hub workspace's Share panel: its members with their roles and, for an owner, a role
  * select and Remove for each, adding an existing account by email, and one-time invite links
- * (made, copied, revoked). Others see who is in and that only an owner changes it.
+ * (made, copied, revoked), and public links of the workspace's apps (a port anyone with the
+ * link opens, revoked here). Others see who is in and that only an owner changes it.
  */
 import { createSignal, For, Show } from "solid-js";
 import { WorkspaceRoles } from "../../../shared/hub-permissions.js";
@@ -28,6 +29,23 @@ export function SharePanel(props: {
   const [inviteRole, setInviteRole] = createSignal<WorkspaceRoles>("viewer");
   const [link, setLink] = createSignal<string>();
   const [copied, setCopied] = createSignal(false);
+  const [port, setPort] = createSignal("");
+  const [portLink, setPortLink] = createSignal<string>();
+  const sharePort = (e: Event) => {
+    e.preventDefault();
+    const n = Number(port());
+    if (!Number.isInteger(n) || n < 1 || n > 65535) {
+      setProblem("a port is a whole number from 1 to 65535");
+      return;
+    }
+    void run(async () => {
+      const r = await props.share.sharePort(n);
+      if ("problem" in r) return r.problem;
+      setPortLink(r.link);
+      setPort("");
+      return undefined;
+    });
+  };
   const run = async (action: () => Promise<string | undefined>) => {
     setBusy(true);
     setProblem(undefined);
@@ -51,8 +69,7 @@ export function SharePanel(props: {
       setLink(r.link);
       return undefined;
     });
-  const copy = async () => {
-    const l = link();
+  const copy = async (l = link()) => {
     if (!l) return;
     await navigator.clipboard.writeText(l).then(
       () => setCopied(true),
@@ -198,6 +215,73 @@ export function SharePanel(props: {
             </For>
           </ul>
         </Show>
+        <div class="hub-share-public" data-testid="hub-share-public">
+          <strong>Public links to the workspace's apps</strong>
+          <p class="muted">
+            Anyone with such a link opens the app on that port without signing in, until you revoke
+            it. Share only what you would put on the web.
+          </p>
+          <form class="hub-row" data-testid="hub-share-port-form" onSubmit={sharePort}>
+            <label class="hub-inline">
+              Port
+              <input
+                type="number"
+                min="1"
+                max="65535"
+                data-testid="hub-share-port"
+                placeholder="8080"
+                value={port()}
+                onInput={(e) => setPort(e.currentTarget.value)}
+              />
+            </label>
+            <button
+              type="submit"
+              class="button"
+              data-testid="hub-share-port-submit"
+              disabled={busy() || port().trim() === ""}
+            >
+              Make public link
+            </button>
+          </form>
+          <Show when={portLink()}>
+            {(l) => (
+              <div class="hub-row hub-share-link">
+                <code data-testid="hub-share-port-link">{l()}</code>
+                <button
+                  type="button"
+                  class="button"
+                  data-testid="hub-share-port-copy"
+                  onClick={() => void copy(l())}
+                >
+                  Copy
+                </button>
+                <span class="muted">shown once; a new link for the port replaces it</span>
+              </div>
+            )}
+          </Show>
+          <Show when={props.share.publicPorts().length > 0}>
+            <ul class="hub-share-list" data-testid="hub-share-public-ports">
+              <For each={props.share.publicPorts()}>
+                {(p) => (
+                  <li data-testid="hub-share-public-port" data-port={p}>
+                    <span>
+                      port <strong>{p}</strong> is public
+                    </span>
+                    <button
+                      type="button"
+                      class="button danger"
+                      data-testid="hub-share-port-revoke"
+                      disabled={busy()}
+                      onClick={() => void run(() => props.share.unsharePort(p))}
+                    >
+                      Revoke
+                    </button>
+                  </li>
+                )}
+              </For>
+            </ul>
+          </Show>
+        </div>
       </Show>
       <Show when={problem()}>
         {(p) => (

@@ -2,7 +2,8 @@
  * Who is in a hub workspace, for its Share panel: the members and open invite links, live
  * from the workspace's record (`hub-workspaces`, watched by the page), with the members'
  * names asked of the hub whenever the set of members changes; and the owner's actions (add
- * by email, change a role, remove, make and revoke invite links) over HTTP.
+ * by email, change a role, remove, make and revoke invite links, share an app's port publicly
+ * and revoke it) over HTTP.
  */
 import { type Accessor, createMemo, createResource } from "solid-js";
 import type { WorkspaceRoles } from "../../../shared/hub-permissions.js";
@@ -21,6 +22,11 @@ export interface ShareStore {
   /** A new link (`/join#<token>`, shown once), or the error's words. */
   createInvite(role: WorkspaceRoles): Promise<{ link: string } | { problem: string }>;
   revokeInvite(inviteId: string): Promise<string | undefined>;
+  /** Ports anyone with their link reaches, ascending. */
+  publicPorts: Accessor<number[]>;
+  /** A port's new public link (shown once; it replaces an older one), or the error's words. */
+  sharePort(port: number): Promise<{ link: string } | { problem: string }>;
+  unsharePort(port: number): Promise<string | undefined>;
 }
 
 const ORDER: Record<WorkspaceRoles, number> = { owner: 0, collaborator: 1, viewer: 2 };
@@ -65,6 +71,14 @@ export function createShareStore(wsid: string, row: WorkspaceRow): ShareStore {
       // In the fragment: browsers never send it, so no server or proxy logs it.
       return { link: `${location.origin}/join#${invite.token}` };
     },
+    publicPorts: () => row.hub()?.publicPorts ?? [],
+    async sharePort(port) {
+      const res = await postJson(`${base}/ports`, { port });
+      if (!res.ok) return { problem: await errorMessage(res) };
+      return { link: ((await res.json()) as { url: string }).url };
+    },
+    unsharePort: async (port) =>
+      done(await apiFetch(`${base}/ports/${port}`, { method: "DELETE", cache: "no-store" })),
     revokeInvite: async (inviteId) =>
       done(
         await apiFetch(`${base}/invites/${encodeURIComponent(inviteId)}`, {

@@ -24,8 +24,7 @@ export function createStoreState(conn: WorkspaceConnection): Accessor<StoreState
   const [state, setState] = createSignal<StoreState>();
   const stopping = new AbortController();
   onCleanup(() => stopping.abort());
-  // A hosted workspace's store is its host's, which does not publish to the page.
-  if (conn.hosted) return state;
+  // A hosted workspace's store is its host's: the host publishes to the workspace's feed.
   const { storeFeed: subject, storeRead } = workspaceSubjects(conn.wsid);
   void (async () => {
     while (!stopping.signal.aborted) {
