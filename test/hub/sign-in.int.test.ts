@@ -107,19 +107,20 @@ describe("gateway - hub sign-in", () => {
   });
 });
 
-describe("gateway - hub password change", () => {
+describe("gateway - hub guessing and flooding, the clock moved past the waits", () => {
   let g: TestHubGateway;
   let now = Date.now();
+  let admin: { credential: string; id: string };
 
   beforeAll(async () => {
     g = await startHubGateway({ now: () => now });
+    admin = await g.admin("owner@example.com", "the owner's password");
   });
   afterAll(async () => {
     await g?.cleanup();
   });
 
   it("a signed-in browser guessing the current password is slowed, on the account's sign-in count", async () => {
-    const admin = await g.admin("owner@example.com", "the owner's password");
     const as = { authorization: `Bearer ${admin.credential}` };
     const change = (old: string) =>
       g.post(HUB_PATHS.password, { old, password: "a brand new password" }, as);
@@ -146,21 +147,8 @@ describe("gateway - hub password change", () => {
     expect((await signInWith("the owner's password")).status).toBe(200);
     expect((await g.me(admin.credential)).status).toBe(200);
   });
-});
-
-describe("gateway - hub open sign-up", () => {
-  let g: TestHubGateway;
-  let now = Date.now();
-
-  beforeAll(async () => {
-    g = await startHubGateway({ now: () => now });
-  });
-  afterAll(async () => {
-    await g?.cleanup();
-  });
 
   it("one address makes 20 accounts at once, then waits; invited ones are the invite's", async () => {
-    const admin = await g.admin();
     const as = { authorization: `Bearer ${admin.credential}` };
     expect((await g.post(HUB_PATHS.signUpMode, { mode: "open" }, as)).status).toBe(200);
     const signUp = (n: number, invite?: string) =>
