@@ -121,7 +121,8 @@ export const ErrorCodes = {
   ERR_HUB_SIGN_IN: { status: 401, summary: "Wrong email or password." },
   ERR_HUB_RATE_LIMITED: {
     status: 429,
-    summary: "Too many failed sign-ins for this account or address: wait the seconds it says.",
+    summary:
+      "Too many wrong passwords (sign-ins, password changes) for this account or address: wait the seconds it says.",
   },
   ERR_HUB_FORBIDDEN: {
     status: 403,

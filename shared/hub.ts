@@ -150,6 +150,8 @@ export const SignUp = defineCommand(
     email: Email,
     password: Password,
     invite: Type.Optional(Type.String({ maxLength: 256 })),
+    /** Where it came from (the gateway's view): open sign-up is slowed per address. */
+    address: Type.Optional(Type.String({ maxLength: 64 })),
   }),
 );
 export const SignIn = defineCommand(

@@ -8,7 +8,7 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
-                   [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
+                   [--trust-proxy ADDR] [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
                    [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
                    [--session-idle 30d] [--session-lifetime 90d] [--apps-domain DOMAIN]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
@@ -25,7 +25,9 @@ Usage:
       browser is signed out this long after it signed in, used or not. --apps-domain: a
       workspace's app on port N is served at p<N>-<wsid>.DOMAIN on the hub's port, an origin
       of its own (wildcard DNS *.DOMAIN to the hub; its certificate covers it); default
-      localhost on loopback (browsers resolve *.localhost), else no apps
+      localhost on loopback (browsers resolve *.localhost), else no apps. --trust-proxy ADDR
+      (an address or CIDR range, repeatable): a reverse proxy in front, whose
+      X-Forwarded-For is the client's address (what sign-in slows guessing by)
   cocalc-launchpad hub account list|create|disable|enable|admin|user|delete [EMAIL] [--admin]
       the hub's accounts, for the operator at the console (the hub must be running; create
       reads the password from stdin, --admin makes an admin)
@@ -163,6 +165,8 @@ export interface HubOptions {
   allowHosts: string[];
   /** The URL people use, for links (default http(s)://BIND:PORT). */
   publicUrl?: string;
+  /** Reverse proxies in front (addresses or CIDR ranges) whose X-Forwarded-For is believed. */
+  trustProxies?: string[];
   /**
    * Workspace apps' own origins are `p<port>-<wsid>.<appsDomain>`; default `localhost` on
    * loopback, else no apps.
@@ -426,6 +430,7 @@ export function parseLaunchpadCli(
       port: { type: "string" },
       "allow-host": { type: "string", multiple: true },
       "public-url": { type: "string" },
+      "trust-proxy": { type: "string", multiple: true },
       "apps-domain": { type: "string" },
       cert: { type: "string" },
       key: { type: "string" },
@@ -465,6 +470,20 @@ export function parseLaunchpadCli(
     const publicUrl = values["public-url"] as string | undefined;
     if (publicUrl !== undefined && !/^https?:\/\/[^\s/]+(\/|$)/.test(publicUrl))
       throw new UsageError(`--public-url must be an http(s) URL, not ${JSON.stringify(publicUrl)}`);
+    const trustProxies = (values["trust-proxy"] as string[] | undefined) ?? [];
+    for (const p of trustProxies) {
+      const [ip, bits, extra] = p.split("/");
+      const family = isIP(ip ?? "");
+      if (
+        family === 0 ||
+        extra !== undefined ||
+        (bits !== undefined &&
+          !(/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)))
+      )
+        throw new UsageError(
+          `--trust-proxy takes an IP address or a CIDR range (127.0.0.1, 10.0.0.0/8), not ${JSON.stringify(p)}`,
+        );
+    }
     const appsDomain = (values["apps-domain"] as string | undefined)?.toLowerCase();
     if (
       appsDomain !== undefined &&
@@ -482,6 +501,7 @@ export function parseLaunchpadCli(
       ...(appsDomain !== undefined && { appsDomain }),
       allowHosts: (values["allow-host"] as string[] | undefined) ?? [],
       ...(publicUrl !== undefined && { publicUrl }),
+      ...(trustProxies.length > 0 && { trustProxies }),
       ...(values.cert !== undefined && { cert: resolve(values.cert as string) }),
       ...(values.key !== undefined && { key: resolve(values.key as string) }),
       dataDir: hubDataDir(values, env),

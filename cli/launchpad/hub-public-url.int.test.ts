@@ -2,7 +2,8 @@
  * A hub on loopback behind a reverse proxy that terminates HTTPS (`--public-url
  * https://hub.example.test/`): its links name the public URL, it answers requests for that
  * name (the proxy keeps the Host), refuses other names, and its app cookie is Secure, since
- * the browser reaches it over HTTPS.
+ * the browser reaches it over HTTPS. With `--trust-proxy 127.0.0.1` the proxy's
+ * X-Forwarded-For is the client's address, so one client's guessing does not slow the others.
  */
 
 import { mkdtemp, rm } from "node:fs/promises";
@@ -25,6 +26,7 @@ describe("a hub behind an HTTPS proxy (--public-url)", () => {
     dir = await mkdtemp(join(tmpdir(), "cocalc-hub-public-"));
     hub = await startTestHub(join(dir, "hub"), {
       publicUrl: `https://${PUBLIC}/`,
+      trustProxies: ["127.0.0.1"],
       appsDomain: `apps.${PUBLIC}`,
     });
   }, 120_000);
@@ -107,5 +109,18 @@ describe("a hub behind an HTTPS proxy (--public-url)", () => {
     });
     expect(r.status, r.text).toBe(303);
     expect(String(r.headers["set-cookie"])).toMatch(/HttpOnly; SameSite=Strict; Secure/);
+  });
+
+  it("public url - behind a trusted proxy, guessing slows its client's address, not everyone's", async () => {
+    const signIn = (client: string, n: number) =>
+      ask("POST", HUB_PATHS.signIn, {
+        body: { email: `nobody${n}@example.com`, password: "a wrong password" },
+        headers: { "x-forwarded-for": client },
+      });
+    for (let n = 0; n < 5; n++) expect((await signIn("203.0.113.7", n)).status).toBe(401);
+    const limited = await signIn("203.0.113.7", 5);
+    expect(limited.status).toBe(429);
+    // Another person behind the same proxy is not slowed by it.
+    expect((await signIn("198.51.100.20", 6)).status).toBe(401);
   });
 });

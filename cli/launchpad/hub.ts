@@ -100,13 +100,13 @@ function advertisedHost(opts: HubOptions): string {
 
 /**
  * The name the hub's own host reaches the leaf listener by. Its nats-server checks the hub's
- * certificate against it: a self-signed one names localhost and the bind address, a given one
+ * certificate against it: the one it made names localhost and the bind address, a given one
  * the public names (which must then reach this machine from itself). Its join goes to the
  * client listener by address: the console's pin needs no name.
  */
 function leafNameHere(opts: HubOptions, tls: Tls | undefined): string {
   const wildcard = opts.bind === "0.0.0.0" || opts.bind === "::";
-  if (tls && !tls.selfSigned) return advertisedHost(opts);
+  if (tls && !tls.generated) return advertisedHost(opts);
   if (wildcard) return tls ? "localhost" : "127.0.0.1";
   return advertisedHost(opts);
 }
@@ -143,7 +143,7 @@ export async function startHub(
           ]);
     if (tls)
       progress(
-        `HTTPS (and TLS on the client and leaf listeners) with ${tls.selfSigned ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
+        `HTTPS (and TLS on the client and leaf listeners) with ${tls.generated ? "a self-signed certificate" : opts.cert}, SHA-256 ${tls.fingerprint}`,
       );
     // Hosts and the console trust exactly this certificate (cli/launchpad/tls-pin.ts).
     const pin = tls && certPin(tls);
@@ -333,6 +333,7 @@ export async function startHub(
       ]),
       // Browsers reach it over HTTPS: its own, or a proxy's in front of --public-url https://….
       secureCookies: tls !== undefined || opts.publicUrl?.startsWith("https:") === true,
+      trustedProxies: opts.trustProxies ?? [],
       webRoot: WEB_ROOT,
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,

@@ -31,6 +31,8 @@ describe("cocalc-launchpad flags", () => {
       ["workspace", "create", "w1", "--image", "bb", "--account", "a.b"],
       ["workspace", "create", "w1", "--image", "bb", "--host", "a.b"],
       ["hosts", "list", "extra"],
+      ["--trust-proxy", "proxy.example"],
+      ["--trust-proxy", "10.0.0.0/33"],
       ["hosts"],
       ["hosts", "drain"],
       ["hosts", "undrain", "a.b"],

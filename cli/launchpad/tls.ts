@@ -23,10 +23,16 @@ export interface Tls {
   keyFile: string;
   /** SHA-256 fingerprint of the certificate, for people to compare. */
   fingerprint: string;
+  /** Made by the hub in its data dir (it names localhost and the bind address). */
+  generated: boolean;
+  /**
+   * Signed by its own key (the hub's own, or an operator's): no CA vouches for it, so hosts
+   * and the console trust the certificate itself, carried in the pin.
+   */
   selfSigned: boolean;
 }
 
-async function load(certFile: string, keyFile: string, selfSigned: boolean): Promise<Tls> {
+async function load(certFile: string, keyFile: string, generated: boolean): Promise<Tls> {
   const info = await stat(keyFile);
   if ((info.mode & 0o077) !== 0)
     throw new CocalcError(
@@ -35,15 +41,18 @@ async function load(certFile: string, keyFile: string, selfSigned: boolean): Pro
     );
   const [cert, key] = await Promise.all([readFile(certFile, "utf8"), readFile(keyFile, "utf8")]);
   let fingerprint: string;
+  let selfSigned: boolean;
   try {
-    fingerprint = new X509Certificate(cert).fingerprint256;
+    const x = new X509Certificate(cert);
+    fingerprint = x.fingerprint256;
+    selfSigned = x.checkIssued(x) && x.verify(x.publicKey);
   } catch (err) {
     throw new CocalcError(
       "ERR_HUB_TLS",
       `${certFile} is not a PEM certificate: ${(err as Error).message}`,
     );
   }
-  return { cert, key, certFile, keyFile, fingerprint, selfSigned };
+  return { cert, key, certFile, keyFile, fingerprint, generated, selfSigned };
 }
 
 /** What hosts and the console pin: the fingerprint, and the certificate when self-signed. */

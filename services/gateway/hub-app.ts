@@ -70,6 +70,11 @@ export interface HubGatewayDeps {
    * `Secure`. Default: whether it serves HTTPS itself.
    */
   secureCookies?: boolean;
+  /**
+   * Reverse proxies in front of the hub (addresses or CIDR ranges): their X-Forwarded-For is
+   * the client's address, which sign-in and sign-up slow guessing by.
+   */
+  trustedProxies?: readonly string[];
   log: Logger;
 }
 
@@ -79,7 +84,7 @@ const NatsBody = Type.Object({
 });
 
 export async function buildHubApp(deps: HubGatewayDeps): Promise<FastifyInstance> {
-  const app = gatewayBase(deps.log, deps.tls);
+  const app = gatewayBase(deps.log, deps.tls, deps.trustedProxies);
   if (deps.tls)
     app.addHook("onRequest", async (_request, reply) => {
       reply.header("Strict-Transport-Security", "max-age=31536000");

@@ -176,7 +176,7 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       async (request, reply) => {
         checkOrigin(request.raw, true);
         try {
-          const r = await ask("SignUp", request.body);
+          const r = await ask("SignUp", { ...request.body, address: request.ip });
           return signedIn(request, reply, r.account!);
         } catch (err) {
           return refuse(reply, err);

@@ -61,6 +61,10 @@ import { checkPassword } from "./passwords.js";
 import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
 import { accountsProjection, configProjection, invitesProjection } from "./projections.js";
 import { SignInLimiter } from "./rate-limit.js";
+
+/** Accounts one address may make in open sign-up within 15 minutes before it must wait. */
+const OPEN_SIGN_UPS_FREE = 20;
+
 import { createResetLink, type ResetLinkDeps, resetPassword } from "./reset-links.js";
 
 export const HUB_ACCOUNTS_SERVICE = "hub-accounts";
@@ -135,6 +139,8 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
       });
       const store = await PrivateStore.open(ctx.kvm, jsm);
       const limiter = new SignInLimiter(() => ctx.now().getTime());
+      // Accounts made in open sign-up, per address (invited ones are the invites' uses).
+      const openSignUps = new SignInLimiter(() => ctx.now().getTime(), OPEN_SIGN_UPS_FREE);
       const accountsView = await ctx.kvm.open(HubBuckets.accounts);
       // Unknown emails are verified against this, so a miss costs as long as a wrong password.
       const decoy = await argonHash(randomBytes(16).toString("hex"));
@@ -277,6 +283,9 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
                 throw new CocalcError("ERR_HUB_INVITE", "sign-up needs an invite: ask an admin");
               invite = await checkInvite(cmd.data.invite);
             }
+            const byAddress =
+              !invite && cmd.data.address !== undefined ? [`address:${cmd.data.address}`] : [];
+            openSignUps.check(byAddress, "accounts made from this address");
             if ((await store.accountOfEmail(email)) !== undefined)
               throw new CocalcError("ERR_HUB_EMAIL_TAKEN", "an account with this email exists");
             const id = randomId();
@@ -301,6 +310,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               await store.erase(id).catch(() => undefined);
               throw err;
             }
+            openSignUps.failed(byAddress);
             return { ok: true, account: await viewOf(id) };
           }
           case "SignIn": {
@@ -327,11 +337,18 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           }
           case "ChangePassword": {
             const record = await store.account(cmd.data.by);
+            // The current password is asked so that a browser left signed in cannot take the
+            // account: guessing it is slowed as a sign-in's is, on the same count.
+            const keys = record ? [`email:${normalEmail(record.email)}`] : [];
+            limiter.check(keys);
             if (
               !record ||
               !(await argonVerify(record.passwordHash, cmd.data.old).catch(() => false))
-            )
+            ) {
+              limiter.failed(keys);
               throw new CocalcError("ERR_HUB_PASSWORD_WRONG", "the current password is wrong");
+            }
+            limiter.succeeded(keys[0]!);
             checkPassword(cmd.data.password);
             await store.setPasswordHash(cmd.data.by, await argonHash(cmd.data.password));
             await accounts.execute(HubSubjects.account(cmd.data.by), {

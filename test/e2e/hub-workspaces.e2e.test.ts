@@ -363,6 +363,30 @@ describe.skipIf(unsupported !== undefined)("the hub dashboard runs workspaces", 
     ])
       expect(await seen()).toContain(`${type} ${adminId}`);
 
+    // Registration tokens are shown a page at a time, newest first: with 21 more, the revoked
+    // one is on the next page.
+    await admin.evaluate(async () => {
+      const cred = localStorage.getItem("cocalc-plus.credential");
+      for (let i = 0; i < 21; i++)
+        await fetch("/api/hub/admin/tokens", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${cred}` },
+          body: JSON.stringify({ hostId: `more${i}`, ttlSeconds: 600 }),
+        });
+    });
+    await admin.reload();
+    const tokensPager = admin.getByTestId("hub-admin-tokens-pager");
+    // 21 and extra1, and any the hub's own host joined with.
+    const total = async () =>
+      Number(/(\d+) registration tokens/.exec((await tokensPager.textContent()) ?? "")?.[1] ?? 0);
+    await expect.poll(total).toBeGreaterThanOrEqual(22);
+    const n = await total();
+    expect(await admin.getByTestId("hub-admin-token-row").count()).toBe(20);
+    expect(await tokenRow.count()).toBe(0);
+    await tokensPager.getByRole("button", { name: "Next" }).click();
+    await expect.poll(() => tokenRow.getAttribute("data-status")).toBe("revoked");
+    expect(await admin.getByTestId("hub-admin-token-row").count()).toBe(Math.min(20, n - 20));
+
     // The workspace's page while it is stopped says so, with Start; started from there, the
     // workspace opens by itself.
     await row(admin).getByTestId("hub-ws-stop").click();

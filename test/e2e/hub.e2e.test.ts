@@ -274,7 +274,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       const refused = await signIn("bob@example.com", "bob's newer password");
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { message: string }).message).toContain("disabled");
+      expect(await carolAdmin()).toBe(403);
       expect(cli(["delete", "carol@example.com"]).status).toBe(0);
+      // Her browser is signed out at once too.
+      await expect.poll(carolAdmin, { timeout: 30_000 }).toBe(401);
       expect((await signIn("carol@example.com", "carol's long password")).status).toBe(401);
       expect(cli(["disable", "nobody@example.com"]).stderr).toContain("ERR_HUB_ACCOUNT_NOT_FOUND");
       expect(cli(["frobnicate"]).status).toBe(2);

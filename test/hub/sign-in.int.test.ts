@@ -106,3 +106,80 @@ describe("gateway - hub sign-in", () => {
     expect((await post(HUB_PATHS.signIn, { email: "x" })).status).toBe(400);
   });
 });
+
+describe("gateway - hub guessing and flooding, the clock moved past the waits", () => {
+  let g: TestHubGateway;
+  let now = Date.now();
+  let admin: { credential: string; id: string };
+
+  beforeAll(async () => {
+    g = await startHubGateway({ now: () => now });
+    admin = await g.admin("owner@example.com", "the owner's password");
+  });
+  afterAll(async () => {
+    await g?.cleanup();
+  });
+
+  it("a signed-in browser guessing the current password is slowed, on the account's sign-in count", async () => {
+    const as = { authorization: `Bearer ${admin.credential}` };
+    const change = (old: string) =>
+      g.post(HUB_PATHS.password, { old, password: "a brand new password" }, as);
+    for (let i = 0; i < 5; i++) {
+      const wrong = await change(`guess number ${i}`);
+      expect(wrong.status).toBe(403);
+      expect(((await wrong.json()) as { code: string }).code).toBe("ERR_HUB_PASSWORD_WRONG");
+    }
+    // Now even the right one waits, in words, and so does signing in to the account.
+    const limited = await change("the owner's password");
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(/try again in \d+ s/);
+    const signIn = await g.post(HUB_PATHS.signIn, {
+      email: "owner@example.com",
+      password: "the owner's password",
+    });
+    expect(signIn.status).toBe(429);
+    // Nothing changed: once the wait is over, the old password signs in, the new one not.
+    now += 16 * 60_000;
+    const signInWith = (password: string) =>
+      g.post(HUB_PATHS.signIn, { email: "owner@example.com", password });
+    expect((await signInWith("a brand new password")).status).toBe(401);
+    expect((await signInWith("the owner's password")).status).toBe(200);
+    expect((await g.me(admin.credential)).status).toBe(200);
+  });
+
+  it("one address makes 20 accounts at once, then waits; invited ones are the invite's", async () => {
+    const as = { authorization: `Bearer ${admin.credential}` };
+    expect((await g.post(HUB_PATHS.signUpMode, { mode: "open" }, as)).status).toBe(200);
+    const signUp = (n: number, invite?: string) =>
+      g.post(HUB_PATHS.signUp, {
+        email: `person${n}@example.com`,
+        password: "a long enough password",
+        ...(invite && { invite }),
+        // The address is the gateway's to say, not the body's.
+        address: `10.9.9.${n}`,
+      });
+    for (let n = 0; n < 20; n++) expect((await signUp(n)).status).toBe(200);
+    const limited = await signUp(20);
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(((await limited.json()) as { message: string }).message).toMatch(
+      /too many accounts made from this address: try again in \d+ s/,
+    );
+    expect(
+      (
+        await g.post(HUB_PATHS.signIn, {
+          email: "person20@example.com",
+          password: "a long enough password",
+        })
+      ).status,
+    ).toBe(401);
+    // An invite the admin made still works from there.
+    const inv = await g.post(HUB_PATHS.invites, { uses: 1 }, as);
+    const { token } = ((await inv.json()) as { invite: { token: string } }).invite;
+    expect((await signUp(21, token)).status).toBe(200);
+    // Later, open sign-up from there works again.
+    now += 16 * 60_000;
+    expect((await signUp(20)).status).toBe(200);
+  });
+});

@@ -267,6 +267,8 @@ export function AdminHosts() {
   const [problem, setProblem] = createSignal<string>();
   const [imagesOf, setImagesOf] = createSignal<string>();
   const [hostsFrom, setHostsFrom] = createSignal(0);
+  const [tokensFrom, setTokensFrom] = createSignal(0);
+  const newestTokens = () => [...(tokens() ?? [])].reverse();
   const drain = async (id: string, action: "drain" | "undrain") => {
     setProblem(undefined);
     const res = await postJson(`/api/hub/admin/hosts/${id}/${action}`, {});
@@ -292,6 +294,7 @@ export function AdminHosts() {
     });
     if (!res.ok) return setProblem(await errorMessage(res));
     setIssued(((await res.json()) as { token: HostTokenFile }).token);
+    setTokensFrom(0);
     await tokensActions.refetch();
   };
   const revoke = async (id: string) => {
@@ -446,7 +449,7 @@ export function AdminHosts() {
           </tr>
         </thead>
         <tbody>
-          <For each={[...(tokens() ?? [])].reverse().slice(0, 50)}>
+          <For each={newestTokens().slice(tokensFrom(), tokensFrom() + PAGE)}>
             {(t) => (
               <tr data-testid="hub-admin-token-row" data-token={t.tokenId} data-status={t.status}>
                 <td>
@@ -467,6 +470,15 @@ export function AdminHosts() {
           </For>
         </tbody>
       </table>
+      <div class="hub-row" data-testid="hub-admin-tokens-pager">
+        <Pager
+          total={tokens()?.length ?? 0}
+          offset={tokensFrom()}
+          page={PAGE}
+          what="registration tokens"
+          onOffset={setTokensFrom}
+        />
+      </div>
     </section>
   );
 }

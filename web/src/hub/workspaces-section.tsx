@@ -12,6 +12,7 @@ import { messageOf } from "../lib/delay.js";
 import type { HubConnection } from "../lib/hub-connection.js";
 import { apiFetch, errorMessage, postJson } from "../lib/session.js";
 import { watchWorkspaceList, watchWorkspaceRow } from "../stores/hub-workspaces-store.js";
+import { Pager } from "./pager.js";
 import { formatMb, workspaceStatus } from "./workspace-status.js";
 
 /** A row's height: fixed (its details are one line each), so rows need no measuring. */
@@ -393,15 +394,22 @@ function Row(props: {
   );
 }
 
+const SNAPSHOTS_PAGE = 20;
+
 function Snapshots(props: { wsid: string; onClose: () => void }) {
   const [list, { refetch }] = createResource(
     () => props.wsid,
     async (wsid) => {
       const res = await postJson(`/api/hub/workspaces/${wsid}/snapshots`, {});
       if (!res.ok) throw new Error(await errorMessage(res));
-      return ((await res.json()) as { snapshots: { name: string; takenAt: string }[] }).snapshots;
+      const { snapshots } = (await res.json()) as {
+        snapshots: { name: string; takenAt: string }[];
+      };
+      // Newest first: the one just made is on the first page.
+      return [...snapshots].sort((a, b) => b.takenAt.localeCompare(a.takenAt));
     },
   );
+  const [from, setFrom] = createSignal(0);
   const [name, setName] = createSignal("");
   const [problem, setProblem] = createSignal<string>();
   const [busy, setBusy] = createSignal(false);
@@ -447,7 +455,10 @@ function Snapshots(props: { wsid: string; onClose: () => void }) {
         )}
       </Show>
       <ul class="hub-snapshot-list" data-testid="hub-snapshot-list">
-        <For each={list() ?? []} fallback={<li class="muted">No snapshots yet.</li>}>
+        <For
+          each={(list() ?? []).slice(from(), from() + SNAPSHOTS_PAGE)}
+          fallback={<li class="muted">No snapshots yet.</li>}
+        >
           {(s) => (
             <li data-testid="hub-snapshot" data-name={s.name}>
               <span>{s.name}</span>
@@ -465,6 +476,17 @@ function Snapshots(props: { wsid: string; onClose: () => void }) {
           )}
         </For>
       </ul>
+      <Show when={(list()?.length ?? 0) > SNAPSHOTS_PAGE}>
+        <div class="hub-row">
+          <Pager
+            total={list()?.length ?? 0}
+            offset={from()}
+            page={SNAPSHOTS_PAGE}
+            what="snapshots"
+            onOffset={setFrom}
+          />
+        </div>
+      </Show>
     </div>
   );
 }
