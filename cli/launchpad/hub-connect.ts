@@ -4,12 +4,13 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
+import { delay, jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { HubNatsAuth } from "../../services/hub/index.js";
 import type { Logger } from "../../services/runtime/logger.js";
 import { CocalcError } from "../../shared/errors.js";
 import { HUB_JS_DOMAIN } from "../../shared/hub.js";
+import { retryJetStreamRequests } from "../../shared/jetstream-retry.js";
 import type { HubCertPin } from "../../shared/launchpad.js";
 import { pinnedTls, tlsFailure } from "./tls-pin.js";
 
@@ -38,7 +39,7 @@ export async function hubLogin(
   name: string,
   o: { pin?: HubCertPin | undefined; reconnect?: boolean } = {},
 ) {
-  return connect({
+  const nc = await connect({
     servers: url,
     authenticator: jwtAuthenticator(jwt, seed),
     name,
@@ -47,6 +48,7 @@ export async function hubLogin(
       ? { maxReconnectAttempts: -1, reconnectTimeWait: 250 }
       : { reconnect: false }),
   });
+  return retryJetStreamRequests(nc, delay);
 }
 
 /** The hub's services connection, for console commands: its keys and run file in `dataDir`. */

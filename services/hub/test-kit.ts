@@ -5,10 +5,11 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
+import { delay, jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import pino from "pino";
 import { HUB_JS_DOMAIN } from "../../shared/hub.js";
+import { retryJetStreamRequests } from "../../shared/jetstream-retry.js";
 import { locateNatsServer } from "../runtime/nats-server.js";
 import { freePort } from "../runtime/ports.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
@@ -65,7 +66,7 @@ export async function startTestHub(opts: { durables?: string[] } = {}): Promise<
       name: "test",
     });
     conns.push(nc);
-    return nc;
+    return retryJetStreamRequests(nc, delay);
   };
   const sys = await auth.systemCredentials();
   auth.attach(await login(sys.jwt, sys.seed));

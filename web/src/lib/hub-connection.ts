@@ -11,6 +11,7 @@ import { type Msg, type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { type Accessor, createSignal } from "solid-js";
 import { type ErrorPayload, fromErrorPayload } from "../../../shared/errors.js";
 import { readerNames, readerSubject } from "../../../shared/hub-permissions.js";
+import { retryJetStreamRequests } from "../../../shared/jetstream-retry.js";
 import type { NatsSocket } from "../../../shared/nats-page-key.js";
 import { backoffMs, delay, messageOf } from "./delay.js";
 import { pageSigner, renewPageKey } from "./page-key.js";
@@ -169,7 +170,8 @@ export function openHubConnection(opts: HubConnectionOptions = {}): HubConnectio
             };
           },
         });
-        nc = c;
+        // The hub's account JWT changes under it (shared/jetstream-retry.ts).
+        nc = retryJetStreamRequests(c, (ms) => delay(ms));
         failures = 0;
         void follow(c);
         connected(c);
