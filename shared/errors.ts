@@ -307,6 +307,25 @@ export const ErrorCodes = {
     summary: "Not a regular file (a pipe, socket or device): it cannot be read or downloaded.",
   },
   ERR_FS_IO: { status: 500, summary: "The file system reported an error (EIO and the like)." },
+  ERR_SEARCH_UNAVAILABLE: {
+    status: 503,
+    summary:
+      "ripgrep (rg) is not installed where the files are: search in files and quick open need it.",
+  },
+  ERR_SEARCH_PATTERN: {
+    status: 400,
+    summary:
+      "The search pattern or a glob is not valid (ripgrep's or JavaScript's message says why).",
+  },
+  ERR_SEARCH_GONE: {
+    status: 410,
+    summary: "The search has ended or expired (not asked for more for a minute): search again.",
+  },
+  ERR_SEARCH_CHANGED: {
+    status: 409,
+    summary:
+      "The file changed since the replace was previewed (its matches differ): nothing was written.",
+  },
   ERR_TERM_NOT_FOUND: {
     status: 404,
     summary: "No such terminal (never opened, or closed).",

@@ -8,6 +8,7 @@ import { Value } from "@sinclair/typebox/value";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError, type ErrorPayload } from "./errors.js";
 import { MAX_NAME_BYTES, MAX_PATH_BYTES } from "./paths.js";
+import { SearchRequestSchemas, type SearchResults } from "./search.js";
 
 /** What a directory entry is (from lstat: a symlink is "symlink", whatever it points to). */
 export const EntryTypes = ["file", "dir", "symlink", "other"] as const;
@@ -131,6 +132,8 @@ export const FsRequestSchemas = {
     { op: Type.Literal("unwatch"), path: Type.Optional(PathSchema), client: ClientSchema },
     strict,
   ),
+  /** Search in files, replace across files, quick open (shared/search.ts). */
+  ...SearchRequestSchemas,
 } as const;
 
 export type FsOp = keyof typeof FsRequestSchemas;
@@ -149,6 +152,10 @@ export const FS_READ_OPS: ReadonlySet<FsOp> = new Set<FsOp>([
   "read",
   "watch",
   "unwatch",
+  "search",
+  "search-more",
+  "search-stop",
+  "find-files",
 ]);
 type FsRequests = { [O in FsOp]: Static<(typeof FsRequestSchemas)[O]> };
 /** A request of op `O` (by default: any request). */
@@ -193,7 +200,7 @@ export interface ReadResult {
 }
 
 /** What each op answers with. */
-export interface FsResults {
+export interface FsResults extends SearchResults {
   info: { home: string; sandbox: string | null };
   list: ListResult;
   stat: StatResult;

@@ -1,6 +1,7 @@
 /** One fs request, answered by the file operations (in the service, or in its worker). */
 import type { FsRequest } from "../../shared/files.js";
 import type { FileOperations } from "./operations.js";
+import { replaceInFile } from "./search.js";
 
 export async function answer(ops: FileOperations, r: FsRequest): Promise<unknown> {
   switch (r.op) {
@@ -32,6 +33,16 @@ export async function answer(ops: FileOperations, r: FsRequest): Promise<unknown
       return ops.watch(r);
     case "unwatch":
       return ops.unwatch(r);
+    case "search":
+      return ops.searches.search(r);
+    case "search-more":
+      return ops.searches.more(r);
+    case "search-stop":
+      return ops.searches.stopSearch(r);
+    case "find-files":
+      return ops.searches.findFiles(r);
+    case "replace":
+      return replaceInFile(ops, r);
     default: {
       const never: never = r;
       throw new Error(`unhandled fs op ${(never as { op: string }).op}`);

@@ -30,7 +30,7 @@ export interface ContainerFiles {
 }
 
 /** Replies carry file contents here; they are never rewritten. */
-const OPAQUE = new Set(["content", "cursor"]);
+const OPAQUE = new Set(["content", "cursor", "text"]);
 
 export class ContainerPaths {
   private readonly byAt: ContainerMount[];

@@ -161,6 +161,7 @@ export function fsService(opts: FsServiceOptions = {}): ServiceDefinition {
             await transfers.stop();
             watches.stop();
             ops.listings.clear();
+            ops.searches.clear();
           },
         };
       }

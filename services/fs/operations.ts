@@ -22,6 +22,7 @@ import {
 import { checkName, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
 import { fsError, type PathResolver, type PinnedDir } from "../runtime/paths.js";
 import { describeEntry, Listings } from "./listing.js";
+import { FileSearches } from "./search.js";
 import { copyEntry, type EntryKind, kindAt, removeEntry } from "./tree.js";
 import type { DirectoryWatches } from "./watches.js";
 
@@ -59,6 +60,7 @@ export function notAFile(display: string, verb = "read"): CocalcError {
 
 export class FileOperations {
   readonly listings: Listings;
+  readonly searches: FileSearches;
 
   constructor(
     readonly resolver: PathResolver,
@@ -66,6 +68,7 @@ export class FileOperations {
     private readonly emit: Emit,
   ) {
     this.listings = new Listings(resolver);
+    this.searches = new FileSearches(resolver);
   }
 
   private show(p: string): string {

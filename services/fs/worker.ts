@@ -120,6 +120,7 @@ async function main(): Promise<void> {
         await transfers?.stop();
         watches?.stop();
         ops?.listings.clear();
+        ops?.searches.clear();
         process.disconnect?.();
         return;
       default: {

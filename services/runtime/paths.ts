@@ -211,6 +211,12 @@ export class PathResolver {
     return real;
   }
 
+  /** Whether a canonical path (no symlink in it) may be reached: inside the sandbox, not denied. */
+  allows(real: string): boolean {
+    if (this.sandbox !== null && !isInside(real, this.sandbox)) return false;
+    return !this.deny?.paths.some((d) => isInside(real, d));
+  }
+
   /**
    * The canonical path, every symlink followed. A path that does not exist (yet) resolves
    * through its deepest existing ancestor, following a dangling symlink at the end too, so
