@@ -72,7 +72,10 @@ export const SearchRequestSchemas = {
     },
     strict,
   ),
-  /** The next lines of search `id` (waits until there are some, or it ended). */
+  /**
+   * The next lines of search `id`: waits until there are some or it ended, at most a few
+   * seconds (then the answer has no lines and the page asks again).
+   */
   "search-more": Type.Object({ op: Type.Literal("search-more"), id: IdSchema }, strict),
   /** Ends search `id`. */
   "search-stop": Type.Object({ op: Type.Literal("search-stop"), id: IdSchema }, strict),

@@ -37,7 +37,6 @@ describe.skipIf(!hasRg)("fs search", () => {
     home = join(base, "home");
     await mkdir(join(home, "proj/src"), { recursive: true });
     await mkdir(join(home, "proj/build"), { recursive: true });
-    spawnSync("git", ["init", "-q", join(home, "proj")]);
     await writeFile(join(home, "proj/.gitignore"), "build/\n");
     await writeFile(join(home, "proj/src/a.ts"), "const Hello = 1;\nfoo\nbar hello\nhelloworld\n");
     await writeFile(join(home, "proj/src/b.md"), "# hello docs\n");

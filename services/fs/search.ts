@@ -1,7 +1,8 @@
 /**
  * Search in files and quick open, answered by ripgrep (`rg --json`, `rg --files`) run without a
  * shell in the directory searched: the pattern and globs are single arguments after their
- * options, never parsed by anything but ripgrep. Files .gitignore ignores, hidden files and
+ * options, never parsed by anything but ripgrep. Files .gitignore ignores (in a git repository
+ * or not: a home folder often is none), hidden files and
  * binary files are left out, as ripgrep does; symlinks are not followed, so nothing outside the
  * directory (or the sandbox) is read. Without ripgrep both answer ERR_SEARCH_UNAVAILABLE.
  *
@@ -38,6 +39,8 @@ const MAX_SEARCHES = 8;
 const SEARCH_IDLE_MS = 60_000;
 /** One line of ripgrep's output longer than this is skipped (a minified file's line). */
 const MAX_RG_LINE_BYTES = 4 * 1024 * 1024;
+/** A search with nothing new answers after this long (empty), so no request waits too long. */
+const LONG_POLL_MS = 5_000;
 /** A quick-open listing is reused for this long (typing a name asks many times). */
 const FILES_CACHE_MS = 10_000;
 /** ripgrep's stderr kept for an error message. */
@@ -84,6 +87,7 @@ function rgArgs(q: SearchQuery, context: number): string[] {
   return [
     "--json",
     "--no-config",
+    "--no-require-git",
     q.caseSensitive ? "--case-sensitive" : "--ignore-case",
     ...(q.regex ? [] : ["--fixed-strings"]),
     ...(q.wholeWord ? ["--word-regexp"] : []),
@@ -277,8 +281,13 @@ class Search {
   /** The next lines: waits until there are some, or the search ended. */
   async next(): Promise<SearchPage> {
     this.touch();
-    while (this.queue.length === 0 && !this.done) {
-      await new Promise<void>((r) => (this.waiter = r));
+    if (this.queue.length === 0 && !this.done) {
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((r) => {
+        this.waiter = r;
+        timer = setTimeout(r, LONG_POLL_MS);
+      });
+      clearTimeout(timer);
     }
     if (this.error && this.queue.length === 0) {
       this.forget();
@@ -364,7 +373,7 @@ export class FileSearches {
     const c = this.cachedFiles;
     if (c && c.dir === dir && Date.now() - c.at < FILES_CACHE_MS) return Promise.resolve(c);
     return new Promise((resolve, reject) => {
-      const child = runRg(this.rg, ["--files", "--no-config", "--", "."], dir);
+      const child = runRg(this.rg, ["--files", "--no-config", "--no-require-git", "--", "."], dir);
       const paths: string[] = [];
       let capped = false;
       const lines = new LineSplitter(64 * 1024, (l) => {

@@ -11,6 +11,7 @@ import {
   EditorIcon,
   FilesIcon,
   RemoteIcon,
+  SearchIcon,
   SettingsIcon,
   TerminalIcon,
 } from "./components/icons.js";
@@ -18,12 +19,14 @@ import { SettingsForm } from "./components/settings-form.js";
 import { EditorPane } from "./files/editor-pane.js";
 import { FilesPane } from "./files/explorer.js";
 import { RemoteSessionsPane } from "./remote/remote-sessions.js";
+import { SearchPane } from "./search/search-pane.js";
 import { SyncIcon, SyncPane } from "./sync/sync-pairs.js";
 import { TerminalsPane } from "./terminals/terminals-pane.js";
 
 export const TabIds = [
   "files",
   "editor",
+  "search",
   "terminals",
   "agents",
   "settings",
@@ -55,6 +58,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     icon: EditorIcon,
     pane: EditorPane,
   },
+  { id: "search", label: "Search", icon: SearchIcon, pane: SearchPane },
   {
     id: "terminals",
     label: "Terminals",

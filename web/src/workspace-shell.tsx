@@ -5,6 +5,7 @@ import { useAgents } from "./agents/agents-store.js";
 import { StoreBanner } from "./components/store-banner.js";
 import { TopBar } from "./components/top-bar.js";
 import { useFiles } from "./files/files-store.js";
+import { PageCommands } from "./palette/page-commands.js";
 import { useConnection, useConnectionState } from "./stores/connection-store.js";
 import { usePresence } from "./stores/presence-store.js";
 import { useSettings } from "./stores/settings-store.js";
@@ -61,6 +62,7 @@ export function WorkspaceShell() {
     <div class="shell" data-testid="workspace-shell">
       <TopBar tab={tab} onSelect={selectTab} />
       <StoreBanner />
+      <PageCommands tabs={tabs} select={selectTab} />
       <main class="panes">
         <For each={tabs}>
           {(t) => (

@@ -37,6 +37,12 @@ export const EditorIcon = (p: { size?: number }) => (
     <path d="M14 3v5h5M9 13h6M9 17h4" />
   </Icon>
 );
+export const SearchIcon = (p: { size?: number }) => (
+  <Icon size={p.size}>
+    <circle cx="11" cy="11" r="6.5" />
+    <path d="m16 16 4.5 4.5" />
+  </Icon>
+);
 export const TerminalIcon = (p: { size?: number }) => (
   <Icon size={p.size}>
     <rect x="3" y="4" width="18" height="16" rx="2" />

@@ -120,6 +120,8 @@ export interface CodeEditorApi {
   replace(text: string): void;
   focus(): void;
   openSearch(): void;
+  /** Puts the cursor at the start of line `line` (1-based) and scrolls it to the middle. */
+  gotoLine(line: number): void;
   /** The editor's text (the same as the session's local text). */
   text(): string;
 }
@@ -223,6 +225,16 @@ export function CodeEditor(props: {
       },
       focus: () => view?.focus(),
       openSearch: () => view && openSearchPanel(view),
+      gotoLine(line) {
+        if (!view) return;
+        const doc = view.state.doc;
+        const at = doc.line(Math.min(Math.max(1, line), doc.lines)).from;
+        view.dispatch({
+          selection: { anchor: at },
+          effects: EditorView.scrollIntoView(at, { y: "center" }),
+        });
+        view.focus();
+      },
       text: () => view?.state.doc.toString() ?? "",
     });
   });

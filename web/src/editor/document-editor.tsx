@@ -3,7 +3,7 @@
  * search, history) and the CodeMirror editor, or what the file is instead (binary, too large,
  * an error). Owns its document store and stops it in onCleanup.
  */
-import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
+import { createEffect, createSignal, Match, on, onCleanup, Show, Switch } from "solid-js";
 import { FONT_SIZES } from "../../../shared/workspace.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
@@ -30,7 +30,13 @@ const SAVE_LABEL: Record<SaveState, string> = {
   deleted: "Deleted on disk",
 };
 
-export function DocumentEditor(props: { path: string; shown: string; onDownload: () => void }) {
+export function DocumentEditor(props: {
+  path: string;
+  shown: string;
+  /** A line to show: each new `seq` moves there once the editor is up. */
+  goto?: { line: number; seq: number } | undefined;
+  onDownload: () => void;
+}) {
   const readOnly = useConnectionState().readOnly;
   const store = createDocumentStore(useConnection(), props.path);
   onCleanup(() => store.stop());
@@ -46,6 +52,13 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
   const [showPreview, setShowPreview] = createSignal(previewKind !== undefined);
   const [text, setText] = createSignal("");
   let api: CodeEditorApi | undefined;
+  const [editorUp, setEditorUp] = createSignal<CodeEditorApi>();
+  createEffect(
+    on([() => props.goto?.seq, editorUp], () => {
+      const g = props.goto;
+      if (g) editorUp()?.gotoLine(g.line);
+    }),
+  );
 
   return (
     <Switch>
@@ -212,6 +225,7 @@ export function DocumentEditor(props: { path: string; shown: string; onDownload:
                     // Text that arrived between loading and the editor's first paint.
                     a.applyRemote(p().session.sync.client.local);
                     setText(p().session.sync.client.local);
+                    setEditorUp(a);
                   }}
                 />
               </Show>

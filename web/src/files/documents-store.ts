@@ -20,22 +20,50 @@ export interface OpenDocument {
   status: "loading" | "ready" | "error";
   content?: ReadResult;
   error?: ErrorPayload;
+  /** A line to show (search results, quick open with `:line`); `seq` tells asks apart. */
+  goto?: { line: number; seq: number };
 }
+
+/** Recently opened files kept for quick open. */
+const MAX_RECENT = 50;
 
 export interface DocumentsStore {
   readonly docs: readonly OpenDocument[];
   readonly active: Accessor<string | undefined>;
-  /** Opens (or shows again) the file at canonical `path` and makes it active. */
-  open(path: string): void;
+  /** Opens (or shows again) the file at canonical `path` and makes it active (at `line`). */
+  open(path: string, line?: number): void;
+  /** Files opened on this page and before (kept per workspace), the latest first. */
+  readonly recent: Accessor<readonly string[]>;
   activate(path: string): void;
   /** Closes a document; returns the one now active. */
   close(path: string): string | undefined;
   reload(path: string): void;
 }
 
-export function createDocumentsStore(_fs: FsClient): DocumentsStore {
+function storedRecent(key: string): string[] {
+  try {
+    const v: unknown = JSON.parse(localStorage.getItem(key) ?? "[]");
+    return Array.isArray(v) ? v.filter((p): p is string => typeof p === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** `recentKey`: where this workspace's recent files are kept (localStorage). */
+export function createDocumentsStore(_fs: FsClient, recentKey: string): DocumentsStore {
   const [docs, setDocs] = createStore<OpenDocument[]>([]);
   const [active, setActive] = createSignal<string>();
+  const [recent, setRecent] = createSignal<readonly string[]>(storedRecent(recentKey));
+  let seq = 0;
+  const remember = (path: string) => {
+    const next = [path, ...recent().filter((p) => p !== path)].slice(0, MAX_RECENT);
+    setRecent(next);
+    try {
+      localStorage.setItem(recentKey, JSON.stringify(next));
+    } catch {
+      // private mode: not kept across reloads
+    }
+  };
 
   const patch = (path: string, change: Partial<OpenDocument>) =>
     setDocs(
@@ -50,11 +78,14 @@ export function createDocumentsStore(_fs: FsClient): DocumentsStore {
   return {
     docs,
     active,
-    open(path) {
+    recent,
+    open(path, line) {
       if (!docs.some((d) => d.path === path)) {
         setDocs((list) => [...list, { path, name: nameOf(path) || "/", status: "ready" }]);
       }
+      if (line !== undefined) patch(path, { goto: { line, seq: ++seq } });
       setActive(path);
+      remember(path);
     },
     activate: (path) => setActive(path),
     close(path) {

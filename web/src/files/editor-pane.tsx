@@ -126,6 +126,7 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
         <DocumentEditor
           path={props.doc.path}
           shown={shown()}
+          goto={props.doc.goto}
           onDownload={() => void s.download(props.doc.path)}
         />
       </Show>

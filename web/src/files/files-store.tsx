@@ -44,6 +44,8 @@ export interface FilesSession {
   readonly documents: DocumentsStore;
   /** Opens any path: a directory in the explorer, a file with its opener. */
   openPath(path: string): Promise<void>;
+  /** Opens file `path` in the editor at line `line` (a search result, quick open). */
+  openAt(path: string, line?: number): Promise<void>;
   /** Opens an entry of the directory shown. */
   openEntry(entry: FileEntry): Promise<void>;
   /** Downloads a path (a directory comes as a tar archive) through a signed link. */
@@ -72,9 +74,10 @@ function createSession(
   routes: FileRoutes,
   home: string,
   openers: FileOpener[],
+  wsid: string,
 ): FilesSession {
   const explorer = createExplorerStore(fs, home);
-  const documents = createDocumentsStore(fs);
+  const documents = createDocumentsStore(fs, `cocalc-recent-files:${wsid}`);
   const uploads = createUploadsStore(
     fs,
     {
@@ -135,7 +138,7 @@ function createSession(
   if (start === undefined) void showDir(home, "none");
   else void openLocation(start, true);
 
-  async function openFile(path: string) {
+  async function openFile(path: string, line?: number) {
     let real = path;
     try {
       real = (await fs.call({ op: "stat", path })).real;
@@ -145,7 +148,7 @@ function createSession(
     const opener = chain.find((o) => o.canOpen(real))!;
     if (opener === documentOpener) {
       pushUrl(urlOf(real, home, "#editor"));
-      documents.open(real);
+      documents.open(real, line);
       notifyTabRouter();
     } else {
       await opener.open(real);
@@ -169,6 +172,7 @@ function createSession(
       await showDir(stat?.real ?? path, "push");
       showTab("files");
     },
+    openAt: (path, line) => openFile(path, line),
     async openEntry(entry) {
       const path = joinPath(explorer.dir() ?? home, entry.name);
       if (entry.type === "dir" || entry.link?.type === "dir") return showDir(path, "push");
@@ -212,7 +216,7 @@ export function createFilesStore(
         const info = await fs.call({ op: "info" }, 10_000);
         if (stopping.signal.aborted) return;
         setProblem(undefined);
-        setSession(createSession(fs, fileRoutes(conn), info.home, openers));
+        setSession(createSession(fs, fileRoutes(conn), info.home, openers, conn.wsid));
         return;
       } catch (err) {
         setProblem(errorPayloadOf(err));
