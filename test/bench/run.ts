@@ -11,6 +11,7 @@ import { hubLoginBench } from "./hub-login.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
 import { proxyBench } from "./proxy.js";
+import { searchBench } from "./search.js";
 import { sshConnectBench } from "./ssh-connect.js";
 import { startupBench } from "./startup.js";
 import { syncBench } from "./sync.js";
@@ -27,6 +28,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   term: termBench,
   "ws-start": wsStartBench,
   list: listBench,
+  search: searchBench,
   upload: uploadBench,
   sync: syncBench,
   keystroke: keystrokeBench,
