@@ -110,7 +110,10 @@ export async function searchBench(): Promise<string> {
     const page = await context.newPage();
     await page.goto(await plus.signInUrl());
     await page.waitForURL(plus.url);
+    // The page's shortcuts work once the workspace is shown.
+    await page.waitForSelector('[data-testid="explorer"][data-phase="ready"]', { timeout: 60_000 });
     await page.keyboard.press("Control+Shift+F");
+    await page.getByTestId("search-pane").waitFor({ timeout: 30_000 });
     await page.getByTestId("search-folder").fill(tree);
     // Warm up both sides once (page code, service code, the page cache).
     await rgOnce(tree);
