@@ -38,6 +38,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !HAVE_RG)("search, quick open, p
     page = await context.newPage();
     await page.goto(plus.signInUrl);
     await page.waitForURL(plus.url);
+    // The page's shortcuts work once the workspace is shown.
+    await page.waitForSelector('[data-testid="explorer"][data-phase="ready"]', { timeout: 60_000 });
   });
   afterAll(async () => {
     await context?.close();
