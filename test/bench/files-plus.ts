@@ -5,7 +5,9 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Page } from "playwright-core";
 import { freePort } from "../../services/runtime/ports.js";
+import { launchChromium } from "../helpers/browser.js";
 import { signIn } from "../helpers/plus.js";
 import { type Spawned, spawnServer, stopServer, waitForHttp200 } from "./proc.js";
 
@@ -56,4 +58,33 @@ export async function startBenchPlus(dir: string, home: string): Promise<BenchPl
     auth: async () => (await signIn(port, await token())).headers,
     stop: () => stopServer(server),
   };
+}
+
+/**
+ * Chromium with one 1280x800 page signed in to `plus`, its explorer showing `home` (the
+ * page's shortcuts work from then on); close() ends the browser.
+ */
+export async function signedInPage(
+  plus: BenchPlus,
+  home: string,
+): Promise<{ page: Page; close(): Promise<void> }> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(await plus.signInUrl());
+    await page.waitForURL(plus.url);
+    await explorerReady(page, home);
+    return { page, close: () => browser.close() };
+  } catch (err) {
+    await browser.close();
+    throw err;
+  }
+}
+
+/** Resolves once the explorer shows `dir`, listed. */
+export async function explorerReady(page: Page, dir: string): Promise<void> {
+  await page.waitForSelector(`[data-testid="explorer"][data-dir="${dir}"][data-phase="ready"]`, {
+    timeout: 60_000,
+  });
 }

@@ -9,9 +9,8 @@ import { closeSync, mkdirSync, openSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Page } from "playwright-core";
-import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { startBenchPlus } from "./files-plus.js";
+import { CHROMIUM, HAVE_CHROMIUM } from "../helpers/browser.js";
+import { explorerReady, signedInPage, startBenchPlus } from "./files-plus.js";
 import { median, num, yesNo } from "./stats.js";
 
 const TARGET = 3;
@@ -78,12 +77,6 @@ const SCROLL_AND_TIME = `(async () => {
   return performance.now() - t0;
 })()`;
 
-async function waitReady(page: Page, dir: string): Promise<void> {
-  await page.waitForSelector(`[data-testid="explorer"][data-dir="${dir}"][data-phase="ready"]`, {
-    timeout: 60_000,
-  });
-}
-
 export async function listBench(): Promise<string> {
   const quick = process.env.BENCH_QUICK === "1";
   const runs = quick ? 3 : 7;
@@ -102,13 +95,8 @@ export async function listBench(): Promise<string> {
     `list: ${entries} empty files made in ${num((performance.now() - t0) / 1000, 1)} s; ${runs} alternating runs`,
   );
   const plus = await startBenchPlus(dir, home);
-  const browser = await launchChromium();
+  const { page, close } = await signedInPage(plus, home);
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(await plus.signInUrl());
-    await page.waitForURL(plus.url);
-    await waitReady(page, home);
     // Warm up both sides once (page code, service code, dentry cache).
     await lsOnce(big);
     await page.evaluate(`${OPEN_AND_TIME}(${JSON.stringify({ name: "big", dir: big })})`);
@@ -117,12 +105,12 @@ export async function listBench(): Promise<string> {
     const scroll: number[] = [];
     for (let run = 1; run <= runs; run++) {
       await page.getByTestId("go-up").click();
-      await waitReady(page, home);
+      await explorerReady(page, home);
       const ls = await lsOnce(big);
       const ms = (await page.evaluate(
         `${OPEN_AND_TIME}(${JSON.stringify({ name: "big", dir: big })})`,
       )) as number;
-      await waitReady(page, big);
+      await explorerReady(page, big);
       const sc = (await page.evaluate(SCROLL_AND_TIME)) as number;
       anchor.push(ls);
       ours.push(ms);
@@ -138,10 +126,9 @@ export async function listBench(): Promise<string> {
     console.log(
       `  median: ls ${num(a, 1)} ms, explorer ${num(m, 1)} ms, ratio ${num(ratio, 2)} (target <= ${TARGET}: ${yesNo(ratio <= TARGET)}); jump to the middle ${num(s, 1)} ms`,
     );
-    await context.close();
     return `list: ratio=${num(ratio, 2)} explorer_ms=${num(m, 1)} ls_ms=${num(a, 1)} target_met=${yesNo(ratio <= TARGET)} entries=${entries} runs=${runs} scroll_middle_ms=${num(s, 1)}`;
   } finally {
-    await browser.close();
+    await close();
     await plus.stop();
     await rm(dir, { recursive: true, force: true });
   }

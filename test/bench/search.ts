@@ -10,8 +10,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { CHROMIUM, HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { startBenchPlus } from "./files-plus.js";
+import { CHROMIUM, HAVE_CHROMIUM } from "../helpers/browser.js";
+import { signedInPage, startBenchPlus } from "./files-plus.js";
 import { median, num, yesNo } from "./stats.js";
 
 const TARGET = 1.5;
@@ -104,14 +104,8 @@ export async function searchBench(): Promise<string> {
     `search: ${files} files made in ${num((performance.now() - t0) / 1000, 1)} s; ${runs} alternating runs`,
   );
   const plus = await startBenchPlus(dir, home);
-  const browser = await launchChromium();
+  const { page, close } = await signedInPage(plus, home);
   try {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(await plus.signInUrl());
-    await page.waitForURL(plus.url);
-    // The page's shortcuts work once the workspace is shown.
-    await page.waitForSelector('[data-testid="explorer"][data-phase="ready"]', { timeout: 60_000 });
     await page.keyboard.press("Control+Shift+F");
     await page.getByTestId("search-pane").waitFor({ timeout: 30_000 });
     await page.getByTestId("search-folder").fill(tree);
@@ -138,10 +132,9 @@ export async function searchBench(): Promise<string> {
     console.log(
       `  median: rg all ${num(rgAll, 1)} ms, page all ${num(all, 1)} ms, ratio ${num(ratio, 2)} (target <= ${TARGET}); page first ${num(first, 1)} ms (target <= ${FIRST_TARGET_MS}): ${yesNo(met)}`,
     );
-    await context.close();
     return `search: ratio=${num(ratio, 2)} page_all_ms=${num(all, 1)} rg_all_ms=${num(rgAll, 1)} page_first_ms=${num(first, 1)} rg_first_ms=${num(rgFirst, 1)} target_met=${yesNo(met)} files=${files} matches=${files / EVERY} runs=${runs}`;
   } finally {
-    await browser.close();
+    await close();
     await plus.stop();
     await rm(dir, { recursive: true, force: true });
   }
