@@ -5,6 +5,7 @@
  */
 import type { CommandOf } from "../../shared/commands.js";
 import type { Decider } from "../../shared/decider.js";
+import { EventRegistry } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
   ActionStatus,
@@ -21,8 +22,12 @@ import {
   type StopWorkspace,
   type WorkspaceAction,
   type WorkspaceHostEvent,
+  WorkspaceHostEvents,
   type WorkspaceStatus,
 } from "../../shared/launchpad.js";
+
+/** The events of a workspace's life on a host, checked before they are published. */
+export const workspaceHostRegistry = new EventRegistry(WorkspaceHostEvents);
 
 /** Commands only the host itself sends (never accepted from the wire). */
 export type HostInternalCommand =

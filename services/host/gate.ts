@@ -16,8 +16,8 @@ import {
   type LifecycleDecided,
   type LifecycleState,
   lifecycleDecider,
+  workspaceHostRegistry,
 } from "./decider.js";
-import { workspaceHostRegistry } from "./runtime.js";
 
 /** How long something opened while the workspace starts waits for it. */
 const START_WAIT_MS = 5 * 60_000;

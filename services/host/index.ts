@@ -46,33 +46,30 @@ import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import type { RunningService, ServiceDefinition } from "../runtime/service.js";
 import { accountRegistry, accountsProjection } from "./accounts.js";
-import type { LifecycleCommand } from "./decider.js";
+import { type LifecycleCommand, workspaceHostRegistry } from "./decider.js";
 import { ExecSessions } from "./exec.js";
+import { hostRegistry } from "./images.js";
+import { imagePath, workspacePaths } from "./layout.js";
 import { remoteLedger } from "./ledger.js";
 import { mountRegistry } from "./mounts.js";
 import { PipeExecs } from "./pipe-exec.js";
 import { imagesProjection, mountsProjection, workspacesProjection } from "./projections.js";
-import {
-  HostRuntime,
-  hostRegistry,
-  imagePath,
-  workspaceHostRegistry,
-  workspacePaths,
-} from "./runtime.js";
 import { btrfs, detectPodman, type PodmanConfig, requireTraversable } from "./system.js";
 import { mirrorWorkspaceViews } from "./view-mirror.js";
 import { ContainerWatch } from "./watch.js";
+import { HostWorkspaces } from "./workspaces.js";
 
 export { accountDecider } from "./accounts.js";
 export { lifecycleDecider } from "./decider.js";
 export { FLEET, type Fleet, type FleetOptions, startFleet } from "./fleet.js";
 export { workspaceGate } from "./gate.js";
 export { hideHostPaths } from "./host-paths.js";
+export { imagePath, UID_BASE, workspacePaths } from "./layout.js";
 export { type CoresLedger, remoteLedger } from "./ledger.js";
 export { mountDecider } from "./mounts.js";
 export { pickHost, placementDecider } from "./placement.js";
-export { HostRuntime, imagePath, UID_BASE, workspacePaths } from "./runtime.js";
 export { detectPodman, type PodmanConfig, podmanGlobal, readMounts } from "./system.js";
+export { HostWorkspaces } from "./workspaces.js";
 
 export const HOST_SERVICE = ServiceNames.host;
 
@@ -109,7 +106,7 @@ export interface HostServiceOptions {
   /** An exec session whose client is not heard for this long ends (default EXEC_IDLE_MS). */
   execIdleMs?: number;
   /** Called with what reconciliation fixed (tests, the CLI). */
-  onReconciled?(r: Awaited<ReturnType<HostRuntime["reconcile"]>>): void;
+  onReconciled?(r: Awaited<ReturnType<HostWorkspaces["reconcile"]>>): void;
 }
 
 const commandDefs = [...WorkspaceHostCommands, ExecInWorkspace, OpenExec, OpenPipe, ListSnapshots];
@@ -125,7 +122,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       await requireTraversable(opts.root);
       await btrfs.enableQuota(opts.root);
       const podmanConfig = opts.podman ?? (await detectPodman(opts.network ?? "default"));
-      const runtime = new HostRuntime({
+      const workspaces = new HostWorkspaces({
         js: ctx.js,
         jsm: ctx.jsm,
         log,
@@ -146,7 +143,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       };
 
       const beat = async () => {
-        const known = [...runtime.known.values()].filter(
+        const known = [...workspaces.known.values()].filter(
           (s) => s.hostId === opts.hostId && s.status !== "deleted" && s.status !== "none",
         );
         const running = known.filter((s) => s.status === "running");
@@ -185,7 +182,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
           ctx.nc.publish(hostSubjects(opts.hostId).beat, JSON.stringify(view));
         if (!retrying) {
           retrying = true;
-          void runtime.ledger.retry().finally(() => {
+          void workspaces.ledger.retry().finally(() => {
             retrying = false;
           });
         }
@@ -193,10 +190,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       let retrying = false;
 
       const sampleUsage = async () => {
-        for (const [wsid, s] of runtime.known) {
+        for (const [wsid, s] of workspaces.known) {
           if (s.hostId !== opts.hostId || s.status === "deleted" || s.status === "none") continue;
           try {
-            const usage = await runtime.usage(wsid);
+            const usage = await workspaces.usage(wsid);
             await writeLive<WorkspaceView>(workspacesKv, Keys.workspace(wsid), (v) => ({
               ...v,
               usage: { ...usage, sampledAt: ctx.now().toISOString() },
@@ -219,11 +216,11 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         snapshotting = true;
         try {
           const at = ctx.now();
-          for (const [wsid, known] of runtime.known) {
+          for (const [wsid, known] of workspaces.known) {
             if (known.hostId !== opts.hostId) continue;
             const meta = { actor: `host:${opts.hostId}`, at: at.toISOString() };
             try {
-              const s = await runtime.stateOf(wsid);
+              const s = await workspaces.stateOf(wsid);
               if (s.status !== "running" && s.status !== "stopped") continue;
               const taken = s.snapshots.flatMap((name) => {
                 const t = autoSnapshotTime(name);
@@ -232,10 +229,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
               const last = Math.max(0, ...taken.map((x) => Date.parse(x.at)));
               if (at.getTime() - last < everyMs) continue;
               const name = autoSnapshotName(at);
-              await runtime.handle(wsid, { type: "CreateSnapshot", data: { name }, ...meta });
+              await workspaces.handle(wsid, { type: "CreateSnapshot", data: { name }, ...meta });
               taken.push({ name, at: at.toISOString() });
               for (const old of snapshotsToPrune(taken, at, opts.retention ?? DEFAULT_RETENTION))
-                await runtime.handle(wsid, {
+                await workspaces.handle(wsid, {
                   type: "DeleteSnapshot",
                   data: { name: old },
                   ...meta,
@@ -309,7 +306,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
       );
       await publishEvent(ctx.js, hostSubjects(opts.hostId).life, started);
 
-      const reconciled = await runtime.reconcile();
+      const reconciled = await workspaces.reconcile();
       if (reconciled.fixed.length > 0) log.info({ fixed: reconciled.fixed }, "reconciled");
       if (reconciled.adopted.length > 0)
         log.info({ adopted: reconciled.adopted }, "adopted running workspaces");
@@ -320,10 +317,10 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         hostId: opts.hostId,
         log,
         running: () =>
-          [...runtime.known]
+          [...workspaces.known]
             .filter(([, s]) => s.status === "running" && s.hostId === opts.hostId)
             .map(([wsid]) => wsid),
-        check: (wsid) => runtime.checkContainer(wsid),
+        check: (wsid) => workspaces.checkContainer(wsid),
         ...(opts.containerCheckMs !== undefined && { checkMs: opts.containerCheckMs }),
       });
       watch.start();
@@ -344,7 +341,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
                 if (error.code === "ERR_INTERNAL") log.error({ err }, "command failed");
                 else log.info({ code: error.code, reason: error.message }, "command refused");
                 // The operator's log keeps the paths; the answer shows the workspace's.
-                error.message = runtime.hidePaths(error.message);
+                error.message = workspaces.hidePaths(error.message);
                 reply(m, { ok: false, error });
               },
             );
@@ -408,16 +405,16 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
         const at = ctx.now().toISOString();
         const command = parseCommand<Command>(commandDefs, m.data, { actor: "user", at });
         if (command.type === ExecInWorkspace.type) {
-          return { result: await runtime.execIn(wsid, command.data as never) };
+          return { result: await workspaces.execs.run(wsid, command.data as never) };
         }
         if (command.type === ListSnapshots.type) {
-          return { result: await runtime.listSnapshots(wsid) };
+          return { result: await workspaces.listSnapshots(wsid) };
         }
         if (command.type === OpenExec.type) {
-          return { result: await runtime.openExec(execs, wsid, command.data as never) };
+          return { result: await workspaces.execs.open(execs, wsid, command.data as never) };
         }
         if (command.type === OpenPipe.type) {
-          return { result: await runtime.openPipe(pipes, wsid, command.data as never) };
+          return { result: await workspaces.execs.openPipe(pipes, wsid, command.data as never) };
         }
         if (command.type === "CreateWorkspaceOnHost") {
           const { hostId, ...data } = command.data as { hostId?: string };
@@ -427,9 +424,9 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
               `this is host ${opts.hostId}, not ${hostId}`,
             );
           const c = { ...command, data, hostId: opts.hostId } as LifecycleCommand;
-          return { seqs: await runtime.handle(wsid, c) };
+          return { seqs: await workspaces.handle(wsid, c) };
         }
-        return { seqs: await runtime.handle(wsid, command as LifecycleCommand) };
+        return { seqs: await workspaces.handle(wsid, command as LifecycleCommand) };
       };
       const loops = Promise.all([
         ...subs.map((sub) => serve(sub, onWorkspace)),
@@ -441,7 +438,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
             const at = ctx.now().toISOString();
             const command = parseCommand<Command>(AccountCommands, m.data, { actor: "user", at });
             const { cores } = command.data as { cores: number | null };
-            return { seqs: await runtime.setAccountCores(account, cores, command.actor) };
+            return { seqs: await workspaces.setAccountCores(account, cores, command.actor) };
           }),
         ),
         serve(hostSub, async (m) => {
@@ -452,11 +449,11 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
             command.type === "ImportImage"
               ? await (() => {
                   const d = command.data as { name: string; source: string; description?: string };
-                  return runtime.importImage(d.name, d.source, d.description ?? "", (line) =>
+                  return workspaces.images.import(d.name, d.source, d.description ?? "", (line) =>
                     sendProgress(m, { line }),
                   );
                 })()
-              : await runtime.removeImage((command.data as { name: string }).name);
+              : await workspaces.images.remove((command.data as { name: string }).name);
           // Placement reads what images a host has from its beat: the next one says so now,
           // before the answer (both go the same way, in order).
           await beat();
