@@ -14,6 +14,8 @@ export default defineConfig({
     exclude: ["node_modules/**", "dist/**"],
     testTimeout: 120_000,
     hookTimeout: 120_000,
+    // A file that leaves processes, sockets or timers running fails (test/leak-check.ts).
+    setupFiles: ["./test/leak-check.ts"],
     pool: "forks",
     maxWorkers: 2,
     // In CI a skipped test fails the run (see the reporter).

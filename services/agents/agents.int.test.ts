@@ -495,11 +495,12 @@ describe("agents service", () => {
     expect((await ended(thread, turn)).status).toBe("finished");
     const log = await followLog(t.nc, W, thread, turn);
     expect(messagesOf(log)).toContain("mode code model large effort high");
-    const view = await until("the session's offer shows", async () => {
+    // The offer (commands, the agent's default mode) and the thread's mode applied to it are
+    // projected one after the other: wait for both.
+    const view = await until("the session's offer shows with the thread's mode", async () => {
       const v = await threadView(t.nc, W, room, thread);
-      return v?.session?.commands?.length ? v : undefined;
+      return v?.session?.commands?.length && v.session.modes?.current === "code" ? v : undefined;
     });
-    expect(view.session?.modes).toMatchObject({ current: "code" });
     expect(view.session?.modes?.available.map((m) => m.id)).toEqual(["ask", "code"]);
     expect(
       view.session?.options?.map((o) => [o.id, o.current, o.values.map((v) => v.value)]),

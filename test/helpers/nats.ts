@@ -19,6 +19,7 @@ import { locateNatsServer, NatsServer } from "../../services/runtime/nats-server
 import { freePort } from "../../services/runtime/ports.js";
 import { browserPermissions } from "../../shared/browser-permissions.js";
 import { ensureStreams } from "../../streams/ensure.js";
+import { reportLeak } from "./leaks.js";
 
 export interface TestNats {
   dir: string;
@@ -86,11 +87,29 @@ export async function setup(
     js: jetstream(nc),
     jsm,
     async cleanup() {
+      const left = conns.filter((c) => !c.isClosed()).flatMap(openSubscriptions);
       for (const c of conns) await c.close().catch(() => undefined);
       await server.stop();
       if (!opts.dir) await rm(dir, { recursive: true, force: true });
+      if (left.length > 0) reportLeak(`NATS subscriptions left open: ${left.join(", ")}`);
     },
   };
+}
+
+/** Subjects of the subscriptions still open on `nc`, its request inbox aside. */
+export function openSubscriptions(nc: NatsConnection): string[] {
+  // nats.js keeps them in its protocol handler; there is no public count.
+  const subs = (
+    nc as unknown as {
+      protocol?: { subscriptions?: { all(): { subject: string }[]; getMux(): unknown } };
+    }
+  ).protocol?.subscriptions;
+  if (!subs) return [];
+  const mux = subs.getMux();
+  return subs
+    .all()
+    .filter((s) => s !== mux)
+    .map((s) => s.subject);
 }
 
 /** Polls `fn` until it returns something truthy; throws after `ms`. */

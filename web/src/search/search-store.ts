@@ -1,9 +1,10 @@
 /**
  * Search in files for the Search tab: one search at a time, its pages asked for one after the
- * other as the fs service finds them (so results stream in), turned into the rows the pane
- * shows (a file, its lines, a gap between lines far apart). A new search ends the previous
- * one. Replace across files sends one `replace` per file with the number of lines the
- * preview showed it, so a file changed since is refused instead of overwritten.
+ * other (the next while the last is drawn) as the fs service finds them, so results stream
+ * in, turned into the rows the pane shows (a file, its lines, a gap between lines far apart).
+ * A new search ends the previous one. Replace across files sends one `replace` per file with
+ * the number of lines the preview showed it, so a file changed since is refused instead of
+ * overwritten.
  */
 import { type Accessor, createSignal } from "solid-js";
 import type { ErrorPayload } from "../../../shared/errors.js";
@@ -97,6 +98,10 @@ export function createSearchStore(fs: FsClient): SearchStore {
           return;
         }
         running = page.done ? undefined : page.id;
+        // The next page is asked for before this one is drawn: the round trip and the
+        // drawing overlap.
+        const next = page.done ? undefined : fs.call({ op: "search-more", id: page.id });
+        next?.catch(() => undefined);
         append(page);
         setStatus({
           state: page.done ? "done" : "searching",
@@ -104,8 +109,8 @@ export function createSearchStore(fs: FsClient): SearchStore {
           filesMatched: page.filesMatched,
           capped: page.capped,
         });
-        if (page.done) return;
-        page = await fs.call({ op: "search-more", id: page.id });
+        if (!next) return;
+        page = await next;
       }
     } catch (err) {
       if (gen !== generation) return;
