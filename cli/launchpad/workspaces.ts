@@ -178,7 +178,7 @@ export async function startWorkspaceServices(
   const started = new Set<string>();
   let chain = Promise.resolve();
   const serially = (fn: () => Promise<void>) => {
-    chain = chain.then(fn).catch((err) => o.log.error({ err: String(err) }, "workspace services"));
+    chain = chain.then(fn).catch((err) => o.log.error({ err }, "workspace services"));
   };
   const add = async (wsid: string) => {
     if (supervisors.has(wsid)) return;

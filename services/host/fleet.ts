@@ -213,7 +213,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
           .catch((err) => log.warn({ hostId, err }, "host's drain not read"));
       hostsKv
         .put(Keys.host(hostId), JSON.stringify(seen))
-        .catch((err) => log.warn({ hostId, err: String(err) }, "hosts view not written"));
+        .catch((err) => log.warn({ hostId, err }, "hosts view not written"));
     },
   });
   // The hosts' workspace views, kept for the dashboards: from the host a workspace is placed
@@ -333,7 +333,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         log.info({ wsid, hostId: h.hostId }, "workspace found on a host and placed there");
         return h.hostId;
       } catch (err) {
-        log.debug({ wsid, hostId: h.hostId, err: String(err) }, "host not asked");
+        log.debug({ wsid, hostId: h.hostId, err }, "host not asked");
       }
     }
     return null;
@@ -341,7 +341,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const unplace = (wsid: string) =>
     placements
       .execute(placementSubject(wsid), { type: "UnplaceWorkspace", data: { wsid }, ...meta() })
-      .catch((err) => log.error({ wsid, err: String(err) }, "placement not freed"));
+      .catch((err) => log.error({ wsid, err }, "placement not freed"));
 
   /** Sends ImportImage to a host, its progress lines to `m`'s requester; the host's reply. */
   const sendImport = async (
@@ -604,7 +604,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       if (sweeping) return;
       sweeping = true;
       void sweep()
-        .catch((err) => log.warn({ err: String(err) }, "hosts sweep failed"))
+        .catch((err) => log.warn({ err }, "hosts sweep failed"))
         .finally(() => {
           sweeping = false;
         });

@@ -238,7 +238,7 @@ export function hostService(opts: HostServiceOptions): ServiceDefinition {
                   ...meta,
                 });
             } catch (err) {
-              log.warn({ wsid, err: String(err) }, "scheduled snapshot failed");
+              log.warn({ wsid, err }, "scheduled snapshot failed");
             }
           }
         } finally {

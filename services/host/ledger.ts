@@ -137,7 +137,7 @@ export function remoteLedger(
         } catch (err) {
           if (unreachable(err)) return;
           // Refused (not unreachable): nothing to send again.
-          log.warn({ key, err: String(err) }, "ledger refused a retried request");
+          log.warn({ key, err }, "ledger refused a retried request");
           if (pending.get(key) === body) pending.delete(key);
         }
       }

@@ -96,7 +96,7 @@ export function startReaders(o: ReadersOptions): { stop(): Promise<void> } {
         (reply) => m.respond(JSON.stringify(reply)),
         (err: unknown) => {
           const error = toErrorPayload(err);
-          if (error.code === "ERR_INTERNAL") o.log.warn({ err: String(err) }, "reader refused");
+          if (error.code === "ERR_INTERNAL") o.log.warn({ err }, "reader refused");
           m.respond(JSON.stringify({ ok: false, error }));
         },
       );

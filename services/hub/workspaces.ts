@@ -634,7 +634,7 @@ export async function followPlacements(
         try {
           await apply([...placed].map(([wsid, hostId]) => ({ wsid, hostId })));
         } catch (err) {
-          log.warn({ err: String(err) }, "the workspaces' routes were not updated; trying again");
+          log.warn({ err }, "the workspaces' routes were not updated; trying again");
           clearTimeout(timer);
           timer = setTimeout(push, retryMs);
         }

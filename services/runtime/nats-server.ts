@@ -397,7 +397,7 @@ export class NatsServer extends EventEmitter {
             this.failures = 0;
           }, 60_000).unref();
         },
-        (err) => this.log.error({ err: String(err) }, "nats-server restart failed"),
+        (err) => this.log.error({ err }, "nats-server restart failed"),
       );
     }, delay);
   }
