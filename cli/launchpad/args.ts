@@ -9,7 +9,7 @@ export const LAUNCHPAD_HELP = `cocalc-launchpad — run many workspaces on one m
 Usage:
   cocalc-launchpad [hub] [--port 8443] [--bind 127.0.0.1] [--public-url URL] [--allow-host NAME]
                    [--trust-proxy ADDR] [--cert FILE --key FILE] [--no-local-host | --btrfs DIR | --btrfs-image FILE
-                   [--size 20G]] [--host-id ID] [--images DIR] [--offline-after 15s]
+                   [--size 20G]] [--host-id ID] [--no-first-image] [--images DIR] [--offline-after 15s]
                    [--session-idle 30d] [--session-lifetime 90d] [--apps-domain DOMAIN]
       start the hub people sign in to (http://127.0.0.1:8443/); the first run prints a
       one-time setup link that makes the first admin. HTTP on loopback; bound elsewhere,
@@ -18,9 +18,11 @@ Usage:
       exchange on port + 3. As root on a machine with podman it also runs a host joined to
       itself, on --btrfs DIR or --btrfs-image FILE (default DATA_DIR/local-host/btrfs.img,
       --size 20G, sparse), with id --host-id (default from the host name); --no-local-host:
-      none. --images: rootfs directories DIR/NAME
-      (readable by every host) imported on a host before a workspace of image NAME is
-      placed there. --offline-after: a host not heard this long is offline.
+      none. A local host with no image gets one: image base, built with debootstrap
+      (deploy/images/build-image.sh, a few minutes, its steps printed) into the images
+      directory and imported; --no-first-image: not. --images: rootfs directories DIR/NAME
+      (default DATA_DIR/images; readable by every host) imported on a host before a
+      workspace of image NAME is placed there. --offline-after: a host not heard this long is offline.
       --session-idle: a browser not used this long is signed out; --session-lifetime: a
       browser is signed out this long after it signed in, used or not. --apps-domain: a
       workspace's app on port N is served at p<N>-<wsid>.DOMAIN on the hub's port, an origin
@@ -189,7 +191,16 @@ export interface HubOptions {
    * The host the hub runs joined to itself: off, or where its btrfs is (default: a btrfs
    * image in the data dir, when this machine can run workspaces).
    */
-  localHost: false | { btrfs?: string; btrfsImage?: string; sizeBytes: number; hostId?: string };
+  localHost:
+    | false
+    | {
+        btrfs?: string;
+        btrfsImage?: string;
+        sizeBytes: number;
+        hostId?: string;
+        /** Build and import image `base` when the host has none (first-image.ts). */
+        firstImage?: boolean;
+      };
 }
 
 /** `cocalc-launchpad hub account …`: the operator at the console manages accounts. */
@@ -436,6 +447,7 @@ export function parseLaunchpadCli(
       key: { type: "string" },
       "log-level": { type: "string" },
       images: { type: "string" },
+      "no-first-image": { type: "boolean" },
       "offline-after": { type: "string" },
       "session-idle": { type: "string" },
       "session-lifetime": { type: "string" },
@@ -506,7 +518,10 @@ export function parseLaunchpadCli(
       ...(values.key !== undefined && { key: resolve(values.key as string) }),
       dataDir: hubDataDir(values, env),
       logLevel: logLevelOf(values["log-level"] as string | undefined),
-      ...(values.images !== undefined && { imagesDir: resolve(values.images as string) }),
+      imagesDir:
+        values.images !== undefined
+          ? resolve(values.images as string)
+          : join(hubDataDir(values, env), "images"),
       ...(values["offline-after"] !== undefined && {
         offlineAfterMs: parseDuration(values["offline-after"] as string, "--offline-after") * 1000,
       }),
@@ -533,6 +548,7 @@ export function parseLaunchpadCli(
             ...(values["host-id"] !== undefined && {
               hostId: id("--host-id", values["host-id"] as string),
             }),
+            firstImage: values["no-first-image"] !== true,
           },
     };
   }

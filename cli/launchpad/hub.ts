@@ -61,6 +61,7 @@ import { acquireLock } from "../common/lock.js";
 import { browserSessionsFile } from "../common/secrets.js";
 import { WEB_ROOT } from "../common/version.js";
 import type { HubOptions, HubTokenOptions } from "./args.js";
+import { startFirstImage } from "./first-image.js";
 import { connectHub, type HubRunInfo, hubRunFile, hubLogin as login } from "./hub-connect.js";
 import { startLocalHost } from "./local-host.js";
 import { certPin, hubTls, type Tls } from "./tls.js";
@@ -390,6 +391,18 @@ export async function startHub(
       progress,
     );
     if (localHost) cleanups.push(() => localHost.stop());
+    if (localHost && opts.localHost?.firstImage && opts.imagesDir !== undefined) {
+      await mkdir(opts.imagesDir, { recursive: true, mode: 0o755 });
+      const first = startFirstImage({
+        nc,
+        hostId: localHost.hostId,
+        hostRoot: localHost.root,
+        imagesDir: opts.imagesDir,
+        log: log.child({ component: "first-image" }),
+        progress,
+      });
+      cleanups.push(() => first.stop());
+    }
     const shownHost =
       opts.bind === "0.0.0.0" || opts.bind === "::"
         ? "127.0.0.1"

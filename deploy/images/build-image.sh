@@ -3,6 +3,7 @@
 # and imports it into a running cocalc-launchpad host as a read-only btrfs subvolume.
 #
 #   deploy/images/build-image.sh NAME [--suite bookworm] [--mirror URL] [--data-dir DIR] [--agents]
+#   deploy/images/build-image.sh NAME --into DIR [...]   # only build the rootfs, into DIR (new)
 #
 # Nothing is pulled from a container registry. --agents adds Debian's nodejs and npm and
 # installs the ACP agents from the npm registry (@zed-industries/codex-acp,
@@ -16,11 +17,13 @@ suite=bookworm
 mirror=""
 data_dir=()
 agents=""
+into=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) suite="$2"; shift 2 ;;
     --mirror) mirror="$2"; shift 2 ;;
     --data-dir) data_dir=(--data-dir "$2"); shift 2 ;;
+    --into) into="$2"; shift 2 ;;
     --agents) agents="${COCALC_IMAGE_AGENTS:-@zed-industries/codex-acp @zed-industries/claude-code-acp}"; shift ;;
     *) echo "build-image.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -35,10 +38,19 @@ fi
 read -ra launchpad <<<"${COCALC_LAUNCHPAD:-cocalc-launchpad}"
 
 # Curated: what a person expects in a terminal, small enough to build in a minute or two.
-packages="bash-completion,ca-certificates,curl,git,less,locales,nano,procps,python3,python3-ipykernel,vim-tiny,wget,xz-utils,zip,unzip,build-essential"
+packages="bash-completion,ca-certificates,curl,git,less,locales,nano,procps,python3,vim-tiny,wget,xz-utils,zip,unzip,build-essential"
+# Installed with apt inside the new system (debootstrap cannot order their configuration):
+# a Python kernel for notebooks.
+extra="python3-ipykernel"
 if [ -n "$agents" ]; then packages="$packages,nodejs,npm"; fi
 
-work="$(mktemp -d /var/tmp/cocalc-image-XXXXXX)"
+if [ -n "$into" ]; then
+  if [ -e "$into" ]; then echo "build-image.sh: $into exists already" >&2; exit 2; fi
+  mkdir -p "$(dirname "$into")"
+  work="$(mktemp -d "$(dirname "$into")/.build-XXXXXX")"
+else
+  work="$(mktemp -d /var/tmp/cocalc-image-XXXXXX)"
+fi
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 
@@ -46,7 +58,10 @@ echo "[1/4] debootstrap $suite from $mirror (variant minbase + $packages)"
 debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror" \
   | sed -u 's/^/    /'
 
-echo "[2/4] workspace user, locale, default shell setup"
+echo "[2/4] $extra, workspace user, locale, default shell setup"
+cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+chroot "$rootfs" /bin/sh -euc "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $extra" \
+  | sed -u 's/^/    /'
 chroot "$rootfs" /bin/sh -euc '
   groupadd -g 1000 user && useradd -u 1000 -g 1000 -m -d /home/user -s /bin/bash user
   sed -i "s/^# *en_US.UTF-8/en_US.UTF-8/" /etc/locale.gen && locale-gen >/dev/null
@@ -56,7 +71,6 @@ chroot "$rootfs" /bin/sh -euc '
 '
 if [ -n "$agents" ]; then
   echo "      agents: $agents"
-  cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
   # shellcheck disable=SC2086
   chroot "$rootfs" npm install -g --no-fund --no-audit $agents | sed -u 's/^/    /'
   chroot "$rootfs" npm cache clean --force >/dev/null 2>&1 || true
@@ -64,5 +78,10 @@ fi
 printf '%s\n' "$name" > "$rootfs/etc/cocalc-image"
 
 echo "[3/4] $(du -sm "$rootfs" | cut -f1) MB"
+if [ -n "$into" ]; then
+  mv "$rootfs" "$into"
+  echo "[4/4] built into $into"
+  exit 0
+fi
 echo "[4/4] importing into the host as image $name"
 "${launchpad[@]}" image import "$name" "$rootfs" --description "debian $suite minbase + curated packages" "${data_dir[@]}"

@@ -196,7 +196,10 @@ export async function startHubProcess(
   const { quota = { diskMb: 300, memoryMb: 256 }, joined = false } = opts;
   const dataDir = join(m.dir, "hub");
   const port = await freePortRange([1, 2, 3]);
-  const hostArgs = joined ? ["--no-local-host"] : ["--btrfs", m.root, "--host-id", hostId];
+  // The test imports its own image: no first image is built.
+  const hostArgs = joined
+    ? ["--no-local-host"]
+    : ["--btrfs", m.root, "--host-id", hostId, "--no-first-image"];
   const hub = await startLaunchpad(
     [
       "--port",

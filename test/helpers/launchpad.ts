@@ -32,7 +32,8 @@ const execFileP = promisify(execFile);
 const sh = async (cmd: string, args: string[]) =>
   (await execFileP(cmd, args, { timeout: 120_000 })).stdout;
 
-function which(name: string): string | undefined {
+/** The path of `name` on PATH, or undefined. */
+export function which(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? "").split(":")) {
     try {
       accessSync(join(dir, name), constants.X_OK);

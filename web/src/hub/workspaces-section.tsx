@@ -261,7 +261,9 @@ function CreateWorkspace(props: { onProblem: (p: string | undefined) => void }) 
       </button>
       <Show when={options() && options()!.images.length === 0}>
         <span class="muted" data-testid="hub-no-images">
-          No host offers an image yet: an admin imports one (cocalc-launchpad image import).{" "}
+          No host offers an image yet. A hub that runs its own host builds one at its first start (a
+          few minutes: its console shows the steps); else an admin imports one (cocalc-launchpad
+          image import).{" "}
           <button type="button" class="link-button" onClick={() => void refetch()}>
             Look again
           </button>
