@@ -391,7 +391,12 @@ export async function startHub(
       progress,
     );
     if (localHost) cleanups.push(() => localHost.stop());
-    if (localHost && opts.localHost?.firstImage && opts.imagesDir !== undefined) {
+    if (
+      localHost &&
+      opts.localHost !== false &&
+      opts.localHost.firstImage === true &&
+      opts.imagesDir !== undefined
+    ) {
       await mkdir(opts.imagesDir, { recursive: true, mode: 0o755 });
       const first = startFirstImage({
         nc,
