@@ -11,6 +11,7 @@ Usage:
   cocalc-plus [options]                 start the workspace and open it in the browser
   cocalc-plus stop [--data-dir DIR]     stop a running cocalc-plus (e.g. one started with --daemon)
       [--terminals]                     also end the terminals a --daemon plus keeps across restarts
+  cocalc-plus open [--data-dir DIR]     open the running cocalc-plus in the browser (and print its URL)
   cocalc-plus token [--rotate] [--data-dir DIR]
                                         print the sign-in URL again; --rotate: a new token, and
                                         every signed-in browser is signed out
@@ -24,7 +25,8 @@ Usage:
   cocalc-plus forward add|list|rm …     keep ports forwarded over a remote session (forward --help)
 
 Options:
-  --port N                      HTTP port; 0 picks a free port (default 0)
+  --port N                      HTTP port; 0 picks a free port (default: the port of the last
+                                start when it is free, so open tabs reconnect; else a free one)
   --bind ADDR                   address to listen on (default 127.0.0.1)
   --allow-host NAME             also answer to this Host name (repeatable), e.g. when bound to 0.0.0.0
   --data-dir DIR                where state lives (default $XDG_DATA_HOME/cocalc-plus,
@@ -45,6 +47,8 @@ Open the printed URL (it carries the access token) to sign in. Ctrl-C stops ever
 export interface StartOptions {
   command: "start";
   port: number;
+  /** No port was asked for: the last start's, when it is free. */
+  reusePort?: boolean;
   bind: string;
   allowHosts: string[];
   dataDir: string;
@@ -87,6 +91,7 @@ export type CliCommand =
   | { command: "version" }
   | { command: "stop"; dataDir: string; terminals?: boolean }
   | { command: "token"; dataDir: string; rotate: boolean }
+  | { command: "open"; dataDir: string }
   | { command: "events-tail"; dataDir: string; subject?: string; since?: string }
   | { command: "sync-remote"; sub: string; args: string[] }
   | ({ command: "sync" } & SyncCliOptions)
@@ -135,6 +140,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ...(values.terminals === true && { terminals: true }),
       dataDir: dataDirOption(values["data-dir"], env),
     };
+  }
+  if (first === "open") {
+    const { values } = parse(argv.slice(1), { "data-dir": { type: "string" } }, false);
+    return { command: "open", dataDir: dataDirOption(values["data-dir"], env) };
   }
   if (first === "token") {
     const { values } = parse(
@@ -291,6 +300,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   return {
     command: "start",
     port: values.port === undefined ? 0 : port(values.port as string),
+    ...(values.port === undefined && { reusePort: true }),
     bind: values.bind === undefined ? "127.0.0.1" : bindAddress(values.bind as string),
     allowHosts,
     dataDir: dataDirOption(values["data-dir"], env),

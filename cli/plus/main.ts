@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** The `cocalc-plus` command. */
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../../services/runtime/logger.js";
 import {
@@ -32,12 +33,46 @@ function sleep(ms: number) {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** Waits until the plus that holds `dataDir` has said where it runs (it may be starting). */
+async function untilReady(dataDir: string): Promise<void> {
+  const { runInfoFile } = await import("./server.js");
+  for (let i = 0; i < 600; i++) {
+    const pid = await runningPid(dataDir);
+    if (pid === undefined) throw new Error(`the cocalc-plus on ${dataDir} stopped`);
+    const run = await readFile(runInfoFile(dataDir), "utf8").then(
+      (t) => JSON.parse(t) as { pid?: number },
+      () => undefined,
+    );
+    if (run?.pid === pid) return;
+    await sleep(100);
+  }
+  throw new Error(`the cocalc-plus on ${dataDir} did not finish starting in 60 s`);
+}
+
+/**
+ * The running plus's sign-in URL, printed and opened in the browser (`cocalc-plus open`, and a
+ * start on a data dir whose plus runs already).
+ */
+async function openRunning(dataDir: string, open: boolean): Promise<number> {
+  let url: string;
+  try {
+    await untilReady(dataDir);
+    const { tokenCli } = await import("./token.js");
+    url = await tokenCli(dataDir, false);
+  } catch (err) {
+    return failed("cocalc-plus", err);
+  }
+  console.log(`cocalc-plus: ${url}`);
+  if (open && !(await openBrowser(url, dataDir))) console.log("(open that URL in your browser)");
+  return 0;
+}
+
 /** Starts a detached copy of ourselves and waits until it is ready (or failed). */
 async function daemonize(opts: StartOptions, argv: string[]): Promise<number> {
   const existing = await runningPid(opts.dataDir);
   if (existing !== undefined) {
-    console.error(`cocalc-plus is already running on ${opts.dataDir} (pid ${existing}).`);
-    return 1;
+    console.log(`cocalc-plus is already running on ${opts.dataDir} (pid ${existing}).`);
+    return openRunning(opts.dataDir, opts.open);
   }
   const log = logFile(opts.dataDir);
   const result = await startDaemonChild(
@@ -131,6 +166,11 @@ async function runForeground(opts: StartOptions): Promise<number> {
     // A daemon's child was started without --daemon; it still runs as the daemon.
     handle = await startPlus(process.env[DAEMON_CHILD] ? { ...opts, daemon: true } : opts, log);
   } catch (err) {
+    // Another start won the data dir meanwhile: that one is opened.
+    if (err instanceof CocalcError && err.code === "ERR_DATA_DIR_LOCKED" && !process.send) {
+      console.log(`cocalc-plus is already running on ${opts.dataDir}.`);
+      return openRunning(opts.dataDir, opts.open);
+    }
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
     log.error({ err }, "start failed");
     if (process.send) process.send({ error: message });
@@ -248,9 +288,21 @@ async function main(argv: string[]): Promise<number> {
       const { runSsh } = await import("./ssh.js");
       return runSsh(cmd);
     }
-    case "start":
+    case "open":
+      if ((await runningPid(cmd.dataDir)) === undefined) {
+        console.error(`cocalc-plus: none is running on ${cmd.dataDir}; start it with cocalc-plus`);
+        return 1;
+      }
+      return openRunning(cmd.dataDir, true);
+    case "start": {
       if (cmd.daemon && !process.env[DAEMON_CHILD]) return daemonize(cmd, argv);
+      const existing = process.env[DAEMON_CHILD] ? undefined : await runningPid(cmd.dataDir);
+      if (existing !== undefined) {
+        console.log(`cocalc-plus is already running on ${cmd.dataDir} (pid ${existing}).`);
+        return openRunning(cmd.dataDir, cmd.open);
+      }
       return runForeground(cmd);
+    }
     default: {
       const never: never = cmd;
       return never;

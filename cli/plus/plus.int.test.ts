@@ -263,10 +263,15 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
         expect(ps).not.toContain(s);
     });
 
-    it("lock - a second plus on the same data dir refuses to start", () => {
+    it("lock - a second plus on the same data dir does not start; it prints the running one's sign-in URL", () => {
       const r = runPlus(["--no-open", "--data-dir", plus.dataDir], plusEnv(plus.home));
-      expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`already running on ${plus.dataDir}`);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`already running on ${plus.dataDir}`);
+      expect(r.stdout).toContain(`cocalc-plus: ${plus.signInUrl}`);
+      // `open` says the same (no desktop here to open it in).
+      const o = runPlus(["open", "--data-dir", plus.dataDir], plusEnv(plus.home));
+      expect(o.code, o.stderr).toBe(0);
+      expect(o.stdout).toContain(`cocalc-plus: ${plus.signInUrl}`);
     });
 
     it("events tail - prints the events, from a sequence", async () => {
@@ -412,8 +417,11 @@ describe.skipIf(!existsSync(PLUS_BIN))("cocalc-plus CLI", () => {
     expect((await http(port, "/healthz")).status).toBe(200);
     expect(existsSync(join(dataDir, "logs/plus.log"))).toBe(true);
     const again = runPlus(["--daemon", "--no-open", "--data-dir", dataDir], env);
-    expect(again.code).toBe(1);
-    expect(again.stderr).toContain("already running");
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain("already running");
+    expect(again.stdout).toMatch(
+      new RegExp(`cocalc-plus: http://127\\.0\\.0\\.1:${port}/\\?token=`),
+    );
     const s = runPlus(["stop", "--data-dir", dataDir], env);
     expect(s.stdout).toContain(`stopped cocalc-plus (pid ${pid})`);
     expect(existsSync(join(dataDir, "plus.pid"))).toBe(false);

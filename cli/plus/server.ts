@@ -2,7 +2,7 @@
  * Starts plus: lock, secrets, nats-server child, streams, services, gateway. Returns a
  * handle whose stop() undoes it all in reverse order.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -84,6 +84,35 @@ export interface PlusHandle {
 const BROWSER_USER = "browser";
 /** nats-server accepts websocket connections only with this Origin: the gateway's. */
 const GATEWAY_ORIGIN = "http://gateway.cocalc-plus.invalid";
+
+/** The port plus last served on, which the next start takes again when it is free. */
+export function lastPortFile(dataDir: string): string {
+  return join(dataDir, "last-port");
+}
+
+/**
+ * Listens on the port of the last start when no port was asked for and it is free, so that
+ * open tabs find plus where they left it; else on the port asked for (0: a free one).
+ */
+async function listenReusing(
+  app: { listen(o: { port: number; host: string }): Promise<string> },
+  opts: StartOptions,
+  log: Logger,
+): Promise<void> {
+  const last = opts.reusePort
+    ? Number((await readFile(lastPortFile(opts.dataDir), "utf8").catch(() => "")).trim())
+    : Number.NaN;
+  if (Number.isInteger(last) && last > 0 && last <= 65535) {
+    try {
+      await app.listen({ port: last, host: opts.bind });
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRINUSE") throw err;
+      log.info({ port: last }, "the port of the last start is taken; listening on another");
+    }
+  }
+  await app.listen({ port: opts.port, host: opts.bind });
+}
 
 /** Where the terminals' pty host keeps its socket, pid file and log. */
 export function terminalsDir(dataDir: string): string {
@@ -312,10 +341,14 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     cleanups.push(async () => {
       nats.off("restarted", scrubAfterRestart);
     });
-    await app.listen({ port: opts.port, host: opts.bind });
+    await listenReusing(app, opts, log);
     phase("gateway listening");
     const address = app.server.address();
     const port = typeof address === "object" && address ? address.port : opts.port;
+    // Open tabs reconnect by themselves after a restart that gets this port again.
+    await writeFileAtomic(lastPortFile(opts.dataDir), `${port}\n`).catch((err) =>
+      log.warn({ err }, "the port was not recorded for the next start"),
+    );
     const shownHost =
       opts.bind === "0.0.0.0" || opts.bind === "::"
         ? "127.0.0.1"

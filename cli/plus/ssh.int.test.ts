@@ -190,6 +190,12 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     });
     expect([200, 302, 303]).toContain(res.status);
     expect(await healthy(localPort)).toBe(true);
+    // The local plus, where the sessions are managed, is named with its own sign-in URL.
+    const local = /remote sessions: (http:\/\/127\.0\.0\.1:(\d+)\/\?token=\S+)#remote/.exec(
+      r.stderr,
+    );
+    expect(local, r.stderr).not.toBeNull();
+    expect(await healthy(Number(local![2]))).toBe(true);
 
     const v = (await view())!;
     expect(v.status).toBe("running");

@@ -224,6 +224,9 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
     console.error(
       `it keeps running there when this tunnel closes; stop it with: cocalc-plus ssh stop ${cmd.target}`,
     );
+    // Where the remote sessions are managed: the local plus's own page.
+    const { tokenCli } = await import("./token.js");
+    console.error(`remote sessions: ${await tokenCli(cmd.dataDir, false)}#remote`);
     if (cmd.open && !(await openBrowser(url, cmd.dataDir)))
       console.error("(open that URL in your browser)");
     return 0;

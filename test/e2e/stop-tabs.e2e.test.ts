@@ -1,6 +1,7 @@
 /**
  * Stopping plus with five tabs open: the whole process tree ends (nats-server included), and
- * every tab says that plus stopped.
+ * every tab says that plus stopped; started again, plus takes the same port and the tabs go on
+ * by themselves.
  */
 import { execFileSync } from "node:child_process";
 import type { Browser, Page } from "playwright-core";
@@ -40,6 +41,7 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", () => {
   let plus: RunningPlus;
   let browser: Browser;
+  const pages: Page[] = [];
   beforeAll(async () => {
     plus = await startPlus();
     browser = await launchChromium();
@@ -52,7 +54,6 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", ()
 
   it("SIGTERM with five tabs: every process ends, without SIGKILL", async () => {
     const context = await browser.newContext();
-    const pages: Page[] = [];
     for (let i = 0; i < 5; i++) {
       const page = await context.newPage();
       await page.goto(i === 0 ? plus.signInUrl : plus.url);
@@ -76,5 +77,32 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", ()
         .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 10_000 })
         .toBe("plus stopped");
     if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-stopped.png` });
+  }, 120_000);
+
+  it("the stopped tabs say how to find plus; started again, it takes the same port and every tab goes on without a reload", async () => {
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("away-banner").textContent(), { timeout: 30_000 })
+        .toMatch(/cocalc-plus stopped.*cocalc-plus open/);
+    if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-away.png` });
+    // A mark in each page: still there afterwards means the page was never reloaded.
+    for (const page of pages)
+      await page.evaluate(() => {
+        (window as unknown as { beforeRestart: boolean }).beforeRestart = true;
+      });
+    const before = plus.port;
+    plus = await startPlus({ home: plus.home, dataDir: plus.dataDir, port: "last" });
+    expect(plus.port).toBe(before);
+    for (const page of pages) {
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 60_000 })
+        .toBe("connected");
+      await expect.poll(() => page.getByTestId("away-banner").count()).toBe(0);
+    }
+    for (const page of pages)
+      expect(
+        await page.evaluate(() => (window as unknown as { beforeRestart?: boolean }).beforeRestart),
+      ).toBe(true);
+    if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-back.png` });
   }, 120_000);
 });

@@ -56,13 +56,22 @@ export async function startPlus(
     user?: { uid: number; gid: number };
     /** More environment for plus. */
     env?: NodeJS.ProcessEnv;
+    /** "last": no --port, so plus takes the port of its last start when free (default 0). */
+    port?: number | "last";
   } = {},
 ): Promise<RunningPlus> {
   const home = opts.home ?? (await tempHome());
   const dataDir = opts.dataDir ?? join(home, "data");
   const child = spawn(
     process.execPath,
-    [PLUS_BIN, "--no-open", "--port", "0", "--data-dir", dataDir, ...(opts.args ?? [])],
+    [
+      PLUS_BIN,
+      "--no-open",
+      ...(opts.port === "last" ? [] : ["--port", String(opts.port ?? 0)]),
+      "--data-dir",
+      dataDir,
+      ...(opts.args ?? []),
+    ],
     {
       env: plusEnv(home, opts.env),
       stdio: ["ignore", "pipe", "pipe"],

@@ -2,6 +2,7 @@
 import { createEffect, createSignal, For, onCleanup, Show } from "solid-js";
 import { Dynamic } from "solid-js/web";
 import { useAgents } from "./agents/agents-store.js";
+import { AwayBanner } from "./components/away-banner.js";
 import { StoreBanner } from "./components/store-banner.js";
 import { TopBar } from "./components/top-bar.js";
 import { useFiles } from "./files/files-store.js";
@@ -62,6 +63,7 @@ export function WorkspaceShell() {
     <div class="shell" data-testid="workspace-shell">
       <TopBar tab={tab} onSelect={selectTab} />
       <StoreBanner />
+      <AwayBanner />
       <PageCommands tabs={tabs} select={selectTab} />
       <main class="panes">
         <For each={tabs}>
