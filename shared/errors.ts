@@ -253,7 +253,8 @@ export const ErrorCodes = {
   },
   ERR_FS_NAME: {
     status: 400,
-    summary: "A file name is empty, '.', '..', contains '/' or NUL, or is longer than 255 bytes.",
+    summary:
+      "A file name is empty, '.', '..', contains '/' or NUL, or is longer than 255 bytes; a new name also holds no control character (newline, tab, DEL…) and is not only dots.",
   },
   ERR_FS_OUTSIDE_SANDBOX: {
     status: 403,

@@ -19,7 +19,14 @@ import {
   type StatResult,
   UPLOAD_TEMP_PREFIX,
 } from "../../shared/files.js";
-import { checkName, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
+import {
+  checkName,
+  checkNewName,
+  isInside,
+  joinPath,
+  nameOf,
+  parentOf,
+} from "../../shared/paths.js";
 import { fsError, type PathResolver, type PinnedDir } from "../runtime/paths.js";
 import { describeEntry, Listings } from "./listing.js";
 import { FileSearches } from "./search.js";
@@ -226,7 +233,7 @@ export class FileOperations {
       let created: boolean;
       if (r.exclusive) {
         path = await this.withParent(abs, async (dir, name) => {
-          checkName(name);
+          checkNewName(name);
           const h = await open(
             dir.at(name),
             constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -245,6 +252,7 @@ export class FileOperations {
       } else {
         const real = await this.resolver.real(abs);
         created = !(await exists(real));
+        if (created) checkNewName(nameOf(real));
         const { handle } = await this.resolver.openFile(
           real,
           constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
@@ -283,6 +291,7 @@ export class FileOperations {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
+      if (mode === undefined) checkNewName(name);
       const temp = `${UPLOAD_TEMP_PREFIX}${randomId()}`;
       const flags =
         constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -313,7 +322,7 @@ export class FileOperations {
   private async makeDir(abs: string, parents: boolean): Promise<FsResults["mkdir"]> {
     try {
       return await this.withParent(abs, async (dir, name) => {
-        checkName(name);
+        checkNewName(name);
         const path = joinPath(dir.path, name);
         try {
           await mkdir(dir.at(name));
@@ -342,7 +351,7 @@ export class FileOperations {
     return this.guard(src, "rename", () =>
       this.withParent(src, (sdir, sname) =>
         this.withParent(dst, async (ddir, dname) => {
-          checkName(dname);
+          checkNewName(dname);
           const a = joinPath(sdir.path, sname);
           const b = joinPath(ddir.path, dname);
           const kind = await kindAt(sdir.at(sname));
@@ -412,6 +421,7 @@ export class FileOperations {
                 if (!(await exists(ddir.at(name)))) break;
                 taken.add(name);
               }
+              checkNewName(name);
               const kind: EntryKind = await copyEntry(sdir, sname, ddir, name, {
                 fast: this.resolver.sandbox === null,
               });
