@@ -306,6 +306,8 @@ describe.skipIf(unsupported !== undefined)(
       expect((await upload(admin, "after-the-crash.txt", "x")).status).toBe(201);
       for (const page of [owner, collaborator, viewer])
         await row(page, "after-the-crash.txt").waitFor({ timeout: 60_000 });
+      // A new file opens in the editor: the owner's page went there with the one before.
+      await owner.getByTestId("tab-files").click();
       await owner.getByTestId("new-file").click();
       await owner.getByTestId("new-file-dialog-input").fill("made-after-the-crash.txt");
       await owner.getByTestId("new-file-dialog-submit").click();
