@@ -443,6 +443,14 @@ export const ErrorCodes = {
     status: 404,
     summary: "The document is not open: send OpenDocument first.",
   },
+  ERR_DOC_VERSION: {
+    status: 404,
+    summary: "A version to name is not one of this document's versions that history keeps.",
+  },
+  ERR_DOC_VERSION_NAME: {
+    status: 400,
+    summary: "A version's name is longer than 80 characters or holds a control character.",
+  },
   ERR_AGENT_THREAD_NOT_FOUND: {
     status: 404,
     summary: "No such agent thread in this chat room (never created).",

@@ -16,6 +16,7 @@ import type { Msg, Subscription } from "@nats-io/nats-core";
 import { bytesToBase64url } from "../../shared/base64url.js";
 import { type CommandReply, parseCommand } from "../../shared/commands.js";
 import {
+  checkVersionName,
   DOC_SNAPSHOT_EVERY,
   DocHead,
   type DocSnapshot,
@@ -30,6 +31,9 @@ import {
   OpenDocument,
   type OpenDocumentResult,
   parsePatch,
+  VersionNamed,
+  type VersionNameEvent,
+  VersionNameEvents,
 } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
@@ -43,6 +47,7 @@ import {
   workspaceDocSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { callerAccount } from "../runtime/caller.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { writeLive } from "../runtime/live.js";
 import { projectionHandler } from "../runtime/projection.js";
@@ -56,6 +61,7 @@ import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
+const namesRegistry = new EventRegistry<VersionNameEvent>(VersionNameEvents);
 
 export interface DocsServiceOptions {
   /** Writes to disk wait this long after the last change (default 250 ms). */
@@ -201,7 +207,14 @@ export class DocsService {
             at: string;
           }
         | { type: "SaveDocument"; data: { path: string }; actor: string; at: string }
-      >(DocumentCommands, m.data, { actor: "user", at });
+        | {
+            type: "NameVersion";
+            data: { path: string; seq: number; name: string };
+            actor: string;
+            at: string;
+          }
+        // A hosted workspace's command names the account that sent it: history groups by it.
+      >(DocumentCommands, m.data, { actor: callerAccount(m) ?? "user", at });
       if (readOnly && command.type !== OpenDocument.type)
         throw new CocalcError(
           "ERR_COMMAND_REJECTED",
@@ -221,6 +234,12 @@ export class DocsService {
           const d = await this.load(command.data.path);
           await this.serial(d, () => this.flushDisk(d, true));
           reply = { ok: true, seqs: [d.saved] };
+          break;
+        }
+        case "NameVersion": {
+          const d = await this.load(command.data.path);
+          const seq = await this.serial(d, () => this.nameVersion(d, command.data, command.actor));
+          reply = { ok: true, seqs: [seq] };
           break;
         }
         default: {
@@ -341,6 +360,36 @@ export class DocsService {
       await this.writeFileFacts(d);
     });
     return d;
+  }
+
+  /**
+   * Names a version of the document: `seq` must be one of its versions that history keeps
+   * (its opening, a patch, or history's base). The name goes to the names subject.
+   */
+  private async nameVersion(
+    d: OpenDoc,
+    r: { seq: number; name: string },
+    actor: string,
+  ): Promise<number> {
+    const name = checkVersionName(r.name);
+    const unknown = () =>
+      new CocalcError(
+        "ERR_DOC_VERSION",
+        `${r.seq} is not a version of ${this.files.display(d.path)} that history keeps`,
+      );
+    if (r.seq > d.head.head || r.seq < d.floor) throw unknown();
+    // History's base was compacted out of the stream; every other version is a message there.
+    if (r.seq !== d.floor) {
+      const m = await this.ctx.jsm.streams
+        .getMessage(Streams.WS_DOCS, { seq: r.seq })
+        .catch(() => null);
+      if (m?.subject !== d.subject) throw unknown();
+    }
+    const ev = envelope(VersionNamed, { seq: r.seq, name }, { actor, at: this.ctx.now() });
+    namesRegistry.check(ev);
+    const ack = await publishEvent(this.ctx.js, docSubjects(this.ctx.wsid, d.doc).names, ev);
+    this.log.info({ path: d.path, seq: r.seq }, name ? "version named" : "version name removed");
+    return ack.seq;
   }
 
   private warn(d: OpenDoc) {
