@@ -343,6 +343,10 @@ describe("fs service", () => {
       expect(await code({ op: "mkdir", path: `${to}/deeper`, parents: true })).toBe(want);
       expect(await code({ op: "rename", from: "~/hostile/ok.txt", to })).toBe(want);
     }
+    // mkdir -p with a bad name deep down makes none of the folders above it.
+    expect(await errorOf({ op: "mkdir", path: "~/hostile/new/a\nb/c", parents: true })).toBe(
+      "ERR_FS_NAME",
+    );
     // A name with '/' is a path: the rename lands nowhere but in an existing folder.
     expect(await errorOf({ op: "rename", from: "~/hostile/ok.txt", to: "~/hostile/no/x" })).toBe(
       "ERR_FS_NOT_FOUND",
@@ -363,6 +367,11 @@ describe("fs service", () => {
     expect((await call({ op: "read", path: "~/hostile/bad\nname.txt" })).content).toBe("outside");
     await call({ op: "rename", from: "~/hostile/bad\nname.txt", to: "~/hostile/good.txt" });
     expect((await readdir(dir)).sort()).toEqual(["box", "good.txt", "ok.txt"]);
+    // An existing folder with such a name: mkdir -p inside it makes only the new one.
+    await mkdir(join(dir, "old\x1bdir"));
+    await call({ op: "mkdir", path: "~/hostile/old\x1bdir/fresh", parents: true });
+    expect(await readdir(join(dir, "old\x1bdir"))).toEqual(["fresh"]);
+    await call({ op: "delete", paths: ["~/hostile/old\x1bdir"] });
     await writeFile(join(dir, "gone\tsoon"), "");
     await call({ op: "delete", paths: ["~/hostile/gone\tsoon"] });
     expect((await readdir(dir)).sort()).toEqual(["box", "good.txt", "ok.txt"]);

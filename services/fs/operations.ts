@@ -316,19 +316,39 @@ export class FileOperations {
 
   async mkdir(r: FsRequest<"mkdir">): Promise<FsResults["mkdir"]> {
     const abs = this.resolver.absolute(r.path);
-    return this.guard(abs, "create", () => this.makeDir(abs, r.parents));
+    return this.guard(abs, "create", async () => {
+      if (r.parents) await this.checkNamesToMake(abs);
+      return this.makeDir(abs, r.parents);
+    });
+  }
+
+  /**
+   * Before `mkdir -p` makes anything: every folder it would make must have a good new name,
+   * so a bad name deep down does not leave the folders above it made.
+   */
+  private async checkNamesToMake(abs: string): Promise<void> {
+    for (let p = abs; p !== "/"; p = parentOf(p)) {
+      const there = await this.withParent(p, (dir, name) => exists(dir.at(name))).catch(
+        () => false,
+      );
+      if (there) return;
+      checkNewName(nameOf(p));
+    }
   }
 
   private async makeDir(abs: string, parents: boolean): Promise<FsResults["mkdir"]> {
     try {
       return await this.withParent(abs, async (dir, name) => {
-        checkNewName(name);
         const path = joinPath(dir.path, name);
+        const isDir = () => stat(dir.at(name)).then((s) => s.isDirectory());
+        // An existing folder is fine whatever its name: nothing is made.
+        if (parents && (await isDir().catch(() => false))) return { path, created: false };
+        checkNewName(name);
         try {
           await mkdir(dir.at(name));
         } catch (err) {
           if (parents && (err as NodeJS.ErrnoException).code === "EEXIST") {
-            if ((await stat(dir.at(name))).isDirectory()) return { path, created: false };
+            if (await isDir()) return { path, created: false };
           }
           throw err;
         }
@@ -392,7 +412,12 @@ export class FileOperations {
     const moved: { from: string; to: string }[] = [];
     for (const p of r.paths) {
       const abs = this.resolver.absolute(p);
-      moved.push(await this.rename(abs, joinPath(dir, nameOf(abs))));
+      try {
+        moved.push(await this.rename(abs, joinPath(dir, nameOf(abs))));
+      } catch (err) {
+        if (!(err instanceof CocalcError) || err.code !== "ERR_FS_NAME") throw err;
+        throw new CocalcError("ERR_FS_NAME", `${err.message}: rename it before moving it`);
+      }
     }
     return { moved };
   }
