@@ -363,7 +363,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
   });
 
   const row = (page: Page, name: string) =>
-    page.locator(`[data-testid=file-row][data-name="${name}"]`);
+    page.locator(`[data-testid=file-row][data-name="${name.replace(/["\\]/g, "\\$&")}"]`);
   async function menu(page: Page, name: string, action: string): Promise<void> {
     await row(page, name).locator("[data-testid=entry-name]").click({ button: "right" });
     await page.locator(`[data-testid=context-menu] [data-action="${action}"]`).click();
@@ -466,6 +466,29 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     expect(await link.getAttribute("href")).toBe("/files/links/linked.md#editor");
     expect(await row(page, "sub").locator("a").getAttribute("href")).toBe("/files/links/sub#files");
     expect(page.url()).not.toContain("token");
+    // A hostile name is one encoded component of its link, and opens as itself.
+    const hostile = 'a "b" <img src=x>#?%.txt';
+    await writeFile(join(dir, hostile), "hostile content");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toContain(hostile);
+    const hostileLink = row(page, hostile).locator("[data-testid=entry-name]");
+    expect(await hostileLink.getAttribute("href")).toBe(
+      `/files/links/${encodeURIComponent(hostile)}#editor`,
+    );
+    expect(await page.locator("img[src=x]").count()).toBe(0);
+    const hostileTab = context.waitForEvent("page");
+    await hostileLink.click({ modifiers: ["Control"] });
+    const ht = await hostileTab;
+    await expect
+      .poll(
+        () =>
+          ht
+            .locator("[data-testid=code-editor] .cm-content")
+            .innerText()
+            .catch(() => ""),
+        { timeout: 30_000 },
+      )
+      .toContain("hostile content");
+    await ht.close();
 
     const editorText = (p: Page) => p.locator("[data-testid=code-editor] .cm-content").innerText();
     const middle = context.waitForEvent("page");
@@ -497,6 +520,37 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await expect
       .poll(() => readFile(join(dir, "fresh.py"), "utf8"), { timeout: 30_000 })
       .toBe("print('fresh')");
+    await page.close();
+  });
+
+  it("the folder picker pages a folder of 350 folders; the menu key opens the menu on the selection", async () => {
+    const dir = join(plus.home, "many-folders");
+    await mkdir(dir);
+    await Promise.all(
+      Array.from({ length: 350 }, (_, i) => mkdir(join(dir, `d${String(i).padStart(3, "0")}`))),
+    );
+    await writeFile(join(dir, "a-file.txt"), "x");
+    const page = await open("/files/many-folders");
+    await page.bringToFront();
+    await waitDir(page, dir);
+    // The file comes after the 350 folders: the filter brings it into view.
+    await page.getByTestId("filter").fill("a-file");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["a-file.txt"]);
+    await row(page, "a-file.txt").locator("input[type=checkbox]").check();
+    await page.getByTestId("file-list").focus();
+    await page.keyboard.press("Shift+F10");
+    await page.locator('[data-testid=context-menu] [data-action="move"]').click();
+    const folders = page.getByTestId("move-dialog-folder");
+    await expect.poll(() => folders.count(), { timeout: 30_000 }).toBe(300);
+    await page.getByTestId("move-dialog-more").click();
+    await expect.poll(() => folders.count(), { timeout: 30_000 }).toBe(350);
+    // Only folders, and no more button once the files begin.
+    expect(await page.getByTestId("move-dialog-more").count()).toBe(0);
+    await page.locator('[data-testid=move-dialog-folder][data-name="d349"]').click();
+    await page.getByTestId("move-dialog-submit").click();
+    await expect
+      .poll(() => readdir(join(dir, "d349")), { timeout: 30_000 })
+      .toEqual(["a-file.txt"]);
     await page.close();
   });
 
