@@ -77,7 +77,12 @@ function Explorer(props: { session: FilesSession }) {
   const [renaming, setRenaming] = createSignal<string>();
   const [dragging, setDragging] = createSignal(false);
   const [dropTarget, setDropTarget] = createSignal<string>();
-  const [menu, setMenu] = createSignal<{ x: number; y: number; entry: FileEntry }>();
+  const [menu, setMenu] = createSignal<{
+    x: number;
+    y: number;
+    label: string;
+    items: MenuItem[];
+  }>();
   const [notice, setNotice] = createSignal<string>();
   /** The names of the entries being dragged (to move them), while a drag of this page lasts. */
   const [moving, setMoving] = createSignal<readonly string[]>();
@@ -571,7 +576,10 @@ function Explorer(props: { session: FilesSession }) {
               onOpen={(entry) => void s.openEntry(entry)}
               onKey={onKey}
               linkOf={linkOf}
-              onMenu={(entry, x, y) => setMenu({ x, y, entry })}
+              // The items are made once, as the menu opens (it selects the entry).
+              onMenu={(entry, x, y) =>
+                setMenu({ x, y, label: `Actions on ${entry.name}`, items: menuItems(entry) })
+              }
               draggable={!readOnly()}
               onDragRow={onDragRow}
               onDragEnd={() => {
@@ -615,8 +623,8 @@ function Explorer(props: { session: FilesSession }) {
           <ContextMenu
             x={m.x}
             y={m.y}
-            label={`Actions on ${m.entry.name}`}
-            items={menuItems(m.entry)}
+            label={m.label}
+            items={m.items}
             onClose={() => setMenu(undefined)}
           />
         )}
