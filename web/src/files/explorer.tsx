@@ -308,7 +308,6 @@ function Explorer(props: { session: FilesSession }) {
       data-testid="explorer"
       data-dir={ex.dir()}
       data-phase={ex.phase()}
-      data-moving={moving()?.length}
       onDragEnter={onDragEnter}
       onDragOver={onDragOver}
       onDragLeave={onDragLeave}
