@@ -273,9 +273,10 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       data: { path },
     });
     expect(doc).toMatchObject({ ok: true });
+    const theDoc = doc as unknown as { seqs: number[]; result: { doc: string } };
     const named = await ask(bob.nc, workspaceSubjects(wsid).command("docs"), {
       type: "NameVersion",
-      data: { path, seq: (doc as { seqs: number[] }).seqs[0], name: "bob's first" },
+      data: { path, seq: theDoc.seqs[0], name: "bob's first" },
     });
     expect(named).toMatchObject({ ok: true });
     const jsm = await jetstreamManager(hub.nc, {
@@ -283,7 +284,7 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       checkAPI: false,
     });
     const m = await jsm.streams.getMessage(Streams.WS_DOCS, {
-      last_by_subj: docSubjects(wsid, (doc as { result: { doc: string } }).result.doc).names,
+      last_by_subj: docSubjects(wsid, theDoc.result.doc).names,
     });
     expect(m!.json()).toMatchObject({
       type: "VersionNamed",
