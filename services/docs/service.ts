@@ -16,7 +16,6 @@ import type { Msg, Subscription } from "@nats-io/nats-core";
 import { bytesToBase64url } from "../../shared/base64url.js";
 import { type CommandReply, parseCommand } from "../../shared/commands.js";
 import {
-  checkVersionName,
   DOC_SNAPSHOT_EVERY,
   DocHead,
   type DocSnapshot,
@@ -54,7 +53,13 @@ import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
-import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
+import {
+  type DecidedPatch,
+  decideOutsideChange,
+  decidePatch,
+  decideVersionName,
+  evolveHead,
+} from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
 import { docsProjection } from "./projections.js";
@@ -371,24 +376,23 @@ export class DocsService {
     r: { seq: number; name: string },
     actor: string,
   ): Promise<number> {
-    const name = checkVersionName(r.name);
-    const unknown = () =>
-      new CocalcError(
-        "ERR_DOC_VERSION",
-        `${r.seq} is not a version of ${this.files.display(d.path)} that history keeps`,
-      );
-    if (r.seq > d.head.head || r.seq < d.floor) throw unknown();
     // History's base was compacted out of the stream; every other version is a message there.
-    if (r.seq !== d.floor) {
-      const m = await this.ctx.jsm.streams
-        .getMessage(Streams.WS_DOCS, { seq: r.seq })
-        .catch(() => null);
-      if (m?.subject !== d.subject) throw unknown();
-    }
-    const ev = envelope(VersionNamed, { seq: r.seq, name }, { actor, at: this.ctx.now() });
+    const inStream = r.seq > d.floor && r.seq <= d.head.head;
+    const stored = inStream
+      ? await this.ctx.jsm.streams.getMessage(Streams.WS_DOCS, { seq: r.seq }).catch(() => null)
+      : null;
+    const data = decideVersionName(
+      { head: d.head.head, floor: d.floor, subject: d.subject, shown: this.files.display(d.path) },
+      r,
+      stored?.subject,
+    );
+    const ev = envelope(VersionNamed, data, { actor, at: this.ctx.now() });
     namesRegistry.check(ev);
     const ack = await publishEvent(this.ctx.js, docSubjects(this.ctx.wsid, d.doc).names, ev);
-    this.log.info({ path: d.path, seq: r.seq }, name ? "version named" : "version name removed");
+    this.log.info(
+      { path: d.path, seq: data.seq },
+      data.name ? "version named" : "version name removed",
+    );
     return ack.seq;
   }
 
