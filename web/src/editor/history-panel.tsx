@@ -8,7 +8,9 @@
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { readableDiff } from "../../../shared/docs.js";
 import { messageOf } from "../lib/delay.js";
+import { pageAccount } from "../lib/page-person.js";
 import { useConnection } from "../stores/connection-store.js";
+import { type PresenceStore, usePresence } from "../stores/presence-store.js";
 import { groupVersions } from "./history-groups.js";
 import { createHistoryStore, HISTORY_PAGE, type HistoryVersion } from "./history-store.js";
 
@@ -20,11 +22,19 @@ const SOURCE_LABEL: Record<string, string> = {
   "history start": "oldest kept",
 };
 
-/** Who made a version, in the page's words. */
-function authorLabel(v: HistoryVersion): string {
+/**
+ * Who made a version, in the page's words: "you" for plus's one user and this page's own
+ * account, a hosted workspace's member by name, "on disk" for changes on disk.
+ */
+function authorLabel(
+  v: HistoryVersion,
+  me: string | undefined,
+  nameOf: (account: string) => string | undefined,
+): string {
   if (v.source === "disk") return "on disk";
   if (v.source === "history start") return "";
-  return v.author === "user" || v.author === "" ? "you" : v.author;
+  if (v.author === "user" || v.author === "" || v.author === me) return "you";
+  return nameOf(v.author) ?? v.author;
 }
 
 const time = (at: string) =>
@@ -46,7 +56,17 @@ export function HistoryPanel(props: {
   revert(text: string): void;
   close(): void;
 }) {
-  const history = createHistoryStore(useConnection(), props.doc, props.path);
+  const conn = useConnection();
+  const history = createHistoryStore(conn, props.doc, props.path);
+  let presence: PresenceStore | undefined;
+  try {
+    presence = usePresence();
+  } catch {
+    // Shown without the workspace's people: authors are named by their accounts.
+  }
+  const me = pageAccount(conn);
+  const author = (v: HistoryVersion) =>
+    authorLabel(v, me, (account) => presence?.personOf(account)?.name);
   onCleanup(() => history.stop());
   const [selected, setSelected] = createSignal<number>();
   /** 0 is the newest page. */
@@ -116,8 +136,8 @@ export function HistoryPanel(props: {
       </span>
       <span class="muted">
         {extra && extra.count > 1
-          ? `${authorLabel(v)} · ${extra.count} ${v.source === "disk" ? "changes" : "edits"}`
-          : [authorLabel(v), SOURCE_LABEL[v.source] ?? v.source].filter(Boolean).join(" · ")}
+          ? `${author(v)} · ${extra.count} ${v.source === "disk" ? "changes" : "edits"}`
+          : [author(v), SOURCE_LABEL[v.source] ?? v.source].filter(Boolean).join(" · ")}
       </span>
     </button>
   );
