@@ -362,8 +362,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await other.close();
   });
 
+  /** A name as a CSS string: quotes and backslashes escaped, control characters as `\a `. */
+  const cssString = (name: string) =>
+    Array.from(name, (ch) => {
+      const c = ch.codePointAt(0)!;
+      if (c < 0x20 || c === 0x7f) return `\\${c.toString(16)} `;
+      return ch === '"' || ch === "\\" ? `\\${ch}` : ch;
+    }).join("");
   const row = (page: Page, name: string) =>
-    page.locator(`[data-testid=file-row][data-name="${name.replace(/["\\]/g, "\\$&")}"]`);
+    page.locator(`[data-testid=file-row][data-name="${cssString(name)}"]`);
   async function menu(page: Page, name: string, action: string): Promise<void> {
     await row(page, name).locator("[data-testid=entry-name]").click({ button: "right" });
     await page.locator(`[data-testid=context-menu] [data-action="${action}"]`).click();
@@ -611,13 +618,26 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
       .poll(() => page.getByTestId("action-error").getAttribute("data-code"), { timeout: 30_000 })
       .toBe("ERR_FS_NAME");
     expect(await readdir(dir)).toEqual(["plain.txt"]);
+    // A file made elsewhere with a newline in its name shows it, and is renamed to a good one.
+    await writeFile(join(dir, "made\noutside.txt"), "outside");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toContain("made\noutside.txt");
+    expect(await row(page, "made\noutside.txt").getByTestId("entry-name").textContent()).toBe(
+      "made\u240aoutside.txt",
+    );
+    await menu(page, "made\noutside.txt", "rename");
+    await page.getByTestId("rename-input").fill("made-outside.txt");
+    await page.getByTestId("rename-input").press("Enter");
+    await expect
+      .poll(() => readdir(dir), { timeout: 30_000 })
+      .toEqual(["made-outside.txt", "plain.txt"]);
+    await row(page, "made-outside.txt").waitFor({ timeout: 30_000 });
     // The new-file dialog says so before asking.
     await page.getByTestId("new-file").click();
     await page.getByTestId("new-file-dialog-input").fill("...");
     await page.getByTestId("new-file-dialog-submit").click();
     expect(await page.getByTestId("new-file-dialog-error").textContent()).toMatch(/only dots/);
     await page.keyboard.press("Escape");
-    expect(await readdir(dir)).toEqual(["plain.txt"]);
+    expect(await readdir(dir)).toEqual(["made-outside.txt", "plain.txt"]);
     await page.close();
   });
 

@@ -12,7 +12,7 @@ import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createEffect, createSignal, For, on, Show } from "solid-js";
 import type { FileEntry, SortKey } from "../../../shared/files.js";
 import type { ExplorerStore } from "./explorer-store.js";
-import { formatMode, formatSize, formatTime } from "./format.js";
+import { formatMode, formatSize, formatTime, visibleName } from "./format.js";
 import { EntryIcon, kindOf } from "./icons.js";
 
 export const ROW_HEIGHT = 30;
@@ -233,7 +233,7 @@ function Row(props: {
   const isDir = () => e().type === "dir" || e().link?.type === "dir";
   const title = () => {
     const x = e();
-    const parts = [x.name];
+    const parts = [visibleName(x.name)];
     if (x.link)
       parts.push(`→ ${x.link.target}${x.link.type === "missing" ? " (broken link)" : ""}`);
     if (x.mode) parts.push(formatMode(x.mode));
@@ -297,7 +297,7 @@ function Row(props: {
                 props.onOpen(e());
               }}
             >
-              {e().name}
+              {visibleName(e().name)}
               {isDir() ? "/" : ""}
             </a>
           }

@@ -4,7 +4,7 @@
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, For, Show } from "solid-js";
-import { formatSize } from "./format.js";
+import { formatSize, visibleName } from "./format.js";
 import { CloseIcon } from "./icons.js";
 import type { UploadItem, UploadsStore } from "./uploads-store.js";
 
@@ -89,8 +89,11 @@ function Uploads(props: PanelProps) {
                 data-name={u.path}
               >
                 <div class="upload-line">
-                  <span class="upload-name" title={`${props.display(u.dir)}/${u.path}`}>
-                    {u.path}
+                  <span
+                    class="upload-name"
+                    title={`${props.display(u.dir)}/${visibleName(u.path)}`}
+                  >
+                    {visibleName(u.path)}
                   </span>
                   <span class="upload-size muted">
                     {u.status === "uploading"
