@@ -4,7 +4,9 @@
  * shows without reading older history. An older page is found by counting (a consumer's
  * pending count from a sequence: no message read), then read. A version's text is reached
  * from the nearest text known: forward through later patches, or back through earlier ones,
- * each undone. History is the stream itself; the store shows it as it was when opened.
+ * each undone. History is the stream itself; the store shows it as it was when opened, with
+ * the names given to versions (the document's names subject, read whole: people name few)
+ * and those this page gives.
  */
 import {
   AckPolicy,
