@@ -501,6 +501,52 @@ export const DocumentPatched = defineEvent(
 export const DocumentEvents = [DocumentOpened, DocumentPatched] as const;
 export type DocumentEvent = EventOf<typeof DocumentOpened> | EventOf<typeof DocumentPatched>;
 
+/** Longest name of a version, in characters. */
+export const VERSION_NAME_MAX = 80;
+
+/**
+ * A version (the document as of patch `seq`) was given a name, or its name was taken away
+ * (`name` ""). Kept on the document's names subject, beside its patches: the newest event
+ * for a sequence is its name.
+ */
+export const VersionNamed = defineEvent(
+  "VersionNamed",
+  1,
+  Type.Object(
+    {
+      seq: Type.Integer({ minimum: 1 }),
+      name: Type.String({ maxLength: VERSION_NAME_MAX }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const VersionNameEvents = [VersionNamed] as const;
+export type VersionNameEvent = EventOf<typeof VersionNamed>;
+
+/**
+ * A version's name as it is kept: trimmed, at most VERSION_NAME_MAX characters, no control
+ * character. Throws ERR_DOC_VERSION_NAME.
+ */
+export function checkVersionName(name: string): string {
+  const trimmed = name.trim();
+  if ([...trimmed].length > VERSION_NAME_MAX) {
+    throw new CocalcError(
+      "ERR_DOC_VERSION_NAME",
+      `a version's name has at most ${VERSION_NAME_MAX} characters`,
+    );
+  }
+  for (const ch of trimmed) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) {
+      throw new CocalcError(
+        "ERR_DOC_VERSION_NAME",
+        "a version's name is one line without control characters",
+      );
+    }
+  }
+  return trimmed;
+}
+
 /** Opens (creates on first open) the document of a file. */
 export const OpenDocument = defineCommand(
   "OpenDocument",
@@ -529,7 +575,20 @@ export const SaveDocument = defineCommand(
   Type.Object({ path: AbsolutePath }, { additionalProperties: false }),
 );
 
-export const DocumentCommands = [OpenDocument, PatchDocument, SaveDocument] as const;
+/** Names version `seq` of the document (an empty name takes the name away). */
+export const NameVersion = defineCommand(
+  "NameVersion",
+  Type.Object(
+    {
+      path: AbsolutePath,
+      seq: Type.Integer({ minimum: 1 }),
+      name: Type.String({ maxLength: VERSION_NAME_MAX * 4 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+export const DocumentCommands = [OpenDocument, PatchDocument, SaveDocument, NameVersion] as const;
 
 /** The reply to OpenDocument. */
 export interface OpenDocumentResult {

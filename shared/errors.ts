@@ -253,7 +253,8 @@ export const ErrorCodes = {
   },
   ERR_FS_NAME: {
     status: 400,
-    summary: "A file name is empty, '.', '..', contains '/' or NUL, or is longer than 255 bytes.",
+    summary:
+      "A file name is empty, '.', '..', contains '/' or NUL, or is longer than 255 bytes; a new name also holds no control character (newline, tab, DEL…) and is not only dots.",
   },
   ERR_FS_OUTSIDE_SANDBOX: {
     status: 403,
@@ -441,6 +442,14 @@ export const ErrorCodes = {
   ERR_DOC_NOT_OPEN: {
     status: 404,
     summary: "The document is not open: send OpenDocument first.",
+  },
+  ERR_DOC_VERSION: {
+    status: 404,
+    summary: "A version to name is not one of this document's versions that history keeps.",
+  },
+  ERR_DOC_VERSION_NAME: {
+    status: 400,
+    summary: "A version's name is longer than 80 characters or holds a control character.",
   },
   ERR_AGENT_THREAD_NOT_FOUND: {
     status: 404,

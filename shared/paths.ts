@@ -107,16 +107,61 @@ export function checkName(name: string): string {
 }
 
 /**
- * Checks a relative path made of names (an uploaded file inside a dropped folder,
- * `photos/2024/a.jpg`): every component must pass checkName, so the result stays under the
- * directory it is joined to. Returns the components.
+ * The first character of `name` that a new name may not hold: C0 controls (newline, tab,
+ * carriage return, escape…), DEL, C1 controls and the Unicode line and paragraph separators.
+ * Such names print as something else ("a b" for "a\nb") and break line-based tools.
+ */
+function controlIn(name: string): string | undefined {
+  for (const ch of name) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029) return ch;
+  }
+  return undefined;
+}
+
+/** `U+000A (a newline)`: how a refused character is named in a message. */
+function describeChar(ch: string): string {
+  const hex = ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+  const names: Record<string, string> = {
+    "\n": "a newline",
+    "\r": "a carriage return",
+    "\t": "a tab",
+  };
+  return `U+${hex}${names[ch] ? ` (${names[ch]})` : ""}`;
+}
+
+/**
+ * Throws ERR_FS_NAME unless `name` may be given to something new (a created file or folder,
+ * a rename, the target of a move or copy, an upload): checkName, and besides no control
+ * character and not only dots. Existing entries with such names can still be opened,
+ * renamed and deleted (checkName alone applies to them).
+ */
+export function checkNewName(name: string): string {
+  checkName(name);
+  const ch = controlIn(name);
+  if (ch !== undefined) {
+    throw new CocalcError(
+      "ERR_FS_NAME",
+      `${JSON.stringify(name)} contains the control character ${describeChar(ch)}; a file name may not hold newlines or other control characters`,
+    );
+  }
+  if (/^\.+$/.test(name)) {
+    throw new CocalcError("ERR_FS_NAME", `${JSON.stringify(name)} is only dots, not a file name`);
+  }
+  return name;
+}
+
+/**
+ * Checks a relative path made of new names (an uploaded file inside a dropped folder,
+ * `photos/2024/a.jpg`): every component must pass checkNewName, so the result stays under
+ * the directory it is joined to. Returns the components.
  */
 export function checkRelativePath(rel: string): string[] {
   checkPathString(rel);
   if (rel.startsWith("/")) {
     throw new CocalcError("ERR_FS_NAME", `${JSON.stringify(rel)} is absolute, not a relative name`);
   }
-  return rel.split("/").map(checkName);
+  return rel.split("/").map(checkNewName);
 }
 
 /** `~` for the home directory itself, `~/…` inside it, else the absolute path. */

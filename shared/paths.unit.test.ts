@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CocalcError } from "./errors.js";
 import {
   checkName,
+  checkNewName,
   checkRelativePath,
   displayPath,
   expandPath,
@@ -67,6 +68,39 @@ describe("paths", () => {
         bad,
       ).toBe("ERR_FS_NAME");
     }
+    // A new name also holds no control character and is not only dots; an existing one may.
+    const controls = [
+      ...Array.from({ length: 0x20 }, (_, c) => String.fromCharCode(c)),
+      "\x7f",
+      "\x85",
+      "\x9f",
+      "\u2028",
+      "\u2029",
+    ];
+    for (const c of controls) {
+      expect(
+        codeOf(() => checkNewName(`a${c}b`)),
+        JSON.stringify(c),
+      ).toBe("ERR_FS_NAME");
+      if (c !== "\0")
+        expect(
+          codeOf(() => checkName(`a${c}b`)),
+          JSON.stringify(c),
+        ).toBe("ok");
+    }
+    for (const bad of ["...", "....", "", ".", "..", "a/b", "x".repeat(256)])
+      expect(
+        codeOf(() => checkNewName(bad)),
+        bad,
+      ).toBe("ERR_FS_NAME");
+    for (const ok of ["a.txt", ".hidden", "...a", "a...", "ünï code", "日本語.md", "x".repeat(255)])
+      expect(
+        codeOf(() => checkNewName(ok)),
+        ok,
+      ).toBe("ok");
+    expect(() => checkNewName("a\nb")).toThrow(/U\+000A \(a newline\)/);
+    expect(codeOf(() => checkRelativePath("album/a\nb.txt"))).toBe("ERR_FS_NAME");
+    expect(codeOf(() => checkRelativePath("a\rb/x.txt"))).toBe("ERR_FS_NAME");
     expect(checkRelativePath("photos/2024/a.jpg")).toEqual(["photos", "2024", "a.jpg"]);
     for (const bad of ["../x", "a/../../x", "/etc/x", "a//b", "a/", "./a"]) {
       expect(

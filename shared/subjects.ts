@@ -476,6 +476,8 @@ export function docSubjects(wsid: string, doc: string) {
   return {
     /** The document's events: opened, patched, in their one order (stream WS_DOCS). */
     patches: `ws.${wsid}.doc.${doc}.patch`,
+    /** Names given to versions of the document (stream WS_DOCS, beside the patches). */
+    names: `ws.${wsid}.doc.${doc}.name`,
     /** Cursors and selections of the document's viewers (core NATS, never stored). */
     presence: `ws.${wsid}.presence.doc.${doc}`,
   } as const;

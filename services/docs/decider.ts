@@ -3,7 +3,9 @@
  * document's head, and how a stored event moves the head on. Pure (DocHead is read, except by
  * evolve); the service does the I/O around it.
  */
+
 import {
+  checkVersionName,
   type DocHead,
   type DocumentEvent,
   diffEdits,
@@ -14,6 +16,7 @@ import {
   type PatchSource,
   parsePatch,
 } from "../../shared/docs.js";
+import { CocalcError } from "../../shared/errors.js";
 
 /** A patch to store: its edits against the head and the event's data. */
 export interface DecidedPatch {
@@ -59,6 +62,29 @@ export function decideOutsideChange(
       : mapEdits(diffEdits(before, now), diffEdits(before, head.text));
   if (edits.length === 0) return undefined;
   return { edits, data: { patch: makePatch(head.text, edits), source: "disk" } };
+}
+
+/**
+ * A version's name: `seq` must be a version history keeps, between the floor (history's
+ * base, or the opening) and the head, and every version but the floor is a message of the
+ * document's patch subject (`storedSubject`: the subject of the stream's message at `seq`,
+ * undefined when there is none or it was not looked up). Throws ERR_DOC_VERSION or
+ * ERR_DOC_VERSION_NAME.
+ */
+export function decideVersionName(
+  doc: { head: number; floor: number; subject: string; shown: string },
+  r: { seq: number; name: string },
+  storedSubject: string | undefined,
+): { seq: number; name: string } {
+  const name = checkVersionName(r.name);
+  const kept = r.seq >= doc.floor && r.seq <= doc.head;
+  if (!kept || (r.seq !== doc.floor && storedSubject !== doc.subject)) {
+    throw new CocalcError(
+      "ERR_DOC_VERSION",
+      `${r.seq} is not a version of ${doc.shown} that history keeps`,
+    );
+  }
+  return { seq: r.seq, name };
 }
 
 /** Moves the head on by stored event `seq` (replay after a restart, or after a publish). */

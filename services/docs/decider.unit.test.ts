@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { applyEdits, DocHead, makePatch } from "../../shared/docs.js";
 import { CocalcError } from "../../shared/errors.js";
-import { decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
+import { decideOutsideChange, decidePatch, decideVersionName, evolveHead } from "./decider.js";
 
 const headOf = (text: string, seq = 1) => new DocHead(text, seq);
 
@@ -88,5 +88,30 @@ describe("docs decider", () => {
       7,
     );
     expect([head.text, head.head]).toEqual(["aXb", 7]);
+  });
+
+  it("given a document, when a version is named, then only a kept version of it with a one-line name is", () => {
+    const doc = { head: 10, floor: 3, subject: "ws.w.doc.d.patch", shown: "~/a.txt" };
+    const code = (seq: number, name: string, stored?: string) => {
+      try {
+        decideVersionName(doc, { seq, name }, stored);
+        return "ok";
+      } catch (err) {
+        return err instanceof CocalcError ? err.code : "other";
+      }
+    };
+    expect(decideVersionName(doc, { seq: 7, name: "  draft " }, doc.subject)).toEqual({
+      seq: 7,
+      name: "draft",
+    });
+    // History's base is kept without a message in the stream.
+    expect(code(3, "base")).toBe("ok");
+    expect(code(7, "", doc.subject)).toBe("ok");
+    expect(code(11, "future", doc.subject)).toBe("ERR_DOC_VERSION");
+    expect(code(2, "compacted", doc.subject)).toBe("ERR_DOC_VERSION");
+    expect(code(7, "another document's", "ws.w.doc.other.patch")).toBe("ERR_DOC_VERSION");
+    expect(code(7, "not in the stream")).toBe("ERR_DOC_VERSION");
+    expect(code(7, "a\nb", doc.subject)).toBe("ERR_DOC_VERSION_NAME");
+    expect(code(7, "x".repeat(81), doc.subject)).toBe("ERR_DOC_VERSION_NAME");
   });
 });

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DocView, docIdForPath, makePatch } from "../../shared/docs.js";
-import { Buckets, Keys, Streams } from "../../shared/subjects.js";
+import { Buckets, docSubjects, Keys, Streams } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { docsService } from "./index.js";
@@ -181,6 +181,46 @@ describe("docs service", () => {
     // The good one goes through.
     expect(await codes({})).toBe("ok");
     await until("patched", async () => a.text === "aXc");
+  });
+
+  it("docs - naming a version is an event beside the patches; a bad version or name changes nothing", async () => {
+    const path = join(home, "named.txt");
+    await writeFile(path, "one\n");
+    const other = join(home, "other-named.txt");
+    await writeFile(other, "other\n");
+    const a = await open(path);
+    const b = await open(other);
+    await until("loaded", async () => a.text === "one\n" && b.text === "other\n");
+    const { head } = await until("in the view", () => view(path));
+    const otherHead = (await until("other in the view", () => view(other))).head;
+    const subject = docSubjects(TEST_WSID, docIdForPath(path)).names;
+    const names = async () => {
+      const info = await t.jsm.streams.info(Streams.WS_DOCS, { subjects_filter: subject });
+      return info.state.subjects?.[subject] ?? 0;
+    };
+    const name = async (data: Record<string, unknown>) => {
+      const r = await docsCommand(t.nc, TEST_WSID, "NameVersion", { path, seq: head, ...data });
+      return r.ok ? "ok" : r.error.code;
+    };
+    // Bad input first: nothing is stored.
+    expect(await name({ seq: head + 50, name: "future" })).toBe("ERR_DOC_VERSION");
+    expect(await name({ seq: otherHead, name: "another document's" })).toBe("ERR_DOC_VERSION");
+    expect(await name({ name: "two\nlines" })).toBe("ERR_DOC_VERSION_NAME");
+    expect(await name({ name: "x".repeat(81) })).toBe("ERR_DOC_VERSION_NAME");
+    expect(await name({ seq: 0, name: "zero" })).toBe("ERR_COMMAND_INVALID");
+    expect(await names()).toBe(0);
+    // A good one: the event names the version, its name trimmed.
+    expect(await name({ name: "  first draft  " })).toBe("ok");
+    const m = await t.jsm.streams.getMessage(Streams.WS_DOCS, { last_by_subj: subject });
+    const ev = m!.json<{ type: string; data: unknown; actor: string }>();
+    expect([ev.type, ev.data, ev.actor]).toEqual([
+      "VersionNamed",
+      { seq: head, name: "first draft" },
+      "user",
+    ]);
+    // The patches' order is untouched: the document goes on from its head.
+    expect((await view(path))!.head).toBe(head);
+    expect(await readFile(path, "utf8")).toBe("one\n");
   });
 
   it("docs - binary and oversized files are not opened as text", async () => {

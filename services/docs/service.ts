@@ -30,6 +30,9 @@ import {
   OpenDocument,
   type OpenDocumentResult,
   parsePatch,
+  VersionNamed,
+  type VersionNameEvent,
+  VersionNameEvents,
 } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
@@ -43,19 +46,27 @@ import {
   workspaceDocSubjects,
   workspaceSubjects,
 } from "../../shared/subjects.js";
+import { callerAccount } from "../runtime/caller.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import { writeLive } from "../runtime/live.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
-import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
+import {
+  type DecidedPatch,
+  decideOutsideChange,
+  decidePatch,
+  decideVersionName,
+  evolveHead,
+} from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
 import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
+const namesRegistry = new EventRegistry<VersionNameEvent>(VersionNameEvents);
 
 export interface DocsServiceOptions {
   /** Writes to disk wait this long after the last change (default 250 ms). */
@@ -201,7 +212,14 @@ export class DocsService {
             at: string;
           }
         | { type: "SaveDocument"; data: { path: string }; actor: string; at: string }
-      >(DocumentCommands, m.data, { actor: "user", at });
+        | {
+            type: "NameVersion";
+            data: { path: string; seq: number; name: string };
+            actor: string;
+            at: string;
+          }
+        // A hosted workspace's command names the account that sent it: history groups by it.
+      >(DocumentCommands, m.data, { actor: callerAccount(m) ?? "user", at });
       if (readOnly && command.type !== OpenDocument.type)
         throw new CocalcError(
           "ERR_COMMAND_REJECTED",
@@ -221,6 +239,12 @@ export class DocsService {
           const d = await this.load(command.data.path);
           await this.serial(d, () => this.flushDisk(d, true));
           reply = { ok: true, seqs: [d.saved] };
+          break;
+        }
+        case "NameVersion": {
+          const d = await this.load(command.data.path);
+          const seq = await this.serial(d, () => this.nameVersion(d, command.data, command.actor));
+          reply = { ok: true, seqs: [seq] };
           break;
         }
         default: {
@@ -341,6 +365,35 @@ export class DocsService {
       await this.writeFileFacts(d);
     });
     return d;
+  }
+
+  /**
+   * Names a version of the document: `seq` must be one of its versions that history keeps
+   * (its opening, a patch, or history's base). The name goes to the names subject.
+   */
+  private async nameVersion(
+    d: OpenDoc,
+    r: { seq: number; name: string },
+    actor: string,
+  ): Promise<number> {
+    // History's base was compacted out of the stream; every other version is a message there.
+    const inStream = r.seq > d.floor && r.seq <= d.head.head;
+    const stored = inStream
+      ? await this.ctx.jsm.streams.getMessage(Streams.WS_DOCS, { seq: r.seq }).catch(() => null)
+      : null;
+    const data = decideVersionName(
+      { head: d.head.head, floor: d.floor, subject: d.subject, shown: this.files.display(d.path) },
+      r,
+      stored?.subject,
+    );
+    const ev = envelope(VersionNamed, data, { actor, at: this.ctx.now() });
+    namesRegistry.check(ev);
+    const ack = await publishEvent(this.ctx.js, docSubjects(this.ctx.wsid, d.doc).names, ev);
+    this.log.info(
+      { path: d.path, seq: data.seq },
+      data.name ? "version named" : "version name removed",
+    );
+    return ack.seq;
   }
 
   private warn(d: OpenDoc) {

@@ -305,6 +305,78 @@ describe("fs service", () => {
     expect(await lastSeq()).toBe(quiet);
   });
 
+  it("hostile new names - control characters, only dots, '/', too long: ERR_FS_NAME for every op that makes a name, nothing on disk", async () => {
+    const dir = join(home, "hostile");
+    await mkdir(join(dir, "box"), { recursive: true });
+    await writeFile(join(dir, "ok.txt"), "ok");
+    const controls = [
+      ...Array.from({ length: 0x20 }, (_, c) => String.fromCharCode(c)).filter((c) => c !== "\0"),
+      "\x7f",
+      "\x85",
+      "\u2028",
+    ];
+    const names = [...controls.map((c) => `a${c}b`), "...", "....", `${"n".repeat(256)}`];
+    const before = await readdir(dir, { recursive: true });
+    const quiet = await lastSeq();
+    for (const name of names) {
+      const to = `~/hostile/${name}`;
+      const what = JSON.stringify(name);
+      const code = (req: unknown) => errorOf(req).then((c) => `${what}: ${c}`);
+      const want = `${what}: ERR_FS_NAME`;
+      expect(
+        await code({ op: "write", path: to, content: "", encoding: "utf8", exclusive: true }),
+      ).toBe(want);
+      expect(
+        await code({ op: "write", path: to, content: "x", encoding: "utf8", exclusive: false }),
+      ).toBe(want);
+      expect(
+        await code({
+          op: "write",
+          path: to,
+          content: "x",
+          encoding: "utf8",
+          exclusive: false,
+          atomic: true,
+        }),
+      ).toBe(want);
+      expect(await code({ op: "mkdir", path: to, parents: false })).toBe(want);
+      expect(await code({ op: "mkdir", path: `${to}/deeper`, parents: true })).toBe(want);
+      expect(await code({ op: "rename", from: "~/hostile/ok.txt", to })).toBe(want);
+    }
+    // mkdir -p with a bad name deep down makes none of the folders above it.
+    expect(await errorOf({ op: "mkdir", path: "~/hostile/new/a\nb/c", parents: true })).toBe(
+      "ERR_FS_NAME",
+    );
+    // A name with '/' is a path: the rename lands nowhere but in an existing folder.
+    expect(await errorOf({ op: "rename", from: "~/hostile/ok.txt", to: "~/hostile/no/x" })).toBe(
+      "ERR_FS_NOT_FOUND",
+    );
+    expect(await readdir(dir, { recursive: true })).toEqual(before);
+    expect(await lastSeq()).toBe(quiet);
+
+    // An entry made outside with such a name can be opened and renamed to a good name, but a
+    // move or copy would make the bad name again: refused until it is renamed.
+    await writeFile(join(dir, "bad\nname.txt"), "outside");
+    expect(
+      await errorOf({ op: "move", paths: ["~/hostile/bad\nname.txt"], dir: "~/hostile/box" }),
+    ).toBe("ERR_FS_NAME");
+    expect(
+      await errorOf({ op: "copy", paths: ["~/hostile/bad\nname.txt"], dir: "~/hostile/box" }),
+    ).toBe("ERR_FS_NAME");
+    expect(await readdir(join(dir, "box"))).toEqual([]);
+    expect((await call({ op: "read", path: "~/hostile/bad\nname.txt" })).content).toBe("outside");
+    await call({ op: "rename", from: "~/hostile/bad\nname.txt", to: "~/hostile/good.txt" });
+    expect((await readdir(dir)).sort()).toEqual(["box", "good.txt", "ok.txt"]);
+    // An existing folder with such a name: mkdir -p inside it makes only the new one.
+    await mkdir(join(dir, "old\x1bdir"));
+    await call({ op: "mkdir", path: "~/hostile/old\x1bdir/fresh", parents: true });
+    expect(await readdir(join(dir, "old\x1bdir"))).toEqual(["fresh"]);
+    await call({ op: "delete", paths: ["~/hostile/old\x1bdir"] });
+    await writeFile(join(dir, "gone\tsoon"), "");
+    await call({ op: "delete", paths: ["~/hostile/gone\tsoon"] });
+    expect((await readdir(dir)).sort()).toEqual(["box", "good.txt", "ok.txt"]);
+  });
+
   it("write atomic - the file is replaced whole through a rename, keeps its mode, and a symlink stays", async () => {
     const before = await lastSeq();
     const path = join(home, "atomic.txt");

@@ -19,7 +19,14 @@ import {
   type StatResult,
   UPLOAD_TEMP_PREFIX,
 } from "../../shared/files.js";
-import { checkName, isInside, joinPath, nameOf, parentOf } from "../../shared/paths.js";
+import {
+  checkName,
+  checkNewName,
+  isInside,
+  joinPath,
+  nameOf,
+  parentOf,
+} from "../../shared/paths.js";
 import { fsError, type PathResolver, type PinnedDir } from "../runtime/paths.js";
 import { describeEntry, Listings } from "./listing.js";
 import { FileSearches } from "./search.js";
@@ -226,7 +233,7 @@ export class FileOperations {
       let created: boolean;
       if (r.exclusive) {
         path = await this.withParent(abs, async (dir, name) => {
-          checkName(name);
+          checkNewName(name);
           const h = await open(
             dir.at(name),
             constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
@@ -245,6 +252,7 @@ export class FileOperations {
       } else {
         const real = await this.resolver.real(abs);
         created = !(await exists(real));
+        if (created) checkNewName(nameOf(real));
         const { handle } = await this.resolver.openFile(
           real,
           constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC,
@@ -283,6 +291,7 @@ export class FileOperations {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
       }
+      if (mode === undefined) checkNewName(name);
       const temp = `${UPLOAD_TEMP_PREFIX}${randomId()}`;
       const flags =
         constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -307,19 +316,39 @@ export class FileOperations {
 
   async mkdir(r: FsRequest<"mkdir">): Promise<FsResults["mkdir"]> {
     const abs = this.resolver.absolute(r.path);
-    return this.guard(abs, "create", () => this.makeDir(abs, r.parents));
+    return this.guard(abs, "create", async () => {
+      if (r.parents) await this.checkNamesToMake(abs);
+      return this.makeDir(abs, r.parents);
+    });
+  }
+
+  /**
+   * Before `mkdir -p` makes anything: every folder it would make must have a good new name,
+   * so a bad name deep down does not leave the folders above it made.
+   */
+  private async checkNamesToMake(abs: string): Promise<void> {
+    for (let p = abs; p !== "/"; p = parentOf(p)) {
+      const there = await this.withParent(p, (dir, name) => exists(dir.at(name))).catch(
+        () => false,
+      );
+      if (there) return;
+      checkNewName(nameOf(p));
+    }
   }
 
   private async makeDir(abs: string, parents: boolean): Promise<FsResults["mkdir"]> {
     try {
       return await this.withParent(abs, async (dir, name) => {
-        checkName(name);
         const path = joinPath(dir.path, name);
+        const isDir = () => stat(dir.at(name)).then((s) => s.isDirectory());
+        // An existing folder is fine whatever its name: nothing is made.
+        if (parents && (await isDir().catch(() => false))) return { path, created: false };
+        checkNewName(name);
         try {
           await mkdir(dir.at(name));
         } catch (err) {
           if (parents && (err as NodeJS.ErrnoException).code === "EEXIST") {
-            if ((await stat(dir.at(name))).isDirectory()) return { path, created: false };
+            if (await isDir()) return { path, created: false };
           }
           throw err;
         }
@@ -342,7 +371,7 @@ export class FileOperations {
     return this.guard(src, "rename", () =>
       this.withParent(src, (sdir, sname) =>
         this.withParent(dst, async (ddir, dname) => {
-          checkName(dname);
+          checkNewName(dname);
           const a = joinPath(sdir.path, sname);
           const b = joinPath(ddir.path, dname);
           const kind = await kindAt(sdir.at(sname));
@@ -383,7 +412,12 @@ export class FileOperations {
     const moved: { from: string; to: string }[] = [];
     for (const p of r.paths) {
       const abs = this.resolver.absolute(p);
-      moved.push(await this.rename(abs, joinPath(dir, nameOf(abs))));
+      try {
+        moved.push(await this.rename(abs, joinPath(dir, nameOf(abs))));
+      } catch (err) {
+        if (!(err instanceof CocalcError) || err.code !== "ERR_FS_NAME") throw err;
+        throw new CocalcError("ERR_FS_NAME", `${err.message}: rename it before moving it`);
+      }
     }
     return { moved };
   }
@@ -412,6 +446,7 @@ export class FileOperations {
                 if (!(await exists(ddir.at(name)))) break;
                 taken.add(name);
               }
+              checkNewName(name);
               const kind: EntryKind = await copyEntry(sdir, sname, ddir, name, {
                 fast: this.resolver.sandbox === null,
               });

@@ -228,11 +228,25 @@ describe("gateway - uploads and downloads", () => {
       // Listings hide uploads in progress by this prefix: such a file would vanish.
       ".cocalc-upload-abc",
       "sub/.cocalc-upload-abc/x.txt",
+      // A new name holds no control character and is not only dots.
+      "a\nb.txt",
+      "a\rb.txt",
+      "a\tb.txt",
+      "a\x1bb.txt",
+      "a\x7fb.txt",
+      "folder\n/x.txt",
+      "ok/a\x01b",
+      "...",
+      "sub/../x.txt",
     ]) {
       const r = await upload("~/safe", name, Buffer.from("evil"));
       expect(r.status, JSON.stringify(name)).toBe(400);
       expect(json(r).code, JSON.stringify(name)).toMatch(/ERR_FS_(NAME|PATH)/);
     }
+    expect(json(await upload("~/safe", "a\nb.txt", Buffer.from("x")))).toMatchObject({
+      code: "ERR_FS_NAME",
+      message: expect.stringContaining("U+000A (a newline)"),
+    });
     expect(await readdir(join(home, "safe"))).toEqual([]);
     expect(await readdir(base)).toEqual(before);
     expect(json(await upload("~/nope", "x.txt", Buffer.from("x")))).toMatchObject({

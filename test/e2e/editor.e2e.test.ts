@@ -164,6 +164,75 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await page.close();
   });
 
+  it("history groups one author's sitting, apart from changes on disk, and names a version (kept in the stream)", async () => {
+    await writeFile(join(plus.home, "grouped.txt"), "start\n");
+    const page = await openFile("grouped.txt");
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("start");
+    await content(page).click();
+    await page.keyboard.press("Control+End");
+    // Four short lines, each typed and stored on its own: many versions, one sitting.
+    for (const line of ["one", "two", "three", "four"]) {
+      await page.keyboard.type(`${line}\n`);
+      await expect.poll(() => disk("grouped.txt"), { timeout: 30_000 }).toContain(line);
+    }
+    await expect.poll(() => saveState(page), { timeout: 30_000 }).toBe("saved");
+    // A change on disk (a terminal, an agent) is its own group.
+    await writeFile(join(plus.home, "grouped.txt"), `${await disk("grouped.txt")}from disk\n`);
+    await expect.poll(() => textOf(page), { timeout: 30_000 }).toContain("from disk");
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("five\n");
+    await expect.poll(() => disk("grouped.txt"), { timeout: 30_000 }).toContain("five");
+
+    await page.getByTestId("history-toggle").click();
+    const groups = page.getByTestId("history-group");
+    await expect
+      .poll(() => groups.evaluateAll((gs) => gs.map((g) => g.getAttribute("data-author"))), {
+        timeout: 30_000,
+      })
+      .toEqual(["user", "disk", "user", "user"]);
+    const total = Number((await page.getByTestId("history-count").innerText()).split(" ")[0]);
+    const counts = await groups.evaluateAll((gs) => gs.map((g) => Number(g.dataset.count)));
+    // The last group is the opening; the typing of four lines is one group of many versions.
+    expect(counts[2]).toBeGreaterThan(3);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(total);
+    const versions = page.getByTestId("history-version");
+    expect(await versions.count()).toBe(4);
+    await groups.nth(2).getByTestId("history-group-toggle").click();
+    await expect.poll(() => versions.count()).toBe(3 + counts[2]!);
+
+    // Name the newest version of the four lines' sitting.
+    const sitting = groups.nth(2).getByTestId("history-version").first();
+    const seq = await sitting.getAttribute("data-seq");
+    await sitting.click();
+    await page.getByTestId("history-name-input").fill("four lines");
+    await page.getByTestId("history-name-save").click();
+    await expect
+      .poll(() => groups.nth(2).getByTestId("history-name").first().textContent())
+      .toBe("four lines");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/editor-history-groups.png` });
+    // A control character is refused by the docs service, and the name stays.
+    await page.getByTestId("history-name-input").fill("bad\tname");
+    await page.getByTestId("history-name-save").click();
+    await expect
+      .poll(() => page.getByTestId("history-name-error").textContent(), { timeout: 30_000 })
+      .toMatch(/control/);
+
+    // Read again from the stream, on a page opened anew: the name is there.
+    await page.close();
+    const again = await openFile("grouped.txt");
+    await again.getByTestId("history-toggle").click();
+    await expect
+      .poll(
+        () =>
+          again
+            .locator(`[data-testid=history-version][data-seq="${seq}"]`)
+            .getAttribute("data-name"),
+        { timeout: 30_000 },
+      )
+      .toBe("four lines");
+    await again.close();
+  });
+
   it("a long history (2,000 patches) shows its newest page first without reading the rest; older pages follow", async () => {
     const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
       natsUrl: string;
@@ -204,6 +273,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await page.getByTestId("history-toggle").click();
     const versions = page.getByTestId("history-version");
     const count = page.getByTestId("history-count");
+    // One author's patches in one sitting: the page's hundred versions are one group.
+    await expect.poll(() => page.getByTestId("history-group").count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.getByTestId("history-group").getAttribute("data-count")).toBe("100");
+    await page.getByTestId("history-group-toggle").click();
     await expect.poll(() => versions.count(), { timeout: 30_000 }).toBe(100);
     expect(await count.innerText()).toBe("2001 versions");
     // The newest first; read to show it: the patches since the newest snapshot (one every
@@ -221,6 +294,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("editor in Chromium", () => {
     await expect
       .poll(() => versions.first().getAttribute("data-seq"), { timeout: 30_000 })
       .toBe(String(seqs[1900]));
+    await page.getByTestId("history-group-toggle").click();
+    await expect.poll(() => versions.count(), { timeout: 30_000 }).toBe(100);
     expect(await versions.last().getAttribute("data-seq")).toBe(String(seqs[1801]));
     await versions.last().click();
     await expect

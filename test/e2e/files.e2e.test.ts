@@ -23,6 +23,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     plus = await startPlus();
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    // "Copy path" writes the clipboard; the test reads it back.
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: plus.url });
     // Sign in once; every page of the context shares the origin's stored credential.
     const page = await context.newPage();
     await page.goto(plus.signInUrl);
@@ -333,7 +335,11 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
       .locator('[data-testid=file-row][data-name="note (copy).txt"] input[type=checkbox]')
       .check();
     await page.getByTestId("action-move").click();
-    await page.getByTestId("move-dialog-input").fill("box");
+    // The destination is chosen in the folder picker.
+    await page.locator('[data-testid=move-dialog-folder][data-name="box"]').click();
+    await expect
+      .poll(() => page.getByTestId("move-dialog-path").getAttribute("data-path"))
+      .toBe(join(dir, "box"));
     await page.getByTestId("move-dialog-submit").click();
     await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["box", "note.txt"]);
     expect(await readdir(join(dir, "box"))).toEqual(["note (copy).txt"]);
@@ -354,6 +360,322 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await expect.poll(() => rowNames(page), { timeout: 10_000 }).toEqual(["from-outside.txt"]);
     await page.close();
     await other.close();
+  });
+
+  /** A name as a CSS string: quotes and backslashes escaped, control characters as `\a `. */
+  const cssString = (name: string) =>
+    Array.from(name, (ch) => {
+      const c = ch.codePointAt(0)!;
+      if (c < 0x20 || c === 0x7f) return `\\${c.toString(16)} `;
+      return ch === '"' || ch === "\\" ? `\\${ch}` : ch;
+    }).join("");
+  const row = (page: Page, name: string) =>
+    page.locator(`[data-testid=file-row][data-name="${cssString(name)}"]`);
+  async function menu(page: Page, name: string, action: string): Promise<void> {
+    await row(page, name).locator("[data-testid=entry-name]").click({ button: "right" });
+    await page.locator(`[data-testid=context-menu] [data-action="${action}"]`).click();
+    await page.getByTestId("context-menu").waitFor({ state: "detached" });
+  }
+
+  it("the right-click menu: rename, duplicate, move through the folder picker, copy path, download, delete", async () => {
+    const dir = join(plus.home, "menu");
+    await mkdir(join(dir, "box/inner"), { recursive: true });
+    await writeFile(join(dir, "note.txt"), "note");
+    const page = await open("/files/menu");
+    await page.bringToFront();
+    await waitDir(page, dir);
+
+    await row(page, "note.txt").locator("[data-testid=entry-name]").click({ button: "right" });
+    const items = page.locator("[data-testid=context-menu] [data-action]");
+    expect(await items.evaluateAll((b) => b.map((x) => x.getAttribute("data-action")))).toEqual([
+      "open",
+      "open-tab",
+      "rename",
+      "duplicate",
+      "move",
+      "copy",
+      "copy-path",
+      "download",
+      "delete",
+    ]);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "files-context-menu.png") });
+    await page.keyboard.press("Escape");
+    await page.getByTestId("context-menu").waitFor({ state: "detached" });
+
+    await menu(page, "note.txt", "rename");
+    await page.getByTestId("rename-input").fill("renamed.txt");
+    await page.getByTestId("rename-input").press("Enter");
+    await expect.poll(() => readdir(dir), { timeout: 30_000 }).toEqual(["box", "renamed.txt"]);
+
+    await menu(page, "renamed.txt", "duplicate");
+    await expect
+      .poll(() => rowNames(page), { timeout: 30_000 })
+      .toEqual(["box", "renamed (copy).txt", "renamed.txt"]);
+    expect(await readFile(join(dir, "renamed (copy).txt"), "utf8")).toBe("note");
+
+    // Move: the picker opens here, enters box, then box/inner, goes up once, and moves into box.
+    await menu(page, "renamed (copy).txt", "move");
+    const picker = page.getByTestId("move-dialog");
+    const pickerPath = () => page.getByTestId("move-dialog-path").getAttribute("data-path");
+    await expect.poll(pickerPath).toBe(dir);
+    await picker.locator('[data-testid=move-dialog-folder][data-name="box"]').click();
+    await expect.poll(pickerPath).toBe(join(dir, "box"));
+    await picker.locator('[data-testid=move-dialog-folder][data-name="inner"]').click();
+    await expect.poll(pickerPath).toBe(join(dir, "box/inner"));
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "files-folder-picker.png") });
+    await page.getByTestId("move-dialog-up").click();
+    await expect.poll(pickerPath).toBe(join(dir, "box"));
+    await page.getByTestId("move-dialog-submit").click();
+    await picker.waitFor({ state: "detached" });
+    await expect
+      .poll(() => readdir(join(dir, "box")), { timeout: 30_000 })
+      .toEqual(["inner", "renamed (copy).txt"]);
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["box", "renamed.txt"]);
+
+    // Copy to: a typed path in the picker.
+    await menu(page, "renamed.txt", "copy");
+    await page.getByTestId("copy-dialog-input").fill("~/menu/box/inner");
+    await page.getByTestId("copy-dialog-input").press("Enter");
+    await expect
+      .poll(() => page.getByTestId("copy-dialog-path").getAttribute("data-path"))
+      .toBe(join(dir, "box/inner"));
+    await page.getByTestId("copy-dialog-submit").click();
+    await expect
+      .poll(() => readdir(join(dir, "box/inner")), { timeout: 30_000 })
+      .toEqual(["renamed.txt"]);
+
+    await menu(page, "renamed.txt", "copy-path");
+    await page.getByTestId("files-notice").waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(
+      join(dir, "renamed.txt"),
+    );
+
+    const download = page.waitForEvent("download");
+    await menu(page, "renamed.txt", "download");
+    const got = await download;
+    expect(got.suggestedFilename()).toBe("renamed.txt");
+    expect(await readFile((await got.path())!, "utf8")).toBe("note");
+
+    await menu(page, "renamed.txt", "delete");
+    await page.getByTestId("delete-dialog-confirm").click();
+    await expect.poll(() => readdir(dir), { timeout: 30_000 }).toEqual(["box"]);
+    await page.close();
+  });
+
+  it("file names are links: href without the token, middle-click and 'open in a new tab' open the file; a new file opens in the editor", async () => {
+    const dir = join(plus.home, "links");
+    await mkdir(join(dir, "sub"), { recursive: true });
+    await writeFile(join(dir, "linked.md"), "# linked file");
+    const page = await open("/files/links");
+    await page.bringToFront();
+    await waitDir(page, dir);
+    const link = row(page, "linked.md").locator("[data-testid=entry-name]");
+    expect(await link.getAttribute("href")).toBe("/files/links/linked.md#editor");
+    expect(await row(page, "sub").locator("a").getAttribute("href")).toBe("/files/links/sub#files");
+    expect(page.url()).not.toContain("token");
+    // A hostile name is one encoded component of its link, and opens as itself.
+    const hostile = 'a "b" <img src=x>#?%.txt';
+    await writeFile(join(dir, hostile), "hostile content");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toContain(hostile);
+    const hostileLink = row(page, hostile).locator("[data-testid=entry-name]");
+    expect(await hostileLink.getAttribute("href")).toBe(
+      `/files/links/${encodeURIComponent(hostile)}#editor`,
+    );
+    expect(await page.locator("img[src=x]").count()).toBe(0);
+    const hostileTab = context.waitForEvent("page");
+    await hostileLink.click({ modifiers: ["Control"] });
+    const ht = await hostileTab;
+    await expect
+      .poll(
+        () =>
+          ht
+            .locator("[data-testid=code-editor] .cm-content")
+            .innerText()
+            .catch(() => ""),
+        { timeout: 30_000 },
+      )
+      .toContain("hostile content");
+    await ht.close();
+
+    const editorText = (p: Page) => p.locator("[data-testid=code-editor] .cm-content").innerText();
+    const middle = context.waitForEvent("page");
+    await link.click({ button: "middle" });
+    const tab = await middle;
+    await expect
+      .poll(() => editorText(tab).catch(() => ""), { timeout: 30_000 })
+      .toContain("# linked file");
+    expect(new URL(tab.url()).pathname).toBe("/files/links/linked.md");
+    // The page it was opened from stayed where it was.
+    expect(new URL(page.url()).pathname).toBe("/files/links");
+    await tab.close();
+
+    const opened = context.waitForEvent("page");
+    await menu(page, "sub", "open-tab");
+    const folderTab = await opened;
+    await waitDir(folderTab, join(dir, "sub"));
+    await folderTab.close();
+
+    // A new file opens in the editor, with its own address.
+    await page.getByTestId("new-file").click();
+    await page.getByTestId("new-file-dialog-input").fill("fresh.py");
+    await page.getByTestId("new-file-dialog-submit").click();
+    await expect
+      .poll(() => new URL(page.url()).pathname + new URL(page.url()).hash, { timeout: 30_000 })
+      .toBe("/files/links/fresh.py#editor");
+    await page.locator("[data-testid=code-editor] .cm-content").click();
+    await page.keyboard.type("print('fresh')");
+    await expect
+      .poll(() => readFile(join(dir, "fresh.py"), "utf8"), { timeout: 30_000 })
+      .toBe("print('fresh')");
+    await page.close();
+  });
+
+  it("the folder picker pages a folder of 350 folders; the menu key opens the menu on the selection", async () => {
+    const dir = join(plus.home, "many-folders");
+    await mkdir(dir);
+    await Promise.all(
+      Array.from({ length: 350 }, (_, i) => mkdir(join(dir, `d${String(i).padStart(3, "0")}`))),
+    );
+    await writeFile(join(dir, "a-file.txt"), "x");
+    const page = await open("/files/many-folders");
+    await page.bringToFront();
+    await waitDir(page, dir);
+    // The file comes after the 350 folders: the filter brings it into view.
+    await page.getByTestId("filter").fill("a-file");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["a-file.txt"]);
+    await row(page, "a-file.txt").locator("input[type=checkbox]").check();
+    await page.getByTestId("file-list").focus();
+    await page.keyboard.press("Shift+F10");
+    await page.locator('[data-testid=context-menu] [data-action="move"]').click();
+    const folders = page.getByTestId("move-dialog-folder");
+    await expect.poll(() => folders.count(), { timeout: 30_000 }).toBe(300);
+    await page.getByTestId("move-dialog-more").click();
+    await expect.poll(() => folders.count(), { timeout: 30_000 }).toBe(350);
+    // Only folders, and no more button once the files begin.
+    expect(await page.getByTestId("move-dialog-more").count()).toBe(0);
+    await page.locator('[data-testid=move-dialog-folder][data-name="d349"]').click();
+    await page.getByTestId("move-dialog-submit").click();
+    await expect
+      .poll(() => readdir(join(dir, "d349")), { timeout: 30_000 })
+      .toEqual(["a-file.txt"]);
+    await page.close();
+  });
+
+  it("drag and drop moves entries onto a folder row and onto a step of the path", async () => {
+    const dir = join(plus.home, "dnd");
+    await mkdir(join(dir, "target"), { recursive: true });
+    await writeFile(join(dir, "one.txt"), "1");
+    await writeFile(join(dir, "two.txt"), "2");
+    await writeFile(join(dir, "three.txt"), "3");
+    const page = await open("/files/dnd");
+    await page.bringToFront();
+    await waitDir(page, dir);
+    await row(page, "one.txt").dragTo(row(page, "target"));
+    await expect.poll(() => readdir(join(dir, "target")), { timeout: 30_000 }).toEqual(["one.txt"]);
+    await expect
+      .poll(() => rowNames(page), { timeout: 30_000 })
+      .toEqual(["target", "three.txt", "two.txt"]);
+    // Two selected entries go together.
+    await row(page, "two.txt").locator("input[type=checkbox]").check();
+    await row(page, "three.txt").locator("input[type=checkbox]").check();
+    await row(page, "two.txt").dragTo(row(page, "target"));
+    await expect
+      .poll(() => readdir(join(dir, "target")), { timeout: 30_000 })
+      .toEqual(["one.txt", "three.txt", "two.txt"]);
+    // From inside target, onto the breadcrumb's "dnd": back up one level.
+    await row(page, "target").locator("[data-testid=entry-name]").click();
+    await waitDir(page, join(dir, "target"));
+    await row(page, "one.txt").dragTo(page.locator(`[data-testid=crumb][data-path="${dir}"]`));
+    await expect.poll(() => readdir(dir), { timeout: 30_000 }).toEqual(["one.txt", "target"]);
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["three.txt", "two.txt"]);
+    await page.close();
+  });
+
+  it("a name with a newline or another control character is refused with ERR_FS_NAME, in an upload and a rename", async () => {
+    const dir = join(plus.home, "names");
+    await mkdir(dir);
+    await writeFile(join(dir, "plain.txt"), "plain");
+    const page = await open("/files/names");
+    await page.bringToFront();
+    await waitDir(page, dir);
+    await dropFiles(page, "[data-testid=explorer]", [{ path: "bad\nname.txt", size: 4 }]);
+    const failed = page.locator("[data-testid=upload-item][data-status=error]");
+    await failed.waitFor({ timeout: 30_000 });
+    expect(await failed.getByTestId("upload-error").getAttribute("data-code")).toBe("ERR_FS_NAME");
+    expect(await failed.getByTestId("upload-error").textContent()).toMatch(/newline/);
+    await expect
+      .poll(() => page.getByTestId("uploads-count").textContent())
+      .toBe("0 uploaded, 1 failed");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "files-bad-name.png") });
+    expect(await readdir(dir)).toEqual(["plain.txt"]);
+
+    // A rename in place goes to the server as typed: a tab in the name is refused there.
+    await row(page, "plain.txt").locator("input[type=checkbox]").check();
+    await page.keyboard.press("F2");
+    await page.getByTestId("rename-input").fill("plain\tname.txt");
+    await page.getByTestId("rename-input").press("Enter");
+    await expect
+      .poll(() => page.getByTestId("action-error").getAttribute("data-code"), { timeout: 30_000 })
+      .toBe("ERR_FS_NAME");
+    expect(await readdir(dir)).toEqual(["plain.txt"]);
+    // A file made elsewhere with a newline in its name shows it, and is renamed to a good one.
+    await writeFile(join(dir, "made\noutside.txt"), "outside");
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toContain("made\noutside.txt");
+    expect(await row(page, "made\noutside.txt").getByTestId("entry-name").textContent()).toBe(
+      "made\u240aoutside.txt",
+    );
+    await menu(page, "made\noutside.txt", "rename");
+    await page.getByTestId("rename-input").fill("made-outside.txt");
+    await page.getByTestId("rename-input").press("Enter");
+    await expect
+      .poll(() => readdir(dir), { timeout: 30_000 })
+      .toEqual(["made-outside.txt", "plain.txt"]);
+    await row(page, "made-outside.txt").waitFor({ timeout: 30_000 });
+    // The new-file dialog says so before asking.
+    await page.getByTestId("new-file").click();
+    await page.getByTestId("new-file-dialog-input").fill("...");
+    await page.getByTestId("new-file-dialog-submit").click();
+    expect(await page.getByTestId("new-file-dialog-error").textContent()).toMatch(/only dots/);
+    await page.keyboard.press("Escape");
+    expect(await readdir(dir)).toEqual(["made-outside.txt", "plain.txt"]);
+    await page.close();
+  });
+
+  it("outside home a home button leads back; the uploads counter counts up", async () => {
+    const page = await open("/fs/etc");
+    await page.bringToFront();
+    await waitDir(page, "/etc");
+    await page.getByTestId("go-home").click();
+    await waitDir(page, plus.home);
+    expect(await page.getByTestId("go-home").count()).toBe(0);
+    const dir = join(plus.home, "counted");
+    await mkdir(dir);
+    await page.goto(new URL("/files/counted", plus.url).toString());
+    await waitDir(page, dir);
+    await page.evaluate(() => {
+      const w = window as unknown as { counts: string[] };
+      w.counts = [];
+      new MutationObserver(() => {
+        const c = document.querySelector('[data-testid="uploads-count"]');
+        const v = c?.getAttribute("data-done");
+        if (v && w.counts.at(-1) !== v) w.counts.push(v);
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    const n = 30;
+    await dropFiles(
+      page,
+      "[data-testid=explorer]",
+      Array.from({ length: n }, (_, i) => ({ path: `c${i}.txt`, size: 1 })),
+    );
+    await expect
+      .poll(() => page.getByTestId("uploads-count").textContent(), { timeout: 60_000 })
+      .toBe(`${n} uploaded`);
+    const counts = (
+      await page.evaluate(() => (window as unknown as { counts: string[] }).counts)
+    ).map(Number);
+    expect(counts.at(-1)).toBe(n);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    await page.close();
   });
 
   it("select all in a big folder selects every entry, loaded or not, and deletes them in batches", async () => {

@@ -26,7 +26,12 @@ import {
   type HubWorkspaceView,
   type MembershipView,
 } from "../../shared/hub-workspaces.js";
-import { Streams, terminalSubjects, workspaceSubjects } from "../../shared/subjects.js";
+import {
+  docSubjects,
+  Streams,
+  terminalSubjects,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import { newTerminalId } from "../../shared/terminals.js";
 import { type HubBrowser, hubBrowser } from "../helpers/hub-browser.js";
 import {
@@ -261,6 +266,31 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       exclusive: true,
     });
     expect(wrote).toMatchObject({ ok: true });
+    // A collaborator names a version of a document; the event says who did.
+    const path = `${HOME}/by-bob.txt`;
+    const doc = await ask(bob.nc, workspaceSubjects(wsid).command("docs"), {
+      type: "OpenDocument",
+      data: { path },
+    });
+    expect(doc).toMatchObject({ ok: true });
+    const theDoc = doc as unknown as { seqs: number[]; result: { doc: string } };
+    const named = await ask(bob.nc, workspaceSubjects(wsid).command("docs"), {
+      type: "NameVersion",
+      data: { path, seq: theDoc.seqs[0], name: "bob's first" },
+    });
+    expect(named).toMatchObject({ ok: true });
+    const jsm = await jetstreamManager(hub.nc, {
+      domain: bob.login.memberships[0]!.jsDomain!,
+      checkAPI: false,
+    });
+    const m = await jsm.streams.getMessage(Streams.WS_DOCS, {
+      last_by_subj: docSubjects(wsid, theDoc.result.doc).names,
+    });
+    expect(m!.json()).toMatchObject({
+      type: "VersionNamed",
+      actor: ids.bob,
+      data: { name: "bob's first" },
+    });
     tid = newTerminalId();
     const opened = await ask(bob.nc, workspaceSubjects(wsid).command("terminals"), {
       type: "OpenTerminal",
@@ -341,6 +371,12 @@ describe.skipIf(unsupported !== undefined)("hub collaborators and viewers", () =
       },
     });
     expect(patched).toMatchObject({ ok: false });
+    // Naming a version changes the document's history: not for a viewer either.
+    const named = await ask(nc, ws.read("docs"), {
+      type: "NameVersion",
+      data: { path: `${HOME}/note.txt`, seq: 1, name: "by the viewer" },
+    });
+    expect(named).toMatchObject({ ok: false, error: { code: "ERR_COMMAND_REJECTED" } });
     expect(await readAsOwner(`${HOME}/by-viewer.txt`)).toMatchObject({
       ok: false,
       error: { code: "ERR_FS_NOT_FOUND" },

@@ -4,7 +4,9 @@
  * shows without reading older history. An older page is found by counting (a consumer's
  * pending count from a sequence: no message read), then read. A version's text is reached
  * from the nearest text known: forward through later patches, or back through earlier ones,
- * each undone. History is the stream itself; the store shows it as it was when opened.
+ * each undone. History is the stream itself; the store shows it as it was when opened, with
+ * the names given to versions (the document's names subject, read whole: people name few)
+ * and those this page gives.
  */
 import {
   AckPolicy,
@@ -23,9 +25,12 @@ import {
   type DocumentEvent,
   DocumentEvents,
   unapplyPatch,
+  type VersionNameEvent,
+  VersionNameEvents,
 } from "../../../shared/docs.js";
 import { EventRegistry } from "../../../shared/envelope.js";
-import { Buckets, docSubjects, Keys, Streams } from "../../../shared/subjects.js";
+import { Buckets, docSubjects, Keys, ServiceNames, Streams } from "../../../shared/subjects.js";
+import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { messageOf } from "../lib/delay.js";
 import { consumerName, type MakeReader, type ReaderSlots } from "../lib/stream-reader.js";
@@ -37,6 +42,7 @@ export const HISTORY_PAGE = 100;
 const CHECKPOINT = 50;
 
 const registry = new EventRegistry<DocumentEvent>(DocumentEvents);
+const namesRegistry = new EventRegistry<VersionNameEvent>(VersionNameEvents);
 
 /** How a version came to be. */
 export type VersionSource = "user" | "disk" | "revert" | "opened" | "history start";
@@ -45,6 +51,10 @@ export interface HistoryVersion {
   seq: number;
   at: string;
   source: VersionSource;
+  /** Who made it: the actor of its event ("user" on plus, the account on the hub), "disk". */
+  author: string;
+  /** The name it was given, if any. */
+  name?: string;
   /** Its place in the whole history: 1 is the oldest. */
   number: number;
 }
@@ -54,6 +64,7 @@ interface Entry {
   seq: number;
   at: string;
   source: VersionSource;
+  author: string;
   patch: string | null;
   text?: string;
 }
@@ -70,11 +81,20 @@ export interface HistoryStore {
   load(count: number): Promise<void>;
   /** The text of version `seq`, one of versions(). */
   textOf(seq: number): string;
+  /** Names version `seq` ("" takes its name away); resolves with what went wrong, if anything. */
+  nameVersion(seq: number, name: string): Promise<string | undefined>;
   stop(): void;
 }
 
-export function createHistoryStore(conn: WorkspaceConnection, doc: string): HistoryStore {
+export function createHistoryStore(
+  conn: WorkspaceConnection,
+  doc: string,
+  path: string,
+): HistoryStore {
   const subject = docSubjects(conn.wsid, doc).patches;
+  const namesSubject = docSubjects(conn.wsid, doc).names;
+  /** The name of each named version (the newest VersionNamed for its sequence). */
+  const names = new Map<number, string>();
   const [versions, setVersions] = createSignal<readonly HistoryVersion[]>([]);
   const [total, setTotal] = createSignal(0);
   const [loading, setLoading] = createSignal(true);
@@ -92,10 +112,12 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
   const show = () =>
     setVersions(
       entries
-        .map(({ seq, at, source }, i) => ({
+        .map(({ seq, at, source, author }, i) => ({
           seq,
           at,
           source,
+          author,
+          ...(names.get(seq) && { name: names.get(seq) }),
           number: total() - (entries.length - 1 - i),
         }))
         .reverse(),
@@ -109,6 +131,7 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
         seq: base.seq,
         at: base.at,
         source: "history start",
+        author: "",
         patch: null,
         text: base.text,
       });
@@ -135,6 +158,10 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
     floor = base ? base.seq + 1 : 1;
     const from = head && head.seq >= floor ? head.seq : floor;
     const [before, after] = await Promise.all([reader.count(floor), reader.count(from)]);
+    for (const n of await reader.versionNames(namesSubject)) {
+      if (n.name) names.set(n.seq, n.name);
+      else names.delete(n.seq);
+    }
     entries = await reader.read(from, Number.POSITIVE_INFINITY);
     if (head && entries[0]?.seq === head.seq) entries[0].text = head.text;
     setTotal(before - after + entries.length + (base ? 1 : 0));
@@ -197,6 +224,15 @@ export function createHistoryStore(conn: WorkspaceConnection, doc: string): Hist
       );
       return busy;
     },
+    async nameVersion(seq, name) {
+      const r = await sendCommand(conn, ServiceNames.docs, "NameVersion", { path, seq, name });
+      if (!r.ok) return r.error.message;
+      const kept = name.trim();
+      if (kept) names.set(seq, kept);
+      else names.delete(seq);
+      show();
+      return undefined;
+    },
     textOf(seq) {
       const i = entries.findIndex((e) => e.seq === seq);
       if (i < 0) throw new Error(`version ${seq} has not been read`);
@@ -226,7 +262,7 @@ class Reader {
   private readonly names = new Map<string, (gone: boolean) => void>();
 
   /** A consumer from `from` on, created in one request; its info counts what it would deliver. */
-  private async consumer(from: number): Promise<ConsumerInfo> {
+  private async consumer(from: number, subject = this.subject): Promise<ConsumerInfo> {
     const slot = consumerName(this.slots, "hist");
     this.names.set(slot.name, slot.done);
     let info: ConsumerInfo;
@@ -234,13 +270,13 @@ class Reader {
       info = this.make
         ? await this.make({
             stream: Streams.WS_DOCS,
-            filter: this.subject,
+            filter: subject,
             name: slot.name,
             from: { seq: from },
           })
         : await this.jsm.consumers.add(Streams.WS_DOCS, {
             name: slot.name,
-            filter_subject: this.subject,
+            filter_subject: subject,
             ack_policy: AckPolicy.None,
             mem_storage: true,
             num_replicas: 1,
@@ -309,11 +345,37 @@ class Reader {
         if (m.seq >= upTo || this.closed) break;
         const ev = registry.parse(m.data);
         const at = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
+        const author =
+          ev.type === "DocumentPatched" && ev.data.source === "disk" ? "disk" : ev.actor;
         out.push(
           ev.type === "DocumentOpened"
-            ? { seq: m.seq, at, source: "opened", patch: null, text: ev.data.text }
-            : { seq: m.seq, at, source: ev.data.source, patch: ev.data.patch },
+            ? { seq: m.seq, at, source: "opened", author, patch: null, text: ev.data.text }
+            : { seq: m.seq, at, source: ev.data.source, author, patch: ev.data.patch },
         );
+        if (m.info.pending === 0) break;
+      }
+      messages.stop();
+      return out;
+    } finally {
+      this.release(info.name);
+    }
+  }
+
+  /** Every name given to a version, oldest first (names are few: people give them). */
+  async versionNames(subject: string): Promise<{ seq: number; name: string }[]> {
+    const info = await this.consumer(1, subject);
+    const out: { seq: number; name: string }[] = [];
+    try {
+      if (info.num_pending === 0) return out;
+      const messages = await this.js.consumers.getConsumerFromInfo(info).consume();
+      for await (const m of messages) {
+        if (this.closed) break;
+        try {
+          const ev = namesRegistry.parse(m.data);
+          out.push({ seq: ev.data.seq, name: ev.data.name });
+        } catch {
+          // An unreadable name is left out; the versions are still there.
+        }
         if (m.info.pending === 0) break;
       }
       messages.stop();

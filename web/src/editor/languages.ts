@@ -31,6 +31,21 @@ const latex: Loader = () =>
 const julia: Loader = () =>
   legacy(async () => (await import("@codemirror/legacy-modes/mode/julia")).julia);
 const r: Loader = () => legacy(async () => (await import("@codemirror/legacy-modes/mode/r")).r);
+const java: Loader = async () => (await import("@codemirror/lang-java")).java();
+const sql: Loader = async () => (await import("@codemirror/lang-sql")).sql();
+const xml: Loader = async () => (await import("@codemirror/lang-xml")).xml();
+const php: Loader = async () => (await import("@codemirror/lang-php")).php();
+const dockerfile: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/dockerfile")).dockerFile);
+const toml: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/toml")).toml);
+const lua: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/lua")).lua);
+const ruby: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/ruby")).ruby);
+const perl: Loader = () =>
+  legacy(async () => (await import("@codemirror/legacy-modes/mode/perl")).perl);
+const makefile: Loader = () => legacy(async () => (await import("./makefile-mode.js")).makefile);
 
 const BY_EXTENSION: Record<string, { name: string; load: Loader }> = {
   py: { name: "Python", load: python },
@@ -69,6 +84,28 @@ const BY_EXTENSION: Record<string, { name: string; load: Loader }> = {
   hh: { name: "C++", load: cpp },
   rs: { name: "Rust", load: rust },
   go: { name: "Go", load: go },
+  java: { name: "Java", load: java },
+  sql: { name: "SQL", load: sql },
+  xml: { name: "XML", load: xml },
+  xsd: { name: "XML", load: xml },
+  xsl: { name: "XML", load: xml },
+  xslt: { name: "XML", load: xml },
+  svg: { name: "XML", load: xml },
+  plist: { name: "XML", load: xml },
+  php: { name: "PHP", load: php },
+  dockerfile: { name: "Dockerfile", load: dockerfile },
+  toml: { name: "TOML", load: toml },
+  lua: { name: "Lua", load: lua },
+  rb: { name: "Ruby", load: ruby },
+  rake: { name: "Ruby", load: ruby },
+  gemspec: { name: "Ruby", load: ruby },
+  pl: { name: "Perl", load: perl },
+  pm: { name: "Perl", load: perl },
+  mk: { name: "Makefile", load: makefile },
+  mak: { name: "Makefile", load: makefile },
+  ksh: { name: "Shell", load: shell },
+  rmd: { name: "R", load: r },
+  bib: { name: "LaTeX", load: latex },
 };
 
 const BY_NAME: Record<string, { name: string; load: Loader }> = {
@@ -76,13 +113,30 @@ const BY_NAME: Record<string, { name: string; load: Loader }> = {
   ".profile": { name: "Shell", load: shell },
   ".bash_profile": { name: "Shell", load: shell },
   ".zshrc": { name: "Shell", load: shell },
+  ".bash_logout": { name: "Shell", load: shell },
+  ".bash_aliases": { name: "Shell", load: shell },
+  Dockerfile: { name: "Dockerfile", load: dockerfile },
+  Containerfile: { name: "Dockerfile", load: dockerfile },
+  Makefile: { name: "Makefile", load: makefile },
+  makefile: { name: "Makefile", load: makefile },
+  GNUmakefile: { name: "Makefile", load: makefile },
+  Gemfile: { name: "Ruby", load: ruby },
+  Rakefile: { name: "Ruby", load: ruby },
+  "Cargo.lock": { name: "TOML", load: toml },
+  Pipfile: { name: "TOML", load: toml },
 };
+
+/** `Dockerfile.dev`, `prod.Dockerfile`: Dockerfiles by a part of the name. */
+function dockerfileByName(name: string): boolean {
+  return /^(Docker|Container)file\.[^.]+$/.test(name);
+}
 
 /** The syntax mode of a file, or undefined for plain text. */
 export function languageOf(path: string): { name: string; load: Loader } | undefined {
   const name = path.slice(path.lastIndexOf("/") + 1);
   const known = Object.hasOwn(BY_NAME, name) ? BY_NAME[name] : undefined;
   if (known) return known;
+  if (dockerfileByName(name)) return BY_NAME.Dockerfile;
   const ext = extensionOf(name);
   return Object.hasOwn(BY_EXTENSION, ext) ? BY_EXTENSION[ext] : undefined;
 }

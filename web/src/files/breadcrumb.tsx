@@ -1,5 +1,5 @@
 /** Where the explorer is: each step of the path is a link; home shows as ~. */
-import { For } from "solid-js";
+import { createSignal, For } from "solid-js";
 import { componentsOf, isInside, joinPath } from "../../../shared/paths.js";
 import { HomeIcon } from "./icons.js";
 
@@ -27,8 +27,13 @@ export function Breadcrumb(props: {
   dir: string;
   home: string;
   onNavigate: (path: string) => void;
+  /** Entries of the explorer are being dragged: each step but the last takes them. */
+  moving?: () => boolean;
+  onDropInto?: (path: string) => void;
 }) {
   const crumbs = () => crumbsOf(props.dir, props.home);
+  const [over, setOver] = createSignal<string>();
+  const takes = (path: string) => props.moving?.() === true && path !== props.dir;
   return (
     <nav class="breadcrumb" aria-label="Path" data-testid="breadcrumb" data-path={props.dir}>
       <For each={crumbs()}>
@@ -42,7 +47,25 @@ export function Breadcrumb(props: {
               class="crumb"
               aria-current={i() === crumbs().length - 1 ? "location" : undefined}
               title={c.path}
+              data-testid="crumb"
+              data-path={c.path}
+              data-drop={over() === c.path ? "true" : undefined}
               onClick={() => props.onNavigate(c.path)}
+              onDragOver={(e) => {
+                if (!takes(c.path)) return;
+                e.preventDefault();
+                e.stopPropagation();
+                if (e.dataTransfer) e.dataTransfer.dropEffect = "move";
+                setOver(c.path);
+              }}
+              onDragLeave={() => setOver(undefined)}
+              onDrop={(e) => {
+                if (!takes(c.path)) return;
+                e.preventDefault();
+                e.stopPropagation();
+                setOver(undefined);
+                props.onDropInto?.(c.path);
+              }}
             >
               {c.label === "~" ? (
                 <>

@@ -5,17 +5,20 @@
  */
 import { createSignal, Match, onCleanup, Show, Switch } from "solid-js";
 import type { FileEntry } from "../../../shared/files.js";
-import { checkName, displayPath, joinPath, parentOf } from "../../../shared/paths.js";
+import { checkNewName, displayPath, isInside, joinPath, parentOf } from "../../../shared/paths.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { Breadcrumb } from "./breadcrumb.js";
+import { ContextMenu, type MenuItem } from "./context-menu.js";
 import { ConfirmDialog, ConflictDialog, TextDialog } from "./dialogs.js";
 import { dragHasFiles, pickedFromDataTransfer, pickedFromFiles } from "./drop.js";
 import { FileList } from "./file-list.js";
 import { type FilesSession, useFiles } from "./files-store.js";
+import { FolderPickerDialog } from "./folder-picker.js";
 import { reasonOf } from "./format.js";
 import {
   CloseIcon,
   DownloadIcon,
+  HomeIcon,
   NewFileIcon,
   NewFolderIcon,
   RefreshIcon,
@@ -24,6 +27,7 @@ import {
   UploadIcon,
   WarnIcon,
 } from "./icons.js";
+import { urlOf } from "./route.js";
 import { UploadsPanel } from "./uploads-panel.js";
 import "./files.css";
 
@@ -58,7 +62,7 @@ type Dialog =
 
 function nameProblem(name: string): string | undefined {
   try {
-    checkName(name);
+    checkNewName(name);
     return undefined;
   } catch (err) {
     return (err as Error).message;
@@ -73,6 +77,15 @@ function Explorer(props: { session: FilesSession }) {
   const [renaming, setRenaming] = createSignal<string>();
   const [dragging, setDragging] = createSignal(false);
   const [dropTarget, setDropTarget] = createSignal<string>();
+  const [menu, setMenu] = createSignal<{
+    x: number;
+    y: number;
+    label: string;
+    items: MenuItem[];
+  }>();
+  const [notice, setNotice] = createSignal<string>();
+  /** The names of the entries being dragged (to move them), while a drag of this page lasts. */
+  const [moving, setMoving] = createSignal<readonly string[]>();
   let fileInput!: HTMLInputElement;
   let folderInput!: HTMLInputElement;
 
@@ -80,6 +93,19 @@ function Explorer(props: { session: FilesSession }) {
   const show = (p: string) => displayPath(p, s.home);
   const selected = () => [...ex.selection()];
   const go = (path: string) => void s.openPath(path);
+
+  /** The address of an entry: a folder opens in Files, a file in the editor. */
+  const linkOf = (entry: FileEntry) => {
+    const folder = entry.type === "dir" || entry.link?.type === "dir";
+    return urlOf(joinPath(dir(), entry.name), s.home, folder ? "#files" : "#editor");
+  };
+  let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+  const say = (text: string) => {
+    setNotice(text);
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => setNotice(undefined), 5000);
+  };
+  onCleanup(() => clearTimeout(noticeTimer));
 
   const download = (names: readonly string[]) =>
     void ex.report(async () => {
@@ -111,18 +137,123 @@ function Explorer(props: { session: FilesSession }) {
     return undefined;
   }
 
+  /** The entries a right-click or a drag of `entry` is about: the selection, if it is in it. */
+  const namesFor = (entry: FileEntry): string[] => {
+    if (ex.selection().has(entry.name)) return selected();
+    ex.select(entry.name);
+    return [entry.name];
+  };
+
+  function menuItems(entry: FileEntry): MenuItem[] {
+    const names = namesFor(entry);
+    const one = names.length === 1;
+    const paths = names.map((n) => joinPath(dir(), n));
+    const items: MenuItem[] = [];
+    const write = !readOnly();
+    if (one) {
+      items.push(
+        { label: "Open", action: "open", run: () => void s.openEntry(entry) },
+        {
+          label: "Open in a new browser tab",
+          action: "open-tab",
+          run: () => window.open(linkOf(entry), "_blank", "noopener"),
+        },
+      );
+      if (write)
+        items.push({
+          label: "Rename",
+          action: "rename",
+          hint: "F2",
+          run: () => setRenaming(entry.name),
+        });
+    }
+    if (write) {
+      items.push(
+        {
+          label: "Duplicate",
+          action: "duplicate",
+          separated: one,
+          run: () => void ex.copy(names, dir()),
+        },
+        { label: "Move to…", action: "move", run: () => setDialog({ kind: "move", names }) },
+        { label: "Copy to…", action: "copy", run: () => setDialog({ kind: "copy", names }) },
+      );
+    }
+    items.push(
+      {
+        label: one ? "Copy path" : `Copy ${names.length} paths`,
+        action: "copy-path",
+        separated: true,
+        run: () =>
+          void ex.report(async () => {
+            await navigator.clipboard.writeText(paths.join("\n"));
+            say(one ? `Copied ${paths[0]}` : `Copied ${names.length} paths`);
+          }),
+      },
+      { label: "Download", action: "download", run: () => download(names) },
+    );
+    if (write) {
+      items.push({
+        label: "Delete",
+        action: "delete",
+        hint: "Del",
+        danger: true,
+        separated: true,
+        run: () => setDialog({ kind: "delete", names }),
+      });
+    }
+    return items;
+  }
+
+  // Dragging entries: onto a folder row or a step of the path moves them there.
+  const onDragRow = (entry: FileEntry, e: DragEvent) => {
+    // Not selected here: the selection bar would appear and shift the rows under the drag.
+    const names = ex.selection().has(entry.name) ? selected() : [entry.name];
+    setMoving(names);
+    if (!e.dataTransfer) return;
+    e.dataTransfer.effectAllowed = "all";
+    // Dropped elsewhere (another tab, a chat), the links and paths go along.
+    const links = names.map((n) => new URL(linkOf({ ...entry, name: n }), location.href).href);
+    e.dataTransfer.setData("text/uri-list", links.join("\r\n"));
+    e.dataTransfer.setData("text/plain", names.map((n) => joinPath(dir(), n)).join("\n"));
+  };
+  const moveInto = (target: string) => {
+    const names = moving();
+    setMoving(undefined);
+    setDropTarget(undefined);
+    if (!names || target === dir()) return;
+    void ex.move(names, target).then((ok) => {
+      if (ok)
+        say(`Moved ${names.length === 1 ? names[0] : `${names.length} items`} to ${show(target)}`);
+    });
+  };
+
   // Drag and drop: onto the explorer uploads here, onto a folder row uploads into it.
   let depth = 0;
   const rowUnder = (e: DragEvent) =>
     (e.target as HTMLElement | null)?.closest<HTMLElement>('.file-row[data-dir="true"]')?.dataset
       .name;
+  /** The folder row under a drag of entries, unless it is one of them. */
+  const moveTargetUnder = (e: DragEvent) => {
+    const name = rowUnder(e);
+    return name !== undefined && !moving()!.includes(name) ? name : undefined;
+  };
   const onDragEnter = (e: DragEvent) => {
+    if (moving()) return;
     if (!dragHasFiles(e.dataTransfer)) return;
     e.preventDefault();
     depth++;
     setDragging(true);
   };
   const onDragOver = (e: DragEvent) => {
+    if (moving()) {
+      const into = moveTargetUnder(e);
+      setDropTarget(into);
+      if (into === undefined) return;
+      e.preventDefault();
+      if (e.dataTransfer) e.dataTransfer.dropEffect = "move";
+      return;
+    }
     if (!dragHasFiles(e.dataTransfer)) return;
     e.preventDefault();
     if (e.dataTransfer) e.dataTransfer.dropEffect = "copy";
@@ -136,6 +267,13 @@ function Explorer(props: { session: FilesSession }) {
     }
   };
   const onDrop = (e: DragEvent) => {
+    if (moving()) {
+      const into = moveTargetUnder(e);
+      if (into === undefined) return;
+      e.preventDefault();
+      moveInto(joinPath(dir(), into));
+      return;
+    }
     if (readOnly() || !e.dataTransfer || !dragHasFiles(e.dataTransfer)) return;
     e.preventDefault();
     const into = rowUnder(e);
@@ -187,7 +325,25 @@ function Explorer(props: { session: FilesSession }) {
         >
           <UpIcon />
         </button>
-        <Breadcrumb dir={dir()} home={s.home} onNavigate={go} />
+        <Show when={!isInside(dir(), s.home)}>
+          <button
+            type="button"
+            class="icon-button"
+            title={`Home (${show(s.home)})`}
+            aria-label="Home"
+            data-testid="go-home"
+            onClick={() => go(s.home)}
+          >
+            <HomeIcon />
+          </button>
+        </Show>
+        <Breadcrumb
+          dir={dir()}
+          home={s.home}
+          onNavigate={go}
+          moving={() => moving() !== undefined}
+          onDropInto={moveInto}
+        />
         <div class="files-actions">
           <input
             class="files-filter"
@@ -368,6 +524,11 @@ function Explorer(props: { session: FilesSession }) {
           {ex.busy()}
         </div>
       </Show>
+      <Show when={notice()}>
+        <div class="files-notice" role="status" data-testid="files-notice">
+          {notice()}
+        </div>
+      </Show>
       <Show when={ex.watchProblem()}>
         <div class="files-notice muted" role="status" data-testid="watch-problem">
           Live updates are off here: {ex.watchProblem()}
@@ -413,6 +574,17 @@ function Explorer(props: { session: FilesSession }) {
               dropTarget={dropTarget()}
               onOpen={(entry) => void s.openEntry(entry)}
               onKey={onKey}
+              linkOf={linkOf}
+              // The items are made once, as the menu opens (it selects the entry).
+              onMenu={(entry, x, y) =>
+                setMenu({ x, y, label: `Actions on ${entry.name}`, items: menuItems(entry) })
+              }
+              draggable={!readOnly()}
+              onDragRow={onDragRow}
+              onDragEnd={() => {
+                setMoving(undefined);
+                setDropTarget(undefined);
+              }}
               onRenameDone={(from, to) => {
                 setRenaming(undefined);
                 // The fs service checks the name and says what is wrong with it.
@@ -442,6 +614,17 @@ function Explorer(props: { session: FilesSession }) {
             where={show(q().dir)}
             remaining={q().remaining}
             answer={(c, all) => q().answer(c, all)}
+          />
+        )}
+      </Show>
+      <Show when={menu()} keyed>
+        {(m) => (
+          <ContextMenu
+            x={m.x}
+            y={m.y}
+            label={m.label}
+            items={m.items}
+            onClose={() => setMenu(undefined)}
           />
         )}
       </Show>
@@ -475,6 +658,8 @@ function ExplorerDialog(props: { dialog: Dialog; session: FilesSession; close: (
             if (!path) return failed();
             ex.clearActionError();
             ex.select(name);
+            // A new file is made to be written: it opens in the editor.
+            void s.openPath(path);
             return undefined;
           }}
         />
@@ -500,12 +685,12 @@ function ExplorerDialog(props: { dialog: Dialog; session: FilesSession; close: (
     case "move":
     case "copy":
       return (
-        <TextDialog
+        <FolderPickerDialog
           title={`${d.kind === "move" ? "Move" : "Copy"} ${d.names.length === 1 ? `“${d.names[0]}”` : `${d.names.length} items`}`}
-          label="To the folder (~/… or an absolute path)"
-          initial={here()}
           action={d.kind === "move" ? "Move" : "Copy"}
           testid={`${d.kind}-dialog`}
+          picker={s.folderPicker(ex.dir() ?? s.home)}
+          home={s.home}
           onClose={props.close}
           submit={async (dest) => {
             const ok =

@@ -12,7 +12,7 @@ import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createEffect, createSignal, For, on, Show } from "solid-js";
 import type { FileEntry, SortKey } from "../../../shared/files.js";
 import type { ExplorerStore } from "./explorer-store.js";
-import { formatMode, formatSize, formatTime } from "./format.js";
+import { formatMode, formatSize, formatTime, visibleName } from "./format.js";
 import { EntryIcon, kindOf } from "./icons.js";
 
 export const ROW_HEIGHT = 30;
@@ -26,6 +26,14 @@ export interface FileListProps {
   /** The folder row a drag hovers, for the drop highlight. */
   dropTarget: string | undefined;
   onKey: (e: KeyboardEvent) => void;
+  /** The address of an entry: its name is a real link (middle-click, copy link address). */
+  linkOf: (entry: FileEntry) => string;
+  /** A right-click on an entry (or the menu key on the selection). */
+  onMenu: (entry: FileEntry, x: number, y: number) => void;
+  /** Rows can be dragged (onto a folder row or a step of the path, to move them there). */
+  draggable: boolean;
+  onDragRow: (entry: FileEntry, e: DragEvent) => void;
+  onDragEnd: () => void;
 }
 
 const COLUMNS: { key: SortKey; label: string; class: string }[] = [
@@ -79,6 +87,14 @@ export function FileList(props: FileListProps) {
     virtualizer.scrollToIndex(next, { align: "auto" });
   }
 
+  function findLoaded(name: string): FileEntry | undefined {
+    for (const item of virtualizer.getVirtualItems()) {
+      const r = ex.rowAt(item.index);
+      if (r?.name === name) return r;
+    }
+    return undefined;
+  }
+
   const sortMark = (key: SortKey) => (ex.prefs().sort === key ? (ex.prefs().desc ? "▼" : "▲") : "");
 
   return (
@@ -130,6 +146,17 @@ export function FileList(props: FileListProps) {
           if (e.key === "ArrowDown" || e.key === "ArrowUp") {
             e.preventDefault();
             moveCursor(e.key === "ArrowDown" ? 1 : -1, e.shiftKey);
+          } else if (e.key === "ContextMenu" || (e.shiftKey && e.key === "F10")) {
+            e.preventDefault();
+            const name = [...ex.selection()][0];
+            const row =
+              name &&
+              scroller.querySelector<HTMLElement>(`.file-row[data-name="${CSS.escape(name)}"]`);
+            const entry = row ? findLoaded(name) : undefined;
+            if (row && entry) {
+              const r = row.getBoundingClientRect();
+              props.onMenu(entry, r.left + 40, r.bottom);
+            }
           } else props.onKey(e);
         }}
       >
@@ -169,6 +196,11 @@ export function FileList(props: FileListProps) {
                         dropTarget={props.dropTarget === e().name}
                         onRenameDone={props.onRenameDone}
                         onOpen={props.onOpen}
+                        link={props.linkOf(e())}
+                        onMenu={props.onMenu}
+                        draggable={props.draggable}
+                        onDragRow={props.onDragRow}
+                        onDragEnd={props.onDragEnd}
                       />
                     )}
                   </Show>
@@ -190,13 +222,18 @@ function Row(props: {
   dropTarget: boolean;
   onRenameDone: (from: string, to: string | undefined) => void;
   onOpen: (entry: FileEntry) => void;
+  link: string;
+  onMenu: (entry: FileEntry, x: number, y: number) => void;
+  draggable: boolean;
+  onDragRow: (entry: FileEntry, e: DragEvent) => void;
+  onDragEnd: () => void;
 }) {
   const e = () => props.entry;
   const selected = () => props.explorer.selection().has(e().name);
   const isDir = () => e().type === "dir" || e().link?.type === "dir";
   const title = () => {
     const x = e();
-    const parts = [x.name];
+    const parts = [visibleName(x.name)];
     if (x.link)
       parts.push(`→ ${x.link.target}${x.link.type === "missing" ? " (broken link)" : ""}`);
     if (x.mode) parts.push(formatMode(x.mode));
@@ -215,8 +252,16 @@ function Row(props: {
       data-dir={isDir() ? "true" : "false"}
       data-drop={props.dropTarget ? "true" : undefined}
       title={title()}
+      draggable={props.draggable && !props.renaming}
+      onDragStart={(ev) => props.onDragRow(e(), ev)}
+      onDragEnd={() => props.onDragEnd()}
+      onContextMenu={(ev) => {
+        if ((ev.target as HTMLElement).closest("input")) return;
+        ev.preventDefault();
+        props.onMenu(e(), ev.clientX, ev.clientY);
+      }}
       onClick={(ev) => {
-        if ((ev.target as HTMLElement).closest("input, button")) return;
+        if ((ev.target as HTMLElement).closest("input, button, a")) return;
         props.explorer.select(
           e().name,
           ev.shiftKey ? "range" : ev.ctrlKey || ev.metaKey ? "toggle" : "only",
@@ -240,16 +285,21 @@ function Row(props: {
         <Show
           when={props.renaming}
           fallback={
-            <button
-              type="button"
+            <a
               class="entry-name"
+              href={props.link}
               data-kind={kindOf(e())}
               data-testid="entry-name"
-              onClick={() => props.onOpen(e())}
+              onClick={(ev) => {
+                // Ctrl-, Shift- or middle-click: the browser opens the link in a new tab.
+                if (ev.button !== 0 || ev.ctrlKey || ev.metaKey || ev.shiftKey || ev.altKey) return;
+                ev.preventDefault();
+                props.onOpen(e());
+              }}
             >
-              {e().name}
+              {visibleName(e().name)}
               {isDir() ? "/" : ""}
-            </button>
+            </a>
           }
         >
           <RenameInput name={e().name} done={props.onRenameDone} />

@@ -24,6 +24,7 @@ import { useConnection } from "../stores/connection-store.js";
 import { useTerminals } from "../terminals/terminals-store.js";
 import { createDocumentsStore, type DocumentsStore } from "./documents-store.js";
 import { createExplorerStore, type ExplorerStore } from "./explorer-store.js";
+import { createFolderPickerStore, type FolderPickerStore } from "./folder-picker-store.js";
 import { createFsClient, errorPayloadOf, type FsClient } from "./fs-client.js";
 import { pathInAddressBar, pushUrl, replaceUrl, showTab, urlOf } from "./route.js";
 import { createUploadsStore, type UploadsStore } from "./uploads-store.js";
@@ -52,6 +53,8 @@ export interface FilesSession {
   download(path: string): Promise<void>;
   /** The bytes of file `path`, read through the same download route as a download. */
   readBytes(path: string, signal?: AbortSignal): Promise<Blob>;
+  /** A folder picker (the Move and Copy dialogs) starting at `start`. */
+  folderPicker(start: string): FolderPickerStore;
   /** The Editor tab shows document `path` (or none): keeps the address bar in step. */
   showDocument(path: string | undefined): void;
   /** Ends what the session listens to and runs. */
@@ -187,6 +190,7 @@ function createSession(
       if (!res.ok) throw new Error(await errorMessage(res));
       return res.blob();
     },
+    folderPicker: (start) => createFolderPickerStore(fs, home, start, explorer.prefs().hidden),
     showDocument(path) {
       const target = path ?? explorer.dir() ?? home;
       if (location.hash === "#editor") replaceUrl(urlOf(target, home, "#editor"));

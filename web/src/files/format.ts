@@ -45,3 +45,21 @@ export function reasonOf(message: string): string {
   const reason = m ? m[1]! : message;
   return reason.charAt(0).toUpperCase() + reason.slice(1);
 }
+
+/**
+ * A name as it is shown: a control character (a newline, a tab…) made elsewhere becomes its
+ * picture (`a␊b`, U+2400…) instead of printing as a space or nothing, so such a name can be
+ * told apart and renamed.
+ */
+export function visibleName(name: string): string {
+  let out = "";
+  for (const ch of name) {
+    const c = ch.codePointAt(0)!;
+    if (c < 0x20) out += String.fromCodePoint(0x2400 + c);
+    else if (c === 0x7f) out += "\u2421";
+    else if ((c >= 0x80 && c <= 0x9f) || c === 0x2028 || c === 0x2029)
+      out += `\\u{${c.toString(16)}}`;
+    else out += ch;
+  }
+  return out;
+}

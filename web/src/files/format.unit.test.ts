@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { formatMode, formatSize, formatTime, reasonOf } from "./format.js";
+import { formatMode, formatSize, formatTime, reasonOf, visibleName } from "./format.js";
 
 describe("explorer formatting", () => {
+  it("names with control characters show them", () => {
+    expect(visibleName("a\nb")).toBe("a\u240ab");
+    expect(visibleName("tab\there")).toBe("tab\u2409here");
+    expect(visibleName("x\x7f\x85\u2028")).toBe("x\u2421\\u{85}\\u{2028}");
+    expect(visibleName("plain ünï 日本.txt")).toBe("plain ünï 日本.txt");
+  });
+
   it("sizes", () => {
     expect(formatSize(0)).toBe("0 B");
     expect(formatSize(999)).toBe("999 B");

@@ -4,7 +4,7 @@
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, For, Show } from "solid-js";
-import { formatSize } from "./format.js";
+import { formatSize, visibleName } from "./format.js";
 import { CloseIcon } from "./icons.js";
 import type { UploadItem, UploadsStore } from "./uploads-store.js";
 
@@ -35,6 +35,8 @@ function Uploads(props: PanelProps) {
     items().filter((u) => u.status === "queued" || u.status === "uploading"),
   );
   const finished = () => items().length - active().length;
+  const failed = createMemo(() => items().filter((u) => u.status === "error").length);
+  const done = createMemo(() => items().filter((u) => u.status === "done").length);
   let scroller: HTMLElement | undefined;
   const virtualizer = createVirtualizer({
     get count() {
@@ -55,10 +57,10 @@ function Uploads(props: PanelProps) {
       }}
     >
       <header class="uploads-header">
-        <span>
-          {active().length > 0
-            ? `Uploading ${active().length} of ${items().length}`
-            : `${items().length} uploaded`}
+        {/* Counts up as uploads finish: "12 of 400 uploaded…". */}
+        <span data-testid="uploads-count" data-done={done()}>
+          {active().length > 0 ? `${done()} of ${items().length} uploaded…` : `${done()} uploaded`}
+          {failed() > 0 ? `, ${failed()} failed` : ""}
         </span>
         <Show when={finished() > 0}>
           <button type="button" class="icon-button" onClick={() => props.uploads.clearFinished()}>
@@ -87,8 +89,11 @@ function Uploads(props: PanelProps) {
                 data-name={u.path}
               >
                 <div class="upload-line">
-                  <span class="upload-name" title={`${props.display(u.dir)}/${u.path}`}>
-                    {u.path}
+                  <span
+                    class="upload-name"
+                    title={`${props.display(u.dir)}/${visibleName(u.path)}`}
+                  >
+                    {visibleName(u.path)}
                   </span>
                   <span class="upload-size muted">
                     {u.status === "uploading"
@@ -119,7 +124,12 @@ function Uploads(props: PanelProps) {
                   <div class="progress-bar" style={{ width: `${pct()}%` }} />
                 </div>
                 <Show when={u.error}>
-                  <p class="upload-error" role="alert">
+                  <p
+                    class="upload-error"
+                    role="alert"
+                    data-testid="upload-error"
+                    data-code={u.code}
+                  >
                     {u.error}
                   </p>
                 </Show>

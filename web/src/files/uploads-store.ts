@@ -27,6 +27,8 @@ export interface UploadItem {
   status: UploadStatus;
   conflict: "fail" | "replace" | "rename";
   error?: string;
+  /** The error's code (ERR_FS_NAME, ERR_FS_EXISTS…), when the server gave one. */
+  code?: string;
   /** Where it ended up (when done). */
   result?: string;
 }
@@ -102,7 +104,12 @@ export function createUploadsStore(
         body = JSON.parse(xhr.responseText);
       } catch {}
       if (xhr.status === 201) finish({ status: "done", loaded: u.size, result: body.path });
-      else finish({ status: "error", error: body.message ?? `the server answered ${xhr.status}` });
+      else
+        finish({
+          status: "error",
+          error: body.message ?? `the server answered ${xhr.status}`,
+          ...(body.code !== undefined && { code: body.code }),
+        });
     };
     xhr.onerror = () => finish({ status: "error", error: "the connection failed" });
     xhr.onabort = () => finish({ status: "cancelled" });

@@ -972,6 +972,18 @@ return function check(value) {
   )
 }
 })(),
+  "9e8831a6cc4f6feeb2580e6c": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['seq']) &&
+    value['seq'] >= 1 &&
+    (typeof value['name'] === 'string') &&
+    value['name'].length <= 80 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "a1bcbb4516bc45a7d4fa1edb": (() => {
 return function check(value) {
   return (
