@@ -191,6 +191,19 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("terminals in Chromium", () => {
     await expect.poll(() => screen(first), { timeout: 60_000 }).toContain("flood-over-42");
   });
 
+  it("output that flows while the Terminals tab is hidden is all on the screen when it is shown again", async () => {
+    await typeIn(
+      first,
+      "for i in $(seq 1 4000); do echo line$i; done; sleep 1; echo FIN-$((1+1))\n",
+    );
+    await first.getByTestId("tab-files").click();
+    await first.waitForTimeout(3000);
+    await first.getByTestId("tab-terminals").click();
+    // The end of the output and the prompt after it, without a key pressed.
+    await expect.poll(() => screen(first), { timeout: 30_000 }).toContain("line4000\nFIN-2");
+    await expect.poll(() => screen(first), { timeout: 30_000 }).toMatch(/FIN-2\n\S+@\S+:~[#$]/);
+  });
+
   it("an exited shell says so with its code and restarts", async () => {
     await typeIn(first, "exit 5\n");
     await expect
