@@ -249,6 +249,43 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await page.close();
   });
 
+  it("Back from a file shows the folder it was opened from, Forward the file again; Back from a tab goes to the tab before", async () => {
+    await mkdir(join(plus.home, "nav"), { recursive: true });
+    await writeFile(join(plus.home, "nav", "notes.txt"), "navigation\n");
+    const page = await open("/files/nav");
+    await waitDir(page, join(plus.home, "nav"));
+    const shown = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll("[data-testid^=pane-]")]
+          .filter((e) => !(e as HTMLElement).hidden)
+          .map((e) => e.getAttribute("data-testid")),
+      );
+    await page
+      .locator('[data-testid=file-row][data-name="notes.txt"] [data-testid=entry-name]')
+      .click();
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(["pane-editor"]);
+    await page.goBack();
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(["pane-files"]);
+    await waitDir(page, join(plus.home, "nav"));
+    await page.goForward();
+    await expect.poll(shown, { timeout: 30_000 }).toEqual(["pane-editor"]);
+    await expect
+      .poll(() => page.locator("[data-testid=code-editor] .cm-content").innerText())
+      .toContain("navigation");
+    // Views are steps of the history too.
+    await page.getByTestId("tab-terminals").click();
+    await expect.poll(shown).toEqual(["pane-terminals"]);
+    await page.getByTestId("tab-settings").click();
+    await expect.poll(shown).toEqual(["pane-settings"]);
+    await page.goBack();
+    await expect.poll(shown).toEqual(["pane-terminals"]);
+    await page.goBack();
+    await expect.poll(shown).toEqual(["pane-editor"]);
+    await page.goForward();
+    await expect.poll(shown).toEqual(["pane-terminals"]);
+    await page.close();
+  });
+
   it("ln -s / ~/.root: opening .root shows the root directory; error tabs can be closed", async () => {
     await symlink("/", join(plus.home, ".root"));
     const page = await open("/files/");

@@ -96,15 +96,24 @@ function tabOfHash(hash: string): TabId {
   return (TabIds as readonly string[]).includes(id) ? (id as TabId) : DEFAULT_TAB;
 }
 
-/** The selected tab, kept in the URL hash so a reload or a shared link opens the same tab. */
+/**
+ * The selected tab, kept in the URL hash so a reload or a shared link opens the same tab.
+ * Choosing a tab is a step of the browser's history: Back and Forward walk the tabs (and the
+ * files opened in between, whose addresses name their tab too).
+ */
 export function createTabRoute(): [Accessor<TabId>, (id: TabId) => void] {
   const [tab, setTab] = createSignal<TabId>(tabOfHash(location.hash));
   const onHash = () => setTab(tabOfHash(location.hash));
+  // A step back to an entry whose path differs fires popstate (hashchange only sometimes).
   window.addEventListener("hashchange", onHash);
-  onCleanup(() => window.removeEventListener("hashchange", onHash));
+  window.addEventListener("popstate", onHash);
+  onCleanup(() => {
+    window.removeEventListener("hashchange", onHash);
+    window.removeEventListener("popstate", onHash);
+  });
   const select = (id: TabId) => {
     setTab(id);
-    if (tabOfHash(location.hash) !== id) history.replaceState(null, "", `#${id}`);
+    if (tabOfHash(location.hash) !== id) history.pushState(null, "", `#${id}`);
   };
   return [tab, select];
 }
