@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { makePdf } from "../helpers/pdf.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
@@ -141,6 +142,101 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
       undefined,
     );
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-html.png") });
+    await page.close();
+  });
+
+  async function openPdf(name: string): Promise<Page> {
+    const page = await context.newPage();
+    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
+    await page.getByTestId("pdf-viewer").waitFor({ timeout: 30_000 });
+    return page;
+  }
+  /** The width of the first page as drawn. */
+  const pageWidth = (page: Page) =>
+    page
+      .locator(".pdfViewer .page")
+      .first()
+      .evaluate((el) => (el as HTMLElement).clientWidth);
+
+  it("a PDF shows its pages and thumbnails, finds text on page 2, zooms, and reloads when rewritten", async () => {
+    const three = [
+      ["Page one of the report", "Introduction"],
+      ["Page two has the zebra result", "and a second line"],
+      ["Page three", "Conclusion"],
+    ];
+    await writeFile(join(plus.home, "report.pdf"), makePdf(three));
+    const page = await openPdf("report.pdf");
+    const viewer = page.getByTestId("pdf-viewer");
+    await expect.poll(() => viewer.getAttribute("data-pages"), { timeout: 30_000 }).toBe("3");
+    await page.locator(".pdfViewer .page[data-page-number='1'] .textLayer span").first().waitFor();
+    expect(await page.getByTestId("pdf-page-count").textContent()).toContain("3");
+    // Thumbnails: one per page, drawn.
+    await expect.poll(() => page.getByTestId("pdf-thumb").count()).toBe(3);
+    await page.locator(".pdf-thumb-canvas[data-drawn]").first().waitFor();
+
+    await page.getByTestId("pdf-search").fill("zebra");
+    await expect
+      .poll(() => page.getByTestId("pdf-found").textContent(), { timeout: 30_000 })
+      .toBe("1 of 1");
+    await page
+      .locator(".pdfViewer .page[data-page-number='2'] .textLayer .highlight.selected")
+      .waitFor();
+    await expect.poll(() => page.getByTestId("pdf-page").inputValue()).toBe("2");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-pdf.png") });
+
+    const before = await pageWidth(page);
+    await page.getByTestId("pdf-zoom-in").click();
+    await expect.poll(() => pageWidth(page)).toBeGreaterThan(before * 1.2);
+    const zoomed = await page.getByTestId("pdf-zoom").textContent();
+
+    // Rewritten on disk (a build): a fourth page appears, the zoom and the page are kept.
+    const loads = Number(await viewer.getAttribute("data-loads"));
+    await writeFile(
+      join(plus.home, "report.pdf"),
+      makePdf([...three, ["Page four, added by the build"]]),
+    );
+    await expect.poll(() => viewer.getAttribute("data-pages"), { timeout: 30_000 }).toBe("4");
+    expect(Number(await viewer.getAttribute("data-loads"))).toBeGreaterThan(loads);
+    await expect.poll(() => page.getByTestId("pdf-zoom").textContent()).toBe(zoomed);
+    await expect.poll(() => page.getByTestId("pdf-page").inputValue()).toBe("2");
+    await page.locator(".pdfViewer .page[data-page-number='4']").waitFor();
+    await page.close();
+  });
+
+  it("a PDF with JavaScript actions is shown and its scripts never run", async () => {
+    const script = "app.alert('pwned'); this.pwned = 1;";
+    await writeFile(
+      join(plus.home, "scripted.pdf"),
+      makePdf([["A document with an open action"], ["Second page"]], {
+        openActionJs: script,
+        linkJs: script,
+      }),
+    );
+    const page = await context.newPage();
+    const dialogs: string[] = [];
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    const requests: string[] = [];
+    page.on("request", (r) => requests.push(r.url()));
+    await page.goto(new URL("/files/scripted.pdf#editor", plus.url).toString());
+    await page
+      .locator(".pdfViewer .page[data-page-number='1'] .textLayer span")
+      .first()
+      .waitFor({ timeout: 30_000 });
+    // The link's annotation layer is drawn: the page is fully shown, and clicking the
+    // scripted link does nothing either.
+    await page.locator(".pdfViewer .page[data-page-number='1'] .annotationLayer").waitFor();
+    await page.locator(".pdfViewer .page[data-page-number='1'] .linkAnnotation").first().click();
+    await page.getByTestId("pdf-zoom-in").click();
+    await expect.poll(() => page.getByTestId("pdf-zoom").textContent()).not.toBe("");
+    expect(dialogs).toEqual([]);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
+    // The scripting sandbox of pdf.js is never even loaded.
+    expect(requests.filter((u) => /sandbox/i.test(u))).toEqual([]);
     await page.close();
   });
 });

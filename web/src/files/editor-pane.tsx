@@ -2,16 +2,22 @@
  * The Editor tab: the open files as tabs (each one closable, whatever its state), and the
  * collaborative editor of the active one.
  */
-import { createEffect, For, Show } from "solid-js";
+import { createEffect, For, lazy, Match, Show, Switch } from "solid-js";
 import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
 import { DocumentEditor } from "../editor/document-editor.js";
 import { ImageViewer, imageTypeOf } from "../viewers/image-viewer.js";
+import { viewerOf } from "../viewers/viewer-kinds.js";
 import type { OpenDocument } from "./documents-store.js";
 import { type FilesSession, useFiles } from "./files-store.js";
 import { CloseIcon, DownloadIcon, WarnIcon } from "./icons.js";
 import "./files.css";
+
+// pdf.js is large: it loads with the first PDF opened.
+const PdfViewer = lazy(async () => ({
+  default: (await import("../viewers/pdf-viewer.js")).PdfViewer,
+}));
 
 export function EditorPane() {
   const files = useFiles();
@@ -119,17 +125,23 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           Show in Files
         </button>
       </div>
-      <Show
-        when={imageTypeOf(props.doc.path) === undefined}
-        fallback={<ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />}
+      <Switch
+        fallback={
+          <DocumentEditor
+            path={props.doc.path}
+            shown={shown()}
+            goto={props.doc.goto}
+            onDownload={() => void s.download(props.doc.path)}
+          />
+        }
       >
-        <DocumentEditor
-          path={props.doc.path}
-          shown={shown()}
-          goto={props.doc.goto}
-          onDownload={() => void s.download(props.doc.path)}
-        />
-      </Show>
+        <Match when={imageTypeOf(props.doc.path) !== undefined}>
+          <ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />
+        </Match>
+        <Match when={viewerOf(props.doc.path) === "pdf"}>
+          <PdfViewer path={props.doc.path} shown={shown()} read={s.readBytes} watch={s.watchFile} />
+        </Match>
+      </Switch>
     </div>
   );
 }

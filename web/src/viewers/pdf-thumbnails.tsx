@@ -1,0 +1,89 @@
+/**
+ * The page thumbnails beside a PDF: a virtualised column (a 2,000-page document has a few
+ * dozen thumbnails in the page), each drawn when it is shown and its drawing cancelled when
+ * it scrolls away.
+ */
+import { createVirtualizer } from "@tanstack/solid-virtual";
+import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
+import { createEffect, For, on, onCleanup, onMount } from "solid-js";
+
+/** Width of a thumbnail in CSS pixels; rows are tall enough for a portrait page. */
+const THUMB_WIDTH = 96;
+const ROW_HEIGHT = 150;
+
+export function PdfThumbnails(props: {
+  doc: PDFDocumentProxy;
+  current: number;
+  onPick: (page: number) => void;
+}) {
+  let scroller!: HTMLDivElement;
+  const virtualizer = createVirtualizer({
+    get count() {
+      return props.doc.numPages;
+    },
+    getScrollElement: () => scroller,
+    estimateSize: () => ROW_HEIGHT,
+    overscan: 4,
+  });
+  // The current page stays in sight in the column.
+  createEffect(
+    on(
+      () => props.current,
+      (n) => virtualizer.scrollToIndex(n - 1, { align: "auto" }),
+    ),
+  );
+  return (
+    <div class="pdf-thumbs" ref={scroller} data-testid="pdf-thumbs">
+      <div class="pdf-thumbs-rows" style={{ height: `${virtualizer.getTotalSize()}px` }}>
+        <For each={virtualizer.getVirtualItems()}>
+          {(item) => (
+            <button
+              type="button"
+              class="pdf-thumb"
+              data-testid="pdf-thumb"
+              data-page={item.index + 1}
+              data-current={props.current === item.index + 1 ? "true" : undefined}
+              aria-label={`Page ${item.index + 1}`}
+              style={{ transform: `translateY(${item.start}px)` }}
+              onClick={() => props.onPick(item.index + 1)}
+            >
+              <Thumbnail doc={props.doc} page={item.index + 1} />
+              <span class="pdf-thumb-number">{item.index + 1}</span>
+            </button>
+          )}
+        </For>
+      </div>
+    </div>
+  );
+}
+
+function Thumbnail(props: { doc: PDFDocumentProxy; page: number }) {
+  let canvas!: HTMLCanvasElement;
+  let task: RenderTask | undefined;
+  let gone = false;
+  onMount(async () => {
+    try {
+      const page = await props.doc.getPage(props.page);
+      if (gone) return;
+      const base = page.getViewport({ scale: 1 });
+      const scale = THUMB_WIDTH / base.width;
+      const ratio = window.devicePixelRatio || 1;
+      const viewport = page.getViewport({ scale: scale * ratio });
+      canvas.width = Math.floor(viewport.width);
+      canvas.height = Math.floor(viewport.height);
+      canvas.style.width = `${Math.floor(viewport.width / ratio)}px`;
+      canvas.style.height = `${Math.floor(viewport.height / ratio)}px`;
+      task = page.render({ canvas, viewport });
+      await task.promise;
+      canvas.dataset.drawn = "true";
+    } catch {
+      // Cancelled (scrolled away, document replaced) or a page that cannot be drawn: the
+      // slot stays blank and the page number still says which page it is.
+    }
+  });
+  onCleanup(() => {
+    gone = true;
+    task?.cancel();
+  });
+  return <canvas class="pdf-thumb-canvas" ref={canvas} />;
+}
