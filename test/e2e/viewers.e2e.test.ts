@@ -1,5 +1,7 @@
+import { createWriteStream } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { finished } from "node:stream/promises";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
@@ -237,6 +239,130 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     );
     // The scripting sandbox of pdf.js is never even loaded.
     expect(requests.filter((u) => /sandbox/i.test(u))).toEqual([]);
+    await page.close();
+  });
+
+  it("a CSV of 100,000 rows opens as a table with only the visible rows in the page, and its raw text a click away", async () => {
+    const rows = ["id,name,note"];
+    for (let i = 1; i <= 100_000; i++) {
+      rows.push(
+        i === 5 ? '5,"two\nlines","quoted, with a comma"' : `${i},Name ${i},"note ""${i}"""`,
+      );
+    }
+    await writeFile(join(plus.home, "big.csv"), `${rows.join("\n")}\n`);
+    const page = await context.newPage();
+    await page.goto(new URL("/files/big.csv#editor", plus.url).toString());
+    const viewer = page.getByTestId("table-viewer");
+    await expect.poll(() => viewer.getAttribute("data-rows"), { timeout: 60_000 }).toBe("100000");
+    expect(await page.locator(".table-head-cell").allTextContents()).toEqual([
+      "id",
+      "name",
+      "note",
+    ]);
+    const shown = await page.getByTestId("table-row").count();
+    expect(shown).toBeGreaterThan(5);
+    expect(shown).toBeLessThan(100);
+    // Quotes: a newline and a comma inside a field, doubled quotes.
+    const fifth = page.locator("[data-testid=table-row][data-row='4'] .table-cell");
+    expect(await fifth.allTextContents()).toEqual(["5", "two ↵ lines", "quoted, with a comma"]);
+    expect(
+      await page.locator("[data-testid=table-row][data-row='0'] .table-cell").nth(2).textContent(),
+    ).toBe('note "1"');
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-csv.png") });
+    await page.getByTestId("table-pane").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    const last = page.locator("[data-testid=table-row][data-row='99999'] .table-cell").first();
+    await expect.poll(() => last.textContent(), { timeout: 30_000 }).toBe("100000");
+    expect(await page.getByTestId("table-row").count()).toBeLessThan(100);
+
+    // The raw text: the file is larger than the editor takes, so it is shown read-only.
+    await page.getByTestId("table-raw").click();
+    await page.getByTestId("large-text-viewer").waitFor({ timeout: 30_000 });
+    await page.locator(".large-text-line[data-line='1'] .large-text-content").waitFor();
+    await expect
+      .poll(() => page.locator(".large-text-line[data-line='1'] .large-text-content").textContent())
+      .toBe("id,name,note");
+    await page.getByTestId("table-view").click();
+    await page.getByTestId("table-viewer").waitFor();
+    await page.close();
+  });
+
+  it("a small TSV opens as a table and its raw text in the editor", async () => {
+    await writeFile(join(plus.home, "small.tsv"), "a\tb\n1\t<img src=x onerror=top.pwned=1>\n");
+    const page = await context.newPage();
+    await page.goto(new URL("/files/small.tsv#editor", plus.url).toString());
+    const viewer = page.getByTestId("table-viewer");
+    await expect.poll(() => viewer.getAttribute("data-rows"), { timeout: 30_000 }).toBe("1");
+    const cells = page.locator("[data-testid=table-row][data-row='0'] .table-cell");
+    expect(await cells.allTextContents()).toEqual(["1", "<img src=x onerror=top.pwned=1>"]);
+    expect(await page.locator(".table-pane img").count()).toBe(0);
+    await page.getByTestId("table-raw").click();
+    await page.locator("[data-testid=code-editor] .cm-content").waitFor({ timeout: 30_000 });
+    await page.getByTestId("table-view").click();
+    await viewer.waitFor();
+    await page.close();
+  });
+
+  it("a 50 MB text file opens read-only with virtual scrolling, and scrolling to the end shows its last line", async () => {
+    const path = join(plus.home, "huge.log");
+    const out = createWriteStream(path);
+    const LINES = 1_000_000;
+    for (let chunk = 0; chunk < LINES / 10_000; chunk++) {
+      let text = "";
+      for (let i = chunk * 10_000 + 1; i <= (chunk + 1) * 10_000; i++) {
+        text +=
+          i === LINES
+            ? `the very last line ${i}\n`
+            : `${String(i).padStart(8, "0")} an ordinary line of the log, padded to 52 bytes\n`;
+      }
+      if (!out.write(text)) await new Promise<void>((r) => out.once("drain", () => r()));
+    }
+    out.end();
+    await finished(out);
+    const page = await context.newPage();
+    await page.goto(new URL("/files/huge.log#editor", plus.url).toString());
+    const viewer = page.getByTestId("large-text-viewer");
+    await viewer.waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId("large-text-banner").textContent()).toContain("Read-only");
+    await expect.poll(() => viewer.getAttribute("data-done"), { timeout: 60_000 }).toBe("true");
+    expect(await viewer.getAttribute("data-lines")).toBe(String(LINES));
+    await expect
+      .poll(() => page.locator(".large-text-line[data-line='1'] .large-text-content").textContent())
+      .toBe("00000001 an ordinary line of the log, padded to 52 bytes");
+    expect(await page.locator(".large-text-line").count()).toBeLessThan(200);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-large-text.png") });
+    await page.getByTestId("large-text-pane").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await expect
+      .poll(
+        () =>
+          page.locator(`.large-text-line[data-line='${LINES}'] .large-text-content`).textContent(),
+        { timeout: 30_000 },
+      )
+      .toBe(`the very last line ${LINES}`);
+    await expect
+      .poll(() =>
+        page.locator(`.large-text-line[data-line='${LINES}']`).evaluate((el) => {
+          const pane = el.closest("[data-testid=large-text-pane]") as HTMLElement;
+          const a = el.getBoundingClientRect();
+          const b = pane.getBoundingClientRect();
+          return a.top >= b.top && a.bottom <= b.bottom;
+        }),
+      )
+      .toBe(true);
+    const goto = page.getByTestId("large-text-goto");
+    await goto.fill("500000");
+    await goto.press("Enter");
+    await expect
+      .poll(
+        () =>
+          page.locator(".large-text-line[data-line='500000'] .large-text-content").textContent(),
+        { timeout: 30_000 },
+      )
+      .toBe("00500000 an ordinary line of the log, padded to 52 bytes");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-large-text-end.png") });
     await page.close();
   });
 });
