@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { finished } from "node:stream/promises";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -363,6 +363,105 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
       )
       .toBe("00500000 an ordinary line of the log, padded to 52 bytes");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-large-text-end.png") });
+    await page.close();
+  });
+
+  it("Markdown typesets math with KaTeX, highlights code, loads relative images, opens relative links and keeps its scroll in step", async () => {
+    await mkdir(join(plus.home, "doc", "img"), { recursive: true });
+    await copyFile(join(plus.home, "picture.png"), join(plus.home, "doc", "img", "pic.png"));
+    await writeFile(join(plus.home, "doc", "other.md"), "# The other file\n");
+    const filler = Array.from(
+      { length: 120 },
+      (_, i) => `Paragraph ${i + 1} of the filler.\n`,
+    ).join("\n");
+    await writeFile(
+      join(plus.home, "doc", "math.md"),
+      [
+        "# Math",
+        "",
+        "Euler: $e^{i\\pi} + 1 = 0$ and it costs $5 or $10.",
+        "",
+        "$$",
+        "\\int_0^1 x^2 \\, dx = \\frac{1}{3}",
+        "$$",
+        "",
+        "Hostile: $\\href{javascript:top.pwned=1}{click}$ $\\url{http://127.0.0.1:1/x}$",
+        "",
+        "```python",
+        "def square(x):",
+        "    return x * x  # squared",
+        "```",
+        "",
+        "![a picture](img/pic.png) ![not an image](../.bashrc) ![remote](http://127.0.0.1:1/beacon.png)",
+        "",
+        "[the other file](other.md) and [a heading](#the-end)",
+        "",
+        filler,
+        "## The end",
+        "",
+      ].join("\n"),
+    );
+    const page = await context.newPage();
+    await page.goto(new URL("/files/doc/math.md#editor", plus.url).toString());
+    await page.locator("[data-testid=code-editor] .cm-content").waitFor({ timeout: 30_000 });
+    const preview = page.getByTestId("source-preview");
+    await preview.locator(".katex").first().waitFor({ timeout: 30_000 });
+    // Inline and displayed math, and the dollars of prices left as text.
+    expect(await preview.locator(".math-inline .katex").count()).toBeGreaterThanOrEqual(1);
+    expect(await preview.locator(".math-display .katex-display").count()).toBe(1);
+    expect(await preview.locator(".katex-mathml annotation").first().textContent()).toBe(
+      "e^{i\\pi} + 1 = 0",
+    );
+    expect(await preview.locator("p").nth(0).textContent()).toContain("costs $5 or $10");
+    // KaTeX without trust makes no links.
+    expect(await preview.locator(".katex a").count()).toBe(0);
+    // Code highlighted by the editor's Python parser.
+    await preview.locator("pre code .tok-keyword").first().waitFor();
+    expect(await preview.locator("pre code .tok-keyword").first().textContent()).toBe("def");
+    expect(await preview.locator("pre code .tok-comment").first().textContent()).toBe("# squared");
+    // The relative image is read through the workspace; the others are not loaded.
+    const pic = preview.locator("img[data-workspace-src]").first();
+    await expect.poll(() => pic.getAttribute("data-loaded"), { timeout: 30_000 }).toBe("true");
+    expect(await pic.evaluate((img) => (img as HTMLImageElement).naturalWidth)).toBe(600);
+    expect(await pic.getAttribute("src")).toMatch(/^blob:/);
+    expect(await preview.locator("img[src^='http']").count()).toBe(0);
+    expect(await preview.locator(".markdown-remote-image").count()).toBe(1);
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-markdown-math.png") });
+
+    // Scrolling the editor to the end brings the end of the preview into view.
+    await page.locator("[data-testid=code-editor] .cm-scroller").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    const end = preview.locator("h2", { hasText: "The end" });
+    await expect
+      .poll(() =>
+        end.evaluate((h) => {
+          const pane = h.closest("[data-testid=source-preview]") as HTMLElement;
+          const a = h.getBoundingClientRect();
+          const b = pane.getBoundingClientRect();
+          return a.top >= b.top && a.bottom <= b.bottom;
+        }),
+      )
+      .toBe(true);
+    // And back: the preview scrolled to the top brings the editor back to its first line.
+    await preview.hover();
+    await preview.evaluate((el) => {
+      el.scrollTop = 0;
+    });
+    await expect
+      .poll(() =>
+        page.locator("[data-testid=code-editor] .cm-scroller").evaluate((el) => el.scrollTop),
+      )
+      .toBeLessThan(40);
+
+    // A relative link opens the file in the workspace.
+    await preview.locator("a", { hasText: "the other file" }).click();
+    await expect
+      .poll(() => page.locator("[data-testid=doc-tab][data-active=true]").getAttribute("data-path"))
+      .toBe(join(plus.home, "doc", "other.md"));
     await page.close();
   });
 });

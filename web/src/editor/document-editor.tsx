@@ -5,6 +5,7 @@
  */
 import { createEffect, createSignal, type JSX, Match, on, onCleanup, Show, Switch } from "solid-js";
 import { FONT_SIZES } from "../../../shared/workspace.js";
+import type { MarkdownWorkspace } from "../agents/markdown.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection, useConnectionState } from "../stores/connection-store.js";
@@ -40,6 +41,8 @@ export function DocumentEditor(props: {
   toolbar?: JSX.Element;
   /** What shows a text file too large to edit (read-only), instead of a download button. */
   tooLarge?: (size: number) => JSX.Element;
+  /** Where the file is, for a preview's relative links and images. */
+  workspace?: MarkdownWorkspace;
 }) {
   const readOnly = useConnectionState().readOnly;
   const store = createDocumentStore(useConnection(), props.path);
@@ -242,7 +245,14 @@ export function DocumentEditor(props: {
                 />
               </Show>
               <Show when={previewKind && showPreview() && store.loaded() ? previewKind : undefined}>
-                {(kind) => <SourcePreview kind={kind()} text={text()} />}
+                {(kind) => (
+                  <SourcePreview
+                    kind={kind()}
+                    text={text()}
+                    workspace={props.workspace}
+                    editor={editorUp()}
+                  />
+                )}
               </Show>
               <Show when={showHistory() && store.loaded()}>
                 <HistoryPanel

@@ -149,6 +149,12 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
             shown={shown()}
             goto={props.doc.goto}
             onDownload={() => void s.download(props.doc.path)}
+            workspace={{
+              dir: parentOf(props.doc.path),
+              home: s.home,
+              open: (path) => void s.openPath(path),
+              readBytes: s.readBytes,
+            }}
             tooLarge={() => (
               <LargeTextViewer
                 path={props.doc.path}
