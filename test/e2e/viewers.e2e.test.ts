@@ -242,6 +242,21 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await page.close();
   });
 
+  it("a file that is not a PDF says so in place, and shows once it becomes one", async () => {
+    await writeFile(join(plus.home, "broken.pdf"), "%PDF-1.4\nthis is not a PDF at all\n");
+    const page = await context.newPage();
+    await page.goto(new URL("/files/broken.pdf#editor", plus.url).toString());
+    const error = page.getByTestId("viewer-error");
+    await error.waitFor({ timeout: 30_000 });
+    expect(await error.textContent()).toContain("Cannot show ~/broken.pdf");
+    await writeFile(join(plus.home, "broken.pdf"), makePdf([["Fixed now"]]));
+    await expect
+      .poll(() => page.getByTestId("pdf-viewer").getAttribute("data-pages"), { timeout: 30_000 })
+      .toBe("1");
+    await expect.poll(() => error.count()).toBe(0);
+    await page.close();
+  });
+
   it("a CSV of 100,000 rows opens as a table with only the visible rows in the page, and its raw text a click away", async () => {
     const rows = ["id,name,note"];
     for (let i = 1; i <= 100_000; i++) {
@@ -288,12 +303,14 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await page.close();
   });
 
-  it("a small TSV opens as a table and its raw text in the editor", async () => {
-    await writeFile(join(plus.home, "small.tsv"), "a\tb\n1\t<img src=x onerror=top.pwned=1>\n");
+  it("a TSV with a hostile name and markup in its cells opens as a table, its raw text in the editor", async () => {
+    const name = 'we"ird <i>x 100% #1 ?.tsv';
+    await writeFile(join(plus.home, name), "a\tb\n1\t<img src=x onerror=top.pwned=1>\n");
     const page = await context.newPage();
-    await page.goto(new URL("/files/small.tsv#editor", plus.url).toString());
+    await page.goto(new URL(`/files/${encodeURIComponent(name)}#editor`, plus.url).toString());
     const viewer = page.getByTestId("table-viewer");
     await expect.poll(() => viewer.getAttribute("data-rows"), { timeout: 30_000 }).toBe("1");
+    expect(await page.getByTestId("doc-path").textContent()).toBe(`~/${name}`);
     const cells = page.locator("[data-testid=table-row][data-row='0'] .table-cell");
     expect(await cells.allTextContents()).toEqual(["1", "<img src=x onerror=top.pwned=1>"]);
     expect(await page.locator(".table-pane img").count()).toBe(0);
@@ -301,6 +318,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await page.locator("[data-testid=code-editor] .cm-content").waitFor({ timeout: 30_000 });
     await page.getByTestId("table-view").click();
     await viewer.waitFor();
+    // Rewritten on disk: the table follows.
+    await writeFile(join(plus.home, name), "a\tb\n1\t2\n3\t4\n");
+    await expect.poll(() => viewer.getAttribute("data-rows"), { timeout: 30_000 }).toBe("2");
+    expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
+      undefined,
+    );
     await page.close();
   });
 
