@@ -10,9 +10,9 @@
 import DOMPurify from "dompurify";
 import { Marked, type Token } from "marked";
 import { createEffect, onCleanup } from "solid-js";
-import { expandPath } from "../../../shared/paths.js";
 import { imageTypeOf } from "../viewers/image-viewer.js";
 import { highlightCodeBlocks } from "./markdown-code.js";
+import { workspacePathOf } from "./markdown-links.js";
 import { mathExtension, renderMath } from "./markdown-math.js";
 
 const marked = new Marked({ gfm: true, breaks: false, async: false });
@@ -36,24 +36,6 @@ export interface RenderOptions {
   /** Marks each top-level block with `data-source-line` (0-based). */
   lines?: boolean;
   workspace?: { dir: string; home: string };
-}
-
-/** The workspace path a link or image URL names, or undefined when it goes elsewhere. */
-export function workspacePathOf(
-  url: string,
-  at: { dir: string; home: string },
-): string | undefined {
-  const u = url.trim();
-  if (u === "" || u.startsWith("#") || u.startsWith("//") || /^[a-z][a-z0-9+.-]*:/i.test(u)) {
-    return undefined;
-  }
-  const bare = u.replace(/[?#].*$/s, "");
-  if (bare === "") return undefined;
-  try {
-    return expandPath(decodeURIComponent(bare), at.home, at.dir);
-  } catch {
-    return undefined;
-  }
 }
 
 /** The workspace links and images resolve against this, during one sanitize call. */

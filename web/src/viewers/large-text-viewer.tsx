@@ -17,14 +17,11 @@ import {
 } from "solid-js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
+import { BLOCK_LINES, blockLines, LineIndex } from "./line-index.js";
 import "./viewers.css";
 
-/** Lines per block: a block is what one Range request reads. */
-const BLOCK_LINES = 256;
 /** The most one block reads; lines beyond it (very long lines) are not shown. */
 const MAX_BLOCK_BYTES = 1024 * 1024;
-/** Characters of one line put in the page. */
-const MAX_LINE_CHARS = 4_000;
 const ROW = 18;
 /** Taller than this, the scroll bar maps onto lines proportionally (browsers cap heights). */
 const MAX_SCROLL_PX = 8_000_000;
@@ -49,17 +46,8 @@ export interface LargeTextViewerProps {
   toolbar?: JSX.Element;
 }
 
-interface Index {
-  /** Byte offset where line k·BLOCK_LINES starts, for each block k known so far. */
-  starts: number[];
-  lines: number;
-  bytes: number;
-  done: boolean;
-}
-
 /** The lines of a block; null where a line lies past what the block read. */
 type Block = (string | null)[];
-
 export function LargeTextViewer(props: LargeTextViewerProps) {
   const [lines, setLines] = createSignal(0);
   const [size, setSize] = createSignal<number | null>(null);
@@ -70,7 +58,7 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
   const [top, setTop] = createSignal(0);
   const [height, setHeight] = createSignal(600);
   let scroller!: HTMLDivElement;
-  let index: Index = { starts: [0], lines: 0, bytes: 0, done: false };
+  let index = new LineIndex();
   let run: AbortController | undefined;
   const cache = new Map<number, Block>();
   const reading = new Set<number>();
@@ -80,7 +68,7 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
     run?.abort();
     const mine = new AbortController();
     run = mine;
-    const next: Index = { starts: [0], lines: 0, bytes: 0, done: false };
+    const next = new LineIndex();
     index = next;
     cache.clear();
     reading.clear();
@@ -91,7 +79,6 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
       const { size: total, body } = await props.readStream(props.path, mine.signal);
       setSize(total);
       const reader = body.getReader();
-      let last = 10;
       for (;;) {
         const { done: end, value } = await reader.read();
         if (mine.signal.aborted) {
@@ -99,21 +86,12 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
           return;
         }
         if (end) break;
-        let at = value.indexOf(10);
-        while (at !== -1) {
-          next.lines++;
-          if (next.lines % BLOCK_LINES === 0) next.starts.push(next.bytes + at + 1);
-          at = value.indexOf(10, at + 1);
-        }
-        next.bytes += value.length;
-        if (value.length > 0) last = value[value.length - 1]!;
+        next.feed(value);
         setIndexed(next.bytes);
         setLines(next.lines);
         setVersion((v) => v + 1);
       }
-      // A last line without a newline is a line too.
-      if (last !== 10) next.lines++;
-      next.done = true;
+      next.finish();
       setSize(next.bytes);
       setLines(next.lines);
       setDone(true);
@@ -129,10 +107,9 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
     for (const k of wanted) {
       if (reading.size >= PARALLEL_READS) return;
       if (cache.has(k) || reading.has(k)) continue;
-      const start = idx.starts[k];
-      // The block's end is the next block's start, or the file's end once the pass is over.
-      const end = idx.starts[k + 1] ?? (idx.done ? idx.bytes : undefined);
-      if (start === undefined || end === undefined) continue;
+      const range = idx.blockRange(k);
+      if (!range) continue;
+      const { start, end } = range;
       const signal = run!.signal;
       reading.add(k);
       const cut = end - start > MAX_BLOCK_BYTES;
@@ -140,20 +117,7 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
         .readRange(props.path, start, cut ? start + MAX_BLOCK_BYTES : end, signal)
         .then((bytes) => {
           if (index !== idx) return;
-          const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
-          const parts = text.split("\n");
-          // A whole block ends just after a newline: its last part is empty.
-          if (!cut && parts.length > 1 && parts[parts.length - 1] === "") parts.pop();
-          const block: Block = [];
-          for (let i = 0; i < BLOCK_LINES; i++) {
-            const line = parts[i];
-            // The last part of a cut block is itself cut.
-            if (line === undefined || (cut && i === parts.length - 1)) block.push(null);
-            else {
-              const bare = line.endsWith("\r") ? line.slice(0, -1) : line;
-              block.push(bare.length > MAX_LINE_CHARS ? `${bare.slice(0, MAX_LINE_CHARS)}…` : bare);
-            }
-          }
+          const block = blockLines(bytes, cut);
           cache.set(k, block);
           while (cache.size > CACHED_BLOCKS) cache.delete(cache.keys().next().value!);
           setVersion((v) => v + 1);

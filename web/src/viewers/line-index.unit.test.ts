@@ -1,0 +1,78 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { BLOCK_LINES, blockLines, LineIndex, MAX_LINE_CHARS } from "./line-index.js";
+
+/** The lines a reader of `text` sees: split at newlines, a CR before one dropped. */
+function linesOf(text: string): string[] {
+  if (text === "") return [];
+  const parts = text.split("\n");
+  if (parts[parts.length - 1] === "") parts.pop();
+  return parts.map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l));
+}
+
+function indexOf(bytes: Uint8Array, cuts: number[]): LineIndex {
+  const index = new LineIndex();
+  let at = 0;
+  for (const c of [...cuts.filter((c) => c < bytes.length)].sort((a, b) => a - b)) {
+    index.feed(bytes.subarray(at, c));
+    at = c;
+  }
+  index.feed(bytes.subarray(at));
+  index.finish();
+  return index;
+}
+
+describe("large text - line index", () => {
+  it("counts lines and finds every block's lines, however the bytes arrive", () => {
+    const line = fc.oneof(
+      fc.string({ maxLength: 12 }).map((s) => s.replace(/[\r\n]/g, "")),
+      fc.constant(""),
+      fc.constant("héllo wörld ✓"),
+      fc.constant("crlf\r"),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 900, size: "max" }),
+        fc.boolean(),
+        fc.array(fc.nat(20_000), { maxLength: 8 }),
+        (ls, trailing, cuts) => {
+          const text = ls.join("\n") + (trailing && ls.length > 0 ? "\n" : "");
+          const bytes = new TextEncoder().encode(text);
+          const index = indexOf(bytes, cuts);
+          const expected = linesOf(text);
+          expect(index.lines).toBe(expected.length);
+          const seen: string[] = [];
+          for (let k = 0; k * BLOCK_LINES < index.lines; k++) {
+            const r = index.blockRange(k)!;
+            const block = blockLines(bytes.subarray(r.start, r.end), false);
+            const count = Math.min(BLOCK_LINES, index.lines - k * BLOCK_LINES);
+            for (let i = 0; i < count; i++) seen.push(block[i] as string);
+            expect(block.slice(count).every((l) => l === null)).toBe(true);
+          }
+          expect(seen).toEqual(expected);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("knows a block's end only once the next block starts or the file has ended", () => {
+    const index = new LineIndex();
+    index.feed(new TextEncoder().encode("a\n".repeat(BLOCK_LINES) + "b"));
+    expect(index.blockRange(0)).toEqual({ start: 0, end: 2 * BLOCK_LINES });
+    expect(index.blockRange(1)).toBe(undefined);
+    expect(index.lines).toBe(BLOCK_LINES);
+    index.finish();
+    expect(index.lines).toBe(BLOCK_LINES + 1);
+    expect(index.blockRange(1)).toEqual({ start: 2 * BLOCK_LINES, end: 2 * BLOCK_LINES + 1 });
+  });
+
+  it("marks the cut line of a block read only in part, and shortens long lines", () => {
+    const bytes = new TextEncoder().encode(`short\n${"x".repeat(MAX_LINE_CHARS + 10)}\nhalf`);
+    const block = blockLines(bytes, true);
+    expect(block[0]).toBe("short");
+    expect(block[1]).toBe(`${"x".repeat(MAX_LINE_CHARS)}…`);
+    expect(block[2]).toBe(null);
+    expect(block).toHaveLength(BLOCK_LINES);
+  });
+});
