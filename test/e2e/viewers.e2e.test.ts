@@ -176,7 +176,13 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await expect.poll(() => page.getByTestId("pdf-thumb").count()).toBe(3);
     await page.locator(".pdf-thumb-canvas[data-drawn]").first().waitFor();
 
-    await page.getByTestId("pdf-search").fill("zebra");
+    // Ctrl-F in the viewer goes to its search field.
+    await page.locator(".pdfViewer .page[data-page-number='1']").click();
+    await page.keyboard.press("Control+f");
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.getAttribute("data-testid")))
+      .toBe("pdf-search");
+    await page.keyboard.type("zebra");
     await expect
       .poll(() => page.getByTestId("pdf-found").textContent(), { timeout: 30_000 })
       .toBe("1 of 1");
@@ -202,6 +208,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await expect.poll(() => page.getByTestId("pdf-zoom").textContent()).toBe(zoomed);
     await expect.poll(() => page.getByTestId("pdf-page").inputValue()).toBe("2");
     await page.locator(".pdfViewer .page[data-page-number='4']").waitFor();
+    // Its thumbnail too, and the search goes on in the new document.
+    await page.locator(".pdf-thumb[data-page='4'] canvas[data-drawn]").waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId("pdf-found").textContent()).toBe("1 of 1");
     await page.close();
   });
 

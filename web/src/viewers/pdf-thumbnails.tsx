@@ -5,7 +5,7 @@
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import type { PDFDocumentProxy, RenderTask } from "pdfjs-dist";
-import { createEffect, For, on, onCleanup, onMount } from "solid-js";
+import { createEffect, For, on, onCleanup } from "solid-js";
 
 /** Width of a thumbnail in CSS pixels; rows are tall enough for a portrait page. */
 const THUMB_WIDTH = 96;
@@ -35,20 +35,21 @@ export function PdfThumbnails(props: {
   return (
     <div class="pdf-thumbs" ref={scroller} data-testid="pdf-thumbs">
       <div class="pdf-thumbs-rows" style={{ height: `${virtualizer.getTotalSize()}px` }}>
-        <For each={virtualizer.getVirtualItems()}>
-          {(item) => (
+        {/* Keyed by page number: a thumbnail still in view is not drawn again on scroll. */}
+        <For each={virtualizer.getVirtualItems().map((item) => item.index)}>
+          {(index) => (
             <button
               type="button"
               class="pdf-thumb"
               data-testid="pdf-thumb"
-              data-page={item.index + 1}
-              data-current={props.current === item.index + 1 ? "true" : undefined}
-              aria-label={`Page ${item.index + 1}`}
-              style={{ transform: `translateY(${item.start}px)` }}
-              onClick={() => props.onPick(item.index + 1)}
+              data-page={index + 1}
+              data-current={props.current === index + 1 ? "true" : undefined}
+              aria-label={`Page ${index + 1}`}
+              style={{ transform: `translateY(${index * ROW_HEIGHT}px)` }}
+              onClick={() => props.onPick(index + 1)}
             >
-              <Thumbnail doc={props.doc} page={item.index + 1} />
-              <span class="pdf-thumb-number">{item.index + 1}</span>
+              <Thumbnail doc={props.doc} page={index + 1} />
+              <span class="pdf-thumb-number">{index + 1}</span>
             </button>
           )}
         </For>
@@ -60,29 +61,37 @@ export function PdfThumbnails(props: {
 function Thumbnail(props: { doc: PDFDocumentProxy; page: number }) {
   let canvas!: HTMLCanvasElement;
   let task: RenderTask | undefined;
-  let gone = false;
-  onMount(async () => {
-    try {
-      const page = await props.doc.getPage(props.page);
-      if (gone) return;
-      const base = page.getViewport({ scale: 1 });
-      const scale = THUMB_WIDTH / base.width;
-      const ratio = window.devicePixelRatio || 1;
-      const viewport = page.getViewport({ scale: scale * ratio });
-      canvas.width = Math.floor(viewport.width);
-      canvas.height = Math.floor(viewport.height);
-      canvas.style.width = `${Math.floor(viewport.width / ratio)}px`;
-      canvas.style.height = `${Math.floor(viewport.height / ratio)}px`;
-      task = page.render({ canvas, viewport });
-      await task.promise;
-      canvas.dataset.drawn = "true";
-    } catch {
-      // Cancelled (scrolled away, document replaced) or a page that cannot be drawn: the
-      // slot stays blank and the page number still says which page it is.
-    }
-  });
+  let drawing = 0;
+  // Drawn again when the document is replaced (a reload).
+  createEffect(
+    on(
+      () => props.doc,
+      async (doc) => {
+        const mine = ++drawing;
+        task?.cancel();
+        delete canvas.dataset.drawn;
+        try {
+          const page = await doc.getPage(props.page);
+          if (mine !== drawing) return;
+          const base = page.getViewport({ scale: 1 });
+          const ratio = window.devicePixelRatio || 1;
+          const viewport = page.getViewport({ scale: (THUMB_WIDTH / base.width) * ratio });
+          canvas.width = Math.floor(viewport.width);
+          canvas.height = Math.floor(viewport.height);
+          canvas.style.width = `${Math.floor(viewport.width / ratio)}px`;
+          canvas.style.height = `${Math.floor(viewport.height / ratio)}px`;
+          task = page.render({ canvas, viewport });
+          await task.promise;
+          if (mine === drawing) canvas.dataset.drawn = "true";
+        } catch {
+          // Cancelled (scrolled away, document replaced) or a page that cannot be drawn: the
+          // slot stays blank and the page number still says which page it is.
+        }
+      },
+    ),
+  );
   onCleanup(() => {
-    gone = true;
+    drawing++;
     task?.cancel();
   });
   return <canvas class="pdf-thumb-canvas" ref={canvas} />;

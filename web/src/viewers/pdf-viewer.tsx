@@ -54,6 +54,7 @@ export function PdfViewer(props: PdfViewerProps) {
   const [found, setFound] = createSignal<Found>({ current: 0, total: 0, state: "idle" });
 
   let container!: HTMLDivElement;
+  let search!: HTMLInputElement;
   let viewerEl!: HTMLDivElement;
   let lib: PdfLib | undefined;
   let bus: EventBus | undefined;
@@ -273,7 +274,20 @@ export function PdfViewer(props: PdfViewerProps) {
   };
 
   return (
-    <div class="viewer" data-testid="pdf-viewer" data-loads={loads()} data-pages={pages()}>
+    // biome-ignore lint/a11y/noStaticElementInteractions: Ctrl-F from anywhere in the viewer goes to its search field
+    <div
+      class="viewer"
+      data-testid="pdf-viewer"
+      data-loads={loads()}
+      data-pages={pages()}
+      onKeyDown={(e) => {
+        if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "f") {
+          e.preventDefault();
+          search.focus();
+          search.select();
+        }
+      }}
+    >
       <div class="doc-toolbar">
         <button
           type="button"
@@ -310,6 +324,11 @@ export function PdfViewer(props: PdfViewerProps) {
         <span class="viewer-info" data-testid="pdf-page-count">
           / {pages() || "…"}
         </span>
+        <Show when={!doc() && !error()}>
+          <span class="viewer-info" role="status">
+            Loading…
+          </span>
+        </Show>
         <button
           type="button"
           class="icon-button"
@@ -372,6 +391,7 @@ export function PdfViewer(props: PdfViewerProps) {
           placeholder="Search"
           aria-label="Search in the PDF"
           data-testid="pdf-search"
+          ref={search}
           value={query()}
           onInput={(e) => {
             setQuery(e.currentTarget.value);
