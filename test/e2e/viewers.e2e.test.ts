@@ -496,4 +496,17 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
       .toBe(join(plus.home, "doc", "other.md"));
     await page.close();
   });
+
+  it("a large file that is not text says so and offers the download, not a viewer of its bytes", async () => {
+    const bytes = Buffer.alloc(600 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
+    await writeFile(join(plus.home, "blob.dat"), bytes);
+    const page = await context.newPage();
+    await page.goto(new URL("/files/blob.dat#editor", plus.url).toString());
+    const binary = page.getByTestId("doc-binary");
+    await binary.waitFor({ timeout: 30_000 });
+    expect(await binary.textContent()).toContain("is not text");
+    expect(await page.getByTestId("large-text-viewer").count()).toBe(0);
+    await page.close();
+  });
 });

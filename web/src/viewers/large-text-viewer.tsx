@@ -17,7 +17,7 @@ import {
 } from "solid-js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
-import { BLOCK_LINES, blockLines, LineIndex } from "./line-index.js";
+import { BLOCK_LINES, blockLines, LineIndex, looksBinary, SNIFF_BYTES } from "./line-index.js";
 import "./viewers.css";
 
 /** The most one block reads; lines beyond it (very long lines) are not shown. */
@@ -54,6 +54,8 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
   const [indexed, setIndexed] = createSignal(0);
   const [done, setDone] = createSignal(false);
   const [error, setError] = createSignal<string>();
+  /** The file is not text after all (only its size said it was too large to edit). */
+  const [binary, setBinary] = createSignal(false);
   const [version, setVersion] = createSignal(0);
   const [top, setTop] = createSignal(0);
   const [height, setHeight] = createSignal(600);
@@ -73,12 +75,14 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
     cache.clear();
     reading.clear();
     setDone(false);
+    setBinary(false);
     setIndexed(0);
     setError(undefined);
     try {
       const { size: total, body } = await props.readStream(props.path, mine.signal);
       setSize(total);
       const reader = body.getReader();
+      let sniffed = 0;
       for (;;) {
         const { done: end, value } = await reader.read();
         if (mine.signal.aborted) {
@@ -86,6 +90,15 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
           return;
         }
         if (end) break;
+        if (sniffed < SNIFF_BYTES) {
+          const sample = value.subarray(0, SNIFF_BYTES - sniffed);
+          sniffed += sample.length;
+          if (looksBinary(sample)) {
+            void reader.cancel();
+            setBinary(true);
+            return;
+          }
+        }
         next.feed(value);
         setIndexed(next.bytes);
         setLines(next.lines);
@@ -200,83 +213,98 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
   const digits = () => String(Math.max(1, lines())).length;
 
   return (
-    <div
-      class="viewer"
-      data-testid="large-text-viewer"
-      data-lines={lines()}
-      data-done={done() ? "true" : undefined}
+    <Show
+      when={!binary()}
+      fallback={
+        <div class="doc-binary" data-testid="doc-binary">
+          <p>
+            {props.shown} is not text ({formatSize(size() ?? 0)}). Download it to open it with
+            another program.
+          </p>
+          <button type="button" class="button" onClick={() => props.onDownload()}>
+            Download
+          </button>
+        </div>
+      }
     >
-      <div class="large-text-banner" role="status" data-testid="large-text-banner">
-        <WarnIcon size={14} />
-        <span>
-          Read-only: {props.shown} is {formatSize(size() ?? 0)}, more than the editor's{" "}
-          {formatSize(props.limit)}.
-        </span>
-        <button type="button" class="button" onClick={() => props.onDownload()}>
-          Download
-        </button>
-      </div>
-      <div class="doc-toolbar">
-        <span class="viewer-info" data-testid="large-text-info">
-          {done()
-            ? `${lines().toLocaleString()} lines`
-            : `Counting lines… ${formatSize(indexed())}${size() ? ` of ${formatSize(size()!)}` : ""} · ${lines().toLocaleString()} so far`}
-        </span>
-        <Show when={error()}>
-          <span class="doc-problem" role="alert" data-testid="large-text-error">
-            <WarnIcon size={12} /> {error()}
-          </span>
-        </Show>
-        <span class="spacer" />
-        {props.toolbar}
-        <input
-          class="large-text-goto"
-          aria-label="Go to line"
-          placeholder="Go to line"
-          inputMode="numeric"
-          data-testid="large-text-goto"
-          onKeyDown={(e) => {
-            if (e.key !== "Enter") return;
-            const n = Number.parseInt(e.currentTarget.value, 10);
-            if (Number.isFinite(n)) goToLine(n);
-          }}
-        />
-      </div>
       <div
-        class="large-text-pane"
-        ref={scroller}
-        data-testid="large-text-pane"
-        onScroll={() => setTop(scroller.scrollTop)}
+        class="viewer"
+        data-testid="large-text-viewer"
+        data-lines={lines()}
+        data-done={done() ? "true" : undefined}
       >
-        <div class="large-text-sizer" style={{ height: `${total()}px` }} />
-        <div
-          class="large-text-window"
-          // Scaled, the window rides at the scroll position: it must not make the pane taller.
-          style={{
-            transform: `translateY(${windowTop()}px)`,
-            ...(scaled() ? { height: `${height()}px`, overflow: "hidden" } : {}),
-          }}
-        >
-          <For each={shownLines()}>
-            {(i) => {
-              const text = () => lineText(i);
-              return (
-                <div class="large-text-line" data-line={i + 1}>
-                  <span class="large-text-number" style={{ width: `${digits() + 1}ch` }}>
-                    {i + 1}
-                  </span>
-                  <span
-                    class="large-text-content"
-                    data-pending={text() === undefined ? "true" : undefined}
-                  >
-                    {text() === null ? "… (a line too long to show here)" : (text() ?? "")}
-                  </span>
-                </div>
-              );
+        <div class="large-text-banner" role="status" data-testid="large-text-banner">
+          <WarnIcon size={14} />
+          <span>
+            Read-only: {props.shown} is {formatSize(size() ?? 0)}, more than the editor's{" "}
+            {formatSize(props.limit)}.
+          </span>
+          <button type="button" class="button" onClick={() => props.onDownload()}>
+            Download
+          </button>
+        </div>
+        <div class="doc-toolbar">
+          <span class="viewer-info" data-testid="large-text-info">
+            {done()
+              ? `${lines().toLocaleString()} lines`
+              : `Counting lines… ${formatSize(indexed())}${size() ? ` of ${formatSize(size()!)}` : ""} · ${lines().toLocaleString()} so far`}
+          </span>
+          <Show when={error()}>
+            <span class="doc-problem" role="alert" data-testid="large-text-error">
+              <WarnIcon size={12} /> {error()}
+            </span>
+          </Show>
+          <span class="spacer" />
+          {props.toolbar}
+          <input
+            class="large-text-goto"
+            aria-label="Go to line"
+            placeholder="Go to line"
+            inputMode="numeric"
+            data-testid="large-text-goto"
+            onKeyDown={(e) => {
+              if (e.key !== "Enter") return;
+              const n = Number.parseInt(e.currentTarget.value, 10);
+              if (Number.isFinite(n)) goToLine(n);
             }}
-          </For>
+          />
+        </div>
+        <div
+          class="large-text-pane"
+          ref={scroller}
+          data-testid="large-text-pane"
+          onScroll={() => setTop(scroller.scrollTop)}
+        >
+          <div class="large-text-sizer" style={{ height: `${total()}px` }} />
+          <div
+            class="large-text-window"
+            // Scaled, the window rides at the scroll position: it must not make the pane taller.
+            style={{
+              transform: `translateY(${windowTop()}px)`,
+              ...(scaled() ? { height: `${height()}px`, overflow: "hidden" } : {}),
+            }}
+          >
+            <For each={shownLines()}>
+              {(i) => {
+                const text = () => lineText(i);
+                return (
+                  <div class="large-text-line" data-line={i + 1}>
+                    <span class="large-text-number" style={{ width: `${digits() + 1}ch` }}>
+                      {i + 1}
+                    </span>
+                    <span
+                      class="large-text-content"
+                      data-pending={text() === undefined ? "true" : undefined}
+                    >
+                      {text() === null ? "… (a line too long to show here)" : (text() ?? "")}
+                    </span>
+                  </div>
+                );
+              }}
+            </For>
+          </div>
         </div>
       </div>
-    </div>
+    </Show>
   );
 }

@@ -72,3 +72,21 @@ export function blockLines(bytes: Uint8Array, cut: boolean): (string | null)[] {
   }
   return out;
 }
+
+/** Bytes of a file's start looked at to tell text from binary. */
+export const SNIFF_BYTES = 64 * 1024;
+
+/**
+ * Whether the start of a file is not text: a NUL byte, or bytes that are not UTF-8 (a
+ * character cut at the end of the sample is not held against it). The docs service uses the
+ * same rule for the files it opens.
+ */
+export function looksBinary(start: Uint8Array): boolean {
+  if (start.includes(0)) return true;
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(start, { stream: true });
+    return false;
+  } catch {
+    return true;
+  }
+}

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BLOCK_LINES, blockLines, LineIndex, MAX_LINE_CHARS } from "./line-index.js";
+import { BLOCK_LINES, blockLines, LineIndex, looksBinary, MAX_LINE_CHARS } from "./line-index.js";
 
 /** The lines a reader of `text` sees: split at newlines, a CR before one dropped. */
 function linesOf(text: string): string[] {
@@ -74,5 +74,15 @@ describe("large text - line index", () => {
     expect(block[1]).toBe(`${"x".repeat(MAX_LINE_CHARS)}…`);
     expect(block[2]).toBe(null);
     expect(block).toHaveLength(BLOCK_LINES);
+  });
+
+  it("tells text from binary by a file's start", () => {
+    const enc = (t: string) => new TextEncoder().encode(t);
+    expect(looksBinary(enc("plain text\nwith ✓ and é\n"))).toBe(false);
+    // A character cut by the end of the sample is still text.
+    expect(looksBinary(enc("abc ✓").subarray(0, 5))).toBe(false);
+    expect(looksBinary(new Uint8Array([0x61, 0x00, 0x62]))).toBe(true);
+    expect(looksBinary(new Uint8Array([0x61, 0xff, 0xfe, 0x62]))).toBe(true);
+    expect(looksBinary(new Uint8Array([0x89, 0x50, 0x4e, 0x47]))).toBe(true);
   });
 });
