@@ -292,7 +292,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     expect(
       await page.locator("[data-testid=table-row][data-row='0'] .table-cell").nth(2).textContent(),
     ).toBe('note "1"');
-    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-csv.png") });
+    if (SHOTS) {
+      await page.screenshot({ path: join(SHOTS, "viewer-csv.png") });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.screenshot({ path: join(SHOTS, "viewer-csv-dark.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+    }
     await page.getByTestId("table-pane").evaluate((el) => {
       el.scrollTop = el.scrollHeight;
     });
@@ -461,7 +466,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
       undefined,
     );
-    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-markdown-math.png") });
+    if (SHOTS) {
+      await page.screenshot({ path: join(SHOTS, "viewer-markdown-math.png") });
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.screenshot({ path: join(SHOTS, "viewer-markdown-math-dark.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+    }
 
     // Scrolling the editor to the end brings the end of the preview into view.
     await page.locator("[data-testid=code-editor] .cm-scroller").evaluate((el) => {

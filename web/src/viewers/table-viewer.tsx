@@ -39,22 +39,22 @@ function columnName(i: number): string {
   return name;
 }
 
-function widthsOf(t: ParsedTable): number[] {
-  const widths: number[] = new Array(t.columns).fill(MIN_COLUMN);
-  for (const row of t.rows.slice(0, SAMPLE_ROWS)) {
-    for (const [i, cell] of row.entries()) {
-      const w = Math.min(MAX_COLUMN, Math.max(MIN_COLUMN, cell.length * CHAR_WIDTH + 16));
-      if (w > (widths[i] ?? 0)) widths[i] = w;
-    }
-  }
-  return widths;
-}
-
 /** A cell as one line of the page: cut short, its line breaks shown as ↵. */
 function cut(cell: string | undefined): string {
   if (cell === undefined) return "";
   const short = cell.length > MAX_CELL_CHARS ? `${cell.slice(0, MAX_CELL_CHARS)}…` : cell;
   return short.replace(/\r?\n/g, " ↵ ");
+}
+
+function widthsOf(t: ParsedTable): number[] {
+  const widths: number[] = new Array(t.columns).fill(MIN_COLUMN);
+  for (const row of t.rows.slice(0, SAMPLE_ROWS)) {
+    for (const [i, cell] of row.entries()) {
+      const w = Math.min(MAX_COLUMN, Math.max(MIN_COLUMN, cut(cell).length * CHAR_WIDTH + 16));
+      if (w > (widths[i] ?? 0)) widths[i] = w;
+    }
+  }
+  return widths;
 }
 
 export function TableViewer(props: TableViewerProps) {
