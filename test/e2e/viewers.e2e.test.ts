@@ -433,6 +433,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
         "",
         "[the other file](other.md) and [a heading](#the-end)",
         "",
+        '<a href="https://example.com/" data-workspace-path="/etc/hosts">spoofed</a> <img data-workspace-src="/etc/hosts.png">',
+        "",
         filler,
         "## The end",
         "",
@@ -463,6 +465,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     expect(await pic.getAttribute("src")).toMatch(/^blob:/);
     expect(await preview.locator("img[src^='http']").count()).toBe(0);
     expect(await preview.locator(".markdown-remote-image").count()).toBe(1);
+    // Marks written into the file's own HTML are dropped: the link goes where it says.
+    const spoofed = preview.locator("a", { hasText: "spoofed" });
+    expect(await spoofed.getAttribute("data-workspace-path")).toBe(null);
+    expect(await spoofed.getAttribute("target")).toBe("_blank");
+    expect(await preview.locator("img[data-workspace-src='/etc/hosts.png']").count()).toBe(0);
+    expect(await preview.locator("img[data-workspace-src]").count()).toBe(2);
     expect(await page.evaluate(() => (window as unknown as { pwned?: number }).pwned)).toBe(
       undefined,
     );

@@ -51,6 +51,12 @@ function inlineUrl(url: string): boolean {
 /** Elements that fetch a URL as soon as they are shown. */
 const LOADING = new Set(["IMG", "VIDEO", "AUDIO", "SOURCE", "TRACK", "INPUT"]);
 
+// The marks this module sets itself (below) are never taken from the markdown's own HTML: a
+// link that says it goes elsewhere must not open a workspace file, nor an image load one.
+purify.addHook("uponSanitizeAttribute", (_node, data) => {
+  if (/^data-(workspace-|fragment$)/i.test(data.attrName)) data.keepAttr = false;
+});
+
 purify.addHook("afterSanitizeAttributes", (node) => {
   const el = node as Element;
   if (el.tagName === "A") {
