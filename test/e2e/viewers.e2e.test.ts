@@ -167,10 +167,20 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
       ["Page three", "Conclusion"],
     ];
     await writeFile(join(plus.home, "report.pdf"), makePdf(three));
-    const page = await openPdf("report.pdf");
+    const page = await context.newPage();
+    const fonts: string[] = [];
+    page.on("response", (r) => {
+      if (r.url().includes("/pdfjs/standard_fonts/"))
+        fonts.push(`${r.status()} ${new URL(r.url()).pathname}`);
+    });
+    await page.goto(new URL("/files/report.pdf#editor", plus.url).toString());
     const viewer = page.getByTestId("pdf-viewer");
     await expect.poll(() => viewer.getAttribute("data-pages"), { timeout: 30_000 }).toBe("3");
     await page.locator(".pdfViewer .page[data-page-number='1'] .textLayer span").first().waitFor();
+    // Helvetica is not embedded: pdf.js draws it with the standard font served by this origin.
+    await expect
+      .poll(() => fonts)
+      .toContain("200 /pdfjs/standard_fonts/LiberationSans-Regular.ttf");
     expect(await page.getByTestId("pdf-page-count").textContent()).toContain("3");
     // Thumbnails: one per page, drawn.
     await expect.poll(() => page.getByTestId("pdf-thumb").count()).toBe(3);

@@ -75,8 +75,13 @@ export function PdfViewer(props: PdfViewerProps) {
     const task = lib!.getDocument({
       data,
       enableXfa: false,
-      // Fonts a PDF names but does not embed come from the system: nothing is fetched.
-      useSystemFonts: true,
+      // Fonts a PDF names without embedding them, and the image decoders pdf.js loads on
+      // demand, are files of this origin (copied there by the build: web/vite.config.ts).
+      standardFontDataUrl: "/pdfjs/standard_fonts/",
+      useSystemFonts: false,
+      wasmUrl: "/pdfjs/wasm/",
+      // The page's content policy runs no WebAssembly: the decoders' JavaScript forms serve.
+      useWasm: false,
       stopAtErrors: false,
     });
     try {
