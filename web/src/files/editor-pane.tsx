@@ -178,7 +178,7 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           <TableViewer
             path={props.doc.path}
             shown={shown()}
-            read={s.readBytes}
+            readStream={s.readStream}
             watch={s.watchFile}
             raw={() => setRaw(true)}
           />

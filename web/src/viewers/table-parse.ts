@@ -5,6 +5,8 @@
  */
 import Papa from "papaparse";
 
+/** The largest file read into a table (it is held in the page while it is parsed). */
+export const MAX_TABLE_BYTES = 256 * 1024 * 1024;
 /** Rows kept of one file; more are counted but not shown (the raw text is a click away). */
 export const MAX_TABLE_ROWS = 2_000_000;
 /** Columns kept of a row. */

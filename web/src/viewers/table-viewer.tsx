@@ -8,7 +8,7 @@ import { createSignal, For, type JSX, onCleanup, onMount, Show } from "solid-js"
 import { extensionOf } from "../../../shared/paths.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
-import { MAX_TABLE_ROWS, type ParsedTable, parseTable } from "./table-parse.js";
+import { MAX_TABLE_BYTES, MAX_TABLE_ROWS, type ParsedTable, parseTable } from "./table-parse.js";
 import "./viewers.css";
 
 const ROW_HEIGHT = 26;
@@ -25,7 +25,10 @@ const RELOAD_SETTLE_MS = 300;
 export interface TableViewerProps {
   path: string;
   shown: string;
-  read: (path: string, signal: AbortSignal) => Promise<Blob>;
+  readStream: (
+    path: string,
+    signal: AbortSignal,
+  ) => Promise<{ size: number | null; body: ReadableStream<Uint8Array> }>;
   watch: (path: string, changed: () => void) => () => void;
   /** Shows the file's text in the editor instead. */
   raw: () => void;
@@ -61,7 +64,13 @@ export function TableViewer(props: TableViewerProps) {
   const tsv = extensionOf(props.path) === "tsv";
   const [table, setTable] = createSignal<ParsedTable>();
   const [widths, setWidths] = createSignal<number[]>([]);
-  const [progress, setProgress] = createSignal<{ done: number; size: number }>();
+  const [progress, setProgress] = createSignal<{
+    phase: "download" | "parse";
+    done: number;
+    size: number;
+  }>();
+  /** The file is larger than a table is made of: its size. */
+  const [tooLarge, setTooLarge] = createSignal<number>();
   const [error, setError] = createSignal<string>();
   const [header, setHeader] = createSignal(true);
   let abort: AbortController | undefined;
@@ -72,12 +81,35 @@ export function TableViewer(props: TableViewerProps) {
     const mine = new AbortController();
     abort = mine;
     try {
-      const blob = await props.read(props.path, mine.signal);
-      setProgress({ done: 0, size: blob.size });
+      const { size, body } = await props.readStream(props.path, mine.signal);
+      setTooLarge(undefined);
+      if (size !== null && size > MAX_TABLE_BYTES) {
+        void body.cancel();
+        setTooLarge(size);
+        return;
+      }
+      // Downloaded first (with its progress), then parsed (with its own).
+      const chunks: Uint8Array[] = [];
+      let got = 0;
+      const reader = body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        got += value.length;
+        if (got > MAX_TABLE_BYTES) {
+          void reader.cancel();
+          setTooLarge(got);
+          return;
+        }
+        setProgress({ phase: "download", done: got, size: size ?? got });
+      }
+      const blob = new Blob(chunks as BlobPart[]);
+      setProgress({ phase: "parse", done: 0, size: blob.size });
       const t = await parseTable(blob, {
         tsv,
         signal: mine.signal,
-        progress: (done) => setProgress({ done, size: blob.size }),
+        progress: (done) => setProgress({ phase: "parse", done, size: blob.size }),
       });
       if (mine.signal.aborted) return;
       setWidths(widthsOf(t));
@@ -128,7 +160,8 @@ export function TableViewer(props: TableViewerProps) {
     const t = table();
     const p = progress();
     if (p && !t) {
-      return `Reading… ${formatSize(Math.min(p.done, p.size))} of ${formatSize(p.size)}`;
+      const of = `${formatSize(Math.min(p.done, p.size))} of ${formatSize(p.size)}`;
+      return p.phase === "download" ? `Reading… ${of}` : `Parsing… ${of}`;
     }
     if (!t) return "Loading…";
     const parts = [
@@ -176,6 +209,19 @@ export function TableViewer(props: TableViewerProps) {
           Raw text
         </button>
       </div>
+      <Show when={tooLarge()}>
+        {(size) => (
+          <div class="doc-binary" data-testid="table-too-large">
+            <p>
+              {props.shown} is {formatSize(size())}: more than a table is made of (
+              {formatSize(MAX_TABLE_BYTES)}). Its text is a click away, read-only.
+            </p>
+            <button type="button" class="button" onClick={() => props.raw()}>
+              Raw text
+            </button>
+          </div>
+        )}
+      </Show>
       <Show when={error()}>
         <div class="files-error" role="alert" data-testid="viewer-error">
           <WarnIcon size={28} />
