@@ -224,6 +224,37 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await page.close();
   });
 
+  it("a large PDF is read part by part, as its pages need them, never whole", async () => {
+    const size = 40 * 1024 * 1024;
+    await writeFile(
+      join(plus.home, "scan.pdf"),
+      makePdf([["After forty megabytes of padding"], ["The last page"]], { padding: size }),
+    );
+    const page = await context.newPage();
+    const reads: { range: string | undefined; status: number }[] = [];
+    page.on("response", (r) => {
+      if (!r.url().includes("/api/files/download")) return;
+      reads.push({ range: r.request().headers().range, status: r.status() });
+    });
+    await page.goto(new URL("/files/scan.pdf#editor", plus.url).toString());
+    const text = page.locator(".pdfViewer .page[data-page-number='1'] .textLayer");
+    await expect
+      .poll(() => text.textContent(), { timeout: 60_000 })
+      .toContain("After forty megabytes of padding");
+    expect(await page.getByTestId("pdf-viewer").getAttribute("data-pages")).toBe("2");
+    // Every read after the first (which learns the size and stops) asks for a range, and
+    // together they are a small part of the file.
+    const ranged = reads.filter((r) => r.range !== undefined);
+    expect(ranged.length).toBeGreaterThan(0);
+    expect(ranged.every((r) => r.status === 206)).toBe(true);
+    const bytes = ranged.reduce((n, r) => {
+      const m = /bytes=(\d+)-(\d+)/.exec(r.range ?? "");
+      return n + (m ? Number(m[2]) - Number(m[1]) + 1 : 0);
+    }, 0);
+    expect(bytes).toBeLessThan(size / 4);
+    await page.close();
+  });
+
   it("a PDF with JavaScript actions is shown and its scripts never run", async () => {
     const script = "app.alert('pwned'); this.pwned = 1;";
     await writeFile(

@@ -9,6 +9,8 @@ export interface PdfOptions {
   openActionJs?: string;
   /** A link over the first line of page 1 whose action is this JavaScript. */
   linkJs?: string;
+  /** Bytes of an object nothing refers to, written before the pages (a large file). */
+  padding?: number;
 }
 
 /** A string literal of PDF syntax, escaped. */
@@ -26,6 +28,9 @@ export function makePdf(pages: string[][], opts: PdfOptions = {}): Buffer {
   const catalog = add("");
   const pagesObj = add("");
   const font = add("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+  if (opts.padding) {
+    add(`<< /Length ${opts.padding} >>\nstream\n${"%".repeat(opts.padding)}\nendstream`);
+  }
   const kids: number[] = [];
   for (const [i, lines] of pages.entries()) {
     const ops = ["BT", "/F1 24 Tf", "72 700 Td", "28 TL"];

@@ -184,7 +184,13 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           />
         </Match>
         <Match when={viewerOf(props.doc.path) === "pdf"}>
-          <PdfViewer path={props.doc.path} shown={shown()} read={s.readBytes} watch={s.watchFile} />
+          <PdfViewer
+            path={props.doc.path}
+            shown={shown()}
+            readStream={s.readStream}
+            readRange={s.readRange}
+            watch={s.watchFile}
+          />
         </Match>
       </Switch>
     </div>

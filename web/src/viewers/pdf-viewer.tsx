@@ -23,13 +23,20 @@ import "./viewers.css";
 const ZOOM_STEP = 1.25;
 const ZOOM_MIN = 0.1;
 const ZOOM_MAX = 8;
+/** PDFs up to this size are read whole; larger ones part by part, as pages need them. */
+const WHOLE_PDF_BYTES = 32 * 1024 * 1024;
+const RANGE_CHUNK_BYTES = 1024 * 1024;
 /** A build writes its PDF in several steps: reload once the writes have settled. */
 const RELOAD_SETTLE_MS = 300;
 
 export interface PdfViewerProps {
   path: string;
   shown: string;
-  read: (path: string, signal: AbortSignal) => Promise<Blob>;
+  readStream: (
+    path: string,
+    signal: AbortSignal,
+  ) => Promise<{ size: number | null; body: ReadableStream<Uint8Array> }>;
+  readRange: (path: string, start: number, end: number, signal: AbortSignal) => Promise<Uint8Array>;
   watch: (path: string, changed: () => void) => () => void;
 }
 
@@ -70,10 +77,9 @@ export function PdfViewer(props: PdfViewerProps) {
   let shownTask: PDFDocumentLoadingTask | undefined;
 
   async function fetchDocument(): Promise<PDFDocumentLoadingTask> {
-    const blob = await props.read(props.path, abort.signal);
-    const data = new Uint8Array(await blob.arrayBuffer());
-    const task = lib!.getDocument({
-      data,
+    const signal = abort.signal;
+    const { size, body } = await props.readStream(props.path, signal);
+    const options = {
       enableXfa: false,
       // Fonts a PDF names without embedding them, and the image decoders pdf.js loads on
       // demand, are files of this origin (copied there by the build: web/vite.config.ts).
@@ -83,7 +89,35 @@ export function PdfViewer(props: PdfViewerProps) {
       // The page's content policy runs no WebAssembly: the decoders' JavaScript forms serve.
       useWasm: false,
       stopAtErrors: false,
-    });
+    };
+    let task: PDFDocumentLoadingTask;
+    if (size === null || size <= WHOLE_PDF_BYTES) {
+      const data = new Uint8Array(await new Response(body).arrayBuffer());
+      task = lib!.getDocument({ ...options, data });
+    } else {
+      // A large PDF is read as pdf.js asks for its parts (Range requests), never all at once.
+      void body.cancel();
+      const transport = new lib!.PDFDataRangeTransport(size, null);
+      transport.requestDataRange = (begin: number, end: number) => {
+        props.readRange(props.path, begin, end, signal).then(
+          (chunk) => transport.onDataRange(begin, chunk),
+          (err) => {
+            if (signal.aborted) return;
+            setReloadProblem(
+              `part of the file could not be read: ${reasonOf(String(err?.message ?? err))}`,
+            );
+            void task.destroy();
+          },
+        );
+      };
+      task = lib!.getDocument({
+        ...options,
+        range: transport,
+        rangeChunkSize: RANGE_CHUNK_BYTES,
+        disableAutoFetch: true,
+        disableStream: true,
+      });
+    }
     try {
       await task.promise;
     } catch (err) {
