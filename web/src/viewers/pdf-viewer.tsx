@@ -7,15 +7,12 @@
  * Links inside the PDF open in a new tab without an opener.
  */
 import type { PDFDocumentLoadingTask, PDFDocumentProxy } from "pdfjs-dist";
-import type {
-  EventBus,
-  PDFFindController,
-  PDFLinkService,
-  PDFViewer,
-} from "pdfjs-dist/web/pdf_viewer.mjs";
+import type { PDFLinkService, PDFViewer } from "pdfjs-dist/web/pdf_viewer.mjs";
 import { createSignal, onCleanup, onMount, Show } from "solid-js";
 import { reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
+import { createPdfFind, PdfFindBar } from "./pdf-find.js";
+import { openPdf, type PdfSource } from "./pdf-source.js";
 import { PdfThumbnails } from "./pdf-thumbnails.js";
 import { loadPdfjs, type PdfLib, type PdfViewerLib } from "./pdfjs.js";
 import "./viewers.css";
@@ -23,27 +20,12 @@ import "./viewers.css";
 const ZOOM_STEP = 1.25;
 const ZOOM_MIN = 0.1;
 const ZOOM_MAX = 8;
-/** PDFs up to this size are read whole; larger ones part by part, as pages need them. */
-const WHOLE_PDF_BYTES = 32 * 1024 * 1024;
-const RANGE_CHUNK_BYTES = 1024 * 1024;
 /** A build writes its PDF in several steps: reload once the writes have settled. */
 const RELOAD_SETTLE_MS = 300;
 
-export interface PdfViewerProps {
-  path: string;
+export interface PdfViewerProps extends PdfSource {
   shown: string;
-  readStream: (
-    path: string,
-    signal: AbortSignal,
-  ) => Promise<{ size: number | null; body: ReadableStream<Uint8Array> }>;
-  readRange: (path: string, start: number, end: number, signal: AbortSignal) => Promise<Uint8Array>;
   watch: (path: string, changed: () => void) => () => void;
-}
-
-interface Found {
-  current: number;
-  total: number;
-  state: "found" | "not-found" | "wrapped" | "pending" | "idle";
 }
 
 export function PdfViewer(props: PdfViewerProps) {
@@ -57,16 +39,13 @@ export function PdfViewer(props: PdfViewerProps) {
   const [scale, setScale] = createSignal(1);
   const [preset, setPreset] = createSignal<string>("page-width");
   const [thumbs, setThumbs] = createSignal(true);
-  const [query, setQuery] = createSignal("");
-  const [found, setFound] = createSignal<Found>({ current: 0, total: 0, state: "idle" });
+  const finding = createPdfFind();
 
   let container!: HTMLDivElement;
   let search!: HTMLInputElement;
   let viewerEl!: HTMLDivElement;
   let lib: PdfLib | undefined;
-  let bus: EventBus | undefined;
   let viewer: PDFViewer | undefined;
-  let finder: PDFFindController | undefined;
   let links: PDFLinkService | undefined;
   /** Where to be once the next document's pages are laid out (a reload). */
   let restore: { page: number; scale: string; top: number; left: number } | undefined;
@@ -76,56 +55,10 @@ export function PdfViewer(props: PdfViewerProps) {
   /** The loading task of the document shown: destroying it frees the document and its worker. */
   let shownTask: PDFDocumentLoadingTask | undefined;
 
-  async function fetchDocument(): Promise<PDFDocumentLoadingTask> {
-    const signal = abort.signal;
-    const { size, body } = await props.readStream(props.path, signal);
-    const options = {
-      enableXfa: false,
-      // Fonts a PDF names without embedding them, and the image decoders pdf.js loads on
-      // demand, are files of this origin (copied there by the build: web/vite.config.ts).
-      standardFontDataUrl: "/pdfjs/standard_fonts/",
-      useSystemFonts: false,
-      wasmUrl: "/pdfjs/wasm/",
-      // The page's content policy runs no WebAssembly: the decoders' JavaScript forms serve.
-      useWasm: false,
-      stopAtErrors: false,
-    };
-    let task: PDFDocumentLoadingTask;
-    if (size === null || size <= WHOLE_PDF_BYTES) {
-      const data = new Uint8Array(await new Response(body).arrayBuffer());
-      task = lib!.getDocument({ ...options, data });
-    } else {
-      // A large PDF is read as pdf.js asks for its parts (Range requests), never all at once.
-      void body.cancel();
-      const transport = new lib!.PDFDataRangeTransport(size, null);
-      transport.requestDataRange = (begin: number, end: number) => {
-        props.readRange(props.path, begin, end, signal).then(
-          (chunk) => transport.onDataRange(begin, chunk),
-          (err) => {
-            if (signal.aborted) return;
-            setReloadProblem(
-              `part of the file could not be read: ${reasonOf(String(err?.message ?? err))}`,
-            );
-            void task.destroy();
-          },
-        );
-      };
-      task = lib!.getDocument({
-        ...options,
-        range: transport,
-        rangeChunkSize: RANGE_CHUNK_BYTES,
-        disableAutoFetch: true,
-        disableStream: true,
-      });
-    }
-    try {
-      await task.promise;
-    } catch (err) {
-      void task.destroy();
-      throw err;
-    }
-    return task;
-  }
+  const fetchDocument = () =>
+    openPdf(lib!, props, abort.signal, (why) =>
+      setReloadProblem(`part of the file could not be read: ${why}`),
+    );
 
   async function show(task: PDFDocumentLoadingTask, next: PDFDocumentProxy) {
     const old = doc();
@@ -197,13 +130,13 @@ export function PdfViewer(props: PdfViewerProps) {
       return;
     }
     if (abort.signal.aborted) return;
-    bus = new viewerLib.EventBus();
+    const bus = new viewerLib.EventBus();
     links = new viewerLib.PDFLinkService({
       eventBus: bus,
       externalLinkTarget: viewerLib.LinkTarget.BLANK,
       externalLinkRel: "noopener noreferrer nofollow",
     });
-    finder = new viewerLib.PDFFindController({ eventBus: bus, linkService: links });
+    const finder = new viewerLib.PDFFindController({ eventBus: bus, linkService: links });
     viewer = new viewerLib.PDFViewer({
       container,
       viewer: viewerEl,
@@ -215,6 +148,7 @@ export function PdfViewer(props: PdfViewerProps) {
       removePageBorders: false,
     });
     links.setViewer(viewer);
+    finding.attach(bus, viewerLib.FindState);
     bus.on("pagesinit", () => {
       if (!viewer) return;
       const r = restore;
@@ -226,31 +160,13 @@ export function PdfViewer(props: PdfViewerProps) {
         container.scrollLeft = r.left;
       }
       // The search goes on in the new text.
-      if (query()) find("again", false);
+      finding.again();
     });
     bus.on("pagechanging", (e: { pageNumber: number }) => setPage(e.pageNumber));
     bus.on("scalechanging", (e: { scale: number; presetValue?: string }) => {
       setScale(e.scale);
       setPreset(e.presetValue ?? "");
     });
-    bus.on("updatefindmatchescount", (e: { matchesCount: { current: number; total: number } }) =>
-      setFound({ ...found(), current: e.matchesCount.current, total: e.matchesCount.total }),
-    );
-    bus.on(
-      "updatefindcontrolstate",
-      (e: { state: number; matchesCount: { current: number; total: number } }) => {
-        const S = viewerLib.FindState;
-        const state =
-          e.state === S.FOUND
-            ? "found"
-            : e.state === S.NOT_FOUND
-              ? "not-found"
-              : e.state === S.WRAPPED
-                ? "wrapped"
-                : "pending";
-        setFound({ current: e.matchesCount.current, total: e.matchesCount.total, state });
-      },
-    );
     await load();
   });
 
@@ -269,25 +185,6 @@ export function PdfViewer(props: PdfViewerProps) {
     void shownTask?.destroy();
   });
 
-  function find(type: "" | "again", previous: boolean) {
-    if (!bus) return;
-    if (!query()) {
-      bus.dispatch("findbarclose", { source: null });
-      setFound({ current: 0, total: 0, state: "idle" });
-      return;
-    }
-    bus.dispatch("find", {
-      source: null,
-      type,
-      query: query(),
-      caseSensitive: false,
-      entireWord: false,
-      highlightAll: true,
-      findPrevious: previous,
-      matchDiacritics: false,
-    });
-  }
-
   const zoomTo = (value: number | string) => {
     if (!viewer) return;
     if (typeof value === "number") {
@@ -303,13 +200,6 @@ export function PdfViewer(props: PdfViewerProps) {
     if (!e.ctrlKey && !e.metaKey) return;
     e.preventDefault();
     zoomTo(scale() * (e.deltaY < 0 ? ZOOM_STEP : 1 / ZOOM_STEP));
-  };
-  const foundText = () => {
-    const f = found();
-    if (f.state === "idle") return "";
-    if (f.state === "pending" && f.total === 0) return "Searching…";
-    if (f.total === 0) return "Not found";
-    return `${f.current} of ${f.total}`;
   };
 
   return (
@@ -424,50 +314,7 @@ export function PdfViewer(props: PdfViewerProps) {
             <WarnIcon size={12} /> Not reloaded: {reloadProblem()}
           </span>
         </Show>
-        <input
-          type="search"
-          class="pdf-search"
-          placeholder="Search"
-          aria-label="Search in the PDF"
-          data-testid="pdf-search"
-          ref={search}
-          value={query()}
-          onInput={(e) => {
-            setQuery(e.currentTarget.value);
-            find("", false);
-          }}
-          onKeyDown={(e) => {
-            if (e.key === "Enter") {
-              e.preventDefault();
-              find("again", e.shiftKey);
-            }
-          }}
-        />
-        <span class="viewer-info pdf-found" data-testid="pdf-found" data-state={found().state}>
-          {foundText()}
-        </span>
-        <button
-          type="button"
-          class="icon-button"
-          title="Previous match (Shift-Enter)"
-          aria-label="Previous match"
-          data-testid="pdf-find-prev"
-          disabled={!query()}
-          onClick={() => find("again", true)}
-        >
-          ↑
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Next match (Enter)"
-          aria-label="Next match"
-          data-testid="pdf-find-next"
-          disabled={!query()}
-          onClick={() => find("again", false)}
-        >
-          ↓
-        </button>
+        <PdfFindBar finding={finding} ref={(el) => (search = el)} />
       </div>
       <div class="pdf-main">
         <Show when={thumbs() && doc()}>
