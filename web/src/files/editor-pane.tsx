@@ -1,6 +1,7 @@
 /**
  * The Editor tab: the open files as tabs (each one closable, whatever its state), and the
- * collaborative editor of the active one.
+ * active one in its collaborative editor or its viewer (images, PDF, tables; text too large to
+ * edit, read-only).
  */
 import { createEffect, createSignal, For, lazy, Match, Show, Switch } from "solid-js";
 import { DOC_MAX_BYTES } from "../../../shared/docs.js";
