@@ -441,6 +441,27 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
       )
       .toBe("00500000 an ordinary line of the log, padded to 52 bytes");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-large-text-end.png") });
+    // Find reads on from the line shown, by ranges, and jumps to the match.
+    const find = page.getByTestId("large-text-search");
+    await find.fill("THE VERY LAST");
+    await find.press("Enter");
+    await expect
+      .poll(() => page.getByTestId("large-text-found").textContent(), { timeout: 60_000 })
+      .toBe("Line 1,000,000");
+    await expect
+      .poll(() => page.locator(".large-text-line[data-match]").getAttribute("data-line"))
+      .toBe(String(LINES));
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "viewer-large-text-find.png") });
+    await find.fill("00000007 an ordinary");
+    await find.press("Enter");
+    await expect
+      .poll(() => page.getByTestId("large-text-found").textContent(), { timeout: 60_000 })
+      .toBe("Line 7 (from the top)");
+    await find.fill("no such text anywhere");
+    await find.press("Enter");
+    await expect
+      .poll(() => page.getByTestId("large-text-found").textContent(), { timeout: 60_000 })
+      .toBe("Not found");
     await page.close();
   });
 

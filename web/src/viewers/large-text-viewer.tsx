@@ -17,7 +17,14 @@ import {
 } from "solid-js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
-import { BLOCK_LINES, blockLines, LineIndex, looksBinary, SNIFF_BYTES } from "./line-index.js";
+import {
+  BLOCK_LINES,
+  blockLines,
+  findLine,
+  LineIndex,
+  looksBinary,
+  SNIFF_BYTES,
+} from "./line-index.js";
 import "./viewers.css";
 
 /** The most one block reads; lines beyond it (very long lines) are not shown. */
@@ -205,10 +212,66 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
   });
   onCleanup(() => {
     run?.abort();
+    searchRun?.abort();
     resize.disconnect();
     clearTimeout(settle);
     stopWatch();
   });
+
+  /** The line of the last match (0-based), what the search says, and its progress. */
+  const [match, setMatch] = createSignal<number>();
+  const [searchNote, setSearchNote] = createSignal<string>();
+  let searchRun: AbortController | undefined;
+
+  /** The next line holding `needle` after the last match (or the top line), wrapping once. */
+  async function findNext(needle: string) {
+    if (!needle || !done()) return;
+    searchRun?.abort();
+    const mine = new AbortController();
+    searchRun = mine;
+    const idx = index;
+    const size = idx.bytes;
+    const read = (start: number, end: number) =>
+      props.readRange(props.path, start, end, mine.signal);
+    const progress = (byte: number) =>
+      setSearchNote(`Searching… ${Math.floor((byte / Math.max(1, size)) * 100)}%`);
+    const after = (match() ?? first() - 1) + 1;
+    const k = Math.floor(after / BLOCK_LINES);
+    const from = { byte: idx.blockRange(k)?.start ?? size, line: k * BLOCK_LINES };
+    setSearchNote("Searching…");
+    try {
+      let line = await findLine(read, {
+        from,
+        first: after,
+        size,
+        needle,
+        progress,
+        signal: mine.signal,
+      });
+      let wrapped = false;
+      if (line === undefined && !mine.signal.aborted) {
+        wrapped = true;
+        line = await findLine(read, {
+          from: { byte: 0, line: 0 },
+          before: after,
+          size,
+          needle,
+          progress,
+          signal: mine.signal,
+        });
+      }
+      if (mine.signal.aborted || index !== idx) return;
+      if (line === undefined) {
+        setSearchNote("Not found");
+        return;
+      }
+      setMatch(line);
+      setSearchNote(`Line ${(line + 1).toLocaleString()}${wrapped ? " (from the top)" : ""}`);
+      goToLine(line + 1);
+    } catch (err) {
+      if (!mine.signal.aborted) setSearchNote(reasonOf(String((err as Error)?.message ?? err)));
+    }
+  }
 
   const digits = () => String(Math.max(1, lines())).length;
 
@@ -257,6 +320,27 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
           <span class="spacer" />
           {props.toolbar}
           <input
+            type="search"
+            class="large-text-search"
+            aria-label="Find in the file"
+            placeholder="Find"
+            data-testid="large-text-search"
+            disabled={!done()}
+            onInput={() => {
+              searchRun?.abort();
+              setMatch(undefined);
+              setSearchNote(undefined);
+            }}
+            onKeyDown={(e) => {
+              if (e.key !== "Enter") return;
+              e.preventDefault();
+              void findNext(e.currentTarget.value);
+            }}
+          />
+          <span class="viewer-info" data-testid="large-text-found" role="status">
+            {searchNote() ?? ""}
+          </span>
+          <input
             class="large-text-goto"
             aria-label="Go to line"
             placeholder="Go to line"
@@ -288,7 +372,11 @@ export function LargeTextViewer(props: LargeTextViewerProps) {
               {(i) => {
                 const text = () => lineText(i);
                 return (
-                  <div class="large-text-line" data-line={i + 1}>
+                  <div
+                    class="large-text-line"
+                    data-line={i + 1}
+                    data-match={match() === i ? "true" : undefined}
+                  >
                     <span class="large-text-number" style={{ width: `${digits() + 1}ch` }}>
                       {i + 1}
                     </span>

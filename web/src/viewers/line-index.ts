@@ -90,3 +90,55 @@ export function looksBinary(start: Uint8Array): boolean {
     return true;
   }
 }
+
+/** Bytes read at a time by a search. */
+export const SEARCH_CHUNK_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The first line at or after `first` (0-based; by default `from.line`) and before `before` that
+ * contains `needle` (ignoring case), reading the file's bytes from `from.byte` (the start of
+ * line `from.line`) chunk by chunk; undefined when there is none. `progress` hears the bytes
+ * read so far.
+ */
+export async function findLine(
+  read: (start: number, end: number) => Promise<Uint8Array>,
+  opts: {
+    from: { byte: number; line: number };
+    size: number;
+    needle: string;
+    first?: number;
+    before?: number;
+    progress?: (byte: number) => void;
+    signal?: AbortSignal;
+    /** Bytes per read (SEARCH_CHUNK_BYTES). */
+    chunk?: number;
+  },
+): Promise<number | undefined> {
+  const needle = opts.needle.toLowerCase();
+  if (needle === "" || needle.includes("\n")) return undefined;
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  const before = opts.before ?? Number.POSITIVE_INFINITY;
+  const first = opts.first ?? opts.from.line;
+  let line = opts.from.line;
+  let pos = opts.from.byte;
+  let carry = "";
+  while (pos < opts.size && line < before) {
+    if (opts.signal?.aborted) return undefined;
+    const chunk = await read(pos, Math.min(opts.size, pos + (opts.chunk ?? SEARCH_CHUNK_BYTES)));
+    if (chunk.length === 0) break;
+    pos += chunk.length;
+    const parts = (carry + decoder.decode(chunk, { stream: true })).split("\n");
+    carry = parts.pop() ?? "";
+    for (const part of parts) {
+      if (line >= before) return undefined;
+      if (line >= first && part.toLowerCase().includes(needle)) return line;
+      line++;
+    }
+    opts.progress?.(pos);
+  }
+  carry += decoder.decode();
+  if (carry !== "" && line >= first && line < before && carry.toLowerCase().includes(needle)) {
+    return line;
+  }
+  return undefined;
+}

@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BLOCK_LINES, blockLines, LineIndex, looksBinary, MAX_LINE_CHARS } from "./line-index.js";
+import {
+  BLOCK_LINES,
+  blockLines,
+  findLine,
+  LineIndex,
+  looksBinary,
+  MAX_LINE_CHARS,
+} from "./line-index.js";
 
 /** The lines a reader of `text` sees: split at newlines, a CR before one dropped. */
 function linesOf(text: string): string[] {
@@ -84,5 +91,58 @@ describe("large text - line index", () => {
     expect(looksBinary(new Uint8Array([0x61, 0x00, 0x62]))).toBe(true);
     expect(looksBinary(new Uint8Array([0x61, 0xff, 0xfe, 0x62]))).toBe(true);
     expect(looksBinary(new Uint8Array([0x89, 0x50, 0x4e, 0x47]))).toBe(true);
+  });
+
+  it("finds the first line holding a text after a line, across chunk boundaries", async () => {
+    const lines = Array.from({ length: 3000 }, (_, i) =>
+      i % 1000 === 999 ? `Needle ${i}` : `hay ${i} é`,
+    );
+    const text = `${lines.join("\n")}\n`;
+    const bytes = new TextEncoder().encode(text);
+    const reads: [number, number][] = [];
+    const read = async (start: number, end: number) => {
+      reads.push([start, end]);
+      return bytes.subarray(start, end);
+    };
+    const size = bytes.length;
+    // Reads of 1,001 bytes cut lines and characters (é is two bytes) anywhere.
+    expect(
+      await findLine(read, { from: { byte: 0, line: 0 }, size, needle: "needle", chunk: 1001 }),
+    ).toBe(999);
+    expect(reads.length).toBeGreaterThan(5);
+    expect(
+      await findLine(read, { from: { byte: 0, line: 0 }, size, needle: "hay 2500 é", chunk: 1001 }),
+    ).toBe(2500);
+    // From a block's start: the index gives where line 1024 starts.
+    const index = new LineIndex();
+    index.feed(bytes);
+    index.finish();
+    const block = index.blockRange(4)!;
+    expect(
+      await findLine(read, {
+        from: { byte: block.start, line: 4 * BLOCK_LINES },
+        size,
+        needle: "NEEDLE",
+      }),
+    ).toBe(1999);
+    expect(
+      await findLine(read, { from: { byte: 0, line: 0 }, size, needle: "needle", before: 999 }),
+    ).toBe(undefined);
+    // Matches before `first` do not count, though their bytes are read.
+    expect(
+      await findLine(read, { from: { byte: 0, line: 0 }, size, needle: "needle", first: 1000 }),
+    ).toBe(1999);
+    expect(await findLine(read, { from: { byte: 0, line: 0 }, size, needle: "absent" })).toBe(
+      undefined,
+    );
+    // A last line without a newline is searched too.
+    const tail = new TextEncoder().encode("a\nb\nlast one");
+    expect(
+      await findLine(async (s, e) => tail.subarray(s, e), {
+        from: { byte: 0, line: 0 },
+        size: tail.length,
+        needle: "one",
+      }),
+    ).toBe(2);
   });
 });
