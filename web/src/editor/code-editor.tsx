@@ -124,6 +124,12 @@ export interface CodeEditorApi {
   gotoLine(line: number): void;
   /** The editor's text (the same as the session's local text). */
   text(): string;
+  /** The line at the top of the editor's pane, 0-based, with the fraction of it scrolled past. */
+  topLine(): number;
+  /** Scrolls so that (0-based, fractional) line `line` is at the top of the pane. */
+  scrollToLine(line: number): void;
+  /** Calls `listener` whenever the editor's pane scrolls; returns the stop. */
+  onScroll(listener: () => void): () => void;
 }
 
 /** What a viewer's editor is: neither changed by keys nor focusable for typing. */
@@ -236,6 +242,28 @@ export function CodeEditor(props: {
         view.focus();
       },
       text: () => view?.state.doc.toString() ?? "",
+      topLine() {
+        if (!view) return 0;
+        // documentTop moves with the scroll: the pane's top, in the document's heights.
+        const top = view.scrollDOM.getBoundingClientRect().top - view.documentTop;
+        const block = view.lineBlockAtHeight(Math.max(0, top));
+        const line = view.state.doc.lineAt(block.from).number - 1;
+        return line + Math.min(1, Math.max(0, (top - block.top) / Math.max(1, block.height)));
+      },
+      scrollToLine(line) {
+        if (!view) return;
+        const doc = view.state.doc;
+        const n = Math.min(doc.lines, Math.max(1, Math.floor(line) + 1));
+        const block = view.lineBlockAt(doc.line(n).from);
+        const offset =
+          view.documentTop - view.scrollDOM.getBoundingClientRect().top + view.scrollDOM.scrollTop;
+        view.scrollDOM.scrollTop = offset + block.top + (line - Math.floor(line)) * block.height;
+      },
+      onScroll(listener) {
+        const el = view?.scrollDOM;
+        el?.addEventListener("scroll", listener, { passive: true });
+        return () => el?.removeEventListener("scroll", listener);
+      },
     });
   });
 

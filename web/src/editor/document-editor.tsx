@@ -3,8 +3,9 @@
  * search, history) and the CodeMirror editor, or what the file is instead (binary, too large,
  * an error). Owns its document store and stops it in onCleanup.
  */
-import { createEffect, createSignal, Match, on, onCleanup, Show, Switch } from "solid-js";
+import { createEffect, createSignal, type JSX, Match, on, onCleanup, Show, Switch } from "solid-js";
 import { FONT_SIZES } from "../../../shared/workspace.js";
+import type { MarkdownWorkspace } from "../agents/markdown.js";
 import { formatSize, reasonOf } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection, useConnectionState } from "../stores/connection-store.js";
@@ -36,6 +37,12 @@ export function DocumentEditor(props: {
   /** A line to show: each new `seq` moves there once the editor is up. */
   goto?: { line: number; seq: number } | undefined;
   onDownload: () => void;
+  /** More toolbar buttons (a viewer's way back from the text, e.g. "Table"). */
+  toolbar?: JSX.Element;
+  /** What shows a text file too large to edit (read-only), instead of a download button. */
+  tooLarge?: (size: number) => JSX.Element;
+  /** Where the file is, for a preview's relative links and images. */
+  workspace?: MarkdownWorkspace;
 }) {
   const readOnly = useConnectionState().readOnly;
   const store = createDocumentStore(useConnection(), props.path);
@@ -72,15 +79,22 @@ export function DocumentEditor(props: {
         })()}
       >
         {(p) => (
-          <div class="doc-binary" data-testid="doc-binary">
-            <p>
-              {props.shown} is {p().why === "binary" ? "not text" : "too large to edit"} (
-              {formatSize(p().size)}). Download it to open it with another program.
-            </p>
-            <button type="button" class="button" onClick={() => props.onDownload()}>
-              Download
-            </button>
-          </div>
+          <Show
+            when={p().why === "too-large" && props.tooLarge}
+            fallback={
+              <div class="doc-binary" data-testid="doc-binary">
+                <p>
+                  {props.shown} is {p().why === "binary" ? "not text" : "too large to edit"} (
+                  {formatSize(p().size)}). Download it to open it with another program.
+                </p>
+                <button type="button" class="button" onClick={() => props.onDownload()}>
+                  Download
+                </button>
+              </div>
+            }
+          >
+            {props.tooLarge?.(p().size)}
+          </Show>
         )}
       </Match>
       <Match
@@ -184,6 +198,7 @@ export function DocumentEditor(props: {
               >
                 A+
               </button>
+              {props.toolbar}
               <Show when={previewKind}>
                 <button
                   type="button"
@@ -230,7 +245,14 @@ export function DocumentEditor(props: {
                 />
               </Show>
               <Show when={previewKind && showPreview() && store.loaded() ? previewKind : undefined}>
-                {(kind) => <SourcePreview kind={kind()} text={text()} />}
+                {(kind) => (
+                  <SourcePreview
+                    kind={kind()}
+                    text={text()}
+                    workspace={props.workspace}
+                    editor={editorUp()}
+                  />
+                )}
               </Show>
               <Show when={showHistory() && store.loaded()}>
                 <HistoryPanel

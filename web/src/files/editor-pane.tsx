@@ -1,17 +1,27 @@
 /**
  * The Editor tab: the open files as tabs (each one closable, whatever its state), and the
- * collaborative editor of the active one.
+ * active one in its collaborative editor or its viewer (images, PDF, tables; text too large to
+ * edit, read-only).
  */
-import { createEffect, For, Show } from "solid-js";
+import { createEffect, createSignal, For, lazy, Match, Show, Switch } from "solid-js";
+import { DOC_MAX_BYTES } from "../../../shared/docs.js";
 import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
 import { DocumentEditor } from "../editor/document-editor.js";
 import { ImageViewer, imageTypeOf } from "../viewers/image-viewer.js";
+import { LargeTextViewer } from "../viewers/large-text-viewer.js";
+import { TableViewer } from "../viewers/table-viewer.js";
+import { viewerOf } from "../viewers/viewer-kinds.js";
 import type { OpenDocument } from "./documents-store.js";
 import { type FilesSession, useFiles } from "./files-store.js";
 import { CloseIcon, DownloadIcon, WarnIcon } from "./icons.js";
 import "./files.css";
+
+// pdf.js is large: it loads with the first PDF opened.
+const PdfViewer = lazy(async () => ({
+  default: (await import("../viewers/pdf-viewer.js")).PdfViewer,
+}));
 
 export function EditorPane() {
   const files = useFiles();
@@ -101,6 +111,20 @@ function Documents(props: { session: FilesSession }) {
 function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
   const s = props.session;
   const shown = () => displayPath(props.doc.path, s.home);
+  /** A table shown as its text (the toggle of the table viewer). */
+  const [raw, setRaw] = createSignal(false);
+  const tableButton = () =>
+    viewerOf(props.doc.path) === "table" ? (
+      <button
+        type="button"
+        class="icon-button"
+        data-testid="table-view"
+        title="Show the file as a table"
+        onClick={() => setRaw(false)}
+      >
+        Table
+      </button>
+    ) : undefined;
   return (
     <div class="doc-body" data-testid="doc-body" data-path={props.doc.path}>
       <div class="doc-header">
@@ -119,17 +143,57 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           Show in Files
         </button>
       </div>
-      <Show
-        when={imageTypeOf(props.doc.path) === undefined}
-        fallback={<ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />}
+      <Switch
+        fallback={
+          <DocumentEditor
+            path={props.doc.path}
+            shown={shown()}
+            goto={props.doc.goto}
+            onDownload={() => void s.download(props.doc.path)}
+            workspace={{
+              dir: parentOf(props.doc.path),
+              home: s.home,
+              open: (path) => void s.openPath(path),
+              readBytes: s.readBytes,
+            }}
+            tooLarge={() => (
+              <LargeTextViewer
+                path={props.doc.path}
+                shown={shown()}
+                limit={DOC_MAX_BYTES}
+                readStream={s.readStream}
+                readRange={s.readRange}
+                watch={s.watchFile}
+                onDownload={() => void s.download(props.doc.path)}
+                toolbar={tableButton()}
+              />
+            )}
+            toolbar={tableButton()}
+          />
+        }
       >
-        <DocumentEditor
-          path={props.doc.path}
-          shown={shown()}
-          goto={props.doc.goto}
-          onDownload={() => void s.download(props.doc.path)}
-        />
-      </Show>
+        <Match when={imageTypeOf(props.doc.path) !== undefined}>
+          <ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />
+        </Match>
+        <Match when={viewerOf(props.doc.path) === "table" && !raw()}>
+          <TableViewer
+            path={props.doc.path}
+            shown={shown()}
+            readStream={s.readStream}
+            watch={s.watchFile}
+            raw={() => setRaw(true)}
+          />
+        </Match>
+        <Match when={viewerOf(props.doc.path) === "pdf"}>
+          <PdfViewer
+            path={props.doc.path}
+            shown={shown()}
+            readStream={s.readStream}
+            readRange={s.readRange}
+            watch={s.watchFile}
+          />
+        </Match>
+      </Switch>
     </div>
   );
 }

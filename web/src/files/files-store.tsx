@@ -25,6 +25,7 @@ import { useTerminals } from "../terminals/terminals-store.js";
 import { createDocumentsStore, type DocumentsStore } from "./documents-store.js";
 import { createExplorerStore, type ExplorerStore } from "./explorer-store.js";
 import { createFolderPickerStore, type FolderPickerStore } from "./folder-picker-store.js";
+import { watchFile } from "./file-watch.js";
 import { createFsClient, errorPayloadOf, type FsClient } from "./fs-client.js";
 import { pathInAddressBar, pushUrl, replaceUrl, showTab, urlOf } from "./route.js";
 import { createUploadsStore, type UploadsStore } from "./uploads-store.js";
@@ -55,6 +56,15 @@ export interface FilesSession {
   readBytes(path: string, signal?: AbortSignal): Promise<Blob>;
   /** A folder picker (the Move and Copy dialogs) starting at `start`. */
   folderPicker(start: string): FolderPickerStore;
+  /** The bytes of file `path` as they arrive, and how many there are (null when not said). */
+  readStream(
+    path: string,
+    signal?: AbortSignal,
+  ): Promise<{ size: number | null; body: ReadableStream<Uint8Array> }>;
+  /** Bytes `start` to `end` (exclusive) of file `path`, by a Range request of the same route. */
+  readRange(path: string, start: number, end: number, signal?: AbortSignal): Promise<Uint8Array>;
+  /** Calls `changed` whenever file `path` may have changed on disk; returns the stop. */
+  watchFile(path: string, changed: () => void): () => void;
   /** The Editor tab shows document `path` (or none): keeps the address bar in step. */
   showDocument(path: string | undefined): void;
   /** Ends what the session listens to and runs. */
@@ -191,6 +201,28 @@ function createSession(
       return res.blob();
     },
     folderPicker: (start) => createFolderPickerStore(fs, home, start, explorer.prefs().hidden),
+    async readStream(path, signal) {
+      const res = await apiFetch(`${routes.download}?${new URLSearchParams({ path })}`, {
+        signal,
+        cache: "no-store",
+      });
+      if (!res.ok || !res.body) throw new Error(await errorMessage(res));
+      const length = res.headers.get("Content-Length");
+      return { size: length === null ? null : Number(length), body: res.body };
+    },
+    async readRange(path, start, end, signal) {
+      if (end <= start) return new Uint8Array(0);
+      const res = await apiFetch(`${routes.download}?${new URLSearchParams({ path })}`, {
+        signal,
+        cache: "no-store",
+        headers: { Range: `bytes=${start}-${end - 1}` },
+      });
+      if (!res.ok) throw new Error(await errorMessage(res));
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      // A server that ignored the range sent the whole file: keep only what was asked.
+      return res.status === 206 ? bytes : bytes.subarray(start, end);
+    },
+    watchFile: (path, changed) => watchFile(fs, path, changed),
     showDocument(path) {
       const target = path ?? explorer.dir() ?? home;
       if (location.hash === "#editor") replaceUrl(urlOf(target, home, "#editor"));
