@@ -256,7 +256,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await waitDir(page, join(plus.home, "nav"));
     const shown = () =>
       page.evaluate(() =>
-        [...document.querySelectorAll("[data-testid^=pane-]")]
+        Array.from(document.querySelectorAll("[data-testid^=pane-]"))
           .filter((e) => !(e as HTMLElement).hidden)
           .map((e) => e.getAttribute("data-testid")),
       );

@@ -147,12 +147,6 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("viewers in Chromium", () => {
     await page.close();
   });
 
-  async function openPdf(name: string): Promise<Page> {
-    const page = await context.newPage();
-    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
-    await page.getByTestId("pdf-viewer").waitFor({ timeout: 30_000 });
-    return page;
-  }
   /** The width of the first page as drawn. */
   const pageWidth = (page: Page) =>
     page

@@ -65,7 +65,7 @@ describe("large text - line index", () => {
 
   it("knows a block's end only once the next block starts or the file has ended", () => {
     const index = new LineIndex();
-    index.feed(new TextEncoder().encode("a\n".repeat(BLOCK_LINES) + "b"));
+    index.feed(new TextEncoder().encode(`${"a\n".repeat(BLOCK_LINES)}b`));
     expect(index.blockRange(0)).toEqual({ start: 0, end: 2 * BLOCK_LINES });
     expect(index.blockRange(1)).toBe(undefined);
     expect(index.lines).toBe(BLOCK_LINES);
