@@ -33,6 +33,14 @@ export interface KernelProcess {
   interruptMode: "signal" | "message";
 }
 
+/** A kernel just started: `exited` settles when its process ends (it may end at once). */
+export interface LaunchedKernel {
+  process: KernelProcess;
+  connection: ConnectionInfo;
+  child: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
 /** The files of one kernel in the service's directory. */
 export function kernelFiles(dir: string, kid: string) {
   return {
@@ -55,7 +63,7 @@ export async function launchKernel(o: {
   generation: number;
   spec: Kernelspec;
   cwd: string;
-}): Promise<{ process: KernelProcess; connection: ConnectionInfo; child: ChildProcess }> {
+}): Promise<LaunchedKernel> {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   await chmod(o.dir, 0o700);
   const files = kernelFiles(o.dir, o.kid);
@@ -87,6 +95,9 @@ export async function launchKernel(o: {
   } finally {
     closeSync(log);
   }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   const pid = await new Promise<number>((resolve, reject) => {
     child.once("spawn", () => resolve(child.pid!));
     child.once("error", reject);
@@ -98,7 +109,7 @@ export async function launchKernel(o: {
     interruptMode: o.spec.interruptMode,
   };
   await writePrivate(files.process, JSON.stringify(proc));
-  return { process: proc, connection, child };
+  return { process: proc, connection, child, exited };
 }
 
 /** The kernel that runs for `kid` (per its files), or undefined when there is none. */

@@ -3,7 +3,6 @@
  * executions sent to it (the Jupyter msg_id of an execute_request is the execution id, so
  * every output names its execution), when each finished, input requests, and its death.
  */
-import type { ChildProcess } from "node:child_process";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { CocalcError } from "../../shared/errors.js";
 import {
@@ -21,6 +20,7 @@ import {
   isKernelAlive,
   type KernelProcess,
   kernelFiles,
+  type LaunchedKernel,
   logTail,
   signalKernel,
 } from "./launcher.js";
@@ -90,7 +90,7 @@ export class RunningKernel {
     readonly kid: string,
     readonly process: KernelProcess,
     connection: ConnectionInfo,
-    how: { child: ChildProcess } | { attached: QueuedExecution[]; fresh: boolean },
+    how: { exited: LaunchedKernel["exited"] } | { attached: QueuedExecution[]; fresh: boolean },
   ) {
     this.log = host.log.child({ kid, generation: process.generation, kernelPid: process.pid });
     this.outputs = new KernelOutputs({
@@ -111,10 +111,12 @@ export class RunningKernel {
       },
       this.log,
     );
-    if ("child" in how) {
-      how.child.once("exit", (code, signal) => void this.died(code, signal));
+    if ("exited" in how) {
+      void how.exited.then(({ code, signal }) => this.died(code, signal));
     }
     this.watcher = setInterval(() => {
+      // Our own child is reaped (and its exit code known) by `exited`.
+      if ("exited" in how) return;
       if (!isKernelAlive(process.pid, kernelFiles(host.dir, kid).connection))
         void this.died(null, null);
     }, WATCH_MS);
@@ -130,13 +132,9 @@ export class RunningKernel {
   }
 
   /** A kernel just launched: it is ready once it answered kernel_info (KernelReady). */
-  static launched(
-    host: KernelHost,
-    kid: string,
-    launched: { process: KernelProcess; connection: ConnectionInfo; child: ChildProcess },
-  ): RunningKernel {
+  static launched(host: KernelHost, kid: string, launched: LaunchedKernel): RunningKernel {
     return new RunningKernel(host, kid, launched.process, launched.connection, {
-      child: launched.child,
+      exited: launched.exited,
     });
   }
 
