@@ -4,7 +4,6 @@
  * every output names its execution), when each finished, input requests, and its death.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { CocalcError } from "../../shared/errors.js";
 import {
   ExecutionFinished,
   InputRequested,
@@ -436,9 +435,4 @@ export class RunningKernel {
 
 function count(x: unknown): number | null {
   return Number.isInteger(x) ? (x as number) : null;
-}
-
-/** Thrown for requests to a kernel this service does not run. */
-export function noKernel(kid: string): CocalcError {
-  return new CocalcError("ERR_KERNEL_NOT_FOUND", `no running kernel ${kid}`);
 }

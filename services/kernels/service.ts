@@ -50,7 +50,14 @@ import {
 import { findKernelspec, kernelspecDirs, listKernelspecs } from "./kernelspecs.js";
 import { findKernel, launchKernel, logTail, removeKernelFiles } from "./launcher.js";
 import { kernelsProjection } from "./projections.js";
-import { type KernelHost, noKernel, RunningKernel } from "./running-kernel.js";
+import type { KernelHost, RunningKernel } from "./running-kernel.js";
+
+/** Loaded with the first kernel: ZeroMQ's addon costs a start-up that has no kernels. */
+const runningKernel = () => import("./running-kernel.js").then((m) => m.RunningKernel);
+
+function noKernel(kid: string): CocalcError {
+  return new CocalcError("ERR_KERNEL_NOT_FOUND", `no running kernel ${kid}`);
+}
 
 export const KERNELS_SERVICE = ServiceNames.kernels;
 
@@ -196,7 +203,7 @@ class Kernels {
         const fresh = view.state === "starting" || view.state === "restarting";
         this.running.set(
           view.kid,
-          RunningKernel.attached(this.host, view.kid, found, view.queue, fresh),
+          (await runningKernel()).attached(this.host, view.kid, found, view.queue, fresh),
         );
         this.ctx.log.info({ kid: view.kid, kernelPid: found.process.pid }, "kernel reattached");
         continue;
@@ -346,8 +353,9 @@ class Kernels {
       const spec = await findKernelspec(name, this.dirs);
       const folder = dirname(path);
       const cwd = (await stat(folder).catch(() => undefined))?.isDirectory() ? folder : this.home;
+      const Kernel = await runningKernel();
       const launched = await launchKernel({ dir: this.opts.dir, kid, generation, spec, cwd });
-      this.running.set(kid, RunningKernel.launched(this.host, kid, launched));
+      this.running.set(kid, Kernel.launched(this.host, kid, launched));
       this.ctx.log.info({ kid, generation, kernelPid: launched.process.pid }, "kernel started");
     } catch (err) {
       this.ctx.log.warn({ kid, err }, "kernel did not start");
