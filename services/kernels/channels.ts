@@ -154,6 +154,8 @@ export class KernelChannels {
         },
       });
     });
+    // The reply may fail (closed, timed out) before the send is done: never unhandled.
+    reply.catch(() => undefined);
     await this.queues[channel].send(frames);
     return reply;
   }

@@ -221,7 +221,8 @@ export class RunningKernel {
 
   /** Sends an execution (after the kernel is ready; in the order of calls). */
   execute(executionId: string, cellId: string, code: string): void {
-    if (this.executions.has(executionId)) return;
+    // Sent once: by the command path as soon as it is stored, or by the consumer.
+    if (this.executions.has(executionId) || this.recent.has(executionId)) return;
     this.track({ executionId, cellId });
     this.sending = this.sending
       .then(() => this.ready)

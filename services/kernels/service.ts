@@ -159,15 +159,26 @@ class Kernels {
       log: ctx.log,
       subject: workspaceSubjects(ctx.wsid).command(KERNELS_SERVICE),
       commands: KernelCommands,
-      store: new AggregateStore({
-        js: ctx.js,
-        jsm: ctx.jsm,
-        log: ctx.log,
-        stream: Streams.WS_KERNEL,
-        registry: kernelRegistry,
-        events: KernelLifeEvents,
-        decider,
-      }),
+      store: new KernelAggregates(
+        {
+          js: ctx.js,
+          jsm: ctx.jsm,
+          log: ctx.log,
+          stream: Streams.WS_KERNEL,
+          registry: kernelRegistry,
+          events: KernelLifeEvents,
+          decider,
+        },
+        (command, generation) => {
+          // Stored: the kernel may run it now, before the consumer hands the event on (which
+          // then finds it sent already).
+          const k = this.running.get(command.data.kid);
+          if (command.type === "ExecuteCell" && k?.generation === generation) {
+            const { executionId, cellId, code } = command.data;
+            k.execute(executionId, cellId, code);
+          }
+        },
+      ),
       aggregateSubject: (c) => kernelSubjects(ctx.wsid, c.data.kid).life,
       now: ctx.now,
       check: async (c) => {
@@ -424,6 +435,25 @@ class Kernels {
         throw new Error(`unhandled op ${(never as { op: string }).op}`);
       }
     }
+  }
+}
+
+/** The command path, which tells what an ExecuteCell stored once it is stored. */
+class KernelAggregates extends AggregateStore<KernelCommand, KernelDecided, KernelAggregate> {
+  constructor(
+    o: ConstructorParameters<
+      typeof AggregateStore<KernelCommand, KernelDecided, KernelAggregate>
+    >[0],
+    private readonly stored: (command: KernelCommand, generation: number) => void,
+  ) {
+    super(o);
+  }
+
+  override async execute(subject: string, command: KernelCommand) {
+    const r = await super.execute(subject, command);
+    if (command.type === "ExecuteCell" && r.seqs.length > 0 && r.state.status === "running")
+      this.stored(command, r.state.generation);
+    return r;
   }
 }
 

@@ -20,7 +20,7 @@ import { emptyFold, type Folded, foldMessages } from "./fold.js";
 import type { Logger } from "./logger.js";
 import { isWrongLastSequence, publishEvent } from "./publish.js";
 import { rejectionRegistry } from "./rejections.js";
-import { lastSubjectSeq, readSubjectMessages } from "./stream-read.js";
+import { lastSubjectSeq, readNewSubjectMessages } from "./stream-read.js";
 
 export interface AggregateOptions<C extends Command, E extends DecidedEvent, S> {
   js: JetStreamClient;
@@ -59,7 +59,14 @@ export class AggregateStore<C extends Command, E extends DecidedEvent, S> {
       this.cache.delete(subject);
       return this.state(subject);
     }
-    const messages = await readSubjectMessages(this.o.js, this.o.stream, subject, cached.seq, last);
+    const messages = await readNewSubjectMessages(
+      this.o.js,
+      this.o.jsm,
+      this.o.stream,
+      subject,
+      cached.seq,
+      last,
+    );
     const next = foldMessages(this.o.decider, this.o.registry, cached, messages);
     this.cache.set(subject, next);
     return next;
