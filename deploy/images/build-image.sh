@@ -34,8 +34,9 @@ fi
 # COCALC_LAUNCHPAD may be a command with arguments, e.g. "node dist/bundle/launchpad.js".
 read -ra launchpad <<<"${COCALC_LAUNCHPAD:-cocalc-launchpad}"
 
-# Curated: what a person expects in a terminal, small enough to build in a minute or two.
-packages="bash-completion,ca-certificates,curl,git,less,locales,nano,procps,python3,vim-tiny,wget,xz-utils,zip,unzip,build-essential"
+# Curated: what a person expects in a terminal, small enough to build in a minute or two;
+# python3 with ipykernel, so a notebook has its kernel.
+packages="bash-completion,ca-certificates,curl,git,less,locales,nano,procps,python3,python3-ipykernel,vim-tiny,wget,xz-utils,zip,unzip,build-essential"
 if [ -n "$agents" ]; then packages="$packages,nodejs,npm"; fi
 
 work="$(mktemp -d /var/tmp/cocalc-image-XXXXXX)"

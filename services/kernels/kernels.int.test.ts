@@ -7,7 +7,7 @@ import { errors, wsconnect } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { BrowserInbox } from "../../shared/browser-permissions.js";
-import { kernelIdForPath } from "../../shared/kernels.js";
+import { KERNEL_MAX_STREAM_CHUNK, kernelIdForPath } from "../../shared/kernels.js";
 import { kernelSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/stream-read.js";
@@ -162,6 +162,24 @@ describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {
       const v = await kernelView(t.nc, TEST_WSID, kid);
       return v?.state === "idle" ? v : undefined;
     });
+
+  it("a flood of output: every character once, in order, in events of at most 64 Ki characters", async () => {
+    const { kid } = await start("flood.ipynb");
+    const events = log(kid);
+    const flood = await run(
+      kid,
+      "import sys\nfor i in range(4000): sys.stdout.write(f'{i:05d} ü😀 ' + 'z' * 90 + '\\n')",
+    );
+    await events.finished(flood);
+    const want = Array.from(
+      { length: 4000 },
+      (_, i) => `${String(i).padStart(5, "0")} ü😀 ${"z".repeat(90)}\n`,
+    ).join("");
+    const chunks = events.outputs(flood).map((o) => (o.output_type === "stream" ? o.text : ""));
+    expect(chunks.join("")).toBe(want);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(KERNEL_MAX_STREAM_CHUNK);
+    expect(chunks.length).toBeLessThan(100);
+  });
 
   it("interrupts `while True: pass`: KeyboardInterrupt, the queued cell aborted, the kernel goes on", async () => {
     const { kid, view } = await start("interrupt.ipynb");

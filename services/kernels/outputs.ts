@@ -151,14 +151,16 @@ export class KernelOutputs {
   private addStream(of: OfExecution, name: "stdout" | "stderr", chunk: string): void {
     const s = this.stream;
     if (s && (s.of.executionId !== of.executionId || s.name !== name)) this.flush();
-    if (!this.stream) this.stream = { of, name, text: "" };
-    this.stream.text += chunk;
-    while (this.stream && this.stream.text.length >= KERNEL_MAX_STREAM_CHUNK) {
-      const all: string = this.stream.text;
-      this.stream.text = all.slice(0, KERNEL_MAX_STREAM_CHUNK);
-      this.flush();
-      const rest: string = all.slice(KERNEL_MAX_STREAM_CHUNK);
-      if (rest) this.stream = { of, name, text: rest };
+    // A kernel's flush can be megabytes: cut it into events without copying the rest each time.
+    for (let at = 0; at < chunk.length; ) {
+      this.stream ??= { of, name, text: "" };
+      let end = Math.min(chunk.length, at + KERNEL_MAX_STREAM_CHUNK - this.stream.text.length);
+      // Never between the two halves of a surrogate pair (each event is valid UTF-16).
+      const last = chunk.charCodeAt(end - 1);
+      if (end < chunk.length && end - at > 1 && last >= 0xd800 && last <= 0xdbff) end--;
+      this.stream.text += chunk.slice(at, end);
+      at = end;
+      if (this.stream.text.length >= KERNEL_MAX_STREAM_CHUNK - 1) this.flush();
     }
     if (this.stream && !this.timer) {
       this.timer = setTimeout(() => {

@@ -116,7 +116,6 @@ class Ours {
         if (!w) continue;
         if (e.type === "OutputAdded" && e.data.output.output_type === "stream")
           w.chars += e.data.output.text.length;
-        if (process.env.BENCH_TRACE) console.log(e.type, Date.now() % 100000, e.at.slice(17));
         if (e.type === "ExecutionFinished") w.resolve();
       }
     })();
@@ -137,7 +136,6 @@ class Ours {
       code,
     });
     if (!reply.ok) throw new Error(`ExecuteCell: ${reply.error.message}`);
-    if (process.env.BENCH_TRACE) console.log("reply", Date.now() % 100000, performance.now() - t0);
     await done;
     this.waiting.delete(executionId);
     return { ms: performance.now() - t0, chars: entry.chars };
