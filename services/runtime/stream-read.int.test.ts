@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setup, type TestNats } from "../../test/helpers/nats.js";
-import { readNewSubjectMessages, readSubjectMessages } from "./stream-read.js";
+import { nextSubjectMessage, readNewSubjectMessages, readSubjectMessages } from "./stream-read.js";
 
 describe("stream reads", () => {
   let t: TestNats;

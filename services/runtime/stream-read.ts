@@ -60,10 +60,24 @@ export async function readSubjectMessages(
 /** How many messages readNewSubjectMessages gets one by one before it takes a consumer. */
 const ONE_BY_ONE = 4;
 
+/** The first message of `subject` after sequence `after`, or null when there is none yet. */
+export async function nextSubjectMessage(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  after: number,
+): Promise<SubjectMessage | null> {
+  // STREAM.MSG.GET takes next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
+  const next = { next_by_subj: subject, seq: after + 1 } as unknown as MsgRequest;
+  const m = await jsm.streams.getMessage(stream, next);
+  return m ? { seq: m.seq, data: m.data } : null;
+}
+
 /**
  * Like readSubjectMessages, for a reader that is usually only a message or two behind (an
  * aggregate's cache): those are got one by one by subject, a round trip each, instead of
  * through a consumer made and deleted for them; a longer gap is read through a consumer.
+ * `first`: nextSubjectMessage(…, after), asked already (beside the subject's last sequence).
  */
 export async function readNewSubjectMessages(
   js: JetStreamClient,
@@ -72,15 +86,15 @@ export async function readNewSubjectMessages(
   subject: string,
   after: number,
   upTo: number,
+  first?: Promise<SubjectMessage | null>,
 ): Promise<SubjectMessage[]> {
   const out: SubjectMessage[] = [];
   let from = after;
   while (from < upTo && out.length < ONE_BY_ONE) {
-    // STREAM.MSG.GET takes next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
-    const next = { next_by_subj: subject, seq: from + 1 } as unknown as MsgRequest;
-    const m = await jsm.streams.getMessage(stream, next);
+    const m =
+      from === after && first ? await first : await nextSubjectMessage(jsm, stream, subject, from);
     if (!m || m.seq > upTo) return out;
-    out.push({ seq: m.seq, data: m.data });
+    out.push(m);
     from = m.seq;
   }
   return from < upTo
