@@ -30,6 +30,11 @@ describe("stream reads", () => {
       expect(
         text(await readNewSubjectMessages(t.js, t.jsm, "READS", "reads.a", after, upTo)),
       ).toEqual(want);
+      // With the first message asked for beforehand, as the command path does.
+      const first = nextSubjectMessage(t.jsm, "READS", "reads.a", after);
+      expect(
+        text(await readNewSubjectMessages(t.js, t.jsm, "READS", "reads.a", after, upTo, first)),
+      ).toEqual(want);
     }
     expect(text(await readNewSubjectMessages(t.js, t.jsm, "READS", "reads.a", 22, 28))).toEqual([
       "25:m24",
