@@ -4,7 +4,7 @@
  * execution), iopub (SUB, everything). The identity is the kernel's own, so a restarted
  * service that connects again receives the replies and input requests of earlier requests.
  */
-import { Dealer, Subscriber } from "zeromq";
+import { Dealer, Request, Subscriber } from "zeromq";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "../runtime/logger.js";
 import type { ConnectionInfo } from "./launcher.js";
@@ -38,6 +38,7 @@ export class KernelChannels {
   private readonly control: Dealer;
   private readonly stdin: Dealer;
   private readonly iopub: Subscriber;
+  private readonly hb: Request;
   private readonly queues: Record<"shell" | "control" | "stdin", SendQueue>;
   private readonly waiting = new Map<
     string,
@@ -68,6 +69,9 @@ export class KernelChannels {
     this.stdin.connect(url(info.stdin_port));
     this.iopub.connect(url(info.iopub_port));
     this.iopub.subscribe();
+    // Relaxed and correlated: a ping that got no answer does not block the next one.
+    this.hb = new Request({ linger: 0, relaxed: true, correlate: true, receiveTimeout: 3000 });
+    this.hb.connect(url(info.hb_port));
     this.queues = {
       shell: new SendQueue(this.shell),
       control: new SendQueue(this.control),
@@ -160,13 +164,24 @@ export class KernelChannels {
     return reply;
   }
 
+  /** One heartbeat: true when the kernel echoed it within 3 s. */
+  async beat(): Promise<boolean> {
+    try {
+      await this.hb.send("ping");
+      await this.hb.receive();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiting.values())
       w.reject(new CocalcError("ERR_KERNEL_NOT_RUNNING", "the kernel's connection was closed"));
     this.waiting.clear();
-    for (const s of [this.shell, this.control, this.stdin, this.iopub]) s.close();
+    for (const s of [this.shell, this.control, this.stdin, this.iopub, this.hb]) s.close();
   }
 
   /** Resolves when every reading loop has ended (after close). */

@@ -9,9 +9,11 @@ import WebSocket from "ws";
 import { BrowserInbox } from "../../shared/browser-permissions.js";
 import { KERNEL_MAX_STREAM_CHUNK, kernelIdForPath } from "../../shared/kernels.js";
 import { kernelSubjects, Streams, workspaceSubjects } from "../../shared/subjects.js";
-import { setup, TEST_WSID, type TestNats, until } from "../../test/helpers/nats.js";
+import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/stream-read.js";
-import { kernelFiles } from "./launcher.js";
+import { KernelChannels } from "./channels.js";
+import { findKernelspec } from "./kernelspecs.js";
+import { kernelFiles, launchKernel } from "./launcher.js";
 import {
   KernelEventLog,
   kernelCommand,
@@ -617,6 +619,30 @@ describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {
       }
     } finally {
       await browser.close();
+    }
+  });
+
+  it("heartbeat - a running kernel echoes it, a stopped (SIGSTOP) one does not, and does again after SIGCONT", async () => {
+    const spec = await findKernelspec("python3", ["/usr/share/jupyter/kernels"]);
+    const kid = kernelIdForPath(join(home, "heartbeat.ipynb"));
+    const k = await launchKernel({ dir: join(home, "hb"), kid, generation: 1, spec, cwd: home });
+    const channels = new KernelChannels(
+      k.connection,
+      "hb-test",
+      { iopub() {}, stdin() {}, shell() {} },
+      testLog,
+    );
+    try {
+      expect(await until("a first echo", () => channels.beat())).toBe(true);
+      process.kill(k.process.pid, "SIGSTOP");
+      const stat = () => readFileSync(`/proc/${k.process.pid}/stat`, "utf8");
+      await until("stopped", async () => stat().charAt(stat().lastIndexOf(")") + 2) === "T");
+      expect(await channels.beat()).toBe(false);
+      process.kill(k.process.pid, "SIGCONT");
+      expect(await until("an echo again", () => channels.beat())).toBe(true);
+    } finally {
+      channels.close();
+      process.kill(-k.process.pid, "SIGKILL");
     }
   });
 });

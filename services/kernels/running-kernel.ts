@@ -31,6 +31,7 @@ const START_TIMEOUT_MS = 60_000;
 /** An execution whose kernel went idle waits this long for its execute_reply. */
 const REPLY_GRACE_MS = 1000;
 const WATCH_MS = 250;
+const HEARTBEAT_MS = 5000;
 /** Finished executions remembered for outputs that come late (from threads). */
 const RECENT = 500;
 
@@ -80,6 +81,8 @@ export class RunningKernel {
   private readonly ready: Promise<void>;
   private inputParent: Partial<MessageHeader> = {};
   private watcher: NodeJS.Timeout | undefined;
+  private heart: NodeJS.Timeout | undefined;
+  private missedBeats = 0;
   private stopping = false;
   private ended = false;
   private readonly log: Logger;
@@ -120,6 +123,10 @@ export class RunningKernel {
         void this.died(null, null);
     }, WATCH_MS);
     this.watcher.unref();
+    // A process that runs but does not answer its heartbeat is frozen (stopped, swapping):
+    // said in the log; it is dead only once its process is gone.
+    this.heart = setInterval(() => void this.listen(), HEARTBEAT_MS);
+    this.heart.unref();
     if ("attached" in how && !how.fresh) {
       for (const q of how.attached) this.track(q);
       this.ready = Promise.resolve();
@@ -127,6 +134,17 @@ export class RunningKernel {
     } else {
       this.ready = this.handshake();
       this.ready.catch(() => undefined);
+    }
+  }
+
+  private async listen(): Promise<void> {
+    const ok = await this.channels.beat();
+    if (this.ended || this.stopping) return;
+    if (ok) {
+      if (this.missedBeats >= 3) this.log.info("the kernel answers its heartbeat again");
+      this.missedBeats = 0;
+    } else if (++this.missedBeats === 3) {
+      this.log.warn("the kernel has not answered its heartbeat for 15 s");
     }
   }
 
@@ -428,6 +446,8 @@ export class RunningKernel {
   private release(): void {
     clearInterval(this.watcher);
     this.watcher = undefined;
+    clearInterval(this.heart);
+    this.heart = undefined;
     for (const ex of this.executions.values()) clearTimeout(ex.grace);
     this.outputs.close();
     this.channels.close();
