@@ -417,6 +417,12 @@ describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {
       reason: "the kernel was killed by SIGKILL",
     });
     expect(dead.died?.stderr).toContain("last words on stderr");
+    // The dead kernel's connection file (its key) is removed; its log stays.
+    await until(
+      "connection file removed",
+      async () => !existsSync(kernelFiles(dir, kid).connection),
+    );
+    expect(existsSync(kernelFiles(dir, kid).log)).toBe(true);
     expect(dead.queue).toEqual([]);
     expect((await events.finished(spin)).data.status).toBe("aborted");
     expect(

@@ -3,6 +3,7 @@
  * executions sent to it (the Jupyter msg_id of an execute_request is the execution id, so
  * every output names its execution), when each finished, input requests, and its death.
  */
+import { rm } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import {
   ExecutionFinished,
@@ -410,6 +411,12 @@ export class RunningKernel {
         stderr: await logTail(this.host.dir, this.kid),
       });
       await this.outputs.settled();
+      // Its key is of no use any more; the log stays for whoever looks into why.
+      const files = kernelFiles(this.host.dir, this.kid);
+      await Promise.all([
+        rm(files.connection, { force: true }),
+        rm(files.process, { force: true }),
+      ]);
     } catch (err) {
       this.host.fail(err);
     }
