@@ -9,19 +9,15 @@ import { stat } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname } from "node:path";
 import type { KV } from "@nats-io/kv";
-import type { Msg, Subscription } from "@nats-io/nats-core";
-import { Value } from "@sinclair/typebox/value";
+import type { Subscription } from "@nats-io/nats-core";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
-import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { CocalcError } from "../../shared/errors.js";
 import {
   ExecutionFinished,
   KernelCommands,
   KernelDied,
   type KernelLifeEvent,
   KernelLifeEvents,
-  type KernelRequest,
-  KernelRequestSchema,
-  type KernelResults,
   type KernelView,
 } from "../../shared/kernels.js";
 import {
@@ -47,17 +43,14 @@ import {
   type KernelDecided,
   kernelDecider,
 } from "./decider.js";
-import { findKernelspec, kernelspecDirs, listKernelspecs } from "./kernelspecs.js";
+import { findKernelspec, kernelspecDirs } from "./kernelspecs.js";
 import { findKernel, launchKernel, logTail, removeKernelFiles } from "./launcher.js";
 import { kernelsProjection } from "./projections.js";
+import { serveKernelRequests } from "./requests.js";
 import type { KernelHost, RunningKernel } from "./running-kernel.js";
 
 /** Loaded with the first kernel: ZeroMQ's addon costs a start-up that has no kernels. */
 const runningKernel = () => import("./running-kernel.js").then((m) => m.RunningKernel);
-
-function noKernel(kid: string): CocalcError {
-  return new CocalcError("ERR_KERNEL_NOT_FOUND", `no running kernel ${kid}`);
-}
 
 export const KERNELS_SERVICE = ServiceNames.kernels;
 
@@ -189,7 +182,11 @@ class Kernels {
         if (c.type === "ReplyInput") this.inputs.set(c.data.executionId, c.data.value);
       },
     });
-    this.requests = this.serveRequests();
+    this.requests = serveKernelRequests({
+      ctx,
+      kernelspecDirs: this.dirs,
+      kernel: (kid) => this.running.get(kid),
+    });
     return runningService([commands, consumer], () => this.teardown(), this.failed);
   }
 
@@ -387,55 +384,6 @@ class Kernels {
       );
     }
   }
-
-  // ---- requests: kernelspecs, completion, inspection --------------------------------------
-
-  private serveRequests(): Subscription {
-    const subject = workspaceSubjects(this.ctx.wsid).request(KERNELS_SERVICE);
-    return this.ctx.nc.subscribe(subject, {
-      queue: subject,
-      callback: (err, m) => {
-        if (!err) void this.respond(m);
-      },
-    });
-  }
-
-  private async respond(m: Msg): Promise<void> {
-    let reply: unknown;
-    try {
-      reply = { ok: true, result: await this.answer(parseRequest(m.data)) };
-    } catch (err) {
-      const error = toErrorPayload(err);
-      if (error.code === "ERR_INTERNAL") this.ctx.log.error({ err }, "kernels request failed");
-      reply = { ok: false, error };
-    }
-    if (m.reply) m.respond(JSON.stringify(reply));
-  }
-
-  private async answer(r: KernelRequest): Promise<KernelResults[keyof KernelResults]> {
-    switch (r.op) {
-      case "kernelspecs":
-        return {
-          kernelspecs: (await listKernelspecs(this.dirs)).map(
-            ({ name, displayName, language, dir }) => ({ name, displayName, language, dir }),
-          ),
-        };
-      case "complete": {
-        const k = this.running.get(r.kid);
-        if (!k) throw noKernel(r.kid);
-        return k.complete(r.code, Math.min(r.cursorPos, r.code.length));
-      }
-      case "inspect": {
-        const k = this.running.get(r.kid);
-        if (!k) throw noKernel(r.kid);
-        return k.inspect(r.code, Math.min(r.cursorPos, r.code.length), r.detailLevel ?? 0);
-      }
-      default: {
-        const never: never = r;
-        throw new Error(`unhandled op ${(never as { op: string }).op}`);
-      }
-    }
-  }
 }
 
 /** The command path, which tells what an ExecuteCell stored once it is stored. */
@@ -455,21 +403,4 @@ class KernelAggregates extends AggregateStore<KernelCommand, KernelDecided, Kern
       this.stored(command, r.state.generation);
     return r;
   }
-}
-
-function parseRequest(raw: Uint8Array): KernelRequest {
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder().decode(raw));
-  } catch {
-    throw new CocalcError("ERR_KERNEL_INVALID", "the request is not valid JSON");
-  }
-  if (!Value.Check(KernelRequestSchema, value)) {
-    const err = Value.Errors(KernelRequestSchema, value).First();
-    throw new CocalcError(
-      "ERR_KERNEL_INVALID",
-      `bad request at ${err?.path || "/"}: ${err?.message ?? "invalid"}`,
-    );
-  }
-  return value;
 }
