@@ -39,7 +39,7 @@ export default defineConfig({
         "fs-worker": "services/fs/worker.ts",
       },
       // Native addons (ssh2 has optional ones): loaded from node_modules at run time, never bundled.
-      external: ["node-pty", "better-sqlite3", "@node-rs/argon2", "ssh2"],
+      external: ["node-pty", "better-sqlite3", "@node-rs/argon2", "ssh2", "zeromq"],
       output: {
         format: "cjs",
         entryFileNames: "[name].js",

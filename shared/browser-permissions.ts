@@ -32,8 +32,13 @@ import {
 /** The inbox prefix of the web app's connection; its user may receive replies only there. */
 export const BrowserInbox = "_INBOX_BROWSER";
 
-/** Event streams the web app replays (terminal output, document patches, turn logs). */
-const EVENT_STREAMS = [Streams.WS_TERM, Streams.WS_DOCS, Streams.WS_AGENT_LOG] as const;
+/** Event streams the web app replays (terminal output, document patches, turn logs, kernels). */
+const EVENT_STREAMS = [
+  Streams.WS_TERM,
+  Streams.WS_DOCS,
+  Streams.WS_AGENT_LOG,
+  Streams.WS_KERNEL,
+] as const;
 
 /** Views whose keys are `<wsid>` or start with `<wsid>.` (see Keys in shared/subjects.ts). */
 const WORKSPACE_VIEWS = [
@@ -44,6 +49,7 @@ const WORKSPACE_VIEWS = [
   Buckets.docSnapshots,
   Buckets.threads,
   Buckets.turns,
+  Buckets.kernels,
 ] as const;
 
 /**

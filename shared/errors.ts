@@ -339,6 +339,26 @@ export const ErrorCodes = {
     status: 503,
     summary: "The terminals' pty host could not be started or reached.",
   },
+  ERR_KERNEL_NOT_FOUND: {
+    status: 404,
+    summary: "No such kernel: the notebook's kernel was never started, or was shut down.",
+  },
+  ERR_KERNEL_NOT_RUNNING: {
+    status: 409,
+    summary: "The kernel is dead or restarting: restart it (or wait) before running cells.",
+  },
+  ERR_KERNEL_INVALID: {
+    status: 400,
+    summary: "A bad kernel request: kernel id and path, execution id, cell id, code or input.",
+  },
+  ERR_KERNEL_SPEC: {
+    status: 404,
+    summary: "No kernelspec of that name on the machine (see `jupyter kernelspec list`).",
+  },
+  ERR_KERNEL_TIMEOUT: {
+    status: 504,
+    summary: "The kernel did not answer in time (it is busy running a cell, or hung).",
+  },
   ERR_SYNC_IGNORE: {
     status: 400,
     summary: "An ignore pattern does not parse (the message names the pattern and line).",

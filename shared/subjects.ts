@@ -75,6 +75,7 @@ export const ServiceNames = {
   remote: "remote",
   forwards: "forwards",
   apps: "apps",
+  kernels: "kernels",
 } as const;
 export type ServiceNames = (typeof ServiceNames)[keyof typeof ServiceNames];
 
@@ -87,6 +88,7 @@ export const Streams = {
   WS_CHAT: "WS_CHAT",
   WS_AGENT_LOG: "WS_AGENT_LOG",
   WS_APPS: "WS_APPS",
+  WS_KERNEL: "WS_KERNEL",
   WORKSPACES: "WORKSPACES",
   HOSTS: "HOSTS",
   MOUNTS: "MOUNTS",
@@ -108,6 +110,7 @@ export const StreamSubjects: Record<Streams, readonly string[]> = {
   WS_CHAT: ["ws.*.chat.>"],
   WS_AGENT_LOG: ["ws.*.agent.*.*.log"],
   WS_APPS: ["ws.*.app.>"],
+  WS_KERNEL: ["ws.*.kernel.*.*"],
   WORKSPACES: ["ws.*.life.>"],
   HOSTS: ["host.>"],
   MOUNTS: ["mount.>"],
@@ -138,6 +141,7 @@ export const Buckets = {
   remoteSessions: "remote-sessions",
   portForwards: "port-forwards",
   apps: "apps",
+  kernels: "kernels",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -469,6 +473,32 @@ export function workspaceTerminalSubjects(wsid: string) {
   } as const;
 }
 
+/** Subjects of kernel `kid` (see kernelIdForPath in shared/kernels.ts) of workspace `wsid`. */
+export function kernelSubjects(wsid: string, kid: string) {
+  validateToken(wsid, "workspace id");
+  const base = `ws.${wsid}.kernel.${validateKeyToken(kid, "kernel id")}`;
+  return {
+    /** Lifecycle and execution queue: started, ready, queued, finished, died (stream WS_KERNEL). */
+    life: `${base}.life`,
+    /** What executions produced: outputs, display updates, clears (stream WS_KERNEL). */
+    out: `${base}.out`,
+    /** Both, as a filter: what a notebook replays. */
+    all: `${base}.*`,
+  } as const;
+}
+
+/** The same subjects for every kernel of workspace `wsid`, as filters. */
+export function workspaceKernelSubjects(wsid: string) {
+  validateToken(wsid, "workspace id");
+  return { life: `ws.${wsid}.kernel.*.life`, all: `ws.${wsid}.kernel.*.*` } as const;
+}
+
+/** The kernel id in a kernel subject (`ws.<wsid>.kernel.<kid>.<kind>`), or undefined. */
+export function kernelIdOfSubject(subject: string): string | undefined {
+  const parts = subject.split(".");
+  return parts.length === 5 && parts[0] === "ws" && parts[2] === "kernel" ? parts[3] : undefined;
+}
+
 /** Subjects of document `doc` (see docIdForPath in shared/docs.ts) of workspace `wsid`. */
 export function docSubjects(wsid: string, doc: string) {
   validateToken(wsid, "workspace id");
@@ -675,6 +705,11 @@ export const Keys = {
   remoteSession: (sid: string) => validateKeyToken(sid, "session id"),
   /** A port forward of a remote session (view `port-forwards`). */
   portForward: (fid: string) => validateKeyToken(fid, "forward id"),
+  /** A kernel of a workspace (view `kernels`). */
+  kernel: (wsid: string, kid: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(kid, "kernel id")}`,
+  /** Every kernel of a workspace, as a watch filter. */
+  kernels: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
   /** A web app started by plus (view `apps`). */
   app: (app: string) => validateKeyToken(app, "app id"),
 } as const;

@@ -52,6 +52,12 @@ function stream(
 /** Terminal output chunks kept per terminal: the replayable scrollback. */
 export const TERM_CHUNKS_PER_TERMINAL = 2000;
 
+/**
+ * Events kept per kernel subject: a cell printing in a loop for days drops its oldest
+ * outputs instead of filling the disk.
+ */
+export const KERNEL_EVENTS_PER_SUBJECT = 200_000;
+
 export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.WS_FS, "file changes: created, renamed, deleted, uploaded, changed on disk", {
     maxAgeMs: 30 * DAY,
@@ -67,6 +73,11 @@ export const StreamDefinitions: readonly StreamDefinition[] = [
   stream(Streams.WS_AGENT_LOG, "per-turn agent updates", { maxAgeMs: 14 * DAY }),
   stream(Streams.WS_APPS, "web apps plus started: started, running, exited, stopped", {
     maxAgeMs: 30 * DAY,
+  }),
+  // Outputs stay until the notebook has long saved them: a month, like file events.
+  stream(Streams.WS_KERNEL, "kernel lifecycle, execution queue and outputs", {
+    maxAgeMs: 30 * DAY,
+    maxMsgsPerSubject: KERNEL_EVENTS_PER_SUBJECT,
   }),
   stream(Streams.WORKSPACES, "workspace lifecycle and settings"),
   stream(Streams.HOSTS, "host lifecycle"),
@@ -209,6 +220,13 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     history: 1,
     ttlMs: 0,
     maxValueSize: 64 * 1024,
+  },
+  {
+    name: Buckets.kernels,
+    description: "kernels of notebooks: kernelspec, state, execution queue, how one died",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: 256 * 1024,
   },
   {
     name: Buckets.apps,

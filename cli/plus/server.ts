@@ -12,6 +12,7 @@ import { docsService } from "../../services/docs/index.js";
 import { forwardsService } from "../../services/forwards/index.js";
 import { fsService } from "../../services/fs/index.js";
 import type { HealthInfo } from "../../services/gateway/app.js";
+import { kernelsService, stopKernels } from "../../services/kernels/index.js";
 import { remoteService } from "../../services/remote/index.js";
 import { connectServices } from "../../services/runtime/connect.js";
 import type { Logger } from "../../services/runtime/logger.js";
@@ -119,6 +120,11 @@ export function terminalsDir(dataDir: string): string {
   return join(dataDir, "terminals");
 }
 
+/** Where the kernels' connection files (0600), process records and logs are kept. */
+export function kernelsDir(dataDir: string): string {
+  return join(dataDir, "kernels");
+}
+
 /** The token file written next to a connection-info file (FILE with .token for .json). */
 export function connectionTokenFile(connectionInfo: string): string {
   return connectionInfo.endsWith(".json")
@@ -177,6 +183,9 @@ export function plusServices(
     }),
     forwardsService(),
     appsService(),
+    // Kernels outlive the service (a restart reconnects); like terminals, plus's own stop ends
+    // them unless it runs as a daemon.
+    kernelsService({ dir: kernelsDir(opts.dataDir) }),
   ];
 }
 
@@ -286,6 +295,8 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
     const supervisor = new Supervisor({ nc, wsid, log, instance: "plus" });
     // Runs after the services stopped: in the foreground, stopping plus ends its terminals.
     if (!opts.daemon) cleanups.push(() => stopPtyHost(terminalsDir(opts.dataDir)));
+    if (!opts.daemon)
+      cleanups.push(() => stopKernels(kernelsDir(opts.dataDir)).then(() => undefined));
     cleanups.push(() => supervisor.stop());
     // The services start as soon as their streams are there; they mostly wait on NATS round
     // trips meanwhile, which the gateway's set-up (CPU) fills.

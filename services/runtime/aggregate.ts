@@ -20,7 +20,7 @@ import { emptyFold, type Folded, foldMessages } from "./fold.js";
 import type { Logger } from "./logger.js";
 import { isWrongLastSequence, publishEvent } from "./publish.js";
 import { rejectionRegistry } from "./rejections.js";
-import { lastSubjectSeq, readSubjectMessages } from "./stream-read.js";
+import { lastSubjectSeq, nextSubjectMessage, readNewSubjectMessages } from "./stream-read.js";
 
 export interface AggregateOptions<C extends Command, E extends DecidedEvent, S> {
   js: JetStreamClient;
@@ -53,13 +53,24 @@ export class AggregateStore<C extends Command, E extends DecidedEvent, S> {
   /** The current state of the aggregate on `subject`, as its readable events say. */
   async state(subject: string): Promise<Folded<S>> {
     const cached = this.cache.get(subject) ?? emptyFold(this.o.decider);
+    // Asked together: when the subject moved on by an event, that is one round trip, not two.
+    const first = nextSubjectMessage(this.o.jsm, this.o.stream, subject, cached.seq);
+    first.catch(() => undefined);
     const last = await lastSubjectSeq(this.o.jsm, this.o.stream, subject);
     if (last < cached.seq) {
       // The stream was reset underneath us; start from scratch.
       this.cache.delete(subject);
       return this.state(subject);
     }
-    const messages = await readSubjectMessages(this.o.js, this.o.stream, subject, cached.seq, last);
+    const messages = await readNewSubjectMessages(
+      this.o.js,
+      this.o.jsm,
+      this.o.stream,
+      subject,
+      cached.seq,
+      last,
+      first,
+    );
     const next = foldMessages(this.o.decider, this.o.registry, cached, messages);
     this.cache.set(subject, next);
     return next;

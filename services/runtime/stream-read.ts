@@ -4,6 +4,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
+  type MsgRequest,
 } from "@nats-io/jetstream";
 import type { Envelope, EventRegistry } from "../../shared/envelope.js";
 
@@ -54,6 +55,51 @@ export async function readSubjectMessages(
     await consumer.delete().catch(() => undefined);
   }
   return out;
+}
+
+/** How many messages readNewSubjectMessages gets one by one before it takes a consumer. */
+const ONE_BY_ONE = 4;
+
+/** The first message of `subject` after sequence `after`, or null when there is none yet. */
+export async function nextSubjectMessage(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  after: number,
+): Promise<SubjectMessage | null> {
+  // STREAM.MSG.GET takes next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
+  const next = { next_by_subj: subject, seq: after + 1 } as unknown as MsgRequest;
+  const m = await jsm.streams.getMessage(stream, next);
+  return m ? { seq: m.seq, data: m.data } : null;
+}
+
+/**
+ * Like readSubjectMessages, for a reader that is usually only a message or two behind (an
+ * aggregate's cache): those are got one by one by subject, a round trip each, instead of
+ * through a consumer made and deleted for them; a longer gap is read through a consumer.
+ * `first`: nextSubjectMessage(…, after), asked already (beside the subject's last sequence).
+ */
+export async function readNewSubjectMessages(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  after: number,
+  upTo: number,
+  first?: Promise<SubjectMessage | null>,
+): Promise<SubjectMessage[]> {
+  const out: SubjectMessage[] = [];
+  let from = after;
+  while (from < upTo && out.length < ONE_BY_ONE) {
+    const m =
+      from === after && first ? await first : await nextSubjectMessage(jsm, stream, subject, from);
+    if (!m || m.seq > upTo) return out;
+    out.push(m);
+    from = m.seq;
+  }
+  return from < upTo
+    ? [...out, ...(await readSubjectMessages(js, stream, subject, from, upTo))]
+    : out;
 }
 
 /** The events of one subject with sequence in (after, upTo], in order; throws on an invalid one. */

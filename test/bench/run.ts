@@ -8,6 +8,7 @@ import { eventsBench } from "./events.js";
 import { fleetRouteBench } from "./fleet-route.js";
 import { forwardBench } from "./forward.js";
 import { hubLoginBench } from "./hub-login.js";
+import { kernelBench } from "./kernel.js";
 import { keystrokeBench } from "./keystroke.js";
 import { listBench } from "./list.js";
 import { proxyBench } from "./proxy.js";
@@ -41,6 +42,7 @@ const BENCHMARKS: Readonly<Record<string, () => Promise<string>>> = {
   "ws-upload": wsUploadBench,
   proxy: proxyBench,
   "ws-ssh": wsSshBench,
+  kernel: kernelBench,
 };
 
 async function main(names: string[]): Promise<number> {

@@ -15,6 +15,19 @@ return function check(value) {
   )
 }
 })(),
+  "0bbbed8f9f42b2f0efd39806": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (value['value'] !== undefined ? ((typeof value['value'] === 'string') && value['value'].length <= 100000) : true) &&
+    (value['hidden'] !== undefined ? ((value['hidden'] === true)) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['executionId', 'value', 'hidden'].includes(key))
+  )
+}
+})(),
   "0d9db4e711e26a1d50928d2e": (() => {
 return function check(value) {
   return (
@@ -50,6 +63,20 @@ return function check(value) {
     (value['ignore'] !== undefined ? ((typeof value['ignore'] === 'string') && value['ignore'].length <= 65536) : true) &&
     (value['prefer'] !== undefined ? ((((value['prefer'] === 'local')) || ((value['prefer'] === 'remote')))) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['ignore', 'prefer'].includes(key))
+  )
+}
+})(),
+  "1807c1d85b0374560afedc2a": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    Number.isInteger(value['pid']) &&
+    value['pid'] >= 1 &&
+    (value['implementation'] !== undefined ? ((typeof value['implementation'] === 'string') && value['implementation'].length <= 500) : true) &&
+    (value['protocolVersion'] !== undefined ? ((typeof value['protocolVersion'] === 'string') && value['protocolVersion'].length <= 20) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['generation', 'pid', 'implementation', 'protocolVersion'].includes(key))
   )
 }
 })(),
@@ -199,6 +226,21 @@ return function check(value) {
     (((value['role'] === 'owner')) || ((value['role'] === 'collaborator')) || ((value['role'] === 'viewer'))) &&
     (typeof value['by'] === 'string') &&
     local_1.test(value['by'])
+  )
+}
+})(),
+  "309442a9b19ad0035a6cda6b": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    ((Number.isInteger(value['executionCount'])) || ((value['executionCount'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
@@ -432,6 +474,26 @@ return function check(value) {
   )
 }
 })(),
+  "434d4844e583afb2f313bb1e": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_2 = /^(.*)$/
+const local_3 = /^(.*)$/
+const local_4 = /^(.*)$/
+const local_5 = /^(.*)$/
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'stream') && (((value['output']['name'] === 'stdout')) || ((value['output']['name'] === 'stderr'))) && (typeof value['output']['text'] === 'string') && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'display_data') && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_2.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_3.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'execute_result') && ((Number.isInteger(value['output']['execution_count'])) || ((value['output']['execution_count'] === null))) && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_4.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_5.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 4) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'error') && (typeof value['output']['ename'] === 'string') && (typeof value['output']['evalue'] === 'string') && Array.isArray(value['output']['traceback']) && ((array) => { for(const value of array) if(!(((typeof value === 'string')))) { return false }; return true; })(value['output']['traceback']) && Object.getOwnPropertyNames(value['output']).length === 4)) &&
+    (value['displayId'] !== undefined ? ((typeof value['displayId'] === 'string') && value['displayId'].length <= 200) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['executionId', 'cellId', 'output', 'displayId'].includes(key))
+  )
+}
+})(),
   "4904b47271fdad80bb620e5a": (() => {
 return function check(value) {
   return (
@@ -486,6 +548,22 @@ return function check(value) {
     (typeof value['leafUser'] === 'string') &&
     value['leafUser'].length <= 100 &&
     Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "50a431f9493d66fd8ac7593b": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    ((Number.isInteger(value['code'])) || ((value['code'] === null))) &&
+    (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
+    (typeof value['reason'] === 'string') &&
+    value['reason'].length <= 500 &&
+    (typeof value['stderr'] === 'string') &&
+    value['stderr'].length <= 8000 &&
+    Object.getOwnPropertyNames(value).length === 5
   )
 }
 })(),
@@ -558,6 +636,49 @@ return function check(value) {
     (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 1000) : true) &&
     (value['exitCode'] !== undefined ? (Number.isInteger(value['exitCode'])) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['reason', 'exitCode'].includes(key))
+  )
+}
+})(),
+  "62a4c5dc68c9f1414ef29791": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+const local_2 = /^(.*)$/
+const local_3 = /^(.*)$/
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (typeof value['displayId'] === 'string') &&
+    value['displayId'].length <= 200 &&
+    (typeof value['data'] === 'object' && value['data'] !== null && !Array.isArray(value['data']) && !(value['data'] instanceof Date) && !(value['data'] instanceof Uint8Array)) &&
+    (Object.entries(value['data']).every(([key, value]) => (local_2.test(key) ? (true) : true))) &&
+    (typeof value['metadata'] === 'object' && value['metadata'] !== null && !Array.isArray(value['metadata']) && !(value['metadata'] instanceof Date) && !(value['metadata'] instanceof Uint8Array)) &&
+    (Object.entries(value['metadata']).every(([key, value]) => (local_3.test(key) ? (true) : true))) &&
+    Object.getOwnPropertyNames(value).length === 5
+  )
+}
+})(),
+  "62cdf088f117adf3f3aae19e": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (typeof value['kernelspec'] === 'string') &&
+    local_1.test(value['kernelspec']) &&
+    (typeof value['displayName'] === 'string') &&
+    value['displayName'].length <= 200 &&
+    (typeof value['language'] === 'string') &&
+    value['language'].length <= 100 &&
+    Object.getOwnPropertyNames(value).length === 5
   )
 }
 })(),
@@ -873,6 +994,37 @@ return function check(value) {
   )
 }
 })(),
+  "86df1fa14a4005e5c8548795": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (typeof value['wait'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
+  "89e728f6bc7ac003be850e50": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (((value['status'] === 'ok')) || ((value['status'] === 'error')) || ((value['status'] === 'aborted'))) &&
+    ((Number.isInteger(value['executionCount'])) || ((value['executionCount'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
   "8b7d5f7c34bdee2fc43051f6": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 const local_1 = /^ERR_[A-Z_]+$/;
@@ -931,6 +1083,23 @@ return function check(value) {
     value['expiresAt'].length <= 40 &&
     value['expiresAt'].length >= 20 &&
     Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "93c960beebd5983d5f9d682a": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (typeof value['prompt'] === 'string') &&
+    value['prompt'].length <= 4000 &&
+    (typeof value['password'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 4
   )
 }
 })(),
@@ -1046,6 +1215,24 @@ return function check(value) {
     (typeof value['expires'] === 'string') &&
     value['expires'].length <= 40 &&
     value['expires'].length >= 10
+  )
+}
+})(),
+  "ae0d2585776e03916c9625b2": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['generation']) &&
+    value['generation'] >= 1 &&
+    (typeof value['executionId'] === 'string') &&
+    local_0.test(value['executionId']) &&
+    (typeof value['cellId'] === 'string') &&
+    local_1.test(value['cellId']) &&
+    (typeof value['code'] === 'string') &&
+    value['code'].length <= 200000 &&
+    Object.getOwnPropertyNames(value).length === 4
   )
 }
 })(),
