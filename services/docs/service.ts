@@ -33,6 +33,13 @@ import {
 } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import {
+  NotebookCommands,
+  type NotebookEvent,
+  NotebookEvents,
+  OpenNotebook,
+  type OpenNotebookResult,
+} from "../../shared/notebook-doc.js";
 import { sha256 } from "../../shared/sha256.js";
 import {
   Buckets,
@@ -52,10 +59,17 @@ import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { type DecidedPatch, decideOutsideChange, decidePatch, evolveHead } from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
+import { type NotebookCommand, NotebookDocs } from "./notebooks.js";
 import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
+/** Every event of the docs stream: text documents' and notebooks'. */
+const streamRegistry = new EventRegistry<DocumentEvent | NotebookEvent>([
+  ...DocumentEvents,
+  ...NotebookEvents,
+]);
+const commandTypes = [...DocumentCommands, ...NotebookCommands];
 
 export interface DocsServiceOptions {
   /** Writes to disk wait this long after the last change (default 250 ms). */
@@ -97,7 +111,7 @@ function patchEventId(client: string, pid: string): string {
   return bytesToBase64url(sha256(`${client}\n${pid}`).subarray(0, 18));
 }
 
-type Reply = CommandReply & { result?: OpenDocumentResult };
+type Reply = CommandReply & { result?: OpenDocumentResult | OpenNotebookResult };
 
 export class DocsService {
   private readonly docs = new Map<string, OpenDoc>();
@@ -111,6 +125,7 @@ export class DocsService {
   private readonly snapshotEvery: number;
   private readonly actor: string;
   private readonly inflight = new Set<Promise<void>>();
+  private notebooks!: NotebookDocs;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -132,6 +147,10 @@ export class DocsService {
       this.ctx.kvm.open(Buckets.docs),
       this.ctx.kvm.open(Buckets.docSnapshots),
     ]);
+    this.notebooks = new NotebookDocs(this.ctx, this.files, this.view, {
+      saveDelayMs: this.saveDelayMs,
+      actor: this.actor,
+    });
     const consumer = await consumeEvents({
       nc: this.ctx.nc,
       js: this.ctx.js,
@@ -139,7 +158,7 @@ export class DocsService {
       stream: Streams.WS_DOCS,
       durable: this.opts.durable ?? DOCS_SERVICE,
       filterSubject: workspaceDocSubjects(this.ctx.wsid).patches,
-      registry: docsRegistry,
+      registry: streamRegistry,
       log: this.log,
       handle: await projectionHandler(this.ctx.kvm, [docsProjection]),
     });
@@ -178,6 +197,7 @@ export class DocsService {
       );
     }
     this.docs.clear();
+    await this.notebooks.stop();
     await this.files.close();
   }
 
@@ -201,13 +221,20 @@ export class DocsService {
             at: string;
           }
         | { type: "SaveDocument"; data: { path: string }; actor: string; at: string }
-      >(DocumentCommands, m.data, { actor: "user", at });
-      if (readOnly && command.type !== OpenDocument.type)
+        | (NotebookCommand & { at: string })
+      >(commandTypes, m.data, { actor: "user", at });
+      if (readOnly && command.type !== OpenDocument.type && command.type !== OpenNotebook.type)
         throw new CocalcError(
           "ERR_COMMAND_REJECTED",
           `${command.type} changes the document: it is not answered on the read-only subject`,
         );
       switch (command.type) {
+        case "OpenNotebook":
+        case "PatchCell":
+        case "ChangeNotebook":
+        case "SaveNotebook":
+          reply = await this.notebooks.command(command);
+          break;
         case "OpenDocument":
           reply = await this.open(command.data.path);
           break;
