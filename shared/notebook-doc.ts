@@ -10,17 +10,10 @@
 import { Type } from "@sinclair/typebox";
 import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
-import {
-  applyEdits,
-  type Edit,
-  mapPos,
-  PatchSources,
-  parsePatch,
-  rebaseEdits,
-} from "./docs.js";
+import { applyEdits, type Edit, mapPos, PatchSources, parsePatch, rebaseEdits } from "./docs.js";
 import { defineEvent, type EventOf } from "./envelope.js";
 import { CocalcError } from "./errors.js";
-import { type Notebook, type NotebookCell, NOTEBOOK_MAX_BYTES, withCellType } from "./notebook.js";
+import { NOTEBOOK_MAX_BYTES, type Notebook, type NotebookCell, withCellType } from "./notebook.js";
 import { sha256 } from "./sha256.js";
 
 /** The document id of the notebook at canonical path `path` (never a text document's id). */
@@ -133,11 +126,7 @@ export const CellMetadataSet = defineEvent(
   1,
   obj({ id: CellId, metadata: Json }),
 );
-export const NotebookMetadataSet = defineEvent(
-  "NotebookMetadataSet",
-  1,
-  obj({ metadata: Json }),
-);
+export const NotebookMetadataSet = defineEvent("NotebookMetadataSet", 1, obj({ metadata: Json }));
 
 export const NotebookEvents = [
   NotebookOpened,
@@ -202,7 +191,11 @@ export const NotebookChangeSchema = Type.Union([
   obj({ op: Type.Literal("outputs"), id: CellId, outputs: Json, execution_count: Count }),
 ]);
 export type NotebookChange =
-  | { op: "insert"; after: string | null; cells: { id: string; cell_type: NotebookCell["cell_type"]; source: string }[] }
+  | {
+      op: "insert";
+      after: string | null;
+      cells: { id: string; cell_type: NotebookCell["cell_type"]; source: string }[];
+    }
   | { op: "move"; id: string; after: string | null }
   | { op: "delete"; ids: string[] }
   | { op: "type"; id: string; cell_type: NotebookCell["cell_type"] }
@@ -449,7 +442,11 @@ export class NotebookHead {
   /** Position `pos` of cell `id`'s text as of `base`, in its text now. */
   mapPos(id: string, base: number, pos: number): number {
     const { length, after } = this.since(id, base);
-    if (pos > length) throw new CocalcError("ERR_NOTEBOOK_CHANGE_INVALID", `position ${pos} is past the cell's end`);
+    if (pos > length)
+      throw new CocalcError(
+        "ERR_NOTEBOOK_CHANGE_INVALID",
+        `position ${pos} is past the cell's end`,
+      );
     return after.reduce((p, edits) => mapPos(p, edits, false), pos);
   }
 

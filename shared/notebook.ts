@@ -6,7 +6,11 @@
  * the file's indent and trailing newline are kept. nbformat 4.5 cell ids are used as they
  * are; a 4.4 file's cells get ids in the model that the file never sees. Pure.
  */
-import { isLosslessNumber, parse as losslessParse, stringify as losslessStringify } from "lossless-json";
+import {
+  isLosslessNumber,
+  parse as losslessParse,
+  stringify as losslessStringify,
+} from "lossless-json";
 import { CocalcError } from "./errors.js";
 
 export const CellTypes = ["code", "markdown", "raw"] as const;
@@ -87,6 +91,8 @@ export function isCellId(id: unknown): id is string {
 /** Lines with their ends, as Python's str.splitlines(True) makes them (Jupyter's split_lines). */
 export function splitLines(text: string): string[] {
   const out: string[] = [];
+  // Python's line boundaries include the file, group and record separators (0x1c-0x1e).
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: they are what is matched
   const re = /\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]/g;
   let at = 0;
   for (let m = re.exec(text); m; m = re.exec(text)) {
@@ -158,7 +164,7 @@ export function checkOutputs(text: string): void {
     throw invalid("the outputs are not valid JSON");
   }
   if (!Array.isArray(v)) throw invalid("the outputs are not a list");
-  v.forEach((o, j) => checkOutput(o, `output ${j + 1}`));
+  for (const [j, o] of v.entries()) checkOutput(o, `output ${j + 1}`);
 }
 
 const CELL_KNOWN = new Set(["id", "cell_type", "source", "metadata", "outputs", "execution_count"]);
@@ -194,7 +200,7 @@ function parseCell(c: unknown, i: number, seen: Set<string>): NotebookCell {
   if (type === "code") {
     const outputs = c.outputs ?? [];
     if (!Array.isArray(outputs)) throw invalid(`${where}'s outputs are not a list`);
-    outputs.forEach((o, j) => checkOutput(o, `output ${j + 1} of ${where}`));
+    for (const [j, o] of outputs.entries()) checkOutput(o, `output ${j + 1} of ${where}`);
     cell.outputs = jsonText(outputs);
     const count = c.execution_count ?? null;
     const n = asNumber(count);
@@ -234,8 +240,7 @@ export function parseNotebook(text: string): Notebook {
   const major = asNumber(root.nbformat);
   const minor = asNumber(root.nbformat_minor);
   if (major === undefined) throw invalid("the file has no nbformat version: not a notebook");
-  if (major !== 4)
-    throw invalid(`nbformat ${major} notebooks are not supported (only nbformat 4)`);
+  if (major !== 4) throw invalid(`nbformat ${major} notebooks are not supported (only nbformat 4)`);
   if (minor === undefined || !Number.isInteger(minor) || minor < 0)
     throw invalid("the file has no valid nbformat_minor");
   if (!Array.isArray(root.cells)) throw invalid("the notebook has no list of cells");
@@ -326,7 +331,13 @@ export function cellKeys(type: CellType, ids: boolean): string[] {
 
 /** A new cell of a notebook whose file does (`ids`) or does not carry cell ids. */
 export function newCell(type: CellType, source: string, id: string, ids: boolean): NotebookCell {
-  const cell: NotebookCell = { id, cell_type: type, source, metadata: "{}", keys: cellKeys(type, ids) };
+  const cell: NotebookCell = {
+    id,
+    cell_type: type,
+    source,
+    metadata: "{}",
+    keys: cellKeys(type, ids),
+  };
   if (type === "code") {
     cell.outputs = "[]";
     cell.execution_count = null;

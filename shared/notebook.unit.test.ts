@@ -124,7 +124,14 @@ describe("notebook files", () => {
     expect(md.keys).toEqual(["cell_type", "id", "metadata", "source"]);
     const code = withCellType(md, "code");
     expect(code).toMatchObject({ outputs: "[]", execution_count: null });
-    expect(code.keys).toEqual(["cell_type", "execution_count", "id", "metadata", "outputs", "source"]);
+    expect(code.keys).toEqual([
+      "cell_type",
+      "execution_count",
+      "id",
+      "metadata",
+      "outputs",
+      "source",
+    ]);
   });
 
   it("notebook - lines are split as Python's splitlines keeps them", () => {
@@ -132,9 +139,11 @@ describe("notebook files", () => {
     expect(splitLines("a\nb")).toEqual(["a\n", "b"]);
     expect(splitLines("a\r\nb\rc\n")).toEqual(["a\r\n", "b\r", "c\n"]);
     expect(splitLines("a\u2028b")).toEqual(["a\u2028", "b"]);
-    expect(
-      outputForFile({ output_type: "stream", name: "stdout", text: "1\n2\n" }),
-    ).toEqual({ output_type: "stream", name: "stdout", text: ["1\n", "2\n"] });
+    expect(outputForFile({ output_type: "stream", name: "stdout", text: "1\n2\n" })).toEqual({
+      output_type: "stream",
+      name: "stdout",
+      text: ["1\n", "2\n"],
+    });
     expect(
       outputForFile({
         output_type: "display_data",

@@ -20,7 +20,9 @@ import {
 } from "../../shared/notebook-doc.js";
 
 /** An event to store, before it gets an envelope. */
-export type NotebookDecision = { [E in NotebookEvent as E["type"]]: { type: E["type"]; data: E["data"] } }[NotebookEvent["type"]];
+export type NotebookDecision = {
+  [E in NotebookEvent as E["type"]]: { type: E["type"]; data: E["data"] };
+}[NotebookEvent["type"]];
 
 function refuse(message: string): CocalcError {
   return new CocalcError("ERR_NOTEBOOK_CHANGE_INVALID", message);
@@ -144,6 +146,8 @@ export function identifyCells(before: Notebook, now: Notebook): NotebookCell[] {
   // Longest common subsequence of texts (the cells of a notebook number in the thousands).
   const n = a.length;
   const m = b.length;
+  // Too many cells for the table: cells are taken as edited in place, in order.
+  if (n * m > 4_000_000) return b.map((c, j) => (j < n ? { ...c, id: a[j]!.id } : c));
   const dp: Uint32Array[] = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
   for (let i = n - 1; i >= 0; i--)
     for (let j = m - 1; j >= 0; j--)
@@ -211,7 +215,8 @@ export function decideOutsideChange(
   let group: NotebookCell[] = [];
   let groupAfter: string | null = null;
   const flush = () => {
-    if (group.length > 0) emit({ type: "CellsInserted", data: { after: groupAfter, cells: group } });
+    if (group.length > 0)
+      emit({ type: "CellsInserted", data: { after: groupAfter, cells: group } });
     group = [];
   };
   for (const c of nowCells) {

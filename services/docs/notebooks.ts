@@ -13,7 +13,12 @@ import type { CommandReply } from "../../shared/commands.js";
 import type { DocView } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type Notebook, parseNotebook, serializeNotebook } from "../../shared/notebook.js";
+import {
+  emptyNotebook,
+  type Notebook,
+  parseNotebook,
+  serializeNotebook,
+} from "../../shared/notebook.js";
 import {
   type NotebookChange,
   type NotebookEvent,
@@ -103,10 +108,7 @@ export class NotebookDocs {
       case "ChangeNotebook": {
         const d = await this.load(c.data.path);
         const seqs = await this.serial(d, () =>
-          this.store(d, decideChange(d.head, c.data.change), c.actor, [
-            c.data.client,
-            c.data.pid,
-          ]),
+          this.store(d, decideChange(d.head, c.data.change), c.actor, [c.data.client, c.data.pid]),
         );
         return { ok: true, seqs };
       }
@@ -190,7 +192,7 @@ export class NotebookDocs {
       path,
       doc,
       subject,
-      head: new NotebookHead({ path, nb: undefined as never }, 0),
+      head: new NotebookHead({ path, nb: emptyNotebook() }, 0),
       disk: undefined,
       invalid: false,
       saved: view?.saved ?? 0,
@@ -223,7 +225,8 @@ export class NotebookDocs {
     this.docs.set(doc, d);
     await this.serial(d, async () => {
       if (pendingOutside) await this.merge(d, pendingOutside);
-      else if (d.disk && d.disk.text !== serializeNotebook(d.head.state.nb)) await this.flushDisk(d);
+      else if (d.disk && d.disk.text !== serializeNotebook(d.head.state.nb))
+        await this.flushDisk(d);
       await this.writeFileFacts(d);
     });
     return d;

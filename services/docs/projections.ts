@@ -11,7 +11,7 @@ import {
   parsePatch,
 } from "../../shared/docs.js";
 import type { StoredEvent } from "../../shared/envelope.js";
-import { isNotebookEvent, NotebookEvents, type NotebookEvent } from "../../shared/notebook-doc.js";
+import { isNotebookEvent, type NotebookEvent, NotebookEvents } from "../../shared/notebook-doc.js";
 import { Buckets, docIdOfSubject, Keys, wsidOfSubject } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
