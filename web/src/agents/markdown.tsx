@@ -53,7 +53,14 @@ purify.addHook("afterSanitizeAttributes", (node) => {
 
 /** Safe HTML for a piece of markdown. */
 export function renderMarkdown(text: string, breaks = false): string {
-  const html = (breaks ? typed : marked).parse(text) as string;
+  return sanitizeHtml((breaks ? typed : marked).parse(text) as string);
+}
+
+/**
+ * HTML from elsewhere (a notebook's output) made safe the same way: no script, no handlers,
+ * no frames or forms, nothing loaded from elsewhere by itself.
+ */
+export function sanitizeHtml(html: string): string {
   return purify.sanitize(html, {
     USE_PROFILES: { html: true },
     FORBID_ATTR: ["style"],

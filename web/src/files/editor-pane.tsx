@@ -3,10 +3,12 @@
  * collaborative editor of the active one.
  */
 import { createEffect, For, Show } from "solid-js";
+import { isNotebookPath } from "../../../shared/notebook-doc.js";
 import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
 import { DocumentEditor } from "../editor/document-editor.js";
+import { NotebookView } from "../notebook/notebook-view.js";
 import { ImageViewer, imageTypeOf } from "../viewers/image-viewer.js";
 import type { OpenDocument } from "./documents-store.js";
 import { type FilesSession, useFiles } from "./files-store.js";
@@ -123,12 +125,17 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
         when={imageTypeOf(props.doc.path) === undefined}
         fallback={<ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />}
       >
-        <DocumentEditor
-          path={props.doc.path}
-          shown={shown()}
-          goto={props.doc.goto}
-          onDownload={() => void s.download(props.doc.path)}
-        />
+        <Show
+          when={!isNotebookPath(props.doc.path)}
+          fallback={<NotebookView path={props.doc.path} shown={shown()} />}
+        >
+          <DocumentEditor
+            path={props.doc.path}
+            shown={shown()}
+            goto={props.doc.goto}
+            onDownload={() => void s.download(props.doc.path)}
+          />
+        </Show>
       </Show>
     </div>
   );

@@ -1,0 +1,258 @@
+import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  emptyNotebook,
+  newCell,
+  parseNotebook,
+  serializeNotebook,
+} from "../../shared/notebook.js";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const FIXTURES = join(import.meta.dirname, "..", "fixtures", "notebooks");
+
+if (!WEB_BUILT) console.warn("skipping browser tests: dist/web is not built (npm run build)");
+
+describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
+  let plus: RunningPlus;
+  let browser: Browser;
+  let context: BrowserContext;
+
+  beforeAll(async () => {
+    plus = await startPlus();
+    browser = await launchChromium();
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(plus.signInUrl);
+    await page.waitForURL(plus.url);
+    await page.close();
+  });
+  afterAll(async () => {
+    await context?.close();
+    await browser?.close();
+    await plus?.stop();
+    if (plus) await removeHome(plus.home);
+  });
+
+  const disk = (name: string) => readFile(join(plus.home, name), "utf8");
+  const cells = (page: Page) => page.getByTestId("nb-cell");
+  const cell = (page: Page, id: string) => page.locator(`[data-testid=nb-cell][data-id="${id}"]`);
+  const cellText = (page: Page, id: string) =>
+    cell(page, id)
+      .locator(".cm-content")
+      .evaluate((el) =>
+        Array.from(el.querySelectorAll(".cm-line"))
+          .map((l) => l.textContent ?? "")
+          .join("\n"),
+      );
+  const ids = (page: Page) =>
+    cells(page).evaluateAll((els) => els.map((e) => e.getAttribute("data-id") ?? ""));
+
+  async function openNotebook(name: string, height = 900): Promise<Page> {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1280, height });
+    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
+    await page.getByTestId("notebook").waitFor({ timeout: 30_000 });
+    return page;
+  }
+
+  it("every output kind is drawn; hostile HTML and SVG run no script", async () => {
+    await copyFile(join(FIXTURES, "every-output.ipynb"), join(plus.home, "every-output.ipynb"));
+    const original = await disk("every-output.ipynb");
+    const page = await openNotebook("every-output.ipynb", 2600);
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(9);
+    // Markdown with math, rendered.
+    await expect.poll(() => cell(page, "md-intro").locator(".katex").count()).toBeGreaterThan(1);
+    expect(await cell(page, "md-intro").locator("h1").textContent()).toBe("Every output");
+    // Streams, with stderr marked.
+    expect(await cell(page, "c-stream").locator("[data-name=stdout]").textContent()).toContain(
+      "hello from stdout",
+    );
+    expect(await cell(page, "c-stream").locator("[data-name=stderr]").count()).toBe(1);
+    // Execute result: HTML (sanitised) chosen over plain text; the prompt shows the count.
+    expect(await cell(page, "c-result").locator(".nb-html td").first().textContent()).toBe("html");
+    expect(await cell(page, "c-result").getByTestId("nb-prompt").textContent()).toBe("[2]:");
+    // Images: PNG, JPEG and SVG drawn from blob URLs.
+    const images = cell(page, "c-images").getByTestId("nb-image");
+    await expect.poll(() => images.count()).toBe(3);
+    for (const mime of ["image/png", "image/jpeg", "image/svg+xml"]) {
+      const img = cell(page, "c-images").locator(`img[data-mime="${mime}"]`);
+      await expect
+        .poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), {
+          timeout: 30_000,
+        })
+        .toBeGreaterThan(0);
+      expect(await img.getAttribute("src")).toMatch(/^blob:/);
+    }
+    expect(await cell(page, "c-json").getByTestId("nb-json").textContent()).toContain('"answer": 42');
+    expect(await cell(page, "c-plain").getByTestId("nb-plain").textContent()).toBe("42");
+    // The traceback keeps its colours.
+    const error = cell(page, "c-error").getByTestId("nb-error");
+    expect(await error.textContent()).toContain("ZeroDivisionError: division by zero");
+    expect(
+      await error.locator("span[style*='color']").count(),
+    ).toBeGreaterThan(2);
+    expect(await cell(page, "raw-1").locator(".cm-content").textContent()).toContain("Raw *text*");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-outputs.png`, fullPage: true });
+    // Opening wrote nothing.
+    expect(await disk("every-output.ipynb")).toBe(original);
+    await page.close();
+
+    await copyFile(join(FIXTURES, "hostile.ipynb"), join(plus.home, "hostile.ipynb"));
+    const hostile = await openNotebook("hostile.ipynb");
+    await expect
+      .poll(() => hostile.locator("#hostile-html").textContent(), { timeout: 30_000 })
+      .toBe("bold survives");
+    const svg = hostile.locator('img[data-mime="image/svg+xml"]');
+    await expect
+      .poll(() => svg.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 30_000 })
+      .toBeGreaterThan(0);
+    await expect.poll(() => cell(hostile, "h-md").getByTestId("nb-markdown").count()).toBe(1);
+    expect(await hostile.locator(".nb-html script, .nb-html iframe, .nb-markdown script").count()).toBe(0);
+    expect(await hostile.locator("[onerror], [onload]").count()).toBe(0);
+    const flags = await hostile.evaluate(() => {
+      const w = window as unknown as Record<string, unknown>;
+      return [w.__htmlPwned, w.__svgPwned, w.__mdPwned];
+    });
+    expect(flags).toEqual([undefined, undefined, undefined]);
+    if (SHOTS) await hostile.screenshot({ path: `${SHOTS}/notebook-hostile.png` });
+    await hostile.close();
+  });
+
+  it("two pages edit one notebook and see each other's edits; the file follows", async () => {
+    await copyFile(join(FIXTURES, "every-output.ipynb"), join(plus.home, "pair.ipynb"));
+    const a = await openNotebook("pair.ipynb");
+    const b = await openNotebook("pair.ipynb");
+    for (const p of [a, b])
+      await expect.poll(() => cell(p, "c-stream").count(), { timeout: 30_000 }).toBe(1);
+    await cell(a, "c-stream").locator(".cm-content").click();
+    await a.keyboard.press("Control+End");
+    await cell(b, "c-stream").locator(".cm-content").click();
+    await b.keyboard.press("Control+Home");
+    await Promise.all([
+      a.keyboard.type("\n# typed in a", { delay: 15 }),
+      b.keyboard.type("# typed in b\n", { delay: 15 }),
+    ]);
+    for (const p of [a, b]) {
+      await expect.poll(() => cellText(p, "c-stream"), { timeout: 30_000 }).toContain("# typed in a");
+      await expect.poll(() => cellText(p, "c-stream"), { timeout: 30_000 }).toContain("# typed in b");
+    }
+    expect(await cellText(a, "c-stream")).toBe(await cellText(b, "c-stream"));
+    await expect
+      .poll(() => a.getByTestId("nb-save-state").getAttribute("data-state"), { timeout: 30_000 })
+      .toBe("saved");
+    await expect.poll(() => disk("pair.ipynb"), { timeout: 30_000 }).toContain("# typed in a");
+    const nb = parseNotebook(await disk("pair.ipynb"));
+    const source = nb.cells.find((c) => c.id === "c-stream")!.source;
+    expect(source.startsWith("# typed in b\n")).toBe(true);
+    expect(source.endsWith("\n# typed in a")).toBe(true);
+    if (SHOTS) await a.screenshot({ path: `${SHOTS}/notebook-two-pages.png` });
+    await a.close();
+    await b.close();
+  });
+
+  it("cells are inserted, retyped, moved, deleted and restored by keys; the file stays nbformat", async () => {
+    await copyFile(join(FIXTURES, "every-output.ipynb"), join(plus.home, "keys.ipynb"));
+    const page = await openNotebook("keys.ipynb", 2600);
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(9);
+    const before = await ids(page);
+    // Click a cell's prompt: command mode on it.
+    await cell(page, "c-plain").getByTestId("nb-prompt").click();
+    await expect.poll(() => cell(page, "c-plain").getAttribute("data-mode")).toBe("command");
+    await page.keyboard.press("b");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(10);
+    const added = (await ids(page))[before.indexOf("c-plain") + 1]!;
+    expect(before).not.toContain(added);
+    await expect.poll(() => cell(page, added).getAttribute("data-selected")).toBe("true");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => cell(page, added).getAttribute("data-mode")).toBe("edit");
+    await page.keyboard.type("print('added by keys')");
+    await page.keyboard.press("Escape");
+    await expect.poll(() => cell(page, added).getAttribute("data-mode")).toBe("command");
+    await page.keyboard.press("m");
+    await expect.poll(() => cell(page, added).getAttribute("data-type")).toBe("markdown");
+    await page.keyboard.press("y");
+    await expect.poll(() => cell(page, added).getAttribute("data-type")).toBe("code");
+    // Shift-Enter runs through the kernel seam: no kernel yet, and it says so.
+    await page.keyboard.press("Shift+Enter");
+    await expect.poll(() => page.getByTestId("nb-notice").textContent()).toContain("No kernel");
+    await expect.poll(() => cell(page, "c-error").getAttribute("data-selected")).toBe("true");
+    // Up to the added cell, move it up one with the toolbar.
+    await page.keyboard.press("k");
+    await expect.poll(() => cell(page, added).getAttribute("data-selected")).toBe("true");
+    await page.getByTestId("nb-move-up").click();
+    await expect
+      .poll(async () => (await ids(page)).indexOf(added))
+      .toBe(before.indexOf("c-plain"));
+    // D D deletes it, Z brings it back.
+    await cell(page, added).getByTestId("nb-prompt").click();
+    await page.keyboard.press("d");
+    await page.keyboard.press("d");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(9);
+    await page.keyboard.press("z");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(10);
+    await expect
+      .poll(() => page.locator("[data-testid=nb-cell] .cm-content").allTextContents())
+      .toContain("print('added by keys')");
+    // J/K and A: a new cell above the first.
+    await cell(page, "md-intro").getByTestId("nb-prompt").click();
+    await page.keyboard.press("a");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(11);
+    await expect.poll(async () => before.includes((await ids(page))[0]!)).toBe(false);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-keys.png` });
+    await expect
+      .poll(() => page.getByTestId("nb-save-state").getAttribute("data-state"), { timeout: 30_000 })
+      .toBe("saved");
+    await expect
+      .poll(async () => parseNotebook(await disk("keys.ipynb")).cells.length, { timeout: 30_000 })
+      .toBe(11);
+    const text = await disk("keys.ipynb");
+    const nb = parseNotebook(text);
+    expect(serializeNotebook(nb)).toBe(text);
+    const restored = nb.cells.find((c) => c.source === "print('added by keys')");
+    expect(restored?.cell_type).toBe("code");
+    expect(nb.cells.indexOf(restored!)).toBe(before.indexOf("c-plain") + 1);
+    await page.close();
+  });
+
+  it("a 1000-cell notebook opens with only the cells in view mounted", async () => {
+    const nb = emptyNotebook();
+    nb.metadata = JSON.stringify({ language_info: { name: "python" } });
+    for (let i = 0; i < 1000; i++)
+      nb.cells.push(newCell(i % 10 === 0 ? "markdown" : "code", `# cell ${i}\nx = ${i}`, `cell-${i}`, true));
+    await writeFile(join(plus.home, "big.ipynb"), serializeNotebook(nb));
+    const page = await openNotebook("big.ipynb");
+    await expect
+      .poll(() => page.getByTestId("nb-cells").getAttribute("data-count"), { timeout: 60_000 })
+      .toBe("1000");
+    await expect.poll(() => cell(page, "cell-1").count(), { timeout: 30_000 }).toBe(1);
+    const mounted = await cells(page).count();
+    expect(mounted).toBeGreaterThan(3);
+    expect(mounted).toBeLessThan(40);
+    expect(await page.locator(".cm-editor").count()).toBeLessThan(40);
+    await page.getByTestId("nb-cells").evaluate((el) => {
+      el.scrollTop = el.scrollHeight;
+    });
+    await expect.poll(() => cell(page, "cell-999").count(), { timeout: 30_000 }).toBe(1);
+    expect(await cell(page, "cell-1").count()).toBe(0);
+    expect(await page.locator(".cm-editor").count()).toBeLessThan(40);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-1000.png` });
+    await page.close();
+  });
+
+  it("a broken notebook shows its error and text, and the file is left as it was", async () => {
+    const text = '{\n "cells": [\n  {"cell_type": "code", "source": 5}\n ],\n "nbformat": 4, "nbformat_minor": 5, "metadata": {}\n}\n';
+    await writeFile(join(plus.home, "broken.ipynb"), text);
+    const page = await openNotebook("broken.ipynb");
+    await expect
+      .poll(() => page.getByTestId("nb-invalid-reason").textContent(), { timeout: 30_000 })
+      .toContain("cell 1's source is neither text nor a list of lines");
+    expect(await page.getByTestId("nb-raw").textContent()).toBe(text);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-broken.png` });
+    expect(await disk("broken.ipynb")).toBe(text);
+    await page.close();
+  });
+});
