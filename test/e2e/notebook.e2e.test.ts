@@ -2,12 +2,7 @@ import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  emptyNotebook,
-  newCell,
-  parseNotebook,
-  serializeNotebook,
-} from "../../shared/notebook.js";
+import { emptyNotebook, newCell, parseNotebook, serializeNotebook } from "../../shared/notebook.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -87,14 +82,14 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
         .toBeGreaterThan(0);
       expect(await img.getAttribute("src")).toMatch(/^blob:/);
     }
-    expect(await cell(page, "c-json").getByTestId("nb-json").textContent()).toContain('"answer": 42');
+    expect(await cell(page, "c-json").getByTestId("nb-json").textContent()).toContain(
+      '"answer": 42',
+    );
     expect(await cell(page, "c-plain").getByTestId("nb-plain").textContent()).toBe("42");
     // The traceback keeps its colours.
     const error = cell(page, "c-error").getByTestId("nb-error");
     expect(await error.textContent()).toContain("ZeroDivisionError: division by zero");
-    expect(
-      await error.locator("span[style*='color']").count(),
-    ).toBeGreaterThan(2);
+    expect(await error.locator("span[style*='color']").count()).toBeGreaterThan(2);
     expect(await cell(page, "raw-1").locator(".cm-content").textContent()).toContain("Raw *text*");
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-outputs.png`, fullPage: true });
     // Opening wrote nothing.
@@ -111,7 +106,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
       .poll(() => svg.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 30_000 })
       .toBeGreaterThan(0);
     await expect.poll(() => cell(hostile, "h-md").getByTestId("nb-markdown").count()).toBe(1);
-    expect(await hostile.locator(".nb-html script, .nb-html iframe, .nb-markdown script").count()).toBe(0);
+    expect(
+      await hostile.locator(".nb-html script, .nb-html iframe, .nb-markdown script").count(),
+    ).toBe(0);
     expect(await hostile.locator("[onerror], [onload]").count()).toBe(0);
     const flags = await hostile.evaluate(() => {
       const w = window as unknown as Record<string, unknown>;
@@ -137,8 +134,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
       b.keyboard.type("# typed in b\n", { delay: 15 }),
     ]);
     for (const p of [a, b]) {
-      await expect.poll(() => cellText(p, "c-stream"), { timeout: 30_000 }).toContain("# typed in a");
-      await expect.poll(() => cellText(p, "c-stream"), { timeout: 30_000 }).toContain("# typed in b");
+      await expect
+        .poll(() => cellText(p, "c-stream"), { timeout: 30_000 })
+        .toContain("# typed in a");
+      await expect
+        .poll(() => cellText(p, "c-stream"), { timeout: 30_000 })
+        .toContain("# typed in b");
     }
     expect(await cellText(a, "c-stream")).toBe(await cellText(b, "c-stream"));
     await expect
@@ -184,9 +185,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     await page.keyboard.press("k");
     await expect.poll(() => cell(page, added).getAttribute("data-selected")).toBe("true");
     await page.getByTestId("nb-move-up").click();
-    await expect
-      .poll(async () => (await ids(page)).indexOf(added))
-      .toBe(before.indexOf("c-plain"));
+    await expect.poll(async () => (await ids(page)).indexOf(added)).toBe(before.indexOf("c-plain"));
     // D D deletes it, Z brings it back.
     await cell(page, added).getByTestId("nb-prompt").click();
     await page.keyboard.press("d");
@@ -222,7 +221,9 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     const nb = emptyNotebook();
     nb.metadata = JSON.stringify({ language_info: { name: "python" } });
     for (let i = 0; i < 1000; i++)
-      nb.cells.push(newCell(i % 10 === 0 ? "markdown" : "code", `# cell ${i}\nx = ${i}`, `cell-${i}`, true));
+      nb.cells.push(
+        newCell(i % 10 === 0 ? "markdown" : "code", `# cell ${i}\nx = ${i}`, `cell-${i}`, true),
+      );
     await writeFile(join(plus.home, "big.ipynb"), serializeNotebook(nb));
     const page = await openNotebook("big.ipynb");
     await expect
@@ -244,7 +245,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
   });
 
   it("a broken notebook shows its error and text, and the file is left as it was", async () => {
-    const text = '{\n "cells": [\n  {"cell_type": "code", "source": 5}\n ],\n "nbformat": 4, "nbformat_minor": 5, "metadata": {}\n}\n';
+    const text =
+      '{\n "cells": [\n  {"cell_type": "code", "source": 5}\n ],\n "nbformat": 4, "nbformat_minor": 5, "metadata": {}\n}\n';
     await writeFile(join(plus.home, "broken.ipynb"), text);
     const page = await openNotebook("broken.ipynb");
     await expect
