@@ -189,6 +189,31 @@ describe("docs service: notebooks", () => {
     expect(await readFile(path, "utf8")).not.toContain('"id"');
   });
 
+  it("notebooks - after a restart the stream is replayed and a change made meanwhile merged", async () => {
+    const path = await fixture("every-output.ipynb", "restart.ipynb");
+    const a = await openNb(path);
+    await a.edit("c-plain", () => "6 * 7  # before the restart");
+    await a.settled();
+    await diskWhen(path, (s) => s.includes("before the restart"));
+    await a.stop();
+    await supervisor.stop();
+    const nb = parseNotebook(await readFile(path, "utf8"));
+    nb.cells.find((c) => c.id === "c-json")!.source = "changed while the service was away";
+    await writeFile(path, serializeNotebook(nb));
+    supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
+    await supervisor.start([docsService({ home, sandbox: home, saveDelayMs: 100 })]);
+    const b = await openNb(path);
+    await until("the change made meanwhile", async () =>
+      b.text("c-json") === "changed while the service was away" ? true : undefined,
+    );
+    expect(b.text("c-plain")).toBe("6 * 7  # before the restart");
+    await b.edit("md-intro", (s) => `${s}\nafter`);
+    const disk = await diskWhen(path, (s) => s.includes('"after"'));
+    expect(disk.cells.find((c) => c.id === "c-json")!.source).toBe(
+      "changed while the service was away",
+    );
+  });
+
   it("notebooks - a broken file opens as its error and text, and nothing is stored", async () => {
     const path = join(home, "broken.ipynb");
     const text =
