@@ -19,7 +19,7 @@ function notebook(cells: [string, string][], ids = true): Notebook {
 /** A head that has stored `events` after the notebook was opened at sequence 1. */
 function given(nb: Notebook, events: { type: string; data: unknown }[] = []): NotebookHead {
   const head = new NotebookHead({ path: "/n.ipynb", nb }, 1);
-  events.forEach((e, i) => head.apply(e as NotebookEvent, i + 2));
+  for (const [i, e] of events.entries()) head.apply(e as NotebookEvent, i + 2);
   return head;
 }
 
