@@ -7,7 +7,7 @@
  * cell. evolveNotebook folds the events (both sides); NotebookHead adds what the service
  * needs to rebase a cell's patch. Pure.
  */
-import { Type } from "@sinclair/typebox";
+import { type Static, Type } from "@sinclair/typebox";
 import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { applyEdits, type Edit, mapPos, PatchSources, parsePatch, rebaseEdits } from "./docs.js";
@@ -158,6 +158,22 @@ const notebookTypes = new Set<string>(NotebookEvents.map((e) => e.type));
 export function isNotebookEvent(e: { type: string }): e is NotebookEvent {
   return notebookTypes.has(e.type);
 }
+
+/** A cursor or selection in one cell of a notebook (core NATS, never stored). */
+export const NotebookPresenceSchema = Type.Object(
+  {
+    client: ClientId,
+    name: Type.String({ maxLength: 80 }),
+    color: Type.String({ pattern: "^#[0-9a-fA-F]{6}$" }),
+    cell: CellId,
+    seq: Type.Integer({ minimum: 0 }),
+    anchor: Type.Integer({ minimum: 0 }),
+    head: Type.Integer({ minimum: 0 }),
+    gone: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type NotebookPresence = Static<typeof NotebookPresenceSchema>;
 
 // ---- commands ----
 

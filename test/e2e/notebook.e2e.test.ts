@@ -35,12 +35,17 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
   const disk = (name: string) => readFile(join(plus.home, name), "utf8");
   const cells = (page: Page) => page.getByTestId("nb-cell");
   const cell = (page: Page, id: string) => page.locator(`[data-testid=nb-cell][data-id="${id}"]`);
+  /** A cell's text: its lines, without others' cursor labels. */
   const cellText = (page: Page, id: string) =>
     cell(page, id)
       .locator(".cm-content")
       .evaluate((el) =>
         Array.from(el.querySelectorAll(".cm-line"))
-          .map((l) => l.textContent ?? "")
+          .map((line) => {
+            const copy = line.cloneNode(true) as Element;
+            for (const c of Array.from(copy.querySelectorAll(".cm-remote-cursor"))) c.remove();
+            return copy.textContent ?? "";
+          })
           .join("\n"),
       );
   const ids = (page: Page) =>
@@ -142,6 +147,11 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
         .toContain("# typed in b");
     }
     expect(await cellText(a, "c-stream")).toBe(await cellText(b, "c-stream"));
+    // Each page shows the other's cursor, with its name, in that cell.
+    for (const p of [a, b])
+      await expect
+        .poll(() => cell(p, "c-stream").locator(".cm-remote-cursor").count(), { timeout: 30_000 })
+        .toBe(1);
     await expect
       .poll(() => a.getByTestId("nb-save-state").getAttribute("data-state"), { timeout: 30_000 })
       .toBe("saved");
@@ -214,6 +224,37 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     const restored = nb.cells.find((c) => c.source === "print('added by keys')");
     expect(restored?.cell_type).toBe("code");
     expect(nb.cells.indexOf(restored!)).toBe(before.indexOf("c-plain") + 1);
+    await page.close();
+  });
+
+  it("a long output shows its start and all of it on asking; Ctrl-Shift-- splits, Shift-M merges", async () => {
+    const nb = emptyNotebook();
+    const long = newCell("code", "for i in range(3000): print(i)", "long", true);
+    const lines = Array.from({ length: 3000 }, (_, i) => `${i}\n`);
+    long.outputs = JSON.stringify([{ name: "stdout", output_type: "stream", text: lines }]);
+    nb.cells.push(newCell("code", "a = 1\nb = 2", "pair", true), long);
+    await writeFile(join(plus.home, "long.ipynb"), serializeNotebook(nb));
+    const page = await openNotebook("long.ipynb");
+    const stream = cell(page, "long").getByTestId("nb-stream");
+    await expect.poll(() => stream.count(), { timeout: 30_000 }).toBe(1);
+    expect(await stream.textContent()).not.toContain("2999");
+    await cell(page, "long").getByTestId("nb-show-all").click();
+    await expect.poll(() => stream.textContent()).toContain("2999");
+    // Split "a = 1\nb = 2" after its first line, then merge it back.
+    await cell(page, "pair").locator(".cm-content").click();
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.press("ArrowDown");
+    await page.keyboard.press("Control+Shift+Minus");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(3);
+    expect(await cellText(page, "pair")).toBe("a = 1\n");
+    const second = (await ids(page))[1]!;
+    expect(await cellText(page, second)).toBe("b = 2");
+    await page.keyboard.press("Escape");
+    await cell(page, "pair").getByTestId("nb-prompt").click();
+    await page.keyboard.press("Shift+M");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(2);
+    expect(await cellText(page, "pair")).toBe("a = 1\n\nb = 2");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-long.png` });
     await page.close();
   });
 

@@ -15,7 +15,8 @@ import { Annotation, Compartment, EditorState, Transaction } from "@codemirror/s
 import { oneDark } from "@codemirror/theme-one-dark";
 import { drawSelection, EditorView, keymap } from "@codemirror/view";
 import { createEffect, on, onCleanup, onMount } from "solid-js";
-import { diffEdits } from "../../../shared/docs.js";
+import { type DocPresence, diffEdits } from "../../../shared/docs.js";
+import { othersField, setOthers } from "../editor/code-editor.js";
 import { languageOf } from "../editor/languages.js";
 
 const remoteChange = Annotation.define<boolean>();
@@ -59,8 +60,11 @@ export function CellEditor(props: {
   language: string;
   dark: boolean;
   readOnly: boolean;
+  /** Others' cursors and selections in this cell. */
+  others: readonly DocPresence[];
   onEdit(text: string): void;
   onFocus(): void;
+  onSelect(anchor: number, head: number): void;
   onRemote(apply: ((text: string) => void) | undefined): void;
   keys: CellEditorKeys;
   ref?(api: CellEditorApi): void;
@@ -112,12 +116,17 @@ export function CellEditor(props: {
           ...defaultKeymap,
           ...historyKeymap,
         ]),
+        othersField,
         language.of([]),
         theme.of(props.dark ? oneDark : []),
         EditorState.readOnly.of(props.readOnly),
         EditorView.editable.of(!props.readOnly),
         EditorView.updateListener.of((u) => {
           if (u.focusChanged && u.view.hasFocus) props.onFocus();
+          if ((u.selectionSet || u.docChanged) && u.view.hasFocus) {
+            const m = u.state.selection.main;
+            props.onSelect(m.anchor, m.head);
+          }
           if (!u.docChanged) return;
           if (u.transactions.some((t) => t.annotation(remoteChange))) return;
           props.onEdit(u.state.doc.toString());
@@ -135,7 +144,15 @@ export function CellEditor(props: {
       });
     });
     props.ref?.({ focus: () => view?.focus() });
+    view.dispatch({ effects: setOthers.of(props.others) });
   });
+  createEffect(
+    on(
+      () => props.others,
+      (others) => view?.dispatch({ effects: setOthers.of(others) }),
+      { defer: true },
+    ),
+  );
   createEffect(
     on(
       () => props.language,

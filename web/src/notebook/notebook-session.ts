@@ -4,14 +4,18 @@
  * PatchCell (batched, one in flight per cell), structure changes as ChangeNotebook. Re-follows
  * the stream after reconnects from where it was.
  */
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { Value } from "@sinclair/typebox/value";
 import { randomId } from "../../../shared/base64url.js";
-import type { DocView } from "../../../shared/docs.js";
+import { DOC_PRESENCE_MS, type DocView } from "../../../shared/docs.js";
 import { EventRegistry } from "../../../shared/envelope.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
 import {
   type NotebookChange,
   type NotebookEvent,
   NotebookEvents,
+  type NotebookPresence,
+  NotebookPresenceSchema,
   type OpenNotebookResult,
 } from "../../../shared/notebook-doc.js";
 import { NotebookSync } from "../../../shared/notebook-sync.js";
@@ -20,6 +24,7 @@ import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { watchKv } from "../lib/kv-watch.js";
+import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
 
 const registry = new EventRegistry<NotebookEvent>(NotebookEvents);
@@ -59,11 +64,15 @@ export interface NotebookSessionHooks {
   status(status: "loading" | "ready" | "error", problem?: string): void;
   view(view: DocView | undefined): void;
   synced(synced: boolean): void;
+  /** Others' cursors and selections, each in one cell. */
+  presence(others: readonly NotebookPresence[]): void;
 }
 
 export interface NotebookSession {
   readonly sync: NotebookSync;
   edit(id: string, text: string): void;
+  /** This viewer's selection in cell `id` (positions in its local text). */
+  select(id: string, anchor: number, head: number): void;
   /** Sends a structure change; resolves to the refusal, if any. */
   change(change: NotebookChange): Promise<ErrorPayload | undefined>;
   /** Sends what is unsent of cell `id` and waits (a little) until it is stored. */
@@ -79,7 +88,13 @@ export function attachNotebook(
   hooks: NotebookSessionHooks,
 ): NotebookSession {
   const subjects = docSubjects(conn.wsid, doc);
+  const { name, color } = pagePerson(conn);
   const stopping = new AbortController();
+  let nc: NatsConnection | undefined;
+  let presenceSub: Subscription | undefined;
+  let presenceNc: NatsConnection | undefined;
+  let selection: { cell: string; anchor: number; head: number } | undefined;
+  const others = new Map<string, NotebookPresence & { seen: number }>();
   let current: Reader | undefined;
   let lastSynced = true;
   const sync = new NotebookSync(
@@ -122,9 +137,52 @@ export function attachNotebook(
     if (!sync.synced) void sync.flush().then(reportSynced);
   }, 1500);
 
+  function publishPresence(gone = false) {
+    if (!nc || !selection) return;
+    const len = sync.text(selection.cell).length;
+    const p: NotebookPresence = {
+      client: sync.clientId,
+      name,
+      color,
+      cell: selection.cell,
+      seq: sync.confirmed(selection.cell)?.seq ?? sync.seq,
+      anchor: Math.min(selection.anchor, len),
+      head: Math.min(selection.head, len),
+      ...(gone && { gone: true }),
+    };
+    try {
+      nc.publish(subjects.presence, JSON.stringify(p));
+    } catch {
+      // not connected: the next beat says it again
+    }
+  }
+
+  function showOthers() {
+    const now = Date.now();
+    for (const [id, p] of others) if (now - p.seen > 3 * DOC_PRESENCE_MS) others.delete(id);
+    hooks.presence([...others.values()]);
+  }
+
   async function followOnce(): Promise<void> {
-    const nc = await conn.ready(stopping.signal);
+    nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return;
+    if (presenceNc !== nc) {
+      presenceSub?.unsubscribe();
+      presenceNc = nc;
+      presenceSub = nc.subscribe(subjects.presence, {
+        callback: (_err, m) => {
+          try {
+            const p = m.json<unknown>();
+            if (!Value.Check(NotebookPresenceSchema, p) || p.client === sync.clientId) return;
+            if (p.gone) others.delete(p.client);
+            else others.set(p.client, { ...p, seen: Date.now() });
+            showOthers();
+          } catch {
+            // not presence: ignore
+          }
+        },
+      });
+    }
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
       ...(conn.readers && { slots: conn.readers }),
@@ -176,7 +234,13 @@ export function attachNotebook(
     entry: (e) => hooks.view(e.operation === "PUT" ? e.json<DocView>() : undefined),
     problem: () => undefined,
   });
+  const beat = setInterval(() => {
+    publishPresence();
+    showOthers();
+  }, DOC_PRESENCE_MS);
+  let presenceTimer: ReturnType<typeof setTimeout> | undefined;
   const onHide = () => {
+    publishPresence(true);
     if (!sync.synced) void sync.flush();
   };
   addEventListener("pagehide", onHide);
@@ -190,6 +254,14 @@ export function attachNotebook(
       dirty.add(id);
       reportSynced();
       schedule();
+    },
+    select(id, anchor, head) {
+      selection = { cell: id, anchor, head };
+      if (presenceTimer) return;
+      presenceTimer = setTimeout(() => {
+        presenceTimer = undefined;
+        publishPresence();
+      }, 50);
     },
     async change(change) {
       const r = await sync.change(change);
@@ -208,8 +280,12 @@ export function attachNotebook(
     },
     stop() {
       if (stopping.signal.aborted) return;
+      publishPresence(true);
       stopping.abort();
       clearInterval(retry);
+      clearInterval(beat);
+      if (presenceTimer) clearTimeout(presenceTimer);
+      presenceSub?.unsubscribe();
       if (timer) clearTimeout(timer);
       removeEventListener("pagehide", onHide);
       offReconnect();

@@ -17,6 +17,7 @@ import {
   newCellId,
   notebookLanguage,
 } from "../../../shared/notebook.js";
+import type { NotebookPresence } from "../../../shared/notebook-doc.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { attachNotebook, type NotebookSession, openNotebook } from "./notebook-session.js";
 
@@ -54,7 +55,11 @@ export interface NotebookStore {
   readonly problem: Accessor<string | undefined>;
   readonly notice: Accessor<string | undefined>;
   readonly kernel: KernelSeam;
+  /** Others' cursors and selections (each in one cell). */
+  readonly others: Accessor<readonly NotebookPresence[]>;
   text(id: string): string;
+  /** This viewer's selection in cell `id`, for others to see. */
+  selectText(id: string, anchor: number, head: number): void;
   /** Where a cell's remote text goes (its editor registers itself while mounted). */
   onRemote(id: string, apply: ((text: string) => void) | undefined): void;
   edit(id: string, text: string): void;
@@ -104,6 +109,7 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
   const [synced, setSynced] = createSignal(true);
   const [problem, setProblem] = createSignal<string>();
   const [notice, setNotice] = createSignal<string>();
+  const [others, setOthers] = createSignal<readonly NotebookPresence[]>([]);
   const remotes = new Map<string, (text: string) => void>();
   /** Deleted cells, newest last, for Z. */
   const deleted: {
@@ -154,6 +160,7 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
       },
       view: setView,
       synced: setSynced,
+      presence: setOthers,
     });
     setPhase({ phase: "ready" });
   }
@@ -187,7 +194,11 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
     problem,
     notice,
     kernel,
+    others,
     text: (id) => session?.sync.text(id) ?? "",
+    selectText(id, anchor, head) {
+      session?.select(id, anchor, head);
+    },
     onRemote(id, apply) {
       if (apply) remotes.set(id, apply);
       else remotes.delete(id);

@@ -402,6 +402,9 @@ function Cell(props: {
       return [];
     }
   });
+  const others = createMemo(() => s.others().filter((p) => p.cell === id), [], {
+    equals: (a, b) => JSON.stringify(a) === JSON.stringify(b),
+  });
   const showEditor = () => props.cell.cell_type !== "markdown" || s.editingMarkdown().has(id);
   const rendered = createMemo(() =>
     showEditor() ? "" : renderNotebookMarkdown(props.cell.source),
@@ -453,8 +456,10 @@ function Cell(props: {
             }
             dark={props.dark}
             readOnly={props.readOnly}
+            others={others()}
             onEdit={(text) => s.edit(id, text)}
             onFocus={() => s.select(id, "edit")}
+            onSelect={(anchor, head) => s.selectText(id, anchor, head)}
             onRemote={(apply) => s.onRemote(id, apply)}
             ref={(api) => props.editors.set(id, api)}
             keys={{
