@@ -239,10 +239,26 @@ export const ChangeNotebook = defineCommand(
   "ChangeNotebook",
   obj({ path: AbsolutePath, change: NotebookChangeSchema, client: ClientId, pid: PatchId }),
 );
+/** Makes the notebook as it was at sequence `seq` again (as new changes: history keeps all). */
+export const RestoreNotebook = defineCommand(
+  "RestoreNotebook",
+  obj({
+    path: AbsolutePath,
+    seq: Type.Integer({ minimum: 1 }),
+    client: ClientId,
+    pid: PatchId,
+  }),
+);
 /** Writes the notebook to disk now. */
 export const SaveNotebook = defineCommand("SaveNotebook", obj({ path: AbsolutePath }));
 
-export const NotebookCommands = [OpenNotebook, PatchCell, ChangeNotebook, SaveNotebook] as const;
+export const NotebookCommands = [
+  OpenNotebook,
+  PatchCell,
+  ChangeNotebook,
+  RestoreNotebook,
+  SaveNotebook,
+] as const;
 const notebookCommandTypes = new Set<string>(NotebookCommands.map((c) => c.type));
 /** Whether a command type is one of the notebook's. */
 export function isNotebookCommand(type: string): boolean {

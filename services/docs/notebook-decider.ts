@@ -194,9 +194,11 @@ export function decideOutsideChange(
   head: NotebookHead,
   before: Notebook | undefined,
   now: Notebook,
+  /** `now` has the ids of `before` (a past version of the notebook, not a file). */
+  sameIds = false,
 ): NotebookDecision[] {
   const base = before ?? head.state.nb;
-  const nowCells = identifyCells(base, now);
+  const nowCells = sameIds ? now.cells : identifyCells(base, now);
   const beforeById = new Map(base.cells.map((c) => [c.id, c]));
   const nowIds = new Set(nowCells.map((c) => c.id));
   const out: NotebookDecision[] = [];
@@ -274,6 +276,16 @@ export function decideOutsideChange(
   if (now.metadata !== base.metadata && now.metadata !== state.nb.metadata)
     emit({ type: "NotebookMetadataSet", data: { metadata: now.metadata } });
   return out;
+}
+
+/**
+ * The events that make the notebook as it was (`past`, folded from the stream up to a
+ * sequence) again: a restore, as ordinary changes, so that it is one more version.
+ */
+export function decideRestore(head: NotebookHead, past: Notebook): NotebookDecision[] {
+  return decideOutsideChange(head, head.state.nb, past, true).map((d) =>
+    d.type === "CellPatched" ? { ...d, data: { ...d.data, source: "revert" } } : d,
+  );
 }
 
 /** Indices of a longest strictly increasing subsequence of `xs`. */

@@ -214,6 +214,48 @@ describe("docs service: notebooks", () => {
     );
   });
 
+  it("notebooks - a past version is restored as new changes, and the file is as it was", async () => {
+    const path = await fixture("every-output.ipynb", "restore.ipynb");
+    const original = await readFile(path, "utf8");
+    const a = await openNb(path);
+    const opened = a.sync.seq;
+    await a.edit("c-plain", () => "changed");
+    await a.change({ op: "delete", ids: ["c-images"] });
+    await a.change({ op: "move", id: "raw-1", after: null });
+    await a.change({ op: "clear", ids: ["c-error"] });
+    await a.change({
+      op: "insert",
+      after: null,
+      cells: [{ id: "later", cell_type: "markdown", source: "added later" }],
+    });
+    await a.settled();
+    await diskWhen(path, (s) => s.includes("added later"));
+    const r = await docsCommand(t.nc, TEST_WSID, "RestoreNotebook", {
+      path,
+      seq: opened,
+      client: "restorer",
+      pid: "restore-1",
+    });
+    expect(r.ok).toBe(true);
+    await until(
+      "the page has the old version",
+      async () =>
+        a.ids.join() ===
+        parseNotebook(original)
+          .cells.map((c) => c.id)
+          .join(),
+    );
+    expect(a.text("c-plain")).toBe("6 * 7");
+    await until("the file is as it was", async () => (await readFile(path, "utf8")) === original);
+    const bad = await docsCommand(t.nc, TEST_WSID, "RestoreNotebook", {
+      path,
+      seq: 1_000_000,
+      client: "restorer",
+      pid: "restore-2",
+    });
+    expect(bad.ok ? "ok" : bad.error.code).toBe("ERR_DOC_BASE_UNKNOWN");
+  });
+
   it("notebooks - a broken file opens as its error and text, and nothing is stored", async () => {
     const path = join(home, "broken.ipynb");
     const text =

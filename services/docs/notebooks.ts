@@ -20,11 +20,13 @@ import {
   serializeNotebook,
 } from "../../shared/notebook.js";
 import {
+  evolveNotebook,
   type NotebookChange,
   type NotebookEvent,
   NotebookEvents,
   NotebookHead,
   NotebookOpened,
+  type NotebookState,
   notebookIdForPath,
   type OpenNotebookResult,
 } from "../../shared/notebook-doc.js";
@@ -40,6 +42,7 @@ import {
   decideCellPatch,
   decideChange,
   decideOutsideChange,
+  decideRestore,
   type NotebookDecision,
 } from "./notebook-decider.js";
 
@@ -55,6 +58,11 @@ export type NotebookCommand =
   | {
       type: "ChangeNotebook";
       data: { path: string; change: NotebookChange; client: string; pid: string };
+      actor: string;
+    }
+  | {
+      type: "RestoreNotebook";
+      data: { path: string; seq: number; client: string; pid: string };
       actor: string;
     }
   | { type: "SaveNotebook"; data: { path: string }; actor: string };
@@ -110,6 +118,14 @@ export class NotebookDocs {
         const seqs = await this.serial(d, () =>
           this.store(d, decideChange(d.head, c.data.change), c.actor, [c.data.client, c.data.pid]),
         );
+        return { ok: true, seqs };
+      }
+      case "RestoreNotebook": {
+        const d = await this.load(c.data.path);
+        const seqs = await this.serial(d, async () => {
+          const past = await this.versionAt(d, c.data.seq);
+          return this.store(d, decideRestore(d.head, past), c.actor, [c.data.client, c.data.pid]);
+        });
         return { ok: true, seqs };
       }
       case "SaveNotebook": {
@@ -238,6 +254,28 @@ export class NotebookDocs {
 
   private warn(d: OpenNb) {
     return (err: unknown) => this.log.warn({ path: d.path, err }, "notebook change failed");
+  }
+
+  /** The notebook as it was at stream sequence `seq` (of this notebook's events). */
+  private async versionAt(d: OpenNb, seq: number): Promise<Notebook> {
+    if (seq > d.head.head)
+      throw new CocalcError(
+        "ERR_DOC_BASE_UNKNOWN",
+        `sequence ${seq} is after the notebook's newest version ${d.head.head}`,
+      );
+    const events = await readSubject(
+      this.ctx.js,
+      notebookRegistry,
+      Streams.WS_DOCS,
+      d.subject,
+      0,
+      seq,
+    );
+    let state: NotebookState | undefined;
+    for (const { event, seq: s } of events) if (s <= seq) state = evolveNotebook(state, event);
+    if (!state)
+      throw new CocalcError("ERR_DOC_BASE_UNKNOWN", `the notebook has no version at ${seq}`);
+    return state.nb;
   }
 
   /** Folds the whole stream; returns the file's text as of the last saved sequence. */

@@ -232,6 +232,7 @@ export class DocsService {
         case "OpenNotebook":
         case "PatchCell":
         case "ChangeNotebook":
+        case "RestoreNotebook":
         case "SaveNotebook":
           reply = await this.notebooks.command(command);
           break;
