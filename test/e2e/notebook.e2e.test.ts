@@ -258,6 +258,37 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     await page.close();
   });
 
+  it("history shows past versions, and one is restored", async () => {
+    await copyFile(join(FIXTURES, "every-output.ipynb"), join(plus.home, "history.ipynb"));
+    const original = await disk("history.ipynb");
+    const page = await openNotebook("history.ipynb");
+    await expect.poll(() => cell(page, "c-stream").count(), { timeout: 30_000 }).toBe(1);
+    await cell(page, "c-stream").locator(".cm-content").click();
+    await page.keyboard.press("Control+Home");
+    await page.keyboard.type("# a later edit\n");
+    await cell(page, "c-stream").getByTestId("nb-prompt").click();
+    await page.keyboard.press("b");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBeGreaterThan(2);
+    await expect.poll(() => disk("history.ipynb"), { timeout: 30_000 }).toContain("# a later edit");
+    await page.getByTestId("nb-history-toggle").click();
+    const versions = page.getByTestId("nb-version");
+    await expect.poll(() => versions.count(), { timeout: 30_000 }).toBeGreaterThan(2);
+    // The oldest version: the notebook as opened.
+    await versions.last().click();
+    await expect
+      .poll(() => page.getByTestId("nb-history-cell").nth(1).textContent())
+      .toBe(
+        "print('hello from stdout')\nprint('second line')\nimport sys; print('a warning on stderr', file=sys.stderr)",
+      );
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-history.png` });
+    await page.getByTestId("nb-restore").click();
+    await expect
+      .poll(() => cellText(page, "c-stream"), { timeout: 30_000 })
+      .not.toContain("# a later edit");
+    await expect.poll(() => disk("history.ipynb"), { timeout: 30_000 }).toBe(original);
+    await page.close();
+  });
+
   it("a 1000-cell notebook opens with only the cells in view mounted", async () => {
     const nb = emptyNotebook();
     nb.metadata = JSON.stringify({ language_info: { name: "python" } });

@@ -43,6 +43,8 @@ export interface KernelSeam {
 export interface NotebookStore {
   readonly phase: Accessor<NotebookPhase>;
   readonly loaded: Accessor<boolean>;
+  /** The notebook's document id (its stream), once open. */
+  readonly doc: Accessor<string | undefined>;
   /** The cells in order (their stored text; `text(id)` is what the page shows). */
   readonly cells: Accessor<readonly NotebookCell[]>;
   /** The language of code cells (metadata: language_info, kernelspec). */
@@ -100,6 +102,7 @@ function noKernel(tell: (message: string) => void): KernelSeam {
 export function createNotebookStore(conn: WorkspaceConnection, path: string): NotebookStore {
   const [phase, setPhase] = createSignal<NotebookPhase>({ phase: "opening" });
   const [loaded, setLoaded] = createSignal(false);
+  const [doc, setDoc] = createSignal<string>();
   const [cells, setCells] = createSignal<readonly NotebookCell[]>([]);
   const [language, setLanguage] = createSignal("python");
   const [selected, setSelected] = createSignal<string>();
@@ -148,6 +151,7 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
       else setPhase({ phase: "error", error: r.error });
       return;
     }
+    setDoc(r.doc);
     session = attachNotebook(conn, path, r.doc, {
       structure: refresh,
       text: (id, text) => remotes.get(id)?.(text),
@@ -185,6 +189,7 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
   const store: NotebookStore = {
     phase,
     loaded,
+    doc,
     cells,
     language,
     selected,

@@ -7,13 +7,14 @@
  * (Esc leaves; Shift-Enter, Ctrl-Enter run; Ctrl-Shift-- splits at the cursor).
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
-import { createMemo, For, Match, onCleanup, Show, Switch } from "solid-js";
+import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "solid-js";
 import { type CellType, cellOutputs, type NotebookCell } from "../../../shared/notebook.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection, useConnectionState } from "../stores/connection-store.js";
 import { useSettings } from "../stores/settings-store.js";
 import { CellEditor, type CellEditorApi } from "./cell-editor.js";
 import { renderNotebookMarkdown } from "./math-markdown.js";
+import { NotebookHistory } from "./notebook-history.js";
 import { createNotebookStore, type NotebookStore, type SaveState } from "./notebook-store.js";
 import { Outputs } from "./outputs.js";
 import "./notebook.css";
@@ -80,14 +81,14 @@ export function NotebookView(props: { path: string; shown: string }) {
           )}
         </Match>
         <Match when={store.phase().phase === "ready"}>
-          <NotebookBody store={store} />
+          <NotebookBody store={store} path={props.path} />
         </Match>
       </Switch>
     </div>
   );
 }
 
-function Toolbar(props: { store: NotebookStore }) {
+function Toolbar(props: { store: NotebookStore; history: boolean; toggleHistory(): void }) {
   const s = props.store;
   const readOnly = useConnectionState().readOnly;
   const selectedType = () => s.cells().find((c) => c.id === s.selected())?.cell_type ?? "code";
@@ -196,6 +197,15 @@ function Toolbar(props: { store: NotebookStore }) {
         {s.kernel.state() === "none" ? "No kernel" : `Kernel ${s.kernel.state()}`}
       </span>
       <span class="spacer" />
+      <button
+        type="button"
+        class="icon-button"
+        data-testid="nb-history-toggle"
+        aria-pressed={props.history}
+        onClick={() => props.toggleHistory()}
+      >
+        History
+      </button>
       <span class="save-state" data-testid="nb-save-state" data-state={s.saveState()}>
         {SAVE_LABEL[s.saveState()]}
       </span>
@@ -203,7 +213,7 @@ function Toolbar(props: { store: NotebookStore }) {
   );
 }
 
-function NotebookBody(props: { store: NotebookStore }) {
+function NotebookBody(props: { store: NotebookStore; path: string }) {
   const s = props.store;
   const settings = useSettings();
   const readOnly = useConnectionState().readOnly;
@@ -306,9 +316,10 @@ function NotebookBody(props: { store: NotebookStore }) {
     }
   };
 
+  const [history, setHistory] = createSignal(false);
   return (
     <>
-      <Toolbar store={s} />
+      <Toolbar store={s} history={history()} toggleHistory={() => setHistory(!history())} />
       <Show when={s.notice()}>
         <div class="nb-notice" role="status" data-testid="nb-notice">
           {s.notice()}
@@ -319,64 +330,71 @@ function NotebookBody(props: { store: NotebookStore }) {
           {s.problem()}
         </div>
       </Show>
-      <div
-        class="nb-scroll"
-        data-testid="nb-cells"
-        data-count={s.cells().length}
-        data-mode={s.mode()}
-        role="listbox"
-        aria-label="Notebook cells"
-        tabIndex={0}
-        onKeyDown={onKeyDown}
-        ref={(el) => {
-          scroller = el;
-        }}
-      >
-        <Show when={s.loaded() && s.cells().length === 0}>
-          <div class="nb-message muted">
-            An empty notebook.
-            <Show when={!readOnly()}>
-              <button type="button" class="icon-button" onClick={() => void s.insert("below")}>
-                Add a cell
-              </button>
-            </Show>
+      <div class="nb-main">
+        <div
+          class="nb-scroll"
+          data-testid="nb-cells"
+          data-count={s.cells().length}
+          data-mode={s.mode()}
+          role="listbox"
+          aria-label="Notebook cells"
+          tabIndex={0}
+          onKeyDown={onKeyDown}
+          ref={(el) => {
+            scroller = el;
+          }}
+        >
+          <Show when={s.loaded() && s.cells().length === 0}>
+            <div class="nb-message muted">
+              An empty notebook.
+              <Show when={!readOnly()}>
+                <button type="button" class="icon-button" onClick={() => void s.insert("below")}>
+                  Add a cell
+                </button>
+              </Show>
+            </div>
+          </Show>
+          <div class="nb-list" style={{ height: `${virtualizer.getTotalSize()}px` }}>
+            <For each={rows()}>
+              {(id) => {
+                const entry = () => byId().get(id);
+                return (
+                  <Show when={entry()}>
+                    {(e) => (
+                      <div
+                        class="nb-row"
+                        data-index={e().index}
+                        ref={(el) =>
+                          queueMicrotask(() => el.isConnected && virtualizer.measureElement(el))
+                        }
+                        style={{ transform: `translateY(${startOf(id)}px)` }}
+                      >
+                        <Cell
+                          cell={e().cell}
+                          store={s}
+                          dark={settings.dark()}
+                          readOnly={readOnly()}
+                          editors={editors}
+                          onEscape={commandMode}
+                          onEdit={editSelected}
+                          onAdvance={() => {
+                            commandMode();
+                            after(s.runAndAdvance());
+                          }}
+                        />
+                      </div>
+                    )}
+                  </Show>
+                );
+              }}
+            </For>
           </div>
-        </Show>
-        <div class="nb-list" style={{ height: `${virtualizer.getTotalSize()}px` }}>
-          <For each={rows()}>
-            {(id) => {
-              const entry = () => byId().get(id);
-              return (
-                <Show when={entry()}>
-                  {(e) => (
-                    <div
-                      class="nb-row"
-                      data-index={e().index}
-                      ref={(el) =>
-                        queueMicrotask(() => el.isConnected && virtualizer.measureElement(el))
-                      }
-                      style={{ transform: `translateY(${startOf(id)}px)` }}
-                    >
-                      <Cell
-                        cell={e().cell}
-                        store={s}
-                        dark={settings.dark()}
-                        readOnly={readOnly()}
-                        editors={editors}
-                        onEscape={commandMode}
-                        onEdit={editSelected}
-                        onAdvance={() => {
-                          commandMode();
-                          after(s.runAndAdvance());
-                        }}
-                      />
-                    </div>
-                  )}
-                </Show>
-              );
-            }}
-          </For>
         </div>
+        <Show when={history() && s.doc()}>
+          {(doc) => (
+            <NotebookHistory path={props.path} doc={doc()} close={() => setHistory(false)} />
+          )}
+        </Show>
       </div>
     </>
   );
