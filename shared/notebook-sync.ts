@@ -34,7 +34,7 @@ export interface NotebookTransport {
 }
 
 export interface NotebookSyncHooks {
-  /** Cells were inserted, moved, deleted or changed in anything but their text. */
+  /** The notebook changed: its cells, their order, outputs, or their stored text. */
   structure(): void;
   /** Cell `id`'s text changed by others (its new local text). */
   text(id: string, text: string): void;
@@ -100,8 +100,6 @@ export class NotebookSync {
       }
     }
     switch (event.type) {
-      case "CellPatched":
-        return;
       case "CellsInserted":
         for (const c of event.data.cells) this.track(c, seq);
         break;

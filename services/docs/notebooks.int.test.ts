@@ -1,10 +1,21 @@
 import { copyFile, mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isCommandAnswer, requestReply } from "../../shared/command-client.js";
+import type { CommandReply } from "../../shared/commands.js";
+import type { DocView } from "../../shared/docs.js";
 import { parseNotebook, serializeNotebook } from "../../shared/notebook.js";
 import { notebookIdForPath } from "../../shared/notebook-doc.js";
-import { docSubjects, Streams } from "../../shared/subjects.js";
+import {
+  Buckets,
+  docSubjects,
+  Keys,
+  ServiceNames,
+  Streams,
+  workspaceSubjects,
+} from "../../shared/subjects.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
@@ -254,6 +265,51 @@ describe("docs service: notebooks", () => {
       pid: "restore-2",
     });
     expect(bad.ok ? "ok" : bad.error.code).toBe("ERR_DOC_BASE_UNKNOWN");
+  });
+
+  it("notebooks - a viewer's read subject opens a notebook and refuses changes", async () => {
+    const path = await fixture("hostile.ipynb", "viewer.ipynb");
+    const read = (type: string, data: unknown) =>
+      requestReply<CommandReply>(
+        t.nc,
+        workspaceSubjects(TEST_WSID).read(ServiceNames.docs),
+        { type, data },
+        { timeoutMs: 10_000, isAnswer: isCommandAnswer },
+      );
+    expect((await read("OpenNotebook", { path })).ok).toBe(true);
+    const before = await streamHead(path);
+    const r = await read("ChangeNotebook", {
+      path,
+      change: { op: "delete", ids: ["h-md"] },
+      client: "viewer1",
+      pid: "viewer-1",
+    });
+    expect(r.ok ? "ok" : r.error.code).toBe("ERR_COMMAND_REJECTED");
+    expect(await streamHead(path)).toBe(before);
+  });
+
+  it("notebooks - a file broken from outside while open is not written over until saved", async () => {
+    const path = await fixture("every-output.ipynb", "broken-later.ipynb");
+    const a = await openNb(path);
+    const kv = await new Kvm(t.nc).open(Buckets.docs);
+    const view = async () => {
+      const e = await kv.get(Keys.doc(TEST_WSID, notebookIdForPath(path)));
+      return e?.operation === "PUT" ? e.json<DocView>() : undefined;
+    };
+    await writeFile(path, "{ not json");
+    await until(
+      "the view says the file is invalid",
+      async () => (await view())?.disk === "invalid",
+    );
+    await a.edit("c-plain", () => "edited while the file was broken");
+    await a.settled();
+    expect(a.text("c-plain")).toBe("edited while the file was broken");
+    expect(await readFile(path, "utf8")).toBe("{ not json");
+    const r = await docsCommand(t.nc, TEST_WSID, "SaveNotebook", { path });
+    expect(r.ok).toBe(true);
+    const disk = await diskWhen(path, (s) => s.includes("edited while the file was broken"));
+    expect(disk.cells.length).toBe(9);
+    await until("the view says present", async () => (await view())?.disk === "present");
   });
 
   it("notebooks - a broken file opens as its error and text, and nothing is stored", async () => {
