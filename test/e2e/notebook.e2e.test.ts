@@ -54,7 +54,7 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
   async function openNotebook(name: string, height = 900): Promise<Page> {
     const page = await context.newPage();
     await page.setViewportSize({ width: 1280, height });
-    await page.goto(new URL(`/files/${name}#editor`, plus.url).toString());
+    await page.goto(new URL(`/files/${encodeURIComponent(name)}#editor`, plus.url).toString());
     await page.getByTestId("notebook").waitFor({ timeout: 30_000 });
     return page;
   }
@@ -101,8 +101,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(await disk("every-output.ipynb")).toBe(original);
     await page.close();
 
-    await copyFile(join(FIXTURES, "hostile.ipynb"), join(plus.home, "hostile.ipynb"));
-    const hostile = await openNotebook("hostile.ipynb");
+    // Hostile content in a file with a hostile name.
+    const name = `h"<img src=x onerror=window.__namePwned=1>' $(touch x).ipynb`;
+    await copyFile(join(FIXTURES, "hostile.ipynb"), join(plus.home, name));
+    const hostile = await openNotebook(name);
     await expect
       .poll(() => hostile.locator("#hostile-html").textContent(), { timeout: 30_000 })
       .toBe("bold survives");
@@ -117,9 +119,10 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(await hostile.locator("[onerror], [onload]").count()).toBe(0);
     const flags = await hostile.evaluate(() => {
       const w = window as unknown as Record<string, unknown>;
-      return [w.__htmlPwned, w.__svgPwned, w.__mdPwned];
+      return [w.__htmlPwned, w.__svgPwned, w.__mdPwned, w.__namePwned];
     });
-    expect(flags).toEqual([undefined, undefined, undefined]);
+    expect(flags).toEqual([undefined, undefined, undefined, undefined]);
+    expect(await hostile.getByTestId("doc-path").textContent()).toContain("onerror=");
     if (SHOTS) await hostile.screenshot({ path: `${SHOTS}/notebook-hostile.png` });
     await hostile.close();
   });
