@@ -209,7 +209,18 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     await expect
       .poll(() => page.locator("[data-testid=nb-cell] .cm-content").allTextContents())
       .toContain("print('added by keys')");
-    // J/K and A: a new cell above the first.
+    // A markdown cell: Enter edits its source, Shift-Enter renders it again.
+    await cell(page, "md-intro").getByTestId("nb-prompt").click();
+    await page.keyboard.press("Enter");
+    await expect.poll(() => cell(page, "md-intro").locator(".cm-content").count()).toBe(1);
+    await expect.poll(() => cell(page, "md-intro").getAttribute("data-mode")).toBe("edit");
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("\n\n**typed in markdown**");
+    await page.keyboard.press("Shift+Enter");
+    await expect
+      .poll(() => cell(page, "md-intro").locator("strong").allTextContents(), { timeout: 30_000 })
+      .toContain("typed in markdown");
+    // A: a new cell above the first.
     await cell(page, "md-intro").getByTestId("nb-prompt").click();
     await page.keyboard.press("a");
     await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(11);

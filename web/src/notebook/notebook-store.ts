@@ -99,7 +99,20 @@ function noKernel(tell: (message: string) => void): KernelSeam {
   };
 }
 
-export function createNotebookStore(conn: WorkspaceConnection, path: string): NotebookStore {
+/** Makes the kernel side of one notebook's page (the store passes how to tell the page). */
+export type KernelFactory = (ctx: {
+  conn: WorkspaceConnection;
+  path: string;
+  /** The cell's text as the page has it and the sequence it was stored at. */
+  cellText(id: string): { text: string; seq: number } | undefined;
+  tell(message: string): void;
+}) => KernelSeam;
+
+export function createNotebookStore(
+  conn: WorkspaceConnection,
+  path: string,
+  makeKernel: KernelFactory = ({ tell }) => noKernel(tell),
+): NotebookStore {
   const [phase, setPhase] = createSignal<NotebookPhase>({ phase: "opening" });
   const [loaded, setLoaded] = createSignal(false);
   const [doc, setDoc] = createSignal<string>();
@@ -128,7 +141,12 @@ export function createNotebookStore(conn: WorkspaceConnection, path: string): No
     if (noticeTimer) clearTimeout(noticeTimer);
     noticeTimer = setTimeout(() => setNotice(undefined), 6000);
   };
-  const kernel = noKernel(tell);
+  const kernel = makeKernel({
+    conn,
+    path,
+    cellText: (id) => session?.sync.confirmed(id),
+    tell,
+  });
 
   const refresh = () => {
     const s = session?.sync;
