@@ -70,6 +70,19 @@ export class NotebookSync {
     );
   }
 
+  /**
+   * Starts from a snapshot: the notebook as of sequence `seq` (then the events after it).
+   * Only before any event was folded.
+   */
+  load(state: NotebookState, seq: number): void {
+    if (this.seq > 0) throw new Error("notebook sync: a snapshot after events");
+    this.state = state;
+    this.cells.clear();
+    for (const c of state.nb.cells) this.track(c, seq);
+    this.seq = seq;
+    this.hooks.structure();
+  }
+
   /** The next stored event of the notebook's stream. */
   receive(event: NotebookEvent, seq: number): void {
     if (seq <= this.seq) return;

@@ -4,16 +4,21 @@
  * structure changes as ChangeNotebook. Used by the integration tests.
  */
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { randomId } from "../../shared/base64url.js";
+import type { DocSnapshot } from "../../shared/docs.js";
+import type { Notebook } from "../../shared/notebook.js";
 import type { NotebookChange, OpenNotebookResult } from "../../shared/notebook-doc.js";
 import { NotebookSync } from "../../shared/notebook-sync.js";
-import { docSubjects, Streams } from "../../shared/subjects.js";
+import { Buckets, docSubjects, Keys, Streams } from "../../shared/subjects.js";
 import { notebookRegistry } from "./notebooks.js";
 import { docsCommand } from "./test-kit.js";
 
 export class NodeNotebook {
   readonly sync: NotebookSync;
+  /** The snapshot's sequence this client started from (0: the stream's start). */
+  fromSnapshot = 0;
   private stopFollow: () => void = () => undefined;
   private stopped = false;
   private readonly done: Promise<void>;
@@ -61,10 +66,18 @@ export class NodeNotebook {
   }
 
   private async follow(): Promise<void> {
+    // As a page opens it: the newest snapshot, then the events after it.
+    const kv = await new Kvm(this.nc).open(Buckets.docSnapshots);
+    const e = await kv.get(Keys.docSnapshot(this.wsid, this.doc, "head"));
+    const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
+    if (snap) {
+      this.fromSnapshot = snap.seq;
+      this.sync.load({ path: this.path, nb: JSON.parse(snap.text) as Notebook }, snap.seq);
+    }
     const consumer = await jetstream(this.nc).consumers.get(Streams.WS_DOCS, {
       filter_subjects: docSubjects(this.wsid, this.doc).patches,
       deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: 1,
+      opt_start_seq: (snap?.seq ?? 0) + 1,
     });
     const messages = await consumer.consume();
     this.stopFollow = () => messages.stop();

@@ -37,7 +37,9 @@ describe("docs service: notebooks", () => {
     home = join(base, "home");
     await mkdir(home);
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
-    await supervisor.start([docsService({ home, sandbox: home, saveDelayMs: 100 })]);
+    await supervisor.start([
+      docsService({ home, sandbox: home, saveDelayMs: 100, snapshotEvery: 5 }),
+    ]);
   });
   afterAll(async () => {
     for (const n of open) await n.stop();
@@ -148,6 +150,13 @@ describe("docs service: notebooks", () => {
     expect(byId.get("c-stream")!.outputs).toBeUndefined();
     expect(byId.get("c-error")!.outputs).toBe("[]");
     expect(byId.get("c-error")!.execution_count).toBeNull();
+    // A page that opens now starts from a snapshot and has the same notebook.
+    const c = await openNb(path);
+    expect(c.fromSnapshot).toBeGreaterThan(1);
+    await until("c has the order", async () => JSON.stringify(c.ids) === JSON.stringify(order));
+    expect(c.text("new-2")).toBe("y = 2");
+    await c.edit("new-2", (s) => `${s}  # from c`);
+    await until("a sees c's edit", async () => a.text("new-2") === "y = 2  # from c");
     expect(byId.get("new-1")!.keys).toEqual([
       "cell_type",
       "execution_count",
@@ -212,7 +221,9 @@ describe("docs service: notebooks", () => {
     nb.cells.find((c) => c.id === "c-json")!.source = "changed while the service was away";
     await writeFile(path, serializeNotebook(nb));
     supervisor = new Supervisor({ nc: t.nc, wsid: TEST_WSID, log: testLog, heartbeatMs: 500 });
-    await supervisor.start([docsService({ home, sandbox: home, saveDelayMs: 100 })]);
+    await supervisor.start([
+      docsService({ home, sandbox: home, saveDelayMs: 100, snapshotEvery: 5 }),
+    ]);
     const b = await openNb(path);
     await until("the change made meanwhile", async () =>
       b.text("c-json") === "changed while the service was away" ? true : undefined,

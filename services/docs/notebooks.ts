@@ -10,7 +10,7 @@
 import type { KV } from "@nats-io/kv";
 import { bytesToBase64url } from "../../shared/base64url.js";
 import type { CommandReply } from "../../shared/commands.js";
-import type { DocView } from "../../shared/docs.js";
+import type { DocSnapshot, DocView } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
@@ -46,6 +46,9 @@ import {
   type NotebookDecision,
 } from "./notebook-decider.js";
 
+/** Largest snapshot stored (the `doc-snapshots` bucket takes values up to 1 MiB). */
+const NOTEBOOK_SNAPSHOT_MAX = 960 * 1024;
+
 export const notebookRegistry = new EventRegistry<NotebookEvent>(NotebookEvents);
 
 export type NotebookCommand =
@@ -77,6 +80,8 @@ interface OpenNb {
   /** The file is there but not a valid notebook: not written over until it is again. */
   invalid: boolean;
   saved: number;
+  /** Events stored since the last snapshot. */
+  sinceSnapshot: number;
   writeTimer: ReturnType<typeof setTimeout> | undefined;
   unwatch: () => void;
   queue: Promise<unknown>;
@@ -95,7 +100,8 @@ export class NotebookDocs {
     private readonly ctx: ServiceContext,
     private readonly files: DocFiles,
     private readonly view: KV,
-    private readonly opts: { saveDelayMs: number; actor: string },
+    private readonly snapshots: KV,
+    private readonly opts: { saveDelayMs: number; actor: string; snapshotEvery: number },
   ) {}
 
   private get log() {
@@ -212,6 +218,7 @@ export class NotebookDocs {
       disk: undefined,
       invalid: false,
       saved: view?.saved ?? 0,
+      sinceSnapshot: 0,
       writeTimer: undefined,
       unwatch: () => undefined,
       queue: Promise.resolve(),
@@ -363,10 +370,32 @@ export class NotebookDocs {
         continue;
       }
       d.head.apply(ev, ack.seq);
+      d.sinceSnapshot++;
       seqs.push(ack.seq);
     }
     if (decisions.length > 0) this.scheduleDisk(d);
+    if (d.sinceSnapshot >= this.opts.snapshotEvery) await this.snapshot(d);
     return seqs;
+  }
+
+  /**
+   * Stores the notebook as of the head (`doc-snapshots`, the document's `head` key), so that
+   * a page opens it as that snapshot plus the events after it. A notebook too large for one
+   * value has none: pages read its whole stream.
+   */
+  private async snapshot(d: OpenNb): Promise<void> {
+    d.sinceSnapshot = 0;
+    const snap: DocSnapshot = {
+      seq: d.head.head,
+      text: JSON.stringify(d.head.state.nb),
+      at: this.ctx.now().toISOString(),
+    };
+    const value = JSON.stringify(snap);
+    if (value.length > NOTEBOOK_SNAPSHOT_MAX) {
+      this.log.info({ path: d.path, bytes: value.length }, "notebook too large for a snapshot");
+      return;
+    }
+    await this.snapshots.put(Keys.docSnapshot(this.ctx.wsid, d.doc, "head"), value);
   }
 
   private forget(d: OpenNb): void {

@@ -147,9 +147,10 @@ export class DocsService {
       this.ctx.kvm.open(Buckets.docs),
       this.ctx.kvm.open(Buckets.docSnapshots),
     ]);
-    this.notebooks = new NotebookDocs(this.ctx, this.files, this.view, {
+    this.notebooks = new NotebookDocs(this.ctx, this.files, this.view, this.snapshots, {
       saveDelayMs: this.saveDelayMs,
       actor: this.actor,
+      snapshotEvery: this.snapshotEvery,
     });
     const consumer = await consumeEvents({
       nc: this.ctx.nc,

@@ -1,8 +1,13 @@
 import { copyFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Kvm } from "@nats-io/kv";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { docsCommand } from "../../services/docs/test-kit.js";
+import { connectServices } from "../../services/runtime/connect.js";
 import { emptyNotebook, newCell, parseNotebook, serializeNotebook } from "../../shared/notebook.js";
+import { notebookIdForPath } from "../../shared/notebook-doc.js";
+import { Buckets, Keys } from "../../shared/subjects.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -50,6 +55,19 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
       );
   const ids = (page: Page) =>
     cells(page).evaluateAll((els) => els.map((e) => e.getAttribute("data-id") ?? ""));
+
+  /** A services connection to plus's NATS, as the e2e tests of the editor make one. */
+  async function services() {
+    const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
+      natsUrl: string;
+      wsid: string;
+    };
+    const { servicesSeed } = JSON.parse(
+      await readFile(join(plus.dataDir, "secrets.json"), "utf8"),
+    ) as { servicesSeed: string };
+    const nc = await connectServices({ url: run.natsUrl, seed: servicesSeed }, "e2e notebook");
+    return { nc, wsid: run.wsid };
+  }
 
   async function openNotebook(name: string, height = 900): Promise<Page> {
     const page = await context.newPage();
@@ -164,8 +182,40 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(source.startsWith("# typed in b\n")).toBe(true);
     expect(source.endsWith("\n# typed in a")).toBe(true);
     if (SHOTS) await a.screenshot({ path: `${SHOTS}/notebook-two-pages.png` });
+    // Past 200 events the service keeps a snapshot: a page opened then starts from it.
+    await cell(a, "c-plain").locator(".cm-content").click();
+    await a.keyboard.press("Control+End");
+    await a.keyboard.type(" # typed");
+    const typed = "6 * 7 # typed";
+    await expect.poll(() => cellText(b, "c-plain"), { timeout: 30_000 }).toBe(typed);
+    const { nc, wsid } = await services();
+    const path = join(plus.home, "pair.ipynb");
+    try {
+      for (let i = 0; i < 220; i++) {
+        const r = await docsCommand(nc, wsid, "ChangeNotebook", {
+          path,
+          change: { op: "type", id: "raw-1", cell_type: i % 2 === 0 ? "markdown" : "raw" },
+          client: "e2e-types",
+          pid: `e2e-type-${i}`,
+        });
+        if (!r.ok) throw new Error(r.error.message);
+      }
+      const kv = await new Kvm(nc).open(Buckets.docSnapshots);
+      const e = await kv.get(Keys.docSnapshot(wsid, notebookIdForPath(path), "head"));
+      expect(e?.operation).toBe("PUT");
+    } finally {
+      await nc.close();
+    }
+    const c = await openNotebook("pair.ipynb");
+    await expect.poll(() => cellText(c, "c-plain"), { timeout: 30_000 }).toBe(typed);
+    expect(await cellText(c, "c-stream")).toBe(await cellText(a, "c-stream"));
+    await cell(c, "c-plain").locator(".cm-content").click();
+    await c.keyboard.press("Control+End");
+    await c.keyboard.type("!");
+    await expect.poll(() => cellText(a, "c-plain"), { timeout: 30_000 }).toBe(`${typed}!`);
     await a.close();
     await b.close();
+    await c.close();
   });
 
   it("cells are inserted, retyped, moved, deleted and restored by keys; the file stays nbformat", async () => {

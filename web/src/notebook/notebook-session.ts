@@ -7,9 +7,10 @@
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Value } from "@sinclair/typebox/value";
 import { randomId } from "../../../shared/base64url.js";
-import { DOC_PRESENCE_MS, type DocView } from "../../../shared/docs.js";
+import { DOC_PRESENCE_MS, type DocSnapshot, type DocView } from "../../../shared/docs.js";
 import { EventRegistry } from "../../../shared/envelope.js";
 import type { ErrorPayload } from "../../../shared/errors.js";
+import type { Notebook } from "../../../shared/notebook.js";
 import {
   type NotebookChange,
   type NotebookEvent,
@@ -26,6 +27,7 @@ import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { watchKv } from "../lib/kv-watch.js";
 import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
+import { openView } from "../lib/views.js";
 
 const registry = new EventRegistry<NotebookEvent>(NotebookEvents);
 /** Keystrokes within this long go out as one patch. */
@@ -182,6 +184,14 @@ export function attachNotebook(
           }
         },
       });
+    }
+    if (sync.seq === 0) {
+      // Opening is the newest snapshot plus the events after it.
+      const kv = await openView(nc, Buckets.docSnapshots, conn.jsDomain);
+      const e = await kv.get(Keys.docSnapshot(conn.wsid, doc, "head"));
+      const snap = e?.operation === "PUT" && e.length > 0 ? e.json<DocSnapshot>() : undefined;
+      if (snap && !stopping.signal.aborted)
+        sync.load({ path, nb: JSON.parse(snap.text) as Notebook }, snap.seq);
     }
     const reader = await openReader(nc, {
       ...(conn.jsDomain !== undefined && { domain: conn.jsDomain }),
