@@ -156,6 +156,8 @@ describe("notebook files", () => {
   it("notebook - a broken file is refused with what and where", () => {
     expect(invalidMessage('{\n "cells": [\n  {,\n ]\n}')).toMatch(/not valid JSON at line 3/);
     expect(invalidMessage("[]")).toMatch(/not a JSON object/);
+    // Hostile: nesting deep enough to exhaust a recursive parser is an error like any other.
+    expect(invalidMessage(`{"metadata": ${"[".repeat(200_000)}`)).toMatch(/not valid JSON/);
     expect(invalidMessage('{"cells": []}')).toMatch(/no nbformat version/);
     expect(invalidMessage('{"nbformat": 3, "nbformat_minor": 0, "worksheets": []}')).toMatch(
       /nbformat 3 notebooks are not supported/,

@@ -418,7 +418,7 @@ describe("docs service: notebooks", () => {
     );
     expect(await send("OpenNotebook", { path: "/etc/passwd.ipynb" })).not.toBe("ok");
     expect(await streamHead(path)).toBe(before);
-    expect(a.ids).toEqual(["h-md", "h-html"]);
+    expect(a.ids).toEqual(["h-md", "h-html", "h-math"]);
     // Outputs a kernel reports are kept as given, and written.
     const outputs = JSON.stringify([{ name: "stdout", output_type: "stream", text: ["hi\n"] }]);
     expect(await change({ op: "outputs", id: "h-html", outputs, execution_count: 7 })).toBe("ok");

@@ -137,9 +137,13 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(await hostile.locator("[onerror], [onload]").count()).toBe(0);
     const flags = await hostile.evaluate(() => {
       const w = window as unknown as Record<string, unknown>;
-      return [w.__htmlPwned, w.__svgPwned, w.__mdPwned, w.__namePwned];
+      return [w.__htmlPwned, w.__svgPwned, w.__mdPwned, w.__namePwned, w.__katexPwned];
     });
-    expect(flags).toEqual([undefined, undefined, undefined, undefined]);
+    expect(flags).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    // Math goes into text only: a placeholder inside an attribute stays text there.
+    await expect.poll(() => cell(hostile, "h-math").locator(".katex").count()).toBeGreaterThan(0);
+    expect(await hostile.locator("#math-attr").getAttribute("title")).toBe("$x$");
+    expect(await hostile.locator("#math-attr .katex, [href^='javascript']").count()).toBe(0);
     expect(await hostile.getByTestId("doc-path").textContent()).toContain("onerror=");
     if (SHOTS) await hostile.screenshot({ path: `${SHOTS}/notebook-hostile.png` });
     await hostile.close();
