@@ -8,13 +8,8 @@
  */
 import { DocClient, DocSync, makePatch, type SendResult } from "./docs.js";
 import type { NotebookCell } from "./notebook.js";
-import {
-  cellTextEdits,
-  evolveNotebook,
-  type NotebookChange,
-  type NotebookEvent,
-  type NotebookState,
-} from "./notebook-doc.js";
+import type { NotebookChange, NotebookEvent } from "./notebook-doc.js";
+import { cellTextEdits, evolveNotebook, type NotebookState } from "./notebook-fold.js";
 
 export interface NotebookTransport {
   patch(p: {

@@ -11,13 +11,12 @@ import {
   type NotebookCell,
   newCell,
 } from "../../shared/notebook.js";
+import type { NotebookChange, NotebookEvent } from "../../shared/notebook-doc.js";
 import {
   evolveNotebook,
-  type NotebookChange,
-  type NotebookEvent,
   type NotebookHead,
   type NotebookState,
-} from "../../shared/notebook-doc.js";
+} from "../../shared/notebook-fold.js";
 
 /** An event to store, before it gets an envelope. */
 export type NotebookDecision = {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { makePatch } from "../../shared/docs.js";
 import { emptyNotebook, type Notebook, newCell } from "../../shared/notebook.js";
-import { type NotebookEvent, NotebookHead } from "../../shared/notebook-doc.js";
+import type { NotebookEvent } from "../../shared/notebook-doc.js";
+import { NotebookHead } from "../../shared/notebook-fold.js";
 import {
   decideCellPatch,
   decideChange,

@@ -181,7 +181,11 @@ describe("docs service: notebooks", () => {
     md.source = md.source.replace("# Every output", "# Every output (edited outside)");
     nb.cells.splice(1, 0, { ...nb.cells[0]!, id: "from-git", source: "added outside" });
     await writeFile(path, serializeNotebook(nb));
-    await until("the page sees the outside change", async () => a.ids.includes("from-git"));
+    // The merge is several events (delete, insert, patch): wait for the last of them.
+    await until(
+      "the page sees the outside change",
+      async () => a.ids.includes("from-git") && a.text("md-intro").includes("(edited outside)"),
+    );
     expect(a.ids).not.toContain("raw-1");
     expect(a.ids.slice(0, 2)).toEqual(["md-intro", "from-git"]);
     expect(a.text("md-intro")).toContain("(edited outside)");

@@ -20,16 +20,14 @@ import {
   serializeNotebook,
 } from "../../shared/notebook.js";
 import {
-  evolveNotebook,
   type NotebookChange,
   type NotebookEvent,
   NotebookEvents,
-  NotebookHead,
   NotebookOpened,
-  type NotebookState,
   notebookIdForPath,
   type OpenNotebookResult,
 } from "../../shared/notebook-doc.js";
+import { evolveNotebook, NotebookHead, type NotebookState } from "../../shared/notebook-fold.js";
 import { sha256 } from "../../shared/sha256.js";
 import { docSubjects, Keys, Streams } from "../../shared/subjects.js";
 import { writeLive } from "../runtime/live.js";

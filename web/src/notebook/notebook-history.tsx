@@ -7,12 +7,8 @@
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { randomId } from "../../../shared/base64url.js";
 import { EventRegistry } from "../../../shared/envelope.js";
-import {
-  evolveNotebook,
-  type NotebookEvent,
-  NotebookEvents,
-  type NotebookState,
-} from "../../../shared/notebook-doc.js";
+import { type NotebookEvent, NotebookEvents } from "../../../shared/notebook-doc.js";
+import { evolveNotebook, type NotebookState } from "../../../shared/notebook-fold.js";
 import { docSubjects, ServiceNames, Streams } from "../../../shared/subjects.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";

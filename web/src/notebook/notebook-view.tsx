@@ -8,24 +8,15 @@
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "solid-js";
-import { type CellType, cellOutputs, type NotebookCell } from "../../../shared/notebook.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection, useConnectionState } from "../stores/connection-store.js";
 import { useSettings } from "../stores/settings-store.js";
-import { CellEditor, type CellEditorApi } from "./cell-editor.js";
-import { renderNotebookMarkdown } from "./math-markdown.js";
+import type { CellEditorApi } from "./cell-editor.js";
+import { Cell } from "./notebook-cell.js";
 import { NotebookHistory } from "./notebook-history.js";
-import { createNotebookStore, type NotebookStore, type SaveState } from "./notebook-store.js";
-import { Outputs } from "./outputs.js";
+import { createNotebookStore, type NotebookStore } from "./notebook-store.js";
+import { Toolbar } from "./notebook-toolbar.js";
 import "./notebook.css";
-
-const SAVE_LABEL: Record<SaveState, string> = {
-  saved: "Saved",
-  saving: "Saving…",
-  unsaved: "Unsaved",
-  deleted: "Deleted on disk",
-  invalid: "File on disk is not a valid notebook",
-};
 
 export function NotebookView(props: { path: string; shown: string }) {
   const store = createNotebookStore(useConnection(), props.path);
@@ -84,131 +75,6 @@ export function NotebookView(props: { path: string; shown: string }) {
           <NotebookBody store={store} path={props.path} />
         </Match>
       </Switch>
-    </div>
-  );
-}
-
-function Toolbar(props: { store: NotebookStore; history: boolean; toggleHistory(): void }) {
-  const s = props.store;
-  const readOnly = useConnectionState().readOnly;
-  const selectedType = () => s.cells().find((c) => c.id === s.selected())?.cell_type ?? "code";
-  return (
-    <div class="nb-toolbar" data-testid="nb-toolbar">
-      <Show when={!readOnly()}>
-        <button
-          type="button"
-          class="icon-button"
-          title="Insert a cell below (B)"
-          onClick={() => void s.insert("below")}
-        >
-          + Cell
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Delete the cell (D D)"
-          onClick={() => void s.remove()}
-        >
-          Delete
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Move the cell up"
-          data-testid="nb-move-up"
-          onClick={() => void s.move(-1)}
-        >
-          ↑
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Move the cell down"
-          data-testid="nb-move-down"
-          onClick={() => void s.move(1)}
-        >
-          ↓
-        </button>
-        <select
-          class="nb-type"
-          aria-label="Cell type"
-          data-testid="nb-type"
-          value={selectedType()}
-          onChange={(e) => void s.setType(e.currentTarget.value as CellType)}
-        >
-          <option value="code">Code</option>
-          <option value="markdown">Markdown</option>
-          <option value="raw">Raw</option>
-        </select>
-        <button
-          type="button"
-          class="icon-button"
-          title="Merge with the cell below (Shift-M)"
-          onClick={() => void s.mergeBelow()}
-        >
-          Merge
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Clear the cell's outputs"
-          onClick={() => void s.clearOutputs()}
-        >
-          Clear
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          title="Clear every cell's outputs"
-          onClick={() => void s.clearOutputs(true)}
-        >
-          Clear all
-        </button>
-        <span class="nb-sep" />
-        <button
-          type="button"
-          class="icon-button"
-          data-testid="nb-run"
-          title="Run the cell (Shift-Enter)"
-          onClick={() => void s.runAndAdvance()}
-        >
-          ▶ Run
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          data-testid="nb-interrupt"
-          title="Interrupt the kernel"
-          onClick={() => void s.kernel.interrupt()}
-        >
-          ■ Interrupt
-        </button>
-        <button
-          type="button"
-          class="icon-button"
-          data-testid="nb-restart"
-          title="Restart the kernel"
-          onClick={() => void s.kernel.restart()}
-        >
-          ↻ Restart
-        </button>
-      </Show>
-      <span class="nb-kernel muted" data-testid="nb-kernel" data-state={s.kernel.state()}>
-        {s.kernel.state() === "none" ? "No kernel" : `Kernel ${s.kernel.state()}`}
-      </span>
-      <span class="spacer" />
-      <button
-        type="button"
-        class="icon-button"
-        data-testid="nb-history-toggle"
-        aria-pressed={props.history}
-        onClick={() => props.toggleHistory()}
-      >
-        History
-      </button>
-      <span class="save-state" data-testid="nb-save-state" data-state={s.saveState()}>
-        {SAVE_LABEL[s.saveState()]}
-      </span>
     </div>
   );
 }
@@ -397,103 +263,5 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
         </Show>
       </div>
     </>
-  );
-}
-
-function Cell(props: {
-  cell: NotebookCell;
-  store: NotebookStore;
-  dark: boolean;
-  readOnly: boolean;
-  editors: Map<string, CellEditorApi>;
-  onEscape(): void;
-  onEdit(): void;
-  onAdvance(): void;
-}) {
-  const s = props.store;
-  const id = props.cell.id;
-  const selected = () => s.selected() === id;
-  const outputs = createMemo(() => {
-    try {
-      return cellOutputs({ outputs: props.cell.outputs });
-    } catch {
-      return [];
-    }
-  });
-  const others = createMemo(() => s.others().filter((p) => p.cell === id), [], {
-    equals: (a, b) => JSON.stringify(a) === JSON.stringify(b),
-  });
-  const showEditor = () => props.cell.cell_type !== "markdown" || s.editingMarkdown().has(id);
-  const rendered = createMemo(() =>
-    showEditor() ? "" : renderNotebookMarkdown(props.cell.source),
-  );
-  onCleanup(() => props.editors.delete(id));
-  return (
-    <div
-      class="nb-cell"
-      role="option"
-      tabIndex={-1}
-      aria-selected={selected()}
-      data-testid="nb-cell"
-      data-id={id}
-      data-type={props.cell.cell_type}
-      data-selected={selected() ? "true" : undefined}
-      data-mode={selected() ? s.mode() : undefined}
-      onMouseDown={(e) => {
-        if (!(e.target as HTMLElement).closest(".cm-editor")) s.select(id, "command");
-      }}
-    >
-      <div class="nb-prompt mono" data-testid="nb-prompt">
-        {props.cell.cell_type === "code" ? `[${props.cell.execution_count ?? " "}]:` : ""}
-      </div>
-      <div class="nb-body">
-        <Show
-          when={showEditor()}
-          fallback={
-            <div
-              class="nb-markdown"
-              role="document"
-              data-testid="nb-markdown"
-              onDblClick={() => {
-                s.select(id);
-                props.onEdit();
-              }}
-              innerHTML={rendered()}
-            />
-          }
-        >
-          <CellEditor
-            id={id}
-            text={s.text(id)}
-            language={
-              props.cell.cell_type === "code"
-                ? s.language()
-                : props.cell.cell_type === "markdown"
-                  ? "markdown"
-                  : "raw"
-            }
-            dark={props.dark}
-            readOnly={props.readOnly}
-            others={others()}
-            onEdit={(text) => s.edit(id, text)}
-            onFocus={() => s.select(id, "edit")}
-            onSelect={(anchor, head) => s.selectText(id, anchor, head)}
-            onRemote={(apply) => s.onRemote(id, apply)}
-            ref={(api) => props.editors.set(id, api)}
-            keys={{
-              escape: props.onEscape,
-              runAndAdvance: props.onAdvance,
-              run: () => {
-                void s.runSelected().then(props.onEscape);
-              },
-              split: (at) => void s.split(id, at),
-            }}
-          />
-        </Show>
-        <Show when={props.cell.cell_type === "code" && outputs().length > 0}>
-          <Outputs outputs={outputs()} />
-        </Show>
-      </div>
-    </div>
   );
 }
