@@ -1,4 +1,4 @@
-import { copyFile, readFile, writeFile } from "node:fs/promises";
+import { copyFile, readFile, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -300,7 +300,15 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     const long = newCell("code", "for i in range(3000): print(i)", "long", true);
     const lines = Array.from({ length: 3000 }, (_, i) => `${i}\n`);
     long.outputs = JSON.stringify([{ name: "stdout", output_type: "stream", text: lines }]);
-    nb.cells.push(newCell("code", "a = 1\nb = 2", "pair", true), long);
+    const many = newCell("code", "for i in range(120): display(i)", "many", true);
+    many.outputs = JSON.stringify(
+      Array.from({ length: 120 }, (_, i) => ({
+        data: { "text/plain": [`out ${i}`] },
+        metadata: {},
+        output_type: "display_data",
+      })),
+    );
+    nb.cells.push(newCell("code", "a = 1\nb = 2", "pair", true), long, many);
     await writeFile(join(plus.home, "long.ipynb"), serializeNotebook(nb));
     const page = await openNotebook("long.ipynb");
     const stream = cell(page, "long").getByTestId("nb-stream");
@@ -308,20 +316,39 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(await stream.textContent()).not.toContain("2999");
     await cell(page, "long").getByTestId("nb-show-all").click();
     await expect.poll(() => stream.textContent()).toContain("2999");
+    // Many outputs: the first 50, then all on asking.
+    const plain = cell(page, "many").getByTestId("nb-plain");
+    await expect.poll(() => plain.count(), { timeout: 30_000 }).toBe(50);
+    await cell(page, "many").getByTestId("nb-show-all-outputs").click();
+    await expect.poll(() => plain.count()).toBe(120);
     // Split "a = 1\nb = 2" after its first line, then merge it back.
     await cell(page, "pair").locator(".cm-content").click();
     await page.keyboard.press("Control+Home");
     await page.keyboard.press("ArrowDown");
     await page.keyboard.press("Control+Shift+Minus");
-    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(3);
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(4);
     expect(await cellText(page, "pair")).toBe("a = 1\n");
     const second = (await ids(page))[1]!;
     expect(await cellText(page, second)).toBe("b = 2");
     await page.keyboard.press("Escape");
     await cell(page, "pair").getByTestId("nb-prompt").click();
     await page.keyboard.press("Shift+M");
-    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(2);
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(3);
     expect(await cellText(page, "pair")).toBe("a = 1\n\nb = 2");
+    // The file deleted under the page: the page says so and writes it again when asked.
+    await expect
+      .poll(() => disk("long.ipynb"), { timeout: 30_000 })
+      .toContain('"a = 1\\n",\n    "\\n",\n    "b = 2"');
+    await unlink(join(plus.home, "long.ipynb"));
+    await expect
+      .poll(() => page.getByTestId("nb-save-state").getAttribute("data-state"), { timeout: 30_000 })
+      .toBe("deleted");
+    await page.getByTestId("nb-save-again").click();
+    await expect
+      .poll(async () => parseNotebook(await disk("long.ipynb").catch(() => "{}")).cells.length, {
+        timeout: 30_000,
+      })
+      .toBe(3);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-long.png` });
     await page.close();
   });

@@ -130,6 +130,17 @@ export function Toolbar(props: { store: NotebookStore; history: boolean; toggleH
       >
         History
       </button>
+      <Show when={!readOnly() && (s.saveState() === "deleted" || s.saveState() === "invalid")}>
+        <button
+          type="button"
+          class="icon-button"
+          data-testid="nb-save-again"
+          title="Write the notebook to its file again"
+          onClick={() => void s.save()}
+        >
+          Save again
+        </button>
+      </Show>
       <span class="save-state" data-testid="nb-save-state" data-state={s.saveState()}>
         {SAVE_LABEL[s.saveState()]}
       </span>

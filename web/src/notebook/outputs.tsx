@@ -14,6 +14,8 @@ import { renderLatex, renderNotebookMarkdown } from "./math-markdown.js";
 const TEXT_CAP = 20_000;
 /** Lines of a text output shown before "Show all". */
 const LINE_CAP = 400;
+/** Outputs of one cell shown before "Show all". */
+const OUTPUTS_CAP = 50;
 
 const PREFERRED = [
   "text/html",
@@ -138,9 +140,11 @@ function RichOutput(props: { data: Record<string, unknown> }) {
 }
 
 export function Outputs(props: { outputs: readonly NotebookOutput[] }) {
+  const [all, setAll] = createSignal(false);
+  const shown = () => (all() ? props.outputs : props.outputs.slice(0, OUTPUTS_CAP));
   return (
     <div class="nb-outputs" data-testid="nb-outputs">
-      <For each={props.outputs}>
+      <For each={shown()}>
         {(o) => (
           <div class="nb-output" data-type={o.output_type}>
             <Switch>
@@ -171,6 +175,16 @@ export function Outputs(props: { outputs: readonly NotebookOutput[] }) {
           </div>
         )}
       </For>
+      <Show when={shown().length < props.outputs.length}>
+        <button
+          type="button"
+          class="nb-show-all"
+          data-testid="nb-show-all-outputs"
+          onClick={() => setAll(true)}
+        >
+          Show all {props.outputs.length.toLocaleString()} outputs
+        </button>
+      </Show>
     </div>
   );
 }
