@@ -117,6 +117,16 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-outputs.png`, fullPage: true });
     // Opening wrote nothing.
     expect(await disk("every-output.ipynb")).toBe(original);
+    // Typing in a cell leaves its outputs as they are drawn (the same image, not a new one).
+    const png = cell(page, "c-images").locator('img[data-mime="image/png"]');
+    const src = await png.getAttribute("src");
+    await cell(page, "c-images").locator(".cm-content").click();
+    await page.keyboard.press("Control+End");
+    await page.keyboard.type("  # typed");
+    await expect
+      .poll(() => disk("every-output.ipynb"), { timeout: 30_000 })
+      .toContain("show_images()  # typed");
+    expect(await png.getAttribute("src")).toBe(src);
     await page.close();
 
     // Hostile content in a file with a hostile name.

@@ -47,6 +47,7 @@ export interface CellEditorKeys {
   runAndAdvance(): void;
   run(): void;
   split(at: number): void;
+  save(): void;
 }
 
 export interface CellEditorApi {
@@ -95,6 +96,13 @@ export function CellEditor(props: {
             key: "Shift-Enter",
             run: () => {
               k.runAndAdvance();
+              return true;
+            },
+          },
+          {
+            key: "Mod-s",
+            run: () => {
+              k.save();
               return true;
             },
           },

@@ -22,9 +22,12 @@ export function Cell(props: {
   const s = props.store;
   const id = props.cell.id;
   const selected = () => s.selected() === id;
+  // Parsed again only when the outputs change (not on every edit of the cell's text), so
+  // images keep their blob URLs while someone types above them.
+  const outputsText = createMemo(() => props.cell.outputs);
   const outputs = createMemo(() => {
     try {
-      return cellOutputs({ outputs: props.cell.outputs });
+      return cellOutputs({ outputs: outputsText() });
     } catch {
       return [];
     }
@@ -96,6 +99,7 @@ export function Cell(props: {
                 void s.runSelected().then(props.onEscape);
               },
               split: (at) => void s.split(id, at),
+              save: () => void s.save(),
             }}
           />
         </Show>
