@@ -30,6 +30,7 @@ const SHARED_PACKAGES = new Set([
   "@sinclair/typebox/value",
   "@sinclair/typebox/compiler",
   "diff-match-patch",
+  "lossless-json",
 ]);
 const IMPORT =
   /(?:^|\s|;)(?:import|export)\s[^'"`]*?from\s*["']([^"']+)["']|import\s*\(\s*["']([^"']+)["']\s*\)|^\s*import\s+["']([^"']+)["']/gm;

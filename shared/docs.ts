@@ -605,9 +605,11 @@ export interface DocView {
   /** Sequence of the last patch. */
   head: number;
   length: number;
-  /** Sequence written to disk last, and whether the file is there. */
+  /** Sequence written to disk last, and whether the file is there (a notebook's: and valid). */
   saved: number;
-  disk: "present" | "deleted";
+  disk: "present" | "deleted" | "invalid";
+  /** A notebook document (see shared/notebook-doc.ts): `length` counts its cells. */
+  kind?: "notebook";
   /** The first sequence history reaches back to (older patches were compacted). */
   floor: number;
   updatedAt: string;

@@ -471,6 +471,20 @@ export const ErrorCodes = {
     status: 400,
     summary: "A version's name is longer than 80 characters or holds a control character.",
   },
+  ERR_NOTEBOOK_INVALID: {
+    status: 422,
+    summary:
+      "A notebook file is not valid nbformat 4 JSON (the message names the place): it is shown as text and left unchanged.",
+  },
+  ERR_NOTEBOOK_CELL_UNKNOWN: {
+    status: 404,
+    summary: "A notebook change names a cell the notebook does not have (deleted meanwhile?).",
+  },
+  ERR_NOTEBOOK_CHANGE_INVALID: {
+    status: 400,
+    summary:
+      "A notebook change is not possible as asked (a cell id taken, a split outside the text, cells not next to each other).",
+  },
   ERR_AGENT_THREAD_NOT_FOUND: {
     status: 404,
     summary: "No such agent thread in this chat room (never created).",

@@ -36,6 +36,13 @@ import {
 } from "../../shared/docs.js";
 import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import {
+  NotebookCommands,
+  type NotebookEvent,
+  NotebookEvents,
+  OpenNotebook,
+  type OpenNotebookResult,
+} from "../../shared/notebook-doc.js";
 import { sha256 } from "../../shared/sha256.js";
 import {
   Buckets,
@@ -62,11 +69,18 @@ import {
 } from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
+import { type NotebookCommand, NotebookDocs } from "./notebooks.js";
 import { docsProjection } from "./projections.js";
 
 export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
 const namesRegistry = new EventRegistry<VersionNameEvent>(VersionNameEvents);
+/** Every event of the docs stream: text documents' and notebooks'. */
+const streamRegistry = new EventRegistry<DocumentEvent | NotebookEvent>([
+  ...DocumentEvents,
+  ...NotebookEvents,
+]);
+const commandTypes = [...DocumentCommands, ...NotebookCommands];
 
 export interface DocsServiceOptions {
   /** Writes to disk wait this long after the last change (default 250 ms). */
@@ -108,7 +122,7 @@ function patchEventId(client: string, pid: string): string {
   return bytesToBase64url(sha256(`${client}\n${pid}`).subarray(0, 18));
 }
 
-type Reply = CommandReply & { result?: OpenDocumentResult };
+type Reply = CommandReply & { result?: OpenDocumentResult | OpenNotebookResult };
 
 export class DocsService {
   private readonly docs = new Map<string, OpenDoc>();
@@ -122,6 +136,7 @@ export class DocsService {
   private readonly snapshotEvery: number;
   private readonly actor: string;
   private readonly inflight = new Set<Promise<void>>();
+  private notebooks!: NotebookDocs;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -143,6 +158,11 @@ export class DocsService {
       this.ctx.kvm.open(Buckets.docs),
       this.ctx.kvm.open(Buckets.docSnapshots),
     ]);
+    this.notebooks = new NotebookDocs(this.ctx, this.files, this.view, this.snapshots, {
+      saveDelayMs: this.saveDelayMs,
+      actor: this.actor,
+      snapshotEvery: this.snapshotEvery,
+    });
     const consumer = await consumeEvents({
       nc: this.ctx.nc,
       js: this.ctx.js,
@@ -150,7 +170,7 @@ export class DocsService {
       stream: Streams.WS_DOCS,
       durable: this.opts.durable ?? DOCS_SERVICE,
       filterSubject: workspaceDocSubjects(this.ctx.wsid).patches,
-      registry: docsRegistry,
+      registry: streamRegistry,
       log: this.log,
       handle: await projectionHandler(this.ctx.kvm, [docsProjection]),
     });
@@ -189,6 +209,7 @@ export class DocsService {
       );
     }
     this.docs.clear();
+    await this.notebooks.stop();
     await this.files.close();
   }
 
@@ -218,14 +239,22 @@ export class DocsService {
             actor: string;
             at: string;
           }
+        | (NotebookCommand & { at: string })
         // A hosted workspace's command names the account that sent it: history groups by it.
-      >(DocumentCommands, m.data, { actor: callerAccount(m) ?? "user", at });
-      if (readOnly && command.type !== OpenDocument.type)
+      >(commandTypes, m.data, { actor: callerAccount(m) ?? "user", at });
+      if (readOnly && command.type !== OpenDocument.type && command.type !== OpenNotebook.type)
         throw new CocalcError(
           "ERR_COMMAND_REJECTED",
           `${command.type} changes the document: it is not answered on the read-only subject`,
         );
       switch (command.type) {
+        case "OpenNotebook":
+        case "PatchCell":
+        case "ChangeNotebook":
+        case "RestoreNotebook":
+        case "SaveNotebook":
+          reply = await this.notebooks.command(command);
+          break;
         case "OpenDocument":
           reply = await this.open(command.data.path);
           break;

@@ -126,14 +126,22 @@ export function renderMarkdown(text: string, opts: RenderOptions = {}): string {
   const html = opts.lines ? withSourceLines(parser, text) : (parser.parse(text) as string);
   resolving = opts.workspace;
   try {
-    return purify.sanitize(html, {
-      USE_PROFILES: { html: true },
-      FORBID_ATTR: ["style"],
-      FORBID_TAGS: ["style", "link", "iframe", "object", "embed", "form"],
-    });
+    return sanitizeHtml(html);
   } finally {
     resolving = undefined;
   }
+}
+
+/**
+ * HTML from elsewhere (a notebook's output) made safe the same way: no script, no handlers,
+ * no frames or forms, nothing loaded from elsewhere by itself.
+ */
+export function sanitizeHtml(html: string): string {
+  return purify.sanitize(html, {
+    USE_PROFILES: { html: true },
+    FORBID_ATTR: ["style"],
+    FORBID_TAGS: ["style", "link", "iframe", "object", "embed", "form"],
+  });
 }
 
 function addCopyButtons(root: HTMLElement): void {

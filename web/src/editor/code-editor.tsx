@@ -42,7 +42,8 @@ import { languageOf } from "./languages.js";
 
 /** Marks transactions that carry others' changes (not ours to undo, not ours to send). */
 const remoteChange = Annotation.define<boolean>();
-const setOthers = StateEffect.define<readonly DocPresence[]>();
+/** Sets the others' cursors and selections an editor with `othersField` draws. */
+export const setOthers = StateEffect.define<readonly DocPresence[]>();
 
 class CursorWidget extends WidgetType {
   constructor(
@@ -67,7 +68,8 @@ class CursorWidget extends WidgetType {
   }
 }
 
-const othersField = StateField.define<DecorationSet>({
+/** Draws others' cursors (with their names) and selections. */
+export const othersField = StateField.define<DecorationSet>({
   create: () => Decoration.none,
   update(deco, tr) {
     let next = deco.map(tr.changes);

@@ -5,10 +5,12 @@
  */
 import { createEffect, createSignal, For, lazy, Match, Show, Switch } from "solid-js";
 import { DOC_MAX_BYTES } from "../../../shared/docs.js";
+import { isNotebookPath } from "../../../shared/notebook-doc.js";
 import { displayPath, parentOf } from "../../../shared/paths.js";
 import { EmptyState } from "../components/empty-state.js";
 import { EditorIcon } from "../components/icons.js";
 import { DocumentEditor } from "../editor/document-editor.js";
+import { NotebookView } from "../notebook/notebook-view.js";
 import { ImageViewer, imageTypeOf } from "../viewers/image-viewer.js";
 import { LargeTextViewer } from "../viewers/large-text-viewer.js";
 import { TableViewer } from "../viewers/table-viewer.js";
@@ -172,6 +174,9 @@ function DocumentBody(props: { doc: OpenDocument; session: FilesSession }) {
           />
         }
       >
+        <Match when={isNotebookPath(props.doc.path)}>
+          <NotebookView path={props.doc.path} shown={shown()} />
+        </Match>
         <Match when={imageTypeOf(props.doc.path) !== undefined}>
           <ImageViewer path={props.doc.path} shown={shown()} read={s.readBytes} />
         </Match>

@@ -66,6 +66,19 @@ return function check(value) {
   )
 }
 })(),
+  "170968a800841b46837123ec": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (((typeof value['after'] === 'string') && local_1.test(value['after'])) || ((value['after'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "1807c1d85b0374560afedc2a": (() => {
 return function check(value) {
   return (
@@ -336,6 +349,20 @@ return function check(value) {
   )
 }
 })(),
+  "3894f0d0c06ccf038be52c56": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 524288 &&
+    ((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null))) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "39276d078d33f43eee5bbb2c": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 return function check(value) {
@@ -494,6 +521,18 @@ return function check(value) {
   )
 }
 })(),
+  "460553fe3348f89ee534bfe3": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "4904b47271fdad80bb620e5a": (() => {
 return function check(value) {
   return (
@@ -577,6 +616,24 @@ return function check(value) {
     (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
     (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'retryInMs'].includes(key))
+  )
+}
+})(),
+  "5590f769522a8a7103c32eab": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{4,64}$/;
+const local_2 = /^[A-Za-z0-9_-]{4,80}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['patch'] === 'string') &&
+    value['patch'].length <= 204800 &&
+    (((value['source'] === 'user')) || ((value['source'] === 'disk')) || ((value['source'] === 'revert'))) &&
+    (value['client'] !== undefined ? ((typeof value['client'] === 'string') && local_1.test(value['client'])) : true) &&
+    (value['pid'] !== undefined ? ((typeof value['pid'] === 'string') && local_2.test(value['pid'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'patch', 'source', 'client', 'pid'].includes(key))
   )
 }
 })(),
@@ -731,6 +788,37 @@ return function check(value) {
     value['doneBytes'] >= 0 &&
     (value['kept'] !== undefined ? (Array.isArray(value['kept']) && value['kept'].length <= 500 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept'])) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['cycle', 'from', 'files', 'bytes', 'ms', 'doneFiles', 'doneBytes', 'kept'].includes(key))
+  )
+}
+})(),
+  "68289c2a916f74642f71fd2f": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (typeof value['notebook'] === 'object' && value['notebook'] !== null && !Array.isArray(value['notebook'])) &&
+    Number.isInteger(value['notebook']['nbformat']) &&
+    Number.isInteger(value['notebook']['nbformat_minor']) &&
+    value['notebook']['nbformat_minor'] >= 0 &&
+    (typeof value['notebook']['metadata'] === 'string') &&
+    value['notebook']['metadata'].length <= 524288 &&
+    (value['notebook']['extra'] !== undefined ? ((typeof value['notebook']['extra'] === 'string') && value['notebook']['extra'].length <= 524288) : true) &&
+    Array.isArray(value['notebook']['keys']) &&
+    value['notebook']['keys'].length <= 200 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['notebook']['keys']) &&
+    Number.isInteger(value['notebook']['indent']) &&
+    value['notebook']['indent'] <= 16 &&
+    value['notebook']['indent'] >= 0 &&
+    (typeof value['notebook']['newline'] === 'boolean') &&
+    Array.isArray(value['notebook']['cells']) &&
+    value['notebook']['cells'].length <= 20000 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 524288 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 524288 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 524288) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 524288) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['notebook']['cells']) &&
+    Object.getOwnPropertyNames(value['notebook']).every(key => ['nbformat', 'nbformat_minor', 'metadata', 'extra', 'keys', 'indent', 'newline', 'cells'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -980,6 +1068,21 @@ return function check(value) {
     (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
     (typeof value['outsideHome'] === 'boolean') &&
     Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "842766a0fa4e4231c3a91f22": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((typeof value['after'] === 'string') && local_0.test(value['after'])) || ((value['after'] === null))) &&
+    Array.isArray(value['cells']) &&
+    value['cells'].length <= 5000 &&
+    value['cells'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 524288 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 524288 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 524288) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 524288) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['cells']) &&
+    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -1272,6 +1375,19 @@ return function check(value) {
   )
 }
 })(),
+  "b34aa087dca996ff278d6425": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Array.isArray(value['ids']) &&
+    value['ids'].length <= 20000 &&
+    value['ids'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && local_0.test(value)))) { return false }; return true; })(value['ids']) &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
   "b4dc14f3e70b46ae23fb2779": (() => {
 const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
 const local_1 = /^[A-Za-z0-9_-]{8,64}$/;
@@ -1346,6 +1462,19 @@ return function check(value) {
   )
 }
 })(),
+  "bd16a611c83aff8f4b272ca4": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['metadata'] === 'string') &&
+    value['metadata'].length <= 524288 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "bebbe8dcedff07074b9bd808": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 return function check(value) {
@@ -1374,6 +1503,20 @@ return function check(value) {
     value['memoryMbPerWorkspace'] <= 1048576 &&
     value['memoryMbPerWorkspace'] >= 16 &&
     Object.getOwnPropertyNames(value).length === 4
+  )
+}
+})(),
+  "bf5f8697b452a885dd609711": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['next'] === 'string') &&
+    local_1.test(value['next']) &&
+    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -1586,6 +1729,22 @@ return function check(value) {
   )
 }
 })(),
+  "e775bd84de5e7eaeb9b83c24": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    Number.isInteger(value['at']) &&
+    value['at'] >= 0 &&
+    (typeof value['newId'] === 'string') &&
+    local_1.test(value['newId']) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "e82fe19b7468ef674bd4782d": (() => {
 const local_0 = /^\/[^\u0000]*$/;
 const local_1 = /^\/[^\u0000]*$/;
@@ -1635,6 +1794,16 @@ return function check(value) {
     value['uses'] <= 10000 &&
     value['uses'] >= 1 &&
     (value['expires'] !== undefined ? ((typeof value['expires'] === 'string') && value['expires'].length <= 40 && value['expires'].length >= 10) : true)
+  )
+}
+})(),
+  "ecd14feee3e0c40e3bf3ec32": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['metadata'] === 'string') &&
+    value['metadata'].length <= 524288 &&
+    Object.getOwnPropertyNames(value).length === 1
   )
 }
 })(),

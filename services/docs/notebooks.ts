@@ -1,0 +1,490 @@
+/**
+ * The notebooks of the docs service: a `.ipynb` file as a notebook document (see
+ * shared/notebook-doc.ts). Commands come through the docs service's command path; every
+ * change is decided against the notebook's head and published with
+ * `expect.lastSubjectSequence`, so the stream's order is the one order every page folds. The
+ * notebook is written to disk as nbformat 4 (debounced, atomically, only when its text
+ * differs), and an outside change of the file is merged cell by cell. A file that is not a
+ * valid notebook is never made a document: the page is told why and shown its text.
+ */
+import type { KV } from "@nats-io/kv";
+import { bytesToBase64url } from "../../shared/base64url.js";
+import type { CommandReply } from "../../shared/commands.js";
+import type { DocSnapshot, DocView } from "../../shared/docs.js";
+import { EventRegistry, envelope } from "../../shared/envelope.js";
+import { CocalcError } from "../../shared/errors.js";
+import {
+  emptyNotebook,
+  type Notebook,
+  parseNotebook,
+  serializeNotebook,
+} from "../../shared/notebook.js";
+import {
+  type NotebookChange,
+  type NotebookEvent,
+  NotebookEvents,
+  NotebookOpened,
+  notebookIdForPath,
+  type OpenNotebookResult,
+} from "../../shared/notebook-doc.js";
+import { evolveNotebook, NotebookHead, type NotebookState } from "../../shared/notebook-fold.js";
+import { sha256 } from "../../shared/sha256.js";
+import { docSubjects, Keys, Streams } from "../../shared/subjects.js";
+import { writeLive } from "../runtime/live.js";
+import { isWrongLastSequence, publishEvent } from "../runtime/publish.js";
+import type { ServiceContext } from "../runtime/service.js";
+import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
+import type { DiskRead } from "./disk.js";
+import type { DocFiles } from "./files.js";
+import {
+  decideCellPatch,
+  decideChange,
+  decideOutsideChange,
+  decideRestore,
+  type NotebookDecision,
+} from "./notebook-decider.js";
+
+/** Largest snapshot stored (the `doc-snapshots` bucket takes values up to 1 MiB). */
+const NOTEBOOK_SNAPSHOT_MAX = 960 * 1024;
+
+export const notebookRegistry = new EventRegistry<NotebookEvent>(NotebookEvents);
+
+export type NotebookCommand =
+  | { type: "OpenNotebook"; data: { path: string }; actor: string }
+  | {
+      type: "PatchCell";
+      data: { path: string; id: string; base: number; patch: string; client: string; pid: string };
+      actor: string;
+    }
+  | {
+      type: "ChangeNotebook";
+      data: { path: string; change: NotebookChange; client: string; pid: string };
+      actor: string;
+    }
+  | {
+      type: "RestoreNotebook";
+      data: { path: string; seq: number; client: string; pid: string };
+      actor: string;
+    }
+  | { type: "SaveNotebook"; data: { path: string }; actor: string };
+
+interface OpenNb {
+  path: string;
+  doc: string;
+  subject: string;
+  head: NotebookHead;
+  /** What the file held when last read or written by us (undefined: missing). */
+  disk: { nb: Notebook; text: string } | undefined;
+  /** The file is there but not a valid notebook: not written over until it is again. */
+  invalid: boolean;
+  saved: number;
+  /** Events stored since the last snapshot. */
+  sinceSnapshot: number;
+  writeTimer: ReturnType<typeof setTimeout> | undefined;
+  unwatch: () => void;
+  queue: Promise<unknown>;
+}
+
+function eventId(...parts: string[]): string {
+  return bytesToBase64url(sha256(parts.join("\n")).subarray(0, 18));
+}
+
+export class NotebookDocs {
+  private readonly docs = new Map<string, OpenNb>();
+  private readonly loading = new Map<string, Promise<OpenNb>>();
+  private stopping = false;
+
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly files: DocFiles,
+    private readonly view: KV,
+    private readonly snapshots: KV,
+    private readonly opts: { saveDelayMs: number; actor: string; snapshotEvery: number },
+  ) {}
+
+  private get log() {
+    return this.ctx.log;
+  }
+
+  async command(c: NotebookCommand): Promise<CommandReply & { result?: OpenNotebookResult }> {
+    switch (c.type) {
+      case "OpenNotebook":
+        return this.open(c.data.path);
+      case "PatchCell": {
+        const d = await this.load(c.data.path);
+        const seq = await this.serial(d, () =>
+          this.store(d, [decideCellPatch(d.head, c.data)], c.actor, [c.data.client, c.data.pid]),
+        );
+        return { ok: true, seqs: seq };
+      }
+      case "ChangeNotebook": {
+        const d = await this.load(c.data.path);
+        const seqs = await this.serial(d, () =>
+          this.store(d, decideChange(d.head, c.data.change), c.actor, [c.data.client, c.data.pid]),
+        );
+        return { ok: true, seqs };
+      }
+      case "RestoreNotebook": {
+        const d = await this.load(c.data.path);
+        const seqs = await this.serial(d, async () => {
+          const past = await this.versionAt(d, c.data.seq);
+          return this.store(d, decideRestore(d.head, past), c.actor, [c.data.client, c.data.pid]);
+        });
+        return { ok: true, seqs };
+      }
+      case "SaveNotebook": {
+        const d = await this.load(c.data.path);
+        await this.serial(d, () => this.flushDisk(d, true));
+        return { ok: true, seqs: [d.saved] };
+      }
+      default: {
+        const never: never = c;
+        throw new Error(`unhandled command ${(never as { type: string }).type}`);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const d of this.docs.values()) {
+      d.unwatch();
+      await this.serial(d, () => this.flushDisk(d)).catch((err: unknown) =>
+        this.log.warn({ path: d.path, err }, "final notebook write failed"),
+      );
+    }
+    this.docs.clear();
+  }
+
+  private serial<T>(d: OpenNb, fn: () => Promise<T>): Promise<T> {
+    const next = d.queue.then(fn);
+    d.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async open(input: string): Promise<CommandReply & { result: OpenNotebookResult }> {
+    const path = await this.files.real(input);
+    const doc = notebookIdForPath(path);
+    if (!this.docs.has(doc) && !this.loading.has(doc)) {
+      const subject = docSubjects(this.ctx.wsid, doc).patches;
+      if ((await lastSubjectSeq(this.ctx.jsm, Streams.WS_DOCS, subject)) === 0) {
+        // Refused before a document exists for it: nothing is stored for a bad file.
+        const read = await this.files.read(path);
+        if (read.status === "binary" || read.status === "too-large")
+          return { ok: true, seqs: [], result: { doc, refused: read.status, size: read.size } };
+        if (read.status !== "text")
+          throw new CocalcError("ERR_FS_NOT_FOUND", `${this.files.display(path)} does not exist`);
+        try {
+          parseNotebook(read.text);
+        } catch (err) {
+          if (!(err instanceof CocalcError)) throw err;
+          return {
+            ok: true,
+            seqs: [],
+            result: { doc, invalid: { message: err.message, text: read.text } },
+          };
+        }
+      }
+    }
+    const d = await this.load(path);
+    return { ok: true, seqs: [d.head.head], result: { doc } };
+  }
+
+  private async load(input: string): Promise<OpenNb> {
+    const path = await this.files.real(input);
+    const doc = notebookIdForPath(path);
+    const known = this.docs.get(doc);
+    if (known) return known;
+    let pending = this.loading.get(doc);
+    if (!pending) {
+      pending = this.loadFresh(path, doc).finally(() => this.loading.delete(doc));
+      this.loading.set(doc, pending);
+    }
+    return pending;
+  }
+
+  private async loadFresh(path: string, doc: string): Promise<OpenNb> {
+    const subject = docSubjects(this.ctx.wsid, doc).patches;
+    const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_DOCS, subject);
+    const entry = await this.view.get(Keys.doc(this.ctx.wsid, doc));
+    const view = entry?.operation === "PUT" && entry.length > 0 ? entry.json<DocView>() : null;
+    const read = await this.files.read(path);
+    const d: OpenNb = {
+      path,
+      doc,
+      subject,
+      head: new NotebookHead({ path, nb: emptyNotebook() }, 0),
+      disk: undefined,
+      invalid: false,
+      saved: view?.saved ?? 0,
+      sinceSnapshot: 0,
+      writeTimer: undefined,
+      unwatch: () => undefined,
+      queue: Promise.resolve(),
+    };
+    let pendingOutside: { nb: Notebook; text: string } | undefined;
+    if (last === 0) {
+      if (read.status !== "text")
+        throw new CocalcError(
+          read.status === "missing" ? "ERR_FS_NOT_FOUND" : "ERR_DOC_NOT_TEXT",
+          `${this.files.display(path)} ${read.status === "missing" ? "does not exist" : "is not a notebook that can be opened"}`,
+        );
+      const nb = parseNotebook(read.text);
+      const ev = envelope(NotebookOpened, { path, notebook: nb }, this.meta(this.opts.actor));
+      notebookRegistry.check(ev);
+      const ack = await publishEvent(this.ctx.js, subject, ev, { expectLastSubjectSeq: 0 });
+      d.head = new NotebookHead({ path, nb }, ack.seq);
+      d.disk = { nb, text: read.text };
+      d.saved = ack.seq;
+      this.log.info({ path, doc, seq: ack.seq, cells: nb.cells.length }, "notebook created");
+    } else {
+      const savedText = await this.replay(d, last);
+      pendingOutside = this.reconcile(d, read, savedText);
+    }
+    d.unwatch = await this.files.watch(path, () => {
+      if (!this.stopping) void this.serial(d, () => this.outsideChange(d)).catch(this.warn(d));
+    });
+    this.docs.set(doc, d);
+    await this.serial(d, async () => {
+      if (pendingOutside) await this.merge(d, pendingOutside);
+      else if (d.disk && d.disk.text !== serializeNotebook(d.head.state.nb))
+        await this.flushDisk(d);
+      await this.writeFileFacts(d);
+    });
+    return d;
+  }
+
+  private meta(actor: string, id?: string) {
+    return { actor, at: this.ctx.now(), ...(id !== undefined && { id }) };
+  }
+
+  private warn(d: OpenNb) {
+    return (err: unknown) => this.log.warn({ path: d.path, err }, "notebook change failed");
+  }
+
+  /** The notebook as it was at stream sequence `seq` (of this notebook's events). */
+  private async versionAt(d: OpenNb, seq: number): Promise<Notebook> {
+    if (seq > d.head.head)
+      throw new CocalcError(
+        "ERR_DOC_BASE_UNKNOWN",
+        `sequence ${seq} is after the notebook's newest version ${d.head.head}`,
+      );
+    const events = await readSubject(
+      this.ctx.js,
+      notebookRegistry,
+      Streams.WS_DOCS,
+      d.subject,
+      0,
+      seq,
+    );
+    let state: NotebookState | undefined;
+    for (const { event, seq: s } of events) if (s <= seq) state = evolveNotebook(state, event);
+    if (!state)
+      throw new CocalcError("ERR_DOC_BASE_UNKNOWN", `the notebook has no version at ${seq}`);
+    return state.nb;
+  }
+
+  /** Folds the whole stream; returns the file's text as of the last saved sequence. */
+  private async replay(d: OpenNb, last: number): Promise<string | undefined> {
+    const events = await readSubject(
+      this.ctx.js,
+      notebookRegistry,
+      Streams.WS_DOCS,
+      d.subject,
+      0,
+      last,
+    );
+    let savedText: string | undefined;
+    for (const { event, seq } of events) {
+      if (event.type === "NotebookOpened") d.head = new NotebookHead(evolveOpened(event), seq);
+      else d.head.apply(event, seq);
+      if (seq === d.saved) savedText = serializeNotebook(d.head.state.nb);
+    }
+    return savedText;
+  }
+
+  /** After a (re)start: the file may be behind the stream, or changed while we were away. */
+  private reconcile(
+    d: OpenNb,
+    read: DiskRead,
+    savedText: string | undefined,
+  ): { nb: Notebook; text: string } | undefined {
+    const headText = serializeNotebook(d.head.state.nb);
+    const savedNb = savedText === undefined ? d.head.state.nb : parseNotebook(savedText);
+    if (read.status === "missing") return undefined;
+    if (read.status !== "text") {
+      d.invalid = true;
+      this.log.warn({ path: d.path, status: read.status }, "notebook file is no longer text");
+      return undefined;
+    }
+    if (read.text === headText || read.text === savedText) {
+      d.disk = { nb: read.text === headText ? d.head.state.nb : savedNb, text: read.text };
+      return undefined;
+    }
+    d.disk = { nb: savedNb, text: savedText ?? headText };
+    try {
+      return { nb: parseNotebook(read.text), text: read.text };
+    } catch (err) {
+      d.invalid = true;
+      this.log.warn({ path: d.path, err }, "notebook file is not a valid notebook");
+      return undefined;
+    }
+  }
+
+  /** Publishes decided events in order, each against the head before it. */
+  private async store(
+    d: OpenNb,
+    decisions: NotebookDecision[],
+    actor: string,
+    idParts?: [string, string],
+  ): Promise<number[]> {
+    const seqs: number[] = [];
+    for (const [i, decision] of decisions.entries()) {
+      const id = idParts ? eventId(...idParts, String(i)) : undefined;
+      const def = NotebookEvents.find((e) => e.type === decision.type)!;
+      const ev = envelope(def, decision.data, this.meta(actor, id)) as NotebookEvent;
+      notebookRegistry.check(ev);
+      let ack: Awaited<ReturnType<typeof publishEvent>>;
+      try {
+        ack = await publishEvent(this.ctx.js, d.subject, ev, {
+          expectLastSubjectSeq: d.head.head,
+        });
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          this.forget(d);
+          throw new CocalcError(
+            "ERR_COMMAND_CONFLICT",
+            "the notebook changed under the docs service; send the change again",
+          );
+        }
+        throw err;
+      }
+      if (ack.duplicate) {
+        // Stored before (a change sent again): the head reads it back on the next command.
+        seqs.push(ack.seq);
+        if (ack.seq > d.head.head) {
+          this.forget(d);
+          break;
+        }
+        continue;
+      }
+      d.head.apply(ev, ack.seq);
+      d.sinceSnapshot++;
+      seqs.push(ack.seq);
+    }
+    if (decisions.length > 0) this.scheduleDisk(d);
+    if (d.sinceSnapshot >= this.opts.snapshotEvery) await this.snapshot(d);
+    return seqs;
+  }
+
+  /**
+   * Stores the notebook as of the head (`doc-snapshots`, the document's `head` key), so that
+   * a page opens it as that snapshot plus the events after it. A notebook too large for one
+   * value has none: pages read its whole stream.
+   */
+  private async snapshot(d: OpenNb): Promise<void> {
+    d.sinceSnapshot = 0;
+    const snap: DocSnapshot = {
+      seq: d.head.head,
+      text: JSON.stringify(d.head.state.nb),
+      at: this.ctx.now().toISOString(),
+    };
+    const value = JSON.stringify(snap);
+    if (value.length > NOTEBOOK_SNAPSHOT_MAX) {
+      this.log.info({ path: d.path, bytes: value.length }, "notebook too large for a snapshot");
+      return;
+    }
+    await this.snapshots.put(Keys.docSnapshot(this.ctx.wsid, d.doc, "head"), value);
+  }
+
+  private forget(d: OpenNb): void {
+    d.unwatch();
+    if (d.writeTimer) clearTimeout(d.writeTimer);
+    this.docs.delete(d.doc);
+  }
+
+  private async outsideChange(d: OpenNb): Promise<void> {
+    if (this.docs.get(d.doc) !== d) return;
+    const read = await this.files.read(d.path);
+    if (read.status === "missing") {
+      if (d.disk !== undefined) {
+        d.disk = undefined;
+        if (d.writeTimer) clearTimeout(d.writeTimer);
+        d.writeTimer = undefined;
+        this.log.info({ path: d.path }, "notebook file deleted; the document keeps its cells");
+        await this.writeFileFacts(d);
+      }
+      return;
+    }
+    if (read.status !== "text") {
+      this.log.warn({ path: d.path, status: read.status }, "outside change ignored: not text");
+      return;
+    }
+    if (read.text === d.disk?.text) return; // our own write, or no change
+    let nb: Notebook;
+    try {
+      nb = parseNotebook(read.text);
+    } catch (err) {
+      if (!(err instanceof CocalcError)) throw err;
+      d.invalid = true;
+      this.log.warn({ path: d.path, reason: err.message }, "notebook file is not valid now");
+      await this.writeFileFacts(d);
+      return;
+    }
+    await this.merge(d, { nb, text: read.text });
+  }
+
+  private async merge(d: OpenNb, now: { nb: Notebook; text: string }): Promise<void> {
+    const was = d.disk?.nb;
+    d.invalid = false;
+    const decisions = decideOutsideChange(d.head, was, now.nb);
+    d.disk = now;
+    if (decisions.length > 0) {
+      const seqs = await this.store(d, decisions, this.opts.actor);
+      this.log.info({ path: d.path, events: seqs.length }, "outside notebook change merged");
+    }
+    if (serializeNotebook(d.head.state.nb) === now.text) {
+      d.saved = d.head.head;
+      if (d.writeTimer) clearTimeout(d.writeTimer);
+      d.writeTimer = undefined;
+    }
+    await this.writeFileFacts(d);
+  }
+
+  private scheduleDisk(d: OpenNb): void {
+    if (d.disk === undefined && !d.invalid) return;
+    if (d.writeTimer) clearTimeout(d.writeTimer);
+    d.writeTimer = setTimeout(() => {
+      d.writeTimer = undefined;
+      void this.serial(d, () => this.flushDisk(d)).catch(this.warn(d));
+    }, this.opts.saveDelayMs);
+  }
+
+  /** Writes the notebook if its text differs; `force` writes a deleted or invalid file again. */
+  private async flushDisk(d: OpenNb, force = false): Promise<void> {
+    if (d.writeTimer) clearTimeout(d.writeTimer);
+    d.writeTimer = undefined;
+    if ((d.disk === undefined || d.invalid) && !force) return;
+    const nb = d.head.state.nb;
+    const text = serializeNotebook(nb);
+    if (text !== d.disk?.text || force) {
+      await this.files.write(d.path, text);
+      d.disk = { nb, text };
+      d.invalid = false;
+    }
+    d.saved = d.head.head;
+    await this.writeFileFacts(d);
+  }
+
+  private async writeFileFacts(d: OpenNb): Promise<void> {
+    await writeLive<DocView>(this.view, Keys.doc(this.ctx.wsid, d.doc), (v) => ({
+      ...v,
+      saved: d.saved,
+      disk: d.invalid ? "invalid" : d.disk === undefined ? "deleted" : "present",
+      floor: v.floor,
+    }));
+  }
+}
+
+function evolveOpened(event: NotebookEvent & { type: "NotebookOpened" }) {
+  return { path: event.data.path, nb: event.data.notebook };
+}

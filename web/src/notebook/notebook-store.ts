@@ -1,0 +1,377 @@
+/**
+ * The store of one open notebook's page: opening it, its session, the cells in order, which
+ * cell is selected and whether it is being edited (JupyterLab's command and edit modes), the
+ * structure actions, and the kernel seam. The component owns the store and stops it in
+ * onCleanup.
+ *
+ * The kernel seam: running, interrupting and restarting go to `kernel`. Until a kernel
+ * service answers for the workspace it says there is no kernel; a kernel's outputs reach the
+ * page as the notebook's own OutputsSet events (ChangeNotebook `outputs`), like every tab.
+ */
+import { type Accessor, batch, createSignal } from "solid-js";
+import type { DocView } from "../../../shared/docs.js";
+import type { ErrorPayload } from "../../../shared/errors.js";
+import {
+  type CellType,
+  type NotebookCell,
+  newCellId,
+  notebookLanguage,
+} from "../../../shared/notebook.js";
+import type { NotebookPresence } from "../../../shared/notebook-doc.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
+import { attachNotebook, type NotebookSession, openNotebook } from "./notebook-session.js";
+
+export type NotebookPhase =
+  | { phase: "opening" }
+  | { phase: "refused"; why: "binary" | "too-large"; size: number }
+  | { phase: "invalid"; message: string; text: string }
+  | { phase: "error"; error: ErrorPayload }
+  | { phase: "ready" };
+
+export type NotebookMode = "command" | "edit";
+export type SaveState = "saved" | "saving" | "unsaved" | "deleted" | "invalid";
+
+/** What runs code: the kernel service's side of the page. */
+export interface KernelSeam {
+  /** "none" until a kernel service is wired to the page. */
+  readonly state: Accessor<"none" | "idle" | "busy" | "starting">;
+  run(ids: string[]): Promise<void>;
+  interrupt(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+export interface NotebookStore {
+  readonly phase: Accessor<NotebookPhase>;
+  readonly loaded: Accessor<boolean>;
+  /** The notebook's document id (its stream), once open. */
+  readonly doc: Accessor<string | undefined>;
+  /** The cells in order (their stored text; `text(id)` is what the page shows). */
+  readonly cells: Accessor<readonly NotebookCell[]>;
+  /** The language of code cells (metadata: language_info, kernelspec). */
+  readonly language: Accessor<string>;
+  readonly selected: Accessor<string | undefined>;
+  readonly mode: Accessor<NotebookMode>;
+  /** Markdown cells shown as their source (being edited) rather than rendered. */
+  readonly editingMarkdown: Accessor<ReadonlySet<string>>;
+  readonly saveState: Accessor<SaveState>;
+  readonly problem: Accessor<string | undefined>;
+  readonly notice: Accessor<string | undefined>;
+  readonly kernel: KernelSeam;
+  /** Others' cursors and selections (each in one cell). */
+  readonly others: Accessor<readonly NotebookPresence[]>;
+  text(id: string): string;
+  /** This viewer's selection in cell `id`, for others to see. */
+  selectText(id: string, anchor: number, head: number): void;
+  /** Where a cell's remote text goes (its editor registers itself while mounted). */
+  onRemote(id: string, apply: ((text: string) => void) | undefined): void;
+  edit(id: string, text: string): void;
+  select(id: string | undefined, mode?: NotebookMode): void;
+  setMode(mode: NotebookMode): void;
+  selectNext(delta: number): void;
+  insert(where: "above" | "below", type?: CellType): Promise<void>;
+  remove(ids?: string[]): Promise<void>;
+  undoDelete(): Promise<void>;
+  move(delta: number): Promise<void>;
+  setType(type: CellType, ids?: string[]): Promise<void>;
+  split(id: string, at: number): Promise<void>;
+  mergeBelow(id?: string): Promise<void>;
+  clearOutputs(all?: boolean): Promise<void>;
+  /** Shift-Enter: runs (renders a markdown cell) and selects the next cell. */
+  runAndAdvance(): Promise<void>;
+  /** Ctrl-Enter: runs (renders) the selected cell and stays. */
+  runSelected(): Promise<void>;
+  save(): Promise<void>;
+  retry(): void;
+  stop(): void;
+}
+
+const NO_KERNEL =
+  "No kernel: running code needs the workspace's kernel service, which is not connected to this page.";
+
+/** The kernel seam before a kernel service is wired: every action says so. */
+function noKernel(tell: (message: string) => void): KernelSeam {
+  const [state] = createSignal<"none">("none");
+  return {
+    state,
+    run: async () => tell(NO_KERNEL),
+    interrupt: async () => tell(NO_KERNEL),
+    restart: async () => tell(NO_KERNEL),
+  };
+}
+
+/** Makes the kernel side of one notebook's page (the store passes how to tell the page). */
+export type KernelFactory = (ctx: {
+  conn: WorkspaceConnection;
+  path: string;
+  /** The cell's text as the page has it and the sequence it was stored at. */
+  cellText(id: string): { text: string; seq: number } | undefined;
+  tell(message: string): void;
+}) => KernelSeam;
+
+export function createNotebookStore(
+  conn: WorkspaceConnection,
+  path: string,
+  makeKernel: KernelFactory = ({ tell }) => noKernel(tell),
+): NotebookStore {
+  const [phase, setPhase] = createSignal<NotebookPhase>({ phase: "opening" });
+  const [loaded, setLoaded] = createSignal(false);
+  const [doc, setDoc] = createSignal<string>();
+  const [cells, setCells] = createSignal<readonly NotebookCell[]>([]);
+  const [language, setLanguage] = createSignal("python");
+  const [selected, setSelected] = createSignal<string>();
+  const [mode, setModeSignal] = createSignal<NotebookMode>("command");
+  const [editingMarkdown, setEditingMarkdown] = createSignal<ReadonlySet<string>>(new Set());
+  const [view, setView] = createSignal<DocView>();
+  const [synced, setSynced] = createSignal(true);
+  const [problem, setProblem] = createSignal<string>();
+  const [notice, setNotice] = createSignal<string>();
+  const [others, setOthers] = createSignal<readonly NotebookPresence[]>([]);
+  const remotes = new Map<string, (text: string) => void>();
+  /** Deleted cells, newest last, for Z. */
+  const deleted: {
+    after: string | null;
+    cells: { id: string; cell_type: CellType; source: string }[];
+  }[] = [];
+  let session: NotebookSession | undefined;
+  let stopped = false;
+  let noticeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  const tell = (message: string) => {
+    setNotice(message);
+    if (noticeTimer) clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => setNotice(undefined), 6000);
+  };
+  const kernel = makeKernel({
+    conn,
+    path,
+    cellText: (id) => session?.sync.confirmed(id),
+    tell,
+  });
+
+  const refresh = () => {
+    const s = session?.sync;
+    if (!s) return;
+    batch(() => {
+      setCells(s.cellList.slice());
+      if (s.state) setLanguage(notebookLanguage(s.state.nb));
+      const sel = selected();
+      if (sel === undefined || !s.cell(sel)) setSelected(s.cellList[0]?.id);
+    });
+  };
+
+  async function open() {
+    setPhase({ phase: "opening" });
+    const r = await openNotebook(conn, path);
+    if (stopped) return;
+    if (!r.ok) {
+      if ("refused" in r) setPhase({ phase: "refused", why: r.refused, size: r.size });
+      else if ("invalid" in r) setPhase({ phase: "invalid", ...r.invalid });
+      else setPhase({ phase: "error", error: r.error });
+      return;
+    }
+    setDoc(r.doc);
+    session = attachNotebook(conn, path, r.doc, {
+      structure: refresh,
+      text: (id, text) => remotes.get(id)?.(text),
+      status: (s, why) => {
+        if (s === "ready") {
+          setLoaded(true);
+          refresh();
+        }
+        setProblem(s === "error" ? why : undefined);
+      },
+      view: setView,
+      synced: setSynced,
+      presence: setOthers,
+    });
+    setPhase({ phase: "ready" });
+  }
+  void open();
+
+  const saveState = (): SaveState => {
+    const v = view();
+    if (v?.disk === "deleted") return "deleted";
+    if (v?.disk === "invalid") return "invalid";
+    if (!synced()) return "unsaved";
+    if (!v || v.saved < (session?.sync.seq ?? 0)) return "saving";
+    return "saved";
+  };
+
+  const index = (id: string | undefined) => cells().findIndex((c) => c.id === id);
+  const change = async (c: Parameters<NotebookSession["change"]>[0]) => {
+    const error = await session?.change(c);
+    if (error) tell(error.message);
+    return error;
+  };
+
+  const store: NotebookStore = {
+    phase,
+    loaded,
+    doc,
+    cells,
+    language,
+    selected,
+    mode,
+    editingMarkdown,
+    saveState,
+    problem,
+    notice,
+    kernel,
+    others,
+    text: (id) => session?.sync.text(id) ?? "",
+    selectText(id, anchor, head) {
+      session?.select(id, anchor, head);
+    },
+    onRemote(id, apply) {
+      if (apply) remotes.set(id, apply);
+      else remotes.delete(id);
+    },
+    edit(id, text) {
+      session?.edit(id, text);
+    },
+    select(id, m) {
+      batch(() => {
+        setSelected(id);
+        if (m) store.setMode(m);
+      });
+    },
+    setMode(m) {
+      const id = selected();
+      batch(() => {
+        setModeSignal(m);
+        if (m === "edit" && id && session?.sync.cell(id)?.cell_type !== "code") {
+          const next = new Set(editingMarkdown());
+          next.add(id);
+          setEditingMarkdown(next);
+        }
+      });
+    },
+    selectNext(delta) {
+      const list = cells();
+      const i = index(selected());
+      const j = Math.min(list.length - 1, Math.max(0, i + delta));
+      if (list[j]) setSelected(list[j]!.id);
+    },
+    async insert(where, type = "code") {
+      const i = index(selected());
+      const list = cells();
+      const after =
+        where === "below"
+          ? (list[i]?.id ?? list[list.length - 1]?.id ?? null)
+          : i > 0
+            ? list[i - 1]!.id
+            : null;
+      const id = newCellId();
+      const error = await change({
+        op: "insert",
+        after,
+        cells: [{ id, cell_type: type, source: "" }],
+      });
+      if (!error) setSelected(id);
+    },
+    async remove(ids) {
+      const list = cells();
+      const gone = ids ?? (selected() ? [selected()!] : []);
+      if (gone.length === 0) return;
+      const first = index(gone[0]);
+      const kept = list.filter((c) => !gone.includes(c.id));
+      const snapshot = list
+        .filter((c) => gone.includes(c.id))
+        .map((c) => ({ id: c.id, cell_type: c.cell_type, source: store.text(c.id) }));
+      const error = await change({ op: "delete", ids: gone });
+      if (error) return;
+      deleted.push({ after: first > 0 ? list[first - 1]!.id : null, cells: snapshot });
+      if (deleted.length > 20) deleted.shift();
+      setSelected(kept[Math.min(first, kept.length - 1)]?.id);
+    },
+    async undoDelete() {
+      const last = deleted.pop();
+      if (!last) return;
+      const after = last.after !== null && session?.sync.cell(last.after) ? last.after : null;
+      const cellsBack = last.cells.map((c) => ({
+        ...c,
+        id: session?.sync.cell(c.id) ? newCellId() : c.id,
+      }));
+      const error = await change({ op: "insert", after, cells: cellsBack });
+      if (!error) setSelected(cellsBack[0]!.id);
+    },
+    async move(delta) {
+      const id = selected();
+      const list = cells();
+      const i = index(id);
+      if (!id || i === -1) return;
+      const j = i + delta;
+      if (j < 0 || j >= list.length) return;
+      // Moving up: after the cell two above; down: after the cell below.
+      const after = delta < 0 ? (j === 0 ? null : list[j - 1]!.id) : list[j]!.id;
+      await change({ op: "move", id, after });
+    },
+    async setType(type, ids) {
+      for (const id of ids ?? (selected() ? [selected()!] : [])) {
+        await change({ op: "type", id, cell_type: type });
+      }
+    },
+    async split(id, at) {
+      if (!session) return;
+      await session.settle(id);
+      const c = session.sync.confirmed(id);
+      if (!c) return;
+      const newId = newCellId();
+      const error = await change({
+        op: "split",
+        id,
+        base: c.seq,
+        at: Math.min(at, c.text.length),
+        newId,
+      });
+      if (!error) setSelected(newId);
+    },
+    async mergeBelow(id = selected()) {
+      if (!session || !id) return;
+      const list = cells();
+      const next = list[index(id) + 1];
+      if (!next) return;
+      await Promise.all([session.settle(id), session.settle(next.id)]);
+      await change({ op: "merge", id, next: next.id });
+    },
+    async clearOutputs(all = false) {
+      const ids = all ? cells().map((c) => c.id) : selected() ? [selected()!] : [];
+      if (ids.length > 0) await change({ op: "clear", ids });
+    },
+    async runSelected() {
+      const id = selected();
+      const cell = id ? session?.sync.cell(id) : undefined;
+      if (!cell || !id) return;
+      if (cell.cell_type === "code") await kernel.run([id]);
+      else {
+        const next = new Set(editingMarkdown());
+        next.delete(id);
+        setEditingMarkdown(next);
+      }
+      setModeSignal("command");
+    },
+    async runAndAdvance() {
+      const i = index(selected());
+      await store.runSelected();
+      const list = cells();
+      if (i === list.length - 1) await store.insert("below");
+      else store.selectNext(1);
+    },
+    async save() {
+      const error = await session?.save();
+      setProblem(error ? error.message : undefined);
+    },
+    retry() {
+      session?.stop();
+      session = undefined;
+      setLoaded(false);
+      void open();
+    },
+    stop() {
+      stopped = true;
+      if (noticeTimer) clearTimeout(noticeTimer);
+      session?.stop();
+    },
+  };
+  return store;
+}
