@@ -68,6 +68,7 @@ describe("hub permissions", () => {
       "WS_CHAT",
       "WS_DOCS",
       "WS_FS",
+      "WS_KERNEL",
       "WS_TERM",
       "WS_TERM_LIFE",
     ]);
