@@ -1,6 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setup, type TestNats } from "../../test/helpers/nats.js";
-import { nextSubjectMessage, readNewSubjectMessages, readSubjectMessages } from "./stream-read.js";
+import {
+  lastSubjectSeq,
+  nextSubjectMessage,
+  readNewSubjectMessages,
+  readSubjectMessages,
+} from "./stream-read.js";
 
 describe("stream reads", () => {
   let t: TestNats;
@@ -40,5 +45,16 @@ describe("stream reads", () => {
       "25:m24",
       "28:m27",
     ]);
+  });
+
+  it("readNewSubjectMessages - a first message asked for before the subject moved on is asked again", async () => {
+    const subject = "reads.later";
+    // Nothing there yet: asked, it says so (null), it does not throw.
+    const first = nextSubjectMessage(t.jsm, "READS", subject, 0);
+    expect(await first).toBeNull();
+    await t.js.publish(subject, "new");
+    const upTo = await lastSubjectSeq(t.jsm, "READS", subject);
+    const read = await readNewSubjectMessages(t.js, t.jsm, "READS", subject, 0, upTo, first);
+    expect(read.map((m) => new TextDecoder().decode(m.data))).toEqual(["new"]);
   });
 });

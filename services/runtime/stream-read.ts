@@ -69,8 +69,13 @@ export async function nextSubjectMessage(
 ): Promise<SubjectMessage | null> {
   // STREAM.MSG.GET takes next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
   const next = { next_by_subj: subject, seq: after + 1 } as unknown as MsgRequest;
-  const m = await jsm.streams.getMessage(stream, next);
-  return m ? { seq: m.seq, data: m.data } : null;
+  try {
+    const m = await jsm.streams.getMessage(stream, next);
+    return m ? { seq: m.seq, data: m.data } : null;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === 10037) return null; // none yet
+    throw err;
+  }
 }
 
 /**
@@ -78,6 +83,8 @@ export async function nextSubjectMessage(
  * aggregate's cache): those are got one by one by subject, a round trip each, instead of
  * through a consumer made and deleted for them; a longer gap is read through a consumer.
  * `first`: nextSubjectMessage(…, after), asked already (beside the subject's last sequence).
+ * It may have been answered before the message that `upTo` counts was stored (the two
+ * requests race); then it is asked again rather than taken as "nothing new".
  */
 export async function readNewSubjectMessages(
   js: JetStreamClient,
@@ -91,8 +98,8 @@ export async function readNewSubjectMessages(
   const out: SubjectMessage[] = [];
   let from = after;
   while (from < upTo && out.length < ONE_BY_ONE) {
-    const m =
-      from === after && first ? await first : await nextSubjectMessage(jsm, stream, subject, from);
+    const early = from === after && first ? await first.catch(() => null) : null;
+    const m = early ?? (await nextSubjectMessage(jsm, stream, subject, from));
     if (!m || m.seq > upTo) return out;
     out.push(m);
     from = m.seq;
