@@ -619,6 +619,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await expect
       .poll(() => readdir(join(dir, "target")), { timeout: 30_000 })
       .toEqual(["one.txt", "three.txt", "two.txt"]);
+    // The list has settled (the rows that moved are gone) before a row is clicked.
+    await expect.poll(() => rowNames(page), { timeout: 30_000 }).toEqual(["target"]);
     // From inside target, onto the breadcrumb's "dnd": back up one level.
     await row(page, "target").locator("[data-testid=entry-name]").click();
     await waitDir(page, join(dir, "target"));
