@@ -417,6 +417,17 @@ export function outputForFile(o: NotebookOutput): Record<string, unknown> {
   return { ...o, data };
 }
 
+/** The kernelspec a notebook names (metadata.kernelspec.name), if it names one. */
+export function notebookKernelspec(nb: Pick<Notebook, "metadata"> | undefined): string | undefined {
+  if (!nb) return undefined;
+  try {
+    const name = (JSON.parse(nb.metadata) as { kernelspec?: { name?: unknown } }).kernelspec?.name;
+    return typeof name === "string" && name ? name : undefined;
+  } catch {
+    return undefined; // not JSON: none
+  }
+}
+
 /** The language of a notebook's code cells, from its metadata (language_info, kernelspec). */
 export function notebookLanguage(nb: Pick<Notebook, "metadata">): string {
   try {

@@ -254,9 +254,11 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     await expect.poll(() => cell(page, added).getAttribute("data-type")).toBe("markdown");
     await page.keyboard.press("y");
     await expect.poll(() => cell(page, added).getAttribute("data-type")).toBe("code");
-    // Shift-Enter runs through the kernel seam: no kernel yet, and it says so.
+    // Shift-Enter runs it, which starts the notebook's kernel (notebook-kernel.e2e runs cells).
     await page.keyboard.press("Shift+Enter");
-    await expect.poll(() => page.getByTestId("nb-notice").textContent()).toContain("No kernel");
+    await expect
+      .poll(() => page.getByTestId("nb-kernel").getAttribute("data-state"), { timeout: 30_000 })
+      .not.toBe("none");
     await expect.poll(() => cell(page, "c-error").getAttribute("data-selected")).toBe("true");
     // Up to the added cell, move it up one with the toolbar.
     await page.keyboard.press("k");

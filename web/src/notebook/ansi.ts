@@ -102,3 +102,10 @@ export function ansiRuns(text: string): AnsiRun[] {
   push(text.slice(at));
   return runs;
 }
+
+/** The text without its escape sequences (colours and all). */
+export function stripAnsi(text: string): string {
+  return ansiRuns(text)
+    .map((r) => r.text)
+    .join("");
+}

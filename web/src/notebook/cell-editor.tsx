@@ -4,7 +4,13 @@
  * to the notebook store; others' edits come back as transactions kept out of the undo
  * history. Edit-mode keys of JupyterLab are bound here, before CodeMirror's own.
  */
-import { defaultKeymap, history, historyKeymap, indentWithTab } from "@codemirror/commands";
+import {
+  autocompletion,
+  type CompletionContext,
+  type CompletionResult,
+  startCompletion,
+} from "@codemirror/autocomplete";
+import { defaultKeymap, history, historyKeymap, indentMore } from "@codemirror/commands";
 import {
   bracketMatching,
   defaultHighlightStyle,
@@ -54,6 +60,21 @@ export interface CellEditorApi {
   focus(): void;
 }
 
+/** What the kernel offers at a position of the cell's text (UTF-16 offsets, as here). */
+export interface CellCompletions {
+  matches: string[];
+  cursorStart: number;
+  cursorEnd: number;
+}
+
+/** Tab completes after a name or a dot (as JupyterLab does) and indents elsewhere. */
+function completesHere(state: EditorState): boolean {
+  const { main } = state.selection;
+  if (!main.empty) return false;
+  const before = state.sliceDoc(Math.max(0, main.head - 1), main.head);
+  return /[\w.]/.test(before);
+}
+
 export function CellEditor(props: {
   id: string;
   text: string;
@@ -68,12 +89,26 @@ export function CellEditor(props: {
   onSelect(anchor: number, head: number): void;
   onRemote(apply: ((text: string) => void) | undefined): void;
   keys: CellEditorKeys;
+  /** Tab: the kernel's completions (undefined: no kernel runs). */
+  complete?(code: string, cursorPos: number): Promise<CellCompletions | undefined>;
+  /** Shift-Tab: what the kernel knows of the name at the cursor. */
+  inspect?(code: string, cursorPos: number): void;
   ref?(api: CellEditorApi): void;
 }) {
   let host!: HTMLDivElement;
   let view: EditorView | undefined;
   const language = new Compartment();
   const theme = new Compartment();
+  const kernelCompletions = async (c: CompletionContext): Promise<CompletionResult | null> => {
+    const r = await props.complete?.(c.state.doc.toString(), c.pos).catch(() => undefined);
+    if (!r || r.matches.length === 0) return null;
+    return {
+      from: r.cursorStart,
+      to: r.cursorEnd,
+      options: r.matches.map((label) => ({ label })),
+      filter: false,
+    };
+  };
   onMount(() => {
     const k = props.keys;
     const state = EditorState.create({
@@ -84,6 +119,7 @@ export function CellEditor(props: {
         indentOnInput(),
         bracketMatching(),
         syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+        autocompletion({ override: [kernelCompletions], activateOnTyping: false }),
         keymap.of([
           {
             key: "Escape",
@@ -120,7 +156,19 @@ export function CellEditor(props: {
               return true;
             },
           },
-          indentWithTab,
+          {
+            key: "Tab",
+            run: (v) =>
+              props.complete && completesHere(v.state) ? startCompletion(v) : indentMore(v),
+          },
+          {
+            key: "Shift-Tab",
+            run: (v) => {
+              if (!props.inspect) return false;
+              props.inspect(v.state.doc.toString(), v.state.selection.main.head);
+              return true;
+            },
+          },
           ...defaultKeymap,
           ...historyKeymap,
         ]),

@@ -4,9 +4,9 @@
  * structure actions, and the kernel seam. The component owns the store and stops it in
  * onCleanup.
  *
- * The kernel seam: running, interrupting and restarting go to `kernel`. Until a kernel
- * service answers for the workspace it says there is no kernel; a kernel's outputs reach the
- * page as the notebook's own OutputsSet events (ChangeNotebook `outputs`), like every tab.
+ * The kernel: running, interrupting and restarting go to `kernel` (kernel-session.ts, the
+ * kernels service's side of the page); a kernel's outputs reach the page as the notebook's
+ * own OutputsSet events, which the docs service stores, like every tab.
  */
 import { type Accessor, batch, createSignal } from "solid-js";
 import type { DocView } from "../../../shared/docs.js";
@@ -15,10 +15,12 @@ import {
   type CellType,
   type NotebookCell,
   newCellId,
+  notebookKernelspec,
   notebookLanguage,
 } from "../../../shared/notebook.js";
 import type { NotebookPresence } from "../../../shared/notebook-doc.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
+import { createPageKernel, type PageKernel, type PageKernelContext } from "./kernel-session.js";
 import { attachNotebook, type NotebookSession, openNotebook } from "./notebook-session.js";
 
 export type NotebookPhase =
@@ -31,15 +33,6 @@ export type NotebookPhase =
 export type NotebookMode = "command" | "edit";
 export type SaveState = "saved" | "saving" | "unsaved" | "deleted" | "invalid";
 
-/** What runs code: the kernel service's side of the page. */
-export interface KernelSeam {
-  /** "none" until a kernel service is wired to the page. */
-  readonly state: Accessor<"none" | "idle" | "busy" | "starting">;
-  run(ids: string[]): Promise<void>;
-  interrupt(): Promise<void>;
-  restart(): Promise<void>;
-}
-
 export interface NotebookStore {
   readonly phase: Accessor<NotebookPhase>;
   readonly loaded: Accessor<boolean>;
@@ -49,6 +42,8 @@ export interface NotebookStore {
   readonly cells: Accessor<readonly NotebookCell[]>;
   /** The language of code cells (metadata: language_info, kernelspec). */
   readonly language: Accessor<string>;
+  /** The kernelspec the notebook names (python3 when it names none). */
+  readonly kernelspec: Accessor<string>;
   readonly selected: Accessor<string | undefined>;
   readonly mode: Accessor<NotebookMode>;
   /** Markdown cells shown as their source (being edited) rather than rendered. */
@@ -56,10 +51,12 @@ export interface NotebookStore {
   readonly saveState: Accessor<SaveState>;
   readonly problem: Accessor<string | undefined>;
   readonly notice: Accessor<string | undefined>;
-  readonly kernel: KernelSeam;
+  readonly kernel: PageKernel;
   /** Others' cursors and selections (each in one cell). */
   readonly others: Accessor<readonly NotebookPresence[]>;
   text(id: string): string;
+  /** Says `message` in the page's notice line for a few seconds. */
+  tell(message: string): void;
   /** This viewer's selection in cell `id`, for others to see. */
   selectText(id: string, anchor: number, head: number): void;
   /** Where a cell's remote text goes (its editor registers itself while mounted). */
@@ -80,44 +77,29 @@ export interface NotebookStore {
   runAndAdvance(): Promise<void>;
   /** Ctrl-Enter: runs (renders) the selected cell and stays. */
   runSelected(): Promise<void>;
+  /** Runs every code cell, those above the selected one, or it and those below. */
+  runMany(which: "all" | "above" | "below"): Promise<void>;
+  /** Restarts the kernel, then runs every code cell. */
+  restartAndRunAll(): Promise<void>;
   save(): Promise<void>;
   retry(): void;
   stop(): void;
 }
 
-const NO_KERNEL =
-  "No kernel: running code needs the workspace's kernel service, which is not connected to this page.";
-
-/** The kernel seam before a kernel service is wired: every action says so. */
-function noKernel(tell: (message: string) => void): KernelSeam {
-  const [state] = createSignal<"none">("none");
-  return {
-    state,
-    run: async () => tell(NO_KERNEL),
-    interrupt: async () => tell(NO_KERNEL),
-    restart: async () => tell(NO_KERNEL),
-  };
-}
-
-/** Makes the kernel side of one notebook's page (the store passes how to tell the page). */
-export type KernelFactory = (ctx: {
-  conn: WorkspaceConnection;
-  path: string;
-  /** The cell's text as the page has it and the sequence it was stored at. */
-  cellText(id: string): { text: string; seq: number } | undefined;
-  tell(message: string): void;
-}) => KernelSeam;
+/** Makes the kernel side of one notebook's page (tests may give another). */
+export type KernelFactory = (ctx: PageKernelContext) => PageKernel;
 
 export function createNotebookStore(
   conn: WorkspaceConnection,
   path: string,
-  makeKernel: KernelFactory = ({ tell }) => noKernel(tell),
+  makeKernel: KernelFactory = createPageKernel,
 ): NotebookStore {
   const [phase, setPhase] = createSignal<NotebookPhase>({ phase: "opening" });
   const [loaded, setLoaded] = createSignal(false);
   const [doc, setDoc] = createSignal<string>();
   const [cells, setCells] = createSignal<readonly NotebookCell[]>([]);
   const [language, setLanguage] = createSignal("python");
+  const [kernelspec, setKernelspec] = createSignal("python3");
   const [selected, setSelected] = createSignal<string>();
   const [mode, setModeSignal] = createSignal<NotebookMode>("command");
   const [editingMarkdown, setEditingMarkdown] = createSignal<ReadonlySet<string>>(new Set());
@@ -144,7 +126,9 @@ export function createNotebookStore(
   const kernel = makeKernel({
     conn,
     path,
-    cellText: (id) => session?.sync.confirmed(id),
+    text: (id) => session?.sync.text(id) ?? "",
+    isCode: (id) => session?.sync.cell(id)?.cell_type === "code",
+    kernelspec: () => kernelspec(),
     tell,
   });
 
@@ -153,7 +137,10 @@ export function createNotebookStore(
     if (!s) return;
     batch(() => {
       setCells(s.cellList.slice());
-      if (s.state) setLanguage(notebookLanguage(s.state.nb));
+      if (s.state) {
+        setLanguage(notebookLanguage(s.state.nb));
+        setKernelspec(notebookKernelspec(s.state.nb) ?? "python3");
+      }
       const sel = selected();
       if (sel === undefined || !s.cell(sel)) setSelected(s.cellList[0]?.id);
     });
@@ -210,6 +197,7 @@ export function createNotebookStore(
     doc,
     cells,
     language,
+    kernelspec,
     selected,
     mode,
     editingMarkdown,
@@ -219,6 +207,7 @@ export function createNotebookStore(
     kernel,
     others,
     text: (id) => session?.sync.text(id) ?? "",
+    tell,
     selectText(id, anchor, head) {
       session?.select(id, anchor, head);
     },
@@ -350,6 +339,16 @@ export function createNotebookStore(
       }
       setModeSignal("command");
     },
+    async runMany(which) {
+      const list = cells();
+      const i = Math.max(0, index(selected()));
+      const part = which === "all" ? list : which === "above" ? list.slice(0, i) : list.slice(i);
+      await kernel.run(part.filter((c) => c.cell_type === "code").map((c) => c.id));
+    },
+    async restartAndRunAll() {
+      await kernel.restart();
+      await store.runMany("all");
+    },
     async runAndAdvance() {
       const i = index(selected());
       await store.runSelected();
@@ -371,6 +370,7 @@ export function createNotebookStore(
       stopped = true;
       if (noticeTimer) clearTimeout(noticeTimer);
       session?.stop();
+      kernel.stop();
     },
   };
   return store;

@@ -1,5 +1,6 @@
 /** The notebook's toolbar: structure actions, the kernel seam's buttons, history, saved state. */
-import { Show } from "solid-js";
+import { createSignal, For, Show } from "solid-js";
+import type { KernelspecInfo } from "../../../shared/kernels.js";
 import type { CellType } from "../../../shared/notebook.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import type { NotebookStore, SaveState } from "./notebook-store.js";
@@ -101,8 +102,34 @@ export function Toolbar(props: { store: NotebookStore; history: boolean; toggleH
         <button
           type="button"
           class="icon-button"
+          data-testid="nb-run-all"
+          title="Run every code cell"
+          onClick={() => void s.runMany("all")}
+        >
+          ▶▶ Run all
+        </button>
+        <select
+          class="nb-type"
+          aria-label="Run some cells"
+          data-testid="nb-run-more"
+          value=""
+          onChange={(e) => {
+            const v = e.currentTarget.value;
+            e.currentTarget.value = "";
+            if (v === "above" || v === "below") void s.runMany(v);
+            else if (v === "restart-all") void s.restartAndRunAll();
+          }}
+        >
+          <option value="">Run…</option>
+          <option value="above">Run the cells above</option>
+          <option value="below">Run this cell and those below</option>
+          <option value="restart-all">Restart the kernel and run all</option>
+        </select>
+        <button
+          type="button"
+          class="icon-button"
           data-testid="nb-interrupt"
-          title="Interrupt the kernel"
+          title="Interrupt the kernel (I I)"
           onClick={() => void s.kernel.interrupt()}
         >
           ■ Interrupt
@@ -111,15 +138,13 @@ export function Toolbar(props: { store: NotebookStore; history: boolean; toggleH
           type="button"
           class="icon-button"
           data-testid="nb-restart"
-          title="Restart the kernel"
+          title="Restart the kernel (0 0)"
           onClick={() => void s.kernel.restart()}
         >
           ↻ Restart
         </button>
       </Show>
-      <span class="nb-kernel muted" data-testid="nb-kernel" data-state={s.kernel.state()}>
-        {s.kernel.state() === "none" ? "No kernel" : `Kernel ${s.kernel.state()}`}
-      </span>
+      <KernelPicker store={s} readOnly={readOnly()} />
       <span class="spacer" />
       <button
         type="button"
@@ -145,5 +170,87 @@ export function Toolbar(props: { store: NotebookStore; history: boolean; toggleH
         {SAVE_LABEL[s.saveState()]}
       </span>
     </div>
+  );
+}
+
+const STATE_LABEL: Record<string, string> = {
+  none: "not started",
+  starting: "starting",
+  idle: "idle",
+  busy: "busy",
+  restarting: "restarting",
+  dead: "dead",
+};
+
+/**
+ * The notebook's kernel: its name and what it does now, as the kernels view says; choosing
+ * another kernelspec (from those on the machine, asked for when the list is opened) starts it.
+ */
+function KernelPicker(props: { store: NotebookStore; readOnly: boolean }) {
+  const s = props.store;
+  const k = s.kernel;
+  const [specs, setSpecs] = createSignal<KernelspecInfo[]>();
+  const [loading, setLoading] = createSignal(false);
+  const current = () => k.view()?.kernelspec ?? s.kernelspec();
+  const name = () =>
+    k.view()?.displayName ?? specs()?.find((x) => x.name === current())?.displayName ?? current();
+  const load = () => {
+    if (specs() || loading()) return;
+    setLoading(true);
+    k.kernelspecs()
+      .then(setSpecs)
+      .catch((err: unknown) => s.tell(`The kernelspecs could not be listed: ${String(err)}`))
+      .finally(() => setLoading(false));
+  };
+  return (
+    <span class="nb-kernel" data-testid="nb-kernel" data-state={k.state()} title={k.problem()}>
+      <span class={`nb-kernel-dot nb-kernel-${k.state()}`} aria-hidden="true" />
+      <Show when={!props.readOnly} fallback={<span data-testid="nb-kernel-name">{name()}</span>}>
+        <select
+          class="nb-type"
+          aria-label="Kernel"
+          data-testid="nb-kernel-select"
+          value={current()}
+          onFocus={load}
+          onMouseDown={load}
+          onChange={(e) => void k.choose(e.currentTarget.value)}
+        >
+          <option value={current()}>{name()}</option>
+          <For each={(specs() ?? []).filter((x) => x.name !== current())}>
+            {(x) => <option value={x.name}>{x.displayName}</option>}
+          </For>
+        </select>
+      </Show>
+      <span class="muted" data-testid="nb-kernel-state">
+        {STATE_LABEL[k.state()] ?? k.state()}
+      </span>
+    </span>
+  );
+}
+
+/** The kernel died: why, the end of what it wrote to stderr, and Restart. */
+export function KernelDied(props: { store: NotebookStore }) {
+  const k = props.store.kernel;
+  const died = () => (k.state() === "dead" ? k.view()?.died : undefined);
+  return (
+    <Show when={died()}>
+      {(d) => (
+        <div class="nb-notice nb-problem" role="alert" data-testid="nb-kernel-died">
+          The kernel died: {d().reason}
+          {d().code !== null ? ` (exit code ${d().code})` : d().signal ? ` (${d().signal})` : ""}.{" "}
+          <button type="button" class="icon-button" onClick={() => void k.restart()}>
+            Restart it
+          </button>
+          <Show when={d().stderr}>
+            <details>
+              <summary>What it wrote to stderr</summary>
+              <pre class="nb-stderr" data-testid="nb-kernel-stderr">
+                {d().stderr}
+              </pre>
+            </details>
+          </Show>
+        </div>
+      )}
+    </Show>
   );
 }

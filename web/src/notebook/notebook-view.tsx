@@ -3,7 +3,8 @@
  * seam; insert, delete, move, type, split, merge, clear outputs; saved state) and the cells,
  * virtualised, so only the cells in view exist in the page (and have a CodeMirror). Keys as
  * in JupyterLab: command mode (Enter edits; A/B insert; D D deletes; Z undoes it; M/Y/R set
- * the type; Up/Down/J/K select; Shift-M merges; Shift-Enter, Ctrl-Enter run) and edit mode
+ * the type; Up/Down/J/K select; Shift-M merges; Shift-Enter, Ctrl-Enter run; I I interrupts;
+ * 0 0 restarts) and edit mode
  * (Esc leaves; Shift-Enter, Ctrl-Enter run; Ctrl-Shift-- splits at the cursor).
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
@@ -15,7 +16,7 @@ import type { CellEditorApi } from "./cell-editor.js";
 import { Cell } from "./notebook-cell.js";
 import { NotebookHistory } from "./notebook-history.js";
 import { createNotebookStore, type NotebookStore } from "./notebook-store.js";
-import { Toolbar } from "./notebook-toolbar.js";
+import { KernelDied, Toolbar } from "./notebook-toolbar.js";
 import "./notebook.css";
 
 export function NotebookView(props: { path: string; shown: string }) {
@@ -133,13 +134,14 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
       if (s.mode() === "command" && !scroller?.contains(document.activeElement)) scroller?.focus();
     });
 
-  let pendingD = false;
+  /** The first key of D D, I I (interrupt) and 0 0 (restart), as JupyterLab has them. */
+  let pending: string | undefined;
   const onKeyDown = (e: KeyboardEvent) => {
     const target = e.target as HTMLElement;
     if (s.mode() !== "command" || target.closest(".cm-editor, select, button, input")) return;
     const key = e.key;
-    const wasD = pendingD;
-    pendingD = false;
+    const was = pending;
+    pending = undefined;
     if (key === "Enter" && e.shiftKey) {
       e.preventDefault();
       after(s.runAndAdvance());
@@ -164,8 +166,14 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
     } else if (key === "b") {
       after(s.insert("below"));
     } else if (key === "d") {
-      if (wasD) after(s.remove());
-      else pendingD = true;
+      if (was === "d") after(s.remove());
+      else pending = "d";
+    } else if (key === "i") {
+      if (was === "i") void s.kernel.interrupt();
+      else pending = "i";
+    } else if (key === "0") {
+      if (was === "0") void s.kernel.restart();
+      else pending = "0";
     } else if (key === "z") {
       after(s.undoDelete());
     } else if (key === "m") {
@@ -186,6 +194,7 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
   return (
     <>
       <Toolbar store={s} history={history()} toggleHistory={() => setHistory(!history())} />
+      <KernelDied store={s} />
       <Show when={s.notice()}>
         <div class="nb-notice" role="status" data-testid="nb-notice">
           {s.notice()}
