@@ -286,6 +286,62 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("files in Chromium", () => {
     await page.close();
   });
 
+  it("open editor tabs and the active one survive a reload; a sign-in link keeps its #view", async () => {
+    await mkdir(join(plus.home, "kept"), { recursive: true });
+    for (const n of ["a.txt", "b.txt", "c.txt"]) await writeFile(join(plus.home, "kept", n), n);
+    const page = await open("/files/kept");
+    await waitDir(page, join(plus.home, "kept"));
+    for (const n of ["a.txt", "b.txt", "c.txt"]) {
+      await page
+        .locator(`[data-testid=file-row][data-name="${n}"] [data-testid=entry-name]`)
+        .click();
+      await page.locator(`[data-testid=doc-tab][data-path$="/kept/${n}"]`).waitFor();
+      await page.getByTestId("tab-files").click();
+    }
+    const tabs = () =>
+      page
+        .getByTestId("doc-tab")
+        .evaluateAll((els) =>
+          els.map(
+            (e) =>
+              `${e.getAttribute("data-path")?.split("/").pop()}${e.getAttribute("data-active") ? "*" : ""}`,
+          ),
+        );
+    await page.getByTestId("tab-editor").click();
+    await page.locator('[data-testid=doc-tab][data-path$="/kept/b.txt"] [role=tab]').click();
+    await expect.poll(tabs).toEqual(["a.txt", "b.txt*", "c.txt"]);
+    await page.reload();
+    await page.getByTestId("tab-editor").click();
+    await expect.poll(tabs, { timeout: 30_000 }).toEqual(["a.txt", "b.txt*", "c.txt"]);
+    await expect
+      .poll(
+        () =>
+          page.locator('[data-testid=doc-body][data-path$="/kept/b.txt"] .cm-content').innerText(),
+        { timeout: 30_000 },
+      )
+      .toContain("b.txt");
+    // Closing one is kept too.
+    await page
+      .locator('[data-testid=doc-tab][data-path$="/kept/a.txt"] [data-testid=doc-tab-close]')
+      .click();
+    await page.reload();
+    await page.getByTestId("tab-editor").click();
+    await expect.poll(tabs, { timeout: 30_000 }).toEqual(["b.txt*", "c.txt"]);
+    await page.close();
+
+    // A sign-in link with a view after it (?token=…#terminals) lands on that view.
+    const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const p = await fresh.newPage();
+      await p.goto(`${plus.signInUrl}#terminals`);
+      await p.getByTestId("pane-terminals").waitFor({ state: "visible", timeout: 30_000 });
+      expect(new URL(p.url()).hash).toBe("#terminals");
+      expect(p.url()).not.toContain("token=");
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("ln -s / ~/.root: opening .root shows the root directory; error tabs can be closed", async () => {
     await symlink("/", join(plus.home, ".root"));
     const page = await open("/files/");

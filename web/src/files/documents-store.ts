@@ -1,7 +1,9 @@
 /**
  * Open files, shown in the Editor tab: `open` is the one entry point every "open file"
  * action goes through, and each open file is a tab that can always be closed, whatever
- * state it is in. The editor of each document opens it with the docs service itself.
+ * state it is in. The editor of each document opens it with the docs service itself. The
+ * open tabs and the active one survive a reload of the page: they are kept in the browser
+ * tab's sessionStorage (per workspace), so two browser tabs keep their own.
  */
 import { type Accessor, createSignal } from "solid-js";
 import { createStore, produce } from "solid-js/store";
@@ -49,10 +51,56 @@ function storedRecent(key: string): string[] {
   }
 }
 
-/** `recentKey`: where this workspace's recent files are kept (localStorage). */
-export function createDocumentsStore(_fs: FsClient, recentKey: string): DocumentsStore {
-  const [docs, setDocs] = createStore<OpenDocument[]>([]);
-  const [active, setActive] = createSignal<string>();
+/** The open tabs as kept: their paths in order and the active one. */
+interface KeptTabs {
+  paths: string[];
+  active?: string;
+}
+
+/** Most tabs kept across a reload. */
+const MAX_KEPT = 100;
+
+function keptTabs(key: string): KeptTabs {
+  try {
+    const v = JSON.parse(sessionStorage.getItem(key) ?? "{}") as Partial<KeptTabs>;
+    const paths = Array.isArray(v.paths)
+      ? v.paths.filter((p): p is string => typeof p === "string" && p.startsWith("/"))
+      : [];
+    const active = typeof v.active === "string" && paths.includes(v.active) ? v.active : undefined;
+    return { paths: paths.slice(0, MAX_KEPT), ...(active && { active }) };
+  } catch {
+    return { paths: [] };
+  }
+}
+
+/**
+ * `recentKey`: where this workspace's recent files are kept (localStorage); `tabsKey`: where
+ * its open tabs are kept for a reload (sessionStorage).
+ */
+export function createDocumentsStore(
+  _fs: FsClient,
+  recentKey: string,
+  tabsKey: string,
+): DocumentsStore {
+  const kept = keptTabs(tabsKey);
+  const [docs, setDocs] = createStore<OpenDocument[]>(
+    kept.paths.map((path) => ({ path, name: nameOf(path) || "/", status: "ready" })),
+  );
+  const [active, setActiveSignal] = createSignal<string | undefined>(kept.active);
+  const keep = () => {
+    try {
+      const next: KeptTabs = { paths: docs.map((d) => d.path).slice(0, MAX_KEPT) };
+      const a = active();
+      if (a) next.active = a;
+      sessionStorage.setItem(tabsKey, JSON.stringify(next));
+    } catch {
+      // storage refused: the tabs are not kept across a reload
+    }
+  };
+  const setActive = (path: string | undefined) => {
+    setActiveSignal(path);
+    keep();
+  };
   const [recent, setRecent] = createSignal<readonly string[]>(storedRecent(recentKey));
   let seq = 0;
   const remember = (path: string) => {
@@ -82,6 +130,7 @@ export function createDocumentsStore(_fs: FsClient, recentKey: string): Document
     open(path, line) {
       if (!docs.some((d) => d.path === path)) {
         setDocs((list) => [...list, { path, name: nameOf(path) || "/", status: "ready" }]);
+        keep();
       }
       if (line !== undefined) patch(path, { goto: { line, seq: ++seq } });
       setActive(path);
@@ -93,6 +142,7 @@ export function createDocumentsStore(_fs: FsClient, recentKey: string): Document
       if (i === -1) return active();
       setDocs((list) => list.filter((d) => d.path !== path));
       if (active() === path) setActive(docs[Math.min(i, docs.length - 1)]?.path);
+      else keep();
       return active();
     },
     reload: (path) => load(path),

@@ -90,7 +90,11 @@ function createSession(
   wsid: string,
 ): FilesSession {
   const explorer = createExplorerStore(fs, home);
-  const documents = createDocumentsStore(fs, `cocalc-recent-files:${wsid}`);
+  const documents = createDocumentsStore(
+    fs,
+    `cocalc-recent-files:${wsid}`,
+    `cocalc-open-tabs:${wsid}`,
+  );
   const uploads = createUploadsStore(
     fs,
     {
