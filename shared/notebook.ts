@@ -417,12 +417,20 @@ export function outputForFile(o: NotebookOutput): Record<string, unknown> {
   return { ...o, data };
 }
 
-/** The kernelspec a notebook names (metadata.kernelspec.name), if it names one. */
-export function notebookKernelspec(nb: Pick<Notebook, "metadata"> | undefined): string | undefined {
+/** The kernelspec a notebook names (metadata.kernelspec: name, display_name), if it names one. */
+export function notebookKernelspec(
+  nb: Pick<Notebook, "metadata"> | undefined,
+): { name: string; displayName?: string } | undefined {
   if (!nb) return undefined;
   try {
-    const name = (JSON.parse(nb.metadata) as { kernelspec?: { name?: unknown } }).kernelspec?.name;
-    return typeof name === "string" && name ? name : undefined;
+    const k = (
+      JSON.parse(nb.metadata) as { kernelspec?: { name?: unknown; display_name?: unknown } }
+    ).kernelspec;
+    if (typeof k?.name !== "string" || !k.name) return undefined;
+    return {
+      name: k.name,
+      ...(typeof k.display_name === "string" && k.display_name && { displayName: k.display_name }),
+    };
   } catch {
     return undefined; // not JSON: none
   }

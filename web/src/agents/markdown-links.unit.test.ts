@@ -47,6 +47,19 @@ describe("markdown - math", () => {
     expect(render("```\n$$\nx\n$$\n```")).not.toContain("math-display");
   });
 
+  it("reads Jupyter's \\( \\) and \\[ \\] too, and \\( in code stays code", () => {
+    expect(render("so \\(a_1 + b\\) holds")).toContain(
+      '<span class="math math-inline" data-tex="a_1 + b">',
+    );
+    expect(render("\\[\n\\int_0^1 x\\,dx\n\\]\n")).toContain(
+      '<div class="math math-display" data-tex="\\int_0^1 x\\,dx">',
+    );
+    expect(render("inline \\[x^2\\] shown")).toContain('class="math math-display"');
+    expect(render("`\\(x\\)`")).toContain("<code>\\(x\\)</code>");
+    // Not math: an escaped parenthesis alone is a parenthesis.
+    expect(render("a \\( b")).not.toContain("math");
+  });
+
   it("keeps markup in TeX as text, never as HTML", () => {
     const html = render('$<img src=x onerror="alert(1)">$');
     expect(html).not.toContain("<img");

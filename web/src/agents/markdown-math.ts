@@ -1,6 +1,7 @@
 /**
- * Math in Markdown: `$…$` inline and `$$…$$` displayed, as pandoc reads them (no space just
- * inside the dollars, no digit just after the closing one, so "$5 and $10" stays text). The
+ * Math in Markdown: `$…$` and `\(…\)` inline, `$$…$$` and `\[…\]` displayed, as pandoc and
+ * Jupyter read them (no space just inside single dollars, no digit just after the closing
+ * one, so "$5 and $10" stays text; code spans and blocks keep their dollars). The
  * parser only marks where the TeX is (an element carrying it in `data-tex`, sanitised with
  * the rest); KaTeX draws it afterwards into those elements, with `trust` off, so no \href,
  * \url, \includegraphics or \htmlData can make a link, load a file or set an attribute.
@@ -28,9 +29,11 @@ export const mathExtension: MarkedExtension = {
     {
       name: "mathBlock",
       level: "block",
-      start: (src) => src.match(/^ {0,3}\$\$/m)?.index,
+      start: (src) => src.match(/^ {0,3}(?:\$\$|\\\[)/m)?.index,
       tokenizer(src) {
-        const m = /^ {0,3}\$\$([\s\S]+?)\$\$[ \t]*(?:\n+|$)/.exec(src);
+        const m =
+          /^ {0,3}\$\$([\s\S]+?)\$\$[ \t]*(?:\n+|$)/.exec(src) ??
+          /^ {0,3}\\\[([\s\S]+?)\\\][ \t]*(?:\n+|$)/.exec(src);
         if (m) return { type: "mathBlock", raw: m[0], text: m[1]!.trim() };
         return undefined;
       },
@@ -39,12 +42,14 @@ export const mathExtension: MarkedExtension = {
     {
       name: "mathInline",
       level: "inline",
-      start: (src) => (src.indexOf("$") === -1 ? undefined : src.indexOf("$")),
+      start: (src) => src.match(/\$|\\[([]/)?.index,
       tokenizer(src) {
-        const display = /^\$\$(?!\$)([\s\S]+?)\$\$/.exec(src);
+        const display = /^\$\$(?!\$)([\s\S]+?)\$\$/.exec(src) ?? /^\\\[([\s\S]+?)\\\]/.exec(src);
         if (display)
           return { type: "mathInline", raw: display[0], text: display[1]!.trim(), display: true };
-        const m = /^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)/.exec(src);
+        const m =
+          /^\$(?![\s$])((?:\\.|[^\\$\n])+?)(?<!\s)\$(?!\d)/.exec(src) ??
+          /^\\\(([\s\S]+?)\\\)/.exec(src);
         if (m) return { type: "mathInline", raw: m[0], text: m[1]!, display: false };
         return undefined;
       },
@@ -57,7 +62,7 @@ export const mathExtension: MarkedExtension = {
 };
 
 /** Typesets every math element under `root` that is not typeset yet. */
-export function renderMath(root: HTMLElement): void {
+export function renderMath(root: ParentNode): void {
   for (const el of root.querySelectorAll<HTMLElement>(".math[data-tex]")) {
     if (el.dataset.typeset) continue;
     const tex = el.dataset.tex ?? "";

@@ -42,8 +42,9 @@ export interface NotebookStore {
   readonly cells: Accessor<readonly NotebookCell[]>;
   /** The language of code cells (metadata: language_info, kernelspec). */
   readonly language: Accessor<string>;
-  /** The kernelspec the notebook names (python3 when it names none). */
+  /** The kernelspec the notebook names (python3 when it names none) and its display name. */
   readonly kernelspec: Accessor<string>;
+  readonly kernelDisplayName: Accessor<string | undefined>;
   readonly selected: Accessor<string | undefined>;
   readonly mode: Accessor<NotebookMode>;
   /** Markdown cells shown as their source (being edited) rather than rendered. */
@@ -100,6 +101,7 @@ export function createNotebookStore(
   const [cells, setCells] = createSignal<readonly NotebookCell[]>([]);
   const [language, setLanguage] = createSignal("python");
   const [kernelspec, setKernelspec] = createSignal("python3");
+  const [kernelDisplayName, setKernelDisplayName] = createSignal<string>();
   const [selected, setSelected] = createSignal<string>();
   const [mode, setModeSignal] = createSignal<NotebookMode>("command");
   const [editingMarkdown, setEditingMarkdown] = createSignal<ReadonlySet<string>>(new Set());
@@ -139,7 +141,9 @@ export function createNotebookStore(
       setCells(s.cellList.slice());
       if (s.state) {
         setLanguage(notebookLanguage(s.state.nb));
-        setKernelspec(notebookKernelspec(s.state.nb) ?? "python3");
+        const named = notebookKernelspec(s.state.nb);
+        setKernelspec(named?.name ?? "python3");
+        setKernelDisplayName(named?.displayName);
       }
       const sel = selected();
       if (sel === undefined || !s.cell(sel)) setSelected(s.cellList[0]?.id);
@@ -198,6 +202,7 @@ export function createNotebookStore(
     cells,
     language,
     kernelspec,
+    kernelDisplayName,
     selected,
     mode,
     editingMarkdown,

@@ -109,7 +109,7 @@ export function Toolbar(props: { store: NotebookStore; history: boolean; toggleH
           ▶▶ Run all
         </button>
         <select
-          class="nb-type"
+          class="nb-type nb-run-more"
           aria-label="Run some cells"
           data-testid="nb-run-more"
           value=""
@@ -193,7 +193,10 @@ function KernelPicker(props: { store: NotebookStore; readOnly: boolean }) {
   const [loading, setLoading] = createSignal(false);
   const current = () => k.view()?.kernelspec ?? s.kernelspec();
   const name = () =>
-    k.view()?.displayName ?? specs()?.find((x) => x.name === current())?.displayName ?? current();
+    k.view()?.displayName ??
+    specs()?.find((x) => x.name === current())?.displayName ??
+    (current() === s.kernelspec() ? s.kernelDisplayName() : undefined) ??
+    current();
   const load = () => {
     if (specs() || loading()) return;
     setLoading(true);
