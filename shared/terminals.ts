@@ -28,6 +28,43 @@ export const TERM_OFFSET_HEADER = "Term-Offset";
 /** The header of a size marker in the recording: `<cols>x<rows>`; such a message has no body. */
 export const TERM_SIZE_HEADER = "Term-Size";
 
+/**
+ * The header of a numbered keystroke message (a request): `<stream>.<seq>.<acked>` — the
+ * page's stream of keystrokes (a random id per attach), this piece's number (from 1), and the
+ * highest number the page has seen acknowledged. The service writes each number once, in
+ * order, and answers with an InputAck. Keystrokes without it are written as they come.
+ */
+export const TERM_INPUT_HEADER = "Term-Input";
+
+export interface InputTag {
+  stream: string;
+  seq: number;
+  acked: number;
+}
+
+export function formatInputTag(t: InputTag): string {
+  return `${t.stream}.${t.seq}.${t.acked}`;
+}
+
+/** The tag of a keystroke message, or undefined when it is not one. */
+export function parseInputTag(text: string | undefined): InputTag | undefined {
+  const m = text ? /^([A-Za-z0-9_-]{8,64})\.(\d{1,15})\.(\d{1,15})$/.exec(text) : null;
+  if (!m) return undefined;
+  const seq = Number(m[2]);
+  const acked = Number(m[3]);
+  return seq >= 1 && acked < seq ? { stream: m[1]!, seq, acked } : undefined;
+}
+
+/**
+ * The service's answer to a numbered keystroke message: written (or already written: `seq`
+ * is the highest written of the stream), a gap (`expect`: the number it needs next; the page
+ * sends again from there), or the terminal does not run (the keys are dropped).
+ */
+export type InputAck =
+  | { ok: true; seq: number }
+  | { ok: false; expect: number }
+  | { ok: false; gone: true };
+
 export const TERM_MIN_COLS = 2;
 export const TERM_MAX_COLS = 1000;
 export const TERM_MIN_ROWS = 1;

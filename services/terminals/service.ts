@@ -21,7 +21,10 @@ import {
   workspaceTerminalSubjects,
 } from "../../shared/subjects.js";
 import {
+  type InputAck,
+  parseInputTag,
   ResizeRequestSchema,
+  TERM_INPUT_HEADER,
   TERM_MAX_INPUT,
   TerminalCommands,
   type TerminalEvent,
@@ -50,6 +53,7 @@ import {
 } from "./decider.js";
 import { type HostEvents, type HostLocation, PtyHostClient } from "./host-client.js";
 import type { HostMessage, SpawnSpec } from "./host-protocol.js";
+import { InputOrder } from "./input-order.js";
 import { moveLifecycle } from "./lifecycle-move.js";
 import { TerminalPipe } from "./pipe.js";
 import { termsProjection } from "./projections.js";
@@ -136,6 +140,8 @@ class Terminals {
   private readonly viewerWrites = new Map<string, NodeJS.Timeout>();
   /** Keystrokes for terminals whose shell is being started: they go in once it runs. */
   private readonly early = new Map<string, Uint8Array[]>();
+  /** Numbered keystrokes: each written once, in order. */
+  private readonly inputOrder = new InputOrder();
   private sweeper: NodeJS.Timeout | undefined;
   private failure!: (err: unknown) => void;
   private readonly failed: Promise<never>;
@@ -607,11 +613,25 @@ class Terminals {
     this.subscribe(s.input, (m, tid) => {
       if (m.data.length === 0 || m.data.length > TERM_MAX_INPUT) return;
       const early = this.early.get(tid);
-      if (early) {
-        if (early.length < 64) early.push(m.data);
-      } else if (this.pipes.has(tid)) {
-        this.host?.input(tid, m.data);
+      const tag = parseInputTag(m.headers?.get(TERM_INPUT_HEADER));
+      const answer = (ack: InputAck) => {
+        if (tag && m.reply) m.respond(JSON.stringify(ack));
+      };
+      if (!early && !this.pipes.has(tid)) {
+        answer({ ok: false, gone: true });
+        return;
       }
+      // Held keys of a terminal about to start are at most 64 pieces; more are asked again.
+      if (early && early.length >= 64) {
+        if (tag) answer({ ok: false, expect: tag.seq });
+        return;
+      }
+      const taken = tag ? this.inputOrder.take(tid, tag) : { write: true };
+      if (taken.write) {
+        if (early) early.push(m.data);
+        else this.host?.input(tid, m.data);
+      }
+      if ("ack" in taken) answer(taken.ack);
     });
     this.subscribe(s.resize, (m, tid) => {
       const req = parseJson(m.data);

@@ -4,12 +4,16 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
+import { headers } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeEvent, envelope } from "../../shared/envelope.js";
 import { Buckets, Keys, Streams, terminalSubjects } from "../../shared/subjects.js";
 import {
   decodeSnapshot,
+  formatInputTag,
+  type InputAck,
   newTerminalId,
+  TERM_INPUT_HEADER,
   TerminalResized,
   terminalIdForPath,
 } from "../../shared/terminals.js";
@@ -132,6 +136,55 @@ describe.skipIf(!existsSync(WORKER) || !existsSync(HOST))("terminals service", (
     expect(text).toMatch(/^marker-42$/m);
     expect(text).toMatch(/^marker-43$/m);
     expect(text).toBe(await a.text());
+  });
+
+  it("numbered keystrokes sent while the service is down are taken once it runs, each once and in order", async () => {
+    const tid = newTerminalId();
+    await open({ tid, cols: 80, rows: 24 });
+    const a = await viewer(tid);
+    const send = async (stream: string, seq: number, acked: number, text: string) => {
+      const h = headers();
+      h.set(TERM_INPUT_HEADER, formatInputTag({ stream, seq, acked }));
+      const m = await t.nc.request(terminalSubjects(TEST_WSID, tid).input, text, {
+        timeout: 5000,
+        headers: h,
+      });
+      return m.json<InputAck>();
+    };
+    worker.kill("SIGKILL");
+    await new Promise((r) => worker.once("exit", r));
+    // Nobody listens: the page hears so (no responders) and keeps the keys.
+    await expect(send("pageStreamA", 1, 0, "echo numbered-$((3*3))\r")).rejects.toThrow();
+    worker = await startWorker();
+    const first = await until("the service answers", () =>
+      send("pageStreamA", 1, 0, "echo numbered-$((3*3))\r").catch(() => undefined),
+    );
+    expect(first).toEqual({ ok: true, seq: 1 });
+    // Sent again (its answer lost): acknowledged, not written twice.
+    expect(await send("pageStreamA", 1, 0, "echo numbered-$((3*3))\r")).toEqual({
+      ok: true,
+      seq: 1,
+    });
+    // 2 lost on the way: 3 waits for it.
+    expect(await send("pageStreamA", 3, 1, "echo three-$((1+2))\r")).toEqual({
+      ok: false,
+      expect: 2,
+    });
+    expect(await send("pageStreamA", 2, 1, "echo two-$((1+1))\r")).toEqual({ ok: true, seq: 2 });
+    expect(await send("pageStreamA", 3, 2, "echo three-$((1+2))\r")).toEqual({ ok: true, seq: 3 });
+    await a.waitFor(/^three-3$/m);
+    const text = await a.text();
+    expect(text.match(/^numbered-9$/gm)).toHaveLength(1);
+    expect(text.indexOf("\ntwo-2")).toBeLessThan(text.indexOf("\nthree-3"));
+    expect(text.match(/^three-3$/gm)).toHaveLength(1);
+    // A terminal that does not run: the keys are refused, in words the page shows.
+    const h = headers();
+    h.set(TERM_INPUT_HEADER, formatInputTag({ stream: "pageStreamB", seq: 1, acked: 0 }));
+    const gone = await t.nc.request(terminalSubjects(TEST_WSID, newTerminalId()).input, "x", {
+      timeout: 5000,
+      headers: h,
+    });
+    expect(gone.json()).toEqual({ ok: false, gone: true });
   });
 
   it("three viewers see identical output; snapshot + tail equals the whole stream", async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -215,5 +216,20 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("terminals in Chromium", () => {
     await typeIn(first, "echo restarted-$((5+5))\n");
     await expect.poll(() => screen(first), { timeout: 30_000 }).toContain("restarted-10");
     expect(ptyHostPid(join(plus.dataDir, "terminals"))).toBeDefined();
+  });
+
+  it("keys typed while nats-server restarts reach the shell once it is back, once each", async () => {
+    await typeIn(first, "clear\n");
+    await expect.poll(() => screen(first), { timeout: 30_000 }).not.toContain("restarted-10");
+    const pid = Number(readFileSync(join(plus.dataDir, "nats/nats-server.pid"), "utf8"));
+    process.kill(pid, "SIGKILL");
+    // Typed at once, while the page and the services are cut off.
+    await typeIn(first, "echo away-$((6*7))-typed\n");
+    await expect.poll(() => screen(first), { timeout: 60_000 }).toContain("away-42-typed");
+    await expect.poll(() => first.getByTestId("terminal-keys-waiting").count()).toBe(0);
+    // Sent again until acknowledged, written once: the command ran once.
+    await typeIn(first, "echo after-$((1+1))\n");
+    await expect.poll(() => screen(first), { timeout: 30_000 }).toContain("after-2");
+    expect((await screen(first)).split("away-42-typed").length - 1).toBe(1);
   });
 });

@@ -2,16 +2,19 @@
  * One attached terminal in the page: the NATS side of a terminal tab. It replays the newest
  * snapshot and the recording after it into a terminal emulator (the sink), follows live
  * output with bounded buffering, jumps ahead to a newer snapshot when it falls far behind
- * (a flood must not freeze the page), sends keystrokes and size requests over core NATS,
- * and says it is there (presence) while attached. It re-attaches after reconnects.
+ * (a flood must not freeze the page), sends keystrokes (numbered, until acknowledged) and
+ * size requests over core NATS, and says it is there (presence) while attached. It
+ * re-attaches after reconnects.
  */
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { randomId } from "../../../shared/base64url.js";
 import { Buckets, Keys, Streams, terminalSubjects } from "../../../shared/subjects.js";
 import {
   decodeSnapshot,
+  type InputAck,
   replayStep,
+  TERM_INPUT_HEADER,
   TERM_MAX_INPUT,
   TERM_OFFSET_HEADER,
   TERM_SIZE_HEADER,
@@ -22,6 +25,7 @@ import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
+import { InputQueue } from "./input-queue.js";
 
 /** What the session writes into: the xterm wrapper implements it. */
 export interface TerminalSink {
@@ -32,8 +36,13 @@ export interface TerminalSink {
 
 export type SessionStatus = "attaching" | "live" | "error";
 
+/** Keystrokes not delivered yet (`waiting` pieces), or given up (`lost`, and why). */
+export type KeysState = { waiting: number } | { lost: number; why: "gone" | "timeout" };
+
 export interface SessionHooks {
   status(status: SessionStatus, problem?: string): void;
+  /** Keystrokes waiting for the connection (`waiting` > 0), or dropped (`lost`). */
+  keys?(state: KeysState): void;
 }
 
 export interface TerminalSession {
@@ -225,8 +234,27 @@ export function attachTerminal(
     }
   }
 
+  // Keystrokes are numbered requests, sent again until the service has them (input-queue.ts).
+  const keys = new InputQueue(
+    async (bytes, tag) => {
+      // Not buffered by the client while it is away: the queue sends again once it is back.
+      if (!nc || conn.state() !== "connected") throw new Error("not connected");
+      const h = headers();
+      h.set(TERM_INPUT_HEADER, tag);
+      const reply = await nc.request(subjects.input, bytes, { timeout: 5000, headers: h });
+      return reply.json<InputAck>();
+    },
+    {
+      waiting: (n) => hooks.keys?.({ waiting: n }),
+      lost: (n, why) => hooks.keys?.({ lost: n, why }),
+    },
+  );
+
   // After a reconnect the reader's consumer may be gone: start over from the newest snapshot.
-  const offReconnect = conn.onReconnect(() => current?.release());
+  const offReconnect = conn.onReconnect(() => {
+    current?.release();
+    keys.resend();
+  });
   const beat = setInterval(() => presence("open"), VIEWER_HEARTBEAT_MS);
   // Closing the tab runs no cleanup; say goodbye on the way out (best effort: else it times out).
   const onHide = (e: PageTransitionEvent) => {
@@ -241,7 +269,7 @@ export function attachTerminal(
       const bytes = typeof data === "string" ? encoder.encode(data) : data;
       for (let i = 0; i < bytes.length; i += TERM_MAX_INPUT) {
         // A cut inside a UTF-8 sequence is fine: the pty gets the same bytes in order.
-        nc?.publish(subjects.input, bytes.subarray(i, i + TERM_MAX_INPUT));
+        keys.push(bytes.subarray(i, i + TERM_MAX_INPUT));
       }
     },
     resize(cols, rows) {
@@ -251,6 +279,7 @@ export function attachTerminal(
       if (stopping.signal.aborted) return;
       presence("closed");
       stopping.abort();
+      keys.stop();
       clearInterval(beat);
       removeEventListener("pagehide", onHide);
       offReconnect();

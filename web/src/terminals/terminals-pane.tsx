@@ -3,12 +3,12 @@
  * the selected terminal with its toolbar (where it runs, status, viewers, search, font
  * size) and, when its shell has ended, a notice with Restart.
  */
-import { createSignal, For, type JSX, lazy, Show } from "solid-js";
+import { createSignal, For, type JSX, lazy, onCleanup, Show } from "solid-js";
 import { exitSummary, type TerminalView } from "../../../shared/terminals.js";
 import { EmptyState } from "../components/empty-state.js";
 import { Icon, TerminalIcon } from "../components/icons.js";
 import { useSettings } from "../stores/settings-store.js";
-import type { SessionStatus } from "./terminal-session.js";
+import type { KeysState, SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
 import type { XtermApi } from "./xterm-view.js";
 import "./terminals.css";
@@ -77,6 +77,24 @@ export function TerminalsPane() {
     status: "attaching",
   });
   let searchInput: HTMLInputElement | undefined;
+  /** Keystrokes waiting for the connection, or what was said of keystrokes given up. */
+  const [keysWaiting, setKeysWaiting] = createSignal(0);
+  const [keysLost, setKeysLost] = createSignal<string>();
+  let lostTimer: ReturnType<typeof setTimeout> | undefined;
+  const onKeys = (k: KeysState) => {
+    if ("waiting" in k) {
+      setKeysWaiting(k.waiting);
+      return;
+    }
+    setKeysLost(
+      k.why === "gone"
+        ? `${k.lost} keystroke${k.lost === 1 ? "" : "s"} not delivered: the terminal is not running`
+        : `${k.lost} keystroke${k.lost === 1 ? "" : "s"} not delivered: no connection for 30 s`,
+    );
+    clearTimeout(lostTimer);
+    lostTimer = setTimeout(() => setKeysLost(undefined), 15_000);
+  };
+  onCleanup(() => clearTimeout(lostTimer));
 
   const openSearch = () => {
     setSearching(true);
@@ -187,6 +205,20 @@ export function TerminalsPane() {
                         ? exitSummary(current()!.exit ?? { code: null, signal: null, at: "" })
                         : "running"}
               </span>
+              <Show when={keysWaiting() > 0}>
+                <span class="terminal-keys" data-testid="terminal-keys-waiting">
+                  keys waiting for the connection…
+                </span>
+              </Show>
+              <Show when={keysLost()}>
+                <span
+                  class="terminal-keys terminal-keys-lost"
+                  role="alert"
+                  data-testid="terminal-keys-lost"
+                >
+                  {keysLost()}
+                </span>
+              </Show>
               <span class="terminal-spacer" />
               <Show when={current()}>
                 {(t) => (
@@ -304,6 +336,7 @@ export function TerminalsPane() {
                 onApi={setApi}
                 onSearch={openSearch}
                 onStatus={(s, problem) => setStatus({ status: s, ...(problem && { problem }) })}
+                onKeys={onKeys}
               />
             </div>
           </div>

@@ -18,7 +18,7 @@ import {
   TERM_SCROLLBACK,
 } from "../../../shared/terminals.js";
 import { useConnectionState } from "../stores/connection-store.js";
-import type { SessionStatus } from "./terminal-session.js";
+import type { KeysState, SessionStatus } from "./terminal-session.js";
 import { useTerminals } from "./terminals-store.js";
 import { terminalTheme } from "./theme.js";
 
@@ -66,6 +66,8 @@ export function XtermView(props: {
   /** Ctrl+Shift+F (or Cmd+F) in the terminal. */
   onSearch?(): void;
   onStatus?(status: SessionStatus, problem?: string): void;
+  /** Keystrokes waiting for the connection, or dropped (terminal-session.ts `keys`). */
+  onKeys?(state: KeysState): void;
 }) {
   const store = useTerminals();
   const readOnly = useConnectionState().readOnly;
@@ -105,6 +107,7 @@ export function XtermView(props: {
           props.onStatus?.(status, problem);
           if (status === "live") askForSize();
         },
+        keys: (state) => props.onKeys?.(state),
       },
     );
 
