@@ -324,7 +324,17 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     ]);
     expect(await healthy(v.localPort!)).toBe(true);
     localPort = v.localPort!;
-  }, 180_000);
+    // The upgrade happened once: a restart of the local plus reconnects to what runs there.
+    expect(v.mode.upgrade).toBe(false);
+    expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
+    expect((await plus(["--daemon", "--no-open", "--data-dir", dataDir], env)).code).toBe(0);
+    await until(
+      "the session runs again",
+      async () => (await view())?.status === "running" && (await healthy(localPort)),
+      60_000,
+    );
+    expect((await view())!.remotePid).toBe(remotePid);
+  }, 240_000);
 
   it("--forward-only forwards to the running daemon and installs nothing", async () => {
     const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);

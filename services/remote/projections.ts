@@ -50,6 +50,8 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
         const d = event.data;
         return {
           ...v,
+          // An upgrade happens once: later reconnects (and plus's next start) keep what runs.
+          mode: { ...v.mode, upgrade: false },
           os: d.os,
           arch: d.arch,
           remoteVersion: d.remoteVersion,

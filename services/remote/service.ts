@@ -404,6 +404,8 @@ class SessionActor {
       }
       await mkdir(join(this.s.opts.dataDir, "remote"), { recursive: true, mode: 0o700 });
       await writeSecretFile(remoteTokenFile(this.s.opts.dataDir, this.sid), `${token}\n`);
+      // An upgrade happens once: a tunnel restart after this reuses what runs there.
+      if (this.mode === mode) this.mode = { ...mode, upgrade: false };
       await this.s.publish(this.sid, "SessionConnected", {
         os: p.os,
         arch: p.arch,
