@@ -402,7 +402,8 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
         join(bin, tool),
       );
     const envFile = join(sshd.home, ".ssh/environment");
-    writeFileSync(envFile, `PATH=${bin}\n`, { mode: 0o600 });
+    // No login shell to ask either (a shell that prints nothing).
+    writeFileSync(envFile, `PATH=${bin}\nSHELL=/bin/false\n`, { mode: 0o600 });
     execFileSync("chown", [`${sshd.user}:`, envFile]);
     try {
       const r = await plus(["ssh", sshd.target, ...args], env);
@@ -410,10 +411,16 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
       expect(r.stderr).toMatch(/no Node on the remote: `node` is not on the PATH/);
       expect(r.stderr).toContain("ERR_REMOTE_NO_NODE");
       expect((await view())!.status).toBe("failed");
+      // Node is where a login shell finds it (its profile's PATH), as with nvm: found there.
+      writeFileSync(envFile, `PATH=${bin}\nSHELL=/bin/sh\n`, { mode: 0o600 });
+      const found = await plus(["ssh", sshd.target, ...args], env);
+      expect(found.code, found.stderr).toBe(0);
+      expect((await view())!.status).toBe("running");
+      expect((await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env)).code).toBe(0);
     } finally {
       rmSync(envFile, { force: true });
     }
-  }, 60_000);
+  }, 90_000);
 
   it("an unsupported OS/arch is a clear error", async () => {
     // The remote's uname reports another CPU (first on its PATH via ~/.ssh/environment).

@@ -158,7 +158,11 @@ const PROBE = [
   'echo "os=$(uname -s)"',
   'echo "arch=$(uname -m)"',
   'echo "home=$HOME"',
-  'n=$(command -v node 2>/dev/null || true); echo "node=$n"',
+  "n=$(command -v node 2>/dev/null || true)",
+  // Where a login shell finds it (nvm, asdf or a PATH set in ~/.profile): its last path line.
+  'if [ -z "$n" ] && [ -n "${SHELL:-}" ] && [ -x "$SHELL" ]; then n=$("$SHELL" -lc "command -v node" < /dev/null 2>/dev/null | sed -n "/^\\//p" | sed -n "\\$p"); fi',
+  'if [ -z "$n" ]; then for c in "$HOME"/.nvm/versions/node/*/bin/node "$HOME/.volta/bin/node" "$HOME/.asdf/shims/node"; do [ -x "$c" ] && n="$c"; done; fi',
+  'echo "node=$n"',
   'if [ -n "$n" ]; then echo "nodev=$("$n" -v 2>/dev/null)"; fi',
   `for d in ${INSTALL}/*/; do [ -f "$d.complete" ] && echo "installed=$(basename "$d") $(head -c 64 "$d.complete")"; done 2>/dev/null`,
   `c=${SSH_DIR}/connection.json`,
@@ -246,7 +250,7 @@ export function checkRunnable(
   if (!p.node) {
     throw new CocalcError(
       "ERR_REMOTE_NO_NODE",
-      "no Node on the remote: `node` is not on the PATH of a non-interactive ssh shell there (checked PATH plus /usr/local/bin and ~/.local/bin); install Node.js 20 or newer on the remote",
+      "no Node on the remote: `node` is not on the PATH of a non-interactive ssh shell there (checked PATH plus /usr/local/bin and ~/.local/bin), nor in a login shell's, nor in ~/.nvm, ~/.volta or ~/.asdf; install Node.js 20 or newer on the remote",
     );
   }
   const major = Number(/^v(\d+)/.exec(p.nodeVersion ?? "")?.[1] ?? 0);
