@@ -160,7 +160,7 @@ const PROBE = [
   'echo "home=$HOME"',
   "n=$(command -v node 2>/dev/null || true)",
   // Where a login shell finds it (nvm, asdf or a PATH set in ~/.profile): its last path line.
-  'if [ -z "$n" ] && [ -n "${SHELL:-}" ] && [ -x "$SHELL" ]; then n=$("$SHELL" -lc "command -v node" < /dev/null 2>/dev/null | sed -n "/^\\//p" | sed -n "\\$p"); fi',
+  'if [ -z "$n" ] && [ -n "$SHELL" ] && [ -x "$SHELL" ]; then n=$("$SHELL" -lc "command -v node" < /dev/null 2>/dev/null | sed -n "/^\\//p" | sed -n "\\$p"); fi',
   'if [ -z "$n" ]; then for c in "$HOME"/.nvm/versions/node/*/bin/node "$HOME/.volta/bin/node" "$HOME/.asdf/shims/node"; do [ -x "$c" ] && n="$c"; done; fi',
   'echo "node=$n"',
   'if [ -n "$n" ]; then echo "nodev=$("$n" -v 2>/dev/null)"; fi',
