@@ -119,6 +119,15 @@ export const OutputsSet = defineEvent(
   1,
   obj({ id: CellId, outputs: Json, execution_count: Count }),
 );
+/**
+ * A kernel's new outputs of a code cell (nbformat JSON text of a list), appended to what it
+ * has: a stream output right after one of the same stream continues it, as Jupyter writes.
+ */
+export const OutputsAppended = defineEvent(
+  "OutputsAppended",
+  1,
+  obj({ id: CellId, outputs: Json }),
+);
 export const CellMetadataSet = defineEvent(
   "CellMetadataSet",
   1,
@@ -136,6 +145,7 @@ export const NotebookEvents = [
   CellsMerged,
   CellPatched,
   OutputsSet,
+  OutputsAppended,
   CellMetadataSet,
   NotebookMetadataSet,
 ] as const;
@@ -149,6 +159,7 @@ export type NotebookEvent =
   | EventOf<typeof CellsMerged>
   | EventOf<typeof CellPatched>
   | EventOf<typeof OutputsSet>
+  | EventOf<typeof OutputsAppended>
   | EventOf<typeof CellMetadataSet>
   | EventOf<typeof NotebookMetadataSet>;
 const notebookTypes = new Set<string>(NotebookEvents.map((e) => e.type));

@@ -5,7 +5,7 @@
  */
 import { applyEdits, type Edit, mapPos, parsePatch, rebaseEdits } from "./docs.js";
 import { CocalcError } from "./errors.js";
-import { type Notebook, type NotebookCell, withCellType } from "./notebook.js";
+import { appendOutputs, type Notebook, type NotebookCell, withCellType } from "./notebook.js";
 import type { NotebookEvent } from "./notebook-doc.js";
 
 /** A notebook as of one sequence of its stream. */
@@ -123,6 +123,13 @@ export function evolveNotebook(
       update(event.data.id, (c) =>
         c.cell_type === "code"
           ? { ...c, outputs: event.data.outputs, execution_count: event.data.execution_count }
+          : c,
+      );
+      break;
+    case "OutputsAppended":
+      update(event.data.id, (c) =>
+        c.cell_type === "code"
+          ? { ...c, outputs: appendOutputs(c.outputs ?? "[]", event.data.outputs) }
           : c,
       );
       break;

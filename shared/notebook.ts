@@ -417,6 +417,24 @@ export function outputForFile(o: NotebookOutput): Record<string, unknown> {
   return { ...o, data };
 }
 
+/**
+ * Outputs (nbformat JSON text of a list, file form) with `more` appended: a stream output
+ * right after one of the same stream continues it (its text joined and split into lines
+ * again), as Jupyter's notebook writes a cell's output.
+ */
+export function appendOutputs(outputs: string, more: string): string {
+  const list = JSON.parse(outputs) as Record<string, unknown>[];
+  const text = (o: Record<string, unknown>) =>
+    Array.isArray(o.text) ? o.text.join("") : String(o.text ?? "");
+  for (const o of JSON.parse(more) as Record<string, unknown>[]) {
+    const last = list.at(-1);
+    if (o.output_type === "stream" && last?.output_type === "stream" && last.name === o.name) {
+      list[list.length - 1] = { ...last, text: splitLines(text(last) + text(o)) };
+    } else list.push(o);
+  }
+  return JSON.stringify(list);
+}
+
 /** The kernelspec a notebook names (metadata.kernelspec: name, display_name), if it names one. */
 export function notebookKernelspec(
   nb: Pick<Notebook, "metadata"> | undefined,

@@ -44,6 +44,9 @@ import {
   type NotebookDecision,
 } from "./notebook-decider.js";
 
+/** The actor of the outputs a kernel made (the kernels service ran them). */
+const KERNEL_ACTOR = "kernels";
+
 /** Largest snapshot stored (the `doc-snapshots` bucket takes values up to 1 MiB). */
 const NOTEBOOK_SNAPSHOT_MAX = 960 * 1024;
 
@@ -142,6 +145,28 @@ export class NotebookDocs {
         throw new Error(`unhandled command ${(never as { type: string }).type}`);
       }
     }
+  }
+
+  /**
+   * Kernel outputs for cell `id` of the notebook at `path`: `decide` gets the cell's outputs
+   * now (nbformat JSON text) and count, and returns what to store (or nothing). False when the
+   * cell is gone or is not a code cell. `idParts` name the stored event, so a kernel event
+   * handled again (redelivered after a crash) is stored once.
+   */
+  async kernelOutputs(
+    path: string,
+    id: string,
+    decide: (cell: { outputs: string; count: number | null }) => NotebookDecision | undefined,
+    idParts: [string, string],
+  ): Promise<boolean> {
+    const d = await this.load(path);
+    return this.serial(d, async () => {
+      const c = d.head.state.nb.cells.find((x) => x.id === id);
+      if (c?.cell_type !== "code") return false;
+      const decision = decide({ outputs: c.outputs ?? "[]", count: c.execution_count ?? null });
+      if (decision) await this.store(d, [decision], KERNEL_ACTOR, idParts);
+      return true;
+    });
   }
 
   async stop(): Promise<void> {

@@ -69,6 +69,7 @@ import {
 } from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
+import { followKernelOutputs } from "./kernel-outputs.js";
 import { type NotebookCommand, NotebookDocs } from "./notebooks.js";
 import { docsProjection } from "./projections.js";
 
@@ -193,8 +194,14 @@ export class DocsService {
       done: Promise.race(this.subs.map((sub) => sub.closed)).then(() => undefined),
       stop: () => this.stop(),
     };
+    // Kernels' outputs into their notebooks, with or without a page open.
+    const outputs = await followKernelOutputs({
+      ctx: this.ctx,
+      notebooks: this.notebooks,
+      durable: `${this.opts.durable ?? DOCS_SERVICE}-kernel-outputs`,
+    });
     this.log.info(this.files.where, "docs service ready");
-    return runningService([commands, consumer], async () => undefined);
+    return runningService([commands, consumer, outputs], async () => undefined);
   }
 
   /** Stops taking commands; what is not on disk yet goes there (the stream has it either way). */

@@ -637,6 +637,19 @@ return function check(value) {
   )
 }
 })(),
+  "56d2a5f8587ce176eac17dd4": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 524288 &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "594793e75212a67dfa057344": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {

@@ -54,6 +54,8 @@ function describe(e: NotebookEvent): string {
       return e.data.outputs === "[]"
         ? `outputs of ${e.data.id} cleared`
         : `outputs of ${e.data.id}`;
+    case "OutputsAppended":
+      return `output of ${e.data.id}`;
     case "CellMetadataSet":
       return `metadata of ${e.data.id}`;
     case "NotebookMetadataSet":

@@ -239,8 +239,7 @@ export function KernelDied(props: { store: NotebookStore }) {
     <Show when={died()}>
       {(d) => (
         <div class="nb-notice nb-problem" role="alert" data-testid="nb-kernel-died">
-          The kernel died: {d().reason}
-          {d().code !== null ? ` (exit code ${d().code})` : d().signal ? ` (${d().signal})` : ""}.{" "}
+          The kernel died: {d().reason}.{" "}
           <button type="button" class="icon-button" onClick={() => void k.restart()}>
             Restart it
           </button>
