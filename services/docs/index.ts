@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { PathResolver } from "../runtime/paths.js";
 import type { ServiceDefinition } from "../runtime/service.js";
 import { type DocFiles, localFiles } from "./files.js";
+import { kernelOutputsDurable } from "./kernel-outputs.js";
 import { DOCS_SERVICE, type DocsServiceOptions, startDocs } from "./service.js";
 import { workspaceFiles } from "./workspace-files.js";
 
@@ -25,7 +26,7 @@ export function docsService(
   const durable = opts.durable ?? DOCS_SERVICE;
   return {
     name: DOCS_SERVICE,
-    durables: [durable],
+    durables: [durable, kernelOutputsDurable(durable)],
     async start(ctx) {
       let files: DocFiles;
       if (opts.container) {

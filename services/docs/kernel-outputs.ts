@@ -43,6 +43,11 @@ import { readSubjectMessages } from "../runtime/stream-read.js";
 import type { NotebookDecision } from "./notebook-decider.js";
 import type { NotebookDocs } from "./notebooks.js";
 
+/** The durable of the kernel outputs beside the docs service's own `durable`. */
+export function kernelOutputsDurable(durable: string): string {
+  return `${durable}-kernel-outputs`;
+}
+
 /** Most bytes of a cell's outputs (JSON) the notebook keeps from a kernel. */
 export const OUTPUTS_CAP = 256 * 1024;
 

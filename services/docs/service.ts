@@ -69,7 +69,7 @@ import {
 } from "./decider.js";
 import type { DiskRead } from "./disk.js";
 import type { DocFiles } from "./files.js";
-import { followKernelOutputs } from "./kernel-outputs.js";
+import { followKernelOutputs, kernelOutputsDurable } from "./kernel-outputs.js";
 import { type NotebookCommand, NotebookDocs } from "./notebooks.js";
 import { docsProjection } from "./projections.js";
 
@@ -198,7 +198,7 @@ export class DocsService {
     const outputs = await followKernelOutputs({
       ctx: this.ctx,
       notebooks: this.notebooks,
-      durable: `${this.opts.durable ?? DOCS_SERVICE}-kernel-outputs`,
+      durable: kernelOutputsDurable(this.opts.durable ?? DOCS_SERVICE),
     });
     this.log.info(this.files.where, "docs service ready");
     return runningService([commands, consumer, outputs], async () => undefined);

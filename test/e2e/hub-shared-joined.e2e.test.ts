@@ -270,7 +270,11 @@ describe.skipIf(unsupported !== undefined)(
       await owner.getByTestId("new-file-dialog-input").fill("after-the-outage.txt");
       await owner.getByTestId("new-file-dialog-submit").click();
       // A new file opens in the editor; the owner goes back to Files.
-      await owner.locator("[data-testid=code-editor]").waitFor({ timeout: 60_000 });
+      await owner
+        .locator(
+          '[data-testid=doc-body][data-path$="/after-the-outage.txt"] [data-testid=code-editor]',
+        )
+        .waitFor({ timeout: 60_000 });
       await owner.getByTestId("tab-files").click();
       for (const page of [collaborator, viewer])
         await row(page, "after-the-outage.txt").waitFor({ timeout: 60_000 });
