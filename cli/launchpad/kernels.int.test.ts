@@ -27,7 +27,11 @@ import {
   setupHostMachine,
 } from "../../test/helpers/launchpad.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
-import { startWorkspaceServices, type WorkspaceServices } from "./workspaces.js";
+import {
+  startWorkspaceServices,
+  type WorkspaceServices,
+  type WorkspaceServicesOptions,
+} from "./workspaces.js";
 
 const HOST = "kernhost1";
 const PTY_HOST = new URL("../../dist/services/terminals/pty-host.js", import.meta.url).pathname;
@@ -47,6 +51,7 @@ describe.skipIf(unsupported !== undefined)("container workspace: notebooks' kern
   let m: HostMachine;
   let supervisor: Supervisor;
   let services: WorkspaceServices;
+  let servicesOptions: WorkspaceServicesOptions;
   const logs: KernelEventLog[] = [];
   const A = "wskernela";
   const B = "wskernelb";
@@ -113,7 +118,7 @@ describe.skipIf(unsupported !== undefined)("container workspace: notebooks' kern
       { timeout: 300_000 },
     );
     expect(imported.json<Reply>().ok).toBe(true);
-    services = await startWorkspaceServices({
+    servicesOptions = {
       nc: t.nc,
       hostId: HOST,
       root: m.root,
@@ -124,7 +129,8 @@ describe.skipIf(unsupported !== undefined)("container workspace: notebooks' kern
       log: testLog,
       orphanExitMs: 5000,
       answerUnknown: true,
-    });
+    };
+    services = await startWorkspaceServices(servicesOptions);
     for (const ws of [A, B]) {
       expect((await host(ws, "CreateWorkspaceOnHost", { image: "py" })).ok).toBe(true);
       expect((await host(ws, "StartWorkspace")).ok).toBe(true);
@@ -197,6 +203,22 @@ describe.skipIf(unsupported !== undefined)("container workspace: notebooks' kern
     const again = await run(A, kid, "print('still here')");
     await l.finished(again);
     expect(l.stdout(again)).toBe("still here\n");
+  });
+
+  it("a kernel outlives a restart of the workspace's services, and keeps its variables", async () => {
+    const { kid } = await start(A, "/home/user/work/keep.ipynb");
+    const l = events(A, kid);
+    const set = await run(A, kid, "kept = 41");
+    expect((await l.finished(set)).data.status).toBe("ok");
+    const pid = (await kernelView(t.nc, A, kid))?.pid;
+    // As a host restarted with its workspaces left running.
+    await services.stop({ keepShells: true });
+    services = await startWorkspaceServices(servicesOptions);
+    await until("workspace services again", async () => services.running().includes(A));
+    const read = await run(A, kid, "print(kept + 1)");
+    expect((await l.finished(read)).data.status).toBe("ok");
+    expect(l.stdout(read)).toBe("42\n");
+    expect((await kernelView(t.nc, A, kid))?.pid).toBe(pid);
   });
 
   it("another workspace cannot reach a workspace's kernel sockets", async () => {
