@@ -23,6 +23,7 @@ import {
   kernelFiles,
   type LaunchedKernel,
   newConnection,
+  signalKernel,
   writePrivate,
 } from "./launcher.js";
 
@@ -290,7 +291,7 @@ export async function launchContainerKernel(o: {
       () => undefined,
       (err: Error) => err.message,
     );
-    if (failure) process.kill(-pid, "SIGKILL");
+    if (failure) signalKernel(pid, "SIGKILL");
     const e = await execExit;
     while (alive()) await new Promise((r) => setTimeout(r, 250));
     if (failure)
