@@ -85,6 +85,7 @@ export const WorkspaceBuckets: readonly Buckets[] = [
   Buckets.docSnapshots,
   Buckets.threads,
   Buckets.turns,
+  Buckets.kernels,
 ];
 
 /** How many stream readers a browser key may have at once on its workspaces' hosts. */

@@ -76,6 +76,14 @@ describe("hub permissions", () => {
 
   it.each([
     ["ws.w1.cmd.fs", true],
+    // a notebook's kernel: commands (run a cell), requests (complete), its view and events
+    ["ws.w1.cmd.kernels", true],
+    ["ws.w1.req.kernels", true],
+    ["$JS.host-a.API.DIRECT.GET.KV_kernels.$KV.kernels.w1.k1", true],
+    ["$JS.host-a.API.DIRECT.GET.WS_KERNEL.ws.w1.kernel.k1.out", true],
+    ["$JS.host-a.API.DIRECT.GET.KV_kernels.$KV.kernels.w9.k1", false],
+    ["$JS.host-a.API.DIRECT.GET.WS_KERNEL.ws.w9.kernel.k1.out", false],
+    ["ws.w9.cmd.kernels", false],
     ["ws.w1.req.fs", true],
     ["ws.w1.term.t1.input", true],
     ["ws.w1.term.t1.resize", true],
@@ -119,6 +127,11 @@ describe("hub permissions", () => {
     ["$JS.FC.KV_terms.x.y", false],
     // a viewer reads but neither commands nor types
     ["ws.w2.cmd.fs", false],
+    // ... runs no cell, starts, interrupts or restarts no kernel, but sees them and their outputs
+    ["ws.w2.cmd.kernels", false],
+    ["ws.w2.req.kernels", false],
+    ["$JS.host-b.API.DIRECT.GET.KV_kernels.$KV.kernels.w2.k1", true],
+    ["$JS.host-b.API.DIRECT.GET.WS_KERNEL.ws.w2.kernel.k1.life", true],
     ["ws.w2.req.fs", false],
     ["ws.w2.term.t1.input", false],
     ["ws.w2.term.t1.resize", false],
@@ -306,6 +319,18 @@ describe("reader plans", () => {
       }).config,
     ).toEqual({ name, filter_subject: "$KV.terms.w1.*", deliver_policy: "last_per_subject" });
     expect(ask({ wsid: "w1", from: { seq: 7 } }).config.opt_start_seq).toBe(7);
+    // A viewer's notebook page: the kernels' view and a kernel's events, from the start.
+    expect(
+      ask({
+        wsid: "w1",
+        stream: "KV_kernels",
+        filter: "$KV.kernels.w1.*",
+        from: { lastPerSubject: true },
+      }).domain,
+    ).toBe("host-a");
+    expect(ask({ wsid: "w1", stream: "WS_KERNEL", filter: "ws.w1.kernel.k1.*" }).domain).toBe(
+      "host-a",
+    );
   });
 
   it("reader plans - on the hub: its account, its list, its workspaces' records and hosts", () => {

@@ -781,7 +781,14 @@ export function wsidOfContainer(hostId: string, name: string): string | undefine
  * The services a launchpad host runs in each of its workspaces: what the workspace's
  * browsers ask, through the hub.
  */
-export const HOSTED_SERVICES = ["workspace", "fs", "docs", "terminals", "agents"] as const;
+export const HOSTED_SERVICES = [
+  "workspace",
+  "fs",
+  "docs",
+  "terminals",
+  "agents",
+  "kernels",
+] as const;
 export type HostedService = (typeof HOSTED_SERVICES)[number];
 
 /**
@@ -796,6 +803,8 @@ export function hostedDurable(service: HostedService, wsid: string): string {
 export const WORKSPACE_UID = 1000;
 /** The workspace user's home inside its container. */
 export const WORKSPACE_HOME = "/home/user";
+/** Where a workspace's kernels find their connection files and bind their sockets, inside. */
+export const WORKSPACE_KERNELS_DIR = "/run/cocalc/kernels";
 
 /**
  * The podman argv (without `podman`) that runs `argv` in a running workspace (its container,

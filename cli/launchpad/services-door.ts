@@ -33,10 +33,12 @@ const serviceSubjects = (wsid: string) => {
     s.command(ServiceNames.docs),
     s.command(ServiceNames.terminals),
     s.command(ServiceNames.agents),
+    s.command(ServiceNames.kernels),
     s.request(ServiceNames.fs),
     s.read(ServiceNames.fs),
     s.request(TRANSFER_REQUESTS),
     s.request(ServiceNames.agents),
+    s.request(ServiceNames.kernels),
   ];
 };
 
@@ -151,8 +153,10 @@ export function servicesDoor(o: ServicesDoorOptions): ServicesDoor {
     AllWorkspaces.command(ServiceNames.docs),
     AllWorkspaces.command(ServiceNames.terminals),
     AllWorkspaces.command(ServiceNames.agents),
+    AllWorkspaces.command(ServiceNames.kernels),
     AllWorkspaces.request(ServiceNames.fs),
     AllWorkspaces.request(ServiceNames.agents),
+    AllWorkspaces.request(ServiceNames.kernels),
     // Not reads and transfers: this sees every one of them, of every workspace of every host
     // whose subjects pass here (an upload's every chunk), for the sake of a workspace made a
     // moment ago; once expected, the door holds those too.

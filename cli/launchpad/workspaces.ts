@@ -3,10 +3,11 @@
  * supervisor runs the fs service (container paths mapped onto its subvolumes and rootfs), the
  * docs service (documents' files through the fs service), the terminals service (shells
  * through `podman exec` inside the container) and the agents service (agents and their
- * commands through `podman exec` inside, files through the fs service). They follow the
+ * commands through `podman exec` inside, files through the fs service) and the kernels service
+ * (Jupyter kernels through `podman exec` inside, reached over ipc sockets). They follow the
  * `workspaces` view: started once a workspace is provisioned, stopped when it is deleted.
  */
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -24,6 +25,7 @@ import {
   workspaceGate,
   workspacePaths,
 } from "../../services/host/index.js";
+import { kernelsService } from "../../services/kernels/index.js";
 import type { Logger } from "../../services/runtime/logger.js";
 import type { ServiceDefinition } from "../../services/runtime/service.js";
 import { Supervisor } from "../../services/runtime/supervisor.js";
@@ -33,6 +35,7 @@ import {
   containerName,
   hostedDurable,
   WORKSPACE_HOME,
+  WORKSPACE_KERNELS_DIR,
   WORKSPACE_UID,
   type WorkspaceView,
   workspaceExecArgv,
@@ -144,7 +147,35 @@ export function containerWorkspaceServices(
         ],
       },
     }),
+    kernelsService({
+      dir: kernelsDir(o.dataDir, wsid),
+      durable: hostedDurable("kernels", wsid),
+      container: {
+        home: WORKSPACE_HOME,
+        exec: (argv, { cwd, env }) => [
+          o.podman.podman,
+          ...podmanGlobal(o.podman),
+          ...workspaceExecArgv(containerName(o.hostId, wsid), argv, { cwd, env }),
+        ],
+        shared: { host: p.kernelsShared, inside: WORKSPACE_KERNELS_DIR, uid: user, gid: user },
+        sockets: p.kernelSockets,
+        initPid: () => containerInit(p.pidfile),
+        whenRunning: () => gate.whenRunning(),
+      },
+    }),
   ];
+}
+
+/** The host pid of a running container's init (podman's pid file), or undefined. */
+async function containerInit(pidfile: string): Promise<number | undefined> {
+  const pid = Number((await readFile(pidfile, "utf8").catch(() => "")).trim());
+  if (!(pid > 0)) return undefined;
+  return (await stat(`/proc/${pid}`).catch(() => undefined)) ? pid : undefined;
+}
+
+/** The kernels' connection files (the service's copies), process records and logs. */
+function kernelsDir(dataDir: string, wsid: string): string {
+  return join(dataDir, "kernels", wsid);
 }
 
 /** Uploads over NATS in progress (markers naming their temp files; only root reads them). */
@@ -184,6 +215,7 @@ export async function startWorkspaceServices(
     if (supervisors.has(wsid)) return;
     await mkdir(ptyDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
     await mkdir(agentsDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
+    await mkdir(kernelsDir(o.dataDir, wsid), { recursive: true, mode: 0o700 });
     const s = new Supervisor({ nc: o.nc, wsid, log: o.log.child({ wsid }) });
     supervisors.set(wsid, s);
     await s.start(containerWorkspaceServices(o, wsid));
@@ -201,6 +233,8 @@ export async function startWorkspaceServices(
     await stopPtyHost(ptyDir(o.dataDir, wsid)).catch(() => undefined);
     await rm(ptyDir(o.dataDir, wsid), { recursive: true, force: true });
     await rm(uploadsDir(o.dataDir, wsid), { recursive: true, force: true });
+    // Its kernels ended with its container (a workspace left running keeps this for the next host).
+    await rm(kernelsDir(o.dataDir, wsid), { recursive: true, force: true });
     o.log.info({ wsid }, "workspace services stopped");
   };
   // Requests that come before a workspace's services are up wait for them.

@@ -13,6 +13,7 @@ import {
   type ExecResult,
   type Quota,
   WORKSPACE_HOME,
+  WORKSPACE_KERNELS_DIR,
   WORKSPACE_UID,
   workspaceExecArgv,
 } from "../../shared/launchpad.js";
@@ -67,6 +68,22 @@ async function writeHostname(rootfs: string, name: string): Promise<void> {
 /** The container's init: sleeps until told to stop (its child `sleep` is the readiness sign). */
 const KEEPALIVE = 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done';
 
+/**
+ * The kernels' folders, empty at each start (nothing runs in the container yet): root's, with
+ * the user's one that is mounted inside and root's one for the sockets the service reaches.
+ */
+async function prepareKernelFolders(p: ReturnType<typeof workspacePaths>): Promise<void> {
+  const user = UID_BASE + WORKSPACE_UID;
+  await rm(p.kernels, { recursive: true, force: true });
+  await mkdir(p.kernels, { mode: 0o700 });
+  await mkdir(p.kernelsShared, { mode: 0o700 });
+  await mkdir(p.kernelSockets, { mode: 0o700 });
+  await chmod(p.kernels, 0o700);
+  await chown(p.kernelsShared, user, user);
+  await chmod(p.kernelsShared, 0o700);
+  await chmod(p.kernelSockets, 0o700);
+}
+
 /** podman flags of a workspace's cgroup limits (for `run` and `update`). */
 function limitFlags(q: Quota): string[] {
   return ["--memory", `${q.memoryMb}m`, "--cpus", String(q.cpus), "--pids-limit", String(q.pids)];
@@ -105,6 +122,7 @@ export class WorkspaceContainers {
     await mkdir(p.snapshots, { recursive: true });
     await chmod(p.snapshots, 0o755);
     await rm(p.pidfile, { force: true });
+    await prepareKernelFolders(p);
     const runArgs = [
       "run",
       "-d",
@@ -155,6 +173,9 @@ export class WorkspaceContainers {
       // The disk limit and use (df cannot show a qgroup): cat /etc/cocalc/quota.
       "--volume",
       `${p.info}:${QUOTA_DIR_INSIDE}:ro`,
+      // Kernels' connection files and sockets (the service reaches them from the host).
+      "--volume",
+      `${p.kernelsShared}:${WORKSPACE_KERNELS_DIR}`,
       // --rootfs takes the path as the first positional: every flag must come before it.
       "--rootfs",
       p.rootfs,

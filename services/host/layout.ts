@@ -22,6 +22,12 @@ export function workspacePaths(root: string, wsid: string) {
     snapshots: join(dir, "snapshots"),
     /** The host's folder seen read-only at /etc/cocalc: the quota files. */
     info: join(dir, "info"),
+    /** Root's folder of the kernels' files (0700): `shared` and `sockets` in it. */
+    kernels: join(dir, "kernels"),
+    /** The user's folder, mounted in the container: kernels bind their sockets here. */
+    kernelsShared: join(dir, "kernels", "shared"),
+    /** Root's: each kernel socket moved out of `shared`, where the service reaches it. */
+    kernelSockets: join(dir, "kernels", "sockets"),
     /** The container's init pid, written by podman. */
     pidfile: join(dir, "container.pid"),
   };

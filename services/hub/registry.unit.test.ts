@@ -78,7 +78,9 @@ describe("leaf accounts", () => {
       { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service", ...pulled },
       // Its workspaces' services (never cmd.host), requests and keystrokes, as patterns: the
       // hub imports those of the workspaces placed there.
-      ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => service(`ws.*.cmd.${s}`)),
+      ...["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) =>
+        service(`ws.*.cmd.${s}`),
+      ),
       service("ws.*.req.*"),
       service("ws.*.read.*"),
       service("ws.*.term.*.*"),
@@ -134,7 +136,7 @@ describe("leaf accounts", () => {
     const of = (account: string) =>
       placed.imports.filter((i) => i.account === account && i.subject.startsWith("ws."));
     expect(subjects(of("AHOSTONE"))).toEqual([
-      ...["workspace", "fs", "docs", "terminals", "agents"].map((s) => `ws.w1.cmd.${s}`),
+      ...["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) => `ws.w1.cmd.${s}`),
       "ws.w1.req.*",
       "ws.w1.read.*",
       "ws.w1.term.*.*",
@@ -146,7 +148,9 @@ describe("leaf accounts", () => {
       of("AHOSTONE")
         .filter((i) => i.share)
         .map((i) => i.subject),
-    ).toEqual(["workspace", "fs", "docs", "terminals", "agents"].map((s) => `ws.w1.cmd.${s}`));
+    ).toEqual(
+      ["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) => `ws.w1.cmd.${s}`),
+    );
     expect(JSON.stringify(of("AHOSTTWO"))).not.toContain("w1");
     expect(JSON.stringify(placed.imports)).not.toContain("w3");
     expect(JSON.stringify(placed.imports)).not.toContain("cmd.host");

@@ -2,6 +2,7 @@
 import type { ServiceDefinition } from "../runtime/service.js";
 import { KERNELS_SERVICE, type KernelsServiceOptions, startKernels } from "./service.js";
 
+export type { KernelContainer } from "./container.js";
 export { listKernelspecs } from "./kernelspecs.js";
 export { stopKernels } from "./launcher.js";
 export { KERNELS_SERVICE, type KernelsServiceOptions, kernelRegistry } from "./service.js";

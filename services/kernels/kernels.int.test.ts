@@ -12,7 +12,7 @@ import { kernelSubjects, Streams, workspaceSubjects } from "../../shared/subject
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/stream-read.js";
 import { KernelChannels } from "./channels.js";
-import { findKernelspec } from "./kernelspecs.js";
+import { findKernelspec, listKernelspecs } from "./kernelspecs.js";
 import { kernelFiles, launchKernel } from "./launcher.js";
 import {
   KernelEventLog,
@@ -629,7 +629,7 @@ describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {
   });
 
   it("heartbeat - a running kernel echoes it, a stopped (SIGSTOP) one does not, and does again after SIGCONT", async () => {
-    const spec = await findKernelspec("python3", ["/usr/share/jupyter/kernels"]);
+    const spec = await findKernelspec("python3", listKernelspecs(["/usr/share/jupyter/kernels"]));
     const kid = kernelIdForPath(join(home, "heartbeat.ipynb"));
     const k = await launchKernel({ dir: join(home, "hb"), kid, generation: 1, spec, cwd: home });
     const channels = new KernelChannels(

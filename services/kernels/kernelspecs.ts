@@ -29,7 +29,8 @@ export function kernelspecDirs(env: NodeJS.ProcessEnv = process.env, home = home
   return [...new Set(dirs)].map((d) => join(d, "kernels"));
 }
 
-function parseSpec(name: string, dir: string, text: string): Kernelspec | undefined {
+/** A kernelspec from its kernel.json's text, or undefined when it is not one. */
+export function parseSpec(name: string, dir: string, text: string): Kernelspec | undefined {
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(text) as Record<string, unknown>;
@@ -48,7 +49,7 @@ function parseSpec(name: string, dir: string, text: string): Kernelspec | undefi
   const env: Record<string, string> = {};
   if (raw.env && typeof raw.env === "object") {
     for (const [k, v] of Object.entries(raw.env as Record<string, unknown>)) {
-      if (typeof v === "string") env[k] = v;
+      if (typeof v === "string" && /^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) env[k] = v;
     }
   }
   return {
@@ -85,9 +86,18 @@ export async function listKernelspecs(dirs = kernelspecDirs()): Promise<Kernelsp
   return [...found.values()].sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** The kernelspec `name`; ERR_KERNEL_SPEC when there is none. */
-export async function findKernelspec(name: string, dirs = kernelspecDirs()): Promise<Kernelspec> {
-  const spec = (await listKernelspecs(dirs)).find((s) => s.name === name);
+/** Valid kernelspec names: the first of a name wins. */
+export function validSpecName(entry: string): string | undefined {
+  const name = entry.toLowerCase();
+  return new RegExp(KERNELSPEC_NAME).test(name) ? name : undefined;
+}
+
+/** The kernelspec `name` of `specs`; ERR_KERNEL_SPEC when there is none. */
+export async function findKernelspec(
+  name: string,
+  specs: Promise<Kernelspec[]> = listKernelspecs(),
+): Promise<Kernelspec> {
+  const spec = (await specs).find((s) => s.name === name);
   if (!spec)
     throw new CocalcError("ERR_KERNEL_SPEC", `no kernelspec named ${JSON.stringify(name)}`);
   return spec;

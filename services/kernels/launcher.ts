@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { chmod, mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { KERNEL_MAX_STDERR } from "../../shared/kernels.js";
 import { freePort } from "../runtime/ports.js";
@@ -14,8 +14,9 @@ import type { Kernelspec } from "./kernelspecs.js";
 
 /** What a client needs to reach a kernel (the Jupyter connection file). */
 export interface ConnectionInfo {
+  /** 127.0.0.1 over tcp; over ipc the sockets' path prefix (`<ip>-<port>`). */
   ip: string;
-  transport: "tcp";
+  transport: "tcp" | "ipc";
   shell_port: number;
   iopub_port: number;
   stdin_port: number;
@@ -28,9 +29,14 @@ export interface ConnectionInfo {
 
 /** What the service keeps of a running kernel process (beside its connection file). */
 export interface KernelProcess {
+  /** The kernel's pid on this machine (in a container: as the host sees it). */
   pid: number;
   generation: number;
   interruptMode: "signal" | "message";
+  /** The connection file's path as the kernel got it in argv (default: the service's file). */
+  connectionArg?: string;
+  /** Its pid inside its container, the one its user sees. */
+  insidePid?: number;
 }
 
 /** A kernel just started: `exited` settles when its process ends (it may end at once). */
@@ -38,7 +44,14 @@ export interface LaunchedKernel {
   process: KernelProcess;
   connection: ConnectionInfo;
   child: ChildProcess;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<KernelExit>;
+}
+
+/** How a kernel's process ended; `reason` when the launcher knows better than the code. */
+export interface KernelExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  reason?: string;
 }
 
 /** The files of one kernel in the service's directory. */
@@ -50,10 +63,46 @@ export function kernelFiles(dir: string, kid: string) {
   } as const;
 }
 
-async function writePrivate(path: string, text: string): Promise<void> {
+/**
+ * Writes a 0600 file through a new name, then renames it into place: never through a link
+ * found at `path`. `owner` gets the file (a container's user reads its own connection file).
+ */
+export async function writePrivate(
+  path: string,
+  text: string,
+  owner?: { uid: number; gid: number },
+): Promise<void> {
   const tmp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600, flag: "wx" });
+  const f = await open(tmp, "wx", 0o600);
+  try {
+    if (owner) await f.chown(owner.uid, owner.gid);
+    await f.writeFile(text);
+  } finally {
+    await f.close();
+  }
   await rename(tmp, path);
+}
+
+/** A new connection's ports, key and kernel name, on `ip` over `transport`. */
+export function newConnection(
+  kernelName: string,
+  ports: number[],
+  at: { ip: string; transport: ConnectionInfo["transport"] } = {
+    ip: "127.0.0.1",
+    transport: "tcp",
+  },
+): ConnectionInfo {
+  return {
+    ...at,
+    shell_port: ports[0]!,
+    iopub_port: ports[1]!,
+    stdin_port: ports[2]!,
+    control_port: ports[3]!,
+    hb_port: ports[4]!,
+    key: randomBytes(32).toString("hex"),
+    signature_scheme: "hmac-sha256",
+    kernel_name: kernelName,
+  };
 }
 
 /** Starts `spec`'s kernel for `kid` in `cwd`; resolves once the process is spawned. */
@@ -67,19 +116,9 @@ export async function launchKernel(o: {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
   await chmod(o.dir, 0o700);
   const files = kernelFiles(o.dir, o.kid);
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
-  const connection: ConnectionInfo = {
-    ip: "127.0.0.1",
-    transport: "tcp",
-    shell_port: ports[0]!,
-    iopub_port: ports[1]!,
-    stdin_port: ports[2]!,
-    control_port: ports[3]!,
-    hb_port: await freePort(),
-    key: randomBytes(32).toString("hex"),
-    signature_scheme: "hmac-sha256",
-    kernel_name: o.spec.name,
-  };
+  const ports: number[] = [];
+  for (let i = 0; i < 5; i++) ports.push(await freePort());
+  const connection = newConnection(o.spec.name, ports);
   await writePrivate(files.connection, JSON.stringify(connection));
   const argv = o.spec.argv.map((a) => a.replaceAll("{connection_file}", files.connection));
   const log = openSync(files.log, "w", 0o600);
@@ -95,7 +134,7 @@ export async function launchKernel(o: {
   } finally {
     closeSync(log);
   }
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const exited = new Promise<KernelExit>((resolve) =>
     child.once("exit", (code, signal) => resolve({ code, signal })),
   );
   const pid = await new Promise<number>((resolve, reject) => {
@@ -121,11 +160,17 @@ export async function findKernel(
   try {
     const proc = JSON.parse(await readFile(files.process, "utf8")) as KernelProcess;
     const connection = JSON.parse(await readFile(files.connection, "utf8")) as ConnectionInfo;
-    if (!Number.isInteger(proc.pid) || !isKernelAlive(proc.pid, files.connection)) return undefined;
+    if (!Number.isInteger(proc.pid) || !isKernelAlive(proc.pid, connectionArg(dir, kid, proc)))
+      return undefined;
     return { process: proc, connection };
   } catch {
     return undefined;
   }
+}
+
+/** The connection file's path as kernel `kid` got it in argv. */
+export function connectionArg(dir: string, kid: string, proc: KernelProcess): string {
+  return proc.connectionArg ?? kernelFiles(dir, kid).connection;
 }
 
 /**

@@ -13,12 +13,13 @@ import {
 } from "../../shared/kernels.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import type { ServiceContext } from "../runtime/service.js";
-import { listKernelspecs } from "./kernelspecs.js";
+import type { Kernelspec } from "./kernelspecs.js";
 import type { RunningKernel } from "./running-kernel.js";
 
 export interface RequestDeps {
   ctx: ServiceContext;
-  kernelspecDirs: string[];
+  /** The kernelspecs kernels start from (this machine's, or a container's). */
+  kernelspecs(): Promise<Kernelspec[]>;
   /** The running kernel of `kid`, if this service runs one. */
   kernel(kid: string): RunningKernel | undefined;
 }
@@ -59,9 +60,12 @@ async function answer(
   switch (r.op) {
     case "kernelspecs":
       return {
-        kernelspecs: (await listKernelspecs(d.kernelspecDirs)).map(
-          ({ name, displayName, language, dir }) => ({ name, displayName, language, dir }),
-        ),
+        kernelspecs: (await d.kernelspecs()).map(({ name, displayName, language, dir }) => ({
+          name,
+          displayName,
+          language,
+          dir,
+        })),
       };
     case "complete":
       return running(d, r.kid).complete(r.code, Math.min(r.cursorPos, r.code.length));

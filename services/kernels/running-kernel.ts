@@ -17,6 +17,7 @@ import type { Logger } from "../runtime/logger.js";
 import { KernelChannels } from "./channels.js";
 import {
   type ConnectionInfo,
+  connectionArg,
   isKernelAlive,
   type KernelProcess,
   kernelFiles,
@@ -47,6 +48,8 @@ export interface KernelHost {
   fail(err: unknown): void;
   /** The process of this generation is gone (died, or stopped on request). */
   gone(kernel: RunningKernel): void;
+  /** Removes what else a kernel that ended leaves (a container kernel's sockets). */
+  forget?(kid: string): Promise<void>;
 }
 
 interface Execution {
@@ -115,12 +118,12 @@ export class RunningKernel {
       this.log,
     );
     if ("exited" in how) {
-      void how.exited.then(({ code, signal }) => this.died(code, signal));
+      void how.exited.then(({ code, signal, reason }) => this.died(code, signal, reason));
     }
     this.watcher = setInterval(() => {
       // Our own child is reaped (and its exit code known) by `exited`.
       if ("exited" in how) return;
-      if (!isKernelAlive(process.pid, kernelFiles(host.dir, kid).connection))
+      if (!isKernelAlive(process.pid, connectionArg(host.dir, kid, process)))
         void this.died(null, null);
     }, WATCH_MS);
     this.watcher.unref();
@@ -205,7 +208,7 @@ export class RunningKernel {
     const version = info.content.implementation_version;
     await this.outputs.publishLife(KernelReady, {
       generation: this.generation,
-      pid: this.process.pid,
+      pid: this.process.insidePid ?? this.process.pid,
       ...(typeof impl === "string" && {
         implementation: `${impl}${typeof version === "string" ? ` ${version}` : ""}`.slice(0, 500),
       }),
@@ -416,6 +419,7 @@ export class RunningKernel {
       await Promise.all([
         rm(files.connection, { force: true }),
         rm(files.process, { force: true }),
+        this.host.forget?.(this.kid),
       ]);
     } catch (err) {
       this.host.fail(err);
@@ -430,7 +434,7 @@ export class RunningKernel {
     await this.channels
       .request("control", "shutdown_request", { restart: false }, 1000)
       .catch(() => undefined);
-    const connection = kernelFiles(this.host.dir, this.kid).connection;
+    const connection = connectionArg(this.host.dir, this.kid, this.process);
     const alive = () => isKernelAlive(this.process.pid, connection);
     for (let i = 0; i < 30 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
     if (alive()) signalKernel(this.process.pid, "SIGKILL");

@@ -38,12 +38,18 @@ import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import {
+  containerKernelspecs,
+  type KernelContainer,
+  launchContainerKernel,
+  removeContainerKernelFiles,
+} from "./container.js";
+import {
   type KernelAggregate,
   type KernelCommand,
   type KernelDecided,
   kernelDecider,
 } from "./decider.js";
-import { findKernelspec, kernelspecDirs } from "./kernelspecs.js";
+import { findKernelspec, type Kernelspec, kernelspecDirs, listKernelspecs } from "./kernelspecs.js";
 import { findKernel, launchKernel, logTail, removeKernelFiles } from "./launcher.js";
 import { kernelsProjection } from "./projections.js";
 import { serveKernelRequests } from "./requests.js";
@@ -65,6 +71,11 @@ export interface KernelsServiceOptions {
   home?: string;
   /** The durable consumer's name (default: the service's). */
   durable?: string;
+  /**
+   * A container workspace's: kernelspecs are those inside, kernels run inside as its user
+   * and are reached over ipc (`kernelspecDirs` and `home` are then the container's).
+   */
+  container?: KernelContainer;
 }
 
 export async function startKernels(
@@ -81,6 +92,7 @@ class Kernels {
   private readonly inputs = new Map<string, string>();
   private readonly dirs: string[];
   private readonly home: string;
+  private readonly kernelspecs: () => Promise<Kernelspec[]>;
   private readonly durable: string;
   private views!: KV;
   private requests: Subscription | undefined;
@@ -94,7 +106,9 @@ class Kernels {
     private readonly opts: KernelsServiceOptions,
   ) {
     this.dirs = opts.kernelspecDirs ?? kernelspecDirs();
-    this.home = opts.home ?? homedir();
+    const c = opts.container;
+    this.home = c?.home ?? opts.home ?? homedir();
+    this.kernelspecs = c ? () => containerKernelspecs(c) : () => listKernelspecs(this.dirs);
     this.durable = opts.durable ?? KERNELS_SERVICE;
     this.failed = new Promise<never>((_, reject) => {
       this.failure = reject;
@@ -111,6 +125,7 @@ class Kernels {
       gone: (k) => {
         if (this.running.get(k.kid) === k) this.running.delete(k.kid);
       },
+      ...(c && { forget: (kid: string) => removeContainerKernelFiles(c, kid) }),
     };
   }
 
@@ -176,7 +191,7 @@ class Kernels {
       now: ctx.now,
       check: async (c) => {
         if (c.type === "StartKernel") {
-          const spec = await findKernelspec(c.data.kernelspec, this.dirs);
+          const spec = await findKernelspec(c.data.kernelspec, this.kernelspecs());
           this.specs.set(spec.name, { displayName: spec.displayName, language: spec.language });
         }
         if (c.type === "ReplyInput") this.inputs.set(c.data.executionId, c.data.value);
@@ -184,7 +199,7 @@ class Kernels {
     });
     this.requests = serveKernelRequests({
       ctx,
-      kernelspecDirs: this.dirs,
+      kernelspecs: this.kernelspecs,
       kernel: (kid) => this.running.get(kid),
     });
     return runningService([commands, consumer], () => this.teardown(), this.failed);
@@ -296,6 +311,7 @@ class Kernels {
       case "KernelShutDown":
         await kernel?.stop();
         await removeKernelFiles(this.opts.dir, kid);
+        if (this.opts.container) await removeContainerKernelFiles(this.opts.container, kid);
         break;
       case "InputReplied": {
         const value = event.data.value ?? this.inputs.get(event.data.executionId) ?? "";
@@ -358,11 +374,27 @@ class Kernels {
   private async launch(kid: string, generation: number, path: string, name: string) {
     const life = kernelSubjects(this.ctx.wsid, kid).life;
     try {
-      const spec = await findKernelspec(name, this.dirs);
+      const c = this.opts.container;
+      const spec = await findKernelspec(name, this.kernelspecs());
       const folder = dirname(path);
-      const cwd = (await stat(folder).catch(() => undefined))?.isDirectory() ? folder : this.home;
       const Kernel = await runningKernel();
-      const launched = await launchKernel({ dir: this.opts.dir, kid, generation, spec, cwd });
+      const launched = c
+        ? // The folder is a path inside: the kernel goes there, or home when it is not there.
+          await launchContainerKernel({
+            container: c,
+            dir: this.opts.dir,
+            kid,
+            generation,
+            spec,
+            cwd: folder,
+          })
+        : await launchKernel({
+            dir: this.opts.dir,
+            kid,
+            generation,
+            spec,
+            cwd: (await stat(folder).catch(() => undefined))?.isDirectory() ? folder : this.home,
+          });
       this.running.set(kid, Kernel.launched(this.host, kid, launched));
       this.ctx.log.info({ kid, generation, kernelPid: launched.process.pid }, "kernel started");
     } catch (err) {
