@@ -7,7 +7,7 @@
  * (Jupyter kernels through `podman exec` inside, reached over ipc sockets). They follow the
  * `workspaces` view: started once a workspace is provisioned, stopped when it is deleted.
  */
-import { mkdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -170,7 +170,10 @@ export function containerWorkspaceServices(
 async function containerInit(pidfile: string): Promise<number | undefined> {
   const pid = Number((await readFile(pidfile, "utf8").catch(() => "")).trim());
   if (!(pid > 0)) return undefined;
-  return (await stat(`/proc/${pid}`).catch(() => undefined)) ? pid : undefined;
+  // A zombie init (killed, not yet reaped by conmon) is a container that has ended.
+  const procStat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const state = procStat.slice(procStat.lastIndexOf(")") + 2, procStat.lastIndexOf(")") + 3);
+  return state && state !== "Z" && state !== "X" ? pid : undefined;
 }
 
 /** The kernels' connection files (the service's copies), process records and logs. */

@@ -99,6 +99,20 @@ function run(
 }
 
 /** The kernelspecs inside the container, read as its user; the first of a name wins. */
+/**
+ * Whether the container ended with (or just after) the kernel: a stop signals the kernel and
+ * the container's init together, so after a kill-like exit the init is given a moment to go.
+ */
+async function containerEnding(c: KernelContainer, e: KernelExit): Promise<boolean> {
+  const killed = e.code === 137 || e.code === 143 || e.signal === "SIGKILL" || e.signal === "SIGTERM";
+  const deadline = Date.now() + (killed ? 3000 : 0);
+  for (;;) {
+    if ((await c.initPid()) === undefined) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export async function containerKernelspecs(c: KernelContainer): Promise<Kernelspec[]> {
   await c.whenRunning();
   // A separator the files cannot know in advance (they are the user's data either way).
@@ -296,7 +310,7 @@ export async function launchContainerKernel(o: {
     while (alive()) await new Promise((r) => setTimeout(r, 250));
     if (failure)
       return { code: null, signal: "SIGKILL", reason: `the kernel was ended: ${failure}` };
-    if ((await c.initPid()) === undefined)
+    if (await containerEnding(c, e))
       return { ...e, reason: "the workspace stopped, and its kernels with it" };
     return e;
   })();
