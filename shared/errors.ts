@@ -167,6 +167,11 @@ export const ErrorCodes = {
   },
   ERR_HUB_ACCOUNT_DISABLED: { status: 403, summary: "The account is disabled by an admin." },
   ERR_HUB_ACCOUNT_NOT_FOUND: { status: 404, summary: "No such account (never made, or deleted)." },
+  ERR_HUB_SESSION_NOT_FOUND: {
+    status: 404,
+    summary:
+      "No such signed-in browser of this account (signed out already, or another account's).",
+  },
   ERR_HUB_LAST_OWNER: {
     status: 409,
     summary: "A workspace keeps at least one owner: make another owner first.",

@@ -10,7 +10,7 @@
  * other JetStream API call simply are not in the allow list.
  */
 import { CocalcError } from "./errors.js";
-import { HubWorkspaceBuckets } from "./hub.js";
+import { HubBuckets, HubWorkspaceBuckets } from "./hub.js";
 import {
   Buckets,
   bucketStream,
@@ -256,6 +256,8 @@ export function browserUserPermissions(input: BrowserUserInput): UserPermissions
   for (const s of kvRead(hubApi, Buckets.accounts, accountId)) pub.add(s);
   // Its own list of workspaces (`<account>.<wsid>`).
   for (const s of kvRead(hubApi, HubWorkspaceBuckets.memberships, accountId)) pub.add(s);
+  // Its own signed-in browsers.
+  for (const s of kvRead(hubApi, HubBuckets.sessions, accountId)) pub.add(s);
 
   for (const api of new Set([hubApi, ...readerApis]))
     for (const d of durables) denyDurable(deny, api, d);
@@ -391,6 +393,7 @@ export function readerPlan(
   const hub =
     kvKey(Buckets.accounts, o.accountId) ||
     kvKey(HubWorkspaceBuckets.memberships, o.accountId) ||
+    kvKey(HubBuckets.sessions, o.accountId) ||
     o.memberships.some(
       (m) =>
         kvKey(HubWorkspaceBuckets.workspaces, m.wsid) ||

@@ -340,6 +340,7 @@ describe("reader plans", () => {
       ["KV_hub-workspaces", "$KV.hub-workspaces.w2"],
       ["KV_workspaces", "$KV.workspaces.w1"],
       ["KV_hosts", "$KV.hosts.a"],
+      ["KV_hub-sessions", "$KV.hub-sessions.acct1"],
     ])
       expect(ask({ stream, filter }).domain).toBe("hub");
   });
@@ -366,6 +367,14 @@ describe("reader plans", () => {
     [
       "on the hub: another list",
       { stream: "KV_hub-memberships", filter: "$KV.hub-memberships.acct2.*" },
+    ],
+    [
+      "on the hub: another account's browsers",
+      { stream: "KV_hub-sessions", filter: "$KV.hub-sessions.acct2" },
+    ],
+    [
+      "on the hub: every account's browsers",
+      { stream: "KV_hub-sessions", filter: "$KV.hub-sessions.>" },
     ],
     [
       "on the hub: a workspace not its own",

@@ -101,6 +101,38 @@ export const DEFAULT_ACCOUNT_LIMITS: AccountLimits = {
 export const AccountLimitsSet = defineEvent("AccountLimitsSet", 1, AccountLimitsSchema);
 /** What remains of a deleted account: that it existed (its personal data is erased). */
 export const AccountDeleted = defineEvent("AccountDeleted", 1, Type.Object({}));
+/**
+ * A browser signed in to the account: its session id (not its secret, whose hash is only in
+ * the gateway's store) and what the browser is, coarsely ("Chromium on Linux"): no address
+ * and no whole user agent, which would be personal data kept in history.
+ */
+export const BrowserSignedIn = defineEvent(
+  "BrowserSignedIn",
+  1,
+  Type.Object({ session: Id, device: Type.String({ maxLength: 80 }) }),
+);
+export const SignOutReasons = [
+  "signed-out",
+  "everywhere",
+  "password",
+  "expired",
+  "too-many",
+  "disabled",
+  "deleted",
+] as const;
+export type SignOutReason = (typeof SignOutReasons)[number];
+/** Browsers of the account were signed out, and why. */
+export const BrowserSignedOut = defineEvent(
+  "BrowserSignedOut",
+  1,
+  Type.Object({
+    sessions: Type.Array(Id, { minItems: 1, maxItems: 256 }),
+    why: Type.Union(SignOutReasons.map((r) => Type.Literal(r))),
+  }),
+);
+export const AccountSessionEvents = [BrowserSignedIn, BrowserSignedOut] as const;
+export type AccountSessionEvent = EventOf<(typeof AccountSessionEvents)[number]>;
+
 export const AccountLifeEvents = [
   AccountCreated,
   AccountDisabled,
@@ -129,7 +161,12 @@ export const InviteRevoked = defineEvent("InviteRevoked", 1, Type.Object({}));
 export const InviteEvents = [InviteCreated, InviteUsed, InviteRevoked] as const;
 export type InviteEvent = EventOf<(typeof InviteEvents)[number]>;
 
-export const HubEvents = [...HubConfigEvents, ...AccountLifeEvents, ...InviteEvents] as const;
+export const HubEvents = [
+  ...HubConfigEvents,
+  ...AccountLifeEvents,
+  ...AccountSessionEvents,
+  ...InviteEvents,
+] as const;
 
 /** A reset link is valid at most this long (7 days). */
 export const MAX_RESET_TTL_SECONDS = 7 * 86_400;
@@ -227,6 +264,20 @@ export const ResetPassword = defineCommand(
   "ResetPassword",
   Type.Object({ token: Type.String({ maxLength: 256 }), password: Password }),
 );
+/** The gateway signed a browser in to `account` (the hub's own services send this). */
+export const RecordSignIn = defineCommand(
+  "RecordSignIn",
+  Type.Object({ account: Id, session: Id, device: Type.String({ maxLength: 80 }) }),
+);
+/** The gateway signed browsers of `account` out. */
+export const RecordSignOut = defineCommand(
+  "RecordSignOut",
+  Type.Object({
+    account: Id,
+    sessions: Type.Array(Id, { minItems: 1, maxItems: 256 }),
+    why: Type.Union(SignOutReasons.map((r) => Type.Literal(r))),
+  }),
+);
 export const HubCommands = [
   SetUpHub,
   SignUp,
@@ -245,6 +296,8 @@ export const HubCommands = [
   SetAccountLimits,
   CreateResetLink,
   ResetPassword,
+  RecordSignIn,
+  RecordSignOut,
 ] as const;
 
 /** The answer to a command: what the gateway needs (never a hash). */
@@ -268,6 +321,8 @@ export const HubBuckets = {
   config: "hub-config",
   /** Emails, password hashes, invite secrets: mutable, one revision kept, erased on delete. */
   private: "hub-private",
+  /** `<account>` → SessionsView: the account's signed-in browsers. */
+  sessions: "hub-sessions",
 } as const;
 
 /** The hub's views of workspaces (shared/hub-workspaces.ts). */
@@ -287,6 +342,19 @@ export interface AccountView {
   /** Set by an admin; else DEFAULT_ACCOUNT_LIMITS. */
   limits?: AccountLimits;
 }
+
+/** A signed-in browser of an account, as its sessions view keeps it. */
+export interface SessionItem {
+  id: string;
+  device: string;
+  signedIn: string;
+}
+export interface SessionsView {
+  /** Oldest first. */
+  sessions: SessionItem[];
+}
+/** …and as the account's page is told it: with its last use and whether it is this browser. */
+export type SessionListItem = SessionItem & { lastUsed?: string; current: boolean };
 
 export interface InviteView {
   id: string;

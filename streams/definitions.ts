@@ -308,6 +308,7 @@ export function hubStreams(): StreamDefinition[] {
       view(HubBuckets.accounts, "hub accounts: role, status, how they were made"),
       view(HubBuckets.invites, "hub invites: uses, expiry, status"),
       view(HubBuckets.config, "hub: set up or not, sign-up mode"),
+      view(HubBuckets.sessions, "hub accounts' signed-in browsers: session id, device, since when"),
       view(HubWorkspaceBuckets.workspaces, "hub workspaces: owner, members, title, placement"),
       view(HubWorkspaceBuckets.memberships, "hub memberships: which workspaces an account has"),
     ].map(bucketAsStream),

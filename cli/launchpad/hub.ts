@@ -311,7 +311,10 @@ export async function startHub(
         try {
           const type = m.json<{ type?: string }>().type;
           if (type === "AccountDisabled" || type === "AccountDeleted")
-            void sessions.revokeSubject(m.subject.split(".")[2]!);
+            void sessions.revokeSubject(
+              m.subject.split(".")[2]!,
+              type === "AccountDisabled" ? "disabled" : "deleted",
+            );
         } catch {
           // not an event: nothing to do
         }

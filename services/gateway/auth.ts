@@ -136,7 +136,7 @@ export const authPlugin = fp<AuthOptions>(
         const subject = sessions.subjectOf(id);
         if (!request.body.everywhere) await sessions.revoke(id);
         // A hub account signs out its own browsers; plus's one user, every browser.
-        else if (subject !== undefined) await sessions.revokeSubject(subject);
+        else if (subject !== undefined) await sessions.revokeSubject(subject, "everywhere");
         else {
           await sessions.revokeAll();
           await opts.onSignOutEverywhere?.();

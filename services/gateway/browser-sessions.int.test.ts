@@ -145,6 +145,8 @@ describe("browser sessions - journal and expiry", () => {
     now += 2 * DAY;
     await sessions.create("new", "other");
     expect(sessions.size).toBe(1);
-    expect(gone).toEqual([{ id: expect.any(String), subject: "acct", natsKeys: ["UKEY"] }]);
+    expect(gone).toEqual([
+      { id: expect.any(String), subject: "acct", natsKeys: ["UKEY"], why: "expired" },
+    ]);
   });
 });

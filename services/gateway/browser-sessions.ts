@@ -11,6 +11,7 @@
  * short-lived, single-use signature bound to the signed-in browser, the method and the URL.
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import type { SignOutReason } from "../../shared/hub.js";
 import {
   applyEntry,
   type JournalEntry,
@@ -23,6 +24,7 @@ export interface SignedOut {
   id: string;
   subject?: string;
   natsKeys: readonly string[];
+  why: SignOutReason;
 }
 
 /**
@@ -109,17 +111,19 @@ export class BrowserSessions {
       ...(subject !== undefined && { subject }),
       seen: now,
     };
-    const dropped = [...this.byId.values()].filter((s) => this.expired(s, now));
+    const expired = [...this.byId.values()].filter((s) => this.expired(s, now));
+    const tooMany: StoredSession[] = [];
     let kept = 1;
-    for (const s of this.byId.values()) if (s.subject === subject && !dropped.includes(s)) kept++;
+    for (const s of this.byId.values()) if (s.subject === subject && !expired.includes(s)) kept++;
     // Oldest first: a Map iterates in the order of signing in.
     for (const old of this.byId.values()) {
       if (kept <= MAX_SESSIONS) break;
-      if (old.subject !== subject || dropped.includes(old)) continue;
-      dropped.push(old);
+      if (old.subject !== subject || expired.includes(old)) continue;
+      tooMany.push(old);
       kept--;
     }
-    if (dropped.length > 0) await this.remove(dropped);
+    if (expired.length > 0) await this.remove(expired, "expired");
+    if (tooMany.length > 0) await this.remove(tooMany, "too-many");
     this.byId.set(id, session);
     this.lastUsed.set(id, now);
     try {
@@ -146,7 +150,7 @@ export class BrowserSessions {
     if (!timingSafeEqual(want, sha256(m[2]!))) return undefined;
     const now = this.now();
     if (this.expired(stored, now)) {
-      void this.remove([stored]).catch(() => undefined);
+      void this.remove([stored], "expired").catch(() => undefined);
       return undefined;
     }
     this.lastUsed.set(stored.id, now);
@@ -181,10 +185,29 @@ export class BrowserSessions {
    * Signs out every browser of `subject` (a hub account: sign out everywhere, deletion, a
    * password reset), or every one but `keep` (its password changed in that browser).
    */
-  async revokeSubject(subject: string, keep?: string): Promise<void> {
+  async revokeSubject(subject: string, why: SignOutReason, keep?: string): Promise<void> {
     await this.remove(
       [...this.byId.values()].filter((s) => s.subject === subject && s.id !== keep),
+      why,
     );
+  }
+
+  /** The sessions of `subject` (a hub account) with when each was last used (Unix ms). */
+  sessionsOf(subject: string): { id: string; label: string; lastUsed: number }[] {
+    return [...this.byId.values()]
+      .filter((s) => s.subject === subject)
+      .map((s) => ({
+        id: s.id,
+        label: s.label,
+        lastUsed: this.lastUsed.get(s.id) ?? Date.parse(s.created),
+      }));
+  }
+
+  /** The subjects (hub accounts) with a browser signed in. */
+  subjects(): string[] {
+    const out = new Set<string>();
+    for (const s of this.byId.values()) if (s.subject !== undefined) out.add(s.subject);
+    return [...out];
   }
 
   get size(): number {
@@ -194,14 +217,14 @@ export class BrowserSessions {
   /** Signs this browser out. */
   async revoke(id: string): Promise<void> {
     const s = this.byId.get(id);
-    if (s) await this.remove([s]);
+    if (s) await this.remove([s], "signed-out");
   }
 
   /** Signs every browser out (sign out everywhere, a new token). */
   async revokeAll(): Promise<void> {
     const all = [...this.byId.values()];
-    await this.remove(all, true);
-    this.emit(all, true);
+    await this.remove(all, "everywhere", true);
+    this.emit(all, "everywhere", true);
   }
 
   /** Waits for the writes under way (a last use being noted, say), before the file goes. */
@@ -269,7 +292,11 @@ export class BrowserSessions {
   }
 
   /** Signs `gone` out: forgotten at once, written, then told to the listeners. */
-  private async remove(gone: readonly StoredSession[], quiet = false): Promise<void> {
+  private async remove(
+    gone: readonly StoredSession[],
+    why: SignOutReason,
+    quiet = false,
+  ): Promise<void> {
     const here = gone.filter((s) => this.byId.get(s.id) === s);
     if (here.length === 0) return;
     for (const s of here) {
@@ -277,15 +304,16 @@ export class BrowserSessions {
       this.lastUsed.delete(s.id);
     }
     await this.write({ op: "remove", ids: here.map((s) => s.id) });
-    if (!quiet) this.emit(here);
+    if (!quiet) this.emit(here, why);
   }
 
-  private emit(gone: readonly StoredSession[], all = false): void {
+  private emit(gone: readonly StoredSession[], why: SignOutReason, all = false): void {
     const ids = all ? ("all" as const) : new Set(gone.map((s) => s.id));
     const out: SignedOut[] = gone.map((s) => ({
       id: s.id,
       ...(s.subject !== undefined && { subject: s.subject }),
       natsKeys: s.natsKeys ?? [],
+      why,
     }));
     for (const listener of [...this.listeners]) listener(ids, out);
   }

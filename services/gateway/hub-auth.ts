@@ -18,9 +18,12 @@ import {
   type HubConfigView,
   type HubReply,
   HubSubjects,
+  type SessionListItem,
+  type SessionsView,
   SignUpModes,
 } from "../../shared/hub.js";
-import type { BrowserSessions } from "./browser-sessions.js";
+import type { BrowserSessions, SignedOut } from "./browser-sessions.js";
+import { deviceOf } from "./device.js";
 import { checkOrigin } from "./security.js";
 
 export const HUB_PATHS = {
@@ -33,6 +36,8 @@ export const HUB_PATHS = {
   signUpMode: "/api/hub/sign-up-mode",
   password: "/api/hub/password",
   reset: "/api/hub/reset",
+  /** GET: this account's signed-in browsers; DELETE `…/<id>`: sign one out. */
+  sessions: "/api/hub/sessions",
 } as const;
 
 /** What needs no signed-in browser. */
@@ -118,10 +123,42 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
     const ask = (type: string, data: unknown) =>
       askHub<HubReply>(nc, HubSubjects.command, type, data, "accounts service");
 
-    /** A browser credential for `account`, as the answer to a successful sign-in. */
+    /**
+     * A browser credential for `account`, as the answer to a successful sign-in: given only
+     * once its BrowserSignedIn is stored (else that browser is not signed in).
+     */
     async function signedIn(request: FastifyRequest, reply: FastifyReply, account: AccountView) {
-      const credential = await sessions.create(request.headers["user-agent"] ?? "", account.id);
+      const userAgent = request.headers["user-agent"] ?? "";
+      const credential = await sessions.create(userAgent, account.id);
+      const session = credential.split(".")[0]!;
+      try {
+        await ask("RecordSignIn", { account: account.id, session, device: deviceOf(userAgent) });
+      } catch (err) {
+        await sessions.revoke(session);
+        throw err;
+      }
       return reply.header("Cache-Control", "no-store").send({ credential, account });
+    }
+
+    // Every sign-out is recorded on its account (the sessions view follows it).
+    const stopRecording = sessions.onRevoke((_ids, gone) => void recordSignOuts(gone));
+    app.addHook("onClose", async () => stopRecording());
+    async function recordSignOuts(gone: readonly SignedOut[]) {
+      const by = new Map<string, { why: SignedOut["why"]; ids: string[] }[]>();
+      for (const s of gone) {
+        if (s.subject === undefined) continue;
+        const groups = by.get(s.subject) ?? [];
+        const group = groups.find((g) => g.why === s.why);
+        if (group) group.ids.push(s.id);
+        else groups.push({ why: s.why, ids: [s.id] });
+        by.set(s.subject, groups);
+      }
+      for (const [account, groups] of by)
+        for (const { why, ids } of groups)
+          for (let i = 0; i < ids.length; i += 256)
+            await ask("RecordSignOut", { account, sessions: ids.slice(i, i + 256), why }).catch(
+              (err) => app.log.warn({ err, account }, "a sign-out was not recorded"),
+            );
     }
 
     function refuse(reply: FastifyReply, err: unknown) {
@@ -205,6 +242,72 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       return reply.header("Cache-Control", "no-store").send({ account: r.account, email: r.email });
     });
 
+    // What the view lists and who is signed in part when the hub stopped between the two
+    // (or before sign-ins were recorded): the view is brought in line once the hub is ready.
+    app.addHook("onReady", async () => {
+      void reconcileSessions().catch((err) =>
+        app.log.warn({ err }, "the sessions view was not checked"),
+      );
+    });
+    async function reconcileSessions() {
+      const kv = await new Kvm(nc).open(HubBuckets.sessions);
+      const listed = new Set<string>();
+      for await (const account of await kv.keys()) {
+        listed.add(account);
+        const e = await kv.get(account);
+        if (e?.operation !== "PUT" || e.length === 0) continue;
+        const listedThere = e.json<SessionsView>().sessions;
+        const live = new Set(sessions.sessionsOf(account).map((s) => s.id));
+        const gone = listedThere
+          .filter((s) => !live.has(s.id))
+          .map((s) => ({ id: s.id, subject: account, natsKeys: [], why: "expired" as const }));
+        if (gone.length > 0) await recordSignOuts(gone);
+        const shown = new Set(listedThere.map((s) => s.id));
+        for (const s of sessions.sessionsOf(account))
+          if (!shown.has(s.id)) await recordSignIn(account, s.id, s.label);
+      }
+      for (const account of sessions.subjects())
+        if (!listed.has(account))
+          for (const s of sessions.sessionsOf(account)) await recordSignIn(account, s.id, s.label);
+    }
+    function recordSignIn(account: string, session: string, userAgent: string) {
+      return ask("RecordSignIn", { account, session, device: deviceOf(userAgent) }).catch((err) =>
+        app.log.warn({ err, account }, "a signed-in browser was not recorded"),
+      );
+    }
+
+    let sessionsView: Promise<KV> | undefined;
+    app.get(HUB_PATHS.sessions, async (request, reply) => {
+      const account = accountOf(request);
+      sessionsView ??= new Kvm(nc).open(HubBuckets.sessions);
+      const kv = await sessionsView.catch((err) => {
+        sessionsView = undefined;
+        throw err;
+      });
+      const e = await kv.get(account);
+      const view: SessionsView =
+        e && e.operation === "PUT" && e.length > 0 ? e.json<SessionsView>() : { sessions: [] };
+      const used = new Map(sessions.sessionsOf(account).map((s) => [s.id, s.lastUsed]));
+      const list: SessionListItem[] = view.sessions
+        .filter((s) => used.has(s.id))
+        .map((s) => ({
+          ...s,
+          lastUsed: new Date(used.get(s.id)!).toISOString(),
+          current: s.id === request.browserSession,
+        }))
+        .reverse();
+      return reply.header("Cache-Control", "no-store").send({ sessions: list });
+    });
+
+    app.delete<{ Params: { id: string } }>(`${HUB_PATHS.sessions}/:id`, async (request, reply) => {
+      const account = accountOf(request);
+      const id = request.params.id;
+      if (!sessions.sessionsOf(account).some((s) => s.id === id))
+        throw new CocalcError("ERR_HUB_SESSION_NOT_FOUND", "no such signed-in browser of yours");
+      await sessions.revoke(id);
+      return reply.header("Cache-Control", "no-store").send({ ok: true });
+    });
+
     app.post<{ Body: Static<typeof InviteBody> }>(
       HUB_PATHS.invites,
       { schema: { body: InviteBody } },
@@ -225,7 +328,7 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
         } catch (err) {
           return refuse(reply, err);
         }
-        await sessions.revokeSubject(account, request.browserSession);
+        await sessions.revokeSubject(account, "password", request.browserSession);
         return reply.header("Cache-Control", "no-store").send({ ok: true });
       },
     );
@@ -243,7 +346,7 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
         } catch (err) {
           return refuse(reply, err);
         }
-        await sessions.revokeSubject(account.id);
+        await sessions.revokeSubject(account.id, "password");
         return signedIn(request, reply, account);
       },
     );

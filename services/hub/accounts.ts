@@ -27,6 +27,8 @@ import {
   type HubReply,
   HubSubjects,
   type ListAccounts,
+  type RecordSignIn,
+  type RecordSignOut,
   type ResetPassword,
   type RevokeInvite,
   type SetAccountDisabled,
@@ -59,7 +61,12 @@ import {
 } from "./deciders.js";
 import { checkPassword } from "./passwords.js";
 import { normalEmail, PrivateStore, sameHash, secretHash } from "./private-store.js";
-import { accountsProjection, configProjection, invitesProjection } from "./projections.js";
+import {
+  accountsProjection,
+  configProjection,
+  invitesProjection,
+  sessionsProjection,
+} from "./projections.js";
 import { SignInLimiter } from "./rate-limit.js";
 
 /** Accounts one address may make in open sign-up within 15 minutes before it must wait. */
@@ -158,6 +165,7 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           accountsProjection,
           invitesProjection,
           configProjection,
+          sessionsProjection,
         ]),
       });
 
@@ -240,6 +248,8 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
           | Wire<typeof SetAccountLimits>
           | Wire<typeof CreateResetLink>
           | Wire<typeof ResetPassword>
+          | Wire<typeof RecordSignIn>
+          | Wire<typeof RecordSignOut>
         >(HubCommands, raw.data, meta("hub"));
         switch (cmd.type) {
           case "SetUpHub": {
@@ -486,6 +496,24 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
               { account: cmd.data.account },
               "account deleted and its personal data erased",
             );
+            return { ok: true };
+          }
+          case "RecordSignIn": {
+            const { account, ...data } = cmd.data;
+            await accounts.execute(HubSubjects.account(account), {
+              type: "RecordSignIn",
+              data,
+              ...meta(account),
+            });
+            return { ok: true };
+          }
+          case "RecordSignOut": {
+            const { account, ...data } = cmd.data;
+            await accounts.execute(HubSubjects.account(account), {
+              type: "RecordSignOut",
+              data,
+              ...meta(account),
+            });
             return { ok: true };
           }
           default: {

@@ -7,7 +7,13 @@
 import type { Command } from "../../shared/commands.js";
 import type { Decider } from "../../shared/decider.js";
 import { CocalcError } from "../../shared/errors.js";
-import type { AccountLimits, AccountOrigin, AccountRole, SignUpMode } from "../../shared/hub.js";
+import type {
+  AccountLimits,
+  AccountOrigin,
+  AccountRole,
+  SignOutReason,
+  SignUpMode,
+} from "../../shared/hub.js";
 
 type Cmd<T extends string, D = Record<string, never>> = Command<T, D>;
 
@@ -70,7 +76,9 @@ export type AccountCommand =
   | Cmd<"CreateResetLink", { expires: string }>
   | Cmd<"UseResetLink", { n: number }>
   | Cmd<"SetLimits", AccountLimits>
-  | Cmd<"Delete">;
+  | Cmd<"Delete">
+  | Cmd<"RecordSignIn", { session: string; device: string }>
+  | Cmd<"RecordSignOut", { sessions: string[]; why: SignOutReason }>;
 export type AccountDecided =
   | {
       type: "AccountCreated";
@@ -83,7 +91,9 @@ export type AccountDecided =
   | { type: "ResetLinkCreated"; data: { n: number; expires: string } }
   | { type: "PasswordReset"; data: { n: number } }
   | { type: "AccountLimitsSet"; data: AccountLimits }
-  | { type: "AccountDeleted"; data: Record<string, never> };
+  | { type: "AccountDeleted"; data: Record<string, never> }
+  | { type: "BrowserSignedIn"; data: { session: string; device: string } }
+  | { type: "BrowserSignedOut"; data: { sessions: string[]; why: SignOutReason } };
 /** The account's newest reset link: its number, expiry, and whether it was used. */
 export interface ResetLinkState {
   n: number;
@@ -99,6 +109,8 @@ export type AccountState =
       via: AccountOrigin;
       limits?: AccountLimits;
       reset?: ResetLinkState;
+      /** Its signed-in browsers' session ids, oldest first. */
+      sessions?: readonly string[];
     }
   | { status: "deleted" };
 
@@ -175,6 +187,24 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
         if (s.status === "deleted") return [];
         existing(s);
         return [{ type: "AccountDeleted", data: {} }];
+      case "RecordSignIn":
+        existing(s);
+        if (s.status !== "active")
+          throw new CocalcError(
+            "ERR_HUB_ACCOUNT_DISABLED",
+            "this account is disabled: ask an admin",
+          );
+        return s.sessions?.includes(c.data.session)
+          ? []
+          : [{ type: "BrowserSignedIn", data: c.data }];
+      case "RecordSignOut": {
+        // Told again (a retry, the gateway's check at start): only what is still signed in.
+        if (s.status !== "active" && s.status !== "disabled") return [];
+        const live = c.data.sessions.filter((id) => s.sessions?.includes(id));
+        return live.length === 0
+          ? []
+          : [{ type: "BrowserSignedOut", data: { sessions: live, why: c.data.why } }];
+      }
       default: {
         const never: never = c;
         throw new Error(`unhandled command ${(never as { type: string }).type}`);
@@ -205,6 +235,15 @@ export const accountDecider: Decider<AccountCommand, AccountDecided, AccountStat
         return s.status === "active" || s.status === "disabled" ? { ...s, limits: e.data } : s;
       case "AccountDeleted":
         return { status: "deleted" };
+      case "BrowserSignedIn":
+        return s.status === "active" || s.status === "disabled"
+          ? { ...s, sessions: [...(s.sessions ?? []), e.data.session] }
+          : s;
+      case "BrowserSignedOut": {
+        if (s.status !== "active" && s.status !== "disabled") return s;
+        const gone = new Set(e.data.sessions);
+        return { ...s, sessions: (s.sessions ?? []).filter((id) => !gone.has(id)) };
+      }
       default: {
         const never: never = e;
         throw new Error(`unhandled event ${(never as { type: string }).type}`);

@@ -159,6 +159,10 @@ describe("hub NATS authorization", () => {
     ["$JS.API.DIRECT.GET.KV_workspaces.$KV.workspaces.w2", "denied"],
     ["$JS.API.DIRECT.GET.KV_hub-memberships.$KV.hub-memberships.acctA.w1", "allowed"],
     ["$JS.API.DIRECT.GET.KV_hub-memberships.$KV.hub-memberships.acctC.w2", "denied"],
+    // Its own signed-in browsers, no one else's.
+    ["$JS.API.DIRECT.GET.KV_hub-sessions.$KV.hub-sessions.acctA", "allowed"],
+    ["$JS.API.DIRECT.GET.KV_hub-sessions.$KV.hub-sessions.acctC", "denied"],
+    ["$JS.API.STREAM.INFO.KV_hub-sessions", "denied"],
     ["$JS.API.DIRECT.GET.KV_hosts.$KV.hosts.h1", "allowed"],
     ["$JS.API.DIRECT.GET.KV_hosts.$KV.hosts.h2", "denied"],
     ["$JS.API.STREAM.INFO.KV_hub-memberships", "denied"],

@@ -3,6 +3,8 @@ import type { Envelope, StoredEvent } from "../../shared/envelope.js";
 import {
   type AccountLifeEvent,
   AccountLifeEvents,
+  type AccountSessionEvent,
+  AccountSessionEvents,
   type AccountView,
   HubBuckets,
   type HubConfigEvent,
@@ -11,6 +13,7 @@ import {
   type InviteEvent,
   InviteEvents,
   type InviteView,
+  type SessionsView,
 } from "../../shared/hub.js";
 import type { Projection } from "../runtime/projection.js";
 import { DEFAULT_SIGN_UP_MODE } from "./deciders.js";
@@ -19,6 +22,7 @@ const typesOf = (defs: readonly { type: string }[]) => new Set(defs.map((d) => d
 const accountTypes = typesOf(AccountLifeEvents);
 const inviteTypes = typesOf(InviteEvents);
 const configTypes = typesOf(HubConfigEvents);
+const sessionTypes = typesOf(AccountSessionEvents);
 /** `hub.account.<id>` → id. */
 const idOf = (subject: string) => subject.split(".")[2]!;
 
@@ -49,6 +53,42 @@ export const accountsProjection: Projection<AccountView, AccountLifeEvent> = {
         return view;
       case "AccountLimitsSet":
         return view && { ...view, limits: event.data };
+      case "AccountDeleted":
+        return null;
+      default: {
+        const never: never = event;
+        return never;
+      }
+    }
+  },
+};
+
+/** Most browsers a sessions view lists (the gateway keeps at most MAX_SESSIONS an account). */
+const MAX_LISTED = 256;
+
+type SessionsInput = AccountSessionEvent | Extract<AccountLifeEvent, { type: "AccountDeleted" }>;
+
+/** `<account>` → its signed-in browsers; gone with the account. */
+export const sessionsProjection: Projection<SessionsView, SessionsInput> = {
+  name: "hub-sessions",
+  bucket: HubBuckets.sessions,
+  canHandle: (e: Envelope): e is SessionsInput =>
+    sessionTypes.has(e.type) || e.type === "AccountDeleted",
+  key: (e) => idOf(e.subject),
+  evolve(view, { event }: StoredEvent<SessionsInput>) {
+    const sessions = view?.sessions ?? [];
+    switch (event.type) {
+      case "BrowserSignedIn":
+        return {
+          sessions: [
+            ...sessions.filter((s) => s.id !== event.data.session),
+            { id: event.data.session, device: event.data.device, signedIn: event.at },
+          ].slice(-MAX_LISTED),
+        };
+      case "BrowserSignedOut": {
+        const gone = new Set(event.data.sessions);
+        return { sessions: sessions.filter((s) => !gone.has(s.id)) };
+      }
       case "AccountDeleted":
         return null;
       default: {

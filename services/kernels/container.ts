@@ -104,7 +104,8 @@ function run(
  * the container's init together, so after a kill-like exit the init is given a moment to go.
  */
 async function containerEnding(c: KernelContainer, e: KernelExit): Promise<boolean> {
-  const killed = e.code === 137 || e.code === 143 || e.signal === "SIGKILL" || e.signal === "SIGTERM";
+  const killed =
+    e.code === 137 || e.code === 143 || e.signal === "SIGKILL" || e.signal === "SIGTERM";
   const deadline = Date.now() + (killed ? 3000 : 0);
   for (;;) {
     if ((await c.initPid()) === undefined) return true;

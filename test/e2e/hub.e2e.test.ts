@@ -205,6 +205,30 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT || !existsSync(LAUNCHPAD))(
       await bob.reload();
       await bob.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
 
+      // Bob's signed-in browsers, live: a third sign-in shows by itself, newest first, and
+      // signing it out from here ends that browser.
+      const bobRows = bob.getByTestId("hub-session");
+      await expect.poll(() => bobRows.count(), { timeout: 30_000 }).toBe(2);
+      await expect
+        .poll(() => bob.locator('[data-testid="hub-session"][data-current="yes"]').count())
+        .toBe(1);
+      const bob3Context = await browser.newContext();
+      const bob3 = await bob3Context.newPage();
+      await bob3.goto(`${base}/`);
+      await fill(bob3, { email: "bob@example.com", password: "bob's newer password" });
+      await bob3.getByRole("button", { name: "Sign in" }).click();
+      await bob3.getByTestId("hub-dashboard").waitFor({ timeout: 30_000 });
+      await expect.poll(() => bobRows.count(), { timeout: 30_000 }).toBe(3);
+      expect(await bobRows.first().getAttribute("data-current")).toBe("no");
+      expect(await bobRows.first().textContent()).toContain("Chrome on Linux");
+      if (SHOTS)
+        await bob.getByTestId("hub-sessions").screenshot({ path: `${SHOTS}/hub-sessions.png` });
+      await bobRows.first().getByTestId("hub-session-sign-out").click();
+      await expect.poll(() => bobRows.count(), { timeout: 30_000 }).toBe(2);
+      await bob3.reload();
+      await bob3.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
+      await bob3Context.close();
+
       await bob.getByTestId("hub-sign-out-everywhere").click();
       await bob.getByTestId("hub-sign-in").waitFor({ timeout: 30_000 });
       // Bob's other browser is signed out; the admin is not.

@@ -449,6 +449,19 @@ return function check(value) {
   )
 }
 })(),
+  "3fc2aebc99f2cb7ee93e4d79": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Array.isArray(value['sessions']) &&
+    value['sessions'].length <= 256 &&
+    value['sessions'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && local_0.test(value)))) { return false }; return true; })(value['sessions']) &&
+    (((value['why'] === 'signed-out')) || ((value['why'] === 'everywhere')) || ((value['why'] === 'password')) || ((value['why'] === 'expired')) || ((value['why'] === 'too-many')) || ((value['why'] === 'disabled')) || ((value['why'] === 'deleted')))
+  )
+}
+})(),
   "4016258ef7667c121c806e17": (() => {
 return function check(value) {
   return (
@@ -518,6 +531,18 @@ return function check(value) {
     (((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'stream') && (((value['output']['name'] === 'stdout')) || ((value['output']['name'] === 'stderr'))) && (typeof value['output']['text'] === 'string') && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'display_data') && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_2.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_3.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'execute_result') && ((Number.isInteger(value['output']['execution_count'])) || ((value['output']['execution_count'] === null))) && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_4.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_5.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 4) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'error') && (typeof value['output']['ename'] === 'string') && (typeof value['output']['evalue'] === 'string') && Array.isArray(value['output']['traceback']) && ((array) => { for(const value of array) if(!(((typeof value === 'string')))) { return false }; return true; })(value['output']['traceback']) && Object.getOwnPropertyNames(value['output']).length === 4)) &&
     (value['displayId'] !== undefined ? ((typeof value['displayId'] === 'string') && value['displayId'].length <= 200) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['executionId', 'cellId', 'output', 'displayId'].includes(key))
+  )
+}
+})(),
+  "43d26c1863aed276554f713e": (() => {
+const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['session'] === 'string') &&
+    local_0.test(value['session']) &&
+    (typeof value['device'] === 'string') &&
+    value['device'].length <= 80
   )
 }
 })(),

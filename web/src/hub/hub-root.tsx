@@ -31,6 +31,7 @@ import {
 } from "../lib/session.js";
 import { AdminInvites } from "./admin-invites.js";
 import { AdminAccounts, AdminActivity, AdminHosts } from "./admin-section.js";
+import { SessionsSection } from "./sessions-section.js";
 import { SshKeysSection } from "./ssh-keys-section.js";
 import { HubWorkspacePage, workspaceOfPath } from "./workspace-page.js";
 import { WorkspacesSection } from "./workspaces-section.js";
@@ -496,6 +497,9 @@ function Dashboard(props: { onSignedOut: () => void }) {
         {(id) => <WorkspacesSection conn={conn} accountId={id()} />}
       </Show>
       <ChangePassword />
+      <Show when={me()?.account.id}>
+        {(id) => <SessionsSection conn={conn} accountId={id()} />}
+      </Show>
       <SshKeysSection />
       <Show when={me()?.account.role === "admin"}>
         <AdminInvites />
