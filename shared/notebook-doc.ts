@@ -107,7 +107,8 @@ export const CellPatched = defineEvent(
   1,
   obj({
     id: CellId,
-    patch: Type.String({ maxLength: 200 * 1024 }),
+    // An outside change of a long cell can make a long patch: stored in parts if need be.
+    patch: Type.String({ maxLength: NOTEBOOK_MAX_BYTES }),
     source: Type.Union(PatchSources.map((s) => Type.Literal(s))),
     client: Type.Optional(ClientId),
     pid: Type.Optional(PatchId),
@@ -134,6 +135,32 @@ export const CellMetadataSet = defineEvent(
   obj({ id: CellId, metadata: Json }),
 );
 export const NotebookMetadataSet = defineEvent("NotebookMetadataSet", 1, obj({ metadata: Json }));
+
+/** Largest message of a notebook's stream: a larger event is stored in parts. */
+export const NOTEBOOK_EVENT_MAX_BYTES = 256 * 1024;
+/** Most parts of one event (a 32 MiB notebook of escaped text needs a few hundred). */
+export const NOTEBOOK_EVENT_MAX_PARTS = 4096;
+
+/**
+ * One part of a notebook event too large for one message: `text` is a piece of the event's
+ * JSON (its whole envelope); the parts are stored one after another and folded as the one
+ * event once the last is read (shared/notebook-parts.ts). The last part says what the docs
+ * view needs of the whole event: the notebook's path (NotebookOpened) and how many cells it
+ * carries (NotebookOpened, CellsInserted).
+ */
+export const NotebookPartStored = defineEvent(
+  "NotebookPartStored",
+  1,
+  obj({
+    of: Type.String({ pattern: "^[A-Z][A-Za-z0-9]{0,99}$" }),
+    part: Type.Integer({ minimum: 0, maximum: NOTEBOOK_EVENT_MAX_PARTS - 1 }),
+    parts: Type.Integer({ minimum: 2, maximum: NOTEBOOK_EVENT_MAX_PARTS }),
+    text: Type.String({ minLength: 1, maxLength: NOTEBOOK_EVENT_MAX_BYTES }),
+    path: Type.Optional(AbsolutePath),
+    cells: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+);
+export type NotebookPart = EventOf<typeof NotebookPartStored>;
 
 export const NotebookEvents = [
   NotebookOpened,
@@ -162,9 +189,12 @@ export type NotebookEvent =
   | EventOf<typeof OutputsAppended>
   | EventOf<typeof CellMetadataSet>
   | EventOf<typeof NotebookMetadataSet>;
-const notebookTypes = new Set<string>(NotebookEvents.map((e) => e.type));
-/** Whether an event of the docs stream is a notebook's. */
-export function isNotebookEvent(e: { type: string }): e is NotebookEvent {
+/** What a notebook's stream holds: its events, and parts of those too large for a message. */
+export const NotebookStreamEvents = [...NotebookEvents, NotebookPartStored] as const;
+export type NotebookStreamEvent = NotebookEvent | NotebookPart;
+const notebookTypes = new Set<string>(NotebookStreamEvents.map((e) => e.type));
+/** Whether an event of the docs stream is a notebook's (or a part of one). */
+export function isNotebookEvent(e: { type: string }): e is NotebookStreamEvent {
   return notebookTypes.has(e.type);
 }
 
@@ -277,9 +307,14 @@ export function isNotebookCommand(type: string): boolean {
 /** The reply to OpenNotebook. */
 export interface OpenNotebookResult {
   doc: string;
-  /** Too large to open as a notebook. */
+  /** Too large to open as a notebook, or not text. */
   refused?: "too-large" | "binary";
   size?: number;
-  /** The file is not a valid notebook: why, and its text, to be shown as it is. */
-  invalid?: { message: string; text: string };
+  /** The largest file opened (too-large): NOTEBOOK_MAX_BYTES, or less where files are reached by message. */
+  limit?: number;
+  /**
+   * The file is not a valid notebook: why, and its text, to be shown as it is (a long file's
+   * start: `length` is then the whole text's).
+   */
+  invalid?: { message: string; text: string; length?: number };
 }

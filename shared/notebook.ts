@@ -16,8 +16,12 @@ import { CocalcError } from "./errors.js";
 export const CellTypes = ["code", "markdown", "raw"] as const;
 export type CellType = (typeof CellTypes)[number];
 
-/** Largest notebook file opened (its events must fit one NATS message). */
-export const NOTEBOOK_MAX_BYTES = 512 * 1024;
+/**
+ * Largest notebook file opened: 32 MiB on disk. Its events are stored in parts of at most
+ * NOTEBOOK_EVENT_MAX_BYTES (shared/notebook-parts.ts), so its size is not bound by a NATS
+ * message; a text document's is (DOC_MAX_BYTES).
+ */
+export const NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024;
 
 /** One cell. Parts the page does not edit as text are kept as JSON text, as in the file. */
 export interface NotebookCell {
