@@ -11,7 +11,8 @@ import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { PatchSources } from "./docs.js";
 import { defineEvent, type EventOf } from "./envelope.js";
-import { NOTEBOOK_MAX_BYTES, type NotebookCell } from "./notebook.js";
+import { KERNELSPEC_NAME } from "./kernels.js";
+import { NOTEBOOK_MAX_BYTES, type NotebookCell, type NotebookKernelspec } from "./notebook.js";
 import { sha256 } from "./sha256.js";
 
 /** The document id of the notebook at canonical path `path` (never a text document's id). */
@@ -244,6 +245,15 @@ export const NotebookChangeSchema = Type.Union([
   obj({ op: Type.Literal("clear"), ids: Type.Array(CellId, { minItems: 1, maxItems: 20000 }) }),
   /** A kernel's outputs of a code cell (nbformat JSON text of the outputs list). */
   obj({ op: Type.Literal("outputs"), id: CellId, outputs: Json, execution_count: Count }),
+  /** The notebook's kernel chosen: its metadata names it (kernelspec, language_info). */
+  obj({
+    op: Type.Literal("kernel"),
+    kernelspec: obj({
+      name: Type.String({ pattern: KERNELSPEC_NAME }),
+      display_name: Type.String({ minLength: 1, maxLength: 200 }),
+      language: Type.String({ minLength: 1, maxLength: 100 }),
+    }),
+  }),
 ]);
 export type NotebookChange =
   | {
@@ -257,7 +267,8 @@ export type NotebookChange =
   | { op: "split"; id: string; base: number; at: number; newId: string }
   | { op: "merge"; id: string; next: string }
   | { op: "clear"; ids: string[] }
-  | { op: "outputs"; id: string; outputs: string; execution_count: number | null };
+  | { op: "outputs"; id: string; outputs: string; execution_count: number | null }
+  | { op: "kernel"; kernelspec: NotebookKernelspec };
 
 /** Opens (creates on first open) the notebook document of a `.ipynb` file. */
 export const OpenNotebook = defineCommand("OpenNotebook", obj({ path: AbsolutePath }));

@@ -458,6 +458,38 @@ export function notebookKernelspec(
   }
 }
 
+/** A kernelspec as a notebook's metadata names it (nbformat's `kernelspec`). */
+export interface NotebookKernelspec {
+  name: string;
+  display_name: string;
+  language: string;
+}
+
+/**
+ * A notebook's metadata (JSON text) naming `spec` as its kernel: `kernelspec` set (its keys
+ * sorted, as Jupyter writes them), and `language_info` made `{ name: language }` when it
+ * named another language (a kernel of the same language keeps what its kernel wrote there).
+ * The rest stays as it was, numbers as written; a new key goes where sorting puts it when the
+ * keys were sorted, else last.
+ */
+export function withKernelspec(metadata: string, spec: NotebookKernelspec): string {
+  const m = losslessParse(metadata);
+  if (!isObject(m)) throw invalid("the notebook's metadata is not an object");
+  const info = m.language_info;
+  const sameLanguage = isObject(info) && info.name === spec.language;
+  const set: Record<string, unknown> = {
+    kernelspec: { display_name: spec.display_name, language: spec.language, name: spec.name },
+    ...(!sameLanguage && { language_info: { name: spec.language } }),
+  };
+  const keys = Object.keys(m);
+  const sorted = keys.every((k, i) => i === 0 || keys[i - 1]! <= k);
+  const all = [...keys, ...Object.keys(set).filter((k) => !(k in m))];
+  if (sorted) all.sort();
+  const out: Record<string, unknown> = {};
+  for (const k of all) out[k] = k in set ? set[k] : m[k];
+  return jsonText(out);
+}
+
 /** The language of a notebook's code cells, from its metadata (language_info, kernelspec). */
 export function notebookLanguage(nb: Pick<Notebook, "metadata">): string {
   try {

@@ -10,6 +10,7 @@ import {
   type Notebook,
   type NotebookCell,
   newCell,
+  withKernelspec,
 } from "../../shared/notebook.js";
 import type { NotebookChange, NotebookEvent } from "../../shared/notebook-doc.js";
 import {
@@ -124,6 +125,11 @@ export function decideChange(head: NotebookHead, change: NotebookChange): Notebo
           },
         },
       ];
+    }
+    case "kernel": {
+      const metadata = withKernelspec(head.state.nb.metadata, change.kernelspec);
+      if (metadata === head.state.nb.metadata) return [];
+      return [{ type: "NotebookMetadataSet", data: { metadata } }];
     }
     default: {
       const never: never = change;

@@ -131,6 +131,12 @@ export function createNotebookStore(
     text: (id) => session?.sync.text(id) ?? "",
     isCode: (id) => session?.sync.cell(id)?.cell_type === "code",
     kernelspec: () => kernelspec(),
+    name: async (spec) => {
+      await change({
+        op: "kernel",
+        kernelspec: { name: spec.name, display_name: spec.displayName, language: spec.language },
+      });
+    },
     tell,
   });
 
