@@ -36,6 +36,11 @@ const CellTypeSchema = Type.Union([
   Type.Literal("raw"),
 ]);
 const After = Type.Union([CellId, Type.Null()]);
+/** `<kernel id>/<display id>` of an output a kernel showed with a display id. */
+const DisplayKey = Type.String({ minLength: 1, maxLength: 300 });
+const Displays = Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), DisplayKey]), {
+  maxItems: 10000,
+});
 const Count = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 
 const CellSchema = Type.Object(
@@ -49,6 +54,7 @@ const CellSchema = Type.Object(
     extra: Type.Optional(Json),
     keys: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 }),
     sourceString: Type.Optional(Type.Boolean()),
+    displays: Type.Optional(Displays),
   },
   { additionalProperties: false },
 );
@@ -115,11 +121,14 @@ export const CellPatched = defineEvent(
     pid: Type.Optional(PatchId),
   }),
 );
-/** A code cell's outputs (nbformat JSON text) and execution count. */
+/**
+ * A code cell's outputs (nbformat JSON text) and execution count; `displays`: which of them
+ * show a kernel's display (none when left out).
+ */
 export const OutputsSet = defineEvent(
   "OutputsSet",
   1,
-  obj({ id: CellId, outputs: Json, execution_count: Count }),
+  obj({ id: CellId, outputs: Json, execution_count: Count, displays: Type.Optional(Displays) }),
 );
 /**
  * A kernel's new outputs of a code cell (nbformat JSON text of a list), appended to what it
@@ -128,7 +137,8 @@ export const OutputsSet = defineEvent(
 export const OutputsAppended = defineEvent(
   "OutputsAppended",
   1,
-  obj({ id: CellId, outputs: Json }),
+  // `display`: the one output appended shows this display (`<kernel id>/<display id>`).
+  obj({ id: CellId, outputs: Json, display: Type.Optional(DisplayKey) }),
 );
 export const CellMetadataSet = defineEvent(
   "CellMetadataSet",

@@ -41,6 +41,12 @@ export interface NotebookCell {
   keys: string[];
   /** The file had the text as one string rather than a list of lines. */
   sourceString?: boolean;
+  /**
+   * Code cells: the outputs a kernel showed with a display id, as [index in the outputs,
+   * `<kernel id>/<display id>`], so a later update_display_data finds them (also after a
+   * restart of the docs service). The notebook's only: Jupyter writes no display ids to files.
+   */
+  displays?: [number, string][];
 }
 
 /** A notebook as the document holds it. */
@@ -352,7 +358,7 @@ export function newCell(type: CellType, source: string, id: string, ids: boolean
 /** A cell changed to `type`: code cells get (empty) outputs, others lose theirs. */
 export function withCellType(cell: NotebookCell, type: CellType): NotebookCell {
   if (cell.cell_type === type) return cell;
-  const { outputs: _o, execution_count: _e, ...rest } = cell;
+  const { outputs: _o, execution_count: _e, displays: _d, ...rest } = cell;
   let keys = cell.keys.filter((k) => k !== "outputs" && k !== "execution_count");
   if (type === "code") {
     keys = [...keys, "execution_count", "outputs"].sort();
@@ -427,6 +433,11 @@ export function outputForFile(o: NotebookOutput): Record<string, unknown> {
  * again), as Jupyter's notebook writes a cell's output.
  */
 export function appendOutputs(outputs: string, more: string): string {
+  return appendedOutputs(outputs, more).outputs;
+}
+
+/** appendOutputs, and how many outputs there are then. */
+export function appendedOutputs(outputs: string, more: string): { outputs: string; count: number } {
   const list = JSON.parse(outputs) as Record<string, unknown>[];
   const text = (o: Record<string, unknown>) =>
     Array.isArray(o.text) ? o.text.join("") : String(o.text ?? "");
@@ -436,7 +447,7 @@ export function appendOutputs(outputs: string, more: string): string {
       list[list.length - 1] = { ...last, text: splitLines(text(last) + text(o)) };
     } else list.push(o);
   }
-  return JSON.stringify(list);
+  return { outputs: JSON.stringify(list), count: list.length };
 }
 
 /** The kernelspec a notebook names (metadata.kernelspec: name, display_name), if it names one. */

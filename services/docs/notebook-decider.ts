@@ -258,7 +258,13 @@ export function decideOutsideChange(
     )
       emit({
         type: "OutputsSet",
-        data: { id: c.id, outputs: c.outputs ?? "[]", execution_count: c.execution_count ?? null },
+        data: {
+          id: c.id,
+          outputs: c.outputs ?? "[]",
+          execution_count: c.execution_count ?? null,
+          // A past version's (a restore): a file's cells have none.
+          ...(c.displays && { displays: c.displays }),
+        },
       });
     if (c.metadata !== was.metadata && c.metadata !== cur.metadata)
       emit({ type: "CellMetadataSet", data: { id: c.id, metadata: c.metadata } });

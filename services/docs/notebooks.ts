@@ -17,6 +17,7 @@ import {
   emptyNotebook,
   NOTEBOOK_MAX_BYTES,
   type Notebook,
+  type NotebookCell,
   parseNotebook,
   serializeNotebook,
 } from "../../shared/notebook.js";
@@ -165,23 +166,44 @@ export class NotebookDocs {
 
   /**
    * Kernel outputs for cell `id` of the notebook at `path`: `decide` gets the cell's outputs
-   * now (nbformat JSON text) and count, and returns what to store (or nothing). False when the
-   * cell is gone or is not a code cell. `idParts` name the stored event, so a kernel event
-   * handled again (redelivered after a crash) is stored once.
+   * now (nbformat JSON text), count and displays, and returns what to store (or nothing).
+   * False when the cell is gone or is not a code cell. `idParts` name the stored event, so a
+   * kernel event handled again (redelivered after a crash) is stored once.
    */
   async kernelOutputs(
     path: string,
     id: string,
-    decide: (cell: { outputs: string; count: number | null }) => NotebookDecision | undefined,
+    decide: (cell: KernelCell) => NotebookDecision | undefined,
     idParts: [string, string],
   ): Promise<boolean> {
     const d = await this.load(path);
     return this.serial(d, async () => {
       const c = d.head.state.nb.cells.find((x) => x.id === id);
       if (c?.cell_type !== "code") return false;
-      const decision = decide({ outputs: c.outputs ?? "[]", count: c.execution_count ?? null });
+      const decision = decide(kernelCell(c));
       if (decision) await this.store(d, [decision], KERNEL_ACTOR, idParts);
       return true;
+    });
+  }
+
+  /**
+   * A kernel's change of outputs anywhere in the notebook at `path` (a display updated in
+   * every cell that shows it): `decide` gets its code cells and returns what to store, as one
+   * change named by `idParts`.
+   */
+  async kernelCells(
+    path: string,
+    decide: (cells: (KernelCell & { id: string })[]) => NotebookDecision[],
+    idParts: [string, string],
+  ): Promise<number> {
+    const d = await this.load(path);
+    return this.serial(d, async () => {
+      const cells = d.head.state.nb.cells
+        .filter((c) => c.cell_type === "code")
+        .map((c) => ({ id: c.id, ...kernelCell(c) }));
+      const decisions = decide(cells);
+      if (decisions.length > 0) await this.store(d, decisions, KERNEL_ACTOR, idParts);
+      return decisions.length;
     });
   }
 
@@ -584,6 +606,21 @@ export class NotebookDocs {
       floor: v.floor,
     }));
   }
+}
+
+/** What a kernel's outputs are decided against: a code cell's outputs, count and displays. */
+export interface KernelCell {
+  outputs: string;
+  count: number | null;
+  displays: readonly [number, string][];
+}
+
+function kernelCell(c: NotebookCell): KernelCell {
+  return {
+    outputs: c.outputs ?? "[]",
+    count: c.execution_count ?? null,
+    displays: c.displays ?? [],
+  };
 }
 
 function evolveOpened(event: NotebookEvent & { type: "NotebookOpened" }) {

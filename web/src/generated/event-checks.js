@@ -279,20 +279,6 @@ return function check(value) {
   )
 }
 })(),
-  "2e2157fcb70ec67bd77decae": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['outputs'] === 'string') &&
-    value['outputs'].length <= 33554432 &&
-    ((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null))) &&
-    Object.getOwnPropertyNames(value).length === 3
-  )
-}
-})(),
   "301ef9ccc712d71bc2d9cca1": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
@@ -523,21 +509,6 @@ return function check(value) {
   )
 }
 })(),
-  "40eafab09a1934188034c30f": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((typeof value['after'] === 'string') && local_0.test(value['after'])) || ((value['after'] === null))) &&
-    Array.isArray(value['cells']) &&
-    value['cells'].length <= 5000 &&
-    value['cells'].length >= 1 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['cells']) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "42b50023708e91d5b7bb385f": (() => {
 return function check(value) {
   return (
@@ -584,6 +555,21 @@ return function check(value) {
     (((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'stream') && (((value['output']['name'] === 'stdout')) || ((value['output']['name'] === 'stderr'))) && (typeof value['output']['text'] === 'string') && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'display_data') && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_2.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_3.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 3) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'execute_result') && ((Number.isInteger(value['output']['execution_count'])) || ((value['output']['execution_count'] === null))) && (typeof value['output']['data'] === 'object' && value['output']['data'] !== null && !Array.isArray(value['output']['data']) && !(value['output']['data'] instanceof Date) && !(value['output']['data'] instanceof Uint8Array)) && (Object.entries(value['output']['data']).every(([key, value]) => (local_4.test(key) ? (true) : true))) && (typeof value['output']['metadata'] === 'object' && value['output']['metadata'] !== null && !Array.isArray(value['output']['metadata']) && !(value['output']['metadata'] instanceof Date) && !(value['output']['metadata'] instanceof Uint8Array)) && (Object.entries(value['output']['metadata']).every(([key, value]) => (local_5.test(key) ? (true) : true))) && Object.getOwnPropertyNames(value['output']).length === 4) || ((typeof value['output'] === 'object' && value['output'] !== null && !Array.isArray(value['output'])) && (value['output']['output_type'] === 'error') && (typeof value['output']['ename'] === 'string') && (typeof value['output']['evalue'] === 'string') && Array.isArray(value['output']['traceback']) && ((array) => { for(const value of array) if(!(((typeof value === 'string')))) { return false }; return true; })(value['output']['traceback']) && Object.getOwnPropertyNames(value['output']).length === 4)) &&
     (value['displayId'] !== undefined ? ((typeof value['displayId'] === 'string') && value['displayId'].length <= 200) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['executionId', 'cellId', 'output', 'displayId'].includes(key))
+  )
+}
+})(),
+  "458b9a88f360590448a8e753": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 33554432 &&
+    ((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null))) &&
+    (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'outputs', 'execution_count', 'displays'].includes(key))
   )
 }
 })(),
@@ -639,6 +625,37 @@ return function check(value) {
     Array.isArray(value['items']) &&
     value['items'].length <= 500 &&
     ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['path'] === 'string') && value['path'].length <= 4096 && (((value['action'] === 'copy')) || ((value['action'] === 'delete')) || ((value['action'] === 'conflict')) || ((value['action'] === 'record')) || ((value['action'] === 'forget'))) && (value['reason'] !== undefined ? ((typeof value['reason'] === 'string') && value['reason'].length <= 40) : true) && (value['side'] !== undefined ? ((((value['side'] === 'local')) || ((value['side'] === 'remote')))) : true) && (value['size'] !== undefined ? (Number.isInteger(value['size']) && value['size'] >= 0) : true) && (value['localHash'] !== undefined ? ((typeof value['localHash'] === 'string') && value['localHash'].length <= 64) : true) && (value['remoteHash'] !== undefined ? ((typeof value['remoteHash'] === 'string') && value['remoteHash'].length <= 64) : true) && Object.getOwnPropertyNames(value).every(key => ['path', 'action', 'reason', 'side', 'size', 'localHash', 'remoteHash'].includes(key))))) { return false }; return true; })(value['items']) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "4c1a739c73e1b52335dd6ca1": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (typeof value['notebook'] === 'object' && value['notebook'] !== null && !Array.isArray(value['notebook'])) &&
+    Number.isInteger(value['notebook']['nbformat']) &&
+    Number.isInteger(value['notebook']['nbformat_minor']) &&
+    value['notebook']['nbformat_minor'] >= 0 &&
+    (typeof value['notebook']['metadata'] === 'string') &&
+    value['notebook']['metadata'].length <= 33554432 &&
+    (value['notebook']['extra'] !== undefined ? ((typeof value['notebook']['extra'] === 'string') && value['notebook']['extra'].length <= 33554432) : true) &&
+    Array.isArray(value['notebook']['keys']) &&
+    value['notebook']['keys'].length <= 200 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['notebook']['keys']) &&
+    Number.isInteger(value['notebook']['indent']) &&
+    value['notebook']['indent'] <= 16 &&
+    value['notebook']['indent'] >= 0 &&
+    (typeof value['notebook']['newline'] === 'boolean') &&
+    Array.isArray(value['notebook']['cells']) &&
+    value['notebook']['cells'].length <= 20000 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString', 'displays'].includes(key))))) { return false }; return true; })(value['notebook']['cells']) &&
+    Object.getOwnPropertyNames(value['notebook']).every(key => ['nbformat', 'nbformat_minor', 'metadata', 'extra', 'keys', 'indent', 'newline', 'cells'].includes(key)) &&
     Object.getOwnPropertyNames(value).length === 2
   )
 }
@@ -1403,37 +1420,6 @@ return function check(value) {
   )
 }
 })(),
-  "b476dcf824c741657d14f37f": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (typeof value['notebook'] === 'object' && value['notebook'] !== null && !Array.isArray(value['notebook'])) &&
-    Number.isInteger(value['notebook']['nbformat']) &&
-    Number.isInteger(value['notebook']['nbformat_minor']) &&
-    value['notebook']['nbformat_minor'] >= 0 &&
-    (typeof value['notebook']['metadata'] === 'string') &&
-    value['notebook']['metadata'].length <= 33554432 &&
-    (value['notebook']['extra'] !== undefined ? ((typeof value['notebook']['extra'] === 'string') && value['notebook']['extra'].length <= 33554432) : true) &&
-    Array.isArray(value['notebook']['keys']) &&
-    value['notebook']['keys'].length <= 200 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['notebook']['keys']) &&
-    Number.isInteger(value['notebook']['indent']) &&
-    value['notebook']['indent'] <= 16 &&
-    value['notebook']['indent'] >= 0 &&
-    (typeof value['notebook']['newline'] === 'boolean') &&
-    Array.isArray(value['notebook']['cells']) &&
-    value['notebook']['cells'].length <= 20000 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['notebook']['cells']) &&
-    Object.getOwnPropertyNames(value['notebook']).every(key => ['nbformat', 'nbformat_minor', 'metadata', 'extra', 'keys', 'indent', 'newline', 'cells'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "b4dc14f3e70b46ae23fb2779": (() => {
 const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
 const local_1 = /^[A-Za-z0-9_-]{8,64}$/;
@@ -1617,6 +1603,20 @@ return function check(value) {
   )
 }
 })(),
+  "c8830b924b6d13318c3a36b5": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 33554432 &&
+    (value['display'] !== undefined ? ((typeof value['display'] === 'string') && value['display'].length <= 300 && value['display'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'outputs', 'display'].includes(key))
+  )
+}
+})(),
   "c891cf2445087af59e033685": (() => {
 return function check(value) {
   return (
@@ -1762,6 +1762,21 @@ return function check(value) {
   )
 }
 })(),
+  "e27eb0a4c9742f1661f9b929": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((typeof value['after'] === 'string') && local_0.test(value['after'])) || ((value['after'] === null))) &&
+    Array.isArray(value['cells']) &&
+    value['cells'].length <= 5000 &&
+    value['cells'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString', 'displays'].includes(key))))) { return false }; return true; })(value['cells']) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "e775bd84de5e7eaeb9b83c24": (() => {
 const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
 const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -1804,19 +1819,6 @@ return function check(value) {
     (typeof value['openedBy'] === 'string') &&
     value['openedBy'].length <= 200 &&
     Object.getOwnPropertyNames(value).every(key => ['generation', 'title', 'cwd', 'path', 'status', 'cols', 'rows', 'exit', 'openedAt', 'openedBy'].includes(key))
-  )
-}
-})(),
-  "e964476d81246ef89691bf29": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['outputs'] === 'string') &&
-    value['outputs'].length <= 33554432 &&
-    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
