@@ -11,7 +11,8 @@ import { bytesToBase64url } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { PatchSources } from "./docs.js";
 import { defineEvent, type EventOf } from "./envelope.js";
-import { NOTEBOOK_MAX_BYTES, type NotebookCell } from "./notebook.js";
+import { KERNELSPEC_NAME } from "./kernels.js";
+import { NOTEBOOK_MAX_BYTES, type NotebookCell, type NotebookKernelspec } from "./notebook.js";
 import { sha256 } from "./sha256.js";
 
 /** The document id of the notebook at canonical path `path` (never a text document's id). */
@@ -35,6 +36,11 @@ const CellTypeSchema = Type.Union([
   Type.Literal("raw"),
 ]);
 const After = Type.Union([CellId, Type.Null()]);
+/** `<kernel id>/<display id>` of an output a kernel showed with a display id. */
+const DisplayKey = Type.String({ minLength: 1, maxLength: 300 });
+const Displays = Type.Array(Type.Tuple([Type.Integer({ minimum: 0 }), DisplayKey]), {
+  maxItems: 10000,
+});
 const Count = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 
 const CellSchema = Type.Object(
@@ -48,6 +54,7 @@ const CellSchema = Type.Object(
     extra: Type.Optional(Json),
     keys: Type.Array(Type.String({ maxLength: 200 }), { maxItems: 200 }),
     sourceString: Type.Optional(Type.Boolean()),
+    displays: Type.Optional(Displays),
   },
   { additionalProperties: false },
 );
@@ -107,17 +114,21 @@ export const CellPatched = defineEvent(
   1,
   obj({
     id: CellId,
-    patch: Type.String({ maxLength: 200 * 1024 }),
+    // An outside change of a long cell can make a long patch: stored in parts if need be.
+    patch: Type.String({ maxLength: NOTEBOOK_MAX_BYTES }),
     source: Type.Union(PatchSources.map((s) => Type.Literal(s))),
     client: Type.Optional(ClientId),
     pid: Type.Optional(PatchId),
   }),
 );
-/** A code cell's outputs (nbformat JSON text) and execution count. */
+/**
+ * A code cell's outputs (nbformat JSON text) and execution count; `displays`: which of them
+ * show a kernel's display (none when left out).
+ */
 export const OutputsSet = defineEvent(
   "OutputsSet",
   1,
-  obj({ id: CellId, outputs: Json, execution_count: Count }),
+  obj({ id: CellId, outputs: Json, execution_count: Count, displays: Type.Optional(Displays) }),
 );
 /**
  * A kernel's new outputs of a code cell (nbformat JSON text of a list), appended to what it
@@ -126,7 +137,8 @@ export const OutputsSet = defineEvent(
 export const OutputsAppended = defineEvent(
   "OutputsAppended",
   1,
-  obj({ id: CellId, outputs: Json }),
+  // `display`: the one output appended shows this display (`<kernel id>/<display id>`).
+  obj({ id: CellId, outputs: Json, display: Type.Optional(DisplayKey) }),
 );
 export const CellMetadataSet = defineEvent(
   "CellMetadataSet",
@@ -134,6 +146,32 @@ export const CellMetadataSet = defineEvent(
   obj({ id: CellId, metadata: Json }),
 );
 export const NotebookMetadataSet = defineEvent("NotebookMetadataSet", 1, obj({ metadata: Json }));
+
+/** Largest message of a notebook's stream: a larger event is stored in parts. */
+export const NOTEBOOK_EVENT_MAX_BYTES = 256 * 1024;
+/** Most parts of one event (a 32 MiB notebook of escaped text needs a few hundred). */
+export const NOTEBOOK_EVENT_MAX_PARTS = 4096;
+
+/**
+ * One part of a notebook event too large for one message: `text` is a piece of the event's
+ * JSON (its whole envelope); the parts are stored one after another and folded as the one
+ * event once the last is read (shared/notebook-parts.ts). The last part says what the docs
+ * view needs of the whole event: the notebook's path (NotebookOpened) and how many cells it
+ * carries (NotebookOpened, CellsInserted).
+ */
+export const NotebookPartStored = defineEvent(
+  "NotebookPartStored",
+  1,
+  obj({
+    of: Type.String({ pattern: "^[A-Z][A-Za-z0-9]{0,99}$" }),
+    part: Type.Integer({ minimum: 0, maximum: NOTEBOOK_EVENT_MAX_PARTS - 1 }),
+    parts: Type.Integer({ minimum: 2, maximum: NOTEBOOK_EVENT_MAX_PARTS }),
+    text: Type.String({ minLength: 1, maxLength: NOTEBOOK_EVENT_MAX_BYTES }),
+    path: Type.Optional(AbsolutePath),
+    cells: Type.Optional(Type.Integer({ minimum: 0 })),
+  }),
+);
+export type NotebookPart = EventOf<typeof NotebookPartStored>;
 
 export const NotebookEvents = [
   NotebookOpened,
@@ -162,9 +200,12 @@ export type NotebookEvent =
   | EventOf<typeof OutputsAppended>
   | EventOf<typeof CellMetadataSet>
   | EventOf<typeof NotebookMetadataSet>;
-const notebookTypes = new Set<string>(NotebookEvents.map((e) => e.type));
-/** Whether an event of the docs stream is a notebook's. */
-export function isNotebookEvent(e: { type: string }): e is NotebookEvent {
+/** What a notebook's stream holds: its events, and parts of those too large for a message. */
+export const NotebookStreamEvents = [...NotebookEvents, NotebookPartStored] as const;
+export type NotebookStreamEvent = NotebookEvent | NotebookPart;
+const notebookTypes = new Set<string>(NotebookStreamEvents.map((e) => e.type));
+/** Whether an event of the docs stream is a notebook's (or a part of one). */
+export function isNotebookEvent(e: { type: string }): e is NotebookStreamEvent {
   return notebookTypes.has(e.type);
 }
 
@@ -214,6 +255,15 @@ export const NotebookChangeSchema = Type.Union([
   obj({ op: Type.Literal("clear"), ids: Type.Array(CellId, { minItems: 1, maxItems: 20000 }) }),
   /** A kernel's outputs of a code cell (nbformat JSON text of the outputs list). */
   obj({ op: Type.Literal("outputs"), id: CellId, outputs: Json, execution_count: Count }),
+  /** The notebook's kernel chosen: its metadata names it (kernelspec, language_info). */
+  obj({
+    op: Type.Literal("kernel"),
+    kernelspec: obj({
+      name: Type.String({ pattern: KERNELSPEC_NAME }),
+      display_name: Type.String({ minLength: 1, maxLength: 200 }),
+      language: Type.String({ minLength: 1, maxLength: 100 }),
+    }),
+  }),
 ]);
 export type NotebookChange =
   | {
@@ -227,7 +277,8 @@ export type NotebookChange =
   | { op: "split"; id: string; base: number; at: number; newId: string }
   | { op: "merge"; id: string; next: string }
   | { op: "clear"; ids: string[] }
-  | { op: "outputs"; id: string; outputs: string; execution_count: number | null };
+  | { op: "outputs"; id: string; outputs: string; execution_count: number | null }
+  | { op: "kernel"; kernelspec: NotebookKernelspec };
 
 /** Opens (creates on first open) the notebook document of a `.ipynb` file. */
 export const OpenNotebook = defineCommand("OpenNotebook", obj({ path: AbsolutePath }));
@@ -277,9 +328,14 @@ export function isNotebookCommand(type: string): boolean {
 /** The reply to OpenNotebook. */
 export interface OpenNotebookResult {
   doc: string;
-  /** Too large to open as a notebook. */
+  /** Too large to open as a notebook, or not text. */
   refused?: "too-large" | "binary";
   size?: number;
-  /** The file is not a valid notebook: why, and its text, to be shown as it is. */
-  invalid?: { message: string; text: string };
+  /** The largest file opened (too-large): NOTEBOOK_MAX_BYTES, or less where files are reached by message. */
+  limit?: number;
+  /**
+   * The file is not a valid notebook: why, and its text, to be shown as it is (a long file's
+   * start: `length` is then the whole text's).
+   */
+  invalid?: { message: string; text: string; length?: number };
 }

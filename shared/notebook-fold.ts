@@ -5,7 +5,7 @@
  */
 import { applyEdits, type Edit, mapPos, parsePatch, rebaseEdits } from "./docs.js";
 import { CocalcError } from "./errors.js";
-import { appendOutputs, type Notebook, type NotebookCell, withCellType } from "./notebook.js";
+import { appendedOutputs, type Notebook, type NotebookCell, withCellType } from "./notebook.js";
 import type { NotebookEvent } from "./notebook-doc.js";
 
 /** A notebook as of one sequence of its stream. */
@@ -96,7 +96,14 @@ export function evolveNotebook(
       const cell = cells[i]!;
       const tail = cell.source.slice(event.data.at);
       cells[i] = { ...cell, source: cell.source.slice(0, event.data.at) };
-      const { outputs: _o, execution_count: _e, extra: _x, sourceString: _s, ...rest } = cell;
+      const {
+        outputs: _o,
+        execution_count: _e,
+        extra: _x,
+        sourceString: _s,
+        displays: _d,
+        ...rest
+      } = cell;
       const fresh: NotebookCell = { ...rest, id: event.data.newId, source: tail, metadata: "{}" };
       if (cell.cell_type === "code") {
         fresh.outputs = "[]";
@@ -120,18 +127,21 @@ export function evolveNotebook(
       }));
       break;
     case "OutputsSet":
-      update(event.data.id, (c) =>
-        c.cell_type === "code"
-          ? { ...c, outputs: event.data.outputs, execution_count: event.data.execution_count }
-          : c,
-      );
+      update(event.data.id, (c) => {
+        if (c.cell_type !== "code") return c;
+        const { displays: _d, ...rest } = c;
+        const { outputs, execution_count, displays } = event.data;
+        return { ...rest, outputs, execution_count, ...(displays?.length && { displays }) };
+      });
       break;
     case "OutputsAppended":
-      update(event.data.id, (c) =>
-        c.cell_type === "code"
-          ? { ...c, outputs: appendOutputs(c.outputs ?? "[]", event.data.outputs) }
-          : c,
-      );
+      update(event.data.id, (c) => {
+        if (c.cell_type !== "code") return c;
+        const { outputs, count } = appendedOutputs(c.outputs ?? "[]", event.data.outputs);
+        const display = event.data.display;
+        if (display === undefined) return { ...c, outputs };
+        return { ...c, outputs, displays: [...(c.displays ?? []), [count - 1, display]] };
+      });
       break;
     case "CellMetadataSet":
       update(event.data.id, (c) => ({ ...c, metadata: event.data.metadata }));

@@ -16,8 +16,12 @@ import { CocalcError } from "./errors.js";
 export const CellTypes = ["code", "markdown", "raw"] as const;
 export type CellType = (typeof CellTypes)[number];
 
-/** Largest notebook file opened (its events must fit one NATS message). */
-export const NOTEBOOK_MAX_BYTES = 512 * 1024;
+/**
+ * Largest notebook file opened: 32 MiB on disk. Its events are stored in parts of at most
+ * NOTEBOOK_EVENT_MAX_BYTES (shared/notebook-parts.ts), so its size is not bound by a NATS
+ * message; a text document's is (DOC_MAX_BYTES).
+ */
+export const NOTEBOOK_MAX_BYTES = 32 * 1024 * 1024;
 
 /** One cell. Parts the page does not edit as text are kept as JSON text, as in the file. */
 export interface NotebookCell {
@@ -37,6 +41,12 @@ export interface NotebookCell {
   keys: string[];
   /** The file had the text as one string rather than a list of lines. */
   sourceString?: boolean;
+  /**
+   * Code cells: the outputs a kernel showed with a display id, as [index in the outputs,
+   * `<kernel id>/<display id>`], so a later update_display_data finds them (also after a
+   * restart of the docs service). The notebook's only: Jupyter writes no display ids to files.
+   */
+  displays?: [number, string][];
 }
 
 /** A notebook as the document holds it. */
@@ -348,7 +358,7 @@ export function newCell(type: CellType, source: string, id: string, ids: boolean
 /** A cell changed to `type`: code cells get (empty) outputs, others lose theirs. */
 export function withCellType(cell: NotebookCell, type: CellType): NotebookCell {
   if (cell.cell_type === type) return cell;
-  const { outputs: _o, execution_count: _e, ...rest } = cell;
+  const { outputs: _o, execution_count: _e, displays: _d, ...rest } = cell;
   let keys = cell.keys.filter((k) => k !== "outputs" && k !== "execution_count");
   if (type === "code") {
     keys = [...keys, "execution_count", "outputs"].sort();
@@ -423,6 +433,11 @@ export function outputForFile(o: NotebookOutput): Record<string, unknown> {
  * again), as Jupyter's notebook writes a cell's output.
  */
 export function appendOutputs(outputs: string, more: string): string {
+  return appendedOutputs(outputs, more).outputs;
+}
+
+/** appendOutputs, and how many outputs there are then. */
+export function appendedOutputs(outputs: string, more: string): { outputs: string; count: number } {
   const list = JSON.parse(outputs) as Record<string, unknown>[];
   const text = (o: Record<string, unknown>) =>
     Array.isArray(o.text) ? o.text.join("") : String(o.text ?? "");
@@ -432,7 +447,7 @@ export function appendOutputs(outputs: string, more: string): string {
       list[list.length - 1] = { ...last, text: splitLines(text(last) + text(o)) };
     } else list.push(o);
   }
-  return JSON.stringify(list);
+  return { outputs: JSON.stringify(list), count: list.length };
 }
 
 /** The kernelspec a notebook names (metadata.kernelspec: name, display_name), if it names one. */
@@ -452,6 +467,38 @@ export function notebookKernelspec(
   } catch {
     return undefined; // not JSON: none
   }
+}
+
+/** A kernelspec as a notebook's metadata names it (nbformat's `kernelspec`). */
+export interface NotebookKernelspec {
+  name: string;
+  display_name: string;
+  language: string;
+}
+
+/**
+ * A notebook's metadata (JSON text) naming `spec` as its kernel: `kernelspec` set (its keys
+ * sorted, as Jupyter writes them), and `language_info` made `{ name: language }` when it
+ * named another language (a kernel of the same language keeps what its kernel wrote there).
+ * The rest stays as it was, numbers as written; a new key goes where sorting puts it when the
+ * keys were sorted, else last.
+ */
+export function withKernelspec(metadata: string, spec: NotebookKernelspec): string {
+  const m = losslessParse(metadata);
+  if (!isObject(m)) throw invalid("the notebook's metadata is not an object");
+  const info = m.language_info;
+  const sameLanguage = isObject(info) && info.name === spec.language;
+  const set: Record<string, unknown> = {
+    kernelspec: { display_name: spec.display_name, language: spec.language, name: spec.name },
+    ...(!sameLanguage && { language_info: { name: spec.language } }),
+  };
+  const keys = Object.keys(m);
+  const sorted = keys.every((k, i) => i === 0 || keys[i - 1]! <= k);
+  const all = [...keys, ...Object.keys(set).filter((k) => !(k in m))];
+  if (sorted) all.sort();
+  const out: Record<string, unknown> = {};
+  for (const k of all) out[k] = k in set ? set[k] : m[k];
+  return jsonText(out);
 }
 
 /** The language of a notebook's code cells, from its metadata (language_info, kernelspec). */

@@ -11,6 +11,7 @@ import {
   serializeNotebook,
   splitLines,
   withCellType,
+  withKernelspec,
 } from "./notebook.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "test", "fixtures", "notebooks");
@@ -209,5 +210,19 @@ describe("notebook files", () => {
         ]),
       ),
     ).toMatch(/execution_count is not a count/);
+  });
+
+  it("notebook - choosing a kernel sets kernelspec and language_info, keeps the rest as written", () => {
+    const r = { name: "ir", display_name: "R", language: "R" };
+    const m = '{"authors":[1.0],"language_info":{"name":"python","version":"3.11"},"zeta":1e-05}';
+    expect(withKernelspec(m, r)).toBe(
+      '{"authors":[1.0],"kernelspec":{"display_name":"R","language":"R","name":"ir"},"language_info":{"name":"R"},"zeta":1e-05}',
+    );
+    // The same language keeps what its kernel wrote of it; unsorted keys get the new one last.
+    const py = { name: "py2", display_name: "Python (other)", language: "python" };
+    expect(withKernelspec('{"z":1,"language_info":{"name":"python","version":"3.11"}}', py)).toBe(
+      '{"z":1,"language_info":{"name":"python","version":"3.11"},"kernelspec":{"display_name":"Python (other)","language":"python","name":"py2"}}',
+    );
+    expect(withKernelspec(withKernelspec("{}", py), py)).toBe(withKernelspec("{}", py));
   });
 });

@@ -14,12 +14,14 @@ import { fsError } from "../runtime/paths.js";
 export type DiskRead =
   | { status: "text"; text: string }
   | { status: "missing" }
-  | { status: "binary" | "too-large"; size: number };
+  | { status: "binary"; size: number }
+  /** Larger than `limit`, the most this read takes. */
+  | { status: "too-large"; size: number; limit: number };
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** Reads `path` as a text document. */
-export async function readText(path: string): Promise<DiskRead> {
+/** Reads `path` as a text document of at most `max` bytes (a text document's limit unless told). */
+export async function readText(path: string, max = DOC_MAX_BYTES): Promise<DiskRead> {
   let st: Awaited<ReturnType<typeof stat>>;
   try {
     st = await stat(path);
@@ -30,7 +32,7 @@ export async function readText(path: string): Promise<DiskRead> {
   if (!st.isFile()) {
     throw new CocalcError("ERR_DOC_NOT_TEXT", `${path} is not a regular file`);
   }
-  if (st.size > DOC_MAX_BYTES) return { status: "too-large", size: st.size };
+  if (st.size > max) return { status: "too-large", size: st.size, limit: max };
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -38,7 +40,7 @@ export async function readText(path: string): Promise<DiskRead> {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { status: "missing" };
     throw fsError(err, path, "read");
   }
-  if (bytes.length > DOC_MAX_BYTES) return { status: "too-large", size: bytes.length };
+  if (bytes.length > max) return { status: "too-large", size: bytes.length, limit: max };
   if (bytes.includes(0)) return { status: "binary", size: bytes.length };
   try {
     return { status: "text", text: strictUtf8.decode(bytes) };

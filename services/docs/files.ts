@@ -17,8 +17,12 @@ export interface DocFiles {
   real(input: string): Promise<string>;
   /** A canonical path as people see it (`~/…` inside home). */
   display(path: string): string;
-  /** The file as a document's text, or why it cannot be one. */
-  read(path: string): Promise<DiskRead>;
+  /**
+   * The file as a document's text, or why it cannot be one; `maxBytes` (default: a text
+   * document's limit, DOC_MAX_BYTES) is the largest file read, less where the file system
+   * cannot read that much at once.
+   */
+  read(path: string, maxBytes?: number): Promise<DiskRead>;
   /** Writes the whole text so that no reader sees half of it; the file keeps its mode. */
   write(path: string, text: string): Promise<void>;
   /** Calls `changed` whenever the file may have changed; resolves to what ends the watch. */
@@ -33,7 +37,7 @@ export function localFiles(resolver: PathResolver): DocFiles {
     where: { sandbox: resolver.sandbox },
     real: (input) => resolver.real(input),
     display: (path) => resolver.display(path),
-    read: readText,
+    read: (path, maxBytes) => readText(path, maxBytes),
     write: writeTextAtomic,
     watch: async (path, changed) => watchFile(path, changed),
     close: async () => undefined,

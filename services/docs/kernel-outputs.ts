@@ -10,15 +10,15 @@
  *   square of it. A cell's outputs are kept to OUTPUTS_CAP: past it the start of its text is
  *   dropped and the cell says how much was.
  * - OutputCleared: cleared now, or (`wait`) at the cell's next output.
- * - DisplayUpdated: every output added with that display id gets the new data.
+ * - DisplayUpdated: every output added with that display id gets the new data. Which outputs
+ *   show a display is kept in the notebook (a cell's `displays`, never written to the file),
+ *   so an update finds them whenever they were made: before a restart of this service too.
  *
  * Exactly once: the notebook event of a kernel event is named by the kernel and its stream
  * sequence, so a kernel event handled again (redelivered after a crash before its ack) is
  * stored once (JetStream's duplicate window). A notebook that cannot be opened (deleted,
  * invalid) and a cell that is gone are logged and skipped, never retried forever.
  *
- * Limit: which outputs carry a display id is known in memory only; an update for a display
- * made before this service last started is logged and not applied.
  */
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, type StoredEvent } from "../../shared/envelope.js";
@@ -41,7 +41,7 @@ import { consumeEvents } from "../runtime/consumer.js";
 import type { RunningService, ServiceContext } from "../runtime/service.js";
 import { readSubjectMessages } from "../runtime/stream-read.js";
 import type { NotebookDecision } from "./notebook-decider.js";
-import type { NotebookDocs } from "./notebooks.js";
+import type { KernelCell, NotebookDocs } from "./notebooks.js";
 
 /** The durable of the kernel outputs beside the docs service's own `durable`. */
 export function kernelOutputsDurable(durable: string): string {
@@ -54,6 +54,25 @@ export const OUTPUTS_CAP = 256 * 1024;
 const registry = new EventRegistry<KernelOutputEvent>(KernelOutputEvents);
 
 type Output = Record<string, unknown>;
+
+/**
+ * Outputs over the cap, with the displays they show ([index, key]): capped by capOutputs,
+ * each kept display at its output's new index.
+ */
+export function capShown(
+  list: Output[],
+  displays: readonly [number, string][],
+  cap = OUTPUTS_CAP,
+): { outputs: Output[]; displays: [number, string][] } {
+  const outputs = capOutputs(list, cap);
+  if (outputs === list) return { outputs, displays: displays.slice() };
+  // Capped: a note first, then the last outputs of `list`.
+  const from = list.length - (outputs.length - 1);
+  return {
+    outputs,
+    displays: displays.filter(([i]) => i >= from).map(([i, k]) => [i - from + 1, k]),
+  };
+}
 
 /** Outputs over the cap: the newest kept, the start of the stream text dropped, said so. */
 export function capOutputs(list: Output[], cap = OUTPUTS_CAP): Output[] {
@@ -93,8 +112,6 @@ export async function followKernelOutputs(o: KernelOutputsOptions): Promise<Runn
   const kernels: KV = await ctx.kvm.open(Buckets.kernels);
   /** kid → the notebook's path. */
   const paths = new Map<string, string>();
-  /** Display ids → the outputs showing them: kid/displayId → [cell, index]. */
-  const displays = new Map<string, [string, number][]>();
   /** Cells whose outputs go at their next output (clear_output(wait=True)). */
   const clearAtNext = new Set<string>();
 
@@ -128,16 +145,16 @@ export async function followKernelOutputs(o: KernelOutputsOptions): Promise<Runn
     }
     const idParts: [string, string] = [kid, String(seq)];
     const cellKey = (cell: string) => `${kid} ${cell}`;
-    const apply = async (
-      cell: string,
-      decide: (c: { outputs: string; count: number | null }) => NotebookDecision | undefined,
-    ) => {
+    const skipped = (err: unknown) => {
+      if (!(err instanceof CocalcError) || err.code === "ERR_COMMAND_CONFLICT") throw err;
+      ctx.log.warn({ kid, path, code: err.code, reason: err.message }, "kernel output skipped");
+    };
+    const apply = async (cell: string, decide: (c: KernelCell) => NotebookDecision | undefined) => {
       try {
         const ok = await notebooks.kernelOutputs(path, cell, decide, idParts);
         if (!ok) ctx.log.info({ kid, cell, path }, "kernel output for a cell that is gone");
       } catch (err) {
-        if (!(err instanceof CocalcError) || err.code === "ERR_COMMAND_CONFLICT") throw err;
-        ctx.log.warn({ kid, path, code: err.code, reason: err.message }, "kernel output skipped");
+        skipped(err);
       }
     };
     switch (event.type) {
@@ -160,23 +177,33 @@ export async function followKernelOutputs(o: KernelOutputsOptions): Promise<Runn
             file.output_type === "stream" &&
             now.at(-1)?.output_type === "stream" &&
             now.at(-1)?.name === file.name;
-          if (displayId !== undefined) {
-            const key = `${kid}/${displayId}`;
-            displays.set(key, [...(displays.get(key) ?? []), [cellId, now.length]]);
-          }
+          const display = displayId === undefined ? undefined : `${kid}/${displayId}`;
           const next = JSON.stringify(now).length + JSON.stringify(file).length;
           if (clear || next > OUTPUTS_CAP) {
             const all = merges ? parse(appendText(now, file)) : [...now, file];
+            const shown: [number, string][] = [
+              ...(clear ? [] : c.displays),
+              ...(display === undefined ? [] : [[all.length - 1, display] as [number, string]]),
+            ];
+            const capped = capShown(all, shown);
             return {
               type: "OutputsSet",
               data: {
                 id: cellId,
-                outputs: JSON.stringify(capOutputs(all)),
+                outputs: JSON.stringify(capped.outputs),
                 execution_count: c.count,
+                ...(capped.displays.length > 0 && { displays: capped.displays }),
               },
             };
           }
-          return { type: "OutputsAppended", data: { id: cellId, outputs: JSON.stringify([file]) } };
+          return {
+            type: "OutputsAppended",
+            data: {
+              id: cellId,
+              outputs: JSON.stringify([file]),
+              ...(display !== undefined && { display }),
+            },
+          };
         });
         return;
       }
@@ -195,28 +222,38 @@ export async function followKernelOutputs(o: KernelOutputsOptions): Promise<Runn
       }
       case "DisplayUpdated": {
         const { displayId, data, metadata } = event.data;
-        const shown = displays.get(`${kid}/${displayId}`);
-        if (!shown) {
-          ctx.log.info({ kid, displayId }, "update of a display made before this start skipped");
-          return;
-        }
+        const key = `${kid}/${displayId}`;
         const fresh = outputForFile({ output_type: "display_data", data, metadata });
-        for (const [cell, index] of shown) {
-          await apply(cell, (c) => {
-            const now = parse(c.outputs);
-            const was = now[index];
-            if (
-              !was ||
-              (was.output_type !== "display_data" && was.output_type !== "execute_result")
-            )
-              return undefined;
-            now[index] = { ...was, data: fresh.data, metadata: fresh.metadata };
-            return {
-              type: "OutputsSet",
-              data: { id: cell, outputs: JSON.stringify(now), execution_count: c.count },
-            };
-          });
-        }
+        const updated = await notebooks
+          .kernelCells(
+            path,
+            (cells) =>
+              cells.flatMap((c): NotebookDecision[] => {
+                const at = c.displays.filter(([, k]) => k === key).map(([i]) => i);
+                if (at.length === 0) return [];
+                const now = parse(c.outputs);
+                for (const i of at) {
+                  const was = now[i];
+                  if (was?.output_type !== "display_data" && was?.output_type !== "execute_result")
+                    continue;
+                  now[i] = { ...was, data: fresh.data, metadata: fresh.metadata };
+                }
+                return [
+                  {
+                    type: "OutputsSet",
+                    data: {
+                      id: c.id,
+                      outputs: JSON.stringify(now),
+                      execution_count: c.count,
+                      displays: c.displays.slice(),
+                    },
+                  },
+                ];
+              }),
+            idParts,
+          )
+          .catch(skipped);
+        if (updated === 0) ctx.log.info({ kid, displayId }, "update of a display no cell shows");
         return;
       }
       default: {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { appendOutputs } from "../../shared/notebook.js";
-import { capOutputs } from "./kernel-outputs.js";
+import { capOutputs, capShown } from "./kernel-outputs.js";
 
 describe("kernel outputs in a notebook", () => {
   it("kernel outputs - a stream continues the stream before it, as Jupyter writes; others are appended", () => {
@@ -32,5 +32,27 @@ describe("kernel outputs in a notebook", () => {
     expect(kept.endsWith(`${line}\n`)).toBe(true);
     // Under the cap nothing changes.
     expect(capOutputs(big.slice(0, 1))).toEqual(big.slice(0, 1));
+  });
+
+  it("kernel outputs - capped, the displays kept move with their outputs and the dropped ones go", () => {
+    const shown = (n: number) => ({
+      output_type: "display_data",
+      data: { "text/plain": [`${n}`.repeat(400)] },
+      metadata: {},
+    });
+    const list = [shown(0), shown(1), shown(2), shown(3)];
+    const displays: [number, string][] = [
+      [0, "k/a"],
+      [2, "k/b"],
+      [3, "k/c"],
+    ];
+    expect(capShown(list, displays, 100_000).displays).toEqual(displays);
+    const capped = capShown(list, displays, 1000);
+    // A note, then the last two outputs.
+    expect(capped.outputs.slice(1)).toEqual([shown(2), shown(3)]);
+    expect(capped.displays).toEqual([
+      [1, "k/b"],
+      [2, "k/c"],
+    ]);
   });
 });

@@ -10,6 +10,7 @@ import {
   type Notebook,
   type NotebookCell,
   newCell,
+  withKernelspec,
 } from "../../shared/notebook.js";
 import type { NotebookChange, NotebookEvent } from "../../shared/notebook-doc.js";
 import {
@@ -124,6 +125,11 @@ export function decideChange(head: NotebookHead, change: NotebookChange): Notebo
           },
         },
       ];
+    }
+    case "kernel": {
+      const metadata = withKernelspec(head.state.nb.metadata, change.kernelspec);
+      if (metadata === head.state.nb.metadata) return [];
+      return [{ type: "NotebookMetadataSet", data: { metadata } }];
     }
     default: {
       const never: never = change;
@@ -252,7 +258,13 @@ export function decideOutsideChange(
     )
       emit({
         type: "OutputsSet",
-        data: { id: c.id, outputs: c.outputs ?? "[]", execution_count: c.execution_count ?? null },
+        data: {
+          id: c.id,
+          outputs: c.outputs ?? "[]",
+          execution_count: c.execution_count ?? null,
+          // A past version's (a restore): a file's cells have none.
+          ...(c.displays && { displays: c.displays }),
+        },
       });
     if (c.metadata !== was.metadata && c.metadata !== cur.metadata)
       emit({ type: "CellMetadataSet", data: { id: c.id, metadata: c.metadata } });

@@ -10,6 +10,7 @@ import { randomId } from "../../shared/base64url.js";
 import type { DocSnapshot } from "../../shared/docs.js";
 import type { Notebook } from "../../shared/notebook.js";
 import type { NotebookChange, OpenNotebookResult } from "../../shared/notebook-doc.js";
+import { NotebookPartJoiner } from "../../shared/notebook-parts.js";
 import { NotebookSync } from "../../shared/notebook-sync.js";
 import { Buckets, docSubjects, Keys, Streams } from "../../shared/subjects.js";
 import { notebookRegistry } from "./notebooks.js";
@@ -82,7 +83,11 @@ export class NodeNotebook {
     const messages = await consumer.consume();
     this.stopFollow = () => messages.stop();
     if (this.stopped) messages.stop();
-    for await (const m of messages) this.sync.receive(notebookRegistry.parse(m.data), m.seq);
+    const joiner = new NotebookPartJoiner();
+    for await (const m of messages) {
+      const event = joiner.push(notebookRegistry.parse(m.data));
+      if (event) this.sync.receive(event, m.seq);
+    }
   }
 
   /** Cell ids in order. */

@@ -429,4 +429,26 @@ describe("docs service: notebooks", () => {
     const disk = await diskWhen(path, (s) => s.includes('"hi\\n"'));
     expect(disk.cells[1]!.execution_count).toBe(7);
   });
+
+  it("notebooks - a kernel chosen is named in the metadata: the file and every client have it", async () => {
+    const path = await fixture("every-output.ipynb", "kernel.ipynb");
+    const a = await openNb(path);
+    const b = await openNb(path);
+    const spec = { name: "py-alt", display_name: "Python (alt)", language: "python" };
+    await a.change({ op: "kernel", kernelspec: spec });
+    await until("b sees the kernelspec", async () =>
+      b.sync.state!.nb.metadata.includes('"py-alt"'),
+    );
+    const nb = await diskWhen(path, (s) => s.includes('"py-alt"'));
+    const metadata = JSON.parse(nb.metadata) as Record<string, { name?: string }>;
+    expect(metadata.kernelspec).toEqual(spec);
+    expect(metadata.language_info!.name).toBe("python");
+    // Chosen again: nothing stored. A bad name: refused, nothing stored.
+    const head = await streamHead(path);
+    expect(await a.change({ op: "kernel", kernelspec: spec })).toEqual([]);
+    await expect(
+      a.change({ op: "kernel", kernelspec: { ...spec, name: "../evil" } }),
+    ).rejects.toThrow(/ERR_COMMAND_INVALID/);
+    expect(await streamHead(path)).toBe(head);
+  });
 });

@@ -15,7 +15,9 @@ import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
   emptyNotebook,
+  NOTEBOOK_MAX_BYTES,
   type Notebook,
+  type NotebookCell,
   parseNotebook,
   serializeNotebook,
 } from "../../shared/notebook.js";
@@ -24,10 +26,13 @@ import {
   type NotebookEvent,
   NotebookEvents,
   NotebookOpened,
+  type NotebookStreamEvent,
+  NotebookStreamEvents,
   notebookIdForPath,
   type OpenNotebookResult,
 } from "../../shared/notebook-doc.js";
 import { evolveNotebook, NotebookHead, type NotebookState } from "../../shared/notebook-fold.js";
+import { NotebookPartJoiner, splitNotebookEvent } from "../../shared/notebook-parts.js";
 import { sha256 } from "../../shared/sha256.js";
 import { docSubjects, Keys, Streams } from "../../shared/subjects.js";
 import { writeLive } from "../runtime/live.js";
@@ -50,7 +55,12 @@ const KERNEL_ACTOR = "kernels";
 /** Largest snapshot stored (the `doc-snapshots` bucket takes values up to 1 MiB). */
 const NOTEBOOK_SNAPSHOT_MAX = 960 * 1024;
 
-export const notebookRegistry = new EventRegistry<NotebookEvent>(NotebookEvents);
+/** The events of a notebook's stream, parts included (join them: NotebookPartJoiner). */
+export const notebookRegistry = new EventRegistry<NotebookStreamEvent>(NotebookStreamEvents);
+const wholeRegistry = new EventRegistry<NotebookEvent>(NotebookEvents);
+
+/** Most characters of an invalid file's text the answer to OpenNotebook shows. */
+const INVALID_TEXT_SHOWN = 96 * 1024;
 
 export type NotebookCommand =
   | { type: "OpenNotebook"; data: { path: string }; actor: string }
@@ -76,6 +86,13 @@ interface OpenNb {
   doc: string;
   subject: string;
   head: NotebookHead;
+  /**
+   * The subject's last sequence: the head's, or after it a run of parts left unfinished
+   * when the service stopped (never an event, but the next publish expects it).
+   */
+  last: number;
+  /** Events stored in parts, by envelope id → the sequence of their last part: sent again, they are stored once. */
+  joined: Map<string, number>;
   /** What the file held when last read or written by us (undefined: missing). */
   disk: { nb: Notebook; text: string } | undefined;
   /** The file is there but not a valid notebook: not written over until it is again. */
@@ -149,23 +166,44 @@ export class NotebookDocs {
 
   /**
    * Kernel outputs for cell `id` of the notebook at `path`: `decide` gets the cell's outputs
-   * now (nbformat JSON text) and count, and returns what to store (or nothing). False when the
-   * cell is gone or is not a code cell. `idParts` name the stored event, so a kernel event
-   * handled again (redelivered after a crash) is stored once.
+   * now (nbformat JSON text), count and displays, and returns what to store (or nothing).
+   * False when the cell is gone or is not a code cell. `idParts` name the stored event, so a
+   * kernel event handled again (redelivered after a crash) is stored once.
    */
   async kernelOutputs(
     path: string,
     id: string,
-    decide: (cell: { outputs: string; count: number | null }) => NotebookDecision | undefined,
+    decide: (cell: KernelCell) => NotebookDecision | undefined,
     idParts: [string, string],
   ): Promise<boolean> {
     const d = await this.load(path);
     return this.serial(d, async () => {
       const c = d.head.state.nb.cells.find((x) => x.id === id);
       if (c?.cell_type !== "code") return false;
-      const decision = decide({ outputs: c.outputs ?? "[]", count: c.execution_count ?? null });
+      const decision = decide(kernelCell(c));
       if (decision) await this.store(d, [decision], KERNEL_ACTOR, idParts);
       return true;
+    });
+  }
+
+  /**
+   * A kernel's change of outputs anywhere in the notebook at `path` (a display updated in
+   * every cell that shows it): `decide` gets its code cells and returns what to store, as one
+   * change named by `idParts`.
+   */
+  async kernelCells(
+    path: string,
+    decide: (cells: (KernelCell & { id: string })[]) => NotebookDecision[],
+    idParts: [string, string],
+  ): Promise<number> {
+    const d = await this.load(path);
+    return this.serial(d, async () => {
+      const cells = d.head.state.nb.cells
+        .filter((c) => c.cell_type === "code")
+        .map((c) => ({ id: c.id, ...kernelCell(c) }));
+      const decisions = decide(cells);
+      if (decisions.length > 0) await this.store(d, decisions, KERNEL_ACTOR, idParts);
+      return decisions.length;
     });
   }
 
@@ -193,19 +231,31 @@ export class NotebookDocs {
       const subject = docSubjects(this.ctx.wsid, doc).patches;
       if ((await lastSubjectSeq(this.ctx.jsm, Streams.WS_DOCS, subject)) === 0) {
         // Refused before a document exists for it: nothing is stored for a bad file.
-        const read = await this.files.read(path);
-        if (read.status === "binary" || read.status === "too-large")
+        const read = await this.files.read(path, NOTEBOOK_MAX_BYTES);
+        if (read.status === "binary")
           return { ok: true, seqs: [], result: { doc, refused: read.status, size: read.size } };
+        if (read.status === "too-large")
+          return {
+            ok: true,
+            seqs: [],
+            result: { doc, refused: read.status, size: read.size, limit: read.limit },
+          };
         if (read.status !== "text")
           throw new CocalcError("ERR_FS_NOT_FOUND", `${this.files.display(path)} does not exist`);
         try {
           parseNotebook(read.text);
         } catch (err) {
           if (!(err instanceof CocalcError)) throw err;
+          // The answer is one message: a long file's start is shown, and said to be one.
+          const cut = read.text.length > INVALID_TEXT_SHOWN;
+          const text = cut ? read.text.slice(0, INVALID_TEXT_SHOWN) : read.text;
           return {
             ok: true,
             seqs: [],
-            result: { doc, invalid: { message: err.message, text: read.text } },
+            result: {
+              doc,
+              invalid: { message: err.message, text, ...(cut && { length: read.text.length }) },
+            },
           };
         }
       }
@@ -232,12 +282,14 @@ export class NotebookDocs {
     const last = await lastSubjectSeq(this.ctx.jsm, Streams.WS_DOCS, subject);
     const entry = await this.view.get(Keys.doc(this.ctx.wsid, doc));
     const view = entry?.operation === "PUT" && entry.length > 0 ? entry.json<DocView>() : null;
-    const read = await this.files.read(path);
+    const read = await this.files.read(path, NOTEBOOK_MAX_BYTES);
     const d: OpenNb = {
       path,
       doc,
       subject,
       head: new NotebookHead({ path, nb: emptyNotebook() }, 0),
+      last,
+      joined: new Map(),
       disk: undefined,
       invalid: false,
       saved: view?.saved ?? 0,
@@ -255,12 +307,15 @@ export class NotebookDocs {
         );
       const nb = parseNotebook(read.text);
       const ev = envelope(NotebookOpened, { path, notebook: nb }, this.meta(this.opts.actor));
-      notebookRegistry.check(ev);
-      const ack = await publishEvent(this.ctx.js, subject, ev, { expectLastSubjectSeq: 0 });
+      wholeRegistry.check(ev);
+      const ack = await this.publish(d, ev);
       d.head = new NotebookHead({ path, nb }, ack.seq);
       d.disk = { nb, text: read.text };
       d.saved = ack.seq;
-      this.log.info({ path, doc, seq: ack.seq, cells: nb.cells.length }, "notebook created");
+      this.log.info(
+        { path, doc, seq: ack.seq, cells: nb.cells.length, bytes: read.text.length },
+        "notebook created",
+      );
     } else {
       const savedText = await this.replay(d, last);
       pendingOutside = this.reconcile(d, read, savedText);
@@ -302,7 +357,11 @@ export class NotebookDocs {
       seq,
     );
     let state: NotebookState | undefined;
-    for (const { event, seq: s } of events) if (s <= seq) state = evolveNotebook(state, event);
+    const joiner = new NotebookPartJoiner();
+    for (const { event: e, seq: s } of events) {
+      const event = joiner.push(e);
+      if (event && s <= seq) state = evolveNotebook(state, event);
+    }
     if (!state)
       throw new CocalcError("ERR_DOC_BASE_UNKNOWN", `the notebook has no version at ${seq}`);
     return state.nb;
@@ -319,11 +378,20 @@ export class NotebookDocs {
       last,
     );
     let savedText: string | undefined;
-    for (const { event, seq } of events) {
+    const joiner = new NotebookPartJoiner();
+    for (const { event: stored, seq } of events) {
+      const event = joiner.push(stored);
+      if (!event) continue;
+      if (stored !== event) d.joined.set(event.id, seq);
       if (event.type === "NotebookOpened") d.head = new NotebookHead(evolveOpened(event), seq);
       else d.head.apply(event, seq);
       if (seq === d.saved) savedText = serializeNotebook(d.head.state.nb);
     }
+    if (joiner.waiting || d.head.head < last)
+      this.log.warn(
+        { path: d.path, head: d.head.head, last },
+        "the notebook's stream ends in parts of an event never finished: they are ignored",
+      );
     return savedText;
   }
 
@@ -367,22 +435,8 @@ export class NotebookDocs {
       const id = idParts ? eventId(...idParts, String(i)) : undefined;
       const def = NotebookEvents.find((e) => e.type === decision.type)!;
       const ev = envelope(def, decision.data, this.meta(actor, id)) as NotebookEvent;
-      notebookRegistry.check(ev);
-      let ack: Awaited<ReturnType<typeof publishEvent>>;
-      try {
-        ack = await publishEvent(this.ctx.js, d.subject, ev, {
-          expectLastSubjectSeq: d.head.head,
-        });
-      } catch (err) {
-        if (isWrongLastSequence(err)) {
-          this.forget(d);
-          throw new CocalcError(
-            "ERR_COMMAND_CONFLICT",
-            "the notebook changed under the docs service; send the change again",
-          );
-        }
-        throw err;
-      }
+      wholeRegistry.check(ev);
+      const ack = await this.publish(d, ev);
       if (ack.duplicate) {
         // Stored before (a change sent again): the head reads it back on the next command.
         seqs.push(ack.seq);
@@ -399,6 +453,50 @@ export class NotebookDocs {
     if (decisions.length > 0) this.scheduleDisk(d);
     if (d.sinceSnapshot >= this.opts.snapshotEvery) await this.snapshot(d);
     return seqs;
+  }
+
+  /**
+   * Stores one event after the subject's last message: as one message, or in parts when it
+   * is larger than a message may be. An event sent again (same id) is stored once: JetStream
+   * finds a message's duplicate, the parts' are found in `joined` (each attempt's parts have
+   * ids of their own, so the rest of a run left unfinished is never taken for them).
+   */
+  private async publish(
+    d: OpenNb,
+    ev: NotebookEvent,
+  ): Promise<{ seq: number; duplicate: boolean }> {
+    const messages = splitNotebookEvent(ev, d.last);
+    if (messages.length > 1) {
+      const before = d.joined.get(ev.id);
+      if (before !== undefined) return { seq: before, duplicate: true };
+    }
+    let seq = d.last;
+    for (const m of messages) {
+      if (m !== ev) notebookRegistry.check(m);
+      let ack: Awaited<ReturnType<typeof publishEvent>>;
+      try {
+        ack = await publishEvent(this.ctx.js, d.subject, m, { expectLastSubjectSeq: d.last });
+      } catch (err) {
+        if (isWrongLastSequence(err)) {
+          this.forget(d);
+          throw new CocalcError(
+            "ERR_COMMAND_CONFLICT",
+            "the notebook changed under the docs service; send the change again",
+          );
+        }
+        throw err;
+      }
+      if (ack.duplicate) {
+        if (messages.length > 1) throw new Error(`notebook ${d.path}: a part was stored twice`);
+        return { seq: ack.seq, duplicate: true };
+      }
+      seq = d.last = ack.seq;
+    }
+    if (messages.length > 1) {
+      d.joined.set(ev.id, seq);
+      this.log.debug({ path: d.path, type: ev.type, parts: messages.length }, "stored in parts");
+    }
+    return { seq, duplicate: false };
   }
 
   /**
@@ -429,7 +527,7 @@ export class NotebookDocs {
 
   private async outsideChange(d: OpenNb): Promise<void> {
     if (this.docs.get(d.doc) !== d) return;
-    const read = await this.files.read(d.path);
+    const read = await this.files.read(d.path, NOTEBOOK_MAX_BYTES);
     if (read.status === "missing") {
       if (d.disk !== undefined) {
         d.disk = undefined;
@@ -508,6 +606,21 @@ export class NotebookDocs {
       floor: v.floor,
     }));
   }
+}
+
+/** What a kernel's outputs are decided against: a code cell's outputs, count and displays. */
+export interface KernelCell {
+  outputs: string;
+  count: number | null;
+  displays: readonly [number, string][];
+}
+
+function kernelCell(c: NotebookCell): KernelCell {
+  return {
+    outputs: c.outputs ?? "[]",
+    count: c.execution_count ?? null,
+    displays: c.displays ?? [],
+  };
 }
 
 function evolveOpened(event: NotebookEvent & { type: "NotebookOpened" }) {

@@ -11,32 +11,50 @@ import {
   parsePatch,
 } from "../../shared/docs.js";
 import type { StoredEvent } from "../../shared/envelope.js";
-import { isNotebookEvent, type NotebookEvent, NotebookEvents } from "../../shared/notebook-doc.js";
+import {
+  isNotebookEvent,
+  type NotebookPart,
+  type NotebookStreamEvent,
+  NotebookStreamEvents,
+} from "../../shared/notebook-doc.js";
 import { Buckets, docIdOfSubject, Keys, wsidOfSubject } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
-const types = new Set<string>([...DocumentEvents, ...NotebookEvents].map((e) => e.type));
+const types = new Set<string>([...DocumentEvents, ...NotebookStreamEvents].map((e) => e.type));
 
 /** The live fields: the service's, not its events'. */
 export type DocFileFacts = Pick<DocView, "saved" | "disk" | "floor">;
 
-/** A notebook's view: its cells counted, its head moved on by every event. */
+/**
+ * A notebook's view: its cells counted, its head moved on by every event. An event stored in
+ * parts counts at its last part, which carries what the view needs of it (path, cells).
+ */
 function notebookView(
   view: DocView | null,
-  { event, seq, subject }: StoredEvent<NotebookEvent>,
+  { event, seq, subject }: StoredEvent<NotebookStreamEvent>,
 ): DocView | null {
+  const opened = (path: string, cells: number): DocView => ({
+    path,
+    doc: docIdOfSubject(subject)!,
+    kind: "notebook",
+    head: seq,
+    length: cells,
+    saved: seq,
+    disk: "present",
+    floor: seq,
+    updatedAt: event.at,
+  });
   if (event.type === "NotebookOpened")
-    return {
-      path: event.data.path,
-      doc: docIdOfSubject(subject)!,
-      kind: "notebook",
-      head: seq,
-      length: event.data.notebook.cells.length,
-      saved: seq,
-      disk: "present",
-      floor: seq,
-      updatedAt: event.at,
-    };
+    return opened(event.data.path, event.data.notebook.cells.length);
+  if (event.type === "NotebookPartStored") {
+    const p = (event as NotebookPart).data;
+    const last = p.part === p.parts - 1;
+    if (last && p.of === "NotebookOpened" && p.path !== undefined)
+      return opened(p.path, p.cells ?? 0);
+    if (!view) return null;
+    const more = last && p.of === "CellsInserted" ? (p.cells ?? 0) : 0;
+    return { ...view, head: seq, length: view.length + more, updatedAt: event.at };
+  }
   if (!view) return null;
   let length = view.length;
   if (event.type === "CellsInserted") length += event.data.cells.length;
@@ -46,14 +64,14 @@ function notebookView(
   return { ...view, head: seq, length: Math.max(0, length), updatedAt: event.at };
 }
 
-export const docsProjection: Projection<DocView, DocumentEvent | NotebookEvent> = {
+export const docsProjection: Projection<DocView, DocumentEvent | NotebookStreamEvent> = {
   name: "docs",
   bucket: Buckets.docs,
-  canHandle: (e): e is DocumentEvent | NotebookEvent => types.has(e.type),
+  canHandle: (e): e is DocumentEvent | NotebookStreamEvent => types.has(e.type),
   key: (e) => Keys.doc(wsidOfSubject(e.subject)!, docIdOfSubject(e.subject)!),
-  evolve(view, stored: StoredEvent<DocumentEvent | NotebookEvent>) {
+  evolve(view, stored: StoredEvent<DocumentEvent | NotebookStreamEvent>) {
     if (isNotebookEvent(stored.event))
-      return notebookView(view, stored as StoredEvent<NotebookEvent>);
+      return notebookView(view, stored as StoredEvent<NotebookStreamEvent>);
     const { event, seq, subject } = stored as StoredEvent<DocumentEvent>;
     switch (event.type) {
       case "DocumentOpened":

@@ -38,8 +38,8 @@ import { EventRegistry, envelope } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   NotebookCommands,
-  type NotebookEvent,
-  NotebookEvents,
+  type NotebookStreamEvent,
+  NotebookStreamEvents,
   OpenNotebook,
   type OpenNotebookResult,
 } from "../../shared/notebook-doc.js";
@@ -77,9 +77,9 @@ export const DOCS_SERVICE = ServiceNames.docs;
 export const docsRegistry = new EventRegistry<DocumentEvent>(DocumentEvents);
 const namesRegistry = new EventRegistry<VersionNameEvent>(VersionNameEvents);
 /** Every event of the docs stream: text documents' and notebooks'. */
-const streamRegistry = new EventRegistry<DocumentEvent | NotebookEvent>([
+const streamRegistry = new EventRegistry<DocumentEvent | NotebookStreamEvent>([
   ...DocumentEvents,
-  ...NotebookEvents,
+  ...NotebookStreamEvents,
 ]);
 const commandTypes = [...DocumentCommands, ...NotebookCommands];
 

@@ -14,7 +14,12 @@ import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { randomId } from "../../shared/base64url.js";
 import { DOC_MAX_BYTES } from "../../shared/docs.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type FsChange, type FsResults, WATCH_LEASE_MS } from "../../shared/files.js";
+import {
+  type FsChange,
+  type FsResults,
+  MAX_READ_BYTES,
+  WATCH_LEASE_MS,
+} from "../../shared/files.js";
 import { displayPath, nameOf, parentOf } from "../../shared/paths.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { fsRequest } from "../runtime/fs-requests.js";
@@ -87,10 +92,12 @@ export function workspaceFiles(o: WorkspaceFilesOptions): DocFiles {
       return (await fsRequest(o.nc, o.wsid, { op: "resolve", path: input })).real;
     },
     display,
-    async read(path): Promise<DiskRead> {
+    async read(path, maxBytes = DOC_MAX_BYTES): Promise<DiskRead> {
+      // The fs service answers a read in one message: at most MAX_READ_BYTES.
+      const limit = Math.min(maxBytes, MAX_READ_BYTES);
       let r: FsResults["read"];
       try {
-        r = await fsRequest(o.nc, o.wsid, { op: "read", path, maxBytes: DOC_MAX_BYTES });
+        r = await fsRequest(o.nc, o.wsid, { op: "read", path, maxBytes: limit });
       } catch (err) {
         if (!(err instanceof CocalcError)) throw err;
         if (err.code === "ERR_FS_NOT_FOUND") return { status: "missing" };
@@ -98,7 +105,7 @@ export function workspaceFiles(o: WorkspaceFilesOptions): DocFiles {
           throw new CocalcError("ERR_DOC_NOT_TEXT", `${display(path)} is not a regular file`);
         throw err;
       }
-      if (r.truncated || r.size > DOC_MAX_BYTES) return { status: "too-large", size: r.size };
+      if (r.truncated || r.size > limit) return { status: "too-large", size: r.size, limit };
       if (r.binary) return { status: "binary", size: r.size };
       return { status: "text", text: r.content };
     },

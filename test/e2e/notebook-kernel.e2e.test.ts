@@ -1,8 +1,11 @@
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { kernelCommand, kernelView } from "../../services/kernels/test-kit.js";
+import { connectServices } from "../../services/runtime/connect.js";
+import { kernelIdForPath } from "../../shared/kernels.js";
 import {
   cellOutputs,
   emptyNotebook,
@@ -206,6 +209,60 @@ describe.skipIf(why !== undefined)("notebooks run on a real kernel, in Chromium"
     await runCell(page, "c-set");
     await expect.poll(() => prompt(page, "c-set"), { timeout: 60_000 }).toBe("[1]:");
     await page.close();
+  });
+
+  it("the kernel picker names the kernel in the notebook: the file, another tab and the next open have it", async () => {
+    // A second kernelspec where Jupyter looks (plus's XDG data home).
+    const dir = join(plus.home, ".local", "share", "jupyter", "kernels", "py-alt");
+    await mkdir(dir, { recursive: true });
+    const spec = JSON.parse(await readFile(IPYKERNEL, "utf8")) as Record<string, unknown>;
+    await writeFile(
+      join(dir, "kernel.json"),
+      JSON.stringify({ ...spec, display_name: "Python (alt)" }),
+    );
+    await writeNotebook("pick.ipynb", [["c-one", "print('on', 1 + 1)"]]);
+    const page = await openNotebook("pick.ipynb");
+    const other = await openNotebook("pick.ipynb");
+    const select = page.getByTestId("nb-kernel-select");
+    await select.focus();
+    await expect
+      .poll(() => select.locator("option[value=py-alt]").count(), { timeout: 30_000 })
+      .toBe(1);
+    await select.selectOption("py-alt");
+    const metadata = async () =>
+      JSON.parse(parseNotebook(await readFile(join(plus.home, "pick.ipynb"), "utf8")).metadata);
+    await expect
+      .poll(async () => (await metadata()).kernelspec, { timeout: 60_000 })
+      .toEqual({ display_name: "Python (alt)", language: "python", name: "py-alt" });
+    expect((await metadata()).language_info).toEqual({ name: "python" });
+    await expect
+      .poll(() => other.getByTestId("nb-kernel-select").inputValue(), { timeout: 30_000 })
+      .toBe("py-alt");
+    await page.close();
+    await other.close();
+    // With no kernel running, the next open starts the one the notebook names.
+    const run = JSON.parse(await readFile(join(plus.dataDir, "run.json"), "utf8")) as {
+      natsUrl: string;
+      wsid: string;
+    };
+    const { servicesSeed } = JSON.parse(
+      await readFile(join(plus.dataDir, "secrets.json"), "utf8"),
+    ) as { servicesSeed: string };
+    const nc = await connectServices({ url: run.natsUrl, seed: servicesSeed }, "e2e kernels");
+    try {
+      const kid = kernelIdForPath(join(plus.home, "pick.ipynb"));
+      expect((await kernelCommand(nc, run.wsid, "ShutdownKernel", { kid })).ok).toBe(true);
+      const next = await openNotebook("pick.ipynb");
+      await expect.poll(() => kernelState(next), { timeout: 30_000 }).toBe("none");
+      expect(await next.getByTestId("nb-kernel-select").textContent()).toContain("Python (alt)");
+      await runCell(next, "c-one");
+      await expect.poll(() => outputText(next, "c-one"), { timeout: 60_000 }).toContain("on 2");
+      expect((await kernelView(nc, run.wsid, kid))?.kernelspec).toBe("py-alt");
+      if (SHOTS) await next.screenshot({ path: `${SHOTS}/notebook-kernel-picked.png` });
+      await next.close();
+    } finally {
+      await nc.close();
+    }
   });
 
   it("a display updated in place, and two tabs showing the same outputs", async () => {

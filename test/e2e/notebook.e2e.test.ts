@@ -1,13 +1,20 @@
-import { copyFile, readFile, unlink, writeFile } from "node:fs/promises";
+import { copyFile, readFile, truncate, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docsCommand } from "../../services/docs/test-kit.js";
 import { connectServices } from "../../services/runtime/connect.js";
-import { emptyNotebook, newCell, parseNotebook, serializeNotebook } from "../../shared/notebook.js";
+import {
+  emptyNotebook,
+  NOTEBOOK_MAX_BYTES,
+  newCell,
+  parseNotebook,
+  serializeNotebook,
+} from "../../shared/notebook.js";
 import { notebookIdForPath } from "../../shared/notebook-doc.js";
 import { Buckets, Keys } from "../../shared/subjects.js";
+import { bigNotebook } from "../helpers/big-notebook.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
 
@@ -424,6 +431,53 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     expect(await page.locator(".cm-editor").count()).toBeLessThan(40);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-1000.png` });
     await page.close();
+  });
+
+  it("a 5 MiB notebook with images opens: its images and its last cell are drawn; one over the limit says so", async () => {
+    const text = bigNotebook({ cells: 20, imageBytes: 190_000, hugeImageBytes: 700_000 });
+    await writeFile(join(plus.home, "images.ipynb"), text);
+    const page = await openNotebook("images.ipynb");
+    await expect
+      .poll(() => page.getByTestId("nb-cells").getAttribute("data-count"), { timeout: 60_000 })
+      .toBe("22");
+    // The image larger than a message, drawn whole.
+    const img = cell(page, "c0").locator('img[data-mime="image/png"]');
+    await expect
+      .poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalHeight), { timeout: 30_000 })
+      .toBe(Math.ceil(700_000 / (256 * 3)));
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-images.png` });
+    // Rows are measured as they are drawn (images take their height when loaded): scrolled
+    // to the end until the end stays in view, as a person scrolls on.
+    const lastInView = async () => {
+      await page.getByTestId("nb-cells").evaluate((el) => {
+        el.scrollTop = el.scrollHeight;
+      });
+      if ((await cell(page, "last").count()) === 0) return false;
+      return cell(page, "last").evaluate((el) => {
+        const r = el.getBoundingClientRect();
+        return r.bottom > 0 && r.top < innerHeight;
+      });
+    };
+    await expect.poll(lastInView, { timeout: 30_000 }).toBe(true);
+    expect(await cell(page, "last").textContent()).toContain("The last cell.");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/notebook-images-end.png` });
+    const lastImage = cell(page, "c19").locator('img[data-mime="image/png"]');
+    await expect
+      .poll(() => lastImage.evaluate((el) => (el as HTMLImageElement).naturalWidth), {
+        timeout: 30_000,
+      })
+      .toBe(256);
+    expect(await disk("images.ipynb")).toBe(text);
+    await page.close();
+
+    const huge = join(plus.home, "huge.ipynb");
+    await writeFile(huge, "");
+    await truncate(huge, NOTEBOOK_MAX_BYTES + 1);
+    const refused = await openNotebook("huge.ipynb");
+    await expect
+      .poll(() => refused.getByTestId("nb-refused").textContent(), { timeout: 30_000 })
+      .toContain("more than the 32 MB a notebook may be");
+    await refused.close();
   });
 
   it("a broken notebook shows its error and text, and the file is left as it was", async () => {

@@ -28,6 +28,16 @@ return function check(value) {
   )
 }
 })(),
+  "0c926bcb355bac685919642d": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['metadata'] === 'string') &&
+    value['metadata'].length <= 33554432 &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
   "0d9db4e711e26a1d50928d2e": (() => {
 return function check(value) {
   return (
@@ -76,6 +86,24 @@ return function check(value) {
     local_0.test(value['id']) &&
     (((typeof value['after'] === 'string') && local_1.test(value['after'])) || ((value['after'] === null))) &&
     Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "17dc6caa83c709cd9477d3d0": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[A-Za-z0-9_-]{4,64}$/;
+const local_2 = /^[A-Za-z0-9_-]{4,80}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['patch'] === 'string') &&
+    value['patch'].length <= 33554432 &&
+    (((value['source'] === 'user')) || ((value['source'] === 'disk')) || ((value['source'] === 'revert'))) &&
+    (value['client'] !== undefined ? ((typeof value['client'] === 'string') && local_1.test(value['client'])) : true) &&
+    (value['pid'] !== undefined ? ((typeof value['pid'] === 'string') && local_2.test(value['pid'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'patch', 'source', 'client', 'pid'].includes(key))
   )
 }
 })(),
@@ -228,6 +256,29 @@ return function check(value) {
   )
 }
 })(),
+  "2d6d07f0e07405a2796067a7": (() => {
+const local_0 = /^[A-Z][A-Za-z0-9]{0,99}$/;
+const local_1 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['of'] === 'string') &&
+    local_0.test(value['of']) &&
+    Number.isInteger(value['part']) &&
+    value['part'] <= 4095 &&
+    value['part'] >= 0 &&
+    Number.isInteger(value['parts']) &&
+    value['parts'] <= 4096 &&
+    value['parts'] >= 2 &&
+    (typeof value['text'] === 'string') &&
+    value['text'].length <= 262144 &&
+    value['text'].length >= 1 &&
+    (value['path'] !== undefined ? ((typeof value['path'] === 'string') && value['path'].length <= 4096 && local_1.test(value['path'])) : true) &&
+    (value['cells'] !== undefined ? (Number.isInteger(value['cells']) && value['cells'] >= 0) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['of', 'part', 'parts', 'text', 'path', 'cells'].includes(key))
+  )
+}
+})(),
   "301ef9ccc712d71bc2d9cca1": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 const local_1 = /^[A-Za-z0-9_-]{1,64}$/;
@@ -346,20 +397,6 @@ return function check(value) {
     (typeof value['installed'] === 'boolean') &&
     (typeof value['reused'] === 'boolean') &&
     Object.getOwnPropertyNames(value).length === 9
-  )
-}
-})(),
-  "3894f0d0c06ccf038be52c56": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['outputs'] === 'string') &&
-    value['outputs'].length <= 524288 &&
-    ((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null))) &&
-    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
@@ -546,6 +583,21 @@ return function check(value) {
   )
 }
 })(),
+  "458b9a88f360590448a8e753": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 33554432 &&
+    ((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null))) &&
+    (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'outputs', 'execution_count', 'displays'].includes(key))
+  )
+}
+})(),
   "460553fe3348f89ee534bfe3": (() => {
 const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
 return function check(value) {
@@ -602,6 +654,37 @@ return function check(value) {
   )
 }
 })(),
+  "4c1a739c73e1b52335dd6ca1": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (typeof value['notebook'] === 'object' && value['notebook'] !== null && !Array.isArray(value['notebook'])) &&
+    Number.isInteger(value['notebook']['nbformat']) &&
+    Number.isInteger(value['notebook']['nbformat_minor']) &&
+    value['notebook']['nbformat_minor'] >= 0 &&
+    (typeof value['notebook']['metadata'] === 'string') &&
+    value['notebook']['metadata'].length <= 33554432 &&
+    (value['notebook']['extra'] !== undefined ? ((typeof value['notebook']['extra'] === 'string') && value['notebook']['extra'].length <= 33554432) : true) &&
+    Array.isArray(value['notebook']['keys']) &&
+    value['notebook']['keys'].length <= 200 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['notebook']['keys']) &&
+    Number.isInteger(value['notebook']['indent']) &&
+    value['notebook']['indent'] <= 16 &&
+    value['notebook']['indent'] >= 0 &&
+    (typeof value['notebook']['newline'] === 'boolean') &&
+    Array.isArray(value['notebook']['cells']) &&
+    value['notebook']['cells'].length <= 20000 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString', 'displays'].includes(key))))) { return false }; return true; })(value['notebook']['cells']) &&
+    Object.getOwnPropertyNames(value['notebook']).every(key => ['nbformat', 'nbformat_minor', 'metadata', 'extra', 'keys', 'indent', 'newline', 'cells'].includes(key)) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "4de3590b5a89cc8ecc760237": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
@@ -641,37 +724,6 @@ return function check(value) {
     (((typeof value['signal'] === 'string') && value['signal'].length <= 20) || ((value['signal'] === null))) &&
     (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['pid', 'code', 'signal', 'retryInMs'].includes(key))
-  )
-}
-})(),
-  "5590f769522a8a7103c32eab": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-const local_1 = /^[A-Za-z0-9_-]{4,64}$/;
-const local_2 = /^[A-Za-z0-9_-]{4,80}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['patch'] === 'string') &&
-    value['patch'].length <= 204800 &&
-    (((value['source'] === 'user')) || ((value['source'] === 'disk')) || ((value['source'] === 'revert'))) &&
-    (value['client'] !== undefined ? ((typeof value['client'] === 'string') && local_1.test(value['client'])) : true) &&
-    (value['pid'] !== undefined ? ((typeof value['pid'] === 'string') && local_2.test(value['pid'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['id', 'patch', 'source', 'client', 'pid'].includes(key))
-  )
-}
-})(),
-  "56d2a5f8587ce176eac17dd4": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['outputs'] === 'string') &&
-    value['outputs'].length <= 524288 &&
-    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -826,37 +878,6 @@ return function check(value) {
     value['doneBytes'] >= 0 &&
     (value['kept'] !== undefined ? (Array.isArray(value['kept']) && value['kept'].length <= 500 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096))) { return false }; return true; })(value['kept'])) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['cycle', 'from', 'files', 'bytes', 'ms', 'doneFiles', 'doneBytes', 'kept'].includes(key))
-  )
-}
-})(),
-  "68289c2a916f74642f71fd2f": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (typeof value['notebook'] === 'object' && value['notebook'] !== null && !Array.isArray(value['notebook'])) &&
-    Number.isInteger(value['notebook']['nbformat']) &&
-    Number.isInteger(value['notebook']['nbformat_minor']) &&
-    value['notebook']['nbformat_minor'] >= 0 &&
-    (typeof value['notebook']['metadata'] === 'string') &&
-    value['notebook']['metadata'].length <= 524288 &&
-    (value['notebook']['extra'] !== undefined ? ((typeof value['notebook']['extra'] === 'string') && value['notebook']['extra'].length <= 524288) : true) &&
-    Array.isArray(value['notebook']['keys']) &&
-    value['notebook']['keys'].length <= 200 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['notebook']['keys']) &&
-    Number.isInteger(value['notebook']['indent']) &&
-    value['notebook']['indent'] <= 16 &&
-    value['notebook']['indent'] >= 0 &&
-    (typeof value['notebook']['newline'] === 'boolean') &&
-    Array.isArray(value['notebook']['cells']) &&
-    value['notebook']['cells'].length <= 20000 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 524288 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 524288 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 524288) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 524288) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['notebook']['cells']) &&
-    Object.getOwnPropertyNames(value['notebook']).every(key => ['nbformat', 'nbformat_minor', 'metadata', 'extra', 'keys', 'indent', 'newline', 'cells'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -1109,21 +1130,6 @@ return function check(value) {
   )
 }
 })(),
-  "842766a0fa4e4231c3a91f22": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((typeof value['after'] === 'string') && local_0.test(value['after'])) || ((value['after'] === null))) &&
-    Array.isArray(value['cells']) &&
-    value['cells'].length <= 5000 &&
-    value['cells'].length >= 1 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 524288 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 524288 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 524288) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 524288) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString'].includes(key))))) { return false }; return true; })(value['cells']) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "849b8f7dde3025ca32ff8689": (() => {
 return function check(value) {
   return (
@@ -1279,6 +1285,19 @@ return function check(value) {
     local_0.test(value['inviteId']) &&
     (typeof value['by'] === 'string') &&
     local_1.test(value['by'])
+  )
+}
+})(),
+  "9dcaec64625ea1e7ea8acee4": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['metadata'] === 'string') &&
+    value['metadata'].length <= 33554432 &&
+    Object.getOwnPropertyNames(value).length === 2
   )
 }
 })(),
@@ -1500,19 +1519,6 @@ return function check(value) {
   )
 }
 })(),
-  "bd16a611c83aff8f4b272ca4": (() => {
-const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['id'] === 'string') &&
-    local_0.test(value['id']) &&
-    (typeof value['metadata'] === 'string') &&
-    value['metadata'].length <= 524288 &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "bebbe8dcedff07074b9bd808": (() => {
 const local_0 = /^[A-Za-z0-9_-]{1,64}$/;
 return function check(value) {
@@ -1619,6 +1625,20 @@ return function check(value) {
     value['reason'].length <= 200 &&
     value['reason'].length >= 1 &&
     Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "c8830b924b6d13318c3a36b5": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['id'] === 'string') &&
+    local_0.test(value['id']) &&
+    (typeof value['outputs'] === 'string') &&
+    value['outputs'].length <= 33554432 &&
+    (value['display'] !== undefined ? ((typeof value['display'] === 'string') && value['display'].length <= 300 && value['display'].length >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['id', 'outputs', 'display'].includes(key))
   )
 }
 })(),
@@ -1767,6 +1787,21 @@ return function check(value) {
   )
 }
 })(),
+  "e27eb0a4c9742f1661f9b929": (() => {
+const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
+const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((typeof value['after'] === 'string') && local_0.test(value['after'])) || ((value['after'] === null))) &&
+    Array.isArray(value['cells']) &&
+    value['cells'].length <= 5000 &&
+    value['cells'].length >= 1 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString', 'displays'].includes(key))))) { return false }; return true; })(value['cells']) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "e775bd84de5e7eaeb9b83c24": (() => {
 const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
 const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -1832,16 +1867,6 @@ return function check(value) {
     value['uses'] <= 10000 &&
     value['uses'] >= 1 &&
     (value['expires'] !== undefined ? ((typeof value['expires'] === 'string') && value['expires'].length <= 40 && value['expires'].length >= 10) : true)
-  )
-}
-})(),
-  "ecd14feee3e0c40e3bf3ec32": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['metadata'] === 'string') &&
-    value['metadata'].length <= 524288 &&
-    Object.getOwnPropertyNames(value).length === 1
   )
 }
 })(),

@@ -36,8 +36,12 @@ export interface PageKernel {
   run(ids: string[]): Promise<void>;
   interrupt(): Promise<void>;
   restart(): Promise<void>;
-  /** Starts the notebook's kernel with another kernelspec (the queue is dropped). */
-  choose(kernelspec: string): Promise<void>;
+  /**
+   * Starts the notebook's kernel with another kernelspec (the queue is dropped); once it is
+   * taken, the notebook's metadata names it (saved in the file, seen by every tab, started
+   * by the next open).
+   */
+  choose(spec: KernelspecInfo): Promise<void>;
   /** Answers the running cell's input request. */
   reply(value: string): Promise<void>;
   /** The kernelspecs on the machine, like `jupyter kernelspec list`. */
@@ -58,6 +62,8 @@ export interface PageKernelContext {
   isCode(id: string): boolean;
   /** The kernelspec the notebook names (metadata.kernelspec.name), or python3. */
   kernelspec(): string;
+  /** Makes the notebook's metadata name `spec` (a structure change). */
+  name(spec: KernelspecInfo): Promise<void>;
   tell(message: string): void;
 }
 
@@ -140,8 +146,8 @@ export function createPageKernel(ctx: PageKernelContext): PageKernel {
       const generation = view()?.generation;
       if (await command("RestartKernel", { kid })) restartSent = generation;
     },
-    async choose(kernelspec) {
-      await start(kernelspec);
+    async choose(spec) {
+      if (await start(spec.name)) await ctx.name(spec);
     },
     async reply(value) {
       const input = view()?.input;

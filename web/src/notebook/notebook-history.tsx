@@ -7,8 +7,13 @@
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { randomId } from "../../../shared/base64url.js";
 import { EventRegistry } from "../../../shared/envelope.js";
-import { type NotebookEvent, NotebookEvents } from "../../../shared/notebook-doc.js";
+import {
+  type NotebookEvent,
+  type NotebookStreamEvent,
+  NotebookStreamEvents,
+} from "../../../shared/notebook-doc.js";
 import { evolveNotebook, type NotebookState } from "../../../shared/notebook-fold.js";
+import { NotebookPartJoiner } from "../../../shared/notebook-parts.js";
 import { docSubjects, ServiceNames, Streams } from "../../../shared/subjects.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
@@ -16,7 +21,7 @@ import { messageOf } from "../lib/delay.js";
 import { openReader } from "../lib/stream-reader.js";
 import { useConnection } from "../stores/connection-store.js";
 
-const registry = new EventRegistry<NotebookEvent>(NotebookEvents);
+const registry = new EventRegistry<NotebookStreamEvent>(NotebookStreamEvents);
 const PAGE = 100;
 /** Cells of a past version shown at most. */
 const CELLS_SHOWN = 300;
@@ -80,9 +85,11 @@ async function readAll(conn: WorkspaceConnection, doc: string): Promise<Version[
   const out: Version[] = [];
   try {
     if ((await reader.pending()) === 0) return out;
+    // An event stored in parts is one version, at its last part.
+    const joiner = new NotebookPartJoiner();
     for await (const m of reader.messages) {
-      const event = registry.parse(m.data);
-      out.push({ seq: m.seq, at: event.at, actor: event.actor, event });
+      const event = joiner.push(registry.parse(m.data));
+      if (event) out.push({ seq: m.seq, at: event.at, actor: event.actor, event });
       if (m.info.pending === 0) break;
     }
   } finally {

@@ -13,12 +13,13 @@ import type { ErrorPayload } from "../../../shared/errors.js";
 import type { Notebook } from "../../../shared/notebook.js";
 import {
   type NotebookChange,
-  type NotebookEvent,
-  NotebookEvents,
   type NotebookPresence,
   NotebookPresenceSchema,
+  type NotebookStreamEvent,
+  NotebookStreamEvents,
   type OpenNotebookResult,
 } from "../../../shared/notebook-doc.js";
+import { NotebookPartJoiner } from "../../../shared/notebook-parts.js";
 import { NotebookSync } from "../../../shared/notebook-sync.js";
 import { Buckets, docSubjects, Keys, ServiceNames, Streams } from "../../../shared/subjects.js";
 import { sendCommand } from "../lib/commands.js";
@@ -29,14 +30,14 @@ import { pagePerson } from "../lib/page-person.js";
 import { openReader, type Reader } from "../lib/stream-reader.js";
 import { openView } from "../lib/views.js";
 
-const registry = new EventRegistry<NotebookEvent>(NotebookEvents);
+const registry = new EventRegistry<NotebookStreamEvent>(NotebookStreamEvents);
 /** Keystrokes within this long go out as one patch. */
 const BATCH_MS = 4;
 
 export type NotebookOpenResult =
   | { ok: true; doc: string }
-  | { ok: false; refused: "binary" | "too-large"; size: number }
-  | { ok: false; invalid: { message: string; text: string } }
+  | { ok: false; refused: "binary" | "too-large"; size: number; limit?: number }
+  | { ok: false; invalid: { message: string; text: string; length?: number } }
   | { ok: false; error: ErrorPayload };
 
 /** Asks the docs service to open `path` as a notebook. */
@@ -56,7 +57,13 @@ export async function openNotebook(
   if (!r)
     return { ok: false, error: { code: "ERR_INTERNAL", message: "no notebook in the reply" } };
   if (r.invalid) return { ok: false, invalid: r.invalid };
-  if (r.refused) return { ok: false, refused: r.refused, size: r.size ?? 0 };
+  if (r.refused)
+    return {
+      ok: false,
+      refused: r.refused,
+      size: r.size ?? 0,
+      ...(r.limit !== undefined && { limit: r.limit }),
+    };
   return { ok: true, doc: r.doc };
 }
 
@@ -206,12 +213,15 @@ export function attachNotebook(
     if (stopping.signal.aborted) reader.release();
     let ready = sync.seq > 0;
     if (ready) hooks.status("ready");
+    // Read again from after the last whole event: parts of one are joined from their start.
+    const joiner = new NotebookPartJoiner();
     for await (const m of reader.messages) {
       if (!reader.inOrder(m)) {
         reader.release();
         return;
       }
-      sync.receive(registry.parse(m.data), m.seq);
+      const event = joiner.push(registry.parse(m.data));
+      if (event) sync.receive(event, m.seq);
       if (!ready && m.info.pending === 0) {
         ready = true;
         hooks.status("ready");

@@ -25,8 +25,8 @@ import { attachNotebook, type NotebookSession, openNotebook } from "./notebook-s
 
 export type NotebookPhase =
   | { phase: "opening" }
-  | { phase: "refused"; why: "binary" | "too-large"; size: number }
-  | { phase: "invalid"; message: string; text: string }
+  | { phase: "refused"; why: "binary" | "too-large"; size: number; limit?: number }
+  | { phase: "invalid"; message: string; text: string; length?: number }
   | { phase: "error"; error: ErrorPayload }
   | { phase: "ready" };
 
@@ -131,6 +131,12 @@ export function createNotebookStore(
     text: (id) => session?.sync.text(id) ?? "",
     isCode: (id) => session?.sync.cell(id)?.cell_type === "code",
     kernelspec: () => kernelspec(),
+    name: async (spec) => {
+      await change({
+        op: "kernel",
+        kernelspec: { name: spec.name, display_name: spec.displayName, language: spec.language },
+      });
+    },
     tell,
   });
 
@@ -155,7 +161,13 @@ export function createNotebookStore(
     const r = await openNotebook(conn, path);
     if (stopped) return;
     if (!r.ok) {
-      if ("refused" in r) setPhase({ phase: "refused", why: r.refused, size: r.size });
+      if ("refused" in r)
+        setPhase({
+          phase: "refused",
+          why: r.refused,
+          size: r.size,
+          ...(r.limit !== undefined && { limit: r.limit }),
+        });
       else if ("invalid" in r) setPhase({ phase: "invalid", ...r.invalid });
       else setPhase({ phase: "error", error: r.error });
       return;

@@ -216,7 +216,10 @@ function KernelPicker(props: { store: NotebookStore; readOnly: boolean }) {
           value={current()}
           onFocus={load}
           onMouseDown={load}
-          onChange={(e) => void k.choose(e.currentTarget.value)}
+          onChange={(e) => {
+            const spec = specs()?.find((x) => x.name === e.currentTarget.value);
+            if (spec) void k.choose(spec);
+          }}
         >
           <option value={current()}>{name()}</option>
           <For each={(specs() ?? []).filter((x) => x.name !== current())}>

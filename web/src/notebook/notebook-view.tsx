@@ -9,6 +9,7 @@
  */
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createSignal, For, Match, onCleanup, Show, Switch } from "solid-js";
+import { formatSize } from "../files/format.js";
 import { WarnIcon } from "../files/icons.js";
 import { useConnection, useConnectionState } from "../stores/connection-store.js";
 import { useSettings } from "../stores/settings-store.js";
@@ -28,10 +29,20 @@ export function NotebookView(props: { path: string; shown: string }) {
         <Match when={store.phase().phase === "opening"}>
           <div class="nb-message muted">Opening {props.shown}…</div>
         </Match>
-        <Match when={store.phase().phase === "refused"}>
-          <div class="nb-message" role="alert" data-testid="nb-refused">
-            <WarnIcon size={20} /> {props.shown} is too large or not text: download it instead.
-          </div>
+        <Match
+          when={(() => {
+            const p = store.phase();
+            return p.phase === "refused" ? p : undefined;
+          })()}
+        >
+          {(p) => (
+            <div class="nb-message" role="alert" data-testid="nb-refused">
+              <WarnIcon size={20} />{" "}
+              {p().why === "too-large"
+                ? `${props.shown} is ${formatSize(p().size)}, more than the ${formatSize(p().limit ?? 0)} a notebook may be: download it instead.`
+                : `${props.shown} is not text: download it instead.`}
+            </div>
+          )}
         </Match>
         <Match
           when={(() => {
@@ -44,8 +55,11 @@ export function NotebookView(props: { path: string; shown: string }) {
               <div class="nb-message" role="alert">
                 <WarnIcon size={20} />
                 <span data-testid="nb-invalid-reason">
-                  Not a valid notebook: {p().message}. The file is shown as it is and left
-                  unchanged.
+                  Not a valid notebook: {p().message}. The file is shown as it is
+                  {p().length !== undefined
+                    ? ` (its first ${p().text.length} of ${p().length} characters)`
+                    : ""}{" "}
+                  and left unchanged.
                 </span>
                 <button type="button" class="icon-button" onClick={() => store.retry()}>
                   Open again
