@@ -453,10 +453,17 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
         el.scrollTop = el.scrollHeight;
       });
       if ((await cell(page, "last").count()) === 0) return false;
-      return cell(page, "last").evaluate((el) => {
-        const r = el.getBoundingClientRect();
-        return r.bottom > 0 && r.top < innerHeight;
-      });
+      // The row may be drawn away again as rows are measured: then it is not in view yet.
+      return cell(page, "last")
+        .evaluate(
+          (el) => {
+            const r = el.getBoundingClientRect();
+            return r.bottom > 0 && r.top < innerHeight;
+          },
+          undefined,
+          { timeout: 1000 },
+        )
+        .catch(() => false);
     };
     await expect.poll(lastInView, { timeout: 30_000 }).toBe(true);
     expect(await cell(page, "last").textContent()).toContain("The last cell.");
