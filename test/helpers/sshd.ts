@@ -262,7 +262,8 @@ export async function startSshd(name = REMOTE_USER): Promise<Sshd> {
         if (child.exitCode !== null || child.signalCode !== null) r(undefined);
         else child.once("exit", r);
       });
-      for (const p of t.cleanup) rmSync(p, { recursive: true, force: true });
+      for (const p of t.cleanup)
+        rmSync(p, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
       rmSync(dir, { recursive: true, force: true });
     },
   };
