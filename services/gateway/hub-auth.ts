@@ -90,6 +90,18 @@ export function accountOfRequest(sessions: BrowserSessions, request: FastifyRequ
   return account;
 }
 
+/** A view a route reads on every request, opened at its first and again after a failed open. */
+function openedOnce(nc: NatsConnection, bucket: string): () => Promise<KV> {
+  let opened: Promise<KV> | undefined;
+  return () => {
+    opened ??= new Kvm(nc).open(bucket).catch((err) => {
+      opened = undefined;
+      throw err;
+    });
+    return opened;
+  };
+}
+
 export interface HubAuthOptions {
   nc: NatsConnection;
   sessions: BrowserSessions;
@@ -176,13 +188,9 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
     }
 
     // Opened once: every page load of the hub asks for the state.
-    let config: Promise<KV> | undefined;
+    const config = openedOnce(nc, HubBuckets.config);
     app.get(HUB_PATHS.state, async (_request, reply) => {
-      config ??= new Kvm(nc).open(HubBuckets.config);
-      const kv = await config.catch((err) => {
-        config = undefined;
-        throw err;
-      });
+      const kv = await config();
       const e = await kv.get("config");
       const view: HubConfigView =
         e && e.operation === "PUT" && e.length > 0
@@ -276,14 +284,10 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       );
     }
 
-    let sessionsView: Promise<KV> | undefined;
+    const sessionsView = openedOnce(nc, HubBuckets.sessions);
     app.get(HUB_PATHS.sessions, async (request, reply) => {
       const account = accountOf(request);
-      sessionsView ??= new Kvm(nc).open(HubBuckets.sessions);
-      const kv = await sessionsView.catch((err) => {
-        sessionsView = undefined;
-        throw err;
-      });
+      const kv = await sessionsView();
       const e = await kv.get(account);
       const view: SessionsView =
         e && e.operation === "PUT" && e.length > 0 ? e.json<SessionsView>() : { sessions: [] };

@@ -15,21 +15,18 @@ import { KernelChannels } from "./channels.js";
 import { findKernelspec, listKernelspecs } from "./kernelspecs.js";
 import { kernelFiles, launchKernel } from "./launcher.js";
 import {
+  KERNELS_WORKER,
   KernelEventLog,
   kernelCommand,
   kernelRequest,
+  kernelTestsSkipReason,
   kernelView,
   newExecutionId,
   startKernelsWorker,
 } from "./test-kit.js";
 
-const WORKER = new URL("../../dist/test/helpers/kernels-worker.js", import.meta.url).pathname;
-const IPYKERNEL = "/usr/share/jupyter/kernels/python3/kernel.json";
-const why = !existsSync(WORKER)
-  ? `no ${WORKER} (npm run build)`
-  : !existsSync(IPYKERNEL)
-    ? `no ${IPYKERNEL} (apt install python3-ipykernel)`
-    : undefined;
+const WORKER = KERNELS_WORKER;
+const why = kernelTestsSkipReason();
 if (why) console.warn(`kernels service tests skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {

@@ -3,6 +3,7 @@
  * a reader of a kernel's events from its first one. For tests and benchmarks.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -182,4 +183,17 @@ export async function startKernelsWorker(
     child.once("exit", (code) => reject(new Error(`kernels worker exited with ${code}`)));
   });
   return child;
+}
+
+/** The built kernels worker, for startKernelsWorker (from the sources' place in the checkout). */
+export const KERNELS_WORKER = new URL("../../dist/test/helpers/kernels-worker.js", import.meta.url)
+  .pathname;
+/** Debian's python3-ipykernel kernelspec, the real kernel the tests run. */
+export const IPYKERNEL_SPEC = "/usr/share/jupyter/kernels/python3/kernel.json";
+
+/** Why tests with the kernels worker and a real ipykernel cannot run here, or undefined. */
+export function kernelTestsSkipReason(): string | undefined {
+  if (!existsSync(KERNELS_WORKER)) return `no ${KERNELS_WORKER} (npm run build)`;
+  if (!existsSync(IPYKERNEL_SPEC)) return `no ${IPYKERNEL_SPEC} (apt install python3-ipykernel)`;
+  return undefined;
 }

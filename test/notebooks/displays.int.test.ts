@@ -3,7 +3,6 @@
  * service (in this process, restarted), the kernels service (its worker) and a real ipykernel.
  */
 import type { ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docsService } from "../../services/docs/index.js";
 import { NodeNotebook } from "../../services/docs/notebook-test-kit.js";
 import {
+  KERNELS_WORKER,
   kernelCommand,
+  kernelTestsSkipReason,
   kernelView,
   newExecutionId,
   startKernelsWorker,
@@ -27,13 +28,8 @@ import {
 } from "../../shared/notebook.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../helpers/nats.js";
 
-const WORKER = new URL("../../dist/test/helpers/kernels-worker.js", import.meta.url).pathname;
-const IPYKERNEL = "/usr/share/jupyter/kernels/python3/kernel.json";
-const why = !existsSync(WORKER)
-  ? `no ${WORKER} (npm run build)`
-  : !existsSync(IPYKERNEL)
-    ? `no ${IPYKERNEL} (apt install python3-ipykernel)`
-    : undefined;
+const WORKER = KERNELS_WORKER;
+const why = kernelTestsSkipReason();
 if (why) console.warn(`notebook display tests skipped: ${why}`);
 
 describe.skipIf(why !== undefined)("notebook displays (docs + kernels, real ipykernel)", () => {
