@@ -284,10 +284,17 @@ export function createNotebookStore(
       const snapshot = list
         .filter((c) => gone.includes(c.id))
         .map((c) => ({ id: c.id, cell_type: c.cell_type, source: store.text(c.id) }));
-      const error = await change({ op: "delete", ids: gone });
-      if (error) return;
-      deleted.push({ after: first > 0 ? list[first - 1]!.id : null, cells: snapshot });
+      // Undoable at once: the cells leave the page before the service has answered, and a Z
+      // pressed in between must find them.
+      const entry = { after: first > 0 ? list[first - 1]!.id : null, cells: snapshot };
+      deleted.push(entry);
       if (deleted.length > 20) deleted.shift();
+      const error = await change({ op: "delete", ids: gone });
+      if (error) {
+        const at = deleted.indexOf(entry);
+        if (at !== -1) deleted.splice(at, 1);
+        return;
+      }
       setSelected(kept[Math.min(first, kept.length - 1)]?.id);
     },
     async undoDelete() {
