@@ -48,6 +48,12 @@ export class KernelChannels {
   private closed = false;
   /** Counts iopub messages: a fresh subscription misses the first few (ZeroMQ's slow joiner). */
   iopubSeen = 0;
+  /**
+   * Resolves once stdin's connection has finished its handshake: until then the kernel's
+   * ROUTER does not know our identity and drops an input request (the code waits forever).
+   * Each socket connects on its own, so shell answering says nothing about stdin.
+   */
+  readonly stdinConnected: Promise<void>;
 
   constructor(
     info: ConnectionInfo,
@@ -70,6 +76,9 @@ export class KernelChannels {
     this.control = new Dealer({ linger: 0 });
     this.stdin = new Dealer({ routingId: identity, linger: 0 });
     this.iopub = new Subscriber({ linger: 0 });
+    this.stdinConnected = new Promise((resolve) => {
+      this.stdin.events.on("handshake", () => resolve());
+    });
     this.shell.connect(url(info.shell_port));
     this.control.connect(url(info.control_port));
     this.stdin.connect(url(info.stdin_port));

@@ -5,6 +5,7 @@
  */
 import { rm } from "node:fs/promises";
 import type { JetStreamClient } from "@nats-io/jetstream";
+import { CocalcError } from "../../shared/errors.js";
 import {
   ExecutionFinished,
   InputRequested,
@@ -59,6 +60,22 @@ interface Execution {
   idle: boolean;
   errorSeen: boolean;
   grace?: NodeJS.Timeout;
+}
+
+/** How long an attached kernel's executions wait for its stdin to connect. */
+const STDIN_WAIT_MS = 10_000;
+
+/** True when `p` resolved within `ms`, false when the time ran out first. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(1, ms));
+  });
+  try {
+    return await Promise.race([p.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function codePoints(s: string, utf16: number): number {
@@ -133,7 +150,8 @@ export class RunningKernel {
     this.heart.unref();
     if ("attached" in how && !how.fresh) {
       for (const q of how.attached) this.track(q);
-      this.ready = Promise.resolve();
+      // An execution sent before stdin connected could not ask for input.
+      this.ready = settlesWithin(this.channels.stdinConnected, STDIN_WAIT_MS).then(() => undefined);
       void this.sweep(new Set(how.attached.map((q) => q.executionId)));
     } else {
       this.ready = this.handshake();
@@ -197,6 +215,8 @@ export class RunningKernel {
           await new Promise((r) => setTimeout(r, 20));
         if (this.channels.iopubSeen > 0) break;
       }
+      if (!(await settlesWithin(this.channels.stdinConnected, deadline - Date.now())))
+        throw new CocalcError("ERR_KERNEL_TIMEOUT", "the kernel's stdin did not connect");
     } catch (err) {
       if (this.ended) throw err;
       this.log.warn({ err }, "the kernel did not answer");
