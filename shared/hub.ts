@@ -191,9 +191,17 @@ export const SignUp = defineCommand(
     address: Type.Optional(Type.String({ maxLength: 64 })),
   }),
 );
+/** The browser about to sign in: its session's id, chosen by the gateway, and its device. */
+const SigningInBrowser = Type.Object({ session: Id, device: Type.String({ maxLength: 80 }) });
 export const SignIn = defineCommand(
   "SignIn",
-  Type.Object({ email: Email, password: Password, address: Type.String({ maxLength: 64 }) }),
+  Type.Object({
+    email: Email,
+    password: Password,
+    address: Type.String({ maxLength: 64 }),
+    /** When given, its BrowserSignedIn is stored before the answer (no RecordSignIn after). */
+    browser: Type.Optional(SigningInBrowser),
+  }),
 );
 export const ChangePassword = defineCommand(
   "ChangePassword",

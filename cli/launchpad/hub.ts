@@ -41,6 +41,7 @@ import {
   followPlacements,
   HUB_WORKSPACES_SERVICE,
   hubWorkspacesService,
+  workspaceMembership,
 } from "../../services/hub/workspaces.js";
 import type { Logger } from "../../services/runtime/logger.js";
 import { locateNatsServer } from "../../services/runtime/nats-server.js";
@@ -52,6 +53,7 @@ import { errorText, request } from "../../shared/command-client.js";
 import { CocalcError } from "../../shared/errors.js";
 import { storeFullSummary } from "../../shared/health.js";
 import { HUB_JS_DOMAIN, HubBuckets, type HubConfigView, HubSubjects } from "../../shared/hub.js";
+import type { Membership } from "../../shared/hub-permissions.js";
 import type { HostTokenFile, HostTokenInfo } from "../../shared/launchpad.js";
 import { RegistrySubjects } from "../../shared/subjects.js";
 import { controlPlaneStreams, hubStreams } from "../../streams/definitions.js";
@@ -217,6 +219,7 @@ export async function startHub(
     // services run (the hub's log says what was lost).
     void store.scrub();
     const memberships = await accountMemberships(nc);
+    const membershipOf = await workspaceMembership(nc);
     // Members' browsers reach a workspace on its host once it is placed there.
     const stopPlacements = await followPlacements(
       nc,
@@ -342,15 +345,15 @@ export async function startHub(
       natsWsPort: () => wsPort,
       natsWsOrigin: GATEWAY_ORIGIN,
       mintNats: async (account, publicKey, wsid) => {
-        let of = await memberships(account);
+        let of: Membership[];
         if (wsid !== undefined) {
           // A workspace's page: that workspace, on its host.
-          of = of.filter((m) => m.wsid === wsid);
-          if (of.length === 0)
-            throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `no workspace ${wsid} of yours`);
+          const m = await membershipOf(account, wsid);
+          if (!m) throw new CocalcError("ERR_WORKSPACE_NOT_FOUND", `no workspace ${wsid} of yours`);
+          of = [m];
         } else {
           // The dashboard: the hub's records of them, nothing on their hosts.
-          of = of.map(({ jsDomain: _d, ...m }) => m);
+          of = (await memberships(account)).map(({ jsDomain: _d, ...m }) => m);
         }
         const login = await auth.mintUserJwt({
           userNkeyPublic: publicKey,
@@ -367,8 +370,7 @@ export async function startHub(
           })),
         };
       },
-      membership: async (account, wsid) =>
-        (await memberships(account)).find((m) => m.wsid === wsid),
+      membership: membershipOf,
       ...(tls && { tls: { cert: tls.cert, key: tls.key } }),
       health: () =>
         store.state.status === "full"

@@ -60,6 +60,11 @@ function random(bytes: number): string {
   return randomBytes(bytes).toString("base64url");
 }
 
+/** A session's id: the first part of its credential. */
+export function newSessionId(): string {
+  return random(12);
+}
+
 /** A credential's shape: two base64url parts; anything else is refused before any lookup. */
 const CREDENTIAL = /^([A-Za-z0-9_-]{16,64})\.([A-Za-z0-9_-]{32,128})$/;
 
@@ -98,9 +103,12 @@ export class BrowserSessions {
     return s;
   }
 
-  /** A new signed-in browser; returns its credential (shown to that browser only, once). */
-  async create(label: string, subject?: string): Promise<string> {
-    const id = random(12);
+  /**
+   * A new signed-in browser; returns its credential (shown to that browser only, once). `id`:
+   * one from `newSessionId()`, when its sign-in was recorded under it before.
+   */
+  async create(label: string, subject?: string, id = newSessionId()): Promise<string> {
+    if (this.byId.has(id)) throw new Error("a session id is used once");
     const secret = random(32);
     const now = this.now();
     const session: StoredSession = {

@@ -22,7 +22,7 @@ import {
   type SessionsView,
   SignUpModes,
 } from "../../shared/hub.js";
-import type { BrowserSessions, SignedOut } from "./browser-sessions.js";
+import { type BrowserSessions, newSessionId, type SignedOut } from "./browser-sessions.js";
 import { deviceOf } from "./device.js";
 import { checkOrigin } from "./security.js";
 
@@ -152,6 +152,32 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       return reply.header("Cache-Control", "no-store").send({ credential, account });
     }
 
+    /**
+     * The credential of a sign-in whose BrowserSignedIn the accounts service stored already
+     * (under `session`, with the password check: one request, not two). Should storing it
+     * fail, the sign-in is recorded as ended again.
+     */
+    async function recordedSignIn(
+      reply: FastifyReply,
+      account: AccountView,
+      browser: { session: string; userAgent: string },
+    ) {
+      let credential: string;
+      try {
+        credential = await sessions.create(browser.userAgent, account.id, browser.session);
+      } catch (err) {
+        await ask("RecordSignOut", {
+          account: account.id,
+          sessions: [browser.session],
+          why: "signed-out",
+        }).catch((e) =>
+          app.log.warn({ err: e, account: account.id }, "a sign-out was not recorded"),
+        );
+        throw err;
+      }
+      return reply.header("Cache-Control", "no-store").send({ credential, account });
+    }
+
     // Every sign-out is recorded on its account (the sessions view follows it).
     const stopRecording = sessions.onRevoke((_ids, gone) => void recordSignOuts(gone));
     app.addHook("onClose", async () => stopRecording());
@@ -235,8 +261,14 @@ export const hubAuthPlugin = fp<HubAuthOptions>(
       async (request, reply) => {
         checkOrigin(request.raw, true);
         try {
-          const r = await ask("SignIn", { ...request.body, address: request.ip });
-          return signedIn(request, reply, r.account!);
+          const userAgent = request.headers["user-agent"] ?? "";
+          const session = newSessionId();
+          const r = await ask("SignIn", {
+            ...request.body,
+            address: request.ip,
+            browser: { session, device: deviceOf(userAgent) },
+          });
+          return recordedSignIn(reply, r.account!, { session, userAgent });
         } catch (err) {
           return refuse(reply, err);
         }

@@ -329,20 +329,29 @@ export function hubAccountsService(opts: HubAccountsOptions): ServiceDefinition 
             limiter.check(keys);
             const id = await store.accountOfEmail(email);
             const record = id ? await store.account(id) : undefined;
+            // Read while the hash is checked; only shown once it matched.
+            const viewing = id ? viewOf(id) : undefined;
+            viewing?.catch(() => undefined);
             const ok = await argonVerify(record?.passwordHash ?? decoy, cmd.data.password).catch(
               () => false,
             );
-            if (!ok || !id || !record) {
+            if (!ok || !id || !record || !viewing) {
               limiter.failed(keys);
               throw new CocalcError("ERR_HUB_SIGN_IN", "wrong email or password");
             }
-            const view = await viewOf(id);
+            const view = await viewing;
             if (view.status !== "active")
               throw new CocalcError(
                 "ERR_HUB_ACCOUNT_DISABLED",
                 "this account is disabled: ask an admin",
               );
             limiter.succeeded(keys[0]!);
+            if (cmd.data.browser)
+              await accounts.execute(HubSubjects.account(id), {
+                type: "RecordSignIn",
+                data: cmd.data.browser,
+                ...meta(id),
+              });
             return { ok: true, account: view };
           }
           case "ChangePassword": {

@@ -605,6 +605,34 @@ export async function accountMemberships(
   };
 }
 
+const ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * One workspace's membership of an account, as `accountMemberships` would list it (two
+ * reads, not a listing: what a workspace page's JWT and the app proxy ask on every load).
+ */
+export async function workspaceMembership(
+  nc: NatsConnection,
+): Promise<(account: string, wsid: string) => Promise<Membership | undefined>> {
+  const kvm = new Kvm(nc);
+  const memberships = await kvm.open(HubWorkspaceBuckets.memberships);
+  const workspaces = await kvm.open(HubWorkspaceBuckets.workspaces);
+  return async (account, wsid) => {
+    // Both are one token of a key (never a wildcard or a dotted path).
+    if (!ID.test(account) || !ID.test(wsid)) return undefined;
+    const [m, w] = await Promise.all([memberships.get(`${account}.${wsid}`), workspaces.get(wsid)]);
+    if (m?.operation !== "PUT" || m.length === 0) return undefined;
+    if (w?.operation !== "PUT" || w.length === 0) return undefined;
+    const { role } = m.json<MembershipView>();
+    const { hostId } = w.json<HubWorkspaceView>();
+    return {
+      wsid,
+      role,
+      ...(hostId !== undefined && { hostId, jsDomain: hostDomain(hostId) }),
+    };
+  };
+}
+
 /**
  * Calls `apply` with every placed workspace and its host, as the placements become known and
  * after each change (one call at a time, always with the newest; a failed one is tried again

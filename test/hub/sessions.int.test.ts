@@ -96,6 +96,17 @@ describe("hub - signed-in browsers as events and a view", () => {
     const es = await events(admin.id);
     const signedIn = es.filter((e) => e.type === "BrowserSignedIn");
     expect(signedIn).toHaveLength(3);
+    // Recorded under the id the browser's credential carries.
+    const ids = signedIn.map((e) => (e.data as { session: string }).session);
+    for (const c of [firefox, safari]) expect(ids).toContain(c.split(".")[0]);
+    // A wrong password records nothing.
+    const wrong = await g.post(
+      HUB_PATHS.signIn,
+      { email: "owner@example.com", password: "not the password" },
+      { "user-agent": FIREFOX },
+    );
+    expect(wrong.status).toBe(401);
+    expect((await events(admin.id)).filter((e) => e.type === "BrowserSignedIn")).toHaveLength(3);
     const text = JSON.stringify(es);
     for (const secret of [firefox, safari, admin.credential])
       expect(text).not.toContain(secret.split(".")[1]);
