@@ -155,7 +155,8 @@ export function AdminInvites() {
             total={page()?.total ?? 0}
             offset={offset()}
             page={PAGE}
-            what="invites"
+            one="invite"
+            many="invites"
             onOffset={setOffset}
           />
         </div>

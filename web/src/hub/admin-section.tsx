@@ -403,7 +403,8 @@ export function AdminHosts() {
           total={hosts()?.length ?? 0}
           offset={hostsFrom()}
           page={PAGE}
-          what="hosts"
+          one="host"
+          many="hosts"
           onOffset={setHostsFrom}
         />
         <input
@@ -475,7 +476,8 @@ export function AdminHosts() {
           total={tokens()?.length ?? 0}
           offset={tokensFrom()}
           page={PAGE}
-          what="registration tokens"
+          one="registration token"
+          many="registration tokens"
           onOffset={setTokensFrom}
         />
       </div>

@@ -144,7 +144,8 @@ export function HostImages(props: { hostId: string; onImported: () => void }) {
           total={page()?.total ?? 0}
           offset={offset()}
           page={PAGE}
-          what="images"
+          one="image"
+          many="images"
           onOffset={setOffset}
         />
       </div>

@@ -3,14 +3,15 @@ export function Pager(props: {
   total: number;
   offset: number;
   page: number;
-  /** What the list holds, for the count: "hosts", "images". */
-  what: string;
+  /** What the list holds, for the count: one "host", many "hosts". */
+  one: string;
+  many: string;
   onOffset: (offset: number) => void;
 }) {
   return (
     <>
       <span class="muted">
-        {props.total} {props.what}
+        {props.total} {props.total === 1 ? props.one : props.many}
       </span>
       <button
         type="button"

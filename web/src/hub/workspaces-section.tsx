@@ -484,7 +484,8 @@ function Snapshots(props: { wsid: string; onClose: () => void }) {
             total={list()?.length ?? 0}
             offset={from()}
             page={SNAPSHOTS_PAGE}
-            what="snapshots"
+            one="snapshot"
+            many="snapshots"
             onOffset={setFrom}
           />
         </div>
