@@ -33,6 +33,12 @@ import {
 import type { PathResolver } from "../runtime/paths.js";
 import type { FileOperations } from "./operations.js";
 
+/**
+ * Pages of lines a search keeps before ripgrep is paused: enough that ripgrep is not held up
+ * by the page's round trips (each asks for one page), few enough to stay small (at most
+ * about 1 MB of lines).
+ */
+const QUEUED_PAGES = 8;
 /** Searches kept at once (the oldest is ended). */
 const MAX_SEARCHES = 8;
 /** A search nobody asked for more of for this long is ended. */
@@ -41,6 +47,8 @@ const SEARCH_IDLE_MS = 60_000;
 const MAX_RG_LINE_BYTES = 4 * 1024 * 1024;
 /** A search with nothing new answers after this long (empty), so no request waits too long. */
 const LONG_POLL_MS = 5_000;
+/** How long a later page waits for a page's worth of lines. */
+const GATHER_MS = 50;
 /** A quick-open listing is reused for this long (typing a name asks many times). */
 const FILES_CACHE_MS = 10_000;
 /** ripgrep's stderr kept for an error message. */
@@ -146,7 +154,9 @@ function searchLine(
 class Search {
   readonly id = randomId();
   private readonly queue: { path: string; line: SearchLine }[] = [];
-  private waiter: (() => void) | undefined;
+  /** A page waiting for `want` lines (or the end). */
+  private waiter: { want: number; resolve: () => void } | undefined;
+  private pages = 0;
   private readonly child: ChildProcess;
   private done = false;
   private capped = false;
@@ -241,7 +251,7 @@ class Search {
       this.end();
       return;
     }
-    if (!this.paused && this.queue.length >= 2 * SEARCH_PAGE_LINES) {
+    if (!this.paused && this.queue.length >= QUEUED_PAGES * SEARCH_PAGE_LINES) {
       this.paused = true;
       this.child.stdout!.pause();
     }
@@ -250,8 +260,21 @@ class Search {
 
   private wake(): void {
     const w = this.waiter;
+    if (!w || (!this.done && this.queue.length < w.want)) return;
     this.waiter = undefined;
-    w?.();
+    w.resolve();
+  }
+
+  /** Resolves once `want` lines are queued, the search ended, or `ms` passed. */
+  private async wait(want: number, ms: number): Promise<void> {
+    if (this.done || this.queue.length >= want) return;
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      this.waiter = { want, resolve };
+      timer = setTimeout(resolve, ms);
+    });
+    clearTimeout(timer);
+    this.waiter = undefined;
   }
 
   private finish(error?: CocalcError): void {
@@ -281,14 +304,11 @@ class Search {
   /** The next lines: waits until there are some, or the search ended. */
   async next(): Promise<SearchPage> {
     this.touch();
-    if (this.queue.length === 0 && !this.done) {
-      let timer: NodeJS.Timeout | undefined;
-      await new Promise<void>((r) => {
-        this.waiter = r;
-        timer = setTimeout(r, LONG_POLL_MS);
-      });
-      clearTimeout(timer);
-    }
+    await this.wait(1, LONG_POLL_MS);
+    // The first lines go at once; later pages gather a while, so that there are a few full
+    // pages rather than one per handful of lines (each drawn by the page, on the cores that
+    // ripgrep searches with).
+    if (this.pages++ > 0) await this.wait(SEARCH_PAGE_LINES, GATHER_MS);
     if (this.error && this.queue.length === 0) {
       this.forget();
       throw this.error;
