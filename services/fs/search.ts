@@ -6,7 +6,7 @@
  * binary files are left out, as ripgrep does; symlinks are not followed, so nothing outside the
  * directory (or the sandbox) is read. Without ripgrep both answer ERR_SEARCH_UNAVAILABLE.
  *
- * A search keeps at most two pages of lines; past that ripgrep's output is paused (so ripgrep
+ * A search keeps at most eight pages of lines; past that ripgrep's output is paused (so ripgrep
  * waits) until the page asks for more, and at MAX_SEARCH_LINES it is ended (`capped`).
  */
 import { type ChildProcess, spawn } from "node:child_process";
