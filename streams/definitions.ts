@@ -283,7 +283,13 @@ export function plusStreams(): StreamDefinition[] {
  * logins may neither publish nor receive `$KV.>`, so these never mix with a host's own.
  */
 export function controlPlaneStreams(): StreamDefinition[] {
-  const views = new Set<string>([Buckets.hosts, Buckets.accounts, Buckets.workspaces]);
+  const views = new Set<string>([
+    Buckets.hosts,
+    Buckets.accounts,
+    Buckets.workspaces,
+    // The health of its own services (the supervisor writes it).
+    Buckets.services,
+  ]);
   return [
     ...ControlPlaneStreams,
     ...BucketDefinitions.filter((b) => views.has(b.name)).map(bucketAsStream),

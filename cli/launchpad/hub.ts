@@ -216,8 +216,13 @@ export async function startHub(
     ]);
     progress(`SSH into workspaces on port ${opts.port + 1} (ssh -p ${opts.port + 1} WSID@HOST)`);
     // Messages a damaged block made unreadable: looked for in the background once the
-    // services run (the hub's log says what was lost).
+    // services run, and after every restart of nats-server (the hub's log says what was lost).
     void store.scrub();
+    const scrubAfterRestart = () => void store.scrub();
+    server.on("restarted", scrubAfterRestart);
+    cleanups.push(async () => {
+      server.off("restarted", scrubAfterRestart);
+    });
     const memberships = await accountMemberships(nc);
     const membershipOf = await workspaceMembership(nc);
     // Members' browsers reach a workspace on its host once it is placed there.

@@ -598,15 +598,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     serve(accountSub, setQuota),
     serve(adminSub, onAdmin),
   ]);
-  let sweeping = false;
+  let sweeping: Promise<void> | undefined;
   const timer = setInterval(
     () => {
       if (sweeping) return;
-      sweeping = true;
-      void sweep()
+      sweeping = sweep()
         .catch((err) => log.warn({ err }, "hosts sweep failed"))
         .finally(() => {
-          sweeping = false;
+          sweeping = undefined;
         });
     },
     Math.max(500, Math.floor(offlineAfterMs / 3)),
@@ -620,6 +619,8 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     },
     async stop() {
       clearInterval(timer);
+      // A sweep under way lists the hosts' view (a consumer of its own): it ends first.
+      await sweeping;
       beatsSub.unsubscribe();
       viewsSub.unsubscribe();
       for (const s of [routeSub, ledgerSub, accountSub, adminSub]) await s.drain();

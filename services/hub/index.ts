@@ -9,4 +9,4 @@ export {
   type UserCredentials,
 } from "./nats-auth.js";
 export { type HubNatsConfig, renderHubNatsConfig } from "./nats-config.js";
-export { type HubNatsServer, startHubNatsServer } from "./nats-server.js";
+export { HubNatsServer, startHubNatsServer } from "./nats-server.js";

@@ -1,17 +1,16 @@
 /**
  * nats-server as a child process: found on disk, configured by a generated 0600 file,
- * awaited until ready, and restarted with backoff when it dies.
+ * awaited until ready, and restarted with backoff when it dies (nats-process.ts).
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { EventEmitter } from "node:events";
+import { execFile } from "node:child_process";
 import { accessSync, constants, readFileSync } from "node:fs";
 import { chmod, mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
-import { connect as tcpConnect } from "node:net";
 import { totalmem } from "node:os";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "./logger.js";
+import { NatsProcess } from "./nats-process.js";
 
 const execFileP = promisify(execFile);
 
@@ -210,17 +209,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function tcpReady(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = tcpConnect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
 function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -263,29 +251,33 @@ export async function killOrphanNatsServer(
 /** Warnings that do not apply here: both listeners are on loopback only. */
 const EXPECTED_WARNINGS = /Plaintext passwords detected|Websocket not configured with TLS/;
 
-const READY_TIMEOUT_MS = 30_000;
-const BACKOFF_MS = [250, 500, 1000, 2000, 4000, 8000] as const;
-
 /**
- * A supervised nats-server child. Emits "exit" (code, signal), "restarted" (pid) and "line"
- * (each line it logs).
+ * Plus's (and a host's) nats-server: its config rendered from `config`, supervised by
+ * NatsProcess. Emits "exit" (code, signal), "restarted" (pid) and "line" (each line it logs).
  */
-export class NatsServer extends EventEmitter {
-  private child: ChildProcess | undefined;
-  private stopping = false;
-  private failures = 0;
-  private readonly recent: string[] = [];
-  private restartTimer: NodeJS.Timeout | undefined;
+export class NatsServer extends NatsProcess {
+  private reloads = 0;
 
   constructor(
     readonly config: NatsServerConfig,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    super();
-  }
-
-  get pid(): number | undefined {
-    return this.child?.pid;
+    super(
+      {
+        binary: config.binary,
+        configFile: configPath(config.dir),
+        env: natsServerEnv(),
+        host: "127.0.0.1",
+        port: config.port,
+        name: "nats-server",
+        levelOf: (line) =>
+          /\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line) ? "warn" : "debug",
+      },
+      log,
+    );
+    this.on("line", (line: string) => {
+      if (line.includes("Reloaded server configuration")) this.reloads++;
+    });
   }
 
   get url(): string {
@@ -317,115 +309,6 @@ export class NatsServer extends EventEmitter {
     return { ready: this.spawnAndWait() };
   }
 
-  /** Spawns the server now (not after a turn of the event loop) and waits until it is ready. */
-  private spawnAndWait(): Promise<void> {
-    let child: ChildProcess;
-    try {
-      child = spawn(this.config.binary, ["-c", configPath(this.config.dir)], {
-        env: natsServerEnv(),
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    this.child = child;
-    let ready = false;
-    let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-    const onLine = (line: string) => {
-      if (!line) return;
-      this.recent.push(line);
-      if (this.recent.length > 40) this.recent.shift();
-      if (line.includes("Server is ready")) ready = true;
-      if (line.includes("Reloaded server configuration")) this.reloads++;
-      this.emit("line", line);
-      if (/\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line))
-        this.log.warn({ nats: line }, "nats-server");
-      else this.log.debug({ nats: line }, "nats-server");
-    };
-    for (const stream of [child.stdout, child.stderr]) {
-      let buf = "";
-      stream?.setEncoding("utf8");
-      stream?.on("data", (chunk: string) => {
-        buf += chunk;
-        const lines = buf.split("\n");
-        buf = lines.pop() ?? "";
-        for (const l of lines) onLine(l);
-      });
-    }
-    child.once("error", (err) => {
-      this.recent.push(String(err));
-      exited = { code: null, signal: null };
-    });
-    child.once("exit", (code, signal) => {
-      exited = { code, signal };
-      this.onExit(child, code, signal);
-    });
-    return (async () => {
-      const deadline = Date.now() + READY_TIMEOUT_MS;
-      while (Date.now() < deadline) {
-        if (exited) break;
-        if (ready && (await tcpReady(this.config.port))) {
-          this.log.info({ pid: child.pid, port: this.config.port }, "nats-server ready");
-          return;
-        }
-        await sleep(ready ? 20 : 5);
-      }
-      if (!exited) child.kill("SIGKILL");
-      throw new CocalcError(
-        "ERR_NATS_SERVER_START",
-        `nats-server ${exited ? `exited (code ${exited.code}, signal ${exited.signal})` : "did not become ready"}:\n${this.recent.slice(-15).join("\n")}`,
-      );
-    })();
-  }
-
-  private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
-    if (child !== this.child) return;
-    this.emit("exit", code, signal);
-    if (this.stopping) return;
-    const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)]!;
-    this.failures++;
-    this.log.error({ code, signal, restartInMs: delay }, "nats-server died; restarting");
-    this.restartTimer = setTimeout(() => {
-      this.restartTimer = undefined;
-      if (this.stopping) return;
-      this.spawnAndWait().then(
-        () => {
-          this.emit("restarted", this.child?.pid);
-          // A server that stays up for a minute resets the backoff.
-          setTimeout(() => {
-            if (this.child === child) return;
-            this.failures = 0;
-          }, 60_000).unref();
-        },
-        (err) => this.log.error({ err }, "nats-server restart failed"),
-      );
-    }, delay);
-  }
-
-  /**
-   * Stops the running server and starts it again on the same config; resolves once it is
-   * ready (then emits "restarted"). A JetStream that hit a full disk stays stuck after space
-   * is freed (2.9.10: it no longer answers, and ignores SIGTERM), so after `graceMs` it is
-   * killed: nats-server writes each message before acking, so nothing acked is lost.
-   */
-  async restart(graceMs = 2000): Promise<void> {
-    if (this.stopping) return;
-    const child = this.child;
-    // Its exit is ours, not a crash: onExit ignores a child that is no longer this.child.
-    this.child = undefined;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const done = new Promise<void>((r) => child.once("exit", () => r()));
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-      await done;
-      clearTimeout(timer);
-    }
-    if (this.stopping) return;
-    this.log.warn({ pid: child?.pid }, "nats-server restarted");
-    await this.spawnAndWait();
-    this.emit("restarted", this.pid);
-  }
-
   /**
    * A new password for the browser's user. The reload closes every connection that logged in
    * with the old one (also any made straight to the websocket port, not through the gateway).
@@ -441,31 +324,14 @@ export class NatsServer extends EventEmitter {
     const file = configPath(this.config.dir);
     await writeFile(`${file}.new`, renderNatsConfig(this.config), { mode: 0o600 });
     await rename(`${file}.new`, file);
-    const child = this.child;
-    if (!child?.pid) return;
     const seen = this.reloads;
-    child.kill("SIGHUP");
+    if (!this.signal("SIGHUP")) return;
     const deadline = Date.now() + 10_000;
     while (this.reloads === seen && Date.now() < deadline) await sleep(10);
     if (this.reloads === seen)
       throw new CocalcError(
         "ERR_NATS_SERVER_START",
-        `nats-server did not reload its config:\n${this.recent.slice(-5).join("\n")}`,
+        `nats-server did not reload its config:\n${this.lastLines(5)}`,
       );
-  }
-
-  private reloads = 0;
-
-  /** Stops the server: SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs = 5000): Promise<void> {
-    this.stopping = true;
-    if (this.restartTimer) clearTimeout(this.restartTimer);
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const done = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
-    await done;
-    clearTimeout(timer);
   }
 }

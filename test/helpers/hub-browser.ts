@@ -3,12 +3,13 @@
  * a NATS login minted by the hub for it and a connection through the gateway's /nats, as the
  * web app makes them. What it may do is what that login's permissions say.
  */
-import { jwtAuthenticator, type NatsConnection, wsconnect } from "@nats-io/nats-core";
+import { jwtAuthenticator, type NatsConnection } from "@nats-io/nats-core";
 import { createUser, type KeyPair } from "@nats-io/nkeys";
 import WebSocket from "ws";
 import { HUB_NATS_PATH } from "../../services/gateway/hub-app.js";
 import { HUB_PATHS } from "../../services/gateway/hub-auth.js";
 import { TEST_PASSWORD } from "./launchpad.js";
+import { wsconnectBesideNode } from "./ws-nats.js";
 
 export interface HubLogin {
   jwt: string;
@@ -69,7 +70,7 @@ async function entered(base: string, path: string, email: string): Promise<HubBr
       const minted = await mint(key, wsid);
       if (minted.status !== 200) throw new Error(`mint: ${minted.status} ${await minted.text()}`);
       const login = (await minted.json()) as HubLogin;
-      const nc = await wsconnect({
+      const nc = await wsconnectBesideNode({
         servers: `${base.replace("http", "ws")}${login.natsPath}`,
         authenticator: jwtAuthenticator(login.jwt, key.getSeed()),
         inboxPrefix: login.inboxPrefix,
