@@ -308,15 +308,18 @@ export async function install(
   });
   const tarDone = new Promise<number | null>((resolve) => tar.once("close", resolve));
   const r = await ssh.run(script, { input: tar.stdout });
-  const tarCode = await tarDone;
-  if (tarCode !== 0) {
-    throw new CocalcError("ERR_REMOTE_INSTALL", `packing the bundle failed: ${tarErr.trim()}`);
-  }
+  // A remote that stopped reading (a full disk) breaks the local tar's pipe: its error is the cause.
   if (r.code !== 0) {
+    tar.kill();
+    await tarDone;
     const err = sshFailure("copying cocalc-plus to the remote failed", r);
     if (err.code === "ERR_REMOTE_SSH")
       throw new CocalcError("ERR_REMOTE_INSTALL", err.message, err.details);
     throw err;
+  }
+  const tarCode = await tarDone;
+  if (tarCode !== 0) {
+    throw new CocalcError("ERR_REMOTE_INSTALL", `packing the bundle failed: ${tarErr.trim()}`);
   }
   onProgress(bytes);
 }
