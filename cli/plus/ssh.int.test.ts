@@ -641,7 +641,7 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
       expect(headline).toContain("ERR_REMOTE_DISK_FULL");
       await until(
         "no cocalc-plus left on the remote",
-        () => userProcesses(sshd.user, /plus\.js|nats-server/).length === 0,
+        async () => userProcesses(sshd.user, /plus\.js|nats-server/).length === 0,
         30_000,
       );
     } finally {

@@ -2,7 +2,6 @@
  * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
  * loopback where a second local user is the remote, through a session `cocalc-plus ssh` made.
  */
-import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -15,23 +14,15 @@ import {
   startPlus,
   tempHome,
 } from "../../test/helpers/plus.js";
+import { connectSession } from "../../test/helpers/remote-sessions.js";
 import {
+  endRemotePlus,
   nodeMissingReason,
   type Sshd,
+  SYNC_CLI_REMOTE_USER,
   sshdSkipReason,
   startSshd,
 } from "../../test/helpers/sshd.js";
-
-/** Its own remote user: the session installs plus there, which removes other versions. */
-const USER = "cocalcsynccli";
-
-function endRemoteProcesses(user: string): void {
-  try {
-    execFileSync("pkill", ["-u", user, "-f", "plus.js|nats-server|pty-host"]);
-  } catch {
-    // none ran
-  }
-}
 
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
 let why =
@@ -54,22 +45,18 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   let session: string;
 
   beforeAll(async () => {
-    sshd = await startSshd(USER);
+    sshd = await startSshd(SYNC_CLI_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) {
       console.warn(`sync CLI tests skipped: ${why}`);
       return;
     }
-    endRemoteProcesses(sshd.user);
+    endRemotePlus(sshd.user);
     home = await tempHome();
     plus = await startPlus({ home });
     env = plusEnv(home);
     session = sshd.target;
-    const up = runPlus(
-      ["ssh", session, "--no-open", "--data-dir", plus.dataDir, ...sshd.sshArgs],
-      env,
-    );
-    if (up.code !== 0) throw new Error(`the session did not connect: ${up.stderr}`);
+    connectSession(sshd, plus.dataDir, env);
   }, 120_000);
 
   // A prerequisite found missing in beforeAll skips each test with the reason.
@@ -80,7 +67,7 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   afterAll(async () => {
     if (plus && sshd) runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], env);
     await plus?.stop();
-    if (sshd) endRemoteProcesses(sshd.user);
+    if (sshd) endRemotePlus(sshd.user);
     await sshd?.stop();
     if (home) await removeHome(home);
     if (sshd) rmSync(join(sshd.home, "cli"), { recursive: true, force: true });

@@ -1,7 +1,8 @@
 /**
- * Remote sessions for tests of what hangs off one (sync pairs, port forwards): the real remote
- * service keeps the `remote-sessions` view, and a session is added the way its first connect
- * adds it (`SessionAdded`), without connecting anything.
+ * Remote sessions for tests of what hangs off one (sync pairs, port forwards): a session that
+ * `cocalc-plus ssh` connects, or, for a service test, the real remote service keeping the
+ * `remote-sessions` view with a session added the way its first connect adds it
+ * (`SessionAdded`), without connecting anything.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -14,6 +15,14 @@ import { envelope } from "../../shared/envelope.js";
 import { SessionAdded, sessionIdOf } from "../../shared/remote.js";
 import { Buckets, Keys, remoteSubjects } from "../../shared/subjects.js";
 import { until } from "./nats.js";
+import { runPlus } from "./plus.js";
+import type { Sshd } from "./sshd.js";
+
+/** Connects the session of `t` with `cocalc-plus ssh` on the plus of `dataDir`; throws why not. */
+export function connectSession(t: Sshd, dataDir: string, env: NodeJS.ProcessEnv): void {
+  const up = runPlus(["ssh", t.target, "--no-open", "--data-dir", dataDir, ...t.sshArgs], env);
+  if (up.code !== 0) throw new Error(`the session to ${t.target} did not connect: ${up.stderr}`);
+}
 
 /** The remote service on `dataDir` (its control sockets, tokens and sessions file). */
 export function remoteServiceForTests(dataDir: string): ServiceDefinition {
