@@ -95,6 +95,8 @@ const RETRYABLE = new Set(["ERR_REMOTE_UNREACHABLE", "ERR_REMOTE_SSH", "ERR_REMO
 
 type EventType = RemoteEvent["type"];
 
+type DataOf<T extends EventType> = Extract<RemoteEvent, { type: T }>["data"];
+
 /**
  * Throws ERR_REMOTE_PORT when the local port a session asks for (--local-port) cannot be
  * listened on: checked before anything starts, so a port in use starts no remote daemon.
@@ -112,7 +114,6 @@ export async function checkLocalPort(port: number): Promise<void> {
       `local port ${port} (--local-port) is in use by another program (${p.code} on ${p.host}): free it or choose another with --local-port; nothing was started`,
     );
 }
-type DataOf<T extends EventType> = Extract<RemoteEvent, { type: T }>["data"];
 
 async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -243,7 +244,7 @@ class Sessions {
     for (const sid of keys) {
       const v = await this.view(sid);
       if (!v) continue;
-      if (v.desired === "removed") this.actor(sid, v.target).want("removed");
+      if (v.desired === "removed") this.actor(sid, v.target).want("removed", v.mode, v.options);
       else if (v.desired === "running" && v.status !== "failed")
         // Retries that were under way go on counting where they were.
         this.actor(sid, v.target).resume(v.mode, v.options, v.error?.attempt ?? 0);
