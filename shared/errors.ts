@@ -378,6 +378,11 @@ export const ErrorCodes = {
     summary: "A sync pair would contain, or be inside, another pair (or the same folder twice).",
   },
   ERR_SYNC_NOT_FOUND: { status: 404, summary: "No such sync pair." },
+  ERR_SYNC_NO_SESSION: {
+    status: 404,
+    summary:
+      "No remote session with that target (or it is being removed): connect it first (cocalc-plus ssh TARGET), then add the pair.",
+  },
   ERR_SYNC_RSYNC_MISSING: {
     status: 500,
     summary:
@@ -590,6 +595,16 @@ export const ErrorCodes = {
     status: 401,
     summary: "SSH refused the login (wrong key, password or user); the ssh output says why.",
   },
+  ERR_REMOTE_HOST_KEY: {
+    status: 401,
+    summary:
+      "SSH does not know the remote's host key, or it changed: the message names the key's fingerprint (SHA256:…) and how to check and accept it.",
+  },
+  ERR_REMOTE_DISK_FULL: {
+    status: 507,
+    summary:
+      "The remote's disk (or quota) is full: installing or starting cocalc-plus there failed with No space left on device.",
+  },
   ERR_REMOTE_NO_NODE: {
     status: 424,
     summary: "The remote has no Node.js 20 or newer on the PATH of a non-interactive ssh shell.",
@@ -621,7 +636,8 @@ export const ErrorCodes = {
   },
   ERR_REMOTE_PORT: {
     status: 409,
-    summary: "The local port for the tunnel is in use or cannot be forwarded.",
+    summary:
+      "The local port for the tunnel (--local-port) is in use by another program (checked before anything starts) or cannot be forwarded.",
   },
   ERR_APP_PORT: {
     status: 400,

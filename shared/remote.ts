@@ -205,6 +205,9 @@ export const SessionFailed = defineEvent(
       message: Text,
       sshOutput: Type.Optional(Text),
       retryInMs: Type.Optional(Type.Integer({ minimum: 0 })),
+      /** Which attempt in a row of the service's own failed, and after how many it gives up. */
+      attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxAttempts: Type.Optional(Type.Integer({ minimum: 1 })),
       request: Type.Optional(ConnectRequest),
     },
     { additionalProperties: false },
@@ -341,5 +344,15 @@ export interface RemoteSessionView extends ShowsRejections {
   arch?: string;
   tunnelPid?: number;
   tunnelRestarts: number;
-  error?: { code: string; message: string; sshOutput?: string; at: string };
+  error?: {
+    code: string;
+    message: string;
+    sshOutput?: string;
+    at: string;
+    /** Of a retried session: which attempt in a row failed, of how many before it gives up. */
+    attempt?: number;
+    maxAttempts?: number;
+    /** When the next attempt is due (absent: none is; status "failed" waits for its person). */
+    retryAt?: string;
+  };
 }

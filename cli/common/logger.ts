@@ -16,11 +16,33 @@ export interface CliLogOptions {
   console?: NodeJS.WritableStream | false;
 }
 
+/**
+ * The log file. Its last lines are written synchronously at exit (sonic-boom's flushSync),
+ * which retries a failed write for ever: on a full disk the process would never exit. While
+ * the file's last write failed, the exit leaves what is unwritten; later writes try again, so
+ * the log goes on once there is room.
+ */
+function fileDestination(file: string): pino.DestinationStream {
+  const dest = pino.destination({ dest: file, sync: false });
+  let failing = false;
+  const flushSync = dest.flushSync.bind(dest);
+  dest.flushSync = () => {
+    if (!failing) flushSync();
+  };
+  dest.on("error", () => {
+    failing = true;
+  });
+  dest.on("write", () => {
+    failing = false;
+  });
+  return dest;
+}
+
 /** The process's root logger, which every service's logger is a child of. */
 export function cliLogger(o: CliLogOptions): Logger {
   mkdirSync(dirname(o.file), { recursive: true, mode: 0o700 });
   const streams: pino.StreamEntry[] = [
-    { level: o.level as pino.Level, stream: pino.destination({ dest: o.file, sync: false }) },
+    { level: o.level as pino.Level, stream: fileDestination(o.file) },
   ];
   const console = o.console ?? process.stderr;
   if (console !== false) streams.push({ level: "warn", stream: console });

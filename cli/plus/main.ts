@@ -173,7 +173,11 @@ async function runForeground(opts: StartOptions): Promise<number> {
     }
     const message = err instanceof CocalcError ? err.message : String((err as Error)?.stack ?? err);
     log.error({ err }, "start failed");
-    if (process.send) process.send({ error: message });
+    if (process.send) {
+      process.send({ error: message });
+      // The channel would keep a daemon that failed to start alive.
+      process.disconnect?.();
+    }
     console.error(`cocalc-plus: ${message}`);
     return 1;
   }

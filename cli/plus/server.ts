@@ -175,6 +175,9 @@ export function plusServices(
     }),
     remoteService({
       dataDir: opts.dataDir,
+      ...(process.env.COCALC_REMOTE_RETRY_MS && {
+        retryMs: Math.max(10, Number(process.env.COCALC_REMOTE_RETRY_MS) || 1000),
+      }),
       bundle: {
         version: VERSION,
         root: PACKAGE_ROOT,

@@ -12,13 +12,19 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
+import { DeliverPolicy, jetstream } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { remoteRegistry } from "../../services/remote/index.js";
 import { freePort } from "../../services/runtime/ports.js";
-import type { RemoteSessionView } from "../../shared/remote.js";
+import { type RemoteEvent, type RemoteSessionView, sessionIdOf } from "../../shared/remote.js";
+import { remoteSubjects, Streams } from "../../shared/subjects.js";
 import { until } from "../../test/helpers/nats.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
 import { type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
+import { runningPid } from "../common/lock.js";
+import { connectPlus } from "./client.js";
 
 const skip = sshdSkipReason();
 if (skip) console.warn(`skipping cocalc-plus ssh tests: ${skip}`);
@@ -68,6 +74,84 @@ function userProcesses(user: string, pattern: RegExp): string[] {
   return out.split("\n").filter((l) => pattern.test(l) && !l.includes("<defunct>"));
 }
 
+/**
+ * Runs `command` in a terminal (ssh asks on /dev/tty) and types `answer` once the terminal
+ * shows `prompt`.
+ */
+function inTerminal(command: string, prompt: RegExp, answer: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe" });
+    let stdout = "";
+    let typed = false;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      if (!typed && prompt.test(stdout)) {
+        typed = true;
+        child.stdin.write(answer);
+      }
+    });
+    child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
+  });
+}
+
+/** A copy of the test's ssh config with `change` applied, in the sshd's directory. */
+function sshConfig(t: Sshd, name: string, change: (text: string) => string): string {
+  const file = join(t.dir, name);
+  writeFileSync(file, change(readFileSync(t.config, "utf8")));
+  return file;
+}
+
+/** The fingerprint of the test sshd's host key, as ssh prints it. */
+function hostFingerprint(t: Sshd): string {
+  const out = execFileSync("ssh-keygen", ["-lf", join(t.dir, "host_key.pub")], {
+    encoding: "utf8",
+  });
+  return /SHA256:[A-Za-z0-9+/]+/.exec(out)![0];
+}
+
+/** Mounts a tmpfs of `size` over `dir` (owned by the remote user) and fills it to the last byte. */
+function fullDisk(t: Sshd, dir: string, size = "1m"): () => void {
+  t.asUser(`mkdir -p "${dir}"`);
+  execFileSync("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    `size=${size},uid=${t.uid},gid=${t.gid}`,
+    "tmpfs",
+    dir,
+  ]);
+  return () => execFileSync("umount", ["-l", dir]);
+}
+
+function fill(dir: string): void {
+  try {
+    execFileSync("dd", ["if=/dev/zero", `of=${join(dir, ".fill")}`, "bs=4k"], { stdio: "ignore" });
+  } catch {
+    // dd ends with "No space left on device": full, as wanted
+  }
+}
+
+/** Every event of session `target` in the local plus's stream, oldest first. */
+async function sessionEvents(dataDir: string, target: string): Promise<RemoteEvent[]> {
+  const { nc } = await connectPlus(dataDir, "ssh test");
+  try {
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(Streams.REMOTE, {
+      filter_subjects: remoteSubjects(sessionIdOf(target)).session,
+      deliver_policy: DeliverPolicy.All,
+    });
+    const out: RemoteEvent[] = [];
+    const msgs = await consumer.fetch({ max_messages: 10_000, expires: 3000 });
+    for await (const m of msgs) {
+      out.push(remoteRegistry.parse(m.data));
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
 async function healthy(port: number): Promise<boolean> {
   try {
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
@@ -106,7 +190,8 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     );
     home = await tempHome();
     dataDir = join(home, "data");
-    env = plusEnv(home);
+    // Retries of a failed session start at 100 ms (not 1 s), so giving up takes seconds.
+    env = plusEnv(home, { COCALC_REMOTE_RETRY_MS: "100" });
     args = ["--no-open", "--data-dir", dataDir, ...sshd.sshArgs];
   });
 
@@ -160,6 +245,106 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect(r.stderr).toContain("ERR_REMOTE_UNREACHABLE");
     await plus(["ssh", "rm", "nobody@127.0.0.1:1", "--data-dir", dataDir], env);
   }, 60_000);
+
+  it("a --local-port in use is refused before anything starts on the remote", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+    const port = (taken.address() as { port: number }).port;
+    const before = await view();
+    try {
+      const r = await plus(["ssh", sshd.target, "--local-port", String(port), ...args], env);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        new RegExp(`local port ${port} \\(--local-port\\) is in use by another program`),
+      );
+      expect(r.stderr).toContain("ERR_REMOTE_PORT");
+      expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+      // Refused as a command: nothing about the session changed.
+      expect(await view()).toEqual(before);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  }, 60_000);
+
+  it("an unknown host key names its fingerprint and the ssh command that accepts it", async () => {
+    const knownHosts = join(sshd.dir, "unknown_known_hosts");
+    writeFileSync(knownHosts, "");
+    const config = sshConfig(sshd, "unknown_config", (t) =>
+      t
+        .replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${knownHosts}`)
+        .replace(/StrictHostKeyChecking .*/, "StrictHostKeyChecking ask"),
+    );
+    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${config}`];
+    const r = await plus(["ssh", sshd.target, ...base], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERR_REMOTE_HOST_KEY");
+    expect(r.stderr).toMatch(
+      new RegExp(`the host key of \\[127\\.0\\.0\\.1\\]:${sshd.port} is unknown to ssh`),
+    );
+    expect(r.stderr).toContain(`ED25519 key ${hostFingerprint(sshd)}`);
+    expect(r.stderr).toContain("ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub");
+    const accept = /connecting once in a terminal with `([^`]+)`/.exec(r.stderr)?.[1];
+    expect(accept, r.stderr).toBe(
+      `ssh -o BatchMode=no -o StrictHostKeyChecking=ask -F${config} -p ${sshd.port} ${sshd.user}@127.0.0.1 true`,
+    );
+    expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+    // What it says works: that command, answered yes, makes the key known.
+    const answered = await inTerminal(accept!, /\(yes\/no/, "yes\n");
+    expect(answered.stdout).toContain(hostFingerprint(sshd));
+    expect(answered.code, answered.stdout).toBe(0);
+    // Known now (ssh may have hashed the name): ssh-keygen -F finds it.
+    const found = execFileSync("ssh-keygen", ["-F", `[127.0.0.1]:${sshd.port}`, "-f", knownHosts], {
+      encoding: "utf8",
+    });
+    expect(found).toContain("ssh-ed25519");
+  }, 60_000);
+
+  it("a changed host key names the new fingerprint and the ssh-keygen -R that removes the old", async () => {
+    const other = join(sshd.dir, "other_host_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other]);
+    const knownHosts = join(sshd.dir, "changed_known_hosts");
+    const old = readFileSync(`${other}.pub`, "utf8").split(" ").slice(0, 2).join(" ");
+    writeFileSync(knownHosts, `[127.0.0.1]:${sshd.port} ${old}\n`);
+    const config = sshConfig(sshd, "changed_config", (t) =>
+      t.replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${knownHosts}`),
+    );
+    const r = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, `--ssh-arg=-F${config}`],
+      env,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("ERR_REMOTE_HOST_KEY");
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `the host key of \\[127\\.0\\.0\\.1\\]:${sshd.port} has changed: it is now the ED25519 key ${hostFingerprint(sshd).replace(/[+/]/g, "\\$&")}, not the one in ${knownHosts}:1`,
+      ),
+    );
+    const remove = /remove the old key with `([^`]+)`/.exec(r.stderr)?.[1];
+    expect(remove).toBe(`ssh-keygen -f "${knownHosts}" -R "[127.0.0.1]:${sshd.port}"`);
+    expect(r.stderr).toMatch(/connecting once in a terminal with `ssh -o BatchMode=no/);
+    // The line it gives removes the old key.
+    execFileSync("sh", ["-c", remove!], { stdio: "ignore" });
+    expect(readFileSync(knownHosts, "utf8")).not.toContain(old);
+  }, 60_000);
+
+  it("a full remote disk during the install says so in the headline", async () => {
+    const cache = join(sshd.home, ".cache/cocalc");
+    const unmount = fullDisk(sshd, cache, "2m");
+    try {
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      const headline = r.stderr.split("\n").find((l) => l.startsWith("cocalc-plus ssh: "));
+      expect(headline).toMatch(
+        /^cocalc-plus ssh: the remote's disk is full \(No space left on device\): copying cocalc-plus to the remote failed; free space there/,
+      );
+      expect(headline).toContain("ERR_REMOTE_DISK_FULL");
+      // The cut copy was removed: it does not keep the disk full.
+      expect(sshd.asUser(`ls -A "${cache}/cocalc-plus"`).trim()).toBe("");
+      expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+    } finally {
+      unmount();
+    }
+  }, 120_000);
 
   it("bad targets and flags are usage errors", async () => {
     for (const bad of [
@@ -279,6 +464,20 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
   it("a restarted local plus brings the session back on the same port", async () => {
     expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
     expect(await healthy(localPort)).toBe(false);
+    // Read while plus is down: from the file it keeps, without starting it.
+    const l = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(l.code, l.stderr).toBe(0);
+    expect(l.stderr).toMatch(/the local cocalc-plus is not running on .*no session is connected/);
+    expect(l.stdout).toMatch(
+      new RegExp(
+        `${sshd.target.replace(/[.]/g, "\\.")}\\s+stopped \\(reconnects when plus starts\\)\\s+${localPort}`,
+      ),
+    );
+    const s = await plus(["ssh", "status", sshd.target, "--data-dir", dataDir], env);
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stdout).toMatch(/answers\s+no \(the local cocalc-plus is not running\)/);
+    expect(await view()).toMatchObject({ status: "stopped", desired: "running" });
+    expect(await runningPid(dataDir)).toBeUndefined();
     const up = await plus(["--daemon", "--no-open", "--data-dir", dataDir], env);
     expect(up.code, up.stderr).toBe(0);
     await until(
@@ -362,6 +561,59 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
   }, 90_000);
 
+  it("a session whose reconnects keep failing backs off, gives up after 8 attempts and stays failed", async () => {
+    // Its own config: a later ProxyCommand makes every new connection fail as a dead network does.
+    const flaky = sshConfig(sshd, "flaky_config", (t) => t);
+    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${flaky}`];
+    expect((await plus(["ssh", sshd.target, ...base], env)).code).toBe(0);
+    const up = (await view())!;
+    writeFileSync(flaky, `${readFileSync(sshd.config, "utf8")}  ProxyCommand false\n`);
+    process.kill(up.tunnelPid!, "SIGKILL");
+    let seen: RemoteSessionView | undefined;
+    await until(
+      "the session gave up",
+      async () => {
+        seen = await view();
+        return seen?.status === "failed";
+      },
+      90_000,
+    );
+    expect(seen!.error).toMatchObject({
+      code: "ERR_REMOTE_UNREACHABLE",
+      attempt: 8,
+      maxAttempts: 8,
+    });
+    expect(seen!.error!.message).toMatch(
+      new RegExp(
+        `gave up after 8 attempts: connect it again with \`cocalc-plus ssh ${sshd.target.replace(/[.]/g, "\\.")}\``,
+      ),
+    );
+    // The delays grew: each retry waited twice as long as the one before (up to 30 s).
+    const events = await sessionEvents(dataDir, sshd.target);
+    const gaveUp = events.findLastIndex(
+      (e) => e.type === "SessionFailed" && /gave up/.test(e.data.message),
+    );
+    const retries = events
+      .slice(0, gaveUp)
+      .filter((e) => e.type === "TunnelExited" || e.type === "SessionFailed")
+      .slice(-7)
+      .map((e) => (e.data as { retryInMs?: number }).retryInMs);
+    expect(retries).toEqual([100, 200, 400, 800, 1600, 3200, 6400]);
+
+    // A start of the local plus does not try it again ...
+    writeFileSync(flaky, readFileSync(sshd.config, "utf8"));
+    expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
+    expect((await plus(["--daemon", "--no-open", "--data-dir", dataDir], env)).code).toBe(0);
+    expect((await view())!.status).toBe("failed");
+    // ... its person does: the first thing the session records after it gave up is their connect.
+    const again = await plus(["ssh", sshd.target, ...args], env);
+    expect(again.code, again.stderr).toBe(0);
+    const after = (await sessionEvents(dataDir, sshd.target)).slice(gaveUp + 1);
+    expect(after[0]?.type).toBe("SessionConnectRequested");
+    expect((await view())!.status).toBe("running");
+    localPort = (await view())!.localPort!;
+  }, 180_000);
+
   it("ssh stop leaves no remote process", async () => {
     const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
     expect(r.code, r.stderr).toBe(0);
@@ -370,6 +622,32 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect((await view())!.status).toBe("stopped");
     expect(await healthy(localPort)).toBe(false);
   }, 90_000);
+
+  it("a full remote disk when the daemon starts says so in the headline, and leaves no process", async () => {
+    const data = join(sshd.home, ".local/share/cocalc-plus");
+    const unmount = fullDisk(sshd, data);
+    try {
+      // The token is there (as after an earlier start): the daemon itself meets the full disk.
+      sshd.asUser(
+        `mkdir -p "${data}/ssh" && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \\n' > "${data}/ssh/token"`,
+      );
+      fill(data);
+      const r = await plus(["ssh", sshd.target, ...args], env);
+      expect(r.code).toBe(1);
+      const headline = r.stderr.split("\n").find((l) => l.startsWith("cocalc-plus ssh: "));
+      expect(headline).toMatch(
+        /^cocalc-plus ssh: the remote's disk is full \(No space left on device\): the remote cocalc-plus did not start; free space there/,
+      );
+      expect(headline).toContain("ERR_REMOTE_DISK_FULL");
+      await until(
+        "no cocalc-plus left on the remote",
+        async () => userProcesses(sshd.user, /plus\.js|nats-server/).length === 0,
+        30_000,
+      );
+    } finally {
+      unmount();
+    }
+  }, 120_000);
 
   it("--forward-only with no daemon on the remote says so", async () => {
     const r = await plus(["ssh", sshd.target, "--forward-only", ...args], env);

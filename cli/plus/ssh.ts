@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { DeliverPolicy, type JetStreamClient, jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { remoteRegistry, remoteTokenFile, SshClient } from "../../services/remote/index.js";
+import {
+  readSessionsSnapshot,
+  remoteRegistry,
+  remoteTokenFile,
+  SshClient,
+} from "../../services/remote/index.js";
 import { connectServices } from "../../services/runtime/connect.js";
 import { isCommandAnswer, request } from "../../shared/command-client.js";
 import type { ErrorPayload } from "../../shared/errors.js";
@@ -24,7 +29,6 @@ import {
 } from "../../shared/remote.js";
 import {
   Buckets,
-  Keys,
   remoteSubjects,
   ServiceNames,
   Streams,
@@ -148,12 +152,6 @@ async function syncPairsGone(local: Local, sid: string, timeoutMs: number): Prom
   }
 }
 
-async function sessionView(local: Local, sid: string): Promise<RemoteSessionView | undefined> {
-  const kv = await new Kvm(local.nc).open(Buckets.remoteSessions);
-  const e = await kv.get(Keys.remoteSession(sid));
-  return e && e.operation === "PUT" && e.length > 0 ? e.json<RemoteSessionView>() : undefined;
-}
-
 function printFailure(e: Extract<RemoteEvent, { type: "SessionFailed" }>): void {
   console.error(`cocalc-plus ssh: ${e.data.message} [${e.data.code}]`);
   if (e.data.sshOutput) {
@@ -271,16 +269,62 @@ function ago(iso: string | undefined, now = Date.now()): string {
   return `${Math.round(s / 86400)}d ago`;
 }
 
-async function list(dataDir: string, json: boolean): Promise<number> {
+/**
+ * The sessions as the local plus last saw them, when it does not run (list and status start
+ * none only to ask): nothing runs, so no tunnel does; a failed session stays failed.
+ */
+async function offlineViews(dataDir: string): Promise<RemoteSessionView[]> {
+  const { sessions } = await readSessionsSnapshot(dataDir);
+  return sessions.map((v) => {
+    const { tunnelPid: _t, ...rest } = v;
+    return { ...rest, status: v.status === "failed" ? "failed" : "stopped" };
+  });
+}
+
+function offlineNote(dataDir: string): void {
+  console.error(
+    `the local cocalc-plus is not running on ${dataDir}, so no session is connected; these are its sessions as it last saw them (it reconnects the ones that were running when it starts: cocalc-plus --daemon --data-dir ${dataDir})`,
+  );
+}
+
+/** The STATUS of a session: while plus is down, one that is to run says it waits for plus. */
+function statusText(v: RemoteSessionView, offline: boolean): string {
+  if (offline && v.status === "stopped" && v.desired === "running")
+    return "stopped (reconnects when plus starts)";
+  if (v.status === "reconnecting" && v.error?.attempt !== undefined)
+    return `reconnecting (attempt ${v.error.attempt + 1} of ${v.error.maxAttempts})`;
+  return v.status;
+}
+
+async function liveViews(local: Local): Promise<RemoteSessionView[]> {
+  const kv = await new Kvm(local.nc).open(Buckets.remoteSessions);
+  const views: RemoteSessionView[] = [];
+  for await (const k of await kv.keys()) {
+    const e = await kv.get(k);
+    if (e && e.operation === "PUT" && e.length > 0) views.push(e.json<RemoteSessionView>());
+  }
+  return views;
+}
+
+/** Runs `read` on the running plus's views, or on the file it keeps when none runs. */
+async function withViews<T>(
+  dataDir: string,
+  read: (views: RemoteSessionView[], local: Local | undefined) => Promise<T>,
+): Promise<T> {
+  if ((await runningPid(dataDir)) === undefined)
+    return read(await offlineViews(dataDir), undefined);
   const local = await connectLocal(dataDir);
   try {
-    const kv = await new Kvm(local.nc).open(Buckets.remoteSessions);
-    const views: RemoteSessionView[] = [];
-    for await (const k of await kv.keys()) {
-      const e = await kv.get(k);
-      if (e && e.operation === "PUT" && e.length > 0) views.push(e.json<RemoteSessionView>());
-    }
+    return await read(await liveViews(local), local);
+  } finally {
+    await local.close();
+  }
+}
+
+async function list(dataDir: string, json: boolean): Promise<number> {
+  return withViews(dataDir, async (views, local) => {
     views.sort((a, b) => a.target.localeCompare(b.target));
+    if (!local) offlineNote(dataDir);
     if (json) {
       console.log(JSON.stringify(views, null, 2));
       return 0;
@@ -293,7 +337,7 @@ async function list(dataDir: string, json: boolean): Promise<number> {
     for (const v of views) {
       rows.push([
         `${v.starred ? "* " : ""}${v.target}`,
-        v.status,
+        statusText(v, !local),
         v.localPort !== undefined ? String(v.localPort) : "-",
         v.remoteVersion !== undefined
           ? `${v.remoteVersion}${v.versionMismatch ? ` (this is ${v.localVersion})` : ""}`
@@ -303,18 +347,28 @@ async function list(dataDir: string, json: boolean): Promise<number> {
     }
     console.log(table(rows));
     return 0;
-  } finally {
-    await local.close();
-  }
+  });
+}
+
+/** The last error of a session, with where its retries are. */
+function errorText(e: NonNullable<RemoteSessionView["error"]>): string {
+  const retry =
+    e.attempt === undefined
+      ? ""
+      : e.retryAt !== undefined
+        ? ` (attempt ${e.attempt} of ${e.maxAttempts}; the next at ${e.retryAt})`
+        : "";
+  return `${e.message} [${e.code}]${retry}`;
 }
 
 async function status(dataDir: string, target: string): Promise<number> {
-  const local = await connectLocal(dataDir);
-  try {
-    const v = await sessionView(local, sessionIdOf(target));
+  const sid = sessionIdOf(target);
+  return withViews(dataDir, async (views, local) => {
+    const v = views.find((x) => x.sid === sid);
     if (!v) return fail(`no remote session ${target} [ERR_REMOTE_NOT_FOUND]`);
-    let answers = "-";
-    if (v.status === "running" && v.localPort !== undefined) {
+    if (!local) offlineNote(dataDir);
+    let answers = local ? "-" : "no (the local cocalc-plus is not running)";
+    if (local && v.status === "running" && v.localPort !== undefined) {
       try {
         const res = await fetch(`http://127.0.0.1:${v.localPort}/healthz`, {
           signal: AbortSignal.timeout(5000),
@@ -327,7 +381,7 @@ async function status(dataDir: string, target: string): Promise<number> {
     }
     const rows: [string, string][] = [
       ["target", v.target],
-      ["status", v.status],
+      ["status", statusText(v, !local)],
       ["answers", answers],
       ["local port", v.localPort !== undefined ? String(v.localPort) : "-"],
       ["remote port", v.remotePort !== undefined ? String(v.remotePort) : "-"],
@@ -345,13 +399,11 @@ async function status(dataDir: string, target: string): Promise<number> {
       ],
       ["last used", `${v.lastUsed} (${ago(v.lastUsed)})`],
     ];
-    if (v.error) rows.push(["last error", `${v.error.message} [${v.error.code}]`]);
+    if (v.error) rows.push(["last error", errorText(v.error)]);
     const w = Math.max(...rows.map((r) => r[0].length));
     for (const [k, val] of rows) console.log(`${k.padEnd(w)}  ${val}`);
     return 0;
-  } finally {
-    await local.close();
-  }
+  });
 }
 
 async function stopOrRemove(dataDir: string, target: string, remove: boolean): Promise<number> {

@@ -23,8 +23,9 @@ export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and o
   cocalc-plus sync list [--json]
   cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
 
-Paths are relative to the home directory on each side (~/ means that side's home); REMOTE
-defaults to LOCAL. rm stops syncing and never deletes files. Ignore patterns:
+The session is one cocalc-plus ssh connected (add refuses another). Paths are relative to the
+home directory on each side (~/ means that side's home); REMOTE defaults to LOCAL. rm stops
+syncing and never deletes files (only the pair's .cocalc-sync.tmp on both sides). Ignore patterns:
 ${IGNORE_HELP}`;
 
 async function pairs(nc: NatsConnection): Promise<SyncPairView[]> {

@@ -1,10 +1,11 @@
 /**
  * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
- * loopback where a second local user is the remote.
+ * loopback where a second local user is the remote, through a session `cocalc-plus ssh` made.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { SYNC_TEMP_DIR } from "../../services/sync/ignore.js";
 import {
   plusEnv,
   type RunningPlus,
@@ -13,11 +14,12 @@ import {
   startPlus,
   tempHome,
 } from "../../test/helpers/plus.js";
+import { connectSession } from "../../test/helpers/remote-sessions.js";
 import {
-  installBundle,
+  endRemotePlus,
   nodeMissingReason,
   type Sshd,
-  SYNC_REMOTE_USER,
+  SYNC_CLI_REMOTE_USER,
   sshdSkipReason,
   startSshd,
 } from "../../test/helpers/sshd.js";
@@ -43,22 +45,19 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   let session: string;
 
   beforeAll(async () => {
-    sshd = await startSshd(SYNC_REMOTE_USER);
+    sshd = await startSshd(SYNC_CLI_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) {
       console.warn(`sync CLI tests skipped: ${why}`);
       return;
     }
-    const bundle = await installBundle(sshd);
+    endRemotePlus(sshd.user);
     home = await tempHome();
-    const extra = {
-      COCALC_SYNC_SSH_OPTIONS: `-i ${sshd.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=${join(sshd.dir, "plus_known_hosts")}`,
-      COCALC_SYNC_REMOTE_BUNDLE: bundle,
-    };
-    plus = await startPlus({ home, env: extra });
-    env = plusEnv(home, extra);
-    session = `${sshd.user}@127.0.0.1:${sshd.port}`;
-  });
+    plus = await startPlus({ home });
+    env = plusEnv(home);
+    session = sshd.target;
+    connectSession(sshd, plus.dataDir, env);
+  }, 120_000);
 
   // A prerequisite found missing in beforeAll skips each test with the reason.
   beforeEach((ctx) => {
@@ -66,7 +65,9 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
   });
 
   afterAll(async () => {
+    if (plus && sshd) runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], env);
     await plus?.stop();
+    if (sshd) endRemotePlus(sshd.user);
     await sshd?.stop();
     if (home) await removeHome(home);
     if (sshd) rmSync(join(sshd.home, "cli"), { recursive: true, force: true });
@@ -86,6 +87,15 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     await until("all files synced in the list", () =>
       sync("list").stdout.includes("all files synced"),
     );
+
+    // Refused, and nothing made: a session that was never connected.
+    const unknown = sync("add", "cli/nosession", "--session", `nobody@127.0.0.1:${sshd.port}`);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(
+      /no remote session .*cocalc-plus ssh nobody@127\.0\.0\.1.*ERR_SYNC_NO_SESSION/,
+    );
+    expect(existsSync(join(sshd.home, "cli/nosession"))).toBe(false);
+    expect(sync("list", "--json").stdout).not.toContain("nosession");
 
     const nested = sync("add", "cli/proj/sub", "--session", session);
     expect(nested.code).toBe(1);
@@ -119,8 +129,17 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(sync("check", "cli/proj").stdout).toMatch(/deep check started/);
     const list = JSON.parse(sync("list", "--json").stdout) as { pair: string }[];
     expect(list).toHaveLength(1);
+    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
     expect(sync("rm", list[0]!.pair).stdout).toMatch(/no files were deleted/);
     expect(sync("list").stdout).toMatch(/no sync pairs/);
     expect(existsSync(join(remote, "hello.txt"))).toBe(true);
+    // The temp dir of its transfers goes, on both sides; the files stay.
+    await until(
+      "the temp dirs removed",
+      () =>
+        !existsSync(join(home, "cli/proj", SYNC_TEMP_DIR)) &&
+        !existsSync(join(remote, SYNC_TEMP_DIR)),
+    );
+    expect(existsSync(join(home, "cli/proj/hello.txt"))).toBe(true);
   });
 });

@@ -31,6 +31,7 @@ import {
 import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { KnownSessions } from "../runtime/known-sessions.js";
 import { listenProblem } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
@@ -117,11 +118,10 @@ export async function startForwards(
   opts: ForwardsServiceOptions = {},
 ): Promise<RunningService> {
   const log = ctx.log;
-  const sessions = new Map<string, RemoteSessionView>();
+  const sessions = await KnownSessions.open(ctx.kvm, log);
   const forwards = new Map<string, Forward>();
   const removing = new Set<string>();
   const view: KV = await ctx.kvm.open(Buckets.portForwards);
-  const sessionsKv: KV = await ctx.kvm.open(Buckets.remoteSessions);
 
   const publish = async (
     fid: string,
@@ -183,10 +183,6 @@ export async function startForwards(
     for (const [fid, f] of forwards) if (f.sid === sid) await apply(fid);
   };
 
-  for await (const key of await sessionsKv.keys()) {
-    const e = await sessionsKv.get(key);
-    if (e?.operation === "PUT" && e.length > 0) sessions.set(key, e.json<RemoteSessionView>());
-  }
   // Forwards that were live before a restart come back (the consumer only has new events).
   for await (const key of await view.keys()) {
     const e = await view.get(key);
@@ -233,26 +229,13 @@ export async function startForwards(
   for (const [fid, f] of forwards) if (!sessions.has(f.sid)) await apply(fid);
 
   // The sessions' state decides which forwards run; the watch starts with every current value.
-  const watch = await sessionsKv.watch({ key: ">" });
-  const watching = (async () => {
-    for await (const e of watch) {
-      if (e.operation === "PUT" && e.length > 0) sessions.set(e.key, e.json<RemoteSessionView>());
-      else sessions.delete(e.key);
-      await applySession(e.key).catch((err) =>
-        log.warn({ sid: e.key, err }, "forwards not brought in line with session"),
-      );
-    }
-  })();
+  await sessions.follow(applySession);
 
   const live = (): LiveForward[] =>
     [...forwards]
       .filter(([fid]) => !removing.has(fid))
       .map(([forward, f]) => ({ forward, sid: f.sid, config: f.config }));
-  const session = (target: string) => {
-    const sid = sessionIdOf(target);
-    const s = sessions.get(sid);
-    return s && s.desired !== "removed" ? { sid, target: s.target } : undefined;
-  };
+  const session = (target: string) => sessions.find(target);
   const commands = serveCommands<ForwardCommand, ForwardDecided, ForwardState>({
     nc: ctx.nc,
     log,
@@ -279,6 +262,8 @@ export async function startForwards(
     // Refused before anything is stored: a port another program holds.
     check: async (c) => {
       if (c.type !== "AddForward") return;
+      // A session connected a moment ago may not have reached the watch yet.
+      await sessions.refresh(sessionIdOf(c.data.session));
       const { sid, forward, config } = configOf(c.data, { session });
       checkNotDuplicate(sid, forward, config, live());
       if (config.direction === "remote-to-local") await checkPortFree(config.local);
@@ -287,8 +272,7 @@ export async function startForwards(
   });
 
   const stopAll = async () => {
-    watch.stop();
-    await watching.catch(() => undefined);
+    await sessions.stop();
     await Promise.all([...forwards.values()].map((f) => f.proc.stop("cocalc-plus stopped")));
   };
   return runningService([commands, consumer], stopAll);

@@ -9,6 +9,11 @@ export {
   remoteRegistry,
   remoteTokenFile,
 } from "./service.js";
+export {
+  readSessionsSnapshot,
+  type SessionsSnapshot,
+  sessionsSnapshotFile,
+} from "./snapshot.js";
 export { controlPath, SshClient } from "./ssh.js";
 
 export function remoteService(opts: RemoteServiceOptions): ServiceDefinition {

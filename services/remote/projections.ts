@@ -89,6 +89,11 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
             message: event.data.message,
             ...(event.data.sshOutput !== undefined && { sshOutput: event.data.sshOutput }),
             at,
+            ...(event.data.attempt !== undefined && { attempt: event.data.attempt }),
+            ...(event.data.maxAttempts !== undefined && { maxAttempts: event.data.maxAttempts }),
+            ...(event.data.retryInMs !== undefined && {
+              retryAt: new Date(Date.parse(at) + event.data.retryInMs).toISOString(),
+            }),
           },
         };
       case "SessionStopRequested":

@@ -279,12 +279,15 @@ export async function install(
     `d=${INSTALL}`,
     'mkdir -p "$d"',
     't=$(mktemp -d "$d/.tmp.XXXXXX")',
+    // A cut or failed copy (a full disk) leaves nothing behind to fill it further.
+    "trap 'rm -rf \"$t\"' EXIT",
     'tar -xzf - -C "$t"',
     '[ -f "$t/dist/bundle/plus.js" ] || { echo "the copied bundle is incomplete" >&2; exit 3; }',
     'if [ -f "$t/bin/nats-server" ]; then chmod 755 "$t/bin/nats-server"; fi',
     `echo ${shq(bundleBuild(bundle))} > "$t/.complete"`,
     `rm -rf "$d/"${v}`,
     `mv "$t" "$d/"${v}`,
+    "trap - EXIT",
     // Old versions are only a cache: keep the one just installed.
     `for x in "$d"/* "$d"/.tmp.*; do [ -e "$x" ] || continue; [ "$x" = "$d/"${v} ] || rm -rf "$x"; done`,
   ].join("\n");
@@ -305,15 +308,18 @@ export async function install(
   });
   const tarDone = new Promise<number | null>((resolve) => tar.once("close", resolve));
   const r = await ssh.run(script, { input: tar.stdout });
-  const tarCode = await tarDone;
-  if (tarCode !== 0) {
-    throw new CocalcError("ERR_REMOTE_INSTALL", `packing the bundle failed: ${tarErr.trim()}`);
-  }
+  // A remote that stopped reading (a full disk) breaks the local tar's pipe: its error is the cause.
   if (r.code !== 0) {
+    tar.kill();
+    await tarDone;
     const err = sshFailure("copying cocalc-plus to the remote failed", r);
     if (err.code === "ERR_REMOTE_SSH")
       throw new CocalcError("ERR_REMOTE_INSTALL", err.message, err.details);
     throw err;
+  }
+  const tarCode = await tarDone;
+  if (tarCode !== 0) {
+    throw new CocalcError("ERR_REMOTE_INSTALL", `packing the bundle failed: ${tarErr.trim()}`);
   }
   onProgress(bytes);
 }
@@ -344,7 +350,8 @@ export async function startDaemon(
     'if [ ! -s "$s/token" ]; then head -c 64 /dev/urandom | od -An -tx1 | tr -d " \\n" | head -c 48 > "$s/token"; fi',
     'cd "$HOME"',
     'set --; if [ -x "$d/bin/nats-server" ]; then set -- --nats-server "$d/bin/nats-server"; fi',
-    `${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} "$@" > /dev/null 2> "$s/start.out" || { cat "$s/start.out" >&2; exit 4; }`,
+    // Its errors are kept in memory, not in a file: on a full disk a file would keep nothing.
+    `out=$(${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} "$@" 2>&1 > /dev/null) || { printf '%s\\n' "$out" >&2; exit 4; }`,
     'echo "conn=$(tr -d "\\n" < "$s/connection.json")"',
     'echo "token=$(cat "$s/token")"',
   ].join("\n");

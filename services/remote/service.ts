@@ -34,7 +34,7 @@ import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
-import { freePort } from "../runtime/ports.js";
+import { freePort, listenProblem } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
@@ -55,6 +55,7 @@ import {
   startDaemon,
   stopDaemon,
 } from "./remote-host.js";
+import { SnapshotWriter, sessionsSnapshotFile } from "./snapshot.js";
 import { SshClient, sshOutputOf } from "./ssh.js";
 
 export const REMOTE_SERVICE = ServiceNames.remote;
@@ -67,6 +68,11 @@ export interface RemoteServiceOptions {
   bundle: LocalBundle;
   /** The ssh binary (default: ssh on PATH). */
   ssh?: string;
+  /**
+   * The delay before the first retry of a failed session (default 1 s); each later one waits
+   * twice as long, up to 30 s.
+   */
+  retryMs?: number;
 }
 
 /** Where the token of a session's remote daemon is kept locally (0600). */
@@ -74,7 +80,13 @@ export function remoteTokenFile(dataDir: string, sid: string): string {
   return join(dataDir, "remote", `${sid}.token`);
 }
 
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15_000, 30_000] as const;
+const RETRY_MS = 1000;
+const MAX_RETRY_MS = 30_000;
+/**
+ * Attempts in a row (failed connects and tunnels that died before they were stable) after
+ * which a session stays "failed" until its person connects it again: about two minutes.
+ */
+export const MAX_ATTEMPTS = 8;
 /** A tunnel that stayed up this long starts its backoff from the beginning again. */
 const STABLE_MS = 60_000;
 const HTTP_WAIT_MS = 30_000;
@@ -82,7 +94,26 @@ const HTTP_WAIT_MS = 30_000;
 const RETRYABLE = new Set(["ERR_REMOTE_UNREACHABLE", "ERR_REMOTE_SSH", "ERR_REMOTE_DAEMON"]);
 
 type EventType = RemoteEvent["type"];
+
 type DataOf<T extends EventType> = Extract<RemoteEvent, { type: T }>["data"];
+
+/**
+ * Throws ERR_REMOTE_PORT when the local port a session asks for (--local-port) cannot be
+ * listened on: checked before anything starts, so a port in use starts no remote daemon.
+ */
+export async function checkLocalPort(port: number): Promise<void> {
+  const p = await listenProblem(port);
+  if (p?.kind === "denied")
+    throw new CocalcError(
+      "ERR_REMOTE_PORT",
+      `cannot listen on local port ${port} (--local-port): permission denied (ports below 1024 need root); choose another with --local-port`,
+    );
+  if (p?.kind === "in-use")
+    throw new CocalcError(
+      "ERR_REMOTE_PORT",
+      `local port ${port} (--local-port) is in use by another program (${p.code} on ${p.host}): free it or choose another with --local-port; nothing was started`,
+    );
+}
 
 async function waitHttp(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -111,6 +142,8 @@ export async function startRemote(
   const kv = await ctx.kvm.open(Buckets.remoteSessions);
   const sessions = new Sessions(ctx, opts, kv);
   const project = await projectionHandler(ctx.kvm, [remoteSessionsProjection]);
+  const snapshot = new SnapshotWriter(sessionsSnapshotFile(opts.dataDir), kv, ctx.log, ctx.now);
+  await snapshot.load();
   await sessions.reconcile();
   const consumer = await consumeEvents({
     nc: ctx.nc,
@@ -123,6 +156,8 @@ export async function startRemote(
     log: ctx.log,
     handle: async (e) => {
       await project(e);
+      const sid = sessionIdOfSubject(e.subject);
+      if (sid) await snapshot.refresh(sid);
       sessions.onEvent(e);
     },
     rejected: project,
@@ -143,6 +178,13 @@ export async function startRemote(
     }),
     aggregateSubject: (c) =>
       remoteSubjects(c.type === "ConnectSession" ? sessionIdOf(c.data.target) : c.data.sid).session,
+    // Refused before anything is stored: a local port another program holds.
+    check: async (c) => {
+      if (c.type !== "ConnectSession") return;
+      const port = c.data.options?.localPort;
+      if (port !== undefined && !sessions.forwards(sessionIdOf(c.data.target), port))
+        await checkLocalPort(port);
+    },
     now: ctx.now,
   });
   // A crashed service is started afresh by the supervisor: its ssh processes go with it.
@@ -187,15 +229,25 @@ class Sessions {
     this.actors.delete(sid);
   }
 
-  /** After a start: work towards what every session's view says was asked for. */
+  /** Does session `sid`'s own tunnel listen on local port `port` now? */
+  forwards(sid: string, port: number): boolean {
+    return this.actors.get(sid)?.forwardedPort === port;
+  }
+
+  /**
+   * After a start: work towards what every session's view says was asked for. A session that
+   * failed stays failed: only its person's connect tries it again.
+   */
   async reconcile(): Promise<void> {
     const keys: string[] = [];
     for await (const k of await this.kv.keys()) keys.push(k);
     for (const sid of keys) {
       const v = await this.view(sid);
       if (!v) continue;
-      if (v.desired === "running" || v.desired === "removed")
-        this.actor(sid, v.target).want(v.desired, v.mode, v.options);
+      if (v.desired === "removed") this.actor(sid, v.target).want("removed", v.mode, v.options);
+      else if (v.desired === "running" && v.status !== "failed")
+        // Retries that were under way go on counting where they were.
+        this.actor(sid, v.target).resume(v.mode, v.options, v.error?.attempt ?? 0);
     }
   }
 
@@ -247,7 +299,8 @@ class SessionActor {
   private again = false;
   private retry: NodeJS.Timeout | undefined;
   private stable: NodeJS.Timeout | undefined;
-  private attempt = 0;
+  /** Attempts in a row that failed (a connect, or a tunnel that died before it was stable). */
+  private failures = 0;
   private restarts = 0;
   private connectedOnce = false;
   private closed = false;
@@ -269,8 +322,22 @@ class SessionActor {
     this.request = request;
     if (mode) this.mode = mode;
     if (options) this.options = options;
-    if (desired !== "running") this.attempt = 0;
+    // A person's connect (or stop) starts the count again, also of a session that gave up.
+    if (desired !== "running" || request !== undefined) this.failures = 0;
     this.kick();
+  }
+
+  /** After a start: connects again, counting from `failures` attempts that failed before it. */
+  resume(mode: ConnectMode, options: SessionOptions, failures: number): void {
+    this.failures = Math.min(failures, MAX_ATTEMPTS - 1);
+    this.want("running", mode, options);
+  }
+
+  /** The local port the session's tunnel listens on now, if it runs. */
+  get forwardedPort(): number | undefined {
+    return this.forwarded !== undefined && this.forwarded.master === this.ssh?.masterPid
+      ? this.forwarded.local
+      : undefined;
   }
 
   private kick(): void {
@@ -338,6 +405,9 @@ class SessionActor {
     const ssh = this.client();
     const mode = this.mode;
     try {
+      // A --local-port another program holds is found before anything runs on the remote.
+      const port = this.options.localPort;
+      if (port !== undefined && this.forwardedPort !== port) await checkLocalPort(port);
       if (ssh.masterPid === undefined) await this.progress("ssh", `connecting to ${this.target}`);
       await ssh.connect();
       const p = await probe(ssh);
@@ -425,10 +495,16 @@ class SessionActor {
         this.forwarded.remote !== daemon.port ||
         (this.options.localPort !== undefined && this.options.localPort !== this.forwarded.local)
       ) {
-        const local = this.options.localPort ?? view?.localPort ?? (await freePort());
         // The same master still forwards to where the daemon was: free the local port first.
         if (this.forwarded && this.forwarded.master === master)
           await ssh.cancelForward(this.forwarded.local, this.forwarded.remote);
+        // The port of the last tunnel is kept (the page's URL stays) unless another program took it.
+        const last = view?.localPort;
+        const local =
+          this.options.localPort ??
+          (last !== undefined && (await listenProblem(last)) === undefined
+            ? last
+            : await freePort());
         await ssh.forward(local, daemon.port);
         this.forwarded = { local, remote: daemon.port, master };
       }
@@ -447,22 +523,38 @@ class SessionActor {
       });
       if (this.stable) clearTimeout(this.stable);
       this.stable = setTimeout(() => {
-        this.attempt = 0;
+        this.failures = 0;
       }, STABLE_MS);
       this.stable.unref();
     } catch (err) {
       const payload = toErrorPayload(err);
       const code = payload.code === "ERR_INTERNAL" ? "ERR_REMOTE_SSH" : payload.code;
-      const retry =
-        this.connectedOnce && RETRYABLE.has(code) && this.desired === "running" && !this.closed;
-      const retryInMs = retry ? this.nextDelay() : undefined;
+      // A person's first connect answers at once; the service's own attempts (a start's, a
+      // dead tunnel's) and a session that ran try again, with growing delays, a few times.
+      const retrying =
+        RETRYABLE.has(code) &&
+        this.desired === "running" &&
+        !this.closed &&
+        (this.connectedOnce || this.request === undefined);
       const sshOutput = sshOutputOf(err);
-      this.s.log.warn({ sid: this.sid, code, reason: payload.message }, "remote connect failed");
+      let message = payload.message;
+      let retryInMs: number | undefined;
+      let attempt: number | undefined;
+      if (retrying) {
+        attempt = ++this.failures;
+        if (attempt < MAX_ATTEMPTS) retryInMs = this.delay();
+        else message = `${message}; gave up after ${attempt} attempts: ${this.howToConnect()}`;
+      }
+      this.s.log.warn(
+        { sid: this.sid, code, reason: payload.message, attempt, retryInMs },
+        "remote connect failed",
+      );
       await this.s.publish(this.sid, "SessionFailed", {
         code,
-        message: payload.message,
+        message,
         ...(sshOutput && { sshOutput }),
         ...(retryInMs !== undefined && { retryInMs }),
+        ...(attempt !== undefined && { attempt, maxAttempts: MAX_ATTEMPTS }),
         ...(this.request !== undefined && { request: this.request }),
       });
       if (retryInMs !== undefined) this.schedule(retryInMs);
@@ -470,14 +562,20 @@ class SessionActor {
     }
   }
 
-  private nextDelay(): number {
-    const ms = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!;
-    this.attempt++;
-    return ms;
+  private howToConnect(): string {
+    return `connect it again with \`cocalc-plus ssh ${this.target}\` or Connect on the sessions page`;
   }
 
+  /** The delay before the next attempt: twice the last one, from retryMs up to 30 s. */
+  private delay(): number {
+    const first = this.s.opts.retryMs ?? RETRY_MS;
+    return Math.min(MAX_RETRY_MS, first * 2 ** Math.max(0, this.failures - 1));
+  }
+
+  /** Tries again in `ms`: an attempt of the service's own, which answers no request. */
   private schedule(ms: number): void {
     if (this.retry) clearTimeout(this.retry);
+    this.request = undefined;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (this.desired === "running") this.kick();
@@ -493,10 +591,38 @@ class SessionActor {
       if (this.watchedMaster !== master || this.closed) return;
       this.watchedMaster = undefined;
       this.forwarded = undefined;
+      // It did not stay up: its attempts are not forgiven.
+      if (this.stable) clearTimeout(this.stable);
+      this.stable = undefined;
       if (this.desired !== "running") return;
       this.restarts++;
-      const retryInMs = this.nextDelay();
-      this.s.log.warn({ sid: this.sid, pid: master, code: r.code }, "tunnel exited; restarting");
+      // A tunnel that dies soon after it started counts as a failed attempt: one that keeps
+      // dying gives up like one that never connects.
+      const attempt = ++this.failures;
+      if (attempt >= MAX_ATTEMPTS) {
+        this.s.log.warn(
+          { sid: this.sid, pid: master, code: r.code, attempt },
+          "tunnel exited; giving up",
+        );
+        await this.s
+          .publish(this.sid, "TunnelExited", { pid: master, code: r.code, signal: r.signal })
+          .catch(() => undefined);
+        await this.s
+          .publish(this.sid, "SessionFailed", {
+            code: "ERR_REMOTE_SSH",
+            message: `the tunnel to ${this.target} kept exiting (ssh exited with ${r.signal ?? `code ${r.code}`}); gave up after ${attempt} attempts: ${this.howToConnect()}`,
+            attempt,
+            maxAttempts: MAX_ATTEMPTS,
+          })
+          .catch(() => undefined);
+        await this.closeSsh();
+        return;
+      }
+      const retryInMs = this.delay();
+      this.s.log.warn(
+        { sid: this.sid, pid: master, code: r.code, attempt, retryInMs },
+        "tunnel exited; restarting",
+      );
       await this.s
         .publish(this.sid, "TunnelExited", {
           pid: master,

@@ -39,9 +39,24 @@ function tail(text: string): string {
   return text.length > MAX_OUTPUT ? text.slice(-MAX_OUTPUT) : text;
 }
 
+/** What the remote says when a write found its disk (or the user's quota) full. */
+const DISK_FULL = /No space left on device|ENOSPC|Disk quota exceeded|EDQUOT/i;
+/** What ssh says when it does not trust the remote's host key. */
+export const HOST_KEY_FAILED =
+  /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i;
+
 /** Turns ssh's stderr into an error a person understands; the ssh output stays attached. */
 export function sshFailure(what: string, r: Pick<SshResult, "code" | "stderr" | "stdout">) {
   const out = redact(tail(`${r.stderr}${r.stdout ? `\n${r.stdout}` : ""}`.trim()));
+  // Said first, in the headline: every later line of the output follows from it.
+  if (DISK_FULL.test(out)) {
+    const quota = /Disk quota exceeded|EDQUOT/i.test(out);
+    return new CocalcError(
+      "ERR_REMOTE_DISK_FULL",
+      `the remote's ${quota ? "disk quota is used up (Disk quota exceeded)" : "disk is full (No space left on device)"}: ${what}; free space there (\`df -h ~\` on the remote shows what is left) and connect again`,
+      { sshOutput: out },
+    );
+  }
   const rules: [RegExp, ErrorCode, string][] = [
     [
       /Permission denied|Too many authentication failures/i,
@@ -49,9 +64,9 @@ export function sshFailure(what: string, r: Pick<SshResult, "code" | "stderr" | 
       "authentication failed: the remote refused the key or user",
     ],
     [
-      /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/i,
-      "ERR_REMOTE_AUTH",
-      "the remote's host key could not be verified",
+      HOST_KEY_FAILED,
+      "ERR_REMOTE_HOST_KEY",
+      "ssh could not verify the remote's host key (it is unknown, or it changed)",
     ],
     [
       /Could not resolve hostname|Name or service not known/i,
@@ -82,6 +97,93 @@ export function sshFailure(what: string, r: Pick<SshResult, "code" | "stderr" | 
     `${what}: ssh exited with code ${r.code}${out ? "" : " and no output"}`,
     { sshOutput: out },
   );
+}
+
+/** What ssh said about a host key it did not accept, read from its output. */
+export interface HostKeyReport {
+  /** The key changed (else: ssh has none for the host). */
+  changed: boolean;
+  /** The type of the key the remote presents, as ssh names it (ED25519, ECDSA, RSA). */
+  keyType?: string;
+  /** Its fingerprint as ssh prints it (SHA256:…). */
+  fingerprint?: string;
+  /** Where the old key is: `file:line` (a changed key). */
+  offending?: string;
+  /** ssh's own command that removes the old key (a changed key). */
+  removeCommand?: string;
+  /** The host as known_hosts names it (`[host]:port` for another port than 22). */
+  host?: string;
+}
+
+const KEY_TYPES: Record<string, string> = {
+  "ssh-ed25519": "ED25519",
+  "ssh-rsa": "RSA",
+  "rsa-sha2-256": "RSA",
+  "rsa-sha2-512": "RSA",
+};
+
+/**
+ * Reads a host key failure from ssh's output; `verbose` is the output of the same login with
+ * -v, which names the key the remote presents ("Server host key: …") when ssh's failure does not.
+ */
+export function readHostKeyReport(out: string, verbose = ""): HostKeyReport {
+  const report: HostKeyReport = { changed: /REMOTE HOST IDENTIFICATION HAS CHANGED/i.test(out) };
+  const sent =
+    /The fingerprint for the (\S+) key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/]+)/.exec(
+      out,
+    );
+  if (sent) {
+    report.keyType = sent[1]!;
+    report.fingerprint = sent[2]!;
+  } else {
+    // A jump host's key comes first: the last one is the host whose key failed.
+    const seen = [...verbose.matchAll(/Server host key: (\S+) (SHA256:[A-Za-z0-9+/]+)/g)].pop();
+    if (seen) {
+      const type = seen[1]!;
+      report.keyType = KEY_TYPES[type] ?? (type.startsWith("ecdsa-") ? "ECDSA" : type);
+      report.fingerprint = seen[2]!;
+    }
+  }
+  const offending = /Offending \S+ key in (.+?):(\d+)\s*$/m.exec(out);
+  if (offending) report.offending = `${offending[1]}:${offending[2]}`;
+  const remove = /remove with:\s*\n\s*(ssh-keygen [^\n]+)/.exec(out);
+  if (remove) report.removeCommand = remove[1]!.trim();
+  const host =
+    /Host key for (\S+) has changed/.exec(out) ??
+    /No \S+ host key is known for (\S+) and/.exec(out);
+  if (host) report.host = host[1]!;
+  return report;
+}
+
+/** The host's public key file of a key type, where its admin finds the fingerprint. */
+function hostKeyFile(keyType: string | undefined): string {
+  const name = { ED25519: "ed25519", ECDSA: "ecdsa", RSA: "rsa" }[keyType ?? ""] ?? "ed25519";
+  return `/etc/ssh/ssh_host_${name}_key.pub`;
+}
+
+/**
+ * The error of a host key ssh did not accept: which key the remote presents (its fingerprint),
+ * how to check that it is the host's, and the commands that accept it.
+ */
+export function hostKeyFailure(
+  what: string,
+  report: HostKeyReport,
+  o: { host: string; accept: string; proxyJump?: string; sshOutput: string },
+): CocalcError {
+  const host = report.host ?? o.host;
+  const key =
+    report.fingerprint !== undefined
+      ? `${report.keyType ? `${report.keyType} key ` : ""}${report.fingerprint}`
+      : "a key ssh did not show";
+  const check = `check that ${report.fingerprint ?? "it"} is the host's key (on the host, \`ssh-keygen -lf ${hostKeyFile(report.keyType)}\` prints it)`;
+  const jump = o.proxyJump !== undefined ? ` (or of the jump host ${o.proxyJump})` : "";
+  const message = report.changed
+    ? `${what}: the host key of ${host}${jump} has changed: it is now the ${key}, not the one in ${report.offending ?? "known_hosts"}. Someone may be intercepting the connection, or the host was reinstalled; if you know it was, ${check}, remove the old key with \`${report.removeCommand ?? `ssh-keygen -R ${shq(host)}`}\`, then accept the new one by connecting once in a terminal with \`${o.accept}\` and answering yes, and connect again`
+    : `${what}: the host key of ${host}${jump} is unknown to ssh: the remote presents the ${key}. ${check.charAt(0).toUpperCase()}${check.slice(1)}, then accept it by connecting once in a terminal with \`${o.accept}\` and answering yes, and connect again`;
+  return new CocalcError("ERR_REMOTE_HOST_KEY", message, {
+    sshOutput: o.sshOutput,
+    ...(report.fingerprint !== undefined && { fingerprint: report.fingerprint }),
+  });
 }
 
 /** The ssh output attached to an error made by sshFailure, if any. */
@@ -129,7 +231,7 @@ export class SshClient {
   }
 
   /** Options every ssh command gets: the user's own first (ssh uses the first value it sees). */
-  private common(): string[] {
+  private common(socket = true): string[] {
     const { target, options } = this.o;
     const args: string[] = [...(options.sshArgs ?? [])];
     if (options.identity) args.push("-i", options.identity);
@@ -145,10 +247,59 @@ export class SshClient {
       "ServerAliveInterval=15",
       "-o",
       "ServerAliveCountMax=3",
-      "-S",
-      this.socket,
+      ...(socket ? ["-S", this.socket] : ["-S", "none"]),
     );
     return args;
+  }
+
+  /**
+   * The ssh command a person runs in a terminal to log in as this session does, where ssh may
+   * ask (a host key, a password): the session's options, without BatchMode or the control socket.
+   */
+  interactiveCommand(): string {
+    const { target, options } = this.o;
+    const args = ["-o", "BatchMode=no", "-o", "StrictHostKeyChecking=ask"];
+    args.push(...(options.sshArgs ?? []));
+    if (options.identity) args.push("-i", options.identity);
+    if (options.proxyJump) args.push("-J", options.proxyJump);
+    if (target.port !== undefined) args.push("-p", String(target.port));
+    args.push(target.user !== undefined ? `${target.user}@${target.host}` : target.host, "true");
+    return this.describe(args);
+  }
+
+  /** The host as known_hosts names it. */
+  private knownHostsName(): string {
+    const { host, port } = this.o.target;
+    return port !== undefined && port !== 22 ? `[${host}]:${port}` : host;
+  }
+
+  /**
+   * The error of a master that exited: a host key ssh did not accept is explained with the
+   * key's fingerprint, which an unknown key's failure does not print: a second login with -v
+   * (no control socket, nothing run when it fails) reads it from ssh's debug output.
+   */
+  private async masterFailure(what: string, r: SshResult): Promise<CocalcError> {
+    if (!HOST_KEY_FAILED.test(r.stderr)) return sshFailure(what, r);
+    let report = readHostKeyReport(r.stderr);
+    if (report.fingerprint === undefined) {
+      const args = [
+        "-v",
+        ...this.common(false),
+        "-o",
+        "ControlMaster=no",
+        "--",
+        this.o.target.host,
+        "true",
+      ];
+      const probe = await this.exec(args, { quiet: true });
+      report = readHostKeyReport(r.stderr, probe.stderr);
+    }
+    return hostKeyFailure(what, report, {
+      host: this.knownHostsName(),
+      accept: this.interactiveCommand(),
+      ...(this.o.options.proxyJump !== undefined && { proxyJump: this.o.options.proxyJump }),
+      sshOutput: redact(tail(r.stderr.trim())),
+    });
   }
 
   /** The argv of an ssh command through the master; `--` keeps the host from being read as an option. */
@@ -241,7 +392,8 @@ export class SshClient {
         exitedEarly,
         new Promise<{ exited?: undefined }>((r) => setTimeout(() => r({}), i < 200 ? 15 : 200)),
       ]);
-      if (state.exited) throw sshFailure(`cannot connect to ${this.o.label}`, state.exited);
+      if (state.exited)
+        throw await this.masterFailure(`cannot connect to ${this.o.label}`, state.exited);
       // The master makes its socket once it is logged in: watch for it without spawning ssh.
       if (!existsSync(this.socket)) continue;
       if (await this.check()) return;

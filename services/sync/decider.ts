@@ -1,6 +1,6 @@
 /**
  * The sync pair decider: a pair is added (its roots normalised and checked against every other
- * pair, its ignore patterns parsed), changed, paused, resumed, checked and removed. Bad input
+ * pair, its ignore patterns parsed, its remote session known), changed, paused, resumed, checked and removed. Bad input
  * is refused here, so nothing is stored and nothing starts.
  */
 import type { CommandOf } from "../../shared/commands.js";
@@ -44,6 +44,8 @@ export interface PairDeciderContext {
   home: string;
   /** Every other live pair, for the nesting check. */
   others(): readonly PairRoots[];
+  /** The remote session of a target, or undefined when there is none (or it is being removed). */
+  session(target: string): { sid: string; target: string } | undefined;
 }
 
 /** The normalised roots of an AddSyncPair (throws ERR_SYNC_PATH). */
@@ -87,6 +89,12 @@ export function pairDecider(ctx: PairDeciderContext): Decider<SyncCommand, SyncD
           const pair = pairIdFor(d.session, local);
           const ignore = d.ignore ?? "";
           parseIgnore(ignore);
+          if (!ctx.session(d.session)) {
+            throw new CocalcError(
+              "ERR_SYNC_NO_SESSION",
+              `no remote session ${JSON.stringify(d.session)}: connect it first with \`cocalc-plus ssh ${d.session}\`, then add the pair`,
+            );
+          }
           checkNotNested(
             { session: d.session, local, remote },
             ctx.others().filter((o) => o.pair !== pair),

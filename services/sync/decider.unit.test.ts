@@ -16,7 +16,12 @@ import { syncPairsProjection } from "./projections.js";
 const meta = { actor: "user", at: "2026-01-01T00:00:00.000Z" };
 const cmd = (c: Omit<SyncCommand, "actor" | "at">) => ({ ...c, ...meta }) as SyncCommand;
 const others: { pair: string; session: string; local: string; remote: string }[] = [];
-const decider = pairDecider({ home: "/home/me", others: () => others });
+const sessions = new Set(["a@h", "b@h"]);
+const decider = pairDecider({
+  home: "/home/me",
+  others: () => others,
+  session: (target) => (sessions.has(target) ? { sid: `s-${target}`, target } : undefined),
+});
 const config: PairConfig = {
   session: "a@h",
   local: "proj",
@@ -67,6 +72,14 @@ describe("sync pair decider", () => {
       cmd({ type: "AddSyncPair", data: { session: "a@h", local: "proj" } }),
     );
     expect(code(again)).toBe("ERR_SYNC_NESTED");
+  });
+
+  it("refuses a pair of a session that does not exist, naming how to connect it", () => {
+    const r = given(decider, []).when(
+      cmd({ type: "AddSyncPair", data: { session: "nobody@h", local: "proj" } }),
+    );
+    expect(code(r)).toBe("ERR_SYNC_NO_SESSION");
+    expect((r.error as Error).message).toContain("cocalc-plus ssh nobody@h");
   });
 
   it("pause, resume and change decide nothing when nothing changes; a removed pair is gone", () => {

@@ -161,7 +161,7 @@ export class PairEngine {
     this.closers = [];
     this.abort.abort();
     await this.running?.catch(() => undefined);
-    this.remote.close();
+    await this.remote.close();
   }
 
   /** Asks for a deep comparison: every file hashed on both sides. */

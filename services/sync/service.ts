@@ -2,14 +2,16 @@
  * The sync service: pair commands on `ws.<wsid>.cmd.sync`, decided into events on
  * `remote.<sid>.sync.<pair>.cfg` (stream REMOTE); one engine per live pair, whose decisions and
  * transfers go to `remote.<sid>.sync.<pair>.run`; both projected into the `sync-pairs` view.
- * A removed remote session (`SessionRemoved`) takes its pairs with it.
+ * A pair is of a remote session that exists (the `remote-sessions` view has it); a session whose
+ * removal is asked for takes its pairs with it, and a removed pair takes its temp dir on both
+ * sides (its files stay).
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type RemoteEvent, RemoteEvents } from "../../shared/remote.js";
+import { type RemoteEvent, RemoteEvents, sessionIdOf } from "../../shared/remote.js";
 import {
   AllRemoteSessions,
   AllSync,
@@ -35,6 +37,7 @@ import {
 import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
+import { KnownSessions } from "../runtime/known-sessions.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
@@ -47,7 +50,7 @@ import {
 } from "./decider.js";
 import { PairEngine } from "./engine.js";
 import { syncPairsProjection } from "./projections.js";
-import type { RemoteTarget } from "./sides.js";
+import { type RemoteTarget, removeLocalTemp, removeRemoteTemp } from "./sides.js";
 import { SyncState } from "./state.js";
 
 export const SYNC_SERVICE = ServiceNames.sync;
@@ -81,6 +84,10 @@ export async function startSync(
   /** Live pairs as the view has them, for the nesting check and restarts. */
   const pairs = new Map<string, { config: PairConfig; paused: boolean }>();
   const view: KV = await ctx.kvm.open(Buckets.syncPairs);
+  const sessions = await KnownSessions.open(ctx.kvm, log);
+  await sessions.follow();
+  /** Temp dirs of removed pairs being removed on the remote: awaited when the service stops. */
+  const cleanups = new Set<Promise<void>>();
 
   const emitter = (pair: string) => async (e: { type: string; data: unknown }) => {
     const ev = envelope({ type: e.type, v: runVersions.get(e.type)! }, e.data, {
@@ -127,6 +134,32 @@ export async function startSync(
     const e = engines.get(pair);
     engines.delete(pair);
     await e?.stop();
+  };
+
+  /** Removes a removed pair's temp dirs: here at once, on the remote over ssh in the background. */
+  const removeTempDirs = (pair: string, config: PairConfig): void => {
+    const where = { pair, session: config.session };
+    try {
+      removeLocalTemp(config.local, home);
+    } catch (err) {
+      log.warn(
+        { ...where, err, path: config.local },
+        "the local temp dir of a removed pair stayed",
+      );
+    }
+    const done = (async () => {
+      try {
+        await removeRemoteTemp(await opts.resolveTarget(config.session), config.remote);
+        log.info(where, "removed the temp dirs of a removed pair");
+      } catch (err) {
+        log.warn(
+          { ...where, err, path: config.remote },
+          "the remote temp dir of a removed pair stayed",
+        );
+      }
+    })();
+    cleanups.add(done);
+    void done.finally(() => cleanups.delete(done));
   };
 
   // Pairs that were live before a restart start again (the consumer only has new events).
@@ -181,12 +214,16 @@ export async function startSync(
         }
         break;
       }
-      case "SyncPairRemoved":
+      case "SyncPairRemoved": {
+        const removed = pairs.get(pair);
         pairs.delete(pair);
         await stopEngine(pair);
-        // The files stay on both sides; only what sync remembered about them goes.
+        // The files stay on both sides; only what sync remembered about them goes, and the
+        // temp dir its transfers used.
         state().drop(pair);
+        if (removed) removeTempDirs(pair, removed.config);
         break;
+      }
       case "SyncCheckRequested":
         engines.get(pair)?.check();
         break;
@@ -215,7 +252,7 @@ export async function startSync(
       local: p.config.local,
       remote: p.config.remote,
     }));
-  const decider = pairDecider({ home, others });
+  const decider = pairDecider({ home, others, session: (target) => sessions.find(target) });
 
   // A removed session's pairs are removed as a person would remove them: by the pair command.
   // The commands of the wire use this store too.
@@ -248,7 +285,7 @@ export async function startSync(
       }
     }
   };
-  const sessions = await consumeEvents({
+  const sessionEvents = await consumeEvents({
     nc: ctx.nc,
     js: ctx.js,
     jsm: ctx.jsm,
@@ -259,7 +296,10 @@ export async function startSync(
     log,
     handle: async ({ event, subject }) => {
       const sid = sessionIdOfSubject(subject);
-      if (event.type === "SessionRemoved" && sid) await removeSessionPairs(sid);
+      // At the request, while the session's ssh still runs (its pairs' remote temp dirs go
+      // through it); again when it is gone, for a pair added meanwhile.
+      if ((event.type === "SessionRemoveRequested" || event.type === "SessionRemoved") && sid)
+        await removeSessionPairs(sid);
     },
   });
 
@@ -270,6 +310,10 @@ export async function startSync(
     commands: SyncCommands,
     // The same store as the removal of a session's pairs: one cache per pair.
     store: aggregates,
+    // A session connected a moment ago may not have reached the watch yet.
+    check: async (c) => {
+      if (c.type === "AddSyncPair") await sessions.refresh(sessionIdOf(c.data.session));
+    },
     aggregateSubject: (c) => {
       const pair = pairOf(c, home);
       return syncSubjects(sessionIdOfPair(pair), pair).config;
@@ -278,10 +322,12 @@ export async function startSync(
   });
 
   const stopAll = async () => {
+    await sessions.stop();
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
+    await Promise.all(cleanups);
     openedState?.close();
   };
-  return runningService([commands, consumer, sessions], stopAll);
+  return runningService([commands, consumer, sessionEvents], stopAll);
 }
 
 /** Where plus keeps the sync state. */

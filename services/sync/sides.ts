@@ -3,9 +3,12 @@
  * and the remote (the same functions run by the plus bundle on the remote over ssh).
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { CocalcError } from "../../shared/errors.js";
 import type { SyncSide } from "../../shared/sync.js";
+import { SYNC_TEMP_DIR } from "./ignore.js";
 import { hasRsync, type RemoteHeader, SYNC_PROTOCOL } from "./remote-cli.js";
 import {
   absoluteRoot,
@@ -272,13 +275,56 @@ export class RemoteSide implements TreeSide {
     };
   }
 
-  /** Ends the agent (it exits when its stdin closes; killed if it lingers). */
-  close(): void {
+  /**
+   * Ends the agent (it exits when its stdin closes; killed if it lingers); settles once its
+   * ssh has exited, so that nothing of it writes in the root afterwards.
+   */
+  close(): Promise<void> {
     const agent = this.agent;
     this.agent = undefined;
-    if (!agent) return;
+    if (!agent) return Promise.resolve();
     this.onEnd = undefined;
-    agent.child.stdin!.end();
-    setTimeout(() => agent.child.kill(), 2000).unref();
+    const { child } = agent;
+    const exited =
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((r) => child.once("close", () => r()));
+    child.stdin!.end();
+    const kill = setTimeout(() => child.kill(), 2000);
+    kill.unref();
+    return exited.finally(() => clearTimeout(kill));
   }
+}
+
+/** Removes the temp dir of a local root (its pair was removed). */
+export function removeLocalTemp(root: string, home?: string): void {
+  rmSync(join(absoluteRoot(root, home), SYNC_TEMP_DIR), { recursive: true, force: true });
+}
+
+/**
+ * Removes the temp dir of a remote root over ssh (its pair was removed): a shell command, so
+ * that it needs neither Node nor the bundle there. Rejects with ERR_SYNC_REMOTE when it could not.
+ */
+export function removeRemoteTemp(t: RemoteTarget, root: string, timeoutMs = 30_000): Promise<void> {
+  // The root is normalised (no '..', never the home itself); relative roots are in the home.
+  const command = `cd && rm -rf -- ${shellQuote(`${root.replace(/\/+$/, "")}/${SYNC_TEMP_DIR}`)}`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(t.ssh[0]!, [...t.ssh.slice(1), t.destination, command], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr!.on("data", (d) => {
+      if (stderr.length < 20_000) stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill(), timeoutMs);
+    child.once("error", (err) => {
+      clearTimeout(timer);
+      reject(new CocalcError("ERR_SYNC_REMOTE", `cannot run ssh: ${err.message}`));
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(remoteFailure(t, code, stderr));
+    });
+  });
 }

@@ -10,16 +10,8 @@ import { join } from "node:path";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { envelope } from "../../shared/envelope.js";
-import { SessionRemoved, sessionIdOf } from "../../shared/remote.js";
-import {
-  Buckets,
-  Keys,
-  remoteSubjects,
-  Streams,
-  syncSubjects,
-  workspaceSubjects,
-} from "../../shared/subjects.js";
+import { sessionIdOf } from "../../shared/remote.js";
+import { Buckets, Keys, Streams, syncSubjects, workspaceSubjects } from "../../shared/subjects.js";
 import {
   type DecidedItem,
   pairIdFor,
@@ -27,6 +19,7 @@ import {
   sessionIdOfPair,
 } from "../../shared/sync.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
+import { addSession, remoteServiceForTests } from "../../test/helpers/remote-sessions.js";
 import {
   installBundle,
   nodeMissingReason,
@@ -35,9 +28,9 @@ import {
   sshdSkipReason,
   startSshd,
 } from "../../test/helpers/sshd.js";
-import { publishEvent } from "../runtime/publish.js";
 import { lastSubjectSeq, readSubject } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
+import { SYNC_TEMP_DIR } from "./ignore.js";
 import { syncRegistry, syncService } from "./index.js";
 
 const BUNDLE_BUILT = existsSync(new URL("../../dist/bundle/plus.js", import.meta.url));
@@ -53,7 +46,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
   let bundle: string;
 
   beforeAll(async () => {
-    t = await setup({ streams: true, durables: ["sync", "sync-sessions"] });
+    t = await setup({ streams: true, durables: ["sync", "sync-sessions", "remote"] });
     sshd = await startSshd(SYNC_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) {
@@ -70,7 +63,10 @@ describe.skipIf(why !== undefined)("sync service", () => {
         home,
         resolveTarget: () => ({ ssh: sshd.ssh, destination: sshd.destination, bundle }),
       }),
+      // Keeps the remote-sessions view: a pair's session must be in it.
+      remoteServiceForTests(join(home, ".state")),
     ]);
+    await addSession(t, sshd.destination);
   });
 
   // A prerequisite found missing in beforeAll skips each test with the reason.
@@ -121,6 +117,14 @@ describe.skipIf(why !== undefined)("sync service", () => {
 
   it("refuses bad input with a clear error and starts nothing", async () => {
     const before = await remoteMessages();
+    const noSession = await send("AddSyncPair", {
+      session: "nobody@127.0.0.1",
+      local: "svc/never",
+    });
+    expect(noSession.error?.code).toBe("ERR_SYNC_NO_SESSION");
+    expect(noSession.error?.message).toMatch(
+      /connect it first with `cocalc-plus ssh nobody@127\.0\.0\.1`/,
+    );
     const outside = await send("AddSyncPair", { session: sshd.destination, local: "/etc" });
     expect(outside.error?.code).toBe("ERR_SYNC_PATH");
     expect(outside.error?.message).toMatch(/outside the home directory/);
@@ -261,8 +265,16 @@ describe.skipIf(why !== undefined)("sync service", () => {
       existsSync(join(remote, "skip.log")) ? true : undefined,
     );
 
+    expect(existsSync(join(local, SYNC_TEMP_DIR))).toBe(true);
+    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
     expect((await send("RemoveSyncPair", { pair })).ok).toBe(true);
     await until("removed from the view", async () => ((await view(pair)) ? undefined : true));
+    // Its temp dirs go with it, on both sides.
+    await until("the temp dirs removed", async () =>
+      !existsSync(join(local, SYNC_TEMP_DIR)) && !existsSync(join(remote, SYNC_TEMP_DIR))
+        ? true
+        : undefined,
+    );
     writeFileSync(join(local, "after-remove.txt"), "x");
     await beaconCopied("after-removed.txt");
     expect(existsSync(join(remote, "after-remove.txt"))).toBe(false);
@@ -273,6 +285,7 @@ describe.skipIf(why !== undefined)("sync service", () => {
 
   it("a removed session takes its pairs with it; another session's pairs stay, files stay", async () => {
     const other = "someone@elsewhere.invalid";
+    await addSession(t, other);
     for (const [session, local] of [
       [sshd.destination, "svc/gone-a"],
       [sshd.destination, "svc/gone-b"],
@@ -292,21 +305,36 @@ describe.skipIf(why !== undefined)("sync service", () => {
       async () => (await Promise.all([...gone, stays].map(view))).every(Boolean) || undefined,
     );
 
-    // What the remote service publishes once it has removed the session.
+    // Its person removes the session (the remote service has no daemon there to stop).
     const sid = sessionIdOf(sshd.destination);
-    await publishEvent(
-      t.js,
-      remoteSubjects(sid).session,
-      envelope(
-        SessionRemoved,
-        { message: "removed" },
-        { actor: "remote", at: new Date().toISOString() },
-      ),
-    );
+    const removed = await (
+      await t.nc.request(
+        workspaceSubjects(TEST_WSID).command("remote"),
+        JSON.stringify({ type: "RemoveSession", data: { sid } }),
+        { timeout: 30_000 },
+      )
+    ).json<{ ok: boolean }>();
+    expect(removed.ok).toBe(true);
     await until(
       "the session's pairs left the view",
       async () => (await Promise.all(gone.map(view))).every((v) => v === undefined) || undefined,
     );
+    for (const local of ["svc/gone-a", "svc/gone-b"]) {
+      await until(`the temp dirs of ${local} removed`, async () =>
+        !existsSync(join(home, local, SYNC_TEMP_DIR)) &&
+        !existsSync(join(sshd.home, local, SYNC_TEMP_DIR))
+          ? true
+          : undefined,
+      );
+    }
+    // Gone with it, a new pair of it is refused.
+    await until("the session left the view", async () => {
+      const kv = await new Kvm(t.nc).open(Buckets.remoteSessions);
+      const e = await kv.get(Keys.remoteSession(sid));
+      return e === null || e.operation !== "PUT" ? true : undefined;
+    });
+    const late = await send("AddSyncPair", { session: sshd.destination, local: "svc/late" });
+    expect(late.error?.code).toBe("ERR_SYNC_NO_SESSION");
     for (const pair of gone) {
       const subject = syncSubjects(sid, pair).config;
       const last = await lastSubjectSeq(t.jsm, Streams.REMOTE, subject);

@@ -1,19 +1,29 @@
 /**
  * The Sync tab in Chromium against a running plus that syncs with a real sshd on loopback
- * (a second local user as the remote): add a folder, see "all files synced", see a conflict
- * listed with both versions kept, and a bad pattern refused in words.
+ * (a second local user as the remote, through a session `cocalc-plus ssh` made): add a folder,
+ * see "all files synced", see a conflict listed with both versions kept, and a bad pattern and
+ * a session that does not exist refused in words.
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { type RunningPlus, removeHome, startPlus, tempHome, WEB_BUILT } from "../helpers/plus.js";
 import {
-  installBundle,
+  plusEnv,
+  type RunningPlus,
+  removeHome,
+  runPlus,
+  startPlus,
+  tempHome,
+  WEB_BUILT,
+} from "../helpers/plus.js";
+import { connectSession } from "../helpers/remote-sessions.js";
+import {
+  endRemotePlus,
   nodeMissingReason,
   type Sshd,
-  SYNC_REMOTE_USER,
+  SYNC_E2E_REMOTE_USER,
   sshdSkipReason,
   startSshd,
 } from "../helpers/sshd.js";
@@ -32,24 +42,19 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
   let session: string;
 
   beforeAll(async () => {
-    sshd = await startSshd(SYNC_REMOTE_USER);
+    sshd = await startSshd(SYNC_E2E_REMOTE_USER);
     why = nodeMissingReason(sshd);
     if (why) {
       console.warn(`sync e2e skipped: ${why}`);
       return;
     }
-    const bundle = await installBundle(sshd);
+    endRemotePlus(sshd.user);
     const home = await tempHome();
-    plus = await startPlus({
-      home,
-      env: {
-        COCALC_SYNC_SSH_OPTIONS: `-i ${sshd.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=${join(sshd.dir, "e2e_known_hosts")}`,
-        COCALC_SYNC_REMOTE_BUNDLE: bundle,
-      },
-    });
-    session = `${sshd.user}@127.0.0.1:${sshd.port}`;
+    plus = await startPlus({ home });
+    session = sshd.target;
+    connectSession(sshd, plus.dataDir, plusEnv(home));
     browser = await launchChromium();
-  });
+  }, 120_000);
 
   // A prerequisite found missing in beforeAll skips each test with the reason.
   beforeEach((ctx) => {
@@ -58,7 +63,10 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
 
   afterAll(async () => {
     await browser?.close();
+    if (plus && sshd)
+      runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], plusEnv(plus.home));
     await plus?.stop();
+    if (sshd) endRemotePlus(sshd.user);
     await sshd?.stop();
     if (plus) await removeHome(plus.home);
     if (sshd) rmSync(join(sshd.home, "e2e"), { recursive: true, force: true });
@@ -81,10 +89,18 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
     const page = await open();
     await page.getByTestId("sync-empty").waitFor();
 
-    // A pattern that does not parse: refused, nothing added.
+    // A session that was never connected: refused, nothing added.
     await page.getByTestId("sync-add").click();
-    await page.getByPlaceholder("user@host:port").fill(session);
+    await page.getByPlaceholder("user@host:port").fill(`nobody@127.0.0.1:${sshd.port}`);
     await page.getByTestId("sync-local").fill("~/e2e/notes");
+    await page.getByTestId("sync-submit").click();
+    await expect
+      .poll(() => page.getByTestId("sync-error").textContent(), { timeout: 30_000 })
+      .toMatch(/no remote session .*connect it first with `?cocalc-plus ssh nobody@127\.0\.0\.1/);
+    expect(await page.getByTestId("sync-pair").count()).toBe(0);
+
+    // A pattern that does not parse: refused, nothing added.
+    await page.getByPlaceholder("user@host:port").fill(session);
     await page.getByTestId("sync-ignore").fill("*.log\n[oops");
     await page.getByTestId("sync-submit").click();
     await expect

@@ -26,6 +26,12 @@ import { freePort } from "../../services/runtime/ports.js";
 export const REMOTE_USER = "cocalcremote";
 /** The remote user of the sync tests (they only add and remove their own folders). */
 export const SYNC_REMOTE_USER = "cocalc-remote";
+/**
+ * The remote users of the sync tests that connect a session: it installs plus there, which
+ * removes every other version (another test's bundle copy), so each has its own.
+ */
+export const SYNC_CLI_REMOTE_USER = "cocalcsynccli";
+export const SYNC_E2E_REMOTE_USER = "cocalce2esync";
 export const SSHD = "/usr/sbin/sshd";
 
 /** Why remote tests cannot run here, or undefined when they can. */
@@ -280,6 +286,15 @@ export async function startSshd(name = REMOTE_USER): Promise<Sshd> {
       throw new Error(`sshd does not accept logins: ${err}`);
     }
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Ends what a remote plus left running as `user` (its daemon, nats-server, terminals). */
+export function endRemotePlus(user: string): void {
+  try {
+    execFileSync("pkill", ["-u", user, "-f", "plus.js|nats-server|pty-host"]);
+  } catch {
+    // none ran
   }
 }
 

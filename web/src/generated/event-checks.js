@@ -243,6 +243,24 @@ return function check(value) {
   )
 }
 })(),
+  "2936aea8875125127243f404": (() => {
+const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['code'] === 'string') &&
+    local_0.test(value['code']) &&
+    (typeof value['message'] === 'string') &&
+    value['message'].length <= 65536 &&
+    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
+    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
+    (value['attempt'] !== undefined ? (Number.isInteger(value['attempt']) && value['attempt'] >= 1) : true) &&
+    (value['maxAttempts'] !== undefined ? (Number.isInteger(value['maxAttempts']) && value['maxAttempts'] >= 1) : true) &&
+    (value['request'] !== undefined ? (Number.isInteger(value['request']) && value['request'] >= 1) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs', 'attempt', 'maxAttempts', 'request'].includes(key))
+  )
+}
+})(),
   "2a31b3bb303ee519c150aa43": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
@@ -934,22 +952,6 @@ return function check(value) {
     (typeof value['name'] === 'string') &&
     local_0.test(value['name']) &&
     Object.getOwnPropertyNames(value).length === 1
-  )
-}
-})(),
-  "6b00e26c4fbc63f2ccc1f27e": (() => {
-const local_0 = /^ERR_[A-Z]+_[A-Z_]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['code'] === 'string') &&
-    local_0.test(value['code']) &&
-    (typeof value['message'] === 'string') &&
-    value['message'].length <= 65536 &&
-    (value['sshOutput'] !== undefined ? ((typeof value['sshOutput'] === 'string') && value['sshOutput'].length <= 65536) : true) &&
-    (value['retryInMs'] !== undefined ? (Number.isInteger(value['retryInMs']) && value['retryInMs'] >= 0) : true) &&
-    (value['request'] !== undefined ? (Number.isInteger(value['request']) && value['request'] >= 1) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['code', 'message', 'sshOutput', 'retryInMs', 'request'].includes(key))
   )
 }
 })(),

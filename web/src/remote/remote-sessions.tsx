@@ -247,6 +247,14 @@ function SessionRow(props: {
             <div class="remote-note remote-note-bad" data-testid="remote-row-error">
               {s().error?.message}
             </div>
+            <Show when={s().status === "reconnecting" && s().error?.retryAt}>
+              {(at) => (
+                <div class="remote-note" data-testid="remote-row-retry">
+                  attempt {s().error?.attempt} of {s().error?.maxAttempts} failed; the next at{" "}
+                  {new Date(at()).toLocaleTimeString()}
+                </div>
+              )}
+            </Show>
             <Show when={s().error?.sshOutput}>
               <details class="remote-ssh-output">
                 <summary>ssh output</summary>
