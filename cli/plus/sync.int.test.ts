@@ -2,10 +2,13 @@
  * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
  * loopback where a second local user is the remote, through a session `cocalc-plus ssh` made.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { controlPath, sessionControlDir } from "../../services/remote/index.js";
 import { SYNC_TEMP_DIR } from "../../services/sync/ignore.js";
+import { formatTarget, parseTarget } from "../../shared/remote.js";
 import {
   plusEnv,
   type RunningPlus,
@@ -141,5 +144,55 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
         !existsSync(join(remote, SYNC_TEMP_DIR)),
     );
     expect(existsSync(join(home, "cli/proj/hello.txt"))).toBe(true);
+  });
+
+  // Last: it removes the session.
+  it("a pair syncs with the session's ssh options while its tunnel is stopped; its removal then takes the remote temp dir", async () => {
+    // The session logs in with --ssh-arg=-F<config>: its key and known_hosts are only there.
+    const plain = spawnSync(
+      "ssh",
+      ["-o", "BatchMode=yes", "-p", String(sshd.port), "-l", sshd.user, "127.0.0.1", "true"],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(plain.status, "ssh without the session's options should not log in").toBe(255);
+
+    mkdirSync(join(home, "cli/fallback"), { recursive: true });
+    writeFileSync(join(home, "cli/fallback/before.txt"), "before");
+    const added = sync("add", "cli/fallback", "--session", session);
+    expect(added.code, added.stderr).toBe(0);
+    const remote = join(sshd.home, "cli/fallback");
+    await until("the file on the remote", () => existsSync(join(remote, "before.txt")));
+
+    const stopped = runPlus(["ssh", "stop", session, "--data-dir", plus.dataDir], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    const socket = controlPath(sessionControlDir(plus.dataDir), formatTarget(parseTarget(session)));
+    expect(existsSync(socket), "the session's ControlMaster socket is gone").toBe(false);
+
+    // Both ways, each through an ssh of sync's own that logs in as the session does.
+    writeFileSync(join(home, "cli/fallback/while-stopped.txt"), "local");
+    await until("the local file on the remote", () =>
+      existsSync(join(remote, "while-stopped.txt")),
+    );
+    sshd.asUser(`echo remote > ${join(remote, "from-remote.txt")}`);
+    await until("the remote file here", () =>
+      existsSync(join(home, "cli/fallback/from-remote.txt")),
+    );
+    expect(readFileSync(join(home, "cli/fallback/from-remote.txt"), "utf8")).toBe("remote\n");
+    await until("all files synced in the list", () =>
+      sync("list").stdout.includes("all files synced"),
+    );
+    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
+
+    // Its ssh is closed already: the temp dir goes through sync's own login too.
+    const removed = runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(sync("list").stdout).toMatch(/no sync pairs/);
+    await until(
+      "the temp dirs removed",
+      () =>
+        !existsSync(join(home, "cli/fallback", SYNC_TEMP_DIR)) &&
+        !existsSync(join(remote, SYNC_TEMP_DIR)),
+    );
+    expect(existsSync(join(remote, "while-stopped.txt"))).toBe(true);
   });
 });

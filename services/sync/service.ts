@@ -11,7 +11,12 @@ import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type RemoteEvent, RemoteEvents, sessionIdOf } from "../../shared/remote.js";
+import {
+  type RemoteEvent,
+  RemoteEvents,
+  type RemoteSessionView,
+  sessionIdOf,
+} from "../../shared/remote.js";
 import {
   AllRemoteSessions,
   AllSync,
@@ -65,8 +70,15 @@ export interface SyncServiceOptions {
   stateFile: string;
   /** The local home (default: the user's). */
   home?: string;
-  /** How to reach a session's remote: the seam to remote sessions. */
-  resolveTarget(session: string): RemoteTarget | Promise<RemoteTarget>;
+  /**
+   * How to reach a session's remote: the seam to remote sessions. `known` is the session as
+   * the `remote-sessions` view last had it (its target and ssh options), also when it was
+   * removed since; undefined for a session this plus never saw.
+   */
+  resolveTarget(
+    session: string,
+    known: Pick<RemoteSessionView, "target" | "options"> | undefined,
+  ): RemoteTarget | Promise<RemoteTarget>;
   /** Full rescan interval while watching (default 5 minutes). */
   rescanMs?: number;
 }
@@ -88,6 +100,9 @@ export async function startSync(
   await sessions.follow();
   /** Temp dirs of removed pairs being removed on the remote: awaited when the service stops. */
   const cleanups = new Set<Promise<void>>();
+  // With the session's ssh options: a session that is not connected is reached as it is.
+  const resolveTarget = async (session: string): Promise<RemoteTarget> =>
+    opts.resolveTarget(session, sessions.lastSeen(sessionIdOf(session)));
 
   const emitter = (pair: string) => async (e: { type: string; data: unknown }) => {
     const ev = envelope({ type: e.type, v: runVersions.get(e.type)! }, e.data, {
@@ -102,7 +117,7 @@ export async function startSync(
     if (engines.has(pair)) return;
     let target: RemoteTarget;
     try {
-      target = await opts.resolveTarget(config.session);
+      target = await resolveTarget(config.session);
     } catch (err) {
       log.warn({ pair, session: config.session, err }, "no target for the session");
       await emitter(pair)({
@@ -149,7 +164,7 @@ export async function startSync(
     }
     const done = (async () => {
       try {
-        await removeRemoteTemp(await opts.resolveTarget(config.session), config.remote);
+        await removeRemoteTemp(await resolveTarget(config.session), config.remote);
         log.info(where, "removed the temp dirs of a removed pair");
       } catch (err) {
         log.warn(
