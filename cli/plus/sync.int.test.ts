@@ -2,8 +2,15 @@
  * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
  * loopback where a second local user is the remote, through a session `cocalc-plus ssh` made.
  */
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { controlPath, sessionControlDir } from "../../services/remote/index.js";
@@ -146,8 +153,18 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(existsSync(join(home, "cli/proj/hello.txt"))).toBe(true);
   });
 
-  // Last: it removes the session.
-  it("a pair syncs with the session's ssh options while its tunnel is stopped; its removal then takes the remote temp dir", async () => {
+  // The next three go in order: one pair of the session, its tunnel stopped, then the session
+  // removed.
+  const fallback = () => join(sshd.home, "cli/fallback");
+  const socket = () =>
+    controlPath(sessionControlDir(plus.dataDir), formatTarget(parseTarget(session)));
+  const stopTunnel = () => {
+    const stopped = runPlus(["ssh", "stop", session, "--data-dir", plus.dataDir], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(existsSync(socket()), "the session's ControlMaster socket is gone").toBe(false);
+  };
+
+  it("a pair syncs both ways with the session's ssh options while its tunnel is stopped", async () => {
     // The session logs in with --ssh-arg=-F<config>: its key and known_hosts are only there.
     const plain = spawnSync(
       "ssh",
@@ -160,15 +177,11 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     writeFileSync(join(home, "cli/fallback/before.txt"), "before");
     const added = sync("add", "cli/fallback", "--session", session);
     expect(added.code, added.stderr).toBe(0);
-    const remote = join(sshd.home, "cli/fallback");
+    const remote = fallback();
     await until("the file on the remote", () => existsSync(join(remote, "before.txt")));
 
-    const stopped = runPlus(["ssh", "stop", session, "--data-dir", plus.dataDir], env);
-    expect(stopped.code, stopped.stderr).toBe(0);
-    const socket = controlPath(sessionControlDir(plus.dataDir), formatTarget(parseTarget(session)));
-    expect(existsSync(socket), "the session's ControlMaster socket is gone").toBe(false);
-
-    // Both ways, each through an ssh of sync's own that logs in as the session does.
+    stopTunnel();
+    // Each through an ssh of sync's own that logs in as the session does.
     writeFileSync(join(home, "cli/fallback/while-stopped.txt"), "local");
     await until("the local file on the remote", () =>
       existsSync(join(remote, "while-stopped.txt")),
@@ -181,9 +194,43 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     await until("all files synced in the list", () =>
       sync("list").stdout.includes("all files synced"),
     );
-    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
+  });
 
-    // Its ssh is closed already: the temp dir goes through sync's own login too.
+  it("a session connected again with another key: its pair logs in with that one", async () => {
+    const key2 = join(sshd.dir, "second_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key2]);
+    const config2 = join(sshd.dir, "second_ssh_config");
+    writeFileSync(
+      config2,
+      readFileSync(sshd.config, "utf8").replace(`IdentityFile ${sshd.key}`, `IdentityFile ${key2}`),
+    );
+    const auth = join(sshd.home, ".ssh/authorized_keys");
+    appendFileSync(auth, readFileSync(`${key2}.pub`, "utf8"));
+    const up = runPlus(
+      ["ssh", session, "--no-open", "--data-dir", plus.dataDir, `--ssh-arg=-F${config2}`],
+      env,
+    );
+    expect(up.code, up.stderr).toBe(0);
+    // The first key no longer opens the remote: only the session's new options do.
+    const first = readFileSync(`${sshd.key}.pub`, "utf8").trim();
+    writeFileSync(
+      auth,
+      readFileSync(auth, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== first)
+        .join("\n"),
+    );
+    expect(sshd.run("true").code, "the first key is refused").toBe(255);
+
+    stopTunnel();
+    writeFileSync(join(home, "cli/fallback/new-key.txt"), "x");
+    await until("the file on the remote", () => existsSync(join(fallback(), "new-key.txt")));
+  });
+
+  it("removing the session with its ssh closed takes the pair's remote temp dir", async () => {
+    const remote = fallback();
+    expect(existsSync(socket()), "the tunnel is still stopped").toBe(false);
+    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
     const removed = runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], env);
     expect(removed.code, removed.stderr).toBe(0);
     expect(sync("list").stdout).toMatch(/no sync pairs/);
@@ -193,6 +240,6 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
         !existsSync(join(home, "cli/fallback", SYNC_TEMP_DIR)) &&
         !existsSync(join(remote, SYNC_TEMP_DIR)),
     );
-    expect(existsSync(join(remote, "while-stopped.txt"))).toBe(true);
+    expect(existsSync(join(remote, "new-key.txt"))).toBe(true);
   });
 });

@@ -93,14 +93,23 @@ export async function startSync(
   let openedState: SyncState | undefined;
   const state = () => (openedState ??= new SyncState(opts.stateFile));
   const engines = new Map<string, PairEngine>();
+  /** How each engine reaches its remote, as text: a session's new ssh options restart it. */
+  const engineTargets = new Map<string, string>();
+  // Engines start and stop one change at a time: a pair's events and a restart for new ssh
+  // options never interleave.
+  let engineChanges: Promise<void> = Promise.resolve();
+  const serially = (change: () => Promise<void>): Promise<void> => {
+    const done = engineChanges.then(change);
+    engineChanges = done.catch(() => undefined);
+    return done;
+  };
   /** Live pairs as the view has them, for the nesting check and restarts. */
   const pairs = new Map<string, { config: PairConfig; paused: boolean }>();
   const view: KV = await ctx.kvm.open(Buckets.syncPairs);
   const sessions = await KnownSessions.open(ctx.kvm, log);
-  await sessions.follow();
   /** Temp dirs of removed pairs being removed on the remote: awaited when the service stops. */
   const cleanups = new Set<Promise<void>>();
-  // With the session's ssh options: a session that is not connected is reached as it is.
+  // The session's own ssh, with its options: also while it is not connected, or once removed.
   const resolveTarget = async (session: string): Promise<RemoteTarget> =>
     opts.resolveTarget(session, sessions.lastSeen(sessionIdOf(session)));
 
@@ -142,12 +151,14 @@ export async function startSync(
       ...(opts.rescanMs !== undefined && { rescanMs: opts.rescanMs }),
     });
     engines.set(pair, engine);
+    engineTargets.set(pair, JSON.stringify(target));
     await engine.start();
   };
 
   const stopEngine = async (pair: string): Promise<void> => {
     const e = engines.get(pair);
     engines.delete(pair);
+    engineTargets.delete(pair);
     await e?.stop();
   };
 
@@ -194,8 +205,26 @@ export async function startSync(
     if (!v.paused) await startEngine(v.pair, config);
   }
 
+  /**
+   * A session connected again with other ssh options (another --identity, --ssh-arg): its
+   * pairs' engines restart with them, so that their logins while it reconnects are its own.
+   */
+  const followSshOptions = (sid: string): Promise<void> =>
+    serially(async () => {
+      for (const [pair, was] of [...engineTargets]) {
+        const p = pairs.get(pair);
+        if (!p || sessionIdOf(p.config.session) !== sid) continue;
+        const now = JSON.stringify(await resolveTarget(p.config.session));
+        if (now === was) continue;
+        log.info({ pair, session: p.config.session }, "the session's ssh changed: sync restarts");
+        await stopEngine(pair);
+        if (pairs.get(pair) === p && !p.paused) await startEngine(pair, p.config);
+      }
+    });
+  await sessions.follow(followSshOptions);
+
   const project = await projectionHandler(ctx.kvm, [syncPairsProjection]);
-  const handle = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
+  const handleEvent = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
     const pair = syncPairOfSubject(stored.subject);
     if (!pair) return;
     const { event } = stored;
@@ -247,6 +276,8 @@ export async function startSync(
     }
     await project(stored);
   };
+  const handle = (stored: StoredEvent<SyncEvent>): Promise<void> =>
+    serially(() => handleEvent(stored));
   const consumer = await consumeEvents({
     nc: ctx.nc,
     js: ctx.js,
