@@ -221,7 +221,12 @@ export async function startSync(
         if (pairs.get(pair) === p && !p.paused) await startEngine(pair, p.config);
       }
     });
-  await sessions.follow(followSshOptions);
+  // Not awaited: the view stays current while an engine stops.
+  await sessions.follow(async (sid) => {
+    void followSshOptions(sid).catch((err) =>
+      log.warn({ sid, err }, "sync did not restart with the session's new ssh"),
+    );
+  });
 
   const project = await projectionHandler(ctx.kvm, [syncPairsProjection]);
   const handleEvent = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
@@ -369,6 +374,8 @@ export async function startSync(
 
   const stopAll = async () => {
     await sessions.stop();
+    // A restart for new ssh options under way ends before the engines stop.
+    await engineChanges;
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
     await Promise.all(cleanups);
     openedState?.close();
