@@ -211,7 +211,8 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
       env,
     );
     expect(up.code, up.stderr).toBe(0);
-    // The first key no longer opens the remote: only the session's new options do.
+    // The first key no longer opens the remote: only the session's new options do. (The file
+    // is rewritten, not appended to: this user is this file's own, no other test adds a key.)
     const first = readFileSync(`${sshd.key}.pub`, "utf8").trim();
     writeFileSync(
       auth,
