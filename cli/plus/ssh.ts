@@ -16,6 +16,7 @@ import {
   remoteRegistry,
   remoteTokenFile,
   SshClient,
+  sessionControlDir,
 } from "../../services/remote/index.js";
 import { connectServices } from "../../services/runtime/connect.js";
 import { isCommandAnswer, request } from "../../shared/command-client.js";
@@ -241,7 +242,7 @@ function dryRun(cmd: Extract<SshCommand, { command: "ssh-connect" }>): number {
     target: parseTarget(cmd.target),
     label: cmd.target,
     options: cmd.options,
-    controlDir: join(cmd.dataDir, "remote", "ctl"),
+    controlDir: sessionControlDir(cmd.dataDir),
   });
   const lp = cmd.options.localPort ?? "LOCAL_PORT";
   const rp = cmd.options.remotePort ?? "REMOTE_PORT";

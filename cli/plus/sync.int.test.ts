@@ -2,10 +2,20 @@
  * `cocalc-plus sync …` against a running plus (the built bundle), syncing with a real sshd on
  * loopback where a second local user is the remote, through a session `cocalc-plus ssh` made.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { controlPath, sessionControlDir } from "../../services/remote/index.js";
 import { SYNC_TEMP_DIR } from "../../services/sync/ignore.js";
+import { formatTarget, parseTarget } from "../../shared/remote.js";
 import {
   plusEnv,
   type RunningPlus,
@@ -141,5 +151,96 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
         !existsSync(join(remote, SYNC_TEMP_DIR)),
     );
     expect(existsSync(join(home, "cli/proj/hello.txt"))).toBe(true);
+  });
+
+  // The next three go in order: one pair of the session, its tunnel stopped, then the session
+  // removed.
+  const fallback = () => join(sshd.home, "cli/fallback");
+  const socket = () =>
+    controlPath(sessionControlDir(plus.dataDir), formatTarget(parseTarget(session)));
+  const stopTunnel = () => {
+    const stopped = runPlus(["ssh", "stop", session, "--data-dir", plus.dataDir], env);
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(existsSync(socket()), "the session's ControlMaster socket is gone").toBe(false);
+  };
+
+  it("a pair syncs both ways with the session's ssh options while its tunnel is stopped", async () => {
+    // The session logs in with --ssh-arg=-F<config>: its key and known_hosts are only there.
+    const plain = spawnSync(
+      "ssh",
+      ["-o", "BatchMode=yes", "-p", String(sshd.port), "-l", sshd.user, "127.0.0.1", "true"],
+      { encoding: "utf8", timeout: 30_000 },
+    );
+    expect(plain.status, "ssh without the session's options should not log in").toBe(255);
+
+    mkdirSync(join(home, "cli/fallback"), { recursive: true });
+    writeFileSync(join(home, "cli/fallback/before.txt"), "before");
+    const added = sync("add", "cli/fallback", "--session", session);
+    expect(added.code, added.stderr).toBe(0);
+    const remote = fallback();
+    await until("the file on the remote", () => existsSync(join(remote, "before.txt")));
+
+    stopTunnel();
+    // Each through an ssh of sync's own that logs in as the session does.
+    writeFileSync(join(home, "cli/fallback/while-stopped.txt"), "local");
+    await until("the local file on the remote", () =>
+      existsSync(join(remote, "while-stopped.txt")),
+    );
+    sshd.asUser(`echo remote > ${join(remote, "from-remote.txt")}`);
+    await until("the remote file here", () =>
+      existsSync(join(home, "cli/fallback/from-remote.txt")),
+    );
+    expect(readFileSync(join(home, "cli/fallback/from-remote.txt"), "utf8")).toBe("remote\n");
+    await until("all files synced in the list", () =>
+      sync("list").stdout.includes("all files synced"),
+    );
+  });
+
+  it("a session connected again with another key: its pair logs in with that one", async () => {
+    const key2 = join(sshd.dir, "second_key");
+    execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key2]);
+    const config2 = join(sshd.dir, "second_ssh_config");
+    writeFileSync(
+      config2,
+      readFileSync(sshd.config, "utf8").replace(`IdentityFile ${sshd.key}`, `IdentityFile ${key2}`),
+    );
+    const auth = join(sshd.home, ".ssh/authorized_keys");
+    appendFileSync(auth, readFileSync(`${key2}.pub`, "utf8"));
+    const up = runPlus(
+      ["ssh", session, "--no-open", "--data-dir", plus.dataDir, `--ssh-arg=-F${config2}`],
+      env,
+    );
+    expect(up.code, up.stderr).toBe(0);
+    // The first key no longer opens the remote: only the session's new options do. (The file
+    // is rewritten, not appended to: this user is this file's own, no other test adds a key.)
+    const first = readFileSync(`${sshd.key}.pub`, "utf8").trim();
+    writeFileSync(
+      auth,
+      readFileSync(auth, "utf8")
+        .split("\n")
+        .filter((l) => l.trim() !== first)
+        .join("\n"),
+    );
+    expect(sshd.run("true").code, "the first key is refused").toBe(255);
+
+    stopTunnel();
+    writeFileSync(join(home, "cli/fallback/new-key.txt"), "x");
+    await until("the file on the remote", () => existsSync(join(fallback(), "new-key.txt")));
+  });
+
+  it("removing the session with its ssh closed takes the pair's remote temp dir", async () => {
+    const remote = fallback();
+    expect(existsSync(socket()), "the tunnel is still stopped").toBe(false);
+    expect(existsSync(join(remote, SYNC_TEMP_DIR))).toBe(true);
+    const removed = runPlus(["ssh", "rm", session, "--data-dir", plus.dataDir], env);
+    expect(removed.code, removed.stderr).toBe(0);
+    expect(sync("list").stdout).toMatch(/no sync pairs/);
+    await until(
+      "the temp dirs removed",
+      () =>
+        !existsSync(join(home, "cli/fallback", SYNC_TEMP_DIR)) &&
+        !existsSync(join(remote, SYNC_TEMP_DIR)),
+    );
+    expect(existsSync(join(remote, "new-key.txt"))).toBe(true);
   });
 });

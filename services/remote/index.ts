@@ -8,6 +8,7 @@ export {
   type RemoteServiceOptions,
   remoteRegistry,
   remoteTokenFile,
+  sessionControlDir,
 } from "./service.js";
 export {
   readSessionsSnapshot,

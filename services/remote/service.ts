@@ -75,6 +75,11 @@ export interface RemoteServiceOptions {
   retryMs?: number;
 }
 
+/** Where the sessions' ControlMaster sockets are (SshClient may put one under /tmp when too long). */
+export function sessionControlDir(dataDir: string): string {
+  return join(dataDir, "remote", "ctl");
+}
+
 /** Where the token of a session's remote daemon is kept locally (0600). */
 export function remoteTokenFile(dataDir: string, sid: string): string {
   return join(dataDir, "remote", `${sid}.token`);
@@ -381,7 +386,7 @@ class SessionActor {
         target: parseTarget(this.target),
         label: formatTarget(parseTarget(this.target)),
         options: this.options,
-        controlDir: join(this.s.opts.dataDir, "remote", "ctl"),
+        controlDir: sessionControlDir(this.s.opts.dataDir),
         ...(this.s.opts.ssh !== undefined && { ssh: this.s.opts.ssh }),
         onCommand: (line) => {
           if (this.options.verboseSsh)

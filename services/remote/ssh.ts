@@ -302,6 +302,16 @@ export class SshClient {
     });
   }
 
+  /**
+   * The ssh program and options of a command another program runs (sync's agent, rsync's -e),
+   * without the host: through the master while it runs; without one (the session reconnects, or
+   * is stopped) ssh logs in by itself with the session's own options. Never holds a secret: the
+   * options name files (an identity), not their contents.
+   */
+  commandWithoutHost(): string[] {
+    return [this.ssh, ...this.common(), "-o", "ControlMaster=no", "--"];
+  }
+
   /** The argv of an ssh command through the master; `--` keeps the host from being read as an option. */
   argv(extra: string[], command?: string): string[] {
     return [

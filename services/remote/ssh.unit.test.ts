@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { hostKeyFailure, readHostKeyReport, sshFailure } from "./ssh.js";
+import { hostKeyFailure, readHostKeyReport, SshClient, sshFailure } from "./ssh.js";
 
 // What OpenSSH 9.2 prints, as captured from a real sshd on loopback.
 const CHANGED = `@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@
@@ -77,5 +80,40 @@ describe("ssh failures", () => {
     );
     const quota = sshFailure("x", { code: 1, stderr: "write: Disk quota exceeded", stdout: "" });
     expect(quota.message).toMatch(/^the remote's disk quota is used up/);
+  });
+});
+
+describe("the ssh command of another program", () => {
+  it("has the session's own options and control socket, and ends before the host", () => {
+    const dir = mkdtempSync(join(tmpdir(), "cocalc-ssh-unit-"));
+    try {
+      const ssh = new SshClient({
+        target: { user: "ann", host: "example.org", port: 2222 },
+        label: "ann@example.org:2222",
+        options: {
+          sshArgs: ["-oUserKnownHostsFile=/k/hosts"],
+          identity: "/k/id_ed25519",
+          proxyJump: "j@jump",
+        },
+        controlDir: dir,
+      });
+      const argv = ssh.commandWithoutHost();
+      expect(argv[0]).toBe("ssh");
+      // The person's own first: ssh uses the first value it sees.
+      expect(argv.slice(1, 8)).toEqual([
+        "-oUserKnownHostsFile=/k/hosts",
+        "-i",
+        "/k/id_ed25519",
+        "-J",
+        "j@jump",
+        "-p",
+        "2222",
+      ]);
+      expect(argv.join(" ")).toContain(`-S ${ssh.socket} -o ControlMaster=no --`);
+      expect(argv.at(-1)).toBe("--");
+      expect(argv).not.toContain("example.org");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

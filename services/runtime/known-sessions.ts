@@ -11,6 +11,8 @@ import type { Logger } from "./logger.js";
 
 export class KnownSessions {
   private readonly views = new Map<string, RemoteSessionView>();
+  /** The last view of every session seen, also of one removed since (one small value each). */
+  private readonly seen = new Map<string, RemoteSessionView>();
   private watch: QueuedIterator<KvWatchEntry> | undefined;
   private watching: Promise<void> | undefined;
 
@@ -35,6 +37,19 @@ export class KnownSessions {
   }
 
   /**
+   * The session's view as this process last saw it, also once the session was removed: what
+   * is left to do for it afterwards (a removed pair's remote temp dir) goes over its ssh.
+   */
+  lastSeen(sid: string): RemoteSessionView | undefined {
+    return this.views.get(sid) ?? this.seen.get(sid);
+  }
+
+  private put(sid: string, view: RemoteSessionView): void {
+    this.views.set(sid, view);
+    this.seen.set(sid, view);
+  }
+
+  /**
    * The session of `target` that exists and is not being removed: its id and canonical
    * target. Throws ERR_REMOTE_TARGET when `target` is not one.
    */
@@ -47,8 +62,7 @@ export class KnownSessions {
   /** Reads session `sid` again: a command that names it sees what the view has now. */
   async refresh(sid: string): Promise<void> {
     const e = await this.kv.get(Keys.remoteSession(sid));
-    if (e && e.operation === "PUT" && e.length > 0)
-      this.views.set(sid, e.json<RemoteSessionView>());
+    if (e && e.operation === "PUT" && e.length > 0) this.put(sid, e.json<RemoteSessionView>());
     else this.views.delete(sid);
   }
 
@@ -61,8 +75,7 @@ export class KnownSessions {
     this.watch = watch;
     this.watching = (async () => {
       for await (const e of watch) {
-        if (e.operation === "PUT" && e.length > 0)
-          this.views.set(e.key, e.json<RemoteSessionView>());
+        if (e.operation === "PUT" && e.length > 0) this.put(e.key, e.json<RemoteSessionView>());
         else this.views.delete(e.key);
         await onChange(e.key).catch((err) =>
           this.log.warn({ sid: e.key, err }, "not brought in line with the session"),

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError } from "../../shared/errors.js";
-import { type RemoteEvent, RemoteEvents, sessionIdOf } from "../../shared/remote.js";
+import {
+  type RemoteEvent,
+  RemoteEvents,
+  type RemoteSessionView,
+  sessionIdOf,
+} from "../../shared/remote.js";
 import {
   AllRemoteSessions,
   AllSync,
@@ -65,8 +70,15 @@ export interface SyncServiceOptions {
   stateFile: string;
   /** The local home (default: the user's). */
   home?: string;
-  /** How to reach a session's remote: the seam to remote sessions. */
-  resolveTarget(session: string): RemoteTarget | Promise<RemoteTarget>;
+  /**
+   * How to reach a session's remote: the seam to remote sessions. `known` is the session as
+   * the `remote-sessions` view last had it (its target and ssh options), also when it was
+   * removed since; undefined for a session this plus never saw.
+   */
+  resolveTarget(
+    session: string,
+    known: Pick<RemoteSessionView, "target" | "options"> | undefined,
+  ): RemoteTarget | Promise<RemoteTarget>;
   /** Full rescan interval while watching (default 5 minutes). */
   rescanMs?: number;
 }
@@ -81,13 +93,25 @@ export async function startSync(
   let openedState: SyncState | undefined;
   const state = () => (openedState ??= new SyncState(opts.stateFile));
   const engines = new Map<string, PairEngine>();
+  /** How each engine reaches its remote, as text: a session's new ssh options restart it. */
+  const engineTargets = new Map<string, string>();
+  // Engines start and stop one change at a time: a pair's events and a restart for new ssh
+  // options never interleave.
+  let engineChanges: Promise<void> = Promise.resolve();
+  const serially = (change: () => Promise<void>): Promise<void> => {
+    const done = engineChanges.then(change);
+    engineChanges = done.catch(() => undefined);
+    return done;
+  };
   /** Live pairs as the view has them, for the nesting check and restarts. */
   const pairs = new Map<string, { config: PairConfig; paused: boolean }>();
   const view: KV = await ctx.kvm.open(Buckets.syncPairs);
   const sessions = await KnownSessions.open(ctx.kvm, log);
-  await sessions.follow();
   /** Temp dirs of removed pairs being removed on the remote: awaited when the service stops. */
   const cleanups = new Set<Promise<void>>();
+  // The session's own ssh, with its options: also while it is not connected, or once removed.
+  const resolveTarget = async (session: string): Promise<RemoteTarget> =>
+    opts.resolveTarget(session, sessions.lastSeen(sessionIdOf(session)));
 
   const emitter = (pair: string) => async (e: { type: string; data: unknown }) => {
     const ev = envelope({ type: e.type, v: runVersions.get(e.type)! }, e.data, {
@@ -102,7 +126,7 @@ export async function startSync(
     if (engines.has(pair)) return;
     let target: RemoteTarget;
     try {
-      target = await opts.resolveTarget(config.session);
+      target = await resolveTarget(config.session);
     } catch (err) {
       log.warn({ pair, session: config.session, err }, "no target for the session");
       await emitter(pair)({
@@ -127,12 +151,14 @@ export async function startSync(
       ...(opts.rescanMs !== undefined && { rescanMs: opts.rescanMs }),
     });
     engines.set(pair, engine);
+    engineTargets.set(pair, JSON.stringify(target));
     await engine.start();
   };
 
   const stopEngine = async (pair: string): Promise<void> => {
     const e = engines.get(pair);
     engines.delete(pair);
+    engineTargets.delete(pair);
     await e?.stop();
   };
 
@@ -149,7 +175,7 @@ export async function startSync(
     }
     const done = (async () => {
       try {
-        await removeRemoteTemp(await opts.resolveTarget(config.session), config.remote);
+        await removeRemoteTemp(await resolveTarget(config.session), config.remote);
         log.info(where, "removed the temp dirs of a removed pair");
       } catch (err) {
         log.warn(
@@ -179,8 +205,31 @@ export async function startSync(
     if (!v.paused) await startEngine(v.pair, config);
   }
 
+  /**
+   * A session connected again with other ssh options (another --identity, --ssh-arg): its
+   * pairs' engines restart with them, so that their logins while it reconnects are its own.
+   */
+  const followSshOptions = (sid: string): Promise<void> =>
+    serially(async () => {
+      for (const [pair, was] of [...engineTargets]) {
+        const p = pairs.get(pair);
+        if (!p || sessionIdOf(p.config.session) !== sid) continue;
+        const now = JSON.stringify(await resolveTarget(p.config.session));
+        if (now === was) continue;
+        log.info({ pair, session: p.config.session }, "the session's ssh changed: sync restarts");
+        await stopEngine(pair);
+        if (pairs.get(pair) === p && !p.paused) await startEngine(pair, p.config);
+      }
+    });
+  // Not awaited: the view stays current while an engine stops.
+  await sessions.follow(async (sid) => {
+    void followSshOptions(sid).catch((err) =>
+      log.warn({ sid, err }, "sync did not restart with the session's new ssh"),
+    );
+  });
+
   const project = await projectionHandler(ctx.kvm, [syncPairsProjection]);
-  const handle = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
+  const handleEvent = async (stored: StoredEvent<SyncEvent>): Promise<void> => {
     const pair = syncPairOfSubject(stored.subject);
     if (!pair) return;
     const { event } = stored;
@@ -232,6 +281,8 @@ export async function startSync(
     }
     await project(stored);
   };
+  const handle = (stored: StoredEvent<SyncEvent>): Promise<void> =>
+    serially(() => handleEvent(stored));
   const consumer = await consumeEvents({
     nc: ctx.nc,
     js: ctx.js,
@@ -323,6 +374,8 @@ export async function startSync(
 
   const stopAll = async () => {
     await sessions.stop();
+    // A restart for new ssh options under way ends before the engines stop.
+    await engineChanges;
     await Promise.all([...engines.keys()].map((p) => stopEngine(p)));
     await Promise.all(cleanups);
     openedState?.close();
