@@ -301,10 +301,9 @@ export function createNotebookStore(
       const last = deleted.pop();
       if (!last) return;
       const after = last.after !== null && session?.sync.cell(last.after) ? last.after : null;
-      const cellsBack = last.cells.map((c) => ({
-        ...c,
-        id: session?.sync.cell(c.id) ? newCellId() : c.id,
-      }));
+      // Always under new ids: a Z pressed before the service has answered the delete would
+      // insert an id whose delete is still on its way (and is then applied to the copy).
+      const cellsBack = last.cells.map((c) => ({ ...c, id: newCellId() }));
       const error = await change({ op: "insert", after, cells: cellsBack });
       if (!error) setSelected(cellsBack[0]!.id);
     },
