@@ -50,6 +50,8 @@ export class NatsProcess extends EventEmitter {
   private failures = 0;
   private readonly recent: string[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
+  /** Once it was ready: a death before that is the failure of its start, told to the caller. */
+  private started = false;
 
   constructor(
     private readonly p: NatsProcessOptions,
@@ -120,6 +122,7 @@ export class NatsProcess extends EventEmitter {
         if (exited) break;
         if (ready && (await tcpReady(this.p.host, this.p.port))) {
           this.log.info({ pid: child.pid, port: this.p.port }, `${this.p.name} ready`);
+          this.started = true;
           return;
         }
         await sleep(ready ? 20 : 5);
@@ -135,7 +138,7 @@ export class NatsProcess extends EventEmitter {
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (child !== this.child) return;
     this.emit("exit", code, signal);
-    if (this.stopping) return;
+    if (this.stopping || !this.started) return;
     const delay = BACKOFF_MS[Math.min(this.failures, BACKOFF_MS.length - 1)]!;
     this.failures++;
     this.log.error({ code, signal, restartInMs: delay }, `${this.p.name} died; restarting`);

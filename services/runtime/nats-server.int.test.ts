@@ -1,4 +1,4 @@
-import { connect as tcpConnect } from "node:net";
+import { createServer, connect as tcpConnect } from "node:net";
 import { jetstream } from "@nats-io/jetstream";
 import { type NatsConnection, wsconnect } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
@@ -167,5 +167,25 @@ describe("nats-server child", () => {
         return false;
       }
     });
+  });
+});
+
+describe("nats-server child - a port taken between picking it and binding it", () => {
+  it("starts on other ports, and the connection info follows", async () => {
+    const holder = createServer();
+    await new Promise<void>((r) => holder.listen(0, "127.0.0.1", () => r()));
+    const taken = (holder.address() as { port: number }).port;
+    try {
+      const t = await setup({ port: taken });
+      try {
+        expect(t.server.config.port).not.toBe(taken);
+        expect(t.url).toBe(`nats://127.0.0.1:${t.server.config.port}`);
+        expect((await t.jsm.getAccountInfo()).streams).toBeGreaterThanOrEqual(0);
+      } finally {
+        await t.cleanup();
+      }
+    } finally {
+      await new Promise<void>((r) => holder.close(() => r()));
+    }
   });
 });

@@ -11,6 +11,7 @@ import { promisify } from "node:util";
 import { CocalcError } from "../../shared/errors.js";
 import type { Logger } from "./logger.js";
 import { NatsProcess } from "./nats-process.js";
+import { freePort } from "./ports.js";
 
 const execFileP = promisify(execFile);
 
@@ -268,7 +269,10 @@ export class NatsServer extends NatsProcess {
         configFile: configPath(config.dir),
         env: natsServerEnv(),
         host: "127.0.0.1",
-        port: config.port,
+        // Read when probed: a start may move to other ports (launch).
+        get port() {
+          return config.port;
+        },
         name: "nats-server",
         levelOf: (line) =>
           /\[(ERR|FTL|WRN)\]/.test(line) && !EXPECTED_WARNINGS.test(line) ? "warn" : "debug",
@@ -306,7 +310,26 @@ export class NatsServer extends NatsProcess {
     await rm(file, { force: true });
     await writeFile(file, renderNatsConfig(this.config), { mode: 0o600 });
     await chmod(file, 0o600);
-    return { ready: this.spawnAndWait() };
+    const first = this.spawnAndWait();
+    return { ready: first.catch((err) => this.onOtherPorts(err, file, 1)) };
+  }
+
+  /**
+   * Its ports were free when picked, but another process may take one before nats-server
+   * binds it: then it starts again on new ones (a few times), else the error stands.
+   */
+  private async onOtherPorts(err: unknown, file: string, attempt: number): Promise<void> {
+    if (attempt > 3 || !(err instanceof Error) || !/address already in use/.test(err.message))
+      throw err;
+    const ports = this.config as { port: number; wsPort: number };
+    ports.port = await freePort();
+    ports.wsPort = await freePort();
+    this.log.warn(
+      { port: ports.port, wsPort: ports.wsPort },
+      "a port was taken; nats-server starts on others",
+    );
+    await writeFile(file, renderNatsConfig(this.config), { mode: 0o600 });
+    await this.spawnAndWait().catch((e) => this.onOtherPorts(e, file, attempt + 1));
   }
 
   /**

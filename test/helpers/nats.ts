@@ -41,10 +41,11 @@ export const TEST_WSID = "testws1";
 
 /**
  * Starts nats-server and connects; `streams` also creates every stream and bucket. `dir`: the
- * server's directory (e.g. on a small tmpfs) instead of a new temp dir.
+ * server's directory (e.g. on a small tmpfs) instead of a new temp dir; `port`: its client
+ * port instead of a free one.
  */
 export async function setup(
-  opts: { streams?: boolean; durables?: string[]; dir?: string } = {},
+  opts: { streams?: boolean; durables?: string[]; dir?: string; port?: number } = {},
 ): Promise<TestNats> {
   const dir = opts.dir ?? (await mkdtemp(join(tmpdir(), "cocalc-test-nats-")));
   const user = createUser();
@@ -54,7 +55,7 @@ export async function setup(
     {
       binary: locateNatsServer(),
       dir,
-      port: await freePort(),
+      port: opts.port ?? (await freePort()),
       wsPort: await freePort(),
       servicesNkey: user.getPublicKey(),
       browser: { ...browser, permissions: browserPermissions(TEST_WSID, opts.durables ?? []) },
