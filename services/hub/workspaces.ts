@@ -575,6 +575,15 @@ export function hubWorkspacesService(): ServiceDefinition {
   };
 }
 
+/** A membership as a JWT carries it: the role, and the workspace's host once placed. */
+function membershipRow(m: MembershipView, w: HubWorkspaceView): Membership {
+  return {
+    wsid: m.wsid,
+    role: m.role,
+    ...(w.hostId !== undefined && { hostId: w.hostId, jsDomain: hostDomain(w.hostId) }),
+  };
+}
+
 /**
  * What a browser JWT of an account carries: each workspace it belongs to, with its host and
  * that host's JetStream domain once placed (at most MAX_MEMBERSHIPS, newest first).
@@ -591,12 +600,7 @@ export async function accountMemberships(
       const e = await workspaces.get(m.wsid);
       if (e?.operation !== "PUT" || e.length === 0) continue;
       const w = e.json<HubWorkspaceView>();
-      rows.push({
-        wsid: m.wsid,
-        role: m.role,
-        created: w.created,
-        ...(w.hostId !== undefined && { hostId: w.hostId, jsDomain: hostDomain(w.hostId) }),
-      });
+      rows.push({ ...membershipRow(m, w), created: w.created });
     }
     return rows
       .sort((a, b) => b.created.localeCompare(a.created))
@@ -623,13 +627,7 @@ export async function workspaceMembership(
     const [m, w] = await Promise.all([memberships.get(`${account}.${wsid}`), workspaces.get(wsid)]);
     if (m?.operation !== "PUT" || m.length === 0) return undefined;
     if (w?.operation !== "PUT" || w.length === 0) return undefined;
-    const { role } = m.json<MembershipView>();
-    const { hostId } = w.json<HubWorkspaceView>();
-    return {
-      wsid,
-      role,
-      ...(hostId !== undefined && { hostId, jsDomain: hostDomain(hostId) }),
-    };
+    return membershipRow(m.json<MembershipView>(), w.json<HubWorkspaceView>());
   };
 }
 

@@ -12,15 +12,7 @@ import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { hubBrowser } from "../helpers/hub-browser.js";
 import { createHubAccount, startTestHub } from "../helpers/launchpad.js";
 import { until } from "../helpers/nats.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive, proc } from "../helpers/procs.js";
 
 describe("hub - its nats-server dies", () => {
   let dir: string;
@@ -52,13 +44,15 @@ describe("hub - its nats-server dies", () => {
     await until("health ok", async () => (await health()) === "ok");
 
     const pid = await natsPid();
+    const old = proc(pid)!;
     process.kill(pid, "SIGKILL");
-    await until("the old nats-server gone", async () => !alive(pid));
+    await until("the old nats-server gone", async () => !alive(old));
     const next = await until(
       "a new nats-server",
       async () => {
         const p = await natsPid().catch(() => 0);
-        return p !== pid && p > 0 && alive(p) ? p : undefined;
+        const running = p !== pid && p > 0 ? proc(p) : undefined;
+        return running && alive(running) ? p : undefined;
       },
       60_000,
     );
