@@ -41,7 +41,7 @@ export class KnownSessions {
    * is left to do for it afterwards (a removed pair's remote temp dir) goes over its ssh.
    */
   lastSeen(sid: string): RemoteSessionView | undefined {
-    return this.views.get(sid) ?? this.seen.get(sid);
+    return this.seen.get(sid);
   }
 
   private put(sid: string, view: RemoteSessionView): void {
@@ -51,7 +51,7 @@ export class KnownSessions {
 
   /**
    * The session of `target` that exists and is not being removed: its id and canonical
-   * target. Throws ERR_REMOTE_TARGET when `target` is not one.
+   * target, else undefined (`sessionIdOf` throws ERR_REMOTE_TARGET for a malformed target).
    */
   find(target: string): { sid: string; target: string } | undefined {
     const sid = sessionIdOf(target);
