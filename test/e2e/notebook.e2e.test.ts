@@ -311,6 +311,24 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("notebooks in Chromium", () => {
     const restored = nb.cells.find((c) => c.source === "print('added by keys')");
     expect(restored?.cell_type).toBe("code");
     expect(nb.cells.indexOf(restored!)).toBe(before.indexOf("c-plain") + 1);
+    // The cell that has the focus is deleted by someone else: keys still reach the list.
+    await cell(page, "c-empty").getByTestId("nb-prompt").click();
+    await expect.poll(() => cell(page, "c-empty").getAttribute("data-mode")).toBe("command");
+    const { nc, wsid } = await services();
+    try {
+      const r = await docsCommand(nc, wsid, "ChangeNotebook", {
+        path: join(plus.home, "keys.ipynb"),
+        change: { op: "delete", ids: ["c-empty"] },
+        client: "e2e-other",
+        pid: "e2e-delete-focused",
+      });
+      expect(r.ok).toBe(true);
+    } finally {
+      await nc.close();
+    }
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(10);
+    await page.keyboard.press("b");
+    await expect.poll(() => cells(page).count(), { timeout: 30_000 }).toBe(11);
     await page.close();
   });
 

@@ -132,13 +132,14 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
     if (!id || readOnly()) return;
     s.setMode("edit");
     reveal(id);
-    // The editor exists once its row is mounted (it may have been scrolled away).
+    // At once where the editor is there, so the next key typed lands in it; otherwise once
+    // its row is mounted (it may have been scrolled away, or be a markdown cell's).
     const tryFocus = (n: number) => {
       const ed = editors.get(id);
       if (ed) ed.focus();
       else if (n > 0) requestAnimationFrame(() => tryFocus(n - 1));
     };
-    requestAnimationFrame(() => tryFocus(10));
+    tryFocus(10);
   };
   /** After a change: the selected cell in view, and keys still reaching the list (the cell
    * that had the focus may be gone). */
@@ -148,11 +149,29 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
       if (s.mode() === "command" && !scroller?.contains(document.activeElement)) scroller?.focus();
     });
 
+  /** A row that leaves the page (its cell deleted, here or by someone else, or scrolled away)
+   * while it has the focus hands the keys to the list, in command mode: the next key (Z after
+   * D D) must not go to the page's body. */
+  const keepKeys = (row: HTMLElement) =>
+    onCleanup(() => {
+      if (!row.contains(document.activeElement)) return;
+      queueMicrotask(() => {
+        const now = document.activeElement;
+        if (now === null || now === document.body || !now.isConnected) commandMode();
+      });
+    });
+
   /** The first key of D D, I I (interrupt) and 0 0 (restart), as JupyterLab has them. */
   let pending: string | undefined;
   const onKeyDown = (e: KeyboardEvent) => {
     const target = e.target as HTMLElement;
-    if (s.mode() !== "command" || target.closest(".cm-editor, select, button, input")) return;
+    if (target.closest(".cm-editor, select, button, input")) return;
+    if (s.mode() === "edit") {
+      // A key typed before the editor took the focus: moved there now, the key goes with it.
+      const id = s.selected();
+      if (id) editors.get(id)?.focus();
+      return;
+    }
     const key = e.key;
     const was = pending;
     pending = undefined;
@@ -253,9 +272,10 @@ function NotebookBody(props: { store: NotebookStore; path: string }) {
                       <div
                         class="nb-row"
                         data-index={e().index}
-                        ref={(el) =>
-                          queueMicrotask(() => el.isConnected && virtualizer.measureElement(el))
-                        }
+                        ref={(el) => {
+                          queueMicrotask(() => el.isConnected && virtualizer.measureElement(el));
+                          keepKeys(el);
+                        }}
                         style={{ transform: `translateY(${startOf(id)}px)` }}
                       >
                         <Cell
