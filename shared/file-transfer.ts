@@ -58,6 +58,8 @@ export const TransferRequestSchemas = {
   /**
    * Starts an upload of `name` (a relative path: `folder/sub/file` makes its folders) into
    * `dir`; `conflict` says what happens when the name is taken (as plus's HTTP upload).
+   * `save`: a document saved (the docs service's notebooks too large for one message): a file
+   * it replaces keeps its mode, and the event is FileWritten (FileCreated when new), as a write's.
    */
   upload: Type.Object(
     {
@@ -65,6 +67,7 @@ export const TransferRequestSchemas = {
       dir: PathSchema,
       name: PathSchema,
       conflict: Type.Union(UploadConflicts.map((c) => Type.Literal(c))),
+      save: Type.Optional(Type.Literal(true)),
     },
     strict,
   ),

@@ -331,7 +331,7 @@ export interface OpenNotebookResult {
   /** Too large to open as a notebook, or not text. */
   refused?: "too-large" | "binary";
   size?: number;
-  /** The largest file opened (too-large): NOTEBOOK_MAX_BYTES, or less where files are reached by message. */
+  /** The largest file opened (too-large): NOTEBOOK_MAX_BYTES. */
   limit?: number;
   /**
    * The file is not a valid notebook: why, and its text, to be shown as it is (a long file's

@@ -23,7 +23,9 @@ import {
   turnEnded,
 } from "../../shared/agents.js";
 import { type DocView, docIdForPath, makePatch } from "../../shared/docs.js";
+import { MAX_READ_BYTES, UPLOAD_TEMP_PREFIX } from "../../shared/files.js";
 import type { ExecResult } from "../../shared/launchpad.js";
+import { parseNotebook } from "../../shared/notebook.js";
 import {
   Buckets,
   docSubjects,
@@ -33,6 +35,7 @@ import {
   workspaceSubjects,
 } from "../../shared/subjects.js";
 import { newTerminalId } from "../../shared/terminals.js";
+import { bigNotebook } from "../../test/helpers/big-notebook.js";
 import {
   addScriptedAgent,
   type HostMachine,
@@ -361,6 +364,43 @@ describe.skipIf(unsupported !== undefined)(
       expect(missing).toMatchObject({ ok: false, error: { code: "ERR_FS_NOT_FOUND" } });
       expect(JSON.stringify(missing)).toContain("~/none.txt");
       for (const h of [m.root, m.dir]) expect(JSON.stringify(missing)).not.toContain(h);
+    });
+
+    it("a notebook larger than one fs message opens, changes and is saved inside, its mode kept", async () => {
+      // Three 600 KiB pictures: 2.4 MiB, more than an fs read or write carries at once.
+      const text = bigNotebook({ cells: 3, imageBytes: 600 * 1024 });
+      expect(text.length).toBeGreaterThan(4 * MAX_READ_BYTES);
+      const file = join(workspacePaths(m.root, ws).home, "big.ipynb");
+      await writeFile(file, text, { mode: 0o600 });
+      await chown(file, UID_BASE + 1000, UID_BASE + 1000);
+      const path = "/home/user/big.ipynb";
+      const opened = await docsCommand(t.nc, ws, "OpenNotebook", { path }, 30_000);
+      expect(opened).toMatchObject({ ok: true });
+      expect(opened.result).not.toHaveProperty("refused");
+      const changed = await docsCommand(t.nc, ws, "ChangeNotebook", {
+        path,
+        change: {
+          op: "insert",
+          after: null,
+          cells: [{ id: "added-inside", cell_type: "code", source: "print('big')" }],
+        },
+        client: "big-test",
+        pid: "big-insert",
+      });
+      expect(changed).toMatchObject({ ok: true });
+      expect(await docsCommand(t.nc, ws, "SaveNotebook", { path }, 30_000)).toMatchObject({
+        ok: true,
+      });
+      const saved = parseNotebook(await readFile(file, "utf8"));
+      const before = parseNotebook(text);
+      expect(saved.cells.map((c) => c.id)).toEqual([
+        "added-inside",
+        ...before.cells.map((c) => c.id),
+      ]);
+      expect(saved.cells.slice(1)).toEqual(before.cells);
+      expect((await sh("stat -c '%u:%g %a' ~/big.ipynb")).stdout.trim()).toBe("1000:1000 600");
+      // Saved beside itself and renamed over it: no temp file stays.
+      expect((await sh("ls -a ~")).stdout).not.toContain(UPLOAD_TEMP_PREFIX);
     });
 
     it("a document through a symlink to a host path or into another workspace is refused, and names no host path", async () => {

@@ -41,6 +41,11 @@ export async function readText(path: string, max = DOC_MAX_BYTES): Promise<DiskR
     throw fsError(err, path, "read");
   }
   if (bytes.length > max) return { status: "too-large", size: bytes.length, limit: max };
+  return textOf(bytes);
+}
+
+/** A file's bytes as a document's text: binary when it holds a NUL or is not UTF-8. */
+export function textOf(bytes: Uint8Array): DiskRead {
   if (bytes.includes(0)) return { status: "binary", size: bytes.length };
   try {
     return { status: "text", text: strictUtf8.decode(bytes) };

@@ -19,8 +19,7 @@ export interface DocFiles {
   display(path: string): string;
   /**
    * The file as a document's text, or why it cannot be one; `maxBytes` (default: a text
-   * document's limit, DOC_MAX_BYTES) is the largest file read, less where the file system
-   * cannot read that much at once.
+   * document's limit, DOC_MAX_BYTES) is the largest file read.
    */
   read(path: string, maxBytes?: number): Promise<DiskRead>;
   /** Writes the whole text so that no reader sees half of it; the file keeps its mode. */

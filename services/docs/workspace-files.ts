@@ -3,7 +3,9 @@
  * (`ws.<wsid>.req.fs`): it maps the container's paths (`/home/user/x`) onto the host and does
  * every read, write and watch in its worker, as the workspace user, sandboxed to the
  * workspace. So a document never follows a symlink to a host path or into another workspace,
- * and what it writes belongs to the user. Paths here are the container's.
+ * and what it writes belongs to the user. Paths here are the container's. A file larger than
+ * one message (a notebook with images) is read and saved in chunks through the workspace's
+ * transfer requests (`ws.<wsid>.req.fs-transfer`), saved beside itself and renamed over it.
  *
  * Outside changes come from the fs service's change feed (`ws.<wsid>.feed.fs`): each folder
  * that holds an open document is watched under one client id, the lease renewed at a third of
@@ -16,15 +18,16 @@ import { DOC_MAX_BYTES } from "../../shared/docs.js";
 import { CocalcError } from "../../shared/errors.js";
 import {
   type FsChange,
-  type FsResults,
   MAX_READ_BYTES,
+  MAX_WRITE_BYTES,
   WATCH_LEASE_MS,
 } from "../../shared/files.js";
 import { displayPath, nameOf, parentOf } from "../../shared/paths.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import { fsRequest } from "../runtime/fs-requests.js";
 import type { Logger } from "../runtime/logger.js";
-import type { DiskRead } from "./disk.js";
+import { TransferClient } from "../runtime/transfer-client.js";
+import { type DiskRead, textOf } from "./disk.js";
 import type { DocFiles } from "./files.js";
 
 export interface WorkspaceFilesOptions {
@@ -47,6 +50,9 @@ export function workspaceFiles(o: WorkspaceFilesOptions): DocFiles {
   /** Open documents' files by folder (canonical, as the feed names it). */
   const folders = new Map<string, Set<Watcher>>();
   const display = (path: string) => displayPath(path, o.home);
+  const transfers = new TransferClient(o.nc, o.wsid);
+  const real = async (input: string) =>
+    (await fsRequest(o.nc, o.wsid, { op: "resolve", path: input })).real;
 
   const feed: Subscription = o.nc.subscribe(subjects.feed(ServiceNames.fs), {
     callback: (err, m) => {
@@ -88,16 +94,25 @@ export function workspaceFiles(o: WorkspaceFilesOptions): DocFiles {
 
   return {
     where: { files: "the workspace's fs service", home: o.home },
-    async real(input) {
-      return (await fsRequest(o.nc, o.wsid, { op: "resolve", path: input })).real;
-    },
+    real,
     display,
     async read(path, maxBytes = DOC_MAX_BYTES): Promise<DiskRead> {
-      // The fs service answers a read in one message: at most MAX_READ_BYTES.
-      const limit = Math.min(maxBytes, MAX_READ_BYTES);
-      let r: FsResults["read"];
       try {
-        r = await fsRequest(o.nc, o.wsid, { op: "read", path, maxBytes: limit });
+        // One message holds MAX_READ_BYTES; a larger file (a notebook) comes in chunks.
+        const r = await fsRequest(o.nc, o.wsid, {
+          op: "read",
+          path,
+          maxBytes: Math.min(maxBytes, MAX_READ_BYTES),
+        });
+        if (!r.truncated && r.size <= MAX_READ_BYTES) {
+          if (r.size > maxBytes) return { status: "too-large", size: r.size, limit: maxBytes };
+          if (r.binary) return { status: "binary", size: r.size };
+          return { status: "text", text: r.content };
+        }
+        if (r.size > maxBytes) return { status: "too-large", size: r.size, limit: maxBytes };
+        const got = await transfers.get(path, maxBytes);
+        if ("tooLarge" in got) return { status: "too-large", size: got.tooLarge, limit: maxBytes };
+        return textOf(got.bytes);
       } catch (err) {
         if (!(err instanceof CocalcError)) throw err;
         if (err.code === "ERR_FS_NOT_FOUND") return { status: "missing" };
@@ -105,19 +120,26 @@ export function workspaceFiles(o: WorkspaceFilesOptions): DocFiles {
           throw new CocalcError("ERR_DOC_NOT_TEXT", `${display(path)} is not a regular file`);
         throw err;
       }
-      if (r.truncated || r.size > limit) return { status: "too-large", size: r.size, limit };
-      if (r.binary) return { status: "binary", size: r.size };
-      return { status: "text", text: r.content };
     },
     async write(path, text) {
-      await fsRequest(o.nc, o.wsid, {
-        op: "write",
-        path,
-        content: text,
-        encoding: "utf8",
-        exclusive: false,
-        atomic: true,
-      });
+      const bytes = Buffer.from(text, "utf8");
+      if (bytes.length <= MAX_WRITE_BYTES) {
+        await fsRequest(o.nc, o.wsid, {
+          op: "write",
+          path,
+          content: text,
+          encoding: "utf8",
+          exclusive: false,
+          atomic: true,
+        });
+        return;
+      }
+      // Too large for one message: uploaded beside the file and renamed over it, its mode kept.
+      const at = await real(path);
+      await transfers.put(
+        { op: "upload", dir: parentOf(at), name: nameOf(at), conflict: "replace", save: true },
+        bytes,
+      );
     },
     async watch(path, changed) {
       const dir = parentOf(path);

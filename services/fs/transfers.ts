@@ -164,7 +164,7 @@ export class FileTransfers {
   private async begin(r: TransferRequest<"upload">): Promise<TransferAnswer> {
     const target = await openUpload(
       this.resolver,
-      { dir: r.dir, name: r.name, conflict: r.conflict },
+      { dir: r.dir, name: r.name, conflict: r.conflict, ...(r.save && { save: true }) },
       this.publish,
     ).catch((err) =>
       Promise.reject(

@@ -1,7 +1,7 @@
 /**
  * Uploads and downloads of a hosted workspace, through the hub: the same requests and answers
  * as plus's (files.ts), under `/api/hub/ws/<wsid>/files/…`, carried over NATS to the
- * workspace's fs service on its host (transfer-client.ts), which does them as the workspace's
+ * workspace's fs service on its host (runtime/transfer-client.ts), which does them as the workspace's
  * user. The gateway acts for the signed-in account: a member may download, only an owner or
  * collaborator may upload; anyone else hears that there is no such workspace.
  *
@@ -20,10 +20,10 @@ import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import { UploadConflicts } from "../../shared/file-transfer.js";
 import { type Membership, WorkspaceRoles } from "../../shared/hub-permissions.js";
 import type { Logger } from "../runtime/logger.js";
+import { TransferClient } from "../runtime/transfer-client.js";
 import type { BrowserSessions } from "./browser-sessions.js";
 import { contentDisposition, contentType, parseRange } from "./files.js";
 import { accountOfRequest } from "./hub-auth.js";
-import { TransferClient } from "./transfer-client.js";
 
 /** The upload and download routes of workspace `wsid`. */
 export const hubFilesPaths = (wsid: string) => ({

@@ -61,6 +61,8 @@ export interface UploadInput {
   /** A relative path: `file`, or `folder/sub/file`. */
   name: string;
   conflict: UploadConflict;
+  /** A document saved: a replaced file keeps its mode; FileWritten (or FileCreated), not FileUploaded. */
+  save?: boolean;
 }
 
 /**
@@ -120,10 +122,20 @@ export async function openUpload(
       if (ended) throw new Error(`the upload to ${shown} already ended`);
       ended = true;
       try {
+        if (input.save) {
+          const before = await lstatOrNull(dir.at(name));
+          if (before?.isFile()) await handle.chmod(before.mode & 0o7777);
+        }
         await handle.close().catch(() => undefined);
         const placed = await place(resolver, dir, temp, name, input.conflict);
         const path = joinPath(dir.path, placed.name);
-        await publish({ type: "FileUploaded", data: { path, size, replaced: placed.replaced } });
+        await publish(
+          !input.save
+            ? { type: "FileUploaded", data: { path, size, replaced: placed.replaced } }
+            : placed.replaced
+              ? { type: "FileWritten", data: { path, size } }
+              : { type: "FileCreated", data: { path, kind: "file" } },
+        );
         return {
           path,
           display: resolver.display(path),

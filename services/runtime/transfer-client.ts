@@ -1,8 +1,10 @@
 /**
- * The hub gateway's side of uploads and downloads over NATS (shared/file-transfer.ts): one
- * request per chunk to the workspace's fs service on its host, at most TRANSFER_WINDOW of them
- * unanswered, so a gigabyte passes through with a few chunks in memory. A host that is not
- * there (no responders, or no answer in time) is ERR_HOST_OFFLINE in words, not a NATS error.
+ * The sending side of uploads and downloads over NATS (shared/file-transfer.ts), for the hub
+ * gateway (HTTP bodies and downloads) and the docs service (notebooks larger than one
+ * message): one request per chunk to the workspace's fs service on its host, at most
+ * TRANSFER_WINDOW of them unanswered, so a gigabyte passes through with a few chunks in
+ * memory. A host that is not there (no responders, or no answer in time) is ERR_HOST_OFFLINE
+ * in words, not a NATS error.
  */
 import type { IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
@@ -20,6 +22,7 @@ import {
   type TransferRequest,
   type TransferResults,
   transferSubject,
+  type UploadResult,
 } from "../../shared/file-transfer.js";
 
 export class TransferClient {
@@ -144,6 +147,55 @@ export class TransferClient {
         throw Object.assign(new Error("the client went away"), { code: "ECONNRESET" });
       throw err;
     }
+  }
+
+  /**
+   * Writes `bytes` as one upload (`request` says where and how) and returns where it went:
+   * nothing is at the name until every chunk is there; a failure leaves no temp file.
+   */
+  async put(request: TransferRequest<"upload">, bytes: Uint8Array): Promise<UploadResult> {
+    const { id } = (await this.ask(request)).result;
+    try {
+      const inflight = new Set<Promise<unknown>>();
+      for (let at = 0; at < bytes.length; at += TRANSFER_CHUNK_BYTES) {
+        const p = this.ask(
+          { op: "chunk", id, offset: at },
+          bytes.subarray(at, at + TRANSFER_CHUNK_BYTES),
+        );
+        inflight.add(p);
+        void p.then(
+          () => inflight.delete(p),
+          () => undefined,
+        );
+        if (inflight.size >= TRANSFER_WINDOW) await Promise.race(inflight);
+      }
+      await Promise.all(inflight);
+      return (await this.ask({ op: "finish", id, size: bytes.length })).result;
+    } catch (err) {
+      await this.ask({ op: "abort", id }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /**
+   * The whole of the file at `path`, or its size when it is larger than `max` bytes (nothing
+   * more is read). A folder is ERR_FS_IS_DIR.
+   */
+  async get(path: string, max: number): Promise<{ bytes: Uint8Array } | { tooLarge: number }> {
+    const { result: info } = await this.ask({ op: "download", path });
+    if (info.kind === "dir" || info.size === undefined) {
+      await this.ask({ op: "close", id: info.id }).catch(() => undefined);
+      throw new CocalcError("ERR_FS_IS_DIR", `${path} is a folder`);
+    }
+    if (info.size > max) {
+      await this.ask({ op: "close", id: info.id }).catch(() => undefined);
+      return { tooLarge: info.size };
+    }
+    const parts: Uint8Array[] = [];
+    // The size when the file was opened: what is read (stream closes the download).
+    if (info.size > 0) for await (const b of this.stream(info.id, 0, info.size - 1)) parts.push(b);
+    else await this.ask({ op: "close", id: info.id }).catch(() => undefined);
+    return { bytes: Buffer.concat(parts) };
   }
 
   /**
