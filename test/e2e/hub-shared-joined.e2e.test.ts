@@ -4,11 +4,12 @@
  * and used in Chromium through the hub. The owner edits a file and the collaborator sees it
  * live; a terminal in the container works for both (whoami = the workspace user); the viewer
  * sees both and is refused on edit, upload, terminal input and agent prompt, in its page and
- * with its own NATS login used directly; 200 files uploaded into the container workspace; the
+ * with its own NATS login used directly; a notebook's cell runs on a kernel in the container
+ * (as the workspace user) and all three see its output; 200 files uploaded into the container workspace; the
  * host stops → every page says so → the host is back → the pages go on; a collaborator the
  * owner removes in the Share panel loses access.
  */
-import { access, readdir } from "node:fs/promises";
+import { access, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
@@ -19,6 +20,7 @@ import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
 import { workspacePaths } from "../../services/host/index.js";
 import { readerNames } from "../../shared/hub-permissions.js";
+import { emptyNotebook, newCell, serializeNotebook } from "../../shared/notebook.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
 import { launchChromium, terminalScreen } from "../helpers/browser.js";
 import { type HubBrowser, hubBrowser, hubSignUp } from "../helpers/hub-browser.js";
@@ -35,7 +37,12 @@ import {
   uploadBatch,
 } from "../helpers/hub-pages.js";
 import { type HubProcess, startHubProcess } from "../helpers/hub-process.js";
-import { type HostMachine, setupHostMachine } from "../helpers/launchpad.js";
+import {
+  addPython,
+  type HostMachine,
+  pythonUnsupported,
+  setupHostMachine,
+} from "../helpers/launchpad.js";
 import { publishOutcome, viewerChanges, watchViolations } from "../helpers/nats-permissions.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
@@ -44,6 +51,9 @@ const N = 200;
 const HOME = "/home/user";
 const unsupported = await hubPagesUnsupported();
 if (unsupported) console.warn(`shared workspace on a joined host e2e skipped: ${unsupported}`);
+const noPython = await pythonUnsupported();
+if (noPython)
+  console.warn(`the notebook of a shared workspace on a joined host skipped: ${noPython}`);
 
 describe.skipIf(unsupported !== undefined)(
   "a workspace on a joined host, shared by three people",
@@ -79,13 +89,20 @@ describe.skipIf(unsupported !== undefined)(
         },
       );
     const home = () => workspacePaths(m.root, hub.wsid).home;
+    const nbCell = (page: Page, id: string) =>
+      page.locator(`[data-testid=nb-cell][data-id="${id}"]`);
     const row = (page: Page, name: string) =>
       page.locator(`[data-testid=file-row][data-name="${name}"]`);
 
     beforeAll(async () => {
       m = await setupHostMachine(HOST, 2048);
       // Beats come every 5 s: a host unheard for 10 s is offline.
-      hub = await startHubProcess(m, HOST, { joined: true, offlineAfter: "10s", agent: true });
+      hub = await startHubProcess(m, HOST, {
+        joined: true,
+        offlineAfter: "10s",
+        agent: true,
+        ...(noPython === undefined && { prepareImage: addPython }),
+      });
       admin = await hubBrowser(hub.base, "admin@example.com");
       expect((await admin.api("POST", HUB_PATHS.signUpMode, { mode: "open" })).status).toBe(200);
       bob = await hubSignUp(hub.base, "bob@example.com");
@@ -104,6 +121,14 @@ describe.skipIf(unsupported !== undefined)(
       expect((await upload(admin, "note.txt", "first line\n")).status).toBe(201);
       const chat = `${JSON.stringify({ type: "cocalc-chat", v: 1 })}\n`;
       expect((await upload(admin, "talk.chat", chat)).status).toBe(201);
+      const nb = emptyNotebook();
+      nb.metadata = JSON.stringify({
+        kernelspec: { name: "python3", display_name: "Python 3", language: "python" },
+      });
+      nb.cells = [
+        newCell("code", "import os; print('uid', os.getuid(), 'in', os.getcwd())", "c-who", true),
+      ];
+      expect((await upload(admin, "calc.ipynb", serializeNotebook(nb))).status).toBe(201);
       browser = await launchChromium();
       pages = hubPages(browser, hub.base);
       owner = await pages.open(admin.credential);
@@ -244,6 +269,42 @@ describe.skipIf(unsupported !== undefined)(
       expect(await collaborator.getByTestId("upload-files").count()).toBe(1);
       await shot(viewer, "viewer-files");
     });
+
+    it.skipIf(noPython !== undefined)(
+      "a notebook's kernel runs in the container as the workspace user; the others see its output live",
+      async () => {
+        for (const page of [owner, collaborator, viewer]) {
+          await page.goto(at("files/calc.ipynb#editor"));
+          await page.getByTestId("notebook").waitFor({ timeout: 60_000 });
+          await nbCell(page, "c-who").waitFor({ timeout: 60_000 });
+        }
+        await nbCell(owner, "c-who").getByTestId("nb-prompt").click();
+        await owner.keyboard.press("Shift+Enter");
+        const want = "uid 1000 in /home/user";
+        for (const page of [owner, collaborator, viewer])
+          await expect
+            .poll(() => nbCell(page, "c-who").locator(".nb-outputs").textContent(), {
+              timeout: 120_000,
+            })
+            .toContain(want);
+        await expect
+          .poll(() => nbCell(owner, "c-who").getByTestId("nb-prompt").textContent(), {
+            timeout: 30_000,
+          })
+          .toBe("[1]:");
+        // The output is kept in the file inside, saved as the workspace user.
+        await expect
+          .poll(async () => (await readFile(join(home(), "calc.ipynb"), "utf8")).includes(want), {
+            timeout: 30_000,
+          })
+          .toBe(true);
+        expect((await stat(join(home(), "calc.ipynb"))).uid).toBe((await stat(home())).uid);
+        await shot(owner, "owner-notebook");
+        await shot(viewer, "viewer-notebook");
+        // The tests after this one start from the Files tab.
+        for (const page of [owner, collaborator, viewer]) await openFiles(page, at());
+      },
+    );
 
     it("the host stops: every page says so; it is back: the pages go on", async () => {
       const host = hub.host!;
