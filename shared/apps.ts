@@ -15,8 +15,12 @@ export const AppKinds = ["jupyter-notebook", "jupyterlab", "code-server", "comma
 /** What is started: one of the known apps, or the user's own command line. */
 export type AppKind = (typeof AppKinds)[number];
 
-/** Where an app is opened: `port` keeps the path (the app knows its base path), `proxy` strips it. */
-export type AppMount = "port" | "proxy";
+/**
+ * Where an app is opened: `port` keeps the path (the app knows its base path), `proxy` strips
+ * it; `origin` is an origin of its own (a launchpad workspace's `p<n>-<wsid>.<apps domain>`),
+ * where the app is served from `/`.
+ */
+export type AppMount = "port" | "proxy" | "origin";
 
 /** The id of the app on port `port`. */
 export function appIdFor(port: number): string {
@@ -32,7 +36,7 @@ export function portOfApp(app: string): number | undefined {
 
 /** The path an app on port `n` is opened at. */
 export function appPath(mount: AppMount, n: number): string {
-  return `/${mount}/${n}/`;
+  return mount === "origin" ? "/" : `/${mount}/${n}/`;
 }
 
 /** Parses a port given as a number or text; throws ERR_APP_PORT with the reason. */
@@ -141,7 +145,8 @@ export function appArgv(
 const Port = Type.Integer({ minimum: 1, maximum: 65535 });
 const Pid = Type.Integer({ minimum: 1 });
 const Kind = Type.Union(AppKinds.map((k) => Type.Literal(k)));
-const Mount = Type.Union([Type.Literal("port"), Type.Literal("proxy")]);
+const PathMount = Type.Union([Type.Literal("port"), Type.Literal("proxy")]);
+const Mount = Type.Union([Type.Literal("port"), Type.Literal("proxy"), Type.Literal("origin")]);
 const Text = Type.String({ maxLength: 16 * 1024 });
 const Code = Type.String({ pattern: "^ERR_[A-Z]+_[A-Z_]+$" });
 const Path = Type.String({ minLength: 1, maxLength: 4096, pattern: "^[^\\u0000]*$" });
@@ -240,8 +245,11 @@ export const StartApp = defineCommand(
       /** Default: the home directory. */
       cwd: Type.Optional(Type.String({ maxLength: 4096 })),
       command: Type.Optional(Type.String({ maxLength: MAX_APP_COMMAND + 100 })),
-      /** For a `command` app: does it know its base path `/port/<n>/`? Default: proxy. */
-      mount: Type.Optional(Mount),
+      /**
+       * For a `command` app of plus: does it know its base path `/port/<n>/`? Default: proxy.
+       * A launchpad workspace's apps are each an origin of their own: this is ignored there.
+       */
+      mount: Type.Optional(PathMount),
     },
     { additionalProperties: false },
   ),
@@ -295,7 +303,7 @@ export type AppStatus = (typeof AppStatuses)[number];
 export interface AppView extends AppConfig, ShowsRejections {
   app: string;
   status: AppStatus;
-  /** The open path: `/port/<n>/` or `/proxy/<n>/`. */
+  /** The open path: `/port/<n>/`, `/proxy/<n>/`, or `/` on an origin of its own. */
   path: string;
   pid?: number;
   startedAt: string;

@@ -86,6 +86,7 @@ export const WorkspaceBuckets: readonly Buckets[] = [
   Buckets.threads,
   Buckets.turns,
   Buckets.kernels,
+  Buckets.apps,
 ];
 
 /** How many stream readers a browser key may have at once on its workspaces' hosts. */

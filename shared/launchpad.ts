@@ -788,6 +788,7 @@ export const HOSTED_SERVICES = [
   "terminals",
   "agents",
   "kernels",
+  "apps",
 ] as const;
 export type HostedService = (typeof HOSTED_SERVICES)[number];
 

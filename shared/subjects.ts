@@ -710,8 +710,11 @@ export const Keys = {
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(kid, "kernel id")}`,
   /** Every kernel of a workspace, as a watch filter. */
   kernels: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
-  /** A web app started by plus (view `apps`). */
-  app: (app: string) => validateKeyToken(app, "app id"),
+  /** A web app of a workspace (view `apps`). */
+  app: (wsid: string, app: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(app, "app id")}`,
+  /** Every app of a workspace, as a watch filter. */
+  apps: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*`,
 } as const;
 
 /** The JetStream stream that backs a KV bucket (as nats.js names it). */

@@ -1,6 +1,6 @@
 /**
  * The door of a host's per-workspace services (fs with its reads and transfers, docs,
- * terminals, agents): what answers a request to a workspace whose services are not up (just
+ * terminals, agents, kernels, apps): what answers a request to a workspace whose services are not up (just
  * made, or the host just started again). A workspace's services start a moment after it
  * is provisioned (once its view says so); a request sent right after the create's answer
  * found nobody yet and timed out. Now it waits for them, or gets a coded answer.
@@ -34,8 +34,10 @@ const serviceSubjects = (wsid: string) => {
     s.command(ServiceNames.terminals),
     s.command(ServiceNames.agents),
     s.command(ServiceNames.kernels),
+    s.command(ServiceNames.apps),
     s.request(ServiceNames.fs),
     s.read(ServiceNames.fs),
+    s.read(ServiceNames.apps),
     s.request(TRANSFER_REQUESTS),
     s.request(ServiceNames.agents),
     s.request(ServiceNames.kernels),
@@ -154,6 +156,7 @@ export function servicesDoor(o: ServicesDoorOptions): ServicesDoor {
     AllWorkspaces.command(ServiceNames.terminals),
     AllWorkspaces.command(ServiceNames.agents),
     AllWorkspaces.command(ServiceNames.kernels),
+    AllWorkspaces.command(ServiceNames.apps),
     AllWorkspaces.request(ServiceNames.fs),
     AllWorkspaces.request(ServiceNames.agents),
     AllWorkspaces.request(ServiceNames.kernels),

@@ -4,7 +4,8 @@
  * docs service (documents' files through the fs service), the terminals service (shells
  * through `podman exec` inside the container) and the agents service (agents and their
  * commands through `podman exec` inside, files through the fs service) and the kernels service
- * (Jupyter kernels through `podman exec` inside, reached over ipc sockets). They follow the
+ * (Jupyter kernels through `podman exec` inside, reached over ipc sockets) and the apps service
+ * (web apps inside, cli/launchpad/app-runner.ts). They follow the
  * `workspaces` view: started once a workspace is provisioned, stopped when it is deleted.
  */
 import { mkdir, readFile, rm } from "node:fs/promises";
@@ -13,6 +14,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { agentsService } from "../../services/agents/index.js";
+import { appsService } from "../../services/apps/index.js";
 import { docsService } from "../../services/docs/index.js";
 import { fsService } from "../../services/fs/index.js";
 import { hubTurnKeys } from "../../services/host/hub-keys.js";
@@ -42,6 +44,7 @@ import {
   workspaceShellArgv,
 } from "../../shared/launchpad.js";
 import { Buckets } from "../../shared/subjects.js";
+import { containerAppRunner } from "./app-runner.js";
 import { servicesDoor } from "./services-door.js";
 
 export interface WorkspaceServicesOptions {
@@ -162,6 +165,16 @@ export function containerWorkspaceServices(
         initPid: () => containerInit(p.pidfile),
         whenRunning: () => gate.whenRunning(),
       },
+    }),
+    // Web apps inside the container, each opened at an origin of its own on the hub.
+    appsService({
+      durable: hostedDurable("apps", wsid),
+      stoppedBy: "the workspace's services stopped",
+      runner: containerAppRunner({
+        podman: [o.podman.podman, ...podmanGlobal(o.podman)],
+        container: containerName(o.hostId, wsid),
+        initPid: () => containerInit(p.pidfile),
+      }),
     }),
   ];
 }

@@ -20,7 +20,7 @@ import { groupMembers } from "../../test/helpers/procs.js";
 import { freePort } from "../runtime/ports.js";
 import { Supervisor } from "../runtime/supervisor.js";
 import { appsService } from "./index.js";
-import { findProgram } from "./process.js";
+import { findProgram } from "./runner.js";
 
 const PYTHON = findProgram("python3");
 if (!PYTHON) console.warn("the apps service tests are skipped: no python3 on PATH");
@@ -68,7 +68,7 @@ describe.skipIf(!PYTHON)("apps service", () => {
     });
   const view = async (app: string): Promise<AppView | undefined> => {
     const kv = await new Kvm(t.nc).open(Buckets.apps);
-    const e = await kv.get(Keys.app(app));
+    const e = await kv.get(Keys.app(TEST_WSID, app));
     return e?.operation === "PUT" && e.length > 0 ? e.json<AppView>() : undefined;
   };
   const code = (r: CommandReply) => (r.ok ? "ok" : r.error.code);

@@ -38,10 +38,16 @@ export interface AppDeciderContext {
   alive(app: string): boolean;
   /** The directory an app starts in when none is given. */
   home: string;
+  /** Apps open at an origin of their own (a launchpad workspace's): every kind from `/`. */
+  origin?: boolean;
 }
 
 /** The settings of a StartApp (throws ERR_APP_* on bad input); the port must be given by now. */
-export function configOf(data: CommandOf<typeof StartApp>["data"], home: string): AppConfig {
+export function configOf(
+  data: CommandOf<typeof StartApp>["data"],
+  home: string,
+  origin = false,
+): AppConfig {
   const port = parseAppPort(data.port);
   const cwd = data.cwd === undefined || data.cwd.trim() === "" ? home : data.cwd;
   if (!cwd.startsWith("/") || cwd.includes("\0"))
@@ -49,7 +55,11 @@ export function configOf(data: CommandOf<typeof StartApp>["data"], home: string)
       "ERR_APP_CWD",
       `an app's directory must be an absolute path, not ${JSON.stringify(cwd)}`,
     );
-  const mount = data.kind === "command" ? (data.mount ?? "proxy") : AppPrograms[data.kind].mount;
+  const mount = origin
+    ? "origin"
+    : data.kind === "command"
+      ? (data.mount ?? "proxy")
+      : AppPrograms[data.kind].mount;
   return {
     kind: data.kind,
     port,
@@ -68,7 +78,7 @@ export function appDecider(ctx: AppDeciderContext): Decider<AppCommand, AppDecid
     decide(command, state) {
       switch (command.type) {
         case "StartApp": {
-          const config = configOf(command.data, ctx.home);
+          const config = configOf(command.data, ctx.home, ctx.origin);
           const app = `a${config.port}`;
           if (state.status === "started" && ctx.alive(app))
             throw new CocalcError(

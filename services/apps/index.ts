@@ -2,12 +2,16 @@
 import type { ServiceDefinition } from "../runtime/service.js";
 import { APPS_SERVICE, type AppsServiceOptions, startApps } from "./service.js";
 
+export type { AppRunner } from "./runner.js";
 export { APPS_SERVICE, type AppsServiceOptions, appsRegistry } from "./service.js";
 
-export function appsService(opts: AppsServiceOptions = {}): ServiceDefinition {
+export function appsService(
+  opts: AppsServiceOptions & { durable?: string } = {},
+): ServiceDefinition {
+  const durable = opts.durable ?? APPS_SERVICE;
   return {
     name: APPS_SERVICE,
-    durables: [APPS_SERVICE],
-    start: (ctx) => startApps(ctx, opts),
+    durables: [durable],
+    start: (ctx) => startApps(ctx, { ...opts, durable }),
   };
 }

@@ -1,13 +1,11 @@
 /**
- * One app's process, supervised: spawned as the leader of a process group of its own (so that
- * stopping it ends everything it started), its output kept in a bounded log, reported running
+ * One app's process, supervised: spawned as a tree of its own where apps run (runner.ts: a
+ * process group on plus's machine, a cgroup in a launchpad container), so that stopping it
+ * ends everything it started; its output kept in a bounded log, reported running
  * once its port answers HTTP, failed when it does not in time, exited with its code when it
  * ends by itself. It is not restarted: the page shows the exit and offers Restart.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { accessSync, constants } from "node:fs";
-import { request } from "node:http";
-import { delimiter, join } from "node:path";
+import type { ChildProcess } from "node:child_process";
 import {
   type AppConfig,
   type AppKind,
@@ -17,14 +15,11 @@ import {
   appPath,
 } from "../../shared/apps.js";
 import type { Logger } from "../runtime/logger.js";
-import { userEnv } from "../runtime/user-env.js";
+import type { AppChild, AppRunner } from "./runner.js";
 
 export type AppRunDecided = {
   [E in AppRunEvent as E["type"]]: Pick<E, "type" | "data">;
 }[AppRunEvent["type"]];
-
-/** The environment variable that marks a process as app `<wsid>.<app>` (found again after a crash). */
-export const APP_MARK = "COCALC_PLUS_APP";
 
 /** A bounded log of lines: the oldest fall out past `maxLines` or `maxBytes`. */
 export class AppLog {
@@ -76,59 +71,42 @@ export class AppLog {
   }
 }
 
-/** The full path of `program` on PATH, or undefined. */
-export function findProgram(program: string, path = process.env.PATH ?? ""): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const full = join(dir, program);
-    try {
-      accessSync(full, constants.X_OK);
-      return full;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /** Jupyter Notebook before 7 takes NotebookApp settings, 7 and later ServerApp ones. */
-function notebookSection(binary: string): "NotebookApp" | "ServerApp" {
-  const r = spawnSync(binary, ["--version"], { encoding: "utf8", timeout: 20_000 });
-  const major = Number(/^(\d+)\./.exec(r.stdout?.trim() ?? "")?.[1]);
+async function notebookSection(
+  runner: AppRunner,
+  binary: string,
+): Promise<"NotebookApp" | "ServerApp"> {
+  const major = Number(/^(\d+)\./.exec((await runner.output(binary, ["--version"])).trim())?.[1]);
   return major >= 7 ? "ServerApp" : "NotebookApp";
 }
 
-/** The program and argv an app is started with (`binary`: its program found on PATH). */
-export function appArgvFor(config: AppConfig, binary: string | undefined): [string, string[]] {
-  const section = config.kind === "jupyter-notebook" ? notebookSection(binary!) : "ServerApp";
+/** The program and argv an app is started with (`binary`: its program found where it runs). */
+export async function appArgvFor(
+  runner: AppRunner,
+  config: AppConfig,
+  binary: string | undefined,
+): Promise<[string, string[]]> {
+  const section =
+    config.kind === "jupyter-notebook" ? await notebookSection(runner, binary!) : "ServerApp";
   const [file, args] = appArgv(config, binary ?? "", section);
   // Jupyter refuses to run as root without this (containers and CI run as root).
   const jupyter = config.kind === "jupyter-notebook" || config.kind === "jupyterlab";
-  return [file, jupyter && process.getuid?.() === 0 ? [...args, "--allow-root"] : args];
+  return [file, jupyter && runner.asRoot ? [...args, "--allow-root"] : args];
 }
 
-/** The program an app kind needs, found on PATH (undefined: not installed; `command` needs none). */
-export function programOf(kind: AppKind): { needed: boolean; path?: string } {
+/** The program an app kind needs, found where apps run (undefined: not installed; `command` needs none). */
+export async function programOf(
+  runner: AppRunner,
+  kind: AppKind,
+): Promise<{ needed: boolean; path?: string }> {
   const program = AppPrograms[kind].program;
   if (program === undefined) return { needed: false };
-  const path = findProgram(program);
+  const path = (await runner.programs([program]))[program];
   return path ? { needed: true, path } : { needed: true };
 }
 
-/** Does something answer HTTP on 127.0.0.1:port at `path` (any status counts)? */
-function answersHttp(port: number, path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path, method: "GET", timeout: 2000 }, (res) => {
-      res.resume();
-      resolve(true);
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
-
 export interface AppProcessOptions {
+  runner: AppRunner;
   wsid: string;
   app: string;
   config: AppConfig;
@@ -138,38 +116,13 @@ export interface AppProcessOptions {
   emit(e: AppRunDecided): Promise<void>;
 }
 
-/** Ends the process group led by `pid` (TERM, then KILL after `graceMs`); resolves when it is gone. */
-export async function endGroup(pid: number, graceMs = 5000): Promise<void> {
-  const alive = () => {
-    try {
-      process.kill(-pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  try {
-    process.kill(-pid, "SIGTERM");
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + graceMs;
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (alive()) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // gone in between
-    }
-    while (alive()) await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 export class AppProcess {
   readonly output = new AppLog();
+  private tree: AppChild | undefined;
   private child: ChildProcess | undefined;
   private stopping = false;
   private exited: Promise<void> = Promise.resolve();
+  private starting: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: AppProcessOptions) {}
 
@@ -178,26 +131,31 @@ export class AppProcess {
     return this.child !== undefined;
   }
 
-  start(binary: string | undefined): void {
-    const { config, log } = this.o;
-    const [file, args] = appArgvFor(config, binary);
+  /** Starts it; resolves once it is spawned (or failed to be). */
+  start(binary: string | undefined): Promise<void> {
+    this.starting = this.launch(binary).catch((err) =>
+      this.fail(`could not start it: ${(err as Error).message}`),
+    );
+    return this.starting;
+  }
+
+  private async launch(binary: string | undefined): Promise<void> {
+    const { config, log, runner } = this.o;
+    const [file, args] = await appArgvFor(runner, config, binary);
     this.output.write(`$ ${[file, ...args].join(" ")}\n`);
-    let child: ChildProcess;
+    if (this.stopping) return;
+    let tree: AppChild;
     try {
-      child = spawn(file, args, {
+      tree = await runner.spawn(`${this.o.wsid}.${this.o.app}`, file, args, {
         cwd: config.cwd,
-        detached: true,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: {
-          ...userEnv(),
-          PORT: String(config.port),
-          [APP_MARK]: `${this.o.wsid}.${this.o.app}`,
-        },
+        env: { PORT: String(config.port) },
       });
     } catch (err) {
-      void this.fail(`could not start ${file}: ${(err as Error).message}`);
+      await this.fail(`could not start ${file}: ${(err as Error).message}`);
       return;
     }
+    const child = tree.child;
+    this.tree = tree;
     this.child = child;
     child.stdout!.setEncoding("utf8").on("data", (d: string) => this.output.write(d));
     child.stderr!.setEncoding("utf8").on("data", (d: string) => this.output.write(d));
@@ -212,8 +170,7 @@ export class AppProcess {
         this.child = undefined;
         this.output.write(`\n[exited ${signal ? `by ${signal}` : `with code ${code}`}]\n`);
         // What it started and left behind goes with it.
-        const pid = child.pid;
-        if (pid !== undefined) void endGroup(pid, 0);
+        void tree.end(0);
         if (this.stopping) {
           resolve();
           return;
@@ -225,7 +182,7 @@ export class AppProcess {
           .finally(resolve);
       });
     });
-    const pid = child.pid;
+    const pid = tree.pid;
     if (pid === undefined) return;
     void this.o.emit({ type: "AppSpawned", data: { pid } }).then(
       () => this.waitReady(child, pid),
@@ -234,19 +191,19 @@ export class AppProcess {
   }
 
   private async waitReady(child: ChildProcess, pid: number): Promise<void> {
-    const { config } = this.o;
+    const { config, runner } = this.o;
     const path = config.mount === "port" ? appPath("port", config.port) : "/";
     const deadline = Date.now() + this.o.readyTimeoutMs;
     let wait = 100;
     while (this.child === child && !this.stopping) {
-      if (await answersHttp(config.port, path)) {
+      if (await runner.answersHttp(config.port, path)) {
         if (this.child === child && !this.stopping)
           await this.o.emit({ type: "AppRunning", data: { pid } });
         return;
       }
       if (Date.now() > deadline) {
         this.stopping = true;
-        await endGroup(pid);
+        await this.tree?.end();
         await this.exited;
         await this.fail(
           `port ${config.port} did not answer HTTP within ${Math.round(this.o.readyTimeoutMs / 1000)} s`,
@@ -268,22 +225,16 @@ export class AppProcess {
       .catch((err) => this.o.log.warn({ err }, "app failure not recorded"));
   }
 
-  /** Kills its process group at once (plus is exiting and cannot wait). */
+  /** Kills its process tree at once (the service's process is exiting and cannot wait). */
   killNow(): void {
-    const pid = this.child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
+    this.tree?.killNow();
   }
 
-  /** Ends its process group; resolves once it is gone (nothing is recorded: the caller did). */
+  /** Ends its process tree; resolves once it is gone (nothing is recorded: the caller did). */
   async stop(): Promise<void> {
     this.stopping = true;
-    const pid = this.child?.pid;
-    if (pid !== undefined) await endGroup(pid);
+    await this.starting;
+    if (this.child !== undefined) await this.tree?.end();
     await this.exited;
   }
 }

@@ -1,17 +1,17 @@
 import { type AppEvent, AppEvents, type AppView, appPath } from "../../shared/apps.js";
 import type { StoredEvent } from "../../shared/envelope.js";
 import { withRejection } from "../../shared/rejections.js";
-import { appIdOfSubject, Buckets, Keys } from "../../shared/subjects.js";
+import { appIdOfSubject, Buckets, Keys, wsidOfSubject } from "../../shared/subjects.js";
 import type { Projection } from "../runtime/projection.js";
 
 const types = new Set<string>(AppEvents.map((e) => e.type));
 
-/** The `apps` view: settings, status, pid and exit code of every app plus started. */
+/** The `apps` view (key `<wsid>.<app>`): settings, status, pid and exit code of every app. */
 export const appsProjection: Projection<AppView, AppEvent> = {
   name: "apps",
   bucket: Buckets.apps,
   canHandle: (e): e is AppEvent => types.has(e.type),
-  key: (e) => Keys.app(appIdOfSubject(e.subject)!),
+  key: (e) => Keys.app(wsidOfSubject(e.subject)!, appIdOfSubject(e.subject)!),
   rejected: withRejection,
   evolve(view, { event, subject }: StoredEvent<AppEvent>) {
     const at = event.at;

@@ -5,8 +5,6 @@
  * Its output is kept in a bounded log, read in pages on `ws.<wsid>.read.apps`, which also says
  * which programs are installed. When plus stops, every app's process group is ended.
  */
-import { readFileSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import type { KV } from "@nats-io/kv";
 import {
   AppCommands,
@@ -26,6 +24,7 @@ import {
   appIdOfSubject,
   appSubjects,
   Buckets,
+  Keys,
   ServiceNames,
   Streams,
   workspaceSubjects,
@@ -33,13 +32,13 @@ import {
 import { AggregateStore } from "../runtime/aggregate.js";
 import { serveCommands } from "../runtime/commands.js";
 import { consumeEvents } from "../runtime/consumer.js";
-import { freePort, listenProblem } from "../runtime/ports.js";
 import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import { type AppCommand, type AppDecided, type AppState, appDecider } from "./decider.js";
-import { APP_MARK, AppProcess, type AppRunDecided, endGroup, programOf } from "./process.js";
+import { AppProcess, type AppRunDecided, programOf } from "./process.js";
 import { appsProjection } from "./projections.js";
+import { type AppRunner, localRunner } from "./runner.js";
 
 export const APPS_SERVICE = ServiceNames.apps;
 export const appsRegistry = new EventRegistry<AppEvent>(AppEvents);
@@ -48,6 +47,12 @@ const versions = new Map<string, number>(AppEvents.map((d) => [d.type, d.v]));
 export interface AppsServiceOptions {
   /** Where an app starts when no directory is given (default: the home directory). */
   home?: string;
+  /** Where apps run (default: this machine, as plus's user). */
+  runner?: AppRunner;
+  /** What the service says its apps were ended by when it stops. */
+  stoppedBy?: string;
+  /** Its durable consumer (a launchpad host runs one service per workspace). */
+  durable?: string;
   /** How long an app's port may take to answer HTTP (default 120 s). */
   readyTimeoutMs?: number;
 }
@@ -61,21 +66,14 @@ function notInstalled(kind: keyof typeof AppPrograms): CocalcError {
   );
 }
 
-/** Is `pid` a process of app `mark` (its environment says so)? */
-function isAppProcess(pid: number, mark: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes(`${APP_MARK}=${mark}`);
-  } catch {
-    return false;
-  }
-}
-
 export async function startApps(
   ctx: ServiceContext,
   opts: AppsServiceOptions = {},
 ): Promise<RunningService> {
   const log = ctx.log;
-  const home = opts.home ?? homedir();
+  const runner = opts.runner ?? localRunner(opts.home);
+  const home = runner.home;
+  const stoppedBy = opts.stoppedBy ?? "cocalc-plus stopped";
   const apps = new Map<string, AppProcess>();
   const view: KV = await ctx.kvm.open(Buckets.apps);
 
@@ -92,17 +90,15 @@ export async function startApps(
     await publishEvent(ctx.js, appSubjects(ctx.wsid, app)[kind], ev);
   };
 
-  // Apps a plus killed without stopping left behind: their process groups end now.
-  for await (const key of await view.keys()) {
+  // Apps a service killed without stopping left behind: their processes end now.
+  for await (const key of await view.keys(Keys.apps(ctx.wsid))) {
     const e = await view.get(key);
     if (e?.operation !== "PUT" || e.length === 0) continue;
     const v = e.json<AppView>();
     if (v.status !== "starting" && v.status !== "running") continue;
-    if (v.pid !== undefined && isAppProcess(v.pid, `${ctx.wsid}.${v.app}`)) {
-      await endGroup(v.pid);
-      log.info({ app: v.app, pid: v.pid }, "ended an app left behind");
-    }
-    await publish(v.app, "config", { type: "AppStopped", data: { reason: "cocalc-plus stopped" } });
+    await runner.endLeftover(`${ctx.wsid}.${v.app}`, v.pid);
+    log.info({ app: v.app, pid: v.pid }, "ended an app left behind");
+    await publish(v.app, "config", { type: "AppStopped", data: { reason: stoppedBy } });
   }
 
   const project = await projectionHandler(ctx.kvm, [appsProjection]);
@@ -118,7 +114,7 @@ export async function startApps(
     await project(stored);
     if (event.type !== "AppStarted") return;
     const config = event.data;
-    const program = programOf(config.kind);
+    const program = await programOf(runner, config.kind);
     if (program.needed && program.path === undefined) {
       const err = notInstalled(config.kind);
       await publish(app, "run", {
@@ -128,6 +124,7 @@ export async function startApps(
       return;
     }
     const proc = new AppProcess({
+      runner,
       wsid: ctx.wsid,
       app,
       config,
@@ -136,14 +133,14 @@ export async function startApps(
       emit: (e: AppRunDecided) => publish(app, "run", e),
     });
     apps.set(app, proc);
-    proc.start(program.path);
+    await proc.start(program.path);
   };
   const consumer = await consumeEvents({
     nc: ctx.nc,
     js: ctx.js,
     jsm: ctx.jsm,
     stream: Streams.WS_APPS,
-    durable: APPS_SERVICE,
+    durable: opts.durable ?? APPS_SERVICE,
     filterSubject: `ws.${ctx.wsid}.app.>`,
     registry: appsRegistry,
     log,
@@ -164,7 +161,7 @@ export async function startApps(
       stream: Streams.WS_APPS,
       registry: appsRegistry,
       events: AppEvents,
-      decider: appDecider({ alive, home }),
+      decider: appDecider({ alive, home, origin: runner.origin }),
     }),
     aggregateSubject: (c) =>
       appSubjects(
@@ -176,24 +173,19 @@ export async function startApps(
     check: async (c) => {
       if (c.type !== "StartApp") return;
       const d = c.data;
-      if (d.port === undefined || d.port === "") d.port = await freePort();
+      if (d.port === undefined || d.port === "") d.port = await runner.freePort();
       const port = parseAppPort(d.port);
-      const program = programOf(d.kind);
+      const program = await programOf(runner, d.kind);
       if (program.needed && program.path === undefined) throw notInstalled(d.kind);
       const cwd = d.cwd === undefined || d.cwd.trim() === "" ? home : d.cwd;
-      let dir = false;
-      try {
-        dir = cwd.startsWith("/") && !cwd.includes("\0") && statSync(cwd).isDirectory();
-      } catch {
-        dir = false;
-      }
+      const dir = cwd.startsWith("/") && !cwd.includes("\0") && (await runner.isDirectory(cwd));
       if (!dir)
         throw new CocalcError(
           "ERR_APP_CWD",
           `an app's directory must be an existing directory, not ${JSON.stringify(cwd)}`,
         );
       if (alive(appIdFor(port))) return; // the decider says it runs
-      const p = await listenProblem(port);
+      const p = await runner.portProblem(port);
       if (p)
         throw new CocalcError(
           "ERR_APP_PORT_IN_USE",
@@ -208,12 +200,15 @@ export async function startApps(
   // Pages of an app's log, and which programs are installed.
   const readSubject = workspaceSubjects(ctx.wsid).read(APPS_SERVICE);
   const reads = ctx.nc.subscribe(readSubject, { queue: readSubject });
-  const answer = (r: AppReadRequest): unknown => {
+  const answer = async (r: AppReadRequest): Promise<unknown> => {
     if (r?.type === "Programs") {
+      const names = AppKinds.flatMap((k) => AppPrograms[k].program ?? []);
+      const found = await runner.programs(names);
       const out: Partial<AppProgramsAnswer> = {};
       for (const k of AppKinds) {
-        const p = programOf(k);
-        out[k] = { installed: !p.needed || p.path !== undefined, ...(p.path && { path: p.path }) };
+        const program = AppPrograms[k].program;
+        const path = program === undefined ? undefined : found[program];
+        out[k] = { installed: program === undefined || path !== undefined, ...(path && { path }) };
       }
       return out;
     }
@@ -227,11 +222,14 @@ export async function startApps(
   };
   const reading = (async () => {
     for await (const m of reads) {
-      try {
-        m.respond(JSON.stringify({ ok: true, value: answer(m.json<AppReadRequest>()) }));
-      } catch (err) {
-        m.respond(JSON.stringify({ ok: false, error: toErrorPayload(err) }));
-      }
+      // Answered as they come: one slow look into a container does not hold the others.
+      void (async () => {
+        try {
+          m.respond(JSON.stringify({ ok: true, value: await answer(m.json<AppReadRequest>()) }));
+        } catch (err) {
+          m.respond(JSON.stringify({ ok: false, error: toErrorPayload(err) }));
+        }
+      })();
     }
   })();
   const readPart = {
@@ -255,10 +253,9 @@ export async function startApps(
       [...apps].map(async ([app, proc]) => {
         if (!proc.alive) return;
         await proc.stop();
-        await publish(app, "config", {
-          type: "AppStopped",
-          data: { reason: "cocalc-plus stopped" },
-        }).catch((err) => log.warn({ app, err }, "app stop not recorded"));
+        await publish(app, "config", { type: "AppStopped", data: { reason: stoppedBy } }).catch(
+          (err) => log.warn({ app, err }, "app stop not recorded"),
+        );
       }),
     );
     apps.clear();

@@ -23,15 +23,24 @@ export interface ExecTree {
    * tree's cgroup and continues it. False when it did not appear before `gone()` said so.
    */
   adopt(gone: () => boolean): Promise<boolean>;
+  /** Sends `signal` to every process of the tree. */
+  signal(signal: NodeJS.Signals): Promise<void>;
+  /** The host pids of the tree's processes (none: it has ended). */
+  pids(): Promise<number[]>;
   /** Kills every process of the tree and removes its cgroup. */
   kill(): Promise<void>;
 }
 
 /**
  * Makes the cgroup of exec `execId` inside the container whose init is `initPid`, or
- * undefined when the container's cgroup is not one the host can write.
+ * undefined when the container's cgroup is not one the host can write (or, unless `reuse`,
+ * the cgroup is there already; `reuse` takes one left behind, to kill what is in it).
  */
-export async function makeExecTree(initPid: number, execId: string): Promise<ExecTree | undefined> {
+export async function makeExecTree(
+  initPid: number,
+  execId: string,
+  o: { reuse?: boolean } = {},
+): Promise<ExecTree | undefined> {
   let lines: string[];
   try {
     lines = (await readFile(`/proc/${initPid}/cgroup`, "utf8")).split("\n");
@@ -51,7 +60,9 @@ export async function makeExecTree(initPid: number, execId: string): Promise<Exe
     : { file: "cgroup.freeze", on: "1", off: "0" };
   const dir = join(parent, `cocalc-exec-${execId}`);
   try {
-    await mkdir(dir);
+    await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (!(o.reuse && err.code === "EEXIST")) throw err;
+    });
     // v2 has a freezer file only where the kernel supports it.
     await readFile(join(dir, freeze.file), "utf8");
   } catch {
@@ -87,6 +98,14 @@ export async function makeExecTree(initPid: number, execId: string): Promise<Exe
       }
       return false;
     },
+    async signal(signal) {
+      for (const pid of await procs(dir)) {
+        try {
+          process.kill(pid, signal);
+        } catch {}
+      }
+    },
+    pids: () => procs(dir),
     async kill() {
       if (removed) return;
       // Frozen, nothing in the tree can fork while it is being killed.

@@ -78,7 +78,7 @@ describe("leaf accounts", () => {
       { name: "$JS.host-h1.API.>", subject: "$JS.host-h1.API.>", type: "service", ...pulled },
       // Its workspaces' services (never cmd.host), requests and keystrokes, as patterns: the
       // hub imports those of the workspaces placed there.
-      ...["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) =>
+      ...["workspace", "fs", "docs", "terminals", "agents", "kernels", "apps"].map((s) =>
         service(`ws.*.cmd.${s}`),
       ),
       service("ws.*.req.*"),
@@ -136,7 +136,9 @@ describe("leaf accounts", () => {
     const of = (account: string) =>
       placed.imports.filter((i) => i.account === account && i.subject.startsWith("ws."));
     expect(subjects(of("AHOSTONE"))).toEqual([
-      ...["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) => `ws.w1.cmd.${s}`),
+      ...["workspace", "fs", "docs", "terminals", "agents", "kernels", "apps"].map(
+        (s) => `ws.w1.cmd.${s}`,
+      ),
       "ws.w1.req.*",
       "ws.w1.read.*",
       "ws.w1.term.*.*",
@@ -149,7 +151,9 @@ describe("leaf accounts", () => {
         .filter((i) => i.share)
         .map((i) => i.subject),
     ).toEqual(
-      ["workspace", "fs", "docs", "terminals", "agents", "kernels"].map((s) => `ws.w1.cmd.${s}`),
+      ["workspace", "fs", "docs", "terminals", "agents", "kernels", "apps"].map(
+        (s) => `ws.w1.cmd.${s}`,
+      ),
     );
     expect(JSON.stringify(of("AHOSTTWO"))).not.toContain("w1");
     expect(JSON.stringify(placed.imports)).not.toContain("w3");

@@ -9,7 +9,7 @@ import type { Page } from "playwright-core";
 import { freePort } from "../../services/runtime/ports.js";
 import { launchChromium } from "../helpers/browser.js";
 import { signIn } from "../helpers/plus.js";
-import { type Spawned, spawnServer, stopServer, waitForHttp200 } from "./proc.js";
+import { type Spawned, spawnServer, stopServer, waitForFile, waitForHttp200 } from "./proc.js";
 
 const PLUS_CLI = fileURLToPath(new URL("../../bundle/plus.js", import.meta.url));
 
@@ -49,6 +49,8 @@ export async function startBenchPlus(dir: string, home: string): Promise<BenchPl
   );
   const url = `http://127.0.0.1:${port}/`;
   await waitForHttp200(`${url}healthz`, server);
+  // It answers before it writes the token file; the connection-info file comes last.
+  await waitForFile(info, server);
   const token = async () => (await readFile(join(dir, "connection.token"), "utf8")).trim();
   return {
     server,

@@ -3,7 +3,7 @@
  * resident memory of the whole process tree, stop. Linux only (reads /proc).
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { sleep } from "./stats.js";
 
 /** Resident set size of one process in KiB, or 0 when it is gone. */
@@ -108,6 +108,19 @@ export async function waitForHttp200(url: string, server: Spawned, ms = 60_000):
     }
     if (Date.now() > deadline)
       throw new Error(`${url} did not answer 200 within ${ms} ms:\n${server.output()}`);
+    await sleep(10);
+  }
+}
+
+/** Polls until `path` exists (a file a server writes once it is ready); throws when it exits or `ms` pass. */
+export async function waitForFile(path: string, server: Spawned, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (existsSync(path)) return;
+    if (server.child.exitCode !== null || server.child.signalCode !== null)
+      throw new Error(`server exited before it wrote ${path}:\n${server.output()}`);
+    if (Date.now() > deadline)
+      throw new Error(`${path} was not written within ${ms} ms:\n${server.output()}`);
     await sleep(10);
   }
 }

@@ -10,7 +10,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { findProgram } from "../../services/apps/process.js";
+import { findProgram } from "../../services/apps/runner.js";
 import { freePort } from "../../services/runtime/ports.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { until } from "../helpers/nats.js";

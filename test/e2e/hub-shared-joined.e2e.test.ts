@@ -306,6 +306,52 @@ describe.skipIf(unsupported !== undefined)(
       },
     );
 
+    it("an app the owner starts in the Apps tab runs in the container on the joined host and opens at its own origin; the collaborator sees it", async () => {
+      const port = 18098;
+      const appRow = (page: Page) => page.locator(`[data-testid="apps-row"][data-app="a${port}"]`);
+      for (const page of [owner, collaborator]) {
+        await page.goto(at("#apps"));
+        await page.getByTestId("apps").waitFor({ timeout: 60_000 });
+      }
+      const launcher = owner.locator('[data-testid="apps-launcher"][data-launcher="command"]');
+      await launcher
+        .getByTestId("apps-command")
+        .fill(
+          'mkdir -p /tmp/site && echo "served as $(whoami)" > /tmp/site/index.html && exec httpd -f -p 127.0.0.1:{port} -h /tmp/site',
+        );
+      await launcher.getByTestId("apps-launcher-port").fill(String(port));
+      await launcher.getByTestId("apps-start").click();
+      for (const page of [owner, collaborator])
+        await expect
+          .poll(() => appRow(page).getAttribute("data-status"), { timeout: 60_000 })
+          .toBe("running");
+      // The collaborator opens it: a page the app wrote inside the container, as its user.
+      const [tab] = await Promise.all([
+        collaborator.context().waitForEvent("page"),
+        appRow(collaborator).getByTestId("apps-row-open").click(),
+      ]);
+      await expect
+        .poll(
+          async () =>
+            (await tab
+              .locator("body")
+              .textContent()
+              .catch(() => "")) ?? "",
+          {
+            timeout: 30_000,
+          },
+        )
+        .toContain("served as user");
+      expect(new URL(tab.url()).hostname).toBe(`p${port}-${hub.wsid}.localhost`);
+      await tab.close();
+      await shot(owner, "owner-apps");
+      await appRow(owner).getByTestId("apps-row-stop").click();
+      await expect
+        .poll(() => appRow(collaborator).getAttribute("data-status"), { timeout: 60_000 })
+        .toBe("stopped");
+      for (const page of [owner, collaborator]) await openFiles(page, at());
+    });
+
     it("the host stops: every page says so; it is back: the pages go on", async () => {
       const host = hub.host!;
       const frozen = [host.child.pid!, await host.natsPid()];

@@ -80,7 +80,7 @@ export const workspaceTabs: readonly WorkspaceTab[] = [
     plusOnly: true,
   },
   { id: "sync", label: "Sync", icon: SyncIcon, pane: SyncPane, plusOnly: true },
-  { id: "apps", label: "Apps", icon: AppsIcon, pane: AppsPane, plusOnly: true },
+  { id: "apps", label: "Apps", icon: AppsIcon, pane: AppsPane },
 ];
 
 /** The tabs of a workspace: all of them on plus, those its host serves when hosted. */

@@ -6,10 +6,15 @@
  * workspace (the apps service: running once the port answers, output kept, ended with plus),
  * with the flags that make them work behind the proxy; one whose program is missing says how
  * to install it. Started apps are listed live from the `apps` view.
+ *
+ * In a launchpad workspace the apps run inside its container and each port opens at an origin
+ * of its own (`p<n>-<wsid>.<apps domain>`, a link from POST /api/hub/proxy/token), so no base
+ * path is chosen; a viewer sees the apps and their logs and can neither open nor change them.
  */
 import { createResource, createSignal, For, Show } from "solid-js";
-import type { AppProgramsAnswer } from "../../../shared/apps.js";
+import type { AppMount, AppProgramsAnswer, AppView } from "../../../shared/apps.js";
 import { Icon } from "../components/icons.js";
+import type { WorkspaceConnection } from "../lib/connection.js";
 import { errorMessage, postJson } from "../lib/session.js";
 import { useConnection } from "../stores/connection-store.js";
 import { type AppsStore, createAppsStore } from "./apps-store.js";
@@ -38,32 +43,62 @@ const MAX_RECENT = 8;
 
 export interface Opened {
   port: number;
-  mount: "port" | "proxy";
+  mount: AppMount;
 }
 
-function readRecent(): Opened[] {
+function readRecent(key: string): Opened[] {
   try {
-    const v = JSON.parse(localStorage.getItem(RECENT_KEY) ?? "[]") as Opened[];
+    const v = JSON.parse(localStorage.getItem(key) ?? "[]") as Opened[];
     return Array.isArray(v) ? v.slice(0, MAX_RECENT) : [];
   } catch {
     return [];
   }
 }
 
-/** A signed link to app `o` (path and query), valid 5 minutes. */
-export async function signedPath(o: Opened): Promise<{ path: string; expiresAt: string }> {
-  const res = await postJson("/api/proxy/token", { port: o.port, strip: o.mount === "proxy" });
-  if (!res.ok) throw new Error(await errorMessage(res));
-  return (await res.json()) as { path: string; expiresAt: string };
+/** How this page opens apps: plus's paths, or a hosted workspace's origins of their own. */
+interface AppLinks {
+  /** Apps open at an origin of their own: no base path to choose. */
+  origin: boolean;
+  /** A signed link to app `o` (a full URL), valid 5 minutes. */
+  sign(o: Opened): Promise<{ url: string; expiresAt: string }>;
+  /** Where it opens, in words. */
+  where(o: Opened): string;
+}
+
+function appLinks(conn: WorkspaceConnection): AppLinks {
+  if (conn.hosted)
+    return {
+      origin: true,
+      async sign(o) {
+        const res = await postJson("/api/hub/proxy/token", { wsid: conn.wsid, port: o.port });
+        if (!res.ok) throw new Error(await errorMessage(res));
+        return (await res.json()) as { url: string; expiresAt: string };
+      },
+      where: (o) => `port ${o.port}`,
+    };
+  return {
+    origin: false,
+    async sign(o) {
+      const res = await postJson("/api/proxy/token", { port: o.port, strip: o.mount === "proxy" });
+      if (!res.ok) throw new Error(await errorMessage(res));
+      const body = (await res.json()) as { path: string; expiresAt: string };
+      return { url: `${location.origin}${body.path}`, expiresAt: body.expiresAt };
+    },
+    where: (o) => appPath(o.mount, o.port),
+  };
 }
 
 export function AppsPane() {
-  const store = createAppsStore(useConnection());
+  const conn = useConnection();
+  const links = appLinks(conn);
+  const readOnly = () => conn.readOnly === true;
+  const recentKey = conn.hosted ? `${RECENT_KEY}.${conn.wsid}` : RECENT_KEY;
+  const store = createAppsStore(conn);
   const [programs] = createResource(() => store.programs().catch(() => undefined));
   const [portText, setPortText] = createSignal("8888");
-  const [mount, setMount] = createSignal<"port" | "proxy">("port");
+  const [mount, setMount] = createSignal<AppMount>(links.origin ? "origin" : "port");
   const [status, setStatus] = createSignal<{ text: string; error?: true }>();
-  const [recent, setRecent] = createSignal<Opened[]>(readRecent());
+  const [recent, setRecent] = createSignal<Opened[]>(readRecent(recentKey));
 
   const remember = (o: Opened) => {
     const next = [o, ...recent().filter((r) => r.port !== o.port || r.mount !== o.mount)].slice(
@@ -72,7 +107,7 @@ export function AppsPane() {
     );
     setRecent(next);
     try {
-      localStorage.setItem(RECENT_KEY, JSON.stringify(next));
+      localStorage.setItem(recentKey, JSON.stringify(next));
     } catch {
       // storage unavailable: the list lives as long as the page
     }
@@ -90,13 +125,13 @@ export function AppsPane() {
     // Opened at once (a popup blocker lets a click's own window through), then sent on.
     const tab = window.open("about:blank", "_blank");
     try {
-      const { path } = await signedPath(o);
+      const { url } = await links.sign(o);
       if (tab) {
         tab.opener = null;
-        tab.location.href = path;
-      } else location.assign(path);
+        tab.location.href = url;
+      } else location.assign(url);
       remember(o);
-      setStatus({ text: `Opened ${appPath(o.mount, o.port)}` });
+      setStatus({ text: `Opened ${links.where(o)}` });
     } catch (err) {
       tab?.close();
       setStatus({ text: (err as Error).message, error: true });
@@ -105,10 +140,10 @@ export function AppsPane() {
   const copy = async (o: Opened | undefined) => {
     if (!o) return;
     try {
-      const { path, expiresAt } = await signedPath(o);
-      await navigator.clipboard.writeText(`${location.origin}${path}`);
+      const { url, expiresAt } = await links.sign(o);
+      await navigator.clipboard.writeText(url);
       setStatus({
-        text: `Link copied: it opens ${appPath(o.mount, o.port)} until ${new Date(expiresAt).toLocaleTimeString()}.`,
+        text: `Link copied: it opens ${links.where(o)} until ${new Date(expiresAt).toLocaleTimeString()}.`,
       });
     } catch (err) {
       setStatus({ text: (err as Error).message, error: true });
@@ -118,10 +153,26 @@ export function AppsPane() {
   return (
     <div class="apps-page" data-testid="apps">
       <h2>Apps</h2>
-      <p class="apps-intro">
-        A web server on a port of this machine opens here behind plus's sign-in, HTTP and WebSocket.
-        It shares this page's origin: open only apps you trust as you trust plus.
-      </p>
+      <Show
+        when={links.origin}
+        fallback={
+          <p class="apps-intro">
+            A web server on a port of this machine opens here behind plus's sign-in, HTTP and
+            WebSocket. It shares this page's origin: open only apps you trust as you trust plus.
+          </p>
+        }
+      >
+        <p class="apps-intro">
+          A web server on a port inside this workspace opens at an address of its own behind the
+          hub's sign-in, HTTP and WebSocket: its members reach it, nobody else.
+        </p>
+        <Show when={readOnly()}>
+          <p class="apps-status" role="status" data-testid="apps-read-only">
+            You are a viewer of this workspace: you see its apps and their logs, and cannot open,
+            start or stop them.
+          </p>
+        </Show>
+      </Show>
       <form
         class="apps-open"
         onSubmit={(e) => {
@@ -139,31 +190,34 @@ export function AppsPane() {
             data-testid="apps-port"
           />
         </label>
-        <label title="The app was given this base path (Jupyter's --base_url)">
-          <input
-            type="radio"
-            name="mount"
-            checked={mount() === "port"}
-            onChange={() => setMount("port")}
-          />
-          <code>/port/{portText()}/</code> path kept
-        </label>
-        <label title="The app uses relative links only (code-server, python -m http.server)">
-          <input
-            type="radio"
-            name="mount"
-            checked={mount() === "proxy"}
-            onChange={() => setMount("proxy")}
-          />
-          <code>/proxy/{portText()}/</code> prefix taken off
-        </label>
-        <button type="submit" class="button" data-testid="apps-open">
+        <Show when={!links.origin}>
+          <label title="The app was given this base path (Jupyter's --base_url)">
+            <input
+              type="radio"
+              name="mount"
+              checked={mount() === "port"}
+              onChange={() => setMount("port")}
+            />
+            <code>/port/{portText()}/</code> path kept
+          </label>
+          <label title="The app uses relative links only (code-server, python -m http.server)">
+            <input
+              type="radio"
+              name="mount"
+              checked={mount() === "proxy"}
+              onChange={() => setMount("proxy")}
+            />
+            <code>/proxy/{portText()}/</code> prefix taken off
+          </label>
+        </Show>
+        <button type="submit" class="button" data-testid="apps-open" disabled={readOnly()}>
           Open
         </button>
         <button
           type="button"
           class="button"
           data-testid="apps-copy"
+          disabled={readOnly()}
           onClick={() => void copy(chosen())}
         >
           Copy link (5 min)
@@ -186,27 +240,51 @@ export function AppsPane() {
           <span class="apps-muted">Recent:</span>
           <For each={recent()}>
             {(r) => (
-              <button type="button" class="button" onClick={() => void open(r)}>
-                {appPath(r.mount, r.port)}
+              <button
+                type="button"
+                class="button"
+                disabled={readOnly()}
+                onClick={() => void open(r)}
+              >
+                {links.where(r)}
               </button>
             )}
           </For>
         </div>
       </Show>
       <h2>Running apps</h2>
-      <RunningApps store={store} open={(o) => void open(o)} copy={(o) => void copy(o)} />
+      <RunningApps
+        store={store}
+        open={(o) => void open(o)}
+        copy={(o) => void copy(o)}
+        where={(a: AppView) => links.where(a)}
+        readOnly={readOnly()}
+      />
       <h2>Launchers</h2>
-      <p class="apps-intro">
-        "Start" runs one as an app of this workspace: without a sign-in of its own, on 127.0.0.1
-        only (plus's sign-in is in front of it), its output kept under "Logs", ended when plus
-        stops. It shows "running" once its port answers.
-      </p>
+      <Show
+        when={links.origin}
+        fallback={
+          <p class="apps-intro">
+            "Start" runs one as an app of this workspace: without a sign-in of its own, on 127.0.0.1
+            only (plus's sign-in is in front of it), its output kept under "Logs", ended when plus
+            stops. It shows "running" once its port answers.
+          </p>
+        }
+      >
+        <p class="apps-intro">
+          "Start" runs one inside this workspace as its user: without a sign-in of its own, on
+          127.0.0.1 only (the hub's sign-in is in front of it), its output kept under "Logs", ended
+          when the workspace stops. It shows "running" once its port answers.
+        </p>
+      </Show>
       <ul class="apps-list">
         <For each={LAUNCHERS}>
           {(l) => (
             <LauncherCard
               launcher={l}
               store={store}
+              origin={links.origin}
+              readOnly={readOnly()}
               programs={programs()}
               status={(text, error) => setStatus(error ? { text, error } : { text })}
             />
@@ -220,20 +298,27 @@ export function AppsPane() {
 function LauncherCard(props: {
   launcher: Launcher;
   store: AppsStore;
+  /** Apps open at an origin of their own (no base path to choose). */
+  origin: boolean;
+  readOnly: boolean;
   programs: AppProgramsAnswer | undefined;
   status: (text: string, error?: boolean) => void;
 }) {
   const l = props.launcher;
   const [portText, setPortText] = createSignal("");
   const [command, setCommand] = createSignal(DEFAULT_COMMAND);
-  const [mount, setMount] = createSignal<"port" | "proxy">(l.mount);
+  const [mount, setMount] = createSignal<AppMount>(props.origin ? "origin" : l.mount);
   const [copied, setCopied] = createSignal(false);
   const [busy, setBusy] = createSignal(false);
   const [started, setStarted] = createSignal<{ text: string; error?: true }>();
   const installed = () => props.programs?.[l.kind]?.installed !== false;
   const port = () => parseAppPort(portText());
   const line = () =>
-    launcherCommand(l, port(), l.kind === "command" ? { command: command(), mount: mount() } : {});
+    launcherCommand(
+      l,
+      port(),
+      l.kind === "command" || props.origin ? { command: command(), mount: mount() } : {},
+    );
   const start = async () => {
     const text = portText().trim();
     if (text !== "" && port() === undefined) {
@@ -247,7 +332,8 @@ function LauncherCard(props: {
     const reply = await props.store.start({
       kind: l.kind,
       ...(text !== "" && { port: text }),
-      ...(l.kind === "command" && { command: command(), mount: mount() }),
+      ...(l.kind === "command" && { command: command() }),
+      ...(l.kind === "command" && mount() !== "origin" && { mount: mount() as "port" | "proxy" }),
     });
     setBusy(false);
     setStarted(
@@ -274,16 +360,22 @@ function LauncherCard(props: {
             data-testid="apps-command"
           />
         </label>
-        <div class="apps-actions">
-          <label>
-            <input type="radio" checked={mount() === "proxy"} onChange={() => setMount("proxy")} />
-            relative links (<code>/proxy/</code>)
-          </label>
-          <label>
-            <input type="radio" checked={mount() === "port"} onChange={() => setMount("port")} />
-            knows its base path (<code>/port/</code>)
-          </label>
-        </div>
+        <Show when={!props.origin}>
+          <div class="apps-actions">
+            <label>
+              <input
+                type="radio"
+                checked={mount() === "proxy"}
+                onChange={() => setMount("proxy")}
+              />
+              relative links (<code>/proxy/</code>)
+            </label>
+            <label>
+              <input type="radio" checked={mount() === "port"} onChange={() => setMount("port")} />
+              knows its base path (<code>/port/</code>)
+            </label>
+          </div>
+        </Show>
       </Show>
       <pre class="apps-cmd">{line()}</pre>
       <div class="apps-actions">
@@ -302,7 +394,7 @@ function LauncherCard(props: {
           type="button"
           class="button"
           data-testid="apps-start"
-          disabled={!installed() || busy()}
+          disabled={!installed() || busy() || props.readOnly}
           onClick={() => void start()}
         >
           {busy() ? "Starting…" : "Start"}
@@ -319,14 +411,19 @@ function LauncherCard(props: {
         >
           {copied() ? "Copied" : "Copy command"}
         </button>
-        <span class="apps-muted">
-          opens at{" "}
-          <code>
-            {port()
-              ? appPath(l.kind === "command" ? mount() : l.mount, port()!)
-              : `/${l.kind === "command" ? mount() : l.mount}/<port>/`}
-          </code>
-        </span>
+        <Show
+          when={!props.origin}
+          fallback={<span class="apps-muted">opens at an address of its own</span>}
+        >
+          <span class="apps-muted">
+            opens at{" "}
+            <code>
+              {port()
+                ? appPath(l.kind === "command" ? mount() : l.mount, port()!)
+                : `/${l.kind === "command" ? mount() : l.mount}/<port>/`}
+            </code>
+          </span>
+        </Show>
       </div>
       <Show when={started()}>
         {(st) => (
@@ -349,7 +446,7 @@ function LauncherCard(props: {
           </span>
         </Show>
       </Show>
-      <Show when={l.note}>
+      <Show when={l.note && !props.origin}>
         <span class="apps-muted">{l.note}</span>
       </Show>
     </li>

@@ -10,7 +10,7 @@ import type {
 } from "../../../shared/apps.js";
 import { requestReply } from "../../../shared/command-client.js";
 import type { CommandReply } from "../../../shared/commands.js";
-import { Buckets, ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
+import { Buckets, Keys, ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
 import { requestSender, sendCommand, unansweredError } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";
@@ -36,7 +36,7 @@ export interface AppsStore {
 
 export function createAppsStore(conn: WorkspaceConnection): AppsStore {
   const [state, setState] = createStore<AppsState>({ apps: {}, problem: undefined });
-  const stop = watchKv(conn, Buckets.apps, ">", {
+  const stop = watchKv(conn, Buckets.apps, Keys.apps(conn.wsid), {
     reset: () => setState("apps", reconcile({})),
     entry: (e) => {
       if (e.operation !== "PUT" || e.length === 0) {

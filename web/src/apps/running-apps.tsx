@@ -1,5 +1,5 @@
 /**
- * The apps plus started, live from the `apps` view, newest first and paged: status (running
+ * The workspace's apps, live from the `apps` view, newest first and paged: status (running
  * once the port answers; exited with its code; failed with why and the end of its log), port,
  * pid, start time, and Open / Copy link / Stop / Restart / Logs / Remove. Logs show the newest
  * lines of the app's bounded log and page back with "Older".
@@ -40,6 +40,10 @@ export function RunningApps(props: {
   store: AppsStore;
   open: (o: Opened) => void;
   copy: (o: Opened) => void;
+  /** Where an app opens, in words (its path on plus; its port where it has an origin of its own). */
+  where: (a: AppView) => string;
+  /** A viewer's page: the apps and their logs are shown, nothing is opened or changed. */
+  readOnly: boolean;
 }) {
   const [shown, setShown] = createSignal(PAGE);
   const [logOf, setLogOf] = createSignal<string>();
@@ -100,7 +104,7 @@ export function RunningApps(props: {
                         </Show>
                       </td>
                       <td>
-                        <code>{a.path}</code>
+                        <code>{props.where(a)}</code>
                       </td>
                       <td class="apps-state" data-status={a.status}>
                         {appStatusText(a)}
@@ -115,7 +119,7 @@ export function RunningApps(props: {
                             type="button"
                             class="button"
                             data-testid="apps-row-open"
-                            disabled={a.status !== "running"}
+                            disabled={a.status !== "running" || props.readOnly}
                             onClick={() => props.open(o())}
                           >
                             Open
@@ -123,7 +127,7 @@ export function RunningApps(props: {
                           <button
                             type="button"
                             class="button"
-                            disabled={a.status !== "running"}
+                            disabled={a.status !== "running" || props.readOnly}
                             onClick={() => props.copy(o())}
                           >
                             Copy link
@@ -135,6 +139,7 @@ export function RunningApps(props: {
                                 type="button"
                                 class="button"
                                 data-testid="apps-row-restart"
+                                disabled={props.readOnly}
                                 onClick={() => void act(props.store.restart(a.app))}
                               >
                                 Restart
@@ -145,6 +150,7 @@ export function RunningApps(props: {
                               type="button"
                               class="button"
                               data-testid="apps-row-stop"
+                              disabled={props.readOnly}
                               onClick={() => void act(props.store.stop(a.app))}
                             >
                               Stop
@@ -163,6 +169,7 @@ export function RunningApps(props: {
                             <button
                               type="button"
                               class="button"
+                              disabled={props.readOnly}
                               onClick={() => void act(props.store.remove(a.app))}
                             >
                               Remove

@@ -337,26 +337,6 @@ return function check(value) {
   )
 }
 })(),
-  "322b60882f885c060024a91f": (() => {
-const local_0 = /^[^\u0000]*$/;
-const local_1 = /^[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (((value['kind'] === 'jupyter-notebook')) || ((value['kind'] === 'jupyterlab')) || ((value['kind'] === 'code-server')) || ((value['kind'] === 'command'))) &&
-    Number.isInteger(value['port']) &&
-    value['port'] <= 65535 &&
-    value['port'] >= 1 &&
-    (typeof value['cwd'] === 'string') &&
-    value['cwd'].length <= 4096 &&
-    value['cwd'].length >= 1 &&
-    local_0.test(value['cwd']) &&
-    (value['command'] !== undefined ? ((typeof value['command'] === 'string') && value['command'].length <= 4000 && local_1.test(value['command'])) : true) &&
-    (((value['mount'] === 'port')) || ((value['mount'] === 'proxy'))) &&
-    Object.getOwnPropertyNames(value).every(key => ['kind', 'port', 'cwd', 'command', 'mount'].includes(key))
-  )
-}
-})(),
   "327a8b9d92ae238d4aee9537": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
@@ -1052,6 +1032,26 @@ return function check(value) {
     (typeof value['update']['sessionUpdate'] === 'string') &&
     value['update']['sessionUpdate'].length <= 100 &&
     Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
+  "7e2c84d0b0bd2dacad912dd5": (() => {
+const local_0 = /^[^\u0000]*$/;
+const local_1 = /^[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (((value['kind'] === 'jupyter-notebook')) || ((value['kind'] === 'jupyterlab')) || ((value['kind'] === 'code-server')) || ((value['kind'] === 'command'))) &&
+    Number.isInteger(value['port']) &&
+    value['port'] <= 65535 &&
+    value['port'] >= 1 &&
+    (typeof value['cwd'] === 'string') &&
+    value['cwd'].length <= 4096 &&
+    value['cwd'].length >= 1 &&
+    local_0.test(value['cwd']) &&
+    (value['command'] !== undefined ? ((typeof value['command'] === 'string') && value['command'].length <= 4000 && local_1.test(value['command'])) : true) &&
+    (((value['mount'] === 'port')) || ((value['mount'] === 'proxy')) || ((value['mount'] === 'origin'))) &&
+    Object.getOwnPropertyNames(value).every(key => ['kind', 'port', 'cwd', 'command', 'mount'].includes(key))
   )
 }
 })(),
