@@ -9,8 +9,10 @@
  * host stops → every page says so → the host is back → the pages go on; a collaborator the
  * owner removes in the Share panel loses access.
  */
+import { execFile } from "node:child_process";
 import { access, readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { createUser } from "@nats-io/nkeys";
 import type { Browser, Page } from "playwright-core";
@@ -20,6 +22,7 @@ import { hubFilesPaths } from "../../services/gateway/hub-files.js";
 import { hubSharePaths } from "../../services/gateway/hub-workspaces.js";
 import { workspacePaths } from "../../services/host/index.js";
 import { readerNames } from "../../shared/hub-permissions.js";
+import { containerName } from "../../shared/launchpad.js";
 import { emptyNotebook, newCell, serializeNotebook } from "../../shared/notebook.js";
 import { workspaceSubjects } from "../../shared/subjects.js";
 import { launchChromium, terminalScreen } from "../helpers/browser.js";
@@ -45,6 +48,7 @@ import {
 } from "../helpers/launchpad.js";
 import { publishOutcome, viewerChanges, watchViolations } from "../helpers/nats-permissions.js";
 
+const run = promisify(execFile);
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const HOST = "sharedjoin3";
 const N = 200;
@@ -390,6 +394,29 @@ describe.skipIf(unsupported !== undefined)(
     });
 
     it("the host crashes and is started again: every page says so, then goes on by itself", async () => {
+      // An app runs when the host crashes: its container lives on, and the host's services,
+      // started again, end what they can no longer follow.
+      const port = 18099;
+      const appRow = owner.locator(`[data-testid="apps-row"][data-app="a${port}"]`);
+      await owner.goto(at("#apps"));
+      const launcher = owner.locator('[data-testid="apps-launcher"][data-launcher="command"]');
+      await launcher.getByTestId("apps-command").fill("exec httpd -f -p 127.0.0.1:{port} -h /tmp");
+      await launcher.getByTestId("apps-launcher-port").fill(String(port));
+      await launcher.getByTestId("apps-start").click();
+      await expect
+        .poll(() => appRow.getAttribute("data-status"), { timeout: 60_000 })
+        .toBe("running");
+      const httpds = async () =>
+        (
+          await run("podman", [
+            "exec",
+            containerName(HOST, hub.wsid),
+            "sh",
+            "-c",
+            "ps -o args | grep '[h]ttpd -f' || true",
+          ])
+        ).stdout;
+      expect(await httpds()).toContain(`127.0.0.1:${port}`);
       await hub.host!.crash();
       for (const page of [owner, collaborator, viewer])
         await expect
@@ -400,6 +427,11 @@ describe.skipIf(unsupported !== undefined)(
         await page
           .getByTestId("hub-ws-page-banner")
           .waitFor({ state: "detached", timeout: 120_000 });
+      await expect
+        .poll(() => appRow.getAttribute("data-status"), { timeout: 60_000 })
+        .toBe("stopped");
+      expect(await httpds()).toBe("");
+      await openFiles(owner, at());
       // The host's services were started anew, and knew nothing of the pages' live listings:
       // what is made now shows on every page all the same.
       // Its services answer a few seconds after it says it is ready.

@@ -84,6 +84,7 @@ export function viewerChanges(
     [ws.command("workspace"), { type: "ChangeSettings", data: { title: "mine" } }],
     [ws.command("agents"), { type: "SubmitTurn", data: {} }],
     [ws.request("agents"), { op: "setKey", name: "x", value: "y" }],
+    [ws.command("apps"), { type: "StartApp", data: { kind: "command", command: "true" } }],
     [ws.command("host"), { type: "StopWorkspace", data: {} }],
     [HubWorkspaceSubjects.command, { type: "StopHubWorkspace", data: { by: account, wsid } }],
     [ws.fsEvent("created"), {}],
