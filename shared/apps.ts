@@ -119,6 +119,9 @@ export function appArgv(
     `--${s}.token=`,
     `--${s}.password=`,
     `--${s}.base_url=${appPath(config.mount, n)}`,
+    // At an origin of its own its Host is that name, which Jupyter's guard against DNS
+    // rebinding refuses; only the proxy reaches its 127.0.0.1 (a container's own).
+    ...(config.mount === "origin" ? [`--${s}.allow_remote_access=True`] : []),
   ];
   switch (config.kind) {
     case "jupyter-notebook":

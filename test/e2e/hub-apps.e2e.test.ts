@@ -3,24 +3,30 @@
  * launcher; it runs inside the container as the workspace's user, shows "running" once its
  * port answers there, and opens at an origin of its own behind the hub's sign-in; a program
  * the image lacks says so; a viewer sees the app and its log and can neither open nor stop it
- * (the hub's proxy refuses the viewer too); Stop ends everything the app started inside. A real
- * hub and host (btrfs, podman); the app is busybox httpd.
+ * (the hub's proxy refuses the viewer too); Stop ends everything the app started inside. And
+ * Jupyter Notebook from its launcher: served from `/` at its origin, a notebook's kernel runs
+ * code over the WebSocket through the hub. A real hub and host (btrfs, podman); the apps are
+ * busybox httpd and this machine's Debian jupyter-notebook put into the image.
  */
 import { execFile } from "node:child_process";
-import { mkdir, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chown, copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
 import { HUB_PROXY_TOKEN_PATH } from "../../services/gateway/hub-app-proxy.js";
-import { containerName } from "../../shared/launchpad.js";
+import { UID_BASE, workspacePaths } from "../../services/host/index.js";
+import { containerName, WORKSPACE_UID } from "../../shared/launchpad.js";
 import { launchChromium } from "../helpers/browser.js";
 import { hubBrowser } from "../helpers/hub-browser.js";
 import { hubPages, hubPagesUnsupported } from "../helpers/hub-pages.js";
 import {
+  addPython,
   createHubAccount,
   type HostMachine,
+  pythonUnsupported,
   runningHubWorkspace,
   setupHostMachine,
   startTestHub,
@@ -30,8 +36,21 @@ const run = promisify(execFile);
 const HOST = "hubapps1";
 const PORT = 18097;
 const SHOTS = process.env.E2E_SCREENSHOTS;
+const JUPYTER = "/usr/bin/jupyter-notebook";
 const why = await hubPagesUnsupported();
 if (why) console.warn(`hub apps e2e skipped: ${why}`);
+const noJupyter =
+  (await pythonUnsupported()) ??
+  (existsSync(JUPYTER) ? undefined : `no ${JUPYTER} (apt-get install jupyter-notebook)`);
+if (!why && noJupyter) console.warn(`Jupyter in a hub workspace's Apps tab skipped: ${noJupyter}`);
+const NOTEBOOK = {
+  cells: [
+    { cell_type: "code", execution_count: null, metadata: {}, outputs: [], source: ["6 * 7"] },
+  ],
+  metadata: { kernelspec: { name: "python3", display_name: "Python 3", language: "python" } },
+  nbformat: 4,
+  nbformat_minor: 5,
+};
 
 describe.skipIf(why !== undefined)("hub apps - web apps of a launchpad workspace", () => {
   let m: HostMachine;
@@ -58,6 +77,10 @@ describe.skipIf(why !== undefined)("hub apps - web apps of a launchpad workspace
       join(rootfs, "srv", "site", "index.html"),
       "<!doctype html><title>app inside</title><p>served from the container</p>",
     );
+    if (!noJupyter) {
+      await addPython(rootfs);
+      await copyFile(JUPYTER, join(rootfs, JUPYTER));
+    }
     wsid = await runningHubWorkspace(hub.nc, {
       hostId: HOST,
       owner: ids.ann!,
@@ -67,6 +90,10 @@ describe.skipIf(why !== undefined)("hub apps - web apps of a launchpad workspace
       quota: { diskMb: 400, memoryMb: 256 },
       members: [["val@example.com", "viewer"]],
     });
+    // A notebook in the workspace's home, the user's.
+    const home = workspacePaths(m.root, wsid).home;
+    await writeFile(join(home, "t.ipynb"), JSON.stringify(NOTEBOOK));
+    await chown(join(home, "t.ipynb"), UID_BASE + WORKSPACE_UID, UID_BASE + WORKSPACE_UID);
     browser = await launchChromium();
   }, 400_000);
 
@@ -168,4 +195,70 @@ describe.skipIf(why !== undefined)("hub apps - web apps of a launchpad workspace
       await pages.close();
     }
   }, 300_000);
+  it.skipIf(noJupyter !== undefined)(
+    "hub apps - Jupyter Notebook from its launcher opens at its origin and its kernel runs code over the WebSocket",
+    async () => {
+      const ann = await hubBrowser(base, "ann@example.com");
+      const pages = hubPages(browser, base);
+      try {
+        const owner = await pages.open(ann.credential);
+        await appsTab(owner);
+        const launcher = owner.locator(
+          '[data-testid="apps-launcher"][data-launcher="jupyter-notebook"]',
+        );
+        await expect
+          .poll(() => launcher.getAttribute("data-installed"), { timeout: 60_000 })
+          .toBe("yes");
+        // Its base path is the origin's root.
+        expect(await launcher.locator(".apps-cmd").textContent()).toContain(
+          "--NotebookApp.base_url=/",
+        );
+        await launcher.getByTestId("apps-start").click();
+        const jupyter = owner.locator('[data-testid="apps-row"]', { hasText: "Jupyter Notebook" });
+        await expect
+          .poll(() => jupyter.getAttribute("data-status"), { timeout: 120_000 })
+          .toBe("running");
+        const port = Number((await jupyter.getAttribute("data-app"))?.slice(1));
+        const [tab] = await Promise.all([
+          owner.context().waitForEvent("page"),
+          jupyter.getByTestId("apps-row-open").click(),
+        ]);
+        await tab.waitForURL((u) => u.hostname === `p${port}-${wsid}.localhost`, {
+          timeout: 30_000,
+        });
+        await tab.goto(`${new URL(tab.url()).origin}/notebooks/t.ipynb`);
+        await tab.waitForFunction(
+          () =>
+            (
+              window as unknown as {
+                Jupyter?: { notebook?: { kernel?: { is_connected?: () => boolean } } };
+              }
+            ).Jupyter?.notebook?.kernel?.is_connected?.() === true,
+          undefined,
+          // Polled on a timer: a tab in the background gets no animation frames.
+          { timeout: 120_000, polling: 250 },
+        );
+        await tab.evaluate(() =>
+          (
+            window as unknown as { Jupyter: { notebook: { execute_all_cells: () => void } } }
+          ).Jupyter.notebook.execute_all_cells(),
+        );
+        await tab.waitForFunction(
+          () => document.querySelector(".output_area .output_result")?.textContent?.trim() === "42",
+          undefined,
+          { timeout: 60_000, polling: 250 },
+        );
+        if (SHOTS) await tab.screenshot({ path: join(SHOTS, "hub-apps-jupyter.png") });
+        await tab.close();
+        await jupyter.getByTestId("apps-row-stop").click();
+        await expect
+          .poll(() => jupyter.getAttribute("data-status"), { timeout: 60_000 })
+          .toBe("stopped");
+        expect(await inside("ps -o args | grep '[j]upyter-notebook' || true")).toBe("");
+      } finally {
+        await pages.close();
+      }
+    },
+    300_000,
+  );
 });
