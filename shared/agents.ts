@@ -335,9 +335,27 @@ export const FilesReverted = defineEvent(
   ),
 );
 
+/** The thread was put away (out of the room's list, kept), or taken back. */
+export const ThreadArchived = defineEvent(
+  "ThreadArchived",
+  1,
+  Type.Object({ archived: Type.Boolean() }, { additionalProperties: false }),
+);
+/**
+ * The thread was deleted: its record, its turns and their logs are removed, and its events
+ * with them (this one too, once the service has acted on it).
+ */
+export const ThreadDeleted = defineEvent(
+  "ThreadDeleted",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+
 export const ThreadEvents = [
   ThreadCreated,
   ThreadSettingsChanged,
+  ThreadArchived,
+  ThreadDeleted,
   TurnSubmitted,
   TurnQueued,
   TurnStarted,
@@ -350,6 +368,8 @@ export const ThreadEvents = [
 export type ThreadEvent =
   | EventOf<typeof ThreadCreated>
   | EventOf<typeof ThreadSettingsChanged>
+  | EventOf<typeof ThreadArchived>
+  | EventOf<typeof ThreadDeleted>
   | EventOf<typeof TurnSubmitted>
   | EventOf<typeof TurnQueued>
   | EventOf<typeof TurnStarted>
@@ -413,9 +433,23 @@ export const InterruptTurn = defineCommand(
   "InterruptTurn",
   Type.Object({ room: RoomRef, thread: ThreadRef, turn: TurnRef }, { additionalProperties: false }),
 );
+export const ArchiveThread = defineCommand(
+  "ArchiveThread",
+  Type.Object(
+    { room: RoomRef, thread: ThreadRef, archived: Type.Boolean() },
+    { additionalProperties: false },
+  ),
+);
+/** Refused while a turn of the thread runs or waits: it is stopped first. */
+export const DeleteThread = defineCommand(
+  "DeleteThread",
+  Type.Object({ room: RoomRef, thread: ThreadRef }, { additionalProperties: false }),
+);
 export const ThreadCommands = [
   CreateThread,
   ChangeThreadSettings,
+  ArchiveThread,
+  DeleteThread,
   SubmitTurn,
   InterruptTurn,
 ] as const;
@@ -439,6 +473,8 @@ export interface ThreadView extends ShowsRejections {
   turnCount: number;
   createdAt: string;
   updatedAt: string;
+  /** Put away: listed under "Archived" only. */
+  archived?: true;
   /** How the thread's agent can be signed in to (live: told by its last initialize). */
   auth?: AgentAuth;
   /** The interactive sign-in that runs or ran last (live). */

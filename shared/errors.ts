@@ -497,7 +497,11 @@ export const ErrorCodes = {
   },
   ERR_AGENT_THREAD_NOT_FOUND: {
     status: 404,
-    summary: "No such agent thread in this chat room (never created).",
+    summary: "No such agent thread in this chat room (never created, or deleted).",
+  },
+  ERR_AGENT_THREAD_BUSY: {
+    status: 409,
+    summary: "A thread cannot be deleted while one of its turns runs or waits: stop it first.",
   },
   ERR_AGENT_TURN_NOT_FOUND: { status: 404, summary: "No such turn in this agent thread." },
   ERR_AGENT_PROMPT: {

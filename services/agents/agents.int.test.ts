@@ -11,6 +11,7 @@ import {
   roomIdForPath,
   type ThreadSettings,
   type TurnView,
+  threadIdentifiers,
   turnEnded,
   turnIdentifiers,
 } from "../../shared/agents.js";
@@ -669,6 +670,69 @@ describe("agents service", () => {
       "env OPENAI_API_KEY=sk-secret-value",
     );
     await agentRequest(t.nc, W, { op: "setKey", name: "OPENAI_API_KEY", value: "" });
+  });
+
+  it("archive and delete: an archived thread is kept and marked; a running one is refused deletion; a deleted one leaves no record, turn, log or event, and the others keep theirs", async () => {
+    const keep = await newThread();
+    const kept = await submit(keep, "say KEPT");
+    const gone = await newThread();
+    const first = await submit(gone, "say GONE");
+    expect((await ended(keep, kept)).status).toBe("finished");
+    expect((await ended(gone, first)).status).toBe("finished");
+
+    expect(
+      await agentCommand(t.nc, W, "ArchiveThread", { room, thread: keep, archived: true }),
+    ).toMatchObject({ ok: true });
+    await until("archived", async () => (await threadView(t.nc, W, room, keep))?.archived);
+    expect(
+      await agentCommand(t.nc, W, "ArchiveThread", { room, thread: keep, archived: false }),
+    ).toMatchObject({ ok: true });
+    await until("taken back", async () => {
+      const v = await threadView(t.nc, W, room, keep);
+      return v && v.archived === undefined ? true : undefined;
+    });
+
+    // A turn runs: refused, with the reason; nothing changes.
+    const running = await submit(gone, "slow 200 50");
+    await status(gone, running, "running");
+    const busy = await agentCommand(t.nc, W, "DeleteThread", { room, thread: gone });
+    expect(busy).toMatchObject({ ok: false, error: { code: "ERR_AGENT_THREAD_BUSY" } });
+    expect(await threadView(t.nc, W, room, gone)).toBeDefined();
+    expect(
+      await agentCommand(t.nc, W, "InterruptTurn", { room, thread: gone, turn: running }),
+    ).toMatchObject({ ok: true });
+    await ended(gone, running);
+
+    const ids = threadIdentifiers(W, room, gone);
+    /** How many messages `stream` holds on subjects matching `filter`. */
+    const held = async (stream: string, filter: string) => {
+      const info = await t.jsm.streams.info(stream, { subjects_filter: filter });
+      return Object.values(info.state.subjects ?? {}).reduce((a, n) => a + n, 0);
+    };
+    expect(await held("WS_AGENT_LOG", ids.logsFilter)).toBeGreaterThan(0);
+    expect(await held("WS_CHAT", ids.subject)).toBeGreaterThan(0);
+    expect(await agentCommand(t.nc, W, "DeleteThread", { room, thread: gone })).toMatchObject({
+      ok: true,
+    });
+    await until("its events purged", async () =>
+      (await held("WS_CHAT", ids.subject)) === 0 ? true : undefined,
+    );
+    expect(await threadView(t.nc, W, room, gone)).toBeUndefined();
+    expect(await turnView(t.nc, W, gone, first)).toBeUndefined();
+    expect(await turnView(t.nc, W, gone, running)).toBeUndefined();
+    expect(await held("WS_AGENT_LOG", ids.logsFilter)).toBe(0);
+    // Its id is not taken again, and nothing else can be done with it.
+    expect(
+      await agentCommand(t.nc, W, "SubmitTurn", {
+        room,
+        thread: gone,
+        turn: newTurnId(),
+        prompt: "x",
+      }),
+    ).toMatchObject({ ok: false, error: { code: "ERR_AGENT_THREAD_NOT_FOUND" } });
+    // The other thread keeps all it had.
+    expect((await turnView(t.nc, W, keep, kept))?.status).toBe("finished");
+    expect(messagesOf(await followLog(t.nc, W, keep, kept))).toContain("KEPT");
   });
 
   it("the queue survives a restart of the service; a cut turn is marked failed", async () => {

@@ -6,10 +6,12 @@
  */
 
 import {
+  type ArchiveThread,
   type ChangeThreadSettings,
   type CreateThread,
   checkThreadEnv,
   checkThreadSettings,
+  type DeleteThread,
   type InterruptTurn,
   type StopReason,
   type SubmitTurn,
@@ -51,6 +53,8 @@ export type ServiceCommand =
 export type ThreadCommand =
   | CommandOf<typeof CreateThread>
   | CommandOf<typeof ChangeThreadSettings>
+  | CommandOf<typeof ArchiveThread>
+  | CommandOf<typeof DeleteThread>
   | CommandOf<typeof SubmitTurn>
   | CommandOf<typeof InterruptTurn>
   | ServiceCommand;
@@ -63,10 +67,13 @@ export type TurnPhase = "queued" | "running" | "ended";
 
 export type ThreadState =
   | { status: "none" }
+  /** Its ids are not used again (its events are gone once the service has acted). */
+  | { status: "deleted" }
   | {
       status: "active";
       title: string;
       settings: ThreadSettings;
+      archived: boolean;
       sessionId?: string;
       running?: string;
       /** The running turn was asked to stop. */
@@ -90,6 +97,11 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
     switch (command.type) {
       case "CreateThread": {
         if (state.status === "active") return [];
+        if (state.status === "deleted")
+          throw new CocalcError(
+            "ERR_AGENT_THREAD_NOT_FOUND",
+            `thread ${command.data.thread} was deleted`,
+          );
         const { title, settings } = command.data;
         checkThreadEnv(settings.env);
         return [
@@ -111,6 +123,21 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
             data: { change: change ?? { ...s.settings }, ...(title !== undefined && { title }) },
           },
         ];
+      }
+      case "ArchiveThread": {
+        const s = active(state, command.data.thread);
+        if (s.archived === command.data.archived) return [];
+        return [{ type: "ThreadArchived", data: { archived: command.data.archived } }];
+      }
+      case "DeleteThread": {
+        const s = active(state, command.data.thread);
+        if (s.running !== undefined || s.queue.length > 0)
+          throw new CocalcError(
+            "ERR_AGENT_THREAD_BUSY",
+            "a turn of this thread is running or waiting: stop it, then delete the thread",
+            { running: s.running ?? null, queued: s.queue.length },
+          );
+        return [{ type: "ThreadDeleted", data: {} }];
       }
       case "SubmitTurn": {
         const s = active(state, command.data.thread);
@@ -209,6 +236,7 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
         status: "active",
         title: event.data.title,
         settings: event.data.settings,
+        archived: false,
         stopping: false,
         queue: [],
         turns: {},
@@ -216,6 +244,7 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       };
     }
     if (state.status !== "active") return state;
+    if (event.type === "ThreadDeleted") return { status: "deleted" };
     const end = (turn: string) => ({
       ...state,
       queue: state.queue.filter((t) => t !== turn),
@@ -229,6 +258,8 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
           settings: { ...state.settings, ...event.data.change },
           ...(event.data.title !== undefined && { title: event.data.title }),
         };
+      case "ThreadArchived":
+        return { ...state, archived: event.data.archived };
       case "TurnSubmitted":
         return {
           ...state,

@@ -34,6 +34,39 @@ describe("thread decider", () => {
     expect(given(threadDecider, [created]).when(c).events).toEqual([]);
   });
 
+  it("archives and takes back a thread once; deletes it only while no turn runs or waits, then knows it no more", () => {
+    const archive = (archived: boolean) => cmd("ArchiveThread", { archived });
+    const archived: ThreadDecided = { type: "ThreadArchived", data: { archived: true } };
+    expect(given(threadDecider, [created]).when(archive(true)).events).toEqual([archived]);
+    expect(given(threadDecider, [created, archived]).when(archive(true)).events).toEqual([]);
+    expect(given(threadDecider, [created]).when(archive(false)).events).toEqual([]);
+    expect(given(threadDecider, [created, archived]).when(archive(false)).events).toEqual([
+      { type: "ThreadArchived", data: { archived: false } },
+    ]);
+    const del = cmd("DeleteThread", {});
+    const deleted: ThreadDecided = { type: "ThreadDeleted", data: {} };
+    expect(codeOf(given(threadDecider, []).when(del).error)).toBe("ERR_AGENT_THREAD_NOT_FOUND");
+    const waiting = [created, submitted("t1", 1)];
+    expect(codeOf(given(threadDecider, waiting).when(del).error)).toBe("ERR_AGENT_THREAD_BUSY");
+    const running: ThreadDecided[] = [...waiting, { type: "TurnStarted", data: { turn: "t1" } }];
+    expect(codeOf(given(threadDecider, running).when(del).error)).toBe("ERR_AGENT_THREAD_BUSY");
+    const done: ThreadDecided[] = [
+      ...running,
+      { type: "TurnFinished", data: { turn: "t1", stopReason: "end_turn" } },
+    ];
+    expect(given(threadDecider, done).when(del).events).toEqual([deleted]);
+    const after = [...done, deleted];
+    for (const c of [
+      del,
+      archive(true),
+      cmd("SubmitTurn", { turn: "t2", prompt: "hi" }),
+      cmd("CreateThread", { title: "t", settings }),
+    ])
+      expect(codeOf(given(threadDecider, after).when(c).error), c.type).toBe(
+        "ERR_AGENT_THREAD_NOT_FOUND",
+      );
+  });
+
   it("refuses a custom agent without a command", () => {
     const c = cmd("CreateThread", { title: "t", settings: { ...settings, agent: "custom" } });
     expect(codeOf(given(threadDecider, []).when(c).error)).toBe("ERR_AGENT_SETTINGS");

@@ -68,6 +68,12 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
       };
     };
     switch (event.type) {
+      case "ThreadArchived": {
+        const { archived: _a, ...rest } = view;
+        return { ...rest, ...(event.data.archived && { archived: true }), updatedAt: at };
+      }
+      case "ThreadDeleted":
+        return null;
       case "ThreadSettingsChanged":
         return {
           ...view,

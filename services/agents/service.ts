@@ -17,10 +17,11 @@ import { projectionHandler } from "../runtime/projection.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
 import type { ThreadCommand, ThreadDecided, ThreadState } from "./decider.js";
 import { EgressProxy } from "./egress.js";
+import { forgetThread } from "./forget.js";
 import type { AgentsServiceOptions } from "./options.js";
 import { containerPlace, hostPlace, WorkspaceFiles } from "./place.js";
 import { AgentKeys } from "./pool.js";
-import { threadsProjection, turnsProjection } from "./projections.js";
+import { threadOfSubject, threadsProjection, turnsProjection } from "./projections.js";
 import { protectedPaths } from "./protected.js";
 import { serveRequests } from "./requests.js";
 import { TurnReverts } from "./revert.js";
@@ -81,6 +82,8 @@ export async function startAgents(
     handle: async (e) => {
       await project(e);
       runner.react(e);
+      const t = e.event.type === "ThreadDeleted" ? threadOfSubject(e.subject) : undefined;
+      if (t) await forgetThread({ ctx, turns: turnViews, pool: runner.pool }, t.room, t.thread);
     },
     rejected: project,
   });

@@ -624,4 +624,54 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/settings-agent-keys.png`, fullPage: true });
   });
+  it("threads are renamed, archived (kept under Archived, taken back) and deleted after a question", async () => {
+    await writeFile(join(plus.home, "project", "tidy.chat"), '{"type":"cocalc-chat","v":1}\n');
+    await page.goto(`${plus.url}files/project/tidy.chat`);
+    await expect.poll(() => page.locator(".agents-room").textContent()).toBe("tidy.chat");
+    const list = page.getByTestId("thread-list");
+    for (const n of [1, 2]) {
+      await page.getByTestId("new-thread").click();
+      await expect.poll(() => list.getAttribute("data-count")).toBe(String(n));
+    }
+    const header = page.locator(".agents-header h2");
+    await expect.poll(() => header.textContent()).toBe("Thread 2");
+
+    await page.getByTestId("thread-rename").click();
+    await page.getByTestId("thread-rename-input").fill("Release notes");
+    await page.getByTestId("thread-rename-save").click();
+    await expect.poll(() => header.textContent()).toBe("Release notes");
+    await expect
+      .poll(() => page.getByTestId("thread").first().getAttribute("title"))
+      .toBe("Release notes");
+
+    await page.getByTestId("thread-archive").click();
+    await expect.poll(() => list.getAttribute("data-count")).toBe("1");
+    await expect.poll(() => header.textContent()).toBe("Thread 1");
+    const toggle = page.getByTestId("archived-toggle");
+    await expect.poll(() => toggle.textContent()).toBe("Archived (1)");
+    await toggle.click();
+    await expect.poll(() => list.getAttribute("data-archived")).toBe("yes");
+    await page.locator('[data-testid="thread"][title="Release notes"]').click();
+    await expect.poll(() => header.textContent()).toBe("Release notes");
+    await page.getByTestId("thread-archive").click();
+    await expect.poll(() => list.getAttribute("data-count")).toBe("0");
+    await toggle.click();
+    await expect.poll(() => list.getAttribute("data-count")).toBe("2");
+
+    // Delete asks first, and Cancel keeps it.
+    await page.locator('[data-testid="thread"][title="Thread 1"]').click();
+    await expect.poll(() => header.textContent()).toBe("Thread 1");
+    await page.getByTestId("thread-delete").click();
+    await expect
+      .poll(() => page.getByTestId("thread-delete-confirm").textContent())
+      .toContain("Delete “Thread 1”, its 0 turns and their logs?");
+    if (process.env.E2E_SCREENSHOTS)
+      await page.screenshot({ path: join(process.env.E2E_SCREENSHOTS, "agents-delete.png") });
+    await page.getByTestId("thread-delete-yes").click();
+    await expect.poll(() => list.getAttribute("data-count")).toBe("1");
+    await expect.poll(() => header.textContent()).toBe("Release notes");
+    await page.reload();
+    await expect.poll(() => list.getAttribute("data-count"), { timeout: 30_000 }).toBe("1");
+    expect(await page.locator('[data-testid="thread"][title="Thread 1"]').count()).toBe(0);
+  });
 });

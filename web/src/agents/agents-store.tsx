@@ -16,8 +16,10 @@ import {
 } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
 import {
+  ArchiveThread,
   ChangeThreadSettings,
   CreateThread,
+  DeleteThread,
   type DetectedAgent,
   defaultThreadSettings,
   InterruptTurn,
@@ -55,7 +57,10 @@ export interface AgentsStore {
   /** The open chat room's file, if any. */
   readonly roomPath: Accessor<string | undefined>;
   openRoom(path: string): void;
+  /** The room's threads that are not archived, newest first. */
   readonly threads: Accessor<ThreadView[]>;
+  /** The room's archived threads, newest first. */
+  readonly archived: Accessor<ThreadView[]>;
   readonly selected: Accessor<ThreadView | undefined>;
   select(thread: string): void;
   /** Turns of the selected thread, oldest first. */
@@ -72,6 +77,10 @@ export interface AgentsStore {
   clearError(): void;
   createThread(title: string, home: string): Promise<CommandReply>;
   changeSettings(change: ThreadSettingsChange, title?: string): Promise<CommandReply>;
+  /** Puts the selected thread away (or takes it back). */
+  archive(archived: boolean): Promise<CommandReply>;
+  /** Deletes the selected thread: its turns and their logs go with it. */
+  remove(): Promise<CommandReply>;
   /** `now`: stops the running turn and runs this one next, before the queue. */
   submit(prompt: string, images: string[], now?: boolean): Promise<CommandReply>;
   interrupt(turn: string): Promise<CommandReply>;
@@ -184,9 +193,11 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     onCleanup(stop);
   });
 
-  const threads = createMemo(() =>
+  const all = createMemo(() =>
     Object.values(threadRecords).sort((a, b) => b.createdAt.localeCompare(a.createdAt)),
   );
+  const threads = createMemo(() => all().filter((t) => !t.archived));
+  const archived = createMemo(() => all().filter((t) => t.archived));
   // The thread a link or a reload names (`#agents/<thread>`), until one is chosen here.
   const [linked, setLinked] = createSignal(threadOfHash(location.hash));
   const onHash = () => setLinked(threadOfHash(location.hash));
@@ -247,6 +258,11 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
     if (!t) throw new Error("no thread is selected");
     return t;
   };
+  /** Thread `id` is no longer what shows: the newest of the list is. */
+  const deselect = (id: string) => {
+    if (chosen() === id) setChosen(undefined);
+    if (linked() === id) setLinked(undefined);
+  };
   const guard = async (fn: () => Promise<unknown>) => {
     try {
       await fn();
@@ -264,6 +280,7 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       setChosen(undefined);
     },
     threads,
+    archived,
     selected,
     select: setChosen,
     turns,
@@ -297,6 +314,19 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
         ...(Object.keys(change).length > 0 && { change }),
         ...(title !== undefined && { title }),
       });
+    },
+    async archive(archived) {
+      const t = need();
+      const reply = await run(ArchiveThread.type, { room: t.room, thread: t.thread, archived });
+      // Put away, it leaves the list and the next thread shows (as a mail client does).
+      if (reply.ok && archived) deselect(t.thread);
+      return reply;
+    },
+    async remove() {
+      const t = need();
+      const reply = await run(DeleteThread.type, { room: t.room, thread: t.thread });
+      if (reply.ok) deselect(t.thread);
+      return reply;
     },
     submit(prompt, images, now) {
       const t = need();

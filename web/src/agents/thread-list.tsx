@@ -1,6 +1,6 @@
-/** The room's threads, in a virtual list. */
+/** The room's threads, in a virtual list; its archived ones on request, in the same list. */
 import { createVirtualizer } from "@tanstack/solid-virtual";
-import { createMemo, For, Show } from "solid-js";
+import { createMemo, createSignal, For, Show } from "solid-js";
 import { useFiles } from "../files/files-store.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
@@ -13,12 +13,16 @@ export function ThreadList() {
   const agents = useAgents();
   const files = useFiles();
   const readOnly = useConnectionState().readOnly;
-  const create = () =>
+  const [showArchived, setShowArchived] = createSignal(false);
+  const listed = () => (showArchived() ? agents.archived() : agents.threads());
+  const create = () => {
+    setShowArchived(false);
     void agents.createThread(`Thread ${agents.threads().length + 1}`, files.session()?.home ?? "/");
+  };
   let scroller: HTMLDivElement | undefined;
   const virtualizer = createVirtualizer({
     get count() {
-      return agents.threads().length;
+      return listed().length;
     },
     getScrollElement: () => scroller ?? null,
     estimateSize: () => THREAD_ROW_HEIGHT,
@@ -27,7 +31,7 @@ export function ThreadList() {
   const items = () => virtualizer.getVirtualItems();
   const rows = createMemo(() =>
     items().flatMap((v) => {
-      const t = agents.threads()[v.index];
+      const t = listed()[v.index];
       return t ? [t] : [];
     }),
   );
@@ -50,7 +54,8 @@ export function ThreadList() {
       <div
         class="agents-thread-scroll"
         data-testid="thread-list"
-        data-count={agents.threads().length}
+        data-count={listed().length}
+        data-archived={showArchived() ? "yes" : "no"}
         ref={(el) => {
           scroller = el;
         }}
@@ -80,6 +85,17 @@ export function ThreadList() {
           </For>
         </ul>
       </div>
+      <Show when={showArchived() || agents.archived().length > 0}>
+        <button
+          type="button"
+          class="link-button agents-archived-toggle"
+          data-testid="archived-toggle"
+          aria-pressed={showArchived()}
+          onClick={() => setShowArchived(!showArchived())}
+        >
+          {showArchived() ? "← Threads" : `Archived (${agents.archived().length})`}
+        </button>
+      </Show>
     </aside>
   );
 }

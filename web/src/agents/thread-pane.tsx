@@ -17,6 +17,7 @@ import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
 import { SessionPickers } from "./session-pickers.js";
 import { SignInPanel } from "./sign-in-panel.js";
+import { ThreadActions } from "./thread-actions.js";
 import { ThreadSettingsForm } from "./thread-settings-form.js";
 import { TurnCard } from "./turn-card.js";
 
@@ -112,6 +113,9 @@ export function ThreadPane() {
           title={(p) => `${p.name}${p.away ? " (away)" : ""} is looking at this thread`}
           testid="thread-presence"
         />
+        <Show when={!readOnly()}>
+          <ThreadActions />
+        </Show>
         <button type="button" class="button" onClick={() => void exportThread(true)}>
           Export
         </button>

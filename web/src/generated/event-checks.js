@@ -983,6 +983,15 @@ return function check(value) {
   )
 }
 })(),
+  "716a3f0408530f318703cd41": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['archived'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 1
+  )
+}
+})(),
   "73e0058057267d06bc8e9ac9": (() => {
 const local_0 = /^\/[^\u0000]*$/;
 const local_1 = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/
