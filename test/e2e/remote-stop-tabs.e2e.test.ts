@@ -1,0 +1,121 @@
+/**
+ * `cocalc-plus ssh stop` with five tabs of the remote workspace open: the remote plus's whole
+ * tree ends by itself (no SIGKILL), nats-server and its terminals' pty host with it; on this
+ * side no ssh of the session stays (its ControlMaster, its tunnel); every tab says plus
+ * stopped. A real sshd on loopback and a second local user.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { join } from "node:path";
+import type { Browser, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
+import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
+
+const SHOTS = process.env.E2E_SCREENSHOTS;
+const skip =
+  sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
+if (skip) console.warn(`skipping the remote stop e2e test: ${skip}`);
+
+function plus(args: string[], env: NodeJS.ProcessEnv) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Processes whose command line matches `pattern` (of `user`, or everyone's), zombies aside. */
+function processes(pattern: RegExp, user?: string): string[] {
+  let out = "";
+  try {
+    out = execFileSync("ps", [...(user ? ["-u", user] : ["-e"]), "-o", "pid=,args="], {
+      encoding: "utf8",
+    });
+  } catch {
+    return [];
+  }
+  return out.split("\n").filter((l) => pattern.test(l) && !l.includes("<defunct>"));
+}
+
+describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open", () => {
+  let sshd: Sshd;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  let dataDir: string;
+  let browser: Browser;
+  let url: string;
+
+  beforeAll(async () => {
+    sshd = await startSshd("cocalcstop");
+    try {
+      execFileSync("pkill", ["-u", sshd.user, "-f", "plus.js|nats-server|pty-host"]);
+    } catch {
+      // nothing ran
+    }
+    sshd.asUser('rm -rf "$HOME/.local/share/cocalc-plus"');
+    home = await tempHome();
+    dataDir = join(home, "data");
+    env = plusEnv(home);
+    const r = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    if (r.code !== 0) throw new Error(r.stderr);
+    url = /ready: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(r.stdout)![1]!;
+    browser = await launchChromium();
+  }, 180_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    if (!sshd) return;
+    await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
+    await plus(["stop", "--terminals", "--data-dir", dataDir], env);
+    await sshd.stop();
+    await removeHome(home);
+  }, 90_000);
+
+  it("ssh stop: the remote's tree ends by itself, no ssh of the session stays, every tab says stopped", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const pages: Page[] = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await context.newPage();
+      await page.goto(i === 0 ? url : new URL(url).origin);
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 60_000 })
+        .toBe("connected");
+      pages.push(page);
+    }
+    // A terminal runs on the remote: its pty host is part of what must end.
+    await pages[0]!.goto(`${new URL(url).origin}/#terminals`);
+    await pages[0]!.click("[data-testid=terminal-new-empty]", { timeout: 30_000 });
+    await pages[0]!.waitForSelector("[data-testid=terminal] .xterm", { timeout: 30_000 });
+    const remote = /plus\.js|nats-server|pty-host/;
+    expect(processes(remote, sshd.user).length).toBeGreaterThan(1);
+    // This plus's ssh clients: the session's ControlMaster (its socket under the data dir)
+    // and whatever runs over it.
+    const ours = new RegExp(
+      `^\\s*\\d+ \\S*ssh .*${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`,
+    );
+    expect(processes(ours).length).toBeGreaterThan(0);
+
+    const began = Date.now();
+    const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
+    // How long it took is printed, not asserted (the machine is shared); it ended by itself.
+    console.log(`the remote plus stopped with five tabs open in ${Date.now() - began} ms`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/stopped cocalc-plus \(pid \d+\)/);
+    expect(r.stdout).not.toMatch(/was killed/);
+    expect(processes(remote, sshd.user)).toEqual([]);
+    await expect.poll(() => processes(ours), { timeout: 10_000 }).toEqual([]);
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 15_000 })
+        .toBe("plus stopped");
+    if (SHOTS) await pages[1]!.screenshot({ path: join(SHOTS, "remote-stopped.png") });
+    await context.close();
+  }, 180_000);
+});
