@@ -59,13 +59,27 @@ function processStart(pid: number): string | undefined {
   }
 }
 
+/**
+ * Has `pid` exited but not yet been reaped by its parent (a zombie: it holds nothing but its
+ * pid)? False where there is no /proc.
+ */
+export function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat[stat.lastIndexOf(")") + 2] === "Z";
+  } catch {
+    return false;
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === "EPERM";
   }
+  // An exited plus whose parent has not reaped it yet holds no lock: it is gone.
+  return !isZombie(pid);
 }
 
 /** A pid file of an older version holds only the pid: is that process a cocalc-plus? */

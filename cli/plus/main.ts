@@ -11,7 +11,7 @@ import {
 } from "../../services/runtime/nats-server.js";
 import { CocalcError } from "../../shared/errors.js";
 import { saveCodeCache } from "../bin/load-bundled.js";
-import { runningPid } from "../common/lock.js";
+import { isZombie, runningPid } from "../common/lock.js";
 import { cliLogger } from "../common/logger.js";
 import { failed, runMain } from "../common/usage.js";
 import { VERSION } from "../common/version.js";
@@ -111,10 +111,10 @@ async function stopTerminals(dataDir: string, terminals: boolean): Promise<void>
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  return !isZombie(pid);
 }
 
 async function stopRunning(dataDir: string, terminals = false): Promise<number> {

@@ -3,11 +3,21 @@
  * every tab says that plus stopped; started again, plus takes the same port and the tabs go on
  * by themselves.
  */
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { type RunningPlus, removeHome, startPlus, WEB_BUILT } from "../helpers/plus.js";
+import {
+  PLUS_BIN,
+  plusEnv,
+  type RunningPlus,
+  removeHome,
+  startPlus,
+  WEB_BUILT,
+} from "../helpers/plus.js";
 
 /** Pids of `pid`'s descendants (ps, as a person would look). */
 function descendants(pid: number): number[] {
@@ -104,5 +114,35 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("stopping plus with tabs open", ()
         await page.evaluate(() => (window as unknown as { beforeRestart?: boolean }).beforeRestart),
       ).toBe(true);
     if (SHOTS) await pages[0]!.screenshot({ path: `${SHOTS}/plus-back.png` });
+  }, 120_000);
+  it("uninstall with the five tabs open: plus is stopped first, every process ends without SIGKILL, the tabs say so, the data stays", async () => {
+    const tree = descendants(plus.child.pid!);
+    expect(tree.length).toBeGreaterThan(0);
+    const cache = join(plus.home, ".cache", "cocalc", "cocalc-plus", "0.0.1");
+    await mkdir(cache, { recursive: true });
+    const began = Date.now();
+    // spawnSync: plus (this process's child) stays a zombie until uninstall has returned, as
+    // under a parent that does not reap it at once; an exited plus counts as stopped.
+    const r = spawnSync(process.execPath, [PLUS_BIN, "uninstall", "--data-dir", plus.dataDir], {
+      env: plusEnv(plus.home),
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    console.log(`uninstall stopped plus with five tabs open in ${Date.now() - began} ms`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/removed the installed bundles and cache/);
+    expect(r.stdout).toMatch(/kept the data/);
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/did not stop|SIGKILL/);
+    const code =
+      plus.child.exitCode ??
+      (await new Promise<number | null>((res) => plus.child.once("exit", (c) => res(c))));
+    expect(code).toBe(0);
+    await expect.poll(() => tree.filter(alive), { timeout: 10_000 }).toEqual([]);
+    expect(existsSync(cache)).toBe(false);
+    expect(existsSync(plus.dataDir)).toBe(true);
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 10_000 })
+        .toBe("plus stopped");
   }, 120_000);
 });
