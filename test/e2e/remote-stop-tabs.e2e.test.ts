@@ -5,7 +5,9 @@
  * stopped. A real sshd on loopback and a second local user.
  */
 import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
@@ -13,6 +15,7 @@ import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/p
 import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
+const PACKAGE_JSON = fileURLToPath(new URL("../../package.json", import.meta.url));
 const skip =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
 if (skip) console.warn(`skipping the remote stop e2e test: ${skip}`);
@@ -118,4 +121,64 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
     if (SHOTS) await pages[1]!.screenshot({ path: join(SHOTS, "remote-stopped.png") });
     await context.close();
   }, 180_000);
+  it("--upgrade with five tabs open: the other version's whole tree ends by itself, the new one runs, every tab goes on without a reload", async () => {
+    const version = (JSON.parse(readFileSync(PACKAGE_JSON, "utf8")) as { version: string }).version;
+    // An older plus, as if installed by an earlier cocalc-plus, runs on the remote.
+    sshd.asUser(
+      [
+        'c="$HOME/.cache/cocalc/cocalc-plus"',
+        `rm -rf "$c/0.0.9" && cp -a "$c/${version}" "$c/0.0.9"`,
+        `sed -i 's/"version": "${version}"/"version": "0.0.9"/' "$c/0.0.9/package.json"`,
+        's="$HOME/.local/share/cocalc-plus/ssh"',
+        'cd "$HOME" && node "$c/0.0.9/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --data-dir "$HOME/.local/share/cocalc-plus" --token-file "$s/token" --write-connection-info "$s/connection.json" --nats-server "$c/0.0.9/bin/nats-server" > /dev/null',
+      ].join("; "),
+    );
+    const c = await plus(
+      ["ssh", sshd.target, "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toMatch(/version mismatch: the remote runs cocalc-plus 0\.0\.9/);
+    const at = /ready: (http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(c.stdout)![1]!;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const pages: Page[] = [];
+    for (let i = 0; i < 5; i++) {
+      const page = await context.newPage();
+      await page.goto(i === 0 ? at : new URL(at).origin);
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 60_000 })
+        .toBe("connected");
+      await page.evaluate(() => {
+        (window as unknown as { beforeUpgrade: boolean }).beforeUpgrade = true;
+      });
+      pages.push(page);
+    }
+    const old = processes(/0\.0\.9/, sshd.user);
+    expect(old.length).toBeGreaterThan(0);
+
+    const began = Date.now();
+    const u = await plus(
+      ["ssh", sshd.target, "--upgrade", "--no-open", "--data-dir", dataDir, ...sshd.sshArgs],
+      env,
+    );
+    console.log(`the remote plus was upgraded with five tabs open in ${Date.now() - began} ms`);
+    expect(u.code, u.stderr).toBe(0);
+    expect(u.stderr).toMatch(/stopping cocalc-plus 0\.0\.9 on the remote to upgrade it/);
+    expect(`${u.stdout}${u.stderr}`).not.toMatch(/was killed/);
+    // Nothing of the old version is left; the new one runs.
+    expect(processes(/0\.0\.9/, sshd.user)).toEqual([]);
+    expect(
+      processes(new RegExp(`cocalc-plus/${version.replace(/[.]/g, "\\.")}/`), sshd.user).length,
+    ).toBeGreaterThan(0);
+    for (const page of pages) {
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 90_000 })
+        .toBe("connected");
+      expect(
+        await page.evaluate(() => (window as unknown as { beforeUpgrade?: boolean }).beforeUpgrade),
+      ).toBe(true);
+    }
+    if (SHOTS) await pages[2]!.screenshot({ path: join(SHOTS, "remote-upgraded.png") });
+    await context.close();
+  }, 240_000);
 });
