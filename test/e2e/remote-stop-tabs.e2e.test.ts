@@ -1,5 +1,5 @@
 /**
- * `cocalc-plus ssh stop` with five tabs of the remote workspace open: the remote plus's whole
+ * `cocalc-plus ssh stop`, `--upgrade` and `ssh rm` with five tabs of the remote workspace open: the remote plus's whole
  * tree ends by itself (no SIGKILL), nats-server and its terminals' pty host with it; on this
  * side no ssh of the session stays (its ControlMaster, its tunnel); every tab says plus
  * stopped. A real sshd on loopback and a second local user.
@@ -51,6 +51,9 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
   let dataDir: string;
   let browser: Browser;
   let url: string;
+  /** This plus's ssh clients: the session's ControlMaster (its socket under the data dir) and what runs over it. */
+  const ours = () =>
+    new RegExp(`^\\s*\\d+ \\S*ssh .*${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`);
 
   beforeAll(async () => {
     sshd = await startSshd("cocalcstop");
@@ -98,12 +101,7 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
     await pages[0]!.waitForSelector("[data-testid=terminal] .xterm", { timeout: 30_000 });
     const remote = /plus\.js|nats-server|pty-host/;
     expect(processes(remote, sshd.user).length).toBeGreaterThan(1);
-    // This plus's ssh clients: the session's ControlMaster (its socket under the data dir)
-    // and whatever runs over it.
-    const ours = new RegExp(
-      `^\\s*\\d+ \\S*ssh .*${dataDir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`,
-    );
-    expect(processes(ours).length).toBeGreaterThan(0);
+    expect(processes(ours()).length).toBeGreaterThan(0);
 
     const began = Date.now();
     const r = await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env);
@@ -113,7 +111,7 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
     expect(r.stdout).toMatch(/stopped cocalc-plus \(pid \d+\)/);
     expect(r.stdout).not.toMatch(/was killed/);
     expect(processes(remote, sshd.user)).toEqual([]);
-    await expect.poll(() => processes(ours), { timeout: 10_000 }).toEqual([]);
+    await expect.poll(() => processes(ours()), { timeout: 10_000 }).toEqual([]);
     for (const page of pages)
       await expect
         .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 15_000 })
@@ -121,7 +119,7 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
     if (SHOTS) await pages[1]!.screenshot({ path: join(SHOTS, "remote-stopped.png") });
     await context.close();
   }, 180_000);
-  it("--upgrade with five tabs open: the other version's whole tree ends by itself, the new one runs, every tab goes on without a reload", async () => {
+  it("--upgrade with five tabs open: the other version's whole tree ends by itself, the new one runs, every tab goes on without a reload; then ssh rm stops it as ssh stop does and forgets the session", async () => {
     const version = (JSON.parse(readFileSync(PACKAGE_JSON, "utf8")) as { version: string }).version;
     // An older plus, as if installed by an earlier cocalc-plus, runs on the remote.
     sshd.asUser(
@@ -179,6 +177,19 @@ describe.skipIf(skip !== undefined)("ssh stop with five tabs of the remote open"
       ).toBe(true);
     }
     if (SHOTS) await pages[2]!.screenshot({ path: join(SHOTS, "remote-upgraded.png") });
+
+    // ssh rm with the same five tabs: stopped as by ssh stop, and the session forgotten.
+    const rm = await plus(["ssh", "rm", sshd.target, "--data-dir", dataDir], env);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(`${rm.stdout}${rm.stderr}`).not.toMatch(/was killed/);
+    expect(processes(/plus\.js|nats-server|pty-host/, sshd.user)).toEqual([]);
+    await expect.poll(() => processes(ours()), { timeout: 10_000 }).toEqual([]);
+    for (const page of pages)
+      await expect
+        .poll(() => page.getByTestId("connection-state").textContent(), { timeout: 15_000 })
+        .toBe("plus stopped");
+    const list = await plus(["ssh", "list", "--data-dir", dataDir], env);
+    expect(list.stdout).not.toContain(sshd.target);
     await context.close();
   }, 240_000);
 });
