@@ -174,11 +174,15 @@ describe("the control plane's fleet service", () => {
     }
   });
   const drainTest = async (hd2: Partial<HostView>) => {
+    let seen = "";
     await until("only hd1 and hd2 ready", async () => {
       const views = await Promise.all(
         ["hd1", "hd2", "hx", "hfull", "hnoimage"].map((h) => view<HostView>(Buckets.hosts, h)),
       );
+      seen = views.map((v) => `${v?.hostId}:${v?.status}@${v?.seenAt}`).join(" ");
       return views.map((v) => v?.status).join() === "ready,ready,offline,offline,offline";
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; the hosts' records last said ${seen}`);
     });
     expect(await admin("DrainHost", { hostId: "nohost", by: "adm1" })).toMatchObject({
       ok: false,

@@ -54,7 +54,7 @@ import { consumeEvents } from "../runtime/consumer.js";
 import type { Logger } from "../runtime/logger.js";
 import { requestWithProgress, sendProgress, wantsProgress } from "../runtime/progress.js";
 import { projectionHandler } from "../runtime/projection.js";
-import { domainManager, viewValue } from "../runtime/remote-views.js";
+import { domainManager, viewKeys, viewValue } from "../runtime/remote-views.js";
 import {
   type AccountCommand,
   type AccountDecided,
@@ -252,7 +252,9 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   };
   /** Marks hosts whose beats stopped as offline (once; their next beat brings them back). */
   const sweep = async () => {
-    for await (const key of await hostsKv.keys()) {
+    // The keys in one request: a listing by consumer must catch up with the beats' writes
+    // before it ends, and a sweep that never ends keeps every host from turning offline.
+    for (const key of await viewKeys(o.jsm, Buckets.hosts)) {
       const e = await hostsKv.get(key);
       if (e?.operation !== "PUT" || e.length === 0) continue;
       const v = e.json<HostView>();
@@ -269,7 +271,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
   const onlineHosts = async (): Promise<HostView[]> => {
     const out: HostView[] = [];
-    for await (const key of await hostsKv.keys()) {
+    for (const key of await viewKeys(o.jsm, Buckets.hosts)) {
       const v = await hostView(key);
       if (v && isOnline(v)) out.push(v);
     }
@@ -599,17 +601,25 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     serve(adminSub, onAdmin),
   ]);
   let sweeping: Promise<void> | undefined;
-  const timer = setInterval(
-    () => {
-      if (sweeping) return;
-      sweeping = sweep()
-        .catch((err) => log.warn({ err }, "hosts sweep failed"))
-        .finally(() => {
-          sweeping = undefined;
-        });
-    },
-    Math.max(500, Math.floor(offlineAfterMs / 3)),
-  );
+  const sweepEveryMs = Math.max(500, Math.floor(offlineAfterMs / 3));
+  const timer = setInterval(() => {
+    if (sweeping) return;
+    // One sweep at a time, but one that hangs (a listing of the view that never ends) must
+    // not keep every host from ever turning offline: past its time the next one may start.
+    let bound: ReturnType<typeof setTimeout> | undefined;
+    const run = sweep().catch((err) => log.warn({ err }, "hosts sweep failed"));
+    const limit = new Promise<void>((resolve) => {
+      bound = setTimeout(() => {
+        log.warn({ ms: sweepEveryMs * 20 }, "hosts sweep did not finish: the next one starts");
+        resolve();
+      }, sweepEveryMs * 20);
+      bound.unref();
+    });
+    sweeping = Promise.race([run, limit]).finally(() => {
+      clearTimeout(bound);
+      sweeping = undefined;
+    });
+  }, sweepEveryMs);
   timer.unref();
   return {
     async coresQuotas(accounts) {

@@ -16,6 +16,19 @@ export function domainManager(
   return jetstreamManager(nc, { domain, timeout: timeoutMs, checkAPI: false });
 }
 
+/**
+ * The keys `bucket` has held (deleted ones too: their values say so), from its stream's
+ * subjects in one request. Unlike a key listing by consumer, it ends however fast the bucket
+ * is written meanwhile (a listing must catch up with the writes before it ends).
+ */
+export async function viewKeys(jsm: JetStreamManager, bucket: string): Promise<string[]> {
+  const prefix = `$KV.${bucket}.`;
+  const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  return Object.keys(info.state.subjects ?? {})
+    .sort()
+    .map((s) => s.slice(prefix.length));
+}
+
 /** The current values of `bucket` (deleted keys left out), parsed as JSON. */
 export async function viewValues<T>(jsm: JetStreamManager, bucket: string): Promise<T[]> {
   const stream = `KV_${bucket}`;
