@@ -48,6 +48,18 @@ describe.skipIf(!built)("npx of the package npm pack makes", () => {
           }),
       ),
     );
+    // The leader goes first; its nats-server may still be writing its store in the temp dir.
+    const groupAlive = (pgid: number) => {
+      try {
+        process.kill(-pgid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (const p of running)
+      for (let i = 0; i < 200 && groupAlive(p.pid!); i++)
+        await new Promise((r) => setTimeout(r, 100));
     if (dir) await rm(dir, { recursive: true, force: true });
   }, 60_000);
 
