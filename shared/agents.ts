@@ -5,6 +5,7 @@
  * without touching the chat. threadIdentifiers/turnIdentifiers are the only way to name them.
  */
 import { type Static, Type } from "@sinclair/typebox";
+import { ScheduleSchema, type ThreadSchedule } from "./agent-schedule.js";
 import { bytesToBase64url, randomId } from "./base64url.js";
 import { defineCommand } from "./commands.js";
 import { defineEvent, type EventOf } from "./envelope.js";
@@ -43,6 +44,11 @@ export function newThreadId(): string {
 
 export function newTurnId(): string {
   return `u${randomId()}`;
+}
+
+/** The turn of a schedule's run at `due`: the same run is the same turn, however often sent. */
+export function scheduledTurnId(thread: string, due: string): string {
+  return `u${bytesToBase64url(sha256(`${thread} ${due}`)).slice(0, 22)}`;
 }
 
 /** True for an id of a room, thread or turn. */
@@ -218,6 +224,8 @@ export function splitCommand(line: string): string[] {
 // Thread events (on the thread's subject in WS_CHAT)
 
 const TurnRef = Type.String({ pattern: ID });
+/** A time as `Date.toISOString()` writes it. */
+const Instant = Type.String({ pattern: "^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}\\.\\d{3}Z$" });
 const Prompt = Type.String({ maxLength: MAX_PROMPT_CHARS });
 const Images = Type.Array(AbsolutePath, { maxItems: MAX_PROMPT_IMAGES });
 
@@ -252,6 +260,16 @@ export const TurnSubmitted = defineEvent(
       images: Images,
       /** Sent now: it stops this running turn and runs next, before the queue. */
       interrupts: Type.Optional(TurnRef),
+      /**
+       * A run of the thread's schedule: the run time it is for, and how many run times it
+       * stands for (more than 1: runs missed while the service was down, run once).
+       */
+      scheduled: Type.Optional(
+        Type.Object(
+          { due: Instant, count: Type.Integer({ minimum: 1 }) },
+          { additionalProperties: false },
+        ),
+      ),
     },
     { additionalProperties: false },
   ),
@@ -351,6 +369,42 @@ export const ThreadDeleted = defineEvent(
   Type.Object({}, { additionalProperties: false }),
 );
 
+/** The thread's schedule was set, changed, paused or resumed (runs count from `since`). */
+export const ScheduleSet = defineEvent(
+  "ScheduleSet",
+  1,
+  Type.Object(
+    {
+      schedule: ScheduleSchema,
+      since: Instant,
+      /** Who set it: its runs are this account's turns. */
+      by: Type.String({ minLength: 1, maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const ScheduleRemoved = defineEvent(
+  "ScheduleRemoved",
+  1,
+  Type.Object({}, { additionalProperties: false }),
+);
+/**
+ * A run time of the schedule passed without a turn: missed while the service was down (the
+ * schedule says skip), or the schedule's previous run had not ended yet.
+ */
+export const ScheduledRunSkipped = defineEvent(
+  "ScheduledRunSkipped",
+  1,
+  Type.Object(
+    {
+      due: Instant,
+      count: Type.Integer({ minimum: 1 }),
+      reason: Type.Union([Type.Literal("missed"), Type.Literal("busy")]),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const ThreadEvents = [
   ThreadCreated,
   ThreadSettingsChanged,
@@ -364,6 +418,9 @@ export const ThreadEvents = [
   TurnFailed,
   TurnInterrupted,
   FilesReverted,
+  ScheduleSet,
+  ScheduleRemoved,
+  ScheduledRunSkipped,
 ] as const;
 export type ThreadEvent =
   | EventOf<typeof ThreadCreated>
@@ -377,7 +434,10 @@ export type ThreadEvent =
   | EventOf<typeof TurnFinished>
   | EventOf<typeof TurnFailed>
   | EventOf<typeof TurnInterrupted>
-  | EventOf<typeof FilesReverted>;
+  | EventOf<typeof FilesReverted>
+  | EventOf<typeof ScheduleSet>
+  | EventOf<typeof ScheduleRemoved>
+  | EventOf<typeof ScheduledRunSkipped>;
 export type ThreadEventType = ThreadEvent["type"];
 
 // ---------------------------------------------------------------------------------------------
@@ -445,6 +505,18 @@ export const DeleteThread = defineCommand(
   "DeleteThread",
   Type.Object({ room: RoomRef, thread: ThreadRef }, { additionalProperties: false }),
 );
+/** Sets (replaces) the thread's schedule; pausing and resuming set it too. */
+export const SetSchedule = defineCommand(
+  "SetSchedule",
+  Type.Object(
+    { room: RoomRef, thread: ThreadRef, schedule: ScheduleSchema },
+    { additionalProperties: false },
+  ),
+);
+export const RemoveSchedule = defineCommand(
+  "RemoveSchedule",
+  Type.Object({ room: RoomRef, thread: ThreadRef }, { additionalProperties: false }),
+);
 export const ThreadCommands = [
   CreateThread,
   ChangeThreadSettings,
@@ -452,6 +524,8 @@ export const ThreadCommands = [
   DeleteThread,
   SubmitTurn,
   InterruptTurn,
+  SetSchedule,
+  RemoveSchedule,
 ] as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -481,6 +555,15 @@ export interface ThreadView extends ShowsRejections {
   signIn?: AgentSignIn;
   /** What the agent's session offers: modes, config options, slash commands (live). */
   session?: AgentSessionInfo;
+  /** The thread's scheduled prompt. */
+  schedule?: ScheduleView;
+}
+
+/** A thread's schedule in its view: when it runs next and how its last run time went. */
+export interface ScheduleView extends ThreadSchedule {
+  /** None while paused. */
+  next?: string;
+  last?: { due: string; count: number; turn?: string; skipped?: "missed" | "busy" };
 }
 
 /** A session's modes, config options and commands, as the agent last told them. */
@@ -557,6 +640,8 @@ export interface TurnView {
   images: string[];
   /** Sent now: the running turn it stopped. */
   interrupts?: string;
+  /** A run of the thread's schedule: its run time, and how many run times it stands for. */
+  scheduled?: { due: string; count: number };
   status: TurnStatus;
   /** Stop was asked for and the agent was told; it ends soon. */
   stopping?: boolean;

@@ -513,6 +513,11 @@ export const ErrorCodes = {
     summary:
       "Bad thread settings: unknown agent, empty custom command, relative directory, bad env name.",
   },
+  ERR_AGENT_SCHEDULE: {
+    status: 400,
+    summary:
+      "A thread's schedule is not valid: an empty prompt, an unknown time zone, a cron expression that does not parse or never runs.",
+  },
   ERR_AGENT_REQUEST: {
     status: 400,
     summary:

@@ -6,6 +6,13 @@
  */
 
 import {
+  checkSchedule,
+  describeWhen,
+  nextRun,
+  type Schedule,
+  type ThreadSchedule,
+} from "../../shared/agent-schedule.js";
+import {
   type ArchiveThread,
   type ChangeThreadSettings,
   type CreateThread,
@@ -13,6 +20,8 @@ import {
   checkThreadSettings,
   type DeleteThread,
   type InterruptTurn,
+  type RemoveSchedule,
+  type SetSchedule,
   type StopReason,
   type SubmitTurn,
   type ThreadEvent,
@@ -44,6 +53,20 @@ export type ServiceCommand =
       at: string;
     }
   | {
+      /** A run time of the schedule came: its prompt becomes a turn (as the schedule's setter). */
+      type: "RunSchedule";
+      data: { turn: string; due: string; count: number };
+      actor: string;
+      at: string;
+    }
+  | {
+      /** Run times passed while the service was down, and the schedule says skip them. */
+      type: "SkipSchedule";
+      data: { due: string; count: number };
+      actor: string;
+      at: string;
+    }
+  | {
       type: "RecordRevert";
       data: { turn: string; paths: string[]; forced: boolean };
       actor: string;
@@ -57,6 +80,8 @@ export type ThreadCommand =
   | CommandOf<typeof DeleteThread>
   | CommandOf<typeof SubmitTurn>
   | CommandOf<typeof InterruptTurn>
+  | CommandOf<typeof SetSchedule>
+  | CommandOf<typeof RemoveSchedule>
   | ServiceCommand;
 
 export type ThreadDecided = {
@@ -81,6 +106,8 @@ export type ThreadState =
       queue: string[];
       turns: Record<string, TurnPhase>;
       count: number;
+      /** The scheduled prompt, and the turn of its last run. */
+      schedule?: ThreadSchedule & { lastTurn?: string };
     };
 
 function active(state: ThreadState, thread: string) {
@@ -174,6 +201,45 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
         if (phase === "ended" || (phase === "running" && s.stopping)) return [];
         return [{ type: "TurnInterrupted", data: { turn } }];
       }
+      case "SetSchedule": {
+        const s = active(state, command.data.thread);
+        const schedule = checkSchedule(command.data.schedule);
+        if (s.schedule && sameSchedule(s.schedule.schedule, schedule)) return [];
+        return [{ type: "ScheduleSet", data: { schedule, since: command.at, by: command.actor } }];
+      }
+      case "RemoveSchedule": {
+        const s = active(state, command.data.thread);
+        return s.schedule ? [{ type: "ScheduleRemoved", data: {} }] : [];
+      }
+      case "RunSchedule":
+      case "SkipSchedule": {
+        const s = active(state, "");
+        const { due, count } = command.data;
+        const next = s.schedule && nextRun(s.schedule);
+        // Removed, paused, or this run time already taken (a command sent again).
+        if (!s.schedule || !next || Date.parse(due) < next.getTime()) return [];
+        if (Date.parse(due) > Date.parse(command.at) + 1000) {
+          throw new CocalcError("ERR_COMMAND_REJECTED", `the run at ${due} is not due yet`);
+        }
+        if (command.type === "SkipSchedule") {
+          return [{ type: "ScheduledRunSkipped", data: { due, count, reason: "missed" } }];
+        }
+        const { turn } = command.data;
+        if (s.turns[turn] !== undefined) return [];
+        const last = s.schedule.lastTurn;
+        if (last !== undefined && s.turns[last] !== undefined && s.turns[last] !== "ended") {
+          return [{ type: "ScheduledRunSkipped", data: { due, count, reason: "busy" } }];
+        }
+        const ahead = s.queue.length + (s.running ? 1 : 0);
+        const prompt = s.schedule.schedule.prompt;
+        return [
+          {
+            type: "TurnSubmitted",
+            data: { turn, index: s.count + 1, prompt, images: [], scheduled: { due, count } },
+          },
+          ...(ahead > 0 ? [{ type: "TurnQueued" as const, data: { turn, ahead } }] : []),
+        ];
+      }
       case "StartTurn": {
         const s = active(state, "");
         const { turn } = command.data;
@@ -263,6 +329,14 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       case "TurnSubmitted":
         return {
           ...state,
+          ...(event.data.scheduled &&
+            state.schedule && {
+              schedule: {
+                ...state.schedule,
+                lastDue: event.data.scheduled.due,
+                lastTurn: event.data.turn,
+              },
+            }),
           // Sent now: before the queue.
           queue: event.data.interrupts
             ? [event.data.turn, ...state.queue]
@@ -294,6 +368,18 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
       }
       case "FilesReverted":
         return state;
+      case "ScheduleSet": {
+        const { schedule, since, by } = event.data;
+        return { ...state, schedule: { schedule, since, by } };
+      }
+      case "ScheduleRemoved": {
+        const { schedule: _s, ...rest } = state;
+        return rest;
+      }
+      case "ScheduledRunSkipped":
+        return state.schedule
+          ? { ...state, schedule: { ...state.schedule, lastDue: event.data.due } }
+          : state;
       default: {
         const never: never = event;
         throw new Error(`unhandled event ${(never as { type: string }).type}`);
@@ -301,3 +387,13 @@ export const threadDecider: Decider<ThreadCommand, ThreadDecided, ThreadState> =
     }
   },
 };
+
+function sameSchedule(a: Schedule, b: Schedule): boolean {
+  return (
+    a.prompt === b.prompt &&
+    a.timeZone === b.timeZone &&
+    a.missed === b.missed &&
+    a.paused === b.paused &&
+    describeWhen(a.when) === describeWhen(b.when)
+  );
+}

@@ -224,6 +224,136 @@ describe("thread decider", () => {
   });
 });
 
+describe("scheduled prompts in the thread decider", () => {
+  const schedule = {
+    prompt: "check the build",
+    when: { kind: "every", minutes: 15 },
+    timeZone: "UTC",
+    missed: "run-once",
+    paused: false,
+  } as const;
+  const set: ThreadDecided = {
+    type: "ScheduleSet",
+    data: { schedule, since: at, by: "user" },
+  };
+  const due = "2026-01-01T00:15:00.000Z";
+  const run = (turn: string, when = due, c = 1, now = due) =>
+    ({
+      type: "RunSchedule",
+      data: { turn, due: when, count: c },
+      actor: "acct1",
+      at: now,
+    }) as ThreadCommand;
+
+  it("is set, checked, kept when set the same again, and removed", () => {
+    const r = given(threadDecider, [created]).when(cmd("SetSchedule", { schedule }));
+    expect(r.events).toEqual([set]);
+    expect(
+      given(threadDecider, [created, set]).when(cmd("SetSchedule", { schedule })).events,
+    ).toEqual([]);
+    const bad = cmd("SetSchedule", { schedule: { ...schedule, timeZone: "Nowhere/City" } });
+    expect(codeOf(given(threadDecider, [created]).when(bad).error)).toBe("ERR_AGENT_SCHEDULE");
+    expect(codeOf(given(threadDecider, []).when(cmd("SetSchedule", { schedule })).error)).toBe(
+      "ERR_AGENT_THREAD_NOT_FOUND",
+    );
+    const rm = cmd("RemoveSchedule", {});
+    expect(given(threadDecider, [created, set]).when(rm).events).toEqual([
+      { type: "ScheduleRemoved", data: {} },
+    ]);
+    expect(given(threadDecider, [created]).when(rm).events).toEqual([]);
+  });
+
+  it("a run time becomes a turn once, queued behind a running turn; not before it is due, not when paused or removed", () => {
+    const first = given(threadDecider, [created, set]).when(run("tsched001"));
+    const submittedRun: ThreadDecided = {
+      type: "TurnSubmitted",
+      data: {
+        turn: "tsched001",
+        index: 1,
+        prompt: "check the build",
+        images: [],
+        scheduled: { due, count: 1 },
+      },
+    };
+    expect(first.events).toEqual([submittedRun]);
+    // Sent again (the same run time): nothing more.
+    expect(
+      given(threadDecider, [created, set, submittedRun]).when(run("tsched001")).events,
+    ).toEqual([]);
+    expect(
+      given(threadDecider, [created, set, submittedRun]).when(run("tsched009")).events,
+    ).toEqual([]);
+    const early = run("tsched002", due, 1, "2026-01-01T00:10:00.000Z");
+    expect(codeOf(given(threadDecider, [created, set]).when(early).error)).toBe(
+      "ERR_COMMAND_REJECTED",
+    );
+    const paused: ThreadDecided = {
+      type: "ScheduleSet",
+      data: { schedule: { ...schedule, paused: true }, since: at, by: "user" },
+    };
+    expect(given(threadDecider, [created, set, paused]).when(run("tsched003")).events).toEqual([]);
+    const removed: ThreadDecided = { type: "ScheduleRemoved", data: {} };
+    expect(given(threadDecider, [created, set, removed]).when(run("tsched003")).events).toEqual([]);
+    const busy = [
+      created,
+      set,
+      submitted("tuser0001", 1),
+      { type: "TurnStarted", data: { turn: "tuser0001" } },
+    ] as ThreadDecided[];
+    expect(given(threadDecider, busy).when(run("tsched004")).events).toEqual([
+      {
+        type: "TurnSubmitted",
+        data: { ...submittedRun.data, turn: "tsched004", index: 2 } as never,
+      },
+      { type: "TurnQueued", data: { turn: "tsched004", ahead: 1 } },
+    ]);
+  });
+
+  it("a run time while the schedule's last run has not ended is skipped as busy; missed ones are skipped when asked", () => {
+    const firstRun: ThreadDecided = {
+      type: "TurnSubmitted",
+      data: {
+        turn: "tsched001",
+        index: 1,
+        prompt: "check the build",
+        images: [],
+        scheduled: { due, count: 1 },
+      },
+    };
+    const next = "2026-01-01T00:30:00.000Z";
+    const still = [
+      created,
+      set,
+      firstRun,
+      { type: "TurnStarted", data: { turn: "tsched001" } },
+    ] as ThreadDecided[];
+    expect(given(threadDecider, still).when(run("tsched002", next, 1, next)).events).toEqual([
+      { type: "ScheduledRunSkipped", data: { due: next, count: 1, reason: "busy" } },
+    ]);
+    const ended = [
+      ...still,
+      { type: "TurnFinished", data: { turn: "tsched001", stopReason: "end_turn" } },
+    ] as ThreadDecided[];
+    expect(
+      given(threadDecider, ended).when(run("tsched002", next, 1, next)).events?.[0]?.type,
+    ).toBe("TurnSubmitted");
+    const skip = {
+      type: "SkipSchedule",
+      data: { due: "2026-01-01T01:00:00.000Z", count: 4 },
+      actor: "agents",
+      at: "2026-01-01T01:05:00.000Z",
+    } as ThreadCommand;
+    const skipped: ThreadDecided = {
+      type: "ScheduledRunSkipped",
+      data: { due: "2026-01-01T01:00:00.000Z", count: 4, reason: "missed" },
+    };
+    expect(given(threadDecider, [created, set]).when(skip).events).toEqual([skipped]);
+    // The skipped run time is taken: a run for it is not made afterwards.
+    const late = run("tsched005", "2026-01-01T01:00:00.000Z", 1, "2026-01-01T01:05:00.000Z");
+    expect(given(threadDecider, [created, set, skipped]).when(late).events).toEqual([]);
+  });
+});
+
 describe("agent identifiers", () => {
   it("derives distinct log subjects per turn, inside WS_AGENT_LOG", () => {
     const a = turnIdentifiers("w1", thread, "uturn00001");

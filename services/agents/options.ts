@@ -38,6 +38,11 @@ export interface AgentsServiceOptions {
    */
   secretFiles?: readonly string[];
   /**
+   * Schedules are looked at this often besides their own timers (default 30 s): a clock
+   * that jumped, a machine that slept.
+   */
+  scheduleCheckMs?: number;
+  /**
    * The durable consumer's name (default: the service's). Where one NATS serves many
    * workspaces (a launchpad host), each workspace's service needs its own.
    */

@@ -1,5 +1,7 @@
 import type { KV } from "@nats-io/kv";
+import { nextRun } from "../../shared/agent-schedule.js";
 import {
+  type ScheduleView,
   type ThreadEvent,
   ThreadEvents,
   type ThreadView,
@@ -81,15 +83,25 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
           ...(event.data.title !== undefined && { title: event.data.title }),
           updatedAt: at,
         };
-      case "TurnSubmitted":
+      case "TurnSubmitted": {
+        const run = event.data.scheduled;
         return {
           ...view,
+          ...(run &&
+            view.schedule && {
+              schedule: scheduleView({
+                ...view.schedule,
+                lastDue: run.due,
+                last: { due: run.due, count: run.count, turn: event.data.turn },
+              }),
+            }),
           queue: event.data.interrupts
             ? [event.data.turn, ...view.queue]
             : [...view.queue, event.data.turn],
           turnCount: Math.max(view.turnCount, event.data.index),
           updatedAt: at,
         };
+      }
       case "TurnQueued":
         return view;
       case "TurnStarted":
@@ -108,6 +120,32 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
         return view.running === event.data.turn ? view : end(event.data.turn);
       case "FilesReverted":
         return view;
+      case "ScheduleSet": {
+        const { schedule, since, by } = event.data;
+        // The last run stays shown; runs count from `since`, which is after it.
+        return {
+          ...view,
+          schedule: scheduleView({ ...view.schedule, schedule, since, by }),
+          updatedAt: at,
+        };
+      }
+      case "ScheduleRemoved": {
+        const { schedule: _s, ...rest } = view;
+        return { ...rest, updatedAt: at };
+      }
+      case "ScheduledRunSkipped": {
+        if (!view.schedule) return view;
+        const { due, count, reason } = event.data;
+        return {
+          ...view,
+          schedule: scheduleView({
+            ...view.schedule,
+            lastDue: due,
+            last: { due, count, skipped: reason },
+          }),
+          updatedAt: at,
+        };
+      }
       default: {
         const never: never = event;
         return never;
@@ -115,6 +153,13 @@ export const threadsProjection: Projection<ThreadView, ThreadEvent> = {
     }
   },
 };
+
+/** The schedule with its next run time, computed from it. */
+function scheduleView(s: Omit<ScheduleView, "next">): ScheduleView {
+  const { next: _n, ...rest } = s as ScheduleView;
+  const next = nextRun(rest);
+  return { ...rest, ...(next && { next: next.toISOString() }) };
+}
 
 type TurnEvent = Extract<ThreadEvent, { data: { turn: string } }>;
 
@@ -143,6 +188,7 @@ export const turnsProjection: Projection<TurnView, TurnEvent> = {
         prompt: event.data.prompt,
         images: event.data.images,
         ...(event.data.interrupts !== undefined && { interrupts: event.data.interrupts }),
+        ...(event.data.scheduled && { scheduled: event.data.scheduled }),
         status: "starting",
         submittedAt: at,
         by: event.actor,

@@ -25,6 +25,7 @@ import { threadOfSubject, threadsProjection, turnsProjection } from "./projectio
 import { protectedPaths } from "./protected.js";
 import { serveRequests } from "./requests.js";
 import { TurnReverts } from "./revert.js";
+import { Scheduler } from "./scheduler.js";
 import { SignIns } from "./sign-in.js";
 import { AGENTS_SERVICE, ServiceThreads, threadRegistry } from "./threads.js";
 import { TurnRunner } from "./turn-runner.js";
@@ -69,6 +70,12 @@ export async function startAgents(
     },
   });
   const reverts = new TurnReverts({ ctx, turns: turnViews, place, home, threads });
+  const scheduler = new Scheduler({
+    ctx,
+    threads,
+    threadViews,
+    ...(opts.scheduleCheckMs !== undefined && { checkMs: opts.scheduleCheckMs }),
+  });
   const signIns = new SignIns({ ctx, pool: runner.pool, place, threads, threadViews });
   const consumer = await consumeEvents({
     nc: ctx.nc,
@@ -82,6 +89,7 @@ export async function startAgents(
     handle: async (e) => {
       await project(e);
       runner.react(e);
+      scheduler.react(e);
       const t = e.event.type === "ThreadDeleted" ? threadOfSubject(e.subject) : undefined;
       if (t) await forgetThread({ ctx, turns: turnViews, pool: runner.pool }, t.room, t.thread);
     },
@@ -110,8 +118,10 @@ export async function startAgents(
     ...(opts.hidePaths && { hidePaths: opts.hidePaths }),
   });
   void runner.resume(threadViews).catch((err) => log.warn({ err }, "resume failed"));
+  void scheduler.resume().catch((err) => log.warn({ err }, "schedules not resumed"));
   return runningService([commands, consumer], async () => {
     requests.unsubscribe();
+    scheduler.stop();
     await signIns.close();
     await runner.stop();
     await egress?.close();

@@ -51,11 +51,13 @@ export class ServiceThreads {
     thread: string,
     type: T,
     data: DataOf<T>,
+    /** Whose change it is (default: the service's own). */
+    actor: string = AGENTS_SERVICE,
   ): Promise<ThreadState> {
     const command = {
       type,
       data,
-      actor: AGENTS_SERVICE,
+      actor,
       at: this.ctx.now().toISOString(),
     } as ThreadCommand;
     return (await this.store.execute(this.subject(room, thread), command)).state;
