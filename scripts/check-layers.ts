@@ -29,6 +29,7 @@ const SHARED_PACKAGES = new Set([
   "@sinclair/typebox",
   "@sinclair/typebox/value",
   "@sinclair/typebox/compiler",
+  "croner",
   "diff-match-patch",
   "lossless-json",
 ]);

@@ -66,10 +66,13 @@ export async function threadView(
   wsid: string,
   room: string,
   thread: string,
+  domain?: string,
 ): Promise<ThreadView | undefined> {
   const ids = threadIdentifiers(wsid, room, thread);
   // By subject (direct get): also what the browser's NATS user may do.
-  const kv = await new Kvm(nc).open(ids.bucket, { allow_direct: true });
+  const kv = await new Kvm(jetstream(nc, domain ? { domain } : {})).open(ids.bucket, {
+    allow_direct: true,
+  });
   const e = await kv.get(ids.key);
   return e && e.operation === "PUT" && e.length > 0 ? e.json<ThreadView>() : undefined;
 }

@@ -15,7 +15,13 @@ import { Kvm } from "@nats-io/kv";
 import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
-import { agentCommand, followLog, messagesOf, turnView } from "../../services/agents/test-kit.js";
+import {
+  agentCommand,
+  followLog,
+  messagesOf,
+  threadView,
+  turnView,
+} from "../../services/agents/test-kit.js";
 import { HUB_AGENT_KEYS_PATH } from "../../services/gateway/hub-agent-keys.js";
 import { askHub } from "../../services/gateway/hub-auth.js";
 import { agentKeysKey, PrivateStore } from "../../services/hub/private-store.js";
@@ -217,6 +223,44 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
     const f = await turnOf(forging, "env OPENAI_API_KEY", a.thread);
     expect(f.view.by).toBe(ids.bob);
     expect(f.text).toContain(`env OPENAI_API_KEY=${SECRETS.bob}`);
+  });
+
+  it("hub agent keys - a collaborator's scheduled prompt runs on the host as the collaborator's turn, with the collaborator's keys", async () => {
+    const bob = (await browsers.bob!.connect(wsid)).nc;
+    conns.push(bob);
+    const room = roomIdForPath("/home/user/keys.chat");
+    const { thread } = await turnOf(bob, "say first");
+    const schedule = {
+      prompt: "env OPENAI_API_KEY",
+      when: { kind: "cron", expression: "* * * * *" },
+      timeZone: "UTC",
+      missed: "skip",
+      paused: false,
+    };
+    expect(await agentCommand(bob, wsid, "SetSchedule", { room, thread, schedule })).toMatchObject({
+      ok: true,
+    });
+    const domain = hostDomain(HOST);
+    // The next whole minute of the host's clock.
+    const turn = await until(
+      "the scheduled run",
+      async () => {
+        const v = await threadView(hub.nc, wsid, room, thread, domain);
+        return v?.schedule?.last?.turn;
+      },
+      90_000,
+    );
+    const view = await until("the scheduled turn ended", async () => {
+      const v = await turnView(hub.nc, wsid, thread, turn, domain);
+      return v && turnEnded(v.status) ? v : undefined;
+    });
+    const text = messagesOf(await followLog(hub.nc, wsid, thread, turn, undefined, 60_000, domain));
+    expect(view.status, `${JSON.stringify(view.failure)} ${text}`).toBe("finished");
+    expect(view.by).toBe(ids.bob);
+    expect(view.scheduled?.count).toBe(1);
+    expect(text).toContain(`env OPENAI_API_KEY=${SECRETS.bob}`);
+    expect(text).not.toContain(SECRETS.aliceWorkspace);
+    await agentCommand(bob, wsid, "RemoveSchedule", { room, thread });
   });
 
   it("hub agent keys - the hub answers only the workspace's host, for its owners and collaborators", async () => {

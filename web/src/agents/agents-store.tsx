@@ -15,6 +15,7 @@ import {
   useContext,
 } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
+import type { Schedule } from "../../../shared/agent-schedule.js";
 import {
   ArchiveThread,
   ChangeThreadSettings,
@@ -26,8 +27,10 @@ import {
   looksLikeSecret,
   newThreadId,
   newTurnId,
+  RemoveSchedule,
   roomIdentifiers,
   roomIdForPath,
+  SetSchedule,
   SubmitTurn,
   type ThreadSettings,
   type ThreadSettingsChange,
@@ -81,6 +84,9 @@ export interface AgentsStore {
   archive(archived: boolean): Promise<CommandReply>;
   /** Deletes the selected thread: its turns and their logs go with it. */
   remove(): Promise<CommandReply>;
+  /** Sets (replaces) the selected thread's schedule; pausing and resuming set it too. */
+  setSchedule(schedule: Schedule): Promise<CommandReply>;
+  removeSchedule(): Promise<CommandReply>;
   /** `now`: stops the running turn and runs this one next, before the queue. */
   submit(prompt: string, images: string[], now?: boolean): Promise<CommandReply>;
   interrupt(turn: string): Promise<CommandReply>;
@@ -327,6 +333,14 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
       const reply = await run(DeleteThread.type, { room: t.room, thread: t.thread });
       if (reply.ok) deselect(t.thread);
       return reply;
+    },
+    setSchedule(schedule) {
+      const t = need();
+      return run(SetSchedule.type, { room: t.room, thread: t.thread, schedule });
+    },
+    removeSchedule() {
+      const t = need();
+      return run(RemoveSchedule.type, { room: t.room, thread: t.thread });
     },
     submit(prompt, images, now) {
       const t = need();

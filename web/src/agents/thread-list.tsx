@@ -1,9 +1,21 @@
 /** The room's threads, in a virtual list; its archived ones on request, in the same list. */
+
 import { createVirtualizer } from "@tanstack/solid-virtual";
 import { createMemo, createSignal, For, Show } from "solid-js";
+import { ClockIcon } from "../components/icons.js";
 import { useFiles } from "../files/files-store.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { useAgents } from "./agents-store.js";
+import { formatRun } from "./schedule-form.js";
+
+/** 14:30 today, else "8 Dec": the row has room for little. */
+function shortTime(iso: string): string {
+  const d = new Date(iso);
+  const today = new Date().toDateString() === d.toDateString();
+  return today
+    ? d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" })
+    : d.toLocaleDateString(undefined, { day: "numeric", month: "short" });
+}
 
 /** A thread row's height (one line; fixed in agents.css, so rows need no measuring). */
 const THREAD_ROW_HEIGHT = 34;
@@ -78,6 +90,17 @@ export function ThreadList() {
                   <span class="agents-thread-title">{t.title}</span>
                   <Show when={t.queue.length > 0}>
                     <span class="agents-queue">+{t.queue.length}</span>
+                  </Show>
+                  <Show when={t.schedule?.next}>
+                    {(next) => (
+                      <span
+                        class="agents-next-run"
+                        data-testid="thread-next-run"
+                        title={`Next scheduled run: ${formatRun(next(), t.schedule!.schedule.timeZone)}`}
+                      >
+                        <ClockIcon size={12} /> {shortTime(next())}
+                      </span>
+                    )}
                   </Show>
                 </button>
               </li>

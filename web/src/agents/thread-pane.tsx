@@ -1,4 +1,5 @@
 /** The selected thread: its header (export, settings), its latest turns and the composer. */
+
 import {
   createEffect,
   createMemo,
@@ -9,12 +10,14 @@ import {
   onMount,
   Show,
 } from "solid-js";
+import { ClockIcon } from "../components/icons.js";
 import { PresenceAvatars } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
 import { turnMarkdown } from "./log-model.js";
+import { ScheduleForm, scheduleSummary } from "./schedule-form.js";
 import { SessionPickers } from "./session-pickers.js";
 import { SignInPanel } from "./sign-in-panel.js";
 import { ThreadActions } from "./thread-actions.js";
@@ -32,6 +35,7 @@ export function ThreadPane() {
   );
   const [shown, setShown] = createSignal(TURNS_PAGE);
   const [settingsOpen, setSettingsOpen] = createSignal(false);
+  const [scheduleOpen, setScheduleOpen] = createSignal(false);
   const [signInOpen, setSignInOpen] = createSignal<boolean>();
   /** The sign-in shows when asked for, while one runs, and after a turn the agent refused. */
   const signInShown = createMemo(() => {
@@ -107,6 +111,18 @@ export function ThreadPane() {
             : ""}{" "}
           · {thread().settings.cwd}
         </span>
+        <Show when={thread().schedule}>
+          {(sch) => (
+            <span
+              class="agents-schedule-chip"
+              data-testid="schedule-summary"
+              data-paused={sch().schedule.paused ? "yes" : "no"}
+              title={`Scheduled prompt: ${sch().schedule.prompt}`}
+            >
+              <ClockIcon size={12} /> {scheduleSummary(sch())}
+            </span>
+          )}
+        </Show>
         <span class="agents-spacer" />
         <PresenceAvatars
           people={lookers()}
@@ -130,6 +146,17 @@ export function ThreadPane() {
             onClick={() => setSignInOpen(!signInShown())}
           >
             Sign in
+          </button>
+        </Show>
+        <Show when={!readOnly()}>
+          <button
+            type="button"
+            class="button"
+            data-testid="schedule-toggle"
+            aria-pressed={scheduleOpen()}
+            onClick={() => setScheduleOpen(!scheduleOpen())}
+          >
+            Schedule
           </button>
         </Show>
         <Show when={!readOnly()}>
@@ -163,6 +190,9 @@ export function ThreadPane() {
       </Show>
       <Show when={settingsOpen() && !readOnly()}>
         <ThreadSettingsForm onDone={() => setSettingsOpen(false)} />
+      </Show>
+      <Show when={scheduleOpen() && !readOnly()}>
+        <ScheduleForm onDone={() => setScheduleOpen(false)} />
       </Show>
       <Show when={agents.lastError()}>
         <div class="agents-error" role="alert">

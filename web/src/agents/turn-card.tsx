@@ -72,6 +72,16 @@ export function TurnCard(props: { turn: TurnView }) {
         <Markdown text={t().prompt} breaks />
         <For each={t().images}>{(p) => <div class="turn-image">🖼 {p}</div>}</For>
       </div>
+      <Show when={t().scheduled}>
+        {(run) => (
+          <div class="turn-notice" data-testid="turn-scheduled">
+            Scheduled run for {new Date(run().due).toLocaleString()}
+            {run().count > 1
+              ? ` (run once for ${run().count} run times missed while the agents were not running)`
+              : ""}
+          </div>
+        )}
+      </Show>
       <Show when={t().interrupts}>
         <div class="turn-notice" data-testid="turn-sent-now">
           Sent now: the turn that was running was stopped, and this one ran next.

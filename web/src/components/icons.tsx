@@ -77,3 +77,10 @@ export const RemoteIcon = (p: { size?: number }) => (
     <path d="M8 20h8M12 16v4" />
   </Icon>
 );
+
+export const ClockIcon = (p: { size?: number }) => (
+  <Icon size={p.size}>
+    <circle cx="12" cy="12" r="8.5" />
+    <path d="M12 7.5V12l3 2" />
+  </Icon>
+);

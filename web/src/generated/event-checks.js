@@ -66,6 +66,29 @@ return function check(value) {
   )
 }
 })(),
+  "111bf92366f1bc9afbe17114": (() => {
+const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_1 = /^\/[^\u0000]*$/;
+const local_2 = /^[A-Za-z0-9_-]{8,64}$/;
+const local_3 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['turn'] === 'string') &&
+    local_0.test(value['turn']) &&
+    Number.isInteger(value['index']) &&
+    value['index'] >= 1 &&
+    (typeof value['prompt'] === 'string') &&
+    value['prompt'].length <= 100000 &&
+    Array.isArray(value['images']) &&
+    value['images'].length <= 16 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
+    (value['interrupts'] !== undefined ? ((typeof value['interrupts'] === 'string') && local_2.test(value['interrupts'])) : true) &&
+    (value['scheduled'] !== undefined ? ((typeof value['scheduled'] === 'object' && value['scheduled'] !== null && !Array.isArray(value['scheduled'])) && (typeof value['scheduled']['due'] === 'string') && local_3.test(value['scheduled']['due']) && Number.isInteger(value['scheduled']['count']) && value['scheduled']['count'] >= 1 && Object.getOwnPropertyNames(value['scheduled']).length === 2) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['turn', 'index', 'prompt', 'images', 'interrupts', 'scheduled'].includes(key))
+  )
+}
+})(),
   "15c8e444dca057131c792f98": (() => {
 return function check(value) {
   return (
@@ -118,27 +141,6 @@ return function check(value) {
     (value['implementation'] !== undefined ? ((typeof value['implementation'] === 'string') && value['implementation'].length <= 500) : true) &&
     (value['protocolVersion'] !== undefined ? ((typeof value['protocolVersion'] === 'string') && value['protocolVersion'].length <= 20) : true) &&
     Object.getOwnPropertyNames(value).every(key => ['generation', 'pid', 'implementation', 'protocolVersion'].includes(key))
-  )
-}
-})(),
-  "1954abfe32d6fa25f730f1fb": (() => {
-const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
-const local_1 = /^\/[^\u0000]*$/;
-const local_2 = /^[A-Za-z0-9_-]{8,64}$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['turn'] === 'string') &&
-    local_0.test(value['turn']) &&
-    Number.isInteger(value['index']) &&
-    value['index'] >= 1 &&
-    (typeof value['prompt'] === 'string') &&
-    value['prompt'].length <= 100000 &&
-    Array.isArray(value['images']) &&
-    value['images'].length <= 16 &&
-    ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 4096 && local_1.test(value)))) { return false }; return true; })(value['images']) &&
-    (value['interrupts'] !== undefined ? ((typeof value['interrupts'] === 'string') && local_2.test(value['interrupts'])) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['turn', 'index', 'prompt', 'images', 'interrupts'].includes(key))
   )
 }
 })(),
@@ -725,6 +727,32 @@ return function check(value) {
   )
 }
 })(),
+  "58a280670c54ef4504ab006f": (() => {
+const local_0 = /^([01][0-9]|2[0-3]):[0-5][0-9]$/;
+const local_1 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['schedule'] === 'object' && value['schedule'] !== null && !Array.isArray(value['schedule'])) &&
+    (typeof value['schedule']['prompt'] === 'string') &&
+    value['schedule']['prompt'].length <= 100000 &&
+    value['schedule']['prompt'].length >= 1 &&
+    (((typeof value['schedule']['when'] === 'object' && value['schedule']['when'] !== null && !Array.isArray(value['schedule']['when'])) && (value['schedule']['when']['kind'] === 'every') && Number.isInteger(value['schedule']['when']['minutes']) && value['schedule']['when']['minutes'] <= 527040 && value['schedule']['when']['minutes'] >= 1 && Object.getOwnPropertyNames(value['schedule']['when']).length === 2) || ((typeof value['schedule']['when'] === 'object' && value['schedule']['when'] !== null && !Array.isArray(value['schedule']['when'])) && (value['schedule']['when']['kind'] === 'daily') && (typeof value['schedule']['when']['time'] === 'string') && local_0.test(value['schedule']['when']['time']) && Object.getOwnPropertyNames(value['schedule']['when']).length === 2) || ((typeof value['schedule']['when'] === 'object' && value['schedule']['when'] !== null && !Array.isArray(value['schedule']['when'])) && (value['schedule']['when']['kind'] === 'cron') && (typeof value['schedule']['when']['expression'] === 'string') && value['schedule']['when']['expression'].length <= 200 && value['schedule']['when']['expression'].length >= 1 && Object.getOwnPropertyNames(value['schedule']['when']).length === 2)) &&
+    (typeof value['schedule']['timeZone'] === 'string') &&
+    value['schedule']['timeZone'].length <= 100 &&
+    value['schedule']['timeZone'].length >= 1 &&
+    (((value['schedule']['missed'] === 'run-once')) || ((value['schedule']['missed'] === 'skip'))) &&
+    (typeof value['schedule']['paused'] === 'boolean') &&
+    Object.getOwnPropertyNames(value['schedule']).length === 5 &&
+    (typeof value['since'] === 'string') &&
+    local_1.test(value['since']) &&
+    (typeof value['by'] === 'string') &&
+    value['by'].length <= 200 &&
+    value['by'].length >= 1 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "594793e75212a67dfa057344": (() => {
 const local_0 = /^[A-Za-z0-9][-_A-Za-z0-9]{0,62}$/;
 return function check(value) {
@@ -1138,6 +1166,20 @@ return function check(value) {
     (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
     (typeof value['outsideHome'] === 'boolean') &&
     Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "832df0a87c504bae35042450": (() => {
+const local_0 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['due'] === 'string') &&
+    local_0.test(value['due']) &&
+    Number.isInteger(value['count']) &&
+    value['count'] >= 1 &&
+    (((value['reason'] === 'missed')) || ((value['reason'] === 'busy'))) &&
+    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),
