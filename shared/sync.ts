@@ -39,6 +39,26 @@ export function otherSide(side: SyncSide): SyncSide {
 }
 
 /**
+ * Which way a pair syncs: both (changes go either way, both-sided changes are conflicts), or
+ * one way, a mirror: the other side is made a copy of one (its own changes are undone and
+ * what only it holds is deleted).
+ */
+export const SyncDirections = ["both", "to-remote", "to-local"] as const;
+export type SyncDirection = (typeof SyncDirections)[number];
+
+/** The side a mirror copies from; undefined for both ways. */
+export function mirrorSource(direction: SyncDirection | undefined): SyncSide | undefined {
+  return direction === "to-remote" ? "local" : direction === "to-local" ? "remote" : undefined;
+}
+
+/** "both ways", "local → remote (mirror)", … */
+export function describeDirection(direction: SyncDirection | undefined): string {
+  if (direction === "to-remote") return "local → remote (mirror)";
+  if (direction === "to-local") return "remote → local (mirror)";
+  return "both ways";
+}
+
+/**
  * Normalises a pair root as typed by a person. Relative paths and `~/…` are relative to the
  * home directory of the side they are on (the result has no `~`); absolute paths are kept
  * only with `outsideHome`. `home` turns an absolute path inside it back into a relative one.
@@ -145,6 +165,7 @@ const PairId = Type.String({ pattern: "^p[A-Za-z0-9_-]{22}s[A-Za-z0-9_-]{1,420}$
 const Root = Type.String({ minLength: 1, maxLength: 4096 });
 const Session = Type.String({ minLength: 1, maxLength: 300, pattern: "^[^\\s\\u0000]+$" });
 const Side = Type.Union(SyncSides.map((s) => Type.Literal(s)));
+const Direction = Type.Union(SyncDirections.map((d) => Type.Literal(d)));
 const Patterns = Type.String({ maxLength: 64 * 1024 });
 const Count = Type.Integer({ minimum: 0 });
 const Cycle = Type.Integer({ minimum: 1 });
@@ -160,6 +181,8 @@ export const PairConfigSchema = Type.Object(
     ignore: Patterns,
     prefer: Side,
     outsideHome: Type.Boolean(),
+    /** Absent: both ways (pairs from before one-way modes). */
+    direction: Type.Optional(Direction),
   },
   { additionalProperties: false },
 );
@@ -170,7 +193,11 @@ export const SyncPairChanged = defineEvent(
   "SyncPairChanged",
   1,
   Type.Object(
-    { ignore: Type.Optional(Patterns), prefer: Type.Optional(Side) },
+    {
+      ignore: Type.Optional(Patterns),
+      prefer: Type.Optional(Side),
+      direction: Type.Optional(Direction),
+    },
     { additionalProperties: false },
   ),
 );
@@ -391,6 +418,7 @@ export const AddSyncPair = defineCommand(
       ignore: Type.Optional(Patterns),
       prefer: Type.Optional(Side),
       outsideHome: Type.Optional(Type.Boolean()),
+      direction: Type.Optional(Direction),
     },
     { additionalProperties: false },
   ),
@@ -398,7 +426,12 @@ export const AddSyncPair = defineCommand(
 export const ChangeSyncPair = defineCommand(
   "ChangeSyncPair",
   Type.Object(
-    { pair: PairId, ignore: Type.Optional(Patterns), prefer: Type.Optional(Side) },
+    {
+      pair: PairId,
+      ignore: Type.Optional(Patterns),
+      prefer: Type.Optional(Side),
+      direction: Type.Optional(Direction),
+    },
     { additionalProperties: false },
   ),
 );

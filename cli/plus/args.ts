@@ -1,6 +1,8 @@
 /** Command-line parsing for cocalc-plus. Bad input is a UsageError: a clear message and exit code 2. */
+
 import { isIP } from "node:net";
 import { resolve } from "node:path";
+import { type SyncDirection, SyncDirections } from "../../shared/sync.js";
 import { nonEmpty, parseOptions as parse, UsageError } from "../common/usage.js";
 import { dataDirOption } from "./data-dir.js";
 import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
@@ -70,6 +72,8 @@ export interface StartOptions {
   ignore: string[];
   ignoreFile?: string;
   prefer?: "local" | "remote";
+  /** add: both ways (default) or a mirror. */
+  direction?: SyncDirection;
   outsideHome: boolean;
   json: boolean;
 }
@@ -172,6 +176,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         ignore: { type: "string", multiple: true },
         "ignore-file": { type: "string" },
         prefer: { type: "string" },
+        direction: { type: "string" },
         "outside-home": { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -180,6 +185,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     const prefer = values.prefer as string | undefined;
     if (prefer !== undefined && prefer !== "local" && prefer !== "remote")
       throw new UsageError(`--prefer takes local or remote, not ${JSON.stringify(prefer)}`);
+    const direction = values.direction as string | undefined;
+    if (direction !== undefined && !SyncDirections.some((d) => d === direction))
+      throw new UsageError(
+        `--direction takes ${SyncDirections.join(", ")}, not ${JSON.stringify(direction)}`,
+      );
     const max = action === "add" ? 2 : action === "list" ? 0 : 1;
     if (positionals.length > max)
       throw new UsageError(`sync ${action} takes at most ${max} argument${max === 1 ? "" : "s"}`);
@@ -196,6 +206,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ...(session !== undefined && { session }),
       ...(ignoreFile !== undefined && { ignoreFile: resolve(ignoreFile) }),
       ...(prefer !== undefined && { prefer }),
+      ...(direction !== undefined && { direction: direction as SyncDirection }),
     };
   }
   if (first === "forward") {

@@ -4,6 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Buckets, ServiceNames } from "../../shared/subjects.js";
 import {
+  describeDirection,
   displayRoot,
   IGNORE_HELP,
   normalizeRoot,
@@ -20,11 +21,16 @@ export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and o
 
   cocalc-plus sync add LOCAL [REMOTE] --session [user@]host[:port]
         [--ignore PATTERN]... [--ignore-file FILE] [--prefer local|remote] [--outside-home]
+        [--direction both|to-remote|to-local]
   cocalc-plus sync list [--json]
   cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
 
 The session is one cocalc-plus ssh connected (add refuses another). Paths are relative to the
-home directory on each side (~/ means that side's home); REMOTE defaults to LOCAL. rm stops
+home directory on each side (~/ means that side's home); REMOTE defaults to LOCAL. A pair syncs
+both ways (changes on both sides of a file: both versions kept, --prefer's at the path), or
+mirrors one way: --direction to-remote makes the remote folder a copy of the local one (its own
+changes are undone, files only it holds are deleted; ignored files are left alone), to-local
+the other way round. rm stops
 syncing and never deletes files (only the pair's .cocalc-sync.tmp on both sides). Ignore patterns:
 ${IGNORE_HELP}`;
 
@@ -68,13 +74,14 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
           out.write("no sync pairs\n");
           return;
         }
-        const rows = [["PAIR", "SESSION", "LOCAL", "REMOTE", "STATUS", "CONFLICTS"]];
+        const rows = [["PAIR", "SESSION", "LOCAL", "REMOTE", "DIRECTION", "STATUS", "CONFLICTS"]];
         for (const p of all) {
           rows.push([
             p.pair,
             p.session,
             displayRoot(p.local),
             displayRoot(p.remote),
+            describeDirection(p.direction),
             syncSummary(p),
             String(p.conflicts.length),
           ]);
@@ -97,10 +104,12 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
           ...(ignore !== "" && { ignore }),
           ...(o.prefer && { prefer: o.prefer }),
           ...(o.outsideHome && { outsideHome: true }),
+          ...(o.direction && { direction: o.direction }),
         });
         const norm = normalizeRoot(local, { outsideHome: o.outsideHome, home: process.env.HOME });
+        const arrow = o.direction === "to-remote" ? "→" : o.direction === "to-local" ? "←" : "↔";
         out.write(
-          `added sync pair ${pairIdFor(o.session, norm)}: ${displayRoot(norm)} ↔ ${o.session}\n`,
+          `added sync pair ${pairIdFor(o.session, norm)}: ${displayRoot(norm)} ${arrow} ${o.session}${o.direction && o.direction !== "both" ? ` (${describeDirection(o.direction)})` : ""}\n`,
         );
         return;
       }

@@ -153,6 +153,29 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(existsSync(join(home, "cli/proj/hello.txt"))).toBe(true);
   });
 
+  it("a mirror pair from the CLI: the remote folder becomes a copy of the local one", async () => {
+    expect(sync("add", "cli/m", "--session", session, "--direction", "sideways").code).toBe(2);
+    mkdirSync(join(home, "cli/mirror"), { recursive: true });
+    writeFileSync(join(home, "cli/mirror/kept.txt"), "local");
+    const remote = join(sshd.home, "cli/mirror");
+    sshd.asUser(
+      `mkdir -p ${remote} && echo theirs > ${remote}/kept.txt && echo x > ${remote}/extra.txt`,
+    );
+    const added = sync("add", "cli/mirror", "--session", session, "--direction", "to-remote");
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(/~\/cli\/mirror → .* \(local → remote \(mirror\)\)/);
+    await until(
+      "the remote made a copy",
+      () =>
+        !existsSync(join(remote, "extra.txt")) &&
+        readFileSync(join(remote, "kept.txt"), "utf8") === "local",
+    );
+    expect(sync("list").stdout).toMatch(/local → remote \(mirror\)/);
+    const list = JSON.parse(sync("list", "--json").stdout) as { pair: string; local: string }[];
+    const pair = list.find((p) => p.local === "cli/mirror")!.pair;
+    expect(sync("rm", pair).code).toBe(0);
+  });
+
   // The next three go in order: one pair of the session, its tunnel stopped, then the session
   // removed.
   const fallback = () => join(sshd.home, "cli/fallback");

@@ -116,17 +116,21 @@ export function pairDecider(ctx: PairDeciderContext): Decider<SyncCommand, SyncD
                 ignore,
                 prefer: d.prefer ?? "local",
                 outsideHome: d.outsideHome === true,
+                ...(d.direction !== undefined &&
+                  d.direction !== "both" && { direction: d.direction }),
               },
             },
           ];
         }
         case "ChangeSyncPair": {
           const s = live(state, command.data.pair);
-          const { ignore, prefer } = command.data;
+          const { ignore, prefer, direction } = command.data;
           if (ignore !== undefined) parseIgnore(ignore);
           const data = {
             ...(ignore !== undefined && ignore !== s.config.ignore && { ignore }),
             ...(prefer !== undefined && prefer !== s.config.prefer && { prefer }),
+            ...(direction !== undefined &&
+              direction !== (s.config.direction ?? "both") && { direction }),
           };
           return Object.keys(data).length === 0 ? [] : [{ type: "SyncPairChanged", data }];
         }

@@ -229,6 +229,45 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     expect(p.events.some((e) => e.type === "SyncDeleted")).toBe(false);
   });
 
+  it("a mirror makes the other side a copy: its edits undone, what only it holds deleted (ignored files kept), no conflict copies", async () => {
+    for (const direction of ["to-remote", "to-local"] as const) {
+      const p = pair({ direction, ignore: "*.keep" });
+      const [src, copy] = direction === "to-remote" ? [p.local, p.remote] : [p.remote, p.local];
+      mkdirSync(join(src, "d"), { recursive: true });
+      mkdirSync(join(copy, "extra"), { recursive: true });
+      for (const f of ["a.txt", "d/b.txt"]) writeFileSync(join(src, f), `source ${f}`);
+      writeFileSync(join(copy, "a.txt"), "the copy's own a");
+      writeFileSync(join(copy, "only-copy.txt"), "only here");
+      writeFileSync(join(copy, "extra", "x.txt"), "x");
+      writeFileSync(join(copy, "mine.keep"), "ignored, kept");
+      await sshd.chownRemote(p.config.remote);
+      const first = await p.engine.cycle("full");
+      expect(first.conflicts).toBe(0);
+      const want = new Map([
+        ["a.txt", "source a.txt"],
+        ["d/b.txt", "source d/b.txt"],
+      ]);
+      expect(tree(src)).toEqual(want);
+      expect(tree(copy)).toEqual(new Map([...want, ["mine.keep", "ignored, kept"]]));
+      expect(existsSync(join(copy, "extra"))).toBe(false);
+
+      // Later: an edit and a delete on the copy's side are undone; the source's edits go over.
+      writeFileSync(join(copy, "a.txt"), "edited on the copy");
+      rmSync(join(copy, "d", "b.txt"));
+      writeFileSync(join(src, "c.txt"), "new in source");
+      await p.engine.cycle("full");
+      expect(tree(copy)).toEqual(
+        new Map([...want, ["c.txt", "new in source"], ["mine.keep", "ignored, kept"]]),
+      );
+      rmSync(join(src, "c.txt"));
+      await p.engine.cycle("full");
+      expect(existsSync(join(copy, "c.txt"))).toBe(false);
+      expect(p.events.some((e) => e.type === "SyncConflictKept")).toBe(false);
+      // The source is never written to.
+      expect(tree(src)).toEqual(want);
+    }
+  });
+
   it("respects ignore patterns and .gitignore files on either side", async () => {
     const p = pair({ ignore: "*.log\nbuild/\n!keep.log" });
     mkdirSync(join(p.local, "build"), { recursive: true });

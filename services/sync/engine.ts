@@ -9,6 +9,7 @@ import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type CycleKind,
   MAX_DECIDED_ITEMS,
+  mirrorSource,
   type PairConfig,
   type SyncRunEvent,
   type SyncSide,
@@ -328,7 +329,13 @@ export class PairEngine {
     ]);
     phase("hash");
     const wholeFolders = this.config.ignore.trim() === "" && this.gitignoreUnion().size === 0;
-    const plan = planCycle(paths, sides, this.config.prefer, wholeFolders);
+    const plan = planCycle(
+      paths,
+      sides,
+      this.config.prefer,
+      wholeFolders,
+      mirrorSource(this.config.direction),
+    );
     phase("decide");
     await this.o.emit({
       type: "SyncCycleStarted",

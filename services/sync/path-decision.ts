@@ -2,7 +2,7 @@
  * What to do with one path, from what each side holds there and what both held after it was
  * last synced; and the name a losing version of a conflict is kept under.
  */
-import type { SyncSide } from "../../shared/sync.js";
+import { otherSide, type SyncSide } from "../../shared/sync.js";
 
 export const EntryKinds = ["file", "dir", "link"] as const;
 export type EntryKind = (typeof EntryKinds)[number];
@@ -35,7 +35,8 @@ export type DecisionReason =
   | "restored"
   | "both-new"
   | "both-changed"
-  | "kind-differs";
+  | "kind-differs"
+  | "not-in-source";
 
 export type PathDecision =
   /** Nothing to do. */
@@ -45,8 +46,11 @@ export type PathDecision =
   /** Both sides are gone; forget the path. */
   | { action: "forget" }
   | { action: "copy"; from: SyncSide; reason: "new" | "changed" | "restored" }
-  /** Deleted on the other side, unchanged here since the last sync. */
-  | { action: "delete"; on: SyncSide; reason: "deleted" }
+  /**
+   * Deleted on the other side, unchanged here since the last sync; or (a mirror) on the
+   * copy's side, where the source holds nothing.
+   */
+  | { action: "delete"; on: SyncSide; reason: "deleted" | "not-in-source" }
   /** Both changed: the winner's version goes to both sides, the loser's is kept beside it. */
   | {
       action: "conflict";
@@ -114,8 +118,11 @@ export function decidePath(
   remote: SyncEntry | undefined,
   base: BaseEntry | undefined,
   prefer: SyncSide,
+  /** A mirror's source: the other side is made a copy of it. Undefined: both ways. */
+  source?: SyncSide,
 ): PathDecision {
   if (!local && !remote) return base ? { action: "forget" } : { action: "none" };
+  if (source) return mirrorPath(local, remote, base, source);
   if (local && remote) {
     if (sameContent(local, remote)) {
       const unchanged =
@@ -156,6 +163,34 @@ export function decidePath(
     return { action: "copy", from: present, reason: "restored" };
   }
   return { action: "delete", on: present, reason: "deleted" };
+}
+
+/**
+ * A mirror: the source's entry goes to the copy's side whatever happened there; what only the
+ * copy's side holds is deleted there. Never a conflict.
+ */
+function mirrorPath(
+  local: SyncEntry | undefined,
+  remote: SyncEntry | undefined,
+  base: BaseEntry | undefined,
+  source: SyncSide,
+): PathDecision {
+  const from = source === "local" ? local : remote;
+  const to = source === "local" ? remote : local;
+  const copySide = otherSide(source);
+  if (!from) {
+    return { action: "delete", on: copySide, reason: base ? "deleted" : "not-in-source" };
+  }
+  if (!to) {
+    const restored = base !== undefined && !changedSinceBase(from, base, source);
+    return { action: "copy", from: source, reason: restored ? "restored" : "new" };
+  }
+  if (sameContent(from, to)) {
+    const unchanged =
+      base !== undefined && matchesBase(from, base, source) && matchesBase(to, base, copySide);
+    return unchanged ? { action: "none" } : { action: "record" };
+  }
+  return { action: "copy", from: source, reason: "changed" };
 }
 
 /** The base entry after both sides agree on `local`/`remote`. */

@@ -28,6 +28,53 @@ describe("sync - decisions", () => {
     expect(decidePath(f(1, 10), f(1, 10), synced(f(1, 10)), "local")).toEqual({ action: "none" });
   });
 
+  it("a mirror makes the copy's side what the source holds: its own changes undone, what only it holds deleted, never a conflict", () => {
+    const base = synced(f(1, 10, "h1"));
+    for (const source of ["local", "remote"] as const) {
+      const copySide = source === "local" ? "remote" : "local";
+      const at = (src: SyncEntry | undefined, copy: SyncEntry | undefined, b?: BaseEntry) =>
+        source === "local"
+          ? decidePath(src, copy, b, "local", source)
+          : decidePath(copy, src, b, "local", source);
+      // Changed on the copy's side only: the source's version goes back over it.
+      expect(at(f(1, 10, "h1"), f(5, 50), base)).toEqual({
+        action: "copy",
+        from: source,
+        reason: "changed",
+      });
+      // Both changed: the source's wins, no conflict copy.
+      expect(at(f(2, 20), f(5, 50), base)).toEqual({
+        action: "copy",
+        from: source,
+        reason: "changed",
+      });
+      // New on the copy's side only: deleted there, synced before or not.
+      expect(at(undefined, f(5, 50), undefined)).toEqual({
+        action: "delete",
+        on: copySide,
+        reason: "not-in-source",
+      });
+      expect(at(undefined, f(1, 10), base)).toEqual({
+        action: "delete",
+        on: copySide,
+        reason: "deleted",
+      });
+      // Deleted on the copy's side: put back.
+      expect(at(f(1, 10), undefined, base)).toEqual({
+        action: "copy",
+        from: source,
+        reason: "restored",
+      });
+      expect(at(f(1, 10), undefined, undefined)).toEqual({
+        action: "copy",
+        from: source,
+        reason: "new",
+      });
+      expect(at(f(1, 10), f(1, 10), synced(f(1, 10)))).toEqual({ action: "none" });
+      expect(at(undefined, undefined, base)).toEqual({ action: "forget" });
+    }
+  });
+
   it("a change on one side is copied to the other", () => {
     const base = synced(f(1, 10, "h1"));
     expect(decidePath(f(2, 20), f(1, 10), base, "remote")).toEqual({

@@ -95,6 +95,8 @@ export function planCycle(
   sides: CycleSides,
   prefer: SyncSide,
   wholeFolders: boolean,
+  /** A mirror's source (see decidePath); undefined: both ways. */
+  source?: SyncSide,
 ): CyclePlan {
   const plan: CyclePlan = {
     copies: { local: [], remote: [] },
@@ -113,7 +115,7 @@ export function planCycle(
     const b = sides.base.get(path);
     const p: PlannedPath = {
       path,
-      d: decidePath(l, r, b, prefer),
+      d: decidePath(l, r, b, prefer, source),
       ...(l && { l }),
       ...(r && { r }),
       ...(b && { b }),

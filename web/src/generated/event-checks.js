@@ -89,16 +89,6 @@ return function check(value) {
   )
 }
 })(),
-  "15c8e444dca057131c792f98": (() => {
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (value['ignore'] !== undefined ? ((typeof value['ignore'] === 'string') && value['ignore'].length <= 65536) : true) &&
-    (value['prefer'] !== undefined ? ((((value['prefer'] === 'local')) || ((value['prefer'] === 'remote')))) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['ignore', 'prefer'].includes(key))
-  )
-}
-})(),
   "170968a800841b46837123ec": (() => {
 const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
 const local_1 = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -356,6 +346,17 @@ return function check(value) {
     Number.isInteger(value['timeoutMs']) &&
     value['timeoutMs'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 5
+  )
+}
+})(),
+  "348240f2832dbb42e9b839a8": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (value['ignore'] !== undefined ? ((typeof value['ignore'] === 'string') && value['ignore'].length <= 65536) : true) &&
+    (value['prefer'] !== undefined ? ((((value['prefer'] === 'local')) || ((value['prefer'] === 'remote')))) : true) &&
+    (value['direction'] !== undefined ? ((((value['direction'] === 'both')) || ((value['direction'] === 'to-remote')) || ((value['direction'] === 'to-local')))) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['ignore', 'prefer', 'direction'].includes(key))
   )
 }
 })(),
@@ -1146,29 +1147,6 @@ return function check(value) {
   )
 }
 })(),
-  "82c1bbc07c0ac41d6bbb79a0": (() => {
-const local_0 = /^[^\s\u0000]+$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['session'] === 'string') &&
-    value['session'].length <= 300 &&
-    value['session'].length >= 1 &&
-    local_0.test(value['session']) &&
-    (typeof value['local'] === 'string') &&
-    value['local'].length <= 4096 &&
-    value['local'].length >= 1 &&
-    (typeof value['remote'] === 'string') &&
-    value['remote'].length <= 4096 &&
-    value['remote'].length >= 1 &&
-    (typeof value['ignore'] === 'string') &&
-    value['ignore'].length <= 65536 &&
-    (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
-    (typeof value['outsideHome'] === 'boolean') &&
-    Object.getOwnPropertyNames(value).length === 6
-  )
-}
-})(),
   "832df0a87c504bae35042450": (() => {
 const local_0 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 return function check(value) {
@@ -1837,6 +1815,30 @@ return function check(value) {
     Number.isInteger(value['pendingBytes']) &&
     value['pendingBytes'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "e017132a076cf4c03fb429a2": (() => {
+const local_0 = /^[^\s\u0000]+$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['session'] === 'string') &&
+    value['session'].length <= 300 &&
+    value['session'].length >= 1 &&
+    local_0.test(value['session']) &&
+    (typeof value['local'] === 'string') &&
+    value['local'].length <= 4096 &&
+    value['local'].length >= 1 &&
+    (typeof value['remote'] === 'string') &&
+    value['remote'].length <= 4096 &&
+    value['remote'].length >= 1 &&
+    (typeof value['ignore'] === 'string') &&
+    value['ignore'].length <= 65536 &&
+    (((value['prefer'] === 'local')) || ((value['prefer'] === 'remote'))) &&
+    (typeof value['outsideHome'] === 'boolean') &&
+    (value['direction'] !== undefined ? ((((value['direction'] === 'both')) || ((value['direction'] === 'to-remote')) || ((value['direction'] === 'to-local')))) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['session', 'local', 'remote', 'ignore', 'prefer', 'outsideHome', 'direction'].includes(key))
   )
 }
 })(),

@@ -7,9 +7,11 @@ import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import { sessionIdOf } from "../../../shared/remote.js";
 import {
+  describeDirection,
   displayRoot,
   formatBytes,
   IGNORE_HELP,
+  type SyncDirection,
   type SyncPairView,
   type SyncSide,
   syncSummary,
@@ -151,8 +153,13 @@ function PairRow(props: {
         <a class="sync-path" href={localHref(p().local)} title="Open in the explorer">
           {displayRoot(p().local)}
         </a>
-        <span class="sync-arrow" title="synced with">
-          ⇄
+        <span
+          class="sync-arrow"
+          title={describeDirection(p().direction)}
+          data-testid="sync-direction"
+          data-direction={p().direction ?? "both"}
+        >
+          {p().direction === "to-remote" ? "→" : p().direction === "to-local" ? "←" : "⇄"}
         </span>
         <Show
           when={remote()}
@@ -190,6 +197,9 @@ function PairRow(props: {
                 aria-valuenow={Math.round(g().frac * 100)}
               >
                 <span style={{ width: `${Math.round(g().frac * 100)}%` }} />
+              </span>
+              <span class="sync-pct" data-testid="sync-percent">
+                {Math.floor(g().frac * 100)}%
               </span>
               <span class="sync-rate">{formatBytes(g().rate)}/s</span>
             </>
@@ -332,12 +342,36 @@ function PreferField(props: { value: SyncSide; onChange: (v: SyncSide) => void }
   );
 }
 
+function DirectionField(props: { value: SyncDirection; onChange: (v: SyncDirection) => void }) {
+  return (
+    <label class="sync-field">
+      <span>Direction</span>
+      <select
+        data-testid="sync-direction-field"
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value as SyncDirection)}
+      >
+        <option value="both">both ways</option>
+        <option value="to-remote">mirror this machine → the remote</option>
+        <option value="to-local">mirror the remote → this machine</option>
+      </select>
+      <Show when={props.value !== "both"}>
+        <small class="sync-note" data-testid="sync-direction-note">
+          The {props.value === "to-remote" ? "remote" : "local"} folder becomes a copy: its own
+          changes are undone and files only it holds are deleted (ignored files are left alone).
+        </small>
+      </Show>
+    </label>
+  );
+}
+
 function PairForm(props: { store: SyncStore; session?: string; onDone: () => void }) {
   const [session, setSession] = createSignal(props.session ?? "");
   const [local, setLocal] = createSignal("");
   const [remote, setRemote] = createSignal("");
   const [ignore, setIgnore] = createSignal("");
   const [prefer, setPrefer] = createSignal<SyncSide>("local");
+  const [direction, setDirection] = createSignal<SyncDirection>("both");
   const [outside, setOutside] = createSignal(false);
   const [reply, setReply] = createSignal<CommandReply>();
   const [busy, setBusy] = createSignal(false);
@@ -350,6 +384,7 @@ function PairForm(props: { store: SyncStore; session?: string; onDone: () => voi
       ...(remote().trim() !== "" && { remote: remote() }),
       ...(ignore().trim() !== "" && { ignore: ignore() }),
       prefer: prefer(),
+      ...(direction() !== "both" && { direction: direction() }),
       ...(outside() && { outsideHome: true }),
     });
     setBusy(false);
@@ -387,7 +422,10 @@ function PairForm(props: { store: SyncStore; session?: string; onDone: () => voi
           onInput={(e) => setRemote(e.currentTarget.value)}
         />
       </label>
-      <PreferField value={prefer()} onChange={setPrefer} />
+      <DirectionField value={direction()} onChange={setDirection} />
+      <Show when={direction() === "both"}>
+        <PreferField value={prefer()} onChange={setPrefer} />
+      </Show>
       <IgnoreField value={ignore()} onInput={setIgnore} />
       <p class="sync-note">
         Paths are relative to each machine's home; <code>~/</code> means that machine's home. A
@@ -414,16 +452,24 @@ function PairForm(props: { store: SyncStore; session?: string; onDone: () => voi
 function EditForm(props: { pair: SyncPairView; store: SyncStore; onDone: () => void }) {
   const [ignore, setIgnore] = createSignal(props.pair.ignore);
   const [prefer, setPrefer] = createSignal<SyncSide>(props.pair.prefer);
+  const [direction, setDirection] = createSignal<SyncDirection>(props.pair.direction ?? "both");
   const [reply, setReply] = createSignal<CommandReply>();
   const submit = async (e: Event) => {
     e.preventDefault();
-    const r = await props.store.change(props.pair.pair, { ignore: ignore(), prefer: prefer() });
+    const r = await props.store.change(props.pair.pair, {
+      ignore: ignore(),
+      prefer: prefer(),
+      direction: direction(),
+    });
     setReply(r);
     if (r.ok) props.onDone();
   };
   return (
     <form class="sync-form" onSubmit={submit}>
-      <PreferField value={prefer()} onChange={setPrefer} />
+      <DirectionField value={direction()} onChange={setDirection} />
+      <Show when={direction() === "both"}>
+        <PreferField value={prefer()} onChange={setPrefer} />
+      </Show>
       <IgnoreField value={ignore()} onInput={setIgnore} />
       <div class="sync-form-actions">
         <button type="submit" class="button">

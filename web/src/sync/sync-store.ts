@@ -3,7 +3,12 @@ import { onCleanup } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
 import type { CommandReply } from "../../../shared/commands.js";
 import { Buckets, ServiceNames } from "../../../shared/subjects.js";
-import type { AddSyncPairData, SyncPairView, SyncSide } from "../../../shared/sync.js";
+import type {
+  AddSyncPairData,
+  SyncDirection,
+  SyncPairView,
+  SyncSide,
+} from "../../../shared/sync.js";
 import { sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";
@@ -18,7 +23,10 @@ export interface SyncState {
 export interface SyncStore {
   readonly state: SyncState;
   add(data: AddSyncPairData): Promise<CommandReply>;
-  change(pair: string, change: { ignore?: string; prefer?: SyncSide }): Promise<CommandReply>;
+  change(
+    pair: string,
+    change: { ignore?: string; prefer?: SyncSide; direction?: SyncDirection },
+  ): Promise<CommandReply>;
   pause(pair: string): Promise<CommandReply>;
   resume(pair: string): Promise<CommandReply>;
   remove(pair: string): Promise<CommandReply>;
