@@ -158,6 +158,34 @@ export function sessionIdOfPair(pair: string): string {
   return pair.slice(23);
 }
 
+/** How a conflict is settled: the local version stays, the remote's, or both files. */
+export const ConflictKeeps = ["local", "remote", "both"] as const;
+export type ConflictKeep = (typeof ConflictKeeps)[number];
+
+/**
+ * The side whose version a conflict copy holds (`name.conflict-<side>-<time>.ext` beside
+ * `path`, as the sync service names them), or undefined when `keptAs` is not a conflict copy
+ * of `path` (a resolution deletes or moves it: nothing else may be named).
+ */
+export function conflictLoser(path: string, keptAs: string): SyncSide | undefined {
+  const bad =
+    path === "" ||
+    path.startsWith("/") ||
+    path.includes("\0") ||
+    path.split("/").some((seg) => seg === "" || seg === "." || seg === "..");
+  if (bad) return undefined;
+  const slash = path.lastIndexOf("/");
+  const dir = path.slice(0, slash + 1);
+  const name = path.slice(slash + 1);
+  const dot = name.lastIndexOf(".");
+  const stem = dot > 0 ? name.slice(0, dot) : name;
+  const ext = dot > 0 ? name.slice(dot) : "";
+  if (!keptAs.startsWith(`${dir}${stem}.conflict-`) || !keptAs.endsWith(ext)) return undefined;
+  const middle = keptAs.slice(`${dir}${stem}.conflict-`.length, keptAs.length - ext.length);
+  const m = /^(local|remote)-\d{8}T\d{6}Z$/.exec(middle);
+  return m ? (m[1] as SyncSide) : undefined;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Events (stream REMOTE): pair configuration on `remote.<sid>.sync.<pair>.cfg`, the work on `.run`
 
@@ -222,6 +250,16 @@ export const SyncCheckRequested = defineEvent(
   "SyncCheckRequested",
   1,
   Type.Object({}, { additionalProperties: false }),
+);
+
+const Keep = Type.Union(ConflictKeeps.map((k) => Type.Literal(k)));
+const RelPath = Type.String({ minLength: 1, maxLength: 4096 });
+
+/** Someone settled a conflict: the sync engine carries it out between cycles. */
+export const SyncConflictResolveRequested = defineEvent(
+  "SyncConflictResolveRequested",
+  1,
+  Type.Object({ path: RelPath, keptAs: RelPath, keep: Keep }, { additionalProperties: false }),
 );
 
 export const CycleKinds = ["full", "watch", "check"] as const;
@@ -341,6 +379,25 @@ export const SyncConflictKept = defineEvent(
   ),
 );
 
+/**
+ * A conflict was settled as asked (`ok`), or could not be (a version changed since, the
+ * session is down: `message` says), and stays listed.
+ */
+export const SyncConflictResolved = defineEvent(
+  "SyncConflictResolved",
+  1,
+  Type.Object(
+    {
+      path: RelPath,
+      keptAs: RelPath,
+      keep: Keep,
+      ok: Type.Boolean(),
+      message: Type.Optional(Reason),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const SyncCycleFinished = defineEvent(
   "SyncCycleFinished",
   1,
@@ -375,6 +432,7 @@ export const SyncPairEvents = [
   SyncPairResumed,
   SyncPairRemoved,
   SyncCheckRequested,
+  SyncConflictResolveRequested,
 ] as const;
 export const SyncRunEvents = [
   SyncCycleStarted,
@@ -382,6 +440,7 @@ export const SyncRunEvents = [
   SyncTransferred,
   SyncDeleted,
   SyncConflictKept,
+  SyncConflictResolved,
   SyncCycleFinished,
   SyncCycleFailed,
 ] as const;
@@ -393,13 +452,15 @@ export type SyncPairEvent =
   | EventOf<typeof SyncPairPaused>
   | EventOf<typeof SyncPairResumed>
   | EventOf<typeof SyncPairRemoved>
-  | EventOf<typeof SyncCheckRequested>;
+  | EventOf<typeof SyncCheckRequested>
+  | EventOf<typeof SyncConflictResolveRequested>;
 export type SyncRunEvent =
   | EventOf<typeof SyncCycleStarted>
   | EventOf<typeof SyncDecided>
   | EventOf<typeof SyncTransferred>
   | EventOf<typeof SyncDeleted>
   | EventOf<typeof SyncConflictKept>
+  | EventOf<typeof SyncConflictResolved>
   | EventOf<typeof SyncCycleFinished>
   | EventOf<typeof SyncCycleFailed>;
 export type SyncEvent = SyncPairEvent | SyncRunEvent;
@@ -440,6 +501,14 @@ export const PauseSyncPair = defineCommand("PauseSyncPair", PairOnly);
 export const ResumeSyncPair = defineCommand("ResumeSyncPair", PairOnly);
 export const RemoveSyncPair = defineCommand("RemoveSyncPair", PairOnly);
 export const CheckSyncPair = defineCommand("CheckSyncPair", PairOnly);
+/** Settles a listed conflict: keep the local version, the remote's, or both files. */
+export const ResolveSyncConflict = defineCommand(
+  "ResolveSyncConflict",
+  Type.Object(
+    { pair: PairId, path: RelPath, keptAs: RelPath, keep: Keep },
+    { additionalProperties: false },
+  ),
+);
 export const SyncCommands = [
   AddSyncPair,
   ChangeSyncPair,
@@ -447,6 +516,7 @@ export const SyncCommands = [
   ResumeSyncPair,
   RemoveSyncPair,
   CheckSyncPair,
+  ResolveSyncConflict,
 ] as const;
 export type AddSyncPairData = Static<typeof AddSyncPair.schema>;
 
@@ -462,6 +532,10 @@ export interface SyncConflictInfo {
   keptAs: string;
   winner: SyncSide;
   at: string;
+  /** Asked to be settled this way; not done yet. */
+  resolving?: ConflictKeep;
+  /** The last try to settle it failed: why. */
+  error?: string;
 }
 export const MAX_VIEW_CONFLICTS = 50;
 

@@ -2,7 +2,12 @@
 
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { type SyncDirection, SyncDirections } from "../../shared/sync.js";
+import {
+  type ConflictKeep,
+  ConflictKeeps,
+  type SyncDirection,
+  SyncDirections,
+} from "../../shared/sync.js";
 import { nonEmpty, parseOptions as parse, UsageError } from "../common/usage.js";
 import { dataDirOption } from "./data-dir.js";
 import { parseSshCli, parseUninstall, type SshCommand } from "./ssh-args.js";
@@ -22,7 +27,7 @@ Usage:
   cocalc-plus ssh [user@]host[:port]    run the workspace on another machine (see ssh --help)
   cocalc-plus ssh list|status|stop|rm   the remote sessions
   cocalc-plus uninstall [--purge]       remove the installed bundle and cache (--purge: the data too)
-  cocalc-plus sync add|list|pause|resume|check|rm …
+  cocalc-plus sync add|list|pause|resume|check|resolve|rm …
                                         sync folders with a remote session (sync --help)
   cocalc-plus forward add|list|rm …     keep ports forwarded over a remote session (forward --help)
 
@@ -64,7 +69,7 @@ export interface StartOptions {
 }
 
 /** `cocalc-plus sync ACTION …` */ export interface SyncCliOptions {
-  action: "add" | "list" | "pause" | "resume" | "rm" | "check";
+  action: "add" | "list" | "pause" | "resume" | "rm" | "check" | "resolve";
   dataDir: string;
   /** add: LOCAL [REMOTE]; others: PAIR or LOCAL path. */
   args: string[];
@@ -74,6 +79,10 @@ export interface StartOptions {
   prefer?: "local" | "remote";
   /** add: both ways (default) or a mirror. */
   direction?: SyncDirection;
+  /** resolve: which version stays. */
+  keep?: ConflictKeep;
+  /** resolve: the conflict copy, when a path has several. */
+  copy?: string;
   outsideHome: boolean;
   json: boolean;
 }
@@ -162,7 +171,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     };
   }
   if (first === "sync") {
-    const actions = ["add", "list", "pause", "resume", "rm", "check"] as const;
+    const actions = ["add", "list", "pause", "resume", "rm", "check", "resolve"] as const;
     if (second === undefined || second === "--help" || second === "help")
       return { command: "sync-help" };
     const action = actions.find((a) => a === second);
@@ -177,6 +186,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         "ignore-file": { type: "string" },
         prefer: { type: "string" },
         direction: { type: "string" },
+        keep: { type: "string" },
+        copy: { type: "string" },
         "outside-home": { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -190,9 +201,15 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       throw new UsageError(
         `--direction takes ${SyncDirections.join(", ")}, not ${JSON.stringify(direction)}`,
       );
-    const max = action === "add" ? 2 : action === "list" ? 0 : 1;
+    const keep = values.keep as string | undefined;
+    if (keep !== undefined && !ConflictKeeps.some((k) => k === keep))
+      throw new UsageError(`--keep takes ${ConflictKeeps.join(", ")}, not ${JSON.stringify(keep)}`);
+    if (action === "resolve" && keep === undefined)
+      throw new UsageError("sync resolve needs --keep local|remote|both");
+    const max = action === "add" || action === "resolve" ? 2 : action === "list" ? 0 : 1;
     if (positionals.length > max)
       throw new UsageError(`sync ${action} takes at most ${max} argument${max === 1 ? "" : "s"}`);
+    const copy = nonEmpty("--copy", values.copy as string | undefined);
     const session = nonEmpty("--session", values.session as string | undefined);
     const ignoreFile = nonEmpty("--ignore-file", values["ignore-file"] as string | undefined);
     return {
@@ -207,6 +224,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ...(ignoreFile !== undefined && { ignoreFile: resolve(ignoreFile) }),
       ...(prefer !== undefined && { prefer }),
       ...(direction !== undefined && { direction: direction as SyncDirection }),
+      ...(keep !== undefined && { keep: keep as ConflictKeep }),
+      ...(copy !== undefined && { copy }),
     };
   }
   if (first === "forward") {

@@ -24,13 +24,17 @@ export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and o
         [--direction both|to-remote|to-local]
   cocalc-plus sync list [--json]
   cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
+  cocalc-plus sync resolve PAIR|LOCAL PATH --keep local|remote|both [--copy NAME]
 
 The session is one cocalc-plus ssh connected (add refuses another). Paths are relative to the
 home directory on each side (~/ means that side's home); REMOTE defaults to LOCAL. A pair syncs
 both ways (changes on both sides of a file: both versions kept, --prefer's at the path), or
 mirrors one way: --direction to-remote makes the remote folder a copy of the local one (its own
 changes are undone, files only it holds are deleted; ignored files are left alone), to-local
-the other way round. rm stops
+the other way round. A file changed on both sides is a conflict: the preferred version stays at
+the path and the other is kept beside it as NAME.conflict-<side>-<time>.EXT; resolve settles it
+(PATH relative to the pair's folder): --keep local or remote leaves that version at the path and
+removes the copy on both sides, --keep both keeps the two files. rm stops
 syncing and never deletes files (only the pair's .cocalc-sync.tmp on both sides). Ignore patterns:
 ${IGNORE_HELP}`;
 
@@ -111,6 +115,55 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
         out.write(
           `added sync pair ${pairIdFor(o.session, norm)}: ${displayRoot(norm)} ${arrow} ${o.session}${o.direction && o.direction !== "both" ? ` (${describeDirection(o.direction)})` : ""}\n`,
         );
+        return;
+      }
+      case "resolve": {
+        const [ref, path] = o.args;
+        if (!ref || !path) throw new UsageError("sync resolve needs a PAIR (or LOCAL) and a PATH");
+        const p = find(ref);
+        const rel = path.replace(/^\.\/+/, "");
+        const listed = p.conflicts.filter(
+          (c) => c.path === rel && (o.copy === undefined || c.keptAs === o.copy),
+        );
+        if (listed.length === 0) {
+          const known = p.conflicts.map((c) => c.path).join(", ") || "none";
+          throw new Error(`no conflict at ${rel} in ${p.pair} (its conflicts: ${known})`);
+        }
+        if (listed.length > 1 && o.copy === undefined) {
+          throw new UsageError(
+            `${rel} has ${listed.length} conflict copies; name one with --copy (${listed.map((c) => c.keptAs).join(", ")})`,
+          );
+        }
+        const c = listed[0]!;
+        await sendCommand(nc, run.wsid, ServiceNames.sync, "ResolveSyncConflict", {
+          pair: p.pair,
+          path: c.path,
+          keptAs: c.keptAs,
+          keep: o.keep,
+        });
+        // Carried out between the pair's cycles: its view says when.
+        const deadline = Date.now() + 60_000;
+        let asked = false;
+        for (;;) {
+          const now = (await pairs(nc)).find((x) => x.pair === p.pair);
+          const still = now?.conflicts.find((x) => x.path === c.path && x.keptAs === c.keptAs);
+          if (!still) break;
+          if (still.resolving) asked = true;
+          // An error of an earlier try counts only once this one was seen asked.
+          const answered = asked || still.error !== c.error;
+          if (still.error && still.resolving === undefined && answered)
+            throw new Error(still.error);
+          if (Date.now() > deadline)
+            throw new Error(
+              "asked, but not settled within a minute: the pair is busy; see sync list",
+            );
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const what =
+          o.keep === "both"
+            ? `both files kept (${c.keptAs} stays)`
+            : `the ${o.keep} version kept; ${c.keptAs} removed`;
+        out.write(`${p.pair} ${c.path}: ${what}\n`);
         return;
       }
       case "pause":

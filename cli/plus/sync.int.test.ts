@@ -176,6 +176,47 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(sync("rm", pair).code).toBe(0);
   });
 
+  it("a conflict from the CLI: listed, settled with sync resolve, refused for a path without one", async () => {
+    mkdirSync(join(home, "cli/conf"), { recursive: true });
+    writeFileSync(join(home, "cli/conf/both.txt"), "first");
+    const remote = join(sshd.home, "cli/conf");
+    expect(sync("add", "cli/conf", "--session", session).code).toBe(0);
+    await until("the file on the remote", () => existsSync(join(remote, "both.txt")));
+    await until("synced", () => sync("list").stdout.includes("all files synced"));
+    expect(sync("pause", "cli/conf").code).toBe(0);
+    writeFileSync(join(home, "cli/conf/both.txt"), "local edit");
+    sshd.asUser(`echo remote edit > ${remote}/both.txt`);
+    expect(sync("resume", "cli/conf").code).toBe(0);
+    type Listed = { local: string; conflicts: { path: string; keptAs: string }[] };
+    const listed = () =>
+      (JSON.parse(sync("list", "--json").stdout) as Listed[]).find((p) => p.local === "cli/conf")!;
+    await until("the conflict listed", () => listed().conflicts.length === 1);
+    const copy = listed().conflicts[0]!.keptAs;
+    await until(
+      "the copy on both sides",
+      () => existsSync(join(remote, copy)) && existsSync(join(home, "cli/conf", copy)),
+    );
+
+    expect(sync("resolve", "cli/conf", "both.txt").code).toBe(2);
+    const none = sync("resolve", "cli/conf", "other.txt", "--keep", "local");
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no conflict at other.txt .*its conflicts: both.txt/);
+    // The local one won (the default preference); the remote's version is taken instead.
+    const r = sync("resolve", "cli/conf", "both.txt", "--keep", "remote");
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/both.txt: the remote version kept/);
+    await until(
+      "the remote's version on both sides, the copy gone",
+      () =>
+        readFileSync(join(home, "cli/conf/both.txt"), "utf8") === "remote edit\n" &&
+        !existsSync(join(home, "cli/conf", copy)) &&
+        !existsSync(join(remote, copy)),
+    );
+    expect(listed().conflicts).toEqual([]);
+    expect(readFileSync(join(remote, "both.txt"), "utf8")).toBe("remote edit\n");
+    expect(sync("rm", "cli/conf").code).toBe(0);
+  });
+
   // The next three go in order: one pair of the session, its tunnel stopped, then the session
   // removed.
   const fallback = () => join(sshd.home, "cli/fallback");

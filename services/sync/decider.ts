@@ -11,12 +11,14 @@ import {
   type ChangeSyncPair,
   type CheckSyncPair,
   checkNotNested,
+  conflictLoser,
   normalizeRoot,
   type PairConfig,
   type PairRoots,
   type PauseSyncPair,
   pairIdFor,
   type RemoveSyncPair,
+  type ResolveSyncConflict,
   type ResumeSyncPair,
   type SyncPairEvent,
 } from "../../shared/sync.js";
@@ -28,7 +30,8 @@ export type SyncCommand =
   | CommandOf<typeof PauseSyncPair>
   | CommandOf<typeof ResumeSyncPair>
   | CommandOf<typeof RemoveSyncPair>
-  | CommandOf<typeof CheckSyncPair>;
+  | CommandOf<typeof CheckSyncPair>
+  | CommandOf<typeof ResolveSyncConflict>;
 
 export type SyncDecided = {
   [E in SyncPairEvent as E["type"]]: Pick<E, "type" | "data">;
@@ -154,6 +157,22 @@ export function pairDecider(ctx: PairDeciderContext): Decider<SyncCommand, SyncD
           }
           return [{ type: "SyncCheckRequested", data: {} }];
         }
+        case "ResolveSyncConflict": {
+          const { pair, path, keptAs, keep } = command.data;
+          if (live(state, pair).status === "paused") {
+            throw new CocalcError(
+              "ERR_COMMAND_REJECTED",
+              `pair ${pair} is paused; resume it to settle its conflicts`,
+            );
+          }
+          if (!conflictLoser(path, keptAs)) {
+            throw new CocalcError(
+              "ERR_SYNC_PATH",
+              `${JSON.stringify(keptAs)} is not a conflict copy of ${JSON.stringify(path)}`,
+            );
+          }
+          return [{ type: "SyncConflictResolveRequested", data: { path, keptAs, keep } }];
+        }
         default: {
           const never: never = command;
           throw new Error(`unhandled command ${(never as { type: string }).type}`);
@@ -176,6 +195,7 @@ export function pairDecider(ctx: PairDeciderContext): Decider<SyncCommand, SyncD
         case "SyncPairRemoved":
           return { status: "removed" };
         case "SyncCheckRequested":
+        case "SyncConflictResolveRequested":
           return state;
         default: {
           const never: never = event;

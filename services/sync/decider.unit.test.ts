@@ -184,4 +184,39 @@ describe("sync-pairs projection", () => {
     expect(v?.status).toBe("paused");
     expect(syncPairsProjection.evolve(v, stored("SyncPairRemoved", {}))).toBeNull();
   });
+
+  it("a conflict is settled only by naming a conflict copy of its path, on a running pair; the direction changes once", () => {
+    const resolve = (path: string, keptAs: string) =>
+      cmd({ type: "ResolveSyncConflict", data: { pair, path, keptAs, keep: "local" } });
+    const copy = "d/a.conflict-remote-20261207T101500Z.txt";
+    expect(given(decider, [added]).when(resolve("d/a.txt", copy)).events).toEqual([
+      {
+        type: "SyncConflictResolveRequested",
+        data: { path: "d/a.txt", keptAs: copy, keep: "local" },
+      },
+    ]);
+    for (const [path, keptAs] of [
+      ["d/a.txt", "d/b.txt"],
+      ["d/a.txt", "../etc/a.conflict-remote-20261207T101500Z.txt"],
+      ["../a.txt", "../a.conflict-remote-20261207T101500Z.txt"],
+      ["d/a.txt", "d/a.conflict-other-20261207T101500Z.txt"],
+      ["d/a.txt", "e/a.conflict-remote-20261207T101500Z.txt"],
+    ] as const) {
+      expect(code(given(decider, [added]).when(resolve(path, keptAs))), keptAs).toBe(
+        "ERR_SYNC_PATH",
+      );
+    }
+    const paused: SyncDecided = { type: "SyncPairPaused", data: {} };
+    expect(code(given(decider, [added, paused]).when(resolve("d/a.txt", copy)))).toBe(
+      "ERR_COMMAND_REJECTED",
+    );
+    const mirror = cmd({ type: "ChangeSyncPair", data: { pair, direction: "to-remote" } });
+    expect(given(decider, [added]).when(mirror).events).toEqual([
+      { type: "SyncPairChanged", data: { direction: "to-remote" } },
+    ]);
+    const changed: SyncDecided = { type: "SyncPairChanged", data: { direction: "to-remote" } };
+    expect(given(decider, [added, changed]).when(mirror).events).toEqual([]);
+    const both = cmd({ type: "ChangeSyncPair", data: { pair, direction: "both" } });
+    expect(given(decider, [added]).when(both).events).toEqual([]);
+  });
 });

@@ -217,6 +217,58 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     expect(conflict?.data).toMatchObject({ path: "a.txt", winner: "remote", keptAs: kept[0] });
   });
 
+  it("a conflict is settled as asked: the version at the path, the kept copy's, or both files", async () => {
+    const p = pair({ prefer: "remote" });
+    mkdirSync(p.local, { recursive: true });
+    for (const f of ["a.txt", "b.txt", "c.txt"]) writeFileSync(join(p.local, f), `${f} first`);
+    await p.engine.cycle("full");
+    for (const f of ["a.txt", "b.txt", "c.txt"]) {
+      writeFileSync(join(p.local, f), `${f} local`);
+      writeFileSync(join(p.remote, f), `${f} remote!`);
+    }
+    await p.engine.cycle("full");
+    await p.engine.cycle("full");
+    const kept = (f: string) => {
+      const e = p.events.find((x) => x.type === "SyncConflictKept" && x.data.path === f);
+      return (e as Extract<SyncRunEvent, { type: "SyncConflictKept" }>).data.keptAs;
+    };
+    // The remote won (prefer), the local versions are kept beside, on both sides by now.
+    expect(tree(p.remote).get(kept("b.txt"))).toBe("b.txt local");
+
+    const settled = async (f: string, keep: "local" | "remote" | "both", copy = kept(f)) => {
+      const answered = () =>
+        p.events.find(
+          (x) => x.type === "SyncConflictResolved" && x.data.path === f && x.data.keptAs === copy,
+        );
+      await p.engine.start();
+      p.engine.resolve(f, copy, keep);
+      await until("settled", () => answered() !== undefined);
+      await p.engine.idle();
+      await p.engine.stop();
+      return answered()!;
+    };
+    expect((await settled("a.txt", "remote")).data).toMatchObject({ ok: true });
+    expect((await settled("b.txt", "local")).data).toMatchObject({ ok: true });
+    expect((await settled("c.txt", "both")).data).toMatchObject({ ok: true });
+    await p.engine.cycle("full");
+    const local = tree(p.local);
+    expect(tree(p.remote)).toEqual(local);
+    expect(local.get("a.txt")).toBe("a.txt remote!");
+    expect(local.has(kept("a.txt"))).toBe(false);
+    expect(local.get("b.txt")).toBe("b.txt local");
+    expect(local.has(kept("b.txt"))).toBe(false);
+    expect(local.get("c.txt")).toBe("c.txt remote!");
+    expect(local.get(kept("c.txt"))).toBe("c.txt local");
+
+    // Only a conflict copy of the path may be named: nothing else is touched.
+    const refused = await settled("c.txt", "remote", "a.txt");
+    expect(refused.data).toMatchObject({
+      ok: false,
+      message: "a.txt is not a conflict copy of c.txt",
+    });
+    expect(tree(p.local).get("a.txt")).toBe("a.txt remote!");
+  });
+
   it("never deletes a file the state does not know as synced", async () => {
     const p = pair();
     mkdirSync(p.local, { recursive: true });

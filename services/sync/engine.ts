@@ -7,7 +7,9 @@
 import type { Uncommitted } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  type ConflictKeep,
   type CycleKind,
+  conflictLoser,
   MAX_DECIDED_ITEMS,
   mirrorSource,
   type PairConfig,
@@ -27,7 +29,7 @@ import {
   type TreeSide,
 } from "./sides.js";
 import type { SyncState } from "./state.js";
-import { CODE_KIND, type ScanVia } from "./tree.js";
+import { CODE_KIND, type ScanVia, type TreeOp, type TreeOpResult } from "./tree.js";
 
 export interface EngineOptions {
   pair: string;
@@ -97,6 +99,8 @@ export class PairEngine {
   private readonly pendingPaths = new Set<string>();
   private fullWanted = false;
   private checkWanted = false;
+  /** Conflicts someone settled: carried out before the next cycle. */
+  private readonly resolutions: { path: string; keptAs: string; keep: ConflictKeep }[] = [];
   private running: Promise<void> | undefined;
   /** The watches being set up by start(); the first cycle follows. */
   private starting: Promise<void> | undefined;
@@ -171,6 +175,16 @@ export class PairEngine {
     this.kick();
   }
 
+  /**
+   * Settles a conflict (`keptAs`: the copy of the losing version beside `path`): keep the
+   * version at the path (the copy is deleted on both sides), the copy's version (it is moved
+   * over the path on its own side, and goes across with the next cycle), or both files.
+   */
+  resolve(path: string, keptAs: string, keep: ConflictKeep): void {
+    this.resolutions.push({ path, keptAs, keep });
+    this.kick();
+  }
+
   /** Resolves when no cycle runs and none is wanted (after the first one, when starting). */
   async idle(): Promise<void> {
     if (this.starting) await this.starting;
@@ -218,7 +232,12 @@ export class PairEngine {
     if (this.running || this.stopped) return;
     this.running = this.loop().finally(() => {
       this.running = undefined;
-      if (!this.stopped && (this.fullWanted || this.checkWanted || this.pendingPaths.size > 0)) {
+      const wanted =
+        this.fullWanted ||
+        this.checkWanted ||
+        this.pendingPaths.size > 0 ||
+        this.resolutions.length > 0;
+      if (!this.stopped && wanted) {
         this.kick();
         return;
       }
@@ -228,6 +247,9 @@ export class PairEngine {
 
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      while (this.resolutions.length > 0 && !this.stopped) {
+        await this.settle(this.resolutions.shift()!);
+      }
       let kind: CycleKind;
       if (this.checkWanted) {
         kind = "check";
@@ -261,6 +283,76 @@ export class PairEngine {
         this.retryTimer.unref();
         return;
       }
+    }
+  }
+
+  private async settle(r: { path: string; keptAs: string; keep: ConflictKeep }): Promise<void> {
+    const { path, keptAs, keep } = r;
+    const loser = conflictLoser(path, keptAs);
+    const emit = (ok: boolean, message?: string) =>
+      this.o.emit({
+        type: "SyncConflictResolved",
+        data: { path, keptAs, keep, ok, ...(message !== undefined && { message }) },
+      });
+    if (!loser) return emit(false, `${keptAs} is not a conflict copy of ${path}`);
+    const op = (side: SyncSide, p: string): TreeOp | undefined => {
+      const e = this.trees[side].get(p);
+      if (!e) return undefined;
+      return {
+        op: "delete",
+        p,
+        k: e.kind === "file" ? "f" : e.kind === "dir" ? "d" : "l",
+        s: e.size,
+        m: e.mtime,
+      };
+    };
+    const failed = (side: SyncSide, results: TreeOpResult[]) => {
+      const bad = results.find((x) => !x.ok);
+      if (!bad || bad.ok) return undefined;
+      const why =
+        bad.why === "changed"
+          ? "changed since sync last looked (it looks again now; try once more)"
+          : bad.why === "exists"
+            ? "is in the way"
+            : bad.why === "missing"
+              ? "is gone"
+              : (bad.e ?? bad.why);
+      return `${bad.p} on the ${side === "local" ? "local" : "remote"} side ${why}`;
+    };
+    try {
+      if (keep !== "both") {
+        const sides: SyncSide[] = ["local", "remote"];
+        if (keep === loser) {
+          // The copy's version goes over the path on the copy's own side; the next cycle takes
+          // it across, and the copy's twin on the other side (if it went across) goes.
+          const over = op(loser, path);
+          const ops: TreeOp[] = [...(over ? [over] : []), { op: "rename", p: keptAs, to: path }];
+          const results = await this[loser].apply(ops);
+          const why = failed(loser, results);
+          if (why) {
+            this.fullWanted = true;
+            return await emit(false, why);
+          }
+        } else {
+          // The version at the path stays: the copy goes, wherever it is.
+          for (const side of sides) {
+            const del = op(side, keptAs);
+            if (!del) continue;
+            const why = failed(side, await this[side].apply([del]));
+            if (why) {
+              this.fullWanted = true;
+              return await emit(false, why);
+            }
+          }
+        }
+        this.dirty.add(path);
+        this.dirty.add(keptAs);
+        this.fullWanted = true;
+      }
+      await emit(true);
+    } catch (err) {
+      this.fullWanted = true;
+      await emit(false, (err as Error).message).catch(() => undefined);
     }
   }
 

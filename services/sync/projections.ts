@@ -3,6 +3,7 @@ import { withRejection } from "../../shared/rejections.js";
 import { Buckets, Keys, syncPairOfSubject } from "../../shared/subjects.js";
 import {
   MAX_VIEW_CONFLICTS,
+  type SyncConflictInfo,
   type SyncEvent,
   SyncEvents,
   type SyncPairView,
@@ -50,6 +51,17 @@ export const syncPairsProjection: Projection<SyncPairView, SyncEvent> = {
         return null;
       case "SyncCheckRequested":
         return { ...view, status: "syncing", updatedAt: at };
+      case "SyncConflictResolveRequested": {
+        const { path, keptAs, keep } = event.data;
+        return {
+          ...view,
+          conflicts: view.conflicts.map((c) => {
+            if (c.path !== path || c.keptAs !== keptAs) return c;
+            const { error: _e, ...rest } = c;
+            return { ...rest, resolving: keep };
+          }),
+        };
+      }
       case "SyncCycleStarted": {
         const d = event.data;
         const status =
@@ -99,6 +111,20 @@ export const syncPairsProjection: Projection<SyncPairView, SyncEvent> = {
             ...view.conflicts,
           ].slice(0, MAX_VIEW_CONFLICTS),
         };
+      case "SyncConflictResolved": {
+        const { path, keptAs, ok, message } = event.data;
+        const same = (c: SyncConflictInfo) => c.path === path && c.keptAs === keptAs;
+        return {
+          ...view,
+          conflicts: ok
+            ? view.conflicts.filter((c) => !same(c))
+            : view.conflicts.map((c) => {
+                if (!same(c)) return c;
+                const { resolving: _r, ...rest } = c;
+                return { ...rest, error: message ?? "not settled" };
+              }),
+        };
+      }
       case "SyncCycleFinished": {
         const { error: _error, ...rest } = view;
         return paused({

@@ -276,6 +276,26 @@ export async function startSync(
       case "SyncCheckRequested":
         engines.get(pair)?.check();
         break;
+      case "SyncConflictResolveRequested": {
+        const { path, keptAs, keep } = event.data;
+        const engine = engines.get(pair);
+        if (engine) engine.resolve(path, keptAs, keep);
+        else {
+          await project(stored);
+          await emitter(pair)({
+            type: "SyncConflictResolved",
+            data: {
+              path,
+              keptAs,
+              keep,
+              ok: false,
+              message: "the pair is not running (its session is not connected): nothing changed",
+            },
+          });
+          return;
+        }
+        break;
+      }
       default:
         break;
     }

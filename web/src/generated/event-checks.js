@@ -1365,6 +1365,21 @@ return function check(value) {
   )
 }
 })(),
+  "a86f7adde2cfc816c25c5e58": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    value['path'].length >= 1 &&
+    (typeof value['keptAs'] === 'string') &&
+    value['keptAs'].length <= 4096 &&
+    value['keptAs'].length >= 1 &&
+    (((value['keep'] === 'local')) || ((value['keep'] === 'remote')) || ((value['keep'] === 'both'))) &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "aaa62578cc3521f0d902a718": (() => {
 return function check(value) {
   return (
@@ -1815,6 +1830,23 @@ return function check(value) {
     Number.isInteger(value['pendingBytes']) &&
     value['pendingBytes'] >= 0 &&
     Object.getOwnPropertyNames(value).length === 6
+  )
+}
+})(),
+  "d9c6691335630884621af4e7": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    value['path'].length >= 1 &&
+    (typeof value['keptAs'] === 'string') &&
+    value['keptAs'].length <= 4096 &&
+    value['keptAs'].length >= 1 &&
+    (((value['keep'] === 'local')) || ((value['keep'] === 'remote')) || ((value['keep'] === 'both'))) &&
+    (typeof value['ok'] === 'boolean') &&
+    (value['message'] !== undefined ? ((typeof value['message'] === 'string') && value['message'].length <= 2000) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['path', 'keptAs', 'keep', 'ok', 'message'].includes(key))
   )
 }
 })(),
