@@ -4,7 +4,7 @@
  * see "all files synced", see a conflict listed with both versions kept, and a bad pattern and
  * a session that does not exist refused in words.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
@@ -129,7 +129,51 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
       .poll(() => page.getByTestId("sync-conflicts").textContent())
       .toMatch(/todo\.md.*todo\.conflict-remote-/);
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("synced");
+
+    // Compared: this machine's version is at the path (the default preference), the remote's
+    // in the copy, which the cycle after the conflict brought here.
+    const conflict = page.getByTestId("sync-conflict");
+    const copy = /todo\.conflict-remote-\S+\.md/.exec((await conflict.textContent()) ?? "")![0];
+    await expect.poll(() => existsSync(join(local, copy)), { timeout: 60_000 }).toBe(true);
+    await conflict.getByTestId("conflict-compare").click();
+    const diff = conflict.getByTestId("conflict-diff");
+    await expect.poll(() => diff.textContent(), { timeout: 10_000 }).toContain("- - local line");
+    expect(await diff.textContent()).toContain("+ - remote line!");
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync.png` });
+
+    // Settled: the remote's version on both sides, the copy gone from both.
+    await conflict.getByTestId("conflict-keep-remote").click();
+    await expect.poll(() => page.getByTestId("sync-conflict").count(), { timeout: 30_000 }).toBe(0);
+    await expect
+      .poll(() => existsSync(join(local, copy)) || existsSync(join(remote, copy)), {
+        timeout: 30_000,
+      })
+      .toBe(false);
+    await expect
+      .poll(() => readFileSync(join(local, "todo.md"), "utf8"), { timeout: 30_000 })
+      .toBe("- write tests\n- remote line!\n");
+    await page.close();
+  });
+
+  it("a mirror pair from the page: the arrow says which way, the note what it does", async () => {
+    const local = join(plus.home, "e2e/site");
+    const remote = join(sshd.home, "e2e/site");
+    mkdirSync(local, { recursive: true });
+    writeFileSync(join(local, "index.html"), "<h1>hi</h1>\n");
+    const page = await open();
+    await page.getByTestId("sync-add").click();
+    await page.getByPlaceholder("user@host:port").fill(session);
+    await page.getByTestId("sync-local").fill("~/e2e/site");
+    await page.getByTestId("sync-direction-field").selectOption("to-remote");
+    expect(await page.getByTestId("sync-direction-note").textContent()).toMatch(
+      /remote folder becomes a copy/,
+    );
+    await page.getByTestId("sync-submit").click();
+    const row = page.getByTestId("sync-pair").filter({ hasText: "~/e2e/site" });
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("synced");
+    expect(await row.getByTestId("sync-direction").textContent()).toBe("→");
+    expect(readFileSync(join(remote, "index.html"), "utf8")).toBe("<h1>hi</h1>\n");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync-mirror.png` });
     await page.close();
   });
 });

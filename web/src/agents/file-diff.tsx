@@ -1,7 +1,8 @@
-import { For, Show } from "solid-js";
+import { Show } from "solid-js";
 import { type TurnView, turnEnded } from "../../../shared/agents.js";
+import { LineDiffView } from "../components/line-diff.js";
+import { lineDiff } from "../lib/line-diff.js";
 import { useAgents } from "./agents-store.js";
-import { lineDiff } from "./diff.js";
 
 /**
  * One file's change in a turn, collapsible: its path, what happened to it, the line diff,
@@ -62,19 +63,7 @@ export function FileDiff(props: {
           </button>
         </Show>
       </summary>
-      <pre class="turn-diff">
-        <For each={lines()}>
-          {(l) =>
-            l.kind === "fold" ? (
-              <div class="diff-fold">… {l.count} unchanged lines</div>
-            ) : (
-              <div class={`diff-${l.kind}`}>
-                {l.kind === "add" ? "+" : l.kind === "del" ? "-" : " "} {l.text}
-              </div>
-            )
-          }
-        </For>
-      </pre>
+      <LineDiffView lines={lines()} class="turn-diff" />
     </details>
   );
 }

@@ -18,6 +18,7 @@ import {
 } from "../../../shared/sync.js";
 import { Icon } from "../components/icons.js";
 import { useConnection } from "../stores/connection-store.js";
+import { ConflictItem } from "./sync-conflict.js";
 import { createSyncStore, type SyncStore } from "./sync-store.js";
 import "./sync.css";
 
@@ -275,19 +276,12 @@ function PairRow(props: {
             onClick={() => setShowConflicts(!showConflicts())}
           >
             {p().conflicts.length} conflict{p().conflicts.length === 1 ? "" : "s"}: both versions
-            kept {showConflicts() ? "▾" : "▸"}
+            kept, to settle {showConflicts() ? "▾" : "▸"}
           </button>
           <Show when={showConflicts()}>
             <ul data-testid="sync-conflicts">
               <For each={p().conflicts}>
-                {(c) => (
-                  <li>
-                    <code>{c.path}</code>:{" "}
-                    {c.winner === "local" ? "this machine's" : "the remote's"} version;{" "}
-                    {c.winner === "local" ? "the remote's" : "this machine's"} is kept as{" "}
-                    <code>{c.keptAs}</code>
-                  </li>
-                )}
+                {(c) => <ConflictItem pair={p()} conflict={c} store={props.store} />}
               </For>
             </ul>
           </Show>

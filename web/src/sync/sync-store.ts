@@ -5,6 +5,7 @@ import type { CommandReply } from "../../../shared/commands.js";
 import { Buckets, ServiceNames } from "../../../shared/subjects.js";
 import type {
   AddSyncPairData,
+  ConflictKeep,
   SyncDirection,
   SyncPairView,
   SyncSide,
@@ -31,6 +32,7 @@ export interface SyncStore {
   resume(pair: string): Promise<CommandReply>;
   remove(pair: string): Promise<CommandReply>;
   check(pair: string): Promise<CommandReply>;
+  resolve(pair: string, path: string, keptAs: string, keep: ConflictKeep): Promise<CommandReply>;
 }
 
 export function createSyncStore(conn: WorkspaceConnection): SyncStore {
@@ -64,5 +66,7 @@ export function createSyncStore(conn: WorkspaceConnection): SyncStore {
     resume: (pair) => send("ResumeSyncPair", { pair }),
     remove: (pair) => send("RemoveSyncPair", { pair }),
     check: (pair) => send("CheckSyncPair", { pair }),
+    resolve: (pair, path, keptAs, keep) =>
+      send("ResolveSyncConflict", { pair, path, keptAs, keep }),
   };
 }
