@@ -521,6 +521,53 @@ export const SyncCommands = [
 export type AddSyncPairData = Static<typeof AddSyncPair.schema>;
 
 // ---------------------------------------------------------------------------------------------
+// Requests (to `ws.<wsid>.req.sync`): nothing here changes anything
+
+/** Most decided paths a preview lists (its counts cover all). */
+export const MAX_PREVIEW_ITEMS = 1000;
+
+export const SyncRequestSchema = Type.Union([
+  /** A dry run of a pair before it is added: what its first cycle would do. */
+  Type.Object(
+    { op: Type.Literal("preview"), pair: AddSyncPair.schema },
+    { additionalProperties: false },
+  ),
+]);
+export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+/** What a pair's first cycle would do, found by scanning both sides (nothing is written). */
+export interface SyncPreview {
+  config: PairConfig;
+  /** Entries each side holds now (0: the folder is missing, and would be made). */
+  entries: Record<SyncSide, number>;
+  /** Files and folders that would be copied to each side, deleted on each side. */
+  copies: Record<SyncSide, number>;
+  deletes: Record<SyncSide, number>;
+  conflicts: number;
+  /** Bytes that would move. */
+  bytes: number;
+  /** The decided paths (copies name the side they come from), at most MAX_PREVIEW_ITEMS. */
+  items: DecidedItem[];
+  /** How many more there are than listed. */
+  more: number;
+}
+
+/** "3 files to the remote, 1 deleted here, no conflicts (12 kB)" — a preview in a line. */
+export function previewSummary(p: SyncPreview): string {
+  const n = (k: number) => `${k} ${k === 1 ? "entry" : "entries"}`;
+  const parts = [
+    p.copies.remote > 0 && `${n(p.copies.remote)} copied to the remote`,
+    p.copies.local > 0 && `${n(p.copies.local)} copied here`,
+    p.deletes.remote > 0 && `${n(p.deletes.remote)} deleted on the remote`,
+    p.deletes.local > 0 && `${n(p.deletes.local)} deleted here`,
+    p.conflicts > 0 &&
+      `${p.conflicts} conflict${p.conflicts === 1 ? "" : "s"} (both versions kept)`,
+  ].filter((x): x is string => typeof x === "string");
+  if (parts.length === 0) return "nothing to change: both folders already agree";
+  return `${parts.join(", ")}; ${formatBytes(p.bytes)} to move`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The `sync-pairs` view (key `<pair>`)
 
 export const SyncStatuses = ["starting", "syncing", "synced", "paused", "error"] as const;

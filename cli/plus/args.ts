@@ -79,6 +79,8 @@ export interface StartOptions {
   prefer?: "local" | "remote";
   /** add: both ways (default) or a mirror. */
   direction?: SyncDirection;
+  /** add: say what the pair would do, and add nothing. */
+  dryRun: boolean;
   /** resolve: which version stays. */
   keep?: ConflictKeep;
   /** resolve: the conflict copy, when a path has several. */
@@ -188,6 +190,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
         direction: { type: "string" },
         keep: { type: "string" },
         copy: { type: "string" },
+        "dry-run": { type: "boolean" },
         "outside-home": { type: "boolean" },
         json: { type: "boolean" },
       },
@@ -220,6 +223,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       ignore: (values.ignore as string[] | undefined) ?? [],
       outsideHome: values["outside-home"] === true,
       json: values.json === true,
+      dryRun: values["dry-run"] === true,
       ...(session !== undefined && { session }),
       ...(ignoreFile !== undefined && { ignoreFile: resolve(ignoreFile) }),
       ...(prefer !== undefined && { prefer }),

@@ -2,14 +2,17 @@
 import { readFile } from "node:fs/promises";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Buckets, ServiceNames } from "../../shared/subjects.js";
+import { requestReply } from "../../shared/command-client.js";
+import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
 import {
   describeDirection,
   displayRoot,
   IGNORE_HELP,
   normalizeRoot,
   pairIdFor,
+  previewSummary,
   type SyncPairView,
+  type SyncPreview,
   syncSummary,
 } from "../../shared/sync.js";
 import { table } from "../common/table.js";
@@ -21,7 +24,7 @@ export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and o
 
   cocalc-plus sync add LOCAL [REMOTE] --session [user@]host[:port]
         [--ignore PATTERN]... [--ignore-file FILE] [--prefer local|remote] [--outside-home]
-        [--direction both|to-remote|to-local]
+        [--direction both|to-remote|to-local] [--dry-run [--json]]
   cocalc-plus sync list [--json]
   cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
   cocalc-plus sync resolve PAIR|LOCAL PATH --keep local|remote|both [--copy NAME]
@@ -31,12 +34,42 @@ home directory on each side (~/ means that side's home); REMOTE defaults to LOCA
 both ways (changes on both sides of a file: both versions kept, --prefer's at the path), or
 mirrors one way: --direction to-remote makes the remote folder a copy of the local one (its own
 changes are undone, files only it holds are deleted; ignored files are left alone), to-local
-the other way round. A file changed on both sides is a conflict: the preferred version stays at
+the other way round. --dry-run scans both sides and says what the pair would copy and delete,
+adding nothing. A file changed on both sides is a conflict: the preferred version stays at
 the path and the other is kept beside it as NAME.conflict-<side>-<time>.EXT; resolve settles it
 (PATH relative to the pair's folder): --keep local or remote leaves that version at the path and
 removes the copy on both sides, --keep both keeps the two files. rm stops
 syncing and never deletes files (only the pair's .cocalc-sync.tmp on both sides). Ignore patterns:
 ${IGNORE_HELP}`;
+
+/** Most decided paths a dry run prints (--json has the preview's whole list). */
+const PRINTED_ITEMS = 50;
+
+function writePreview(p: SyncPreview, json: boolean, out: NodeJS.WritableStream): void {
+  if (json) {
+    out.write(`${JSON.stringify(p, null, 2)}\n`);
+    return;
+  }
+  const c = p.config;
+  out.write(
+    `dry run: ${displayRoot(c.local)} (${p.entries.local} entries) ${describeDirection(c.direction)} ${displayRoot(c.remote)} on ${c.session} (${p.entries.remote} entries)\n`,
+  );
+  out.write(`${previewSummary(p)}\n`);
+  const verb = (i: SyncPreview["items"][number]) =>
+    i.action === "copy"
+      ? i.side === "local"
+        ? "copy to remote"
+        : "copy here"
+      : i.action === "delete"
+        ? i.side === "local"
+          ? "delete here"
+          : "delete on remote"
+        : `conflict (${i.side === "local" ? "this machine's" : "the remote's"} at the path)`;
+  for (const i of p.items.slice(0, PRINTED_ITEMS)) out.write(`  ${verb(i)}  ${i.path}\n`);
+  const left = p.items.length - Math.min(PRINTED_ITEMS, p.items.length) + p.more;
+  if (left > 0) out.write(`  … and ${left} more (--json lists up to ${p.items.length})\n`);
+  out.write("nothing was changed; run it again without --dry-run to add the pair\n");
+}
 
 async function pairs(nc: NatsConnection): Promise<SyncPairView[]> {
   const kv = await new Kvm(nc).open(Buckets.syncPairs);
@@ -101,7 +134,7 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
         if (o.ignoreFile) {
           ignore = `${await readFile(o.ignoreFile, "utf8")}\n${ignore}`.trim();
         }
-        await sendCommand(nc, run.wsid, ServiceNames.sync, "AddSyncPair", {
+        const data = {
           session: o.session,
           local,
           ...(remote !== undefined && { remote }),
@@ -109,7 +142,19 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
           ...(o.prefer && { prefer: o.prefer }),
           ...(o.outsideHome && { outsideHome: true }),
           ...(o.direction && { direction: o.direction }),
-        });
+        };
+        if (o.dryRun) {
+          const r = await requestReply<{ result: SyncPreview }>(
+            nc,
+            workspaceSubjects(run.wsid).request(ServiceNames.sync),
+            { op: "preview", pair: data },
+            { timeoutMs: 300_000 },
+          );
+          if (!r.ok) throw new Error(`${r.error.message} (${r.error.code})`);
+          writePreview(r.result, o.json, out);
+          return;
+        }
+        await sendCommand(nc, run.wsid, ServiceNames.sync, "AddSyncPair", data);
         const norm = normalizeRoot(local, { outsideHome: o.outsideHome, home: process.env.HOME });
         const arrow = o.direction === "to-remote" ? "→" : o.direction === "to-local" ? "←" : "↔";
         out.write(

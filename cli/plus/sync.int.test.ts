@@ -176,6 +176,48 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
     expect(sync("rm", pair).code).toBe(0);
   });
 
+  it("a dry run says what a pair would copy and delete, and changes nothing", async () => {
+    mkdirSync(join(home, "cli/dry/sub"), { recursive: true });
+    writeFileSync(join(home, "cli/dry/a.txt"), "aaaa");
+    writeFileSync(join(home, "cli/dry/sub/b.txt"), "bb");
+    const remote = join(sshd.home, "cli/dry");
+    sshd.asUser(`mkdir -p ${remote} && echo theirs > ${remote}/only-remote.txt`);
+    const both = sync("add", "cli/dry", "--session", session, "--dry-run");
+    expect(both.code, both.stderr).toBe(0);
+    expect(both.stdout).toMatch(/dry run: ~\/cli\/dry \(3 entries\) both ways ~\/cli\/dry/);
+    expect(both.stdout).toMatch(
+      /3 entries copied to the remote, 1 entry copied here; 13 B to move/,
+    );
+    expect(both.stdout).toMatch(/copy here {2}only-remote.txt/);
+    expect(both.stdout).toMatch(/copy to remote {2}sub\/b.txt/);
+
+    const mirror = sync(
+      "add",
+      "cli/dry",
+      "--session",
+      session,
+      "--direction",
+      "to-remote",
+      "--dry-run",
+      "--json",
+    );
+    expect(mirror.code, mirror.stderr).toBe(0);
+    const p = JSON.parse(mirror.stdout) as {
+      deletes: { remote: number };
+      items: { path: string; action: string }[];
+    };
+    expect(p.deletes.remote).toBe(1);
+    expect(p.items).toContainEqual(
+      expect.objectContaining({ path: "only-remote.txt", action: "delete" }),
+    );
+    // Nothing changed, nothing added; bad input is refused as by add.
+    expect(existsSync(join(remote, "a.txt"))).toBe(false);
+    expect(existsSync(join(home, "cli/dry/only-remote.txt"))).toBe(false);
+    expect(sync("list", "--json").stdout).not.toContain("cli/dry");
+    const bad = sync("add", "cli/dry", "--session", session, "--ignore", "[x", "--dry-run");
+    expect(bad.stderr).toMatch(/ERR_SYNC_IGNORE/);
+  });
+
   it("a conflict from the CLI: listed, settled with sync resolve, refused for a path without one", async () => {
     mkdirSync(join(home, "cli/conf"), { recursive: true });
     writeFileSync(join(home, "cli/conf/both.txt"), "first");

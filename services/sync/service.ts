@@ -9,8 +9,9 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
+import { Value } from "@sinclair/typebox/value";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
-import { CocalcError } from "../../shared/errors.js";
+import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
   type RemoteEvent,
   RemoteEvents,
@@ -36,6 +37,8 @@ import {
   type SyncEvent,
   SyncEvents,
   type SyncPairView,
+  type SyncPreview,
+  SyncRequestSchema,
   SyncRunEvents,
   sessionIdOfPair,
 } from "../../shared/sync.js";
@@ -54,6 +57,7 @@ import {
   type SyncDecided,
 } from "./decider.js";
 import { PairEngine } from "./engine.js";
+import { previewPair } from "./preview.js";
 import { syncPairsProjection } from "./projections.js";
 import { type RemoteTarget, removeLocalTemp, removeRemoteTemp } from "./sides.js";
 import { SyncState } from "./state.js";
@@ -392,7 +396,48 @@ export async function startSync(
     now: ctx.now,
   });
 
+  // Dry runs: what a pair would do, decided as its AddSyncPair would be (bad input refused the
+  // same way), nothing stored, nothing written.
+  const preview = async (raw: Uint8Array): Promise<SyncPreview> => {
+    let body: unknown;
+    try {
+      body = JSON.parse(new TextDecoder().decode(raw));
+    } catch {
+      body = undefined;
+    }
+    if (!Value.Check(SyncRequestSchema, body)) {
+      throw new CocalcError("ERR_COMMAND_INVALID", 'a sync request is { op: "preview", pair }');
+    }
+    await sessions.refresh(sessionIdOf(body.pair.session));
+    const [added] = decider.decide(
+      { type: "AddSyncPair", data: body.pair, actor: SYNC_SERVICE, at: ctx.now().toISOString() },
+      { status: "none" },
+    );
+    if (added?.type !== "SyncPairAdded") throw new Error("bug: AddSyncPair decided no pair");
+    return previewPair({
+      config: added.data,
+      target: await resolveTarget(added.data.session),
+      home,
+    });
+  };
+  const requestSubject = workspaceSubjects(ctx.wsid).request(SYNC_SERVICE);
+  const requests = ctx.nc.subscribe(requestSubject, {
+    queue: requestSubject,
+    callback: (err, m) => {
+      if (err) return;
+      void preview(m.data).then(
+        (result) => m.respond(JSON.stringify({ ok: true, result })),
+        (e) => {
+          const error = toErrorPayload(e);
+          if (error.code === "ERR_INTERNAL") log.error({ err: e }, "sync preview failed");
+          m.respond(JSON.stringify({ ok: false, error }));
+        },
+      );
+    },
+  });
+
   const stopAll = async () => {
+    requests.unsubscribe();
     await sessions.stop();
     // A restart for new ssh options under way ends before the engines stop.
     await engineChanges;

@@ -168,11 +168,26 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
     expect(await page.getByTestId("sync-direction-note").textContent()).toMatch(
       /remote folder becomes a copy/,
     );
+    // A dry run first: what the mirror would do, nothing done.
+    mkdirSync(remote, { recursive: true });
+    writeFileSync(join(remote, "old.html"), "old\n");
+    await sshd.chownRemote("e2e/site");
+    await page.getByTestId("sync-preview").click();
+    await expect
+      .poll(() => page.getByTestId("sync-preview-summary").textContent(), { timeout: 30_000 })
+      .toMatch(/1 entry copied to the remote, 1 entry deleted on the remote; 12 B to move/);
+    expect(await page.getByTestId("sync-preview-result").textContent()).toMatch(
+      /delete on the remote\s*old\.html/,
+    );
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync-preview.png` });
+    expect(existsSync(join(remote, "old.html"))).toBe(true);
+    expect(await page.getByTestId("sync-pair").count()).toBe(1);
     await page.getByTestId("sync-submit").click();
     const row = page.getByTestId("sync-pair").filter({ hasText: "~/e2e/site" });
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("synced");
     expect(await row.getByTestId("sync-direction").textContent()).toBe("→");
     expect(readFileSync(join(remote, "index.html"), "utf8")).toBe("<h1>hi</h1>\n");
+    expect(existsSync(join(remote, "old.html"))).toBe(false);
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync-mirror.png` });
     await page.close();
   });

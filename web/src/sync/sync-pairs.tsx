@@ -7,12 +7,15 @@ import { createMemo, createSignal, For, type JSX, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
 import { sessionIdOf } from "../../../shared/remote.js";
 import {
+  type AddSyncPairData,
   describeDirection,
   displayRoot,
   formatBytes,
   IGNORE_HELP,
+  previewSummary,
   type SyncDirection,
   type SyncPairView,
+  type SyncPreview,
   type SyncSide,
   syncSummary,
 } from "../../../shared/sync.js";
@@ -208,7 +211,7 @@ function PairRow(props: {
         </Show>
         <Show when={p().status === "synced" && p().synced !== undefined}>
           <span class="sync-meta">
-            {p().synced} entries
+            {p().synced} {p().synced === 1 ? "entry" : "entries"}
             {p().lastSyncAt ? ` · ${new Date(p().lastSyncAt!).toLocaleTimeString()}` : ""}
           </span>
         </Show>
@@ -369,21 +372,35 @@ function PairForm(props: { store: SyncStore; session?: string; onDone: () => voi
   const [outside, setOutside] = createSignal(false);
   const [reply, setReply] = createSignal<CommandReply>();
   const [busy, setBusy] = createSignal(false);
+  const [preview, setPreview] = createSignal<SyncPreview | string>();
+  const data = (): AddSyncPairData => ({
+    session: session().trim(),
+    local: local(),
+    ...(remote().trim() !== "" && { remote: remote() }),
+    ...(ignore().trim() !== "" && { ignore: ignore() }),
+    prefer: prefer(),
+    ...(direction() !== "both" && { direction: direction() }),
+    ...(outside() && { outsideHome: true }),
+  });
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
-    const r = await props.store.add({
-      session: session().trim(),
-      local: local(),
-      ...(remote().trim() !== "" && { remote: remote() }),
-      ...(ignore().trim() !== "" && { ignore: ignore() }),
-      prefer: prefer(),
-      ...(direction() !== "both" && { direction: direction() }),
-      ...(outside() && { outsideHome: true }),
-    });
+    const r = await props.store.add(data());
     setBusy(false);
     setReply(r);
     if (r.ok) props.onDone();
+  };
+  const dryRun = async () => {
+    setBusy(true);
+    setPreview("Scanning both folders…");
+    try {
+      const r = await props.store.preview(data());
+      setPreview(r.ok ? r.result : r.error.message);
+    } catch (err) {
+      setPreview((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
   };
   return (
     <form class="sync-form" onSubmit={submit} data-testid="sync-form">
@@ -437,9 +454,74 @@ function PairForm(props: { store: SyncStore; session?: string; onDone: () => voi
         <button type="submit" class="button" disabled={busy()} data-testid="sync-submit">
           Start syncing
         </button>
+        <button
+          type="button"
+          class="button"
+          disabled={busy() || session().trim() === "" || local().trim() === ""}
+          data-testid="sync-preview"
+          onClick={() => void dryRun()}
+        >
+          Preview changes
+        </button>
       </div>
       <Failure reply={reply()} />
+      <Show when={preview()}>{(p) => <PreviewList preview={p()} />}</Show>
     </form>
+  );
+}
+
+/** Rows of a dry run shown at once; the rest on request (a big tree lists thousands). */
+const PREVIEW_PAGE = 100;
+
+function PreviewList(props: { preview: SyncPreview | string }) {
+  const [shown, setShown] = createSignal(PREVIEW_PAGE);
+  const verb = (i: SyncPreview["items"][number]) =>
+    i.action === "copy"
+      ? i.side === "local"
+        ? "copy to the remote"
+        : "copy here"
+      : i.action === "delete"
+        ? i.side === "local"
+          ? "delete here"
+          : "delete on the remote"
+        : "conflict: both kept";
+  return (
+    <div class="sync-preview" data-testid="sync-preview-result">
+      <Show
+        when={typeof props.preview !== "string" ? (props.preview as SyncPreview) : undefined}
+        fallback={<p class="sync-meta">{props.preview as string}</p>}
+      >
+        {(p) => (
+          <>
+            <p data-testid="sync-preview-summary">
+              <strong>Dry run:</strong> {previewSummary(p())}. Nothing was changed.
+            </p>
+            <ul class="sync-preview-items">
+              <For each={p().items.slice(0, shown())}>
+                {(i) => (
+                  <li data-action={i.action}>
+                    <span class="sync-preview-verb">{verb(i)}</span> <code>{i.path}</code>
+                  </li>
+                )}
+              </For>
+            </ul>
+            <Show when={p().items.length > shown()}>
+              <button
+                type="button"
+                class="sync-link"
+                onClick={() => setShown(shown() + PREVIEW_PAGE)}
+              >
+                Show {Math.min(PREVIEW_PAGE, p().items.length - shown())} more of{" "}
+                {p().items.length - shown() + p().more}
+              </button>
+            </Show>
+            <Show when={p().more > 0 && p().items.length <= shown()}>
+              <p class="sync-meta">… and {p().more} more not listed</p>
+            </Show>
+          </>
+        )}
+      </Show>
+    </div>
   );
 }
 

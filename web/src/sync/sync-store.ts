@@ -1,16 +1,18 @@
 /** The `sync-pairs` view (every pair, or one session's) and the commands that change pairs. */
 import { onCleanup } from "solid-js";
 import { createStore, reconcile } from "solid-js/store";
+import { type Reply, requestReply } from "../../../shared/command-client.js";
 import type { CommandReply } from "../../../shared/commands.js";
-import { Buckets, ServiceNames } from "../../../shared/subjects.js";
+import { Buckets, ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
 import type {
   AddSyncPairData,
   ConflictKeep,
   SyncDirection,
   SyncPairView,
+  SyncPreview,
   SyncSide,
 } from "../../../shared/sync.js";
-import { sendCommand } from "../lib/commands.js";
+import { requestSender, sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";
 
@@ -33,6 +35,8 @@ export interface SyncStore {
   remove(pair: string): Promise<CommandReply>;
   check(pair: string): Promise<CommandReply>;
   resolve(pair: string, path: string, keptAs: string, keep: ConflictKeep): Promise<CommandReply>;
+  /** A dry run of a pair not added yet: what its first cycle would do. */
+  preview(data: AddSyncPairData): Promise<Reply<{ result: SyncPreview }>>;
 }
 
 export function createSyncStore(conn: WorkspaceConnection): SyncStore {
@@ -66,6 +70,13 @@ export function createSyncStore(conn: WorkspaceConnection): SyncStore {
     resume: (pair) => send("ResumeSyncPair", { pair }),
     remove: (pair) => send("RemoveSyncPair", { pair }),
     check: (pair) => send("CheckSyncPair", { pair }),
+    preview: (data) =>
+      requestReply(
+        requestSender(conn),
+        workspaceSubjects(conn.wsid).request(ServiceNames.sync),
+        { op: "preview", pair: data },
+        { timeoutMs: 300_000 },
+      ),
     resolve: (pair, path, keptAs, keep) =>
       send("ResolveSyncConflict", { pair, path, keptAs, keep }),
   };
