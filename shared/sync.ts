@@ -527,6 +527,11 @@ export type AddSyncPairData = Static<typeof AddSyncPair.schema>;
 export const MAX_PREVIEW_ITEMS = 1000;
 
 export const SyncRequestSchema = Type.Union([
+  /** Why is this file different? What each side and the synced state hold at one path. */
+  Type.Object(
+    { op: Type.Literal("status"), pair: PairId, path: RelPath },
+    { additionalProperties: false },
+  ),
   /** A dry run of a pair before it is added: what its first cycle would do. */
   Type.Object(
     { op: Type.Literal("preview"), pair: AddSyncPair.schema },
@@ -534,6 +539,94 @@ export const SyncRequestSchema = Type.Union([
   ),
 ]);
 export type SyncRequest = Static<typeof SyncRequestSchema>;
+
+/** A decision as the sync state keeps it: the latest per path. */
+export interface RecordedDecision {
+  cycle: number;
+  at: string;
+  action: DecidedItem["action"];
+  reason?: string;
+  side?: SyncSide;
+}
+
+/** An entry at a path, as a scan saw it or as it was synced. */
+export interface PathEntryInfo {
+  kind: "file" | "dir" | "link";
+  size: number;
+  /** ms since the epoch (a side's); absent for what was synced. */
+  mtime?: number;
+  hash?: string;
+}
+
+/** What sync knows of one path of a pair. */
+export interface SyncPathStatus {
+  pair: string;
+  path: string;
+  /** The pair's patterns (or a .gitignore) leave it out. */
+  ignored: boolean;
+  /** The pair's engine runs (else only what was recorded is known). */
+  running: boolean;
+  /** What each side held at its last scan (absent: nothing there). */
+  local?: PathEntryInfo;
+  remote?: PathEntryInfo;
+  scannedAt?: string;
+  /** What both held when it was last synced. */
+  synced?: PathEntryInfo;
+  last?: RecordedDecision;
+  /** What a cycle would do now, from the scans and the synced state. */
+  next?: { action: string; reason?: string; side?: SyncSide };
+}
+
+/** The status of a path in sentences, for the CLI and the page. */
+export function explainPathStatus(s: SyncPathStatus): string[] {
+  const out: string[] = [];
+  const side = (x: SyncSide) => (x === "local" ? "this machine" : "the remote");
+  const what = (e: PathEntryInfo | undefined) =>
+    !e
+      ? "nothing"
+      : e.kind === "file"
+        ? `a file of ${formatBytes(e.size)}${e.mtime !== undefined ? ` changed ${new Date(e.mtime).toISOString()}` : ""}`
+        : e.kind === "dir"
+          ? "a folder"
+          : "a symlink";
+  if (s.ignored) out.push("Ignored by the pair's patterns or a .gitignore: it is not synced.");
+  if (s.running) {
+    out.push(`This machine holds ${what(s.local)}; the remote holds ${what(s.remote)}.`);
+  } else out.push("The pair is not running: only what was recorded is known.");
+  out.push(
+    s.synced
+      ? `When last synced, both held ${what(s.synced)}${s.synced.hash ? ` (sha256 ${s.synced.hash.slice(0, 12)}…)` : ""}.`
+      : "It was never synced.",
+  );
+  if (s.last) {
+    const how =
+      s.last.action === "copy"
+        ? `copied from ${side(s.last.side ?? "local")}`
+        : s.last.action === "delete"
+          ? `deleted on ${side(s.last.side ?? "local")}`
+          : s.last.action === "conflict"
+            ? `a conflict: ${side(s.last.side ?? "local")}'s version kept at the path, the other beside it`
+            : s.last.action;
+    out.push(
+      `Last decided in cycle ${s.last.cycle} (${s.last.at}): ${how}${s.last.reason ? ` (${s.last.reason})` : ""}.`,
+    );
+  }
+  if (s.next && !s.ignored) {
+    const n = s.next;
+    out.push(
+      n.action === "none" || n.action === "record"
+        ? "Both sides agree now: nothing to do."
+        : n.action === "copy"
+          ? `The next cycle copies it from ${side(n.side ?? "local")} (${n.reason ?? "changed"}).`
+          : n.action === "delete"
+            ? `The next cycle deletes it on ${side(n.side ?? "local")} (${n.reason ?? "deleted"}).`
+            : n.action === "conflict"
+              ? `Both sides changed it: the next cycle keeps ${side(n.side ?? "local")}'s version at the path and the other beside it.`
+              : `The next cycle: ${n.action}.`,
+    );
+  }
+  return out;
+}
 
 /** What a pair's first cycle would do, found by scanning both sides (nothing is written). */
 export interface SyncPreview {

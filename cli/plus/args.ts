@@ -27,7 +27,7 @@ Usage:
   cocalc-plus ssh [user@]host[:port]    run the workspace on another machine (see ssh --help)
   cocalc-plus ssh list|status|stop|rm   the remote sessions
   cocalc-plus uninstall [--purge]       remove the installed bundle and cache (--purge: the data too)
-  cocalc-plus sync add|list|pause|resume|check|resolve|rm …
+  cocalc-plus sync add|list|status|pause|resume|check|resolve|rm …
                                         sync folders with a remote session (sync --help)
   cocalc-plus forward add|list|rm …     keep ports forwarded over a remote session (forward --help)
 
@@ -69,7 +69,7 @@ export interface StartOptions {
 }
 
 /** `cocalc-plus sync ACTION …` */ export interface SyncCliOptions {
-  action: "add" | "list" | "pause" | "resume" | "rm" | "check" | "resolve";
+  action: "add" | "list" | "pause" | "resume" | "rm" | "check" | "resolve" | "status";
   dataDir: string;
   /** add: LOCAL [REMOTE]; others: PAIR or LOCAL path. */
   args: string[];
@@ -173,7 +173,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     };
   }
   if (first === "sync") {
-    const actions = ["add", "list", "pause", "resume", "rm", "check", "resolve"] as const;
+    const actions = ["add", "list", "pause", "resume", "rm", "check", "resolve", "status"] as const;
     if (second === undefined || second === "--help" || second === "help")
       return { command: "sync-help" };
     const action = actions.find((a) => a === second);
@@ -209,7 +209,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       throw new UsageError(`--keep takes ${ConflictKeeps.join(", ")}, not ${JSON.stringify(keep)}`);
     if (action === "resolve" && keep === undefined)
       throw new UsageError("sync resolve needs --keep local|remote|both");
-    const max = action === "add" || action === "resolve" ? 2 : action === "list" ? 0 : 1;
+    const max =
+      action === "add" || action === "resolve" || action === "status"
+        ? 2
+        : action === "list"
+          ? 0
+          : 1;
     if (positionals.length > max)
       throw new UsageError(`sync ${action} takes at most ${max} argument${max === 1 ? "" : "s"}`);
     const copy = nonEmpty("--copy", values.copy as string | undefined);

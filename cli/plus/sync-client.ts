@@ -7,11 +7,13 @@ import { Buckets, ServiceNames, workspaceSubjects } from "../../shared/subjects.
 import {
   describeDirection,
   displayRoot,
+  explainPathStatus,
   IGNORE_HELP,
   normalizeRoot,
   pairIdFor,
   previewSummary,
   type SyncPairView,
+  type SyncPathStatus,
   type SyncPreview,
   syncSummary,
 } from "../../shared/sync.js";
@@ -28,6 +30,7 @@ export const SYNC_HELP = `cocalc-plus sync — keep folders identical here and o
   cocalc-plus sync list [--json]
   cocalc-plus sync pause|resume|check|rm PAIR|LOCAL
   cocalc-plus sync resolve PAIR|LOCAL PATH --keep local|remote|both [--copy NAME]
+  cocalc-plus sync status PAIR|LOCAL PATH [--json]
 
 The session is one cocalc-plus ssh connected (add refuses another). Paths are relative to the
 home directory on each side (~/ means that side's home); REMOTE defaults to LOCAL. A pair syncs
@@ -35,7 +38,8 @@ both ways (changes on both sides of a file: both versions kept, --prefer's at th
 mirrors one way: --direction to-remote makes the remote folder a copy of the local one (its own
 changes are undone, files only it holds are deleted; ignored files are left alone), to-local
 the other way round. --dry-run scans both sides and says what the pair would copy and delete,
-adding nothing. A file changed on both sides is a conflict: the preferred version stays at
+adding nothing. status says why a file differs: what each side holds, what was synced, the last
+decision and the next. A file changed on both sides is a conflict: the preferred version stays at
 the path and the other is kept beside it as NAME.conflict-<side>-<time>.EXT; resolve settles it
 (PATH relative to the pair's folder): --keep local or remote leaves that version at the path and
 removes the copy on both sides, --keep both keeps the two files. rm stops
@@ -209,6 +213,26 @@ export async function syncCli(o: SyncCliOptions, out = process.stdout): Promise<
             ? `both files kept (${c.keptAs} stays)`
             : `the ${o.keep} version kept; ${c.keptAs} removed`;
         out.write(`${p.pair} ${c.path}: ${what}\n`);
+        return;
+      }
+      case "status": {
+        const [ref, path] = o.args;
+        if (!ref || !path) throw new UsageError("sync status needs a PAIR (or LOCAL) and a PATH");
+        const p = find(ref);
+        const r = await requestReply<{ result: SyncPathStatus }>(
+          nc,
+          workspaceSubjects(run.wsid).request(ServiceNames.sync),
+          { op: "status", pair: p.pair, path },
+          { timeoutMs: 30_000 },
+        );
+        if (!r.ok) throw new Error(`${r.error.message} (${r.error.code})`);
+        if (o.json) out.write(`${JSON.stringify(r.result, null, 2)}\n`);
+        else
+          out.write(
+            `${r.result.path}:\n${explainPathStatus(r.result)
+              .map((l) => `  ${l}\n`)
+              .join("")}`,
+          );
         return;
       }
       case "pause":

@@ -239,6 +239,22 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
       () => existsSync(join(remote, copy)) && existsSync(join(home, "cli/conf", copy)),
     );
 
+    // Why was it different: the conflict as decided; now both hold the winner's version.
+    const why = sync("status", "cli/conf", "both.txt");
+    expect(why.code, why.stderr).toBe(0);
+    expect(why.stdout).toMatch(
+      /This machine holds a file of 10 B .*; the remote holds a file of 10 B/,
+    );
+    expect(why.stdout).toMatch(
+      /Last decided in cycle \d+ .*: a conflict: this machine's version kept at the path/,
+    );
+    const json = JSON.parse(sync("status", "cli/conf", "./both.txt", "--json").stdout) as {
+      path: string;
+      last: { action: string };
+    };
+    expect(json).toMatchObject({ path: "both.txt", last: { action: "conflict" } });
+    expect(sync("status", "cli/nothere", "x").stderr).toMatch(/no sync pair cli\/nothere/);
+
     expect(sync("resolve", "cli/conf", "both.txt").code).toBe(2);
     const none = sync("resolve", "cli/conf", "other.txt", "--keep", "local");
     expect(none.code).toBe(1);
@@ -255,6 +271,9 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
         !existsSync(join(remote, copy)),
     );
     expect(listed().conflicts).toEqual([]);
+    await until("both sides agree again", () =>
+      sync("status", "cli/conf", "both.txt").stdout.includes("Both sides agree now"),
+    );
     expect(readFileSync(join(remote, "both.txt"), "utf8")).toBe("remote edit\n");
     expect(sync("rm", "cli/conf").code).toBe(0);
   });

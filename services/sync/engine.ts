@@ -13,13 +13,15 @@ import {
   MAX_DECIDED_ITEMS,
   mirrorSource,
   type PairConfig,
+  type PathEntryInfo,
+  type SyncPathStatus,
   type SyncRunEvent,
   type SyncSide,
 } from "../../shared/sync.js";
 import type { Logger } from "../runtime/logger.js";
 import { type ApplyContext, applyDeletes, chunks, copyAll, keepConflicts } from "./apply.js";
 import { pairMatcher } from "./ignore.js";
-import type { BaseEntry, SyncEntry } from "./path-decision.js";
+import { type BaseEntry, decidePath, type SyncEntry } from "./path-decision.js";
 import { pathsToDecide, planCycle } from "./plan.js";
 import {
   LocalSide,
@@ -99,6 +101,8 @@ export class PairEngine {
   private readonly pendingPaths = new Set<string>();
   private fullWanted = false;
   private checkWanted = false;
+  /** When both sides were last scanned. */
+  private scannedAt: string | undefined;
   /** Conflicts someone settled: carried out before the next cycle. */
   private readonly resolutions: { path: string; keptAs: string; keep: ConflictKeep }[] = [];
   private running: Promise<void> | undefined;
@@ -183,6 +187,40 @@ export class PairEngine {
   resolve(path: string, keptAs: string, keep: ConflictKeep): void {
     this.resolutions.push({ path, keptAs, keep });
     this.kick();
+  }
+
+  /** What each side held at one path at the last scan, what was synced, and what is next. */
+  status(path: string): Omit<SyncPathStatus, "pair" | "path"> {
+    const { pair, state } = this.o;
+    const l = this.trees.local.get(path);
+    const r = this.trees.remote.get(path);
+    const b = state.get(pair, path);
+    const matcher = pairMatcher(this.config.ignore, this.gitignoreUnion());
+    const ignored = matcher.ignored(path, (l ?? r ?? b)?.kind === "dir");
+    const d = decidePath(l, r, b, this.config.prefer, mirrorSource(this.config.direction));
+    const side =
+      d.action === "copy"
+        ? d.from
+        : d.action === "delete"
+          ? d.on
+          : d.action === "conflict"
+            ? d.winner
+            : undefined;
+    const last = state.lastDecision(pair, path);
+    return {
+      ignored,
+      running: !this.stopped,
+      ...(l && { local: entryInfo(l) }),
+      ...(r && { remote: entryInfo(r) }),
+      ...(this.scannedAt && { scannedAt: this.scannedAt }),
+      ...(b && { synced: entryInfo(b) }),
+      ...(last && { last }),
+      next: {
+        action: d.action,
+        ...("reason" in d && { reason: d.reason }),
+        ...(side && { side }),
+      },
+    };
   }
 
   /** Resolves when no cycle runs and none is wanted (after the first one, when starting). */
@@ -408,6 +446,7 @@ export class PairEngine {
       this.tempCleaned = true;
     }
     const [ls, rs] = await this.scan(kind);
+    this.scannedAt = this.now().toISOString();
     phase("scan");
     const { everything, changed } = this.takeScans(kind, ls, rs);
     const { base, candidates } = this.loadBase(everything, changed);
@@ -445,6 +484,7 @@ export class PairEngine {
     }
     phase("events");
     state.write(pair, plan.record, plan.forget);
+    state.recordDecisions(pair, n, this.now().toISOString(), plan.items);
     phase("state-write");
     const work = this.applyContext(n);
     const conflicts = await keepConflicts(work, plan);
@@ -605,4 +645,13 @@ export class PairEngine {
       if (e && r.ok && r.h) e.hash = r.h;
     });
   }
+}
+
+function entryInfo(e: SyncEntry | BaseEntry): PathEntryInfo {
+  return {
+    kind: e.kind,
+    size: e.size,
+    ...("mtime" in e && { mtime: e.mtime }),
+    ...(e.hash !== undefined && { hash: e.hash }),
+  };
 }

@@ -37,6 +37,7 @@ import {
   type SyncEvent,
   SyncEvents,
   type SyncPairView,
+  type SyncPathStatus,
   type SyncPreview,
   SyncRequestSchema,
   SyncRunEvents,
@@ -398,7 +399,7 @@ export async function startSync(
 
   // Dry runs: what a pair would do, decided as its AddSyncPair would be (bad input refused the
   // same way), nothing stored, nothing written.
-  const preview = async (raw: Uint8Array): Promise<SyncPreview> => {
+  const answer = async (raw: Uint8Array): Promise<SyncPreview | SyncPathStatus> => {
     let body: unknown;
     try {
       body = JSON.parse(new TextDecoder().decode(raw));
@@ -406,7 +407,33 @@ export async function startSync(
       body = undefined;
     }
     if (!Value.Check(SyncRequestSchema, body)) {
-      throw new CocalcError("ERR_COMMAND_INVALID", 'a sync request is { op: "preview", pair }');
+      throw new CocalcError(
+        "ERR_COMMAND_INVALID",
+        'a sync request is { op: "preview", pair } or { op: "status", pair, path }',
+      );
+    }
+    if (body.op === "status") {
+      const { pair, path } = body;
+      if (!pairs.has(pair)) throw new CocalcError("ERR_SYNC_NOT_FOUND", `no sync pair ${pair}`);
+      const rel = path.replace(/^\.\/+/, "").replace(/\/+$/, "");
+      const engine = engines.get(pair);
+      if (engine) return { pair, path: rel, ...engine.status(rel) };
+      const synced = state().get(pair, rel);
+      const last = state().lastDecision(pair, rel);
+      return {
+        pair,
+        path: rel,
+        ignored: false,
+        running: false,
+        ...(synced && {
+          synced: {
+            kind: synced.kind,
+            size: synced.size,
+            ...(synced.hash && { hash: synced.hash }),
+          },
+        }),
+        ...(last && { last }),
+      };
     }
     await sessions.refresh(sessionIdOf(body.pair.session));
     const [added] = decider.decide(
@@ -425,11 +452,11 @@ export async function startSync(
     queue: requestSubject,
     callback: (err, m) => {
       if (err) return;
-      void preview(m.data).then(
+      void answer(m.data).then(
         (result) => m.respond(JSON.stringify({ ok: true, result })),
         (e) => {
           const error = toErrorPayload(e);
-          if (error.code === "ERR_INTERNAL") log.error({ err: e }, "sync preview failed");
+          if (error.code === "ERR_INTERNAL") log.error({ err: e }, "sync request failed");
           m.respond(JSON.stringify({ ok: false, error }));
         },
       );

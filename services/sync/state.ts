@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import type Database from "better-sqlite3";
+import type { DecidedItem, RecordedDecision, SyncSide } from "../../shared/sync.js";
 import type { BaseEntry, EntryKind } from "./path-decision.js";
 
 /** The native SQLite module loads with the first sync pair, not with every start of plus. */
@@ -43,6 +44,7 @@ export class SyncState {
   private readonly putStmt: Database.Statement;
   private readonly delStmt: Database.Statement;
   private readonly getStmt: Database.Statement;
+  private readonly decideStmt: Database.Statement;
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -56,7 +58,15 @@ export class SyncState {
         PRIMARY KEY (pair, path)
       ) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS pairs (pair TEXT PRIMARY KEY, cycles INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE TABLE IF NOT EXISTS decisions (
+        pair TEXT NOT NULL, path TEXT NOT NULL, cycle INTEGER NOT NULL, at TEXT NOT NULL,
+        action TEXT NOT NULL, reason TEXT, side TEXT,
+        PRIMARY KEY (pair, path)
+      ) WITHOUT ROWID;
     `);
+    this.decideStmt = this.db.prepare(
+      "INSERT OR REPLACE INTO decisions (pair, path, cycle, at, action, reason, side) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    );
     this.putStmt = this.db.prepare(
       "INSERT OR REPLACE INTO base (pair, path, kind, size, hash, target, lm, rm) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     );
@@ -108,6 +118,39 @@ export class SyncState {
     })();
   }
 
+  /** What was synced last at one path. */
+  get(pair: string, path: string): BaseEntry | undefined {
+    const row = this.getStmt.get(pair, path) as Row | undefined;
+    return row ? entryOf(row) : undefined;
+  }
+
+  /** Keeps the latest decision per path (what "why is this file different?" is answered from). */
+  recordDecisions(pair: string, cycle: number, at: string, items: readonly DecidedItem[]): void {
+    if (items.length === 0) return;
+    this.db.transaction(() => {
+      for (const i of items) {
+        this.decideStmt.run(pair, i.path, cycle, at, i.action, i.reason ?? null, i.side ?? null);
+      }
+    })();
+  }
+
+  /** The latest decision recorded at a path. */
+  lastDecision(pair: string, path: string): RecordedDecision | undefined {
+    const row = this.db
+      .prepare("SELECT cycle, at, action, reason, side FROM decisions WHERE pair = ? AND path = ?")
+      .get(pair, path) as
+      | { cycle: number; at: string; action: string; reason: string | null; side: string | null }
+      | undefined;
+    if (!row) return undefined;
+    return {
+      cycle: row.cycle,
+      at: row.at,
+      action: row.action as DecidedItem["action"],
+      ...(row.reason !== null && { reason: row.reason }),
+      ...(row.side !== null && { side: row.side as SyncSide }),
+    };
+  }
+
   count(pair: string): number {
     return (
       this.db.prepare("SELECT count(*) AS n FROM base WHERE pair = ?").get(pair) as { n: number }
@@ -128,6 +171,7 @@ export class SyncState {
   drop(pair: string): void {
     this.db.prepare("DELETE FROM base WHERE pair = ?").run(pair);
     this.db.prepare("DELETE FROM pairs WHERE pair = ?").run(pair);
+    this.db.prepare("DELETE FROM decisions WHERE pair = ?").run(pair);
   }
 
   close(): void {

@@ -152,6 +152,20 @@ describe.skipIf(why !== undefined)("sync pairs in Chromium", () => {
     await expect
       .poll(() => readFileSync(join(local, "todo.md"), "utf8"), { timeout: 30_000 })
       .toBe("- write tests\n- remote line!\n");
+
+    // Why is a file different: what sync knows of it, in words.
+    await row.getByTestId("sync-why-toggle").click();
+    await row.getByTestId("sync-why-path").fill("todo.md");
+    await expect
+      .poll(
+        async () => {
+          await row.getByTestId("sync-why-look").click();
+          return row.getByTestId("sync-why-answer").textContent();
+        },
+        { timeout: 30_000 },
+      )
+      .toMatch(/Last decided in cycle \d+.*copied from the remote.*Both sides agree now/);
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/sync-why.png` });
     await page.close();
   });
 

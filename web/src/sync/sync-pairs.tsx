@@ -10,6 +10,7 @@ import {
   type AddSyncPairData,
   describeDirection,
   displayRoot,
+  explainPathStatus,
   formatBytes,
   IGNORE_HELP,
   previewSummary,
@@ -293,7 +294,53 @@ function PairRow(props: {
       <Show when={p().status === "error" && p().error}>
         {(e) => <p class="sync-error">{e().message}</p>}
       </Show>
+      <WhyDifferent pair={p()} store={props.store} />
     </li>
+  );
+}
+
+/** "Why is this file different?": one path's status from the scans, the synced state and the last decision. */
+function WhyDifferent(props: { pair: SyncPairView; store: SyncStore }) {
+  const [open, setOpen] = createSignal(false);
+  const [path, setPath] = createSignal("");
+  const [answer, setAnswer] = createSignal<string[]>();
+  const look = async (e: Event) => {
+    e.preventDefault();
+    if (path().trim() === "") return;
+    const r = await props.store.status(props.pair.pair, path().trim());
+    setAnswer(r.ok ? explainPathStatus(r.result) : [r.error.message]);
+  };
+  return (
+    <div class="sync-why">
+      <button
+        type="button"
+        class="sync-link"
+        data-testid="sync-why-toggle"
+        onClick={() => setOpen(!open())}
+      >
+        Why is a file different? {open() ? "▾" : "▸"}
+      </button>
+      <Show when={open()}>
+        <form class="sync-why-form" onSubmit={look}>
+          <input
+            placeholder={`a path in ${displayRoot(props.pair.local)}, e.g. src/main.py`}
+            value={path()}
+            onInput={(e) => setPath(e.currentTarget.value)}
+            data-testid="sync-why-path"
+          />
+          <button type="submit" class="button" data-testid="sync-why-look">
+            Look
+          </button>
+        </form>
+        <Show when={answer()}>
+          {(lines) => (
+            <ul class="sync-why-answer" data-testid="sync-why-answer">
+              <For each={lines()}>{(l) => <li>{l}</li>}</For>
+            </ul>
+          )}
+        </Show>
+      </Show>
+    </div>
   );
 }
 

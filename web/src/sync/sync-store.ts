@@ -9,6 +9,7 @@ import type {
   ConflictKeep,
   SyncDirection,
   SyncPairView,
+  SyncPathStatus,
   SyncPreview,
   SyncSide,
 } from "../../../shared/sync.js";
@@ -35,6 +36,8 @@ export interface SyncStore {
   remove(pair: string): Promise<CommandReply>;
   check(pair: string): Promise<CommandReply>;
   resolve(pair: string, path: string, keptAs: string, keep: ConflictKeep): Promise<CommandReply>;
+  /** Why is this file different: what sync knows of one path of a pair. */
+  status(pair: string, path: string): Promise<Reply<{ result: SyncPathStatus }>>;
   /** A dry run of a pair not added yet: what its first cycle would do. */
   preview(data: AddSyncPairData): Promise<Reply<{ result: SyncPreview }>>;
 }
@@ -70,6 +73,13 @@ export function createSyncStore(conn: WorkspaceConnection): SyncStore {
     resume: (pair) => send("ResumeSyncPair", { pair }),
     remove: (pair) => send("RemoveSyncPair", { pair }),
     check: (pair) => send("CheckSyncPair", { pair }),
+    status: (pair, path) =>
+      requestReply(
+        requestSender(conn),
+        workspaceSubjects(conn.wsid).request(ServiceNames.sync),
+        { op: "status", pair, path },
+        { timeoutMs: 30_000 },
+      ),
     preview: (data) =>
       requestReply(
         requestSender(conn),
