@@ -304,6 +304,16 @@ export type DecidedItem = Static<typeof DecidedItemSchema>;
 /** Most items one SyncDecided event holds; a large cycle publishes several. */
 export const MAX_DECIDED_ITEMS = 500;
 
+/**
+ * Files being hashed to compare their bytes (every file in a deep check), before the cycle's
+ * plan: how many of how many so far.
+ */
+export const SyncHashProgress = defineEvent(
+  "SyncHashProgress",
+  1,
+  Type.Object({ cycle: Cycle, hashed: Count, total: Count }, { additionalProperties: false }),
+);
+
 /** What was decided for a batch of paths (copies, deletes, conflicts; records are counted only). */
 export const SyncDecided = defineEvent(
   "SyncDecided",
@@ -435,6 +445,7 @@ export const SyncPairEvents = [
   SyncConflictResolveRequested,
 ] as const;
 export const SyncRunEvents = [
+  SyncHashProgress,
   SyncCycleStarted,
   SyncDecided,
   SyncTransferred,
@@ -455,6 +466,7 @@ export type SyncPairEvent =
   | EventOf<typeof SyncCheckRequested>
   | EventOf<typeof SyncConflictResolveRequested>;
 export type SyncRunEvent =
+  | EventOf<typeof SyncHashProgress>
   | EventOf<typeof SyncCycleStarted>
   | EventOf<typeof SyncDecided>
   | EventOf<typeof SyncTransferred>
@@ -695,6 +707,8 @@ export interface SyncPairView extends PairConfig, ShowsRejections {
     /** Bytes per second of the cycle so far. */
     rate: number;
   };
+  /** Files being hashed before the running cycle's plan (a deep check: all of them). */
+  comparing?: { cycle: number; hashed: number; total: number };
   /** Files both sides agreed on at the end of the last cycle. */
   synced?: number;
   lastSyncAt?: string;
@@ -709,6 +723,7 @@ export function syncSummary(v: SyncPairView): string {
   if (v.paused) return "paused";
   if (v.status === "error") return `error: ${v.error?.message ?? "unknown"}`;
   if (v.status === "synced") return "all files synced";
+  if (v.comparing) return `comparing files: ${v.comparing.hashed} of ${v.comparing.total} hashed`;
   if (v.status === "starting" || !v.cycle) return "starting";
   const left = Math.max(0, v.cycle.pendingFiles - v.cycle.doneFiles);
   const bytes = Math.max(0, v.cycle.pendingBytes - v.cycle.doneBytes);

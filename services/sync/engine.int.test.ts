@@ -179,6 +179,16 @@ describe.skipIf(why !== undefined)("sync engine over ssh", () => {
     expect(decided.filter((i) => i.action === "copy" && i.side === "remote").length).toBe(
       10_000 + 100,
     );
+
+    // A deep check hashes every file of both sides and says how far it is as it goes.
+    const check = await p.engine.cycle("check");
+    const told = p.events.flatMap((e) =>
+      e.type === "SyncHashProgress" && e.data.cycle === check.cycle ? [e.data] : [],
+    );
+    expect(told.length).toBeGreaterThanOrEqual(2);
+    expect(told[0]).toEqual({ cycle: check.cycle, hashed: 0, total: 40_000 });
+    expect(told.at(-1)).toEqual({ cycle: check.cycle, hashed: 40_000, total: 40_000 });
+    expect([check.copied, check.deleted, check.conflicts]).toEqual([0, 0, 0]);
   });
 
   it("propagates edits and deletes from each side, and keeps both versions of a conflict", async () => {

@@ -33,6 +33,11 @@ import {
 import type { SyncState } from "./state.js";
 import { CODE_KIND, type ScanVia, type TreeOp, type TreeOpResult } from "./tree.js";
 
+/** Files hashed per request to a side (the progress of a deep check moves per batch). */
+const HASH_BATCH = 2000;
+/** Fewer files to hash than this: no progress is told (it is over at once). */
+const HASH_PROGRESS_FROM = 5000;
+
 export interface EngineOptions {
   pair: string;
   config: PairConfig;
@@ -454,10 +459,7 @@ export class PairEngine {
     const sides = { local: this.trees.local, remote: this.trees.remote, base };
     const matcher = pairMatcher(this.config.ignore, this.gitignoreUnion());
     const { paths, hash } = pathsToDecide(candidates, sides, matcher, kind);
-    await Promise.all([
-      this.hashInto(this.local, hash.local, this.trees.local),
-      this.hashInto(this.remote, hash.remote, this.trees.remote),
-    ]);
+    await this.hashBoth(n, hash);
     phase("hash");
     const wholeFolders = this.config.ignore.trim() === "" && this.gitignoreUnion().size === 0;
     const plan = planCycle(
@@ -631,6 +633,38 @@ export class PairEngine {
 
   private gitignoreUnion(): Map<string, string> {
     return new Map([...this.gitignores.local, ...this.gitignores.remote]);
+  }
+
+  /**
+   * Hashes both sides' files in batches; when there are many (a deep check), the log says
+   * how far it is, at most twice a second.
+   */
+  private async hashBoth(n: number, hash: Record<SyncSide, string[]>): Promise<void> {
+    const total = hash.local.length + hash.remote.length;
+    if (total === 0) return;
+    let hashed = 0;
+    let said = 0;
+    const tell = async (force: boolean) => {
+      if (total < HASH_PROGRESS_FROM) return;
+      const now = Date.now();
+      if (!force && now - said < 500) return;
+      said = now;
+      await this.o.emit({ type: "SyncHashProgress", data: { cycle: n, hashed, total } });
+    };
+    await tell(true);
+    const side = async (s: TreeSide, paths: string[], tree: Map<string, SyncEntry>) => {
+      for (let i = 0; i < paths.length; i += HASH_BATCH) {
+        const batch = paths.slice(i, i + HASH_BATCH);
+        await this.hashInto(s, batch, tree);
+        hashed += batch.length;
+        await tell(false);
+      }
+    };
+    await Promise.all([
+      side(this.local, hash.local, this.trees.local),
+      side(this.remote, hash.remote, this.trees.remote),
+    ]);
+    await tell(true);
   }
 
   private async hashInto(

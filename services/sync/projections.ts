@@ -62,14 +62,19 @@ export const syncPairsProjection: Projection<SyncPairView, SyncEvent> = {
           }),
         };
       }
+      case "SyncHashProgress": {
+        const { cycle, hashed, total } = event.data;
+        return paused({ ...view, status: "syncing", comparing: { cycle, hashed, total } });
+      }
       case "SyncCycleStarted": {
+        const { comparing: _c, ...before } = view;
         const d = event.data;
         const status =
           d.pendingFiles > 0 || d.kind === "check" || view.status !== "synced"
             ? "syncing"
             : "synced";
         return paused({
-          ...view,
+          ...before,
           status,
           cycle: {
             n: d.cycle,
@@ -142,12 +147,14 @@ export const syncPairsProjection: Projection<SyncPairView, SyncEvent> = {
           }),
         });
       }
-      case "SyncCycleFailed":
+      case "SyncCycleFailed": {
+        const { comparing: _c, ...rest } = view;
         return paused({
-          ...view,
+          ...rest,
           status: "error",
           error: { code: event.data.code, message: event.data.message, at },
         });
+      }
       case "SyncDecided":
         return view;
       default: {

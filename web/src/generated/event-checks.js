@@ -1749,6 +1749,20 @@ return function check(value) {
   )
 }
 })(),
+  "d01f7fe85fb72a9c0b4eafb1": (() => {
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Number.isInteger(value['cycle']) &&
+    value['cycle'] >= 1 &&
+    Number.isInteger(value['hashed']) &&
+    value['hashed'] >= 0 &&
+    Number.isInteger(value['total']) &&
+    value['total'] >= 0 &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "d192fed9fd63d95e5384d09a": (() => {
 return function check(value) {
   return (

@@ -146,6 +146,8 @@ function PairRow(props: {
   const p = () => props.pair;
   const act = async (f: () => Promise<CommandReply>) => setReply(await f());
   const progress = () => {
+    const cmp = p().comparing;
+    if (cmp && cmp.total > 0) return { frac: Math.min(1, cmp.hashed / cmp.total), rate: undefined };
     const c = p().cycle;
     if (!c || p().status !== "syncing" || c.pendingFiles === 0) return undefined;
     const frac = c.pendingBytes > 0 ? c.doneBytes / c.pendingBytes : c.doneFiles / c.pendingFiles;
@@ -206,7 +208,9 @@ function PairRow(props: {
               <span class="sync-pct" data-testid="sync-percent">
                 {Math.floor(g().frac * 100)}%
               </span>
-              <span class="sync-rate">{formatBytes(g().rate)}/s</span>
+              <Show when={g().rate !== undefined}>
+                <span class="sync-rate">{formatBytes(g().rate ?? 0)}/s</span>
+              </Show>
             </>
           )}
         </Show>
