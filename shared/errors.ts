@@ -635,6 +635,11 @@ export const ErrorCodes = {
     status: 502,
     summary: "The remote cocalc-plus did not start or does not answer through the tunnel.",
   },
+  ERR_REMOTE_NOT_ASKED: {
+    status: 409,
+    summary:
+      "An answer came for a question of ssh that no connect waits for (answered already, or given up).",
+  },
   ERR_REMOTE_SSH: {
     status: 502,
     summary: "An ssh command failed for another reason; the ssh output says why.",

@@ -126,7 +126,16 @@ export const SessionConnectRequested = defineEvent(
   "SessionConnectRequested",
   1,
   Type.Object(
-    { mode: ConnectModeSchema, options: SessionOptionsSchema },
+    {
+      mode: ConnectModeSchema,
+      options: SessionOptionsSchema,
+      /**
+       * A person waits for this connect and can answer what ssh asks (a password, a key's
+       * passphrase, a code, an unknown host key) in the page or the terminal. Reconnects that
+       * follow never ask: they go over the control connection, or fail and say so.
+       */
+      interactive: Type.Optional(Type.Boolean()),
+    },
     { additionalProperties: false },
   ),
 );
@@ -213,6 +222,38 @@ export const SessionFailed = defineEvent(
     { additionalProperties: false },
   ),
 );
+/** How long ssh's question waits for an answer before the connect is given up. */
+export const ASK_TIMEOUT_MS = 3 * 60_000;
+
+/** ssh asks something while connecting (its words); the answer goes by request, never stored. */
+export const SessionAsked = defineEvent(
+  "SessionAsked",
+  1,
+  Type.Object(
+    {
+      ask: Type.String({ pattern: "^q[A-Za-z0-9_-]{8,40}$" }),
+      prompt: Type.String({ maxLength: 4000 }),
+      /** Typed without echo (a password, a passphrase, a code). */
+      secret: Type.Boolean(),
+    },
+    { additionalProperties: false },
+  ),
+);
+export const SessionAnswered = defineEvent(
+  "SessionAnswered",
+  1,
+  Type.Object(
+    {
+      ask: Type.String({ pattern: "^q[A-Za-z0-9_-]{8,40}$" }),
+      how: Type.Union([
+        Type.Literal("answered"),
+        Type.Literal("cancelled"),
+        Type.Literal("timed-out"),
+      ]),
+    },
+    { additionalProperties: false },
+  ),
+);
 export const SessionStopRequested = defineEvent(
   "SessionStopRequested",
   1,
@@ -251,6 +292,8 @@ export const RemoteEvents = [
   SessionAdded,
   SessionConnectRequested,
   SessionProgressed,
+  SessionAsked,
+  SessionAnswered,
   SessionConnected,
   TunnelStarted,
   TunnelExited,
@@ -266,6 +309,8 @@ export type RemoteEvent =
   | EventOf<typeof SessionAdded>
   | EventOf<typeof SessionConnectRequested>
   | EventOf<typeof SessionProgressed>
+  | EventOf<typeof SessionAsked>
+  | EventOf<typeof SessionAnswered>
   | EventOf<typeof SessionConnected>
   | EventOf<typeof TunnelStarted>
   | EventOf<typeof TunnelExited>
@@ -287,6 +332,8 @@ export const ConnectSession = defineCommand(
       target: Target,
       options: Type.Optional(SessionOptionsSchema),
       mode: Type.Optional(Type.Partial(ConnectModeSchema)),
+      /** Whoever connects can answer what ssh asks (see SessionConnectRequested). */
+      interactive: Type.Optional(Type.Boolean()),
     },
     { additionalProperties: false },
   ),
@@ -305,6 +352,28 @@ export const StarSession = defineCommand(
 );
 
 export const RemoteCommands = [ConnectSession, StopSession, RemoveSession, StarSession] as const;
+
+// ---------------------------------------------------------------------------------------------
+// Requests (to `ws.<wsid>.req.remote`): never stored
+
+export const RemoteRequestSchema = Type.Union([
+  /** The answer to what ssh asked (absent: the person cancelled). */
+  Type.Object(
+    {
+      op: Type.Literal("answer"),
+      sid: Sid,
+      ask: Type.String({ pattern: "^q[A-Za-z0-9_-]{8,40}$" }),
+      answer: Type.Optional(Type.String({ maxLength: 4096 })),
+    },
+    { additionalProperties: false },
+  ),
+]);
+export type RemoteRequest = Static<typeof RemoteRequestSchema>;
+
+/** Prompts of ssh that ask for something secret (typed without echo). */
+export function secretPrompt(prompt: string): boolean {
+  return !/continue connecting|\(yes\/no/i.test(prompt);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The `remote-sessions` view: one value per session, key = sid.
@@ -332,6 +401,8 @@ export interface RemoteSessionView extends ShowsRejections {
   updatedAt: string;
   /** The last progress step, e.g. "installing plus 0.1.0". */
   progress?: string;
+  /** What ssh asks now, waiting for the person who connects. */
+  ask?: { ask: string; prompt: string; secret: boolean; at: string };
   localPort?: number;
   remotePort?: number;
   remotePid?: number;

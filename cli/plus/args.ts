@@ -46,6 +46,7 @@ Options:
   --nats-server PATH            the nats-server binary (default $COCALC_NATS_SERVER, then PATH)
   --log-level LEVEL             trace, debug, info, warn, error (default info)
   --title TEXT                  the browser window title (a remote session: its target)
+  --remote-of TARGET            this plus is the remote side of a cocalc-plus ssh session to TARGET
   --version                     print the version
   --help                        print this help
 
@@ -66,6 +67,8 @@ export interface StartOptions {
   natsServer?: string;
   logLevel: string;
   title?: string;
+  /** The remote side of a `cocalc-plus ssh` session: its target (the page shows it). */
+  remoteOf?: string;
 }
 
 /** `cocalc-plus sync ACTION …` */ export interface SyncCliOptions {
@@ -312,6 +315,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
       "nats-server": { type: "string" },
       "log-level": { type: "string" },
       title: { type: "string" },
+      "remote-of": { type: "string" },
       version: { type: "boolean" },
       help: { type: "boolean" },
     },
@@ -336,6 +340,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
   const title = nonEmpty("--title", values.title as string | undefined);
   if (title !== undefined && title.length > 200)
     throw new UsageError("--title is longer than 200 characters");
+  const remoteOf = nonEmpty("--remote-of", values["remote-of"] as string | undefined);
+  if (remoteOf !== undefined && remoteOf.length > 300)
+    throw new UsageError("--remote-of is longer than 300 characters");
   return {
     command: "start",
     port: values.port === undefined ? 0 : port(values.port as string),
@@ -350,5 +357,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv = process.env): 
     ...(tokenFile !== undefined && { tokenFile: resolve(tokenFile) }),
     ...(natsServer !== undefined && { natsServer }),
     ...(title !== undefined && { title }),
+    ...(remoteOf !== undefined && { remoteOf }),
   };
 }

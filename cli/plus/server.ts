@@ -331,6 +331,7 @@ export async function startPlus(opts: StartOptions, log: Logger): Promise<PlusHa
         wsid,
         version: VERSION,
         ...(opts.title !== undefined && { title: opts.title }),
+        ...(opts.remoteOf !== undefined && { remoteOf: opts.remoteOf }),
         natsPath: "/nats",
         nats: { user: BROWSER_USER, pass: browserPassword },
       }),

@@ -1,7 +1,7 @@
 /**
  * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -22,7 +22,7 @@ import { type RemoteEvent, type RemoteSessionView, sessionIdOf } from "../../sha
 import { remoteSubjects, Streams } from "../../shared/subjects.js";
 import { until } from "../../test/helpers/nats.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
-import { type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
+import { askingSshConfig, type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
 import { runningPid } from "../common/lock.js";
 import { connectPlus } from "./client.js";
 
@@ -88,6 +88,27 @@ function inTerminal(command: string, prompt: RegExp, answer: string): Promise<Ru
       if (!typed && prompt.test(stdout)) {
         typed = true;
         child.stdin.write(answer);
+      }
+    });
+    child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
+  });
+}
+
+/** Runs `command` in a terminal, typing each answer once its prompt shows. */
+function answeringInTerminal(
+  command: string,
+  env: NodeJS.ProcessEnv,
+  answers: [RegExp, string][],
+): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe", env });
+    let stdout = "";
+    let next = 0;
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      while (next < answers.length && answers[next]![0].test(stdout)) {
+        child.stdin.write(answers[next]![1]);
+        next++;
       }
     });
     child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
@@ -560,6 +581,39 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     // Back to the plain options for what follows.
     expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
   }, 90_000);
+
+  it("in a terminal, what ssh asks is asked there (a new host key, a key's passphrase); without one it fails in words; the answer is kept nowhere", async () => {
+    const passphrase = "open sesame 4711";
+    const { config, knownHosts } = askingSshConfig(sshd, "pp", passphrase);
+    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${config}`];
+    // No terminal: ssh may not ask, so the connect fails and says why.
+    const batch = await plus(["ssh", sshd.target, ...base], env);
+    expect(batch.code).toBe(1);
+    expect(batch.stderr).toContain("ERR_REMOTE_HOST_KEY");
+
+    const line = [process.execPath, PLUS_BIN, "ssh", sshd.target, ...base]
+      .map((w) => `'${w}'`)
+      .join(" ");
+    const r = await answeringInTerminal(line, env, [
+      [/continue connecting \(yes\/no/, "yes\r"],
+      [/Enter passphrase for key/, `${passphrase}\r`],
+    ]);
+    expect(r.code, r.stdout).toBe(0);
+    expect(r.stdout).toContain(hostFingerprint(sshd));
+    expect(r.stdout).toMatch(/ready: http:\/\/127\.0\.0\.1:\d+/);
+    // Typed without echo.
+    expect(r.stdout).not.toContain(passphrase);
+    expect((await view())!.status).toBe("running");
+    expect(readFileSync(knownHosts, "utf8")).toContain("ssh-ed25519");
+    // The answer is in no file of plus (events, views, logs) and no process's argv.
+    const grep = spawnSync("grep", ["-rlF", passphrase, dataDir], { encoding: "utf8" });
+    expect(grep.stdout.trim(), "files holding the passphrase").toBe("");
+    expect(grep.status).toBe(1);
+    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
+    expect(ps).not.toContain(passphrase);
+    // Back to the plain options for what follows.
+    expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
+  }, 120_000);
 
   it("a session whose reconnects keep failing backs off, gives up after 8 attempts and stays failed", async () => {
     // Its own config: a later ProxyCommand makes every new connection fail as a dead network does.

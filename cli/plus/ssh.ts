@@ -4,6 +4,7 @@
  * starts that plus in the background when none runs, sends the command and follows the
  * session's events until the remote answers through the tunnel.
  */
+
 import { spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { homedir } from "node:os";
@@ -36,6 +37,7 @@ import {
   workspaceSubjects,
 } from "../../shared/subjects.js";
 import { sessionIdOfPair } from "../../shared/sync.js";
+import { askInTerminal } from "../common/ask.js";
 import { runningPid } from "../common/lock.js";
 import { secretsFile } from "../common/secrets.js";
 import { table } from "../common/table.js";
@@ -171,11 +173,22 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
     return fail((err as Error).message);
   }
   try {
+    // In a terminal, what ssh asks (a password, a passphrase, a new host key) is asked here.
+    const interactive = process.stdin.isTTY === true && process.stderr.isTTY === true;
     const seq = await command(local, "ConnectSession", {
       target: cmd.target,
       options: cmd.options,
       mode: { install: cmd.install, upgrade: cmd.upgrade, forwardOnly: cmd.forwardOnly },
+      ...(interactive && { interactive: true }),
     });
+    const answer = async (ask: string, prompt: string, secret: boolean) => {
+      const a = await askInTerminal(prompt, secret);
+      const subject = workspaceSubjects(local.wsid).request(ServiceNames.remote);
+      const body = { op: "answer", sid, ask, ...(a !== undefined && { answer: a }) };
+      await local.nc
+        .request(subject, JSON.stringify(body), { timeout: 10_000 })
+        .catch(() => undefined);
+    };
     let outcome: { ok: true; port: number } | { ok: false } | undefined;
     // An attempt begun before this request (a start's own, an earlier request's) is not its answer.
     const other = (e: { data: { request?: number } }) =>
@@ -185,6 +198,13 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
         case "SessionProgressed":
           if (e.data.command !== undefined) console.error(`  $ ${e.data.command}`);
           else console.error(`  ${e.data.message}`);
+          return false;
+        case "SessionAsked":
+          if (interactive) void answer(e.data.ask, e.data.prompt, e.data.secret);
+          else
+            console.error(
+              `  ssh asks: ${e.data.prompt.trim()} (answer it on the Remote sessions page)`,
+            );
           return false;
         case "SessionConnected":
           console.error(

@@ -44,7 +44,7 @@ export const remoteDecider: Decider<RemoteCommand, RemoteDecided, SessionState> 
   decide(command, state) {
     switch (command.type) {
       case "ConnectSession": {
-        const { target, options, mode } = command.data;
+        const { target, options, mode, interactive } = command.data;
         const out: RemoteDecided[] = [];
         const given = options ?? {};
         let merged: SessionOptions = given;
@@ -65,6 +65,7 @@ export const remoteDecider: Decider<RemoteCommand, RemoteDecided, SessionState> 
               forwardOnly: mode?.forwardOnly ?? false,
             },
             options: merged,
+            ...(interactive && { interactive: true }),
           },
         });
         return out;

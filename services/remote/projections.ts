@@ -70,6 +70,8 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
           localPort: event.data.localPort,
           tunnelPid: event.data.pid,
           tunnelRestarts: event.data.restarts,
+          // In use again (plus's start reconnects what was running, a tunnel came back).
+          ...(v.desired === "running" && { lastUsed: at }),
         };
       }
       case "TunnelExited": {
@@ -77,9 +79,10 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
         // Without retryInMs plus itself stopped: its next start reconnects.
         return { ...rest, status: v.desired === "running" ? "reconnecting" : v.status };
       }
-      case "SessionFailed":
+      case "SessionFailed": {
+        const { ask: _a, ...rest } = v;
         return {
-          ...v,
+          ...rest,
           status:
             v.desired === "running" && event.data.retryInMs !== undefined
               ? "reconnecting"
@@ -96,11 +99,21 @@ export const remoteSessionsProjection: Projection<RemoteSessionView, RemoteEvent
             }),
           },
         };
+      }
       case "SessionStopRequested":
         return { ...v, status: "stopping", desired: "stopped" };
       case "SessionStopped": {
         const { tunnelPid: _t, remotePid: _r, progress: _p, ...rest } = v;
         return { ...rest, status: "stopped" };
+      }
+      case "SessionAsked": {
+        const { ask, prompt, secret } = event.data;
+        return { ...v, ask: { ask, prompt, secret, at } };
+      }
+      case "SessionAnswered": {
+        if (v.ask?.ask !== event.data.ask) return v;
+        const { ask: _a, ...rest } = v;
+        return rest;
       }
       case "SessionStarred":
         return { ...v, starred: event.data.starred };

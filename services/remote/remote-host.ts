@@ -351,7 +351,7 @@ export async function startDaemon(
     'cd "$HOME"',
     'set --; if [ -x "$d/bin/nats-server" ]; then set -- --nats-server "$d/bin/nats-server"; fi',
     // Its errors are kept in memory, not in a file: on a full disk a file would keep nothing.
-    `out=$(${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} "$@" 2>&1 > /dev/null) || { printf '%s\\n' "$out" >&2; exit 4; }`,
+    `out=$(${shq(o.node)} "$d/dist/bundle/plus.js" --daemon --no-open --bind 127.0.0.1 --port ${o.remotePort ?? 0} --data-dir ${DATA} --token-file "$s/token" --write-connection-info "$s/connection.json" --title ${shq(o.title)} --remote-of ${shq(o.title)} "$@" 2>&1 > /dev/null) || { printf '%s\\n' "$out" >&2; exit 4; }`,
     'echo "conn=$(tr -d "\\n" < "$s/connection.json")"',
     'echo "token=$(cat "$s/token")"',
   ].join("\n");

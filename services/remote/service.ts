@@ -7,17 +7,22 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
+import { Value } from "@sinclair/typebox/value";
+import { randomId } from "../../shared/base64url.js";
 import { EventRegistry, envelope, type StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
 import {
+  ASK_TIMEOUT_MS,
   type ConnectMode,
   formatTarget,
   parseTarget,
   RemoteCommands,
   type RemoteEvent,
   RemoteEvents,
+  RemoteRequestSchema,
   type RemoteSessionView,
   type SessionOptions,
+  secretPrompt,
   sessionIdOf,
 } from "../../shared/remote.js";
 import {
@@ -39,6 +44,7 @@ import { projectionHandler } from "../runtime/projection.js";
 import { publishEvent } from "../runtime/publish.js";
 import { writeSecretFile } from "../runtime/secret-file.js";
 import { type RunningService, runningService, type ServiceContext } from "../runtime/service.js";
+import { type AskpassQuestion, AskpassServer } from "./askpass.js";
 import {
   type RemoteCommand,
   type RemoteDecided,
@@ -145,7 +151,8 @@ export async function startRemote(
   opts: RemoteServiceOptions,
 ): Promise<RunningService> {
   const kv = await ctx.kvm.open(Buckets.remoteSessions);
-  const sessions = new Sessions(ctx, opts, kv);
+  const askpass = await AskpassServer.start(ctx.log);
+  const sessions = new Sessions(ctx, opts, kv, askpass);
   const project = await projectionHandler(ctx.kvm, [remoteSessionsProjection]);
   const snapshot = new SnapshotWriter(sessionsSnapshotFile(opts.dataDir), kv, ctx.log, ctx.now);
   await snapshot.load();
@@ -192,18 +199,92 @@ export async function startRemote(
     },
     now: ctx.now,
   });
+  // Answers to what ssh asks: by request, so they are never stored.
+  const requestSubject = workspaceSubjects(ctx.wsid).request(REMOTE_SERVICE);
+  const requests = ctx.nc.subscribe(requestSubject, {
+    queue: requestSubject,
+    callback: (err, m) => {
+      if (err) return;
+      let body: unknown;
+      try {
+        body = m.json();
+      } catch {
+        body = undefined;
+      }
+      const reply = !Value.Check(RemoteRequestSchema, body)
+        ? {
+            ok: false,
+            error: toErrorPayload(
+              new CocalcError(
+                "ERR_COMMAND_INVALID",
+                'a remote request is { op: "answer", sid, ask, answer? }',
+              ),
+            ),
+          }
+        : sessions.answer(body.sid, body.ask, body.answer)
+          ? { ok: true, result: {} }
+          : {
+              ok: false,
+              error: toErrorPayload(
+                new CocalcError(
+                  "ERR_REMOTE_NOT_ASKED",
+                  "nothing waits for that answer (answered already, or given up)",
+                ),
+              ),
+            };
+      m.respond(JSON.stringify(reply));
+    },
+  });
   // A crashed service is started afresh by the supervisor: its ssh processes go with it.
-  return runningService([commands, consumer], () => sessions.stop());
+  return runningService([commands, consumer], async () => {
+    requests.unsubscribe();
+    await sessions.stop();
+    await askpass.close();
+  });
 }
 
 class Sessions {
   private readonly actors = new Map<string, SessionActor>();
+  /** Questions of ssh waiting for their person, by `<sid> <ask>`. */
+  private readonly waiting = new Map<string, (answer: string | undefined) => void>();
 
   constructor(
     readonly ctx: ServiceContext,
     readonly opts: RemoteServiceOptions,
     readonly kv: KV,
+    readonly askpass: AskpassServer,
   ) {}
+
+  /**
+   * Asks the person connecting session `sid` what ssh asks, and waits: the answer, or
+   * undefined (cancelled, or not answered in time). Only the question is stored.
+   */
+  async ask(sid: string, q: AskpassQuestion): Promise<string | undefined> {
+    const ask = `q${randomId()}`;
+    const secret = q.kind !== "confirm" && secretPrompt(q.prompt);
+    await this.publish(sid, "SessionAsked", { ask, prompt: q.prompt, secret });
+    const key = `${sid} ${ask}`;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = await new Promise<{
+      a: string | undefined;
+      how: "answered" | "cancelled" | "timed-out";
+    }>((resolve) => {
+      this.waiting.set(key, (a) => resolve({ a, how: a === undefined ? "cancelled" : "answered" }));
+      timer = setTimeout(() => resolve({ a: undefined, how: "timed-out" }), ASK_TIMEOUT_MS);
+    });
+    clearTimeout(timer);
+    this.waiting.delete(key);
+    await this.publish(sid, "SessionAnswered", { ask, how: answer.how });
+    return answer.a;
+  }
+
+  /** Hands an answer to the question waiting for it; false when none waits. */
+  answer(sid: string, ask: string, answer: string | undefined): boolean {
+    const w = this.waiting.get(`${sid} ${ask}`);
+    if (!w) return false;
+    w(answer);
+    return true;
+  }
 
   get log(): Logger {
     return this.ctx.log;
@@ -266,7 +347,13 @@ class Sessions {
       case "SessionConnectRequested":
         void this.view(sid).then((v) => {
           if (v)
-            this.actor(sid, v.target).want("running", event.data.mode, event.data.options, seq);
+            this.actor(sid, v.target).want(
+              "running",
+              event.data.mode,
+              event.data.options,
+              seq,
+              event.data.interactive,
+            );
         });
         return;
       case "SessionStopRequested":
@@ -285,6 +372,7 @@ class Sessions {
   }
 
   async stop(): Promise<void> {
+    for (const w of this.waiting.values()) w(undefined);
     await Promise.all([...this.actors.values()].map((a) => a.shutdown()));
   }
 }
@@ -296,6 +384,8 @@ class SessionActor {
   private options: SessionOptions = {};
   /** The connect request the current attempt answers, if it answers one. */
   private request: number | undefined;
+  /** The next connect may ask its person what ssh asks (their connect, in the page or a terminal). */
+  private interactive = false;
   private ssh: SshClient | undefined;
   private sshKey = "";
   private forwarded: { local: number; remote: number; master: number } | undefined;
@@ -321,10 +411,13 @@ class SessionActor {
     mode?: ConnectMode,
     options?: SessionOptions,
     request?: number,
+    interactive?: boolean,
   ) {
     if (this.closed) return;
     this.desired = desired;
     this.request = request;
+    // Only this connect may ask its person; the attempts after it never do.
+    this.interactive = request !== undefined && interactive === true;
     if (mode) this.mode = mode;
     if (options) this.options = options;
     // A person's connect (or stop) starts the count again, also of a session that gave up.
@@ -414,7 +507,19 @@ class SessionActor {
       const port = this.options.localPort;
       if (port !== undefined && this.forwardedPort !== port) await checkLocalPort(port);
       if (ssh.masterPid === undefined) await this.progress("ssh", `connecting to ${this.target}`);
-      await ssh.connect();
+      const interactive = this.interactive;
+      this.interactive = false;
+      const asking = interactive
+        ? this.s.askpass.attempt((q) => this.s.ask(this.sid, q))
+        : undefined;
+      try {
+        // Each question may wait for its person; ssh asks at most a few (3 passwords, a key).
+        await ssh.connect(
+          asking ? { askpass: { env: asking.env, waitMs: 4 * ASK_TIMEOUT_MS } } : {},
+        );
+      } finally {
+        asking?.close();
+      }
       const p = await probe(ssh);
       let daemon = p.daemon;
       let token = p.token;

@@ -231,7 +231,7 @@ export class SshClient {
   }
 
   /** Options every ssh command gets: the user's own first (ssh uses the first value it sees). */
-  private common(socket = true): string[] {
+  private common(socket = true, batch = true): string[] {
     const { target, options } = this.o;
     const args: string[] = [...(options.sshArgs ?? [])];
     if (options.identity) args.push("-i", options.identity);
@@ -240,7 +240,8 @@ export class SshClient {
     if (target.user !== undefined) args.push("-l", target.user);
     args.push(
       "-o",
-      "BatchMode=yes",
+      batch ? "BatchMode=yes" : "BatchMode=no",
+      ...(batch ? [] : ["-o", "NumberOfPasswordPrompts=3"]),
       "-o",
       "ConnectTimeout=15",
       "-o",
@@ -350,8 +351,15 @@ export class SshClient {
     return r.code === 0;
   }
 
-  /** Starts the master connection and waits until it accepts commands. */
-  async connect(): Promise<void> {
+  /**
+   * Starts the master connection and waits until it accepts commands. With `askpass` (a
+   * person connects and can answer), ssh may ask for a password, a passphrase, a code or
+   * whether to trust a new host key, through the askpass program of that environment; without
+   * it ssh never asks (BatchMode) and fails instead.
+   */
+  async connect(
+    o: { askpass?: { env: Record<string, string>; waitMs: number } } = {},
+  ): Promise<void> {
     if (this.masterPid !== undefined && (await this.check())) return;
     // A master left behind by a plus that was killed: end it, so that the one we run is ours.
     if (existsSync(this.socket) && (await this.check()))
@@ -359,7 +367,7 @@ export class SshClient {
     // A socket left by a master that was killed makes a new master run without one.
     rmSync(this.socket, { force: true });
     const args = [
-      ...this.common(),
+      ...this.common(true, o.askpass === undefined),
       "-o",
       "ControlMaster=yes",
       "-o",
@@ -371,7 +379,11 @@ export class SshClient {
       this.o.target.host,
     ];
     this.o.onCommand?.(this.describe(args));
-    const child = spawn(this.ssh, args, { stdio: ["ignore", "ignore", "pipe"], detached: false });
+    const child = spawn(this.ssh, args, {
+      stdio: ["ignore", "ignore", "pipe"],
+      detached: false,
+      ...(o.askpass && { env: { ...process.env, ...o.askpass.env } }),
+    });
     this.master = child;
     let stderr = "";
     child.stderr?.setEncoding("utf8");
@@ -385,7 +397,8 @@ export class SshClient {
       child.once("exit", (code, signal) => resolve({ code, signal, stdout: "", stderr }));
     });
     const exitedEarly = this.masterExit.then((r) => ({ exited: r }));
-    const deadline = Date.now() + MASTER_WAIT_MS;
+    // A person may take a while to answer what ssh asks.
+    const deadline = Date.now() + MASTER_WAIT_MS + (o.askpass?.waitMs ?? 0);
     for (let i = 0; ; i++) {
       if (Date.now() > deadline) {
         child.kill("SIGKILL");

@@ -10,7 +10,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
-import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
+import { askingSshConfig, type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
 const skip =
@@ -29,6 +29,20 @@ function plus(args: string[], env: NodeJS.ProcessEnv) {
 }
 
 describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
+  /** The local plus's Remote sessions page, signed in, in a context of its own. */
+  async function localRemotePage() {
+    const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
+    const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
+      token: string;
+    };
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${run.url}?token=${token}`);
+    await page.waitForURL((u) => !u.search.includes("token"));
+    await page.goto(`${run.url}#remote`);
+    return { context, page };
+  }
+
   let sshd: Sshd;
   let home: string;
   let env: NodeJS.ProcessEnv;
@@ -75,9 +89,20 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
       timeout: 30_000,
     });
     // Still the target once the workspace's settings (with their own title) have loaded.
-    await page.locator(".top-bar").getByText(sshd.target).waitFor({ timeout: 20_000 });
+    await expect
+      .poll(() => page.getByTestId("workspace-title").textContent(), { timeout: 20_000 })
+      .toBe(sshd.target);
     expect(await page.title()).toBe(sshd.target);
+    // The window says it is a remote, and whose.
+    const badge = page.getByTestId("remote-badge");
+    expect(await badge.textContent()).toBe("remote");
+    expect(await badge.getAttribute("title")).toContain(`cocalc-plus on ${sshd.target}`);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-files.png") });
+    // Its Sync tab says where its synced folders are managed.
+    await page.goto(`${new URL(url).origin}/#sync`);
+    await expect
+      .poll(() => page.getByTestId("sync-remote-side").textContent(), { timeout: 20_000 })
+      .toContain(`remote side of a cocalc-plus ssh session (${sshd.target})`);
 
     await page.goto(`${new URL(url).origin}/#terminals`);
     await page.click("[data-testid=terminal-new-empty]", { timeout: 30_000 });
@@ -92,17 +117,11 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
   }, 120_000);
 
   it("the local Remote sessions page lists the session live", async () => {
-    const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
-    const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
-      token: string;
-    };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(`${run.url}?token=${token}`);
-    await page.waitForURL((u) => !u.search.includes("token"));
-    await page.goto(`${run.url}#remote`);
+    const { context, page } = await localRemotePage();
     const row = page.locator("[data-testid=remote-row]").filter({ hasText: sshd.target });
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 30_000 }).toBe("running");
+    // This window is not a remote: no badge.
+    expect(await page.getByTestId("remote-badge").count()).toBe(0);
     // Bad input is refused in the page, before any command.
     await page.fill("[data-testid=remote-add-input]", "-oProxyCommand=x");
     await page.click("button:has-text('Connect')");
@@ -148,6 +167,42 @@ describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
     await row.locator("button:has-text('Stop')").click();
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("stopped");
     if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-sessions-stopped.png") });
+    await context.close();
+  }, 120_000);
+
+  it("Connect in the page takes the CLI's options, asks what ssh asks (a new host key, a key's passphrase) in the row, and connects", async () => {
+    const passphrase = "page passphrase 42";
+    const { config, knownHosts } = askingSshConfig(sshd, "pp", passphrase);
+    const { context, page } = await localRemotePage();
+    const row = page.locator("[data-testid=remote-row]").filter({ hasText: sshd.target });
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 30_000 }).toBe("stopped");
+    // Connected from the add field with the CLI's options: here an ssh config of its own.
+    await page.fill("[data-testid=remote-add-input]", sshd.target);
+    await page.getByTestId("remote-add-options-toggle").click();
+    await page.getByTestId("remote-opt-ssh-args").fill(`-F${config}`);
+    await page.getByTestId("remote-opt-local-port").fill("70000");
+    await page.locator(".remote-add button:has-text('Connect')").click();
+    await expect.poll(() => page.locator(".remote-invalid").textContent()).toMatch(/1 to 65535/);
+    await page.getByTestId("remote-opt-local-port").fill("");
+    await page.locator(".remote-add button:has-text('Connect')").click();
+    const ask = row.getByTestId("remote-ask");
+    await expect
+      .poll(() => ask.getByTestId("remote-ask-prompt").textContent(), { timeout: 30_000 })
+      .toMatch(/continue connecting \(yes\/no/);
+    expect(await ask.getByTestId("remote-ask-input").getAttribute("type")).toBe("text");
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-ask-host-key.png") });
+    await ask.getByTestId("remote-ask-input").fill("yes");
+    await ask.getByTestId("remote-ask-send").click();
+    await expect
+      .poll(() => ask.getByTestId("remote-ask-prompt").textContent(), { timeout: 30_000 })
+      .toMatch(/Enter passphrase for key/);
+    expect(await ask.getByTestId("remote-ask-input").getAttribute("type")).toBe("password");
+    await ask.getByTestId("remote-ask-input").fill(passphrase);
+    if (SHOTS) await page.screenshot({ path: join(SHOTS, "remote-ask-passphrase.png") });
+    await ask.getByTestId("remote-ask-send").click();
+    await expect.poll(() => row.getAttribute("data-status"), { timeout: 60_000 }).toBe("running");
+    expect(await ask.count()).toBe(0);
+    expect(readFileSync(knownHosts, "utf8")).toContain("ssh-ed25519");
     await context.close();
   }, 120_000);
 });

@@ -329,3 +329,29 @@ export async function installBundle(t: Sshd, version = `test-${process.pid}`): P
   execFileSync("chown", ["-R", `${t.uid}:${t.gid}`, join(t.home, ".cache")]);
   return `${rel}/dist/bundle/plus.js`;
 }
+
+/**
+ * An ssh config for `t` that logs in with a new key protected by `passphrase` (authorized on the
+ * remote) and knows no host key (StrictHostKeyChecking ask): ssh must ask for both.
+ */
+export function askingSshConfig(
+  t: Sshd,
+  name: string,
+  passphrase: string,
+): { config: string; knownHosts: string } {
+  const key = join(t.dir, `${name}_key`);
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", passphrase, "-f", key]);
+  const pub = readFileSync(`${key}.pub`, "utf8").trim();
+  t.asUser(`echo '${pub}' >> "$HOME/.ssh/authorized_keys"`);
+  const knownHosts = join(t.dir, `${name}_known_hosts`);
+  writeFileSync(knownHosts, "");
+  const config = join(t.dir, `${name}_config`);
+  writeFileSync(
+    config,
+    readFileSync(t.config, "utf8")
+      .replace(/IdentityFile .*/, `IdentityFile ${key}`)
+      .replace(/UserKnownHostsFile .*/, `UserKnownHostsFile ${knownHosts}`)
+      .replace(/StrictHostKeyChecking .*/, "StrictHostKeyChecking ask"),
+  );
+  return { config, knownHosts };
+}

@@ -1,5 +1,5 @@
 import { type Accessor, For, Show } from "solid-js";
-import { useConnectionState } from "../stores/connection-store.js";
+import { useConnection, useConnectionState } from "../stores/connection-store.js";
 import { type PresentPage, usePresence } from "../stores/presence-store.js";
 import { useSettings } from "../stores/settings-store.js";
 import { type TabId, tabsOf } from "../tabs.js";
@@ -10,6 +10,7 @@ import { ServicesIndicator } from "./services-indicator.js";
 
 export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => void }) {
   const settings = useSettings();
+  const remoteOf = useConnection().remoteOf;
   const conn = useConnectionState();
   const presence = usePresence();
   const hosted = conn.hosted;
@@ -35,6 +36,18 @@ export function TopBar(props: { tab: Accessor<TabId>; onSelect: (id: TabId) => v
           {(t) => (
             <span class="workspace-title" data-testid="workspace-title" title={t()}>
               {t()}
+            </span>
+          )}
+        </Show>
+        <Show when={remoteOf}>
+          {(target) => (
+            <span
+              class="remote-badge"
+              data-testid="remote-badge"
+              title={`This window is cocalc-plus on ${target()}, reached through cocalc-plus ssh`}
+            >
+              {/* The title names the target already unless it was renamed. */}
+              {title() === target() ? "remote" : `remote · ${target()}`}
             </span>
           )}
         </Show>

@@ -433,28 +433,6 @@ return function check(value) {
   )
 }
 })(),
-  "3cff33f514f7640fa71a110f": (() => {
-const local_0 = /^[^\u0000\n]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['mode'] === 'object' && value['mode'] !== null && !Array.isArray(value['mode'])) &&
-    (typeof value['mode']['install'] === 'boolean') &&
-    (typeof value['mode']['upgrade'] === 'boolean') &&
-    (typeof value['mode']['forwardOnly'] === 'boolean') &&
-    Object.getOwnPropertyNames(value['mode']).length === 3 &&
-    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
-    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
-    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
-    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
-    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
-    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
-    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
-    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
-    Object.getOwnPropertyNames(value).length === 2
-  )
-}
-})(),
   "3d32e0706e8fcb500bb64479": (() => {
 return function check(value) {
   return (
@@ -584,6 +562,18 @@ return function check(value) {
   )
 }
 })(),
+  "445ca84e04ce6c066fc45dd9": (() => {
+const local_0 = /^q[A-Za-z0-9_-]{8,40}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['ask'] === 'string') &&
+    local_0.test(value['ask']) &&
+    (((value['how'] === 'answered')) || ((value['how'] === 'cancelled')) || ((value['how'] === 'timed-out'))) &&
+    Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
   "458b9a88f360590448a8e753": (() => {
 const local_0 = /^[a-zA-Z0-9_-]{1,64}$/;
 return function check(value) {
@@ -608,6 +598,29 @@ return function check(value) {
     local_0.test(value['id']) &&
     (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) &&
     Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "46aef5d51fb8e6623406a82b": (() => {
+const local_0 = /^[^\u0000\n]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['mode'] === 'object' && value['mode'] !== null && !Array.isArray(value['mode'])) &&
+    (typeof value['mode']['install'] === 'boolean') &&
+    (typeof value['mode']['upgrade'] === 'boolean') &&
+    (typeof value['mode']['forwardOnly'] === 'boolean') &&
+    Object.getOwnPropertyNames(value['mode']).length === 3 &&
+    (typeof value['options'] === 'object' && value['options'] !== null && !Array.isArray(value['options'])) &&
+    (value['options']['localPort'] !== undefined ? (Number.isInteger(value['options']['localPort']) && value['options']['localPort'] <= 65535 && value['options']['localPort'] >= 1) : true) &&
+    (value['options']['remotePort'] !== undefined ? (Number.isInteger(value['options']['remotePort']) && value['options']['remotePort'] <= 65535 && value['options']['remotePort'] >= 1) : true) &&
+    (value['options']['identity'] !== undefined ? ((typeof value['options']['identity'] === 'string') && value['options']['identity'].length <= 4096 && value['options']['identity'].length >= 1) : true) &&
+    (value['options']['proxyJump'] !== undefined ? ((typeof value['options']['proxyJump'] === 'string') && value['options']['proxyJump'].length <= 1000 && value['options']['proxyJump'].length >= 1) : true) &&
+    (value['options']['sshArgs'] !== undefined ? (Array.isArray(value['options']['sshArgs']) && value['options']['sshArgs'].length <= 50 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 1000 && value.length >= 1 && local_0.test(value)))) { return false }; return true; })(value['options']['sshArgs'])) : true) &&
+    (value['options']['verboseSsh'] !== undefined ? ((typeof value['options']['verboseSsh'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value['options']).every(key => ['localPort', 'remotePort', 'identity', 'proxyJump', 'sshArgs', 'verboseSsh'].includes(key)) &&
+    (value['interactive'] !== undefined ? ((typeof value['interactive'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['mode', 'options', 'interactive'].includes(key))
   )
 }
 })(),
@@ -1900,6 +1913,20 @@ return function check(value) {
     value['cells'].length >= 1 &&
     ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['id'] === 'string') && local_1.test(value['id']) && (((value['cell_type'] === 'code')) || ((value['cell_type'] === 'markdown')) || ((value['cell_type'] === 'raw'))) && (typeof value['source'] === 'string') && value['source'].length <= 33554432 && (typeof value['metadata'] === 'string') && value['metadata'].length <= 33554432 && (value['outputs'] !== undefined ? ((typeof value['outputs'] === 'string') && value['outputs'].length <= 33554432) : true) && (value['execution_count'] !== undefined ? (((Number.isInteger(value['execution_count']) && value['execution_count'] >= 0) || ((value['execution_count'] === null)))) : true) && (value['extra'] !== undefined ? ((typeof value['extra'] === 'string') && value['extra'].length <= 33554432) : true) && Array.isArray(value['keys']) && value['keys'].length <= 200 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 200))) { return false }; return true; })(value['keys']) && (value['sourceString'] !== undefined ? ((typeof value['sourceString'] === 'boolean')) : true) && (value['displays'] !== undefined ? (Array.isArray(value['displays']) && value['displays'].length <= 10000 && ((array) => { for(const value of array) if(!((Array.isArray(value) && (value.length === 2) && (Number.isInteger(value[0]) && value[0] >= 0) && ((typeof value[1] === 'string') && value[1].length <= 300 && value[1].length >= 1)))) { return false }; return true; })(value['displays'])) : true) && Object.getOwnPropertyNames(value).every(key => ['id', 'cell_type', 'source', 'metadata', 'outputs', 'execution_count', 'extra', 'keys', 'sourceString', 'displays'].includes(key))))) { return false }; return true; })(value['cells']) &&
     Object.getOwnPropertyNames(value).length === 2
+  )
+}
+})(),
+  "e3a6c3fc243e8db3c2ee5608": (() => {
+const local_0 = /^q[A-Za-z0-9_-]{8,40}$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['ask'] === 'string') &&
+    local_0.test(value['ask']) &&
+    (typeof value['prompt'] === 'string') &&
+    value['prompt'].length <= 4000 &&
+    (typeof value['secret'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 3
   )
 }
 })(),

@@ -59,6 +59,8 @@ export interface WorkspaceConnection {
   readonly readOnly?: boolean;
   /** The window title the server asks for (a remote session: its target). */
   readonly title?: string;
+  /** This plus is the remote side of a `cocalc-plus ssh` session to this target. */
+  readonly remoteOf?: string;
   /** "connecting" until the first connect, then one of the other three. */
   readonly state: Accessor<ConnectionState>;
   /** Why the connection is not (or was not) healthy, for a tooltip. */
@@ -215,6 +217,7 @@ export function openConnection(opts: ConnectionOptions): WorkspaceConnection {
     wsid: opts.session.wsid,
     version: opts.session.version,
     ...(opts.session.title !== undefined && { title: opts.session.title }),
+    ...(opts.session.remoteOf !== undefined && { remoteOf: opts.session.remoteOf }),
     state,
     problem,
     ready(signal) {

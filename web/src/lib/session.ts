@@ -15,6 +15,8 @@ export interface Session {
   nats: { user: string; pass: string };
   /** The window title the server asks for (a remote session: its target). */
   title?: string;
+  /** This plus is the remote side of a `cocalc-plus ssh` session to this target. */
+  remoteOf?: string;
 }
 
 export type SessionResult =

@@ -1,7 +1,11 @@
 /** The "Remote sessions" tab: the live table of `cocalc-plus ssh` targets and a field to add one. */
-import { createMemo, createSignal, For, Show } from "solid-js";
+import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import type { CommandReply } from "../../../shared/commands.js";
-import { parseTarget, type RemoteSessionView } from "../../../shared/remote.js";
+import {
+  parseTarget,
+  type RemoteSessionView,
+  type SessionOptions,
+} from "../../../shared/remote.js";
 import { PortForwards } from "../forwards/port-forwards.js";
 import { messageOf } from "../lib/delay.js";
 import { signedLink } from "../lib/session.js";
@@ -32,6 +36,10 @@ export function RemoteSessionsPane() {
   const [sort, setSort] = createSignal<SortKey>("starred");
   const [shown, setShown] = createSignal(PAGE);
   const [error, setError] = createSignal<string>();
+  // "… ago" is read from this clock, ticking every 30 s, so the column stays true.
+  const [now, setNow] = createSignal(Date.now());
+  const tick = setInterval(() => setNow(Date.now()), 30_000);
+  onCleanup(() => clearInterval(tick));
   const rows = createMemo(() => visibleSessions(Object.values(store.sessions), filter(), sort()));
 
   const report = (r: CommandReply) => setError(r.ok ? undefined : r.error.message);
@@ -97,7 +105,7 @@ export function RemoteSessionsPane() {
           </thead>
           <tbody>
             <For each={rows().slice(0, shown())}>
-              {(s) => <SessionRow s={s} store={store} onReply={report} />}
+              {(s) => <SessionRow s={s} store={store} onReply={report} now={now} />}
             </For>
           </tbody>
         </table>
@@ -111,10 +119,47 @@ export function RemoteSessionsPane() {
   );
 }
 
+/** The options of a connect as typed (the CLI's --identity, --proxy-jump, ports, --ssh-arg). */
+function typedOptions(o: {
+  identity: string;
+  proxyJump: string;
+  localPort: string;
+  remotePort: string;
+  sshArgs: string;
+}): SessionOptions | string {
+  const out: SessionOptions = {};
+  if (o.identity.trim() !== "") out.identity = o.identity.trim();
+  if (o.proxyJump.trim() !== "") out.proxyJump = o.proxyJump.trim();
+  for (const [name, value] of [
+    ["local port", o.localPort],
+    ["remote port", o.remotePort],
+  ] as const) {
+    if (value.trim() === "") continue;
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 65535)
+      return `the ${name} is a number from 1 to 65535`;
+    if (name === "local port") out.localPort = n;
+    else out.remotePort = n;
+  }
+  const args = o.sshArgs
+    .split("\n")
+    .map((a) => a.trim())
+    .filter((a) => a !== "");
+  if (args.length > 50) return "at most 50 extra ssh arguments";
+  if (args.length > 0) out.sshArgs = args;
+  return out;
+}
+
 function AddTarget(props: { store: RemoteStore; onReply: (r: CommandReply) => void }) {
   const [text, setText] = createSignal("");
   const [invalid, setInvalid] = createSignal<string>();
   const [busy, setBusy] = createSignal(false);
+  const [showOptions, setShowOptions] = createSignal(false);
+  const [identity, setIdentity] = createSignal("");
+  const [proxyJump, setProxyJump] = createSignal("");
+  const [localPort, setLocalPort] = createSignal("");
+  const [remotePort, setRemotePort] = createSignal("");
+  const [sshArgs, setSshArgs] = createSignal("");
   async function submit(e: Event) {
     e.preventDefault();
     try {
@@ -123,9 +168,24 @@ function AddTarget(props: { store: RemoteStore; onReply: (r: CommandReply) => vo
       setInvalid((err as Error).message);
       return;
     }
+    const options = typedOptions({
+      identity: identity(),
+      proxyJump: proxyJump(),
+      localPort: localPort(),
+      remotePort: remotePort(),
+      sshArgs: sshArgs(),
+    });
+    if (typeof options === "string") {
+      setInvalid(options);
+      return;
+    }
     setInvalid(undefined);
     setBusy(true);
-    const r = await props.store.connect(text().trim());
+    const r = await props.store.connect(
+      text().trim(),
+      undefined,
+      Object.keys(options).length > 0 ? options : undefined,
+    );
     setBusy(false);
     props.onReply(r);
     if (r.ok) setText("");
@@ -147,7 +207,69 @@ function AddTarget(props: { store: RemoteStore; onReply: (r: CommandReply) => vo
         <button type="submit" class="button" disabled={busy() || text().trim() === ""}>
           Connect
         </button>
+        <button
+          type="button"
+          class="link-button"
+          aria-expanded={showOptions()}
+          data-testid="remote-add-options-toggle"
+          onClick={() => setShowOptions(!showOptions())}
+        >
+          Options {showOptions() ? "▾" : "▸"}
+        </button>
       </div>
+      <Show when={showOptions()}>
+        <div class="remote-add-options" data-testid="remote-add-options">
+          <label>
+            Identity file (--identity)
+            <input
+              placeholder="~/.ssh/id_ed25519"
+              value={identity()}
+              onInput={(e) => setIdentity(e.currentTarget.value)}
+              data-testid="remote-opt-identity"
+            />
+          </label>
+          <label>
+            Proxy jump (--proxy-jump)
+            <input
+              placeholder="user@bastion"
+              value={proxyJump()}
+              onInput={(e) => setProxyJump(e.currentTarget.value)}
+              data-testid="remote-opt-jump"
+            />
+          </label>
+          <label>
+            Local port (--local-port)
+            <input
+              inputMode="numeric"
+              placeholder="any free one"
+              value={localPort()}
+              onInput={(e) => setLocalPort(e.currentTarget.value)}
+              data-testid="remote-opt-local-port"
+            />
+          </label>
+          <label>
+            Remote port (--remote-port)
+            <input
+              inputMode="numeric"
+              placeholder="any free one"
+              value={remotePort()}
+              onInput={(e) => setRemotePort(e.currentTarget.value)}
+              data-testid="remote-opt-remote-port"
+            />
+          </label>
+          <label class="wide">
+            Extra ssh arguments (--ssh-arg), one per line
+            <textarea
+              rows={2}
+              spellcheck={false}
+              placeholder={"-oServerAliveInterval=30\n-F/path/to/config"}
+              value={sshArgs()}
+              onInput={(e) => setSshArgs(e.currentTarget.value)}
+              data-testid="remote-opt-ssh-args"
+            />
+          </label>
+        </div>
+      </Show>
       <Show when={invalid()}>
         <p class="remote-invalid" role="alert">
           {invalid()}
@@ -164,10 +286,81 @@ function AddTarget(props: { store: RemoteStore; onReply: (r: CommandReply) => vo
   );
 }
 
+/** What ssh asks while this page's person connects: answered here, sent once, never stored. */
+function SshQuestion(props: {
+  sid: string;
+  ask: NonNullable<RemoteSessionView["ask"]>;
+  store: RemoteStore;
+}) {
+  const [value, setValue] = createSignal("");
+  const [problem, setProblem] = createSignal<string>();
+  const [sending, setSending] = createSignal(false);
+  const send = async (answer: string | undefined) => {
+    setSending(true);
+    try {
+      const r = await props.store.answer(props.sid, props.ask.ask, answer);
+      if (!r.ok) setProblem(r.error.message);
+    } catch (err) {
+      setProblem(messageOf(err));
+    } finally {
+      setValue("");
+      setSending(false);
+    }
+  };
+  return (
+    <form
+      class="remote-ask"
+      role="dialog"
+      aria-label="ssh asks"
+      data-testid="remote-ask"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void send(value());
+      }}
+    >
+      <label>
+        <span class="remote-ask-prompt" data-testid="remote-ask-prompt">
+          {props.ask.prompt.trim()}
+        </span>
+        <input
+          type={props.ask.secret ? "password" : "text"}
+          autocomplete="off"
+          value={value()}
+          onInput={(e) => setValue(e.currentTarget.value)}
+          data-testid="remote-ask-input"
+          ref={(el) => queueMicrotask(() => el.focus())}
+        />
+      </label>
+      <div class="remote-ask-actions">
+        <button
+          type="submit"
+          class="button primary"
+          disabled={sending()}
+          data-testid="remote-ask-send"
+        >
+          Send
+        </button>
+        <button
+          type="button"
+          class="button"
+          disabled={sending()}
+          onClick={() => void send(undefined)}
+        >
+          Cancel
+        </button>
+      </div>
+      <Show when={problem()}>
+        <div class="remote-note remote-note-bad">{problem()}</div>
+      </Show>
+    </form>
+  );
+}
+
 function SessionRow(props: {
   s: RemoteSessionView;
   store: RemoteStore;
   onReply: (r: CommandReply) => void;
+  now: () => number;
 }) {
   const s = () => props.s;
   const [copied, setCopied] = createSignal(false);
@@ -243,6 +436,9 @@ function SessionRow(props: {
           <Show when={s().status !== "running" && s().status !== "failed" && s().progress}>
             <div class="remote-note">{s().progress}</div>
           </Show>
+          <Show when={s().ask}>
+            {(a) => <SshQuestion sid={s().sid} ask={a()} store={props.store} />}
+          </Show>
           <Show when={s().error && s().status !== "running"}>
             <div class="remote-note remote-note-bad" data-testid="remote-row-error">
               {s().error?.message}
@@ -274,7 +470,7 @@ function SessionRow(props: {
           </Show>
         </td>
         <td class="remote-nowrap" title={s().lastUsed}>
-          {ago(s().lastUsed, Date.now())}
+          {ago(s().lastUsed, props.now())}
         </td>
         <td>
           <div class="remote-actions">

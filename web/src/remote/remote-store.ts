@@ -1,10 +1,11 @@
 /** The `remote-sessions` view, watched live, and the remote service's commands. */
 import { createSignal, onCleanup } from "solid-js";
 import { createStore, produce, reconcile } from "solid-js/store";
+import { type Reply, requestReply } from "../../../shared/command-client.js";
 import type { CommandReply } from "../../../shared/commands.js";
-import type { RemoteSessionView } from "../../../shared/remote.js";
-import { Buckets, ServiceNames } from "../../../shared/subjects.js";
-import { sendCommand } from "../lib/commands.js";
+import type { RemoteSessionView, SessionOptions } from "../../../shared/remote.js";
+import { Buckets, ServiceNames, workspaceSubjects } from "../../../shared/subjects.js";
+import { requestSender, sendCommand } from "../lib/commands.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { watchKv } from "../lib/kv-watch.js";
 
@@ -12,7 +13,14 @@ export interface RemoteStore {
   readonly sessions: Readonly<Record<string, RemoteSessionView>>;
   readonly loaded: () => boolean;
   readonly problem: () => string | undefined;
-  connect(target: string, mode?: { upgrade?: boolean }): Promise<CommandReply>;
+  /** A person's connect: what ssh asks while it connects is asked in the page. */
+  connect(
+    target: string,
+    mode?: { upgrade?: boolean },
+    options?: SessionOptions,
+  ): Promise<CommandReply>;
+  /** Answers what ssh asks (undefined: cancel); the answer is never stored. */
+  answer(sid: string, ask: string, answer: string | undefined): Promise<Reply<object>>;
   stop(sid: string): Promise<CommandReply>;
   remove(sid: string): Promise<CommandReply>;
   star(sid: string, starred: boolean): Promise<CommandReply>;
@@ -43,7 +51,20 @@ export function createRemoteStore(conn: WorkspaceConnection): RemoteStore {
     sessions,
     loaded,
     problem,
-    connect: (target, mode) => send("ConnectSession", { target, ...(mode && { mode }) }),
+    connect: (target, mode, options) =>
+      send("ConnectSession", {
+        target,
+        ...(mode && { mode }),
+        ...(options && { options }),
+        interactive: true,
+      }),
+    answer: (sid, ask, answer) =>
+      requestReply(
+        requestSender(conn),
+        workspaceSubjects(conn.wsid).request(ServiceNames.remote),
+        { op: "answer", sid, ask, ...(answer !== undefined && { answer }) },
+        { timeoutMs: 15_000 },
+      ),
     stop: (sid) => send("StopSession", { sid }),
     remove: (sid) => send("RemoveSession", { sid }),
     star: (sid, starred) => send("StarSession", { sid, starred }),

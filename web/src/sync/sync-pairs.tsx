@@ -613,8 +613,18 @@ function EditForm(props: { pair: SyncPairView; store: SyncStore; onDone: () => v
 
 /** The Sync tab: every pair of every session (the Remote sessions page shows one session's). */
 export function SyncPane() {
+  const remoteOf = useConnection().remoteOf;
   return (
     <div class="sync-page">
+      <Show when={remoteOf}>
+        {(target) => (
+          <p class="banner banner-info" data-testid="sync-remote-side">
+            This window is the remote side of a cocalc-plus ssh session ({target()}). Folders synced
+            with the machine it was connected from are set up and shown there, in its Sync tab;
+            pairs below are this machine's own, with its own remote sessions.
+          </p>
+        )}
+      </Show>
       <SyncPairs />
     </div>
   );
