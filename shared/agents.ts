@@ -696,6 +696,51 @@ export const FileWritten = defineEvent(
        * record is what the file held after that tool call and before it by the diff.
        */
       toolCallId: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+      /**
+       * Not reported by the agent: the turn's working directory was looked at before and
+       * after the turn (a command it ran changed the file).
+       */
+      byCommand: Type.Optional(Type.Boolean()),
+      /** The turn deleted it (`after` is empty): a revert writes `before` back. */
+      deleted: Type.Optional(Type.Boolean()),
+    },
+    { additionalProperties: false },
+  ),
+);
+/** Most untracked changes one event lists. */
+export const MAX_UNTRACKED_LISTED = 500;
+/**
+ * Files the turn changed that it has no record of the content of (too large, binary, or
+ * past what was kept): listed so the page can say "Revert this turn" leaves them as they are.
+ */
+export const FilesChangedUntracked = defineEvent(
+  "FilesChangedUntracked",
+  1,
+  Type.Object(
+    {
+      files: Type.Array(
+        Type.Object(
+          {
+            path: AbsolutePath,
+            change: Type.Union([
+              Type.Literal("created"),
+              Type.Literal("modified"),
+              Type.Literal("deleted"),
+            ]),
+            why: Type.Union([
+              Type.Literal("too-large"),
+              Type.Literal("binary"),
+              Type.Literal("not-kept"),
+            ]),
+          },
+          { additionalProperties: false },
+        ),
+        { maxItems: MAX_UNTRACKED_LISTED },
+      ),
+      /** Changes not listed (past MAX_UNTRACKED_LISTED). */
+      more: Type.Integer({ minimum: 0 }),
+      /** The working directory was too big to look at whole: changes further on are not seen. */
+      partial: Type.Boolean(),
     },
     { additionalProperties: false },
   ),
@@ -795,6 +840,7 @@ export const LogClosed = defineEvent(
 export const TurnLogEvents = [
   AgentUpdate,
   FileWritten,
+  FilesChangedUntracked,
   CommandStarted,
   CommandOutput,
   CommandExited,
@@ -806,6 +852,7 @@ export const TurnLogEvents = [
 export type TurnLogEvent =
   | EventOf<typeof AgentUpdate>
   | EventOf<typeof FileWritten>
+  | EventOf<typeof FilesChangedUntracked>
   | EventOf<typeof CommandStarted>
   | EventOf<typeof CommandOutput>
   | EventOf<typeof CommandExited>

@@ -410,6 +410,65 @@ describe("agents service", () => {
     expect(await readFile(a, "utf8")).toBe("a before\n");
   });
 
+  it("files a turn's commands create, change or delete are recorded and put back by reverting the turn; what was not kept is listed with why", async () => {
+    const thread = await newThread();
+    const dir = join(work, "by-command");
+    await mkdir(dir, { recursive: true });
+    const kept = join(dir, "kept.txt");
+    const gone = join(dir, "gone.txt");
+    const made = join(dir, "made.txt");
+    const big = join(dir, "big.txt");
+    await writeFile(kept, "old\n");
+    await writeFile(gone, "bye\n");
+    const turn = await submit(
+      thread,
+      `run cd ${dir} && echo more >> kept.txt && rm gone.txt && echo new > made.txt && head -c 300000 /dev/zero | tr '\\0' a > big.txt`,
+    );
+    expect((await ended(thread, turn)).status).toBe("finished");
+    const log = await followLog(t.nc, W, thread, turn);
+    const writes = log.flatMap(({ event: e }) => (e.type === "FileWritten" ? [e.data] : []));
+    expect(writes).toEqual(
+      expect.arrayContaining([
+        { path: kept, before: "old\n", after: "old\nmore\n", truncated: false, byCommand: true },
+        { path: made, before: null, after: "new\n", truncated: false, byCommand: true },
+        {
+          path: gone,
+          before: "bye\n",
+          after: "",
+          truncated: false,
+          byCommand: true,
+          deleted: true,
+        },
+      ]),
+    );
+    const untracked = log.find(({ event: e }) => e.type === "FilesChangedUntracked")?.event;
+    expect(untracked?.data).toEqual({
+      files: [{ path: big, change: "created", why: "too-large" }],
+      more: 0,
+      partial: false,
+    });
+
+    const done = await agentRequest<{ reverted: string[] }>(t.nc, W, {
+      op: "revertTurn",
+      thread,
+      turn,
+    });
+    expect(done).toMatchObject({ ok: true });
+    expect(await readFile(kept, "utf8")).toBe("old\n");
+    expect(await readFile(gone, "utf8")).toBe("bye\n");
+    expect(existsSync(made)).toBe(false);
+    // Not kept: left as the turn made it.
+    expect(existsSync(big)).toBe(true);
+
+    // A turn that runs no command: a file someone else changes meanwhile is not its doing.
+    const quiet = await submit(thread, "slow 20 50\nsay done");
+    await status(thread, quiet, "running");
+    await writeFile(join(dir, "by-the-user.txt"), "mine\n");
+    expect((await ended(thread, quiet)).status).toBe("finished");
+    const quietLog = await followLog(t.nc, W, thread, quiet);
+    expect(quietLog.filter(({ event: e }) => e.type === "FileWritten")).toEqual([]);
+  });
+
   it("edits an agent makes with its own tools (diff content) are recorded and revertible, per file and per turn; a file changed after the agent is a conflict", async () => {
     const thread = await newThread();
     const x = join(work, "tool-x.txt");

@@ -29,6 +29,8 @@ interface TurnWrite {
   before: string | null;
   after: string;
   truncated: boolean;
+  /** The turn's last word on it was deleting it. */
+  deleted?: boolean;
 }
 
 export class TurnReverts {
@@ -108,11 +110,15 @@ export class TurnReverts {
         continue;
       }
       files.delete(e.data.path);
+      const before = prior ? prior.before : e.data.before;
+      // Created and deleted again within the turn: nothing to put back.
+      if (e.data.deleted && before === null) continue;
       files.set(e.data.path, {
         path: e.data.path,
-        before: prior ? prior.before : e.data.before,
+        before,
         after: e.data.after,
         truncated: false,
+        ...(e.data.deleted && { deleted: true }),
       });
     }
     return [...files.values()];
@@ -124,7 +130,7 @@ export class TurnReverts {
     const now = await (files ? files.readIfExists(w.path) : readFile(w.path, "utf8")).catch(
       () => null,
     );
-    return now !== w.after;
+    return w.deleted ? now !== null : now !== w.after;
   }
 
   /** Puts a file back as it was before the turn wrote it. */

@@ -29,6 +29,10 @@ export class TurnLog implements TurnLogSink {
   private readonly inflight = new Set<Promise<void>>();
   private closed = false;
   count = 0;
+  /** Files the log has a FileWritten record of. */
+  readonly written = new Set<string>();
+  /** The turn ran a command (through the client, or a tool of the agent's of kind execute). */
+  ranCommand = false;
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -45,6 +49,12 @@ export class TurnLog implements TurnLogSink {
       return;
     }
     this.count++;
+    if (type === "FileWritten") this.written.add((data as { path: string }).path);
+    if (type === "CommandStarted") this.ranCommand = true;
+    if (type === "AgentUpdate") {
+      const u = (data as { update: { sessionUpdate: string; kind?: unknown } }).update;
+      if (u.sessionUpdate === "tool_call" && u.kind === "execute") this.ranCommand = true;
+    }
     const p = publishEvent(this.ctx.js, this.subject, ev, { timeoutMs: 30_000 }).then(
       () => {
         this.inflight.delete(p);

@@ -12,6 +12,7 @@ import type * as acp from "@agentclientprotocol/sdk";
 import type { KV } from "@nats-io/kv";
 import {
   type AgentAuth,
+  MAX_UNTRACKED_LISTED,
   PERMISSION_TIMEOUT_MS,
   type StopReason,
   StopReasons,
@@ -27,6 +28,7 @@ import {
 } from "../../shared/agents.js";
 import type { StoredEvent } from "../../shared/envelope.js";
 import { CocalcError, toErrorPayload } from "../../shared/errors.js";
+import { isInside } from "../../shared/paths.js";
 import { KeyedMutex } from "../runtime/aggregate.js";
 import { writeLive } from "../runtime/live.js";
 import type { Logger } from "../runtime/logger.js";
@@ -35,6 +37,7 @@ import { acpClientHandlers, type TurnScope } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import { openSession } from "./agent-session.js";
+import { TreeSnapshot } from "./command-changes.js";
 import type { AgentsServiceOptions } from "./options.js";
 import type { AgentPlace } from "./place.js";
 import { AgentPool } from "./pool.js";
@@ -42,6 +45,7 @@ import { readTurnView, threadOfSubject } from "./projections.js";
 import { promptOf } from "./prompt.js";
 import {
   checkNotProtected,
+  deniedPaths,
   type ProtectedPath,
   realOrNearest,
   resolveProtected,
@@ -166,6 +170,44 @@ export class TurnRunner {
       if (e?.operation !== "PUT" || e.length === 0) continue;
       const v = e.json<ThreadView>();
       if (v.running || v.queue.length > 0) this.poke(v.room, v.thread);
+    }
+  }
+
+  /** The working directory as it is before a turn (undefined when it cannot be looked at). */
+  private async snapshot(cwd: string): Promise<TreeSnapshot | undefined> {
+    try {
+      const denied = deniedPaths(await resolveProtected(this.d.protect));
+      const excluded = (p: string) => denied.some((d) => p === d || isInside(p, d));
+      return await TreeSnapshot.take(await realOrNearest(cwd), excluded);
+    } catch (err) {
+      this.log.warn({ cwd, err }, "the working directory was not looked at");
+      return undefined;
+    }
+  }
+
+  /** Records what changed under the working directory that the log has no write of. */
+  private async recordCommandChanges(snapshot: TreeSnapshot, log: TurnLog): Promise<void> {
+    try {
+      const c = await snapshot.changes(log.written);
+      for (const w of c.writes) {
+        log.append("FileWritten", {
+          path: w.path,
+          before: w.before,
+          after: w.after,
+          truncated: false,
+          byCommand: true,
+          ...(w.deleted && { deleted: true }),
+        });
+      }
+      if (c.untracked.length > 0 || c.partial) {
+        log.append("FilesChangedUntracked", {
+          files: c.untracked.slice(0, MAX_UNTRACKED_LISTED),
+          more: Math.max(0, c.untracked.length - MAX_UNTRACKED_LISTED),
+          partial: c.partial,
+        });
+      }
+    } catch (err) {
+      this.log.warn({ err }, "what the turn's commands changed was not recorded");
     }
   }
 
@@ -295,6 +337,7 @@ export class TurnRunner {
     );
     let outcome: { stopReason: StopReason } | { code: string; reason: string };
     let proc: AgentProcess | undefined;
+    let snapshot: TreeSnapshot | undefined;
     try {
       // A stopped container workspace: say so (its root file system is there only while it runs).
       if (place.files) await place.files.realDir("/");
@@ -312,6 +355,8 @@ export class TurnRunner {
         const real = await realOrNearest(settings.cwd);
         checkNotProtected(await resolveProtected(this.d.protect), settings.cwd, real);
       }
+      // What the turn's commands change is found by looking at the folder before and after.
+      if (place.kind === "host") snapshot = await this.snapshot(settings.cwd);
       const by = (await readTurnView(this.d.turns, ids.key))?.by ?? "user";
       const acquiring = this.pool.acquire(thread, settings, await this.d.keysFor(by), () =>
         log.append("AgentNotice", {
@@ -395,6 +440,8 @@ export class TurnRunner {
     }
     if (this.stopping) return;
     await a.edits;
+    // Only a turn that ran commands: what changed meanwhile is likely theirs (not someone else's).
+    if (snapshot && log.ranCommand) await this.recordCommandChanges(snapshot, log);
     const status: TurnStatus =
       "code" in outcome ? "failed" : outcome.stopReason === "cancelled" ? "cancelled" : "finished";
     // The whole log is stored before the view says the turn ended.

@@ -279,6 +279,26 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-reverted.png` });
   });
 
+  it("a file a command of the turn created shows as its diff and goes with Revert this turn", async () => {
+    const made = join(plus.home, "project", "made-by-command.txt");
+    await send(`run echo made > ${made}`);
+    const turn = lastTurn(page);
+    await expect
+      .poll(() => turn.getByTestId("turn-status").getAttribute("data-status"), { timeout: 30_000 })
+      .toBe("finished");
+    const diff = turn.locator(`[data-testid=file-diff][data-path="${made}"]`);
+    await expect
+      .poll(() => diff.getByTestId("file-what").textContent(), { timeout: 30_000 })
+      .toBe("created while the turn ran");
+    expect(await turn.getByTestId("turn-revert").textContent()).toContain("1 file");
+    if (SHOTS) await page.screenshot({ path: `${SHOTS}/agents-command-change.png` });
+    await turn.getByTestId("turn-revert").click();
+    await expect
+      .poll(() => turn.getByTestId("turn-revert-outcome").textContent(), { timeout: 30_000 })
+      .toBe("reverted 1 file");
+    expect(existsSync(made)).toBe(false);
+  });
+
   it("edits the agent makes with its own tools show as diffs per file, collapsible, and revert per file and per turn", async () => {
     const x = join(plus.home, "project", "tool-x.py");
     const y = join(plus.home, "project", "tool-y.py");

@@ -17,6 +17,8 @@ export function FileDiff(props: {
   revertable: boolean;
   /** Why it cannot be put back (shown when not revertable). */
   note?: string;
+  /** What happened to it, when not a plain edit ("changed by a command"). */
+  what?: string;
 }) {
   const agents = useAgents();
   const reverted = () => props.turn.reverted?.includes(props.path) === true;
@@ -34,7 +36,9 @@ export function FileDiff(props: {
     <details class="turn-file" open data-testid="file-diff" data-path={props.path}>
       <summary class="turn-file-head">
         <code>{props.path}</code>
-        <span class="muted">{props.before === null ? "new file" : "edited"}</span>
+        <span class="muted" data-testid="file-what">
+          {props.what ?? (props.before === null ? "new file" : "edited")}
+        </span>
         <span class="diff-counts">
           <span class="diff-count-add">+{counts().add}</span>{" "}
           <span class="diff-count-del">−{counts().del}</span>

@@ -131,7 +131,48 @@ export function LogEntry(props: { item: LogItem; turn: TurnView }) {
             after={i().after}
             revertable={!i().truncated}
             note="too large to revert from the log"
+            {...(i().byCommand && {
+              what: i().deleted
+                ? "deleted while the turn ran"
+                : i().before === null
+                  ? "created while the turn ran"
+                  : "changed while the turn ran",
+            })}
           />
+        )}
+      </Match>
+      <Match when={props.item.kind === "untracked" && props.item}>
+        {(i) => (
+          <div class="turn-notice turn-untracked" data-testid="files-untracked">
+            <div>
+              Changed while the turn ran, with no record of what{" "}
+              {i().files.length === 1 ? "it" : "they"} held before, so “Revert this turn” leaves{" "}
+              {i().files.length === 1 ? "it" : "them"} as{" "}
+              {i().files.length === 1 ? "it is" : "they are"}:
+            </div>
+            <ul>
+              <For each={i().files}>
+                {(f) => (
+                  <li data-path={f.path}>
+                    <code>{f.path}</code> — {f.change},{" "}
+                    {f.why === "binary"
+                      ? "a binary file"
+                      : f.why === "too-large"
+                        ? "too large to keep a copy of"
+                        : "beyond what plus kept a copy of"}
+                  </li>
+                )}
+              </For>
+            </ul>
+            <Show when={i().more > 0}>
+              <div>… and {i().more} more.</div>
+            </Show>
+            <Show when={i().partial}>
+              <div class="muted">
+                The working directory is larger than plus looks at: changes further in are not seen.
+              </div>
+            </Show>
+          </div>
         )}
       </Match>
       <Match when={props.item.kind === "permission" && props.item}>

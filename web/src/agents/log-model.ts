@@ -47,7 +47,13 @@ export type LogItem =
       answer?: string;
       by?: string;
     }
-  | { kind: "notice"; level: string; text: string };
+  | { kind: "notice"; level: string; text: string }
+  | {
+      kind: "untracked";
+      files: { path: string; change: string; why: string }[];
+      more: number;
+      partial: boolean;
+    };
 
 /** One diff of a tool call's content. */
 export interface ToolDiff {
@@ -62,6 +68,9 @@ export interface FileEdit {
   before: string | null;
   after: string;
   truncated: boolean;
+  /** Found by looking at the working directory before and after the turn (a command did it). */
+  byCommand?: boolean;
+  deleted?: boolean;
 }
 
 /** Files of a turn that a revert can put back, in the order they were first written. */
@@ -213,6 +222,10 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
     }
     case "FileWritten": {
       const { toolCallId, ...edit } = e.data;
+      if (edit.byCommand) {
+        m.items.push({ kind: "file", ...edit });
+        return;
+      }
       // An edit made with the agent's own tool belongs to that tool call's diff.
       // A write through the client that a tool call's diff announced belongs there too.
       const at =
@@ -252,6 +265,9 @@ export function applyLogEvent(m: LogModel, e: TurnLogEvent): void {
     }
     case "AgentNotice":
       m.items.push({ kind: "notice", level: e.data.level, text: e.data.text });
+      return;
+    case "FilesChangedUntracked":
+      m.items.push({ kind: "untracked", ...e.data });
       return;
     case "LogClosed":
       m.closed = e.data.status;
