@@ -9,6 +9,54 @@
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MAX_RECORDED_FILE } from "../../shared/agents.js";
+import { MAX_LIST_PAGE } from "../../shared/files.js";
+import type { WorkspaceFiles } from "./place.js";
+
+/** How a tree is looked at: this machine's file system, or a container's through its fs service. */
+export interface TreeAccess {
+  /** A folder's entries (none when it cannot be read). */
+  list(
+    dir: string,
+  ): Promise<{ name: string; kind: "dir" | "file" | "other"; size: number; mtimeMs: number }[]>;
+  /** A file's bytes (undefined when it cannot be read). */
+  read(path: string): Promise<Buffer | undefined>;
+}
+
+export const hostTree: TreeAccess = {
+  async list(dir) {
+    const names = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    const out: Awaited<ReturnType<TreeAccess["list"]>> = [];
+    for (const d of names) {
+      if (d.isDirectory()) out.push({ name: d.name, kind: "dir", size: 0, mtimeMs: 0 });
+      else if (d.isFile()) {
+        const st = await lstat(join(dir, d.name)).catch(() => undefined);
+        if (st?.isFile())
+          out.push({ name: d.name, kind: "file", size: st.size, mtimeMs: st.mtimeMs });
+      } else out.push({ name: d.name, kind: "other", size: 0, mtimeMs: 0 });
+    }
+    return out;
+  },
+  read: (path) => readFile(path).catch(() => undefined),
+};
+
+/** A container workspace's tree, as its user sees it, through its fs service. */
+export function containerTree(files: WorkspaceFiles): TreeAccess {
+  return {
+    async list(dir) {
+      const out: Awaited<ReturnType<TreeAccess["list"]>> = [];
+      for (let offset = 0; ; offset += MAX_LIST_PAGE) {
+        const page = await files.list(dir, offset, MAX_LIST_PAGE).catch(() => undefined);
+        if (!page) return out;
+        for (const e of page.entries) {
+          const kind = e.type === "dir" ? "dir" : e.type === "file" ? "file" : "other";
+          out.push({ name: e.name, kind, size: e.size, mtimeMs: e.mtime });
+        }
+        if (offset + page.entries.length >= page.total || page.entries.length === 0) return out;
+      }
+    },
+    read: (path) => files.readBytes(path).catch(() => undefined),
+  };
+}
 
 /** Folders not looked into: version control, dependencies, caches. */
 const SKIPPED = new Set([".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", ".cache"]);
@@ -47,6 +95,7 @@ function isText(b: Buffer): boolean {
 export type Excluded = (path: string) => boolean;
 
 async function walk(
+  tree: TreeAccess,
   root: string,
   excluded: Excluded,
   onFile: (path: string, size: number, mtimeMs: number) => Promise<void>,
@@ -55,22 +104,13 @@ async function walk(
   const dirs = [root];
   while (dirs.length > 0) {
     const dir = dirs.pop()!;
-    let names: import("node:fs").Dirent[];
-    try {
-      names = await readdir(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
-    for (const d of names) {
+    for (const d of await tree.list(dir)) {
       if (++entries > MAX_ENTRIES) return true;
-      const p = join(dir, d.name);
+      const p = dir === "/" ? `/${d.name}` : join(dir, d.name);
       if (excluded(p)) continue;
-      if (d.isDirectory()) {
+      if (d.kind === "dir") {
         if (!SKIPPED.has(d.name)) dirs.push(p);
-      } else if (d.isFile()) {
-        const st = await lstat(p).catch(() => undefined);
-        if (st?.isFile()) await onFile(p, st.size, st.mtimeMs);
-      }
+      } else if (d.kind === "file") await onFile(p, d.size, d.mtimeMs);
     }
   }
   return false;
@@ -78,6 +118,7 @@ async function walk(
 
 export class TreeSnapshot {
   private constructor(
+    private readonly tree: TreeAccess,
     private readonly root: string,
     private readonly excluded: Excluded,
     private readonly files: Map<string, Seen>,
@@ -85,13 +126,13 @@ export class TreeSnapshot {
   ) {}
 
   /** Looks at the tree under `root` (a real path) now. */
-  static async take(root: string, excluded: Excluded): Promise<TreeSnapshot> {
+  static async take(tree: TreeAccess, root: string, excluded: Excluded): Promise<TreeSnapshot> {
     const files = new Map<string, Seen>();
     let kept = 0;
-    const partial = await walk(root, excluded, async (path, size, mtimeMs) => {
+    const partial = await walk(tree, root, excluded, async (path, size, mtimeMs) => {
       const seen: Seen = { size, mtimeMs };
       if (size <= MAX_RECORDED_FILE && kept + size <= MAX_KEPT_BYTES) {
-        const b = await readFile(path).catch(() => undefined);
+        const b = await tree.read(path);
         if (b && isText(b)) {
           seen.text = b.toString("utf8");
           kept += b.length;
@@ -99,14 +140,14 @@ export class TreeSnapshot {
       }
       files.set(path, seen);
     });
-    return new TreeSnapshot(root, excluded, files, partial);
+    return new TreeSnapshot(tree, root, excluded, files, partial);
   }
 
   /** What changed since, leaving out `recorded` (paths the turn's log has writes of already). */
   async changes(recorded: ReadonlySet<string>): Promise<CommandChanges> {
     const out: CommandChanges = { writes: [], untracked: [], partial: this.partial };
     const now = new Set<string>();
-    const later = await walk(this.root, this.excluded, async (path, size, mtimeMs) => {
+    const later = await walk(this.tree, this.root, this.excluded, async (path, size, mtimeMs) => {
       now.add(path);
       if (recorded.has(path)) return;
       const before = this.files.get(path);
@@ -116,7 +157,7 @@ export class TreeSnapshot {
         out.untracked.push({ path, change, why: "too-large" });
         return;
       }
-      const b = await readFile(path).catch(() => undefined);
+      const b = await this.tree.read(path);
       if (!b) return;
       if (!isText(b)) {
         out.untracked.push({ path, change, why: "binary" });

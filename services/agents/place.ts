@@ -98,6 +98,20 @@ export class WorkspaceFiles {
     return r.path;
   }
 
+  /** One page of a folder's entries (hidden ones too), by name. */
+  list(path: string, offset: number, limit: number) {
+    return fsRequest(this.nc, this.wsid, {
+      op: "list",
+      path,
+      offset,
+      limit,
+      sort: "name",
+      desc: false,
+      hidden: true,
+      filter: "",
+    });
+  }
+
   async isDirectory(path: string): Promise<boolean> {
     try {
       await this.realDir(path);

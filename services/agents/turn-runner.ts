@@ -37,7 +37,7 @@ import { acpClientHandlers, type TurnScope } from "./acp-client.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
 import { openSession } from "./agent-session.js";
-import { TreeSnapshot } from "./command-changes.js";
+import { containerTree, hostTree, TreeSnapshot } from "./command-changes.js";
 import type { AgentsServiceOptions } from "./options.js";
 import type { AgentPlace } from "./place.js";
 import { AgentPool } from "./pool.js";
@@ -175,10 +175,16 @@ export class TurnRunner {
 
   /** The working directory as it is before a turn (undefined when it cannot be looked at). */
   private async snapshot(cwd: string): Promise<TreeSnapshot | undefined> {
+    const { place } = this.d;
     try {
+      // A container's files go through its fs service, as its user (paths as seen inside).
+      if (place.files) {
+        const root = await place.files.realDir(cwd);
+        return await TreeSnapshot.take(containerTree(place.files), root, () => false);
+      }
       const denied = deniedPaths(await resolveProtected(this.d.protect));
       const excluded = (p: string) => denied.some((d) => p === d || isInside(p, d));
-      return await TreeSnapshot.take(await realOrNearest(cwd), excluded);
+      return await TreeSnapshot.take(hostTree, await realOrNearest(cwd), excluded);
     } catch (err) {
       this.log.warn({ cwd, err }, "the working directory was not looked at");
       return undefined;
@@ -356,7 +362,7 @@ export class TurnRunner {
         checkNotProtected(await resolveProtected(this.d.protect), settings.cwd, real);
       }
       // What the turn's commands change is found by looking at the folder before and after.
-      if (place.kind === "host") snapshot = await this.snapshot(settings.cwd);
+      snapshot = await this.snapshot(settings.cwd);
       const by = (await readTurnView(this.d.turns, ids.key))?.by ?? "user";
       const acquiring = this.pool.acquire(thread, settings, await this.d.keysFor(by), () =>
         log.append("AgentNotice", {

@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningHub } from "../../cli/launchpad/hub.js";
 import {
   agentCommand,
+  agentRequest,
   followLog,
   messagesOf,
   threadView,
@@ -223,6 +224,34 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
     const f = await turnOf(forging, "env OPENAI_API_KEY", a.thread);
     expect(f.view.by).toBe(ids.bob);
     expect(f.text).toContain(`env OPENAI_API_KEY=${SECRETS.bob}`);
+  });
+
+  it("hub agent keys - a file a command of a turn creates inside the container is recorded (seen through its fs service) and the turn's revert removes it", async () => {
+    const bob = (await browsers.bob!.connect(wsid)).nc;
+    conns.push(bob);
+    const r = await turnOf(bob, "run echo made > /home/user/by-command.txt");
+    expect(r.view.status, `${JSON.stringify(r.view.failure)} ${r.text}`).toBe("finished");
+    const domain = hostDomain(HOST);
+    const log = await followLog(hub.nc, wsid, r.thread, r.view.turn, undefined, 60_000, domain);
+    const writes = log.flatMap(({ event: e }) => (e.type === "FileWritten" ? [e.data] : []));
+    expect(writes).toEqual([
+      {
+        path: "/home/user/by-command.txt",
+        before: null,
+        after: "made\n",
+        truncated: false,
+        byCommand: true,
+      },
+    ]);
+    const reverted = await agentRequest<{ reverted: string[] }>(bob, wsid, {
+      op: "revertTurn",
+      thread: r.thread,
+      turn: r.view.turn,
+    });
+    expect(reverted).toMatchObject({
+      ok: true,
+      result: { reverted: ["/home/user/by-command.txt"] },
+    });
   });
 
   it("hub agent keys - a collaborator's scheduled prompt runs on the host as the collaborator's turn, with the collaborator's keys", async () => {

@@ -15,6 +15,21 @@ return function check(value) {
   )
 }
 })(),
+  "06d217615cb38ca0243291ea": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    Array.isArray(value['files']) &&
+    value['files'].length <= 500 &&
+    ((array) => { for(const value of array) if(!(((typeof value === 'object' && value !== null && !Array.isArray(value)) && (typeof value['path'] === 'string') && value['path'].length <= 4096 && local_0.test(value['path']) && (((value['change'] === 'created')) || ((value['change'] === 'modified')) || ((value['change'] === 'deleted'))) && (((value['why'] === 'too-large')) || ((value['why'] === 'binary')) || ((value['why'] === 'not-kept'))) && Object.getOwnPropertyNames(value).length === 3))) { return false }; return true; })(value['files']) &&
+    Number.isInteger(value['more']) &&
+    value['more'] >= 0 &&
+    (typeof value['partial'] === 'boolean') &&
+    Object.getOwnPropertyNames(value).length === 3
+  )
+}
+})(),
   "0bbbed8f9f42b2f0efd39806": (() => {
 const local_0 = /^[A-Za-z0-9_-]{8,64}$/;
 return function check(value) {
@@ -1137,22 +1152,6 @@ return function check(value) {
   )
 }
 })(),
-  "80e0c5e6d596522de2d00a58": (() => {
-const local_0 = /^\/[^\u0000]*$/;
-return function check(value) {
-  return (
-    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-    (typeof value['path'] === 'string') &&
-    value['path'].length <= 4096 &&
-    local_0.test(value['path']) &&
-    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
-    (typeof value['after'] === 'string') &&
-    (typeof value['truncated'] === 'boolean') &&
-    (value['toolCallId'] !== undefined ? ((typeof value['toolCallId'] === 'string') && value['toolCallId'].length <= 500 && value['toolCallId'].length >= 1) : true) &&
-    Object.getOwnPropertyNames(value).every(key => ['path', 'before', 'after', 'truncated', 'toolCallId'].includes(key))
-  )
-}
-})(),
   "8243f0af367f188a376f2c17": (() => {
 return function check(value) {
   return (
@@ -1723,6 +1722,24 @@ return function check(value) {
     value['expires'].length >= 10 &&
     (typeof value['by'] === 'string') &&
     local_1.test(value['by'])
+  )
+}
+})(),
+  "cad64943ceb120a16455d884": (() => {
+const local_0 = /^\/[^\u0000]*$/;
+return function check(value) {
+  return (
+    (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+    (typeof value['path'] === 'string') &&
+    value['path'].length <= 4096 &&
+    local_0.test(value['path']) &&
+    (((typeof value['before'] === 'string')) || ((value['before'] === null))) &&
+    (typeof value['after'] === 'string') &&
+    (typeof value['truncated'] === 'boolean') &&
+    (value['toolCallId'] !== undefined ? ((typeof value['toolCallId'] === 'string') && value['toolCallId'].length <= 500 && value['toolCallId'].length >= 1) : true) &&
+    (value['byCommand'] !== undefined ? ((typeof value['byCommand'] === 'boolean')) : true) &&
+    (value['deleted'] !== undefined ? ((typeof value['deleted'] === 'boolean')) : true) &&
+    Object.getOwnPropertyNames(value).every(key => ['path', 'before', 'after', 'truncated', 'toolCallId', 'byCommand', 'deleted'].includes(key))
   )
 }
 })(),
