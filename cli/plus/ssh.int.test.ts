@@ -94,24 +94,40 @@ function inTerminal(command: string, prompt: RegExp, answer: string): Promise<Ru
   });
 }
 
-/** Runs `command` in a terminal, typing each answer once its prompt shows. */
+/**
+ * Runs `command` in a terminal, typing each answer once (in whatever order) when its prompt
+ * shows; after `ms` the terminal is closed and what it printed is the failure's message.
+ */
 function answeringInTerminal(
   command: string,
   env: NodeJS.ProcessEnv,
   answers: [RegExp, string][],
+  ms = 90_000,
 ): Promise<Run> {
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe", env });
     let stdout = "";
-    let next = 0;
+    let from = 0;
+    const left = [...answers];
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no end in ${ms / 1000} s; the terminal showed:\n${stdout}`));
+    }, ms);
     child.stdout.on("data", (d) => {
       stdout += d;
-      while (next < answers.length && answers[next]![0].test(stdout)) {
-        child.stdin.write(answers[next]![1]);
-        next++;
+      for (let i = 0; i < left.length; i++) {
+        const m = left[i]![0].exec(stdout.slice(from));
+        if (!m) continue;
+        from += m.index + m[0].length;
+        child.stdin.write(left[i]![1]);
+        left.splice(i, 1);
+        i = -1;
       }
     });
-    child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: "" });
+    });
   });
 }
 
