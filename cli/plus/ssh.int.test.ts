@@ -1,7 +1,7 @@
 /**
  * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -22,7 +22,7 @@ import { type RemoteEvent, type RemoteSessionView, sessionIdOf } from "../../sha
 import { remoteSubjects, Streams } from "../../shared/subjects.js";
 import { until } from "../../test/helpers/nats.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
-import { askingSshConfig, type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
+import { hostFingerprint, type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
 import { runningPid } from "../common/lock.js";
 import { connectPlus } from "./client.js";
 
@@ -94,56 +94,11 @@ function inTerminal(command: string, prompt: RegExp, answer: string): Promise<Ru
   });
 }
 
-/**
- * Runs `command` in a terminal, typing each answer once (in whatever order) when its prompt
- * shows; after `ms` the terminal is closed and what it printed is the failure's message.
- */
-function answeringInTerminal(
-  command: string,
-  env: NodeJS.ProcessEnv,
-  answers: [RegExp, string][],
-  ms = 90_000,
-): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe", env });
-    let stdout = "";
-    let from = 0;
-    const left = [...answers];
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`no end in ${ms / 1000} s; the terminal showed:\n${stdout}`));
-    }, ms);
-    child.stdout.on("data", (d) => {
-      stdout += d;
-      for (let i = 0; i < left.length; i++) {
-        const m = left[i]![0].exec(stdout.slice(from));
-        if (!m) continue;
-        from += m.index + m[0].length;
-        child.stdin.write(left[i]![1]);
-        left.splice(i, 1);
-        i = -1;
-      }
-    });
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr: "" });
-    });
-  });
-}
-
 /** A copy of the test's ssh config with `change` applied, in the sshd's directory. */
 function sshConfig(t: Sshd, name: string, change: (text: string) => string): string {
   const file = join(t.dir, name);
   writeFileSync(file, change(readFileSync(t.config, "utf8")));
   return file;
-}
-
-/** The fingerprint of the test sshd's host key, as ssh prints it. */
-function hostFingerprint(t: Sshd): string {
-  const out = execFileSync("ssh-keygen", ["-lf", join(t.dir, "host_key.pub")], {
-    encoding: "utf8",
-  });
-  return /SHA256:[A-Za-z0-9+/]+/.exec(out)![0];
 }
 
 /** Mounts a tmpfs of `size` over `dir` (owned by the remote user) and fills it to the last byte. */
@@ -597,39 +552,6 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     // Back to the plain options for what follows.
     expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
   }, 90_000);
-
-  it("in a terminal, what ssh asks is asked there (a new host key, a key's passphrase); without one it fails in words; the answer is kept nowhere", async () => {
-    const passphrase = "open sesame 4711";
-    const { config, knownHosts } = askingSshConfig(sshd, "pp", passphrase);
-    const base = ["--no-open", "--data-dir", dataDir, `--ssh-arg=-F${config}`];
-    // No terminal: ssh may not ask, so the connect fails and says why.
-    const batch = await plus(["ssh", sshd.target, ...base], env);
-    expect(batch.code).toBe(1);
-    expect(batch.stderr).toContain("ERR_REMOTE_HOST_KEY");
-
-    const line = [process.execPath, PLUS_BIN, "ssh", sshd.target, ...base]
-      .map((w) => `'${w}'`)
-      .join(" ");
-    const r = await answeringInTerminal(line, env, [
-      [/continue connecting \(yes\/no/, "yes\r"],
-      [/Enter passphrase for key/, `${passphrase}\r`],
-    ]);
-    expect(r.code, r.stdout).toBe(0);
-    expect(r.stdout).toContain(hostFingerprint(sshd));
-    expect(r.stdout).toMatch(/ready: http:\/\/127\.0\.0\.1:\d+/);
-    // Typed without echo.
-    expect(r.stdout).not.toContain(passphrase);
-    expect((await view())!.status).toBe("running");
-    expect(readFileSync(knownHosts, "utf8")).toContain("ssh-ed25519");
-    // The answer is in no file of plus (events, views, logs) and no process's argv.
-    const grep = spawnSync("grep", ["-rlF", passphrase, dataDir], { encoding: "utf8" });
-    expect(grep.stdout.trim(), "files holding the passphrase").toBe("");
-    expect(grep.status).toBe(1);
-    const ps = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" });
-    expect(ps).not.toContain(passphrase);
-    // Back to the plain options for what follows.
-    expect((await plus(["ssh", sshd.target, ...args], env)).code).toBe(0);
-  }, 120_000);
 
   it("a session whose reconnects keep failing backs off, gives up after 8 attempts and stays failed", async () => {
     // Its own config: a later ProxyCommand makes every new connection fail as a dead network does.

@@ -32,6 +32,8 @@ export const SYNC_REMOTE_USER = "cocalc-remote";
  */
 export const SYNC_CLI_REMOTE_USER = "cocalcsynccli";
 export const SYNC_E2E_REMOTE_USER = "cocalce2esync";
+/** The remote user of the test of interactive sign-in (a key with a passphrase). */
+export const ASK_REMOTE_USER = "cocalcask";
 export const SSHD = "/usr/sbin/sshd";
 
 /** Why remote tests cannot run here, or undefined when they can. */
@@ -354,4 +356,10 @@ export function askingSshConfig(
       .replace(/StrictHostKeyChecking .*/, "StrictHostKeyChecking ask"),
   );
   return { config, knownHosts };
+}
+
+/** The fingerprint of the test sshd's host key, as ssh prints it. */
+export function hostFingerprint(t: Sshd): string {
+  const out = run("ssh-keygen", ["-lf", join(t.dir, "host_key.pub")]);
+  return /SHA256:[A-Za-z0-9+/]+/.exec(out)![0];
 }
