@@ -466,17 +466,14 @@ class SessionActor {
     else if (this.desired === "removed") await this.stopRemote(true);
   }
 
-  private async client(): Promise<SshClient> {
+  private client(): SshClient {
     const key = JSON.stringify(this.options);
     if (!this.ssh || key !== this.sshKey) {
       const old = this.ssh;
       // Its master's exit is ours, not a dead tunnel to restart.
       this.watchedMaster = undefined;
       this.forwarded = undefined;
-      // Ended before the new one starts: both use the session's one control socket, and an
-      // old master's `-O exit` sent late would end the new one.
-      this.ssh = undefined;
-      if (old) await old.close().catch(() => undefined);
+      if (old) void old.close();
       this.sshKey = key;
       this.ssh = new SshClient({
         target: parseTarget(this.target),
@@ -503,7 +500,7 @@ class SessionActor {
 
   private async connect(): Promise<void> {
     const { bundle } = this.s.opts;
-    const ssh = await this.client();
+    const ssh = this.client();
     const mode = this.mode;
     try {
       // A --local-port another program holds is found before anything runs on the remote.
@@ -765,7 +762,7 @@ class SessionActor {
     let remotePid: number | undefined;
     const daemonMayRun = view !== undefined && view.remotePid !== undefined;
     if (!remove || daemonMayRun) {
-      const ssh = await this.client();
+      const ssh = this.client();
       try {
         await this.progress("stop", `stopping cocalc-plus on ${this.target}`);
         await ssh.connect();
