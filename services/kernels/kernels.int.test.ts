@@ -186,7 +186,10 @@ describe.skipIf(why !== undefined)("kernels service (real ipykernel)", () => {
     const spin = await run(kid, "print('spinning', flush=True)\nwhile True: pass", "spin");
     const queued = await run(kid, "print('never')", "after");
     await events.waitFor("spinning", () => events.stdout(spin).includes("spinning"));
-    expect((await kernelView(t.nc, TEST_WSID, kid))?.state).toBe("busy");
+    await until(
+      "busy in the view",
+      async () => (await kernelView(t.nc, TEST_WSID, kid))?.state === "busy",
+    );
     expect(await kernelCommand(t.nc, TEST_WSID, "InterruptKernel", { kid })).toMatchObject({
       ok: true,
     });

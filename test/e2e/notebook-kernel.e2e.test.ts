@@ -257,7 +257,9 @@ describe.skipIf(why !== undefined)("notebooks run on a real kernel, in Chromium"
       expect(await next.getByTestId("nb-kernel-select").textContent()).toContain("Python (alt)");
       await runCell(next, "c-one");
       await expect.poll(() => outputText(next, "c-one"), { timeout: 60_000 }).toContain("on 2");
-      expect((await kernelView(nc, run.wsid, kid))?.kernelspec).toBe("py-alt");
+      await expect
+        .poll(async () => (await kernelView(nc, run.wsid, kid))?.kernelspec, { timeout: 10_000 })
+        .toBe("py-alt");
       if (SHOTS) await next.screenshot({ path: `${SHOTS}/notebook-kernel-picked.png` });
       await next.close();
     } finally {
