@@ -80,6 +80,9 @@ export function turnIdentifiers(wsid: string, thread: string, turn: string) {
     logSubject: agentSubjects(wsid).turnLog(thread, turn),
     bucket: Buckets.turns,
     key: Keys.turn(wsid, thread, turn),
+    /** The log folded once it is closed (LogSnapshot), read instead of replaying it. */
+    snapshotBucket: Buckets.turnLogs,
+    snapshotKey: Keys.turnLog(wsid, thread, turn),
   } as const;
 }
 

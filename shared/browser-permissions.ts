@@ -49,6 +49,7 @@ const WORKSPACE_VIEWS = [
   Buckets.docSnapshots,
   Buckets.threads,
   Buckets.turns,
+  Buckets.turnLogs,
   Buckets.kernels,
 ] as const;
 

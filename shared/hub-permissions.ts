@@ -85,6 +85,7 @@ export const WorkspaceBuckets: readonly Buckets[] = [
   Buckets.docSnapshots,
   Buckets.threads,
   Buckets.turns,
+  Buckets.turnLogs,
   Buckets.kernels,
   Buckets.apps,
 ];

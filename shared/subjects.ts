@@ -138,6 +138,7 @@ export const Buckets = {
   docSnapshots: "doc-snapshots",
   threads: "threads",
   turns: "turns",
+  turnLogs: "turn-logs",
   remoteSessions: "remote-sessions",
   portForwards: "port-forwards",
   apps: "apps",
@@ -689,6 +690,9 @@ export const Keys = {
   workspaceThreads: (wsid: string) => `${validateKeyToken(wsid, "workspace id")}.*.*`,
   /** A turn of an agent thread (view `turns`). */
   turn: (wsid: string, thread: string, turn: string) =>
+    `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}`,
+  /** A finished turn's log, folded (view `turn-logs`): what a tab shows without replaying it. */
+  turnLog: (wsid: string, thread: string, turn: string) =>
     `${validateKeyToken(wsid, "workspace id")}.${validateKeyToken(thread, "thread id")}.${validateKeyToken(turn, "turn id")}`,
   /** Every turn of a thread, as a watch filter. */
   threadTurns: (wsid: string, thread: string) =>

@@ -208,6 +208,14 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     maxValueSize: 256 * 1024,
   },
   {
+    // A finished turn opens from its folded log: one read instead of its every update.
+    name: Buckets.turnLogs,
+    description: "agent turns' logs folded once closed: what the page shows of each",
+    history: 1,
+    ttlMs: 0,
+    maxValueSize: MiB,
+  },
+  {
     name: Buckets.remoteSessions,
     description: "remote sessions: target, status, ports, versions, tunnel restarts",
     history: 1,

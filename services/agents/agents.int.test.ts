@@ -15,6 +15,7 @@ import {
   turnEnded,
   turnIdentifiers,
 } from "../../shared/agents.js";
+import { answerOf, applyLogEvent, emptyLog } from "../../shared/turn-log-model.js";
 import { setup, TEST_WSID, type TestNats, testLog, until } from "../../test/helpers/nats.js";
 import { lastSubjectSeq } from "../runtime/stream-read.js";
 import { Supervisor } from "../runtime/supervisor.js";
@@ -25,6 +26,7 @@ import {
   agentCommand,
   agentRequest,
   followLog,
+  logSnapshot,
   messagesOf,
   threadView,
   turnView,
@@ -131,6 +133,28 @@ describe("agents service", () => {
     expect(logA).not.toContain("BETA");
     expect(logB).toContain("BETA");
     expect(logB).not.toContain("ALPHA");
+  });
+
+  it("a closed turn's log is stored folded as the page folds its replay; a running one has none", async () => {
+    const thread = await newThread();
+    const turn = await submit(
+      thread,
+      "think planning\nplan look|write\nread notes.txt\nusage 10 100\nslow 20 20\nsay done",
+    );
+    await status(thread, turn, "running");
+    expect(await logSnapshot(t.nc, W, thread, turn)).toBeUndefined();
+    expect((await ended(thread, turn)).status).toBe("finished");
+    const snapshot = await until("snapshot stored", () => logSnapshot(t.nc, W, thread, turn));
+    const replayed = await followLog(t.nc, W, thread, turn);
+    const folded = emptyLog();
+    for (const e of replayed) applyLogEvent(folded, e.event);
+    expect(snapshot.model).toEqual(folded);
+    expect(snapshot.model.closed).toBe("finished");
+    expect(snapshot.seq).toBe(replayed.at(-1)!.seq);
+    expect(answerOf(snapshot.model)).toContain("chunk 20 done");
+    expect(snapshot.model.items.map((i) => i.kind)).toEqual(
+      expect.arrayContaining(["thought", "plan", "tool", "message"]),
+    );
   });
 
   it("a subscriber that joins mid-turn gets every event from the first; two clients see finished", async () => {
@@ -770,6 +794,11 @@ describe("agents service", () => {
     };
     expect(await held("WS_AGENT_LOG", ids.logsFilter)).toBeGreaterThan(0);
     expect(await held("WS_CHAT", ids.subject)).toBeGreaterThan(0);
+    await until(
+      "its snapshots stored",
+      async () =>
+        (await logSnapshot(t.nc, W, gone, first)) && (await logSnapshot(t.nc, W, gone, running)),
+    );
     expect(await agentCommand(t.nc, W, "DeleteThread", { room, thread: gone })).toMatchObject({
       ok: true,
     });
@@ -780,6 +809,9 @@ describe("agents service", () => {
     expect(await turnView(t.nc, W, gone, first)).toBeUndefined();
     expect(await turnView(t.nc, W, gone, running)).toBeUndefined();
     expect(await held("WS_AGENT_LOG", ids.logsFilter)).toBe(0);
+    expect(await logSnapshot(t.nc, W, gone, first)).toBeUndefined();
+    expect(await logSnapshot(t.nc, W, gone, running)).toBeUndefined();
+    expect(await logSnapshot(t.nc, W, keep, kept)).toBeDefined();
     // Its id is not taken again, and nothing else can be done with it.
     expect(
       await agentCommand(t.nc, W, "SubmitTurn", {

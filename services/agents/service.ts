@@ -47,9 +47,10 @@ export async function startAgents(
   });
   const threads = new ServiceThreads(ctx);
   const ws = workspaceThreadIdentifiers(ctx.wsid);
-  const [threadViews, turnViews] = await Promise.all([
+  const [threadViews, turnViews, turnLogs] = await Promise.all([
     ctx.kvm.open(ws.bucket),
     ctx.kvm.open(Buckets.turns),
+    ctx.kvm.open(Buckets.turnLogs),
   ]);
   const project = await projectionHandler(ctx.kvm, [threadsProjection, turnsProjection]);
   // Confined agents on this machine reach their API through it (a container has its own network).
@@ -91,7 +92,12 @@ export async function startAgents(
       runner.react(e);
       scheduler.react(e);
       const t = e.event.type === "ThreadDeleted" ? threadOfSubject(e.subject) : undefined;
-      if (t) await forgetThread({ ctx, turns: turnViews, pool: runner.pool }, t.room, t.thread);
+      if (t)
+        await forgetThread(
+          { ctx, turns: turnViews, turnLogs, pool: runner.pool },
+          t.room,
+          t.thread,
+        );
     },
     rejected: project,
   });

@@ -17,6 +17,7 @@ import { commandReply, type Reply, requestReply } from "../../shared/command-cli
 import type { CommandReply } from "../../shared/commands.js";
 import type { StoredEvent } from "../../shared/envelope.js";
 import { ServiceNames, workspaceSubjects } from "../../shared/subjects.js";
+import { type LogSnapshot, parseLogSnapshot } from "../../shared/turn-log-model.js";
 import { turnLogRegistry } from "./turn-log.js";
 
 /** Sends an agents command; `data` as a string is the whole request, sent as it is. */
@@ -115,6 +116,18 @@ export async function followLog(
     messages.stop();
   }
   return out;
+}
+
+/** A closed turn's snapshot (view `turn-logs`), once the agents service has stored it. */
+export async function logSnapshot(
+  nc: NatsConnection,
+  wsid: string,
+  thread: string,
+  turn: string,
+): Promise<LogSnapshot | undefined> {
+  const ids = turnIdentifiers(wsid, thread, turn);
+  const e = await (await new Kvm(nc).open(ids.snapshotBucket)).get(ids.snapshotKey);
+  return e?.operation === "PUT" && e.length > 0 ? parseLogSnapshot(e.string()) : undefined;
 }
 
 /** The text of the agent's messages in a log. */

@@ -295,7 +295,7 @@ export class TurnRunner {
         mode: state.settings.mode,
         cwd: state.settings.cwd,
         home: this.d.home,
-        log: new TurnLog(ctx, turnIdentifiers(ctx.wsid, thread, head).logSubject),
+        log: new TurnLog(ctx, thread, head),
         permissionTimeoutMs: this.d.options.permissionTimeoutMs ?? PERMISSION_TIMEOUT_MS,
         protect: this.d.protect,
         network: state.settings.network === true,
@@ -320,7 +320,7 @@ export class TurnRunner {
 
   private async closeLog(thread: string, turn: string, status: TurnStatus): Promise<void> {
     const { ctx } = this.d;
-    const log = new TurnLog(ctx, turnIdentifiers(ctx.wsid, thread, turn).logSubject);
+    const log = new TurnLog(ctx, thread, turn);
     await log.close(status);
   }
 

@@ -208,6 +208,9 @@ describe("the browser's NATS user", () => {
     await refused(`$JS.API.CONSUMER.LIST.${Streams.WS_TERM}`);
     await refused(`$JS.API.CONSUMER.NAMES.${Streams.WS_TERM}`);
     await refused(`$KV.${Buckets.settings}.${Keys.settings(TEST_WSID)}`, { evil: true });
+    // A forged snapshot would show a finished turn as something it never said.
+    await refused(`$KV.${Buckets.turnLogs}.${Keys.turnLog(TEST_WSID, "h1", "u1")}`, { v: 1 });
+    await refused(`${api}.PURGE.KV_${Buckets.turnLogs}`);
     await refused(OUT, "forged output");
   });
 

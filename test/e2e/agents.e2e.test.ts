@@ -194,7 +194,20 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
         timeout: 30_000,
       })
       .toBe("finished");
-    await logText(lastTurn(page), "the queued one ran");
+    const shown = await logText(lastTurn(page), "the queued one ran");
+    // After a reload the finished turn opens from its snapshot, showing what the events showed.
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          const log = lastTurn(page).locator('[data-testid="turn-log"][data-source]');
+          await log.waitFor({ timeout: 30_000 });
+          return log.getAttribute("data-source");
+        },
+        { timeout: 60_000 },
+      )
+      .toBe("snapshot");
+    expect(await logText(lastTurn(page), "the queued one ran")).toBe(shown);
   });
 
   it("tool calls, commands, file edits as diffs and permission requests render; approve works", async () => {

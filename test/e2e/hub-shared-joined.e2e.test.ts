@@ -257,6 +257,18 @@ describe.skipIf(unsupported !== undefined)(
           await page.getByTestId("turn-by").evaluateAll((els) => els.map((e) => e.dataset.name)),
         ).toEqual(["admin", "bob"]);
       }
+      // The viewer, reloaded, reads the finished turns' snapshots from the joined host.
+      await expect
+        .poll(
+          async () => {
+            await viewer.reload();
+            const logs = viewer.locator('[data-testid="turn-log"][data-source]');
+            await expect.poll(() => logs.count(), { timeout: 30_000 }).toBe(2);
+            return logs.evaluateAll((els) => els.map((e) => e.dataset.source));
+          },
+          { timeout: 90_000 },
+        )
+        .toEqual(["snapshot", "snapshot"]);
       await shot(viewer, "viewer-turns");
     }, 300_000);
 

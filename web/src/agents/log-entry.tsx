@@ -4,9 +4,9 @@
  */
 import { For, Match, Show, Switch } from "solid-js";
 import { shellQuote, type TurnView, turnEnded } from "../../../shared/agents.js";
+import type { LogItem } from "../../../shared/turn-log-model.js";
 import { useAgents } from "./agents-store.js";
 import { FileDiff } from "./file-diff.js";
-import type { LogItem } from "./log-model.js";
 import { Markdown } from "./markdown.js";
 
 type ToolItem = Extract<LogItem, { kind: "tool" }>;

@@ -10,13 +10,13 @@ import {
   onMount,
   Show,
 } from "solid-js";
+import { turnMarkdown } from "../../../shared/turn-log-model.js";
 import { ClockIcon } from "../components/icons.js";
 import { PresenceAvatars } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { TURNS_PAGE, useAgents } from "./agents-store.js";
 import { Composer } from "./composer.js";
-import { turnMarkdown } from "./log-model.js";
 import { ScheduleForm, scheduleSummary } from "./schedule-form.js";
 import { SessionPickers } from "./session-pickers.js";
 import { SignInPanel } from "./sign-in-panel.js";

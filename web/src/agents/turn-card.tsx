@@ -1,12 +1,12 @@
 /** One turn: its prompt, status, heartbeat and usage, its replayed log, stop and revert. */
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { TURN_STALLED_MS, type TurnView, turnEnded } from "../../../shared/agents.js";
+import { answerOf, type LogItem, revertableFiles } from "../../../shared/turn-log-model.js";
 import { Avatar } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
 import { useAgents } from "./agents-store.js";
 import { LogEntry } from "./log-entry.js";
-import { answerOf, type LogItem, revertableFiles } from "./log-model.js";
 import { Markdown } from "./markdown.js";
 import { RevertTurn } from "./revert-turn.js";
 
@@ -178,6 +178,7 @@ export function TurnCard(props: { turn: TurnView }) {
         class="turn-log"
         data-testid="turn-log"
         data-events={log.model.count}
+        data-source={log.source()}
         data-tail={tailOf(log.model.items)}
       >
         {/* A stored log is shown once it is all here: rendered once, not once per batch. */}

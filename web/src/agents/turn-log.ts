@@ -1,17 +1,25 @@
 /**
  * One turn's log in the page: replayed from its first event with an ordered consumer, then
  * followed live until the log is closed, and folded into a store. A turn that is opened
- * mid-turn (a reload, a second tab) gets every event from the first. Only turns on screen
- * hold a log: stop() releases it.
+ * mid-turn (a reload, a second tab) gets every event from the first; a finished one is read
+ * from its snapshot (view `turn-logs`, the log folded once closed) when it has one. Only turns
+ * on screen hold a log: stop() releases it.
  */
+import type { NatsConnection } from "@nats-io/nats-core";
 import { batch, createSignal } from "solid-js";
 import { createStore, produce } from "solid-js/store";
 import { type TurnLogEvent, TurnLogEvents, turnIdentifiers } from "../../../shared/agents.js";
 import { EventRegistry } from "../../../shared/envelope.js";
+import {
+  applyLogEvent,
+  emptyLog,
+  type LogModel,
+  parseLogSnapshot,
+} from "../../../shared/turn-log-model.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
 import { openReader } from "../lib/stream-reader.js";
-import { applyLogEvent, emptyLog, type LogModel } from "./log-model.js";
+import { openView } from "../lib/views.js";
 
 const registry = new EventRegistry<TurnLogEvent>(TurnLogEvents);
 
@@ -20,6 +28,8 @@ export interface TurnLog {
   readonly problem: () => string | undefined;
   /** Every event stored so far has been applied. */
   readonly caughtUp: () => boolean;
+  /** Where the log came from: its snapshot (a closed turn) or its events. */
+  readonly source: () => "snapshot" | "events" | undefined;
   stop(): void;
 }
 
@@ -36,6 +46,7 @@ export function openTurnLog(
   const [model, setModel] = createStore<LogModel>(emptyLog());
   const [problem, setProblem] = createSignal<string>();
   const [caughtUp, setCaughtUp] = createSignal(false);
+  const [source, setSource] = createSignal<"snapshot" | "events">();
   const stopping = new AbortController();
   let lastSeq = 0;
   let current: { stop(): void } | undefined;
@@ -83,9 +94,30 @@ export function openTurnLog(
     } else setCaughtUp(true);
   };
 
+  /** The closed log's snapshot, when there is one: the whole turn in one read. */
+  async function fromSnapshot(nc: NatsConnection): Promise<boolean> {
+    const kv = await openView(nc, ids.snapshotBucket, conn.jsDomain);
+    const e = await kv.get(ids.snapshotKey);
+    const snapshot =
+      e?.operation === "PUT" && e.length > 0 ? parseLogSnapshot(e.string()) : undefined;
+    if (!snapshot || stopping.signal.aborted) return false;
+    lastSeq = snapshot.seq;
+    backlog = undefined;
+    batch(() => {
+      setModel(snapshot.model);
+      setSource("snapshot");
+      setCaughtUp(true);
+    });
+    return true;
+  }
+
   async function once(): Promise<boolean> {
     const nc = await conn.ready(stopping.signal);
     if (!nc || stopping.signal.aborted) return true;
+    // Unreadable or missing: the log is replayed, which says what went wrong, if anything.
+    if (lastSeq === 0 && (await fromSnapshot(nc).catch(() => false))) return true;
+    if (stopping.signal.aborted) return true;
+    setSource("events");
     // One request creates the reader (an ordered consumer would first ask for the stream's
     // info): a tab that opens a turn waits one round trip less before the log flows.
     const reader = await openReader(nc, {
@@ -171,6 +203,7 @@ export function openTurnLog(
     model,
     problem,
     caughtUp,
+    source,
     stop() {
       stopping.abort();
       offReconnect();

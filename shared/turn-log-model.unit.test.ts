@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
-import type { TurnLogEvent } from "../../../shared/agents.js";
-import { envelope } from "../../../shared/envelope.js";
-import { answerOf, applyLogEvent, emptyLog, revertableFiles, turnMarkdown } from "./log-model.js";
+import type { TurnLogEvent } from "./agents.js";
+import { envelope } from "./envelope.js";
+import {
+  answerOf,
+  applyLogEvent,
+  emptyLog,
+  revertableFiles,
+  turnMarkdown,
+} from "./turn-log-model.js";
 
 const at = "2026-01-01T00:00:00.000Z";
 function ev(type: TurnLogEvent["type"], data: object) {

@@ -3,7 +3,7 @@
  * thoughts, plans, tool calls, commands with their output, file edits, permission requests,
  * notices). Pure: the turn store applies events with it, the export reuses it.
  */
-import { shellQuote, type TurnLogEvent, type TurnStatus } from "../../../shared/agents.js";
+import { shellQuote, type TurnLogEvent, type TurnStatus } from "./agents.js";
 
 export interface PlanEntry {
   content: string;
@@ -335,4 +335,41 @@ export function turnMarkdown(
   }
   out.push(`*${status}*`, "");
   return out.join("\n");
+}
+
+/**
+ * A closed turn's log folded (view `turn-logs`): a tab shows the turn from it in one read
+ * instead of replaying every update. `seq` is the stream sequence of the log's LogClosed.
+ */
+export interface LogSnapshot {
+  v: 1;
+  seq: number;
+  model: LogModel;
+}
+
+/** Largest snapshot stored (values of `turn-logs` are at most 1 MiB with their headers). */
+export const MAX_LOG_SNAPSHOT_BYTES = 1024 * 1024 - 16 * 1024;
+
+/** The snapshot in `text`, or undefined when it is not one (then the log is replayed). */
+export function parseLogSnapshot(text: string): LogSnapshot | undefined {
+  let s: Partial<LogSnapshot> | undefined;
+  try {
+    s = JSON.parse(text) as Partial<LogSnapshot>;
+  } catch {
+    return undefined;
+  }
+  const m = s?.model;
+  if (
+    s?.v !== 1 ||
+    typeof s.seq !== "number" ||
+    typeof m !== "object" ||
+    m === null ||
+    !Array.isArray(m.items) ||
+    typeof m.index !== "object" ||
+    m.index === null ||
+    typeof m.count !== "number" ||
+    m.closed === undefined
+  )
+    return undefined;
+  return s as LogSnapshot;
 }
