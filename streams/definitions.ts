@@ -208,11 +208,12 @@ export const BucketDefinitions: readonly BucketDefinition[] = [
     maxValueSize: 256 * 1024,
   },
   {
-    // A finished turn opens from its folded log: one read instead of its every update.
+    // A finished turn opens from its folded log: one read instead of its every update. Kept
+    // as long as the log itself (WS_AGENT_LOG).
     name: Buckets.turnLogs,
     description: "agent turns' logs folded once closed: what the page shows of each",
     history: 1,
-    ttlMs: 0,
+    ttlMs: 14 * DAY,
     maxValueSize: MiB,
   },
   {
