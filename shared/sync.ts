@@ -657,6 +657,13 @@ export interface SyncPreview {
   more: number;
 }
 
+/** What a dry run would do with one path, as the CLI and the page list it. */
+export function previewVerb(i: DecidedItem): string {
+  if (i.action === "copy") return i.side === "local" ? "copy to the remote" : "copy here";
+  if (i.action === "delete") return i.side === "local" ? "delete here" : "delete on the remote";
+  return `conflict: both kept (${i.side === "local" ? "this machine's" : "the remote's"} at the path)`;
+}
+
 /** "3 files to the remote, 1 deleted here, no conflicts (12 kB)" — a preview in a line. */
 export function previewSummary(p: SyncPreview): string {
   const n = (k: number) => `${k} ${k === 1 ? "entry" : "entries"}`;

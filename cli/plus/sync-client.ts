@@ -12,6 +12,7 @@ import {
   normalizeRoot,
   pairIdFor,
   previewSummary,
+  previewVerb,
   type SyncPairView,
   type SyncPathStatus,
   type SyncPreview,
@@ -59,17 +60,7 @@ function writePreview(p: SyncPreview, json: boolean, out: NodeJS.WritableStream)
     `dry run: ${displayRoot(c.local)} (${p.entries.local} entries) ${describeDirection(c.direction)} ${displayRoot(c.remote)} on ${c.session} (${p.entries.remote} entries)\n`,
   );
   out.write(`${previewSummary(p)}\n`);
-  const verb = (i: SyncPreview["items"][number]) =>
-    i.action === "copy"
-      ? i.side === "local"
-        ? "copy to remote"
-        : "copy here"
-      : i.action === "delete"
-        ? i.side === "local"
-          ? "delete here"
-          : "delete on remote"
-        : `conflict (${i.side === "local" ? "this machine's" : "the remote's"} at the path)`;
-  for (const i of p.items.slice(0, PRINTED_ITEMS)) out.write(`  ${verb(i)}  ${i.path}\n`);
+  for (const i of p.items.slice(0, PRINTED_ITEMS)) out.write(`  ${previewVerb(i)}  ${i.path}\n`);
   const left = p.items.length - Math.min(PRINTED_ITEMS, p.items.length) + p.more;
   if (left > 0) out.write(`  … and ${left} more (--json lists up to ${p.items.length})\n`);
   out.write("nothing was changed; run it again without --dry-run to add the pair\n");

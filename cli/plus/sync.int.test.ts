@@ -189,7 +189,7 @@ describe.skipIf(why !== undefined)("cocalc-plus sync", () => {
       /3 entries copied to the remote, 1 entry copied here; 13 B to move/,
     );
     expect(both.stdout).toMatch(/copy here {2}only-remote.txt/);
-    expect(both.stdout).toMatch(/copy to remote {2}sub\/b.txt/);
+    expect(both.stdout).toMatch(/copy to the remote {2}sub\/b.txt/);
 
     const mirror = sync(
       "add",

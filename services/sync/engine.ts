@@ -24,6 +24,8 @@ import { pairMatcher } from "./ignore.js";
 import { type BaseEntry, decidePath, type SyncEntry } from "./path-decision.js";
 import { pathsToDecide, planCycle } from "./plan.js";
 import {
+  entryOfLine,
+  hashInto,
   LocalSide,
   RemoteSide,
   type RemoteTarget,
@@ -31,7 +33,7 @@ import {
   type TreeSide,
 } from "./sides.js";
 import type { SyncState } from "./state.js";
-import { CODE_KIND, type ScanVia, type TreeOp, type TreeOpResult } from "./tree.js";
+import type { ScanVia, TreeOp, TreeOpResult } from "./tree.js";
 
 /** Files hashed per request to a side (the progress of a deep check moves per batch). */
 const HASH_BATCH = 2000;
@@ -583,12 +585,7 @@ export class PairEngine {
           gi.delete(l.p);
           continue;
         }
-        tree.set(l.p, {
-          kind: CODE_KIND[l.k],
-          size: l.s ?? 0,
-          mtime: l.m ?? 0,
-          ...(l.t !== undefined && { target: l.t }),
-        });
+        tree.set(l.p, entryOfLine(l));
         if (l.g !== undefined) gi.set(l.p, l.g);
       }
     }
@@ -655,7 +652,7 @@ export class PairEngine {
     const side = async (s: TreeSide, paths: string[], tree: Map<string, SyncEntry>) => {
       for (let i = 0; i < paths.length; i += HASH_BATCH) {
         const batch = paths.slice(i, i + HASH_BATCH);
-        await this.hashInto(s, batch, tree);
+        await hashInto(s, batch, tree);
         hashed += batch.length;
         await tell(false);
       }
@@ -665,19 +662,6 @@ export class PairEngine {
       side(this.remote, hash.remote, this.trees.remote),
     ]);
     await tell(true);
-  }
-
-  private async hashInto(
-    side: TreeSide,
-    paths: readonly string[],
-    entries: Map<string, SyncEntry>,
-  ): Promise<void> {
-    if (paths.length === 0) return;
-    const results = await side.apply(paths.map((p) => ({ op: "hash" as const, p })));
-    results.forEach((r, i) => {
-      const e = entries.get(paths[i]!);
-      if (e && r.ok && r.h) e.hash = r.h;
-    });
   }
 }
 

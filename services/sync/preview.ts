@@ -13,36 +13,22 @@ import { pairMatcher } from "./ignore.js";
 import type { BaseEntry, SyncEntry } from "./path-decision.js";
 import { pathsToDecide, planCycle } from "./plan.js";
 import {
+  entryOfLine,
+  hashInto,
   LocalSide,
   RemoteSide,
   type RemoteTarget,
   type ScanResult,
-  type TreeSide,
 } from "./sides.js";
-import { CODE_KIND } from "./tree.js";
 
 function entriesOf(res: ScanResult, gitignores: Map<string, string>): Map<string, SyncEntry> {
   const tree = new Map<string, SyncEntry>();
   for (const l of res.lines) {
     if (l.k === "-") continue;
-    tree.set(l.p, {
-      kind: CODE_KIND[l.k],
-      size: l.s ?? 0,
-      mtime: l.m ?? 0,
-      ...(l.t !== undefined && { target: l.t }),
-    });
+    tree.set(l.p, entryOfLine(l));
     if (l.g !== undefined) gitignores.set(l.p, l.g);
   }
   return tree;
-}
-
-async function hashInto(side: TreeSide, paths: string[], tree: Map<string, SyncEntry>) {
-  if (paths.length === 0) return;
-  const results = await side.apply(paths.map((p) => ({ op: "hash" as const, p })));
-  results.forEach((r, i) => {
-    const e = tree.get(paths[i]!);
-    if (e && r.ok && r.h) e.hash = r.h;
-  });
 }
 
 export async function previewPair(o: {

@@ -9,10 +9,12 @@ import { createInterface } from "node:readline";
 import { CocalcError } from "../../shared/errors.js";
 import type { SyncSide } from "../../shared/sync.js";
 import { SYNC_TEMP_DIR } from "./ignore.js";
+import type { SyncEntry } from "./path-decision.js";
 import { hasRsync, type RemoteHeader, SYNC_PROTOCOL } from "./remote-cli.js";
 import {
   absoluteRoot,
   applyOp,
+  CODE_KIND,
   DiffScanner,
   ensureRoot,
   type ScanLine,
@@ -56,6 +58,30 @@ export interface ScanResult {
   full: boolean;
   /** How the side found them: a whole listing, a walk compared with the last, or its watcher's journal. */
   via: ScanVia;
+}
+
+/** A scan's line of a path that is there, as the tree of its side holds it. */
+export function entryOfLine(l: ScanLine): SyncEntry {
+  return {
+    kind: CODE_KIND[l.k as Exclude<ScanLine["k"], "-">],
+    size: l.s ?? 0,
+    mtime: l.m ?? 0,
+    ...(l.t !== undefined && { target: l.t }),
+  };
+}
+
+/** Hashes `paths` on `side`; each answer goes into its entry of `entries`. */
+export async function hashInto(
+  side: TreeSide,
+  paths: readonly string[],
+  entries: Map<string, SyncEntry>,
+): Promise<void> {
+  if (paths.length === 0) return;
+  const results = await side.apply(paths.map((p) => ({ op: "hash" as const, p })));
+  results.forEach((r, i) => {
+    const e = entries.get(paths[i]!);
+    if (e && r.ok && r.h) e.hash = r.h;
+  });
 }
 
 /** What a scan is asked for: `diff` allows an answer of differences, `changes` one from the watcher's journal. */

@@ -5,7 +5,6 @@
  * link showing the remote's page, and removed.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -14,6 +13,7 @@ import { freePort } from "../../services/runtime/ports.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { until } from "../helpers/nats.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { remoteSessionsPage } from "../helpers/remote-sessions.js";
 import { nodeMissingReason, type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
@@ -96,15 +96,7 @@ describe.skipIf(why !== undefined)("port forwards in Chromium", () => {
   }, 90_000);
 
   it("adds a forward in the page, shows it up, opens it, removes it", async () => {
-    const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
-    const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
-      token: string;
-    };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(`${run.url}?token=${token}`);
-    await page.waitForURL((u) => !u.search.includes("token"));
-    await page.goto(`${run.url}#remote`);
+    const { context, page } = await remoteSessionsPage(browser, dataDir);
     const row = page.locator("[data-testid=remote-row]").filter({ hasText: sshd.target });
     await expect.poll(() => row.getAttribute("data-status"), { timeout: 30_000 }).toBe("running");
     await row.locator("[data-testid=remote-forwards-toggle]").click();

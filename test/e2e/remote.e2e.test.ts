@@ -10,6 +10,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { remoteSessionsPage } from "../helpers/remote-sessions.js";
 import { askingSshConfig, type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
@@ -30,18 +31,7 @@ function plus(args: string[], env: NodeJS.ProcessEnv) {
 
 describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
   /** The local plus's Remote sessions page, signed in, in a context of its own. */
-  async function localRemotePage() {
-    const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
-    const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
-      token: string;
-    };
-    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-    const page = await context.newPage();
-    await page.goto(`${run.url}?token=${token}`);
-    await page.waitForURL((u) => !u.search.includes("token"));
-    await page.goto(`${run.url}#remote`);
-    return { context, page };
-  }
+  const localRemotePage = () => remoteSessionsPage(browser, dataDir);
 
   let sshd: Sshd;
   let home: string;

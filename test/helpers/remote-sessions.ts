@@ -4,9 +4,12 @@
  * `remote-sessions` view with a session added the way its first connect adds it
  * (`SessionAdded`), without connecting anything.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { Browser } from "playwright-core";
 import { PACKAGE_ROOT } from "../../cli/common/version.js";
 import { remoteService } from "../../services/remote/index.js";
 import { publishEvent } from "../../services/runtime/publish.js";
@@ -17,6 +20,20 @@ import { Buckets, Keys, remoteSubjects } from "../../shared/subjects.js";
 import { until } from "./nats.js";
 import { runPlus } from "./plus.js";
 import type { Sshd } from "./sshd.js";
+
+/** The Remote sessions page of the plus of `dataDir`, signed in, in a browser context of its own. */
+export async function remoteSessionsPage(browser: Browser, dataDir: string) {
+  const run = JSON.parse(readFileSync(join(dataDir, "run.json"), "utf8")) as { url: string };
+  const { token } = JSON.parse(readFileSync(join(dataDir, "secrets.json"), "utf8")) as {
+    token: string;
+  };
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${run.url}?token=${token}`);
+  await page.waitForURL((u) => !u.search.includes("token"));
+  await page.goto(`${run.url}#remote`);
+  return { context, page };
+}
 
 /** Connects the session of `t` with `cocalc-plus ssh` on the plus of `dataDir`; throws why not. */
 export function connectSession(t: Sshd, dataDir: string, env: NodeJS.ProcessEnv): void {

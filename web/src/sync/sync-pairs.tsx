@@ -14,6 +14,7 @@ import {
   formatBytes,
   IGNORE_HELP,
   previewSummary,
+  previewVerb,
   type SyncDirection,
   type SyncPairView,
   type SyncPreview,
@@ -526,16 +527,6 @@ const PREVIEW_PAGE = 100;
 
 function PreviewList(props: { preview: SyncPreview | string }) {
   const [shown, setShown] = createSignal(PREVIEW_PAGE);
-  const verb = (i: SyncPreview["items"][number]) =>
-    i.action === "copy"
-      ? i.side === "local"
-        ? "copy to the remote"
-        : "copy here"
-      : i.action === "delete"
-        ? i.side === "local"
-          ? "delete here"
-          : "delete on the remote"
-        : "conflict: both kept";
   return (
     <div class="sync-preview" data-testid="sync-preview-result">
       <Show
@@ -551,7 +542,7 @@ function PreviewList(props: { preview: SyncPreview | string }) {
               <For each={p().items.slice(0, shown())}>
                 {(i) => (
                   <li data-action={i.action}>
-                    <span class="sync-preview-verb">{verb(i)}</span> <code>{i.path}</code>
+                    <span class="sync-preview-verb">{previewVerb(i)}</span> <code>{i.path}</code>
                   </li>
                 )}
               </For>
