@@ -249,8 +249,18 @@ export async function agentLogBench(): Promise<string> {
     await liveProbe(page);
 
     // Live: the page shows the thread while the agent floods it.
+    const prof = process.env.KPROF ? await context.newCDPSession(page) : undefined;
+    if (prof) {
+      await prof.send("Profiler.enable");
+      await prof.send("Profiler.setSamplingInterval", { interval: 200 });
+      await prof.send("Profiler.start");
+    }
     const liveTurn = await flood(liveThread);
     await waitEnded(nc, wsid, liveThread, liveTurn);
+    if (prof) {
+      const { profile } = await prof.send("Profiler.stop");
+      await writeFile(process.env.KPROF!, JSON.stringify(profile));
+    }
     const { count: total } = await rawReplay(nc, wsid, liveThread, liveTurn);
     await page.waitForFunction(
       (n) => {

@@ -61,12 +61,23 @@ export function ThreadPane() {
   onMount(() => {
     toLatest();
     // Whatever grows the log (a new turn, a chunk, a diff): follow it, or offer to jump there.
+    // Once a frame: scrolling lays the log out, and a flood of chunks grows it far more often.
+    let frame: number | undefined;
     const grown = new MutationObserver(() => {
-      if (following()) list.scrollTop = list.scrollHeight;
-      else setBehind(true);
+      if (!following()) {
+        setBehind(true);
+        return;
+      }
+      frame ??= requestAnimationFrame(() => {
+        frame = undefined;
+        if (following()) list.scrollTop = list.scrollHeight;
+      });
     });
     grown.observe(list, { childList: true, subtree: true, characterData: true });
-    onCleanup(() => grown.disconnect());
+    onCleanup(() => {
+      grown.disconnect();
+      if (frame !== undefined) cancelAnimationFrame(frame);
+    });
   });
   // Another thread opens at its latest turn.
   createEffect(
@@ -76,10 +87,19 @@ export function ThreadPane() {
       { defer: true },
     ),
   );
+  /**
+   * The reader stops following by scrolling up, and follows again at the bottom. A scroll
+   * event while the log grows (before its next frame scrolls along) changes nothing.
+   */
+  let lastTop = 0;
   const onScroll = () => {
-    const bottom = atBottom();
-    setFollowing(bottom);
-    if (bottom) setBehind(false);
+    const top = list.scrollTop;
+    const up = top < lastTop - 1;
+    lastTop = top;
+    if (atBottom()) {
+      setFollowing(true);
+      setBehind(false);
+    } else if (up) setFollowing(false);
   };
 
   const exportThread = async (withThinking: boolean) => {

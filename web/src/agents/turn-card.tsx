@@ -1,7 +1,7 @@
 /** One turn: its prompt, status, heartbeat and usage, its replayed log, stop and revert. */
 import { createMemo, createSignal, For, onCleanup, Show } from "solid-js";
 import { TURN_STALLED_MS, type TurnView, turnEnded } from "../../../shared/agents.js";
-import { answerOf, type LogItem, revertableFiles } from "../../../shared/turn-log-model.js";
+import { answerOf, revertableFiles } from "../../../shared/turn-log-model.js";
 import { Avatar } from "../components/presence-avatars.js";
 import { useConnectionState } from "../stores/connection-store.js";
 import { usePresence } from "../stores/presence-store.js";
@@ -179,7 +179,7 @@ export function TurnCard(props: { turn: TurnView }) {
         data-testid="turn-log"
         data-events={log.model.count}
         data-source={log.source()}
-        data-tail={tailOf(log.model.items)}
+        data-tail={log.tail()}
       >
         {/* A stored log is shown once it is all here: rendered once, not once per batch. */}
         <Show
@@ -206,13 +206,4 @@ export function TurnCard(props: { turn: TurnView }) {
       </Show>
     </article>
   );
-}
-
-/** The end of the newest message, as the store has it (before markdown renders it). */
-function tailOf(items: readonly LogItem[]): string {
-  for (let i = items.length - 1; i >= 0; i--) {
-    const item = items[i]!;
-    if (item.kind === "message") return item.text.slice(-60);
-  }
-  return "";
 }

@@ -30,6 +30,8 @@ export interface TurnLog {
   readonly caughtUp: () => boolean;
   /** Where the log came from: its snapshot (a closed turn) or its events. */
   readonly source: () => "snapshot" | "events" | undefined;
+  /** The end of the newest message chunk applied (measurements read it). */
+  readonly tail: () => string;
   stop(): void;
 }
 
@@ -47,6 +49,7 @@ export function openTurnLog(
   const [problem, setProblem] = createSignal<string>();
   const [caughtUp, setCaughtUp] = createSignal(false);
   const [source, setSource] = createSignal<"snapshot" | "events">();
+  const [tail, setTail] = createSignal("");
   const stopping = new AbortController();
   let lastSeq = 0;
   let current: { stop(): void } | undefined;
@@ -66,6 +69,8 @@ export function openTurnLog(
     if (pending.length === 0) return;
     const events = pending;
     pending = [];
+    const newest = newestChunk(events);
+    if (newest !== undefined) setTail(newest.slice(-60));
     if (backlog) {
       for (const e of events) applyLogEvent(backlog, e);
       setModel("count", backlog.count);
@@ -106,6 +111,8 @@ export function openTurnLog(
     batch(() => {
       setModel(snapshot.model);
       setSource("snapshot");
+      const last = snapshot.model.items.findLast((i) => i.kind === "message");
+      setTail(last?.kind === "message" ? last.text.slice(-60) : "");
       setCaughtUp(true);
     });
     return true;
@@ -204,6 +211,7 @@ export function openTurnLog(
     problem,
     caughtUp,
     source,
+    tail,
     stop() {
       stopping.abort();
       offReconnect();
@@ -211,4 +219,19 @@ export function openTurnLog(
       clearTimeout(timer);
     },
   };
+}
+
+/** The text of the newest message chunk among `events`, if any. */
+function newestChunk(events: readonly TurnLogEvent[]): string | undefined {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i]!;
+    if (e.type !== "AgentUpdate") continue;
+    const u = e.data.update as {
+      sessionUpdate: string;
+      content?: { type?: string; text?: string };
+    };
+    if (u.sessionUpdate === "agent_message_chunk" && u.content?.type === "text")
+      return u.content.text ?? "";
+  }
+  return undefined;
 }
