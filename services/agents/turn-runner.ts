@@ -361,8 +361,9 @@ export class TurnRunner {
         const real = await realOrNearest(settings.cwd);
         checkNotProtected(await resolveProtected(this.d.protect), settings.cwd, real);
       }
-      // What the turn's commands change is found by looking at the folder before and after.
-      snapshot = await this.snapshot(settings.cwd);
+      // What the turn's commands change is found by looking at the folder before and after:
+      // before, while the agent and its session start (it gets the prompt once this is done).
+      const taking = this.snapshot(settings.cwd);
       const by = (await readTurnView(this.d.turns, ids.key))?.by ?? "user";
       const acquiring = this.pool.acquire(thread, settings, await this.d.keysFor(by), () =>
         log.append("AgentNotice", {
@@ -406,6 +407,8 @@ export class TurnRunner {
       const view = await readTurnView(this.d.turns, ids.key);
       if (!view) throw new CocalcError("ERR_AGENT_TURN_NOT_FOUND", `turn ${turn} has no record`);
       const prompt = await promptOf(view, proc, place);
+      snapshot = await taking;
+      if (a.cancelled) throw new Stopped();
       const response = await proc.within(
         proc.connection.agent.request(acpSdk().methods.agent.session.prompt, { sessionId, prompt }),
         0,
