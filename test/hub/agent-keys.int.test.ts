@@ -321,8 +321,10 @@ describe.skipIf(unsupported !== undefined)("hub agent keys - through the hub to 
       for (const e of await readdir(dir, { withFileTypes: true })) {
         const p = join(dir, e.name);
         if (e.isDirectory()) await walk(p);
-        // The turns' logs hold what the agent said: the scripted agent says the values.
-        else if (p.includes("/streams/WS_AGENT_LOG/")) continue;
+        // The turns' logs (and their snapshots, folded from them) hold what the agent said:
+        // the scripted agent says the values.
+        else if (p.includes("/streams/WS_AGENT_LOG/") || p.includes("/streams/KV_turn-logs/"))
+          continue;
         else if (e.isFile() && (await stat(p)).size < 64 * 1024 * 1024) files.push(p);
       }
     };
