@@ -9,7 +9,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -148,6 +148,25 @@ class Ours {
   }
 }
 
+/** The notebook whose one cell ("bench") the runs execute. */
+const BENCH_NOTEBOOK = {
+  cells: [
+    {
+      cell_type: "code",
+      execution_count: null,
+      id: "bench",
+      metadata: {},
+      outputs: [],
+      source: [],
+    },
+  ],
+  metadata: {
+    kernelspec: { display_name: "Python 3", language: "python", name: "python3" },
+  },
+  nbformat: 4,
+  nbformat_minor: 5,
+};
+
 export async function kernelBench(): Promise<string> {
   const quick = process.env.BENCH_QUICK === "1";
   const blocks = quick ? 2 : 4;
@@ -197,6 +216,9 @@ export async function kernelBench(): Promise<string> {
     });
     const wsid = run.wsid;
     const path = join(home, "bench.ipynb");
+    // The cell the runs execute exists, so the docs service writes their outputs into the
+    // notebook as it does for a page's runs.
+    await writeFile(path, `${JSON.stringify(BENCH_NOTEBOOK, null, 1)}\n`);
     const kid = kernelIdForPath(path);
     const started = await kernelCommand(nc, wsid, "StartKernel", {
       kid,
