@@ -122,7 +122,8 @@ interface ContentBlockLike {
   text?: string;
 }
 
-function textOf(content: unknown): string {
+/** The text of an ACP content block as the log shows it. */
+export function textOf(content: unknown): string {
   const c = content as ContentBlockLike | undefined;
   if (c?.type === "text") return c.text ?? "";
   if (c?.type === "image") return "[image]";

@@ -59,8 +59,6 @@ export class TurnLog implements TurnLogSink {
 
   readonly subject: string;
   private readonly ids: ReturnType<typeof turnIdentifiers>;
-  /** The snapshot being stored after close (tests wait for it). */
-  snapshotted: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -118,7 +116,6 @@ export class TurnLog implements TurnLogSink {
         if (storing.get(key) === p) storing.delete(key);
       });
     storing.set(key, p);
-    this.snapshotted = p;
   }
 
   /** Folds the stored log, as the page does, into its snapshot (view `turn-logs`). */

@@ -15,6 +15,7 @@ import {
   emptyLog,
   type LogModel,
   parseLogSnapshot,
+  textOf,
 } from "../../../shared/turn-log-model.js";
 import type { WorkspaceConnection } from "../lib/connection.js";
 import { backoffMs, delay, messageOf } from "../lib/delay.js";
@@ -226,12 +227,8 @@ function newestChunk(events: readonly TurnLogEvent[]): string | undefined {
   for (let i = events.length - 1; i >= 0; i--) {
     const e = events[i]!;
     if (e.type !== "AgentUpdate") continue;
-    const u = e.data.update as {
-      sessionUpdate: string;
-      content?: { type?: string; text?: string };
-    };
-    if (u.sessionUpdate === "agent_message_chunk" && u.content?.type === "text")
-      return u.content.text ?? "";
+    const u = e.data.update as { sessionUpdate: string; content?: unknown };
+    if (u.sessionUpdate === "agent_message_chunk") return textOf(u.content);
   }
   return undefined;
 }
