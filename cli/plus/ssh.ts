@@ -190,9 +190,9 @@ async function connect(cmd: Extract<SshCommand, { command: "ssh-connect" }>): Pr
         .catch(() => undefined);
     };
     let outcome: { ok: true; port: number } | { ok: false } | undefined;
-    // An attempt begun before this request (a start's own, an earlier request's) is not its answer.
-    const other = (e: { data: { request?: number } }) =>
-      e.data.request !== undefined && e.data.request !== seq;
+    // Only the attempt of this request answers it: not the service's own retries, nor an
+    // earlier request's attempt that was still running.
+    const other = (e: { data: { request?: number } }) => e.data.request !== seq;
     const done = await follow(local, sid, seq, CONNECT_TIMEOUT_MS, (e) => {
       switch (e.type) {
         case "SessionProgressed":

@@ -502,6 +502,9 @@ class SessionActor {
     const { bundle } = this.s.opts;
     const ssh = this.client();
     const mode = this.mode;
+    // The request this attempt answers: a connect asked for while it runs gets its own attempt.
+    const request = this.request;
+    this.request = undefined;
     try {
       // A --local-port another program holds is found before anything runs on the remote.
       const port = this.options.localPort;
@@ -629,7 +632,7 @@ class SessionActor {
         localPort: this.forwarded.local,
         pid: master,
         restarts: this.restarts,
-        ...(this.request !== undefined && { request: this.request }),
+        ...(request !== undefined && { request }),
       });
       if (this.stable) clearTimeout(this.stable);
       this.stable = setTimeout(() => {
@@ -645,7 +648,7 @@ class SessionActor {
         RETRYABLE.has(code) &&
         this.desired === "running" &&
         !this.closed &&
-        (this.connectedOnce || this.request === undefined);
+        (this.connectedOnce || request === undefined);
       const sshOutput = sshOutputOf(err);
       let message = payload.message;
       let retryInMs: number | undefined;
@@ -665,8 +668,10 @@ class SessionActor {
         ...(sshOutput && { sshOutput }),
         ...(retryInMs !== undefined && { retryInMs }),
         ...(attempt !== undefined && { attempt, maxAttempts: MAX_ATTEMPTS }),
-        ...(this.request !== undefined && { request: this.request }),
+        ...(request !== undefined && { request }),
       });
+      // A connect asked for meanwhile is the next attempt already.
+      if (this.again) return;
       if (retryInMs !== undefined) this.schedule(retryInMs);
       else await this.closeSsh();
     }
@@ -685,7 +690,6 @@ class SessionActor {
   /** Tries again in `ms`: an attempt of the service's own, which answers no request. */
   private schedule(ms: number): void {
     if (this.retry) clearTimeout(this.retry);
-    this.request = undefined;
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (this.desired === "running") this.kick();
