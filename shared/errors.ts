@@ -620,7 +620,8 @@ export const ErrorCodes = {
   },
   ERR_REMOTE_PLATFORM: {
     status: 424,
-    summary: "The remote OS or CPU is not supported, or differs from this machine's bundle.",
+    summary:
+      "The remote OS or CPU is not supported, or it lacks what a remote of another platform needs (its own nats-server, npm, a native module npm could not install).",
   },
   ERR_REMOTE_NOT_INSTALLED: {
     status: 424,

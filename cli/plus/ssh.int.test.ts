@@ -692,28 +692,76 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     }
   }, 90_000);
 
-  it("an unsupported OS/arch is a clear error", async () => {
-    // The remote's uname reports another CPU (first on its PATH via ~/.ssh/environment).
-    const bin = join(sshd.dir, "arm-bin");
-    mkdirSync(bin, { mode: 0o755 });
-    writeFileSync(
-      join(bin, "uname"),
-      '#!/bin/sh\nif [ "$1" = "-m" ]; then echo aarch64; else /usr/bin/uname "$@"; fi\n',
-      { mode: 0o755 },
-    );
-    const envFile = join(sshd.home, ".ssh/environment");
-    writeFileSync(envFile, `PATH=${bin}:/usr/local/bin:/usr/bin:/bin\n`, { mode: 0o600 });
-    execFileSync("chown", [`${sshd.user}:`, envFile]);
-    try {
-      const r = await plus(["ssh", sshd.target, ...args], env);
-      expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/unsupported OS\/arch: the remote is Linux aarch64/);
-      expect(r.stderr).toContain("ERR_REMOTE_PLATFORM");
-      expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
-    } finally {
-      rmSync(envFile, { force: true });
-    }
-  }, 60_000);
+  // The remote claims arm64; the CPU it really has (and npm builds for) is this machine's.
+  it.skipIf(process.arch !== "x64")(
+    "a remote of another CPU gets its native modules from npm and uses its own nats-server, or says what is missing",
+    async () => {
+      // The remote's uname reports another CPU (first on its PATH via ~/.ssh/environment).
+      const bin = join(sshd.dir, "arm-bin");
+      mkdirSync(bin, { mode: 0o755 });
+      writeFileSync(
+        join(bin, "uname"),
+        '#!/bin/sh\nif [ "$1" = "-m" ]; then echo aarch64; else /usr/bin/uname "$@"; fi\n',
+        { mode: 0o755 },
+      );
+      // The same tools, but no nats-server among them.
+      const noNats = join(sshd.dir, "no-nats-bin");
+      mkdirSync(noNats, { mode: 0o755 });
+      for (const dir of ["/usr/bin", "/bin"])
+        for (const tool of readdirSync(dir))
+          if (tool !== "nats-server" && !existsSync(join(noNats, tool)))
+            symlinkSync(join(dir, tool), join(noNats, tool));
+      const envFile = join(sshd.home, ".ssh/environment");
+      // npm builds what has no prebuilt binary against the system's Node headers (no internet here).
+      const remoteEnv = (path: string) => {
+        writeFileSync(envFile, `PATH=${path}\nnpm_config_nodedir=/usr\n`, { mode: 0o600 });
+        execFileSync("chown", [`${sshd.user}:`, envFile]);
+      };
+      const installed = join(sshd.home, ".cache/cocalc/cocalc-plus", (await view())!.localVersion!);
+      try {
+        remoteEnv(`${bin}:${noNats}`);
+        const r = await plus(["ssh", sshd.target, ...args], env);
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(
+          /no nats-server for linux-arm64 on the remote: the remote is Linux aarch64 \(linux-arm64\), this machine linux-x64, and this machine's nats-server does not run there; install nats-server on the remote/,
+        );
+        expect(r.stderr).toContain("ERR_REMOTE_PLATFORM");
+        expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
+
+        // With a nats-server there, plus installs and runs: node-pty and better-sqlite3 come
+        // from npm, zeromq's binary for that CPU from this package, nats-server is the remote's.
+        sshd.asUser('rm -rf "$HOME/.cache/cocalc/cocalc-plus"');
+        remoteEnv(`${bin}:/usr/local/bin:/usr/bin:/bin`);
+        const up = await plus(["ssh", sshd.target, ...args], env);
+        expect(up.code, up.stderr).toBe(0);
+        expect(up.stderr).toMatch(
+          /the remote is Linux aarch64: installing node-pty@\S+, better-sqlite3@\S+ there from the npm registry/,
+        );
+        expect(existsSync(join(installed, "node_modules/node-pty/build/Release/pty.node"))).toBe(
+          true,
+        );
+        expect(
+          existsSync(
+            join(installed, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"),
+          ),
+        ).toBe(true);
+        expect(readdirSync(join(installed, "node_modules/zeromq/build/linux"))).toEqual(["arm64"]);
+        expect(existsSync(join(installed, "bin/nats-server"))).toBe(false);
+        expect(
+          readdirSync(installed).filter((f) => f.startsWith(".native") || f === ".npm.log"),
+        ).toEqual([]);
+        const v = (await view())!;
+        expect(v.status).toBe("running");
+        expect(await healthy(v.localPort!)).toBe(true);
+        expect((await plus(["ssh", "stop", sshd.target, "--data-dir", dataDir], env)).code).toBe(0);
+      } finally {
+        rmSync(envFile, { force: true });
+        // The next connect installs this machine's layout again.
+        sshd.asUser('rm -rf "$HOME/.cache/cocalc/cocalc-plus"');
+      }
+    },
+    300_000,
+  );
 
   it("ssh rm leaves no local ssh process and forgets the session", async () => {
     const [lp, rp] = [await freePort(), await freePort()];

@@ -21,20 +21,94 @@ export interface LocalBundle {
   natsServer?: string;
 }
 
+/** A Node platform: `process.platform` and `process.arch`. */
+export interface Platform {
+  platform: string;
+  arch: string;
+}
+
+const LOCAL: Platform = { platform: process.platform, arch: process.arch };
+const key = (t: Platform) => `${t.platform}-${t.arch}`;
+const same = (a: Platform, b: Platform) => a.platform === b.platform && a.arch === b.arch;
+
 /**
- * Native modules (and what they load) the bundle needs from node_modules at run time, with
- * the parts of each that it uses. node-pty runs the terminals; better-sqlite3 is for sync.
+ * Native modules (and what they load) the bundle needs from node_modules at run time: the
+ * parts of each every platform uses, and the binary for platform `t` when this package
+ * carries one (built here for this machine `l`; prebuilt ones as the package ships them).
+ * node-pty runs the terminals, zeromq the notebooks' kernels, better-sqlite3 is for sync.
  */
-const NATIVE: readonly { name: string; paths: readonly string[]; required: boolean }[] = [
-  { name: "node-pty", paths: ["package.json", "lib", "build/Release"], required: true },
+const NATIVE: readonly {
+  name: string;
+  common: readonly string[];
+  binary?: (t: Platform, l: Platform) => string | undefined;
+  required: boolean;
+}[] = [
   {
-    name: "better-sqlite3",
-    paths: ["package.json", "lib", "build/Release/better_sqlite3.node"],
+    name: "node-pty",
+    common: ["package.json", "lib"],
+    binary: (t, l) => (same(t, l) ? "build/Release" : `prebuilds/${key(t)}`),
+    required: true,
+  },
+  {
+    name: "zeromq",
+    common: ["package.json", "lib", "build/manifest.json"],
+    binary: (t) => `build/${t.platform}/${t.arch}`,
     required: false,
   },
-  { name: "bindings", paths: ["."], required: false },
-  { name: "file-uri-to-path", paths: ["."], required: false },
+  { name: "cmake-ts", common: ["package.json", "build"], required: false },
+  {
+    name: "better-sqlite3",
+    common: ["package.json", "lib"],
+    binary: (t, l) => (same(t, l) ? "build/Release/better_sqlite3.node" : undefined),
+    required: false,
+  },
+  { name: "bindings", common: ["."], required: false },
+  { name: "file-uri-to-path", common: ["."], required: false },
 ];
+
+/** A native module this package carries no binary of for the remote: npm installs it there. */
+export interface RegistryModule {
+  name: string;
+  version: string;
+  required: boolean;
+}
+
+/** What an install on platform `target` copies of the native modules, and what it needs from npm. */
+export function nativeLayout(
+  root: string,
+  target: Platform,
+  local: Platform = LOCAL,
+): { members: string[]; transforms: string[]; fromRegistry: RegistryModule[] } {
+  const members: string[] = [];
+  const transforms: string[] = [];
+  const fromRegistry: RegistryModule[] = [];
+  for (const m of NATIVE) {
+    const dir = packageDir(root, m.name);
+    if (!dir) {
+      if (m.required)
+        throw new CocalcError(
+          "ERR_REMOTE_INSTALL",
+          `the native module ${m.name} is not installed here, so it cannot be copied to the remote`,
+        );
+      continue;
+    }
+    const binary = m.binary?.(target, local);
+    if (m.binary && (binary === undefined || !existsSync(join(dir, binary)))) {
+      const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+        version: string;
+      };
+      fromRegistry.push({ name: m.name, version, required: m.required });
+      continue;
+    }
+    const parts = [...m.common, ...(binary ? [binary] : [])].filter((p) =>
+      existsSync(join(dir, p)),
+    );
+    // Packed as <name>/… from beside it, renamed into node_modules/<name>/… of the install.
+    members.push("-C", dirname(dir), ...parts.map((p) => (p === "." ? m.name : `${m.name}/${p}`)));
+    transforms.push("--transform", `s|^${m.name}\\(/\\|$\\)|node_modules/${m.name}\\1|`);
+  }
+  return { members, transforms, fromRegistry };
+}
 
 /**
  * Where `name` is installed as Node would find it from the package root: in its own
@@ -48,8 +122,11 @@ export function packageDir(root: string, name: string): string | undefined {
   }
 }
 
-/** tar arguments that pack the bundle, its native modules and nats-server as the install tree. */
-export function bundleTarArgs(bundle: LocalBundle): string[] {
+/**
+ * tar arguments that pack the bundle, the native modules it carries for `target` and (for this
+ * machine's platform) nats-server as the install tree.
+ */
+export function bundleTarArgs(bundle: LocalBundle, target: Platform = LOCAL): string[] {
   const missing = ["dist/bundle/plus.js", "dist/web"].filter(
     (f) => !existsSync(join(bundle.root, f)),
   );
@@ -59,24 +136,18 @@ export function bundleTarArgs(bundle: LocalBundle): string[] {
       `this cocalc-plus has no built bundle to copy (missing ${missing.join(", ")} in ${bundle.root}); run npm run build`,
     );
   }
-  const transforms: string[] = [];
-  const members: string[] = ["-C", bundle.root, "package.json", "dist/bundle", "dist/web"];
-  for (const m of NATIVE) {
-    const dir = packageDir(bundle.root, m.name);
-    if (!dir) {
-      if (m.required)
-        throw new CocalcError(
-          "ERR_REMOTE_INSTALL",
-          `the native module ${m.name} is not installed here, so it cannot be copied to the remote`,
-        );
-      continue;
-    }
-    const parts = m.paths.filter((p) => existsSync(join(dir, p)));
-    // Packed as <name>/… from beside it, renamed into node_modules/<name>/… of the install.
-    members.push("-C", dirname(dir), ...parts.map((p) => (p === "." ? m.name : `${m.name}/${p}`)));
-    transforms.push("--transform", `s|^${m.name}\\(/\\|$\\)|node_modules/${m.name}\\1|`);
-  }
-  if (bundle.natsServer) {
+  const native = nativeLayout(bundle.root, target);
+  const transforms = [...native.transforms];
+  const members: string[] = [
+    "-C",
+    bundle.root,
+    "package.json",
+    "dist/bundle",
+    "dist/web",
+    ...native.members,
+  ];
+  // This machine's nats-server runs on this machine's platform only; another uses its own.
+  if (bundle.natsServer && same(target, LOCAL)) {
     const rel = bundle.natsServer.replace(/^\/+/, "");
     transforms.push("--transform", `s|^${rel.replace(/[|]/g, "")}$|bin/nats-server|`);
     members.push("-C", "/", rel);
@@ -137,6 +208,10 @@ export interface Probe {
   home: string;
   node?: string;
   nodeVersion?: string;
+  /** The remote's own nats-server, if it has one on its PATH. */
+  natsServer?: string;
+  /** The npm beside its Node (or on its PATH). */
+  npm?: string;
   /** Versions installed under ~/.cache/cocalc/cocalc-plus (complete installs only). */
   versions: string[];
   /** The build id of each installed version (what its .complete marker holds). */
@@ -164,6 +239,9 @@ const PROBE = [
   'if [ -z "$n" ]; then for c in "$HOME"/.nvm/versions/node/*/bin/node "$HOME/.volta/bin/node" "$HOME/.asdf/shims/node"; do [ -x "$c" ] && n="$c"; done; fi',
   'echo "node=$n"',
   'if [ -n "$n" ]; then echo "nodev=$("$n" -v 2>/dev/null)"; fi',
+  // What a remote of another platform than this machine's uses: its own nats-server, and npm.
+  'echo "nats=$(command -v nats-server 2>/dev/null)"',
+  'if [ -n "$n" ] && [ -x "$(dirname "$n")/npm" ]; then echo "npm=$(dirname "$n")/npm"; else echo "npm=$(command -v npm 2>/dev/null)"; fi',
   `for d in ${INSTALL}/*/; do [ -f "$d.complete" ] && echo "installed=$(basename "$d") $(head -c 64 "$d.complete")"; done 2>/dev/null`,
   `c=${SSH_DIR}/connection.json`,
   'if [ -f "$c" ]; then',
@@ -190,6 +268,8 @@ export function parseProbe(stdout: string): Probe {
     else if (key === "home") probe.home = value;
     else if (key === "node" && value) probe.node = value;
     else if (key === "nodev" && value) probe.nodeVersion = value;
+    else if (key === "nats" && value) probe.natsServer = value;
+    else if (key === "npm" && value) probe.npm = value;
     else if (key === "installed" && value) {
       const [version, build] = value.split(" ");
       probe.versions.push(version!);
@@ -228,23 +308,17 @@ export async function probe(ssh: SshClient): Promise<Probe> {
   return p;
 }
 
-/** Throws ERR_REMOTE_PLATFORM / ERR_REMOTE_NO_NODE when plus cannot run there. */
-export function checkRunnable(
-  p: Probe,
-  local: { platform: string; arch: string } = { platform: process.platform, arch: process.arch },
-) {
+/**
+ * Throws ERR_REMOTE_PLATFORM / ERR_REMOTE_NO_NODE when plus cannot run there. Returns the
+ * native modules an install there gets from the npm registry (none on this machine's platform).
+ */
+export function checkRunnable(p: Probe, local: Platform = LOCAL, root?: string): RegistryModule[] {
   const remote = nodePlatform(p.os, p.arch);
-  const key = `${remote.platform}-${remote.arch}`;
-  if (!SUPPORTED.has(key)) {
+  const k = key(remote);
+  if (!SUPPORTED.has(k)) {
     throw new CocalcError(
       "ERR_REMOTE_PLATFORM",
       `unsupported OS/arch: the remote is ${p.os} ${p.arch}; cocalc-plus runs on ${[...SUPPORTED].join(", ")}`,
-    );
-  }
-  if (remote.platform !== local.platform || remote.arch !== local.arch) {
-    throw new CocalcError(
-      "ERR_REMOTE_PLATFORM",
-      `unsupported OS/arch: the remote is ${p.os} ${p.arch} (${key}) but this cocalc-plus carries native modules for ${local.platform}-${local.arch}; run cocalc-plus ssh from a ${key} machine`,
     );
   }
   if (!p.node) {
@@ -260,6 +334,23 @@ export function checkRunnable(
       `the remote's Node (${p.node} ${p.nodeVersion ?? "unknown version"}) is too old; cocalc-plus needs Node.js 20 or newer`,
     );
   }
+  if (same(remote, local) || root === undefined) return [];
+  const where = `the remote is ${p.os} ${p.arch} (${k}), this machine ${key(local)}`;
+  if (!p.natsServer) {
+    throw new CocalcError(
+      "ERR_REMOTE_PLATFORM",
+      `no nats-server for ${k} on the remote: ${where}, and this machine's nats-server does not run there; install nats-server on the remote (Debian/Ubuntu: sudo apt-get install nats-server; macOS: brew install nats-server), then connect again`,
+    );
+  }
+  const fromRegistry = nativeLayout(root, remote, local).fromRegistry;
+  const required = fromRegistry.filter((m) => m.required).map((m) => `${m.name}@${m.version}`);
+  if (required.length > 0 && !p.npm) {
+    throw new CocalcError(
+      "ERR_REMOTE_PLATFORM",
+      `no npm on the remote to install ${required.join(", ")} for ${k}: ${where}, and this cocalc-plus carries no ${k} build of ${required.join(", ")}; install npm there (it comes with Node.js), or run cocalc-plus ssh from a ${k} machine`,
+    );
+  }
+  return fromRegistry;
 }
 
 /**
@@ -270,8 +361,31 @@ export async function install(
   ssh: SshClient,
   bundle: LocalBundle,
   onProgress: (bytes: number) => void,
+  remote?: { probe: Probe; fromRegistry: readonly RegistryModule[] },
 ): Promise<void> {
-  const tarArgs = bundleTarArgs(bundle);
+  const target = remote ? nodePlatform(remote.probe.os, remote.probe.arch) : LOCAL;
+  const tarArgs = bundleTarArgs(bundle, target);
+  const npm = remote?.probe.npm;
+  const node = remote?.probe.node;
+  // Each module in a folder of its own (no package.json of ours: npm would install its whole tree).
+  const fromRegistry =
+    npm && node
+      ? (remote?.fromRegistry ?? []).map((m) => {
+          const spec = shq(`${m.name}@${m.version}`);
+          const get = `(cd "$t/.native-${m.name}" && ${shq(npm)} install --no-audit --no-fund --no-package-lock --omit=dev --loglevel=error ${spec}) > "$t/.npm.log" 2>&1`;
+          return [
+            `mkdir -p "$t/.native-${m.name}"; echo '{"private":true}' > "$t/.native-${m.name}/package.json"`,
+            m.required
+              ? `${get} || { echo "npm install ${m.name}@${m.version} failed:" >&2; tail -n 15 "$t/.npm.log" >&2; exit 5; }`
+              : `${get} || echo "optional=${m.name}"`,
+            // Moved into the install's node_modules, but for packages the install has already.
+            `n="$t/.native-${m.name}/node_modules"`,
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own expansions
+            'if [ -d "$n" ]; then mkdir -p "$t/node_modules"; for x in "$n"/* "$n"/@*/*; do [ -e "$x" ] || continue; r="${x#"$n"/}"; case "$r" in @*/*) mkdir -p "$t/node_modules/${r%%/*}";; @*) continue;; esac; [ -e "$t/node_modules/$r" ] || mv "$x" "$t/node_modules/$r"; done; fi',
+            `rm -rf "$t/.native-${m.name}" "$t/.npm.log"`,
+          ].join("\n");
+        })
+      : [];
   const v = shq(bundle.version);
   const script = [
     "set -e",
@@ -284,6 +398,9 @@ export async function install(
     'tar -xzf - -C "$t"',
     '[ -f "$t/dist/bundle/plus.js" ] || { echo "the copied bundle is incomplete" >&2; exit 3; }',
     'if [ -f "$t/bin/nats-server" ]; then chmod 755 "$t/bin/nats-server"; fi',
+    ...(fromRegistry.length > 0 && node
+      ? [`PATH="$(dirname ${shq(node)}):$PATH"; export PATH`, ...fromRegistry]
+      : []),
     `echo ${shq(bundleBuild(bundle))} > "$t/.complete"`,
     `rm -rf "$d/"${v}`,
     `mv "$t" "$d/"${v}`,
@@ -313,6 +430,15 @@ export async function install(
     tar.kill();
     await tarDone;
     const err = sshFailure("copying cocalc-plus to the remote failed", r);
+    const failed = /npm install (\S+) failed:/.exec(r.stderr);
+    if (r.code === 5 && failed && err.code === "ERR_REMOTE_SSH") {
+      const k = key(target);
+      throw new CocalcError(
+        "ERR_REMOTE_PLATFORM",
+        `installing ${failed[1]} for ${k} on the remote with npm failed: this cocalc-plus carries no ${k} build of it, and npm needs the npm registry there and, where it has no prebuilt binary, a C++ toolchain (python3, make, g++); install those on the remote, or run cocalc-plus ssh from a ${k} machine`,
+        { sshOutput: r.stderr.trim().split("\n").slice(-15).join("\n") },
+      );
+    }
     if (err.code === "ERR_REMOTE_SSH")
       throw new CocalcError("ERR_REMOTE_INSTALL", err.message, err.details);
     throw err;

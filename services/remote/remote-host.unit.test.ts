@@ -2,11 +2,13 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { CocalcError } from "../../shared/errors.js";
 import {
   bundleTarArgs,
   checkRunnable,
+  nativeLayout,
   nodePlatform,
   packageDir,
   parseProbe,
@@ -62,10 +64,6 @@ describe("remote probe", () => {
     expect(code(() => checkRunnable({ ...p, os: "FreeBSD" }, local))?.[1]).toMatch(
       /unsupported OS\/arch: the remote is FreeBSD x86_64/,
     );
-    expect(code(() => checkRunnable({ ...p, arch: "aarch64" }, local))).toEqual([
-      "ERR_REMOTE_PLATFORM",
-      expect.stringMatching(/linux-arm64.*native modules for linux-x64/),
-    ]);
     expect(nodePlatform("Darwin", "arm64")).toEqual({ platform: "darwin", arch: "arm64" });
   });
 });
@@ -116,7 +114,12 @@ describe("the packed bundle", () => {
   it("holds the bundle, the web app and native modules, but not this machine's code cache", () => {
     const root = mkdtempSync(join(tmpdir(), "cocalc-pack-"));
     try {
-      for (const dir of ["dist/bundle/code-cache", "dist/web", "node_modules/node-pty/lib"]) {
+      for (const dir of [
+        "dist/bundle/code-cache",
+        "dist/web",
+        "node_modules/node-pty/lib",
+        "node_modules/node-pty/build/Release",
+      ]) {
         mkdirSync(join(root, dir), { recursive: true });
       }
       for (const f of [
@@ -126,6 +129,7 @@ describe("the packed bundle", () => {
         "dist/web/index.html",
         "node_modules/node-pty/package.json",
         "node_modules/node-pty/lib/index.js",
+        "node_modules/node-pty/build/Release/pty.node",
       ]) {
         writeFileSync(join(root, f), "x");
       }
@@ -140,9 +144,67 @@ describe("the packed bundle", () => {
       expect(listing).toContain("dist/bundle/plus.js");
       expect(listing).toContain("dist/web/index.html");
       expect(listing).toContain("node_modules/node-pty/lib/index.js");
+      expect(listing).toContain("node_modules/node-pty/build/Release/pty.node");
       expect(listing.filter((f) => f.includes("code-cache"))).toEqual([]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+describe("a remote of another platform", () => {
+  // This package's own node_modules: the modules and prebuilt binaries npm installed here.
+  const root = fileURLToPath(new URL("../..", import.meta.url));
+  const linuxX64 = { platform: "linux", arch: "x64" };
+  const arm = parseProbe(
+    "os=Linux\narch=aarch64\nhome=/h\nnode=/usr/bin/node\nnodev=v20.1.0\nnats=/usr/bin/nats-server\nnpm=/usr/bin/npm",
+  );
+  const names = (ms: { name: string }[]) => ms.map((m) => m.name);
+
+  it.skipIf(process.platform !== "linux" || process.arch !== "x64")(
+    "gets the modules this package carries no build of from npm, and says what is missing",
+    () => {
+      const plan = checkRunnable(arm, linuxX64, root);
+      // zeromq ships every platform's binary; node-pty and better-sqlite3 are built here only.
+      expect(names(plan)).toEqual(["node-pty", "better-sqlite3"]);
+      expect(plan[0]).toMatchObject({ required: true, version: expect.stringMatching(/^\d+\./) });
+      expect(plan[1]!.required).toBe(false);
+      expect(code(() => checkRunnable({ ...arm, natsServer: undefined }, linuxX64, root))).toEqual([
+        "ERR_REMOTE_PLATFORM",
+        expect.stringMatching(
+          /^no nats-server for linux-arm64 on the remote: the remote is Linux aarch64 \(linux-arm64\), this machine linux-x64.*apt-get install nats-server.*brew install nats-server/,
+        ),
+      ]);
+      expect(code(() => checkRunnable({ ...arm, npm: undefined }, linuxX64, root))?.[1]).toMatch(
+        /^no npm on the remote to install node-pty@\S+ for linux-arm64/,
+      );
+      // The same platform needs nothing from anywhere.
+      expect(
+        checkRunnable({ ...arm, arch: "x86_64", natsServer: undefined }, linuxX64, root),
+      ).toEqual([]);
+    },
+  );
+
+  it.skipIf(process.platform !== "linux" || process.arch !== "x64")(
+    "packs for a Mac the prebuilt binaries the package ships, and not this machine's",
+    () => {
+      const mac = nativeLayout(root, { platform: "darwin", arch: "arm64" }, linuxX64);
+      expect(mac.members).toContain("node-pty/prebuilds/darwin-arm64");
+      expect(mac.members).toContain("zeromq/build/darwin/arm64");
+      expect(mac.members).toContain("cmake-ts/build");
+      expect(mac.members.join(" ")).not.toMatch(/build\/Release|build\/linux/);
+      expect(names(mac.fromRegistry)).toEqual(["better-sqlite3"]);
+      const here = nativeLayout(root, linuxX64, linuxX64);
+      expect(here.members).toContain("node-pty/build/Release");
+      expect(here.members).toContain("zeromq/build/linux/x64");
+      expect(here.members).toContain("better-sqlite3/build/Release/better_sqlite3.node");
+      expect(here.fromRegistry).toEqual([]);
+      // nats-server goes along to a remote of this machine's platform only.
+      const bundle = { version: "0", root, natsServer: "/usr/bin/nats-server" };
+      expect(bundleTarArgs(bundle, linuxX64).join(" ")).toContain("usr/bin/nats-server");
+      expect(bundleTarArgs(bundle, { platform: "darwin", arch: "arm64" }).join(" ")).not.toContain(
+        "nats-server",
+      );
+    },
+  );
 });

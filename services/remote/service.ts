@@ -544,7 +544,7 @@ class SessionActor {
             "--forward-only: no cocalc-plus daemon runs on the remote to forward to",
           );
         }
-        checkRunnable(p);
+        const fromRegistry = checkRunnable(p, undefined, bundle.root);
         if (!hasBuild(p, bundle) || mode.upgrade) {
           if (!mode.install) {
             throw new CocalcError(
@@ -556,12 +556,22 @@ class SessionActor {
             "install",
             `installing cocalc-plus ${bundle.version} into ~/.cache/cocalc/cocalc-plus/${bundle.version}`,
           );
-          await install(ssh, bundle, (bytes) => {
-            void this.progress(
+          if (fromRegistry.length > 0)
+            await this.progress(
               "install",
-              `copied ${(bytes / 1024 / 1024).toFixed(1)} MiB of cocalc-plus ${bundle.version}`,
-            ).catch(() => undefined);
-          });
+              `the remote is ${p.os} ${p.arch}: installing ${fromRegistry.map((m) => `${m.name}@${m.version}`).join(", ")} there from the npm registry (this cocalc-plus carries no build of ${fromRegistry.length === 1 ? "it" : "them"} for that platform)`,
+            );
+          await install(
+            ssh,
+            bundle,
+            (bytes) => {
+              void this.progress(
+                "install",
+                `copied ${(bytes / 1024 / 1024).toFixed(1)} MiB of cocalc-plus ${bundle.version}`,
+              ).catch(() => undefined);
+            },
+            { probe: p, fromRegistry },
+          );
           installed = true;
         }
         await this.progress("start", `starting cocalc-plus ${bundle.version} on the remote`);
