@@ -225,8 +225,12 @@ export interface Probe {
 const DATA = '"$HOME/.local/share/cocalc-plus"';
 const SSH_DIR = `${DATA}/ssh`;
 const INSTALL = `"$HOME/${REMOTE_INSTALL_ROOT}"`;
-/** A non-interactive ssh shell often lacks the PATH of a login shell. */
-const PATH_FIX = 'PATH="$PATH:/usr/local/bin:/opt/homebrew/bin:$HOME/.local/bin"; export PATH';
+/**
+ * A non-interactive ssh shell often lacks the PATH of a login shell; Debian's nats-server is in
+ * /usr/sbin, which a user's PATH does not have.
+ */
+const PATH_FIX =
+  'PATH="$PATH:/usr/local/bin:/opt/homebrew/bin:$HOME/.local/bin:/usr/sbin:/sbin"; export PATH';
 
 const PROBE = [
   PATH_FIX,

@@ -31,7 +31,12 @@ function executable(path: string): boolean {
   }
 }
 
-/** Finds the nats-server binary: an explicit path, then $COCALC_NATS_SERVER, then PATH. */
+const PACKAGED_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/bin"];
+
+/**
+ * Finds the nats-server binary: an explicit path, then $COCALC_NATS_SERVER, then PATH, then
+ * where packages install it.
+ */
 export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   for (const [source, candidate] of [
     ["--nats-server", explicit],
@@ -44,7 +49,8 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
       `${source} points to ${candidate}, which is not an executable file.\n${NATS_INSTALL_HELP}`,
     );
   }
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
+  // Then where packages put it though a user's PATH may not have it: Debian's is /usr/sbin.
+  for (const dir of [...(env.PATH ?? "").split(delimiter), ...PACKAGED_DIRS]) {
     if (!dir) continue;
     const candidate = join(dir, "nats-server");
     if (executable(candidate)) return candidate;
