@@ -31,12 +31,7 @@ function executable(path: string): boolean {
   }
 }
 
-const PACKAGED_DIRS = ["/usr/sbin", "/usr/local/sbin", "/sbin", "/opt/homebrew/bin"];
-
-/**
- * Finds the nats-server binary: an explicit path, then $COCALC_NATS_SERVER, then PATH, then
- * where packages install it.
- */
+/** Finds the nats-server binary: an explicit path, then $COCALC_NATS_SERVER, then PATH. */
 export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = process.env): string {
   for (const [source, candidate] of [
     ["--nats-server", explicit],
@@ -49,8 +44,7 @@ export function locateNatsServer(explicit?: string, env: NodeJS.ProcessEnv = pro
       `${source} points to ${candidate}, which is not an executable file.\n${NATS_INSTALL_HELP}`,
     );
   }
-  // Then where packages put it though a user's PATH may not have it: Debian's is /usr/sbin.
-  for (const dir of [...(env.PATH ?? "").split(delimiter), ...PACKAGED_DIRS]) {
+  for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (!dir) continue;
     const candidate = join(dir, "nats-server");
     if (executable(candidate)) return candidate;
