@@ -381,7 +381,7 @@ export async function install(
             `mkdir -p "$t/.native-${m.name}"; echo '{"private":true}' > "$t/.native-${m.name}/package.json"`,
             m.required
               ? `${get} || { echo "npm install ${m.name}@${m.version} failed:" >&2; tail -n 15 "$t/.npm.log" >&2; exit 5; }`
-              : `${get} || echo "optional=${m.name}"`,
+              : `${get} || true`,
             // Moved into the install's node_modules, but for packages the install has already.
             `n="$t/.native-${m.name}/node_modules"`,
             // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own expansions
@@ -402,7 +402,7 @@ export async function install(
     'tar -xzf - -C "$t"',
     '[ -f "$t/dist/bundle/plus.js" ] || { echo "the copied bundle is incomplete" >&2; exit 3; }',
     'if [ -f "$t/bin/nats-server" ]; then chmod 755 "$t/bin/nats-server"; fi',
-    ...(fromRegistry.length > 0 && node
+    ...(node && fromRegistry.length > 0
       ? [`PATH="$(dirname ${shq(node)}):$PATH"; export PATH`, ...fromRegistry]
       : []),
     `echo ${shq(bundleBuild(bundle))} > "$t/.complete"`,
