@@ -565,50 +565,56 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     expect((await plus(["ssh", sshd.target, ...base], env)).code).toBe(0);
     const up = (await view())!;
     writeFileSync(flaky, `${readFileSync(sshd.config, "utf8")}  ProxyCommand false\n`);
-    process.kill(up.tunnelPid!, "SIGKILL");
-    let seen: RemoteSessionView | undefined;
-    await until(
-      "the session gave up",
-      async () => {
-        seen = await view();
-        return seen?.status === "failed";
-      },
-      90_000,
-    );
-    expect(seen!.error).toMatchObject({
-      code: "ERR_REMOTE_UNREACHABLE",
-      attempt: 8,
-      maxAttempts: 8,
-    });
-    expect(seen!.error!.message).toMatch(
-      new RegExp(
-        `gave up after 8 attempts: connect it again with \`cocalc-plus ssh ${sshd.target.replace(/[.]/g, "\\.")}\``,
-      ),
-    );
-    // The delays grew: each retry waited twice as long as the one before (up to 30 s).
-    const events = await sessionEvents(dataDir, sshd.target);
-    const gaveUp = events.findLastIndex(
-      (e) => e.type === "SessionFailed" && /gave up/.test(e.data.message),
-    );
-    const retries = events
-      .slice(0, gaveUp)
-      .filter((e) => e.type === "TunnelExited" || e.type === "SessionFailed")
-      .slice(-7)
-      .map((e) => (e.data as { retryInMs?: number }).retryInMs);
-    expect(retries).toEqual([100, 200, 400, 800, 1600, 3200, 6400]);
+    try {
+      process.kill(up.tunnelPid!, "SIGKILL");
+      let seen: RemoteSessionView | undefined;
+      await until(
+        "the session gave up",
+        async () => {
+          seen = await view();
+          return seen?.status === "failed";
+        },
+        90_000,
+      );
+      expect(seen!.error).toMatchObject({
+        code: "ERR_REMOTE_UNREACHABLE",
+        attempt: 8,
+        maxAttempts: 8,
+      });
+      expect(seen!.error!.message).toMatch(
+        new RegExp(
+          `gave up after 8 attempts: connect it again with \`cocalc-plus ssh ${sshd.target.replace(/[.]/g, "\\.")}\``,
+        ),
+      );
+      // The delays grew: each retry waited twice as long as the one before (up to 30 s).
+      const events = await sessionEvents(dataDir, sshd.target);
+      const gaveUp = events.findLastIndex(
+        (e) => e.type === "SessionFailed" && /gave up/.test(e.data.message),
+      );
+      const retries = events
+        .slice(0, gaveUp)
+        .filter((e) => e.type === "TunnelExited" || e.type === "SessionFailed")
+        .slice(-7)
+        .map((e) => (e.data as { retryInMs?: number }).retryInMs);
+      expect(retries).toEqual([100, 200, 400, 800, 1600, 3200, 6400]);
 
-    // A start of the local plus does not try it again ...
-    writeFileSync(flaky, readFileSync(sshd.config, "utf8"));
-    expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
-    expect((await plus(["--daemon", "--no-open", "--data-dir", dataDir], env)).code).toBe(0);
-    expect((await view())!.status).toBe("failed");
-    // ... its person does: the first thing the session records after it gave up is their connect.
-    const again = await plus(["ssh", sshd.target, ...args], env);
-    expect(again.code, again.stderr).toBe(0);
-    const after = (await sessionEvents(dataDir, sshd.target)).slice(gaveUp + 1);
-    expect(after[0]?.type).toBe("SessionConnectRequested");
-    expect((await view())!.status).toBe("running");
-    localPort = (await view())!.localPort!;
+      // A start of the local plus does not try it again ...
+      writeFileSync(flaky, readFileSync(sshd.config, "utf8"));
+      expect((await plus(["stop", "--data-dir", dataDir], env)).code).toBe(0);
+      expect((await plus(["--daemon", "--no-open", "--data-dir", dataDir], env)).code).toBe(0);
+      expect((await view())!.status).toBe("failed");
+      // ... its person does: the first thing the session records after it gave up is their connect.
+      const again = await plus(["ssh", sshd.target, ...args], env);
+      expect(again.code, again.stderr).toBe(0);
+      const after = (await sessionEvents(dataDir, sshd.target)).slice(gaveUp + 1);
+      expect(after[0]?.type).toBe("SessionConnectRequested");
+      expect((await view())!.status).toBe("running");
+    } finally {
+      // What follows needs a running session, whatever happened above.
+      writeFileSync(flaky, readFileSync(sshd.config, "utf8"));
+      if ((await view())?.status !== "running") await plus(["ssh", sshd.target, ...args], env);
+      localPort = (await view())!.localPort!;
+    }
   }, 180_000);
 
   it("ssh stop leaves no remote process", async () => {

@@ -78,6 +78,13 @@ describe("ssh failures", () => {
     expect(f("ssh: connect to host h port 1: Connection refused").code).toBe(
       "ERR_REMOTE_UNREACHABLE",
     );
+    // A proxy or network that closes at once: both of the ways ssh words it.
+    expect(f("kex_exchange_identification: Connection closed by remote host").code).toBe(
+      "ERR_REMOTE_UNREACHABLE",
+    );
+    expect(f("banner exchange: Connection to UNKNOWN port 65535: Broken pipe").code).toBe(
+      "ERR_REMOTE_UNREACHABLE",
+    );
     expect(f("something odd").code).toBe("ERR_REMOTE_SSH");
     expect(f("x").details?.sshOutput).toBe("x");
   });

@@ -84,7 +84,7 @@ export function sshFailure(what: string, r: Pick<SshResult, "code" | "stderr" | 
       "host unreachable: the connection timed out",
     ],
     [
-      /Connection closed|Connection reset|kex_exchange_identification/i,
+      /Connection closed|Connection reset|kex_exchange_identification|banner exchange|Broken pipe/i,
       "ERR_REMOTE_UNREACHABLE",
       "host unreachable: the connection was closed during the handshake",
     ],
