@@ -385,7 +385,12 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const newest = () => lastTurn(page).getAttribute("data-turn");
     const seen = new Set([await newest()]);
     const next = async () => {
-      await expect.poll(async () => !seen.has(await newest()), { timeout: 30_000 }).toBe(true);
+      // What the page said, should no new turn come (a refused command shows as an alert).
+      const said = async () =>
+        `no new turn; the page says: ${(await page.locator(".agents-error").allTextContents()).join(" | ") || "nothing"}; turns: ${(await page.getByTestId("turn").count()).toString()}`;
+      await expect
+        .poll(async () => (seen.has(await newest()) ? await said() : "new"), { timeout: 30_000 })
+        .toBe("new");
       seen.add(await newest());
     };
     await send("say answer **one**\ncrash");
@@ -396,6 +401,8 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
         timeout: 30_000,
       })
       .toBe("failed");
+    // The card is whole (its log replayed: the answer so far can be copied) before the click.
+    await failed.getByTestId("turn-copy").waitFor({ timeout: 30_000 });
     await failed.getByTestId("turn-retry").click();
     await next();
     expect(await lastTurn(page).locator(".turn-prompt").textContent()).toContain("crash");
