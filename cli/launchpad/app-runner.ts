@@ -19,7 +19,10 @@ import { EXEC_MARKER, EXEC_WRAPPER, makeExecTree } from "../../services/host/exe
 import { CocalcError } from "../../shared/errors.js";
 import { WORKSPACE_HOME, workspaceExecArgv } from "../../shared/launchpad.js";
 
-/** `free`: a free port; `listen <port>`: why it cannot be listened on; `http <port> <path>`. */
+/**
+ * `free`: a free port; `listen <port>`: why it cannot be listened on; `http <port> <path>`:
+ * whether it answers HTTP; `get <port> <path>`: its answer (status and the start of its text).
+ */
 const NET_PROBE = `const [mode, port, path] = process.argv.slice(1);
 const net = require("node:net");
 const out = (s) => process.stdout.write(s, () => process.exit(0));
@@ -36,6 +39,15 @@ if (mode === "free") {
     s.listen({ port: Number(port), host, exclusive: true }, () => s.close(next));
   };
   next();
+} else if (mode === "get") {
+  let text = "";
+  const req = require("node:http").get({ host: "127.0.0.1", port: Number(port), path, timeout: 15000 }, (res) => {
+    res.setEncoding("utf8");
+    res.on("data", (d) => { if (text.length < 4096) text += d; });
+    res.on("end", () => out(JSON.stringify({ status: res.statusCode, text })));
+  });
+  req.on("timeout", () => req.destroy(new Error("no answer in 15 s")));
+  req.on("error", (e) => out(JSON.stringify({ error: e.message })));
 } else {
   const req = require("node:http").request({ host: "127.0.0.1", port: Number(port), path, timeout: 2000 }, (res) => { res.resume(); out("yes"); });
   req.on("timeout", () => req.destroy());
@@ -84,6 +96,47 @@ async function insidePid(pid: number): Promise<number | undefined> {
   return Number.isInteger(last) && last > 0 ? last : undefined;
 }
 
+/** Runs NET_PROBE in the network namespace of the container whose init is `pid`. */
+function probeIn(pid: number, args: readonly string[]): Promise<Ran> {
+  return run("nsenter", [
+    `--net=/proc/${pid}/ns/net`,
+    "--",
+    process.execPath,
+    "-e",
+    NET_PROBE,
+    ...args,
+  ]);
+}
+
+/**
+ * A GET of a localhost address inside a running container (an agent's sign-in callback, which
+ * listens on the container's loopback). Only the port and the path with its query are used.
+ */
+export async function getInContainer(
+  initPid: () => Promise<number | undefined>,
+  url: URL,
+): Promise<{ status: number; text: string }> {
+  const pid = await initPid();
+  if (pid === undefined)
+    throw new CocalcError(
+      "ERR_WORKSPACE_STATE",
+      "the workspace is not running: start it, then sign in",
+    );
+  const r = await probeIn(pid, ["get", url.port || "80", `${url.pathname}${url.search}`]);
+  let a: { status?: number; text?: string; error?: string } = {};
+  try {
+    a = JSON.parse(r.stdout);
+  } catch {
+    // Said below.
+  }
+  if (typeof a.status !== "number")
+    throw new CocalcError(
+      "ERR_AGENT_SIGN_IN",
+      `the agent's callback did not answer in the workspace: ${a.error ?? "could not look at the workspace's network"}`,
+    );
+  return { status: a.status, text: a.text ?? "" };
+}
+
 /** The exec id of app `mark` (`<wsid>.<app>`): its cgroup's name in the container. */
 const treeId = (mark: string) => `app-${mark.replace(/[^A-Za-z0-9_-]/g, "-")}`;
 
@@ -104,15 +157,7 @@ export function containerAppRunner(o: ContainerAppsOptions): AppRunner {
     return pid;
   };
   const probe = async (...args: string[]): Promise<string> => {
-    const pid = await running();
-    const r = await run("nsenter", [
-      `--net=/proc/${pid}/ns/net`,
-      "--",
-      process.execPath,
-      "-e",
-      NET_PROBE,
-      ...args,
-    ]);
+    const r = await probeIn(await running(), args);
     if (r.code !== 0)
       throw new CocalcError("ERR_APP_START", "could not look at the workspace's network");
     return r.stdout.trim();

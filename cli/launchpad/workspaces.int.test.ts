@@ -9,6 +9,7 @@ import {
   agentRequest,
   followLog,
   messagesOf,
+  threadView,
   turnView,
 } from "../../services/agents/test-kit.js";
 import { docsCommand, NodeDoc } from "../../services/docs/test-kit.js";
@@ -556,6 +557,81 @@ describe.skipIf(unsupported !== undefined)(
       expect(r.stdout).toContain("1000:1000 /home/user/self.txt");
       expect(r.stdout).toContain("written by the agent");
       expect((await sh("ls /etc")).stdout).not.toContain("by-agent.txt");
+    });
+
+    it("an agent's own sign-in runs inside the container: its address shows, the callback is opened in the container's network, the login stays in the workspace's home", async () => {
+      const room = roomIdForPath("/home/user/sign-in.chat");
+      const thread = newThreadId();
+      const settings = {
+        ...defaultThreadSettings("/home/user"),
+        agent: "custom" as const,
+        command: `${agentCommandLine} --sign-in`,
+      };
+      expect(
+        await agentCommand(t.nc, ws, "CreateThread", { room, thread, title: "login", settings }),
+      ).toMatchObject({ ok: true });
+      // A first turn tells the thread how the agent signs in.
+      const turn = newTurnId();
+      await agentCommand(t.nc, ws, "SubmitTurn", { room, thread, turn, prompt: "say hi" });
+      await until(
+        "the turn ended",
+        async () => turnEnded((await turnView(t.nc, ws, thread, turn))?.status ?? "running"),
+        90_000,
+      );
+      expect((await threadView(t.nc, ws, room, thread))?.auth?.methods).toMatchObject([
+        { id: "browser", kind: "agent" },
+      ]);
+      expect(
+        await agentRequest(t.nc, ws, { op: "signIn", room, thread, method: "browser" }),
+      ).toMatchObject({ ok: true });
+      const shown = await until(
+        "the sign-in address shows",
+        async () => {
+          const s = (await threadView(t.nc, ws, room, thread))?.signIn;
+          return s?.status === "waiting" || s?.status === "failed" ? s : undefined;
+        },
+        60_000,
+      );
+      expect(shown, JSON.stringify(shown)).toMatchObject({ status: "waiting" });
+      expect(shown.url).toMatch(/^https:\/\/auth\.example\.test\/authorize\?/);
+      const redirect = new URL(new URL(shown.url!).searchParams.get("redirect_uri")!);
+      // The agent listens on the container's loopback, which this machine's is not.
+      const direct = await fetch(`http://127.0.0.1:${redirect.port}/auth/callback?code=x`).then(
+        (r) => r.status,
+        () => "unreachable",
+      );
+      expect(direct).not.toBe(200);
+      // Only the callback itself is opened.
+      expect(
+        await agentRequest(t.nc, ws, {
+          op: "signInCallback",
+          room,
+          thread,
+          url: `http://localhost:${redirect.port}/elsewhere?code=x`,
+        }),
+      ).toMatchObject({ ok: false, error: { code: "ERR_AGENT_SIGN_IN" } });
+      const relayed = await agentRequest<{ status: number; text: string }>(t.nc, ws, {
+        op: "signInCallback",
+        room,
+        thread,
+        url: `http://localhost:${redirect.port}${redirect.pathname}?code=c0de`,
+      });
+      expect(relayed).toMatchObject({ ok: true, result: { relayed: true, status: 200 } });
+      expect(relayed.ok && relayed.result.text).toContain("Signed in to the scripted agent");
+      await until(
+        "the sign-in ended",
+        async () => (await threadView(t.nc, ws, room, thread))?.signIn?.status === "signed-in",
+        30_000,
+      );
+      // The agent kept its login in the workspace's home, as the workspace user; the sign-in's
+      // folder is gone.
+      const r = await sh("stat -c '%u' ~/.scripted-agent-login; cat ~/.scripted-agent-login");
+      expect(r.stdout).toBe("1000\ncode c0de\n");
+      await until(
+        "the sign-in's folder is removed",
+        async () => !(await sh("ls -a ~/.cache")).stdout.includes("cocalc-sign-in-"),
+        30_000,
+      );
     });
 
     it("kill -9 of the process that runs a workspace's services ends its agent inside the container, what the agent started and its commands", async () => {

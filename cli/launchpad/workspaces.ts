@@ -44,7 +44,7 @@ import {
   workspaceShellArgv,
 } from "../../shared/launchpad.js";
 import { Buckets } from "../../shared/subjects.js";
-import { containerAppRunner } from "./app-runner.js";
+import { containerAppRunner, getInContainer } from "./app-runner.js";
 import { servicesDoor } from "./services-door.js";
 
 export interface WorkspaceServicesOptions {
@@ -148,6 +148,7 @@ export function containerWorkspaceServices(
           ...podmanGlobal(o.podman),
           ...workspaceExecArgv(containerName(o.hostId, wsid), argv, { cwd, passEnv: env }),
         ],
+        get: (url) => getInContainer(() => containerInit(p.pidfile), url),
       },
     }),
     kernelsService({

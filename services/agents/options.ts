@@ -1,5 +1,5 @@
 /** How the agents service is set up: where its data lives, its limits, where agents run. */
-import type { ContainerExec } from "./place.js";
+import type { ContainerExec, ContainerGet } from "./place.js";
 
 export interface AgentsServiceOptions {
   /** Where the 0600 file of API keys lives. */
@@ -27,9 +27,10 @@ export interface AgentsServiceOptions {
   /**
    * A container workspace (launchpad): agents and their commands run inside it through
    * `exec`, as the workspace user; files go through the workspace's fs service; paths (the
-   * working directory, `home`) are the ones inside the container.
+   * working directory, `home`) are the ones inside the container. `get` opens a localhost
+   * address in the container's network (an agent's sign-in callback).
    */
-  container?: { exec: ContainerExec; home: string };
+  container?: { exec: ContainerExec; home: string; get?: ContainerGet };
   /** Rewrites error answers' and failed turns' messages (a container workspace's: no host paths). */
   hidePaths?: (message: string) => string;
   /**

@@ -4,6 +4,10 @@
  * as the workspace user, with files through the workspace's fs service (which already maps
  * container paths and acts with that user's credentials).
  */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { CocalcError } from "../../shared/errors.js";
 import { fsRequest } from "../runtime/fs-requests.js";
@@ -11,6 +15,29 @@ import type { AgentSpawn } from "./agent-process.js";
 
 /** Runs `argv` inside a container workspace as its user, in `cwd` (a path inside), passing the named environment variables. */
 export type ContainerExec = (argv: string[], o: { cwd: string; env: string[] }) => string[];
+
+/**
+ * Where a sign-in's "browser" (the program an agent runs to open an address, `BROWSER`) writes
+ * what it was asked to open, and how the agent's localhost callback is reached: a folder of
+ * ours and this machine's loopback, or a folder in a container workspace's home and the
+ * container's own network.
+ */
+export interface SignInBrowser {
+  /** Added to the agent's environment. */
+  readonly env: Record<string, string>;
+  /** The agent's command line as it is started for the sign-in. */
+  argv(agent: readonly string[]): string[];
+  /** What the agent asked to open so far, one address a line. */
+  opened(): Promise<string>;
+  /** Opens `url` (the sign-in's localhost callback) where the agent listens. */
+  get(url: URL): Promise<{ status: number; text: string }>;
+  close(): Promise<void>;
+}
+
+/** A GET of a localhost address inside a container workspace's network. */
+export type ContainerGet = (url: URL) => Promise<{ status: number; text: string }>;
+
+const openUrlScript = (dir: string) => `#!/bin/sh\nprintf '%s\\n' "$1" >> '${dir}/url'\n`;
 
 export interface AgentPlace {
   /**
@@ -22,16 +49,53 @@ export interface AgentPlace {
   spawnOf(argv: string[], cwd: string, env: Record<string, string>): AgentSpawn;
   /** Files, for a container workspace (on the host the path resolver is used directly). */
   readonly files?: WorkspaceFiles;
+  /** A new folder for one sign-in's browser. */
+  signInBrowser(): Promise<SignInBrowser>;
 }
 
 export function hostPlace(): AgentPlace {
   return {
     kind: "host",
     spawnOf: (argv, cwd, env) => ({ argv, cwd, env: { ...process.env, ...env } }),
+    async signInBrowser() {
+      // A folder of ours (0700): the address goes there, nowhere else.
+      const dir = await mkdtemp(join(tmpdir(), "cocalc-sign-in-"));
+      const browser = join(dir, "open-url");
+      await writeFile(browser, openUrlScript(dir), { mode: 0o700 });
+      await chmod(browser, 0o700);
+      return {
+        env: { BROWSER: browser },
+        argv: (agent) => [...agent],
+        opened: () => readFile(join(dir, "url"), "utf8").catch(() => ""),
+        async get(url) {
+          const res = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(30_000) });
+          return { status: res.status, text: await res.text().catch(() => "") };
+        },
+        close: () => rm(dir, { recursive: true, force: true }),
+      };
+    },
   };
 }
 
-export function containerPlace(exec: ContainerExec, files: WorkspaceFiles): AgentPlace {
+/**
+ * Makes the sign-in's folder and its browser program inside the container (as the workspace
+ * user, who runs the agent), then runs the agent: `sh -c SETUP sh DIR agent…`.
+ */
+const SETUP = [
+  "umask 077",
+  'mkdir -p "$1"',
+  `printf '%s' "$COCALC_OPEN_URL" > "$1/open-url"`,
+  'chmod 700 "$1/open-url"',
+  "unset COCALC_OPEN_URL",
+  "shift",
+  'exec "$@"',
+].join(" && ");
+
+export function containerPlace(
+  exec: ContainerExec,
+  files: WorkspaceFiles,
+  o: { home: string; get?: ContainerGet },
+): AgentPlace {
   return {
     kind: "container",
     files,
@@ -41,6 +105,24 @@ export function containerPlace(exec: ContainerExec, files: WorkspaceFiles): Agen
       cwd: "/",
       env: { ...process.env, ...env },
     }),
+    async signInBrowser() {
+      const dir = `${o.home}/.cache/cocalc-sign-in-${randomBytes(12).toString("hex")}`;
+      return {
+        env: { BROWSER: `${dir}/open-url`, COCALC_OPEN_URL: openUrlScript(dir) },
+        argv: (agent) => ["/bin/sh", "-c", SETUP, "sh", dir, ...agent],
+        opened: async () => (await files.readIfExists(`${dir}/url`).catch(() => null)) ?? "",
+        async get(url) {
+          if (!o.get) {
+            throw new CocalcError(
+              "ERR_AGENT_SIGN_IN",
+              "this host cannot reach the workspace's network to pass the callback on",
+            );
+          }
+          return await o.get(url);
+        },
+        close: () => files.remove(dir).catch(() => undefined),
+      };
+    },
   };
 }
 

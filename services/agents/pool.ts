@@ -253,10 +253,11 @@ export class AgentPool {
   async signInProcess(
     settings: ThreadSettings,
     extra: Record<string, string>,
+    wrap: (argv: readonly string[]) => string[] = (a) => [...a],
   ): Promise<AgentProcess> {
     const argv = this.argvOf(settings);
     const run = newTag();
-    const spec = this.o.place.spawnOf(argv, settings.cwd, {
+    const spec = this.o.place.spawnOf(wrap(argv), settings.cwd, {
       ...settings.env,
       ...extra,
       ...this.keeper.env(run),

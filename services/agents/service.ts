@@ -37,7 +37,7 @@ export async function startAgents(
   const log = ctx.log;
   const home = opts.container?.home ?? opts.home ?? homedir();
   const place = opts.container
-    ? containerPlace(opts.container.exec, new WorkspaceFiles(ctx.nc, ctx.wsid))
+    ? containerPlace(opts.container.exec, new WorkspaceFiles(ctx.nc, ctx.wsid), opts.container)
     : hostPlace();
   const keys = new AgentKeys(join(opts.dataDir, "agent-keys.json"));
   const protect = protectedPaths({

@@ -1,14 +1,12 @@
 /**
  * An agent's own interactive sign-in (Codex's "Login with ChatGPT"): a process of the thread's
  * agent is asked to `authenticate` with the method; the address it wants a browser to open is
- * caught (BROWSER is a script that writes it into a folder of ours) and shown in the thread's
- * view, so the page offers it as a link wherever plus runs. When plus runs on another machine,
- * the browser's last step (a localhost callback the agent listens for) does not load: the page
- * takes the address it ended on and plus opens it here, and only that address.
+ * caught (BROWSER is a script that writes it into a folder of ours: services/agents/place.ts)
+ * and shown in the thread's view, so the page offers it as a link wherever the agent runs.
+ * When the agent runs on another machine or in a container workspace, the browser's last step
+ * (a localhost callback the agent listens for) does not load: the page takes the address it
+ * ended on and it is opened where the agent listens, and only that address.
  */
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { KV } from "@nats-io/kv";
 import { type AgentSignIn, type ThreadView, threadIdentifiers } from "../../shared/agents.js";
 import { CocalcError } from "../../shared/errors.js";
@@ -16,7 +14,7 @@ import { writeLive } from "../runtime/live.js";
 import type { ServiceContext } from "../runtime/service.js";
 import { acpSdk } from "./acp-sdk.js";
 import type { AgentProcess } from "./agent-process.js";
-import type { AgentPlace } from "./place.js";
+import type { AgentPlace, SignInBrowser } from "./place.js";
 import type { AgentPool } from "./pool.js";
 import type { ServiceThreads } from "./threads.js";
 
@@ -34,7 +32,7 @@ export interface SignInDeps {
 
 interface Running {
   proc: AgentProcess;
-  dir: string;
+  browser: SignInBrowser;
   /** The callback address the agent listens on (from the sign-in address's redirect_uri). */
   callback?: URL;
   cancelled?: boolean;
@@ -59,12 +57,6 @@ export class SignIns {
 
   /** Starts the sign-in; its progress shows in the thread's view. */
   async start(room: string, thread: string, methodId: string): Promise<void> {
-    if (this.d.place.kind === "container") {
-      throw new CocalcError(
-        "ERR_AGENT_SIGN_IN",
-        "in a container workspace, sign in from a terminal of the workspace with the agent's own login command, or store an API key",
-      );
-    }
     const state = await this.d.threads.state(room, thread);
     if (state.status !== "active") {
       throw new CocalcError("ERR_AGENT_THREAD_NOT_FOUND", `thread ${thread} does not exist`);
@@ -79,11 +71,7 @@ export class SignIns {
       );
     }
     await this.stop(thread);
-    const dir = await mkdtemp(join(tmpdir(), "cocalc-sign-in-"));
-    const browser = join(dir, "open-url");
-    // The agent "opens a browser": the address goes into our folder (0700), nowhere else.
-    await writeFile(browser, `#!/bin/sh\nprintf '%s\\n' "$1" >> '${dir}/url'\n`, { mode: 0o700 });
-    await chmod(browser, 0o700);
+    const browser = await this.d.place.signInBrowser();
     const show = (s: Omit<AgentSignIn, "method" | "at">) =>
       writeLive<ThreadView>(this.d.threadViews, key, (v) => ({
         ...v,
@@ -92,18 +80,18 @@ export class SignIns {
     await show({ status: "starting" });
     let proc: AgentProcess;
     try {
-      proc = await this.d.pool.signInProcess(state.settings, { BROWSER: browser });
+      proc = await this.d.pool.signInProcess(state.settings, browser.env, browser.argv);
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      await browser.close();
       await show({ status: "failed", reason: err instanceof Error ? err.message : String(err) });
       throw err;
     }
-    const r: Running = { proc, dir };
+    const r: Running = { proc, browser };
     this.running.set(thread, r);
     void this.follow(r, thread, methodId, show).finally(async () => {
       if (this.running.get(thread) === r) this.running.delete(thread);
       await proc.stop();
-      await rm(dir, { recursive: true, force: true });
+      await browser.close();
     });
   }
 
@@ -118,7 +106,7 @@ export class SignIns {
     let done = false;
     const watch = (async () => {
       while (!done) {
-        const text = await readFile(join(r.dir, "url"), "utf8").catch(() => "");
+        const text = await r.browser.opened();
         const url = text.split("\n").find((l) => /^https?:\/\//.test(l));
         if (url) {
           r.callback = callbackOf(url);
@@ -183,10 +171,16 @@ export class SignIns {
     }
     const target = new URL(`${want.protocol}//${want.host}${u.pathname}${u.search}`);
     try {
-      const res = await fetch(target, { redirect: "manual", signal: AbortSignal.timeout(30_000) });
-      const text = (await res.text().catch(() => "")).replace(/<[^>]*>/g, " ").trim();
-      return { status: res.status, text: text.slice(0, 500) };
+      const res = await r.browser.get(target);
+      return {
+        status: res.status,
+        text: res.text
+          .replace(/<[^>]*>/g, " ")
+          .trim()
+          .slice(0, 500),
+      };
     } catch (err) {
+      if (err instanceof CocalcError) throw err;
       throw new CocalcError(
         "ERR_AGENT_SIGN_IN",
         `the agent's callback did not answer: ${err instanceof Error ? err.message : String(err)}`,

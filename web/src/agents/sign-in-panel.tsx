@@ -1,7 +1,7 @@
 /**
  * Signing in to the thread's agent, in the ways its `initialize` offered: an API key to store,
  * the agent's own sign-in (a button; its address shows here, and the address a browser ends
- * on can be pasted back when plus runs on another machine), or a command for a terminal.
+ * on can be pasted back when the agent runs elsewhere), or a command for a terminal.
  */
 import { createSignal, For, Show } from "solid-js";
 import { type AgentAuthMethod, shellQuote } from "../../../shared/agents.js";
@@ -106,8 +106,8 @@ export function SignInPanel(props: { onClose: () => void; onKeys: () => void }) 
               </p>
               <form class="agents-sign-in-callback" onSubmit={relay}>
                 <label>
-                  If the browser ends on a page that does not load (plus runs on another machine),
-                  paste that page's address:
+                  If the browser ends on a page that does not load (the agent runs on another
+                  machine, or in a hosted workspace), paste that page's address:
                   <input
                     data-testid="sign-in-callback"
                     value={pasted()}
