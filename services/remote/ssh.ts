@@ -394,7 +394,18 @@ export class SshClient {
       child.once("error", (err) =>
         resolve({ code: 127, signal: null, stdout: "", stderr: `${stderr}${String(err)}` }),
       );
-      child.once("exit", (code, signal) => resolve({ code, signal, stdout: "", stderr }));
+      // Its last words may still be on their way when it exits (and a ProxyCommand it started
+      // may hold its stderr open): they are waited for, a second at most.
+      child.once("exit", (code, signal) => {
+        const done = () => resolve({ code, signal, stdout: "", stderr });
+        const err = child.stderr;
+        if (!err || err.readableEnded || err.destroyed) return done();
+        const timer = setTimeout(done, 1000);
+        err.once("close", () => {
+          clearTimeout(timer);
+          done();
+        });
+      });
     });
     const exitedEarly = this.masterExit.then((r) => ({ exited: r }));
     // A person may take a while to answer what ssh asks.
