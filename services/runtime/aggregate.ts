@@ -79,6 +79,28 @@ export class AggregateStore<C extends Command, E extends DecidedEvent, S> {
   /** Decides `command` on the current state and publishes the events; returns the new state. */
   async execute(subject: string, command: C): Promise<{ state: S; seqs: number[] }> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      // The cached state first (no round trip to ask for the subject's last sequence): its
+      // events are published expecting the cached sequence, so a state that moved on meanwhile
+      // fails the publish and the command is decided again on the stream's. Only a command that
+      // decides events goes this way: a refusal or a no-op is said on the stream's state.
+      const cached = attempt === 0 ? this.cache.get(subject) : undefined;
+      if (cached && cached.unrecorded.length === 0) {
+        let decided: E[] | undefined;
+        try {
+          decided = this.o.decider.decide(command, cached.state);
+        } catch {
+          decided = undefined;
+        }
+        if (decided && decided.length > 0) {
+          const published = await this.publish(
+            subject,
+            cached,
+            decided.map((d) => this.eventOf(d, command)),
+          );
+          if (published) return published;
+          continue;
+        }
+      }
       const folded = await this.state(subject);
       const decided = this.o.decider.decide(command, folded.state);
       const outgoing = [
