@@ -2,7 +2,7 @@
  * `cocalc-plus forward …` against a running plus and a remote session to a real sshd on
  * loopback, where a second local user is the remote and serves HTTP.
  */
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import { freePort } from "../../services/runtime/ports.js";
 import type { ForwardView } from "../../shared/forwards.js";
 import type { RemoteSessionView } from "../../shared/remote.js";
 import { until } from "../../test/helpers/nats.js";
-import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
+import { plusCommand as plus, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
 import {
   nodeMissingReason,
   type Sshd,
@@ -24,23 +24,6 @@ const execFileAsync = promisify(execFile);
 
 let why = sshdSkipReason();
 if (why) console.warn(`cocalc-plus forward tests skipped: ${why}`);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function plus(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 async function get(port: number): Promise<string | undefined> {
   try {

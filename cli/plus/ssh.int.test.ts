@@ -1,7 +1,7 @@
 /**
  * `cocalc-plus ssh` against a real sshd on loopback, with a second local user as the remote.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -21,30 +21,20 @@ import { freePort } from "../../services/runtime/ports.js";
 import { type RemoteEvent, type RemoteSessionView, sessionIdOf } from "../../shared/remote.js";
 import { remoteSubjects, Streams } from "../../shared/subjects.js";
 import { until } from "../../test/helpers/nats.js";
-import { PLUS_BIN, plusEnv, removeHome, tempHome } from "../../test/helpers/plus.js";
+import {
+  inTerminal,
+  PLUS_BIN,
+  plusCommand as plus,
+  plusEnv,
+  removeHome,
+  tempHome,
+} from "../../test/helpers/plus.js";
 import { hostFingerprint, type Sshd, sshdSkipReason, startSshd } from "../../test/helpers/sshd.js";
 import { runningPid } from "../common/lock.js";
 import { connectPlus } from "./client.js";
 
 const skip = sshdSkipReason();
 if (skip) console.warn(`skipping cocalc-plus ssh tests: ${skip}`);
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function plus(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Every process's argv, as one string each. */
 function allArgv(): { pid: number; argv: string }[] {
@@ -72,26 +62,6 @@ function userProcesses(user: string, pattern: RegExp): string[] {
   }
   // A zombie is an exited process its (container) init has not reaped yet: not running.
   return out.split("\n").filter((l) => pattern.test(l) && !l.includes("<defunct>"));
-}
-
-/**
- * Runs `command` in a terminal (ssh asks on /dev/tty) and types `answer` once the terminal
- * shows `prompt`.
- */
-function inTerminal(command: string, prompt: RegExp, answer: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe" });
-    let stdout = "";
-    let typed = false;
-    child.stdout.on("data", (d) => {
-      stdout += d;
-      if (!typed && prompt.test(stdout)) {
-        typed = true;
-        child.stdin.write(answer);
-      }
-    });
-    child.once("close", (code) => resolve({ code, stdout, stderr: "" }));
-  });
 }
 
 /** A copy of the test's ssh config with `change` applied, in the sshd's directory. */
@@ -281,7 +251,7 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
     );
     expect(userProcesses(sshd.user, /plus\.js/)).toEqual([]);
     // What it says works: that command, answered yes, makes the key known.
-    const answered = await inTerminal(accept!, /\(yes\/no/, "yes\n");
+    const answered = await inTerminal(accept!, process.env, [[/\(yes\/no/, "yes\n"]]);
     expect(answered.stdout).toContain(hostFingerprint(sshd));
     expect(answered.code, answered.stdout).toBe(0);
     // Known now (ssh may have hashed the name): ssh-keygen -F finds it.
@@ -576,7 +546,7 @@ describe.skipIf(skip !== undefined)("cocalc-plus ssh", () => {
         },
         90_000,
       );
-      expect(seen!.error).toMatchObject({
+      expect(seen!.error, JSON.stringify(seen!.error)).toMatchObject({
         code: "ERR_REMOTE_UNREACHABLE",
         attempt: 8,
         maxAttempts: 8,

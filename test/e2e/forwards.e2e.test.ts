@@ -4,7 +4,7 @@
  * sessions page: a bad port refused in words, a forward added and shown "up", its "open"
  * link showing the remote's page, and removed.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { connect } from "node:net";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { freePort } from "../../services/runtime/ports.js";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { until } from "../helpers/nats.js";
-import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { plusCommand as plus, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
 import { remoteSessionsPage } from "../helpers/remote-sessions.js";
 import { nodeMissingReason, type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
@@ -20,17 +20,6 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 let why =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
 if (why) console.warn(`port forwards e2e skipped: ${why}`);
-
-function plus(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -4,14 +4,14 @@
  * side no ssh of the session stays (its ControlMaster, its tunnel); every tab says plus
  * stopped. A real sshd on loopback and a second local user.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { plusCommand as plus, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
 import { type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
 const SHOTS = process.env.E2E_SCREENSHOTS;
@@ -19,17 +19,6 @@ const PACKAGE_JSON = fileURLToPath(new URL("../../package.json", import.meta.url
 const skip =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
 if (skip) console.warn(`skipping the remote stop e2e test: ${skip}`);
-
-function plus(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 /** Processes whose command line matches `pattern` (of `user`, or everyone's), zombies aside. */
 function processes(pattern: RegExp, user?: string): string[] {

@@ -3,13 +3,13 @@
  * the printed URL, and the workspace is the remote user's: its home in the explorer, its
  * name from `whoami` in a terminal. Then the local Remote sessions page shows the session.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HAVE_CHROMIUM, launchChromium } from "../helpers/browser.js";
-import { PLUS_BIN, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
+import { plusCommand as plus, plusEnv, removeHome, tempHome, WEB_BUILT } from "../helpers/plus.js";
 import { remoteSessionsPage } from "../helpers/remote-sessions.js";
 import { askingSshConfig, type Sshd, sshdSkipReason, startSshd } from "../helpers/sshd.js";
 
@@ -17,17 +17,6 @@ const SHOTS = process.env.E2E_SCREENSHOTS;
 const skip =
   sshdSkipReason() ?? (HAVE_CHROMIUM && WEB_BUILT ? undefined : "no Chromium or no web build");
 if (skip) console.warn(`skipping the remote e2e test: ${skip}`);
-
-function plus(args: string[], env: NodeJS.ProcessEnv) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe.skipIf(skip !== undefined)("remote workspace in Chromium", () => {
   /** The local plus's Remote sessions page, signed in, in a context of its own. */

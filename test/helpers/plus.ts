@@ -46,6 +46,62 @@ export function runPlus(args: string[], env: NodeJS.ProcessEnv) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** What a run of the CLI ended with. */
+export interface PlusRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion without blocking this process (which may serve what it asks). */
+export function plusCommand(args: string[], env: NodeJS.ProcessEnv): Promise<PlusRun> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [PLUS_BIN, ...args], { env, stdio: "pipe" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Runs `command` in a terminal, typing each answer once (in whatever order) when its prompt
+ * shows; after `ms` the terminal is closed and what it printed is the failure's message.
+ */
+export function inTerminal(
+  command: string,
+  env: NodeJS.ProcessEnv,
+  answers: [RegExp, string][],
+  ms = 90_000,
+): Promise<PlusRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { stdio: "pipe", env });
+    let stdout = "";
+    let from = 0;
+    const left = [...answers];
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no end in ${ms / 1000} s; the terminal showed:\n${stdout}`));
+    }, ms);
+    child.stdout.on("data", (d) => {
+      stdout += d;
+      for (let i = 0; i < left.length; i++) {
+        const m = left[i]![0].exec(stdout.slice(from));
+        if (!m) continue;
+        from += m.index + m[0].length;
+        child.stdin.write(left[i]![1]);
+        left.splice(i, 1);
+        i = -1;
+      }
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr: "" });
+    });
+  });
+}
+
 /** Starts plus and waits for its ready line. */
 export async function startPlus(
   opts: {
