@@ -272,6 +272,38 @@ describe.skipIf(unsupported !== undefined)(
       await shot(viewer, "viewer-turns");
     }, 300_000);
 
+    it("the owner signs the thread's agent in with its own flow: it runs in the container on the joined host, and the pasted callback is opened there", async () => {
+      await owner.getByTestId("thread-settings-toggle").click();
+      await owner.getByTestId("agent-command").fill(`${hub.agentCommand!} --sign-in`);
+      await owner.getByTestId("save-settings").click();
+      await owner.getByTestId("composer-input").fill("say ready to sign in");
+      await owner.getByTestId("submit").click();
+      await expect
+        .poll(() => owner.locator('[data-testid="turn"][data-status="finished"]').count(), {
+          timeout: 120_000,
+        })
+        .toBe(3);
+      await owner.getByTestId("sign-in-toggle").click();
+      await owner.getByTestId("sign-in-browser").click();
+      const link = owner.getByTestId("sign-in-url");
+      await link.waitFor({ timeout: 60_000 });
+      const href = (await link.getAttribute("href")) ?? "";
+      expect(href).toMatch(/^https:\/\/auth\.example\.test\/authorize\?/);
+      await shot(owner, "owner-agent-sign-in");
+      // The browser would end on the agent's localhost page, which does not load here: pasted.
+      const back = new URL(new URL(href).searchParams.get("redirect_uri")!);
+      await owner
+        .getByTestId("sign-in-callback")
+        .fill(`${back.origin}${back.pathname}?code=from-the-page`);
+      await owner.getByTestId("sign-in-panel").getByRole("button", { name: "Send" }).click();
+      await owner.getByTestId("sign-in-done").waitFor({ timeout: 30_000 });
+      await shot(owner, "owner-agent-signed-in");
+      // The agent kept its login in the workspace's home, on the joined host.
+      expect(await readFile(join(home(), ".scripted-agent-login"), "utf8")).toBe(
+        "code from-the-page\n",
+      );
+    }, 180_000);
+
     it("200 files uploaded into the container workspace; the viewer has no upload", async () => {
       await openFiles(owner, at());
       await uploadBatch(owner, home(), N);
