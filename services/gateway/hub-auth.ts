@@ -76,7 +76,10 @@ export function askHub<R extends { ok: boolean }>(
     {
       timeoutMs,
       unanswered: () =>
-        new CocalcError("ERR_COMMAND_TIMEOUT", `the hub's ${service} did not answer`),
+        new CocalcError(
+          "ERR_COMMAND_TIMEOUT",
+          `the hub's ${service} did not answer ${type} in ${Math.round(timeoutMs / 1000)} s`,
+        ),
       refused: hubError,
     },
   ) as Promise<Exclude<R, { ok: false }>>;

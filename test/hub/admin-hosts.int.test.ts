@@ -233,7 +233,7 @@ describe.skipIf(unsupported !== undefined)("the hub's admin pages: hosts", () =>
       expect(unknown.status, `${path}: ${body}`).toBe(404);
       expect((JSON.parse(body) as { code: string }).code).toBe("ERR_HOST_NOT_FOUND");
     }
-  });
+  }, 200_000);
 
   it("hub admin hosts - the activity lists the drain, the undrain and the import, with the admin as who did it", async () => {
     const page = await json<{ items: { type: string; actor: string; subject: string }[] }>(
