@@ -8,7 +8,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer, type Server, type Socket } from "node:net";
+import { lstat, readdir, rm } from "node:fs/promises";
+import { connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Logger } from "../runtime/logger.js";
@@ -40,6 +41,41 @@ export interface AskpassQuestion {
   kind: string;
 }
 
+const PREFIX = "cocalc-askpass-";
+const ABANDONED_AFTER_MS = 60_000;
+
+/**
+ * Removes the relay directories of this user that no process serves any more (a plus that
+ * was killed leaves its own behind): a real directory, ours, older than a minute, whose socket
+ * nobody listens on.
+ */
+async function removeAbandoned(log: Logger): Promise<void> {
+  const uid = process.getuid?.();
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.startsWith(PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const st = await lstat(dir).catch(() => undefined);
+    if (!st?.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
+    // One just made may not listen yet (a plus starting beside this one).
+    if (Date.now() - st.mtimeMs < ABANDONED_AFTER_MS) continue;
+    const served = await new Promise<boolean>((resolve) => {
+      const c = connect(join(dir, "s"));
+      c.once("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once("error", (err: NodeJS.ErrnoException) =>
+        resolve(err.code !== "ECONNREFUSED" && err.code !== "ENOENT"),
+      );
+    });
+    if (served) continue;
+    await rm(dir, { recursive: true, force: true }).catch((err) =>
+      log.warn({ dir, err }, "an abandoned askpass directory was not removed"),
+    );
+  }
+}
+
 type Answerer = (q: AskpassQuestion) => Promise<string | undefined>;
 
 export class AskpassServer {
@@ -53,7 +89,8 @@ export class AskpassServer {
 
   /** Starts the relay: its directory (0700), the askpass program, the socket. */
   static async start(log: Logger): Promise<AskpassServer> {
-    const dir = mkdtempSync(join(tmpdir(), "cocalc-askpass-"));
+    await removeAbandoned(log);
+    const dir = mkdtempSync(join(tmpdir(), PREFIX));
     chmodSync(dir, 0o700);
     writeFileSync(join(dir, "askpass.mjs"), HELPER, { mode: 0o600 });
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
