@@ -42,6 +42,8 @@ const NATIVE: readonly {
   common: readonly string[];
   binary?: (t: Platform, l: Platform) => string | undefined;
   required: boolean;
+  /** What the remote goes without when an optional one cannot be installed there. */
+  without?: string;
 }[] = [
   {
     name: "node-pty",
@@ -54,6 +56,7 @@ const NATIVE: readonly {
     common: ["package.json", "lib", "build/manifest.json"],
     binary: (t) => `build/${t.platform}/${t.arch}`,
     required: false,
+    without: "notebooks there get no kernel",
   },
   { name: "cmake-ts", common: ["package.json", "build"], required: false },
   {
@@ -61,6 +64,7 @@ const NATIVE: readonly {
     common: ["package.json", "lib"],
     binary: (t, l) => (same(t, l) ? "build/Release/better_sqlite3.node" : undefined),
     required: false,
+    without: "folders cannot be synced with it",
   },
   { name: "bindings", common: ["."], required: false },
   { name: "file-uri-to-path", common: ["."], required: false },
@@ -71,6 +75,7 @@ export interface RegistryModule {
   name: string;
   version: string;
   required: boolean;
+  without?: string;
 }
 
 /** What an install on platform `target` copies of the native modules, and what it needs from npm. */
@@ -97,7 +102,12 @@ export function nativeLayout(
       const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
         version: string;
       };
-      fromRegistry.push({ name: m.name, version, required: m.required });
+      fromRegistry.push({
+        name: m.name,
+        version,
+        required: m.required,
+        ...(m.without && { without: m.without }),
+      });
       continue;
     }
     const parts = [...m.common, ...(binary ? [binary] : [])].filter((p) =>
@@ -357,6 +367,9 @@ export function checkRunnable(p: Probe, local: Platform = LOCAL, root?: string):
   return fromRegistry;
 }
 
+/** How the install's script says an optional module could not be installed (on its stdout). */
+const OPTIONAL_MISSING = "cocalc-optional-missing";
+
 /**
  * Copies the bundle into ~/.cache/cocalc/cocalc-plus/<version>/ (a temp dir renamed into
  * place, so a cut copy leaves nothing half-installed) and removes every other version.
@@ -366,7 +379,7 @@ export async function install(
   bundle: LocalBundle,
   onProgress: (bytes: number) => void,
   remote?: { probe: Probe; fromRegistry: readonly RegistryModule[] },
-): Promise<void> {
+): Promise<{ missing: RegistryModule[] }> {
   const target = remote ? nodePlatform(remote.probe.os, remote.probe.arch) : LOCAL;
   const tarArgs = bundleTarArgs(bundle, target);
   const npm = remote?.probe.npm;
@@ -381,7 +394,7 @@ export async function install(
             `mkdir -p "$t/.native-${m.name}"; echo '{"private":true}' > "$t/.native-${m.name}/package.json"`,
             m.required
               ? `${get} || { echo "npm install ${m.name}@${m.version} failed:" >&2; tail -n 15 "$t/.npm.log" >&2; exit 5; }`
-              : `${get} || true`,
+              : `${get} || echo ${shq(`${OPTIONAL_MISSING} ${m.name}@${m.version}`)}`,
             // Moved into the install's node_modules, but for packages the install has already.
             `n="$t/.native-${m.name}/node_modules"`,
             // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell's own expansions
@@ -452,6 +465,15 @@ export async function install(
     throw new CocalcError("ERR_REMOTE_INSTALL", `packing the bundle failed: ${tarErr.trim()}`);
   }
   onProgress(bytes);
+  const said = new Set(
+    r.stdout
+      .split("\n")
+      .filter((l) => l.startsWith(`${OPTIONAL_MISSING} `))
+      .map((l) => l.slice(OPTIONAL_MISSING.length + 1).trim()),
+  );
+  return {
+    missing: (remote?.fromRegistry ?? []).filter((m) => said.has(`${m.name}@${m.version}`)),
+  };
 }
 
 export interface StartOptions {

@@ -561,7 +561,7 @@ class SessionActor {
               "install",
               `the remote is ${p.os} ${p.arch}: installing ${fromRegistry.map((m) => `${m.name}@${m.version}`).join(", ")} there from the npm registry (this cocalc-plus carries no build of ${fromRegistry.length === 1 ? "it" : "them"} for that platform)`,
             );
-          await install(
+          const { missing } = await install(
             ssh,
             bundle,
             (bytes) => {
@@ -572,6 +572,11 @@ class SessionActor {
             },
             { probe: p, fromRegistry },
           );
+          for (const m of missing)
+            await this.progress(
+              "install",
+              `npm could not install ${m.name}@${m.version} on the remote, so ${m.without ?? "a part of it is missing"}; the rest works (npm needs the npm registry there and, without a prebuilt binary, a C++ toolchain: python3, make, g++)`,
+            );
           installed = true;
         }
         await this.progress("start", `starting cocalc-plus ${bundle.version} on the remote`);
