@@ -7,8 +7,8 @@ export const HAVE_CHROMIUM = existsSync(CHROMIUM);
 if (!HAVE_CHROMIUM)
   console.warn(`skipping browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
-export function launchChromium(): Promise<Browser> {
-  return chromium.launch({
+export async function launchChromium(): Promise<Browser> {
+  const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -22,6 +22,36 @@ export function launchChromium(): Promise<Browser> {
       "--disable-dev-shm-usage",
     ],
   });
+  await retryNetworkChanged(browser);
+  return browser;
+}
+
+let navigationsRetried = false;
+
+/**
+ * Chromium cuts a navigation with ERR_NETWORK_CHANGED when the machine's network interfaces
+ * change under it, as they do while tests beside this one make and remove podman networks;
+ * such a navigation (and only such) is made again, twice at most. Pages of every browser of
+ * this process share the one prototype patched here.
+ */
+async function retryNetworkChanged(browser: Browser): Promise<void> {
+  if (navigationsRetried) return;
+  navigationsRetried = true;
+  const page = await browser.newPage();
+  const proto = Object.getPrototypeOf(page) as Pick<Page, "goto" | "reload">;
+  await page.close();
+  for (const name of ["goto", "reload"] as const) {
+    const original = proto[name] as (...args: unknown[]) => Promise<unknown>;
+    (proto as Record<string, unknown>)[name] = async function (this: Page, ...args: unknown[]) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await original.apply(this, args);
+        } catch (err) {
+          if (attempt >= 2 || !/ERR_NETWORK_CHANGED/.test(String(err))) throw err;
+        }
+      }
+    };
+  }
 }
 
 /** Files as the drop builds them: a path with '/' is a file inside a dropped folder. */
