@@ -387,7 +387,17 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
     const next = async () => {
       // What the page said, should no new turn come (a refused command shows as an alert).
       const said = async () =>
-        `no new turn; the page says: ${(await page.locator(".agents-error").allTextContents()).join(" | ") || "nothing"}; turns: ${(await page.getByTestId("turn").count()).toString()}`;
+        [
+          `no new turn; the page says: ${(await page.locator(".agents-error").allTextContents()).join(" | ") || "nothing"}`,
+          `turns: ${await page.getByTestId("turn").evaluateAll((els) => els.map((e) => `${e.dataset.turn}:${e.querySelector("[data-status]")?.getAttribute("data-status")}`).join(" "))}`,
+          `retry buttons: ${await page.getByTestId("turn-retry").count()}`,
+          `plus's agents log and warnings: ${plus
+            .output()
+            .split("\n")
+            .filter((l) => /"level":(40|50|60)|"service":"agents"/.test(l))
+            .slice(-15)
+            .join("\n")}`,
+        ].join("\n");
       await expect
         .poll(async () => (seen.has(await newest()) ? await said() : "new"), { timeout: 30_000 })
         .toBe("new");
