@@ -34,6 +34,9 @@ export interface CommandServerOptions<C extends Command, E extends DecidedEvent,
   check?(command: C): Promise<void>;
 }
 
+/** A command handled for this long is logged (the ones after it wait meanwhile). */
+const SLOW_COMMAND_MS = 2000;
+
 /** Serves commands until stopped. Each command is handled to the end before the next. */
 export function serveCommands<C extends Command, E extends DecidedEvent, S>(
   o: CommandServerOptions<C, E, S>,
@@ -45,10 +48,13 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
   const done = (async () => {
     for await (const m of sub) {
       const at = o.now().toISOString();
+      const started = Date.now();
+      let type: string | undefined;
       try {
         // A hosted workspace's command names the account that sent it (see caller.ts).
         const actor = callerAccount(m) ?? "user";
         const command = parseCommand<C>(o.commands, m.data, { actor, at });
+        type = command.type;
         // At once, instead of a publish that times out on a JetStream stuck on a full disk.
         refuseWhenStoreFull(o.nc);
         await o.check?.(command);
@@ -61,6 +67,9 @@ export function serveCommands<C extends Command, E extends DecidedEvent, S>(
         if (o.hidePaths) error.message = o.hidePaths(error.message);
         reply(m, { ok: false, error });
       }
+      // The commands after it waited all that time: worth knowing when it is long.
+      const ms = Date.now() - started;
+      if (ms >= SLOW_COMMAND_MS) o.log.warn({ type, ms }, "slow command");
     }
   })();
   return {
