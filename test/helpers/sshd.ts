@@ -32,8 +32,6 @@ export const SYNC_REMOTE_USER = "cocalc-remote";
  */
 export const SYNC_CLI_REMOTE_USER = "cocalcsynccli";
 export const SYNC_E2E_REMOTE_USER = "cocalce2esync";
-/** The remote user of the test of interactive sign-in in a terminal (a key with a passphrase). */
-export const ASK_REMOTE_USER = "cocalcask";
 export const SSHD = "/usr/sbin/sshd";
 
 /** Why remote tests cannot run here, or undefined when they can. */
