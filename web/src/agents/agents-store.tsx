@@ -218,6 +218,10 @@ export function createAgentsStore(conn: WorkspaceConnection): AgentsStore {
   createEffect(() => {
     const id = selected()?.thread;
     if (!id || !/^#agents(\/|$)/.test(location.hash)) return;
+    // The thread the URL names keeps its place there while its record is on its way: the
+    // newest shows meanwhile, and a hashchange then (a tab shown) must not make it the link.
+    const l = linked();
+    if (l && l !== id && !threadRecords[l]) return;
     if (threadOfHash(location.hash) !== id) history.replaceState(null, "", `#agents/${id}`);
   });
   const selectedId = createMemo(() => selected()?.thread);
