@@ -411,8 +411,11 @@ describe.skipIf(!HAVE_CHROMIUM || !WEB_BUILT)("agent chat in Chromium", () => {
         timeout: 30_000,
       })
       .toBe("failed");
-    // The card is whole (its log replayed: the answer so far can be copied) before the click.
+    // The card is whole before the click: its last words are there (the agent's end). A card
+    // still growing moves its Retry button while the log follows it, and a click in flight
+    // then lands beside the button.
     await failed.getByTestId("turn-copy").waitFor({ timeout: 30_000 });
+    await logText(failed, "the agent process ended");
     await failed.getByTestId("turn-retry").click();
     await next();
     expect(await lastTurn(page).locator(".turn-prompt").textContent()).toContain("crash");
